@@ -1,0 +1,1 @@
+"""Implementations of the core's ports, and the composition root that wires them."""

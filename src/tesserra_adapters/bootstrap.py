@@ -1,0 +1,45 @@
+"""The composition root: settings -> adapters -> the use-case facade."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tesserra_adapters.container import MemoryAdapters, RealAdapters
+from tesserra_adapters.settings import Settings
+from tesserra_core.usecases.facade import Ports
+from tesserra_core.usecases import UseCases
+
+log = logging.getLogger("tesserra")
+
+
+async def _provide(provider: Any) -> Any:
+    """A provider's value; providers that depend on an async resource hand back an awaitable."""
+    value = provider()
+    return await value if inspect.isawaitable(value) else value
+
+
+async def build(adapters: RealAdapters | MemoryAdapters, settings: Settings) -> UseCases:
+    init = adapters.init_resources()
+    if init is not None:
+        await init
+    ports = Ports(
+        **{name: await _provide(getattr(adapters, name)) for name in Ports.__dataclass_fields__}
+    )
+    return UseCases(ports, rate_scale=settings.rate_limit_scale)
+
+
+@asynccontextmanager
+async def running(settings: Settings, *, memory: bool = False) -> AsyncIterator[UseCases]:
+    """The facade for the life of the block; adapters' resources are released at its end."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    adapters = MemoryAdapters(settings=settings) if memory else RealAdapters(settings=settings)
+    try:
+        yield await build(adapters, settings)
+    finally:
+        shutdown = adapters.shutdown_resources()
+        if shutdown is not None:
+            await shutdown

@@ -1,0 +1,79 @@
+"""dependency-injector containers: the real adapter set and the in-memory one, same provider names."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+
+from dependency_injector import containers, providers
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
+from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
+from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
+from tesserra_adapters.settings import Settings
+from tesserra_adapters.sql import migrate
+from tesserra_adapters.sql.engine import open_engine
+from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
+from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
+from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
+
+
+def subkey(secret: bytes, purpose: str) -> bytes:
+    """An independent key per purpose, so a token key never doubles as a digest key."""
+    return hmac.new(secret, f"tesserra/{purpose}".encode(), hashlib.sha256).digest()
+
+
+async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """The engine, with the schema brought to head first; disposed at shutdown."""
+    engine = open_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _rate_limiter(backend: str, engine: AsyncEngine) -> MemoryRateLimiter | SqlRateLimiter:
+    if backend == "database":
+        return SqlRateLimiter(engine)
+    if backend == "memory":
+        return MemoryRateLimiter()
+    raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory or database, not {backend!r}")
+
+
+class _Common(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    secret = providers.Singleton(lambda s: s.secret(), settings)
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(UlidFactory)
+    secrets = providers.Singleton(SystemSecrets)
+    digest = providers.Singleton(lambda k: HmacDigest(subkey(k, "digest")), secret)
+    tokens = providers.Singleton(lambda k: JwtIssuer(subkey(k, "jwt")), secret)
+
+
+class RealAdapters(_Common):
+    """SQLite or PostgreSQL by URL, argon2id, pyjwt, real probes."""
+
+    engine = providers.Resource(migrated_engine, url=_Common.settings.provided.database_url)
+    uow = providers.Singleton(SqlUnitOfWorkFactory, engine=engine)
+    hasher = providers.Singleton(Argon2Hasher)
+    rate_limiter = providers.Singleton(_rate_limiter, _Common.settings.provided.rate_limit_backend, engine)
+    idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
+    probes = providers.List(
+        providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
+        providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
+        providers.Singleton(DockerProbe, _Common.settings.provided.docker_host),
+    )
+
+
+class MemoryAdapters(_Common):
+    """Everything in process: for unit tests and library users. Cheap argon2 parameters."""
+
+    uow = providers.Singleton(MemoryUnitOfWorkFactory)
+    hasher = providers.Singleton(Argon2Hasher, time_cost=1, memory_cost=1024)
+    rate_limiter = providers.Singleton(MemoryRateLimiter)
+    idempotency = providers.Singleton(MemoryIdempotencyStore)
+    probes = providers.List()

@@ -1,0 +1,1 @@
+"""In-memory adapters for every port, shipped for tests and library users."""

@@ -1,0 +1,66 @@
+"""Settings from TESSERRA_* environment variables, with defaults that run on a fresh machine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str = "sqlite+aiosqlite:///./tesserra.db"
+    host: str = "127.0.0.1"
+    port: int = 7500
+    data_dir: Path = Path("./tesserra-data")
+    secret_key: str | None = None
+    bootstrap_email: str = "admin@tesserra.local"
+    bootstrap_password: str | None = None
+    rate_limit_backend: str = "memory"
+    """``memory`` (one process) or ``database`` (shared by every worker and host)."""
+    rate_limit_scale: float = 1.0
+    docker_host: str = "unix:///var/run/docker.sock"
+    allowed_hosts: tuple[str, ...] = ()
+    """Extra Host names that /mcp accepts (DNS-rebinding protection); loopback is always allowed."""
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        fields: dict[str, object] = {}
+        for name in cls.__struct_fields__:
+            value = env.get(f"TESSERRA_{name.upper()}")
+            if value is not None and value != "":
+                fields[name] = tuple(v.strip() for v in value.split(",") if v.strip()) if name == "allowed_hosts" else value
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return msgspec.convert(fields, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"invalid TESSERRA_* setting: {exc}") from None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret(self) -> bytes:
+        """TESSERRA_SECRET_KEY, or a key generated once and kept in the data dir (mode 0600)."""
+        if self.secret_key:
+            if len(self.secret_key) < 32:
+                raise SystemExit("TESSERRA_SECRET_KEY must be at least 32 characters")
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+            try:
+                os.link(tmp, path)  # atomic: the first worker to get here wins, the others read its key
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip().encode()

@@ -1,0 +1,363 @@
+"""SQL unit of work and repositories (SQLAlchemy Core; rows never leave this module).
+
+A read-only unit of work runs in AUTOCOMMIT: no BEGIN and no ROLLBACK round trips, which is
+most of SQLAlchemy's per-request cost on a pooled connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tesserra_core.domain.identity import (
+    ApiKey,
+    Membership,
+    RefreshToken,
+    Role,
+    Scope,
+    Session,
+    Tenant,
+    TenantStatus,
+    Tier,
+    User,
+)
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.errors import Conflict, TesserraError, Unavailable, ValidationFailed
+from tesserra_core.ports.persistence import Revocation
+from tesserra_adapters.sql import schema as t
+
+
+def _tenant(r: Mapping[str, Any]) -> Tenant:
+    return Tenant(
+        id=r["id"], name=r["name"], slug=r["slug"], status=TenantStatus(r["status"]), plan=r["plan"],
+        created_at=r["created_at"], updated_at=r["updated_at"],
+    )
+
+
+def _user(r: Mapping[str, Any]) -> User:
+    return User(
+        id=r["id"], email=r["email"], name=r["name"], password_hash=r["password_hash"],
+        is_platform_admin=bool(r["is_platform_admin"]), active=bool(r["active"]),
+        failed_logins=r["failed_logins"], locked_until=r["locked_until"], created_at=r["created_at"],
+    )
+
+
+def _membership(r: Mapping[str, Any]) -> Membership:
+    return Membership(tenant_id=r["tenant_id"], user_id=r["user_id"], role=Role(r["role"]), created_at=r["created_at"])
+
+
+def _api_key(r: Mapping[str, Any]) -> ApiKey:
+    return ApiKey(
+        id=r["id"], tenant_id=r["tenant_id"], created_by=r["created_by"], name=r["name"], prefix=r["prefix"],
+        secret_hash=r["secret_hash"], scopes=frozenset(Scope(s) for s in r["scopes"].split()),
+        tier=Tier(r["tier"]), created_at=r["created_at"], expires_at=r["expires_at"],
+        last_used_at=r["last_used_at"], revoked_at=r["revoked_at"],
+    )
+
+
+def _session(r: Mapping[str, Any]) -> Session:
+    return Session(
+        id=r["id"], tenant_id=r["tenant_id"], user_id=r["user_id"], created_at=r["created_at"],
+        revoked_at=r["revoked_at"],
+    )
+
+
+def _refresh(r: Mapping[str, Any]) -> RefreshToken:
+    return RefreshToken(
+        id=r["id"], session_id=r["session_id"], token_hash=r["token_hash"], created_at=r["created_at"],
+        expires_at=r["expires_at"], used_at=r["used_at"],
+    )
+
+
+class _Repo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def _one(self, stmt: Any) -> Mapping[str, Any] | None:
+        return (await self._conn.execute(stmt)).mappings().first()
+
+    async def _all(self, stmt: Any) -> list[Mapping[str, Any]]:
+        return list((await self._conn.execute(stmt)).mappings().all())
+
+    async def _insert(self, table: Any, values: dict[str, Any], conflict: Conflict) -> None:
+        try:
+            await self._conn.execute(insert(table).values(values))
+        except IntegrityError:
+            raise conflict from None
+
+    async def _page(self, table: Any, where: Any, order: Any, page: PageRequest) -> tuple[list[Any], int]:
+        rows = await self._all(select(table).where(where).order_by(order).limit(page.limite).offset(page.offset))
+        if page.offset == 0 and len(rows) < page.limite:
+            return rows, len(rows)
+        total = (await self._conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
+        return rows, int(total)
+
+
+class SqlTenants(_Repo):
+    async def add(self, tenant: Tenant) -> None:
+        conflict = Conflict(f"the slug {tenant.slug!r} is taken", code="slug_taken")
+        await self._insert(t.tenants, _tenant_values(tenant), conflict)
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        row = await self._one(select(t.tenants).where(t.tenants.c.id == tenant_id))
+        return _tenant(row) if row else None
+
+    async def list(self, page: PageRequest) -> tuple[list[Tenant], int]:
+        rows, total = await self._page(t.tenants, and_(True), t.tenants.c.id, page)
+        return [_tenant(r) for r in rows], total
+
+    async def update(self, tenant: Tenant) -> None:
+        try:
+            await self._conn.execute(
+                update(t.tenants).where(t.tenants.c.id == tenant.id).values(_tenant_values(tenant))
+            )
+        except IntegrityError:
+            raise Conflict(f"the slug {tenant.slug!r} is taken", code="slug_taken") from None
+
+
+def _tenant_values(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "id": tenant.id, "name": tenant.name, "slug": tenant.slug, "status": tenant.status.value,
+        "plan": tenant.plan, "created_at": tenant.created_at, "updated_at": tenant.updated_at,
+    }
+
+
+class SqlUsers(_Repo):
+    async def add(self, user: User) -> None:
+        values = {
+            "id": user.id, "email": user.email, "name": user.name, "password_hash": user.password_hash,
+            "is_platform_admin": user.is_platform_admin, "active": user.active,
+            "failed_logins": user.failed_logins, "locked_until": user.locked_until, "created_at": user.created_at,
+        }
+        await self._insert(t.users, values, Conflict("a user with this email exists", code="email_taken"))
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self._one(select(t.users).where(t.users.c.id == user_id))
+        return _user(row) if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = await self._one(select(t.users).where(t.users.c.email == email))
+        return _user(row) if row else None
+
+    async def update(self, user: User) -> None:
+        await self._conn.execute(
+            update(t.users)
+            .where(t.users.c.id == user.id)
+            .values(
+                name=user.name, password_hash=user.password_hash, is_platform_admin=user.is_platform_admin,
+                active=user.active, failed_logins=user.failed_logins, locked_until=user.locked_until,
+            )
+        )
+
+    async def count(self) -> int:
+        return int((await self._conn.execute(select(func.count()).select_from(t.users))).scalar_one())
+
+    async def record_failed_login(self, user_id: str, threshold: int, lock_until: datetime) -> None:
+        failures = t.users.c.failed_logins + 1
+        locks = failures >= threshold
+        await self._conn.execute(
+            update(t.users)
+            .where(t.users.c.id == user_id)
+            .values(
+                failed_logins=case((locks, 0), else_=failures),
+                locked_until=case((locks, lock_until), else_=t.users.c.locked_until),
+            )
+        )
+
+    async def clear_failed_logins(self, user_id: str, new_password_hash: str | None = None) -> None:
+        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
+        if new_password_hash is not None:
+            values["password_hash"] = new_password_hash
+        await self._conn.execute(update(t.users).where(t.users.c.id == user_id).values(values))
+
+
+class SqlMemberships(_Repo):
+    async def add(self, membership: Membership) -> None:
+        values = {
+            "tenant_id": membership.tenant_id, "user_id": membership.user_id, "role": membership.role.value,
+            "created_at": membership.created_at,
+        }
+        await self._insert(t.memberships, values, Conflict("already a member of this tenant", code="already_member"))
+
+    async def get(self, tenant_id: str, user_id: str) -> Membership | None:
+        m = t.memberships.c
+        row = await self._one(select(t.memberships).where(m.tenant_id == tenant_id, m.user_id == user_id))
+        return _membership(row) if row else None
+
+    async def list_for_user(self, user_id: str) -> list[Membership]:
+        m = t.memberships.c
+        rows = await self._all(select(t.memberships).where(m.user_id == user_id).order_by(m.created_at, m.tenant_id))
+        return [_membership(r) for r in rows]
+
+
+class SqlApiKeys(_Repo):
+    async def add(self, key: ApiKey) -> None:
+        values = {
+            "id": key.id, "tenant_id": key.tenant_id, "created_by": key.created_by, "name": key.name,
+            "prefix": key.prefix, "secret_hash": key.secret_hash, "scopes": " ".join(sorted(key.scopes)),
+            "tier": key.tier.value, "created_at": key.created_at, "expires_at": key.expires_at,
+            "last_used_at": key.last_used_at, "revoked_at": key.revoked_at,
+        }
+        await self._insert(t.api_keys, values, Conflict("an API key with this prefix exists", code="prefix_taken"))
+
+    async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        k = t.api_keys.c
+        row = await self._one(select(t.api_keys).where(k.id == key_id, k.tenant_id == tenant_id))
+        return _api_key(row) if row else None
+
+    async def get_by_prefix(self, prefix: str) -> ApiKey | None:
+        row = await self._one(select(t.api_keys).where(t.api_keys.c.prefix == prefix))
+        return _api_key(row) if row else None
+
+    async def list(
+        self, tenant_id: str, page: PageRequest, created_by: str | None = None
+    ) -> tuple[list[ApiKey], int]:
+        k = t.api_keys.c
+        where = k.tenant_id == tenant_id
+        if created_by is not None:
+            where = and_(where, k.created_by == created_by)
+        rows, total = await self._page(t.api_keys, where, k.id.desc(), page)
+        return [_api_key(r) for r in rows], total
+
+    async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
+        k = t.api_keys.c
+        result = await self._conn.execute(
+            update(t.api_keys)
+            .where(k.id == key_id, k.tenant_id == tenant_id, k.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return bool(result.rowcount)
+
+    async def touch(self, used: dict[str, datetime]) -> None:
+        if not used:
+            return
+        k = t.api_keys.c
+        stmt = (
+            update(t.api_keys)
+            .where(k.id == bindparam("key_id"))
+            .where((k.last_used_at.is_(None)) | (k.last_used_at < bindparam("at")))
+            .values(last_used_at=bindparam("at"))
+        )
+        await self._conn.execute(stmt, [{"key_id": key_id, "at": at} for key_id, at in used.items()])
+
+
+class SqlSessions(_Repo):
+    async def add(self, session: Session) -> None:
+        values = {
+            "id": session.id, "tenant_id": session.tenant_id, "user_id": session.user_id,
+            "created_at": session.created_at, "revoked_at": session.revoked_at,
+        }
+        await self._insert(t.sessions, values, Conflict("session exists", code="session_exists"))
+
+    async def get(self, session_id: str) -> Session | None:
+        row = await self._one(select(t.sessions).where(t.sessions.c.id == session_id))
+        return _session(row) if row else None
+
+    async def revoke(self, session_id: str, at: datetime) -> bool:
+        s = t.sessions.c
+        result = await self._conn.execute(
+            update(t.sessions).where(s.id == session_id, s.revoked_at.is_(None)).values(revoked_at=at)
+        )
+        return bool(result.rowcount)
+
+
+class SqlRefreshTokens(_Repo):
+    async def add(self, token: RefreshToken) -> None:
+        values = {
+            "id": token.id, "session_id": token.session_id, "token_hash": token.token_hash,
+            "created_at": token.created_at, "expires_at": token.expires_at, "used_at": token.used_at,
+        }
+        await self._insert(t.refresh_tokens, values, Conflict("refresh token exists", code="token_exists"))
+
+    async def get(self, token_id: str) -> RefreshToken | None:
+        row = await self._one(select(t.refresh_tokens).where(t.refresh_tokens.c.id == token_id))
+        return _refresh(row) if row else None
+
+    async def mark_used(self, token_id: str, at: datetime) -> bool:
+        r = t.refresh_tokens.c
+        result = await self._conn.execute(
+            update(t.refresh_tokens).where(r.id == token_id, r.used_at.is_(None)).values(used_at=at)
+        )
+        return bool(result.rowcount)
+
+
+class SqlRevocations(_Repo):
+    async def publish(self, revocation: Revocation, at: datetime) -> None:
+        await self._conn.execute(
+            insert(t.revocations).values(kind=revocation.kind, subject=revocation.subject, created_at=at)
+        )
+
+    async def since(self, cursor: int) -> tuple[list[Revocation], int]:
+        r = t.revocations.c
+        rows = await self._all(select(r.seq, r.kind, r.subject).where(r.seq > cursor).order_by(r.seq).limit(10_000))
+        if not rows:
+            return [], cursor
+        return [Revocation(row["kind"], row["subject"]) for row in rows], int(rows[-1]["seq"])
+
+    async def cursor(self) -> int:
+        value = (await self._conn.execute(select(func.max(t.revocations.c.seq)))).scalar()
+        return int(value or 0)
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: AsyncEngine, read_only: bool) -> None:
+        self._engine = engine
+        self._read_only = read_only
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        try:
+            conn = await self._engine.connect()
+            if not self._read_only:
+                await conn.begin()
+        except (OSError, DBAPIError) as exc:
+            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+        self._conn = conn
+        self.tenants = SqlTenants(conn)
+        self.users = SqlUsers(conn)
+        self.memberships = SqlMemberships(conn)
+        self.api_keys = SqlApiKeys(conn)
+        self.sessions = SqlSessions(conn)
+        self.refresh_tokens = SqlRefreshTokens(conn)
+        self.revocations = SqlRevocations(conn)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                if conn.in_transaction():
+                    await conn.rollback()
+            finally:
+                await conn.close()
+        if isinstance(exc, TesserraError) or exc is None:
+            return
+        if isinstance(exc, DataError):
+            raise ValidationFailed("a value is out of range for its field", code="invalid_value") from exc
+        if isinstance(exc, (DBAPIError, SQLAlchemyError, OSError)):
+            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._autocommit if read_only else self.engine, read_only)
+
+    async def ping(self) -> None:
+        async with self._autocommit.connect() as conn:
+            await conn.execute(select(1))

@@ -1,0 +1,232 @@
+"""Identity and access: tenants, users, memberships, API keys, sessions, and the acting principal."""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import datetime
+
+import msgspec
+
+from tesserra_core.errors import Forbidden, ValidationFailed
+
+
+class Scope(enum.StrEnum):
+    """What a credential may do. API keys carry a subset of their creator's scopes."""
+
+    PROFILE_READ = "profile:read"
+    KEYS_READ = "keys:read"
+    KEYS_WRITE = "keys:write"
+    TENANT_READ = "tenant:read"
+    TENANT_WRITE = "tenant:write"
+    PROJECTS_READ = "projects:read"
+    PROJECTS_WRITE = "projects:write"
+    DOMAINS_READ = "domains:read"
+    DOMAINS_WRITE = "domains:write"
+    BILLING_READ = "billing:read"
+    BILLING_WRITE = "billing:write"
+    TOOLS_READ = "tools:read"
+    TOOLS_WRITE = "tools:write"
+    STATUS_READ = "status:read"
+    ADMIN = "admin"
+
+
+class Role(enum.StrEnum):
+    """A user's role inside one tenant."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+class Tier(enum.StrEnum):
+    """How much of the tool surface (MCP) an API key reaches; ordered by ``rank``."""
+
+    BASIC = "basic"
+    STANDARD = "standard"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _TIER_RANK[self]
+
+    def covers(self, other: Tier) -> bool:
+        return self.rank >= other.rank
+
+
+_TIER_RANK = {Tier.BASIC: 0, Tier.STANDARD: 1, Tier.ADMIN: 2}
+
+_READ = frozenset(
+    {
+        Scope.PROFILE_READ,
+        Scope.TENANT_READ,
+        Scope.PROJECTS_READ,
+        Scope.DOMAINS_READ,
+        Scope.TOOLS_READ,
+        Scope.STATUS_READ,
+    }
+)
+_MEMBER = _READ | {Scope.KEYS_READ, Scope.KEYS_WRITE, Scope.PROJECTS_WRITE, Scope.DOMAINS_WRITE, Scope.TOOLS_WRITE}
+_TENANT_ADMIN = _MEMBER | {Scope.TENANT_WRITE, Scope.BILLING_READ}
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    Role.VIEWER: _READ | {Scope.KEYS_READ, Scope.KEYS_WRITE},
+    Role.MEMBER: frozenset(_MEMBER),
+    Role.ADMIN: frozenset(_TENANT_ADMIN),
+    Role.OWNER: frozenset(_TENANT_ADMIN | {Scope.BILLING_WRITE}),
+}
+ROLE_TIER: dict[Role, Tier] = {
+    Role.VIEWER: Tier.BASIC,
+    Role.MEMBER: Tier.STANDARD,
+    Role.ADMIN: Tier.STANDARD,
+    Role.OWNER: Tier.STANDARD,
+}
+
+
+def rights_of(role: Role, platform_admin: bool) -> tuple[frozenset[Scope], Tier]:
+    """The scopes and tier a user holds in a tenant: the ceiling for any key they mint."""
+    if platform_admin:
+        return frozenset(Scope), Tier.ADMIN
+    return ROLE_SCOPES[role], ROLE_TIER[role]
+
+
+class TenantStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class AuthMethod(enum.StrEnum):
+    JWT = "jwt"
+    API_KEY = "api_key"
+
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{2,63}$")
+
+
+def normalize_email(email: str) -> str:
+    value = email.strip().lower()
+    if not _EMAIL.match(value):
+        raise ValidationFailed("email is not a valid address", code="invalid_email")
+    return value
+
+
+def check_slug(slug: str) -> str:
+    if not _SLUG.match(slug):
+        raise ValidationFailed(
+            "slug must be 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen",
+            code="invalid_slug",
+        )
+    return slug
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63].strip("-")
+    return slug or "tenant"
+
+
+class Tenant(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    slug: str
+    status: TenantStatus
+    plan: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return self.status is TenantStatus.ACTIVE
+
+
+class User(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    email: str
+    name: str
+    password_hash: str
+    is_platform_admin: bool
+    active: bool
+    failed_logins: int
+    locked_until: datetime | None
+    created_at: datetime
+
+
+class Membership(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: str
+    user_id: str
+    role: Role
+    created_at: datetime
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    tenant_id: str
+    created_by: str
+    name: str
+    prefix: str
+    secret_hash: str
+    scopes: frozenset[Scope]
+    tier: Tier
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    """A login: one refresh-token family. Revoking it ends every token issued in it."""
+
+    id: str
+    tenant_id: str
+    user_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class RefreshToken(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    session_id: str
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is acting, in which tenant, with what rights. Every use case takes one."""
+
+    user_id: str
+    tenant_id: str
+    role: Role
+    is_platform_admin: bool
+    scopes: frozenset[Scope]
+    tier: Tier
+    method: AuthMethod
+    credential_id: str
+    """The API key id, or the session id of a JWT."""
+    acting_user_id: str | None = None
+    """The human an admin key acts for (``X-User-Id``)."""
+
+    @property
+    def subject(self) -> str:
+        """The identity that owns idempotency keys and per-principal state."""
+        return f"{self.method.value}:{self.credential_id}"
+
+    def has(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+    def require(self, *scopes: Scope) -> None:
+        missing = [s.value for s in scopes if s not in self.scopes]
+        if missing:
+            raise Forbidden(f"missing scope: {', '.join(missing)}", code="insufficient_scope")
+
+    def require_tier(self, tier: Tier) -> None:
+        if not self.tier.covers(tier):
+            raise Forbidden(f"this needs a key of tier {tier.value} or higher", code="insufficient_tier")
+
+    def require_platform_admin(self) -> None:
+        if not (self.is_platform_admin and Scope.ADMIN in self.scopes):
+            raise Forbidden("platform administrators only", code="admin_only")

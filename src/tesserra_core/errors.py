@@ -1,0 +1,72 @@
+"""The one error hierarchy of the core. Drivers translate it once, at their edge."""
+
+from __future__ import annotations
+
+
+class TesserraError(Exception):
+    """A failure the caller can understand and act on.
+
+    ``code`` is a stable machine-readable identifier; ``message`` is for humans.
+    """
+
+    default_code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.retry_after = retry_after
+
+
+class ValidationFailed(TesserraError):
+    """The input is malformed (400)."""
+
+    default_code = "validation_failed"
+
+
+class Unprocessable(TesserraError):
+    """The input is well formed but semantically unacceptable (422)."""
+
+    default_code = "unprocessable"
+
+
+class Unauthenticated(TesserraError):
+    """No valid credentials (401)."""
+
+    default_code = "unauthenticated"
+
+
+class PaymentRequired(TesserraError):
+    """The tenant's plan or subscription does not allow this (402)."""
+
+    default_code = "payment_required"
+
+
+class Forbidden(TesserraError):
+    """Authenticated, but not allowed (403)."""
+
+    default_code = "forbidden"
+
+
+class NotFound(TesserraError):
+    """No such object for this caller (404); also what another tenant's object looks like."""
+
+    default_code = "not_found"
+
+
+class Conflict(TesserraError):
+    """The request conflicts with the current state (409)."""
+
+    default_code = "conflict"
+
+
+class RateLimited(TesserraError):
+    """Too many requests (429); ``retry_after`` says when to come back."""
+
+    default_code = "rate_limited"
+
+
+class Unavailable(TesserraError):
+    """An external service this depends on is down (503)."""
+
+    default_code = "unavailable"

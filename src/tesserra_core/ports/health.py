@@ -1,0 +1,28 @@
+"""Probes of the components the service depends on, for ``/status``."""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol
+
+import msgspec
+
+
+class Health(enum.StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class ComponentHealth(msgspec.Struct, frozen=True):
+    status: Health
+    detail: str = ""
+    latency_ms: float | None = None
+
+
+class Probe(Protocol):
+    name: str
+    critical: bool
+    """A critical component down means the service is down; otherwise only degraded."""
+
+    async def check(self) -> ComponentHealth: ...

@@ -1,0 +1,124 @@
+"""API keys: minted with least privilege, shown once, stored as a prefix and a keyed digest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+from tesserra_core.domain.identity import ApiKey, Principal, Role, Scope, Tier
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.errors import Forbidden, NotFound, ValidationFailed
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.security import SecretDigest
+from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.usecases.credentials import API_KEY_MARK, Revoker, key_tag
+from tesserra_core.usecases.views import ApiKeyView, NewApiKeyView
+
+PREFIX_LENGTH = 12
+SECRET_BYTES = 32
+_MAX_NAME = 100
+
+
+class NewApiKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    scopes: list[str] | None = None
+    """Defaults to all of the caller's scopes."""
+    tier: Tier | None = None
+    """Defaults to the caller's tier."""
+    expires_at: datetime | None = None
+
+
+def _manages_all_keys(actor: Principal) -> bool:
+    return actor.is_platform_admin or actor.role in (Role.OWNER, Role.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateApiKey:
+    uow: UnitOfWorkFactory
+    digest: SecretDigest
+    secrets: SecretGenerator
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, cmd: NewApiKey) -> NewApiKeyView:
+        actor.require(Scope.KEYS_WRITE)
+        name = cmd.name.strip()
+        if not 1 <= len(name) <= _MAX_NAME:
+            raise ValidationFailed(f"name must be 1-{_MAX_NAME} characters", code="invalid_name")
+        scopes = self._scopes(actor, cmd.scopes)
+        tier = cmd.tier or actor.tier
+        if not actor.tier.covers(tier):
+            raise Forbidden(f"you may not mint a key above your own tier ({actor.tier.value})", code="tier_escalation")
+        now = self.clock.now()
+        if cmd.expires_at is not None and (cmd.expires_at.tzinfo is None or cmd.expires_at <= now):
+            raise ValidationFailed("expires_at must be a future time with a timezone", code="invalid_expiry")
+        prefix = self.secrets.alphanumeric(PREFIX_LENGTH)
+        secret = self.secrets.token(SECRET_BYTES)
+        key = ApiKey(
+            id=self.ids.new(),
+            tenant_id=actor.tenant_id,
+            created_by=actor.user_id,
+            name=name,
+            prefix=prefix,
+            secret_hash=self.digest.digest(secret),
+            scopes=scopes,
+            tier=tier,
+            created_at=now,
+            expires_at=cmd.expires_at,
+            last_used_at=None,
+            revoked_at=None,
+        )
+        async with self.uow() as uow:
+            await uow.api_keys.add(key)
+            await uow.commit()
+        return NewApiKeyView(key=f"{API_KEY_MARK}{prefix}_{secret}", api_key=ApiKeyView.of(key))
+
+    @staticmethod
+    def _scopes(actor: Principal, requested: list[str] | None) -> frozenset[Scope]:
+        if requested is None:
+            return actor.scopes
+        if not requested:
+            raise ValidationFailed("scopes must name at least one scope", code="invalid_scopes")
+        try:
+            scopes = frozenset(Scope(s) for s in requested)
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise ValidationFailed(f"unknown scope; known scopes: {known}", code="invalid_scopes") from None
+        beyond = scopes - actor.scopes
+        if beyond:
+            raise Forbidden(
+                f"you may not grant scopes you do not hold: {', '.join(sorted(beyond))}", code="scope_escalation"
+            )
+        return scopes
+
+
+@dataclass(frozen=True, slots=True)
+class ListApiKeys:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[ApiKeyView]:
+        actor.require(Scope.KEYS_READ)
+        created_by = None if _manages_all_keys(actor) else actor.user_id
+        async with self.uow(read_only=True) as uow:
+            keys, total = await uow.api_keys.list(actor.tenant_id, page, created_by)
+        return Page([ApiKeyView.of(k) for k in keys], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeApiKey:
+    uow: UnitOfWorkFactory
+    revoker: Revoker
+    clock: Clock
+
+    async def __call__(self, actor: Principal, key_id: str) -> None:
+        actor.require(Scope.KEYS_WRITE)
+        async with self.uow() as uow:
+            key = await uow.api_keys.get(actor.tenant_id, key_id)
+            if key is None or not (_manages_all_keys(actor) or key.created_by == actor.user_id):
+                raise NotFound("no such API key", code="api_key_not_found")
+            if await uow.api_keys.revoke(actor.tenant_id, key_id, self.clock.now()):
+                await self.revoker.publish(uow, key_tag(key_id))
+            await uow.commit()
+        self.revoker.evict(key_tag(key_id))

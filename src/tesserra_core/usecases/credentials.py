@@ -1,0 +1,312 @@
+"""Resolving a credential (API key or access JWT) to a Principal, with a revocation-aware cache.
+
+A verified credential is cached until it expires, so a repeated key or token costs a dict
+lookup, not a JWT decode or a database round trip. Every revocation (key, session, user,
+tenant) is published to a durable feed; each worker's ``RevocationWatcher`` polls it and
+drops the cached entries it names, so a revocation takes effect everywhere within one poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import msgspec
+
+from tesserra_core.domain.identity import (
+    ApiKey,
+    AuthMethod,
+    Membership,
+    Principal,
+    Tenant,
+    Tier,
+    User,
+    rights_of,
+)
+from tesserra_core.errors import Forbidden, Unauthenticated, ValidationFailed
+from tesserra_core.ports.persistence import Revocation, UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.security import SecretDigest, TokenIssuer
+from tesserra_core.ports.system import Clock
+
+log = logging.getLogger("tesserra.credentials")
+
+API_KEY_MARK = "tessera_"
+_MAX_ACTING_USER = 128
+
+
+def key_tag(key_id: str) -> str:
+    return f"key:{key_id}"
+
+
+def session_tag(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def user_tag(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def tenant_tag(tenant_id: str) -> str:
+    return f"tenant:{tenant_id}"
+
+
+def revocation_for(tag: str) -> Revocation:
+    kind, _, subject = tag.partition(":")
+    return Revocation(kind, subject)
+
+
+def split_api_key(credential: str) -> tuple[str, str] | None:
+    """``tessera_<prefix>_<secret>`` -> (prefix, secret), or None if it is not shaped like one."""
+    if not credential.startswith(API_KEY_MARK):
+        return None
+    prefix, sep, secret = credential[len(API_KEY_MARK) :].partition("_")
+    if not sep or not prefix.isalnum() or len(prefix) > 32 or not 32 <= len(secret) <= 128:
+        return None
+    return prefix, secret
+
+
+@dataclass(slots=True)
+class _Entry:
+    principal: Principal
+    expires: float
+    tags: tuple[str, ...]
+
+
+@dataclass
+class CredentialCache:
+    """Verified credentials by their exact text, evictable by tag. Bounded, oldest out first."""
+
+    max_entries: int = 100_000
+    _entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
+    _by_tag: dict[str, set[str]] = field(default_factory=dict)
+
+    def get(self, credential: str, now: float) -> Principal | None:
+        entry = self._entries.get(credential)
+        if entry is None:
+            return None
+        if entry.expires <= now:
+            self._drop(credential)
+            return None
+        return entry.principal
+
+    def put(self, credential: str, principal: Principal, expires: float, tags: tuple[str, ...]) -> None:
+        self._drop(credential)
+        while len(self._entries) >= self.max_entries:
+            self._drop(next(iter(self._entries)))
+        self._entries[credential] = _Entry(principal, expires, tags)
+        for tag in tags:
+            self._by_tag.setdefault(tag, set()).add(credential)
+
+    def evict(self, tag: str) -> None:
+        for credential in self._by_tag.pop(tag, set()):
+            self._drop(credential)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._by_tag.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _drop(self, credential: str) -> None:
+        entry = self._entries.pop(credential, None)
+        if entry is None:
+            return
+        for tag in entry.tags:
+            holders = self._by_tag.get(tag)
+            if holders is not None:
+                holders.discard(credential)
+                if not holders:
+                    del self._by_tag[tag]
+
+
+@dataclass
+class KeyUsage:
+    """``last_used_at`` for API keys, written behind in batches instead of once per request."""
+
+    _pending: dict[str, float] = field(default_factory=dict)
+
+    def record(self, key_id: str, at: float) -> None:
+        self._pending[key_id] = at
+
+    def drain(self) -> dict[str, float]:
+        pending, self._pending = self._pending, {}
+        return pending
+
+
+@dataclass
+class Authenticate:
+    uow: UnitOfWorkFactory
+    tokens: TokenIssuer
+    digest: SecretDigest
+    clock: Clock
+    cache: CredentialCache
+    usage: KeyUsage
+    key_cache_seconds: float = 300.0
+
+    async def __call__(self, credential: str, acting_user_id: str | None = None) -> Principal:
+        now = self.clock.monotonic()
+        principal = self.cache.get(credential, now)
+        if principal is None:
+            principal, expires, tags = await self._verify(credential)
+            self.cache.put(credential, principal, min(expires, now + self.key_cache_seconds), tags)
+        if principal.method is AuthMethod.API_KEY:
+            self.usage.record(principal.credential_id, now)
+        if acting_user_id is not None:
+            return self._acting_for(principal, acting_user_id)
+        return principal
+
+    @staticmethod
+    def _acting_for(principal: Principal, acting_user_id: str) -> Principal:
+        acting = acting_user_id.strip()
+        if not acting or len(acting) > _MAX_ACTING_USER or not acting.isprintable():
+            raise ValidationFailed("X-User-Id must be 1-128 printable characters", code="invalid_user_id")
+        if principal.method is not AuthMethod.API_KEY or principal.tier is not Tier.ADMIN:
+            raise Forbidden("X-User-Id is accepted only with an admin API key", code="admin_key_required")
+        return msgspec.structs.replace(principal, acting_user_id=acting)
+
+    async def _verify(self, credential: str) -> tuple[Principal, float, tuple[str, ...]]:
+        parts = split_api_key(credential)
+        if parts is not None:
+            return await self._verify_key(*parts)
+        if self.tokens.looks_like_token(credential):
+            return await self._verify_jwt(credential)
+        raise Unauthenticated("invalid credentials", code="invalid_credentials")
+
+    async def _verify_key(self, prefix: str, secret: str) -> tuple[Principal, float, tuple[str, ...]]:
+        async with self.uow(read_only=True) as uow:
+            key = await uow.api_keys.get_by_prefix(prefix)
+            if key is None or not self.digest.matches(secret, key.secret_hash):
+                raise Unauthenticated("invalid API key", code="invalid_api_key")
+            now = self.clock.now()
+            if key.revoked_at is not None:
+                raise Unauthenticated("this API key was revoked", code="api_key_revoked")
+            if key.expires_at is not None and key.expires_at <= now:
+                raise Unauthenticated("this API key has expired", code="api_key_expired")
+            user, membership, tenant = await _standing(uow, key.created_by, key.tenant_id)
+        principal = _key_principal(key, user, membership)
+        expires = self._monotonic_at(key.expires_at) if key.expires_at else float("inf")
+        tags = (key_tag(key.id), user_tag(user.id), tenant_tag(tenant.id))
+        return principal, expires, tags
+
+    async def _verify_jwt(self, token: str) -> tuple[Principal, float, tuple[str, ...]]:
+        claims = self.tokens.decode(token)
+        async with self.uow(read_only=True) as uow:
+            session = await uow.sessions.get(claims.session_id)
+            if session is None or session.revoked_at is not None or session.user_id != claims.user_id:
+                raise Unauthenticated("this session has ended", code="session_revoked")
+            user, membership, tenant = await _standing(uow, claims.user_id, claims.tenant_id)
+        scopes, tier = rights_of(membership.role, user.is_platform_admin)
+        principal = Principal(
+            user_id=user.id,
+            tenant_id=tenant.id,
+            role=membership.role,
+            is_platform_admin=user.is_platform_admin,
+            scopes=scopes,
+            tier=tier,
+            method=AuthMethod.JWT,
+            credential_id=session.id,
+        )
+        tags = (session_tag(session.id), user_tag(user.id), tenant_tag(tenant.id))
+        return principal, self._monotonic_at(claims.expires_at), tags
+
+    def _monotonic_at(self, at: datetime) -> float:
+        return self.clock.monotonic() + (at - self.clock.now()).total_seconds()
+
+
+async def _standing(uow: UnitOfWork, user_id: str, tenant_id: str) -> tuple[User, Membership, Tenant]:
+    """The user, their membership and the tenant, all still in good standing."""
+    user = await uow.users.get(user_id)
+    membership = await uow.memberships.get(tenant_id, user_id)
+    if user is None or not user.active or membership is None:
+        raise Unauthenticated("this account is no longer active", code="account_inactive")
+    tenant = await uow.tenants.get(tenant_id)
+    if tenant is None:
+        raise Unauthenticated("this account is no longer active", code="account_inactive")
+    if not tenant.active:
+        raise Forbidden("this tenant is suspended", code="tenant_suspended")
+    return user, membership, tenant
+
+
+def _key_principal(key: ApiKey, user: User, membership: Membership) -> Principal:
+    """A key's rights shrink with its creator's: it never holds more than they hold now."""
+    scopes, tier = rights_of(membership.role, user.is_platform_admin)
+    return Principal(
+        user_id=user.id,
+        tenant_id=key.tenant_id,
+        role=membership.role,
+        is_platform_admin=user.is_platform_admin,
+        scopes=key.scopes & scopes,
+        tier=key.tier if tier.covers(key.tier) else tier,
+        method=AuthMethod.API_KEY,
+        credential_id=key.id,
+    )
+
+
+@dataclass
+class RevocationWatcher:
+    """Polls the revocation feed into this worker's cache, and writes key usage behind."""
+
+    uow: UnitOfWorkFactory
+    cache: CredentialCache
+    usage: KeyUsage
+    clock: Clock
+    interval: float = 0.5
+    usage_every: float = 5.0
+    _cursor: int | None = None
+    _last_usage_flush: float = 0.0
+
+    async def poll(self) -> None:
+        async with self.uow(read_only=True) as uow:
+            if self._cursor is None:
+                self._cursor = await uow.revocations.cursor()
+                return
+            revocations, self._cursor = await uow.revocations.since(self._cursor)
+        for revocation in revocations:
+            self.cache.evict(f"{revocation.kind}:{revocation.subject}")
+
+    async def flush_usage(self) -> None:
+        pending = self.usage.drain()
+        if not pending:
+            return
+        mono, wall = self.clock.monotonic(), self.clock.now()
+        used = {key_id: wall - timedelta(seconds=mono - at) for key_id, at in pending.items()}
+        async with self.uow() as uow:
+            await uow.api_keys.touch(used)
+            await uow.commit()
+
+    async def run(self) -> None:
+        """Poll until cancelled; a failing poll is logged and retried, never fatal."""
+        self._last_usage_flush = self.clock.monotonic()
+        await self.poll()
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.poll()
+                if self.clock.monotonic() - self._last_usage_flush >= self.usage_every:
+                    self._last_usage_flush = self.clock.monotonic()
+                    await self.flush_usage()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("revocation poll failed; retrying")
+
+
+@dataclass
+class Revoker:
+    """Publishes revocations in the caller's transaction; evicts this worker's cache after commit."""
+
+    cache: CredentialCache
+    clock: Clock
+
+    async def publish(self, uow: UnitOfWork, *tags: str) -> None:
+        now = self.clock.now()
+        for tag in tags:
+            await uow.revocations.publish(revocation_for(tag), now)
+
+    def evict(self, *tags: str) -> None:
+        for tag in tags:
+            self.cache.evict(tag)

@@ -1,0 +1,95 @@
+"""The use-case facade: every use case, built once from the ports. Drivers hold only this."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tesserra_core.domain.identity import TenantStatus
+from tesserra_core.ports.health import Probe
+from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
+from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
+from tesserra_core.usecases.credentials import (
+    Authenticate,
+    CredentialCache,
+    KeyUsage,
+    RevocationWatcher,
+    Revoker,
+)
+from tesserra_core.usecases.guards import Idempotency, Throttle
+from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
+from tesserra_core.usecases.sessions import AuthPolicy, Login, Logout, Me, Refresh, TokenMinter
+from tesserra_core.usecases.status import ServiceStatus
+from tesserra_core.usecases.tenants import (
+    CreateTenant,
+    CurrentTenant,
+    GetTenant,
+    ListTenants,
+    Onboard,
+    SetTenantStatus,
+    UpdateTenant,
+)
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything the core needs from the outside world."""
+
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    digest: SecretDigest
+    tokens: TokenIssuer
+    clock: Clock
+    ids: IdFactory
+    secrets: SecretGenerator
+    rate_limiter: RateLimiter
+    idempotency: IdempotencyStore
+    probes: Sequence[Probe] = ()
+
+
+class UseCases:
+    """One attribute per use case. Built by the composition root; called by both drivers."""
+
+    def __init__(self, ports: Ports, *, policy: AuthPolicy | None = None, rate_scale: float = 1.0) -> None:
+        p = ports
+        policy = policy or AuthPolicy()
+        self.ports = p
+        cache = CredentialCache()
+        usage = KeyUsage()
+        revoker = Revoker(cache, p.clock)
+        minter = TokenMinter(p.tokens, p.digest, p.secrets, p.ids, p.clock, policy)
+        onboard = Onboard(p.uow, p.hasher, p.ids, p.clock)
+        update_tenant = UpdateTenant(p.uow, revoker, p.clock)
+
+        self.authenticate = Authenticate(p.uow, p.tokens, p.digest, p.clock, cache, usage)
+        self.revocations = RevocationWatcher(p.uow, cache, usage, p.clock)
+        self.throttle = Throttle(p.rate_limiter, scale=rate_scale)
+        self.idempotency = Idempotency(p.idempotency)
+
+        self.login = Login(p.uow, p.hasher, minter, p.clock, p.ids, policy)
+        self.refresh = Refresh(p.uow, minter, p.digest, revoker, p.clock)
+        self.logout = Logout(p.uow, revoker, p.clock)
+        self.me = Me(p.uow)
+
+        self.generate_api_key = GenerateApiKey(p.uow, p.digest, p.secrets, p.ids, p.clock)
+        self.list_api_keys = ListApiKeys(p.uow)
+        self.revoke_api_key = RevokeApiKey(p.uow, revoker, p.clock)
+
+        self.current_tenant = CurrentTenant(p.uow)
+        self.list_tenants = ListTenants(p.uow)
+        self.get_tenant = GetTenant(p.uow)
+        self.create_tenant = CreateTenant(onboard)
+        self.update_tenant = update_tenant
+        self.suspend_tenant = SetTenantStatus(update_tenant, TenantStatus.SUSPENDED)
+        self.reactivate_tenant = SetTenantStatus(update_tenant, TenantStatus.ACTIVE)
+
+        self.service_status = ServiceStatus(p.probes, p.clock, p.clock.monotonic(), VERSION)
+
+        self.create_admin = CreateAdmin(onboard)
+        self.ensure_first_owner = EnsureFirstOwner(p.uow, self.create_admin)
+        self.mint_key_for_user = MintKeyForUser(p.uow, self.generate_api_key)

@@ -1,0 +1,81 @@
+"""Request guards that both drivers share: named rate limits and idempotency keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
+from tesserra_core.ports.limits import (
+    IdempotencyClaim,
+    IdempotencyOutcome,
+    IdempotencyStore,
+    RateDecision,
+    RateLimiter,
+    StoredResponse,
+)
+
+
+class RateRule(msgspec.Struct, frozen=True):
+    limit: int
+    window: float
+
+
+DEFAULT_RULES: dict[str, RateRule] = {
+    "login": RateRule(5, 15 * 60.0),  # per client IP
+    "me": RateRule(60, 60.0),  # per token
+    "console": RateRule(60, 60.0),  # /projetos/*, /dominios/*, per token
+    "admin": RateRule(120, 60.0),  # /admin/*, per token
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    limiter: RateLimiter
+    rules: dict[str, RateRule] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    scale: float = 1.0
+    """Multiplies every limit (a load test raises it; 1.0 in production)."""
+
+    async def __call__(self, rule_name: str, subject: str) -> RateDecision:
+        rule = self.rules[rule_name]
+        limit = max(1, int(rule.limit * self.scale))
+        return await self.limiter.hit(f"{rule_name}:{subject}", limit, rule.window)
+
+
+MAX_IDEMPOTENCY_KEY = 255
+IDEMPOTENCY_TTL = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """Same key, same principal, same request within 24 h: the first response again."""
+
+    store: IdempotencyStore
+    ttl: float = IDEMPOTENCY_TTL
+
+    async def claim(self, owner: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """None: go ahead (then ``complete`` or ``release``). A response: replay it."""
+        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+            raise ValidationFailed(
+                f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters", code="invalid_idempotency_key"
+            )
+        claim: IdempotencyClaim = await self.store.claim(owner, key, fingerprint, self.ttl)
+        if claim.outcome is IdempotencyOutcome.STARTED:
+            return None
+        if claim.outcome is IdempotencyOutcome.REPLAY:
+            assert claim.response is not None
+            return claim.response
+        if claim.outcome is IdempotencyOutcome.IN_FLIGHT:
+            raise Conflict(
+                "a request with this Idempotency-Key is still in progress; retry later", code="idempotency_in_flight"
+            )
+        raise Unprocessable(
+            "this Idempotency-Key was already used with a different request", code="idempotency_key_reused"
+        )
+
+    async def complete(self, owner: str, key: str, response: StoredResponse) -> None:
+        await self.store.complete(owner, key, response)
+
+    async def release(self, owner: str, key: str) -> None:
+        await self.store.release(owner, key)

@@ -1,0 +1,84 @@
+"""What an operator does from the shell: the first owner, more administrators, keys for a user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from tesserra_core.domain.identity import AuthMethod, Principal, Tier, normalize_email, rights_of
+from tesserra_core.errors import NotFound
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.usecases.api_keys import GenerateApiKey, NewApiKey
+from tesserra_core.usecases.tenants import NewTenant, Onboard
+from tesserra_core.usecases.views import NewApiKeyView, TenantView
+
+
+class NewAdmin(msgspec.Struct, frozen=True):
+    email: str
+    password: str
+    tenant_name: str = "Default"
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAdmin:
+    """A new tenant owned by a new platform administrator."""
+
+    onboard: Onboard
+
+    async def __call__(self, cmd: NewAdmin) -> TenantView:
+        return await self.onboard(
+            NewTenant(name=cmd.tenant_name, owner_email=cmd.email, owner_password=cmd.password,
+                      owner_name=cmd.name),
+            platform_admin=True,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureFirstOwner:
+    """On an empty database, create the first tenant and its owner so that a newcomer can log in."""
+
+    uow: UnitOfWorkFactory
+    create_admin: CreateAdmin
+
+    async def __call__(self, email: str, password: str) -> bool:
+        async with self.uow(read_only=True) as uow:
+            if await uow.users.count() > 0:
+                return False
+        await self.create_admin(NewAdmin(email=email, password=password))
+        return True
+
+
+class KeyForUser(msgspec.Struct, frozen=True):
+    email: str
+    name: str
+    tenant_id: str | None = None
+    scopes: list[str] | None = None
+    tier: Tier | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MintKeyForUser:
+    """Mints a key as if the user had asked for it: it gets at most their rights."""
+
+    uow: UnitOfWorkFactory
+    generate: GenerateApiKey
+
+    async def __call__(self, cmd: KeyForUser) -> NewApiKeyView:
+        email = normalize_email(cmd.email)
+        async with self.uow(read_only=True) as uow:
+            user = await uow.users.get_by_email(email)
+            memberships = await uow.memberships.list_for_user(user.id) if user else []
+        membership = next(
+            (m for m in memberships if cmd.tenant_id in (None, m.tenant_id)), None
+        )
+        if user is None or membership is None:
+            raise NotFound("no such user in that tenant", code="user_not_found")
+        scopes, tier = rights_of(membership.role, user.is_platform_admin)
+        owner = Principal(
+            user_id=user.id, tenant_id=membership.tenant_id, role=membership.role,
+            is_platform_admin=user.is_platform_admin, scopes=scopes, tier=tier,
+            method=AuthMethod.JWT, credential_id="shell",
+        )
+        return await self.generate(owner, NewApiKey(name=cmd.name, scopes=cmd.scopes, tier=cmd.tier))

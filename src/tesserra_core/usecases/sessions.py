@@ -1,0 +1,257 @@
+"""Login, refresh-token rotation, logout, and who-am-I."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import msgspec
+
+from tesserra_core.domain.identity import (
+    AuthMethod,
+    Membership,
+    Principal,
+    RefreshToken,
+    Session,
+    Tenant,
+    User,
+    normalize_email,
+)
+from tesserra_core.errors import Forbidden, RateLimited, Unauthenticated, Unprocessable, ValidationFailed
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.security import AccessClaims, PasswordHasher, SecretDigest, TokenIssuer
+from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.usecases.credentials import Revoker, session_tag
+from tesserra_core.usecases.views import MeView, MembershipView, TenantView, UserView
+
+
+class AuthPolicy(msgspec.Struct, frozen=True):
+    access_ttl: timedelta = timedelta(minutes=15)
+    refresh_ttl: timedelta = timedelta(days=30)
+    lockout_threshold: int = 5
+    lockout_for: timedelta = timedelta(minutes=15)
+
+
+class Credentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: str
+    password: str
+    tenant_id: str | None = None
+
+
+class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    refresh_token: str
+
+
+class TokenPair(msgspec.Struct, frozen=True):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+_BAD_LOGIN = "invalid email or password"
+_MAX_PASSWORD = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMinter:
+    """Mints the token pair of a session: one signed access token and one rotating refresh token."""
+
+    tokens: TokenIssuer
+    digest: SecretDigest
+    secrets: SecretGenerator
+    ids: IdFactory
+    clock: Clock
+    policy: AuthPolicy
+
+    async def issue(self, uow: UnitOfWork, session: Session, role: str, platform_admin: bool) -> TokenPair:
+        now = self.clock.now()
+        secret = self.secrets.token(32)
+        refresh = RefreshToken(
+            id=self.ids.new(),
+            session_id=session.id,
+            token_hash=self.digest.digest(secret),
+            created_at=now,
+            expires_at=now + self.policy.refresh_ttl,
+            used_at=None,
+        )
+        await uow.refresh_tokens.add(refresh)
+        claims = AccessClaims(
+            token_id=self.ids.new(),
+            user_id=session.user_id,
+            tenant_id=session.tenant_id,
+            session_id=session.id,
+            role=role,
+            platform_admin=platform_admin,
+            issued_at=now,
+            expires_at=now + self.policy.access_ttl,
+        )
+        return TokenPair(
+            access_token=self.tokens.issue(claims),
+            refresh_token=f"{refresh.id}.{secret}",
+            expires_in=int(self.policy.access_ttl.total_seconds()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    issuer: TokenMinter
+    clock: Clock
+    ids: IdFactory
+    policy: AuthPolicy
+
+    async def __call__(self, cmd: Credentials) -> TokenPair:
+        if not cmd.password or len(cmd.password) > _MAX_PASSWORD:
+            raise ValidationFailed(f"password must be 1-{_MAX_PASSWORD} characters", code="invalid_password")
+        email = normalize_email(cmd.email)
+        async with self.uow(read_only=True) as uow:
+            user = await uow.users.get_by_email(email)
+        if user is None:
+            await self.hasher.burn(cmd.password)
+            raise Unauthenticated(_BAD_LOGIN, code="invalid_login")
+        self._ensure_unlocked(user)
+        if not await self.hasher.verify(user.password_hash, cmd.password):
+            await self._record_failure(user)
+            raise Unauthenticated(_BAD_LOGIN, code="invalid_login")
+        if not user.active:
+            raise Forbidden("this account is disabled", code="account_disabled")
+        new_hash = await self.hasher.hash(cmd.password) if self.hasher.needs_rehash(user.password_hash) else None
+        async with self.uow() as uow:
+            membership, tenant = await _home(uow, user, cmd.tenant_id)
+            await uow.users.clear_failed_logins(user.id, new_hash)
+            session = Session(
+                id=self.ids.new(),
+                tenant_id=tenant.id,
+                user_id=user.id,
+                created_at=self.clock.now(),
+                revoked_at=None,
+            )
+            await uow.sessions.add(session)
+            pair = await self.issuer.issue(uow, session, membership.role.value, user.is_platform_admin)
+            await uow.commit()
+        return pair
+
+    def _ensure_unlocked(self, user: User) -> None:
+        now = self.clock.now()
+        if user.locked_until is not None and user.locked_until > now:
+            wait = (user.locked_until - now).total_seconds()
+            raise RateLimited(
+                "too many failed logins: this account is locked for a while",
+                code="account_locked",
+                retry_after=wait,
+            )
+
+    async def _record_failure(self, user: User) -> None:
+        lock_until = self.clock.now() + self.policy.lockout_for
+        async with self.uow() as uow:
+            await uow.users.record_failed_login(user.id, self.policy.lockout_threshold, lock_until)
+            await uow.commit()
+
+
+async def _home(uow: UnitOfWork, user: User, tenant_id: str | None) -> tuple[Membership, Tenant]:
+    """The tenant a login lands in: the one asked for, or the user's oldest membership."""
+    if tenant_id is not None:
+        membership = await uow.memberships.get(tenant_id, user.id)
+    else:
+        memberships = await uow.memberships.list_for_user(user.id)
+        membership = memberships[0] if memberships else None
+    if membership is None:
+        raise Forbidden("this account belongs to no such tenant", code="no_membership")
+    tenant = await uow.tenants.get(membership.tenant_id)
+    if tenant is None or not tenant.active:
+        raise Forbidden("this tenant is suspended", code="tenant_suspended")
+    return membership, tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Rotates a refresh token. Presenting a rotated one again revokes its whole family."""
+
+    uow: UnitOfWorkFactory
+    issuer: TokenMinter
+    digest: SecretDigest
+    revoker: Revoker
+    clock: Clock
+
+    async def __call__(self, cmd: RefreshRequest) -> TokenPair:
+        token_id, sep, secret = cmd.refresh_token.partition(".")
+        if not sep or not token_id or not secret or len(cmd.refresh_token) > 256:
+            raise Unauthenticated("invalid refresh token", code="invalid_refresh_token")
+        now = self.clock.now()
+        reused: Session | None = None
+        async with self.uow() as uow:
+            token = await uow.refresh_tokens.get(token_id)
+            if token is None or not self.digest.matches(secret, token.token_hash):
+                raise Unauthenticated("invalid refresh token", code="invalid_refresh_token")
+            session = await uow.sessions.get(token.session_id)
+            if session is None or session.revoked_at is not None:
+                raise Unauthenticated("this session has ended", code="session_revoked")
+            if token.expires_at <= now:
+                raise Unauthenticated("this refresh token has expired", code="refresh_token_expired")
+            if not await uow.refresh_tokens.mark_used(token.id, now):
+                await uow.sessions.revoke(session.id, now)
+                await self.revoker.publish(uow, session_tag(session.id))
+                reused = session
+            else:
+                user = await uow.users.get(session.user_id)
+                membership = await uow.memberships.get(session.tenant_id, session.user_id)
+                tenant = await uow.tenants.get(session.tenant_id)
+                if user is None or not user.active or membership is None or tenant is None:
+                    raise Unauthenticated("this account is no longer active", code="account_inactive")
+                if not tenant.active:
+                    raise Forbidden("this tenant is suspended", code="tenant_suspended")
+                pair = await self.issuer.issue(uow, session, membership.role.value, user.is_platform_admin)
+            await uow.commit()
+        if reused is not None:
+            self.revoker.evict(session_tag(reused.id))
+            raise Unauthenticated(
+                "refresh token reuse detected: the session was revoked", code="refresh_token_reused"
+            )
+        return pair
+
+
+@dataclass(frozen=True, slots=True)
+class Logout:
+    """Ends the caller's login session: its refresh family and every access token issued in it."""
+
+    uow: UnitOfWorkFactory
+    revoker: Revoker
+    clock: Clock
+
+    async def __call__(self, actor: Principal) -> None:
+        if actor.method is not AuthMethod.JWT:
+            raise Unprocessable(
+                "logout ends a login session; revoke an API key with DELETE /api/auth/keys/{id}",
+                code="not_a_session",
+            )
+        async with self.uow() as uow:
+            await uow.sessions.revoke(actor.credential_id, self.clock.now())
+            await self.revoker.publish(uow, session_tag(actor.credential_id))
+            await uow.commit()
+        self.revoker.evict(session_tag(actor.credential_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Me:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal) -> MeView:
+        async with self.uow(read_only=True) as uow:
+            user = await uow.users.get(actor.user_id)
+            tenant = await uow.tenants.get(actor.tenant_id)
+            memberships = await uow.memberships.list_for_user(actor.user_id)
+        if user is None or tenant is None:
+            raise Unauthenticated("this account is no longer active", code="account_inactive")
+        return MeView(
+            user=UserView.of(user),
+            tenant=TenantView.of(tenant),
+            role=actor.role,
+            scopes=sorted(s.value for s in actor.scopes),
+            tier=actor.tier,
+            auth_method=actor.method,
+            credential_id=actor.credential_id,
+            acting_user_id=actor.acting_user_id,
+            memberships=[MembershipView(tenant_id=m.tenant_id, role=m.role) for m in memberships],
+        )

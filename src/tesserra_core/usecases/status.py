@@ -1,0 +1,43 @@
+"""Service status: every dependency probed concurrently, each with a time limit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.ports.health import ComponentHealth, Health, Probe
+from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.views import StatusView
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    probes: Sequence[Probe]
+    clock: Clock
+    started: float
+    version: str
+    timeout: float = 2.0
+
+    async def __call__(self, actor: Principal | None = None) -> StatusView:
+        if actor is not None:
+            actor.require(Scope.STATUS_READ)
+        results = await asyncio.gather(*(self._check(p) for p in self.probes))
+        components = {"service": ComponentHealth(Health.OK)}
+        components.update({p.name: r for p, r in zip(self.probes, results, strict=True)})
+        overall = Health.OK
+        for probe, result in zip(self.probes, results, strict=True):
+            if result.status is Health.DOWN and probe.critical:
+                overall = Health.DOWN
+            elif result.status is not Health.OK and overall is Health.OK:
+                overall = Health.DEGRADED
+        return StatusView(overall, self.version, round(self.clock.monotonic() - self.started, 3), components)
+
+    async def _check(self, probe: Probe) -> ComponentHealth:
+        try:
+            return await asyncio.wait_for(probe.check(), self.timeout)
+        except TimeoutError:
+            return ComponentHealth(Health.DOWN, f"no answer within {self.timeout:g}s")
+        except Exception as exc:  # a probe must never break /status
+            return ComponentHealth(Health.DOWN, type(exc).__name__)

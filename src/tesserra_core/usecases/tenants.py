@@ -1,0 +1,195 @@
+"""Tenants: the caller's own, and the platform administrators' view of all of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from tesserra_core.domain.identity import (
+    Membership,
+    Principal,
+    Role,
+    Scope,
+    Tenant,
+    TenantStatus,
+    User,
+    check_slug,
+    normalize_email,
+    slugify,
+)
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.errors import Conflict, NotFound, ValidationFailed
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.security import PasswordHasher
+from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.credentials import Revoker, tenant_tag
+from tesserra_core.usecases.views import TenantView
+
+_MAX_NAME = 200
+MIN_PASSWORD = 8
+
+
+class NewTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    slug: str | None = None
+    plan: str = "free"
+    owner_email: str | None = None
+    owner_password: str | None = None
+    """Required when ``owner_email`` names a new user."""
+    owner_name: str | None = None
+
+
+class TenantChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str | None = None
+    slug: str | None = None
+    plan: str | None = None
+    status: TenantStatus | None = None
+
+
+def _name(value: str) -> str:
+    name = value.strip()
+    if not 1 <= len(name) <= _MAX_NAME:
+        raise ValidationFailed(f"name must be 1-{_MAX_NAME} characters", code="invalid_name")
+    return name
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= 1024:
+        raise ValidationFailed(f"password must be {MIN_PASSWORD}-1024 characters", code="weak_password")
+    return password
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentTenant:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal) -> TenantView:
+        actor.require(Scope.TENANT_READ)
+        async with self.uow(read_only=True) as uow:
+            tenant = await uow.tenants.get(actor.tenant_id)
+        if tenant is None:
+            raise NotFound("no such tenant", code="tenant_not_found")
+        return TenantView.of(tenant)
+
+
+@dataclass(frozen=True, slots=True)
+class ListTenants:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[TenantView]:
+        actor.require_platform_admin()
+        async with self.uow(read_only=True) as uow:
+            tenants, total = await uow.tenants.list(page)
+        return Page([TenantView.of(t) for t in tenants], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetTenant:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, tenant_id: str) -> TenantView:
+        actor.require_platform_admin()
+        async with self.uow(read_only=True) as uow:
+            tenant = await uow.tenants.get(tenant_id)
+        if tenant is None:
+            raise NotFound("no such tenant", code="tenant_not_found")
+        return TenantView.of(tenant)
+
+
+@dataclass(frozen=True, slots=True)
+class Onboard:
+    """Creates a tenant and, optionally, its owner (a new user or an existing one)."""
+
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, cmd: NewTenant, *, platform_admin: bool = False) -> TenantView:
+        name = _name(cmd.name)
+        slug = check_slug(cmd.slug) if cmd.slug is not None else slugify(name)
+        email = normalize_email(cmd.owner_email) if cmd.owner_email is not None else None
+        password_hash = None
+        if cmd.owner_password is not None:
+            password_hash = await self.hasher.hash(check_password(cmd.owner_password))
+        now = self.clock.now()
+        tenant = Tenant(
+            id=self.ids.new(), name=name, slug=slug, status=TenantStatus.ACTIVE, plan=cmd.plan,
+            created_at=now, updated_at=now,
+        )
+        async with self.uow() as uow:
+            await uow.tenants.add(tenant)
+            if email is not None:
+                owner = await self._owner(uow, email, password_hash, cmd.owner_name, platform_admin)
+                await uow.memberships.add(Membership(tenant_id=tenant.id, user_id=owner.id, role=Role.OWNER,
+                                                     created_at=now))
+            await uow.commit()
+        return TenantView.of(tenant)
+
+    async def _owner(
+        self, uow: UnitOfWork, email: str, password_hash: str | None, name: str | None, platform_admin: bool
+    ) -> User:
+        existing = await uow.users.get_by_email(email)
+        if existing is not None:
+            if password_hash is not None:
+                raise Conflict("a user with this email exists; omit owner_password to make them the owner",
+                               code="user_exists")
+            return existing
+        if password_hash is None:
+            raise ValidationFailed("owner_password is required for a new owner", code="password_required")
+        user = User(
+            id=self.ids.new(), email=email, name=(name or email.split("@")[0]).strip()[:_MAX_NAME],
+            password_hash=password_hash, is_platform_admin=platform_admin, active=True,
+            failed_logins=0, locked_until=None, created_at=self.clock.now(),
+        )
+        await uow.users.add(user)
+        return user
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTenant:
+    onboard: Onboard
+
+    async def __call__(self, actor: Principal, cmd: NewTenant) -> TenantView:
+        actor.require_platform_admin()
+        return await self.onboard(cmd)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateTenant:
+    uow: UnitOfWorkFactory
+    revoker: Revoker
+    clock: Clock
+
+    async def __call__(self, actor: Principal, tenant_id: str, changes: TenantChanges) -> TenantView:
+        actor.require_platform_admin()
+        async with self.uow() as uow:
+            tenant = await uow.tenants.get(tenant_id)
+            if tenant is None:
+                raise NotFound("no such tenant", code="tenant_not_found")
+            updated = msgspec.structs.replace(
+                tenant,
+                name=_name(changes.name) if changes.name is not None else tenant.name,
+                slug=check_slug(changes.slug) if changes.slug is not None else tenant.slug,
+                plan=changes.plan if changes.plan is not None else tenant.plan,
+                status=changes.status or tenant.status,
+                updated_at=self.clock.now(),
+            )
+            await uow.tenants.update(updated)
+            suspended = tenant.active and not updated.active
+            if suspended:
+                await self.revoker.publish(uow, tenant_tag(tenant.id))
+            await uow.commit()
+        if suspended:
+            self.revoker.evict(tenant_tag(tenant.id))
+        return TenantView.of(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class SetTenantStatus:
+    update: UpdateTenant
+    status: TenantStatus
+
+    async def __call__(self, actor: Principal, tenant_id: str) -> TenantView:
+        return await self.update(actor, tenant_id, TenantChanges(status=self.status))
