@@ -10,8 +10,8 @@ from typing import Any
 
 from tesserra_adapters.container import MemoryAdapters, RealAdapters
 from tesserra_adapters.settings import Settings
-from tesserra_core.usecases.facade import Ports
 from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.facade import Ports
 
 log = logging.getLogger("tesserra")
 
@@ -26,9 +26,7 @@ async def build(adapters: RealAdapters | MemoryAdapters, settings: Settings) -> 
     init = adapters.init_resources()
     if init is not None:
         await init
-    ports = Ports(
-        **{name: await _provide(getattr(adapters, name)) for name in Ports.__dataclass_fields__}
-    )
+    ports = Ports(**{name: await _provide(getattr(adapters, name)) for name in Ports.__dataclass_fields__})
     return UseCases(ports, rate_scale=settings.rate_limit_scale)
 
 

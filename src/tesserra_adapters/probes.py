@@ -47,7 +47,7 @@ class StorageProbe:
             await asyncio.to_thread(self._write_and_remove)
         except OSError as exc:
             return ComponentHealth(Health.DOWN, f"{self._root} is not writable: {exc.strerror}")
-        return ComponentHealth(Health.OK, str(self._root), _ms(start))
+        return ComponentHealth(Health.OK, "", _ms(start))
 
     def _write_and_remove(self) -> None:
         probe = self._root / f".probe-{os.getpid()}"
@@ -67,15 +67,13 @@ class DockerProbe:
             url, transport = f"{self._host.replace('tcp://', 'http://').rstrip('/')}/_ping", None
         else:
             socket = self._host.removeprefix("unix://")
-            if not Path(socket).exists():
-                return ComponentHealth(Health.DOWN, f"no Docker engine at {self._host}")
             url, transport = "http://docker/_ping", httpx.AsyncHTTPTransport(uds=socket)
         start = time.perf_counter()
         try:
             async with httpx.AsyncClient(transport=transport, timeout=1.5) as client:
                 response = await client.get(url)
         except httpx.HTTPError as exc:
-            return ComponentHealth(Health.DOWN, f"Docker engine unreachable: {type(exc).__name__}")
+            return ComponentHealth(Health.DOWN, f"no Docker engine answers at {self._host} ({type(exc).__name__})")
         if response.status_code != 200:
             return ComponentHealth(Health.DEGRADED, f"Docker engine answered {response.status_code}")
         return ComponentHealth(Health.OK, self._host, _ms(start))

@@ -33,7 +33,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name in cls.__struct_fields__:
             value = env.get(f"TESSERRA_{name.upper()}")
             if value is not None and value != "":
-                fields[name] = tuple(v.strip() for v in value.split(",") if v.strip()) if name == "allowed_hosts" else value
+                fields[name] = (
+                    tuple(v.strip() for v in value.split(",") if v.strip()) if name == "allowed_hosts" else value
+                )
         fields.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return msgspec.convert(fields, cls, strict=False)

@@ -70,3 +70,8 @@ class Unavailable(TesserraError):
     """An external service this depends on is down (503)."""
 
     default_code = "unavailable"
+
+
+def error_body(message: str, code: str, request_id: str | None) -> dict[str, object]:
+    """The one error body of every driver: both specs' fields, plus a machine code and the request id."""
+    return {"detail": message, "success": False, "error": message, "code": code, "request_id": request_id}

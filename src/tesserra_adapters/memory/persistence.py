@@ -153,13 +153,9 @@ class MemoryApiKeys(_Repo):
     async def get_by_prefix(self, prefix: str) -> ApiKey | None:
         return next((k for k in self._store.api_keys.values() if k.prefix == prefix), None)
 
-    async def list(
-        self, tenant_id: str, page: PageRequest, created_by: str | None = None
-    ) -> tuple[list[ApiKey], int]:
+    async def list(self, tenant_id: str, page: PageRequest, created_by: str | None = None) -> tuple[list[ApiKey], int]:
         keys = [
-            k
-            for k in self._store.api_keys.values()
-            if k.tenant_id == tenant_id and created_by in (None, k.created_by)
+            k for k in self._store.api_keys.values() if k.tenant_id == tenant_id and created_by in (None, k.created_by)
         ]
         return _page(sorted(keys, key=lambda k: k.id, reverse=True), page)
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tesserra_core.ports.limits import IdempotencyClaim, IdempotencyOutcome, RateDecision, StoredResponse
 from tesserra_adapters.sql import schema as t
+from tesserra_core.ports.limits import IdempotencyClaim, IdempotencyOutcome, RateDecision, StoredResponse
 
 
 async def _insert_new(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
@@ -55,8 +54,13 @@ class SqlIdempotencyStore:
         now = self._clock()
         i = t.idempotency_keys.c
         mine = (i.owner == owner) & (i.key == key)
-        fresh = {"fingerprint": fingerprint, "status": None, "body": None, "content_type": None,
-                 "expires_at": now + ttl}
+        fresh = {
+            "fingerprint": fingerprint,
+            "status": None,
+            "body": None,
+            "content_type": None,
+            "expires_at": now + ttl,
+        }
         async with self._engine.begin() as conn:
             if await _insert_new(conn, t.idempotency_keys, {"owner": owner, "key": key, **fresh}):
                 return IdempotencyClaim(IdempotencyOutcome.STARTED)
@@ -85,11 +89,11 @@ class SqlIdempotencyStore:
     async def release(self, owner: str, key: str) -> None:
         i = t.idempotency_keys.c
         async with self._engine.begin() as conn:
-            await conn.execute(
-                delete(t.idempotency_keys).where(i.owner == owner, i.key == key, i.status.is_(None))
-            )
+            await conn.execute(delete(t.idempotency_keys).where(i.owner == owner, i.key == key, i.status.is_(None)))
 
     async def purge_expired(self) -> int:
         async with self._engine.begin() as conn:
-            result = await conn.execute(delete(t.idempotency_keys).where(t.idempotency_keys.c.expires_at <= self._clock()))
+            result = await conn.execute(
+                delete(t.idempotency_keys).where(t.idempotency_keys.c.expires_at <= self._clock())
+            )
         return int(result.rowcount or 0)

@@ -15,6 +15,7 @@ from sqlalchemy import and_, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tesserra_adapters.sql import schema as t
 from tesserra_core.domain.identity import (
     ApiKey,
     Membership,
@@ -30,21 +31,31 @@ from tesserra_core.domain.identity import (
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, TesserraError, Unavailable, ValidationFailed
 from tesserra_core.ports.persistence import Revocation
-from tesserra_adapters.sql import schema as t
 
 
 def _tenant(r: Mapping[str, Any]) -> Tenant:
     return Tenant(
-        id=r["id"], name=r["name"], slug=r["slug"], status=TenantStatus(r["status"]), plan=r["plan"],
-        created_at=r["created_at"], updated_at=r["updated_at"],
+        id=r["id"],
+        name=r["name"],
+        slug=r["slug"],
+        status=TenantStatus(r["status"]),
+        plan=r["plan"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
     )
 
 
 def _user(r: Mapping[str, Any]) -> User:
     return User(
-        id=r["id"], email=r["email"], name=r["name"], password_hash=r["password_hash"],
-        is_platform_admin=bool(r["is_platform_admin"]), active=bool(r["active"]),
-        failed_logins=r["failed_logins"], locked_until=r["locked_until"], created_at=r["created_at"],
+        id=r["id"],
+        email=r["email"],
+        name=r["name"],
+        password_hash=r["password_hash"],
+        is_platform_admin=bool(r["is_platform_admin"]),
+        active=bool(r["active"]),
+        failed_logins=r["failed_logins"],
+        locked_until=r["locked_until"],
+        created_at=r["created_at"],
     )
 
 
@@ -54,24 +65,39 @@ def _membership(r: Mapping[str, Any]) -> Membership:
 
 def _api_key(r: Mapping[str, Any]) -> ApiKey:
     return ApiKey(
-        id=r["id"], tenant_id=r["tenant_id"], created_by=r["created_by"], name=r["name"], prefix=r["prefix"],
-        secret_hash=r["secret_hash"], scopes=frozenset(Scope(s) for s in r["scopes"].split()),
-        tier=Tier(r["tier"]), created_at=r["created_at"], expires_at=r["expires_at"],
-        last_used_at=r["last_used_at"], revoked_at=r["revoked_at"],
+        id=r["id"],
+        tenant_id=r["tenant_id"],
+        created_by=r["created_by"],
+        name=r["name"],
+        prefix=r["prefix"],
+        secret_hash=r["secret_hash"],
+        scopes=frozenset(Scope(s) for s in r["scopes"].split()),
+        tier=Tier(r["tier"]),
+        created_at=r["created_at"],
+        expires_at=r["expires_at"],
+        last_used_at=r["last_used_at"],
+        revoked_at=r["revoked_at"],
     )
 
 
 def _session(r: Mapping[str, Any]) -> Session:
     return Session(
-        id=r["id"], tenant_id=r["tenant_id"], user_id=r["user_id"], created_at=r["created_at"],
+        id=r["id"],
+        tenant_id=r["tenant_id"],
+        user_id=r["user_id"],
+        created_at=r["created_at"],
         revoked_at=r["revoked_at"],
     )
 
 
 def _refresh(r: Mapping[str, Any]) -> RefreshToken:
     return RefreshToken(
-        id=r["id"], session_id=r["session_id"], token_hash=r["token_hash"], created_at=r["created_at"],
-        expires_at=r["expires_at"], used_at=r["used_at"],
+        id=r["id"],
+        session_id=r["session_id"],
+        token_hash=r["token_hash"],
+        created_at=r["created_at"],
+        expires_at=r["expires_at"],
+        used_at=r["used_at"],
     )
 
 
@@ -123,17 +149,28 @@ class SqlTenants(_Repo):
 
 def _tenant_values(tenant: Tenant) -> dict[str, Any]:
     return {
-        "id": tenant.id, "name": tenant.name, "slug": tenant.slug, "status": tenant.status.value,
-        "plan": tenant.plan, "created_at": tenant.created_at, "updated_at": tenant.updated_at,
+        "id": tenant.id,
+        "name": tenant.name,
+        "slug": tenant.slug,
+        "status": tenant.status.value,
+        "plan": tenant.plan,
+        "created_at": tenant.created_at,
+        "updated_at": tenant.updated_at,
     }
 
 
 class SqlUsers(_Repo):
     async def add(self, user: User) -> None:
         values = {
-            "id": user.id, "email": user.email, "name": user.name, "password_hash": user.password_hash,
-            "is_platform_admin": user.is_platform_admin, "active": user.active,
-            "failed_logins": user.failed_logins, "locked_until": user.locked_until, "created_at": user.created_at,
+            "id": user.id,
+            "email": user.email,
+            "name": user.name,
+            "password_hash": user.password_hash,
+            "is_platform_admin": user.is_platform_admin,
+            "active": user.active,
+            "failed_logins": user.failed_logins,
+            "locked_until": user.locked_until,
+            "created_at": user.created_at,
         }
         await self._insert(t.users, values, Conflict("a user with this email exists", code="email_taken"))
 
@@ -150,8 +187,12 @@ class SqlUsers(_Repo):
             update(t.users)
             .where(t.users.c.id == user.id)
             .values(
-                name=user.name, password_hash=user.password_hash, is_platform_admin=user.is_platform_admin,
-                active=user.active, failed_logins=user.failed_logins, locked_until=user.locked_until,
+                name=user.name,
+                password_hash=user.password_hash,
+                is_platform_admin=user.is_platform_admin,
+                active=user.active,
+                failed_logins=user.failed_logins,
+                locked_until=user.locked_until,
             )
         )
 
@@ -180,7 +221,9 @@ class SqlUsers(_Repo):
 class SqlMemberships(_Repo):
     async def add(self, membership: Membership) -> None:
         values = {
-            "tenant_id": membership.tenant_id, "user_id": membership.user_id, "role": membership.role.value,
+            "tenant_id": membership.tenant_id,
+            "user_id": membership.user_id,
+            "role": membership.role.value,
             "created_at": membership.created_at,
         }
         await self._insert(t.memberships, values, Conflict("already a member of this tenant", code="already_member"))
@@ -199,10 +242,18 @@ class SqlMemberships(_Repo):
 class SqlApiKeys(_Repo):
     async def add(self, key: ApiKey) -> None:
         values = {
-            "id": key.id, "tenant_id": key.tenant_id, "created_by": key.created_by, "name": key.name,
-            "prefix": key.prefix, "secret_hash": key.secret_hash, "scopes": " ".join(sorted(key.scopes)),
-            "tier": key.tier.value, "created_at": key.created_at, "expires_at": key.expires_at,
-            "last_used_at": key.last_used_at, "revoked_at": key.revoked_at,
+            "id": key.id,
+            "tenant_id": key.tenant_id,
+            "created_by": key.created_by,
+            "name": key.name,
+            "prefix": key.prefix,
+            "secret_hash": key.secret_hash,
+            "scopes": " ".join(sorted(key.scopes)),
+            "tier": key.tier.value,
+            "created_at": key.created_at,
+            "expires_at": key.expires_at,
+            "last_used_at": key.last_used_at,
+            "revoked_at": key.revoked_at,
         }
         await self._insert(t.api_keys, values, Conflict("an API key with this prefix exists", code="prefix_taken"))
 
@@ -215,9 +266,7 @@ class SqlApiKeys(_Repo):
         row = await self._one(select(t.api_keys).where(t.api_keys.c.prefix == prefix))
         return _api_key(row) if row else None
 
-    async def list(
-        self, tenant_id: str, page: PageRequest, created_by: str | None = None
-    ) -> tuple[list[ApiKey], int]:
+    async def list(self, tenant_id: str, page: PageRequest, created_by: str | None = None) -> tuple[list[ApiKey], int]:
         k = t.api_keys.c
         where = k.tenant_id == tenant_id
         if created_by is not None:
@@ -250,8 +299,11 @@ class SqlApiKeys(_Repo):
 class SqlSessions(_Repo):
     async def add(self, session: Session) -> None:
         values = {
-            "id": session.id, "tenant_id": session.tenant_id, "user_id": session.user_id,
-            "created_at": session.created_at, "revoked_at": session.revoked_at,
+            "id": session.id,
+            "tenant_id": session.tenant_id,
+            "user_id": session.user_id,
+            "created_at": session.created_at,
+            "revoked_at": session.revoked_at,
         }
         await self._insert(t.sessions, values, Conflict("session exists", code="session_exists"))
 
@@ -270,8 +322,12 @@ class SqlSessions(_Repo):
 class SqlRefreshTokens(_Repo):
     async def add(self, token: RefreshToken) -> None:
         values = {
-            "id": token.id, "session_id": token.session_id, "token_hash": token.token_hash,
-            "created_at": token.created_at, "expires_at": token.expires_at, "used_at": token.used_at,
+            "id": token.id,
+            "session_id": token.session_id,
+            "token_hash": token.token_hash,
+            "created_at": token.created_at,
+            "expires_at": token.expires_at,
+            "used_at": token.used_at,
         }
         await self._insert(t.refresh_tokens, values, Conflict("refresh token exists", code="token_exists"))
 

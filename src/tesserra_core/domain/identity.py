@@ -67,7 +67,13 @@ _READ = frozenset(
         Scope.STATUS_READ,
     }
 )
-_MEMBER = _READ | {Scope.KEYS_READ, Scope.KEYS_WRITE, Scope.PROJECTS_WRITE, Scope.DOMAINS_WRITE, Scope.TOOLS_WRITE}
+_MEMBER = _READ | {
+    Scope.KEYS_READ,
+    Scope.KEYS_WRITE,
+    Scope.PROJECTS_WRITE,
+    Scope.DOMAINS_WRITE,
+    Scope.TOOLS_WRITE,
+}
 _TENANT_ADMIN = _MEMBER | {Scope.TENANT_WRITE, Scope.BILLING_READ}
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.VIEWER: _READ | {Scope.KEYS_READ, Scope.KEYS_WRITE},

@@ -67,9 +67,7 @@ class ApiKeyRepository(Protocol):
 
     async def get_by_prefix(self, prefix: str) -> ApiKey | None: ...
 
-    async def list(
-        self, tenant_id: str, page: PageRequest, created_by: str | None = None
-    ) -> tuple[list[ApiKey], int]:
+    async def list(self, tenant_id: str, page: PageRequest, created_by: str | None = None) -> tuple[list[ApiKey], int]:
         """A page of the tenant's keys (only ``created_by``'s if given), newest first, and the total."""
         ...
 

@@ -24,9 +24,9 @@ _MAX_NAME = 100
 class NewApiKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     scopes: list[str] | None = None
-    """Defaults to all of the caller's scopes."""
+    """Defaults to the caller's scopes, less ``admin`` (which must be asked for by name)."""
     tier: Tier | None = None
-    """Defaults to the caller's tier."""
+    """Defaults to the caller's tier, at most ``standard`` (``admin`` must be asked for by name)."""
     expires_at: datetime | None = None
 
 
@@ -48,7 +48,7 @@ class GenerateApiKey:
         if not 1 <= len(name) <= _MAX_NAME:
             raise ValidationFailed(f"name must be 1-{_MAX_NAME} characters", code="invalid_name")
         scopes = self._scopes(actor, cmd.scopes)
-        tier = cmd.tier or actor.tier
+        tier = cmd.tier or (Tier.STANDARD if actor.tier is Tier.ADMIN else actor.tier)
         if not actor.tier.covers(tier):
             raise Forbidden(f"you may not mint a key above your own tier ({actor.tier.value})", code="tier_escalation")
         now = self.clock.now()
@@ -78,7 +78,7 @@ class GenerateApiKey:
     @staticmethod
     def _scopes(actor: Principal, requested: list[str] | None) -> frozenset[Scope]:
         if requested is None:
-            return actor.scopes
+            return actor.scopes - {Scope.ADMIN}
         if not requested:
             raise ValidationFailed("scopes must name at least one scope", code="invalid_scopes")
         try:
@@ -89,7 +89,8 @@ class GenerateApiKey:
         beyond = scopes - actor.scopes
         if beyond:
             raise Forbidden(
-                f"you may not grant scopes you do not hold: {', '.join(sorted(beyond))}", code="scope_escalation"
+                f"you may not grant scopes you do not hold: {', '.join(sorted(beyond))}",
+                code="scope_escalation",
             )
         return scopes
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -56,6 +57,24 @@ def tenant_tag(tenant_id: str) -> str:
 def revocation_for(tag: str) -> Revocation:
     kind, _, subject = tag.partition(":")
     return Revocation(kind, subject)
+
+
+def credential_from_headers(header: Callable[[str], str | None]) -> str | None:
+    """The credential a request carries: ``Authorization: Bearer``, then ``X-Tesserra-Api-Key``,
+    then ``X-API-Key``. ``header`` looks a header up by lowercase name."""
+    auth = header("authorization")
+    if auth is not None:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthenticated(
+                "the Authorization header must be 'Bearer <token or API key>'", code="bad_auth_header"
+            )
+        return value.strip()
+    for name in ("x-tesserra-api-key", "x-api-key"):
+        value = header(name)
+        if value is not None and value.strip():
+            return value.strip()
+    return None
 
 
 def split_api_key(credential: str) -> tuple[str, str] | None:
@@ -146,6 +165,16 @@ class Authenticate:
     cache: CredentialCache
     usage: KeyUsage
     key_cache_seconds: float = 300.0
+
+    async def from_headers(self, header: Callable[[str], str | None]) -> Principal:
+        """The caller of a request, from its headers (see ``credential_from_headers``) and X-User-Id."""
+        credential = credential_from_headers(header)
+        if not credential:
+            raise Unauthenticated(
+                "credentials required: send Authorization: Bearer <token or API key>",
+                code="missing_credentials",
+            )
+        return await self(credential, header("x-user-id"))
 
     async def __call__(self, credential: str, acting_user_id: str | None = None) -> Principal:
         now = self.clock.monotonic()

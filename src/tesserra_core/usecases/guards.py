@@ -58,7 +58,8 @@ class Idempotency:
         """None: go ahead (then ``complete`` or ``release``). A response: replay it."""
         if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
             raise ValidationFailed(
-                f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters", code="invalid_idempotency_key"
+                f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+                code="invalid_idempotency_key",
             )
         claim: IdempotencyClaim = await self.store.claim(owner, key, fingerprint, self.ttl)
         if claim.outcome is IdempotencyOutcome.STARTED:
@@ -68,7 +69,8 @@ class Idempotency:
             return claim.response
         if claim.outcome is IdempotencyOutcome.IN_FLIGHT:
             raise Conflict(
-                "a request with this Idempotency-Key is still in progress; retry later", code="idempotency_in_flight"
+                "a request with this Idempotency-Key is still in progress; retry later",
+                code="idempotency_in_flight",
             )
         raise Unprocessable(
             "this Idempotency-Key was already used with a different request", code="idempotency_key_reused"

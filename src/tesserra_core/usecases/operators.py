@@ -29,8 +29,7 @@ class CreateAdmin:
 
     async def __call__(self, cmd: NewAdmin) -> TenantView:
         return await self.onboard(
-            NewTenant(name=cmd.tenant_name, owner_email=cmd.email, owner_password=cmd.password,
-                      owner_name=cmd.name),
+            NewTenant(name=cmd.tenant_name, owner_email=cmd.email, owner_password=cmd.password, owner_name=cmd.name),
             platform_admin=True,
         )
 
@@ -70,15 +69,18 @@ class MintKeyForUser:
         async with self.uow(read_only=True) as uow:
             user = await uow.users.get_by_email(email)
             memberships = await uow.memberships.list_for_user(user.id) if user else []
-        membership = next(
-            (m for m in memberships if cmd.tenant_id in (None, m.tenant_id)), None
-        )
+        membership = next((m for m in memberships if cmd.tenant_id in (None, m.tenant_id)), None)
         if user is None or membership is None:
             raise NotFound("no such user in that tenant", code="user_not_found")
         scopes, tier = rights_of(membership.role, user.is_platform_admin)
         owner = Principal(
-            user_id=user.id, tenant_id=membership.tenant_id, role=membership.role,
-            is_platform_admin=user.is_platform_admin, scopes=scopes, tier=tier,
-            method=AuthMethod.JWT, credential_id="shell",
+            user_id=user.id,
+            tenant_id=membership.tenant_id,
+            role=membership.role,
+            is_platform_admin=user.is_platform_admin,
+            scopes=scopes,
+            tier=tier,
+            method=AuthMethod.JWT,
+            credential_id="shell",
         )
         return await self.generate(owner, NewApiKey(name=cmd.name, scopes=cmd.scopes, tier=cmd.tier))

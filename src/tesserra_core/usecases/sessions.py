@@ -22,7 +22,7 @@ from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import AccessClaims, PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.credentials import Revoker, session_tag
-from tesserra_core.usecases.views import MeView, MembershipView, TenantView, UserView
+from tesserra_core.usecases.views import MembershipView, MeView, TenantView, UserView
 
 
 class AuthPolicy(msgspec.Struct, frozen=True):
@@ -206,9 +206,7 @@ class Refresh:
             await uow.commit()
         if reused is not None:
             self.revoker.evict(session_tag(reused.id))
-            raise Unauthenticated(
-                "refresh token reuse detected: the session was revoked", code="refresh_token_reused"
-            )
+            raise Unauthenticated("refresh token reuse detected: the session was revoked", code="refresh_token_reused")
         return pair
 
 

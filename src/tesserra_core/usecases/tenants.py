@@ -115,15 +115,21 @@ class Onboard:
             password_hash = await self.hasher.hash(check_password(cmd.owner_password))
         now = self.clock.now()
         tenant = Tenant(
-            id=self.ids.new(), name=name, slug=slug, status=TenantStatus.ACTIVE, plan=cmd.plan,
-            created_at=now, updated_at=now,
+            id=self.ids.new(),
+            name=name,
+            slug=slug,
+            status=TenantStatus.ACTIVE,
+            plan=cmd.plan,
+            created_at=now,
+            updated_at=now,
         )
         async with self.uow() as uow:
             await uow.tenants.add(tenant)
             if email is not None:
                 owner = await self._owner(uow, email, password_hash, cmd.owner_name, platform_admin)
-                await uow.memberships.add(Membership(tenant_id=tenant.id, user_id=owner.id, role=Role.OWNER,
-                                                     created_at=now))
+                await uow.memberships.add(
+                    Membership(tenant_id=tenant.id, user_id=owner.id, role=Role.OWNER, created_at=now)
+                )
             await uow.commit()
         return TenantView.of(tenant)
 
@@ -133,15 +139,23 @@ class Onboard:
         existing = await uow.users.get_by_email(email)
         if existing is not None:
             if password_hash is not None:
-                raise Conflict("a user with this email exists; omit owner_password to make them the owner",
-                               code="user_exists")
+                raise Conflict(
+                    "a user with this email exists; omit owner_password to make them the owner",
+                    code="user_exists",
+                )
             return existing
         if password_hash is None:
             raise ValidationFailed("owner_password is required for a new owner", code="password_required")
         user = User(
-            id=self.ids.new(), email=email, name=(name or email.split("@")[0]).strip()[:_MAX_NAME],
-            password_hash=password_hash, is_platform_admin=platform_admin, active=True,
-            failed_logins=0, locked_until=None, created_at=self.clock.now(),
+            id=self.ids.new(),
+            email=email,
+            name=(name or email.split("@")[0]).strip()[:_MAX_NAME],
+            password_hash=password_hash,
+            is_platform_admin=platform_admin,
+            active=True,
+            failed_logins=0,
+            locked_until=None,
+            created_at=self.clock.now(),
         )
         await uow.users.add(user)
         return user

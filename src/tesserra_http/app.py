@@ -1,0 +1,80 @@
+"""The Litestar application factory: routes, guard, errors, OpenAPI, /mcp, and the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, Router, asgi
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.types import Receive, Scope, Send
+
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.facade import VERSION
+from tesserra_http.context import RequestIdMiddleware
+from tesserra_http.controllers.auth import AuthController
+from tesserra_http.controllers.service import health, status
+from tesserra_http.controllers.tenants import AdminTenantsController, CurrentTenantController
+from tesserra_http.conventions import COMPONENTS
+from tesserra_http.dependencies import dependencies
+from tesserra_http.errors import EXCEPTION_HANDLERS
+from tesserra_http.guard import GuardMiddleware
+from tesserra_mcp import McpEndpoint
+
+ROUTES = [health, status, AuthController, CurrentTenantController, AdminTenantsController]
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Tesserra",
+        version=VERSION,
+        description=(
+            "Open multi-tenant control plane. Errors answer "
+            '`{"detail", "success": false, "error", "code", "request_id"}`; lists take `limite` and `offset`; '
+            "creating POSTs accept `Idempotency-Key`."
+        ),
+        path="/",
+        openapi_router=Router(path="/", route_handlers=[], opt={"public": True}, include_in_schema=False),
+        components=COMPONENTS,
+        render_plugins=[
+            SwaggerRenderPlugin(path=["/api/docs", "/api-docs"]),
+            RedocRenderPlugin(path="/api/redoc"),
+            JsonRenderPlugin(path=["/openapi.json", "/api/openapi.json"]),
+        ],
+    )
+
+
+def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revocations: bool = True) -> Litestar:
+    """The HTTP server over ``uc``. Builds nothing at import time; the caller owns ``uc``'s resources."""
+    endpoint = McpEndpoint(uc, allowed_hosts=allowed_hosts)
+
+    @asgi("/mcp", is_mount=True, copy_scope=True, opt={"public": True}, include_in_schema=False)
+    async def mcp(scope: Scope, receive: Receive, send: Send) -> None:
+        await endpoint(scope, receive, send)  # type: ignore[arg-type]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(uc.revocations.run()) if watch_revocations else None
+        try:
+            async with endpoint.lifespan():
+                yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+                await uc.revocations.flush_usage()
+
+    return Litestar(
+        route_handlers=[*ROUTES, mcp],
+        dependencies=dependencies(uc),
+        middleware=[RequestIdMiddleware, GuardMiddleware(uc)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=_openapi(),
+        lifespan=[lifespan],
+        cors_config=CORSConfig(allow_origins=[], allow_headers=["*"]),
+        request_max_body_size=10 * 1024 * 1024,
+    )

@@ -1,0 +1,179 @@
+"""The ``tesserra`` command: serve, mcp, db upgrade, admin create, keys create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tesserra_adapters.bootstrap import running
+from tesserra_adapters.settings import Settings
+from tesserra_core.errors import TesserraError
+from tesserra_core.usecases import UseCases
+from tesserra_http.context import RequestIdLogFilter
+
+log = logging.getLogger("tesserra")
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "mcp.server.streamable_http_manager", "mcp.server.streamable_http"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _run(main: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main())
+
+
+async def _first_owner(uc: UseCases, settings: Settings) -> None:
+    password = settings.bootstrap_password or secrets.token_urlsafe(12)
+    if await uc.ensure_first_owner(settings.bootstrap_email, password):
+        shown = "from TESSERRA_BOOTSTRAP_PASSWORD" if settings.bootstrap_password else password
+        print(
+            f"First start: created tenant 'Default' with owner {settings.bootstrap_email} "
+            f"(platform admin), password: {shown}\n(this is the only time it is shown)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from tesserra_http.app import create_app
+
+    async def main() -> None:
+        async with running(settings) as uc:
+            await _first_owner(uc, settings)
+            app = create_app(uc, allowed_hosts=settings.allowed_hosts)
+            config = uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                proxy_headers=False,
+            )
+            log.info(
+                "Tesserra listening on http://%s:%s (database: %s)",
+                settings.host,
+                settings.port,
+                settings.database_url.split("://")[0],
+            )
+            await uvicorn.Server(config).serve()
+
+    _run(main)
+
+
+def mcp_stdio(settings: Settings) -> None:
+    from tesserra_mcp import run_stdio
+
+    key = os.environ.get("TESSERRA_API_KEY", "")
+    if not key:
+        raise SystemExit("tesserra mcp: set TESSERRA_API_KEY to the API key to act as")
+
+    async def main() -> None:
+        async with running(settings) as uc:
+            watcher = asyncio.create_task(uc.revocations.run())
+            try:
+                await run_stdio(uc, key)
+            finally:
+                watcher.cancel()
+
+    _run(main)
+
+
+def _with_facade(settings: Settings, work: Callable[[UseCases], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        async with running(settings) as uc:
+            return await work(uc)
+
+    return _run(main)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="tesserra", description="Tesserra control plane")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="serve the REST API, /mcp, /health and /status")
+    p_serve.add_argument("--host")
+    p_serve.add_argument("--port", type=int)
+    sub.add_parser("mcp", help="serve MCP over stdio as the key in TESSERRA_API_KEY")
+    p_db = sub.add_parser("db", help="database schema")
+    p_db.add_argument("action", choices=["upgrade"])
+    p_db.add_argument("--revision", default="head")
+    p_admin = sub.add_parser("admin", help="platform administrators")
+    p_admin.add_argument("action", choices=["create"])
+    p_admin.add_argument("--email", required=True)
+    p_admin.add_argument("--password", help="default: TESSERRA_ADMIN_PASSWORD, or generated and printed")
+    p_admin.add_argument("--tenant", default="Default", help="name of the new tenant they own")
+    p_keys = sub.add_parser("keys", help="API keys")
+    p_keys.add_argument("action", choices=["create"])
+    p_keys.add_argument("--email", required=True, help="the user the key acts as")
+    p_keys.add_argument("--name", required=True)
+    p_keys.add_argument("--tenant-id")
+    p_keys.add_argument("--scopes", help="comma-separated; default: the user's scopes less admin")
+    p_keys.add_argument("--tier", choices=["basic", "standard", "admin"])
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env(host=getattr(args, "host", None), port=getattr(args, "port", None))
+    _configure_logging(settings.log_level)
+    try:
+        _dispatch(args, settings)
+    except TesserraError as exc:
+        raise SystemExit(f"tesserra: {exc.message} ({exc.code})") from None
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
+    from tesserra_core.domain.identity import Tier
+    from tesserra_core.usecases.operators import KeyForUser, NewAdmin
+
+    if args.command == "serve":
+        serve(settings)
+    elif args.command == "mcp":
+        mcp_stdio(settings)
+    elif args.command == "db":
+        from tesserra_adapters.sql.migrate import upgrade_url
+
+        upgrade_url(settings.database_url, args.revision)
+        print(f"database at {args.revision}")
+    elif args.command == "admin":
+        password = args.password or os.environ.get("TESSERRA_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        tenant = _with_facade(
+            settings,
+            lambda uc: uc.create_admin(NewAdmin(email=args.email, password=password, tenant_name=args.tenant)),
+        )
+        print(f"created platform admin {args.email} owning tenant {tenant.slug} ({tenant.id})")
+        if not args.password and not os.environ.get("TESSERRA_ADMIN_PASSWORD"):
+            print(f"password: {password}")
+    elif args.command == "keys":
+        cmd = KeyForUser(
+            email=args.email,
+            name=args.name,
+            tenant_id=args.tenant_id,
+            scopes=args.scopes.split(",") if args.scopes else None,
+            tier=Tier(args.tier) if args.tier else None,
+        )
+        minted = _with_facade(settings, lambda uc: uc.mint_key_for_user(cmd))
+        print(minted.key)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Per-request context that log lines and error bodies read: the request id."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+request_id_var: ContextVar[str | None] = ContextVar("tesserra_request_id", default=None)
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def _incoming_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _VALID_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Echoes a well-formed X-Request-Id or generates one; every log line and error body carries it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_id(scope)
+        token = request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)  # type: ignore[arg-type]
+
+        try:
+            await self.app(scope, receive, send_with_id)  # type: ignore[arg-type]
+        finally:
+            request_id_var.reset(token)
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get() or "-"
+        return True

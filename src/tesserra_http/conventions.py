@@ -1,0 +1,106 @@
+"""What a route declares, once: auth, rate limit, idempotency, errors, and their OpenAPI story.
+
+    @post("/keys/generate", **declare(idempotent=True, errors=(400, 403)))
+
+The guard middleware enforces the same ``opt`` that this documents, so docs and behaviour agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import Parameter
+
+from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+
+
+class ErrorBody(msgspec.Struct):
+    """Every failure answers this body."""
+
+    detail: str
+    success: bool
+    error: str
+    code: str
+    request_id: str | None
+
+
+_ERROR_TEXT = {
+    400: "Malformed input (the detail names the field).",
+    401: "Missing, invalid, expired or revoked credentials.",
+    402: "The tenant's plan or subscription does not allow this.",
+    403: "Authenticated, but a scope, tier or role is missing.",
+    404: "No such object for this caller (another tenant's objects look like this too).",
+    409: "Conflicts with the current state, or an identical Idempotency-Key request is in flight.",
+    422: "Semantically unacceptable, e.g. an Idempotency-Key reused with a different request.",
+    429: "Rate limit exceeded or account locked; see Retry-After and X-RateLimit-*.",
+    503: "A service this depends on is unavailable.",
+}
+
+SECURITY_SCHEMES = {
+    "BearerToken": SecurityScheme(
+        type="http",
+        scheme="bearer",
+        bearer_format="JWT or tessera_<prefix>_<secret>",
+        description="An access token from POST /api/auth/login, or an API key.",
+    ),
+    "TesserraApiKey": SecurityScheme(type="apiKey", security_scheme_in="header", name="X-Tesserra-Api-Key"),
+    "ApiKey": SecurityScheme(type="apiKey", security_scheme_in="header", name="X-API-Key"),
+}
+COMPONENTS = Components(security_schemes=SECURITY_SCHEMES)
+_AUTHENTICATED = [{name: []} for name in SECURITY_SCHEMES]
+
+_RULE_TEXT = {
+    "login": "5 requests per 15 minutes per client IP; an account locks for 15 minutes after 5 failed logins.",
+    "me": "60 requests per minute per token.",
+    "console": "60 requests per minute per token.",
+    "admin": "120 requests per minute per token.",
+}
+
+
+def declare(
+    *,
+    public: bool = False,
+    rate_limit: str | None = None,
+    idempotent: bool = False,
+    errors: tuple[int, ...] = (),
+    description: str = "",
+    **route: Any,
+) -> dict[str, Any]:
+    """Keyword arguments for a Litestar route decorator."""
+    statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401})
+    if idempotent:
+        statuses |= {409, 422}
+    notes = [description] if description else []
+    notes.append("Auth: none." if public else "Auth: Bearer JWT or API key (any of the documented headers).")
+    if rate_limit:
+        notes.append(f"Rate limit: {_RULE_TEXT[rate_limit]}")
+    if idempotent:
+        notes.append(
+            "Idempotency: send Idempotency-Key (<= 255 chars); a retry within 24 h replays the first response "
+            "with Idempotent-Replayed: true."
+        )
+    opt = {"public": public, "idempotent": idempotent}
+    if rate_limit:
+        opt["rate_limit"] = rate_limit  # type: ignore[assignment]
+    return {
+        "opt": opt,
+        "security": [] if public else _AUTHENTICATED,
+        "description": "\n\n".join(notes),
+        "responses": {
+            status: ResponseSpec(data_container=ErrorBody, description=_ERROR_TEXT[status])
+            for status in sorted(statuses)
+        },
+        **route,
+    }
+
+
+async def provide_page(
+    limite: int = Parameter(
+        query="limite", ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT, description=f"Page size, 1-{MAX_LIMIT}."
+    ),
+    offset: int = Parameter(query="offset", ge=0, default=0, description="Items to skip."),
+) -> PageRequest:
+    return PageRequest(limite, offset)

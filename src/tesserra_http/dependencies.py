@@ -1,0 +1,30 @@
+"""Litestar dependencies: the facade and the authenticated actor (both async: no thread hop)."""
+
+from __future__ import annotations
+
+from litestar.di import Provide
+from litestar.types import Scope
+
+from tesserra_core.domain.identity import Principal
+from tesserra_core.errors import Unauthenticated
+from tesserra_core.usecases import UseCases
+from tesserra_http.conventions import provide_page
+from tesserra_http.guard import ACTOR
+
+
+async def provide_actor(scope: Scope) -> Principal:
+    actor = scope.get(ACTOR)  # type: ignore[misc]
+    if actor is None:
+        raise Unauthenticated("credentials required", code="missing_credentials")
+    return actor  # type: ignore[no-any-return]
+
+
+def dependencies(uc: UseCases) -> dict[str, Provide]:
+    async def provide_uc() -> UseCases:
+        return uc
+
+    return {
+        "uc": Provide(provide_uc, use_cache=True),
+        "actor": Provide(provide_actor),
+        "page": Provide(provide_page),
+    }

@@ -1,0 +1,160 @@
+"""One middleware that applies what each route declares in its ``opt``:
+
+- ``public``: no credentials needed; otherwise the caller is authenticated (every header form);
+- ``rate_limit``: a named rule from the core, counted per token (or per client IP when public);
+- ``idempotent``: ``Idempotency-Key`` replays the first response, refuses reuse and in-flight twins.
+
+Pure ASGI, so the cost on a hot route is a few dictionary lookups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from tesserra_core.errors import TesserraError, ValidationFailed
+from tesserra_core.ports.limits import RateDecision, StoredResponse
+from tesserra_core.usecases import UseCases
+from tesserra_http.errors import retry_after, send_core_error, send_error
+
+ACTOR = "tesserra.actor"
+MAX_IDEMPOTENT_BODY = 1 << 20
+
+
+def _rate_headers(decision: RateDecision) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-ratelimit-limit", str(decision.limit).encode()),
+        (b"x-ratelimit-remaining", str(decision.remaining).encode()),
+        (b"x-ratelimit-reset", retry_after(decision.reset_after).encode()),
+    ]
+
+
+class GuardMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, uc: UseCases) -> None:
+        self.uc = uc
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        opt = scope["route_handler"].opt
+        headers = dict(scope["headers"])
+        try:
+            actor = None
+            if not opt.get("public"):
+                actor = await self.uc.authenticate.from_headers(lambda name: _header(headers, name))
+            scope[ACTOR] = actor  # type: ignore[literal-required]
+            extra: list[tuple[bytes, bytes]] = []
+            rule = opt.get("rate_limit")
+            if rule is not None:
+                subject = actor.subject if actor is not None else f"ip:{(scope.get('client') or ('?',))[0]}"
+                decision = await self.uc.throttle(rule, subject)
+                extra = _rate_headers(decision)
+                if not decision.allowed:
+                    refusal = {k.decode(): v.decode() for k, v in extra}
+                    refusal["Retry-After"] = retry_after(decision.reset_after)
+                    await send_error(send, 429, "rate limit exceeded: retry later", "rate_limited", refusal)
+                    return
+            send = _with_headers(send, extra) if extra else send
+            key = headers.get(b"idempotency-key")
+            if opt.get("idempotent") and key is not None:
+                if actor is None:
+                    raise ValidationFailed(
+                        "Idempotency-Key needs an authenticated caller", code="idempotency_anonymous"
+                    )
+                await self._idempotent(actor.subject, key.decode("latin-1"), scope, receive, send, next_app)
+                return
+        except TesserraError as exc:
+            await send_core_error(send, exc)
+            return
+        await next_app(scope, receive, send)
+
+    async def _idempotent(
+        self, owner: str, key: str, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp
+    ) -> None:
+        body = await _read_body(receive)
+        digest = hashlib.sha256()
+        for part in (scope["method"].encode(), scope["raw_path"], scope.get("query_string", b""), body):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        stored = await self.uc.idempotency.claim(owner, key, digest.hexdigest())
+        if stored is not None:
+            await _replay(stored, send)
+            return
+        captured: dict[str, Any] = {"status": 500, "type": b"", "body": []}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"content-type":
+                        captured["type"] = value
+            elif message["type"] == "http.response.body":
+                captured["body"].append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await next_app(scope, _replaying(body, receive), capture)
+        except BaseException:
+            await self.uc.idempotency.release(owner, key)
+            raise
+        if captured["status"] >= 500:
+            await self.uc.idempotency.release(owner, key)
+        else:
+            response = StoredResponse(captured["status"], b"".join(captured["body"]), captured["type"].decode())
+            await self.uc.idempotency.complete(owner, key, response)
+
+
+def _header(headers: dict[bytes, bytes], name: str) -> str | None:
+    value = headers.get(name.encode())
+    return value.decode("latin-1") if value is not None else None
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *extra]  # type: ignore[typeddict-unknown-key]
+        await send(message)
+
+    return sender
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ValidationFailed("the client went away", code="client_disconnected")
+        chunk = message.get("body", b"")  # type: ignore[union-attr]
+        size += len(chunk)
+        if size > MAX_IDEMPOTENT_BODY:
+            raise ValidationFailed("request body too large for an idempotent request", code="body_too_large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):  # type: ignore[union-attr]
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """The body already read, then the real channel (so a disconnect still arrives)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay  # type: ignore[return-value]
+
+
+async def _replay(stored: StoredResponse, send: Send) -> None:
+    headers = [(b"idempotent-replayed", b"true"), (b"content-length", str(len(stored.body)).encode())]
+    if stored.content_type:
+        headers.append((b"content-type", stored.content_type.encode()))
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body, "more_body": False})

@@ -1,0 +1,86 @@
+"""Declaring MCP tools: each is one use-case call, with the scope and tier it needs.
+
+A tool function takes its MCP arguments plus two keyword-only parameters that never reach the
+wire, ``uc`` (the facade) and ``actor`` (the caller). ``register`` gives the SDK a signature with
+those replaced by the SDK's ``Context``, maps domain errors to tool errors (same message and code)
+and returns the result as structured content plus its JSON text.
+"""
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult, TextContent
+
+from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.errors import TesserraError, error_body
+from tesserra_core.usecases import UseCases
+
+ToolFn = Callable[..., Awaitable[Any]]
+ActorOf = Callable[[Context], Awaitable[Principal]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    fn: ToolFn
+    scopes: tuple[Scope, ...]
+    tier: Tier
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def allows(self, actor: Principal) -> bool:
+        return actor.tier.covers(self.tier) and all(actor.has(s) for s in self.scopes)
+
+
+@dataclass
+class ToolSet:
+    """The tools of one family. Each area declares its own and the server gathers them."""
+
+    specs: list[ToolSpec] = field(default_factory=list)
+
+    def tool(self, *scopes: Scope, tier: Tier = Tier.BASIC) -> Callable[[ToolFn], ToolFn]:
+        def decorate(fn: ToolFn) -> ToolFn:
+            self.specs.append(ToolSpec(fn, scopes, tier))
+            return fn
+
+        return decorate
+
+
+def as_result(value: Any) -> CallToolResult:
+    data = msgspec.to_builtins(value)
+    if not isinstance(data, dict):
+        data = {"result": data}
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structured_content=data)
+
+
+def as_error(exc: TesserraError, request_id: str | None) -> CallToolResult:
+    body = error_body(exc.message, exc.code, request_id)
+    return CallToolResult(content=[TextContent(type="text", text=exc.message)], structured_content=body, is_error=True)
+
+
+def bind(spec: ToolSpec, uc: UseCases, actor_of: ActorOf) -> Callable[..., Awaitable[CallToolResult]]:
+    """The function the SDK registers: MCP arguments + Context in, CallToolResult out."""
+    signature = inspect.signature(spec.fn)
+    wire = [p for name, p in signature.parameters.items() if name not in ("uc", "actor")]
+    ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
+
+    async def call(ctx: Context, **arguments: Any) -> CallToolResult:
+        try:
+            actor = await actor_of(ctx)
+            return as_result(await spec.fn(**arguments, uc=uc, actor=actor))
+        except TesserraError as exc:
+            return as_error(exc, ctx.request_id)
+
+    call.__name__ = spec.name
+    call.__doc__ = spec.fn.__doc__
+    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*wire, ctx_param], return_annotation=CallToolResult
+    )
+    call.__annotations__ = {p.name: p.annotation for p in wire} | {"ctx": Context, "return": CallToolResult}
+    return call

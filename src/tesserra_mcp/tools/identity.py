@@ -1,0 +1,31 @@
+"""Identity tools: who am I, and my API keys."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.views import ApiKeyView, MeView
+from tesserra_mcp.registry import ToolSet
+
+tools = ToolSet()
+
+
+@tools.tool(Scope.PROFILE_READ)
+async def whoami(*, uc: UseCases, actor: Principal) -> MeView:
+    """Who is calling: user, tenant, role, scopes, tier and how they authenticated."""
+    return await uc.me(actor)
+
+
+@tools.tool(Scope.KEYS_READ)
+async def list_api_keys(
+    limite: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    offset: Annotated[int, Field(ge=0)] = 0,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> Page[ApiKeyView]:
+    """The tenant's API keys (owners and admins) or the caller's own, newest first. Secrets are never shown."""
+    return await uc.list_api_keys(actor, PageRequest(limite, offset))
