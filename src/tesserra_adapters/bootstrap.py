@@ -41,3 +41,10 @@ async def running(settings: Settings, *, memory: bool = False) -> AsyncIterator[
         shutdown = adapters.shutdown_resources()
         if shutdown is not None:
             await shutdown
+
+
+def upgrade_database(settings: Settings, revision: str = "head") -> None:
+    """``tesserra db upgrade``: bring the configured database's schema to ``revision``."""
+    from tesserra_adapters.sql.migrate import upgrade_url
+
+    upgrade_url(settings.database_url, revision)

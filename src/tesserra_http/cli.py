@@ -150,9 +150,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "mcp":
         mcp_stdio(settings)
     elif args.command == "db":
-        from tesserra_adapters.sql.migrate import upgrade_url
+        from tesserra_adapters.bootstrap import upgrade_database
 
-        upgrade_url(settings.database_url, args.revision)
+        upgrade_database(settings, args.revision)
         print(f"database at {args.revision}")
     elif args.command == "admin":
         password = args.password or os.environ.get("TESSERRA_ADMIN_PASSWORD") or secrets.token_urlsafe(12)

@@ -1,0 +1,108 @@
+"""Shared test machinery: real databases, and the real HTTP server on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from tesserra_adapters.bootstrap import running
+from tesserra_adapters.settings import Settings
+from tesserra_core.usecases import UseCases
+
+PG_ADMIN_URL = os.environ.get("TESSERRA_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REQUIRE_ALL = os.environ.get("TESSERRA_TEST_REQUIRE_ALL") == "1"
+
+
+def missing(component: str, how: str) -> None:
+    """Skip (or, under TESSERRA_TEST_REQUIRE_ALL=1, fail) a test whose real component is absent."""
+    message = f"{component} is not available: {how}"
+    if REQUIRE_ALL:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for this test run (dropped afterwards); yields its URL."""
+    import asyncpg
+
+    name = f"tesserra_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        missing("PostgreSQL", f"{PG_ADMIN_URL} ({exc}); start it or set TESSERRA_TEST_DATABASE_URL")
+        raise
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=5)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@asynccontextmanager
+async def database_url(kind: str, tmp: Path) -> AsyncIterator[str]:
+    """``sqlite`` (a file in ``tmp``) or ``postgres`` (a fresh database)."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp / 'tesserra.db'}"
+    else:
+        async with postgres_database() as url:
+            yield url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """The real app under uvicorn on 127.0.0.1, in this event loop, reached over real sockets."""
+
+    def __init__(self, uc: UseCases, port: int) -> None:
+        self.uc = uc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+
+@asynccontextmanager
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    from tesserra_http import create_app
+
+    async with running(settings) as uc:
+        port = free_port()
+        config = uvicorn.Config(create_app(uc), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        try:
+            yield LiveServer(uc, port)
+        finally:
+            server.should_exit = True
+            await task
+
+
+def test_settings(tmp: Path, url: str, **overrides: object) -> Settings:
+    return Settings(data_dir=tmp, database_url=url, secret_key="t" * 48, **overrides)  # type: ignore[arg-type]
