@@ -10,7 +10,7 @@ from litestar import Litestar, Router, asgi
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
-from litestar.types import Receive, Scope, Send
+from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
@@ -24,7 +24,13 @@ from tesserra_http.errors import EXCEPTION_HANDLERS
 from tesserra_http.guard import GuardMiddleware
 from tesserra_mcp import McpEndpoint
 
-ROUTES = [health, status, AuthController, CurrentTenantController, AdminTenantsController]
+ROUTES: list[ControllerRouterHandler] = [
+    health,
+    status,
+    AuthController,
+    CurrentTenantController,
+    AdminTenantsController,
+]
 
 
 def _openapi() -> OpenAPIConfig:

@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from tesserra_adapters.bootstrap import running
@@ -31,7 +31,7 @@ def _configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _run(main: Callable[[], Awaitable[Any]]) -> Any:
+def _run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     try:
         import uvloop
 

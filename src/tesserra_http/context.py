@@ -7,7 +7,8 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str | None] = ContextVar("tesserra_request_id", default=None)
 
@@ -31,20 +32,20 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_id(scope)
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode())
 
-        async def send_with_id(message: dict) -> None:  # type: ignore[type-arg]
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]
-            await send(message)  # type: ignore[arg-type]
+            await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)  # type: ignore[arg-type]
+            await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
 

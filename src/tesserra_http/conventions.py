@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Example, Reference, SecurityRequirement, SecurityScheme
 from litestar.params import Parameter
 
 from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
@@ -27,6 +27,18 @@ class ErrorBody(msgspec.Struct):
     request_id: str | None
 
 
+_EXAMPLE_CODE = {
+    400: ("invalid request: limite: Expected `int` >= 1", "validation_failed"),
+    401: ("invalid API key", "invalid_api_key"),
+    402: ("the tenant's plan allows no more projects", "payment_required"),
+    403: ("missing scope: keys:write", "insufficient_scope"),
+    404: ("no such API key", "api_key_not_found"),
+    409: ("a request with this Idempotency-Key is still in progress; retry later", "idempotency_in_flight"),
+    422: ("this Idempotency-Key was already used with a different request", "idempotency_key_reused"),
+    429: ("rate limit exceeded: retry later", "rate_limited"),
+    503: ("the database is unavailable", "database_unavailable"),
+}
+
 _ERROR_TEXT = {
     400: "Malformed input (the detail names the field).",
     401: "Missing, invalid, expired or revoked credentials.",
@@ -39,7 +51,7 @@ _ERROR_TEXT = {
     503: "A service this depends on is unavailable.",
 }
 
-SECURITY_SCHEMES = {
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
     "BearerToken": SecurityScheme(
         type="http",
         scheme="bearer",
@@ -50,7 +62,7 @@ SECURITY_SCHEMES = {
     "ApiKey": SecurityScheme(type="apiKey", security_scheme_in="header", name="X-API-Key"),
 }
 COMPONENTS = Components(security_schemes=SECURITY_SCHEMES)
-_AUTHENTICATED = [{name: []} for name in SECURITY_SCHEMES]
+_AUTHENTICATED: list[SecurityRequirement] = [{name: []} for name in SECURITY_SCHEMES]
 
 _RULE_TEXT = {
     "login": "5 requests per 15 minutes per client IP; an account locks for 15 minutes after 5 failed logins.",
@@ -89,12 +101,20 @@ def declare(
         "opt": opt,
         "security": [] if public else _AUTHENTICATED,
         "description": "\n\n".join(notes),
-        "responses": {
-            status: ResponseSpec(data_container=ErrorBody, description=_ERROR_TEXT[status])
-            for status in sorted(statuses)
-        },
+        "responses": {status: _error_spec(status) for status in sorted(statuses)},
         **route,
     }
+
+
+def _error_spec(status: int) -> ResponseSpec:
+    message, code = _EXAMPLE_CODE[status]
+    body = {"detail": message, "success": False, "error": message, "code": code, "request_id": "3f2a9c0d"}
+    return ResponseSpec(
+        data_container=ErrorBody,
+        description=_ERROR_TEXT[status],
+        generate_examples=False,
+        examples=[Example(summary=code, value=body)],
+    )
 
 
 async def provide_page(

@@ -13,10 +13,10 @@ from tesserra_http.guard import ACTOR
 
 
 async def provide_actor(scope: Scope) -> Principal:
-    actor = scope.get(ACTOR)  # type: ignore[misc]
-    if actor is None:
+    actor = scope.get(ACTOR)
+    if not isinstance(actor, Principal):
         raise Unauthenticated("credentials required", code="missing_credentials")
-    return actor  # type: ignore[no-any-return]
+    return actor
 
 
 def dependencies(uc: UseCases) -> dict[str, Provide]:

@@ -45,7 +45,7 @@ _HTTP_CODES = {
 def status_of(exc: core.TesserraError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

@@ -60,8 +60,16 @@ def build_server(uc: UseCases, stdio_actor: Resolve | None = None) -> MCPServer[
         if ctx.method == "tools/list":
             actor = await actor_of_request(ctx.request)
             result = await call_next(ctx)
+
+            def shown(name: object) -> bool:
+                return isinstance(name, str) and name in specs and specs[name].allows(actor)
+
             if isinstance(result, ListToolsResult):
-                result.tools = [t for t in result.tools if t.name in specs and specs[t.name].allows(actor)]
+                result.tools = [t for t in result.tools if shown(t.name)]
+            elif isinstance(result, dict) and isinstance(result.get("tools"), list):
+                # The runner hands middleware the wire form (a dict), not the model.
+                tools = [t for t in result["tools"] if isinstance(t, dict) and shown(t.get("name"))]
+                result = {**result, "tools": tools}
             return result
         if ctx.method == "tools/call":
             name = (ctx.params or {}).get("name")

@@ -6,12 +6,11 @@ most of SQLAlchemy's per-request cost on a pooled connection.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, select, update
+from sqlalchemy import RowMapping, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,7 +32,7 @@ from tesserra_core.errors import Conflict, TesserraError, Unavailable, Validatio
 from tesserra_core.ports.persistence import Revocation
 
 
-def _tenant(r: Mapping[str, Any]) -> Tenant:
+def _tenant(r: RowMapping) -> Tenant:
     return Tenant(
         id=r["id"],
         name=r["name"],
@@ -45,7 +44,7 @@ def _tenant(r: Mapping[str, Any]) -> Tenant:
     )
 
 
-def _user(r: Mapping[str, Any]) -> User:
+def _user(r: RowMapping) -> User:
     return User(
         id=r["id"],
         email=r["email"],
@@ -59,11 +58,11 @@ def _user(r: Mapping[str, Any]) -> User:
     )
 
 
-def _membership(r: Mapping[str, Any]) -> Membership:
+def _membership(r: RowMapping) -> Membership:
     return Membership(tenant_id=r["tenant_id"], user_id=r["user_id"], role=Role(r["role"]), created_at=r["created_at"])
 
 
-def _api_key(r: Mapping[str, Any]) -> ApiKey:
+def _api_key(r: RowMapping) -> ApiKey:
     return ApiKey(
         id=r["id"],
         tenant_id=r["tenant_id"],
@@ -80,7 +79,7 @@ def _api_key(r: Mapping[str, Any]) -> ApiKey:
     )
 
 
-def _session(r: Mapping[str, Any]) -> Session:
+def _session(r: RowMapping) -> Session:
     return Session(
         id=r["id"],
         tenant_id=r["tenant_id"],
@@ -90,7 +89,7 @@ def _session(r: Mapping[str, Any]) -> Session:
     )
 
 
-def _refresh(r: Mapping[str, Any]) -> RefreshToken:
+def _refresh(r: RowMapping) -> RefreshToken:
     return RefreshToken(
         id=r["id"],
         session_id=r["session_id"],
@@ -105,10 +104,10 @@ class _Repo:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def _one(self, stmt: Any) -> Mapping[str, Any] | None:
+    async def _one(self, stmt: Any) -> RowMapping | None:
         return (await self._conn.execute(stmt)).mappings().first()
 
-    async def _all(self, stmt: Any) -> list[Mapping[str, Any]]:
+    async def _all(self, stmt: Any) -> list[RowMapping]:
         return list((await self._conn.execute(stmt)).mappings().all())
 
     async def _insert(self, table: Any, values: dict[str, Any], conflict: Conflict) -> None:

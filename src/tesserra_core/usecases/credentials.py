@@ -71,9 +71,9 @@ def credential_from_headers(header: Callable[[str], str | None]) -> str | None:
             )
         return value.strip()
     for name in ("x-tesserra-api-key", "x-api-key"):
-        value = header(name)
-        if value is not None and value.strip():
-            return value.strip()
+        key = header(name)
+        if key is not None and key.strip():
+            return key.strip()
     return None
 
 

@@ -22,37 +22,34 @@ class CurrentTenantController(Controller):
         return await uc.current_tenant(actor)
 
 
-_ADMIN = {"rate_limit": "admin"}
-
-
 class AdminTenantsController(Controller):
     path = "/api/admin/tenants"
     tags = ["Admin"]
 
-    @get("/", **declare(errors=(400, 403), **_ADMIN))
+    @get("/", **declare(errors=(400, 403), rate_limit="admin"))
     async def list_tenants(self, actor: Principal, uc: UseCases, page: PageRequest) -> Page[TenantView]:
         """Every tenant, oldest first (platform administrators)."""
         return await uc.list_tenants(actor, page)
 
-    @post("/", status_code=201, **declare(idempotent=True, errors=(400, 403, 409), **_ADMIN))
+    @post("/", status_code=201, **declare(idempotent=True, errors=(400, 403, 409), rate_limit="admin"))
     async def create_tenant(self, data: NewTenant, actor: Principal, uc: UseCases) -> TenantView:
         """Create a tenant, optionally with its owner (a new or an existing user)."""
         return await uc.create_tenant(actor, data)
 
-    @get("/{tenant_id:str}", **declare(errors=(403, 404), **_ADMIN))
+    @get("/{tenant_id:str}", **declare(errors=(403, 404), rate_limit="admin"))
     async def get_tenant(self, tenant_id: str, actor: Principal, uc: UseCases) -> TenantView:
         return await uc.get_tenant(actor, tenant_id)
 
-    @patch("/{tenant_id:str}", **declare(errors=(400, 403, 404, 409), **_ADMIN))
+    @patch("/{tenant_id:str}", **declare(errors=(400, 403, 404, 409), rate_limit="admin"))
     async def update_tenant(self, tenant_id: str, data: TenantChanges, actor: Principal, uc: UseCases) -> TenantView:
         """Rename, re-slug, change plan or status. Suspending ends every session and key of the tenant."""
         return await uc.update_tenant(actor, tenant_id, data)
 
-    @post("/{tenant_id:str}/suspend", status_code=200, **declare(errors=(403, 404), **_ADMIN))
+    @post("/{tenant_id:str}/suspend", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))
     async def suspend_tenant(self, tenant_id: str, actor: Principal, uc: UseCases) -> TenantView:
         """Suspend a tenant: its users and keys are refused (403) until it is reactivated."""
         return await uc.suspend_tenant(actor, tenant_id)
 
-    @post("/{tenant_id:str}/reactivate", status_code=200, **declare(errors=(403, 404), **_ADMIN))
+    @post("/{tenant_id:str}/reactivate", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))
     async def reactivate_tenant(self, tenant_id: str, actor: Principal, uc: UseCases) -> TenantView:
         return await uc.reactivate_tenant(actor, tenant_id)
