@@ -60,7 +60,7 @@ class RealAdapters(_Common):
     engine = providers.Resource(migrated_engine, url=_Common.settings.provided.database_url)
     uow = providers.Singleton(SqlUnitOfWorkFactory, engine=engine)
     hasher = providers.Singleton(Argon2Hasher)
-    rate_limiter = providers.Singleton(_rate_limiter, _Common.settings.provided.rate_limit_backend, engine)
+    rate_limiter = providers.Singleton(_rate_limiter, _Common.settings.provided.limiter, engine)
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),

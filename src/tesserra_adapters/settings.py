@@ -10,6 +10,13 @@ from pathlib import Path
 import msgspec
 
 
+def _decode(kind: type, value: object) -> object:
+    """What ``msgspec.convert`` cannot build from a string itself: paths (TESSERRA_DATA_DIR)."""
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot convert {type(value).__name__} to {kind.__name__}")
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = "sqlite+aiosqlite:///./tesserra.db"
     host: str = "127.0.0.1"
@@ -18,8 +25,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str | None = None
     bootstrap_email: str = "admin@tesserra.local"
     bootstrap_password: str | None = None
-    rate_limit_backend: str = "memory"
-    """``memory`` (one process) or ``database`` (shared by every worker and host)."""
+    workers: int = 1
+    rate_limit_backend: str = "auto"
+    """``memory`` (one process), ``database`` (shared by every worker and host), or ``auto``:
+    memory for one worker, database for several."""
     rate_limit_scale: float = 1.0
     docker_host: str = "unix:///var/run/docker.sock"
     allowed_hosts: tuple[str, ...] = ()
@@ -38,9 +47,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 )
         fields.update({k: v for k, v in overrides.items() if v is not None})
         try:
-            return msgspec.convert(fields, cls, strict=False)
+            return msgspec.convert(fields, cls, strict=False, dec_hook=_decode)
         except msgspec.ValidationError as exc:
             raise SystemExit(f"invalid TESSERRA_* setting: {exc}") from None
+
+    @property
+    def limiter(self) -> str:
+        if self.rate_limit_backend == "auto":
+            return "memory" if self.workers <= 1 else "database"
+        return self.rate_limit_backend
 
     @property
     def is_sqlite(self) -> bool:

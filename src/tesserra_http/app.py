@@ -83,4 +83,5 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
         lifespan=[lifespan],
         cors_config=CORSConfig(allow_origins=[], allow_headers=["*"]),
         request_max_body_size=10 * 1024 * 1024,
+        logging_config=None,  # the process configures logging (with request ids), not the app
     )

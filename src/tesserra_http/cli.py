@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
+import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -54,33 +57,82 @@ async def _first_owner(uc: UseCases, settings: Settings) -> None:
         )
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, workers: int = 1) -> None:
+    """Serve on ``settings.host:port``. With several workers, the parent binds the socket, migrates
+    and creates the first owner once, then forks the workers that share the socket."""
+    if workers <= 1:
+        _run(lambda: _serve_worker(settings, None, first_start=True))
+        return
+    sock = socket.create_server((settings.host, settings.port), reuse_port=False, backlog=2048)
+    _run(lambda: _prepare(settings))
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker process
+            os.setpgid(0, 0)  # signals come from the supervisor only, once
+            code = 0
+            try:
+                _run(lambda: _serve_worker(settings, sock, first_start=False))
+            except BaseException:
+                log.exception("worker failed")
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    sock.close()
+    _supervise(children)
+
+
+async def _prepare(settings: Settings) -> None:
+    async with running(settings) as uc:
+        await _first_owner(uc, settings)
+
+
+def _supervise(children: list[int]) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    failed = False
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        failed = failed or os.waitstatus_to_exitcode(status) != 0
+    if failed:
+        raise SystemExit(1)
+
+
+async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first_start: bool) -> None:
     import uvicorn
 
     from tesserra_http.app import create_app
 
-    async def main() -> None:
-        async with running(settings) as uc:
+    async with running(settings) as uc:
+        if first_start:
             await _first_owner(uc, settings)
-            app = create_app(uc, allowed_hosts=settings.allowed_hosts)
-            config = uvicorn.Config(
-                app,
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                proxy_headers=False,
-            )
-            log.info(
-                "Tesserra listening on http://%s:%s (database: %s)",
-                settings.host,
-                settings.port,
-                settings.database_url.split("://")[0],
-            )
-            await uvicorn.Server(config).serve()
-
-    _run(main)
+        app = create_app(uc, allowed_hosts=settings.allowed_hosts)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+        )
+        log.info(
+            "Tesserra listening on http://%s:%s (pid %s, database: %s)",
+            settings.host,
+            settings.port,
+            os.getpid(),
+            settings.database_url.split("://")[0],
+        )
+        # uvicorn handles SIGINT/SIGTERM itself, then re-raises the signal when it has stopped; swallow
+        # that echo so that the adapters below still close cleanly instead of being cancelled.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)
+        await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
 
 
 def mcp_stdio(settings: Settings) -> None:
@@ -115,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     p_serve = sub.add_parser("serve", help="serve the REST API, /mcp, /health and /status")
     p_serve.add_argument("--host")
     p_serve.add_argument("--port", type=int)
+    p_serve.add_argument("--workers", type=int, help="worker processes sharing the socket (default 1)")
     sub.add_parser("mcp", help="serve MCP over stdio as the key in TESSERRA_API_KEY")
     p_db = sub.add_parser("db", help="database schema")
     p_db.add_argument("action", choices=["upgrade"])
@@ -133,7 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     p_keys.add_argument("--tier", choices=["basic", "standard", "admin"])
     args = parser.parse_args(argv)
 
-    settings = Settings.from_env(host=getattr(args, "host", None), port=getattr(args, "port", None))
+    settings = Settings.from_env(
+        host=getattr(args, "host", None), port=getattr(args, "port", None), workers=getattr(args, "workers", None)
+    )
     _configure_logging(settings.log_level)
     try:
         _dispatch(args, settings)
@@ -146,7 +201,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     from tesserra_core.usecases.operators import KeyForUser, NewAdmin
 
     if args.command == "serve":
-        serve(settings)
+        serve(settings, settings.workers)
     elif args.command == "mcp":
         mcp_stdio(settings)
     elif args.command == "db":

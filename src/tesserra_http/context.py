@@ -15,7 +15,8 @@ request_id_var: ContextVar[str | None] = ContextVar("tesserra_request_id", defau
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-def _incoming_id(scope: Scope) -> str:
+def incoming_request_id(scope: Scope) -> str:
+    """The caller's X-Request-Id if well formed, else a new one."""
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
@@ -35,7 +36,7 @@ class RequestIdMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_id(scope)
+        request_id = incoming_request_id(scope)
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode())
 

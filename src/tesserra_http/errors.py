@@ -11,10 +11,10 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar.types import Send
+from litestar.types import Scope, Send
 
 from tesserra_core import errors as core
-from tesserra_http.context import request_id_var
+from tesserra_http.context import incoming_request_id, request_id_var
 
 log = logging.getLogger("tesserra.http")
 
@@ -50,12 +50,19 @@ def status_of(exc: core.TesserraError) -> int:
 
 
 def error_response(
-    status: int, message: str, code: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    message: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+    *,
+    scope: Scope | None = None,
+    **extra: Any,
 ) -> Response[dict[str, object]]:
     all_headers = _error_headers(status, headers)
     request_id = request_id_var.get()
     if request_id is None:  # failed before any route (unknown path, wrong method): still traceable
-        request_id = all_headers["X-Request-Id"] = uuid.uuid4().hex
+        fresh = incoming_request_id(scope) if scope is not None else uuid.uuid4().hex
+        request_id = all_headers["X-Request-Id"] = fresh
     body = core.error_body(message, code, request_id)
     body.update(extra)
     return Response(body, status_code=status, headers=all_headers)
@@ -100,17 +107,19 @@ def on_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> 
     return error_response(400, message, "validation_failed", errors=problems)
 
 
-def on_http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
     status = exc.status_code
     if status >= 500:
         log.error("HTTP %s: %s", status, exc.detail)
-        return error_response(status, "internal server error", "internal_error")
-    return error_response(status, str(exc.detail), _HTTP_CODES.get(status, "error"), exc.headers)
+        return error_response(status, "internal server error", "internal_error", scope=request.scope)
+    return error_response(status, str(exc.detail), _HTTP_CODES.get(status, "error"), exc.headers, scope=request.scope)
 
 
-def on_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error", "internal_error")
+    return error_response(
+        HTTP_500_INTERNAL_SERVER_ERROR, "internal server error", "internal_error", scope=request.scope
+    )
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
