@@ -23,11 +23,19 @@ class SystemClock:
 class UlidFactory:
     """26-character, lowercase Crockford base32 ULIDs: 48 bits of milliseconds, 80 random bits.
 
-    They sort by creation time, which keeps B-tree inserts local and ``ORDER BY id`` meaningful.
+    Monotonic within a process: ids made in the same millisecond increase (the random part is
+    incremented), so they sort in creation order, which keeps B-tree inserts local and
+    ``ORDER BY id`` meaningful.
     """
+
+    def __init__(self) -> None:
+        self._last = 0
 
     def new(self) -> str:
         value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+        if value <= self._last:
+            value = self._last + 1
+        self._last = value
         chars = []
         for _ in range(26):
             chars.append(_CROCKFORD[value & 31])

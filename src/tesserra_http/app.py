@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
-from tesserra_http.context import RequestIdMiddleware
+from tesserra_http.context import RequestIdMiddleware, request_id_var
 from tesserra_http.controllers.auth import AuthController
 from tesserra_http.controllers.service import health, status
 from tesserra_http.controllers.tenants import AdminTenantsController, CurrentTenantController
@@ -55,7 +55,7 @@ def _openapi() -> OpenAPIConfig:
 
 def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revocations: bool = True) -> Litestar:
     """The HTTP server over ``uc``. Builds nothing at import time; the caller owns ``uc``'s resources."""
-    endpoint = McpEndpoint(uc, allowed_hosts=allowed_hosts)
+    endpoint = McpEndpoint(uc, allowed_hosts=allowed_hosts, request_id=request_id_var.get)
 
     @asgi("/mcp", is_mount=True, copy_scope=True, opt={"public": True}, include_in_schema=False)
     async def mcp(scope: Scope, receive: Receive, send: Send) -> None:

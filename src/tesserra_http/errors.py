@@ -115,6 +115,15 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     return error_response(status, str(exc.detail), _HTTP_CODES.get(status, "error"), exc.headers, scope=request.scope)
 
 
+def on_undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    """msgspec raises UnicodeDecodeError (invalid UTF-8 inside a JSON string) and RecursionError (nesting too
+    deep) rather than DecodeError, and Litestar lets both through: the client's malformed body, a 400."""
+    if isinstance(exc, RecursionError) and "deserializ" not in str(exc):
+        return on_unexpected(request, exc)  # a genuine server fault, not a body that failed to decode
+    message = "invalid request: the body is not valid JSON (bad UTF-8 or nested too deeply)"
+    return error_response(400, message, "validation_failed", scope=request.scope)
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     log.exception("unhandled error", exc_info=exc)
     return error_response(
@@ -126,5 +135,7 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     core.TesserraError: on_core_error,
     ValidationException: on_validation_error,
     HTTPException: on_http_error,
+    UnicodeDecodeError: on_undecodable,
+    RecursionError: on_undecodable,
     Exception: on_unexpected,
 }

@@ -85,7 +85,7 @@ class GuardMiddleware(ASGIMiddleware):
         if stored is not None:
             await _replay(stored, send)
             return
-        captured: dict[str, Any] = {"status": 500, "type": b"", "body": []}
+        captured: dict[str, Any] = {"status": 500, "type": b"", "body": [], "stored": False}
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -95,18 +95,20 @@ class GuardMiddleware(ASGIMiddleware):
                         captured["type"] = value
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
+                if not message.get("more_body", False) and captured["status"] < 500:
+                    # Stored before the client sees the end of the response: a retry sent the
+                    # moment it arrives is then a replay, not an "in flight" conflict.
+                    content = b"".join(captured["body"])
+                    response = StoredResponse(captured["status"], content, captured["type"].decode())
+                    await self.uc.idempotency.complete(owner, key, response)
+                    captured["stored"] = True
             await send(message)
 
         try:
             await next_app(scope, _replaying(body, receive), capture)
-        except BaseException:
-            await self.uc.idempotency.release(owner, key)
-            raise
-        if captured["status"] >= 500:
-            await self.uc.idempotency.release(owner, key)
-        else:
-            response = StoredResponse(captured["status"], b"".join(captured["body"]), captured["type"].decode())
-            await self.uc.idempotency.complete(owner, key, response)
+        finally:
+            if not captured["stored"]:
+                await self.uc.idempotency.release(owner, key)
 
 
 def _header(headers: dict[bytes, bytes], name: str) -> str | None:

@@ -102,8 +102,17 @@ class McpEndpoint:
     """The streamable-HTTP MCP app: API-key auth in front (401 without one), sessions managed by
     ``lifespan()``, which the hosting server runs for as long as it serves."""
 
-    def __init__(self, uc: UseCases, *, allowed_hosts: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        uc: UseCases,
+        *,
+        allowed_hosts: tuple[str, ...] = (),
+        request_id: Callable[[], str | None] | None = None,
+    ) -> None:
+        """``request_id`` gives the id the hosting server assigned to the current request (echoed
+        or generated), so that a refusal's body names the id its X-Request-Id header carries."""
         self._uc = uc
+        self._request_id = request_id
         self.server = build_server(uc)
         hosts = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*", *allowed_hosts]
         security = TransportSecuritySettings(
@@ -127,7 +136,8 @@ class McpEndpoint:
         try:
             scope[ACTOR] = await self._uc.authenticate.from_headers(headers.get)
         except TesserraError as exc:
-            await _send_error(send, exc, headers.get("x-request-id"))
+            request_id = self._request_id() if self._request_id is not None else None
+            await _send_error(send, exc, request_id or headers.get("x-request-id"))
             return
         await self._app(scope, receive, send)
 

@@ -77,8 +77,7 @@ class MemoryTenants(_Repo):
 
 class MemoryUsers(_Repo):
     async def add(self, user: User) -> None:
-        if any(u.email == user.email for u in self._store.users.values()):
-            raise Conflict("a user with this email exists", code="email_taken")
+        self._ensure_email_free(user)
         self._put(self._store.users, user.id, user)
 
     async def get(self, user_id: str) -> User | None:
@@ -88,7 +87,12 @@ class MemoryUsers(_Repo):
         return next((u for u in self._store.users.values() if u.email == email), None)
 
     async def update(self, user: User) -> None:
+        self._ensure_email_free(user)
         self._put(self._store.users, user.id, user)
+
+    def _ensure_email_free(self, user: User) -> None:
+        if any(u.email == user.email and u.id != user.id for u in self._store.users.values()):
+            raise Conflict("a user with this email exists", code="email_taken")
 
     async def count(self) -> int:
         return len(self._store.users)
@@ -204,10 +208,25 @@ class MemoryRefreshTokens(_Repo):
 
 
 class MemoryRevocations(_Repo):
+    """Revocations join the feed at commit: readers never see uncommitted ones, and a rollback
+    never shifts the positions that readers' cursors point at."""
+
+    def __init__(self, store: MemoryStore, journal: list[Undo]) -> None:
+        super().__init__(store, journal)
+        self._pending: list[Revocation] = []
+
     async def publish(self, revocation: Revocation, at: datetime) -> None:
-        feed = self._store.revocations
-        feed.append(revocation)
-        self._journal.append(lambda: feed.remove(revocation) if revocation in feed else None)
+        pending = self._pending
+        pending.append(revocation)
+
+        def undo() -> None:
+            pending.pop()
+
+        self._journal.append(undo)
+
+    def _flush(self) -> None:
+        self._store.revocations.extend(self._pending)
+        self._pending.clear()
 
     async def since(self, cursor: int) -> tuple[list[Revocation], int]:
         feed = self._store.revocations
@@ -237,6 +256,7 @@ class MemoryUnitOfWork:
         await self.rollback()
 
     async def commit(self) -> None:
+        self.revocations._flush()
         self._journal.clear()
 
     async def rollback(self) -> None:

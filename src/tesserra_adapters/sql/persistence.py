@@ -182,10 +182,11 @@ class SqlUsers(_Repo):
         return _user(row) if row else None
 
     async def update(self, user: User) -> None:
-        await self._conn.execute(
+        stmt = (
             update(t.users)
             .where(t.users.c.id == user.id)
             .values(
+                email=user.email,
                 name=user.name,
                 password_hash=user.password_hash,
                 is_platform_admin=user.is_platform_admin,
@@ -194,6 +195,10 @@ class SqlUsers(_Repo):
                 locked_until=user.locked_until,
             )
         )
+        try:
+            await self._conn.execute(stmt)
+        except IntegrityError:
+            raise Conflict("a user with this email exists", code="email_taken") from None
 
     async def count(self) -> int:
         return int((await self._conn.execute(select(func.count()).select_from(t.users))).scalar_one())
@@ -342,8 +347,16 @@ class SqlRefreshTokens(_Repo):
         return bool(result.rowcount)
 
 
+_REVOCATION_LOCK = 0x7E55E4A
+
+
 class SqlRevocations(_Repo):
     async def publish(self, revocation: Revocation, at: datetime) -> None:
+        if self._conn.dialect.name == "postgresql":
+            # Sequence values are taken at insert, not at commit: without this lock a reader could
+            # see seq N+1 commit, move its cursor past it, and never see seq N committing later.
+            # Publishers serialize until commit (SQLite's BEGIN IMMEDIATE already does that).
+            await self._conn.execute(select(func.pg_advisory_xact_lock(_REVOCATION_LOCK)))
         await self._conn.execute(
             insert(t.revocations).values(kind=revocation.kind, subject=revocation.subject, created_at=at)
         )

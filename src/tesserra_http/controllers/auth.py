@@ -22,7 +22,7 @@ class AuthController(Controller):
         """Exchange email and password for a 15-minute access token and a rotating refresh token."""
         return await uc.login(data)
 
-    @post("/refresh", status_code=200, **declare(public=True, rate_limit="login", errors=(400, 401, 403)))
+    @post("/refresh", status_code=200, **declare(public=True, errors=(400, 401, 403)))
     async def refresh(self, data: RefreshRequest, uc: UseCases) -> TokenPair:
         """Rotate a refresh token. Presenting an already-rotated one revokes the whole session."""
         return await uc.refresh(data)

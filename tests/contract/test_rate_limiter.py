@@ -1,0 +1,96 @@
+"""RateLimiter contract: an exact sliding window per key, exact under concurrency too."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tesserra_core.ports.limits import RateLimiter
+from tests.contract.conftest import FakeClock
+from tests.contract.entities import unique
+
+
+@pytest.fixture
+def key() -> str:
+    return unique("rate")
+
+
+async def test_exactly_limit_hits_pass_then_the_next_is_refused(rate_limiter: RateLimiter, key: str) -> None:
+    decisions = [await rate_limiter.hit(key, 3, 60.0) for _ in range(4)]
+
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert {d.limit for d in decisions} == {3}
+    refused = decisions[-1]
+    assert 0 < refused.reset_after <= 60.0
+
+
+async def test_refusal_says_when_the_oldest_hit_leaves_the_window(
+    rate_limiter: RateLimiter, clock: FakeClock, key: str
+) -> None:
+    await rate_limiter.hit(key, 2, 10.0)
+    clock.advance(1.0)
+    await rate_limiter.hit(key, 2, 10.0)
+    clock.advance(2.0)
+
+    refused = await rate_limiter.hit(key, 2, 10.0)
+
+    assert not refused.allowed
+    assert refused.reset_after == pytest.approx(7.0)
+
+
+async def test_the_window_frees_slots_as_it_slides(rate_limiter: RateLimiter, clock: FakeClock, key: str) -> None:
+    await rate_limiter.hit(key, 2, 10.0)
+    clock.advance(5.0)
+    await rate_limiter.hit(key, 2, 10.0)
+    clock.advance(4.0)
+    still_full = await rate_limiter.hit(key, 2, 10.0)
+    clock.advance(1.5)  # the first hit is now 10.5 s old; the second 5.5 s
+    one_free = await rate_limiter.hit(key, 2, 10.0)
+    full_again = await rate_limiter.hit(key, 2, 10.0)
+
+    assert not still_full.allowed
+    assert one_free.allowed
+    assert one_free.remaining == 0
+    assert not full_again.allowed
+    assert full_again.reset_after == pytest.approx(4.5)
+
+
+async def test_everything_frees_after_a_whole_window(rate_limiter: RateLimiter, clock: FakeClock, key: str) -> None:
+    for _ in range(3):
+        await rate_limiter.hit(key, 3, 30.0)
+    clock.advance(30.5)
+
+    again = [await rate_limiter.hit(key, 3, 30.0) for _ in range(3)]
+
+    assert all(d.allowed for d in again)
+    assert again[0].remaining == 2
+
+
+async def test_refused_hits_do_not_count(rate_limiter: RateLimiter, clock: FakeClock, key: str) -> None:
+    await rate_limiter.hit(key, 1, 10.0)
+    for _ in range(5):
+        clock.advance(1.0)
+        assert not (await rate_limiter.hit(key, 1, 10.0)).allowed
+    clock.advance(5.5)  # 10.5 s after the only counted hit
+
+    assert (await rate_limiter.hit(key, 1, 10.0)).allowed
+
+
+async def test_keys_are_independent(rate_limiter: RateLimiter, key: str) -> None:
+    other = unique("rate")
+    await rate_limiter.hit(key, 1, 60.0)
+
+    refused = await rate_limiter.hit(key, 1, 60.0)
+    elsewhere = await rate_limiter.hit(other, 1, 60.0)
+
+    assert not refused.allowed
+    assert elsewhere.allowed
+
+
+async def test_concurrent_hits_never_overshoot_the_limit(rate_limiter: RateLimiter, key: str) -> None:
+    decisions = await asyncio.gather(*(rate_limiter.hit(key, 10, 60.0) for _ in range(30)))
+
+    assert sum(d.allowed for d in decisions) == 10
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(10))
