@@ -90,7 +90,9 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 
     async with running(settings) as uc:
         port = free_port()
-        config = uvicorn.Config(create_app(uc), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        config = uvicorn.Config(
+            create_app(uc), host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
+        )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:

@@ -148,7 +148,11 @@ def mcp_stdio(settings: Settings) -> None:
             try:
                 await run_stdio(uc, key)
             finally:
+                # Wait for it while the database is still open: a poll cancelled after the engine is
+                # disposed never finishes, and the process would hang on exit (e.g. on a refused key).
                 watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
     _run(main)
 

@@ -7,12 +7,12 @@ The guard middleware enforces the same ``opt`` that this documents, so docs and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, Example, Reference, SecurityRequirement, SecurityScheme
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 
@@ -118,9 +118,9 @@ def _error_spec(status: int) -> ResponseSpec:
 
 
 async def provide_page(
-    limite: int = Parameter(
-        query="limite", ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT, description=f"Page size, 1-{MAX_LIMIT}."
-    ),
-    offset: int = Parameter(query="offset", ge=0, default=0, description="Items to skip."),
+    limite: Annotated[
+        int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT}.")
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[int, QueryParameter(ge=0, description="Items to skip.")] = 0,
 ) -> PageRequest:
     return PageRequest(limite, offset)

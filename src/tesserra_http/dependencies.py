@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from litestar.di import Provide
+from typing import TypeAlias
+
+from litestar.di import NamedDependency, Provide
 from litestar.types import Scope
 
 from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Unauthenticated
 from tesserra_core.usecases import UseCases
 from tesserra_http.conventions import provide_page
 from tesserra_http.guard import ACTOR
+
+# What handlers declare: the facade, the authenticated caller, and the requested page.
+Uc: TypeAlias = NamedDependency[UseCases]
+Actor: TypeAlias = NamedDependency[Principal]
+Paging: TypeAlias = NamedDependency[PageRequest]
 
 
 async def provide_actor(scope: Scope) -> Principal:
