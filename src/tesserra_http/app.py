@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -63,16 +62,11 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        watcher = asyncio.create_task(uc.revocations.run()) if watch_revocations else None
-        try:
-            async with endpoint.lifespan():
-                yield
-        finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-                await uc.revocations.flush_usage()
+        async with contextlib.AsyncExitStack() as stack:
+            if watch_revocations:
+                await stack.enter_async_context(uc.revocations.watching())
+            await stack.enter_async_context(endpoint.lifespan())
+            yield
 
     return Litestar(
         route_handlers=[*ROUTES, mcp],

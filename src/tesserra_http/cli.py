@@ -144,15 +144,9 @@ def mcp_stdio(settings: Settings) -> None:
 
     async def main() -> None:
         async with running(settings) as uc:
-            watcher = asyncio.create_task(uc.revocations.run())
-            try:
+            await uc.authenticate(key)  # refuse a bad key before serving anything
+            async with uc.revocations.watching():
                 await run_stdio(uc, key)
-            finally:
-                # Wait for it while the database is still open: a poll cancelled after the engine is
-                # disposed never finishes, and the process would hang on exit (e.g. on a refused key).
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
 
     _run(main)
 

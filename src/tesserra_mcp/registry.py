@@ -10,15 +10,28 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
+from pydantic import Field
 
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.paging import MAX_LIMIT
 from tesserra_core.errors import TesserraError, error_body
 from tesserra_core.usecases import UseCases
+
+ACTOR = "tesserra.actor"
+REQUEST_ID = "tesserra.request_id"
+
+# Pagination arguments. Their bounds are documented in the schema but enforced by the core, so a
+# bad value answers the same message and code over MCP as over REST.
+Limite = Annotated[
+    int,
+    Field(description=f"Page size, 1-{MAX_LIMIT}.", json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT}),
+]
+Offset = Annotated[int, Field(description="Items to skip.", json_schema_extra={"minimum": 0})]
 
 ToolFn = Callable[..., Awaitable[Any]]
 ActorOf = Callable[[Context], Awaitable[Principal]]
@@ -59,8 +72,14 @@ def as_result(value: Any) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structured_content=data)
 
 
-def as_error(exc: TesserraError, request_id: str | None) -> CallToolResult:
-    body = error_body(exc.message, exc.code, request_id)
+def request_value(request: Any, key: str) -> Any:
+    """What the HTTP endpoint put in the request's ASGI scope (None over stdio)."""
+    return getattr(request, "scope", {}).get(key) if request is not None else None
+
+
+def as_error(exc: TesserraError, request: Any) -> CallToolResult:
+    """A domain error as a tool error: the message as text, the error body (with its code) as data."""
+    body = error_body(exc.message, exc.code, request_value(request, REQUEST_ID))
     return CallToolResult(content=[TextContent(type="text", text=exc.message)], structured_content=body, is_error=True)
 
 
@@ -75,7 +94,7 @@ def bind(spec: ToolSpec, uc: UseCases, actor_of: ActorOf) -> Callable[..., Await
             actor = await actor_of(ctx)
             return as_result(await spec.fn(**arguments, uc=uc, actor=actor))
         except TesserraError as exc:
-            return as_error(exc, ctx.request_id)
+            return as_error(exc, ctx.request_context.request)
 
     call.__name__ = spec.name
     call.__doc__ = spec.fn.__doc__

@@ -28,10 +28,9 @@ from tesserra_core.errors import (
 )
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
-from tesserra_mcp.registry import ToolSpec, bind
+from tesserra_mcp.registry import ACTOR, REQUEST_ID, ToolSpec, as_error, bind, request_value
 from tesserra_mcp.tools import ALL
 
-ACTOR = "tesserra.actor"
 Resolve = Callable[[], Awaitable[Principal]]
 
 
@@ -45,10 +44,9 @@ def build_server(uc: UseCases, stdio_actor: Resolve | None = None) -> MCPServer[
     specs = _specs()
 
     async def actor_of_request(request: Any) -> Principal:
-        if request is not None:
-            actor = getattr(request, "scope", {}).get(ACTOR)
-            if actor is not None:
-                return actor  # type: ignore[no-any-return]
+        actor = request_value(request, ACTOR)
+        if isinstance(actor, Principal):
+            return actor
         if stdio_actor is not None:
             return await stdio_actor()
         raise Unauthenticated("credentials required", code="missing_credentials")
@@ -76,12 +74,7 @@ def build_server(uc: UseCases, stdio_actor: Resolve | None = None) -> MCPServer[
             try:
                 actor = await actor_of_request(ctx.request)
             except TesserraError as exc:
-                body = error_body(exc.message, exc.code, None)
-                return CallToolResult(
-                    content=[TextContent(type="text", text=exc.message)],
-                    structured_content=body,
-                    is_error=True,
-                )
+                return as_error(exc, ctx.request)
             spec = specs.get(name) if isinstance(name, str) else None
             if spec is None or not spec.allows(actor):
                 return CallToolResult(content=[TextContent(type="text", text=f"Unknown tool: {name}")], is_error=True)
@@ -133,11 +126,12 @@ class McpEndpoint:
             await self._app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = (self._request_id() if self._request_id is not None else None) or headers.get("x-request-id")
+        scope[REQUEST_ID] = request_id
         try:
             scope[ACTOR] = await self._uc.authenticate.from_headers(headers.get)
         except TesserraError as exc:
-            request_id = self._request_id() if self._request_id is not None else None
-            await _send_error(send, exc, request_id or headers.get("x-request-id"))
+            await _send_error(send, exc, request_id)
             return
         await self._app(scope, receive, send)
 

@@ -9,9 +9,11 @@ drops the cached entries it names, so a revocation takes effect everywhere withi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -307,21 +309,31 @@ class RevocationWatcher:
             await uow.api_keys.touch(used)
             await uow.commit()
 
-    async def run(self) -> None:
-        """Poll until cancelled; a failing poll is logged and retried, never fatal."""
+    @asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """Poll in the background for the life of the block. On exit the loop is asked to stop
+        (never cancelled mid-query, which would strand a pooled connection), then usage is flushed."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            await self.flush_usage()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         self._last_usage_flush = self.clock.monotonic()
-        await self.poll()
-        while True:
-            await asyncio.sleep(self.interval)
+        while not stop.is_set():
             try:
                 await self.poll()
                 if self.clock.monotonic() - self._last_usage_flush >= self.usage_every:
                     self._last_usage_flush = self.clock.monotonic()
                     await self.flush_usage()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except Exception:  # a failing poll is logged and retried, never fatal
                 log.exception("revocation poll failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
 
 
 @dataclass

@@ -1,14 +1,10 @@
 """Identity tools: who am I, and my API keys."""
 
-from typing import Annotated
-
-from pydantic import Field
-
 from tesserra_core.domain.identity import Principal, Scope
-from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest
+from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.views import ApiKeyView, MeView
-from tesserra_mcp.registry import ToolSet
+from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
 
@@ -21,8 +17,8 @@ async def whoami(*, uc: UseCases, actor: Principal) -> MeView:
 
 @tools.tool(Scope.KEYS_READ)
 async def list_api_keys(
-    limite: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    offset: Annotated[int, Field(ge=0)] = 0,
+    limite: Limite = DEFAULT_LIMIT,
+    offset: Offset = 0,
     *,
     uc: UseCases,
     actor: Principal,

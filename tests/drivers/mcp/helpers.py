@@ -1,0 +1,104 @@
+"""Helpers for the MCP driver tests: a live server, a fresh tenant per test, MCP sessions."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx2
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from tesserra_adapters.settings import Settings
+from tesserra_core.domain.identity import Principal, Tier
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.api_keys import NewApiKey
+from tesserra_core.usecases.sessions import Credentials
+from tesserra_core.usecases.tenants import NewTenant
+from tesserra_core.usecases.views import NewApiKeyView, TenantView
+
+ADMIN_EMAIL = "root@mcp.tesserra.test"
+ADMIN_PASSWORD = "root-password-1"
+PASSWORD = "owner-password-1"
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
+ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
+
+_serial = itertools.count(1)
+
+
+@dataclass
+class Server:
+    """One live server for a backend, shared by the tests of a run, with its platform admin."""
+
+    url: str
+    uc: UseCases
+    settings: Settings
+    admin: Principal
+
+
+@dataclass
+class Site:
+    """A fresh tenant on a shared server, with its owner logged in (a JWT)."""
+
+    server: Server
+    tenant: TenantView
+    owner: Principal
+    owner_token: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def uc(self) -> UseCases:
+        return self.server.uc
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.server.url}/mcp"
+
+    async def key(self, *scopes: str, tier: Tier = Tier.BASIC, name: str = "test") -> NewApiKeyView:
+        """A key minted by the owner with exactly ``scopes``."""
+        return await self.uc.generate_api_key(self.owner, NewApiKey(name=name, scopes=list(scopes), tier=tier))
+
+    def http(self, credential: str | None = None) -> httpx2.AsyncClient:
+        headers = {"Authorization": f"Bearer {credential}"} if credential else {}
+        return httpx2.AsyncClient(base_url=self.server.url, headers=headers, timeout=20.0)
+
+
+async def new_site(server: Server) -> Site:
+    n = next(_serial)
+    email = f"owner{n}@mcp.tesserra.test"
+    tenant = await server.uc.create_tenant(
+        server.admin, NewTenant(name=f"MCP tenant {n}", owner_email=email, owner_password=PASSWORD)
+    )
+    pair = await server.uc.login(Credentials(email, PASSWORD, tenant_id=tenant.id))
+    return Site(server, tenant, await server.uc.authenticate(pair.access_token), pair.access_token)
+
+
+@asynccontextmanager
+async def mcp_session(
+    url: str, headers: dict[str, str], statuses: list[int] | None = None
+) -> AsyncIterator[ClientSession]:
+    """An initialized MCP session over streamable HTTP; ``statuses`` collects every HTTP status seen."""
+
+    async def record(response: httpx2.Response) -> None:
+        if statuses is not None:
+            statuses.append(response.status_code)
+
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=20.0, event_hooks={"response": [record]}) as http,
+        streamable_http_client(url, http_client=http) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
+
+
+def bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}

@@ -1,0 +1,106 @@
+"""/mcp over streamable HTTP: who may connect, and what the refusals look like."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.drivers.mcp.helpers import ERROR_FIELDS, Site, mcp_session
+
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "tesserra-tests", "version": "0"},
+    },
+}
+
+
+async def _credential(site: Site, kind: str) -> str | None:
+    if kind == "none":
+        return None
+    if kind == "jwt":
+        return site.owner_token
+    if kind == "garbage":
+        return "not-a-credential"
+    minted = await site.key("profile:read")
+    if kind == "wrong_secret":
+        prefix = minted.key.rsplit("_", 1)[0]
+        return f"{prefix}_{'x' * 43}"
+    if kind == "revoked":
+        await site.uc.revoke_api_key(site.owner, minted.api_key.id)
+    return minted.key
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("none", 401, "missing_credentials"),
+        ("garbage", 401, "invalid_credentials"),
+        ("wrong_secret", 401, "invalid_api_key"),
+        ("revoked", 401, "api_key_revoked"),
+        ("key", 200, None),
+        ("jwt", 200, None),
+    ],
+)
+async def test_initialize_needs_a_live_credential(site: Site, kind: str, status: int, code: str | None) -> None:
+    credential = await _credential(site, kind)
+    async with site.http(credential) as http:
+        response = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+    assert response.status_code == status, response.text
+    body = response.json()
+    if code is None:
+        assert body["result"]["serverInfo"]["name"] == "tesserra"
+        return
+    assert set(body) == ERROR_FIELDS
+    assert body["success"] is False
+    assert body["code"] == code
+    assert body["detail"] == body["error"] != ""
+    assert response.headers["www-authenticate"] == 'Bearer realm="tesserra"'
+    assert response.headers["content-type"] == "application/json"
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_the_refusal_echoes_the_callers_request_id(site: Site) -> None:
+    async with site.http() as http:
+        response = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "X-Request-Id": "trace-42"})
+    assert response.status_code == 401
+    assert response.json()["request_id"] == "trace-42" == response.headers["x-request-id"]
+
+
+async def test_the_refusal_reads_like_the_rest_apis(site: Site) -> None:
+    """Same credential, same refusal on /mcp and on a REST route (bar the request id)."""
+    credential = await _credential(site, "revoked")
+    async with site.http(credential) as http:
+        mcp = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+        rest = await http.get("/api/auth/me")
+    assert mcp.status_code == rest.status_code == 401
+    assert {k: v for k, v in mcp.json().items() if k != "request_id"} == {
+        k: v for k, v in rest.json().items() if k != "request_id"
+    }
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-API-Key", "X-Tesserra-Api-Key"])
+async def test_a_key_works_in_every_header_form(site: Site, header: str) -> None:
+    minted = await site.key("profile:read")
+    value = f"Bearer {minted.key}" if header == "Authorization" else minted.key
+    async with mcp_session(site.mcp_url, {header: value}) as session:
+        result = await session.call_tool("whoami", {})
+    assert not result.is_error
+    assert result.structured_content["auth_method"] == "api_key"
+    assert result.structured_content["credential_id"] == minted.api_key.id
+
+
+async def test_a_jwt_access_token_opens_a_session_as_its_user(site: Site) -> None:
+    async with mcp_session(site.mcp_url, {"Authorization": f"Bearer {site.owner_token}"}) as session:
+        tools = {t.name for t in (await session.list_tools()).tools}
+        result = await session.call_tool("whoami", {})
+    assert {"whoami", "list_api_keys", "service_status"} <= tools
+    assert not result.is_error
+    me = result.structured_content
+    assert me["auth_method"] == "jwt"
+    assert me["credential_id"] == site.owner.credential_id
+    assert me["user"]["id"] == site.owner.user_id
