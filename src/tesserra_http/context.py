@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 from litestar.enums import ScopeType
@@ -23,7 +23,12 @@ def incoming_request_id(scope: Scope) -> str:
             if _VALID_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """128 random bits as 32 hex characters (os.urandom: several times cheaper than uuid4)."""
+    return os.urandom(16).hex()
 
 
 class RequestIdMiddleware:

@@ -1,4 +1,8 @@
-"""Litestar dependencies: the facade and the authenticated actor (both async: no thread hop)."""
+"""Litestar dependencies: the authenticated actor and the requested page (async: no thread hop).
+
+The use-case facade is not a dependency: each area's routes close over it (see ``controllers``),
+so a handler that needs only the actor resolves exactly one dependency.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,9 @@ from litestar.types import Scope
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Unauthenticated
-from tesserra_core.usecases import UseCases
 from tesserra_http.conventions import provide_page
 from tesserra_http.guard import ACTOR
 
-# What handlers declare: the facade, the authenticated caller, and the requested page.
-Uc: TypeAlias = NamedDependency[UseCases]
 Actor: TypeAlias = NamedDependency[Principal]
 Paging: TypeAlias = NamedDependency[PageRequest]
 
@@ -27,12 +28,4 @@ async def provide_actor(scope: Scope) -> Principal:
     return actor
 
 
-def dependencies(uc: UseCases) -> dict[str, Provide]:
-    async def provide_uc() -> UseCases:
-        return uc
-
-    return {
-        "uc": Provide(provide_uc, use_cache=True),
-        "actor": Provide(provide_actor),
-        "page": Provide(provide_page),
-    }
+DEPENDENCIES = {"actor": Provide(provide_actor), "page": Provide(provide_page)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
 from typing import Any
 
 import msgspec
@@ -14,7 +13,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Scope, Send
 
 from tesserra_core import errors as core
-from tesserra_http.context import incoming_request_id, request_id_var
+from tesserra_http.context import incoming_request_id, new_request_id, request_id_var
 
 log = logging.getLogger("tesserra.http")
 
@@ -61,7 +60,7 @@ def error_response(
     all_headers = _error_headers(status, headers)
     request_id = request_id_var.get()
     if request_id is None:  # failed before any route (unknown path, wrong method): still traceable
-        fresh = incoming_request_id(scope) if scope is not None else uuid.uuid4().hex
+        fresh = incoming_request_id(scope) if scope is not None else new_request_id()
         request_id = all_headers["X-Request-Id"] = fresh
     body = core.error_body(message, code, request_id)
     body.update(extra)
@@ -84,9 +83,12 @@ async def send_error(send: Send, status: int, message: str, code: str, headers: 
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _core_headers(exc: core.TesserraError) -> dict[str, str] | None:
+    return {"Retry-After": retry_after(exc.retry_after)} if exc.retry_after is not None else None
+
+
 async def send_core_error(send: Send, exc: core.TesserraError) -> None:
-    headers = {"Retry-After": retry_after(exc.retry_after)} if exc.retry_after is not None else None
-    await send_error(send, status_of(exc), exc.message, exc.code, headers)
+    await send_error(send, status_of(exc), exc.message, exc.code, _core_headers(exc))
 
 
 def retry_after(seconds: float) -> str:
@@ -94,8 +96,7 @@ def retry_after(seconds: float) -> str:
 
 
 def on_core_error(_: Request[Any, Any, Any], exc: core.TesserraError) -> Response[dict[str, object]]:
-    headers = {"Retry-After": retry_after(exc.retry_after)} if exc.retry_after is not None else None
-    return error_response(status_of(exc), exc.message, exc.code, headers)
+    return error_response(status_of(exc), exc.message, exc.code, _core_headers(exc))
 
 
 def on_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, object]]:

@@ -8,7 +8,8 @@ from tesserra_core.domain.identity import AuthMethod, Principal, Role, Scope, Ti
 from tesserra_core.errors import Forbidden, Unauthenticated, ValidationFailed
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
-from tesserra_core.usecases.credentials import CredentialCache, credential_from_headers
+from tesserra_core.usecases.caching import TaggedCache as CredentialCache
+from tesserra_core.usecases.credentials import credential_from_headers
 from tesserra_core.usecases.tenants import TenantChanges
 from tests.unit.helpers import FakeClock, Team, sign_in
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from tesserra_core.errors import Forbidden, Unauthenticated, ValidationFailed
 from tesserra_core.ports.persistence import Revocation, UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.caching import CacheSet, TaggedCache
 
 log = logging.getLogger("tesserra.credentials")
 
@@ -54,6 +54,12 @@ def user_tag(user_id: str) -> str:
 
 def tenant_tag(tenant_id: str) -> str:
     return f"tenant:{tenant_id}"
+
+
+def principal_tags(principal: Principal) -> tuple[str, ...]:
+    """What revokes a principal: its key or session, its user, its tenant."""
+    own = key_tag if principal.method is AuthMethod.API_KEY else session_tag
+    return own(principal.credential_id), user_tag(principal.user_id), tenant_tag(principal.tenant_id)
 
 
 def revocation_for(tag: str) -> Revocation:
@@ -89,61 +95,6 @@ def split_api_key(credential: str) -> tuple[str, str] | None:
     return prefix, secret
 
 
-@dataclass(slots=True)
-class _Entry:
-    principal: Principal
-    expires: float
-    tags: tuple[str, ...]
-
-
-@dataclass
-class CredentialCache:
-    """Verified credentials by their exact text, evictable by tag. Bounded, oldest out first."""
-
-    max_entries: int = 100_000
-    _entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
-    _by_tag: dict[str, set[str]] = field(default_factory=dict)
-
-    def get(self, credential: str, now: float) -> Principal | None:
-        entry = self._entries.get(credential)
-        if entry is None:
-            return None
-        if entry.expires <= now:
-            self._drop(credential)
-            return None
-        return entry.principal
-
-    def put(self, credential: str, principal: Principal, expires: float, tags: tuple[str, ...]) -> None:
-        self._drop(credential)
-        while len(self._entries) >= self.max_entries:
-            self._drop(next(iter(self._entries)))
-        self._entries[credential] = _Entry(principal, expires, tags)
-        for tag in tags:
-            self._by_tag.setdefault(tag, set()).add(credential)
-
-    def evict(self, tag: str) -> None:
-        for credential in self._by_tag.pop(tag, set()):
-            self._drop(credential)
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._by_tag.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def _drop(self, credential: str) -> None:
-        entry = self._entries.pop(credential, None)
-        if entry is None:
-            return
-        for tag in entry.tags:
-            holders = self._by_tag.get(tag)
-            if holders is not None:
-                holders.discard(credential)
-                if not holders:
-                    del self._by_tag[tag]
-
-
 @dataclass
 class KeyUsage:
     """``last_used_at`` for API keys, written behind in batches instead of once per request."""
@@ -164,7 +115,7 @@ class Authenticate:
     tokens: TokenIssuer
     digest: SecretDigest
     clock: Clock
-    cache: CredentialCache
+    cache: TaggedCache[Principal]
     usage: KeyUsage
     key_cache_seconds: float = 300.0
 
@@ -217,11 +168,10 @@ class Authenticate:
                 raise Unauthenticated("this API key was revoked", code="api_key_revoked")
             if key.expires_at is not None and key.expires_at <= now:
                 raise Unauthenticated("this API key has expired", code="api_key_expired")
-            user, membership, tenant = await _standing(uow, key.created_by, key.tenant_id)
+            user, membership, _tenant = await _standing(uow, key.created_by, key.tenant_id)
         principal = _key_principal(key, user, membership)
         expires = self._monotonic_at(key.expires_at) if key.expires_at else float("inf")
-        tags = (key_tag(key.id), user_tag(user.id), tenant_tag(tenant.id))
-        return principal, expires, tags
+        return principal, expires, principal_tags(principal)
 
     async def _verify_jwt(self, token: str) -> tuple[Principal, float, tuple[str, ...]]:
         claims = self.tokens.decode(token)
@@ -241,8 +191,7 @@ class Authenticate:
             method=AuthMethod.JWT,
             credential_id=session.id,
         )
-        tags = (session_tag(session.id), user_tag(user.id), tenant_tag(tenant.id))
-        return principal, self._monotonic_at(claims.expires_at), tags
+        return principal, self._monotonic_at(claims.expires_at), principal_tags(principal)
 
     def _monotonic_at(self, at: datetime) -> float:
         return self.clock.monotonic() + (at - self.clock.now()).total_seconds()
@@ -279,10 +228,10 @@ def _key_principal(key: ApiKey, user: User, membership: Membership) -> Principal
 
 @dataclass
 class RevocationWatcher:
-    """Polls the revocation feed into this worker's cache, and writes key usage behind."""
+    """Polls the revocation feed into this worker's caches, and writes key usage behind."""
 
     uow: UnitOfWorkFactory
-    cache: CredentialCache
+    caches: CacheSet
     usage: KeyUsage
     clock: Clock
     interval: float = 0.5
@@ -296,8 +245,7 @@ class RevocationWatcher:
                 self._cursor = await uow.revocations.cursor()
                 return
             revocations, self._cursor = await uow.revocations.since(self._cursor)
-        for revocation in revocations:
-            self.cache.evict(f"{revocation.kind}:{revocation.subject}")
+        self.caches.evict(f"{r.kind}:{r.subject}" for r in revocations)
 
     async def flush_usage(self) -> None:
         pending = self.usage.drain()
@@ -338,9 +286,9 @@ class RevocationWatcher:
 
 @dataclass
 class Revoker:
-    """Publishes revocations in the caller's transaction; evicts this worker's cache after commit."""
+    """Publishes revocations in the caller's transaction; evicts this worker's caches after commit."""
 
-    cache: CredentialCache
+    caches: CacheSet
     clock: Clock
 
     async def publish(self, uow: UnitOfWork, *tags: str) -> None:
@@ -349,5 +297,4 @@ class Revoker:
             await uow.revocations.publish(revocation_for(tag), now)
 
     def evict(self, *tags: str) -> None:
-        for tag in tags:
-            self.cache.evict(tag)
+        self.caches.evict(tags)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tesserra_core.domain.identity import TenantStatus
+from tesserra_core.domain.identity import Principal, TenantStatus
 from tesserra_core.ports.health import Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
+from tesserra_core.usecases.caching import CacheSet, TaggedCache
 from tesserra_core.usecases.credentials import (
     Authenticate,
-    CredentialCache,
     KeyUsage,
     RevocationWatcher,
     Revoker,
@@ -32,6 +32,7 @@ from tesserra_core.usecases.tenants import (
     SetTenantStatus,
     UpdateTenant,
 )
+from tesserra_core.usecases.views import MeView
 
 VERSION = "0.1.0"
 
@@ -59,22 +60,24 @@ class UseCases:
         p = ports
         policy = policy or AuthPolicy()
         self.ports = p
-        cache = CredentialCache()
+        credentials: TaggedCache[Principal] = TaggedCache()
+        profiles: TaggedCache[MeView] = TaggedCache()
+        caches = CacheSet((credentials, profiles))
         usage = KeyUsage()
-        revoker = Revoker(cache, p.clock)
+        revoker = Revoker(caches, p.clock)
         minter = TokenMinter(p.tokens, p.digest, p.secrets, p.ids, p.clock, policy)
-        onboard = Onboard(p.uow, p.hasher, p.ids, p.clock)
+        onboard = Onboard(p.uow, p.hasher, p.ids, p.clock, revoker)
         update_tenant = UpdateTenant(p.uow, revoker, p.clock)
 
-        self.authenticate = Authenticate(p.uow, p.tokens, p.digest, p.clock, cache, usage)
-        self.revocations = RevocationWatcher(p.uow, cache, usage, p.clock)
+        self.authenticate = Authenticate(p.uow, p.tokens, p.digest, p.clock, credentials, usage)
+        self.revocations = RevocationWatcher(p.uow, caches, usage, p.clock)
         self.throttle = Throttle(p.rate_limiter, scale=rate_scale)
         self.idempotency = Idempotency(p.idempotency)
 
         self.login = Login(p.uow, p.hasher, minter, p.clock, p.ids, policy)
         self.refresh = Refresh(p.uow, minter, p.digest, revoker, p.clock)
         self.logout = Logout(p.uow, revoker, p.clock)
-        self.me = Me(p.uow)
+        self.me = Me(p.uow, profiles, p.clock)
 
         self.generate_api_key = GenerateApiKey(p.uow, p.digest, p.secrets, p.ids, p.clock)
         self.list_api_keys = ListApiKeys(p.uow)

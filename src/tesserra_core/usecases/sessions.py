@@ -21,7 +21,8 @@ from tesserra_core.errors import Forbidden, RateLimited, Unauthenticated, Unproc
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import AccessClaims, PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
-from tesserra_core.usecases.credentials import Revoker, session_tag
+from tesserra_core.usecases.caching import TaggedCache
+from tesserra_core.usecases.credentials import Revoker, principal_tags, session_tag
 from tesserra_core.usecases.views import MembershipView, MeView, TenantView, UserView
 
 
@@ -233,9 +234,26 @@ class Logout:
 
 @dataclass(frozen=True, slots=True)
 class Me:
+    """Who is calling. Served from a per-worker cache that every revocation of the caller's key,
+    session, user or tenant evicts (as do changes to the user or the tenant), so a hot
+    ``/auth/me`` costs no database round trip."""
+
     uow: UnitOfWorkFactory
+    cache: TaggedCache[MeView]
+    clock: Clock
+    ttl: float = 60.0
 
     async def __call__(self, actor: Principal) -> MeView:
+        now = self.clock.monotonic()
+        view = self.cache.get(actor.subject, now)
+        if view is None:
+            view = await self._load(actor)
+            self.cache.put(actor.subject, view, now + self.ttl, principal_tags(actor))
+        if view.acting_user_id != actor.acting_user_id:
+            view = msgspec.structs.replace(view, acting_user_id=actor.acting_user_id)
+        return view
+
+    async def _load(self, actor: Principal) -> MeView:
         async with self.uow(read_only=True) as uow:
             user = await uow.users.get(actor.user_id)
             tenant = await uow.tenants.get(actor.tenant_id)
@@ -250,6 +268,6 @@ class Me:
             tier=actor.tier,
             auth_method=actor.method,
             credential_id=actor.credential_id,
-            acting_user_id=actor.acting_user_id,
+            acting_user_id=None,
             memberships=[MembershipView(tenant_id=m.tenant_id, role=m.role) for m in memberships],
         )

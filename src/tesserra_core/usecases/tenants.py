@@ -23,7 +23,7 @@ from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.usecases.credentials import Revoker, tenant_tag
+from tesserra_core.usecases.credentials import Revoker, tenant_tag, user_tag
 from tesserra_core.usecases.views import TenantView
 
 _MAX_NAME = 200
@@ -105,6 +105,7 @@ class Onboard:
     hasher: PasswordHasher
     ids: IdFactory
     clock: Clock
+    revoker: Revoker
 
     async def __call__(self, cmd: NewTenant, *, platform_admin: bool = False) -> TenantView:
         name = _name(cmd.name)
@@ -123,6 +124,7 @@ class Onboard:
             created_at=now,
             updated_at=now,
         )
+        owner = None
         async with self.uow() as uow:
             await uow.tenants.add(tenant)
             if email is not None:
@@ -130,7 +132,10 @@ class Onboard:
                 await uow.memberships.add(
                     Membership(tenant_id=tenant.id, user_id=owner.id, role=Role.OWNER, created_at=now)
                 )
+                await self.revoker.publish(uow, user_tag(owner.id))  # their memberships changed
             await uow.commit()
+        if owner is not None:
+            self.revoker.evict(user_tag(owner.id))
         return TenantView.of(tenant)
 
     async def _owner(
@@ -191,12 +196,11 @@ class UpdateTenant:
                 updated_at=self.clock.now(),
             )
             await uow.tenants.update(updated)
-            suspended = tenant.active and not updated.active
-            if suspended:
-                await self.revoker.publish(uow, tenant_tag(tenant.id))
+            # Every worker drops what it cached about the tenant: its profile views and, when it
+            # is suspended, every credential of it.
+            await self.revoker.publish(uow, tenant_tag(tenant.id))
             await uow.commit()
-        if suspended:
-            self.revoker.evict(tenant_tag(tenant.id))
+        self.revoker.evict(tenant_tag(tenant.id))
         return TenantView.of(updated)
 
 

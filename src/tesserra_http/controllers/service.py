@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import get
+from litestar import Router, get
 
+from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.views import StatusView
 from tesserra_http.conventions import declare
-from tesserra_http.dependencies import Uc
 
 
 class Liveness(msgspec.Struct, frozen=True):
@@ -15,13 +15,15 @@ class Liveness(msgspec.Struct, frozen=True):
     success: bool = True
 
 
-@get("/health", tags=["Service"], **declare(public=True))
-async def health() -> Liveness:
-    """Liveness only: the process answers."""
-    return Liveness()
+def routes(uc: UseCases) -> Router:
+    @get("/health", **declare(public=True))
+    async def health() -> Liveness:
+        """Liveness only: the process answers."""
+        return Liveness()
 
+    @get("/status", **declare(public=True))
+    async def status() -> StatusView:
+        """Service, database, Docker engine and storage, each ok, degraded or down, probed with time limits."""
+        return await uc.service_status()
 
-@get("/status", tags=["Service"], **declare(public=True))
-async def status(uc: Uc) -> StatusView:
-    """Service, database, Docker engine and storage, each ok, degraded or down, probed with time limits."""
-    return await uc.service_status()
+    return Router("/", tags=["Service"], route_handlers=[health, status])

@@ -2,56 +2,54 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, patch, post
+from litestar import Router, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
+from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.tenants import NewTenant, TenantChanges
 from tesserra_core.usecases.views import TenantView
 from tesserra_http.conventions import declare
-from tesserra_http.dependencies import Actor, Paging, Uc
+from tesserra_http.dependencies import Actor, Paging
 
 
-class CurrentTenantController(Controller):
-    path = "/api/tenants"
-    tags = ["Tenants"]
-
+def current_routes(uc: UseCases) -> Router:
     @get("/atual", **declare(errors=(403,)))
-    async def current(self, actor: Actor, uc: Uc) -> TenantView:
+    async def current(actor: Actor) -> TenantView:
         """The caller's tenant."""
         return await uc.current_tenant(actor)
 
+    return Router("/api/tenants", tags=["Tenants"], route_handlers=[current])
 
-class AdminTenantsController(Controller):
-    path = "/api/admin/tenants"
-    tags = ["Admin"]
 
+def admin_routes(uc: UseCases) -> Router:
     @get("/", **declare(errors=(400, 403), rate_limit="admin"))
-    async def list_tenants(self, actor: Actor, uc: Uc, page: Paging) -> Page[TenantView]:
+    async def list_tenants(actor: Actor, page: Paging) -> Page[TenantView]:
         """Every tenant, oldest first (platform administrators)."""
         return await uc.list_tenants(actor, page)
 
     @post("/", status_code=201, **declare(idempotent=True, errors=(400, 403, 409), rate_limit="admin"))
-    async def create_tenant(self, data: JSONBody[NewTenant], actor: Actor, uc: Uc) -> TenantView:
+    async def create_tenant(data: JSONBody[NewTenant], actor: Actor) -> TenantView:
         """Create a tenant, optionally with its owner (a new or an existing user)."""
         return await uc.create_tenant(actor, data)
 
     @get("/{tenant_id:str}", **declare(errors=(403, 404), rate_limit="admin"))
-    async def get_tenant(self, tenant_id: FromPath[str], actor: Actor, uc: Uc) -> TenantView:
+    async def get_tenant(tenant_id: FromPath[str], actor: Actor) -> TenantView:
         return await uc.get_tenant(actor, tenant_id)
 
     @patch("/{tenant_id:str}", **declare(errors=(400, 403, 404, 409), rate_limit="admin"))
-    async def update_tenant(
-        self, tenant_id: FromPath[str], data: JSONBody[TenantChanges], actor: Actor, uc: Uc
-    ) -> TenantView:
+    async def update_tenant(tenant_id: FromPath[str], data: JSONBody[TenantChanges], actor: Actor) -> TenantView:
         """Rename, re-slug, change plan or status. Suspending ends every session and key of the tenant."""
         return await uc.update_tenant(actor, tenant_id, data)
 
     @post("/{tenant_id:str}/suspend", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))
-    async def suspend_tenant(self, tenant_id: FromPath[str], actor: Actor, uc: Uc) -> TenantView:
+    async def suspend_tenant(tenant_id: FromPath[str], actor: Actor) -> TenantView:
         """Suspend a tenant: its users and keys are refused (403) until it is reactivated."""
         return await uc.suspend_tenant(actor, tenant_id)
 
     @post("/{tenant_id:str}/reactivate", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))
-    async def reactivate_tenant(self, tenant_id: FromPath[str], actor: Actor, uc: Uc) -> TenantView:
+    async def reactivate_tenant(tenant_id: FromPath[str], actor: Actor) -> TenantView:
         return await uc.reactivate_tenant(actor, tenant_id)
+
+    handlers = [list_tenants, create_tenant, get_tenant, update_tenant, suspend_tenant, reactivate_tenant]
+    return Router("/api/admin/tenants", tags=["Admin"], route_handlers=handlers)
