@@ -31,8 +31,13 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
+RESPONSE_HEADERS = "tesserra.response_headers"
+"""Headers that inner layers (e.g. rate limits) add to this request's response, in the ASGI scope."""
+
+
 class RequestIdMiddleware:
-    """Echoes a well-formed X-Request-Id or generates one; every log line and error body carries it."""
+    """Echoes a well-formed X-Request-Id or generates one; every log line and error body carries it.
+    Its send wrapper is the one that also adds whatever inner layers put in ``RESPONSE_HEADERS``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,11 +48,11 @@ class RequestIdMiddleware:
             return
         request_id = incoming_request_id(scope)
         token = request_id_var.set(request_id)
-        header = (b"x-request-id", request_id.encode())
+        added = scope[RESPONSE_HEADERS] = [(b"x-request-id", request_id.encode())]  # type: ignore[literal-required]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:

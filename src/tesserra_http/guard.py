@@ -19,9 +19,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from tesserra_core.errors import TesserraError, ValidationFailed
 from tesserra_core.ports.limits import RateDecision, StoredResponse
 from tesserra_core.usecases import UseCases
+from tesserra_http.context import RESPONSE_HEADERS
 from tesserra_http.errors import retry_after, send_core_error, send_error
 
-ACTOR = "tesserra.actor"
 MAX_IDEMPOTENT_BODY = 1 << 20
 
 
@@ -46,19 +46,16 @@ class GuardMiddleware(ASGIMiddleware):
             actor = None
             if not opt.get("public"):
                 actor = await self.uc.authenticate.from_headers(lambda name: _header(headers, name))
-            scope[ACTOR] = actor  # type: ignore[literal-required]
-            extra: list[tuple[bytes, bytes]] = []
+            scope["user"] = actor
             rule = opt.get("rate_limit")
             if rule is not None:
                 subject = actor.subject if actor is not None else f"ip:{(scope.get('client') or ('?',))[0]}"
                 decision = await self.uc.throttle(rule, subject)
-                extra = _rate_headers(decision)
+                scope[RESPONSE_HEADERS].extend(_rate_headers(decision))  # type: ignore[literal-required]
                 if not decision.allowed:
-                    refusal = {k.decode(): v.decode() for k, v in extra}
-                    refusal["Retry-After"] = retry_after(decision.reset_after)
-                    await send_error(send, 429, "rate limit exceeded: retry later", "rate_limited", refusal)
+                    wait = {"Retry-After": retry_after(decision.reset_after)}
+                    await send_error(send, 429, "rate limit exceeded: retry later", "rate_limited", wait)
                     return
-            send = _with_headers(send, extra) if extra else send
             key = headers.get(b"idempotency-key")
             if opt.get("idempotent") and key is not None:
                 if actor is None:
@@ -114,15 +111,6 @@ class GuardMiddleware(ASGIMiddleware):
 def _header(headers: dict[bytes, bytes], name: str) -> str | None:
     value = headers.get(name.encode())
     return value.decode("latin-1") if value is not None else None
-
-
-def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-    async def sender(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", ()), *extra]
-        await send(message)
-
-    return sender
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -12,7 +12,7 @@ from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.sessions import Credentials, RefreshRequest, TokenPair
 from tesserra_core.usecases.views import ApiKeyView, MeView, NewApiKeyView
 from tesserra_http.conventions import declare
-from tesserra_http.dependencies import Actor, Paging
+from tesserra_http.dependencies import Caller, Paging
 
 NO_STORE = CacheControlHeader(no_store=True)
 """Answers carrying secrets (tokens, a new key) are never cached."""
@@ -35,29 +35,29 @@ def routes(uc: UseCases) -> Router:
         return await uc.refresh(data)
 
     @post("/logout", status_code=204, **declare(errors=(422,)))
-    async def logout(actor: Actor) -> None:
+    async def logout(request: Caller) -> None:
         """End this login session: its refresh tokens and every access token issued in it."""
-        await uc.logout(actor)
+        await uc.logout(request.user)
 
     @get("/me", **declare(rate_limit="me", errors=(403,)))
-    async def me(actor: Actor) -> MeView:
+    async def me(request: Caller) -> MeView:
         """Who is calling: user, tenant, role, scopes, tier and how they authenticated."""
-        return await uc.me(actor)
+        return await uc.me(request.user)
 
     @post("/keys/generate", status_code=201, cache_control=NO_STORE, **declare(idempotent=True, errors=(400, 403)))
-    async def generate_key(data: JSONBody[NewApiKey], actor: Actor) -> NewApiKeyView:
+    async def generate_key(data: JSONBody[NewApiKey], request: Caller) -> NewApiKeyView:
         """Mint an API key with at most the caller's scopes and tier. The secret is shown only here."""
-        return await uc.generate_api_key(actor, data)
+        return await uc.generate_api_key(request.user, data)
 
     @get("/keys", **declare(errors=(400, 403)))
-    async def list_keys(actor: Actor, page: Paging) -> Page[ApiKeyView]:
+    async def list_keys(request: Caller, page: Paging) -> Page[ApiKeyView]:
         """The tenant's keys (owners and admins) or the caller's own, newest first."""
-        return await uc.list_api_keys(actor, page)
+        return await uc.list_api_keys(request.user, page)
 
     @delete("/keys/{key_id:str}", status_code=204, **declare(errors=(403, 404)))
-    async def revoke_key(key_id: FromPath[str], actor: Actor) -> None:
+    async def revoke_key(key_id: FromPath[str], request: Caller) -> None:
         """Revoke a key. It stops working on every worker within a second."""
-        await uc.revoke_api_key(actor, key_id)
+        await uc.revoke_api_key(request.user, key_id)
 
     return Router(
         "/api/auth", tags=["Auth"], route_handlers=[login, refresh, logout, me, generate_key, list_keys, revoke_key]

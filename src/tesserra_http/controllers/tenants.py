@@ -10,46 +10,46 @@ from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.tenants import NewTenant, TenantChanges
 from tesserra_core.usecases.views import TenantView
 from tesserra_http.conventions import declare
-from tesserra_http.dependencies import Actor, Paging
+from tesserra_http.dependencies import Caller, Paging
 
 
 def current_routes(uc: UseCases) -> Router:
     @get("/atual", **declare(errors=(403,)))
-    async def current(actor: Actor) -> TenantView:
+    async def current(request: Caller) -> TenantView:
         """The caller's tenant."""
-        return await uc.current_tenant(actor)
+        return await uc.current_tenant(request.user)
 
     return Router("/api/tenants", tags=["Tenants"], route_handlers=[current])
 
 
 def admin_routes(uc: UseCases) -> Router:
     @get("/", **declare(errors=(400, 403), rate_limit="admin"))
-    async def list_tenants(actor: Actor, page: Paging) -> Page[TenantView]:
+    async def list_tenants(request: Caller, page: Paging) -> Page[TenantView]:
         """Every tenant, oldest first (platform administrators)."""
-        return await uc.list_tenants(actor, page)
+        return await uc.list_tenants(request.user, page)
 
     @post("/", status_code=201, **declare(idempotent=True, errors=(400, 403, 409), rate_limit="admin"))
-    async def create_tenant(data: JSONBody[NewTenant], actor: Actor) -> TenantView:
+    async def create_tenant(data: JSONBody[NewTenant], request: Caller) -> TenantView:
         """Create a tenant, optionally with its owner (a new or an existing user)."""
-        return await uc.create_tenant(actor, data)
+        return await uc.create_tenant(request.user, data)
 
     @get("/{tenant_id:str}", **declare(errors=(403, 404), rate_limit="admin"))
-    async def get_tenant(tenant_id: FromPath[str], actor: Actor) -> TenantView:
-        return await uc.get_tenant(actor, tenant_id)
+    async def get_tenant(tenant_id: FromPath[str], request: Caller) -> TenantView:
+        return await uc.get_tenant(request.user, tenant_id)
 
     @patch("/{tenant_id:str}", **declare(errors=(400, 403, 404, 409), rate_limit="admin"))
-    async def update_tenant(tenant_id: FromPath[str], data: JSONBody[TenantChanges], actor: Actor) -> TenantView:
+    async def update_tenant(tenant_id: FromPath[str], data: JSONBody[TenantChanges], request: Caller) -> TenantView:
         """Rename, re-slug, change plan or status. Suspending ends every session and key of the tenant."""
-        return await uc.update_tenant(actor, tenant_id, data)
+        return await uc.update_tenant(request.user, tenant_id, data)
 
     @post("/{tenant_id:str}/suspend", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))
-    async def suspend_tenant(tenant_id: FromPath[str], actor: Actor) -> TenantView:
+    async def suspend_tenant(tenant_id: FromPath[str], request: Caller) -> TenantView:
         """Suspend a tenant: its users and keys are refused (403) until it is reactivated."""
-        return await uc.suspend_tenant(actor, tenant_id)
+        return await uc.suspend_tenant(request.user, tenant_id)
 
     @post("/{tenant_id:str}/reactivate", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))
-    async def reactivate_tenant(tenant_id: FromPath[str], actor: Actor) -> TenantView:
-        return await uc.reactivate_tenant(actor, tenant_id)
+    async def reactivate_tenant(tenant_id: FromPath[str], request: Caller) -> TenantView:
+        return await uc.reactivate_tenant(request.user, tenant_id)
 
     handlers = [list_tenants, create_tenant, get_tenant, update_tenant, suspend_tenant, reactivate_tenant]
     return Router("/api/admin/tenants", tags=["Admin"], route_handlers=handlers)
