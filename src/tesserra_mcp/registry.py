@@ -21,9 +21,7 @@ from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import MAX_LIMIT
 from tesserra_core.errors import TesserraError, error_body
 from tesserra_core.usecases import UseCases
-
-ACTOR = "tesserra.actor"
-REQUEST_ID = "tesserra.request_id"
+from tesserra_mcp.endpoint import REQUEST_ID
 
 # Pagination arguments. Their bounds are documented in the schema but enforced by the core, so a
 # bad value answers the same message and code over MCP as over REST.

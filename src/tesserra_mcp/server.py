@@ -6,29 +6,21 @@ refuses the others exactly as it refuses a tool that does not exist: a hidden to
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, ListToolsResult, TextContent
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from tesserra_core.domain.identity import Principal
-from tesserra_core.errors import (
-    Forbidden,
-    RateLimited,
-    TesserraError,
-    Unauthenticated,
-    Unavailable,
-    error_body,
-)
+from tesserra_core.errors import TesserraError, Unauthenticated
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
-from tesserra_mcp.registry import ACTOR, REQUEST_ID, ToolSpec, as_error, bind, request_value
+from tesserra_mcp.endpoint import ACTOR
+from tesserra_mcp.registry import ToolSpec, as_error, bind, request_value
 from tesserra_mcp.tools import ALL
 
 Resolve = Callable[[], Awaitable[Principal]]
@@ -91,68 +83,14 @@ def build_server(uc: UseCases, stdio_actor: Resolve | None = None) -> MCPServer[
     return server
 
 
-class McpEndpoint:
-    """The streamable-HTTP MCP app: API-key auth in front (401 without one), sessions managed by
-    ``lifespan()``, which the hosting server runs for as long as it serves."""
-
-    def __init__(
-        self,
-        uc: UseCases,
-        *,
-        allowed_hosts: tuple[str, ...] = (),
-        request_id: Callable[[], str | None] | None = None,
-    ) -> None:
-        """``request_id`` gives the id the hosting server assigned to the current request (echoed
-        or generated), so that a refusal's body names the id its X-Request-Id header carries."""
-        self._uc = uc
-        self._request_id = request_id
-        self.server = build_server(uc)
-        hosts = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*", *allowed_hosts]
-        security = TransportSecuritySettings(
-            allowed_hosts=hosts,
-            allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
-        )
-        self._app: ASGIApp = self.server.streamable_http_app(
-            streamable_http_path="/", json_response=True, transport_security=security
-        )
-
-    @asynccontextmanager
-    async def lifespan(self) -> AsyncIterator[None]:
-        async with self.server.session_manager.run():
-            yield
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = (self._request_id() if self._request_id is not None else None) or headers.get("x-request-id")
-        scope[REQUEST_ID] = request_id
-        try:
-            scope[ACTOR] = await self._uc.authenticate.from_headers(headers.get)
-        except TesserraError as exc:
-            await _send_error(send, exc, request_id)
-            return
-        await self._app(scope, receive, send)
-
-
-_STATUS: tuple[tuple[type[TesserraError], int], ...] = (
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (RateLimited, 429),
-    (Unavailable, 503),
-)
-
-
-async def _send_error(send: Send, exc: TesserraError, request_id: str | None) -> None:
-    """What authentication failed with, as the HTTP error body (this endpoint stands alone)."""
-    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
-    body = msgspec.json.encode(error_body(exc.message, exc.code, request_id))
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="tesserra"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def http_app(server: MCPServer[Any], allowed_hosts: tuple[str, ...]) -> ASGIApp:
+    """The SDK's streamable-HTTP app for ``server`` (JSON responses, DNS-rebinding protection)."""
+    hosts = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*", *allowed_hosts]
+    security = TransportSecuritySettings(
+        allowed_hosts=hosts,
+        allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
+    )
+    return server.streamable_http_app(streamable_http_path="/", json_response=True, transport_security=security)
 
 
 async def run_stdio(uc: UseCases, api_key: str) -> None:
