@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import secrets
@@ -144,6 +145,10 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
         # that echo so that the adapters below still close cleanly instead of being cancelled.
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: None)
+        # Everything built so far lives as long as the process: move it out of the collector's
+        # sight, so that collections triggered by request garbage do not rescan it.
+        gc.collect()
+        gc.freeze()
         await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
 
 
