@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,71 +32,71 @@ from tesserra_core.errors import Conflict, TesserraError, Unavailable, Validatio
 from tesserra_core.ports.persistence import Revocation
 
 
-def _tenant(r: RowMapping) -> Tenant:
+def _tenant(r: Row[Any]) -> Tenant:
     return Tenant(
-        id=r["id"],
-        name=r["name"],
-        slug=r["slug"],
-        status=TenantStatus(r["status"]),
-        plan=r["plan"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
+        id=r.id,
+        name=r.name,
+        slug=r.slug,
+        status=TenantStatus(r.status),
+        plan=r.plan,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
     )
 
 
-def _user(r: RowMapping) -> User:
+def _user(r: Row[Any]) -> User:
     return User(
-        id=r["id"],
-        email=r["email"],
-        name=r["name"],
-        password_hash=r["password_hash"],
-        is_platform_admin=bool(r["is_platform_admin"]),
-        active=bool(r["active"]),
-        failed_logins=r["failed_logins"],
-        locked_until=r["locked_until"],
-        created_at=r["created_at"],
+        id=r.id,
+        email=r.email,
+        name=r.name,
+        password_hash=r.password_hash,
+        is_platform_admin=bool(r.is_platform_admin),
+        active=bool(r.active),
+        failed_logins=r.failed_logins,
+        locked_until=r.locked_until,
+        created_at=r.created_at,
     )
 
 
-def _membership(r: RowMapping) -> Membership:
-    return Membership(tenant_id=r["tenant_id"], user_id=r["user_id"], role=Role(r["role"]), created_at=r["created_at"])
+def _membership(r: Row[Any]) -> Membership:
+    return Membership(tenant_id=r.tenant_id, user_id=r.user_id, role=Role(r.role), created_at=r.created_at)
 
 
-def _api_key(r: RowMapping) -> ApiKey:
+def _api_key(r: Row[Any]) -> ApiKey:
     return ApiKey(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        created_by=r["created_by"],
-        name=r["name"],
-        prefix=r["prefix"],
-        secret_hash=r["secret_hash"],
-        scopes=frozenset(Scope(s) for s in r["scopes"].split()),
-        tier=Tier(r["tier"]),
-        created_at=r["created_at"],
-        expires_at=r["expires_at"],
-        last_used_at=r["last_used_at"],
-        revoked_at=r["revoked_at"],
+        id=r.id,
+        tenant_id=r.tenant_id,
+        created_by=r.created_by,
+        name=r.name,
+        prefix=r.prefix,
+        secret_hash=r.secret_hash,
+        scopes=frozenset(Scope(s) for s in r.scopes.split()),
+        tier=Tier(r.tier),
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        last_used_at=r.last_used_at,
+        revoked_at=r.revoked_at,
     )
 
 
-def _session(r: RowMapping) -> Session:
+def _session(r: Row[Any]) -> Session:
     return Session(
-        id=r["id"],
-        tenant_id=r["tenant_id"],
-        user_id=r["user_id"],
-        created_at=r["created_at"],
-        revoked_at=r["revoked_at"],
+        id=r.id,
+        tenant_id=r.tenant_id,
+        user_id=r.user_id,
+        created_at=r.created_at,
+        revoked_at=r.revoked_at,
     )
 
 
-def _refresh(r: RowMapping) -> RefreshToken:
+def _refresh(r: Row[Any]) -> RefreshToken:
     return RefreshToken(
-        id=r["id"],
-        session_id=r["session_id"],
-        token_hash=r["token_hash"],
-        created_at=r["created_at"],
-        expires_at=r["expires_at"],
-        used_at=r["used_at"],
+        id=r.id,
+        session_id=r.session_id,
+        token_hash=r.token_hash,
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        used_at=r.used_at,
     )
 
 
@@ -104,11 +104,11 @@ class _Repo:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def _one(self, stmt: Any) -> RowMapping | None:
-        return (await self._conn.execute(stmt)).mappings().first()
+    async def _one(self, stmt: Any, params: dict[str, Any] | None = None) -> Row[Any] | None:
+        return (await self._conn.execute(stmt, params)).first()
 
-    async def _all(self, stmt: Any) -> list[RowMapping]:
-        return list((await self._conn.execute(stmt)).mappings().all())
+    async def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Row[Any]]:
+        return list((await self._conn.execute(stmt, params)).all())
 
     async def _insert(self, table: Any, values: dict[str, Any], conflict: Conflict) -> None:
         try:
@@ -366,7 +366,7 @@ class SqlRevocations(_Repo):
         rows = await self._all(select(r.seq, r.kind, r.subject).where(r.seq > cursor).order_by(r.seq).limit(10_000))
         if not rows:
             return [], cursor
-        return [Revocation(row["kind"], row["subject"]) for row in rows], int(rows[-1]["seq"])
+        return [Revocation(row.kind, row.subject) for row in rows], int(rows[-1].seq)
 
     async def cursor(self) -> int:
         value = (await self._conn.execute(select(func.max(t.revocations.c.seq)))).scalar()
