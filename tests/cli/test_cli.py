@@ -234,14 +234,14 @@ class Served:
 
 
 @asynccontextmanager
-async def serving(cwd: Path, env: dict[str, str], log_name: str) -> AsyncIterator[Served]:
-    """`tesserra serve --port N` in ``cwd``, until /health answers 200; SIGINT (then kill) on exit."""
+async def serving(cwd: Path, env: dict[str, str], log_name: str, *extra: str) -> AsyncIterator[Served]:
+    """`tesserra serve --port N [extra]` in ``cwd``, until /health answers 200; SIGINT (then kill) on exit."""
     port = free_port()
     log = cwd / log_name
     started = time.monotonic()
     with log.open("w") as stderr:
         process = await asyncio.create_subprocess_exec(
-            *(TESSERRA, "serve", "--port", str(port)),
+            *(TESSERRA, "serve", "--port", str(port), *extra),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=stderr,
@@ -343,3 +343,50 @@ async def test_serve_honours_the_bootstrap_email_and_password(tmp_path: Path) ->
     assert FIRST_START.findall(log) == [("boss@tesserra.test", "from TESSERRA_BOOTSTRAP_PASSWORD")]
     assert "boss-password-1" not in log
     assert "Traceback" not in log
+
+
+@pytest.mark.postgres
+async def test_workers_share_revocations_and_rate_limits(tmp_path: Path) -> None:
+    """Two workers: a key revoked elsewhere (here, by a third process on the same database) is refused
+    by every worker within a second, and /auth/me's 60/min per token is counted across processes."""
+    from tests.support import postgres_database
+
+    password = "workers-password-1"
+    async with postgres_database() as url:
+        env = _env(
+            TESSERRA_DATABASE_URL=url,
+            TESSERRA_DATA_DIR=str(tmp_path / "data"),
+            TESSERRA_SECRET_KEY=SECRET,
+            TESSERRA_BOOTSTRAP_EMAIL="ops@example.com",
+            TESSERRA_BOOTSTRAP_PASSWORD=password,
+        )
+        async with serving(tmp_path, env, "workers.log", "--workers", "2") as served:
+            assert len(re.findall(r"listening on .* \(pid \d+", served.stderr_path.read_text())) == 2
+            settings = Settings(
+                data_dir=tmp_path / "data", database_url=url, secret_key=SECRET, rate_limit_backend="database"
+            )
+            async with running(settings) as uc:
+                owner = await uc.authenticate((await uc.login(Credentials("ops@example.com", password))).access_token)
+                from tesserra_core.usecases.api_keys import NewApiKey
+
+                doomed = (await uc.generate_api_key(owner, NewApiKey(name="doomed", scopes=["profile:read"]))).key
+                counted = await uc.generate_api_key(owner, NewApiKey(name="counted", scopes=["profile:read"]))
+
+                async def statuses(key: str, n: int) -> list[int]:
+                    codes = []
+                    for _ in range(n):  # a new connection each time, so both workers answer
+                        async with httpx.AsyncClient(base_url=served.url, timeout=10.0) as http:
+                            codes.append((await http.get("/api/auth/me", headers={"X-API-Key": key})).status_code)
+                    return codes
+
+                assert set(await statuses(doomed, 20)) == {200}  # now cached by the workers
+                await uc.revoke_api_key(owner, (await uc.authenticate(doomed)).credential_id)
+                await asyncio.sleep(1.0)
+                assert set(await statuses(doomed, 20)) == {401}
+
+                subject = (await uc.authenticate(counted.key)).subject
+                for _ in range(30):  # another process spends half of the key's minute
+                    assert (await uc.throttle("me", subject)).allowed
+                codes = await statuses(counted.key, 40)
+                assert codes.count(200) == 30
+                assert codes[30:] == [429] * 10
