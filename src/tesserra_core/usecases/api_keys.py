@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
@@ -22,8 +23,8 @@ _MAX_NAME = 100
 
 
 class NewApiKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
-    scopes: list[str] | None = None
+    name: Annotated[str, msgspec.Meta(examples=["ci-deploy"])]
+    scopes: Annotated[list[str] | None, msgspec.Meta(examples=[["profile:read", "projects:read"]])] = None
     """Defaults to the caller's scopes, less ``admin`` (which must be asked for by name)."""
     tier: Tier | None = None
     """Defaults to the caller's tier, at most ``standard`` (``admin`` must be asked for by name)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated
 
 import msgspec
 
@@ -34,19 +35,23 @@ class AuthPolicy(msgspec.Struct, frozen=True):
 
 
 class Credentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    email: str
-    password: str
-    tenant_id: str | None = None
+    email: Annotated[str, msgspec.Meta(examples=["you@acme.com"])]
+    password: Annotated[str, msgspec.Meta(examples=["correct horse battery staple"])]
+    tenant_id: Annotated[
+        str | None, msgspec.Meta(description="Which of the user's tenants to sign in to; default: the oldest")
+    ] = None
 
 
 class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    refresh_token: str
+    refresh_token: Annotated[str, msgspec.Meta(examples=["01jd3v8k2m4n6p8q0r2s4t6v8w.Zk3f9...y7Q"])]
 
 
 class TokenPair(msgspec.Struct, frozen=True):
-    access_token: str
-    refresh_token: str
-    expires_in: int
+    access_token: Annotated[str, msgspec.Meta(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOi..."])]
+    refresh_token: Annotated[
+        str, msgspec.Meta(description="Single use: each refresh returns a new one", examples=["01jd3v8k2m...Zk3f9"])
+    ]
+    expires_in: Annotated[int, msgspec.Meta(description="Seconds the access token lives", examples=[900])]
     token_type: str = "bearer"
 
 

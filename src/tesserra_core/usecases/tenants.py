@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import msgspec
 
@@ -31,10 +32,10 @@ MIN_PASSWORD = 8
 
 
 class NewTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
-    slug: str | None = None
+    name: Annotated[str, msgspec.Meta(examples=["Acme Inc"])]
+    slug: Annotated[str | None, msgspec.Meta(description="Default: from the name", examples=["acme"])] = None
     plan: str = "free"
-    owner_email: str | None = None
+    owner_email: Annotated[str | None, msgspec.Meta(examples=["owner@acme.com"])] = None
     owner_password: str | None = None
     """Required when ``owner_email`` names a new user."""
     owner_name: str | None = None
