@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,11 +36,13 @@ async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-def _rate_limiter(backend: str, engine: AsyncEngine) -> MemoryRateLimiter | SqlRateLimiter:
+def _rate_limiter(
+    backend: str, engine: AsyncEngine, monotonic: Callable[[], float]
+) -> MemoryRateLimiter | SqlRateLimiter:
     if backend == "database":
         return SqlRateLimiter(engine)
     if backend == "memory":
-        return MemoryRateLimiter()
+        return MemoryRateLimiter(monotonic)
     raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory or database, not {backend!r}")
 
 
@@ -52,6 +54,8 @@ class _Common(containers.DeclarativeContainer):
     secrets = providers.Singleton(SystemSecrets)
     digest = providers.Singleton(lambda k: HmacDigest(subkey(k, "digest")), secret)
     tokens = providers.Singleton(lambda k: JwtIssuer(subkey(k, "jwt")), secret)
+    monotonic = providers.Callable(lambda c: c.monotonic, clock)
+    """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
 
 
 class RealAdapters(_Common):
@@ -60,7 +64,7 @@ class RealAdapters(_Common):
     engine = providers.Resource(migrated_engine, url=_Common.settings.provided.database_url)
     uow = providers.Singleton(SqlUnitOfWorkFactory, engine=engine)
     hasher = providers.Singleton(Argon2Hasher)
-    rate_limiter = providers.Singleton(_rate_limiter, _Common.settings.provided.limiter, engine)
+    rate_limiter = providers.Singleton(_rate_limiter, _Common.settings.provided.limiter, engine, _Common.monotonic)
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
@@ -74,6 +78,6 @@ class MemoryAdapters(_Common):
 
     uow = providers.Singleton(MemoryUnitOfWorkFactory)
     hasher = providers.Singleton(Argon2Hasher, time_cost=1, memory_cost=1024)
-    rate_limiter = providers.Singleton(MemoryRateLimiter)
-    idempotency = providers.Singleton(MemoryIdempotencyStore)
+    rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
+    idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
     probes = providers.List()

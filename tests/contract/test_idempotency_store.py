@@ -127,3 +127,16 @@ async def test_concurrent_claims_start_exactly_once(idempotency: IdempotencyStor
     outcomes = [c.outcome for c in claims]
     assert outcomes.count(IdempotencyOutcome.STARTED) == 1
     assert outcomes.count(IdempotencyOutcome.IN_FLIGHT) == 19
+
+
+async def test_purge_forgets_expired_records_only(
+    idempotency: IdempotencyStore, clock: FakeClock, owner: str, key: str
+) -> None:
+    await idempotency.claim(owner, key, "fp1", 10.0)
+    await idempotency.claim(owner, f"{key}-long", "fp1", 100.0)
+    clock.advance(11.0)
+
+    purged = await idempotency.purge_expired()
+
+    assert purged >= 1
+    assert (await idempotency.claim(owner, f"{key}-long", "fp1", 100.0)).outcome is IdempotencyOutcome.IN_FLIGHT

@@ -94,3 +94,16 @@ async def test_concurrent_hits_never_overshoot_the_limit(rate_limiter: RateLimit
 
     assert sum(d.allowed for d in decisions) == 10
     assert sorted(d.remaining for d in decisions if d.allowed) == list(range(10))
+
+
+async def test_purge_forgets_idle_keys_only(rate_limiter: RateLimiter, clock: FakeClock, key: str) -> None:
+    idle, busy = f"{key}-idle", f"{key}-busy"
+    await rate_limiter.hit(idle, 1, 1000.0)
+    clock.advance(100.0)
+    await rate_limiter.hit(busy, 1, 1000.0)
+
+    purged = await rate_limiter.purge(idle_for=50.0)
+
+    assert purged >= 1
+    assert (await rate_limiter.hit(idle, 1, 1000.0)).allowed  # its count is gone
+    assert not (await rate_limiter.hit(busy, 1, 1000.0)).allowed  # its count is kept

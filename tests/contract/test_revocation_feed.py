@@ -111,3 +111,22 @@ async def test_revocations_published_at_different_times_keep_publication_order(
         await uow.commit()
 
     assert (await _since(uow_factory, start))[0] == [late, early]
+
+
+async def test_purge_forgets_old_revocations_and_keeps_cursors_valid(uow_factory: UnitOfWorkFactory) -> None:
+    later = T0 + timedelta(days=3650)  # after every other test's revocations
+    start = await _cursor(uow_factory)
+    old, new = _revocation(), _revocation()
+    async with uow_factory() as uow:
+        await uow.revocations.publish(old, later)
+        await uow.revocations.publish(new, later + timedelta(hours=2))
+        await uow.commit()
+    end = await _cursor(uow_factory)
+
+    async with uow_factory() as uow:
+        purged = await uow.revocations.purge(later + timedelta(hours=1))
+        await uow.commit()
+
+    assert purged >= 1
+    assert await _since(uow_factory, start) == ([new], end)
+    assert await _cursor(uow_factory) == end

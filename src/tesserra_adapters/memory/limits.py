@@ -35,6 +35,13 @@ class MemoryRateLimiter:
         reset = log[0] + window - now
         return RateDecision(True, limit, limit - len(log), max(0.0, reset))
 
+    async def purge(self, idle_for: float) -> int:
+        now = self._clock()
+        idle = [k for k, log in self._logs.items() if not log or log[-1] <= now - idle_for]
+        for k in idle:
+            del self._logs[k]
+        return len(idle)
+
     def _sweep(self, now: float, window: float) -> None:
         stale = [k for k, log in self._logs.items() if not log or log[-1] <= now - window]
         for k in stale:
@@ -75,3 +82,10 @@ class MemoryIdempotencyStore:
         record = self._records.get((owner, key))
         if record is not None and record.response is None:
             del self._records[(owner, key)]
+
+    async def purge_expired(self) -> int:
+        now = self._clock()
+        expired = [k for k, record in self._records.items() if record.expires <= now]
+        for k in expired:
+            del self._records[k]
+        return len(expired)

@@ -29,7 +29,9 @@ class MemoryStore:
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
-    revocations: list[Revocation] = field(default_factory=list)
+    revocations: list[tuple[int, datetime, Revocation]] = field(default_factory=list)
+    """The feed: (sequence number, published at, revocation), oldest first."""
+    last_revocation: int = 0
 
 
 class _Repo:
@@ -213,11 +215,11 @@ class MemoryRevocations(_Repo):
 
     def __init__(self, store: MemoryStore, journal: list[Undo]) -> None:
         super().__init__(store, journal)
-        self._pending: list[Revocation] = []
+        self._pending: list[tuple[datetime, Revocation]] = []
 
     async def publish(self, revocation: Revocation, at: datetime) -> None:
         pending = self._pending
-        pending.append(revocation)
+        pending.append((at, revocation))
 
         def undo() -> None:
             pending.pop()
@@ -225,15 +227,24 @@ class MemoryRevocations(_Repo):
         self._journal.append(undo)
 
     def _flush(self) -> None:
-        self._store.revocations.extend(self._pending)
+        for at, revocation in self._pending:
+            self._store.last_revocation += 1
+            self._store.revocations.append((self._store.last_revocation, at, revocation))
         self._pending.clear()
 
     async def since(self, cursor: int) -> tuple[list[Revocation], int]:
-        feed = self._store.revocations
-        return feed[cursor:], len(feed)
+        newer = [(seq, r) for seq, _, r in self._store.revocations if seq > cursor]
+        return [r for _, r in newer], newer[-1][0] if newer else cursor
 
     async def cursor(self) -> int:
-        return len(self._store.revocations)
+        return self._store.last_revocation
+
+    async def purge(self, before: datetime) -> int:
+        feed = self._store.revocations
+        kept = [entry for entry in feed if entry[1] >= before]
+        purged = len(feed) - len(kept)
+        feed[:] = kept
+        return purged
 
 
 class MemoryUnitOfWork:

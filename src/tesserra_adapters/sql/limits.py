@@ -44,6 +44,13 @@ class SqlRateLimiter:
             first = oldest if oldest is not None else now
             return RateDecision(True, limit, limit - count - 1, max(0.0, first + window - now))
 
+    async def purge(self, idle_for: float) -> int:
+        cutoff = self._clock() - idle_for
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(t.rate_limit_hits).where(t.rate_limit_hits.c.at <= cutoff))
+            result = await conn.execute(delete(t.rate_limit_keys).where(t.rate_limit_keys.c.touched_at <= cutoff))
+        return int(result.rowcount or 0)
+
 
 class SqlIdempotencyStore:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -371,6 +371,10 @@ class SqlRevocations(_Repo):
     async def cursor(self) -> int:
         value = (await self._conn.execute(select(func.max(t.revocations.c.seq)))).scalar()
         return int(value or 0)
+
+    async def purge(self, before: datetime) -> int:
+        result = await self._conn.execute(delete(t.revocations).where(t.revocations.c.created_at < before))
+        return int(result.rowcount or 0)
 
 
 class SqlUnitOfWork:

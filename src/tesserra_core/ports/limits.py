@@ -21,6 +21,10 @@ class RateLimiter(Protocol):
         """Count one event for ``key`` in a sliding ``window`` of seconds, unless it is full."""
         ...
 
+    async def purge(self, idle_for: float) -> int:
+        """Forget the counters of keys with no event in the last ``idle_for`` seconds. Returns how many."""
+        ...
+
 
 class StoredResponse(msgspec.Struct, frozen=True):
     status: int
@@ -50,4 +54,8 @@ class IdempotencyStore(Protocol):
 
     async def release(self, owner: str, key: str) -> None:
         """Forget an in-flight claim whose request failed, so that a retry can run."""
+        ...
+
+    async def purge_expired(self) -> int:
+        """Forget records past their time to live. Returns how many."""
         ...

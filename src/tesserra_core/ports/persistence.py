@@ -120,6 +120,10 @@ class RevocationRepository(Protocol):
         """The current end of the feed."""
         ...
 
+    async def purge(self, before: datetime) -> int:
+        """Forget revocations published before ``before``; cursors stay valid. Returns how many."""
+        ...
+
 
 class UnitOfWork(Protocol):
     tenants: TenantRepository

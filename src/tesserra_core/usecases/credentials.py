@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -228,16 +228,18 @@ def _key_principal(key: ApiKey, user: User, membership: Membership) -> Principal
 
 @dataclass
 class RevocationWatcher:
-    """Polls the revocation feed into this worker's caches, and writes key usage behind."""
+    """A worker's background loop: polls the revocation feed into its caches (every ``interval``),
+    writes key usage behind (every ``usage_every``) and runs ``housekeeping`` (every ``housekeeping_every``)."""
 
     uow: UnitOfWorkFactory
     caches: CacheSet
     usage: KeyUsage
     clock: Clock
+    housekeeping: Callable[[], Awaitable[object]] | None = None
     interval: float = 0.5
     usage_every: float = 5.0
+    housekeeping_every: float = 600.0
     _cursor: int | None = None
-    _last_usage_flush: float = 0.0
 
     async def poll(self) -> None:
         async with self.uow(read_only=True) as uow:
@@ -271,15 +273,19 @@ class RevocationWatcher:
             await self.flush_usage()
 
     async def _run(self, stop: asyncio.Event) -> None:
-        self._last_usage_flush = self.clock.monotonic()
+        chores: list[tuple[float, Callable[[], Awaitable[object]]]] = [(self.usage_every, self.flush_usage)]
+        if self.housekeeping is not None:
+            chores.append((self.housekeeping_every, self.housekeeping))
+        last = dict.fromkeys(range(len(chores)), self.clock.monotonic())
         while not stop.is_set():
             try:
                 await self.poll()
-                if self.clock.monotonic() - self._last_usage_flush >= self.usage_every:
-                    self._last_usage_flush = self.clock.monotonic()
-                    await self.flush_usage()
-            except Exception:  # a failing poll is logged and retried, never fatal
-                log.exception("revocation poll failed; retrying")
+                for i, (every, chore) in enumerate(chores):
+                    if self.clock.monotonic() - last[i] >= every:
+                        last[i] = self.clock.monotonic()
+                        await chore()
+            except Exception:  # a failing round is logged and retried, never fatal
+                log.exception("background round failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.interval)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from tesserra_core.domain.identity import Principal, TenantStatus
 from tesserra_core.ports.health import Probe
@@ -20,6 +21,7 @@ from tesserra_core.usecases.credentials import (
     Revoker,
 )
 from tesserra_core.usecases.guards import Idempotency, Throttle
+from tesserra_core.usecases.housekeeping import Housekeeping
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
 from tesserra_core.usecases.sessions import AuthPolicy, Login, Logout, Me, Refresh, TokenMinter
 from tesserra_core.usecases.status import ServiceStatus
@@ -35,6 +37,10 @@ from tesserra_core.usecases.tenants import (
 from tesserra_core.usecases.views import MeView
 
 VERSION = "0.1.0"
+
+REVOCATION_RETENTION = timedelta(hours=1)
+"""Longer than any cached credential or view lives (an access token: 15 minutes), so purging older
+revocations can never let a worker miss one that still matters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,8 @@ class UseCases:
     def __init__(self, ports: Ports, *, policy: AuthPolicy | None = None, rate_scale: float = 1.0) -> None:
         p = ports
         policy = policy or AuthPolicy()
+        if policy.access_ttl * 2 > REVOCATION_RETENTION:
+            raise ValueError("access tokens must live well under the revocation retention")
         self.ports = p
         credentials: TaggedCache[Principal] = TaggedCache()
         profiles: TaggedCache[MeView] = TaggedCache()
@@ -70,8 +78,16 @@ class UseCases:
         update_tenant = UpdateTenant(p.uow, revoker, p.clock)
 
         self.authenticate = Authenticate(p.uow, p.tokens, p.digest, p.clock, credentials, usage)
-        self.revocations = RevocationWatcher(p.uow, caches, usage, p.clock)
         self.throttle = Throttle(p.rate_limiter, scale=rate_scale)
+        self.housekeeping = Housekeeping(
+            p.uow,
+            p.rate_limiter,
+            p.idempotency,
+            p.clock,
+            retention=REVOCATION_RETENTION,
+            idle_for=max(rule.window for rule in self.throttle.rules.values()),
+        )
+        self.revocations = RevocationWatcher(p.uow, caches, usage, p.clock, self.housekeeping)
         self.idempotency = Idempotency(p.idempotency)
 
         self.login = Login(p.uow, p.hasher, minter, p.clock, p.ids, policy)
