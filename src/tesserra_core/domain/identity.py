@@ -216,6 +216,21 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     acting_user_id: str | None = None
     """The human an admin key acts for (``X-User-Id``)."""
 
+    @classmethod
+    def member(cls, user: User, membership: Membership, method: AuthMethod, credential_id: str) -> Principal:
+        """A user acting with every right their membership (and platform-admin flag) gives them."""
+        scopes, tier = rights_of(membership.role, user.is_platform_admin)
+        return cls(
+            user_id=user.id,
+            tenant_id=membership.tenant_id,
+            role=membership.role,
+            is_platform_admin=user.is_platform_admin,
+            scopes=scopes,
+            tier=tier,
+            method=method,
+            credential_id=credential_id,
+        )
+
     @property
     def subject(self) -> str:
         """The identity that owns idempotency keys and per-principal state."""

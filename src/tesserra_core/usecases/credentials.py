@@ -179,18 +179,8 @@ class Authenticate:
             session = await uow.sessions.get(claims.session_id)
             if session is None or session.revoked_at is not None or session.user_id != claims.user_id:
                 raise Unauthenticated("this session has ended", code="session_revoked")
-            user, membership, tenant = await _standing(uow, claims.user_id, claims.tenant_id)
-        scopes, tier = rights_of(membership.role, user.is_platform_admin)
-        principal = Principal(
-            user_id=user.id,
-            tenant_id=tenant.id,
-            role=membership.role,
-            is_platform_admin=user.is_platform_admin,
-            scopes=scopes,
-            tier=tier,
-            method=AuthMethod.JWT,
-            credential_id=session.id,
-        )
+            user, membership, _tenant = await _standing(uow, claims.user_id, claims.tenant_id)
+        principal = Principal.member(user, membership, AuthMethod.JWT, session.id)
         return principal, self._monotonic_at(claims.expires_at), principal_tags(principal)
 
     def _monotonic_at(self, at: datetime) -> float:

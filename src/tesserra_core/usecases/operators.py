@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from tesserra_core.domain.identity import AuthMethod, Principal, Tier, normalize_email, rights_of
+from tesserra_core.domain.identity import AuthMethod, Principal, Tier, normalize_email
 from tesserra_core.errors import NotFound
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.usecases.api_keys import GenerateApiKey, NewApiKey
@@ -72,15 +72,5 @@ class MintKeyForUser:
         membership = next((m for m in memberships if cmd.tenant_id in (None, m.tenant_id)), None)
         if user is None or membership is None:
             raise NotFound("no such user in that tenant", code="user_not_found")
-        scopes, tier = rights_of(membership.role, user.is_platform_admin)
-        owner = Principal(
-            user_id=user.id,
-            tenant_id=membership.tenant_id,
-            role=membership.role,
-            is_platform_admin=user.is_platform_admin,
-            scopes=scopes,
-            tier=tier,
-            method=AuthMethod.JWT,
-            credential_id="shell",
-        )
+        owner = Principal.member(user, membership, AuthMethod.JWT, "shell")
         return await self.generate(owner, NewApiKey(name=cmd.name, scopes=cmd.scopes, tier=cmd.tier))
