@@ -6,13 +6,14 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from litestar import Litestar, Router, asgi
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
-from tesserra_http.context import RequestIdMiddleware, request_id_var
+from tesserra_http.context import request_id_var
 from tesserra_http.controllers import auth, service, tenants
 from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
@@ -68,7 +69,7 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
     return Litestar(
         route_handlers=[*(area(uc) for area in AREAS), mcp],
         dependencies=DEPENDENCIES,
-        middleware=[RequestIdMiddleware, GuardMiddleware(uc)],
+        middleware=[DefineMiddleware(GuardMiddleware, uc=uc)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),
         lifespan=[lifespan],

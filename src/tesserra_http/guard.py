@@ -1,10 +1,14 @@
-"""One middleware that applies what each route declares in its ``opt``:
+"""One middleware that applies the API's conventions to every request, and what each route
+declares in its ``opt``:
 
+- every request gets an id (a well-formed ``X-Request-Id`` echoed, or a new one) that every log
+  line, error body and response carries;
 - ``public``: no credentials needed; otherwise the caller is authenticated (every header form);
 - ``rate_limit``: a named rule from the core, counted per token (or per client IP when public);
 - ``idempotent``: ``Idempotency-Key`` replays the first response, refuses reuse and in-flight twins.
 
-Pure ASGI, so the cost on a hot route is a few dictionary lookups.
+Pure ASGI and a single layer with a single send wrapper, so the cost on a hot route is a few
+dictionary lookups.
 """
 
 from __future__ import annotations
@@ -13,13 +17,12 @@ import hashlib
 from typing import Any
 
 from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from tesserra_core.errors import TesserraError, ValidationFailed
 from tesserra_core.ports.limits import RateDecision, StoredResponse
 from tesserra_core.usecases import UseCases
-from tesserra_http.context import RESPONSE_HEADERS
+from tesserra_http.context import incoming_request_id, request_id_var
 from tesserra_http.errors import retry_after, send_core_error, send_error
 
 MAX_IDEMPOTENT_BODY = 1 << 20
@@ -33,13 +36,31 @@ def _rate_headers(decision: RateDecision) -> list[tuple[bytes, bytes]]:
     ]
 
 
-class GuardMiddleware(ASGIMiddleware):
-    scopes = (ScopeType.HTTP,)
-
-    def __init__(self, uc: UseCases) -> None:
+class GuardMiddleware:
+    def __init__(self, app: ASGIApp, uc: UseCases) -> None:
+        self.app = app
         self.uc = uc
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        request_id = incoming_request_id(scope)
+        token = request_id_var.set(request_id)
+        added = [(b"x-request-id", request_id.encode())]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *added]
+            await send(message)
+
+        try:
+            await self._guard(scope, receive, send_with_headers, added)
+        finally:
+            request_id_var.reset(token)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send, added: list[tuple[bytes, bytes]]) -> None:
+        next_app = self.app
         opt = scope["route_handler"].opt
         headers = dict(scope["headers"])
         try:
@@ -51,7 +72,7 @@ class GuardMiddleware(ASGIMiddleware):
             if rule is not None:
                 subject = actor.subject if actor is not None else f"ip:{(scope.get('client') or ('?',))[0]}"
                 decision = await self.uc.throttle(rule, subject)
-                scope[RESPONSE_HEADERS].extend(_rate_headers(decision))  # type: ignore[literal-required]
+                added.extend(_rate_headers(decision))
                 if not decision.allowed:
                     wait = {"Retry-After": retry_after(decision.reset_after)}
                     await send_error(send, 429, "rate limit exceeded: retry later", "rate_limited", wait)
