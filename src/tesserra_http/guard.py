@@ -165,7 +165,12 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 
 async def _replay(stored: StoredResponse, send: Send) -> None:
-    headers = [(b"idempotent-replayed", b"true"), (b"content-length", str(len(stored.body)).encode())]
+    """The first response again. Never cacheable: it may carry a secret shown once (a new API key)."""
+    headers = [
+        (b"idempotent-replayed", b"true"),
+        (b"cache-control", b"no-store"),
+        (b"content-length", str(len(stored.body)).encode()),
+    ]
     if stored.content_type:
         headers.append((b"content-type", stored.content_type.encode()))
     await send({"type": "http.response.start", "status": stored.status, "headers": headers})

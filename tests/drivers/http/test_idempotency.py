@@ -49,6 +49,7 @@ async def test_key_generation_replays_the_first_response_for_the_same_key(
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.content == first.content
     assert replay.headers["content-type"] == first.headers["content-type"]
+    assert replay.headers["cache-control"] == "no-store"  # it carries the key's secret again
     assert await _key_total(client, owner) == 1
 
 
