@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -18,6 +19,7 @@ from tesserra_adapters.settings import Settings
 from tesserra_core.usecases import UseCases
 
 PG_ADMIN_URL = os.environ.get("TESSERRA_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TESSERRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_ALL = os.environ.get("TESSERRA_TEST_REQUIRE_ALL") == "1"
 
 
@@ -27,6 +29,20 @@ def missing(component: str, how: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(message)
     pytest.skip(message)
+
+
+async def redis_client() -> Any:
+    """A client of the test Redis server (database 15 by default), or a skip naming how to start it."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (OSError, RedisError) as exc:
+        await client.aclose()
+        missing("Redis", f"{REDIS_URL} ({exc}); start redis-server or set TESSERRA_TEST_REDIS_URL")
+    return client
 
 
 def _asyncpg_dsn(url: str) -> str:

@@ -19,6 +19,7 @@ from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
+from tesserra_core.ports.limits import RateLimiter
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -36,14 +37,26 @@ async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-def _rate_limiter(
-    backend: str, engine: AsyncEngine, monotonic: Callable[[], float]
-) -> MemoryRateLimiter | SqlRateLimiter:
-    if backend == "database":
-        return SqlRateLimiter(engine)
-    if backend == "memory":
-        return MemoryRateLimiter(monotonic)
-    raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory or database, not {backend!r}")
+async def rate_limiter(
+    backend: str, engine: AsyncEngine, monotonic: Callable[[], float], redis_url: str
+) -> AsyncIterator[RateLimiter]:
+    """The configured limiter; a Redis client, when used, is closed at shutdown."""
+    if backend == "redis":
+        from redis.asyncio import Redis
+
+        from tesserra_adapters.redis_store.limits import RedisRateLimiter
+
+        client = Redis.from_url(redis_url)
+        try:
+            yield RedisRateLimiter(client)
+        finally:
+            await client.aclose()
+    elif backend == "database":
+        yield SqlRateLimiter(engine)
+    elif backend == "memory":
+        yield MemoryRateLimiter(monotonic)
+    else:
+        raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
 
 
 class _Common(containers.DeclarativeContainer):
@@ -64,7 +77,13 @@ class RealAdapters(_Common):
     engine = providers.Resource(migrated_engine, url=_Common.settings.provided.database_url)
     uow = providers.Singleton(SqlUnitOfWorkFactory, engine=engine)
     hasher = providers.Singleton(Argon2Hasher)
-    rate_limiter = providers.Singleton(_rate_limiter, _Common.settings.provided.limiter, engine, _Common.monotonic)
+    rate_limiter = providers.Resource(
+        rate_limiter,
+        _Common.settings.provided.limiter,
+        engine,
+        _Common.monotonic,
+        _Common.settings.provided.redis_url,
+    )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),

@@ -27,8 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bootstrap_password: str | None = None
     workers: int = 1
     rate_limit_backend: str = "auto"
-    """``memory`` (one process), ``database`` (shared by every worker and host), or ``auto``:
-    memory for one worker, database for several."""
+    """``memory`` (one process), ``database`` or ``redis`` (shared by every worker and host), or
+    ``auto``: memory for one worker, database for several."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
     rate_limit_scale: float = 1.0
     docker_host: str = "unix:///var/run/docker.sock"
     allowed_hosts: tuple[str, ...] = ()

@@ -346,11 +346,14 @@ async def test_serve_honours_the_bootstrap_email_and_password(tmp_path: Path) ->
 
 
 @pytest.mark.postgres
-async def test_workers_share_revocations_and_rate_limits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("limiter", ["database", "redis"])
+async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter: str) -> None:
     """Two workers: a key revoked elsewhere (here, by a third process on the same database) is refused
     by every worker within a second, and /auth/me's 60/min per token is counted across processes."""
-    from tests.support import postgres_database
+    from tests.support import REDIS_URL, postgres_database, redis_client
 
+    if limiter == "redis":
+        await (await redis_client()).aclose()  # skips (or fails) without a Redis server
     password = "workers-password-1"
     async with postgres_database() as url:
         env = _env(
@@ -359,11 +362,17 @@ async def test_workers_share_revocations_and_rate_limits(tmp_path: Path) -> None
             TESSERRA_SECRET_KEY=SECRET,
             TESSERRA_BOOTSTRAP_EMAIL="ops@example.com",
             TESSERRA_BOOTSTRAP_PASSWORD=password,
+            TESSERRA_RATE_LIMIT_BACKEND=limiter,
+            TESSERRA_REDIS_URL=REDIS_URL,
         )
         async with serving(tmp_path, env, "workers.log", "--workers", "2") as served:
             assert len(re.findall(r"listening on .* \(pid \d+", served.stderr_path.read_text())) == 2
             settings = Settings(
-                data_dir=tmp_path / "data", database_url=url, secret_key=SECRET, rate_limit_backend="database"
+                data_dir=tmp_path / "data",
+                database_url=url,
+                secret_key=SECRET,
+                rate_limit_backend=limiter,
+                redis_url=REDIS_URL,
             )
             async with running(settings) as uc:
                 owner = await uc.authenticate((await uc.login(Credentials("ops@example.com", password))).access_token)

@@ -14,13 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.redis_store.limits import RedisRateLimiter
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
-from tests.support import postgres_database
+from tests.support import postgres_database, redis_client
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
@@ -28,6 +29,7 @@ BACKENDS = [
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
 SQL_BACKENDS = BACKENDS[1:]
+LIMITER_BACKENDS = [*BACKENDS, pytest.param("redis", id="redis")]
 
 
 class FakeClock:
@@ -75,7 +77,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def engine(backend: str, request: pytest.FixtureRequest) -> AsyncEngine | None:
     """The migrated engine of an SQL backend; None for the in-memory one."""
-    if backend == "memory":
+    if backend in ("memory", "redis"):
         return None
     return request.getfixturevalue(f"{backend}_engine")  # type: ignore[no-any-return]
 
@@ -91,8 +93,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def rate_limiter(engine: AsyncEngine | None, clock: FakeClock) -> RateLimiter:
-    return MemoryRateLimiter(clock) if engine is None else SqlRateLimiter(engine, clock)
+async def rate_limiter(backend: str, engine: AsyncEngine | None, clock: FakeClock) -> AsyncIterator[RateLimiter]:
+    if backend == "redis":
+        client = await redis_client()
+        yield RedisRateLimiter(client, clock)
+        await client.aclose()
+    else:
+        yield MemoryRateLimiter(clock) if engine is None else SqlRateLimiter(engine, clock)
 
 
 @pytest.fixture

@@ -7,8 +7,14 @@ import asyncio
 import pytest
 
 from tesserra_core.ports.limits import RateLimiter
-from tests.contract.conftest import FakeClock
+from tests.contract.conftest import LIMITER_BACKENDS, FakeClock
 from tests.contract.entities import unique
+
+
+@pytest.fixture(params=LIMITER_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Rate limiters also come in Redis."""
+    return str(request.param)
 
 
 @pytest.fixture
