@@ -26,7 +26,6 @@ from tesserra_core.domain.identity import (
     Tenant,
     Tier,
     User,
-    rights_of,
 )
 from tesserra_core.errors import Forbidden, Unauthenticated, ValidationFailed
 from tesserra_core.ports.persistence import Revocation, UnitOfWork, UnitOfWorkFactory
@@ -203,16 +202,11 @@ async def _standing(uow: UnitOfWork, user_id: str, tenant_id: str) -> tuple[User
 
 def _key_principal(key: ApiKey, user: User, membership: Membership) -> Principal:
     """A key's rights shrink with its creator's: it never holds more than they hold now."""
-    scopes, tier = rights_of(membership.role, user.is_platform_admin)
-    return Principal(
-        user_id=user.id,
-        tenant_id=key.tenant_id,
-        role=membership.role,
-        is_platform_admin=user.is_platform_admin,
-        scopes=key.scopes & scopes,
-        tier=key.tier if tier.covers(key.tier) else tier,
-        method=AuthMethod.API_KEY,
-        credential_id=key.id,
+    creator = Principal.member(user, membership, AuthMethod.API_KEY, key.id)
+    return msgspec.structs.replace(
+        creator,
+        scopes=key.scopes & creator.scopes,
+        tier=key.tier if creator.tier.covers(key.tier) else creator.tier,
     )
 
 
