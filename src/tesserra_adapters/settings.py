@@ -58,10 +58,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return "memory" if self.workers <= 1 else "database"
         return self.rate_limit_backend
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def secret(self) -> bytes:
         """TESSERRA_SECRET_KEY, or a key generated once and kept in the data dir (mode 0600)."""
         if self.secret_key:

@@ -12,7 +12,7 @@ from typing import Any
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import CallToolResult, ListToolsResult, TextContent
+from mcp_types import CallToolResult, TextContent
 from starlette.types import ASGIApp
 
 from tesserra_core.domain.identity import Principal
@@ -54,9 +54,7 @@ def build_server(uc: UseCases, stdio_actor: Resolve | None = None) -> MCPServer[
             def shown(name: object) -> bool:
                 return isinstance(name, str) and name in specs and specs[name].allows(actor)
 
-            if isinstance(result, ListToolsResult):
-                result.tools = [t for t in result.tools if shown(t.name)]
-            elif isinstance(result, dict) and isinstance(result.get("tools"), list):
+            if isinstance(result, dict) and isinstance(result.get("tools"), list):
                 # The runner hands middleware the wire form (a dict), not the model.
                 tools = [t for t in result["tools"] if isinstance(t, dict) and shown(t.get("name"))]
                 result = {**result, "tools": tools}
