@@ -1,0 +1,43 @@
+"""What a tenant's plan allows: quotas, and whether it holds a paying subscription."""
+
+from __future__ import annotations
+
+import msgspec
+
+from tesserra_core.errors import PaymentRequired
+
+
+class PlanLimits(msgspec.Struct, frozen=True):
+    """Quotas of one plan. ``None`` means unlimited."""
+
+    projects: int | None = 3
+    resources: int | None = 10
+    domains: int | None = 1
+    mailboxes: int | None = 5
+    storage_bytes: int | None = 1024**3
+    agents: int | None = 1
+    installations: int | None = 3
+
+
+FREE_LIMITS = PlanLimits()
+"""The free plan: what a tenant without an active or trialing subscription gets."""
+
+
+class Entitlement(msgspec.Struct, frozen=True):
+    """A tenant's plan right now: its code, its limits, and whether a subscription pays for it."""
+
+    plan: str
+    limits: PlanLimits
+    subscribed: bool
+
+    def allow(self, quota: str, used: int, adding: int = 1) -> None:
+        """Raise 402 naming ``quota`` when ``used + adding`` would pass the plan's limit.
+
+        Without a subscription the code is ``subscription_required`` (subscribe to get more);
+        with one it is ``quota_exceeded`` (upgrade the plan).
+        """
+        limit = getattr(self.limits, quota)
+        if limit is None or used + adding <= limit:
+            return
+        code = "quota_exceeded" if self.subscribed else "subscription_required"
+        raise PaymentRequired(f"quota {quota} exceeded: plan {self.plan} allows {limit}, {used} in use", code=code)

@@ -1,0 +1,96 @@
+"""The container-runtime port: one way to run workloads (resources, MCP tool servers, sandboxes).
+
+Adapters: local processes (the default), Docker (isolation), and an in-memory fake for unit tests.
+Every workload carries its ``owner`` (``"resource:<id>"``, ``"installation:<id>"``, ...) so a
+reconciler can list what runs, match it to live owners, and remove strays.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+
+
+class WorkloadState(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What to run. ``image`` is used by image-based runtimes and ignored by the process runtime."""
+
+    owner: str
+    tenant_id: str
+    command: tuple[str, ...]
+    image: str | None = None
+    env: Mapping[str, str] = msgspec.field(default_factory=dict)
+    workdir: str | None = None
+    stdio: bool = False
+    """Keep stdin and stdout attached (an MCP server over stdio); see ``ContainerRuntime.attach``."""
+    ports: tuple[int, ...] = ()
+    """Ports the workload listens on; each is reachable on 127.0.0.1 at ``Workload.ports[port]``.
+    The process runtime hands the workload its host port in ``PORT`` (the first one)."""
+    network: bool = False
+    """Whether the workload may reach the network (image runtimes; processes always can)."""
+    memory_bytes: int | None = None
+    cpus: float | None = None
+
+
+class Workload(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    owner: str
+    tenant_id: str
+    runtime: str
+    state: WorkloadState
+    image: str | None = None
+    ports: Mapping[int, int] = msgspec.field(default_factory=dict)
+    exit_code: int | None = None
+    started_at: datetime | None = None
+
+
+class StdioChannel(Protocol):
+    """A workload's stdin and stdout, as newline-delimited messages (MCP's stdio framing)."""
+
+    async def send(self, line: bytes) -> None: ...
+
+    async def receive(self) -> bytes:
+        """The next line without its newline; raises ``EOFError`` when the workload's stdout closes."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class ContainerRuntime(Protocol):
+    name: str
+    """``process``, ``docker`` or ``memory``."""
+
+    async def run(self, spec: WorkloadSpec) -> Workload:
+        """Create and start a workload."""
+        ...
+
+    async def start(self, workload_id: str) -> Workload: ...
+
+    async def stop(self, workload_id: str, *, grace: float = 10.0) -> Workload: ...
+
+    async def restart(self, workload_id: str) -> Workload: ...
+
+    async def remove(self, workload_id: str) -> None:
+        """Stop (if running) and delete; removing a workload that is gone is not an error."""
+        ...
+
+    async def inspect(self, workload_id: str) -> Workload | None: ...
+
+    async def list(self, owner_prefix: str = "") -> list[Workload]:
+        """Every workload this runtime manages whose owner starts with ``owner_prefix``."""
+        ...
+
+    async def attach(self, workload_id: str) -> StdioChannel:
+        """The stdio of a workload started with ``stdio=True``."""
+        ...
+
+    async def logs(self, workload_id: str, *, tail: int = 100) -> str: ...
