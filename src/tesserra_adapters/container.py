@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
@@ -69,6 +70,7 @@ class _Common(containers.DeclarativeContainer):
     tokens = providers.Singleton(lambda k: JwtIssuer(subkey(k, "jwt")), secret)
     monotonic = providers.Callable(lambda c: c.monotonic, clock)
     """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
+    entitlements = providers.Singleton(FixedEntitlements)
 
 
 class RealAdapters(_Common):

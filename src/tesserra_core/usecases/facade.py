@@ -10,6 +10,7 @@ from tesserra_core.domain.identity import Principal, TenantStatus
 from tesserra_core.ports.health import Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
@@ -56,6 +57,7 @@ class Ports:
     secrets: SecretGenerator
     rate_limiter: RateLimiter
     idempotency: IdempotencyStore
+    entitlements: Entitlements
     probes: Sequence[Probe] = ()
 
 
