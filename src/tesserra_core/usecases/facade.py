@@ -11,6 +11,7 @@ from tesserra_core.ports.health import Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
@@ -24,6 +25,7 @@ from tesserra_core.usecases.credentials import (
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.housekeeping import Housekeeping
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
+from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.sessions import AuthPolicy, Login, Logout, Me, Refresh, TokenMinter
 from tesserra_core.usecases.status import ServiceStatus
 from tesserra_core.usecases.tenants import (
@@ -58,6 +60,7 @@ class Ports:
     rate_limiter: RateLimiter
     idempotency: IdempotencyStore
     entitlements: Entitlements
+    runtime: ContainerRuntime
     probes: Sequence[Probe] = ()
 
 
@@ -91,6 +94,7 @@ class UseCases:
         )
         self.revocations = RevocationWatcher(p.uow, caches, usage, p.clock, self.housekeeping)
         self.idempotency = Idempotency(p.idempotency)
+        self.reconcile_workloads = ReconcileWorkloads(p.runtime)
 
         self.login = Login(p.uow, p.hasher, minter, p.clock, p.ids, policy)
         self.refresh = Refresh(p.uow, minter, p.digest, revoker, p.clock)
