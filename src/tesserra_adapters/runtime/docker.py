@@ -35,6 +35,8 @@ TENANT = "tesserra.tenant"
 STDIO = "tesserra.stdio"
 ISOLATED_NETWORK = "tesserra-isolated"
 PIDS_LIMIT = 512
+UNREACHABLE = 900
+"""The status aiodocker gives a DockerError when it cannot connect to the engine at all."""
 
 _STATES = {
     "created": WorkloadState.CREATED,
@@ -240,6 +242,8 @@ class DockerRuntime:
         except TesserraError:
             raise
         except DockerError as exc:
+            if exc.status == UNREACHABLE:
+                raise Unavailable(f"no Docker engine answers at {self._host}", code="docker_unreachable") from None
             if exc.status == 404 and workload_id is not None:
                 raise NotFound(f"no workload {workload_id}") from None
             if exc.status == 409:
