@@ -157,6 +157,11 @@ async def test_remove_is_idempotent_and_unknown_ids_are_not_found(harness: Harne
             await call
     with pytest.raises(NotFound):
         await rt.start(workload.id)
+    for odd in ("../../etc", "a/b", "", "x" * 300, "ÿ"):
+        assert await rt.inspect(odd) is None
+        await rt.remove(odd)
+        with pytest.raises(NotFound):
+            await rt.stop(odd)
 
 
 async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
@@ -173,10 +178,20 @@ async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
     assert listed[a.id].state is WorkloadState.RUNNING
 
 
+async def test_concurrent_runs_and_removals(harness: Harness) -> None:
+    rt = harness.runtime
+    workloads = await asyncio.gather(*(rt.run(harness.sleeper(f"n{i}")) for i in range(6)))
+    assert len({w.id for w in workloads}) == 6
+    assert {w.owner for w in await rt.list(harness.prefix)} == {f"{harness.prefix}n{i}" for i in range(6)}
+    await asyncio.gather(*(rt.remove(w.id) for w in workloads), *(rt.remove(w.id) for w in workloads[:3]))
+    assert await rt.list(harness.prefix) == []
+
+
 async def test_exit_codes_are_reported(harness: Harness) -> None:
     exited = await harness.until_exited(await harness.runtime.run(harness.exit_with(3)))
     assert exited.exit_code == 3
     assert "bye" in await harness.runtime.logs(exited.id)
+    assert (await harness.runtime.stop(exited.id, grace=1)).exit_code == 3  # stopping an exited one changes nothing
     ok = await harness.until_exited(await harness.runtime.run(harness.exit_with(0)))
     assert ok.exit_code == 0
     again = await harness.until_exited(await harness.runtime.start(exited.id))  # an exited one starts again

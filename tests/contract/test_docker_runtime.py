@@ -115,6 +115,9 @@ async def test_containers_it_does_not_manage_are_invisible_and_untouchable(
             with pytest.raises(NotFound):
                 await call
         await runtime.remove(foreign.id)  # "gone" as far as the runtime knows: a no-op
+        for odd in ("../info", "a/../../b", "", "x" * 300):
+            assert await runtime.inspect(odd) is None
+            await runtime.remove(odd)
         assert (await foreign.show())["State"]["Status"] == "running"
     finally:
         await foreign.delete(force=True)
@@ -128,6 +131,13 @@ async def test_a_missing_image_is_a_clear_error(runtime: DockerRuntime) -> None:
         await runtime.run(spec)
     assert missing_image.value.code == "image_missing"
     assert "tesserra-test/absent:1" in missing_image.value.message
+    pulling = DockerRuntime(DOCKER_HOST, pull=True)  # no registry has it either
+    try:
+        with pytest.raises(Unavailable) as not_pulled:
+            await pulling.run(spec)
+        assert not_pulled.value.code == "image_missing"
+    finally:
+        await pulling.aclose()
     with pytest.raises(ValidationFailed):
         await runtime.run(WorkloadSpec(owner="o", tenant_id="t", command=("true",)))
 

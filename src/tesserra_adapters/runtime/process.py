@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,6 +58,7 @@ class _Record(msgspec.Struct, kw_only=True):
     started_at: datetime | None = None
 
 
+_WORKLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_Record)
 
@@ -435,7 +437,7 @@ class ProcessRuntime:
         self._save(record)
 
     def _folder(self, workload_id: str) -> Path:
-        if not workload_id.isalnum():
+        if _WORKLOAD_ID.fullmatch(workload_id) is None:
             raise NotFound(f"no workload {workload_id}")
         return self._root / workload_id
 
