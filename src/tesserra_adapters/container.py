@@ -13,6 +13,7 @@ from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLi
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
+from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.sql import migrate
@@ -71,6 +72,10 @@ class _Common(containers.DeclarativeContainer):
     monotonic = providers.Callable(lambda c: c.monotonic, clock)
     """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
     entitlements = providers.Singleton(FixedEntitlements)
+    secret_box = providers.Singleton(
+        lambda k, s: AesGcmSecretBox.from_secrets(k, *(p.encode() for p in s.previous_secret_keys)), secret, settings
+    )
+    """AES-256-GCM in both containers: it is cheap, and a fake would hide a wrong context."""
 
 
 class RealAdapters(_Common):

@@ -11,6 +11,7 @@ from tesserra_core.ports.health import Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
@@ -58,6 +59,7 @@ class Ports:
     rate_limiter: RateLimiter
     idempotency: IdempotencyStore
     entitlements: Entitlements
+    secret_box: SecretBox
     probes: Sequence[Probe] = ()
 
 
