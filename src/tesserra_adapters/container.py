@@ -10,18 +10,22 @@ from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
+from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
+from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_core.ports.limits import RateLimiter
+from tesserra_core.ports.shared_tools import SiteConfig
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -76,6 +80,13 @@ class _Common(containers.DeclarativeContainer):
         lambda k, s: AesGcmSecretBox.from_secrets(k, *(p.encode() for p in s.previous_secret_keys)), secret, settings
     )
     """AES-256-GCM in both containers: it is cheap, and a fake would hide a wrong context."""
+    site = providers.Singleton(
+        lambda s: SiteConfig(
+            public_url=s.public_url, oauth_return_url=s.oauth_return_url, oauth_state_ttl_seconds=s.oauth_state_ttl
+        ),
+        settings,
+    )
+    shared_tools = providers.Singleton(lambda s: FileSharedToolDirectory(s.shared_tools_path), settings)
 
 
 class RealAdapters(_Common):
@@ -92,6 +103,8 @@ class RealAdapters(_Common):
         _Common.settings.provided.redis_url,
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
+    http = providers.Resource(http_client)
+    oauth = providers.Singleton(HttpxOAuthClient, http)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -106,4 +119,8 @@ class MemoryAdapters(_Common):
     hasher = providers.Singleton(Argon2Hasher, time_cost=1, memory_cost=1024)
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
+    oauth = providers.Singleton(
+        MemoryOAuthServer, clock=providers.Callable(lambda c: lambda: c.now().timestamp(), _Common.clock)
+    )
+    """An in-process authorization server (a provider that never leaves the process)."""
     probes = providers.List()
