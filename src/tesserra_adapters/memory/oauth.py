@@ -7,6 +7,7 @@ passes the same contract suite as the httpx client against a real server on loop
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,14 +56,15 @@ class MemoryOAuthServer:
         self.refresh_tokens[refresh] = (client_id, email, scope)
         return TokenGrant(access_token=access, refresh_token=refresh, expires_in=self.access_ttl, scope=scope or None)
 
-    def _check_up(self) -> None:
+    async def _check_up(self) -> None:
+        await asyncio.sleep(0)  # a real provider is a network round trip away: let other tasks run
         if self.failing:
             raise UpstreamFailed("the OAuth provider refused the token request (HTTP 503)", code="oauth_token_failed")
 
     async def exchange_code(
         self, provider: OAuthProvider, *, code: str, verifier: str, redirect_uri: str
     ) -> TokenGrant:
-        self._check_up()
+        await self._check_up()
         self.token_requests += 1
         grant = self.codes.pop(code, None)
         if (
@@ -75,7 +77,7 @@ class MemoryOAuthServer:
         return self._issue(provider.client_id, grant.email, grant.scope)
 
     async def refresh(self, provider: OAuthProvider, *, refresh_token: str) -> TokenGrant:
-        self._check_up()
+        await self._check_up()
         self.token_requests += 1
         held = self.refresh_tokens.get(refresh_token)
         if held is None or held[0] != provider.client_id:
@@ -89,7 +91,7 @@ class MemoryOAuthServer:
         return grant
 
     async def user_email(self, provider: OAuthProvider, *, access_token: str) -> str | None:
-        self._check_up()
+        await self._check_up()
         if provider.userinfo_url is None:
             return None
         held = self.access.get(access_token)
