@@ -80,7 +80,8 @@ async def test_full_flow_links_the_account_with_sealed_tokens(uc: UseCases, team
     start = await uc.begin_oauth(team.member, "acme-drive", BASE)
     result = await uc.complete_oauth(browser(uc, start, "ana@acme.example"))
     assert result.redirect_to is None
-    assert result.linked.linked and result.linked.email == "ana@acme.example"
+    assert result.linked.linked
+    assert result.linked.email == "ana@acme.example"
     assert result.linked.scopes == ["openid", "email"]
 
     status = await uc.oauth_status(team.member, "acme-drive")
@@ -250,7 +251,8 @@ async def test_refresh_on_expiry(uc: UseCases, team: Team, clock: FakeClock) -> 
     assert idp(uc).token_requests == requests + 1
     status = await uc.oauth_status(team.member, "acme-drive")
     assert status.refreshed_at == clock.now()
-    assert status.linked and not status.expired
+    assert status.linked
+    assert not status.expired
 
 
 async def test_refresh_is_single_flight(uc: UseCases, team: Team, clock: FakeClock) -> None:
@@ -282,9 +284,7 @@ async def test_refused_refresh_asks_for_relink(uc: UseCases, team: Team, clock: 
     assert await uc.oauth_access_token(team.member, "acme-drive")
 
 
-async def test_provider_outage_on_refresh_is_502_and_keeps_the_link(
-    uc: UseCases, team: Team, clock: FakeClock
-) -> None:
+async def test_provider_outage_on_refresh_is_502_and_keeps_the_link(uc: UseCases, team: Team, clock: FakeClock) -> None:
     await link(uc, team.member)
     clock.advance(7200)
     idp(uc).failing = True
@@ -306,7 +306,8 @@ async def test_list_shared_tools_pages(uc: UseCases, team: Team) -> None:
     await link(uc, team.member)
     page = await uc.list_shared_tools(team.member, PageRequest(1, 0))
     assert (page.total, page.limite, [t.id for t in page.items]) == (2, 1, ["acme-drive"])
-    assert page.items[0].linked and page.items[0].requires_oauth
+    assert page.items[0].linked
+    assert page.items[0].requires_oauth
     rest = await uc.list_shared_tools(team.member, PageRequest(5, 1))
     assert [(t.id, t.requires_oauth, t.linked) for t in rest.items] == [("calculator", False, False)]
 
