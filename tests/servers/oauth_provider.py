@@ -54,7 +54,8 @@ class OAuthProviderServer:
     access: dict[str, tuple[str, float]] = field(default_factory=dict)
     refresh_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     issued: list[str] = field(default_factory=list)
-    """Every access and refresh token and code handed out (to search responses and logs for)."""
+    """Every access and refresh token handed out (to search responses and logs for)."""
+    issued_codes: list[str] = field(default_factory=list)
     grants: list[str] = field(default_factory=list)
     """The grant type of every successful /token call, in order."""
     url: str = ""
@@ -79,7 +80,7 @@ class OAuthProviderServer:
             params = {"error": "invalid_request", "state": state}
             return RedirectResponse(f"{redirect_uri}?{urlencode(params)}", 302)
         code = secrets.token_urlsafe(24)
-        self.issued.append(code)
+        self.issued_codes.append(code)
         self.codes[code] = _Code(
             CLIENT_ID, redirect_uri, q["code_challenge"], "S256", self.approve_as, q.get("scope", "")
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Router, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, QueryParameter
 
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.integrations import TESSARACT, ClientConfigView, ClientSyncRequest, ClientSyncView
@@ -15,7 +15,7 @@ from tesserra_http.dependencies import Caller
 
 InstanceId = Annotated[
     str | None,
-    Parameter(query="instanceId", required=False, max_length=64, description="Which instance; default `default`."),
+    QueryParameter(name="instanceId", required=False, max_length=64, description="Which instance; default `default`."),
 ]
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 
 from tesserra_core.domain.paging import Page
@@ -23,8 +23,8 @@ from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
 NO_STORE = CacheControlHeader(no_store=True)
-Query = Annotated[str | None, Parameter(required=False, max_length=4096)]
-StateQuery = Annotated[str | None, Parameter(query="state", required=False, max_length=4096)]
+Query = Annotated[str | None, QueryParameter(required=False, max_length=4096)]
+StateQuery = Annotated[str | None, QueryParameter(name="state", required=False, max_length=4096)]
 """``state`` is a name Litestar reserves for the application state."""
 
 
