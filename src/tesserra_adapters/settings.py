@@ -17,12 +17,18 @@ def _decode(kind: type, value: object) -> object:
     raise NotImplementedError(f"cannot convert {type(value).__name__} to {kind.__name__}")
 
 
+_LISTS = frozenset({"allowed_hosts", "previous_secret_keys"})
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = "sqlite+aiosqlite:///./tesserra.db"
     host: str = "127.0.0.1"
     port: int = 7500
     data_dir: Path = Path("./tesserra-data")
     secret_key: str | None = None
+    previous_secret_keys: tuple[str, ...] = ()
+    """Former TESSERRA_SECRET_KEY values (comma-separated): secrets sealed under them still open, new
+    ones are sealed under the current key."""
     bootstrap_email: str = "admin@tesserra.local"
     bootstrap_password: str | None = None
     workers: int = 1
@@ -37,6 +43,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_hosts: tuple[str, ...] = ()
     """Extra Host names that /mcp accepts (DNS-rebinding protection); loopback is always allowed."""
     log_level: str = "INFO"
+    public_url: str | None = None
+    """How clients reach this server (e.g. https://tesserra.example.com), for the URLs it hands out:
+    the OAuth redirect URI and the MCP client configuration. Unset: the URL of the request."""
+    oauth_return_url: str | None = None
+    """Where the browser goes after the shared-tool OAuth callback. Unset: the callback answers JSON."""
+    oauth_state_ttl: float = 600.0
+    shared_tools_file: Path | None = None
+    """Shared tools and their OAuth providers (JSON). Unset: ``<data dir>/shared_tools.json``."""
+
+    @property
+    def shared_tools_path(self) -> Path:
+        return self.shared_tools_file or self.data_dir / "shared_tools.json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -45,9 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name in cls.__struct_fields__:
             value = env.get(f"TESSERRA_{name.upper()}")
             if value is not None and value != "":
-                fields[name] = (
-                    tuple(v.strip() for v in value.split(",") if v.strip()) if name == "allowed_hosts" else value
-                )
+                fields[name] = tuple(v.strip() for v in value.split(",") if v.strip()) if name in _LISTS else value
         fields.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return msgspec.convert(fields, cls, strict=False, dec_hook=_decode)

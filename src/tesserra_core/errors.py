@@ -72,6 +72,21 @@ class Unavailable(TesserraError):
     default_code = "unavailable"
 
 
+class UpstreamFailed(TesserraError):
+    """A service this server called on the caller's behalf answered with an error or nonsense (502)."""
+
+    default_code = "upstream_failed"
+
+
+class SecretUnreadable(TesserraError):
+    """A sealed secret does not open: wrong context, tampered, or sealed under a key this server lacks.
+
+    Never shown to a client as such: a use case turns it into what the caller can act on.
+    """
+
+    default_code = "secret_unreadable"
+
+
 def error_body(message: str, code: str, request_id: str | None) -> dict[str, object]:
     """The one error body of every driver: both specs' fields, plus a machine code and the request id."""
     return {"detail": message, "success": False, "error": message, "code": code, "request_id": request_id}

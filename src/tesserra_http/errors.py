@@ -26,6 +26,7 @@ STATUS: dict[type[core.TesserraError], int] = {
     core.Conflict: 409,
     core.Unprocessable: 422,
     core.RateLimited: 429,
+    core.UpstreamFailed: 502,
     core.Unavailable: 503,
 }
 

@@ -15,6 +15,7 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
 
@@ -32,6 +33,9 @@ class MemoryStore:
     revocations: list[tuple[int, datetime, Revocation]] = field(default_factory=list)
     """The feed: (sequence number, published at, revocation), oldest first."""
     last_revocation: int = 0
+    oauth_states: dict[str, OAuthState] = field(default_factory=dict)
+    oauth_links: dict[tuple[str, str, str], OAuthLink] = field(default_factory=dict)
+    client_syncs: dict[str, ClientSync] = field(default_factory=dict)
 
 
 class _Repo:
@@ -49,6 +53,14 @@ class _Repo:
                 table.pop(key, None)
             else:
                 table[key] = old
+
+        self._journal.append(undo)
+
+    def _delete(self, table: dict[Any, Any], key: Any) -> None:
+        old = table.pop(key)
+
+        def undo() -> None:
+            table[key] = old
 
         self._journal.append(undo)
 
@@ -257,6 +269,9 @@ class MemoryUnitOfWork:
         self.sessions = MemorySessions(store, self._journal)
         self.refresh_tokens = MemoryRefreshTokens(store, self._journal)
         self.revocations = MemoryRevocations(store, self._journal)
+        self.oauth_states = shared_tools.MemoryOAuthStates(store, self._journal)
+        self.oauth_links = shared_tools.MemoryOAuthLinks(store, self._journal)
+        self.client_syncs = shared_tools.MemoryClientSyncs(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self
@@ -284,3 +299,6 @@ class MemoryUnitOfWorkFactory:
 
     async def ping(self) -> None:
         return None
+
+
+from tesserra_adapters.memory import shared_tools  # noqa: E402  (its repositories build on _Repo above)

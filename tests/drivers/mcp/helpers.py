@@ -25,7 +25,7 @@ ADMIN_PASSWORD = "root-password-1"
 PASSWORD = "owner-password-1"
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
+TOOLS = frozenset({"whoami", "list_api_keys", "service_status", "list_shared_tools"})
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)

@@ -22,7 +22,8 @@ def test_the_tool_surface_is_the_one_these_tests_know() -> None:
         (["keys:read"], {"list_api_keys"}),
         (["status:read"], {"service_status"}),
         (["profile:read", "keys:read"], {"whoami", "list_api_keys"}),
-        (["profile:read", "keys:read", "status:read"], set(TOOLS)),
+        (["tools:read"], {"list_shared_tools"}),
+        (["profile:read", "keys:read", "status:read", "tools:read"], set(TOOLS)),
         (["tenant:read", "keys:write"], set()),
     ],
 )
@@ -72,7 +73,7 @@ async def test_a_session_owners_jwt_sees_every_tool_its_role_allows(site: Site) 
 
 async def test_two_sessions_with_different_keys_see_different_tools_at_once(site: Site) -> None:
     narrow = await site.key("profile:read")
-    wide = await site.key("profile:read", "keys:read", "status:read")
+    wide = await site.key("profile:read", "keys:read", "status:read", "tools:read")
     async with (
         mcp_session(site.mcp_url, {"X-API-Key": narrow.key}) as a,
         mcp_session(site.mcp_url, {"X-API-Key": wide.key}) as b,
