@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -419,6 +420,7 @@ def _like(text: str) -> str:
 class SqlProjects(_Repo):
     async def add(self, project: Project) -> None:
         await self._insert(t.projects, _project_values(project), _name_taken(project.name))
+        await self._conn.execute(_bump_count(self._conn.dialect.name, project.tenant_id))
 
     async def get(self, tenant_id: str, project_id: str) -> Project | None:
         p = t.projects.c
@@ -432,8 +434,16 @@ class SqlProjects(_Repo):
             clause = and_(clause, p.status == where.status.value)
         if where.name:
             clause = and_(clause, p.name_key.like(_like(where.name.casefold()), escape="\\"))
-        rows, total = await self._page(t.projects, clause, p.id.desc(), page)
-        return [_project(r) for r in rows], total
+        if where.status is not None or where.name:
+            rows, total = await self._page(t.projects, clause, p.id.desc(), page)
+            return [_project(r) for r in rows], total
+        # Unfiltered: the page by the (tenant_id, id) index, the total from the tenant's counter
+        # (an exact COUNT would read every index entry of a large tenant on every page).
+        stmt = select(t.projects).where(clause).order_by(p.id.desc()).limit(page.limite).offset(page.offset)
+        rows = await self._all(stmt)
+        if page.offset == 0 and len(rows) < page.limite:
+            return [_project(r) for r in rows], len(rows)
+        return [_project(r) for r in rows], await self.count(tenant_id)
 
     async def update(self, project: Project) -> None:
         p = t.projects.c
@@ -454,11 +464,27 @@ class SqlProjects(_Repo):
             delete(t.resources).where(t.resources.c.project_id == project_id, t.resources.c.tenant_id == tenant_id)
         )
         result = await self._conn.execute(delete(t.projects).where(p.id == project_id, p.tenant_id == tenant_id))
-        return bool(result.rowcount)
+        if not result.rowcount:
+            return False
+        c = t.project_counts.c
+        await self._conn.execute(
+            update(t.project_counts).where(c.tenant_id == tenant_id).values(projects=c.projects - 1)
+        )
+        return True
 
     async def count(self, tenant_id: str) -> int:
-        stmt = select(func.count()).select_from(t.projects).where(t.projects.c.tenant_id == tenant_id)
-        return int((await self._conn.execute(stmt)).scalar_one())
+        c = t.project_counts.c
+        value = (await self._conn.execute(select(c.projects).where(c.tenant_id == tenant_id))).scalar()
+        return int(value or 0)
+
+
+def _bump_count(dialect: str, tenant_id: str) -> Any:
+    """Add one to the tenant's project count (creating its counter at 1)."""
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.project_counts)
+    stmt = upsert.values(tenant_id=tenant_id, projects=1)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.project_counts.c.tenant_id], set_={"projects": t.project_counts.c.projects + 1}
+    )
 
 
 def _name_taken(name: str) -> Conflict:

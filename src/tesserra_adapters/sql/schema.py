@@ -185,6 +185,15 @@ projects = Table(
     Index(None, "tenant_id", "name_key", unique=True),
 )
 
+project_counts = Table(
+    "project_counts",
+    metadata,
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("projects", Integer, nullable=False),
+)
+"""How many projects each tenant holds, kept in the transaction that adds or deletes one: the
+total of an unfiltered project list and the quota count, read in O(1) whatever the tenant's size."""
+
 resources = Table(
     "resources",
     metadata,

@@ -37,6 +37,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_projects_tenant_id_name_key"), ["tenant_id", "name_key"], unique=True)
 
     op.create_table(
+        "project_counts",
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.Column("projects", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_project_counts_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_project_counts")),
+    )
+    op.create_table(
         "resources",
         sa.Column("id", sa.String(length=26), nullable=False),
         sa.Column("tenant_id", sa.String(length=26), nullable=False),
@@ -68,4 +77,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("resources")
+    op.drop_table("project_counts")
     op.drop_table("projects")
