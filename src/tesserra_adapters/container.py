@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +16,8 @@ from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLi
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
-from tesserra_adapters.runtime_unavailable import UnavailableRuntime
+from tesserra_adapters.runtime.memory import MemoryRuntime
+from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.sql import migrate
@@ -23,6 +26,10 @@ from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_core.ports.limits import RateLimiter
+from tesserra_core.ports.runtime import ContainerRuntime
+
+if TYPE_CHECKING:
+    from tesserra_adapters.runtime.docker import DockerRuntime
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -62,6 +69,32 @@ async def rate_limiter(
         raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
 
 
+async def container_runtime(kind: str, data_dir: Path, docker_host: str) -> AsyncIterator[ContainerRuntime]:
+    """The configured workload runtime; the Docker client, when used, is closed at shutdown."""
+    runtime: ProcessRuntime | DockerRuntime
+    if kind == "process":
+        runtime = ProcessRuntime(data_dir)
+    elif kind == "docker":
+        from tesserra_adapters.runtime.docker import DockerRuntime
+
+        runtime = DockerRuntime(docker_host)
+    else:
+        raise ValueError(f"TESSERRA_RUNTIME must be process or docker, not {kind!r}")
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
+async def memory_runtime() -> AsyncIterator[ContainerRuntime]:
+    """Workloads as tasks; stopped at shutdown."""
+    runtime = MemoryRuntime()
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
 class _Common(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     secret = providers.Singleton(lambda s: s.secret(), settings)
@@ -73,7 +106,6 @@ class _Common(containers.DeclarativeContainer):
     monotonic = providers.Callable(lambda c: c.monotonic, clock)
     """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
     entitlements = providers.Singleton(FixedEntitlements)
-    runtime = providers.Singleton(UnavailableRuntime)  # until the runtime adapters are merged
 
 
 class RealAdapters(_Common):
@@ -91,6 +123,12 @@ class RealAdapters(_Common):
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
     http_probe = providers.Resource(httpx_probe)
+    runtime = providers.Resource(
+        container_runtime,
+        _Common.settings.provided.runtime,
+        _Common.settings.provided.data_dir,
+        _Common.settings.provided.docker_host,
+    )
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -106,4 +144,5 @@ class MemoryAdapters(_Common):
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
     http_probe = providers.Singleton(MemoryHttpProbe)
+    runtime = providers.Resource(memory_runtime)
     probes = providers.List()
