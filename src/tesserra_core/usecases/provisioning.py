@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from tesserra_core.domain.catalog import Kind, ResourceType, catalog
+from tesserra_core.domain.catalog import Kind, catalog
 from tesserra_core.domain.resources import Resource, ResourceStatus, owner_of, reason
 from tesserra_core.errors import TesserraError
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -34,7 +34,7 @@ OWNER_PREFIX = "resource:"
 LOGICAL_NOTE = "provisioned as a logical resource: recorded, with no process of its own on this server"
 
 
-def workload_spec(resource: Resource, rtype: ResourceType) -> WorkloadSpec:
+def workload_spec(resource: Resource) -> WorkloadSpec:
     """What the runtime runs for a container-type resource."""
     config = resource.config
     env = dict(config.get("env") or {})
@@ -180,7 +180,7 @@ class Provisioner:
             return
         # Start from a clean slate: a previous attempt (or a crashed process) may have left one.
         await self._remove_workloads(resource_id)
-        workload = await self.runtime.run(workload_spec(resource, rtype))
+        workload = await self.runtime.run(workload_spec(resource))
         done = await self._record(
             resource_id,
             ResourceStatus.RUNNING,
