@@ -39,7 +39,7 @@ async def test_a_healthy_project_is_ok_with_latency_and_runtime_state(uc: UseCas
     await uc.provisioner.settled()
     probe(uc).answer(f"{web.endpoint}/healthz", 200)
     report = await uc.project_health(team.member, pid)
-    assert report.status is Health.OK
+    assert report.status is Health.OK, [(i.name, i.reasons) for i in report.items]
     assert report.reasons == []
     items = {i.name: i for i in report.items}
     assert items["web"].runtime_state == "running"

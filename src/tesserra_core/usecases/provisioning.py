@@ -171,7 +171,9 @@ class Provisioner:
             return
         if resource.status not in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
             return
-        resource = await self._record(resource_id, ResourceStatus.PROVISIONING, "")
+        # Claimed only if it is still what was read: of two workers resuming the same resource,
+        # one moves it on.
+        resource = await self._record(resource_id, ResourceStatus.PROVISIONING, "", expect=resource.status)
         if resource is None:
             return
         rtype = catalog().get(resource.type)
