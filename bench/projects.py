@@ -36,6 +36,7 @@ from run import (
     choose_loader,
     free_port,
     postgres_database,
+    proc_cpu,
     request,
     say,
     sequential_latencies,
@@ -144,6 +145,7 @@ class Size:
     projects: int
     in_tenant: int
     port: int = 0
+    pid: int = 0
     headers: dict[str, str] | None = None
     seed_s: float = 0.0
     dsn: str = ""
@@ -158,6 +160,7 @@ def start_size(size: Size, admin_pg: str, stack: contextlib.ExitStack, deep_offs
     size.port = free_port()
     proc = spawn([*tesserra_cmd(), "serve"], server_env(url, tmp, size.port, EMAIL, PASSWORD, SECRET), tmp / "log")
     stack.callback(stop, proc)
+    size.pid = proc.pid
     wait_ready(size.port, "/health", proc)
     status, body = request(size.port, "POST", "/api/auth/login", body={"email": EMAIL, "password": PASSWORD})
     if status != 200:
@@ -190,20 +193,24 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1_000_000, help="projects in all, large size")
     parser.add_argument("--large-tenant", type=int, default=20_000, help="of which the tenant under test holds")
     parser.add_argument("--deep-offset", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=500, help="sequential requests per size, offset and round")
+    parser.add_argument("--requests", type=int, default=200, help="sequential requests per size, offset and round")
     parser.add_argument("--loader", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=10, help="alternating small/large; each keeps its median")
+    parser.add_argument("--load-every", type=int, default=3, help="the loaded runs happen every Nth round")
     args = parser.parse_args()
     loader = Loader(choose_loader(args.loader), args.connections, args.warmup, args.duration)
     offsets = [0, args.deep_offset]
     small = Size("small", args.small, args.small_tenant)
     large = Size("large", args.large, args.large_tenant)
     say(f"GET /api/projetos?limite=50 among {TENANTS:,} tenants, PostgreSQL; load: {loader.describe()}")
-    say(f"{args.rounds} interleaved rounds of {args.requests} sequential requests per size and offset, then load")
-    seq: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    say(
+        f"{args.rounds} alternating rounds of {args.requests} sequential requests per size and offset "
+        f"(load every {args.load_every} rounds); medians over rounds"
+    )
+    seq: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     loaded: dict[tuple[str, int], list[Load]] = {}
     try:
         with contextlib.ExitStack() as stack:
@@ -214,11 +221,17 @@ def main() -> None:
                     path = f"/api/projetos?limite=50&offset={offset}"
                     sequential_latencies(size.port, path, size.headers or {}, 100)  # warm caches and pool
             for r in range(args.rounds):
-                for size in (small, large):
+                for size in (small, large) if r % 2 == 0 else (large, small):
                     for offset in offsets:
                         path = f"/api/projetos?limite=50&offset={offset}"
+                        cpu_before = proc_cpu(size.pid)
                         ms = sequential_latencies(size.port, path, size.headers or {}, args.requests)
-                        seq.setdefault((size.label, offset), []).append((statistics.median(ms), percentile(ms, 0.99)))
+                        cpu_ms = (proc_cpu(size.pid) - cpu_before) * 1000 / args.requests
+                        seq.setdefault((size.label, offset), []).append(
+                            (statistics.median(ms), percentile(ms, 0.99), cpu_ms)
+                        )
+                        if r % args.load_every:
+                            continue
                         loader.warm(size.port, path, size.headers or {})
                         load = loader.measure(size.port, path, size.headers or {})
                         if load.bad_status or load.socket_errors:
@@ -246,6 +259,7 @@ def main() -> None:
         rows = [
             ("sequential p50 (ms)", p("small", offset, 0), p("large", offset, 0)),
             ("sequential p99 (ms)", p("small", offset, 1), p("large", offset, 1)),
+            ("server CPU per request (ms)", p("small", offset, 2), p("large", offset, 2)),
             (f"{args.connections} conns p50 (ms)", lo("small", offset, "p50_ms"), lo("large", offset, "p50_ms")),
             (f"{args.connections} conns p99 (ms)", lo("small", offset, "p99_ms"), lo("large", offset, "p99_ms")),
             (f"{args.connections} conns req/s", lo("small", offset, "rps"), lo("large", offset, "rps")),
