@@ -285,3 +285,15 @@ async def test_viewers_cannot_write_resources(uc: UseCases, team: Team) -> None:
         await uc.create_resource(viewer, pid, NewResource(type="object_bucket", name="c"))
     with pytest.raises(Forbidden):
         await uc.delete_resource(viewer, r.id)
+
+
+async def test_concurrent_requests_for_one_resource_are_worked_one_at_a_time(uc: UseCases, team: Team) -> None:
+    """Many schedules at once (a double click, two workers' reconcilers): one workload in the end."""
+    pid = await _project(uc, team.owner)
+    r = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name="x", config=WEB))
+    for _ in range(5):
+        uc.provisioner.schedule(r.id)
+    await uc.provisioner.settled()
+    assert (await uc.get_resource(team.owner, r.id)).status is ResourceStatus.RUNNING
+    assert len(await runtime(uc).list(owner_of(r.id))) == 1
+    assert uc.provisioner._locks == {}
