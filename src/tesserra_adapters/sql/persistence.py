@@ -461,7 +461,7 @@ class SqlProjects(_Repo):
 
     async def delete(self, tenant_id: str, project_id: str) -> bool:
         p = t.projects.c
-        # Explicitly, not only by the foreign key's cascade: SQLite enforces it only with its pragma on.
+        # Its resources first, explicitly: the port promises it, whatever the foreign keys do.
         await self._conn.execute(
             delete(t.resources).where(t.resources.c.project_id == project_id, t.resources.c.tenant_id == tenant_id)
         )
