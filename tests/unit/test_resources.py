@@ -362,3 +362,26 @@ async def test_two_workers_resuming_one_resource_make_one_workload(uc: UseCases,
     workloads = await runtime(uc).list(owner_of(r.id))
     assert len(workloads) == 1
     assert store(uc).resources[r.id].workload_id == workloads[0].id
+
+
+async def test_reconcile_removes_only_workloads_nobody_will_use(uc: UseCases, team: Team) -> None:
+    pid = await _project(uc, team.owner)
+    running = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name="run", config=WEB))
+    await uc.provisioner.settled()
+    recorded = store(uc).resources[running.id].workload_id
+    extra = await runtime(uc).run(WorkloadSpec(owner=owner_of(running.id), tenant_id=team.tenant_id, command=()))
+    pending = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name="pend", config=WEB))
+    await uc.provisioner.settled()
+    resources = store(uc).resources
+    resources[pending.id] = msgspec.structs.replace(resources[pending.id], status=ResourceStatus.PENDING)
+    in_flight = (await runtime(uc).list(owner_of(pending.id)))[0]  # as if another worker were provisioning it
+    fresh = Provisioner(uc.ports.uow, uc.ports.runtime, uc.ports.clock)
+    resumed = await fresh.reconcile()
+    assert resumed == 1
+    assert await runtime(uc).inspect(extra.id) is None  # settled on another workload: a stray
+    assert recorded is not None
+    assert await runtime(uc).inspect(recorded) is not None
+    assert await runtime(uc).inspect(in_flight.id) is not None  # not a stray: its resource is being provisioned
+    await fresh.settled()
+    assert (await uc.get_resource(team.owner, pending.id)).status is ResourceStatus.RUNNING
+    assert in_flight.id not in {w.id for w in await runtime(uc).list(owner_of(pending.id))}  # replaced by the retry

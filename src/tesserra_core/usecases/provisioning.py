@@ -64,6 +64,16 @@ def endpoint_of(resource: Resource, workload: Workload) -> str | None:
     return f"http://127.0.0.1:{host_port}" if host_port else None
 
 
+def _stray(workload: Workload, live: Resource | None) -> bool:
+    """A workload nobody will use: its resource is gone, or settled on another workload. One whose
+    resource is being provisioned (maybe by another worker, right now) is left to that work."""
+    if live is None:
+        return True
+    if live.status in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
+        return False
+    return live.status is ResourceStatus.DELETING or live.workload_id != workload.id
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TesserraError):
         return exc.message
@@ -128,7 +138,7 @@ class Provisioner:
             resource_id = workload.owner.removeprefix(OWNER_PREFIX)
             async with self.uow(read_only=True) as uow:
                 live = await uow.resources.find(resource_id)
-            if live is None or live.workload_id not in (None, workload.id):
+            if _stray(workload, live):
                 log.info("removing stray workload %s of %s", workload.id, workload.owner)
                 await self.runtime.remove(workload.id)
         return len(unsettled)
