@@ -97,7 +97,7 @@ class Provisioner:
     def release(self, resources: Sequence[Resource]) -> None:
         """Remove the workloads of resources whose rows are already gone (a deleted project)."""
         for resource in resources:
-            self._spawn(self._remove_workloads(resource.id))
+            self._spawn(self._release(resource.id))
 
     async def stop(self, resource: Resource) -> None:
         """Stop a container resource's workload now (the caller records ``stopped``)."""
@@ -236,6 +236,12 @@ class Provisioner:
         if done is None:  # deleted or changed meanwhile: this workload belongs to nobody; look again
             await self.runtime.remove(workload.id)
             self.schedule(claimed.id)
+
+    async def _release(self, resource_id: str) -> None:
+        try:
+            await self._remove_workloads(resource_id)
+        except Exception as exc:  # reaped as a stray on the next start
+            log.warning("removing the workloads of deleted resource %s failed: %s", resource_id, _describe(exc))
 
     async def _remove_workloads(self, resource_id: str) -> None:
         for workload in await self.runtime.list(owner_of(resource_id)):
