@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
@@ -137,6 +138,7 @@ class RealAdapters(_Common):
         _Common.settings.provided.redis_url,
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
+    http_probe = providers.Resource(httpx_probe)
     runtime = providers.Resource(
         container_runtime,
         _Common.settings.provided.runtime,
@@ -159,6 +161,7 @@ class MemoryAdapters(_Common):
     hasher = providers.Singleton(Argon2Hasher, time_cost=1, memory_cost=1024)
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
+    http_probe = providers.Singleton(MemoryHttpProbe)
     runtime = providers.Resource(memory_runtime)
     oauth = providers.Singleton(
         MemoryOAuthServer, clock=providers.Callable(lambda c: lambda: c.now().timestamp(), _Common.clock)

@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
 from tesserra_http.context import request_id_var
-from tesserra_http.controllers import auth, integrations, service, shared_tools, tenants
+from tesserra_http.controllers import auth, integrations, projects, service, shared_tools, tenants
 from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
@@ -29,6 +29,9 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     shared_tools.routes,
     shared_tools.callback_routes,
     integrations.routes,
+    projects.routes,
+    projects.resource_routes,
+    projects.tenant_health_routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 
@@ -67,6 +70,7 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
             if watch_revocations:
                 await stack.enter_async_context(uc.revocations.watching())
             await stack.enter_async_context(endpoint.lifespan())
+            await stack.enter_async_context(uc.provisioner.running())
             yield
 
     return Litestar(

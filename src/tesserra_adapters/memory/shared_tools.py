@@ -31,7 +31,7 @@ class MemoryOAuthStates(_Repo):
     async def purge(self, before: datetime) -> int:
         old = [k for k, s in self._store.oauth_states.items() if s.expires_at < before]
         for key in old:
-            self._delete(self._store.oauth_states, key)
+            self._drop(self._store.oauth_states, key)
         return len(old)
 
 
@@ -50,7 +50,7 @@ class MemoryOAuthLinks(_Repo):
         key = (tenant_id, user_id, tool_id)
         if key not in self._store.oauth_links:
             return False
-        self._delete(self._store.oauth_links, key)
+        self._drop(self._store.oauth_links, key)
         return True
 
 
