@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.memory.gateway import MemoryGateway
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
-from tesserra_adapters.plans import FixedEntitlements
+from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
@@ -21,6 +22,7 @@ from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_core.ports.limits import RateLimiter
+from tesserra_core.usecases.entitlements import StoredEntitlements
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -70,7 +72,6 @@ class _Common(containers.DeclarativeContainer):
     tokens = providers.Singleton(lambda k: JwtIssuer(subkey(k, "jwt")), secret)
     monotonic = providers.Callable(lambda c: c.monotonic, clock)
     """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
-    entitlements = providers.Singleton(FixedEntitlements)
 
 
 class RealAdapters(_Common):
@@ -87,6 +88,8 @@ class RealAdapters(_Common):
         _Common.settings.provided.redis_url,
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
+    entitlements = providers.Singleton(StoredEntitlements, uow, _Common.clock)
+    gateway = providers.Singleton(payment_gateway, _Common.settings)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -101,4 +104,6 @@ class MemoryAdapters(_Common):
     hasher = providers.Singleton(Argon2Hasher, time_cost=1, memory_cost=1024)
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
+    entitlements = providers.Singleton(StoredEntitlements, uow, _Common.clock)
+    gateway = providers.Singleton(MemoryGateway)
     probes = providers.List()

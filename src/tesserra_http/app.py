@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
 from tesserra_http.context import request_id_var
-from tesserra_http.controllers import auth, service, tenants
+from tesserra_http.controllers import auth, billing, service, tenants
 from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
@@ -26,6 +26,11 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     auth.routes,
     tenants.current_routes,
     tenants.admin_routes,
+    billing.plans_routes,
+    billing.admin_plans_routes,
+    billing.subscription_routes,
+    billing.webhook_routes,
+    billing.finance_routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 
@@ -63,6 +68,7 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
         async with contextlib.AsyncExitStack() as stack:
             if watch_revocations:
                 await stack.enter_async_context(uc.revocations.watching())
+                await stack.enter_async_context(uc.retry_billing_events.running())
             await stack.enter_async_context(endpoint.lifespan())
             yield
 

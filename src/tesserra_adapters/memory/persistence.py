@@ -5,52 +5,18 @@ For unit tests and library users. It passes the same contract suite as the SQL a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import msgspec
 
+from tesserra_adapters.memory.base import MemoryStore, Undo, _Repo
+from tesserra_adapters.memory.billing import MemoryBillingEvents, MemoryInvoices, MemoryPlans, MemorySubscriptions
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
-
-Undo = Callable[[], None]
-
-
-@dataclass
-class MemoryStore:
-    tenants: dict[str, Tenant] = field(default_factory=dict)
-    users: dict[str, User] = field(default_factory=dict)
-    memberships: dict[tuple[str, str], Membership] = field(default_factory=dict)
-    api_keys: dict[str, ApiKey] = field(default_factory=dict)
-    sessions: dict[str, Session] = field(default_factory=dict)
-    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
-    revocations: list[tuple[int, datetime, Revocation]] = field(default_factory=list)
-    """The feed: (sequence number, published at, revocation), oldest first."""
-    last_revocation: int = 0
-
-
-class _Repo:
-    def __init__(self, store: MemoryStore, journal: list[Undo]) -> None:
-        self._store = store
-        self._journal = journal
-
-    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
-        missing = object()
-        old = table.get(key, missing)
-        table[key] = value
-
-        def undo() -> None:
-            if old is missing:
-                table.pop(key, None)
-            else:
-                table[key] = old
-
-        self._journal.append(undo)
 
 
 def _page(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
@@ -257,6 +223,10 @@ class MemoryUnitOfWork:
         self.sessions = MemorySessions(store, self._journal)
         self.refresh_tokens = MemoryRefreshTokens(store, self._journal)
         self.revocations = MemoryRevocations(store, self._journal)
+        self.plans = MemoryPlans(store, self._journal)
+        self.subscriptions = MemorySubscriptions(store, self._journal)
+        self.invoices = MemoryInvoices(store, self._journal)
+        self.billing_events = MemoryBillingEvents(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self

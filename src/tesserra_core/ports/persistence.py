@@ -10,6 +10,12 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.ports.billing import (
+    BillingEventRepository,
+    InvoiceRepository,
+    PlanRepository,
+    SubscriptionRepository,
+)
 
 
 class TenantRepository(Protocol):
@@ -133,6 +139,10 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
     revocations: RevocationRepository
+    plans: PlanRepository
+    subscriptions: SubscriptionRepository
+    invoices: InvoiceRepository
+    billing_events: BillingEventRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tesserra_core.domain.identity import Principal, TenantStatus
+from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.health import Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -14,18 +15,31 @@ from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
-from tesserra_core.usecases.caching import CacheSet, TaggedCache
+from tesserra_core.usecases.billing_events import ProcessEvent, ReceiveWebhook, RetryEvents
+from tesserra_core.usecases.billing_plans import (
+    AddPrice,
+    AdminGetPlan,
+    AdminListPlans,
+    ArchivePrice,
+    CreatePlan,
+    ListPlans,
+    SyncPlan,
+    UpdatePlan,
+)
+from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
 from tesserra_core.usecases.credentials import (
     Authenticate,
     KeyUsage,
     RevocationWatcher,
     Revoker,
 )
+from tesserra_core.usecases.finance import Churn, CountSubscriptions, ListInvoices, Recurring, Revenue
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.housekeeping import Housekeeping
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
 from tesserra_core.usecases.sessions import AuthPolicy, Login, Logout, Me, Refresh, TokenMinter
 from tesserra_core.usecases.status import ServiceStatus
+from tesserra_core.usecases.subscriptions import BillingPortal, CancelSubscription, GetSubscription, StartCheckout
 from tesserra_core.usecases.tenants import (
     CreateTenant,
     CurrentTenant,
@@ -58,6 +72,7 @@ class Ports:
     rate_limiter: RateLimiter
     idempotency: IdempotencyStore
     entitlements: Entitlements
+    gateway: PaymentGateway
     probes: Sequence[Probe] = ()
 
 
@@ -72,7 +87,8 @@ class UseCases:
         self.ports = p
         credentials: TaggedCache[Principal] = TaggedCache()
         profiles: TaggedCache[MeView] = TaggedCache()
-        caches = CacheSet((credentials, profiles))
+        entitlement_cache = (p.entitlements,) if isinstance(p.entitlements, Evicts) else ()
+        caches = CacheSet((credentials, profiles, *entitlement_cache))
         usage = KeyUsage()
         revoker = Revoker(caches, p.clock)
         minter = TokenMinter(p.tokens, p.digest, p.secrets, p.ids, p.clock, policy)
@@ -114,3 +130,26 @@ class UseCases:
         self.create_admin = CreateAdmin(onboard)
         self.ensure_first_owner = EnsureFirstOwner(p.uow, self.create_admin)
         self.mint_key_for_user = MintKeyForUser(p.uow, self.generate_api_key)
+
+        self.list_plans = ListPlans(p.uow)
+        self.admin_list_plans = AdminListPlans(p.uow)
+        self.admin_get_plan = AdminGetPlan(p.uow)
+        self.create_plan = CreatePlan(p.uow, p.ids, p.clock)
+        self.update_plan = UpdatePlan(p.uow, p.clock)
+        self.add_price = AddPrice(p.uow, p.ids, p.clock)
+        self.archive_price = ArchivePrice(p.uow, p.clock)
+        self.sync_plan = SyncPlan(p.uow, p.gateway, p.clock)
+
+        self.start_checkout = StartCheckout(p.uow, p.gateway, p.clock)
+        self.get_subscription = GetSubscription(p.uow)
+        self.cancel_subscription = CancelSubscription(p.uow, p.gateway, p.clock, revoker)
+        self.billing_portal = BillingPortal(p.uow, p.gateway)
+        self.process_billing_event = ProcessEvent(p.uow, p.gateway, p.clock, revoker)
+        self.receive_webhook = ReceiveWebhook(p.uow, p.gateway, p.clock, self.process_billing_event)
+        self.retry_billing_events = RetryEvents(p.uow, self.process_billing_event, p.clock)
+
+        self.finance_recurring = Recurring(p.uow)
+        self.finance_subscriptions = CountSubscriptions(p.uow)
+        self.finance_revenue = Revenue(p.uow, p.clock)
+        self.finance_churn = Churn(p.uow, p.clock)
+        self.finance_invoices = ListInvoices(p.uow)
