@@ -262,18 +262,29 @@ class SqlInvoices(_Upserts):
 
     async def list(self, where: InvoiceFilter, page: PageRequest) -> tuple[list[Invoice], int]:
         i = t.invoices.c
-        conditions = [
-            cond
-            for cond, given in (
-                (i.status == where.status, where.status),
-                (i.currency == where.currency, where.currency),
-                (i.tenant_id == where.tenant_id, where.tenant_id),
-                (i.created_at >= where.since, where.since),
-                (i.created_at < where.until, where.until),
-            )
-            if given is not None
-        ]
-        rows, total = await self._page(t.invoices, and_(True, *conditions), (i.created_at.desc(), i.id.desc()), page)
+        conditions: list[Any] = []
+        if where.status is not None:
+            conditions.append(i.status == where.status)
+        if where.currency is not None:
+            conditions.append(i.currency == where.currency)
+        if where.tenant_id is not None:
+            conditions.append(i.tenant_id == where.tenant_id)
+        if where.since is not None:
+            conditions.append(i.created_at >= where.since)
+        if where.until is not None:
+            conditions.append(i.created_at < where.until)
+        where_all = and_(True, *conditions)
+        rows = await self._all(
+            select(t.invoices)
+            .where(where_all)
+            .order_by(i.created_at.desc(), i.id.desc())
+            .limit(page.limite)
+            .offset(page.offset)
+        )
+        total = len(rows)
+        if page.offset or len(rows) == page.limite:
+            counted = await self._conn.execute(select(func.count()).select_from(t.invoices).where(where_all))
+            total = int(counted.scalar_one())
         return [_invoice(r) for r in rows], total
 
 
