@@ -4,6 +4,7 @@ objects inside events and API answers, translated into core snapshots. Vendor ob
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +46,12 @@ def verify(payload: bytes, header: str | None, secret: str | None, tolerance: in
         raise ValidationFailed(
             f"invalid Stripe signature: {exc.user_message or exc}", code="invalid_signature"
         ) from None
+    # Stripe's check bounds only the past; a timestamp from the future is as suspect as a stale one.
+    stamps = [part.strip()[2:] for part in header.split(",") if part.strip().startswith("t=")]
+    if not stamps or not stamps[0].isdigit() or int(stamps[0]) > time.time() + tolerance:
+        raise ValidationFailed(
+            "invalid Stripe signature: timestamp outside the tolerance zone", code="invalid_signature"
+        )
 
 
 def _at(value: Any) -> datetime | None:
