@@ -31,7 +31,7 @@ from tesserra_http.dependencies import Caller, Paging
 
 IdempotencyKey = Annotated[
     str | None,
-    HeaderParameter(header="Idempotency-Key", required=False, description="Replays the first response for 24 h."),
+    HeaderParameter(name="Idempotency-Key", required=False, description="Replays the first response for 24 h."),
 ]
 Since = Annotated[datetime | None, QueryParameter(required=False, description="Start (inclusive), ISO 8601.")]
 Until = Annotated[datetime | None, QueryParameter(required=False, description="End (exclusive), ISO 8601.")]
