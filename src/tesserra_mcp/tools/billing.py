@@ -11,7 +11,7 @@ from tesserra_mcp.registry import ToolSet
 tools = ToolSet()
 
 
-@tools.tool()
+@tools.tool(Scope.TENANT_READ)
 async def list_plans(*, uc: UseCases, actor: Principal) -> dict[str, list[PlanView]]:
     """Active plans with their limits and prices per currency and interval (amounts in minor units)."""
     return {"items": await uc.list_plans()}

@@ -26,6 +26,11 @@ PASSWORD = "owner-password-1"
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
+BILLING_TOOLS = frozenset(
+    {"list_plans", "get_subscription", "create_checkout", "cancel_subscription", "finance_mrr", "finance_subscriptions"}
+)
+OWNER_BILLING_TOOLS = BILLING_TOOLS - {"finance_mrr", "finance_subscriptions"}
+"""A tenant owner's billing tools: all but the platform administrators' finance."""
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)
