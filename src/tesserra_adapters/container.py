@@ -89,7 +89,7 @@ class RealAdapters(_Common):
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
     entitlements = providers.Singleton(StoredEntitlements, uow, _Common.clock)
-    gateway = providers.Singleton(payment_gateway, _Common.settings)
+    gateway = providers.Resource(payment_gateway, _Common.settings)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),

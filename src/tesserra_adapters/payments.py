@@ -9,6 +9,7 @@ is being rotated).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import NoReturn
 
 from tesserra_adapters import stripe_events
@@ -45,18 +46,20 @@ class DisabledGateway:
 
     def parse_event(self, payload: bytes, signature: str | None) -> GatewayEvent:
         stripe_events.verify(payload, signature, self._webhook_secret)
-        return stripe_events.decode(payload)
+        return stripe_events.envelope(payload)
 
     def decode_event(self, payload: bytes) -> GatewayEvent:
         return stripe_events.decode(payload)
 
 
-def payment_gateway(settings: Settings) -> PaymentGateway:
+async def payment_gateway(settings: Settings) -> AsyncIterator[PaymentGateway]:
+    """The configured gateway; Stripe's HTTP client is closed at shutdown."""
     if not settings.stripe_api_key:
-        return DisabledGateway(settings.stripe_webhook_secret)
+        yield DisabledGateway(settings.stripe_webhook_secret)
+        return
     from tesserra_adapters.stripe_gateway import StripeGateway
 
-    return StripeGateway(
+    gateway = StripeGateway(
         settings.stripe_api_key,
         settings.stripe_webhook_secret,
         success_url=settings.stripe_success_url,
@@ -66,3 +69,7 @@ def payment_gateway(settings: Settings) -> PaymentGateway:
         prices_api=settings.stripe_prices_api,
         tolerance=settings.stripe_webhook_tolerance,
     )
+    try:
+        yield gateway
+    finally:
+        await gateway.aclose()

@@ -53,13 +53,15 @@ class StripeGateway:
         prices_api: str = "prices",
         tolerance: int = stripe_events.DEFAULT_TOLERANCE,
         max_network_retries: int = 2,
+        timeout: float = 20.0,
     ) -> None:
         if prices_api not in ("prices", "plans"):
             raise ValueError(f"TESSERRA_STRIPE_PRICES_API must be prices or plans, not {prices_api!r}")
+        self._http = stripe.HTTPXClient(timeout=timeout)
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base.rstrip("/")} if api_base else None,
-            http_client=stripe.HTTPXClient(),
+            http_client=self._http,
             max_network_retries=max_network_retries,
         )
         self._v1 = self._client.v1
@@ -168,9 +170,12 @@ class StripeGateway:
         session = await _call(lambda: self._v1.billing_portal.sessions.create_async(params))
         return str(session.url)
 
+    async def aclose(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
     def parse_event(self, payload: bytes, signature: str | None) -> GatewayEvent:
         stripe_events.verify(payload, signature, self._webhook_secret, self._tolerance)
-        return stripe_events.decode(payload)
+        return stripe_events.envelope(payload)
 
     def decode_event(self, payload: bytes) -> GatewayEvent:
         return stripe_events.decode(payload)

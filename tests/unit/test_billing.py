@@ -7,8 +7,12 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from dependency_injector import providers
 
+from tesserra_adapters.bootstrap import build
+from tesserra_adapters.container import MemoryAdapters
 from tesserra_adapters.memory.gateway import MEMORY_WEBHOOK_SECRET, MemoryGateway
+from tesserra_adapters.settings import Settings
 from tesserra_adapters.stripe_events import subscription_from
 from tesserra_core.domain.billing import Interval, SubscriptionStatus
 from tesserra_core.domain.identity import Principal
@@ -302,6 +306,18 @@ async def test_a_signed_payload_that_is_not_an_event_is_400(uc: UseCases) -> Non
     assert store(uc).billing_events == {}
 
 
+async def test_a_verified_event_this_version_cannot_read_is_kept_not_refused(uc: UseCases, team: Team) -> None:
+    odd = s.subscription("sub_odd", "cus_odd", "price_odd", "some_future_status")
+    payload = s.event("customer.subscription.updated", odd, NOW, event_id="evt_odd")
+    ack = await uc.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
+    assert ack.received
+    assert not ack.processed
+    stored = store(uc).billing_events["evt_odd"]
+    assert stored.payload == payload
+    assert stored.attempts == 1
+    assert "not a Stripe event" in (stored.last_error or "")
+
+
 async def test_failed_processing_is_recorded_and_retried_until_it_succeeds(
     uc: UseCases, admin: Principal, team: Team, clock: FakeClock
 ) -> None:
@@ -395,3 +411,33 @@ async def test_finance_figures(uc: UseCases, admin: Principal, team: Team, clock
         admin, datetime.fromtimestamp(NOW - 86400, UTC), datetime.fromtimestamp(NOW + 86400, UTC)
     )
     assert (churn.active_at_start, churn.churned, churn.rate) == (2, 1, 0.5)
+
+
+async def test_another_workers_cached_entitlement_is_evicted_through_the_revocation_feed(
+    uc: UseCases, admin: Principal, team: Team, settings: Settings, clock: FakeClock
+) -> None:
+    other = MemoryAdapters(settings=settings)
+    other.uow.override(providers.Object(uc.ports.uow))
+    other.clock.override(providers.Object(clock))
+    other.gateway.override(providers.Object(uc.ports.gateway))
+    worker_b = await build(other, settings)
+    pro = await synced_plan(uc, admin, "pro", PRO)
+
+    assert not (await worker_b.ports.entitlements.of(team.tenant_id)).subscribed  # cached on B
+    await worker_b.revocations.poll()  # B's cursor starts here
+    await subscribe(uc, admin, team, pro)  # processed on A
+    assert (await uc.ports.entitlements.of(team.tenant_id)).subscribed
+    assert not (await worker_b.ports.entitlements.of(team.tenant_id)).subscribed  # still B's cached copy
+    await worker_b.revocations.poll()
+    assert (await worker_b.ports.entitlements.of(team.tenant_id)).plan == "pro"
+
+
+async def test_entitlements_are_cached_for_a_bounded_time(
+    uc: UseCases, admin: Principal, team: Team, clock: FakeClock
+) -> None:
+    free = await uc.create_plan(admin, NewPlan(code="free", name="Free", limits=PlanLimits(projects=1)))
+    assert (await uc.ports.entitlements.of(team.tenant_id)).limits == free.limits
+    await uc.update_plan(admin, free.id, PlanChanges(limits=PlanLimits(projects=7)))  # no event evicts this
+    assert (await uc.ports.entitlements.of(team.tenant_id)).limits.projects == 1
+    clock.advance(61)
+    assert (await uc.ports.entitlements.of(team.tenant_id)).limits.projects == 7

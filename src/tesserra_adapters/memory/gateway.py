@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -95,10 +94,7 @@ class MemoryGateway:
 
     def parse_event(self, payload: bytes, signature: str | None) -> GatewayEvent:
         stripe_events.verify(payload, signature, self.webhook_secret)
-        return stripe_events.decode(payload)
+        return stripe_events.envelope(payload)
 
     def decode_event(self, payload: bytes) -> GatewayEvent:
         return stripe_events.decode(payload)
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)

@@ -61,7 +61,8 @@ class PaymentGateway(Protocol):
         ...
 
     def parse_event(self, payload: bytes, signature: str | None) -> GatewayEvent:
-        """Verify a webhook's signature over the raw body (``ValidationFailed`` if bad or stale) and decode it."""
+        """Verify a webhook's signature over the raw body (``ValidationFailed`` if bad or stale) and read its
+        envelope (id, type, created). The object inside is read by ``decode_event`` when processed."""
         ...
 
     def decode_event(self, payload: bytes) -> GatewayEvent:
