@@ -42,7 +42,9 @@ def _openapi() -> OpenAPIConfig:
         description=(
             "Open multi-tenant control plane. Errors answer "
             '`{"detail", "success": false, "error", "code", "request_id"}`; lists take `limite` and `offset`; '
-            "creating POSTs accept `Idempotency-Key`."
+            "creating POSTs accept `Idempotency-Key`. A create that would pass the tenant's plan limit "
+            "answers 402 (`subscription_required` without an active or trialing subscription, `quota_exceeded` "
+            "with one); the limits of every plan are at GET /api/planos."
         ),
         path="/",
         openapi_router=Router(path="/", route_handlers=[], opt={"public": True}, include_in_schema=False),
