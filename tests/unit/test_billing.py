@@ -441,3 +441,22 @@ async def test_entitlements_are_cached_for_a_bounded_time(
     assert (await uc.ports.entitlements.of(team.tenant_id)).limits.projects == 1
     clock.advance(61)
     assert (await uc.ports.entitlements.of(team.tenant_id)).limits.projects == 7
+
+
+async def test_the_background_loop_retries_due_events(
+    uc: UseCases, admin: Principal, team: Team, clock: FakeClock
+) -> None:
+    await synced_plan(uc, admin, "pro", PRO)
+    paid = s.event("invoice.paid", s.invoice("in_loop", "cus_loop", None), NOW, event_id="evt_loop")
+    assert not await deliver(uc, paid)
+    linked = s.checkout_completed("cs_loop", "cus_loop", "sub_loop", team.tenant_id)
+    assert await deliver(uc, s.event("checkout.session.completed", linked, NOW))
+    clock.advance(10)
+    uc.retry_billing_events.interval = 0.01
+    async with uc.retry_billing_events.running():
+        for _ in range(200):
+            if store(uc).billing_events["evt_loop"].processed_at is not None:
+                break
+            await asyncio.sleep(0.01)
+    assert store(uc).billing_events["evt_loop"].processed_at is not None
+    assert "in_loop" in store(uc).invoices

@@ -8,11 +8,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from tesserra_core.domain.billing import BillingCustomer
 from tesserra_core.domain.plans import PlanLimits
 from tests import stripe_support as s
 from tests import support
@@ -256,6 +258,36 @@ async def test_webhooks_verify_store_once_and_drive_the_subscription(billing: Bi
     portal = await api.post("/api/assinatura/portal", headers=owner.bearer)
     assert portal.status_code == 200
     assert portal.json()["url"].startswith("https://billing.stripe.com/")
+
+
+async def test_concurrent_deliveries_of_one_event_apply_it_once(billing: Billing) -> None:
+    owner = await billing.accounts.tenant_owner()
+    async with billing.server.uc.ports.uow() as uow:
+        await uow.subscriptions.add_customer(
+            BillingCustomer(
+                tenant_id=owner.tenant_id, customer_id=f"cus_{owner.tenant_id}", created_at=datetime.now(UTC)
+            )
+        )
+        await uow.commit()
+    payload = s.event(
+        "invoice.paid", s.invoice(f"in_{owner.tenant_id}", f"cus_{owner.tenant_id}", None), int(time.time())
+    )
+
+    async def deliver() -> dict[str, Any]:
+        async with billing.client() as c:
+            response = await c.post(
+                "/api/webhooks/stripe", content=payload, headers={"Stripe-Signature": s.sign(payload, SECRET)}
+            )
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+    acks = await asyncio.gather(*(deliver() for _ in range(6)))
+    assert sum(a["processed"] for a in acks) == 1
+    assert sum(not a["duplicate"] for a in acks) == 1
+    admin = await admin_of(billing)
+    async with billing.client() as c:
+        page = (await c.get(f"/api/admin/financeiro/faturas?tenant_id={owner.tenant_id}", headers=admin.bearer)).json()
+    assert [(i["status"], i["amount_paid"], i["currency"]) for i in page["items"]] == [("paid", 1900, "EUR")]
 
 
 async def test_finance_is_for_platform_admins(billing: Billing, api: httpx.AsyncClient) -> None:
