@@ -460,3 +460,18 @@ async def test_the_background_loop_retries_due_events(
             await asyncio.sleep(0.01)
     assert store(uc).billing_events["evt_loop"].processed_at is not None
     assert "in_loop" in store(uc).invoices
+
+
+async def test_event_metadata_cannot_move_a_subscription_to_another_tenant(
+    uc: UseCases, admin: Principal, team: Team
+) -> None:
+    from tests.unit.conftest import make_team
+
+    pro = await synced_plan(uc, admin, "pro", PRO)
+    victim = await make_team(uc, admin)
+    await uc.start_checkout(team.owner, CheckoutStart(plan="pro", currency="EUR"))
+    customer = await customer_of(uc, team)
+    sub = s.subscription("sub_meta", customer, price_of(pro), tenant_id=victim.tenant_id)
+    assert await deliver(uc, s.event("customer.subscription.created", sub, NOW))
+    assert store(uc).subscriptions["sub_meta"].tenant_id == team.tenant_id  # the customer's tenant wins
+    assert not (await uc.ports.entitlements.of(victim.tenant_id)).subscribed

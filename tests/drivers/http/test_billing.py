@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tesserra_core.domain.billing import BillingCustomer
+from tesserra_core.domain.identity import Role
 from tesserra_core.domain.plans import PlanLimits
 from tests import stripe_support as s
 from tests import support
@@ -258,6 +259,26 @@ async def test_webhooks_verify_store_once_and_drive_the_subscription(billing: Bi
     portal = await api.post("/api/assinatura/portal", headers=owner.bearer)
     assert portal.status_code == 200
     assert portal.json()["url"].startswith("https://billing.stripe.com/")
+
+    stranger = await billing.accounts.tenant_owner()  # another tenant sees nothing of it
+    theirs = (await api.get("/api/assinatura", headers=stranger.bearer)).json()
+    assert (theirs["status"], theirs["plan"], theirs["subscribed"]) == (None, "free", False)
+    assert_error(await api.post("/api/assinatura/cancelar", headers=stranger.bearer), 404, "subscription_not_found")
+    assert_error(await api.post("/api/assinatura/portal", headers=stranger.bearer), 404, "customer_not_found")
+
+
+@pytest.mark.parametrize("role", [Role.MEMBER, Role.VIEWER])
+async def test_only_owners_may_start_checkouts_or_cancel(billing: Billing, api: httpx.AsyncClient, role: Role) -> None:
+    admin = await admin_of(billing)
+    plan = await synced_plan(api, admin)
+    owner = await billing.accounts.tenant_owner()
+    someone = await billing.accounts.member(owner.tenant_id, role)
+    checkout = {"plan": plan["code"], "currency": "EUR"}
+    assert_error(
+        await api.post("/api/assinatura/checkout", json=checkout, headers=someone.bearer), 403, "insufficient_scope"
+    )
+    assert_error(await api.post("/api/assinatura/cancelar", headers=someone.bearer), 403, "insufficient_scope")
+    assert_error(await api.get("/api/assinatura", headers=someone.bearer), 403, "insufficient_scope")
 
 
 async def test_concurrent_deliveries_of_one_event_apply_it_once(billing: Billing) -> None:
