@@ -5,18 +5,40 @@ For unit tests and library users. It passes the same contract suite as the SQL a
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import msgspec
 
-from tesserra_adapters.memory.base import MemoryStore, Undo, _Repo
+from tesserra_adapters.memory.base import Undo, _Repo
 from tesserra_adapters.memory.billing import MemoryBillingEvents, MemoryInvoices, MemoryPlans, MemorySubscriptions
+from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
+
+
+@dataclass
+class MemoryStore:
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    memberships: dict[tuple[str, str], Membership] = field(default_factory=dict)
+    api_keys: dict[str, ApiKey] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    revocations: list[tuple[int, datetime, Revocation]] = field(default_factory=list)
+    """The feed: (sequence number, published at, revocation), oldest first."""
+    last_revocation: int = 0
+    plans: dict[str, Plan] = field(default_factory=dict)
+    """Plans without their prices (those live in ``prices``)."""
+    prices: dict[str, Price] = field(default_factory=dict)
+    customers: dict[str, BillingCustomer] = field(default_factory=dict)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    billing_events: dict[str, StoredEvent] = field(default_factory=dict)
 
 
 def _page(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
