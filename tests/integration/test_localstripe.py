@@ -29,12 +29,12 @@ WEBHOOK_SECRET = "whsec_localstripe_test"
 PRO = PlanLimits(projects=40, domains=9)
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[tuple[LiveServer, str]]:
-    async with localstripe() as stripe_url:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[LiveServer, str]]:
+    async with localstripe() as stripe_url, support.database_url(request.param, tmp_path) as url:
         settings = support.test_settings(
             tmp_path,
-            f"sqlite+aiosqlite:///{tmp_path / 'tesserra.db'}",
+            url,
             stripe_api_key=API_KEY,
             stripe_webhook_secret=WEBHOOK_SECRET,
             stripe_api_base=stripe_url,
