@@ -81,12 +81,14 @@ async def test_catalogue_lists_active_plans_with_active_prices(uc: UseCases, adm
     await uc.update_plan(admin, old.id, PlanChanges(active=False))
     await uc.add_price(admin, pro.id, NewPrice(currency="EUR", interval=Interval.MONTH, amount=2500))
 
-    plans = await uc.list_plans()
+    plans = (await uc.list_plans()).items
     assert [p.code for p in plans] == ["pro"]
     eur = [p for p in plans[0].prices if p.currency == "EUR"]
     assert [(p.amount, p.synced) for p in eur] == [(2500, False)]  # the replaced price is archived
     assert plans[0].limits == PRO
-    assert {p.code for p in await uc.admin_list_plans(admin)} == {"pro", "legacy"}
+    assert {p.code for p in (await uc.admin_list_plans(admin)).items} == {"pro", "legacy"}
+    second = await uc.admin_list_plans(admin, PageRequest(1, 1))
+    assert (second.total, [p.code for p in second.items]) == (2, ["legacy"])
 
 
 async def test_only_platform_admins_manage_plans(uc: UseCases, admin: Principal, team: Team) -> None:
@@ -123,7 +125,7 @@ async def test_bad_plans_are_refused(uc: UseCases, admin: Principal, plan: NewPl
     with pytest.raises(ValidationFailed) as caught:
         await uc.create_plan(admin, plan)
     assert caught.value.code == code
-    assert await uc.admin_list_plans(admin) == []
+    assert (await uc.admin_list_plans(admin)).total == 0
 
 
 async def test_plan_codes_are_unique(uc: UseCases, admin: Principal) -> None:

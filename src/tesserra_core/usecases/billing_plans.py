@@ -18,6 +18,7 @@ from tesserra_core.domain.billing import (
     check_plan_code,
 )
 from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.errors import NotFound, ValidationFailed
 from tesserra_core.ports.billing import PaymentGateway
@@ -118,20 +119,25 @@ class ListPlans:
 
     uow: UnitOfWorkFactory
 
-    async def __call__(self) -> list[PlanView]:
+    async def __call__(self, page: PageRequest | None = None) -> Page[PlanView]:
+        page = page or PageRequest()
         async with self.uow(read_only=True) as uow:
             plans = await uow.plans.list(active_only=True)
-        return [PlanView.of(p, active_prices_only=True) for p in plans]
+        shown = plans[page.offset : page.offset + page.limite]
+        return Page([PlanView.of(p, active_prices_only=True) for p in shown], len(plans), page.limite, page.offset)
 
 
 @dataclass(frozen=True, slots=True)
 class AdminListPlans:
     uow: UnitOfWorkFactory
 
-    async def __call__(self, actor: Principal) -> list[PlanView]:
+    async def __call__(self, actor: Principal, page: PageRequest | None = None) -> Page[PlanView]:
         actor.require_platform_admin()
+        page = page or PageRequest()
         async with self.uow(read_only=True) as uow:
-            return [PlanView.of(p) for p in await uow.plans.list(active_only=False)]
+            plans = await uow.plans.list(active_only=False)
+        shown = plans[page.offset : page.offset + page.limite]
+        return Page([PlanView.of(p) for p in shown], len(plans), page.limite, page.offset)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,11 +38,11 @@ Until = Annotated[datetime | None, QueryParameter(required=False, description="E
 
 
 def plans_routes(uc: UseCases) -> Router:
-    @get("/", **declare(public=True))
-    async def list_plans() -> list[PlanView]:
+    @get("/", **declare(public=True, errors=(400,)))
+    async def list_plans(page: Paging) -> Page[PlanView]:
         """Active plans: their limits (null: unlimited) and active prices per currency and interval,
         amounts in the currency's minor unit."""
-        return await uc.list_plans()
+        return await uc.list_plans(page)
 
     return Router("/api/planos", tags=["Plans"], route_handlers=[list_plans])
 
@@ -50,10 +50,10 @@ def plans_routes(uc: UseCases) -> Router:
 def admin_plans_routes(uc: UseCases) -> Router:
     rules: dict[str, Any] = {"rate_limit": "admin"}
 
-    @get("/", **declare(errors=(403,), **rules))
-    async def list_all(request: Caller) -> list[PlanView]:
+    @get("/", **declare(errors=(400, 403), **rules))
+    async def list_all(request: Caller, page: Paging) -> Page[PlanView]:
         """Every plan, archived ones and archived prices included (platform administrators)."""
-        return await uc.admin_list_plans(request.user)
+        return await uc.admin_list_plans(request.user, page)
 
     @post("/", status_code=201, **declare(idempotent=True, errors=(400, 403, 409), **rules))
     async def create(data: JSONBody[NewPlan], request: Caller) -> PlanView:

@@ -2,19 +2,22 @@
 
 from tesserra_core.domain.billing import Interval
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.billing_plans import PlanView
 from tesserra_core.usecases.finance import RecurringView, SubscriptionCounts
 from tesserra_core.usecases.subscriptions import CheckoutStart, CheckoutView, SubscriptionView
-from tesserra_mcp.registry import ToolSet
+from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
 
 
 @tools.tool(Scope.TENANT_READ)
-async def list_plans(*, uc: UseCases, actor: Principal) -> dict[str, list[PlanView]]:
+async def list_plans(
+    limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
+) -> Page[PlanView]:
     """Active plans with their limits and prices per currency and interval (amounts in minor units)."""
-    return {"items": await uc.list_plans()}
+    return await uc.list_plans(PageRequest(limite, offset))
 
 
 @tools.tool(Scope.BILLING_READ)

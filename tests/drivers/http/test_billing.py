@@ -81,9 +81,10 @@ async def synced_plan(api: httpx.AsyncClient, admin: Account, code: str | None =
 async def test_catalogue_is_public_and_admin_plans_are_not(billing: Billing, api: httpx.AsyncClient) -> None:
     admin = await admin_of(billing)
     plan = await synced_plan(api, admin)
-    listed = await api.get("/api/planos")
+    listed = await api.get("/api/planos?limite=500")
     assert listed.status_code == 200
-    mine = next(p for p in listed.json() if p["id"] == plan["id"])
+    assert set(listed.json()) == {"items", "total", "limite", "offset"}
+    mine = next(p for p in listed.json()["items"] if p["id"] == plan["id"])
     assert mine["limits"]["projects"] == 50
     assert mine["limits"]["storage_bytes"] is None
     assert {(p["currency"], p["interval"], p["amount"]) for p in mine["prices"]} == {
@@ -96,6 +97,7 @@ async def test_catalogue_is_public_and_admin_plans_are_not(billing: Billing, api
     assert_error(await api.post("/api/admin/planos", json={"code": "x", "name": "X"}, headers=owner.bearer), 403)
     assert_error(await api.post(f"/api/admin/planos/{plan['id']}/sync", headers=owner.bearer), 403)
     assert_error(await api.get("/api/admin/planos"), 401)
+    assert_error(await api.get("/api/planos?limite=0"), 400)
 
 
 @pytest.mark.parametrize(

@@ -16,14 +16,14 @@ async def test_list_plans_and_get_subscription_match_rest(site: Site) -> None:
         site.server.admin, NewPlan(code=code, name="MCP", prices=[NewPrice("EUR", Interval.MONTH, 990)])
     )
     async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
-        plans = await session.call_tool("list_plans", {})
+        plans = await session.call_tool("list_plans", {"limite": 500})
         subscription = await session.call_tool("get_subscription", {})
     async with site.http(site.owner_token) as http:
-        rest_plans = (await http.get("/api/planos")).json()
+        rest_plans = (await http.get("/api/planos", params={"limite": 500})).json()
         rest_subscription = (await http.get("/api/assinatura")).json()
     assert not plans.is_error
-    assert plans.structured_content == {"items": rest_plans}
-    assert code in {p["code"] for p in rest_plans}
+    assert plans.structured_content == rest_plans
+    assert code in {p["code"] for p in rest_plans["items"]}
     assert subscription.structured_content == rest_subscription
     assert rest_subscription["plan"] == "free"
 
