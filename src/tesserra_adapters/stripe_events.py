@@ -8,8 +8,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import stripe
-
 from tesserra_core.domain.billing import (
     CheckoutSnapshot,
     GatewayEvent,
@@ -40,6 +38,8 @@ def verify(payload: bytes, header: str | None, secret: str | None, tolerance: in
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationFailed("webhook payload is not UTF-8", code="invalid_payload") from None
+    import stripe  # here, not at import: a server without Stripe never loads the SDK (~0.2 s per process)
+
     try:
         stripe.WebhookSignature.verify_header(text, header, secret, tolerance)
     except stripe.SignatureVerificationError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ import httpx
 import pytest
 
 from tesserra_core.domain.billing import BillingCustomer, Interval
+from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.ports.billing import InvoiceFilter
 from tesserra_core.usecases.billing_plans import NewPlan, NewPrice
 from tesserra_core.usecases.sessions import Credentials
 from tesserra_core.usecases.tenants import NewTenant
@@ -128,7 +131,10 @@ async def test_subscription_lifecycle_through_localstripe_webhooks(stack: tuple[
 
         async def invoiced() -> bool:
             async with uc.ports.uow(read_only=True) as uow:
-                return any(i.status == "paid" for i in (await uow.invoices.list(_for(tenant.id), _page()))[0])
+                return any(
+                    i.status == "paid"
+                    for i in (await uow.invoices.list(InvoiceFilter(tenant_id=tenant.id), PageRequest()))[0]
+                )
 
         await eventually(invoiced)
 
@@ -147,17 +153,5 @@ async def test_subscription_lifecycle_through_localstripe_webhooks(stack: tuple[
         assert not (await uc.ports.entitlements.of(tenant.id)).subscribed
 
     async with uc.ports.uow(read_only=True) as uow:
-        due = await uow.billing_events.due(uc.ports.clock.now() + __import__("datetime").timedelta(days=1), 100)
+        due = await uow.billing_events.due(uc.ports.clock.now() + timedelta(days=1), 100)
     assert due == []  # every delivered event was processed
-
-
-def _for(tenant_id: str) -> Any:
-    from tesserra_core.ports.billing import InvoiceFilter
-
-    return InvoiceFilter(tenant_id=tenant_id)
-
-
-def _page() -> Any:
-    from tesserra_core.domain.paging import PageRequest
-
-    return PageRequest()
