@@ -12,11 +12,12 @@ from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
+from tesserra_adapters.memory.gateway import MemoryGateway
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
-from tesserra_adapters.plans import FixedEntitlements
+from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.runtime.process import ProcessRuntime
@@ -35,6 +36,7 @@ from tesserra_core.ports.runtime import ContainerRuntime
 if TYPE_CHECKING:
     from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_core.ports.shared_tools import SiteConfig
+from tesserra_core.usecases.entitlements import StoredEntitlements
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -110,7 +112,6 @@ class _Common(containers.DeclarativeContainer):
     tokens = providers.Singleton(lambda k: JwtIssuer(subkey(k, "jwt")), secret)
     monotonic = providers.Callable(lambda c: c.monotonic, clock)
     """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
-    entitlements = providers.Singleton(FixedEntitlements)
     secret_box = providers.Singleton(
         lambda k, s: AesGcmSecretBox.from_secrets(k, *(p.encode() for p in s.previous_secret_keys)), secret, settings
     )
@@ -147,6 +148,8 @@ class RealAdapters(_Common):
     )
     http = providers.Resource(http_client)
     oauth = providers.Singleton(HttpxOAuthClient, http)
+    entitlements = providers.Singleton(StoredEntitlements, uow, _Common.clock)
+    gateway = providers.Resource(payment_gateway, _Common.settings)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -167,4 +170,6 @@ class MemoryAdapters(_Common):
         MemoryOAuthServer, clock=providers.Callable(lambda c: lambda: c.now().timestamp(), _Common.clock)
     )
     """An in-process authorization server (a provider that never leaves the process)."""
+    entitlements = providers.Singleton(StoredEntitlements, uow, _Common.clock)
+    gateway = providers.Singleton(MemoryGateway)
     probes = providers.List()

@@ -56,6 +56,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def shared_tools_path(self) -> Path:
         return self.shared_tools_file or self.data_dir / "shared_tools.json"
 
+    stripe_api_key: str | None = None
+    """Without it, billing endpoints that must reach Stripe answer 503; everything else runs."""
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    """Another Stripe-compatible server (localstripe in tests); default: Stripe's own."""
+    stripe_prices_api: str = "prices"
+    """``prices``, or ``plans`` (legacy) for servers without the Prices API (localstripe)."""
+    stripe_webhook_tolerance: int = 300
+    stripe_success_url: str = "http://127.0.0.1:7500/?checkout=success"
+    stripe_cancel_url: str = "http://127.0.0.1:7500/?checkout=cancel"
+    stripe_return_url: str = "http://127.0.0.1:7500/"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if env is None else env

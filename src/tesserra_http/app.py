@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
 from tesserra_http.context import request_id_var
-from tesserra_http.controllers import auth, integrations, projects, service, shared_tools, tenants
+from tesserra_http.controllers import auth, billing, integrations, projects, service, shared_tools, tenants
 from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
@@ -32,6 +32,11 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     projects.routes,
     projects.resource_routes,
     projects.tenant_health_routes,
+    billing.plans_routes,
+    billing.admin_plans_routes,
+    billing.subscription_routes,
+    billing.webhook_routes,
+    billing.finance_routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 
@@ -43,7 +48,9 @@ def _openapi() -> OpenAPIConfig:
         description=(
             "Open multi-tenant control plane. Errors answer "
             '`{"detail", "success": false, "error", "code", "request_id"}`; lists take `limite` and `offset`; '
-            "creating POSTs accept `Idempotency-Key`."
+            "creating POSTs accept `Idempotency-Key`. A create that would pass the tenant's plan limit "
+            "answers 402 (`subscription_required` without an active or trialing subscription, `quota_exceeded` "
+            "with one); the limits of every plan are at GET /api/planos."
         ),
         path="/",
         openapi_router=Router(path="/", route_handlers=[], opt={"public": True}, include_in_schema=False),
@@ -69,6 +76,7 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
         async with contextlib.AsyncExitStack() as stack:
             if watch_revocations:
                 await stack.enter_async_context(uc.revocations.watching())
+                await stack.enter_async_context(uc.retry_billing_events.running())
             await stack.enter_async_context(endpoint.lifespan())
             await stack.enter_async_context(uc.provisioner.running())
             yield

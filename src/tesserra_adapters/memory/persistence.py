@@ -6,14 +6,16 @@ For unit tests and library users. It passes the same contract suite as the SQL a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any
 
 import msgspec
 
+from tesserra_adapters.memory import shared_tools
+from tesserra_adapters.memory.base import Undo, _page, _Repo
+from tesserra_adapters.memory.billing import MemoryBillingEvents, MemoryInvoices, MemoryPlans, MemorySubscriptions
+from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter, name_key
@@ -21,8 +23,6 @@ from tesserra_core.domain.resources import UNSETTLED, Resource
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
-
-Undo = Callable[[], None]
 
 
 @dataclass
@@ -42,37 +42,13 @@ class MemoryStore:
     projects: dict[str, Project] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-
-
-class _Repo:
-    def __init__(self, store: MemoryStore, journal: list[Undo]) -> None:
-        self._store = store
-        self._journal = journal
-
-    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
-        missing = object()
-        old = table.get(key, missing)
-        table[key] = value
-
-        def undo() -> None:
-            if old is missing:
-                table.pop(key, None)
-            else:
-                table[key] = old
-
-        self._journal.append(undo)
-
-    def _drop(self, table: dict[Any, Any], key: Any) -> None:
-        old = table.pop(key)
-
-        def undo() -> None:
-            table[key] = old
-
-        self._journal.append(undo)
-
-
-def _page(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
-    return items[page.offset : page.offset + page.limite], len(items)
+    plans: dict[str, Plan] = field(default_factory=dict)
+    """Plans without their prices (those live in ``prices``)."""
+    prices: dict[str, Price] = field(default_factory=dict)
+    customers: dict[str, BillingCustomer] = field(default_factory=dict)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    billing_events: dict[str, StoredEvent] = field(default_factory=dict)
 
 
 class MemoryTenants(_Repo):
@@ -386,6 +362,10 @@ class MemoryUnitOfWork:
         self.client_syncs = shared_tools.MemoryClientSyncs(store, self._journal)
         self.projects = MemoryProjects(store, self._journal)
         self.resources = MemoryResources(store, self._journal)
+        self.plans = MemoryPlans(store, self._journal)
+        self.subscriptions = MemorySubscriptions(store, self._journal)
+        self.invoices = MemoryInvoices(store, self._journal)
+        self.billing_events = MemoryBillingEvents(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self
@@ -416,6 +396,3 @@ class MemoryUnitOfWorkFactory:
 
     async def ping(self) -> None:
         return None
-
-
-from tesserra_adapters.memory import shared_tools  # noqa: E402  (its repositories build on _Repo above)

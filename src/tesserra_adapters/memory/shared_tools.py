@@ -6,7 +6,7 @@ from datetime import datetime
 
 import msgspec
 
-from tesserra_adapters.memory.persistence import _page, _Repo
+from tesserra_adapters.memory.base import _page, _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.errors import Conflict

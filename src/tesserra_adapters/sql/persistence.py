@@ -17,6 +17,9 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql import shared_tools
+from tesserra_adapters.sql.billing import SqlBillingEvents, SqlInvoices, SqlPlans, SqlSubscriptions
+from tesserra_adapters.sql.repository import Repo as _Repo
 from tesserra_core.domain.identity import (
     ApiKey,
     Membership,
@@ -102,30 +105,6 @@ def _refresh(r: Row[Any]) -> RefreshToken:
         expires_at=r.expires_at,
         used_at=r.used_at,
     )
-
-
-class _Repo:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def _one(self, stmt: Any, params: dict[str, Any] | None = None) -> Row[Any] | None:
-        return (await self._conn.execute(stmt, params)).first()
-
-    async def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Row[Any]]:
-        return list((await self._conn.execute(stmt, params)).all())
-
-    async def _insert(self, table: Any, values: dict[str, Any], conflict: Conflict) -> None:
-        try:
-            await self._conn.execute(insert(table).values(values))
-        except IntegrityError:
-            raise conflict from None
-
-    async def _page(self, table: Any, where: Any, order: Any, page: PageRequest) -> tuple[list[Any], int]:
-        rows = await self._all(select(table).where(where).order_by(order).limit(page.limite).offset(page.offset))
-        if page.offset == 0 and len(rows) < page.limite:
-            return rows, len(rows)
-        total = (await self._conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
-        return rows, int(total)
 
 
 class SqlTenants(_Repo):
@@ -613,6 +592,10 @@ class SqlUnitOfWork:
         self.client_syncs = shared_tools.SqlClientSyncs(conn)
         self.projects = SqlProjects(conn)
         self.resources = SqlResources(conn)
+        self.plans = SqlPlans(conn)
+        self.subscriptions = SqlSubscriptions(conn)
+        self.invoices = SqlInvoices(conn)
+        self.billing_events = SqlBillingEvents(conn)
         return self
 
     async def __aexit__(
@@ -648,6 +631,3 @@ class SqlUnitOfWorkFactory:
     async def ping(self) -> None:
         async with self._autocommit.connect() as conn:
             await conn.execute(select(1))
-
-
-from tesserra_adapters.sql import shared_tools  # noqa: E402  (its repositories build on _Repo above)

@@ -261,3 +261,101 @@ resources = Table(
     Index(None, "project_id", "name", unique=True),
     Index(None, "status"),
 )
+# Billing (migration 0004)
+
+Money = BigInteger()
+ProviderId = String(255)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("code", String(63), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("limits", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("stripe_product_id", ProviderId, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+plan_prices = Table(
+    "plan_prices",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("plan_id", ID, ForeignKey("plans.id", ondelete="CASCADE"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("interval", String(8), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("stripe_price_id", ProviderId, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "plan_id"),
+    Index(None, "stripe_price_id"),
+)
+
+billing_customers = Table(
+    "billing_customers",
+    metadata,
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("customer_id", ProviderId, nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", ProviderId, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", ProviderId, nullable=False),
+    Column("plan_id", ID, nullable=True),
+    Column("price_id", ProviderId, nullable=True),
+    Column("status", String(24), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("interval", String(8), nullable=True),
+    Column("amount", Money, nullable=False),
+    Column("current_period_end", UtcDateTime, nullable=True),
+    Column("cancel_at_period_end", Boolean, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("as_of", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id"),
+    Index(None, "status"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", ProviderId, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", ProviderId, nullable=False),
+    Column("subscription_id", ProviderId, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_due", Money, nullable=False),
+    Column("amount_paid", Money, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("paid_at", UtcDateTime, nullable=True),
+    Column("paid_month", String(7), nullable=True),
+    Column("as_of", UtcDateTime, nullable=False),
+    Index(None, "created_at"),
+    Index(None, "tenant_id", "created_at"),
+    Index(None, "status", "paid_at"),
+)
+
+billing_events = Table(
+    "billing_events",
+    metadata,
+    Column("id", ProviderId, primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("processed_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Index(None, "processed_at", "next_attempt_at"),
+)

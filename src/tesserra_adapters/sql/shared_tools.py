@@ -9,7 +9,7 @@ from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tesserra_adapters.sql import schema as t
-from tesserra_adapters.sql.persistence import _Repo
+from tesserra_adapters.sql.repository import Repo as _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.errors import Conflict

@@ -12,6 +12,12 @@ from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Sess
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter
 from tesserra_core.domain.resources import Resource
+from tesserra_core.ports.billing import (
+    BillingEventRepository,
+    InvoiceRepository,
+    PlanRepository,
+    SubscriptionRepository,
+)
 from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
 
 
@@ -202,6 +208,10 @@ class UnitOfWork(Protocol):
     client_syncs: ClientSyncRepository
     projects: ProjectRepository
     resources: ResourceRepository
+    plans: PlanRepository
+    subscriptions: SubscriptionRepository
+    invoices: InvoiceRepository
+    billing_events: BillingEventRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 V = TypeVar("V")
 
@@ -65,11 +65,18 @@ class TaggedCache(Generic[V]):
                     del self._by_tag[tag]
 
 
+@runtime_checkable
+class Evicts(Protocol):
+    """Anything holding entries a revocation tag can drop (a TaggedCache, a port's own cache)."""
+
+    def evict(self, tag: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class CacheSet:
     """Every tagged cache of a worker: what a revocation must reach."""
 
-    caches: tuple[TaggedCache[Any], ...]
+    caches: tuple[TaggedCache[Any] | Evicts, ...]
 
     def evict(self, tags: Iterable[str]) -> None:
         for tag in tags:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tesserra_core.domain.identity import Principal, TenantStatus
+from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -17,13 +18,25 @@ from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssu
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
-from tesserra_core.usecases.caching import CacheSet, TaggedCache
+from tesserra_core.usecases.billing_events import ProcessEvent, ReceiveWebhook, RetryEvents
+from tesserra_core.usecases.billing_plans import (
+    AddPrice,
+    AdminGetPlan,
+    AdminListPlans,
+    ArchivePrice,
+    CreatePlan,
+    ListPlans,
+    SyncPlan,
+    UpdatePlan,
+)
+from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
 from tesserra_core.usecases.credentials import (
     Authenticate,
     KeyUsage,
     RevocationWatcher,
     Revoker,
 )
+from tesserra_core.usecases.finance import Churn, CountSubscriptions, ListInvoices, Recurring, Revenue
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.health import (
     HealthSource,
@@ -64,6 +77,7 @@ from tesserra_core.usecases.shared_tools import (
     Vault,
 )
 from tesserra_core.usecases.status import ServiceStatus
+from tesserra_core.usecases.subscriptions import BillingPortal, CancelSubscription, GetSubscription, StartCheckout
 from tesserra_core.usecases.tenants import (
     CreateTenant,
     CurrentTenant,
@@ -102,6 +116,7 @@ class Ports:
     oauth: OAuthClient
     site: SiteConfig
     http_probe: HttpProbe
+    gateway: PaymentGateway
     probes: Sequence[Probe] = ()
 
 
@@ -116,7 +131,8 @@ class UseCases:
         self.ports = p
         credentials: TaggedCache[Principal] = TaggedCache()
         profiles: TaggedCache[MeView] = TaggedCache()
-        caches = CacheSet((credentials, profiles))
+        entitlement_cache = (p.entitlements,) if isinstance(p.entitlements, Evicts) else ()
+        caches = CacheSet((credentials, profiles, *entitlement_cache))
         usage = KeyUsage()
         revoker = Revoker(caches, p.clock)
         minter = TokenMinter(p.tokens, p.digest, p.secrets, p.ids, p.clock, policy)
@@ -190,3 +206,25 @@ class UseCases:
 
         self.client_configuration = ClientConfiguration(p.uow, p.site)
         self.record_client_sync = RecordClientSync(p.uow, p.ids, p.clock)
+        self.list_plans = ListPlans(p.uow)
+        self.admin_list_plans = AdminListPlans(p.uow)
+        self.admin_get_plan = AdminGetPlan(p.uow)
+        self.create_plan = CreatePlan(p.uow, p.ids, p.clock)
+        self.update_plan = UpdatePlan(p.uow, p.clock)
+        self.add_price = AddPrice(p.uow, p.ids, p.clock)
+        self.archive_price = ArchivePrice(p.uow, p.clock)
+        self.sync_plan = SyncPlan(p.uow, p.gateway, p.clock)
+
+        self.start_checkout = StartCheckout(p.uow, p.gateway, p.clock)
+        self.get_subscription = GetSubscription(p.uow)
+        self.cancel_subscription = CancelSubscription(p.uow, p.gateway, p.clock, revoker)
+        self.billing_portal = BillingPortal(p.uow, p.gateway)
+        self.process_billing_event = ProcessEvent(p.uow, p.gateway, p.clock, revoker)
+        self.receive_webhook = ReceiveWebhook(p.uow, p.gateway, p.clock, self.process_billing_event)
+        self.retry_billing_events = RetryEvents(p.uow, self.process_billing_event, p.clock)
+
+        self.finance_recurring = Recurring(p.uow)
+        self.finance_subscriptions = CountSubscriptions(p.uow)
+        self.finance_revenue = Revenue(p.uow, p.clock)
+        self.finance_churn = Churn(p.uow, p.clock)
+        self.finance_invoices = ListInvoices(p.uow)

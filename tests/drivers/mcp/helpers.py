@@ -44,6 +44,11 @@ PROJECT_TOOLS = frozenset(
         "tenant_health",
     }
 )
+BILLING_TOOLS = frozenset(
+    {"list_plans", "get_subscription", "create_checkout", "cancel_subscription", "finance_mrr", "finance_subscriptions"}
+)
+OWNER_BILLING_TOOLS = BILLING_TOOLS - {"finance_mrr", "finance_subscriptions"}
+"""A tenant owner's billing tools: all but the platform administrators' finance."""
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)

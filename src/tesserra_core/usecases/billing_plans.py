@@ -1,0 +1,290 @@
+"""Plans and their prices: the public catalogue, and the platform administrators' management of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from tesserra_core.domain.billing import (
+    Interval,
+    Plan,
+    Price,
+    check_amount,
+    check_currency,
+    check_limits,
+    check_plan_code,
+)
+from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.errors import NotFound, ValidationFailed
+from tesserra_core.ports.billing import PaymentGateway
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.system import Clock, IdFactory
+
+_MAX_NAME = 200
+_MAX_DESCRIPTION = 2000
+
+
+class NewPrice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    currency: Annotated[str, msgspec.Meta(description="ISO 4217 code", examples=["EUR"])]
+    interval: Interval
+    amount: Annotated[int, msgspec.Meta(description="In the currency's minor unit (cents)", examples=[1900])]
+
+
+class NewPlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(examples=["pro"])]
+    name: Annotated[str, msgspec.Meta(examples=["Pro"])]
+    description: str = ""
+    limits: PlanLimits = msgspec.field(default_factory=PlanLimits)
+    prices: list[NewPrice] = msgspec.field(default_factory=list)
+
+
+class PlanChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str | None = None
+    description: str | None = None
+    limits: PlanLimits | None = None
+    active: bool | None = None
+
+
+class PriceView(msgspec.Struct, frozen=True):
+    id: str
+    currency: str
+    interval: Interval
+    amount: int
+    active: bool
+    synced: bool
+    stripe_price_id: str | None
+
+    @classmethod
+    def of(cls, p: Price) -> PriceView:
+        return cls(p.id, p.currency, p.interval, p.amount, p.active, p.stripe_price_id is not None, p.stripe_price_id)
+
+
+class PlanView(msgspec.Struct, frozen=True):
+    id: str
+    code: str
+    name: str
+    description: str
+    limits: PlanLimits
+    active: bool
+    stripe_product_id: str | None
+    prices: list[PriceView]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: Plan, *, active_prices_only: bool = False) -> PlanView:
+        prices = [PriceView.of(x) for x in p.prices if x.active or not active_prices_only]
+        return cls(
+            p.id,
+            p.code,
+            p.name,
+            p.description,
+            p.limits,
+            p.active,
+            p.stripe_product_id,
+            prices,
+            p.created_at,
+            p.updated_at,
+        )
+
+
+def _name(value: str) -> str:
+    name = value.strip()
+    if not 1 <= len(name) <= _MAX_NAME:
+        raise ValidationFailed(f"name must be 1-{_MAX_NAME} characters", code="invalid_name")
+    return name
+
+
+def _description(value: str) -> str:
+    if len(value) > _MAX_DESCRIPTION:
+        raise ValidationFailed(f"description must be at most {_MAX_DESCRIPTION} characters", code="invalid_description")
+    return value
+
+
+async def _plan(uow: UnitOfWork, plan_id: str) -> Plan:
+    plan = await uow.plans.get(plan_id)
+    if plan is None:
+        raise NotFound("no such plan", code="plan_not_found")
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
+class ListPlans:
+    """The public catalogue: active plans with their active prices."""
+
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, page: PageRequest | None = None) -> Page[PlanView]:
+        page = page or PageRequest()
+        async with self.uow(read_only=True) as uow:
+            plans = await uow.plans.list(active_only=True)
+        shown = plans[page.offset : page.offset + page.limite]
+        return Page([PlanView.of(p, active_prices_only=True) for p in shown], len(plans), page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminListPlans:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest | None = None) -> Page[PlanView]:
+        actor.require_platform_admin()
+        page = page or PageRequest()
+        async with self.uow(read_only=True) as uow:
+            plans = await uow.plans.list(active_only=False)
+        shown = plans[page.offset : page.offset + page.limite]
+        return Page([PlanView.of(p) for p in shown], len(plans), page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminGetPlan:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, plan_id: str) -> PlanView:
+        actor.require_platform_admin()
+        async with self.uow(read_only=True) as uow:
+            return PlanView.of(await _plan(uow, plan_id))
+
+
+def _price(ids: IdFactory, plan_id: str, cmd: NewPrice, now: datetime) -> Price:
+    return Price(
+        id=ids.new(),
+        plan_id=plan_id,
+        currency=check_currency(cmd.currency),
+        interval=cmd.interval,
+        amount=check_amount(cmd.amount),
+        active=True,
+        stripe_price_id=None,
+        created_at=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePlan:
+    uow: UnitOfWorkFactory
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, cmd: NewPlan) -> PlanView:
+        actor.require_platform_admin()
+        now = self.clock.now()
+        plan_id = self.ids.new()
+        prices = tuple(_price(self.ids, plan_id, p, now) for p in cmd.prices)
+        if len({(p.currency, p.interval) for p in prices}) != len(prices):
+            raise ValidationFailed("one price per currency and interval", code="duplicate_price")
+        plan = Plan(
+            id=plan_id,
+            code=check_plan_code(cmd.code),
+            name=_name(cmd.name),
+            description=_description(cmd.description),
+            limits=check_limits(cmd.limits),
+            active=True,
+            stripe_product_id=None,
+            created_at=now,
+            updated_at=now,
+            prices=prices,
+        )
+        async with self.uow() as uow:
+            await uow.plans.add(plan)
+            await uow.commit()
+        return PlanView.of(plan)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePlan:
+    """Rename, describe, change limits, archive (``active: false``) or restore a plan."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, plan_id: str, changes: PlanChanges) -> PlanView:
+        actor.require_platform_admin()
+        async with self.uow() as uow:
+            plan = await _plan(uow, plan_id)
+            updated = msgspec.structs.replace(
+                plan,
+                name=_name(changes.name) if changes.name is not None else plan.name,
+                description=_description(changes.description) if changes.description is not None else plan.description,
+                limits=check_limits(changes.limits) if changes.limits is not None else plan.limits,
+                active=changes.active if changes.active is not None else plan.active,
+                updated_at=self.clock.now(),
+            )
+            await uow.plans.update(updated)
+            await uow.commit()
+        return PlanView.of(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class AddPrice:
+    """A new price. Provider prices are immutable, so it replaces (archives) the active price of the
+    same currency and interval; the next sync creates it at the provider."""
+
+    uow: UnitOfWorkFactory
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, plan_id: str, cmd: NewPrice) -> PlanView:
+        actor.require_platform_admin()
+        now = self.clock.now()
+        async with self.uow() as uow:
+            plan = await _plan(uow, plan_id)
+            price = _price(self.ids, plan.id, cmd, now)
+            kept = tuple(
+                msgspec.structs.replace(p, active=False)
+                if p.active and p.currency == price.currency and p.interval is price.interval
+                else p
+                for p in plan.prices
+            )
+            updated = msgspec.structs.replace(plan, prices=(*kept, price), updated_at=now)
+            await uow.plans.update(updated)
+            await uow.commit()
+        return PlanView.of(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivePrice:
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, plan_id: str, price_id: str) -> PlanView:
+        actor.require_platform_admin()
+        async with self.uow() as uow:
+            plan = await _plan(uow, plan_id)
+            if not any(p.id == price_id for p in plan.prices):
+                raise NotFound("no such price", code="price_not_found")
+            prices = tuple(msgspec.structs.replace(p, active=False) if p.id == price_id else p for p in plan.prices)
+            updated = msgspec.structs.replace(plan, prices=prices, updated_at=self.clock.now())
+            await uow.plans.update(updated)
+            await uow.commit()
+        return PlanView.of(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    """Push the plan's product and prices to the provider and record their provider ids."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    async def __call__(self, actor: Principal, plan_id: str) -> PlanView:
+        actor.require_platform_admin()
+        async with self.uow(read_only=True) as uow:
+            plan = await _plan(uow, plan_id)
+        synced = await self.gateway.sync_plan(plan)  # no transaction held across the network call
+        async with self.uow() as uow:
+            current = await _plan(uow, plan_id)
+            prices = tuple(
+                msgspec.structs.replace(p, stripe_price_id=synced.prices.get(p.id, p.stripe_price_id))
+                for p in current.prices
+            )
+            updated = msgspec.structs.replace(
+                current, stripe_product_id=synced.product_id, prices=prices, updated_at=self.clock.now()
+            )
+            await uow.plans.update(updated)
+            await uow.commit()
+        return PlanView.of(updated)

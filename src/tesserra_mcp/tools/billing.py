@@ -1,0 +1,52 @@
+"""Billing tools: plans, the tenant's subscription, checkout and cancellation, admin finance."""
+
+from tesserra_core.domain.billing import Interval
+from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.billing_plans import PlanView
+from tesserra_core.usecases.finance import RecurringView, SubscriptionCounts
+from tesserra_core.usecases.subscriptions import CheckoutStart, CheckoutView, SubscriptionView
+from tesserra_mcp.registry import Limite, Offset, ToolSet
+
+tools = ToolSet()
+
+
+@tools.tool(Scope.TENANT_READ)
+async def list_plans(
+    limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
+) -> Page[PlanView]:
+    """Active plans with their limits and prices per currency and interval (amounts in minor units)."""
+    return await uc.list_plans(PageRequest(limite, offset))
+
+
+@tools.tool(Scope.BILLING_READ)
+async def get_subscription(*, uc: UseCases, actor: Principal) -> SubscriptionView:
+    """The tenant's plan, subscription status, period end and limits."""
+    return await uc.get_subscription(actor)
+
+
+@tools.tool(Scope.BILLING_WRITE, tier=Tier.STANDARD)
+async def create_checkout(
+    plan: str, currency: str, interval: Interval = Interval.MONTH, *, uc: UseCases, actor: Principal
+) -> CheckoutView:
+    """Start a Stripe Checkout for a plan (by code) in a currency (ISO 4217); returns the page URL."""
+    return await uc.start_checkout(actor, CheckoutStart(plan=plan, currency=currency, interval=interval))
+
+
+@tools.tool(Scope.BILLING_WRITE, tier=Tier.STANDARD)
+async def cancel_subscription(*, uc: UseCases, actor: Principal) -> SubscriptionView:
+    """Cancel the tenant's subscription at the end of the paid period."""
+    return await uc.cancel_subscription(actor)
+
+
+@tools.tool(Scope.ADMIN, tier=Tier.ADMIN)
+async def finance_mrr(*, uc: UseCases, actor: Principal) -> RecurringView:
+    """MRR and ARR per currency (platform administrators)."""
+    return await uc.finance_recurring(actor)
+
+
+@tools.tool(Scope.ADMIN, tier=Tier.ADMIN)
+async def finance_subscriptions(*, uc: UseCases, actor: Principal) -> SubscriptionCounts:
+    """Subscriptions by plan and status (platform administrators)."""
+    return await uc.finance_subscriptions(actor)

@@ -1,0 +1,54 @@
+"""Billing tools and their REST twins: same use case, same data, same errors (message and code)."""
+
+from __future__ import annotations
+
+import uuid
+
+from tesserra_core.domain.billing import Interval
+from tesserra_core.domain.identity import Tier
+from tesserra_core.usecases.billing_plans import NewPlan, NewPrice
+from tests.drivers.mcp.helpers import Site, bearer, mcp_session
+
+
+async def test_list_plans_and_get_subscription_match_rest(site: Site) -> None:
+    code = f"mcp-{uuid.uuid4().hex[:6]}"
+    await site.uc.create_plan(
+        site.server.admin, NewPlan(code=code, name="MCP", prices=[NewPrice("EUR", Interval.MONTH, 990)])
+    )
+    async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
+        plans = await session.call_tool("list_plans", {"limite": 500})
+        subscription = await session.call_tool("get_subscription", {})
+    async with site.http(site.owner_token) as http:
+        rest_plans = (await http.get("/api/planos", params={"limite": 500})).json()
+        rest_subscription = (await http.get("/api/assinatura")).json()
+    assert not plans.is_error
+    assert plans.structured_content == rest_plans
+    assert code in {p["code"] for p in rest_plans["items"]}
+    assert subscription.structured_content == rest_subscription
+    assert rest_subscription["plan"] == "free"
+
+
+async def test_create_checkout_fails_over_mcp_exactly_as_over_rest(site: Site) -> None:
+    code = f"mcp-{uuid.uuid4().hex[:6]}"
+    await site.uc.create_plan(
+        site.server.admin, NewPlan(code=code, name="MCP", prices=[NewPrice("EUR", Interval.MONTH, 990)])
+    )
+    key = await site.key("billing:write", "billing:read", tier=Tier.STANDARD)
+    async with mcp_session(site.mcp_url, bearer(key.key)) as session:
+        result = await session.call_tool("create_checkout", {"plan": code, "currency": "EUR"})
+        cancel = await session.call_tool("cancel_subscription", {})
+    async with site.http(key.key) as http:
+        rest = await http.post("/api/assinatura/checkout", json={"plan": code, "currency": "EUR"})
+        rest_cancel = await http.post("/api/assinatura/cancelar")
+    assert rest.status_code == 409
+    assert result.is_error
+    assert result.content[0].text == rest.json()["detail"] == "plan has no synced price for EUR"
+    assert result.structured_content["code"] == rest.json()["code"] == "price_not_synced"
+    assert rest_cancel.status_code == 404
+    assert cancel.structured_content["code"] == rest_cancel.json()["code"] == "subscription_not_found"
+
+
+async def test_finance_tools_are_for_platform_admins_only(site: Site) -> None:
+    async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
+        listed = {tool.name for tool in (await session.list_tools()).tools}
+    assert "finance_mrr" not in listed
