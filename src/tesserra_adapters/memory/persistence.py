@@ -13,7 +13,10 @@ from typing import Any
 
 import msgspec
 
+from tesserra_core.domain.domains import DnsRecord, Domain
+from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
+from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
@@ -32,6 +35,11 @@ class MemoryStore:
     revocations: list[tuple[int, datetime, Revocation]] = field(default_factory=list)
     """The feed: (sequence number, published at, revocation), oldest first."""
     last_revocation: int = 0
+    domains: dict[str, Domain] = field(default_factory=dict)
+    dns_records: dict[str, DnsRecord] = field(default_factory=dict)
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    email_aliases: dict[str, EmailAlias] = field(default_factory=dict)
+    project_files: dict[str, ProjectFile] = field(default_factory=dict)
 
 
 class _Repo:
@@ -257,6 +265,13 @@ class MemoryUnitOfWork:
         self.sessions = MemorySessions(store, self._journal)
         self.refresh_tokens = MemoryRefreshTokens(store, self._journal)
         self.revocations = MemoryRevocations(store, self._journal)
+        from tesserra_adapters.memory import domains  # imports this module's _Repo: bound here, not at import
+
+        self.domains = domains.MemoryDomains(store, self._journal)
+        self.dns_records = domains.MemoryDnsRecords(store, self._journal)
+        self.mailboxes = domains.MemoryMailboxes(store, self._journal)
+        self.email_aliases = domains.MemoryEmailAliases(store, self._journal)
+        self.project_files = domains.MemoryProjectFiles(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self

@@ -398,6 +398,13 @@ class SqlUnitOfWork:
         self.sessions = SqlSessions(conn)
         self.refresh_tokens = SqlRefreshTokens(conn)
         self.revocations = SqlRevocations(conn)
+        from tesserra_adapters.sql import domains  # imports this module's _Repo: bound here, not at import
+
+        self.domains = domains.SqlDomains(conn)
+        self.dns_records = domains.SqlDnsRecords(conn)
+        self.mailboxes = domains.SqlMailboxes(conn)
+        self.email_aliases = domains.SqlEmailAliases(conn)
+        self.project_files = domains.SqlProjectFiles(conn)
         return self
 
     async def __aexit__(

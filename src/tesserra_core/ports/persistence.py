@@ -10,6 +10,13 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.ports.domains import (
+    DnsRecordRepository,
+    DomainRepository,
+    EmailAliasRepository,
+    MailboxRepository,
+    ProjectFileRepository,
+)
 
 
 class TenantRepository(Protocol):
@@ -133,6 +140,11 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
     revocations: RevocationRepository
+    domains: DomainRepository
+    dns_records: DnsRecordRepository
+    mailboxes: MailboxRepository
+    email_aliases: EmailAliasRepository
+    project_files: ProjectFileRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 
