@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
+from tesserra_adapters.runtime_unavailable import UnavailableRuntime
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.sql import migrate
@@ -71,6 +73,7 @@ class _Common(containers.DeclarativeContainer):
     monotonic = providers.Callable(lambda c: c.monotonic, clock)
     """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
     entitlements = providers.Singleton(FixedEntitlements)
+    runtime = providers.Singleton(UnavailableRuntime)  # until the runtime adapters are merged
 
 
 class RealAdapters(_Common):
@@ -87,6 +90,7 @@ class RealAdapters(_Common):
         _Common.settings.provided.redis_url,
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
+    http_probe = providers.Resource(httpx_probe)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -101,4 +105,5 @@ class MemoryAdapters(_Common):
     hasher = providers.Singleton(Argon2Hasher, time_cost=1, memory_cost=1024)
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
+    http_probe = providers.Singleton(MemoryHttpProbe)
     probes = providers.List()

@@ -175,7 +175,7 @@ def _where(exc: Exception) -> tuple[int | None, str]:
     """dnspython's ``<string>:LINE: message`` split into the line and the message."""
     text = str(exc)
     prefix, sep, rest = text.partition(": ")
-    source, colon, line = prefix.rpartition(":")
+    _source, colon, line = prefix.rpartition(":")
     if sep and colon and line.isdigit():
         return int(line), rest
     return None, text

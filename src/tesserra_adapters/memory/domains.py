@@ -195,7 +195,9 @@ class MemoryProjectFiles(_TableRepo):
         )
 
     async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
-        mine = [f for f in self._store.project_files.values() if f.tenant_id == tenant_id and f.project_id == project_id]
+        mine = [
+            f for f in self._store.project_files.values() if f.tenant_id == tenant_id and f.project_id == project_id
+        ]
         return _page(sorted(mine, key=lambda f: f.name), page)
 
     async def used_bytes(self, tenant_id: str) -> int:

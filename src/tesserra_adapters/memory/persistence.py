@@ -5,6 +5,7 @@ For unit tests and library users. It passes the same contract suite as the SQL a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,8 @@ from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.projects import Project, ProjectFilter, name_key
+from tesserra_core.domain.resources import UNSETTLED, Resource
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
 
@@ -40,6 +43,9 @@ class MemoryStore:
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
     email_aliases: dict[str, EmailAlias] = field(default_factory=dict)
     project_files: dict[str, ProjectFile] = field(default_factory=dict)
+    projects: dict[str, Project] = field(default_factory=dict)
+    resources: dict[str, Resource] = field(default_factory=dict)
+    tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
 
 class _Repo:
@@ -60,12 +66,35 @@ class _Repo:
 
         self._journal.append(undo)
 
+    def _drop(self, table: dict[Any, Any], key: Any) -> None:
+        old = table.pop(key)
+
+        def undo() -> None:
+            table[key] = old
+
+        self._journal.append(undo)
+
 
 def _page(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
     return items[page.offset : page.offset + page.limite], len(items)
 
 
 class MemoryTenants(_Repo):
+    def __init__(self, store: MemoryStore, journal: list[Undo]) -> None:
+        super().__init__(store, journal)
+        self.held: list[asyncio.Lock] = []
+
+    async def lock(self, tenant_id: str) -> None:
+        lock = self._store.tenant_locks.setdefault(tenant_id, asyncio.Lock())
+        if lock in self.held:
+            return
+        await lock.acquire()
+        self.held.append(lock)
+
+    def release(self) -> None:
+        while self.held:
+            self.held.pop().release()
+
     async def add(self, tenant: Tenant) -> None:
         self._ensure_slug_free(tenant)
         self._put(self._store.tenants, tenant.id, tenant)
@@ -255,6 +284,91 @@ class MemoryRevocations(_Repo):
         return purged
 
 
+class MemoryProjects(_Repo):
+    async def add(self, project: Project) -> None:
+        self._ensure_name_free(project)
+        self._put(self._store.projects, project.id, project)
+
+    async def get(self, tenant_id: str, project_id: str) -> Project | None:
+        project = self._store.projects.get(project_id)
+        return project if project is not None and project.tenant_id == tenant_id else None
+
+    async def list(self, tenant_id: str, page: PageRequest, where: ProjectFilter) -> tuple[list[Project], int]:
+        needle = where.name.casefold() if where.name else None
+        found = [
+            p
+            for p in self._store.projects.values()
+            if p.tenant_id == tenant_id
+            and (where.status is None or p.status is where.status)
+            and (needle is None or needle in name_key(p.name))
+        ]
+        return _page(sorted(found, key=lambda p: p.id, reverse=True), page)
+
+    async def update(self, project: Project) -> None:
+        self._ensure_name_free(project)
+        self._put(self._store.projects, project.id, project)
+
+    async def delete(self, tenant_id: str, project_id: str) -> bool:
+        if await self.get(tenant_id, project_id) is None:
+            return False
+        self._drop(self._store.projects, project_id)
+        for resource in [r for r in self._store.resources.values() if r.project_id == project_id]:
+            self._drop(self._store.resources, resource.id)
+        return True
+
+    async def count(self, tenant_id: str) -> int:
+        return sum(1 for p in self._store.projects.values() if p.tenant_id == tenant_id)
+
+    def _ensure_name_free(self, project: Project) -> None:
+        key = name_key(project.name)
+        for p in self._store.projects.values():
+            if p.tenant_id == project.tenant_id and p.id != project.id and name_key(p.name) == key:
+                raise Conflict(f"a project named {project.name!r} exists", code="project_name_taken")
+
+
+class MemoryResources(_Repo):
+    async def add(self, resource: Resource) -> None:
+        self._ensure_resource_name_free(resource)
+        self._put(self._store.resources, resource.id, resource)
+
+    async def get(self, tenant_id: str, resource_id: str) -> Resource | None:
+        resource = self._store.resources.get(resource_id)
+        return resource if resource is not None and resource.tenant_id == tenant_id else None
+
+    async def find(self, resource_id: str) -> Resource | None:
+        return self._store.resources.get(resource_id)
+
+    async def all_of(self, tenant_id: str, project_id: str | None = None) -> list[Resource]:
+        found = [
+            r for r in self._store.resources.values() if r.tenant_id == tenant_id and project_id in (None, r.project_id)
+        ]
+        return sorted(found, key=lambda r: r.id)
+
+    async def update(self, resource: Resource) -> None:
+        self._ensure_resource_name_free(resource)
+        self._put(self._store.resources, resource.id, resource)
+
+    async def delete(self, tenant_id: str, resource_id: str) -> bool:
+        if await self.get(tenant_id, resource_id) is None:
+            return False
+        self._drop(self._store.resources, resource_id)
+        return True
+
+    async def count(self, tenant_id: str) -> int:
+        return sum(1 for r in self._store.resources.values() if r.tenant_id == tenant_id)
+
+    async def unsettled(self) -> list[Resource]:
+        return sorted((r for r in self._store.resources.values() if r.status in UNSETTLED), key=lambda r: r.id)
+
+    def _ensure_resource_name_free(self, resource: Resource) -> None:
+        for r in self._store.resources.values():
+            if r.project_id == resource.project_id and r.id != resource.id and r.name == resource.name:
+                raise Conflict(f"the project has a resource named {resource.name!r}", code="resource_name_taken")
+
+    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[Resource], int]:
+        return _page(await self.all_of(tenant_id, project_id), page)
+
+
 class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore) -> None:
         self._journal: list[Undo] = []
@@ -272,6 +386,8 @@ class MemoryUnitOfWork:
         self.mailboxes = domains.MemoryMailboxes(store, self._journal)
         self.email_aliases = domains.MemoryEmailAliases(store, self._journal)
         self.project_files = domains.MemoryProjectFiles(store, self._journal)
+        self.projects = MemoryProjects(store, self._journal)
+        self.resources = MemoryResources(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self
@@ -279,7 +395,10 @@ class MemoryUnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.rollback()
+        try:
+            await self.rollback()
+        finally:
+            self.tenants.release()
 
     async def commit(self) -> None:
         self.revocations._flush()

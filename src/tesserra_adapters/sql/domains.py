@@ -321,9 +321,7 @@ class SqlEmailAliases(_Repo):
     async def update(self, alias: EmailAlias) -> None:
         a = t.email_aliases.c
         await self._conn.execute(
-            update(t.email_aliases)
-            .where(a.id == alias.id, a.tenant_id == alias.tenant_id)
-            .values(_alias_values(alias))
+            update(t.email_aliases).where(a.id == alias.id, a.tenant_id == alias.tenant_id).values(_alias_values(alias))
         )
 
     async def delete(self, tenant_id: str, alias_id: str) -> bool:

@@ -10,7 +10,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+import msgspec
 from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +30,8 @@ from tesserra_core.domain.identity import (
     User,
 )
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.projects import Project, ProjectFilter, ProjectStatus, name_key
+from tesserra_core.domain.resources import UNSETTLED, Resource, ResourceStatus
 from tesserra_core.errors import Conflict, TesserraError, Unavailable, ValidationFailed
 from tesserra_core.ports.persistence import Revocation
 
@@ -144,6 +148,12 @@ class SqlTenants(_Repo):
             )
         except IntegrityError:
             raise Conflict(f"the slug {tenant.slug!r} is taken", code="slug_taken") from None
+
+    async def lock(self, tenant_id: str) -> None:
+        # PostgreSQL: the row lock queues concurrent writers of this tenant until commit. SQLite:
+        # every writer already holds the database's one write lock (BEGIN IMMEDIATE) until commit.
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(select(t.tenants.c.id).where(t.tenants.c.id == tenant_id).with_for_update())
 
 
 def _tenant_values(tenant: Tenant) -> dict[str, Any]:
@@ -377,6 +387,205 @@ class SqlRevocations(_Repo):
         return int(result.rowcount or 0)
 
 
+def _project(r: Row[Any]) -> Project:
+    return Project(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        name=r.name,
+        description=r.description,
+        status=ProjectStatus(r.status),
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _project_values(p: Project) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "tenant_id": p.tenant_id,
+        "name": p.name,
+        "name_key": name_key(p.name),
+        "description": p.description,
+        "status": p.status.value,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+    }
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SqlProjects(_Repo):
+    async def add(self, project: Project) -> None:
+        await self._insert(t.projects, _project_values(project), _name_taken(project.name))
+        await self._conn.execute(_bump_count(self._conn.dialect.name, project.tenant_id))
+
+    async def get(self, tenant_id: str, project_id: str) -> Project | None:
+        p = t.projects.c
+        row = await self._one(select(t.projects).where(p.id == project_id, p.tenant_id == tenant_id))
+        return _project(row) if row else None
+
+    async def list(self, tenant_id: str, page: PageRequest, where: ProjectFilter) -> tuple[list[Project], int]:
+        p = t.projects.c
+        clause = p.tenant_id == tenant_id
+        if where.status is not None:
+            clause = and_(clause, p.status == where.status.value)
+        if where.name:
+            clause = and_(clause, p.name_key.like(_like(where.name.casefold()), escape="\\"))
+        if where.status is not None or where.name:
+            rows, total = await self._page(t.projects, clause, p.id.desc(), page)
+            return [_project(r) for r in rows], total
+        # Unfiltered: the page by the (tenant_id, id) index, the total from the tenant's counter
+        # (an exact COUNT would read every index entry of a large tenant on every page).
+        stmt = select(t.projects).where(clause).order_by(p.id.desc()).limit(page.limite).offset(page.offset)
+        rows = await self._all(stmt)
+        if page.offset == 0 and len(rows) < page.limite:
+            return [_project(r) for r in rows], len(rows)
+        return [_project(r) for r in rows], await self.count(tenant_id)
+
+    async def update(self, project: Project) -> None:
+        p = t.projects.c
+        stmt = (
+            update(t.projects)
+            .where(p.id == project.id, p.tenant_id == project.tenant_id)
+            .values(_project_values(project))
+        )
+        try:
+            await self._conn.execute(stmt)
+        except IntegrityError:
+            raise _name_taken(project.name) from None
+
+    async def delete(self, tenant_id: str, project_id: str) -> bool:
+        p = t.projects.c
+        # Explicitly, not only by the foreign key's cascade: SQLite enforces it only with its pragma on.
+        await self._conn.execute(
+            delete(t.resources).where(t.resources.c.project_id == project_id, t.resources.c.tenant_id == tenant_id)
+        )
+        result = await self._conn.execute(delete(t.projects).where(p.id == project_id, p.tenant_id == tenant_id))
+        if not result.rowcount:
+            return False
+        c = t.project_counts.c
+        await self._conn.execute(
+            update(t.project_counts).where(c.tenant_id == tenant_id).values(projects=c.projects - 1)
+        )
+        return True
+
+    async def count(self, tenant_id: str) -> int:
+        c = t.project_counts.c
+        value = (await self._conn.execute(select(c.projects).where(c.tenant_id == tenant_id))).scalar()
+        return int(value or 0)
+
+
+def _bump_count(dialect: str, tenant_id: str) -> Any:
+    """Add one to the tenant's project count (creating its counter at 1)."""
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.project_counts)
+    stmt = upsert.values(tenant_id=tenant_id, projects=1)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.project_counts.c.tenant_id], set_={"projects": t.project_counts.c.projects + 1}
+    )
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a project named {name!r} exists", code="project_name_taken")
+
+
+_config = msgspec.json.Encoder()
+_config_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+def _resource(r: Row[Any]) -> Resource:
+    return Resource(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        project_id=r.project_id,
+        type=r.type,
+        name=r.name,
+        config=_config_decoder.decode(r.config),
+        status=ResourceStatus(r.status),
+        status_reason=r.status_reason,
+        workload_id=r.workload_id,
+        endpoint=r.endpoint,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _resource_values(r: Resource) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "tenant_id": r.tenant_id,
+        "project_id": r.project_id,
+        "type": r.type,
+        "name": r.name,
+        "config": _config.encode(r.config).decode(),
+        "status": r.status.value,
+        "status_reason": r.status_reason,
+        "workload_id": r.workload_id,
+        "endpoint": r.endpoint,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
+
+
+def _resource_name_taken(name: str) -> Conflict:
+    return Conflict(f"the project has a resource named {name!r}", code="resource_name_taken")
+
+
+class SqlResources(_Repo):
+    async def add(self, resource: Resource) -> None:
+        await self._insert(t.resources, _resource_values(resource), _resource_name_taken(resource.name))
+
+    async def get(self, tenant_id: str, resource_id: str) -> Resource | None:
+        c = t.resources.c
+        row = await self._one(select(t.resources).where(c.id == resource_id, c.tenant_id == tenant_id))
+        return _resource(row) if row else None
+
+    async def find(self, resource_id: str) -> Resource | None:
+        row = await self._one(select(t.resources).where(t.resources.c.id == resource_id))
+        return _resource(row) if row else None
+
+    async def all_of(self, tenant_id: str, project_id: str | None = None) -> list[Resource]:
+        c = t.resources.c
+        where = c.tenant_id == tenant_id
+        if project_id is not None:
+            where = and_(where, c.project_id == project_id)
+        return [_resource(r) for r in await self._all(select(t.resources).where(where).order_by(c.id))]
+
+    async def update(self, resource: Resource) -> None:
+        c = t.resources.c
+        stmt = (
+            update(t.resources)
+            .where(c.id == resource.id, c.tenant_id == resource.tenant_id)
+            .values(_resource_values(resource))
+        )
+        try:
+            await self._conn.execute(stmt)
+        except IntegrityError:
+            raise _resource_name_taken(resource.name) from None
+
+    async def delete(self, tenant_id: str, resource_id: str) -> bool:
+        c = t.resources.c
+        result = await self._conn.execute(delete(t.resources).where(c.id == resource_id, c.tenant_id == tenant_id))
+        return bool(result.rowcount)
+
+    async def count(self, tenant_id: str) -> int:
+        stmt = select(func.count()).select_from(t.resources).where(t.resources.c.tenant_id == tenant_id)
+        return int((await self._conn.execute(stmt)).scalar_one())
+
+    async def unsettled(self) -> list[Resource]:
+        c = t.resources.c
+        stmt = select(t.resources).where(c.status.in_([s.value for s in UNSETTLED])).order_by(c.id)
+        return [_resource(r) for r in await self._all(stmt)]
+
+    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[Resource], int]:
+        c = t.resources.c
+        where = and_(c.tenant_id == tenant_id, c.project_id == project_id)
+        rows, total = await self._page(t.resources, where, c.id, page)
+        return [_resource(r) for r in rows], total
+
+
 class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine, read_only: bool) -> None:
         self._engine = engine
@@ -405,6 +614,8 @@ class SqlUnitOfWork:
         self.mailboxes = domains.SqlMailboxes(conn)
         self.email_aliases = domains.SqlEmailAliases(conn)
         self.project_files = domains.SqlProjectFiles(conn)
+        self.projects = SqlProjects(conn)
+        self.resources = SqlResources(conn)
         return self
 
     async def __aexit__(

@@ -247,3 +247,47 @@ project_files = Table(
     UniqueConstraint("project_id", "name"),
     Index(None, "tenant_id"),
 )
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("name_key", String(400), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "id"),
+    Index(None, "tenant_id", "name_key", unique=True),
+)
+
+project_counts = Table(
+    "project_counts",
+    metadata,
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("projects", Integer, nullable=False),
+)
+"""How many projects each tenant holds, kept in the transaction that adds or deletes one: the
+total of an unfiltered project list and the quota count, read in O(1) whatever the tenant's size."""
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text, nullable=False),
+    Column("workload_id", String(128), nullable=True),
+    Column("endpoint", String(255), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "project_id", "id"),
+    Index(None, "project_id", "name", unique=True),
+    Index(None, "status"),
+)

@@ -49,12 +49,7 @@ def normalize_domain_name(value: str) -> str:
     """Lowercase, no trailing dot, at least two LDH labels (IDNs in their xn-- form), at most 253 characters."""
     name = value.strip().lower().removesuffix(".")
     labels = name.split(".")
-    if (
-        len(name) > 253
-        or len(labels) < 2
-        or not all(_LABEL.match(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
         raise ValidationFailed(
             "name must be a domain name such as example.com (letters, digits and hyphens; IDNs as xn--)",
             code="invalid_domain_name",

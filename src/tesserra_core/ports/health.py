@@ -26,3 +26,18 @@ class Probe(Protocol):
     """A critical component down means the service is down; otherwise only degraded."""
 
     async def check(self) -> ComponentHealth: ...
+
+
+class HttpCheck(msgspec.Struct, frozen=True):
+    """One HTTP GET as a health check sees it: the status, or why there was none."""
+
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+
+
+class HttpProbe(Protocol):
+    async def get(self, url: str, within: float) -> HttpCheck:
+        """GET ``url`` within ``within`` seconds. Never raises for the target's failures (refused,
+        timed out, reset): they come back as ``error``."""
+        ...

@@ -10,6 +10,8 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.projects import Project, ProjectFilter
+from tesserra_core.domain.resources import Resource
 from tesserra_core.ports.domains import (
     DnsRecordRepository,
     DomainRepository,
@@ -32,6 +34,11 @@ class TenantRepository(Protocol):
 
     async def update(self, tenant: Tenant) -> None:
         """Raises ``Conflict`` if the new slug is taken."""
+        ...
+
+    async def lock(self, tenant_id: str) -> None:
+        """Hold the tenant until this unit of work ends: writers that count a tenant's quota-limited
+        rows take it first, so that concurrent creates queue instead of both passing the limit."""
         ...
 
 
@@ -132,6 +139,60 @@ class RevocationRepository(Protocol):
         ...
 
 
+class ProjectRepository(Protocol):
+    async def add(self, project: Project) -> None:
+        """Raises ``Conflict`` if the tenant has a project of that name (case-insensitive)."""
+        ...
+
+    async def get(self, tenant_id: str, project_id: str) -> Project | None: ...
+
+    async def list(self, tenant_id: str, page: PageRequest, where: ProjectFilter) -> tuple[list[Project], int]:
+        """A page of the tenant's projects, newest first, and the total that match."""
+        ...
+
+    async def update(self, project: Project) -> None:
+        """Raises ``Conflict`` if the new name is taken in the tenant."""
+        ...
+
+    async def delete(self, tenant_id: str, project_id: str) -> bool:
+        """True if it existed. Its resources go with it."""
+        ...
+
+    async def count(self, tenant_id: str) -> int: ...
+
+
+class ResourceRepository(Protocol):
+    async def add(self, resource: Resource) -> None:
+        """Raises ``Conflict`` if the project has a resource of that name."""
+        ...
+
+    async def get(self, tenant_id: str, resource_id: str) -> Resource | None: ...
+
+    async def find(self, resource_id: str) -> Resource | None:
+        """Any tenant's resource: for the provisioner, which acts for the platform, never for a caller."""
+        ...
+
+    async def all_of(self, tenant_id: str, project_id: str | None = None) -> list[Resource]:
+        """Every resource of the tenant (or of one of its projects), oldest first."""
+        ...
+
+    async def update(self, resource: Resource) -> None:
+        """Raises ``Conflict`` if the new name is taken in the project."""
+        ...
+
+    async def delete(self, tenant_id: str, resource_id: str) -> bool: ...
+
+    async def count(self, tenant_id: str) -> int: ...
+
+    async def unsettled(self) -> list[Resource]:
+        """Every resource, of any tenant, pending, provisioning or deleting: what a restart resumes."""
+        ...
+
+    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[Resource], int]:
+        """A page of the project's resources, oldest first, and the total."""
+        ...
+
+
 class UnitOfWork(Protocol):
     tenants: TenantRepository
     users: UserRepository
@@ -145,6 +206,8 @@ class UnitOfWork(Protocol):
     mailboxes: MailboxRepository
     email_aliases: EmailAliasRepository
     project_files: ProjectFileRepository
+    projects: ProjectRepository
+    resources: ResourceRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

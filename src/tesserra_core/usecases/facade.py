@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tesserra_core.domain.identity import Principal, TenantStatus
-from tesserra_core.ports.health import Probe
+from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
@@ -22,8 +23,31 @@ from tesserra_core.usecases.credentials import (
     Revoker,
 )
 from tesserra_core.usecases.guards import Idempotency, Throttle
+from tesserra_core.usecases.health import (
+    HealthSource,
+    ProjectHealth,
+    ResourceChecks,
+    ResourceHealthSource,
+    TenantHealth,
+)
 from tesserra_core.usecases.housekeeping import Housekeeping
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
+from tesserra_core.usecases.projects import (
+    CreateProject,
+    DeleteProject,
+    GetProject,
+    ListCatalog,
+    ListProjects,
+    UpdateProject,
+)
+from tesserra_core.usecases.provisioning import Provisioner
+from tesserra_core.usecases.resources import (
+    CreateResource,
+    DeleteResource,
+    GetResource,
+    ListResources,
+    UpdateResource,
+)
 from tesserra_core.usecases.sessions import AuthPolicy, Login, Logout, Me, Refresh, TokenMinter
 from tesserra_core.usecases.status import ServiceStatus
 from tesserra_core.usecases.tenants import (
@@ -58,6 +82,8 @@ class Ports:
     rate_limiter: RateLimiter
     idempotency: IdempotencyStore
     entitlements: Entitlements
+    runtime: ContainerRuntime
+    http_probe: HttpProbe
     probes: Sequence[Probe] = ()
 
 
@@ -110,6 +136,25 @@ class UseCases:
         self.reactivate_tenant = SetTenantStatus(update_tenant, TenantStatus.ACTIVE)
 
         self.service_status = ServiceStatus(p.probes, p.clock, p.clock.monotonic(), VERSION)
+
+        self.provisioner = Provisioner(p.uow, p.runtime, p.clock)
+        provisioner = self.provisioner
+        self.list_catalog = ListCatalog()
+        self.list_projects = ListProjects(p.uow)
+        self.get_project = GetProject(p.uow)
+        self.create_project = CreateProject(p.uow, p.entitlements, p.ids, p.clock)
+        self.update_project = UpdateProject(p.uow, p.clock)
+        self.delete_project = DeleteProject(p.uow, provisioner)
+        self.list_resources = ListResources(p.uow)
+        self.get_resource = GetResource(p.uow)
+        self.create_resource = CreateResource(p.uow, p.entitlements, provisioner, p.ids, p.clock)
+        self.update_resource = UpdateResource(p.uow, p.entitlements, provisioner, p.clock)
+        self.delete_resource = DeleteResource(p.uow, provisioner, p.clock)
+        checks = ResourceChecks(p.runtime, p.http_probe, p.clock)
+        self.project_health = ProjectHealth(p.uow, checks, p.clock)
+        health_sources: list[HealthSource] = [ResourceHealthSource(p.uow, checks)]
+        # Other areas append their HealthSource here (the domains' DNS status).
+        self.tenant_health = TenantHealth(health_sources, p.clock)
 
         self.create_admin = CreateAdmin(onboard)
         self.ensure_first_owner = EnsureFirstOwner(p.uow, self.create_admin)

@@ -26,6 +26,24 @@ PASSWORD = "owner-password-1"
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
+"""The identity and service tools, which take no required argument (the visibility tests call each)."""
+PROJECT_TOOLS = frozenset(
+    {
+        "list_projects",
+        "get_project",
+        "create_project",
+        "update_project",
+        "delete_project",
+        "list_catalog",
+        "list_resources",
+        "get_resource",
+        "create_resource",
+        "update_resource",
+        "delete_resource",
+        "project_health",
+        "tenant_health",
+    }
+)
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)

@@ -1,0 +1,56 @@
+"""HTTP health checks: a real GET over httpx, and an in-memory fake that answers what it is told."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+
+from tesserra_core.ports.health import HttpCheck
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+class HttpxProbe:
+    """One shared client (connection pool), no redirects followed, no proxies from the environment:
+    health checks reach the published loopback port directly."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def get(self, url: str, within: float) -> HttpCheck:
+        start = time.perf_counter()
+        try:
+            response = await self._client.get(url, timeout=within)
+        except httpx.TimeoutException:
+            return HttpCheck(None, _ms(start), f"timed out after {within:g} s")
+        except httpx.HTTPError as exc:
+            return HttpCheck(None, _ms(start), f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        return HttpCheck(response.status_code, _ms(start))
+
+
+async def httpx_probe() -> AsyncIterator[HttpxProbe]:
+    """The probe with its client, closed at shutdown."""
+    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
+        yield HttpxProbe(client)
+
+
+class MemoryHttpProbe:
+    """Answers the status set for a URL with ``answer``; any other URL is refused, as a closed port is."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, int] = {}
+        self.asked: list[str] = []
+
+    def answer(self, url: str, status_code: int) -> None:
+        self.answers[url] = status_code
+
+    async def get(self, url: str, within: float) -> HttpCheck:
+        self.asked.append(url)
+        status = self.answers.get(url)
+        if status is None:
+            return HttpCheck(None, 0.0, "ConnectError: connection refused")
+        return HttpCheck(status, 0.0)

@@ -1,0 +1,53 @@
+"""Projects: a tenant's named containers of resources, files and domains."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import msgspec
+
+from tesserra_core.errors import ValidationFailed
+
+MAX_NAME = 100
+MAX_DESCRIPTION = 2000
+
+
+class ProjectStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class Project(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    status: ProjectStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProjectFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """What a project list may be narrowed by: its status, and a case-insensitive name substring."""
+
+    status: ProjectStatus | None = None
+    name: str | None = None
+
+
+def check_project_name(value: str) -> str:
+    name = value.strip()
+    if not 1 <= len(name) <= MAX_NAME or not name.isprintable():
+        raise ValidationFailed(f"name must be 1-{MAX_NAME} printable characters", code="invalid_name")
+    return name
+
+
+def check_description(value: str) -> str:
+    if len(value) > MAX_DESCRIPTION:
+        raise ValidationFailed(f"description must be at most {MAX_DESCRIPTION} characters", code="invalid_description")
+    return value
+
+
+def name_key(name: str) -> str:
+    """What makes two project names the same within a tenant: case and surrounding spaces do not count."""
+    return name.strip().casefold()

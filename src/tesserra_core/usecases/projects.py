@@ -1,0 +1,157 @@
+"""Projects: list (with filters), create (within the plan's quota), get, update, delete; and the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from tesserra_core.domain.catalog import Catalog, catalog
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.projects import (
+    Project,
+    ProjectFilter,
+    ProjectStatus,
+    check_description,
+    check_project_name,
+)
+from tesserra_core.errors import NotFound
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.provisioning import Provisioner
+
+
+class NewProject(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(examples=["loja-online"])]
+    description: str = ""
+
+
+class ProjectChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str | None = None
+    description: str | None = None
+    status: ProjectStatus | None = None
+
+
+class ProjectView(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    description: str
+    status: ProjectStatus
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: Project) -> ProjectView:
+        return cls(p.id, p.name, p.description, p.status, p.created_at, p.updated_at)
+
+
+async def project_of(uow: UnitOfWork, actor: Principal, project_id: str) -> Project:
+    """The caller's tenant's project, or 404 (another tenant's project looks exactly like a missing one)."""
+    project = await uow.projects.get(actor.tenant_id, project_id)
+    if project is None:
+        raise NotFound("no such project", code="project_not_found")
+    return project
+
+
+@dataclass(frozen=True, slots=True)
+class ListProjects:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest, where: ProjectFilter) -> Page[ProjectView]:
+        actor.require(Scope.PROJECTS_READ)
+        async with self.uow(read_only=True) as uow:
+            projects, total = await uow.projects.list(actor.tenant_id, page, where)
+        return Page([ProjectView.of(p) for p in projects], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetProject:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, project_id: str) -> ProjectView:
+        actor.require(Scope.PROJECTS_READ)
+        async with self.uow(read_only=True) as uow:
+            return ProjectView.of(await project_of(uow, actor, project_id))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProject:
+    uow: UnitOfWorkFactory
+    entitlements: Entitlements
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, cmd: NewProject) -> ProjectView:
+        actor.require(Scope.PROJECTS_WRITE)
+        name = check_project_name(cmd.name)
+        description = check_description(cmd.description)
+        entitlement = await self.entitlements.of(actor.tenant_id)
+        now = self.clock.now()
+        project = Project(
+            id=self.ids.new(),
+            tenant_id=actor.tenant_id,
+            name=name,
+            description=description,
+            status=ProjectStatus.ACTIVE,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.uow() as uow:
+            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
+            entitlement.allow("projects", await uow.projects.count(actor.tenant_id))
+            await uow.projects.add(project)
+            await uow.commit()
+        return ProjectView.of(project)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProject:
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, project_id: str, changes: ProjectChanges) -> ProjectView:
+        actor.require(Scope.PROJECTS_WRITE)
+        async with self.uow() as uow:
+            project = await project_of(uow, actor, project_id)
+            updated = msgspec.structs.replace(
+                project,
+                name=check_project_name(changes.name) if changes.name is not None else project.name,
+                description=(
+                    check_description(changes.description) if changes.description is not None else project.description
+                ),
+                status=changes.status or project.status,
+                updated_at=self.clock.now(),
+            )
+            await uow.projects.update(updated)
+            await uow.commit()
+        return ProjectView.of(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteProject:
+    """Deletes the project and its resources at once; their workloads are removed in the background
+    by the provisioner (and any that a crash leaves behind are reaped when the server starts)."""
+
+    uow: UnitOfWorkFactory
+    provisioner: Provisioner
+
+    async def __call__(self, actor: Principal, project_id: str) -> None:
+        actor.require(Scope.PROJECTS_WRITE)
+        async with self.uow() as uow:
+            await project_of(uow, actor, project_id)
+            resources = await uow.resources.all_of(actor.tenant_id, project_id)
+            await uow.projects.delete(actor.tenant_id, project_id)
+            await uow.commit()
+        self.provisioner.release([r for r in resources if r.workload_id is not None])
+
+
+@dataclass(frozen=True, slots=True)
+class ListCatalog:
+    """The resource types a project can hold (public: no caller needed)."""
+
+    async def __call__(self) -> Catalog:
+        return catalog()

@@ -1,0 +1,228 @@
+"""The provisioner: drives each resource toward what it should be, in the background.
+
+    pending/provisioning -> (container types: a workload of the runtime, owner ``resource:<id>``)
+                         -> running (with its endpoint) | failed (with the reason)
+    deleting             -> workload removed, row deleted
+
+Every step reads the resource's current row first and writes its outcome in its own transaction,
+so a failure is always recorded and never lost. One resource is worked on by one task at a time
+(a per-resource lock); asking again while a task runs queues one more pass. On start,
+``reconcile`` resumes every resource left pending, provisioning or deleting by a previous process,
+and removes workloads whose resource no longer exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import msgspec
+
+from tesserra_core.domain.catalog import Kind, ResourceType, catalog
+from tesserra_core.domain.resources import Resource, ResourceStatus, owner_of, reason
+from tesserra_core.errors import TesserraError
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec
+from tesserra_core.ports.system import Clock
+
+log = logging.getLogger("tesserra.provisioner")
+
+OWNER_PREFIX = "resource:"
+LOGICAL_NOTE = "provisioned as a logical resource: recorded, with no process of its own on this server"
+
+
+def workload_spec(resource: Resource, rtype: ResourceType) -> WorkloadSpec:
+    """What the runtime runs for a container-type resource."""
+    config = resource.config
+    env = dict(config.get("env") or {})
+    if "schedule" in config:
+        env["CRON_SCHEDULE"] = str(config["schedule"])
+    port = config.get("port")
+    memory_mb = config.get("memory_mb")
+    return WorkloadSpec(
+        owner=owner_of(resource.id),
+        tenant_id=resource.tenant_id,
+        image=config["image"],
+        command=tuple(config.get("command") or ()),
+        env=env,
+        ports=(int(port),) if port is not None else (),
+        network=True,
+        memory_bytes=int(memory_mb) * 1024 * 1024 if memory_mb is not None else None,
+        cpus=float(config["cpus"]) if config.get("cpus") is not None else None,
+    )
+
+
+def endpoint_of(resource: Resource, workload: Workload) -> str | None:
+    port = resource.config.get("port")
+    if port is None:
+        return None
+    host_port = workload.ports.get(int(port))
+    return f"http://127.0.0.1:{host_port}" if host_port else None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TesserraError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class Provisioner:
+    def __init__(self, uow: UnitOfWorkFactory, runtime: ContainerRuntime, clock: Clock) -> None:
+        self.uow = uow
+        self.runtime = runtime
+        self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- what use cases call ---------------------------------------------------------------
+
+    def schedule(self, resource_id: str) -> None:
+        """Work on the resource in the background, from whatever its row says now."""
+        self._spawn(self._settle(resource_id))
+
+    def release(self, resources: Sequence[Resource]) -> None:
+        """Remove the workloads of resources whose rows are already gone (a deleted project)."""
+        for resource in resources:
+            self._spawn(self._remove_workloads(resource.id))
+
+    async def stop(self, resource: Resource) -> None:
+        """Stop a container resource's workload now (the caller records ``stopped``)."""
+        if resource.workload_id is not None:
+            async with self._lock(resource.id):
+                await self.runtime.stop(resource.workload_id)
+
+    async def settled(self) -> None:
+        """Wait until no background work is left (tests; a graceful stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, grace: float = 5.0) -> AsyncIterator[Provisioner]:
+        """Reconcile at start; at the end, give background work ``grace`` seconds, then cancel it
+        (what it left unsettled is resumed by the next start)."""
+        try:
+            await self.reconcile()
+        except Exception:
+            log.exception("reconciling resources at start failed; continuing")
+        try:
+            yield self
+        finally:
+            if self._tasks:
+                _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def reconcile(self) -> int:
+        """Resume every unsettled resource, and remove workloads whose resource is gone. Returns how
+        many resources were resumed."""
+        async with self.uow(read_only=True) as uow:
+            unsettled = await uow.resources.unsettled()
+        for resource in unsettled:
+            self.schedule(resource.id)
+        for workload in await self.runtime.list(OWNER_PREFIX):
+            resource_id = workload.owner.removeprefix(OWNER_PREFIX)
+            async with self.uow(read_only=True) as uow:
+                live = await uow.resources.find(resource_id)
+            if live is None or live.workload_id not in (None, workload.id):
+                log.info("removing stray workload %s of %s", workload.id, workload.owner)
+                await self.runtime.remove(workload.id)
+        return len(unsettled)
+
+    # --- the work --------------------------------------------------------------------------
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _lock(self, resource_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(resource_id, asyncio.Lock())
+
+    async def _settle(self, resource_id: str) -> None:
+        async with self._lock(resource_id):
+            try:
+                await self._step(resource_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("provisioning %s failed: %s", resource_id, _describe(exc))
+                try:
+                    await self._record(resource_id, ResourceStatus.FAILED, _describe(exc))
+                except Exception:  # the store is down too: the row stays unsettled, the next start retries
+                    log.exception("could not record the failure of %s", resource_id)
+        if not self._lock(resource_id).locked():
+            self._locks.pop(resource_id, None)
+
+    async def _step(self, resource_id: str) -> None:
+        async with self.uow(read_only=True) as uow:
+            resource = await uow.resources.find(resource_id)
+        if resource is None:
+            await self._remove_workloads(resource_id)
+            return
+        if resource.status is ResourceStatus.DELETING:
+            await self._remove_workloads(resource_id)
+            async with self.uow() as uow:
+                await uow.resources.delete(resource.tenant_id, resource.id)
+                await uow.commit()
+            return
+        if resource.status not in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
+            return
+        resource = await self._record(resource_id, ResourceStatus.PROVISIONING, "")
+        if resource is None:
+            return
+        rtype = catalog().get(resource.type)
+        if rtype.kind is Kind.LOGICAL:
+            await self._record(resource_id, ResourceStatus.RUNNING, LOGICAL_NOTE)
+            return
+        # Start from a clean slate: a previous attempt (or a crashed process) may have left one.
+        await self._remove_workloads(resource_id)
+        workload = await self.runtime.run(workload_spec(resource, rtype))
+        done = await self._record(
+            resource_id,
+            ResourceStatus.RUNNING,
+            "",
+            workload_id=workload.id,
+            endpoint=endpoint_of(resource, workload),
+            expect=ResourceStatus.PROVISIONING,
+        )
+        if done is None:  # deleted or changed meanwhile: this workload belongs to nobody
+            await self.runtime.remove(workload.id)
+            self.schedule(resource_id)
+
+    async def _remove_workloads(self, resource_id: str) -> None:
+        for workload in await self.runtime.list(owner_of(resource_id)):
+            if workload.owner == owner_of(resource_id):
+                await self.runtime.remove(workload.id)
+
+    async def _record(
+        self,
+        resource_id: str,
+        status: ResourceStatus,
+        why: str,
+        *,
+        expect: ResourceStatus | None = None,
+        **fields: Any,
+    ) -> Resource | None:
+        """Write the status (and fields) if the resource still exists (and is still ``expect``)."""
+        async with self.uow() as uow:
+            resource = await uow.resources.find(resource_id)
+            if resource is None:
+                return None
+            if resource.status is ResourceStatus.DELETING:
+                if status is not ResourceStatus.FAILED:
+                    return None
+                status = ResourceStatus.DELETING  # stays deleting (a restart retries), with the reason
+                fields = {}
+            if expect is not None and resource.status is not expect:
+                return None
+            text = reason(why) if why else why
+            updated = msgspec.structs.replace(
+                resource, status=status, status_reason=text, updated_at=self.clock.now(), **fields
+            )
+            await uow.resources.update(updated)
+            await uow.commit()
+        return updated

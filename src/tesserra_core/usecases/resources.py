@@ -1,0 +1,214 @@
+"""Resources of a project: create (validated against the catalog, within quotas), list, get,
+update (rename, reconfigure, stop or start) and delete, all provisioned in the background."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from tesserra_core.domain.catalog import catalog
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.resources import DesiredState, Resource, ResourceStatus, check_resource_name
+from tesserra_core.errors import Conflict, NotFound, ValidationFailed
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.projects import project_of
+from tesserra_core.usecases.provisioning import Provisioner
+
+
+class NewResource(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    type: Annotated[str, msgspec.Meta(examples=["web_app"], description="A type from /api/projetos/catalogo")]
+    name: Annotated[str, msgspec.Meta(examples=["site"])]
+    config: Annotated[
+        dict[str, Any],
+        msgspec.Meta(examples=[{"image": "nginx:alpine", "port": 80}], description="Checked against the type's schema"),
+    ] = msgspec.field(default_factory=dict)
+
+
+class ResourceChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str | None = None
+    config: dict[str, Any] | None = None
+    """A new configuration replaces the old one (validated again) and provisions the resource anew."""
+    state: DesiredState | None = None
+    """``stopped`` stops a running container resource; ``running`` starts it again."""
+
+
+class ResourceView(msgspec.Struct, frozen=True):
+    id: str
+    project_id: str
+    type: str
+    name: str
+    config: dict[str, Any]
+    status: ResourceStatus
+    status_reason: str
+    endpoint: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: Resource) -> ResourceView:
+        return cls(
+            r.id,
+            r.project_id,
+            r.type,
+            r.name,
+            r.config,
+            r.status,
+            r.status_reason,
+            r.endpoint,
+            r.created_at,
+            r.updated_at,
+        )
+
+
+_RESTARTABLE = (ResourceStatus.STOPPED, ResourceStatus.FAILED)
+
+
+async def resource_of(uow: UnitOfWork, actor: Principal, resource_id: str) -> Resource:
+    resource = await uow.resources.get(actor.tenant_id, resource_id)
+    if resource is None:
+        raise NotFound("no such resource", code="resource_not_found")
+    return resource
+
+
+def _config(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationFailed("config: must be an object", code="invalid_config")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ListResources:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, project_id: str, page: PageRequest) -> Page[ResourceView]:
+        actor.require(Scope.PROJECTS_READ)
+        async with self.uow(read_only=True) as uow:
+            await project_of(uow, actor, project_id)
+            resources, total = await uow.resources.list(actor.tenant_id, project_id, page)
+        return Page([ResourceView.of(r) for r in resources], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetResource:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, resource_id: str) -> ResourceView:
+        actor.require(Scope.PROJECTS_READ)
+        async with self.uow(read_only=True) as uow:
+            return ResourceView.of(await resource_of(uow, actor, resource_id))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResource:
+    uow: UnitOfWorkFactory
+    entitlements: Entitlements
+    provisioner: Provisioner
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, project_id: str, cmd: NewResource) -> ResourceView:
+        actor.require(Scope.PROJECTS_WRITE)
+        rtype = catalog().get(cmd.type)
+        name = check_resource_name(cmd.name)
+        config = rtype.validate(_config(cmd.config))
+        entitlement = await self.entitlements.of(actor.tenant_id)
+        rtype.check_plan(config, entitlement)
+        now = self.clock.now()
+        resource = Resource(
+            id=self.ids.new(),
+            tenant_id=actor.tenant_id,
+            project_id=project_id,
+            type=rtype.type,
+            name=name,
+            config=config,
+            status=ResourceStatus.PENDING,
+            status_reason="",
+            workload_id=None,
+            endpoint=None,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.uow() as uow:
+            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
+            await project_of(uow, actor, project_id)
+            entitlement.allow("resources", await uow.resources.count(actor.tenant_id))
+            await uow.resources.add(resource)
+            await uow.commit()
+        self.provisioner.schedule(resource.id)
+        return ResourceView.of(resource)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResource:
+    uow: UnitOfWorkFactory
+    entitlements: Entitlements
+    provisioner: Provisioner
+    clock: Clock
+
+    async def __call__(self, actor: Principal, resource_id: str, changes: ResourceChanges) -> ResourceView:
+        actor.require(Scope.PROJECTS_WRITE)
+        async with self.uow(read_only=True) as uow:
+            current = await resource_of(uow, actor, resource_id)
+        if current.status is ResourceStatus.DELETING:
+            raise Conflict("the resource is being deleted", code="resource_deleting")
+        rtype = catalog().get(current.type)
+        config = current.config
+        if changes.config is not None:
+            config = rtype.validate(_config(changes.config))
+            rtype.check_plan(config, await self.entitlements.of(actor.tenant_id))
+        name = check_resource_name(changes.name) if changes.name is not None else current.name
+        status, reprovision, stop = current.status, changes.config is not None, False
+        if changes.state is DesiredState.STOPPED and current.status is not ResourceStatus.STOPPED:
+            if current.status is not ResourceStatus.RUNNING:
+                raise Conflict(f"only a running resource can be stopped (it is {current.status})", code="not_running")
+            status, reprovision, stop = ResourceStatus.STOPPED, False, True
+        elif changes.state is DesiredState.RUNNING and current.status in _RESTARTABLE:
+            reprovision = True
+        if reprovision:
+            status = ResourceStatus.PENDING
+        if stop:
+            await self.provisioner.stop(current)
+        async with self.uow() as uow:
+            resource = await resource_of(uow, actor, resource_id)
+            if resource.status is ResourceStatus.DELETING:
+                raise Conflict("the resource is being deleted", code="resource_deleting")
+            updated = msgspec.structs.replace(
+                resource,
+                name=name,
+                config=config,
+                status=status,
+                status_reason="stopped on request" if stop else ("" if reprovision else resource.status_reason),
+                updated_at=self.clock.now(),
+            )
+            await uow.resources.update(updated)
+            await uow.commit()
+        if reprovision:
+            self.provisioner.schedule(resource_id)
+        return ResourceView.of(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResource:
+    """Marks the resource ``deleting`` and returns; the provisioner removes its workload, then the row."""
+
+    uow: UnitOfWorkFactory
+    provisioner: Provisioner
+    clock: Clock
+
+    async def __call__(self, actor: Principal, resource_id: str) -> ResourceView:
+        actor.require(Scope.PROJECTS_WRITE)
+        async with self.uow() as uow:
+            resource = await resource_of(uow, actor, resource_id)
+            updated = msgspec.structs.replace(
+                resource, status=ResourceStatus.DELETING, status_reason="", updated_at=self.clock.now()
+            )
+            await uow.resources.update(updated)
+            await uow.commit()
+        self.provisioner.schedule(resource_id)
+        return ResourceView.of(updated)

@@ -1,0 +1,146 @@
+"""Project tools: projects, the catalog, resources, and health. Each calls the REST twin's use case."""
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from tesserra_core.domain.catalog import Catalog
+from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
+from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
+from tesserra_core.domain.resources import DesiredState
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.health import HealthReport
+from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
+from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView
+from tesserra_mcp.registry import Limite, Offset, ToolSet
+
+tools = ToolSet()
+
+ProjectId = Annotated[str, Field(description="The project's id.")]
+ResourceId = Annotated[str, Field(description="The resource's id.")]
+Config = Annotated[dict[str, Any], Field(description="Configuration, checked against the type's JSON Schema.")]
+
+
+@tools.tool(Scope.PROJECTS_READ)
+async def list_projects(
+    limite: Limite = DEFAULT_LIMIT,
+    offset: Offset = 0,
+    status: Annotated[ProjectStatus | None, Field(description="Only projects in this status.")] = None,
+    name: Annotated[str | None, Field(description="Only projects whose name contains this (any case).")] = None,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> Page[ProjectView]:
+    """The tenant's projects, newest first."""
+    return await uc.list_projects(actor, PageRequest(limite, offset), ProjectFilter(status=status, name=name or None))
+
+
+@tools.tool(Scope.PROJECTS_READ)
+async def get_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> ProjectView:
+    """One project of the tenant."""
+    return await uc.get_project(actor, project_id)
+
+
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+async def create_project(
+    name: Annotated[str, Field(description="Unique in the tenant (any case).")],
+    description: str = "",
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ProjectView:
+    """Create a project (the plan limits how many)."""
+    return await uc.create_project(actor, NewProject(name=name, description=description))
+
+
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+async def update_project(
+    project_id: ProjectId,
+    name: str | None = None,
+    description: str | None = None,
+    status: ProjectStatus | None = None,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ProjectView:
+    """Rename, describe, archive or reactivate a project."""
+    return await uc.update_project(actor, project_id, ProjectChanges(name=name, description=description, status=status))
+
+
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+async def delete_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> dict[str, Any]:
+    """Delete a project with its resources (their workloads are removed in the background)."""
+    await uc.delete_project(actor, project_id)
+    return {"deleted": project_id}
+
+
+@tools.tool()
+async def list_catalog(*, uc: UseCases, actor: Principal) -> Catalog:
+    """The resource types a project can hold, with their configuration schemas and plan limits."""
+    return await uc.list_catalog()
+
+
+@tools.tool(Scope.PROJECTS_READ)
+async def list_resources(
+    project_id: ProjectId,
+    limite: Limite = DEFAULT_LIMIT,
+    offset: Offset = 0,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> Page[ResourceView]:
+    """A project's resources, oldest first."""
+    return await uc.list_resources(actor, project_id, PageRequest(limite, offset))
+
+
+@tools.tool(Scope.PROJECTS_READ)
+async def get_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
+    """One resource, with its status (and the reason of a failure)."""
+    return await uc.get_resource(actor, resource_id)
+
+
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+async def create_resource(
+    project_id: ProjectId,
+    type: Annotated[str, Field(description="A type from list_catalog.")],
+    name: str,
+    config: Config | None = None,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ResourceView:
+    """Add a resource; it is provisioned in the background (status pending, then running or failed)."""
+    return await uc.create_resource(actor, project_id, NewResource(type=type, name=name, config=config or {}))
+
+
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+async def update_resource(
+    resource_id: ResourceId,
+    name: str | None = None,
+    config: Config | None = None,
+    state: Annotated[DesiredState | None, Field(description="stopped or running.")] = None,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ResourceView:
+    """Rename, reconfigure (provisioned anew), stop or start a resource."""
+    return await uc.update_resource(actor, resource_id, ResourceChanges(name=name, config=config, state=state))
+
+
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+async def delete_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
+    """Delete a resource (status deleting; removed in the background)."""
+    return await uc.delete_resource(actor, resource_id)
+
+
+@tools.tool(Scope.PROJECTS_READ)
+async def project_health(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> HealthReport:
+    """Each resource's runtime state and HTTP check, aggregated to ok, degraded or down."""
+    return await uc.project_health(actor, project_id)
+
+
+@tools.tool(Scope.TENANT_READ)
+async def tenant_health(*, uc: UseCases, actor: Principal) -> HealthReport:
+    """The health of everything the tenant runs, aggregated to ok, degraded or down."""
+    return await uc.tenant_health(actor)
