@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.dns import DnspythonResolver, DnspythonZoneCodec
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
+from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.runtime_unavailable import UnavailableRuntime
@@ -21,6 +24,7 @@ from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
+from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_core.ports.limits import RateLimiter
 
@@ -74,6 +78,7 @@ class _Common(containers.DeclarativeContainer):
     """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
     entitlements = providers.Singleton(FixedEntitlements)
     runtime = providers.Singleton(UnavailableRuntime)  # until the runtime adapters are merged
+    zone_codec = providers.Singleton(DnspythonZoneCodec)
 
 
 class RealAdapters(_Common):
@@ -91,6 +96,14 @@ class RealAdapters(_Common):
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
     http_probe = providers.Resource(httpx_probe)
+    resolver = providers.Singleton(
+        DnspythonResolver, _Common.settings.provided.dns_resolvers, _Common.settings.provided.dns_timeout
+    )
+    file_storage = providers.Singleton(
+        LocalFileStorage,
+        providers.Callable(lambda d: d / "files", _Common.settings.provided.data_dir),
+        _Common.settings.provided.max_upload_bytes,
+    )
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -106,4 +119,6 @@ class MemoryAdapters(_Common):
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
     http_probe = providers.Singleton(MemoryHttpProbe)
+    resolver = providers.Singleton(MemoryResolver)
+    file_storage = providers.Singleton(MemoryFileStorage, _Common.settings.provided.max_upload_bytes)
     probes = providers.List()

@@ -133,14 +133,14 @@ class _StrictReader(dns.zonefile.Reader):
 
     def _eat_line(self) -> None:
         name = self.last_name.to_text() if self.last_name is not None else "a name"
-        raise dns.exception.SyntaxError(f"{name} is outside the zone {self.zone_origin}")
+        raise dns.exception.SyntaxError(f"{name} is outside the zone {self.zone_origin}")  # type: ignore[no-untyped-call]
 
 
 def _read(zone_name: dns.name.Name, body: str, default_ttl: int) -> list[dns.rrset.RRset]:
     """The zone file's RRsets, absolute; only the $ORIGIN and $TTL directives ($INCLUDE would read
     the server's files, $GENERATE would multiply records)."""
     manager = dns.zonefile.RRSetsReaderManager(zone_name, False, _IN)
-    with manager.writer(True) as txn:
+    with manager.writer(True) as txn:  # type: ignore[no-untyped-call]
         tokens = dns.tokenizer.Tokenizer(body, "<zone>")
         reader = _StrictReader(
             tokens, _IN, txn, allow_include=False, allow_directives={"$ORIGIN", "$TTL"}, default_ttl=default_ttl

@@ -35,6 +35,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_hosts: tuple[str, ...] = ()
     """Extra Host names that /mcp accepts (DNS-rebinding protection); loopback is always allowed."""
     log_level: str = "INFO"
+    dns_resolvers: tuple[str, ...] = ()
+    """Name servers (``host``, ``host:port``) that verify domains and check their DNS; the system's by default."""
+    dns_timeout: float = 2.0
+    max_upload_bytes: int = 2 * 1024**3
+    """The largest project file one upload may store (files live under ``data_dir/files``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -44,7 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             value = env.get(f"TESSERRA_{name.upper()}")
             if value is not None and value != "":
                 fields[name] = (
-                    tuple(v.strip() for v in value.split(",") if v.strip()) if name == "allowed_hosts" else value
+                    tuple(v.strip() for v in value.split(",") if v.strip())
+                    if name in ("allowed_hosts", "dns_resolvers")
+                    else value
                 )
         fields.update({k: v for k, v in overrides.items() if v is not None})
         try:

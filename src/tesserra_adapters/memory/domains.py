@@ -16,7 +16,7 @@ from tesserra_core.errors import Conflict
 
 
 class _TableRepo(_Repo):
-    def _drop(self, table: dict[str, Any], key: str) -> bool:
+    def _pop(self, table: dict[str, Any], key: str) -> bool:
         if key not in table:
             return False
         old = table.pop(key)
@@ -65,8 +65,8 @@ class MemoryDomains(_TableRepo):
         if await self.get(tenant_id, domain_id) is None:
             return False
         for record_id in [r.id for r in self._store.dns_records.values() if r.domain_id == domain_id]:
-            self._drop(self._store.dns_records, record_id)
-        return self._drop(self._store.domains, domain_id)
+            self._pop(self._store.dns_records, record_id)
+        return self._pop(self._store.domains, domain_id)
 
 
 def _record_order(r: DnsRecord) -> tuple[str, str, str]:
@@ -87,9 +87,6 @@ class MemoryDnsRecords(_TableRepo):
         r = self._store.dns_records.get(record_id)
         return r if r is not None and r.tenant_id == tenant_id and r.domain_id == domain_id else None
 
-    async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
-        return _page(self._zone(tenant_id, domain_id), page)
-
     async def all(self, tenant_id: str, domain_id: str) -> list[DnsRecord]:
         return self._zone(tenant_id, domain_id)
 
@@ -100,13 +97,16 @@ class MemoryDnsRecords(_TableRepo):
     async def delete(self, tenant_id: str, domain_id: str, record_id: str) -> bool:
         if await self.get(tenant_id, domain_id, record_id) is None:
             return False
-        return self._drop(self._store.dns_records, record_id)
+        return self._pop(self._store.dns_records, record_id)
 
     async def replace_all(self, tenant_id: str, domain_id: str, records: list[DnsRecord]) -> None:
         for old in self._zone(tenant_id, domain_id):
-            self._drop(self._store.dns_records, old.id)
+            self._pop(self._store.dns_records, old.id)
         for record in records:
             await self.add(record)
+
+    async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
+        return _page(self._zone(tenant_id, domain_id), page)
 
 
 class MemoryMailboxes(_TableRepo):
@@ -139,7 +139,7 @@ class MemoryMailboxes(_TableRepo):
     async def delete(self, tenant_id: str, mailbox_id: str) -> bool:
         if await self.get(tenant_id, mailbox_id) is None:
             return False
-        return self._drop(self._store.mailboxes, mailbox_id)
+        return self._pop(self._store.mailboxes, mailbox_id)
 
 
 class MemoryEmailAliases(_TableRepo):
@@ -154,9 +154,6 @@ class MemoryEmailAliases(_TableRepo):
 
     async def get_by_source(self, source: str) -> EmailAlias | None:
         return next((a for a in self._store.email_aliases.values() if a.source == source), None)
-
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
-        return _page(await self.all(tenant_id), page)
 
     async def all(self, tenant_id: str) -> list[EmailAlias]:
         mine = [a for a in self._store.email_aliases.values() if a.tenant_id == tenant_id]
@@ -173,7 +170,10 @@ class MemoryEmailAliases(_TableRepo):
     async def delete(self, tenant_id: str, alias_id: str) -> bool:
         if await self.get(tenant_id, alias_id) is None:
             return False
-        return self._drop(self._store.email_aliases, alias_id)
+        return self._pop(self._store.email_aliases, alias_id)
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
+        return _page(await self.all(tenant_id), page)
 
 
 class MemoryProjectFiles(_TableRepo):
@@ -206,4 +206,4 @@ class MemoryProjectFiles(_TableRepo):
     async def delete(self, tenant_id: str, project_id: str, file_id: str) -> bool:
         if await self.get(tenant_id, project_id, file_id) is None:
             return False
-        return self._drop(self._store.project_files, file_id)
+        return self._pop(self._store.project_files, file_id)

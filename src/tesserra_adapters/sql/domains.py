@@ -181,19 +181,6 @@ class SqlDnsRecords(_Repo):
         row = await self._one(select(t.dns_records).where(self._of(tenant_id, domain_id), r.id == record_id))
         return _record(row) if row else None
 
-    async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
-        r = t.dns_records.c
-        stmt = (
-            select(t.dns_records)
-            .where(self._of(tenant_id, domain_id))
-            .order_by(r.name, r.type, r.id)
-            .limit(page.limite)
-            .offset(page.offset)
-        )
-        rows = await self._all(stmt)
-        total = (await self._conn.execute(_count_of(t.dns_records, self._of(tenant_id, domain_id)))).scalar_one()
-        return [_record(row) for row in rows], int(total)
-
     async def all(self, tenant_id: str, domain_id: str) -> list[DnsRecord]:
         r = t.dns_records.c
         rows = await self._all(
@@ -220,6 +207,19 @@ class SqlDnsRecords(_Repo):
         await self._conn.execute(delete(t.dns_records).where(self._of(tenant_id, domain_id)))
         if records:
             await self._conn.execute(insert(t.dns_records), [_record_values(r) for r in records])
+
+    async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
+        r = t.dns_records.c
+        stmt = (
+            select(t.dns_records)
+            .where(self._of(tenant_id, domain_id))
+            .order_by(r.name, r.type, r.id)
+            .limit(page.limite)
+            .offset(page.offset)
+        )
+        rows = await self._all(stmt)
+        total = (await self._conn.execute(_count_of(t.dns_records, self._of(tenant_id, domain_id)))).scalar_one()
+        return [_record(row) for row in rows], int(total)
 
 
 def _mailbox_values(m: Mailbox) -> dict[str, Any]:
@@ -303,11 +303,6 @@ class SqlEmailAliases(_Repo):
         row = await self._one(select(t.email_aliases).where(t.email_aliases.c.source == source))
         return _alias(row) if row else None
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
-        a = t.email_aliases.c
-        rows, total = await self._page(t.email_aliases, a.tenant_id == tenant_id, a.source, page)
-        return [_alias(r) for r in rows], total
-
     async def all(self, tenant_id: str) -> list[EmailAlias]:
         a = t.email_aliases.c
         rows = await self._all(select(t.email_aliases).where(a.tenant_id == tenant_id).order_by(a.source))
@@ -328,6 +323,11 @@ class SqlEmailAliases(_Repo):
         a = t.email_aliases.c
         result = await self._conn.execute(delete(t.email_aliases).where(a.id == alias_id, a.tenant_id == tenant_id))
         return bool(result.rowcount)
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
+        a = t.email_aliases.c
+        rows, total = await self._page(t.email_aliases, a.tenant_id == tenant_id, a.source, page)
+        return [_alias(r) for r in rows], total
 
 
 class SqlProjectFiles(_Repo):

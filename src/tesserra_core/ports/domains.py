@@ -46,10 +46,6 @@ class DnsRecordRepository(Protocol):
 
     async def get(self, tenant_id: str, domain_id: str, record_id: str) -> DnsRecord | None: ...
 
-    async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
-        """A page ordered by name, type and id, and the total."""
-        ...
-
     async def all(self, tenant_id: str, domain_id: str) -> list[DnsRecord]:
         """Every record of the zone, in the order of ``list``."""
         ...
@@ -60,6 +56,10 @@ class DnsRecordRepository(Protocol):
 
     async def replace_all(self, tenant_id: str, domain_id: str, records: list[DnsRecord]) -> None:
         """The zone's records become exactly ``records``."""
+        ...
+
+    async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
+        """A page ordered by name, type and id, and the total."""
         ...
 
 
@@ -98,10 +98,6 @@ class EmailAliasRepository(Protocol):
         """Platform-wide."""
         ...
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
-        """A page by source, and the total."""
-        ...
-
     async def all(self, tenant_id: str) -> list[EmailAlias]: ...
 
     async def count_for_domain(self, tenant_id: str, domain_id: str) -> int: ...
@@ -109,6 +105,10 @@ class EmailAliasRepository(Protocol):
     async def update(self, alias: EmailAlias) -> None: ...
 
     async def delete(self, tenant_id: str, alias_id: str) -> bool: ...
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
+        """A page by source, and the total."""
+        ...
 
 
 class ProjectFileRepository(Protocol):

@@ -27,9 +27,11 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from tesserra_core.ports.dns import DnsResolver, Soa, ZoneCodec
+from tesserra_core.ports.health import Health
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.usecases.health import HealthItem
 
 TOKEN_BYTES = 24
 RESOLVER_TIME_LIMIT = 3.0
@@ -97,18 +99,6 @@ class ZoneFileView(msgspec.Struct, frozen=True):
 class ZoneImportView(msgspec.Struct, frozen=True):
     domain: DomainView
     records: int
-
-
-class DomainDnsStatus(msgspec.Struct, frozen=True):
-    """One domain's DNS health: ``ok`` (verified and resolving), ``degraded`` (unverified, or not
-    resolving), or ``down`` (the resolver could not answer in time)."""
-
-    domain_id: str
-    name: str
-    verification_status: VerificationStatus
-    resolves: bool | None
-    status: str
-    reason: str | None
 
 
 class NewDomain(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -483,33 +473,42 @@ class VerifyDomain:
 
 
 @dataclass(frozen=True, slots=True)
-class DomainsDnsHealth:
-    """The DNS status of every domain of the caller's tenant, each checked concurrently within a
-    time limit: the whole call returns in about ``time_limit`` seconds at most."""
+class DomainHealthSource:
+    """The tenant's domains as a health source (``TenantHealth``): each one ``ok`` when verified and
+    resolving, ``degraded`` when unverified or without an address, ``down`` when the resolver
+    cannot answer in time. Checked concurrently: the whole call takes about ``time_limit`` at most."""
 
     uow: UnitOfWorkFactory
     resolver: DnsResolver
+    clock: Clock
     time_limit: float = RESOLVER_TIME_LIMIT
     max_domains: int = 100
 
-    async def __call__(self, actor: Principal) -> list[DomainDnsStatus]:
-        actor.require(Scope.DOMAINS_READ)
+    async def check(self, tenant_id: str) -> list[HealthItem]:
         async with self.uow(read_only=True) as uow:
-            domains, _ = await uow.domains.list(actor.tenant_id, PageRequest(self.max_domains, 0))
+            domains, _ = await uow.domains.list(tenant_id, PageRequest(self.max_domains, 0))
         return list(await asyncio.gather(*(self._check(d) for d in domains)))
 
-    async def _check(self, domain: Domain) -> DomainDnsStatus:
+    async def _check(self, domain: Domain) -> HealthItem:
+        reasons = []
+        status = Health.OK
         try:
             found = await _within(self.time_limit, lambda: self.resolver.addresses(domain.name))
         except Unavailable as exc:
-            return DomainDnsStatus(domain.id, domain.name, domain.verification_status, None, "down", exc.message)
-        resolves = bool(found)
-        reasons = []
+            found, status = None, Health.DOWN
+            reasons.append(exc.message)
         if not domain.verified:
             reasons.append(f"ownership is {domain.verification_status.value}")
-        if not resolves:
+        if found is not None and not found:
             reasons.append(f"{domain.name} has no A or AAAA record")
-        status = "ok" if not reasons else "degraded"
-        return DomainDnsStatus(
-            domain.id, domain.name, domain.verification_status, resolves, status, "; ".join(reasons) or None
+        if reasons and status is Health.OK:
+            status = Health.DEGRADED
+        return HealthItem(
+            kind="domain",
+            id=domain.id,
+            name=domain.name,
+            status=status,
+            state=domain.verification_status.value,
+            checked_at=self.clock.now(),
+            reasons=reasons,
         )
