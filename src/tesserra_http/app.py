@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
 from tesserra_http.context import request_id_var
-from tesserra_http.controllers import auth, projects, service, tenants
+from tesserra_http.controllers import auth, domains, files, mail, projects, service, tenants
 from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
@@ -29,6 +29,9 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     projects.routes,
     projects.resource_routes,
     projects.tenant_health_routes,
+    domains.routes,
+    mail.routes,
+    files.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 

@@ -43,7 +43,6 @@ from tesserra_core.usecases.domains import (
 from tesserra_core.usecases.files import (
     DeleteProjectFile,
     DownloadProjectFile,
-    GetProjectFile,
     ListProjectFiles,
     UploadProjectFile,
 )
@@ -228,7 +227,6 @@ class UseCases:
 
         self.upload_project_file = UploadProjectFile(p.uow, p.file_storage, p.entitlements, p.ids, p.clock)
         self.list_project_files = ListProjectFiles(p.uow)
-        self.get_project_file = GetProjectFile(p.uow)
         self.download_project_file = DownloadProjectFile(p.uow, p.file_storage)
         self.delete_project_file = DeleteProjectFile(p.uow, p.file_storage)
 

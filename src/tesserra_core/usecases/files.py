@@ -156,16 +156,6 @@ async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str
 
 
 @dataclass(frozen=True, slots=True)
-class GetProjectFile:
-    uow: UnitOfWorkFactory
-
-    async def __call__(self, actor: Principal, project_id: str, file_id: str) -> ProjectFileView:
-        actor.require(Scope.PROJECTS_READ)
-        async with self.uow(read_only=True) as uow:
-            return ProjectFileView.of(await _file(uow, actor, project_id, file_id))
-
-
-@dataclass(frozen=True, slots=True)
 class DownloadProjectFile:
     uow: UnitOfWorkFactory
     storage: FileStorage
