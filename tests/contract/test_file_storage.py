@@ -44,10 +44,14 @@ async def test_an_aborted_object_leaves_nothing(storage: FileStorage, tmp_path: 
     with pytest.raises(NotFound):
         await _read(storage, "t1/p1/gone")
     if isinstance(storage, LocalFileStorage):
-        assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+        assert _files(tmp_path) == []
     else:
         assert isinstance(storage, MemoryFileStorage)
         assert not storage.partial
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
 
 
 async def test_delete_and_missing_objects(storage: FileStorage) -> None:
