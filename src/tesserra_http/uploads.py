@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+from litestar.types import Receive
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from tesserra_core.errors import ValidationFailed
@@ -21,6 +22,37 @@ MAX_SKIPPED = 1024 * 1024
 """After the file part, at most this much of what follows is read (the closing boundary, small fields)."""
 
 _FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
+
+
+class RequestBody:
+    """The request body, chunk by chunk, straight from the ASGI channel; knows when it has ended,
+    so that after a refusal the rest can be read and dropped without waiting for more."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self.done:
+            message: Any = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.done = True
+                raise ValidationFailed("the client went away before the end of the body", code="client_disconnected")
+            self.done = not message.get("more_body", False)
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                yield chunk
+
+    async def drain(self, limit: int) -> None:
+        """Read and drop what is left, up to ``limit`` bytes (then the server closes the connection)."""
+        read = 0
+        try:
+            async for chunk in self:
+                read += len(chunk)
+                if read >= limit:
+                    return
+        except ValidationFailed:
+            return
 
 
 def _bad(message: str) -> ValidationFailed:
@@ -48,7 +80,7 @@ def _filename(disposition: bytes) -> str | None:
 
 
 class MultipartFile:
-    def __init__(self, stream: AsyncIterator[bytes], content_type: str) -> None:
+    def __init__(self, stream: AsyncIterable[bytes], content_type: str) -> None:
         _, params = parse_options_header(content_type)
         boundary = params.get(b"boundary")
         if not boundary:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,7 +42,7 @@ class Upload:
 
     filename: str
     content_type: str | None
-    chunks: AsyncIterator[bytes]
+    chunks: AsyncIterable[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ class UploadProjectFile:
         return ProjectFileView.of(stored)
 
     async def _store(
-        self, key: str, chunks: AsyncIterator[bytes], entitlement: Entitlement, used: int
+        self, key: str, chunks: AsyncIterable[bytes], entitlement: Entitlement, used: int
     ) -> tuple[int, str]:
         """Write the bytes as they come, counting and hashing; past a limit, throw them all away."""
         limit = self.storage.max_object_bytes

@@ -14,15 +14,15 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from tesserra_core.domain.paging import Page
-from tesserra_core.errors import TesserraError, ValidationFailed
+from tesserra_core.errors import PayloadTooLarge, TesserraError, ValidationFailed
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.files import ProjectFileView, Upload
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
-from tesserra_http.uploads import MultipartFile
+from tesserra_http.uploads import MultipartFile, RequestBody
 
 CONSOLE = "console"
-MULTIPART_SLACK = 1024 * 1024
+MULTIPART_SLACK = 64 * 1024
 DRAIN_LIMIT = 16 * 1024 * 1024
 """After a refused upload, read (and drop) up to this much of the rest, so the client reads the answer."""
 
@@ -33,19 +33,8 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
 
 
-async def _drain(request: Caller) -> None:
-    read = 0
-    while request.is_connected and read < DRAIN_LIMIT:
-        message = await request.receive()
-        if message["type"] != "http.request":
-            return
-        read += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
-
-
 def routes(uc: UseCases) -> Router:
-    max_body = uc.ports.file_storage.max_object_bytes + MULTIPART_SLACK
+    largest = uc.ports.file_storage.max_object_bytes
 
     @get("/{project_id:str}/arquivos", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def list_project_files(project_id: FromPath[str], request: Caller, page: Paging) -> Page[ProjectFileView]:
@@ -55,7 +44,7 @@ def routes(uc: UseCases) -> Router:
     @post(
         "/{project_id:str}/arquivos",
         status_code=201,
-        request_max_body_size=max_body,
+        request_max_body_size=None,  # this route reads the body itself, counting every byte (see below)
         **declare(
             rate_limit=CONSOLE,
             errors=(400, 402, 403, 404, 409, 413),
@@ -74,16 +63,23 @@ def routes(uc: UseCases) -> Router:
         ] = None,
     ) -> ProjectFileView:
         content_type = request.headers.get("content-type", "")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > largest + MULTIPART_SLACK:
+            # Refused before reading a byte; the server closes the connection after answering.
+            raise PayloadTooLarge(
+                f"the file is larger than the {largest} bytes one upload may store", code="file_too_large"
+            )
+        body = RequestBody(request.receive)
         try:
             if content_type.lower().startswith("multipart/form-data"):
-                upload = await MultipartFile(request.stream(), content_type).open()
+                upload = await MultipartFile(body, content_type).open()
             elif filename is None:
                 raise ValidationFailed("filename: a raw upload needs ?filename=", code="invalid_filename")
             else:
-                upload = Upload(filename, content_type or None, request.stream())
+                upload = Upload(filename, content_type or None, body)
             return await uc.upload_project_file(request.user, project_id, upload)
         except TesserraError:
-            await _drain(request)
+            await body.drain(DRAIN_LIMIT)
             raise
 
     @get("/{project_id:str}/arquivos/{file_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
