@@ -15,8 +15,8 @@ import pytest
 
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_core.domain.files import ProjectFile
-from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Account, Accounts, assert_error
 from tests import support
+from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Account, Accounts, assert_error
 from tests.support import LiveServer, live_server
 
 
@@ -148,7 +148,10 @@ async def test_encoded_traversals_are_decoded_once_and_refused_or_kept_literal(
         f"{files_url(project)}?filename=..%2F..%2Fetc%2Fpasswd", content=b"x", headers=owner.bearer
     )
     assert_error(once, 400, "invalid_filename")
-    star = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''..%2F..%2Fevil.txt\r\n\r\nx\r\n--B--\r\n"
+    star = (
+        b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''..%2F..%2Fevil.txt\r\n"
+        b"\r\nx\r\n--B--\r\n"
+    )
     multipart = await client.post(
         files_url(project), content=star, headers={**owner.bearer, "Content-Type": "multipart/form-data; boundary=B"}
     )
