@@ -185,7 +185,10 @@ class DnspythonResolver:
     """dnspython's async stub resolver, with a short overall lifetime per query."""
 
     def __init__(self, nameservers: Sequence[str] = (), timeout: float = 2.0) -> None:
-        self._resolver = dns.asyncresolver.Resolver(configure=not nameservers)
+        try:
+            self._resolver = dns.asyncresolver.Resolver(configure=not nameservers)
+        except dns.resolver.NoResolverConfiguration:  # no resolv.conf: every lookup answers Unavailable
+            self._resolver = dns.asyncresolver.Resolver(configure=False)
         if nameservers:
             hosts, ports = zip(*(_host_port(n) for n in nameservers), strict=True)
             self._resolver.nameservers = list(hosts)
