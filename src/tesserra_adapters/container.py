@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,7 +19,8 @@ from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
 from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
-from tesserra_adapters.runtime_unavailable import UnavailableRuntime
+from tesserra_adapters.runtime.memory import MemoryRuntime
+from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.sql import migrate
@@ -27,6 +30,10 @@ from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_core.ports.limits import RateLimiter
+from tesserra_core.ports.runtime import ContainerRuntime
+
+if TYPE_CHECKING:
+    from tesserra_adapters.runtime.docker import DockerRuntime
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -66,6 +73,32 @@ async def rate_limiter(
         raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
 
 
+async def container_runtime(kind: str, data_dir: Path, docker_host: str) -> AsyncIterator[ContainerRuntime]:
+    """The configured workload runtime; the Docker client, when used, is closed at shutdown."""
+    runtime: ProcessRuntime | DockerRuntime
+    if kind == "process":
+        runtime = ProcessRuntime(data_dir)
+    elif kind == "docker":
+        from tesserra_adapters.runtime.docker import DockerRuntime
+
+        runtime = DockerRuntime(docker_host)
+    else:
+        raise ValueError(f"TESSERRA_RUNTIME must be process or docker, not {kind!r}")
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
+async def memory_runtime() -> AsyncIterator[ContainerRuntime]:
+    """Workloads as tasks; stopped at shutdown."""
+    runtime = MemoryRuntime()
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
 class _Common(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     secret = providers.Singleton(lambda s: s.secret(), settings)
@@ -77,7 +110,6 @@ class _Common(containers.DeclarativeContainer):
     monotonic = providers.Callable(lambda c: c.monotonic, clock)
     """The clock's monotonic reading, for the in-process limiters (so tests that move the clock move them)."""
     entitlements = providers.Singleton(FixedEntitlements)
-    runtime = providers.Singleton(UnavailableRuntime)  # until the runtime adapters are merged
     zone_codec = providers.Singleton(DnspythonZoneCodec)
 
 
@@ -104,6 +136,12 @@ class RealAdapters(_Common):
         providers.Callable(lambda d: d / "files", _Common.settings.provided.data_dir),
         _Common.settings.provided.max_upload_bytes,
     )
+    runtime = providers.Resource(
+        container_runtime,
+        _Common.settings.provided.runtime,
+        _Common.settings.provided.data_dir,
+        _Common.settings.provided.docker_host,
+    )
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -121,4 +159,5 @@ class MemoryAdapters(_Common):
     http_probe = providers.Singleton(MemoryHttpProbe)
     resolver = providers.Singleton(MemoryResolver)
     file_storage = providers.Singleton(MemoryFileStorage, _Common.settings.provided.max_upload_bytes)
+    runtime = providers.Resource(memory_runtime)
     probes = providers.List()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,15 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def uc(settings: Settings, clock: FakeClock) -> UseCases:
+async def uc(settings: Settings, clock: FakeClock) -> AsyncIterator[UseCases]:
     adapters = MemoryAdapters(settings=settings)
     adapters.clock.override(providers.Object(clock))
-    return await build(adapters, settings)
+    # The container lives as long as the facade: its resources (the memory runtime) are released
+    # when it is shut down, here, and not whenever the garbage collector finalizes it mid-test.
+    yield await build(adapters, settings)
+    shutdown = adapters.shutdown_resources()
+    if shutdown is not None:
+        await shutdown
 
 
 @pytest.fixture

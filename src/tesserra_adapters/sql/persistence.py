@@ -437,9 +437,11 @@ class SqlProjects(_Repo):
         if where.status is not None or where.name:
             rows, total = await self._page(t.projects, clause, p.id.desc(), page)
             return [_project(r) for r in rows], total
-        # Unfiltered: the page by the (tenant_id, id) index, the total from the tenant's counter
-        # (an exact COUNT would read every index entry of a large tenant on every page).
-        stmt = select(t.projects).where(clause).order_by(p.id.desc()).limit(page.limite).offset(page.offset)
+        # Unfiltered: the page's ids from the (tenant_id, id) index alone (an index-only scan, so a
+        # deep offset skips index entries, not table rows), then those rows; the total from the
+        # tenant's counter (an exact COUNT would read every index entry of a large tenant).
+        ids = select(p.id).where(clause).order_by(p.id.desc()).limit(page.limite).offset(page.offset).subquery("page")
+        stmt = select(t.projects).join(ids, p.id == ids.c.id).order_by(p.id.desc())
         rows = await self._all(stmt)
         if page.offset == 0 and len(rows) < page.limite:
             return [_project(r) for r in rows], len(rows)
@@ -459,7 +461,7 @@ class SqlProjects(_Repo):
 
     async def delete(self, tenant_id: str, project_id: str) -> bool:
         p = t.projects.c
-        # Explicitly, not only by the foreign key's cascade: SQLite enforces it only with its pragma on.
+        # Its resources first, explicitly: the port promises it, whatever the foreign keys do.
         await self._conn.execute(
             delete(t.resources).where(t.resources.c.project_id == project_id, t.resources.c.tenant_id == tenant_id)
         )

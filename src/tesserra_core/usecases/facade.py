@@ -78,6 +78,7 @@ from tesserra_core.usecases.projects import (
     UpdateProject,
 )
 from tesserra_core.usecases.provisioning import Provisioner
+from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.resources import (
     CreateResource,
     DeleteResource,
@@ -157,6 +158,7 @@ class UseCases:
         )
         self.revocations = RevocationWatcher(p.uow, caches, usage, p.clock, self.housekeeping)
         self.idempotency = Idempotency(p.idempotency)
+        self.reconcile_workloads = ReconcileWorkloads(p.runtime)
 
         self.login = Login(p.uow, p.hasher, minter, p.clock, p.ids, policy)
         self.refresh = Refresh(p.uow, minter, p.digest, revoker, p.clock)

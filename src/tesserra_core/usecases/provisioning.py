@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from tesserra_core.domain.catalog import Kind, ResourceType, catalog
+from tesserra_core.domain.catalog import Kind, catalog
 from tesserra_core.domain.resources import Resource, ResourceStatus, owner_of, reason
 from tesserra_core.errors import TesserraError
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -34,7 +34,7 @@ OWNER_PREFIX = "resource:"
 LOGICAL_NOTE = "provisioned as a logical resource: recorded, with no process of its own on this server"
 
 
-def workload_spec(resource: Resource, rtype: ResourceType) -> WorkloadSpec:
+def workload_spec(resource: Resource) -> WorkloadSpec:
     """What the runtime runs for a container-type resource."""
     config = resource.config
     env = dict(config.get("env") or {})
@@ -74,7 +74,7 @@ class Provisioner:
         self.uow = uow
         self.runtime = runtime
         self.clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- what use cases call ---------------------------------------------------------------
@@ -91,7 +91,7 @@ class Provisioner:
     async def stop(self, resource: Resource) -> None:
         """Stop a container resource's workload now (the caller records ``stopped``)."""
         if resource.workload_id is not None:
-            async with self._lock(resource.id):
+            async with self._exclusive(resource.id):
                 await self.runtime.stop(resource.workload_id)
 
     async def settled(self) -> None:
@@ -139,11 +139,21 @@ class Provisioner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _lock(self, resource_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(resource_id, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, resource_id: str) -> AsyncIterator[None]:
+        """One task at a time per resource; the lock is forgotten when nobody holds or awaits it."""
+        lock, users = self._locks.setdefault(resource_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[resource_id]
 
     async def _settle(self, resource_id: str) -> None:
-        async with self._lock(resource_id):
+        async with self._exclusive(resource_id):
             try:
                 await self._step(resource_id)
             except asyncio.CancelledError:
@@ -154,8 +164,6 @@ class Provisioner:
                     await self._record(resource_id, ResourceStatus.FAILED, _describe(exc))
                 except Exception:  # the store is down too: the row stays unsettled, the next start retries
                     log.exception("could not record the failure of %s", resource_id)
-        if not self._lock(resource_id).locked():
-            self._locks.pop(resource_id, None)
 
     async def _step(self, resource_id: str) -> None:
         async with self.uow(read_only=True) as uow:
@@ -171,7 +179,9 @@ class Provisioner:
             return
         if resource.status not in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
             return
-        resource = await self._record(resource_id, ResourceStatus.PROVISIONING, "")
+        # Claimed only if it is still what was read: of two workers resuming the same resource,
+        # one moves it on.
+        resource = await self._record(resource_id, ResourceStatus.PROVISIONING, "", expect=resource.status)
         if resource is None:
             return
         rtype = catalog().get(resource.type)
@@ -180,7 +190,7 @@ class Provisioner:
             return
         # Start from a clean slate: a previous attempt (or a crashed process) may have left one.
         await self._remove_workloads(resource_id)
-        workload = await self.runtime.run(workload_spec(resource, rtype))
+        workload = await self.runtime.run(workload_spec(resource))
         done = await self._record(
             resource_id,
             ResourceStatus.RUNNING,

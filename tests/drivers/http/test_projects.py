@@ -192,3 +192,27 @@ async def test_the_catalog_is_public_and_lists_every_type_with_its_schema(client
         assert "free" in t["plan_limits"]
         assert t["kind"] in ("container", "logical")
     assert types["web_app"]["schema"]["required"] == ["image", "port"]
+
+
+async def test_openapi_documents_the_project_routes(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    paths = doc["paths"]
+    for path in (
+        "/api/projetos",
+        "/api/projetos/catalogo",
+        "/api/projetos/{project_id}",
+        "/api/projetos/{project_id}/recursos",
+        "/api/projetos/{project_id}/saude",
+        "/api/recursos/{resource_id}",
+        "/api/tenants/atual/saude",
+    ):
+        assert path in paths, path
+    assert not paths["/api/projetos/catalogo"]["get"].get("security"), "the catalog is public"
+    listing = paths["/api/projetos"]["get"]
+    assert {p["name"] for p in listing["parameters"]} >= {"limite", "offset", "status", "name"}
+    assert "429" in listing["responses"]
+    create = paths["/api/projetos"]["post"]
+    assert {"201", "402", "409"} <= set(create["responses"])
+    assert "Idempotency-Key" in create["description"]
+    assert "202" in paths["/api/projetos/{project_id}/recursos"]["post"]["responses"]
+    assert "202" in paths["/api/recursos/{resource_id}"]["delete"]["responses"]
