@@ -22,6 +22,8 @@ from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
 CONSOLE = "console"
+MAX_ZONE_BODY = 4 * 1024 * 1024
+"""A zone file body may hold this many bytes (the core then allows 1 Mi characters)."""
 ZONE_MEDIA_TYPE = "text/dns"
 """RFC 4027's media type for zone files (clients may send text/plain as well)."""
 
@@ -114,7 +116,9 @@ def routes(uc: UseCases) -> Router:
     )
 
     @put(
-        "/{domain_id:str}/zonefile", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409), description=_IMPORT_DOC)
+        "/{domain_id:str}/zonefile",
+        request_max_body_size=MAX_ZONE_BODY,
+        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 413), description=_IMPORT_DOC),
     )
     async def replace_zone(domain_id: FromPath[str], request: Caller) -> ZoneImportView:
         return await import_zone(domain_id, request)
@@ -122,7 +126,8 @@ def routes(uc: UseCases) -> Router:
     @post(
         "/{domain_id:str}/zonefile",
         status_code=200,
-        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409), description=_IMPORT_DOC),
+        request_max_body_size=MAX_ZONE_BODY,
+        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 413), description=_IMPORT_DOC),
     )
     async def post_zone(domain_id: FromPath[str], request: Caller) -> ZoneImportView:
         return await import_zone(domain_id, request)

@@ -199,3 +199,44 @@ async def test_domains_are_rate_limited_per_token(client: httpx.AsyncClient, acc
     assert limited.headers["x-ratelimit-limit"] == "60"
     other = await accounts.tenant_owner()
     assert (await client.get(DOMAINS, headers=other.bearer)).status_code == 200
+
+
+async def test_a_dns_server_that_never_answers_is_503_and_changes_nothing(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    domain = await create(client, owner, f"h{uuid.uuid4().hex[:8]}.blackhole")  # the test server never answers these
+    started = asyncio.get_running_loop().time()
+    response = await client.post(f"{DOMAINS}/{domain['id']}/verificar", headers=owner.bearer)
+    assert asyncio.get_running_loop().time() - started < 5
+    assert_error(response, 503, "dns_unavailable")
+    after = (await client.get(f"{DOMAINS}/{domain['id']}", headers=owner.bearer)).json()
+    assert (after["verification_status"], after["last_checked_at"]) == ("pending", None)
+
+
+async def test_oversized_zone_files_are_refused_before_parsing(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    owner = await accounts.tenant_owner()
+    url = f"{DOMAINS}/{(await create(client, owner))['id']}/zonefile"
+    big = "; comment\n" * 200_000  # 2 MB: over the core's 1 Mi characters
+    assert_error(await client.put(url, content=big, headers=owner.bearer), 400, "zone_too_large")
+    huge = b"; x\n" * (1024 * 1024 + 1)  # over the route's 4 MiB body limit
+    assert_error(await client.put(url, content=huge, headers=owner.bearer), 413)
+
+
+async def test_the_tenant_health_report_includes_each_domain(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    from tests.dns_server import loopback_dns
+
+    owner = await accounts.tenant_owner()
+    domain = await create(client, owner)
+    record = domain["verification_record"]
+    assert isinstance(record, dict)
+    loopback_dns().publish_txt(record["name"], record["value"])
+    await client.post(f"{DOMAINS}/{domain['id']}/verificar", headers=owner.bearer)
+    report = (await client.get("/api/tenants/atual/saude", headers=owner.bearer)).json()
+    [item] = [i for i in report["items"] if i["kind"] == "domain"]
+    assert (item["id"], item["status"], item["state"]) == (domain["id"], "degraded", "verified")
+    assert item["reasons"] == [f"{domain['name']} has no A or AAAA record"]
+    loopback_dns().publish(str(domain["name"]), "A", "192.0.2.80")
+    report = (await client.get("/api/tenants/atual/saude", headers=owner.bearer)).json()
+    [item] = [i for i in report["items"] if i["kind"] == "domain"]
+    assert (item["status"], item["reasons"]) == ("ok", [])
