@@ -360,3 +360,22 @@ async def test_project_files_round_trip_unique_per_project_and_sum_per_tenant(uo
         await uow.commit()
     async with uow_factory(read_only=True) as uow:
         assert await uow.project_files.used_bytes(mine) == sum(f.size for f in files[1:]) + 1000
+
+
+async def test_forgetting_a_projects_files_hands_back_their_keys(uow_factory: UnitOfWorkFactory) -> None:
+    mine = await a_tenant(uow_factory)
+    project, kept_project = new_id(), new_id()
+    gone = [project_file(mine, project) for _ in range(2)]
+    kept = project_file(mine, kept_project)
+    async with uow_factory() as uow:
+        for f in [*gone, kept]:
+            await uow.project_files.add(f)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.project_files.delete_project(new_id(), project) == []
+        keys = await uow.project_files.delete_project(mine, project)
+        await uow.commit()
+    assert sorted(keys) == sorted(f.storage_key for f in gone)
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.project_files.list(mine, project, PageRequest()) == ([], 0)
+        assert await uow.project_files.used_bytes(mine) == kept.size

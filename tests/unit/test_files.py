@@ -128,3 +128,14 @@ async def test_another_tenants_project_and_files_are_404(uc: UseCases, team: Tea
         with pytest.raises(NotFound):
             await call
     assert len(storage(uc).objects) == 1
+
+
+async def test_deleting_a_project_deletes_its_files_and_frees_the_quota(uc: UseCases, team: Team) -> None:
+    p = await project(uc, team.owner)
+    other = (await uc.create_project(team.owner, NewProject(name="outro"))).id
+    await uc.upload_project_file(team.owner, p, Upload("a.bin", None, chunks(b"a" * 100)))
+    kept = await uc.upload_project_file(team.owner, other, Upload("b.bin", None, chunks(b"b" * 10)))
+    await uc.delete_project(team.owner, p)
+    assert set(storage(uc).objects) == {f"{team.tenant_id}/{other}/{kept.id}"}
+    async with uc.ports.uow(read_only=True) as uow:
+        assert await uow.project_files.used_bytes(team.tenant_id) == 10

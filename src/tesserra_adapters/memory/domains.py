@@ -194,12 +194,6 @@ class MemoryProjectFiles(_TableRepo):
             (f for f in files if f.tenant_id == tenant_id and f.project_id == project_id and f.name == name), None
         )
 
-    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
-        mine = [
-            f for f in self._store.project_files.values() if f.tenant_id == tenant_id and f.project_id == project_id
-        ]
-        return _page(sorted(mine, key=lambda f: f.name), page)
-
     async def used_bytes(self, tenant_id: str) -> int:
         return sum(f.size for f in self._store.project_files.values() if f.tenant_id == tenant_id)
 
@@ -207,3 +201,16 @@ class MemoryProjectFiles(_TableRepo):
         if await self.get(tenant_id, project_id, file_id) is None:
             return False
         return self._pop(self._store.project_files, file_id)
+
+    async def delete_project(self, tenant_id: str, project_id: str) -> list[str]:
+        files = self._store.project_files.values()
+        mine = [f for f in files if f.tenant_id == tenant_id and f.project_id == project_id]
+        for f in mine:
+            self._pop(self._store.project_files, f.id)
+        return [f.storage_key for f in mine]
+
+    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
+        mine = [
+            f for f in self._store.project_files.values() if f.tenant_id == tenant_id and f.project_id == project_id
+        ]
+        return _page(sorted(mine, key=lambda f: f.name), page)

@@ -360,12 +360,6 @@ class SqlProjectFiles(_Repo):
         )
         return _file(row) if row else None
 
-    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
-        f = t.project_files.c
-        where = (f.tenant_id == tenant_id) & (f.project_id == project_id)
-        rows, total = await self._page(t.project_files, where, f.name, page)
-        return [_file(r) for r in rows], total
-
     async def used_bytes(self, tenant_id: str) -> int:
         f = t.project_files.c
         stmt = select(func.coalesce(func.sum(f.size), 0)).where(f.tenant_id == tenant_id)
@@ -377,3 +371,16 @@ class SqlProjectFiles(_Repo):
             delete(t.project_files).where(f.id == file_id, f.tenant_id == tenant_id, f.project_id == project_id)
         )
         return bool(result.rowcount)
+
+    async def delete_project(self, tenant_id: str, project_id: str) -> list[str]:
+        f = t.project_files.c
+        where = (f.tenant_id == tenant_id) & (f.project_id == project_id)
+        keys = [row.storage_key for row in await self._all(select(f.storage_key).where(where))]
+        await self._conn.execute(delete(t.project_files).where(where))
+        return keys
+
+    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
+        f = t.project_files.c
+        where = (f.tenant_id == tenant_id) & (f.project_id == project_id)
+        rows, total = await self._page(t.project_files, where, f.name, page)
+        return [_file(r) for r in rows], total

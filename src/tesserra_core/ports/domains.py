@@ -120,12 +120,16 @@ class ProjectFileRepository(Protocol):
 
     async def get_by_name(self, tenant_id: str, project_id: str, name: str) -> ProjectFile | None: ...
 
-    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
-        """A page by name, and the total."""
-        ...
-
     async def used_bytes(self, tenant_id: str) -> int:
         """The size of every file of the tenant, summed."""
         ...
 
     async def delete(self, tenant_id: str, project_id: str, file_id: str) -> bool: ...
+
+    async def delete_project(self, tenant_id: str, project_id: str) -> list[str]:
+        """Forget every file of a project (deleted with it); the storage keys to delete afterwards."""
+        ...
+
+    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
+        """A page by name, and the total."""
+        ...

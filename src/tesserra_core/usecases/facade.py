@@ -186,7 +186,7 @@ class UseCases:
         self.get_project = GetProject(p.uow)
         self.create_project = CreateProject(p.uow, p.entitlements, p.ids, p.clock)
         self.update_project = UpdateProject(p.uow, p.clock)
-        self.delete_project = DeleteProject(p.uow, provisioner)
+        self.delete_project = DeleteProject(p.uow, provisioner, p.file_storage)
         self.list_resources = ListResources(p.uow)
         self.get_resource = GetResource(p.uow)
         self.create_resource = CreateResource(p.uow, p.entitlements, provisioner, p.ids, p.clock)
