@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from tesserra_adapters.memory.dns import MemoryResolver
-from tesserra_core.domain.domains import RecordType, next_serial
+from tesserra_core.domain.domains import RecordType, next_serial, normalize_domain_name
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, Unavailable, ValidationFailed
@@ -80,6 +80,10 @@ async def test_a_domain_is_claimed_normalized_pending_with_a_challenge(uc: UseCa
     assert view.verification_record.type == "TXT"
     assert len(view.verification_record.value) >= 32
     assert (await uc.get_domain(team.owner, view.id)).name == view.name
+
+
+def test_unicode_names_take_their_idna_form() -> None:
+    assert normalize_domain_name("Padaria-Café.com.BR.") == "xn--padaria-caf-lbb.com.br"
 
 
 @pytest.mark.parametrize("name", ["localhost", "-bad.com", "a..com", "exa mple.com", "x" * 64 + ".com", "1.2.3.4", ""])

@@ -46,8 +46,14 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def normalize_domain_name(value: str) -> str:
-    """Lowercase, no trailing dot, at least two LDH labels (IDNs in their xn-- form), at most 253 characters."""
+    """Lowercase, no trailing dot, at least two LDH labels, at most 253 characters. A name in
+    Unicode becomes its xn-- (IDNA) form."""
     name = value.strip().lower().removesuffix(".")
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            name = ""
     labels = name.split(".")
     if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
         raise ValidationFailed(

@@ -187,6 +187,7 @@ class CreateDomain:
         )
         entitlement = await self.entitlements.of(actor.tenant_id)
         async with self.uow() as uow:
+            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
             entitlement.allow("domains", await uow.domains.count(actor.tenant_id))
             await uow.domains.add(domain)
             await uow.commit()

@@ -99,6 +99,7 @@ class UploadProjectFile:
         try:
             async with self.uow() as uow:
                 await _check_project(uow, actor, project_id)
+                await uow.tenants.lock(actor.tenant_id)  # the sum below holds until commit
                 # Again at commit: uploads that ran side by side may have used the room together.
                 entitlement.allow("storage_bytes", await uow.project_files.used_bytes(actor.tenant_id), size)
                 await uow.project_files.add(stored)

@@ -141,6 +141,7 @@ class CreateMailbox:
             domain = await verified_domain_for(uow, actor, address, "address")
             if await uow.email_aliases.get_by_source(address) is not None:
                 raise Conflict(f"address: {address} is already an alias", code="address_taken")
+            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
             entitlement.allow("mailboxes", await uow.mailboxes.count(actor.tenant_id))
             mailbox = Mailbox(
                 id=self.ids.new(),

@@ -240,3 +240,14 @@ async def test_the_tenant_health_report_includes_each_domain(client: httpx.Async
     report = (await client.get("/api/tenants/atual/saude", headers=owner.bearer)).json()
     [item] = [i for i in report["items"] if i["kind"] == "domain"]
     assert (item["status"], item["reasons"]) == ("ok", [])
+
+
+async def test_concurrent_claims_by_one_tenant_stay_within_its_quota(
+    clients: ClientFactory, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    responses = await asyncio.gather(
+        *(clients().post(DOMAINS, json={"name": zone_name()}, headers=owner.bearer) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 402, 402, 402], [r.text for r in responses]
+    assert (await clients().get(DOMAINS, headers=owner.bearer)).json()["total"] == 1
