@@ -4,10 +4,10 @@ prove ownership by a TXT challenge, and report DNS health."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import msgspec
 
@@ -32,6 +32,8 @@ from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.health import HealthItem
+
+T = TypeVar("T")
 
 TOKEN_BYTES = 24
 RESOLVER_TIME_LIMIT = 3.0
@@ -194,6 +196,10 @@ class CreateDomain:
         return DomainView.of(domain)
 
 
+_FEW = 3
+"""Up to this many records added or removed are written one by one; more replace the zone at once."""
+
+
 @dataclass(frozen=True, slots=True)
 class ZoneEditor:
     """The one way a zone changes: lock it by moving its serial, apply, check the whole zone, store."""
@@ -233,7 +239,7 @@ class ZoneEditor:
     ) -> None:
         old = {r.id: r for r in before}
         new = {r.id: r for r in after}
-        if len(old.keys() - new.keys()) + len(new.keys() - old.keys()) > 3:
+        if len(old.keys() - new.keys()) + len(new.keys() - old.keys()) > _FEW:  # an import: swap the zone
             await uow.dns_records.replace_all(tenant_id, domain_id, after)
             return
         for record_id in old.keys() - new.keys():
@@ -429,9 +435,9 @@ class ImportZone:
         return ZoneImportView(DomainView.of(domain), len(made))
 
 
-async def _within(limit: float, call: Callable[[], object]) -> object:
+async def _within(limit: float, call: Awaitable[T]) -> T:
     try:
-        return await asyncio.wait_for(call(), limit)  # type: ignore[arg-type]
+        return await asyncio.wait_for(call, limit)
     except TimeoutError:
         raise Unavailable("the DNS resolver did not answer in time", code="dns_timeout") from None
 
@@ -452,8 +458,7 @@ class VerifyDomain:
         actor.require(Scope.DOMAINS_WRITE)
         async with self.uow(read_only=True) as uow:
             domain = await load_domain(uow, actor, domain_id)
-        values = await _within(self.time_limit, lambda: self.resolver.txt(domain.challenge_name))
-        assert isinstance(values, list)
+        values = await _within(self.time_limit, self.resolver.txt(domain.challenge_name))
         now = self.clock.now()
         async with self.uow() as uow:
             current = await load_domain(uow, actor, domain_id)
@@ -494,7 +499,7 @@ class DomainHealthSource:
         reasons = []
         status = Health.OK
         try:
-            found = await _within(self.time_limit, lambda: self.resolver.addresses(domain.name))
+            found: list[str] | None = await _within(self.time_limit, self.resolver.addresses(domain.name))
         except Unavailable as exc:
             found, status = None, Health.DOWN
             reasons.append(exc.message)
