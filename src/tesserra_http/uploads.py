@@ -85,7 +85,7 @@ class MultipartFile:
         boundary = params.get(b"boundary")
         if not boundary:
             raise _bad("the Content-Type has no boundary")
-        self._stream = stream
+        self._stream = aiter(stream)
         self._headers: dict[bytes, bytes] = {}
         self._field = b""
         self._value = b""
@@ -143,15 +143,13 @@ class MultipartFile:
 
     async def _feed(self) -> int:
         """Parse one more chunk of the request: its size, 0 at the end of the body."""
-        async for chunk in self._stream:
-            if not chunk:
-                continue
+        chunk = await anext(self._stream, b"")
+        if chunk:
             try:
                 self._parser.write(chunk)
             except Exception as exc:  # python-multipart's own MultipartParseError and friends
                 raise _bad(str(exc) or "malformed") from None
-            return len(chunk)
-        return 0
+        return len(chunk)
 
     async def open(self) -> Upload:
         """Read up to the file part's headers; the Upload then streams its content."""
