@@ -103,6 +103,19 @@ async def test_100_mb_in_and_out_with_bounded_server_memory(serving: tuple[str, 
         assert up.json()["sha256"] == sent.hexdigest()
         after_upload = peak_rss(pid)
 
+        async def multipart() -> AsyncIterator[bytes]:
+            yield b'--X\r\nContent-Disposition: form-data; name="file"; filename="big-form.bin"\r\n\r\n'
+            for i in range(SIZE // CHUNK):
+                yield _block(i)
+            yield b"\r\n--X--\r\n"
+
+        form = await client.post(
+            files, content=multipart(), headers={**h, "Content-Type": "multipart/form-data; boundary=X"}
+        )
+        assert form.status_code == 201, form.text
+        assert (form.json()["size"], form.json()["sha256"]) == (SIZE, sent.hexdigest())
+        after_multipart = peak_rss(pid)
+
         received = hashlib.sha256()
         size = 0
         async with client.stream("GET", f"{files}/{up.json()['id']}", headers=h) as down:
@@ -115,9 +128,11 @@ async def test_100_mb_in_and_out_with_bounded_server_memory(serving: tuple[str, 
 
     assert (size, received.hexdigest()) == (SIZE, sent.hexdigest())
     growth_up, growth_down = after_upload - baseline, after_download - baseline
+    growth_form = after_multipart - baseline
     print(
-        f"\nserver peak RSS: baseline {baseline >> 20} MiB, +{growth_up >> 20} MiB after a 100 MiB upload, "
-        f"+{growth_down >> 20} MiB after its download"
+        f"\nserver peak RSS: baseline {baseline >> 20} MiB, +{growth_up >> 20} MiB after a 100 MiB raw upload, "
+        f"+{growth_form >> 20} MiB after a 100 MiB multipart upload, +{growth_down >> 20} MiB after a download"
     )
     assert growth_up < BOUND, f"the server's peak RSS grew by {growth_up >> 20} MiB during a 100 MiB upload"
+    assert growth_form < BOUND, f"the server's peak RSS grew by {growth_form >> 20} MiB during a multipart upload"
     assert growth_down < BOUND, f"the server's peak RSS grew by {growth_down >> 20} MiB during a 100 MiB download"
