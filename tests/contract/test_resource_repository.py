@@ -3,13 +3,16 @@ project, pages oldest first, update, delete, counts, and the unsettled ones acro
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import msgspec
 import pytest
 
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.resources import ResourceStatus
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import UnitOfWorkFactory
-from tests.contract.entities import ascending_ids
+from tests.contract.entities import T0, ascending_ids
 from tests.contract.project_entities import resource, seed_project, seed_tenant
 
 
@@ -123,3 +126,27 @@ async def test_unsettled_spans_tenants_and_only_unsettled_states(uow_factory: Un
     wanted = {ResourceStatus.PENDING, ResourceStatus.PROVISIONING, ResourceStatus.DELETING}
     assert {made[s].id for s in wanted} <= unsettled
     assert not {r.id for s, r in made.items() if s not in wanted} & unsettled
+
+
+async def test_update_compare_and_set_on_updated_at(uow_factory: UnitOfWorkFactory) -> None:
+    p = await seed_project(uow_factory)
+    r = resource(p.tenant_id, p.id)
+    async with uow_factory() as uow:
+        await uow.resources.add(r)
+        await uow.commit()
+    later = T0 + timedelta(seconds=5)
+    first = msgspec.structs.replace(r, status=ResourceStatus.PROVISIONING, updated_at=later)
+    second = msgspec.structs.replace(r, status=ResourceStatus.DELETING, updated_at=later)
+    async with uow_factory() as uow:
+        assert await uow.resources.update(first, if_updated_at=r.updated_at) is True
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.resources.update(second, if_updated_at=r.updated_at) is False  # it moved on
+        await uow.commit()
+    other = await seed_tenant(uow_factory)
+    async with uow_factory() as uow:
+        assert await uow.resources.update(msgspec.structs.replace(first, tenant_id=other.id)) is False
+        assert await uow.resources.update(resource(p.tenant_id, p.id)) is False  # never added
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.resources.find(r.id) == first

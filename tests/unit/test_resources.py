@@ -4,6 +4,8 @@ start, reconfiguration, deletion, and resuming after a restart."""
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import pytest
 from dependency_injector import providers
@@ -297,3 +299,89 @@ async def test_concurrent_requests_for_one_resource_are_worked_one_at_a_time(uc:
     assert (await uc.get_resource(team.owner, r.id)).status is ResourceStatus.RUNNING
     assert len(await runtime(uc).list(owner_of(r.id))) == 1
     assert uc.provisioner._locks == {}
+
+
+class Gate(MemoryRuntime):
+    """A runtime whose ``run`` waits until the test opens the gate (a slow image pull)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def run(self, spec: WorkloadSpec) -> Workload:
+        self.entered.set()
+        await self.gate.wait()
+        return await super().run(spec)
+
+
+async def test_a_rename_while_provisioning_is_neither_lost_nor_stuck(settings: Settings) -> None:
+    gate = Gate()
+    uc, team = await _with_runtime(settings, gate)
+    pid = await _project(uc, team.owner)
+    r = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name="x", config=WEB))
+    await gate.entered.wait()
+    renamed = await uc.update_resource(team.owner, r.id, ResourceChanges(name="renamed"))
+    assert renamed.status is ResourceStatus.PROVISIONING
+    gate.gate.set()
+    done = await _settled(uc, team.owner, r.id)
+    assert done.name == "renamed"
+    assert done.status is ResourceStatus.RUNNING
+    workloads = await gate.list(owner_of(r.id))
+    assert len(workloads) == 1
+    assert done.endpoint == f"http://127.0.0.1:{workloads[0].ports[8080]}"
+
+
+async def test_a_delete_while_provisioning_leaves_nothing_behind(settings: Settings) -> None:
+    gate = Gate()
+    uc, team = await _with_runtime(settings, gate)
+    pid = await _project(uc, team.owner)
+    r = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name="x", config=WEB))
+    await gate.entered.wait()
+    assert (await uc.delete_resource(team.owner, r.id)).status is ResourceStatus.DELETING
+    gate.gate.set()
+    await uc.provisioner.settled()
+    with pytest.raises(NotFound):
+        await uc.get_resource(team.owner, r.id)
+    assert await gate.list("resource:") == []
+
+
+async def test_two_workers_resuming_one_resource_make_one_workload(uc: UseCases, team: Team) -> None:
+    pid = await _project(uc, team.owner)
+    r = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name="x", config=WEB))
+    await uc.provisioner.settled()
+    resources = store(uc).resources
+    resources[r.id] = msgspec.structs.replace(resources[r.id], status=ResourceStatus.PROVISIONING, workload_id=None)
+    for w in await runtime(uc).list(owner_of(r.id)):
+        await runtime(uc).remove(w.id)
+    workers = [Provisioner(uc.ports.uow, uc.ports.runtime, uc.ports.clock) for _ in range(2)]
+    await asyncio.gather(*(w.reconcile() for w in workers))
+    await asyncio.gather(*(w.settled() for w in workers))
+    done = await uc.get_resource(team.owner, r.id)
+    assert done.status is ResourceStatus.RUNNING
+    workloads = await runtime(uc).list(owner_of(r.id))
+    assert len(workloads) == 1
+    assert store(uc).resources[r.id].workload_id == workloads[0].id
+
+
+async def test_reconcile_removes_only_workloads_nobody_will_use(uc: UseCases, team: Team) -> None:
+    pid = await _project(uc, team.owner)
+    running = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name="run", config=WEB))
+    await uc.provisioner.settled()
+    recorded = store(uc).resources[running.id].workload_id
+    extra = await runtime(uc).run(WorkloadSpec(owner=owner_of(running.id), tenant_id=team.tenant_id, command=()))
+    pending = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name="pend", config=WEB))
+    await uc.provisioner.settled()
+    resources = store(uc).resources
+    resources[pending.id] = msgspec.structs.replace(resources[pending.id], status=ResourceStatus.PENDING)
+    in_flight = (await runtime(uc).list(owner_of(pending.id)))[0]  # as if another worker were provisioning it
+    fresh = Provisioner(uc.ports.uow, uc.ports.runtime, uc.ports.clock)
+    resumed = await fresh.reconcile()
+    assert resumed == 1
+    assert await runtime(uc).inspect(extra.id) is None  # settled on another workload: a stray
+    assert recorded is not None
+    assert await runtime(uc).inspect(recorded) is not None
+    assert await runtime(uc).inspect(in_flight.id) is not None  # not a stray: its resource is being provisioned
+    await fresh.settled()
+    assert (await uc.get_resource(team.owner, pending.id)).status is ResourceStatus.RUNNING
+    assert in_flight.id not in {w.id for w in await runtime(uc).list(owner_of(pending.id))}  # replaced by the retry

@@ -344,9 +344,15 @@ class MemoryResources(_Repo):
         ]
         return sorted(found, key=lambda r: r.id)
 
-    async def update(self, resource: Resource) -> None:
+    async def update(self, resource: Resource, *, if_updated_at: datetime | None = None) -> bool:
+        stored = self._store.resources.get(resource.id)
+        if stored is None or stored.tenant_id != resource.tenant_id:
+            return False
+        if if_updated_at is not None and stored.updated_at != if_updated_at:
+            return False
         self._ensure_resource_name_free(resource)
         self._put(self._store.resources, resource.id, resource)
+        return True
 
     async def delete(self, tenant_id: str, resource_id: str) -> bool:
         if await self.get(tenant_id, resource_id) is None:

@@ -555,17 +555,16 @@ class SqlResources(_Repo):
             where = and_(where, c.project_id == project_id)
         return [_resource(r) for r in await self._all(select(t.resources).where(where).order_by(c.id))]
 
-    async def update(self, resource: Resource) -> None:
+    async def update(self, resource: Resource, *, if_updated_at: datetime | None = None) -> bool:
         c = t.resources.c
-        stmt = (
-            update(t.resources)
-            .where(c.id == resource.id, c.tenant_id == resource.tenant_id)
-            .values(_resource_values(resource))
-        )
+        stmt = update(t.resources).where(c.id == resource.id, c.tenant_id == resource.tenant_id)
+        if if_updated_at is not None:
+            stmt = stmt.where(c.updated_at == if_updated_at)
         try:
-            await self._conn.execute(stmt)
+            result = await self._conn.execute(stmt.values(_resource_values(resource)))
         except IntegrityError:
             raise _resource_name_taken(resource.name) from None
+        return bool(result.rowcount)
 
     async def delete(self, tenant_id: str, resource_id: str) -> bool:
         c = t.resources.c

@@ -9,7 +9,7 @@ each of a catalog type, with a validated configuration and a provisioning lifecy
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -59,6 +59,12 @@ class Resource(msgspec.Struct, frozen=True, kw_only=True):
     def owner(self) -> str:
         """The owner label of its workload in the container runtime."""
         return owner_of(self.id)
+
+
+def next_version(now: datetime, previous: datetime) -> datetime:
+    """The ``updated_at`` of a change: now, or just after the previous one if the clock has not
+    moved, so that every write changes it (writers compare-and-set on it)."""
+    return now if now > previous else previous + timedelta(microseconds=1)
 
 
 def owner_of(resource_id: str) -> str:

@@ -176,8 +176,10 @@ class ResourceRepository(Protocol):
         """Every resource of the tenant (or of one of its projects), oldest first."""
         ...
 
-    async def update(self, resource: Resource) -> None:
-        """Raises ``Conflict`` if the new name is taken in the project."""
+    async def update(self, resource: Resource, *, if_updated_at: datetime | None = None) -> bool:
+        """Store the changes; with ``if_updated_at``, only if the stored row still has that
+        ``updated_at`` (compare-and-set: of two writers that read the same row, one wins). True if
+        stored. Raises ``Conflict`` if the new name is taken in the project."""
         ...
 
     async def delete(self, tenant_id: str, resource_id: str) -> bool: ...

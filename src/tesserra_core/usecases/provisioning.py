@@ -17,12 +17,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from tesserra_core.domain.catalog import Kind, catalog
-from tesserra_core.domain.resources import Resource, ResourceStatus, owner_of, reason
+from tesserra_core.domain.resources import Resource, ResourceStatus, next_version, owner_of, reason
 from tesserra_core.errors import TesserraError
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec
@@ -63,6 +64,16 @@ def endpoint_of(resource: Resource, workload: Workload) -> str | None:
     return f"http://127.0.0.1:{host_port}" if host_port else None
 
 
+def _stray(workload: Workload, live: Resource | None) -> bool:
+    """A workload nobody will use: its resource is gone, or settled on another workload. One whose
+    resource is being provisioned (maybe by another worker, right now) is left to that work."""
+    if live is None:
+        return True
+    if live.status in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
+        return False
+    return live.status is ResourceStatus.DELETING or live.workload_id != workload.id
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TesserraError):
         return exc.message
@@ -86,7 +97,7 @@ class Provisioner:
     def release(self, resources: Sequence[Resource]) -> None:
         """Remove the workloads of resources whose rows are already gone (a deleted project)."""
         for resource in resources:
-            self._spawn(self._remove_workloads(resource.id))
+            self._spawn(self._release(resource.id))
 
     async def stop(self, resource: Resource) -> None:
         """Stop a container resource's workload now (the caller records ``stopped``)."""
@@ -127,7 +138,7 @@ class Provisioner:
             resource_id = workload.owner.removeprefix(OWNER_PREFIX)
             async with self.uow(read_only=True) as uow:
                 live = await uow.resources.find(resource_id)
-            if live is None or live.workload_id not in (None, workload.id):
+            if _stray(workload, live):
                 log.info("removing stray workload %s of %s", workload.id, workload.owner)
                 await self.runtime.remove(workload.id)
         return len(unsettled)
@@ -179,29 +190,58 @@ class Provisioner:
             return
         if resource.status not in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
             return
-        # Claimed only if it is still what was read: of two workers resuming the same resource,
-        # one moves it on.
-        resource = await self._record(resource_id, ResourceStatus.PROVISIONING, "", expect=resource.status)
-        if resource is None:
-            return
-        rtype = catalog().get(resource.type)
-        if rtype.kind is Kind.LOGICAL:
-            await self._record(resource_id, ResourceStatus.RUNNING, LOGICAL_NOTE)
+        # Claimed only if the row is still the one read (compare-and-set on updated_at): of two
+        # workers resuming the same resource after a restart, one moves it on.
+        claimed = msgspec.structs.replace(
+            resource,
+            status=ResourceStatus.PROVISIONING,
+            status_reason="",
+            updated_at=next_version(self.clock.now(), resource.updated_at),
+        )
+        async with self.uow() as uow:
+            if not await uow.resources.update(claimed, if_updated_at=resource.updated_at):
+                return
+            await uow.commit()
+        try:
+            await self._provision(claimed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("provisioning %s failed: %s", resource_id, _describe(exc))
+            if (
+                await self._record(resource_id, ResourceStatus.FAILED, _describe(exc), version=claimed.updated_at)
+                is None
+            ):
+                self.schedule(resource_id)  # changed meanwhile: look again
+
+    async def _provision(self, claimed: Resource) -> None:
+        """Make a claimed resource run. Every outcome is written only if the row is still the claimed
+        one (``version``): if a use case changed it meanwhile, its own scheduled pass takes over."""
+        version = claimed.updated_at
+        if catalog().get(claimed.type).kind is Kind.LOGICAL:
+            if await self._record(claimed.id, ResourceStatus.RUNNING, LOGICAL_NOTE, version=version) is None:
+                self.schedule(claimed.id)  # changed meanwhile: look again
             return
         # Start from a clean slate: a previous attempt (or a crashed process) may have left one.
-        await self._remove_workloads(resource_id)
-        workload = await self.runtime.run(workload_spec(resource))
+        await self._remove_workloads(claimed.id)
+        workload = await self.runtime.run(workload_spec(claimed))
         done = await self._record(
-            resource_id,
+            claimed.id,
             ResourceStatus.RUNNING,
             "",
+            version=version,
             workload_id=workload.id,
-            endpoint=endpoint_of(resource, workload),
-            expect=ResourceStatus.PROVISIONING,
+            endpoint=endpoint_of(claimed, workload),
         )
-        if done is None:  # deleted or changed meanwhile: this workload belongs to nobody
+        if done is None:  # deleted or changed meanwhile: this workload belongs to nobody; look again
             await self.runtime.remove(workload.id)
-            self.schedule(resource_id)
+            self.schedule(claimed.id)
+
+    async def _release(self, resource_id: str) -> None:
+        try:
+            await self._remove_workloads(resource_id)
+        except Exception as exc:  # reaped as a stray on the next start
+            log.warning("removing the workloads of deleted resource %s failed: %s", resource_id, _describe(exc))
 
     async def _remove_workloads(self, resource_id: str) -> None:
         for workload in await self.runtime.list(owner_of(resource_id)):
@@ -214,25 +254,34 @@ class Provisioner:
         status: ResourceStatus,
         why: str,
         *,
-        expect: ResourceStatus | None = None,
+        version: datetime | None = None,
         **fields: Any,
     ) -> Resource | None:
-        """Write the status (and fields) if the resource still exists (and is still ``expect``)."""
-        async with self.uow() as uow:
-            resource = await uow.resources.find(resource_id)
-            if resource is None:
-                return None
-            if resource.status is ResourceStatus.DELETING:
-                if status is not ResourceStatus.FAILED:
+        """Write the status (and fields) if the resource still exists (and, given ``version``, is
+        still at that ``updated_at``: nobody changed it since). A failure met while it is being
+        deleted keeps it ``deleting`` (a restart retries) with the reason. Compare-and-set: if the
+        row changes between reading and writing, decide again."""
+        for _ in range(5):
+            async with self.uow() as uow:
+                resource = await uow.resources.find(resource_id)
+                if resource is None:
                     return None
-                status = ResourceStatus.DELETING  # stays deleting (a restart retries), with the reason
-                fields = {}
-            if expect is not None and resource.status is not expect:
-                return None
-            text = reason(why) if why else why
-            updated = msgspec.structs.replace(
-                resource, status=status, status_reason=text, updated_at=self.clock.now(), **fields
-            )
-            await uow.resources.update(updated)
-            await uow.commit()
-        return updated
+                changes: dict[str, Any] = dict(fields)
+                new_status = status
+                if resource.status is ResourceStatus.DELETING:
+                    if status is not ResourceStatus.FAILED:
+                        return None
+                    new_status, changes = ResourceStatus.DELETING, {}  # stays deleting (retried), with the reason
+                elif version is not None and resource.updated_at != version:
+                    return None
+                updated = msgspec.structs.replace(
+                    resource,
+                    status=new_status,
+                    status_reason=reason(why) if why else why,
+                    updated_at=next_version(self.clock.now(), resource.updated_at),
+                    **changes,
+                )
+                if await uow.resources.update(updated, if_updated_at=resource.updated_at):
+                    await uow.commit()
+                    return updated
+        return None

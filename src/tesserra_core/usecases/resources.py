@@ -12,7 +12,13 @@ import msgspec
 from tesserra_core.domain.catalog import catalog
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
-from tesserra_core.domain.resources import DesiredState, Resource, ResourceStatus, check_resource_name
+from tesserra_core.domain.resources import (
+    DesiredState,
+    Resource,
+    ResourceStatus,
+    check_resource_name,
+    next_version,
+)
 from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -144,6 +150,10 @@ class CreateResource:
         return ResourceView.of(resource)
 
 
+ATTEMPTS = 5
+"""How often a use case re-reads and retries a resource the provisioner changed under it."""
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateResource:
     uow: UnitOfWorkFactory
@@ -154,43 +164,51 @@ class UpdateResource:
     async def __call__(self, actor: Principal, resource_id: str, changes: ResourceChanges) -> ResourceView:
         actor.require(Scope.PROJECTS_WRITE)
         async with self.uow(read_only=True) as uow:
-            current = await resource_of(uow, actor, resource_id)
-        if current.status is ResourceStatus.DELETING:
-            raise Conflict("the resource is being deleted", code="resource_deleting")
-        rtype = catalog().get(current.type)
-        config = current.config
+            rtype = catalog().get((await resource_of(uow, actor, resource_id)).type)
+        name = check_resource_name(changes.name) if changes.name is not None else None
+        config = None
         if changes.config is not None:
             config = rtype.validate(_config(changes.config))
             rtype.check_plan(config, await self.entitlements.of(actor.tenant_id))
-        name = check_resource_name(changes.name) if changes.name is not None else current.name
-        status, reprovision, stop = current.status, changes.config is not None, False
-        if changes.state is DesiredState.STOPPED and current.status is not ResourceStatus.STOPPED:
+        for _ in range(ATTEMPTS):
+            async with self.uow(read_only=True) as uow:
+                current = await resource_of(uow, actor, resource_id)
+            updated, stop, reprovision = self._apply(current, name, config, changes.state)
+            if stop:
+                await self.provisioner.stop(current)
+            async with self.uow() as uow:
+                stored = await uow.resources.update(updated, if_updated_at=current.updated_at)
+                await uow.commit()
+            if stored:
+                if reprovision:
+                    self.provisioner.schedule(resource_id)
+                return ResourceView.of(updated)
+        raise Conflict("the resource kept changing while it was being updated; retry", code="resource_busy")
+
+    def _apply(
+        self, current: Resource, name: str | None, config: dict[str, Any] | None, state: DesiredState | None
+    ) -> tuple[Resource, bool, bool]:
+        """The resource as changed, whether to stop its workload, and whether to provision it anew."""
+        if current.status is ResourceStatus.DELETING:
+            raise Conflict("the resource is being deleted", code="resource_deleting")
+        status, reason, stop, reprovision = current.status, current.status_reason, False, config is not None
+        if state is DesiredState.STOPPED and current.status is not ResourceStatus.STOPPED:
             if current.status is not ResourceStatus.RUNNING:
                 raise Conflict(f"only a running resource can be stopped (it is {current.status})", code="not_running")
-            status, reprovision, stop = ResourceStatus.STOPPED, False, True
-        elif changes.state is DesiredState.RUNNING and current.status in _RESTARTABLE:
+            status, reason, stop, reprovision = ResourceStatus.STOPPED, "stopped on request", True, False
+        elif state is DesiredState.RUNNING and current.status in _RESTARTABLE:
             reprovision = True
         if reprovision:
-            status = ResourceStatus.PENDING
-        if stop:
-            await self.provisioner.stop(current)
-        async with self.uow() as uow:
-            resource = await resource_of(uow, actor, resource_id)
-            if resource.status is ResourceStatus.DELETING:
-                raise Conflict("the resource is being deleted", code="resource_deleting")
-            updated = msgspec.structs.replace(
-                resource,
-                name=name,
-                config=config,
-                status=status,
-                status_reason="stopped on request" if stop else ("" if reprovision else resource.status_reason),
-                updated_at=self.clock.now(),
-            )
-            await uow.resources.update(updated)
-            await uow.commit()
-        if reprovision:
-            self.provisioner.schedule(resource_id)
-        return ResourceView.of(updated)
+            status, reason = ResourceStatus.PENDING, ""
+        updated = msgspec.structs.replace(
+            current,
+            name=name if name is not None else current.name,
+            config=config if config is not None else current.config,
+            status=status,
+            status_reason=reason,
+            updated_at=next_version(self.clock.now(), current.updated_at),
+        )
+        return updated, stop, reprovision
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +221,18 @@ class DeleteResource:
 
     async def __call__(self, actor: Principal, resource_id: str) -> ResourceView:
         actor.require(Scope.PROJECTS_WRITE)
-        async with self.uow() as uow:
-            resource = await resource_of(uow, actor, resource_id)
-            updated = msgspec.structs.replace(
-                resource, status=ResourceStatus.DELETING, status_reason="", updated_at=self.clock.now()
-            )
-            await uow.resources.update(updated)
-            await uow.commit()
-        self.provisioner.schedule(resource_id)
-        return ResourceView.of(updated)
+        for _ in range(ATTEMPTS):
+            async with self.uow() as uow:
+                resource = await resource_of(uow, actor, resource_id)
+                updated = msgspec.structs.replace(
+                    resource,
+                    status=ResourceStatus.DELETING,
+                    status_reason="",
+                    updated_at=next_version(self.clock.now(), resource.updated_at),
+                )
+                stored = await uow.resources.update(updated, if_updated_at=resource.updated_at)
+                await uow.commit()
+            if stored:
+                self.provisioner.schedule(resource_id)
+                return ResourceView.of(updated)
+        raise Conflict("the resource kept changing while it was being deleted; retry", code="resource_busy")

@@ -75,9 +75,10 @@ async def delete_project(project_id: ProjectId, *, uc: UseCases, actor: Principa
     return {"deleted": project_id}
 
 
-@tools.tool()
+@tools.tool(Scope.PROJECTS_READ)
 async def list_catalog(*, uc: UseCases, actor: Principal) -> Catalog:
-    """The resource types a project can hold, with their configuration schemas and plan limits."""
+    """The resource types a project can hold, with their configuration schemas and plan limits.
+    (Public over REST; as a tool it is shown to keys that work with projects.)"""
     return await uc.list_catalog()
 
 
