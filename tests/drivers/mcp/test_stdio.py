@@ -91,7 +91,7 @@ async def test_stdio_serves_the_keys_tools_and_notices_its_revocation(kind: str,
         with (tmp_path / "stdio-stderr.log").open("w") as errlog:
             async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
                 await asyncio.wait_for(session.initialize(), 30)
-                tools = {tool.name for tool in (await session.list_tools()).tools} - {"list_catalog"}  # public
+                tools = {tool.name for tool in (await session.list_tools()).tools}
                 me = await session.call_tool("whoami", {})
                 hidden = await session.call_tool("list_api_keys", {})
 
