@@ -65,6 +65,9 @@ class DnspythonZoneCodec:
     @staticmethod
     def _name(zone: dns.name.Name, name: str) -> str:
         value = name.strip()
+        bare_zone = zone.to_text(omit_final_dot=True).lower()
+        if not value.endswith(".") and (value.lower() == bare_zone or value.lower().endswith(f".{bare_zone}")):
+            value += "."  # "www.example.com" in zone example.com means the absolute name, as people expect
         try:
             absolute = zone if value in ("", APEX) else dns.name.from_text(value, zone)
         except (dns.exception.DNSException, ValueError) as exc:

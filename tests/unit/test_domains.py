@@ -156,6 +156,12 @@ async def test_records_are_canonicalized(uc: UseCases, team: Team) -> None:
         team.owner, domain_id, NewDnsRecord(name=f"WWW.{name}.", type="TXT", data="hello world")
     )
     assert (txt.name, txt.data) == ("www", '"hello world"')
+    full = await uc.create_dns_record(
+        team.owner, domain_id, NewDnsRecord(name=f"api.{name}", type="A", data="192.0.2.5")
+    )
+    assert full.name == "api"  # a name ending in the zone's, even without the final dot, is that name
+    apex = await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name=name, type="A", data="192.0.2.6"))
+    assert apex.name == "@"
 
 
 @pytest.mark.parametrize(
