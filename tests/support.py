@@ -126,6 +126,11 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 
 
 def test_settings(tmp: Path, url: str, **overrides: object) -> Settings:
+    """Settings of a test server; its DNS resolver asks the test DNS server of this process."""
+    from tests.dns_server import loopback_dns
+
+    overrides.setdefault("dns_resolvers", (loopback_dns().address,))
+    overrides.setdefault("dns_timeout", 1.0)
     return Settings(data_dir=tmp, database_url=url, secret_key="t" * 48, **overrides)  # type: ignore[arg-type]
 
 

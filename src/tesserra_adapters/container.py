@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.dns import DnspythonResolver, DnspythonZoneCodec
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
+from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
@@ -29,6 +32,7 @@ from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
+from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_core.ports.limits import RateLimiter
 from tesserra_core.ports.runtime import ContainerRuntime
@@ -123,6 +127,7 @@ class _Common(containers.DeclarativeContainer):
         settings,
     )
     shared_tools = providers.Singleton(lambda s: FileSharedToolDirectory(s.shared_tools_path), settings)
+    zone_codec = providers.Singleton(DnspythonZoneCodec)
 
 
 class RealAdapters(_Common):
@@ -140,6 +145,14 @@ class RealAdapters(_Common):
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
     http_probe = providers.Resource(httpx_probe)
+    resolver = providers.Singleton(
+        DnspythonResolver, _Common.settings.provided.dns_resolvers, _Common.settings.provided.dns_timeout
+    )
+    file_storage = providers.Singleton(
+        LocalFileStorage,
+        providers.Callable(lambda d: d / "files", _Common.settings.provided.data_dir),
+        _Common.settings.provided.max_upload_bytes,
+    )
     runtime = providers.Resource(
         container_runtime,
         _Common.settings.provided.runtime,
@@ -165,6 +178,8 @@ class MemoryAdapters(_Common):
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
     http_probe = providers.Singleton(MemoryHttpProbe)
+    resolver = providers.Singleton(MemoryResolver)
+    file_storage = providers.Singleton(MemoryFileStorage, _Common.settings.provided.max_upload_bytes)
     runtime = providers.Resource(memory_runtime)
     oauth = providers.Singleton(
         MemoryOAuthServer, clock=providers.Callable(lambda c: lambda: c.now().timestamp(), _Common.clock)

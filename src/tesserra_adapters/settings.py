@@ -17,7 +17,7 @@ def _decode(kind: type, value: object) -> object:
     raise NotImplementedError(f"cannot convert {type(value).__name__} to {kind.__name__}")
 
 
-_LISTS = frozenset({"allowed_hosts", "previous_secret_keys"})
+_LISTS = frozenset({"allowed_hosts", "previous_secret_keys", "dns_resolvers"})
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,6 +67,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_success_url: str = "http://127.0.0.1:7500/?checkout=success"
     stripe_cancel_url: str = "http://127.0.0.1:7500/?checkout=cancel"
     stripe_return_url: str = "http://127.0.0.1:7500/"
+    dns_resolvers: tuple[str, ...] = ()
+    """Name servers (``host``, ``host:port``) that verify domains and check their DNS; the system's by default."""
+    dns_timeout: float = 2.0
+    max_upload_bytes: int = 2 * 1024**3
+    """The largest project file one upload may store (files live under ``data_dir/files``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -60,6 +60,12 @@ class Conflict(TesserraError):
     default_code = "conflict"
 
 
+class PayloadTooLarge(TesserraError):
+    """The request body is larger than this operation accepts (413)."""
+
+    default_code = "payload_too_large"
+
+
 class RateLimited(TesserraError):
     """Too many requests (429); ``retry_after`` says when to come back."""
 

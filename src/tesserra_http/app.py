@@ -14,7 +14,18 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
 from tesserra_http.context import request_id_var
-from tesserra_http.controllers import auth, billing, integrations, projects, service, shared_tools, tenants
+from tesserra_http.controllers import (
+    auth,
+    billing,
+    domains,
+    files,
+    integrations,
+    mail,
+    projects,
+    service,
+    shared_tools,
+    tenants,
+)
 from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
@@ -37,6 +48,9 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     billing.subscription_routes,
     billing.webhook_routes,
     billing.finance_routes,
+    domains.routes,
+    mail.routes,
+    files.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 

@@ -24,6 +24,7 @@ STATUS: dict[type[core.TesserraError], int] = {
     core.Forbidden: 403,
     core.NotFound: 404,
     core.Conflict: 409,
+    core.PayloadTooLarge: 413,
     core.Unprocessable: 422,
     core.RateLimited: 429,
     core.UpstreamFailed: 502,

@@ -366,6 +366,11 @@ async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter
             TESSERRA_REDIS_URL=REDIS_URL,
         )
         async with serving(tmp_path, env, "workers.log", "--workers", "2") as served:
+            # The first worker to listen answers /health; the second may still be starting (a loaded machine).
+            for _ in range(100):
+                if len(re.findall(r"listening on .* \(pid \d+", served.stderr_path.read_text())) == 2:
+                    break
+                await asyncio.sleep(0.1)
             assert len(re.findall(r"listening on .* \(pid \d+", served.stderr_path.read_text())) == 2
             settings = Settings(
                 data_dir=tmp_path / "data",

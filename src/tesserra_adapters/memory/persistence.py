@@ -12,11 +12,14 @@ from types import TracebackType
 
 import msgspec
 
-from tesserra_adapters.memory import shared_tools
+from tesserra_adapters.memory import domains, shared_tools
 from tesserra_adapters.memory.base import Undo, _page, _Repo
 from tesserra_adapters.memory.billing import MemoryBillingEvents, MemoryInvoices, MemoryPlans, MemorySubscriptions
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
+from tesserra_core.domain.domains import DnsRecord, Domain
+from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
+from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter, name_key
 from tesserra_core.domain.resources import UNSETTLED, Resource
@@ -39,6 +42,11 @@ class MemoryStore:
     oauth_states: dict[str, OAuthState] = field(default_factory=dict)
     oauth_links: dict[tuple[str, str, str], OAuthLink] = field(default_factory=dict)
     client_syncs: dict[str, ClientSync] = field(default_factory=dict)
+    domains: dict[str, Domain] = field(default_factory=dict)
+    dns_records: dict[str, DnsRecord] = field(default_factory=dict)
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    email_aliases: dict[str, EmailAlias] = field(default_factory=dict)
+    project_files: dict[str, ProjectFile] = field(default_factory=dict)
     projects: dict[str, Project] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -360,6 +368,11 @@ class MemoryUnitOfWork:
         self.oauth_states = shared_tools.MemoryOAuthStates(store, self._journal)
         self.oauth_links = shared_tools.MemoryOAuthLinks(store, self._journal)
         self.client_syncs = shared_tools.MemoryClientSyncs(store, self._journal)
+        self.domains = domains.MemoryDomains(store, self._journal)
+        self.dns_records = domains.MemoryDnsRecords(store, self._journal)
+        self.mailboxes = domains.MemoryMailboxes(store, self._journal)
+        self.email_aliases = domains.MemoryEmailAliases(store, self._journal)
+        self.project_files = domains.MemoryProjectFiles(store, self._journal)
         self.projects = MemoryProjects(store, self._journal)
         self.resources = MemoryResources(store, self._journal)
         self.plans = MemoryPlans(store, self._journal)

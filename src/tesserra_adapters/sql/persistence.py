@@ -16,8 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tesserra_adapters.sql import domains, shared_tools
 from tesserra_adapters.sql import schema as t
-from tesserra_adapters.sql import shared_tools
 from tesserra_adapters.sql.billing import SqlBillingEvents, SqlInvoices, SqlPlans, SqlSubscriptions
 from tesserra_adapters.sql.repository import Repo as _Repo
 from tesserra_core.domain.identity import (
@@ -590,6 +590,11 @@ class SqlUnitOfWork:
         self.oauth_states = shared_tools.SqlOAuthStates(conn)
         self.oauth_links = shared_tools.SqlOAuthLinks(conn)
         self.client_syncs = shared_tools.SqlClientSyncs(conn)
+        self.domains = domains.SqlDomains(conn)
+        self.dns_records = domains.SqlDnsRecords(conn)
+        self.mailboxes = domains.SqlMailboxes(conn)
+        self.email_aliases = domains.SqlEmailAliases(conn)
+        self.project_files = domains.SqlProjectFiles(conn)
         self.projects = SqlProjects(conn)
         self.resources = SqlResources(conn)
         self.plans = SqlPlans(conn)

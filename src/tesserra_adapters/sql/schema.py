@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 metadata = MetaData(
@@ -216,6 +217,83 @@ client_syncs = Table(
     Column("status", String(16), nullable=False),
     Column("at", UtcDateTime, nullable=False),
     Index(None, "tenant_id", "instance_id", "at"),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(253), nullable=False, unique=True),
+    Column("default_ttl", Integer, nullable=False),
+    Column("serial", BigInteger, nullable=False),
+    Column("verification_token", String(64), nullable=False),
+    Column("verification_status", String(16), nullable=False),
+    Column("verified_at", UtcDateTime, nullable=True),
+    Column("last_checked_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "name"),
+)
+
+dns_records = Table(
+    "dns_records",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("domain_id", ID, ForeignKey("domains.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("ttl", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "domain_id", "name"),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("domain_id", ID, ForeignKey("domains.id"), nullable=False),
+    Column("address", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("quota_bytes", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "address"),
+    Index(None, "domain_id"),
+)
+
+email_aliases = Table(
+    "email_aliases",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("domain_id", ID, ForeignKey("domains.id"), nullable=False),
+    Column("source", String(320), nullable=False, unique=True),
+    Column("destinations", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "source"),
+    Index(None, "domain_id"),
+)
+
+project_files = Table(
+    "project_files",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", ID, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("storage_key", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "name"),
+    Index(None, "tenant_id"),
 )
 
 projects = Table(

@@ -18,6 +18,13 @@ from tesserra_core.ports.billing import (
     PlanRepository,
     SubscriptionRepository,
 )
+from tesserra_core.ports.domains import (
+    DnsRecordRepository,
+    DomainRepository,
+    EmailAliasRepository,
+    MailboxRepository,
+    ProjectFileRepository,
+)
 from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
 
 
@@ -206,6 +213,11 @@ class UnitOfWork(Protocol):
     oauth_states: OAuthStateRepository
     oauth_links: OAuthLinkRepository
     client_syncs: ClientSyncRepository
+    domains: DomainRepository
+    dns_records: DnsRecordRepository
+    mailboxes: MailboxRepository
+    email_aliases: EmailAliasRepository
+    project_files: ProjectFileRepository
     projects: ProjectRepository
     resources: ResourceRepository
     plans: PlanRepository

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from tesserra_core.domain.identity import Principal, TenantStatus
 from tesserra_core.ports.billing import PaymentGateway
+from tesserra_core.ports.dns import DnsResolver, ZoneCodec
+from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -36,6 +38,28 @@ from tesserra_core.usecases.credentials import (
     RevocationWatcher,
     Revoker,
 )
+from tesserra_core.usecases.domains import (
+    CreateDnsRecord,
+    CreateDomain,
+    DeleteDnsRecord,
+    DeleteDomain,
+    DomainHealthSource,
+    ExportZone,
+    GetDomain,
+    ImportZone,
+    ListDnsRecords,
+    ListDomains,
+    UpdateDnsRecord,
+    UpdateDomain,
+    VerifyDomain,
+    ZoneEditor,
+)
+from tesserra_core.usecases.files import (
+    DeleteProjectFile,
+    DownloadProjectFile,
+    ListProjectFiles,
+    UploadProjectFile,
+)
 from tesserra_core.usecases.finance import Churn, CountSubscriptions, ListInvoices, Recurring, Revenue
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.health import (
@@ -47,6 +71,19 @@ from tesserra_core.usecases.health import (
 )
 from tesserra_core.usecases.housekeeping import Housekeeping
 from tesserra_core.usecases.integrations import ClientConfiguration, RecordClientSync
+from tesserra_core.usecases.mail import (
+    CreateEmailAlias,
+    CreateMailbox,
+    DeleteEmailAlias,
+    DeleteMailbox,
+    GetEmailAlias,
+    GetMailbox,
+    ListEmailAliases,
+    ListMailboxes,
+    ResetMailboxPassword,
+    UpdateEmailAlias,
+    UpdateMailbox,
+)
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
 from tesserra_core.usecases.projects import (
     CreateProject,
@@ -117,6 +154,9 @@ class Ports:
     site: SiteConfig
     http_probe: HttpProbe
     gateway: PaymentGateway
+    zone_codec: ZoneCodec
+    resolver: DnsResolver
+    file_storage: FileStorage
     probes: Sequence[Probe] = ()
 
 
@@ -179,7 +219,7 @@ class UseCases:
         self.get_project = GetProject(p.uow)
         self.create_project = CreateProject(p.uow, p.entitlements, p.ids, p.clock)
         self.update_project = UpdateProject(p.uow, p.clock)
-        self.delete_project = DeleteProject(p.uow, provisioner)
+        self.delete_project = DeleteProject(p.uow, provisioner, p.file_storage)
         self.list_resources = ListResources(p.uow)
         self.get_resource = GetResource(p.uow)
         self.create_resource = CreateResource(p.uow, p.entitlements, provisioner, p.ids, p.clock)
@@ -187,9 +227,43 @@ class UseCases:
         self.delete_resource = DeleteResource(p.uow, provisioner, p.clock)
         checks = ResourceChecks(p.runtime, p.http_probe, p.clock)
         self.project_health = ProjectHealth(p.uow, checks, p.clock)
-        health_sources: list[HealthSource] = [ResourceHealthSource(p.uow, checks)]
+        health_sources: list[HealthSource] = [
+            ResourceHealthSource(p.uow, checks),
+            DomainHealthSource(p.uow, p.resolver, p.clock),
+        ]
         # Other areas append their HealthSource here (the domains' DNS status).
         self.tenant_health = TenantHealth(health_sources, p.clock)
+
+        zones = ZoneEditor(p.uow, p.clock)
+        self.list_domains = ListDomains(p.uow)
+        self.get_domain = GetDomain(p.uow)
+        self.create_domain = CreateDomain(p.uow, p.entitlements, p.ids, p.secrets, p.clock)
+        self.update_domain = UpdateDomain(zones)
+        self.delete_domain = DeleteDomain(p.uow)
+        self.verify_domain = VerifyDomain(p.uow, p.resolver, p.clock)
+        self.list_dns_records = ListDnsRecords(p.uow)
+        self.create_dns_record = CreateDnsRecord(zones, p.zone_codec, p.ids)
+        self.update_dns_record = UpdateDnsRecord(zones, p.zone_codec)
+        self.delete_dns_record = DeleteDnsRecord(zones)
+        self.export_zone = ExportZone(p.uow, p.zone_codec)
+        self.import_zone = ImportZone(zones, p.zone_codec, p.ids)
+
+        self.list_mailboxes = ListMailboxes(p.uow)
+        self.get_mailbox = GetMailbox(p.uow)
+        self.create_mailbox = CreateMailbox(p.uow, p.hasher, p.entitlements, p.ids, p.clock)
+        self.update_mailbox = UpdateMailbox(p.uow, p.clock)
+        self.reset_mailbox_password = ResetMailboxPassword(p.uow, p.hasher, p.clock)
+        self.delete_mailbox = DeleteMailbox(p.uow)
+        self.list_email_aliases = ListEmailAliases(p.uow)
+        self.get_email_alias = GetEmailAlias(p.uow)
+        self.create_email_alias = CreateEmailAlias(p.uow, p.ids, p.clock)
+        self.update_email_alias = UpdateEmailAlias(p.uow, p.clock)
+        self.delete_email_alias = DeleteEmailAlias(p.uow)
+
+        self.upload_project_file = UploadProjectFile(p.uow, p.file_storage, p.entitlements, p.ids, p.clock)
+        self.list_project_files = ListProjectFiles(p.uow)
+        self.download_project_file = DownloadProjectFile(p.uow, p.file_storage)
+        self.delete_project_file = DeleteProjectFile(p.uow, p.file_storage)
 
         self.create_admin = CreateAdmin(onboard)
         self.ensure_first_owner = EnsureFirstOwner(p.uow, self.create_admin)

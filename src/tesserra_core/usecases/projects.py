@@ -19,6 +19,7 @@ from tesserra_core.domain.projects import (
     check_project_name,
 )
 from tesserra_core.errors import NotFound
+from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
@@ -133,20 +134,25 @@ class UpdateProject:
 
 @dataclass(frozen=True, slots=True)
 class DeleteProject:
-    """Deletes the project and its resources at once; their workloads are removed in the background
-    by the provisioner (and any that a crash leaves behind are reaped when the server starts)."""
+    """Deletes the project, its resources and its files at once; their workloads are removed in the
+    background by the provisioner (and any that a crash leaves behind are reaped when the server
+    starts), the files' bytes right after the commit."""
 
     uow: UnitOfWorkFactory
     provisioner: Provisioner
+    storage: FileStorage
 
     async def __call__(self, actor: Principal, project_id: str) -> None:
         actor.require(Scope.PROJECTS_WRITE)
         async with self.uow() as uow:
             await project_of(uow, actor, project_id)
             resources = await uow.resources.all_of(actor.tenant_id, project_id)
+            stored = await uow.project_files.delete_project(actor.tenant_id, project_id)
             await uow.projects.delete(actor.tenant_id, project_id)
             await uow.commit()
         self.provisioner.release([r for r in resources if r.workload_id is not None])
+        for key in stored:
+            await self.storage.delete(key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,13 @@
 """MCP tools, one module per family, each a ToolSet."""
 
 from tesserra_mcp.registry import ToolSet
-from tesserra_mcp.tools import billing, identity, projects, service, shared_tools
+from tesserra_mcp.tools import billing, domains, identity, projects, service, shared_tools
 
-ALL: tuple[ToolSet, ...] = (identity.tools, service.tools, shared_tools.tools, projects.tools, billing.tools)
+ALL: tuple[ToolSet, ...] = (
+    identity.tools,
+    service.tools,
+    shared_tools.tools,
+    projects.tools,
+    domains.tools,
+    billing.tools,
+)

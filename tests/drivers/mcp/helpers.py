@@ -49,6 +49,32 @@ BILLING_TOOLS = frozenset(
 )
 OWNER_BILLING_TOOLS = BILLING_TOOLS - {"finance_mrr", "finance_subscriptions"}
 """A tenant owner's billing tools: all but the platform administrators' finance."""
+DOMAIN_TOOLS = frozenset(
+    {
+        "list_domains",
+        "get_domain",
+        "create_domain",
+        "update_domain",
+        "delete_domain",
+        "verify_domain",
+        "list_dns_records",
+        "create_dns_record",
+        "update_dns_record",
+        "delete_dns_record",
+        "export_zone_file",
+        "import_zone_file",
+        "list_mailboxes",
+        "create_mailbox",
+        "update_mailbox",
+        "reset_mailbox_password",
+        "delete_mailbox",
+        "list_email_aliases",
+        "create_email_alias",
+        "delete_email_alias",
+        "list_project_files",
+        "delete_project_file",
+    }
+)
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)

@@ -1,0 +1,158 @@
+"""Domains, their DNS records, and the rules of a zone that do not depend on DNS text syntax.
+
+The syntax of names and record data (what an MX or a CAA looks like) belongs to the zone codec
+port; this module holds what any codec agrees on: which types exist, TTL bounds, that a CNAME is
+alone at its name, that an RRset has one TTL, and how the SOA serial moves.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+
+import msgspec
+
+from tesserra_core.errors import Conflict, ValidationFailed
+
+
+class RecordType(enum.StrEnum):
+    A = "A"
+    AAAA = "AAAA"
+    CNAME = "CNAME"
+    MX = "MX"
+    TXT = "TXT"
+    SRV = "SRV"
+    CAA = "CAA"
+    NS = "NS"
+
+
+class VerificationStatus(enum.StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    FAILED = "failed"
+
+
+MIN_TTL = 30
+MAX_TTL = 604_800
+"""One week: longer TTLs only make mistakes last; shorter than 30 s only loads resolvers."""
+DEFAULT_TTL = 3600
+CHALLENGE_LABEL = "_tesserra-challenge"
+APEX = "@"
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def normalize_domain_name(value: str) -> str:
+    """Lowercase, no trailing dot, at least two LDH labels, at most 253 characters. A name in
+    Unicode becomes its xn-- (IDNA) form."""
+    name = value.strip().lower().removesuffix(".")
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            name = ""
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        raise ValidationFailed(
+            "name must be a domain name such as example.com (letters, digits and hyphens; IDNs as xn--)",
+            code="invalid_domain_name",
+        )
+    return name
+
+
+def check_ttl(ttl: int, field: str = "ttl") -> int:
+    if not MIN_TTL <= ttl <= MAX_TTL:
+        raise ValidationFailed(f"{field} must be between {MIN_TTL} and {MAX_TTL} seconds", code="invalid_ttl")
+    return ttl
+
+
+def next_serial(current: int, today: date) -> int:
+    """A YYYYMMDDnn serial that always grows: today's first, or one more than the last (even past nn=99)."""
+    first_today = int(today.strftime("%Y%m%d")) * 100
+    return current + 1 if current >= first_today else first_today
+
+
+class Domain(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    tenant_id: str
+    name: str
+    default_ttl: int
+    serial: int
+    verification_token: str
+    verification_status: VerificationStatus
+    verified_at: datetime | None
+    last_checked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def verified(self) -> bool:
+        return self.verification_status is VerificationStatus.VERIFIED
+
+    @property
+    def challenge_name(self) -> str:
+        return f"{CHALLENGE_LABEL}.{self.name}"
+
+
+class RecordData(msgspec.Struct, frozen=True):
+    """One resource record as the codec canonicalizes it: ``name`` relative to the zone (``@`` at the
+    apex), ``data`` in presentation form with absolute names."""
+
+    name: str
+    type: RecordType
+    ttl: int
+    data: str
+
+    @property
+    def key(self) -> tuple[str, RecordType, str]:
+        return (self.name, self.type, self.data)
+
+
+class DnsRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    tenant_id: str
+    domain_id: str
+    name: str
+    type: RecordType
+    ttl: int
+    data: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def content(self) -> RecordData:
+        return RecordData(self.name, self.type, self.ttl, self.data)
+
+
+def check_zone(records: Iterable[RecordData]) -> None:
+    """Rules across records: no duplicates, a CNAME alone at its name and never at the apex, one TTL per RRset."""
+    seen: set[tuple[str, RecordType, str]] = set()
+    types_at: dict[str, set[RecordType]] = defaultdict(set)
+    cnames_at: dict[str, int] = defaultdict(int)
+    ttls: dict[tuple[str, RecordType], int] = {}
+    for r in records:
+        if r.key in seen:
+            raise Conflict(f"a {r.type} record {r.name} {r.data} already exists", code="duplicate_record")
+        seen.add(r.key)
+        types_at[r.name].add(r.type)
+        if r.type is RecordType.CNAME:
+            cnames_at[r.name] += 1
+        ttl = ttls.setdefault((r.name, r.type), r.ttl)
+        if ttl != r.ttl:
+            raise ValidationFailed(
+                f"ttl: every {r.type} record at {r.name} must share one TTL ({ttl}); got {r.ttl}",
+                code="inconsistent_ttl",
+            )
+    for name, types in types_at.items():
+        if RecordType.CNAME not in types:
+            continue
+        if name == APEX:
+            raise ValidationFailed("name: a CNAME cannot sit at the zone apex", code="cname_at_apex")
+        if len(types) > 1 or cnames_at[name] > 1:
+            raise ValidationFailed(
+                f"name: a CNAME at {name} must be the only record there (RFC 1034 section 3.6.2)",
+                code="cname_conflict",
+            )

@@ -1,0 +1,520 @@
+"""Domains and their zones: claim a name, edit its records, import and export the zone file,
+prove ownership by a TXT challenge, and report DNS health."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import msgspec
+
+from tesserra_core.domain.domains import (
+    DEFAULT_TTL,
+    DnsRecord,
+    Domain,
+    RecordData,
+    RecordType,
+    VerificationStatus,
+    check_ttl,
+    check_zone,
+    next_serial,
+    normalize_domain_name,
+)
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.errors import Conflict, NotFound, Unavailable, ValidationFailed
+from tesserra_core.ports.dns import DnsResolver, Soa, ZoneCodec
+from tesserra_core.ports.health import Health
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.usecases.health import HealthItem
+
+T = TypeVar("T")
+
+TOKEN_BYTES = 24
+RESOLVER_TIME_LIMIT = 3.0
+"""Seconds a verification or health check waits for the resolver before giving up."""
+
+
+class VerificationRecord(msgspec.Struct, frozen=True):
+    """The TXT record that proves ownership: publish it, then call verify."""
+
+    name: str
+    type: str
+    value: str
+
+
+class DomainView(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    default_ttl: int
+    serial: int
+    verification_status: VerificationStatus
+    verification_record: VerificationRecord
+    verified_at: datetime | None
+    last_checked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, d: Domain) -> DomainView:
+        record = VerificationRecord(d.challenge_name, "TXT", d.verification_token)
+        return cls(
+            d.id,
+            d.name,
+            d.default_ttl,
+            d.serial,
+            d.verification_status,
+            record,
+            d.verified_at,
+            d.last_checked_at,
+            d.created_at,
+            d.updated_at,
+        )
+
+
+class DnsRecordView(msgspec.Struct, frozen=True):
+    id: str
+    domain_id: str
+    name: str
+    type: RecordType
+    ttl: int
+    data: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: DnsRecord) -> DnsRecordView:
+        return cls(r.id, r.domain_id, r.name, r.type, r.ttl, r.data, r.created_at, r.updated_at)
+
+
+class ZoneFileView(msgspec.Struct, frozen=True):
+    domain_id: str
+    serial: int
+    zone_file: str
+
+
+class ZoneImportView(msgspec.Struct, frozen=True):
+    domain: DomainView
+    records: int
+
+
+class NewDomain(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(examples=["example.com"])]
+    default_ttl: Annotated[int, msgspec.Meta(description="$TTL of the zone and the TTL of new records")] = DEFAULT_TTL
+
+
+class DomainChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    default_ttl: int | None = None
+
+
+class NewDnsRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(description="Relative (www), @ for the apex, or absolute (www.example.com.)")]
+    type: Annotated[str, msgspec.Meta(examples=["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS"])]
+    data: Annotated[str, msgspec.Meta(examples=["203.0.113.7", "10 mail.example.com.", '0 issue "letsencrypt.org"'])]
+    ttl: int | None = None
+
+
+class DnsRecordChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str | None = None
+    data: str | None = None
+    ttl: int | None = None
+
+
+def _record_type(value: str) -> RecordType:
+    try:
+        return RecordType(value.strip().upper())
+    except ValueError:
+        known = ", ".join(t.value for t in RecordType)
+        raise ValidationFailed(f"type must be one of {known}", code="invalid_record_type") from None
+
+
+async def load_domain(uow: UnitOfWork, actor: Principal, domain_id: str) -> Domain:
+    domain = await uow.domains.get(actor.tenant_id, domain_id)
+    if domain is None:
+        raise NotFound("no such domain", code="domain_not_found")
+    return domain
+
+
+@dataclass(frozen=True, slots=True)
+class ListDomains:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[DomainView]:
+        actor.require(Scope.DOMAINS_READ)
+        async with self.uow(read_only=True) as uow:
+            domains, total = await uow.domains.list(actor.tenant_id, page)
+        return Page([DomainView.of(d) for d in domains], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetDomain:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, domain_id: str) -> DomainView:
+        actor.require(Scope.DOMAINS_READ)
+        async with self.uow(read_only=True) as uow:
+            return DomainView.of(await load_domain(uow, actor, domain_id))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateDomain:
+    uow: UnitOfWorkFactory
+    entitlements: Entitlements
+    ids: IdFactory
+    secrets: SecretGenerator
+    clock: Clock
+
+    async def __call__(self, actor: Principal, cmd: NewDomain) -> DomainView:
+        actor.require(Scope.DOMAINS_WRITE)
+        name = normalize_domain_name(cmd.name)
+        ttl = check_ttl(cmd.default_ttl, "default_ttl")
+        now = self.clock.now()
+        domain = Domain(
+            id=self.ids.new(),
+            tenant_id=actor.tenant_id,
+            name=name,
+            default_ttl=ttl,
+            serial=next_serial(0, now.date()),
+            verification_token=self.secrets.token(TOKEN_BYTES),
+            verification_status=VerificationStatus.PENDING,
+            verified_at=None,
+            last_checked_at=None,
+            created_at=now,
+            updated_at=now,
+        )
+        entitlement = await self.entitlements.of(actor.tenant_id)
+        async with self.uow() as uow:
+            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
+            entitlement.allow("domains", await uow.domains.count(actor.tenant_id))
+            await uow.domains.add(domain)
+            await uow.commit()
+        return DomainView.of(domain)
+
+
+_FEW = 3
+"""Up to this many records added or removed are written one by one; more replace the zone at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneEditor:
+    """The one way a zone changes: lock it by moving its serial, apply, check the whole zone, store."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    async def edit(
+        self,
+        actor: Principal,
+        domain_id: str,
+        change: Callable[[Domain, list[DnsRecord]], list[DnsRecord]],
+        retune: Callable[[Domain], Domain] | None = None,
+    ) -> tuple[Domain, list[DnsRecord]]:
+        """``change`` maps the zone's records to the new ones; ``retune`` changes the domain's own fields."""
+        actor.require(Scope.DOMAINS_WRITE)
+        now = self.clock.now()
+        async with self.uow() as uow:
+            domain = await load_domain(uow, actor, domain_id)
+            serial = await uow.domains.bump_serial(actor.tenant_id, domain_id, next_serial(0, now.date()), now)
+            if serial is None:
+                raise NotFound("no such domain", code="domain_not_found")
+            domain = msgspec.structs.replace(domain, serial=serial, updated_at=now)
+            if retune is not None:
+                domain = retune(domain)
+                await uow.domains.update(domain)
+            before = await uow.dns_records.all(actor.tenant_id, domain_id)
+            after = change(domain, before)
+            check_zone(r.content for r in after)
+            await self._store(uow, actor.tenant_id, domain_id, before, after)
+            await uow.commit()
+        return domain, after
+
+    @staticmethod
+    async def _store(
+        uow: UnitOfWork, tenant_id: str, domain_id: str, before: list[DnsRecord], after: list[DnsRecord]
+    ) -> None:
+        old = {r.id: r for r in before}
+        new = {r.id: r for r in after}
+        if len(old.keys() - new.keys()) + len(new.keys() - old.keys()) > _FEW:  # an import: swap the zone
+            await uow.dns_records.replace_all(tenant_id, domain_id, after)
+            return
+        for record_id in old.keys() - new.keys():
+            await uow.dns_records.delete(tenant_id, domain_id, record_id)
+        for record_id, record in new.items():
+            if record_id not in old:
+                await uow.dns_records.add(record)
+            elif old[record_id] != record:
+                await uow.dns_records.update(record)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateDomain:
+    editor: ZoneEditor
+
+    async def __call__(self, actor: Principal, domain_id: str, cmd: DomainChanges) -> DomainView:
+        ttl = check_ttl(cmd.default_ttl, "default_ttl") if cmd.default_ttl is not None else None
+
+        def retune(domain: Domain) -> Domain:
+            return domain if ttl is None else msgspec.structs.replace(domain, default_ttl=ttl)
+
+        domain, _ = await self.editor.edit(actor, domain_id, lambda _, records: records, retune)
+        return DomainView.of(domain)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteDomain:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, domain_id: str) -> None:
+        actor.require(Scope.DOMAINS_WRITE)
+        async with self.uow() as uow:
+            domain = await load_domain(uow, actor, domain_id)
+            in_use = await uow.mailboxes.count_for_domain(actor.tenant_id, domain.id)
+            in_use += await uow.email_aliases.count_for_domain(actor.tenant_id, domain.id)
+            if in_use:
+                raise Conflict(
+                    f"the domain still has {in_use} mailboxes or aliases; delete them first", code="domain_in_use"
+                )
+            await uow.domains.delete(actor.tenant_id, domain_id)
+            await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class ListDnsRecords:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, domain_id: str, page: PageRequest) -> Page[DnsRecordView]:
+        actor.require(Scope.DOMAINS_READ)
+        async with self.uow(read_only=True) as uow:
+            await load_domain(uow, actor, domain_id)
+            records, total = await uow.dns_records.list(actor.tenant_id, domain_id, page)
+        return Page([DnsRecordView.of(r) for r in records], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateDnsRecord:
+    editor: ZoneEditor
+    codec: ZoneCodec
+    ids: IdFactory
+
+    async def __call__(self, actor: Principal, domain_id: str, cmd: NewDnsRecord) -> DnsRecordView:
+        rtype = _record_type(cmd.type)
+        made: list[DnsRecord] = []
+
+        def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
+            ttl = check_ttl(cmd.ttl if cmd.ttl is not None else domain.default_ttl)
+            content = self.codec.record(domain.name, cmd.name, rtype, ttl, cmd.data)
+            now = domain.updated_at
+            record = DnsRecord(
+                id=self.ids.new(),
+                tenant_id=domain.tenant_id,
+                domain_id=domain.id,
+                name=content.name,
+                type=content.type,
+                ttl=content.ttl,
+                data=content.data,
+                created_at=now,
+                updated_at=now,
+            )
+            made.append(record)
+            return [*records, record]
+
+        await self.editor.edit(actor, domain_id, change)
+        return DnsRecordView.of(made[0])
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateDnsRecord:
+    editor: ZoneEditor
+    codec: ZoneCodec
+
+    async def __call__(self, actor: Principal, domain_id: str, record_id: str, cmd: DnsRecordChanges) -> DnsRecordView:
+        changed: list[DnsRecord] = []
+
+        def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
+            old = next((r for r in records if r.id == record_id), None)
+            if old is None:
+                raise NotFound("no such DNS record", code="record_not_found")
+            ttl = check_ttl(cmd.ttl) if cmd.ttl is not None else old.ttl
+            content = self.codec.record(
+                domain.name, cmd.name if cmd.name is not None else old.name, old.type, ttl, cmd.data or old.data
+            )
+            new = msgspec.structs.replace(
+                old, name=content.name, ttl=content.ttl, data=content.data, updated_at=domain.updated_at
+            )
+            changed.append(new)
+            return [new if r.id == record_id else r for r in records]
+
+        await self.editor.edit(actor, domain_id, change)
+        return DnsRecordView.of(changed[0])
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteDnsRecord:
+    editor: ZoneEditor
+
+    async def __call__(self, actor: Principal, domain_id: str, record_id: str) -> None:
+        def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
+            kept = [r for r in records if r.id != record_id]
+            if len(kept) == len(records):
+                raise NotFound("no such DNS record", code="record_not_found")
+            return kept
+
+        await self.editor.edit(actor, domain_id, change)
+
+
+def soa_of(domain: Domain, records: list[RecordData]) -> Soa:
+    """The platform's SOA: the first apex NS as primary (else ns1 of the zone), hostmaster as contact."""
+    apex_ns = sorted(r.data for r in records if r.name == "@" and r.type is RecordType.NS)
+    mname = apex_ns[0] if apex_ns else f"ns1.{domain.name}."
+    return Soa(mname, f"hostmaster.{domain.name}.", domain.serial, 3600, 600, 1_209_600, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportZone:
+    uow: UnitOfWorkFactory
+    codec: ZoneCodec
+
+    async def __call__(self, actor: Principal, domain_id: str) -> ZoneFileView:
+        actor.require(Scope.DOMAINS_READ)
+        async with self.uow() as uow:  # one snapshot of the serial and the records
+            domain = await load_domain(uow, actor, domain_id)
+            records = [r.content for r in await uow.dns_records.all(actor.tenant_id, domain_id)]
+        text = self.codec.render(domain.name, soa_of(domain, records), domain.default_ttl, records)
+        return ZoneFileView(domain.id, domain.serial, text)
+
+
+MAX_ZONE_TEXT = 1024 * 1024
+MAX_ZONE_RECORDS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class ImportZone:
+    """Replace every record of the zone with those of a zone file: all of them, or none."""
+
+    editor: ZoneEditor
+    codec: ZoneCodec
+    ids: IdFactory
+
+    async def __call__(self, actor: Principal, domain_id: str, text: str) -> ZoneImportView:
+        if len(text) > MAX_ZONE_TEXT:
+            raise ValidationFailed("the zone file is larger than 1 MiB", code="zone_too_large")
+        made: list[DnsRecord] = []
+
+        def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
+            parsed = self.codec.parse(domain.name, text, domain.default_ttl)
+            if len(parsed) > MAX_ZONE_RECORDS:
+                raise ValidationFailed(f"a zone holds at most {MAX_ZONE_RECORDS} records", code="zone_too_large")
+            for content in parsed:
+                try:
+                    check_ttl(content.ttl)
+                except ValidationFailed as exc:
+                    raise ValidationFailed(f"{exc.message} ({content.name} {content.type})", code=exc.code) from None
+            now = domain.updated_at
+            made.extend(
+                DnsRecord(
+                    id=self.ids.new(),
+                    tenant_id=domain.tenant_id,
+                    domain_id=domain.id,
+                    name=c.name,
+                    type=c.type,
+                    ttl=c.ttl,
+                    data=c.data,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for c in parsed
+            )
+            return made
+
+        domain, _ = await self.editor.edit(actor, domain_id, change)
+        return ZoneImportView(DomainView.of(domain), len(made))
+
+
+async def _within(limit: float, call: Awaitable[T]) -> T:
+    try:
+        return await asyncio.wait_for(call, limit)
+    except TimeoutError:
+        raise Unavailable("the DNS resolver did not answer in time", code="dns_timeout") from None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyDomain:
+    """Look up ``_tesserra-challenge.<domain>`` TXT; the domain is verified while it holds the token.
+
+    A check that finds no token marks the domain ``failed`` (even one verified before: ownership
+    must stay provable). A resolver that cannot answer changes nothing and answers 503."""
+
+    uow: UnitOfWorkFactory
+    resolver: DnsResolver
+    clock: Clock
+    time_limit: float = RESOLVER_TIME_LIMIT
+
+    async def __call__(self, actor: Principal, domain_id: str) -> DomainView:
+        actor.require(Scope.DOMAINS_WRITE)
+        async with self.uow(read_only=True) as uow:
+            domain = await load_domain(uow, actor, domain_id)
+        values = await _within(self.time_limit, self.resolver.txt(domain.challenge_name))
+        now = self.clock.now()
+        async with self.uow() as uow:
+            current = await load_domain(uow, actor, domain_id)
+            if domain.verification_token in values:
+                checked = msgspec.structs.replace(
+                    current,
+                    verification_status=VerificationStatus.VERIFIED,
+                    verified_at=current.verified_at if current.verified else now,
+                    last_checked_at=now,
+                )
+            else:
+                checked = msgspec.structs.replace(
+                    current, verification_status=VerificationStatus.FAILED, verified_at=None, last_checked_at=now
+                )
+            await uow.domains.update(checked)
+            await uow.commit()
+        return DomainView.of(checked)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainHealthSource:
+    """The tenant's domains as a health source (``TenantHealth``): each one ``ok`` when verified and
+    resolving, ``degraded`` when unverified or without an address, ``down`` when the resolver
+    cannot answer in time. Checked concurrently: the whole call takes about ``time_limit`` at most."""
+
+    uow: UnitOfWorkFactory
+    resolver: DnsResolver
+    clock: Clock
+    time_limit: float = RESOLVER_TIME_LIMIT
+    max_domains: int = 100
+
+    async def check(self, tenant_id: str) -> list[HealthItem]:
+        async with self.uow(read_only=True) as uow:
+            domains, _ = await uow.domains.list(tenant_id, PageRequest(self.max_domains, 0))
+        return list(await asyncio.gather(*(self._check(d) for d in domains)))
+
+    async def _check(self, domain: Domain) -> HealthItem:
+        reasons = []
+        status = Health.OK
+        try:
+            found: list[str] | None = await _within(self.time_limit, self.resolver.addresses(domain.name))
+        except Unavailable as exc:
+            found, status = None, Health.DOWN
+            reasons.append(exc.message)
+        if not domain.verified:
+            reasons.append(f"ownership is {domain.verification_status.value}")
+        if found is not None and not found:
+            reasons.append(f"{domain.name} has no A or AAAA record")
+        if reasons and status is Health.OK:
+            status = Health.DEGRADED
+        return HealthItem(
+            kind="domain",
+            id=domain.id,
+            name=domain.name,
+            status=status,
+            state=domain.verification_status.value,
+            checked_at=self.clock.now(),
+            reasons=reasons,
+        )

@@ -1,0 +1,184 @@
+"""Project files: streamed in with their checksum and the tenant's storage quota enforced as the
+bytes arrive, listed, streamed out, deleted."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+
+from tesserra_core.domain.files import DEFAULT_CONTENT_TYPE, ProjectFile, check_content_type, check_filename
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.plans import Entitlement
+from tesserra_core.errors import Conflict, NotFound, PayloadTooLarge
+from tesserra_core.ports.files import FileStorage, StoredObjectWriter
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.system import Clock, IdFactory
+
+
+class ProjectFileView(msgspec.Struct, frozen=True):
+    id: str
+    project_id: str
+    name: str
+    size: int
+    sha256: str
+    content_type: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, f: ProjectFile) -> ProjectFileView:
+        return cls(f.id, f.project_id, f.name, f.size, f.sha256, f.content_type, f.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file on its way in: its name, its declared type, and its bytes as they arrive."""
+
+    filename: str
+    content_type: str | None
+    chunks: AsyncIterable[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    file: ProjectFileView
+    chunks: AsyncIterator[bytes]
+
+
+async def _check_project(uow: UnitOfWork, actor: Principal, project_id: str) -> None:
+    if await uow.projects.get(actor.tenant_id, project_id) is None:
+        raise NotFound("no such project", code="project_not_found")
+
+
+def _content_type(declared: str | None, name: str) -> str:
+    found = check_content_type(declared)
+    if found is None or found == DEFAULT_CONTENT_TYPE:
+        guessed, _ = mimetypes.guess_type(name, strict=False)
+        found = check_content_type(guessed) or found
+    return found or DEFAULT_CONTENT_TYPE
+
+
+@dataclass(frozen=True, slots=True)
+class UploadProjectFile:
+    uow: UnitOfWorkFactory
+    storage: FileStorage
+    entitlements: Entitlements
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, project_id: str, upload: Upload) -> ProjectFileView:
+        actor.require(Scope.PROJECTS_WRITE)
+        name = check_filename(upload.filename)
+        content_type = _content_type(upload.content_type, name)
+        entitlement = await self.entitlements.of(actor.tenant_id)
+        async with self.uow(read_only=True) as uow:
+            await _check_project(uow, actor, project_id)
+            if await uow.project_files.get_by_name(actor.tenant_id, project_id, name) is not None:
+                raise Conflict(f"filename: the project already holds a file named {name!r}", code="file_exists")
+            used = await uow.project_files.used_bytes(actor.tenant_id)
+        file_id = self.ids.new()
+        key = f"{actor.tenant_id}/{project_id}/{file_id}"
+        size, sha256 = await self._store(key, upload.chunks, entitlement, used)
+        stored = ProjectFile(
+            id=file_id,
+            tenant_id=actor.tenant_id,
+            project_id=project_id,
+            name=name,
+            size=size,
+            sha256=sha256,
+            content_type=content_type,
+            storage_key=key,
+            created_at=self.clock.now(),
+        )
+        try:
+            async with self.uow() as uow:
+                await _check_project(uow, actor, project_id)
+                await uow.tenants.lock(actor.tenant_id)  # the sum below holds until commit
+                # Again at commit: uploads that ran side by side may have used the room together.
+                entitlement.allow("storage_bytes", await uow.project_files.used_bytes(actor.tenant_id), size)
+                await uow.project_files.add(stored)
+                await uow.commit()
+        except BaseException:
+            await self.storage.delete(key)
+            raise
+        return ProjectFileView.of(stored)
+
+    async def _store(
+        self, key: str, chunks: AsyncIterable[bytes], entitlement: Entitlement, used: int
+    ) -> tuple[int, str]:
+        """Write the bytes as they come, counting and hashing; past a limit, throw them all away."""
+        limit = self.storage.max_object_bytes
+        quota = entitlement.limits.storage_bytes
+        digest = hashlib.sha256()
+        size = 0
+        writer: StoredObjectWriter = await self.storage.writer(key)
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"the file is larger than the {limit} bytes one upload may store", code="file_too_large"
+                    )
+                if quota is not None and used + size > quota:
+                    entitlement.allow("storage_bytes", used, size)
+                digest.update(chunk)
+                await writer.write(chunk)
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+        return size, digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ListProjectFiles:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, project_id: str, page: PageRequest) -> Page[ProjectFileView]:
+        actor.require(Scope.PROJECTS_READ)
+        async with self.uow(read_only=True) as uow:
+            await _check_project(uow, actor, project_id)
+            files, total = await uow.project_files.list(actor.tenant_id, project_id, page)
+        return Page([ProjectFileView.of(f) for f in files], total, page.limite, page.offset)
+
+
+async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str) -> ProjectFile:
+    await _check_project(uow, actor, project_id)
+    found = await uow.project_files.get(actor.tenant_id, project_id, file_id)
+    if found is None:
+        raise NotFound("no such file", code="file_not_found")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadProjectFile:
+    uow: UnitOfWorkFactory
+    storage: FileStorage
+
+    async def __call__(self, actor: Principal, project_id: str, file_id: str) -> Download:
+        actor.require(Scope.PROJECTS_READ)
+        async with self.uow(read_only=True) as uow:
+            found = await _file(uow, actor, project_id, file_id)
+        if not await self.storage.exists(found.storage_key):
+            raise NotFound("the file's content is missing", code="file_content_missing")
+        return Download(ProjectFileView.of(found), self.storage.read(found.storage_key))
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteProjectFile:
+    uow: UnitOfWorkFactory
+    storage: FileStorage
+
+    async def __call__(self, actor: Principal, project_id: str, file_id: str) -> None:
+        actor.require(Scope.PROJECTS_WRITE)
+        async with self.uow() as uow:
+            found = await _file(uow, actor, project_id, file_id)
+            await uow.project_files.delete(actor.tenant_id, project_id, file_id)
+            await uow.commit()
+        await self.storage.delete(found.storage_key)

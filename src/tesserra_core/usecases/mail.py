@@ -1,0 +1,301 @@
+"""Mailboxes and aliases, on the tenant's verified domains only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from tesserra_core.domain.domains import Domain
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.mail import (
+    DEFAULT_QUOTA,
+    EmailAlias,
+    Mailbox,
+    check_no_loop,
+    check_quota,
+    domain_of,
+    normalize_address,
+    normalize_destinations,
+)
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.errors import Conflict, NotFound, Unprocessable
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.security import PasswordHasher
+from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.tenants import check_password
+
+
+class MailboxView(msgspec.Struct, frozen=True):
+    """A mailbox; its password (even hashed) is never shown."""
+
+    id: str
+    domain_id: str
+    address: str
+    quota_bytes: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, m: Mailbox) -> MailboxView:
+        return cls(m.id, m.domain_id, m.address, m.quota_bytes, m.created_at, m.updated_at)
+
+
+class EmailAliasView(msgspec.Struct, frozen=True):
+    id: str
+    domain_id: str
+    source: str
+    destinations: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, a: EmailAlias) -> EmailAliasView:
+        return cls(a.id, a.domain_id, a.source, list(a.destinations), a.created_at, a.updated_at)
+
+
+class NewMailbox(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    address: Annotated[str, msgspec.Meta(examples=["ana@example.com"])]
+    password: Annotated[str, msgspec.Meta(description="8-1024 characters; stored as an argon2id hash")]
+    quota_bytes: int = DEFAULT_QUOTA
+
+
+class MailboxChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    quota_bytes: int
+
+
+class MailboxPassword(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    password: str
+
+
+class NewEmailAlias(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    source: Annotated[str, msgspec.Meta(examples=["vendas@example.com"])]
+    destinations: Annotated[list[str], msgspec.Meta(examples=[["ana@example.com", "bruno@gmail.com"]])]
+
+
+class EmailAliasChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    destinations: list[str]
+
+
+async def verified_domain_for(uow: UnitOfWork, actor: Principal, address: str, field: str) -> Domain:
+    """The tenant's verified domain that ``address`` belongs to: 404 if the tenant has no such
+    domain (another tenant's looks the same), 422 if it is not verified yet."""
+    domain = await uow.domains.get_by_name(actor.tenant_id, domain_of(address))
+    if domain is None:
+        raise NotFound(f"{field}: no such domain in this tenant: {domain_of(address)}", code="domain_not_found")
+    if not domain.verified:
+        raise Unprocessable(
+            f"{field}: the domain {domain.name} is not verified; publish its TXT challenge and verify it first",
+            code="domain_not_verified",
+        )
+    return domain
+
+
+@dataclass(frozen=True, slots=True)
+class ListMailboxes:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[MailboxView]:
+        actor.require(Scope.DOMAINS_READ)
+        async with self.uow(read_only=True) as uow:
+            items, total = await uow.mailboxes.list(actor.tenant_id, page)
+        return Page([MailboxView.of(m) for m in items], total, page.limite, page.offset)
+
+
+async def _mailbox(uow: UnitOfWork, actor: Principal, mailbox_id: str) -> Mailbox:
+    mailbox = await uow.mailboxes.get(actor.tenant_id, mailbox_id)
+    if mailbox is None:
+        raise NotFound("no such mailbox", code="mailbox_not_found")
+    return mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class GetMailbox:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, mailbox_id: str) -> MailboxView:
+        actor.require(Scope.DOMAINS_READ)
+        async with self.uow(read_only=True) as uow:
+            return MailboxView.of(await _mailbox(uow, actor, mailbox_id))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateMailbox:
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    entitlements: Entitlements
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, cmd: NewMailbox) -> MailboxView:
+        actor.require(Scope.DOMAINS_WRITE)
+        address = normalize_address(cmd.address)
+        quota = check_quota(cmd.quota_bytes)
+        password_hash = await self.hasher.hash(check_password(cmd.password))
+        entitlement = await self.entitlements.of(actor.tenant_id)
+        now = self.clock.now()
+        async with self.uow() as uow:
+            domain = await verified_domain_for(uow, actor, address, "address")
+            if await uow.email_aliases.get_by_source(address) is not None:
+                raise Conflict(f"address: {address} is already an alias", code="address_taken")
+            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
+            entitlement.allow("mailboxes", await uow.mailboxes.count(actor.tenant_id))
+            mailbox = Mailbox(
+                id=self.ids.new(),
+                tenant_id=actor.tenant_id,
+                domain_id=domain.id,
+                address=address,
+                password_hash=password_hash,
+                quota_bytes=quota,
+                created_at=now,
+                updated_at=now,
+            )
+            await uow.mailboxes.add(mailbox)
+            await uow.commit()
+        return MailboxView.of(mailbox)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMailbox:
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, mailbox_id: str, cmd: MailboxChanges) -> MailboxView:
+        actor.require(Scope.DOMAINS_WRITE)
+        quota = check_quota(cmd.quota_bytes)
+        async with self.uow() as uow:
+            mailbox = msgspec.structs.replace(
+                await _mailbox(uow, actor, mailbox_id), quota_bytes=quota, updated_at=self.clock.now()
+            )
+            await uow.mailboxes.update(mailbox)
+            await uow.commit()
+        return MailboxView.of(mailbox)
+
+
+@dataclass(frozen=True, slots=True)
+class ResetMailboxPassword:
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    clock: Clock
+
+    async def __call__(self, actor: Principal, mailbox_id: str, cmd: MailboxPassword) -> MailboxView:
+        actor.require(Scope.DOMAINS_WRITE)
+        password_hash = await self.hasher.hash(check_password(cmd.password))
+        async with self.uow() as uow:
+            mailbox = msgspec.structs.replace(
+                await _mailbox(uow, actor, mailbox_id), password_hash=password_hash, updated_at=self.clock.now()
+            )
+            await uow.mailboxes.update(mailbox)
+            await uow.commit()
+        return MailboxView.of(mailbox)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMailbox:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, mailbox_id: str) -> None:
+        actor.require(Scope.DOMAINS_WRITE)
+        async with self.uow() as uow:
+            if not await uow.mailboxes.delete(actor.tenant_id, mailbox_id):
+                raise NotFound("no such mailbox", code="mailbox_not_found")
+            await uow.commit()
+
+
+async def _alias(uow: UnitOfWork, actor: Principal, alias_id: str) -> EmailAlias:
+    alias = await uow.email_aliases.get(actor.tenant_id, alias_id)
+    if alias is None:
+        raise NotFound("no such alias", code="alias_not_found")
+    return alias
+
+
+async def _check_loop(uow: UnitOfWork, actor: Principal, source: str, destinations: tuple[str, ...]) -> None:
+    """Loops are looked for among the tenant's own aliases (another tenant's are not disclosed;
+    a loop across tenants is cut by the mail server's hop limit)."""
+    others = {a.source: a.destinations for a in await uow.email_aliases.all(actor.tenant_id) if a.source != source}
+    check_no_loop(source, destinations, others)
+
+
+@dataclass(frozen=True, slots=True)
+class ListEmailAliases:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[EmailAliasView]:
+        actor.require(Scope.DOMAINS_READ)
+        async with self.uow(read_only=True) as uow:
+            items, total = await uow.email_aliases.list(actor.tenant_id, page)
+        return Page([EmailAliasView.of(a) for a in items], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetEmailAlias:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, alias_id: str) -> EmailAliasView:
+        actor.require(Scope.DOMAINS_READ)
+        async with self.uow(read_only=True) as uow:
+            return EmailAliasView.of(await _alias(uow, actor, alias_id))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateEmailAlias:
+    uow: UnitOfWorkFactory
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, cmd: NewEmailAlias) -> EmailAliasView:
+        actor.require(Scope.DOMAINS_WRITE)
+        source = normalize_address(cmd.source, "source")
+        destinations = normalize_destinations(cmd.destinations)
+        now = self.clock.now()
+        async with self.uow() as uow:
+            domain = await verified_domain_for(uow, actor, source, "source")
+            if await uow.email_aliases.get_by_source(source) is not None:
+                raise Conflict(f"source: an alias of {source} already exists", code="alias_exists")
+            if await uow.mailboxes.get_by_address(source) is not None:
+                raise Conflict(f"source: {source} is a mailbox", code="address_taken")
+            await _check_loop(uow, actor, source, destinations)
+            alias = EmailAlias(
+                id=self.ids.new(),
+                tenant_id=actor.tenant_id,
+                domain_id=domain.id,
+                source=source,
+                destinations=destinations,
+                created_at=now,
+                updated_at=now,
+            )
+            await uow.email_aliases.add(alias)
+            await uow.commit()
+        return EmailAliasView.of(alias)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateEmailAlias:
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, alias_id: str, cmd: EmailAliasChanges) -> EmailAliasView:
+        actor.require(Scope.DOMAINS_WRITE)
+        destinations = normalize_destinations(cmd.destinations)
+        async with self.uow() as uow:
+            alias = await _alias(uow, actor, alias_id)
+            await _check_loop(uow, actor, alias.source, destinations)
+            alias = msgspec.structs.replace(alias, destinations=destinations, updated_at=self.clock.now())
+            await uow.email_aliases.update(alias)
+            await uow.commit()
+        return EmailAliasView.of(alias)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteEmailAlias:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, alias_id: str) -> None:
+        actor.require(Scope.DOMAINS_WRITE)
+        async with self.uow() as uow:
+            if not await uow.email_aliases.delete(actor.tenant_id, alias_id):
+                raise NotFound("no such alias", code="alias_not_found")
+            await uow.commit()

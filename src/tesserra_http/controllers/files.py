@@ -1,0 +1,107 @@
+"""/api/projetos/{id}/arquivos: project files, uploaded and downloaded as streams.
+
+Uploads lift the app's 10 MiB body limit for this route only (to the storage's per-file limit),
+and are not idempotent: replaying one would mean holding the whole body."""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from typing import Annotated
+
+from litestar import Router, delete, get, post
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
+
+from tesserra_core.domain.paging import Page
+from tesserra_core.errors import PayloadTooLarge, TesserraError, ValidationFailed
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.files import ProjectFileView, Upload
+from tesserra_http.conventions import declare
+from tesserra_http.dependencies import Caller, Paging
+from tesserra_http.uploads import MultipartFile, RequestBody
+
+CONSOLE = "console"
+MULTIPART_SLACK = 64 * 1024
+DRAIN_LIMIT = 16 * 1024 * 1024
+"""After a refused upload, read (and drop) up to this much of the rest, so the client reads the answer."""
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: an ASCII fallback ``filename`` and the exact name as RFC 5987 ``filename*``."""
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\;' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
+
+
+def routes(uc: UseCases) -> Router:
+    largest = uc.ports.file_storage.max_object_bytes
+
+    @get("/{project_id:str}/arquivos", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
+    async def list_project_files(project_id: FromPath[str], request: Caller, page: Paging) -> Page[ProjectFileView]:
+        """The project's files, by name, with their size, type and SHA-256."""
+        return await uc.list_project_files(request.user, project_id, page)
+
+    @post(
+        "/{project_id:str}/arquivos",
+        status_code=201,
+        request_max_body_size=None,  # this route reads the body itself, counting every byte (see below)
+        **declare(
+            rate_limit=CONSOLE,
+            errors=(400, 402, 403, 404, 409, 413),
+            description=(
+                "Upload a file: ``multipart/form-data`` (the first part with a filename), or any other "
+                "body with ``?filename=``. Streamed to storage with its SHA-256; past the per-file limit "
+                "(413) or the plan's ``storage_bytes`` (402) nothing is kept."
+            ),
+        ),
+    )
+    async def upload_project_file(
+        project_id: FromPath[str],
+        request: Caller,
+        filename: Annotated[
+            str | None, QueryParameter(description="The file's name, for a raw (non-multipart) body.")
+        ] = None,
+    ) -> ProjectFileView:
+        content_type = request.headers.get("content-type", "")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > largest + MULTIPART_SLACK:
+            # Refused before reading a byte; the server closes the connection after answering.
+            raise PayloadTooLarge(
+                f"the file is larger than the {largest} bytes one upload may store", code="file_too_large"
+            )
+        body = RequestBody(request.receive)
+        try:
+            if content_type.lower().startswith("multipart/form-data"):
+                upload = await MultipartFile(body, content_type).open()
+            elif filename is None:
+                raise ValidationFailed("filename: a raw upload needs ?filename=", code="invalid_filename")
+            else:
+                upload = Upload(filename, content_type or None, body)
+            return await uc.upload_project_file(request.user, project_id, upload)
+        except TesserraError:
+            await body.drain(DRAIN_LIMIT)
+            raise
+
+    @get("/{project_id:str}/arquivos/{file_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    async def download_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> Stream:
+        """The file's bytes, streamed, with its type, an attachment disposition naming it, and its digest."""
+        download = await uc.download_project_file(request.user, project_id, file_id)
+        f = download.file
+        digest = base64.b64encode(bytes.fromhex(f.sha256)).decode()
+        headers = {
+            "Content-Disposition": content_disposition(f.name),
+            "Content-Length": str(f.size),
+            "X-Content-Type-Options": "nosniff",
+            "Repr-Digest": f"sha-256=:{digest}:",
+            "ETag": f'"{f.sha256}"',
+        }
+        return Stream(download.chunks, media_type=f.content_type, headers=headers)
+
+    @delete(
+        "/{project_id:str}/arquivos/{file_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404))
+    )
+    async def delete_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> None:
+        await uc.delete_project_file(request.user, project_id, file_id)
+
+    handlers = [list_project_files, upload_project_file, download_project_file, delete_project_file]
+    return Router("/api/projetos", tags=["Arquivos"], route_handlers=handlers)

@@ -1,0 +1,172 @@
+"""Request bodies that are files: streamed, never read whole.
+
+A raw body is the request stream itself. A ``multipart/form-data`` body goes through
+python-multipart's push parser chunk by chunk; the first part that carries a filename is the file,
+handed on as it arrives (other parts are skipped). Memory holds at most one received chunk.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from litestar.types import Receive
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from tesserra_core.errors import ValidationFailed
+from tesserra_core.usecases.files import Upload
+
+MAX_SKIPPED = 1024 * 1024
+"""After the file part, at most this much of what follows is read (the closing boundary, small fields)."""
+
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
+
+
+class RequestBody:
+    """The request body, chunk by chunk, straight from the ASGI channel; knows when it has ended,
+    so that after a refusal the rest can be read and dropped without waiting for more."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self.done:
+            message: Any = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.done = True
+                raise ValidationFailed("the client went away before the end of the body", code="client_disconnected")
+            self.done = not message.get("more_body", False)
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                yield chunk
+
+    async def drain(self, limit: int) -> None:
+        """Read and drop what is left, up to ``limit`` bytes (then the server closes the connection)."""
+        read = 0
+        try:
+            async for chunk in self:
+                read += len(chunk)
+                if read >= limit:
+                    return
+        except ValidationFailed:
+            return
+
+
+def _bad(message: str) -> ValidationFailed:
+    return ValidationFailed(f"multipart body: {message}", code="invalid_multipart")
+
+
+def _filename(disposition: bytes) -> str | None:
+    """``filename*`` (RFC 5987 ``UTF-8''...``) if given, else ``filename``, as text; None for a plain field."""
+    text = disposition.decode("utf-8", "replace")
+    star = _FILENAME_STAR.search(text)
+    if star:
+        charset, _, encoded = star.group(1).strip().strip('"').partition("''")
+        try:
+            return urllib.parse.unquote(encoded, encoding=charset or "utf-8", errors="strict")
+        except (LookupError, UnicodeDecodeError):
+            raise _bad("filename* is not valid percent-encoded text") from None
+    _, params = parse_options_header(disposition)
+    raw = params.get(b"filename")
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad("filename is not UTF-8") from None
+
+
+class MultipartFile:
+    def __init__(self, stream: AsyncIterable[bytes], content_type: str) -> None:
+        _, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        if not boundary:
+            raise _bad("the Content-Type has no boundary")
+        self._stream = aiter(stream)
+        self._headers: dict[bytes, bytes] = {}
+        self._field = b""
+        self._value = b""
+        self._in_file = False
+        self._file_done = False
+        self._ended = False
+        self._found: tuple[str, str | None] | None = None
+        self._pending: list[bytes] = []
+        callbacks: Any = {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+        self._parser = MultipartParser(boundary, callbacks)
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def _headers_finished(self) -> None:
+        if self._found is not None:
+            return
+        filename = _filename(self._headers.get(b"content-disposition", b""))
+        if filename is None:
+            return
+        part_type = self._headers.get(b"content-type")
+        self._found = (filename, part_type.decode("latin-1") if part_type else None)
+        self._in_file = True
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_file:
+            self._pending.append(bytes(data[start:end]))
+
+    def _part_end(self) -> None:
+        if self._in_file:
+            self._in_file = False
+            self._file_done = True
+
+    def _end(self) -> None:
+        self._ended = True
+
+    async def _feed(self) -> int:
+        """Parse one more chunk of the request: its size, 0 at the end of the body."""
+        chunk = await anext(self._stream, b"")
+        if chunk:
+            try:
+                self._parser.write(chunk)
+            except Exception as exc:  # python-multipart's own MultipartParseError and friends
+                raise _bad(str(exc) or "malformed") from None
+        return len(chunk)
+
+    async def open(self) -> Upload:
+        """Read up to the file part's headers; the Upload then streams its content."""
+        while self._found is None:
+            if not await self._feed():
+                raise _bad("no part carries a file (a part with a filename)")
+        filename, content_type = self._found
+        return Upload(filename, content_type, self._content())
+
+    async def _content(self) -> AsyncIterator[bytes]:
+        while True:
+            while self._pending:
+                yield self._pending.pop(0)
+            if self._file_done:
+                break
+            if not await self._feed():
+                raise _bad("the body ended inside the file part")
+        skipped = 0
+        while not self._ended and skipped < MAX_SKIPPED and (fed := await self._feed()):
+            skipped += fed

@@ -1,0 +1,393 @@
+"""Domains and zones on the memory adapters: claims, records and their rules, the SOA serial,
+zone import and export, ownership verification, DNS health."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import msgspec
+import pytest
+
+from tesserra_adapters.memory.dns import MemoryResolver
+from tesserra_core.domain.domains import RecordType, next_serial, normalize_domain_name
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, Unavailable, ValidationFailed
+from tesserra_core.ports.health import Health
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.domains import (
+    DnsRecordChanges,
+    DomainChanges,
+    DomainHealthSource,
+    NewDnsRecord,
+    NewDomain,
+)
+from tests.unit.conftest import make_team
+from tests.unit.helpers import FakeClock, Team
+
+REALISTIC_ZONE = """\
+$ORIGIN {zone}.
+$TTL 3600
+@       IN SOA  ns1.{zone}. hostmaster.{zone}. ( 2024010101 7200 3600 1209600 300 )
+@       86400   IN NS   ns1.{zone}.
+@       86400   IN NS   ns2.provider.net.
+@               IN A    203.0.113.10
+@               IN AAAA 2001:db8::10
+@       300     IN MX   10 mail
+@       300     IN MX   20 mail.backup.net.
+@               IN TXT  "v=spf1 include:_spf.google.com ~all"
+@               IN CAA  0 issue "letsencrypt.org"
+@               IN CAA  0 iodef "mailto:security@{zone}"
+www     600     IN CNAME @
+mail            IN A    203.0.113.20
+_sip._tcp       IN SRV  10 60 5060 sip.{zone}.
+_dmarc          IN TXT  "v=DMARC1; p=quarantine; rua=mailto:dmarc@{zone}"
+sip             IN A    203.0.113.30
+long            IN TXT  "first string with spaces" "second \\"quoted\\" string"
+$ORIGIN sub.{zone}.
+api     120     IN A    198.51.100.7
+*               IN A    198.51.100.8
+"""
+
+
+def zone_name() -> str:
+    return f"z{uuid.uuid4().hex[:10]}.com.br"
+
+
+def resolver(uc: UseCases) -> MemoryResolver:
+    found = uc.ports.resolver
+    assert isinstance(found, MemoryResolver)
+    return found
+
+
+async def new_domain(uc: UseCases, actor: Principal, **fields: object) -> str:
+    view = await uc.create_domain(actor, NewDomain(name=str(fields.pop("name", zone_name())), **fields))  # type: ignore[arg-type]
+    return view.id
+
+
+async def records(uc: UseCases, actor: Principal, domain_id: str) -> set[tuple[str, str, int, str]]:
+    page = await uc.list_dns_records(actor, domain_id, PageRequest(500, 0))
+    return {(r.name, r.type.value, r.ttl, r.data) for r in page.items}
+
+
+async def test_a_domain_is_claimed_normalized_pending_with_a_challenge(uc: UseCases, team: Team) -> None:
+    view = await uc.create_domain(team.owner, NewDomain(name="  Padaria-Exemplo.COM.br. "))
+    assert view.name == "padaria-exemplo.com.br"
+    assert view.verification_status == "pending"
+    assert view.verification_record.name == "_tesserra-challenge.padaria-exemplo.com.br"
+    assert view.verification_record.type == "TXT"
+    assert len(view.verification_record.value) >= 32
+    assert (await uc.get_domain(team.owner, view.id)).name == view.name
+
+
+def test_unicode_names_take_their_idna_form() -> None:
+    assert normalize_domain_name("Padaria-Café.com.BR.") == "xn--padaria-caf-lbb.com.br"
+
+
+@pytest.mark.parametrize("name", ["localhost", "-bad.com", "a..com", "exa mple.com", "x" * 64 + ".com", "1.2.3.4", ""])
+async def test_bad_domain_names_are_400(uc: UseCases, team: Team, name: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        await uc.create_domain(team.owner, NewDomain(name=name))
+    assert caught.value.code == "invalid_domain_name"
+
+
+async def test_a_name_is_unique_across_tenants(uc: UseCases, team: Team, admin: Principal) -> None:
+    other = await make_team(uc, admin)
+    name = zone_name()
+    await new_domain(uc, team.owner, name=name)
+    with pytest.raises(Conflict) as caught:
+        await uc.create_domain(other.owner, NewDomain(name=name.upper()))
+    assert caught.value.code == "domain_taken"
+
+
+async def test_the_domains_quota_answers_402_naming_it(uc: UseCases, team: Team) -> None:
+    await new_domain(uc, team.owner)  # the free plan allows one
+    with pytest.raises(PaymentRequired) as caught:
+        await new_domain(uc, team.owner)
+    assert "domains" in caught.value.message
+
+
+async def test_another_tenants_domain_is_404_everywhere(uc: UseCases, team: Team, admin: Principal) -> None:
+    other = await make_team(uc, admin)
+    domain_id = await new_domain(uc, team.owner)
+    record = await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="www", type="A", data="192.0.2.1"))
+    calls = [
+        uc.get_domain(other.owner, domain_id),
+        uc.update_domain(other.owner, domain_id, DomainChanges(default_ttl=600)),
+        uc.delete_domain(other.owner, domain_id),
+        uc.verify_domain(other.owner, domain_id),
+        uc.list_dns_records(other.owner, domain_id, PageRequest()),
+        uc.create_dns_record(other.owner, domain_id, NewDnsRecord(name="x", type="A", data="192.0.2.1")),
+        uc.update_dns_record(other.owner, domain_id, record.id, DnsRecordChanges(ttl=600)),
+        uc.delete_dns_record(other.owner, domain_id, record.id),
+        uc.export_zone(other.owner, domain_id),
+        uc.import_zone(other.owner, domain_id, "www 300 IN A 192.0.2.9\n"),
+    ]
+    for call in calls:
+        with pytest.raises(NotFound):
+            await call
+    assert (await uc.list_domains(other.owner, PageRequest())).total == 0
+    assert await records(uc, team.owner, domain_id) == {("www", "A", 3600, "192.0.2.1")}
+
+
+async def test_reading_needs_domains_read_and_writing_domains_write(uc: UseCases, team: Team) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    reader = narrowed(team.owner, Scope.DOMAINS_READ)
+    assert (await uc.get_domain(reader, domain_id)).id == domain_id
+    with pytest.raises(Forbidden):
+        await uc.create_dns_record(reader, domain_id, NewDnsRecord(name="x", type="A", data="192.0.2.1"))
+    nobody = narrowed(team.owner, Scope.PROFILE_READ)
+    with pytest.raises(Forbidden):
+        await uc.list_domains(nobody, PageRequest())
+
+
+def narrowed(actor: Principal, *scopes: Scope) -> Principal:
+    return msgspec.structs.replace(actor, scopes=frozenset(scopes))
+
+
+async def test_records_are_canonicalized(uc: UseCases, team: Team) -> None:
+    name = zone_name()
+    domain_id = await new_domain(uc, team.owner, name=name)
+    mx = await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="@", type="mx", data="10 mail", ttl=300))
+    assert (mx.name, mx.type, mx.ttl, mx.data) == ("@", RecordType.MX, 300, f"10 mail.{name}.")
+    txt = await uc.create_dns_record(
+        team.owner, domain_id, NewDnsRecord(name=f"WWW.{name}.", type="TXT", data="hello world")
+    )
+    assert (txt.name, txt.data) == ("www", '"hello world"')
+    full = await uc.create_dns_record(
+        team.owner, domain_id, NewDnsRecord(name=f"api.{name}", type="A", data="192.0.2.5")
+    )
+    assert full.name == "api"  # a name ending in the zone's, even without the final dot, is that name
+    apex = await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name=name, type="A", data="192.0.2.6"))
+    assert apex.name == "@"
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "field"),
+    [
+        ({"name": "www.other.org.", "type": "A", "data": "192.0.2.1"}, "name_outside_zone", "name"),
+        ({"name": "www", "type": "A", "data": "192.0.2"}, "invalid_record_data", "data"),
+        ({"name": "www", "type": "AAAA", "data": "192.0.2.1"}, "invalid_record_data", "data"),
+        ({"name": "www", "type": "MX", "data": "mail"}, "invalid_record_data", "data"),
+        ({"name": "www", "type": "PTR", "data": "x."}, "invalid_record_type", "type"),
+        ({"name": "www", "type": "A", "data": "192.0.2.1", "ttl": 5}, "invalid_ttl", "ttl"),
+        ({"name": "www", "type": "A", "data": "192.0.2.1", "ttl": 10**7}, "invalid_ttl", "ttl"),
+        ({"name": "@", "type": "CNAME", "data": "elsewhere.net."}, "cname_at_apex", "name"),
+    ],
+)
+async def test_bad_records_are_400_naming_the_field(
+    uc: UseCases, team: Team, fields: dict[str, object], code: str, field: str
+) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    with pytest.raises(ValidationFailed) as caught:
+        await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(**fields))  # type: ignore[arg-type]
+    assert caught.value.code == code
+    assert field in caught.value.message
+    assert await records(uc, team.owner, domain_id) == set()
+
+
+async def test_a_cname_stands_alone_at_its_name(uc: UseCases, team: Team) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="www", type="A", data="192.0.2.1"))
+    with pytest.raises(ValidationFailed) as caught:
+        await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="www", type="CNAME", data="x.net."))
+    assert caught.value.code == "cname_conflict"
+    await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="blog", type="CNAME", data="x.net."))
+    for rtype, data in (("TXT", "hi"), ("CNAME", "y.net.")):
+        with pytest.raises(ValidationFailed):
+            await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="blog", type=rtype, data=data))
+
+
+async def test_duplicates_conflict_and_an_rrset_keeps_one_ttl(uc: UseCases, team: Team) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    a = NewDnsRecord(name="www", type="A", data="192.0.2.1", ttl=300)
+    await uc.create_dns_record(team.owner, domain_id, a)
+    with pytest.raises(Conflict):
+        await uc.create_dns_record(team.owner, domain_id, a)
+    with pytest.raises(ValidationFailed) as caught:
+        await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="www", type="A", data="192.0.2.2"))
+    assert caught.value.code == "inconsistent_ttl"
+
+
+async def test_update_and_delete_a_record(uc: UseCases, team: Team) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    record = await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="www", type="A", data="192.0.2.1"))
+    changed = await uc.update_dns_record(
+        team.owner, domain_id, record.id, DnsRecordChanges(name="app", data="192.0.2.9", ttl=120)
+    )
+    assert (changed.id, changed.name, changed.data, changed.ttl) == (record.id, "app", "192.0.2.9", 120)
+    with pytest.raises(ValidationFailed):
+        await uc.update_dns_record(team.owner, domain_id, record.id, DnsRecordChanges(data="not an address"))
+    assert await records(uc, team.owner, domain_id) == {("app", "A", 120, "192.0.2.9")}
+    await uc.delete_dns_record(team.owner, domain_id, record.id)
+    assert await records(uc, team.owner, domain_id) == set()
+    with pytest.raises(NotFound):
+        await uc.delete_dns_record(team.owner, domain_id, record.id)
+
+
+async def test_the_serial_grows_on_every_change_even_past_99_a_day(uc: UseCases, team: Team) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    first = (await uc.get_domain(team.owner, domain_id)).serial
+    assert str(first).startswith(uc.ports.clock.now().strftime("%Y%m%d"))
+    serials = [first]
+    record = await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="w", type="A", data="192.0.2.1"))
+    for i in range(120):
+        await uc.update_dns_record(team.owner, domain_id, record.id, DnsRecordChanges(data=f"192.0.2.{i % 250 + 1}"))
+        serials.append((await uc.export_zone(team.owner, domain_id)).serial)
+    assert serials == sorted(set(serials))
+    assert len(serials) == 121
+
+
+def test_next_serial_is_monotonic_across_days() -> None:
+    from datetime import date
+
+    day = date(2026, 11, 22)
+    assert next_serial(0, day) == 2026112200
+    assert next_serial(2026112200, day) == 2026112201
+    assert next_serial(2026112299, day) == 2026112300  # the 101st change of the day borrows tomorrow's
+    assert next_serial(2026112300, day + timedelta(days=1)) == 2026112301
+    assert next_serial(2026112205, day + timedelta(days=1)) == 2026112300
+
+
+async def test_update_domain_changes_the_default_ttl_and_the_serial(uc: UseCases, team: Team) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    before = await uc.get_domain(team.owner, domain_id)
+    after = await uc.update_domain(team.owner, domain_id, DomainChanges(default_ttl=600))
+    assert after.default_ttl == 600
+    assert after.serial > before.serial
+    assert "$TTL 600" in (await uc.export_zone(team.owner, domain_id)).zone_file
+    with pytest.raises(ValidationFailed):
+        await uc.update_domain(team.owner, domain_id, DomainChanges(default_ttl=1))
+
+
+async def test_a_realistic_zone_round_trips(uc: UseCases, team: Team) -> None:
+    name = zone_name()
+    domain_id = await new_domain(uc, team.owner, name=name)
+    imported = await uc.import_zone(team.owner, domain_id, REALISTIC_ZONE.format(zone=name))
+    assert imported.records == 17
+    first = await records(uc, team.owner, domain_id)
+    assert ("www", "CNAME", 600, f"{name}.") in first
+    assert ("_sip._tcp", "SRV", 3600, f"10 60 5060 sip.{name}.") in first
+    assert ("@", "CAA", 3600, '0 issue "letsencrypt.org"') in first
+    assert ("long", "TXT", 3600, '"first string with spaces" "second \\"quoted\\" string"') in first
+    assert ("*.sub", "A", 3600, "198.51.100.8") in first
+    assert ("api.sub", "A", 120, "198.51.100.7") in first
+    assert ("@", "NS", 86400, "ns2.provider.net.") in first
+
+    exported = await uc.export_zone(team.owner, domain_id)
+    assert exported.zone_file.startswith(f"$ORIGIN {name}.\n$TTL 3600\n@ 3600 IN SOA ns1 hostmaster {exported.serial} ")
+    await uc.import_zone(team.owner, domain_id, exported.zone_file)
+    assert await records(uc, team.owner, domain_id) == first
+    again = await uc.export_zone(team.owner, domain_id)
+    assert again.serial > exported.serial
+    assert again.zone_file.replace(str(again.serial), "S") == exported.zone_file.replace(str(exported.serial), "S")
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("www 300 IN A 192.0.2.1\nbad 300 IN A 192.0.2\n", 2),
+        ("www 300 IN A 192.0.2.1\n\n\nfoo IN BLAH x\n", 4),
+        ('ok IN TXT "a"\nbroken IN TXT "unterminated\n', 2),
+        ("$INCLUDE /etc/passwd\n", 1),
+        ("a IN A 192.0.2.1\nb.elsewhere.org. IN A 192.0.2.1\n", 2),
+    ],
+)
+async def test_a_bad_zone_file_is_400_with_its_line_and_changes_nothing(
+    uc: UseCases, team: Team, text: str, line: int
+) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="keep", type="A", data="192.0.2.1"))
+    before = await uc.get_domain(team.owner, domain_id)
+    with pytest.raises(ValidationFailed) as caught:
+        await uc.import_zone(team.owner, domain_id, text)
+    assert f"line {line}:" in caught.value.message
+    assert await records(uc, team.owner, domain_id) == {("keep", "A", 3600, "192.0.2.1")}
+    assert (await uc.get_domain(team.owner, domain_id)).serial == before.serial
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("www 300 IN PTR x.example.\n", "unsupported_record_type"),
+        ("www 5 IN A 192.0.2.1\n", "invalid_ttl"),
+        ("www IN A 192.0.2.1\nwww IN CNAME x.net.\n", "invalid_zone_file"),  # dnspython refuses it first
+        ("@ IN CNAME x.net.\n", "cname_at_apex"),
+    ],
+)
+async def test_an_import_breaking_a_zone_rule_changes_nothing(uc: UseCases, team: Team, text: str, code: str) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="keep", type="A", data="192.0.2.1"))
+    with pytest.raises(ValidationFailed) as caught:
+        await uc.import_zone(team.owner, domain_id, text)
+    assert caught.value.code == code
+    assert await records(uc, team.owner, domain_id) == {("keep", "A", 3600, "192.0.2.1")}
+
+
+async def test_verification_follows_the_txt_challenge(uc: UseCases, team: Team, clock: FakeClock) -> None:
+    dns = resolver(uc)
+    view = await uc.create_domain(team.owner, NewDomain(name=zone_name()))
+    failed = await uc.verify_domain(team.owner, view.id)
+    assert failed.verification_status == "failed"
+    assert failed.last_checked_at == clock.now()
+    dns.publish_txt(view.verification_record.name, "unrelated", view.verification_record.value)
+    clock.advance(5)
+    verified = await uc.verify_domain(team.owner, view.id)
+    assert verified.verification_status == "verified"
+    assert verified.verified_at == clock.now()
+    dns.txt_records.clear()
+    clock.advance(5)
+    assert (await uc.verify_domain(team.owner, view.id)).verification_status == "failed"
+
+
+async def test_a_resolver_that_cannot_answer_is_503_and_changes_nothing(uc: UseCases, team: Team) -> None:
+    dns = resolver(uc)
+    view = await uc.create_domain(team.owner, NewDomain(name=zone_name()))
+    dns.down = True
+    with pytest.raises(Unavailable):
+        await uc.verify_domain(team.owner, view.id)
+    dns.down = False
+    dns.delay = 0.3
+    slow = type(uc.verify_domain)(uc.ports.uow, dns, uc.ports.clock, time_limit=0.05)
+    with pytest.raises(Unavailable) as caught:
+        await slow(team.owner, view.id)
+    assert caught.value.code == "dns_timeout"
+    assert (await uc.get_domain(team.owner, view.id)).verification_status == "pending"
+
+
+async def test_deleting_a_domain_takes_its_records(uc: UseCases, team: Team) -> None:
+    domain_id = await new_domain(uc, team.owner)
+    await uc.create_dns_record(team.owner, domain_id, NewDnsRecord(name="www", type="A", data="192.0.2.1"))
+    await uc.delete_domain(team.owner, domain_id)
+    with pytest.raises(NotFound):
+        await uc.get_domain(team.owner, domain_id)
+    with pytest.raises(NotFound):
+        await uc.list_dns_records(team.owner, domain_id, PageRequest())
+    await new_domain(uc, team.owner)  # the quota's room is back
+
+
+async def test_dns_health_reports_each_domain_within_the_time_limit(uc: UseCases, team: Team, admin: Principal) -> None:
+    dns = resolver(uc)
+    other = await make_team(uc, admin)
+    good = await uc.create_domain(team.owner, NewDomain(name=zone_name()))
+    plain = await uc.create_domain(other.owner, NewDomain(name=zone_name()))
+    dns.publish_txt(good.verification_record.name, good.verification_record.value)
+    await uc.verify_domain(team.owner, good.id)
+    dns.publish_address(good.name, "192.0.2.1")
+    source = DomainHealthSource(uc.ports.uow, dns, uc.ports.clock, time_limit=0.2)
+
+    [item] = await source.check(team.tenant_id)
+    assert (item.kind, item.id, item.status, item.state, item.reasons) == ("domain", good.id, Health.OK, "verified", [])
+    [other_item] = await source.check(other.tenant_id)
+    assert other_item.status is Health.DEGRADED
+    assert other_item.reasons == ["ownership is pending", f"{plain.name} has no A or AAAA record"]
+
+    dns.delay = 5.0
+    started = asyncio.get_running_loop().time()
+    [slow] = await source.check(team.tenant_id)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert slow.status is Health.DOWN
+    report = await uc.tenant_health(team.owner)
+    assert any(i.kind == "domain" and i.id == good.id for i in report.items)
