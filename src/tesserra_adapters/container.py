@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator, Callable
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.catalog import CatalogFile
+from tesserra_adapters.linked_accounts import NoLinkedAccounts
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.secret_box import AesGcmSecretBox
@@ -21,6 +24,8 @@ from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
+from tesserra_adapters.tool_client import McpToolConnector
+from tesserra_adapters.workspaces import LocalWorkspaces
 from tesserra_core.ports.limits import RateLimiter
 
 
@@ -76,6 +81,17 @@ class _Common(containers.DeclarativeContainer):
         lambda k, s: AesGcmSecretBox.from_secrets(k, *(p.encode() for p in s.previous_secret_keys)), secret, settings
     )
     """AES-256-GCM in both containers: it is cheap, and a fake would hide a wrong context."""
+    tool_connector = providers.Singleton(McpToolConnector)
+    package_resolver = providers.Singleton(
+        LocalPackages,
+        settings.provided.data_dir,
+        settings.provided.tool_script_dirs,
+        settings.provided.tool_python_image,
+    )
+    catalog_source = providers.Singleton(CatalogFile, settings.provided.catalog_source)
+    workspaces = providers.Singleton(LocalWorkspaces, settings.provided.data_dir)
+    linked_accounts = providers.Singleton(NoLinkedAccounts)
+    """The shared-tools OAuth seam: no linked accounts until that subsystem supplies tokens."""
 
 
 class RealAdapters(_Common):

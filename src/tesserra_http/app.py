@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
 from tesserra_http.context import request_id_var
-from tesserra_http.controllers import auth, service, tenants
+from tesserra_http.controllers import auth, containers, installations, marketplace, service, tenants
 from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
@@ -26,6 +26,10 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     auth.routes,
     tenants.current_routes,
     tenants.admin_routes,
+    marketplace.marketplace_routes,
+    marketplace.registry_routes,
+    installations.routes,
+    containers.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 
@@ -64,6 +68,7 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
             if watch_revocations:
                 await stack.enter_async_context(uc.revocations.watching())
             await stack.enter_async_context(endpoint.lifespan())
+            await stack.enter_async_context(uc.tool_servers.running())
             yield
 
     return Litestar(

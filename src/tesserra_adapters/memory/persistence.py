@@ -5,20 +5,19 @@ For unit tests and library users. It passes the same contract suite as the SQL a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any
 
 import msgspec
 
+from tesserra_adapters.memory.repo import MemoryRepo, Undo, page_of
+from tesserra_adapters.memory.tools import MemoryCatalog, MemoryInstallations
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.tools import CatalogEntry, Installation
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
-
-Undo = Callable[[], None]
 
 
 @dataclass
@@ -32,32 +31,11 @@ class MemoryStore:
     revocations: list[tuple[int, datetime, Revocation]] = field(default_factory=list)
     """The feed: (sequence number, published at, revocation), oldest first."""
     last_revocation: int = 0
+    catalog: dict[str, CatalogEntry] = field(default_factory=dict)
+    installations: dict[str, Installation] = field(default_factory=dict)
 
 
-class _Repo:
-    def __init__(self, store: MemoryStore, journal: list[Undo]) -> None:
-        self._store = store
-        self._journal = journal
-
-    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
-        missing = object()
-        old = table.get(key, missing)
-        table[key] = value
-
-        def undo() -> None:
-            if old is missing:
-                table.pop(key, None)
-            else:
-                table[key] = old
-
-        self._journal.append(undo)
-
-
-def _page(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
-    return items[page.offset : page.offset + page.limite], len(items)
-
-
-class MemoryTenants(_Repo):
+class MemoryTenants(MemoryRepo):
     async def add(self, tenant: Tenant) -> None:
         self._ensure_slug_free(tenant)
         self._put(self._store.tenants, tenant.id, tenant)
@@ -66,7 +44,7 @@ class MemoryTenants(_Repo):
         return self._store.tenants.get(tenant_id)
 
     async def list(self, page: PageRequest) -> tuple[list[Tenant], int]:
-        return _page(sorted(self._store.tenants.values(), key=lambda t: t.id), page)
+        return page_of(sorted(self._store.tenants.values(), key=lambda t: t.id), page)
 
     async def update(self, tenant: Tenant) -> None:
         self._ensure_slug_free(tenant)
@@ -77,7 +55,7 @@ class MemoryTenants(_Repo):
             raise Conflict(f"the slug {tenant.slug!r} is taken", code="slug_taken")
 
 
-class MemoryUsers(_Repo):
+class MemoryUsers(MemoryRepo):
     async def add(self, user: User) -> None:
         self._ensure_email_free(user)
         self._put(self._store.users, user.id, user)
@@ -131,7 +109,7 @@ class MemoryUsers(_Repo):
         )
 
 
-class MemoryMemberships(_Repo):
+class MemoryMemberships(MemoryRepo):
     async def add(self, membership: Membership) -> None:
         key = (membership.tenant_id, membership.user_id)
         if key in self._store.memberships:
@@ -146,7 +124,7 @@ class MemoryMemberships(_Repo):
         return sorted(found, key=lambda m: (m.created_at, m.tenant_id))
 
 
-class MemoryApiKeys(_Repo):
+class MemoryApiKeys(MemoryRepo):
     async def add(self, key: ApiKey) -> None:
         if any(k.prefix == key.prefix for k in self._store.api_keys.values()):
             raise Conflict("an API key with this prefix exists", code="prefix_taken")
@@ -163,7 +141,7 @@ class MemoryApiKeys(_Repo):
         keys = [
             k for k in self._store.api_keys.values() if k.tenant_id == tenant_id and created_by in (None, k.created_by)
         ]
-        return _page(sorted(keys, key=lambda k: k.id, reverse=True), page)
+        return page_of(sorted(keys, key=lambda k: k.id, reverse=True), page)
 
     async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
         key = await self.get(tenant_id, key_id)
@@ -179,7 +157,7 @@ class MemoryApiKeys(_Repo):
                 self._put(self._store.api_keys, key_id, msgspec.structs.replace(key, last_used_at=at))
 
 
-class MemorySessions(_Repo):
+class MemorySessions(MemoryRepo):
     async def add(self, session: Session) -> None:
         self._put(self._store.sessions, session.id, session)
 
@@ -194,7 +172,7 @@ class MemorySessions(_Repo):
         return True
 
 
-class MemoryRefreshTokens(_Repo):
+class MemoryRefreshTokens(MemoryRepo):
     async def add(self, token: RefreshToken) -> None:
         self._put(self._store.refresh_tokens, token.id, token)
 
@@ -209,7 +187,7 @@ class MemoryRefreshTokens(_Repo):
         return True
 
 
-class MemoryRevocations(_Repo):
+class MemoryRevocations(MemoryRepo):
     """Revocations join the feed at commit: readers never see uncommitted ones, and a rollback
     never shifts the positions that readers' cursors point at."""
 
@@ -257,6 +235,8 @@ class MemoryUnitOfWork:
         self.sessions = MemorySessions(store, self._journal)
         self.refresh_tokens = MemoryRefreshTokens(store, self._journal)
         self.revocations = MemoryRevocations(store, self._journal)
+        self.catalog = MemoryCatalog(store, self._journal)
+        self.installations = MemoryInstallations(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self

@@ -15,6 +15,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyErro
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.repo import Repo as _Repo
+from tesserra_adapters.sql.tools import SqlCatalog, SqlInstallations
 from tesserra_core.domain.identity import (
     ApiKey,
     Membership,
@@ -98,30 +100,6 @@ def _refresh(r: Row[Any]) -> RefreshToken:
         expires_at=r.expires_at,
         used_at=r.used_at,
     )
-
-
-class _Repo:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def _one(self, stmt: Any, params: dict[str, Any] | None = None) -> Row[Any] | None:
-        return (await self._conn.execute(stmt, params)).first()
-
-    async def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> list[Row[Any]]:
-        return list((await self._conn.execute(stmt, params)).all())
-
-    async def _insert(self, table: Any, values: dict[str, Any], conflict: Conflict) -> None:
-        try:
-            await self._conn.execute(insert(table).values(values))
-        except IntegrityError:
-            raise conflict from None
-
-    async def _page(self, table: Any, where: Any, order: Any, page: PageRequest) -> tuple[list[Any], int]:
-        rows = await self._all(select(table).where(where).order_by(order).limit(page.limite).offset(page.offset))
-        if page.offset == 0 and len(rows) < page.limite:
-            return rows, len(rows)
-        total = (await self._conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
-        return rows, int(total)
 
 
 class SqlTenants(_Repo):
@@ -398,6 +376,8 @@ class SqlUnitOfWork:
         self.sessions = SqlSessions(conn)
         self.refresh_tokens = SqlRefreshTokens(conn)
         self.revocations = SqlRevocations(conn)
+        self.catalog = SqlCatalog(conn)
+        self.installations = SqlInstallations(conn)
         return self
 
     async def __aexit__(

@@ -10,6 +10,7 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.ports.tools import CatalogRepository, InstallationRepository
 
 
 class TenantRepository(Protocol):
@@ -133,6 +134,8 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
     revocations: RevocationRepository
+    catalog: CatalogRepository
+    installations: InstallationRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

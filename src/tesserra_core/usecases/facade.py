@@ -11,11 +11,14 @@ from tesserra_core.ports.health import Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.ports.tools import CatalogSource, LinkedAccounts, PackageResolver, ToolConnector, Workspaces
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
 from tesserra_core.usecases.caching import CacheSet, TaggedCache
+from tesserra_core.usecases.containers import ContainerLifecycle, GetContainer, ListContainers
 from tesserra_core.usecases.credentials import (
     Authenticate,
     KeyUsage,
@@ -24,6 +27,23 @@ from tesserra_core.usecases.credentials import (
 )
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.housekeeping import Housekeeping
+from tesserra_core.usecases.installations import (
+    CallInstallationTool,
+    GetInstallation,
+    InstallTool,
+    ListInstallations,
+    ListInstallationTools,
+    RemoveInstallation,
+    UpdateInstallation,
+    UploadInstallationFiles,
+)
+from tesserra_core.usecases.marketplace import (
+    GetMarketplaceTool,
+    GetRegistryEntry,
+    ListRegistry,
+    RefreshCatalog,
+    SearchMarketplace,
+)
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
 from tesserra_core.usecases.sessions import AuthPolicy, Login, Logout, Me, Refresh, TokenMinter
 from tesserra_core.usecases.status import ServiceStatus
@@ -36,6 +56,7 @@ from tesserra_core.usecases.tenants import (
     SetTenantStatus,
     UpdateTenant,
 )
+from tesserra_core.usecases.tool_servers import ToolLimits, ToolServers
 from tesserra_core.usecases.views import MeView
 
 VERSION = "0.1.0"
@@ -60,13 +81,26 @@ class Ports:
     idempotency: IdempotencyStore
     entitlements: Entitlements
     secret_box: SecretBox
+    runtime: ContainerRuntime
+    tool_connector: ToolConnector
+    package_resolver: PackageResolver
+    catalog_source: CatalogSource
+    workspaces: Workspaces
+    linked_accounts: LinkedAccounts
     probes: Sequence[Probe] = ()
 
 
 class UseCases:
     """One attribute per use case. Built by the composition root; called by both drivers."""
 
-    def __init__(self, ports: Ports, *, policy: AuthPolicy | None = None, rate_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        ports: Ports,
+        *,
+        policy: AuthPolicy | None = None,
+        rate_scale: float = 1.0,
+        tool_limits: ToolLimits | None = None,
+    ) -> None:
         p = ports
         policy = policy or AuthPolicy()
         if policy.access_ttl * 2 > REVOCATION_RETENTION:
@@ -112,6 +146,37 @@ class UseCases:
         self.reactivate_tenant = SetTenantStatus(update_tenant, TenantStatus.ACTIVE)
 
         self.service_status = ServiceStatus(p.probes, p.clock, p.clock.monotonic(), VERSION)
+
+        limits = tool_limits or ToolLimits()
+        self.tool_servers = ToolServers(
+            p.uow,
+            p.runtime,
+            p.tool_connector,
+            p.package_resolver,
+            p.secret_box,
+            p.workspaces,
+            p.linked_accounts,
+            p.clock,
+            limits,
+        )
+        self.search_marketplace = SearchMarketplace(p.uow)
+        self.get_marketplace_tool = GetMarketplaceTool(p.uow)
+        self.list_registry = ListRegistry(p.uow)
+        self.get_registry_entry = GetRegistryEntry(p.uow)
+        self.refresh_catalog = RefreshCatalog(p.uow, p.catalog_source)
+        self.install_tool = InstallTool(p.uow, p.entitlements, p.secret_box, self.tool_servers, p.ids, p.clock)
+        self.list_installations = ListInstallations(p.uow)
+        self.get_installation = GetInstallation(p.uow)
+        self.update_installation = UpdateInstallation(p.uow, p.secret_box, self.tool_servers, p.clock)
+        self.remove_installation = RemoveInstallation(p.uow, self.tool_servers, p.workspaces)
+        self.list_installation_tools = ListInstallationTools(p.uow)
+        self.call_installation_tool = CallInstallationTool(p.uow, self.tool_servers)
+        self.upload_installation_files = UploadInstallationFiles(
+            p.uow, p.workspaces, limits.upload_max_file, limits.upload_max_total
+        )
+        self.list_containers = ListContainers(p.runtime)
+        self.get_container = GetContainer(p.runtime)
+        self.container_action = ContainerLifecycle(p.runtime, self.tool_servers)
 
         self.create_admin = CreateAdmin(onboard)
         self.ensure_first_owner = EnsureFirstOwner(p.uow, self.create_admin)

@@ -1,6 +1,12 @@
 """MCP tools, one module per family, each a ToolSet."""
 
 from tesserra_mcp.registry import ToolSet
-from tesserra_mcp.tools import identity, service
+from tesserra_mcp.tools import containers, identity, installations, marketplace, service
 
-ALL: tuple[ToolSet, ...] = (identity.tools, service.tools)
+ALL: tuple[ToolSet, ...] = (
+    identity.tools,
+    service.tools,
+    marketplace.tools,
+    installations.tools,
+    containers.tools,
+)

@@ -1,0 +1,36 @@
+"""The base of every in-memory repository: the shared store and the unit of work's undo journal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tesserra_core.domain.paging import PageRequest
+
+if TYPE_CHECKING:
+    from tesserra_adapters.memory.persistence import MemoryStore
+
+Undo = Callable[[], None]
+
+
+class MemoryRepo:
+    def __init__(self, store: MemoryStore, journal: list[Undo]) -> None:
+        self._store = store
+        self._journal = journal
+
+    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        missing = object()
+        old = table.get(key, missing)
+        table[key] = value
+
+        def undo() -> None:
+            if old is missing:
+                table.pop(key, None)
+            else:
+                table[key] = old
+
+        self._journal.append(undo)
+
+
+def page_of(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
+    return items[page.offset : page.offset + page.limite], len(items)
