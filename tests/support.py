@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -17,6 +18,8 @@ import uvicorn
 from tesserra_adapters.bootstrap import running
 from tesserra_adapters.settings import Settings
 from tesserra_core.usecases import UseCases
+
+T = TypeVar("T")
 
 PG_ADMIN_URL = os.environ.get("TESSERRA_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TESSERRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -124,3 +127,42 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 
 def test_settings(tmp: Path, url: str, **overrides: object) -> Settings:
     return Settings(data_dir=tmp, database_url=url, secret_key="t" * 48, **overrides)  # type: ignore[arg-type]
+
+
+DOCKER_HOST = os.environ.get("TESSERRA_TEST_DOCKER_HOST", "unix:///var/run/docker.sock")
+BUSYBOX_IMAGE = "tesserra-test/busybox:latest"
+"""busybox-static and its applets (sh, cat, httpd, sleep, ...); built by scripts/build-test-images.sh."""
+PYTHON_MCP_IMAGE = "tesserra-test/python-mcp:latest"
+"""Debian + python3 with /opt/mcp (mcp, mcp-server-time): run ``/opt/mcp/bin/mcp-server-time`` over stdio."""
+
+
+async def docker_image(image: str, host: str = DOCKER_HOST) -> str:
+    """``image`` if the test Docker engine answers and has it; otherwise a skip naming how to get it."""
+    import aiodocker
+    from aiodocker.exceptions import DockerError
+
+    client = aiodocker.Docker(url=host)
+    try:
+        try:
+            await client.version()
+        except Exception as exc:
+            missing("Docker", f"{host} ({type(exc).__name__}); start dockerd or set TESSERRA_TEST_DOCKER_HOST")
+        try:
+            await client.images.inspect(image)
+        except DockerError:
+            missing(f"Docker image {image}", "build it with scripts/build-test-images.sh")
+    finally:
+        await client.close()
+    return image
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], *, within: float = 10.0, every: float = 0.05) -> T:
+    """The first truthy result of ``check()``, polled every ``every`` seconds; fails after ``within``."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"no result within {within} s (last: {result!r})")
+        await asyncio.sleep(every)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +18,8 @@ from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
+from tesserra_adapters.runtime.memory import MemoryRuntime
+from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
@@ -27,6 +31,10 @@ from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_adapters.tool_client import McpToolConnector
 from tesserra_adapters.workspaces import LocalWorkspaces
 from tesserra_core.ports.limits import RateLimiter
+from tesserra_core.ports.runtime import ContainerRuntime
+
+if TYPE_CHECKING:
+    from tesserra_adapters.runtime.docker import DockerRuntime
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -64,6 +72,32 @@ async def rate_limiter(
         yield MemoryRateLimiter(monotonic)
     else:
         raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
+
+
+async def container_runtime(kind: str, data_dir: Path, docker_host: str) -> AsyncIterator[ContainerRuntime]:
+    """The configured workload runtime; the Docker client, when used, is closed at shutdown."""
+    runtime: ProcessRuntime | DockerRuntime
+    if kind == "process":
+        runtime = ProcessRuntime(data_dir)
+    elif kind == "docker":
+        from tesserra_adapters.runtime.docker import DockerRuntime
+
+        runtime = DockerRuntime(docker_host)
+    else:
+        raise ValueError(f"TESSERRA_RUNTIME must be process or docker, not {kind!r}")
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
+async def memory_runtime() -> AsyncIterator[ContainerRuntime]:
+    """Workloads as tasks; stopped at shutdown."""
+    runtime = MemoryRuntime()
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
 
 
 class _Common(containers.DeclarativeContainer):
@@ -108,6 +142,12 @@ class RealAdapters(_Common):
         _Common.settings.provided.redis_url,
     )
     idempotency = providers.Singleton(SqlIdempotencyStore, engine=engine)
+    runtime = providers.Resource(
+        container_runtime,
+        _Common.settings.provided.runtime,
+        _Common.settings.provided.data_dir,
+        _Common.settings.provided.docker_host,
+    )
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -122,4 +162,5 @@ class MemoryAdapters(_Common):
     hasher = providers.Singleton(Argon2Hasher, time_cost=1, memory_cost=1024)
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
+    runtime = providers.Resource(memory_runtime)
     probes = providers.List()

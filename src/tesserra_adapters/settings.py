@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     rate_limit_scale: float = 1.0
     docker_host: str = "unix:///var/run/docker.sock"
+    runtime: str = "process"
+    """Where workloads run: ``process`` (local processes, no isolation) or ``docker``."""
     allowed_hosts: tuple[str, ...] = ()
     """Extra Host names that /mcp accepts (DNS-rebinding protection); loopback is always allowed."""
     log_level: str = "INFO"

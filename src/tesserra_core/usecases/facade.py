@@ -45,6 +45,7 @@ from tesserra_core.usecases.marketplace import (
     SearchMarketplace,
 )
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
+from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.sessions import AuthPolicy, Login, Logout, Me, Refresh, TokenMinter
 from tesserra_core.usecases.status import ServiceStatus
 from tesserra_core.usecases.tenants import (
@@ -127,6 +128,7 @@ class UseCases:
         )
         self.revocations = RevocationWatcher(p.uow, caches, usage, p.clock, self.housekeeping)
         self.idempotency = Idempotency(p.idempotency)
+        self.reconcile_workloads = ReconcileWorkloads(p.runtime)
 
         self.login = Login(p.uow, p.hasher, minter, p.clock, p.ids, policy)
         self.refresh = Refresh(p.uow, minter, p.digest, revoker, p.clock)

@@ -1,0 +1,1 @@
+"""Container-runtime adapters: in memory (tests), local processes (the default) and Docker."""

@@ -1,0 +1,438 @@
+"""Workloads as local processes (the default runtime): no isolation, no image, nothing to install.
+
+Each workload runs in its own session and process group, with a small environment (``PATH``,
+``LANG``, ``HOME``, the spec's variables and its ports) rather than the server's, in its own
+directory ``<data_dir>/workloads/<id>/`` holding:
+
+- ``workload.json`` (mode 0600): the spec, pid, process start time and state, so that after a
+  server restart ``list()`` still reports the workloads that survived and ``remove()`` can kill
+  them (the start time read from /proc defeats pid reuse);
+- ``output.log``: stdout (unless ``stdio``) and stderr, bounded to ``log_bytes``;
+- ``home/``: the working directory and ``HOME`` unless the spec names a ``workdir``.
+
+Each declared port gets a free 127.0.0.1 port, handed to the workload as ``PORT_<declared>`` and
+(the first one) ``PORT``; the workload must listen on it. Stopping sends SIGTERM to the whole
+group, then SIGKILL after ``grace``; nothing of the group outlives ``stop`` or ``remove``.
+Workloads started with ``stdio=True`` keep their stdin and stdout pipes to this server: they do not
+survive its restart in a usable state (``attach`` then fails until the workload is restarted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+from tesserra_core.errors import Conflict, NotFound, ValidationFailed
+from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
+
+LINE_LIMIT = 16 * 1024 * 1024
+"""The longest stdio line (one MCP message) a workload may send."""
+INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
+"""The only variables a workload inherits from the server (never its secrets)."""
+
+
+class _Record(msgspec.Struct, kw_only=True):
+    """What ``workload.json`` holds."""
+
+    id: str
+    spec: WorkloadSpec
+    state: WorkloadState
+    ports: dict[int, int] = {}
+    pid: int | None = None
+    start_ticks: int | None = None
+    boot_id: str | None = None
+    exit_code: int | None = None
+    started_at: datetime | None = None
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(_Record)
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _process_start(pid: int) -> tuple[str, int] | None:
+    """The state letter and start time (clock ticks after boot) of ``pid``, or None if there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[0], int(fields[19])
+
+
+def _free_port(preferred: int | None = None) -> int:
+    for candidate in (preferred, 0):
+        if candidate is None:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
+
+
+def _exit_code(returncode: int) -> int:
+    """A process killed by signal N reports ``128 + N``, as shells and Docker do."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def _exited(pid: int, within: float) -> bool:
+    """Wait for ``pid`` (not necessarily a child) to end, through a pidfd; False after ``within`` seconds."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    loop.add_reader(fd, ended.set)
+    try:
+        await asyncio.wait_for(ended.wait(), within)
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+    return True
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class _PipeChannel:
+    """The stdio of a child process, one message per line."""
+
+    def __init__(self, process: asyncio.subprocess.Process, on_close: asyncio.Event) -> None:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+        self._closed = on_close
+
+    async def send(self, line: bytes) -> None:
+        if self._closed.is_set():
+            raise BrokenPipeError("the channel is closed")
+        try:
+            self._stdin.write(line.rstrip(b"\n") + b"\n")
+            await self._stdin.drain()
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise BrokenPipeError("the workload's stdin is closed") from exc
+
+    async def receive(self) -> bytes:
+        if self._closed.is_set():
+            raise EOFError("the channel is closed")
+        line = await self._stdout.readline()
+        if not line:
+            raise EOFError("the workload's stdout is closed")
+        return line.rstrip(b"\n")
+
+    async def aclose(self) -> None:
+        """Detach: the workload keeps running, and may be attached again."""
+        self._closed.set()
+
+
+class _Child:
+    """A workload this server started: its process, and the task that reaps it."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.reaper: asyncio.Task[None] | None = None
+        self.attached: asyncio.Event | None = None
+
+
+class ProcessRuntime:
+    name = "process"
+
+    def __init__(self, data_dir: Path, *, log_bytes: int = 1024 * 1024) -> None:
+        self._root = Path(data_dir) / "workloads"
+        self._log_bytes = log_bytes
+        self._children: dict[str, _Child] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._boot = _boot_id()
+
+    # -- the port ---------------------------------------------------------------------------------
+
+    async def run(self, spec: WorkloadSpec) -> Workload:
+        if not spec.owner:
+            raise ValidationFailed("a workload needs an owner")
+        if not spec.command:
+            raise ValidationFailed("a process workload needs a command")
+        record = _Record(id=uuid.uuid4().hex, spec=spec, state=WorkloadState.CREATED)
+        self._create(record)
+        async with self._lock(record.id):
+            try:
+                await self._spawn(record)
+            except BaseException:
+                shutil.rmtree(self._folder(record.id), ignore_errors=True)
+                raise
+        return self._view(record)
+
+    async def start(self, workload_id: str) -> Workload:
+        async with self._lock(workload_id):
+            record = self._refresh(self._load(workload_id))
+            if record.state is not WorkloadState.RUNNING:
+                await self._spawn(record)
+            return self._view(record)
+
+    async def stop(self, workload_id: str, *, grace: float = 10.0) -> Workload:
+        async with self._lock(workload_id):
+            record = self._load(workload_id)
+            await self._terminate(record, grace)
+            return self._view(record)
+
+    async def restart(self, workload_id: str) -> Workload:
+        async with self._lock(workload_id):
+            record = self._load(workload_id)
+            await self._terminate(record, 10.0)
+            await self._spawn(record)
+            return self._view(record)
+
+    async def remove(self, workload_id: str) -> None:
+        async with self._lock(workload_id):
+            try:
+                record = self._load(workload_id)
+            except NotFound:
+                return
+            await self._terminate(record, 10.0)
+            shutil.rmtree(self._folder(workload_id), ignore_errors=True)
+        self._locks.pop(workload_id, None)
+
+    async def inspect(self, workload_id: str) -> Workload | None:
+        try:
+            record = self._load(workload_id)
+        except NotFound:
+            return None
+        self._trim(workload_id)
+        return self._view(self._refresh(record))
+
+    async def list(self, owner_prefix: str = "") -> list[Workload]:
+        workloads = []
+        if not self._root.is_dir():
+            return []
+        for folder in sorted(self._root.iterdir()):
+            try:
+                record = self._load(folder.name)
+            except NotFound:
+                continue
+            if record.spec.owner.startswith(owner_prefix):
+                self._trim(record.id)
+                workloads.append(self._view(self._refresh(record)))
+        return workloads
+
+    async def attach(self, workload_id: str) -> StdioChannel:
+        record = self._refresh(self._load(workload_id))
+        if not record.spec.stdio:
+            raise Conflict("the workload was not started with stdio", code="not_stdio")
+        if record.state is not WorkloadState.RUNNING:
+            raise Conflict("the workload is not running", code="not_running")
+        child = self._children.get(workload_id)
+        if child is None:
+            raise Conflict(
+                "the workload's stdio was lost when the server restarted; restart the workload", code="stdio_lost"
+            )
+        if child.attached is not None and not child.attached.is_set():
+            raise Conflict("the workload's stdio is already attached", code="attached")
+        child.attached = asyncio.Event()
+        return _PipeChannel(child.process, child.attached)
+
+    async def logs(self, workload_id: str, *, tail: int = 100) -> str:
+        self._load(workload_id)
+        self._trim(workload_id)
+        if tail <= 0:
+            return ""
+        path = self._folder(workload_id) / "output.log"
+        try:
+            with path.open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - self._log_bytes))
+                data = f.read()
+        except FileNotFoundError:
+            return ""
+        lines = data.decode(errors="replace").splitlines()[-tail:]
+        return "".join(f"{line}\n" for line in lines)
+
+    async def aclose(self) -> None:
+        """Forget this server's children without stopping them: they survive a restart (see the module)."""
+        for child in self._children.values():
+            if child.reaper is not None:
+                child.reaper.cancel()
+        self._children.clear()
+
+    # -- processes --------------------------------------------------------------------------------
+
+    async def _spawn(self, record: _Record) -> None:
+        spec = record.spec
+        folder = self._folder(record.id)
+        record.ports = {port: _free_port(record.ports.get(port)) for port in spec.ports}
+        env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
+        env["HOME"] = str(folder / "home")
+        env.update(spec.env)
+        for declared, host in record.ports.items():
+            env[f"PORT_{declared}"] = str(host)
+        if spec.ports:
+            env["PORT"] = str(record.ports[spec.ports[0]])
+        log = os.open(folder / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *spec.command,
+                stdin=asyncio.subprocess.PIPE if spec.stdio else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE if spec.stdio else log,
+                stderr=log,
+                cwd=spec.workdir or folder / "home",
+                env=env,
+                start_new_session=True,
+                limit=LINE_LIMIT,
+            )
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            raise ValidationFailed(f"cannot run {spec.command[0]}: {exc.strerror}", code="command_failed") from None
+        finally:
+            os.close(log)
+        started = _process_start(process.pid)
+        record.pid = process.pid
+        record.start_ticks = started[1] if started else None
+        record.boot_id = self._boot
+        record.state = WorkloadState.RUNNING
+        record.exit_code = None
+        record.started_at = datetime.now(UTC)
+        self._save(record)
+        child = _Child(process)
+        self._children[record.id] = child
+        child.reaper = asyncio.create_task(self._reap(record.id, child))
+
+    async def _reap(self, workload_id: str, child: _Child) -> None:
+        """Wait for a child to exit, record its exit code, and sweep what it left in its group."""
+        returncode = await child.process.wait()
+        _kill_group(child.process.pid, signal.SIGKILL)
+        if self._children.get(workload_id) is child:
+            del self._children[workload_id]
+            try:
+                record = self._load(workload_id)
+            except NotFound:
+                return
+            if record.pid == child.process.pid:
+                record.state = WorkloadState.EXITED
+                record.exit_code = _exit_code(returncode)
+                self._save(record)
+
+    async def _terminate(self, record: _Record, grace: float) -> None:
+        """SIGTERM to the group, SIGKILL after ``grace``; the record ends EXITED."""
+        self._refresh(record)
+        child = self._children.pop(record.id, None)
+        if record.state is WorkloadState.RUNNING and record.pid is not None:
+            pid = record.pid
+            _kill_group(pid, signal.SIGTERM)
+            if child is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(child.process.wait()), grace)
+                except TimeoutError:
+                    _kill_group(pid, signal.SIGKILL)
+                    await child.process.wait()
+            elif not await _exited(pid, grace):
+                _kill_group(pid, signal.SIGKILL)
+                await _exited(pid, 5.0)
+            _kill_group(pid, signal.SIGKILL)  # what the leader left behind
+            record.state = WorkloadState.EXITED
+            returncode = child.process.returncode if child is not None else None
+            record.exit_code = None if returncode is None else _exit_code(returncode)
+        if child is not None and child.reaper is not None:
+            child.reaper.cancel()
+        if self._folder(record.id).is_dir():
+            self._save(record)
+
+    def _alive(self, record: _Record) -> bool:
+        if record.pid is None or record.boot_id != self._boot:
+            return False
+        child = self._children.get(record.id)
+        if child is not None and child.process.pid == record.pid:
+            return child.process.returncode is None
+        found = _process_start(record.pid)
+        return found is not None and found[0] not in ("Z", "X") and found[1] == record.start_ticks
+
+    def _refresh(self, record: _Record) -> _Record:
+        """A RUNNING record whose process is gone (while this server was away) becomes EXITED."""
+        if record.state is WorkloadState.RUNNING and not self._alive(record):
+            child = self._children.get(record.id)
+            record.state = WorkloadState.EXITED
+            if child is not None and child.process.returncode is not None:
+                record.exit_code = _exit_code(child.process.returncode)
+            if self._folder(record.id).is_dir():
+                self._save(record)
+        return record
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def _create(self, record: _Record) -> None:
+        if record.spec.workdir is not None and not Path(record.spec.workdir).is_dir():
+            raise ValidationFailed(f"workdir {record.spec.workdir} is not a directory")
+        folder = self._folder(record.id)
+        folder.mkdir(parents=True, mode=0o700)
+        (folder / "home").mkdir(mode=0o700)
+        self._save(record)
+
+    def _folder(self, workload_id: str) -> Path:
+        if not workload_id.isalnum():
+            raise NotFound(f"no workload {workload_id}")
+        return self._root / workload_id
+
+    def _load(self, workload_id: str) -> _Record:
+        try:
+            return _decoder.decode((self._folder(workload_id) / "workload.json").read_bytes())
+        except (FileNotFoundError, NotADirectoryError, msgspec.DecodeError):
+            raise NotFound(f"no workload {workload_id}") from None
+
+    def _save(self, record: _Record) -> None:
+        path = self._folder(record.id) / "workload.json"
+        tmp = path.with_name(f".workload.{os.getpid()}.json")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(_encoder.encode(record))
+        tmp.replace(path)
+
+    def _trim(self, workload_id: str) -> None:
+        """Keep the log bounded: past ``log_bytes``, keep its newest half (same file, so writers go on)."""
+        path = self._folder(workload_id) / "output.log"
+        try:
+            if path.stat().st_size <= self._log_bytes:
+                return
+            with path.open("r+b") as f:
+                f.seek(-(self._log_bytes // 2), os.SEEK_END)
+                kept = f.read()
+                f.seek(0)
+                f.write(kept)
+                f.truncate(len(kept))
+        except OSError:
+            return
+
+    def _lock(self, workload_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(workload_id, asyncio.Lock())
+
+    def _view(self, record: _Record) -> Workload:
+        return Workload(
+            id=record.id,
+            owner=record.spec.owner,
+            tenant_id=record.spec.tenant_id,
+            runtime=self.name,
+            state=record.state,
+            image=record.spec.image,
+            ports=dict(record.ports),
+            exit_code=record.exit_code,
+            started_at=record.started_at,
+        )

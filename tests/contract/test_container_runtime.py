@@ -1,0 +1,274 @@
+"""ContainerRuntime contract: the same suite on the in-memory fake, local processes and real Docker.
+
+Each runtime gets the same behaviours (serve HTTP, echo stdin, print and exit, run for a while) as
+the spec that produces them there: a shell command for processes, busybox for Docker, a scripted
+``main`` for the memory runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tesserra_adapters.runtime.docker import DockerRuntime
+from tesserra_adapters.runtime.memory import MemoryIO, MemoryRuntime
+from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_core.errors import Conflict, NotFound
+from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
+from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, docker_image, eventually
+
+RUNTIMES = ["memory", "process", "docker"]
+REAL = ["process", "docker"]
+HTTP_PORT = 8080
+
+
+async def scripted(io: MemoryIO) -> int | None:
+    """The memory runtime's stand-in for the shell: ``("exit", code)``, ``("say", text, ...)``, else ``cat``."""
+    command = io.spec.command
+    if command[:1] == ("say",):
+        for text in command[1:]:
+            io.log(text)
+        await asyncio.Event().wait()
+    if command[:1] == ("exit",):
+        io.log("bye")
+        return int(command[1])
+    while True:
+        try:
+            await io.stdio.send(await io.stdio.receive())
+        except EOFError:
+            return 0
+
+
+@dataclass
+class Harness:
+    """A runtime under test, the specs of each behaviour on it, and the owner prefix this test owns."""
+
+    runtime: ContainerRuntime
+    kind: str
+    prefix: str
+
+    def spec(self, command: tuple[str, ...], *, name: str = "w", **fields: object) -> WorkloadSpec:
+        image = BUSYBOX_IMAGE if self.kind == "docker" else None
+        return WorkloadSpec(owner=f"{self.prefix}{name}", tenant_id="t1", command=command, image=image, **fields)  # type: ignore[arg-type]
+
+    def sleeper(self, name: str = "w") -> WorkloadSpec:
+        return self.spec(("cat",) if self.kind == "memory" else ("sleep", "300"), name=name)
+
+    def cat(self, name: str = "w") -> WorkloadSpec:
+        return self.spec(("cat",), name=name, stdio=True)
+
+    def say(self, *lines: str) -> WorkloadSpec:
+        if self.kind == "memory":
+            return self.spec(("say", *lines))
+        out, err = lines
+        return self.spec(("sh", "-c", f"echo {out}; echo {err} >&2; exec sleep 300"))
+
+    def exit_with(self, code: int) -> WorkloadSpec:
+        if self.kind == "memory":
+            return self.spec(("exit", str(code)))
+        return self.spec(("sh", "-c", f"echo bye; exit {code}"))
+
+    def http(self) -> WorkloadSpec:
+        if self.kind == "docker":
+            return self.spec(("httpd", "-f", "-p", str(HTTP_PORT), "-h", "/www"), ports=(HTTP_PORT,))
+        server = (
+            "import http.server, os; http.server.test(http.server.SimpleHTTPRequestHandler,"
+            " port=int(os.environ['PORT']), bind='127.0.0.1')"
+        )
+        return self.spec((sys.executable, "-c", server), ports=(HTTP_PORT,))
+
+    async def until_exited(self, workload: Workload) -> Workload:
+        async def exited() -> Workload | None:
+            found = await self.runtime.inspect(workload.id)
+            assert found is not None
+            return found if found.state is WorkloadState.EXITED else None
+
+        return await eventually(exited, within=15)
+
+
+@pytest.fixture(params=RUNTIMES)
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    kind = request.param
+    runtime: MemoryRuntime | ProcessRuntime | DockerRuntime
+    if kind == "memory":
+        runtime = MemoryRuntime(scripted, images={BUSYBOX_IMAGE})
+    elif kind == "process":
+        runtime = ProcessRuntime(tmp_path)
+    else:
+        await docker_image(BUSYBOX_IMAGE)
+        runtime = DockerRuntime(DOCKER_HOST, pull=False)
+    harness = Harness(runtime, kind, f"test-{uuid.uuid4().hex[:10]}:")
+    try:
+        yield harness
+    finally:
+        for workload in await runtime.list(harness.prefix):
+            await runtime.remove(workload.id)
+        await runtime.aclose()
+
+
+async def test_run_reports_a_running_workload_with_its_owner(harness: Harness) -> None:
+    workload = await harness.runtime.run(harness.sleeper())
+    assert workload.state is WorkloadState.RUNNING
+    assert workload.owner == f"{harness.prefix}w"
+    assert workload.tenant_id == "t1"
+    assert workload.runtime == harness.kind
+    assert workload.started_at is not None
+    assert await harness.runtime.inspect(workload.id) == workload
+
+
+async def test_stop_start_restart_and_remove(harness: Harness) -> None:
+    rt = harness.runtime
+    workload = await rt.run(harness.sleeper())
+    stopped = await rt.stop(workload.id, grace=2)
+    assert stopped.state is WorkloadState.EXITED
+    assert (await rt.inspect(workload.id)) == stopped
+    started = await rt.start(workload.id)
+    assert started.state is WorkloadState.RUNNING
+    assert started.started_at is not None
+    assert workload.started_at is not None
+    assert started.started_at >= workload.started_at
+    assert (await rt.start(workload.id)).state is WorkloadState.RUNNING  # starting a running one is a no-op
+    restarted = await rt.restart(workload.id)
+    assert restarted.state is WorkloadState.RUNNING
+    assert restarted.started_at is not None
+    assert restarted.started_at >= started.started_at
+    await rt.remove(workload.id)
+    assert await rt.inspect(workload.id) is None
+    assert await rt.list(harness.prefix) == []
+
+
+async def test_remove_is_idempotent_and_unknown_ids_are_not_found(harness: Harness) -> None:
+    rt = harness.runtime
+    workload = await rt.run(harness.sleeper())
+    await rt.remove(workload.id)
+    await rt.remove(workload.id)
+    unknown = uuid.uuid4().hex
+    await rt.remove(unknown)
+    assert await rt.inspect(unknown) is None
+    for call in (rt.start(unknown), rt.stop(unknown), rt.restart(unknown), rt.logs(unknown), rt.attach(unknown)):
+        with pytest.raises(NotFound):
+            await call
+    with pytest.raises(NotFound):
+        await rt.start(workload.id)
+
+
+async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
+    rt = harness.runtime
+    a = await rt.run(harness.sleeper("resource:1"))
+    b = await rt.run(harness.sleeper("resource:2"))
+    c = await rt.run(harness.sleeper("installation:1"))
+    assert {w.id for w in await rt.list(harness.prefix)} == {a.id, b.id, c.id}
+    assert {w.id for w in await rt.list(f"{harness.prefix}resource:")} == {a.id, b.id}
+    assert [w.id for w in await rt.list(f"{harness.prefix}installation:")] == [c.id]
+    assert await rt.list(f"{harness.prefix}sandbox:") == []
+    listed = {w.id: w for w in await rt.list(harness.prefix)}
+    assert listed[c.id].owner == f"{harness.prefix}installation:1"
+    assert listed[a.id].state is WorkloadState.RUNNING
+
+
+async def test_exit_codes_are_reported(harness: Harness) -> None:
+    exited = await harness.until_exited(await harness.runtime.run(harness.exit_with(3)))
+    assert exited.exit_code == 3
+    assert "bye" in await harness.runtime.logs(exited.id)
+    ok = await harness.until_exited(await harness.runtime.run(harness.exit_with(0)))
+    assert ok.exit_code == 0
+    again = await harness.until_exited(await harness.runtime.start(exited.id))  # an exited one starts again
+    assert again.exit_code == 3
+    assert (await harness.runtime.logs(exited.id)).count("bye") == 2
+
+
+async def test_logs_hold_stdout_and_stderr_and_honour_tail(harness: Harness) -> None:
+    rt = harness.runtime
+    workload = await rt.run(harness.say("to-stdout", "to-stderr"))
+
+    async def both() -> str | None:
+        logs = await rt.logs(workload.id)
+        return logs if "to-stdout" in logs and "to-stderr" in logs else None
+
+    await eventually(both)
+    assert (await rt.logs(workload.id, tail=1)).count("\n") == 1
+    assert await rt.logs(workload.id, tail=0) == ""
+
+
+async def test_stdio_round_trip(harness: Harness) -> None:
+    rt = harness.runtime
+    workload = await rt.run(harness.cat())
+    channel = await rt.attach(workload.id)
+    try:
+        for message in (b'{"jsonrpc":"2.0","id":1,"method":"ping"}', b"second line", b"x" * 100_000):
+            await channel.send(message)
+            async with asyncio.timeout(10):
+                assert await channel.receive() == message
+    finally:
+        await channel.aclose()
+    again = await rt.attach(workload.id)  # detaching leaves the workload running, attachable
+    try:
+        await again.send(b"still there")
+        async with asyncio.timeout(10):
+            assert await again.receive() == b"still there"
+    finally:
+        await again.aclose()
+    await rt.stop(workload.id, grace=1)
+    with pytest.raises(Conflict):
+        await rt.attach(workload.id)
+
+
+async def test_receive_raises_eof_when_the_workload_ends(harness: Harness) -> None:
+    rt = harness.runtime
+    workload = await rt.run(harness.cat())
+    channel = await rt.attach(workload.id)
+    try:
+        await rt.stop(workload.id, grace=1)
+        with pytest.raises(EOFError):
+            async with asyncio.timeout(10):
+                await channel.receive()
+    finally:
+        await channel.aclose()
+
+
+async def test_attach_needs_a_stdio_workload(harness: Harness) -> None:
+    workload = await harness.runtime.run(harness.sleeper())
+    with pytest.raises(Conflict):
+        await harness.runtime.attach(workload.id)
+
+
+async def test_declared_ports_are_mapped(harness: Harness) -> None:
+    workload = await harness.runtime.run(harness.http())
+    assert set(workload.ports) == {HTTP_PORT}
+    assert 0 < workload.ports[HTTP_PORT] < 65536
+
+
+@pytest.mark.parametrize("harness", REAL, indirect=True)
+async def test_ports_are_reachable_on_loopback(harness: Harness) -> None:
+    workload = await harness.runtime.run(harness.http())
+    url = f"http://127.0.0.1:{workload.ports[HTTP_PORT]}/"
+    async with httpx.AsyncClient(timeout=2) as client:
+
+        async def served() -> httpx.Response | None:
+            try:
+                return await client.get(url)
+            except httpx.TransportError:
+                return None
+
+        response = await eventually(served, within=20)
+    assert response.status_code == 200
+    assert "tesserra test page" in response.text or harness.kind == "process"
+    restarted = await harness.runtime.restart(workload.id)
+    assert set(restarted.ports) == {HTTP_PORT}
+
+
+@pytest.mark.parametrize("harness", REAL, indirect=True)
+async def test_stop_kills_what_ignores_sigterm_after_the_grace(harness: Harness) -> None:
+    workload = await harness.runtime.run(harness.spec(("sh", "-c", "trap '' TERM; sleep 300 & wait; sleep 300")))
+    await asyncio.sleep(0.3)
+    async with asyncio.timeout(8):
+        stopped = await harness.runtime.stop(workload.id, grace=1)
+    assert stopped.state is WorkloadState.EXITED
+    assert stopped.exit_code == 137
