@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -93,7 +94,8 @@ async def test_secrets_are_sealed_reach_the_server_and_are_never_shown(uc: UseCa
     patched = await uc.update_installation(team.owner, ready.id, InstallationChanges(config={"PROBE_MODE": "careful"}))
     assert patched.status == "installing"
     again = await settled(uc, team.owner, ready.id)
-    assert again.status == "ready" and again.config["PROBE_MODE"] == "careful"
+    assert again.status == "ready"
+    assert again.config["PROBE_MODE"] == "careful"
     digest = await uc.call_installation_tool(
         team.owner, ready.id, ToolCall(name="env_digest", arguments={"name": "PROBE_TOKEN"})
     )
@@ -113,7 +115,8 @@ async def test_entries_needing_oauth_wait_in_needs_auth(uc: UseCases, team: Team
 async def test_a_server_that_exits_fails_with_the_reason(uc: UseCases, team: Team) -> None:
     view = await install(uc, team.owner, BROKEN)
     assert view.status == "failed"
-    assert view.status_reason and "handshake" in view.status_reason
+    assert view.status_reason is not None
+    assert "handshake" in view.status_reason
     assert await uc.ports.runtime.list(f"installation:{view.id}") == []
 
 
@@ -199,9 +202,7 @@ async def test_delete_removes_workload_secrets_and_workspace(uc: UseCases, team:
     store = uc.ports.uow
     assert isinstance(store, MemoryUnitOfWorkFactory)
     assert ready.id not in store.store.installations
-    import os
-
-    assert not os.path.exists(workspace)
+    assert not Path(workspace).exists()  # noqa: ASYNC240
     with pytest.raises(NotFound):
         await uc.get_installation(team.owner, ready.id)
 
