@@ -38,7 +38,7 @@ from tesserra_core.domain.tools import (
 )
 from tesserra_core.errors import NotFound, TesserraError, Unavailable, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWorkFactory
-from tesserra_core.ports.runtime import ContainerRuntime, WorkloadSpec, WorkloadState
+from tesserra_core.ports.runtime import ContainerRuntime, WorkloadSpec
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.system import Clock
 from tesserra_core.ports.tools import (
@@ -49,6 +49,7 @@ from tesserra_core.ports.tools import (
     ToolSession,
     Workspaces,
 )
+from tesserra_core.usecases.reconcile import ReconcileWorkloads
 
 log = logging.getLogger("tesserra.tools")
 
@@ -337,35 +338,29 @@ class ToolServers:
 
     async def reconcile(self) -> tuple[int, int]:
         """Remove workloads no live installation owns; mark installations whose workload vanished
-        ``stopped``. Returns (workloads removed, installations marked)."""
-        workloads = await self.runtime.list(OWNER_PREFIX)
+        ``stopped``. Returns (workloads removed, installations marked).
+
+        An installation ought to have a workload when this process serves it or is starting it; any
+        other ``installation:`` workload is a stray (its installation is gone, or its server outlived
+        the process that served it and its stdio with it)."""
+
+        async def live_owners() -> set[str]:
+            async with self.uow(read_only=True) as uow:
+                existing = {i.id for i in await uow.installations.all()}
+            return {f"{OWNER_PREFIX}{i}" for i in existing - self._removed if i in self._live or self.busy(i)}
+
+        outcome = await ReconcileWorkloads(self.runtime)(OWNER_PREFIX, live_owners)
+        for owner in outcome.missing:
+            installation_id = installation_of(owner) or ""
+            if not self.busy(installation_id):
+                await self.forget(installation_id)
         async with self.uow(read_only=True) as uow:
-            installations = {i.id: i for i in await uow.installations.all()}
-        removed = 0
-        running: set[str] = set()
-        for workload in workloads:
-            installation_id = installation_of(workload.owner) or ""
-            installation = installations.get(installation_id)
-            wanted = (
-                installation is not None
-                and installation_id not in self._removed
-                and (self.busy(installation_id) or self.serves(workload.id))
-            )
-            if wanted and workload.state is WorkloadState.RUNNING:
-                running.add(workload.id)
-                continue
-            if self.busy(installation_id) and installation is not None:
-                continue
-            await self.runtime.remove(workload.id)
-            removed += 1
+            installations = await uow.installations.all()
         marked = 0
-        for installation in installations.values():
-            if self.busy(installation.id):
-                continue
-            stale = installation.status is InstallationStatus.INSTALLING or (
-                installation.status is InstallationStatus.READY and installation.workload_id not in running
-            )
-            if stale:
+        for installation in installations:
+            running = installation.id in self._live and not self._live[installation.id].session.closed
+            stale = installation.status in (InstallationStatus.READY, InstallationStatus.INSTALLING)
+            if stale and not running and not self.busy(installation.id):
                 await self.forget(installation.id)
                 await self._record(
                     installation.id,
@@ -373,7 +368,7 @@ class ToolServers:
                     "the server's workload vanished; it starts again on next use",
                 )
                 marked += 1
-        return removed, marked
+        return len(outcome.removed), marked
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
