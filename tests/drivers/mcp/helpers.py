@@ -25,7 +25,20 @@ ADMIN_PASSWORD = "root-password-1"
 PASSWORD = "owner-password-1"
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
+BASE_TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
+TOOL_PLATFORM_TOOLS = frozenset(
+    {
+        "search_marketplace",
+        "get_tool_details",
+        "list_installations",
+        "install_tool",
+        "call_installation_tool",
+        "list_containers",
+        "get_container",
+        "container_action",
+    }
+)
+TOOLS = BASE_TOOLS | TOOL_PLATFORM_TOOLS
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)

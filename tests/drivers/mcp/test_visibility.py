@@ -8,7 +8,7 @@ import pytest
 from tesserra_core.domain.identity import AuthMethod, Principal, Role, Scope, Tier
 from tesserra_mcp.registry import ToolSpec
 from tesserra_mcp.tools import ALL
-from tests.drivers.mcp.helpers import TOOLS, Site, bearer, mcp_session
+from tests.drivers.mcp.helpers import BASE_TOOLS, TOOLS, Site, bearer, mcp_session
 
 
 def test_the_tool_surface_is_the_one_these_tests_know() -> None:
@@ -22,7 +22,7 @@ def test_the_tool_surface_is_the_one_these_tests_know() -> None:
         (["keys:read"], {"list_api_keys"}),
         (["status:read"], {"service_status"}),
         (["profile:read", "keys:read"], {"whoami", "list_api_keys"}),
-        (["profile:read", "keys:read", "status:read"], set(TOOLS)),
+        (["profile:read", "keys:read", "status:read"], set(BASE_TOOLS)),
         (["tenant:read", "keys:write"], set()),
     ],
 )
@@ -81,7 +81,7 @@ async def test_two_sessions_with_different_keys_see_different_tools_at_once(site
         seen_b = {tool.name for tool in (await b.list_tools()).tools}
         seen_a_again = {tool.name for tool in (await a.list_tools()).tools}
     assert seen_a == seen_a_again == {"whoami"}
-    assert seen_b == set(TOOLS)
+    assert seen_b == set(BASE_TOOLS)
 
 
 def _principal(scopes: set[Scope], tier: Tier) -> Principal:
