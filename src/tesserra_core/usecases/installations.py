@@ -59,7 +59,7 @@ class ToolCall(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     arguments: Annotated[dict[str, Any], msgspec.Meta(examples=[{"timezone": "UTC"}])] = msgspec.field(
         default_factory=dict
     )
-    timeout: Annotated[float | None, msgspec.Meta(gt=0, le=300, description="Seconds (default 30).")] = None
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=300, description="Seconds (default 30).")] | None = None
 
 
 class Upload(msgspec.Struct, frozen=True):
