@@ -71,9 +71,11 @@ class LocalPackages:
                 if ":" in package.identifier.rsplit("/", 1)[-1]
                 else (f"{package.identifier}:{package.version}")
             )
-            return LaunchPlan(command=(), image=image)
+            return LaunchPlan(command=(), image=image, in_workspace=False)
         if package.registry_type == "pypi":
-            return LaunchPlan(command=(f"/opt/mcp/bin/{script_name(package)}",), image=self._python_image)
+            return LaunchPlan(
+                command=(f"/opt/mcp/bin/{script_name(package)}",), image=self._python_image, in_workspace=False
+            )
         raise Unprocessable("npm packages do not run on the Docker runtime here", code="not_installable")
 
     async def _pypi_script(self, package: Package) -> str:

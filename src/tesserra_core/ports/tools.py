@@ -70,6 +70,9 @@ class LaunchPlan(msgspec.Struct, frozen=True, kw_only=True):
     command: tuple[str, ...]
     image: str | None = None
     env: dict[str, str] = msgspec.field(default_factory=dict)
+    in_workspace: bool = True
+    """Run in the installation's workspace directory (a host path: processes only, until the runtime
+    port can mount it into a container)."""
 
 
 class PackageResolver(Protocol):

@@ -279,7 +279,7 @@ class ToolServers:
             command=plan.command,
             image=plan.image,
             env=env,
-            workdir=self.workspaces.path(installation.id),
+            workdir=self.workspaces.path(installation.id) if plan.in_workspace else None,
             stdio=True,
             network=entry.network,
             memory_bytes=self.limits.memory_bytes,
