@@ -244,7 +244,9 @@ class CallInstallationTool:
 
     async def __call__(self, actor: Principal, installation_id: str, call: ToolCall) -> ToolCallView:
         actor.require(Scope.TOOLS_WRITE)
-        installation = await visible(self.uow, actor, installation_id)
+        installation = self.servers.ready(installation_id)
+        if installation is None or not installation.visible_to(actor.tenant_id, actor.user_id):
+            installation = await visible(self.uow, actor, installation_id)
         if installation.status not in _CALLABLE:
             reason = f": {installation.status_reason}" if installation.status_reason else ""
             raise Conflict(

@@ -82,6 +82,9 @@ class _Live:
     workload_id: str
     session: ToolSession
     tools: list[ToolInfo]
+    installation: Installation | None = None
+    """The installation as recorded ready with this session: calls authorize against it without a
+    database read (it is dropped with the session: on delete, PATCH, crash or reconcile)."""
 
 
 @dataclass
@@ -236,6 +239,13 @@ class ToolServers:
             await live.session.aclose()
         await self.runtime.remove(live.workload_id)
 
+    def ready(self, installation_id: str) -> Installation | None:
+        """The installation, if this process holds a live session for it (no database read)."""
+        live = self._live.get(installation_id)
+        if live is None or live.session.closed:
+            return None
+        return live.installation
+
     def busy(self, installation_id: str) -> bool:
         return installation_id in self._starting or installation_id in self._installs
 
@@ -331,6 +341,8 @@ class ToolServers:
                 )
                 await uow.installations.update(updated)
                 await uow.commit()
+            if live is not None and status is InstallationStatus.READY:
+                live.installation = updated
         if updated is None and live is not None:
             await self.stop(installation_id, removed=True)
 
