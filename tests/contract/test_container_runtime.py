@@ -157,6 +157,11 @@ async def test_remove_is_idempotent_and_unknown_ids_are_not_found(harness: Harne
             await call
     with pytest.raises(NotFound):
         await rt.start(workload.id)
+    for odd in ("../../etc", "a/b", "", "x" * 300, "ÿ"):
+        assert await rt.inspect(odd) is None
+        await rt.remove(odd)
+        with pytest.raises(NotFound):
+            await rt.stop(odd)
 
 
 async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
@@ -173,10 +178,20 @@ async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
     assert listed[a.id].state is WorkloadState.RUNNING
 
 
+async def test_concurrent_runs_and_removals(harness: Harness) -> None:
+    rt = harness.runtime
+    workloads = await asyncio.gather(*(rt.run(harness.sleeper(f"n{i}")) for i in range(6)))
+    assert len({w.id for w in workloads}) == 6
+    assert {w.owner for w in await rt.list(harness.prefix)} == {f"{harness.prefix}n{i}" for i in range(6)}
+    await asyncio.gather(*(rt.remove(w.id) for w in workloads), *(rt.remove(w.id) for w in workloads[:3]))
+    assert await rt.list(harness.prefix) == []
+
+
 async def test_exit_codes_are_reported(harness: Harness) -> None:
     exited = await harness.until_exited(await harness.runtime.run(harness.exit_with(3)))
     assert exited.exit_code == 3
     assert "bye" in await harness.runtime.logs(exited.id)
+    assert (await harness.runtime.stop(exited.id, grace=1)).exit_code == 3  # stopping an exited one changes nothing
     ok = await harness.until_exited(await harness.runtime.run(harness.exit_with(0)))
     assert ok.exit_code == 0
     again = await harness.until_exited(await harness.runtime.start(exited.id))  # an exited one starts again
@@ -272,3 +287,44 @@ async def test_stop_kills_what_ignores_sigterm_after_the_grace(harness: Harness)
         stopped = await harness.runtime.stop(workload.id, grace=1)
     assert stopped.state is WorkloadState.EXITED
     assert stopped.exit_code == 137
+
+
+# -- wiring: TESSERRA_RUNTIME picks the adapter; its resources end with the app ----------------------
+
+
+async def test_the_process_runtime_is_the_default(tmp_path: Path) -> None:
+    from tesserra_adapters.bootstrap import running
+    from tests.support import test_settings
+
+    settings = test_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    assert settings.runtime == "process"
+    async with running(settings) as uc:
+        runtime = uc.ports.runtime
+        assert runtime.name == "process"
+        workload = await runtime.run(WorkloadSpec(owner="wiring:1", tenant_id="t", command=("sleep", "300")))
+        assert (tmp_path / "workloads" / workload.id / "workload.json").exists()
+        await runtime.remove(workload.id)
+    async with running(settings, memory=True) as uc:
+        assert uc.ports.runtime.name == "memory"
+
+
+async def test_the_docker_runtime_is_chosen_by_setting_and_closed_at_shutdown(tmp_path: Path) -> None:
+    from tesserra_adapters.bootstrap import running
+    from tesserra_adapters.settings import Settings
+    from tests.support import test_settings
+
+    await docker_image(BUSYBOX_IMAGE)
+    env = {"TESSERRA_RUNTIME": "docker", "TESSERRA_DOCKER_HOST": DOCKER_HOST}
+    assert Settings.from_env(env).runtime == "docker"
+    settings = test_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", runtime="docker")
+    async with running(settings) as uc:
+        runtime = uc.ports.runtime
+        assert isinstance(runtime, DockerRuntime)
+        assert runtime.name == "docker"
+        await runtime.list("wiring:")
+        assert runtime._client is not None
+    assert runtime._client is None  # the aiohttp session behind aiodocker is closed
+
+    with pytest.raises(ValueError, match="TESSERRA_RUNTIME"):
+        async with running(test_settings(tmp_path, settings.database_url, runtime="kubernetes")):
+            pass

@@ -12,6 +12,7 @@ A missing image is pulled once if ``pull``; failing that, ``Unavailable`` (code 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -35,6 +36,11 @@ TENANT = "tesserra.tenant"
 STDIO = "tesserra.stdio"
 ISOLATED_NETWORK = "tesserra-isolated"
 PIDS_LIMIT = 512
+UNREACHABLE = 900
+"""The status aiodocker gives a DockerError when it cannot connect to the engine at all."""
+
+_CONTAINER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
+"""A container id or name: anything else never reaches the engine's URL paths."""
 
 _STATES = {
     "created": WorkloadState.CREATED,
@@ -173,8 +179,22 @@ class DockerRuntime:
             except NotFound:
                 return
             except DockerError as exc:
-                if exc.status != 404:
+                if exc.status == 409:  # a removal already in progress: done once it has finished
+                    await self._gone(workload_id)
+                elif exc.status != 404:
                     raise
+
+    async def _gone(self, workload_id: str, within: float = 30.0) -> None:
+        container = self._docker.containers.container(workload_id)
+        for _ in range(int(within / 0.1)):
+            try:
+                await container.show()
+            except DockerError as exc:
+                if exc.status == 404:
+                    return
+                raise
+            await asyncio.sleep(0.1)
+        raise Unavailable(f"the Docker engine did not remove {workload_id} in {within:.0f} s", code="docker_failed")
 
     async def inspect(self, workload_id: str) -> Workload | None:
         async with self._engine():
@@ -188,7 +208,7 @@ class DockerRuntime:
             summaries = await self._docker.containers.list(all=True, filters=json.dumps({"label": [f"{MANAGED}=1"]}))
             workloads = []
             for summary in summaries:
-                labels = summary._container.get("Labels") or {}
+                labels = summary["Labels"] or {}  # always present in a listing, null when empty
                 if not str(labels.get(OWNER, "")).startswith(owner_prefix):
                     continue
                 try:
@@ -240,6 +260,8 @@ class DockerRuntime:
         except TesserraError:
             raise
         except DockerError as exc:
+            if exc.status == UNREACHABLE:
+                raise Unavailable(f"no Docker engine answers at {self._host}", code="docker_unreachable") from None
             if exc.status == 404 and workload_id is not None:
                 raise NotFound(f"no workload {workload_id}") from None
             if exc.status == 409:
@@ -252,6 +274,8 @@ class DockerRuntime:
 
     async def _managed(self, workload_id: str) -> dict[str, Any]:
         """The container's inspection, if it exists and is ours; anything else is NotFound."""
+        if _CONTAINER_ID.fullmatch(workload_id) is None:
+            raise NotFound(f"no workload {workload_id}")
         try:
             info: dict[str, Any] = await self._docker.containers.container(workload_id).show()
         except DockerError as exc:
@@ -263,17 +287,23 @@ class DockerRuntime:
         return info
 
     async def _ensure_image(self, image: str) -> None:
+        if await self._has_image(image):
+            return
+        if self._pull:
+            with contextlib.suppress(DockerError):
+                await self._docker.images.pull(image)  # a failure may also come inside the stream: look again
+            if await self._has_image(image):
+                return
+        raise Unavailable(f"image {image} is not available on the Docker engine", code="image_missing")
+
+    async def _has_image(self, image: str) -> bool:
         try:
             await self._docker.images.inspect(image)
-            return
         except DockerError as exc:
             if exc.status != 404:
                 raise
-        if self._pull:
-            with contextlib.suppress(DockerError):
-                await self._docker.images.pull(image)
-                return
-        raise Unavailable(f"image {image} is not available on the Docker engine", code="image_missing")
+            return False
+        return True
 
     async def _config(self, spec: WorkloadSpec) -> dict[str, Any]:
         env = dict(spec.env)

@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
+import subprocess
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +40,8 @@ LINE_LIMIT = 16 * 1024 * 1024
 """The longest stdio line (one MCP message) a workload may send."""
 INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ")
 """The only variables a workload inherits from the server (never its secrets)."""
+REMOVE_GRACE = 2.0
+"""How long ``remove`` lets a workload end on SIGTERM before SIGKILL (``stop`` first for a longer grace)."""
 
 
 class _Record(msgspec.Struct, kw_only=True):
@@ -54,6 +58,7 @@ class _Record(msgspec.Struct, kw_only=True):
     started_at: datetime | None = None
 
 
+_WORKLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_Record)
 
@@ -120,12 +125,10 @@ def _kill_group(pgid: int, sig: signal.Signals) -> None:
 class _PipeChannel:
     """The stdio of a child process, one message per line."""
 
-    def __init__(self, process: asyncio.subprocess.Process, on_close: asyncio.Event) -> None:
-        assert process.stdin is not None
-        assert process.stdout is not None
-        self._stdin = process.stdin
-        self._stdout = process.stdout
-        self._closed = on_close
+    def __init__(self, stdin: asyncio.StreamWriter, stdout: asyncio.StreamReader, closed: asyncio.Event) -> None:
+        self._stdin = stdin
+        self._stdout = stdout
+        self._closed = closed
 
     async def send(self, line: bytes) -> None:
         if self._closed.is_set():
@@ -150,12 +153,54 @@ class _PipeChannel:
 
 
 class _Child:
-    """A workload this server started: its process, and the task that reaps it."""
+    """A workload this server started: its process, a pidfd to wait on it, and its stdio if any.
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
+    ``subprocess.Popen`` rather than asyncio's subprocess transport, which kills its child when
+    closed or collected: a workload must outlive the server that started it."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.pidfd = os.pidfd_open(popen.pid)  # the child is ours to reap, so its pid cannot be reused before
+        self.exited = asyncio.Event()
+        self.returncode: int | None = None
         self.reaper: asyncio.Task[None] | None = None
+        self.stdin: asyncio.StreamWriter | None = None
+        self.stdout: asyncio.StreamReader | None = None
         self.attached: asyncio.Event | None = None
+
+    async def connect_stdio(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.popen.stdin is not None
+        assert self.popen.stdout is not None
+        self.stdout = asyncio.StreamReader(limit=LINE_LIMIT)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(self.stdout), self.popen.stdout)  # type: ignore[arg-type]
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), self.popen.stdin
+        )
+        self.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def wait(self, within: float | None = None) -> bool:
+        """Wait for the exit (reaped as soon as it happens, so no zombie stays); False after ``within``."""
+        try:
+            await asyncio.wait_for(self.exited.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+    def watch(self) -> None:
+        asyncio.get_running_loop().add_reader(self.pidfd, self._reap)
+
+    def forget(self) -> None:
+        """Stop watching (the server shuts down; the workload goes on)."""
+        if not self.exited.is_set():
+            asyncio.get_running_loop().remove_reader(self.pidfd)
+            os.close(self.pidfd)
+
+    def _reap(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.pidfd)
+        os.close(self.pidfd)
+        self.returncode = self.popen.wait()  # the pidfd is readable: it has exited, this does not block
+        self.exited.set()
 
 
 class ProcessRuntime:
@@ -211,7 +256,7 @@ class ProcessRuntime:
                 record = self._load(workload_id)
             except NotFound:
                 return
-            await self._terminate(record, 10.0)
+            await self._terminate(record, REMOVE_GRACE)
             shutil.rmtree(self._folder(workload_id), ignore_errors=True)
         self._locks.pop(workload_id, None)
 
@@ -250,8 +295,10 @@ class ProcessRuntime:
             )
         if child.attached is not None and not child.attached.is_set():
             raise Conflict("the workload's stdio is already attached", code="attached")
+        if child.stdin is None or child.stdout is None:
+            raise Conflict("the workload was not started with stdio", code="not_stdio")
         child.attached = asyncio.Event()
-        return _PipeChannel(child.process, child.attached)
+        return _PipeChannel(child.stdin, child.stdout, child.attached)
 
     async def logs(self, workload_id: str, *, tail: int = 100) -> str:
         self._load(workload_id)
@@ -274,6 +321,7 @@ class ProcessRuntime:
         for child in self._children.values():
             if child.reaper is not None:
                 child.reaper.cancel()
+            child.forget()
         self._children.clear()
 
     # -- processes --------------------------------------------------------------------------------
@@ -291,45 +339,48 @@ class ProcessRuntime:
             env["PORT"] = str(record.ports[spec.ports[0]])
         log = os.open(folder / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            process = await asyncio.create_subprocess_exec(
-                *spec.command,
-                stdin=asyncio.subprocess.PIPE if spec.stdio else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE if spec.stdio else log,
+            popen = await asyncio.to_thread(
+                subprocess.Popen,
+                list(spec.command),
+                stdin=subprocess.PIPE if spec.stdio else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if spec.stdio else log,
                 stderr=log,
                 cwd=spec.workdir or folder / "home",
                 env=env,
                 start_new_session=True,
-                limit=LINE_LIMIT,
             )
         except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
             raise ValidationFailed(f"cannot run {spec.command[0]}: {exc.strerror}", code="command_failed") from None
         finally:
             os.close(log)
-        started = _process_start(process.pid)
-        record.pid = process.pid
+        child = _Child(popen)
+        child.watch()
+        if spec.stdio:
+            await child.connect_stdio()
+        started = _process_start(popen.pid)
+        record.pid = popen.pid
         record.start_ticks = started[1] if started else None
         record.boot_id = self._boot
         record.state = WorkloadState.RUNNING
         record.exit_code = None
         record.started_at = datetime.now(UTC)
         self._save(record)
-        child = _Child(process)
         self._children[record.id] = child
         child.reaper = asyncio.create_task(self._reap(record.id, child))
 
     async def _reap(self, workload_id: str, child: _Child) -> None:
         """Wait for a child to exit, record its exit code, and sweep what it left in its group."""
-        returncode = await child.process.wait()
-        _kill_group(child.process.pid, signal.SIGKILL)
+        await child.wait()
+        _kill_group(child.popen.pid, signal.SIGKILL)
         if self._children.get(workload_id) is child:
             del self._children[workload_id]
             try:
                 record = self._load(workload_id)
             except NotFound:
                 return
-            if record.pid == child.process.pid:
+            if record.pid == child.popen.pid and child.returncode is not None:
                 record.state = WorkloadState.EXITED
-                record.exit_code = _exit_code(returncode)
+                record.exit_code = _exit_code(child.returncode)
                 self._save(record)
 
     async def _terminate(self, record: _Record, grace: float) -> None:
@@ -340,17 +391,15 @@ class ProcessRuntime:
             pid = record.pid
             _kill_group(pid, signal.SIGTERM)
             if child is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(child.process.wait()), grace)
-                except TimeoutError:
+                if not await child.wait(grace):
                     _kill_group(pid, signal.SIGKILL)
-                    await child.process.wait()
+                    await child.wait()
             elif not await _exited(pid, grace):
                 _kill_group(pid, signal.SIGKILL)
                 await _exited(pid, 5.0)
             _kill_group(pid, signal.SIGKILL)  # what the leader left behind
             record.state = WorkloadState.EXITED
-            returncode = child.process.returncode if child is not None else None
+            returncode = child.returncode if child is not None else None
             record.exit_code = None if returncode is None else _exit_code(returncode)
         if child is not None and child.reaper is not None:
             child.reaper.cancel()
@@ -361,8 +410,8 @@ class ProcessRuntime:
         if record.pid is None or record.boot_id != self._boot:
             return False
         child = self._children.get(record.id)
-        if child is not None and child.process.pid == record.pid:
-            return child.process.returncode is None
+        if child is not None and child.popen.pid == record.pid:
+            return not child.exited.is_set()
         found = _process_start(record.pid)
         return found is not None and found[0] not in ("Z", "X") and found[1] == record.start_ticks
 
@@ -371,8 +420,8 @@ class ProcessRuntime:
         if record.state is WorkloadState.RUNNING and not self._alive(record):
             child = self._children.get(record.id)
             record.state = WorkloadState.EXITED
-            if child is not None and child.process.returncode is not None:
-                record.exit_code = _exit_code(child.process.returncode)
+            if child is not None and child.returncode is not None:
+                record.exit_code = _exit_code(child.returncode)
             if self._folder(record.id).is_dir():
                 self._save(record)
         return record
@@ -388,7 +437,7 @@ class ProcessRuntime:
         self._save(record)
 
     def _folder(self, workload_id: str) -> Path:
-        if not workload_id.isalnum():
+        if _WORKLOAD_ID.fullmatch(workload_id) is None:
             raise NotFound(f"no workload {workload_id}")
         return self._root / workload_id
 

@@ -33,8 +33,10 @@ class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True):
     stdio: bool = False
     """Keep stdin and stdout attached (an MCP server over stdio); see ``ContainerRuntime.attach``."""
     ports: tuple[int, ...] = ()
-    """Ports the workload listens on; each is reachable on 127.0.0.1 at ``Workload.ports[port]``.
-    The process runtime hands the workload its host port in ``PORT`` (the first one)."""
+    """Ports the workload listens on; each is reachable on 127.0.0.1 at ``Workload.ports[port]`` (the
+    host port may change on start/restart: read it back). The workload learns the port to listen on
+    from ``PORT`` (the first one) and ``PORT_<declared>`` (each): its host port under the process
+    runtime, the declared port itself in a container."""
     network: bool = False
     """Whether the workload may reach the network (image runtimes; processes always can)."""
     memory_bytes: int | None = None

@@ -1,0 +1,208 @@
+"""What only the Docker runtime promises, checked on the real engine: isolation, limits, labels,
+loopback-only ports, clear errors, and the python-mcp test image speaking MCP over attached stdio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiodocker
+import pytest
+
+from tesserra_adapters.runtime.docker import ISOLATED_NETWORK, DockerRuntime
+from tesserra_core.errors import NotFound, Unavailable, ValidationFailed
+from tesserra_core.ports.runtime import WorkloadSpec, WorkloadState
+from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, PYTHON_MCP_IMAGE, docker_image, eventually
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[aiodocker.Docker]:
+    await docker_image(BUSYBOX_IMAGE)
+    client = aiodocker.Docker(url=DOCKER_HOST)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def runtime(engine: aiodocker.Docker) -> AsyncIterator[DockerRuntime]:
+    rt = DockerRuntime(DOCKER_HOST, pull=False)
+    owner_prefix = f"dtest-{uuid.uuid4().hex[:8]}:"
+    rt.test_prefix = owner_prefix  # type: ignore[attr-defined]
+    yield rt
+    for workload in await rt.list(owner_prefix):
+        await rt.remove(workload.id)
+    await rt.aclose()
+
+
+def busybox(rt: DockerRuntime, *command: str, **fields: Any) -> WorkloadSpec:
+    owner = f"{rt.test_prefix}{uuid.uuid4().hex[:6]}"  # type: ignore[attr-defined]
+    return WorkloadSpec(owner=owner, tenant_id="tenant-a", command=command, image=BUSYBOX_IMAGE, **fields)
+
+
+async def logged(rt: DockerRuntime, workload_id: str, marker: str) -> str:
+    async def found() -> str | None:
+        logs = await rt.logs(workload_id)
+        return logs if marker in logs else None
+
+    return await eventually(found)
+
+
+async def exited_within(check: Any) -> Any:
+    return await eventually(check, within=15)
+
+
+def interfaces(proc_net_dev: str) -> set[str]:
+    return {line.split(":")[0].strip() for line in proc_net_dev.splitlines() if ":" in line}
+
+
+async def test_no_network_unless_asked(runtime: DockerRuntime) -> None:
+    show = "cat /proc/net/dev; echo END; exec sleep 300"
+    closed = await runtime.run(busybox(runtime, "sh", "-c", show))
+    assert interfaces(await logged(runtime, closed.id, "END")) == {"lo"}
+    opened = await runtime.run(busybox(runtime, "sh", "-c", show, network=True))
+    assert "eth0" in interfaces(await logged(runtime, opened.id, "END"))
+
+
+async def test_published_ports_are_bound_to_loopback_on_an_isolated_network(
+    runtime: DockerRuntime, engine: aiodocker.Docker
+) -> None:
+    server = await runtime.run(busybox(runtime, "httpd", "-f", "-p", "8080", "-h", "/www", ports=(8080,)))
+    info = await engine.containers.container(server.id).show()
+    assert info["HostConfig"]["NetworkMode"] == ISOLATED_NETWORK
+    bindings = info["NetworkSettings"]["Ports"]["8080/tcp"]
+    assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
+    assert server.ports == {8080: int(bindings[0]["HostPort"])}
+    # Containers on the isolated network cannot reach one another.
+    address = info["NetworkSettings"]["Networks"][ISOLATED_NETWORK]["IPAddress"]
+    probe = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {address} 8080; echo rc=$?; exec sleep 300"
+    neighbour = await runtime.run(busybox(runtime, "sh", "-c", probe, ports=(9090,)))
+    logs = await logged(runtime, neighbour.id, "rc=")
+    assert "tesserra test page" not in logs
+    assert "rc=0" not in logs
+
+
+async def test_memory_and_cpu_limits_are_applied(runtime: DockerRuntime, engine: aiodocker.Docker) -> None:
+    limit = 64 * 1024 * 1024
+    show = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; echo END; sleep 300"
+    workload = await runtime.run(busybox(runtime, "sh", "-c", show, memory_bytes=limit, cpus=0.5))
+    info = await engine.containers.container(workload.id).show()
+    assert info["HostConfig"]["Memory"] == limit
+    assert info["HostConfig"]["NanoCpus"] == 500_000_000
+    assert str(limit) in await logged(runtime, workload.id, "END")  # what the kernel enforces, seen inside
+
+
+async def test_containers_carry_the_managed_labels(runtime: DockerRuntime, engine: aiodocker.Docker) -> None:
+    spec = busybox(runtime, "sleep", "300")
+    workload = await runtime.run(spec)
+    labels = (await engine.containers.container(workload.id).show())["Config"]["Labels"]
+    assert labels["tesserra.managed"] == "1"
+    assert labels["tesserra.owner"] == spec.owner
+    assert labels["tesserra.tenant"] == "tenant-a"
+    assert workload.image == BUSYBOX_IMAGE
+
+
+async def test_containers_it_does_not_manage_are_invisible_and_untouchable(
+    runtime: DockerRuntime, engine: aiodocker.Docker
+) -> None:
+    foreign = await engine.containers.run({"Image": BUSYBOX_IMAGE, "Cmd": ["sleep", "300"], "Labels": {"other": "x"}})
+    try:
+        assert foreign.id not in {w.id for w in await runtime.list()}
+        assert await runtime.inspect(foreign.id) is None
+        for call in (runtime.stop(foreign.id), runtime.restart(foreign.id), runtime.logs(foreign.id)):
+            with pytest.raises(NotFound):
+                await call
+        await runtime.remove(foreign.id)  # "gone" as far as the runtime knows: a no-op
+        for odd in ("../info", "a/../../b", "", "x" * 300):
+            assert await runtime.inspect(odd) is None
+            await runtime.remove(odd)
+        assert (await foreign.show())["State"]["Status"] == "running"
+    finally:
+        await foreign.delete(force=True)
+
+
+async def test_a_missing_image_is_a_clear_error(runtime: DockerRuntime) -> None:
+    spec = WorkloadSpec(
+        owner=f"{runtime.test_prefix}x", tenant_id="t", command=("true",), image="tesserra-test/absent:1"
+    )  # type: ignore[attr-defined]
+    with pytest.raises(Unavailable) as missing_image:
+        await runtime.run(spec)
+    assert missing_image.value.code == "image_missing"
+    assert "tesserra-test/absent:1" in missing_image.value.message
+    pulling = DockerRuntime(DOCKER_HOST, pull=True)  # no registry has it either
+    try:
+        with pytest.raises(Unavailable) as not_pulled:
+            await pulling.run(spec)
+        assert not_pulled.value.code == "image_missing"
+    finally:
+        await pulling.aclose()
+    with pytest.raises(ValidationFailed):
+        await runtime.run(WorkloadSpec(owner="o", tenant_id="t", command=("true",)))
+
+
+async def test_a_command_the_image_lacks_exits_127_with_the_reason_in_its_logs(runtime: DockerRuntime) -> None:
+    workload = await runtime.run(busybox(runtime, "/no/such/program"))
+
+    async def exited() -> Any:
+        found = await runtime.inspect(workload.id)
+        return found if found is not None and found.state is WorkloadState.EXITED else None
+
+    assert (await exited_within(exited)).exit_code == 127
+    assert "/no/such/program" in await runtime.logs(workload.id)
+
+
+async def test_an_unreachable_engine_is_unavailable(tmp_path: Any) -> None:
+    rt = DockerRuntime(f"unix://{tmp_path}/no-docker.sock")
+    try:
+        with pytest.raises(Unavailable) as down:
+            await rt.list()
+        assert down.value.code == "docker_unreachable"
+        with pytest.raises(Unavailable):
+            await rt.run(WorkloadSpec(owner="o", tenant_id="t", command=("true",), image=BUSYBOX_IMAGE))
+    finally:
+        await rt.aclose()
+
+
+async def test_the_workload_sees_its_declared_port(runtime: DockerRuntime) -> None:
+    workload = await runtime.run(busybox(runtime, "sh", "-c", 'echo "port=$PORT $PORT_8080"; sleep 300', ports=(8080,)))
+    assert "port=8080 8080" in await logged(runtime, workload.id, "port=")
+
+
+async def test_the_python_mcp_image_serves_mcp_over_attached_stdio(runtime: DockerRuntime) -> None:
+    await docker_image(PYTHON_MCP_IMAGE)
+    spec = WorkloadSpec(
+        owner=f"{runtime.test_prefix}installation:time",  # type: ignore[attr-defined]
+        tenant_id="t",
+        image=PYTHON_MCP_IMAGE,
+        command=("/opt/mcp/bin/mcp-server-time", "--local-timezone", "UTC"),
+        stdio=True,
+        memory_bytes=256 * 1024 * 1024,
+    )
+    workload = await runtime.run(spec)
+    channel = await runtime.attach(workload.id)
+    try:
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+        await channel.send(json.dumps(hello).encode())
+        async with asyncio.timeout(30):
+            reply = json.loads(await channel.receive())
+        assert reply["id"] == 1
+        assert reply["result"]["serverInfo"]["name"] == "mcp-time"
+        await channel.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode())
+        await channel.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).encode())
+        async with asyncio.timeout(30):
+            tools = json.loads(await channel.receive())
+        assert "get_current_time" in {t["name"] for t in tools["result"]["tools"]}
+    finally:
+        await channel.aclose()
+    assert (await runtime.inspect(workload.id)).state is WorkloadState.RUNNING  # type: ignore[union-attr]

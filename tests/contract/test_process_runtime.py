@@ -1,0 +1,245 @@
+"""What only the process runtime promises: surviving a server restart, pid-reuse safety, no orphans,
+no zombies, a private environment, bounded logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_core.errors import Conflict, ValidationFailed
+from tesserra_core.ports.runtime import WorkloadSpec, WorkloadState
+from tests.support import eventually
+
+
+def spec(*command: str, **fields: object) -> WorkloadSpec:
+    return WorkloadSpec(owner=f"test:{uuid.uuid4().hex[:8]}", tenant_id="t1", command=command, **fields)  # type: ignore[arg-type]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def zombies_of(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2 :].split()
+            if fields[0] == "Z" and int(fields[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
+    rt = ProcessRuntime(tmp_path)
+    yield rt
+    for workload in await rt.list():
+        await rt.remove(workload.id)
+    await rt.aclose()
+
+
+def pid_of(tmp_path: Path, workload_id: str) -> int:
+    return int(json.loads((tmp_path / "workloads" / workload_id / "workload.json").read_text())["pid"])
+
+
+async def test_workloads_survive_a_server_restart_and_can_be_removed_after_it(tmp_path: Path) -> None:
+    before = ProcessRuntime(tmp_path)
+    workload = await before.run(spec("sh", "-c", "sleep 300 & sleep 300 & wait"))
+    pid = pid_of(tmp_path, workload.id)
+    await eventually(lambda: asyncio.sleep(0, len(group_members(pid)) == 3 or None))
+    await before.aclose()  # the server stops; its workloads do not
+
+    after = ProcessRuntime(tmp_path)  # a new server on the same data directory
+    [found] = await after.list("test:")
+    assert found.id == workload.id
+    assert found.state is WorkloadState.RUNNING
+    assert found.owner == workload.owner
+    await after.remove(workload.id)
+    assert group_members(pid) == []  # the leader and everything it started
+    assert await after.list() == []
+
+
+async def test_a_survivor_stops_on_sigterm_and_is_killed_when_it_ignores_it(tmp_path: Path) -> None:
+    before = ProcessRuntime(tmp_path)
+    polite = await before.run(spec("sleep", "300"))
+    stubborn = await before.run(spec("sh", "-c", "trap '' TERM; sleep 300"))
+    await asyncio.sleep(0.2)
+    await before.aclose()
+    after = ProcessRuntime(tmp_path)
+    assert (await after.stop(polite.id, grace=5)).state is WorkloadState.EXITED
+    async with asyncio.timeout(5):
+        assert (await after.stop(stubborn.id, grace=0.5)).state is WorkloadState.EXITED
+    assert group_members(pid_of(tmp_path, stubborn.id)) == []
+    assert (await after.start(stubborn.id)).state is WorkloadState.RUNNING  # and it can be started again
+    await after.remove(stubborn.id)
+    await after.remove(polite.id)
+
+
+async def test_a_reused_pid_is_never_taken_for_the_workload(tmp_path: Path) -> None:
+    before = ProcessRuntime(tmp_path)
+    workload = await before.run(spec("sleep", "300"))
+    await before.aclose()
+    pid = pid_of(tmp_path, workload.id)
+    # The workload dies while the server is away, and its pid now names another process (simulated by
+    # pointing the record at a live process that is not the workload: same pid, other start time;
+    # start times count clock ticks, so the bystander starts a few ticks later).
+    await asyncio.sleep(0.1)
+    bystander = await asyncio.to_thread(subprocess.Popen, ["sleep", "300"], start_new_session=True)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        await eventually(lambda: asyncio.sleep(0, not group_members(pid) or None))
+        path = tmp_path / "workloads" / workload.id / "workload.json"
+        record = json.loads(path.read_text())
+        record["pid"] = bystander.pid
+        path.write_text(json.dumps(record))
+
+        after = ProcessRuntime(tmp_path)
+        found = await after.inspect(workload.id)
+        assert found is not None
+        assert found.state is WorkloadState.EXITED
+        await after.remove(workload.id)
+        assert bystander.poll() is None  # untouched
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+async def test_remove_leaves_no_orphan_and_exits_leave_no_zombie(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    workload = await runtime.run(spec("sh", "-c", "sleep 300 & sleep 300 & exec sleep 300"))
+    pid = pid_of(tmp_path, workload.id)
+    await eventually(lambda: asyncio.sleep(0, len(group_members(pid)) == 3 or None))
+    await runtime.remove(workload.id)
+    assert group_members(pid) == []
+    assert not (tmp_path / "workloads" / workload.id).exists()
+
+    quick = [await runtime.run(spec("sh", "-c", f"exit {n}")) for n in range(5)]
+    pids = {pid_of(tmp_path, w.id) for w in quick}
+
+    async def all_exited() -> bool | None:
+        found = [await runtime.inspect(w.id) for w in quick]
+        return all(w is not None and w.state is WorkloadState.EXITED for w in found) or None
+
+    await eventually(all_exited)
+    assert [w.exit_code for w in await runtime.list() if w.id in {q.id for q in quick}] == [
+        n for n in sorted(range(5), key=lambda n: quick[n].id)
+    ]
+    assert pids.isdisjoint(zombies_of(os.getpid()))
+
+
+async def test_a_child_that_exits_by_itself_leaves_nothing_behind(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    workload = await runtime.run(spec("sh", "-c", "sleep 300 & exit 4"))
+    pid = pid_of(tmp_path, workload.id)
+
+    async def exited() -> bool | None:
+        found = await runtime.inspect(workload.id)
+        return True if found is not None and found.state is WorkloadState.EXITED else None
+
+    await eventually(exited)
+    assert (await runtime.inspect(workload.id)).exit_code == 4  # type: ignore[union-attr]
+    await eventually(lambda: asyncio.sleep(0, not group_members(pid) or None))
+    assert pid not in zombies_of(os.getpid())
+
+
+async def test_the_environment_is_private_and_carries_the_ports(
+    runtime: ProcessRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESSERRA_SECRET_KEY", "server-secret-value")
+    script = "import os, json; print(json.dumps(dict(os.environ)), flush=True); import time; time.sleep(300)"
+    workload = await runtime.run(spec(sys.executable, "-c", script, env={"GREETING": "hi"}, ports=(8080, 9090)))
+
+    async def printed() -> dict[str, str] | None:
+        logs = await runtime.logs(workload.id)
+        return json.loads(logs) if logs.strip() else None
+
+    env = await eventually(printed)
+    assert "TESSERRA_SECRET_KEY" not in env
+    assert "server-secret-value" not in json.dumps(env)
+    assert env["GREETING"] == "hi"
+    assert env["PORT"] == str(workload.ports[8080])
+    assert env["PORT_8080"] == str(workload.ports[8080])
+    assert env["PORT_9090"] == str(workload.ports[9090])
+    assert workload.ports[8080] != workload.ports[9090]
+    assert env["HOME"].endswith("/home")
+
+
+async def test_the_state_file_is_private(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    workload = await runtime.run(spec("sleep", "300", env={"API_TOKEN": "s3cr3t"}))
+    folder = tmp_path / "workloads" / workload.id
+    assert folder.stat().st_mode & 0o077 == 0
+    assert (folder / "workload.json").stat().st_mode & 0o077 == 0
+    assert (folder / "output.log").stat().st_mode & 0o077 == 0
+
+
+async def test_logs_stay_bounded(tmp_path: Path) -> None:
+    rt = ProcessRuntime(tmp_path, log_bytes=64 * 1024)
+    workload = await rt.run(spec("sh", "-c", "i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done"))
+
+    async def done() -> bool | None:
+        found = await rt.inspect(workload.id)
+        return True if found is not None and found.state is WorkloadState.EXITED else None
+
+    await eventually(done, within=30)
+    tail = await rt.logs(workload.id, tail=3)
+    assert tail == "line-19997\nline-19998\nline-19999\n"
+    assert (tmp_path / "workloads" / workload.id / "output.log").stat().st_size <= 64 * 1024
+    await rt.remove(workload.id)
+
+
+async def test_bad_commands_and_workdirs_are_refused(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed):
+        await runtime.run(spec("/no/such/program"))
+    with pytest.raises(ValidationFailed):
+        await runtime.run(spec("sleep", "1", workdir=str(tmp_path / "missing")))
+    with pytest.raises(ValidationFailed):
+        await runtime.run(spec())
+    assert await runtime.list() == []  # nothing half-made is left behind
+
+
+async def test_one_attachment_at_a_time(runtime: ProcessRuntime) -> None:
+    workload = await runtime.run(spec("cat", stdio=True))
+    first = await runtime.attach(workload.id)
+    with pytest.raises(Conflict):
+        await runtime.attach(workload.id)
+    await first.aclose()
+    second = await runtime.attach(workload.id)
+    await second.aclose()
+
+
+async def test_stdio_is_lost_when_the_server_restarts(tmp_path: Path) -> None:
+    before = ProcessRuntime(tmp_path)
+    workload = await before.run(spec("sh", "-c", "trap '' PIPE; cat; exec sleep 300", stdio=True))
+    await before.aclose()
+    after = ProcessRuntime(tmp_path)
+    found = await after.inspect(workload.id)
+    assert found is not None
+    assert found.state is WorkloadState.RUNNING
+    with pytest.raises(Conflict) as lost:
+        await after.attach(workload.id)
+    assert lost.value.code == "stdio_lost"
+    await after.remove(workload.id)
