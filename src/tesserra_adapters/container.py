@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tesserra_adapters.catalog import CatalogFile
 from tesserra_adapters.linked_accounts import NoLinkedAccounts
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
+from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
@@ -23,6 +25,7 @@ from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
+from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
@@ -35,6 +38,7 @@ from tesserra_core.ports.runtime import ContainerRuntime
 
 if TYPE_CHECKING:
     from tesserra_adapters.runtime.docker import DockerRuntime
+from tesserra_core.ports.shared_tools import SiteConfig
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -126,6 +130,13 @@ class _Common(containers.DeclarativeContainer):
     workspaces = providers.Singleton(LocalWorkspaces, settings.provided.data_dir)
     linked_accounts = providers.Singleton(NoLinkedAccounts)
     """The shared-tools OAuth seam: no linked accounts until that subsystem supplies tokens."""
+    site = providers.Singleton(
+        lambda s: SiteConfig(
+            public_url=s.public_url, oauth_return_url=s.oauth_return_url, oauth_state_ttl_seconds=s.oauth_state_ttl
+        ),
+        settings,
+    )
+    shared_tools = providers.Singleton(lambda s: FileSharedToolDirectory(s.shared_tools_path), settings)
 
 
 class RealAdapters(_Common):
@@ -148,6 +159,8 @@ class RealAdapters(_Common):
         _Common.settings.provided.data_dir,
         _Common.settings.provided.docker_host,
     )
+    http = providers.Resource(http_client)
+    oauth = providers.Singleton(HttpxOAuthClient, http)
     probes = providers.List(
         providers.Singleton(DatabaseProbe, uow, providers.Callable(lambda e: e.dialect.name, engine)),
         providers.Singleton(StorageProbe, _Common.settings.provided.data_dir),
@@ -163,4 +176,8 @@ class MemoryAdapters(_Common):
     rate_limiter = providers.Singleton(MemoryRateLimiter, clock=_Common.monotonic)
     idempotency = providers.Singleton(MemoryIdempotencyStore, clock=_Common.monotonic)
     runtime = providers.Resource(memory_runtime)
+    oauth = providers.Singleton(
+        MemoryOAuthServer, clock=providers.Callable(lambda c: lambda: c.now().timestamp(), _Common.clock)
+    )
+    """An in-process authorization server (a provider that never leaves the process)."""
     probes = providers.List()

@@ -51,6 +51,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     virtualenv is prepared for it under the data dir."""
     tool_python_image: str = "tesserra-test/python-mcp:latest"
     """The image that runs pypi tool servers on the Docker runtime (``/opt/mcp/bin/<script>``)."""
+    public_url: str | None = None
+    """How clients reach this server (e.g. https://tesserra.example.com), for the URLs it hands out:
+    the OAuth redirect URI and the MCP client configuration. Unset: the URL of the request."""
+    oauth_return_url: str | None = None
+    """Where the browser goes after the shared-tool OAuth callback. Unset: the callback answers JSON."""
+    oauth_state_ttl: float = 600.0
+    shared_tools_file: Path | None = None
+    """Shared tools and their OAuth providers (JSON). Unset: ``<data dir>/shared_tools.json``."""
+
+    @property
+    def shared_tools_path(self) -> Path:
+        return self.shared_tools_file or self.data_dir / "shared_tools.json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -14,7 +14,16 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
 from tesserra_http.context import request_id_var
-from tesserra_http.controllers import auth, containers, installations, marketplace, service, tenants
+from tesserra_http.controllers import (
+    auth,
+    containers,
+    installations,
+    integrations,
+    marketplace,
+    service,
+    shared_tools,
+    tenants,
+)
 from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
@@ -30,6 +39,9 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     marketplace.registry_routes,
     installations.routes,
     containers.routes,
+    shared_tools.routes,
+    shared_tools.callback_routes,
+    integrations.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 

@@ -36,6 +36,7 @@ _EXAMPLE_CODE = {
     409: ("a request with this Idempotency-Key is still in progress; retry later", "idempotency_in_flight"),
     422: ("this Idempotency-Key was already used with a different request", "idempotency_key_reused"),
     429: ("rate limit exceeded: retry later", "rate_limited"),
+    502: ("the OAuth provider refused the token request (server_error)", "oauth_token_failed"),
     503: ("the database is unavailable", "database_unavailable"),
 }
 
@@ -48,6 +49,7 @@ _ERROR_TEXT = {
     409: "Conflicts with the current state, or an identical Idempotency-Key request is in flight.",
     422: "Semantically unacceptable, e.g. an Idempotency-Key reused with a different request.",
     429: "Rate limit exceeded or account locked; see Retry-After and X-RateLimit-*.",
+    502: "A service called on the caller's behalf (e.g. an OAuth provider) failed or answered nonsense.",
     503: "A service this depends on is unavailable.",
 }
 
@@ -69,6 +71,7 @@ _RULE_TEXT = {
     "me": "60 requests per minute per token.",
     "console": "60 requests per minute per token.",
     "admin": "120 requests per minute per token.",
+    "oauth_callback": "30 requests per minute per client IP.",
 }
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
+from tesserra_adapters.bootstrap import build
+from tesserra_adapters.container import MemoryAdapters
 from tesserra_adapters.secret_box import AesGcmSecretBox
+from tesserra_adapters.settings import Settings
 from tesserra_core.errors import SecretUnreadable
 from tesserra_core.ports.secrets_at_rest import SecretBox
 
@@ -97,3 +101,19 @@ def test_key_is_derived_not_the_raw_secret() -> None:
     assert SECRET.hex()[:12] not in box.seal(b"x", context="c")
     with pytest.raises(ValueError, match="32-byte"):
         AesGcmSecretBox([b"short"])
+
+
+async def test_the_containers_box_follows_the_settings_through_a_rotation(tmp_path: Path) -> None:
+    """TESSERRA_SECRET_KEY rotated, the old one kept in TESSERRA_PREVIOUS_SECRET_KEYS: old values still open."""
+    old_key, new_key = "o" * 40, "n" * 40
+    before = Settings.from_env({"TESSERRA_SECRET_KEY": old_key, "TESSERRA_DATA_DIR": str(tmp_path)})
+    after = Settings.from_env(
+        {"TESSERRA_SECRET_KEY": new_key, "TESSERRA_PREVIOUS_SECRET_KEYS": old_key, "TESSERRA_DATA_DIR": str(tmp_path)}
+    )
+    assert after.previous_secret_keys == (old_key,)
+    sealed = (await build(MemoryAdapters(settings=before), before)).ports.secret_box.seal(b"kept", context="c")
+    rotated = (await build(MemoryAdapters(settings=after), after)).ports.secret_box
+    assert rotated.open(sealed, context="c") == b"kept"
+    forgotten = Settings.from_env({"TESSERRA_SECRET_KEY": new_key, "TESSERRA_DATA_DIR": str(tmp_path)})
+    with pytest.raises(SecretUnreadable):
+        (await build(MemoryAdapters(settings=forgotten), forgotten)).ports.secret_box.open(sealed, context="c")

@@ -15,6 +15,7 @@ from tesserra_adapters.memory.repo import MemoryRepo, Undo, page_of
 from tesserra_adapters.memory.tools import MemoryCatalog, MemoryInstallations
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.domain.tools import CatalogEntry, Installation
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
@@ -31,6 +32,9 @@ class MemoryStore:
     revocations: list[tuple[int, datetime, Revocation]] = field(default_factory=list)
     """The feed: (sequence number, published at, revocation), oldest first."""
     last_revocation: int = 0
+    oauth_states: dict[str, OAuthState] = field(default_factory=dict)
+    oauth_links: dict[tuple[str, str, str], OAuthLink] = field(default_factory=dict)
+    client_syncs: dict[str, ClientSync] = field(default_factory=dict)
     catalog: dict[str, CatalogEntry] = field(default_factory=dict)
     installations: dict[str, Installation] = field(default_factory=dict)
 
@@ -237,6 +241,9 @@ class MemoryUnitOfWork:
         self.revocations = MemoryRevocations(store, self._journal)
         self.catalog = MemoryCatalog(store, self._journal)
         self.installations = MemoryInstallations(store, self._journal)
+        self.oauth_states = shared_tools.MemoryOAuthStates(store, self._journal)
+        self.oauth_links = shared_tools.MemoryOAuthLinks(store, self._journal)
+        self.client_syncs = shared_tools.MemoryClientSyncs(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self
@@ -264,3 +271,6 @@ class MemoryUnitOfWorkFactory:
 
     async def ping(self) -> None:
         return None
+
+
+from tesserra_adapters.memory import shared_tools  # noqa: E402  (its repositories build on _Repo above)

@@ -31,6 +31,14 @@ class MemoryRepo:
 
         self._journal.append(undo)
 
+    def _delete(self, table: dict[Any, Any], key: Any) -> None:
+        old = table.pop(key)
+
+        def undo() -> None:
+            table[key] = old
+
+        self._journal.append(undo)
+
 
 def page_of(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
     return items[page.offset : page.offset + page.limite], len(items)

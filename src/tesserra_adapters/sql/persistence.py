@@ -378,6 +378,9 @@ class SqlUnitOfWork:
         self.revocations = SqlRevocations(conn)
         self.catalog = SqlCatalog(conn)
         self.installations = SqlInstallations(conn)
+        self.oauth_states = shared_tools.SqlOAuthStates(conn)
+        self.oauth_links = shared_tools.SqlOAuthLinks(conn)
+        self.client_syncs = shared_tools.SqlClientSyncs(conn)
         return self
 
     async def __aexit__(
@@ -413,3 +416,6 @@ class SqlUnitOfWorkFactory:
     async def ping(self) -> None:
         async with self._autocommit.connect() as conn:
             await conn.execute(select(1))
+
+
+from tesserra_adapters.sql import shared_tools  # noqa: E402  (its repositories build on _Repo above)

@@ -170,6 +170,54 @@ rate_limit_hits = Table(
     Index(None, "key", "at"),
 )
 
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("tool_id", String(100), nullable=False),
+    Column("provider_id", String(100), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("verifier_sealed", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Index(None, "expires_at"),
+)
+
+oauth_links = Table(
+    "oauth_links",
+    metadata,
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("tool_id", String(100), primary_key=True),
+    Column("provider_id", String(100), nullable=False),
+    Column("access_token_sealed", Text, nullable=False),
+    Column("refresh_token_sealed", Text, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("scopes", Text, nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("linked_at", UtcDateTime, nullable=False),
+    Column("refreshed_at", UtcDateTime, nullable=True),
+    Column("needs_relink", Boolean, nullable=False),
+)
+
+client_syncs = Table(
+    "client_syncs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("instance_id", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("client_version", String(64), nullable=True),
+    Column("tool_count", Integer, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "instance_id", "at"),
+)
+
 catalog_entries = Table(
     "catalog_entries",
     metadata,

@@ -10,6 +10,7 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
 from tesserra_core.ports.tools import CatalogRepository, InstallationRepository
 
 
@@ -136,6 +137,9 @@ class UnitOfWork(Protocol):
     revocations: RevocationRepository
     catalog: CatalogRepository
     installations: InstallationRepository
+    oauth_states: OAuthStateRepository
+    oauth_links: OAuthLinkRepository
+    client_syncs: ClientSyncRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -14,6 +14,7 @@ from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
+from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.ports.tools import CatalogSource, LinkedAccounts, PackageResolver, ToolConnector, Workspaces
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
@@ -37,6 +38,7 @@ from tesserra_core.usecases.installations import (
     UpdateInstallation,
     UploadInstallationFiles,
 )
+from tesserra_core.usecases.integrations import ClientConfiguration, RecordClientSync
 from tesserra_core.usecases.marketplace import (
     GetMarketplaceTool,
     GetRegistryEntry,
@@ -47,6 +49,16 @@ from tesserra_core.usecases.marketplace import (
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.sessions import AuthPolicy, Login, Logout, Me, Refresh, TokenMinter
+from tesserra_core.usecases.shared_tools import (
+    AccessTokenFor,
+    BeginOAuth,
+    CompleteOAuth,
+    ListSharedTools,
+    OAuthStatus,
+    OAuthUserEmail,
+    Tools,
+    Vault,
+)
 from tesserra_core.usecases.status import ServiceStatus
 from tesserra_core.usecases.tenants import (
     CreateTenant,
@@ -88,6 +100,9 @@ class Ports:
     catalog_source: CatalogSource
     workspaces: Workspaces
     linked_accounts: LinkedAccounts
+    shared_tools: SharedToolDirectory
+    oauth: OAuthClient
+    site: SiteConfig
     probes: Sequence[Probe] = ()
 
 
@@ -183,3 +198,15 @@ class UseCases:
         self.create_admin = CreateAdmin(onboard)
         self.ensure_first_owner = EnsureFirstOwner(p.uow, self.create_admin)
         self.mint_key_for_user = MintKeyForUser(p.uow, self.generate_api_key)
+
+        tools, vault = Tools(p.shared_tools), Vault(p.secret_box)
+        self.list_shared_tools = ListSharedTools(tools, p.uow)
+        self.begin_oauth = BeginOAuth(tools, p.uow, p.secret_box, p.digest, p.secrets, p.ids, p.clock, p.site)
+        self.complete_oauth = CompleteOAuth(tools, p.uow, p.secret_box, vault, p.digest, p.oauth, p.clock, p.site)
+        self.oauth_status = OAuthStatus(tools, p.uow, p.clock)
+        self.oauth_access_token = AccessTokenFor(tools, p.uow, vault, p.oauth, p.clock)
+        """For the server's own tool sessions: a valid access token of a user's linked account."""
+        self.oauth_user_email = OAuthUserEmail(tools, p.uow, p.oauth, self.oauth_access_token)
+
+        self.client_configuration = ClientConfiguration(p.uow, p.site)
+        self.record_client_sync = RecordClientSync(p.uow, p.ids, p.clock)

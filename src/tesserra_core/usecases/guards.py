@@ -27,6 +27,7 @@ DEFAULT_RULES: dict[str, RateRule] = {
     "me": RateRule(60, 60.0),  # per token
     "console": RateRule(60, 60.0),  # /projetos/*, /dominios/*, per token
     "admin": RateRule(120, 60.0),  # /admin/*, per token
+    "oauth_callback": RateRule(30, 60.0),  # /auth/callback (public), per client IP
 }
 
 

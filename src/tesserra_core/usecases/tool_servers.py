@@ -36,7 +36,7 @@ from tesserra_core.domain.tools import (
     ToolInfo,
     installation_of,
 )
-from tesserra_core.errors import NotFound, TesserraError, Unavailable, Unprocessable
+from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, WorkloadSpec
 from tesserra_core.ports.secrets_at_rest import SecretBox
@@ -299,7 +299,10 @@ class ToolServers:
         try:
             if installation.id in self._removed or await self._find(installation.id) is None:
                 raise NotFound("no such installation", code="installation_not_found")
-            channel = await self.runtime.attach(workload.id)
+            try:
+                channel = await self.runtime.attach(workload.id)
+            except Conflict:
+                raise Unavailable("the tool server exited as it started", code="tool_server_unavailable") from None
             session = await self.connector.connect(channel, seconds=self.limits.start_timeout)
             try:
                 tools = await asyncio.wait_for(session.list_tools(), self.limits.start_timeout)

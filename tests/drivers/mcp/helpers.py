@@ -26,19 +26,20 @@ PASSWORD = "owner-password-1"
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 BASE_TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
-TOOL_PLATFORM_TOOLS = frozenset(
+TOOLS_READ_TOOLS = frozenset(
     {
+        "list_shared_tools",
         "search_marketplace",
         "get_tool_details",
         "list_installations",
-        "install_tool",
-        "call_installation_tool",
         "list_containers",
         "get_container",
-        "container_action",
     }
 )
-TOOLS = BASE_TOOLS | TOOL_PLATFORM_TOOLS
+"""What tools:read shows, even to a basic-tier key."""
+TOOLS_WRITE_TOOLS = frozenset({"install_tool", "call_installation_tool", "container_action"})
+"""tools:write, standard tier and above."""
+TOOLS = BASE_TOOLS | TOOLS_READ_TOOLS | TOOLS_WRITE_TOOLS
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)

@@ -46,3 +46,38 @@ async def test_list_api_keys_returns_what_get_keys_returns(site: Site, limite: i
     expected = newest_first[offset or 0 :][: limite or 50]
     assert [item["id"] for item in page["items"]] == expected
     assert all("key" not in item and "secret_hash" not in item for item in page["items"])
+
+
+@pytest.mark.parametrize(("limite", "offset"), [(None, None), (1, 0)])
+async def test_list_shared_tools_returns_what_get_shared_tools_returns(
+    site: Site, limite: int | None, offset: int | None
+) -> None:
+    (site.server.settings.shared_tools_path).write_text(
+        json.dumps(
+            {
+                "providers": [
+                    {
+                        "id": "idp",
+                        "name": "IdP",
+                        "authorize_url": "https://idp.example.com/authorize",
+                        "token_url": "https://idp.example.com/token",
+                        "client_id": "c",
+                    }
+                ],
+                "tools": [{"id": "drive", "name": "Drive", "provider_id": "idp"}, {"id": "clock", "name": "Clock"}],
+            }
+        )
+    )
+    credential = (await site.key("tools:read")).key
+    arguments = {k: v for k, v in (("limite", limite), ("offset", offset)) if v is not None}
+    async with mcp_session(site.mcp_url, bearer(credential)) as session:
+        result = await session.call_tool("list_shared_tools", arguments)
+    async with site.http(credential) as http:
+        response = await http.get("/api/shared-tools", params=arguments)
+    assert response.status_code == 200, response.text
+    assert not result.is_error
+    assert result.structured_content == response.json()
+    page = result.structured_content
+    assert page["total"] == 2
+    assert [item["id"] for item in page["items"]] == ["clock", "drive"][: limite or 50]
+    assert page["items"][0]["linked"] is False

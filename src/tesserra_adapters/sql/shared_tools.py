@@ -1,0 +1,168 @@
+"""SQL repositories of OAuth states, linked accounts and client syncs (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.repo import Repo as _Repo
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
+from tesserra_core.errors import Conflict
+
+
+def _state(r: Row[Any]) -> OAuthState:
+    return OAuthState(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        user_id=r.user_id,
+        tool_id=r.tool_id,
+        provider_id=r.provider_id,
+        redirect_uri=r.redirect_uri,
+        verifier_sealed=r.verifier_sealed,
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        used_at=r.used_at,
+    )
+
+
+def _link(r: Row[Any]) -> OAuthLink:
+    return OAuthLink(
+        tenant_id=r.tenant_id,
+        user_id=r.user_id,
+        tool_id=r.tool_id,
+        provider_id=r.provider_id,
+        access_token_sealed=r.access_token_sealed,
+        refresh_token_sealed=r.refresh_token_sealed,
+        expires_at=r.expires_at,
+        scopes=tuple(r.scopes.split()),
+        email=r.email,
+        linked_at=r.linked_at,
+        refreshed_at=r.refreshed_at,
+        needs_relink=bool(r.needs_relink),
+    )
+
+
+def _sync(r: Row[Any]) -> ClientSync:
+    return ClientSync(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        user_id=r.user_id,
+        instance_id=r.instance_id,
+        client=r.client,
+        client_version=r.client_version,
+        tool_count=r.tool_count,
+        status=r.status,
+        at=r.at,
+    )
+
+
+class SqlOAuthStates(_Repo):
+    async def add(self, state: OAuthState) -> None:
+        values = {
+            "id": state.id,
+            "tenant_id": state.tenant_id,
+            "user_id": state.user_id,
+            "tool_id": state.tool_id,
+            "provider_id": state.provider_id,
+            "redirect_uri": state.redirect_uri,
+            "verifier_sealed": state.verifier_sealed,
+            "created_at": state.created_at,
+            "expires_at": state.expires_at,
+            "used_at": state.used_at,
+        }
+        await self._insert(t.oauth_states, values, Conflict("OAuth state exists", code="oauth_state_exists"))
+
+    async def get(self, state_id: str) -> OAuthState | None:
+        row = await self._one(select(t.oauth_states).where(t.oauth_states.c.id == state_id))
+        return _state(row) if row else None
+
+    async def consume(self, state_id: str, at: datetime) -> bool:
+        s = t.oauth_states.c
+        result = await self._conn.execute(
+            update(t.oauth_states).where(s.id == state_id, s.used_at.is_(None)).values(used_at=at)
+        )
+        return bool(result.rowcount)
+
+    async def purge(self, before: datetime) -> int:
+        result = await self._conn.execute(delete(t.oauth_states).where(t.oauth_states.c.expires_at < before))
+        return int(result.rowcount or 0)
+
+
+class SqlOAuthLinks(_Repo):
+    async def get(self, tenant_id: str, user_id: str, tool_id: str) -> OAuthLink | None:
+        c = t.oauth_links.c
+        row = await self._one(
+            select(t.oauth_links).where(c.tenant_id == tenant_id, c.user_id == user_id, c.tool_id == tool_id)
+        )
+        return _link(row) if row else None
+
+    async def put(self, link: OAuthLink) -> None:
+        values = {
+            "tenant_id": link.tenant_id,
+            "user_id": link.user_id,
+            "tool_id": link.tool_id,
+            "provider_id": link.provider_id,
+            "access_token_sealed": link.access_token_sealed,
+            "refresh_token_sealed": link.refresh_token_sealed,
+            "expires_at": link.expires_at,
+            "scopes": " ".join(link.scopes),
+            "email": link.email,
+            "linked_at": link.linked_at,
+            "refreshed_at": link.refreshed_at,
+            "needs_relink": link.needs_relink,
+        }
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(t.oauth_links).values(values)
+        keys = ("tenant_id", "user_id", "tool_id")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={k: stmt.excluded[k] for k in values if k not in keys}
+        )
+        await self._conn.execute(stmt)
+
+    async def list_for_user(self, tenant_id: str, user_id: str) -> list[OAuthLink]:
+        c = t.oauth_links.c
+        rows = await self._all(
+            select(t.oauth_links).where(c.tenant_id == tenant_id, c.user_id == user_id).order_by(c.tool_id)
+        )
+        return [_link(r) for r in rows]
+
+    async def delete(self, tenant_id: str, user_id: str, tool_id: str) -> bool:
+        c = t.oauth_links.c
+        result = await self._conn.execute(
+            delete(t.oauth_links).where(c.tenant_id == tenant_id, c.user_id == user_id, c.tool_id == tool_id)
+        )
+        return bool(result.rowcount)
+
+
+class SqlClientSyncs(_Repo):
+    async def add(self, sync: ClientSync) -> None:
+        values = {
+            "id": sync.id,
+            "tenant_id": sync.tenant_id,
+            "user_id": sync.user_id,
+            "instance_id": sync.instance_id,
+            "client": sync.client,
+            "client_version": sync.client_version,
+            "tool_count": sync.tool_count,
+            "status": sync.status,
+            "at": sync.at,
+        }
+        await self._insert(t.client_syncs, values, Conflict("client sync exists", code="client_sync_exists"))
+
+    async def list(self, tenant_id: str, instance_id: str, page: PageRequest) -> tuple[list[ClientSync], int]:
+        c = t.client_syncs.c
+        where = (c.tenant_id == tenant_id) & (c.instance_id == instance_id)
+        rows = await self._all(
+            select(t.client_syncs)
+            .where(where)
+            .order_by(c.at.desc(), c.id.desc())
+            .limit(page.limite)
+            .offset(page.offset)
+        )
+        total = (await self._conn.execute(select(func.count()).select_from(t.client_syncs).where(where))).scalar_one()
+        return [_sync(r) for r in rows], int(total)

@@ -1,0 +1,85 @@
+"""/api/shared-tools (per-user OAuth for shared tools) and its public return path /api/auth/callback."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import CacheControlHeader
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Redirect
+
+from tesserra_core.domain.paging import Page
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.shared_tools import (
+    CallbackParams,
+    OAuthEmailView,
+    OAuthLinkedView,
+    OAuthStartView,
+    OAuthStatusView,
+    SharedToolView,
+)
+from tesserra_http.conventions import declare
+from tesserra_http.dependencies import Caller, Paging
+
+NO_STORE = CacheControlHeader(no_store=True)
+Query = Annotated[str | None, QueryParameter(required=False, max_length=4096)]
+StateQuery = Annotated[str | None, QueryParameter(name="state", required=False, max_length=4096)]
+"""``state`` is a name Litestar reserves for the application state."""
+
+
+def base_url(request: Request[Any, Any, Any]) -> str:
+    """The URL the request came in on (scheme, host, root path); the core prefers a configured public URL."""
+    return str(request.base_url).rstrip("/")
+
+
+def routes(uc: UseCases) -> Router:
+    @get("/", **declare(errors=(400, 403)))
+    async def list_shared_tools(request: Caller, page: Paging) -> Page[SharedToolView]:
+        """Shared tools, with whether the caller has linked their own account to each."""
+        return await uc.list_shared_tools(request.user, page)
+
+    @post(
+        "/{tool_id:str}/oauth/state",
+        status_code=201,
+        cache_control=NO_STORE,
+        **declare(errors=(403, 404, 422, 503)),
+    )
+    async def begin(tool_id: FromPath[str], request: Caller) -> OAuthStartView:
+        """Start linking the caller's account: a signed, single-use state (10 minutes) and the provider's
+        authorization URL (PKCE S256). Open the URL in a browser; the provider returns to /api/auth/callback."""
+        return await uc.begin_oauth(request.user, tool_id, base_url(request))
+
+    @get("/{tool_id:str}/oauth/status", **declare(errors=(403, 404, 422, 503)))
+    async def status(tool_id: FromPath[str], request: Caller) -> OAuthStatusView:
+        """Whether the caller's account is linked, until when its access token lives, and its scopes."""
+        return await uc.oauth_status(request.user, tool_id)
+
+    @get("/{tool_id:str}/oauth/user-email", **declare(errors=(403, 404, 409, 422, 502, 503)))
+    async def user_email(tool_id: FromPath[str], request: Caller) -> OAuthEmailView:
+        """The email of the caller's linked account (404 when not linked)."""
+        return await uc.oauth_user_email(request.user, tool_id)
+
+    return Router(
+        "/api/shared-tools", tags=["Shared tools"], route_handlers=[list_shared_tools, begin, status, user_email]
+    )
+
+
+def callback_routes(uc: UseCases) -> Router:
+    @get(
+        "/callback",
+        cache_control=NO_STORE,
+        **declare(public=True, rate_limit="oauth_callback", errors=(400, 403, 502, 503)),
+    )
+    async def callback(
+        oauth_state: StateQuery = None, code: Query = None, error: Query = None, error_description: Query = None
+    ) -> Response[OAuthLinkedView]:
+        """The provider's return path: checks the state, exchanges the code (PKCE) and stores the tokens
+        encrypted for the user who started. Redirects to the configured return URL, or answers JSON."""
+        params = CallbackParams(state=oauth_state, code=code, error=error, error_description=error_description)
+        result = await uc.complete_oauth(params)
+        if result.redirect_to is not None:
+            return Redirect(result.redirect_to, status_code=303)
+        return Response(result.linked)
+
+    return Router("/api/auth", tags=["Shared tools"], route_handlers=[callback])
