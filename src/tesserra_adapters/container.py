@@ -12,7 +12,6 @@ from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.catalog import CatalogFile
-from tesserra_adapters.linked_accounts import NoLinkedAccounts
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
@@ -128,8 +127,6 @@ class _Common(containers.DeclarativeContainer):
     )
     catalog_source = providers.Singleton(CatalogFile, settings.provided.catalog_source)
     workspaces = providers.Singleton(LocalWorkspaces, settings.provided.data_dir)
-    linked_accounts = providers.Singleton(NoLinkedAccounts)
-    """The shared-tools OAuth seam: no linked accounts until that subsystem supplies tokens."""
     site = providers.Singleton(
         lambda s: SiteConfig(
             public_url=s.public_url, oauth_return_url=s.oauth_return_url, oauth_state_ttl_seconds=s.oauth_state_ttl

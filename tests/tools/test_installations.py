@@ -14,9 +14,18 @@ from tesserra_adapters.plans import FixedEntitlements
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import InstallScope
-from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, Unavailable, ValidationFailed
+from tesserra_core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PaymentRequired,
+    Unavailable,
+    Unprocessable,
+    ValidationFailed,
+)
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.installations import InstallationChanges, InstallRequest, ToolCall, Upload
+from tesserra_core.usecases.tool_servers import SharedToolAccounts
 from tests.servers.launchers import has_time_server
 from tests.tools.helpers import BROKEN, DRIVE, PROBE, SECRET, TIME, settled
 from tests.unit.helpers import Team
@@ -104,12 +113,46 @@ async def test_secrets_are_sealed_reach_the_server_and_are_never_shown(uc: UseCa
     assert SECRET not in repr(await uc.get_installation(team.owner, ready.id))
 
 
-async def test_entries_needing_oauth_wait_in_needs_auth(uc: UseCases, team: Team) -> None:
-    view = await install(uc, team.owner, DRIVE)
-    assert view.status == "needs_auth"
-    with pytest.raises(Conflict) as caught:
-        await uc.call_installation_tool(team.owner, view.id, ToolCall(name="echo", arguments={"text": "x"}))
-    assert caught.value.code == "installation_needs_auth"
+class LinkedTokens:
+    """A stateful stand-in for shared-tools OAuth: the tokens users have linked, per tool."""
+
+    def __init__(self) -> None:
+        self.links: dict[tuple[str, str, str], str] = {}
+
+    async def for_user(self, tenant_id: str, user_id: str, tool_id: str) -> str:
+        token = self.links.get((tenant_id, user_id, tool_id))
+        if token is None:
+            raise Conflict("link your account for this tool first", code="oauth_not_linked")
+        return token
+
+
+async def test_entries_needing_oauth_wait_in_needs_auth_and_run_with_each_users_token(uc: UseCases, team: Team) -> None:
+    tokens = LinkedTokens()
+    uc.tool_servers.linked = SharedToolAccounts(tokens)
+    with pytest.raises(ValidationFailed) as refused:
+        await uc.install_tool(team.owner, DRIVE, InstallRequest(scope=InstallScope.TENANT))
+    assert refused.value.code == "per_user_tool"
+    mine = await install(uc, team.owner, DRIVE)
+    assert mine.status == "needs_auth"
+    with pytest.raises(Unprocessable) as caught:
+        await uc.call_installation_tool(team.owner, mine.id, ToolCall(name="echo", arguments={"text": "x"}))
+    assert caught.value.code == "needs_auth"
+    # Once the owner links the account, the next call starts the server with the owner's token.
+    tokens.links[(team.tenant_id, team.owner.user_id, "google")] = "owner-token"
+    tokens.links[(team.tenant_id, team.member.user_id, "google")] = "member-token"
+    digest = await uc.call_installation_tool(
+        team.owner, mine.id, ToolCall(name="env_digest", arguments={"name": "OAUTH_ACCESS_TOKEN"})
+    )
+    assert digest.content[0]["text"] == hashlib.sha256(b"owner-token").hexdigest()
+    assert (await uc.get_installation(team.owner, mine.id)).status == "ready"
+    # The member's own installation runs with the member's token, never the owner's.
+    theirs = await install(uc, team.member, DRIVE)
+    digest = await uc.call_installation_tool(
+        team.member, theirs.id, ToolCall(name="env_digest", arguments={"name": "OAUTH_ACCESS_TOKEN"})
+    )
+    assert digest.content[0]["text"] == hashlib.sha256(b"member-token").hexdigest()
+    with pytest.raises(NotFound):
+        await uc.call_installation_tool(team.member, mine.id, ToolCall(name="env_digest", arguments={"name": "X"}))
 
 
 async def test_a_server_that_exits_fails_with_the_reason(uc: UseCases, team: Team) -> None:

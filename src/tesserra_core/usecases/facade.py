@@ -16,7 +16,7 @@ from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
-from tesserra_core.ports.tools import CatalogSource, LinkedAccounts, PackageResolver, ToolConnector, Workspaces
+from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
 from tesserra_core.usecases.caching import CacheSet, TaggedCache
 from tesserra_core.usecases.containers import ContainerLifecycle, GetContainer, ListContainers
@@ -69,7 +69,7 @@ from tesserra_core.usecases.tenants import (
     SetTenantStatus,
     UpdateTenant,
 )
-from tesserra_core.usecases.tool_servers import ToolLimits, ToolServers
+from tesserra_core.usecases.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.views import MeView
 
 VERSION = "0.1.0"
@@ -99,7 +99,6 @@ class Ports:
     package_resolver: PackageResolver
     catalog_source: CatalogSource
     workspaces: Workspaces
-    linked_accounts: LinkedAccounts
     shared_tools: SharedToolDirectory
     oauth: OAuthClient
     site: SiteConfig
@@ -164,6 +163,19 @@ class UseCases:
 
         self.service_status = ServiceStatus(p.probes, p.clock, p.clock.monotonic(), VERSION)
 
+        self.create_admin = CreateAdmin(onboard)
+        self.ensure_first_owner = EnsureFirstOwner(p.uow, self.create_admin)
+        self.mint_key_for_user = MintKeyForUser(p.uow, self.generate_api_key)
+
+        tools, vault = Tools(p.shared_tools), Vault(p.secret_box)
+        self.list_shared_tools = ListSharedTools(tools, p.uow)
+        self.begin_oauth = BeginOAuth(tools, p.uow, p.secret_box, p.digest, p.secrets, p.ids, p.clock, p.site)
+        self.complete_oauth = CompleteOAuth(tools, p.uow, p.secret_box, vault, p.digest, p.oauth, p.clock, p.site)
+        self.oauth_status = OAuthStatus(tools, p.uow, p.clock)
+        self.oauth_access_token = AccessTokenFor(tools, p.uow, vault, p.oauth, p.clock)
+        """For the server's own tool sessions: a valid access token of a user's linked account."""
+        self.oauth_user_email = OAuthUserEmail(tools, p.uow, p.oauth, self.oauth_access_token)
+
         limits = tool_limits or ToolLimits()
         self.tool_servers = ToolServers(
             p.uow,
@@ -172,7 +184,7 @@ class UseCases:
             p.package_resolver,
             p.secret_box,
             p.workspaces,
-            p.linked_accounts,
+            SharedToolAccounts(self.oauth_access_token),
             p.clock,
             limits,
         )
@@ -194,19 +206,6 @@ class UseCases:
         self.list_containers = ListContainers(p.runtime)
         self.get_container = GetContainer(p.runtime)
         self.container_action = ContainerLifecycle(p.runtime, self.tool_servers)
-
-        self.create_admin = CreateAdmin(onboard)
-        self.ensure_first_owner = EnsureFirstOwner(p.uow, self.create_admin)
-        self.mint_key_for_user = MintKeyForUser(p.uow, self.generate_api_key)
-
-        tools, vault = Tools(p.shared_tools), Vault(p.secret_box)
-        self.list_shared_tools = ListSharedTools(tools, p.uow)
-        self.begin_oauth = BeginOAuth(tools, p.uow, p.secret_box, p.digest, p.secrets, p.ids, p.clock, p.site)
-        self.complete_oauth = CompleteOAuth(tools, p.uow, p.secret_box, vault, p.digest, p.oauth, p.clock, p.site)
-        self.oauth_status = OAuthStatus(tools, p.uow, p.clock)
-        self.oauth_access_token = AccessTokenFor(tools, p.uow, vault, p.oauth, p.clock)
-        """For the server's own tool sessions: a valid access token of a user's linked account."""
-        self.oauth_user_email = OAuthUserEmail(tools, p.uow, p.oauth, self.oauth_access_token)
 
         self.client_configuration = ClientConfiguration(p.uow, p.site)
         self.record_client_sync = RecordClientSync(p.uow, p.ids, p.clock)

@@ -110,6 +110,10 @@ class InstallTool:
             raise NotFound("no such tool in the marketplace", code="tool_not_found")
         if entry.package is None:
             raise ValidationFailed(f"{entry.name} has no stdio package this platform runs", code="not_installable")
+        if entry.oauth_provider is not None and request.scope is not InstallScope.USER:
+            raise ValidationFailed(
+                f"{entry.name} acts with each user's own account: install it with scope user", code="per_user_tool"
+            )
         plain, secrets = validate_config(entry, request.config)
         entitlement = await self.entitlements.of(actor.tenant_id)
         now = self.clock.now()
@@ -232,7 +236,9 @@ class ListInstallationTools:
         return InstallationToolsView(installation.id, installation.status, [ToolView.of(t) for t in installation.tools])
 
 
-_CALLABLE = frozenset({InstallationStatus.READY, InstallationStatus.STOPPED})
+_CALLABLE = frozenset({InstallationStatus.READY, InstallationStatus.STOPPED, InstallationStatus.NEEDS_AUTH})
+"""A stopped server starts again on the call; one waiting for its user's account retries (and answers
+422 ``needs_auth`` while the account is still not linked)."""
 
 
 @dataclass(frozen=True, slots=True)

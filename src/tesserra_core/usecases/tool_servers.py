@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -75,6 +75,24 @@ class NeedsAuth(Exception):
 def secret_context(installation: Installation) -> str:
     """Where an installation's sealed secrets belong: they open only for this tenant and installation."""
     return f"installation:{installation.tenant_id}:{installation.id}:config"
+
+
+class _TokenSource(Protocol):
+    async def for_user(self, tenant_id: str, user_id: str, tool_id: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedToolAccounts:
+    """Linked accounts through shared-tools OAuth: a catalog entry's ``oauth_provider`` names the
+    shared tool whose per-user token its server runs with (refreshed when nearly expired)."""
+
+    tokens: _TokenSource
+
+    async def access_token(self, tenant_id: str, user_id: str, provider: str) -> str | None:
+        try:
+            return await self.tokens.for_user(tenant_id, user_id, provider)
+        except (Conflict, NotFound):  # not linked, to be linked again, or no such shared tool
+            return None
 
 
 @dataclass(slots=True)

@@ -152,10 +152,11 @@ async def test_quota_scopes_and_tenants(
     stranger = await team_accounts.tenant_owner("Other")
     url = "/api/marketplace/tools/test.tesserra-drive/install"
     assert_error(await http.post(url, json={"scope": "tenant"}, headers=member.bearer), 403, "not_a_manager")
+    assert_error(await http.post(url, json={"scope": "tenant"}, headers=owner.bearer), 400, "per_user_tool")
     assert_error(await http.post(url, json={}, headers=viewer.bearer), 403, "insufficient_scope")
     ids = []
     for _ in range(3):
-        response = await http.post(url, json={"scope": "tenant"}, headers=owner.bearer)
+        response = await http.post(url, json={}, headers=owner.bearer)
         assert response.status_code == 202
         ids.append(response.json()["id"])
     body = assert_error(await http.post(url, json={}, headers=owner.bearer), 402, "subscription_required")
