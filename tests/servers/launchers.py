@@ -6,6 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support import missing
+
 SERVERS = Path(__file__).resolve().parent
 CATALOG = SERVERS / "catalog.json"
 VENV_BIN = str(Path(sys.executable).parent)
@@ -27,3 +31,12 @@ def write_launchers(directory: Path) -> tuple[str, ...]:
 
 def has_time_server() -> bool:
     return (Path(VENV_BIN) / "mcp-server-time").exists()
+
+
+@pytest.fixture
+def time_server() -> str:
+    """mcp-server-time's script (it comes with the test extra); a skip, or a failure under
+    TESSERRA_TEST_REQUIRE_ALL=1, when it is missing."""
+    if not has_time_server():
+        missing("mcp-server-time", "install the test extra: pip install -e '.[test]'")
+    return str(Path(VENV_BIN) / "mcp-server-time")

@@ -26,13 +26,11 @@ from tesserra_core.errors import (
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.installations import InstallationChanges, InstallRequest, ToolCall, Upload
 from tesserra_core.usecases.tool_servers import SharedToolAccounts
-from tests.servers.launchers import has_time_server
+from tests.servers.launchers import time_server  # noqa: F401 (a fixture)
 from tests.tools.helpers import BROKEN, DRIVE, PROBE, SECRET, TIME, settled
 from tests.unit.helpers import Team
 
-pytestmark = pytest.mark.skipif(
-    not has_time_server(), reason="mcp-server-time is not installed (pip install -e .[test])"
-)
+pytestmark = pytest.mark.usefixtures("time_server")
 
 PROBE_CONFIG = {"PROBE_TOKEN": SECRET}
 

@@ -16,12 +16,10 @@ import pytest
 from tesserra_core.domain.identity import Role
 from tests import support
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, Account, Accounts, assert_error
-from tests.servers.launchers import CATALOG, has_time_server, write_launchers
+from tests.servers.launchers import CATALOG, time_server, write_launchers  # noqa: F401 (time_server: a fixture)
 from tests.support import LiveServer, database_url, live_server
 
-pytestmark = pytest.mark.skipif(
-    not has_time_server(), reason="mcp-server-time is not installed (pip install -e .[test])"
-)
+pytestmark = pytest.mark.usefixtures("time_server")
 
 TIME = "io.github.modelcontextprotocol-time"
 PROBE = "test.tesserra-probe"

@@ -12,11 +12,9 @@ from tesserra_core.domain.identity import Tier
 from tesserra_core.usecases.sessions import Credentials
 from tests import support
 from tests.drivers.mcp.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, Server, Site, bearer, mcp_session, new_site
-from tests.servers.launchers import CATALOG, has_time_server, write_launchers
+from tests.servers.launchers import CATALOG, time_server, write_launchers  # noqa: F401 (time_server: a fixture)
 
-pytestmark = pytest.mark.skipif(
-    not has_time_server(), reason="mcp-server-time is not installed (pip install -e .[test])"
-)
+pytestmark = pytest.mark.usefixtures("time_server")
 
 READ_TOOLS = {"search_marketplace", "get_tool_details", "list_installations", "list_containers", "get_container"}
 WRITE_TOOLS = {"install_tool", "call_installation_tool", "container_action"}
