@@ -150,3 +150,55 @@ def test_config_defaults_and_coercion() -> None:
         validate_config(entry, {"A": True})
     with pytest.raises(ValidationFailed):
         validate_config(entry, {"B": "a\x00b"})
+
+
+async def test_refresh_from_a_registry_over_http(uc: UseCases, team: Team, admin: Principal) -> None:
+    """A loopback HTTP server serving a registry listing, as the official registry's API wraps it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    listing = {
+        "servers": [
+            {
+                "server": {
+                    "name": "io.example/remote-listed",
+                    "description": "From the registry",
+                    "version": "3.1.0",
+                    "packages": [{"registryType": "pypi", "identifier": "remote-listed", "version": "3.1.0"}],
+                },
+                "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active"}},
+            }
+        ]
+    }
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(listing).encode() if self.path == "/v0/servers" else b"{}"
+            self.send_response(200 if self.path == "/v0/servers" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        report = await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/v0/servers"))(admin)
+        assert (report.loaded, report.skipped) == (1, [])
+        assert report.source == f"{base}/v0/servers"
+        found = await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())
+        assert [t.id for t in found.items] == ["io.example-remote-listed"]
+        with pytest.raises(Unavailable) as caught:
+            await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/missing"))(admin)
+        assert "404" in caught.value.message
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    with pytest.raises(Unavailable):
+        await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/v0/servers", timeout=2))(admin)
+    assert (await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())).total == 1
