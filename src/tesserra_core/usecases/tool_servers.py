@@ -229,7 +229,7 @@ class ToolServers:
             self._removed.add(installation_id)
         for tasks in (self._installs, self._starting):
             task = tasks.pop(installation_id, None)
-            if task is not None:
+            if task is not None and task is not asyncio.current_task():  # a start may find its own removal
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
