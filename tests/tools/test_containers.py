@@ -109,3 +109,23 @@ async def test_the_reconciler_removes_strays_and_marks_vanished_workloads(uc: Us
     assert not pid.is_error
     assert (await uc.get_installation(team.owner, installation_id)).status == "ready"
     assert await uc.tool_servers.reconcile() == (0, 0)
+
+
+async def test_resources_and_sandboxes_are_listed_with_their_owner(uc: UseCases, team: Team) -> None:
+    runtime = uc.ports.runtime
+    resource = await runtime.run(
+        WorkloadSpec(owner="resource:r1", tenant_id=team.tenant_id, command=("/bin/sleep", "30"))
+    )
+    sandbox = await runtime.run(
+        WorkloadSpec(owner="sandbox:s1", tenant_id=team.tenant_id, command=("/bin/sleep", "30"))
+    )
+    try:
+        listed = {c.id: c for c in (await uc.list_containers(team.member, PageRequest())).items}
+        assert (listed[resource.id].kind, listed[resource.id].resource_id) == ("resource", "r1")
+        assert (listed[sandbox.id].kind, listed[sandbox.id].sandbox_id) == ("sandbox", "s1")
+        assert listed[sandbox.id].installation_id is None
+        page = await uc.list_containers(team.member, PageRequest(limite=1, offset=1))
+        assert (len(page.items), page.total) == (1, 2)
+    finally:
+        await runtime.remove(resource.id)
+        await runtime.remove(sandbox.id)

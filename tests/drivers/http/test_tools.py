@@ -319,3 +319,17 @@ async def test_refresh_by_a_platform_admin(http: httpx.AsyncClient, team_account
     assert response.status_code == 200, response.text
     assert response.json()["loaded"] == 5
     assert response.json()["skipped"] == []
+
+
+async def test_install_is_idempotent_with_a_key(http: httpx.AsyncClient, team_accounts: Accounts) -> None:
+    owner = await team_accounts.tenant_owner()
+    headers = {**owner.bearer, "Idempotency-Key": "install-drive-1"}
+    url = "/api/marketplace/tools/test.tesserra-drive/install"
+    first = await http.post(url, json={}, headers=headers)
+    again = await http.post(url, json={}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    assert (await http.get("/api/installations", headers=owner.bearer)).json()["total"] == 1
+    other = await http.post(url, json={"scope": "tenant"}, headers=headers)
+    assert other.status_code in (409, 422)
