@@ -34,6 +34,7 @@ from tesserra_adapters.tool_client import McpToolConnector
 from tesserra_adapters.workspaces import LocalWorkspaces
 from tesserra_core.ports.limits import RateLimiter
 from tesserra_core.ports.runtime import ContainerRuntime
+from tesserra_core.ports.secrets_at_rest import SecretBox
 
 if TYPE_CHECKING:
     from tesserra_adapters.runtime.docker import DockerRuntime
@@ -77,11 +78,14 @@ async def rate_limiter(
         raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
 
 
-async def container_runtime(kind: str, data_dir: Path, docker_host: str) -> AsyncIterator[ContainerRuntime]:
-    """The configured workload runtime; the Docker client, when used, is closed at shutdown."""
+async def container_runtime(
+    kind: str, data_dir: Path, docker_host: str, box: SecretBox
+) -> AsyncIterator[ContainerRuntime]:
+    """The configured workload runtime; the Docker client, when used, is closed at shutdown. Processes
+    keep their environments (installations' secrets among them) sealed with ``box`` at rest."""
     runtime: ProcessRuntime | DockerRuntime
     if kind == "process":
-        runtime = ProcessRuntime(data_dir)
+        runtime = ProcessRuntime(data_dir, box=box)
     elif kind == "docker":
         from tesserra_adapters.runtime.docker import DockerRuntime
 
@@ -155,6 +159,7 @@ class RealAdapters(_Common):
         _Common.settings.provided.runtime,
         _Common.settings.provided.data_dir,
         _Common.settings.provided.docker_host,
+        _Common.secret_box,
     )
     http = providers.Resource(http_client)
     oauth = providers.Singleton(HttpxOAuthClient, http)

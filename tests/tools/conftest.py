@@ -39,7 +39,7 @@ def settings(tmp_path: Path) -> Settings:
 async def uc(settings: Settings) -> AsyncIterator[UseCases]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     adapters = MemoryAdapters(settings=settings)
-    runtime = ProcessRuntime(settings.data_dir)
+    runtime = ProcessRuntime(settings.data_dir, box=adapters.secret_box())
     adapters.runtime.override(providers.Object(runtime))
     adapters.entitlements.override(providers.Object(FixedEntitlements(PlanLimits(installations=50))))
     facade = await build(adapters, settings)

@@ -109,6 +109,11 @@ async def test_secrets_are_sealed_reach_the_server_and_are_never_shown(uc: UseCa
     assert digest.content[0]["text"] == hashlib.sha256(SECRET.encode()).hexdigest()
     assert SECRET not in repr(await uc.list_installations(team.owner, PageRequest()))
     assert SECRET not in repr(await uc.get_installation(team.owner, ready.id))
+    # Nowhere at rest either: not in the workload's record, the workspace or any other file.
+    data_dir = Path(uc.ports.workspaces.path(ready.id)).parents[1]
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "workload.json" for p in files)
+    assert not [p for p in files if SECRET.encode() in p.read_bytes()]
 
 
 class LinkedTokens:
