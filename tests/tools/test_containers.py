@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tesserra_core.domain.identity import Principal, Role
@@ -129,3 +131,25 @@ async def test_resources_and_sandboxes_are_listed_with_their_owner(uc: UseCases,
     finally:
         await runtime.remove(resource.id)
         await runtime.remove(sandbox.id)
+
+
+async def test_the_periodic_pass_leaves_another_workers_servers_alone(uc: UseCases, team: Team) -> None:
+    """Two workers share the store and the runtime: the periodic pass of one never removes what the
+    other serves; it removes only strays, and marks an installation whose workload vanished."""
+    installation_id = await ready_probe(uc, team.owner)
+    other_worker = dataclasses.replace(uc.tool_servers, _live={}, _starting={}, _installs={}, _removed=set())
+    runtime = uc.ports.runtime
+    stray = await runtime.run(
+        WorkloadSpec(owner="installation:01gone", tenant_id=team.tenant_id, command=("/bin/sleep", "30"))
+    )
+    assert await other_worker.reconcile(full=False) == (1, 0)
+    assert await runtime.inspect(stray.id) is None
+    echoed = await uc.call_installation_tool(
+        team.owner, installation_id, ToolCall(name="echo", arguments={"text": "a"})
+    )
+    assert echoed.content[0]["text"] == "a"
+    assert (await uc.get_installation(team.owner, installation_id)).status == "ready"
+    for workload in await runtime.list(f"installation:{installation_id}"):
+        await runtime.remove(workload.id)
+    assert await other_worker.reconcile(full=False) == (0, 1)
+    assert (await uc.get_installation(team.owner, installation_id)).status == "stopped"

@@ -369,31 +369,53 @@ class ToolServers:
 
     # -- reconciling ---------------------------------------------------------------------------
 
-    async def reconcile(self) -> tuple[int, int]:
+    async def reconcile(self, *, full: bool = True) -> tuple[int, int]:
         """Remove workloads no live installation owns; mark installations whose workload vanished
         ``stopped``. Returns (workloads removed, installations marked).
 
-        An installation ought to have a workload when this process serves it or is starting it; any
-        other ``installation:`` workload is a stray (its installation is gone, or its server outlived
-        the process that served it and its stdio with it)."""
+        ``full`` (at start-up): an installation ought to have a workload only when this process
+        serves it or is starting it; any other ``installation:`` workload is a stray (its
+        installation is gone, or its server outlived the process that served it, and its stdio with
+        it). Otherwise (the periodic pass) the workload a ready installation records is left alone,
+        whoever serves it (another worker may), and only workloads of removed installations, or
+        ones no installation records, go; only a ready installation whose recorded workload is gone
+        is marked."""
+        async with self.uow(read_only=True) as uow:
+            before = {i.id: i for i in await uow.installations.all()}
 
         async def live_owners() -> set[str]:
             async with self.uow(read_only=True) as uow:
-                existing = {i.id for i in await uow.installations.all()}
-            return {f"{OWNER_PREFIX}{i}" for i in existing - self._removed if i in self._live or self.busy(i)}
+                existing = {i.id: i for i in await uow.installations.all()}
+            return {
+                f"{OWNER_PREFIX}{i}"
+                for i, installation in existing.items()
+                if i not in self._removed
+                and (
+                    i in self._live
+                    or self.busy(i)
+                    or (not full and installation.status is InstallationStatus.READY and installation.workload_id)
+                )
+            }
 
         outcome = await ReconcileWorkloads(self.runtime)(OWNER_PREFIX, live_owners)
         for owner in outcome.missing:
             installation_id = installation_of(owner) or ""
             if not self.busy(installation_id):
                 await self.forget(installation_id)
+        present = {w.id for w in await self.runtime.list(OWNER_PREFIX)} if not full else set()
         async with self.uow(read_only=True) as uow:
             installations = await uow.installations.all()
         marked = 0
         for installation in installations:
             running = installation.id in self._live and not self._live[installation.id].session.closed
-            stale = installation.status in (InstallationStatus.READY, InstallationStatus.INSTALLING)
-            if stale and not running and not self.busy(installation.id):
+            if running or self.busy(installation.id):
+                continue
+            if full:
+                stale = installation.status in (InstallationStatus.READY, InstallationStatus.INSTALLING)
+            else:
+                stale = installation.status is InstallationStatus.READY and installation.workload_id not in present
+                stale = stale and before.get(installation.id) == installation  # unchanged while we looked
+            if stale:
                 await self.forget(installation.id)
                 await self._record(
                     installation.id,
@@ -406,12 +428,12 @@ class ToolServers:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Reconcile now and then every ``reconcile_every`` seconds; close everything at the end."""
-        await self._reconcile_logged()
+        await self._reconcile_logged(full=True)
 
         async def loop() -> None:
             while True:
                 await asyncio.sleep(self.limits.reconcile_every)
-                await self._reconcile_logged()
+                await self._reconcile_logged(full=False)
 
         task = asyncio.create_task(loop(), name="reconcile installations")
         try:
@@ -422,9 +444,9 @@ class ToolServers:
                 await task
             await self.close()
 
-    async def _reconcile_logged(self) -> None:
+    async def _reconcile_logged(self, *, full: bool) -> None:
         try:
-            removed, marked = await self.reconcile()
+            removed, marked = await self.reconcile(full=full)
         except Exception:
             log.exception("reconciling installations failed")
             return
