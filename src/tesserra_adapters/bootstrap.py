@@ -27,7 +27,9 @@ async def build(adapters: RealAdapters | MemoryAdapters, settings: Settings) -> 
     if init is not None:
         await init
     ports = Ports(**{name: await _provide(getattr(adapters, name)) for name in Ports.__dataclass_fields__})
-    return UseCases(ports, rate_scale=settings.rate_limit_scale)
+    uc = UseCases(ports, rate_scale=settings.rate_limit_scale)
+    await uc.refresh_catalog.ensure_loaded()
+    return uc
 
 
 @asynccontextmanager

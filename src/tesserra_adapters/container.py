@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.catalog import CatalogFile
 from tesserra_adapters.dns import DnspythonResolver, DnspythonZoneCodec
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
 from tesserra_adapters.memory.dns import MemoryResolver
@@ -20,6 +21,7 @@ from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
 from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
+from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.runtime.memory import MemoryRuntime
@@ -34,8 +36,11 @@ from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
+from tesserra_adapters.tool_client import McpToolConnector
+from tesserra_adapters.workspaces import LocalWorkspaces
 from tesserra_core.ports.limits import RateLimiter
 from tesserra_core.ports.runtime import ContainerRuntime
+from tesserra_core.ports.secrets_at_rest import SecretBox
 
 if TYPE_CHECKING:
     from tesserra_adapters.runtime.docker import DockerRuntime
@@ -80,11 +85,14 @@ async def rate_limiter(
         raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
 
 
-async def container_runtime(kind: str, data_dir: Path, docker_host: str) -> AsyncIterator[ContainerRuntime]:
-    """The configured workload runtime; the Docker client, when used, is closed at shutdown."""
+async def container_runtime(
+    kind: str, data_dir: Path, docker_host: str, box: SecretBox
+) -> AsyncIterator[ContainerRuntime]:
+    """The configured workload runtime; the Docker client, when used, is closed at shutdown. Processes
+    keep their environments (installations' secrets among them) sealed with ``box`` at rest."""
     runtime: ProcessRuntime | DockerRuntime
     if kind == "process":
-        runtime = ProcessRuntime(data_dir)
+        runtime = ProcessRuntime(data_dir, box=box)
     elif kind == "docker":
         from tesserra_adapters.runtime.docker import DockerRuntime
 
@@ -120,6 +128,15 @@ class _Common(containers.DeclarativeContainer):
         lambda k, s: AesGcmSecretBox.from_secrets(k, *(p.encode() for p in s.previous_secret_keys)), secret, settings
     )
     """AES-256-GCM in both containers: it is cheap, and a fake would hide a wrong context."""
+    tool_connector = providers.Singleton(McpToolConnector)
+    package_resolver = providers.Singleton(
+        LocalPackages,
+        settings.provided.data_dir,
+        settings.provided.tool_script_dirs,
+        settings.provided.tool_python_image,
+    )
+    catalog_source = providers.Singleton(CatalogFile, settings.provided.catalog_source)
+    workspaces = providers.Singleton(LocalWorkspaces, settings.provided.data_dir)
     site = providers.Singleton(
         lambda s: SiteConfig(
             public_url=s.public_url, oauth_return_url=s.oauth_return_url, oauth_state_ttl_seconds=s.oauth_state_ttl
@@ -158,6 +175,7 @@ class RealAdapters(_Common):
         _Common.settings.provided.runtime,
         _Common.settings.provided.data_dir,
         _Common.settings.provided.docker_host,
+        _Common.secret_box,
     )
     http = providers.Resource(http_client)
     oauth = providers.Singleton(HttpxOAuthClient, http)

@@ -17,7 +17,7 @@ def _decode(kind: type, value: object) -> object:
     raise NotImplementedError(f"cannot convert {type(value).__name__} to {kind.__name__}")
 
 
-_LISTS = frozenset({"allowed_hosts", "previous_secret_keys", "dns_resolvers"})
+_LISTS = frozenset({"allowed_hosts", "previous_secret_keys", "dns_resolvers", "tool_script_dirs"})
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,6 +43,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_hosts: tuple[str, ...] = ()
     """Extra Host names that /mcp accepts (DNS-rebinding protection); loopback is always allowed."""
     log_level: str = "INFO"
+    catalog_source: str = "builtin"
+    """Where POST /api/marketplace/refresh reloads the catalog from: ``builtin``, a file, or an http(s)
+    URL serving a registry listing (``{"servers": [server.json, ...]}``)."""
+    tool_script_dirs: tuple[str, ...] = ()
+    """Directories searched first for a pypi tool server's console script (comma-separated), before a
+    virtualenv is prepared for it under the data dir."""
+    tool_python_image: str = "tesserra-test/python-mcp:latest"
+    """The image that runs pypi tool servers on the Docker runtime (``/opt/mcp/bin/<script>``)."""
     public_url: str | None = None
     """How clients reach this server (e.g. https://tesserra.example.com), for the URLs it hands out:
     the OAuth redirect URI and the MCP client configuration. Unset: the URL of the request."""

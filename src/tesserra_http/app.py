@@ -17,10 +17,13 @@ from tesserra_http.context import request_id_var
 from tesserra_http.controllers import (
     auth,
     billing,
+    containers,
     domains,
     files,
+    installations,
     integrations,
     mail,
+    marketplace,
     projects,
     service,
     shared_tools,
@@ -37,6 +40,10 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     auth.routes,
     tenants.current_routes,
     tenants.admin_routes,
+    marketplace.marketplace_routes,
+    marketplace.registry_routes,
+    installations.routes,
+    containers.routes,
     shared_tools.routes,
     shared_tools.callback_routes,
     integrations.routes,
@@ -93,6 +100,7 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
                 await stack.enter_async_context(uc.retry_billing_events.running())
             await stack.enter_async_context(endpoint.lifespan())
             await stack.enter_async_context(uc.provisioner.running())
+            await stack.enter_async_context(uc.tool_servers.running())
             yield
 
     return Litestar(

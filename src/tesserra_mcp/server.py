@@ -99,4 +99,9 @@ async def run_stdio(uc: UseCases, api_key: str) -> None:
         return await uc.authenticate(api_key)
 
     server = build_server(uc, stdio_actor=actor)
-    await server.run_stdio_async()
+    try:
+        await server.run_stdio_async()
+    finally:
+        # Tool servers this process started end with it. No reconciler here: the workloads of
+        # other processes sharing the store (a running `tesserra serve`) are theirs to keep.
+        await uc.tool_servers.close()

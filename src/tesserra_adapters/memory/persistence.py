@@ -15,6 +15,7 @@ import msgspec
 from tesserra_adapters.memory import domains, shared_tools
 from tesserra_adapters.memory.base import Undo, _page, _Repo
 from tesserra_adapters.memory.billing import MemoryBillingEvents, MemoryInvoices, MemoryPlans, MemorySubscriptions
+from tesserra_adapters.memory.tools import MemoryCatalog, MemoryInstallations
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.files import ProjectFile
@@ -24,6 +25,7 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter, name_key
 from tesserra_core.domain.resources import UNSETTLED, Resource
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
+from tesserra_core.domain.tools import CatalogEntry, Installation
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
 
@@ -57,6 +59,8 @@ class MemoryStore:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     invoices: dict[str, Invoice] = field(default_factory=dict)
     billing_events: dict[str, StoredEvent] = field(default_factory=dict)
+    catalog: dict[str, CatalogEntry] = field(default_factory=dict)
+    installations: dict[str, Installation] = field(default_factory=dict)
 
 
 class MemoryTenants(_Repo):
@@ -365,6 +369,8 @@ class MemoryUnitOfWork:
         self.sessions = MemorySessions(store, self._journal)
         self.refresh_tokens = MemoryRefreshTokens(store, self._journal)
         self.revocations = MemoryRevocations(store, self._journal)
+        self.catalog = MemoryCatalog(store, self._journal)
+        self.installations = MemoryInstallations(store, self._journal)
         self.oauth_states = shared_tools.MemoryOAuthStates(store, self._journal)
         self.oauth_links = shared_tools.MemoryOAuthLinks(store, self._journal)
         self.client_syncs = shared_tools.MemoryClientSyncs(store, self._journal)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ import msgspec
 
 from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
+from tesserra_core.ports.secrets_at_rest import SecretBox
 
 LINE_LIMIT = 16 * 1024 * 1024
 """The longest stdio line (one MCP message) a workload may send."""
@@ -56,6 +58,9 @@ class _Record(msgspec.Struct, kw_only=True):
     boot_id: str | None = None
     exit_code: int | None = None
     started_at: datetime | None = None
+    sealed_env: str | None = None
+    """The spec's environment sealed with the secret box (it carries installations' secrets); the
+    file then holds ``spec.env`` empty."""
 
 
 _WORKLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -206,9 +211,11 @@ class _Child:
 class ProcessRuntime:
     name = "process"
 
-    def __init__(self, data_dir: Path, *, log_bytes: int = 1024 * 1024) -> None:
+    def __init__(self, data_dir: Path, *, log_bytes: int = 1024 * 1024, box: SecretBox | None = None) -> None:
         self._root = Path(data_dir) / "workloads"
         self._log_bytes = log_bytes
+        self._box = box
+        """With a box, environments are sealed at rest in ``workload.json`` (secrets never lie there in clear)."""
         self._children: dict[str, _Child] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._boot = _boot_id()
@@ -443,16 +450,27 @@ class ProcessRuntime:
 
     def _load(self, workload_id: str) -> _Record:
         try:
-            return _decoder.decode((self._folder(workload_id) / "workload.json").read_bytes())
+            record = _decoder.decode((self._folder(workload_id) / "workload.json").read_bytes())
         except (FileNotFoundError, NotADirectoryError, msgspec.DecodeError):
             raise NotFound(f"no workload {workload_id}") from None
+        if record.sealed_env is not None and self._box is not None:
+            env = json.loads(self._box.open(record.sealed_env, context=f"workload:{record.id}:env"))
+            record.spec = msgspec.structs.replace(record.spec, env=env)
+            record.sealed_env = None
+        return record
+
+    def _sealed(self, record: _Record) -> _Record:
+        if self._box is None or not record.spec.env:
+            return record
+        sealed = self._box.seal(json.dumps(dict(record.spec.env)).encode(), context=f"workload:{record.id}:env")
+        return msgspec.structs.replace(record, spec=msgspec.structs.replace(record.spec, env={}), sealed_env=sealed)
 
     def _save(self, record: _Record) -> None:
         path = self._folder(record.id) / "workload.json"
         tmp = path.with_name(f".workload.{os.getpid()}.json")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(_encoder.encode(record))
+            out.write(_encoder.encode(self._sealed(record)))
         tmp.replace(path)
 
     def _trim(self, workload_id: str) -> None:

@@ -20,6 +20,7 @@ from tesserra_adapters.sql import domains, shared_tools
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.billing import SqlBillingEvents, SqlInvoices, SqlPlans, SqlSubscriptions
 from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_adapters.sql.tools import SqlCatalog, SqlInstallations
 from tesserra_core.domain.identity import (
     ApiKey,
     Membership,
@@ -587,6 +588,8 @@ class SqlUnitOfWork:
         self.sessions = SqlSessions(conn)
         self.refresh_tokens = SqlRefreshTokens(conn)
         self.revocations = SqlRevocations(conn)
+        self.catalog = SqlCatalog(conn)
+        self.installations = SqlInstallations(conn)
         self.oauth_states = shared_tools.SqlOAuthStates(conn)
         self.oauth_links = shared_tools.SqlOAuthLinks(conn)
         self.client_syncs = shared_tools.SqlClientSyncs(conn)

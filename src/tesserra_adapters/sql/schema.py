@@ -437,3 +437,36 @@ billing_events = Table(
     Column("next_attempt_at", UtcDateTime, nullable=True),
     Index(None, "processed_at", "next_attempt_at"),
 )
+
+catalog_entries = Table(
+    "catalog_entries",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("tags", Text, nullable=False),  # " a b ": LIKE '% tag %' matches one whole tag
+    Column("search_text", Text, nullable=False),
+    Column("document", Text, nullable=False),
+    Index(None, "name"),
+)
+
+installations = Table(
+    "installations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("entry_id", String(128), nullable=False),
+    Column("entry_version", String(64), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("sealed_secrets", Text, nullable=True),
+    Column("secret_names", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("tools", Text, nullable=False),
+    Column("workload_id", String(128), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "id"),
+)

@@ -26,6 +26,7 @@ from tesserra_core.ports.domains import (
     ProjectFileRepository,
 )
 from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
+from tesserra_core.ports.tools import CatalogRepository, InstallationRepository
 
 
 class TenantRepository(Protocol):
@@ -210,6 +211,8 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     refresh_tokens: RefreshTokenRepository
     revocations: RevocationRepository
+    catalog: CatalogRepository
+    installations: InstallationRepository
     oauth_states: OAuthStateRepository
     oauth_links: OAuthLinkRepository
     client_syncs: ClientSyncRepository

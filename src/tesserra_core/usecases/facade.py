@@ -19,6 +19,7 @@ from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
 from tesserra_core.usecases.billing_events import ProcessEvent, ReceiveWebhook, RetryEvents
 from tesserra_core.usecases.billing_plans import (
@@ -32,6 +33,7 @@ from tesserra_core.usecases.billing_plans import (
     UpdatePlan,
 )
 from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
+from tesserra_core.usecases.containers import ContainerLifecycle, GetContainer, ListContainers
 from tesserra_core.usecases.credentials import (
     Authenticate,
     KeyUsage,
@@ -70,6 +72,16 @@ from tesserra_core.usecases.health import (
     TenantHealth,
 )
 from tesserra_core.usecases.housekeeping import Housekeeping
+from tesserra_core.usecases.installations import (
+    CallInstallationTool,
+    GetInstallation,
+    InstallTool,
+    ListInstallations,
+    ListInstallationTools,
+    RemoveInstallation,
+    UpdateInstallation,
+    UploadInstallationFiles,
+)
 from tesserra_core.usecases.integrations import ClientConfiguration, RecordClientSync
 from tesserra_core.usecases.mail import (
     CreateEmailAlias,
@@ -83,6 +95,13 @@ from tesserra_core.usecases.mail import (
     ResetMailboxPassword,
     UpdateEmailAlias,
     UpdateMailbox,
+)
+from tesserra_core.usecases.marketplace import (
+    GetMarketplaceTool,
+    GetRegistryEntry,
+    ListRegistry,
+    RefreshCatalog,
+    SearchMarketplace,
 )
 from tesserra_core.usecases.operators import CreateAdmin, EnsureFirstOwner, MintKeyForUser
 from tesserra_core.usecases.projects import (
@@ -124,6 +143,7 @@ from tesserra_core.usecases.tenants import (
     SetTenantStatus,
     UpdateTenant,
 )
+from tesserra_core.usecases.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.views import MeView
 
 VERSION = "0.1.0"
@@ -147,8 +167,12 @@ class Ports:
     rate_limiter: RateLimiter
     idempotency: IdempotencyStore
     entitlements: Entitlements
-    runtime: ContainerRuntime
     secret_box: SecretBox
+    runtime: ContainerRuntime
+    tool_connector: ToolConnector
+    package_resolver: PackageResolver
+    catalog_source: CatalogSource
+    workspaces: Workspaces
     shared_tools: SharedToolDirectory
     oauth: OAuthClient
     site: SiteConfig
@@ -163,7 +187,14 @@ class Ports:
 class UseCases:
     """One attribute per use case. Built by the composition root; called by both drivers."""
 
-    def __init__(self, ports: Ports, *, policy: AuthPolicy | None = None, rate_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        ports: Ports,
+        *,
+        policy: AuthPolicy | None = None,
+        rate_scale: float = 1.0,
+        tool_limits: ToolLimits | None = None,
+    ) -> None:
         p = ports
         policy = policy or AuthPolicy()
         if policy.access_ttl * 2 > REVOCATION_RETENTION:
@@ -277,6 +308,37 @@ class UseCases:
         self.oauth_access_token = AccessTokenFor(tools, p.uow, vault, p.oauth, p.clock)
         """For the server's own tool sessions: a valid access token of a user's linked account."""
         self.oauth_user_email = OAuthUserEmail(tools, p.uow, p.oauth, self.oauth_access_token)
+
+        limits = tool_limits or ToolLimits()
+        self.tool_servers = ToolServers(
+            p.uow,
+            p.runtime,
+            p.tool_connector,
+            p.package_resolver,
+            p.secret_box,
+            p.workspaces,
+            SharedToolAccounts(self.oauth_access_token),
+            p.clock,
+            limits,
+        )
+        self.search_marketplace = SearchMarketplace(p.uow)
+        self.get_marketplace_tool = GetMarketplaceTool(p.uow)
+        self.list_registry = ListRegistry(p.uow)
+        self.get_registry_entry = GetRegistryEntry(p.uow)
+        self.refresh_catalog = RefreshCatalog(p.uow, p.catalog_source)
+        self.install_tool = InstallTool(p.uow, p.entitlements, p.secret_box, self.tool_servers, p.ids, p.clock)
+        self.list_installations = ListInstallations(p.uow)
+        self.get_installation = GetInstallation(p.uow)
+        self.update_installation = UpdateInstallation(p.uow, p.secret_box, self.tool_servers, p.clock)
+        self.remove_installation = RemoveInstallation(p.uow, self.tool_servers, p.workspaces)
+        self.list_installation_tools = ListInstallationTools(p.uow)
+        self.call_installation_tool = CallInstallationTool(p.uow, self.tool_servers)
+        self.upload_installation_files = UploadInstallationFiles(
+            p.uow, p.workspaces, limits.upload_max_file, limits.upload_max_total
+        )
+        self.list_containers = ListContainers(p.runtime)
+        self.get_container = GetContainer(p.runtime)
+        self.container_action = ContainerLifecycle(p.runtime, self.tool_servers)
 
         self.client_configuration = ClientConfiguration(p.uow, p.site)
         self.record_client_sync = RecordClientSync(p.uow, p.ids, p.clock)

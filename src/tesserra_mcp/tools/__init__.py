@@ -1,7 +1,17 @@
 """MCP tools, one module per family, each a ToolSet."""
 
 from tesserra_mcp.registry import ToolSet
-from tesserra_mcp.tools import billing, domains, identity, projects, service, shared_tools
+from tesserra_mcp.tools import (
+    billing,
+    containers,
+    domains,
+    identity,
+    installations,
+    marketplace,
+    projects,
+    service,
+    shared_tools,
+)
 
 ALL: tuple[ToolSet, ...] = (
     identity.tools,
@@ -10,4 +20,7 @@ ALL: tuple[ToolSet, ...] = (
     projects.tools,
     domains.tools,
     billing.tools,
+    marketplace.tools,
+    installations.tools,
+    containers.tools,
 )

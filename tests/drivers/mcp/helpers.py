@@ -25,8 +25,6 @@ ADMIN_PASSWORD = "root-password-1"
 PASSWORD = "owner-password-1"
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-TOOLS = frozenset({"whoami", "list_api_keys", "service_status", "list_shared_tools"})
-"""The identity and service tools, which take no required argument (the visibility tests call each)."""
 PROJECT_TOOLS = frozenset(
     {
         "list_projects",
@@ -75,6 +73,21 @@ DOMAIN_TOOLS = frozenset(
         "delete_project_file",
     }
 )
+BASE_TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
+TOOLS_READ_TOOLS = frozenset(
+    {
+        "list_shared_tools",
+        "search_marketplace",
+        "get_tool_details",
+        "list_installations",
+        "list_containers",
+        "get_container",
+    }
+)
+"""What tools:read shows, even to a basic-tier key."""
+TOOLS_WRITE_TOOLS = frozenset({"install_tool", "call_installation_tool", "container_action"})
+"""tools:write, standard tier and above."""
+TOOLS = BASE_TOOLS | TOOLS_READ_TOOLS | TOOLS_WRITE_TOOLS
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)

@@ -1,0 +1,77 @@
+"""In-memory repositories of the tool platform (the same contract suite as the SQL ones)."""
+
+from __future__ import annotations
+
+from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.tools import CatalogEntry, Installation, InstallScope
+from tesserra_core.errors import Conflict
+
+
+class MemoryCatalog(_Repo):
+    async def replace(self, entries: list[CatalogEntry]) -> None:
+        table = self._store.catalog
+        old = dict(table)
+        table.clear()
+        table.update({e.id: e for e in entries})
+
+        def undo() -> None:
+            table.clear()
+            table.update(old)
+
+        self._journal.append(undo)
+
+    async def get(self, entry_id: str) -> CatalogEntry | None:
+        return self._store.catalog.get(entry_id)
+
+    async def search(
+        self, page: PageRequest, *, text: str | None = None, category: str | None = None, tag: str | None = None
+    ) -> tuple[list[CatalogEntry], int]:
+        found = [e for e in self._store.catalog.values() if e.matches(text, category, tag)]
+        return _page(sorted(found, key=lambda e: e.name), page)
+
+    async def count(self) -> int:
+        return len(self._store.catalog)
+
+
+class MemoryInstallations(_Repo):
+    async def add(self, installation: Installation) -> None:
+        if installation.id in self._store.installations:
+            raise Conflict("installation exists", code="exists")
+        self._put(self._store.installations, installation.id, installation)
+
+    async def get(self, tenant_id: str, installation_id: str) -> Installation | None:
+        found = self._store.installations.get(installation_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    async def find(self, installation_id: str) -> Installation | None:
+        return self._store.installations.get(installation_id)
+
+    async def list_visible(self, tenant_id: str, user_id: str, page: PageRequest) -> tuple[list[Installation], int]:
+        found = [
+            i
+            for i in self._store.installations.values()
+            if i.tenant_id == tenant_id and (i.scope is InstallScope.TENANT or i.user_id == user_id)
+        ]
+        return _page(sorted(found, key=lambda i: i.id, reverse=True), page)
+
+    async def count(self, tenant_id: str) -> int:
+        return sum(1 for i in self._store.installations.values() if i.tenant_id == tenant_id)
+
+    async def update(self, installation: Installation) -> bool:
+        if installation.id not in self._store.installations:
+            return False
+        self._put(self._store.installations, installation.id, installation)
+        return True
+
+    async def delete(self, tenant_id: str, installation_id: str) -> bool:
+        table = self._store.installations
+        found = table.get(installation_id)
+        if found is None or found.tenant_id != tenant_id:
+            return False
+        del table[installation_id]
+        self._journal.append(lambda: table.__setitem__(installation_id, found))
+        return True
+
+    async def all(self) -> list[Installation]:
+        return sorted(self._store.installations.values(), key=lambda i: i.id)

@@ -1,0 +1,151 @@
+"""SQL repositories of the tool platform: the catalog and installations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.repository import Repo
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.tools import CatalogEntry, Installation, InstallationStatus, InstallScope, ToolInfo
+from tesserra_core.errors import Conflict
+
+_entry_decoder = msgspec.json.Decoder(CatalogEntry)
+_tools_decoder = msgspec.json.Decoder(tuple[ToolInfo, ...])
+_config_decoder = msgspec.json.Decoder(dict[str, str])
+
+
+def search_text(entry: CatalogEntry) -> str:
+    """What a catalog text search looks in, lower-cased (the memory adapter matches the same way)."""
+    return " ".join((entry.name, entry.title or "", entry.description, entry.category, *entry.tags)).lower()
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SqlCatalog(Repo):
+    async def replace(self, entries: list[CatalogEntry]) -> None:
+        await self._conn.execute(delete(t.catalog_entries))
+        if entries:
+            await self._conn.execute(
+                insert(t.catalog_entries),
+                [
+                    {
+                        "id": e.id,
+                        "name": e.name,
+                        "category": e.category,
+                        "tags": f" {' '.join(e.tags)} ",
+                        "search_text": search_text(e),
+                        "document": msgspec.json.encode(e).decode(),
+                    }
+                    for e in entries
+                ],
+            )
+
+    async def get(self, entry_id: str) -> CatalogEntry | None:
+        c = t.catalog_entries.c
+        row = await self._one(select(c.document).where(c.id == entry_id))
+        return _entry_decoder.decode(row.document) if row else None
+
+    async def search(
+        self, page: PageRequest, *, text: str | None = None, category: str | None = None, tag: str | None = None
+    ) -> tuple[list[CatalogEntry], int]:
+        c = t.catalog_entries.c
+        where: list[Any] = []
+        for word in (text or "").lower().split():
+            where.append(c.search_text.like(_like(word), escape="\\"))
+        if category is not None:
+            where.append(c.category == category)
+        if tag is not None:
+            where.append(c.tags.like(_like(f" {tag} "), escape="\\"))
+        rows, total = await self._page(t.catalog_entries, and_(True, *where), c.name, page)
+        return [_entry_decoder.decode(r.document) for r in rows], total
+
+    async def count(self) -> int:
+        return int((await self._conn.execute(select(func.count()).select_from(t.catalog_entries))).scalar_one())
+
+
+def _installation(r: Row[Any]) -> Installation:
+    return Installation(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        user_id=r.user_id,
+        scope=InstallScope(r.scope),
+        entry_id=r.entry_id,
+        entry_version=r.entry_version,
+        config=_config_decoder.decode(r.config),
+        sealed_secrets=r.sealed_secrets,
+        secret_names=tuple(r.secret_names.split()),
+        status=InstallationStatus(r.status),
+        status_reason=r.status_reason,
+        tools=_tools_decoder.decode(r.tools),
+        workload_id=r.workload_id,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _values(i: Installation) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "tenant_id": i.tenant_id,
+        "user_id": i.user_id,
+        "scope": i.scope.value,
+        "entry_id": i.entry_id,
+        "entry_version": i.entry_version,
+        "config": msgspec.json.encode(i.config).decode(),
+        "sealed_secrets": i.sealed_secrets,
+        "secret_names": " ".join(i.secret_names),
+        "status": i.status.value,
+        "status_reason": i.status_reason,
+        "tools": msgspec.json.encode(i.tools).decode(),
+        "workload_id": i.workload_id,
+        "created_at": i.created_at,
+        "updated_at": i.updated_at,
+    }
+
+
+class SqlInstallations(Repo):
+    async def add(self, installation: Installation) -> None:
+        await self._insert(t.installations, _values(installation), Conflict("installation exists", code="exists"))
+
+    async def get(self, tenant_id: str, installation_id: str) -> Installation | None:
+        c = t.installations.c
+        row = await self._one(select(t.installations).where(c.id == installation_id, c.tenant_id == tenant_id))
+        return _installation(row) if row else None
+
+    async def find(self, installation_id: str) -> Installation | None:
+        row = await self._one(select(t.installations).where(t.installations.c.id == installation_id))
+        return _installation(row) if row else None
+
+    async def list_visible(self, tenant_id: str, user_id: str, page: PageRequest) -> tuple[list[Installation], int]:
+        c = t.installations.c
+        where = and_(c.tenant_id == tenant_id, or_(c.scope == InstallScope.TENANT.value, c.user_id == user_id))
+        rows, total = await self._page(t.installations, where, c.id.desc(), page)
+        return [_installation(r) for r in rows], total
+
+    async def count(self, tenant_id: str) -> int:
+        stmt = select(func.count()).select_from(t.installations).where(t.installations.c.tenant_id == tenant_id)
+        return int((await self._conn.execute(stmt)).scalar_one())
+
+    async def update(self, installation: Installation) -> bool:
+        c = t.installations.c
+        values = _values(installation)
+        del values["id"], values["tenant_id"], values["created_at"]
+        result = await self._conn.execute(update(t.installations).where(c.id == installation.id).values(values))
+        return bool(result.rowcount)
+
+    async def delete(self, tenant_id: str, installation_id: str) -> bool:
+        c = t.installations.c
+        result = await self._conn.execute(
+            delete(t.installations).where(c.id == installation_id, c.tenant_id == tenant_id)
+        )
+        return bool(result.rowcount)
+
+    async def all(self) -> list[Installation]:
+        return [_installation(r) for r in await self._all(select(t.installations).order_by(t.installations.c.id))]

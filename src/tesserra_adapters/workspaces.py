@@ -1,0 +1,52 @@
+"""Installation workspaces: ``<data_dir>/workspaces/<installation id>/``, the server's working directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from pathlib import Path
+
+from tesserra_core.errors import ValidationFailed
+from tesserra_core.ports.tools import StoredFile
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class LocalWorkspaces:
+    def __init__(self, data_dir: Path) -> None:
+        self._root = data_dir / "workspaces"
+
+    def _dir(self, installation_id: str) -> Path:
+        if not _ID.match(installation_id):
+            raise ValidationFailed("bad installation id", code="invalid_id")
+        return self._root / installation_id
+
+    def path(self, installation_id: str) -> str:
+        directory = self._dir(installation_id)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return str(directory)
+
+    async def save(self, installation_id: str, name: str, data: bytes, *, max_total: int) -> StoredFile:
+        return await asyncio.to_thread(self._save, installation_id, name, data, max_total)
+
+    def _save(self, installation_id: str, name: str, data: bytes, max_total: int) -> StoredFile:
+        directory = Path(self.path(installation_id))
+        target = directory / name
+        if target.parent != directory:  # names arrive sanitized; this is the last line of defence
+            raise ValidationFailed("file name is not allowed", code="invalid_file_name")
+        used = sum(p.stat().st_size for p in directory.iterdir() if p.is_file() and p.name != name)
+        if used + len(data) > max_total:
+            raise ValidationFailed(
+                f"the workspace would exceed {max_total} bytes ({used} in use)", code="workspace_full"
+            )
+        tmp = directory / f".upload-{os.getpid()}-{id(data)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+        return StoredFile(name, len(data))
+
+    async def remove(self, installation_id: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self._dir(installation_id), True)

@@ -1,0 +1,99 @@
+"""Managed containers: the tenant's workloads (installations, sandboxes, resources) and their lifecycle.
+
+Only workloads this platform manages are listed (the runtime lists by owner label), and only the
+caller's tenant's: another tenant's workload answers 404. Actions need ``tools:write`` and a tenant
+owner or admin (or a platform administrator). An action on an installation's workload keeps the
+installation coherent: its pooled session is dropped and the next tool call starts it afresh.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from tesserra_core.domain.identity import Principal, Role, Scope
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.tools import InstallationStatus, installation_of
+from tesserra_core.errors import Forbidden, NotFound, ValidationFailed
+from tesserra_core.ports.runtime import ContainerRuntime, Workload
+from tesserra_core.usecases.tool_servers import ToolServers
+from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
+
+MANAGED_OWNERS = ("installation:", "sandbox:", "resource:")
+
+
+class ContainerAction(enum.StrEnum):
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    REMOVE = "remove"
+
+
+def parse_action(action: str) -> ContainerAction:
+    try:
+        return ContainerAction(action)
+    except ValueError:
+        allowed = ", ".join(a.value for a in ContainerAction)
+        raise ValidationFailed(f"action must be one of {allowed}", code="invalid_action") from None
+
+
+async def _tenant_workloads(runtime: ContainerRuntime, tenant_id: str) -> list[Workload]:
+    found: list[Workload] = []
+    for prefix in MANAGED_OWNERS:
+        found += [w for w in await runtime.list(prefix) if w.tenant_id == tenant_id]
+    return sorted(found, key=lambda w: w.id)
+
+
+async def _workload(runtime: ContainerRuntime, actor: Principal, container_id: str) -> Workload:
+    workload = await runtime.inspect(container_id) if 0 < len(container_id) <= 128 else None
+    if workload is None or workload.tenant_id != actor.tenant_id or not workload.owner.startswith(MANAGED_OWNERS):
+        raise NotFound("no such container", code="container_not_found")
+    return workload
+
+
+@dataclass(frozen=True, slots=True)
+class ListContainers:
+    runtime: ContainerRuntime
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[ContainerView]:
+        actor.require(Scope.TOOLS_READ)
+        workloads = await _tenant_workloads(self.runtime, actor.tenant_id)
+        window = workloads[page.offset : page.offset + page.limite]
+        return Page([ContainerView.of(w) for w in window], len(workloads), page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetContainer:
+    runtime: ContainerRuntime
+
+    async def __call__(self, actor: Principal, container_id: str) -> ContainerView:
+        actor.require(Scope.TOOLS_READ)
+        return ContainerView.of(await _workload(self.runtime, actor, container_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerLifecycle:
+    runtime: ContainerRuntime
+    servers: ToolServers
+
+    async def __call__(self, actor: Principal, container_id: str, action: str) -> ContainerActionView:
+        actor.require(Scope.TOOLS_WRITE)
+        wanted = parse_action(action)
+        workload = await _workload(self.runtime, actor, container_id)
+        if actor.role not in (Role.OWNER, Role.ADMIN) and not actor.is_platform_admin:
+            raise Forbidden("only tenant owners and admins act on containers", code="not_a_manager")
+        installation_id = installation_of(workload.owner)
+        if installation_id is not None and wanted is not ContainerAction.START:
+            await self.servers.forget(installation_id)
+        if wanted is ContainerAction.START:
+            result: Workload | None = await self.runtime.start(workload.id)
+        elif wanted is ContainerAction.STOP:
+            result = await self.runtime.stop(workload.id)
+        elif wanted is ContainerAction.RESTART:
+            result = await self.runtime.restart(workload.id)
+        else:
+            await self.runtime.remove(workload.id)
+            result = None
+        if installation_id is not None and wanted is not ContainerAction.START:
+            await self.servers.mark(installation_id, InstallationStatus.STOPPED, f"container {wanted.value} by a user")
+        return ContainerActionView(workload.id, wanted.value, ContainerView.of(result) if result is not None else None)

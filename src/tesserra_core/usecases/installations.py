@@ -1,0 +1,294 @@
+"""Installations: install from the marketplace, inspect, reconfigure, remove, list and call tools,
+upload files into the workspace. The servers themselves are run by ``ToolServers``."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from tesserra_core.domain.identity import Principal, Role, Scope
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.tools import (
+    Installation,
+    InstallationStatus,
+    InstallScope,
+    safe_file_name,
+    validate_config,
+)
+from tesserra_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.secrets_at_rest import SecretBox
+from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.ports.tools import Workspaces
+from tesserra_core.usecases.tool_servers import ToolServers, secret_context
+from tesserra_core.usecases.tool_views import (
+    InstallationToolsView,
+    InstallationView,
+    ToolCallView,
+    ToolView,
+    UploadView,
+)
+
+_MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class InstallRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    config: Annotated[
+        dict[str, Any],
+        msgspec.Meta(description="Settings of the tool's package, by name; secret ones are stored encrypted."),
+    ] = msgspec.field(default_factory=dict)
+    scope: Annotated[InstallScope, msgspec.Meta(description="tenant: every member; user: only you (the default).")] = (
+        InstallScope.USER
+    )
+
+
+class InstallationChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    config: Annotated[
+        dict[str, Any],
+        msgspec.Meta(description="The new settings. Secret settings left out keep their stored values."),
+    ]
+
+
+class ToolCall(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["get_current_time"])]
+    arguments: Annotated[dict[str, Any], msgspec.Meta(examples=[{"timezone": "UTC"}])] = msgspec.field(
+        default_factory=dict
+    )
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=300, description="Seconds (default 30).")] | None = None
+
+
+class Upload(msgspec.Struct, frozen=True):
+    name: str
+    data: bytes
+
+
+def _manages(actor: Principal) -> bool:
+    return actor.role in _MANAGERS or actor.is_platform_admin
+
+
+def _may_change(actor: Principal, installation: Installation) -> None:
+    if installation.user_id != actor.user_id and not _manages(actor):
+        raise Forbidden("only its installer or a tenant owner or admin may change this installation", code="not_yours")
+
+
+async def visible(uow: UnitOfWorkFactory, actor: Principal, installation_id: str) -> Installation:
+    """The installation if the actor may see it; another tenant's, or another user's private one, is 404."""
+    async with uow(read_only=True) as u:
+        installation = await u.installations.get(actor.tenant_id, installation_id)
+    if installation is None or not installation.visible_to(actor.tenant_id, actor.user_id):
+        raise NotFound("no such installation", code="installation_not_found")
+    return installation
+
+
+def _seal(box: SecretBox, installation: Installation, secrets: dict[str, str]) -> str | None:
+    if not secrets:
+        return None
+    return box.seal(json.dumps(secrets).encode(), context=secret_context(installation))
+
+
+@dataclass(frozen=True, slots=True)
+class InstallTool:
+    uow: UnitOfWorkFactory
+    entitlements: Entitlements
+    secret_box: SecretBox
+    servers: ToolServers
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, tool_id: str, request: InstallRequest) -> InstallationView:
+        actor.require(Scope.TOOLS_WRITE)
+        if request.scope is InstallScope.TENANT and not _manages(actor):
+            raise Forbidden("only tenant owners and admins install for the whole tenant", code="not_a_manager")
+        async with self.uow(read_only=True) as uow:
+            entry = await uow.catalog.get(tool_id)
+        if entry is None:
+            raise NotFound("no such tool in the marketplace", code="tool_not_found")
+        if entry.package is None:
+            raise ValidationFailed(f"{entry.name} has no stdio package this platform runs", code="not_installable")
+        if entry.oauth_provider is not None and request.scope is not InstallScope.USER:
+            raise ValidationFailed(
+                f"{entry.name} acts with each user's own account: install it with scope user", code="per_user_tool"
+            )
+        plain, secrets = validate_config(entry, request.config)
+        entitlement = await self.entitlements.of(actor.tenant_id)
+        now = self.clock.now()
+        installation = Installation(
+            id=self.ids.new(),
+            tenant_id=actor.tenant_id,
+            user_id=actor.user_id,
+            scope=request.scope,
+            entry_id=entry.id,
+            entry_version=entry.version,
+            config=plain,
+            sealed_secrets=None,
+            secret_names=tuple(sorted(secrets)),
+            status=InstallationStatus.INSTALLING,
+            status_reason=None,
+            tools=(),
+            workload_id=None,
+            created_at=now,
+            updated_at=now,
+        )
+        installation = msgspec.structs.replace(
+            installation, sealed_secrets=_seal(self.secret_box, installation, secrets)
+        )
+        async with self.uow() as uow:
+            entitlement.allow("installations", await uow.installations.count(actor.tenant_id))
+            await uow.installations.add(installation)
+            await uow.commit()
+        self.servers.install(installation.id)
+        return InstallationView.of(installation)
+
+
+@dataclass(frozen=True, slots=True)
+class ListInstallations:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[InstallationView]:
+        actor.require(Scope.TOOLS_READ)
+        async with self.uow(read_only=True) as uow:
+            found, total = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
+        return Page([InstallationView.of(i) for i in found], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetInstallation:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, installation_id: str) -> InstallationView:
+        actor.require(Scope.TOOLS_READ)
+        return InstallationView.of(await visible(self.uow, actor, installation_id))
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateInstallation:
+    """New config: validated like an install, then the server restarts with it (status installing)."""
+
+    uow: UnitOfWorkFactory
+    secret_box: SecretBox
+    servers: ToolServers
+    clock: Clock
+
+    async def __call__(self, actor: Principal, installation_id: str, changes: InstallationChanges) -> InstallationView:
+        actor.require(Scope.TOOLS_WRITE)
+        installation = await visible(self.uow, actor, installation_id)
+        _may_change(actor, installation)
+        async with self.uow(read_only=True) as uow:
+            entry = await uow.catalog.get(installation.entry_id)
+        if entry is None:
+            raise Conflict(f"the catalog no longer lists {installation.entry_id}", code="tool_not_in_catalog")
+        kept: dict[str, Any] = {}
+        if installation.sealed_secrets is not None:
+            opened = self.secret_box.open(installation.sealed_secrets, context=secret_context(installation))
+            kept = {k: v for k, v in json.loads(opened).items() if k not in changes.config}
+        plain, secrets = validate_config(entry, {**kept, **changes.config})
+        updated = msgspec.structs.replace(
+            installation,
+            entry_version=entry.version,
+            config=plain,
+            sealed_secrets=_seal(self.secret_box, installation, secrets),
+            secret_names=tuple(sorted(secrets)),
+            status=InstallationStatus.INSTALLING,
+            status_reason=None,
+            updated_at=self.clock.now(),
+        )
+        async with self.uow() as uow:
+            if not await uow.installations.update(updated):
+                raise NotFound("no such installation", code="installation_not_found")
+            await uow.commit()
+        self.servers.install(installation.id)
+        return InstallationView.of(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveInstallation:
+    """Stops and removes the server's workload, its sealed secrets (with the row) and its workspace."""
+
+    uow: UnitOfWorkFactory
+    servers: ToolServers
+    workspaces: Workspaces
+
+    async def __call__(self, actor: Principal, installation_id: str) -> None:
+        actor.require(Scope.TOOLS_WRITE)
+        installation = await visible(self.uow, actor, installation_id)
+        _may_change(actor, installation)
+        async with self.uow() as uow:
+            deleted = await uow.installations.delete(actor.tenant_id, installation_id)
+            await uow.commit()
+        if not deleted:
+            raise NotFound("no such installation", code="installation_not_found")
+        await self.servers.stop(installation_id, removed=True)
+        await self.workspaces.remove(installation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ListInstallationTools:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, installation_id: str) -> InstallationToolsView:
+        actor.require(Scope.TOOLS_READ)
+        installation = await visible(self.uow, actor, installation_id)
+        return InstallationToolsView(installation.id, installation.status, [ToolView.of(t) for t in installation.tools])
+
+
+_CALLABLE = frozenset({InstallationStatus.READY, InstallationStatus.STOPPED, InstallationStatus.NEEDS_AUTH})
+"""A stopped server starts again on the call; one waiting for its user's account retries (and answers
+422 ``needs_auth`` while the account is still not linked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallInstallationTool:
+    """A tool call proxied to the installed server over its pooled MCP session."""
+
+    uow: UnitOfWorkFactory
+    servers: ToolServers
+
+    async def __call__(self, actor: Principal, installation_id: str, call: ToolCall) -> ToolCallView:
+        actor.require(Scope.TOOLS_WRITE)
+        installation = self.servers.ready(installation_id)
+        if installation is None or not installation.visible_to(actor.tenant_id, actor.user_id):
+            installation = await visible(self.uow, actor, installation_id)
+        if installation.status not in _CALLABLE:
+            reason = f": {installation.status_reason}" if installation.status_reason else ""
+            raise Conflict(
+                f"the installation is {installation.status.value}{reason}",
+                code=f"installation_{installation.status.value}",
+            )
+        if installation.tools and call.name not in {t.name for t in installation.tools}:
+            raise NotFound(f"the installation has no tool {call.name!r}", code="tool_not_found")
+        started = time.perf_counter()
+        result = await self.servers.call(installation, call.name, call.arguments, call.timeout)
+        elapsed = round((time.perf_counter() - started) * 1000, 3)
+        return ToolCallView(
+            installation.id, call.name, result.is_error, result.content, result.structured_content, elapsed
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInstallationFiles:
+    """Files into the installation's workspace (its server's working directory)."""
+
+    uow: UnitOfWorkFactory
+    workspaces: Workspaces
+    max_file: int
+    max_total: int
+
+    async def __call__(self, actor: Principal, installation_id: str, files: list[Upload]) -> UploadView:
+        actor.require(Scope.TOOLS_WRITE)
+        installation = await visible(self.uow, actor, installation_id)
+        if not files:
+            raise ValidationFailed("no file in the upload (send multipart/form-data)", code="no_files")
+        names = [safe_file_name(f.name) for f in files]
+        for upload, name in zip(files, names, strict=True):
+            if len(upload.data) > self.max_file:
+                raise ValidationFailed(f"{name}: larger than {self.max_file} bytes", code="file_too_large")
+        stored = [
+            await self.workspaces.save(installation.id, name, upload.data, max_total=self.max_total)
+            for upload, name in zip(files, names, strict=True)
+        ]
+        return UploadView(installation.id, [{"name": s.name, "size": s.size} for s in stored])

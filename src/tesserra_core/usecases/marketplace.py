@@ -1,0 +1,149 @@
+"""The marketplace (search and details) and the registry (server.json definitions), one catalog.
+
+The catalog starts as the built-in one shipped with the package and is replaced, as a whole and in
+one transaction, by ``RefreshCatalog`` from the configured source: invalid entries are reported
+and skipped, valid ones applied together, so a refresh is never half-applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.tools import CatalogEntry, check_entry, entry_id
+from tesserra_core.errors import NotFound, TesserraError, Unavailable, ValidationFailed
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.tools import CatalogSource
+from tesserra_core.usecases.tool_views import MarketplaceToolView, RefreshReport, RegistryEntryView
+
+MAX_QUERY = 200
+log = logging.getLogger("tesserra.tools")
+
+
+class CatalogQuery(msgspec.Struct, frozen=True):
+    q: str | None = None
+    category: str | None = None
+    tag: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("q", "category", "tag"):
+            value = getattr(self, name)
+            if value is not None and (len(value) > MAX_QUERY or "\x00" in value):
+                raise ValidationFailed(f"{name}: at most {MAX_QUERY} characters", code="invalid_query")
+
+
+def parse_documents(documents: list[Any]) -> tuple[list[CatalogEntry], list[str]]:
+    """Entries from raw documents: a server.json each, bare or wrapped as the registry API wraps it
+    (``{"server": {...}, "_meta": ...}``). Returns the valid entries and one line per invalid one."""
+    entries: dict[str, CatalogEntry] = {}
+    skipped: list[str] = []
+    for index, document in enumerate(documents):
+        raw = document.get("server", document) if isinstance(document, dict) else document
+        label = raw.get("name", f"#{index}") if isinstance(raw, dict) else f"#{index}"
+        try:
+            if not isinstance(raw, dict):
+                raise ValidationFailed("not an object")
+            fields = {k: v for k, v in raw.items() if not k.startswith("$") and k not in ("_meta", "repository")}
+            if isinstance(fields.get("name"), str):
+                fields.setdefault("id", entry_id(fields["name"]))
+            if isinstance(fields.get("websiteUrl"), str):
+                fields.setdefault("homepage", fields.pop("websiteUrl"))
+            fields.pop("websiteUrl", None)
+            entry = check_entry(msgspec.convert(fields, CatalogEntry))
+        except (msgspec.ValidationError, TesserraError) as exc:
+            skipped.append(f"{str(label)[:200]}: {exc}")
+            continue
+        if entry.id in entries:
+            skipped.append(f"{entry.name}: duplicate id {entry.id}")
+            continue
+        entries[entry.id] = entry
+    return list(entries.values()), skipped
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMarketplace:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, query: CatalogQuery, page: PageRequest) -> Page[MarketplaceToolView]:
+        actor.require(Scope.TOOLS_READ)
+        async with self.uow(read_only=True) as uow:
+            entries, total = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
+        return Page([MarketplaceToolView.of(e) for e in entries], total, page.limite, page.offset)
+
+
+async def _entry(uow: UnitOfWorkFactory, tool_id: str) -> CatalogEntry:
+    async with uow(read_only=True) as u:
+        entry = await u.catalog.get(tool_id)
+    if entry is None:
+        raise NotFound("no such tool in the marketplace", code="tool_not_found")
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class GetMarketplaceTool:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, tool_id: str) -> MarketplaceToolView:
+        actor.require(Scope.TOOLS_READ)
+        return MarketplaceToolView.of(await _entry(self.uow, tool_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ListRegistry:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[RegistryEntryView]:
+        actor.require(Scope.TOOLS_READ)
+        async with self.uow(read_only=True) as uow:
+            entries, total = await uow.catalog.search(page)
+        return Page([RegistryEntryView.of(e) for e in entries], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetRegistryEntry:
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, tool_id: str) -> RegistryEntryView:
+        actor.require(Scope.TOOLS_READ)
+        return RegistryEntryView.of(await _entry(self.uow, tool_id))
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshCatalog:
+    """Platform administrators: reload the catalog from the configured source."""
+
+    uow: UnitOfWorkFactory
+    source: CatalogSource
+
+    async def __call__(self, actor: Principal) -> RefreshReport:
+        actor.require_platform_admin()
+        return await self.load()
+
+    async def load(self) -> RefreshReport:
+        documents = await self.source.documents()
+        entries, skipped = parse_documents(documents)
+        if not entries:
+            raise Unavailable(
+                f"the catalog source {self.source.name} has no valid entry; the catalog is unchanged",
+                code="catalog_empty",
+            )
+        async with self.uow() as uow:
+            await uow.catalog.replace(entries)
+            await uow.commit()
+        return RefreshReport(self.source.name, len(entries), skipped)
+
+    async def ensure_loaded(self) -> None:
+        """At start-up: load the catalog if the store has none yet. A source that cannot be read
+        leaves it empty (logged); an administrator's refresh loads it later."""
+        async with self.uow(read_only=True) as uow:
+            empty = await uow.catalog.count() == 0
+        if empty:
+            try:
+                await self.load()
+            except TesserraError as exc:
+                log.warning("the catalog was not loaded from %s: %s", self.source.name, exc.message)

@@ -1,0 +1,454 @@
+"""Running installed tool servers: one workload and one pooled MCP session per installation.
+
+``ToolServers`` is the only thing that starts, reaches or stops an installation's workload, so the
+rules live in one place:
+
+- an install runs in the background: the workload is created (owner ``installation:<id>``), an MCP
+  session is opened over its stdio, the tool list is recorded, and the status moves to ``ready``
+  (or ``failed`` with the reason, or ``needs_auth``);
+- calls share the installation's one session (MCP multiplexes requests); a missing or crashed
+  server is started again by the next call, once, however many calls wait for it;
+- removing an installation cancels whatever is starting for it and removes its workloads; a start
+  that loses a race with a removal sees the removal and cleans up after itself;
+- the reconciler (``reconcile``) removes workloads nobody owns and marks installations whose
+  workload vanished ``stopped`` (they start again on next use).
+
+A user-scoped installation is visible to its installer only, so its session never serves another
+user. Entries that need a user's OAuth account wait in ``needs_auth`` (see ``LinkedAccounts``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+
+from tesserra_core.domain.tools import (
+    OWNER_PREFIX,
+    Installation,
+    InstallationStatus,
+    ToolInfo,
+    installation_of,
+)
+from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, Unprocessable
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.runtime import ContainerRuntime, WorkloadSpec
+from tesserra_core.ports.secrets_at_rest import SecretBox
+from tesserra_core.ports.system import Clock
+from tesserra_core.ports.tools import (
+    LinkedAccounts,
+    PackageResolver,
+    ToolCallResult,
+    ToolConnector,
+    ToolSession,
+    Workspaces,
+)
+from tesserra_core.usecases.reconcile import ReconcileWorkloads
+
+log = logging.getLogger("tesserra.tools")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolLimits:
+    call_timeout: float = 30.0
+    """Seconds a tool call may take unless the caller asks for less (or more, up to ``max_call_timeout``)."""
+    max_call_timeout: float = 300.0
+    start_timeout: float = 60.0
+    """Seconds for a started server to complete the MCP handshake."""
+    memory_bytes: int | None = 512 * 1024 * 1024
+    cpus: float | None = 1.0
+    upload_max_file: int = 10 * 1024 * 1024
+    upload_max_total: int = 100 * 1024 * 1024
+    reconcile_every: float = 60.0
+
+
+class NeedsAuth(Exception):
+    """The entry needs an OAuth account the user has not linked."""
+
+
+def secret_context(installation: Installation) -> str:
+    """Where an installation's sealed secrets belong: they open only for this tenant and installation."""
+    return f"installation:{installation.tenant_id}:{installation.id}:config"
+
+
+class _TokenSource(Protocol):
+    async def for_user(self, tenant_id: str, user_id: str, tool_id: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedToolAccounts:
+    """Linked accounts through shared-tools OAuth: a catalog entry's ``oauth_provider`` names the
+    shared tool whose per-user token its server runs with (refreshed when nearly expired)."""
+
+    tokens: _TokenSource
+
+    async def access_token(self, tenant_id: str, user_id: str, provider: str) -> str | None:
+        try:
+            return await self.tokens.for_user(tenant_id, user_id, provider)
+        except (Conflict, NotFound):  # not linked, to be linked again, or no such shared tool
+            return None
+
+
+@dataclass(slots=True)
+class _Live:
+    workload_id: str
+    session: ToolSession
+    tools: list[ToolInfo]
+    installation: Installation | None = None
+    """The installation as recorded ready with this session: calls authorize against it without a
+    database read (it is dropped with the session: on delete, PATCH, crash or reconcile)."""
+
+
+@dataclass
+class ToolServers:
+    uow: UnitOfWorkFactory
+    runtime: ContainerRuntime
+    connector: ToolConnector
+    resolver: PackageResolver
+    secret_box: SecretBox
+    workspaces: Workspaces
+    linked: LinkedAccounts
+    clock: Clock
+    limits: ToolLimits = field(default_factory=ToolLimits)
+    _live: dict[str, _Live] = field(default_factory=dict)
+    _starting: dict[str, asyncio.Task[_Live]] = field(default_factory=dict)
+    _installs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _removed: set[str] = field(default_factory=set)
+
+    # -- install (background) ------------------------------------------------------------------
+
+    def install(self, installation_id: str) -> None:
+        """Start the installation's server in the background (replacing any install in flight)."""
+        previous = self._installs.pop(installation_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(self._install(installation_id, previous), name=f"install {installation_id}")
+        self._installs[installation_id] = task
+        task.add_done_callback(
+            lambda t: self._installs.pop(installation_id, None) if self._installs.get(installation_id) is t else None
+        )
+
+    async def _install(self, installation_id: str, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            with contextlib.suppress(BaseException):
+                await previous
+        try:
+            await self._discard(installation_id)
+            installation = await self._find(installation_id)
+            if installation is None:
+                return
+            live = await self._started(installation)
+        except NeedsAuth:
+            await self._record(installation_id, InstallationStatus.NEEDS_AUTH, "link your account to use this tool")
+        except NotFound:
+            return
+        except TesserraError as exc:
+            await self._record(installation_id, InstallationStatus.FAILED, exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("installation %s failed to start: %s", installation_id, type(exc).__name__)
+            await self._record(
+                installation_id, InstallationStatus.FAILED, f"the server did not start ({type(exc).__name__})"
+            )
+        else:
+            await self._record(installation_id, InstallationStatus.READY, None, live)
+
+    # -- sessions and calls --------------------------------------------------------------------
+
+    async def session(self, installation: Installation) -> ToolSession:
+        """The installation's live session; started (once, for every waiter) if missing or dead."""
+        live = self._live.get(installation.id)
+        if live is not None and not live.session.closed:
+            return live.session
+        if installation.id in self._removed:
+            raise NotFound("no such installation", code="installation_not_found")
+        task = self._starting.get(installation.id)
+        if task is None:
+            task = asyncio.create_task(self._restart(installation), name=f"start {installation.id}")
+            self._starting[installation.id] = task
+            task.add_done_callback(
+                lambda t: (
+                    self._starting.pop(installation.id, None) if self._starting.get(installation.id) is t else None
+                )
+            )
+        # A cancelled caller must not cancel a start other callers wait for.
+        return (await asyncio.shield(task)).session
+
+    async def _restart(self, installation: Installation) -> _Live:
+        await self._discard(installation.id)
+        try:
+            live = await self._started(installation)
+        except NeedsAuth:
+            await self._record(installation.id, InstallationStatus.NEEDS_AUTH, "link your account to use this tool")
+            raise Unprocessable("link your account to use this tool", code="needs_auth") from None
+        except TesserraError as exc:
+            if not isinstance(exc, NotFound):
+                await self._record(installation.id, InstallationStatus.FAILED, exc.message)
+            raise
+        except Exception as exc:
+            reason = f"the server did not start ({type(exc).__name__})"
+            await self._record(installation.id, InstallationStatus.FAILED, reason)
+            raise Unavailable(reason, code="tool_server_unavailable") from exc
+        await self._record(installation.id, InstallationStatus.READY, None, live)
+        return live
+
+    async def call(
+        self, installation: Installation, name: str, arguments: dict[str, Any], time_limit: float | None
+    ) -> ToolCallResult:
+        limit = min(time_limit or self.limits.call_timeout, self.limits.max_call_timeout)
+        session = await self.session(installation)
+        try:
+            return await session.call_tool(name, arguments, seconds=limit)
+        except Unavailable as exc:
+            if exc.code != "tool_server_gone":
+                raise
+            await self._lost(installation.id, session, "the tool server exited; it starts again on next use")
+            raise Unavailable(
+                "the tool server crashed during the call; it starts again on next use", code="tool_server_crashed"
+            ) from None
+
+    async def _lost(self, installation_id: str, session: ToolSession, reason: str) -> None:
+        live = self._live.get(installation_id)
+        if live is not None and live.session is session:
+            self._live.pop(installation_id, None)
+            await self._close(live)
+            await self._record(installation_id, InstallationStatus.STOPPED, reason)
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    async def stop(self, installation_id: str, *, removed: bool = False) -> None:
+        """Cancel what is starting, close the session and remove every workload of the installation."""
+        if removed:
+            self._removed.add(installation_id)
+        for tasks in (self._installs, self._starting):
+            task = tasks.pop(installation_id, None)
+            if task is not None and task is not asyncio.current_task():  # a start may find its own removal
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        await self._discard(installation_id)
+
+    async def mark(self, installation_id: str, status: InstallationStatus, reason: str | None) -> None:
+        await self._record(installation_id, status, reason)
+
+    async def forget(self, installation_id: str) -> None:
+        """Drop the session (after its workload was stopped or restarted from outside)."""
+        live = self._live.pop(installation_id, None)
+        if live is not None:
+            await live.session.aclose()
+
+    async def _discard(self, installation_id: str) -> None:
+        live = self._live.pop(installation_id, None)
+        if live is not None:
+            await self._close(live)
+        for workload in await self.runtime.list(f"{OWNER_PREFIX}{installation_id}"):
+            if installation_of(workload.owner) == installation_id:
+                await self.runtime.remove(workload.id)
+
+    async def _close(self, live: _Live) -> None:
+        with contextlib.suppress(Exception):
+            await live.session.aclose()
+        await self.runtime.remove(live.workload_id)
+
+    def ready(self, installation_id: str) -> Installation | None:
+        """The installation, if this process holds a live session for it (no database read)."""
+        live = self._live.get(installation_id)
+        if live is None or live.session.closed:
+            return None
+        return live.installation
+
+    def busy(self, installation_id: str) -> bool:
+        return installation_id in self._starting or installation_id in self._installs
+
+    def serves(self, workload_id: str) -> bool:
+        return any(live.workload_id == workload_id for live in self._live.values())
+
+    async def close(self) -> None:
+        """At shutdown: cancel starts and installs, close every session, remove their workloads."""
+        tasks = [*self._installs.values(), *self._starting.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        lives, self._live = list(self._live.values()), {}
+        for live in lives:
+            with contextlib.suppress(Exception):
+                await self._close(live)
+
+    # -- starting one server -------------------------------------------------------------------
+
+    async def _started(self, installation: Installation) -> _Live:
+        async with self.uow(read_only=True) as uow:
+            entry = await uow.catalog.get(installation.entry_id)
+        if entry is None:
+            raise Unprocessable(f"the catalog no longer lists {installation.entry_id}", code="tool_not_in_catalog")
+        package = entry.package
+        if package is None:
+            raise Unprocessable(f"{entry.name} has no stdio package this platform runs", code="not_installable")
+        env: dict[str, str] = {}
+        if entry.oauth_provider is not None:
+            token = await self.linked.access_token(installation.tenant_id, installation.user_id, entry.oauth_provider)
+            if token is None:
+                raise NeedsAuth
+            env["OAUTH_ACCESS_TOKEN"] = token
+        plan = await self.resolver.plan(package, self.runtime.name)
+        env = {**plan.env, **installation.config, **self._secrets(installation), **env}
+        spec = WorkloadSpec(
+            owner=installation.owner,
+            tenant_id=installation.tenant_id,
+            command=plan.command,
+            image=plan.image,
+            env=env,
+            workdir=self.workspaces.path(installation.id) if plan.in_workspace else None,
+            stdio=True,
+            network=entry.network,
+            memory_bytes=self.limits.memory_bytes,
+            cpus=self.limits.cpus,
+        )
+        workload = await self.runtime.run(spec)
+        try:
+            if installation.id in self._removed or await self._find(installation.id) is None:
+                raise NotFound("no such installation", code="installation_not_found")
+            try:
+                channel = await self.runtime.attach(workload.id)
+            except Conflict:
+                raise Unavailable("the tool server exited as it started", code="tool_server_unavailable") from None
+            session = await self.connector.connect(channel, seconds=self.limits.start_timeout)
+            try:
+                tools = await asyncio.wait_for(session.list_tools(), self.limits.start_timeout)
+            except BaseException:
+                await session.aclose()
+                raise
+        except BaseException:
+            await asyncio.shield(self.runtime.remove(workload.id))
+            raise
+        live = _Live(workload.id, session, tools)
+        self._live[installation.id] = live
+        return live
+
+    def _secrets(self, installation: Installation) -> dict[str, str]:
+        if installation.sealed_secrets is None:
+            return {}
+        opened = self.secret_box.open(installation.sealed_secrets, context=secret_context(installation))
+        return {str(k): str(v) for k, v in json.loads(opened).items()}
+
+    async def _find(self, installation_id: str) -> Installation | None:
+        async with self.uow(read_only=True) as uow:
+            return await uow.installations.find(installation_id)
+
+    async def _record(
+        self, installation_id: str, status: InstallationStatus, reason: str | None, live: _Live | None = None
+    ) -> None:
+        """Store the outcome; if the installation was removed meanwhile, remove what was started."""
+        async with self.uow() as uow:
+            current = await uow.installations.find(installation_id)
+            updated = None
+            if current is not None:
+                updated = msgspec.structs.replace(
+                    current,
+                    status=status,
+                    status_reason=reason,
+                    tools=tuple(live.tools) if live is not None else current.tools,
+                    workload_id=live.workload_id if live is not None else None,
+                    updated_at=self.clock.now(),
+                )
+                await uow.installations.update(updated)
+                await uow.commit()
+            if live is not None and status is InstallationStatus.READY:
+                live.installation = updated
+        if updated is None and live is not None:
+            await self.stop(installation_id, removed=True)
+
+    # -- reconciling ---------------------------------------------------------------------------
+
+    async def reconcile(self, *, full: bool = True) -> tuple[int, int]:
+        """Remove workloads no live installation owns; mark installations whose workload vanished
+        ``stopped``. Returns (workloads removed, installations marked).
+
+        ``full`` (at start-up): an installation ought to have a workload only when this process
+        serves it or is starting it; any other ``installation:`` workload is a stray (its
+        installation is gone, or its server outlived the process that served it, and its stdio with
+        it). Otherwise (the periodic pass) the workload a ready installation records is left alone,
+        whoever serves it (another worker may), and only workloads of removed installations, or
+        ones no installation records, go; only a ready installation whose recorded workload is gone
+        is marked."""
+        async with self.uow(read_only=True) as uow:
+            before = {i.id: i for i in await uow.installations.all()}
+
+        async def live_owners() -> set[str]:
+            async with self.uow(read_only=True) as uow:
+                existing = {i.id: i for i in await uow.installations.all()}
+            return {
+                f"{OWNER_PREFIX}{i}"
+                for i, installation in existing.items()
+                if i not in self._removed
+                and (
+                    i in self._live
+                    or self.busy(i)
+                    or (not full and installation.status is InstallationStatus.READY and installation.workload_id)
+                )
+            }
+
+        outcome = await ReconcileWorkloads(self.runtime)(OWNER_PREFIX, live_owners)
+        for owner in outcome.missing:
+            installation_id = installation_of(owner) or ""
+            if not self.busy(installation_id):
+                await self.forget(installation_id)
+        present = {w.id for w in await self.runtime.list(OWNER_PREFIX)} if not full else set()
+        async with self.uow(read_only=True) as uow:
+            installations = await uow.installations.all()
+        marked = 0
+        for installation in installations:
+            running = installation.id in self._live and not self._live[installation.id].session.closed
+            if running or self.busy(installation.id):
+                continue
+            if full:
+                stale = installation.status in (InstallationStatus.READY, InstallationStatus.INSTALLING)
+            else:
+                stale = installation.status is InstallationStatus.READY and installation.workload_id not in present
+                stale = stale and before.get(installation.id) == installation  # unchanged while we looked
+            if stale:
+                await self.forget(installation.id)
+                await self._record(
+                    installation.id,
+                    InstallationStatus.STOPPED,
+                    "the server's workload vanished; it starts again on next use",
+                )
+                marked += 1
+        return len(outcome.removed), marked
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Reconcile now and then every ``reconcile_every`` seconds; close everything at the end."""
+        await self._reconcile_logged(full=True)
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(self.limits.reconcile_every)
+                await self._reconcile_logged(full=False)
+
+        task = asyncio.create_task(loop(), name="reconcile installations")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            await self.close()
+
+    async def _reconcile_logged(self, *, full: bool) -> None:
+        try:
+            removed, marked = await self.reconcile(full=full)
+        except Exception:
+            log.exception("reconciling installations failed")
+            return
+        if removed or marked:
+            log.info("reconciled installations: %d stray workloads removed, %d installations stopped", removed, marked)

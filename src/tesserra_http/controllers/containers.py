@@ -1,0 +1,35 @@
+"""/api/containers: the tenant's managed containers (installations, sandboxes, resources)."""
+
+from __future__ import annotations
+
+from litestar import Router, get, post
+from litestar.params import FromPath
+
+from tesserra_core.domain.paging import Page
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
+from tesserra_http.conventions import declare
+from tesserra_http.dependencies import Caller, Paging
+
+
+def routes(uc: UseCases) -> Router:
+    @get("/", **declare(errors=(400, 403)))
+    async def list_containers(request: Caller, page: Paging) -> Page[ContainerView]:
+        """Managed containers of the tenant with their state, image and owner (installation, sandbox or resource)."""
+        return await uc.list_containers(request.user, page)
+
+    @get("/{container_id:str}", **declare(errors=(403, 404)))
+    async def get_container(container_id: FromPath[str], request: Caller) -> ContainerView:
+        return await uc.get_container(request.user, container_id)
+
+    @post("/{container_id:str}/{action:str}", status_code=200, **declare(errors=(400, 403, 404)))
+    async def container_action(
+        container_id: FromPath[str], action: FromPath[str], request: Caller
+    ) -> ContainerActionView:
+        """``start``, ``stop``, ``restart`` or ``remove`` (tenant owners and admins). An installation whose
+        container is stopped or removed starts again on its next tool call."""
+        return await uc.container_action(request.user, container_id, action)
+
+    return Router(
+        "/api/containers", tags=["Containers"], route_handlers=[list_containers, get_container, container_action]
+    )

@@ -1,0 +1,78 @@
+"""/api/installations: installed tool servers, their tools, tool calls and workspace uploads."""
+
+from __future__ import annotations
+
+from litestar import Router, delete, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath, JSONBody
+
+from tesserra_core.domain.paging import Page
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.installations import InstallationChanges, ToolCall, Upload
+from tesserra_core.usecases.tool_views import InstallationToolsView, InstallationView, ToolCallView, UploadView
+from tesserra_http.conventions import declare
+from tesserra_http.dependencies import Caller, Paging
+
+UPLOAD_BODY_LIMIT = 32 * 1024 * 1024
+
+
+def routes(uc: UseCases) -> Router:
+    @get("/", **declare(errors=(400, 403)))
+    async def list_installations(request: Caller, page: Paging) -> Page[InstallationView]:
+        """The tenant's installations and the caller's own, newest first."""
+        return await uc.list_installations(request.user, page)
+
+    @get("/{installation_id:str}", **declare(errors=(403, 404)))
+    async def get_installation(installation_id: FromPath[str], request: Caller) -> InstallationView:
+        return await uc.get_installation(request.user, installation_id)
+
+    @patch("/{installation_id:str}", status_code=202, **declare(errors=(400, 403, 404, 409)))
+    async def update_installation(
+        installation_id: FromPath[str], data: JSONBody[InstallationChanges], request: Caller
+    ) -> InstallationView:
+        """New settings; the server restarts with them (status ``installing`` until it is ready again)."""
+        return await uc.update_installation(request.user, installation_id, data)
+
+    @delete("/{installation_id:str}", status_code=204, **declare(errors=(403, 404)))
+    async def remove_installation(installation_id: FromPath[str], request: Caller) -> None:
+        """Stop and remove the server's container or process, its stored secrets and its workspace."""
+        await uc.remove_installation(request.user, installation_id)
+
+    @get("/{installation_id:str}/tools", **declare(errors=(403, 404)))
+    async def list_tools(installation_id: FromPath[str], request: Caller) -> InstallationToolsView:
+        """The tools the installed server reported."""
+        return await uc.list_installation_tools(request.user, installation_id)
+
+    @post("/{installation_id:str}/tools/call", status_code=200, **declare(errors=(400, 403, 404, 409, 422, 503)))
+    async def call_tool(installation_id: FromPath[str], data: JSONBody[ToolCall], request: Caller) -> ToolCallView:
+        """Call a tool of the installed server. A timeout answers 503 ``tool_call_timeout``; a server that
+        crashed answers 503 ``tool_server_crashed`` and is started again by the next call."""
+        return await uc.call_installation_tool(request.user, installation_id, data)
+
+    @post(
+        "/{installation_id:str}/files",
+        status_code=201,
+        request_max_body_size=UPLOAD_BODY_LIMIT,
+        **declare(errors=(400, 403, 404)),
+    )
+    async def upload(installation_id: FromPath[str], request: Caller) -> UploadView:
+        """Upload files (multipart/form-data, any field names) into the installation's workspace, the
+        server's working directory. Names are reduced to safe base names; 10 MiB per file, 100 MiB in all."""
+        files: list[Upload] = []
+        if (request.content_type[0] or "").startswith("multipart/form-data"):
+            form = await request.form()
+            for _, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    files.append(Upload(value.filename or "", await value.read()))
+        return await uc.upload_installation_files(request.user, installation_id, files)
+
+    handlers = [
+        list_installations,
+        get_installation,
+        update_installation,
+        remove_installation,
+        list_tools,
+        call_tool,
+        upload,
+    ]
+    return Router("/api/installations", tags=["Installations"], route_handlers=handlers)

@@ -1,0 +1,39 @@
+"""Container tools: list and inspect the tenant's managed containers, and act on one."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
+from tesserra_mcp.registry import Limite, Offset, ToolSet
+
+tools = ToolSet()
+
+
+@tools.tool(Scope.TOOLS_READ)
+async def list_containers(
+    limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
+) -> Page[ContainerView]:
+    """The tenant's managed containers (installations, sandboxes, resources) with state and image."""
+    return await uc.list_containers(actor, PageRequest(limite, offset))
+
+
+@tools.tool(Scope.TOOLS_READ)
+async def get_container(container_id: str, *, uc: UseCases, actor: Principal) -> ContainerView:
+    """One managed container of the tenant."""
+    return await uc.get_container(actor, container_id)
+
+
+@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+async def container_action(
+    container_id: str,
+    action: Annotated[str, Field(description="start, stop, restart or remove")],
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ContainerActionView:
+    """Start, stop, restart or remove a managed container (tenant owners and admins)."""
+    return await uc.container_action(actor, container_id, action)

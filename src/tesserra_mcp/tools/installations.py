@@ -1,0 +1,52 @@
+"""Installation tools: list installations, install a tool, call an installed server's tool."""
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
+from tesserra_core.domain.tools import InstallScope
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.installations import InstallRequest, ToolCall
+from tesserra_core.usecases.tool_views import InstallationView, ToolCallView
+from tesserra_mcp.registry import Limite, Offset, ToolSet
+
+tools = ToolSet()
+
+
+@tools.tool(Scope.TOOLS_READ)
+async def list_installations(
+    limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
+) -> Page[InstallationView]:
+    """The tenant's installed tool servers and your own, newest first, with their status."""
+    return await uc.list_installations(actor, PageRequest(limite, offset))
+
+
+@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+async def install_tool(
+    tool_id: str,
+    config: Annotated[dict[str, Any] | None, Field(description="The tool's settings, by name.")] = None,
+    scope: Annotated[InstallScope, Field(description="tenant (every member) or user (only you).")] = InstallScope.USER,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> InstallationView:
+    """Install a marketplace tool. Answers at once with status installing; poll list_installations for ready."""
+    return await uc.install_tool(actor, tool_id, InstallRequest(config=config or {}, scope=scope))
+
+
+@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+async def call_installation_tool(
+    installation_id: str,
+    name: Annotated[str, Field(description="The tool's name, as the installation lists it.")],
+    arguments: dict[str, Any] | None = None,
+    timeout_seconds: Annotated[float | None, Field(description="Seconds, at most 300 (default 30).")] = None,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ToolCallView:
+    """Call a tool of an installed server; the same proxy as POST /api/installations/{id}/tools/call."""
+    return await uc.call_installation_tool(
+        actor, installation_id, ToolCall(name=name, arguments=arguments or {}, timeout=timeout_seconds)
+    )

@@ -1,0 +1,63 @@
+"""Use cases of the tool platform on the in-memory stores, with real processes: the process runtime
+runs real MCP servers (mcp-server-time, the suite's probe server) over stdio."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+
+from tesserra_adapters.bootstrap import build
+from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.plans import FixedEntitlements
+from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_adapters.settings import Settings
+from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.usecases import UseCases
+from tests.servers.launchers import CATALOG, write_launchers
+from tests.unit.conftest import make_team
+from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, FakeClock, Team, sign_in
+
+__all__ = ["FakeClock", "Team"]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    scripts = write_launchers(tmp_path / "bin")
+    return Settings(
+        data_dir=tmp_path / "data",
+        secret_key="x" * 48,
+        catalog_source=str(CATALOG),
+        tool_script_dirs=scripts,
+    )
+
+
+@pytest.fixture
+async def uc(settings: Settings) -> AsyncIterator[UseCases]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    adapters = MemoryAdapters(settings=settings)
+    runtime = ProcessRuntime(settings.data_dir, box=adapters.secret_box())
+    adapters.runtime.override(providers.Object(runtime))
+    adapters.entitlements.override(providers.Object(FixedEntitlements(PlanLimits(installations=50))))
+    facade = await build(adapters, settings)
+    try:
+        yield facade
+    finally:
+        await facade.tool_servers.close()
+        for workload in await runtime.list():
+            await runtime.remove(workload.id)
+        await runtime.aclose()
+
+
+@pytest.fixture
+async def admin(uc: UseCases) -> Principal:
+    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    return (await sign_in(uc, ADMIN_EMAIL))[1]
+
+
+@pytest.fixture
+async def team(uc: UseCases, admin: Principal) -> Team:
+    return await make_team(uc, admin)

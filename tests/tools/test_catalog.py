@@ -1,0 +1,204 @@
+"""The marketplace and registry over the catalog, and refreshing it from a source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tesserra_adapters.catalog import CatalogFile
+from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.tools import CatalogEntry, EnvironmentVariable, Package, validate_config
+from tesserra_core.errors import Forbidden, NotFound, Unavailable, ValidationFailed
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.marketplace import CatalogQuery, RefreshCatalog, parse_documents
+from tests.tools.helpers import PROBE, TIME
+from tests.unit.helpers import Team
+
+
+async def test_search_by_text_category_and_tag(uc: UseCases, team: Team) -> None:
+    everything = await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())
+    assert everything.total == 5
+    assert [t.name for t in everything.items] == sorted(t.name for t in everything.items)
+    assert [
+        t.id for t in (await uc.search_marketplace(team.member, CatalogQuery("timezone"), PageRequest())).items
+    ] == [TIME]
+    assert [
+        t.id for t in (await uc.search_marketplace(team.member, CatalogQuery("SECRET digests"), PageRequest())).items
+    ] == [PROBE]
+    testing = await uc.search_marketplace(team.member, CatalogQuery(category="testing"), PageRequest(limite=2))
+    assert testing.total == 4
+    assert len(testing.items) == 2
+    assert [
+        t.id for t in (await uc.search_marketplace(team.member, CatalogQuery(tag="crash"), PageRequest())).items
+    ] == [PROBE]
+    assert (await uc.search_marketplace(team.member, CatalogQuery(tag="cras"), PageRequest())).total == 0
+    assert (await uc.search_marketplace(team.member, CatalogQuery("%"), PageRequest())).total == 0
+    with pytest.raises(ValidationFailed):
+        CatalogQuery("x" * 201)
+
+
+async def test_details_and_registry(uc: UseCases, team: Team) -> None:
+    probe = await uc.get_marketplace_tool(team.member, PROBE)
+    assert probe.installable
+    assert {f.name: (f.required, f.secret) for f in probe.config}["PROBE_TOKEN"] == (True, True)
+    remote = await uc.get_marketplace_tool(team.member, "test.tesserra-remote-only")
+    assert not remote.installable
+    assert remote.transports == ["streamable-http"]
+    entry = await uc.get_registry_entry(team.member, TIME)
+    assert entry.name == "io.github.modelcontextprotocol/time"
+    assert entry.packages[0].registry_type == "pypi"
+    assert (await uc.list_registry(team.member, PageRequest())).total == 5
+    with pytest.raises(NotFound):
+        await uc.get_marketplace_tool(team.member, "nope")
+    with pytest.raises(NotFound):
+        await uc.get_registry_entry(team.member, "nope")
+
+
+async def test_the_built_in_catalog_is_valid_and_holds_real_pypi_servers() -> None:
+    documents = await CatalogFile("builtin").documents()
+    entries, skipped = parse_documents(documents)
+    assert skipped == []
+    pypi = {p.identifier for e in entries for p in e.packages if p.registry_type == "pypi"}
+    assert {"mcp-server-time", "mcp-server-git"} <= pypi
+
+
+def test_parse_reports_and_skips_invalid_entries() -> None:
+    good = {
+        "name": "a.b/c",
+        "description": "d",
+        "version": "1",
+        "packages": [{"registryType": "pypi", "identifier": "c", "version": "1"}],
+    }
+    documents = [
+        good,
+        {"server": {**good, "name": "a.b/wrapped"}, "_meta": {"x": 1}},
+        {**good, "name": "no-namespace"},
+        {**good, "name": "a.b/nothing", "packages": []},
+        {**good, "name": "a.b/badtype", "packages": [{"registryType": "cargo", "identifier": "c", "version": "1"}]},
+        {**good, "name": "a.b/c"},
+        "not an object",
+    ]
+    entries, skipped = parse_documents(documents)
+    assert [e.id for e in entries] == ["a.b-c", "a.b-wrapped"]
+    assert len(skipped) == 5
+    assert any("no-namespace" in s for s in skipped)
+    assert any("duplicate" in s for s in skipped)
+
+
+async def test_refresh_applies_valid_entries_in_one_go(
+    uc: UseCases, team: Team, admin: Principal, tmp_path: Path
+) -> None:
+    with pytest.raises(Forbidden):
+        await uc.refresh_catalog(team.owner)
+    source = tmp_path / "registry.json"
+    good = {
+        "name": "a.b/fresh",
+        "description": "Fresh",
+        "version": "2",
+        "packages": [{"registryType": "pypi", "identifier": "fresh", "version": "2"}],
+        "category": "new",
+    }
+    source.write_text(json.dumps({"servers": [good, {"name": "broken"}]}))
+    refresh = RefreshCatalog(uc.ports.uow, CatalogFile(str(source)))
+    report = await refresh(admin)
+    assert report.loaded == 1
+    assert len(report.skipped) == 1
+    assert [t.id for t in (await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())).items] == [
+        "a.b-fresh"
+    ]
+    # Nothing valid, or unreadable: the catalog stays as it was.
+    source.write_text(json.dumps({"servers": [{"name": "broken"}]}))
+    with pytest.raises(Unavailable):
+        await refresh(admin)
+    source.write_text("{not json")
+    with pytest.raises(Unavailable):
+        await refresh(admin)
+    with pytest.raises(Unavailable):
+        await RefreshCatalog(uc.ports.uow, CatalogFile(str(tmp_path / "missing.json")))(admin)
+    assert (await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())).total == 1
+    report = await uc.refresh_catalog(admin)  # the configured source again
+    assert report.loaded == 5
+
+
+def test_config_defaults_and_coercion() -> None:
+    entry = CatalogEntry(
+        id="x",
+        name="a/x",
+        version="1",
+        description="x",
+        packages=(
+            Package(
+                registry_type="pypi",
+                identifier="x",
+                version="1",
+                environment_variables=(
+                    EnvironmentVariable(name="A", default="1", format="number"),
+                    EnvironmentVariable(name="B", is_secret=True),
+                    EnvironmentVariable(name="C", format="boolean"),
+                ),
+            ),
+        ),
+    )
+    assert validate_config(entry, {}) == ({"A": "1"}, {})
+    assert validate_config(entry, {"A": 2.5, "B": "s", "C": False}) == ({"A": "2.5", "C": "false"}, {"B": "s"})
+    with pytest.raises(ValidationFailed):
+        validate_config(entry, {"C": 1})
+    with pytest.raises(ValidationFailed):
+        validate_config(entry, {"A": True})
+    with pytest.raises(ValidationFailed):
+        validate_config(entry, {"B": "a\x00b"})
+
+
+async def test_refresh_from_a_registry_over_http(uc: UseCases, team: Team, admin: Principal) -> None:
+    """A loopback HTTP server serving a registry listing, as the official registry's API wraps it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    listing = {
+        "servers": [
+            {
+                "server": {
+                    "name": "io.example/remote-listed",
+                    "description": "From the registry",
+                    "version": "3.1.0",
+                    "packages": [{"registryType": "pypi", "identifier": "remote-listed", "version": "3.1.0"}],
+                },
+                "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active"}},
+            }
+        ]
+    }
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(listing).encode() if self.path == "/v0/servers" else b"{}"
+            self.send_response(200 if self.path == "/v0/servers" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        report = await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/v0/servers"))(admin)
+        assert (report.loaded, report.skipped) == (1, [])
+        assert report.source == f"{base}/v0/servers"
+        found = await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())
+        assert [t.id for t in found.items] == ["io.example-remote-listed"]
+        with pytest.raises(Unavailable) as caught:
+            await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/missing"))(admin)
+        assert "404" in caught.value.message
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    with pytest.raises(Unavailable):
+        await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/v0/servers", timeout=2))(admin)
+    assert (await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())).total == 1

@@ -1,0 +1,61 @@
+"""mcp-server-time installed and called inside a container on the real Docker engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+
+from tesserra_adapters.bootstrap import build
+from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.runtime.docker import DockerRuntime
+from tesserra_adapters.settings import Settings
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.installations import InstallRequest, ToolCall
+from tests.servers.launchers import CATALOG
+from tests.support import DOCKER_HOST, PYTHON_MCP_IMAGE, docker_image
+from tests.tools.helpers import TIME, settled
+from tests.unit.conftest import make_team
+from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, sign_in
+
+
+@pytest.fixture
+async def docker_uc(tmp_path: Path) -> AsyncIterator[UseCases]:
+    image = await docker_image(PYTHON_MCP_IMAGE)
+    settings = Settings(
+        data_dir=tmp_path, secret_key="x" * 48, catalog_source=str(CATALOG), tool_python_image=image, runtime="docker"
+    )
+    adapters = MemoryAdapters(settings=settings)
+    runtime = DockerRuntime(DOCKER_HOST, pull=False)
+    adapters.runtime.override(providers.Object(runtime))
+    uc = await build(adapters, settings)
+    try:
+        yield uc
+    finally:
+        await uc.tool_servers.close()
+        for workload in await runtime.list("installation:"):
+            await runtime.remove(workload.id)
+        await runtime.aclose()
+
+
+async def test_mcp_server_time_in_a_container(docker_uc: UseCases) -> None:
+    uc = docker_uc
+    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    team = await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
+    view = await uc.install_tool(team.owner, TIME, InstallRequest(config={"TZ": "Asia/Tokyo"}))
+    ready = await settled(uc, team.owner, view.id, within=120)
+    assert ready.status == "ready", ready.status_reason
+    result = await uc.call_installation_tool(
+        team.owner, ready.id, ToolCall(name="get_current_time", arguments={"timezone": "Europe/Berlin"})
+    )
+    assert result.structured_content is not None
+    assert result.structured_content["timezone"] == "Europe/Berlin"
+    [container] = (await uc.list_containers(team.owner, PageRequest())).items
+    assert container.runtime == "docker"
+    assert container.image == PYTHON_MCP_IMAGE
+    assert container.installation_id == ready.id
+    await uc.remove_installation(team.owner, ready.id)
+    assert await uc.ports.runtime.list(f"installation:{ready.id}") == []
