@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -236,6 +237,19 @@ async def test_quota_of_installations(uc: UseCases, team: Team) -> None:
     with pytest.raises(PaymentRequired) as caught:
         await limited(team.owner, DRIVE, InstallRequest())
     assert "installations" in caught.value.message
+
+
+async def test_concurrent_installs_never_pass_the_quota(uc: UseCases, team: Team) -> None:
+    limited = dataclasses.replace(uc.install_tool, entitlements=FixedEntitlements())  # the free plan: 3
+    outcomes = await asyncio.gather(
+        *(limited(team.owner, DRIVE, InstallRequest()) for _ in range(8)), return_exceptions=True
+    )
+    installed = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, PaymentRequired)]
+    assert (len(installed), len(refused)) == (3, 5), outcomes
+    assert (await uc.list_installations(team.owner, PageRequest())).total == 3
+    for view in installed:
+        await settled(uc, team.owner, view.id)
 
 
 async def test_delete_removes_workload_secrets_and_workspace(uc: UseCases, team: Team) -> None:

@@ -138,6 +138,7 @@ class InstallTool:
             installation, sealed_secrets=_seal(self.secret_box, installation, secrets)
         )
         async with self.uow() as uow:
+            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
             entitlement.allow("installations", await uow.installations.count(actor.tenant_id))
             await uow.installations.add(installation)
             await uow.commit()

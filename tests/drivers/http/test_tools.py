@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tesserra_core.domain.identity import Role
+from tesserra_core.domain.plans import FREE_LIMITS
 from tests import support
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, Account, Accounts, assert_error
 from tests.servers.launchers import CATALOG, time_server, write_launchers  # noqa: F401 (time_server: a fixture)
@@ -186,6 +187,20 @@ async def test_quota_scopes_and_tenants(
     assert (await http.get("/api/installations", headers=ro)).json()["total"] == 3
     assert_error(await http.post(url, json={}, headers=ro), 403, "insufficient_scope")
     assert_error(await http.post(f"/api/installations/{ids[0]}/tools/call", json={"name": "echo"}, headers=ro), 403)
+
+
+async def test_concurrent_installs_never_pass_the_quota(http: httpx.AsyncClient, team_accounts: Accounts) -> None:
+    owner = await team_accounts.tenant_owner()
+    url = "/api/marketplace/tools/test.tesserra-drive/install"
+    limit = FREE_LIMITS.installations
+    assert limit is not None
+    responses = await asyncio.gather(*(http.post(url, json={}, headers=owner.bearer) for _ in range(limit + 5)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [202] * limit + [402] * 5, [r.text for r in responses]
+    listed = (await http.get("/api/installations", headers=owner.bearer)).json()
+    assert listed["total"] == limit
+    for installation in listed["items"]:
+        assert (await settle(http, owner, installation["id"]))["status"] == "needs_auth"
 
 
 async def test_secrets_never_appear_in_responses_logs_or_the_database(
