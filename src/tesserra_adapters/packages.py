@@ -6,7 +6,8 @@
   install into it; later installs reuse it);
 - pypi on Docker: the configured Python image (``TESSERRA_TOOL_PYTHON_IMAGE``, whose ``/opt/mcp``
   virtualenv holds the servers) running ``/opt/mcp/bin/<script>``;
-- oci on Docker: the image itself, ``identifier:version``;
+- oci on Docker: the image itself, ``identifier:version``, in its own working directory (the
+  workspace is mounted at ``/workspace`` all the same);
 - npm on the process runtime: ``npx -y identifier@version`` when ``npx`` is installed.
 
 Anything else answers ``Unprocessable`` naming why.
@@ -73,9 +74,7 @@ class LocalPackages:
             )
             return LaunchPlan(command=(), image=image, in_workspace=False)
         if package.registry_type == "pypi":
-            return LaunchPlan(
-                command=(f"/opt/mcp/bin/{script_name(package)}",), image=self._python_image, in_workspace=False
-            )
+            return LaunchPlan(command=(f"/opt/mcp/bin/{script_name(package)}",), image=self._python_image)
         raise Unprocessable("npm packages do not run on the Docker runtime here", code="not_installable")
 
     async def _pypi_script(self, package: Package) -> str:

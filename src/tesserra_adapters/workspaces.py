@@ -1,4 +1,7 @@
-"""Installation workspaces: ``<data_dir>/workspaces/<installation id>/``, the server's working directory."""
+"""Installation workspaces: ``<data_dir>/workspaces/<installation id>/``, mounted into the server.
+
+The server may write there (as root in a container): an upload replaces a link it left with a
+file (``os.replace`` renames over the link, never through it), and links count for nothing."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import asyncio
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
 from tesserra_core.errors import ValidationFailed
@@ -36,7 +40,9 @@ class LocalWorkspaces:
         target = directory / name
         if target.parent != directory:  # names arrive sanitized; this is the last line of defence
             raise ValidationFailed("file name is not allowed", code="invalid_file_name")
-        used = sum(p.stat().st_size for p in directory.iterdir() if p.is_file() and p.name != name)
+        # The server (in a container too) writes here: its links are neither followed nor counted.
+        sizes = (p.lstat() for p in directory.iterdir() if p.name != name)
+        used = sum(s.st_size for s in sizes if stat.S_ISREG(s.st_mode))
         if used + len(data) > max_total:
             raise ValidationFailed(
                 f"the workspace would exceed {max_total} bytes ({used} in use)", code="workspace_full"

@@ -20,8 +20,8 @@ import pytest
 from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_adapters.runtime.memory import MemoryIO, MemoryRuntime
 from tesserra_adapters.runtime.process import ProcessRuntime
-from tesserra_core.errors import Conflict, NotFound
-from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
+from tesserra_core.errors import Conflict, NotFound, ValidationFailed
+from tesserra_core.ports.runtime import ContainerRuntime, Mount, Workload, WorkloadSpec, WorkloadState
 from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, docker_image, eventually
 
 RUNTIMES = ["memory", "process", "docker"]
@@ -35,6 +35,13 @@ async def scripted(io: MemoryIO) -> int | None:
     if command[:1] == ("say",):
         for text in command[1:]:
             io.log(text)
+        await asyncio.Event().wait()
+    if command[:1] == ("mount",):  # the shell's "cat hello.txt; echo from-workload > made.txt" in the workdir
+        assert io.spec.workdir is not None
+        here = Path(io.spec.host_path(io.spec.workdir) or io.spec.workdir)
+        io.log(await asyncio.to_thread((here / "hello.txt").read_text))
+        await asyncio.to_thread((here / "made.txt").write_text, "from-workload\n")
+        io.log("END")
         await asyncio.Event().wait()
     if command[:1] == ("exit",):
         io.log("bye")
@@ -74,6 +81,14 @@ class Harness:
         if self.kind == "memory":
             return self.spec(("exit", str(code)))
         return self.spec(("sh", "-c", f"echo bye; exit {code}"))
+
+    def in_mount(self, source: Path) -> WorkloadSpec:
+        """Runs in ``/data``, a mount of ``source``: prints ``hello.txt`` and writes ``made.txt`` there."""
+        mounts = (Mount(source=str(source), target="/data"),)
+        if self.kind == "memory":
+            return self.spec(("mount",), workdir="/data", mounts=mounts)
+        script = "cat hello.txt; echo from-workload > made.txt; echo END; exec sleep 300"
+        return self.spec(("sh", "-c", script), workdir="/data", mounts=mounts)
 
     def http(self) -> WorkloadSpec:
         if self.kind == "docker":
@@ -258,6 +273,44 @@ async def test_declared_ports_are_mapped(harness: Harness) -> None:
     workload = await harness.runtime.run(harness.http())
     assert set(workload.ports) == {HTTP_PORT}
     assert 0 < workload.ports[HTTP_PORT] < 65536
+
+
+async def test_a_mount_shows_host_files_and_keeps_what_the_workload_writes(harness: Harness, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "hello.txt").write_text("from the host\n")
+    workload = await harness.runtime.run(harness.in_mount(shared))
+
+    async def printed(times: int) -> str:
+        async def check() -> str | None:
+            logs = await harness.runtime.logs(workload.id)
+            return logs if logs.count("END") >= times else None
+
+        return await eventually(check, within=15)
+
+    assert "from the host" in await printed(1)
+    assert (shared / "made.txt").read_text() == "from-workload\n"
+    (shared / "made.txt").unlink()
+    restarted = await harness.runtime.restart(workload.id)  # the mount stays with the workload
+    assert restarted.state is WorkloadState.RUNNING
+    assert (await printed(2)).count("from the host") == 2
+    assert (shared / "made.txt").read_text() == "from-workload\n"
+
+
+async def test_bad_mounts_are_refused(harness: Harness, tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed):
+        await harness.runtime.run(harness.spec(("cat",), mounts=(Mount(source=str(tmp_path / "absent"), target="/d"),)))
+    assert await harness.runtime.list(harness.prefix) == []
+    for source, target in (
+        (str(tmp_path), "data"),
+        (str(tmp_path), "/data/../etc"),
+        ("relative", "/d"),
+        (str(tmp_path), "/"),
+    ):
+        with pytest.raises(ValidationFailed):
+            Mount(source=source, target=target)
+    with pytest.raises(ValidationFailed):
+        harness.spec(("cat",), mounts=(Mount(source=str(tmp_path), target="/d"), Mount(source="/tmp", target="/d")))
 
 
 @pytest.mark.parametrize("harness", REAL, indirect=True)

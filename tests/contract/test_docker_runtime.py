@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -14,7 +15,7 @@ import pytest
 
 from tesserra_adapters.runtime.docker import ISOLATED_NETWORK, DockerRuntime
 from tesserra_core.errors import NotFound, Unavailable, ValidationFailed
-from tesserra_core.ports.runtime import WorkloadSpec, WorkloadState
+from tesserra_core.ports.runtime import Mount, WorkloadSpec, WorkloadState
 from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, PYTHON_MCP_IMAGE, docker_image, eventually
 
 
@@ -163,6 +164,21 @@ async def test_an_unreachable_engine_is_unavailable(tmp_path: Any) -> None:
             await rt.run(WorkloadSpec(owner="o", tenant_id="t", command=("true",), image=BUSYBOX_IMAGE))
     finally:
         await rt.aclose()
+
+
+async def test_a_read_only_mount_is_a_bind_mount_the_container_cannot_write(
+    runtime: DockerRuntime, engine: aiodocker.Docker, tmp_path: Path
+) -> None:
+    (tmp_path / "given.txt").write_text("read me\n")
+    script = "cat /in/given.txt; touch /in/new.txt; echo rc=$?; exec sleep 300"
+    mounts = (Mount(source=str(tmp_path), target="/in", read_only=True),)
+    workload = await runtime.run(busybox(runtime, "sh", "-c", script, mounts=mounts))
+    logs = await logged(runtime, workload.id, "rc=")
+    assert "read me" in logs
+    assert "rc=0" not in logs
+    assert not (tmp_path / "new.txt").exists()
+    [mount] = (await engine.containers.container(workload.id).show())["Mounts"]
+    assert (mount["Type"], mount["Source"], mount["Destination"], mount["RW"]) == ("bind", str(tmp_path), "/in", False)
 
 
 async def test_the_workload_sees_its_declared_port(runtime: DockerRuntime) -> None:

@@ -3,12 +3,15 @@ exits at once, and this virtualenv's own ``mcp-server-time``."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.support import missing
+from tests.support import DOCKER_HOST, PYTHON_MCP_IMAGE, docker_image, missing
 
 SERVERS = Path(__file__).resolve().parent
 CATALOG = SERVERS / "catalog.json"
@@ -27,6 +30,48 @@ def write_launchers(directory: Path) -> tuple[str, ...]:
     for script in (probe, exits):
         script.chmod(0o755)
     return (str(directory), VENV_BIN)
+
+
+PROBE_IMAGE = "tesserra-test/python-mcp-probe"
+
+
+async def probe_image(host: str = DOCKER_HOST) -> str:
+    """The python-mcp test image plus the probe server as ``/opt/mcp/bin/tesserra-probe`` (what the
+    package resolver runs for the probe entry on Docker), derived locally: a container of the base
+    image gets the files and is committed. Tagged by the probe's digest, so a changed probe rebuilds."""
+    import aiodocker
+    from aiodocker.exceptions import DockerError
+
+    await docker_image(PYTHON_MCP_IMAGE, host)
+    source = (SERVERS / "probe_server.py").read_bytes()
+    tag = hashlib.sha256(source).hexdigest()[:12]
+    image = f"{PROBE_IMAGE}:{tag}"
+    client = aiodocker.Docker(url=host)
+    try:
+        try:
+            await client.images.inspect(image)
+            return image
+        except DockerError as exc:
+            if exc.status != 404:
+                raise
+        launcher = (
+            b"#!/opt/mcp/bin/python\nimport runpy\nrunpy.run_path('/opt/mcp/probe_server.py', run_name='__main__')\n"
+        )
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for name, data, mode in (("probe_server.py", source, 0o644), ("bin/tesserra-probe", launcher, 0o755)):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), mode
+                tar.addfile(info, io.BytesIO(data))
+        container = await client.containers.create({"Image": PYTHON_MCP_IMAGE, "Cmd": ["true"]})
+        try:
+            await container.put_archive("/opt/mcp", archive.getvalue())
+            await container.commit(repository=PROBE_IMAGE, tag=tag, message="tesserra test probe server")
+        finally:
+            await container.delete(force=True)
+    finally:
+        await client.close()
+    return image
 
 
 def has_time_server() -> bool:

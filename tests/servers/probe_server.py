@@ -1,5 +1,6 @@
 """The test suite's own MCP server (stdio), for what mcp-server-time cannot do: crash, stall, show
-what it received (a secret's digest, never the secret) and list its working directory.
+what it received (a secret's digest, never the secret), list its working directory and read a file
+there.
 
 Run as ``python -m tests.servers.probe_server`` or through the launcher ``write_launcher`` makes.
 """
@@ -47,6 +48,14 @@ async def env_digest(name: str) -> str:
 async def workspace() -> list[str]:
     """The file names in the working directory (the installation's workspace)."""
     return sorted(p.name for p in Path.cwd().iterdir() if p.is_file())
+
+
+@server.tool()
+async def read_file(name: str) -> str:
+    """The text of a file in the working directory (the installation's workspace)."""
+    if "/" in name or name in ("", ".", ".."):
+        raise ValueError("a plain file name, please")
+    return (Path.cwd() / name).read_text()
 
 
 @server.tool()

@@ -1,4 +1,5 @@
-"""mcp-server-time installed and called inside a container on the real Docker engine."""
+"""Servers installed and called inside containers on the real Docker engine: mcp-server-time, and
+the probe server reading files uploaded into its installation's workspace (mounted at /workspace)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,22 @@ from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.usecases import UseCases
-from tesserra_core.usecases.installations import InstallRequest, ToolCall
-from tests.servers.launchers import CATALOG
-from tests.support import DOCKER_HOST, PYTHON_MCP_IMAGE, docker_image
-from tests.tools.helpers import TIME, settled
+from tesserra_core.usecases.installations import InstallRequest, ToolCall, Upload
+from tests.servers.launchers import CATALOG, probe_image
+from tests.support import DOCKER_HOST
+from tests.tools.helpers import PROBE, SECRET, TIME, settled
 from tests.unit.conftest import make_team
 from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, sign_in
 
 
 @pytest.fixture
-async def docker_uc(tmp_path: Path) -> AsyncIterator[UseCases]:
-    image = await docker_image(PYTHON_MCP_IMAGE)
+async def image() -> str:
+    """The python-mcp test image with the probe server added (it holds mcp-server-time too)."""
+    return await probe_image()
+
+
+@pytest.fixture
+async def docker_uc(tmp_path: Path, image: str) -> AsyncIterator[UseCases]:
     settings = Settings(
         data_dir=tmp_path, secret_key="x" * 48, catalog_source=str(CATALOG), tool_python_image=image, runtime="docker"
     )
@@ -41,7 +47,7 @@ async def docker_uc(tmp_path: Path) -> AsyncIterator[UseCases]:
         await runtime.aclose()
 
 
-async def test_mcp_server_time_in_a_container(docker_uc: UseCases) -> None:
+async def test_mcp_server_time_in_a_container(docker_uc: UseCases, image: str) -> None:
     uc = docker_uc
     assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
     team = await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
@@ -55,7 +61,34 @@ async def test_mcp_server_time_in_a_container(docker_uc: UseCases) -> None:
     assert result.structured_content["timezone"] == "Europe/Berlin"
     [container] = (await uc.list_containers(team.owner, PageRequest())).items
     assert container.runtime == "docker"
-    assert container.image == PYTHON_MCP_IMAGE
+    assert container.image == image
     assert container.installation_id == ready.id
     await uc.remove_installation(team.owner, ready.id)
     assert await uc.ports.runtime.list(f"installation:{ready.id}") == []
+
+
+async def test_files_uploaded_to_the_workspace_reach_the_server_in_its_container(docker_uc: UseCases) -> None:
+    uc = docker_uc
+    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    team = await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
+    view = await uc.install_tool(team.owner, PROBE, InstallRequest(config={"PROBE_TOKEN": SECRET}))
+    ready = await settled(uc, team.owner, view.id, within=120)
+    assert ready.status == "ready", ready.status_reason
+    # Uploaded while the server runs: the container sees the host directory itself, not a copy.
+    await uc.upload_installation_files(team.owner, ready.id, [Upload("notes.txt", b"written on the host\n")])
+    listed = await uc.call_installation_tool(team.owner, ready.id, ToolCall(name="workspace"))
+    assert listed.structured_content == {"result": ["notes.txt"]}
+    read = await uc.call_installation_tool(
+        team.owner, ready.id, ToolCall(name="read_file", arguments={"name": "notes.txt"})
+    )
+    assert read.structured_content == {"result": "written on the host\n"}
+    [workload] = await uc.ports.runtime.list(f"installation:{ready.id}")
+    assert workload.runtime == "docker"
+    other = await uc.install_tool(team.owner, PROBE, InstallRequest(config={"PROBE_TOKEN": SECRET}))
+    other_ready = await settled(uc, team.owner, other.id, within=120)
+    assert other_ready.status == "ready", other_ready.status_reason
+    # Each installation's container sees its own workspace only.
+    empty = await uc.call_installation_tool(team.owner, other.id, ToolCall(name="workspace"))
+    assert empty.structured_content == {"result": []}
+    await uc.remove_installation(team.owner, ready.id)
+    await uc.remove_installation(team.owner, other.id)

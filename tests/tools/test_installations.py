@@ -285,3 +285,19 @@ async def test_uploads_land_in_the_workspace_with_safe_names_and_limits(uc: UseC
     with pytest.raises(ValidationFailed) as caught:
         await big(team.owner, ready.id, [Upload("a.bin", b"x" * 10), Upload("b.bin", b"x" * 10)])
     assert caught.value.code == "workspace_full"
+
+
+async def test_an_upload_never_writes_through_a_link_the_server_left(uc: UseCases, team: Team, tmp_path: Path) -> None:
+    ready = await install(uc, team.owner, PROBE, PROBE_CONFIG)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    workspace = Path(uc.ports.workspaces.path(ready.id))
+    (workspace / "notes.txt").symlink_to(outside)
+    (workspace / "big").symlink_to("/dev/zero")
+    await uc.upload_installation_files(team.owner, ready.id, [Upload("notes.txt", b"uploaded")])
+    assert outside.read_text() == "keep me"
+    assert not (workspace / "notes.txt").is_symlink()
+    read = await uc.call_installation_tool(
+        team.owner, ready.id, ToolCall(name="read_file", arguments={"name": "notes.txt"})
+    )
+    assert read.structured_content == {"result": "uploaded"}

@@ -46,6 +46,7 @@ async def test_what_cannot_run_is_refused_with_a_reason(tmp_path: Path) -> None:
     docker = await resolver.plan(TIME, "docker")
     assert docker.command == ("/opt/mcp/bin/mcp-server-time",)
     assert docker.image == "tesserra-test/python-mcp:latest"
-    assert not docker.in_workspace
+    assert docker.in_workspace  # a Python server runs in its mounted workspace
     image = await resolver.plan(Package(registry_type="oci", identifier="ghcr.io/x/y", version="1.2"), "docker")
     assert image.image == "ghcr.io/x/y:1.2"
+    assert not image.in_workspace  # an image keeps its own working directory (the workspace is still mounted)

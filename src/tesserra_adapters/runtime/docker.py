@@ -8,6 +8,8 @@ bound to 127.0.0.1 only, on host ports Docker picks (read back by ``inspect``; t
 restart). Memory and CPU limits, ``no-new-privileges``, a pid limit, and an init process (signals,
 zombies). The workload sees its declared port in ``PORT`` / ``PORT_<declared>``, as with processes.
 A missing image is pulled once if ``pull``; failing that, ``Unavailable`` (code ``image_missing``).
+Mounts are bind mounts (``HostConfig.Mounts``, read-only when asked) of directories on the engine's
+host: the same machine as this server when the engine is local, as it must be for workspaces.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import aiohttp
 from aiodocker.exceptions import DockerError
 from aiodocker.stream import Stream
 
+from tesserra_adapters.runtime.mounts import check_sources
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
 
@@ -133,6 +136,7 @@ class DockerRuntime:
             raise ValidationFailed("a workload needs an owner")
         if not spec.image:
             raise ValidationFailed("a Docker workload needs an image")
+        check_sources(spec)
         async with self._engine():
             await self._ensure_image(spec.image)
             config = await self._config(spec)
@@ -323,6 +327,10 @@ class DockerRuntime:
             host["MemorySwap"] = spec.memory_bytes  # no swap beyond the limit
         if spec.cpus is not None:
             host["NanoCpus"] = int(spec.cpus * 1e9)
+        if spec.mounts:
+            host["Mounts"] = [
+                {"Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only} for m in spec.mounts
+            ]
         config: dict[str, Any] = {
             "Image": spec.image,
             "Env": [f"{name}={value}" for name, value in env.items()],

@@ -2,7 +2,9 @@
 
 Each workload runs ``main(io)``, a coroutine given the workload's side of its stdio and a log; its
 return value is the exit code. The default main echoes every stdin line back on stdout (``cat``).
-Ports are mapped to made-up host ports that nothing listens on.
+Ports are mapped to made-up host ports that nothing listens on. Mounts are checked like the real
+runtimes check them (an existing source directory); a ``main`` finds a mounted path's host location
+with ``io.spec.host_path(path)``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from tesserra_adapters.runtime.mounts import check_sources
 from tesserra_core.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
 
@@ -135,6 +138,7 @@ class MemoryRuntime:
             raise ValidationFailed("a workload needs an owner")
         if spec.image is not None and self._images is not None and spec.image not in self._images:
             raise Unavailable(f"image {spec.image} is not available", code="image_missing")
+        check_sources(spec)
         workload = Workload(
             id=uuid.uuid4().hex,
             owner=spec.owner,

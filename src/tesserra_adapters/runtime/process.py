@@ -10,6 +10,10 @@ directory ``<data_dir>/workloads/<id>/`` holding:
 - ``output.log``: stdout (unless ``stdio``) and stderr, bounded to ``log_bytes``;
 - ``home/``: the working directory and ``HOME`` unless the spec names a ``workdir``.
 
+A process shares the host's file system, so mounts cannot move paths: the workload finds a mount's
+files at its ``source``, and a ``workdir`` at or under a mount's ``target`` runs at the same place
+under the ``source`` (``Mount`` in the port). ``read_only`` is not enforced (no isolation here).
+
 Each declared port gets a free 127.0.0.1 port, handed to the workload as ``PORT_<declared>`` and
 (the first one) ``PORT``; the workload must listen on it. Stopping sends SIGTERM to the whole
 group, then SIGKILL after ``grace``; nothing of the group outlives ``stop`` or ``remove``.
@@ -34,6 +38,7 @@ from pathlib import Path
 
 import msgspec
 
+from tesserra_adapters.runtime.mounts import check_sources
 from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.secrets_at_rest import SecretBox
@@ -120,6 +125,13 @@ async def _exited(pid: int, within: float) -> bool:
         loop.remove_reader(fd)
         os.close(fd)
     return True
+
+
+def _workdir(spec: WorkloadSpec) -> str | None:
+    """The spec's working directory on the host: inside a mount, the same place under its source."""
+    if spec.workdir is None:
+        return None
+    return spec.host_path(spec.workdir) or spec.workdir
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
@@ -352,7 +364,7 @@ class ProcessRuntime:
                 stdin=subprocess.PIPE if spec.stdio else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if spec.stdio else log,
                 stderr=log,
-                cwd=spec.workdir or folder / "home",
+                cwd=_workdir(spec) or folder / "home",
                 env=env,
                 start_new_session=True,
             )
@@ -436,7 +448,9 @@ class ProcessRuntime:
     # -- files ------------------------------------------------------------------------------------
 
     def _create(self, record: _Record) -> None:
-        if record.spec.workdir is not None and not Path(record.spec.workdir).is_dir():
+        check_sources(record.spec)
+        workdir = _workdir(record.spec)
+        if workdir is not None and not Path(workdir).is_dir():
             raise ValidationFailed(f"workdir {record.spec.workdir} is not a directory")
         folder = self._folder(record.id)
         folder.mkdir(parents=True, mode=0o700)

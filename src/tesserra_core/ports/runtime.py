@@ -8,17 +8,40 @@ reconciler can list what runs, match it to live owners, and remove strays.
 from __future__ import annotations
 
 import enum
+import posixpath
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
 import msgspec
 
+from tesserra_core.errors import ValidationFailed
+
 
 class WorkloadState(enum.StrEnum):
     CREATED = "created"
     RUNNING = "running"
     EXITED = "exited"
+
+
+class Mount(msgspec.Struct, frozen=True, kw_only=True):
+    """A host directory the workload sees at ``target``: a bind mount in a container.
+
+    A process shares the host's file system, so the process runtime cannot move a path: there the
+    workload finds the files at ``source`` itself, and a spec's ``workdir`` at or under ``target`` is
+    translated to the same place under ``source`` (a workload that runs *in* its mount, as tool
+    servers run in their workspace, behaves the same on every runtime). ``read_only`` is enforced by
+    image runtimes only (a process runs as the server's user). ``source`` must be an existing
+    directory; both paths are absolute and normalized."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+    def __post_init__(self) -> None:
+        for path in (self.source, self.target):
+            if not path.startswith("/") or posixpath.normpath(path) != path or path == "/":
+                raise ValidationFailed(f"mount path {path!r} is not an absolute, normalized path", code="invalid_mount")
 
 
 class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +64,21 @@ class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True):
     """Whether the workload may reach the network (image runtimes; processes always can)."""
     memory_bytes: int | None = None
     cpus: float | None = None
+    mounts: tuple[Mount, ...] = ()
+    """Host directories the workload sees (see ``Mount``); two mounts never share a target."""
+
+    def __post_init__(self) -> None:
+        targets = [m.target for m in self.mounts]
+        if len(set(targets)) != len(targets):
+            raise ValidationFailed("two mounts share a target", code="invalid_mount")
+
+    def host_path(self, path: str) -> str | None:
+        """``path`` (as the workload sees it) on the host, when it lies at or under a mount's target."""
+        normal = posixpath.normpath(path)
+        for mount in self.mounts:
+            if normal == mount.target or normal.startswith(f"{mount.target}/"):
+                return mount.source + normal[len(mount.target) :]
+        return None
 
 
 class Workload(msgspec.Struct, frozen=True, kw_only=True):

@@ -71,8 +71,9 @@ class LaunchPlan(msgspec.Struct, frozen=True, kw_only=True):
     image: str | None = None
     env: dict[str, str] = msgspec.field(default_factory=dict)
     in_workspace: bool = True
-    """Run in the installation's workspace directory (a host path: processes only, until the runtime
-    port can mount it into a container)."""
+    """Start in the installation's workspace (its working directory). The workspace is mounted at
+    ``WORKSPACE_MOUNT`` either way; a server from an image that needs its own working directory
+    finds its files there."""
 
 
 class PackageResolver(Protocol):
@@ -120,8 +121,13 @@ class StoredFile(msgspec.Struct, frozen=True):
     size: int
 
 
+WORKSPACE_MOUNT = "/workspace"
+"""Where a tool server sees its installation's workspace: a bind mount in a container; under the
+process runtime, the host directory itself (the runtime translates a working directory there)."""
+
+
 class Workspaces(Protocol):
-    """A directory per installation: its server's working directory, where uploads land."""
+    """A directory per installation, mounted into its server (``WORKSPACE_MOUNT``): where uploads land."""
 
     def path(self, installation_id: str) -> str:
         """The directory (created if missing)."""

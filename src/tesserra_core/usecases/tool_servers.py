@@ -38,10 +38,11 @@ from tesserra_core.domain.tools import (
 )
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWorkFactory
-from tesserra_core.ports.runtime import ContainerRuntime, WorkloadSpec
+from tesserra_core.ports.runtime import ContainerRuntime, Mount, WorkloadSpec
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.system import Clock
 from tesserra_core.ports.tools import (
+    WORKSPACE_MOUNT,
     LinkedAccounts,
     PackageResolver,
     ToolCallResult,
@@ -307,7 +308,8 @@ class ToolServers:
             command=plan.command,
             image=plan.image,
             env=env,
-            workdir=self.workspaces.path(installation.id) if plan.in_workspace else None,
+            workdir=WORKSPACE_MOUNT if plan.in_workspace else None,
+            mounts=(Mount(source=self.workspaces.path(installation.id), target=WORKSPACE_MOUNT),),
             stdio=True,
             network=entry.network,
             memory_bytes=self.limits.memory_bytes,
