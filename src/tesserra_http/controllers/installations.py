@@ -57,7 +57,8 @@ def routes(uc: UseCases) -> Router:
     )
     async def upload(installation_id: FromPath[str], request: Caller) -> UploadView:
         """Upload files (multipart/form-data, any field names) into the installation's workspace, which
-        its server sees at /workspace in a container (its working directory for Python servers). Names are reduced to safe base names; 10 MiB per file, 100 MiB in all."""
+        its server sees at /workspace in a container (its working directory for Python servers). Names
+        are reduced to safe base names; 10 MiB per file, 100 MiB in all."""
         files: list[Upload] = []
         if (request.content_type[0] or "").startswith("multipart/form-data"):
             form = await request.form()
