@@ -5,7 +5,8 @@
   virtualenv this resolver prepares once per package version under ``<data_dir>/packages/`` (pip
   install into it; later installs reuse it);
 - pypi on Docker: the configured Python image (``TESSERRA_TOOL_PYTHON_IMAGE``, whose ``/opt/mcp``
-  virtualenv holds the servers) running ``/opt/mcp/bin/<script>``;
+  virtualenv holds the servers) running ``/opt/mcp/bin/<script>`` through a loader that reads the
+  secret settings from stdin (``SECRETS_FROM_STDIN``);
 - oci on Docker: the image itself, ``identifier:version``, in its own working directory (the
   workspace is mounted at ``/workspace`` all the same);
 - npm on the process runtime: ``npx -y identifier@version`` when ``npx`` is installed.
@@ -25,6 +26,21 @@ from pathlib import Path
 from tesserra_core.domain.tools import Package
 from tesserra_core.errors import Unprocessable
 from tesserra_core.ports.tools import LaunchPlan
+
+SECRETS_FROM_STDIN = """\
+import json, os, sys
+line = b""
+while not line.endswith(b"\\n"):
+    byte = os.read(0, 1)  # one byte at a time: what follows the line is the MCP session's
+    if not byte:
+        sys.exit("no settings line on stdin")
+    line += byte
+os.environ.update(json.loads(line))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+"""Run by the Python image's interpreter before the server (``python -c ... <script>``): the secret
+settings arrive on stdin's first line (``LaunchPlan.secrets_on_stdin``), so ``docker inspect`` never
+shows them; then it becomes the server, whose stdin carries on with MCP."""
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
@@ -74,7 +90,12 @@ class LocalPackages:
             )
             return LaunchPlan(command=(), image=image, in_workspace=False)
         if package.registry_type == "pypi":
-            return LaunchPlan(command=(f"/opt/mcp/bin/{script_name(package)}",), image=self._python_image)
+            script = f"/opt/mcp/bin/{script_name(package)}"
+            return LaunchPlan(
+                command=("/opt/mcp/bin/python", "-c", SECRETS_FROM_STDIN, script),
+                image=self._python_image,
+                secrets_on_stdin=True,
+            )
         raise Unprocessable("npm packages do not run on the Docker runtime here", code="not_installable")
 
     async def _pypi_script(self, package: Package) -> str:

@@ -3,9 +3,12 @@ the probe server reading files uploaded into its installation's workspace (mount
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiodocker
 import pytest
 from dependency_injector import providers
 
@@ -92,3 +95,28 @@ async def test_files_uploaded_to_the_workspace_reach_the_server_in_its_container
     assert empty.structured_content == {"result": []}
     await uc.remove_installation(team.owner, ready.id)
     await uc.remove_installation(team.owner, other.id)
+
+
+async def test_secrets_reach_the_server_over_stdin_and_never_show_in_docker_inspect(docker_uc: UseCases) -> None:
+    uc = docker_uc
+    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    team = await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
+    config = {"PROBE_TOKEN": SECRET, "PROBE_MODE": "careful"}
+    view = await uc.install_tool(team.owner, PROBE, InstallRequest(config=config))
+    ready = await settled(uc, team.owner, view.id, within=120)
+    assert ready.status == "ready", ready.status_reason
+    for name, value in config.items():
+        digest = await uc.call_installation_tool(
+            team.owner, ready.id, ToolCall(name="env_digest", arguments={"name": name})
+        )
+        assert digest.structured_content == {"result": hashlib.sha256(value.encode()).hexdigest()}
+    [workload] = await uc.ports.runtime.list(f"installation:{ready.id}")
+    engine = aiodocker.Docker(url=DOCKER_HOST)
+    try:
+        inspected = await engine.containers.container(workload.id).show()
+    finally:
+        await engine.close()
+    assert "PROBE_MODE=careful" in inspected["Config"]["Env"]  # plain settings stay in the environment
+    assert SECRET not in json.dumps(inspected)
+    assert not any(v.startswith("PROBE_TOKEN=") for v in inspected["Config"]["Env"])
+    await uc.remove_installation(team.owner, ready.id)

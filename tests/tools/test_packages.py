@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tesserra_adapters.packages import LocalPackages
+from tesserra_adapters.packages import SECRETS_FROM_STDIN, LocalPackages
 from tesserra_core.domain.tools import Package
 from tesserra_core.errors import Unprocessable
 from tests.support import missing
@@ -44,7 +44,8 @@ async def test_what_cannot_run_is_refused_with_a_reason(tmp_path: Path) -> None:
     with pytest.raises(Unprocessable):
         await resolver.plan(Package(registry_type="pypi", identifier="ok", version="1; rm -rf /"), "process")
     docker = await resolver.plan(TIME, "docker")
-    assert docker.command == ("/opt/mcp/bin/mcp-server-time",)
+    assert docker.command == ("/opt/mcp/bin/python", "-c", SECRETS_FROM_STDIN, "/opt/mcp/bin/mcp-server-time")
+    assert docker.secrets_on_stdin
     assert docker.image == "tesserra-test/python-mcp:latest"
     assert docker.in_workspace  # a Python server runs in its mounted workspace
     image = await resolver.plan(Package(registry_type="oci", identifier="ghcr.io/x/y", version="1.2"), "docker")

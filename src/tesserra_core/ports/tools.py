@@ -70,6 +70,10 @@ class LaunchPlan(msgspec.Struct, frozen=True, kw_only=True):
     command: tuple[str, ...]
     image: str | None = None
     env: dict[str, str] = msgspec.field(default_factory=dict)
+    secrets_on_stdin: bool = False
+    """Secret settings go to the server as one JSON object on the first line of its stdin (its
+    command reads them into its environment before the MCP server starts), not in the workload's
+    environment, which image runtimes show to anyone who may inspect the workload."""
     in_workspace: bool = True
     """Start in the installation's workspace (its working directory). The workspace is mounted at
     ``WORKSPACE_MOUNT`` either way; a server from an image that needs its own working directory

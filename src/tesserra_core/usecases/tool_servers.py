@@ -294,14 +294,18 @@ class ToolServers:
         package = entry.package
         if package is None:
             raise Unprocessable(f"{entry.name} has no stdio package this platform runs", code="not_installable")
-        env: dict[str, str] = {}
+        secrets = self._secrets(installation)
         if entry.oauth_provider is not None:
             token = await self.linked.access_token(installation.tenant_id, installation.user_id, entry.oauth_provider)
             if token is None:
                 raise NeedsAuth
-            env["OAUTH_ACCESS_TOKEN"] = token
+            secrets["OAUTH_ACCESS_TOKEN"] = token
         plan = await self.resolver.plan(package, self.runtime.name)
-        env = {**plan.env, **installation.config, **self._secrets(installation), **env}
+        env = {**plan.env, **installation.config}
+        if plan.secrets_on_stdin:  # kept out of the runtime's metadata (docker inspect)
+            env = {k: v for k, v in env.items() if k not in secrets}
+        else:
+            env.update(secrets)
         spec = WorkloadSpec(
             owner=installation.owner,
             tenant_id=installation.tenant_id,
@@ -321,7 +325,9 @@ class ToolServers:
                 raise NotFound("no such installation", code="installation_not_found")
             try:
                 channel = await self.runtime.attach(workload.id)
-            except Conflict:
+                if plan.secrets_on_stdin:
+                    await channel.send(json.dumps(secrets).encode())
+            except (Conflict, BrokenPipeError):
                 raise Unavailable("the tool server exited as it started", code="tool_server_unavailable") from None
             session = await self.connector.connect(channel, seconds=self.limits.start_timeout)
             try:
