@@ -95,6 +95,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         except msgspec.ValidationError as exc:
             raise SystemExit(f"invalid TESSERRA_* setting: {exc}") from None
 
+    def __post_init__(self) -> None:
+        # Absolute from the start: the data dir is handed to workloads (mounts, working directories)
+        # that must not depend on the server's current directory.
+        msgspec.structs.force_setattr(self, "data_dir", Path(os.path.abspath(self.data_dir)))
+
     @property
     def limiter(self) -> str:
         if self.rate_limit_backend == "auto":
