@@ -14,7 +14,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, Example, Reference, SecurityRequirement, SecurityScheme
 from litestar.params import QueryParameter
 
-from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, PageRequest
 
 
 class ErrorBody(msgspec.Struct):
@@ -126,6 +126,6 @@ async def provide_page(
     limite: Annotated[
         int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT}.")
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, QueryParameter(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> PageRequest:
     return PageRequest(limite, offset)

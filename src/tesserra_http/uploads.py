@@ -13,6 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 from litestar.types import Receive
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from tesserra_core.errors import ValidationFailed
@@ -104,7 +105,10 @@ class MultipartFile:
             "on_part_end": self._part_end,
             "on_end": self._end,
         }
-        self._parser = MultipartParser(boundary, callbacks)
+        try:
+            self._parser = MultipartParser(boundary, callbacks)
+        except FormParserError as exc:  # e.g. a boundary past RFC 2046's 70 characters (the parser allows 256)
+            raise _bad(str(exc) or "malformed boundary") from None
 
     def _part_begin(self) -> None:
         self._headers = {}
@@ -147,7 +151,7 @@ class MultipartFile:
         if chunk:
             try:
                 self._parser.write(chunk)
-            except Exception as exc:  # python-multipart's own MultipartParseError and friends
+            except FormParserError as exc:  # python-multipart's own MultipartParseError and friends
                 raise _bad(str(exc) or "malformed") from None
         return len(chunk)
 

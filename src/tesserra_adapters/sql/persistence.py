@@ -567,6 +567,13 @@ class SqlResources(_Repo):
         return [_resource(r) for r in rows], total
 
 
+def _bad_value(exc: BaseException) -> bool:
+    """The value sent, not the database, is at fault: SQLSTATE class 22 (data exception: a NUL in text,
+    a number out of range, ...), which asyncpg reports through the dialect as a plain DBAPIError."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22"))
+
+
 class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine, read_only: bool) -> None:
         self._engine = engine
@@ -618,8 +625,11 @@ class SqlUnitOfWork:
                 await conn.close()
         if isinstance(exc, TesserraError) or exc is None:
             return
-        if isinstance(exc, DataError):
-            raise ValidationFailed("a value is out of range for its field", code="invalid_value") from exc
+        if _bad_value(exc):
+            raise ValidationFailed(
+                "a value cannot be stored: out of range for its field, or text with a NUL character",
+                code="invalid_value",
+            ) from exc
         if isinstance(exc, (DBAPIError, SQLAlchemyError, OSError)):
             raise Unavailable("the database is unavailable", code="database_unavailable") from exc
 

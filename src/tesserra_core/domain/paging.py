@@ -12,6 +12,8 @@ T = TypeVar("T")
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+MAX_OFFSET = 2**63 - 1
+"""The largest offset a database takes (a signed 64-bit integer, in SQLite and PostgreSQL alike)."""
 
 
 class PageRequest(msgspec.Struct, frozen=True):
@@ -21,8 +23,8 @@ class PageRequest(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         if not 1 <= self.limite <= MAX_LIMIT:
             raise ValidationFailed(f"limite must be between 1 and {MAX_LIMIT}", code="invalid_pagination")
-        if self.offset < 0:
-            raise ValidationFailed("offset must be 0 or more", code="invalid_pagination")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise ValidationFailed(f"offset must be between 0 and {MAX_OFFSET}", code="invalid_pagination")
 
 
 class Page(msgspec.Struct, Generic[T], frozen=True):
