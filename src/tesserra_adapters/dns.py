@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import dns.asyncresolver
 import dns.exception
 import dns.name
+import dns.node
 import dns.rdata
 import dns.rdataclass
 import dns.rdataset
@@ -139,11 +140,49 @@ class _StrictReader(dns.zonefile.Reader):
         raise dns.exception.SyntaxError(f"{name} is outside the zone {self.zone_origin}")  # type: ignore[no-untyped-call]
 
 
+class _IndexedTransaction(dns.zonefile.RRsetsReaderTransaction):
+    """dnspython's transaction finds a name's rdatasets by scanning every one read so far, on every
+    record (the CNAME-and-other-data check): n records cost O(n^2), so a 20,000-line zone file, well
+    under the size limit, held the event loop for minutes. The same transaction, indexed by name."""
+
+    def __init__(self, manager: dns.zonefile.RRSetsReaderManager, replacement: bool, read_only: bool) -> None:
+        super().__init__(manager, replacement, read_only)  # type: ignore[no-untyped-call]
+        self._by_name: dict[dns.name.Name, dict[tuple[int, int], dns.rdataset.Rdataset]] = {}
+
+    def _get_node(self, name: dns.name.Name) -> dns.node.Node | None:
+        rdatasets = self._by_name.get(name)
+        if not rdatasets:
+            return None
+        node = dns.node.Node()  # type: ignore[no-untyped-call]
+        node.rdatasets = list(rdatasets.values())
+        return node
+
+    def _name_exists(self, name: dns.name.Name) -> bool:
+        return bool(self._by_name.get(name))
+
+    def _put_rdataset(self, name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> None:
+        super()._put_rdataset(name, rdataset)  # type: ignore[no-untyped-call]
+        self._by_name.setdefault(name, {})[(rdataset.rdtype, rdataset.covers)] = rdataset
+
+    def _delete_name(self, name: dns.name.Name) -> None:
+        for rdtype, covers in self._by_name.pop(name, {}):
+            self.rdatasets.pop((name, rdtype, covers), None)
+
+    def _delete_rdataset(self, name: dns.name.Name, rdtype: int, covers: int) -> None:
+        super()._delete_rdataset(name, rdtype, covers)  # type: ignore[no-untyped-call]
+        self._by_name.get(name, {}).pop((rdtype, covers), None)
+
+
+class _IndexedManager(dns.zonefile.RRSetsReaderManager):
+    def writer(self, replacement: bool = False) -> _IndexedTransaction:
+        return _IndexedTransaction(self, True, False)
+
+
 def _read(zone_name: dns.name.Name, body: str, default_ttl: int) -> list[dns.rrset.RRset]:
     """The zone file's RRsets, absolute; only the $ORIGIN and $TTL directives ($INCLUDE would read
     the server's files, $GENERATE would multiply records)."""
-    manager = dns.zonefile.RRSetsReaderManager(zone_name, False, _IN)
-    with manager.writer(True) as txn:  # type: ignore[no-untyped-call]
+    manager = _IndexedManager(zone_name, False, _IN)
+    with manager.writer(True) as txn:
         tokens = dns.tokenizer.Tokenizer(body, "<zone>")
         reader = _StrictReader(
             tokens, _IN, txn, allow_include=False, allow_directives={"$ORIGIN", "$TTL"}, default_ttl=default_ttl
