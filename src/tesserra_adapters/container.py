@@ -25,6 +25,7 @@ from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.runtime.memory import MemoryRuntime
+from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
@@ -37,7 +38,7 @@ from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_adapters.tool_client import McpToolConnector
-from tesserra_adapters.workspaces import LocalWorkspaces
+from tesserra_adapters.workspaces import LocalWorkspaces, workspaces_root
 from tesserra_core.ports.limits import RateLimiter
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
@@ -96,7 +97,7 @@ async def container_runtime(
     elif kind == "docker":
         from tesserra_adapters.runtime.docker import DockerRuntime
 
-        runtime = DockerRuntime(docker_host)
+        runtime = DockerRuntime(docker_host, mount_root=workspaces_root(data_dir))
     else:
         raise ValueError(f"TESSERRA_RUNTIME must be process or docker, not {kind!r}")
     try:
@@ -136,7 +137,10 @@ class _Common(containers.DeclarativeContainer):
         settings.provided.tool_python_image,
     )
     catalog_source = providers.Singleton(CatalogFile, settings.provided.catalog_source)
-    workspaces = providers.Singleton(LocalWorkspaces, settings.provided.data_dir)
+    workspaces = providers.Singleton(
+        lambda s: LocalWorkspaces(s.data_dir, CONTAINER_USER if s.runtime == "docker" else None), settings
+    )
+    """On Docker, workspaces belong to the user containers run as."""
     site = providers.Singleton(
         lambda s: SiteConfig(
             public_url=s.public_url, oauth_return_url=s.oauth_return_url, oauth_state_ttl_seconds=s.oauth_state_ttl

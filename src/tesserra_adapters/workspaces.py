@@ -1,7 +1,12 @@
 """Installation workspaces: ``<data_dir>/workspaces/<installation id>/``, mounted into the server.
 
 The server may write there (as root in a container): an upload replaces a link it left with a
-file (``os.replace`` renames over the link, never through it), and links count for nothing."""
+file (``os.replace`` renames over the link, never through it), and links count for nothing.
+
+With an ``owner`` (the uid and gid a container workload runs as), each workspace and each uploaded
+file belong to that user, so a workload that is not root reads and writes its own workspace. A
+server that may not give files away (not root) opens them instead: the workspace 0777, its uploads
+0644; only the data dir's own mode (0700) then keeps other users of the host out."""
 
 from __future__ import annotations
 
@@ -18,9 +23,30 @@ from tesserra_core.ports.tools import StoredFile
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+def workspaces_root(data_dir: Path) -> Path:
+    """The directory holding every workspace: the only one whose subdirectories a container may mount."""
+    return data_dir / "workspaces"
+
+
+def _give(target: Path | int, owner: tuple[int, int], open_mode: int) -> None:
+    """Hand a workspace path (or open file) to the workload's user, or open it to every user if the
+    server may not chown."""
+    try:
+        if isinstance(target, int):
+            os.fchown(target, *owner)
+        else:
+            os.chown(target, *owner, follow_symlinks=False)
+    except PermissionError:
+        if isinstance(target, int):
+            os.fchmod(target, open_mode)
+        else:
+            os.chmod(target, open_mode, follow_symlinks=False)
+
+
 class LocalWorkspaces:
-    def __init__(self, data_dir: Path) -> None:
-        self._root = data_dir / "workspaces"
+    def __init__(self, data_dir: Path, owner: tuple[int, int] | None = None) -> None:
+        self._root = workspaces_root(data_dir)
+        self._owner = owner
 
     def _dir(self, installation_id: str) -> Path:
         if not _ID.match(installation_id):
@@ -30,6 +56,8 @@ class LocalWorkspaces:
     def path(self, installation_id: str) -> str:
         directory = self._dir(installation_id)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._owner is not None:
+            _give(directory, self._owner, 0o777)
         return str(directory)
 
     async def save(self, installation_id: str, name: str, data: bytes, *, max_total: int) -> StoredFile:
@@ -50,6 +78,8 @@ class LocalWorkspaces:
         tmp = directory / f".upload-{os.getpid()}-{id(data)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as out:
+            if self._owner is not None:
+                _give(out.fileno(), self._owner, 0o644)
             out.write(data)
         os.replace(tmp, target)
         return StoredFile(name, len(data))

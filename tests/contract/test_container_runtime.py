@@ -8,6 +8,7 @@ the spec that produces them there: a shell command for processes, busybox for Do
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ import pytest
 
 from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_adapters.runtime.memory import MemoryIO, MemoryRuntime
+from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports.runtime import ContainerRuntime, Mount, Workload, WorkloadSpec, WorkloadState
@@ -118,7 +120,7 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         runtime = ProcessRuntime(tmp_path)
     else:
         await docker_image(BUSYBOX_IMAGE)
-        runtime = DockerRuntime(DOCKER_HOST, pull=False)
+        runtime = DockerRuntime(DOCKER_HOST, pull=False, mount_root=tmp_path)
     harness = Harness(runtime, kind, f"test-{uuid.uuid4().hex[:10]}:")
     try:
         yield harness
@@ -279,6 +281,8 @@ async def test_a_mount_shows_host_files_and_keeps_what_the_workload_writes(harne
     shared = tmp_path / "shared"
     shared.mkdir()
     (shared / "hello.txt").write_text("from the host\n")
+    if harness.kind == "docker":  # a workspace belongs to the user containers run as
+        os.chown(shared, *CONTAINER_USER)
     workload = await harness.runtime.run(harness.in_mount(shared))
 
     async def printed(times: int) -> str:

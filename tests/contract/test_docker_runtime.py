@@ -11,9 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import aiodocker
+import msgspec
 import pytest
 
-from tesserra_adapters.runtime.docker import ISOLATED_NETWORK, DockerRuntime
+from tesserra_adapters.runtime.docker import (
+    DEFAULT_CPUS,
+    DEFAULT_MEMORY_BYTES,
+    EGRESS_NETWORK,
+    ISOLATED_NETWORK,
+    PIDS_LIMIT,
+    DockerRuntime,
+)
+from tesserra_adapters.runtime.mounts import CONTAINER_USER
+from tesserra_adapters.workspaces import LocalWorkspaces
 from tesserra_core.errors import NotFound, Unavailable, ValidationFailed
 from tesserra_core.ports.runtime import Mount, WorkloadSpec, WorkloadState
 from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, PYTHON_MCP_IMAGE, docker_image, eventually
@@ -28,8 +38,8 @@ async def engine() -> AsyncIterator[aiodocker.Docker]:
 
 
 @pytest.fixture
-async def runtime(engine: aiodocker.Docker) -> AsyncIterator[DockerRuntime]:
-    rt = DockerRuntime(DOCKER_HOST, pull=False)
+async def runtime(engine: aiodocker.Docker, tmp_path: Path) -> AsyncIterator[DockerRuntime]:
+    rt = DockerRuntime(DOCKER_HOST, pull=False, mount_root=tmp_path / "workspaces")
     owner_prefix = f"dtest-{uuid.uuid4().hex[:8]}:"
     rt.test_prefix = owner_prefix  # type: ignore[attr-defined]
     yield rt
@@ -169,16 +179,18 @@ async def test_an_unreachable_engine_is_unavailable(tmp_path: Any) -> None:
 async def test_a_read_only_mount_is_a_bind_mount_the_container_cannot_write(
     runtime: DockerRuntime, engine: aiodocker.Docker, tmp_path: Path
 ) -> None:
-    (tmp_path / "given.txt").write_text("read me\n")
+    workspace = LocalWorkspaces(tmp_path, CONTAINER_USER)
+    source = Path(workspace.path("given"))
+    (source / "given.txt").write_text("read me\n")
     script = "cat /in/given.txt; touch /in/new.txt; echo rc=$?; exec sleep 300"
-    mounts = (Mount(source=str(tmp_path), target="/in", read_only=True),)
+    mounts = (Mount(source=str(source), target="/in", read_only=True),)
     workload = await runtime.run(busybox(runtime, "sh", "-c", script, mounts=mounts))
     logs = await logged(runtime, workload.id, "rc=")
     assert "read me" in logs
     assert "rc=0" not in logs
-    assert not (tmp_path / "new.txt").exists()
+    assert not (source / "new.txt").exists()
     [mount] = (await engine.containers.container(workload.id).show())["Mounts"]
-    assert (mount["Type"], mount["Source"], mount["Destination"], mount["RW"]) == ("bind", str(tmp_path), "/in", False)
+    assert (mount["Type"], mount["Source"], mount["Destination"], mount["RW"]) == ("bind", str(source), "/in", False)
 
 
 async def test_the_workload_sees_its_declared_port(runtime: DockerRuntime) -> None:
@@ -222,3 +234,126 @@ async def test_the_python_mcp_image_serves_mcp_over_attached_stdio(runtime: Dock
     finally:
         await channel.aclose()
     assert (await runtime.inspect(workload.id)).state is WorkloadState.RUNNING  # type: ignore[union-attr]
+
+
+async def test_a_workload_runs_as_nobody_without_capabilities_on_a_read_only_root(
+    runtime: DockerRuntime, engine: aiodocker.Docker
+) -> None:
+    """What the engine was told (its own inspection) and what the workload finds inside."""
+    script = (
+        "id -u; id -g; grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status;"
+        " touch /rootfs-write 2>/dev/null; echo root-write=$?; touch /tmp/scratch; echo tmp-write=$?;"
+        " echo home=$HOME; echo END; exec sleep 300"
+    )
+    workload = await runtime.run(busybox(runtime, "sh", "-c", script))
+    info = await engine.containers.container(workload.id).show()
+    config, host = info["Config"], info["HostConfig"]
+    assert config["User"] == "65534:65534"
+    assert host["CapDrop"] == ["ALL"]
+    assert not host.get("CapAdd")
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["Privileged"] is False
+    assert host["ReadonlyRootfs"] is True
+    assert set(host["Tmpfs"]) == {"/tmp"}
+    assert host["PidsLimit"] == PIDS_LIMIT
+    assert host["Memory"] == DEFAULT_MEMORY_BYTES == host["MemorySwap"]  # limits even when the spec sets none
+    assert host["NanoCpus"] == int(DEFAULT_CPUS * 1e9)
+    assert not host.get("Binds")
+    assert not host.get("Mounts")
+    assert info["Mounts"] == []
+    assert host["NetworkMode"] == "none"
+    assert not host.get("PortBindings")
+    lines = (await logged(runtime, workload.id, "END")).split()
+    assert lines[:2] == ["65534", "65534"]
+    status = dict(zip(lines[2:8:2], lines[3:8:2], strict=True))
+    assert status == {"CapEff:": "0000000000000000", "CapBnd:": "0000000000000000", "NoNewPrivs:": "1"}
+    assert "root-write=0" not in lines
+    assert "tmp-write=0" in lines
+    assert "home=/tmp" in lines
+
+
+async def test_the_pid_limit_stops_a_fork_bomb(runtime: DockerRuntime) -> None:
+    bomb = (
+        f"(for i in $(seq {PIDS_LIMIT + 100}); do sleep 300 & echo $! >> /tmp/pids; done) 2>/dev/null;"
+        " n=0; while read p; do n=$((n+1)); kill $p; done < /tmp/pids; echo forked=$n; exec sleep 300"
+    )
+    workload = await runtime.run(busybox(runtime, "sh", "-c", bomb))
+    logs = await eventually(lambda: logged(runtime, workload.id, "forked="), within=30)
+    forked = int(logs.split("forked=")[1].split()[0])
+    assert 0 < forked < PIDS_LIMIT
+
+
+async def test_only_directories_inside_the_workspaces_may_be_mounted(tmp_path: Path) -> None:
+    """The Docker socket, the data dir (database, secret key), the workspaces' root itself, a link
+    out of it, and any mount at all on a runtime given no workspaces: refused before the engine."""
+    await docker_image(BUSYBOX_IMAGE)
+    data_dir = tmp_path / "data"
+    workspaces = LocalWorkspaces(data_dir, CONTAINER_USER)
+    workspaces.path("mine")
+    (data_dir / "secret_key").write_text("secret")
+    root = data_dir / "workspaces"
+    (root / "escape").symlink_to(data_dir)
+    rt = DockerRuntime(DOCKER_HOST, pull=False, mount_root=root)
+    bare = DockerRuntime(DOCKER_HOST, pull=False)
+    owner = f"dtest-{uuid.uuid4().hex[:8]}:mounts"
+    try:
+        for runtime, source in (
+            (rt, "/var/run"),
+            (rt, str(data_dir)),
+            (rt, str(root)),
+            (rt, str(root / "escape")),
+            (rt, "/var"),
+            (bare, str(root / "mine")),
+        ):
+            spec = WorkloadSpec(
+                owner=owner,
+                tenant_id="t",
+                command=("cat", "/m/secret_key"),
+                image=BUSYBOX_IMAGE,
+                mounts=(Mount(source=source, target="/m"),),
+            )
+            with pytest.raises(ValidationFailed) as refused:
+                await runtime.run(spec)
+            assert refused.value.code == "invalid_mount"
+        assert await rt.list(owner) == []
+    finally:
+        for workload in await rt.list(owner):
+            await rt.remove(workload.id)
+        await rt.aclose()
+        await bare.aclose()
+
+
+async def test_a_workload_writes_its_own_workspace_as_nobody(runtime: DockerRuntime, tmp_path: Path) -> None:
+    workspaces = LocalWorkspaces(tmp_path, CONTAINER_USER)
+    await workspaces.save("ws", "given.txt", b"uploaded\n", max_total=1024)
+    source = workspaces.path("ws")
+    script = "cat given.txt; echo made > made.txt; echo rc=$?; exec sleep 300"
+    spec = busybox(
+        runtime, "sh", "-c", script, workdir="/workspace", mounts=(Mount(source=source, target="/workspace"),)
+    )
+    workload = await runtime.run(spec)
+    logs = await logged(runtime, workload.id, "rc=")
+    assert "uploaded" in logs
+    assert "rc=0" in logs
+    made = Path(source) / "made.txt"
+    assert made.read_text() == "made\n"
+    assert (made.stat().st_uid, made.stat().st_gid) == CONTAINER_USER
+
+
+async def test_workloads_with_the_network_cannot_reach_one_another(
+    runtime: DockerRuntime, engine: aiodocker.Docker
+) -> None:
+    """Two network workloads (any tenants) share a bridge without traffic between its containers."""
+    server = await runtime.run(busybox(runtime, "httpd", "-f", "-p", "8080", "-h", "/www", network=True))
+    info = await engine.containers.container(server.id).show()
+    assert info["HostConfig"]["NetworkMode"] == EGRESS_NETWORK
+    options = (await (await engine.networks.get(EGRESS_NETWORK)).show())["Options"]
+    assert options["com.docker.network.bridge.enable_icc"] == "false"
+    address = info["NetworkSettings"]["Networks"][EGRESS_NETWORK]["IPAddress"]
+    probe = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {address} 8080; echo rc=$?; exec sleep 300"
+    for tenant in ("tenant-a", "tenant-b"):
+        spec = busybox(runtime, "sh", "-c", probe, network=True)
+        neighbour = await runtime.run(msgspec.structs.replace(spec, tenant_id=tenant))
+        logs = await logged(runtime, neighbour.id, "rc=")
+        assert "tesserra test page" not in logs
+        assert "rc=0" not in logs

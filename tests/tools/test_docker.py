@@ -16,6 +16,7 @@ from tesserra_adapters.bootstrap import build
 from tesserra_adapters.container import MemoryAdapters
 from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_adapters.settings import Settings
+from tesserra_adapters.workspaces import workspaces_root
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.installations import InstallRequest, ToolCall, Upload
@@ -38,7 +39,7 @@ async def docker_uc(tmp_path: Path, image: str) -> AsyncIterator[UseCases]:
         data_dir=tmp_path, secret_key="x" * 48, catalog_source=str(CATALOG), tool_python_image=image, runtime="docker"
     )
     adapters = MemoryAdapters(settings=settings)
-    runtime = DockerRuntime(DOCKER_HOST, pull=False)
+    runtime = DockerRuntime(DOCKER_HOST, pull=False, mount_root=workspaces_root(tmp_path))
     adapters.runtime.override(providers.Object(runtime))
     uc = await build(adapters, settings)
     try:

@@ -3,13 +3,21 @@
 Every container carries the labels ``tesserra.managed=1``, ``tesserra.owner`` and ``tesserra.tenant``;
 ``list`` sees only managed containers. Isolation by default: no network (``NetworkMode: none``)
 unless the spec asks for one; a workload that only publishes ports joins ``tesserra-isolated``, a
-bridge without masquerading (no route out) nor traffic between containers. Published ports are
-bound to 127.0.0.1 only, on host ports Docker picks (read back by ``inspect``; they may change on
-restart). Memory and CPU limits, ``no-new-privileges``, a pid limit, and an init process (signals,
-zombies). The workload sees its declared port in ``PORT`` / ``PORT_<declared>``, as with processes.
-A missing image is pulled once if ``pull``; failing that, ``Unavailable`` (code ``image_missing``).
-Mounts are bind mounts (``HostConfig.Mounts``, read-only when asked) of directories on the engine's
-host: the same machine as this server when the engine is local, as it must be for workspaces.
+bridge without masquerading (no route out) nor traffic between containers; one that asks for the
+network joins ``tesserra-egress``, a bridge with a route out but no traffic between its containers
+(neither another tenant's nor its own tenant's). Published ports are bound to 127.0.0.1 only, on host
+ports Docker picks (read back by ``inspect``; they may change on restart). The server reaches a
+workload only through them.
+
+A workload runs as ``nobody`` (65534:65534, whatever the image says) with every capability dropped,
+``no-new-privileges``, a read-only root file system with a tmpfs ``/tmp`` (``HOME`` is ``/tmp``
+unless the spec sets it), a pid limit, memory and CPU limits (defaults when the spec gives none), and
+an init process (signals, zombies). The workload sees its declared port in ``PORT`` /
+``PORT_<declared>``, as with processes. A missing image is pulled once if ``pull``; failing that,
+``Unavailable`` (code ``image_missing``). Mounts are bind mounts (``HostConfig.Mounts``, read-only
+when asked) of directories on the engine's host: the same machine as this server when the engine is
+local, as it must be for workspaces. Only directories inside ``mount_root`` (the workspaces) may be
+mounted; anything else (the Docker socket, the data dir, ...) is refused before the engine is asked.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -29,7 +38,7 @@ import aiohttp
 from aiodocker.exceptions import DockerError
 from aiodocker.stream import Stream
 
-from tesserra_adapters.runtime.mounts import check_sources
+from tesserra_adapters.runtime.mounts import CONTAINER_USER, check_inside, check_sources
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
 
@@ -38,7 +47,12 @@ OWNER = "tesserra.owner"
 TENANT = "tesserra.tenant"
 STDIO = "tesserra.stdio"
 ISOLATED_NETWORK = "tesserra-isolated"
+EGRESS_NETWORK = "tesserra-egress"
 PIDS_LIMIT = 512
+DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
+DEFAULT_CPUS = 1.0
+TMP = "/tmp"  # noqa: S108 - a tmpfs of the container's own, not the host's /tmp
+TMP_SIZE = "64m"
 UNREACHABLE = 900
 """The status aiodocker gives a DockerError when it cannot connect to the engine at all."""
 
@@ -124,9 +138,13 @@ class _AttachedChannel:
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self, docker_host: str = "unix:///var/run/docker.sock", *, pull: bool = True) -> None:
+    def __init__(
+        self, docker_host: str = "unix:///var/run/docker.sock", *, pull: bool = True, mount_root: Path | None = None
+    ) -> None:
+        """``mount_root``: the only directory whose subdirectories may be mounted (none without it)."""
         self._host = docker_host
         self._pull = pull
+        self._mount_root = mount_root
         self._client: aiodocker.Docker | None = None
 
     # -- the port ---------------------------------------------------------------------------------
@@ -137,6 +155,7 @@ class DockerRuntime:
         if not spec.image:
             raise ValidationFailed("a Docker workload needs an image")
         check_sources(spec)
+        check_inside(spec, self._mount_root)
         async with self._engine():
             await self._ensure_image(spec.image)
             config = await self._config(spec)
@@ -310,29 +329,32 @@ class DockerRuntime:
         return True
 
     async def _config(self, spec: WorkloadSpec) -> dict[str, Any]:
-        env = dict(spec.env)
+        env = {"HOME": TMP, **spec.env}  # the root file system is read-only
         for port in spec.ports:
             env[f"PORT_{port}"] = str(port)
         if spec.ports:
             env["PORT"] = str(spec.ports[0])
+        memory = spec.memory_bytes if spec.memory_bytes is not None else DEFAULT_MEMORY_BYTES
         host: dict[str, Any] = {
             "NetworkMode": await self._network(spec),
             "PortBindings": {f"{port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}] for port in spec.ports},
             "SecurityOpt": ["no-new-privileges"],
+            "CapDrop": ["ALL"],
+            "ReadonlyRootfs": True,
+            "Tmpfs": {TMP: f"rw,nosuid,nodev,size={TMP_SIZE}"},
             "PidsLimit": PIDS_LIMIT,
+            "Memory": memory,
+            "MemorySwap": memory,  # no swap beyond the limit
+            "NanoCpus": int((spec.cpus if spec.cpus is not None else DEFAULT_CPUS) * 1e9),
             "Init": True,
         }
-        if spec.memory_bytes is not None:
-            host["Memory"] = spec.memory_bytes
-            host["MemorySwap"] = spec.memory_bytes  # no swap beyond the limit
-        if spec.cpus is not None:
-            host["NanoCpus"] = int(spec.cpus * 1e9)
         if spec.mounts:
             host["Mounts"] = [
                 {"Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only} for m in spec.mounts
             ]
         config: dict[str, Any] = {
             "Image": spec.image,
+            "User": f"{CONTAINER_USER[0]}:{CONTAINER_USER[1]}",
             "Env": [f"{name}={value}" for name, value in env.items()],
             "Labels": {MANAGED: "1", OWNER: spec.owner, TENANT: spec.tenant_id, STDIO: "1" if spec.stdio else "0"},
             "ExposedPorts": {f"{port}/tcp": {} for port in spec.ports},
@@ -350,27 +372,32 @@ class DockerRuntime:
 
     async def _network(self, spec: WorkloadSpec) -> str:
         if spec.network:
-            return "bridge"
+            return await self._bridge(EGRESS_NETWORK, masquerade=True)
         if not spec.ports:
             return "none"
+        return await self._bridge(ISOLATED_NETWORK, masquerade=False)
+
+    async def _bridge(self, name: str, *, masquerade: bool) -> str:
+        """A bridge whose containers cannot reach one another (``enable_icc=false``), made once."""
         try:
-            await self._docker.networks.get(ISOLATED_NETWORK)
+            await self._docker.networks.get(name)
         except DockerError as exc:
             if exc.status != 404:
                 raise
             with contextlib.suppress(DockerError):  # 409: created meanwhile by another worker
                 await self._docker.networks.create(
                     {
-                        "Name": ISOLATED_NETWORK,
+                        "Name": name,
+                        "CheckDuplicate": True,  # names are not unique to the engine otherwise
                         "Driver": "bridge",
                         "Labels": {MANAGED: "1"},
                         "Options": {
-                            "com.docker.network.bridge.enable_ip_masquerade": "false",
+                            "com.docker.network.bridge.enable_ip_masquerade": "true" if masquerade else "false",
                             "com.docker.network.bridge.enable_icc": "false",
                         },
                     }
                 )
-        return ISOLATED_NETWORK
+        return name
 
 
 def _is_command_error(exc: DockerError) -> bool:
