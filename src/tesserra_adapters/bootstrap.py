@@ -35,7 +35,7 @@ async def build(adapters: RealAdapters | MemoryAdapters, settings: Settings) -> 
 @asynccontextmanager
 async def running(settings: Settings, *, memory: bool = False) -> AsyncIterator[UseCases]:
     """The facade for the life of the block; adapters' resources are released at its end."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.prepare_data_dir()
     adapters = MemoryAdapters(settings=settings) if memory else RealAdapters(settings=settings)
     try:
         yield await build(adapters, settings)

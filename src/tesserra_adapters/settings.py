@@ -10,6 +10,18 @@ from pathlib import Path
 import msgspec
 
 
+def make_private(path: Path, *, directory: bool) -> None:
+    """The server's own files (data dir, database, key) are its user's alone: a directory 0700, a
+    file 0600, created so if missing and narrowed if the server owns them; workloads never see them."""
+    mode = 0o700 if directory else 0o600
+    if directory:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+    else:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, mode))
+    if path.stat().st_uid == os.geteuid():
+        os.chmod(path, mode)
+
+
 def _decode(kind: type, value: object) -> object:
     """What ``msgspec.convert`` cannot build from a string itself: paths (TESSERRA_DATA_DIR)."""
     if kind is Path and isinstance(value, str):
@@ -100,6 +112,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         # that must not depend on the server's current directory.
         msgspec.structs.force_setattr(self, "data_dir", Path(os.path.abspath(self.data_dir)))
 
+    def prepare_data_dir(self) -> None:
+        make_private(self.data_dir, directory=True)
+
     @property
     def limiter(self) -> str:
         if self.rate_limit_backend == "auto":
@@ -114,7 +129,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return self.secret_key.encode()
         path = self.data_dir / "secret_key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.prepare_data_dir()
             tmp = path.with_name(f".secret_key.{os.getpid()}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from tesserra_adapters.settings import make_private
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -35,6 +39,9 @@ def open_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
+        if parsed.database and not memory and not parsed.query.get("uri"):
+            with contextlib.suppress(OSError):  # e.g. no such directory: SQLite says so when it connects
+                make_private(Path(parsed.database), directory=False)  # its -wal and -shm files take its mode
         engine = create_async_engine(
             url,
             echo=echo,
