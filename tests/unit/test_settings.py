@@ -21,3 +21,28 @@ def test_a_relative_data_dir_is_made_absolute_and_normalized(tmp_path: Path, mon
     settings = Settings.from_env({"TESSERRA_DATA_DIR": "a/../data/./here"})
     assert settings.data_dir == tmp_path / "data" / "here"
     assert settings.data_dir.is_absolute()
+
+
+def test_no_proxy_is_trusted_by_default() -> None:
+    settings = Settings.from_env({})
+    assert (settings.trusted_proxies, settings.proxy_header) == ((), "x-forwarded-for")
+
+
+def test_trusted_proxies_are_a_comma_separated_list_of_networks() -> None:
+    env = {"TESSERRA_TRUSTED_PROXIES": "127.0.0.1/32, 10.0.0.0/8 ,::1", "TESSERRA_PROXY_HEADER": "Forwarded"}
+    settings = Settings.from_env(env)
+    assert settings.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1")
+    assert settings.proxy_header == "forwarded"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("TESSERRA_TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/33", "'10.0.0.0/33' is not an address or a CIDR network"),
+        ("TESSERRA_TRUSTED_PROXIES", "lb.internal", "'lb.internal' is not an address or a CIDR network"),
+        ("TESSERRA_PROXY_HEADER", "x-real-ip", "proxy_header must be x-forwarded-for or forwarded"),
+    ],
+)
+def test_a_bad_proxy_setting_stops_the_start_with_one_clear_line(name: str, value: str, says: str) -> None:
+    with pytest.raises(SystemExit, match=says):
+        Settings.from_env({name: value})
