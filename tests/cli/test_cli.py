@@ -428,21 +428,22 @@ async def test_two_workers_verify_at_most_five_passwords_per_account(tmp_path: P
     if limiter == "redis":
         await (await redis_client()).aclose()  # skips (or fails) without a Redis server
     password = "workers-password-1"
+    owner = f"ops-{os.urandom(4).hex()}@example.com"  # the Redis store outlives the test: a lock must not leak
     async with database_url(kind, tmp_path) as url:
         env = _env(
             TESSERRA_DATABASE_URL=url,
             TESSERRA_DATA_DIR=str(tmp_path / "data"),
             TESSERRA_SECRET_KEY=SECRET,
-            TESSERRA_BOOTSTRAP_EMAIL="ops@example.com",
+            TESSERRA_BOOTSTRAP_EMAIL=owner,
             TESSERRA_BOOTSTRAP_PASSWORD=password,
             TESSERRA_RATE_LIMIT_BACKEND=limiter,
             TESSERRA_REDIS_URL=REDIS_URL,
         )
         async with serving(tmp_path, env, "workers.log", "--workers", "2") as served:
             await _all_listening(served, 2)
-            for email in ("ops@example.com", f"nobody-{os.urandom(4).hex()}@example.com"):
+            for email in (owner, f"nobody-{os.urandom(4).hex()}@example.com"):
                 guesses = await login_burst(served.url, [{"email": email, "password": "wrong"}] * 40)
                 codes = sorted((r.status_code, r.json()["code"]) for r in guesses)
                 assert codes == [(401, "invalid_login")] * 5 + [(429, "account_locked")] * 35, email
-            (right,) = await login_burst(served.url, [{"email": "ops@example.com", "password": password}])
+            (right,) = await login_burst(served.url, [{"email": owner, "password": password}])
             assert (right.status_code, right.json()["code"]) == (429, "account_locked")
