@@ -109,9 +109,8 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 
     async with running(settings) as uc:
         port = free_port()
-        config = uvicorn.Config(
-            create_app(uc), host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
-        )
+        app = create_app(uc, trusted_proxies=settings.trusted_proxies, proxy_header=settings.proxy_header)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False)
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:

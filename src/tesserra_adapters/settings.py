@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ def _decode(kind: type, value: object) -> object:
     raise NotImplementedError(f"cannot convert {type(value).__name__} to {kind.__name__}")
 
 
-_LISTS = frozenset({"allowed_hosts", "previous_secret_keys", "dns_resolvers", "tool_script_dirs"})
+_LISTS = frozenset({"allowed_hosts", "previous_secret_keys", "dns_resolvers", "tool_script_dirs", "trusted_proxies"})
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +55,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where workloads run: ``process`` (local processes, no isolation) or ``docker``."""
     allowed_hosts: tuple[str, ...] = ()
     """Extra Host names that /mcp accepts (DNS-rebinding protection); loopback is always allowed."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Proxies and load balancers (CIDRs or addresses, comma-separated) whose ``proxy_header`` tells
+    the client's address, which per-IP rate limits count. Empty: the TCP peer is the client and
+    forwarding headers are ignored, whoever sends them."""
+    proxy_header: str = "x-forwarded-for"
+    """The header the trusted proxies append the client to: ``x-forwarded-for`` or ``forwarded`` (RFC 7239)."""
     log_level: str = "INFO"
     catalog_source: str = "builtin"
     """Where POST /api/marketplace/refresh reloads the catalog from: ``builtin``, a file, or an http(s)
@@ -111,6 +118,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         # Absolute from the start: the data dir is handed to workloads (mounts, working directories)
         # that must not depend on the server's current directory.
         msgspec.structs.force_setattr(self, "data_dir", Path(os.path.abspath(self.data_dir)))
+        msgspec.structs.force_setattr(self, "proxy_header", self.proxy_header.strip().lower())
+        if self.proxy_header not in ("x-forwarded-for", "forwarded"):
+            raise ValueError(f"proxy_header must be x-forwarded-for or forwarded, not {self.proxy_header!r}")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {cidr!r} is not an address or a CIDR network") from None
 
     def prepare_data_dir(self) -> None:
         make_private(self.data_dir, directory=True)

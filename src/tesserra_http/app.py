@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
+from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var
 from tesserra_http.controllers import (
     auth,
@@ -84,8 +85,17 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
-def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revocations: bool = True) -> Litestar:
-    """The HTTP server over ``uc``. Builds nothing at import time; the caller owns ``uc``'s resources."""
+def create_app(
+    uc: UseCases,
+    *,
+    allowed_hosts: tuple[str, ...] = (),
+    watch_revocations: bool = True,
+    trusted_proxies: tuple[str, ...] = (),
+    proxy_header: str = "x-forwarded-for",
+) -> Litestar:
+    """The HTTP server over ``uc``. Builds nothing at import time; the caller owns ``uc``'s resources.
+    ``trusted_proxies`` (CIDRs) may tell the client's address in ``proxy_header``; nobody else may."""
+    client_address = ClientAddress(trusted_proxies, proxy_header)
     endpoint = McpEndpoint(uc, allowed_hosts=allowed_hosts, request_id=request_id_var.get)
 
     @asgi("/mcp", is_mount=True, copy_scope=True, opt={"public": True}, include_in_schema=False)
@@ -106,7 +116,7 @@ def create_app(uc: UseCases, *, allowed_hosts: tuple[str, ...] = (), watch_revoc
     return Litestar(
         route_handlers=[*(area(uc) for area in AREAS), mcp],
         dependencies=DEPENDENCIES,
-        middleware=[DefineMiddleware(GuardMiddleware, uc=uc)],
+        middleware=[DefineMiddleware(GuardMiddleware, uc=uc, client_address=client_address)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),
         lifespan=[lifespan],

@@ -124,7 +124,12 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
     async with running(settings) as uc:
         if first_start:
             await _first_owner(uc, settings)
-        app = create_app(uc, allowed_hosts=settings.allowed_hosts)
+        app = create_app(
+            uc,
+            allowed_hosts=settings.allowed_hosts,
+            trusted_proxies=settings.trusted_proxies,
+            proxy_header=settings.proxy_header,
+        )
         config = uvicorn.Config(
             app,
             host=settings.host,

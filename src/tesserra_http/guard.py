@@ -4,7 +4,8 @@ declares in its ``opt``:
 - every request gets an id (a well-formed ``X-Request-Id`` echoed, or a new one) that every log
   line, error body and response carries;
 - ``public``: no credentials needed; otherwise the caller is authenticated (every header form);
-- ``rate_limit``: a named rule from the core, counted per token (or per client IP when public);
+- ``rate_limit``: a named rule from the core, counted per token (or per client IP when public; the
+  client IP is the peer's, or the one trusted proxies forwarded: see ``client_address``);
 - ``idempotent``: ``Idempotency-Key`` replays the first response, refuses reuse and in-flight twins.
 
 Pure ASGI and a single layer with a single send wrapper, so the cost on a hot route is a few
@@ -22,6 +23,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from tesserra_core.errors import TesserraError, ValidationFailed
 from tesserra_core.ports.limits import RateDecision, StoredResponse
 from tesserra_core.usecases import UseCases
+from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import incoming_request_id, request_id_var
 from tesserra_http.errors import retry_after, send_core_error, send_error
 
@@ -37,9 +39,10 @@ def _rate_headers(decision: RateDecision) -> list[tuple[bytes, bytes]]:
 
 
 class GuardMiddleware:
-    def __init__(self, app: ASGIApp, uc: UseCases) -> None:
+    def __init__(self, app: ASGIApp, uc: UseCases, client_address: ClientAddress) -> None:
         self.app = app
         self.uc = uc
+        self.client_address = client_address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -70,7 +73,7 @@ class GuardMiddleware:
             scope["user"] = actor
             rule = opt.get("rate_limit")
             if rule is not None:
-                subject = actor.subject if actor is not None else f"ip:{(scope.get('client') or ('?',))[0]}"
+                subject = actor.subject if actor is not None else f"ip:{self.client_address(scope)}"
                 decision = await self.uc.throttle(rule, subject)
                 added.extend(_rate_headers(decision))
                 if not decision.allowed:

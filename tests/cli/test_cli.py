@@ -345,6 +345,15 @@ async def test_serve_honours_the_bootstrap_email_and_password(tmp_path: Path) ->
     assert "Traceback" not in log
 
 
+async def _all_listening(served: Served, workers: int) -> None:
+    """The first worker to listen answers /health; the others may still be starting (a loaded machine)."""
+    for _ in range(100):
+        if len(re.findall(r"listening on .* \(pid \d+", served.stderr_path.read_text())) == workers:
+            return
+        await asyncio.sleep(0.1)
+    assert len(re.findall(r"listening on .* \(pid \d+", served.stderr_path.read_text())) == workers
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("limiter", ["database", "redis"])
 async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter: str) -> None:
@@ -366,12 +375,7 @@ async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter
             TESSERRA_REDIS_URL=REDIS_URL,
         )
         async with serving(tmp_path, env, "workers.log", "--workers", "2") as served:
-            # The first worker to listen answers /health; the second may still be starting (a loaded machine).
-            for _ in range(100):
-                if len(re.findall(r"listening on .* \(pid \d+", served.stderr_path.read_text())) == 2:
-                    break
-                await asyncio.sleep(0.1)
-            assert len(re.findall(r"listening on .* \(pid \d+", served.stderr_path.read_text())) == 2
+            await _all_listening(served, 2)
             settings = Settings(
                 data_dir=tmp_path / "data",
                 database_url=url,
@@ -404,3 +408,42 @@ async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter
                 codes = await statuses(counted.key, 40)
                 assert codes.count(200) == 30
                 assert codes[30:] == [429] * 10
+
+
+@pytest.mark.parametrize(
+    ("kind", "limiter"),
+    [
+        ("sqlite", "database"),
+        pytest.param("postgres", "database", marks=pytest.mark.postgres),
+        pytest.param("postgres", "redis", marks=pytest.mark.postgres),
+    ],
+)
+async def test_two_workers_verify_at_most_five_passwords_per_account(tmp_path: Path, kind: str, limiter: str) -> None:
+    """40 concurrent guesses from 40 source addresses, spread over two workers sharing the store:
+    5 passwords are checked, the rest (and then the right password) are refused; an unknown email
+    gets the very same answers."""
+    from tests.drivers.http.conftest import login_burst
+    from tests.support import REDIS_URL, redis_client
+
+    if limiter == "redis":
+        await (await redis_client()).aclose()  # skips (or fails) without a Redis server
+    password = "workers-password-1"
+    owner = f"ops-{os.urandom(4).hex()}@example.com"  # the Redis store outlives the test: a lock must not leak
+    async with database_url(kind, tmp_path) as url:
+        env = _env(
+            TESSERRA_DATABASE_URL=url,
+            TESSERRA_DATA_DIR=str(tmp_path / "data"),
+            TESSERRA_SECRET_KEY=SECRET,
+            TESSERRA_BOOTSTRAP_EMAIL=owner,
+            TESSERRA_BOOTSTRAP_PASSWORD=password,
+            TESSERRA_RATE_LIMIT_BACKEND=limiter,
+            TESSERRA_REDIS_URL=REDIS_URL,
+        )
+        async with serving(tmp_path, env, "workers.log", "--workers", "2") as served:
+            await _all_listening(served, 2)
+            for email in (owner, f"nobody-{os.urandom(4).hex()}@example.com"):
+                guesses = await login_burst(served.url, [{"email": email, "password": "wrong"}] * 40)
+                codes = sorted((r.status_code, r.json()["code"]) for r in guesses)
+                assert codes == [(401, "invalid_login")] * 5 + [(429, "account_locked")] * 35, email
+            (right,) = await login_burst(served.url, [{"email": owner, "password": password}])
+            assert (right.status_code, right.json()["code"]) == (429, "account_locked")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.redis_store.limits import RedisRateLimiter
+from tesserra_adapters.sql.engine import open_engine
+from tesserra_adapters.sql.limits import SqlRateLimiter
 from tesserra_core.ports.limits import RateLimiter
 from tests.contract.conftest import LIMITER_BACKENDS, FakeClock
 from tests.contract.entities import unique
+from tests.support import redis_client
 
 
 @pytest.fixture(params=LIMITER_BACKENDS)
@@ -113,3 +119,50 @@ async def test_purge_forgets_idle_keys_only(rate_limiter: RateLimiter, clock: Fa
     assert purged >= 1
     assert (await rate_limiter.hit(idle, 1, 1000.0)).allowed  # its count is gone
     assert not (await rate_limiter.hit(busy, 1, 1000.0)).allowed  # its count is kept
+
+
+async def test_reset_forgets_a_key_and_only_that_key(rate_limiter: RateLimiter, key: str) -> None:
+    other = unique("rate")
+    for k in (key, key, other):
+        await rate_limiter.hit(k, 2, 60.0)
+
+    await rate_limiter.reset(key)
+
+    assert [(await rate_limiter.hit(key, 2, 60.0)).allowed for _ in range(3)] == [True, True, False]
+    assert (await rate_limiter.hit(other, 2, 60.0)).remaining == 0
+
+
+async def test_reset_of_an_unknown_key_is_a_no_op(rate_limiter: RateLimiter, key: str) -> None:
+    await rate_limiter.reset(key)
+
+    assert (await rate_limiter.hit(key, 1, 60.0)).allowed
+
+
+@pytest.fixture
+async def other_worker(
+    backend: str, engine: AsyncEngine | None, rate_limiter: RateLimiter, clock: FakeClock
+) -> AsyncIterator[RateLimiter]:
+    """The limiter as another worker process sees it: its own engine or Redis connection on the
+    same store (in memory, one process has one limiter)."""
+    if backend == "redis":
+        client = await redis_client()
+        yield RedisRateLimiter(client, clock)
+        await client.aclose()
+    elif engine is not None:
+        own = open_engine(engine.url.render_as_string(hide_password=False))
+        yield SqlRateLimiter(own, clock)
+        await own.dispose()
+    else:
+        yield rate_limiter
+
+
+async def test_concurrent_reservations_across_workers_never_exceed_the_limit(
+    rate_limiter: RateLimiter, other_worker: RateLimiter, key: str
+) -> None:
+    """A login reserves its password check with a hit before verifying: 40 at once from two workers
+    must leave exactly 5 allowed."""
+    workers = (rate_limiter, other_worker)
+    decisions = await asyncio.gather(*(workers[i % 2].hit(key, 5, 900.0) for i in range(40)))
+
+    assert sum(d.allowed for d in decisions) == 5
+    assert sorted(d.remaining for d in decisions if d.allowed) == [0, 1, 2, 3, 4]

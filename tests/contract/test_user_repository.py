@@ -1,8 +1,7 @@
-"""UserRepository and MembershipRepository contract: round trips, uniqueness, failed-login counting."""
+"""UserRepository and MembershipRepository contract: round trips, uniqueness, rehash on login."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import msgspec
@@ -87,58 +86,6 @@ async def test_update_stores_the_changes(uow_factory: UnitOfWorkFactory) -> None
         await uow.commit()
 
     assert await _get(uow_factory, u.id) == changed
-
-
-async def test_failed_logins_count_up_below_the_threshold(uow_factory: UnitOfWorkFactory) -> None:
-    u = user()
-    await _add(uow_factory, u)
-
-    for _ in range(3):
-        async with uow_factory() as uow:
-            await uow.users.record_failed_login(u.id, 5, T0 + timedelta(minutes=15))
-            await uow.commit()
-
-    stored = await _get(uow_factory, u.id)
-    assert stored.failed_logins == 3
-    assert stored.locked_until is None
-
-
-async def test_the_threshold_failure_locks_and_resets_the_count(uow_factory: UnitOfWorkFactory) -> None:
-    u = user(failed_logins=4)
-    await _add(uow_factory, u)
-    lock_until = T0 + timedelta(minutes=15)
-
-    async with uow_factory() as uow:
-        await uow.users.record_failed_login(u.id, 5, lock_until)
-        await uow.commit()
-
-    stored = await _get(uow_factory, u.id)
-    assert stored.failed_logins == 0
-    assert stored.locked_until == lock_until
-
-
-async def test_an_uncommitted_failure_is_not_counted(uow_factory: UnitOfWorkFactory) -> None:
-    u = user(failed_logins=1)
-    await _add(uow_factory, u)
-
-    async with uow_factory() as uow:
-        await uow.users.record_failed_login(u.id, 5, T0)
-
-    assert (await _get(uow_factory, u.id)).failed_logins == 1
-
-
-async def test_concurrent_failures_are_never_undercounted(uow_factory: UnitOfWorkFactory) -> None:
-    u = user()
-    await _add(uow_factory, u)
-
-    async def fail_once() -> None:
-        async with uow_factory() as uow:
-            await uow.users.record_failed_login(u.id, 100, T0)
-            await uow.commit()
-
-    await asyncio.gather(*(fail_once() for _ in range(10)))
-
-    assert (await _get(uow_factory, u.id)).failed_logins == 10
 
 
 async def test_clear_failed_logins_resets_count_and_lock_and_keeps_the_hash(uow_factory: UnitOfWorkFactory) -> None:

@@ -39,3 +39,28 @@ async def test_an_existing_data_dir_and_a_database_outside_it_are_narrowed_at_st
         pass
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "tesserra.db").stat().st_mode) == 0o600
+
+
+def test_no_proxy_is_trusted_by_default() -> None:
+    settings = Settings.from_env({})
+    assert (settings.trusted_proxies, settings.proxy_header) == ((), "x-forwarded-for")
+
+
+def test_trusted_proxies_are_a_comma_separated_list_of_networks() -> None:
+    env = {"TESSERRA_TRUSTED_PROXIES": "127.0.0.1/32, 10.0.0.0/8 ,::1", "TESSERRA_PROXY_HEADER": "Forwarded"}
+    settings = Settings.from_env(env)
+    assert settings.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1")
+    assert settings.proxy_header == "forwarded"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("TESSERRA_TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/33", "'10.0.0.0/33' is not an address or a CIDR network"),
+        ("TESSERRA_TRUSTED_PROXIES", "lb.internal", "'lb.internal' is not an address or a CIDR network"),
+        ("TESSERRA_PROXY_HEADER", "x-real-ip", "proxy_header must be x-forwarded-for or forwarded"),
+    ],
+)
+def test_a_bad_proxy_setting_stops_the_start_with_one_clear_line(name: str, value: str, says: str) -> None:
+    with pytest.raises(SystemExit, match=says):
+        Settings.from_env({name: value})

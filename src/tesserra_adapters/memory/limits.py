@@ -35,6 +35,9 @@ class MemoryRateLimiter:
         reset = log[0] + window - now
         return RateDecision(True, limit, limit - len(log), max(0.0, reset))
 
+    async def reset(self, key: str) -> None:
+        self._logs.pop(key, None)
+
     async def purge(self, idle_for: float) -> int:
         now = self._clock()
         idle = [k for k, log in self._logs.items() if not log or log[-1] <= now - idle_for]

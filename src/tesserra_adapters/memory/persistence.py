@@ -120,22 +120,6 @@ class MemoryUsers(_Repo):
     async def count(self) -> int:
         return len(self._store.users)
 
-    async def record_failed_login(self, user_id: str, threshold: int, lock_until: datetime) -> None:
-        user = self._store.users.get(user_id)
-        if user is None:
-            return
-        failures = user.failed_logins + 1
-        locked = failures >= threshold
-        self._put(
-            self._store.users,
-            user_id,
-            msgspec.structs.replace(
-                user,
-                failed_logins=0 if locked else failures,
-                locked_until=lock_until if locked else user.locked_until,
-            ),
-        )
-
     async def clear_failed_logins(self, user_id: str, new_password_hash: str | None = None) -> None:
         user = self._store.users.get(user_id)
         if user is None:

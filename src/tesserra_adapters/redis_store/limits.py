@@ -55,6 +55,12 @@ class RedisRateLimiter:
             return RateDecision(False, limit, 0, reset)
         return RateDecision(True, limit, limit - int(count), reset)
 
+    async def reset(self, key: str) -> None:
+        try:
+            await self._client.delete(PREFIX + key)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("the rate-limit store is unavailable", code="rate_limits_unavailable") from exc
+
     async def purge(self, idle_for: float) -> int:
         """Forget logs whose newest hit is older than ``idle_for`` (expiry drops them later anyway)."""
         cutoff = self._clock() - idle_for

@@ -44,6 +44,10 @@ class SqlRateLimiter:
             first = oldest if oldest is not None else now
             return RateDecision(True, limit, limit - count - 1, max(0.0, first + window - now))
 
+    async def reset(self, key: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(t.rate_limit_hits).where(t.rate_limit_hits.c.key == key))
+
     async def purge(self, idle_for: float) -> int:
         cutoff = self._clock() - idle_for
         async with self._engine.begin() as conn:

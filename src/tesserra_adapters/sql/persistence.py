@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -192,18 +192,6 @@ class SqlUsers(_Repo):
 
     async def count(self) -> int:
         return int((await self._conn.execute(select(func.count()).select_from(t.users))).scalar_one())
-
-    async def record_failed_login(self, user_id: str, threshold: int, lock_until: datetime) -> None:
-        failures = t.users.c.failed_logins + 1
-        locks = failures >= threshold
-        await self._conn.execute(
-            update(t.users)
-            .where(t.users.c.id == user_id)
-            .values(
-                failed_logins=case((locks, 0), else_=failures),
-                locked_until=case((locks, lock_until), else_=t.users.c.locked_until),
-            )
-        )
 
     async def clear_failed_logins(self, user_id: str, new_password_hash: str | None = None) -> None:
         values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}

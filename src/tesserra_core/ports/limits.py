@@ -18,7 +18,13 @@ class RateDecision(msgspec.Struct, frozen=True):
 
 class RateLimiter(Protocol):
     async def hit(self, key: str, limit: int, window: float) -> RateDecision:
-        """Count one event for ``key`` in a sliding ``window`` of seconds, unless it is full."""
+        """Count one event for ``key`` in a sliding ``window`` of seconds, unless it is full. Atomic:
+        however many callers (tasks, workers, hosts sharing the store) hit one key at once, at most
+        ``limit`` are allowed, so a hit can reserve the right to do something before doing it."""
+        ...
+
+    async def reset(self, key: str) -> None:
+        """Forget every event counted for ``key`` (a successful login clears its failures)."""
         ...
 
     async def purge(self, idle_for: float) -> int:

@@ -63,12 +63,9 @@ class UserRepository(Protocol):
 
     async def count(self) -> int: ...
 
-    async def record_failed_login(self, user_id: str, threshold: int, lock_until: datetime) -> None:
-        """Atomically count one failure; at ``threshold`` consecutive ones, lock until ``lock_until``."""
-        ...
-
     async def clear_failed_logins(self, user_id: str, new_password_hash: str | None = None) -> None:
-        """After a good login: reset the failure count and lock, and store a rehashed password."""
+        """After a good login: store a rehashed password. (The failure count and lock columns are no
+        longer read: failed attempts are counted per email in the rate limiter; this zeroes them.)"""
         ...
 
 

@@ -218,13 +218,13 @@ class UseCases:
             p.idempotency,
             p.clock,
             retention=REVOCATION_RETENTION,
-            idle_for=max(rule.window for rule in self.throttle.rules.values()),
+            idle_for=max(policy.lockout_for.total_seconds(), *(rule.window for rule in self.throttle.rules.values())),
         )
         self.revocations = RevocationWatcher(p.uow, caches, usage, p.clock, self.housekeeping)
         self.idempotency = Idempotency(p.idempotency)
         self.reconcile_workloads = ReconcileWorkloads(p.runtime)
 
-        self.login = Login(p.uow, p.hasher, minter, p.clock, p.ids, policy)
+        self.login = Login(p.uow, p.hasher, minter, p.clock, p.ids, policy, p.rate_limiter, p.digest)
         self.refresh = Refresh(p.uow, minter, p.digest, revoker, p.clock)
         self.logout = Logout(p.uow, revoker, p.clock)
         self.me = Me(p.uow, profiles, p.clock)

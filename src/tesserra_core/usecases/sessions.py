@@ -19,6 +19,7 @@ from tesserra_core.domain.identity import (
     normalize_email,
 )
 from tesserra_core.errors import Forbidden, RateLimited, Unauthenticated, Unprocessable, ValidationFailed
+from tesserra_core.ports.limits import RateLimiter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import AccessClaims, PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
@@ -56,6 +57,8 @@ class TokenPair(msgspec.Struct, frozen=True):
 
 
 _BAD_LOGIN = "invalid email or password"
+_ATTEMPTS = "login_attempts"
+"""The limiter key of an email's password attempts (followed by a keyed digest of the email)."""
 _MAX_PASSWORD = 1024
 
 
@@ -101,26 +104,35 @@ class TokenMinter:
 
 @dataclass(frozen=True, slots=True)
 class Login:
+    """Signs in with a password. Every attempt on an email (known or not) first reserves one of
+    ``lockout_threshold`` slots in a sliding ``lockout_for`` window, atomically in the shared
+    limiter, so no concurrency lets more passwords than that be tried; a success frees them all
+    (consecutive failures lock). Unknown emails count and cost the same argon2 time, and answer
+    the same, as known ones: neither the status nor the clock tells whether an account exists."""
+
     uow: UnitOfWorkFactory
     hasher: PasswordHasher
     issuer: TokenMinter
     clock: Clock
     ids: IdFactory
     policy: AuthPolicy
+    limiter: RateLimiter
+    digest: SecretDigest
 
     async def __call__(self, cmd: Credentials) -> TokenPair:
         if not cmd.password or len(cmd.password) > _MAX_PASSWORD:
             raise ValidationFailed(f"password must be 1-{_MAX_PASSWORD} characters", code="invalid_password")
         email = normalize_email(cmd.email)
+        attempts = f"{_ATTEMPTS}:{self.digest.digest(email)}"
+        await self._reserve_attempt(attempts)
         async with self.uow(read_only=True) as uow:
             user = await uow.users.get_by_email(email)
         if user is None:
             await self.hasher.burn(cmd.password)
             raise Unauthenticated(_BAD_LOGIN, code="invalid_login")
-        self._ensure_unlocked(user)
         if not await self.hasher.verify(user.password_hash, cmd.password):
-            await self._record_failure(user)
             raise Unauthenticated(_BAD_LOGIN, code="invalid_login")
+        await self.limiter.reset(attempts)
         if not user.active:
             raise Forbidden("this account is disabled", code="account_disabled")
         new_hash = await self.hasher.hash(cmd.password) if self.hasher.needs_rehash(user.password_hash) else None
@@ -139,21 +151,15 @@ class Login:
             await uow.commit()
         return pair
 
-    def _ensure_unlocked(self, user: User) -> None:
-        now = self.clock.now()
-        if user.locked_until is not None and user.locked_until > now:
-            wait = (user.locked_until - now).total_seconds()
+    async def _reserve_attempt(self, attempts: str) -> None:
+        window = self.policy.lockout_for.total_seconds()
+        decision = await self.limiter.hit(attempts, self.policy.lockout_threshold, window)
+        if not decision.allowed:
             raise RateLimited(
                 "too many failed logins: this account is locked for a while",
                 code="account_locked",
-                retry_after=wait,
+                retry_after=decision.reset_after,
             )
-
-    async def _record_failure(self, user: User) -> None:
-        lock_until = self.clock.now() + self.policy.lockout_for
-        async with self.uow() as uow:
-            await uow.users.record_failed_login(user.id, self.policy.lockout_threshold, lock_until)
-            await uow.commit()
 
 
 async def _home(uow: UnitOfWork, user: User, tenant_id: str | None) -> tuple[Membership, Tenant]:

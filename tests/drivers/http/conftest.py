@@ -6,6 +6,7 @@ address in 127.0.0.0/8 (per-IP login limit) and every account logs in afresh (pe
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,6 +46,19 @@ def fresh_address() -> str:
     """A loopback source address no other client of this run has used (127.0.0.2, 127.0.0.3, ...)."""
     n = next(_hosts)
     return f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+async def login_burst(url: str, attempts: list[dict[str, str]], after: float = 0.0) -> list[httpx.Response]:
+    """Every login attempt at once (``after`` seconds from now), each from its own source address and
+    connection, so the per-IP limit is never what stops one."""
+
+    async def attempt(credentials: dict[str, str]) -> httpx.Response:
+        await asyncio.sleep(after)
+        transport = httpx.AsyncHTTPTransport(local_address=fresh_address())
+        async with httpx.AsyncClient(base_url=url, transport=transport, timeout=60.0) as client:
+            return await client.post("/api/auth/login", json=credentials)
+
+    return list(await asyncio.gather(*(attempt(c) for c in attempts)))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
