@@ -8,7 +8,9 @@ the same session runs whether the server is a local process or a container.
 A session lives in a task of its own (anyio task groups must be left by the task that entered
 them): ``connect`` starts it, waits for the handshake, and ``aclose`` ends it. MCP errors become
 core errors here: a timeout is ``Unavailable`` (``tool_call_timeout``), a closed connection is
-``Unavailable`` (``tool_server_gone``).
+``Unavailable`` (``tool_server_gone``), arguments the SDK cannot encode (the core bounds them first,
+see ``tesserra_core.domain.jsonbounds``) are ``ValidationFailed`` (``invalid_arguments``) and never
+end the session.
 """
 
 from __future__ import annotations
@@ -24,15 +26,23 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
 
 from tesserra_core.domain.tools import ToolInfo
-from tesserra_core.errors import Unavailable, Unprocessable
+from tesserra_core.errors import Unavailable, Unprocessable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel
 from tesserra_core.ports.tools import ToolCallResult
 
 log = logging.getLogger("tesserra.tools")
 
 CLIENT_INFO = types.Implementation(name="tesserra", version="0.1.0")
+
+_UNENCODABLE = -32098
+"""The JSON-RPC error the writer answers, in place of the server, a request it cannot encode."""
+
+
+def _unencodable() -> ValidationFailed:
+    return ValidationFailed("the tool call's arguments cannot be sent as JSON", code="invalid_arguments")
 
 
 class McpToolSession:
@@ -75,7 +85,7 @@ class McpToolSession:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._pump_in, incoming_send)
-                tg.start_soon(self._pump_out, outgoing_receive)
+                tg.start_soon(self._pump_out, outgoing_receive, incoming_send.clone())
                 async with ClientSession(incoming, outgoing, client_info=CLIENT_INFO) as session:
                     await session.initialize()
                     self._session = session
@@ -108,10 +118,24 @@ class McpToolSession:
         self._gone = True
         self._stop.set()
 
-    async def _pump_out(self, source: MemoryObjectReceiveStream[SessionMessage]) -> None:
-        async with source:
+    async def _pump_out(
+        self,
+        source: MemoryObjectReceiveStream[SessionMessage],
+        replies: MemoryObjectSendStream[SessionMessage | Exception],
+    ) -> None:
+        async with source, replies:
             async for item in source:
-                data = item.message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+                try:
+                    data = item.message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+                except (ValueError, RecursionError):
+                    # Too deep for pydantic's encoder: refuse this message, keep the session.
+                    log.warning("an MCP message to a tool server could not be encoded; not sent")
+                    if isinstance(item.message, types.JSONRPCRequest):
+                        error = types.ErrorData(code=_UNENCODABLE, message="the request cannot be encoded as JSON")
+                        await replies.send(
+                            SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=item.message.id, error=error))
+                        )
+                    continue
                 try:
                     await self._channel.send(data)
                 except (OSError, EOFError):
@@ -149,7 +173,13 @@ class McpToolSession:
         except MCPError as exc:
             if exc.code == types.REQUEST_TIMEOUT:
                 raise Unavailable(f"the tool call took longer than {seconds:g}s", code="tool_call_timeout") from None
+            if exc.code == _UNENCODABLE:
+                raise _unencodable() from None
             raise _translate(exc) from None
+        except ValidationError:  # the server's answer is not a tool result
+            raise Unavailable("the tool server answered a malformed result", code="tool_server_error") from None
+        except (ValueError, RecursionError):  # pydantic could not encode the request
+            raise _unencodable() from None
         return ToolCallResult(
             content=[block.model_dump(mode="json", by_alias=True, exclude_none=True) for block in result.content],
             structured_content=result.structured_content,

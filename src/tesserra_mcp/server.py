@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tesserra_core.domain.identity import Principal
 from tesserra_core.errors import TesserraError, Unauthenticated
@@ -88,7 +90,26 @@ def http_app(server: MCPServer[Any], allowed_hosts: tuple[str, ...]) -> ASGIApp:
         allowed_hosts=hosts,
         allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
     )
-    return server.streamable_http_app(streamable_http_path="/", json_response=True, transport_security=security)
+    app = server.streamable_http_app(streamable_http_path="/", json_response=True, transport_security=security)
+    return _sessions_owned_by_caller(app)
+
+
+def _sessions_owned_by_caller(app: ASGIApp) -> ASGIApp:
+    """``app`` with the caller presented to the SDK as the scope's authenticated user.
+
+    The SDK's session manager binds a stateful (pre-2026-07-28) session to the user that opened
+    it and answers any other user's request on it (POST, GET stream, DELETE) exactly as for an
+    unknown session: 404 "Session not found". Stateless (2026-07-28) requests have no session.
+    """
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        actor = scope.get(ACTOR)
+        if isinstance(actor, Principal):
+            owner = actor.connection_owner
+            scope["user"] = AuthenticatedUser(AccessToken(token="", client_id="tesserra", scopes=[], subject=owner))
+        await app(scope, receive, send)
+
+    return asgi
 
 
 async def run_stdio(uc: UseCases, api_key: str) -> None:

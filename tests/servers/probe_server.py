@@ -1,6 +1,6 @@
 """The test suite's own MCP server (stdio), for what mcp-server-time cannot do: crash, stall, show
-what it received (a secret's digest, never the secret), list its working directory and read a file
-there.
+what it received (a secret's digest, never the secret; how many of the lines that reached its stdin
+hold a marker), list its working directory and read a file there.
 
 Run as ``python -m tests.servers.probe_server`` or through the launcher ``write_launcher`` makes.
 """
@@ -9,12 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
+import anyio
 from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
 
 server: MCPServer = MCPServer("tesserra-probe")
+RECEIVED: list[str] = []
+"""Every JSON-RPC line that reached stdin, before the SDK parsed it (whether it could or not)."""
+
+
+class _RecordingStdin:
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self._stream = stream
+
+    def readline(self, *args: Any) -> str:
+        line = self._stream.readline(*args)
+        if line.strip():
+            RECEIVED.append(line)
+        return line
+
+
+@server.tool()
+async def received(marker: str) -> int:
+    """How many lines that reached stdin hold ``marker`` (this call's own line among them)."""
+    return sum(marker in line for line in RECEIVED)
+
+
+@server.tool()
+async def keep(value: Any) -> str:
+    """Accept any JSON value (a target for nested arguments)."""
+    return type(value).__name__
 
 
 @server.tool()
@@ -63,5 +93,11 @@ async def pid() -> int:
     return os.getpid()
 
 
+async def main() -> None:
+    stdin = _RecordingStdin(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace"))
+    async with stdio_server(stdin=anyio.wrap_file(stdin)) as (read, write):  # type: ignore[arg-type]
+        await server._lowlevel_server.run(read, write, server._lowlevel_server.create_initialization_options())
+
+
 if __name__ == "__main__":
-    server.run("stdio")
+    anyio.run(main)

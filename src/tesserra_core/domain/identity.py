@@ -236,6 +236,18 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
         """The identity that owns idempotency keys and per-principal state."""
         return f"{self.method.value}:{self.credential_id}"
 
+    @property
+    def connection_owner(self) -> str:
+        """Who owns a connection's state (a stateful MCP session), and alone may use or end it.
+
+        An API key owns what it opened (another key, even of the same user, does not); a login
+        owns it as its user in its tenant, so a refreshed access token keeps the session. An admin
+        key acting for a human (``X-User-Id``) owns it together with that human.
+        """
+        holder = f"api_key:{self.credential_id}" if self.method is AuthMethod.API_KEY else f"user:{self.user_id}"
+        acting = f"|acting:{self.acting_user_id}" if self.acting_user_id is not None else ""
+        return f"tenant:{self.tenant_id}|{holder}{acting}"
+
     def has(self, scope: Scope) -> bool:
         return scope in self.scopes
 

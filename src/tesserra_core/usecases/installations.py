@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 
 from tesserra_core.domain.identity import Principal, Role, Scope
+from tesserra_core.domain.jsonbounds import check_json
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.tools import (
     Installation,
@@ -251,6 +252,7 @@ class CallInstallationTool:
 
     async def __call__(self, actor: Principal, installation_id: str, call: ToolCall) -> ToolCallView:
         actor.require(Scope.TOOLS_WRITE)
+        check_json(call.arguments)  # before anything reaches a tool server
         installation = self.servers.ready(installation_id)
         if installation is None or not installation.visible_to(actor.tenant_id, actor.user_id):
             installation = await visible(self.uow, actor, installation_id)

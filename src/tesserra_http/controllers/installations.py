@@ -46,7 +46,9 @@ def routes(uc: UseCases) -> Router:
     @post("/{installation_id:str}/tools/call", status_code=200, **declare(errors=(400, 403, 404, 409, 422, 503)))
     async def call_tool(installation_id: FromPath[str], data: JSONBody[ToolCall], request: Caller) -> ToolCallView:
         """Call a tool of the installed server. A timeout answers 503 ``tool_call_timeout``; a server that
-        crashed answers 503 ``tool_server_crashed`` and is started again by the next call."""
+        crashed answers 503 ``tool_server_crashed`` and is started again by the next call. ``arguments``
+        nested deeper than 32 levels answer 400 ``arguments_too_deep``; more than 10,000 items in all, or
+        more than 256 KiB as JSON, 400 ``arguments_too_large``: the server never sees them."""
         return await uc.call_installation_tool(request.user, installation_id, data)
 
     @post(

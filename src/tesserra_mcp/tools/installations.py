@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.jsonbounds import TOOL_ARGUMENTS
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.tools import InstallScope
 from tesserra_core.usecases import UseCases
@@ -40,7 +41,13 @@ async def install_tool(
 async def call_installation_tool(
     installation_id: str,
     name: Annotated[str, Field(description="The tool's name, as the installation lists it.")],
-    arguments: dict[str, Any] | None = None,
+    arguments: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description=f"The tool's arguments: at most {TOOL_ARGUMENTS.max_depth} levels deep, "
+            f"{TOOL_ARGUMENTS.max_items} items in all and {TOOL_ARGUMENTS.max_bytes} bytes as JSON."
+        ),
+    ] = None,
     timeout_seconds: Annotated[float | None, Field(description="Seconds, at most 300 (default 30).")] = None,
     *,
     uc: UseCases,

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -349,3 +352,49 @@ async def test_install_is_idempotent_with_a_key(http: httpx.AsyncClient, team_ac
     assert (await http.get("/api/installations", headers=owner.bearer)).json()["total"] == 1
     other = await http.post(url, json={"scope": "tenant"}, headers=headers)
     assert other.status_code in (409, 422)
+
+
+def nested_arguments(depth: int, marker: str) -> bytes:
+    """A tool call's JSON whose ``arguments`` nest ``depth`` containers (the object counting as 1)
+    around ``marker``: written as text, so any depth is cheap to build."""
+    inner = "[" * (depth - 1) + json.dumps(marker) + "]" * (depth - 1)
+    return f'{{"name": "keep", "arguments": {{"value": {inner}}}}}'.encode()
+
+
+async def test_arguments_too_deep_or_large_are_400_and_never_reach_the_tool_server(
+    http: httpx.AsyncClient, team_accounts: Accounts
+) -> None:
+    owner = await team_accounts.tenant_owner()
+    ready = await install(http, owner, PROBE, {"config": {"PROBE_TOKEN": "t"}})
+    call = f"/api/installations/{ready['id']}/tools/call"
+    headers = {**owner.bearer, "Content-Type": "application/json"}
+    pid = (await http.post(call, json={"name": "pid"}, headers=owner.bearer)).json()["structured_content"]
+    marker = f"poison-{uuid.uuid4().hex}"
+
+    deepest_allowed = await http.post(call, content=nested_arguments(32, "fine"), headers=headers)
+    assert deepest_allowed.status_code == 200, deepest_allowed.text
+    assert deepest_allowed.json()["content"][0]["text"] == "list"
+    for depth in (33, 200, 255, 256, 300, 999, 5000):
+        started = time.perf_counter()
+        refused = await http.post(call, content=nested_arguments(depth, marker), headers=headers)
+        assert time.perf_counter() - started < 1.0, depth
+        body = assert_error(refused, 400)
+        # Past ~1000 levels the body's JSON decoder refuses it first (its own 400, validation_failed).
+        assert body["code"] == "arguments_too_deep" or (depth >= 999 and body["code"] == "validation_failed"), body
+    huge = {
+        "array": {"value": [0] * 10_001},
+        "string": {"value": marker + "x" * (256 * 1024)},
+        "members": {f"k{i}": marker for i in range(10_001)},
+    }
+    for what, arguments in huge.items():
+        refused = await http.post(call, json={"name": "keep", "arguments": arguments}, headers=owner.bearer)
+        assert refused.status_code == 400, (what, refused.text)
+        assert_error(refused, 400, "arguments_too_large")
+
+    # The same server (same process) answers, and no line holding the marker ever reached it.
+    seen = await http.post(call, json={"name": "received", "arguments": {"marker": marker}}, headers=owner.bearer)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["structured_content"] == {"result": 1}  # this very question
+    again = await http.post(call, json={"name": "pid"}, headers=owner.bearer)
+    assert again.json()["structured_content"] == pid
+    await http.delete(f"/api/installations/{ready['id']}", headers=owner.bearer)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +22,7 @@ pytestmark = pytest.mark.usefixtures("time_server")
 READ_TOOLS = {"search_marketplace", "get_tool_details", "list_installations", "list_containers", "get_container"}
 WRITE_TOOLS = {"install_tool", "call_installation_tool", "container_action"}
 PROBE = "test.tesserra-probe"
+MODERN = "2026-07-28"
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +112,75 @@ async def test_a_jwt_owner_sees_every_tool_tool(tsite: Site) -> None:
     async with mcp_session(tsite.mcp_url, bearer(tsite.owner_token)) as session:
         listed = {t.name for t in (await session.list_tools()).tools}
     assert listed >= READ_TOOLS | WRITE_TOOLS
+
+
+def _nested(depth: int, marker: str) -> str:
+    """Tool arguments nesting ``depth`` containers (the object counting as 1) around ``marker``, as JSON text."""
+    return '{"value": ' + "[" * (depth - 1) + json.dumps(marker) + "]" * (depth - 1) + "}"
+
+
+async def test_arguments_too_deep_or_large_are_refused_and_never_reach_the_tool_server(tsite: Site) -> None:
+    """Over /mcp as over REST: the core refuses them (a tool error with the code) before forwarding;
+    past what the MCP SDK's JSON parser takes, it refuses the request itself (HTTP 400)."""
+    minted = await tsite.key("tools:read", "tools:write", tier=Tier.STANDARD)
+    async with mcp_session(tsite.mcp_url, {"X-API-Key": minted.key}) as session:
+        installed = await session.call_tool("install_tool", {"tool_id": PROBE, "config": {"PROBE_TOKEN": "x"}})
+        installation_id = installed.structured_content["id"]
+        for _ in range(600):
+            listed = await session.call_tool("list_installations", {})
+            if listed.structured_content["items"][0]["status"] != "installing":
+                break
+            await asyncio.sleep(0.05)
+
+        async def call(name: str, arguments: str | dict[str, Any]) -> dict[str, Any]:
+            return await session.call_tool(
+                "call_installation_tool", {"installation_id": installation_id, "name": name, "arguments": arguments}
+            )
+
+        pid = (await call("pid", {})).structured_content["structured_content"]
+
+    marker = f"poison-{uuid.uuid4().hex}"
+    headers = {
+        **bearer(minted.key),
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "tools/call",
+        "mcp-name": "call_installation_tool",
+    }
+    envelope = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
+    async with tsite.http() as http:
+        for depth in (33, 200, 255, 256, 300, 999):
+            params = {"name": "call_installation_tool", "_meta": envelope}
+            params["arguments"] = {"installation_id": installation_id, "name": "keep", "arguments": "ARGUMENTS"}
+            request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+            body = json.dumps(request).replace('"ARGUMENTS"', _nested(depth, marker))
+            started = time.perf_counter()
+            answer = await http.post("/mcp", content=body, headers=headers)
+            assert time.perf_counter() - started < 1.0, depth
+            if depth < 999:
+                # Refused by the core: a tool error with the code, as REST's 400.
+                assert answer.status_code == 200, (depth, answer.text)
+                result = answer.json()["result"]
+                assert result["isError"] is True, (depth, result)
+                assert result["structuredContent"]["code"] == "arguments_too_deep", (depth, result)
+            else:
+                # Past what the MCP SDK's JSON parser takes, it refuses the request itself.
+                assert answer.status_code == 400, (depth, answer.text)
+                assert answer.json()["error"]["code"] == -32700
+    async with mcp_session(tsite.mcp_url, {"X-API-Key": minted.key}) as session:
+
+        async def call2(name: str, arguments: dict[str, Any]) -> Any:
+            return await session.call_tool(
+                "call_installation_tool", {"installation_id": installation_id, "name": name, "arguments": arguments}
+            )
+
+        for arguments in ({"value": [0] * 10_001}, {"value": marker + "x" * (256 * 1024)}):
+            refused = await call2("keep", arguments)
+            assert refused.is_error
+            assert refused.structured_content["code"] == "arguments_too_large"
+        seen = await call2("received", {"marker": marker})
+        again = await call2("pid", {})
+    assert not seen.is_error, seen.content
+    assert seen.structured_content["structured_content"] == {"result": 1}  # this very question
+    assert again.structured_content["structured_content"] == pid
