@@ -188,6 +188,9 @@ class UpdateTenant:
             tenant = await uow.tenants.get(tenant_id)
             if tenant is None:
                 raise NotFound("no such tenant", code="tenant_not_found")
+            if changes.status is TenantStatus.SUSPENDED and tenant.id == actor.tenant_id:
+                # The caller would lock themselves out, and with them the way back (reactivate).
+                raise Conflict("an administrator cannot suspend their own tenant", code="own_tenant")
             updated = msgspec.structs.replace(
                 tenant,
                 name=_name(changes.name) if changes.name is not None else tenant.name,
