@@ -24,7 +24,7 @@ import dns.zone
 import dns.zonefile
 
 from tesserra_core.domain.domains import APEX, RecordData, RecordType
-from tesserra_core.errors import Unavailable, ValidationFailed
+from tesserra_core.errors import Unavailable, Unprocessable, ValidationFailed
 from tesserra_core.ports.dns import Soa
 
 _IN = dns.rdataclass.IN
@@ -56,11 +56,11 @@ class DnspythonZoneCodec:
         if rtype is RecordType.TXT and not text.startswith('"'):
             text = _quote_txt(text)
         if not text or "\n" in text or "\r" in text:
-            raise ValidationFailed(f"data: not a valid {rtype} record", code="invalid_record_data")
+            raise Unprocessable(f"data: not a valid {rtype} record", code="invalid_record_data")
         try:
             rdata = dns.rdata.from_text(_IN, rtype.value, text, origin=zone, relativize=False)
         except (dns.exception.DNSException, ValueError, TypeError) as exc:
-            raise ValidationFailed(f"data: not a valid {rtype} record: {exc}", code="invalid_record_data") from None
+            raise Unprocessable(f"data: not a valid {rtype} record: {exc}", code="invalid_record_data") from None
         return RecordData(relative, rtype, ttl, self._data(rdata, zone))
 
     @staticmethod

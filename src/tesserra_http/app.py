@@ -34,6 +34,7 @@ from tesserra_http.conventions import COMPONENTS
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
 from tesserra_http.guard import GuardMiddleware
+from tesserra_http.openapi_schema import StrictStructSchemaPlugin
 from tesserra_mcp import McpEndpoint
 
 AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
@@ -119,6 +120,7 @@ def create_app(
         middleware=[DefineMiddleware(GuardMiddleware, uc=uc, client_address=client_address)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),
+        plugins=[StrictStructSchemaPlugin()],
         lifespan=[lifespan],
         request_max_body_size=10 * 1024 * 1024,
         logging_config=None,  # the process configures logging (with request ids), not the app

@@ -87,7 +87,8 @@ def declare(
     **route: Any,
 ) -> dict[str, Any]:
     """Keyword arguments for a Litestar route decorator."""
-    statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401})
+    # Any credential can be refused (401) or belong to a suspended tenant (403 tenant_suspended).
+    statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401, 403})
     if idempotent:
         statuses |= {409, 422}
     notes = [description] if description else []
@@ -126,6 +127,10 @@ async def provide_page(
     limite: Annotated[
         int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT}.")
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+    offset: Annotated[
+        int,
+        # Litestar writes bounds as floats, and 2**63 - 1 rounds up to 2**63 as one: state it exactly.
+        QueryParameter(ge=0, le=MAX_OFFSET, description="Items to skip.", schema_extra={"maximum": MAX_OFFSET}),
+    ] = 0,
 ) -> PageRequest:
     return PageRequest(limite, offset)

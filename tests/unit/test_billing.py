@@ -18,7 +18,7 @@ from tesserra_core.domain.billing import Interval, SubscriptionStatus
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.plans import PlanLimits
-from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, ValidationFailed
+from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, Unprocessable, ValidationFailed
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.billing_plans import NewPlan, NewPrice, PlanChanges, PlanView
 from tesserra_core.usecases.finance import InvoiceQuery
@@ -402,7 +402,7 @@ async def test_finance_figures(uc: UseCases, admin: Principal, team: Team, clock
     assert (page.total, [i.id for i in page.items]) == (2, ["in_a1"])
     with pytest.raises(ValidationFailed):
         await uc.finance_invoices(admin, InvoiceQuery(status="lost"), PageRequest())
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(Unprocessable):  # a period that ends before it starts: semantic, 422
         await uc.finance_revenue(admin, until, since)
 
     ended = s.subscription(

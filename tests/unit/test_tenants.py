@@ -6,7 +6,7 @@ import pytest
 
 from tesserra_core.domain.identity import Principal, Role, TenantStatus
 from tesserra_core.domain.paging import PageRequest
-from tesserra_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tesserra_core.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.tenants import NewTenant, TenantChanges
@@ -71,7 +71,7 @@ async def test_create_with_a_new_owner_who_can_then_sign_in(uc: UseCases, admin:
 async def test_a_new_owner_needs_a_password(uc: UseCases, admin: Principal) -> None:
     before = await _tenant_count(uc, admin)
 
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Unprocessable) as caught:
         await uc.create_tenant(admin, NewTenant(name="No Password", owner_email=unique_email()))
 
     assert caught.value.code == "password_required"

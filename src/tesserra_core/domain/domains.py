@@ -39,6 +39,7 @@ MIN_TTL = 30
 MAX_TTL = 604_800
 """One week: longer TTLs only make mistakes last; shorter than 30 s only loads resolvers."""
 DEFAULT_TTL = 3600
+TTL_META = msgspec.Meta(ge=MIN_TTL, le=MAX_TTL, description=f"Seconds, {MIN_TTL}-{MAX_TTL}")
 CHALLENGE_LABEL = "_tesserra-challenge"
 APEX = "@"
 

@@ -10,7 +10,7 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import Page, PageRequest
-from tesserra_core.errors import Forbidden, NotFound, ValidationFailed
+from tesserra_core.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.security import SecretDigest
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
@@ -28,7 +28,9 @@ class NewApiKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Defaults to the caller's scopes, less ``admin`` (which must be asked for by name)."""
     tier: Tier | None = None
     """Defaults to the caller's tier, at most ``standard`` (``admin`` must be asked for by name)."""
-    expires_at: datetime | None = None
+    expires_at: Annotated[
+        datetime | None, msgspec.Meta(description="A future time, with its offset (422 invalid_expiry if past)")
+    ] = None
 
 
 def _manages_all_keys(actor: Principal) -> bool:
@@ -53,8 +55,10 @@ class GenerateApiKey:
         if not actor.tier.covers(tier):
             raise Forbidden(f"you may not mint a key above your own tier ({actor.tier.value})", code="tier_escalation")
         now = self.clock.now()
-        if cmd.expires_at is not None and (cmd.expires_at.tzinfo is None or cmd.expires_at <= now):
-            raise ValidationFailed("expires_at must be a future time with a timezone", code="invalid_expiry")
+        if cmd.expires_at is not None and cmd.expires_at.tzinfo is None:
+            raise ValidationFailed("expires_at must be a time with a timezone", code="invalid_expiry")
+        if cmd.expires_at is not None and cmd.expires_at <= now:  # depends on now: semantic, not the schema's
+            raise Unprocessable("expires_at must be in the future", code="invalid_expiry")
         prefix = self.secrets.alphanumeric(PREFIX_LENGTH)
         secret = self.secrets.token(SECRET_BYTES)
         key = ApiKey(

@@ -13,6 +13,7 @@ import msgspec
 
 from tesserra_core.domain.domains import (
     DEFAULT_TTL,
+    TTL_META,
     DnsRecord,
     Domain,
     RecordData,
@@ -105,24 +106,32 @@ class ZoneImportView(msgspec.Struct, frozen=True):
 
 class NewDomain(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(examples=["example.com"])]
-    default_ttl: Annotated[int, msgspec.Meta(description="$TTL of the zone and the TTL of new records")] = DEFAULT_TTL
+    default_ttl: Annotated[int, TTL_META, msgspec.Meta(description="$TTL of the zone and the TTL of new records")] = (
+        DEFAULT_TTL
+    )
 
 
 class DomainChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    default_ttl: int | None = None
+    default_ttl: Annotated[int, TTL_META] | None = None
 
 
 class NewDnsRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(description="Relative (www), @ for the apex, or absolute (www.example.com.)")]
     type: Annotated[str, msgspec.Meta(examples=["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS"])]
-    data: Annotated[str, msgspec.Meta(examples=["203.0.113.7", "10 mail.example.com.", '0 issue "letsencrypt.org"'])]
-    ttl: int | None = None
+    data: Annotated[
+        str,
+        msgspec.Meta(
+            description="In the zone-file syntax of its type (422 invalid_record_data when it does not parse as one)",
+            examples=["203.0.113.7", "10 mail.example.com.", '0 issue "letsencrypt.org"'],
+        ),
+    ]
+    ttl: Annotated[int, TTL_META] | None = None
 
 
 class DnsRecordChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str | None = None
     data: str | None = None
-    ttl: int | None = None
+    ttl: Annotated[int, TTL_META] | None = None
 
 
 def _record_type(value: str) -> RecordType:

@@ -14,7 +14,7 @@ import msgspec
 from tesserra_core.domain.billing import Invoice, check_currency
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import Page, PageRequest
-from tesserra_core.errors import ValidationFailed
+from tesserra_core.errors import Unprocessable, ValidationFailed
 from tesserra_core.ports.billing import InvoiceFilter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
@@ -112,10 +112,10 @@ def period(
 ) -> tuple[datetime, datetime]:
     end = _aware(until) if until is not None else now
     start = _aware(since) if since is not None else end - default
-    if start >= end:
-        raise ValidationFailed("since must be before until", code="invalid_period")
+    if start >= end:  # a relation between two values (and now): semantic, 422
+        raise Unprocessable("since must be before until", code="invalid_period")
     if end - start > _MAX_SPAN:
-        raise ValidationFailed("the period may span at most ten years", code="invalid_period")
+        raise Unprocessable("the period may span at most ten years", code="invalid_period")
     return start, end
 
 
@@ -187,7 +187,7 @@ class ListInvoices:
                 f"status must be one of {', '.join(sorted(INVOICE_STATUSES))}", code="invalid_invoice_status"
             )
         if query.since is not None and query.until is not None and _aware(query.since) >= _aware(query.until):
-            raise ValidationFailed("since must be before until", code="invalid_period")
+            raise Unprocessable("since must be before until", code="invalid_period")
         where = InvoiceFilter(
             status=query.status,
             currency=check_currency(query.currency) if query.currency is not None else None,

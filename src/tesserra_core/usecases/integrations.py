@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -81,9 +81,9 @@ class ClientSyncRequest(msgspec.Struct, frozen=True, rename="camel", forbid_unkn
     client: Annotated[str, msgspec.Meta(examples=["claude-desktop"])]
     instance_id: str | None = None
     """Ignored by the named aliases, which fix it; otherwise defaults to ``default``."""
-    client_version: str | None = None
-    tool_count: int | None = None
-    status: str = "ok"
+    client_version: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    tool_count: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
+    status: Literal["ok", "failed"] = "ok"
 
 
 def _snippets(name: str, url: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.usecases.tenants import check_password
+from tesserra_core.usecases.tenants import PASSWORD_META, check_password
 
 
 class MailboxView(msgspec.Struct, frozen=True):
@@ -59,7 +59,7 @@ class EmailAliasView(msgspec.Struct, frozen=True):
 
 class NewMailbox(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     address: Annotated[str, msgspec.Meta(examples=["ana@example.com"])]
-    password: Annotated[str, msgspec.Meta(description="8-1024 characters; stored as an argon2id hash")]
+    password: Annotated[str, PASSWORD_META, msgspec.Meta(description="Stored as an argon2id hash")]
     quota_bytes: int = DEFAULT_QUOTA
 
 
@@ -68,7 +68,7 @@ class MailboxChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class MailboxPassword(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    password: str
+    password: Annotated[str, PASSWORD_META]
 
 
 class NewEmailAlias(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

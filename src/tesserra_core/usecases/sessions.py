@@ -35,9 +35,14 @@ class AuthPolicy(msgspec.Struct, frozen=True):
     lockout_for: timedelta = timedelta(minutes=15)
 
 
+_MAX_PASSWORD = 1024
+
+
 class Credentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     email: Annotated[str, msgspec.Meta(examples=["you@acme.com"])]
-    password: Annotated[str, msgspec.Meta(examples=["correct horse battery staple"])]
+    password: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=_MAX_PASSWORD, examples=["correct horse battery staple"])
+    ]
     tenant_id: Annotated[
         str | None, msgspec.Meta(description="Which of the user's tenants to sign in to; default: the oldest")
     ] = None
@@ -59,7 +64,6 @@ class TokenPair(msgspec.Struct, frozen=True):
 _BAD_LOGIN = "invalid email or password"
 _ATTEMPTS = "login_attempts"
 """The limiter key of an email's password attempts (followed by a keyed digest of the email)."""
-_MAX_PASSWORD = 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from tesserra_core.domain.identity import (
     slugify,
 )
 from tesserra_core.domain.paging import Page, PageRequest
-from tesserra_core.errors import Conflict, NotFound, ValidationFailed
+from tesserra_core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.system import Clock, IdFactory
@@ -29,6 +29,9 @@ from tesserra_core.usecases.views import TenantView
 
 _MAX_NAME = 200
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+PASSWORD_META = msgspec.Meta(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+"""The bounds of a password a user or a mailbox is given."""
 
 
 class NewTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -36,8 +39,8 @@ class NewTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     slug: Annotated[str | None, msgspec.Meta(description="Default: from the name", examples=["acme"])] = None
     plan: str = "free"
     owner_email: Annotated[str | None, msgspec.Meta(examples=["owner@acme.com"])] = None
-    owner_password: str | None = None
-    """Required when ``owner_email`` names a new user."""
+    owner_password: Annotated[str, PASSWORD_META] | None = None
+    """Required when ``owner_email`` names a user who does not exist yet (422 password_required otherwise)."""
     owner_name: str | None = None
 
 
@@ -56,8 +59,8 @@ def _name(value: str) -> str:
 
 
 def check_password(password: str) -> str:
-    if not MIN_PASSWORD <= len(password) <= 1024:
-        raise ValidationFailed(f"password must be {MIN_PASSWORD}-1024 characters", code="weak_password")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ValidationFailed(f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters", code="weak_password")
     return password
 
 
@@ -151,7 +154,7 @@ class Onboard:
                 )
             return existing
         if password_hash is None:
-            raise ValidationFailed("owner_password is required for a new owner", code="password_required")
+            raise Unprocessable("owner_password is required for a new owner", code="password_required")
         user = User(
             id=self.ids.new(),
             email=email,
@@ -188,6 +191,9 @@ class UpdateTenant:
             tenant = await uow.tenants.get(tenant_id)
             if tenant is None:
                 raise NotFound("no such tenant", code="tenant_not_found")
+            if changes.status is TenantStatus.SUSPENDED and tenant.id == actor.tenant_id:
+                # The caller would lock themselves out, and with them the way back (reactivate).
+                raise Conflict("an administrator cannot suspend their own tenant", code="own_tenant")
             updated = msgspec.structs.replace(
                 tenant,
                 name=_name(changes.name) if changes.name is not None else tenant.name,

@@ -25,16 +25,25 @@ from tesserra_core.usecases.finance import (
     RevenueView,
     SubscriptionCounts,
 )
+from tesserra_core.usecases.guards import MAX_IDEMPOTENCY_KEY
 from tesserra_core.usecases.subscriptions import CheckoutStart, CheckoutView, PortalView, SubscriptionView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
 IdempotencyKey = Annotated[
     str | None,
-    HeaderParameter(name="Idempotency-Key", required=False, description="Replays the first response for 24 h."),
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY,
+        pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
+        description="Replays the first response for 24 h. Visible ASCII, no spaces at either end.",
+    ),
 ]
-Since = Annotated[datetime | None, QueryParameter(required=False, description="Start (inclusive), ISO 8601.")]
-Until = Annotated[datetime | None, QueryParameter(required=False, description="End (exclusive), ISO 8601.")]
+_PERIOD = " since must be before until, at most ten years apart (422 invalid_period otherwise)."
+Since = Annotated[datetime | None, QueryParameter(required=False, description="Start (inclusive), ISO 8601;" + _PERIOD)]
+Until = Annotated[datetime | None, QueryParameter(required=False, description="End (exclusive), ISO 8601;" + _PERIOD)]
 
 
 def plans_routes(uc: UseCases) -> Router:
@@ -146,17 +155,17 @@ def finance_routes(uc: UseCases) -> Router:
         """Subscriptions by plan and status."""
         return await uc.finance_subscriptions(request.user)
 
-    @get("/receita", **declare(errors=(400, 403), **rules))
+    @get("/receita", **declare(errors=(400, 403, 422), **rules))
     async def revenue(request: Caller, since: Since = None, until: Until = None) -> RevenueView:
         """Paid invoices by month of payment and currency (default: the last 365 days)."""
         return await uc.finance_revenue(request.user, since, until)
 
-    @get("/churn", **declare(errors=(400, 403), **rules))
+    @get("/churn", **declare(errors=(400, 403, 422), **rules))
     async def churn(request: Caller, since: Since = None, until: Until = None) -> ChurnView:
         """Subscriptions live at ``since`` that ended before ``until`` (default: the last 30 days)."""
         return await uc.finance_churn(request.user, since, until)
 
-    @get("/faturas", **declare(errors=(400, 403), **rules))
+    @get("/faturas", **declare(errors=(400, 403, 422), **rules))
     async def invoices(
         request: Caller,
         page: Paging,

@@ -7,6 +7,7 @@ from litestar.params import FromPath
 
 from tesserra_core.domain.paging import Page
 from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.containers import ContainerAction
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
@@ -24,7 +25,7 @@ def routes(uc: UseCases) -> Router:
 
     @post("/{container_id:str}/{action:str}", status_code=200, **declare(errors=(400, 403, 404)))
     async def container_action(
-        container_id: FromPath[str], action: FromPath[str], request: Caller
+        container_id: FromPath[str], action: FromPath[ContainerAction], request: Caller
     ) -> ContainerActionView:
         """``start``, ``stop``, ``restart`` or ``remove`` (tenant owners and admins). An installation whose
         container is stopped or removed starts again on its next tool call."""

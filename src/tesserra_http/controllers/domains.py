@@ -78,7 +78,9 @@ def routes(uc: UseCases) -> Router:
         sharing its name); 409 for an exact duplicate."""
         return await uc.create_dns_record(request.user, domain_id, data)
 
-    @patch("/{domain_id:str}/registros/{record_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409)))
+    @patch(
+        "/{domain_id:str}/registros/{record_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 422))
+    )
     async def update_dns_record(
         domain_id: FromPath[str], record_id: FromPath[str], data: JSONBody[DnsRecordChanges], request: Caller
     ) -> DnsRecordView:

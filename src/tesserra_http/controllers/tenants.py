@@ -39,12 +39,14 @@ def admin_routes(uc: UseCases) -> Router:
 
     @patch("/{tenant_id:str}", **declare(errors=(400, 403, 404, 409), rate_limit="admin"))
     async def update_tenant(tenant_id: FromPath[str], data: JSONBody[TenantChanges], request: Caller) -> TenantView:
-        """Rename, re-slug, change plan or status. Suspending ends every session and key of the tenant."""
+        """Rename, re-slug, change plan or status. Suspending ends every session and key of the tenant; the
+        caller's own tenant cannot be suspended (409 own_tenant)."""
         return await uc.update_tenant(request.user, tenant_id, data)
 
-    @post("/{tenant_id:str}/suspend", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))
+    @post("/{tenant_id:str}/suspend", status_code=200, **declare(errors=(403, 404, 409), rate_limit="admin"))
     async def suspend_tenant(tenant_id: FromPath[str], request: Caller) -> TenantView:
-        """Suspend a tenant: its users and keys are refused (403) until it is reactivated."""
+        """Suspend a tenant: its users and keys are refused (403) until it is reactivated. The caller's
+        own tenant cannot be suspended (409 own_tenant): nobody in it could reactivate it."""
         return await uc.suspend_tenant(request.user, tenant_id)
 
     @post("/{tenant_id:str}/reactivate", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))

@@ -87,18 +87,24 @@ async def test_expired_key_is_401(client: httpx.AsyncClient, accounts: Accounts,
 @pytest.mark.parametrize(
     "expires_at",
     [
-        "2001-01-01T00:00:00+00:00",
         "2999-01-01T00:00:00",  # no timezone
         "tomorrow",
-        12345,
     ],
 )
-async def test_key_expiry_in_the_past_or_without_timezone_is_400(
+async def test_key_expiry_without_timezone_or_not_a_time_is_400(
     client: httpx.AsyncClient, shared_owner: Account, expires_at: object
 ) -> None:
     body = {"name": "x", "expires_at": expires_at}
     response = await client.post(GENERATE, json=body, headers=shared_owner.bearer)
     assert_error(response, 400)
+
+
+async def test_key_expiry_in_the_past_is_422(client: httpx.AsyncClient, shared_owner: Account) -> None:
+    # Well formed, but refused for a reason that depends on now: semantic (DESIGN.md), documented on the field.
+    for expires_at in ("2001-01-01T00:00:00+00:00", 12345):  # Litestar reads a number as a Unix time (1970)
+        body = {"name": "x", "expires_at": expires_at}
+        response = await client.post(GENERATE, json=body, headers=shared_owner.bearer)
+        assert_error(response, 422, "invalid_expiry")
 
 
 async def test_key_with_known_prefix_but_wrong_secret_is_401(

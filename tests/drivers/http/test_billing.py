@@ -324,7 +324,8 @@ async def test_finance_is_for_platform_admins(billing: Billing, api: httpx.Async
         await api.get(
             "/api/admin/financeiro/churn?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z", headers=admin.bearer
         ),
-        400,
+        422,
+        "invalid_period",
     )
     assert_error(await api.get("/api/admin/financeiro/faturas?status=lost", headers=admin.bearer), 400)
     assert_error(await api.get("/api/admin/financeiro/faturas?currency=EURO", headers=admin.bearer), 400)

@@ -43,7 +43,7 @@ async def test_mailbox_lifecycle_never_shows_a_password(client: httpx.AsyncClien
     reset = await client.put(f"{url}/senha", json={"password": "another password 2"}, headers=h)
     assert reset.status_code == 200, reset.text
     assert "another password" not in reset.text
-    assert_error(await client.put(f"{url}/senha", json={"password": "short"}, headers=h), 400, "weak_password")
+    assert_error(await client.put(f"{url}/senha", json={"password": "short"}, headers=h), 400, "validation_failed")
     assert (await client.delete(url, headers=h)).status_code == 204
     assert_error(await client.get(url, headers=h), 404, "mailbox_not_found")
 

@@ -109,6 +109,17 @@ async def test_admin_sees_unknown_tenant_as_404(client: httpx.AsyncClient, accou
     assert_error(await client.post(f"{TENANTS}/01NOSUCHTENANT/suspend", headers=admin.bearer), 404)
 
 
+async def test_an_admin_cannot_suspend_their_own_tenant(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    # It locked every administrator of that tenant out, with no way left to reactivate it.
+    admin = await accounts.admin()
+    assert_error(await client.post(f"{TENANTS}/{admin.tenant_id}/suspend", headers=admin.bearer), 409, "own_tenant")
+    patched = await client.patch(f"{TENANTS}/{admin.tenant_id}", json={"status": "suspended"}, headers=admin.bearer)
+    assert_error(patched, 409, "own_tenant")
+    still = await client.get(CURRENT, headers=admin.bearer)
+    assert still.status_code == 200, still.text
+    assert still.json()["status"] == "active"
+
+
 async def test_admin_creates_a_tenant_whose_owner_can_log_in(clients: ClientFactory, accounts: Accounts) -> None:
     admin = await accounts.admin()
     client = clients()

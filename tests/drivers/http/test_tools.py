@@ -139,7 +139,7 @@ async def test_bad_requests_answer_clear_4xx(http: httpx.AsyncClient, team_accou
         await http.post("/api/installations/nope/tools/call", json={"name": "x", "timeout": 9999}, headers=h), 400
     )
     assert_error(await http.get("/api/containers/nope", headers=h), 404, "container_not_found")
-    assert_error(await http.post("/api/containers/nope/explode", headers=h), 400, "invalid_action")
+    assert_error(await http.post("/api/containers/nope/explode", headers=h), 400, "validation_failed")
     assert_error(await http.post("/api/containers/nope/stop", headers=h), 404, "container_not_found")
     assert_error(await http.post("/api/marketplace/refresh", headers=h), 403, "admin_only")
     assert_error(await http.get("/api/installations"), 401)
@@ -315,7 +315,9 @@ async def test_container_actions_over_http(http: httpx.AsyncClient, team_account
     assert_error(await http.post(f"/api/containers/{container_id}/stop", headers=stranger.bearer), 404)
     assert_error(await http.get(f"/api/containers/{container_id}", headers=stranger.bearer), 404)
     assert_error(await http.post(f"/api/containers/{container_id}/stop", headers=member.bearer), 403, "not_a_manager")
-    assert_error(await http.post(f"/api/containers/{container_id}/pause", headers=owner.bearer), 400, "invalid_action")
+    assert_error(
+        await http.post(f"/api/containers/{container_id}/pause", headers=owner.bearer), 400, "validation_failed"
+    )
     restarted = await http.post(f"/api/containers/{container_id}/restart", headers=owner.bearer)
     assert restarted.status_code == 200, restarted.text
     assert restarted.json()["container"]["state"] == "running"
