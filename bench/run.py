@@ -1,7 +1,7 @@
 """Tesserra's benchmark: run by hand, prints its figures and a PASS/MISS line per target.
 
-    /work/venv/bin/python bench/run.py                 # PostgreSQL and SQLite, ~3-5 minutes
-    /work/venv/bin/python bench/run.py --backends sqlite --duration 3
+    .venv/bin/python bench/run.py                 # PostgreSQL and SQLite, ~3-5 minutes
+    .venv/bin/python bench/run.py --backends sqlite --duration 3
 
 Every server is a real subprocess (``tesserra serve``, and the two comparison apps in
 ``servers.py``), loaded from another process (``wrk`` if installed, else ``loadgen.py``) over
@@ -964,7 +964,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.profile and py_spy() is None:
-        raise SystemExit("--profile needs py-spy: /work/venv/bin/pip install py-spy")
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     loader_kind = choose_loader(args.loader)
     if loader_kind == "python" and args.loader == "auto":
