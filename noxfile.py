@@ -14,7 +14,7 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff, mypy (strict) and the import-linter contracts of the hexagon."""
-    session.install("-e", ".[test]")
+    session.install("-c", "requirements.lock", "-e", ".[test]")
     session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "bench", "noxfile.py")
     session.run("mypy")
@@ -24,5 +24,5 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Every test this machine can run: unit, contract (memory, SQLite, PostgreSQL), drivers, CLI."""
-    session.install("-e", ".[test]")
+    session.install("-c", "requirements.lock", "-e", ".[test]")
     session.run("pytest", *session.posargs)
