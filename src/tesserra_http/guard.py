@@ -69,7 +69,7 @@ class GuardMiddleware:
         try:
             actor = None
             if not opt.get("public"):
-                actor = await self.uc.authenticate.from_headers(lambda name: _header(headers, name))
+                actor = await self.uc.authenticate.from_headers(scope["headers"])
             scope["user"] = actor
             rule = opt.get("rate_limit")
             if rule is not None:
@@ -130,11 +130,6 @@ class GuardMiddleware:
         finally:
             if not captured["stored"]:
                 await self.uc.idempotency.release(owner, key)
-
-
-def _header(headers: dict[bytes, bytes], name: str) -> str | None:
-    value = headers.get(name.encode())
-    return value.decode("latin-1") if value is not None else None
 
 
 async def _read_body(receive: Receive) -> bytes:
