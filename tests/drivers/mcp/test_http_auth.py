@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tesserra_core.domain.identity import Tier
@@ -146,3 +148,16 @@ async def test_x_user_id_twice_is_400_on_mcp(site: Site) -> None:
         response = await http.post("/mcp", json=INITIALIZE, headers=headers)
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "ambiguous_user_id"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_a_json_rpc_body_not_declared_as_json_is_refused(site: Site, content_type: str) -> None:
+    """The MCP SDK's transport security refuses a body not declared application/json (400, its own
+    text), before any session or tool sees it; REST routes answer 415 (tests/drivers/http/test_content_type.py)."""
+    minted = await site.key("profile:read")
+    headers = {**MCP_HEADERS, "Content-Type": content_type}
+    async with site.http(minted.key) as http:
+        response = await http.post("/mcp", content=json.dumps(INITIALIZE).encode(), headers=headers)
+    assert response.status_code == 400, response.text
+    assert "Content-Type" in response.text
+    assert "mcp-session-id" not in response.headers
