@@ -39,7 +39,8 @@ _EXAMPLE_CODE = {
     409: ("a request with this Idempotency-Key is still in progress; retry later", "idempotency_in_flight"),
     413: ("the file is larger than the 2147483648 bytes one upload may store", "payload_too_large"),
     415: (
-        "this route takes a JSON body (application/json or a +json type), not 'text/plain'",
+        "this route takes a JSON body (Content-Type application/json or a +json type); "
+        "the request declared 'text/plain'",
         "unsupported_media_type",
     ),
     422: ("this Idempotency-Key was already used with a different request", "idempotency_key_reused"),

@@ -47,5 +47,5 @@ def json_body_refusal(handler: BaseRouteHandler, headers: dict[bytes, bytes]) ->
     declared = headers.get(b"content-type")
     if declared is not None and is_json(declared):
         return None
-    named = f"'{declared.decode('latin-1')[:100]}'" if declared else "no Content-Type"
-    return f"this route takes a JSON body ({JSON_TYPES}), not {named}"
+    named = f"'{declared.decode('latin-1')[:100]}'" if declared else "none"
+    return f"this route takes a JSON body (Content-Type {JSON_TYPES}); the request declared {named}"

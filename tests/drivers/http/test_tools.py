@@ -125,7 +125,10 @@ async def test_bad_requests_answer_clear_4xx(http: httpx.AsyncClient, team_accou
     assert "config.EVIL" in str(body["detail"])
     assert_error(await http.post(f"/api/marketplace/tools/{PROBE}/install", json={"scope": "world"}, headers=h), 400)
     assert_error(await http.post(f"/api/marketplace/tools/{PROBE}/install", json={"surprise": 1}, headers=h), 400)
-    assert_error(await http.post(f"/api/marketplace/tools/{PROBE}/install", content=b"{", headers=h), 400)
+    malformed = await http.post(
+        f"/api/marketplace/tools/{PROBE}/install", content=b"{", headers={**h, "Content-Type": "application/json"}
+    )
+    assert_error(malformed, 400)
     assert_error(
         await http.post("/api/marketplace/tools/test.tesserra-remote-only/install", json={}, headers=h),
         400,
