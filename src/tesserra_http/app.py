@@ -30,7 +30,7 @@ from tesserra_http.controllers import (
     shared_tools,
     tenants,
 )
-from tesserra_http.conventions import COMPONENTS
+from tesserra_http.conventions import COMPONENTS, document_json_bodies
 from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
 from tesserra_http.guard import GuardMiddleware
@@ -114,7 +114,7 @@ def create_app(
             await stack.enter_async_context(uc.tool_servers.running())
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*(area(uc) for area in AREAS), mcp],
         dependencies=DEPENDENCIES,
         middleware=[DefineMiddleware(GuardMiddleware, uc=uc, client_address=client_address)],
@@ -125,3 +125,5 @@ def create_app(
         request_max_body_size=10 * 1024 * 1024,
         logging_config=None,  # the process configures logging (with request ids), not the app
     )
+    document_json_bodies(app)
+    return app

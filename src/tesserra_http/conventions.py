@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, Example, Reference, SecurityRequirement, SecurityScheme
 from litestar.params import QueryParameter
+from litestar.routes import HTTPRoute
 
 from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, PageRequest
+from tesserra_http.media import parses_json
 
 
 class ErrorBody(msgspec.Struct):
@@ -35,6 +38,11 @@ _EXAMPLE_CODE = {
     404: ("no such API key", "api_key_not_found"),
     409: ("a request with this Idempotency-Key is still in progress; retry later", "idempotency_in_flight"),
     413: ("the file is larger than the 2147483648 bytes one upload may store", "payload_too_large"),
+    415: (
+        "this route takes a JSON body (Content-Type application/json or a +json type); "
+        "the request declared 'text/plain'",
+        "unsupported_media_type",
+    ),
     422: ("this Idempotency-Key was already used with a different request", "idempotency_key_reused"),
     429: ("rate limit exceeded: retry later", "rate_limited"),
     502: ("the OAuth provider refused the token request (server_error)", "oauth_token_failed"),
@@ -49,6 +57,7 @@ _ERROR_TEXT = {
     404: "No such object for this caller (another tenant's objects look like this too).",
     409: "Conflicts with the current state, or an identical Idempotency-Key request is in flight.",
     413: "The body is larger than this operation accepts.",
+    415: "The body is not declared as JSON (Content-Type application/json or a +json type).",
     422: "Semantically unacceptable, e.g. an Idempotency-Key reused with a different request.",
     429: "Rate limit exceeded or account locked; see Retry-After and X-RateLimit-*.",
     502: "A service called on the caller's behalf (e.g. an OAuth provider) failed or answered nonsense.",
@@ -110,6 +119,15 @@ def declare(
         "responses": {status: _error_spec(status) for status in sorted(statuses)},
         **route,
     }
+
+
+def document_json_bodies(app: Litestar) -> None:
+    """Every route that takes a JSON body documents the 415 the guard answers for any other type."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                if parses_json(handler):
+                    handler.responses = {**(handler.responses or {}), 415: _error_spec(415)}
 
 
 def _error_spec(status: int) -> ResponseSpec:

@@ -4,6 +4,7 @@ declares in its ``opt``:
 - every request gets an id (a well-formed ``X-Request-Id`` echoed, or a new one) that every log
   line, error body and response carries;
 - ``public``: no credentials needed; otherwise the caller is authenticated (every header form);
+- a route taking a JSON body gets one declared as JSON, or answers 415 (see ``media``);
 - ``rate_limit``: a named rule from the core, counted per token (or per client IP when public; the
   client IP is the peer's, or the one trusted proxies forwarded: see ``client_address``);
 - ``idempotent``: ``Idempotency-Key`` replays the first response, refuses reuse and in-flight twins.
@@ -26,6 +27,7 @@ from tesserra_core.usecases import UseCases
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import incoming_request_id, request_id_var
 from tesserra_http.errors import retry_after, send_core_error, send_error
+from tesserra_http.media import json_body_refusal
 
 MAX_IDEMPOTENT_BODY = 1 << 20
 
@@ -69,8 +71,12 @@ class GuardMiddleware:
         try:
             actor = None
             if not opt.get("public"):
-                actor = await self.uc.authenticate.from_headers(lambda name: _header(headers, name))
+                actor = await self.uc.authenticate.from_headers(scope["headers"])
             scope["user"] = actor
+            refusal = json_body_refusal(scope["route_handler"], headers)
+            if refusal is not None:
+                await send_error(send, 415, refusal, "unsupported_media_type")
+                return
             rule = opt.get("rate_limit")
             if rule is not None:
                 subject = actor.subject if actor is not None else f"ip:{self.client_address(scope)}"
@@ -130,11 +136,6 @@ class GuardMiddleware:
         finally:
             if not captured["stored"]:
                 await self.uc.idempotency.release(owner, key)
-
-
-def _header(headers: dict[bytes, bytes], name: str) -> str | None:
-    value = headers.get(name.encode())
-    return value.decode("latin-1") if value is not None else None
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -61,7 +61,7 @@ class McpEndpoint:
         request_id = (self._request_id() if self._request_id is not None else None) or headers.get("x-request-id")
         scope[REQUEST_ID] = request_id
         try:
-            scope[ACTOR] = await self._uc.authenticate.from_headers(headers.get)
+            scope[ACTOR] = await self._uc.authenticate.from_headers(scope["headers"])
         except TesserraError as exc:
             await _send_error(send, exc, request_id)
             return

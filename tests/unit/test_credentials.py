@@ -9,7 +9,7 @@ from tesserra_core.errors import Forbidden, Unauthenticated, ValidationFailed
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.caching import TaggedCache as CredentialCache
-from tesserra_core.usecases.credentials import credential_from_headers
+from tesserra_core.usecases.credentials import auth_headers, credential_from_headers
 from tesserra_core.usecases.tenants import TenantChanges
 from tests.unit.helpers import FakeClock, Team, sign_in
 
@@ -72,28 +72,53 @@ async def test_an_acting_user_of_128_characters_is_accepted(uc: UseCases, admin_
     assert (await uc.authenticate(admin_key, "x" * 128)).acting_user_id == "x" * 128
 
 
-async def test_headers_name_the_credential_in_order_of_precedence() -> None:
-    headers = {"authorization": "Bearer from-auth", "x-tesserra-api-key": "from-tesserra", "x-api-key": "from-api"}
+def _fields(*pairs: tuple[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode(), value.encode()) for name, value in pairs]
 
-    assert credential_from_headers(headers.get) == "from-auth"
-    assert credential_from_headers({"x-api-key": " k ", "x-tesserra-api-key": "t"}.get) == "t"
-    assert credential_from_headers({"x-api-key": " k "}.get) == "k"
-    assert credential_from_headers({}.get) is None
+
+async def test_headers_name_the_one_credential_in_any_header() -> None:
+    assert credential_from_headers(auth_headers(_fields(("authorization", "Bearer from-auth")))) == "from-auth"
+    assert credential_from_headers(auth_headers(_fields(("x-tesserra-api-key", "t")))) == "t"
+    assert credential_from_headers(auth_headers(_fields(("x-api-key", " k "), ("x-tesserra-api-key", " ")))) == "k"
+    assert credential_from_headers({}) is None
     with pytest.raises(Unauthenticated):
-        credential_from_headers({"authorization": "Basic abc"}.get)
+        credential_from_headers(auth_headers(_fields(("authorization", "Basic abc"))))
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        (("authorization", "Bearer a"), ("x-api-key", "b")),
+        (("x-tesserra-api-key", "a"), ("x-api-key", "b")),
+        (("x-api-key", "a"), ("x-api-key", "a")),
+        (("authorization", "Basic abc"), ("x-api-key", "b")),
+    ],
+)
+async def test_more_than_one_credential_is_ambiguous(pairs: tuple[tuple[str, str], ...]) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        credential_from_headers(auth_headers(_fields(*pairs)))
+
+    assert caught.value.code == "ambiguous_credentials"
 
 
 async def test_a_request_without_credentials_is_unauthenticated(uc: UseCases) -> None:
     with pytest.raises(Unauthenticated) as caught:
-        await uc.authenticate.from_headers({}.get)
+        await uc.authenticate.from_headers([])
 
     assert caught.value.code == "missing_credentials"
 
 
 async def test_from_headers_passes_x_user_id_along(uc: UseCases, admin_key: str) -> None:
-    principal = await uc.authenticate.from_headers({"x-api-key": admin_key, "x-user-id": "bob"}.get)
+    principal = await uc.authenticate.from_headers(_fields(("x-api-key", admin_key), ("x-user-id", "bob")))
 
     assert principal.acting_user_id == "bob"
+
+
+async def test_x_user_id_twice_is_ambiguous(uc: UseCases, admin_key: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        await uc.authenticate.from_headers(_fields(("x-api-key", admin_key), ("x-user-id", "a"), ("x-user-id", "a")))
+
+    assert caught.value.code == "ambiguous_user_id"
 
 
 def test_cache_evicts_every_credential_with_a_tag_and_nothing_else() -> None:

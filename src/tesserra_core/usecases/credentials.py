@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,22 +66,61 @@ def revocation_for(tag: str) -> Revocation:
     return Revocation(kind, subject)
 
 
-def credential_from_headers(header: Callable[[str], str | None]) -> str | None:
-    """The credential a request carries: ``Authorization: Bearer``, then ``X-Tesserra-Api-Key``,
-    then ``X-API-Key``. ``header`` looks a header up by lowercase name."""
-    auth = header("authorization")
-    if auth is not None:
-        scheme, _, value = auth.partition(" ")
+CREDENTIAL_HEADERS = {
+    "authorization": "Authorization",
+    "x-tesserra-api-key": "X-Tesserra-Api-Key",
+    "x-api-key": "X-API-Key",
+}
+"""The headers that may carry a credential (lowercase name -> how the documentation spells it)."""
+ACTING_USER_HEADER = "x-user-id"
+_READ = frozenset(name.encode() for name in (*CREDENTIAL_HEADERS, ACTING_USER_HEADER))
+
+HeaderFields = Iterable[tuple[bytes, bytes]]
+"""A request's header fields in order, repeats included, as (lowercase name, value) bytes."""
+
+
+def auth_headers(fields: HeaderFields) -> dict[str, list[str]]:
+    """Every value of the headers authentication reads, by lowercase name (repeats kept)."""
+    found: dict[str, list[str]] = {}
+    for name, value in fields:
+        if name in _READ:
+            found.setdefault(name.decode(), []).append(value.decode("latin-1"))
+    return found
+
+
+def credential_from_headers(headers: dict[str, list[str]]) -> str | None:
+    """The one credential a request carries, in ``Authorization: Bearer``, ``X-Tesserra-Api-Key``
+    or ``X-API-Key`` (blank API-key headers ignored). Two credentials, even twice the same header,
+    are refused: which one wins must never decide whether a request is accepted."""
+    given = [
+        (name, value)
+        for name in CREDENTIAL_HEADERS
+        for value in headers.get(name, ())
+        if name == "authorization" or value.strip()
+    ]
+    if len(given) > 1:
+        sent = ", ".join(CREDENTIAL_HEADERS[name] for name, _ in given)
+        raise ValidationFailed(
+            f"send one credential per request; this one carries several ({sent})", code="ambiguous_credentials"
+        )
+    if not given:
+        return None
+    name, value = given[0]
+    if name == "authorization":
+        scheme, _, value = value.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthenticated(
                 "the Authorization header must be 'Bearer <token or API key>'", code="bad_auth_header"
             )
-        return value.strip()
-    for name in ("x-tesserra-api-key", "x-api-key"):
-        key = header(name)
-        if key is not None and key.strip():
-            return key.strip()
-    return None
+    return value.strip()
+
+
+def acting_user_from_headers(headers: dict[str, list[str]]) -> str | None:
+    """The X-User-Id an admin key acts for, if any; sent twice, it is refused rather than guessed."""
+    values = headers.get(ACTING_USER_HEADER, [])
+    if len(values) > 1:
+        raise ValidationFailed("send X-User-Id once; this request carries it several times", code="ambiguous_user_id")
+    return values[0] if values else None
 
 
 def split_api_key(credential: str) -> tuple[str, str] | None:
@@ -118,15 +157,17 @@ class Authenticate:
     usage: KeyUsage
     key_cache_seconds: float = 300.0
 
-    async def from_headers(self, header: Callable[[str], str | None]) -> Principal:
-        """The caller of a request, from its headers (see ``credential_from_headers``) and X-User-Id."""
-        credential = credential_from_headers(header)
+    async def from_headers(self, fields: HeaderFields) -> Principal:
+        """The caller of a request, from its header fields (see ``credential_from_headers``) and X-User-Id."""
+        headers = auth_headers(fields)
+        credential = credential_from_headers(headers)
+        acting_user_id = acting_user_from_headers(headers)
         if not credential:
             raise Unauthenticated(
                 "credentials required: send Authorization: Bearer <token or API key>",
                 code="missing_credentials",
             )
-        return await self(credential, header("x-user-id"))
+        return await self(credential, acting_user_id)
 
     async def __call__(self, credential: str, acting_user_id: str | None = None) -> Principal:
         now = self.clock.monotonic()

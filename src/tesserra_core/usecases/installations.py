@@ -274,7 +274,8 @@ class CallInstallationTool:
 
 @dataclass(frozen=True, slots=True)
 class UploadInstallationFiles:
-    """Files into the installation's workspace (its server's working directory)."""
+    """Files into the installation's workspace (its server's working directory): changing what the
+    server runs on, so only whoever may change the installation may upload (its installer or a manager)."""
 
     uow: UnitOfWorkFactory
     workspaces: Workspaces
@@ -284,6 +285,7 @@ class UploadInstallationFiles:
     async def __call__(self, actor: Principal, installation_id: str, files: list[Upload]) -> UploadView:
         actor.require(Scope.TOOLS_WRITE)
         installation = await visible(self.uow, actor, installation_id)
+        _may_change(actor, installation)
         if not files:
             raise ValidationFailed("no file in the upload (send multipart/form-data)", code="no_files")
         names = [safe_file_name(f.name) for f in files]

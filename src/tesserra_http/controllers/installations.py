@@ -60,7 +60,8 @@ def routes(uc: UseCases) -> Router:
     async def upload(installation_id: FromPath[str], request: Caller) -> UploadView:
         """Upload files (multipart/form-data, any field names) into the installation's workspace, which
         its server sees at /workspace in a container (its working directory for Python servers). Names
-        are reduced to safe base names; 10 MiB per file, 100 MiB in all."""
+        are reduced to safe base names; 10 MiB per file, 100 MiB in all. Only its installer or a tenant
+        owner or admin may upload (403 ``not_yours``), as for PATCH and DELETE."""
         files: list[Upload] = []
         if (request.content_type[0] or "").startswith("multipart/form-data"):
             form = await request.form()

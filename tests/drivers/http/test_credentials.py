@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import time
 import uuid
@@ -97,6 +98,80 @@ async def test_basic_auth_with_valid_api_key_is_still_401(
 async def test_garbage_bearer_values_are_401(client: httpx.AsyncClient, value: str) -> None:
     response = await client.get(ME, headers={"Authorization": f"Bearer {value}".encode()})  # type: ignore[dict-item]
     assert_error(response, 401)
+
+
+# --- one credential per request ------------------------------------------------------------------
+
+CREDENTIAL_HEADERS = ("Authorization", "X-Tesserra-Api-Key", "X-API-Key")
+
+
+def _carrying(header: str, credential: str) -> tuple[str, str]:
+    return (header, f"Bearer {credential}" if header == "Authorization" else credential)
+
+
+@pytest.mark.parametrize("valid_first", [True, False], ids=["valid-first", "garbage-first"])
+@pytest.mark.parametrize(
+    ("valid_in", "garbage_in"),
+    list(itertools.permutations(CREDENTIAL_HEADERS, 2)),
+    ids=lambda header: str(header),
+)
+async def test_two_credential_headers_are_400_naming_both(
+    client: httpx.AsyncClient,
+    accounts: Accounts,
+    mint_key: KeyMinter,
+    valid_in: str,
+    garbage_in: str,
+    valid_first: bool,
+) -> None:
+    """Whichever header would win, a valid key next to garbage is neither accepted nor refused as
+    garbage: the request is ambiguous, and the answer says which headers made it so."""
+    owner = await accounts.tenant_owner()
+    valid = _carrying(valid_in, await mint_key(owner))
+    garbage = _carrying(garbage_in, "tessera_garbage_" + "x" * 40)
+    headers = [valid, garbage] if valid_first else [garbage, valid]
+    body = assert_error(await client.get(ME, headers=headers), 400, "ambiguous_credentials")
+    assert valid_in in str(body["detail"])
+    assert garbage_in in str(body["detail"])
+
+
+async def test_a_jwt_and_an_api_key_together_are_400(
+    client: httpx.AsyncClient, accounts: Accounts, mint_key: KeyMinter
+) -> None:
+    owner = await accounts.tenant_owner()
+    key = await mint_key(owner)
+    response = await client.get(ME, headers={**owner.bearer, "X-API-Key": key})
+    assert_error(response, 400, "ambiguous_credentials")
+
+
+@pytest.mark.parametrize("header", CREDENTIAL_HEADERS)
+@pytest.mark.parametrize("second", ["garbage", "same"])
+async def test_the_same_credential_header_twice_is_400(
+    client: httpx.AsyncClient, accounts: Accounts, mint_key: KeyMinter, header: str, second: str
+) -> None:
+    owner = await accounts.tenant_owner()
+    key = await mint_key(owner)
+    other = key if second == "same" else "tessera_garbage_" + "x" * 40
+    response = await client.get(ME, headers=[_carrying(header, key), _carrying(header, other)])
+    body = assert_error(response, 400, "ambiguous_credentials")
+    assert header in str(body["detail"])
+
+
+async def test_x_user_id_twice_is_400(client: httpx.AsyncClient, accounts: Accounts, mint_key: KeyMinter) -> None:
+    admin = await accounts.admin()
+    key = await mint_key(admin, tier="admin")
+    headers = [("X-API-Key", key), ("X-User-Id", "alice@example.com"), ("X-User-Id", "mallory@example.com")]
+    assert_error(await client.get(ME, headers=headers), 400, "ambiguous_user_id")
+    once = await client.get(ME, headers=headers[:2])
+    assert once.status_code == 200, once.text
+    assert once.json()["acting_user_id"] == "alice@example.com"
+
+
+async def test_a_blank_api_key_header_beside_a_credential_is_ignored(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    response = await client.get(ME, headers={**owner.bearer, "X-API-Key": ""})
+    assert response.status_code == 200, response.text
 
 
 # --- access-token attacks ------------------------------------------------------------------------

@@ -32,13 +32,13 @@ async def test_credentials_in_the_query_string_are_ignored(
         assert_error(await client.get(ME, params=params), 401, "missing_credentials")
 
 
-async def test_authorization_header_wins_over_a_valid_api_key_header(
+async def test_a_garbage_authorization_header_beside_a_valid_api_key_is_ambiguous(
     client: httpx.AsyncClient, accounts: Accounts, mint_key: KeyMinter
 ) -> None:
     owner = await accounts.tenant_owner()
     key = await mint_key(owner)
     response = await client.get(ME, headers={"Authorization": "Bearer garbage", "X-API-Key": key})
-    assert_error(response, 401, "invalid_credentials")
+    assert_error(response, 400, "ambiguous_credentials")
 
 
 async def test_spoofed_forwarding_headers_do_not_escape_the_per_address_login_limit(

@@ -125,7 +125,10 @@ async def test_bad_requests_answer_clear_4xx(http: httpx.AsyncClient, team_accou
     assert "config.EVIL" in str(body["detail"])
     assert_error(await http.post(f"/api/marketplace/tools/{PROBE}/install", json={"scope": "world"}, headers=h), 400)
     assert_error(await http.post(f"/api/marketplace/tools/{PROBE}/install", json={"surprise": 1}, headers=h), 400)
-    assert_error(await http.post(f"/api/marketplace/tools/{PROBE}/install", content=b"{", headers=h), 400)
+    malformed = await http.post(
+        f"/api/marketplace/tools/{PROBE}/install", content=b"{", headers={**h, "Content-Type": "application/json"}
+    )
+    assert_error(malformed, 400)
     assert_error(
         await http.post("/api/marketplace/tools/test.tesserra-remote-only/install", json={}, headers=h),
         400,
@@ -303,6 +306,30 @@ async def test_uploads(http: httpx.AsyncClient, team_accounts: Accounts) -> None
     assert response.status_code == 413
     stranger = await team_accounts.tenant_owner("Other")
     assert_error(await http.post(url, files=[("f", ("x.txt", b"x"))], headers=stranger.bearer), 404)
+    await http.delete(f"/api/installations/{ready['id']}", headers=owner.bearer)
+
+
+async def test_only_the_installer_or_a_manager_uploads_into_a_tenant_installation(
+    http: httpx.AsyncClient, team_accounts: Accounts
+) -> None:
+    """A tenant-wide installation is every member's to use, but its workspace (its server's working
+    directory) is changed only by whoever may change the installation: its installer or an owner/admin."""
+    owner = await team_accounts.tenant_owner()
+    installer = await team_accounts.member(owner.tenant_id, Role.ADMIN)
+    member = await team_accounts.member(owner.tenant_id, Role.MEMBER)
+    ready = await install(http, installer, PROBE, {"config": {"PROBE_TOKEN": "t"}, "scope": "tenant"})
+    url = f"/api/installations/{ready['id']}/files"
+    call = f"/api/installations/{ready['id']}/tools/call"
+    refused = await http.post(url, files=[("f", ("planted.py", b"import os"))], headers=member.bearer)
+    assert_error(refused, 403, "not_yours")
+    listed = await http.post(call, json={"name": "workspace"}, headers=member.bearer)
+    assert listed.status_code == 200, listed.text  # the member still uses the installation
+    assert listed.json()["structured_content"]["result"] == []
+    for account, name in ((installer, "by-installer.txt"), (owner, "by-owner.txt")):
+        uploaded = await http.post(url, files=[("f", (name, b"x"))], headers=account.bearer)
+        assert uploaded.status_code == 201, uploaded.text
+    listed = await http.post(call, json={"name": "workspace"}, headers=owner.bearer)
+    assert listed.json()["structured_content"]["result"] == ["by-installer.txt", "by-owner.txt"]
     await http.delete(f"/api/installations/{ready['id']}", headers=owner.bearer)
 
 

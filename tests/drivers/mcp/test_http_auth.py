@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from tesserra_core.domain.identity import Tier
+from tesserra_core.usecases.api_keys import NewApiKey
 from tests.drivers.mcp.helpers import ERROR_FIELDS, Site, mcp_session
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -104,3 +108,56 @@ async def test_a_jwt_access_token_opens_a_session_as_its_user(site: Site) -> Non
     assert me["auth_method"] == "jwt"
     assert me["credential_id"] == site.owner.credential_id
     assert me["user"]["id"] == site.owner.user_id
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-API-Key", "KEY"), ("X-Tesserra-Api-Key", "GARBAGE")],
+        [("X-Tesserra-Api-Key", "GARBAGE"), ("X-API-Key", "KEY")],
+        [("Authorization", "Bearer KEY"), ("X-API-Key", "GARBAGE")],
+        [("X-Tesserra-Api-Key", "GARBAGE"), ("Authorization", "Bearer KEY")],
+        [("X-API-Key", "KEY"), ("X-API-Key", "GARBAGE")],
+        [("Authorization", "Bearer KEY"), ("Authorization", "Bearer KEY")],
+    ],
+    ids=["api+tesserra", "tesserra+api", "bearer+api", "tesserra+bearer", "api-twice", "bearer-twice"],
+)
+async def test_more_than_one_credential_is_400_on_mcp_as_on_rest(site: Site, headers: list[tuple[str, str]]) -> None:
+    key = (await site.key("profile:read")).key
+    garbage = "tessera_garbage_" + "x" * 40
+    sent = [(name, value.replace("GARBAGE", garbage).replace("KEY", key)) for name, value in headers]
+    async with site.http() as http:
+        mcp = await http.post("/mcp", json=INITIALIZE, headers=[*MCP_HEADERS.items(), *sent])
+        rest = await http.get("/api/auth/me", headers=sent)
+    assert mcp.status_code == rest.status_code == 400, mcp.text
+    body = mcp.json()
+    assert set(body) == ERROR_FIELDS
+    assert body["code"] == "ambiguous_credentials"
+    for name, _ in headers:
+        assert name in body["detail"]
+    assert {k: v for k, v in body.items() if k != "request_id"} == {
+        k: v for k, v in rest.json().items() if k != "request_id"
+    }
+
+
+async def test_x_user_id_twice_is_400_on_mcp(site: Site) -> None:
+    minted = await site.uc.generate_api_key(site.server.admin, NewApiKey(name="admin", tier=Tier.ADMIN))
+    key = minted.key
+    headers = [*MCP_HEADERS.items(), ("X-API-Key", key), ("X-User-Id", "alice"), ("X-User-Id", "mallory")]
+    async with site.http() as http:
+        response = await http.post("/mcp", json=INITIALIZE, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "ambiguous_user_id"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_a_json_rpc_body_not_declared_as_json_is_refused(site: Site, content_type: str) -> None:
+    """The MCP SDK's transport security refuses a body not declared application/json (400, its own
+    text), before any session or tool sees it; REST routes answer 415 (tests/drivers/http/test_content_type.py)."""
+    minted = await site.key("profile:read")
+    headers = {**MCP_HEADERS, "Content-Type": content_type}
+    async with site.http(minted.key) as http:
+        response = await http.post("/mcp", content=json.dumps(INITIALIZE).encode(), headers=headers)
+    assert response.status_code == 400, response.text
+    assert "Content-Type" in response.text
+    assert "mcp-session-id" not in response.headers
