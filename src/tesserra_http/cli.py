@@ -120,6 +120,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
     import uvicorn
 
     from tesserra_http.app import create_app
+    from tesserra_http.protocol import BoundedHttpToolsProtocol
 
     async with running(settings) as uc:
         if first_start:
@@ -135,6 +136,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
             host=settings.host,
             port=settings.port,
             log_config=None,
+            http=BoundedHttpToolsProtocol,
             access_log=False,
             lifespan="on",
             proxy_headers=False,
