@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -314,3 +316,73 @@ async def test_a_16_mib_header_is_refused_fast_without_memory_and_without_slowin
     assert latencies, "the bystander got no answer"
     assert max(latencies) < 1.0, f"bystander /health took up to {max(latencies):.2f} s"
     assert (await _exchange(server.port, _head())).status == 200
+
+
+# -- item 6: workers die with their supervisor --------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for whoever adopted it to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the supervisor binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def _worker_pids(server: Server, workers: int) -> list[int]:
+    for _ in range(300):
+        pids = [int(p) for p in re.findall(r"listening on .* \(pid (\d+)", server.log.read_text())]
+        if len(pids) == workers:
+            return pids
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{workers} workers did not start:\n{server.log.read_text()}")
+
+
+@pytest.mark.parametrize("target", ["supervisor", "process group"])
+async def test_workers_die_with_a_killed_supervisor_and_the_port_is_free_again(tmp_path: Path, target: str) -> None:
+    """Before: SIGKILL of the supervisor (or of its process group: each worker has a group of its own)
+    left both workers serving on the shared socket, and a restart failed with "Address already in use"."""
+    port = free_port()
+    first = _start(tmp_path, port, "--workers", "2", log_name="first.log")
+    workers: list[int] = []
+    try:
+        await _healthy(first)
+        workers = await _worker_pids(first, 2)
+        assert first.process.pid not in workers
+        if target == "supervisor":
+            os.kill(first.process.pid, signal.SIGKILL)
+        else:
+            os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.wait(5)
+
+        for _ in range(100):  # 5 s
+            if not any(_alive(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.05)
+        assert [pid for pid in workers if _alive(pid)] == [], "workers outlived their supervisor"
+        with pytest.raises(ConnectionRefusedError):
+            await _exchange(port, _head())
+        assert _port_is_free(port)
+
+        again = _start(tmp_path, port, "--workers", "2", log_name="again.log")
+        try:
+            await _healthy(again)
+            assert "Address already in use" not in again.log.read_text()
+        finally:
+            _stop(again)
+    finally:
+        _stop(first)
+        for pid in workers:  # only if the test failed: never leave a worker of ours serving
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
