@@ -322,12 +322,14 @@ async def test_a_16_mib_header_is_refused_fast_without_memory_and_without_slowin
 
 
 def _alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie waiting for whoever adopted it to reap it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    """Any of its threads still running, as opposed to gone or zombies waiting for whoever adopted the
+    process to reap it. The threads count: a killed process's main thread may be a zombie while
+    others still exit, holding the shared socket open."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(FileNotFoundError):
+            states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+    return any(state not in ("Z", "X") for state in states)
 
 
 def _port_is_free(port: int) -> bool:
