@@ -7,13 +7,15 @@ bytes received while a request's head is incomplete are counted as they arrive; 
 client gets the documented error body and the connection is closed:
 
 - the whole head (request line and headers) over ``MAX_HEAD_BYTES``: 431 ``request_headers_too_large``;
-- the request target (URL) over ``MAX_URL_BYTES``: 414 ``uri_too_long``.
+- the request target (URL) over ``MAX_URL_BYTES``: 414 ``uri_too_long``;
+- the trailers of a chunked body over ``MAX_HEAD_BYTES``: the connection is closed (the request is
+  already being handled, so no answer can be sent).
 
-A head that arrives in one read (nearly every request) costs an addition, three comparisons and the two
-overridden callbacks' calls.
+A head that arrives in one read (nearly every request) costs an addition, a few comparisons and the calls of
+the overridden callbacks.
 
 This leans on uvicorn's internals (``data_received`` feeding ``self.parser`` and sending parser errors to
-``send_400_response``, the ``on_headers_complete`` / ``on_message_complete`` callbacks,
+``send_400_response``, the ``on_headers_complete`` / ``on_body`` / ``on_message_complete`` callbacks,
 ``self.url``, ``self.headers``, ``self.cycle``): pyproject pins uvicorn below the next minor release, and
 tests/cli/test_serve_hardening.py attacks the real server through it.
 """
@@ -104,6 +106,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         super().on_headers_complete()
 
+    def on_chunk_header(self) -> None:
+        # A chunked body: what follows a chunk's size line is its data (on_body below ends the count)
+        # or, after the last one, trailers, which httptools gathers like headers: counted as a head.
+        self._head_open = True
+        self._head_bytes = 0
+
+    def on_body(self, body: bytes) -> None:
+        self._head_open = False
+        super().on_body(body)
+
     def on_message_complete(self) -> None:
         self._head_open = True
         self._head_bytes = 0
@@ -125,8 +137,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_open = False  # nothing more is read from this connection
         if self.transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.transport.close()  # a response is still being written: no answer can be slipped in
+        if self.cycle is not None and (self.cycle.more_body or not self.cycle.response_complete):
+            # trailers of a request being handled, or a response still being written: no answer
+            # can be slipped in
+            self.transport.close()
             return
         request_id = new_request_id()
         body = msgspec.json.encode(error_body(refused.message, refused.code, request_id))

@@ -211,6 +211,48 @@ async def test_a_large_body_that_arrives_with_its_head_is_not_taken_for_headers(
     assert answer.status < 500, answer
 
 
+def _chunked(body: bytes, size: int) -> bytes:
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for piece in pieces)
+
+
+async def test_a_chunked_body_of_many_chunks_and_small_trailers_is_served(server: Server) -> None:
+    body = json.dumps({"email": "nobody@tesserra.test", "password": "p" * 300 * KiB}).encode()
+    head = _head(
+        "/api/auth/login",
+        method="POST",
+        headers=[("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")],
+    )
+    answer = await _exchange(server.port, head + _chunked(body, KiB) + b"0\r\nX-Trailer: small\r\n\r\n")
+    assert answer.status not in (414, 431), answer
+    assert answer.status < 500, answer
+
+
+async def test_trailers_over_64_kib_close_the_connection_without_memory(server: Server) -> None:
+    """Trailers after a chunked body are gathered like headers: unbounded, a 64 MiB trailer took 4 s
+    and 80 MiB. Now the connection closes after 64 KiB of them, before the request is answered."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    head = _head(
+        "/api/auth/login",
+        method="POST",
+        headers=[("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")],
+    )
+    with _peak_rss(server.process.pid) as rss:
+        writer.write(head + _chunked(b"{}", 2) + b"0\r\nX-Trailer: ")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(64):
+                writer.write(b"t" * MiB)
+                await writer.drain()
+            writer.write(b"\r\n\r\n")
+            await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, and never answered
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    assert (rss[1] - rss[0]) / KiB < 16, f"RSS grew by {(rss[1] - rss[0]) / KiB:.1f} MiB"
+
+
 async def test_a_keep_alive_connection_counts_each_head_on_its_own(server: Server) -> None:
     """Two hundred requests of ~1 KiB of headers each on one connection (200 KiB of heads in all) are
     served; then one oversized head on the same connection is refused."""
