@@ -106,11 +106,20 @@ class LiveServer:
 @asynccontextmanager
 async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     from tesserra_http import create_app
+    from tesserra_http.protocol import BoundedHttpToolsProtocol
 
     async with running(settings) as uc:
         port = free_port()
         app = create_app(uc, trusted_proxies=settings.trusted_proxies, proxy_header=settings.proxy_header)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            http=BoundedHttpToolsProtocol,  # as `tesserra serve` runs
+            lifespan="on",
+            proxy_headers=False,
+        )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:

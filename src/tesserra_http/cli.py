@@ -79,9 +79,11 @@ def serve(settings: Settings, workers: int = 1) -> None:
     sock = socket.create_server((settings.host, settings.port), reuse_port=False, backlog=2048)
     _run(lambda: _prepare(settings))
     children: list[int] = []
+    supervisor = os.getpid()
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the worker process
+            _die_with(supervisor)
             os.setpgid(0, 0)  # signals come from the supervisor only, once
             code = 0
             try:
@@ -93,6 +95,23 @@ def serve(settings: Settings, workers: int = 1) -> None:
         children.append(pid)
     sock.close()
     _supervise(children)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(supervisor: int) -> None:
+    """In a worker, just forked: have the kernel SIGKILL it when its supervisor dies, whatever kills the
+    supervisor (SIGKILL included), so that no orphaned worker keeps serving on the shared socket and
+    the port is free for a restart. A supervisor that died before this call is caught by the parent
+    check. Linux only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != supervisor:
+        os._exit(1)
 
 
 async def _prepare(settings: Settings) -> None:
@@ -120,6 +139,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
     import uvicorn
 
     from tesserra_http.app import create_app
+    from tesserra_http.protocol import BoundedHttpToolsProtocol
 
     async with running(settings) as uc:
         if first_start:
@@ -135,6 +155,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
             host=settings.host,
             port=settings.port,
             log_config=None,
+            http=BoundedHttpToolsProtocol,
             access_log=False,
             lifespan="on",
             proxy_headers=False,

@@ -1,0 +1,156 @@
+"""uvicorn's httptools protocol with a bounded request head, so that no client can make the server
+buffer (and re-copy) megabytes of headers before any route, guard or authentication runs.
+
+httptools joins a header's pieces with ``bytes +=`` and hands it over only once complete, and uvicorn
+keeps the URL the same way: unbounded, a 256 MiB header cost 90 s of one core and 650 MiB. Here the
+bytes received while a request's head is incomplete are counted as they arrive; past the limits the
+client gets the documented error body and the connection is closed:
+
+- the whole head (request line and headers) over ``MAX_HEAD_BYTES``: 431 ``request_headers_too_large``;
+- the request target (URL) over ``MAX_URL_BYTES``: 414 ``uri_too_long``;
+- the trailers of a chunked body over ``MAX_HEAD_BYTES``: the connection is closed (the request is
+  already being handled, so no answer can be sent).
+
+A head that arrives in one read (nearly every request) costs an addition, a few comparisons and the calls of
+the overridden callbacks.
+
+This leans on uvicorn's internals (``data_received`` feeding ``self.parser`` and sending parser errors to
+``send_400_response``, the ``on_headers_complete`` / ``on_body`` / ``on_message_complete`` callbacks,
+``self.url``, ``self.headers``, ``self.cycle``): pyproject pins uvicorn below the next minor release, and
+tests/cli/test_serve_hardening.py attacks the real server through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from tesserra_core.errors import error_body
+from tesserra_http.context import new_request_id
+
+MAX_HEAD_BYTES = 64 * 1024
+"""The request line and every header, as received (documented in the README)."""
+MAX_URL_BYTES = 8 * 1024
+"""The request target: path and query string."""
+
+
+class _HeadRefused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _uri_too_long() -> _HeadRefused:
+    return _HeadRefused(414, "uri_too_long", f"the request URL is longer than {MAX_URL_BYTES} bytes")
+
+
+def _head_too_large() -> _HeadRefused:
+    return _HeadRefused(
+        431,
+        "request_headers_too_large",
+        f"the request line and headers are larger than {MAX_HEAD_BYTES} bytes",
+    )
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` that refuses an oversized request head (431) or URL (414), then closes."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._head_open = True
+        """True from the end of a request (or the connection's start) until the next head is complete."""
+        self._head_bytes = 0
+        """Bytes received since the head opened: the head itself, or a little more (see on_headers_complete)."""
+        self._refusal: _HeadRefused | None = None
+        """Raised by a parser callback, answered when uvicorn reports the parser error it becomes."""
+
+    def data_received(self, data: bytes) -> None:
+        if not self._head_open:  # a body: uvicorn's own path
+            super().data_received(data)
+            return
+        self._head_bytes += len(data)
+        super().data_received(data)
+        if self._head_open and self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(self._head_refusal())
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers every parser error with a 400, among them the one that wraps a refusal
+        # raised in on_headers_complete below: answer that refusal instead.
+        refused, self._refusal = self._refusal, None
+        if refused is not None:
+            self._refuse(refused)
+        else:
+            super().send_400_response(msg)
+
+    def on_headers_complete(self) -> None:
+        if len(self.url) > MAX_URL_BYTES:
+            raise self._refuse_later(_uri_too_long())
+        # _head_bytes counts whole reads, so it may include the start of a body that came in the same
+        # read as the end of the head: only then is the head measured exactly (as parsed).
+        if self._head_bytes > MAX_HEAD_BYTES and self._parsed_head_bytes() > MAX_HEAD_BYTES:
+            raise self._refuse_later(_head_too_large())
+        self._head_open = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_chunk_header(self) -> None:
+        # A chunked body: what follows a chunk's size line is its data (on_body below ends the count)
+        # or, after the last one, trailers, which httptools gathers like headers: counted as a head.
+        self._head_open = True
+        self._head_bytes = 0
+
+    def on_body(self, body: bytes) -> None:
+        self._head_open = False
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._head_open = True
+        self._head_bytes = 0
+        super().on_message_complete()
+
+    def _parsed_head_bytes(self) -> int:
+        # "METHOD URL HTTP/1.1\r\n", then "name: value\r\n" per header, then "\r\n"
+        line = len(self.url) + 24
+        return line + sum(len(name) + len(value) + 4 for name, value in self.headers) + 2
+
+    def _head_refusal(self) -> _HeadRefused:
+        return _uri_too_long() if len(getattr(self, "url", b"")) > MAX_URL_BYTES else _head_too_large()
+
+    def _refuse_later(self, refused: _HeadRefused) -> _HeadRefused:
+        self._refusal = refused
+        return refused
+
+    def _refuse(self, refused: _HeadRefused) -> None:
+        self._head_open = False  # nothing more is read from this connection
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and (self.cycle.more_body or not self.cycle.response_complete):
+            # trailers of a request being handled, or a response still being written: no answer
+            # can be slipped in
+            self.transport.close()
+            return
+        request_id = new_request_id()
+        body = msgspec.json.encode(error_body(refused.message, refused.code, request_id))
+        head = [STATUS_LINE[refused.status]]
+        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"x-request-id: " + request_id.encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
