@@ -1,0 +1,178 @@
+"""How ``tesserra serve`` runs: the event loop, the prefork supervisor and its workers, and the
+process tuning behind the throughput that bench/run.py measures.
+
+Each trick, and what it is for:
+- uvloop under an ``asyncio.Runner`` with httptools (``BoundedHttpToolsProtocol``), no access log:
+  the configuration bench/README.md's "ceiling" (a) is measured with, so our routes are compared
+  with the fastest bare app this stack can serve.
+- ``gc.freeze()`` after start-up: everything built before the first request lives as long as the
+  process, so collections set off by per-request garbage no longer rescan it.
+- ``mallopt(M_MMAP_THRESHOLD, 1 MiB)``: each argon2id verify (19 MiB, in a worker thread) is mmap'd
+  and given back to the OS when freed, so a burst of logins does not leave its buffers resident
+  in glibc's per-thread arenas.
+- Several workers: the supervisor binds the socket (backlog 2048), migrates and creates the first
+  owner once, then forks workers that share the socket; each dies with the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from tesserra_adapters.bootstrap import running
+from tesserra_adapters.settings import Settings
+from tesserra_core.usecases import UseCases
+
+log = logging.getLogger("tesserra")
+
+
+def return_large_blocks_to_the_os() -> None:
+    """glibc keeps freed blocks in per-thread arenas: each argon2id verify (19 MiB, run in a worker
+    thread) would leave its buffer resident for good. Blocks of 1 MiB and more are mmap'd instead,
+    so they go back to the OS when freed. No-op off glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def run_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main())
+
+
+async def _first_owner(uc: UseCases, settings: Settings) -> None:
+    password = settings.bootstrap_password or secrets.token_urlsafe(12)
+    if await uc.ensure_first_owner(settings.bootstrap_email, password):
+        shown = "from TESSERRA_BOOTSTRAP_PASSWORD" if settings.bootstrap_password else password
+        print(
+            f"First start: created tenant 'Default' with owner {settings.bootstrap_email} "
+            f"(platform admin), password: {shown}\n(this is the only time it is shown)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def serve(settings: Settings, workers: int = 1) -> None:
+    """Serve on ``settings.host:port``. With several workers, the parent binds the socket, migrates
+    and creates the first owner once, then forks the workers that share the socket."""
+    if workers <= 1:
+        run_loop(lambda: _serve_worker(settings, None, first_start=True))
+        return
+    sock = socket.create_server((settings.host, settings.port), reuse_port=False, backlog=2048)
+    run_loop(lambda: _prepare(settings))
+    children: list[int] = []
+    supervisor = os.getpid()
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker process
+            _die_with(supervisor)
+            os.setpgid(0, 0)  # signals come from the supervisor only, once
+            code = 0
+            try:
+                run_loop(lambda: _serve_worker(settings, sock, first_start=False))
+            except BaseException:
+                log.exception("worker failed")
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    sock.close()
+    _supervise(children)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(supervisor: int) -> None:
+    """In a worker, just forked: have the kernel SIGKILL it when its supervisor dies, whatever kills the
+    supervisor (SIGKILL included), so that no orphaned worker keeps serving on the shared socket and
+    the port is free for a restart. A supervisor that died before this call is caught by the parent
+    check. Linux only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != supervisor:
+        os._exit(1)
+
+
+async def _prepare(settings: Settings) -> None:
+    async with running(settings) as uc:
+        await _first_owner(uc, settings)
+
+
+def _supervise(children: list[int]) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    failed = False
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        failed = failed or os.waitstatus_to_exitcode(status) != 0
+    if failed:
+        raise SystemExit(1)
+
+
+async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first_start: bool) -> None:
+    import uvicorn
+
+    from tesserra_http.app import create_app
+    from tesserra_http.protocol import BoundedHttpToolsProtocol
+
+    async with running(settings) as uc:
+        if first_start:
+            await _first_owner(uc, settings)
+        app = create_app(
+            uc,
+            allowed_hosts=settings.allowed_hosts,
+            trusted_proxies=settings.trusted_proxies,
+            proxy_header=settings.proxy_header,
+        )
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            http=BoundedHttpToolsProtocol,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+        )
+        log.info(
+            "Tesserra listening on http://%s:%s (pid %s, database: %s)",
+            settings.host,
+            settings.port,
+            os.getpid(),
+            settings.database_url.split("://")[0],
+        )
+        # uvicorn handles SIGINT/SIGTERM itself, then re-raises the signal when it has stopped; swallow
+        # that echo so that the adapters below still close cleanly instead of being cancelled.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)
+        # Everything built so far lives as long as the process: move it out of the collector's
+        # sight, so that collections triggered by request garbage do not rescan it.
+        gc.collect()
+        gc.freeze()
+        await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
