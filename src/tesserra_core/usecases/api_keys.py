@@ -10,6 +10,7 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.text import Input, Line
 from tesserra_core.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.security import SecretDigest
@@ -22,9 +23,9 @@ SECRET_BYTES = 32
 _MAX_NAME = 100
 
 
-class NewApiKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(examples=["ci-deploy"])]
-    scopes: Annotated[list[str] | None, msgspec.Meta(examples=[["profile:read", "projects:read"]])] = None
+class NewApiKey(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[Line, msgspec.Meta(examples=["ci-deploy"])]
+    scopes: Annotated[list[Line] | None, msgspec.Meta(examples=[["profile:read", "projects:read"]])] = None
     """Defaults to the caller's scopes, less ``admin`` (which must be asked for by name)."""
     tier: Tier | None = None
     """Defaults to the caller's tier, at most ``standard`` (``admin`` must be asked for by name)."""

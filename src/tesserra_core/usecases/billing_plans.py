@@ -20,6 +20,7 @@ from tesserra_core.domain.billing import (
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.domain.text import Input, Line, Text
 from tesserra_core.errors import NotFound, ValidationFailed
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -29,23 +30,23 @@ _MAX_NAME = 200
 _MAX_DESCRIPTION = 2000
 
 
-class NewPrice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    currency: Annotated[str, msgspec.Meta(description="ISO 4217 code", examples=["EUR"])]
+class NewPrice(Input, frozen=True, forbid_unknown_fields=True):
+    currency: Annotated[Line, msgspec.Meta(description="ISO 4217 code", examples=["EUR"])]
     interval: Interval
     amount: Annotated[int, msgspec.Meta(description="In the currency's minor unit (cents)", examples=[1900])]
 
 
-class NewPlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: Annotated[str, msgspec.Meta(examples=["pro"])]
-    name: Annotated[str, msgspec.Meta(examples=["Pro"])]
-    description: str = ""
+class NewPlan(Input, frozen=True, forbid_unknown_fields=True):
+    code: Annotated[Line, msgspec.Meta(examples=["pro"])]
+    name: Annotated[Line, msgspec.Meta(examples=["Pro"])]
+    description: Text = ""
     limits: PlanLimits = msgspec.field(default_factory=PlanLimits)
     prices: list[NewPrice] = msgspec.field(default_factory=list)
 
 
-class PlanChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str | None = None
-    description: str | None = None
+class PlanChanges(Input, frozen=True, forbid_unknown_fields=True):
+    name: Line | None = None
+    description: Text | None = None
     limits: PlanLimits | None = None
     active: bool | None = None
 

@@ -21,6 +21,7 @@ from tesserra_core.domain.mail import (
     normalize_destinations,
 )
 from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.text import Input, Line, Text
 from tesserra_core.errors import Conflict, NotFound, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -57,27 +58,27 @@ class EmailAliasView(msgspec.Struct, frozen=True):
         return cls(a.id, a.domain_id, a.source, list(a.destinations), a.created_at, a.updated_at)
 
 
-class NewMailbox(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    address: Annotated[str, msgspec.Meta(examples=["ana@example.com"])]
-    password: Annotated[str, PASSWORD_META, msgspec.Meta(description="Stored as an argon2id hash")]
+class NewMailbox(Input, frozen=True, forbid_unknown_fields=True):
+    address: Annotated[Line, msgspec.Meta(examples=["ana@example.com"])]
+    password: Annotated[Text, PASSWORD_META, msgspec.Meta(description="Stored as an argon2id hash")]
     quota_bytes: int = DEFAULT_QUOTA
 
 
-class MailboxChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class MailboxChanges(Input, frozen=True, forbid_unknown_fields=True):
     quota_bytes: int
 
 
-class MailboxPassword(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    password: Annotated[str, PASSWORD_META]
+class MailboxPassword(Input, frozen=True, forbid_unknown_fields=True):
+    password: Annotated[Text, PASSWORD_META]
 
 
-class NewEmailAlias(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    source: Annotated[str, msgspec.Meta(examples=["vendas@example.com"])]
-    destinations: Annotated[list[str], msgspec.Meta(examples=[["ana@example.com", "bruno@gmail.com"]])]
+class NewEmailAlias(Input, frozen=True, forbid_unknown_fields=True):
+    source: Annotated[Line, msgspec.Meta(examples=["vendas@example.com"])]
+    destinations: Annotated[list[Line], msgspec.Meta(examples=[["ana@example.com", "bruno@gmail.com"]])]
 
 
-class EmailAliasChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    destinations: list[str]
+class EmailAliasChanges(Input, frozen=True, forbid_unknown_fields=True):
+    destinations: list[Line]
 
 
 async def verified_domain_for(uow: UnitOfWork, actor: Principal, address: str, field: str) -> Domain:

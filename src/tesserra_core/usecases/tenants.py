@@ -20,6 +20,7 @@ from tesserra_core.domain.identity import (
     slugify,
 )
 from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.text import Input, Line, Text
 from tesserra_core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import PasswordHasher
@@ -34,20 +35,20 @@ PASSWORD_META = msgspec.Meta(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
 """The bounds of a password a user or a mailbox is given."""
 
 
-class NewTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(examples=["Acme Inc"])]
-    slug: Annotated[str | None, msgspec.Meta(description="Default: from the name", examples=["acme"])] = None
-    plan: str = "free"
-    owner_email: Annotated[str | None, msgspec.Meta(examples=["owner@acme.com"])] = None
-    owner_password: Annotated[str, PASSWORD_META] | None = None
+class NewTenant(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[Line, msgspec.Meta(examples=["Acme Inc"])]
+    slug: Annotated[Line | None, msgspec.Meta(description="Default: from the name", examples=["acme"])] = None
+    plan: Line = "free"
+    owner_email: Annotated[Line | None, msgspec.Meta(examples=["owner@acme.com"])] = None
+    owner_password: Annotated[Text, PASSWORD_META] | None = None
     """Required when ``owner_email`` names a user who does not exist yet (422 password_required otherwise)."""
-    owner_name: str | None = None
+    owner_name: Line | None = None
 
 
-class TenantChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str | None = None
-    slug: str | None = None
-    plan: str | None = None
+class TenantChanges(Input, frozen=True, forbid_unknown_fields=True):
+    name: Line | None = None
+    slug: Line | None = None
+    plan: Line | None = None
     status: TenantStatus | None = None
 
 
