@@ -82,7 +82,11 @@ def routes(uc: UseCases) -> Router:
             await body.drain(DRAIN_LIMIT)
             raise
 
-    @get("/{project_id:str}/arquivos/{file_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @get(
+        "/{project_id:str}/arquivos/{file_id:str}",
+        media_type="*/*",  # the type the file was stored with (application/octet-stream when it had none)
+        **declare(rate_limit=CONSOLE, errors=(403, 404)),
+    )
     async def download_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> Stream:
         """The file's bytes, streamed, with its type, an attachment disposition naming it, and its digest."""
         download = await uc.download_project_file(request.user, project_id, file_id)
@@ -95,7 +99,7 @@ def routes(uc: UseCases) -> Router:
             "Repr-Digest": f"sha-256=:{digest}:",
             "ETag": f'"{f.sha256}"',
         }
-        return Stream(download.chunks, media_type=f.content_type, headers=headers)
+        return Stream(download.chunks, media_type=f.content_type or "application/octet-stream", headers=headers)
 
     @delete(
         "/{project_id:str}/arquivos/{file_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404))

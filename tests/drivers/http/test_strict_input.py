@@ -1,0 +1,64 @@
+"""What /openapi.json types is what the server takes: JSON bodies are decoded strictly (no ``"3600"``
+for an integer, no ``0`` for a boolean), a query date-time is RFC 3339 (not a Unix time), and OPTIONS
+lists every method of its path."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.drivers.http.conftest import Accounts, assert_error
+
+
+async def test_a_string_for_an_integer_in_a_body_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    response = await client.post(
+        "/api/dominios", json={"name": "strict.example.com", "default_ttl": "3600"}, headers=owner.bearer
+    )
+    body = assert_error(response, 400, "validation_failed")
+    assert "default_ttl" in str(body["detail"]), body
+    assert (await client.get("/api/dominios", headers=owner.bearer)).json()["total"] == 0
+
+
+async def test_a_number_for_a_boolean_in_a_body_is_refused(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    admin = await accounts.admin()
+    created = await client.post(
+        "/api/admin/planos", json={"code": f"strict-{uuid.uuid4().hex[:6]}", "name": "Strict"}, headers=admin.bearer
+    )
+    assert created.status_code == 201, created.text
+    plan = created.json()
+    response = await client.patch(f"/api/admin/planos/{plan['id']}", json={"active": 0}, headers=admin.bearer)
+    body = assert_error(response, 400, "validation_failed")
+    assert "active" in str(body["detail"]), body
+    after = (await client.get(f"/api/admin/planos/{plan['id']}", headers=admin.bearer)).json()
+    assert after["active"] == plan["active"]
+
+
+async def test_a_unix_time_for_a_query_date_time_is_refused(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    admin = await accounts.admin()
+    for path in ("/api/admin/financeiro/churn", "/api/admin/financeiro/receita"):
+        response = await client.get(path, params={"until": "0.5"}, headers=admin.bearer)
+        body = assert_error(response, 400, "validation_failed")
+        assert "until" in str(body["detail"]), body
+        fine = await client.get(path, params={"until": "2026-01-01T00:00:00Z"}, headers=admin.bearer)
+        assert fine.status_code == 200, fine.text
+
+
+async def test_options_lists_every_method_of_the_path(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    """GET and POST of these paths are registered by different handlers; Allow named only the first."""
+    owner = await accounts.tenant_owner()
+    for path in ("/api/dominios", "/api/admin/tenants", "/api/projetos"):
+        response = await client.options(path, headers=owner.bearer)
+        assert response.status_code == 204, response.text
+        assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "OPTIONS", "POST"}, path
+
+
+async def test_downloads_are_documented_with_their_real_content_types(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    download = paths["/api/projetos/{project_id}/arquivos/{file_id}"]["get"]["responses"]["200"]["content"]
+    zone = paths["/api/dominios/{domain_id}/zonefile"]["get"]["responses"]["200"]["content"]
+    assert list(download) == ["*/*"]  # the type each file was stored with; never application/json
+    assert list(zone) == ["text/dns"]
