@@ -61,11 +61,26 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
     if not body.strip():
         return  # Litestar answers a missing body itself
     try:
-        msgspec.json.decode(body, type=struct, strict=True)
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return  # not JSON at all: Litestar's own decoding answers it
+    try:
+        msgspec.convert(_integral_floats_as_ints(document), struct, strict=True)
+    except RecursionError:
+        raise _refuse("body", "nested too deeply", "body") from None
     except msgspec.ValidationError as exc:
         match = _WHERE.match(str(exc))
         message = match.group("message") if match else str(exc)
         key = (match.group("key") if match else None) or "body"
         raise _refuse(key, message, "body") from None
-    except msgspec.DecodeError:
-        return  # not JSON at all: Litestar's own decoding answers it
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """JSON Schema's ``integer`` is any number without a fraction: 3600.0 is one, as it is to Litestar."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    return value

@@ -8,10 +8,10 @@ terminal that printed it. So the core refuses, in every text input, before any s
   carriage return;
 - anywhere: lone surrogates (not encodable as UTF-8).
 
-Each named type carries its rule as a ``pattern`` so /openapi.json states it, and input Structs
-derive from ``Input``, whose ``__post_init__`` checks every string (nested ones and JSON keys too)
-whether the Struct was decoded by a driver or built by a library user: 400 ``validation_failed``
-naming the field.
+Each named type carries its rule as a ``pattern`` so /openapi.json states it (a field with any
+pattern but ``Text``'s is one line), and input Structs derive from ``Input``, whose
+``__post_init__`` checks every string (nested ones and JSON keys too) whether the Struct was
+decoded by a driver or built by a library user: 400 ``validation_failed`` naming the field.
 """
 
 from __future__ import annotations
@@ -31,11 +31,28 @@ TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 _LINE_BAD = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _TEXT_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+"""A name: one line with at least one character that is not white space."""
+
 LINE = msgspec.Meta(pattern=LINE_PATTERN)
 TEXT = msgspec.Meta(pattern=TEXT_PATTERN)
 
 Line = Annotated[str, LINE]
 Text = Annotated[str, TEXT]
+
+
+def name_meta(max_length: int) -> msgspec.Meta:
+    """A name of 1 to ``max_length`` characters (surrounding white space is dropped when stored)."""
+    return msgspec.Meta(min_length=1, max_length=max_length, pattern=NAME_PATTERN)
+
+
+def check_name(field: str, value: str, max_length: int) -> str:
+    """``value`` stripped, if it is a ``name_meta(max_length)``; otherwise 400 ``invalid_name``."""
+    check_line(field, value)
+    name = value.strip()
+    if not name or len(value) > max_length:
+        raise ValidationFailed(f"{field} must be 1-{max_length} characters, not only white space", code="invalid_name")
+    return name
 
 
 def check_line(field: str, value: str) -> str:
@@ -108,7 +125,7 @@ def _plan(cls: type) -> tuple[tuple[str, str, bool], ...]:
 
 def _says_line(t: Any) -> bool:
     if isinstance(t, msgspec.inspect.StrType):
-        return t.pattern == LINE_PATTERN
+        return t.pattern is not None and t.pattern != TEXT_PATTERN  # every other pattern is one line
     if isinstance(t, msgspec.inspect.UnionType):
         return any(_says_line(member) for member in t.types)
     if isinstance(t, msgspec.inspect.ListType | msgspec.inspect.SetType | msgspec.inspect.FrozenSetType):

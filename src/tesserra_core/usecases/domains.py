@@ -13,6 +13,8 @@ import msgspec
 
 from tesserra_core.domain.domains import (
     DEFAULT_TTL,
+    DOMAIN_NAME,
+    RECORD_NAME,
     TTL_META,
     DnsRecord,
     Domain,
@@ -106,7 +108,7 @@ class ZoneImportView(msgspec.Struct, frozen=True):
 
 
 class NewDomain(Input, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[Line, msgspec.Meta(examples=["example.com"])]
+    name: Annotated[str, DOMAIN_NAME]
     default_ttl: Annotated[int, TTL_META, msgspec.Meta(description="$TTL of the zone and the TTL of new records")] = (
         DEFAULT_TTL
     )
@@ -117,8 +119,8 @@ class DomainChanges(Input, frozen=True, forbid_unknown_fields=True):
 
 
 class NewDnsRecord(Input, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[Line, msgspec.Meta(description="Relative (www), @ for the apex, or absolute (www.example.com.)")]
-    type: Annotated[Line, msgspec.Meta(examples=["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS"])]
+    name: Annotated[str, RECORD_NAME]
+    type: Annotated[RecordType, msgspec.Meta(examples=["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS"])]
     data: Annotated[
         Line,
         msgspec.Meta(
@@ -130,7 +132,7 @@ class NewDnsRecord(Input, frozen=True, forbid_unknown_fields=True):
 
 
 class DnsRecordChanges(Input, frozen=True, forbid_unknown_fields=True):
-    name: Line | None = None
+    name: Annotated[str, RECORD_NAME] | None = None
     data: Line | None = None
     ttl: Annotated[int, TTL_META] | None = None
 

@@ -12,6 +12,9 @@ from tesserra_core.domain.domains import Domain
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.mail import (
     DEFAULT_QUOTA,
+    DESTINATIONS,
+    MAIL_ADDRESS,
+    QUOTA,
     EmailAlias,
     Mailbox,
     check_no_loop,
@@ -21,7 +24,7 @@ from tesserra_core.domain.mail import (
     normalize_destinations,
 )
 from tesserra_core.domain.paging import Page, PageRequest
-from tesserra_core.domain.text import Input, Line, Text
+from tesserra_core.domain.text import Input, Text
 from tesserra_core.errors import Conflict, NotFound, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -59,13 +62,13 @@ class EmailAliasView(msgspec.Struct, frozen=True):
 
 
 class NewMailbox(Input, frozen=True, forbid_unknown_fields=True):
-    address: Annotated[Line, msgspec.Meta(examples=["ana@example.com"])]
+    address: Annotated[str, MAIL_ADDRESS]
     password: Annotated[Text, PASSWORD_META, msgspec.Meta(description="Stored as an argon2id hash")]
-    quota_bytes: int = DEFAULT_QUOTA
+    quota_bytes: Annotated[int, QUOTA] = DEFAULT_QUOTA
 
 
 class MailboxChanges(Input, frozen=True, forbid_unknown_fields=True):
-    quota_bytes: int
+    quota_bytes: Annotated[int, QUOTA]
 
 
 class MailboxPassword(Input, frozen=True, forbid_unknown_fields=True):
@@ -73,12 +76,16 @@ class MailboxPassword(Input, frozen=True, forbid_unknown_fields=True):
 
 
 class NewEmailAlias(Input, frozen=True, forbid_unknown_fields=True):
-    source: Annotated[Line, msgspec.Meta(examples=["vendas@example.com"])]
-    destinations: Annotated[list[Line], msgspec.Meta(examples=[["ana@example.com", "bruno@gmail.com"]])]
+    source: Annotated[str, MAIL_ADDRESS, msgspec.Meta(examples=["vendas@example.com"])]
+    destinations: Annotated[
+        list[Annotated[str, MAIL_ADDRESS]],
+        DESTINATIONS,
+        msgspec.Meta(examples=[["ana@example.com", "bruno@gmail.com"]]),
+    ]
 
 
 class EmailAliasChanges(Input, frozen=True, forbid_unknown_fields=True):
-    destinations: list[Line]
+    destinations: Annotated[list[Annotated[str, MAIL_ADDRESS]], DESTINATIONS]
 
 
 async def verified_domain_for(uow: UnitOfWork, actor: Principal, address: str, field: str) -> Domain:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tesserra_core.domain.identity import AuthMethod, Principal, Tier, normalize_email
+from tesserra_core.domain.identity import AuthMethod, Principal, Scope, Tier, normalize_email
 from tesserra_core.domain.text import Input, Line, Text
-from tesserra_core.errors import NotFound
+from tesserra_core.errors import NotFound, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.usecases.api_keys import GenerateApiKey, NewApiKey
 from tesserra_core.usecases.tenants import NewTenant, Onboard
@@ -72,4 +72,9 @@ class MintKeyForUser:
         if user is None or membership is None:
             raise NotFound("no such user in that tenant", code="user_not_found")
         owner = Principal.member(user, membership, AuthMethod.JWT, "shell")
-        return await self.generate(owner, NewApiKey(name=cmd.name, scopes=cmd.scopes, tier=cmd.tier))
+        try:
+            scopes = None if cmd.scopes is None else [Scope(s) for s in cmd.scopes]
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise ValidationFailed(f"unknown scope; known scopes: {known}", code="invalid_scopes") from None
+        return await self.generate(owner, NewApiKey(name=cmd.name, scopes=scopes, tier=cmd.tier))

@@ -12,13 +12,14 @@ from tesserra_core.domain.catalog import Catalog, catalog
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.projects import (
+    MAX_NAME,
     Project,
     ProjectFilter,
     ProjectStatus,
     check_description,
     check_project_name,
 )
-from tesserra_core.domain.text import Input, Line, Text
+from tesserra_core.domain.text import Input, Text, name_meta
 from tesserra_core.errors import NotFound
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -28,12 +29,12 @@ from tesserra_core.usecases.provisioning import Provisioner
 
 
 class NewProject(Input, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[Line, msgspec.Meta(examples=["loja-online"])]
+    name: Annotated[str, name_meta(MAX_NAME), msgspec.Meta(examples=["loja-online"])]
     description: Text = ""
 
 
 class ProjectChanges(Input, frozen=True, forbid_unknown_fields=True):
-    name: Line | None = None
+    name: Annotated[str, name_meta(MAX_NAME)] | None = None
     description: Text | None = None
     status: ProjectStatus | None = None
 

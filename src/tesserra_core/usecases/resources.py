@@ -13,13 +13,14 @@ from tesserra_core.domain.catalog import catalog
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.resources import (
+    MAX_NAME,
     DesiredState,
     Resource,
     ResourceStatus,
     check_resource_name,
     next_version,
 )
-from tesserra_core.domain.text import Input, Line
+from tesserra_core.domain.text import Input, Line, name_meta
 from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -30,7 +31,7 @@ from tesserra_core.usecases.provisioning import Provisioner
 
 class NewResource(Input, frozen=True, forbid_unknown_fields=True):
     type: Annotated[Line, msgspec.Meta(examples=["web_app"], description="A type from /api/projetos/catalogo")]
-    name: Annotated[Line, msgspec.Meta(examples=["site"])]
+    name: Annotated[str, name_meta(MAX_NAME), msgspec.Meta(examples=["site"])]
     config: Annotated[
         dict[str, Any],
         msgspec.Meta(examples=[{"image": "nginx:alpine", "port": 80}], description="Checked against the type's schema"),
@@ -38,7 +39,7 @@ class NewResource(Input, frozen=True, forbid_unknown_fields=True):
 
 
 class ResourceChanges(Input, frozen=True, forbid_unknown_fields=True):
-    name: Line | None = None
+    name: Annotated[str, name_meta(MAX_NAME)] | None = None
     config: dict[str, Any] | None = None
     """A new configuration replaces the old one (validated again) and provisions the resource anew."""
     state: DesiredState | None = None

@@ -9,6 +9,7 @@ from typing import Annotated
 import msgspec
 
 from tesserra_core.domain.identity import (
+    EMAIL,
     AuthMethod,
     Membership,
     Principal,
@@ -40,7 +41,7 @@ _MAX_PASSWORD = 1024
 
 
 class Credentials(Input, frozen=True, forbid_unknown_fields=True):
-    email: Annotated[Line, msgspec.Meta(examples=["you@acme.com"])]
+    email: Annotated[str, EMAIL]
     password: Annotated[
         Text, msgspec.Meta(min_length=1, max_length=_MAX_PASSWORD, examples=["correct horse battery staple"])
     ]

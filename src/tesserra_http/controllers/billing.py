@@ -8,11 +8,12 @@ Which operations need a subscription (402): every create whose quota the free pl
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Router, get, patch, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
+from tesserra_core.domain.billing import CURRENCY
 from tesserra_core.domain.paging import Page
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.billing_events import WebhookAck
@@ -171,8 +172,12 @@ def finance_routes(uc: UseCases) -> Router:
         page: Paging,
         since: Since = None,
         until: Until = None,
-        status: Annotated[str | None, QueryParameter(required=False)] = None,
-        currency: Annotated[str | None, QueryParameter(required=False)] = None,
+        status: Annotated[
+            Literal["draft", "open", "paid", "uncollectible", "void"] | None, QueryParameter(required=False)
+        ] = None,
+        currency: Annotated[
+            str | None, QueryParameter(required=False, pattern=CURRENCY.pattern, description="ISO 4217 code")
+        ] = None,
         tenant_id: Annotated[str | None, QueryParameter(required=False)] = None,
     ) -> Page[InvoiceView]:
         """Invoices, newest first, filtered by status, currency, tenant and creation period."""

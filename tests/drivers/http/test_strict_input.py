@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 
+from tesserra_core.domain.text import LINE_PATTERN, NAME_PATTERN, TEXT_PATTERN
 from tests.drivers.http.conftest import Accounts, assert_error
 
 
@@ -58,7 +59,43 @@ async def test_options_lists_every_method_of_the_path(client: httpx.AsyncClient,
 
 async def test_downloads_are_documented_with_their_real_content_types(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
-    download = paths["/api/projetos/{project_id}/arquivos/{file_id}"]["get"]["responses"]["200"]["content"]
+    download = paths["/api/projetos/{project_id}/arquivos/{file_id}"]["get"]["responses"]["200"]
     zone = paths["/api/dominios/{domain_id}/zonefile"]["get"]["responses"]["200"]["content"]
-    assert list(download) == ["*/*"]  # the type each file was stored with; never application/json
+    assert "content" not in download  # the file's own type, whatever it is: never application/json
+    assert "Content-Type it was uploaded with" in download["description"]
     assert list(zone) == ["text/dns"]
+
+
+async def test_the_schema_states_the_rules_the_server_applies(client: httpx.AsyncClient) -> None:
+    """Text rules, list items, free-form JSON and bounds are in /openapi.json, not only in the server."""
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    project = schemas["NewProject"]["properties"]
+    assert (project["name"]["minLength"], project["name"]["maxLength"]) == (1, 100)
+    assert project["name"]["pattern"] == NAME_PATTERN
+    assert project["description"]["pattern"] == TEXT_PATTERN
+    alias = schemas["NewEmailAlias"]["properties"]["destinations"]
+    assert (alias["minItems"], alias["maxItems"]) == (1, 50)
+    assert "@" in alias["items"]["pattern"]  # Litestar dropped the items' rules
+    config = schemas["NewResource"]["properties"]["config"]
+    assert config["propertyNames"] == {"pattern": LINE_PATTERN}
+    assert config["additionalProperties"] == {"$ref": "#/components/schemas/JsonText"}
+    assert {"type": "string", "pattern": TEXT_PATTERN} in schemas["JsonText"]["anyOf"]
+    assert schemas["PlanLimits"]["additionalProperties"] is False
+    assert schemas["NewPrice"]["properties"]["amount"]["maximum"] == 99_999_999_999
+    scopes = schemas["NewApiKey"]["properties"]["scopes"]
+    assert scopes["oneOf"][0]["items"] == {"$ref": "#/components/schemas/Scope"}
+    assert "profile:read" in schemas["Scope"]["enum"]
+
+
+async def test_an_integral_number_is_an_integer_as_json_schema_says(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    body = {"name": f"{uuid.uuid4().hex[:8]}.example.com", "default_ttl": 3600.0}
+    created = await client.post("/api/dominios", json=body, headers=owner.bearer)
+    assert created.status_code == 201, created.text
+    assert created.json()["default_ttl"] == 3600
+    fraction = await client.post(
+        "/api/dominios", json={"name": "frac.example.com", "default_ttl": 3600.5}, headers=owner.bearer
+    )
+    assert_error(fraction, 400, "validation_failed")
