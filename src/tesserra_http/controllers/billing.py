@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Router, get, patch, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from tesserra_core.domain.billing import CURRENCY
 from tesserra_core.domain.paging import Page
@@ -26,22 +26,10 @@ from tesserra_core.usecases.finance import (
     RevenueView,
     SubscriptionCounts,
 )
-from tesserra_core.usecases.guards import MAX_IDEMPOTENCY_KEY
 from tesserra_core.usecases.subscriptions import CheckoutStart, CheckoutView, PortalView, SubscriptionView
-from tesserra_http.conventions import declare
+from tesserra_http.conventions import IdempotencyKey, declare
 from tesserra_http.dependencies import Caller, Paging
 
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        min_length=1,
-        max_length=MAX_IDEMPOTENCY_KEY,
-        pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
-        description="Replays the first response for 24 h. Visible ASCII, no spaces at either end.",
-    ),
-]
 _PERIOD = " since must be before until, at most ten years apart (422 invalid_period otherwise)."
 Since = Annotated[datetime | None, QueryParameter(required=False, description="Start (inclusive), ISO 8601;" + _PERIOD)]
 Until = Annotated[datetime | None, QueryParameter(required=False, description="End (exclusive), ISO 8601;" + _PERIOD)]

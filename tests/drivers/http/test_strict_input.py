@@ -99,3 +99,19 @@ async def test_an_integral_number_is_an_integer_as_json_schema_says(
         "/api/dominios", json={"name": "frac.example.com", "default_ttl": 3600.5}, headers=owner.bearer
     )
     assert_error(fraction, 400, "validation_failed")
+
+
+async def test_every_post_that_honours_idempotency_key_documents_the_header(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    honoured = [
+        (path, op)
+        for path, item in paths.items()
+        for method, op in item.items()
+        if method == "post" and "Idempotency-Key" in op.get("description", "")
+    ]
+    assert len(honoured) >= 14
+    for path, op in honoured:
+        headers = [p for p in op.get("parameters", []) if p["in"] == "header" and p["name"] == "Idempotency-Key"]
+        assert len(headers) == 1, path
+        assert headers[0]["schema"]["maxLength"] == 255, path
+        assert "pattern" in headers[0]["schema"], path
