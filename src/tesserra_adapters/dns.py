@@ -72,9 +72,10 @@ class DnspythonZoneCodec:
         try:
             absolute = zone if value in ("", APEX) else dns.name.from_text(value, zone)
         except (dns.exception.DNSException, ValueError) as exc:
-            raise ValidationFailed(f"name: not a valid DNS name: {exc}", code="invalid_record_name") from None
+            # Well formed (the schema's pattern) but not a name in this zone (too long with it): semantic.
+            raise Unprocessable(f"name: not a valid DNS name: {exc}", code="invalid_record_name") from None
         if not absolute.is_subdomain(zone):
-            raise ValidationFailed(
+            raise Unprocessable(
                 f"name: {absolute.to_text()} is outside the zone {zone.to_text()}", code="name_outside_zone"
             )
         return absolute.relativize(zone).to_text().lower()

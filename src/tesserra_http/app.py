@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.facade import VERSION
+from tesserra_http.allow import AllowedMethods, AllowHeaderMiddleware
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var
 from tesserra_http.controllers import (
@@ -35,6 +36,7 @@ from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
 from tesserra_http.guard import GuardMiddleware
 from tesserra_http.openapi_schema import StrictStructSchemaPlugin
+from tesserra_http.strict_body import decode_strictly
 from tesserra_mcp import McpEndpoint
 
 AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
@@ -114,11 +116,16 @@ def create_app(
             await stack.enter_async_context(uc.tool_servers.running())
             yield
 
+    allowed = AllowedMethods()
     app = Litestar(
         route_handlers=[*(area(uc) for area in AREAS), mcp],
         dependencies=DEPENDENCIES,
-        middleware=[DefineMiddleware(GuardMiddleware, uc=uc, client_address=client_address)],
+        middleware=[
+            DefineMiddleware(AllowHeaderMiddleware, allowed=allowed),
+            DefineMiddleware(GuardMiddleware, uc=uc, client_address=client_address),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=decode_strictly,
         openapi_config=_openapi(),
         plugins=[StrictStructSchemaPlugin()],
         lifespan=[lifespan],
@@ -126,4 +133,5 @@ def create_app(
         logging_config=None,  # the process configures logging (with request ids), not the app
     )
     document_json_bodies(app)
+    allowed.learn(app)
     return app

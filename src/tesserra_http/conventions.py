@@ -7,17 +7,65 @@ The guard middleware enforces the same ``opt`` that this documents, so docs and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Litestar
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Components, Example, Reference, SecurityRequirement, SecurityScheme
-from litestar.params import QueryParameter
+from litestar.openapi.spec import (
+    Components,
+    Example,
+    Operation,
+    Parameter,
+    Reference,
+    Schema,
+    SecurityRequirement,
+    SecurityScheme,
+)
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.routes import HTTPRoute
 
 from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, PageRequest
+from tesserra_core.usecases.guards import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
 from tesserra_http.media import parses_json
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+_IDEMPOTENCY_KEY_RULES: dict[str, Any] = {
+    "min_length": 1,
+    "max_length": MAX_IDEMPOTENCY_KEY,
+    "pattern": IDEMPOTENCY_KEY_PATTERN,
+    "description": "Replays the first response for 24 h. Visible ASCII, no spaces at either end.",
+}
+IdempotencyKey = Annotated[str | None, HeaderParameter(name=IDEMPOTENCY_KEY, required=False, **_IDEMPOTENCY_KEY_RULES)]
+"""The header as a handler parameter, for a handler that reads it (the guard honours it on every idempotent route)."""
+
+
+@dataclass
+class IdempotentOperation(Operation):
+    """An operation that documents the Idempotency-Key header the guard honours (unless its handler declares it)."""
+
+    def __post_init__(self) -> None:
+        params = list(self.parameters or [])
+        if not any(isinstance(p, Parameter) and p.name == IDEMPOTENCY_KEY for p in params):
+            rules = _IDEMPOTENCY_KEY_RULES
+            schema = Schema(
+                type=OpenAPIType.STRING,
+                min_length=rules["min_length"],
+                max_length=rules["max_length"],
+                pattern=rules["pattern"],
+            )
+            params.append(
+                Parameter(
+                    name=IDEMPOTENCY_KEY,
+                    param_in="header",
+                    required=False,
+                    schema=schema,
+                    description=rules["description"],
+                )
+            )
+        self.parameters = params
 
 
 class ErrorBody(msgspec.Struct):
@@ -112,6 +160,8 @@ def declare(
     opt = {"public": public, "idempotent": idempotent}
     if rate_limit:
         opt["rate_limit"] = rate_limit  # type: ignore[assignment]
+    if idempotent:
+        route.setdefault("operation_class", IdempotentOperation)
     return {
         "opt": opt,
         "security": [] if public else _AUTHENTICATED,

@@ -7,7 +7,7 @@ import pytest
 
 from tesserra_core.domain.catalog import Kind, catalog
 from tesserra_core.domain.plans import FREE_LIMITS, Entitlement
-from tesserra_core.errors import PaymentRequired, ValidationFailed
+from tesserra_core.errors import PaymentRequired, Unprocessable
 
 FREE = Entitlement(plan="free", limits=FREE_LIMITS, subscribed=False)
 PRO = Entitlement(plan="pro", limits=FREE_LIMITS, subscribed=True)
@@ -28,7 +28,7 @@ def test_the_catalog_is_versioned_and_holds_the_six_types() -> None:
 
 
 def test_unknown_type_is_400_listing_the_known_ones() -> None:
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Unprocessable) as caught:
         catalog().get("mainframe")
     assert caught.value.code == "unknown_type"
     assert "web_app" in caught.value.message
@@ -46,7 +46,7 @@ def test_cron_schedule_must_look_like_cron() -> None:
     cron = catalog().get("cron_job")
     cron.validate({"image": "i", "schedule": "*/5 * * * *", "command": ["run"]})
     cron.validate({"image": "i", "schedule": "@daily", "command": ["run"]})
-    with pytest.raises(ValidationFailed, match=r"config\.schedule"):
+    with pytest.raises(Unprocessable, match=r"config\.schedule"):
         cron.validate({"image": "i", "schedule": "every minute", "command": ["run"]})
 
 

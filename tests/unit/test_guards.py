@@ -74,7 +74,7 @@ async def test_a_released_key_can_be_retried() -> None:
     assert await guard.claim("jwt:s1", "order-1", "fp") is None
 
 
-@pytest.mark.parametrize("key", ["", "k" * 256, "bad\nkey"])
+@pytest.mark.parametrize("key", ["", "k" * 256, "bad\nkey", "clé", " padded", "tab\tkey"])
 async def test_malformed_idempotency_keys_are_invalid(key: str) -> None:
     guard = Idempotency(MemoryIdempotencyStore())
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tesserra_core.domain.jsonschema import SchemaError, check_schema, validate
-from tesserra_core.errors import ValidationFailed
+from tesserra_core.errors import Unprocessable
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -29,7 +29,7 @@ SCHEMA: dict[str, Any] = {
 
 
 def _refused(value: Any) -> str:
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Unprocessable) as caught:
         validate(value, SCHEMA)
     assert caught.value.code == "invalid_config"
     return caught.value.message

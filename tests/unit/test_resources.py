@@ -17,7 +17,7 @@ from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Role
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.resources import DesiredState, ResourceStatus, owner_of
-from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, ValidationFailed
+from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, Unprocessable
 from tesserra_core.ports.runtime import Workload, WorkloadSpec, WorkloadState
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.projects import NewProject
@@ -110,7 +110,7 @@ async def test_bad_config_is_400_naming_the_field_and_stores_nothing(
     uc: UseCases, team: Team, rtype: str, config: dict[str, object], field: str
 ) -> None:
     pid = await _project(uc, team.owner)
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(Unprocessable) as caught:
         await uc.create_resource(team.owner, pid, NewResource(type=rtype, name="bad", config=config))
     assert caught.value.message.startswith(f"{field}:"), caught.value.message
     assert caught.value.code == "invalid_config"
@@ -119,7 +119,7 @@ async def test_bad_config_is_400_naming_the_field_and_stores_nothing(
 
 async def test_unknown_type_and_plan_limits(uc: UseCases, team: Team) -> None:
     pid = await _project(uc, team.owner)
-    with pytest.raises(ValidationFailed) as unknown:
+    with pytest.raises(Unprocessable) as unknown:
         await uc.create_resource(team.owner, pid, NewResource(type="vm", name="x"))
     assert unknown.value.code == "unknown_type"
     with pytest.raises(PaymentRequired) as big:

@@ -65,7 +65,15 @@ ISO_4217 = frozenset(
 MAX_AMOUNT = 99_999_999_999
 """Stripe's ceiling for an amount in minor units."""
 
-_PLAN_CODE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
+PLAN_CODE_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,62})$"
+_PLAN_CODE = re.compile(PLAN_CODE_PATTERN)
+PLAN_CODE = msgspec.Meta(pattern=PLAN_CODE_PATTERN, examples=["pro"])
+CURRENCY = msgspec.Meta(
+    pattern="^ *(?:" + "|".join(sorted(ISO_4217) + sorted(c.lower() for c in ISO_4217)) + ") *$",
+    description="ISO 4217 code (upper or lower case)",
+    examples=["EUR"],
+)
+AMOUNT = msgspec.Meta(ge=0, le=MAX_AMOUNT, description="In the currency's minor unit (cents)", examples=[1900])
 
 
 def check_currency(code: str) -> str:

@@ -15,7 +15,7 @@ import msgspec
 
 from tesserra_core.domain.jsonschema import check_schema, validate
 from tesserra_core.domain.plans import Entitlement
-from tesserra_core.errors import PaymentRequired, ValidationFailed
+from tesserra_core.errors import PaymentRequired, Unprocessable
 
 
 class Kind(enum.StrEnum):
@@ -69,7 +69,7 @@ class Catalog(msgspec.Struct, frozen=True, kw_only=True):
             if t.type == type_name:
                 return t
         known = ", ".join(t.type for t in self.types)
-        raise ValidationFailed(f"type: unknown resource type {type_name!r} (one of {known})", code="unknown_type")
+        raise Unprocessable(f"type: unknown resource type {type_name!r} (one of {known})", code="unknown_type")
 
 
 @cache

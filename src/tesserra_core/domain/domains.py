@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 import msgspec
 
-from tesserra_core.errors import Conflict, ValidationFailed
+from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
 
 
 class RecordType(enum.StrEnum):
@@ -44,6 +44,44 @@ CHALLENGE_LABEL = "_tesserra-challenge"
 APEX = "@"
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_U = r"\u00a1-\ud7ff\ue000-\uffff"  # beyond ASCII (an IDN's labels), surrogates excepted
+_CHARS = f"A-Za-z0-9{_U}"
+
+
+def _domain_pattern(label_max: int, labels: str) -> str:
+    inner = label_max - 2
+    label = f"[{_CHARS}](?:[{_CHARS}-]{{0,{inner}}}[{_CHARS}])?"
+    top = f"[A-Za-z{_U}](?:[{_CHARS}-]{{0,{inner}}}[{_CHARS}])?"
+    return f"(?:{label}\\.){labels}{top}"
+
+
+DOMAIN_NAME = msgspec.Meta(
+    min_length=3,
+    max_length=253,
+    pattern=f"^ *{_domain_pattern(63, '+')}\\.? *$",
+    description="Any case; a name in Unicode is stored in its xn-- form (422 invalid_idn when it has none)",
+    examples=["example.com"],
+)
+"""A domain name as /openapi.json states it: labels of letters, digits and hyphens, the last one
+starting with a letter."""
+SHORT_DOMAIN_NAME = _domain_pattern(48, "{1,4}")
+"""A domain name short enough whatever its labels (at most 5 of at most 48 characters: 244), for
+patterns that cannot also bound its length (an e-mail address's domain)."""
+RECORD_NAME = msgspec.Meta(
+    max_length=253,
+    pattern=r"^(?:@|[A-Za-z0-9_*-]{1,63}(?:\.[A-Za-z0-9_*-]{1,63})*\.?)?$",
+    description=(
+        "Relative (www), @ or empty for the apex, or absolute (www.example.com.); a name outside the zone "
+        "or too long with it is 422"
+    ),
+)
+
+
+def _is_domain_name(name: str) -> bool:
+    labels = name.split(".")
+    return not (
+        len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit()
+    )
 
 
 def normalize_domain_name(value: str) -> str:
@@ -55,8 +93,9 @@ def normalize_domain_name(value: str) -> str:
             name = name.encode("idna").decode("ascii")
         except UnicodeError:
             name = ""
-    labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+        if not _is_domain_name(name):  # well formed, but without an IDNA form: 422
+            raise Unprocessable("name has no IDNA (xn--) form that is a domain name", code="invalid_idn")
+    if not _is_domain_name(name):
         raise ValidationFailed(
             "name must be a domain name such as example.com (letters, digits and hyphens; IDNs as xn--)",
             code="invalid_domain_name",
@@ -143,7 +182,7 @@ def check_zone(records: Iterable[RecordData]) -> None:
             cnames_at[r.name] += 1
         ttl = ttls.setdefault((r.name, r.type), r.ttl)
         if ttl != r.ttl:
-            raise ValidationFailed(
+            raise Unprocessable(
                 f"ttl: every {r.type} record at {r.name} must share one TTL ({ttl}); got {r.ttl}",
                 code="inconsistent_ttl",
             )
@@ -151,9 +190,9 @@ def check_zone(records: Iterable[RecordData]) -> None:
         if RecordType.CNAME not in types:
             continue
         if name == APEX:
-            raise ValidationFailed("name: a CNAME cannot sit at the zone apex", code="cname_at_apex")
+            raise Unprocessable("name: a CNAME cannot sit at the zone apex", code="cname_at_apex")
         if len(types) > 1 or cnames_at[name] > 1:
-            raise ValidationFailed(
+            raise Unprocessable(
                 f"name: a CNAME at {name} must be the only record there (RFC 1034 section 3.6.2)",
                 code="cname_conflict",
             )

@@ -11,6 +11,11 @@ import msgspec
 from tesserra_core.errors import ValidationFailed
 
 MAX_NAME = 255
+FILENAME_PATTERN = r"^[^\s/\\\x00-\x1f\x7f-\x9f](?:[^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f])?$"
+FILENAME_RULE = (
+    "1-255 characters; no / or \\, no control, invisible, private-use or unassigned character, no surrounding "
+    "white space, not . or .. (400 invalid_filename; the pattern states what a pattern can)."
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 DEFAULT_CONTENT_TYPE = "application/octet-stream"

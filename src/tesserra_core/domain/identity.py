@@ -106,8 +106,16 @@ class AuthMethod(enum.StrEnum):
     API_KEY = "api_key"
 
 
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{2,63}$")
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,253}\.[^@\s.\x00-\x1f\x7f]{2,63}$"
+_SLUG = re.compile(SLUG_PATTERN)
+_EMAIL = re.compile(EMAIL_PATTERN)
+SLUG = msgspec.Meta(pattern=SLUG_PATTERN, examples=["acme"])
+EMAIL = msgspec.Meta(
+    pattern=f"^ *{EMAIL_PATTERN[1:-1]} *$",
+    description="Any case, surrounding spaces ignored",
+    examples=["you@acme.com"],
+)
 
 
 def normalize_email(email: str) -> str:

@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from tesserra_core.errors import ValidationFailed
+from tesserra_core.errors import Unprocessable
 
 SUPPORTED = frozenset(
     {
@@ -81,8 +81,8 @@ def _type_ok(value: Any, expected: str) -> bool:
     raise SchemaError(f"unknown type {expected!r}")
 
 
-def _fail(path: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{path}: {message}", code="invalid_config")
+def _fail(path: str, message: str) -> Unprocessable:
+    return Unprocessable(f"{path}: {message}", code="invalid_config")
 
 
 def validate(value: Any, schema: dict[str, Any], path: str = "config") -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import msgspec
 
-from tesserra_core.domain.domains import normalize_domain_name
+from tesserra_core.domain.domains import SHORT_DOMAIN_NAME, normalize_domain_name
 from tesserra_core.errors import Conflict, ValidationFailed
 
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -16,6 +16,16 @@ MIN_QUOTA = 1024**2
 MAX_QUOTA = 1024**4
 DEFAULT_QUOTA = 1024**3
 MAX_DESTINATIONS = 50
+_CHAR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+MAIL_ADDRESS = msgspec.Meta(
+    pattern=rf"^ *{_CHAR}(?:\.?{_CHAR}){{0,31}}@{SHORT_DOMAIN_NAME} *$",
+    description="local@domain (case does not count)",
+    examples=["ana@example.com"],
+)
+QUOTA = msgspec.Meta(ge=MIN_QUOTA, le=MAX_QUOTA, description=f"Bytes, {MIN_QUOTA}-{MAX_QUOTA}")
+DESTINATIONS = msgspec.Meta(
+    min_length=1, max_length=MAX_DESTINATIONS, description="An address listed twice counts once"
+)
 
 
 def normalize_address(value: str, field: str = "address") -> str:
@@ -41,12 +51,10 @@ def check_quota(quota_bytes: int) -> int:
 
 
 def normalize_destinations(values: Iterable[str]) -> tuple[str, ...]:
-    found = [normalize_address(v, "destinations") for v in values]
+    found = tuple(dict.fromkeys(normalize_address(v, "destinations") for v in values))  # once each, in order
     if not 1 <= len(found) <= MAX_DESTINATIONS:
         raise ValidationFailed(f"destinations must list 1-{MAX_DESTINATIONS} addresses", code="invalid_destinations")
-    if len(set(found)) != len(found):
-        raise ValidationFailed("destinations: an address is listed twice", code="invalid_destinations")
-    return tuple(found)
+    return found
 
 
 def check_no_loop(source: str, destinations: Iterable[str], aliases: Mapping[str, Iterable[str]]) -> None:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from tesserra_core.errors import PaymentRequired
 
+Limit = Annotated[int, msgspec.Meta(ge=0)] | None
+"""A quota: 0 or more, or None (unlimited)."""
 
-class PlanLimits(msgspec.Struct, frozen=True):
+
+class PlanLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Quotas of one plan. ``None`` means unlimited."""
 
-    projects: int | None = 3
-    resources: int | None = 10
-    domains: int | None = 1
-    mailboxes: int | None = 5
-    storage_bytes: int | None = 1024**3
-    agents: int | None = 1
-    installations: int | None = 3
+    projects: Limit = 3
+    resources: Limit = 10
+    domains: Limit = 1
+    mailboxes: Limit = 5
+    storage_bytes: Limit = 1024**3
+    agents: Limit = 1
+    installations: Limit = 3
 
 
 FREE_LIMITS = PlanLimits()

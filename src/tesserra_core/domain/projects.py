@@ -7,6 +7,7 @@ from datetime import datetime
 
 import msgspec
 
+from tesserra_core.domain.text import check_name
 from tesserra_core.errors import ValidationFailed
 
 MAX_NAME = 100
@@ -36,10 +37,7 @@ class ProjectFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def check_project_name(value: str) -> str:
-    name = value.strip()
-    if not 1 <= len(name) <= MAX_NAME or not name.isprintable():
-        raise ValidationFailed(f"name must be 1-{MAX_NAME} printable characters", code="invalid_name")
-    return name
+    return check_name("name", value, MAX_NAME)
 
 
 def check_description(value: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from tesserra_core.errors import ValidationFailed
+from tesserra_core.domain.text import check_name
 
 MAX_NAME = 63
 MAX_REASON = 1000
@@ -72,10 +72,7 @@ def owner_of(resource_id: str) -> str:
 
 
 def check_resource_name(value: str) -> str:
-    name = value.strip()
-    if not 1 <= len(name) <= MAX_NAME or not name.isprintable():
-        raise ValidationFailed(f"name must be 1-{MAX_NAME} printable characters", code="invalid_name")
-    return name
+    return check_name("name", value, MAX_NAME)
 
 
 def reason(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -10,6 +11,7 @@ import msgspec
 
 from tesserra_core.domain.identity import ApiKey, Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.text import Input, check_name, name_meta
 from tesserra_core.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.security import SecretDigest
@@ -22,9 +24,11 @@ SECRET_BYTES = 32
 _MAX_NAME = 100
 
 
-class NewApiKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(examples=["ci-deploy"])]
-    scopes: Annotated[list[str] | None, msgspec.Meta(examples=[["profile:read", "projects:read"]])] = None
+class NewApiKey(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(_MAX_NAME), msgspec.Meta(examples=["ci-deploy"])]
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, examples=[["profile:read", "projects:read"]])] | None = (
+        None
+    )
     """Defaults to the caller's scopes, less ``admin`` (which must be asked for by name)."""
     tier: Tier | None = None
     """Defaults to the caller's tier, at most ``standard`` (``admin`` must be asked for by name)."""
@@ -47,9 +51,7 @@ class GenerateApiKey:
 
     async def __call__(self, actor: Principal, cmd: NewApiKey) -> NewApiKeyView:
         actor.require(Scope.KEYS_WRITE)
-        name = cmd.name.strip()
-        if not 1 <= len(name) <= _MAX_NAME:
-            raise ValidationFailed(f"name must be 1-{_MAX_NAME} characters", code="invalid_name")
+        name = check_name("name", cmd.name, _MAX_NAME)
         scopes = self._scopes(actor, cmd.scopes)
         tier = cmd.tier or (Tier.STANDARD if actor.tier is Tier.ADMIN else actor.tier)
         if not actor.tier.covers(tier):
@@ -81,7 +83,7 @@ class GenerateApiKey:
         return NewApiKeyView(key=f"{API_KEY_MARK}{prefix}_{secret}", api_key=ApiKeyView.of(key))
 
     @staticmethod
-    def _scopes(actor: Principal, requested: list[str] | None) -> frozenset[Scope]:
+    def _scopes(actor: Principal, requested: Sequence[str] | None) -> frozenset[Scope]:
         if requested is None:
             return actor.scopes - {Scope.ADMIN}
         if not requested:

@@ -9,6 +9,9 @@ from typing import Annotated
 import msgspec
 
 from tesserra_core.domain.billing import (
+    AMOUNT,
+    CURRENCY,
+    PLAN_CODE,
     Interval,
     Plan,
     Price,
@@ -20,6 +23,7 @@ from tesserra_core.domain.billing import (
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.domain.text import Input, Text, check_name, name_meta
 from tesserra_core.errors import NotFound, ValidationFailed
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -29,23 +33,23 @@ _MAX_NAME = 200
 _MAX_DESCRIPTION = 2000
 
 
-class NewPrice(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    currency: Annotated[str, msgspec.Meta(description="ISO 4217 code", examples=["EUR"])]
+class NewPrice(Input, frozen=True, forbid_unknown_fields=True):
+    currency: Annotated[str, CURRENCY]
     interval: Interval
-    amount: Annotated[int, msgspec.Meta(description="In the currency's minor unit (cents)", examples=[1900])]
+    amount: Annotated[int, AMOUNT]
 
 
-class NewPlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: Annotated[str, msgspec.Meta(examples=["pro"])]
-    name: Annotated[str, msgspec.Meta(examples=["Pro"])]
-    description: str = ""
+class NewPlan(Input, frozen=True, forbid_unknown_fields=True):
+    code: Annotated[str, PLAN_CODE]
+    name: Annotated[str, name_meta(_MAX_NAME), msgspec.Meta(examples=["Pro"])]
+    description: Text = ""
     limits: PlanLimits = msgspec.field(default_factory=PlanLimits)
     prices: list[NewPrice] = msgspec.field(default_factory=list)
 
 
-class PlanChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str | None = None
-    description: str | None = None
+class PlanChanges(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(_MAX_NAME)] | None = None
+    description: Text | None = None
     limits: PlanLimits | None = None
     active: bool | None = None
 
@@ -94,10 +98,7 @@ class PlanView(msgspec.Struct, frozen=True):
 
 
 def _name(value: str) -> str:
-    name = value.strip()
-    if not 1 <= len(name) <= _MAX_NAME:
-        raise ValidationFailed(f"name must be 1-{_MAX_NAME} characters", code="invalid_name")
-    return name
+    return check_name("name", value, _MAX_NAME)
 
 
 def _description(value: str) -> str:

@@ -13,6 +13,8 @@ import msgspec
 
 from tesserra_core.domain.domains import (
     DEFAULT_TTL,
+    DOMAIN_NAME,
+    RECORD_NAME,
     TTL_META,
     DnsRecord,
     Domain,
@@ -26,6 +28,7 @@ from tesserra_core.domain.domains import (
 )
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.text import Input, Line
 from tesserra_core.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from tesserra_core.ports.dns import DnsResolver, Soa, ZoneCodec
 from tesserra_core.ports.health import Health
@@ -104,22 +107,22 @@ class ZoneImportView(msgspec.Struct, frozen=True):
     records: int
 
 
-class NewDomain(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(examples=["example.com"])]
+class NewDomain(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, DOMAIN_NAME]
     default_ttl: Annotated[int, TTL_META, msgspec.Meta(description="$TTL of the zone and the TTL of new records")] = (
         DEFAULT_TTL
     )
 
 
-class DomainChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class DomainChanges(Input, frozen=True, forbid_unknown_fields=True):
     default_ttl: Annotated[int, TTL_META] | None = None
 
 
-class NewDnsRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(description="Relative (www), @ for the apex, or absolute (www.example.com.)")]
-    type: Annotated[str, msgspec.Meta(examples=["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS"])]
+class NewDnsRecord(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, RECORD_NAME]
+    type: Annotated[RecordType, msgspec.Meta(examples=["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS"])]
     data: Annotated[
-        str,
+        Line,
         msgspec.Meta(
             description="In the zone-file syntax of its type (422 invalid_record_data when it does not parse as one)",
             examples=["203.0.113.7", "10 mail.example.com.", '0 issue "letsencrypt.org"'],
@@ -128,9 +131,9 @@ class NewDnsRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ttl: Annotated[int, TTL_META] | None = None
 
 
-class DnsRecordChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str | None = None
-    data: str | None = None
+class DnsRecordChanges(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, RECORD_NAME] | None = None
+    data: Line | None = None
     ttl: Annotated[int, TTL_META] | None = None
 
 

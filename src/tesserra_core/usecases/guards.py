@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import msgspec
@@ -45,6 +46,9 @@ class Throttle:
 
 
 MAX_IDEMPOTENCY_KEY = 255
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+"""Visible ASCII, no spaces at either end (what an HTTP header carries intact); as /openapi.json states."""
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 IDEMPOTENCY_TTL = 24 * 3600.0
 
 
@@ -57,9 +61,9 @@ class Idempotency:
 
     async def claim(self, owner: str, key: str, fingerprint: str) -> StoredResponse | None:
         """None: go ahead (then ``complete`` or ``release``). A response: replay it."""
-        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not _IDEMPOTENCY_KEY.fullmatch(key):
             raise ValidationFailed(
-                f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+                f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters (inner spaces allowed)",
                 code="invalid_idempotency_key",
             )
         claim: IdempotencyClaim = await self.store.claim(owner, key, fingerprint, self.ttl)

@@ -13,6 +13,7 @@ import msgspec
 from tesserra_core.domain.identity import Principal, Role, Scope
 from tesserra_core.domain.jsonbounds import check_json
 from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.text import Input, Line
 from tesserra_core.domain.tools import (
     Installation,
     InstallationStatus,
@@ -38,7 +39,7 @@ from tesserra_core.usecases.tool_views import (
 _MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
 
 
-class InstallRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class InstallRequest(Input, frozen=True, forbid_unknown_fields=True):
     config: Annotated[
         dict[str, Any],
         msgspec.Meta(description="Settings of the tool's package, by name; secret ones are stored encrypted."),
@@ -48,15 +49,15 @@ class InstallRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     )
 
 
-class InstallationChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class InstallationChanges(Input, frozen=True, forbid_unknown_fields=True):
     config: Annotated[
         dict[str, Any],
         msgspec.Meta(description="The new settings. Secret settings left out keep their stored values."),
     ]
 
 
-class ToolCall(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["get_current_time"])]
+class ToolCall(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[Line, msgspec.Meta(min_length=1, max_length=200, examples=["get_current_time"])]
     arguments: Annotated[dict[str, Any], msgspec.Meta(examples=[{"timezone": "UTC"}])] = msgspec.field(
         default_factory=dict
     )

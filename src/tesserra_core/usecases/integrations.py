@@ -15,6 +15,7 @@ import msgspec
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.shared_tools import ClientSync
+from tesserra_core.domain.text import Input, Line
 from tesserra_core.errors import ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.shared_tools import SiteConfig
@@ -26,8 +27,10 @@ KEY_PLACEHOLDER = "<YOUR_TESSERRA_API_KEY>"
 DEFAULT_INSTANCE = "default"
 TESSARACT = "tessaract"
 """The named alias /api/integrations/tessaract: the same use case with this instance id."""
-_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_CLIENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}$")
+_INSTANCE_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,63})?$"
+_CLIENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}$"
+_INSTANCE = re.compile(_INSTANCE_PATTERN)
+_CLIENT = re.compile(_CLIENT_PATTERN)
 _STATUSES = frozenset({"ok", "failed"})
 
 
@@ -75,13 +78,13 @@ class ClientConfigView(msgspec.Struct, frozen=True):
     sync_count: int
 
 
-class ClientSyncRequest(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
+class ClientSyncRequest(Input, frozen=True, rename="camel", forbid_unknown_fields=True):
     """A client reports that it (re)loaded this server's configuration."""
 
-    client: Annotated[str, msgspec.Meta(examples=["claude-desktop"])]
-    instance_id: str | None = None
+    client: Annotated[str, msgspec.Meta(pattern=_CLIENT_PATTERN, examples=["claude-desktop"])]
+    instance_id: Annotated[str, msgspec.Meta(pattern=_INSTANCE_PATTERN)] | None = None
     """Ignored by the named aliases, which fix it; otherwise defaults to ``default``."""
-    client_version: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    client_version: Annotated[Line, msgspec.Meta(min_length=1, max_length=64)] | None = None
     tool_count: Annotated[int, msgspec.Meta(ge=0, le=100_000)] | None = None
     status: Literal["ok", "failed"] = "ok"
 

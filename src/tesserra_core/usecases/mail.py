@@ -12,6 +12,9 @@ from tesserra_core.domain.domains import Domain
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.mail import (
     DEFAULT_QUOTA,
+    DESTINATIONS,
+    MAIL_ADDRESS,
+    QUOTA,
     EmailAlias,
     Mailbox,
     check_no_loop,
@@ -21,6 +24,7 @@ from tesserra_core.domain.mail import (
     normalize_destinations,
 )
 from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.text import Input, Text
 from tesserra_core.errors import Conflict, NotFound, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -57,27 +61,31 @@ class EmailAliasView(msgspec.Struct, frozen=True):
         return cls(a.id, a.domain_id, a.source, list(a.destinations), a.created_at, a.updated_at)
 
 
-class NewMailbox(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    address: Annotated[str, msgspec.Meta(examples=["ana@example.com"])]
-    password: Annotated[str, PASSWORD_META, msgspec.Meta(description="Stored as an argon2id hash")]
-    quota_bytes: int = DEFAULT_QUOTA
+class NewMailbox(Input, frozen=True, forbid_unknown_fields=True):
+    address: Annotated[str, MAIL_ADDRESS]
+    password: Annotated[Text, PASSWORD_META, msgspec.Meta(description="Stored as an argon2id hash")]
+    quota_bytes: Annotated[int, QUOTA] = DEFAULT_QUOTA
 
 
-class MailboxChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    quota_bytes: int
+class MailboxChanges(Input, frozen=True, forbid_unknown_fields=True):
+    quota_bytes: Annotated[int, QUOTA]
 
 
-class MailboxPassword(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    password: Annotated[str, PASSWORD_META]
+class MailboxPassword(Input, frozen=True, forbid_unknown_fields=True):
+    password: Annotated[Text, PASSWORD_META]
 
 
-class NewEmailAlias(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    source: Annotated[str, msgspec.Meta(examples=["vendas@example.com"])]
-    destinations: Annotated[list[str], msgspec.Meta(examples=[["ana@example.com", "bruno@gmail.com"]])]
+class NewEmailAlias(Input, frozen=True, forbid_unknown_fields=True):
+    source: Annotated[str, MAIL_ADDRESS, msgspec.Meta(examples=["vendas@example.com"])]
+    destinations: Annotated[
+        list[Annotated[str, MAIL_ADDRESS]],
+        DESTINATIONS,
+        msgspec.Meta(examples=[["ana@example.com", "bruno@gmail.com"]]),
+    ]
 
 
-class EmailAliasChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    destinations: list[str]
+class EmailAliasChanges(Input, frozen=True, forbid_unknown_fields=True):
+    destinations: Annotated[list[Annotated[str, MAIL_ADDRESS]], DESTINATIONS]
 
 
 async def verified_domain_for(uow: UnitOfWork, actor: Principal, address: str, field: str) -> Domain:

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
-
-from tesserra_core.domain.identity import AuthMethod, Principal, Tier, normalize_email
-from tesserra_core.errors import NotFound
+from tesserra_core.domain.identity import AuthMethod, Principal, Scope, Tier, normalize_email
+from tesserra_core.domain.text import Input, Line, Text
+from tesserra_core.errors import NotFound, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.usecases.api_keys import GenerateApiKey, NewApiKey
 from tesserra_core.usecases.tenants import NewTenant, Onboard
 from tesserra_core.usecases.views import NewApiKeyView, TenantView
 
 
-class NewAdmin(msgspec.Struct, frozen=True):
-    email: str
-    password: str
-    tenant_name: str = "Default"
-    name: str | None = None
+class NewAdmin(Input, frozen=True):
+    email: Line
+    password: Text
+    tenant_name: Line = "Default"
+    name: Line | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +48,11 @@ class EnsureFirstOwner:
         return True
 
 
-class KeyForUser(msgspec.Struct, frozen=True):
-    email: str
-    name: str
-    tenant_id: str | None = None
-    scopes: list[str] | None = None
+class KeyForUser(Input, frozen=True):
+    email: Line
+    name: Line
+    tenant_id: Line | None = None
+    scopes: list[Line] | None = None
     tier: Tier | None = None
 
 
@@ -73,4 +72,9 @@ class MintKeyForUser:
         if user is None or membership is None:
             raise NotFound("no such user in that tenant", code="user_not_found")
         owner = Principal.member(user, membership, AuthMethod.JWT, "shell")
-        return await self.generate(owner, NewApiKey(name=cmd.name, scopes=cmd.scopes, tier=cmd.tier))
+        try:
+            scopes = None if cmd.scopes is None else [Scope(s) for s in cmd.scopes]
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise ValidationFailed(f"unknown scope; known scopes: {known}", code="invalid_scopes") from None
+        return await self.generate(owner, NewApiKey(name=cmd.name, scopes=scopes, tier=cmd.tier))

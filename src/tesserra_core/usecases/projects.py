@@ -12,12 +12,14 @@ from tesserra_core.domain.catalog import Catalog, catalog
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.projects import (
+    MAX_NAME,
     Project,
     ProjectFilter,
     ProjectStatus,
     check_description,
     check_project_name,
 )
+from tesserra_core.domain.text import Input, Text, name_meta
 from tesserra_core.errors import NotFound
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -26,14 +28,14 @@ from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.provisioning import Provisioner
 
 
-class NewProject(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(examples=["loja-online"])]
-    description: str = ""
+class NewProject(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(MAX_NAME), msgspec.Meta(examples=["loja-online"])]
+    description: Text = ""
 
 
-class ProjectChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str | None = None
-    description: str | None = None
+class ProjectChanges(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(MAX_NAME)] | None = None
+    description: Text | None = None
     status: ProjectStatus | None = None
 
 

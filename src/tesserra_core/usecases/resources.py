@@ -13,12 +13,14 @@ from tesserra_core.domain.catalog import catalog
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.resources import (
+    MAX_NAME,
     DesiredState,
     Resource,
     ResourceStatus,
     check_resource_name,
     next_version,
 )
+from tesserra_core.domain.text import Input, Line, name_meta
 from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -27,17 +29,17 @@ from tesserra_core.usecases.projects import project_of
 from tesserra_core.usecases.provisioning import Provisioner
 
 
-class NewResource(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    type: Annotated[str, msgspec.Meta(examples=["web_app"], description="A type from /api/projetos/catalogo")]
-    name: Annotated[str, msgspec.Meta(examples=["site"])]
+class NewResource(Input, frozen=True, forbid_unknown_fields=True):
+    type: Annotated[Line, msgspec.Meta(examples=["web_app"], description="A type from /api/projetos/catalogo")]
+    name: Annotated[str, name_meta(MAX_NAME), msgspec.Meta(examples=["site"])]
     config: Annotated[
         dict[str, Any],
         msgspec.Meta(examples=[{"image": "nginx:alpine", "port": 80}], description="Checked against the type's schema"),
     ] = msgspec.field(default_factory=dict)
 
 
-class ResourceChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str | None = None
+class ResourceChanges(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(MAX_NAME)] | None = None
     config: dict[str, Any] | None = None
     """A new configuration replaces the old one (validated again) and provisions the resource anew."""
     state: DesiredState | None = None

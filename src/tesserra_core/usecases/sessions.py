@@ -9,6 +9,7 @@ from typing import Annotated
 import msgspec
 
 from tesserra_core.domain.identity import (
+    EMAIL,
     AuthMethod,
     Membership,
     Principal,
@@ -18,6 +19,7 @@ from tesserra_core.domain.identity import (
     User,
     normalize_email,
 )
+from tesserra_core.domain.text import Input, Line, Text
 from tesserra_core.errors import Forbidden, RateLimited, Unauthenticated, Unprocessable, ValidationFailed
 from tesserra_core.ports.limits import RateLimiter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -38,18 +40,18 @@ class AuthPolicy(msgspec.Struct, frozen=True):
 _MAX_PASSWORD = 1024
 
 
-class Credentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(examples=["you@acme.com"])]
+class Credentials(Input, frozen=True, forbid_unknown_fields=True):
+    email: Annotated[str, EMAIL]
     password: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=_MAX_PASSWORD, examples=["correct horse battery staple"])
+        Text, msgspec.Meta(min_length=1, max_length=_MAX_PASSWORD, examples=["correct horse battery staple"])
     ]
     tenant_id: Annotated[
-        str | None, msgspec.Meta(description="Which of the user's tenants to sign in to; default: the oldest")
+        Line | None, msgspec.Meta(description="Which of the user's tenants to sign in to; default: the oldest")
     ] = None
 
 
-class RefreshRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    refresh_token: Annotated[str, msgspec.Meta(examples=["01jd3v8k2m4n6p8q0r2s4t6v8w.Zk3f9...y7Q"])]
+class RefreshRequest(Input, frozen=True, forbid_unknown_fields=True):
+    refresh_token: Annotated[Line, msgspec.Meta(examples=["01jd3v8k2m4n6p8q0r2s4t6v8w.Zk3f9...y7Q"])]
 
 
 class TokenPair(msgspec.Struct, frozen=True):

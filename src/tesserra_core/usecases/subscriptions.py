@@ -10,6 +10,8 @@ from typing import Annotated
 import msgspec
 
 from tesserra_core.domain.billing import (
+    CURRENCY,
+    PLAN_CODE,
     BillingCustomer,
     Interval,
     Subscription,
@@ -19,6 +21,7 @@ from tesserra_core.domain.billing import (
 )
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.domain.text import Input
 from tesserra_core.errors import Conflict, NotFound
 from tesserra_core.ports.billing import CheckoutRequest, PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -27,9 +30,9 @@ from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.entitlements import billing_tag, entitlement_of
 
 
-class CheckoutStart(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    plan: Annotated[str, msgspec.Meta(description="The plan's code", examples=["pro"])]
-    currency: Annotated[str, msgspec.Meta(description="ISO 4217 code", examples=["EUR"])]
+class CheckoutStart(Input, frozen=True, forbid_unknown_fields=True):
+    plan: Annotated[str, PLAN_CODE, msgspec.Meta(description="The plan's code")]
+    currency: Annotated[str, CURRENCY]
     interval: Interval = Interval.MONTH
 
 

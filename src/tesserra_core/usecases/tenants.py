@@ -7,7 +7,10 @@ from typing import Annotated
 
 import msgspec
 
+from tesserra_core.domain.billing import PLAN_CODE
 from tesserra_core.domain.identity import (
+    EMAIL,
+    SLUG,
     Membership,
     Principal,
     Role,
@@ -20,6 +23,7 @@ from tesserra_core.domain.identity import (
     slugify,
 )
 from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.text import Input, Line, Text, check_name, name_meta
 from tesserra_core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import PasswordHasher
@@ -34,28 +38,25 @@ PASSWORD_META = msgspec.Meta(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
 """The bounds of a password a user or a mailbox is given."""
 
 
-class NewTenant(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(examples=["Acme Inc"])]
-    slug: Annotated[str | None, msgspec.Meta(description="Default: from the name", examples=["acme"])] = None
-    plan: str = "free"
-    owner_email: Annotated[str | None, msgspec.Meta(examples=["owner@acme.com"])] = None
-    owner_password: Annotated[str, PASSWORD_META] | None = None
+class NewTenant(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(_MAX_NAME), msgspec.Meta(examples=["Acme Inc"])]
+    slug: Annotated[str, SLUG, msgspec.Meta(description="Default: from the name")] | None = None
+    plan: Annotated[str, PLAN_CODE] = "free"
+    owner_email: Annotated[str, EMAIL] | None = None
+    owner_password: Annotated[Text, PASSWORD_META] | None = None
     """Required when ``owner_email`` names a user who does not exist yet (422 password_required otherwise)."""
-    owner_name: str | None = None
+    owner_name: Line | None = None
 
 
-class TenantChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str | None = None
-    slug: str | None = None
-    plan: str | None = None
+class TenantChanges(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(_MAX_NAME)] | None = None
+    slug: Annotated[str, SLUG] | None = None
+    plan: Annotated[str, PLAN_CODE] | None = None
     status: TenantStatus | None = None
 
 
 def _name(value: str) -> str:
-    name = value.strip()
-    if not 1 <= len(name) <= _MAX_NAME:
-        raise ValidationFailed(f"name must be 1-{_MAX_NAME} characters", code="invalid_name")
-    return name
+    return check_name("name", value, _MAX_NAME)
 
 
 def check_password(password: str) -> str:

@@ -8,11 +8,12 @@ Which operations need a subscription (402): every create whose quota the free pl
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Router, get, patch, post
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
+from tesserra_core.domain.billing import CURRENCY
 from tesserra_core.domain.paging import Page
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.billing_events import WebhookAck
@@ -25,22 +26,10 @@ from tesserra_core.usecases.finance import (
     RevenueView,
     SubscriptionCounts,
 )
-from tesserra_core.usecases.guards import MAX_IDEMPOTENCY_KEY
 from tesserra_core.usecases.subscriptions import CheckoutStart, CheckoutView, PortalView, SubscriptionView
-from tesserra_http.conventions import declare
+from tesserra_http.conventions import IdempotencyKey, declare
 from tesserra_http.dependencies import Caller, Paging
 
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        min_length=1,
-        max_length=MAX_IDEMPOTENCY_KEY,
-        pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
-        description="Replays the first response for 24 h. Visible ASCII, no spaces at either end.",
-    ),
-]
 _PERIOD = " since must be before until, at most ten years apart (422 invalid_period otherwise)."
 Since = Annotated[datetime | None, QueryParameter(required=False, description="Start (inclusive), ISO 8601;" + _PERIOD)]
 Until = Annotated[datetime | None, QueryParameter(required=False, description="End (exclusive), ISO 8601;" + _PERIOD)]
@@ -171,8 +160,12 @@ def finance_routes(uc: UseCases) -> Router:
         page: Paging,
         since: Since = None,
         until: Until = None,
-        status: Annotated[str | None, QueryParameter(required=False)] = None,
-        currency: Annotated[str | None, QueryParameter(required=False)] = None,
+        status: Annotated[
+            Literal["draft", "open", "paid", "uncollectible", "void"] | None, QueryParameter(required=False)
+        ] = None,
+        currency: Annotated[
+            str | None, QueryParameter(required=False, pattern=CURRENCY.pattern, description="ISO 4217 code")
+        ] = None,
         tenant_id: Annotated[str | None, QueryParameter(required=False)] = None,
     ) -> Page[InvoiceView]:
         """Invoices, newest first, filtered by status, currency, tenant and creation period."""

@@ -120,7 +120,7 @@ def routes(uc: UseCases) -> Router:
     @put(
         "/{domain_id:str}/zonefile",
         request_max_body_size=MAX_ZONE_BODY,
-        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 413), description=_IMPORT_DOC),
+        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 413, 422), description=_IMPORT_DOC),
     )
     async def replace_zone(domain_id: FromPath[str], request: Caller) -> ZoneImportView:
         return await import_zone(domain_id, request)
@@ -129,7 +129,7 @@ def routes(uc: UseCases) -> Router:
         "/{domain_id:str}/zonefile",
         status_code=200,
         request_max_body_size=MAX_ZONE_BODY,
-        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 413), description=_IMPORT_DOC),
+        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 413, 422), description=_IMPORT_DOC),
     )
     async def post_zone(domain_id: FromPath[str], request: Caller) -> ZoneImportView:
         return await import_zone(domain_id, request)

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Router, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
+from tesserra_core.domain.files import FILENAME_PATTERN, FILENAME_RULE
+from tesserra_core.domain.files import MAX_NAME as MAX_FILENAME
 from tesserra_core.domain.paging import Page
-from tesserra_core.errors import PayloadTooLarge, TesserraError, ValidationFailed
+from tesserra_core.errors import PayloadTooLarge, TesserraError, Unprocessable
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.files import ProjectFileView, Upload
 from tesserra_http.conventions import declare
@@ -25,6 +28,17 @@ CONSOLE = "console"
 MULTIPART_SLACK = 64 * 1024
 DRAIN_LIMIT = 16 * 1024 * 1024
 """After a refused upload, read (and drop) up to this much of the rest, so the client reads the answer."""
+
+
+def _download(route: dict[str, Any]) -> dict[str, Any]:
+    """A download's 200 names no media type: its body is the file, under the Content-Type it was stored with
+    (application/octet-stream when it had none), which need not be what its bytes hold."""
+    route["responses"][200] = ResponseSpec(
+        data_container=None,
+        description="The file's bytes, with the Content-Type it was uploaded with (application/octet-stream "
+        "when none), Content-Disposition: attachment, Repr-Digest (SHA-256) and ETag.",
+    )
+    return route
 
 
 def content_disposition(name: str) -> str:
@@ -47,11 +61,11 @@ def routes(uc: UseCases) -> Router:
         request_max_body_size=None,  # this route reads the body itself, counting every byte (see below)
         **declare(
             rate_limit=CONSOLE,
-            errors=(400, 402, 403, 404, 409, 413),
+            errors=(400, 402, 403, 404, 409, 413, 422),
             description=(
                 "Upload a file: ``multipart/form-data`` (the first part with a filename), or any other "
-                "body with ``?filename=``. Streamed to storage with its SHA-256; past the per-file limit "
-                "(413) or the plan's ``storage_bytes`` (402) nothing is kept."
+                "body with ``?filename=`` (422 filename_required without it). Streamed to storage with its "
+                "SHA-256; past the per-file limit (413) or the plan's ``storage_bytes`` (402) nothing is kept."
             ),
         ),
     )
@@ -59,7 +73,13 @@ def routes(uc: UseCases) -> Router:
         project_id: FromPath[str],
         request: Caller,
         filename: Annotated[
-            str | None, QueryParameter(description="The file's name, for a raw (non-multipart) body.")
+            str | None,
+            QueryParameter(
+                description=f"The file's name, for a raw (non-multipart) body. {FILENAME_RULE}",
+                min_length=1,
+                max_length=MAX_FILENAME,
+                pattern=FILENAME_PATTERN,
+            ),
         ] = None,
     ) -> ProjectFileView:
         content_type = request.headers.get("content-type", "")
@@ -74,7 +94,8 @@ def routes(uc: UseCases) -> Router:
             if content_type.lower().startswith("multipart/form-data"):
                 upload = await MultipartFile(body, content_type).open()
             elif filename is None:
-                raise ValidationFailed("filename: a raw upload needs ?filename=", code="invalid_filename")
+                # Which parameters a body needs depends on its type: a semantic rule (422), as documented.
+                raise Unprocessable("filename: a raw upload needs ?filename=", code="filename_required")
             else:
                 upload = Upload(filename, content_type or None, body)
             return await uc.upload_project_file(request.user, project_id, upload)
@@ -82,7 +103,7 @@ def routes(uc: UseCases) -> Router:
             await body.drain(DRAIN_LIMIT)
             raise
 
-    @get("/{project_id:str}/arquivos/{file_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @get("/{project_id:str}/arquivos/{file_id:str}", **_download(declare(rate_limit=CONSOLE, errors=(403, 404))))
     async def download_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> Stream:
         """The file's bytes, streamed, with its type, an attachment disposition naming it, and its digest."""
         download = await uc.download_project_file(request.user, project_id, file_id)
@@ -95,7 +116,7 @@ def routes(uc: UseCases) -> Router:
             "Repr-Digest": f"sha-256=:{digest}:",
             "ETag": f'"{f.sha256}"',
         }
-        return Stream(download.chunks, media_type=f.content_type, headers=headers)
+        return Stream(download.chunks, media_type=f.content_type or "application/octet-stream", headers=headers)
 
     @delete(
         "/{project_id:str}/arquivos/{file_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404))

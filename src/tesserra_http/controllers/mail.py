@@ -51,7 +51,7 @@ def routes(uc: UseCases) -> Router:
     async def get_email_alias(alias_id: FromPath[str], request: Caller) -> EmailAliasView:
         return await uc.get_email_alias(request.user, alias_id)
 
-    @patch("/aliases/{alias_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409)))
+    @patch("/aliases/{alias_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 422)))
     async def update_email_alias(
         alias_id: FromPath[str], data: JSONBody[EmailAliasChanges], request: Caller
     ) -> EmailAliasView:

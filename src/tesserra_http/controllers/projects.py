@@ -102,7 +102,7 @@ def resource_routes(uc: UseCases) -> Router:
     async def get_resource(resource_id: FromPath[str], request: Caller) -> ResourceView:
         return await uc.get_resource(request.user, resource_id)
 
-    @patch("/{resource_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 402, 403, 404, 409)))
+    @patch("/{resource_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 402, 403, 404, 409, 422)))
     async def update_resource(
         resource_id: FromPath[str], data: JSONBody[ResourceChanges], request: Caller
     ) -> ResourceView:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tesserra_core.domain.domains import DEFAULT_TTL
+from tesserra_core.domain.domains import DEFAULT_TTL, RecordType
 from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.mail import DEFAULT_QUOTA
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
@@ -99,7 +99,7 @@ async def list_dns_records(
 async def create_dns_record(
     domain_id: DomainId,
     name: Annotated[str, Field(description="Relative (www), @ for the apex, or absolute (www.example.com.).")],
-    type: Annotated[str, Field(description="A, AAAA, CNAME, MX, TXT, SRV, CAA or NS.")],
+    type: Annotated[RecordType, Field(description="A, AAAA, CNAME, MX, TXT, SRV, CAA or NS.")],
     data: Annotated[str, Field(description="The record data in zone-file form, e.g. '10 mail.example.com.'.")],
     ttl: Ttl = None,
     *,

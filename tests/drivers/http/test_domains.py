@@ -62,9 +62,13 @@ async def test_domain_and_record_lifecycle(client: httpx.AsyncClient, accounts: 
 async def test_bad_records_answer_400_naming_the_field(client: httpx.AsyncClient, accounts: Accounts) -> None:
     owner = await accounts.tenant_owner()
     url = f"{DOMAINS}/{(await create(client, owner))['id']}/registros"
+    # A name outside the zone is well formed but refused for this zone: 422 (semantic).
+    outside = {"name": "www.elsewhere.org.", "type": "A", "data": "192.0.2.1"}
+    assert "name" in str(
+        assert_error(await client.post(url, json=outside, headers=owner.bearer), 422, "name_outside_zone")
+    )
     cases = [
-        ({"name": "www.elsewhere.org.", "type": "A", "data": "192.0.2.1"}, "name_outside_zone", "name"),
-        ({"name": "www", "type": "SOA", "data": "x"}, "invalid_record_type", "type"),
+        ({"name": "www", "type": "SOA", "data": "x"}, "validation_failed", "type"),  # the schema's enum
         ({"name": "www", "type": "A", "data": "192.0.2.1", "ttl": 1}, "validation_failed", "ttl"),  # the schema's bound
     ]
     for body, code, field in cases:
@@ -75,7 +79,7 @@ async def test_bad_records_answer_400_naming_the_field(client: httpx.AsyncClient
     assert "data" in str(assert_error(bad_data, 422, "invalid_record_data")["detail"])
     await client.post(url, json={"name": "www", "type": "A", "data": "192.0.2.1"}, headers=owner.bearer)
     clash = await client.post(url, json={"name": "www", "type": "CNAME", "data": "x.net."}, headers=owner.bearer)
-    assert_error(clash, 400, "cname_conflict")
+    assert_error(clash, 422, "cname_conflict")  # depends on the records already there: semantic
     twice = await client.post(url, json={"name": "www", "type": "A", "data": "192.0.2.1"}, headers=owner.bearer)
     assert_error(twice, 409, "duplicate_record")
     assert_error(await client.post(url, json={"name": "www", "type": "A"}, headers=owner.bearer), 400)

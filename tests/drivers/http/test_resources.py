@@ -128,25 +128,34 @@ async def test_a_provisioning_failure_is_recorded_with_its_reason(
     assert report["reasons"]
 
 
-async def test_bad_config_is_400_naming_the_field(client: httpx.AsyncClient, accounts: Accounts) -> None:
+async def test_bad_config_is_422_and_bad_input_400_naming_the_field(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
     owner = await accounts.tenant_owner()
     pid = await _project(client, owner)
     url = f"{PROJECTS}/{pid}/recursos"
+    # Whether a config fits depends on its type (the type's schema at /api/projetos/catalogo): semantic, 422.
     cases = [
-        ({"type": "web_app", "name": "x", "config": {"image": "i", "port": "80"}}, "config.port", "invalid_config"),
-        ({"type": "web_app", "name": "x", "config": {"port": 80}}, "config.image", "invalid_config"),
+        (
+            {"type": "web_app", "name": "x", "config": {"image": "i", "port": "80"}},
+            "config.port",
+            422,
+            "invalid_config",
+        ),
+        ({"type": "web_app", "name": "x", "config": {"port": 80}}, "config.image", 422, "invalid_config"),
         (
             {"type": "cron_job", "name": "x", "config": {"image": "i", "command": ["a"], "schedule": "x"}},
             "config.schedule",
+            422,
             "invalid_config",
         ),
-        ({"type": "web_app", "name": "x", "config": {**WEB, "memory_mb": "lots"}}, "config.memory_mb", None),
-        ({"type": "mainframe", "name": "x"}, "type", "unknown_type"),
-        ({"type": "web_app", "name": "x", "config": []}, "config", None),
-        ({"type": "web_app", "name": "", "config": WEB}, "name", "invalid_name"),
+        ({"type": "web_app", "name": "x", "config": {**WEB, "memory_mb": "lots"}}, "config.memory_mb", 422, None),
+        ({"type": "mainframe", "name": "x"}, "type", 422, "unknown_type"),
+        ({"type": "web_app", "name": "x", "config": []}, "config", 400, None),
+        ({"type": "web_app", "name": "", "config": WEB}, "name", 400, "validation_failed"),
     ]
-    for body, field, code in cases:
-        error = assert_error(await client.post(url, json=body, headers=owner.bearer), 400, code)
+    for body, field, status, code in cases:
+        error = assert_error(await client.post(url, json=body, headers=owner.bearer), status, code)
         assert field in str(error["detail"]), error
     assert (await client.get(url, headers=owner.bearer)).json()["total"] == 0
     big = {"type": "web_app", "name": "big", "config": {**WEB, "memory_mb": 4096}}
