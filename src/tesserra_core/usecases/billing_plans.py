@@ -24,7 +24,7 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.text import Input, Text, check_name, name_meta
-from tesserra_core.errors import NotFound, ValidationFailed
+from tesserra_core.errors import NotFound, Unprocessable, ValidationFailed
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
@@ -44,7 +44,13 @@ class NewPlan(Input, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, name_meta(_MAX_NAME), msgspec.Meta(examples=["Pro"])]
     description: Text = ""
     limits: PlanLimits = msgspec.field(default_factory=PlanLimits)
-    prices: list[NewPrice] = msgspec.field(default_factory=list)
+    prices: Annotated[
+        list[NewPrice],
+        msgspec.Meta(
+            description="At most one price per currency and interval, currencies compared in any case and "
+            "without surrounding spaces (422 duplicate_price)."
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class PlanChanges(Input, frozen=True, forbid_unknown_fields=True):
@@ -176,7 +182,7 @@ class CreatePlan:
         plan_id = self.ids.new()
         prices = tuple(_price(self.ids, plan_id, p, now) for p in cmd.prices)
         if len({(p.currency, p.interval) for p in prices}) != len(prices):
-            raise ValidationFailed("one price per currency and interval", code="duplicate_price")
+            raise Unprocessable("one price per currency and interval", code="duplicate_price")
         plan = Plan(
             id=plan_id,
             code=check_plan_code(cmd.code),
