@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_core.ports.shared_tools import SiteConfig
 from tesserra_core.usecases.entitlements import StoredEntitlements
+
+log = logging.getLogger("tesserra.runtime")
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -96,6 +100,10 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
         sandbox = (
             Sandbox(settings.bwrap_path, settings.pasta_path) if settings.process_isolation == "bubblewrap" else None
         )
+        if sandbox is not None:
+            problem = await asyncio.to_thread(lambda: sandbox.problem)  # probed once, off the event loop
+            if problem is not None:
+                log.warning("process workloads will be refused (isolation_unavailable): %s", problem)
         runtime = ProcessRuntime(data_dir, box=box, sandbox=sandbox)
     elif kind == "docker":
         from tesserra_adapters.runtime.docker import DockerRuntime

@@ -21,6 +21,7 @@ from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_adapters.settings import Settings
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Account, Accounts, fresh_address
+from tests.drivers.mcp.helpers import mcp_session
 from tests.support import LiveServer, eventually, live_server
 
 CANARY = "TESSERRA_SANDBOX_CANARY"
@@ -202,6 +203,13 @@ async def test_where_the_sandbox_cannot_run_tenant_commands_are_refused_with_the
             assert refused.status_code == 422, refused.text
             assert refused.json()["code"] == "isolation_unavailable"
             assert "TESSERRA_PROCESS_ISOLATION=none-trusted-single-tenant" in refused.json()["detail"]
+            async with mcp_session(f"{target.server.url}/mcp", owner.bearer) as session:
+                arguments = {"project_id": project.json()["id"], "type": "cron_job", "name": "job"}
+                config = {"image": "i", "schedule": "@hourly", "command": ["sh", "-c", "touch /tmp/ran"]}
+                tool = await session.call_tool("create_resource", {**arguments, "config": config})
+            assert tool.is_error
+            assert tool.structured_content is not None
+            assert tool.structured_content["code"] == "isolation_unavailable"
             listed = await client.get(f"/api/projetos/{project.json()['id']}/recursos", headers=owner.bearer)
             assert listed.json()["items"] == []
         assert not (target.data_dir / "workloads").exists() or not any((target.data_dir / "workloads").iterdir())
