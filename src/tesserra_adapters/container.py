@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
@@ -27,6 +28,7 @@ from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
 from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_core.ports.shared_tools import SiteConfig
 from tesserra_core.usecases.entitlements import StoredEntitlements
+
+log = logging.getLogger("tesserra.runtime")
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -86,14 +90,21 @@ async def rate_limiter(
         raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
 
 
-async def container_runtime(
-    kind: str, data_dir: Path, docker_host: str, box: SecretBox
-) -> AsyncIterator[ContainerRuntime]:
+async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator[ContainerRuntime]:
     """The configured workload runtime; the Docker client, when used, is closed at shutdown. Processes
-    keep their environments (installations' secrets among them) sealed with ``box`` at rest."""
+    keep their environments (installations' secrets among them) sealed with ``box`` at rest, and run
+    in a sandbox unless the operator opted out (``process_isolation``)."""
+    kind, data_dir, docker_host = settings.runtime, settings.data_dir, settings.docker_host
     runtime: ProcessRuntime | DockerRuntime
     if kind == "process":
-        runtime = ProcessRuntime(data_dir, box=box)
+        sandbox = (
+            Sandbox(settings.bwrap_path, settings.pasta_path) if settings.process_isolation == "bubblewrap" else None
+        )
+        if sandbox is not None:
+            problem = await asyncio.to_thread(lambda: sandbox.problem)  # probed once, off the event loop
+            if problem is not None:
+                log.warning("process workloads will be refused (isolation_unavailable): %s", problem)
+        runtime = ProcessRuntime(data_dir, box=box, sandbox=sandbox)
     elif kind == "docker":
         from tesserra_adapters.runtime.docker import DockerRuntime
 
@@ -176,9 +187,7 @@ class RealAdapters(_Common):
     )
     runtime = providers.Resource(
         container_runtime,
-        _Common.settings.provided.runtime,
-        _Common.settings.provided.data_dir,
-        _Common.settings.provided.docker_host,
+        _Common.settings,
         _Common.secret_box,
     )
     http = providers.Resource(http_client)

@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -52,7 +53,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_scale: float = 1.0
     docker_host: str = "unix:///var/run/docker.sock"
     runtime: str = "process"
-    """Where workloads run: ``process`` (local processes, no isolation) or ``docker``."""
+    """Where workloads run: ``process`` (local processes, sandboxed by ``process_isolation``) or ``docker``."""
+    process_isolation: Literal["bubblewrap", "none-trusted-single-tenant"] = "bubblewrap"
+    """How the process runtime isolates workloads: ``bubblewrap`` (each in a sandbox with a uid and a
+    network of its own; where it cannot run, workloads are refused with 422 ``isolation_unavailable``),
+    or ``none-trusted-single-tenant``: as the server's own user, for one tenant running trusted code."""
+    bwrap_path: str = "bwrap"
+    pasta_path: str = "pasta"
     allowed_hosts: tuple[str, ...] = ()
     """Extra Host names that /mcp accepts (DNS-rebinding protection); loopback is always allowed."""
     trusted_proxies: tuple[str, ...] = ()

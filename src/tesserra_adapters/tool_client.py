@@ -76,7 +76,9 @@ class McpToolSession:
                     f"the tool server did not complete the MCP handshake within {seconds:g}s",
                     code="tool_server_unavailable",
                 )
-            reason = type(self._failure).__name__ if self._failure is not None else "it exited"
+            failure = self._failure
+            exited = failure is None or isinstance(failure, EOFError)
+            reason = "it exited" if exited else type(failure).__name__
             raise Unavailable(f"the tool server failed the MCP handshake ({reason})", code="tool_server_unavailable")
 
     async def _run(self) -> None:
@@ -93,7 +95,10 @@ class McpToolSession:
                     await self._stop.wait()
                 tg.cancel_scope.cancel()
         except Exception as exc:  # the server broke the protocol or went away during the handshake
-            self._failure = exc
+            if isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                self._failure = exc.exceptions[0]
+            else:
+                self._failure = exc
         finally:
             self._gone = True
             self._session = None
@@ -117,6 +122,8 @@ class McpToolSession:
                 await sink.send(SessionMessage(message))
         self._gone = True
         self._stop.set()
+        if not self._ready.is_set():  # the SDK would wait for the handshake's answer until the timeout
+            raise EOFError("the tool server closed its stdout during the MCP handshake")
 
     async def _pump_out(
         self,

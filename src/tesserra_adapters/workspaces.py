@@ -6,7 +6,9 @@ file (``os.replace`` renames over the link, never through it), and links count f
 With an ``owner`` (the uid and gid a container workload runs as), each workspace and each uploaded
 file belong to that user, so a workload that is not root reads and writes its own workspace. A
 server that may not give files away (not root) opens them instead: the workspace 0777, its uploads
-0644; only the data dir's own mode (0700) then keeps other users of the host out."""
+0644; only the data dir's own mode (0700) then keeps other users of the host out. Without an
+``owner``, uploads belong to whoever owns the workspace (the process runtime's sandbox gives it to
+its workload's uid)."""
 
 from __future__ import annotations
 
@@ -77,9 +79,12 @@ class LocalWorkspaces:
             )
         tmp = directory / f".upload-{os.getpid()}-{id(data)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        # A workspace the process runtime's sandbox gave to its workload's uid keeps its files that uid's.
+        found = directory.stat()
+        owner = self._owner or ((found.st_uid, found.st_gid) if found.st_uid != os.geteuid() else None)
         with os.fdopen(fd, "wb") as out:
-            if self._owner is not None:
-                _give(out.fileno(), self._owner, 0o644)
+            if owner is not None:
+                _give(out.fileno(), owner, 0o644)
             out.write(data)
         os.replace(tmp, target)
         return StoredFile(name, len(data))

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tesserra_adapters.runtime.process import ProcessRuntime
-from tesserra_core.errors import Conflict, ValidationFailed
+from tesserra_adapters.runtime.sandbox import Sandbox
+from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
 from tesserra_core.ports.runtime import WorkloadSpec, WorkloadState
 from tests.support import eventually
 
@@ -41,6 +42,16 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+async def gone(pgid: int) -> None:
+    """No live member is left in the group (SIGKILL is sent; a sandbox's pid namespace takes a moment to end)."""
+    await eventually(lambda: asyncio.sleep(0, group_members(pgid) == [] or None), within=5)
+
+
+def workload_processes(pgid: int) -> list[int]:
+    """The group's members but the sandbox's own (bubblewrap outside, and its init)."""
+    return [pid for pid in group_members(pgid) if Path(f"/proc/{pid}/comm").read_text().strip() != "bwrap"]
+
+
 def zombies_of(parent: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -55,9 +66,15 @@ def zombies_of(parent: int) -> list[int]:
     return found
 
 
+@pytest.fixture(params=["bubblewrap", "none-trusted-single-tenant"])
+def sandbox(request: pytest.FixtureRequest) -> Sandbox | None:
+    """Every promise holds with and without the sandbox."""
+    return Sandbox() if request.param == "bubblewrap" else None
+
+
 @pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
-    rt = ProcessRuntime(tmp_path)
+async def runtime(tmp_path: Path, sandbox: Sandbox | None) -> AsyncIterator[ProcessRuntime]:
+    rt = ProcessRuntime(tmp_path, sandbox=sandbox)
     yield rt
     for workload in await rt.list():
         await rt.remove(workload.id)
@@ -68,41 +85,45 @@ def pid_of(tmp_path: Path, workload_id: str) -> int:
     return int(json.loads((tmp_path / "workloads" / workload_id / "workload.json").read_text())["pid"])
 
 
-async def test_workloads_survive_a_server_restart_and_can_be_removed_after_it(tmp_path: Path) -> None:
-    before = ProcessRuntime(tmp_path)
+async def test_workloads_survive_a_server_restart_and_can_be_removed_after_it(
+    tmp_path: Path, sandbox: Sandbox | None
+) -> None:
+    before = ProcessRuntime(tmp_path, sandbox=sandbox)
     workload = await before.run(spec("sh", "-c", "sleep 300 & sleep 300 & wait"))
     pid = pid_of(tmp_path, workload.id)
-    await eventually(lambda: asyncio.sleep(0, len(group_members(pid)) == 3 or None))
+    await eventually(lambda: asyncio.sleep(0, len(workload_processes(pid)) == 3 or None))
     await before.aclose()  # the server stops; its workloads do not
 
-    after = ProcessRuntime(tmp_path)  # a new server on the same data directory
+    after = ProcessRuntime(tmp_path, sandbox=sandbox)  # a new server on the same data directory
     [found] = await after.list("test:")
     assert found.id == workload.id
     assert found.state is WorkloadState.RUNNING
     assert found.owner == workload.owner
     await after.remove(workload.id)
-    assert group_members(pid) == []  # the leader and everything it started
+    await gone(pid)  # the leader and everything it started
     assert await after.list() == []
 
 
-async def test_a_survivor_stops_on_sigterm_and_is_killed_when_it_ignores_it(tmp_path: Path) -> None:
-    before = ProcessRuntime(tmp_path)
+async def test_a_survivor_stops_on_sigterm_and_is_killed_when_it_ignores_it(
+    tmp_path: Path, sandbox: Sandbox | None
+) -> None:
+    before = ProcessRuntime(tmp_path, sandbox=sandbox)
     polite = await before.run(spec("sleep", "300"))
     stubborn = await before.run(spec("sh", "-c", "trap '' TERM; sleep 300"))
     await asyncio.sleep(0.2)
     await before.aclose()
-    after = ProcessRuntime(tmp_path)
+    after = ProcessRuntime(tmp_path, sandbox=sandbox)
     assert (await after.stop(polite.id, grace=5)).state is WorkloadState.EXITED
     async with asyncio.timeout(5):
         assert (await after.stop(stubborn.id, grace=0.5)).state is WorkloadState.EXITED
-    assert group_members(pid_of(tmp_path, stubborn.id)) == []
+    await gone(pid_of(tmp_path, stubborn.id))
     assert (await after.start(stubborn.id)).state is WorkloadState.RUNNING  # and it can be started again
     await after.remove(stubborn.id)
     await after.remove(polite.id)
 
 
-async def test_a_reused_pid_is_never_taken_for_the_workload(tmp_path: Path) -> None:
-    before = ProcessRuntime(tmp_path)
+async def test_a_reused_pid_is_never_taken_for_the_workload(tmp_path: Path, sandbox: Sandbox | None) -> None:
+    before = ProcessRuntime(tmp_path, sandbox=sandbox)
     workload = await before.run(spec("sleep", "300"))
     await before.aclose()
     pid = pid_of(tmp_path, workload.id)
@@ -119,7 +140,7 @@ async def test_a_reused_pid_is_never_taken_for_the_workload(tmp_path: Path) -> N
         record["pid"] = bystander.pid
         path.write_text(json.dumps(record))
 
-        after = ProcessRuntime(tmp_path)
+        after = ProcessRuntime(tmp_path, sandbox=sandbox)
         found = await after.inspect(workload.id)
         assert found is not None
         assert found.state is WorkloadState.EXITED
@@ -133,9 +154,9 @@ async def test_a_reused_pid_is_never_taken_for_the_workload(tmp_path: Path) -> N
 async def test_remove_leaves_no_orphan_and_exits_leave_no_zombie(runtime: ProcessRuntime, tmp_path: Path) -> None:
     workload = await runtime.run(spec("sh", "-c", "sleep 300 & sleep 300 & exec sleep 300"))
     pid = pid_of(tmp_path, workload.id)
-    await eventually(lambda: asyncio.sleep(0, len(group_members(pid)) == 3 or None))
+    await eventually(lambda: asyncio.sleep(0, len(workload_processes(pid)) == 3 or None))
     await runtime.remove(workload.id)
-    assert group_members(pid) == []
+    await gone(pid)
     assert not (tmp_path / "workloads" / workload.id).exists()
 
     quick = [await runtime.run(spec("sh", "-c", f"exit {n}")) for n in range(5)]
@@ -196,8 +217,8 @@ async def test_the_state_file_is_private(runtime: ProcessRuntime, tmp_path: Path
     assert (folder / "output.log").stat().st_mode & 0o077 == 0
 
 
-async def test_logs_stay_bounded(tmp_path: Path) -> None:
-    rt = ProcessRuntime(tmp_path, log_bytes=64 * 1024)
+async def test_logs_stay_bounded(tmp_path: Path, sandbox: Sandbox | None) -> None:
+    rt = ProcessRuntime(tmp_path, sandbox=sandbox, log_bytes=64 * 1024)
     workload = await rt.run(spec("sh", "-c", "i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done"))
 
     async def done() -> bool | None:
@@ -231,11 +252,11 @@ async def test_one_attachment_at_a_time(runtime: ProcessRuntime) -> None:
     await second.aclose()
 
 
-async def test_stdio_is_lost_when_the_server_restarts(tmp_path: Path) -> None:
-    before = ProcessRuntime(tmp_path)
+async def test_stdio_is_lost_when_the_server_restarts(tmp_path: Path, sandbox: Sandbox | None) -> None:
+    before = ProcessRuntime(tmp_path, sandbox=sandbox)
     workload = await before.run(spec("sh", "-c", "trap '' PIPE; cat; exec sleep 300", stdio=True))
     await before.aclose()
-    after = ProcessRuntime(tmp_path)
+    after = ProcessRuntime(tmp_path, sandbox=sandbox)
     found = await after.inspect(workload.id)
     assert found is not None
     assert found.state is WorkloadState.RUNNING
@@ -243,3 +264,52 @@ async def test_stdio_is_lost_when_the_server_restarts(tmp_path: Path) -> None:
         await after.attach(workload.id)
     assert lost.value.code == "stdio_lost"
     await after.remove(workload.id)
+
+
+async def test_without_a_usable_sandbox_every_workload_is_refused(tmp_path: Path) -> None:
+    runtime = ProcessRuntime(tmp_path, sandbox=Sandbox(bwrap=str(tmp_path / "no-bwrap")))
+    with pytest.raises(Unprocessable) as refused:
+        runtime.admit(spec("true"))
+    assert refused.value.code == "isolation_unavailable"
+    for fix in ("bubblewrap", "TESSERRA_RUNTIME=docker", "TESSERRA_PROCESS_ISOLATION=none-trusted-single-tenant"):
+        assert fix in refused.value.message
+    with pytest.raises(Unprocessable):
+        await runtime.run(spec("sh", "-c", "touch ran"))
+    assert await runtime.list() == []
+    assert not (tmp_path / "ran").exists()
+
+
+async def test_opted_out_workloads_run_as_the_server(tmp_path: Path) -> None:
+    """``none-trusted-single-tenant``: no sandbox, no refusal, the server's own uid."""
+    runtime = ProcessRuntime(tmp_path, sandbox=None)
+    runtime.admit(spec("true"))
+    workload = await runtime.run(spec("sh", "-c", "id -u"))
+    await eventually(
+        lambda: asyncio.sleep(0, (tmp_path / "workloads" / workload.id / "output.log").read_text() or None)
+    )
+    assert (await runtime.logs(workload.id)).strip() == str(os.geteuid())
+    await runtime.remove(workload.id)
+
+
+async def test_sandboxed_workloads_run_as_their_own_uid_in_their_own_home(tmp_path: Path) -> None:
+    runtime = ProcessRuntime(tmp_path, sandbox=Sandbox())
+    script = 'id -u; pwd; touch "$HOME/mine" && echo home=rw; touch /usr/x 2>/dev/null || echo usr=ro; '
+    script += 'ls "$HOME/../.." | wc -l'
+    first, second = spec("sh", "-c", script), spec("sh", "-c", script)
+    runs = [await runtime.run(first), await runtime.run(second)]
+    logs = []
+    for workload in runs:
+        home = tmp_path / "workloads" / workload.id / "home"
+
+        async def done(home: Path = home) -> bool | None:
+            return (home / "mine").exists() or None
+
+        await eventually(done)
+        await asyncio.sleep(0.2)  # the last line follows the file
+        logs.append((await runtime.logs(workload.id)).split())
+        assert logs[-1][1:] == [str(home), "home=rw", "usr=ro", "1"], logs[-1]  # of the workloads, its own
+    uids = {int(log[0]) for log in logs}
+    assert len(uids) == 2  # one uid per owner
+    assert all(uid >= 1_900_000_000 for uid in uids)  # never root's
+    for workload in runs:
+        await runtime.remove(workload.id)

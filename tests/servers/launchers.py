@@ -22,9 +22,9 @@ def write_launchers(directory: Path) -> tuple[str, ...]:
     """Write the launchers into ``directory``; returns the script directories to configure."""
     directory.mkdir(parents=True, exist_ok=True)
     probe = directory / "tesserra-probe"
-    probe.write_text(
-        f"#!{sys.executable}\nimport runpy\nrunpy.run_path({str(SERVERS / 'probe_server.py')!r}, run_name='__main__')\n"
-    )
+    # Self-contained (the server's source inside): a sandboxed workload sees its program and its
+    # virtualenv, not this repository.
+    probe.write_text(f"#!{sys.executable}\n" + (SERVERS / "probe_server.py").read_text())
     exits = directory / "tesserra-exits"
     exits.write_text("#!/bin/sh\necho 'no server here' >&2\nexit 1\n")
     for script in (probe, exits):

@@ -88,9 +88,13 @@ async def read_file(name: str) -> str:
     return (Path.cwd() / name).read_text()
 
 
+INSTANCE = int.from_bytes(os.urandom(4), "big")
+"""Who answers: drawn at start (a sandboxed server's pid is the same in every pid namespace)."""
+
+
 @server.tool()
 async def pid() -> int:
-    return os.getpid()
+    return INSTANCE
 
 
 async def main() -> None:

@@ -1,5 +1,5 @@
 """Use cases of the tool platform on the in-memory stores, with real processes: the process runtime
-runs real MCP servers (mcp-server-time, the suite's probe server) over stdio."""
+runs real MCP servers (mcp-server-time, the suite's probe server) over stdio, sandboxed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tesserra_adapters.bootstrap import build
 from tesserra_adapters.container import MemoryAdapters
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.plans import PlanLimits
@@ -39,7 +40,7 @@ def settings(tmp_path: Path) -> Settings:
 async def uc(settings: Settings) -> AsyncIterator[UseCases]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     adapters = MemoryAdapters(settings=settings)
-    runtime = ProcessRuntime(settings.data_dir, box=adapters.secret_box())
+    runtime = ProcessRuntime(settings.data_dir, box=adapters.secret_box(), sandbox=Sandbox())
     adapters.runtime.override(providers.Object(runtime))
     adapters.entitlements.override(providers.Object(FixedEntitlements(PlanLimits(installations=50))))
     facade = await build(adapters, settings)

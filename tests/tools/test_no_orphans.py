@@ -30,6 +30,8 @@ def probe_processes() -> dict[int, str]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
+        if cmdline.split(b"\0")[0].endswith(b"bwrap"):  # the sandbox around it, not the server
+            continue
         if b"probe_server.py" in cmdline or b"tesserra-probe" in cmdline:
             found[int(entry.name)] = stat[stat.rfind(")") + 2]
     return found

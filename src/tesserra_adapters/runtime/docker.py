@@ -149,6 +149,9 @@ class DockerRuntime:
 
     # -- the port ---------------------------------------------------------------------------------
 
+    def admit(self, spec: WorkloadSpec) -> None:
+        """Every container is isolated (see the module): everything is admitted."""
+
     async def run(self, spec: WorkloadSpec) -> Workload:
         if not spec.owner:
             raise ValidationFailed("a workload needs an owner")

@@ -1,4 +1,10 @@
-"""Workloads as local processes (the default runtime): no isolation, no image, nothing to install.
+"""Workloads as local processes (the default runtime): no image, nothing to install.
+
+With a ``Sandbox`` (the default: ``TESSERRA_PROCESS_ISOLATION=bubblewrap``), each workload runs
+under bubblewrap as a uid of its own, sees only the system read-only, its home and its mounts, and
+has a network namespace of its own that pasta connects (``sandbox.py`` says what that means). Where
+the sandbox cannot run, ``admit`` refuses every spec (422 ``isolation_unavailable``). Without one
+(``none-trusted-single-tenant``), a workload runs as the server's user: only for trusted code.
 
 Each workload runs in its own session and process group, with a small environment (``PATH``,
 ``LANG``, ``HOME``, the spec's variables and its ports) rather than the server's, in its own
@@ -10,9 +16,9 @@ directory ``<data_dir>/workloads/<id>/`` holding:
 - ``output.log``: stdout (unless ``stdio``) and stderr, bounded to ``log_bytes``;
 - ``home/``: the working directory and ``HOME`` unless the spec names a ``workdir``.
 
-A process shares the host's file system, so mounts cannot move paths: the workload finds a mount's
-files at its ``source``, and a ``workdir`` at or under a mount's ``target`` runs at the same place
-under the ``source`` (``Mount`` in the port). ``read_only`` is not enforced (no isolation here).
+A workload finds a mount's files at its ``source`` (and, sandboxed, at its ``target`` too), and a
+``workdir`` at or under a mount's ``target`` runs at the same place under the ``source`` (``Mount``
+in the port). ``read_only`` is enforced in the sandbox only.
 
 Each declared port gets a free 127.0.0.1 port, handed to the workload as ``PORT_<declared>`` and
 (the first one) ``PORT``; the workload must listen on it. Stopping sends SIGTERM to the whole
@@ -39,7 +45,8 @@ from pathlib import Path
 import msgspec
 
 from tesserra_adapters.runtime.mounts import check_sources
-from tesserra_core.errors import Conflict, NotFound, ValidationFailed
+from tesserra_adapters.runtime.sandbox import Sandbox
+from tesserra_core.errors import Conflict, NotFound, Unavailable, Unprocessable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.secrets_at_rest import SecretBox
 
@@ -63,6 +70,10 @@ class _Record(msgspec.Struct, kw_only=True):
     boot_id: str | None = None
     exit_code: int | None = None
     started_at: datetime | None = None
+    uid: int | None = None
+    """The workload's own uid in the sandbox (None: it runs as the server's user)."""
+    pasta_pid: int | None = None
+    pasta_ticks: int | None = None
     sealed_env: str | None = None
     """The spec's environment sealed with the secret box (it carries installations' secrets); the
     file then holds ``spec.env`` empty."""
@@ -132,6 +143,25 @@ def _workdir(spec: WorkloadSpec) -> str | None:
     if spec.workdir is None:
         return None
     return spec.host_path(spec.workdir) or spec.workdir
+
+
+def _give_tree(path: Path, uid: int) -> None:
+    """``path`` and everything under it belong to ``uid`` (links are changed, never followed)."""
+    os.chown(path, uid, uid, follow_symlinks=False)
+    for parent, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
+
+
+def _read_info(fd: int) -> int:
+    """The sandbox's first process (bubblewrap's ``--info-fd`` JSON), read until bubblewrap closes it."""
+    data = b""
+    with os.fdopen(fd, "rb") as info:
+        data = info.read()
+    try:
+        return int(json.loads(data)["child-pid"])
+    except (ValueError, KeyError, TypeError):
+        raise OSError(f"bubblewrap reported no sandbox: {data[:200]!r}") from None
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
@@ -223,8 +253,17 @@ class _Child:
 class ProcessRuntime:
     name = "process"
 
-    def __init__(self, data_dir: Path, *, log_bytes: int = 1024 * 1024, box: SecretBox | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        log_bytes: int = 1024 * 1024,
+        box: SecretBox | None = None,
+        sandbox: Sandbox | None = None,
+    ) -> None:
         self._root = Path(data_dir) / "workloads"
+        self._sandbox = sandbox
+        """None: workloads run as the server's user (``none-trusted-single-tenant``)."""
         self._log_bytes = log_bytes
         self._box = box
         """With a box, environments are sealed at rest in ``workload.json`` (secrets never lie there in clear)."""
@@ -234,7 +273,17 @@ class ProcessRuntime:
 
     # -- the port ---------------------------------------------------------------------------------
 
+    def admit(self, spec: WorkloadSpec) -> None:
+        if self._sandbox is not None and (problem := self._sandbox.problem) is not None:
+            raise Unprocessable(
+                f"this server cannot isolate workloads ({problem}): install bubblewrap, passt and util-linux, "
+                "or use the docker runtime (TESSERRA_RUNTIME=docker); a single-tenant server running only "
+                "trusted code may opt out with TESSERRA_PROCESS_ISOLATION=none-trusted-single-tenant",
+                code="isolation_unavailable",
+            )
+
     async def run(self, spec: WorkloadSpec) -> Workload:
+        self.admit(spec)
         if not spec.owner:
             raise ValidationFailed("a workload needs an owner")
         if not spec.command:
@@ -277,6 +326,9 @@ class ProcessRuntime:
                 return
             await self._terminate(record, REMOVE_GRACE)
             shutil.rmtree(self._folder(workload_id), ignore_errors=True)
+            others = (r for r in self._records() if r.spec.owner == record.spec.owner)
+            if self._sandbox is not None and record.uid is not None and next(others, None) is None:
+                self._sandbox.release_uid(record.spec.owner, record.uid)
         self._locks.pop(workload_id, None)
 
     async def inspect(self, workload_id: str) -> Workload | None:
@@ -289,13 +341,7 @@ class ProcessRuntime:
 
     async def list(self, owner_prefix: str = "") -> list[Workload]:
         workloads = []
-        if not self._root.is_dir():
-            return []
-        for folder in sorted(self._root.iterdir()):
-            try:
-                record = self._load(folder.name)
-            except NotFound:
-                continue
+        for record in self._records():
             if record.spec.owner.startswith(owner_prefix):
                 self._trim(record.id)
                 workloads.append(self._view(self._refresh(record)))
@@ -346,6 +392,13 @@ class ProcessRuntime:
     # -- processes --------------------------------------------------------------------------------
 
     async def _spawn(self, record: _Record) -> None:
+        if self._sandbox is not None:
+            self.admit(record.spec)
+            await self._spawn_sandboxed(record, self._sandbox)
+        else:
+            await self._spawn_process(record)
+
+    def _environment(self, record: _Record) -> dict[str, str]:
         spec = record.spec
         folder = self._folder(record.id)
         record.ports = {port: _free_port(record.ports.get(port)) for port in spec.ports}
@@ -356,6 +409,12 @@ class ProcessRuntime:
             env[f"PORT_{declared}"] = str(host)
         if spec.ports:
             env["PORT"] = str(record.ports[spec.ports[0]])
+        return env
+
+    async def _spawn_process(self, record: _Record) -> None:
+        spec = record.spec
+        folder = self._folder(record.id)
+        env = self._environment(record)
         log = os.open(folder / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             popen = await asyncio.to_thread(
@@ -372,6 +431,110 @@ class ProcessRuntime:
             raise ValidationFailed(f"cannot run {spec.command[0]}: {exc.strerror}", code="command_failed") from None
         finally:
             os.close(log)
+        await self._started(record, popen)
+
+    async def _spawn_sandboxed(self, record: _Record, sandbox: Sandbox) -> None:
+        """bubblewrap waits on ``--block-fd`` until pasta has joined its network namespace."""
+        spec = record.spec
+        folder = self._folder(record.id)
+        home = folder / "home"
+        env = self._environment(record)
+        env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+        record.uid = await asyncio.to_thread(sandbox.claim_uid, spec.owner)
+        await asyncio.to_thread(_give_tree, home, record.uid)
+        for mount in spec.mounts:
+            if not mount.read_only:
+                await asyncio.to_thread(_give_tree, Path(mount.source), record.uid)
+        program = spec.command[0]
+        if program.startswith("/") and not os.access(program, os.X_OK):
+            raise ValidationFailed(f"cannot run {program}: not an executable file", code="command_failed")
+        workdir = _workdir(spec) or str(home)
+        networked = bool(spec.ports) or spec.network
+        # Networked: bubblewrap tells its first process (--info-fd), then waits (--block-fd) until
+        # pasta has joined that process's network namespace. Otherwise: neither pipe.
+        info_read, info_write = os.pipe() if networked else (-1, -1)
+        block_read, block_write = os.pipe() if networked else (-1, -1)
+        argv = sandbox.argv(
+            spec,
+            uid=record.uid,
+            home=home,
+            workdir=workdir,
+            info_fd=info_write if networked else None,
+            block_fd=block_read if networked else None,
+        )
+        log = os.open(folder / "output.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            popen = await asyncio.to_thread(
+                subprocess.Popen,
+                argv,
+                stdin=subprocess.PIPE if spec.stdio else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if spec.stdio else log,
+                stderr=log,
+                cwd="/",
+                env=env,
+                start_new_session=True,
+                pass_fds=(info_write, block_read) if networked else (),
+                umask=0o022,  # the directories bubblewrap makes on the way to its binds: traversable
+            )
+        except OSError as exc:
+            for fd in (info_read, info_write, block_read, block_write):
+                if fd >= 0:
+                    os.close(fd)
+            raise Unavailable(f"the sandbox does not start: {exc.strerror}", code="isolation_unavailable") from None
+        finally:
+            os.close(log)
+        if networked:
+            os.close(info_write)
+            os.close(block_read)
+            try:
+                inner = await asyncio.wait_for(asyncio.to_thread(_read_info, info_read), 10)
+                await self._connect(record, sandbox, inner)
+                os.write(block_write, b"go")
+            except BaseException:
+                _kill_group(popen.pid, signal.SIGKILL)
+                await asyncio.to_thread(popen.wait)
+                raise
+            finally:
+                os.close(block_write)
+        await self._started(record, popen)
+
+    async def _connect(self, record: _Record, sandbox: Sandbox, inner: int) -> None:
+        """Attach pasta to the sandbox's network namespace; it forks into the background once ready."""
+        folder = self._folder(record.id)
+        pid_file = folder / "pasta.pid"
+        netns = os.open(f"/proc/{inner}/ns/net", os.O_RDONLY)
+        try:
+            done = await asyncio.to_thread(
+                subprocess.run,
+                sandbox.pasta_argv(record.ports, netns, pid_file),
+                pass_fds=(netns,),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=10,
+                check=False,
+                env={},
+            )
+        finally:
+            os.close(netns)
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise Unavailable(f"the workload's network does not start: {why[0][:200]}", code="network_unavailable")
+        record.pasta_pid = int(pid_file.read_text().strip())
+        started = _process_start(record.pasta_pid)
+        record.pasta_ticks = started[1] if started else None
+
+    def _end_pasta(self, record: _Record) -> None:
+        """pasta outlives the namespace it serves: end it with its workload (once: its pid is forgotten)."""
+        if record.pasta_pid is None:
+            return
+        found = _process_start(record.pasta_pid)
+        if found is not None and found[1] == record.pasta_ticks:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(record.pasta_pid, signal.SIGKILL)
+        record.pasta_pid = record.pasta_ticks = None
+
+    async def _started(self, record: _Record, popen: subprocess.Popen[bytes]) -> None:
+        spec = record.spec
         child = _Child(popen)
         child.watch()
         if spec.stdio:
@@ -400,6 +563,7 @@ class ProcessRuntime:
             if record.pid == child.popen.pid and child.returncode is not None:
                 record.state = WorkloadState.EXITED
                 record.exit_code = _exit_code(child.returncode)
+                self._end_pasta(record)
                 self._save(record)
 
     async def _terminate(self, record: _Record, grace: float) -> None:
@@ -420,6 +584,7 @@ class ProcessRuntime:
             record.state = WorkloadState.EXITED
             returncode = child.returncode if child is not None else None
             record.exit_code = None if returncode is None else _exit_code(returncode)
+        self._end_pasta(record)
         if child is not None and child.reaper is not None:
             child.reaper.cancel()
         if self._folder(record.id).is_dir():
@@ -441,6 +606,7 @@ class ProcessRuntime:
             record.state = WorkloadState.EXITED
             if child is not None and child.returncode is not None:
                 record.exit_code = _exit_code(child.returncode)
+            self._end_pasta(record)
             if self._folder(record.id).is_dir():
                 self._save(record)
         return record
@@ -456,6 +622,15 @@ class ProcessRuntime:
         folder.mkdir(parents=True, mode=0o700)
         (folder / "home").mkdir(mode=0o700)
         self._save(record)
+
+    def _records(self) -> tuple[_Record, ...]:
+        if not self._root.is_dir():
+            return ()
+        records = []
+        for folder in sorted(self._root.iterdir()):
+            with contextlib.suppress(NotFound):
+                records.append(self._load(folder.name))
+        return tuple(records)
 
     def _folder(self, workload_id: str) -> Path:
         if _WORKLOAD_ID.fullmatch(workload_id) is None:

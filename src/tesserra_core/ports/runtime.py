@@ -31,8 +31,8 @@ class Mount(msgspec.Struct, frozen=True, kw_only=True):
     workload finds the files at ``source`` itself, and a spec's ``workdir`` at or under ``target`` is
     translated to the same place under ``source`` (a workload that runs *in* its mount, as tool
     servers run in their workspace, behaves the same on every runtime). ``read_only`` is enforced by
-    image runtimes only (a process runs as the server's user). ``source`` must be an existing
-    directory; both paths are absolute and normalized."""
+    image runtimes and by the process runtime's sandbox (not when it runs without isolation).
+    ``source`` must be an existing directory; both paths are absolute and normalized."""
 
     source: str
     target: str
@@ -61,7 +61,8 @@ class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True):
     from ``PORT`` (the first one) and ``PORT_<declared>`` (each): its host port under the process
     runtime, the declared port itself in a container."""
     network: bool = False
-    """Whether the workload may reach the network (image runtimes; processes always can)."""
+    """Whether the workload may reach the network (on the process runtime, sandboxed: a workload with
+    declared ports reaches it too, through the same pasta that forwards them)."""
     memory_bytes: int | None = None
     cpus: float | None = None
     mounts: tuple[Mount, ...] = ()
@@ -108,6 +109,12 @@ class StdioChannel(Protocol):
 class ContainerRuntime(Protocol):
     name: str
     """``process``, ``docker`` or ``memory``."""
+
+    def admit(self, spec: WorkloadSpec) -> None:
+        """Raise ``Unprocessable`` (code ``isolation_unavailable``) if this runtime cannot run ``spec``
+        isolated from the server and other tenants; ``run`` checks it too, use cases ask first so a
+        request is refused at once rather than failing later in the background."""
+        ...
 
     async def run(self, spec: WorkloadSpec) -> Workload:
         """Create and start a workload."""

@@ -90,6 +90,11 @@ class Provisioner:
 
     # --- what use cases call ---------------------------------------------------------------
 
+    def admit(self, resource: Resource) -> None:
+        """Refuse now (``Unprocessable``) a container resource the runtime could not run isolated."""
+        if catalog().get(resource.type).kind is not Kind.LOGICAL:
+            self.runtime.admit(workload_spec(resource))
+
     def schedule(self, resource_id: str) -> None:
         """Work on the resource in the background, from whatever its row says now."""
         self._spawn(self._settle(resource_id))

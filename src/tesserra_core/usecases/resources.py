@@ -142,6 +142,7 @@ class CreateResource:
             created_at=now,
             updated_at=now,
         )
+        self.provisioner.admit(resource)
         async with self.uow() as uow:
             await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
             await project_of(uow, actor, project_id)
@@ -176,6 +177,8 @@ class UpdateResource:
             async with self.uow(read_only=True) as uow:
                 current = await resource_of(uow, actor, resource_id)
             updated, stop, reprovision = self._apply(current, name, config, changes.state)
+            if reprovision:
+                self.provisioner.admit(updated)
             if stop:
                 await self.provisioner.stop(current)
             async with self.uow() as uow:

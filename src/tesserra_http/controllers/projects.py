@@ -21,6 +21,12 @@ from tesserra_http.dependencies import Caller, Paging
 
 CONSOLE = "console"
 
+ISOLATION_NOTE = (
+    "A container resource (web_app, cron_job, mcp_server) on a process runtime that cannot sandbox "
+    "workloads answers 422 isolation_unavailable, naming the fix (install bubblewrap, use the docker "
+    "runtime, or opt out with TESSERRA_PROCESS_ISOLATION=none-trusted-single-tenant)."
+)
+
 
 def routes(uc: UseCases) -> Router:
     @get("/", **declare(rate_limit=CONSOLE, errors=(400, 403)))
@@ -69,7 +75,9 @@ def routes(uc: UseCases) -> Router:
     @post(
         "/{project_id:str}/recursos",
         status_code=202,
-        **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 404, 409)),
+        **declare(
+            rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 404, 409, 422), description=ISOLATION_NOTE
+        ),
     )
     async def create_resource(project_id: FromPath[str], data: JSONBody[NewResource], request: Caller) -> ResourceView:
         """Add a resource of a catalog type. Answers at once (202, status ``pending``); provisioning
@@ -102,7 +110,10 @@ def resource_routes(uc: UseCases) -> Router:
     async def get_resource(resource_id: FromPath[str], request: Caller) -> ResourceView:
         return await uc.get_resource(request.user, resource_id)
 
-    @patch("/{resource_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 402, 403, 404, 409, 422)))
+    @patch(
+        "/{resource_id:str}",
+        **declare(rate_limit=CONSOLE, errors=(400, 402, 403, 404, 409, 422), description=ISOLATION_NOTE),
+    )
     async def update_resource(
         resource_id: FromPath[str], data: JSONBody[ResourceChanges], request: Caller
     ) -> ResourceView:
