@@ -305,7 +305,8 @@ class Loader:
 def _tagged_json(output: str, tag: str) -> dict[str, Any]:
     for line in output.splitlines():
         if line.startswith(tag):
-            return json.loads(line[len(tag) :])  # type: ignore[no-any-return]
+            found: dict[str, Any] = json.loads(line[len(tag) :])
+            return found
     raise RuntimeError(f"load generator printed no {tag.strip()} line:\n{output}")
 
 

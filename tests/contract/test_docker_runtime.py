@@ -240,7 +240,9 @@ async def test_the_python_mcp_image_serves_mcp_over_attached_stdio(runtime: Pref
         assert "get_current_time" in {t["name"] for t in tools["result"]["tools"]}
     finally:
         await channel.aclose()
-    assert (await runtime.inspect(workload.id)).state is WorkloadState.RUNNING  # type: ignore[union-attr]
+    seen = await runtime.inspect(workload.id)
+    assert seen is not None, workload.id
+    assert seen.state is WorkloadState.RUNNING
 
 
 async def test_a_workload_runs_as_nobody_without_capabilities_on_a_read_only_root(
