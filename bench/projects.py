@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from run import (
+from bench.run import (
     Load,
     Loader,
     choose_loader,
@@ -246,7 +246,8 @@ def main() -> None:
         return statistics.median(v[i] for v in seq[(label, offset)])
 
     def lo(label: str, offset: int, attr: str) -> float:
-        return statistics.median(getattr(v, attr) for v in loaded[(label, offset)])
+        values: list[float] = [getattr(v, attr) for v in loaded[(label, offset)]]
+        return statistics.median(values)
 
     say()
     say("median over rounds")

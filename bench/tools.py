@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,7 @@ class RawMcp:
 
 
 @asynccontextmanager
-async def direct_session():  # type: ignore[no-untyped-def]
+async def direct_session() -> AsyncIterator[ClientSession]:
     params = StdioServerParameters(command=time_server(), args=[])
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
@@ -263,7 +264,7 @@ async def direct_session():  # type: ignore[no-untyped-def]
 
 
 @asynccontextmanager
-async def mcp_session(url: str, key: str):  # type: ignore[no-untyped-def]
+async def mcp_session(url: str, key: str) -> AsyncIterator[ClientSession]:
     async with (
         httpx2.AsyncClient(headers={"X-API-Key": key}, timeout=30) as http,
         streamable_http_client(f"{url}/mcp", http_client=http) as (read, write, *_),

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -282,14 +283,15 @@ def _cpu_seconds(pid: int) -> float:
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
-async def _login(url: str, email: str, password: str) -> dict[str, object]:
+async def _login(url: str, email: str, password: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, timeout=20.0) as http:
         response = await http.post("/api/auth/login", json={"email": email, "password": password})
         assert response.status_code == 200, response.text
         token = response.json()["access_token"]
         me = await http.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200, me.text
-    return me.json()  # type: ignore[no-any-return]
+    body: dict[str, Any] = me.json()
+    return body
 
 
 FIRST_START = re.compile(
@@ -314,7 +316,7 @@ async def test_serve_on_an_empty_data_dir_starts_fast_and_shows_the_first_passwo
         email, password = shown[0]
         assert email == "admin@tesserra.local"
         me = await _login(first.url, email, password)
-        assert me["user"]["is_platform_admin"] is True  # type: ignore[index]
+        assert me["user"]["is_platform_admin"] is True
         assert (tmp_path / "tesserra.db").is_file()
     secret = tmp_path / "tesserra-data" / "secret_key"
     assert secret.stat().st_mode & 0o777 == 0o600
@@ -339,7 +341,7 @@ async def test_serve_honours_the_bootstrap_email_and_password(tmp_path: Path) ->
     async with serving(tmp_path, env, "boot.log") as served:
         me = await _login(served.url, "boss@tesserra.test", "boss-password-1")
         log = served.stderr
-    assert me["user"]["email"] == "boss@tesserra.test"  # type: ignore[index]
+    assert me["user"]["email"] == "boss@tesserra.test"
     assert FIRST_START.findall(log) == [("boss@tesserra.test", "from TESSERRA_BOOTSTRAP_PASSWORD")]
     assert "boss-password-1" not in log
     assert "Traceback" not in log

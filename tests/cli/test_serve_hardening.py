@@ -124,7 +124,8 @@ class Answer:
     body: bytes
 
     def json(self) -> dict[str, object]:
-        return json.loads(self.body)  # type: ignore[no-any-return]
+        body: dict[str, object] = json.loads(self.body)
+        return body
 
 
 def _head(target: str = "/health", headers: list[tuple[str, str]] | None = None, method: str = "GET") -> bytes:

@@ -37,19 +37,26 @@ async def engine() -> AsyncIterator[aiodocker.Docker]:
     await client.close()
 
 
+class PrefixedRuntime(DockerRuntime):
+    """The runtime under test, with the owner prefix of this test's workloads (removed at teardown)."""
+
+    def __init__(self, test_prefix: str, mount_root: Path) -> None:
+        super().__init__(DOCKER_HOST, pull=False, mount_root=mount_root)
+        self.test_prefix = test_prefix
+
+
 @pytest.fixture
-async def runtime(engine: aiodocker.Docker, tmp_path: Path) -> AsyncIterator[DockerRuntime]:
-    rt = DockerRuntime(DOCKER_HOST, pull=False, mount_root=tmp_path / "workspaces")
+async def runtime(engine: aiodocker.Docker, tmp_path: Path) -> AsyncIterator[PrefixedRuntime]:
     owner_prefix = f"dtest-{uuid.uuid4().hex[:8]}:"
-    rt.test_prefix = owner_prefix  # type: ignore[attr-defined]
+    rt = PrefixedRuntime(owner_prefix, mount_root=tmp_path / "workspaces")
     yield rt
     for workload in await rt.list(owner_prefix):
         await rt.remove(workload.id)
     await rt.aclose()
 
 
-def busybox(rt: DockerRuntime, *command: str, **fields: Any) -> WorkloadSpec:
-    owner = f"{rt.test_prefix}{uuid.uuid4().hex[:6]}"  # type: ignore[attr-defined]
+def busybox(rt: PrefixedRuntime, *command: str, **fields: Any) -> WorkloadSpec:
+    owner = f"{rt.test_prefix}{uuid.uuid4().hex[:6]}"
     return WorkloadSpec(owner=owner, tenant_id="tenant-a", command=command, image=BUSYBOX_IMAGE, **fields)
 
 
@@ -69,7 +76,7 @@ def interfaces(proc_net_dev: str) -> set[str]:
     return {line.split(":")[0].strip() for line in proc_net_dev.splitlines() if ":" in line}
 
 
-async def test_no_network_unless_asked(runtime: DockerRuntime) -> None:
+async def test_no_network_unless_asked(runtime: PrefixedRuntime) -> None:
     show = "cat /proc/net/dev; echo END; exec sleep 300"
     closed = await runtime.run(busybox(runtime, "sh", "-c", show))
     assert interfaces(await logged(runtime, closed.id, "END")) == {"lo"}
@@ -78,7 +85,7 @@ async def test_no_network_unless_asked(runtime: DockerRuntime) -> None:
 
 
 async def test_published_ports_are_bound_to_loopback_on_an_isolated_network(
-    runtime: DockerRuntime, engine: aiodocker.Docker
+    runtime: PrefixedRuntime, engine: aiodocker.Docker
 ) -> None:
     server = await runtime.run(busybox(runtime, "httpd", "-f", "-p", "8080", "-h", "/www", ports=(8080,)))
     info = await engine.containers.container(server.id).show()
@@ -95,7 +102,7 @@ async def test_published_ports_are_bound_to_loopback_on_an_isolated_network(
     assert "rc=0" not in logs
 
 
-async def test_memory_and_cpu_limits_are_applied(runtime: DockerRuntime, engine: aiodocker.Docker) -> None:
+async def test_memory_and_cpu_limits_are_applied(runtime: PrefixedRuntime, engine: aiodocker.Docker) -> None:
     limit = 64 * 1024 * 1024
     show = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; echo END; sleep 300"
     workload = await runtime.run(busybox(runtime, "sh", "-c", show, memory_bytes=limit, cpus=0.5))
@@ -105,7 +112,7 @@ async def test_memory_and_cpu_limits_are_applied(runtime: DockerRuntime, engine:
     assert str(limit) in await logged(runtime, workload.id, "END")  # what the kernel enforces, seen inside
 
 
-async def test_containers_carry_the_managed_labels(runtime: DockerRuntime, engine: aiodocker.Docker) -> None:
+async def test_containers_carry_the_managed_labels(runtime: PrefixedRuntime, engine: aiodocker.Docker) -> None:
     spec = busybox(runtime, "sleep", "300")
     workload = await runtime.run(spec)
     labels = (await engine.containers.container(workload.id).show())["Config"]["Labels"]
@@ -116,7 +123,7 @@ async def test_containers_carry_the_managed_labels(runtime: DockerRuntime, engin
 
 
 async def test_containers_it_does_not_manage_are_invisible_and_untouchable(
-    runtime: DockerRuntime, engine: aiodocker.Docker
+    runtime: PrefixedRuntime, engine: aiodocker.Docker
 ) -> None:
     foreign = await engine.containers.run({"Image": BUSYBOX_IMAGE, "Cmd": ["sleep", "300"], "Labels": {"other": "x"}})
     try:
@@ -134,10 +141,10 @@ async def test_containers_it_does_not_manage_are_invisible_and_untouchable(
         await foreign.delete(force=True)
 
 
-async def test_a_missing_image_is_a_clear_error(runtime: DockerRuntime) -> None:
+async def test_a_missing_image_is_a_clear_error(runtime: PrefixedRuntime) -> None:
     spec = WorkloadSpec(
         owner=f"{runtime.test_prefix}x", tenant_id="t", command=("true",), image="tesserra-test/absent:1"
-    )  # type: ignore[attr-defined]
+    )
     with pytest.raises(Unavailable) as missing_image:
         await runtime.run(spec)
     assert missing_image.value.code == "image_missing"
@@ -153,7 +160,7 @@ async def test_a_missing_image_is_a_clear_error(runtime: DockerRuntime) -> None:
         await runtime.run(WorkloadSpec(owner="o", tenant_id="t", command=("true",)))
 
 
-async def test_a_command_the_image_lacks_exits_127_with_the_reason_in_its_logs(runtime: DockerRuntime) -> None:
+async def test_a_command_the_image_lacks_exits_127_with_the_reason_in_its_logs(runtime: PrefixedRuntime) -> None:
     workload = await runtime.run(busybox(runtime, "/no/such/program"))
 
     async def exited() -> Any:
@@ -177,7 +184,7 @@ async def test_an_unreachable_engine_is_unavailable(tmp_path: Any) -> None:
 
 
 async def test_a_read_only_mount_is_a_bind_mount_the_container_cannot_write(
-    runtime: DockerRuntime, engine: aiodocker.Docker, tmp_path: Path
+    runtime: PrefixedRuntime, engine: aiodocker.Docker, tmp_path: Path
 ) -> None:
     workspace = LocalWorkspaces(tmp_path, CONTAINER_USER)
     source = Path(workspace.path("given"))
@@ -193,15 +200,15 @@ async def test_a_read_only_mount_is_a_bind_mount_the_container_cannot_write(
     assert (mount["Type"], mount["Source"], mount["Destination"], mount["RW"]) == ("bind", str(source), "/in", False)
 
 
-async def test_the_workload_sees_its_declared_port(runtime: DockerRuntime) -> None:
+async def test_the_workload_sees_its_declared_port(runtime: PrefixedRuntime) -> None:
     workload = await runtime.run(busybox(runtime, "sh", "-c", 'echo "port=$PORT $PORT_8080"; sleep 300', ports=(8080,)))
     assert "port=8080 8080" in await logged(runtime, workload.id, "port=")
 
 
-async def test_the_python_mcp_image_serves_mcp_over_attached_stdio(runtime: DockerRuntime) -> None:
+async def test_the_python_mcp_image_serves_mcp_over_attached_stdio(runtime: PrefixedRuntime) -> None:
     await docker_image(PYTHON_MCP_IMAGE)
     spec = WorkloadSpec(
-        owner=f"{runtime.test_prefix}installation:time",  # type: ignore[attr-defined]
+        owner=f"{runtime.test_prefix}installation:time",
         tenant_id="t",
         image=PYTHON_MCP_IMAGE,
         command=("/opt/mcp/bin/mcp-server-time", "--local-timezone", "UTC"),
@@ -233,11 +240,13 @@ async def test_the_python_mcp_image_serves_mcp_over_attached_stdio(runtime: Dock
         assert "get_current_time" in {t["name"] for t in tools["result"]["tools"]}
     finally:
         await channel.aclose()
-    assert (await runtime.inspect(workload.id)).state is WorkloadState.RUNNING  # type: ignore[union-attr]
+    seen = await runtime.inspect(workload.id)
+    assert seen is not None, workload.id
+    assert seen.state is WorkloadState.RUNNING
 
 
 async def test_a_workload_runs_as_nobody_without_capabilities_on_a_read_only_root(
-    runtime: DockerRuntime, engine: aiodocker.Docker
+    runtime: PrefixedRuntime, engine: aiodocker.Docker
 ) -> None:
     """What the engine was told (its own inspection) and what the workload finds inside."""
     script = (
@@ -272,7 +281,7 @@ async def test_a_workload_runs_as_nobody_without_capabilities_on_a_read_only_roo
     assert "home=/tmp" in lines
 
 
-async def test_the_pid_limit_stops_a_fork_bomb(runtime: DockerRuntime) -> None:
+async def test_the_pid_limit_stops_a_fork_bomb(runtime: PrefixedRuntime) -> None:
     bomb = (
         f"(for i in $(seq {PIDS_LIMIT + 100}); do sleep 300 & echo $! >> /tmp/pids; done) 2>/dev/null;"
         " n=0; while read p; do n=$((n+1)); kill $p; done < /tmp/pids; echo forked=$n; exec sleep 300"
@@ -323,7 +332,7 @@ async def test_only_directories_inside_the_workspaces_may_be_mounted(tmp_path: P
         await bare.aclose()
 
 
-async def test_a_workload_writes_its_own_workspace_as_nobody(runtime: DockerRuntime, tmp_path: Path) -> None:
+async def test_a_workload_writes_its_own_workspace_as_nobody(runtime: PrefixedRuntime, tmp_path: Path) -> None:
     workspaces = LocalWorkspaces(tmp_path, CONTAINER_USER)
     await workspaces.save("ws", "given.txt", b"uploaded\n", max_total=1024)
     source = workspaces.path("ws")
@@ -341,7 +350,7 @@ async def test_a_workload_writes_its_own_workspace_as_nobody(runtime: DockerRunt
 
 
 async def test_workloads_with_the_network_cannot_reach_one_another(
-    runtime: DockerRuntime, engine: aiodocker.Docker
+    runtime: PrefixedRuntime, engine: aiodocker.Docker
 ) -> None:
     """Two network workloads (any tenants) share a bridge without traffic between its containers."""
     server = await runtime.run(busybox(runtime, "httpd", "-f", "-p", "8080", "-h", "/www", network=True))

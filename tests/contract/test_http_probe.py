@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -43,10 +44,8 @@ async def probe_and_target(request: pytest.FixtureRequest) -> AsyncIterator[tupl
     target = Target(f"{base}/ok", f"{base}/fail", f"http://127.0.0.1:{free_port()}/", f"{base}/silent")
     try:
         if request.param == "httpx":
-            generator = httpx_probe()
-            probe = await generator.__anext__()
-            yield probe, target
-            await generator.aclose()
+            async with asynccontextmanager(httpx_probe)() as probe:
+                yield probe, target
         else:
             fake = MemoryHttpProbe()
             fake.answer(target.ok, 200)

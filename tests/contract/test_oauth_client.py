@@ -8,10 +8,12 @@ import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import msgspec
 import pytest
 
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
@@ -63,15 +65,18 @@ async def rig(request: pytest.FixtureRequest, loopback: OAuthProviderServer) -> 
         yield Rig(fake, provider, approve_fake, outage_fake)
         return
     server = loopback
-    provider = OAuthProvider(
-        id="p",
-        name="P",
-        **{
-            k: v
-            for k, v in server.provider_config().items()
-            if k in ("authorize_url", "token_url", "userinfo_url", "client_id", "client_secret")
+    provider = msgspec.convert(
+        {
+            "id": "p",
+            "name": "P",
+            **{
+                k: v
+                for k, v in server.provider_config().items()
+                if k in ("authorize_url", "token_url", "userinfo_url", "client_id", "client_secret")
+            },
         },
-    )  # type: ignore[arg-type]
+        OAuthProvider,
+    )
 
     async def approve(challenge: str, email: str) -> str:
         server.approve_as = email
@@ -84,13 +89,11 @@ async def rig(request: pytest.FixtureRequest, loopback: OAuthProviderServer) -> 
     def outage(on: bool) -> None:
         server.token_outage = on
 
-    generator = http_client()
-    client = await anext(generator)
-    try:
-        yield Rig(HttpxOAuthClient(client), provider, approve, outage)
-    finally:
-        server.token_outage = False
-        await generator.aclose()
+    async with asynccontextmanager(http_client)() as client:
+        try:
+            yield Rig(HttpxOAuthClient(client), provider, approve, outage)
+        finally:
+            server.token_outage = False
 
 
 def verifier() -> str:

@@ -182,7 +182,9 @@ async def test_a_child_that_exits_by_itself_leaves_nothing_behind(runtime: Proce
         return True if found is not None and found.state is WorkloadState.EXITED else None
 
     await eventually(exited)
-    assert (await runtime.inspect(workload.id)).exit_code == 4  # type: ignore[union-attr]
+    seen = await runtime.inspect(workload.id)
+    assert seen is not None, workload.id
+    assert seen.exit_code == 4
     await eventually(lambda: asyncio.sleep(0, not group_members(pid) or None))
     assert pid not in zombies_of(os.getpid())
 

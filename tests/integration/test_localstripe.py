@@ -147,7 +147,8 @@ async def test_subscription_lifecycle_through_localstripe_webhooks(stack: tuple[
         assert (await ls.delete(f"/v1/subscriptions/{sub['id']}")).status_code == 200
 
         async def ended() -> bool:
-            return (await api.get("/api/assinatura")).json().get("status") == "canceled"
+            status: object = (await api.get("/api/assinatura")).json().get("status")
+            return status == "canceled"
 
         await eventually(ended)
         assert not (await uc.ports.entitlements.of(tenant.id)).subscribed

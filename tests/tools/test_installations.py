@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,8 +37,8 @@ pytestmark = pytest.mark.usefixtures("time_server")
 PROBE_CONFIG = {"PROBE_TOKEN": SECRET}
 
 
-async def install(uc: UseCases, actor: Principal, tool: str, config: dict[str, object] | None = None, **kw: object):
-    view = await uc.install_tool(actor, tool, InstallRequest(config=config or {}, **kw))  # type: ignore[arg-type]
+async def install(uc: UseCases, actor: Principal, tool: str, config: dict[str, Any] | None = None):
+    view = await uc.install_tool(actor, tool, InstallRequest(config=config or {}))
     assert view.status == "installing"
     return await settled(uc, actor, view.id)
 
@@ -68,7 +69,7 @@ async def test_mcp_server_time_installs_and_answers_real_calls(uc: UseCases, tea
 
 
 async def test_config_is_validated_naming_the_field(uc: UseCases, team: Team) -> None:
-    cases = [
+    cases: list[tuple[dict[str, object], str]] = [
         ({}, "config.PROBE_TOKEN: required"),
         ({**PROBE_CONFIG, "NOPE": "x"}, "config.NOPE"),
         ({**PROBE_CONFIG, "PROBE_MODE": "reckless"}, "config.PROBE_MODE: must be one of fast, careful"),

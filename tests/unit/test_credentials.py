@@ -122,7 +122,7 @@ async def test_x_user_id_twice_is_ambiguous(uc: UseCases, admin_key: str) -> Non
 
 
 def test_cache_evicts_every_credential_with_a_tag_and_nothing_else() -> None:
-    cache = CredentialCache()
+    cache: CredentialCache[Principal] = CredentialCache()
     cache.put("a", _principal("a"), 100.0, ("user:1", "tenant:1"))
     cache.put("b", _principal("b"), 100.0, ("user:2", "tenant:1"))
     cache.put("c", _principal("c"), 100.0, ("user:3", "tenant:2"))
@@ -135,7 +135,7 @@ def test_cache_evicts_every_credential_with_a_tag_and_nothing_else() -> None:
 
 
 def test_cache_entries_expire() -> None:
-    cache = CredentialCache()
+    cache: CredentialCache[Principal] = CredentialCache()
     cache.put("a", _principal(), 10.0, ())
 
     assert cache.get("a", 9.9) == _principal()
@@ -144,7 +144,7 @@ def test_cache_entries_expire() -> None:
 
 
 def test_cache_is_bounded_and_drops_the_oldest_first() -> None:
-    cache = CredentialCache(max_entries=2)
+    cache: CredentialCache[Principal] = CredentialCache(max_entries=2)
     cache.put("old", _principal("old"), 100.0, ("user:old",))
     cache.put("mid", _principal("mid"), 100.0, ())
     cache.put("new", _principal("new"), 100.0, ())
@@ -156,7 +156,7 @@ def test_cache_is_bounded_and_drops_the_oldest_first() -> None:
 
 
 def test_putting_a_credential_again_replaces_its_tags() -> None:
-    cache = CredentialCache()
+    cache: CredentialCache[Principal] = CredentialCache()
     cache.put("a", _principal(), 100.0, ("user:old",))
     cache.put("a", _principal(), 100.0, ("user:new",))
 

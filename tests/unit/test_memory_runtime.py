@@ -34,7 +34,9 @@ async def test_a_custom_main_serves_json_rpc_over_stdio() -> None:
     assert reply == {"jsonrpc": "2.0", "id": 7, "result": {"echo": "tools/list", "env": {"TOKEN": "abc"}}}
     await channel.aclose()
     await runtime.aclose()
-    assert (await runtime.inspect(workload.id)).state is WorkloadState.EXITED  # type: ignore[union-attr]
+    seen = await runtime.inspect(workload.id)
+    assert seen is not None, workload.id
+    assert seen.state is WorkloadState.EXITED
 
 
 async def test_a_crashing_main_exits_non_zero_with_the_error_in_its_logs() -> None:

@@ -28,7 +28,9 @@ async def test_strays_are_removed_and_missing_owners_reported() -> None:
     assert result.removed == (stray.id,)
     assert result.missing == {"resource:never-started"}  # other kinds are not this call's business
     assert await runtime.inspect(stray.id) is None
-    assert (await runtime.inspect(live.id)).state is WorkloadState.RUNNING  # type: ignore[union-attr]
+    seen = await runtime.inspect(live.id)
+    assert seen is not None, live.id
+    assert seen.state is WorkloadState.RUNNING
     assert await runtime.inspect(other_kind.id) is not None
     assert await runtime.inspect(exited.id) is not None  # exited, but its owner lives: the caller decides
     await runtime.aclose()

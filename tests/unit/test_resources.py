@@ -176,7 +176,9 @@ async def test_stop_and_start_again(uc: UseCases, team: Team) -> None:
     first = (await runtime(uc).list(owner_of(r.id)))[0]
     stopped = await uc.update_resource(team.owner, r.id, ResourceChanges(state=DesiredState.STOPPED))
     assert stopped.status is ResourceStatus.STOPPED
-    assert (await runtime(uc).inspect(first.id)).state is WorkloadState.EXITED  # type: ignore[union-attr]
+    seen = await runtime(uc).inspect(first.id)
+    assert seen is not None, first.id
+    assert seen.state is WorkloadState.EXITED
     with pytest.raises(Conflict):
         await uc.update_resource(team.owner, (await _bucket(uc, team, pid)).id, ResourceChanges(name="same"))
     restarted = await uc.update_resource(team.owner, r.id, ResourceChanges(state=DesiredState.RUNNING))

@@ -201,29 +201,76 @@ class ResourceRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    tenants: TenantRepository
-    users: UserRepository
-    memberships: MembershipRepository
-    api_keys: ApiKeyRepository
-    sessions: SessionRepository
-    refresh_tokens: RefreshTokenRepository
-    revocations: RevocationRepository
-    catalog: CatalogRepository
-    installations: InstallationRepository
-    oauth_states: OAuthStateRepository
-    oauth_links: OAuthLinkRepository
-    client_syncs: ClientSyncRepository
-    domains: DomainRepository
-    dns_records: DnsRecordRepository
-    mailboxes: MailboxRepository
-    email_aliases: EmailAliasRepository
-    project_files: ProjectFileRepository
-    projects: ProjectRepository
-    resources: ResourceRepository
-    plans: PlanRepository
-    subscriptions: SubscriptionRepository
-    invoices: InvoiceRepository
-    billing_events: BillingEventRepository
+    """The repositories of one transaction; read-only, so that an adapter's own repository classes satisfy it."""
+
+    @property
+    def tenants(self) -> TenantRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def memberships(self) -> MembershipRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def revocations(self) -> RevocationRepository: ...
+
+    @property
+    def catalog(self) -> CatalogRepository: ...
+
+    @property
+    def installations(self) -> InstallationRepository: ...
+
+    @property
+    def oauth_states(self) -> OAuthStateRepository: ...
+
+    @property
+    def oauth_links(self) -> OAuthLinkRepository: ...
+
+    @property
+    def client_syncs(self) -> ClientSyncRepository: ...
+
+    @property
+    def domains(self) -> DomainRepository: ...
+
+    @property
+    def dns_records(self) -> DnsRecordRepository: ...
+
+    @property
+    def mailboxes(self) -> MailboxRepository: ...
+
+    @property
+    def email_aliases(self) -> EmailAliasRepository: ...
+
+    @property
+    def project_files(self) -> ProjectFileRepository: ...
+
+    @property
+    def projects(self) -> ProjectRepository: ...
+
+    @property
+    def resources(self) -> ResourceRepository: ...
+
+    @property
+    def plans(self) -> PlanRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+
+    @property
+    def billing_events(self) -> BillingEventRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -192,7 +192,7 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     """``response`` failed with ``status`` and the documented error body (and ``code`` if given)."""
     assert response.status_code == status, f"{response.status_code}: {response.text}"
     assert response.headers["content-type"].startswith("application/json"), response.headers
-    body = response.json()
+    body: dict[str, object] = response.json()
     assert set(body) >= ERROR_FIELDS, body
     assert body["success"] is False
     assert isinstance(body["detail"], str), body

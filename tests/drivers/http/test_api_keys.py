@@ -43,7 +43,9 @@ async def test_generate_returns_201_and_the_secret_once(client: httpx.AsyncClien
 async def test_key_list_never_shows_the_secret_or_its_digest(client: httpx.AsyncClient, accounts: Accounts) -> None:
     owner = await accounts.tenant_owner()
     created = (await client.post(GENERATE, json={"name": "listed"}, headers=owner.bearer)).json()
-    secret = KEY_SHAPE.match(created["key"]).group(2)  # type: ignore[union-attr]
+    shape = KEY_SHAPE.match(created["key"])
+    assert shape is not None, created["key"]
+    secret = shape.group(2)
     digest = hmac.new(DIGEST_KEY, secret.encode(), hashlib.sha256).hexdigest()
     listed = await client.get(KEYS, headers=owner.bearer)
     assert listed.status_code == 200, listed.text
@@ -114,7 +116,9 @@ async def test_key_with_known_prefix_but_wrong_secret_is_401(
 ) -> None:
     owner = await accounts.tenant_owner()
     key = await mint_key(owner)
-    prefix = KEY_SHAPE.match(key).group(1)  # type: ignore[union-attr]
+    shape = KEY_SHAPE.match(key)
+    assert shape is not None, key
+    prefix = shape.group(1)
     forged = f"tessera_{prefix}_{secrets.token_urlsafe(32)}"
     assert_error(await client.get(ME, headers=_key_header(forged)), 401, "invalid_api_key")
     almost = key[:-1] + ("A" if key[-1] != "A" else "B")

@@ -22,7 +22,8 @@ def _b64(data: dict[str, object]) -> str:
 
 
 def _unb64(part: str) -> dict[str, object]:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    claims: dict[str, object] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return claims
 
 
 def _claims(account: Account, **changes: object) -> dict[str, object]:
@@ -96,7 +97,7 @@ async def test_basic_auth_with_valid_api_key_is_still_401(
 
 @pytest.mark.parametrize("value", ["abc", "eyJ.eyJ.sig", "tessera_", "tessera_short_x", "null", "🔑" * 3])
 async def test_garbage_bearer_values_are_401(client: httpx.AsyncClient, value: str) -> None:
-    response = await client.get(ME, headers={"Authorization": f"Bearer {value}".encode()})  # type: ignore[dict-item]
+    response = await client.get(ME, headers={b"Authorization": f"Bearer {value}".encode()})
     assert_error(response, 401)
 
 

@@ -3,6 +3,8 @@ and X-User-Id for admin keys only."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -16,7 +18,7 @@ TENANTS = "/api/admin/tenants"
 CURRENT = "/api/tenants/atual"
 
 
-async def _mint(client: httpx.AsyncClient, account: Account, **fields: object) -> dict[str, object]:
+async def _mint(client: httpx.AsyncClient, account: Account, **fields: object) -> dict[str, Any]:
     response = await client.post(GENERATE, json={"name": "k", **fields}, headers=account.bearer)
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -29,10 +31,10 @@ async def test_another_tenants_key_is_404_to_revoke_and_keeps_working(
     b = await accounts.tenant_owner()
     a_key = await _mint(client, a)
     b_key = await _mint(client, b)
-    a_key_id = a_key["api_key"]["id"]  # type: ignore[index]
+    a_key_id = a_key["api_key"]["id"]
     assert_error(await client.delete(f"{KEYS}/{a_key_id}", headers=b.bearer), 404, "api_key_not_found")
-    assert_error(await client.delete(f"{KEYS}/{a_key_id}", headers={"X-API-Key": b_key["key"]}), 404)  # type: ignore[dict-item]
-    still = await client.get(ME, headers={"X-API-Key": a_key["key"]})  # type: ignore[dict-item]
+    assert_error(await client.delete(f"{KEYS}/{a_key_id}", headers={"X-API-Key": b_key["key"]}), 404)
+    still = await client.get(ME, headers={"X-API-Key": a_key["key"]})
     assert still.status_code == 200
     assert still.json()["tenant"]["id"] == a.tenant_id
 
@@ -40,8 +42,8 @@ async def test_another_tenants_key_is_404_to_revoke_and_keeps_working(
 async def test_key_list_shows_only_the_callers_tenant(client: httpx.AsyncClient, accounts: Accounts) -> None:
     a = await accounts.tenant_owner()
     b = await accounts.tenant_owner()
-    a_ids = {(await _mint(client, a))["api_key"]["id"] for _ in range(2)}  # type: ignore[index]
-    b_ids = {(await _mint(client, b))["api_key"]["id"] for _ in range(3)}  # type: ignore[index]
+    a_ids = {(await _mint(client, a))["api_key"]["id"] for _ in range(2)}
+    b_ids = {(await _mint(client, b))["api_key"]["id"] for _ in range(3)}
     a_list = (await client.get(KEYS, headers=a.bearer)).json()
     b_list = (await client.get(KEYS, headers=b.bearer)).json()
     assert {k["id"] for k in a_list["items"]} == a_ids
@@ -55,8 +57,8 @@ async def test_member_sees_and_revokes_only_their_own_keys_owner_sees_all(
 ) -> None:
     owner = await accounts.tenant_owner()
     member = await accounts.member(owner.tenant_id, Role.MEMBER)
-    owner_key = (await _mint(client, owner))["api_key"]["id"]  # type: ignore[index]
-    member_key = (await _mint(client, member))["api_key"]["id"]  # type: ignore[index]
+    owner_key = (await _mint(client, owner))["api_key"]["id"]
+    member_key = (await _mint(client, member))["api_key"]["id"]
     member_list = (await client.get(KEYS, headers=member.bearer)).json()
     assert [k["id"] for k in member_list["items"]] == [member_key]
     owner_list = (await client.get(KEYS, headers=owner.bearer)).json()

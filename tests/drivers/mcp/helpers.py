@@ -11,6 +11,7 @@ import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult, TextContent
 
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Tier
@@ -164,3 +165,13 @@ async def mcp_session(
 
 def bearer(credential: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {credential}"}
+
+
+def texts(result: CallToolResult) -> list[str]:
+    """The text of each of a tool result's content blocks; our tools answer only in text, so any other
+    kind of block fails the test here."""
+    found = []
+    for block in result.content:
+        assert isinstance(block, TextContent), block
+        found.append(block.text)
+    return found

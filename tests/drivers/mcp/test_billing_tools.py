@@ -7,7 +7,7 @@ import uuid
 from tesserra_core.domain.billing import Interval
 from tesserra_core.domain.identity import Tier
 from tesserra_core.usecases.billing_plans import NewPlan, NewPrice
-from tests.drivers.mcp.helpers import Site, bearer, mcp_session
+from tests.drivers.mcp.helpers import Site, bearer, mcp_session, texts
 
 
 async def test_list_plans_and_get_subscription_match_rest(site: Site) -> None:
@@ -42,7 +42,7 @@ async def test_create_checkout_fails_over_mcp_exactly_as_over_rest(site: Site) -
         rest_cancel = await http.post("/api/assinatura/cancelar")
     assert rest.status_code == 409
     assert result.is_error
-    assert result.content[0].text == rest.json()["detail"] == "plan has no synced price for EUR"
+    assert texts(result)[0] == rest.json()["detail"] == "plan has no synced price for EUR"
     assert result.structured_content["code"] == rest.json()["code"] == "price_not_synced"
     assert rest_cancel.status_code == 404
     assert cancel.structured_content["code"] == rest_cancel.json()["code"] == "subscription_not_found"

@@ -11,14 +11,14 @@ from mcp import ClientSession
 
 from tesserra_core.domain.identity import Tier
 from tests.dns_server import loopback_dns
-from tests.drivers.mcp.helpers import DOMAIN_TOOLS, ERROR_FIELDS, Site, bearer, mcp_session, new_site
+from tests.drivers.mcp.helpers import DOMAIN_TOOLS, ERROR_FIELDS, Site, bearer, mcp_session, new_site, texts
 from tests.unit.test_domains import REALISTIC_ZONE
 
 
 async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
     result = await session.call_tool(tool, arguments)
     assert not result.is_error, (tool, result.content)
-    assert json.loads(result.content[0].text) == result.structured_content
+    assert json.loads(texts(result)[0]) == result.structured_content
     assert isinstance(result.structured_content, dict)
     return result.structured_content
 
@@ -29,7 +29,7 @@ async def refused(session: ClientSession, tool: str, **arguments: Any) -> dict[s
     body = result.structured_content
     assert isinstance(body, dict)
     assert set(body) >= ERROR_FIELDS
-    assert result.content[0].text == body["detail"]
+    assert texts(result)[0] == body["detail"]
     return body
 
 

@@ -14,7 +14,7 @@ from tesserra_adapters.bootstrap import running
 from tesserra_core.domain.identity import AuthMethod, Principal, Role, Scope, Tier
 from tesserra_core.errors import Unauthenticated
 from tesserra_mcp.server import build_server
-from tests.drivers.mcp.helpers import ERROR_FIELDS, Site, bearer, mcp_session
+from tests.drivers.mcp.helpers import ERROR_FIELDS, Site, bearer, mcp_session, texts
 
 
 def _sans_request_id(body: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +34,7 @@ async def test_bad_arguments_are_tool_errors_as_the_rest_twin_refuses_them(
     async with site.http(site.owner_token) as http:
         rest = await http.get("/api/auth/keys", params=arguments)
     assert result.is_error
-    assert field in result.content[0].text
+    assert field in texts(result)[0]
     assert rest.status_code == 400
     assert not still_fine.is_error
 
@@ -111,7 +111,7 @@ async def test_a_domain_error_in_a_tool_call_is_a_tool_error_with_its_message_an
     assert result.is_error
     assert set(result.structured_content) == ERROR_FIELDS
     assert result.structured_content["code"] == "tenant_suspended"
-    assert [block.text for block in result.content] == ["this tenant is suspended"]
+    assert texts(result) == ["this tenant is suspended"]
     assert _sans_request_id(result.structured_content) == _sans_request_id(rest.json())
 
 
@@ -141,7 +141,7 @@ async def test_an_error_raised_by_the_use_case_itself_keeps_its_message_and_code
     assert result.structured_content["success"] is False
     assert result.structured_content["code"] == raised.value.code == "account_inactive"
     assert result.structured_content["detail"] == result.structured_content["error"] == raised.value.message
-    assert [block.text for block in result.content] == [raised.value.message]
+    assert texts(result) == [raised.value.message]
 
 
 async def test_without_a_caller_the_server_refuses_every_call(site: Site) -> None:

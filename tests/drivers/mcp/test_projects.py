@@ -7,12 +7,12 @@ import asyncio
 import json
 from typing import Any
 
-from tests.drivers.mcp.helpers import PROJECT_TOOLS, Site, bearer, mcp_session
+from tests.drivers.mcp.helpers import PROJECT_TOOLS, Site, bearer, mcp_session, texts
 
 
 def _data(result: Any) -> Any:
     assert not result.is_error, result.content
-    assert json.loads(result.content[0].text) == result.structured_content
+    assert json.loads(texts(result)[0]) == result.structured_content
     return result.structured_content
 
 
@@ -101,7 +101,7 @@ async def test_domain_errors_are_tool_errors_with_the_rest_code(site: Site) -> N
             rest = (await http.get(path)).json()
             assert result.is_error
             assert result.structured_content["code"] == rest["code"]
-            assert result.content[0].text == rest["detail"]
+            assert texts(result)[0] == rest["detail"]
             if code:
                 assert rest["code"] == code
         pid = (await http.post("/api/projetos", json={"name": "mine"})).json()["id"]
@@ -110,13 +110,13 @@ async def test_domain_errors_are_tool_errors_with_the_rest_code(site: Site) -> N
         )
         assert bad.is_error
         assert bad.structured_content["code"] == "invalid_config"
-        assert bad.content[0].text.startswith("config.port:")
+        assert texts(bad)[0].startswith("config.port:")
         for i in range(2):
             _data(await session.call_tool("create_project", {"name": f"more {i}"}))
         quota = await session.call_tool("create_project", {"name": "too many"})
         assert quota.is_error
         assert quota.structured_content["code"] == "subscription_required"
-        assert "projects" in quota.content[0].text
+        assert "projects" in texts(quota)[0]
 
 
 async def test_scopes_and_tier_decide_which_project_tools_a_key_sees(site: Site) -> None:
@@ -135,7 +135,7 @@ async def test_scopes_and_tier_decide_which_project_tools_a_key_sees(site: Site)
             if name == "reader":
                 refused = await session.call_tool("create_project", {"name": "nope"})
                 assert refused.is_error
-                assert refused.content[0].text == "Unknown tool: create_project"
+                assert texts(refused)[0] == "Unknown tool: create_project"
     assert seen["reader"] == reads
     assert seen["basic_writer"] == reads  # writes need a standard-tier key
     assert seen["writer"] == reads | writes | {"tenant_health"}

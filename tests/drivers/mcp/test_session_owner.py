@@ -98,7 +98,9 @@ def _on(session_id: str, credential: str) -> dict[str, str]:
     return {**ACCEPT, **bearer(credential), "mcp-session-id": session_id, "mcp-protocol-version": LEGACY}
 
 
-async def _answers(http: httpx2.AsyncClient, method: str, headers: dict[str, str], body: object = None) -> tuple:
+async def _answers(
+    http: httpx2.AsyncClient, method: str, headers: dict[str, str], body: object = None
+) -> tuple[int, bytes | None]:
     """(status, body) of one request; a GET's event stream is not read (its status says enough)."""
     if method == "GET":
         async with http.stream("GET", "/mcp", headers={**headers, "Accept": "text/event-stream"}) as response:

@@ -23,7 +23,7 @@ from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.sessions import Credentials
 from tesserra_core.usecases.views import NewApiKeyView
 from tests import support
-from tests.drivers.mcp.helpers import BACKENDS, ERROR_FIELDS
+from tests.drivers.mcp.helpers import BACKENDS, ERROR_FIELDS, texts
 from tests.support import database_url
 
 TESSERRA = str(Path(sys.executable).with_name("tesserra"))
@@ -112,11 +112,11 @@ async def test_stdio_serves_the_keys_tools_and_notices_its_revocation(kind: str,
     assert me.structured_content == expected_me
     assert me.structured_content["auth_method"] == "api_key"
     assert hidden.is_error
-    assert [block.text for block in hidden.content] == ["Unknown tool: list_api_keys"]
+    assert texts(hidden) == ["Unknown tool: list_api_keys"]
     assert refused is not None, "the stdio server still honoured the key 5 s after its revocation"
     assert set(refused.structured_content) == ERROR_FIELDS
     assert refused.structured_content["code"] == "api_key_revoked"
-    assert [block.text for block in refused.content] == ["this API key was revoked"]
+    assert texts(refused) == ["this API key was revoked"]
     assert "Traceback" not in stderr
 
 

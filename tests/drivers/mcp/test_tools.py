@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from mcp.types import CallToolResult
 
 from tesserra_core.domain.identity import Tier
 from tesserra_core.usecases.sessions import Credentials
 from tests import support
-from tests.drivers.mcp.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, Server, Site, bearer, mcp_session, new_site
+from tests.drivers.mcp.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, Server, Site, bearer, mcp_session, new_site, texts
 from tests.servers.launchers import CATALOG, time_server, write_launchers  # noqa: F401 (time_server: a fixture)
 
 pytestmark = pytest.mark.usefixtures("time_server")
@@ -61,7 +62,7 @@ async def test_tiers_and_scopes_decide_which_tool_tools_exist(
     assert listed == visible
     if "install_tool" not in visible:
         assert refused.is_error
-        assert [b.text for b in refused.content] == ["Unknown tool: install_tool"]
+        assert texts(refused) == ["Unknown tool: install_tool"]
 
 
 async def test_install_and_call_over_mcp_return_what_rest_returns(tsite: Site) -> None:
@@ -132,7 +133,7 @@ async def test_arguments_too_deep_or_large_are_refused_and_never_reach_the_tool_
                 break
             await asyncio.sleep(0.05)
 
-        async def call(name: str, arguments: str | dict[str, Any]) -> dict[str, Any]:
+        async def call(name: str, arguments: str | dict[str, Any]) -> CallToolResult:
             return await session.call_tool(
                 "call_installation_tool", {"installation_id": installation_id, "name": name, "arguments": arguments}
             )

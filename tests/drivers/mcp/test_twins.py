@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.drivers.mcp.helpers import Site, bearer, mcp_session
+from tests.drivers.mcp.helpers import Site, bearer, mcp_session, texts
 
 
 @pytest.mark.parametrize("caller", ["api_key", "jwt"])
@@ -19,7 +19,7 @@ async def test_whoami_returns_what_get_me_returns(site: Site, caller: str) -> No
     assert response.status_code == 200
     assert not result.is_error
     assert result.structured_content == response.json()
-    assert json.loads(result.content[0].text) == response.json()
+    assert json.loads(texts(result)[0]) == response.json()
     assert result.structured_content["auth_method"] == caller
     assert result.structured_content["tenant"]["id"] == site.tenant.id
 
@@ -37,7 +37,7 @@ async def test_list_api_keys_returns_what_get_keys_returns(site: Site, limite: i
     assert response.status_code == 200
     assert not result.is_error
     assert result.structured_content == response.json()
-    assert json.loads(result.content[0].text) == response.json()
+    assert json.loads(texts(result)[0]) == response.json()
     page = result.structured_content
     assert page["total"] == 4
     assert page["limite"] == (limite or 50)

@@ -19,6 +19,7 @@ from tests.drivers.mcp.helpers import (
     Site,
     bearer,
     mcp_session,
+    texts,
 )
 
 
@@ -54,7 +55,7 @@ async def test_a_key_sees_and_may_call_exactly_the_tools_its_scopes_allow(
         assert refused is (name not in visible), (name, result)
         if name not in visible:
             assert result.structured_content is None
-            assert [block.text for block in result.content] == [f"Unknown tool: {name}"]
+            assert texts(result) == [f"Unknown tool: {name}"]
 
 
 async def test_a_hidden_tool_is_refused_exactly_as_a_missing_one(site: Site) -> None:
@@ -64,8 +65,8 @@ async def test_a_hidden_tool_is_refused_exactly_as_a_missing_one(site: Site) -> 
         missing = await session.call_tool("no_such_tool", {"limite": 5})
     assert hidden.is_error
     assert missing.is_error
-    assert [block.text for block in hidden.content] == ["Unknown tool: list_api_keys"]
-    assert [block.text for block in missing.content] == ["Unknown tool: no_such_tool"]
+    assert texts(hidden) == ["Unknown tool: list_api_keys"]
+    assert texts(missing) == ["Unknown tool: no_such_tool"]
     normalized = missing.model_dump()
     normalized["content"][0]["text"] = "Unknown tool: list_api_keys"
     assert hidden.model_dump() == normalized
