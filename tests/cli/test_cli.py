@@ -389,8 +389,8 @@ async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter
                 owner = await uc.authenticate((await uc.login(Credentials("ops@example.com", password))).access_token)
                 from tesserra_core.usecases.api_keys import NewApiKey
 
-                doomed = (await uc.generate_api_key(owner, NewApiKey(name="doomed", scopes=["profile:read"]))).key
-                counted = await uc.generate_api_key(owner, NewApiKey(name="counted", scopes=["profile:read"]))
+                doomed = (await uc.generate_api_key(owner, NewApiKey(name="doomed", scopes=[Scope.PROFILE_READ]))).key
+                counted = await uc.generate_api_key(owner, NewApiKey(name="counted", scopes=[Scope.PROFILE_READ]))
 
                 async def statuses(key: str, n: int) -> list[int]:
                     codes = []

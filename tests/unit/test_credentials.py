@@ -29,7 +29,9 @@ def _principal(user_id: str = "u1") -> Principal:
 
 @pytest.fixture
 async def admin_key(uc: UseCases, admin: Principal) -> str:
-    minted = await uc.generate_api_key(admin, NewApiKey(name="ops", scopes=["admin", "status:read"], tier=Tier.ADMIN))
+    minted = await uc.generate_api_key(
+        admin, NewApiKey(name="ops", scopes=[Scope.ADMIN, Scope.STATUS_READ], tier=Tier.ADMIN)
+    )
     return minted.key
 
 

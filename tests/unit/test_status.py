@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tesserra_core.domain.identity import Scope
 from tesserra_core.errors import Forbidden
 from tesserra_core.ports.health import ComponentHealth, Health, Probe
 from tesserra_core.usecases import UseCases
@@ -126,7 +127,7 @@ async def test_probes_run_concurrently(clock: FakeClock) -> None:
 
 
 async def test_status_needs_the_status_scope_when_asked_by_a_caller(uc: UseCases, team: Team) -> None:
-    minted = await uc.generate_api_key(team.member, NewApiKey(name="narrow", scopes=["projects:read"]))
+    minted = await uc.generate_api_key(team.member, NewApiKey(name="narrow", scopes=[Scope.PROJECTS_READ]))
     narrow = await uc.authenticate(minted.key)
 
     with pytest.raises(Forbidden):

@@ -14,7 +14,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
 from tesserra_adapters.settings import Settings
-from tesserra_core.domain.identity import Principal, Tier
+from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.sessions import Credentials
@@ -127,7 +127,9 @@ class Site:
 
     async def key(self, *scopes: str, tier: Tier = Tier.BASIC, name: str = "test") -> NewApiKeyView:
         """A key minted by the owner with exactly ``scopes``."""
-        return await self.uc.generate_api_key(self.owner, NewApiKey(name=name, scopes=list(scopes), tier=tier))
+        return await self.uc.generate_api_key(
+            self.owner, NewApiKey(name=name, scopes=[Scope(s) for s in scopes], tier=tier)
+        )
 
     def http(self, credential: str | None = None) -> httpx2.AsyncClient:
         headers = {"Authorization": f"Bearer {credential}"} if credential else {}

@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tesserra_core.domain.identity import Membership, Principal, Role, User
+from tesserra_core.domain.identity import Membership, Principal, Role, Scope, User
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.sessions import Credentials
 from tests.drivers.mcp.helpers import PASSWORD, Server, Site, bearer, new_site
@@ -74,7 +74,7 @@ async def _pair(site: Site, server: Server, kind: str) -> Pair:
         return Pair(owner_key, (await site.key("profile:read", name="second")).key)
     member, member_token = await _member(site)
     if kind == "same_tenant_other_user_key":
-        minted = await site.uc.generate_api_key(member, NewApiKey(name="member", scopes=["profile:read"]))
+        minted = await site.uc.generate_api_key(member, NewApiKey(name="member", scopes=[Scope.PROFILE_READ]))
         return Pair(owner_key, minted.key)
     assert kind == "same_tenant_other_user_jwt"
     return Pair(site.owner_token, member_token)

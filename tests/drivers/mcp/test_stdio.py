@@ -17,7 +17,7 @@ from mcp.client.stdio import stdio_client
 
 from tesserra_adapters.bootstrap import running
 from tesserra_adapters.settings import Settings
-from tesserra_core.domain.identity import Principal, Tier
+from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.sessions import Credentials
@@ -59,7 +59,9 @@ async def prepared(kind: str, tmp: Path) -> AsyncIterator[Prepared]:
             await uc.ensure_first_owner(EMAIL, PASSWORD)
             pair = await uc.login(Credentials(EMAIL, PASSWORD))
             owner = await uc.authenticate(pair.access_token)
-            key = await uc.generate_api_key(owner, NewApiKey(name="stdio", scopes=["profile:read"], tier=Tier.BASIC))
+            key = await uc.generate_api_key(
+                owner, NewApiKey(name="stdio", scopes=[Scope.PROFILE_READ], tier=Tier.BASIC)
+            )
             yield Prepared(settings, uc, owner, key)
 
 
@@ -133,7 +135,7 @@ REFUSALS = {
 async def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
     """Every refused start, run concurrently (each is a cold interpreter start): exit code, stderr."""
     async with prepared("sqlite", tmp_path_factory.mktemp("stdio-refusals")) as p:
-        revoked = await p.uc.generate_api_key(p.owner, NewApiKey(name="revoked", scopes=["profile:read"]))
+        revoked = await p.uc.generate_api_key(p.owner, NewApiKey(name="revoked", scopes=[Scope.PROFILE_READ]))
         await p.uc.revoke_api_key(p.owner, revoked.api_key.id)
         envs = {
             "missing": p.env(None),
