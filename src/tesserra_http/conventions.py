@@ -86,6 +86,7 @@ _EXAMPLE_CODE = {
     404: ("no such API key", "api_key_not_found"),
     409: ("a request with this Idempotency-Key is still in progress; retry later", "idempotency_in_flight"),
     413: ("the file is larger than the 2147483648 bytes one upload may store", "payload_too_large"),
+    414: ("the request URL is longer than 8192 bytes", "uri_too_long"),
     415: (
         "this route takes a JSON body (Content-Type application/json or a +json type); "
         "the request declared 'text/plain'",
@@ -93,6 +94,7 @@ _EXAMPLE_CODE = {
     ),
     422: ("this Idempotency-Key was already used with a different request", "idempotency_key_reused"),
     429: ("rate limit exceeded: retry later", "rate_limited"),
+    431: ("the request line and headers are larger than 65536 bytes", "request_headers_too_large"),
     502: ("the OAuth provider refused the token request (server_error)", "oauth_token_failed"),
     503: ("the database is unavailable", "database_unavailable"),
 }
@@ -105,9 +107,11 @@ _ERROR_TEXT = {
     404: "No such object for this caller (another tenant's objects look like this too).",
     409: "Conflicts with the current state, or an identical Idempotency-Key request is in flight.",
     413: "The body is larger than this operation accepts.",
+    414: "The URL (path and query) is longer than 8 KiB, however valid each parameter is.",
     415: "The body is not declared as JSON (Content-Type application/json or a +json type).",
     422: "Semantically unacceptable, e.g. an Idempotency-Key reused with a different request.",
     429: "Rate limit exceeded or account locked; see Retry-After and X-RateLimit-*.",
+    431: "The request line and headers together are larger than 64 KiB.",
     502: "A service called on the caller's behalf (e.g. an OAuth provider) failed or answered nonsense.",
     503: "A service this depends on is unavailable.",
 }
@@ -134,6 +138,10 @@ _RULE_TEXT = {
 }
 
 
+HEAD_LIMITS = frozenset({414, 431})
+"""What every operation may answer before routing: a URL over 8 KiB, a head over 64 KiB."""
+
+
 def declare(
     *,
     public: bool = False,
@@ -144,8 +152,9 @@ def declare(
     **route: Any,
 ) -> dict[str, Any]:
     """Keyword arguments for a Litestar route decorator."""
-    # Any credential can be refused (401) or belong to a suspended tenant (403 tenant_suspended).
-    statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401, 403})
+    # Any credential can be refused (401) or belong to a suspended tenant (403 tenant_suspended); any
+    # request's head is bounded before routing (414, 431: tesserra_http/protocol.py).
+    statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401, 403}) | HEAD_LIMITS
     if idempotent:
         statuses |= {409, 422}
     notes = [description] if description else []

@@ -23,8 +23,13 @@ from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
 NO_STORE = CacheControlHeader(no_store=True)
-Query = Annotated[str | None, QueryParameter(required=False, max_length=4096)]
-StateQuery = Annotated[str | None, QueryParameter(name="state", required=False, max_length=4096)]
+# RFC 6749 4.1.2: the provider's parameters are printable ASCII (VSCHAR / NQSCHAR). Their bounds keep the
+# whole callback URL, percent-encoded, under the 8 KiB every request is held to (414 uri_too_long).
+_VSCHAR = r"^[\x20-\x7e]*$"
+StateQuery = Annotated[str | None, QueryParameter(name="state", required=False, max_length=256, pattern=_VSCHAR)]
+CodeQuery = Annotated[str | None, QueryParameter(required=False, max_length=1024, pattern=_VSCHAR)]
+ErrorQuery = Annotated[str | None, QueryParameter(required=False, max_length=128, pattern=_VSCHAR)]
+DescriptionQuery = Annotated[str | None, QueryParameter(required=False, max_length=512, pattern=_VSCHAR)]
 """``state`` is a name Litestar reserves for the application state."""
 
 
@@ -72,7 +77,10 @@ def callback_routes(uc: UseCases) -> Router:
         **declare(public=True, rate_limit="oauth_callback", errors=(400, 403, 502, 503)),
     )
     async def callback(
-        oauth_state: StateQuery = None, code: Query = None, error: Query = None, error_description: Query = None
+        oauth_state: StateQuery = None,
+        code: CodeQuery = None,
+        error: ErrorQuery = None,
+        error_description: DescriptionQuery = None,
     ) -> Response[OAuthLinkedView]:
         """The provider's return path: checks the state, exchanges the code (PKCE) and stores the tokens
         encrypted for the user who started. Redirects to the configured return URL, or answers JSON."""

@@ -53,4 +53,9 @@ async def test_every_operation_conforms_to_the_openapi_document(tmp_path: Path) 
         )
         output, _ = await asyncio.wait_for(process.communicate(), TIME_LIMIT)
     report = output.decode(errors="replace")
-    assert process.returncode == 0, report[-20_000:]
+    assert process.returncode == 0, _readable(report)
+
+
+def _readable(report: str) -> str:
+    """The report with each line cut to 400 characters: one generated URL can fill any tail."""
+    return "\n".join(line if len(line) <= 400 else f"{line[:400]}…" for line in report.splitlines())[-30_000:]
