@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -31,7 +33,22 @@ def _decode(kind: type, value: object) -> object:
     raise NotImplementedError(f"cannot convert {type(value).__name__} to {kind.__name__}")
 
 
+_CASE = {"proxy_header": str.lower, "log_level": str.upper}
+"""Settings whose closed set of values is matched in any case."""
 _LISTS = frozenset({"allowed_hosts", "previous_secret_keys", "dns_resolvers", "tool_script_dirs", "trusted_proxies"})
+
+
+def _explained(cls: type, fields: Mapping[str, object], exc: msgspec.ValidationError) -> str:
+    """msgspec's message with the variable named, and for a closed set the values it admits."""
+    found = re.search(r" - at `\$\.(\w+)`", str(exc))
+    if found is None:
+        return str(exc)
+    name = found.group(1)
+    variable = f"TESSERRA_{name.upper()}"
+    kind = typing.get_type_hints(cls)[name]
+    if typing.get_origin(kind) is Literal:
+        return f"{variable} must be one of {', '.join(typing.get_args(kind))}, not {fields.get(name)!r}"
+    return f"{str(exc)[: found.start()]} ({variable})"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,13 +63,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bootstrap_email: str = "admin@tesserra.local"
     bootstrap_password: str | None = None
     workers: int = 1
-    rate_limit_backend: str = "auto"
+    rate_limit_backend: Literal["auto", "memory", "database", "redis"] = "auto"
     """``memory`` (one process), ``database`` or ``redis`` (shared by every worker and host), or
     ``auto``: memory for one worker, database for several."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     rate_limit_scale: float = 1.0
     docker_host: str = "unix:///var/run/docker.sock"
-    runtime: str = "process"
+    runtime: Literal["process", "docker"] = "process"
     """Where workloads run: ``process`` (local processes, sandboxed by ``process_isolation``) or ``docker``."""
     process_isolation: Literal["bubblewrap", "none-trusted-single-tenant"] = "bubblewrap"
     """How the process runtime isolates workloads: ``bubblewrap`` (each in a sandbox with a uid and a
@@ -66,9 +83,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Proxies and load balancers (CIDRs or addresses, comma-separated) whose ``proxy_header`` tells
     the client's address, which per-IP rate limits count. Empty: the TCP peer is the client and
     forwarding headers are ignored, whoever sends them."""
-    proxy_header: str = "x-forwarded-for"
+    proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     """The header the trusted proxies append the client to: ``x-forwarded-for`` or ``forwarded`` (RFC 7239)."""
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     catalog_source: str = "builtin"
     """Where POST /api/marketplace/refresh reloads the catalog from: ``builtin``, a file, or an http(s)
     URL serving a registry listing (``{"servers": [server.json, ...]}``)."""
@@ -95,7 +112,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     """Another Stripe-compatible server (localstripe in tests); default: Stripe's own."""
-    stripe_prices_api: str = "prices"
+    stripe_prices_api: Literal["prices", "plans"] = "prices"
     """``prices``, or ``plans`` (legacy) for servers without the Prices API (localstripe)."""
     stripe_webhook_tolerance: int = 300
     stripe_success_url: str = "http://127.0.0.1:7500/?checkout=success"
@@ -114,20 +131,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name in cls.__struct_fields__:
             value = env.get(f"TESSERRA_{name.upper()}")
             if value is not None and value != "":
-                fields[name] = tuple(v.strip() for v in value.split(",") if v.strip()) if name in _LISTS else value
+                if name in _LISTS:
+                    fields[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+                else:
+                    fields[name] = _CASE[name](value.strip()) if name in _CASE else value
         fields.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return msgspec.convert(fields, cls, strict=False, dec_hook=_decode)
         except msgspec.ValidationError as exc:
-            raise SystemExit(f"invalid TESSERRA_* setting: {exc}") from None
+            raise SystemExit(f"invalid TESSERRA_* setting: {_explained(cls, fields, exc)}") from None
 
     def __post_init__(self) -> None:
         # Absolute from the start: the data dir is handed to workloads (mounts, working directories)
         # that must not depend on the server's current directory.
         msgspec.structs.force_setattr(self, "data_dir", Path(os.path.abspath(self.data_dir)))
-        msgspec.structs.force_setattr(self, "proxy_header", self.proxy_header.strip().lower())
-        if self.proxy_header not in ("x-forwarded-for", "forwarded"):
-            raise ValueError(f"proxy_header must be x-forwarded-for or forwarded, not {self.proxy_header!r}")
         for cidr in self.trusted_proxies:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -138,7 +155,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         make_private(self.data_dir, directory=True)
 
     @property
-    def limiter(self) -> str:
+    def limiter(self) -> Literal["memory", "database", "redis"]:
         if self.rate_limit_backend == "auto":
             return "memory" if self.workers <= 1 else "database"
         return self.rate_limit_backend

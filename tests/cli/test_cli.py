@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -358,7 +358,7 @@ async def _all_listening(served: Served, workers: int) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("limiter", ["database", "redis"])
-async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter: str) -> None:
+async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter: Literal["database", "redis"]) -> None:
     """Two workers: a key revoked elsewhere (here, by a third process on the same database) is refused
     by every worker within a second, and /auth/me's 60/min per token is counted across processes."""
     from tests.support import REDIS_URL, postgres_database, redis_client

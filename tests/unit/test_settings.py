@@ -58,9 +58,30 @@ def test_trusted_proxies_are_a_comma_separated_list_of_networks() -> None:
     [
         ("TESSERRA_TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/33", "'10.0.0.0/33' is not an address or a CIDR network"),
         ("TESSERRA_TRUSTED_PROXIES", "lb.internal", "'lb.internal' is not an address or a CIDR network"),
-        ("TESSERRA_PROXY_HEADER", "x-real-ip", "proxy_header must be x-forwarded-for or forwarded"),
+        ("TESSERRA_PROXY_HEADER", "x-real-ip", "TESSERRA_PROXY_HEADER must be one of x-forwarded-for, forwarded, not"),
     ],
 )
 def test_a_bad_proxy_setting_stops_the_start_with_one_clear_line(name: str, value: str, says: str) -> None:
     with pytest.raises(SystemExit, match=says):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("TESSERRA_RUNTIME", "kubernetes", "TESSERRA_RUNTIME must be one of process, docker, not 'kubernetes'"),
+        ("TESSERRA_RATE_LIMIT_BACKEND", "memcached", "must be one of auto, memory, database, redis, not 'memcached'"),
+        ("TESSERRA_PROCESS_ISOLATION", "off", "must be one of bubblewrap, none-trusted-single-tenant, not 'off'"),
+        ("TESSERRA_STRIPE_PRICES_API", "products", "TESSERRA_STRIPE_PRICES_API must be one of prices, plans"),
+        ("TESSERRA_LOG_LEVEL", "verbose", "TESSERRA_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("TESSERRA_PORT", "http", r"Expected `int`, got `str` \(TESSERRA_PORT\)"),
+    ],
+)
+def test_a_setting_outside_its_closed_set_stops_the_start_naming_the_variable(name: str, value: str, says: str) -> None:
+    with pytest.raises(SystemExit, match=says):
+        Settings.from_env({name: value})
+
+
+def test_closed_settings_match_in_any_case_where_the_value_is_a_name() -> None:
+    settings = Settings.from_env({"TESSERRA_LOG_LEVEL": "debug", "TESSERRA_PROXY_HEADER": " Forwarded "})
+    assert (settings.log_level, settings.proxy_header) == ("DEBUG", "forwarded")
