@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tesserra_adapters.runtime.process import ProcessRuntime
@@ -190,7 +191,7 @@ async def test_a_child_that_exits_by_itself_leaves_nothing_behind(runtime: Proce
 
 
 async def test_the_environment_is_private_and_carries_the_ports(
-    runtime: ProcessRuntime, monkeypatch: pytest.MonkeyPatch
+    runtime: ProcessRuntime, sandbox: Sandbox | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TESSERRA_SECRET_KEY", "server-secret-value")
     script = "import os, json; print(json.dumps(dict(os.environ)), flush=True); import time; time.sleep(300)"
@@ -204,11 +205,40 @@ async def test_the_environment_is_private_and_carries_the_ports(
     assert "TESSERRA_SECRET_KEY" not in env
     assert "server-secret-value" not in json.dumps(env)
     assert env["GREETING"] == "hi"
-    assert env["PORT"] == str(workload.ports[8080])
-    assert env["PORT_8080"] == str(workload.ports[8080])
-    assert env["PORT_9090"] == str(workload.ports[9090])
+    # Sandboxed, a workload listens on its declared ports in its own network namespace (as in a
+    # container); unsandboxed, on the host ports it was given.
+    listen = {8080: 8080, 9090: 9090} if sandbox is not None else workload.ports
+    assert env["PORT"] == str(listen[8080])
+    assert env["PORT_8080"] == str(listen[8080])
+    assert env["PORT_9090"] == str(listen[9090])
     assert workload.ports[8080] != workload.ports[9090]
     assert env["HOME"].endswith("/home")
+
+
+async def test_a_server_listening_on_port_answers_on_its_host_port(
+    runtime: ProcessRuntime, sandbox: Sandbox | None
+) -> None:
+    script = (
+        "import http.server, os\n"
+        "class Hello(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = os.environ['PORT'].encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+        "        self.wfile.write(body)\n"
+        "http.server.HTTPServer(('', int(os.environ['PORT'])), Hello).serve_forever()\n"
+    )
+    workload = await runtime.run(spec(sys.executable, "-c", script, ports=(8080,)))
+
+    async def answered() -> str | None:
+        try:
+            async with httpx.AsyncClient(timeout=2) as client:
+                response = await client.get(f"http://127.0.0.1:{workload.ports[8080]}/")
+        except httpx.TransportError:
+            return None
+        return response.text if response.status_code == 200 else None
+
+    # sandboxed it listened on its declared port, which pasta forwards the host port to
+    assert await eventually(answered) == ("8080" if sandbox is not None else str(workload.ports[8080]))
 
 
 async def test_the_state_file_is_private(runtime: ProcessRuntime, tmp_path: Path) -> None:

@@ -20,8 +20,10 @@ A workload finds a mount's files at its ``source`` (and, sandboxed, at its ``tar
 ``workdir`` at or under a mount's ``target`` runs at the same place under the ``source`` (``Mount``
 in the port). ``read_only`` is enforced in the sandbox only.
 
-Each declared port gets a free 127.0.0.1 port, handed to the workload as ``PORT_<declared>`` and
-(the first one) ``PORT``; the workload must listen on it. Stopping sends SIGTERM to the whole
+Each declared port gets a free 127.0.0.1 port on the host. Sandboxed, the workload listens on its
+declared port in its own network namespace, and pasta forwards the host port to it; unsandboxed,
+the host port is handed to the workload as ``PORT_<declared>`` and (the first one) ``PORT``, and it
+must listen on that. Either way ``PORT``/``PORT_<declared>`` name where to listen. Stopping sends SIGTERM to the whole
 group, then SIGKILL after ``grace``; nothing of the group outlives ``stop`` or ``remove``.
 Workloads started with ``stdio=True`` keep their stdin and stdout pipes to this server: they do not
 survive its restart in a usable state (``attach`` then fails until the workload is restarted).
@@ -440,6 +442,11 @@ class ProcessRuntime:
         home = folder / "home"
         env = self._environment(record)
         env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+        # In its own network namespace a workload listens on its declared ports, as in a container:
+        # pasta forwards each host port to its declared one.
+        env.update({f"PORT_{declared}": str(declared) for declared in record.ports})
+        if spec.ports:
+            env["PORT"] = str(spec.ports[0])
         record.uid = await asyncio.to_thread(sandbox.claim_uid, spec.owner)
         await asyncio.to_thread(_give_tree, home, record.uid)
         for mount in spec.mounts:

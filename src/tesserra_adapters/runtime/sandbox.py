@@ -25,8 +25,8 @@ exits (the server starts workloads from worker threads), and workloads must outl
 Not ``--new-session``: the runtime signals the workload's process group; there is no terminal to
 inject into (stdio are pipes and files, and the server starts each sandbox in a session of its own).
 
-The network namespace has only loopback until ``pasta`` (passt) is attached to it: it forwards each
-declared port from the host's 127.0.0.1 into the namespace, and gives outbound access without
+The network namespace has only loopback until ``pasta`` (passt) is attached to it: it forwards a
+host port on 127.0.0.1 to each declared port in the namespace, and gives outbound access without
 mapping the host's loopback or gateway (``--no-map-gw``, no ``-T``/``-U`` forwards), so the
 workload never reaches the server, PostgreSQL or Redis on 127.0.0.1, nor another workload.
 """
@@ -262,8 +262,8 @@ class Sandbox:
         argv = [self._pasta, "--quiet", "--runas", "0", "--config-net", "--netns", f"/proc/self/fd/{netns_fd}"]
         argv += ["--pid", str(pid_file), "--no-map-gw", "-T", "none", "-U", "none", "-u", "none"]
         argv += ["--no-dhcpv6", "--no-ra"]
-        for host_port in ports.values():
-            argv += ["-t", f"127.0.0.1/{host_port}"]
+        for declared, host_port in ports.items():
+            argv += ["-t", f"127.0.0.1/{host_port}:{declared}"]
         if not ports:
             argv += ["-t", "none"]
         return argv
