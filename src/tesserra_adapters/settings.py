@@ -121,6 +121,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dns_resolvers: tuple[str, ...] = ()
     """Name servers (``host``, ``host:port``) that verify domains and check their DNS; the system's by default."""
     dns_timeout: float = 2.0
+    head_timeout: float = 30.0
+    """Seconds a request's line and headers may take to arrive (408 request_timeout after)."""
     max_upload_bytes: int = 2 * 1024**3
     """The largest project file one upload may store (files live under ``data_dir/files``)."""
 

@@ -84,6 +84,7 @@ _EXAMPLE_CODE = {
     402: ("the tenant's plan allows no more projects", "payment_required"),
     403: ("missing scope: keys:write", "insufficient_scope"),
     404: ("no such API key", "api_key_not_found"),
+    408: ("the request head did not arrive within 30 s", "request_timeout"),
     409: ("a request with this Idempotency-Key is still in progress; retry later", "idempotency_in_flight"),
     413: ("the file is larger than the 2147483648 bytes one upload may store", "payload_too_large"),
     414: ("the request URL is longer than 8192 bytes", "uri_too_long"),
@@ -105,6 +106,7 @@ _ERROR_TEXT = {
     402: "The tenant's plan or subscription does not allow this.",
     403: "Authenticated, but a scope, tier or role is missing.",
     404: "No such object for this caller (another tenant's objects look like this too).",
+    408: "The request line and headers did not arrive in time (30 s by default).",
     409: "Conflicts with the current state, or an identical Idempotency-Key request is in flight.",
     413: "The body is larger than this operation accepts.",
     414: "The URL (path and query) is longer than 8 KiB, however valid each parameter is.",
@@ -138,8 +140,8 @@ _RULE_TEXT = {
 }
 
 
-HEAD_LIMITS = frozenset({414, 431})
-"""What every operation may answer before routing: a URL over 8 KiB, a head over 64 KiB."""
+HEAD_LIMITS = frozenset({408, 414, 431})
+"""What every operation may answer before routing: a head too slow, a URL over 8 KiB, a head over 64 KiB."""
 
 
 def declare(
@@ -153,7 +155,7 @@ def declare(
 ) -> dict[str, Any]:
     """Keyword arguments for a Litestar route decorator."""
     # Any credential can be refused (401) or belong to a suspended tenant (403 tenant_suspended); any
-    # request's head is bounded before routing (414, 431: tesserra_http/protocol.py).
+    # request's head is bounded in time and size before routing (408, 414, 431: tesserra_http/protocol.py).
     statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401, 403}) | HEAD_LIMITS
     if idempotent:
         statuses |= {409, 422}

@@ -9,7 +9,10 @@ client gets the documented error body and the connection is closed:
 - the whole head (request line and headers) over ``MAX_HEAD_BYTES``: 431 ``request_headers_too_large``;
 - the request target (URL) over ``MAX_URL_BYTES``: 414 ``uri_too_long``;
 - the trailers of a chunked body over ``MAX_HEAD_BYTES``: the connection is closed (the request is
-  already being handled, so no answer can be sent).
+  already being handled, so no answer can be sent);
+- a head that has not arrived whole ``head_timeout`` seconds after the connection opened, or after
+  its first byte on a kept-alive connection: 408 ``request_timeout`` (a client dribbling its headers
+  a byte at a time held a connection, and its ~64 KiB, for as long as it liked).
 
 A head that arrives in one read (nearly every request) costs an addition, a few comparisons and the calls of
 the overridden callbacks.
@@ -23,7 +26,7 @@ tests/cli/test_serve_hardening.py attacks the real server through it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from uvicorn.config import Config
@@ -37,6 +40,8 @@ MAX_HEAD_BYTES = 64 * 1024
 """The request line and every header, as received (documented in the README)."""
 MAX_URL_BYTES = 8 * 1024
 """The request target: path and query string."""
+HEAD_TIMEOUT = 30.0
+"""Seconds a request head may take to arrive (TESSERRA_HEAD_TIMEOUT; documented in the README)."""
 
 
 class _HeadRefused(Exception):
@@ -60,7 +65,15 @@ def _head_too_large() -> _HeadRefused:
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` that refuses an oversized request head (431) or URL (414), then closes."""
+    """``HttpToolsProtocol`` that refuses an oversized request head (431) or URL (414), or one too slow
+    to arrive (408), then closes."""
+
+    head_timeout: ClassVar[float] = HEAD_TIMEOUT
+
+    @classmethod
+    def with_head_timeout(cls, seconds: float) -> type[BoundedHttpToolsProtocol]:
+        """The protocol class uvicorn builds per connection, holding heads to ``seconds``."""
+        return type(cls.__name__, (cls,), {"head_timeout": seconds})
 
     def __init__(
         self,
@@ -70,6 +83,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self._head_timer: asyncio.TimerHandle | None = None
+        """Armed while a head is awaited: from the connection's start, or a later head's first byte."""
         self._head_open = True
         """True from the end of a request (or the connection's start) until the next head is complete."""
         self._head_bytes = 0
@@ -77,10 +92,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal: _HeadRefused | None = None
         """Raised by a parser callback, answered when uvicorn reports the parser error it becomes."""
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
     def data_received(self, data: bytes) -> None:
         if not self._head_open:  # a body: uvicorn's own path
             super().data_received(data)
             return
+        if self._head_timer is None:  # the first bytes of a head on a kept-alive connection
+            self._arm_head_timer()
         self._head_bytes += len(data)
         super().data_received(data)
         if self._head_open and self._head_bytes > MAX_HEAD_BYTES:
@@ -104,6 +129,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise self._refuse_later(_head_too_large())
         self._head_open = False
         self._head_bytes = 0
+        self._disarm_head_timer()
         super().on_headers_complete()
 
     def on_chunk_header(self) -> None:
@@ -114,12 +140,29 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._head_open = False
+        self._disarm_head_timer()
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._head_open = True
         self._head_bytes = 0
+        self._disarm_head_timer()  # the next head's timer starts with its first byte
         super().on_message_complete()
+
+    def _arm_head_timer(self) -> None:
+        self._disarm_head_timer()
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._head_open:
+            message = f"the request head did not arrive within {self.head_timeout:g} s"
+            self._refuse(_HeadRefused(408, "request_timeout", message))
 
     def _parsed_head_bytes(self) -> int:
         # "METHOD URL HTTP/1.1\r\n", then "name: value\r\n" per header, then "\r\n"

@@ -155,7 +155,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
             host=settings.host,
             port=settings.port,
             log_config=None,
-            http=BoundedHttpToolsProtocol,
+            http=BoundedHttpToolsProtocol.with_head_timeout(settings.head_timeout),
             access_log=False,
             lifespan="on",
             proxy_headers=False,
