@@ -83,8 +83,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self._head_since: float | None = None
+        """When the head being awaited started (the connection's start, or a later head's first byte)."""
         self._head_timer: asyncio.TimerHandle | None = None
-        """Armed while a head is awaited: from the connection's start, or a later head's first byte."""
+        """One per connection, re-armed as it fires: a request costs a clock read, not a timer."""
         self._head_open = True
         """True from the end of a request (or the connection's start) until the next head is complete."""
         self._head_bytes = 0
@@ -94,18 +96,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_head_timer()
+        self._head_since = self.loop.time()
+        self._head_timer = self.loop.call_later(self.head_timeout, self._check_head_time)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head_timer()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if not self._head_open:  # a body: uvicorn's own path
             super().data_received(data)
             return
-        if self._head_timer is None:  # the first bytes of a head on a kept-alive connection
-            self._arm_head_timer()
+        if self._head_since is None:  # the first bytes of a head on a kept-alive connection
+            self._head_since = self.loop.time()
         self._head_bytes += len(data)
         super().data_received(data)
         if self._head_open and self._head_bytes > MAX_HEAD_BYTES:
@@ -129,7 +134,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise self._refuse_later(_head_too_large())
         self._head_open = False
         self._head_bytes = 0
-        self._disarm_head_timer()
+        self._head_since = None
         super().on_headers_complete()
 
     def on_chunk_header(self) -> None:
@@ -140,29 +145,28 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._head_open = False
-        self._disarm_head_timer()
+        self._head_since = None
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._head_open = True
         self._head_bytes = 0
-        self._disarm_head_timer()  # the next head's timer starts with its first byte
+        self._head_since = None  # the next head's clock starts with its first byte
         super().on_message_complete()
 
-    def _arm_head_timer(self) -> None:
-        self._disarm_head_timer()
-        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
-
-    def _disarm_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
+    def _check_head_time(self) -> None:
         self._head_timer = None
-        if self._head_open:
+        if self.transport.is_closing():
+            return
+        since = self._head_since
+        left = (
+            self.head_timeout if since is None or not self._head_open else since + self.head_timeout - self.loop.time()
+        )
+        if left <= 0:
             message = f"the request head did not arrive within {self.head_timeout:g} s"
             self._refuse(_HeadRefused(408, "request_timeout", message))
+        else:
+            self._head_timer = self.loop.call_later(left, self._check_head_time)
 
     def _parsed_head_bytes(self) -> int:
         # "METHOD URL HTTP/1.1\r\n", then "name: value\r\n" per header, then "\r\n"
