@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from tesserra_core.domain.paging import PageRequest
 
 if TYPE_CHECKING:
-    from tesserra_adapters.memory.persistence import MemoryStore
+    from tesserra_adapters.memory.unit_of_work import MemoryStore
 
 Undo = Callable[[], None]
 
