@@ -39,6 +39,13 @@ class _Repo:
 
         self._journal.append(undo)
 
+    def _pop(self, table: dict[Any, Any], key: Any) -> bool:
+        """Drop the row if it is there; whether it was."""
+        if key not in table:
+            return False
+        self._drop(table, key)
+        return True
+
 
 def _page(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
     return items[page.offset : page.offset + page.limite], len(items)

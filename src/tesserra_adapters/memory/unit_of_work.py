@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
-from tesserra_adapters.memory import billing, domains, identity, projects, resources, shared_tools, tools
+from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.memory.base import Undo
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.domains import DnsRecord, Domain
@@ -75,9 +75,9 @@ class MemoryUnitOfWork:
         self.client_syncs = shared_tools.MemoryClientSyncs(store, self._journal)
         self.domains = domains.MemoryDomains(store, self._journal)
         self.dns_records = domains.MemoryDnsRecords(store, self._journal)
-        self.mailboxes = domains.MemoryMailboxes(store, self._journal)
-        self.email_aliases = domains.MemoryEmailAliases(store, self._journal)
-        self.project_files = domains.MemoryProjectFiles(store, self._journal)
+        self.mailboxes = mail.MemoryMailboxes(store, self._journal)
+        self.email_aliases = mail.MemoryEmailAliases(store, self._journal)
+        self.project_files = files.MemoryProjectFiles(store, self._journal)
         self.projects = projects.MemoryProjects(store, self._journal)
         self.resources = resources.MemoryResources(store, self._journal)
         self.plans = billing.MemoryPlans(store, self._journal)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tesserra_adapters.sql import billing, domains, identity, projects, resources, shared_tools, tools
+from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed
 
 
@@ -52,9 +52,9 @@ class SqlUnitOfWork:
         self.client_syncs = shared_tools.SqlClientSyncs(conn)
         self.domains = domains.SqlDomains(conn)
         self.dns_records = domains.SqlDnsRecords(conn)
-        self.mailboxes = domains.SqlMailboxes(conn)
-        self.email_aliases = domains.SqlEmailAliases(conn)
-        self.project_files = domains.SqlProjectFiles(conn)
+        self.mailboxes = mail.SqlMailboxes(conn)
+        self.email_aliases = mail.SqlEmailAliases(conn)
+        self.project_files = files.SqlProjectFiles(conn)
         self.projects = projects.SqlProjects(conn)
         self.resources = resources.SqlResources(conn)
         self.plans = billing.SqlPlans(conn)
