@@ -111,7 +111,7 @@ async def explain(dsn: str, tenant_id: str, offset: int) -> str:
     from sqlalchemy import event
 
     from tesserra_adapters.sql.engine import open_engine
-    from tesserra_adapters.sql.persistence import SqlProjects
+    from tesserra_adapters.sql.projects import SqlProjects
     from tesserra_core.domain.paging import PageRequest
     from tesserra_core.domain.projects import ProjectFilter
 

@@ -378,7 +378,7 @@ async def capture_list_sql(url: str, deep_offset: int) -> list[tuple[str, Any]]:
     from sqlalchemy import event
 
     from tesserra_adapters.sql.engine import open_engine
-    from tesserra_adapters.sql.persistence import SqlTenants
+    from tesserra_adapters.sql.identity import SqlTenants
     from tesserra_core.domain.paging import PageRequest
 
     engine = open_engine(url)

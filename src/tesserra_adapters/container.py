@@ -19,8 +19,8 @@ from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
-from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
 from tesserra_adapters.memory.storage import MemoryFileStorage
+from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
@@ -36,7 +36,7 @@ from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
-from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
+from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_adapters.tool_client import McpToolConnector

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
-from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from tesserra_adapters.redis_store.limits import RedisRateLimiter
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
-from tesserra_adapters.sql.persistence import SqlUnitOfWorkFactory
+from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tests.support import postgres_database, redis_client

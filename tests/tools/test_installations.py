@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tesserra_adapters.memory.persistence import MemoryUnitOfWorkFactory
+from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from tesserra_adapters.memory.persistence import MemoryStore, MemoryUnitOfWorkFactory
+from tesserra_adapters.memory.unit_of_work import MemoryStore, MemoryUnitOfWorkFactory
 from tesserra_core.domain.identity import Membership, Principal, Role, User
 from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.sessions import Credentials, TokenPair

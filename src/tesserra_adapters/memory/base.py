@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from tesserra_core.domain.paging import PageRequest
 
 if TYPE_CHECKING:
-    from tesserra_adapters.memory.persistence import MemoryStore
+    from tesserra_adapters.memory.unit_of_work import MemoryStore
 
 Undo = Callable[[], None]
 
@@ -38,6 +38,13 @@ class _Repo:
             table[key] = old
 
         self._journal.append(undo)
+
+    def _pop(self, table: dict[Any, Any], key: Any) -> bool:
+        """Drop the row if it is there; whether it was."""
+        if key not in table:
+            return False
+        self._drop(table, key)
+        return True
 
 
 def _page(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:

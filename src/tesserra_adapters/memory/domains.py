@@ -1,34 +1,18 @@
-"""In-memory repositories of domains, DNS records, mailboxes, aliases and project files."""
+"""In-memory repositories of domains and their DNS records."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
 from tesserra_adapters.memory.base import _page, _Repo
 from tesserra_core.domain.domains import DnsRecord, Domain
-from tesserra_core.domain.files import ProjectFile
-from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
 
-class _TableRepo(_Repo):
-    def _pop(self, table: dict[str, Any], key: str) -> bool:
-        if key not in table:
-            return False
-        old = table.pop(key)
-
-        def undo() -> None:
-            table[key] = old
-
-        self._journal.append(undo)
-        return True
-
-
-class MemoryDomains(_TableRepo):
+class MemoryDomains(_Repo):
     async def add(self, domain: Domain) -> None:
         if any(d.name == domain.name for d in self._store.domains.values()):
             raise Conflict(f"name: the domain {domain.name} is already registered", code="domain_taken")
@@ -73,7 +57,7 @@ def _record_order(r: DnsRecord) -> tuple[str, str, str]:
     return (r.name, r.type.value, r.id)
 
 
-class MemoryDnsRecords(_TableRepo):
+class MemoryDnsRecords(_Repo):
     def _zone(self, tenant_id: str, domain_id: str) -> list[DnsRecord]:
         found = [r for r in self._store.dns_records.values() if r.tenant_id == tenant_id and r.domain_id == domain_id]
         return sorted(found, key=_record_order)
@@ -107,110 +91,3 @@ class MemoryDnsRecords(_TableRepo):
 
     async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
         return _page(self._zone(tenant_id, domain_id), page)
-
-
-class MemoryMailboxes(_TableRepo):
-    async def add(self, mailbox: Mailbox) -> None:
-        if await self.get_by_address(mailbox.address) is not None:
-            raise Conflict(f"address: the mailbox {mailbox.address} already exists", code="mailbox_exists")
-        self._put(self._store.mailboxes, mailbox.id, mailbox)
-
-    async def get(self, tenant_id: str, mailbox_id: str) -> Mailbox | None:
-        m = self._store.mailboxes.get(mailbox_id)
-        return m if m is not None and m.tenant_id == tenant_id else None
-
-    async def get_by_address(self, address: str) -> Mailbox | None:
-        return next((m for m in self._store.mailboxes.values() if m.address == address), None)
-
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Mailbox], int]:
-        mine = [m for m in self._store.mailboxes.values() if m.tenant_id == tenant_id]
-        return _page(sorted(mine, key=lambda m: m.address), page)
-
-    async def count(self, tenant_id: str) -> int:
-        return sum(1 for m in self._store.mailboxes.values() if m.tenant_id == tenant_id)
-
-    async def count_for_domain(self, tenant_id: str, domain_id: str) -> int:
-        return sum(1 for m in self._store.mailboxes.values() if m.tenant_id == tenant_id and m.domain_id == domain_id)
-
-    async def update(self, mailbox: Mailbox) -> None:
-        if await self.get(mailbox.tenant_id, mailbox.id) is not None:
-            self._put(self._store.mailboxes, mailbox.id, mailbox)
-
-    async def delete(self, tenant_id: str, mailbox_id: str) -> bool:
-        if await self.get(tenant_id, mailbox_id) is None:
-            return False
-        return self._pop(self._store.mailboxes, mailbox_id)
-
-
-class MemoryEmailAliases(_TableRepo):
-    async def add(self, alias: EmailAlias) -> None:
-        if await self.get_by_source(alias.source) is not None:
-            raise Conflict(f"source: an alias of {alias.source} already exists", code="alias_exists")
-        self._put(self._store.email_aliases, alias.id, alias)
-
-    async def get(self, tenant_id: str, alias_id: str) -> EmailAlias | None:
-        a = self._store.email_aliases.get(alias_id)
-        return a if a is not None and a.tenant_id == tenant_id else None
-
-    async def get_by_source(self, source: str) -> EmailAlias | None:
-        return next((a for a in self._store.email_aliases.values() if a.source == source), None)
-
-    async def all(self, tenant_id: str) -> list[EmailAlias]:
-        mine = [a for a in self._store.email_aliases.values() if a.tenant_id == tenant_id]
-        return sorted(mine, key=lambda a: a.source)
-
-    async def count_for_domain(self, tenant_id: str, domain_id: str) -> int:
-        aliases = self._store.email_aliases.values()
-        return sum(1 for a in aliases if a.tenant_id == tenant_id and a.domain_id == domain_id)
-
-    async def update(self, alias: EmailAlias) -> None:
-        if await self.get(alias.tenant_id, alias.id) is not None:
-            self._put(self._store.email_aliases, alias.id, alias)
-
-    async def delete(self, tenant_id: str, alias_id: str) -> bool:
-        if await self.get(tenant_id, alias_id) is None:
-            return False
-        return self._pop(self._store.email_aliases, alias_id)
-
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
-        return _page(await self.all(tenant_id), page)
-
-
-class MemoryProjectFiles(_TableRepo):
-    async def add(self, file: ProjectFile) -> None:
-        if await self.get_by_name(file.tenant_id, file.project_id, file.name) is not None or any(
-            f.project_id == file.project_id and f.name == file.name for f in self._store.project_files.values()
-        ):
-            raise Conflict(f"filename: the project already holds a file named {file.name!r}", code="file_exists")
-        self._put(self._store.project_files, file.id, file)
-
-    async def get(self, tenant_id: str, project_id: str, file_id: str) -> ProjectFile | None:
-        f = self._store.project_files.get(file_id)
-        return f if f is not None and f.tenant_id == tenant_id and f.project_id == project_id else None
-
-    async def get_by_name(self, tenant_id: str, project_id: str, name: str) -> ProjectFile | None:
-        files = self._store.project_files.values()
-        return next(
-            (f for f in files if f.tenant_id == tenant_id and f.project_id == project_id and f.name == name), None
-        )
-
-    async def used_bytes(self, tenant_id: str) -> int:
-        return sum(f.size for f in self._store.project_files.values() if f.tenant_id == tenant_id)
-
-    async def delete(self, tenant_id: str, project_id: str, file_id: str) -> bool:
-        if await self.get(tenant_id, project_id, file_id) is None:
-            return False
-        return self._pop(self._store.project_files, file_id)
-
-    async def delete_project(self, tenant_id: str, project_id: str) -> list[str]:
-        files = self._store.project_files.values()
-        mine = [f for f in files if f.tenant_id == tenant_id and f.project_id == project_id]
-        for f in mine:
-            self._pop(self._store.project_files, f.id)
-        return [f.storage_key for f in mine]
-
-    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
-        mine = [
-            f for f in self._store.project_files.values() if f.tenant_id == tenant_id and f.project_id == project_id
-        ]
-        return _page(sorted(mine, key=lambda f: f.name), page)

@@ -34,3 +34,8 @@ class Repo:
             return rows, len(rows)
         total = (await self._conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
         return rows, int(total)
+
+
+def count_of(table: Any, *where: Any) -> Any:
+    """``SELECT count(*)`` of the table's rows that match ``where``."""
+    return select(func.count()).select_from(table).where(*where)

@@ -1,0 +1,344 @@
+"""SQL repositories of identity: tenants, users, memberships, API keys, sessions, refresh tokens
+and the revocation feed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_core.domain.identity import (
+    ApiKey,
+    Membership,
+    RefreshToken,
+    Role,
+    Scope,
+    Session,
+    Tenant,
+    TenantStatus,
+    Tier,
+    User,
+)
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.errors import Conflict
+from tesserra_core.ports.persistence import Revocation
+
+
+def _tenant(r: Row[Any]) -> Tenant:
+    return Tenant(
+        id=r.id,
+        name=r.name,
+        slug=r.slug,
+        status=TenantStatus(r.status),
+        plan=r.plan,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _user(r: Row[Any]) -> User:
+    return User(
+        id=r.id,
+        email=r.email,
+        name=r.name,
+        password_hash=r.password_hash,
+        is_platform_admin=bool(r.is_platform_admin),
+        active=bool(r.active),
+        failed_logins=r.failed_logins,
+        locked_until=r.locked_until,
+        created_at=r.created_at,
+    )
+
+
+def _membership(r: Row[Any]) -> Membership:
+    return Membership(tenant_id=r.tenant_id, user_id=r.user_id, role=Role(r.role), created_at=r.created_at)
+
+
+def _api_key(r: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        created_by=r.created_by,
+        name=r.name,
+        prefix=r.prefix,
+        secret_hash=r.secret_hash,
+        scopes=frozenset(Scope(s) for s in r.scopes.split()),
+        tier=Tier(r.tier),
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        last_used_at=r.last_used_at,
+        revoked_at=r.revoked_at,
+    )
+
+
+def _session(r: Row[Any]) -> Session:
+    return Session(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        user_id=r.user_id,
+        created_at=r.created_at,
+        revoked_at=r.revoked_at,
+    )
+
+
+def _refresh(r: Row[Any]) -> RefreshToken:
+    return RefreshToken(
+        id=r.id,
+        session_id=r.session_id,
+        token_hash=r.token_hash,
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        used_at=r.used_at,
+    )
+
+
+class SqlTenants(_Repo):
+    async def add(self, tenant: Tenant) -> None:
+        conflict = Conflict(f"the slug {tenant.slug!r} is taken", code="slug_taken")
+        await self._insert(t.tenants, _tenant_values(tenant), conflict)
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        row = await self._one(select(t.tenants).where(t.tenants.c.id == tenant_id))
+        return _tenant(row) if row else None
+
+    async def list(self, page: PageRequest) -> tuple[list[Tenant], int]:
+        rows, total = await self._page(t.tenants, and_(True), t.tenants.c.id, page)
+        return [_tenant(r) for r in rows], total
+
+    async def update(self, tenant: Tenant) -> None:
+        try:
+            await self._conn.execute(
+                update(t.tenants).where(t.tenants.c.id == tenant.id).values(_tenant_values(tenant))
+            )
+        except IntegrityError:
+            raise Conflict(f"the slug {tenant.slug!r} is taken", code="slug_taken") from None
+
+    async def lock(self, tenant_id: str) -> None:
+        # PostgreSQL: the row lock queues concurrent writers of this tenant until commit. SQLite:
+        # every writer already holds the database's one write lock (BEGIN IMMEDIATE) until commit.
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(select(t.tenants.c.id).where(t.tenants.c.id == tenant_id).with_for_update())
+
+
+def _tenant_values(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "slug": tenant.slug,
+        "status": tenant.status.value,
+        "plan": tenant.plan,
+        "created_at": tenant.created_at,
+        "updated_at": tenant.updated_at,
+    }
+
+
+class SqlUsers(_Repo):
+    async def add(self, user: User) -> None:
+        values = {
+            "id": user.id,
+            "email": user.email,
+            "name": user.name,
+            "password_hash": user.password_hash,
+            "is_platform_admin": user.is_platform_admin,
+            "active": user.active,
+            "failed_logins": user.failed_logins,
+            "locked_until": user.locked_until,
+            "created_at": user.created_at,
+        }
+        await self._insert(t.users, values, Conflict("a user with this email exists", code="email_taken"))
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self._one(select(t.users).where(t.users.c.id == user_id))
+        return _user(row) if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = await self._one(select(t.users).where(t.users.c.email == email))
+        return _user(row) if row else None
+
+    async def update(self, user: User) -> None:
+        stmt = (
+            update(t.users)
+            .where(t.users.c.id == user.id)
+            .values(
+                email=user.email,
+                name=user.name,
+                password_hash=user.password_hash,
+                is_platform_admin=user.is_platform_admin,
+                active=user.active,
+                failed_logins=user.failed_logins,
+                locked_until=user.locked_until,
+            )
+        )
+        try:
+            await self._conn.execute(stmt)
+        except IntegrityError:
+            raise Conflict("a user with this email exists", code="email_taken") from None
+
+    async def count(self) -> int:
+        return int((await self._conn.execute(select(func.count()).select_from(t.users))).scalar_one())
+
+    async def clear_failed_logins(self, user_id: str, new_password_hash: str | None = None) -> None:
+        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
+        if new_password_hash is not None:
+            values["password_hash"] = new_password_hash
+        await self._conn.execute(update(t.users).where(t.users.c.id == user_id).values(values))
+
+
+class SqlMemberships(_Repo):
+    async def add(self, membership: Membership) -> None:
+        values = {
+            "tenant_id": membership.tenant_id,
+            "user_id": membership.user_id,
+            "role": membership.role.value,
+            "created_at": membership.created_at,
+        }
+        await self._insert(t.memberships, values, Conflict("already a member of this tenant", code="already_member"))
+
+    async def get(self, tenant_id: str, user_id: str) -> Membership | None:
+        m = t.memberships.c
+        row = await self._one(select(t.memberships).where(m.tenant_id == tenant_id, m.user_id == user_id))
+        return _membership(row) if row else None
+
+    async def list_for_user(self, user_id: str) -> list[Membership]:
+        m = t.memberships.c
+        rows = await self._all(select(t.memberships).where(m.user_id == user_id).order_by(m.created_at, m.tenant_id))
+        return [_membership(r) for r in rows]
+
+
+class SqlApiKeys(_Repo):
+    async def add(self, key: ApiKey) -> None:
+        values = {
+            "id": key.id,
+            "tenant_id": key.tenant_id,
+            "created_by": key.created_by,
+            "name": key.name,
+            "prefix": key.prefix,
+            "secret_hash": key.secret_hash,
+            "scopes": " ".join(sorted(key.scopes)),
+            "tier": key.tier.value,
+            "created_at": key.created_at,
+            "expires_at": key.expires_at,
+            "last_used_at": key.last_used_at,
+            "revoked_at": key.revoked_at,
+        }
+        await self._insert(t.api_keys, values, Conflict("an API key with this prefix exists", code="prefix_taken"))
+
+    async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        k = t.api_keys.c
+        row = await self._one(select(t.api_keys).where(k.id == key_id, k.tenant_id == tenant_id))
+        return _api_key(row) if row else None
+
+    async def get_by_prefix(self, prefix: str) -> ApiKey | None:
+        row = await self._one(select(t.api_keys).where(t.api_keys.c.prefix == prefix))
+        return _api_key(row) if row else None
+
+    async def list(self, tenant_id: str, page: PageRequest, created_by: str | None = None) -> tuple[list[ApiKey], int]:
+        k = t.api_keys.c
+        where = k.tenant_id == tenant_id
+        if created_by is not None:
+            where = and_(where, k.created_by == created_by)
+        rows, total = await self._page(t.api_keys, where, k.id.desc(), page)
+        return [_api_key(r) for r in rows], total
+
+    async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
+        k = t.api_keys.c
+        result = await self._conn.execute(
+            update(t.api_keys)
+            .where(k.id == key_id, k.tenant_id == tenant_id, k.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return bool(result.rowcount)
+
+    async def touch(self, used: dict[str, datetime]) -> None:
+        if not used:
+            return
+        k = t.api_keys.c
+        stmt = (
+            update(t.api_keys)
+            .where(k.id == bindparam("key_id"))
+            .where((k.last_used_at.is_(None)) | (k.last_used_at < bindparam("at")))
+            .values(last_used_at=bindparam("at"))
+        )
+        await self._conn.execute(stmt, [{"key_id": key_id, "at": at} for key_id, at in used.items()])
+
+
+class SqlSessions(_Repo):
+    async def add(self, session: Session) -> None:
+        values = {
+            "id": session.id,
+            "tenant_id": session.tenant_id,
+            "user_id": session.user_id,
+            "created_at": session.created_at,
+            "revoked_at": session.revoked_at,
+        }
+        await self._insert(t.sessions, values, Conflict("session exists", code="session_exists"))
+
+    async def get(self, session_id: str) -> Session | None:
+        row = await self._one(select(t.sessions).where(t.sessions.c.id == session_id))
+        return _session(row) if row else None
+
+    async def revoke(self, session_id: str, at: datetime) -> bool:
+        s = t.sessions.c
+        result = await self._conn.execute(
+            update(t.sessions).where(s.id == session_id, s.revoked_at.is_(None)).values(revoked_at=at)
+        )
+        return bool(result.rowcount)
+
+
+class SqlRefreshTokens(_Repo):
+    async def add(self, token: RefreshToken) -> None:
+        values = {
+            "id": token.id,
+            "session_id": token.session_id,
+            "token_hash": token.token_hash,
+            "created_at": token.created_at,
+            "expires_at": token.expires_at,
+            "used_at": token.used_at,
+        }
+        await self._insert(t.refresh_tokens, values, Conflict("refresh token exists", code="token_exists"))
+
+    async def get(self, token_id: str) -> RefreshToken | None:
+        row = await self._one(select(t.refresh_tokens).where(t.refresh_tokens.c.id == token_id))
+        return _refresh(row) if row else None
+
+    async def mark_used(self, token_id: str, at: datetime) -> bool:
+        r = t.refresh_tokens.c
+        result = await self._conn.execute(
+            update(t.refresh_tokens).where(r.id == token_id, r.used_at.is_(None)).values(used_at=at)
+        )
+        return bool(result.rowcount)
+
+
+_REVOCATION_LOCK = 0x7E55E4A
+
+
+class SqlRevocations(_Repo):
+    async def publish(self, revocation: Revocation, at: datetime) -> None:
+        if self._conn.dialect.name == "postgresql":
+            # Sequence values are taken at insert, not at commit: without this lock a reader could
+            # see seq N+1 commit, move its cursor past it, and never see seq N committing later.
+            # Publishers serialize until commit (SQLite's BEGIN IMMEDIATE already does that).
+            await self._conn.execute(select(func.pg_advisory_xact_lock(_REVOCATION_LOCK)))
+        await self._conn.execute(
+            insert(t.revocations).values(kind=revocation.kind, subject=revocation.subject, created_at=at)
+        )
+
+    async def since(self, cursor: int) -> tuple[list[Revocation], int]:
+        r = t.revocations.c
+        rows = await self._all(select(r.seq, r.kind, r.subject).where(r.seq > cursor).order_by(r.seq).limit(10_000))
+        if not rows:
+            return [], cursor
+        return [Revocation(row.kind, row.subject) for row in rows], int(rows[-1].seq)
+
+    async def cursor(self) -> int:
+        value = (await self._conn.execute(select(func.max(t.revocations.c.seq)))).scalar()
+        return int(value or 0)
+
+    async def purge(self, before: datetime) -> int:
+        result = await self._conn.execute(delete(t.revocations).where(t.revocations.c.created_at < before))
+        return int(result.rowcount or 0)

@@ -1,0 +1,121 @@
+"""SQL repository of projects, with each tenant's project counter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.projects import Project, ProjectFilter, ProjectStatus, name_key
+from tesserra_core.errors import Conflict
+
+
+def _project(r: Row[Any]) -> Project:
+    return Project(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        name=r.name,
+        description=r.description,
+        status=ProjectStatus(r.status),
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _project_values(p: Project) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "tenant_id": p.tenant_id,
+        "name": p.name,
+        "name_key": name_key(p.name),
+        "description": p.description,
+        "status": p.status.value,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+    }
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SqlProjects(_Repo):
+    async def add(self, project: Project) -> None:
+        await self._insert(t.projects, _project_values(project), _name_taken(project.name))
+        await self._conn.execute(_bump_count(self._conn.dialect.name, project.tenant_id))
+
+    async def get(self, tenant_id: str, project_id: str) -> Project | None:
+        p = t.projects.c
+        row = await self._one(select(t.projects).where(p.id == project_id, p.tenant_id == tenant_id))
+        return _project(row) if row else None
+
+    async def list(self, tenant_id: str, page: PageRequest, where: ProjectFilter) -> tuple[list[Project], int]:
+        p = t.projects.c
+        clause = p.tenant_id == tenant_id
+        if where.status is not None:
+            clause = and_(clause, p.status == where.status.value)
+        if where.name:
+            clause = and_(clause, p.name_key.like(_like(where.name.casefold()), escape="\\"))
+        if where.status is not None or where.name:
+            rows, total = await self._page(t.projects, clause, p.id.desc(), page)
+            return [_project(r) for r in rows], total
+        # Unfiltered: the page's ids from the (tenant_id, id) index alone (an index-only scan, so a
+        # deep offset skips index entries, not table rows), then those rows; the total from the
+        # tenant's counter (an exact COUNT would read every index entry of a large tenant).
+        ids = select(p.id).where(clause).order_by(p.id.desc()).limit(page.limite).offset(page.offset).subquery("page")
+        stmt = select(t.projects).join(ids, p.id == ids.c.id).order_by(p.id.desc())
+        rows = await self._all(stmt)
+        if page.offset == 0 and len(rows) < page.limite:
+            return [_project(r) for r in rows], len(rows)
+        return [_project(r) for r in rows], await self.count(tenant_id)
+
+    async def update(self, project: Project) -> None:
+        p = t.projects.c
+        stmt = (
+            update(t.projects)
+            .where(p.id == project.id, p.tenant_id == project.tenant_id)
+            .values(_project_values(project))
+        )
+        try:
+            await self._conn.execute(stmt)
+        except IntegrityError:
+            raise _name_taken(project.name) from None
+
+    async def delete(self, tenant_id: str, project_id: str) -> bool:
+        p = t.projects.c
+        # Its resources first, explicitly: the port promises it, whatever the foreign keys do.
+        await self._conn.execute(
+            delete(t.resources).where(t.resources.c.project_id == project_id, t.resources.c.tenant_id == tenant_id)
+        )
+        result = await self._conn.execute(delete(t.projects).where(p.id == project_id, p.tenant_id == tenant_id))
+        if not result.rowcount:
+            return False
+        c = t.project_counts.c
+        await self._conn.execute(
+            update(t.project_counts).where(c.tenant_id == tenant_id).values(projects=c.projects - 1)
+        )
+        return True
+
+    async def count(self, tenant_id: str) -> int:
+        c = t.project_counts.c
+        value = (await self._conn.execute(select(c.projects).where(c.tenant_id == tenant_id))).scalar()
+        return int(value or 0)
+
+
+def _bump_count(dialect: str, tenant_id: str) -> Any:
+    """Add one to the tenant's project count (creating its counter at 1)."""
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t.project_counts)
+    stmt = upsert.values(tenant_id=tenant_id, projects=1)
+    return stmt.on_conflict_do_update(
+        index_elements=[t.project_counts.c.tenant_id], set_={"projects": t.project_counts.c.projects + 1}
+    )
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a project named {name!r} exists", code="project_name_taken")

@@ -1,0 +1,109 @@
+"""SQL repository of resources (a resource's config is stored as JSON text)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Row, and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.resources import UNSETTLED, Resource, ResourceStatus
+from tesserra_core.errors import Conflict
+
+_config = msgspec.json.Encoder()
+_config_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+def _resource(r: Row[Any]) -> Resource:
+    return Resource(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        project_id=r.project_id,
+        type=r.type,
+        name=r.name,
+        config=_config_decoder.decode(r.config),
+        status=ResourceStatus(r.status),
+        status_reason=r.status_reason,
+        workload_id=r.workload_id,
+        endpoint=r.endpoint,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def _resource_values(r: Resource) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "tenant_id": r.tenant_id,
+        "project_id": r.project_id,
+        "type": r.type,
+        "name": r.name,
+        "config": _config.encode(r.config).decode(),
+        "status": r.status.value,
+        "status_reason": r.status_reason,
+        "workload_id": r.workload_id,
+        "endpoint": r.endpoint,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
+
+
+def _resource_name_taken(name: str) -> Conflict:
+    return Conflict(f"the project has a resource named {name!r}", code="resource_name_taken")
+
+
+class SqlResources(_Repo):
+    async def add(self, resource: Resource) -> None:
+        await self._insert(t.resources, _resource_values(resource), _resource_name_taken(resource.name))
+
+    async def get(self, tenant_id: str, resource_id: str) -> Resource | None:
+        c = t.resources.c
+        row = await self._one(select(t.resources).where(c.id == resource_id, c.tenant_id == tenant_id))
+        return _resource(row) if row else None
+
+    async def find(self, resource_id: str) -> Resource | None:
+        row = await self._one(select(t.resources).where(t.resources.c.id == resource_id))
+        return _resource(row) if row else None
+
+    async def all_of(self, tenant_id: str, project_id: str | None = None) -> list[Resource]:
+        c = t.resources.c
+        where = c.tenant_id == tenant_id
+        if project_id is not None:
+            where = and_(where, c.project_id == project_id)
+        return [_resource(r) for r in await self._all(select(t.resources).where(where).order_by(c.id))]
+
+    async def update(self, resource: Resource, *, if_updated_at: datetime | None = None) -> bool:
+        c = t.resources.c
+        stmt = update(t.resources).where(c.id == resource.id, c.tenant_id == resource.tenant_id)
+        if if_updated_at is not None:
+            stmt = stmt.where(c.updated_at == if_updated_at)
+        try:
+            result = await self._conn.execute(stmt.values(_resource_values(resource)))
+        except IntegrityError:
+            raise _resource_name_taken(resource.name) from None
+        return bool(result.rowcount)
+
+    async def delete(self, tenant_id: str, resource_id: str) -> bool:
+        c = t.resources.c
+        result = await self._conn.execute(delete(t.resources).where(c.id == resource_id, c.tenant_id == tenant_id))
+        return bool(result.rowcount)
+
+    async def count(self, tenant_id: str) -> int:
+        stmt = select(func.count()).select_from(t.resources).where(t.resources.c.tenant_id == tenant_id)
+        return int((await self._conn.execute(stmt)).scalar_one())
+
+    async def unsettled(self) -> list[Resource]:
+        c = t.resources.c
+        stmt = select(t.resources).where(c.status.in_([s.value for s in UNSETTLED])).order_by(c.id)
+        return [_resource(r) for r in await self._all(stmt)]
+
+    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[Resource], int]:
+        c = t.resources.c
+        where = and_(c.tenant_id == tenant_id, c.project_id == project_id)
+        rows, total = await self._page(t.resources, where, c.id, page)
+        return [_resource(r) for r in rows], total

@@ -1,0 +1,101 @@
+"""SQL unit of work: one connection (and, for writes, one transaction) holding every repository.
+
+A read-only unit of work runs in AUTOCOMMIT: no BEGIN and no ROLLBACK round trips, which is
+most of SQLAlchemy's per-request cost on a pooled connection. Database failures leave here as
+``Unavailable``, values the database refuses as ``ValidationFailed``.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import select
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
+from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed
+
+
+def _bad_value(exc: BaseException) -> bool:
+    """The value sent, not the database, is at fault: SQLSTATE class 22 (data exception: a NUL in text,
+    a number out of range, ...), which asyncpg reports through the dialect as a plain DBAPIError."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22"))
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: AsyncEngine, read_only: bool) -> None:
+        self._engine = engine
+        self._read_only = read_only
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        try:
+            conn = await self._engine.connect()
+            if not self._read_only:
+                await conn.begin()
+        except (OSError, DBAPIError) as exc:
+            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+        self._conn = conn
+        self.tenants = identity.SqlTenants(conn)
+        self.users = identity.SqlUsers(conn)
+        self.memberships = identity.SqlMemberships(conn)
+        self.api_keys = identity.SqlApiKeys(conn)
+        self.sessions = identity.SqlSessions(conn)
+        self.refresh_tokens = identity.SqlRefreshTokens(conn)
+        self.revocations = identity.SqlRevocations(conn)
+        self.catalog = tools.SqlCatalog(conn)
+        self.installations = tools.SqlInstallations(conn)
+        self.oauth_states = shared_tools.SqlOAuthStates(conn)
+        self.oauth_links = shared_tools.SqlOAuthLinks(conn)
+        self.client_syncs = shared_tools.SqlClientSyncs(conn)
+        self.domains = domains.SqlDomains(conn)
+        self.dns_records = domains.SqlDnsRecords(conn)
+        self.mailboxes = mail.SqlMailboxes(conn)
+        self.email_aliases = mail.SqlEmailAliases(conn)
+        self.project_files = files.SqlProjectFiles(conn)
+        self.projects = projects.SqlProjects(conn)
+        self.resources = resources.SqlResources(conn)
+        self.plans = billing.SqlPlans(conn)
+        self.subscriptions = billing.SqlSubscriptions(conn)
+        self.invoices = billing.SqlInvoices(conn)
+        self.billing_events = billing.SqlBillingEvents(conn)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                if conn.in_transaction():
+                    await conn.rollback()
+            finally:
+                await conn.close()
+        if isinstance(exc, TesserraError) or exc is None:
+            return
+        if _bad_value(exc):
+            raise ValidationFailed(
+                "a value cannot be stored: out of range for its field, or text with a NUL character",
+                code="invalid_value",
+            ) from exc
+        if isinstance(exc, (DBAPIError, SQLAlchemyError, OSError)):
+            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._autocommit if read_only else self.engine, read_only)
+
+    async def ping(self) -> None:
+        async with self._autocommit.connect() as conn:
+            await conn.execute(select(1))
