@@ -11,8 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
-from tesserra_core.usecases import UseCases
-from tesserra_core.usecases.facade import VERSION
+from tesserra_core.facade import VERSION, UseCases
 from tesserra_http.allow import AllowedMethods, AllowHeaderMiddleware
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var

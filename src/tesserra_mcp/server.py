@@ -19,8 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tesserra_core.domain.identity import Principal
 from tesserra_core.errors import TesserraError, Unauthenticated
-from tesserra_core.usecases import UseCases
-from tesserra_core.usecases.facade import VERSION
+from tesserra_core.facade import VERSION, UseCases
 from tesserra_mcp.endpoint import ACTOR
 from tesserra_mcp.registry import ToolSpec, as_error, bind, request_value
 from tesserra_mcp.tools import ALL

@@ -35,6 +35,7 @@ from tesserra_core.domain.tools import (
     InstallationStatus,
     ToolInfo,
     installation_of,
+    secret_context,
 )
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -71,11 +72,6 @@ class ToolLimits:
 
 class NeedsAuth(Exception):
     """The entry needs an OAuth account the user has not linked."""
-
-
-def secret_context(installation: Installation) -> str:
-    """Where an installation's sealed secrets belong: they open only for this tenant and installation."""
-    return f"installation:{installation.tenant_id}:{installation.id}:config"
 
 
 class _TokenSource(Protocol):

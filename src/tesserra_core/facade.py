@@ -1,4 +1,4 @@
-"""The use-case facade: every use case, built once from the ports. Drivers hold only this."""
+"""The facade: every use case and every runner, built once from the ports. Drivers hold only this."""
 
 from __future__ import annotations
 
@@ -20,8 +20,13 @@ from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssu
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
+from tesserra_core.runners.billing_retries import RetryEvents
+from tesserra_core.runners.housekeeping import Housekeeping
+from tesserra_core.runners.provisioner import Provisioner
+from tesserra_core.runners.revocation_watcher import RevocationWatcher
+from tesserra_core.runners.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
-from tesserra_core.usecases.billing_events import ProcessEvent, ReceiveWebhook, RetryEvents
+from tesserra_core.usecases.billing_events import ProcessEvent, ReceiveWebhook
 from tesserra_core.usecases.billing_plans import (
     AddPrice,
     AdminGetPlan,
@@ -34,12 +39,7 @@ from tesserra_core.usecases.billing_plans import (
 )
 from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
 from tesserra_core.usecases.containers import ContainerLifecycle, GetContainer, ListContainers
-from tesserra_core.usecases.credentials import (
-    Authenticate,
-    KeyUsage,
-    RevocationWatcher,
-    Revoker,
-)
+from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
 from tesserra_core.usecases.domains import (
     CreateDnsRecord,
     CreateDomain,
@@ -71,7 +71,6 @@ from tesserra_core.usecases.health import (
     ResourceHealthSource,
     TenantHealth,
 )
-from tesserra_core.usecases.housekeeping import Housekeeping
 from tesserra_core.usecases.installations import (
     CallInstallationTool,
     GetInstallation,
@@ -112,7 +111,6 @@ from tesserra_core.usecases.projects import (
     ListProjects,
     UpdateProject,
 )
-from tesserra_core.usecases.provisioning import Provisioner
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.resources import (
     CreateResource,
@@ -143,7 +141,6 @@ from tesserra_core.usecases.tenants import (
     SetTenantStatus,
     UpdateTenant,
 )
-from tesserra_core.usecases.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.views import MeView
 
 VERSION = "0.1.0"
