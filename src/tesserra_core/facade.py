@@ -1,8 +1,10 @@
-"""The facade: every use case and every runner, built once from the ports. Drivers hold only this."""
+"""The facade: every use case and every runner, built once from the ports. Drivers hold only this,
+call its use cases, and enter ``running`` once for the background work they need."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -361,3 +363,19 @@ class UseCases:
         self.finance_revenue = Revenue(p.uow, p.clock)
         self.finance_churn = Churn(p.uow, p.clock)
         self.finance_invoices = ListInvoices(p.uow)
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, guest: bool = False) -> AsyncIterator[None]:
+        """The background runners for the life of the block, started in order and stopped in reverse:
+        the revocation watcher (with housekeeping), billing retries, the provisioner, the tool servers.
+
+        Every driver enters this once. A server runs them all; a ``guest`` (the MCP stdio command,
+        which shares the store with a running server) only watches revocations and closes the tool
+        servers it started: reconciling workloads and retrying billing events are the server's."""
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.revocations.watching())
+            if not guest:
+                await stack.enter_async_context(self.retry_billing_events.running())
+                await stack.enter_async_context(self.provisioner.running())
+            await stack.enter_async_context(self.tool_servers.running(reconcile=not guest))
+            yield

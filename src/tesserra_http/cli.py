@@ -39,7 +39,7 @@ def mcp_stdio(settings: Settings) -> None:
     async def main() -> None:
         async with running(settings) as uc:
             await uc.authenticate(key)  # refuse a bad key before serving anything
-            async with uc.revocations.watching():
+            async with uc.running(guest=True):
                 await run_stdio(uc, key)
 
     run_loop(main)

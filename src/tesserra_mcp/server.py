@@ -112,16 +112,13 @@ def _sessions_owned_by_caller(app: ASGIApp) -> ASGIApp:
 
 
 async def run_stdio(uc: UseCases, api_key: str) -> None:
-    """Serve MCP on stdin/stdout as the holder of ``api_key`` (checked now, and on every call)."""
+    """Serve MCP on stdin/stdout as the holder of ``api_key`` (checked now, and on every call).
+    The caller runs it inside ``uc.running(guest=True)``: the tool servers this process started end
+    with it, and no reconciler runs here (the workloads of a server sharing the store are its own)."""
     await uc.authenticate(api_key)
 
     async def actor() -> Principal:
         return await uc.authenticate(api_key)
 
     server = build_server(uc, stdio_actor=actor)
-    try:
-        await server.run_stdio_async()
-    finally:
-        # Tool servers this process started end with it. No reconciler here: the workloads of
-        # other processes sharing the store (a running `tesserra serve`) are theirs to keep.
-        await uc.tool_servers.close()
+    await server.run_stdio_async()

@@ -430,8 +430,16 @@ class ToolServers:
         return len(outcome.removed), marked
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Reconcile now and then every ``reconcile_every`` seconds; close everything at the end."""
+    async def running(self, *, reconcile: bool = True) -> AsyncIterator[None]:
+        """Reconcile now and then every ``reconcile_every`` seconds; close everything at the end.
+        Without ``reconcile`` (a process sharing the store with a server, whose workloads are its
+        own to keep) it only closes, at the end, the servers this process started."""
+        if not reconcile:
+            try:
+                yield
+            finally:
+                await self.close()
+            return
         await self._reconcile_logged(full=True)
 
         async def loop() -> None:
