@@ -17,7 +17,7 @@ import uvicorn
 
 from tesserra_adapters.bootstrap import running
 from tesserra_adapters.settings import Settings
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 
 T = TypeVar("T")
 

@@ -10,8 +10,7 @@ from typing import Any
 
 from tesserra_adapters.container import MemoryAdapters, RealAdapters
 from tesserra_adapters.settings import Settings
-from tesserra_core.usecases import UseCases
-from tesserra_core.usecases.facade import Ports
+from tesserra_core.facade import Ports, UseCases
 
 log = logging.getLogger("tesserra")
 

@@ -11,8 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
-from tesserra_core.usecases import UseCases
-from tesserra_core.usecases.facade import VERSION
+from tesserra_core.facade import VERSION, UseCases
 from tesserra_http.allow import AllowedMethods, AllowHeaderMiddleware
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var
@@ -92,7 +91,6 @@ def create_app(
     uc: UseCases,
     *,
     allowed_hosts: tuple[str, ...] = (),
-    watch_revocations: bool = True,
     trusted_proxies: tuple[str, ...] = (),
     proxy_header: str = "x-forwarded-for",
 ) -> Litestar:
@@ -107,13 +105,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            if watch_revocations:
-                await stack.enter_async_context(uc.revocations.watching())
-                await stack.enter_async_context(uc.retry_billing_events.running())
-            await stack.enter_async_context(endpoint.lifespan())
-            await stack.enter_async_context(uc.provisioner.running())
-            await stack.enter_async_context(uc.tool_servers.running())
+        async with uc.running(), endpoint.lifespan():
             yield
 
     allowed = AllowedMethods()

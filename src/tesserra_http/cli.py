@@ -13,7 +13,7 @@ from typing import Any
 from tesserra_adapters.bootstrap import running
 from tesserra_adapters.settings import Settings
 from tesserra_core.errors import TesserraError
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_http.context import RequestIdLogFilter
 from tesserra_http.serving import return_large_blocks_to_the_os, run_loop, serve
 
@@ -39,7 +39,7 @@ def mcp_stdio(settings: Settings) -> None:
     async def main() -> None:
         async with running(settings) as uc:
             await uc.authenticate(key)  # refuse a bad key before serving anything
-            async with uc.revocations.watching():
+            async with uc.running(guest=True):
                 await run_stdio(uc, key)
 
     run_loop(main)

@@ -22,8 +22,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from tesserra_core.errors import TesserraError, ValidationFailed
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.limits import RateDecision, StoredResponse
-from tesserra_core.usecases import UseCases
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import incoming_request_id, request_id_var
 from tesserra_http.errors import retry_after, send_core_error, send_error

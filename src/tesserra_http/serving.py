@@ -31,7 +31,7 @@ from typing import Any
 
 from tesserra_adapters.bootstrap import running
 from tesserra_adapters.settings import Settings
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 
 log = logging.getLogger("tesserra")
 

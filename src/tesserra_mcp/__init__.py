@@ -6,7 +6,7 @@ Neither imports the MCP SDK until it is used.
 
 from __future__ import annotations
 
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_mcp.endpoint import McpEndpoint
 
 __all__ = ["McpEndpoint", "run_stdio"]

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from tesserra_core.errors import Forbidden, RateLimited, TesserraError, Unauthenticated, Unavailable, error_body
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 
 ACTOR = "tesserra.actor"
 REQUEST_ID = "tesserra.request_id"

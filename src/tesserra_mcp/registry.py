@@ -20,7 +20,7 @@ from pydantic import Field
 from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import MAX_LIMIT
 from tesserra_core.errors import TesserraError, error_body
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_mcp.endpoint import REQUEST_ID
 
 # Pagination arguments. Their bounds are documented in the schema but enforced by the core, so a

@@ -19,8 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tesserra_core.domain.identity import Principal
 from tesserra_core.errors import TesserraError, Unauthenticated
-from tesserra_core.usecases import UseCases
-from tesserra_core.usecases.facade import VERSION
+from tesserra_core.facade import VERSION, UseCases
 from tesserra_mcp.endpoint import ACTOR
 from tesserra_mcp.registry import ToolSpec, as_error, bind, request_value
 from tesserra_mcp.tools import ALL
@@ -113,16 +112,13 @@ def _sessions_owned_by_caller(app: ASGIApp) -> ASGIApp:
 
 
 async def run_stdio(uc: UseCases, api_key: str) -> None:
-    """Serve MCP on stdin/stdout as the holder of ``api_key`` (checked now, and on every call)."""
+    """Serve MCP on stdin/stdout as the holder of ``api_key`` (checked now, and on every call).
+    The caller runs it inside ``uc.running(guest=True)``: the tool servers this process started end
+    with it, and no reconciler runs here (the workloads of a server sharing the store are its own)."""
     await uc.authenticate(api_key)
 
     async def actor() -> Principal:
         return await uc.authenticate(api_key)
 
     server = build_server(uc, stdio_actor=actor)
-    try:
-        await server.run_stdio_async()
-    finally:
-        # Tool servers this process started end with it. No reconciler here: the workloads of
-        # other processes sharing the store (a running `tesserra serve`) are theirs to keep.
-        await uc.tool_servers.close()
+    await server.run_stdio_async()

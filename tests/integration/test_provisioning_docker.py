@@ -12,8 +12,8 @@ import pytest
 from tesserra_adapters.bootstrap import running
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.resources import DesiredState, ResourceStatus, owner_of
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.health import Health
-from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.projects import NewProject
 from tesserra_core.usecases.resources import NewResource, ResourceChanges
 from tesserra_core.usecases.sessions import Credentials

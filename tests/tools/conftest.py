@@ -17,7 +17,7 @@ from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.plans import PlanLimits
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tests.servers.launchers import CATALOG, write_launchers
 from tests.unit.conftest import make_team
 from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, FakeClock, Team, sign_in

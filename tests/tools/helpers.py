@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tesserra_core.domain.identity import Principal
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.tool_views import InstallationView
 
 TIME = "io.github.modelcontextprotocol-time"

@@ -12,7 +12,7 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import CatalogEntry, EnvironmentVariable, Package, validate_config
 from tesserra_core.errors import Forbidden, NotFound, Unavailable, ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.marketplace import CatalogQuery, RefreshCatalog, parse_documents
 from tests.tools.helpers import PROBE, TIME
 from tests.unit.helpers import Team

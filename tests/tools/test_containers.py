@@ -9,8 +9,8 @@ import pytest
 from tesserra_core.domain.identity import Principal, Role
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Forbidden, NotFound, ValidationFailed
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.runtime import WorkloadSpec
-from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.installations import InstallRequest, ToolCall
 from tests.tools.helpers import PROBE, SECRET, settled
 from tests.unit.conftest import make_team

@@ -18,7 +18,7 @@ from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.workspaces import workspaces_root
 from tesserra_core.domain.paging import PageRequest
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.installations import InstallRequest, ToolCall, Upload
 from tests.servers.launchers import CATALOG, probe_image
 from tests.support import DOCKER_HOST

@@ -25,9 +25,9 @@ from tesserra_core.errors import (
     Unprocessable,
     ValidationFailed,
 )
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
+from tesserra_core.runners.tool_servers import SharedToolAccounts
 from tesserra_core.usecases.installations import InstallationChanges, InstallRequest, ToolCall, Upload
-from tesserra_core.usecases.tool_servers import SharedToolAccounts
 from tests.servers.launchers import time_server  # noqa: F401 (a fixture)
 from tests.tools.helpers import BROKEN, DRIVE, PROBE, SECRET, TIME, settled
 from tests.unit.helpers import Team

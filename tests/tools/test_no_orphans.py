@@ -11,7 +11,7 @@ from pathlib import Path
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.tools import InstallScope, installation_of
 from tesserra_core.errors import TesserraError
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.installations import InstallRequest, ToolCall
 from tests.tools.helpers import PROBE, SECRET, settled
 from tests.unit.helpers import Team

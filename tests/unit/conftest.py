@@ -12,7 +12,7 @@ from tesserra_adapters.bootstrap import build
 from tesserra_adapters.container import MemoryAdapters
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Role
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.tenants import NewTenant
 from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, FakeClock, Team, add_user, sign_in, unique_email
 

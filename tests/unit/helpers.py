@@ -10,7 +10,7 @@ import msgspec
 
 from tesserra_adapters.memory.unit_of_work import MemoryStore, MemoryUnitOfWorkFactory
 from tesserra_core.domain.identity import Membership, Principal, Role, User
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.sessions import Credentials, TokenPair
 
 ADMIN_EMAIL = "admin@tesserra.test"

@@ -9,8 +9,8 @@ import pytest
 from tesserra_core.domain.identity import ROLE_SCOPES, AuthMethod, Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Forbidden, NotFound, Unauthenticated, Unprocessable, ValidationFailed
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.persistence import Revocation
-from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.credentials import split_api_key
 from tests.unit.conftest import make_team

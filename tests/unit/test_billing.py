@@ -19,7 +19,7 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, Unprocessable, ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.billing_plans import NewPlan, NewPrice, PlanChanges, PlanView
 from tesserra_core.usecases.finance import InvoiceQuery
 from tesserra_core.usecases.subscriptions import CheckoutStart

@@ -6,7 +6,7 @@ import pytest
 
 from tesserra_core.domain.identity import AuthMethod, Principal, Role, Scope, Tier
 from tesserra_core.errors import Forbidden, Unauthenticated, ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.caching import TaggedCache as CredentialCache
 from tesserra_core.usecases.credentials import auth_headers, credential_from_headers

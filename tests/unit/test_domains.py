@@ -23,8 +23,8 @@ from tesserra_core.errors import (
     Unprocessable,
     ValidationFailed,
 )
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.health import Health
-from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.domains import (
     DnsRecordChanges,
     DomainChanges,

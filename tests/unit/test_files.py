@@ -14,7 +14,7 @@ from tesserra_core.domain.files import check_filename
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, NotFound, PayloadTooLarge, PaymentRequired, ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.files import Upload
 from tesserra_core.usecases.projects import NewProject
 from tests.unit.conftest import make_team

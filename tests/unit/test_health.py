@@ -10,8 +10,8 @@ import msgspec
 
 from tesserra_adapters.http_probe import MemoryHttpProbe
 from tesserra_core.domain.resources import DesiredState, ResourceStatus
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.health import Health, HttpCheck
-from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.health import HealthItem, ResourceChecks, TenantHealth, aggregate
 from tesserra_core.usecases.projects import NewProject
 from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView

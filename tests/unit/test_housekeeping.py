@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tests.unit.helpers import FakeClock, Team, store
 

@@ -9,8 +9,8 @@ import pytest
 
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Forbidden, ValidationFailed
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.shared_tools import SiteConfig
-from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.integrations import KEY_PLACEHOLDER, ClientConfiguration, ClientSyncRequest
 from tests.unit.helpers import FakeClock, Team
 

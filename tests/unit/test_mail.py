@@ -12,7 +12,7 @@ from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unprocessable, ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.domains import NewDomain
 from tesserra_core.usecases.mail import (
     EmailAliasChanges,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tesserra_core.domain.identity import Principal
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.tenants import NewTenant, TenantChanges
 from tests.unit.helpers import Team, store
 

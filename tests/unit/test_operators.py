@@ -11,7 +11,7 @@ from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Role, Scope, Tier
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import NotFound
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.operators import KeyForUser
 from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, Team, sign_in, stored_user
 

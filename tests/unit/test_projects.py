@@ -16,7 +16,7 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.projects import NewProject, ProjectChanges
 from tests.unit.conftest import make_team
 from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, Team, add_user, sign_in

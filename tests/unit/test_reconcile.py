@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tesserra_adapters.runtime.memory import MemoryRuntime
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.runtime import WorkloadSpec, WorkloadState
-from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
 
 

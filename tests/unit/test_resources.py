@@ -18,10 +18,10 @@ from tesserra_core.domain.identity import Principal, Role
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.resources import DesiredState, ResourceStatus, owner_of
 from tesserra_core.errors import Conflict, Forbidden, NotFound, PaymentRequired, Unprocessable
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.runtime import Workload, WorkloadSpec, WorkloadState
-from tesserra_core.usecases import UseCases
+from tesserra_core.runners.provisioner import LOGICAL_NOTE, Provisioner, workload_spec
 from tesserra_core.usecases.projects import NewProject
-from tesserra_core.usecases.provisioning import LOGICAL_NOTE, Provisioner, workload_spec
 from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView
 from tests.unit.conftest import make_team
 from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, Team, add_user, sign_in, store

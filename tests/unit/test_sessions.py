@@ -8,7 +8,7 @@ import pytest
 
 from tesserra_core.domain.identity import AuthMethod, Principal, Role
 from tesserra_core.errors import Forbidden, RateLimited, Unauthenticated, Unprocessable
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.sessions import Credentials, RefreshRequest
 from tests.unit.helpers import PASSWORD, FakeClock, Team, add_user, sign_in

@@ -15,7 +15,7 @@ from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Role
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, Forbidden, NotFound, Unprocessable, UpstreamFailed, ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.shared_tools import CallbackParams, OAuthStartView
 from tests.unit.helpers import FakeClock, Team, add_user, sign_in, store
 

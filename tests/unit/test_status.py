@@ -10,8 +10,8 @@ import pytest
 
 from tesserra_core.domain.identity import Scope
 from tesserra_core.errors import Forbidden
+from tesserra_core.facade import UseCases
 from tesserra_core.ports.health import ComponentHealth, Health, Probe
-from tesserra_core.usecases import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.status import ServiceStatus
 from tests.unit.helpers import FakeClock, Team

@@ -7,7 +7,7 @@ import pytest
 from tesserra_core.domain.identity import Principal, Role, TenantStatus
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.tenants import NewTenant, TenantChanges
 from tests.unit.helpers import PASSWORD, Team, add_user, sign_in, stored_user, unique_email

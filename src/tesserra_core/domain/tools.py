@@ -192,6 +192,11 @@ def installation_of(owner: str) -> str | None:
     return owner[len(OWNER_PREFIX) :].split("/", 1)[0] or None
 
 
+def secret_context(installation: Installation) -> str:
+    """Where an installation's sealed secrets belong: they open only for this tenant and installation."""
+    return f"installation:{installation.tenant_id}:{installation.id}:config"
+
+
 def validate_config(entry: CatalogEntry, config: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """Check ``config`` against the entry's settings; return (plain values, secret values) as strings.
 

@@ -16,7 +16,7 @@ from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.tools import InstallationStatus, installation_of
 from tesserra_core.errors import Forbidden, NotFound, ValidationFailed
 from tesserra_core.ports.runtime import ContainerRuntime, Workload
-from tesserra_core.usecases.tool_servers import ToolServers
+from tesserra_core.usecases.installations import InstallationServers
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
 
 MANAGED_OWNERS = ("installation:", "sandbox:", "resource:")
@@ -74,7 +74,7 @@ class GetContainer:
 @dataclass(frozen=True, slots=True)
 class ContainerLifecycle:
     runtime: ContainerRuntime
-    servers: ToolServers
+    servers: InstallationServers
 
     async def __call__(self, actor: Principal, container_id: str, action: str) -> ContainerActionView:
         actor.require(Scope.TOOLS_WRITE)

@@ -1,12 +1,12 @@
 """Installations: install from the marketplace, inspect, reconfigure, remove, list and call tools,
-upload files into the workspace. The servers themselves are run by ``ToolServers``."""
+upload files into the workspace. The servers themselves are run by ``ToolServers`` (runners)."""
 
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 
@@ -19,6 +19,7 @@ from tesserra_core.domain.tools import (
     InstallationStatus,
     InstallScope,
     safe_file_name,
+    secret_context,
     validate_config,
 )
 from tesserra_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -26,8 +27,7 @@ from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.ports.tools import Workspaces
-from tesserra_core.usecases.tool_servers import ToolServers, secret_context
+from tesserra_core.ports.tools import ToolCallResult, Workspaces
 from tesserra_core.usecases.tool_views import (
     InstallationToolsView,
     InstallationView,
@@ -35,6 +35,25 @@ from tesserra_core.usecases.tool_views import (
     ToolView,
     UploadView,
 )
+
+
+class InstallationServers(Protocol):
+    """What the use cases ask of the installations' running servers (``runners.tool_servers``)."""
+
+    def install(self, installation_id: str) -> None: ...
+
+    def ready(self, installation_id: str) -> Installation | None: ...
+
+    async def call(
+        self, installation: Installation, name: str, arguments: dict[str, Any], time_limit: float | None
+    ) -> ToolCallResult: ...
+
+    async def stop(self, installation_id: str, *, removed: bool = False) -> None: ...
+
+    async def mark(self, installation_id: str, status: InstallationStatus, reason: str | None) -> None: ...
+
+    async def forget(self, installation_id: str) -> None: ...
+
 
 _MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
 
@@ -98,7 +117,7 @@ class InstallTool:
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     secret_box: SecretBox
-    servers: ToolServers
+    servers: InstallationServers
     ids: IdFactory
     clock: Clock
 
@@ -174,7 +193,7 @@ class UpdateInstallation:
 
     uow: UnitOfWorkFactory
     secret_box: SecretBox
-    servers: ToolServers
+    servers: InstallationServers
     clock: Clock
 
     async def __call__(self, actor: Principal, installation_id: str, changes: InstallationChanges) -> InstallationView:
@@ -213,7 +232,7 @@ class RemoveInstallation:
     """Stops and removes the server's workload, its sealed secrets (with the row) and its workspace."""
 
     uow: UnitOfWorkFactory
-    servers: ToolServers
+    servers: InstallationServers
     workspaces: Workspaces
 
     async def __call__(self, actor: Principal, installation_id: str) -> None:
@@ -249,7 +268,7 @@ class CallInstallationTool:
     """A tool call proxied to the installed server over its pooled MCP session."""
 
     uow: UnitOfWorkFactory
-    servers: ToolServers
+    servers: InstallationServers
 
     async def __call__(self, actor: Principal, installation_id: str, call: ToolCall) -> ToolCallView:
         actor.require(Scope.TOOLS_WRITE)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import msgspec
 
@@ -19,13 +20,25 @@ from tesserra_core.domain.projects import (
     check_description,
     check_project_name,
 )
+from tesserra_core.domain.resources import Resource
 from tesserra_core.domain.text import Input, Text, name_meta
 from tesserra_core.errors import NotFound
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.usecases.provisioning import Provisioner
+
+
+class Provisioning(Protocol):
+    """What the use cases ask of the background provisioner (``runners.provisioner``)."""
+
+    def admit(self, resource: Resource) -> None: ...
+
+    def schedule(self, resource_id: str) -> None: ...
+
+    def release(self, resources: Sequence[Resource]) -> None: ...
+
+    async def stop(self, resource: Resource) -> None: ...
 
 
 class NewProject(Input, frozen=True, forbid_unknown_fields=True):
@@ -141,7 +154,7 @@ class DeleteProject:
     starts), the files' bytes right after the commit."""
 
     uow: UnitOfWorkFactory
-    provisioner: Provisioner
+    provisioner: Provisioning
     storage: FileStorage
 
     async def __call__(self, actor: Principal, project_id: str) -> None:

@@ -25,8 +25,7 @@ from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.usecases.projects import project_of
-from tesserra_core.usecases.provisioning import Provisioner
+from tesserra_core.usecases.projects import Provisioning, project_of
 
 
 class NewResource(Input, frozen=True, forbid_unknown_fields=True):
@@ -116,7 +115,7 @@ class GetResource:
 class CreateResource:
     uow: UnitOfWorkFactory
     entitlements: Entitlements
-    provisioner: Provisioner
+    provisioner: Provisioning
     ids: IdFactory
     clock: Clock
 
@@ -161,7 +160,7 @@ ATTEMPTS = 5
 class UpdateResource:
     uow: UnitOfWorkFactory
     entitlements: Entitlements
-    provisioner: Provisioner
+    provisioner: Provisioning
     clock: Clock
 
     async def __call__(self, actor: Principal, resource_id: str, changes: ResourceChanges) -> ResourceView:
@@ -221,7 +220,7 @@ class DeleteResource:
     """Marks the resource ``deleting`` and returns; the provisioner removes its workload, then the row."""
 
     uow: UnitOfWorkFactory
-    provisioner: Provisioner
+    provisioner: Provisioning
     clock: Clock
 
     async def __call__(self, actor: Principal, resource_id: str) -> ResourceView:

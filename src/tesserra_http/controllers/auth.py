@@ -7,7 +7,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.sessions import Credentials, RefreshRequest, TokenPair
 from tesserra_core.usecases.views import ApiKeyView, MeView, NewApiKeyView

@@ -15,7 +15,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from tesserra_core.domain.billing import CURRENCY
 from tesserra_core.domain.paging import Page
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.billing_events import WebhookAck
 from tesserra_core.usecases.billing_plans import NewPlan, NewPrice, PlanChanges, PlanView
 from tesserra_core.usecases.finance import (

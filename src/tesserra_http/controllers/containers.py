@@ -6,7 +6,7 @@ from litestar import Router, get, post
 from litestar.params import FromPath
 
 from tesserra_core.domain.paging import Page
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.containers import ContainerAction
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
 from tesserra_http.conventions import declare

@@ -8,7 +8,7 @@ from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
 from tesserra_core.errors import ValidationFailed
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.domains import (
     DnsRecordChanges,
     DnsRecordView,

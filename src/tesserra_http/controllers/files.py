@@ -18,7 +18,7 @@ from tesserra_core.domain.files import FILENAME_PATTERN, FILENAME_RULE
 from tesserra_core.domain.files import MAX_NAME as MAX_FILENAME
 from tesserra_core.domain.paging import Page
 from tesserra_core.errors import PayloadTooLarge, TesserraError, Unprocessable
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.files import ProjectFileView, Upload
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging

@@ -7,7 +7,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.installations import InstallationChanges, ToolCall, Upload
 from tesserra_core.usecases.tool_views import InstallationToolsView, InstallationView, ToolCallView, UploadView
 from tesserra_http.conventions import declare

@@ -7,7 +7,7 @@ from typing import Annotated
 from litestar import Router, get, post
 from litestar.params import JSONBody, QueryParameter
 
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.integrations import TESSARACT, ClientConfigView, ClientSyncRequest, ClientSyncView
 from tesserra_http.controllers.shared_tools import base_url
 from tesserra_http.conventions import declare

@@ -7,7 +7,7 @@ from litestar import Router, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.mail import (
     EmailAliasChanges,
     EmailAliasView,

@@ -8,7 +8,7 @@ from litestar import Router, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from tesserra_core.domain.paging import Page
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.installations import InstallRequest
 from tesserra_core.usecases.marketplace import CatalogQuery
 from tesserra_core.usecases.tool_views import InstallationView, MarketplaceToolView, RefreshReport, RegistryEntryView

@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from tesserra_core.domain.catalog import Catalog
 from tesserra_core.domain.paging import Page
 from tesserra_core.domain.projects import MAX_NAME, ProjectFilter, ProjectStatus
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.health import HealthReport
 from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
 from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Router, get
 
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.views import StatusView
 from tesserra_http.conventions import declare
 

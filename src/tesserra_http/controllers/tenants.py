@@ -6,7 +6,7 @@ from litestar import Router, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.tenants import NewTenant, TenantChanges
 from tesserra_core.usecases.views import TenantView
 from tesserra_http.conventions import declare

@@ -3,7 +3,7 @@
 from tesserra_core.domain.billing import Interval
 from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.billing_plans import PlanView
 from tesserra_core.usecases.finance import RecurringView, SubscriptionCounts
 from tesserra_core.usecases.subscriptions import CheckoutStart, CheckoutView, SubscriptionView

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 

@@ -9,7 +9,7 @@ from tesserra_core.domain.domains import DEFAULT_TTL, RecordType
 from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.mail import DEFAULT_QUOTA
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.domains import (
     DnsRecordChanges,
     DnsRecordView,

@@ -8,7 +8,7 @@ from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.jsonbounds import TOOL_ARGUMENTS
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.tools import InstallScope
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.installations import InstallRequest, ToolCall
 from tesserra_core.usecases.tool_views import InstallationView, ToolCallView
 from tesserra_mcp.registry import Limite, Offset, ToolSet

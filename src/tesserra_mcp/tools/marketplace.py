@@ -6,7 +6,7 @@ from pydantic import Field
 
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.marketplace import CatalogQuery
 from tesserra_core.usecases.tool_views import MarketplaceToolView
 from tesserra_mcp.registry import Limite, Offset, ToolSet

@@ -9,7 +9,7 @@ from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.domain.resources import DesiredState
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.health import HealthReport
 from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
 from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView

@@ -1,7 +1,7 @@
 """Service tools."""
 
 from tesserra_core.domain.identity import Principal, Scope
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.views import StatusView
 from tesserra_mcp.registry import ToolSet
 

@@ -2,7 +2,7 @@
 
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.shared_tools import SharedToolView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 

@@ -19,7 +19,7 @@ import pytest
 
 from tesserra_adapters.container import subkey
 from tesserra_core.domain.identity import Membership, Principal, Role, User
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.sessions import Credentials
 from tesserra_core.usecases.tenants import NewTenant
 from tests.support import LiveServer, database_url, live_server, test_settings

@@ -15,7 +15,7 @@ from mcp.types import CallToolResult, TextContent
 
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Scope, Tier
-from tesserra_core.usecases import UseCases
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.sessions import Credentials
 from tesserra_core.usecases.tenants import NewTenant

@@ -1,8 +1,10 @@
-"""The use-case facade: every use case, built once from the ports. Drivers hold only this."""
+"""The facade: every use case and every runner, built once from the ports. Drivers hold only this,
+call its use cases, and enter ``running`` once for the background work they need."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,8 +22,13 @@ from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssu
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
+from tesserra_core.runners.billing_retries import RetryEvents
+from tesserra_core.runners.housekeeping import Housekeeping
+from tesserra_core.runners.provisioner import Provisioner
+from tesserra_core.runners.revocation_watcher import RevocationWatcher
+from tesserra_core.runners.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, RevokeApiKey
-from tesserra_core.usecases.billing_events import ProcessEvent, ReceiveWebhook, RetryEvents
+from tesserra_core.usecases.billing_events import ProcessEvent, ReceiveWebhook
 from tesserra_core.usecases.billing_plans import (
     AddPrice,
     AdminGetPlan,
@@ -34,12 +41,7 @@ from tesserra_core.usecases.billing_plans import (
 )
 from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
 from tesserra_core.usecases.containers import ContainerLifecycle, GetContainer, ListContainers
-from tesserra_core.usecases.credentials import (
-    Authenticate,
-    KeyUsage,
-    RevocationWatcher,
-    Revoker,
-)
+from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
 from tesserra_core.usecases.domains import (
     CreateDnsRecord,
     CreateDomain,
@@ -71,7 +73,6 @@ from tesserra_core.usecases.health import (
     ResourceHealthSource,
     TenantHealth,
 )
-from tesserra_core.usecases.housekeeping import Housekeeping
 from tesserra_core.usecases.installations import (
     CallInstallationTool,
     GetInstallation,
@@ -112,7 +113,6 @@ from tesserra_core.usecases.projects import (
     ListProjects,
     UpdateProject,
 )
-from tesserra_core.usecases.provisioning import Provisioner
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.resources import (
     CreateResource,
@@ -143,7 +143,6 @@ from tesserra_core.usecases.tenants import (
     SetTenantStatus,
     UpdateTenant,
 )
-from tesserra_core.usecases.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.views import MeView
 
 VERSION = "0.1.0"
@@ -364,3 +363,19 @@ class UseCases:
         self.finance_revenue = Revenue(p.uow, p.clock)
         self.finance_churn = Churn(p.uow, p.clock)
         self.finance_invoices = ListInvoices(p.uow)
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, guest: bool = False) -> AsyncIterator[None]:
+        """The background runners for the life of the block, started in order and stopped in reverse:
+        the revocation watcher (with housekeeping), billing retries, the provisioner, the tool servers.
+
+        Every driver enters this once. A server runs them all; a ``guest`` (the MCP stdio command,
+        which shares the store with a running server) only watches revocations and closes the tool
+        servers it started: reconciling workloads and retrying billing events are the server's."""
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.revocations.watching())
+            if not guest:
+                await stack.enter_async_context(self.retry_billing_events.running())
+                await stack.enter_async_context(self.provisioner.running())
+            await stack.enter_async_context(self.tool_servers.running(reconcile=not guest))
+            yield

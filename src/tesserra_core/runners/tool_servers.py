@@ -35,6 +35,7 @@ from tesserra_core.domain.tools import (
     InstallationStatus,
     ToolInfo,
     installation_of,
+    secret_context,
 )
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -71,11 +72,6 @@ class ToolLimits:
 
 class NeedsAuth(Exception):
     """The entry needs an OAuth account the user has not linked."""
-
-
-def secret_context(installation: Installation) -> str:
-    """Where an installation's sealed secrets belong: they open only for this tenant and installation."""
-    return f"installation:{installation.tenant_id}:{installation.id}:config"
 
 
 class _TokenSource(Protocol):
@@ -434,8 +430,16 @@ class ToolServers:
         return len(outcome.removed), marked
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Reconcile now and then every ``reconcile_every`` seconds; close everything at the end."""
+    async def running(self, *, reconcile: bool = True) -> AsyncIterator[None]:
+        """Reconcile now and then every ``reconcile_every`` seconds; close everything at the end.
+        Without ``reconcile`` (a process sharing the store with a server, whose workloads are its
+        own to keep) it only closes, at the end, the servers this process started."""
+        if not reconcile:
+            try:
+                yield
+            finally:
+                await self.close()
+            return
         await self._reconcile_logged(full=True)
 
         async def loop() -> None:

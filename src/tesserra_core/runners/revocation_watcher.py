@@ -1,0 +1,86 @@
+"""The revocation watcher: each worker's background loop that keeps its caches honest.
+
+It polls the durable revocation feed and drops the cached credentials and views it names (so a
+revocation takes effect everywhere within one poll), writes key usage behind, and runs housekeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.caching import CacheSet
+from tesserra_core.usecases.credentials import KeyUsage
+
+log = logging.getLogger("tesserra.credentials")
+
+
+@dataclass
+class RevocationWatcher:
+    """A worker's background loop: polls the revocation feed into its caches (every ``interval``),
+    writes key usage behind (every ``usage_every``) and runs ``housekeeping`` (every ``housekeeping_every``)."""
+
+    uow: UnitOfWorkFactory
+    caches: CacheSet
+    usage: KeyUsage
+    clock: Clock
+    housekeeping: Callable[[], Awaitable[object]] | None = None
+    interval: float = 0.5
+    usage_every: float = 5.0
+    housekeeping_every: float = 600.0
+    _cursor: int | None = None
+
+    async def poll(self) -> None:
+        async with self.uow(read_only=True) as uow:
+            if self._cursor is None:
+                self._cursor = await uow.revocations.cursor()
+                return
+            revocations, self._cursor = await uow.revocations.since(self._cursor)
+        self.caches.evict(f"{r.kind}:{r.subject}" for r in revocations)
+
+    async def flush_usage(self) -> None:
+        pending = self.usage.drain()
+        if not pending:
+            return
+        mono, wall = self.clock.monotonic(), self.clock.now()
+        used = {key_id: wall - timedelta(seconds=mono - at) for key_id, at in pending.items()}
+        async with self.uow() as uow:
+            await uow.api_keys.touch(used)
+            await uow.commit()
+
+    @asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """Poll in the background for the life of the block. On exit the loop is asked to stop
+        (never cancelled mid-query, which would strand a pooled connection), then usage is flushed."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            await self.flush_usage()
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        chores: list[tuple[float, Callable[[], Awaitable[object]]]] = [(self.usage_every, self.flush_usage)]
+        if self.housekeeping is not None:
+            chores.append((self.housekeeping_every, self.housekeeping))
+        last = dict.fromkeys(range(len(chores)), self.clock.monotonic())
+        while not stop.is_set():
+            try:
+                await self.poll()
+                for i, (every, chore) in enumerate(chores):
+                    if self.clock.monotonic() - last[i] >= every:
+                        last[i] = self.clock.monotonic()
+                        await chore()
+            except Exception:  # a failing round is logged and retried, never fatal
+                log.exception("background round failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
