@@ -19,20 +19,6 @@ from tesserra_http.context import incoming_request_id, new_request_id, request_i
 
 log = logging.getLogger("tesserra.http")
 
-STATUS: dict[type[core.TesserraError], int] = {
-    core.ValidationFailed: 400,
-    core.Unauthenticated: 401,
-    core.PaymentRequired: 402,
-    core.Forbidden: 403,
-    core.NotFound: 404,
-    core.Conflict: 409,
-    core.PayloadTooLarge: 413,
-    core.Unprocessable: 422,
-    core.RateLimited: 429,
-    core.UpstreamFailed: 502,
-    core.Unavailable: 503,
-}
-
 _HTTP_CODES = {
     400: "validation_failed",
     401: "unauthenticated",
@@ -43,13 +29,6 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
-
-
-def status_of(exc: core.TesserraError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 400
 
 
 def error_response(
@@ -92,7 +71,7 @@ def _core_headers(exc: core.TesserraError) -> dict[str, str] | None:
 
 
 async def send_core_error(send: Send, exc: core.TesserraError) -> None:
-    await send_error(send, status_of(exc), exc.message, exc.code, _core_headers(exc))
+    await send_error(send, exc.status, exc.message, exc.code, _core_headers(exc))
 
 
 def retry_after(seconds: float) -> str:
@@ -100,7 +79,7 @@ def retry_after(seconds: float) -> str:
 
 
 def on_core_error(_: Request[Any, Any, Any], exc: core.TesserraError) -> Response[dict[str, object]]:
-    return error_response(status_of(exc), exc.message, exc.code, _core_headers(exc))
+    return error_response(exc.status, exc.message, exc.code, _core_headers(exc))
 
 
 _PATTERNS = {
