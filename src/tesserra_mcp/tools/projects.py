@@ -10,6 +10,7 @@ from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.domain.resources import DesiredState
 from tesserra_core.usecases import UseCases
+from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.health import HealthReport
 from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
 from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView
@@ -22,7 +23,7 @@ ResourceId = Annotated[str, Field(description="The resource's id.")]
 Config = Annotated[dict[str, Any], Field(description="Configuration, checked against the type's JSON Schema.")]
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def list_projects(
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -36,13 +37,13 @@ async def list_projects(
     return await uc.list_projects(actor, PageRequest(limite, offset), ProjectFilter(status=status, name=name or None))
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def get_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> ProjectView:
     """One project of the tenant."""
     return await uc.get_project(actor, project_id)
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_project(
     name: Annotated[str, Field(description="Unique in the tenant (any case).")],
     description: str = "",
@@ -54,7 +55,7 @@ async def create_project(
     return await uc.create_project(actor, NewProject(name=name, description=description))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_project(
     project_id: ProjectId,
     name: str | None = None,
@@ -68,7 +69,7 @@ async def update_project(
     return await uc.update_project(actor, project_id, ProjectChanges(name=name, description=description, status=status))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> dict[str, Any]:
     """Delete a project with its resources (their workloads are removed in the background)."""
     await uc.delete_project(actor, project_id)
@@ -82,7 +83,7 @@ async def list_catalog(*, uc: UseCases, actor: Principal) -> Catalog:
     return await uc.list_catalog()
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def list_resources(
     project_id: ProjectId,
     limite: Limite = DEFAULT_LIMIT,
@@ -95,13 +96,13 @@ async def list_resources(
     return await uc.list_resources(actor, project_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def get_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
     """One resource, with its status (and the reason of a failure)."""
     return await uc.get_resource(actor, resource_id)
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_resource(
     project_id: ProjectId,
     type: Annotated[str, Field(description="A type from list_catalog.")],
@@ -115,7 +116,7 @@ async def create_resource(
     return await uc.create_resource(actor, project_id, NewResource(type=type, name=name, config=config or {}))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_resource(
     resource_id: ResourceId,
     name: str | None = None,
@@ -129,13 +130,13 @@ async def update_resource(
     return await uc.update_resource(actor, resource_id, ResourceChanges(name=name, config=config, state=state))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
     """Delete a resource (status deleting; removed in the background)."""
     return await uc.delete_resource(actor, resource_id)
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def project_health(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> HealthReport:
     """Each resource's runtime state and HTTP check, aggregated to ok, degraded or down."""
     return await uc.project_health(actor, project_id)
