@@ -7,6 +7,7 @@ from pydantic import Field
 
 from tesserra_core.domain.domains import DEFAULT_TTL, RecordType
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.mail import DEFAULT_QUOTA
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.usecases import UseCases
@@ -66,13 +67,13 @@ async def create_domain(
     actor: Principal,
 ) -> DomainView:
     """Claim a domain; publish its verification_record, then call verify_domain."""
-    return await uc.create_domain(actor, NewDomain(name=name, default_ttl=default_ttl))
+    return await uc.create_domain(actor, convert(NewDomain, {"name": name, "default_ttl": default_ttl}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_domain(domain_id: DomainId, default_ttl: Ttl = None, *, uc: UseCases, actor: Principal) -> DomainView:
     """Change a domain's default TTL."""
-    return await uc.update_domain(actor, domain_id, DomainChanges(default_ttl=default_ttl))
+    return await uc.update_domain(actor, domain_id, convert(DomainChanges, {"default_ttl": default_ttl}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -108,7 +109,9 @@ async def create_dns_record(
     actor: Principal,
 ) -> DnsRecordView:
     """Add a DNS record (validated: names inside the zone, data valid for its type, CNAME alone at its name)."""
-    return await uc.create_dns_record(actor, domain_id, NewDnsRecord(name=name, type=type, data=data, ttl=ttl))
+    return await uc.create_dns_record(
+        actor, domain_id, convert(NewDnsRecord, {"name": name, "type": type, "data": data, "ttl": ttl})
+    )
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -123,7 +126,9 @@ async def update_dns_record(
     actor: Principal,
 ) -> DnsRecordView:
     """Change a record's name, data or TTL."""
-    return await uc.update_dns_record(actor, domain_id, record_id, DnsRecordChanges(name=name, data=data, ttl=ttl))
+    return await uc.update_dns_record(
+        actor, domain_id, record_id, convert(DnsRecordChanges, {"name": name, "data": data, "ttl": ttl})
+    )
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -171,13 +176,15 @@ async def create_mailbox(
     actor: Principal,
 ) -> MailboxView:
     """Create a mailbox."""
-    return await uc.create_mailbox(actor, NewMailbox(address=address, password=password, quota_bytes=quota_bytes))
+    return await uc.create_mailbox(
+        actor, convert(NewMailbox, {"address": address, "password": password, "quota_bytes": quota_bytes})
+    )
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_mailbox(mailbox_id: MailboxId, quota_bytes: int, *, uc: UseCases, actor: Principal) -> MailboxView:
     """Change a mailbox's quota."""
-    return await uc.update_mailbox(actor, mailbox_id, MailboxChanges(quota_bytes=quota_bytes))
+    return await uc.update_mailbox(actor, mailbox_id, convert(MailboxChanges, {"quota_bytes": quota_bytes}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -185,7 +192,7 @@ async def reset_mailbox_password(
     mailbox_id: MailboxId, password: str, *, uc: UseCases, actor: Principal
 ) -> MailboxView:
     """Set a mailbox's password."""
-    return await uc.reset_mailbox_password(actor, mailbox_id, MailboxPassword(password=password))
+    return await uc.reset_mailbox_password(actor, mailbox_id, convert(MailboxPassword, {"password": password}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -212,7 +219,7 @@ async def create_email_alias(
     actor: Principal,
 ) -> EmailAliasView:
     """Forward an address to others (duplicates and loops refused)."""
-    return await uc.create_email_alias(actor, NewEmailAlias(source=source, destinations=destinations))
+    return await uc.create_email_alias(actor, convert(NewEmailAlias, {"source": source, "destinations": destinations}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from tesserra_core.domain.catalog import Catalog
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.domain.resources import DesiredState
@@ -52,7 +53,7 @@ async def create_project(
     actor: Principal,
 ) -> ProjectView:
     """Create a project (the plan limits how many)."""
-    return await uc.create_project(actor, NewProject(name=name, description=description))
+    return await uc.create_project(actor, convert(NewProject, {"name": name, "description": description}))
 
 
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -66,7 +67,9 @@ async def update_project(
     actor: Principal,
 ) -> ProjectView:
     """Rename, describe, archive or reactivate a project."""
-    return await uc.update_project(actor, project_id, ProjectChanges(name=name, description=description, status=status))
+    return await uc.update_project(
+        actor, project_id, convert(ProjectChanges, {"name": name, "description": description, "status": status})
+    )
 
 
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -113,7 +116,9 @@ async def create_resource(
     actor: Principal,
 ) -> ResourceView:
     """Add a resource; it is provisioned in the background (status pending, then running or failed)."""
-    return await uc.create_resource(actor, project_id, NewResource(type=type, name=name, config=config or {}))
+    return await uc.create_resource(
+        actor, project_id, convert(NewResource, {"type": type, "name": name, "config": config or {}})
+    )
 
 
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -127,7 +132,9 @@ async def update_resource(
     actor: Principal,
 ) -> ResourceView:
     """Rename, reconfigure (provisioned anew), stop or start a resource."""
-    return await uc.update_resource(actor, resource_id, ResourceChanges(name=name, config=config, state=state))
+    return await uc.update_resource(
+        actor, resource_id, convert(ResourceChanges, {"name": name, "config": config, "state": state})
+    )
 
 
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
