@@ -35,7 +35,8 @@ async def list_projects(
     actor: Principal,
 ) -> Page[ProjectView]:
     """The tenant's projects, newest first."""
-    return await uc.list_projects(actor, PageRequest(limite, offset), ProjectFilter(status=status, name=name or None))
+    narrowed = convert(ProjectFilter, {"status": status, "name": name or None})
+    return await uc.list_projects(actor, PageRequest(limite, offset), narrowed)
 
 
 @tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)

@@ -57,3 +57,18 @@ async def test_an_update_out_of_bounds_answers_the_rest_code_and_message(site: S
     assert result.structured_content is not None
     assert result.structured_content["code"] == rest.json()["code"] == "validation_failed"
     assert result.structured_content["detail"] == rest.json()["detail"]
+
+
+async def test_a_list_filter_out_of_bounds_answers_the_rest_code_and_message(site: Site) -> None:
+    minted = await site.key("projects:read")
+    name = "x" * (MAX_NAME + 1)
+    async with site.http(minted.key) as http:
+        rest = await http.get("/api/projetos", params={"name": name})
+    async with mcp_session(site.mcp_url, bearer(minted.key)) as session:
+        result = await session.call_tool("list_projects", {"name": name})
+    assert rest.status_code == 400, rest.text
+    assert result.structured_content is not None
+    assert (result.structured_content["code"], result.structured_content["detail"]) == (
+        rest.json()["code"],
+        rest.json()["detail"],
+    )
