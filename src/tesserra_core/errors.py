@@ -6,10 +6,13 @@ from __future__ import annotations
 class TesserraError(Exception):
     """A failure the caller can understand and act on.
 
-    ``code`` is a stable machine-readable identifier; ``message`` is for humans.
+    ``code`` is a stable machine-readable identifier; ``message`` is for humans. ``status`` is the
+    HTTP status every driver answers it with (REST's response, the MCP endpoint's refusal): the one
+    status-for-error table, a class attribute so that a subclass inherits its family's.
     """
 
     default_code = "error"
+    status = 400
 
     def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -22,66 +25,77 @@ class ValidationFailed(TesserraError):
     """The input is malformed (400)."""
 
     default_code = "validation_failed"
+    status = 400
 
 
 class Unprocessable(TesserraError):
     """The input is well formed but semantically unacceptable (422)."""
 
     default_code = "unprocessable"
+    status = 422
 
 
 class Unauthenticated(TesserraError):
     """No valid credentials (401)."""
 
     default_code = "unauthenticated"
+    status = 401
 
 
 class PaymentRequired(TesserraError):
     """The tenant's plan or subscription does not allow this (402)."""
 
     default_code = "payment_required"
+    status = 402
 
 
 class Forbidden(TesserraError):
     """Authenticated, but not allowed (403)."""
 
     default_code = "forbidden"
+    status = 403
 
 
 class NotFound(TesserraError):
     """No such object for this caller (404); also what another tenant's object looks like."""
 
     default_code = "not_found"
+    status = 404
 
 
 class Conflict(TesserraError):
     """The request conflicts with the current state (409)."""
 
     default_code = "conflict"
+    status = 409
 
 
 class PayloadTooLarge(TesserraError):
     """The request body is larger than this operation accepts (413)."""
 
     default_code = "payload_too_large"
+    status = 413
 
 
 class RateLimited(TesserraError):
     """Too many requests (429); ``retry_after`` says when to come back."""
 
     default_code = "rate_limited"
+    status = 429
 
 
 class Unavailable(TesserraError):
     """An external service this depends on is down (503)."""
 
     default_code = "unavailable"
+    status = 503
 
 
 class UpstreamFailed(TesserraError):
     """A service this server called on the caller's behalf answered with an error or nonsense (502)."""
 
     default_code = "upstream_failed"
+    status = 502
 
 
 class SecretUnreadable(TesserraError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from typing import Any
 
 import msgspec
@@ -14,24 +13,10 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Scope, Send
 
 from tesserra_core import errors as core
-from tesserra_core.domain import text as text_rules
+from tesserra_core.domain.inputs import readable
 from tesserra_http.context import incoming_request_id, new_request_id, request_id_var
 
 log = logging.getLogger("tesserra.http")
-
-STATUS: dict[type[core.TesserraError], int] = {
-    core.ValidationFailed: 400,
-    core.Unauthenticated: 401,
-    core.PaymentRequired: 402,
-    core.Forbidden: 403,
-    core.NotFound: 404,
-    core.Conflict: 409,
-    core.PayloadTooLarge: 413,
-    core.Unprocessable: 422,
-    core.RateLimited: 429,
-    core.UpstreamFailed: 502,
-    core.Unavailable: 503,
-}
 
 _HTTP_CODES = {
     400: "validation_failed",
@@ -43,13 +28,6 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
-
-
-def status_of(exc: core.TesserraError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 400
 
 
 def error_response(
@@ -92,7 +70,7 @@ def _core_headers(exc: core.TesserraError) -> dict[str, str] | None:
 
 
 async def send_core_error(send: Send, exc: core.TesserraError) -> None:
-    await send_error(send, status_of(exc), exc.message, exc.code, _core_headers(exc))
+    await send_error(send, exc.status, exc.message, exc.code, _core_headers(exc))
 
 
 def retry_after(seconds: float) -> str:
@@ -100,29 +78,14 @@ def retry_after(seconds: float) -> str:
 
 
 def on_core_error(_: Request[Any, Any, Any], exc: core.TesserraError) -> Response[dict[str, object]]:
-    return error_response(status_of(exc), exc.message, exc.code, _core_headers(exc))
-
-
-_PATTERNS = {
-    f"Expected `str` matching regex {pattern!r}": text
-    for pattern, text in (
-        (text_rules.LINE_PATTERN, "Expected one line of text, without control characters"),
-        (text_rules.TEXT_PATTERN, "Expected text without control characters (tab and line breaks allowed)"),
-        (text_rules.NAME_PATTERN, "Expected a name: one line without control characters, not only white space"),
-    )
-}
-_ANY_PATTERN = re.compile(r"^Expected `str` matching regex .*$", re.DOTALL)
+    return error_response(exc.status, exc.message, exc.code, _core_headers(exc))
 
 
 def _readable(problem: object) -> object:
     """A pattern's refusal in words (the pattern itself is in /openapi.json, and may be long)."""
     if not isinstance(problem, dict) or not isinstance(message := problem.get("message"), str):
         return problem
-    if message in _PATTERNS:
-        return {**problem, "message": _PATTERNS[message]}
-    if _ANY_PATTERN.match(message):
-        return {**problem, "message": "Expected `str` of the form its pattern in /openapi.json states"}
-    return problem
+    return {**problem, "message": readable(message)}
 
 
 def on_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, object]]:

@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from tesserra_core.errors import TesserraError, ValidationFailed
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.limits import RateDecision, StoredResponse
+from tesserra_core.usecases.guards import rate_limited
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import incoming_request_id, request_id_var
 from tesserra_http.errors import retry_after, send_core_error, send_error
@@ -83,9 +84,7 @@ class GuardMiddleware:
                 decision = await self.uc.throttle(rule, subject)
                 added.extend(_rate_headers(decision))
                 if not decision.allowed:
-                    wait = {"Retry-After": retry_after(decision.reset_after)}
-                    await send_error(send, 429, "rate limit exceeded: retry later", "rate_limited", wait)
-                    return
+                    raise rate_limited(decision)
             key = headers.get(b"idempotency-key")
             if opt.get("idempotent") and key is not None:
                 if actor is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from tesserra_core.errors import Forbidden, RateLimited, TesserraError, Unauthenticated, Unavailable, error_body
+from tesserra_core.errors import TesserraError, error_body
 from tesserra_core.facade import UseCases
 
 ACTOR = "tesserra.actor"
@@ -93,17 +93,9 @@ class McpEndpoint:
         return self._app
 
 
-_STATUS: tuple[tuple[type[TesserraError], int], ...] = (
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (RateLimited, 429),
-    (Unavailable, 503),
-)
-
-
 async def _send_error(send: Any, exc: TesserraError, request_id: str | None) -> None:
     """What authentication failed with, as the HTTP error body (this endpoint stands alone)."""
-    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
+    status = exc.status
     body = msgspec.json.encode(error_body(exc.message, exc.code, request_id))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:

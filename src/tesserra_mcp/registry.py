@@ -1,9 +1,10 @@
 """Declaring MCP tools: each is one use-case call, with the scope and tier it needs.
 
 A tool function takes its MCP arguments plus two keyword-only parameters that never reach the
-wire, ``uc`` (the facade) and ``actor`` (the caller). ``register`` gives the SDK a signature with
-those replaced by the SDK's ``Context``, maps domain errors to tool errors (same message and code)
-and returns the result as structured content plus its JSON text.
+wire, ``uc`` (the facade) and ``actor`` (the caller). ``bind`` gives the SDK a signature with
+those replaced by the SDK's ``Context``, counts the call against the rate limit its REST twin
+declares (the same rule, on the same per-token counter), maps domain errors to tool errors (same
+message and code) and returns the result as structured content plus its JSON text.
 """
 
 import inspect
@@ -21,6 +22,7 @@ from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import MAX_LIMIT
 from tesserra_core.errors import TesserraError, error_body
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.guards import rate_limited
 from tesserra_mcp.endpoint import REQUEST_ID
 
 # Pagination arguments. Their bounds are documented in the schema but enforced by the core, so a
@@ -40,6 +42,8 @@ class ToolSpec:
     fn: ToolFn
     scopes: tuple[Scope, ...]
     tier: Tier
+    rate_limit: str | None = None
+    """The core's named rule its REST twin declares, counted per token on the same counter."""
 
     @property
     def name(self) -> str:
@@ -55,9 +59,11 @@ class ToolSet:
 
     specs: list[ToolSpec] = field(default_factory=list)
 
-    def tool(self, *scopes: Scope, tier: Tier = Tier.BASIC) -> Callable[[ToolFn], ToolFn]:
+    def tool(
+        self, *scopes: Scope, tier: Tier = Tier.BASIC, rate_limit: str | None = None
+    ) -> Callable[[ToolFn], ToolFn]:
         def decorate(fn: ToolFn) -> ToolFn:
-            self.specs.append(ToolSpec(fn, scopes, tier))
+            self.specs.append(ToolSpec(fn, scopes, tier, rate_limit))
             return fn
 
         return decorate
@@ -90,6 +96,10 @@ def bind(spec: ToolSpec, uc: UseCases, actor_of: ActorOf) -> Callable[..., Await
     async def call(ctx: Context, **arguments: Any) -> CallToolResult:
         try:
             actor = await actor_of(ctx)
+            if spec.rate_limit is not None:
+                decision = await uc.throttle(spec.rate_limit, actor.subject)
+                if not decision.allowed:
+                    raise rate_limited(decision)
             return as_result(await spec.fn(**arguments, uc=uc, actor=actor))
         except TesserraError as exc:
             return as_error(exc, ctx.request_context.request)

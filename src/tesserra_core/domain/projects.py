@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
@@ -33,7 +34,7 @@ class ProjectFilter(msgspec.Struct, frozen=True, kw_only=True):
     """What a project list may be narrowed by: its status, and a case-insensitive name substring."""
 
     status: ProjectStatus | None = None
-    name: str | None = None
+    name: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None = None
 
 
 def check_project_name(value: str) -> str:

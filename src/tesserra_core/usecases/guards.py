@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
+from tesserra_core.errors import Conflict, RateLimited, Unprocessable, ValidationFailed
 from tesserra_core.ports.limits import (
     IdempotencyClaim,
     IdempotencyOutcome,
@@ -23,10 +23,13 @@ class RateRule(msgspec.Struct, frozen=True):
     window: float
 
 
+CONSOLE = "console"
+"""The rule of the console's routes (/projetos/*, /dominios/*, /emails/*) and their MCP tools, per token."""
+
 DEFAULT_RULES: dict[str, RateRule] = {
     "login": RateRule(5, 15 * 60.0),  # per client IP
     "me": RateRule(60, 60.0),  # per token
-    "console": RateRule(60, 60.0),  # /projetos/*, /dominios/*, per token
+    CONSOLE: RateRule(60, 60.0),  # /projetos/*, /dominios/*, /emails/* and their MCP tools, per token
     "admin": RateRule(120, 60.0),  # /admin/*, per token
     "oauth_callback": RateRule(30, 60.0),  # /auth/callback (public), per client IP
 }
@@ -43,6 +46,11 @@ class Throttle:
         rule = self.rules[rule_name]
         limit = max(1, int(rule.limit * self.scale))
         return await self.limiter.hit(f"{rule_name}:{subject}", limit, rule.window)
+
+
+def rate_limited(decision: RateDecision) -> RateLimited:
+    """The refusal of a request its rule's window has no room for, saying when to come back."""
+    return RateLimited("rate limit exceeded: retry later", retry_after=decision.reset_after)
 
 
 MAX_IDEMPOTENCY_KEY = 255

@@ -18,10 +18,10 @@ from tesserra_core.usecases.domains import (
     NewDomain,
     ZoneImportView,
 )
+from tesserra_core.usecases.guards import CONSOLE
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
-CONSOLE = "console"
 MAX_ZONE_BODY = 4 * 1024 * 1024
 """A zone file body may hold this many bytes (the core then allows 1 Mi characters)."""
 ZONE_MEDIA_TYPE = "text/dns"

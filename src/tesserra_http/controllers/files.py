@@ -20,11 +20,11 @@ from tesserra_core.domain.paging import Page
 from tesserra_core.errors import PayloadTooLarge, TesserraError, Unprocessable
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.files import ProjectFileView, Upload
+from tesserra_core.usecases.guards import CONSOLE
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 from tesserra_http.uploads import MultipartFile, RequestBody
 
-CONSOLE = "console"
 MULTIPART_SLACK = 64 * 1024
 DRAIN_LIMIT = 16 * 1024 * 1024
 """After a refused upload, read (and drop) up to this much of the rest, so the client reads the answer."""

@@ -8,6 +8,7 @@ from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.mail import (
     EmailAliasChanges,
     EmailAliasView,
@@ -19,8 +20,6 @@ from tesserra_core.usecases.mail import (
 )
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
-
-CONSOLE = "console"
 
 
 def routes(uc: UseCases) -> Router:

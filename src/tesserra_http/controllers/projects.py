@@ -13,13 +13,12 @@ from tesserra_core.domain.catalog import Catalog
 from tesserra_core.domain.paging import Page
 from tesserra_core.domain.projects import MAX_NAME, ProjectFilter, ProjectStatus
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.health import HealthReport
 from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
 from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
-
-CONSOLE = "console"
 
 ISOLATION_NOTE = (
     "A container resource (web_app, cron_job, mcp_server) on a process runtime that cannot sandbox "

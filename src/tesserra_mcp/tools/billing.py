@@ -2,6 +2,7 @@
 
 from tesserra_core.domain.billing import Interval
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.billing_plans import PlanView
@@ -31,7 +32,9 @@ async def create_checkout(
     plan: str, currency: str, interval: Interval = Interval.MONTH, *, uc: UseCases, actor: Principal
 ) -> CheckoutView:
     """Start a Stripe Checkout for a plan (by code) in a currency (ISO 4217); returns the page URL."""
-    return await uc.start_checkout(actor, CheckoutStart(plan=plan, currency=currency, interval=interval))
+    return await uc.start_checkout(
+        actor, convert(CheckoutStart, {"plan": plan, "currency": currency, "interval": interval})
+    )
 
 
 @tools.tool(Scope.BILLING_WRITE, tier=Tier.STANDARD)

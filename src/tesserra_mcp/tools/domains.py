@@ -7,6 +7,7 @@ from pydantic import Field
 
 from tesserra_core.domain.domains import DEFAULT_TTL, RecordType
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.mail import DEFAULT_QUOTA
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
@@ -21,6 +22,7 @@ from tesserra_core.usecases.domains import (
     ZoneImportView,
 )
 from tesserra_core.usecases.files import ProjectFileView
+from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.mail import (
     EmailAliasView,
     MailboxChanges,
@@ -42,7 +44,7 @@ FileId = Annotated[str, Field(description="The file's id.")]
 Ttl = Annotated[int | None, Field(description="Seconds, 30-604800.")]
 
 
-@tools.tool(Scope.DOMAINS_READ)
+@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
 async def list_domains(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[DomainView]:
@@ -50,13 +52,13 @@ async def list_domains(
     return await uc.list_domains(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_READ)
+@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
 async def get_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> DomainView:
     """One domain of the tenant, with the TXT record that proves its ownership."""
     return await uc.get_domain(actor, domain_id)
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_domain(
     name: Annotated[str, Field(description="A domain name such as example.com (unique on the platform).")],
     default_ttl: Annotated[int, Field(description="$TTL of the zone, 30-604800.")] = DEFAULT_TTL,
@@ -65,29 +67,29 @@ async def create_domain(
     actor: Principal,
 ) -> DomainView:
     """Claim a domain; publish its verification_record, then call verify_domain."""
-    return await uc.create_domain(actor, NewDomain(name=name, default_ttl=default_ttl))
+    return await uc.create_domain(actor, convert(NewDomain, {"name": name, "default_ttl": default_ttl}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_domain(domain_id: DomainId, default_ttl: Ttl = None, *, uc: UseCases, actor: Principal) -> DomainView:
     """Change a domain's default TTL."""
-    return await uc.update_domain(actor, domain_id, DomainChanges(default_ttl=default_ttl))
+    return await uc.update_domain(actor, domain_id, convert(DomainChanges, {"default_ttl": default_ttl}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
     """Delete a domain and its records (refused while mailboxes or aliases use it)."""
     await uc.delete_domain(actor, domain_id)
     return {"deleted": domain_id}
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def verify_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> DomainView:
     """Check the TXT challenge _tesserra-challenge.<domain> now: verified or failed."""
     return await uc.verify_domain(actor, domain_id)
 
 
-@tools.tool(Scope.DOMAINS_READ)
+@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
 async def list_dns_records(
     domain_id: DomainId, limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[DnsRecordView]:
@@ -95,7 +97,7 @@ async def list_dns_records(
     return await uc.list_dns_records(actor, domain_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_dns_record(
     domain_id: DomainId,
     name: Annotated[str, Field(description="Relative (www), @ for the apex, or absolute (www.example.com.).")],
@@ -107,10 +109,12 @@ async def create_dns_record(
     actor: Principal,
 ) -> DnsRecordView:
     """Add a DNS record (validated: names inside the zone, data valid for its type, CNAME alone at its name)."""
-    return await uc.create_dns_record(actor, domain_id, NewDnsRecord(name=name, type=type, data=data, ttl=ttl))
+    return await uc.create_dns_record(
+        actor, domain_id, convert(NewDnsRecord, {"name": name, "type": type, "data": data, "ttl": ttl})
+    )
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_dns_record(
     domain_id: DomainId,
     record_id: RecordId,
@@ -122,10 +126,12 @@ async def update_dns_record(
     actor: Principal,
 ) -> DnsRecordView:
     """Change a record's name, data or TTL."""
-    return await uc.update_dns_record(actor, domain_id, record_id, DnsRecordChanges(name=name, data=data, ttl=ttl))
+    return await uc.update_dns_record(
+        actor, domain_id, record_id, convert(DnsRecordChanges, {"name": name, "data": data, "ttl": ttl})
+    )
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_dns_record(
     domain_id: DomainId, record_id: RecordId, *, uc: UseCases, actor: Principal
 ) -> dict[str, str]:
@@ -134,13 +140,13 @@ async def delete_dns_record(
     return {"deleted": record_id}
 
 
-@tools.tool(Scope.DOMAINS_READ)
+@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
 async def export_zone_file(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> ZoneFileView:
     """The domain's zone as an RFC 1035 zone file (with the platform's SOA and its serial)."""
     return await uc.export_zone(actor, domain_id)
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def import_zone_file(
     domain_id: DomainId,
     zone_file: Annotated[str, Field(description="RFC 1035 text; $ORIGIN and $TTL honoured, the SOA ignored.")],
@@ -152,7 +158,7 @@ async def import_zone_file(
     return await uc.import_zone(actor, domain_id, zone_file)
 
 
-@tools.tool(Scope.DOMAINS_READ)
+@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
 async def list_mailboxes(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[MailboxView]:
@@ -160,7 +166,7 @@ async def list_mailboxes(
     return await uc.list_mailboxes(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_mailbox(
     address: Annotated[str, Field(description="On one of the tenant's verified domains.")],
     password: Annotated[str, Field(description="8-1024 characters; stored as an argon2id hash.")],
@@ -170,31 +176,33 @@ async def create_mailbox(
     actor: Principal,
 ) -> MailboxView:
     """Create a mailbox."""
-    return await uc.create_mailbox(actor, NewMailbox(address=address, password=password, quota_bytes=quota_bytes))
+    return await uc.create_mailbox(
+        actor, convert(NewMailbox, {"address": address, "password": password, "quota_bytes": quota_bytes})
+    )
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_mailbox(mailbox_id: MailboxId, quota_bytes: int, *, uc: UseCases, actor: Principal) -> MailboxView:
     """Change a mailbox's quota."""
-    return await uc.update_mailbox(actor, mailbox_id, MailboxChanges(quota_bytes=quota_bytes))
+    return await uc.update_mailbox(actor, mailbox_id, convert(MailboxChanges, {"quota_bytes": quota_bytes}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def reset_mailbox_password(
     mailbox_id: MailboxId, password: str, *, uc: UseCases, actor: Principal
 ) -> MailboxView:
     """Set a mailbox's password."""
-    return await uc.reset_mailbox_password(actor, mailbox_id, MailboxPassword(password=password))
+    return await uc.reset_mailbox_password(actor, mailbox_id, convert(MailboxPassword, {"password": password}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_mailbox(mailbox_id: MailboxId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
     """Delete a mailbox."""
     await uc.delete_mailbox(actor, mailbox_id)
     return {"deleted": mailbox_id}
 
 
-@tools.tool(Scope.DOMAINS_READ)
+@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
 async def list_email_aliases(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[EmailAliasView]:
@@ -202,7 +210,7 @@ async def list_email_aliases(
     return await uc.list_email_aliases(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_email_alias(
     source: Annotated[str, Field(description="An address on one of the tenant's verified domains.")],
     destinations: Annotated[list[str], Field(description="1-50 addresses to deliver to.")],
@@ -211,17 +219,17 @@ async def create_email_alias(
     actor: Principal,
 ) -> EmailAliasView:
     """Forward an address to others (duplicates and loops refused)."""
-    return await uc.create_email_alias(actor, NewEmailAlias(source=source, destinations=destinations))
+    return await uc.create_email_alias(actor, convert(NewEmailAlias, {"source": source, "destinations": destinations}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_email_alias(alias_id: AliasId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
     """Delete an e-mail alias."""
     await uc.delete_email_alias(actor, alias_id)
     return {"deleted": alias_id}
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def list_project_files(
     project_id: ProjectId, limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[ProjectFileView]:
@@ -229,7 +237,7 @@ async def list_project_files(
     return await uc.list_project_files(actor, project_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_project_file(
     project_id: ProjectId,
     file_id: Annotated[str, Field(description="The file's id.")],

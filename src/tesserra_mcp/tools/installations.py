@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.jsonbounds import TOOL_ARGUMENTS
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.tools import InstallScope
@@ -34,7 +35,7 @@ async def install_tool(
     actor: Principal,
 ) -> InstallationView:
     """Install a marketplace tool. Answers at once with status installing; poll list_installations for ready."""
-    return await uc.install_tool(actor, tool_id, InstallRequest(config=config or {}, scope=scope))
+    return await uc.install_tool(actor, tool_id, convert(InstallRequest, {"config": config or {}, "scope": scope}))
 
 
 @tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)

@@ -6,10 +6,12 @@ from pydantic import Field
 
 from tesserra_core.domain.catalog import Catalog
 from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.domain.resources import DesiredState
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.health import HealthReport
 from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
 from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView
@@ -22,7 +24,7 @@ ResourceId = Annotated[str, Field(description="The resource's id.")]
 Config = Annotated[dict[str, Any], Field(description="Configuration, checked against the type's JSON Schema.")]
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def list_projects(
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -33,16 +35,17 @@ async def list_projects(
     actor: Principal,
 ) -> Page[ProjectView]:
     """The tenant's projects, newest first."""
-    return await uc.list_projects(actor, PageRequest(limite, offset), ProjectFilter(status=status, name=name or None))
+    narrowed = convert(ProjectFilter, {"status": status, "name": name or None})
+    return await uc.list_projects(actor, PageRequest(limite, offset), narrowed)
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def get_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> ProjectView:
     """One project of the tenant."""
     return await uc.get_project(actor, project_id)
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_project(
     name: Annotated[str, Field(description="Unique in the tenant (any case).")],
     description: str = "",
@@ -51,10 +54,10 @@ async def create_project(
     actor: Principal,
 ) -> ProjectView:
     """Create a project (the plan limits how many)."""
-    return await uc.create_project(actor, NewProject(name=name, description=description))
+    return await uc.create_project(actor, convert(NewProject, {"name": name, "description": description}))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_project(
     project_id: ProjectId,
     name: str | None = None,
@@ -65,10 +68,12 @@ async def update_project(
     actor: Principal,
 ) -> ProjectView:
     """Rename, describe, archive or reactivate a project."""
-    return await uc.update_project(actor, project_id, ProjectChanges(name=name, description=description, status=status))
+    return await uc.update_project(
+        actor, project_id, convert(ProjectChanges, {"name": name, "description": description, "status": status})
+    )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> dict[str, Any]:
     """Delete a project with its resources (their workloads are removed in the background)."""
     await uc.delete_project(actor, project_id)
@@ -82,7 +87,7 @@ async def list_catalog(*, uc: UseCases, actor: Principal) -> Catalog:
     return await uc.list_catalog()
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def list_resources(
     project_id: ProjectId,
     limite: Limite = DEFAULT_LIMIT,
@@ -95,13 +100,13 @@ async def list_resources(
     return await uc.list_resources(actor, project_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def get_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
     """One resource, with its status (and the reason of a failure)."""
     return await uc.get_resource(actor, resource_id)
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_resource(
     project_id: ProjectId,
     type: Annotated[str, Field(description="A type from list_catalog.")],
@@ -112,10 +117,12 @@ async def create_resource(
     actor: Principal,
 ) -> ResourceView:
     """Add a resource; it is provisioned in the background (status pending, then running or failed)."""
-    return await uc.create_resource(actor, project_id, NewResource(type=type, name=name, config=config or {}))
+    return await uc.create_resource(
+        actor, project_id, convert(NewResource, {"type": type, "name": name, "config": config or {}})
+    )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_resource(
     resource_id: ResourceId,
     name: str | None = None,
@@ -126,16 +133,18 @@ async def update_resource(
     actor: Principal,
 ) -> ResourceView:
     """Rename, reconfigure (provisioned anew), stop or start a resource."""
-    return await uc.update_resource(actor, resource_id, ResourceChanges(name=name, config=config, state=state))
+    return await uc.update_resource(
+        actor, resource_id, convert(ResourceChanges, {"name": name, "config": config, "state": state})
+    )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD)
+@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
     """Delete a resource (status deleting; removed in the background)."""
     return await uc.delete_resource(actor, resource_id)
 
 
-@tools.tool(Scope.PROJECTS_READ)
+@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def project_health(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> HealthReport:
     """Each resource's runtime state and HTTP check, aggregated to ok, degraded or down."""
     return await uc.project_health(actor, project_id)
