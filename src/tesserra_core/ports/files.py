@@ -1,9 +1,13 @@
-"""Where file bytes live: a local directory by default, memory in tests, an object store later."""
+"""Project files: the repository of their metadata (reached through the UnitOfWork), and the storage
+where their bytes live (a local directory by default, memory in tests, an object store later)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Protocol
+
+from tesserra_core.domain.files import ProjectFile
+from tesserra_core.domain.paging import PageRequest
 
 
 class StoredObjectWriter(Protocol):
@@ -37,3 +41,27 @@ class FileStorage(Protocol):
         ...
 
     async def exists(self, key: str) -> bool: ...
+
+
+class ProjectFileRepository(Protocol):
+    async def add(self, file: ProjectFile) -> None:
+        """Raises ``Conflict`` if the project already holds a file of that name."""
+        ...
+
+    async def get(self, tenant_id: str, project_id: str, file_id: str) -> ProjectFile | None: ...
+
+    async def get_by_name(self, tenant_id: str, project_id: str, name: str) -> ProjectFile | None: ...
+
+    async def used_bytes(self, tenant_id: str) -> int:
+        """The size of every file of the tenant, summed."""
+        ...
+
+    async def delete(self, tenant_id: str, project_id: str, file_id: str) -> bool: ...
+
+    async def delete_project(self, tenant_id: str, project_id: str) -> list[str]:
+        """Forget every file of a project (deleted with it); the storage keys to delete afterwards."""
+        ...
+
+    async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
+        """A page by name, and the total."""
+        ...

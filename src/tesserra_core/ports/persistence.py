@@ -18,13 +18,9 @@ from tesserra_core.ports.billing import (
     PlanRepository,
     SubscriptionRepository,
 )
-from tesserra_core.ports.domains import (
-    DnsRecordRepository,
-    DomainRepository,
-    EmailAliasRepository,
-    MailboxRepository,
-    ProjectFileRepository,
-)
+from tesserra_core.ports.domains import DnsRecordRepository, DomainRepository
+from tesserra_core.ports.files import ProjectFileRepository
+from tesserra_core.ports.mail import EmailAliasRepository, MailboxRepository
 from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
 from tesserra_core.ports.tools import CatalogRepository, InstallationRepository
 
