@@ -43,17 +43,11 @@ from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
 from tesserra_core.usecases.containers import ContainerLifecycle, GetContainer, ListContainers
 from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
 from tesserra_core.usecases.domains import (
-    CreateDnsRecord,
     CreateDomain,
-    DeleteDnsRecord,
     DeleteDomain,
     DomainHealthSource,
-    ExportZone,
     GetDomain,
-    ImportZone,
-    ListDnsRecords,
     ListDomains,
-    UpdateDnsRecord,
     UpdateDomain,
     VerifyDomain,
     ZoneEditor,
@@ -144,6 +138,14 @@ from tesserra_core.usecases.tenants import (
     UpdateTenant,
 )
 from tesserra_core.usecases.views import MeView
+from tesserra_core.usecases.zones import (
+    CreateDnsRecord,
+    DeleteDnsRecord,
+    ExportZone,
+    ImportZone,
+    ListDnsRecords,
+    UpdateDnsRecord,
+)
 
 VERSION = "0.1.0"
 

@@ -25,13 +25,8 @@ from tesserra_core.errors import (
 )
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.health import Health
-from tesserra_core.usecases.domains import (
-    DnsRecordChanges,
-    DomainChanges,
-    DomainHealthSource,
-    NewDnsRecord,
-    NewDomain,
-)
+from tesserra_core.usecases.domains import DomainChanges, DomainHealthSource, NewDomain
+from tesserra_core.usecases.zones import DnsRecordChanges, NewDnsRecord
 from tests.unit.conftest import make_team
 from tests.unit.helpers import FakeClock, Team
 

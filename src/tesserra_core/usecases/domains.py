@@ -1,5 +1,5 @@
-"""Domains and their zones: claim a name, edit its records, import and export the zone file,
-prove ownership by a TXT challenge, and report DNS health."""
+"""Domains: claim a name, change its default TTL, delete it, prove ownership by a TXT challenge, and
+report DNS health; and the ZoneEditor, the one way a zone changes. Records and zone files: zones.py."""
 
 from __future__ import annotations
 
@@ -14,12 +14,9 @@ import msgspec
 from tesserra_core.domain.domains import (
     DEFAULT_TTL,
     DOMAIN_NAME,
-    RECORD_NAME,
     TTL_META,
     DnsRecord,
     Domain,
-    RecordData,
-    RecordType,
     VerificationStatus,
     check_ttl,
     check_zone,
@@ -28,9 +25,9 @@ from tesserra_core.domain.domains import (
 )
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
-from tesserra_core.domain.text import Input, Line
-from tesserra_core.errors import Conflict, NotFound, Unavailable, ValidationFailed
-from tesserra_core.ports.dns import DnsResolver, Soa, ZoneCodec
+from tesserra_core.domain.text import Input
+from tesserra_core.errors import Conflict, NotFound, Unavailable
+from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.health import Health
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -81,32 +78,6 @@ class DomainView(msgspec.Struct, frozen=True):
         )
 
 
-class DnsRecordView(msgspec.Struct, frozen=True):
-    id: str
-    domain_id: str
-    name: str
-    type: RecordType
-    ttl: int
-    data: str
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, r: DnsRecord) -> DnsRecordView:
-        return cls(r.id, r.domain_id, r.name, r.type, r.ttl, r.data, r.created_at, r.updated_at)
-
-
-class ZoneFileView(msgspec.Struct, frozen=True):
-    domain_id: str
-    serial: int
-    zone_file: str
-
-
-class ZoneImportView(msgspec.Struct, frozen=True):
-    domain: DomainView
-    records: int
-
-
 class NewDomain(Input, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, DOMAIN_NAME]
     default_ttl: Annotated[int, TTL_META, msgspec.Meta(description="$TTL of the zone and the TTL of new records")] = (
@@ -116,33 +87,6 @@ class NewDomain(Input, frozen=True, forbid_unknown_fields=True):
 
 class DomainChanges(Input, frozen=True, forbid_unknown_fields=True):
     default_ttl: Annotated[int, TTL_META] | None = None
-
-
-class NewDnsRecord(Input, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, RECORD_NAME]
-    type: Annotated[RecordType, msgspec.Meta(examples=["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS"])]
-    data: Annotated[
-        Line,
-        msgspec.Meta(
-            description="In the zone-file syntax of its type (422 invalid_record_data when it does not parse as one)",
-            examples=["203.0.113.7", "10 mail.example.com.", '0 issue "letsencrypt.org"'],
-        ),
-    ]
-    ttl: Annotated[int, TTL_META] | None = None
-
-
-class DnsRecordChanges(Input, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, RECORD_NAME] | None = None
-    data: Line | None = None
-    ttl: Annotated[int, TTL_META] | None = None
-
-
-def _record_type(value: str) -> RecordType:
-    try:
-        return RecordType(value.strip().upper())
-    except ValueError:
-        known = ", ".join(t.value for t in RecordType)
-        raise ValidationFailed(f"type must be one of {known}", code="invalid_record_type") from None
 
 
 async def load_domain(uow: UnitOfWork, actor: Principal, domain_id: str) -> Domain:
@@ -293,165 +237,6 @@ class DeleteDomain:
                 )
             await uow.domains.delete(actor.tenant_id, domain_id)
             await uow.commit()
-
-
-@dataclass(frozen=True, slots=True)
-class ListDnsRecords:
-    uow: UnitOfWorkFactory
-
-    async def __call__(self, actor: Principal, domain_id: str, page: PageRequest) -> Page[DnsRecordView]:
-        actor.require(Scope.DOMAINS_READ)
-        async with self.uow(read_only=True) as uow:
-            await load_domain(uow, actor, domain_id)
-            records, total = await uow.dns_records.list(actor.tenant_id, domain_id, page)
-        return Page([DnsRecordView.of(r) for r in records], total, page.limite, page.offset)
-
-
-@dataclass(frozen=True, slots=True)
-class CreateDnsRecord:
-    editor: ZoneEditor
-    codec: ZoneCodec
-    ids: IdFactory
-
-    async def __call__(self, actor: Principal, domain_id: str, cmd: NewDnsRecord) -> DnsRecordView:
-        rtype = _record_type(cmd.type)
-        made: list[DnsRecord] = []
-
-        def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
-            ttl = check_ttl(cmd.ttl if cmd.ttl is not None else domain.default_ttl)
-            content = self.codec.record(domain.name, cmd.name, rtype, ttl, cmd.data)
-            now = domain.updated_at
-            record = DnsRecord(
-                id=self.ids.new(),
-                tenant_id=domain.tenant_id,
-                domain_id=domain.id,
-                name=content.name,
-                type=content.type,
-                ttl=content.ttl,
-                data=content.data,
-                created_at=now,
-                updated_at=now,
-            )
-            made.append(record)
-            return [*records, record]
-
-        await self.editor.edit(actor, domain_id, change)
-        return DnsRecordView.of(made[0])
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateDnsRecord:
-    editor: ZoneEditor
-    codec: ZoneCodec
-
-    async def __call__(self, actor: Principal, domain_id: str, record_id: str, cmd: DnsRecordChanges) -> DnsRecordView:
-        changed: list[DnsRecord] = []
-
-        def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
-            old = next((r for r in records if r.id == record_id), None)
-            if old is None:
-                raise NotFound("no such DNS record", code="record_not_found")
-            ttl = check_ttl(cmd.ttl) if cmd.ttl is not None else old.ttl
-            content = self.codec.record(
-                domain.name, cmd.name if cmd.name is not None else old.name, old.type, ttl, cmd.data or old.data
-            )
-            new = msgspec.structs.replace(
-                old, name=content.name, ttl=content.ttl, data=content.data, updated_at=domain.updated_at
-            )
-            changed.append(new)
-            return [new if r.id == record_id else r for r in records]
-
-        await self.editor.edit(actor, domain_id, change)
-        return DnsRecordView.of(changed[0])
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteDnsRecord:
-    editor: ZoneEditor
-
-    async def __call__(self, actor: Principal, domain_id: str, record_id: str) -> None:
-        def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
-            kept = [r for r in records if r.id != record_id]
-            if len(kept) == len(records):
-                raise NotFound("no such DNS record", code="record_not_found")
-            return kept
-
-        await self.editor.edit(actor, domain_id, change)
-
-
-def soa_of(domain: Domain, records: list[RecordData]) -> Soa:
-    """The platform's SOA: the first apex NS as primary (else ns1 of the zone), hostmaster as contact."""
-    apex_ns = sorted(r.data for r in records if r.name == "@" and r.type is RecordType.NS)
-    mname = apex_ns[0] if apex_ns else f"ns1.{domain.name}."
-    return Soa(mname, f"hostmaster.{domain.name}.", domain.serial, 3600, 600, 1_209_600, 300)
-
-
-@dataclass(frozen=True, slots=True)
-class ExportZone:
-    uow: UnitOfWorkFactory
-    codec: ZoneCodec
-
-    async def __call__(self, actor: Principal, domain_id: str) -> ZoneFileView:
-        actor.require(Scope.DOMAINS_READ)
-        async with self.uow() as uow:  # one snapshot of the serial and the records
-            domain = await load_domain(uow, actor, domain_id)
-            records = [r.content for r in await uow.dns_records.all(actor.tenant_id, domain_id)]
-        text = self.codec.render(domain.name, soa_of(domain, records), domain.default_ttl, records)
-        return ZoneFileView(domain.id, domain.serial, text)
-
-
-MAX_ZONE_TEXT = 1024 * 1024
-MAX_ZONE_RECORDS = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class ImportZone:
-    """Replace every record of the zone with those of a zone file: all of them, or none."""
-
-    editor: ZoneEditor
-    codec: ZoneCodec
-    ids: IdFactory
-
-    async def __call__(self, actor: Principal, domain_id: str, text: str) -> ZoneImportView:
-        if len(text) > MAX_ZONE_TEXT:
-            raise ValidationFailed("the zone file is larger than 1 MiB", code="zone_too_large")
-        actor.require(Scope.DOMAINS_WRITE)
-        async with self.editor.uow(read_only=True) as uow:
-            seen = await load_domain(uow, actor, domain_id)
-        # Parsing a large file takes seconds: off the event loop, and before the zone's write lock.
-        basis = (seen.name, seen.default_ttl)
-        ahead = await asyncio.to_thread(self.codec.parse, seen.name, text, seen.default_ttl)
-        made: list[DnsRecord] = []
-
-        def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
-            same = (domain.name, domain.default_ttl) == basis
-            parsed = ahead if same else self.codec.parse(domain.name, text, domain.default_ttl)
-            if len(parsed) > MAX_ZONE_RECORDS:
-                raise ValidationFailed(f"a zone holds at most {MAX_ZONE_RECORDS} records", code="zone_too_large")
-            for content in parsed:
-                try:
-                    check_ttl(content.ttl)
-                except ValidationFailed as exc:
-                    raise ValidationFailed(f"{exc.message} ({content.name} {content.type})", code=exc.code) from None
-            now = domain.updated_at
-            made.extend(
-                DnsRecord(
-                    id=self.ids.new(),
-                    tenant_id=domain.tenant_id,
-                    domain_id=domain.id,
-                    name=c.name,
-                    type=c.type,
-                    ttl=c.ttl,
-                    data=c.data,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for c in parsed
-            )
-            return made
-
-        domain, _ = await self.editor.edit(actor, domain_id, change)
-        return ZoneImportView(DomainView.of(domain), len(made))
 
 
 async def _within(limit: float, call: Awaitable[T]) -> T:

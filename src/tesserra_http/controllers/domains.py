@@ -9,16 +9,9 @@ from litestar.params import FromPath, JSONBody
 from tesserra_core.domain.paging import Page
 from tesserra_core.errors import ValidationFailed
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.domains import (
-    DnsRecordChanges,
-    DnsRecordView,
-    DomainChanges,
-    DomainView,
-    NewDnsRecord,
-    NewDomain,
-    ZoneImportView,
-)
+from tesserra_core.usecases.domains import DomainChanges, DomainView, NewDomain
 from tesserra_core.usecases.guards import CONSOLE
+from tesserra_core.usecases.zones import DnsRecordChanges, DnsRecordView, NewDnsRecord, ZoneImportView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 

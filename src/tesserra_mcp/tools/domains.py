@@ -9,17 +9,9 @@ from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.domains import (
-    DnsRecordChanges,
-    DnsRecordView,
-    DomainChanges,
-    DomainView,
-    NewDnsRecord,
-    NewDomain,
-    ZoneFileView,
-    ZoneImportView,
-)
+from tesserra_core.usecases.domains import DomainChanges, DomainView, NewDomain
 from tesserra_core.usecases.guards import CONSOLE
+from tesserra_core.usecases.zones import DnsRecordChanges, DnsRecordView, NewDnsRecord, ZoneFileView, ZoneImportView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
