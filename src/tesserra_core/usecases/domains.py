@@ -68,16 +68,16 @@ class DomainView(msgspec.Struct, frozen=True):
     def of(cls, d: Domain) -> DomainView:
         record = VerificationRecord(d.challenge_name, "TXT", d.verification_token)
         return cls(
-            d.id,
-            d.name,
-            d.default_ttl,
-            d.serial,
-            d.verification_status,
-            record,
-            d.verified_at,
-            d.last_checked_at,
-            d.created_at,
-            d.updated_at,
+            id=d.id,
+            name=d.name,
+            default_ttl=d.default_ttl,
+            serial=d.serial,
+            verification_status=d.verification_status,
+            verification_record=record,
+            verified_at=d.verified_at,
+            last_checked_at=d.last_checked_at,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
         )
 
 
@@ -93,7 +93,16 @@ class DnsRecordView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, r: DnsRecord) -> DnsRecordView:
-        return cls(r.id, r.domain_id, r.name, r.type, r.ttl, r.data, r.created_at, r.updated_at)
+        return cls(
+            id=r.id,
+            domain_id=r.domain_id,
+            name=r.name,
+            type=r.type,
+            ttl=r.ttl,
+            data=r.data,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
 
 
 class ZoneFileView(msgspec.Struct, frozen=True):
@@ -397,7 +406,7 @@ class ExportZone:
             domain = await load_domain(uow, actor, domain_id)
             records = [r.content for r in await uow.dns_records.all(actor.tenant_id, domain_id)]
         text = self.codec.render(domain.name, soa_of(domain, records), domain.default_ttl, records)
-        return ZoneFileView(domain.id, domain.serial, text)
+        return ZoneFileView(domain_id=domain.id, serial=domain.serial, zone_file=text)
 
 
 MAX_ZONE_TEXT = 1024 * 1024
@@ -451,7 +460,7 @@ class ImportZone:
             return made
 
         domain, _ = await self.editor.edit(actor, domain_id, change)
-        return ZoneImportView(DomainView.of(domain), len(made))
+        return ZoneImportView(domain=DomainView.of(domain), records=len(made))
 
 
 async def _within(limit: float, call: Awaitable[T]) -> T:
