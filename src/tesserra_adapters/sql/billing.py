@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.billing import (
     RECURRING_STATUSES,
     BillingCustomer,
@@ -46,58 +47,24 @@ class _Upserts(_Repo):
 
 
 def _price(r: Row[Any]) -> Price:
-    return Price(
-        id=r.id,
-        plan_id=r.plan_id,
-        currency=r.currency,
-        interval=Interval(r.interval),
-        amount=int(r.amount),
-        active=bool(r.active),
-        stripe_price_id=r.stripe_price_id,
-        created_at=r.created_at,
-    )
+    return from_row(Price, r)
 
 
 def _plan(r: Row[Any], prices: list[Price]) -> Plan:
-    return Plan(
-        id=r.id,
-        code=r.code,
-        name=r.name,
-        description=r.description,
+    return from_row(
+        Plan,
+        r,
         limits=msgspec.json.decode(r.limits, type=PlanLimits),
-        active=bool(r.active),
-        stripe_product_id=r.stripe_product_id,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
         prices=tuple(sorted(prices, key=lambda p: (p.created_at, p.id))),
     )
 
 
 def _plan_values(plan: Plan) -> dict[str, Any]:
-    return {
-        "id": plan.id,
-        "code": plan.code,
-        "name": plan.name,
-        "description": plan.description,
-        "limits": msgspec.json.encode(plan.limits).decode(),
-        "active": plan.active,
-        "stripe_product_id": plan.stripe_product_id,
-        "created_at": plan.created_at,
-        "updated_at": plan.updated_at,
-    }
+    return to_values(plan, omit=("prices",), limits=msgspec.json.encode(plan.limits).decode())
 
 
 def _price_values(p: Price) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "plan_id": p.plan_id,
-        "currency": p.currency,
-        "interval": p.interval.value,
-        "amount": p.amount,
-        "active": p.active,
-        "stripe_price_id": p.stripe_price_id,
-        "created_at": p.created_at,
-    }
+    return to_values(p)
 
 
 class SqlPlans(_Upserts):
@@ -144,23 +111,7 @@ class SqlPlans(_Upserts):
 
 
 def _subscription(r: Row[Any]) -> Subscription:
-    return Subscription(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        customer_id=r.customer_id,
-        plan_id=r.plan_id,
-        price_id=r.price_id,
-        status=SubscriptionStatus(r.status),
-        currency=r.currency,
-        interval=Interval(r.interval) if r.interval else None,
-        amount=int(r.amount),
-        current_period_end=r.current_period_end,
-        cancel_at_period_end=bool(r.cancel_at_period_end),
-        started_at=r.started_at,
-        ended_at=r.ended_at,
-        as_of=r.as_of,
-        updated_at=r.updated_at,
-    )
+    return from_row(Subscription, r, interval=Interval(r.interval) if r.interval else None)
 
 
 class SqlSubscriptions(_Upserts):
@@ -169,9 +120,7 @@ class SqlSubscriptions(_Upserts):
         return _subscription(row) if row else None
 
     async def put(self, s: Subscription) -> None:
-        values = msgspec.structs.asdict(s)
-        values["status"] = s.status.value
-        values["interval"] = s.interval.value if s.interval else None
+        values = to_values(s)
         await self._upsert(t.subscriptions, values, "id")
 
     async def for_tenant(self, tenant_id: str) -> list[Subscription]:
@@ -187,7 +136,7 @@ class SqlSubscriptions(_Upserts):
         )
 
     async def add_customer(self, customer: BillingCustomer) -> bool:
-        return await self._insert_new(t.billing_customers, msgspec.structs.asdict(customer))
+        return await self._insert_new(t.billing_customers, to_values(customer))
 
     async def tenant_of_customer(self, customer_id: str) -> str | None:
         c = t.billing_customers.c
@@ -225,19 +174,7 @@ class SqlSubscriptions(_Upserts):
 
 
 def _invoice(r: Row[Any]) -> Invoice:
-    return Invoice(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        customer_id=r.customer_id,
-        subscription_id=r.subscription_id,
-        status=r.status,
-        currency=r.currency,
-        amount_due=int(r.amount_due),
-        amount_paid=int(r.amount_paid),
-        created_at=r.created_at,
-        paid_at=r.paid_at,
-        as_of=r.as_of,
-    )
+    return from_row(Invoice, r)
 
 
 class SqlInvoices(_Upserts):
@@ -246,8 +183,7 @@ class SqlInvoices(_Upserts):
         return _invoice(row) if row else None
 
     async def put(self, invoice: Invoice) -> None:
-        values = msgspec.structs.asdict(invoice)
-        values["paid_month"] = invoice.paid_month
+        values = to_values(invoice, paid_month=invoice.paid_month)
         await self._upsert(t.invoices, values, "id")
 
     async def revenue(self, since: datetime, until: datetime) -> list[tuple[str, str, int, int]]:
@@ -289,22 +225,12 @@ class SqlInvoices(_Upserts):
 
 
 def _event(r: Row[Any]) -> StoredEvent:
-    return StoredEvent(
-        id=r.id,
-        type=r.type,
-        created=r.created,
-        payload=bytes(r.payload),
-        received_at=r.received_at,
-        processed_at=r.processed_at,
-        attempts=r.attempts,
-        last_error=r.last_error,
-        next_attempt_at=r.next_attempt_at,
-    )
+    return from_row(StoredEvent, r, payload=bytes(r.payload))
 
 
 class SqlBillingEvents(_Upserts):
     async def add(self, event: StoredEvent) -> bool:
-        return await self._insert_new(t.billing_events, msgspec.structs.asdict(event))
+        return await self._insert_new(t.billing_events, to_values(event))
 
     async def get(self, event_id: str) -> StoredEvent | None:
         row = await self._one(select(t.billing_events).where(t.billing_events.c.id == event_id))

@@ -9,40 +9,18 @@ from sqlalchemy import Row, case, delete, insert, select, update
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
-from tesserra_adapters.sql.repository import count_of
-from tesserra_core.domain.domains import DnsRecord, Domain, RecordType, VerificationStatus
+from tesserra_adapters.sql.repository import count_of, from_row, to_values
+from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
 
 def _domain(r: Row[Any]) -> Domain:
-    return Domain(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        name=r.name,
-        default_ttl=r.default_ttl,
-        serial=int(r.serial),
-        verification_token=r.verification_token,
-        verification_status=VerificationStatus(r.verification_status),
-        verified_at=r.verified_at,
-        last_checked_at=r.last_checked_at,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return from_row(Domain, r)
 
 
 def _record(r: Row[Any]) -> DnsRecord:
-    return DnsRecord(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        domain_id=r.domain_id,
-        name=r.name,
-        type=RecordType(r.type),
-        ttl=r.ttl,
-        data=r.data,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return from_row(DnsRecord, r)
 
 
 class SqlDomains(_Repo):
@@ -96,32 +74,11 @@ class SqlDomains(_Repo):
 
 
 def _domain_values(domain: Domain) -> dict[str, Any]:
-    return {
-        "id": domain.id,
-        "tenant_id": domain.tenant_id,
-        "name": domain.name,
-        "default_ttl": domain.default_ttl,
-        "verification_token": domain.verification_token,
-        "verification_status": domain.verification_status.value,
-        "verified_at": domain.verified_at,
-        "last_checked_at": domain.last_checked_at,
-        "created_at": domain.created_at,
-        "updated_at": domain.updated_at,
-    }
+    return to_values(domain, omit=("serial",))
 
 
 def _record_values(record: DnsRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "tenant_id": record.tenant_id,
-        "domain_id": record.domain_id,
-        "name": record.name,
-        "type": record.type.value,
-        "ttl": record.ttl,
-        "data": record.data,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-    }
+    return to_values(record)
 
 
 class SqlDnsRecords(_Repo):

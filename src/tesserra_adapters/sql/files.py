@@ -8,38 +8,19 @@ from sqlalchemy import Row, delete, func, select
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
 
 def _file(r: Row[Any]) -> ProjectFile:
-    return ProjectFile(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        project_id=r.project_id,
-        name=r.name,
-        size=int(r.size),
-        sha256=r.sha256,
-        content_type=r.content_type,
-        storage_key=r.storage_key,
-        created_at=r.created_at,
-    )
+    return from_row(ProjectFile, r)
 
 
 class SqlProjectFiles(_Repo):
     async def add(self, file: ProjectFile) -> None:
-        values = {
-            "id": file.id,
-            "tenant_id": file.tenant_id,
-            "project_id": file.project_id,
-            "name": file.name,
-            "size": file.size,
-            "sha256": file.sha256,
-            "content_type": file.content_type,
-            "storage_key": file.storage_key,
-            "created_at": file.created_at,
-        }
+        values = to_values(file)
         conflict = Conflict(f"filename: the project already holds a file named {file.name!r}", code="file_exists")
         await self._insert(t.project_files, values, conflict)
 

@@ -12,16 +12,14 @@ from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.identity import (
     ApiKey,
     Membership,
     RefreshToken,
-    Role,
     Scope,
     Session,
     Tenant,
-    TenantStatus,
-    Tier,
     User,
 )
 from tesserra_core.domain.paging import PageRequest
@@ -30,71 +28,27 @@ from tesserra_core.ports.persistence import Revocation
 
 
 def _tenant(r: Row[Any]) -> Tenant:
-    return Tenant(
-        id=r.id,
-        name=r.name,
-        slug=r.slug,
-        status=TenantStatus(r.status),
-        plan=r.plan,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return from_row(Tenant, r)
 
 
 def _user(r: Row[Any]) -> User:
-    return User(
-        id=r.id,
-        email=r.email,
-        name=r.name,
-        password_hash=r.password_hash,
-        is_platform_admin=bool(r.is_platform_admin),
-        active=bool(r.active),
-        failed_logins=r.failed_logins,
-        locked_until=r.locked_until,
-        created_at=r.created_at,
-    )
+    return from_row(User, r)
 
 
 def _membership(r: Row[Any]) -> Membership:
-    return Membership(tenant_id=r.tenant_id, user_id=r.user_id, role=Role(r.role), created_at=r.created_at)
+    return from_row(Membership, r)
 
 
 def _api_key(r: Row[Any]) -> ApiKey:
-    return ApiKey(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        created_by=r.created_by,
-        name=r.name,
-        prefix=r.prefix,
-        secret_hash=r.secret_hash,
-        scopes=frozenset(Scope(s) for s in r.scopes.split()),
-        tier=Tier(r.tier),
-        created_at=r.created_at,
-        expires_at=r.expires_at,
-        last_used_at=r.last_used_at,
-        revoked_at=r.revoked_at,
-    )
+    return from_row(ApiKey, r, scopes=frozenset(Scope(s) for s in r.scopes.split()))
 
 
 def _session(r: Row[Any]) -> Session:
-    return Session(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        user_id=r.user_id,
-        created_at=r.created_at,
-        revoked_at=r.revoked_at,
-    )
+    return from_row(Session, r)
 
 
 def _refresh(r: Row[Any]) -> RefreshToken:
-    return RefreshToken(
-        id=r.id,
-        session_id=r.session_id,
-        token_hash=r.token_hash,
-        created_at=r.created_at,
-        expires_at=r.expires_at,
-        used_at=r.used_at,
-    )
+    return from_row(RefreshToken, r)
 
 
 class SqlTenants(_Repo):
@@ -126,30 +80,12 @@ class SqlTenants(_Repo):
 
 
 def _tenant_values(tenant: Tenant) -> dict[str, Any]:
-    return {
-        "id": tenant.id,
-        "name": tenant.name,
-        "slug": tenant.slug,
-        "status": tenant.status.value,
-        "plan": tenant.plan,
-        "created_at": tenant.created_at,
-        "updated_at": tenant.updated_at,
-    }
+    return to_values(tenant)
 
 
 class SqlUsers(_Repo):
     async def add(self, user: User) -> None:
-        values = {
-            "id": user.id,
-            "email": user.email,
-            "name": user.name,
-            "password_hash": user.password_hash,
-            "is_platform_admin": user.is_platform_admin,
-            "active": user.active,
-            "failed_logins": user.failed_logins,
-            "locked_until": user.locked_until,
-            "created_at": user.created_at,
-        }
+        values = to_values(user)
         await self._insert(t.users, values, Conflict("a user with this email exists", code="email_taken"))
 
     async def get(self, user_id: str) -> User | None:
@@ -191,12 +127,7 @@ class SqlUsers(_Repo):
 
 class SqlMemberships(_Repo):
     async def add(self, membership: Membership) -> None:
-        values = {
-            "tenant_id": membership.tenant_id,
-            "user_id": membership.user_id,
-            "role": membership.role.value,
-            "created_at": membership.created_at,
-        }
+        values = to_values(membership)
         await self._insert(t.memberships, values, Conflict("already a member of this tenant", code="already_member"))
 
     async def get(self, tenant_id: str, user_id: str) -> Membership | None:
@@ -212,20 +143,7 @@ class SqlMemberships(_Repo):
 
 class SqlApiKeys(_Repo):
     async def add(self, key: ApiKey) -> None:
-        values = {
-            "id": key.id,
-            "tenant_id": key.tenant_id,
-            "created_by": key.created_by,
-            "name": key.name,
-            "prefix": key.prefix,
-            "secret_hash": key.secret_hash,
-            "scopes": " ".join(sorted(key.scopes)),
-            "tier": key.tier.value,
-            "created_at": key.created_at,
-            "expires_at": key.expires_at,
-            "last_used_at": key.last_used_at,
-            "revoked_at": key.revoked_at,
-        }
+        values = to_values(key, scopes=" ".join(sorted(key.scopes)))
         await self._insert(t.api_keys, values, Conflict("an API key with this prefix exists", code="prefix_taken"))
 
     async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
@@ -269,13 +187,7 @@ class SqlApiKeys(_Repo):
 
 class SqlSessions(_Repo):
     async def add(self, session: Session) -> None:
-        values = {
-            "id": session.id,
-            "tenant_id": session.tenant_id,
-            "user_id": session.user_id,
-            "created_at": session.created_at,
-            "revoked_at": session.revoked_at,
-        }
+        values = to_values(session)
         await self._insert(t.sessions, values, Conflict("session exists", code="session_exists"))
 
     async def get(self, session_id: str) -> Session | None:
@@ -292,14 +204,7 @@ class SqlSessions(_Repo):
 
 class SqlRefreshTokens(_Repo):
     async def add(self, token: RefreshToken) -> None:
-        values = {
-            "id": token.id,
-            "session_id": token.session_id,
-            "token_hash": token.token_hash,
-            "created_at": token.created_at,
-            "expires_at": token.expires_at,
-            "used_at": token.used_at,
-        }
+        values = to_values(token)
         await self._insert(t.refresh_tokens, values, Conflict("refresh token exists", code="token_exists"))
 
     async def get(self, token_id: str) -> RefreshToken | None:

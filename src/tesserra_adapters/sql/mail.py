@@ -8,48 +8,22 @@ from sqlalchemy import Row, delete, select, update
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
-from tesserra_adapters.sql.repository import count_of
+from tesserra_adapters.sql.repository import count_of, from_row, to_values
 from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
 
 def _mailbox(r: Row[Any]) -> Mailbox:
-    return Mailbox(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        domain_id=r.domain_id,
-        address=r.address,
-        password_hash=r.password_hash,
-        quota_bytes=int(r.quota_bytes),
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return from_row(Mailbox, r)
 
 
 def _alias(r: Row[Any]) -> EmailAlias:
-    return EmailAlias(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        domain_id=r.domain_id,
-        source=r.source,
-        destinations=tuple(r.destinations.split()),
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return from_row(EmailAlias, r, destinations=tuple(r.destinations.split()))
 
 
 def _mailbox_values(m: Mailbox) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "tenant_id": m.tenant_id,
-        "domain_id": m.domain_id,
-        "address": m.address,
-        "password_hash": m.password_hash,
-        "quota_bytes": m.quota_bytes,
-        "created_at": m.created_at,
-        "updated_at": m.updated_at,
-    }
+    return to_values(m)
 
 
 class SqlMailboxes(_Repo):
@@ -95,15 +69,7 @@ class SqlMailboxes(_Repo):
 
 
 def _alias_values(a: EmailAlias) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "tenant_id": a.tenant_id,
-        "domain_id": a.domain_id,
-        "source": a.source,
-        "destinations": " ".join(a.destinations),
-        "created_at": a.created_at,
-        "updated_at": a.updated_at,
-    }
+    return to_values(a, destinations=" ".join(a.destinations))
 
 
 class SqlEmailAliases(_Repo):

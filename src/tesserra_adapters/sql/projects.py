@@ -10,34 +10,18 @@ from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.paging import PageRequest
-from tesserra_core.domain.projects import Project, ProjectFilter, ProjectStatus, name_key
+from tesserra_core.domain.projects import Project, ProjectFilter, name_key
 from tesserra_core.errors import Conflict
 
 
 def _project(r: Row[Any]) -> Project:
-    return Project(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        name=r.name,
-        description=r.description,
-        status=ProjectStatus(r.status),
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return from_row(Project, r)
 
 
 def _project_values(p: Project) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "tenant_id": p.tenant_id,
-        "name": p.name,
-        "name_key": name_key(p.name),
-        "description": p.description,
-        "status": p.status.value,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-    }
+    return to_values(p, name_key=name_key(p.name))
 
 
 def _like(text: str) -> str:

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.paging import PageRequest
-from tesserra_core.domain.resources import UNSETTLED, Resource, ResourceStatus
+from tesserra_core.domain.resources import UNSETTLED, Resource
 from tesserra_core.errors import Conflict
 
 _config = msgspec.json.Encoder()
@@ -20,37 +21,11 @@ _config_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 def _resource(r: Row[Any]) -> Resource:
-    return Resource(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        project_id=r.project_id,
-        type=r.type,
-        name=r.name,
-        config=_config_decoder.decode(r.config),
-        status=ResourceStatus(r.status),
-        status_reason=r.status_reason,
-        workload_id=r.workload_id,
-        endpoint=r.endpoint,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return from_row(Resource, r, config=_config_decoder.decode(r.config))
 
 
 def _resource_values(r: Resource) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "tenant_id": r.tenant_id,
-        "project_id": r.project_id,
-        "type": r.type,
-        "name": r.name,
-        "config": _config.encode(r.config).decode(),
-        "status": r.status.value,
-        "status_reason": r.status_reason,
-        "workload_id": r.workload_id,
-        "endpoint": r.endpoint,
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-    }
+    return to_values(r, config=_config.encode(r.config).decode())
 
 
 def _resource_name_taken(name: str) -> Conflict:

@@ -10,71 +10,27 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
+from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.errors import Conflict
 
 
 def _state(r: Row[Any]) -> OAuthState:
-    return OAuthState(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        user_id=r.user_id,
-        tool_id=r.tool_id,
-        provider_id=r.provider_id,
-        redirect_uri=r.redirect_uri,
-        verifier_sealed=r.verifier_sealed,
-        created_at=r.created_at,
-        expires_at=r.expires_at,
-        used_at=r.used_at,
-    )
+    return from_row(OAuthState, r)
 
 
 def _link(r: Row[Any]) -> OAuthLink:
-    return OAuthLink(
-        tenant_id=r.tenant_id,
-        user_id=r.user_id,
-        tool_id=r.tool_id,
-        provider_id=r.provider_id,
-        access_token_sealed=r.access_token_sealed,
-        refresh_token_sealed=r.refresh_token_sealed,
-        expires_at=r.expires_at,
-        scopes=tuple(r.scopes.split()),
-        email=r.email,
-        linked_at=r.linked_at,
-        refreshed_at=r.refreshed_at,
-        needs_relink=bool(r.needs_relink),
-    )
+    return from_row(OAuthLink, r, scopes=tuple(r.scopes.split()))
 
 
 def _sync(r: Row[Any]) -> ClientSync:
-    return ClientSync(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        user_id=r.user_id,
-        instance_id=r.instance_id,
-        client=r.client,
-        client_version=r.client_version,
-        tool_count=r.tool_count,
-        status=r.status,
-        at=r.at,
-    )
+    return from_row(ClientSync, r)
 
 
 class SqlOAuthStates(_Repo):
     async def add(self, state: OAuthState) -> None:
-        values = {
-            "id": state.id,
-            "tenant_id": state.tenant_id,
-            "user_id": state.user_id,
-            "tool_id": state.tool_id,
-            "provider_id": state.provider_id,
-            "redirect_uri": state.redirect_uri,
-            "verifier_sealed": state.verifier_sealed,
-            "created_at": state.created_at,
-            "expires_at": state.expires_at,
-            "used_at": state.used_at,
-        }
+        values = to_values(state)
         await self._insert(t.oauth_states, values, Conflict("OAuth state exists", code="oauth_state_exists"))
 
     async def get(self, state_id: str) -> OAuthState | None:
@@ -102,20 +58,7 @@ class SqlOAuthLinks(_Repo):
         return _link(row) if row else None
 
     async def put(self, link: OAuthLink) -> None:
-        values = {
-            "tenant_id": link.tenant_id,
-            "user_id": link.user_id,
-            "tool_id": link.tool_id,
-            "provider_id": link.provider_id,
-            "access_token_sealed": link.access_token_sealed,
-            "refresh_token_sealed": link.refresh_token_sealed,
-            "expires_at": link.expires_at,
-            "scopes": " ".join(link.scopes),
-            "email": link.email,
-            "linked_at": link.linked_at,
-            "refreshed_at": link.refreshed_at,
-            "needs_relink": link.needs_relink,
-        }
+        values = to_values(link, scopes=" ".join(link.scopes))
         dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(t.oauth_links).values(values)
         keys = ("tenant_id", "user_id", "tool_id")
@@ -141,17 +84,7 @@ class SqlOAuthLinks(_Repo):
 
 class SqlClientSyncs(_Repo):
     async def add(self, sync: ClientSync) -> None:
-        values = {
-            "id": sync.id,
-            "tenant_id": sync.tenant_id,
-            "user_id": sync.user_id,
-            "instance_id": sync.instance_id,
-            "client": sync.client,
-            "client_version": sync.client_version,
-            "tool_count": sync.tool_count,
-            "status": sync.status,
-            "at": sync.at,
-        }
+        values = to_values(sync)
         await self._insert(t.client_syncs, values, Conflict("client sync exists", code="client_sync_exists"))
 
     async def list(self, tenant_id: str, instance_id: str, page: PageRequest) -> tuple[list[ClientSync], int]:

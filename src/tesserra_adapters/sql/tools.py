@@ -8,9 +8,9 @@ import msgspec
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 
 from tesserra_adapters.sql import schema as t
-from tesserra_adapters.sql.repository import Repo
+from tesserra_adapters.sql.repository import Repo, from_row, to_values
 from tesserra_core.domain.paging import PageRequest
-from tesserra_core.domain.tools import CatalogEntry, Installation, InstallationStatus, InstallScope, ToolInfo
+from tesserra_core.domain.tools import CatalogEntry, Installation, InstallScope, ToolInfo
 from tesserra_core.errors import Conflict
 
 _entry_decoder = msgspec.json.Decoder(CatalogEntry)
@@ -71,43 +71,22 @@ class SqlCatalog(Repo):
 
 
 def _installation(r: Row[Any]) -> Installation:
-    return Installation(
-        id=r.id,
-        tenant_id=r.tenant_id,
-        user_id=r.user_id,
-        scope=InstallScope(r.scope),
-        entry_id=r.entry_id,
-        entry_version=r.entry_version,
+    return from_row(
+        Installation,
+        r,
         config=_config_decoder.decode(r.config),
-        sealed_secrets=r.sealed_secrets,
         secret_names=tuple(r.secret_names.split()),
-        status=InstallationStatus(r.status),
-        status_reason=r.status_reason,
         tools=_tools_decoder.decode(r.tools),
-        workload_id=r.workload_id,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
     )
 
 
 def _values(i: Installation) -> dict[str, Any]:
-    return {
-        "id": i.id,
-        "tenant_id": i.tenant_id,
-        "user_id": i.user_id,
-        "scope": i.scope.value,
-        "entry_id": i.entry_id,
-        "entry_version": i.entry_version,
-        "config": msgspec.json.encode(i.config).decode(),
-        "sealed_secrets": i.sealed_secrets,
-        "secret_names": " ".join(i.secret_names),
-        "status": i.status.value,
-        "status_reason": i.status_reason,
-        "tools": msgspec.json.encode(i.tools).decode(),
-        "workload_id": i.workload_id,
-        "created_at": i.created_at,
-        "updated_at": i.updated_at,
-    }
+    return to_values(
+        i,
+        config=msgspec.json.encode(i.config).decode(),
+        secret_names=" ".join(i.secret_names),
+        tools=msgspec.json.encode(i.tools).decode(),
+    )
 
 
 class SqlInstallations(Repo):

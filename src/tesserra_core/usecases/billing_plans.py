@@ -71,7 +71,15 @@ class PriceView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, p: Price) -> PriceView:
-        return cls(p.id, p.currency, p.interval, p.amount, p.active, p.stripe_price_id is not None, p.stripe_price_id)
+        return cls(
+            id=p.id,
+            currency=p.currency,
+            interval=p.interval,
+            amount=p.amount,
+            active=p.active,
+            synced=p.stripe_price_id is not None,
+            stripe_price_id=p.stripe_price_id,
+        )
 
 
 class PlanView(msgspec.Struct, frozen=True):
@@ -90,16 +98,16 @@ class PlanView(msgspec.Struct, frozen=True):
     def of(cls, p: Plan, *, active_prices_only: bool = False) -> PlanView:
         prices = [PriceView.of(x) for x in p.prices if x.active or not active_prices_only]
         return cls(
-            p.id,
-            p.code,
-            p.name,
-            p.description,
-            p.limits,
-            p.active,
-            p.stripe_product_id,
-            prices,
-            p.created_at,
-            p.updated_at,
+            id=p.id,
+            code=p.code,
+            name=p.name,
+            description=p.description,
+            limits=p.limits,
+            active=p.active,
+            stripe_product_id=p.stripe_product_id,
+            prices=prices,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
         )
 
 

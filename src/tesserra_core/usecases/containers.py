@@ -96,4 +96,6 @@ class ContainerLifecycle:
             result = None
         if installation_id is not None and wanted is not ContainerAction.START:
             await self.servers.mark(installation_id, InstallationStatus.STOPPED, f"container {wanted.value} by a user")
-        return ContainerActionView(workload.id, wanted.value, ContainerView.of(result) if result is not None else None)
+        return ContainerActionView(
+            id=workload.id, action=wanted.value, container=ContainerView.of(result) if result is not None else None
+        )

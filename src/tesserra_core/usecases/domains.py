@@ -65,16 +65,16 @@ class DomainView(msgspec.Struct, frozen=True):
     def of(cls, d: Domain) -> DomainView:
         record = VerificationRecord(d.challenge_name, "TXT", d.verification_token)
         return cls(
-            d.id,
-            d.name,
-            d.default_ttl,
-            d.serial,
-            d.verification_status,
-            record,
-            d.verified_at,
-            d.last_checked_at,
-            d.created_at,
-            d.updated_at,
+            id=d.id,
+            name=d.name,
+            default_ttl=d.default_ttl,
+            serial=d.serial,
+            verification_status=d.verification_status,
+            verification_record=record,
+            verified_at=d.verified_at,
+            last_checked_at=d.last_checked_at,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
         )
 
 

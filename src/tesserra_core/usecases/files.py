@@ -33,7 +33,15 @@ class ProjectFileView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, f: ProjectFile) -> ProjectFileView:
-        return cls(f.id, f.project_id, f.name, f.size, f.sha256, f.content_type, f.created_at)
+        return cls(
+            id=f.id,
+            project_id=f.project_id,
+            name=f.name,
+            size=f.size,
+            sha256=f.sha256,
+            content_type=f.content_type,
+            created_at=f.created_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

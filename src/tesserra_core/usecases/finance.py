@@ -83,15 +83,15 @@ class InvoiceView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, i: Invoice) -> InvoiceView:
         return cls(
-            i.id,
-            i.tenant_id,
-            i.subscription_id,
-            i.status,
-            i.currency,
-            i.amount_due,
-            i.amount_paid,
-            i.created_at,
-            i.paid_at,
+            id=i.id,
+            tenant_id=i.tenant_id,
+            subscription_id=i.subscription_id,
+            status=i.status,
+            currency=i.currency,
+            amount_due=i.amount_due,
+            amount_paid=i.amount_paid,
+            created_at=i.created_at,
+            paid_at=i.paid_at,
         )
 
 
@@ -128,7 +128,7 @@ class Recurring:
         async with self.uow(read_only=True) as uow:
             rows = await uow.subscriptions.recurring_by_currency()
         return RecurringView(
-            [RecurringRevenue(currency, round(yearly / 12), yearly, count) for currency, yearly, count in rows]
+            items=[RecurringRevenue(currency, round(yearly / 12), yearly, count) for currency, yearly, count in rows]
         )
 
 
@@ -158,7 +158,7 @@ class Revenue:
         start, end = period(since, until, self.clock.now(), timedelta(days=365))
         async with self.uow(read_only=True) as uow:
             rows = await uow.invoices.revenue(start, end)
-        return RevenueView(start, end, [MonthlyRevenue(*row) for row in rows])
+        return RevenueView(since=start, until=end, items=[MonthlyRevenue(*row) for row in rows])
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +173,13 @@ class Churn:
         start, end = period(since, until, self.clock.now(), timedelta(days=30))
         async with self.uow(read_only=True) as uow:
             live, churned = await uow.subscriptions.churn(start, end)
-        return ChurnView(start, end, live, churned, round(churned / live, 4) if live else 0.0)
+        return ChurnView(
+            since=start,
+            until=end,
+            active_at_start=live,
+            churned=churned,
+            rate=round(churned / live, 4) if live else 0.0,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,7 +255,11 @@ class ListInstallationTools:
     async def __call__(self, actor: Principal, installation_id: str) -> InstallationToolsView:
         actor.require(Scope.TOOLS_READ)
         installation = await visible(self.uow, actor, installation_id)
-        return InstallationToolsView(installation.id, installation.status, [ToolView.of(t) for t in installation.tools])
+        return InstallationToolsView(
+            installation_id=installation.id,
+            status=installation.status,
+            tools=[ToolView.of(t) for t in installation.tools],
+        )
 
 
 _CALLABLE = frozenset({InstallationStatus.READY, InstallationStatus.STOPPED, InstallationStatus.NEEDS_AUTH})
@@ -288,7 +292,12 @@ class CallInstallationTool:
         result = await self.servers.call(installation, call.name, call.arguments, call.timeout)
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         return ToolCallView(
-            installation.id, call.name, result.is_error, result.content, result.structured_content, elapsed
+            installation_id=installation.id,
+            tool=call.name,
+            is_error=result.is_error,
+            content=result.content,
+            structured_content=result.structured_content,
+            duration_ms=elapsed,
         )
 
 
@@ -316,4 +325,4 @@ class UploadInstallationFiles:
             await self.workspaces.save(installation.id, name, upload.data, max_total=self.max_total)
             for upload, name in zip(files, names, strict=True)
         ]
-        return UploadView(installation.id, [{"name": s.name, "size": s.size} for s in stored])
+        return UploadView(installation_id=installation.id, files=[{"name": s.name, "size": s.size} for s in stored])

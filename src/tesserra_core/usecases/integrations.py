@@ -56,7 +56,16 @@ class ClientSyncView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, s: ClientSync) -> ClientSyncView:
-        return cls(s.id, s.instance_id, s.client, s.client_version, s.tool_count, s.status, s.user_id, s.at)
+        return cls(
+            id=s.id,
+            instance_id=s.instance_id,
+            client=s.client,
+            client_version=s.client_version,
+            tool_count=s.tool_count,
+            status=s.status,
+            user_id=s.user_id,
+            at=s.at,
+        )
 
 
 class AuthHint(msgspec.Struct, frozen=True):
@@ -135,7 +144,16 @@ class ClientConfiguration:
             "Mint a key with POST /api/auth/keys/generate (its tier decides which tools the client sees).",
         )
         last = ClientSyncView.of(syncs[0]) if syncs else None
-        return ClientConfigView(instance, name, url, "streamable-http", auth, _snippets(name, url), last, total)
+        return ClientConfigView(
+            instance_id=instance,
+            server_name=name,
+            mcp_url=url,
+            transport="streamable-http",
+            auth=auth,
+            snippets=_snippets(name, url),
+            last_sync=last,
+            sync_count=total,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,14 @@ class MailboxView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, m: Mailbox) -> MailboxView:
-        return cls(m.id, m.domain_id, m.address, m.quota_bytes, m.created_at, m.updated_at)
+        return cls(
+            id=m.id,
+            domain_id=m.domain_id,
+            address=m.address,
+            quota_bytes=m.quota_bytes,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+        )
 
 
 class EmailAliasView(msgspec.Struct, frozen=True):
@@ -58,7 +65,14 @@ class EmailAliasView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, a: EmailAlias) -> EmailAliasView:
-        return cls(a.id, a.domain_id, a.source, list(a.destinations), a.created_at, a.updated_at)
+        return cls(
+            id=a.id,
+            domain_id=a.domain_id,
+            source=a.source,
+            destinations=list(a.destinations),
+            created_at=a.created_at,
+            updated_at=a.updated_at,
+        )
 
 
 class NewMailbox(Input, frozen=True, forbid_unknown_fields=True):

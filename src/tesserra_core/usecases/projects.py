@@ -62,7 +62,14 @@ class ProjectView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, p: Project) -> ProjectView:
-        return cls(p.id, p.name, p.description, p.status, p.created_at, p.updated_at)
+        return cls(
+            id=p.id,
+            name=p.name,
+            description=p.description,
+            status=p.status,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+        )
 
 
 async def project_of(uow: UnitOfWork, actor: Principal, project_id: str) -> Project:

@@ -60,16 +60,16 @@ class ResourceView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, r: Resource) -> ResourceView:
         return cls(
-            r.id,
-            r.project_id,
-            r.type,
-            r.name,
-            r.config,
-            r.status,
-            r.status_reason,
-            r.endpoint,
-            r.created_at,
-            r.updated_at,
+            id=r.id,
+            project_id=r.project_id,
+            type=r.type,
+            name=r.name,
+            config=r.config,
+            status=r.status,
+            status_reason=r.status_reason,
+            endpoint=r.endpoint,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
         )
 
 

@@ -107,18 +107,29 @@ class OAuthCallbackResult(msgspec.Struct, frozen=True):
 
 def _status(tool_id: str, provider_id: str, link: OAuthLink | None, now: datetime) -> OAuthStatusView:
     if link is None:
-        return OAuthStatusView(tool_id, provider_id, False, False, False, None, [], None, None, None)
+        return OAuthStatusView(
+            tool_id=tool_id,
+            provider_id=provider_id,
+            linked=False,
+            needs_relink=False,
+            expired=False,
+            expires_at=None,
+            scopes=[],
+            email=None,
+            linked_at=None,
+            refreshed_at=None,
+        )
     return OAuthStatusView(
-        tool_id,
-        provider_id,
-        not link.needs_relink,
-        link.needs_relink,
-        link.expired(now),
-        link.expires_at,
-        list(link.scopes),
-        link.email,
-        link.linked_at,
-        link.refreshed_at,
+        tool_id=tool_id,
+        provider_id=provider_id,
+        linked=not link.needs_relink,
+        needs_relink=link.needs_relink,
+        expired=link.expired(now),
+        expires_at=link.expires_at,
+        scopes=list(link.scopes),
+        email=link.email,
+        linked_at=link.linked_at,
+        refreshed_at=link.refreshed_at,
     )
 
 
@@ -221,13 +232,13 @@ class ListSharedTools:
             needs_relink = link is not None and link.needs_relink
             items.append(
                 SharedToolView(
-                    tool.id,
-                    tool.name,
-                    tool.description,
-                    tool.provider_id,
-                    tool.provider_id is not None,
-                    linked,
-                    needs_relink,
+                    id=tool.id,
+                    name=tool.name,
+                    description=tool.description,
+                    provider_id=tool.provider_id,
+                    requires_oauth=tool.provider_id is not None,
+                    linked=linked,
+                    needs_relink=needs_relink,
                 )
             )
         return Page(items, len(every), page.limite, page.offset)
@@ -281,7 +292,11 @@ class BeginOAuth:
         if provider.scopes:
             params["scope"] = " ".join(provider.scopes)
         return OAuthStartView(
-            tool.id, provider.id, _with_query(provider.authorize_url, params), token, state.expires_at
+            tool_id=tool.id,
+            provider_id=provider.id,
+            authorization_url=_with_query(provider.authorize_url, params),
+            state=token,
+            expires_at=state.expires_at,
         )
 
 
@@ -336,7 +351,14 @@ class CompleteOAuth:
             link = msgspec.structs.replace(self.vault.link(old, state, grant, provider, now), email=email)
             await uow.oauth_links.put(link)
             await uow.commit()
-        view = OAuthLinkedView(link.tool_id, provider.id, True, link.email, list(link.scopes), link.expires_at)
+        view = OAuthLinkedView(
+            tool_id=link.tool_id,
+            provider_id=provider.id,
+            linked=True,
+            email=link.email,
+            scopes=list(link.scopes),
+            expires_at=link.expires_at,
+        )
         redirect = self.site.oauth_return_url
         return OAuthCallbackResult(
             view, _with_query(redirect, {"tool_id": link.tool_id, "status": "linked"}) if redirect else None
@@ -489,14 +511,14 @@ class OAuthUserEmail:
         if link is None:
             raise NotFound("no linked account for this tool", code="oauth_not_linked")
         if link.email is not None:
-            return OAuthEmailView(tool.id, link.email)
+            return OAuthEmailView(tool_id=tool.id, email=link.email)
         token = await self.access_token_for(actor, tool.id)
         email = await self.oauth.user_email(provider, access_token=token)
         if email is not None:
             async with self.uow() as uow:
                 await _remember_email(uow, actor, tool.id, email)
                 await uow.commit()
-        return OAuthEmailView(tool.id, email)
+        return OAuthEmailView(tool_id=tool.id, email=email)
 
 
 async def _remember_email(uow: UnitOfWork, actor: Principal, tool_id: str, email: str) -> None:

@@ -32,7 +32,12 @@ class ServiceStatus:
                 overall = Health.DOWN
             elif result.status is not Health.OK and overall is Health.OK:
                 overall = Health.DEGRADED
-        return StatusView(overall, self.version, round(self.clock.monotonic() - self.started, 3), components)
+        return StatusView(
+            status=overall,
+            version=self.version,
+            uptime_seconds=round(self.clock.monotonic() - self.started, 3),
+            components=components,
+        )
 
     async def _check(self, probe: Probe) -> ComponentHealth:
         try:

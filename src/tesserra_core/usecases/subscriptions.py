@@ -112,7 +112,7 @@ class StartCheckout:
                 idempotency_key=key,
             )
         )
-        return CheckoutView(session.id, session.url)
+        return CheckoutView(session_id=session.id, url=session.url)
 
     async def _new_customer(self, tenant_id: str, name: str, email: str | None) -> BillingCustomer:
         # Concurrent first checkouts of one tenant send the same provider idempotency key, so they
@@ -209,4 +209,4 @@ class BillingPortal:
             customer = await uow.subscriptions.customer(actor.tenant_id)
         if customer is None:
             raise NotFound("the tenant has no billing account yet: start a checkout first", code="customer_not_found")
-        return PortalView(await self.gateway.portal_url(customer.customer_id))
+        return PortalView(url=await self.gateway.portal_url(customer.customer_id))

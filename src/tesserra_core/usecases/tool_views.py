@@ -34,7 +34,15 @@ class ConfigFieldView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, v: EnvironmentVariable) -> ConfigFieldView:
         choices = list(v.choices) if v.choices is not None else None
-        return cls(v.name, v.description, v.is_required, v.is_secret, v.format, v.default, choices)
+        return cls(
+            name=v.name,
+            description=v.description,
+            required=v.is_required,
+            secret=v.is_secret,
+            format=v.format,
+            default=v.default,
+            choices=choices,
+        )
 
 
 class MarketplaceToolView(msgspec.Struct, frozen=True):
@@ -56,18 +64,18 @@ class MarketplaceToolView(msgspec.Struct, frozen=True):
     def of(cls, e: CatalogEntry) -> MarketplaceToolView:
         transports: list[str] = sorted({p.transport.type for p in e.packages} | {r.type for r in e.remotes})
         return cls(
-            e.id,
-            e.name,
-            e.title,
-            e.description,
-            e.version,
-            e.category,
-            list(e.tags),
-            transports,
-            sorted({p.registry_type for p in e.packages}),
-            e.package is not None,
-            e.oauth_provider,
-            [ConfigFieldView.of(v) for v in e.settings],
+            id=e.id,
+            name=e.name,
+            title=e.title,
+            description=e.description,
+            version=e.version,
+            category=e.category,
+            tags=list(e.tags),
+            transports=transports,
+            registry_types=sorted({p.registry_type for p in e.packages}),
+            installable=e.package is not None,
+            oauth_provider=e.oauth_provider,
+            config=[ConfigFieldView.of(v) for v in e.settings],
         )
 
 
@@ -89,17 +97,17 @@ class RegistryEntryView(msgspec.Struct, frozen=True, omit_defaults=True):
     @classmethod
     def of(cls, e: CatalogEntry) -> RegistryEntryView:
         return cls(
-            e.id,
-            e.name,
-            e.version,
-            e.description,
-            list(e.packages),
-            list(e.remotes),
-            e.category,
-            list(e.tags),
-            e.title,
-            e.oauth_provider,
-            e.homepage,
+            id=e.id,
+            name=e.name,
+            version=e.version,
+            description=e.description,
+            packages=list(e.packages),
+            remotes=list(e.remotes),
+            category=e.category,
+            tags=list(e.tags),
+            title=e.title,
+            oauth_provider=e.oauth_provider,
+            homepage=e.homepage,
         )
 
 
@@ -117,7 +125,7 @@ class ToolView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, t: ToolInfo) -> ToolView:
-        return cls(t.name, t.description, t.input_schema)
+        return cls(name=t.name, description=t.description, input_schema=t.input_schema)
 
 
 class InstallationView(msgspec.Struct, frozen=True):
@@ -140,19 +148,19 @@ class InstallationView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, i: Installation) -> InstallationView:
         return cls(
-            i.id,
-            i.entry_id,
-            i.entry_version,
-            i.scope,
-            i.status,
-            i.status_reason,
-            dict(i.config),
-            list(i.secret_names),
-            len(i.tools),
-            i.workload_id,
-            i.user_id,
-            i.created_at,
-            i.updated_at,
+            id=i.id,
+            tool_id=i.entry_id,
+            version=i.entry_version,
+            scope=i.scope,
+            status=i.status,
+            status_reason=i.status_reason,
+            config=dict(i.config),
+            secret_fields=list(i.secret_names),
+            tool_count=len(i.tools),
+            container_id=i.workload_id,
+            installed_by=i.user_id,
+            created_at=i.created_at,
+            updated_at=i.updated_at,
         )
 
 
@@ -199,18 +207,18 @@ class ContainerView(msgspec.Struct, frozen=True):
         owner_id = rest.split("/", 1)[0] or None
         known = kind if kind in ("installation", "sandbox", "resource") else "other"
         return cls(
-            w.id,
-            w.state,
-            w.runtime,
-            w.image,
-            w.owner,
-            known,
-            owner_id if known == "installation" else None,
-            owner_id if known == "sandbox" else None,
-            owner_id if known == "resource" else None,
-            {str(k): v for k, v in w.ports.items()},
-            w.exit_code,
-            w.started_at,
+            id=w.id,
+            state=w.state,
+            runtime=w.runtime,
+            image=w.image,
+            owner=w.owner,
+            kind=known,
+            installation_id=owner_id if known == "installation" else None,
+            sandbox_id=owner_id if known == "sandbox" else None,
+            resource_id=owner_id if known == "resource" else None,
+            ports={str(k): v for k, v in w.ports.items()},
+            exit_code=w.exit_code,
+            started_at=w.started_at,
         )
 
 

@@ -21,7 +21,15 @@ class TenantView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, t: Tenant) -> TenantView:
-        return cls(t.id, t.name, t.slug, t.status, t.plan, t.created_at, t.updated_at)
+        return cls(
+            id=t.id,
+            name=t.name,
+            slug=t.slug,
+            status=t.status,
+            plan=t.plan,
+            created_at=t.created_at,
+            updated_at=t.updated_at,
+        )
 
 
 class UserView(msgspec.Struct, frozen=True):
@@ -33,7 +41,7 @@ class UserView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, u: User) -> UserView:
-        return cls(u.id, u.email, u.name, u.is_platform_admin, u.created_at)
+        return cls(id=u.id, email=u.email, name=u.name, is_platform_admin=u.is_platform_admin, created_at=u.created_at)
 
 
 class MembershipView(msgspec.Struct, frozen=True):
@@ -68,16 +76,16 @@ class ApiKeyView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, k: ApiKey) -> ApiKeyView:
         return cls(
-            k.id,
-            k.name,
-            k.prefix,
-            sorted(s.value for s in k.scopes),
-            k.tier,
-            k.created_by,
-            k.created_at,
-            k.expires_at,
-            k.last_used_at,
-            k.revoked_at,
+            id=k.id,
+            name=k.name,
+            prefix=k.prefix,
+            scopes=sorted(s.value for s in k.scopes),
+            tier=k.tier,
+            created_by=k.created_by,
+            created_at=k.created_at,
+            expires_at=k.expires_at,
+            last_used_at=k.last_used_at,
+            revoked_at=k.revoked_at,
         )
 
 

@@ -41,7 +41,16 @@ class DnsRecordView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, r: DnsRecord) -> DnsRecordView:
-        return cls(r.id, r.domain_id, r.name, r.type, r.ttl, r.data, r.created_at, r.updated_at)
+        return cls(
+            id=r.id,
+            domain_id=r.domain_id,
+            name=r.name,
+            type=r.type,
+            ttl=r.ttl,
+            data=r.data,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
 
 
 class ZoneFileView(msgspec.Struct, frozen=True):
@@ -184,7 +193,7 @@ class ExportZone:
             domain = await load_domain(uow, actor, domain_id)
             records = [r.content for r in await uow.dns_records.all(actor.tenant_id, domain_id)]
         text = self.codec.render(domain.name, soa_of(domain, records), domain.default_ttl, records)
-        return ZoneFileView(domain.id, domain.serial, text)
+        return ZoneFileView(domain_id=domain.id, serial=domain.serial, zone_file=text)
 
 
 MAX_ZONE_TEXT = 1024 * 1024
@@ -240,4 +249,4 @@ class ImportZone:
             return made
 
         domain, _ = await self.editor.edit(actor, domain_id, change)
-        return ZoneImportView(DomainView.of(domain), len(made))
+        return ZoneImportView(domain=DomainView.of(domain), records=len(made))
