@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import secrets
 import typing
 from collections.abc import Mapping
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
+
+from tesserra_core.domain.inputs import where
 
 
 def make_private(path: Path, *, directory: bool) -> None:
@@ -40,15 +41,14 @@ _LISTS = frozenset({"allowed_hosts", "previous_secret_keys", "dns_resolvers", "t
 
 def _explained(cls: type, fields: Mapping[str, object], exc: msgspec.ValidationError) -> str:
     """msgspec's message with the variable named, and for a closed set the values it admits."""
-    found = re.search(r" - at `\$\.(\w+)`", str(exc))
-    if found is None:
-        return str(exc)
-    name = found.group(1)
+    name, message = where(exc)
+    if not name:
+        return message
     variable = f"TESSERRA_{name.upper()}"
-    kind = typing.get_type_hints(cls)[name]
+    kind = typing.get_type_hints(cls).get(name)
     if typing.get_origin(kind) is Literal:
         return f"{variable} must be one of {', '.join(typing.get_args(kind))}, not {fields.get(name)!r}"
-    return f"{str(exc)[: found.start()]} ({variable})"
+    return f"{message} ({variable})"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):

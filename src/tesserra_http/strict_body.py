@@ -10,7 +10,6 @@ Unix time).
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
 
-_WHERE = re.compile(r"^(?P<message>.*?)(?: - at `\$\.?(?P<key>[^`]*)`)?$", re.DOTALL)
+from tesserra_core.domain.inputs import where
 
 
 def _struct_type(request: Request[Any, Any, Any]) -> type[msgspec.Struct] | None:
@@ -69,10 +68,8 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
     except RecursionError:
         raise _refuse("body", "nested too deeply", "body") from None
     except msgspec.ValidationError as exc:
-        match = _WHERE.match(str(exc))
-        message = match.group("message") if match else str(exc)
-        key = (match.group("key") if match else None) or "body"
-        raise _refuse(key, message, "body") from None
+        field, message = where(exc)
+        raise _refuse(field or "body", message, "body") from None
 
 
 def _integral_floats_as_ints(value: Any) -> Any:

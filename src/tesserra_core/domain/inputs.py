@@ -36,13 +36,21 @@ def readable(message: str) -> str:
     return message
 
 
+def where(exc: msgspec.ValidationError) -> tuple[str | None, str]:
+    """msgspec's refusal split into the field it names ("" for the root, None when it names none) and
+    what was expected: "Expected `int`, got `str` - at `$.port`" is ("port", "Expected `int`, got `str`")."""
+    message, _, path = str(exc).rpartition(" - at `")
+    if not message:
+        return None, str(exc)
+    return path.removesuffix("`").removeprefix("$").removeprefix("."), message
+
+
 def convert(cls: type[T], fields: Mapping[str, Any]) -> T:
     """``cls`` from ``fields`` (by the names the API gives them), checked against every bound of its type."""
     try:
         return msgspec.convert(fields, cls)
     except msgspec.ValidationError as exc:
-        message, _, path = str(exc).rpartition(" - at `")
-        if not message:  # no path: the input as a whole
-            raise ValidationFailed(f"invalid request: {readable(str(exc))}") from None
-        field = path.removesuffix("`").removeprefix("$").removeprefix(".") or "body"
-        raise ValidationFailed(f"invalid request: {field}: {readable(message)}") from None
+        field, message = where(exc)
+        if field is None:  # no path: the input as a whole
+            raise ValidationFailed(f"invalid request: {readable(message)}") from None
+        raise ValidationFailed(f"invalid request: {field or 'body'}: {readable(message)}") from None
