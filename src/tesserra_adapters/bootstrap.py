@@ -10,7 +10,8 @@ from typing import Any
 
 from tesserra_adapters.container import MemoryAdapters, RealAdapters
 from tesserra_adapters.settings import Settings
-from tesserra_core.facade import Ports, UseCases
+from tesserra_core.facade import UseCases, use_cases
+from tesserra_core.ports import Ports
 
 log = logging.getLogger("tesserra")
 
@@ -26,8 +27,8 @@ async def build(adapters: RealAdapters | MemoryAdapters, settings: Settings) -> 
     if init is not None:
         await init
     ports = Ports(**{name: await _provide(getattr(adapters, name)) for name in Ports.__dataclass_fields__})
-    uc = UseCases(ports, rate_scale=settings.rate_limit_scale)
-    await uc.refresh_catalog.ensure_loaded()
+    uc = use_cases(ports, rate_scale=settings.rate_limit_scale)
+    await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc
 
 

@@ -106,7 +106,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
         password = args.password or os.environ.get("TESSERRA_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
         tenant = _with_facade(
             settings,
-            lambda uc: uc.create_admin(NewAdmin(email=args.email, password=password, tenant_name=args.tenant)),
+            lambda uc: uc.operators.create_admin(
+                NewAdmin(email=args.email, password=password, tenant_name=args.tenant)
+            ),
         )
         print(f"created platform admin {args.email} owning tenant {tenant.slug} ({tenant.id})")
         if not args.password and not os.environ.get("TESSERRA_ADMIN_PASSWORD"):
@@ -119,7 +121,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
             scopes=args.scopes.split(",") if args.scopes else None,
             tier=Tier(args.tier) if args.tier else None,
         )
-        minted = _with_facade(settings, lambda uc: uc.mint_key_for_user(cmd))
+        minted = _with_facade(settings, lambda uc: uc.operators.mint_key_for_user(cmd))
         print(minted.key)
 
 

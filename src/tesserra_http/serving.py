@@ -60,7 +60,7 @@ def run_loop(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 async def _first_owner(uc: UseCases, settings: Settings) -> None:
     password = settings.bootstrap_password or secrets.token_urlsafe(12)
-    if await uc.ensure_first_owner(settings.bootstrap_email, password):
+    if await uc.operators.ensure_first_owner(settings.bootstrap_email, password):
         shown = "from TESSERRA_BOOTSTRAP_PASSWORD" if settings.bootstrap_password else password
         print(
             f"First start: created tenant 'Default' with owner {settings.bootstrap_email} "

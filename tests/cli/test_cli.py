@@ -103,15 +103,15 @@ async def test_db_upgrade_creates_the_schema_once_and_keeps_the_data(kind: str, 
         assert version == head_revision()
 
         async with running(_settings(tmp_path, url)) as uc:
-            assert await uc.ensure_first_owner("kept@tesserra.test", "kept-password-1")
+            assert await uc.operators.ensure_first_owner("kept@tesserra.test", "kept-password-1")
 
         second = await tesserra("db", "upgrade", env=env)
         assert second.code == 0, second.stderr
         assert await _tables(url) == (tables, version)
         assert "Running upgrade" not in second.stderr
         async with running(_settings(tmp_path, url)) as uc:
-            assert not await uc.ensure_first_owner("other@tesserra.test", "other-password-1")
-            await uc.login(Credentials("kept@tesserra.test", "kept-password-1"))
+            assert not await uc.operators.ensure_first_owner("other@tesserra.test", "other-password-1")
+            await uc.sessions.login(Credentials("kept@tesserra.test", "kept-password-1"))
 
 
 # -- admin create, keys create ------------------------------------------------------------------
@@ -138,10 +138,10 @@ async def test_admin_create_makes_a_platform_admin_who_can_log_in(
     assert match, done.stdout
     assert "password" not in done.stdout
     async with running(settings) as uc:
-        pair = await uc.login(Credentials("ops@tesserra.test", "ops-password-1"))
-        me = await uc.me(await uc.authenticate(pair.access_token))
+        pair = await uc.sessions.login(Credentials("ops@tesserra.test", "ops-password-1"))
+        me = await uc.sessions.me(await uc.authenticate(pair.access_token))
         with pytest.raises(Unauthenticated):
-            await uc.login(Credentials("ops@tesserra.test", "wrong-password-1"))
+            await uc.sessions.login(Credentials("ops@tesserra.test", "wrong-password-1"))
     assert me.user.is_platform_admin
     assert me.tenant.id == match.group(1)
     assert me.role == "owner"
@@ -162,7 +162,7 @@ async def test_admin_create_without_a_password_prints_a_generated_one(
     match = re.search(r"^password: (\S+)$", done.stdout, re.MULTILINE)
     assert match, done.stdout
     async with running(settings) as uc:
-        await uc.login(Credentials("gen@tesserra.test", match.group(1)))
+        await uc.sessions.login(Credentials("gen@tesserra.test", match.group(1)))
 
 
 async def test_keys_create_prints_a_key_with_exactly_the_scopes_asked_for(
@@ -170,7 +170,7 @@ async def test_keys_create_prints_a_key_with_exactly_the_scopes_asked_for(
 ) -> None:
     env, settings = sqlite_env
     async with running(settings) as uc:
-        await uc.ensure_first_owner("keys@tesserra.test", "keys-password-1")
+        await uc.operators.ensure_first_owner("keys@tesserra.test", "keys-password-1")
 
     create = ("keys", "create", "--email", "keys@tesserra.test")
     one, two = await asyncio.gather(
@@ -187,8 +187,8 @@ async def test_keys_create_prints_a_key_with_exactly_the_scopes_asked_for(
     async with running(settings) as uc:
         first = await uc.authenticate(key_one)
         second = await uc.authenticate(key_two)
-        pair = await uc.login(Credentials("keys@tesserra.test", "keys-password-1"))
-        page = await uc.list_api_keys(await uc.authenticate(pair.access_token), PageRequest())
+        pair = await uc.sessions.login(Credentials("keys@tesserra.test", "keys-password-1"))
+        page = await uc.api_keys.list(await uc.authenticate(pair.access_token), PageRequest())
     assert first.method is AuthMethod.API_KEY
     assert first.scopes == {Scope.PROFILE_READ}
     assert first.tier is Tier.STANDARD  # an admin's key is standard unless admin is asked for by name
@@ -209,7 +209,7 @@ async def test_keys_create_refuses_with_one_clear_line(
 ) -> None:
     env, _ = sqlite_env
     async with running(sqlite_env[1]) as uc:
-        await uc.ensure_first_owner("keys@tesserra.test", "keys-password-1")
+        await uc.operators.ensure_first_owner("keys@tesserra.test", "keys-password-1")
     done = await tesserra("keys", "create", *args, env=env)
     assert done.code != 0
     assert done.stdout == ""
@@ -386,11 +386,13 @@ async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter
                 redis_url=REDIS_URL,
             )
             async with running(settings) as uc:
-                owner = await uc.authenticate((await uc.login(Credentials("ops@example.com", password))).access_token)
+                owner = await uc.authenticate(
+                    (await uc.sessions.login(Credentials("ops@example.com", password))).access_token
+                )
                 from tesserra_core.usecases.api_keys import NewApiKey
 
-                doomed = (await uc.generate_api_key(owner, NewApiKey(name="doomed", scopes=[Scope.PROFILE_READ]))).key
-                counted = await uc.generate_api_key(owner, NewApiKey(name="counted", scopes=[Scope.PROFILE_READ]))
+                doomed = (await uc.api_keys.generate(owner, NewApiKey(name="doomed", scopes=[Scope.PROFILE_READ]))).key
+                counted = await uc.api_keys.generate(owner, NewApiKey(name="counted", scopes=[Scope.PROFILE_READ]))
 
                 async def statuses(key: str, n: int) -> list[int]:
                     codes = []
@@ -400,7 +402,7 @@ async def test_workers_share_revocations_and_rate_limits(tmp_path: Path, limiter
                     return codes
 
                 assert set(await statuses(doomed, 20)) == {200}  # now cached by the workers
-                await uc.revoke_api_key(owner, (await uc.authenticate(doomed)).credential_id)
+                await uc.api_keys.revoke(owner, (await uc.authenticate(doomed)).credential_id)
                 await asyncio.sleep(1.0)
                 assert set(await statuses(doomed, 20)) == {401}
 

@@ -64,21 +64,21 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 15.0
 async def test_subscription_lifecycle_through_localstripe_webhooks(stack: tuple[LiveServer, str]) -> None:
     server, stripe_url = stack
     uc = server.uc
-    assert await uc.ensure_first_owner("root@tesserra.test", "root-password-1")
+    assert await uc.operators.ensure_first_owner("root@tesserra.test", "root-password-1")
     admin = await uc.authenticate(
-        (await uc.login(Credentials(email="root@tesserra.test", password="root-password-1"))).access_token
+        (await uc.sessions.login(Credentials(email="root@tesserra.test", password="root-password-1"))).access_token
     )
     email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
-    tenant = await uc.create_tenant(
+    tenant = await uc.tenants.create(
         admin, NewTenant(name="Padaria", owner_email=email, owner_password="correct horse 1")
     )
-    pair = await uc.login(Credentials(email=email, password="correct horse 1"))
+    pair = await uc.sessions.login(Credentials(email=email, password="correct horse 1"))
     bearer = {"Authorization": f"Bearer {pair.access_token}"}
 
-    plan = await uc.create_plan(
+    plan = await uc.plans.create(
         admin, NewPlan(code="pro", name="Pro", limits=PRO, prices=[NewPrice("EUR", Interval.MONTH, 2900)])
     )
-    plan = await uc.sync_plan(admin, plan.id)  # the real adapter: a product and a legacy plan in localstripe
+    plan = await uc.plans.sync(admin, plan.id)  # the real adapter: a product and a legacy plan in localstripe
     legacy_plan_id = plan.prices[0].stripe_price_id
     assert plan.stripe_product_id is not None
     assert legacy_plan_id is not None

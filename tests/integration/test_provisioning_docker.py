@@ -35,20 +35,20 @@ async def docker_uc(tmp_path: Path) -> AsyncIterator[UseCases]:
 
 
 async def _owner(uc: UseCases) -> Principal:
-    assert await uc.ensure_first_owner(EMAIL, PASSWORD)
-    pair = await uc.login(Credentials(EMAIL, PASSWORD))
+    assert await uc.operators.ensure_first_owner(EMAIL, PASSWORD)
+    pair = await uc.sessions.login(Credentials(EMAIL, PASSWORD))
     return await uc.authenticate(pair.access_token)
 
 
 async def test_a_web_app_runs_as_a_container_answers_and_is_removed(docker_uc: UseCases) -> None:
     uc = docker_uc
     owner = await _owner(uc)
-    pid = (await uc.create_project(owner, NewProject(name="docker"))).id
-    created = await uc.create_resource(owner, pid, NewResource(type="web_app", name="httpd", config=HTTPD))
+    pid = (await uc.projects.create(owner, NewProject(name="docker"))).id
+    created = await uc.resources.create(owner, pid, NewResource(type="web_app", name="httpd", config=HTTPD))
     assert created.status is ResourceStatus.PENDING
 
     async def settled() -> object:
-        r = await uc.get_resource(owner, created.id)
+        r = await uc.resources.get(owner, created.id)
         return r if r.status in (ResourceStatus.RUNNING, ResourceStatus.FAILED) else None
 
     running_view = await eventually(settled, within=60)
@@ -69,20 +69,20 @@ async def test_a_web_app_runs_as_a_container_answers_and_is_removed(docker_uc: U
 
         assert (await eventually(page, within=20)).strip() == "tesserra test page"
 
-    report = await uc.project_health(owner, pid)
+    report = await uc.health.project(owner, pid)
     assert report.status is Health.OK, report
     (item,) = report.items
     assert item.runtime_state == "running"
     assert item.latency_ms is not None
 
-    stopped = await uc.update_resource(owner, created.id, ResourceChanges(state=DesiredState.STOPPED))
+    stopped = await uc.resources.update(owner, created.id, ResourceChanges(state=DesiredState.STOPPED))
     assert stopped.status is ResourceStatus.STOPPED
-    restarted = await uc.update_resource(owner, created.id, ResourceChanges(state=DesiredState.RUNNING))
+    restarted = await uc.resources.update(owner, created.id, ResourceChanges(state=DesiredState.RUNNING))
     assert restarted.status is ResourceStatus.PENDING
     again = await eventually(settled, within=60)
     assert again.status is ResourceStatus.RUNNING  # type: ignore[attr-defined]
 
-    await uc.delete_resource(owner, created.id)
+    await uc.resources.delete(owner, created.id)
     await uc.provisioner.settled()
     assert await uc.ports.runtime.list(owner_of(created.id)) == []
 
@@ -90,11 +90,11 @@ async def test_a_web_app_runs_as_a_container_answers_and_is_removed(docker_uc: U
 async def test_a_missing_image_fails_with_the_engines_reason(docker_uc: UseCases) -> None:
     uc = docker_uc
     owner = await _owner(uc)
-    pid = (await uc.create_project(owner, NewProject(name="docker"))).id
+    pid = (await uc.projects.create(owner, NewProject(name="docker"))).id
     config = {**HTTPD, "image": "tesserra-test/does-not-exist:never"}
-    created = await uc.create_resource(owner, pid, NewResource(type="web_app", name="missing", config=config))
+    created = await uc.resources.create(owner, pid, NewResource(type="web_app", name="missing", config=config))
     await uc.provisioner.settled()
-    failed = await uc.get_resource(owner, created.id)
+    failed = await uc.resources.get(owner, created.id)
     assert failed.status is ResourceStatus.FAILED
     assert failed.status_reason
     assert await uc.ports.runtime.list(owner_of(created.id)) == []

@@ -25,13 +25,13 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 async def test_a_restart_resumes_provisioning_and_reaps_strays(tmp_path: Path) -> None:
     settings = support.test_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", runtime="process")
     async with running(settings) as uc:
-        assert await uc.ensure_first_owner(EMAIL, PASSWORD)
-        owner = await uc.authenticate((await uc.login(Credentials(EMAIL, PASSWORD))).access_token)
-        pid = (await uc.create_project(owner, NewProject(name="p"))).id
+        assert await uc.operators.ensure_first_owner(EMAIL, PASSWORD)
+        owner = await uc.authenticate((await uc.sessions.login(Credentials(EMAIL, PASSWORD))).access_token)
+        pid = (await uc.projects.create(owner, NewProject(name="p"))).id
         config = {"image": "n/a", "command": SLEEPER, "schedule": "@daily"}
-        created = await uc.create_resource(owner, pid, NewResource(type="cron_job", name="job", config=config))
+        created = await uc.resources.create(owner, pid, NewResource(type="cron_job", name="job", config=config))
         await uc.provisioner.settled()
-        first = await uc.get_resource(owner, created.id)
+        first = await uc.resources.get(owner, created.id)
         assert first.status is ResourceStatus.RUNNING, first
         half_made = (await uc.ports.runtime.list(owner_of(created.id)))[0]
         # The crash: the row says provisioning, with no workload recorded; a workload runs anyway.
@@ -48,13 +48,13 @@ async def test_a_restart_resumes_provisioning_and_reaps_strays(tmp_path: Path) -
 
     async with running(settings) as uc, uc.provisioner.running():
         await uc.provisioner.settled()
-        resumed = await uc.get_resource(owner, created.id)
+        resumed = await uc.resources.get(owner, created.id)
         assert resumed.status is ResourceStatus.RUNNING, resumed
         workloads = await uc.ports.runtime.list(owner_of(created.id))
         assert len(workloads) == 1
         assert workloads[0].id != half_made.id
         assert await uc.ports.runtime.inspect(half_made.id) is None
         assert await uc.ports.runtime.inspect(stray.id) is None
-        await uc.delete_resource(owner, created.id)
+        await uc.resources.delete(owner, created.id)
         await uc.provisioner.settled()
         assert await uc.ports.runtime.list("resource:") == []

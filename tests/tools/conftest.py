@@ -55,7 +55,7 @@ async def uc(settings: Settings) -> AsyncIterator[UseCases]:
 
 @pytest.fixture
 async def admin(uc: UseCases) -> Principal:
-    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    assert await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
     return (await sign_in(uc, ADMIN_EMAIL))[1]
 
 

@@ -21,7 +21,7 @@ async def settled(uc: UseCases, actor: Principal, installation_id: str, within: 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while True:
-        view = await uc.get_installation(actor, installation_id)
+        view = await uc.installations.get(actor, installation_id)
         if view.status != "installing":
             return view
         if loop.time() > deadline:

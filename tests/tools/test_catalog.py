@@ -19,42 +19,42 @@ from tests.unit.helpers import Team
 
 
 async def test_search_by_text_category_and_tag(uc: UseCases, team: Team) -> None:
-    everything = await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())
+    everything = await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())
     assert everything.total == 5
     assert [t.name for t in everything.items] == sorted(t.name for t in everything.items)
     assert [
-        t.id for t in (await uc.search_marketplace(team.member, CatalogQuery("timezone"), PageRequest())).items
+        t.id for t in (await uc.marketplace.search(team.member, CatalogQuery("timezone"), PageRequest())).items
     ] == [TIME]
     assert [
-        t.id for t in (await uc.search_marketplace(team.member, CatalogQuery("SECRET digests"), PageRequest())).items
+        t.id for t in (await uc.marketplace.search(team.member, CatalogQuery("SECRET digests"), PageRequest())).items
     ] == [PROBE]
-    testing = await uc.search_marketplace(team.member, CatalogQuery(category="testing"), PageRequest(limite=2))
+    testing = await uc.marketplace.search(team.member, CatalogQuery(category="testing"), PageRequest(limite=2))
     assert testing.total == 4
     assert len(testing.items) == 2
     assert [
-        t.id for t in (await uc.search_marketplace(team.member, CatalogQuery(tag="crash"), PageRequest())).items
+        t.id for t in (await uc.marketplace.search(team.member, CatalogQuery(tag="crash"), PageRequest())).items
     ] == [PROBE]
-    assert (await uc.search_marketplace(team.member, CatalogQuery(tag="cras"), PageRequest())).total == 0
-    assert (await uc.search_marketplace(team.member, CatalogQuery("%"), PageRequest())).total == 0
+    assert (await uc.marketplace.search(team.member, CatalogQuery(tag="cras"), PageRequest())).total == 0
+    assert (await uc.marketplace.search(team.member, CatalogQuery("%"), PageRequest())).total == 0
     with pytest.raises(ValidationFailed):
         CatalogQuery("x" * 201)
 
 
 async def test_details_and_registry(uc: UseCases, team: Team) -> None:
-    probe = await uc.get_marketplace_tool(team.member, PROBE)
+    probe = await uc.marketplace.get_tool(team.member, PROBE)
     assert probe.installable
     assert {f.name: (f.required, f.secret) for f in probe.config}["PROBE_TOKEN"] == (True, True)
-    remote = await uc.get_marketplace_tool(team.member, "test.tesserra-remote-only")
+    remote = await uc.marketplace.get_tool(team.member, "test.tesserra-remote-only")
     assert not remote.installable
     assert remote.transports == ["streamable-http"]
-    entry = await uc.get_registry_entry(team.member, TIME)
+    entry = await uc.marketplace.get_registry_entry(team.member, TIME)
     assert entry.name == "io.github.modelcontextprotocol/time"
     assert entry.packages[0].registry_type == "pypi"
-    assert (await uc.list_registry(team.member, PageRequest())).total == 5
+    assert (await uc.marketplace.list_registry(team.member, PageRequest())).total == 5
     with pytest.raises(NotFound):
-        await uc.get_marketplace_tool(team.member, "nope")
+        await uc.marketplace.get_tool(team.member, "nope")
     with pytest.raises(NotFound):
-        await uc.get_registry_entry(team.member, "nope")
+        await uc.marketplace.get_registry_entry(team.member, "nope")
 
 
 async def test_the_built_in_catalog_is_valid_and_holds_real_pypi_servers() -> None:
@@ -92,7 +92,7 @@ async def test_refresh_applies_valid_entries_in_one_go(
     uc: UseCases, team: Team, admin: Principal, tmp_path: Path
 ) -> None:
     with pytest.raises(Forbidden):
-        await uc.refresh_catalog(team.owner)
+        await uc.marketplace.refresh_catalog(team.owner)
     source = tmp_path / "registry.json"
     good = {
         "name": "a.b/fresh",
@@ -106,7 +106,7 @@ async def test_refresh_applies_valid_entries_in_one_go(
     report = await refresh(admin)
     assert report.loaded == 1
     assert len(report.skipped) == 1
-    assert [t.id for t in (await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())).items] == [
+    assert [t.id for t in (await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())).items] == [
         "a.b-fresh"
     ]
     # Nothing valid, or unreadable: the catalog stays as it was.
@@ -118,8 +118,8 @@ async def test_refresh_applies_valid_entries_in_one_go(
         await refresh(admin)
     with pytest.raises(Unavailable):
         await RefreshCatalog(uc.ports.uow, CatalogFile(str(tmp_path / "missing.json")))(admin)
-    assert (await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())).total == 1
-    report = await uc.refresh_catalog(admin)  # the configured source again
+    assert (await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())).total == 1
+    report = await uc.marketplace.refresh_catalog(admin)  # the configured source again
     assert report.loaded == 5
 
 
@@ -191,7 +191,7 @@ async def test_refresh_from_a_registry_over_http(uc: UseCases, team: Team, admin
         report = await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/v0/servers"))(admin)
         assert (report.loaded, report.skipped) == (1, [])
         assert report.source == f"{base}/v0/servers"
-        found = await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())
+        found = await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())
         assert [t.id for t in found.items] == ["io.example-remote-listed"]
         with pytest.raises(Unavailable) as caught:
             await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/missing"))(admin)
@@ -201,4 +201,4 @@ async def test_refresh_from_a_registry_over_http(uc: UseCases, team: Team, admin
         httpd.server_close()
     with pytest.raises(Unavailable):
         await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/v0/servers", timeout=2))(admin)
-    assert (await uc.search_marketplace(team.member, CatalogQuery(), PageRequest())).total == 1
+    assert (await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())).total == 1

@@ -53,61 +53,61 @@ async def docker_uc(tmp_path: Path, image: str) -> AsyncIterator[UseCases]:
 
 async def test_mcp_server_time_in_a_container(docker_uc: UseCases, image: str) -> None:
     uc = docker_uc
-    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    assert await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
     team = await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
-    view = await uc.install_tool(team.owner, TIME, InstallRequest(config={"TZ": "Asia/Tokyo"}))
+    view = await uc.installations.install(team.owner, TIME, InstallRequest(config={"TZ": "Asia/Tokyo"}))
     ready = await settled(uc, team.owner, view.id, within=120)
     assert ready.status == "ready", ready.status_reason
-    result = await uc.call_installation_tool(
+    result = await uc.installations.call_tool(
         team.owner, ready.id, ToolCall(name="get_current_time", arguments={"timezone": "Europe/Berlin"})
     )
     assert result.structured_content is not None
     assert result.structured_content["timezone"] == "Europe/Berlin"
-    [container] = (await uc.list_containers(team.owner, PageRequest())).items
+    [container] = (await uc.containers.list(team.owner, PageRequest())).items
     assert container.runtime == "docker"
     assert container.image == image
     assert container.installation_id == ready.id
-    await uc.remove_installation(team.owner, ready.id)
+    await uc.installations.remove(team.owner, ready.id)
     assert await uc.ports.runtime.list(f"installation:{ready.id}") == []
 
 
 async def test_files_uploaded_to_the_workspace_reach_the_server_in_its_container(docker_uc: UseCases) -> None:
     uc = docker_uc
-    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    assert await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
     team = await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
-    view = await uc.install_tool(team.owner, PROBE, InstallRequest(config={"PROBE_TOKEN": SECRET}))
+    view = await uc.installations.install(team.owner, PROBE, InstallRequest(config={"PROBE_TOKEN": SECRET}))
     ready = await settled(uc, team.owner, view.id, within=120)
     assert ready.status == "ready", ready.status_reason
     # Uploaded while the server runs: the container sees the host directory itself, not a copy.
-    await uc.upload_installation_files(team.owner, ready.id, [Upload("notes.txt", b"written on the host\n")])
-    listed = await uc.call_installation_tool(team.owner, ready.id, ToolCall(name="workspace"))
+    await uc.installations.upload_files(team.owner, ready.id, [Upload("notes.txt", b"written on the host\n")])
+    listed = await uc.installations.call_tool(team.owner, ready.id, ToolCall(name="workspace"))
     assert listed.structured_content == {"result": ["notes.txt"]}
-    read = await uc.call_installation_tool(
+    read = await uc.installations.call_tool(
         team.owner, ready.id, ToolCall(name="read_file", arguments={"name": "notes.txt"})
     )
     assert read.structured_content == {"result": "written on the host\n"}
     [workload] = await uc.ports.runtime.list(f"installation:{ready.id}")
     assert workload.runtime == "docker"
-    other = await uc.install_tool(team.owner, PROBE, InstallRequest(config={"PROBE_TOKEN": SECRET}))
+    other = await uc.installations.install(team.owner, PROBE, InstallRequest(config={"PROBE_TOKEN": SECRET}))
     other_ready = await settled(uc, team.owner, other.id, within=120)
     assert other_ready.status == "ready", other_ready.status_reason
     # Each installation's container sees its own workspace only.
-    empty = await uc.call_installation_tool(team.owner, other.id, ToolCall(name="workspace"))
+    empty = await uc.installations.call_tool(team.owner, other.id, ToolCall(name="workspace"))
     assert empty.structured_content == {"result": []}
-    await uc.remove_installation(team.owner, ready.id)
-    await uc.remove_installation(team.owner, other.id)
+    await uc.installations.remove(team.owner, ready.id)
+    await uc.installations.remove(team.owner, other.id)
 
 
 async def test_secrets_reach_the_server_over_stdin_and_never_show_in_docker_inspect(docker_uc: UseCases) -> None:
     uc = docker_uc
-    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    assert await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
     team = await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
     config = {"PROBE_TOKEN": SECRET, "PROBE_MODE": "careful"}
-    view = await uc.install_tool(team.owner, PROBE, InstallRequest(config=config))
+    view = await uc.installations.install(team.owner, PROBE, InstallRequest(config=config))
     ready = await settled(uc, team.owner, view.id, within=120)
     assert ready.status == "ready", ready.status_reason
     for name, value in config.items():
-        digest = await uc.call_installation_tool(
+        digest = await uc.installations.call_tool(
             team.owner, ready.id, ToolCall(name="env_digest", arguments={"name": name})
         )
         assert digest.structured_content == {"result": hashlib.sha256(value.encode()).hexdigest()}
@@ -120,4 +120,4 @@ async def test_secrets_reach_the_server_over_stdin_and_never_show_in_docker_insp
     assert "PROBE_MODE=careful" in inspected["Config"]["Env"]  # plain settings stay in the environment
     assert SECRET not in json.dumps(inspected)
     assert not any(v.startswith("PROBE_TOKEN=") for v in inspected["Config"]["Env"])
-    await uc.remove_installation(team.owner, ready.id)
+    await uc.installations.remove(team.owner, ready.id)

@@ -38,7 +38,7 @@ PROBE_CONFIG = {"PROBE_TOKEN": SECRET}
 
 
 async def install(uc: UseCases, actor: Principal, tool: str, config: dict[str, Any] | None = None):
-    view = await uc.install_tool(actor, tool, InstallRequest(config=config or {}))
+    view = await uc.installations.install(actor, tool, InstallRequest(config=config or {}))
     assert view.status == "installing"
     return await settled(uc, actor, view.id)
 
@@ -47,16 +47,16 @@ async def test_mcp_server_time_installs_and_answers_real_calls(uc: UseCases, tea
     ready = await install(uc, team.owner, TIME, {"TZ": "Europe/Lisbon"})
     assert ready.status == "ready", ready.status_reason
     assert ready.config == {"TZ": "Europe/Lisbon"}
-    tools = await uc.list_installation_tools(team.owner, ready.id)
+    tools = await uc.installations.list_tools(team.owner, ready.id)
     assert {t.name for t in tools.tools} == {"get_current_time", "convert_time"}
     assert "timezone" in json.dumps(tools.tools[0].input_schema)
-    result = await uc.call_installation_tool(
+    result = await uc.installations.call_tool(
         team.owner, ready.id, ToolCall(name="get_current_time", arguments={"timezone": "Asia/Tokyo"})
     )
     assert not result.is_error
     assert result.structured_content is not None
     assert result.structured_content["timezone"] == "Asia/Tokyo"
-    converted = await uc.call_installation_tool(
+    converted = await uc.installations.call_tool(
         team.owner,
         ready.id,
         ToolCall(
@@ -79,9 +79,9 @@ async def test_config_is_validated_naming_the_field(uc: UseCases, team: Team) ->
     ]
     for config, message in cases:
         with pytest.raises(ValidationFailed) as caught:
-            await uc.install_tool(team.owner, PROBE, InstallRequest(config=config))
+            await uc.installations.install(team.owner, PROBE, InstallRequest(config=config))
         assert message in caught.value.message
-    page = await uc.list_installations(team.owner, PageRequest())
+    page = await uc.installations.list(team.owner, PageRequest())
     assert page.total == 0  # nothing half-created
 
 
@@ -95,22 +95,22 @@ async def test_secrets_are_sealed_reach_the_server_and_are_never_shown(uc: UseCa
     stored = store.store.installations[ready.id]
     assert stored.sealed_secrets is not None
     assert SECRET not in repr(stored)
-    digest = await uc.call_installation_tool(
+    digest = await uc.installations.call_tool(
         team.owner, ready.id, ToolCall(name="env_digest", arguments={"name": "PROBE_TOKEN"})
     )
     assert digest.content[0]["text"] == hashlib.sha256(SECRET.encode()).hexdigest()
     # A PATCH that leaves the secret out keeps it; one that names it replaces it.
-    patched = await uc.update_installation(team.owner, ready.id, InstallationChanges(config={"PROBE_MODE": "careful"}))
+    patched = await uc.installations.update(team.owner, ready.id, InstallationChanges(config={"PROBE_MODE": "careful"}))
     assert patched.status == "installing"
     again = await settled(uc, team.owner, ready.id)
     assert again.status == "ready"
     assert again.config["PROBE_MODE"] == "careful"
-    digest = await uc.call_installation_tool(
+    digest = await uc.installations.call_tool(
         team.owner, ready.id, ToolCall(name="env_digest", arguments={"name": "PROBE_TOKEN"})
     )
     assert digest.content[0]["text"] == hashlib.sha256(SECRET.encode()).hexdigest()
-    assert SECRET not in repr(await uc.list_installations(team.owner, PageRequest()))
-    assert SECRET not in repr(await uc.get_installation(team.owner, ready.id))
+    assert SECRET not in repr(await uc.installations.list(team.owner, PageRequest()))
+    assert SECRET not in repr(await uc.installations.get(team.owner, ready.id))
     # Nowhere at rest either: not in the workload's record, the workspace or any other file.
     data_dir = Path(uc.ports.workspaces.path(ready.id)).parents[1]
     files = [p for p in data_dir.rglob("*") if p.is_file()]
@@ -135,29 +135,29 @@ async def test_entries_needing_oauth_wait_in_needs_auth_and_run_with_each_users_
     tokens = LinkedTokens()
     uc.tool_servers.linked = SharedToolAccounts(tokens)
     with pytest.raises(ValidationFailed) as refused:
-        await uc.install_tool(team.owner, DRIVE, InstallRequest(scope=InstallScope.TENANT))
+        await uc.installations.install(team.owner, DRIVE, InstallRequest(scope=InstallScope.TENANT))
     assert refused.value.code == "per_user_tool"
     mine = await install(uc, team.owner, DRIVE)
     assert mine.status == "needs_auth"
     with pytest.raises(Unprocessable) as caught:
-        await uc.call_installation_tool(team.owner, mine.id, ToolCall(name="echo", arguments={"text": "x"}))
+        await uc.installations.call_tool(team.owner, mine.id, ToolCall(name="echo", arguments={"text": "x"}))
     assert caught.value.code == "needs_auth"
     # Once the owner links the account, the next call starts the server with the owner's token.
     tokens.links[(team.tenant_id, team.owner.user_id, "google")] = "owner-token"
     tokens.links[(team.tenant_id, team.member.user_id, "google")] = "member-token"
-    digest = await uc.call_installation_tool(
+    digest = await uc.installations.call_tool(
         team.owner, mine.id, ToolCall(name="env_digest", arguments={"name": "OAUTH_ACCESS_TOKEN"})
     )
     assert digest.content[0]["text"] == hashlib.sha256(b"owner-token").hexdigest()
-    assert (await uc.get_installation(team.owner, mine.id)).status == "ready"
+    assert (await uc.installations.get(team.owner, mine.id)).status == "ready"
     # The member's own installation runs with the member's token, never the owner's.
     theirs = await install(uc, team.member, DRIVE)
-    digest = await uc.call_installation_tool(
+    digest = await uc.installations.call_tool(
         team.member, theirs.id, ToolCall(name="env_digest", arguments={"name": "OAUTH_ACCESS_TOKEN"})
     )
     assert digest.content[0]["text"] == hashlib.sha256(b"member-token").hexdigest()
     with pytest.raises(NotFound):
-        await uc.call_installation_tool(team.member, mine.id, ToolCall(name="env_digest", arguments={"name": "X"}))
+        await uc.installations.call_tool(team.member, mine.id, ToolCall(name="env_digest", arguments={"name": "X"}))
 
 
 async def test_a_server_that_exits_fails_with_the_reason(uc: UseCases, team: Team) -> None:
@@ -170,69 +170,73 @@ async def test_a_server_that_exits_fails_with_the_reason(uc: UseCases, team: Tea
 
 async def test_timeouts_and_crashes_answer_clear_errors_and_the_server_restarts(uc: UseCases, team: Team) -> None:
     ready = await install(uc, team.owner, PROBE, PROBE_CONFIG)
-    first = await uc.call_installation_tool(team.owner, ready.id, ToolCall(name="pid"))
+    first = await uc.installations.call_tool(team.owner, ready.id, ToolCall(name="pid"))
     with pytest.raises(Unavailable) as caught:
-        await uc.call_installation_tool(
+        await uc.installations.call_tool(
             team.owner, ready.id, ToolCall(name="slow", arguments={"seconds": 5}, timeout=0.3)
         )
     assert caught.value.code == "tool_call_timeout"
     # The session survives a timeout: the same server answers the next call.
-    same = await uc.call_installation_tool(team.owner, ready.id, ToolCall(name="pid"))
+    same = await uc.installations.call_tool(team.owner, ready.id, ToolCall(name="pid"))
     assert same.content == first.content
     with pytest.raises(Unavailable) as caught:
-        await uc.call_installation_tool(team.owner, ready.id, ToolCall(name="crash"))
+        await uc.installations.call_tool(team.owner, ready.id, ToolCall(name="crash"))
     assert caught.value.code == "tool_server_crashed"
-    stopped = await uc.get_installation(team.owner, ready.id)
+    stopped = await uc.installations.get(team.owner, ready.id)
     assert stopped.status == "stopped"
-    again = await uc.call_installation_tool(team.owner, ready.id, ToolCall(name="pid"))
+    again = await uc.installations.call_tool(team.owner, ready.id, ToolCall(name="pid"))
     assert again.content != first.content  # a new process
-    assert (await uc.get_installation(team.owner, ready.id)).status == "ready"
+    assert (await uc.installations.get(team.owner, ready.id)).status == "ready"
     assert len(await uc.ports.runtime.list(f"installation:{ready.id}")) == 1
 
 
 async def test_unknown_tool_and_unknown_installation(uc: UseCases, team: Team) -> None:
     ready = await install(uc, team.owner, PROBE, PROBE_CONFIG)
     with pytest.raises(NotFound):
-        await uc.call_installation_tool(team.owner, ready.id, ToolCall(name="nope"))
+        await uc.installations.call_tool(team.owner, ready.id, ToolCall(name="nope"))
     with pytest.raises(NotFound):
-        await uc.call_installation_tool(team.owner, "01nonexistent", ToolCall(name="echo"))
+        await uc.installations.call_tool(team.owner, "01nonexistent", ToolCall(name="echo"))
     with pytest.raises(NotFound):
-        await uc.install_tool(team.owner, "no-such-tool", InstallRequest())
+        await uc.installations.install(team.owner, "no-such-tool", InstallRequest())
 
 
 async def test_visibility_by_scope_and_tenant(uc: UseCases, team: Team, admin: Principal) -> None:
     from tests.unit.conftest import make_team
 
-    mine = await uc.install_tool(team.member, PROBE, InstallRequest(config=PROBE_CONFIG))
+    mine = await uc.installations.install(team.member, PROBE, InstallRequest(config=PROBE_CONFIG))
     assert mine.scope == "user"
     with pytest.raises(Forbidden):
-        await uc.install_tool(team.member, PROBE, InstallRequest(config=PROBE_CONFIG, scope=InstallScope.TENANT))
-    shared = await uc.install_tool(team.owner, PROBE, InstallRequest(config=PROBE_CONFIG, scope=InstallScope.TENANT))
+        await uc.installations.install(
+            team.member, PROBE, InstallRequest(config=PROBE_CONFIG, scope=InstallScope.TENANT)
+        )
+    shared = await uc.installations.install(
+        team.owner, PROBE, InstallRequest(config=PROBE_CONFIG, scope=InstallScope.TENANT)
+    )
     # The owner sees the tenant's, not the member's private one; the member sees both.
-    assert {i.id for i in (await uc.list_installations(team.owner, PageRequest())).items} == {shared.id}
-    assert {i.id for i in (await uc.list_installations(team.member, PageRequest())).items} == {shared.id, mine.id}
+    assert {i.id for i in (await uc.installations.list(team.owner, PageRequest())).items} == {shared.id}
+    assert {i.id for i in (await uc.installations.list(team.member, PageRequest())).items} == {shared.id, mine.id}
     with pytest.raises(NotFound):
-        await uc.get_installation(team.owner, mine.id)
+        await uc.installations.get(team.owner, mine.id)
     with pytest.raises(NotFound):
-        await uc.call_installation_tool(team.owner, mine.id, ToolCall(name="echo", arguments={"text": "hi"}))
+        await uc.installations.call_tool(team.owner, mine.id, ToolCall(name="echo", arguments={"text": "hi"}))
     # The member may use the tenant's installation but not change it.
     await settled(uc, team.member, shared.id)
-    echoed = await uc.call_installation_tool(team.member, shared.id, ToolCall(name="echo", arguments={"text": "hi"}))
+    echoed = await uc.installations.call_tool(team.member, shared.id, ToolCall(name="echo", arguments={"text": "hi"}))
     assert echoed.content[0]["text"] == "hi"
     with pytest.raises(Forbidden):
-        await uc.remove_installation(team.member, shared.id)
+        await uc.installations.remove(team.member, shared.id)
     # Another tenant sees none of it.
     other = await make_team(uc, admin)
     for installation_id in (mine.id, shared.id):
         with pytest.raises(NotFound):
-            await uc.get_installation(other.owner, installation_id)
+            await uc.installations.get(other.owner, installation_id)
         with pytest.raises(NotFound):
-            await uc.remove_installation(other.owner, installation_id)
+            await uc.installations.remove(other.owner, installation_id)
     await settled(uc, team.member, mine.id)
 
 
 async def test_quota_of_installations(uc: UseCases, team: Team) -> None:
-    limited = dataclasses.replace(uc.install_tool, entitlements=FixedEntitlements())
+    limited = dataclasses.replace(uc.installations.install, entitlements=FixedEntitlements())
     for _ in range(3):
         await limited(team.owner, DRIVE, InstallRequest())
     with pytest.raises(PaymentRequired) as caught:
@@ -241,14 +245,14 @@ async def test_quota_of_installations(uc: UseCases, team: Team) -> None:
 
 
 async def test_concurrent_installs_never_pass_the_quota(uc: UseCases, team: Team) -> None:
-    limited = dataclasses.replace(uc.install_tool, entitlements=FixedEntitlements())  # the free plan: 3
+    limited = dataclasses.replace(uc.installations.install, entitlements=FixedEntitlements())  # the free plan: 3
     outcomes = await asyncio.gather(
         *(limited(team.owner, DRIVE, InstallRequest()) for _ in range(8)), return_exceptions=True
     )
     installed = [o for o in outcomes if not isinstance(o, BaseException)]
     refused = [o for o in outcomes if isinstance(o, PaymentRequired)]
     assert (len(installed), len(refused)) == (3, 5), outcomes
-    assert (await uc.list_installations(team.owner, PageRequest())).total == 3
+    assert (await uc.installations.list(team.owner, PageRequest())).total == 3
     for view in installed:
         await settled(uc, team.owner, view.id)
 
@@ -256,30 +260,30 @@ async def test_concurrent_installs_never_pass_the_quota(uc: UseCases, team: Team
 async def test_delete_removes_workload_secrets_and_workspace(uc: UseCases, team: Team) -> None:
     ready = await install(uc, team.owner, PROBE, PROBE_CONFIG)
     workspace = uc.ports.workspaces.path(ready.id)
-    await uc.upload_installation_files(team.owner, ready.id, [Upload("notes.txt", b"hello")])
+    await uc.installations.upload_files(team.owner, ready.id, [Upload("notes.txt", b"hello")])
     assert await uc.ports.runtime.list(f"installation:{ready.id}")
-    await uc.remove_installation(team.owner, ready.id)
+    await uc.installations.remove(team.owner, ready.id)
     assert await uc.ports.runtime.list(f"installation:{ready.id}") == []
     store = uc.ports.uow
     assert isinstance(store, MemoryUnitOfWorkFactory)
     assert ready.id not in store.store.installations
     assert not Path(workspace).exists()  # noqa: ASYNC240
     with pytest.raises(NotFound):
-        await uc.get_installation(team.owner, ready.id)
+        await uc.installations.get(team.owner, ready.id)
 
 
 async def test_uploads_land_in_the_workspace_with_safe_names_and_limits(uc: UseCases, team: Team) -> None:
     ready = await install(uc, team.owner, PROBE, PROBE_CONFIG)
-    stored = await uc.upload_installation_files(
+    stored = await uc.installations.upload_files(
         team.owner, ready.id, [Upload("../../etc/passwd", b"x"), Upload("my report (1).csv", b"a,b\n")]
     )
     assert [f["name"] for f in stored.files] == ["passwd", "my_report_1_.csv"]
-    listed = await uc.call_installation_tool(team.owner, ready.id, ToolCall(name="workspace"))
+    listed = await uc.installations.call_tool(team.owner, ready.id, ToolCall(name="workspace"))
     assert listed.structured_content == {"result": ["my_report_1_.csv", "passwd"]}
     for bad in ("..", ".env", "/", ""):
         with pytest.raises(ValidationFailed):
-            await uc.upload_installation_files(team.owner, ready.id, [Upload(bad, b"x")])
-    big = dataclasses.replace(uc.upload_installation_files, max_file=10, max_total=24)
+            await uc.installations.upload_files(team.owner, ready.id, [Upload(bad, b"x")])
+    big = dataclasses.replace(uc.installations.upload_files, max_file=10, max_total=24)
     with pytest.raises(ValidationFailed) as caught:
         await big(team.owner, ready.id, [Upload("big.bin", b"x" * 11)])
     assert caught.value.code == "file_too_large"
@@ -295,10 +299,10 @@ async def test_an_upload_never_writes_through_a_link_the_server_left(uc: UseCase
     workspace = Path(uc.ports.workspaces.path(ready.id))
     (workspace / "notes.txt").symlink_to(outside)
     (workspace / "big").symlink_to("/dev/zero")
-    await uc.upload_installation_files(team.owner, ready.id, [Upload("notes.txt", b"uploaded")])
+    await uc.installations.upload_files(team.owner, ready.id, [Upload("notes.txt", b"uploaded")])
     assert outside.read_text() == "keep me"
     assert not (workspace / "notes.txt").is_symlink()
-    read = await uc.call_installation_tool(
+    read = await uc.installations.call_tool(
         team.owner, ready.id, ToolCall(name="read_file", arguments={"name": "notes.txt"})
     )
     assert read.structured_content == {"result": "uploaded"}

@@ -57,7 +57,7 @@ async def test_concurrent_calls_cancellations_crashes_and_deletes_leave_no_orpha
     rng = random.Random(20261122)
     owner: Principal = team.owner
     request = InstallRequest(config={"PROBE_TOKEN": SECRET}, scope=InstallScope.TENANT)
-    installations = [(await uc.install_tool(owner, PROBE, request)).id for _ in range(5)]
+    installations = [(await uc.installations.install(owner, PROBE, request)).id for _ in range(5)]
     for installation_id in installations:
         assert (await settled(uc, owner, installation_id)).status == "ready"
     doomed = set(installations[:2])
@@ -74,20 +74,20 @@ async def test_concurrent_calls_cancellations_crashes_and_deletes_leave_no_orpha
             call = ToolCall(name="slow", arguments={"seconds": rng.uniform(0, 0.3)})
         else:
             call = ToolCall(name="echo", arguments={"text": f"call {n}"})
-        result = await uc.call_installation_tool(owner, installation_id, call)
+        result = await uc.installations.call_tool(owner, installation_id, call)
         if call.name == "echo":
             assert result.content[0]["text"] == f"call {n}"
         return "ok"
 
     async def delete_later(installation_id: str, after: float) -> None:
         await asyncio.sleep(after)
-        await uc.remove_installation(owner, installation_id)
+        await uc.installations.remove(owner, installation_id)
 
     async def install_and_delete() -> None:
         # An install that is deleted while it is still starting.
-        view = await uc.install_tool(owner, PROBE, request)
+        view = await uc.installations.install(owner, PROBE, request)
         await asyncio.sleep(rng.uniform(0.05, 0.4))
-        await uc.remove_installation(owner, view.id)
+        await uc.installations.remove(owner, view.id)
 
     tasks = [asyncio.create_task(one_call(n)) for n in range(CALLS)]
     chores = [
@@ -120,7 +120,7 @@ async def test_concurrent_calls_cancellations_crashes_and_deletes_leave_no_orpha
     live = {
         i.id
         for i in (
-            await uc.list_installations(owner, __import__("tesserra_core.domain.paging", fromlist=["x"]).PageRequest())
+            await uc.installations.list(owner, __import__("tesserra_core.domain.paging", fromlist=["x"]).PageRequest())
         ).items
     }
     assert live == set(installations) - doomed
@@ -135,5 +135,7 @@ async def test_concurrent_calls_cancellations_crashes_and_deletes_leave_no_orpha
     assert zombie_children() == []
     # Every surviving installation still answers.
     for installation_id in live:
-        echoed = await uc.call_installation_tool(owner, installation_id, ToolCall(name="echo", arguments={"text": "!"}))
+        echoed = await uc.installations.call_tool(
+            owner, installation_id, ToolCall(name="echo", arguments={"text": "!"})
+        )
         assert echoed.content[0]["text"] == "!"

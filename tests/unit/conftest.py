@@ -42,7 +42,7 @@ async def uc(settings: Settings, clock: FakeClock) -> AsyncIterator[UseCases]:
 @pytest.fixture
 async def admin(uc: UseCases) -> Principal:
     """The platform administrator: the first owner, signed in with a JWT."""
-    assert await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    assert await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
     return (await sign_in(uc, ADMIN_EMAIL))[1]
 
 
@@ -54,7 +54,7 @@ async def team(uc: UseCases, admin: Principal) -> Team:
 
 async def make_team(uc: UseCases, admin: Principal) -> Team:
     owner_email = unique_email("owner")
-    tenant = await uc.create_tenant(
+    tenant = await uc.tenants.create(
         admin, NewTenant(name=f"Padaria {owner_email[6:16]}", owner_email=owner_email, owner_password=PASSWORD)
     )
     _, owner = await sign_in(uc, owner_email, tenant_id=tenant.id)

@@ -58,7 +58,7 @@ def store(uc: UseCases) -> MemoryStore:
 async def sign_in(
     uc: UseCases, email: str, password: str = PASSWORD, tenant_id: str | None = None
 ) -> tuple[TokenPair, Principal]:
-    pair = await uc.login(Credentials(email=email, password=password, tenant_id=tenant_id))
+    pair = await uc.sessions.login(Credentials(email=email, password=password, tenant_id=tenant_id))
     return pair, await uc.authenticate(pair.access_token)
 
 

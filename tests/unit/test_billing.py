@@ -38,7 +38,7 @@ def gateway(uc: UseCases) -> MemoryGateway:
 
 
 async def synced_plan(uc: UseCases, admin: Principal, code: str, limits: PlanLimits, amount: int = 1900) -> PlanView:
-    plan = await uc.create_plan(
+    plan = await uc.plans.create(
         admin,
         NewPlan(
             code=code,
@@ -50,7 +50,7 @@ async def synced_plan(uc: UseCases, admin: Principal, code: str, limits: PlanLim
             ],
         ),
     )
-    return await uc.sync_plan(admin, plan.id)
+    return await uc.plans.sync(admin, plan.id)
 
 
 def price_of(plan: PlanView, currency: str = "EUR") -> str:
@@ -61,7 +61,7 @@ def price_of(plan: PlanView, currency: str = "EUR") -> str:
 
 async def deliver(uc: UseCases, payload: bytes) -> bool:
     """A webhook as Stripe sends it (signed now); whether this delivery applied it."""
-    ack = await uc.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
+    ack = await uc.billing_events.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
     return ack.processed
 
 
@@ -77,30 +77,30 @@ NOW = int(time.time())
 
 async def test_catalogue_lists_active_plans_with_active_prices(uc: UseCases, admin: Principal) -> None:
     pro = await synced_plan(uc, admin, "pro", PRO)
-    old = await uc.create_plan(admin, NewPlan(code="legacy", name="Legacy"))
-    await uc.update_plan(admin, old.id, PlanChanges(active=False))
-    await uc.add_price(admin, pro.id, NewPrice(currency="EUR", interval=Interval.MONTH, amount=2500))
+    old = await uc.plans.create(admin, NewPlan(code="legacy", name="Legacy"))
+    await uc.plans.update(admin, old.id, PlanChanges(active=False))
+    await uc.plans.add_price(admin, pro.id, NewPrice(currency="EUR", interval=Interval.MONTH, amount=2500))
 
-    plans = (await uc.list_plans()).items
+    plans = (await uc.plans.list()).items
     assert [p.code for p in plans] == ["pro"]
     eur = [p for p in plans[0].prices if p.currency == "EUR"]
     assert [(p.amount, p.synced) for p in eur] == [(2500, False)]  # the replaced price is archived
     assert plans[0].limits == PRO
-    assert {p.code for p in (await uc.admin_list_plans(admin)).items} == {"pro", "legacy"}
-    second = await uc.admin_list_plans(admin, PageRequest(1, 1))
+    assert {p.code for p in (await uc.plans.admin_list(admin)).items} == {"pro", "legacy"}
+    second = await uc.plans.admin_list(admin, PageRequest(1, 1))
     assert (second.total, [p.code for p in second.items]) == (2, ["legacy"])
 
 
 async def test_only_platform_admins_manage_plans(uc: UseCases, admin: Principal, team: Team) -> None:
     pro = await synced_plan(uc, admin, "pro", PRO)
     with pytest.raises(Forbidden):
-        await uc.create_plan(team.owner, NewPlan(code="x", name="X"))
+        await uc.plans.create(team.owner, NewPlan(code="x", name="X"))
     with pytest.raises(Forbidden):
-        await uc.update_plan(team.owner, pro.id, PlanChanges(name="Mine"))
+        await uc.plans.update(team.owner, pro.id, PlanChanges(name="Mine"))
     with pytest.raises(Forbidden):
-        await uc.sync_plan(team.owner, pro.id)
+        await uc.plans.sync(team.owner, pro.id)
     with pytest.raises(Forbidden):
-        await uc.finance_recurring(team.owner)
+        await uc.finance.recurring(team.owner)
 
 
 @pytest.mark.parametrize(
@@ -117,9 +117,9 @@ async def test_only_platform_admins_manage_plans(uc: UseCases, admin: Principal,
 )
 async def test_bad_plans_are_refused(uc: UseCases, admin: Principal, plan: NewPlan, code: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        await uc.create_plan(admin, plan)
+        await uc.plans.create(admin, plan)
     assert caught.value.code == code
-    assert (await uc.admin_list_plans(admin)).total == 0
+    assert (await uc.plans.admin_list(admin)).total == 0
 
 
 async def test_two_prices_for_one_currency_and_interval_are_unprocessable(uc: UseCases, admin: Principal) -> None:
@@ -127,31 +127,31 @@ async def test_two_prices_for_one_currency_and_interval_are_unprocessable(uc: Us
         code="ok", name="x", prices=[NewPrice("EUR", Interval.MONTH, 1), NewPrice(" eur", Interval.MONTH, 2)]
     )
     with pytest.raises(Unprocessable) as caught:
-        await uc.create_plan(admin, plan)
+        await uc.plans.create(admin, plan)
     assert caught.value.code == "duplicate_price"
-    assert (await uc.admin_list_plans(admin)).total == 0
+    assert (await uc.plans.admin_list(admin)).total == 0
 
 
 async def test_plan_codes_are_unique(uc: UseCases, admin: Principal) -> None:
-    await uc.create_plan(admin, NewPlan(code="pro", name="Pro"))
+    await uc.plans.create(admin, NewPlan(code="pro", name="Pro"))
     with pytest.raises(Conflict):
-        await uc.create_plan(admin, NewPlan(code="pro", name="Pro again"))
+        await uc.plans.create(admin, NewPlan(code="pro", name="Pro again"))
 
 
 async def test_checkout_needs_a_synced_price_in_that_currency(uc: UseCases, admin: Principal, team: Team) -> None:
-    plan = await uc.create_plan(admin, NewPlan(code="pro", name="Pro", prices=[NewPrice("EUR", Interval.MONTH, 1900)]))
+    plan = await uc.plans.create(admin, NewPlan(code="pro", name="Pro", prices=[NewPrice("EUR", Interval.MONTH, 1900)]))
     with pytest.raises(Conflict, match="plan has no synced price for EUR") as caught:
-        await uc.start_checkout(team.owner, CheckoutStart(plan="pro", currency="EUR"))
+        await uc.subscriptions.start_checkout(team.owner, CheckoutStart(plan="pro", currency="EUR"))
     assert caught.value.code == "price_not_synced"
-    await uc.sync_plan(admin, plan.id)
+    await uc.plans.sync(admin, plan.id)
     with pytest.raises(Conflict, match="plan has no synced price for BRL"):
-        await uc.start_checkout(team.owner, CheckoutStart(plan="pro", currency="BRL"))
+        await uc.subscriptions.start_checkout(team.owner, CheckoutStart(plan="pro", currency="BRL"))
     with pytest.raises(NotFound):
-        await uc.start_checkout(team.owner, CheckoutStart(plan="gold", currency="EUR"))
+        await uc.subscriptions.start_checkout(team.owner, CheckoutStart(plan="gold", currency="EUR"))
     with pytest.raises(ValidationFailed):
-        await uc.start_checkout(team.owner, CheckoutStart(plan="pro", currency="E1R"))
+        await uc.subscriptions.start_checkout(team.owner, CheckoutStart(plan="pro", currency="E1R"))
     with pytest.raises(Forbidden):  # members hold no billing:write
-        await uc.start_checkout(team.member, CheckoutStart(plan="pro", currency="EUR"))
+        await uc.subscriptions.start_checkout(team.member, CheckoutStart(plan="pro", currency="EUR"))
     assert gateway(uc).sessions == {}
 
 
@@ -160,9 +160,9 @@ async def test_checkout_reuses_the_customer_and_honours_idempotency_keys(
 ) -> None:
     await synced_plan(uc, admin, "pro", PRO)
     start = CheckoutStart(plan="pro", currency="EUR")
-    first = await uc.start_checkout(team.owner, start, "key-1")
-    again = await uc.start_checkout(team.owner, start, "key-1")
-    other = await uc.start_checkout(team.owner, start, "key-2")
+    first = await uc.subscriptions.start_checkout(team.owner, start, "key-1")
+    again = await uc.subscriptions.start_checkout(team.owner, start, "key-1")
+    other = await uc.subscriptions.start_checkout(team.owner, start, "key-2")
     assert first == again
     assert other.session_id != first.session_id
     assert first.url.endswith(first.session_id)
@@ -176,7 +176,7 @@ async def test_checkout_reuses_the_customer_and_honours_idempotency_keys(
 async def test_concurrent_checkouts_with_one_key_open_one_session(uc: UseCases, admin: Principal, team: Team) -> None:
     await synced_plan(uc, admin, "pro", PRO)
     start = CheckoutStart(plan="pro", currency="EUR", interval=Interval.MONTH)
-    views = await asyncio.gather(*(uc.start_checkout(team.owner, start, "same") for _ in range(8)))
+    views = await asyncio.gather(*(uc.subscriptions.start_checkout(team.owner, start, "same") for _ in range(8)))
     assert len({v.session_id for v in views}) == 1
     assert len(gateway(uc).sessions) == 1
     assert len(gateway(uc).customers) == 1
@@ -185,7 +185,7 @@ async def test_concurrent_checkouts_with_one_key_open_one_session(uc: UseCases, 
 
 
 async def subscribe(uc: UseCases, admin: Principal, team: Team, plan: PlanView, created: int = NOW) -> tuple[str, str]:
-    await uc.start_checkout(team.owner, CheckoutStart(plan=plan.code, currency="EUR"))
+    await uc.subscriptions.start_checkout(team.owner, CheckoutStart(plan=plan.code, currency="EUR"))
     customer = await customer_of(uc, team)
     sub_id = f"sub_{team.tenant_id[-8:]}"
     assert await deliver(
@@ -201,7 +201,7 @@ async def subscribe(uc: UseCases, admin: Principal, team: Team, plan: PlanView, 
 async def test_402_without_subscription_then_plan_limits_after_upgrade_and_downgrade(
     uc: UseCases, admin: Principal, team: Team
 ) -> None:
-    free = await uc.create_plan(admin, NewPlan(code="free", name="Free", limits=PlanLimits(projects=2)))
+    free = await uc.plans.create(admin, NewPlan(code="free", name="Free", limits=PlanLimits(projects=2)))
     pro = await synced_plan(uc, admin, "pro", PRO)
     basic = await synced_plan(uc, admin, "basic", BASIC, amount=900)
     entitlements = uc.ports.entitlements
@@ -232,7 +232,7 @@ async def test_402_without_subscription_then_plan_limits_after_upgrade_and_downg
     assert await deliver(uc, s.event("customer.subscription.deleted", ended, NOW + 20))
     after = await entitlements.of(team.tenant_id)
     assert (after.plan, after.subscribed) == ("free", False)
-    view = await uc.get_subscription(team.owner)
+    view = await uc.subscriptions.get(team.owner)
     assert view.status is SubscriptionStatus.CANCELED
     assert not view.subscribed
 
@@ -256,7 +256,7 @@ async def test_a_redelivered_event_changes_nothing(uc: UseCases, admin: Principa
     customer, sub_id = await subscribe(uc, admin, team, pro)
     payload = s.event("invoice.paid", s.invoice("in_1", customer, sub_id), NOW)
     assert await deliver(uc, payload)
-    ack = await uc.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
+    ack = await uc.billing_events.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
     assert ack.duplicate
     assert not ack.processed
     assert len(store(uc).invoices) == 1
@@ -264,7 +264,7 @@ async def test_a_redelivered_event_changes_nothing(uc: UseCases, admin: Principa
 
 async def test_out_of_order_events_converge_on_the_newest_state(uc: UseCases, admin: Principal, team: Team) -> None:
     pro = await synced_plan(uc, admin, "pro", PRO)
-    await uc.start_checkout(team.owner, CheckoutStart(plan="pro", currency="EUR"))
+    await uc.subscriptions.start_checkout(team.owner, CheckoutStart(plan="pro", currency="EUR"))
     customer = await customer_of(uc, team)
     price = price_of(pro)
     created = s.event("customer.subscription.created", s.subscription("sub_o", customer, price, "incomplete"), NOW)
@@ -300,7 +300,7 @@ async def test_bad_signatures_are_refused_and_nothing_is_stored(uc: UseCases, ca
     }[case]
     body = payload.replace(b"in_x", b"in_y") if case == "tampered" else payload
     with pytest.raises(ValidationFailed) as caught:
-        await uc.receive_webhook(body, signature)
+        await uc.billing_events.receive_webhook(body, signature)
     assert caught.value.code == "invalid_signature"
     assert store(uc).billing_events == {}
 
@@ -308,14 +308,14 @@ async def test_bad_signatures_are_refused_and_nothing_is_stored(uc: UseCases, ca
 async def test_a_signed_payload_that_is_not_an_event_is_400(uc: UseCases) -> None:
     for payload in (b"{}", b"[1]", b"not json", b'{"id":"e","type":"x","created":"soon","data":{"object":{}}}'):
         with pytest.raises(ValidationFailed):
-            await uc.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
+            await uc.billing_events.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
     assert store(uc).billing_events == {}
 
 
 async def test_a_verified_event_this_version_cannot_read_is_kept_not_refused(uc: UseCases, team: Team) -> None:
     odd = s.subscription("sub_odd", "cus_odd", "price_odd", "some_future_status")
     payload = s.event("customer.subscription.updated", odd, NOW, event_id="evt_odd")
-    ack = await uc.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
+    ack = await uc.billing_events.receive_webhook(payload, s.sign(payload, MEMORY_WEBHOOK_SECRET))
     assert ack.received
     assert not ack.processed
     stored = store(uc).billing_events["evt_odd"]
@@ -349,15 +349,15 @@ async def test_failed_processing_is_recorded_and_retried_until_it_succeeds(
 async def test_cancel_at_period_end_keeps_the_plan_until_then(uc: UseCases, admin: Principal, team: Team) -> None:
     pro = await synced_plan(uc, admin, "pro", PRO)
     with pytest.raises(NotFound):
-        await uc.cancel_subscription(team.owner)
+        await uc.subscriptions.cancel(team.owner)
     customer, sub_id = await subscribe(uc, admin, team, pro)
     gw = gateway(uc)
     gw.subscriptions[sub_id] = subscription_from(s.subscription(sub_id, customer, price_of(pro)))
-    view = await uc.cancel_subscription(team.owner)
+    view = await uc.subscriptions.cancel(team.owner)
     assert view.cancel_at_period_end
     assert view.subscribed
     assert gw.subscriptions[sub_id].cancel_at_period_end
-    assert (await uc.billing_portal(team.owner)).url.endswith(customer)
+    assert (await uc.subscriptions.portal(team.owner)).url.endswith(customer)
 
 
 async def test_finance_figures(uc: UseCases, admin: Principal, team: Team, clock: FakeClock) -> None:
@@ -366,7 +366,9 @@ async def test_finance_figures(uc: UseCases, admin: Principal, team: Team, clock
     pro = await synced_plan(uc, admin, "pro", PRO)
     other = await make_team(uc, admin)
     _, sub_a = await subscribe(uc, admin, team, pro, created=NOW)
-    await uc.start_checkout(other.owner, CheckoutStart(plan="pro", currency="USD", interval=Interval.YEAR))
+    await uc.subscriptions.start_checkout(
+        other.owner, CheckoutStart(plan="pro", currency="USD", interval=Interval.YEAR)
+    )
     cus_b = await customer_of(uc, other)
     yearly = s.subscription(
         "sub_b", cus_b, price_of(pro, "USD"), amount=19000, currency="usd", interval="year", start=NOW - 86400 * 40
@@ -384,36 +386,36 @@ async def test_finance_figures(uc: UseCases, admin: Principal, team: Team, clock
         payload = s.invoice(inv, cus, sub, status, amount=amount, currency=cur, created=at, paid_at=at + 60)
         await deliver(uc, s.event("invoice.paid" if status == "paid" else "invoice.payment_failed", payload, NOW))
 
-    mrr = {r.currency: r for r in (await uc.finance_recurring(admin)).items}
+    mrr = {r.currency: r for r in (await uc.finance.recurring(admin)).items}
     assert (mrr["EUR"].mrr, mrr["EUR"].arr, mrr["EUR"].subscriptions) == (1900, 22800, 1)
     assert (mrr["USD"].mrr, mrr["USD"].arr) == (1583, 19000)
 
-    counts = await uc.finance_subscriptions(admin)
+    counts = await uc.finance.subscriptions(admin)
     assert counts.active == 2
     assert {(c.plan, c.status, c.count) for c in counts.items} == {("pro", "active", 2)}
 
     since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
-    revenue = await uc.finance_revenue(admin, since, until)
+    revenue = await uc.finance.revenue(admin, since, until)
     assert [(r.month, r.currency, r.amount, r.invoices) for r in revenue.items] == [
         ("2026-01", "EUR", 1900, 1),
         ("2026-02", "EUR", 1900, 1),
         ("2026-02", "USD", 19000, 1),
     ]
 
-    page = await uc.finance_invoices(admin, InvoiceQuery(currency="usd"), PageRequest(10, 0))
+    page = await uc.finance.invoices(admin, InvoiceQuery(currency="usd"), PageRequest(10, 0))
     assert [i.id for i in page.items] == ["in_b2", "in_b1"]
-    page = await uc.finance_invoices(admin, InvoiceQuery(status="paid", tenant_id=team.tenant_id), PageRequest(1, 1))
+    page = await uc.finance.invoices(admin, InvoiceQuery(status="paid", tenant_id=team.tenant_id), PageRequest(1, 1))
     assert (page.total, [i.id for i in page.items]) == (2, ["in_a1"])
     with pytest.raises(ValidationFailed):
-        await uc.finance_invoices(admin, InvoiceQuery(status="lost"), PageRequest())
+        await uc.finance.invoices(admin, InvoiceQuery(status="lost"), PageRequest())
     with pytest.raises(Unprocessable):  # a period that ends before it starts: semantic, 422
-        await uc.finance_revenue(admin, until, since)
+        await uc.finance.revenue(admin, until, since)
 
     ended = s.subscription(
         "sub_b", cus_b, price_of(pro, "USD"), "canceled", currency="usd", interval="year", ended_at=NOW + 100
     )
     assert await deliver(uc, s.event("customer.subscription.deleted", ended, NOW + 100))
-    churn = await uc.finance_churn(
+    churn = await uc.finance.churn(
         admin, datetime.fromtimestamp(NOW - 86400, UTC), datetime.fromtimestamp(NOW + 86400, UTC)
     )
     assert (churn.active_at_start, churn.churned, churn.rate) == (2, 1, 0.5)
@@ -441,9 +443,9 @@ async def test_another_workers_cached_entitlement_is_evicted_through_the_revocat
 async def test_entitlements_are_cached_for_a_bounded_time(
     uc: UseCases, admin: Principal, team: Team, clock: FakeClock
 ) -> None:
-    free = await uc.create_plan(admin, NewPlan(code="free", name="Free", limits=PlanLimits(projects=1)))
+    free = await uc.plans.create(admin, NewPlan(code="free", name="Free", limits=PlanLimits(projects=1)))
     assert (await uc.ports.entitlements.of(team.tenant_id)).limits == free.limits
-    await uc.update_plan(admin, free.id, PlanChanges(limits=PlanLimits(projects=7)))  # no event evicts this
+    await uc.plans.update(admin, free.id, PlanChanges(limits=PlanLimits(projects=7)))  # no event evicts this
     assert (await uc.ports.entitlements.of(team.tenant_id)).limits.projects == 1
     clock.advance(61)
     assert (await uc.ports.entitlements.of(team.tenant_id)).limits.projects == 7
@@ -475,7 +477,7 @@ async def test_event_metadata_cannot_move_a_subscription_to_another_tenant(
 
     pro = await synced_plan(uc, admin, "pro", PRO)
     victim = await make_team(uc, admin)
-    await uc.start_checkout(team.owner, CheckoutStart(plan="pro", currency="EUR"))
+    await uc.subscriptions.start_checkout(team.owner, CheckoutStart(plan="pro", currency="EUR"))
     customer = await customer_of(uc, team)
     sub = s.subscription("sub_meta", customer, price_of(pro), tenant_id=victim.tenant_id)
     assert await deliver(uc, s.event("customer.subscription.created", sub, NOW))

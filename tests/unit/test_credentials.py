@@ -6,7 +6,7 @@ import pytest
 
 from tesserra_core.domain.identity import AuthMethod, Principal, Role, Scope, Tier
 from tesserra_core.errors import Forbidden, Unauthenticated, ValidationFailed
-from tesserra_core.facade import UseCases
+from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.caching import TaggedCache as CredentialCache
 from tesserra_core.usecases.credentials import auth_headers, credential_from_headers
@@ -29,7 +29,7 @@ def _principal(user_id: str = "u1") -> Principal:
 
 @pytest.fixture
 async def admin_key(uc: UseCases, admin: Principal) -> str:
-    minted = await uc.generate_api_key(
+    minted = await uc.api_keys.generate(
         admin, NewApiKey(name="ops", scopes=[Scope.ADMIN, Scope.STATUS_READ], tier=Tier.ADMIN)
     )
     return minted.key
@@ -43,7 +43,7 @@ async def test_an_admin_key_may_act_for_a_named_user(uc: UseCases, admin_key: st
 
 
 async def test_a_standard_key_may_not_act_for_anyone(uc: UseCases, team: Team) -> None:
-    minted = await uc.generate_api_key(team.owner, NewApiKey(name="std"))
+    minted = await uc.api_keys.generate(team.owner, NewApiKey(name="std"))
 
     with pytest.raises(Forbidden) as caught:
         await uc.authenticate(minted.key, "alice")
@@ -171,12 +171,12 @@ def test_putting_a_credential_again_replaces_its_tags() -> None:
 
 
 async def test_a_revocation_on_one_worker_reaches_another_after_a_poll(uc: UseCases, team: Team) -> None:
-    worker2 = UseCases(uc.ports)  # same store, its own cache
+    worker2 = use_cases(uc.ports)  # same store, its own cache
     await worker2.revocations.poll()
-    minted = await uc.generate_api_key(team.member, NewApiKey(name="shared"))
+    minted = await uc.api_keys.generate(team.member, NewApiKey(name="shared"))
     await worker2.authenticate(minted.key)
 
-    await uc.revoke_api_key(team.member, minted.api_key.id)
+    await uc.api_keys.revoke(team.member, minted.api_key.id)
     still_cached = await worker2.authenticate(minted.key)
     await worker2.revocations.poll()
 
@@ -187,12 +187,12 @@ async def test_a_revocation_on_one_worker_reaches_another_after_a_poll(uc: UseCa
 
 
 async def test_a_logout_on_one_worker_ends_the_session_on_another(uc: UseCases, team: Team) -> None:
-    worker2 = UseCases(uc.ports)
+    worker2 = use_cases(uc.ports)
     await worker2.revocations.poll()
     pair, principal = await sign_in(uc, team.member_email)
     await worker2.authenticate(pair.access_token)
 
-    await uc.logout(principal)
+    await uc.sessions.logout(principal)
     await worker2.revocations.poll()
 
     with pytest.raises(Unauthenticated) as caught:
@@ -201,15 +201,15 @@ async def test_a_logout_on_one_worker_ends_the_session_on_another(uc: UseCases, 
 
 
 async def test_a_suspension_on_one_worker_reaches_another(uc: UseCases, team: Team, admin: Principal) -> None:
-    worker2 = UseCases(uc.ports)
+    worker2 = use_cases(uc.ports)
     await worker2.revocations.poll()
-    minted = await uc.generate_api_key(team.member, NewApiKey(name="shared"))
+    minted = await uc.api_keys.generate(team.member, NewApiKey(name="shared"))
     await worker2.authenticate(minted.key)
 
-    await uc.update_tenant(admin, team.tenant_id, TenantChanges(plan="pro"))  # not a revocation
+    await uc.tenants.update(admin, team.tenant_id, TenantChanges(plan="pro"))  # not a revocation
     await worker2.revocations.poll()
     unaffected = await worker2.authenticate(minted.key)
-    await uc.suspend_tenant(admin, team.tenant_id)
+    await uc.tenants.suspend(admin, team.tenant_id)
     await worker2.revocations.poll()
 
     assert unaffected.tenant_id == team.tenant_id
@@ -219,7 +219,7 @@ async def test_a_suspension_on_one_worker_reaches_another(uc: UseCases, team: Te
 
 
 async def test_key_use_is_written_behind(uc: UseCases, team: Team, clock: FakeClock) -> None:
-    minted = await uc.generate_api_key(team.member, NewApiKey(name="used"))
+    minted = await uc.api_keys.generate(team.member, NewApiKey(name="used"))
     await uc.authenticate(minted.key)
     used_at = clock.now()
     clock.advance(30)

@@ -33,25 +33,25 @@ async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
 
 
 async def project(uc: UseCases, actor: Principal) -> str:
-    return (await uc.create_project(actor, NewProject(name="loja"))).id
+    return (await uc.projects.create(actor, NewProject(name="loja"))).id
 
 
 async def test_an_upload_is_hashed_typed_and_stored(uc: UseCases, team: Team) -> None:
     p = await project(uc, team.owner)
-    view = await uc.upload_project_file(team.owner, p, Upload("foto.JPG", None, chunks(b"ab", b"", b"cd")))
+    view = await uc.files.upload(team.owner, p, Upload("foto.JPG", None, chunks(b"ab", b"", b"cd")))
     assert (view.name, view.size, view.content_type) == ("foto.JPG", 4, "image/jpeg")
     assert view.sha256 == hashlib.sha256(b"abcd").hexdigest()
-    download = await uc.download_project_file(team.owner, p, view.id)
+    download = await uc.files.download(team.owner, p, view.id)
     assert b"".join([c async for c in download.chunks]) == b"abcd"
     assert download.file == view
-    page = await uc.list_project_files(team.owner, p, PageRequest())
+    page = await uc.files.list(team.owner, p, PageRequest())
     assert page.items == [view]
     with pytest.raises(Conflict):
-        await uc.upload_project_file(team.owner, p, Upload("foto.JPG", None, chunks(b"x")))
-    await uc.delete_project_file(team.owner, p, view.id)
+        await uc.files.upload(team.owner, p, Upload("foto.JPG", None, chunks(b"x")))
+    await uc.files.delete(team.owner, p, view.id)
     assert storage(uc).objects == {}
     with pytest.raises(NotFound):
-        await uc.download_project_file(team.owner, p, view.id)
+        await uc.files.download(team.owner, p, view.id)
 
 
 async def test_past_the_size_limit_nothing_is_kept(uc: UseCases, team: Team) -> None:
@@ -61,19 +61,19 @@ async def test_past_the_size_limit_nothing_is_kept(uc: UseCases, team: Team) -> 
     store.max_object_bytes = 10
     try:
         with pytest.raises(PayloadTooLarge):
-            await uc.upload_project_file(team.owner, p, Upload("a.bin", None, chunks(b"123456", b"789012")))
+            await uc.files.upload(team.owner, p, Upload("a.bin", None, chunks(b"123456", b"789012")))
     finally:
         store.max_object_bytes = limit
     assert store.objects == {}
     assert not store.partial
-    assert (await uc.list_project_files(team.owner, p, PageRequest())).total == 0
+    assert (await uc.files.list(team.owner, p, PageRequest())).total == 0
 
 
 async def test_past_the_storage_quota_nothing_is_kept(uc: UseCases, team: Team) -> None:
     p = await project(uc, team.owner)
     quota = (await uc.ports.entitlements.of(team.tenant_id)).limits.storage_bytes
     assert quota is not None
-    first = await uc.upload_project_file(team.owner, p, Upload("big.bin", None, chunks(b"x" * 1000)))
+    first = await uc.files.upload(team.owner, p, Upload("big.bin", None, chunks(b"x" * 1000)))
     async with uc.ports.uow() as uow:  # pretend the tenant already holds almost all of its quota
         stored = await uow.project_files.get(team.tenant_id, p, first.id)
         assert stored is not None
@@ -81,11 +81,11 @@ async def test_past_the_storage_quota_nothing_is_kept(uc: UseCases, team: Team) 
         await uow.project_files.add(msgspec.structs.replace(stored, size=quota - 100))
         await uow.commit()
     with pytest.raises(PaymentRequired) as caught:
-        await uc.upload_project_file(team.owner, p, Upload("more.bin", None, chunks(b"y" * 60, b"y" * 60)))
+        await uc.files.upload(team.owner, p, Upload("more.bin", None, chunks(b"y" * 60, b"y" * 60)))
     assert "storage_bytes" in caught.value.message
     assert set(storage(uc).objects) == {f"{team.tenant_id}/{p}/{first.id}"}
     assert not storage(uc).partial
-    fits = await uc.upload_project_file(team.owner, p, Upload("fits.bin", None, chunks(b"z" * 100)))
+    fits = await uc.files.upload(team.owner, p, Upload("fits.bin", None, chunks(b"z" * 100)))
     assert fits.size == 100
 
 
@@ -97,7 +97,7 @@ async def test_a_failing_stream_leaves_nothing(uc: UseCases, team: Team) -> None
         raise ValidationFailed("the client went away", code="client_disconnected")
 
     with pytest.raises(ValidationFailed):
-        await uc.upload_project_file(team.owner, p, Upload("a.bin", None, broken()))
+        await uc.files.upload(team.owner, p, Upload("a.bin", None, broken()))
     assert storage(uc).objects == {}
     assert not storage(uc).partial
 
@@ -118,12 +118,12 @@ def test_ordinary_names_pass(name: str) -> None:
 async def test_another_tenants_project_and_files_are_404(uc: UseCases, team: Team, admin: Principal) -> None:
     other = await make_team(uc, admin)
     p = await project(uc, team.owner)
-    view = await uc.upload_project_file(team.owner, p, Upload("a.txt", "text/plain", chunks(b"hi")))
+    view = await uc.files.upload(team.owner, p, Upload("a.txt", "text/plain", chunks(b"hi")))
     for call in (
-        uc.list_project_files(other.owner, p, PageRequest()),
-        uc.download_project_file(other.owner, p, view.id),
-        uc.delete_project_file(other.owner, p, view.id),
-        uc.upload_project_file(other.owner, p, Upload("b.txt", None, chunks(b"x"))),
+        uc.files.list(other.owner, p, PageRequest()),
+        uc.files.download(other.owner, p, view.id),
+        uc.files.delete(other.owner, p, view.id),
+        uc.files.upload(other.owner, p, Upload("b.txt", None, chunks(b"x"))),
     ):
         with pytest.raises(NotFound):
             await call
@@ -132,10 +132,10 @@ async def test_another_tenants_project_and_files_are_404(uc: UseCases, team: Tea
 
 async def test_deleting_a_project_deletes_its_files_and_frees_the_quota(uc: UseCases, team: Team) -> None:
     p = await project(uc, team.owner)
-    other = (await uc.create_project(team.owner, NewProject(name="outro"))).id
-    await uc.upload_project_file(team.owner, p, Upload("a.bin", None, chunks(b"a" * 100)))
-    kept = await uc.upload_project_file(team.owner, other, Upload("b.bin", None, chunks(b"b" * 10)))
-    await uc.delete_project(team.owner, p)
+    other = (await uc.projects.create(team.owner, NewProject(name="outro"))).id
+    await uc.files.upload(team.owner, p, Upload("a.bin", None, chunks(b"a" * 100)))
+    kept = await uc.files.upload(team.owner, other, Upload("b.bin", None, chunks(b"b" * 10)))
+    await uc.projects.delete(team.owner, p)
     assert set(storage(uc).objects) == {f"{team.tenant_id}/{other}/{kept.id}"}
     async with uc.ports.uow(read_only=True) as uow:
         assert await uow.project_files.used_bytes(team.tenant_id) == 10

@@ -27,18 +27,18 @@ def probe(uc: UseCases) -> MemoryHttpProbe:
 
 
 async def _web(uc: UseCases, team: Team, pid: str, name: str) -> ResourceView:
-    r = await uc.create_resource(team.owner, pid, NewResource(type="web_app", name=name, config=WEB))
+    r = await uc.resources.create(team.owner, pid, NewResource(type="web_app", name=name, config=WEB))
     await uc.provisioner.settled()
-    return await uc.get_resource(team.owner, r.id)
+    return await uc.resources.get(team.owner, r.id)
 
 
 async def test_a_healthy_project_is_ok_with_latency_and_runtime_state(uc: UseCases, team: Team) -> None:
-    pid = (await uc.create_project(team.owner, NewProject(name="p"))).id
+    pid = (await uc.projects.create(team.owner, NewProject(name="p"))).id
     web = await _web(uc, team, pid, "web")
-    await uc.create_resource(team.owner, pid, NewResource(type="postgres_database", name="db"))
+    await uc.resources.create(team.owner, pid, NewResource(type="postgres_database", name="db"))
     await uc.provisioner.settled()
     probe(uc).answer(f"{web.endpoint}/healthz", 200)
-    report = await uc.project_health(team.member, pid)
+    report = await uc.health.project(team.member, pid)
     assert report.status is Health.OK, [(i.name, i.reasons) for i in report.items]
     assert report.reasons == []
     items = {i.name: i for i in report.items}
@@ -50,11 +50,11 @@ async def test_a_healthy_project_is_ok_with_latency_and_runtime_state(uc: UseCas
 
 
 async def test_http_errors_and_silence_degrade_with_reasons(uc: UseCases, team: Team) -> None:
-    pid = (await uc.create_project(team.owner, NewProject(name="p"))).id
+    pid = (await uc.projects.create(team.owner, NewProject(name="p"))).id
     a = await _web(uc, team, pid, "a")
     b = await _web(uc, team, pid, "b")
     probe(uc).answer(f"{a.endpoint}/healthz", 503)
-    report = await uc.project_health(team.owner, pid)
+    report = await uc.health.project(team.owner, pid)
     assert report.status is Health.DEGRADED  # not every item is down
     items = {i.name: i for i in report.items}
     assert items["a"].status is Health.DEGRADED
@@ -63,28 +63,28 @@ async def test_http_errors_and_silence_degrade_with_reasons(uc: UseCases, team: 
     assert "HTTP check failed" in items["b"].reasons[0]
     assert any(r.startswith("resource b: HTTP check failed") for r in report.reasons)
     probe(uc).answer(f"{b.endpoint}/healthz", 200)
-    assert (await uc.project_health(team.owner, pid)).status is Health.DEGRADED
+    assert (await uc.health.project(team.owner, pid)).status is Health.DEGRADED
     probe(uc).answer(f"{a.endpoint}/healthz", 200)
-    assert (await uc.project_health(team.owner, pid)).status is Health.OK
+    assert (await uc.health.project(team.owner, pid)).status is Health.OK
     probe(uc).answers.clear()
-    everything_down = await uc.project_health(team.owner, pid)
+    everything_down = await uc.health.project(team.owner, pid)
     assert everything_down.status is Health.DOWN
     assert len(everything_down.reasons) == 2
 
 
 async def test_failed_stopped_gone_and_pending_resources(uc: UseCases, team: Team) -> None:
-    pid = (await uc.create_project(team.owner, NewProject(name="p"))).id
+    pid = (await uc.projects.create(team.owner, NewProject(name="p"))).id
     gone = await _web(uc, team, pid, "gone")
     stopped = await _web(uc, team, pid, "stopped")
-    await uc.update_resource(team.owner, stopped.id, ResourceChanges(state=DesiredState.STOPPED))
+    await uc.resources.update(team.owner, stopped.id, ResourceChanges(state=DesiredState.STOPPED))
     resources = store(uc).resources
     await uc.ports.runtime.remove(resources[gone.id].workload_id or "")
-    failed = await uc.create_resource(team.owner, pid, NewResource(type="object_bucket", name="failed"))
+    failed = await uc.resources.create(team.owner, pid, NewResource(type="object_bucket", name="failed"))
     await uc.provisioner.settled()
     resources[failed.id] = msgspec.structs.replace(
         resources[failed.id], status=ResourceStatus.FAILED, status_reason="quota on the object store"
     )
-    report = await uc.project_health(team.owner, pid)
+    report = await uc.health.project(team.owner, pid)
     items = {i.name: i for i in report.items}
     assert items["gone"].status is Health.DOWN
     assert items["gone"].reasons == ["its workload is gone"]
@@ -101,7 +101,7 @@ class SlowProbe:
 
 
 async def test_checks_never_take_longer_than_the_budget(uc: UseCases, team: Team) -> None:
-    pid = (await uc.create_project(team.owner, NewProject(name="p"))).id
+    pid = (await uc.projects.create(team.owner, NewProject(name="p"))).id
     for i in range(3):
         await _web(uc, team, pid, f"w{i}")
     checks = ResourceChecks(uc.ports.runtime, SlowProbe(), uc.ports.clock, budget=0.3)
@@ -115,12 +115,12 @@ async def test_checks_never_take_longer_than_the_budget(uc: UseCases, team: Team
 
 
 async def test_tenant_health_gathers_every_source_and_survives_a_broken_one(uc: UseCases, team: Team) -> None:
-    p1 = (await uc.create_project(team.owner, NewProject(name="p1"))).id
-    p2 = (await uc.create_project(team.owner, NewProject(name="p2"))).id
-    await uc.create_resource(team.owner, p1, NewResource(type="object_bucket", name="b1"))
-    await uc.create_resource(team.owner, p2, NewResource(type="object_bucket", name="b2"))
+    p1 = (await uc.projects.create(team.owner, NewProject(name="p1"))).id
+    p2 = (await uc.projects.create(team.owner, NewProject(name="p2"))).id
+    await uc.resources.create(team.owner, p1, NewResource(type="object_bucket", name="b1"))
+    await uc.resources.create(team.owner, p2, NewResource(type="object_bucket", name="b2"))
     await uc.provisioner.settled()
-    report = await uc.tenant_health(team.member)
+    report = await uc.health.tenant(team.member)
     assert report.status is Health.OK
     assert {i.name for i in report.items} == {"b1", "b2"}
 
@@ -146,7 +146,7 @@ async def test_tenant_health_gathers_every_source_and_survives_a_broken_one(uc: 
             await asyncio.sleep(30)
             return []
 
-    sources = [*uc.tenant_health.sources, Dns(), Broken(), Hanging()]
+    sources = [*uc.health.tenant.sources, Dns(), Broken(), Hanging()]
     started = time.perf_counter()
     combined = await TenantHealth(sources, uc.ports.clock, budget=0.3)(team.owner)
     assert time.perf_counter() - started < 1.0

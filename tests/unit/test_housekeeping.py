@@ -8,8 +8,8 @@ from tests.unit.helpers import FakeClock, Team, store
 
 
 async def test_old_revocations_expired_records_and_idle_counters_go(uc: UseCases, team: Team, clock: FakeClock) -> None:
-    key = await uc.generate_api_key(team.owner, NewApiKey(name="short-lived"))
-    await uc.revoke_api_key(team.owner, key.api_key.id)
+    key = await uc.api_keys.generate(team.owner, NewApiKey(name="short-lived"))
+    await uc.api_keys.revoke(team.owner, key.api_key.id)
     await uc.idempotency.claim(team.owner.subject, "k-1", "fp")
     await uc.throttle("me", team.owner.subject)
     assert store(uc).revocations

@@ -23,7 +23,7 @@ async def test_a_configured_public_url_wins_over_the_requests(uc: UseCases, team
 
 
 async def test_snippets_carry_only_the_placeholder(uc: UseCases, team: Team) -> None:
-    view = await uc.client_configuration(team.member, "laptop", "http://127.0.0.1:7500")
+    view = await uc.integrations.client_configuration(team.member, "laptop", "http://127.0.0.1:7500")
     text = json.dumps(view.snippets)
     assert KEY_PLACEHOLDER in text
     assert team.member.credential_id not in text
@@ -31,10 +31,14 @@ async def test_snippets_carry_only_the_placeholder(uc: UseCases, team: Team) -> 
 
 
 async def test_syncs_newest_first_and_per_tenant(uc: UseCases, team: Team, clock: FakeClock) -> None:
-    first = await uc.record_client_sync(team.member, ClientSyncRequest(client="cursor", instance_id="desk"))
+    first = await uc.integrations.record_client_sync(
+        team.member, ClientSyncRequest(client="cursor", instance_id="desk")
+    )
     clock.advance(5)
-    second = await uc.record_client_sync(team.owner, ClientSyncRequest(client="vscode", instance_id="desk"))
-    view = await uc.client_configuration(team.member, "desk", "http://x")
+    second = await uc.integrations.record_client_sync(
+        team.owner, ClientSyncRequest(client="vscode", instance_id="desk")
+    )
+    view = await uc.integrations.client_configuration(team.member, "desk", "http://x")
     assert view.last_sync == second
     assert view.sync_count == 2
     async with uc.ports.uow(read_only=True) as uow:
@@ -43,7 +47,7 @@ async def test_syncs_newest_first_and_per_tenant(uc: UseCases, team: Team, clock
 
 
 async def test_fixed_instance_ignores_the_body(uc: UseCases, team: Team) -> None:
-    sync = await uc.record_client_sync(
+    sync = await uc.integrations.record_client_sync(
         team.member, ClientSyncRequest(client="tessaract", instance_id="other"), fixed_instance="tessaract"
     )
     assert sync.instance_id == "tessaract"
@@ -51,9 +55,9 @@ async def test_fixed_instance_ignores_the_body(uc: UseCases, team: Team) -> None
 
 async def test_bad_input_and_missing_scope(uc: UseCases, team: Team) -> None:
     with pytest.raises(ValidationFailed):
-        await uc.client_configuration(team.member, "no/slashes", "http://x")
+        await uc.integrations.client_configuration(team.member, "no/slashes", "http://x")
     with pytest.raises(ValidationFailed):
-        await uc.record_client_sync(team.member, ClientSyncRequest(client="x", client_version=""))
+        await uc.integrations.record_client_sync(team.member, ClientSyncRequest(client="x", client_version=""))
     narrow = msgspec.structs.replace(team.member, scopes=frozenset())
     with pytest.raises(Forbidden):
-        await uc.client_configuration(narrow, None, "http://x")
+        await uc.integrations.client_configuration(narrow, None, "http://x")

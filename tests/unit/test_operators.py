@@ -18,8 +18,8 @@ from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, Team, sign_in, stored_user
 
 async def test_first_owner_is_created_once_with_a_tenant(tmp_path: Path) -> None:
     async with running(Settings(data_dir=tmp_path, secret_key="x" * 48), memory=True) as uc:
-        created = await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
-        again = await uc.ensure_first_owner("someone-else@tesserra.test", PASSWORD)
+        created = await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+        again = await uc.operators.ensure_first_owner("someone-else@tesserra.test", PASSWORD)
 
         owner = await stored_user(uc, ADMIN_EMAIL)
         async with uc.ports.uow(read_only=True) as uow:
@@ -35,7 +35,7 @@ async def test_first_owner_is_created_once_with_a_tenant(tmp_path: Path) -> None
 
 
 async def test_first_owner_can_sign_in_with_every_right(uc: UseCases) -> None:
-    await uc.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
 
     _, principal = await sign_in(uc, ADMIN_EMAIL)
 
@@ -46,7 +46,7 @@ async def test_first_owner_can_sign_in_with_every_right(uc: UseCases) -> None:
 
 
 async def test_a_minted_key_gets_at_most_the_users_rights(uc: UseCases, team: Team) -> None:
-    minted = await uc.mint_key_for_user(KeyForUser(email=team.member_email, name="ci"))
+    minted = await uc.operators.mint_key_for_user(KeyForUser(email=team.member_email, name="ci"))
 
     principal = await uc.authenticate(minted.key)
 
@@ -58,4 +58,4 @@ async def test_a_minted_key_gets_at_most_the_users_rights(uc: UseCases, team: Te
 
 async def test_minting_for_an_unknown_user_is_not_found(uc: UseCases) -> None:
     with pytest.raises(NotFound):
-        await uc.mint_key_for_user(KeyForUser(email="ghost@example.com", name="ci"))
+        await uc.operators.mint_key_for_user(KeyForUser(email="ghost@example.com", name="ci"))

@@ -34,7 +34,7 @@ async def test_a_server_reconciles_workloads_at_start_and_writes_key_use_at_the_
     uc: UseCases, team: Team, clock: FakeClock
 ) -> None:
     strays = await _strays(uc, team)
-    minted = await uc.generate_api_key(team.member, NewApiKey(name="used"))
+    minted = await uc.api_keys.generate(team.member, NewApiKey(name="used"))
 
     async with uc.running():
         for workload_id in strays:  # the provisioner and the tool servers both reconciled
@@ -50,7 +50,7 @@ async def test_a_guest_leaves_the_servers_workloads_alone_but_watches_and_writes
     uc: UseCases, team: Team, clock: FakeClock
 ) -> None:
     strays = await _strays(uc, team)
-    minted = await uc.generate_api_key(team.member, NewApiKey(name="used"))
+    minted = await uc.api_keys.generate(team.member, NewApiKey(name="used"))
 
     async with uc.running(guest=True):
         await uc.authenticate(minted.key)

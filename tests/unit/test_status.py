@@ -127,11 +127,11 @@ async def test_probes_run_concurrently(clock: FakeClock) -> None:
 
 
 async def test_status_needs_the_status_scope_when_asked_by_a_caller(uc: UseCases, team: Team) -> None:
-    minted = await uc.generate_api_key(team.member, NewApiKey(name="narrow", scopes=[Scope.PROJECTS_READ]))
+    minted = await uc.api_keys.generate(team.member, NewApiKey(name="narrow", scopes=[Scope.PROJECTS_READ]))
     narrow = await uc.authenticate(minted.key)
 
     with pytest.raises(Forbidden):
-        await uc.service_status(narrow)
+        await uc.service.status(narrow)
 
-    assert (await uc.service_status(team.member)).status is Health.OK
-    assert (await uc.service_status()).status is Health.OK
+    assert (await uc.service.status(team.member)).status is Health.OK
+    assert (await uc.service.status()).status is Health.OK

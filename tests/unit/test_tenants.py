@@ -14,11 +14,11 @@ from tests.unit.helpers import PASSWORD, Team, add_user, sign_in, stored_user, u
 
 
 async def _tenant_count(uc: UseCases, admin: Principal) -> int:
-    return (await uc.list_tenants(admin, PageRequest())).total
+    return (await uc.tenants.list(admin, PageRequest())).total
 
 
 async def test_the_current_tenant_is_the_callers(uc: UseCases, team: Team) -> None:
-    view = await uc.current_tenant(team.member)
+    view = await uc.tenants.current(team.member)
 
     assert view.id == team.tenant_id
     assert view.status is TenantStatus.ACTIVE
@@ -26,11 +26,11 @@ async def test_the_current_tenant_is_the_callers(uc: UseCases, team: Team) -> No
 
 async def test_tenant_administration_is_for_platform_admins_only(uc: UseCases, team: Team) -> None:
     calls = [
-        lambda: uc.list_tenants(team.owner, PageRequest()),
-        lambda: uc.get_tenant(team.owner, team.tenant_id),
-        lambda: uc.create_tenant(team.owner, NewTenant(name="Mine")),
-        lambda: uc.update_tenant(team.owner, team.tenant_id, TenantChanges(plan="enterprise")),
-        lambda: uc.suspend_tenant(team.owner, team.tenant_id),
+        lambda: uc.tenants.list(team.owner, PageRequest()),
+        lambda: uc.tenants.get(team.owner, team.tenant_id),
+        lambda: uc.tenants.create(team.owner, NewTenant(name="Mine")),
+        lambda: uc.tenants.update(team.owner, team.tenant_id, TenantChanges(plan="enterprise")),
+        lambda: uc.tenants.suspend(team.owner, team.tenant_id),
     ]
     for call in calls:
         with pytest.raises(Forbidden) as caught:
@@ -40,11 +40,11 @@ async def test_tenant_administration_is_for_platform_admins_only(uc: UseCases, t
 
 
 async def test_a_platform_admins_key_without_the_admin_scope_is_refused(uc: UseCases, admin: Principal) -> None:
-    minted = await uc.generate_api_key(admin, NewApiKey(name="no admin"))
+    minted = await uc.api_keys.generate(admin, NewApiKey(name="no admin"))
     key_principal = await uc.authenticate(minted.key)
 
     with pytest.raises(Forbidden) as caught:
-        await uc.list_tenants(key_principal, PageRequest())
+        await uc.tenants.list(key_principal, PageRequest())
 
     assert caught.value.code == "admin_only"
 
@@ -52,7 +52,7 @@ async def test_a_platform_admins_key_without_the_admin_scope_is_refused(uc: UseC
 async def test_create_with_a_new_owner_who_can_then_sign_in(uc: UseCases, admin: Principal) -> None:
     email = unique_email("founder")
 
-    view = await uc.create_tenant(
+    view = await uc.tenants.create(
         admin, NewTenant(name="Oficina do Zé", plan="pro", owner_email=email, owner_password=PASSWORD)
     )
     _, owner = await sign_in(uc, email, tenant_id=view.id)
@@ -63,7 +63,7 @@ async def test_create_with_a_new_owner_who_can_then_sign_in(uc: UseCases, admin:
         "pro",
         TenantStatus.ACTIVE,
     )
-    assert (await uc.get_tenant(admin, view.id)) == view
+    assert (await uc.tenants.get(admin, view.id)) == view
     assert owner.role is Role.OWNER
     assert not owner.is_platform_admin
 
@@ -72,7 +72,7 @@ async def test_a_new_owner_needs_a_password(uc: UseCases, admin: Principal) -> N
     before = await _tenant_count(uc, admin)
 
     with pytest.raises(Unprocessable) as caught:
-        await uc.create_tenant(admin, NewTenant(name="No Password", owner_email=unique_email()))
+        await uc.tenants.create(admin, NewTenant(name="No Password", owner_email=unique_email()))
 
     assert caught.value.code == "password_required"
     assert await _tenant_count(uc, admin) == before
@@ -80,7 +80,7 @@ async def test_a_new_owner_needs_a_password(uc: UseCases, admin: Principal) -> N
 
 async def test_a_weak_owner_password_is_refused(uc: UseCases, admin: Principal) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        await uc.create_tenant(admin, NewTenant(name="Weak", owner_email=unique_email(), owner_password="short"))
+        await uc.tenants.create(admin, NewTenant(name="Weak", owner_email=unique_email(), owner_password="short"))
 
     assert caught.value.code == "weak_password"
 
@@ -89,7 +89,7 @@ async def test_an_existing_user_with_a_password_conflicts(uc: UseCases, admin: P
     before = await _tenant_count(uc, admin)
 
     with pytest.raises(Conflict) as caught:
-        await uc.create_tenant(
+        await uc.tenants.create(
             admin, NewTenant(name="Second Shop", owner_email=team.member_email, owner_password=PASSWORD)
         )
 
@@ -102,7 +102,7 @@ async def test_an_existing_user_without_a_password_becomes_the_owner(
 ) -> None:
     hash_before = (await stored_user(uc, team.member_email)).password_hash
 
-    view = await uc.create_tenant(admin, NewTenant(name="Second Shop", owner_email=team.member_email))
+    view = await uc.tenants.create(admin, NewTenant(name="Second Shop", owner_email=team.member_email))
     _, principal = await sign_in(uc, team.member_email, tenant_id=view.id)
 
     assert principal.role is Role.OWNER
@@ -110,53 +110,53 @@ async def test_an_existing_user_without_a_password_becomes_the_owner(
 
 
 async def test_a_taken_slug_conflicts(uc: UseCases, admin: Principal) -> None:
-    await uc.create_tenant(admin, NewTenant(name="Bakery", slug="bakery"))
+    await uc.tenants.create(admin, NewTenant(name="Bakery", slug="bakery"))
 
     with pytest.raises(Conflict):
-        await uc.create_tenant(admin, NewTenant(name="Another Bakery", slug="bakery"))
+        await uc.tenants.create(admin, NewTenant(name="Another Bakery", slug="bakery"))
 
 
 @pytest.mark.parametrize("slug", ["Bakery", "-bakery", "bakery-", "ba_kery", "x" * 64])
 async def test_a_malformed_slug_is_invalid(uc: UseCases, admin: Principal, slug: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        await uc.create_tenant(admin, NewTenant(name="Bakery", slug=slug))
+        await uc.tenants.create(admin, NewTenant(name="Bakery", slug=slug))
 
     assert caught.value.code == "invalid_slug"
 
 
 async def test_update_changes_the_fields_given(uc: UseCases, admin: Principal, team: Team) -> None:
-    before = await uc.get_tenant(admin, team.tenant_id)
+    before = await uc.tenants.get(admin, team.tenant_id)
 
-    updated = await uc.update_tenant(admin, team.tenant_id, TenantChanges(name="Padaria Nova", plan="enterprise"))
+    updated = await uc.tenants.update(admin, team.tenant_id, TenantChanges(name="Padaria Nova", plan="enterprise"))
 
     assert (updated.name, updated.plan, updated.slug) == ("Padaria Nova", "enterprise", before.slug)
-    assert await uc.get_tenant(admin, team.tenant_id) == updated
+    assert await uc.tenants.get(admin, team.tenant_id) == updated
 
 
 async def test_update_to_a_taken_slug_conflicts_and_changes_nothing(uc: UseCases, admin: Principal, team: Team) -> None:
-    await uc.create_tenant(admin, NewTenant(name="Taken", slug="taken"))
-    before = await uc.get_tenant(admin, team.tenant_id)
+    await uc.tenants.create(admin, NewTenant(name="Taken", slug="taken"))
+    before = await uc.tenants.get(admin, team.tenant_id)
 
     with pytest.raises(Conflict):
-        await uc.update_tenant(admin, team.tenant_id, TenantChanges(slug="taken", name="Renamed"))
+        await uc.tenants.update(admin, team.tenant_id, TenantChanges(slug="taken", name="Renamed"))
 
-    assert await uc.get_tenant(admin, team.tenant_id) == before
+    assert await uc.tenants.get(admin, team.tenant_id) == before
 
 
 async def test_unknown_tenants_are_not_found(uc: UseCases, admin: Principal) -> None:
     with pytest.raises(NotFound):
-        await uc.get_tenant(admin, "0" * 26)
+        await uc.tenants.get(admin, "0" * 26)
     with pytest.raises(NotFound):
-        await uc.update_tenant(admin, "0" * 26, TenantChanges(plan="pro"))
+        await uc.tenants.update(admin, "0" * 26, TenantChanges(plan="pro"))
 
 
 async def test_suspension_cuts_off_every_cached_credential_at_once(uc: UseCases, admin: Principal, team: Team) -> None:
     pair, _ = await sign_in(uc, team.member_email)
-    minted = await uc.generate_api_key(team.owner, NewApiKey(name="bot"))
+    minted = await uc.api_keys.generate(team.owner, NewApiKey(name="bot"))
     await uc.authenticate(pair.access_token)
     await uc.authenticate(minted.key)
 
-    suspended = await uc.suspend_tenant(admin, team.tenant_id)
+    suspended = await uc.tenants.suspend(admin, team.tenant_id)
 
     assert suspended.status is TenantStatus.SUSPENDED
     for credential in (pair.access_token, minted.key):
@@ -166,21 +166,21 @@ async def test_suspension_cuts_off_every_cached_credential_at_once(uc: UseCases,
 
 
 async def test_suspension_leaves_other_tenants_alone(uc: UseCases, admin: Principal, team: Team) -> None:
-    home = (await uc.current_tenant(admin)).id
+    home = (await uc.tenants.current(admin)).id
     pair, _ = await sign_in(uc, await add_user(uc, home, Role.MEMBER))
     await uc.authenticate(pair.access_token)
 
-    await uc.suspend_tenant(admin, team.tenant_id)
+    await uc.tenants.suspend(admin, team.tenant_id)
 
     assert (await uc.authenticate(pair.access_token)).tenant_id == home
 
 
 async def test_reactivation_restores_access(uc: UseCases, admin: Principal, team: Team) -> None:
     pair, _ = await sign_in(uc, team.member_email)
-    minted = await uc.generate_api_key(team.owner, NewApiKey(name="bot"))
-    await uc.suspend_tenant(admin, team.tenant_id)
+    minted = await uc.api_keys.generate(team.owner, NewApiKey(name="bot"))
+    await uc.tenants.suspend(admin, team.tenant_id)
 
-    reactivated = await uc.reactivate_tenant(admin, team.tenant_id)
+    reactivated = await uc.tenants.reactivate(admin, team.tenant_id)
 
     assert reactivated.status is TenantStatus.ACTIVE
     assert (await uc.authenticate(pair.access_token)).tenant_id == team.tenant_id
@@ -189,10 +189,10 @@ async def test_reactivation_restores_access(uc: UseCases, admin: Principal, team
 
 async def test_tenants_list_in_pages(uc: UseCases, admin: Principal) -> None:
     for n in range(3):
-        await uc.create_tenant(admin, NewTenant(name=f"Shop {n}"))
+        await uc.tenants.create(admin, NewTenant(name=f"Shop {n}"))
 
-    everything = await uc.list_tenants(admin, PageRequest())
-    page = await uc.list_tenants(admin, PageRequest(limite=2, offset=1))
+    everything = await uc.tenants.list(admin, PageRequest())
+    page = await uc.tenants.list(admin, PageRequest(limite=2, offset=1))
 
     assert everything.total == 4  # the admin's own and three more
     assert (page.total, page.limite, page.offset) == (4, 2, 1)

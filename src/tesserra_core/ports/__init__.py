@@ -1,1 +1,52 @@
-"""The core's interfaces to the outside world (typing.Protocol). Adapters implement them."""
+"""The core's interfaces to the outside world (typing.Protocol). Adapters implement them; the
+composition root hands one of each to the use cases as ``Ports``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tesserra_core.ports.billing import PaymentGateway
+from tesserra_core.ports.dns import DnsResolver, ZoneCodec
+from tesserra_core.ports.files import FileStorage
+from tesserra_core.ports.health import HttpProbe, Probe
+from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.runtime import ContainerRuntime
+from tesserra_core.ports.secrets_at_rest import SecretBox
+from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
+from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
+from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything the core needs from the outside world."""
+
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    digest: SecretDigest
+    tokens: TokenIssuer
+    clock: Clock
+    ids: IdFactory
+    secrets: SecretGenerator
+    rate_limiter: RateLimiter
+    idempotency: IdempotencyStore
+    entitlements: Entitlements
+    secret_box: SecretBox
+    runtime: ContainerRuntime
+    tool_connector: ToolConnector
+    package_resolver: PackageResolver
+    catalog_source: CatalogSource
+    workspaces: Workspaces
+    shared_tools: SharedToolDirectory
+    oauth: OAuthClient
+    site: SiteConfig
+    http_probe: HttpProbe
+    gateway: PaymentGateway
+    zone_codec: ZoneCodec
+    resolver: DnsResolver
+    file_storage: FileStorage
+    probes: Sequence[Probe] = ()

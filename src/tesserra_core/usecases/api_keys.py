@@ -13,6 +13,7 @@ from tesserra_core.domain.identity import ApiKey, Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input, check_name, name_meta
 from tesserra_core.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.security import SecretDigest
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
@@ -130,3 +131,20 @@ class RevokeApiKey:
                 await self.revoker.publish(uow, key_tag(key_id))
             await uow.commit()
         self.revoker.evict(key_tag(key_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeys:
+    """/api/auth/keys."""
+
+    generate: GenerateApiKey
+    list: ListApiKeys
+    revoke: RevokeApiKey
+
+
+def api_keys(p: Ports, *, revoker: Revoker) -> ApiKeys:
+    return ApiKeys(
+        generate=GenerateApiKey(p.uow, p.digest, p.secrets, p.ids, p.clock),
+        list=ListApiKeys(p.uow),
+        revoke=RevokeApiKey(p.uow, revoker, p.clock),
+    )

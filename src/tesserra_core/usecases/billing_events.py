@@ -28,6 +28,7 @@ from tesserra_core.domain.billing import (
     Subscription,
     SubscriptionSnapshot,
 )
+from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
@@ -215,3 +216,16 @@ class ReceiveWebhook:
             return WebhookAck(received=True, duplicate=True, processed=False)
         processed = await self.process(event.id)
         return WebhookAck(received=True, duplicate=False, processed=processed)
+
+
+@dataclass(frozen=True, slots=True)
+class BillingEvents:
+    """POST /api/webhooks/stripe, and each event's processing (retried by the billing-retries runner)."""
+
+    process: ProcessEvent
+    receive_webhook: ReceiveWebhook
+
+
+def billing_events(p: Ports, *, revoker: Revoker) -> BillingEvents:
+    process = ProcessEvent(p.uow, p.gateway, p.clock, revoker)
+    return BillingEvents(process=process, receive_webhook=ReceiveWebhook(p.uow, p.gateway, p.clock, process))

@@ -25,6 +25,7 @@ from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.text import Input, Text, check_name, name_meta
 from tesserra_core.errors import NotFound, Unprocessable, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
@@ -303,3 +304,30 @@ class SyncPlan:
             await uow.plans.update(updated)
             await uow.commit()
         return PlanView.of(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class Plans:
+    """/api/planos and /api/admin/planos."""
+
+    list: ListPlans
+    admin_list: AdminListPlans
+    admin_get: AdminGetPlan
+    create: CreatePlan
+    update: UpdatePlan
+    add_price: AddPrice
+    archive_price: ArchivePrice
+    sync: SyncPlan
+
+
+def plans(p: Ports) -> Plans:
+    return Plans(
+        list=ListPlans(p.uow),
+        admin_list=AdminListPlans(p.uow),
+        admin_get=AdminGetPlan(p.uow),
+        create=CreatePlan(p.uow, p.ids, p.clock),
+        update=UpdatePlan(p.uow, p.clock),
+        add_price=AddPrice(p.uow, p.ids, p.clock),
+        archive_price=ArchivePrice(p.uow, p.clock),
+        sync=SyncPlan(p.uow, p.gateway, p.clock),
+    )

@@ -15,6 +15,7 @@ from tesserra_core.domain.identity import Principal, Role, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.tools import InstallationStatus, installation_of
 from tesserra_core.errors import Forbidden, NotFound, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.runtime import ContainerRuntime, Workload
 from tesserra_core.usecases.installations import InstallationServers
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
@@ -99,3 +100,18 @@ class ContainerLifecycle:
         return ContainerActionView(
             id=workload.id, action=wanted.value, container=ContainerView.of(result) if result is not None else None
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Containers:
+    """/api/containers."""
+
+    list: ListContainers
+    get: GetContainer
+    action: ContainerLifecycle
+
+
+def containers(p: Ports, *, servers: InstallationServers) -> Containers:
+    return Containers(
+        list=ListContainers(p.runtime), get=GetContainer(p.runtime), action=ContainerLifecycle(p.runtime, servers)
+    )

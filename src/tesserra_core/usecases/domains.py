@@ -27,6 +27,7 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input
 from tesserra_core.errors import Conflict, NotFound, Unavailable
+from tesserra_core.ports import Ports
 from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.health import Health
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -322,3 +323,26 @@ class DomainHealthSource:
             checked_at=self.clock.now(),
             reasons=reasons,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Domains:
+    """/api/dominios."""
+
+    list: ListDomains
+    get: GetDomain
+    create: CreateDomain
+    update: UpdateDomain
+    delete: DeleteDomain
+    verify: VerifyDomain
+
+
+def domains(p: Ports) -> Domains:
+    return Domains(
+        list=ListDomains(p.uow),
+        get=GetDomain(p.uow),
+        create=CreateDomain(p.uow, p.entitlements, p.ids, p.secrets, p.clock),
+        update=UpdateDomain(ZoneEditor(p.uow, p.clock)),
+        delete=DeleteDomain(p.uow),
+        verify=VerifyDomain(p.uow, p.resolver, p.clock),
+    )

@@ -16,6 +16,7 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import Entitlement
 from tesserra_core.errors import Conflict, NotFound, PayloadTooLarge
+from tesserra_core.ports import Ports
 from tesserra_core.ports.files import FileStorage, StoredObjectWriter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -190,3 +191,22 @@ class DeleteProjectFile:
             await uow.project_files.delete(actor.tenant_id, project_id, file_id)
             await uow.commit()
         await self.storage.delete(found.storage_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Files:
+    """/api/projetos/{id}/arquivos."""
+
+    upload: UploadProjectFile
+    list: ListProjectFiles
+    download: DownloadProjectFile
+    delete: DeleteProjectFile
+
+
+def files(p: Ports) -> Files:
+    return Files(
+        upload=UploadProjectFile(p.uow, p.file_storage, p.entitlements, p.ids, p.clock),
+        list=ListProjectFiles(p.uow),
+        download=DownloadProjectFile(p.uow, p.file_storage),
+        delete=DeleteProjectFile(p.uow, p.file_storage),
+    )

@@ -15,6 +15,7 @@ from tesserra_core.domain.billing import Invoice, check_currency
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Unprocessable, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import InvoiceFilter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
@@ -204,3 +205,24 @@ class ListInvoices:
         async with self.uow(read_only=True) as uow:
             invoices, total = await uow.invoices.list(where, page)
         return Page([InvoiceView.of(i) for i in invoices], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class Finance:
+    """/api/admin/financeiro."""
+
+    recurring: Recurring
+    subscriptions: CountSubscriptions
+    revenue: Revenue
+    churn: Churn
+    invoices: ListInvoices
+
+
+def finance(p: Ports) -> Finance:
+    return Finance(
+        recurring=Recurring(p.uow),
+        subscriptions=CountSubscriptions(p.uow),
+        revenue=Revenue(p.uow, p.clock),
+        churn=Churn(p.uow, p.clock),
+        invoices=ListInvoices(p.uow),
+    )

@@ -19,6 +19,7 @@ import msgspec
 from tesserra_core.domain.catalog import Kind, catalog
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.resources import Resource, ResourceStatus
+from tesserra_core.ports import Ports
 from tesserra_core.ports.health import Health, HttpProbe
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, WorkloadState
@@ -196,3 +197,18 @@ class TenantHealth:
                     reasons=[why],
                 )
             ]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChecks:
+    """GET /api/projetos/{id}/saude and /api/tenants/atual/saude."""
+
+    project: ProjectHealth
+    tenant: TenantHealth
+
+
+def health(p: Ports, *, also: Sequence[HealthSource] = ()) -> HealthChecks:
+    """The resources' health, and ``also`` the other areas' sources (the domains' DNS status)."""
+    checks = ResourceChecks(p.runtime, p.http_probe, p.clock)
+    sources = [ResourceHealthSource(p.uow, checks), *also]
+    return HealthChecks(project=ProjectHealth(p.uow, checks, p.clock), tenant=TenantHealth(sources, p.clock))

@@ -23,6 +23,7 @@ from tesserra_core.domain.tools import (
     validate_config,
 )
 from tesserra_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.secrets_at_rest import SecretBox
@@ -326,3 +327,30 @@ class UploadInstallationFiles:
             for upload, name in zip(files, names, strict=True)
         ]
         return UploadView(installation_id=installation.id, files=[{"name": s.name, "size": s.size} for s in stored])
+
+
+@dataclass(frozen=True, slots=True)
+class Installations:
+    """/api/installations, and installing: POST /api/marketplace/tools/{id}/install."""
+
+    install: InstallTool
+    list: ListInstallations
+    get: GetInstallation
+    update: UpdateInstallation
+    remove: RemoveInstallation
+    list_tools: ListInstallationTools
+    call_tool: CallInstallationTool
+    upload_files: UploadInstallationFiles
+
+
+def installations(p: Ports, *, servers: InstallationServers, max_file: int, max_total: int) -> Installations:
+    return Installations(
+        install=InstallTool(p.uow, p.entitlements, p.secret_box, servers, p.ids, p.clock),
+        list=ListInstallations(p.uow),
+        get=GetInstallation(p.uow),
+        update=UpdateInstallation(p.uow, p.secret_box, servers, p.clock),
+        remove=RemoveInstallation(p.uow, servers, p.workspaces),
+        list_tools=ListInstallationTools(p.uow),
+        call_tool=CallInstallationTool(p.uow, servers),
+        upload_files=UploadInstallationFiles(p.uow, p.workspaces, max_file, max_total),
+    )

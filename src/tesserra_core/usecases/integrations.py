@@ -17,6 +17,7 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.shared_tools import ClientSync
 from tesserra_core.domain.text import Input, Line
 from tesserra_core.errors import ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.shared_tools import SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory
@@ -192,3 +193,19 @@ class RecordClientSync:
             await uow.client_syncs.add(sync)
             await uow.commit()
         return ClientSyncView.of(sync)
+
+
+@dataclass(frozen=True, slots=True)
+class Integrations:
+    """/api/integrations/client (and its alias /api/integrations/tessaract): the MCP client configuration
+    and its sync record."""
+
+    client_configuration: ClientConfiguration
+    record_client_sync: RecordClientSync
+
+
+def integrations(p: Ports) -> Integrations:
+    return Integrations(
+        client_configuration=ClientConfiguration(p.uow, p.site),
+        record_client_sync=RecordClientSync(p.uow, p.ids, p.clock),
+    )

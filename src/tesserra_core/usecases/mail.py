@@ -26,6 +26,7 @@ from tesserra_core.domain.mail import (
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input, Text
 from tesserra_core.errors import Conflict, NotFound, Unprocessable
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.security import PasswordHasher
@@ -321,3 +322,36 @@ class DeleteEmailAlias:
             if not await uow.email_aliases.delete(actor.tenant_id, alias_id):
                 raise NotFound("no such alias", code="alias_not_found")
             await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """/api/emails (mailboxes) and /api/emails/aliases."""
+
+    list_mailboxes: ListMailboxes
+    get_mailbox: GetMailbox
+    create_mailbox: CreateMailbox
+    update_mailbox: UpdateMailbox
+    reset_password: ResetMailboxPassword
+    delete_mailbox: DeleteMailbox
+    list_aliases: ListEmailAliases
+    get_alias: GetEmailAlias
+    create_alias: CreateEmailAlias
+    update_alias: UpdateEmailAlias
+    delete_alias: DeleteEmailAlias
+
+
+def mail(p: Ports) -> Mail:
+    return Mail(
+        list_mailboxes=ListMailboxes(p.uow),
+        get_mailbox=GetMailbox(p.uow),
+        create_mailbox=CreateMailbox(p.uow, p.hasher, p.entitlements, p.ids, p.clock),
+        update_mailbox=UpdateMailbox(p.uow, p.clock),
+        reset_password=ResetMailboxPassword(p.uow, p.hasher, p.clock),
+        delete_mailbox=DeleteMailbox(p.uow),
+        list_aliases=ListEmailAliases(p.uow),
+        get_alias=GetEmailAlias(p.uow),
+        create_alias=CreateEmailAlias(p.uow, p.ids, p.clock),
+        update_alias=UpdateEmailAlias(p.uow, p.clock),
+        delete_alias=DeleteEmailAlias(p.uow),
+    )

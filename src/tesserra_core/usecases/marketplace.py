@@ -17,6 +17,7 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.tools import CatalogEntry, check_entry, entry_id
 from tesserra_core.errors import NotFound, TesserraError, Unavailable, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.tools import CatalogSource
 from tesserra_core.usecases.tool_views import MarketplaceToolView, RefreshReport, RegistryEntryView
@@ -147,3 +148,24 @@ class RefreshCatalog:
                 await self.load()
             except TesserraError as exc:
                 log.warning("the catalog was not loaded from %s: %s", self.source.name, exc.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Marketplace:
+    """/api/marketplace/tools, /api/marketplace/refresh and /api/registry."""
+
+    search: SearchMarketplace
+    get_tool: GetMarketplaceTool
+    list_registry: ListRegistry
+    get_registry_entry: GetRegistryEntry
+    refresh_catalog: RefreshCatalog
+
+
+def marketplace(p: Ports) -> Marketplace:
+    return Marketplace(
+        search=SearchMarketplace(p.uow),
+        get_tool=GetMarketplaceTool(p.uow),
+        list_registry=ListRegistry(p.uow),
+        get_registry_entry=GetRegistryEntry(p.uow),
+        refresh_catalog=RefreshCatalog(p.uow, p.catalog_source),
+    )

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from tesserra_core.domain.identity import AuthMethod, Principal, Scope, Tier, normalize_email
 from tesserra_core.domain.text import Input, Line, Text
 from tesserra_core.errors import NotFound, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.usecases.api_keys import GenerateApiKey, NewApiKey
+from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.tenants import NewTenant, Onboard
 from tesserra_core.usecases.views import NewApiKeyView, TenantView
 
@@ -78,3 +80,21 @@ class MintKeyForUser:
             known = ", ".join(s.value for s in Scope)
             raise ValidationFailed(f"unknown scope; known scopes: {known}", code="invalid_scopes") from None
         return await self.generate(owner, NewApiKey(name=cmd.name, scopes=scopes, tier=cmd.tier))
+
+
+@dataclass(frozen=True, slots=True)
+class Operators:
+    """The operator's commands (``tesserra admin``), not routes."""
+
+    create_admin: CreateAdmin
+    ensure_first_owner: EnsureFirstOwner
+    mint_key_for_user: MintKeyForUser
+
+
+def operators(p: Ports, *, revoker: Revoker, generate: GenerateApiKey) -> Operators:
+    create_admin = CreateAdmin(Onboard(p.uow, p.hasher, p.ids, p.clock, revoker))
+    return Operators(
+        create_admin=create_admin,
+        ensure_first_owner=EnsureFirstOwner(p.uow, create_admin),
+        mint_key_for_user=MintKeyForUser(p.uow, generate),
+    )

@@ -23,6 +23,7 @@ from tesserra_core.domain.projects import (
 from tesserra_core.domain.resources import Resource
 from tesserra_core.domain.text import Input, Text, name_meta
 from tesserra_core.errors import NotFound
+from tesserra_core.ports import Ports
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -183,3 +184,26 @@ class ListCatalog:
 
     async def __call__(self) -> Catalog:
         return catalog()
+
+
+@dataclass(frozen=True, slots=True)
+class Projects:
+    """/api/projetos and /api/projetos/catalogo."""
+
+    catalog: ListCatalog
+    list: ListProjects
+    get: GetProject
+    create: CreateProject
+    update: UpdateProject
+    delete: DeleteProject
+
+
+def projects(p: Ports, *, provisioner: Provisioning) -> Projects:
+    return Projects(
+        catalog=ListCatalog(),
+        list=ListProjects(p.uow),
+        get=GetProject(p.uow),
+        create=CreateProject(p.uow, p.entitlements, p.ids, p.clock),
+        update=UpdateProject(p.uow, p.clock),
+        delete=DeleteProject(p.uow, provisioner, p.file_storage),
+    )

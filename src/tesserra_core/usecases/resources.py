@@ -22,6 +22,7 @@ from tesserra_core.domain.resources import (
 )
 from tesserra_core.domain.text import Input, Line, name_meta
 from tesserra_core.errors import Conflict, NotFound, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
@@ -240,3 +241,24 @@ class DeleteResource:
                 self.provisioner.schedule(resource_id)
                 return ResourceView.of(updated)
         raise Conflict("the resource kept changing while it was being deleted; retry", code="resource_busy")
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """/api/projetos/{id}/recursos and /api/recursos/{id}."""
+
+    list: ListResources
+    get: GetResource
+    create: CreateResource
+    update: UpdateResource
+    delete: DeleteResource
+
+
+def resources(p: Ports, *, provisioner: Provisioning) -> Resources:
+    return Resources(
+        list=ListResources(p.uow),
+        get=GetResource(p.uow),
+        create=CreateResource(p.uow, p.entitlements, provisioner, p.ids, p.clock),
+        update=UpdateResource(p.uow, p.entitlements, provisioner, p.clock),
+        delete=DeleteResource(p.uow, provisioner, p.clock),
+    )

@@ -21,6 +21,7 @@ from tesserra_core.domain.identity import (
 )
 from tesserra_core.domain.text import Input, Line, Text
 from tesserra_core.errors import Forbidden, RateLimited, Unauthenticated, Unprocessable, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.limits import RateLimiter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import AccessClaims, PasswordHasher, SecretDigest, TokenIssuer
@@ -288,3 +289,23 @@ class Me:
             acting_user_id=None,
             memberships=[MembershipView(tenant_id=m.tenant_id, role=m.role) for m in memberships],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Sessions:
+    """POST /api/auth/login, /api/auth/refresh, /api/auth/logout; GET /api/auth/me."""
+
+    login: Login
+    refresh: Refresh
+    logout: Logout
+    me: Me
+
+
+def sessions(p: Ports, *, policy: AuthPolicy, revoker: Revoker, profiles: TaggedCache[MeView]) -> Sessions:
+    minter = TokenMinter(p.tokens, p.digest, p.secrets, p.ids, p.clock, policy)
+    return Sessions(
+        login=Login(p.uow, p.hasher, minter, p.clock, p.ids, policy, p.rate_limiter, p.digest),
+        refresh=Refresh(p.uow, minter, p.digest, revoker, p.clock),
+        logout=Logout(p.uow, revoker, p.clock),
+        me=Me(p.uow, profiles, p.clock),
+    )

@@ -35,6 +35,7 @@ from tesserra_core.errors import (
     UpstreamFailed,
     ValidationFailed,
 )
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import SecretDigest
@@ -525,3 +526,29 @@ async def _remember_email(uow: UnitOfWork, actor: Principal, tool_id: str, email
     current = await uow.oauth_links.get(actor.tenant_id, actor.user_id, tool_id)
     if current is not None:
         await uow.oauth_links.put(msgspec.structs.replace(current, email=email))
+
+
+@dataclass(frozen=True, slots=True)
+class SharedTools:
+    """/api/shared-tools and the OAuth callback, /api/auth/callback."""
+
+    list: ListSharedTools
+    begin_oauth: BeginOAuth
+    complete_oauth: CompleteOAuth
+    oauth_status: OAuthStatus
+    access_token: AccessTokenFor
+    """For the server's own tool sessions: a valid access token of a user's linked account."""
+    user_email: OAuthUserEmail
+
+
+def shared_tools(p: Ports) -> SharedTools:
+    tools, vault = Tools(p.shared_tools), Vault(p.secret_box)
+    access_token = AccessTokenFor(tools, p.uow, vault, p.oauth, p.clock)
+    return SharedTools(
+        list=ListSharedTools(tools, p.uow),
+        begin_oauth=BeginOAuth(tools, p.uow, p.secret_box, p.digest, p.secrets, p.ids, p.clock, p.site),
+        complete_oauth=CompleteOAuth(tools, p.uow, p.secret_box, vault, p.digest, p.oauth, p.clock, p.site),
+        oauth_status=OAuthStatus(tools, p.uow, p.clock),
+        access_token=access_token,
+        user_email=OAuthUserEmail(tools, p.uow, p.oauth, access_token),
+    )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.ports import Ports
 from tesserra_core.ports.health import ComponentHealth, Health, Probe
 from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.views import StatusView
@@ -46,3 +47,14 @@ class ServiceStatus:
             return ComponentHealth(Health.DOWN, f"no answer within {self.timeout:g}s")
         except Exception as exc:  # a probe must never break /status
             return ComponentHealth(Health.DOWN, type(exc).__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """GET /status."""
+
+    status: ServiceStatus
+
+
+def service(p: Ports, *, version: str) -> Service:
+    return Service(status=ServiceStatus(p.probes, p.clock, p.clock.monotonic(), version))

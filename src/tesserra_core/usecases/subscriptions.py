@@ -23,6 +23,7 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.text import Input
 from tesserra_core.errors import Conflict, NotFound
+from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import CheckoutRequest, PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
@@ -210,3 +211,22 @@ class BillingPortal:
         if customer is None:
             raise NotFound("the tenant has no billing account yet: start a checkout first", code="customer_not_found")
         return PortalView(url=await self.gateway.portal_url(customer.customer_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriptions:
+    """/api/assinatura: the subscription, /checkout, /cancelar, /portal."""
+
+    start_checkout: StartCheckout
+    get: GetSubscription
+    cancel: CancelSubscription
+    portal: BillingPortal
+
+
+def subscriptions(p: Ports, *, revoker: Revoker) -> Subscriptions:
+    return Subscriptions(
+        start_checkout=StartCheckout(p.uow, p.gateway, p.clock),
+        get=GetSubscription(p.uow),
+        cancel=CancelSubscription(p.uow, p.gateway, p.clock, revoker),
+        portal=BillingPortal(p.uow, p.gateway),
+    )

@@ -25,6 +25,7 @@ from tesserra_core.domain.identity import (
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input, Line, Text, check_name, name_meta
 from tesserra_core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.system import Clock, IdFactory
@@ -219,3 +220,29 @@ class SetTenantStatus:
 
     async def __call__(self, actor: Principal, tenant_id: str) -> TenantView:
         return await self.update(actor, tenant_id, TenantChanges(status=self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class Tenants:
+    """/api/tenants/atual (the caller's own) and /api/admin/tenants."""
+
+    current: CurrentTenant
+    list: ListTenants
+    get: GetTenant
+    create: CreateTenant
+    update: UpdateTenant
+    suspend: SetTenantStatus
+    reactivate: SetTenantStatus
+
+
+def tenants(p: Ports, *, revoker: Revoker) -> Tenants:
+    update = UpdateTenant(p.uow, revoker, p.clock)
+    return Tenants(
+        current=CurrentTenant(p.uow),
+        list=ListTenants(p.uow),
+        get=GetTenant(p.uow),
+        create=CreateTenant(Onboard(p.uow, p.hasher, p.ids, p.clock, revoker)),
+        update=update,
+        suspend=SetTenantStatus(update, TenantStatus.SUSPENDED),
+        reactivate=SetTenantStatus(update, TenantStatus.ACTIVE),
+    )

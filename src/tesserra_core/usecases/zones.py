@@ -23,6 +23,7 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input, Line
 from tesserra_core.errors import NotFound, ValidationFailed
+from tesserra_core.ports import Ports
 from tesserra_core.ports.dns import Soa, ZoneCodec
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import IdFactory
@@ -250,3 +251,27 @@ class ImportZone:
 
         domain, _ = await self.editor.edit(actor, domain_id, change)
         return ZoneImportView(domain=DomainView.of(domain), records=len(made))
+
+
+@dataclass(frozen=True, slots=True)
+class Zones:
+    """/api/dominios/{id}/registros and /api/dominios/{id}/zonefile."""
+
+    list_records: ListDnsRecords
+    create_record: CreateDnsRecord
+    update_record: UpdateDnsRecord
+    delete_record: DeleteDnsRecord
+    export_zone: ExportZone
+    import_zone: ImportZone
+
+
+def zones(p: Ports) -> Zones:
+    editor = ZoneEditor(p.uow, p.clock)
+    return Zones(
+        list_records=ListDnsRecords(p.uow),
+        create_record=CreateDnsRecord(editor, p.zone_codec, p.ids),
+        update_record=UpdateDnsRecord(editor, p.zone_codec),
+        delete_record=DeleteDnsRecord(editor),
+        export_zone=ExportZone(p.uow, p.zone_codec),
+        import_zone=ImportZone(editor, p.zone_codec, p.ids),
+    )

@@ -17,11 +17,11 @@ def routes(uc: UseCases) -> Router:
     @get("/", **declare(errors=(400, 403)))
     async def list_containers(request: Caller, page: Paging) -> Page[ContainerView]:
         """Managed containers of the tenant with their state, image and owner (installation, sandbox or resource)."""
-        return await uc.list_containers(request.user, page)
+        return await uc.containers.list(request.user, page)
 
     @get("/{container_id:str}", **declare(errors=(403, 404)))
     async def get_container(container_id: FromPath[str], request: Caller) -> ContainerView:
-        return await uc.get_container(request.user, container_id)
+        return await uc.containers.get(request.user, container_id)
 
     @post("/{container_id:str}/{action:str}", status_code=200, **declare(errors=(400, 403, 404)))
     async def container_action(
@@ -29,7 +29,7 @@ def routes(uc: UseCases) -> Router:
     ) -> ContainerActionView:
         """``start``, ``stop``, ``restart`` or ``remove`` (tenant owners and admins). An installation whose
         container is stopped or removed starts again on its next tool call."""
-        return await uc.container_action(request.user, container_id, action)
+        return await uc.containers.action(request.user, container_id, action)
 
     return Router(
         "/api/containers", tags=["Containers"], route_handlers=[list_containers, get_container, container_action]

@@ -25,38 +25,38 @@ def routes(uc: UseCases) -> Router:
     @get("/", **declare(rate_limit=CONSOLE, errors=(400, 403)))
     async def list_domains(request: Caller, page: Paging) -> Page[DomainView]:
         """The tenant's domains, by name."""
-        return await uc.list_domains(request.user, page)
+        return await uc.domains.list(request.user, page)
 
     @post("/", status_code=201, **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 409)))
     async def create_domain(data: JSONBody[NewDomain], request: Caller) -> DomainView:
         """Claim a domain name (unique on the whole platform). It starts ``pending``: publish the TXT
         record shown in ``verification_record``, then POST .../verificar."""
-        return await uc.create_domain(request.user, data)
+        return await uc.domains.create(request.user, data)
 
     @get("/{domain_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
     async def get_domain(domain_id: FromPath[str], request: Caller) -> DomainView:
-        return await uc.get_domain(request.user, domain_id)
+        return await uc.domains.get(request.user, domain_id)
 
     @patch("/{domain_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def update_domain(domain_id: FromPath[str], data: JSONBody[DomainChanges], request: Caller) -> DomainView:
         """Change the zone's default TTL (its $TTL, and the TTL new records get)."""
-        return await uc.update_domain(request.user, domain_id, data)
+        return await uc.domains.update(request.user, domain_id, data)
 
     @delete("/{domain_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404, 409)))
     async def delete_domain(domain_id: FromPath[str], request: Caller) -> None:
         """Delete a domain and its records (409 while mailboxes or aliases use it)."""
-        await uc.delete_domain(request.user, domain_id)
+        await uc.domains.delete(request.user, domain_id)
 
     @post("/{domain_id:str}/verificar", status_code=200, **declare(rate_limit=CONSOLE, errors=(403, 404, 503)))
     async def verify_domain(domain_id: FromPath[str], request: Caller) -> DomainView:
         """Look up the TXT record ``_tesserra-challenge.<domain>``: ``verified`` if it holds the token,
         ``failed`` otherwise; 503 if no resolver answered in time (nothing changes then)."""
-        return await uc.verify_domain(request.user, domain_id)
+        return await uc.domains.verify(request.user, domain_id)
 
     @get("/{domain_id:str}/registros", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def list_dns_records(domain_id: FromPath[str], request: Caller, page: Paging) -> Page[DnsRecordView]:
         """The zone's records by name and type (the SOA is the platform's: see the zone file)."""
-        return await uc.list_dns_records(request.user, domain_id, page)
+        return await uc.zones.list_records(request.user, domain_id, page)
 
     @post(
         "/{domain_id:str}/registros",
@@ -69,7 +69,7 @@ def routes(uc: UseCases) -> Router:
         """Add an A, AAAA, CNAME, MX, TXT, SRV, CAA or NS record. 400 names the bad field (a name
         outside the zone, data that is not valid for the type, a TTL out of 30-604800, a CNAME
         sharing its name); 409 for an exact duplicate."""
-        return await uc.create_dns_record(request.user, domain_id, data)
+        return await uc.zones.create_record(request.user, domain_id, data)
 
     @patch(
         "/{domain_id:str}/registros/{record_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 422))
@@ -77,13 +77,13 @@ def routes(uc: UseCases) -> Router:
     async def update_dns_record(
         domain_id: FromPath[str], record_id: FromPath[str], data: JSONBody[DnsRecordChanges], request: Caller
     ) -> DnsRecordView:
-        return await uc.update_dns_record(request.user, domain_id, record_id, data)
+        return await uc.zones.update_record(request.user, domain_id, record_id, data)
 
     @delete(
         "/{domain_id:str}/registros/{record_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404))
     )
     async def delete_dns_record(domain_id: FromPath[str], record_id: FromPath[str], request: Caller) -> None:
-        await uc.delete_dns_record(request.user, domain_id, record_id)
+        await uc.zones.delete_record(request.user, domain_id, record_id)
 
     @get(
         "/{domain_id:str}/zonefile",
@@ -92,7 +92,7 @@ def routes(uc: UseCases) -> Router:
     )
     async def export_zone(domain_id: FromPath[str], request: Caller) -> Response[str]:
         """The zone as an RFC 1035 file: $ORIGIN, $TTL, the SOA (its serial grows on every change), the records."""
-        zone = await uc.export_zone(request.user, domain_id)
+        zone = await uc.zones.export_zone(request.user, domain_id)
         return Response(
             zone.zone_file, media_type=f"{ZONE_MEDIA_TYPE}; charset=utf-8", headers={"X-Zone-Serial": str(zone.serial)}
         )
@@ -102,7 +102,7 @@ def routes(uc: UseCases) -> Router:
             text = (await request.body()).decode("utf-8")
         except UnicodeDecodeError:
             raise ValidationFailed("the zone file is not UTF-8 text", code="invalid_zone_file") from None
-        return await uc.import_zone(request.user, domain_id, text)
+        return await uc.zones.import_zone(request.user, domain_id, text)
 
     _IMPORT_DOC = (
         "Replace every record with those of a zone file (the body, text/dns or text/plain): all of them "

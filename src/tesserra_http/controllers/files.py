@@ -53,7 +53,7 @@ def routes(uc: UseCases) -> Router:
     @get("/{project_id:str}/arquivos", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def list_project_files(project_id: FromPath[str], request: Caller, page: Paging) -> Page[ProjectFileView]:
         """The project's files, by name, with their size, type and SHA-256."""
-        return await uc.list_project_files(request.user, project_id, page)
+        return await uc.files.list(request.user, project_id, page)
 
     @post(
         "/{project_id:str}/arquivos",
@@ -98,7 +98,7 @@ def routes(uc: UseCases) -> Router:
                 raise Unprocessable("filename: a raw upload needs ?filename=", code="filename_required")
             else:
                 upload = Upload(filename, content_type or None, body)
-            return await uc.upload_project_file(request.user, project_id, upload)
+            return await uc.files.upload(request.user, project_id, upload)
         except TesserraError:
             await body.drain(DRAIN_LIMIT)
             raise
@@ -106,7 +106,7 @@ def routes(uc: UseCases) -> Router:
     @get("/{project_id:str}/arquivos/{file_id:str}", **_download(declare(rate_limit=CONSOLE, errors=(403, 404))))
     async def download_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> Stream:
         """The file's bytes, streamed, with its type, an attachment disposition naming it, and its digest."""
-        download = await uc.download_project_file(request.user, project_id, file_id)
+        download = await uc.files.download(request.user, project_id, file_id)
         f = download.file
         digest = base64.b64encode(bytes.fromhex(f.sha256)).decode()
         headers = {
@@ -122,7 +122,7 @@ def routes(uc: UseCases) -> Router:
         "/{project_id:str}/arquivos/{file_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404))
     )
     async def delete_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> None:
-        await uc.delete_project_file(request.user, project_id, file_id)
+        await uc.files.delete(request.user, project_id, file_id)
 
     handlers = [list_project_files, upload_project_file, download_project_file, delete_project_file]
     return Router("/api/projetos", tags=["Arquivos"], route_handlers=handlers)

@@ -20,28 +20,28 @@ def routes(uc: UseCases) -> Router:
     @get("/", **declare(errors=(400, 403)))
     async def list_installations(request: Caller, page: Paging) -> Page[InstallationView]:
         """The tenant's installations and the caller's own, newest first."""
-        return await uc.list_installations(request.user, page)
+        return await uc.installations.list(request.user, page)
 
     @get("/{installation_id:str}", **declare(errors=(403, 404)))
     async def get_installation(installation_id: FromPath[str], request: Caller) -> InstallationView:
-        return await uc.get_installation(request.user, installation_id)
+        return await uc.installations.get(request.user, installation_id)
 
     @patch("/{installation_id:str}", status_code=202, **declare(errors=(400, 403, 404, 409)))
     async def update_installation(
         installation_id: FromPath[str], data: JSONBody[InstallationChanges], request: Caller
     ) -> InstallationView:
         """New settings; the server restarts with them (status ``installing`` until it is ready again)."""
-        return await uc.update_installation(request.user, installation_id, data)
+        return await uc.installations.update(request.user, installation_id, data)
 
     @delete("/{installation_id:str}", status_code=204, **declare(errors=(403, 404)))
     async def remove_installation(installation_id: FromPath[str], request: Caller) -> None:
         """Stop and remove the server's container or process, its stored secrets and its workspace."""
-        await uc.remove_installation(request.user, installation_id)
+        await uc.installations.remove(request.user, installation_id)
 
     @get("/{installation_id:str}/tools", **declare(errors=(403, 404)))
     async def list_tools(installation_id: FromPath[str], request: Caller) -> InstallationToolsView:
         """The tools the installed server reported."""
-        return await uc.list_installation_tools(request.user, installation_id)
+        return await uc.installations.list_tools(request.user, installation_id)
 
     @post("/{installation_id:str}/tools/call", status_code=200, **declare(errors=(400, 403, 404, 409, 422, 503)))
     async def call_tool(installation_id: FromPath[str], data: JSONBody[ToolCall], request: Caller) -> ToolCallView:
@@ -49,7 +49,7 @@ def routes(uc: UseCases) -> Router:
         crashed answers 503 ``tool_server_crashed`` and is started again by the next call. ``arguments``
         nested deeper than 32 levels answer 400 ``arguments_too_deep``; more than 10,000 items in all, or
         more than 256 KiB as JSON, 400 ``arguments_too_large``: the server never sees them."""
-        return await uc.call_installation_tool(request.user, installation_id, data)
+        return await uc.installations.call_tool(request.user, installation_id, data)
 
     @post(
         "/{installation_id:str}/files",
@@ -68,7 +68,7 @@ def routes(uc: UseCases) -> Router:
             for _, value in form.multi_items():
                 if isinstance(value, UploadFile):
                     files.append(Upload(value.filename or "", await value.read()))
-        return await uc.upload_installation_files(request.user, installation_id, files)
+        return await uc.installations.upload_files(request.user, installation_id, files)
 
     handlers = [
         list_installations,

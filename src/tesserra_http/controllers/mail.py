@@ -26,60 +26,60 @@ def routes(uc: UseCases) -> Router:
     @get("/", **declare(rate_limit=CONSOLE, errors=(400, 403)))
     async def list_mailboxes(request: Caller, page: Paging) -> Page[MailboxView]:
         """The tenant's mailboxes, by address."""
-        return await uc.list_mailboxes(request.user, page)
+        return await uc.mail.list_mailboxes(request.user, page)
 
     @post("/", status_code=201, **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 404, 409, 422)))
     async def create_mailbox(data: JSONBody[NewMailbox], request: Caller) -> MailboxView:
         """Create a mailbox on one of the tenant's verified domains (422 if not verified yet). The
         password is stored as an argon2id hash and never shown."""
-        return await uc.create_mailbox(request.user, data)
+        return await uc.mail.create_mailbox(request.user, data)
 
     @get("/aliases", **declare(rate_limit=CONSOLE, errors=(400, 403)))
     async def list_email_aliases(request: Caller, page: Paging) -> Page[EmailAliasView]:
         """The tenant's aliases, by source."""
-        return await uc.list_email_aliases(request.user, page)
+        return await uc.mail.list_aliases(request.user, page)
 
     @post("/aliases", status_code=201, **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 403, 404, 409, 422)))
     async def create_email_alias(data: JSONBody[NewEmailAlias], request: Caller) -> EmailAliasView:
         """Forward a source address (on a verified domain of the tenant) to one or more addresses.
         409 for a source already in use, or for destinations that lead back to the source (a loop,
         directly or through the tenant's other aliases)."""
-        return await uc.create_email_alias(request.user, data)
+        return await uc.mail.create_alias(request.user, data)
 
     @get("/aliases/{alias_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
     async def get_email_alias(alias_id: FromPath[str], request: Caller) -> EmailAliasView:
-        return await uc.get_email_alias(request.user, alias_id)
+        return await uc.mail.get_alias(request.user, alias_id)
 
     @patch("/aliases/{alias_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 422)))
     async def update_email_alias(
         alias_id: FromPath[str], data: JSONBody[EmailAliasChanges], request: Caller
     ) -> EmailAliasView:
         """Replace the destinations (loops refused, as on creation)."""
-        return await uc.update_email_alias(request.user, alias_id, data)
+        return await uc.mail.update_alias(request.user, alias_id, data)
 
     @delete("/aliases/{alias_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404)))
     async def delete_email_alias(alias_id: FromPath[str], request: Caller) -> None:
-        await uc.delete_email_alias(request.user, alias_id)
+        await uc.mail.delete_alias(request.user, alias_id)
 
     @get("/{mailbox_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
     async def get_mailbox(mailbox_id: FromPath[str], request: Caller) -> MailboxView:
-        return await uc.get_mailbox(request.user, mailbox_id)
+        return await uc.mail.get_mailbox(request.user, mailbox_id)
 
     @patch("/{mailbox_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def update_mailbox(mailbox_id: FromPath[str], data: JSONBody[MailboxChanges], request: Caller) -> MailboxView:
         """Change the mailbox's quota."""
-        return await uc.update_mailbox(request.user, mailbox_id, data)
+        return await uc.mail.update_mailbox(request.user, mailbox_id, data)
 
     @put("/{mailbox_id:str}/senha", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def reset_mailbox_password(
         mailbox_id: FromPath[str], data: JSONBody[MailboxPassword], request: Caller
     ) -> MailboxView:
         """Set a new password (stored as an argon2id hash)."""
-        return await uc.reset_mailbox_password(request.user, mailbox_id, data)
+        return await uc.mail.reset_password(request.user, mailbox_id, data)
 
     @delete("/{mailbox_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404)))
     async def delete_mailbox(mailbox_id: FromPath[str], request: Caller) -> None:
-        await uc.delete_mailbox(request.user, mailbox_id)
+        await uc.mail.delete_mailbox(request.user, mailbox_id)
 
     handlers = [
         list_mailboxes,

@@ -24,6 +24,6 @@ def routes(uc: UseCases) -> Router:
     @get("/status", **declare(public=True))
     async def status() -> StatusView:
         """Service, database, Docker engine and storage, each ok, degraded or down, probed with time limits."""
-        return await uc.service_status()
+        return await uc.service.status()
 
     return Router("/", tags=["Service"], route_handlers=[health, status])

@@ -42,7 +42,7 @@ def routes(uc: UseCases) -> Router:
     @get("/", **declare(errors=(400, 403)))
     async def list_shared_tools(request: Caller, page: Paging) -> Page[SharedToolView]:
         """Shared tools, with whether the caller has linked their own account to each."""
-        return await uc.list_shared_tools(request.user, page)
+        return await uc.shared_tools.list(request.user, page)
 
     @post(
         "/{tool_id:str}/oauth/state",
@@ -53,17 +53,17 @@ def routes(uc: UseCases) -> Router:
     async def begin(tool_id: FromPath[str], request: Caller) -> OAuthStartView:
         """Start linking the caller's account: a signed, single-use state (10 minutes) and the provider's
         authorization URL (PKCE S256). Open the URL in a browser; the provider returns to /api/auth/callback."""
-        return await uc.begin_oauth(request.user, tool_id, base_url(request))
+        return await uc.shared_tools.begin_oauth(request.user, tool_id, base_url(request))
 
     @get("/{tool_id:str}/oauth/status", **declare(errors=(403, 404, 422, 503)))
     async def status(tool_id: FromPath[str], request: Caller) -> OAuthStatusView:
         """Whether the caller's account is linked, until when its access token lives, and its scopes."""
-        return await uc.oauth_status(request.user, tool_id)
+        return await uc.shared_tools.oauth_status(request.user, tool_id)
 
     @get("/{tool_id:str}/oauth/user-email", **declare(errors=(403, 404, 409, 422, 502, 503)))
     async def user_email(tool_id: FromPath[str], request: Caller) -> OAuthEmailView:
         """The email of the caller's linked account (404 when not linked)."""
-        return await uc.oauth_user_email(request.user, tool_id)
+        return await uc.shared_tools.user_email(request.user, tool_id)
 
     return Router(
         "/api/shared-tools", tags=["Shared tools"], route_handlers=[list_shared_tools, begin, status, user_email]
@@ -85,7 +85,7 @@ def callback_routes(uc: UseCases) -> Router:
         """The provider's return path: checks the state, exchanges the code (PKCE) and stores the tokens
         encrypted for the user who started. Redirects to the configured return URL, or answers JSON."""
         params = CallbackParams(state=oauth_state, code=code, error=error, error_description=error_description)
-        result = await uc.complete_oauth(params)
+        result = await uc.shared_tools.complete_oauth(params)
         if result.redirect_to is not None:
             return Redirect(result.redirect_to, status_code=303)
         return Response(result.linked)

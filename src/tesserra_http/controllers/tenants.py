@@ -17,7 +17,7 @@ def current_routes(uc: UseCases) -> Router:
     @get("/atual", **declare(errors=(403,)))
     async def current(request: Caller) -> TenantView:
         """The caller's tenant."""
-        return await uc.current_tenant(request.user)
+        return await uc.tenants.current(request.user)
 
     return Router("/api/tenants", tags=["Tenants"], route_handlers=[current])
 
@@ -26,32 +26,32 @@ def admin_routes(uc: UseCases) -> Router:
     @get("/", **declare(errors=(400, 403), rate_limit="admin"))
     async def list_tenants(request: Caller, page: Paging) -> Page[TenantView]:
         """Every tenant, oldest first (platform administrators)."""
-        return await uc.list_tenants(request.user, page)
+        return await uc.tenants.list(request.user, page)
 
     @post("/", status_code=201, **declare(idempotent=True, errors=(400, 403, 409), rate_limit="admin"))
     async def create_tenant(data: JSONBody[NewTenant], request: Caller) -> TenantView:
         """Create a tenant, optionally with its owner (a new or an existing user)."""
-        return await uc.create_tenant(request.user, data)
+        return await uc.tenants.create(request.user, data)
 
     @get("/{tenant_id:str}", **declare(errors=(403, 404), rate_limit="admin"))
     async def get_tenant(tenant_id: FromPath[str], request: Caller) -> TenantView:
-        return await uc.get_tenant(request.user, tenant_id)
+        return await uc.tenants.get(request.user, tenant_id)
 
     @patch("/{tenant_id:str}", **declare(errors=(400, 403, 404, 409), rate_limit="admin"))
     async def update_tenant(tenant_id: FromPath[str], data: JSONBody[TenantChanges], request: Caller) -> TenantView:
         """Rename, re-slug, change plan or status. Suspending ends every session and key of the tenant; the
         caller's own tenant cannot be suspended (409 own_tenant)."""
-        return await uc.update_tenant(request.user, tenant_id, data)
+        return await uc.tenants.update(request.user, tenant_id, data)
 
     @post("/{tenant_id:str}/suspend", status_code=200, **declare(errors=(403, 404, 409), rate_limit="admin"))
     async def suspend_tenant(tenant_id: FromPath[str], request: Caller) -> TenantView:
         """Suspend a tenant: its users and keys are refused (403) until it is reactivated. The caller's
         own tenant cannot be suspended (409 own_tenant): nobody in it could reactivate it."""
-        return await uc.suspend_tenant(request.user, tenant_id)
+        return await uc.tenants.suspend(request.user, tenant_id)
 
     @post("/{tenant_id:str}/reactivate", status_code=200, **declare(errors=(403, 404), rate_limit="admin"))
     async def reactivate_tenant(tenant_id: FromPath[str], request: Caller) -> TenantView:
-        return await uc.reactivate_tenant(request.user, tenant_id)
+        return await uc.tenants.reactivate(request.user, tenant_id)
 
     handlers = [list_tenants, create_tenant, get_tenant, update_tenant, suspend_tenant, reactivate_tenant]
     return Router("/api/admin/tenants", tags=["Admin"], route_handlers=handlers)

@@ -18,13 +18,13 @@ async def list_plans(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[PlanView]:
     """Active plans with their limits and prices per currency and interval (amounts in minor units)."""
-    return await uc.list_plans(PageRequest(limite, offset))
+    return await uc.plans.list(PageRequest(limite, offset))
 
 
 @tools.tool(Scope.BILLING_READ)
 async def get_subscription(*, uc: UseCases, actor: Principal) -> SubscriptionView:
     """The tenant's plan, subscription status, period end and limits."""
-    return await uc.get_subscription(actor)
+    return await uc.subscriptions.get(actor)
 
 
 @tools.tool(Scope.BILLING_WRITE, tier=Tier.STANDARD)
@@ -32,7 +32,7 @@ async def create_checkout(
     plan: str, currency: str, interval: Interval = Interval.MONTH, *, uc: UseCases, actor: Principal
 ) -> CheckoutView:
     """Start a Stripe Checkout for a plan (by code) in a currency (ISO 4217); returns the page URL."""
-    return await uc.start_checkout(
+    return await uc.subscriptions.start_checkout(
         actor, convert(CheckoutStart, {"plan": plan, "currency": currency, "interval": interval})
     )
 
@@ -40,16 +40,16 @@ async def create_checkout(
 @tools.tool(Scope.BILLING_WRITE, tier=Tier.STANDARD)
 async def cancel_subscription(*, uc: UseCases, actor: Principal) -> SubscriptionView:
     """Cancel the tenant's subscription at the end of the paid period."""
-    return await uc.cancel_subscription(actor)
+    return await uc.subscriptions.cancel(actor)
 
 
 @tools.tool(Scope.ADMIN, tier=Tier.ADMIN)
 async def finance_mrr(*, uc: UseCases, actor: Principal) -> RecurringView:
     """MRR and ARR per currency (platform administrators)."""
-    return await uc.finance_recurring(actor)
+    return await uc.finance.recurring(actor)
 
 
 @tools.tool(Scope.ADMIN, tier=Tier.ADMIN)
 async def finance_subscriptions(*, uc: UseCases, actor: Principal) -> SubscriptionCounts:
     """Subscriptions by plan and status (platform administrators)."""
-    return await uc.finance_subscriptions(actor)
+    return await uc.finance.subscriptions(actor)

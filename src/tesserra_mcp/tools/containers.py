@@ -18,13 +18,13 @@ async def list_containers(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[ContainerView]:
     """The tenant's managed containers (installations, sandboxes, resources) with state and image."""
-    return await uc.list_containers(actor, PageRequest(limite, offset))
+    return await uc.containers.list(actor, PageRequest(limite, offset))
 
 
 @tools.tool(Scope.TOOLS_READ)
 async def get_container(container_id: str, *, uc: UseCases, actor: Principal) -> ContainerView:
     """One managed container of the tenant."""
-    return await uc.get_container(actor, container_id)
+    return await uc.containers.get(actor, container_id)
 
 
 @tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
@@ -36,4 +36,4 @@ async def container_action(
     actor: Principal,
 ) -> ContainerActionView:
     """Start, stop, restart or remove a managed container (tenant owners and admins)."""
-    return await uc.container_action(actor, container_id, action)
+    return await uc.containers.action(actor, container_id, action)

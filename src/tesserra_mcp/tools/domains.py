@@ -26,13 +26,13 @@ async def list_domains(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[DomainView]:
     """The tenant's domains, by name, with their verification status."""
-    return await uc.list_domains(actor, PageRequest(limite, offset))
+    return await uc.domains.list(actor, PageRequest(limite, offset))
 
 
 @tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
 async def get_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> DomainView:
     """One domain of the tenant, with the TXT record that proves its ownership."""
-    return await uc.get_domain(actor, domain_id)
+    return await uc.domains.get(actor, domain_id)
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -44,26 +44,26 @@ async def create_domain(
     actor: Principal,
 ) -> DomainView:
     """Claim a domain; publish its verification_record, then call verify_domain."""
-    return await uc.create_domain(actor, convert(NewDomain, {"name": name, "default_ttl": default_ttl}))
+    return await uc.domains.create(actor, convert(NewDomain, {"name": name, "default_ttl": default_ttl}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_domain(domain_id: DomainId, default_ttl: Ttl = None, *, uc: UseCases, actor: Principal) -> DomainView:
     """Change a domain's default TTL."""
-    return await uc.update_domain(actor, domain_id, convert(DomainChanges, {"default_ttl": default_ttl}))
+    return await uc.domains.update(actor, domain_id, convert(DomainChanges, {"default_ttl": default_ttl}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
     """Delete a domain and its records (refused while mailboxes or aliases use it)."""
-    await uc.delete_domain(actor, domain_id)
+    await uc.domains.delete(actor, domain_id)
     return {"deleted": domain_id}
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def verify_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> DomainView:
     """Check the TXT challenge _tesserra-challenge.<domain> now: verified or failed."""
-    return await uc.verify_domain(actor, domain_id)
+    return await uc.domains.verify(actor, domain_id)
 
 
 @tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
@@ -71,7 +71,7 @@ async def list_dns_records(
     domain_id: DomainId, limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[DnsRecordView]:
     """A domain's DNS records, by name and type."""
-    return await uc.list_dns_records(actor, domain_id, PageRequest(limite, offset))
+    return await uc.zones.list_records(actor, domain_id, PageRequest(limite, offset))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -86,7 +86,7 @@ async def create_dns_record(
     actor: Principal,
 ) -> DnsRecordView:
     """Add a DNS record (validated: names inside the zone, data valid for its type, CNAME alone at its name)."""
-    return await uc.create_dns_record(
+    return await uc.zones.create_record(
         actor, domain_id, convert(NewDnsRecord, {"name": name, "type": type, "data": data, "ttl": ttl})
     )
 
@@ -103,7 +103,7 @@ async def update_dns_record(
     actor: Principal,
 ) -> DnsRecordView:
     """Change a record's name, data or TTL."""
-    return await uc.update_dns_record(
+    return await uc.zones.update_record(
         actor, domain_id, record_id, convert(DnsRecordChanges, {"name": name, "data": data, "ttl": ttl})
     )
 
@@ -113,14 +113,14 @@ async def delete_dns_record(
     domain_id: DomainId, record_id: RecordId, *, uc: UseCases, actor: Principal
 ) -> dict[str, str]:
     """Delete a DNS record."""
-    await uc.delete_dns_record(actor, domain_id, record_id)
+    await uc.zones.delete_record(actor, domain_id, record_id)
     return {"deleted": record_id}
 
 
 @tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
 async def export_zone_file(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> ZoneFileView:
     """The domain's zone as an RFC 1035 zone file (with the platform's SOA and its serial)."""
-    return await uc.export_zone(actor, domain_id)
+    return await uc.zones.export_zone(actor, domain_id)
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -132,4 +132,4 @@ async def import_zone_file(
     actor: Principal,
 ) -> ZoneImportView:
     """Replace every record of the domain with those of a zone file: all of them or none."""
-    return await uc.import_zone(actor, domain_id, zone_file)
+    return await uc.zones.import_zone(actor, domain_id, zone_file)

@@ -23,7 +23,7 @@ async def list_project_files(
     project_id: ProjectId, limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[ProjectFileView]:
     """A project's files, by name, with size, type and SHA-256 (bytes go over REST)."""
-    return await uc.list_project_files(actor, project_id, PageRequest(limite, offset))
+    return await uc.files.list(actor, project_id, PageRequest(limite, offset))
 
 
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -35,5 +35,5 @@ async def delete_project_file(
     actor: Principal,
 ) -> dict[str, str]:
     """Delete a project file."""
-    await uc.delete_project_file(actor, project_id, file_id)
+    await uc.files.delete(actor, project_id, file_id)
     return {"deleted": file_id}

@@ -12,7 +12,7 @@ tools = ToolSet()
 @tools.tool(Scope.PROFILE_READ)
 async def whoami(*, uc: UseCases, actor: Principal) -> MeView:
     """Who is calling: user, tenant, role, scopes, tier and how they authenticated."""
-    return await uc.me(actor)
+    return await uc.sessions.me(actor)
 
 
 @tools.tool(Scope.KEYS_READ)
@@ -24,4 +24,4 @@ async def list_api_keys(
     actor: Principal,
 ) -> Page[ApiKeyView]:
     """The tenant's API keys (owners and admins) or the caller's own, newest first. Secrets are never shown."""
-    return await uc.list_api_keys(actor, PageRequest(limite, offset))
+    return await uc.api_keys.list(actor, PageRequest(limite, offset))

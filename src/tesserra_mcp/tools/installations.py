@@ -22,7 +22,7 @@ async def list_installations(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[InstallationView]:
     """The tenant's installed tool servers and your own, newest first, with their status."""
-    return await uc.list_installations(actor, PageRequest(limite, offset))
+    return await uc.installations.list(actor, PageRequest(limite, offset))
 
 
 @tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
@@ -35,7 +35,9 @@ async def install_tool(
     actor: Principal,
 ) -> InstallationView:
     """Install a marketplace tool. Answers at once with status installing; poll list_installations for ready."""
-    return await uc.install_tool(actor, tool_id, convert(InstallRequest, {"config": config or {}, "scope": scope}))
+    return await uc.installations.install(
+        actor, tool_id, convert(InstallRequest, {"config": config or {}, "scope": scope})
+    )
 
 
 @tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
@@ -55,6 +57,6 @@ async def call_installation_tool(
     actor: Principal,
 ) -> ToolCallView:
     """Call a tool of an installed server; the same proxy as POST /api/installations/{id}/tools/call."""
-    return await uc.call_installation_tool(
+    return await uc.installations.call_tool(
         actor, installation_id, ToolCall(name=name, arguments=arguments or {}, timeout=timeout_seconds)
     )

@@ -32,7 +32,7 @@ async def list_mailboxes(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[MailboxView]:
     """The tenant's mailboxes, by address."""
-    return await uc.list_mailboxes(actor, PageRequest(limite, offset))
+    return await uc.mail.list_mailboxes(actor, PageRequest(limite, offset))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -45,7 +45,7 @@ async def create_mailbox(
     actor: Principal,
 ) -> MailboxView:
     """Create a mailbox."""
-    return await uc.create_mailbox(
+    return await uc.mail.create_mailbox(
         actor, convert(NewMailbox, {"address": address, "password": password, "quota_bytes": quota_bytes})
     )
 
@@ -53,7 +53,7 @@ async def create_mailbox(
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_mailbox(mailbox_id: MailboxId, quota_bytes: int, *, uc: UseCases, actor: Principal) -> MailboxView:
     """Change a mailbox's quota."""
-    return await uc.update_mailbox(actor, mailbox_id, convert(MailboxChanges, {"quota_bytes": quota_bytes}))
+    return await uc.mail.update_mailbox(actor, mailbox_id, convert(MailboxChanges, {"quota_bytes": quota_bytes}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -61,13 +61,13 @@ async def reset_mailbox_password(
     mailbox_id: MailboxId, password: str, *, uc: UseCases, actor: Principal
 ) -> MailboxView:
     """Set a mailbox's password."""
-    return await uc.reset_mailbox_password(actor, mailbox_id, convert(MailboxPassword, {"password": password}))
+    return await uc.mail.reset_password(actor, mailbox_id, convert(MailboxPassword, {"password": password}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_mailbox(mailbox_id: MailboxId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
     """Delete a mailbox."""
-    await uc.delete_mailbox(actor, mailbox_id)
+    await uc.mail.delete_mailbox(actor, mailbox_id)
     return {"deleted": mailbox_id}
 
 
@@ -76,7 +76,7 @@ async def list_email_aliases(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[EmailAliasView]:
     """The tenant's e-mail aliases, by source."""
-    return await uc.list_email_aliases(actor, PageRequest(limite, offset))
+    return await uc.mail.list_aliases(actor, PageRequest(limite, offset))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -88,11 +88,11 @@ async def create_email_alias(
     actor: Principal,
 ) -> EmailAliasView:
     """Forward an address to others (duplicates and loops refused)."""
-    return await uc.create_email_alias(actor, convert(NewEmailAlias, {"source": source, "destinations": destinations}))
+    return await uc.mail.create_alias(actor, convert(NewEmailAlias, {"source": source, "destinations": destinations}))
 
 
 @tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_email_alias(alias_id: AliasId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
     """Delete an e-mail alias."""
-    await uc.delete_email_alias(actor, alias_id)
+    await uc.mail.delete_alias(actor, alias_id)
     return {"deleted": alias_id}

@@ -26,10 +26,10 @@ async def search_marketplace(
     actor: Principal,
 ) -> Page[MarketplaceToolView]:
     """Search the marketplace of MCP tool servers by text, category and tag."""
-    return await uc.search_marketplace(actor, CatalogQuery(query, category, tag), PageRequest(limite, offset))
+    return await uc.marketplace.search(actor, CatalogQuery(query, category, tag), PageRequest(limite, offset))
 
 
 @tools.tool(Scope.TOOLS_READ)
 async def get_tool_details(tool_id: str, *, uc: UseCases, actor: Principal) -> MarketplaceToolView:
     """One marketplace tool: what it does, how it runs, and the settings an install takes."""
-    return await uc.get_marketplace_tool(actor, tool_id)
+    return await uc.marketplace.get_tool(actor, tool_id)

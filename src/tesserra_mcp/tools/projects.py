@@ -36,13 +36,13 @@ async def list_projects(
 ) -> Page[ProjectView]:
     """The tenant's projects, newest first."""
     narrowed = convert(ProjectFilter, {"status": status, "name": name or None})
-    return await uc.list_projects(actor, PageRequest(limite, offset), narrowed)
+    return await uc.projects.list(actor, PageRequest(limite, offset), narrowed)
 
 
 @tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def get_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> ProjectView:
     """One project of the tenant."""
-    return await uc.get_project(actor, project_id)
+    return await uc.projects.get(actor, project_id)
 
 
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -54,7 +54,7 @@ async def create_project(
     actor: Principal,
 ) -> ProjectView:
     """Create a project (the plan limits how many)."""
-    return await uc.create_project(actor, convert(NewProject, {"name": name, "description": description}))
+    return await uc.projects.create(actor, convert(NewProject, {"name": name, "description": description}))
 
 
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -68,7 +68,7 @@ async def update_project(
     actor: Principal,
 ) -> ProjectView:
     """Rename, describe, archive or reactivate a project."""
-    return await uc.update_project(
+    return await uc.projects.update(
         actor, project_id, convert(ProjectChanges, {"name": name, "description": description, "status": status})
     )
 
@@ -76,7 +76,7 @@ async def update_project(
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> dict[str, Any]:
     """Delete a project with its resources (their workloads are removed in the background)."""
-    await uc.delete_project(actor, project_id)
+    await uc.projects.delete(actor, project_id)
     return {"deleted": project_id}
 
 
@@ -84,7 +84,7 @@ async def delete_project(project_id: ProjectId, *, uc: UseCases, actor: Principa
 async def list_catalog(*, uc: UseCases, actor: Principal) -> Catalog:
     """The resource types a project can hold, with their configuration schemas and plan limits.
     (Public over REST; as a tool it is shown to keys that work with projects.)"""
-    return await uc.list_catalog()
+    return await uc.projects.catalog()
 
 
 @tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
@@ -97,13 +97,13 @@ async def list_resources(
     actor: Principal,
 ) -> Page[ResourceView]:
     """A project's resources, oldest first."""
-    return await uc.list_resources(actor, project_id, PageRequest(limite, offset))
+    return await uc.resources.list(actor, project_id, PageRequest(limite, offset))
 
 
 @tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def get_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
     """One resource, with its status (and the reason of a failure)."""
-    return await uc.get_resource(actor, resource_id)
+    return await uc.resources.get(actor, resource_id)
 
 
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
@@ -117,7 +117,7 @@ async def create_resource(
     actor: Principal,
 ) -> ResourceView:
     """Add a resource; it is provisioned in the background (status pending, then running or failed)."""
-    return await uc.create_resource(
+    return await uc.resources.create(
         actor, project_id, convert(NewResource, {"type": type, "name": name, "config": config or {}})
     )
 
@@ -133,7 +133,7 @@ async def update_resource(
     actor: Principal,
 ) -> ResourceView:
     """Rename, reconfigure (provisioned anew), stop or start a resource."""
-    return await uc.update_resource(
+    return await uc.resources.update(
         actor, resource_id, convert(ResourceChanges, {"name": name, "config": config, "state": state})
     )
 
@@ -141,16 +141,16 @@ async def update_resource(
 @tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
     """Delete a resource (status deleting; removed in the background)."""
-    return await uc.delete_resource(actor, resource_id)
+    return await uc.resources.delete(actor, resource_id)
 
 
 @tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
 async def project_health(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> HealthReport:
     """Each resource's runtime state and HTTP check, aggregated to ok, degraded or down."""
-    return await uc.project_health(actor, project_id)
+    return await uc.health.project(actor, project_id)
 
 
 @tools.tool(Scope.TENANT_READ)
 async def tenant_health(*, uc: UseCases, actor: Principal) -> HealthReport:
     """The health of everything the tenant runs, aggregated to ok, degraded or down."""
-    return await uc.tenant_health(actor)
+    return await uc.health.tenant(actor)

@@ -11,4 +11,4 @@ tools = ToolSet()
 @tools.tool(Scope.STATUS_READ)
 async def service_status(*, uc: UseCases, actor: Principal) -> StatusView:
     """Service, database, Docker engine and storage, each ok, degraded or down."""
-    return await uc.service_status(actor)
+    return await uc.service.status(actor)

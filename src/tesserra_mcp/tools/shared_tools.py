@@ -19,4 +19,4 @@ async def list_shared_tools(
 ) -> Page[SharedToolView]:
     """Shared tools, with whether the caller has linked their own account to each (link one with
     POST /api/shared-tools/{toolId}/oauth/state in a browser)."""
-    return await uc.list_shared_tools(actor, PageRequest(limite, offset))
+    return await uc.shared_tools.list(actor, PageRequest(limite, offset))

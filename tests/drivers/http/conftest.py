@@ -65,7 +65,7 @@ async def login_burst(url: str, attempts: list[dict[str, str]], after: float = 0
 async def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     tmp = tmp_path_factory.mktemp(f"http-{request.param}")
     async with database_url(request.param, tmp) as url, live_server(test_settings(tmp, url)) as srv:
-        assert await srv.uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
         yield srv
 
 
@@ -113,7 +113,7 @@ def unique_email(tag: str = "user") -> str:
 
 async def sign_in(uc: UseCases, email: str, password: str, tenant_id: str | None = None) -> Account:
     """Log in through the use case (not the rate-limited endpoint): a fresh session, fresh counters."""
-    pair = await uc.login(Credentials(email=email, password=password, tenant_id=tenant_id))
+    pair = await uc.sessions.login(Credentials(email=email, password=password, tenant_id=tenant_id))
     principal = await uc.authenticate(pair.access_token)
     return Account(email, password, principal.user_id, principal.tenant_id, pair.access_token, pair.refresh_token)
 
@@ -138,7 +138,7 @@ class Accounts:
     async def tenant_owner(self, name: str = "Acme") -> Account:
         """A new tenant, owned by a new (non-admin) user, signed in."""
         email = unique_email("owner")
-        await self.uc.create_tenant(
+        await self.uc.tenants.create(
             await self.admin_principal(),
             NewTenant(name=f"{name} {uuid.uuid4().hex[:6]}", owner_email=email, owner_password=PASSWORD),
         )

@@ -45,7 +45,7 @@ async def billing(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
             tmp, url, stripe_api_key="sk_test_http", stripe_webhook_secret=SECRET, stripe_api_base=recorder.url
         )
         async with live_server(settings) as server:
-            assert await server.uc.ensure_first_owner("root@tesserra.test", "root-password-1")
+            assert await server.uc.operators.ensure_first_owner("root@tesserra.test", "root-password-1")
             yield Billing(server, recorder)
 
 

@@ -261,6 +261,6 @@ async def test_token_naming_another_user_in_my_session_is_401(client: httpx.Asyn
 async def test_token_of_a_revoked_session_is_401(client: httpx.AsyncClient, accounts: Accounts) -> None:
     owner = await accounts.tenant_owner()
     assert (await client.get(ME, headers=owner.bearer)).status_code == 200
-    await accounts.uc.logout(await accounts.uc.authenticate(owner.access))
+    await accounts.uc.sessions.logout(await accounts.uc.authenticate(owner.access))
     response = await client.get(ME, headers=owner.bearer)
     assert_error(response, 401, "session_revoked")

@@ -69,7 +69,7 @@ async def docker_server(tmp_path: Path) -> AsyncIterator[DockerServer]:
         docker_host=DOCKER_HOST,
     )
     async with live_server(settings) as server:
-        assert await server.uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert await server.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
         yield DockerServer(server, data_dir)
 
 

@@ -193,7 +193,7 @@ async def small_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     tmp = tmp_path_factory.mktemp("small-uploads")
     settings = support.test_settings(tmp, f"sqlite+aiosqlite:///{tmp / 'tesserra.db'}", max_upload_bytes=64 * 1024)
     async with live_server(settings) as live:
-        assert await live.uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert await live.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
         yield live
 
 

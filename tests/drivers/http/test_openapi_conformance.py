@@ -27,11 +27,11 @@ async def test_every_operation_conforms_to_the_openapi_document(tmp_path: Path) 
         support.live_server(support.test_settings(tmp_path, url, rate_limit_scale=1000.0)) as server,
     ):
         uc = server.uc
-        assert await uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert await uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
         admin = await uc.authenticate(
-            (await uc.login(Credentials(email=ADMIN_EMAIL, password=ADMIN_PASSWORD))).access_token
+            (await uc.sessions.login(Credentials(email=ADMIN_EMAIL, password=ADMIN_PASSWORD))).access_token
         )
-        key = await uc.generate_api_key(admin, NewApiKey(name="schemathesis", scopes=list(Scope), tier=Tier.ADMIN))
+        key = await uc.api_keys.generate(admin, NewApiKey(name="schemathesis", scopes=list(Scope), tier=Tier.ADMIN))
         process = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS),
             "--config-file",

@@ -63,7 +63,7 @@ async def serve(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
     monkeypatch.setenv(CANARY, "the server's own secret")
     try:
         async with live_server(settings) as server:
-            assert await server.uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+            assert await server.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
             yield Sandboxed(server, settings.data_dir)
     finally:  # workloads outlive their server: end them
         runtime = ProcessRuntime(settings.data_dir, sandbox=Sandbox())

@@ -80,7 +80,7 @@ async def server(
         database_url(request.param, tmp) as url,
         live_server(settings_for(tmp, url, shared_tools_file=tools_file)) as srv,
     ):
-        assert await srv.uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
         yield srv
 
 
@@ -172,7 +172,7 @@ async def test_full_flow_links_the_callers_account(
         assert not any(token in response.text for token in provider.issued)
 
     principal = await server.uc.authenticate(owner.access)
-    token = await server.uc.oauth_access_token(principal, TOOL)
+    token = await server.uc.shared_tools.access_token(principal, TOOL)
     assert provider.access[token][0] == "owner@provider.test"
 
 
@@ -258,8 +258,8 @@ async def test_refresh_on_expiry_through_the_real_provider(
     await link(http, provider, owner, "r@provider.test")
     principal = await server.uc.authenticate(owner.access)
     grants = len(provider.grants)
-    first = await server.uc.oauth_access_token(principal, TOOL)
-    second = await server.uc.oauth_access_token(principal, TOOL)
+    first = await server.uc.shared_tools.access_token(principal, TOOL)
+    second = await server.uc.shared_tools.access_token(principal, TOOL)
     assert provider.grants[grants:] == ["refresh_token", "refresh_token"]
     assert first != second
     assert provider.access[second][0] == "r@provider.test"
@@ -284,7 +284,7 @@ async def test_user_b_never_sees_user_a(
         assert "a-secret-address" not in listed.text
         principal = await server.uc.authenticate(other.access)
         with pytest.raises(Exception, match="link your account"):
-            await server.uc.oauth_access_token(principal, TOOL)
+            await server.uc.shared_tools.access_token(principal, TOOL)
 
 
 async def test_auth_errors_and_unknown_tools(http: httpx.AsyncClient, accounts: Accounts) -> None:
@@ -312,7 +312,7 @@ async def test_no_token_or_client_secret_in_any_log_line(
     owner = await accounts.tenant_owner()
     await link(http, provider, owner, "log@provider.test")
     principal = await server.uc.authenticate(owner.access)
-    await server.uc.oauth_access_token(principal, TOOL)
+    await server.uc.shared_tools.access_token(principal, TOOL)
     tokens = provider.issued
     assert len(tokens) >= 4
     text = "\n".join(log_lines)

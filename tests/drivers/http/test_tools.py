@@ -39,7 +39,7 @@ async def tools_server(
     async with database_url(request.param, tmp) as url:
         settings = support.test_settings(tmp, url, catalog_source=str(CATALOG), tool_script_dirs=scripts)
         async with live_server(settings) as srv:
-            assert await srv.uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+            assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
             yield srv
 
 
@@ -183,7 +183,7 @@ async def test_quota_scopes_and_tenants(
     listed = await http.get("/api/installations", headers=stranger.bearer)
     assert listed.json()["total"] == 0
     # A key with tools:read only may look but not install.
-    key = await tools_server.uc.generate_api_key(
+    key = await tools_server.uc.api_keys.generate(
         await tools_server.uc.authenticate(owner.access),
         __import__("tesserra_core.usecases.api_keys", fromlist=["NewApiKey"]).NewApiKey(
             name="ro", scopes=["tools:read"]

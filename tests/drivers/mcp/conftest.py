@@ -18,8 +18,8 @@ async def mcp_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
     async with database_url(request.param, tmp) as url:
         settings = test_settings(tmp, url)
         async with live_server(settings) as live:
-            await live.uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
-            pair = await live.uc.login(Credentials(ADMIN_EMAIL, ADMIN_PASSWORD))
+            await live.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+            pair = await live.uc.sessions.login(Credentials(ADMIN_EMAIL, ADMIN_PASSWORD))
             yield Server(live.url, live.uc, settings, await live.uc.authenticate(pair.access_token))
 
 

@@ -127,7 +127,7 @@ class Site:
 
     async def key(self, *scopes: str, tier: Tier = Tier.BASIC, name: str = "test") -> NewApiKeyView:
         """A key minted by the owner with exactly ``scopes``."""
-        return await self.uc.generate_api_key(
+        return await self.uc.api_keys.generate(
             self.owner, NewApiKey(name=name, scopes=[Scope(s) for s in scopes], tier=tier)
         )
 
@@ -139,10 +139,10 @@ class Site:
 async def new_site(server: Server) -> Site:
     n = next(_serial)
     email = f"owner{n}@mcp.tesserra.test"
-    tenant = await server.uc.create_tenant(
+    tenant = await server.uc.tenants.create(
         server.admin, NewTenant(name=f"MCP tenant {n}", owner_email=email, owner_password=PASSWORD)
     )
-    pair = await server.uc.login(Credentials(email, PASSWORD, tenant_id=tenant.id))
+    pair = await server.uc.sessions.login(Credentials(email, PASSWORD, tenant_id=tenant.id))
     return Site(server, tenant, await server.uc.authenticate(pair.access_token), pair.access_token)
 
 

@@ -12,7 +12,7 @@ from tests.drivers.mcp.helpers import Site, bearer, mcp_session, texts
 
 async def test_list_plans_and_get_subscription_match_rest(site: Site) -> None:
     code = f"mcp-{uuid.uuid4().hex[:6]}"
-    await site.uc.create_plan(
+    await site.uc.plans.create(
         site.server.admin, NewPlan(code=code, name="MCP", prices=[NewPrice("EUR", Interval.MONTH, 990)])
     )
     async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
@@ -30,7 +30,7 @@ async def test_list_plans_and_get_subscription_match_rest(site: Site) -> None:
 
 async def test_create_checkout_fails_over_mcp_exactly_as_over_rest(site: Site) -> None:
     code = f"mcp-{uuid.uuid4().hex[:6]}"
-    await site.uc.create_plan(
+    await site.uc.plans.create(
         site.server.admin, NewPlan(code=code, name="MCP", prices=[NewPrice("EUR", Interval.MONTH, 990)])
     )
     key = await site.key("billing:write", "billing:read", tier=Tier.STANDARD)

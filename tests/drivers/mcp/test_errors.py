@@ -44,7 +44,7 @@ async def test_a_key_revoked_mid_session_is_refused_on_the_next_request(site: Si
     statuses: list[int] = []
     async with mcp_session(site.mcp_url, {"X-API-Key": minted.key}, statuses) as session:
         assert not (await session.call_tool("whoami", {})).is_error
-        await site.uc.revoke_api_key(site.owner, minted.api_key.id)
+        await site.uc.api_keys.revoke(site.owner, minted.api_key.id)
         seen = len(statuses)
         with pytest.raises(MCPError):
             await session.call_tool("whoami", {})
@@ -63,7 +63,7 @@ async def test_a_revocation_by_another_worker_reaches_the_open_session(site: Sit
     async with mcp_session(site.mcp_url, {"X-API-Key": minted.key}, statuses) as session:
         assert not (await session.call_tool("whoami", {})).is_error
         async with running(site.server.settings) as other_worker:
-            await other_worker.revoke_api_key(site.owner, minted.api_key.id)
+            await other_worker.api_keys.revoke(site.owner, minted.api_key.id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 5.0
         refused_after = None
@@ -84,7 +84,7 @@ async def test_a_suspended_tenant_is_refused_with_403_like_the_rest_api(site: Si
     statuses: list[int] = []
     async with mcp_session(site.mcp_url, {"X-API-Key": minted.key}, statuses) as session:
         assert not (await session.call_tool("whoami", {})).is_error
-        await site.uc.suspend_tenant(site.server.admin, site.tenant.id)
+        await site.uc.tenants.suspend(site.server.admin, site.tenant.id)
         with pytest.raises(MCPError):
             await session.call_tool("whoami", {})
         assert statuses[-1] == 403
@@ -104,7 +104,7 @@ async def test_a_domain_error_in_a_tool_call_is_a_tool_error_with_its_message_an
     server = build_server(site.uc, stdio_actor=lambda: site.uc.authenticate(minted.key))
     async with Client(server) as client:
         assert not (await client.call_tool("whoami", {})).is_error
-        await site.uc.suspend_tenant(site.server.admin, site.tenant.id)
+        await site.uc.tenants.suspend(site.server.admin, site.tenant.id)
         result = await client.call_tool("whoami", {})
     async with site.http(minted.key) as http:
         rest = await http.get("/api/auth/me")
@@ -129,7 +129,7 @@ async def test_an_error_raised_by_the_use_case_itself_keeps_its_message_and_code
         credential_id="01nosuchkey00000000000000",
     )
     with pytest.raises(Unauthenticated) as raised:
-        await site.uc.me(ghost)
+        await site.uc.sessions.me(ghost)
 
     async def actor() -> Principal:
         return ghost

@@ -35,7 +35,7 @@ async def _credential(site: Site, kind: str) -> str | None:
         prefix = minted.key.rsplit("_", 1)[0]
         return f"{prefix}_{'x' * 43}"
     if kind == "revoked":
-        await site.uc.revoke_api_key(site.owner, minted.api_key.id)
+        await site.uc.api_keys.revoke(site.owner, minted.api_key.id)
     return minted.key
 
 
@@ -141,7 +141,7 @@ async def test_more_than_one_credential_is_400_on_mcp_as_on_rest(site: Site, hea
 
 
 async def test_x_user_id_twice_is_400_on_mcp(site: Site) -> None:
-    minted = await site.uc.generate_api_key(site.server.admin, NewApiKey(name="admin", tier=Tier.ADMIN))
+    minted = await site.uc.api_keys.generate(site.server.admin, NewApiKey(name="admin", tier=Tier.ADMIN))
     key = minted.key
     headers = [*MCP_HEADERS.items(), ("X-API-Key", key), ("X-User-Id", "alice"), ("X-User-Id", "mallory")]
     async with site.http() as http:

@@ -53,7 +53,7 @@ async def _member(site: Site, role: Role = Role.MEMBER) -> tuple[Principal, str]
         await uow.users.add(user)
         await uow.memberships.add(Membership(tenant_id=site.tenant.id, user_id=user.id, role=role, created_at=now))
         await uow.commit()
-    pair = await site.uc.login(Credentials(email, PASSWORD, tenant_id=site.tenant.id))
+    pair = await site.uc.sessions.login(Credentials(email, PASSWORD, tenant_id=site.tenant.id))
     return await site.uc.authenticate(pair.access_token), pair.access_token
 
 
@@ -74,7 +74,7 @@ async def _pair(site: Site, server: Server, kind: str) -> Pair:
         return Pair(owner_key, (await site.key("profile:read", name="second")).key)
     member, member_token = await _member(site)
     if kind == "same_tenant_other_user_key":
-        minted = await site.uc.generate_api_key(member, NewApiKey(name="member", scopes=[Scope.PROFILE_READ]))
+        minted = await site.uc.api_keys.generate(member, NewApiKey(name="member", scopes=[Scope.PROFILE_READ]))
         return Pair(owner_key, minted.key)
     assert kind == "same_tenant_other_user_jwt"
     return Pair(site.owner_token, member_token)
@@ -143,7 +143,7 @@ async def test_a_refreshed_login_keeps_its_session(site: Site) -> None:
     async with site.uc.ports.uow(read_only=True) as uow:
         owner = await uow.users.get(site.owner.user_id)
     assert owner is not None
-    pair = await site.uc.login(Credentials(owner.email, PASSWORD, tenant_id=site.tenant.id))
+    pair = await site.uc.sessions.login(Credentials(owner.email, PASSWORD, tenant_id=site.tenant.id))
     async with httpx2.AsyncClient(base_url=site.url, timeout=10.0) as http:
         session_id = await _open(http, site.owner_token)
         listed = await http.post("/mcp", json=TOOLS_LIST, headers=_on(session_id, pair.access_token))

@@ -56,10 +56,10 @@ async def prepared(kind: str, tmp: Path) -> AsyncIterator[Prepared]:
     async with database_url(kind, tmp) as url:
         settings = support.test_settings(tmp, url)
         async with running(settings) as uc:
-            await uc.ensure_first_owner(EMAIL, PASSWORD)
-            pair = await uc.login(Credentials(EMAIL, PASSWORD))
+            await uc.operators.ensure_first_owner(EMAIL, PASSWORD)
+            pair = await uc.sessions.login(Credentials(EMAIL, PASSWORD))
             owner = await uc.authenticate(pair.access_token)
-            key = await uc.generate_api_key(
+            key = await uc.api_keys.generate(
                 owner, NewApiKey(name="stdio", scopes=[Scope.PROFILE_READ], tier=Tier.BASIC)
             )
             yield Prepared(settings, uc, owner, key)
@@ -88,7 +88,7 @@ async def _run_cli(env: dict[str, str], within: float = 30.0) -> tuple[int, str]
 @pytest.mark.parametrize("kind", BACKENDS)
 async def test_stdio_serves_the_keys_tools_and_notices_its_revocation(kind: str, tmp_path: Path) -> None:
     async with prepared(kind, tmp_path) as p:
-        expected_me = msgspec.to_builtins(await p.uc.me(await p.uc.authenticate(p.key.key)))
+        expected_me = msgspec.to_builtins(await p.uc.sessions.me(await p.uc.authenticate(p.key.key)))
         params = StdioServerParameters(command=TESSERRA, args=["mcp"], env=p.env(p.key.key))
         with (tmp_path / "stdio-stderr.log").open("w") as errlog:
             async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
@@ -97,7 +97,7 @@ async def test_stdio_serves_the_keys_tools_and_notices_its_revocation(kind: str,
                 me = await session.call_tool("whoami", {})
                 hidden = await session.call_tool("list_api_keys", {})
 
-                await p.uc.revoke_api_key(p.owner, p.key.api_key.id)
+                await p.uc.api_keys.revoke(p.owner, p.key.api_key.id)
                 refused = None
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + 5.0
@@ -135,8 +135,8 @@ REFUSALS = {
 async def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
     """Every refused start, run concurrently (each is a cold interpreter start): exit code, stderr."""
     async with prepared("sqlite", tmp_path_factory.mktemp("stdio-refusals")) as p:
-        revoked = await p.uc.generate_api_key(p.owner, NewApiKey(name="revoked", scopes=[Scope.PROFILE_READ]))
-        await p.uc.revoke_api_key(p.owner, revoked.api_key.id)
+        revoked = await p.uc.api_keys.generate(p.owner, NewApiKey(name="revoked", scopes=[Scope.PROFILE_READ]))
+        await p.uc.api_keys.revoke(p.owner, revoked.api_key.id)
         envs = {
             "missing": p.env(None),
             "not-a-key": p.env("not-a-key"),

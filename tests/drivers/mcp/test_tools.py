@@ -33,8 +33,8 @@ async def tools_mcp(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[S
     async with support.database_url("sqlite", tmp) as url:
         settings = support.test_settings(tmp, url, catalog_source=str(CATALOG), tool_script_dirs=scripts)
         async with support.live_server(settings) as live:
-            await live.uc.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
-            pair = await live.uc.login(Credentials(ADMIN_EMAIL, ADMIN_PASSWORD))
+            await live.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+            pair = await live.uc.sessions.login(Credentials(ADMIN_EMAIL, ADMIN_PASSWORD))
             yield Server(live.url, live.uc, settings, await live.uc.authenticate(pair.access_token))
 
 

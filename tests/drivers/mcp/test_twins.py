@@ -27,7 +27,7 @@ async def test_whoami_returns_what_get_me_returns(site: Site, caller: str) -> No
 @pytest.mark.parametrize(("limite", "offset"), [(None, None), (2, 1), (500, 3)])
 async def test_list_api_keys_returns_what_get_keys_returns(site: Site, limite: int | None, offset: int | None) -> None:
     minted = [await site.key("profile:read", name=f"key-{i}") for i in range(4)]
-    await site.uc.revoke_api_key(site.owner, minted[1].api_key.id)
+    await site.uc.api_keys.revoke(site.owner, minted[1].api_key.id)
     arguments = {k: v for k, v in (("limite", limite), ("offset", offset)) if v is not None}
     # The owner's JWT: unlike a key, a session is not written back as `last_used_at` between the calls.
     async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
