@@ -14,13 +14,13 @@ import aiodocker
 import msgspec
 import pytest
 
-from tesserra_adapters.runtime.docker import (
+from tesserra_adapters.runtime.docker import DockerRuntime
+from tesserra_adapters.runtime.docker_config import (
     DEFAULT_CPUS,
     DEFAULT_MEMORY_BYTES,
     EGRESS_NETWORK,
     ISOLATED_NETWORK,
     PIDS_LIMIT,
-    DockerRuntime,
 )
 from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.workspaces import LocalWorkspaces

@@ -18,6 +18,9 @@ an init process (signals, zombies). The workload sees its declared port in ``POR
 when asked) of directories on the engine's host: the same machine as this server when the engine is
 local, as it must be for workspaces. Only directories inside ``mount_root`` (the workspaces) may be
 mounted; anything else (the Docker socket, the data dir, ...) is refused before the engine is asked.
+
+This module drives the engine; ``docker_config.py`` makes the container's configuration and networks,
+``docker_inspection.py`` reads a container back as a workload, ``docker_attach.py`` carries its stdio.
 """
 
 from __future__ import annotations
@@ -27,112 +30,26 @@ import contextlib
 import json
 import math
 import re
-import uuid
-from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiodocker
 import aiohttp
 from aiodocker.exceptions import DockerError
-from aiodocker.stream import Stream
 
-from tesserra_adapters.runtime.mounts import CONTAINER_USER, check_inside, check_sources
+from tesserra_adapters.runtime.docker_attach import AttachedChannel
+from tesserra_adapters.runtime.docker_config import MANAGED, OWNER, container_config, container_name, network
+from tesserra_adapters.runtime.docker_inspection import workload_view
+from tesserra_adapters.runtime.mounts import check_inside, check_sources
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, ValidationFailed
-from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
+from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec
 
-MANAGED = "tesserra.managed"
-OWNER = "tesserra.owner"
-TENANT = "tesserra.tenant"
-STDIO = "tesserra.stdio"
-ISOLATED_NETWORK = "tesserra-isolated"
-EGRESS_NETWORK = "tesserra-egress"
-PIDS_LIMIT = 512
-DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
-DEFAULT_CPUS = 1.0
-TMP = "/tmp"  # noqa: S108 - a tmpfs of the container's own, not the host's /tmp
-TMP_SIZE = "64m"
 UNREACHABLE = 900
 """The status aiodocker gives a DockerError when it cannot connect to the engine at all."""
 
 _CONTAINER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
 """A container id or name: anything else never reaches the engine's URL paths."""
-
-_STATES = {
-    "created": WorkloadState.CREATED,
-    "running": WorkloadState.RUNNING,
-    "restarting": WorkloadState.RUNNING,
-    "paused": WorkloadState.RUNNING,
-    "removing": WorkloadState.EXITED,
-    "exited": WorkloadState.EXITED,
-    "dead": WorkloadState.EXITED,
-}
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    """Docker's RFC 3339 time with nanoseconds; its zero time means never."""
-    if not value or value.startswith("0001-"):
-        return None
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", value)
-    if match is None:
-        return None
-    fraction = (match.group(2) or ".0")[:7]
-    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
-    return datetime.fromisoformat(f"{match.group(1)}{fraction}{zone}").astimezone(UTC)
-
-
-def _container_name(owner: str) -> str:
-    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", owner).strip("-.")[:40] or "workload"
-    return f"tesserra-{slug}-{uuid.uuid4().hex[:8]}"
-
-
-class _AttachedChannel:
-    """A container's stdin and stdout over Docker's attach stream, one message per line."""
-
-    def __init__(self, stream: Stream) -> None:
-        self._stream = stream
-        self._buffer = bytearray()
-        self._eof = False
-        self._closed = False
-
-    async def send(self, line: bytes) -> None:
-        if self._closed:
-            raise BrokenPipeError("the channel is closed")
-        try:
-            await self._stream.write_in(line.rstrip(b"\n") + b"\n")
-        except (RuntimeError, ConnectionError, aiohttp.ClientError) as exc:
-            raise BrokenPipeError("the workload's stdin is closed") from exc
-
-    async def receive(self) -> bytes:
-        while True:
-            if self._closed:
-                raise EOFError("the channel is closed")
-            end = self._buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(self._buffer[:end])
-                del self._buffer[: end + 1]
-                return line
-            if self._eof:
-                if self._buffer:
-                    line = bytes(self._buffer)
-                    self._buffer.clear()
-                    return line
-                raise EOFError("the workload's stdout is closed")
-            try:
-                message = await self._stream.read_out()
-            except (ConnectionError, aiohttp.ClientError):
-                message = None
-            if message is None:
-                self._eof = True
-            elif message.stream == 1:
-                self._buffer.extend(message.data)
-
-    async def aclose(self) -> None:
-        """Detach: the container keeps running (its stdin stays open), and may be attached again."""
-        if not self._closed:
-            self._closed = True
-            await self._stream.close()
 
 
 class DockerRuntime:
@@ -161,8 +78,8 @@ class DockerRuntime:
         check_inside(spec, self._mount_root)
         async with self._engine():
             await self._ensure_image(spec.image)
-            config = await self._config(spec)
-            container = await self._docker.containers.create(config, name=_container_name(spec.owner))
+            config = container_config(spec, await network(self._docker, spec))
+            container = await self._docker.containers.create(config, name=container_name(spec.owner))
             try:
                 await container.start()
             except DockerError as exc:
@@ -173,7 +90,7 @@ class DockerRuntime:
                         f"cannot run {' '.join(spec.command)} in {spec.image}: {exc.message}", code="command_failed"
                     ) from None
                 raise
-            return _view(await container.show())
+            return workload_view(await container.show())
 
     async def start(self, workload_id: str) -> Workload:
         async with self._engine(workload_id):
@@ -181,21 +98,21 @@ class DockerRuntime:
             info = await self._managed(workload_id)
             if info["State"]["Status"] != "running":
                 await container.start()
-            return _view(await container.show())
+            return workload_view(await container.show())
 
     async def stop(self, workload_id: str, *, grace: float = 10.0) -> Workload:
         async with self._engine(workload_id):
             await self._managed(workload_id)
             container = self._docker.containers.container(workload_id)
             await container.stop(t=max(0, math.ceil(grace)))
-            return _view(await container.show())
+            return workload_view(await container.show())
 
     async def restart(self, workload_id: str) -> Workload:
         async with self._engine(workload_id):
             await self._managed(workload_id)
             container = self._docker.containers.container(workload_id)
             await container.restart(t=10)
-            return _view(await container.show())
+            return workload_view(await container.show())
 
     async def remove(self, workload_id: str) -> None:
         async with self._engine():
@@ -225,7 +142,7 @@ class DockerRuntime:
     async def inspect(self, workload_id: str) -> Workload | None:
         async with self._engine():
             try:
-                return _view(await self._managed(workload_id))
+                return workload_view(await self._managed(workload_id))
             except NotFound:
                 return None
 
@@ -238,7 +155,7 @@ class DockerRuntime:
                 if not str(labels.get(OWNER, "")).startswith(owner_prefix):
                     continue
                 try:
-                    workloads.append(_view(await summary.show()))
+                    workloads.append(workload_view(await summary.show()))
                 except DockerError as exc:
                     if exc.status != 404:  # removed meanwhile
                         raise
@@ -253,7 +170,7 @@ class DockerRuntime:
                 raise Conflict("the workload is not running", code="not_running")
             stream = self._docker.containers.container(workload_id).attach(stdin=True, stdout=True)
             await stream.__aenter__()
-            return _AttachedChannel(stream)
+            return AttachedChannel(stream)
 
     async def logs(self, workload_id: str, *, tail: int = 100) -> str:
         if tail <= 0:
@@ -331,107 +248,7 @@ class DockerRuntime:
             return False
         return True
 
-    async def _config(self, spec: WorkloadSpec) -> dict[str, Any]:
-        env = {"HOME": TMP, **spec.env}  # the root file system is read-only
-        for port in spec.ports:
-            env[f"PORT_{port}"] = str(port)
-        if spec.ports:
-            env["PORT"] = str(spec.ports[0])
-        memory = spec.memory_bytes if spec.memory_bytes is not None else DEFAULT_MEMORY_BYTES
-        host: dict[str, Any] = {
-            "NetworkMode": await self._network(spec),
-            "PortBindings": {f"{port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}] for port in spec.ports},
-            "SecurityOpt": ["no-new-privileges"],
-            "CapDrop": ["ALL"],
-            "ReadonlyRootfs": True,
-            "Tmpfs": {TMP: f"rw,nosuid,nodev,size={TMP_SIZE}"},
-            "PidsLimit": PIDS_LIMIT,
-            "Memory": memory,
-            "MemorySwap": memory,  # no swap beyond the limit
-            "NanoCpus": int((spec.cpus if spec.cpus is not None else DEFAULT_CPUS) * 1e9),
-            "Init": True,
-        }
-        if spec.mounts:
-            host["Mounts"] = [
-                {"Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only} for m in spec.mounts
-            ]
-        config: dict[str, Any] = {
-            "Image": spec.image,
-            "User": f"{CONTAINER_USER[0]}:{CONTAINER_USER[1]}",
-            "Env": [f"{name}={value}" for name, value in env.items()],
-            "Labels": {MANAGED: "1", OWNER: spec.owner, TENANT: spec.tenant_id, STDIO: "1" if spec.stdio else "0"},
-            "ExposedPorts": {f"{port}/tcp": {} for port in spec.ports},
-            "OpenStdin": spec.stdio,
-            "AttachStdin": spec.stdio,
-            "StdinOnce": False,
-            "Tty": False,
-            "HostConfig": host,
-        }
-        if spec.command:
-            config["Cmd"] = list(spec.command)
-        if spec.workdir:
-            config["WorkingDir"] = spec.workdir
-        return config
-
-    async def _network(self, spec: WorkloadSpec) -> str:
-        if spec.network:
-            return await self._bridge(EGRESS_NETWORK, masquerade=True)
-        if not spec.ports:
-            return "none"
-        return await self._bridge(ISOLATED_NETWORK, masquerade=False)
-
-    async def _bridge(self, name: str, *, masquerade: bool) -> str:
-        """A bridge whose containers cannot reach one another (``enable_icc=false``), made once."""
-        try:
-            await self._docker.networks.get(name)
-        except DockerError as exc:
-            if exc.status != 404:
-                raise
-            with contextlib.suppress(DockerError):  # 409: created meanwhile by another worker
-                await self._docker.networks.create(
-                    {
-                        "Name": name,
-                        "CheckDuplicate": True,  # names are not unique to the engine otherwise
-                        "Driver": "bridge",
-                        "Labels": {MANAGED: "1"},
-                        "Options": {
-                            "com.docker.network.bridge.enable_ip_masquerade": "true" if masquerade else "false",
-                            "com.docker.network.bridge.enable_icc": "false",
-                        },
-                    }
-                )
-        return name
-
 
 def _is_command_error(exc: DockerError) -> bool:
     text = str(exc.message).lower()
     return any(s in text for s in ("executable file not found", "no such file or directory", "permission denied"))
-
-
-def _ports(info: Mapping[str, Any]) -> dict[int, int]:
-    published = (info.get("NetworkSettings") or {}).get("Ports") or {}
-    ports: dict[int, int] = {}
-    for key, bindings in published.items():
-        port, _, proto = key.partition("/")
-        for binding in bindings or ():
-            if proto == "tcp" and binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
-                ports[int(port)] = int(binding["HostPort"])
-                break
-    return ports
-
-
-def _view(info: Mapping[str, Any]) -> Workload:
-    labels = info["Config"].get("Labels") or {}
-    status = info["State"]["Status"]
-    state = _STATES.get(status, WorkloadState.EXITED)
-    return Workload(
-        id=info["Id"],
-        owner=labels.get(OWNER, ""),
-        tenant_id=labels.get(TENANT, ""),
-        runtime="docker",
-        state=state,
-        image=info["Config"].get("Image"),
-        ports=_ports(info) if state is WorkloadState.RUNNING else {},
-        exit_code=int(info["State"]["ExitCode"]) if state is WorkloadState.EXITED else None,
-        started_at=_timestamp(info["State"].get("StartedAt")),
-    )

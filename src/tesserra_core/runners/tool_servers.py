@@ -15,13 +15,15 @@ rules live in one place:
 
 A user-scoped installation is visible to its installer only, so its session never serves another
 user. Entries that need a user's OAuth account wait in ``needs_auth`` (see ``LinkedAccounts``).
+
+This module keeps the rules; ``tool_server_start.py`` starts one server and
+``tool_server_reconcile.py`` reconciles the workloads with the installations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,21 +31,13 @@ from typing import Any, Protocol
 
 import msgspec
 
-from tesserra_core.domain.tools import (
-    OWNER_PREFIX,
-    Installation,
-    InstallationStatus,
-    ToolInfo,
-    installation_of,
-    secret_context,
-)
+from tesserra_core.domain.tools import OWNER_PREFIX, Installation, InstallationStatus, installation_of
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, Unprocessable
 from tesserra_core.ports.persistence import UnitOfWorkFactory
-from tesserra_core.ports.runtime import ContainerRuntime, Mount, WorkloadSpec
+from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.system import Clock
 from tesserra_core.ports.tools import (
-    WORKSPACE_MOUNT,
     LinkedAccounts,
     PackageResolver,
     ToolCallResult,
@@ -51,7 +45,8 @@ from tesserra_core.ports.tools import (
     ToolSession,
     Workspaces,
 )
-from tesserra_core.usecases.reconcile import ReconcileWorkloads
+from tesserra_core.runners.tool_server_reconcile import ReconcileInstallations
+from tesserra_core.runners.tool_server_start import LiveServer, NeedsAuth, start_server
 
 log = logging.getLogger("tesserra.tools")
 
@@ -68,10 +63,6 @@ class ToolLimits:
     upload_max_file: int = 10 * 1024 * 1024
     upload_max_total: int = 100 * 1024 * 1024
     reconcile_every: float = 60.0
-
-
-class NeedsAuth(Exception):
-    """The entry needs an OAuth account the user has not linked."""
 
 
 class _TokenSource(Protocol):
@@ -92,16 +83,6 @@ class SharedToolAccounts:
             return None
 
 
-@dataclass(slots=True)
-class _Live:
-    workload_id: str
-    session: ToolSession
-    tools: list[ToolInfo]
-    installation: Installation | None = None
-    """The installation as recorded ready with this session: calls authorize against it without a
-    database read (it is dropped with the session: on delete, PATCH, crash or reconcile)."""
-
-
 @dataclass
 class ToolServers:
     uow: UnitOfWorkFactory
@@ -113,8 +94,8 @@ class ToolServers:
     linked: LinkedAccounts
     clock: Clock
     limits: ToolLimits = field(default_factory=ToolLimits)
-    _live: dict[str, _Live] = field(default_factory=dict)
-    _starting: dict[str, asyncio.Task[_Live]] = field(default_factory=dict)
+    _live: dict[str, LiveServer] = field(default_factory=dict)
+    _starting: dict[str, asyncio.Task[LiveServer]] = field(default_factory=dict)
     _installs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _removed: set[str] = field(default_factory=set)
 
@@ -178,7 +159,7 @@ class ToolServers:
         # A cancelled caller must not cancel a start other callers wait for.
         return (await asyncio.shield(task)).session
 
-    async def _restart(self, installation: Installation) -> _Live:
+    async def _restart(self, installation: Installation) -> LiveServer:
         await self._discard(installation.id)
         try:
             live = await self._started(installation)
@@ -249,7 +230,7 @@ class ToolServers:
             if installation_of(workload.owner) == installation_id:
                 await self.runtime.remove(workload.id)
 
-    async def _close(self, live: _Live) -> None:
+    async def _close(self, live: LiveServer) -> None:
         with contextlib.suppress(Exception):
             await live.session.aclose()
         await self.runtime.remove(live.workload_id)
@@ -282,74 +263,21 @@ class ToolServers:
 
     # -- starting one server -------------------------------------------------------------------
 
-    async def _started(self, installation: Installation) -> _Live:
-        async with self.uow(read_only=True) as uow:
-            entry = await uow.catalog.get(installation.entry_id)
-        if entry is None:
-            raise Unprocessable(f"the catalog no longer lists {installation.entry_id}", code="tool_not_in_catalog")
-        package = entry.package
-        if package is None:
-            raise Unprocessable(f"{entry.name} has no stdio package this platform runs", code="not_installable")
-        secrets = self._secrets(installation)
-        if entry.oauth_provider is not None:
-            token = await self.linked.access_token(installation.tenant_id, installation.user_id, entry.oauth_provider)
-            if token is None:
-                raise NeedsAuth
-            secrets["OAUTH_ACCESS_TOKEN"] = token
-        plan = await self.resolver.plan(package, self.runtime.name)
-        env = {**plan.env, **installation.config}
-        if plan.secrets_on_stdin:  # kept out of the runtime's metadata (docker inspect)
-            env = {k: v for k, v in env.items() if k not in secrets}
-        else:
-            env.update(secrets)
-        spec = WorkloadSpec(
-            owner=installation.owner,
-            tenant_id=installation.tenant_id,
-            command=plan.command,
-            image=plan.image,
-            env=env,
-            workdir=WORKSPACE_MOUNT if plan.in_workspace else None,
-            mounts=(Mount(source=self.workspaces.path(installation.id), target=WORKSPACE_MOUNT),),
-            stdio=True,
-            network=entry.network,
-            memory_bytes=self.limits.memory_bytes,
-            cpus=self.limits.cpus,
-        )
-        workload = await self.runtime.run(spec)
-        try:
-            if installation.id in self._removed or await self._find(installation.id) is None:
-                raise NotFound("no such installation", code="installation_not_found")
-            try:
-                channel = await self.runtime.attach(workload.id)
-                if plan.secrets_on_stdin:
-                    await channel.send(json.dumps(secrets).encode())
-            except (Conflict, BrokenPipeError):
-                raise Unavailable("the tool server exited as it started", code="tool_server_unavailable") from None
-            session = await self.connector.connect(channel, seconds=self.limits.start_timeout)
-            try:
-                tools = await asyncio.wait_for(session.list_tools(), self.limits.start_timeout)
-            except BaseException:
-                await session.aclose()
-                raise
-        except BaseException:
-            await asyncio.shield(self.runtime.remove(workload.id))
-            raise
-        live = _Live(workload.id, session, tools)
+    async def _started(self, installation: Installation) -> LiveServer:
+        live = await start_server(self, installation)
         self._live[installation.id] = live
         return live
 
-    def _secrets(self, installation: Installation) -> dict[str, str]:
-        if installation.sealed_secrets is None:
-            return {}
-        opened = self.secret_box.open(installation.sealed_secrets, context=secret_context(installation))
-        return {str(k): str(v) for k, v in json.loads(opened).items()}
+    async def wanted(self, installation_id: str) -> bool:
+        """The installation exists and was not removed through this process."""
+        return installation_id not in self._removed and await self._find(installation_id) is not None
 
     async def _find(self, installation_id: str) -> Installation | None:
         async with self.uow(read_only=True) as uow:
             return await uow.installations.find(installation_id)
 
     async def _record(
-        self, installation_id: str, status: InstallationStatus, reason: str | None, live: _Live | None = None
+        self, installation_id: str, status: InstallationStatus, reason: str | None, live: LiveServer | None = None
     ) -> None:
         """Store the outcome; if the installation was removed meanwhile, remove what was started."""
         async with self.uow() as uow:
@@ -374,60 +302,17 @@ class ToolServers:
     # -- reconciling ---------------------------------------------------------------------------
 
     async def reconcile(self, *, full: bool = True) -> tuple[int, int]:
-        """Remove workloads no live installation owns; mark installations whose workload vanished
-        ``stopped``. Returns (workloads removed, installations marked).
+        """Remove strays and mark vanished servers ``stopped`` (``ReconcileInstallations`` says how)."""
+        return await ReconcileInstallations(self.uow, self.runtime, self)(full=full)
 
-        ``full`` (at start-up): an installation ought to have a workload only when this process
-        serves it or is starting it; any other ``installation:`` workload is a stray (its
-        installation is gone, or its server outlived the process that served it, and its stdio with
-        it). Otherwise (the periodic pass) the workload a ready installation records is left alone,
-        whoever serves it (another worker may), and only workloads of removed installations, or
-        ones no installation records, go; only a ready installation whose recorded workload is gone
-        is marked."""
-        async with self.uow(read_only=True) as uow:
-            before = {i.id: i for i in await uow.installations.all()}
+    def removing(self, installation_id: str) -> bool:
+        return installation_id in self._removed
 
-        async def live_owners() -> set[str]:
-            async with self.uow(read_only=True) as uow:
-                existing = {i.id: i for i in await uow.installations.all()}
-            return {
-                f"{OWNER_PREFIX}{i}"
-                for i, installation in existing.items()
-                if i not in self._removed
-                and (
-                    i in self._live
-                    or self.busy(i)
-                    or (not full and installation.status is InstallationStatus.READY and installation.workload_id)
-                )
-            }
+    def holds(self, installation_id: str) -> bool:
+        return installation_id in self._live
 
-        outcome = await ReconcileWorkloads(self.runtime)(OWNER_PREFIX, live_owners)
-        for owner in outcome.missing:
-            installation_id = installation_of(owner) or ""
-            if not self.busy(installation_id):
-                await self.forget(installation_id)
-        present = {w.id for w in await self.runtime.list(OWNER_PREFIX)} if not full else set()
-        async with self.uow(read_only=True) as uow:
-            installations = await uow.installations.all()
-        marked = 0
-        for installation in installations:
-            running = installation.id in self._live and not self._live[installation.id].session.closed
-            if running or self.busy(installation.id):
-                continue
-            if full:
-                stale = installation.status in (InstallationStatus.READY, InstallationStatus.INSTALLING)
-            else:
-                stale = installation.status is InstallationStatus.READY and installation.workload_id not in present
-                stale = stale and before.get(installation.id) == installation  # unchanged while we looked
-            if stale:
-                await self.forget(installation.id)
-                await self._record(
-                    installation.id,
-                    InstallationStatus.STOPPED,
-                    "the server's workload vanished; it starts again on next use",
-                )
-                marked += 1
-        return len(outcome.removed), marked
+    def serving(self, installation_id: str) -> bool:
+        return installation_id in self._live and not self._live[installation_id].session.closed
 
     @contextlib.asynccontextmanager
     async def running(self, *, reconcile: bool = True) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tesserra_adapters.runtime.docker import PIDS_LIMIT
+from tesserra_adapters.runtime.docker_config import PIDS_LIMIT
 from tesserra_adapters.settings import Settings
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Account, Accounts, fresh_address
 from tests.support import DOCKER_HOST, PYTHON_MCP_IMAGE, LiveServer, docker_image, eventually, live_server

@@ -1,0 +1,109 @@
+"""What a Docker workload's container is made of (``docker.py`` says why): the labels that mark it
+ours, its user, limits and read-only root, its ports, mounts and stdio, and the network it joins
+(made once, without traffic between its containers)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from typing import Any
+
+import aiodocker
+from aiodocker.exceptions import DockerError
+
+from tesserra_adapters.runtime.mounts import CONTAINER_USER
+from tesserra_core.ports.runtime import WorkloadSpec
+
+MANAGED = "tesserra.managed"
+OWNER = "tesserra.owner"
+TENANT = "tesserra.tenant"
+STDIO = "tesserra.stdio"
+ISOLATED_NETWORK = "tesserra-isolated"
+EGRESS_NETWORK = "tesserra-egress"
+PIDS_LIMIT = 512
+DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
+DEFAULT_CPUS = 1.0
+TMP = "/tmp"  # noqa: S108 - a tmpfs of the container's own, not the host's /tmp
+TMP_SIZE = "64m"
+
+
+def container_name(owner: str) -> str:
+    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", owner).strip("-.")[:40] or "workload"
+    return f"tesserra-{slug}-{uuid.uuid4().hex[:8]}"
+
+
+def container_config(spec: WorkloadSpec, network_mode: str) -> dict[str, Any]:
+    """The engine's create request for ``spec``, joining ``network_mode`` (see ``network``)."""
+    env = {"HOME": TMP, **spec.env}  # the root file system is read-only
+    for port in spec.ports:
+        env[f"PORT_{port}"] = str(port)
+    if spec.ports:
+        env["PORT"] = str(spec.ports[0])
+    memory = spec.memory_bytes if spec.memory_bytes is not None else DEFAULT_MEMORY_BYTES
+    host: dict[str, Any] = {
+        "NetworkMode": network_mode,
+        "PortBindings": {f"{port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}] for port in spec.ports},
+        "SecurityOpt": ["no-new-privileges"],
+        "CapDrop": ["ALL"],
+        "ReadonlyRootfs": True,
+        "Tmpfs": {TMP: f"rw,nosuid,nodev,size={TMP_SIZE}"},
+        "PidsLimit": PIDS_LIMIT,
+        "Memory": memory,
+        "MemorySwap": memory,  # no swap beyond the limit
+        "NanoCpus": int((spec.cpus if spec.cpus is not None else DEFAULT_CPUS) * 1e9),
+        "Init": True,
+    }
+    if spec.mounts:
+        host["Mounts"] = [
+            {"Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only} for m in spec.mounts
+        ]
+    config: dict[str, Any] = {
+        "Image": spec.image,
+        "User": f"{CONTAINER_USER[0]}:{CONTAINER_USER[1]}",
+        "Env": [f"{name}={value}" for name, value in env.items()],
+        "Labels": {MANAGED: "1", OWNER: spec.owner, TENANT: spec.tenant_id, STDIO: "1" if spec.stdio else "0"},
+        "ExposedPorts": {f"{port}/tcp": {} for port in spec.ports},
+        "OpenStdin": spec.stdio,
+        "AttachStdin": spec.stdio,
+        "StdinOnce": False,
+        "Tty": False,
+        "HostConfig": host,
+    }
+    if spec.command:
+        config["Cmd"] = list(spec.command)
+    if spec.workdir:
+        config["WorkingDir"] = spec.workdir
+    return config
+
+
+async def network(docker: aiodocker.Docker, spec: WorkloadSpec) -> str:
+    """The network mode of the spec's container: none, or a bridge (made now if missing)."""
+    if spec.network:
+        return await _bridge(docker, EGRESS_NETWORK, masquerade=True)
+    if not spec.ports:
+        return "none"
+    return await _bridge(docker, ISOLATED_NETWORK, masquerade=False)
+
+
+async def _bridge(docker: aiodocker.Docker, name: str, *, masquerade: bool) -> str:
+    """A bridge whose containers cannot reach one another (``enable_icc=false``), made once."""
+    try:
+        await docker.networks.get(name)
+    except DockerError as exc:
+        if exc.status != 404:
+            raise
+        with contextlib.suppress(DockerError):  # 409: created meanwhile by another worker
+            await docker.networks.create(
+                {
+                    "Name": name,
+                    "CheckDuplicate": True,  # names are not unique to the engine otherwise
+                    "Driver": "bridge",
+                    "Labels": {MANAGED: "1"},
+                    "Options": {
+                        "com.docker.network.bridge.enable_ip_masquerade": "true" if masquerade else "false",
+                        "com.docker.network.bridge.enable_icc": "false",
+                    },
+                }
+            )
+    return name
