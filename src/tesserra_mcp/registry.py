@@ -1,4 +1,4 @@
-"""Declaring MCP tools: each is one use-case call, with the scope and tier it needs.
+"""Declaring MCP tools: each is one use-case call, with the tier it needs and its use case's scope.
 
 A tool function takes its MCP arguments plus two keyword-only parameters that never reach the
 wire, ``uc`` (the facade) and ``actor`` (the caller). ``bind`` gives the SDK a signature with
@@ -22,6 +22,7 @@ from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import MAX_LIMIT
 from tesserra_core.errors import TesserraError, error_body
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.contract import scope_of
 from tesserra_core.usecases.guards import rate_limited
 from tesserra_mcp.endpoint import REQUEST_ID
 
@@ -40,14 +41,29 @@ ActorOf = Callable[[Context], Awaitable[Principal]]
 @dataclass(frozen=True)
 class ToolSpec:
     fn: ToolFn
-    scopes: tuple[Scope, ...]
+    uses: type
+    """The use case the tool calls: the tool needs the scope it states (see ``tesserra_core.usecases.contract``)."""
     tier: Tier
     rate_limit: str | None = None
     """The core's named rule its REST twin declares, counted per token on the same counter."""
+    scope: Scope | None = None
+    """Only for a use case that states no scope (public over REST): the scope the tool needs all the same."""
+
+    def __post_init__(self) -> None:
+        stated = scope_of(self.uses)
+        if stated is not None and self.scope is not None:
+            raise TypeError(f"{self.name}: {self.uses.__name__} states its scope ({stated}); the tool cannot name one")
+        if stated is None and self.scope is None:
+            raise TypeError(f"{self.name}: {self.uses.__name__} states no scope; name the one the tool needs")
 
     @property
     def name(self) -> str:
         return self.fn.__name__
+
+    @property
+    def scopes(self) -> tuple[Scope, ...]:
+        scope = scope_of(self.uses) or self.scope
+        return (scope,) if scope is not None else ()
 
     def allows(self, actor: Principal) -> bool:
         return actor.tier.covers(self.tier) and all(actor.has(s) for s in self.scopes)
@@ -60,10 +76,13 @@ class ToolSet:
     specs: list[ToolSpec] = field(default_factory=list)
 
     def tool(
-        self, *scopes: Scope, tier: Tier = Tier.BASIC, rate_limit: str | None = None
+        self, uses: type, *, tier: Tier = Tier.BASIC, rate_limit: str | None = None, scope: Scope | None = None
     ) -> Callable[[ToolFn], ToolFn]:
+        """Declare a tool that calls the use case ``uses``: it needs the scope ``uses`` states (``scope``
+        only for a use case that states none) and ``tier``, and counts against ``rate_limit``."""
+
         def decorate(fn: ToolFn) -> ToolFn:
-            self.specs.append(ToolSpec(fn, scopes, tier, rate_limit))
+            self.specs.append(ToolSpec(fn, uses, tier, rate_limit, scope))
             return fn
 
         return decorate

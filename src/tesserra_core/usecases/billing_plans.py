@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -20,7 +20,7 @@ from tesserra_core.domain.billing import (
     check_limits,
     check_plan_code,
 )
-from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.text import Input, Text, check_name, name_meta
@@ -145,6 +145,8 @@ class ListPlans:
 
 @dataclass(frozen=True, slots=True)
 class AdminListPlans:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest | None = None) -> Page[PlanView]:
@@ -158,6 +160,8 @@ class AdminListPlans:
 
 @dataclass(frozen=True, slots=True)
 class AdminGetPlan:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, plan_id: str) -> PlanView:
@@ -181,6 +185,8 @@ def _price(ids: IdFactory, plan_id: str, cmd: NewPrice, now: datetime) -> Price:
 
 @dataclass(frozen=True, slots=True)
 class CreatePlan:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     ids: IdFactory
     clock: Clock
@@ -214,6 +220,8 @@ class CreatePlan:
 class UpdatePlan:
     """Rename, describe, change limits, archive (``active: false``) or restore a plan."""
 
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     clock: Clock
 
@@ -239,6 +247,8 @@ class AddPrice:
     """A new price. Provider prices are immutable, so it replaces (archives) the active price of the
     same currency and interval; the next sync creates it at the provider."""
 
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     ids: IdFactory
     clock: Clock
@@ -263,6 +273,8 @@ class AddPrice:
 
 @dataclass(frozen=True, slots=True)
 class ArchivePrice:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     clock: Clock
 
@@ -282,6 +294,8 @@ class ArchivePrice:
 @dataclass(frozen=True, slots=True)
 class SyncPlan:
     """Push the plan's product and prices to the provider and record their provider ids."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
     gateway: PaymentGateway

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, ClassVar, TypeVar
 
 import msgspec
 
@@ -99,10 +99,12 @@ async def load_domain(uow: UnitOfWork, actor: Principal, domain_id: str) -> Doma
 
 @dataclass(frozen=True, slots=True)
 class ListDomains:
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[DomainView]:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             domains, total = await uow.domains.list(actor.tenant_id, page)
         return Page([DomainView.of(d) for d in domains], total, page.limite, page.offset)
@@ -110,16 +112,20 @@ class ListDomains:
 
 @dataclass(frozen=True, slots=True)
 class GetDomain:
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, domain_id: str) -> DomainView:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return DomainView.of(await load_domain(uow, actor, domain_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateDomain:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     ids: IdFactory
@@ -127,7 +133,7 @@ class CreateDomain:
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewDomain) -> DomainView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         name = normalize_domain_name(cmd.name)
         ttl = check_ttl(cmd.default_ttl, "default_ttl")
         now = self.clock.now()
@@ -210,6 +216,8 @@ class ZoneEditor:
 
 @dataclass(frozen=True, slots=True)
 class UpdateDomain:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
+
     editor: ZoneEditor
 
     async def __call__(self, actor: Principal, domain_id: str, cmd: DomainChanges) -> DomainView:
@@ -224,10 +232,12 @@ class UpdateDomain:
 
 @dataclass(frozen=True, slots=True)
 class DeleteDomain:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, domain_id: str) -> None:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             domain = await load_domain(uow, actor, domain_id)
             in_use = await uow.mailboxes.count_for_domain(actor.tenant_id, domain.id)
@@ -254,13 +264,15 @@ class VerifyDomain:
     A check that finds no token marks the domain ``failed`` (even one verified before: ownership
     must stay provable). A resolver that cannot answer changes nothing and answers 503."""
 
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     resolver: DnsResolver
     clock: Clock
     time_limit: float = RESOLVER_TIME_LIMIT
 
     async def __call__(self, actor: Principal, domain_id: str) -> DomainView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             domain = await load_domain(uow, actor, domain_id)
         values = await _within(self.time_limit, self.resolver.txt(domain.challenge_name))

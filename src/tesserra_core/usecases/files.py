@@ -8,6 +8,7 @@ import mimetypes
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 import msgspec
 
@@ -75,6 +76,8 @@ def _content_type(declared: str | None, name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class UploadProjectFile:
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     storage: FileStorage
     entitlements: Entitlements
@@ -82,7 +85,7 @@ class UploadProjectFile:
     clock: Clock
 
     async def __call__(self, actor: Principal, project_id: str, upload: Upload) -> ProjectFileView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         name = check_filename(upload.filename)
         content_type = _content_type(upload.content_type, name)
         entitlement = await self.entitlements.of(actor.tenant_id)
@@ -147,10 +150,12 @@ class UploadProjectFile:
 
 @dataclass(frozen=True, slots=True)
 class ListProjectFiles:
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, project_id: str, page: PageRequest) -> Page[ProjectFileView]:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await _check_project(uow, actor, project_id)
             files, total = await uow.project_files.list(actor.tenant_id, project_id, page)
@@ -167,11 +172,13 @@ async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str
 
 @dataclass(frozen=True, slots=True)
 class DownloadProjectFile:
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
     storage: FileStorage
 
     async def __call__(self, actor: Principal, project_id: str, file_id: str) -> Download:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             found = await _file(uow, actor, project_id, file_id)
         if not await self.storage.exists(found.storage_key):
@@ -181,11 +188,13 @@ class DownloadProjectFile:
 
 @dataclass(frozen=True, slots=True)
 class DeleteProjectFile:
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     storage: FileStorage
 
     async def __call__(self, actor: Principal, project_id: str, file_id: str) -> None:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             found = await _file(uow, actor, project_id, file_id)
             await uow.project_files.delete(actor.tenant_id, project_id, file_id)

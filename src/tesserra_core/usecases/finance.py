@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import msgspec
 
 from tesserra_core.domain.billing import Invoice, check_currency
-from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Unprocessable, ValidationFailed
 from tesserra_core.ports import Ports
@@ -122,6 +123,8 @@ def period(
 
 @dataclass(frozen=True, slots=True)
 class Recurring:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal) -> RecurringView:
@@ -135,6 +138,8 @@ class Recurring:
 
 @dataclass(frozen=True, slots=True)
 class CountSubscriptions:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal) -> SubscriptionCounts:
@@ -149,6 +154,8 @@ class CountSubscriptions:
 
 @dataclass(frozen=True, slots=True)
 class Revenue:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     clock: Clock
 
@@ -164,6 +171,8 @@ class Revenue:
 
 @dataclass(frozen=True, slots=True)
 class Churn:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     clock: Clock
 
@@ -185,6 +194,8 @@ class Churn:
 
 @dataclass(frozen=True, slots=True)
 class ListInvoices:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceView]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import msgspec
 
@@ -115,6 +115,8 @@ def _seal(box: SecretBox, installation: Installation, secrets: dict[str, str]) -
 
 @dataclass(frozen=True, slots=True)
 class InstallTool:
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     secret_box: SecretBox
@@ -123,7 +125,7 @@ class InstallTool:
     clock: Clock
 
     async def __call__(self, actor: Principal, tool_id: str, request: InstallRequest) -> InstallationView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         if request.scope is InstallScope.TENANT and not _manages(actor):
             raise Forbidden("only tenant owners and admins install for the whole tenant", code="not_a_manager")
         async with self.uow(read_only=True) as uow:
@@ -170,10 +172,12 @@ class InstallTool:
 
 @dataclass(frozen=True, slots=True)
 class ListInstallations:
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[InstallationView]:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             found, total = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
         return Page([InstallationView.of(i) for i in found], total, page.limite, page.offset)
@@ -181,10 +185,12 @@ class ListInstallations:
 
 @dataclass(frozen=True, slots=True)
 class GetInstallation:
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, installation_id: str) -> InstallationView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         return InstallationView.of(await visible(self.uow, actor, installation_id))
 
 
@@ -192,13 +198,15 @@ class GetInstallation:
 class UpdateInstallation:
     """New config: validated like an install, then the server restarts with it (status installing)."""
 
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+
     uow: UnitOfWorkFactory
     secret_box: SecretBox
     servers: InstallationServers
     clock: Clock
 
     async def __call__(self, actor: Principal, installation_id: str, changes: InstallationChanges) -> InstallationView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         installation = await visible(self.uow, actor, installation_id)
         _may_change(actor, installation)
         async with self.uow(read_only=True) as uow:
@@ -232,12 +240,14 @@ class UpdateInstallation:
 class RemoveInstallation:
     """Stops and removes the server's workload, its sealed secrets (with the row) and its workspace."""
 
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+
     uow: UnitOfWorkFactory
     servers: InstallationServers
     workspaces: Workspaces
 
     async def __call__(self, actor: Principal, installation_id: str) -> None:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         installation = await visible(self.uow, actor, installation_id)
         _may_change(actor, installation)
         async with self.uow() as uow:
@@ -251,10 +261,12 @@ class RemoveInstallation:
 
 @dataclass(frozen=True, slots=True)
 class ListInstallationTools:
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, installation_id: str) -> InstallationToolsView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         installation = await visible(self.uow, actor, installation_id)
         return InstallationToolsView(
             installation_id=installation.id,
@@ -272,11 +284,13 @@ _CALLABLE = frozenset({InstallationStatus.READY, InstallationStatus.STOPPED, Ins
 class CallInstallationTool:
     """A tool call proxied to the installed server over its pooled MCP session."""
 
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+
     uow: UnitOfWorkFactory
     servers: InstallationServers
 
     async def __call__(self, actor: Principal, installation_id: str, call: ToolCall) -> ToolCallView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         check_json(call.arguments)  # before anything reaches a tool server
         installation = self.servers.ready(installation_id)
         if installation is None or not installation.visible_to(actor.tenant_id, actor.user_id):
@@ -307,13 +321,15 @@ class UploadInstallationFiles:
     """Files into the installation's workspace (its server's working directory): changing what the
     server runs on, so only whoever may change the installation may upload (its installer or a manager)."""
 
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+
     uow: UnitOfWorkFactory
     workspaces: Workspaces
     max_file: int
     max_total: int
 
     async def __call__(self, actor: Principal, installation_id: str, files: list[Upload]) -> UploadView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         installation = await visible(self.uow, actor, installation_id)
         _may_change(actor, installation)
         if not files:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -119,10 +119,12 @@ async def verified_domain_for(uow: UnitOfWork, actor: Principal, address: str, f
 
 @dataclass(frozen=True, slots=True)
 class ListMailboxes:
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[MailboxView]:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             items, total = await uow.mailboxes.list(actor.tenant_id, page)
         return Page([MailboxView.of(m) for m in items], total, page.limite, page.offset)
@@ -137,16 +139,20 @@ async def _mailbox(uow: UnitOfWork, actor: Principal, mailbox_id: str) -> Mailbo
 
 @dataclass(frozen=True, slots=True)
 class GetMailbox:
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, mailbox_id: str) -> MailboxView:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return MailboxView.of(await _mailbox(uow, actor, mailbox_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateMailbox:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     hasher: PasswordHasher
     entitlements: Entitlements
@@ -154,7 +160,7 @@ class CreateMailbox:
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewMailbox) -> MailboxView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         address = normalize_address(cmd.address)
         quota = check_quota(cmd.quota_bytes)
         password_hash = await self.hasher.hash(check_password(cmd.password))
@@ -183,11 +189,13 @@ class CreateMailbox:
 
 @dataclass(frozen=True, slots=True)
 class UpdateMailbox:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, mailbox_id: str, cmd: MailboxChanges) -> MailboxView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         quota = check_quota(cmd.quota_bytes)
         async with self.uow() as uow:
             mailbox = msgspec.structs.replace(
@@ -200,12 +208,14 @@ class UpdateMailbox:
 
 @dataclass(frozen=True, slots=True)
 class ResetMailboxPassword:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     hasher: PasswordHasher
     clock: Clock
 
     async def __call__(self, actor: Principal, mailbox_id: str, cmd: MailboxPassword) -> MailboxView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         password_hash = await self.hasher.hash(check_password(cmd.password))
         async with self.uow() as uow:
             mailbox = msgspec.structs.replace(
@@ -218,10 +228,12 @@ class ResetMailboxPassword:
 
 @dataclass(frozen=True, slots=True)
 class DeleteMailbox:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, mailbox_id: str) -> None:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             if not await uow.mailboxes.delete(actor.tenant_id, mailbox_id):
                 raise NotFound("no such mailbox", code="mailbox_not_found")
@@ -244,10 +256,12 @@ async def _check_loop(uow: UnitOfWork, actor: Principal, source: str, destinatio
 
 @dataclass(frozen=True, slots=True)
 class ListEmailAliases:
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[EmailAliasView]:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             items, total = await uow.email_aliases.list(actor.tenant_id, page)
         return Page([EmailAliasView.of(a) for a in items], total, page.limite, page.offset)
@@ -255,22 +269,26 @@ class ListEmailAliases:
 
 @dataclass(frozen=True, slots=True)
 class GetEmailAlias:
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, alias_id: str) -> EmailAliasView:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return EmailAliasView.of(await _alias(uow, actor, alias_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateEmailAlias:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     ids: IdFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewEmailAlias) -> EmailAliasView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         source = normalize_address(cmd.source, "source")
         destinations = normalize_destinations(cmd.destinations)
         now = self.clock.now()
@@ -297,11 +315,13 @@ class CreateEmailAlias:
 
 @dataclass(frozen=True, slots=True)
 class UpdateEmailAlias:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, alias_id: str, cmd: EmailAliasChanges) -> EmailAliasView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         destinations = normalize_destinations(cmd.destinations)
         async with self.uow() as uow:
             alias = await _alias(uow, actor, alias_id)
@@ -314,10 +334,12 @@ class UpdateEmailAlias:
 
 @dataclass(frozen=True, slots=True)
 class DeleteEmailAlias:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, alias_id: str) -> None:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             if not await uow.email_aliases.delete(actor.tenant_id, alias_id):
                 raise NotFound("no such alias", code="alias_not_found")

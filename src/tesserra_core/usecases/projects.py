@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated, ClassVar, Protocol
 
 import msgspec
 
@@ -83,10 +83,12 @@ async def project_of(uow: UnitOfWork, actor: Principal, project_id: str) -> Proj
 
 @dataclass(frozen=True, slots=True)
 class ListProjects:
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest, where: ProjectFilter) -> Page[ProjectView]:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             projects, total = await uow.projects.list(actor.tenant_id, page, where)
         return Page([ProjectView.of(p) for p in projects], total, page.limite, page.offset)
@@ -94,23 +96,27 @@ class ListProjects:
 
 @dataclass(frozen=True, slots=True)
 class GetProject:
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, project_id: str) -> ProjectView:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return ProjectView.of(await project_of(uow, actor, project_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateProject:
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     ids: IdFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewProject) -> ProjectView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         name = check_project_name(cmd.name)
         description = check_description(cmd.description)
         entitlement = await self.entitlements.of(actor.tenant_id)
@@ -134,11 +140,13 @@ class CreateProject:
 
 @dataclass(frozen=True, slots=True)
 class UpdateProject:
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, project_id: str, changes: ProjectChanges) -> ProjectView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             project = await project_of(uow, actor, project_id)
             updated = msgspec.structs.replace(
@@ -161,12 +169,14 @@ class DeleteProject:
     background by the provisioner (and any that a crash leaves behind are reaped when the server
     starts), the files' bytes right after the commit."""
 
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     provisioner: Provisioning
     storage: FileStorage
 
     async def __call__(self, actor: Principal, project_id: str) -> None:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             await project_of(uow, actor, project_id)
             resources = await uow.resources.all_of(actor.tenant_id, project_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import ClassVar
 from urllib.parse import urlencode
 
 import msgspec
@@ -218,11 +219,13 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ListSharedTools:
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     tools: Tools
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[SharedToolView]:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         every = await self.tools.directory.tools()
         async with self.uow(read_only=True) as uow:
             links = {link.tool_id: link for link in await uow.oauth_links.list_for_user(actor.tenant_id, actor.user_id)}
@@ -249,6 +252,8 @@ class ListSharedTools:
 class BeginOAuth:
     """A per-user, signed, single-use, expiring state, with its PKCE verifier kept (sealed) on the server."""
 
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+
     tools: Tools
     uow: UnitOfWorkFactory
     box: SecretBox
@@ -259,7 +264,7 @@ class BeginOAuth:
     site: SiteConfig
 
     async def __call__(self, actor: Principal, tool_id: str, base_url: str) -> OAuthStartView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         tool = await self.tools.get(tool_id)
         provider = await self.tools.provider_of(tool)
         now = self.clock.now()
@@ -387,12 +392,14 @@ class CompleteOAuth:
 
 @dataclass(frozen=True, slots=True)
 class OAuthStatus:
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     tools: Tools
     uow: UnitOfWorkFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, tool_id: str) -> OAuthStatusView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         tool = await self.tools.get(tool_id)
         provider = await self.tools.provider_of(tool)
         async with self.uow(read_only=True) as uow:
@@ -409,6 +416,8 @@ class AccessTokenFor:
     the race finds the winner's fresh token in the store.
     """
 
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     tools: Tools
     uow: UnitOfWorkFactory
     vault: Vault
@@ -417,7 +426,7 @@ class AccessTokenFor:
     flights: KeyedLocks = field(default_factory=KeyedLocks)
 
     async def __call__(self, actor: Principal, tool_id: str) -> str:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         return await self.for_user(actor.tenant_id, actor.user_id, tool_id)
 
     async def for_user(self, tenant_id: str, user_id: str, tool_id: str) -> str:
@@ -498,13 +507,15 @@ class AccessTokenFor:
 class OAuthUserEmail:
     """The linked account's email; asked of the provider (with a valid token) if it was not known yet."""
 
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     tools: Tools
     uow: UnitOfWorkFactory
     oauth: OAuthClient
     access_token_for: AccessTokenFor
 
     async def __call__(self, actor: Principal, tool_id: str) -> OAuthEmailView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         tool = await self.tools.get(tool_id)
         provider = await self.tools.provider_of(tool)
         async with self.uow(read_only=True) as uow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -69,12 +69,14 @@ def stripe_idempotency_key(purpose: str, *parts: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StartCheckout:
+    scope: ClassVar[Scope] = Scope.BILLING_WRITE
+
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: CheckoutStart, idempotency_key: str | None = None) -> CheckoutView:
-        actor.require(Scope.BILLING_WRITE)
+        actor.require(self.scope)
         currency = check_currency(cmd.currency)
         async with self.uow(read_only=True) as uow:
             plan = await uow.plans.get_by_code(cmd.plan)
@@ -133,10 +135,12 @@ class StartCheckout:
 
 @dataclass(frozen=True, slots=True)
 class GetSubscription:
+    scope: ClassVar[Scope] = Scope.BILLING_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal) -> SubscriptionView:
-        actor.require(Scope.BILLING_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             entitlement = await entitlement_of(uow, actor.tenant_id)
             current = current_subscription(await uow.subscriptions.for_tenant(actor.tenant_id))
@@ -164,13 +168,15 @@ def view_of(s: Subscription | None, plan: str, subscribed: bool, limits: PlanLim
 class CancelSubscription:
     """Cancel at the end of the paid period: the plan's limits hold until then."""
 
+    scope: ClassVar[Scope] = Scope.BILLING_WRITE
+
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
     clock: Clock
     revoker: Revoker
 
     async def __call__(self, actor: Principal) -> SubscriptionView:
-        actor.require(Scope.BILLING_WRITE)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             current = current_subscription(await uow.subscriptions.for_tenant(actor.tenant_id))
         if current is None or current.status.final:
@@ -201,11 +207,13 @@ class CancelSubscription:
 
 @dataclass(frozen=True, slots=True)
 class BillingPortal:
+    scope: ClassVar[Scope] = Scope.BILLING_WRITE
+
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
 
     async def __call__(self, actor: Principal) -> PortalView:
-        actor.require(Scope.BILLING_WRITE)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             customer = await uow.subscriptions.customer(actor.tenant_id)
         if customer is None:

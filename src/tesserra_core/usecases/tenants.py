@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -68,10 +68,12 @@ def check_password(password: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CurrentTenant:
+    scope: ClassVar[Scope] = Scope.TENANT_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal) -> TenantView:
-        actor.require(Scope.TENANT_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             tenant = await uow.tenants.get(actor.tenant_id)
         if tenant is None:
@@ -81,6 +83,8 @@ class CurrentTenant:
 
 @dataclass(frozen=True, slots=True)
 class ListTenants:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[TenantView]:
@@ -92,6 +96,8 @@ class ListTenants:
 
 @dataclass(frozen=True, slots=True)
 class GetTenant:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, tenant_id: str) -> TenantView:
@@ -174,6 +180,8 @@ class Onboard:
 
 @dataclass(frozen=True, slots=True)
 class CreateTenant:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     onboard: Onboard
 
     async def __call__(self, actor: Principal, cmd: NewTenant) -> TenantView:
@@ -183,6 +191,8 @@ class CreateTenant:
 
 @dataclass(frozen=True, slots=True)
 class UpdateTenant:
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     revoker: Revoker
     clock: Clock
@@ -215,6 +225,8 @@ class UpdateTenant:
 
 @dataclass(frozen=True, slots=True)
 class SetTenantStatus:
+    scope: ClassVar[Scope] = Scope.ADMIN  # checked by UpdateTenant, which it calls
+
     update: UpdateTenant
     status: TenantStatus
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -94,10 +94,12 @@ def _record_type(value: str) -> RecordType:
 
 @dataclass(frozen=True, slots=True)
 class ListDnsRecords:
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, domain_id: str, page: PageRequest) -> Page[DnsRecordView]:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await load_domain(uow, actor, domain_id)
             records, total = await uow.dns_records.list(actor.tenant_id, domain_id, page)
@@ -106,6 +108,8 @@ class ListDnsRecords:
 
 @dataclass(frozen=True, slots=True)
 class CreateDnsRecord:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
+
     editor: ZoneEditor
     codec: ZoneCodec
     ids: IdFactory
@@ -138,6 +142,8 @@ class CreateDnsRecord:
 
 @dataclass(frozen=True, slots=True)
 class UpdateDnsRecord:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
+
     editor: ZoneEditor
     codec: ZoneCodec
 
@@ -164,6 +170,8 @@ class UpdateDnsRecord:
 
 @dataclass(frozen=True, slots=True)
 class DeleteDnsRecord:
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
+
     editor: ZoneEditor
 
     async def __call__(self, actor: Principal, domain_id: str, record_id: str) -> None:
@@ -185,11 +193,13 @@ def soa_of(domain: Domain, records: list[RecordData]) -> Soa:
 
 @dataclass(frozen=True, slots=True)
 class ExportZone:
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
     codec: ZoneCodec
 
     async def __call__(self, actor: Principal, domain_id: str) -> ZoneFileView:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow() as uow:  # one snapshot of the serial and the records
             domain = await load_domain(uow, actor, domain_id)
             records = [r.content for r in await uow.dns_records.all(actor.tenant_id, domain_id)]
@@ -207,6 +217,8 @@ MAX_ZONE_RECORDS = 5000
 class ImportZone:
     """Replace every record of the zone with those of a zone file: all of them, or none."""
 
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     editor: ZoneEditor
     codec: ZoneCodec
     ids: IdFactory
@@ -214,7 +226,7 @@ class ImportZone:
     async def __call__(self, actor: Principal, domain_id: str, text: str) -> ZoneImportView:
         if len(text) > MAX_ZONE_TEXT:
             raise ValidationFailed("the zone file is larger than 1 MiB", code="zone_too_large")
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.editor.uow(read_only=True) as uow:
             seen = await load_domain(uow, actor, domain_id)
         # Parsing a large file takes seconds: off the event loop, and before the zone's write lock.

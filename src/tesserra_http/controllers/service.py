@@ -6,6 +6,7 @@ import msgspec
 from litestar import Router, get
 
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.status import ServiceStatus
 from tesserra_core.usecases.views import StatusView
 from tesserra_http.conventions import declare
 
@@ -21,7 +22,7 @@ def routes(uc: UseCases) -> Router:
         """Liveness only: the process answers."""
         return Liveness()
 
-    @get("/status", **declare(public=True))
+    @get("/status", **declare(uses=ServiceStatus, public=True))
     async def status() -> StatusView:
         """Service, database, Docker engine and storage, each ok, degraded or down, probed with time limits."""
         return await uc.service.status()

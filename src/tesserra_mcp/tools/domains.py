@@ -5,13 +5,35 @@ from typing import Annotated
 from pydantic import Field
 
 from tesserra_core.domain.domains import DEFAULT_TTL, RecordType
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.domains import DomainChanges, DomainView, NewDomain
+from tesserra_core.usecases.domains import (
+    CreateDomain,
+    DeleteDomain,
+    DomainChanges,
+    DomainView,
+    GetDomain,
+    ListDomains,
+    NewDomain,
+    UpdateDomain,
+    VerifyDomain,
+)
 from tesserra_core.usecases.guards import CONSOLE
-from tesserra_core.usecases.zones import DnsRecordChanges, DnsRecordView, NewDnsRecord, ZoneFileView, ZoneImportView
+from tesserra_core.usecases.zones import (
+    CreateDnsRecord,
+    DeleteDnsRecord,
+    DnsRecordChanges,
+    DnsRecordView,
+    ExportZone,
+    ImportZone,
+    ListDnsRecords,
+    NewDnsRecord,
+    UpdateDnsRecord,
+    ZoneFileView,
+    ZoneImportView,
+)
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
@@ -21,7 +43,7 @@ RecordId = Annotated[str, Field(description="The DNS record's id.")]
 Ttl = Annotated[int | None, Field(description="Seconds, 30-604800.")]
 
 
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
+@tools.tool(ListDomains, rate_limit=CONSOLE)
 async def list_domains(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[DomainView]:
@@ -29,13 +51,13 @@ async def list_domains(
     return await uc.domains.list(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
+@tools.tool(GetDomain, rate_limit=CONSOLE)
 async def get_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> DomainView:
     """One domain of the tenant, with the TXT record that proves its ownership."""
     return await uc.domains.get(actor, domain_id)
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(CreateDomain, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_domain(
     name: Annotated[str, Field(description="A domain name such as example.com (unique on the platform).")],
     default_ttl: Annotated[int, Field(description="$TTL of the zone, 30-604800.")] = DEFAULT_TTL,
@@ -47,26 +69,26 @@ async def create_domain(
     return await uc.domains.create(actor, convert(NewDomain, {"name": name, "default_ttl": default_ttl}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(UpdateDomain, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_domain(domain_id: DomainId, default_ttl: Ttl = None, *, uc: UseCases, actor: Principal) -> DomainView:
     """Change a domain's default TTL."""
     return await uc.domains.update(actor, domain_id, convert(DomainChanges, {"default_ttl": default_ttl}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(DeleteDomain, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
     """Delete a domain and its records (refused while mailboxes or aliases use it)."""
     await uc.domains.delete(actor, domain_id)
     return {"deleted": domain_id}
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(VerifyDomain, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def verify_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> DomainView:
     """Check the TXT challenge _tesserra-challenge.<domain> now: verified or failed."""
     return await uc.domains.verify(actor, domain_id)
 
 
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
+@tools.tool(ListDnsRecords, rate_limit=CONSOLE)
 async def list_dns_records(
     domain_id: DomainId, limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[DnsRecordView]:
@@ -74,7 +96,7 @@ async def list_dns_records(
     return await uc.zones.list_records(actor, domain_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(CreateDnsRecord, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_dns_record(
     domain_id: DomainId,
     name: Annotated[str, Field(description="Relative (www), @ for the apex, or absolute (www.example.com.).")],
@@ -91,7 +113,7 @@ async def create_dns_record(
     )
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(UpdateDnsRecord, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_dns_record(
     domain_id: DomainId,
     record_id: RecordId,
@@ -108,7 +130,7 @@ async def update_dns_record(
     )
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(DeleteDnsRecord, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_dns_record(
     domain_id: DomainId, record_id: RecordId, *, uc: UseCases, actor: Principal
 ) -> dict[str, str]:
@@ -117,13 +139,13 @@ async def delete_dns_record(
     return {"deleted": record_id}
 
 
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
+@tools.tool(ExportZone, rate_limit=CONSOLE)
 async def export_zone_file(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> ZoneFileView:
     """The domain's zone as an RFC 1035 zone file (with the platform's SOA and its serial)."""
     return await uc.zones.export_zone(actor, domain_id)
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(ImportZone, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def import_zone_file(
     domain_id: DomainId,
     zone_file: Annotated[str, Field(description="RFC 1035 text; $ORIGIN and $TTL honoured, the SOA ignored.")],

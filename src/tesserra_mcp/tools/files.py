@@ -5,10 +5,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.files import ProjectFileView
+from tesserra_core.usecases.files import DeleteProjectFile, ListProjectFiles, ProjectFileView
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 from tesserra_mcp.tools.projects import ProjectId
@@ -18,7 +18,7 @@ tools = ToolSet()
 FileId = Annotated[str, Field(description="The file's id.")]
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(ListProjectFiles, rate_limit=CONSOLE)
 async def list_project_files(
     project_id: ProjectId, limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[ProjectFileView]:
@@ -26,7 +26,7 @@ async def list_project_files(
     return await uc.files.list(actor, project_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(DeleteProjectFile, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_project_file(
     project_id: ProjectId,
     file_id: FileId,

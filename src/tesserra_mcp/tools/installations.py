@@ -4,20 +4,26 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.jsonbounds import TOOL_ARGUMENTS
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.tools import InstallScope
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.installations import InstallRequest, ToolCall
+from tesserra_core.usecases.installations import (
+    CallInstallationTool,
+    InstallRequest,
+    InstallTool,
+    ListInstallations,
+    ToolCall,
+)
 from tesserra_core.usecases.tool_views import InstallationView, ToolCallView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(ListInstallations)
 async def list_installations(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[InstallationView]:
@@ -25,7 +31,7 @@ async def list_installations(
     return await uc.installations.list(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+@tools.tool(InstallTool, tier=Tier.STANDARD)
 async def install_tool(
     tool_id: str,
     config: Annotated[dict[str, Any] | None, Field(description="The tool's settings, by name.")] = None,
@@ -40,7 +46,7 @@ async def install_tool(
     )
 
 
-@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+@tools.tool(CallInstallationTool, tier=Tier.STANDARD)
 async def call_installation_tool(
     installation_id: str,
     name: Annotated[str, Field(description="The tool's name, as the installation lists it.")],

@@ -12,9 +12,28 @@ from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.domain.resources import DesiredState
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.guards import CONSOLE
-from tesserra_core.usecases.health import HealthReport
-from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
-from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView
+from tesserra_core.usecases.health import HealthReport, ProjectHealth, TenantHealth
+from tesserra_core.usecases.projects import (
+    CreateProject,
+    DeleteProject,
+    GetProject,
+    ListCatalog,
+    ListProjects,
+    NewProject,
+    ProjectChanges,
+    ProjectView,
+    UpdateProject,
+)
+from tesserra_core.usecases.resources import (
+    CreateResource,
+    DeleteResource,
+    GetResource,
+    ListResources,
+    NewResource,
+    ResourceChanges,
+    ResourceView,
+    UpdateResource,
+)
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
@@ -24,7 +43,7 @@ ResourceId = Annotated[str, Field(description="The resource's id.")]
 Config = Annotated[dict[str, Any], Field(description="Configuration, checked against the type's JSON Schema.")]
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(ListProjects, rate_limit=CONSOLE)
 async def list_projects(
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -39,13 +58,13 @@ async def list_projects(
     return await uc.projects.list(actor, PageRequest(limite, offset), narrowed)
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(GetProject, rate_limit=CONSOLE)
 async def get_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> ProjectView:
     """One project of the tenant."""
     return await uc.projects.get(actor, project_id)
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(CreateProject, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_project(
     name: Annotated[str, Field(description="Unique in the tenant (any case).")],
     description: str = "",
@@ -57,7 +76,7 @@ async def create_project(
     return await uc.projects.create(actor, convert(NewProject, {"name": name, "description": description}))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(UpdateProject, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_project(
     project_id: ProjectId,
     name: str | None = None,
@@ -73,21 +92,23 @@ async def update_project(
     )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(DeleteProject, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> dict[str, Any]:
     """Delete a project with its resources (their workloads are removed in the background)."""
     await uc.projects.delete(actor, project_id)
     return {"deleted": project_id}
 
 
-@tools.tool(Scope.PROJECTS_READ)
+# The catalog is public over REST (ListCatalog checks no scope); as a tool it is shown to keys that work
+# with projects.
+@tools.tool(ListCatalog, scope=Scope.PROJECTS_READ)
 async def list_catalog(*, uc: UseCases, actor: Principal) -> Catalog:
     """The resource types a project can hold, with their configuration schemas and plan limits.
     (Public over REST; as a tool it is shown to keys that work with projects.)"""
     return await uc.projects.catalog()
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(ListResources, rate_limit=CONSOLE)
 async def list_resources(
     project_id: ProjectId,
     limite: Limite = DEFAULT_LIMIT,
@@ -100,13 +121,13 @@ async def list_resources(
     return await uc.resources.list(actor, project_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(GetResource, rate_limit=CONSOLE)
 async def get_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
     """One resource, with its status (and the reason of a failure)."""
     return await uc.resources.get(actor, resource_id)
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(CreateResource, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_resource(
     project_id: ProjectId,
     type: Annotated[str, Field(description="A type from list_catalog.")],
@@ -122,7 +143,7 @@ async def create_resource(
     )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(UpdateResource, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_resource(
     resource_id: ResourceId,
     name: str | None = None,
@@ -138,19 +159,19 @@ async def update_resource(
     )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(DeleteResource, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
     """Delete a resource (status deleting; removed in the background)."""
     return await uc.resources.delete(actor, resource_id)
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(ProjectHealth, rate_limit=CONSOLE)
 async def project_health(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> HealthReport:
     """Each resource's runtime state and HTTP check, aggregated to ok, degraded or down."""
     return await uc.health.project(actor, project_id)
 
 
-@tools.tool(Scope.TENANT_READ)
+@tools.tool(TenantHealth)
 async def tenant_health(*, uc: UseCases, actor: Principal) -> HealthReport:
     """The health of everything the tenant runs, aggregated to ok, degraded or down."""
     return await uc.health.tenant(actor)

@@ -1,15 +1,15 @@
 """Shared tools: the tools every member uses with their own linked account."""
 
-from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.shared_tools import SharedToolView
+from tesserra_core.usecases.shared_tools import ListSharedTools, SharedToolView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(ListSharedTools)
 async def list_shared_tools(
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
