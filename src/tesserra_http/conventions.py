@@ -29,7 +29,7 @@ from litestar.routes import HTTPRoute
 
 from tesserra_core.domain.identity import Scope
 from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, PageRequest
-from tesserra_core.usecases.contract import scope_of
+from tesserra_core.usecases.contract import description_of, scope_of
 from tesserra_core.usecases.guards import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
 from tesserra_http.media import parses_json
 
@@ -158,14 +158,15 @@ def declare(
     description: str = "",
     **route: Any,
 ) -> dict[str, Any]:
-    """Keyword arguments for a Litestar route decorator. ``uses`` is the use case the handler calls:
-    the description states the scope it needs (see ``tesserra_core.usecases.contract``)."""
+    """Keyword arguments for a Litestar route decorator. ``uses`` is the use case the handler calls: the
+    OpenAPI description is its docstring, then ``description`` (this route's own notes), then the scope
+    it needs, auth, rate limit and idempotency (see ``tesserra_core.usecases.contract``)."""
     # Any credential can be refused (401) or belong to a suspended tenant (403 tenant_suspended); any
     # request's head is bounded in time and size before routing (408, 414, 431: tesserra_http/protocol.py).
     statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401, 403}) | HEAD_LIMITS
     if idempotent:
         statuses |= {409, 422}
-    notes = [description] if description else []
+    notes = [text for text in (description_of(uses) if uses is not None else "", description) if text]
     scope = scope_of(uses) if uses is not None and not public else None
     if scope is not None:
         notes.append(_SCOPE_TEXT.get(scope, f"Scope: {scope.value}."))

@@ -1,4 +1,8 @@
-"""Declaring MCP tools: each is one use-case call, with the tier it needs and its use case's scope.
+"""Declaring MCP tools: each is one use-case call, with the tier it needs, and its use case's scope and text.
+
+A tool is declared by the use case it calls (``@tools.tool(CreateProject, tier=...)``): it needs the
+scope the use case states, and its description is the use case's docstring followed by the tool
+function's own, which holds only what is particular to MCP (see ``tesserra_core.usecases.contract``).
 
 A tool function takes its MCP arguments plus two keyword-only parameters that never reach the
 wire, ``uc`` (the facade) and ``actor`` (the caller). ``bind`` gives the SDK a signature with
@@ -22,7 +26,7 @@ from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import MAX_LIMIT
 from tesserra_core.errors import TesserraError, error_body
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.contract import scope_of
+from tesserra_core.usecases.contract import description_of, scope_of
 from tesserra_core.usecases.guards import rate_limited
 from tesserra_mcp.endpoint import REQUEST_ID
 
@@ -59,6 +63,11 @@ class ToolSpec:
     @property
     def name(self) -> str:
         return self.fn.__name__
+
+    @property
+    def description(self) -> str:
+        """What the client reads: the use case's docstring, then the tool's own notes (its arguments, its answer)."""
+        return "\n\n".join(part for part in (description_of(self.uses), inspect.getdoc(self.fn)) if part)
 
     @property
     def scopes(self) -> tuple[Scope, ...]:
@@ -124,7 +133,7 @@ def bind(spec: ToolSpec, uc: UseCases, actor_of: ActorOf) -> Callable[..., Await
             return as_error(exc, ctx.request_context.request)
 
     call.__name__ = spec.name
-    call.__doc__ = spec.fn.__doc__
+    call.__doc__ = spec.description
     call.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*wire, ctx_param], return_annotation=CallToolResult
     )

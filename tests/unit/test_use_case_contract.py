@@ -18,12 +18,12 @@ import msgspec
 import pytest
 from litestar.routes import HTTPRoute
 
-from tesserra_core.domain.identity import AuthMethod, Principal, Role, Scope, Tier
+from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Forbidden
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.billing_plans import ListPlans
-from tesserra_core.usecases.contract import scope_of
+from tesserra_core.usecases.contract import description_of, scope_of
 from tesserra_core.usecases.projects import GetProject, ListCatalog
 from tesserra_core.usecases.sessions import Logout, Me
 from tesserra_http.app import create_app
@@ -62,6 +62,22 @@ async def _tool(*, uc: UseCases, actor: Principal) -> None:
     return None
 
 
+def test_every_tool_and_route_reads_as_its_use_case_and_adds_only_its_own_notes(uc: UseCases) -> None:
+    """The use case's docstring is what a client reads; a tool or a route adds only its transport's notes."""
+    for spec in _specs():
+        described = description_of(spec.uses)
+        assert described, f"{spec.uses.__name__} has no docstring"
+        assert spec.description.startswith(described), spec.name
+        own = inspect.getdoc(spec.fn) or ""
+        assert spec.description == "\n\n".join(p for p in (described, own) if p), spec.name
+    for route in create_app(uc).routes:
+        for handler in getattr(route, "route_handlers", []):
+            uses = handler.opt.get("uses")
+            if uses is not None:
+                assert description_of(uses), f"{uses.__name__} has no docstring"
+                assert handler.fn.__doc__ is None, f"{route.path}: the use case describes it, or description= does"
+
+
 def test_a_tool_names_a_scope_only_for_a_use_case_that_states_none() -> None:
     tools = ToolSet()
     with pytest.raises(TypeError, match="states its scope"):
@@ -95,6 +111,7 @@ def test_every_route_calls_the_use_case_it_declares_and_documents_its_scope(uc: 
                 assert uses in NO_SCOPE or handler.opt["public"], route.path
             elif not handler.opt["public"]:
                 assert f"Scope: {scope.value}" in (handler.description or ""), route.path
+            assert (handler.description or "").startswith(description_of(uses)), route.path
     assert seen > 90
 
 
@@ -162,19 +179,6 @@ def _sample(tp: Any) -> Any:
     raise AssertionError(f"no sample for {tp!r}")
 
 
-def _actor(scopes: set[Scope]) -> Principal:
-    return Principal(
-        user_id="nobody",
-        tenant_id="no-tenant",
-        role=Role.OWNER,
-        is_platform_admin=True,
-        scopes=frozenset(scopes),
-        tier=Tier.ADMIN,
-        method=AuthMethod.JWT,
-        credential_id="no-session",
-    )
-
-
 async def _call(use_case: Any, actor: Principal) -> Forbidden | None:
     """Call ``use_case`` as ``actor`` with sample arguments; the refusal of a scope, if that is what it answers."""
     hints = typing.get_type_hints(type(use_case).__call__)
@@ -191,7 +195,16 @@ async def _call(use_case: Any, actor: Principal) -> Forbidden | None:
     return None
 
 
-async def test_every_use_case_that_states_a_scope_enforces_that_scope_and_only_it(uc: UseCases) -> None:
+async def test_every_use_case_that_states_a_scope_enforces_that_scope_and_only_it(
+    uc: UseCases, admin: Principal
+) -> None:
+    """Called by a platform administrator (the owner of a tenant) holding every scope but the one a use case
+    states, each refuses; holding that one alone, none refuses for a scope."""
+
+    def _actor(scopes: set[Scope]) -> Principal:
+        return msgspec.structs.replace(admin, scopes=frozenset(scopes))
+
+    assert admin.is_platform_admin
     checked = 0
     for name, use_case in _use_cases(uc):
         scope = scope_of(type(use_case))

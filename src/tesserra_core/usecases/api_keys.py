@@ -44,6 +44,9 @@ def _manages_all_keys(actor: Principal) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class GenerateApiKey:
+    """Mint an API key with at most the caller's scopes and tier (by default the caller's scopes less ``admin``,
+    and their tier up to ``standard``). The secret is shown only in this answer."""
+
     scope: ClassVar[Scope] = Scope.KEYS_WRITE
 
     uow: UnitOfWorkFactory
@@ -107,6 +110,9 @@ class GenerateApiKey:
 
 @dataclass(frozen=True, slots=True)
 class ListApiKeys:
+    """The tenant's API keys (for owners and admins) or the caller's own, newest first. Secrets are never
+    shown."""
+
     scope: ClassVar[Scope] = Scope.KEYS_READ
 
     uow: UnitOfWorkFactory
@@ -121,6 +127,9 @@ class ListApiKeys:
 
 @dataclass(frozen=True, slots=True)
 class RevokeApiKey:
+    """Revoke an API key: it stops working on every worker within a second. Owners and admins may revoke any key
+    of the tenant, others their own."""
+
     scope: ClassVar[Scope] = Scope.KEYS_WRITE
 
     uow: UnitOfWorkFactory

@@ -131,7 +131,8 @@ async def _plan(uow: UnitOfWork, plan_id: str) -> Plan:
 
 @dataclass(frozen=True, slots=True)
 class ListPlans:
-    """The public catalogue: active plans with their active prices."""
+    """The public catalogue: active plans, their limits (null: unlimited) and their active prices per currency
+    and interval, amounts in the currency's minor unit."""
 
     uow: UnitOfWorkFactory
 
@@ -145,6 +146,8 @@ class ListPlans:
 
 @dataclass(frozen=True, slots=True)
 class AdminListPlans:
+    """Every plan, archived ones and archived prices included (platform administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -160,6 +163,8 @@ class AdminListPlans:
 
 @dataclass(frozen=True, slots=True)
 class AdminGetPlan:
+    """One plan, archived or not, with every price (platform administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -185,6 +190,10 @@ def _price(ids: IdFactory, plan_id: str, cmd: NewPrice, now: datetime) -> Price:
 
 @dataclass(frozen=True, slots=True)
 class CreatePlan:
+    """Create a plan with its limits and prices (platform administrators): ISO 4217 currencies, amounts in minor
+    units, one price per currency and interval. Prices reach Stripe on sync. The plan coded ``free`` sets the
+    limits of unsubscribed tenants."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -218,7 +227,8 @@ class CreatePlan:
 
 @dataclass(frozen=True, slots=True)
 class UpdatePlan:
-    """Rename, describe, change limits, archive (``active: false``) or restore a plan."""
+    """Rename, describe, change limits, archive (``active: false``) or restore a plan (platform administrators).
+    An archived plan is gone from the catalogue and from checkout; its subscribers keep it."""
 
     scope: ClassVar[Scope] = Scope.ADMIN
 
@@ -244,8 +254,8 @@ class UpdatePlan:
 
 @dataclass(frozen=True, slots=True)
 class AddPrice:
-    """A new price. Provider prices are immutable, so it replaces (archives) the active price of the
-    same currency and interval; the next sync creates it at the provider."""
+    """Add a price to a plan (platform administrators). Stripe prices are immutable, so it replaces (archives)
+    the active price of the same currency and interval; the next sync creates it at Stripe."""
 
     scope: ClassVar[Scope] = Scope.ADMIN
 
@@ -273,6 +283,9 @@ class AddPrice:
 
 @dataclass(frozen=True, slots=True)
 class ArchivePrice:
+    """Archive one price of a plan (platform administrators): checkout no longer offers it, and the next sync
+    deactivates it at Stripe."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -293,7 +306,8 @@ class ArchivePrice:
 
 @dataclass(frozen=True, slots=True)
 class SyncPlan:
-    """Push the plan's product and prices to the provider and record their provider ids."""
+    """Push a plan's product and prices to Stripe and record their Stripe ids; archived prices are deactivated
+    there (platform administrators). Unavailable while Stripe is unreachable or not configured."""
 
     scope: ClassVar[Scope] = Scope.ADMIN
 

@@ -55,6 +55,9 @@ async def _workload(runtime: ContainerRuntime, actor: Principal, container_id: s
 
 @dataclass(frozen=True, slots=True)
 class ListContainers:
+    """The tenant's managed containers (installations, sandboxes, resources) with their state, image and
+    owner."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     runtime: ContainerRuntime
@@ -68,6 +71,8 @@ class ListContainers:
 
 @dataclass(frozen=True, slots=True)
 class GetContainer:
+    """One managed container of the tenant."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     runtime: ContainerRuntime
@@ -79,6 +84,9 @@ class GetContainer:
 
 @dataclass(frozen=True, slots=True)
 class ContainerLifecycle:
+    """Start, stop, restart or remove a managed container (tenant owners and admins). An installation whose
+    container is stopped or removed starts again on its next tool call."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
     runtime: ContainerRuntime

@@ -30,8 +30,10 @@ def scope_of(use_case: type) -> Scope | None:
 
 
 def description_of(use_case: type) -> str:
-    """The use case's own docstring, dedented ("" without one: not the signature dataclasses write)."""
+    """The use case's own docstring, each paragraph on one line ("" without one, rather than the
+    signature that dataclasses write in its place)."""
     doc = use_case.__doc__
     if not doc or doc.startswith(f"{use_case.__name__}("):
         return ""
-    return inspect.cleandoc(doc)
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)

@@ -99,6 +99,8 @@ async def load_domain(uow: UnitOfWork, actor: Principal, domain_id: str) -> Doma
 
 @dataclass(frozen=True, slots=True)
 class ListDomains:
+    """The tenant's domains, by name, with their verification status."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_READ
 
     uow: UnitOfWorkFactory
@@ -112,6 +114,8 @@ class ListDomains:
 
 @dataclass(frozen=True, slots=True)
 class GetDomain:
+    """One domain of the tenant, with the TXT record that proves its ownership."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_READ
 
     uow: UnitOfWorkFactory
@@ -124,6 +128,9 @@ class GetDomain:
 
 @dataclass(frozen=True, slots=True)
 class CreateDomain:
+    """Claim a domain name (unique on the whole platform). It starts ``pending``: publish the TXT record shown
+    in ``verification_record``, then have it verified."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
@@ -216,6 +223,8 @@ class ZoneEditor:
 
 @dataclass(frozen=True, slots=True)
 class UpdateDomain:
+    """Change a domain's default TTL (the zone's $TTL, and the TTL new records get)."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
 
     editor: ZoneEditor
@@ -232,6 +241,8 @@ class UpdateDomain:
 
 @dataclass(frozen=True, slots=True)
 class DeleteDomain:
+    """Delete a domain and its records; refused while mailboxes or aliases use it (``domain_in_use``)."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
@@ -259,10 +270,9 @@ async def _within(limit: float, call: Awaitable[T]) -> T:
 
 @dataclass(frozen=True, slots=True)
 class VerifyDomain:
-    """Look up ``_tesserra-challenge.<domain>`` TXT; the domain is verified while it holds the token.
-
-    A check that finds no token marks the domain ``failed`` (even one verified before: ownership
-    must stay provable). A resolver that cannot answer changes nothing and answers 503."""
+    """Check a domain's ownership now: look up the TXT record ``_tesserra-challenge.<domain>``. The domain is
+    ``verified`` if it holds the token, ``failed`` otherwise (even one verified before: ownership must stay
+    provable). A resolver that does not answer in time changes nothing (``dns_timeout``)."""
 
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 

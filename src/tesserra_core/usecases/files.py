@@ -76,6 +76,10 @@ def _content_type(declared: str | None, name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class UploadProjectFile:
+    """Store a file in a project, streamed to storage with its SHA-256. Past the per-file limit
+    (``file_too_large``) or the plan's ``storage_bytes`` nothing is kept; a name the project already holds is
+    refused (``file_exists``)."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
     uow: UnitOfWorkFactory
@@ -150,6 +154,8 @@ class UploadProjectFile:
 
 @dataclass(frozen=True, slots=True)
 class ListProjectFiles:
+    """A project's files, by name, with their size, type and SHA-256."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_READ
 
     uow: UnitOfWorkFactory
@@ -172,6 +178,8 @@ async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str
 
 @dataclass(frozen=True, slots=True)
 class DownloadProjectFile:
+    """A project file's bytes, streamed, with its name, type and SHA-256."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_READ
 
     uow: UnitOfWorkFactory
@@ -188,6 +196,8 @@ class DownloadProjectFile:
 
 @dataclass(frozen=True, slots=True)
 class DeleteProjectFile:
+    """Delete a project file."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
     uow: UnitOfWorkFactory

@@ -123,6 +123,9 @@ def period(
 
 @dataclass(frozen=True, slots=True)
 class Recurring:
+    """MRR and ARR per currency over active and past-due subscriptions, a yearly price counting for a twelfth
+    each month (platform administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -138,6 +141,8 @@ class Recurring:
 
 @dataclass(frozen=True, slots=True)
 class CountSubscriptions:
+    """Subscriptions by plan and status (platform administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -154,6 +159,9 @@ class CountSubscriptions:
 
 @dataclass(frozen=True, slots=True)
 class Revenue:
+    """Paid invoices by month of payment and currency over a period, by default the last 365 days (platform
+    administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -171,6 +179,9 @@ class Revenue:
 
 @dataclass(frozen=True, slots=True)
 class Churn:
+    """Subscriptions live at ``since`` that ended before ``until``, by default over the last 30 days (platform
+    administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -194,6 +205,9 @@ class Churn:
 
 @dataclass(frozen=True, slots=True)
 class ListInvoices:
+    """Invoices, newest first, filtered by status, currency, tenant and creation period (platform
+    administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory

@@ -156,6 +156,9 @@ class ResourceHealthSource:
 
 @dataclass(frozen=True, slots=True)
 class ProjectHealth:
+    """Each resource's runtime state and HTTP check (with latency), aggregated to ok, degraded or down. Answers
+    within a few seconds whatever the resources do."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_READ
 
     uow: UnitOfWorkFactory
@@ -172,6 +175,9 @@ class ProjectHealth:
 
 @dataclass(frozen=True, slots=True)
 class TenantHealth:
+    """The health of everything the tenant runs (every resource, and every domain's verification and DNS),
+    aggregated to ok, degraded or down."""
+
     scope: ClassVar[Scope] = Scope.TENANT_READ
 
     sources: Sequence[HealthSource]

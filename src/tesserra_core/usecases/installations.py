@@ -115,6 +115,11 @@ def _seal(box: SecretBox, installation: Installation, secrets: dict[str, str]) -
 
 @dataclass(frozen=True, slots=True)
 class InstallTool:
+    """Install a marketplace tool, for the caller (scope ``user``) or for the whole tenant (``tenant``: owners
+    and admins). Answers at once with status ``installing``; the server starts in the background and the
+    installation moves to ``ready`` (its tools recorded), ``failed`` (with the reason) or ``needs_auth``. Secret
+    settings are stored encrypted and never shown again."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
     uow: UnitOfWorkFactory
@@ -172,6 +177,8 @@ class InstallTool:
 
 @dataclass(frozen=True, slots=True)
 class ListInstallations:
+    """The tenant's installed tool servers and the caller's own, newest first, with their status."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
@@ -185,6 +192,8 @@ class ListInstallations:
 
 @dataclass(frozen=True, slots=True)
 class GetInstallation:
+    """One installation, with its status."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
@@ -196,7 +205,8 @@ class GetInstallation:
 
 @dataclass(frozen=True, slots=True)
 class UpdateInstallation:
-    """New config: validated like an install, then the server restarts with it (status installing)."""
+    """New settings for an installation, checked as on install; the server restarts with them (status
+    ``installing`` until it is ready again)."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
@@ -238,7 +248,7 @@ class UpdateInstallation:
 
 @dataclass(frozen=True, slots=True)
 class RemoveInstallation:
-    """Stops and removes the server's workload, its sealed secrets (with the row) and its workspace."""
+    """Stop and remove an installed server's container or process, its stored secrets and its workspace."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
@@ -261,6 +271,8 @@ class RemoveInstallation:
 
 @dataclass(frozen=True, slots=True)
 class ListInstallationTools:
+    """The tools an installed server reported."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
@@ -282,7 +294,12 @@ _CALLABLE = frozenset({InstallationStatus.READY, InstallationStatus.STOPPED, Ins
 
 @dataclass(frozen=True, slots=True)
 class CallInstallationTool:
-    """A tool call proxied to the installed server over its pooled MCP session."""
+    """Call a tool of an installed server. A timeout answers ``tool_call_timeout``; a server that crashed
+    answers ``tool_server_crashed`` and is started again by the next call. ``arguments`` nested deeper than 32
+    levels are refused (``arguments_too_deep``), as are more than 10,000 items in all or more than 256 KiB as
+    JSON (``arguments_too_large``): the server never sees them."""
+
+    # Proxied to the installed server over its pooled MCP session.
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
@@ -318,8 +335,12 @@ class CallInstallationTool:
 
 @dataclass(frozen=True, slots=True)
 class UploadInstallationFiles:
-    """Files into the installation's workspace (its server's working directory): changing what the
-    server runs on, so only whoever may change the installation may upload (its installer or a manager)."""
+    """Put files into an installation's workspace, which its server sees at /workspace in a container (its
+    working directory for Python servers). Names are reduced to safe base names; 10 MiB per file, 100 MiB in all
+    by default. Only its installer or a tenant owner or admin may upload (``not_yours``), as only they may
+    change or remove it."""
+
+    # Uploading changes what the server runs on: only whoever may change the installation may upload.
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 

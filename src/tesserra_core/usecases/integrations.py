@@ -128,6 +128,10 @@ def _snippets(name: str, url: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ClientConfiguration:
+    """How an MCP client reaches this server: the /mcp URL, the header to send, and ready-to-paste snippets
+    (Claude Desktop and Code, Cursor, VS Code, generic), with the last sync recorded. The key is always a
+    placeholder."""
+
     scope: ClassVar[Scope] = Scope.PROFILE_READ
 
     uow: UnitOfWorkFactory
@@ -161,6 +165,8 @@ class ClientConfiguration:
 
 @dataclass(frozen=True, slots=True)
 class RecordClientSync:
+    """Record that an MCP client (re)loaded its configuration; the client configuration shows the last one."""
+
     scope: ClassVar[Scope] = Scope.PROFILE_READ
 
     uow: UnitOfWorkFactory

@@ -119,6 +119,8 @@ async def verified_domain_for(uow: UnitOfWork, actor: Principal, address: str, f
 
 @dataclass(frozen=True, slots=True)
 class ListMailboxes:
+    """The tenant's mailboxes, by address."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_READ
 
     uow: UnitOfWorkFactory
@@ -139,6 +141,8 @@ async def _mailbox(uow: UnitOfWork, actor: Principal, mailbox_id: str) -> Mailbo
 
 @dataclass(frozen=True, slots=True)
 class GetMailbox:
+    """One mailbox of the tenant."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_READ
 
     uow: UnitOfWorkFactory
@@ -151,6 +155,9 @@ class GetMailbox:
 
 @dataclass(frozen=True, slots=True)
 class CreateMailbox:
+    """Create a mailbox on one of the tenant's verified domains (``domain_not_verified`` until it is). The
+    password is stored as an argon2id hash and never shown."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
@@ -189,6 +196,8 @@ class CreateMailbox:
 
 @dataclass(frozen=True, slots=True)
 class UpdateMailbox:
+    """Change a mailbox's quota."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
@@ -208,6 +217,8 @@ class UpdateMailbox:
 
 @dataclass(frozen=True, slots=True)
 class ResetMailboxPassword:
+    """Set a mailbox's password (stored as an argon2id hash)."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
@@ -228,6 +239,8 @@ class ResetMailboxPassword:
 
 @dataclass(frozen=True, slots=True)
 class DeleteMailbox:
+    """Delete a mailbox."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
@@ -256,6 +269,8 @@ async def _check_loop(uow: UnitOfWork, actor: Principal, source: str, destinatio
 
 @dataclass(frozen=True, slots=True)
 class ListEmailAliases:
+    """The tenant's e-mail aliases, by source."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_READ
 
     uow: UnitOfWorkFactory
@@ -269,6 +284,8 @@ class ListEmailAliases:
 
 @dataclass(frozen=True, slots=True)
 class GetEmailAlias:
+    """One e-mail alias of the tenant."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_READ
 
     uow: UnitOfWorkFactory
@@ -281,6 +298,10 @@ class GetEmailAlias:
 
 @dataclass(frozen=True, slots=True)
 class CreateEmailAlias:
+    """Forward a source address (on a verified domain of the tenant) to one or more addresses. A source already
+    in use, or destinations that lead back to the source (a loop, directly or through the tenant's other
+    aliases), are refused as conflicts."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
@@ -315,6 +336,8 @@ class CreateEmailAlias:
 
 @dataclass(frozen=True, slots=True)
 class UpdateEmailAlias:
+    """Replace an alias's destinations (loops refused, as on creation)."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
@@ -334,6 +357,8 @@ class UpdateEmailAlias:
 
 @dataclass(frozen=True, slots=True)
 class DeleteEmailAlias:
+    """Delete an e-mail alias."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory

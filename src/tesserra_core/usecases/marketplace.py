@@ -68,6 +68,8 @@ def parse_documents(documents: list[Any]) -> tuple[list[CatalogEntry], list[str]
 
 @dataclass(frozen=True, slots=True)
 class SearchMarketplace:
+    """Search the marketplace of MCP tool servers by text, category and tag; the tools come by name."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
@@ -89,6 +91,8 @@ async def _entry(uow: UnitOfWorkFactory, tool_id: str) -> CatalogEntry:
 
 @dataclass(frozen=True, slots=True)
 class GetMarketplaceTool:
+    """One marketplace tool: what it does, how it runs, and the settings an install takes."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
@@ -100,6 +104,8 @@ class GetMarketplaceTool:
 
 @dataclass(frozen=True, slots=True)
 class ListRegistry:
+    """Registry-backed tool definitions, as server.json documents (plus category and tags)."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
@@ -113,6 +119,8 @@ class ListRegistry:
 
 @dataclass(frozen=True, slots=True)
 class GetRegistryEntry:
+    """One registry-backed tool definition, as a server.json document (plus category and tags)."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
@@ -124,7 +132,9 @@ class GetRegistryEntry:
 
 @dataclass(frozen=True, slots=True)
 class RefreshCatalog:
-    """Platform administrators: reload the catalog from the configured source."""
+    """Reload the marketplace catalog from the configured source (platform administrators). Invalid entries are
+    reported and skipped; the valid ones replace the catalog in one transaction (a source with none changes
+    nothing: ``catalog_empty``)."""
 
     scope: ClassVar[Scope] = Scope.ADMIN
 

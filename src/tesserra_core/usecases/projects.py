@@ -83,6 +83,8 @@ async def project_of(uow: UnitOfWork, actor: Principal, project_id: str) -> Proj
 
 @dataclass(frozen=True, slots=True)
 class ListProjects:
+    """The tenant's projects, newest first, narrowed by status or by a part of the name (any case)."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_READ
 
     uow: UnitOfWorkFactory
@@ -96,6 +98,8 @@ class ListProjects:
 
 @dataclass(frozen=True, slots=True)
 class GetProject:
+    """One project of the tenant."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_READ
 
     uow: UnitOfWorkFactory
@@ -108,6 +112,8 @@ class GetProject:
 
 @dataclass(frozen=True, slots=True)
 class CreateProject:
+    """Create a project. Names are unique in the tenant (any case); the plan limits how many."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
     uow: UnitOfWorkFactory
@@ -140,6 +146,8 @@ class CreateProject:
 
 @dataclass(frozen=True, slots=True)
 class UpdateProject:
+    """Rename, describe, archive or reactivate a project."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
     uow: UnitOfWorkFactory
@@ -165,9 +173,8 @@ class UpdateProject:
 
 @dataclass(frozen=True, slots=True)
 class DeleteProject:
-    """Deletes the project, its resources and its files at once; their workloads are removed in the
-    background by the provisioner (and any that a crash leaves behind are reaped when the server
-    starts), the files' bytes right after the commit."""
+    """Delete a project with its resources and its files, at once. Their workloads are removed in the background
+    (any that a crash leaves behind are reaped when the server starts), the files' bytes right after."""
 
     scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
@@ -190,7 +197,8 @@ class DeleteProject:
 
 @dataclass(frozen=True, slots=True)
 class ListCatalog:
-    """The resource types a project can hold (public: no caller needed)."""
+    """The resource types a project can hold, each with the JSON Schema of its configuration and its limits per
+    plan. Versioned with the server."""
 
     async def __call__(self) -> Catalog:
         return catalog()

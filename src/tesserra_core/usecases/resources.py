@@ -92,6 +92,8 @@ def _config(value: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ListResources:
+    """A project's resources, oldest first."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_READ
 
     uow: UnitOfWorkFactory
@@ -106,6 +108,8 @@ class ListResources:
 
 @dataclass(frozen=True, slots=True)
 class GetResource:
+    """One resource, with its status (and the reason of a failure)."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_READ
 
     uow: UnitOfWorkFactory
@@ -118,6 +122,10 @@ class GetResource:
 
 @dataclass(frozen=True, slots=True)
 class CreateResource:
+    """Add a resource of a catalog type to a project. It answers at once with status ``pending``; provisioning
+    runs in the background, to ``running`` or ``failed`` (with its reason). A bad configuration is refused
+    naming the field; the plan's quotas naming the quota."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
     uow: UnitOfWorkFactory
@@ -165,6 +173,9 @@ ATTEMPTS = 5
 
 @dataclass(frozen=True, slots=True)
 class UpdateResource:
+    """Rename a resource, replace its configuration (it is provisioned anew), or stop or start it (``state``:
+    ``stopped`` or ``running``)."""
+
     scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
     uow: UnitOfWorkFactory
@@ -226,7 +237,8 @@ class UpdateResource:
 
 @dataclass(frozen=True, slots=True)
 class DeleteResource:
-    """Marks the resource ``deleting`` and returns; the provisioner removes its workload, then the row."""
+    """Mark a resource ``deleting`` and answer at once; its workload is removed, then the resource, in the
+    background."""
 
     scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 

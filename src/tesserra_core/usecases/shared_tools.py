@@ -219,6 +219,8 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ListSharedTools:
+    """Shared tools, with whether the caller has linked their own account to each."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     tools: Tools
@@ -250,7 +252,11 @@ class ListSharedTools:
 
 @dataclass(frozen=True, slots=True)
 class BeginOAuth:
-    """A per-user, signed, single-use, expiring state, with its PKCE verifier kept (sealed) on the server."""
+    """Start linking the caller's own account to a shared tool: a signed, single-use state (10 minutes) and the
+    provider's authorization URL (PKCE S256). Open the URL in a browser; the provider returns to
+    /api/auth/callback."""
+
+    # The state is per user, signed, single-use and expiring; its PKCE verifier stays on the server, sealed.
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
@@ -317,7 +323,8 @@ class CallbackParams(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class CompleteOAuth:
-    """The public callback: checks the state, exchanges the code with the PKCE verifier, stores the tokens sealed."""
+    """The provider's return: check the state, exchange the code (PKCE) and store the tokens, encrypted, for the
+    user who started. Leads to the configured return URL, or answers what was linked."""
 
     tools: Tools
     uow: UnitOfWorkFactory
@@ -392,6 +399,9 @@ class CompleteOAuth:
 
 @dataclass(frozen=True, slots=True)
 class OAuthStatus:
+    """Whether the caller's account is linked to a shared tool, until when its access token lives, and its
+    scopes."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     tools: Tools
@@ -505,7 +515,8 @@ class AccessTokenFor:
 
 @dataclass(frozen=True, slots=True)
 class OAuthUserEmail:
-    """The linked account's email; asked of the provider (with a valid token) if it was not known yet."""
+    """The email of the caller's linked account for a shared tool (``oauth_not_linked`` when there is none),
+    asked of the provider if it was not known yet."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 

@@ -16,6 +16,9 @@ from tesserra_core.usecases.views import StatusView
 
 @dataclass(frozen=True, slots=True)
 class ServiceStatus:
+    """Service, database, Docker engine and storage, each ok, degraded or down, probed with time limits. Anyone
+    may ask; a caller who does needs ``status:read``."""
+
     scope: ClassVar[Scope] = Scope.STATUS_READ
 
     probes: Sequence[Probe]

@@ -69,6 +69,12 @@ def stripe_idempotency_key(purpose: str, *parts: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StartCheckout:
+    """Start a Stripe Checkout for ``plan`` (by code) in ``currency`` (ISO 4217) every ``interval``; answers the
+    page URL. Creates the tenant's Stripe customer on first use. Refused when the plan has no synced price in
+    that currency (``price_not_synced``) or the tenant already subscribes (``already_subscribed``). The Stripe
+    call carries an idempotency key derived from the caller's idempotency key, if any, or else from tenant,
+    plan, currency and interval, so retries never open a second session."""
+
     scope: ClassVar[Scope] = Scope.BILLING_WRITE
 
     uow: UnitOfWorkFactory
@@ -135,6 +141,8 @@ class StartCheckout:
 
 @dataclass(frozen=True, slots=True)
 class GetSubscription:
+    """The tenant's plan, subscription status (Stripe's), period end, cancel_at_period_end and limits."""
+
     scope: ClassVar[Scope] = Scope.BILLING_READ
 
     uow: UnitOfWorkFactory
@@ -166,7 +174,7 @@ def view_of(s: Subscription | None, plan: str, subscribed: bool, limits: PlanLim
 
 @dataclass(frozen=True, slots=True)
 class CancelSubscription:
-    """Cancel at the end of the paid period: the plan's limits hold until then."""
+    """Cancel the tenant's subscription at the end of the paid period; the plan's limits hold until then."""
 
     scope: ClassVar[Scope] = Scope.BILLING_WRITE
 
@@ -207,6 +215,8 @@ class CancelSubscription:
 
 @dataclass(frozen=True, slots=True)
 class BillingPortal:
+    """A Stripe billing-portal link for the tenant (change plan, payment method, invoices)."""
+
     scope: ClassVar[Scope] = Scope.BILLING_WRITE
 
     uow: UnitOfWorkFactory

@@ -68,6 +68,8 @@ def check_password(password: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CurrentTenant:
+    """The caller's tenant."""
+
     scope: ClassVar[Scope] = Scope.TENANT_READ
 
     uow: UnitOfWorkFactory
@@ -83,6 +85,8 @@ class CurrentTenant:
 
 @dataclass(frozen=True, slots=True)
 class ListTenants:
+    """Every tenant, oldest first (platform administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -96,6 +100,8 @@ class ListTenants:
 
 @dataclass(frozen=True, slots=True)
 class GetTenant:
+    """One tenant (platform administrators)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -180,6 +186,9 @@ class Onboard:
 
 @dataclass(frozen=True, slots=True)
 class CreateTenant:
+    """Create a tenant, optionally with its owner (platform administrators): a new user, with
+    ``owner_password``, or an existing one, without it."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     onboard: Onboard
@@ -191,6 +200,9 @@ class CreateTenant:
 
 @dataclass(frozen=True, slots=True)
 class UpdateTenant:
+    """Rename, re-slug, change the plan or the status of a tenant (platform administrators). Suspending ends
+    every session and key of the tenant; the caller's own tenant cannot be suspended (``own_tenant``)."""
+
     scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
@@ -225,6 +237,10 @@ class UpdateTenant:
 
 @dataclass(frozen=True, slots=True)
 class SetTenantStatus:
+    """Suspend or reactivate a tenant (platform administrators). A suspended tenant's users and keys are refused
+    until it is reactivated; the caller's own tenant cannot be suspended (``own_tenant``): nobody in it could
+    reactivate it."""
+
     scope: ClassVar[Scope] = Scope.ADMIN  # checked by UpdateTenant, which it calls
 
     update: UpdateTenant

@@ -94,6 +94,8 @@ def _record_type(value: str) -> RecordType:
 
 @dataclass(frozen=True, slots=True)
 class ListDnsRecords:
+    """A domain's DNS records, by name and type (the SOA is the platform's: see the zone file)."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_READ
 
     uow: UnitOfWorkFactory
@@ -108,6 +110,10 @@ class ListDnsRecords:
 
 @dataclass(frozen=True, slots=True)
 class CreateDnsRecord:
+    """Add an A, AAAA, CNAME, MX, TXT, SRV, CAA or NS record. A name outside the zone, data that is not valid
+    for the type, a TTL out of 30-604800 or a CNAME sharing its name is refused naming the field; an exact
+    duplicate is a conflict."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
 
     editor: ZoneEditor
@@ -142,6 +148,8 @@ class CreateDnsRecord:
 
 @dataclass(frozen=True, slots=True)
 class UpdateDnsRecord:
+    """Change a DNS record's name, data or TTL (checked as on creation)."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
 
     editor: ZoneEditor
@@ -170,6 +178,8 @@ class UpdateDnsRecord:
 
 @dataclass(frozen=True, slots=True)
 class DeleteDnsRecord:
+    """Delete a DNS record."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
 
     editor: ZoneEditor
@@ -193,6 +203,9 @@ def soa_of(domain: Domain, records: list[RecordData]) -> Soa:
 
 @dataclass(frozen=True, slots=True)
 class ExportZone:
+    """A domain's zone as an RFC 1035 file: $ORIGIN, $TTL, the platform's SOA (its serial grows on every
+    change), the records."""
+
     scope: ClassVar[Scope] = Scope.DOMAINS_READ
 
     uow: UnitOfWorkFactory
@@ -215,7 +228,9 @@ MAX_ZONE_RECORDS = 5000
 
 @dataclass(frozen=True, slots=True)
 class ImportZone:
-    """Replace every record of the zone with those of a zone file: all of them, or none."""
+    """Replace every record of a domain with those of a zone file: all of them or none. $ORIGIN and $TTL are
+    honoured, $INCLUDE and $GENERATE refused, the SOA ignored (the platform keeps its own). A syntax error is
+    refused with its line number; a zone file holds at most 1 MiB and 5000 records."""
 
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 

@@ -26,7 +26,6 @@ def routes(uc: UseCases) -> Router:
         **declare(uses=Login, public=True, rate_limit="login", errors=(400, 401, 403)),
     )
     async def login(data: JSONBody[Credentials]) -> TokenPair:
-        """Exchange email and password for a 15-minute access token and a rotating refresh token."""
         return await uc.sessions.login(data)
 
     @post(
@@ -36,17 +35,14 @@ def routes(uc: UseCases) -> Router:
         **declare(uses=Refresh, public=True, errors=(400, 401, 403)),
     )
     async def refresh(data: JSONBody[RefreshRequest]) -> TokenPair:
-        """Rotate a refresh token. Presenting an already-rotated one revokes the whole session."""
         return await uc.sessions.refresh(data)
 
     @post("/logout", status_code=204, **declare(uses=Logout, errors=(422,)))
     async def logout(request: Caller) -> None:
-        """End this login session: its refresh tokens and every access token issued in it."""
         await uc.sessions.logout(request.user)
 
     @get("/me", **declare(uses=Me, rate_limit="me", errors=(403,)))
     async def me(request: Caller) -> MeView:
-        """Who is calling: user, tenant, role, scopes, tier and how they authenticated."""
         return await uc.sessions.me(request.user)
 
     @post(
@@ -56,17 +52,14 @@ def routes(uc: UseCases) -> Router:
         **declare(uses=GenerateApiKey, idempotent=True, errors=(400, 403)),
     )
     async def generate_key(data: JSONBody[NewApiKey], request: Caller) -> NewApiKeyView:
-        """Mint an API key with at most the caller's scopes and tier. The secret is shown only here."""
         return await uc.api_keys.generate(request.user, data)
 
     @get("/keys", **declare(uses=ListApiKeys, errors=(400, 403)))
     async def list_keys(request: Caller, page: Paging) -> Page[ApiKeyView]:
-        """The tenant's keys (owners and admins) or the caller's own, newest first."""
         return await uc.api_keys.list(request.user, page)
 
     @delete("/keys/{key_id:str}", status_code=204, **declare(uses=RevokeApiKey, errors=(403, 404)))
     async def revoke_key(key_id: FromPath[str], request: Caller) -> None:
-        """Revoke a key. It stops working on every worker within a second."""
         await uc.api_keys.revoke(request.user, key_id)
 
     return Router(

@@ -16,7 +16,6 @@ from tesserra_http.dependencies import Caller, Paging
 def routes(uc: UseCases) -> Router:
     @get("/", **declare(uses=ListContainers, errors=(400, 403)))
     async def list_containers(request: Caller, page: Paging) -> Page[ContainerView]:
-        """Managed containers of the tenant with their state, image and owner (installation, sandbox or resource)."""
         return await uc.containers.list(request.user, page)
 
     @get("/{container_id:str}", **declare(uses=GetContainer, errors=(403, 404)))
@@ -29,8 +28,6 @@ def routes(uc: UseCases) -> Router:
     async def container_action(
         container_id: FromPath[str], action: FromPath[ContainerAction], request: Caller
     ) -> ContainerActionView:
-        """``start``, ``stop``, ``restart`` or ``remove`` (tenant owners and admins). An installation whose
-        container is stopped or removed starts again on its next tool call."""
         return await uc.containers.action(request.user, container_id, action)
 
     return Router(

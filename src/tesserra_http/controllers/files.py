@@ -59,7 +59,6 @@ def routes(uc: UseCases) -> Router:
 
     @get("/{project_id:str}/arquivos", **declare(uses=ListProjectFiles, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def list_project_files(project_id: FromPath[str], request: Caller, page: Paging) -> Page[ProjectFileView]:
-        """The project's files, by name, with their size, type and SHA-256."""
         return await uc.files.list(request.user, project_id, page)
 
     @post(
@@ -71,9 +70,9 @@ def routes(uc: UseCases) -> Router:
             rate_limit=CONSOLE,
             errors=(400, 402, 403, 404, 409, 413, 422),
             description=(
-                "Upload a file: ``multipart/form-data`` (the first part with a filename), or any other "
-                "body with ``?filename=`` (422 filename_required without it). Streamed to storage with its "
-                "SHA-256; past the per-file limit (413) or the plan's ``storage_bytes`` (402) nothing is kept."
+                "The body: ``multipart/form-data`` (the first part with a filename), or any other body with "
+                "``?filename=`` (422 filename_required without it). Past the per-file limit it answers 413, past "
+                "the plan's ``storage_bytes`` 402."
             ),
         ),
     )
@@ -116,7 +115,6 @@ def routes(uc: UseCases) -> Router:
         **_download(declare(uses=DownloadProjectFile, rate_limit=CONSOLE, errors=(403, 404))),
     )
     async def download_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> Stream:
-        """The file's bytes, streamed, with its type, an attachment disposition naming it, and its digest."""
         download = await uc.files.download(request.user, project_id, file_id)
         f = download.file
         digest = base64.b64encode(bytes.fromhex(f.sha256)).decode()

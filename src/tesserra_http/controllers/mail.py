@@ -36,7 +36,6 @@ from tesserra_http.dependencies import Caller, Paging
 def routes(uc: UseCases) -> Router:
     @get("/", **declare(uses=ListMailboxes, rate_limit=CONSOLE, errors=(400, 403)))
     async def list_mailboxes(request: Caller, page: Paging) -> Page[MailboxView]:
-        """The tenant's mailboxes, by address."""
         return await uc.mail.list_mailboxes(request.user, page)
 
     @post(
@@ -45,13 +44,10 @@ def routes(uc: UseCases) -> Router:
         **declare(uses=CreateMailbox, rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 404, 409, 422)),
     )
     async def create_mailbox(data: JSONBody[NewMailbox], request: Caller) -> MailboxView:
-        """Create a mailbox on one of the tenant's verified domains (422 if not verified yet). The
-        password is stored as an argon2id hash and never shown."""
         return await uc.mail.create_mailbox(request.user, data)
 
     @get("/aliases", **declare(uses=ListEmailAliases, rate_limit=CONSOLE, errors=(400, 403)))
     async def list_email_aliases(request: Caller, page: Paging) -> Page[EmailAliasView]:
-        """The tenant's aliases, by source."""
         return await uc.mail.list_aliases(request.user, page)
 
     @post(
@@ -60,9 +56,6 @@ def routes(uc: UseCases) -> Router:
         **declare(uses=CreateEmailAlias, rate_limit=CONSOLE, idempotent=True, errors=(400, 403, 404, 409, 422)),
     )
     async def create_email_alias(data: JSONBody[NewEmailAlias], request: Caller) -> EmailAliasView:
-        """Forward a source address (on a verified domain of the tenant) to one or more addresses.
-        409 for a source already in use, or for destinations that lead back to the source (a loop,
-        directly or through the tenant's other aliases)."""
         return await uc.mail.create_alias(request.user, data)
 
     @get("/aliases/{alias_id:str}", **declare(uses=GetEmailAlias, rate_limit=CONSOLE, errors=(403, 404)))
@@ -76,7 +69,6 @@ def routes(uc: UseCases) -> Router:
     async def update_email_alias(
         alias_id: FromPath[str], data: JSONBody[EmailAliasChanges], request: Caller
     ) -> EmailAliasView:
-        """Replace the destinations (loops refused, as on creation)."""
         return await uc.mail.update_alias(request.user, alias_id, data)
 
     @delete(
@@ -93,14 +85,12 @@ def routes(uc: UseCases) -> Router:
 
     @patch("/{mailbox_id:str}", **declare(uses=UpdateMailbox, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def update_mailbox(mailbox_id: FromPath[str], data: JSONBody[MailboxChanges], request: Caller) -> MailboxView:
-        """Change the mailbox's quota."""
         return await uc.mail.update_mailbox(request.user, mailbox_id, data)
 
     @put("/{mailbox_id:str}/senha", **declare(uses=ResetMailboxPassword, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def reset_mailbox_password(
         mailbox_id: FromPath[str], data: JSONBody[MailboxPassword], request: Caller
     ) -> MailboxView:
-        """Set a new password (stored as an argon2id hash)."""
         return await uc.mail.reset_password(request.user, mailbox_id, data)
 
     @delete("/{mailbox_id:str}", status_code=204, **declare(uses=DeleteMailbox, rate_limit=CONSOLE, errors=(403, 404)))

@@ -34,12 +34,10 @@ def marketplace_routes(uc: UseCases) -> Router:
         category: Annotated[str | None, QueryParameter(description="Exact category.")] = None,
         tag: Annotated[str | None, QueryParameter(description="A tag the tool carries.")] = None,
     ) -> Page[MarketplaceToolView]:
-        """Search the catalog by text, category and tag, by name."""
         return await uc.marketplace.search(request.user, CatalogQuery(q, category, tag), page)
 
     @get("/tools/{tool_id:str}", **declare(uses=GetMarketplaceTool, errors=(403, 404)))
     async def details(tool_id: FromPath[str], request: Caller) -> MarketplaceToolView:
-        """One tool: what it does, how it runs, and the settings an install takes."""
         return await uc.marketplace.get_tool(request.user, tool_id)
 
     @post(
@@ -48,15 +46,10 @@ def marketplace_routes(uc: UseCases) -> Router:
         **declare(uses=InstallTool, idempotent=True, errors=(400, 402, 403, 404)),
     )
     async def install(tool_id: FromPath[str], data: JSONBody[InstallRequest], request: Caller) -> InstallationView:
-        """Install a tool: answers at once with status ``installing``; the server starts in the background
-        and the installation moves to ``ready`` (tools recorded), ``failed`` (with the reason) or
-        ``needs_auth``. Secret settings are stored encrypted and never shown again."""
         return await uc.installations.install(request.user, tool_id, data)
 
     @post("/refresh", status_code=200, **declare(uses=RefreshCatalog, errors=(403, 503)))
     async def refresh(request: Caller) -> RefreshReport:
-        """Reload the catalog from the configured source (platform administrators). Invalid entries are
-        reported and skipped; the valid ones replace the catalog in one transaction."""
         return await uc.marketplace.refresh_catalog(request.user)
 
     return Router("/api/marketplace", tags=["Marketplace"], route_handlers=[search, details, install, refresh])
@@ -65,7 +58,6 @@ def marketplace_routes(uc: UseCases) -> Router:
 def registry_routes(uc: UseCases) -> Router:
     @get("/", **declare(uses=ListRegistry, errors=(400, 403)))
     async def list_registry(request: Caller, page: Paging) -> Page[RegistryEntryView]:
-        """Registry-backed tool definitions, as server.json documents (plus category and tags)."""
         return await uc.marketplace.list_registry(request.user, page)
 
     @get("/{tool_id:str}", **declare(uses=GetRegistryEntry, errors=(403, 404)))

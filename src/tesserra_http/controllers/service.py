@@ -17,14 +17,12 @@ class Liveness(msgspec.Struct, frozen=True):
 
 
 def routes(uc: UseCases) -> Router:
-    @get("/health", **declare(public=True))
+    @get("/health", **declare(public=True, description="Liveness only: the process answers."))
     async def health() -> Liveness:
-        """Liveness only: the process answers."""
         return Liveness()
 
     @get("/status", **declare(uses=ServiceStatus, public=True))
     async def status() -> StatusView:
-        """Service, database, Docker engine and storage, each ok, degraded or down, probed with time limits."""
         return await uc.service.status()
 
     return Router("/", tags=["Service"], route_handlers=[health, status])
