@@ -13,6 +13,7 @@ from tesserra_mcp.tools import (
     projects,
     service,
     shared_tools,
+    zones,
 )
 
 ALL: tuple[ToolSet, ...] = (
@@ -21,6 +22,7 @@ ALL: tuple[ToolSet, ...] = (
     shared_tools.tools,
     projects.tools,
     domains.tools,
+    zones.tools,
     mail.tools,
     files.tools,
     billing.tools,
