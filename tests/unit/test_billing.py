@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import pytest
-from dependency_injector import providers
 
-from tesserra_adapters.bootstrap import build
-from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.bootstrap import build, memory_ports
 from tesserra_adapters.memory.gateway import MEMORY_WEBHOOK_SECRET, MemoryGateway
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.stripe_events import subscription_from
@@ -422,12 +421,9 @@ async def test_finance_figures(uc: UseCases, admin: Principal, team: Team, clock
 
 
 async def test_another_workers_cached_entitlement_is_evicted_through_the_revocation_feed(
-    uc: UseCases, admin: Principal, team: Team, settings: Settings, clock: FakeClock
+    uc: UseCases, admin: Principal, team: Team, settings: Settings, clock: FakeClock, exit_stack: AsyncExitStack
 ) -> None:
-    other = MemoryAdapters(settings=settings)
-    other.uow.override(providers.Object(uc.ports.uow))
-    other.clock.override(providers.Object(clock))
-    other.gateway.override(providers.Object(uc.ports.gateway))
+    other = memory_ports(settings, exit_stack, uow=uc.ports.uow, clock=clock, gateway=uc.ports.gateway)
     worker_b = await build(other, settings)
     pro = await synced_plan(uc, admin, "pro", PRO)
 
