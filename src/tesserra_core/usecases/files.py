@@ -9,8 +9,6 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-import msgspec
-
 from tesserra_core.domain.files import DEFAULT_CONTENT_TYPE, ProjectFile, check_content_type, check_filename
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
@@ -21,9 +19,10 @@ from tesserra_core.ports.files import FileStorage, StoredObjectWriter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.views import View
 
 
-class ProjectFileView(msgspec.Struct, frozen=True):
+class ProjectFileView(View[ProjectFile], frozen=True):
     id: str
     project_id: str
     name: str
@@ -31,18 +30,6 @@ class ProjectFileView(msgspec.Struct, frozen=True):
     sha256: str
     content_type: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, f: ProjectFile) -> ProjectFileView:
-        return cls(
-            id=f.id,
-            project_id=f.project_id,
-            name=f.name,
-            size=f.size,
-            sha256=f.sha256,
-            content_type=f.content_type,
-            created_at=f.created_at,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import InvoiceFilter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.views import View
 
 INVOICE_STATUSES = frozenset({"draft", "open", "paid", "uncollectible", "void"})
 _MAX_SPAN = timedelta(days=3660)
@@ -70,7 +71,7 @@ class ChurnView(msgspec.Struct, frozen=True):
     """churned / active_at_start (0 when nothing was active)."""
 
 
-class InvoiceView(msgspec.Struct, frozen=True):
+class InvoiceView(View[Invoice], frozen=True):
     id: str
     tenant_id: str
     subscription_id: str | None
@@ -80,20 +81,6 @@ class InvoiceView(msgspec.Struct, frozen=True):
     amount_paid: int
     created_at: datetime
     paid_at: datetime | None
-
-    @classmethod
-    def of(cls, i: Invoice) -> InvoiceView:
-        return cls(
-            id=i.id,
-            tenant_id=i.tenant_id,
-            subscription_id=i.subscription_id,
-            status=i.status,
-            currency=i.currency,
-            amount_due=i.amount_due,
-            amount_paid=i.amount_paid,
-            created_at=i.created_at,
-            paid_at=i.paid_at,
-        )
 
 
 class InvoiceQuery(msgspec.Struct, frozen=True, kw_only=True):

@@ -32,9 +32,10 @@ from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.tenants import PASSWORD_META, check_password
+from tesserra_core.usecases.views import View
 
 
-class MailboxView(msgspec.Struct, frozen=True):
+class MailboxView(View[Mailbox], frozen=True):
     """A mailbox; its password (even hashed) is never shown."""
 
     id: str
@@ -44,19 +45,8 @@ class MailboxView(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, m: Mailbox) -> MailboxView:
-        return cls(
-            id=m.id,
-            domain_id=m.domain_id,
-            address=m.address,
-            quota_bytes=m.quota_bytes,
-            created_at=m.created_at,
-            updated_at=m.updated_at,
-        )
 
-
-class EmailAliasView(msgspec.Struct, frozen=True):
+class EmailAliasView(View[EmailAlias], frozen=True):
     id: str
     domain_id: str
     source: str
@@ -66,14 +56,7 @@ class EmailAliasView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, a: EmailAlias) -> EmailAliasView:
-        return cls(
-            id=a.id,
-            domain_id=a.domain_id,
-            source=a.source,
-            destinations=list(a.destinations),
-            created_at=a.created_at,
-            updated_at=a.updated_at,
-        )
+        return cls.read(a, destinations=list(a.destinations))
 
 
 class NewMailbox(Input, frozen=True, forbid_unknown_fields=True):

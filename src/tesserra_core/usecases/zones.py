@@ -28,9 +28,10 @@ from tesserra_core.ports.dns import Soa, ZoneCodec
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import IdFactory
 from tesserra_core.usecases.domains import DomainView, ZoneEditor, load_domain
+from tesserra_core.usecases.views import View
 
 
-class DnsRecordView(msgspec.Struct, frozen=True):
+class DnsRecordView(View[DnsRecord], frozen=True):
     id: str
     domain_id: str
     name: str
@@ -39,19 +40,6 @@ class DnsRecordView(msgspec.Struct, frozen=True):
     data: str
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, r: DnsRecord) -> DnsRecordView:
-        return cls(
-            id=r.id,
-            domain_id=r.domain_id,
-            name=r.name,
-            type=r.type,
-            ttl=r.ttl,
-            data=r.data,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
 
 
 class ZoneFileView(msgspec.Struct, frozen=True):
