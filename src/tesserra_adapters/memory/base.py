@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tesserra_core.domain.paging import PageRequest
-
 if TYPE_CHECKING:
     from tesserra_adapters.memory.unit_of_work import MemoryStore
 
@@ -45,7 +43,3 @@ class _Repo:
             return False
         self._drop(table, key)
         return True
-
-
-def _page(items: list[Any], page: PageRequest) -> tuple[list[Any], int]:
-    return items[page.offset : page.offset + page.limite], len(items)

@@ -131,7 +131,7 @@ class MemoryInvoices(_Repo):
             and (where.until is None or i.created_at < where.until)
         ]
         found.sort(key=lambda i: (i.created_at, i.id), reverse=True)
-        return found[page.offset : page.offset + page.limite], len(found)
+        return page.window(found)
 
 
 class MemoryBillingEvents(_Repo):

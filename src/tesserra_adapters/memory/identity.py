@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from tesserra_adapters.memory.base import Undo, _page, _Repo
+from tesserra_adapters.memory.base import Undo, _Repo
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -44,7 +44,7 @@ class MemoryTenants(_Repo):
         return self._store.tenants.get(tenant_id)
 
     async def list(self, page: PageRequest) -> tuple[list[Tenant], int]:
-        return _page(sorted(self._store.tenants.values(), key=lambda t: t.id), page)
+        return page.window(sorted(self._store.tenants.values(), key=lambda t: t.id))
 
     async def update(self, tenant: Tenant) -> None:
         self._ensure_slug_free(tenant)
@@ -125,7 +125,7 @@ class MemoryApiKeys(_Repo):
         keys = [
             k for k in self._store.api_keys.values() if k.tenant_id == tenant_id and created_by in (None, k.created_by)
         ]
-        return _page(sorted(keys, key=lambda k: k.id, reverse=True), page)
+        return page.window(sorted(keys, key=lambda k: k.id, reverse=True))
 
     async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
         key = await self.get(tenant_id, key_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -23,7 +23,7 @@ class MemoryMailboxes(_Repo):
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Mailbox], int]:
         mine = [m for m in self._store.mailboxes.values() if m.tenant_id == tenant_id]
-        return _page(sorted(mine, key=lambda m: m.address), page)
+        return page.window(sorted(mine, key=lambda m: m.address))
 
     async def count(self, tenant_id: str) -> int:
         return sum(1 for m in self._store.mailboxes.values() if m.tenant_id == tenant_id)
@@ -72,4 +72,4 @@ class MemoryEmailAliases(_Repo):
         return self._pop(self._store.email_aliases, alias_id)
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
-        return _page(await self.all(tenant_id), page)
+        return page.window(await self.all(tenant_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter, name_key
 from tesserra_core.errors import Conflict
@@ -31,7 +31,7 @@ class MemoryProjects(_Repo):
             and (where.status is None or p.status is where.status)
             and (needle is None or needle in name_key(p.name))
         ]
-        return _page(sorted(found, key=lambda p: p.id, reverse=True), page)
+        return page.window(sorted(found, key=lambda p: p.id, reverse=True))
 
     async def update(self, project: Project) -> None:
         self._ensure_name_free(project)

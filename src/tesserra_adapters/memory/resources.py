@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.resources import UNSETTLED, Resource
 from tesserra_core.errors import Conflict
@@ -60,4 +60,4 @@ class MemoryResources(_Repo):
                 raise Conflict(f"the project has a resource named {resource.name!r}", code="resource_name_taken")
 
     async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[Resource], int]:
-        return _page(await self.all_of(tenant_id, project_id), page)
+        return page.window(await self.all_of(tenant_id, project_id))

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import msgspec
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.errors import Conflict
@@ -62,4 +62,4 @@ class MemoryClientSyncs(_Repo):
         found = [
             s for s in self._store.client_syncs.values() if (s.tenant_id, s.instance_id) == (tenant_id, instance_id)
         ]
-        return _page(sorted(found, key=lambda s: (s.at, s.id), reverse=True), page)
+        return page.window(sorted(found, key=lambda s: (s.at, s.id), reverse=True))

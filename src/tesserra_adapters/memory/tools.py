@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import CatalogEntry, Installation, InstallScope
 from tesserra_core.errors import Conflict
@@ -28,7 +28,7 @@ class MemoryCatalog(_Repo):
         self, page: PageRequest, *, text: str | None = None, category: str | None = None, tag: str | None = None
     ) -> tuple[list[CatalogEntry], int]:
         found = [e for e in self._store.catalog.values() if e.matches(text, category, tag)]
-        return _page(sorted(found, key=lambda e: e.name), page)
+        return page.window(sorted(found, key=lambda e: e.name))
 
     async def count(self) -> int:
         return len(self._store.catalog)
@@ -53,7 +53,7 @@ class MemoryInstallations(_Repo):
             for i in self._store.installations.values()
             if i.tenant_id == tenant_id and (i.scope is InstallScope.TENANT or i.user_id == user_id)
         ]
-        return _page(sorted(found, key=lambda i: i.id, reverse=True), page)
+        return page.window(sorted(found, key=lambda i: i.id, reverse=True))
 
     async def count(self, tenant_id: str) -> int:
         return sum(1 for i in self._store.installations.values() if i.tenant_id == tenant_id)

@@ -120,8 +120,7 @@ class ListPlans:
         page = page or PageRequest()
         async with self.uow(read_only=True) as uow:
             plans = await uow.plans.list(active_only=True)
-        shown = plans[page.offset : page.offset + page.limite]
-        return Page([PlanView.of(p, active_prices_only=True) for p in shown], len(plans), page.limite, page.offset)
+        return page.answer(page.window(plans), lambda p: PlanView.of(p, active_prices_only=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +132,7 @@ class AdminListPlans:
         page = page or PageRequest()
         async with self.uow(read_only=True) as uow:
             plans = await uow.plans.list(active_only=False)
-        shown = plans[page.offset : page.offset + page.limite]
-        return Page([PlanView.of(p) for p in shown], len(plans), page.limite, page.offset)
+        return page.answer(page.window(plans), PlanView.of)
 
 
 @dataclass(frozen=True, slots=True)

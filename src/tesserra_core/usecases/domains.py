@@ -93,8 +93,7 @@ class ListDomains:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[DomainView]:
         actor.require(Scope.DOMAINS_READ)
         async with self.uow(read_only=True) as uow:
-            domains, total = await uow.domains.list(actor.tenant_id, page)
-        return Page([DomainView.of(d) for d in domains], total, page.limite, page.offset)
+            return page.answer(await uow.domains.list(actor.tenant_id, page), DomainView.of)
 
 
 @dataclass(frozen=True, slots=True)

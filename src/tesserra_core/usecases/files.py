@@ -140,8 +140,7 @@ class ListProjectFiles:
         actor.require(Scope.PROJECTS_READ)
         async with self.uow(read_only=True) as uow:
             await _check_project(uow, actor, project_id)
-            files, total = await uow.project_files.list(actor.tenant_id, project_id, page)
-        return Page([ProjectFileView.of(f) for f in files], total, page.limite, page.offset)
+            return page.answer(await uow.project_files.list(actor.tenant_id, project_id, page), ProjectFileView.of)
 
 
 async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str) -> ProjectFile:

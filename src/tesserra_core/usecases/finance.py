@@ -190,8 +190,7 @@ class ListInvoices:
             until=_aware(query.until) if query.until is not None else None,
         )
         async with self.uow(read_only=True) as uow:
-            invoices, total = await uow.invoices.list(where, page)
-        return Page([InvoiceView.of(i) for i in invoices], total, page.limite, page.offset)
+            return page.answer(await uow.invoices.list(where, page), InvoiceView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,8 +107,7 @@ class ListMailboxes:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[MailboxView]:
         actor.require(Scope.DOMAINS_READ)
         async with self.uow(read_only=True) as uow:
-            items, total = await uow.mailboxes.list(actor.tenant_id, page)
-        return Page([MailboxView.of(m) for m in items], total, page.limite, page.offset)
+            return page.answer(await uow.mailboxes.list(actor.tenant_id, page), MailboxView.of)
 
 
 async def _mailbox(uow: UnitOfWork, actor: Principal, mailbox_id: str) -> Mailbox:
@@ -232,8 +231,7 @@ class ListEmailAliases:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[EmailAliasView]:
         actor.require(Scope.DOMAINS_READ)
         async with self.uow(read_only=True) as uow:
-            items, total = await uow.email_aliases.list(actor.tenant_id, page)
-        return Page([EmailAliasView.of(a) for a in items], total, page.limite, page.offset)
+            return page.answer(await uow.email_aliases.list(actor.tenant_id, page), EmailAliasView.of)
 
 
 @dataclass(frozen=True, slots=True)

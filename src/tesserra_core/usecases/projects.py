@@ -78,8 +78,7 @@ class ListProjects:
     async def __call__(self, actor: Principal, page: PageRequest, where: ProjectFilter) -> Page[ProjectView]:
         actor.require(Scope.PROJECTS_READ)
         async with self.uow(read_only=True) as uow:
-            projects, total = await uow.projects.list(actor.tenant_id, page, where)
-        return Page([ProjectView.of(p) for p in projects], total, page.limite, page.offset)
+            return page.answer(await uow.projects.list(actor.tenant_id, page, where), ProjectView.of)
 
 
 @dataclass(frozen=True, slots=True)

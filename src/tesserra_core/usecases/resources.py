@@ -84,8 +84,7 @@ class ListResources:
         actor.require(Scope.PROJECTS_READ)
         async with self.uow(read_only=True) as uow:
             await project_of(uow, actor, project_id)
-            resources, total = await uow.resources.list(actor.tenant_id, project_id, page)
-        return Page([ResourceView.of(r) for r in resources], total, page.limite, page.offset)
+            return page.answer(await uow.resources.list(actor.tenant_id, project_id, page), ResourceView.of)
 
 
 @dataclass(frozen=True, slots=True)

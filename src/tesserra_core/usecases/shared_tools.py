@@ -42,6 +42,7 @@ from tesserra_core.ports.security import SecretDigest
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig, TokenGrant
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.single_flight import KeyedLocks
+from tesserra_core.usecases.views import View
 
 CALLBACK_PATH = "/api/auth/callback"
 VERIFIER_BYTES = 48  # 64 characters: inside RFC 7636's 43-128
@@ -53,7 +54,7 @@ RELINK = "oauth_relink_required"
 _PROVIDER_ERROR = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-class SharedToolView(msgspec.Struct, frozen=True):
+class SharedToolView(View[SharedTool], frozen=True):
     id: str
     name: str
     description: str
@@ -62,6 +63,17 @@ class SharedToolView(msgspec.Struct, frozen=True):
     linked: bool
     """Whether the caller has linked their account (always False for tools without OAuth)."""
     needs_relink: bool
+
+    @classmethod
+    def of(cls, tool: SharedTool, link: OAuthLink | None = None) -> SharedToolView:
+        """The tool as the caller sees it, with their ``link`` to its provider (if they made one)."""
+        link = link if tool.provider_id is not None else None
+        return cls.read(
+            tool,
+            requires_oauth=tool.provider_id is not None,
+            linked=link is not None and not link.needs_relink,
+            needs_relink=link is not None and link.needs_relink,
+        )
 
 
 class OAuthStartView(msgspec.Struct, frozen=True):
@@ -226,23 +238,7 @@ class ListSharedTools:
         every = await self.tools.directory.tools()
         async with self.uow(read_only=True) as uow:
             links = {link.tool_id: link for link in await uow.oauth_links.list_for_user(actor.tenant_id, actor.user_id)}
-        items = []
-        for tool in every[page.offset : page.offset + page.limite]:
-            link = links.get(tool.id) if tool.provider_id is not None else None
-            linked = link is not None and not link.needs_relink
-            needs_relink = link is not None and link.needs_relink
-            items.append(
-                SharedToolView(
-                    id=tool.id,
-                    name=tool.name,
-                    description=tool.description,
-                    provider_id=tool.provider_id,
-                    requires_oauth=tool.provider_id is not None,
-                    linked=linked,
-                    needs_relink=needs_relink,
-                )
-            )
-        return Page(items, len(every), page.limite, page.offset)
+        return page.answer(page.window(every), lambda tool: SharedToolView.of(tool, links.get(tool.id)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,8 +86,7 @@ class ListTenants:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[TenantView]:
         actor.require_platform_admin()
         async with self.uow(read_only=True) as uow:
-            tenants, total = await uow.tenants.list(page)
-        return Page([TenantView.of(t) for t in tenants], total, page.limite, page.offset)
+            return page.answer(await uow.tenants.list(page), TenantView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,8 +88,7 @@ class ListDnsRecords:
         actor.require(Scope.DOMAINS_READ)
         async with self.uow(read_only=True) as uow:
             await load_domain(uow, actor, domain_id)
-            records, total = await uow.dns_records.list(actor.tenant_id, domain_id, page)
-        return Page([DnsRecordView.of(r) for r in records], total, page.limite, page.offset)
+            return page.answer(await uow.dns_records.list(actor.tenant_id, domain_id, page), DnsRecordView.of)
 
 
 @dataclass(frozen=True, slots=True)
