@@ -21,6 +21,7 @@ from tesserra_core.domain.billing import (
 )
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.domain.structs import by_name
 from tesserra_core.domain.text import Input
 from tesserra_core.errors import Conflict, NotFound
 from tesserra_core.ports import Ports
@@ -146,18 +147,7 @@ class GetSubscription:
 def view_of(s: Subscription | None, plan: str, subscribed: bool, limits: PlanLimits) -> SubscriptionView:
     if s is None:
         return SubscriptionView(plan=plan, status=None, subscribed=subscribed, limits=limits)
-    return SubscriptionView(
-        plan=plan,
-        status=s.status,
-        subscribed=subscribed,
-        limits=limits,
-        subscription_id=s.id,
-        currency=s.currency,
-        interval=s.interval,
-        amount=s.amount,
-        current_period_end=s.current_period_end,
-        cancel_at_period_end=s.cancel_at_period_end,
-    )
+    return by_name(SubscriptionView, s, plan=plan, subscribed=subscribed, limits=limits, subscription_id=s.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Any, Generic, Self, TypeVar
 import msgspec
 
 from tesserra_core.domain.identity import ApiKey, AuthMethod, Role, Tenant, TenantStatus, Tier, User
+from tesserra_core.domain.structs import by_name
 from tesserra_core.ports.health import ComponentHealth, Health
 
 E = TypeVar("E")
@@ -17,7 +18,8 @@ E = TypeVar("E")
 
 class View(msgspec.Struct, Generic[E], frozen=True):
     """What a use case shows of an entity ``E``: each field is the entity's attribute of the same
-    name, unless the view states it otherwise (``read(entity, field=value)``)."""
+    name, unless the view states it otherwise (``read(entity, field=value)``). A view that needs
+    more than its entity (the caller's plan, a provider) is a plain Struct built with ``by_name``."""
 
     @classmethod
     def of(cls, entity: E, /) -> Self:
@@ -27,9 +29,7 @@ class View(msgspec.Struct, Generic[E], frozen=True):
     @classmethod
     def read(cls, entity: E, /, **stated: Any) -> Self:
         """The view with the ``stated`` fields as given and every other one read from ``entity``."""
-        return cls(
-            **{name: stated[name] if name in stated else getattr(entity, name) for name in cls.__struct_fields__}
-        )
+        return by_name(cls, entity, **stated)
 
 
 _READERS: dict[type[View[Any]], Callable[[object], tuple[Any, ...]]] = {}
