@@ -25,6 +25,7 @@ from tesserra_core.domain.shared_tools import (
     pkce_challenge,
     state_context,
 )
+from tesserra_core.domain.structs import by_name
 from tesserra_core.errors import (
     Conflict,
     Forbidden,
@@ -132,17 +133,13 @@ def _status(tool_id: str, provider_id: str, link: OAuthLink | None, now: datetim
             linked_at=None,
             refreshed_at=None,
         )
-    return OAuthStatusView(
-        tool_id=tool_id,
+    return by_name(
+        OAuthStatusView,
+        link,
         provider_id=provider_id,
         linked=not link.needs_relink,
-        needs_relink=link.needs_relink,
         expired=link.expired(now),
-        expires_at=link.expires_at,
         scopes=list(link.scopes),
-        email=link.email,
-        linked_at=link.linked_at,
-        refreshed_at=link.refreshed_at,
     )
 
 
@@ -168,6 +165,15 @@ class Tools:
         if provider is None:
             raise Unavailable("the tool's OAuth provider is not configured on this server", code="oauth_unconfigured")
         return provider
+
+    async def link_of(
+        self, uow: UnitOfWorkFactory, actor: Principal, tool: SharedTool
+    ) -> tuple[OAuthProvider, OAuthLink | None]:
+        """The tool's provider, and the caller's link to it (None until they link an account)."""
+        provider = await self.provider_of(tool)
+        async with uow(read_only=True) as u:
+            link = await u.oauth_links.get(actor.tenant_id, actor.user_id, tool.id)
+        return provider, link
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,14 +354,7 @@ class CompleteOAuth:
             link = msgspec.structs.replace(self.vault.link(old, state, grant, provider, now), email=email)
             await uow.oauth_links.put(link)
             await uow.commit()
-        view = OAuthLinkedView(
-            tool_id=link.tool_id,
-            provider_id=provider.id,
-            linked=True,
-            email=link.email,
-            scopes=list(link.scopes),
-            expires_at=link.expires_at,
-        )
+        view = by_name(OAuthLinkedView, link, provider_id=provider.id, linked=True, scopes=list(link.scopes))
         redirect = self.site.oauth_return_url
         return OAuthCallbackResult(
             view, _with_query(redirect, {"tool_id": link.tool_id, "status": "linked"}) if redirect else None
@@ -390,9 +389,7 @@ class OAuthStatus:
     async def __call__(self, actor: Principal, tool_id: str) -> OAuthStatusView:
         actor.require(Scope.TOOLS_READ)
         tool = await self.tools.get(tool_id)
-        provider = await self.tools.provider_of(tool)
-        async with self.uow(read_only=True) as uow:
-            link = await uow.oauth_links.get(actor.tenant_id, actor.user_id, tool.id)
+        provider, link = await self.tools.link_of(self.uow, actor, tool)
         return _status(tool.id, provider.id, link, self.clock.now())
 
 
@@ -458,11 +455,8 @@ class AccessTokenFor:
             await self._mark_relink(link)
             raise Conflict("the provider refused the refresh token; authorize again", code=RELINK) from None
         now = self.clock.now()
-        refreshed = OAuthLink(
-            tenant_id=link.tenant_id,
-            user_id=link.user_id,
-            tool_id=link.tool_id,
-            provider_id=link.provider_id,
+        refreshed = msgspec.structs.replace(
+            link,
             access_token_sealed=self.vault.seal(
                 link.tenant_id, link.user_id, link.tool_id, "access", grant.access_token
             ),
@@ -473,8 +467,6 @@ class AccessTokenFor:
             ),
             expires_at=_expiry(grant, now),
             scopes=_scopes(grant, link.scopes),
-            email=link.email,
-            linked_at=link.linked_at,
             refreshed_at=now,
         )
         async with self.uow() as uow:
@@ -502,9 +494,7 @@ class OAuthUserEmail:
     async def __call__(self, actor: Principal, tool_id: str) -> OAuthEmailView:
         actor.require(Scope.TOOLS_READ)
         tool = await self.tools.get(tool_id)
-        provider = await self.tools.provider_of(tool)
-        async with self.uow(read_only=True) as uow:
-            link = await uow.oauth_links.get(actor.tenant_id, actor.user_id, tool.id)
+        provider, link = await self.tools.link_of(self.uow, actor, tool)
         if link is None:
             raise NotFound("no linked account for this tool", code="oauth_not_linked")
         if link.email is not None:
