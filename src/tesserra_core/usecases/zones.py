@@ -104,18 +104,7 @@ class CreateDnsRecord:
         def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
             ttl = check_ttl(cmd.ttl if cmd.ttl is not None else domain.default_ttl)
             content = self.codec.record(domain.name, cmd.name, rtype, ttl, cmd.data)
-            now = domain.updated_at
-            record = DnsRecord(
-                id=self.ids.new(),
-                tenant_id=domain.tenant_id,
-                domain_id=domain.id,
-                name=content.name,
-                type=content.type,
-                ttl=content.ttl,
-                data=content.data,
-                created_at=now,
-                updated_at=now,
-            )
+            record = DnsRecord.new(self.ids.new(), domain, content)
             made.append(record)
             return [*records, record]
 
@@ -219,21 +208,7 @@ class ImportZone:
                     check_ttl(content.ttl)
                 except ValidationFailed as exc:
                     raise ValidationFailed(f"{exc.message} ({content.name} {content.type})", code=exc.code) from None
-            now = domain.updated_at
-            made.extend(
-                DnsRecord(
-                    id=self.ids.new(),
-                    tenant_id=domain.tenant_id,
-                    domain_id=domain.id,
-                    name=c.name,
-                    type=c.type,
-                    ttl=c.ttl,
-                    data=c.data,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for c in parsed
-            )
+            made.extend(DnsRecord.new(self.ids.new(), domain, content) for content in parsed)
             return made
 
         domain, _ = await self.editor.edit(actor, domain_id, change)
