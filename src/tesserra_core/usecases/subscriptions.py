@@ -30,6 +30,7 @@ from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.entitlements import billing_tag, entitlement_of
+from tesserra_core.usecases.tenants import tenant_of
 
 
 class CheckoutStart(Input, frozen=True, forbid_unknown_fields=True):
@@ -95,10 +96,8 @@ class StartCheckout:
                     code="already_subscribed",
                 )
             customer = await uow.subscriptions.customer(actor.tenant_id)
-            tenant = await uow.tenants.get(actor.tenant_id)
+            tenant = await tenant_of(uow, actor.tenant_id)
             user = await uow.users.get(actor.user_id)
-        if tenant is None:
-            raise NotFound("no such tenant", code="tenant_not_found")
         if customer is None:
             customer = await self._new_customer(actor.tenant_id, tenant.name, user.email if user else None)
         if idempotency_key is not None:

@@ -66,6 +66,13 @@ def check_password(password: str) -> str:
     return password
 
 
+async def tenant_of(uow: UnitOfWork, tenant_id: str) -> Tenant:
+    tenant = await uow.tenants.get(tenant_id)
+    if tenant is None:
+        raise NotFound("no such tenant", code="tenant_not_found")
+    return tenant
+
+
 @dataclass(frozen=True, slots=True)
 class CurrentTenant:
     uow: UnitOfWorkFactory
@@ -73,10 +80,7 @@ class CurrentTenant:
     async def __call__(self, actor: Principal) -> TenantView:
         actor.require(Scope.TENANT_READ)
         async with self.uow(read_only=True) as uow:
-            tenant = await uow.tenants.get(actor.tenant_id)
-        if tenant is None:
-            raise NotFound("no such tenant", code="tenant_not_found")
-        return TenantView.of(tenant)
+            return TenantView.of(await tenant_of(uow, actor.tenant_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +100,7 @@ class GetTenant:
     async def __call__(self, actor: Principal, tenant_id: str) -> TenantView:
         actor.require_platform_admin()
         async with self.uow(read_only=True) as uow:
-            tenant = await uow.tenants.get(tenant_id)
-        if tenant is None:
-            raise NotFound("no such tenant", code="tenant_not_found")
-        return TenantView.of(tenant)
+            return TenantView.of(await tenant_of(uow, tenant_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +190,7 @@ class UpdateTenant:
     async def __call__(self, actor: Principal, tenant_id: str, changes: TenantChanges) -> TenantView:
         actor.require_platform_admin()
         async with self.uow() as uow:
-            tenant = await uow.tenants.get(tenant_id)
-            if tenant is None:
-                raise NotFound("no such tenant", code="tenant_not_found")
+            tenant = await tenant_of(uow, tenant_id)
             if changes.status is TenantStatus.SUSPENDED and tenant.id == actor.tenant_id:
                 # The caller would lock themselves out, and with them the way back (reactivate).
                 raise Conflict("an administrator cannot suspend their own tenant", code="own_tenant")
