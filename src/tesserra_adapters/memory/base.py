@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 if TYPE_CHECKING:
     from tesserra_adapters.memory.unit_of_work import MemoryStore
@@ -36,6 +39,14 @@ class _Repo:
             table[key] = old
 
         self._journal.append(undo)
+
+    def _stamp(self, table: dict[Any, Any], key: Any, field: str, at: datetime) -> bool:
+        """Set the row's ``field`` to ``at``, unless it is set already: whether this call set it."""
+        row = table.get(key)
+        if row is None or getattr(row, field) is not None:
+            return False
+        self._put(table, key, msgspec.structs.replace(row, **{field: at}))
+        return True
 
     def _pop(self, table: dict[Any, Any], key: Any) -> bool:
         """Drop the row if it is there; whether it was."""

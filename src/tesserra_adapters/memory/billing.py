@@ -145,11 +145,7 @@ class MemoryBillingEvents(_Repo):
         return self._store.billing_events.get(event_id)
 
     async def mark_processed(self, event_id: str, at: datetime) -> bool:
-        event = self._store.billing_events.get(event_id)
-        if event is None or event.processed_at is not None:
-            return False
-        self._put(self._store.billing_events, event_id, msgspec.structs.replace(event, processed_at=at))
-        return True
+        return self._stamp(self._store.billing_events, event_id, "processed_at", at)
 
     async def record_failure(self, event_id: str, error: str, retry_at: datetime) -> None:
         event = self._store.billing_events.get(event_id)

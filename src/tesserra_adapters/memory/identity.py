@@ -128,11 +128,9 @@ class MemoryApiKeys(_Repo):
         return page.window(sorted(keys, key=lambda k: k.id, reverse=True))
 
     async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
-        key = await self.get(tenant_id, key_id)
-        if key is None or key.revoked_at is not None:
+        if await self.get(tenant_id, key_id) is None:
             return False
-        self._put(self._store.api_keys, key_id, msgspec.structs.replace(key, revoked_at=at))
-        return True
+        return self._stamp(self._store.api_keys, key_id, "revoked_at", at)
 
     async def touch(self, used: dict[str, datetime]) -> None:
         for key_id, at in used.items():
@@ -149,11 +147,7 @@ class MemorySessions(_Repo):
         return self._store.sessions.get(session_id)
 
     async def revoke(self, session_id: str, at: datetime) -> bool:
-        session = self._store.sessions.get(session_id)
-        if session is None or session.revoked_at is not None:
-            return False
-        self._put(self._store.sessions, session_id, msgspec.structs.replace(session, revoked_at=at))
-        return True
+        return self._stamp(self._store.sessions, session_id, "revoked_at", at)
 
 
 class MemoryRefreshTokens(_Repo):
@@ -164,11 +158,7 @@ class MemoryRefreshTokens(_Repo):
         return self._store.refresh_tokens.get(token_id)
 
     async def mark_used(self, token_id: str, at: datetime) -> bool:
-        token = self._store.refresh_tokens.get(token_id)
-        if token is None or token.used_at is not None:
-            return False
-        self._put(self._store.refresh_tokens, token_id, msgspec.structs.replace(token, used_at=at))
-        return True
+        return self._stamp(self._store.refresh_tokens, token_id, "used_at", at)
 
 
 class MemoryRevocations(_Repo):
