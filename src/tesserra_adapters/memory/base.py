@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 
@@ -12,6 +12,14 @@ if TYPE_CHECKING:
     from tesserra_adapters.memory.unit_of_work import MemoryStore
 
 Undo = Callable[[], None]
+
+
+class _Owned(Protocol):
+    @property
+    def tenant_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Owned)
 
 
 class _Repo:
@@ -39,6 +47,11 @@ class _Repo:
             table[key] = old
 
         self._journal.append(undo)
+
+    def _owned(self, table: dict[str, R], tenant_id: str, key: str) -> R | None:
+        """The row, if it is the tenant's: another tenant's is as missing as one that is not there."""
+        row = table.get(key)
+        return row if row is not None and row.tenant_id == tenant_id else None
 
     def _stamp(self, table: dict[Any, Any], key: Any, field: str, at: datetime) -> bool:
         """Set the row's ``field`` to ``at``, unless it is set already: whether this call set it."""

@@ -19,8 +19,7 @@ class MemoryDomains(_Repo):
         self._put(self._store.domains, domain.id, domain)
 
     async def get(self, tenant_id: str, domain_id: str) -> Domain | None:
-        d = self._store.domains.get(domain_id)
-        return d if d is not None and d.tenant_id == tenant_id else None
+        return self._owned(self._store.domains, tenant_id, domain_id)
 
     async def get_by_name(self, tenant_id: str, name: str) -> Domain | None:
         return next((d for d in self._store.domains.values() if d.name == name and d.tenant_id == tenant_id), None)

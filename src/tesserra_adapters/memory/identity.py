@@ -115,8 +115,7 @@ class MemoryApiKeys(_Repo):
         self._put(self._store.api_keys, key.id, key)
 
     async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
-        key = self._store.api_keys.get(key_id)
-        return key if key is not None and key.tenant_id == tenant_id else None
+        return self._owned(self._store.api_keys, tenant_id, key_id)
 
     async def get_by_prefix(self, prefix: str) -> ApiKey | None:
         return next((k for k in self._store.api_keys.values() if k.prefix == prefix), None)

@@ -15,8 +15,7 @@ class MemoryMailboxes(_Repo):
         self._put(self._store.mailboxes, mailbox.id, mailbox)
 
     async def get(self, tenant_id: str, mailbox_id: str) -> Mailbox | None:
-        m = self._store.mailboxes.get(mailbox_id)
-        return m if m is not None and m.tenant_id == tenant_id else None
+        return self._owned(self._store.mailboxes, tenant_id, mailbox_id)
 
     async def get_by_address(self, address: str) -> Mailbox | None:
         return next((m for m in self._store.mailboxes.values() if m.address == address), None)
@@ -48,8 +47,7 @@ class MemoryEmailAliases(_Repo):
         self._put(self._store.email_aliases, alias.id, alias)
 
     async def get(self, tenant_id: str, alias_id: str) -> EmailAlias | None:
-        a = self._store.email_aliases.get(alias_id)
-        return a if a is not None and a.tenant_id == tenant_id else None
+        return self._owned(self._store.email_aliases, tenant_id, alias_id)
 
     async def get_by_source(self, source: str) -> EmailAlias | None:
         return next((a for a in self._store.email_aliases.values() if a.source == source), None)

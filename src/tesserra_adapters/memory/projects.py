@@ -19,8 +19,7 @@ class MemoryProjects(_Repo):
         self._put(self._store.projects, project.id, project)
 
     async def get(self, tenant_id: str, project_id: str) -> Project | None:
-        project = self._store.projects.get(project_id)
-        return project if project is not None and project.tenant_id == tenant_id else None
+        return self._owned(self._store.projects, tenant_id, project_id)
 
     async def list(self, tenant_id: str, page: PageRequest, where: ProjectFilter) -> tuple[list[Project], int]:
         needle = where.name.casefold() if where.name else None

@@ -20,8 +20,7 @@ class MemoryResources(_Repo):
         self._put(self._store.resources, resource.id, resource)
 
     async def get(self, tenant_id: str, resource_id: str) -> Resource | None:
-        resource = self._store.resources.get(resource_id)
-        return resource if resource is not None and resource.tenant_id == tenant_id else None
+        return self._owned(self._store.resources, tenant_id, resource_id)
 
     async def find(self, resource_id: str) -> Resource | None:
         return self._store.resources.get(resource_id)

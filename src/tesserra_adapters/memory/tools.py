@@ -41,8 +41,7 @@ class MemoryInstallations(_Repo):
         self._put(self._store.installations, installation.id, installation)
 
     async def get(self, tenant_id: str, installation_id: str) -> Installation | None:
-        found = self._store.installations.get(installation_id)
-        return found if found is not None and found.tenant_id == tenant_id else None
+        return self._owned(self._store.installations, tenant_id, installation_id)
 
     async def find(self, installation_id: str) -> Installation | None:
         return self._store.installations.get(installation_id)

@@ -147,8 +147,7 @@ class SqlApiKeys(_Repo):
         await self._insert(t.api_keys, values, Conflict("an API key with this prefix exists", code="prefix_taken"))
 
     async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
-        k = t.api_keys.c
-        row = await self._one(select(t.api_keys).where(k.id == key_id, k.tenant_id == tenant_id))
+        row = await self._owned(t.api_keys, tenant_id, key_id)
         return _api_key(row) if row else None
 
     async def get_by_prefix(self, prefix: str) -> ApiKey | None:
