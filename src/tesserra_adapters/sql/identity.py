@@ -97,19 +97,7 @@ class SqlUsers(_Repo):
         return _user(row) if row else None
 
     async def update(self, user: User) -> None:
-        stmt = (
-            update(t.users)
-            .where(t.users.c.id == user.id)
-            .values(
-                email=user.email,
-                name=user.name,
-                password_hash=user.password_hash,
-                is_platform_admin=user.is_platform_admin,
-                active=user.active,
-                failed_logins=user.failed_logins,
-                locked_until=user.locked_until,
-            )
-        )
+        stmt = update(t.users).where(t.users.c.id == user.id).values(to_values(user, omit=("id", "created_at")))
         try:
             await self._conn.execute(stmt)
         except IntegrityError:
