@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter, name_key
 from tesserra_core.errors import Conflict
-
-if TYPE_CHECKING:
-    pass
 
 
 class MemoryProjects(_Repo):

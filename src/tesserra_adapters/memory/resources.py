@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.resources import UNSETTLED, Resource
 from tesserra_core.errors import Conflict
-
-if TYPE_CHECKING:
-    pass
 
 
 class MemoryResources(_Repo):
