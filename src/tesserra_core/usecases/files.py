@@ -19,6 +19,7 @@ from tesserra_core.ports.files import FileStorage, StoredObjectWriter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.projects import project_of
 from tesserra_core.usecases.views import View
 
 
@@ -47,11 +48,6 @@ class Download:
     chunks: AsyncIterator[bytes]
 
 
-async def _check_project(uow: UnitOfWork, actor: Principal, project_id: str) -> None:
-    if await uow.projects.get(actor.tenant_id, project_id) is None:
-        raise NotFound("no such project", code="project_not_found")
-
-
 def _content_type(declared: str | None, name: str) -> str:
     found = check_content_type(declared)
     if found is None or found == DEFAULT_CONTENT_TYPE:
@@ -74,7 +70,7 @@ class UploadProjectFile:
         content_type = _content_type(upload.content_type, name)
         entitlement = await self.entitlements.of(actor.tenant_id)
         async with self.uow(read_only=True) as uow:
-            await _check_project(uow, actor, project_id)
+            await project_of(uow, actor, project_id)
             if await uow.project_files.get_by_name(actor.tenant_id, project_id, name) is not None:
                 raise Conflict(f"filename: the project already holds a file named {name!r}", code="file_exists")
             used = await uow.project_files.used_bytes(actor.tenant_id)
@@ -94,7 +90,7 @@ class UploadProjectFile:
         )
         try:
             async with self.uow() as uow:
-                await _check_project(uow, actor, project_id)
+                await project_of(uow, actor, project_id)
                 await uow.tenants.lock(actor.tenant_id)  # the sum below holds until commit
                 # Again at commit: uploads that ran side by side may have used the room together.
                 entitlement.allow("storage_bytes", await uow.project_files.used_bytes(actor.tenant_id), size)
@@ -139,12 +135,12 @@ class ListProjectFiles:
     async def __call__(self, actor: Principal, project_id: str, page: PageRequest) -> Page[ProjectFileView]:
         actor.require(Scope.PROJECTS_READ)
         async with self.uow(read_only=True) as uow:
-            await _check_project(uow, actor, project_id)
+            await project_of(uow, actor, project_id)
             return page.answer(await uow.project_files.list(actor.tenant_id, project_id, page), ProjectFileView.of)
 
 
 async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str) -> ProjectFile:
-    await _check_project(uow, actor, project_id)
+    await project_of(uow, actor, project_id)
     found = await uow.project_files.get(actor.tenant_id, project_id, file_id)
     if found is None:
         raise NotFound("no such file", code="file_not_found")
