@@ -83,12 +83,8 @@ class InvoiceView(View[Invoice], frozen=True):
     paid_at: datetime | None
 
 
-class InvoiceQuery(msgspec.Struct, frozen=True, kw_only=True):
-    status: str | None = None
-    currency: str | None = None
-    tenant_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+InvoiceQuery = InvoiceFilter
+"""What an administrator asks for: the store's filter, before its status, currency and times are checked."""
 
 
 def _aware(at: datetime) -> datetime:
@@ -182,10 +178,9 @@ class ListInvoices:
             )
         if query.since is not None and query.until is not None and _aware(query.since) >= _aware(query.until):
             raise Unprocessable("since must be before until", code="invalid_period")
-        where = InvoiceFilter(
-            status=query.status,
+        where = msgspec.structs.replace(
+            query,
             currency=check_currency(query.currency) if query.currency is not None else None,
-            tenant_id=query.tenant_id,
             since=_aware(query.since) if query.since is not None else None,
             until=_aware(query.until) if query.until is not None else None,
         )
