@@ -26,6 +26,7 @@ from tesserra_core.domain.shared_tools import (
     pkce_challenge,
     state_context,
 )
+from tesserra_core.domain.structs import by_name
 from tesserra_core.errors import (
     Conflict,
     Forbidden,
@@ -43,6 +44,7 @@ from tesserra_core.ports.security import SecretDigest
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig, TokenGrant
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.single_flight import KeyedLocks
+from tesserra_core.usecases.views import View
 
 CALLBACK_PATH = "/api/auth/callback"
 VERIFIER_BYTES = 48  # 64 characters: inside RFC 7636's 43-128
@@ -54,7 +56,7 @@ RELINK = "oauth_relink_required"
 _PROVIDER_ERROR = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-class SharedToolView(msgspec.Struct, frozen=True):
+class SharedToolView(View[SharedTool], frozen=True):
     id: str
     name: str
     description: str
@@ -63,6 +65,17 @@ class SharedToolView(msgspec.Struct, frozen=True):
     linked: bool
     """Whether the caller has linked their account (always False for tools without OAuth)."""
     needs_relink: bool
+
+    @classmethod
+    def of(cls, tool: SharedTool, link: OAuthLink | None = None) -> SharedToolView:
+        """The tool as the caller sees it, with their ``link`` to its provider (if they made one)."""
+        link = link if tool.provider_id is not None else None
+        return cls.read(
+            tool,
+            requires_oauth=tool.provider_id is not None,
+            linked=link is not None and not link.needs_relink,
+            needs_relink=link is not None and link.needs_relink,
+        )
 
 
 class OAuthStartView(msgspec.Struct, frozen=True):
@@ -121,17 +134,13 @@ def _status(tool_id: str, provider_id: str, link: OAuthLink | None, now: datetim
             linked_at=None,
             refreshed_at=None,
         )
-    return OAuthStatusView(
-        tool_id=tool_id,
+    return by_name(
+        OAuthStatusView,
+        link,
         provider_id=provider_id,
         linked=not link.needs_relink,
-        needs_relink=link.needs_relink,
         expired=link.expired(now),
-        expires_at=link.expires_at,
         scopes=list(link.scopes),
-        email=link.email,
-        linked_at=link.linked_at,
-        refreshed_at=link.refreshed_at,
     )
 
 
@@ -157,6 +166,15 @@ class Tools:
         if provider is None:
             raise Unavailable("the tool's OAuth provider is not configured on this server", code="oauth_unconfigured")
         return provider
+
+    async def link_of(
+        self, uow: UnitOfWorkFactory, actor: Principal, tool: SharedTool
+    ) -> tuple[OAuthProvider, OAuthLink | None]:
+        """The tool's provider, and the caller's link to it (None until they link an account)."""
+        provider = await self.provider_of(tool)
+        async with uow(read_only=True) as u:
+            link = await u.oauth_links.get(actor.tenant_id, actor.user_id, tool.id)
+        return provider, link
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,23 +249,7 @@ class ListSharedTools:
         every = await self.tools.directory.tools()
         async with self.uow(read_only=True) as uow:
             links = {link.tool_id: link for link in await uow.oauth_links.list_for_user(actor.tenant_id, actor.user_id)}
-        items = []
-        for tool in every[page.offset : page.offset + page.limite]:
-            link = links.get(tool.id) if tool.provider_id is not None else None
-            linked = link is not None and not link.needs_relink
-            needs_relink = link is not None and link.needs_relink
-            items.append(
-                SharedToolView(
-                    id=tool.id,
-                    name=tool.name,
-                    description=tool.description,
-                    provider_id=tool.provider_id,
-                    requires_oauth=tool.provider_id is not None,
-                    linked=linked,
-                    needs_relink=needs_relink,
-                )
-            )
-        return Page(items, len(every), page.limite, page.offset)
+        return page.answer(page.window(every), lambda tool: SharedToolView.of(tool, links.get(tool.id)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,14 +366,7 @@ class CompleteOAuth:
             link = msgspec.structs.replace(self.vault.link(old, state, grant, provider, now), email=email)
             await uow.oauth_links.put(link)
             await uow.commit()
-        view = OAuthLinkedView(
-            tool_id=link.tool_id,
-            provider_id=provider.id,
-            linked=True,
-            email=link.email,
-            scopes=list(link.scopes),
-            expires_at=link.expires_at,
-        )
+        view = by_name(OAuthLinkedView, link, provider_id=provider.id, linked=True, scopes=list(link.scopes))
         redirect = self.site.oauth_return_url
         return OAuthCallbackResult(
             view, _with_query(redirect, {"tool_id": link.tool_id, "status": "linked"}) if redirect else None
@@ -411,9 +406,7 @@ class OAuthStatus:
     async def __call__(self, actor: Principal, tool_id: str) -> OAuthStatusView:
         actor.require(self.scope)
         tool = await self.tools.get(tool_id)
-        provider = await self.tools.provider_of(tool)
-        async with self.uow(read_only=True) as uow:
-            link = await uow.oauth_links.get(actor.tenant_id, actor.user_id, tool.id)
+        provider, link = await self.tools.link_of(self.uow, actor, tool)
         return _status(tool.id, provider.id, link, self.clock.now())
 
 
@@ -481,11 +474,8 @@ class AccessTokenFor:
             await self._mark_relink(link)
             raise Conflict("the provider refused the refresh token; authorize again", code=RELINK) from None
         now = self.clock.now()
-        refreshed = OAuthLink(
-            tenant_id=link.tenant_id,
-            user_id=link.user_id,
-            tool_id=link.tool_id,
-            provider_id=link.provider_id,
+        refreshed = msgspec.structs.replace(
+            link,
             access_token_sealed=self.vault.seal(
                 link.tenant_id, link.user_id, link.tool_id, "access", grant.access_token
             ),
@@ -496,8 +486,6 @@ class AccessTokenFor:
             ),
             expires_at=_expiry(grant, now),
             scopes=_scopes(grant, link.scopes),
-            email=link.email,
-            linked_at=link.linked_at,
             refreshed_at=now,
         )
         async with self.uow() as uow:
@@ -528,9 +516,7 @@ class OAuthUserEmail:
     async def __call__(self, actor: Principal, tool_id: str) -> OAuthEmailView:
         actor.require(self.scope)
         tool = await self.tools.get(tool_id)
-        provider = await self.tools.provider_of(tool)
-        async with self.uow(read_only=True) as uow:
-            link = await uow.oauth_links.get(actor.tenant_id, actor.user_id, tool.id)
+        provider, link = await self.tools.link_of(self.uow, actor, tool)
         if link is None:
             raise NotFound("no linked account for this tool", code="oauth_not_linked")
         if link.email is not None:
