@@ -103,9 +103,9 @@ async def test_list_pages_keep_the_total(uow_factory: UnitOfWorkFactory, owner: 
     newest_first = list(reversed(keys))
 
     async with uow_factory(read_only=True) as uow:
-        first, first_total = await uow.api_keys.list(t.id, PageRequest(limite=2))
-        middle, middle_total = await uow.api_keys.list(t.id, PageRequest(limite=2, offset=2))
-        beyond, beyond_total = await uow.api_keys.list(t.id, PageRequest(limite=2, offset=5))
+        first, first_total = await uow.api_keys.list(t.id, PageRequest(limit=2))
+        middle, middle_total = await uow.api_keys.list(t.id, PageRequest(limit=2, offset=2))
+        beyond, beyond_total = await uow.api_keys.list(t.id, PageRequest(limit=2, offset=5))
 
     assert (first, first_total) == (newest_first[:2], 5)
     assert (middle, middle_total) == (newest_first[2:4], 5)

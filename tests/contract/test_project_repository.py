@@ -70,9 +70,9 @@ async def test_list_is_newest_first_with_total_and_pages(uow_factory: UnitOfWork
             await uow.projects.add(project(t.id, id=i))
         await uow.commit()
     async with uow_factory(read_only=True) as uow:
-        everything, total = await uow.projects.list(t.id, PageRequest(limite=500), EVERYTHING)
-        second, total_2 = await uow.projects.list(t.id, PageRequest(limite=2, offset=2), EVERYTHING)
-        beyond, total_3 = await uow.projects.list(t.id, PageRequest(limite=2, offset=10), EVERYTHING)
+        everything, total = await uow.projects.list(t.id, PageRequest(limit=500), EVERYTHING)
+        second, total_2 = await uow.projects.list(t.id, PageRequest(limit=2, offset=2), EVERYTHING)
+        beyond, total_3 = await uow.projects.list(t.id, PageRequest(limit=2, offset=10), EVERYTHING)
     assert [p.id for p in everything] == list(reversed(ids))
     assert total == total_2 == total_3 == 5
     assert second == everything[2:4]
@@ -90,8 +90,8 @@ async def test_filters_by_status_and_name_substring_any_case(uow_factory: UnitOf
 
     async def named(where: ProjectFilter) -> tuple[set[str], int]:
         async with uow_factory(read_only=True) as uow:
-            found, total = await uow.projects.list(t.id, PageRequest(limite=1), where)
-            everything, _ = await uow.projects.list(t.id, PageRequest(limite=500), where)
+            found, total = await uow.projects.list(t.id, PageRequest(limit=1), where)
+            everything, _ = await uow.projects.list(t.id, PageRequest(limit=500), where)
         assert len(found) == min(1, total)
         return {p.name for p in everything}, total
 

@@ -75,7 +75,7 @@ async def test_list_pages_oldest_first_and_all_of(uow_factory: UnitOfWorkFactory
         await uow.resources.add(resource(p.tenant_id, q.id))
         await uow.commit()
     async with uow_factory(read_only=True) as uow:
-        page, total = await uow.resources.list(p.tenant_id, p.id, PageRequest(limite=2, offset=1))
+        page, total = await uow.resources.list(p.tenant_id, p.id, PageRequest(limit=2, offset=1))
         of_project = await uow.resources.all_of(p.tenant_id, p.id)
         of_tenant = await uow.resources.all_of(p.tenant_id)
         count = await uow.resources.count(p.tenant_id)

@@ -24,7 +24,7 @@ async def _all(uow_factory: UnitOfWorkFactory) -> list[Tenant]:
     found: list[Tenant] = []
     async with uow_factory(read_only=True) as uow:
         while True:
-            page, _ = await uow.tenants.list(PageRequest(limite=500, offset=len(found)))
+            page, _ = await uow.tenants.list(PageRequest(limit=500, offset=len(found)))
             found += page
             if len(page) < 500:
                 return found
@@ -128,7 +128,7 @@ async def test_list_is_in_id_order_with_the_total(uow_factory: UnitOfWorkFactory
     assert listed == sorted(listed)
     assert [i for i in listed if i in ids] == ids
     async with uow_factory(read_only=True) as uow:
-        _, total = await uow.tenants.list(PageRequest(limite=1))
+        _, total = await uow.tenants.list(PageRequest(limit=1))
     assert total == len(everything)
 
 
@@ -137,8 +137,8 @@ async def test_pages_slice_the_ordered_list_and_keep_the_total(uow_factory: Unit
     everything = await _all(uow_factory)
 
     async with uow_factory(read_only=True) as uow:
-        second, total = await uow.tenants.list(PageRequest(limite=2, offset=2))
-        beyond, total_beyond = await uow.tenants.list(PageRequest(limite=2, offset=len(everything)))
+        second, total = await uow.tenants.list(PageRequest(limit=2, offset=2))
+        beyond, total_beyond = await uow.tenants.list(PageRequest(limit=2, offset=len(everything)))
 
     assert second == everything[2:4]
     assert total == len(everything)

@@ -94,7 +94,7 @@ async def test_catalog_round_trip_and_search(uow_factory: UnitOfWorkFactory) -> 
         assert names(await uow.catalog.search(PageRequest(), text="%")) == ["io.x/rich"]
         assert names(await uow.catalog.search(PageRequest(), text="pages_with")) == []  # "_" is no wildcard
         assert names(await uow.catalog.search(PageRequest(), text="PAGESXWITH")) == ["io.x/plain"]
-        page, total = await uow.catalog.search(PageRequest(limite=1, offset=1))
+        page, total = await uow.catalog.search(PageRequest(limit=1, offset=1))
         assert ([e.name for e in page], total) == (["io.x/rich"], 2)
 
 
@@ -167,6 +167,6 @@ async def test_installations_visible_to_a_user(uow_factory: UnitOfWorkFactory, m
         assert ([i.id for i in found], total) == (sorted([shared.id, mine.id], reverse=True), 2)
         found, total = await uow.installations.list_visible(t.id, u2.id, PageRequest())
         assert {i.id for i in found} == {shared.id, others.id}
-        found, total = await uow.installations.list_visible(t.id, u.id, PageRequest(limite=1))
+        found, total = await uow.installations.list_visible(t.id, u.id, PageRequest(limit=1))
         assert (len(found), total) == (1, 2)
         assert await uow.installations.count(t.id) == 3

@@ -28,7 +28,7 @@ async def test_search_by_text_category_and_tag(uc: UseCases, team: Team) -> None
     assert [
         t.id for t in (await uc.marketplace.search(team.member, CatalogQuery("SECRET digests"), PageRequest())).items
     ] == [PROBE]
-    testing = await uc.marketplace.search(team.member, CatalogQuery(category="testing"), PageRequest(limite=2))
+    testing = await uc.marketplace.search(team.member, CatalogQuery(category="testing"), PageRequest(limit=2))
     assert testing.total == 4
     assert len(testing.items) == 2
     assert [

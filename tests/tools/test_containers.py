@@ -126,7 +126,7 @@ async def test_resources_and_sandboxes_are_listed_with_their_owner(uc: UseCases,
         assert (listed[resource.id].kind, listed[resource.id].resource_id) == ("resource", "r1")
         assert (listed[sandbox.id].kind, listed[sandbox.id].sandbox_id) == ("sandbox", "s1")
         assert listed[sandbox.id].installation_id is None
-        page = await uc.containers.list(team.member, PageRequest(limite=1, offset=1))
+        page = await uc.containers.list(team.member, PageRequest(limit=1, offset=1))
         assert (len(page.items), page.total) == (1, 2)
     finally:
         await runtime.remove(resource.id)

@@ -306,7 +306,7 @@ async def test_refresh_without_rotation_keeps_the_refresh_token(uc: UseCases, te
 async def test_list_shared_tools_pages(uc: UseCases, team: Team) -> None:
     await link(uc, team.member)
     page = await uc.shared_tools.list(team.member, PageRequest(1, 0))
-    assert (page.total, page.limite, [t.id for t in page.items]) == (2, 1, ["acme-drive"])
+    assert (page.total, page.limit, [t.id for t in page.items]) == (2, 1, ["acme-drive"])
     assert page.items[0].linked
     assert page.items[0].requires_oauth
     rest = await uc.shared_tools.list(team.member, PageRequest(5, 1))

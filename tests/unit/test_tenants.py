@@ -192,8 +192,8 @@ async def test_tenants_list_in_pages(uc: UseCases, admin: Principal) -> None:
         await uc.tenants.create(admin, NewTenant(name=f"Shop {n}"))
 
     everything = await uc.tenants.list(admin, PageRequest())
-    page = await uc.tenants.list(admin, PageRequest(limite=2, offset=1))
+    page = await uc.tenants.list(admin, PageRequest(limit=2, offset=1))
 
     assert everything.total == 4  # the admin's own and three more
-    assert (page.total, page.limite, page.offset) == (4, 2, 1)
+    assert (page.total, page.limit, page.offset) == (4, 2, 1)
     assert page.items == everything.items[1:3]

@@ -214,11 +214,11 @@ class SqlInvoices(_Upserts):
             select(t.invoices)
             .where(where_all)
             .order_by(i.created_at.desc(), i.id.desc())
-            .limit(page.limite)
+            .limit(page.limit)
             .offset(page.offset)
         )
         total = len(rows)
-        if page.offset or len(rows) == page.limite:
+        if page.offset or len(rows) == page.limit:
             counted = await self._conn.execute(select(func.count()).select_from(t.invoices).where(where_all))
             total = int(counted.scalar_one())
         return [_invoice(r) for r in rows], total

@@ -124,7 +124,7 @@ class SqlDnsRecords(_Repo):
             select(t.dns_records)
             .where(self._of(tenant_id, domain_id))
             .order_by(r.name, r.type, r.id)
-            .limit(page.limite)
+            .limit(page.limit)
             .offset(page.offset)
         )
         rows = await self._all(stmt)

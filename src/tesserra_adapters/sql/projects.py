@@ -51,10 +51,10 @@ class SqlProjects(_Repo):
         # Unfiltered: the page's ids from the (tenant_id, id) index alone (an index-only scan, so a
         # deep offset skips index entries, not table rows), then those rows; the total from the
         # tenant's counter (an exact COUNT would read every index entry of a large tenant).
-        ids = select(p.id).where(clause).order_by(p.id.desc()).limit(page.limite).offset(page.offset).subquery("page")
+        ids = select(p.id).where(clause).order_by(p.id.desc()).limit(page.limit).offset(page.offset).subquery("page")
         stmt = select(t.projects).join(ids, p.id == ids.c.id).order_by(p.id.desc())
         rows = await self._all(stmt)
-        if page.offset == 0 and len(rows) < page.limite:
+        if page.offset == 0 and len(rows) < page.limit:
             return [_project(r) for r in rows], len(rows)
         return [_project(r) for r in rows], await self.count(tenant_id)
 

@@ -50,8 +50,8 @@ class Repo:
         return bool(result.rowcount)
 
     async def _page(self, table: Any, where: Any, order: Any, page: PageRequest) -> tuple[list[Any], int]:
-        rows = await self._all(select(table).where(where).order_by(order).limit(page.limite).offset(page.offset))
-        if page.offset == 0 and len(rows) < page.limite:
+        rows = await self._all(select(table).where(where).order_by(order).limit(page.limit).offset(page.offset))
+        if page.offset == 0 and len(rows) < page.limit:
             return rows, len(rows)
         total = (await self._conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
         return rows, int(total)

@@ -87,11 +87,7 @@ class SqlClientSyncs(_Repo):
         c = t.client_syncs.c
         where = (c.tenant_id == tenant_id) & (c.instance_id == instance_id)
         rows = await self._all(
-            select(t.client_syncs)
-            .where(where)
-            .order_by(c.at.desc(), c.id.desc())
-            .limit(page.limite)
-            .offset(page.offset)
+            select(t.client_syncs).where(where).order_by(c.at.desc(), c.id.desc()).limit(page.limit).offset(page.offset)
         )
         total = (await self._conn.execute(select(func.count()).select_from(t.client_syncs).where(where))).scalar_one()
         return [_sync(r) for r in rows], int(total)
