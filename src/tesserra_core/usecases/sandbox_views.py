@@ -1,0 +1,146 @@
+"""What the sandbox use cases take and give: the bounded inputs (400 ``validation_failed`` past a
+bound) and the view a GET shows (state, clocks, generation, recent events; never the env's values)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from tesserra_core.domain.sandboxes import (
+    MAX_NAME,
+    Cause,
+    OnIdle,
+    OnTtl,
+    Sandbox,
+    SandboxAction,
+    SandboxEvent,
+    SandboxState,
+    legal_actions,
+)
+from tesserra_core.domain.text import Input, Line, name_meta
+
+MAX_TTL = 30 * 24 * 3600
+"""The bound of any clock; the plan's ``sandbox_ttl_seconds`` is usually lower."""
+DEFAULT_TTL = 3600
+RECENT_EVENTS = 20
+
+EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+EnvValue = Annotated[Line, msgspec.Meta(max_length=4096)]
+Argument = Annotated[Line, msgspec.Meta(min_length=1, max_length=4096)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Seconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_TTL)]
+
+
+class NewSandbox(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(MAX_NAME), msgspec.Meta(examples=["scratch"])]
+    image: Annotated[Line, msgspec.Meta(min_length=1, max_length=255, examples=["python:3.12-slim"])] | None = None
+    """The image, on image runtimes (Docker)."""
+    command: Annotated[
+        list[Argument], msgspec.Meta(max_length=64, examples=[["python3", "-m", "http.server", "8000"]])
+    ] = msgspec.field(default_factory=list)
+    """The argument vector (the process runtime needs one; on Docker it overrides the image's)."""
+    ports: Annotated[list[Port], msgspec.Meta(max_length=8, examples=[[8000]])] = msgspec.field(default_factory=list)
+    """Ports the sandbox listens on (it learns the first from ``PORT``)."""
+    env: Annotated[dict[EnvName, EnvValue], msgspec.Meta(max_length=64)] = msgspec.field(default_factory=dict)
+    memory_mb: Annotated[int, msgspec.Meta(ge=16, le=65536)] | None = None
+    cpus: Annotated[float, msgspec.Meta(gt=0, le=64)] | None = None
+    network: bool = False
+    """Outbound network access (egress); off by default."""
+    ttl_seconds: Seconds | None = None
+    """The hard cap on its life, counted from creation (default one hour, at most the plan's maximum)."""
+    on_ttl: OnTtl = OnTtl.STOP
+    idle_timeout_seconds: Seconds | None = None
+    """How long it may run without activity (actions, keepalive); none by default."""
+    on_idle: OnIdle = OnIdle.PAUSE
+
+
+class SandboxChanges(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, name_meta(MAX_NAME)] | None = None
+    ttl_seconds: Seconds | None = None
+    """A new hard cap, counted from now (at most the plan's maximum)."""
+    on_ttl: OnTtl | None = None
+    idle_timeout_seconds: Seconds | None = None
+    on_idle: OnIdle | None = None
+    no_idle_timeout: bool = False
+    """``true`` removes the idle clock."""
+
+
+class TemplateView(msgspec.Struct, frozen=True, kw_only=True):
+    image: str | None
+    command: list[str]
+    ports: list[int]
+    env_names: list[str]
+    """The variables it is given (their values are never shown)."""
+    memory_mb: int | None
+    cpus: float | None
+    network: bool
+
+
+class EventView(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    state: SandboxState
+    previous: SandboxState | None
+    cause: Cause
+    action: SandboxAction | None
+    detail: str
+
+    @classmethod
+    def of(cls, e: SandboxEvent) -> EventView:
+        return cls(at=e.at, state=e.state, previous=e.previous, cause=e.cause, action=e.action, detail=e.detail)
+
+
+class SandboxView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    owner_id: str
+    state: SandboxState
+    state_reason: str
+    actions: list[SandboxAction]
+    """What may be done from this state (besides the no-ops)."""
+    generation: int
+    template: TemplateView
+    ttl_seconds: int
+    on_ttl: OnTtl
+    idle_timeout_seconds: int | None
+    on_idle: OnIdle
+    expires_at: datetime
+    idle_expires_at: datetime | None
+    last_activity_at: datetime
+    events: list[EventView]
+    """The most recent transitions, oldest first, each with its cause."""
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, s: Sandbox) -> SandboxView:
+        t = s.template
+        return cls(
+            id=s.id,
+            name=s.name,
+            owner_id=s.owner_id,
+            state=s.state,
+            state_reason=s.state_reason,
+            actions=legal_actions(s.state),
+            generation=s.generation,
+            template=TemplateView(
+                image=t.image,
+                command=list(t.command),
+                ports=list(t.ports),
+                env_names=sorted(t.env),
+                memory_mb=t.memory_mb,
+                cpus=t.cpus,
+                network=t.network,
+            ),
+            ttl_seconds=s.ttl_seconds,
+            on_ttl=s.on_ttl,
+            idle_timeout_seconds=s.idle_timeout_seconds,
+            on_idle=s.on_idle,
+            expires_at=s.expires_at,
+            idle_expires_at=s.idle_expires_at,
+            last_activity_at=s.last_activity_at,
+            events=[EventView.of(e) for e in s.events[-RECENT_EVENTS:]],
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+        )

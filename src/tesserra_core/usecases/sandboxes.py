@@ -1,0 +1,227 @@
+"""Sandboxes of a tenant: list, get, create (isolated, within the plan), update (name, clocks),
+delete (from every state, idempotent) and the lifecycle actions. Another tenant's sandbox is a 404
+like a missing one. The runtime work is the lifecycle runner's; the clocks are the reaper's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar
+
+import msgspec
+
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.domain.plans import Entitlement
+from tesserra_core.domain.sandboxes import (
+    MAX_NAME,
+    Cause,
+    Sandbox,
+    SandboxAction,
+    SandboxEvent,
+    SandboxState,
+    SandboxTemplate,
+)
+from tesserra_core.domain.text import check_name
+from tesserra_core.errors import Conflict, NotFound, PaymentRequired, ValidationFailed
+from tesserra_core.ports import Ports
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
+from tesserra_core.usecases.sandbox_views import DEFAULT_TTL, NewSandbox, SandboxChanges, SandboxView
+
+ATTEMPTS = 5
+
+
+async def sandbox_of(uow: UnitOfWork, actor: Principal, sandbox_id: str) -> Sandbox:
+    sandbox = await uow.sandboxes.get(actor.tenant_id, sandbox_id)
+    if sandbox is None:
+        raise NotFound("no such sandbox", code="sandbox_not_found")
+    return sandbox
+
+
+def _ttl(requested: int | None, entitlement: Entitlement) -> int:
+    """The ttl asked for (the default when none), within the plan's maximum (402 past it)."""
+    limit = entitlement.limits.sandbox_ttl_seconds
+    if requested is None:
+        return DEFAULT_TTL if limit is None else min(DEFAULT_TTL, limit)
+    if limit is not None and requested > limit:
+        code = "quota_exceeded" if entitlement.subscribed else "subscription_required"
+        raise PaymentRequired(
+            f"ttl_seconds {requested} passes the maximum of plan {entitlement.plan} ({limit})", code=code
+        )
+    return requested
+
+
+@dataclass(frozen=True, slots=True)
+class ListSandboxes:
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[SandboxView]:
+        actor.require(self.scope)
+        async with self.uow(read_only=True) as uow:
+            found, total = await uow.sandboxes.list(actor.tenant_id, page)
+        return Page([SandboxView.of(s) for s in found], total, page.limite, page.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class GetSandbox:
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, sandbox_id: str) -> SandboxView:
+        actor.require(self.scope)
+        async with self.uow(read_only=True) as uow:
+            return SandboxView.of(await sandbox_of(uow, actor, sandbox_id))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSandbox:
+    """Records the sandbox ``creating`` (within the plan's count), then runs it: the answer is
+    ``running``, or ``error`` with the reason. A runtime that cannot isolate it refuses first (422)."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+    uow: UnitOfWorkFactory
+    entitlements: Entitlements
+    lifecycle: SandboxLifecycle
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, cmd: NewSandbox) -> SandboxView:
+        actor.require(self.scope)
+        name = check_name("name", cmd.name, MAX_NAME)
+        if not cmd.command and not cmd.image:
+            raise ValidationFailed("a sandbox needs an image or a command", code="validation_failed")
+        if len(set(cmd.ports)) != len(cmd.ports):
+            raise ValidationFailed("ports: each port once", code="validation_failed")
+        entitlement = await self.entitlements.of(actor.tenant_id)
+        ttl = _ttl(cmd.ttl_seconds, entitlement)
+        now = self.clock.now()
+        sandbox = Sandbox(
+            id=self.ids.new(),
+            tenant_id=actor.tenant_id,
+            owner_id=actor.user_id,
+            name=name,
+            template=SandboxTemplate(
+                image=cmd.image,
+                command=tuple(cmd.command),
+                ports=tuple(cmd.ports),
+                env=dict(cmd.env),
+                memory_mb=cmd.memory_mb,
+                cpus=cmd.cpus,
+                network=cmd.network,
+            ),
+            state=SandboxState.CREATING,
+            state_reason="",
+            generation=1,
+            workload_id=None,
+            ttl_seconds=ttl,
+            on_ttl=cmd.on_ttl,
+            idle_timeout_seconds=cmd.idle_timeout_seconds,
+            on_idle=cmd.on_idle,
+            expires_at=now + timedelta(seconds=ttl),
+            idle_expires_at=None,
+            last_activity_at=now,
+            events=(SandboxEvent(at=now, state=SandboxState.CREATING, previous=None, cause=Cause.REQUEST),),
+            created_at=now,
+            updated_at=now,
+        )
+        self.lifecycle.admit(sandbox)
+        async with self.uow() as uow:
+            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
+            entitlement.allow("sandboxes", await uow.sandboxes.count(actor.tenant_id))
+            await uow.sandboxes.add(sandbox)
+            await uow.commit()
+        return SandboxView.of(await self.lifecycle.launch(sandbox))
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSandbox:
+    """Rename, or set the clocks: a new ``ttl_seconds`` counts from now; the idle clock restarts."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+    uow: UnitOfWorkFactory
+    entitlements: Entitlements
+    clock: Clock
+
+    async def __call__(self, actor: Principal, sandbox_id: str, changes: SandboxChanges) -> SandboxView:
+        actor.require(self.scope)
+        name = check_name("name", changes.name, MAX_NAME) if changes.name is not None else None
+        ttl = None
+        if changes.ttl_seconds is not None:
+            ttl = _ttl(changes.ttl_seconds, await self.entitlements.of(actor.tenant_id))
+        for _ in range(ATTEMPTS):
+            async with self.uow() as uow:
+                current = await sandbox_of(uow, actor, sandbox_id)
+                if current.state in (SandboxState.DELETING, SandboxState.DELETED):
+                    raise Conflict(f"the sandbox is {current.state}", code=f"sandbox_{current.state}")
+                now = self.clock.now()
+                idle = None if changes.no_idle_timeout else changes.idle_timeout_seconds or current.idle_timeout_seconds
+                updated = msgspec.structs.replace(
+                    current,
+                    name=name or current.name,
+                    ttl_seconds=ttl or current.ttl_seconds,
+                    expires_at=now + timedelta(seconds=ttl) if ttl else current.expires_at,
+                    on_ttl=changes.on_ttl or current.on_ttl,
+                    idle_timeout_seconds=idle,
+                    on_idle=changes.on_idle or current.on_idle,
+                ).touched(now)
+                if await uow.sandboxes.update(updated, if_updated_at=current.updated_at):
+                    await uow.commit()
+                    return SandboxView.of(updated)
+        raise Conflict("the sandbox kept changing during the update; retry", code="sandbox_busy")
+
+
+@dataclass(frozen=True, slots=True)
+class ActOnSandbox:
+    """start, stop, pause, resume, restart, keepalive or delete: 409 ``sandbox_<state>`` when the state
+    does not allow it, a no-op when it is already done."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+    lifecycle: SandboxLifecycle
+
+    async def __call__(self, actor: Principal, sandbox_id: str, action: SandboxAction | str) -> SandboxView:
+        actor.require(self.scope)
+        try:
+            chosen = SandboxAction(action)
+        except ValueError:
+            known = ", ".join(a.value for a in SandboxAction)
+            raise ValidationFailed(f"action must be one of {known}", code="validation_failed") from None
+        return SandboxView.of(await self.lifecycle.act(actor.tenant_id, sandbox_id, chosen))
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteSandbox:
+    """Delete from every state; again, the same answer (``deleted``)."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+    lifecycle: SandboxLifecycle
+
+    async def __call__(self, actor: Principal, sandbox_id: str) -> SandboxView:
+        actor.require(self.scope)
+        return SandboxView.of(await self.lifecycle.act(actor.tenant_id, sandbox_id, SandboxAction.DELETE))
+
+
+@dataclass(frozen=True, slots=True)
+class Sandboxes:
+    """/api/sandboxes."""
+
+    list: ListSandboxes
+    get: GetSandbox
+    create: CreateSandbox
+    update: UpdateSandbox
+    delete: DeleteSandbox
+    action: ActOnSandbox
+
+
+def sandboxes(p: Ports, *, lifecycle: SandboxLifecycle) -> Sandboxes:
+    return Sandboxes(
+        list=ListSandboxes(p.uow),
+        get=GetSandbox(p.uow),
+        create=CreateSandbox(p.uow, p.entitlements, lifecycle, p.ids, p.clock),
+        update=UpdateSandbox(p.uow, p.entitlements, p.clock),
+        delete=DeleteSandbox(lifecycle),
+        action=ActOnSandbox(lifecycle),
+    )
