@@ -25,6 +25,36 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
+def _framing(head: bytes) -> tuple[int, bool]:
+    """The Content-Length (0 if none) and whether the body is chunked, from a response head."""
+    length = 0
+    chunked = False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        lname = name.strip().lower()
+        if lname == b"content-length":
+            length = int(value)
+        elif lname == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    return length, chunked
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, int, int]:
+    """One whole response off the connection: its head, status and Content-Length."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length, chunked = _framing(head)
+    if chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif length:
+        await reader.readexactly(length)
+    return head, status, length
+
+
 async def _connection(
     host: str,
     port: int,
@@ -44,25 +74,7 @@ async def _connection(
                 return
             budget[0] -= 1
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            chunked = False
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                lname = name.strip().lower()
-                if lname == b"content-length":
-                    length = int(value)
-                elif lname == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            elif length:
-                await reader.readexactly(length)
+            head, status, length = await _read_response(reader)
             end = clock()
             if start >= measure_from:
                 latencies.append(end - start)

@@ -25,18 +25,15 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.run import (
-    Load,
-    Loader,
-    choose_loader,
+from bench.cpu import proc_cpu
+from bench.harness import (
     free_port,
     postgres_database,
-    proc_cpu,
     request,
     say,
     sequential_latencies,
@@ -47,12 +44,17 @@ from bench.run import (
     tesserra_cmd,
     wait_ready,
 )
+from bench.load import Load, Loader, choose_loader
 
 TENANTS = 10_000
 TARGET_RATIO = 1.3
 EMAIL = "bench-owner@tesserra.test"
 PASSWORD = "bench-password-1"
 SECRET = "b" * 48
+
+
+def page_path(offset: int) -> str:
+    return f"/api/projetos?limite=50&offset={offset}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -177,7 +179,7 @@ def start_size(size: Size, admin_pg: str, stack: contextlib.ExitStack, deep_offs
 
 
 def check_page(size: Size, offset: int) -> None:
-    path = f"/api/projetos?limite=50&offset={offset}"
+    path = page_path(offset)
     status, body = request(size.port, "GET", path, headers=size.headers)
     page = json.loads(body)
     expected = max(0, min(50, size.in_tenant - offset))
@@ -185,7 +187,7 @@ def check_page(size: Size, offset: int) -> None:
         raise RuntimeError(f"{size.label} {path}: {status}, total {page.get('total')}, {len(page.get('items', []))}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="GET /api/projetos at 1,000 and 1,000,000 projects (PostgreSQL)")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--small", type=int, default=1_000, help="projects in all, small size")
@@ -200,55 +202,53 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=10, help="alternating small/large; each keeps its median")
     parser.add_argument("--load-every", type=int, default=3, help="the loaded runs happen every Nth round")
-    args = parser.parse_args()
-    loader = Loader(choose_loader(args.loader), args.connections, args.warmup, args.duration)
-    offsets = [0, args.deep_offset]
-    small = Size("small", args.small, args.small_tenant)
-    large = Size("large", args.large, args.large_tenant)
-    say(f"GET /api/projetos?limite=50 among {TENANTS:,} tenants, PostgreSQL; load: {loader.describe()}")
-    say(
-        f"{args.rounds} alternating rounds of {args.requests} sequential requests per size and offset "
-        f"(load every {args.load_every} rounds); medians over rounds"
-    )
-    seq: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
-    loaded: dict[tuple[str, int], list[Load]] = {}
-    try:
-        with contextlib.ExitStack() as stack:
-            for size in (small, large):
-                start_size(size, args.pg, stack, args.deep_offset)
-                for offset in offsets:
-                    check_page(size, offset)
-                    path = f"/api/projetos?limite=50&offset={offset}"
-                    sequential_latencies(size.port, path, size.headers or {}, 100)  # warm caches and pool
-            for r in range(args.rounds):
-                for size in (small, large) if r % 2 == 0 else (large, small):
-                    for offset in offsets:
-                        path = f"/api/projetos?limite=50&offset={offset}"
-                        cpu_before = proc_cpu(size.pid)
-                        ms = sequential_latencies(size.port, path, size.headers or {}, args.requests)
-                        cpu_ms = (proc_cpu(size.pid) - cpu_before) * 1000 / args.requests
-                        seq.setdefault((size.label, offset), []).append(
-                            (statistics.median(ms), percentile(ms, 0.99), cpu_ms)
-                        )
-                        if r % args.load_every:
-                            continue
-                        loader.warm(size.port, path, size.headers or {})
-                        load = loader.measure(size.port, path, size.headers or {})
-                        if load.bad_status or load.socket_errors:
-                            raise RuntimeError(f"{size.label} {path} under load: {load}")
-                        loaded.setdefault((size.label, offset), []).append(load)
-                say(f"  round {r + 1}/{args.rounds} done")
-            plans = {offset: asyncio.run(explain(large.dsn, large.tenant_id, offset)) for offset in offsets}
-    finally:
-        stop_all()
+    return parser.parse_args()
 
-    def p(label: str, offset: int, i: int) -> float:
-        return statistics.median(v[i] for v in seq[(label, offset)])
 
-    def lo(label: str, offset: int, attr: str) -> float:
-        values: list[float] = [getattr(v, attr) for v in loaded[(label, offset)]]
+@dataclass
+class Samples:
+    """Per (size label, offset): each round's sequential (p50, p99, server CPU ms per request), and
+    each loaded run."""
+
+    seq: dict[tuple[str, int], list[tuple[float, float, float]]] = field(default_factory=dict)
+    loaded: dict[tuple[str, int], list[Load]] = field(default_factory=dict)
+
+    def sequential(self, size: Size, offset: int, requests: int) -> None:
+        cpu_before = proc_cpu(size.pid)
+        ms = sequential_latencies(size.port, page_path(offset), size.headers or {}, requests)
+        cpu_ms = (proc_cpu(size.pid) - cpu_before) * 1000 / requests
+        self.seq.setdefault((size.label, offset), []).append((statistics.median(ms), percentile(ms, 0.99), cpu_ms))
+
+    def under_load(self, size: Size, offset: int, loader: Loader) -> None:
+        path = page_path(offset)
+        loader.warm(size.port, path, size.headers or {})
+        load = loader.measure(size.port, path, size.headers or {})
+        if load.bad_status or load.socket_errors:
+            raise RuntimeError(f"{size.label} {path} under load: {load}")
+        self.loaded.setdefault((size.label, offset), []).append(load)
+
+    def p(self, label: str, offset: int, i: int) -> float:
+        return statistics.median(v[i] for v in self.seq[(label, offset)])
+
+    def lo(self, label: str, offset: int, attr: str) -> float:
+        values: list[float] = [getattr(v, attr) for v in self.loaded[(label, offset)]]
         return statistics.median(values)
 
+
+def run_rounds(args: argparse.Namespace, loader: Loader, small: Size, large: Size, samples: Samples) -> None:
+    """Alternating rounds (small, large, then large, small, ...); a loaded run every Nth round."""
+    offsets = [0, args.deep_offset]
+    for r in range(args.rounds):
+        for size in (small, large) if r % 2 == 0 else (large, small):
+            for offset in offsets:
+                samples.sequential(size, offset, args.requests)
+                if r % args.load_every == 0:
+                    samples.under_load(size, offset, loader)
+        say(f"  round {r + 1}/{args.rounds} done")
+
+
+def report(args: argparse.Namespace, small: Size, large: Size, samples: Samples, plans: dict[int, str]) -> None:
+    p, lo = samples.p, samples.lo
     say()
     say("median over rounds")
     say(f"{'':<36}{'small':>20}{'large':>20}{'large/small':>14}")
@@ -256,7 +256,7 @@ def main() -> None:
         f"{'projects (in the tenant)':<36}{f'{small.projects:,} ({small.in_tenant:,})':>20}"
         f"{f'{large.projects:,} ({large.in_tenant:,})':>20}"
     )
-    for offset in offsets:
+    for offset in (0, args.deep_offset):
         rows = [
             ("sequential p50 (ms)", p("small", offset, 0), p("large", offset, 0)),
             ("sequential p99 (ms)", p("small", offset, 1), p("large", offset, 1)),
@@ -279,6 +279,32 @@ def main() -> None:
         f"{verdict}  offset 0 p50, large / small: {ratio:.2f} sequential (target <= {TARGET_RATIO}); "
         f"{loaded_ratio:.2f} with {args.connections} connections"
     )
+
+
+def main() -> None:
+    args = parse_args()
+    loader = Loader(choose_loader(args.loader), args.connections, args.warmup, args.duration)
+    offsets = [0, args.deep_offset]
+    small = Size("small", args.small, args.small_tenant)
+    large = Size("large", args.large, args.large_tenant)
+    say(f"GET /api/projetos?limite=50 among {TENANTS:,} tenants, PostgreSQL; load: {loader.describe()}")
+    say(
+        f"{args.rounds} alternating rounds of {args.requests} sequential requests per size and offset "
+        f"(load every {args.load_every} rounds); medians over rounds"
+    )
+    samples = Samples()
+    try:
+        with contextlib.ExitStack() as stack:
+            for size in (small, large):
+                start_size(size, args.pg, stack, args.deep_offset)
+                for offset in offsets:
+                    check_page(size, offset)
+                    sequential_latencies(size.port, page_path(offset), size.headers or {}, 100)  # warm caches, pool
+            run_rounds(args, loader, small, large, samples)
+            plans = {offset: asyncio.run(explain(large.dsn, large.tenant_id, offset)) for offset in offsets}
+    finally:
+        stop_all()
+    report(args, small, large, samples, plans)
 
 
 if __name__ == "__main__":
