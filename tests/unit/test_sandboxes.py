@@ -11,7 +11,7 @@ import pytest
 
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.sandboxes import Cause, SandboxAction, SandboxState, owner_of
-from tesserra_core.errors import Conflict, NotFound, PaymentRequired, ValidationFailed
+from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unprocessable, ValidationFailed
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.runtime import WorkloadSpec
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxChanges, SandboxView
@@ -30,7 +30,9 @@ async def workloads(uc: UseCases, sandbox_id: str) -> list[Any]:
 
 
 async def test_create_runs_the_sandbox_and_records_its_events(uc: UseCases, team: Team) -> None:
-    created = await uc.sandboxes.create(team.member, new(env={"TOKEN": "secret"}, idle_timeout_seconds=30))
+    created = await uc.sandboxes.create(
+        team.member, new(env=[{"name": "TOKEN", "value": "secret"}], idle_timeout_seconds=30)
+    )
     assert created.state is SandboxState.RUNNING
     assert created.owner_id == team.member.user_id
     assert created.generation == 1
@@ -134,14 +136,19 @@ async def test_the_plan_limits_how_many_and_how_long(uc: UseCases, team: Team) -
     await uc.sandboxes.create(team.member, new(name="fourth"))
     with pytest.raises(PaymentRequired):
         await uc.sandboxes.update(team.member, boxes[1].id, SandboxChanges(ttl_seconds=2 * 24 * 3600))
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(Unprocessable) as refused:
         await uc.sandboxes.create(team.member, new(command=[], ports=[]))
-    with pytest.raises(ValidationFailed):
+    assert refused.value.code == "template_incomplete"
+    with pytest.raises(Unprocessable) as refused:
         await uc.sandboxes.create(team.member, new(ports=[80, 80]))
+    assert refused.value.code == "duplicate_ports"
     with pytest.raises(msgspec.ValidationError):
         new(ttl_seconds=0)
+    with pytest.raises(Unprocessable) as refused:
+        await uc.sandboxes.create(team.member, new(ports=[0]))
+    assert refused.value.code == "invalid_port"
     with pytest.raises(msgspec.ValidationError, match="regex"):
-        new(env={"NOT A NAME": "x"})
+        new(env=[{"name": "NOT A NAME", "value": "x"}])
 
 
 async def test_the_idle_clock_pauses_and_a_keepalive_postpones_it(uc: UseCases, team: Team, clock: FakeClock) -> None:

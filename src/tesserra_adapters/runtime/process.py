@@ -84,6 +84,13 @@ class ProcessRuntime:
     # -- the port ---------------------------------------------------------------------------------
 
     def admit(self, spec: WorkloadSpec) -> None:
+        if self._sandbox is None and spec.require_isolation:
+            raise Unprocessable(
+                "this server runs workloads unisolated (TESSERRA_PROCESS_ISOLATION=none-trusted-single-tenant), "
+                "and this one must be isolated: use TESSERRA_PROCESS_ISOLATION=bubblewrap (with bubblewrap, passt "
+                "and util-linux installed) or the docker runtime (TESSERRA_RUNTIME=docker)",
+                code="isolation_unavailable",
+            )
         if self._sandbox is not None and (problem := self._sandbox.problem) is not None:
             raise Unprocessable(
                 f"this server cannot isolate workloads ({problem}): install bubblewrap, passt and util-linux, "
@@ -211,8 +218,7 @@ class ProcessRuntime:
     # -- processes --------------------------------------------------------------------------------
 
     async def _spawn(self, record: WorkloadRecord) -> None:
-        if self._sandbox is not None:
-            self.admit(record.spec)
+        self.admit(record.spec)
         popen = await launch(record, self._files.folder(record.id), self._sandbox)
         await self._started(record, popen)
 

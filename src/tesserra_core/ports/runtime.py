@@ -67,6 +67,9 @@ class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True):
     cpus: float | None = None
     mounts: tuple[Mount, ...] = ()
     """Host directories the workload sees (see ``Mount``); two mounts never share a target."""
+    require_isolation: bool = False
+    """Run it isolated or not at all (sandboxes): where the operator opted out of isolation, ``admit``
+    refuses it all the same."""
 
     def __post_init__(self) -> None:
         targets = [m.target for m in self.mounts]

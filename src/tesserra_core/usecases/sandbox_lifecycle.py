@@ -56,6 +56,7 @@ def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
         network=t.network,
         memory_bytes=t.memory_mb * 1024 * 1024 if t.memory_mb is not None else None,
         cpus=t.cpus,
+        require_isolation=True,
     )
 
 

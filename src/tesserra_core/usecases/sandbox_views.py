@@ -26,24 +26,48 @@ MAX_TTL = 30 * 24 * 3600
 DEFAULT_TTL = 3600
 RECENT_EVENTS = 20
 
-EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
-EnvValue = Annotated[Line, msgspec.Meta(max_length=4096)]
 Argument = Annotated[Line, msgspec.Meta(min_length=1, max_length=4096)]
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+MAX_PORT = 65535
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=MAX_TTL)]
+
+
+class EnvVar(Input, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128, examples=["DEBUG"])]
+    value: Annotated[Line, msgspec.Meta(max_length=4096, examples=["1"])] = ""
 
 
 class NewSandbox(Input, frozen=True, forbid_unknown_fields=True):
     name: Annotated[str, name_meta(MAX_NAME), msgspec.Meta(examples=["scratch"])]
-    image: Annotated[Line, msgspec.Meta(min_length=1, max_length=255, examples=["python:3.12-slim"])] | None = None
-    """The image, on image runtimes (Docker)."""
+    image: (
+        Annotated[
+            Line,
+            msgspec.Meta(
+                min_length=1,
+                max_length=255,
+                examples=["python:3.12-slim"],
+                description="The image, on image runtimes (Docker). Without an image nor a command: 422 "
+                "template_incomplete.",
+            ),
+        ]
+        | None
+    ) = None
     command: Annotated[
         list[Argument], msgspec.Meta(max_length=64, examples=[["python3", "-m", "http.server", "8000"]])
     ] = msgspec.field(default_factory=list)
     """The argument vector (the process runtime needs one; on Docker it overrides the image's)."""
-    ports: Annotated[list[Port], msgspec.Meta(max_length=8, examples=[[8000]])] = msgspec.field(default_factory=list)
-    """Ports the sandbox listens on (it learns the first from ``PORT``)."""
-    env: Annotated[dict[EnvName, EnvValue], msgspec.Meta(max_length=64)] = msgspec.field(default_factory=dict)
+    ports: Annotated[
+        list[int],
+        msgspec.Meta(
+            max_length=8,
+            examples=[[8000]],
+            description="Ports it listens on (the first is in PORT). A port outside 1-65535: 422 invalid_port; "
+            "a port declared twice: 422 duplicate_ports.",
+        ),
+    ] = msgspec.field(default_factory=list)
+    env: Annotated[
+        list[EnvVar],
+        msgspec.Meta(max_length=64, description="Variables it is given (their values are never shown back)."),
+    ] = msgspec.field(default_factory=list)
     memory_mb: Annotated[int, msgspec.Meta(ge=16, le=65536)] | None = None
     cpus: Annotated[float, msgspec.Meta(gt=0, le=64)] | None = None
     network: bool = False

@@ -23,13 +23,13 @@ from tesserra_core.domain.sandboxes import (
     SandboxTemplate,
 )
 from tesserra_core.domain.text import check_name
-from tesserra_core.errors import Conflict, NotFound, PaymentRequired, ValidationFailed
+from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unprocessable, ValidationFailed
 from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
-from tesserra_core.usecases.sandbox_views import DEFAULT_TTL, NewSandbox, SandboxChanges, SandboxView
+from tesserra_core.usecases.sandbox_views import DEFAULT_TTL, MAX_PORT, NewSandbox, SandboxChanges, SandboxView
 
 ATTEMPTS = 5
 
@@ -93,9 +93,11 @@ class CreateSandbox:
         actor.require(self.scope)
         name = check_name("name", cmd.name, MAX_NAME)
         if not cmd.command and not cmd.image:
-            raise ValidationFailed("a sandbox needs an image or a command", code="validation_failed")
+            raise Unprocessable("a sandbox needs an image or a command", code="template_incomplete")
+        if any(not 1 <= port <= MAX_PORT for port in cmd.ports):
+            raise Unprocessable(f"ports: each port must be 1-{MAX_PORT}", code="invalid_port")
         if len(set(cmd.ports)) != len(cmd.ports):
-            raise ValidationFailed("ports: each port once", code="validation_failed")
+            raise Unprocessable("ports: each port may be declared once", code="duplicate_ports")
         entitlement = await self.entitlements.of(actor.tenant_id)
         ttl = _ttl(cmd.ttl_seconds, entitlement)
         now = self.clock.now()
@@ -108,7 +110,7 @@ class CreateSandbox:
                 image=cmd.image,
                 command=tuple(cmd.command),
                 ports=tuple(cmd.ports),
-                env=dict(cmd.env),
+                env={var.name: var.value for var in cmd.env},
                 memory_mb=cmd.memory_mb,
                 cpus=cmd.cpus,
                 network=cmd.network,
