@@ -8,6 +8,7 @@ the spec that produces them there: a shell command for processes, busybox for Do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import uuid
@@ -110,9 +111,9 @@ class Harness:
         return await eventually(exited, within=15)
 
 
-@pytest.fixture(params=RUNTIMES)
-async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    kind = request.param
+@contextlib.asynccontextmanager
+async def open_harness(kind: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A runtime of ``kind``; at the end, what the test left on it is removed."""
     runtime: MemoryRuntime | ProcessRuntime | DockerRuntime
     if kind == "memory":
         runtime = MemoryRuntime(scripted, images={BUSYBOX_IMAGE})
@@ -128,6 +129,12 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         for workload in await runtime.list(harness.prefix):
             await runtime.remove(workload.id)
         await runtime.aclose()
+
+
+@pytest.fixture(params=RUNTIMES)
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with open_harness(request.param, tmp_path) as opened:
+        yield opened
 
 
 async def test_run_reports_a_running_workload_with_its_owner(harness: Harness) -> None:
@@ -344,55 +351,6 @@ async def test_stop_kills_what_ignores_sigterm_after_the_grace(harness: Harness)
         stopped = await harness.runtime.stop(workload.id, grace=1)
     assert stopped.state is WorkloadState.EXITED
     assert stopped.exit_code == 137
-
-
-async def test_pause_and_resume_are_idempotent_and_stop_ends_a_paused_workload(harness: Harness) -> None:
-    runtime = harness.runtime
-    workload = await runtime.run(harness.sleeper())
-    assert workload.paused is False
-    for _ in range(2):
-        paused = await runtime.pause(workload.id)
-        assert paused.state is WorkloadState.RUNNING
-        assert paused.paused is True
-    inspected = await runtime.inspect(workload.id)
-    assert inspected is not None
-    assert inspected.paused is True
-    for _ in range(2):
-        resumed = await runtime.resume(workload.id)
-        assert resumed.state is WorkloadState.RUNNING
-        assert resumed.paused is False
-    await runtime.pause(workload.id)
-    async with asyncio.timeout(15):
-        stopped = await runtime.stop(workload.id, grace=5)
-    assert stopped.state is WorkloadState.EXITED
-    assert stopped.paused is False
-    with pytest.raises(Conflict):
-        await runtime.pause(workload.id)
-    with pytest.raises(Conflict):
-        await runtime.resume(workload.id)
-    with pytest.raises(NotFound):
-        await runtime.pause("0" * 32)
-
-
-@pytest.mark.parametrize("harness", REAL, indirect=True)
-async def test_a_paused_server_does_not_answer_until_resumed(harness: Harness) -> None:
-    workload = await harness.runtime.run(harness.http())
-    url = f"http://127.0.0.1:{workload.ports[HTTP_PORT]}/"
-    async with httpx.AsyncClient(timeout=2) as client:
-
-        async def served() -> httpx.Response | None:
-            try:
-                return await client.get(url)
-            except httpx.TransportError:
-                return None
-
-        await eventually(served, within=20)
-        await harness.runtime.pause(workload.id)
-        with pytest.raises(httpx.TimeoutException):
-            await client.get(url, timeout=0.5)
-        await harness.runtime.resume(workload.id)
-        response = await eventually(served, within=10)
-    assert response.status_code == 200
 
 
 # -- wiring: TESSERRA_RUNTIME picks the adapter; its resources end with the app ----------------------
