@@ -4,8 +4,11 @@ database and the runtime in agreement.
 At start it settles every sandbox a previous process left in a transient state and removes workloads
 no live sandbox owns. Then, every ``interval`` seconds, it acts on the sandboxes whose deadline has
 passed (re-reading each under its lock first: a keepalive that came in meanwhile wins), and every
-``check_every`` rounds it moves to ``error`` the running sandboxes whose workload died. Every worker
-runs one; compare-and-set on each row makes the same action by two of them happen once.
+``check_every`` rounds it moves to ``error`` the running sandboxes whose workload died and settles
+transient states older than ``stale_after`` (a worker that crashed mid-action). Every worker runs one;
+compare-and-set on each row makes the same action by two of them happen once. (Several workers
+starting at once could each settle a sandbox another has just begun acting on: a lease that elects
+one reconciler is left for later.)
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from tesserra_core.domain.sandboxes import SandboxState
 from tesserra_core.errors import TesserraError
@@ -34,6 +38,8 @@ class SandboxReaper:
     clock: Clock
     interval: float = 0.5
     check_every: int = 20
+    stale_after: float = 120.0
+    """While serving, a transient state this old is taken for one a crashed worker left."""
     batch: int = 100
 
     async def sweep(self) -> int:
@@ -54,11 +60,13 @@ class SandboxReaper:
                 log.warning("%s of sandbox %s on its %s clock failed: %s", action, sandbox.id, cause, describe(exc))
         return done
 
-    async def reconcile(self) -> int:
-        """Settle the sandboxes left in transient states, and remove workloads no live sandbox owns;
+    async def reconcile(self, *, older_than: float = 0.0) -> int:
+        """Settle the sandboxes left in transient states (for ``older_than`` seconds at least: while
+        serving, an action in flight is left to finish), and remove workloads no live sandbox owns;
         how many sandboxes were settled."""
+        stale = self.clock.now() - timedelta(seconds=older_than)
         async with self.uow(read_only=True) as uow:
-            unsettled = await uow.sandboxes.unsettled()
+            unsettled = [s for s in await uow.sandboxes.unsettled() if not older_than or s.updated_at <= stale]
         for sandbox in unsettled:
             try:
                 await self.lifecycle.repair(sandbox)
@@ -112,6 +120,7 @@ class SandboxReaper:
                 await self.sweep()
                 if rounds % self.check_every == 0:
                     await self.check()
+                    await self.reconcile(older_than=self.stale_after)
             except Exception:  # a failing round is logged and retried, never fatal
                 log.exception("sandbox reaper round failed")
             with contextlib.suppress(TimeoutError):

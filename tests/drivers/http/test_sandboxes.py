@@ -7,6 +7,7 @@ same use cases over MCP."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,32 @@ async def test_where_sandboxes_cannot_be_isolated_they_are_refused(
                 assert_error(refused, 422, "isolation_unavailable")
                 assert (await client.get(SANDBOXES, headers=owner.bearer)).json()["items"] == []
             assert await target.server.uc.ports.runtime.list("sandbox:") == []
+
+
+async def test_the_server_acts_on_the_clocks_within_two_seconds(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    owner = await accounts.tenant_owner()
+    sleeper = {"command": ["sleep", "300"]}
+    short = {"name": "short", **sleeper, "ttl_seconds": 1, "on_ttl": "delete"}
+    idle = {"name": "idle", **sleeper, "idle_timeout_seconds": 1, "on_idle": "pause"}
+    boxes = []
+    for template_body in (short, idle):
+        created = await client.post(SANDBOXES, json=template_body, headers=owner.bearer)
+        assert created.status_code == 201, created.text
+        boxes.append(created.json())
+    expected = {boxes[0]["id"]: ("deleted", "ttl"), boxes[1]["id"]: ("paused", "idle")}
+    for sid, (state, cause) in expected.items():
+
+        async def settled(sid: str = sid, state: str = state) -> dict[str, Any] | None:
+            body: dict[str, Any] = (await client.get(f"{SANDBOXES}/{sid}", headers=owner.bearer)).json()
+            return body if body["state"] == state else None
+
+        body = await eventually(settled, within=6)
+        assert isinstance(body, dict)
+        assert body["events"][-1]["cause"] == cause
+        acted = datetime.fromisoformat(body["events"][-2]["at"])  # the transient state: when the reaper acted
+        if cause == "ttl":
+            deadline = datetime.fromisoformat(body["expires_at"])
+        else:
+            deadline = datetime.fromisoformat(body["last_activity_at"]) + timedelta(seconds=1)
+        assert 0 <= (acted - deadline).total_seconds() < 2.0
+    await client.delete(f"{SANDBOXES}/{boxes[1]['id']}", headers=owner.bearer)
