@@ -43,7 +43,7 @@ def import_seconds(code: str) -> float:
 def print_import_floor() -> None:
     say()
     say("Interpreter start + imports alone (best of 2), the floor under any cold start:")
-    serve_imports = "import tesserra_http.cli, tesserra_http.app, tesserra_adapters.container, uvicorn, uvloop"
+    serve_imports = "import tesserra_http.cli, tesserra_http.app, tesserra_adapters.bootstrap, uvicorn, uvloop"
     say(f"  {serve_imports}: {import_seconds(serve_imports):.2f} s")
     say(f"  import mcp.server (the MCP SDK alone): {import_seconds('import mcp.server'):.2f} s")
     frameworks = "import litestar, sqlalchemy.ext.asyncio"

@@ -1,32 +1,288 @@
-"""The composition root: settings -> adapters -> the use-case facade."""
+"""The composition root: settings -> ports -> the use-case facade.
+
+Two typed functions build the core's ``Ports``: ``real_ports`` (SQLite or PostgreSQL, argon2id,
+pyjwt, real probes) and ``memory_ports`` (everything in process, for unit tests and library users).
+What must be released (the engine, a Redis client, HTTP clients, the Docker client, the workload
+runtime) is entered on the caller's ``AsyncExitStack`` and released, in reverse order, when it
+closes. Tests swap an adapter by keyword, and every adapter built from it follows:
+``memory_ports(settings, stack, clock=FakeClock(), runtime=DockerRuntime(...))``; what a caller
+passes in stays the caller's to close.
+"""
 
 from __future__ import annotations
 
-import inspect
+import asyncio
+import hashlib
+import hmac
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
-from tesserra_adapters.container import MemoryAdapters, RealAdapters
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tesserra_adapters.catalog import CatalogFile
+from tesserra_adapters.dns import DnspythonResolver, DnspythonZoneCodec
+from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
+from tesserra_adapters.memory.dns import MemoryResolver
+from tesserra_adapters.memory.gateway import MemoryGateway
+from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
+from tesserra_adapters.memory.oauth import MemoryOAuthServer
+from tesserra_adapters.memory.storage import MemoryFileStorage
+from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
+from tesserra_adapters.packages import LocalPackages
+from tesserra_adapters.payments import payment_gateway
+from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
+from tesserra_adapters.runtime.memory import MemoryRuntime
+from tesserra_adapters.runtime.mounts import CONTAINER_USER
+from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_adapters.runtime.sandbox import Sandbox
+from tesserra_adapters.secret_box import AesGcmSecretBox
+from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
 from tesserra_adapters.settings import Settings
+from tesserra_adapters.shared_tools import FileSharedToolDirectory
+from tesserra_adapters.sql import migrate
+from tesserra_adapters.sql.engine import open_engine
+from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
+from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from tesserra_adapters.storage import LocalFileStorage
+from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
+from tesserra_adapters.tool_client import McpToolConnector
+from tesserra_adapters.workspaces import LocalWorkspaces, workspaces_root
 from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.ports import Ports
+from tesserra_core.ports.billing import PaymentGateway
+from tesserra_core.ports.dns import DnsResolver
+from tesserra_core.ports.files import FileStorage
+from tesserra_core.ports.health import HttpProbe, Probe
+from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.plans import Entitlements
+from tesserra_core.ports.runtime import ContainerRuntime
+from tesserra_core.ports.secrets_at_rest import SecretBox
+from tesserra_core.ports.security import PasswordHasher
+from tesserra_core.ports.shared_tools import OAuthClient, SiteConfig
+from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.entitlements import StoredEntitlements
 
-log = logging.getLogger("tesserra")
+if TYPE_CHECKING:
+    from tesserra_adapters.runtime.docker import DockerRuntime
+
+log = logging.getLogger("tesserra.runtime")
 
 
-async def _provide(provider: Any) -> Any:
-    """A provider's value; providers that depend on an async resource hand back an awaitable."""
-    value = provider()
-    return await value if inspect.isawaitable(value) else value
+def subkey(secret: bytes, purpose: str) -> bytes:
+    """An independent key per purpose, so a token key never doubles as a digest key."""
+    return hmac.new(secret, f"tesserra/{purpose}".encode(), hashlib.sha256).digest()
 
 
-async def build(adapters: RealAdapters | MemoryAdapters, settings: Settings) -> UseCases:
-    init = adapters.init_resources()
-    if init is not None:
-        await init
-    ports = Ports(**{name: await _provide(getattr(adapters, name)) for name in Ports.__dataclass_fields__})
+def secret_box_from(settings: Settings) -> SecretBox:
+    """AES-256-GCM in both adapter sets: it is cheap, and a fake would hide a wrong context. Values
+    sealed under a key kept in TESSERRA_PREVIOUS_SECRET_KEYS still open."""
+    return AesGcmSecretBox.from_secrets(settings.secret(), *(k.encode() for k in settings.previous_secret_keys))
+
+
+# -- resources: each released when the stack it was entered on closes -------------------------------
+
+
+@asynccontextmanager
+async def migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    """The engine, with the schema brought to head first; disposed at shutdown."""
+    engine = open_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def rate_limiter(
+    backend: str, engine: AsyncEngine, monotonic: Callable[[], float], redis_url: str
+) -> AsyncIterator[RateLimiter]:
+    """The configured limiter; a Redis client, when used, is closed at shutdown."""
+    if backend == "redis":
+        from redis.asyncio import Redis
+
+        from tesserra_adapters.redis_store.limits import RedisRateLimiter
+
+        client = Redis.from_url(redis_url)
+        try:
+            yield RedisRateLimiter(client)
+        finally:
+            await client.aclose()
+    elif backend == "database":
+        yield SqlRateLimiter(engine)
+    elif backend == "memory":
+        yield MemoryRateLimiter(monotonic)
+    else:
+        raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
+
+
+@asynccontextmanager
+async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator[ContainerRuntime]:
+    """The configured workload runtime; the Docker client, when used, is closed at shutdown. Processes
+    keep their environments (installations' secrets among them) sealed with ``box`` at rest, and run
+    in a sandbox unless the operator opted out (``process_isolation``)."""
+    kind, data_dir, docker_host = settings.runtime, settings.data_dir, settings.docker_host
+    runtime: ProcessRuntime | DockerRuntime
+    if kind == "process":
+        sandbox = (
+            Sandbox(settings.bwrap_path, settings.pasta_path) if settings.process_isolation == "bubblewrap" else None
+        )
+        if sandbox is not None:
+            problem = await asyncio.to_thread(lambda: sandbox.problem)  # probed once, off the event loop
+            if problem is not None:
+                log.warning("process workloads will be refused (isolation_unavailable): %s", problem)
+        runtime = ProcessRuntime(data_dir, box=box, sandbox=sandbox)
+    elif kind == "docker":
+        from tesserra_adapters.runtime.docker import DockerRuntime
+
+        runtime = DockerRuntime(docker_host, mount_root=workspaces_root(data_dir))
+    else:
+        raise ValueError(f"TESSERRA_RUNTIME must be process or docker, not {kind!r}")
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
+# -- the two adapter sets ----------------------------------------------------------------------------
+
+
+async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
+    """SQLite or PostgreSQL by URL, argon2id, pyjwt, real probes; the resources on ``stack``."""
+    clock = SystemClock()
+    box = secret_box_from(settings)
+    engine = await stack.enter_async_context(migrated_engine(settings.database_url))
+    uow = SqlUnitOfWorkFactory(engine=engine)
+    limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
+    return _ports(
+        settings,
+        clock=clock,
+        uow=uow,
+        hasher=Argon2Hasher(),
+        rate_limiter=await stack.enter_async_context(limiter),
+        idempotency=SqlIdempotencyStore(engine=engine),
+        entitlements=StoredEntitlements(uow, clock),
+        secret_box=box,
+        runtime=await stack.enter_async_context(container_runtime(settings, box)),
+        http_probe=await stack.enter_async_context(httpx_probe()),
+        oauth=HttpxOAuthClient(await stack.enter_async_context(http_client())),
+        gateway=await stack.enter_async_context(payment_gateway(settings)),
+        resolver=DnspythonResolver(settings.dns_resolvers, settings.dns_timeout),
+        file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
+        probes=(
+            DatabaseProbe(uow, engine.dialect.name),
+            StorageProbe(settings.data_dir),
+            DockerProbe(settings.docker_host),
+        ),
+    )
+
+
+def memory_ports(
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    clock: Clock | None = None,
+    uow: UnitOfWorkFactory | None = None,
+    runtime: ContainerRuntime | None = None,
+    entitlements: Entitlements | None = None,
+    gateway: PaymentGateway | None = None,
+    secret_box: SecretBox | None = None,
+) -> Ports:
+    """Everything in process, cheap argon2 parameters; the keywords replace one adapter each (the
+    limiters, the idempotency store, the OAuth server and the entitlements follow ``clock``, the
+    entitlements ``uow``). Only the memory runtime, when made here, is released by ``stack``."""
+    clock = SystemClock() if clock is None else clock
+    uow = MemoryUnitOfWorkFactory() if uow is None else uow
+    if runtime is None:
+        runtime = MemoryRuntime()
+        stack.push_async_callback(runtime.aclose)  # workloads as tasks, stopped at shutdown
+    return _ports(
+        settings,
+        clock=clock,
+        uow=uow,
+        hasher=Argon2Hasher(time_cost=1, memory_cost=1024),
+        rate_limiter=MemoryRateLimiter(clock=clock.monotonic),
+        idempotency=MemoryIdempotencyStore(clock=clock.monotonic),
+        entitlements=StoredEntitlements(uow, clock) if entitlements is None else entitlements,
+        secret_box=secret_box_from(settings) if secret_box is None else secret_box,
+        runtime=runtime,
+        http_probe=MemoryHttpProbe(),
+        # an in-process authorization server (a provider that never leaves the process)
+        oauth=MemoryOAuthServer(clock=lambda: clock.now().timestamp()),
+        gateway=MemoryGateway() if gateway is None else gateway,
+        resolver=MemoryResolver(),
+        file_storage=MemoryFileStorage(settings.max_upload_bytes),
+        probes=(),
+    )
+
+
+def _ports(
+    settings: Settings,
+    *,
+    clock: Clock,
+    uow: UnitOfWorkFactory,
+    hasher: PasswordHasher,
+    rate_limiter: RateLimiter,
+    idempotency: IdempotencyStore,
+    entitlements: Entitlements,
+    secret_box: SecretBox,
+    runtime: ContainerRuntime,
+    http_probe: HttpProbe,
+    oauth: OAuthClient,
+    gateway: PaymentGateway,
+    resolver: DnsResolver,
+    file_storage: FileStorage,
+    probes: Sequence[Probe],
+) -> Ports:
+    """The ports, with the adapters both sets share built from the settings."""
+    key = settings.secret()
+    return Ports(  # the set's own adapters (passed in) alternate with the shared ones (built here)
+        uow=uow,
+        digest=HmacDigest(subkey(key, "digest")),
+        hasher=hasher,
+        tokens=JwtIssuer(subkey(key, "jwt")),
+        clock=clock,
+        ids=UlidFactory(),
+        rate_limiter=rate_limiter,
+        secrets=SystemSecrets(),
+        idempotency=idempotency,
+        tool_connector=McpToolConnector(),
+        entitlements=entitlements,
+        zone_codec=DnspythonZoneCodec(),
+        secret_box=secret_box,
+        package_resolver=LocalPackages(settings.data_dir, settings.tool_script_dirs, settings.tool_python_image),
+        runtime=runtime,
+        catalog_source=CatalogFile(settings.catalog_source),
+        oauth=oauth,
+        # on Docker, workspaces belong to the user containers run as
+        workspaces=LocalWorkspaces(settings.data_dir, CONTAINER_USER if settings.runtime == "docker" else None),
+        http_probe=http_probe,
+        shared_tools=FileSharedToolDirectory(settings.shared_tools_path),
+        gateway=gateway,
+        site=_site(settings),
+        resolver=resolver,
+        file_storage=file_storage,
+        probes=probes,
+    )
+
+
+def _site(settings: Settings) -> SiteConfig:
+    return SiteConfig(
+        public_url=settings.public_url,
+        oauth_return_url=settings.oauth_return_url,
+        oauth_state_ttl_seconds=settings.oauth_state_ttl,
+    )
+
+
+# -- the facade --------------------------------------------------------------------------------------
+
+
+async def build(ports: Ports, settings: Settings) -> UseCases:
+    """The facade over ``ports``, with the tool catalog loaded."""
     uc = use_cases(ports, rate_scale=settings.rate_limit_scale)
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc
@@ -34,15 +290,11 @@ async def build(adapters: RealAdapters | MemoryAdapters, settings: Settings) -> 
 
 @asynccontextmanager
 async def running(settings: Settings, *, memory: bool = False) -> AsyncIterator[UseCases]:
-    """The facade for the life of the block; adapters' resources are released at its end."""
+    """The facade for the life of the block; the adapters' resources are released at its end."""
     settings.prepare_data_dir()
-    adapters = MemoryAdapters(settings=settings) if memory else RealAdapters(settings=settings)
-    try:
-        yield await build(adapters, settings)
-    finally:
-        shutdown = adapters.shutdown_resources()
-        if shutdown is not None:
-            await shutdown
+    async with AsyncExitStack() as stack:
+        ports = memory_ports(settings, stack) if memory else await real_ports(settings, stack)
+        yield await build(ports, settings)
 
 
 def upgrade_database(settings: Settings, revision: str = "head") -> None:

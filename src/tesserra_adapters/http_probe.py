@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -32,6 +33,7 @@ class HttpxProbe:
         return HttpCheck(response.status_code, _ms(start))
 
 
+@asynccontextmanager
 async def httpx_probe() -> AsyncIterator[HttpxProbe]:
     """The probe with its client, closed at shutdown."""
     async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:

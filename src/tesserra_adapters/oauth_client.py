@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +24,7 @@ BAD = "oauth_bad_response"
 MAX_RESPONSE = 64 * 1024
 
 
+@asynccontextmanager
 async def http_client(seconds: float = 10.0) -> AsyncIterator[httpx.AsyncClient]:
     """The outbound client for providers; closed at shutdown. Redirects are not followed."""
     async with httpx.AsyncClient(timeout=seconds, follow_redirects=False, trust_env=False) as client:

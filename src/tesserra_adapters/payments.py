@@ -10,6 +10,7 @@ is being rotated).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import NoReturn
 
 from tesserra_adapters import stripe_events
@@ -52,6 +53,7 @@ class DisabledGateway:
         return stripe_events.decode(payload)
 
 
+@asynccontextmanager
 async def payment_gateway(settings: Settings) -> AsyncIterator[PaymentGateway]:
     """The configured gateway; Stripe's HTTP client is closed at shutdown."""
     if not settings.stripe_api_key:

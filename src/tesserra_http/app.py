@@ -30,6 +30,7 @@ from tesserra_http.controllers import (
     service,
     shared_tools,
     tenants,
+    zones,
 )
 from tesserra_http.conventions import COMPONENTS, document_json_bodies
 from tesserra_http.dependencies import DEPENDENCIES
@@ -61,6 +62,7 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     billing.webhook_routes,
     billing.finance_routes,
     domains.routes,
+    zones.routes,
     mail.routes,
     files.routes,
 ]

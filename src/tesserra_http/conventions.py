@@ -1,6 +1,6 @@
-"""What a route declares, once: auth, rate limit, idempotency, errors, and their OpenAPI story.
+"""What a route declares, once: its use case, auth, rate limit, idempotency, errors, and their OpenAPI story.
 
-    @post("/keys/generate", **declare(idempotent=True, errors=(400, 403)))
+    @post("/keys/generate", **declare(uses=GenerateApiKey, idempotent=True, errors=(400, 403)))
 
 The guard middleware enforces the same ``opt`` that this documents, so docs and behaviour agree.
 """
@@ -27,7 +27,9 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.routes import HTTPRoute
 
+from tesserra_core.domain.identity import Scope
 from tesserra_core.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, PageRequest
+from tesserra_core.usecases.contract import description_of, scope_of
 from tesserra_core.usecases.guards import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY
 from tesserra_http.media import parses_json
 
@@ -139,6 +141,8 @@ _RULE_TEXT = {
     "oauth_callback": "30 requests per minute per client IP.",
 }
 
+_SCOPE_TEXT = {Scope.ADMIN: "Scope: admin, held by platform administrators only."}
+
 
 HEAD_LIMITS = frozenset({408, 414, 431})
 """What every operation may answer before routing: a head too slow, a URL over 8 KiB, a head over 64 KiB."""
@@ -146,6 +150,7 @@ HEAD_LIMITS = frozenset({408, 414, 431})
 
 def declare(
     *,
+    uses: type | None = None,
     public: bool = False,
     rate_limit: str | None = None,
     idempotent: bool = False,
@@ -153,13 +158,18 @@ def declare(
     description: str = "",
     **route: Any,
 ) -> dict[str, Any]:
-    """Keyword arguments for a Litestar route decorator."""
+    """Keyword arguments for a Litestar route decorator. ``uses`` is the use case the handler calls: the
+    OpenAPI description is its docstring, then ``description`` (this route's own notes), then the scope
+    it needs, auth, rate limit and idempotency (see ``tesserra_core.usecases.contract``)."""
     # Any credential can be refused (401) or belong to a suspended tenant (403 tenant_suspended); any
     # request's head is bounded in time and size before routing (408, 414, 431: tesserra_http/protocol.py).
     statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401, 403}) | HEAD_LIMITS
     if idempotent:
         statuses |= {409, 422}
-    notes = [description] if description else []
+    notes = [text for text in (description_of(uses) if uses is not None else "", description) if text]
+    scope = scope_of(uses) if uses is not None and not public else None
+    if scope is not None:
+        notes.append(_SCOPE_TEXT.get(scope, f"Scope: {scope.value}."))
     notes.append("Auth: none." if public else "Auth: Bearer JWT or API key (any of the documented headers).")
     if rate_limit:
         notes.append(f"Rate limit: {_RULE_TEXT[rate_limit]}")
@@ -168,9 +178,9 @@ def declare(
             "Idempotency: send Idempotency-Key (<= 255 chars); a retry within 24 h replays the first response "
             "with Idempotent-Replayed: true."
         )
-    opt = {"public": public, "idempotent": idempotent}
+    opt: dict[str, Any] = {"public": public, "idempotent": idempotent, "uses": uses}
     if rate_limit:
-        opt["rate_limit"] = rate_limit  # type: ignore[assignment]
+        opt["rate_limit"] = rate_limit
     if idempotent:
         route.setdefault("operation_class", IdempotentOperation)
     return {

@@ -1,4 +1,8 @@
-"""Declaring MCP tools: each is one use-case call, with the scope and tier it needs.
+"""Declaring MCP tools: each is one use-case call, with the tier it needs, and its use case's scope and text.
+
+A tool is declared by the use case it calls (``@tools.tool(CreateProject, tier=...)``): it needs the
+scope the use case states, and its description is the use case's docstring followed by the tool
+function's own, which holds only what is particular to MCP (see ``tesserra_core.usecases.contract``).
 
 A tool function takes its MCP arguments plus two keyword-only parameters that never reach the
 wire, ``uc`` (the facade) and ``actor`` (the caller). ``bind`` gives the SDK a signature with
@@ -22,6 +26,7 @@ from tesserra_core.domain.identity import Principal, Scope, Tier
 from tesserra_core.domain.paging import MAX_LIMIT
 from tesserra_core.errors import TesserraError, error_body
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.contract import description_of, scope_of
 from tesserra_core.usecases.guards import rate_limited
 from tesserra_mcp.endpoint import REQUEST_ID
 
@@ -40,14 +45,34 @@ ActorOf = Callable[[Context], Awaitable[Principal]]
 @dataclass(frozen=True)
 class ToolSpec:
     fn: ToolFn
-    scopes: tuple[Scope, ...]
+    uses: type
+    """The use case the tool calls: the tool needs the scope it states (see ``tesserra_core.usecases.contract``)."""
     tier: Tier
     rate_limit: str | None = None
     """The core's named rule its REST twin declares, counted per token on the same counter."""
+    scope: Scope | None = None
+    """Only for a use case that states no scope (public over REST): the scope the tool needs all the same."""
+
+    def __post_init__(self) -> None:
+        stated = scope_of(self.uses)
+        if stated is not None and self.scope is not None:
+            raise TypeError(f"{self.name}: {self.uses.__name__} states its scope ({stated}); the tool cannot name one")
+        if stated is None and self.scope is None:
+            raise TypeError(f"{self.name}: {self.uses.__name__} states no scope; name the one the tool needs")
 
     @property
     def name(self) -> str:
         return self.fn.__name__
+
+    @property
+    def description(self) -> str:
+        """What the client reads: the use case's docstring, then the tool's own notes (its arguments, its answer)."""
+        return "\n\n".join(part for part in (description_of(self.uses), inspect.getdoc(self.fn)) if part)
+
+    @property
+    def scopes(self) -> tuple[Scope, ...]:
+        scope = scope_of(self.uses) or self.scope
+        return (scope,) if scope is not None else ()
 
     def allows(self, actor: Principal) -> bool:
         return actor.tier.covers(self.tier) and all(actor.has(s) for s in self.scopes)
@@ -60,10 +85,13 @@ class ToolSet:
     specs: list[ToolSpec] = field(default_factory=list)
 
     def tool(
-        self, *scopes: Scope, tier: Tier = Tier.BASIC, rate_limit: str | None = None
+        self, uses: type, *, tier: Tier = Tier.BASIC, rate_limit: str | None = None, scope: Scope | None = None
     ) -> Callable[[ToolFn], ToolFn]:
+        """Declare a tool that calls the use case ``uses``: it needs the scope ``uses`` states (``scope``
+        only for a use case that states none) and ``tier``, and counts against ``rate_limit``."""
+
         def decorate(fn: ToolFn) -> ToolFn:
-            self.specs.append(ToolSpec(fn, scopes, tier, rate_limit))
+            self.specs.append(ToolSpec(fn, uses, tier, rate_limit, scope))
             return fn
 
         return decorate
@@ -105,7 +133,7 @@ def bind(spec: ToolSpec, uc: UseCases, actor_of: ActorOf) -> Callable[..., Await
             return as_error(exc, ctx.request_context.request)
 
     call.__name__ = spec.name
-    call.__doc__ = spec.fn.__doc__
+    call.__doc__ = spec.description
     call.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*wire, ctx_param], return_annotation=CallToolResult
     )

@@ -78,7 +78,7 @@ def build_server(uc: UseCases, stdio_actor: Resolve | None = None) -> MCPServer[
         middleware=[visibility],
     )
     for spec in specs.values():
-        server.add_tool(bind(spec, uc, actor_of), name=spec.name, description=spec.fn.__doc__)
+        server.add_tool(bind(spec, uc, actor_of), name=spec.name, description=spec.description)
     return server
 
 

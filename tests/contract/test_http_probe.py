@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -44,7 +43,7 @@ async def probe_and_target(request: pytest.FixtureRequest) -> AsyncIterator[tupl
     target = Target(f"{base}/ok", f"{base}/fail", f"http://127.0.0.1:{free_port()}/", f"{base}/silent")
     try:
         if request.param == "httpx":
-            async with asynccontextmanager(httpx_probe)() as probe:
+            async with httpx_probe() as probe:
                 yield probe, target
         else:
             fake = MemoryHttpProbe()

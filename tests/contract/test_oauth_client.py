@@ -8,7 +8,6 @@ import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -89,7 +88,7 @@ async def rig(request: pytest.FixtureRequest, loopback: OAuthProviderServer) -> 
     def outage(on: bool) -> None:
         server.token_outage = on
 
-    async with asynccontextmanager(http_client)() as client:
+    async with http_client() as client:
         try:
             yield Rig(HttpxOAuthClient(client), provider, approve, outage)
         finally:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
-from tesserra_adapters.bootstrap import build
-from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.bootstrap import memory_ports
 from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.settings import Settings
 from tesserra_core.errors import SecretUnreadable
@@ -103,7 +103,9 @@ def test_key_is_derived_not_the_raw_secret() -> None:
         AesGcmSecretBox([b"short"])
 
 
-async def test_the_containers_box_follows_the_settings_through_a_rotation(tmp_path: Path) -> None:
+async def test_the_wired_box_follows_the_settings_through_a_rotation(
+    tmp_path: Path, exit_stack: AsyncExitStack
+) -> None:
     """TESSERRA_SECRET_KEY rotated, the old one kept in TESSERRA_PREVIOUS_SECRET_KEYS: old values still open."""
     old_key, new_key = "o" * 40, "n" * 40
     before = Settings.from_env({"TESSERRA_SECRET_KEY": old_key, "TESSERRA_DATA_DIR": str(tmp_path)})
@@ -111,9 +113,9 @@ async def test_the_containers_box_follows_the_settings_through_a_rotation(tmp_pa
         {"TESSERRA_SECRET_KEY": new_key, "TESSERRA_PREVIOUS_SECRET_KEYS": old_key, "TESSERRA_DATA_DIR": str(tmp_path)}
     )
     assert after.previous_secret_keys == (old_key,)
-    sealed = (await build(MemoryAdapters(settings=before), before)).ports.secret_box.seal(b"kept", context="c")
-    rotated = (await build(MemoryAdapters(settings=after), after)).ports.secret_box
+    sealed = memory_ports(before, exit_stack).secret_box.seal(b"kept", context="c")
+    rotated = memory_ports(after, exit_stack).secret_box
     assert rotated.open(sealed, context="c") == b"kept"
     forgotten = Settings.from_env({"TESSERRA_SECRET_KEY": new_key, "TESSERRA_DATA_DIR": str(tmp_path)})
     with pytest.raises(SecretUnreadable):
-        (await build(MemoryAdapters(settings=forgotten), forgotten)).ports.secret_box.open(sealed, context="c")
+        memory_ports(forgotten, exit_stack).secret_box.open(sealed, context="c")

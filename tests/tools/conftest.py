@@ -4,13 +4,12 @@ runs real MCP servers (mcp-server-time, the suite's probe server) over stdio, sa
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from dependency_injector import providers
 
-from tesserra_adapters.bootstrap import build
-from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.bootstrap import build, memory_ports, secret_box_from
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.runtime.sandbox import Sandbox
@@ -37,13 +36,13 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def uc(settings: Settings) -> AsyncIterator[UseCases]:
+async def uc(settings: Settings, exit_stack: AsyncExitStack) -> AsyncIterator[UseCases]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    adapters = MemoryAdapters(settings=settings)
-    runtime = ProcessRuntime(settings.data_dir, box=adapters.secret_box(), sandbox=Sandbox())
-    adapters.runtime.override(providers.Object(runtime))
-    adapters.entitlements.override(providers.Object(FixedEntitlements(PlanLimits(installations=50))))
-    facade = await build(adapters, settings)
+    box = secret_box_from(settings)
+    runtime = ProcessRuntime(settings.data_dir, box=box, sandbox=Sandbox())
+    entitlements = FixedEntitlements(PlanLimits(installations=50))
+    ports = memory_ports(settings, exit_stack, secret_box=box, runtime=runtime, entitlements=entitlements)
+    facade = await build(ports, settings)
     try:
         yield facade
     finally:

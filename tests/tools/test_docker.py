@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiodocker
 import pytest
-from dependency_injector import providers
 
-from tesserra_adapters.bootstrap import build
-from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.bootstrap import build, memory_ports
 from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.workspaces import workspaces_root
@@ -34,14 +33,12 @@ async def image() -> str:
 
 
 @pytest.fixture
-async def docker_uc(tmp_path: Path, image: str) -> AsyncIterator[UseCases]:
+async def docker_uc(tmp_path: Path, image: str, exit_stack: AsyncExitStack) -> AsyncIterator[UseCases]:
     settings = Settings(
         data_dir=tmp_path, secret_key="x" * 48, catalog_source=str(CATALOG), tool_python_image=image, runtime="docker"
     )
-    adapters = MemoryAdapters(settings=settings)
     runtime = DockerRuntime(DOCKER_HOST, pull=False, mount_root=workspaces_root(tmp_path))
-    adapters.runtime.override(providers.Object(runtime))
-    uc = await build(adapters, settings)
+    uc = await build(memory_ports(settings, exit_stack, runtime=runtime), settings)
     try:
         yield uc
     finally:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from dependency_injector import providers
 
-from tesserra_adapters.bootstrap import build
-from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.bootstrap import build, memory_ports
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Role
 from tesserra_core.facade import UseCases
@@ -29,14 +28,10 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def uc(settings: Settings, clock: FakeClock) -> AsyncIterator[UseCases]:
-    adapters = MemoryAdapters(settings=settings)
-    adapters.clock.override(providers.Object(clock))
-    # The container lives as long as the facade: its resources (the memory runtime) are released
-    # when it is shut down, here, and not whenever the garbage collector finalizes it mid-test.
-    yield await build(adapters, settings)
-    shutdown = adapters.shutdown_resources()
-    if shutdown is not None:
-        await shutdown
+    # The adapters' resources (the memory runtime) live as long as the facade: released here, and
+    # not whenever the garbage collector finalizes them mid-test.
+    async with AsyncExitStack() as stack:
+        yield await build(memory_ports(settings, stack, clock=clock), settings)
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
 import pytest
-from dependency_injector import providers
 
-from tesserra_adapters.bootstrap import build
-from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.bootstrap import build, memory_ports
 from tesserra_adapters.plans import FixedEntitlements
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Role
@@ -95,12 +94,11 @@ async def test_the_free_plan_quota_is_402_and_concurrent_creates_never_pass_it(u
     assert (await uc.projects.list(team.owner, PageRequest(), ALL)).total == 3
 
 
-async def test_a_subscribed_plan_past_its_quota_is_quota_exceeded(settings: Settings) -> None:
-    adapters = MemoryAdapters(settings=settings)
-    adapters.entitlements.override(
-        providers.Object(FixedEntitlements(PlanLimits(projects=1), plan="pro", subscribed=True))
-    )
-    uc = await build(adapters, settings)
+async def test_a_subscribed_plan_past_its_quota_is_quota_exceeded(
+    settings: Settings, exit_stack: AsyncExitStack
+) -> None:
+    entitlements = FixedEntitlements(PlanLimits(projects=1), plan="pro", subscribed=True)
+    uc = await build(memory_ports(settings, exit_stack, entitlements=entitlements), settings)
     assert await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
     team = await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
     await uc.projects.create(team.owner, NewProject(name="only"))

@@ -5,13 +5,12 @@ start, reconfiguration, deletion, and resuming after a restart."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
 import msgspec
 import pytest
-from dependency_injector import providers
 
-from tesserra_adapters.bootstrap import build
-from tesserra_adapters.container import MemoryAdapters
+from tesserra_adapters.bootstrap import build, memory_ports
 from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Role
@@ -29,11 +28,9 @@ from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, Team, add_user, sign_in, s
 WEB = {"image": "busybox", "port": 8080, "command": ["httpd", "-f"]}
 
 
-async def _with_runtime(settings: Settings, rt: MemoryRuntime) -> tuple[UseCases, Team]:
+async def _with_runtime(settings: Settings, stack: AsyncExitStack, rt: MemoryRuntime) -> tuple[UseCases, Team]:
     """A facade whose container runtime is ``rt``, with a customer team."""
-    adapters = MemoryAdapters(settings=settings)
-    adapters.runtime.override(providers.Object(rt))
-    uc = await build(adapters, settings)
+    uc = await build(memory_ports(settings, stack, runtime=rt), settings)
     assert await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
     return uc, await make_team(uc, (await sign_in(uc, ADMIN_EMAIL))[1])
 
@@ -156,12 +153,12 @@ async def test_a_failure_is_recorded_with_its_reason(uc: UseCases, team: Team) -
     assert (await _settled(uc, team.owner, r.id)).status is ResourceStatus.RUNNING
 
 
-async def test_an_unexpected_runtime_error_is_recorded_not_lost(settings: Settings) -> None:
+async def test_an_unexpected_runtime_error_is_recorded_not_lost(settings: Settings, exit_stack: AsyncExitStack) -> None:
     class Exploding(MemoryRuntime):
         async def run(self, spec: WorkloadSpec) -> Workload:
             raise RuntimeError("engine on fire")
 
-    uc, team = await _with_runtime(settings, Exploding())
+    uc, team = await _with_runtime(settings, exit_stack, Exploding())
     pid = await _project(uc, team.owner)
     r = await uc.resources.create(team.owner, pid, NewResource(type="web_app", name="x", config=WEB))
     done = await _settled(uc, team.owner, r.id)
@@ -317,9 +314,11 @@ class Gate(MemoryRuntime):
         return await super().run(spec)
 
 
-async def test_a_rename_while_provisioning_is_neither_lost_nor_stuck(settings: Settings) -> None:
+async def test_a_rename_while_provisioning_is_neither_lost_nor_stuck(
+    settings: Settings, exit_stack: AsyncExitStack
+) -> None:
     gate = Gate()
-    uc, team = await _with_runtime(settings, gate)
+    uc, team = await _with_runtime(settings, exit_stack, gate)
     pid = await _project(uc, team.owner)
     r = await uc.resources.create(team.owner, pid, NewResource(type="web_app", name="x", config=WEB))
     await gate.entered.wait()
@@ -334,9 +333,11 @@ async def test_a_rename_while_provisioning_is_neither_lost_nor_stuck(settings: S
     assert done.endpoint == f"http://127.0.0.1:{workloads[0].ports[8080]}"
 
 
-async def test_a_delete_while_provisioning_leaves_nothing_behind(settings: Settings) -> None:
+async def test_a_delete_while_provisioning_leaves_nothing_behind(
+    settings: Settings, exit_stack: AsyncExitStack
+) -> None:
     gate = Gate()
-    uc, team = await _with_runtime(settings, gate)
+    uc, team = await _with_runtime(settings, exit_stack, gate)
     pid = await _project(uc, team.owner)
     r = await uc.resources.create(team.owner, pid, NewResource(type="web_app", name="x", config=WEB))
     await gate.entered.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import AsyncExitStack
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -312,11 +313,10 @@ async def test_list_shared_tools_pages(uc: UseCases, team: Team) -> None:
     assert [(t.id, t.requires_oauth, t.linked) for t in rest.items] == [("calculator", False, False)]
 
 
-async def test_callback_redirects_to_the_configured_return_url(tmp_path: Path, clock: FakeClock) -> None:
-    from dependency_injector import providers
-
-    from tesserra_adapters.bootstrap import build
-    from tesserra_adapters.container import MemoryAdapters
+async def test_callback_redirects_to_the_configured_return_url(
+    tmp_path: Path, clock: FakeClock, exit_stack: AsyncExitStack
+) -> None:
+    from tesserra_adapters.bootstrap import build, memory_ports
     from tests.unit.conftest import make_team
 
     (tmp_path / "shared_tools.json").write_text(json.dumps({"providers": [PROVIDER], "tools": TOOLS}))
@@ -326,9 +326,7 @@ async def test_callback_redirects_to_the_configured_return_url(tmp_path: Path, c
         oauth_return_url="https://console.example.com/tools?from=oauth",
         public_url="https://tesserra.example.com",
     )
-    adapters = MemoryAdapters(settings=settings)
-    adapters.clock.override(providers.Object(clock))
-    uc = await build(adapters, settings)
+    uc = await build(memory_ports(settings, exit_stack, clock=clock), settings)
     assert await uc.operators.ensure_first_owner("root@tesserra.test", "correct horse battery staple")
     admin = (await sign_in(uc, "root@tesserra.test"))[1]
     team = await make_team(uc, admin)

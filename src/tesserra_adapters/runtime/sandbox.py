@@ -201,35 +201,7 @@ class Sandbox:
         """bubblewrap's command line around ``spec.command``. The environment is the one bubblewrap
         is started with (never in this argv, which every user of the host may read)."""
         argv = [self._bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup"]
-        made: set[str] = {"/"}
-
-        def bind(kind: str, source: str, target: str) -> None:
-            # bubblewrap makes missing parents 0700 (root's alone): make them traversable first.
-            parents = [str(p) for p in reversed(Path(target).parents) if str(p) not in made]
-            for parent in parents:
-                argv.extend(["--perms", "0755", "--dir", parent])
-                made.add(parent)
-            argv.extend([kind, source, target])
-
-        for directory in SYSTEM_DIRS:
-            if os.path.islink(directory):
-                argv += ["--symlink", os.readlink(directory), directory]
-            elif os.path.isdir(directory):
-                bind("--ro-bind", directory, directory)
-        for name in ETC_FILES:
-            if os.path.exists(f"/etc/{name}"):
-                bind("--ro-bind", f"/etc/{name}", f"/etc/{name}")
-        private_tmp = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, not the host's /tmp
-        argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", private_tmp]
-        made.add(private_tmp)
-        for path in program_binds(spec.command[0]):
-            bind("--ro-bind", path, path)
-        if home is not None:
-            bind("--bind", str(home), str(home))
-        for mount in spec.mounts:
-            kind = "--ro-bind" if mount.read_only else "--bind"
-            for place in dict.fromkeys((mount.source, mount.target)):
-                bind(kind, mount.source, place)
+        argv += filesystem(spec, home)
         argv += ["--chdir", workdir]
         if info_fd is not None:
             argv += ["--info-fd", str(info_fd)]
@@ -282,3 +254,39 @@ def _default_signals() -> tuple[str, ...]:
     except (OSError, subprocess.TimeoutExpired):
         return ()
     return ("env", "--default-signal") if done.returncode == 0 else ()
+
+
+def filesystem(spec: WorkloadSpec, home: Path | None) -> list[str]:
+    """bubblewrap's mounts: the system read-only, a short list of /etc files, a fresh /proc and /dev, a
+    private /tmp, the program's own files, the workload's home and its declared mounts."""
+    argv: list[str] = []
+    made: set[str] = {"/"}
+
+    def bind(kind: str, source: str, target: str) -> None:
+        # bubblewrap makes missing parents 0700 (root's alone): make them traversable first.
+        parents = [str(p) for p in reversed(Path(target).parents) if str(p) not in made]
+        for parent in parents:
+            argv.extend(["--perms", "0755", "--dir", parent])
+            made.add(parent)
+        argv.extend([kind, source, target])
+
+    for directory in SYSTEM_DIRS:
+        if os.path.islink(directory):
+            argv += ["--symlink", os.readlink(directory), directory]
+        elif os.path.isdir(directory):
+            bind("--ro-bind", directory, directory)
+    for name in ETC_FILES:
+        if os.path.exists(f"/etc/{name}"):
+            bind("--ro-bind", f"/etc/{name}", f"/etc/{name}")
+    private_tmp = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, not the host's /tmp
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", private_tmp]
+    made.add(private_tmp)
+    for path in program_binds(spec.command[0]):
+        bind("--ro-bind", path, path)
+    if home is not None:
+        bind("--bind", str(home), str(home))
+    for mount in spec.mounts:
+        kind = "--ro-bind" if mount.read_only else "--bind"
+        for place in dict.fromkeys((mount.source, mount.target)):
+            bind(kind, mount.source, place)
+    return argv

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -44,6 +44,11 @@ def _manages_all_keys(actor: Principal) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class GenerateApiKey:
+    """Mint an API key with at most the caller's scopes and tier (by default the caller's scopes less ``admin``,
+    and their tier up to ``standard``). The secret is shown only in this answer."""
+
+    scope: ClassVar[Scope] = Scope.KEYS_WRITE
+
     uow: UnitOfWorkFactory
     digest: SecretDigest
     secrets: SecretGenerator
@@ -51,7 +56,7 @@ class GenerateApiKey:
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewApiKey) -> NewApiKeyView:
-        actor.require(Scope.KEYS_WRITE)
+        actor.require(self.scope)
         name = check_name("name", cmd.name, _MAX_NAME)
         scopes = self._scopes(actor, cmd.scopes)
         tier = cmd.tier or (Tier.STANDARD if actor.tier is Tier.ADMIN else actor.tier)
@@ -105,10 +110,15 @@ class GenerateApiKey:
 
 @dataclass(frozen=True, slots=True)
 class ListApiKeys:
+    """The tenant's API keys (for owners and admins) or the caller's own, newest first. Secrets are never
+    shown."""
+
+    scope: ClassVar[Scope] = Scope.KEYS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[ApiKeyView]:
-        actor.require(Scope.KEYS_READ)
+        actor.require(self.scope)
         created_by = None if _manages_all_keys(actor) else actor.user_id
         async with self.uow(read_only=True) as uow:
             keys, total = await uow.api_keys.list(actor.tenant_id, page, created_by)
@@ -117,12 +127,17 @@ class ListApiKeys:
 
 @dataclass(frozen=True, slots=True)
 class RevokeApiKey:
+    """Revoke an API key: it stops working on every worker within a second. Owners and admins may revoke any key
+    of the tenant, others their own."""
+
+    scope: ClassVar[Scope] = Scope.KEYS_WRITE
+
     uow: UnitOfWorkFactory
     revoker: Revoker
     clock: Clock
 
     async def __call__(self, actor: Principal, key_id: str) -> None:
-        actor.require(Scope.KEYS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             key = await uow.api_keys.get(actor.tenant_id, key_id)
             if key is None or not (_manages_all_keys(actor) or key.created_by == actor.user_id):

@@ -191,7 +191,10 @@ class ProcessEvent:
 
 @dataclass(frozen=True, slots=True)
 class ReceiveWebhook:
-    """POST /api/webhooks/stripe: verify, store, process (a failure is retried later, still 200)."""
+    """A Stripe event, verified by its signature (HMAC over the raw body, 5-minute tolerance): a bad or stale
+    signature is refused and changes nothing. Each event is stored by id and processed once; a redelivery
+    answers ``duplicate: true``. A processing failure is retried in the background with backoff (the event is
+    acknowledged all the same: it is safely stored)."""
 
     uow: UnitOfWorkFactory
     gateway: PaymentGateway

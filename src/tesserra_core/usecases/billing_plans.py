@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -20,7 +20,7 @@ from tesserra_core.domain.billing import (
     check_limits,
     check_plan_code,
 )
-from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.text import Input, Text, check_name, name_meta
@@ -131,7 +131,8 @@ async def _plan(uow: UnitOfWork, plan_id: str) -> Plan:
 
 @dataclass(frozen=True, slots=True)
 class ListPlans:
-    """The public catalogue: active plans with their active prices."""
+    """The public catalogue: active plans, their limits (null: unlimited) and their active prices per currency
+    and interval, amounts in the currency's minor unit."""
 
     uow: UnitOfWorkFactory
 
@@ -145,6 +146,10 @@ class ListPlans:
 
 @dataclass(frozen=True, slots=True)
 class AdminListPlans:
+    """Every plan, archived ones and archived prices included (platform administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest | None = None) -> Page[PlanView]:
@@ -158,6 +163,10 @@ class AdminListPlans:
 
 @dataclass(frozen=True, slots=True)
 class AdminGetPlan:
+    """One plan, archived or not, with every price (platform administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, plan_id: str) -> PlanView:
@@ -181,6 +190,12 @@ def _price(ids: IdFactory, plan_id: str, cmd: NewPrice, now: datetime) -> Price:
 
 @dataclass(frozen=True, slots=True)
 class CreatePlan:
+    """Create a plan with its limits and prices (platform administrators): ISO 4217 currencies, amounts in minor
+    units, one price per currency and interval. Prices reach Stripe on sync. The plan coded ``free`` sets the
+    limits of unsubscribed tenants."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     ids: IdFactory
     clock: Clock
@@ -212,7 +227,10 @@ class CreatePlan:
 
 @dataclass(frozen=True, slots=True)
 class UpdatePlan:
-    """Rename, describe, change limits, archive (``active: false``) or restore a plan."""
+    """Rename, describe, change limits, archive (``active: false``) or restore a plan (platform administrators).
+    An archived plan is gone from the catalogue and from checkout; its subscribers keep it."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
     clock: Clock
@@ -236,8 +254,10 @@ class UpdatePlan:
 
 @dataclass(frozen=True, slots=True)
 class AddPrice:
-    """A new price. Provider prices are immutable, so it replaces (archives) the active price of the
-    same currency and interval; the next sync creates it at the provider."""
+    """Add a price to a plan (platform administrators). Stripe prices are immutable, so it replaces (archives)
+    the active price of the same currency and interval; the next sync creates it at Stripe."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
     ids: IdFactory
@@ -263,6 +283,11 @@ class AddPrice:
 
 @dataclass(frozen=True, slots=True)
 class ArchivePrice:
+    """Archive one price of a plan (platform administrators): checkout no longer offers it, and the next sync
+    deactivates it at Stripe."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     clock: Clock
 
@@ -281,7 +306,10 @@ class ArchivePrice:
 
 @dataclass(frozen=True, slots=True)
 class SyncPlan:
-    """Push the plan's product and prices to the provider and record their provider ids."""
+    """Push a plan's product and prices to Stripe and record their Stripe ids; archived prices are deactivated
+    there (platform administrators). Unavailable while Stripe is unreachable or not configured."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
     gateway: PaymentGateway

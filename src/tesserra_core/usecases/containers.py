@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import ClassVar
 
 from tesserra_core.domain.identity import Principal, Role, Scope
 from tesserra_core.domain.paging import Page, PageRequest
@@ -54,10 +55,15 @@ async def _workload(runtime: ContainerRuntime, actor: Principal, container_id: s
 
 @dataclass(frozen=True, slots=True)
 class ListContainers:
+    """The tenant's managed containers (installations, sandboxes, resources) with their state, image and
+    owner."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     runtime: ContainerRuntime
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[ContainerView]:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         workloads = await _tenant_workloads(self.runtime, actor.tenant_id)
         window = workloads[page.offset : page.offset + page.limite]
         return Page([ContainerView.of(w) for w in window], len(workloads), page.limite, page.offset)
@@ -65,20 +71,29 @@ class ListContainers:
 
 @dataclass(frozen=True, slots=True)
 class GetContainer:
+    """One managed container of the tenant."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     runtime: ContainerRuntime
 
     async def __call__(self, actor: Principal, container_id: str) -> ContainerView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         return ContainerView.of(await _workload(self.runtime, actor, container_id))
 
 
 @dataclass(frozen=True, slots=True)
 class ContainerLifecycle:
+    """Start, stop, restart or remove a managed container (tenant owners and admins). An installation whose
+    container is stopped or removed starts again on its next tool call."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+
     runtime: ContainerRuntime
     servers: InstallationServers
 
     async def __call__(self, actor: Principal, container_id: str, action: str) -> ContainerActionView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         wanted = parse_action(action)
         workload = await _workload(self.runtime, actor, container_id)
         if actor.role not in (Role.OWNER, Role.ADMIN) and not actor.is_platform_admin:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, ClassVar, TypeVar
 
 import msgspec
 
@@ -99,10 +99,14 @@ async def load_domain(uow: UnitOfWork, actor: Principal, domain_id: str) -> Doma
 
 @dataclass(frozen=True, slots=True)
 class ListDomains:
+    """The tenant's domains, by name, with their verification status."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[DomainView]:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             domains, total = await uow.domains.list(actor.tenant_id, page)
         return Page([DomainView.of(d) for d in domains], total, page.limite, page.offset)
@@ -110,16 +114,25 @@ class ListDomains:
 
 @dataclass(frozen=True, slots=True)
 class GetDomain:
+    """One domain of the tenant, with the TXT record that proves its ownership."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, domain_id: str) -> DomainView:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return DomainView.of(await load_domain(uow, actor, domain_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateDomain:
+    """Claim a domain name (unique on the whole platform). It starts ``pending``: publish the TXT record shown
+    in ``verification_record``, then have it verified."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     ids: IdFactory
@@ -127,7 +140,7 @@ class CreateDomain:
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewDomain) -> DomainView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         name = normalize_domain_name(cmd.name)
         ttl = check_ttl(cmd.default_ttl, "default_ttl")
         now = self.clock.now()
@@ -210,6 +223,10 @@ class ZoneEditor:
 
 @dataclass(frozen=True, slots=True)
 class UpdateDomain:
+    """Change a domain's default TTL (the zone's $TTL, and the TTL new records get)."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
+
     editor: ZoneEditor
 
     async def __call__(self, actor: Principal, domain_id: str, cmd: DomainChanges) -> DomainView:
@@ -224,10 +241,14 @@ class UpdateDomain:
 
 @dataclass(frozen=True, slots=True)
 class DeleteDomain:
+    """Delete a domain and its records; refused while mailboxes or aliases use it (``domain_in_use``)."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, domain_id: str) -> None:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             domain = await load_domain(uow, actor, domain_id)
             in_use = await uow.mailboxes.count_for_domain(actor.tenant_id, domain.id)
@@ -249,10 +270,11 @@ async def _within(limit: float, call: Awaitable[T]) -> T:
 
 @dataclass(frozen=True, slots=True)
 class VerifyDomain:
-    """Look up ``_tesserra-challenge.<domain>`` TXT; the domain is verified while it holds the token.
+    """Check a domain's ownership now: look up the TXT record ``_tesserra-challenge.<domain>``. The domain is
+    ``verified`` if it holds the token, ``failed`` otherwise (even one verified before: ownership must stay
+    provable). A resolver that does not answer in time changes nothing (``dns_timeout``)."""
 
-    A check that finds no token marks the domain ``failed`` (even one verified before: ownership
-    must stay provable). A resolver that cannot answer changes nothing and answers 503."""
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
     resolver: DnsResolver
@@ -260,7 +282,7 @@ class VerifyDomain:
     time_limit: float = RESOLVER_TIME_LIMIT
 
     async def __call__(self, actor: Principal, domain_id: str) -> DomainView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             domain = await load_domain(uow, actor, domain_id)
         values = await _within(self.time_limit, self.resolver.txt(domain.challenge_name))

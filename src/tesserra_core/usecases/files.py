@@ -8,6 +8,7 @@ import mimetypes
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 import msgspec
 
@@ -75,6 +76,12 @@ def _content_type(declared: str | None, name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class UploadProjectFile:
+    """Store a file in a project, streamed to storage with its SHA-256. Past the per-file limit
+    (``file_too_large``) or the plan's ``storage_bytes`` nothing is kept; a name the project already holds is
+    refused (``file_exists``)."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     storage: FileStorage
     entitlements: Entitlements
@@ -82,7 +89,7 @@ class UploadProjectFile:
     clock: Clock
 
     async def __call__(self, actor: Principal, project_id: str, upload: Upload) -> ProjectFileView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         name = check_filename(upload.filename)
         content_type = _content_type(upload.content_type, name)
         entitlement = await self.entitlements.of(actor.tenant_id)
@@ -147,10 +154,14 @@ class UploadProjectFile:
 
 @dataclass(frozen=True, slots=True)
 class ListProjectFiles:
+    """A project's files, by name, with their size, type and SHA-256."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, project_id: str, page: PageRequest) -> Page[ProjectFileView]:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await _check_project(uow, actor, project_id)
             files, total = await uow.project_files.list(actor.tenant_id, project_id, page)
@@ -167,11 +178,15 @@ async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str
 
 @dataclass(frozen=True, slots=True)
 class DownloadProjectFile:
+    """A project file's bytes, streamed, with its name, type and SHA-256."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
     storage: FileStorage
 
     async def __call__(self, actor: Principal, project_id: str, file_id: str) -> Download:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             found = await _file(uow, actor, project_id, file_id)
         if not await self.storage.exists(found.storage_key):
@@ -181,11 +196,15 @@ class DownloadProjectFile:
 
 @dataclass(frozen=True, slots=True)
 class DeleteProjectFile:
+    """Delete a project file."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     storage: FileStorage
 
     async def __call__(self, actor: Principal, project_id: str, file_id: str) -> None:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             found = await _file(uow, actor, project_id, file_id)
             await uow.project_files.delete(actor.tenant_id, project_id, file_id)

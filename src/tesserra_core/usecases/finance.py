@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import msgspec
 
 from tesserra_core.domain.billing import Invoice, check_currency
-from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Unprocessable, ValidationFailed
 from tesserra_core.ports import Ports
@@ -122,6 +123,11 @@ def period(
 
 @dataclass(frozen=True, slots=True)
 class Recurring:
+    """MRR and ARR per currency over active and past-due subscriptions, a yearly price counting for a twelfth
+    each month (platform administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal) -> RecurringView:
@@ -135,6 +141,10 @@ class Recurring:
 
 @dataclass(frozen=True, slots=True)
 class CountSubscriptions:
+    """Subscriptions by plan and status (platform administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal) -> SubscriptionCounts:
@@ -149,6 +159,11 @@ class CountSubscriptions:
 
 @dataclass(frozen=True, slots=True)
 class Revenue:
+    """Paid invoices by month of payment and currency over a period, by default the last 365 days (platform
+    administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     clock: Clock
 
@@ -164,6 +179,11 @@ class Revenue:
 
 @dataclass(frozen=True, slots=True)
 class Churn:
+    """Subscriptions live at ``since`` that ended before ``until``, by default over the last 30 days (platform
+    administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     clock: Clock
 
@@ -185,6 +205,11 @@ class Churn:
 
 @dataclass(frozen=True, slots=True)
 class ListInvoices:
+    """Invoices, newest first, filtered by status, currency, tenant and creation period (platform
+    administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceView]:

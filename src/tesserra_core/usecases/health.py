@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import msgspec
 
@@ -156,12 +156,17 @@ class ResourceHealthSource:
 
 @dataclass(frozen=True, slots=True)
 class ProjectHealth:
+    """Each resource's runtime state and HTTP check (with latency), aggregated to ok, degraded or down. Answers
+    within a few seconds whatever the resources do."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
     checks: ResourceChecks
     clock: Clock
 
     async def __call__(self, actor: Principal, project_id: str) -> HealthReport:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await project_of(uow, actor, project_id)
             resources = await uow.resources.all_of(actor.tenant_id, project_id)
@@ -170,12 +175,17 @@ class ProjectHealth:
 
 @dataclass(frozen=True, slots=True)
 class TenantHealth:
+    """The health of everything the tenant runs (every resource, and every domain's verification and DNS),
+    aggregated to ok, degraded or down."""
+
+    scope: ClassVar[Scope] = Scope.TENANT_READ
+
     sources: Sequence[HealthSource]
     clock: Clock
     budget: float = BUDGET + 0.5
 
     async def __call__(self, actor: Principal) -> HealthReport:
-        actor.require(Scope.TENANT_READ)
+        actor.require(self.scope)
         results = await asyncio.gather(*(self._bounded(s, actor.tenant_id) for s in self.sources))
         return aggregate([item for items in results for item in items], self.clock.now())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
 
 import msgspec
 
@@ -115,6 +115,13 @@ def _seal(box: SecretBox, installation: Installation, secrets: dict[str, str]) -
 
 @dataclass(frozen=True, slots=True)
 class InstallTool:
+    """Install a marketplace tool, for the caller (scope ``user``) or for the whole tenant (``tenant``: owners
+    and admins). Answers at once with status ``installing``; the server starts in the background and the
+    installation moves to ``ready`` (its tools recorded), ``failed`` (with the reason) or ``needs_auth``. Secret
+    settings are stored encrypted and never shown again."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     secret_box: SecretBox
@@ -123,7 +130,7 @@ class InstallTool:
     clock: Clock
 
     async def __call__(self, actor: Principal, tool_id: str, request: InstallRequest) -> InstallationView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         if request.scope is InstallScope.TENANT and not _manages(actor):
             raise Forbidden("only tenant owners and admins install for the whole tenant", code="not_a_manager")
         async with self.uow(read_only=True) as uow:
@@ -170,10 +177,14 @@ class InstallTool:
 
 @dataclass(frozen=True, slots=True)
 class ListInstallations:
+    """The tenant's installed tool servers and the caller's own, newest first, with their status."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[InstallationView]:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             found, total = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
         return Page([InstallationView.of(i) for i in found], total, page.limite, page.offset)
@@ -181,16 +192,23 @@ class ListInstallations:
 
 @dataclass(frozen=True, slots=True)
 class GetInstallation:
+    """One installation, with its status."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, installation_id: str) -> InstallationView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         return InstallationView.of(await visible(self.uow, actor, installation_id))
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateInstallation:
-    """New config: validated like an install, then the server restarts with it (status installing)."""
+    """New settings for an installation, checked as on install; the server restarts with them (status
+    ``installing`` until it is ready again)."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
     uow: UnitOfWorkFactory
     secret_box: SecretBox
@@ -198,7 +216,7 @@ class UpdateInstallation:
     clock: Clock
 
     async def __call__(self, actor: Principal, installation_id: str, changes: InstallationChanges) -> InstallationView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         installation = await visible(self.uow, actor, installation_id)
         _may_change(actor, installation)
         async with self.uow(read_only=True) as uow:
@@ -230,14 +248,16 @@ class UpdateInstallation:
 
 @dataclass(frozen=True, slots=True)
 class RemoveInstallation:
-    """Stops and removes the server's workload, its sealed secrets (with the row) and its workspace."""
+    """Stop and remove an installed server's container or process, its stored secrets and its workspace."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
     uow: UnitOfWorkFactory
     servers: InstallationServers
     workspaces: Workspaces
 
     async def __call__(self, actor: Principal, installation_id: str) -> None:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         installation = await visible(self.uow, actor, installation_id)
         _may_change(actor, installation)
         async with self.uow() as uow:
@@ -251,10 +271,14 @@ class RemoveInstallation:
 
 @dataclass(frozen=True, slots=True)
 class ListInstallationTools:
+    """The tools an installed server reported."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, installation_id: str) -> InstallationToolsView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         installation = await visible(self.uow, actor, installation_id)
         return InstallationToolsView(
             installation_id=installation.id,
@@ -270,13 +294,20 @@ _CALLABLE = frozenset({InstallationStatus.READY, InstallationStatus.STOPPED, Ins
 
 @dataclass(frozen=True, slots=True)
 class CallInstallationTool:
-    """A tool call proxied to the installed server over its pooled MCP session."""
+    """Call a tool of an installed server. A timeout answers ``tool_call_timeout``; a server that crashed
+    answers ``tool_server_crashed`` and is started again by the next call. ``arguments`` nested deeper than 32
+    levels are refused (``arguments_too_deep``), as are more than 10,000 items in all or more than 256 KiB as
+    JSON (``arguments_too_large``): the server never sees them."""
+
+    # Proxied to the installed server over its pooled MCP session.
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
     uow: UnitOfWorkFactory
     servers: InstallationServers
 
     async def __call__(self, actor: Principal, installation_id: str, call: ToolCall) -> ToolCallView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         check_json(call.arguments)  # before anything reaches a tool server
         installation = self.servers.ready(installation_id)
         if installation is None or not installation.visible_to(actor.tenant_id, actor.user_id):
@@ -304,8 +335,14 @@ class CallInstallationTool:
 
 @dataclass(frozen=True, slots=True)
 class UploadInstallationFiles:
-    """Files into the installation's workspace (its server's working directory): changing what the
-    server runs on, so only whoever may change the installation may upload (its installer or a manager)."""
+    """Put files into an installation's workspace, which its server sees at /workspace in a container (its
+    working directory for Python servers). Names are reduced to safe base names; 10 MiB per file, 100 MiB in all
+    by default. Only its installer or a tenant owner or admin may upload (``not_yours``), as only they may
+    change or remove it."""
+
+    # Uploading changes what the server runs on: only whoever may change the installation may upload.
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
     uow: UnitOfWorkFactory
     workspaces: Workspaces
@@ -313,7 +350,7 @@ class UploadInstallationFiles:
     max_total: int
 
     async def __call__(self, actor: Principal, installation_id: str, files: list[Upload]) -> UploadView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         installation = await visible(self.uow, actor, installation_id)
         _may_change(actor, installation)
         if not files:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -128,11 +128,17 @@ def _snippets(name: str, url: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ClientConfiguration:
+    """How an MCP client reaches this server: the /mcp URL, the header to send, and ready-to-paste snippets
+    (Claude Desktop and Code, Cursor, VS Code, generic), with the last sync recorded. The key is always a
+    placeholder."""
+
+    scope: ClassVar[Scope] = Scope.PROFILE_READ
+
     uow: UnitOfWorkFactory
     site: SiteConfig
 
     async def __call__(self, actor: Principal, instance_id: str | None, base_url: str) -> ClientConfigView:
-        actor.require(Scope.PROFILE_READ)
+        actor.require(self.scope)
         instance = check_instance(instance_id)
         url = (self.site.public_url or base_url).rstrip("/") + MCP_PATH
         name = "tesserra" if instance == DEFAULT_INSTANCE else f"tesserra-{instance}"
@@ -159,6 +165,10 @@ class ClientConfiguration:
 
 @dataclass(frozen=True, slots=True)
 class RecordClientSync:
+    """Record that an MCP client (re)loaded its configuration; the client configuration shows the last one."""
+
+    scope: ClassVar[Scope] = Scope.PROFILE_READ
+
     uow: UnitOfWorkFactory
     ids: IdFactory
     clock: Clock
@@ -166,7 +176,7 @@ class RecordClientSync:
     async def __call__(
         self, actor: Principal, cmd: ClientSyncRequest, *, fixed_instance: str | None = None
     ) -> ClientSyncView:
-        actor.require(Scope.PROFILE_READ)
+        actor.require(self.scope)
         instance = fixed_instance or check_instance(cmd.instance_id)
         if not _CLIENT.match(cmd.client):
             raise ValidationFailed(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -119,10 +119,14 @@ async def verified_domain_for(uow: UnitOfWork, actor: Principal, address: str, f
 
 @dataclass(frozen=True, slots=True)
 class ListMailboxes:
+    """The tenant's mailboxes, by address."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[MailboxView]:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             items, total = await uow.mailboxes.list(actor.tenant_id, page)
         return Page([MailboxView.of(m) for m in items], total, page.limite, page.offset)
@@ -137,16 +141,25 @@ async def _mailbox(uow: UnitOfWork, actor: Principal, mailbox_id: str) -> Mailbo
 
 @dataclass(frozen=True, slots=True)
 class GetMailbox:
+    """One mailbox of the tenant."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, mailbox_id: str) -> MailboxView:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return MailboxView.of(await _mailbox(uow, actor, mailbox_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateMailbox:
+    """Create a mailbox on one of the tenant's verified domains (``domain_not_verified`` until it is). The
+    password is stored as an argon2id hash and never shown."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     hasher: PasswordHasher
     entitlements: Entitlements
@@ -154,7 +167,7 @@ class CreateMailbox:
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewMailbox) -> MailboxView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         address = normalize_address(cmd.address)
         quota = check_quota(cmd.quota_bytes)
         password_hash = await self.hasher.hash(check_password(cmd.password))
@@ -183,11 +196,15 @@ class CreateMailbox:
 
 @dataclass(frozen=True, slots=True)
 class UpdateMailbox:
+    """Change a mailbox's quota."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, mailbox_id: str, cmd: MailboxChanges) -> MailboxView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         quota = check_quota(cmd.quota_bytes)
         async with self.uow() as uow:
             mailbox = msgspec.structs.replace(
@@ -200,12 +217,16 @@ class UpdateMailbox:
 
 @dataclass(frozen=True, slots=True)
 class ResetMailboxPassword:
+    """Set a mailbox's password (stored as an argon2id hash)."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     hasher: PasswordHasher
     clock: Clock
 
     async def __call__(self, actor: Principal, mailbox_id: str, cmd: MailboxPassword) -> MailboxView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         password_hash = await self.hasher.hash(check_password(cmd.password))
         async with self.uow() as uow:
             mailbox = msgspec.structs.replace(
@@ -218,10 +239,14 @@ class ResetMailboxPassword:
 
 @dataclass(frozen=True, slots=True)
 class DeleteMailbox:
+    """Delete a mailbox."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, mailbox_id: str) -> None:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             if not await uow.mailboxes.delete(actor.tenant_id, mailbox_id):
                 raise NotFound("no such mailbox", code="mailbox_not_found")
@@ -244,10 +269,14 @@ async def _check_loop(uow: UnitOfWork, actor: Principal, source: str, destinatio
 
 @dataclass(frozen=True, slots=True)
 class ListEmailAliases:
+    """The tenant's e-mail aliases, by source."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[EmailAliasView]:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             items, total = await uow.email_aliases.list(actor.tenant_id, page)
         return Page([EmailAliasView.of(a) for a in items], total, page.limite, page.offset)
@@ -255,22 +284,32 @@ class ListEmailAliases:
 
 @dataclass(frozen=True, slots=True)
 class GetEmailAlias:
+    """One e-mail alias of the tenant."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, alias_id: str) -> EmailAliasView:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return EmailAliasView.of(await _alias(uow, actor, alias_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateEmailAlias:
+    """Forward a source address (on a verified domain of the tenant) to one or more addresses. A source already
+    in use, or destinations that lead back to the source (a loop, directly or through the tenant's other
+    aliases), are refused as conflicts."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     ids: IdFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewEmailAlias) -> EmailAliasView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         source = normalize_address(cmd.source, "source")
         destinations = normalize_destinations(cmd.destinations)
         now = self.clock.now()
@@ -297,11 +336,15 @@ class CreateEmailAlias:
 
 @dataclass(frozen=True, slots=True)
 class UpdateEmailAlias:
+    """Replace an alias's destinations (loops refused, as on creation)."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, alias_id: str, cmd: EmailAliasChanges) -> EmailAliasView:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         destinations = normalize_destinations(cmd.destinations)
         async with self.uow() as uow:
             alias = await _alias(uow, actor, alias_id)
@@ -314,10 +357,14 @@ class UpdateEmailAlias:
 
 @dataclass(frozen=True, slots=True)
 class DeleteEmailAlias:
+    """Delete an e-mail alias."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, alias_id: str) -> None:
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             if not await uow.email_aliases.delete(actor.tenant_id, alias_id):
                 raise NotFound("no such alias", code="alias_not_found")

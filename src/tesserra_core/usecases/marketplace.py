@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -68,10 +68,14 @@ def parse_documents(documents: list[Any]) -> tuple[list[CatalogEntry], list[str]
 
 @dataclass(frozen=True, slots=True)
 class SearchMarketplace:
+    """Search the marketplace of MCP tool servers by text, category and tag; the tools come by name."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, query: CatalogQuery, page: PageRequest) -> Page[MarketplaceToolView]:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             entries, total = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
         return Page([MarketplaceToolView.of(e) for e in entries], total, page.limite, page.offset)
@@ -87,19 +91,27 @@ async def _entry(uow: UnitOfWorkFactory, tool_id: str) -> CatalogEntry:
 
 @dataclass(frozen=True, slots=True)
 class GetMarketplaceTool:
+    """One marketplace tool: what it does, how it runs, and the settings an install takes."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, tool_id: str) -> MarketplaceToolView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         return MarketplaceToolView.of(await _entry(self.uow, tool_id))
 
 
 @dataclass(frozen=True, slots=True)
 class ListRegistry:
+    """Registry-backed tool definitions, as server.json documents (plus category and tags)."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[RegistryEntryView]:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             entries, total = await uow.catalog.search(page)
         return Page([RegistryEntryView.of(e) for e in entries], total, page.limite, page.offset)
@@ -107,16 +119,24 @@ class ListRegistry:
 
 @dataclass(frozen=True, slots=True)
 class GetRegistryEntry:
+    """One registry-backed tool definition, as a server.json document (plus category and tags)."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, tool_id: str) -> RegistryEntryView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         return RegistryEntryView.of(await _entry(self.uow, tool_id))
 
 
 @dataclass(frozen=True, slots=True)
 class RefreshCatalog:
-    """Platform administrators: reload the catalog from the configured source."""
+    """Reload the marketplace catalog from the configured source (platform administrators). Invalid entries are
+    reported and skipped; the valid ones replace the catalog in one transaction (a source with none changes
+    nothing: ``catalog_empty``)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
 
     uow: UnitOfWorkFactory
     source: CatalogSource

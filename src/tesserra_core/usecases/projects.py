@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated, ClassVar, Protocol
 
 import msgspec
 
@@ -83,10 +83,14 @@ async def project_of(uow: UnitOfWork, actor: Principal, project_id: str) -> Proj
 
 @dataclass(frozen=True, slots=True)
 class ListProjects:
+    """The tenant's projects, newest first, narrowed by status or by a part of the name (any case)."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest, where: ProjectFilter) -> Page[ProjectView]:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             projects, total = await uow.projects.list(actor.tenant_id, page, where)
         return Page([ProjectView.of(p) for p in projects], total, page.limite, page.offset)
@@ -94,23 +98,31 @@ class ListProjects:
 
 @dataclass(frozen=True, slots=True)
 class GetProject:
+    """One project of the tenant."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, project_id: str) -> ProjectView:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return ProjectView.of(await project_of(uow, actor, project_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateProject:
+    """Create a project. Names are unique in the tenant (any case); the plan limits how many."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     ids: IdFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewProject) -> ProjectView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         name = check_project_name(cmd.name)
         description = check_description(cmd.description)
         entitlement = await self.entitlements.of(actor.tenant_id)
@@ -134,11 +146,15 @@ class CreateProject:
 
 @dataclass(frozen=True, slots=True)
 class UpdateProject:
+    """Rename, describe, archive or reactivate a project."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, project_id: str, changes: ProjectChanges) -> ProjectView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             project = await project_of(uow, actor, project_id)
             updated = msgspec.structs.replace(
@@ -157,16 +173,17 @@ class UpdateProject:
 
 @dataclass(frozen=True, slots=True)
 class DeleteProject:
-    """Deletes the project, its resources and its files at once; their workloads are removed in the
-    background by the provisioner (and any that a crash leaves behind are reaped when the server
-    starts), the files' bytes right after the commit."""
+    """Delete a project with its resources and its files, at once. Their workloads are removed in the background
+    (any that a crash leaves behind are reaped when the server starts), the files' bytes right after."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
     uow: UnitOfWorkFactory
     provisioner: Provisioning
     storage: FileStorage
 
     async def __call__(self, actor: Principal, project_id: str) -> None:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         async with self.uow() as uow:
             await project_of(uow, actor, project_id)
             resources = await uow.resources.all_of(actor.tenant_id, project_id)
@@ -180,7 +197,8 @@ class DeleteProject:
 
 @dataclass(frozen=True, slots=True)
 class ListCatalog:
-    """The resource types a project can hold (public: no caller needed)."""
+    """The resource types a project can hold, each with the JSON Schema of its configuration and its limits per
+    plan. Versioned with the server."""
 
     async def __call__(self) -> Catalog:
         return catalog()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
@@ -92,10 +92,14 @@ def _config(value: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ListResources:
+    """A project's resources, oldest first."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, project_id: str, page: PageRequest) -> Page[ResourceView]:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await project_of(uow, actor, project_id)
             resources, total = await uow.resources.list(actor.tenant_id, project_id, page)
@@ -104,16 +108,26 @@ class ListResources:
 
 @dataclass(frozen=True, slots=True)
 class GetResource:
+    """One resource, with its status (and the reason of a failure)."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, resource_id: str) -> ResourceView:
-        actor.require(Scope.PROJECTS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             return ResourceView.of(await resource_of(uow, actor, resource_id))
 
 
 @dataclass(frozen=True, slots=True)
 class CreateResource:
+    """Add a resource of a catalog type to a project. It answers at once with status ``pending``; provisioning
+    runs in the background, to ``running`` or ``failed`` (with its reason). A bad configuration is refused
+    naming the field; the plan's quotas naming the quota."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     provisioner: Provisioning
@@ -121,7 +135,7 @@ class CreateResource:
     clock: Clock
 
     async def __call__(self, actor: Principal, project_id: str, cmd: NewResource) -> ResourceView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         rtype = catalog().get(cmd.type)
         name = check_resource_name(cmd.name)
         config = rtype.validate(_config(cmd.config))
@@ -159,13 +173,18 @@ ATTEMPTS = 5
 
 @dataclass(frozen=True, slots=True)
 class UpdateResource:
+    """Rename a resource, replace its configuration (it is provisioned anew), or stop or start it (``state``:
+    ``stopped`` or ``running``)."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
+
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     provisioner: Provisioning
     clock: Clock
 
     async def __call__(self, actor: Principal, resource_id: str, changes: ResourceChanges) -> ResourceView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             rtype = catalog().get((await resource_of(uow, actor, resource_id)).type)
         name = check_resource_name(changes.name) if changes.name is not None else None
@@ -218,14 +237,17 @@ class UpdateResource:
 
 @dataclass(frozen=True, slots=True)
 class DeleteResource:
-    """Marks the resource ``deleting`` and returns; the provisioner removes its workload, then the row."""
+    """Mark a resource ``deleting`` and answer at once; its workload is removed, then the resource, in the
+    background."""
+
+    scope: ClassVar[Scope] = Scope.PROJECTS_WRITE
 
     uow: UnitOfWorkFactory
     provisioner: Provisioning
     clock: Clock
 
     async def __call__(self, actor: Principal, resource_id: str) -> ResourceView:
-        actor.require(Scope.PROJECTS_WRITE)
+        actor.require(self.scope)
         for _ in range(ATTEMPTS):
             async with self.uow() as uow:
                 resource = await resource_of(uow, actor, resource_id)

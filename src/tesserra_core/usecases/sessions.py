@@ -111,11 +111,15 @@ class TokenMinter:
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    """Signs in with a password. Every attempt on an email (known or not) first reserves one of
-    ``lockout_threshold`` slots in a sliding ``lockout_for`` window, atomically in the shared
-    limiter, so no concurrency lets more passwords than that be tried; a success frees them all
-    (consecutive failures lock). Unknown emails count and cost the same argon2 time, and answer
-    the same, as known ones: neither the status nor the clock tells whether an account exists."""
+    """Exchange email and password for an access token (it lives ``expires_in`` seconds) and a rotating refresh
+    token, in the tenant ``tenant_id`` names (default: the user's oldest). An unknown email answers exactly as a
+    wrong password; repeated failures lock the email for a while (``account_locked``)."""
+
+    # Every attempt on an email (known or not) first reserves one of ``lockout_threshold`` slots in a sliding
+    # ``lockout_for`` window, atomically in the shared limiter, so no concurrency lets more passwords than that
+    # be tried; a success frees them all (consecutive failures lock). Unknown emails count and cost the same
+    # argon2 time, and answer the same, as known ones: neither the status nor the clock tells whether an account
+    # exists.
 
     uow: UnitOfWorkFactory
     hasher: PasswordHasher
@@ -186,7 +190,8 @@ async def _home(uow: UnitOfWork, user: User, tenant_id: str | None) -> tuple[Mem
 
 @dataclass(frozen=True, slots=True)
 class Refresh:
-    """Rotates a refresh token. Presenting a rotated one again revokes its whole family."""
+    """Rotate a refresh token for a new token pair. Presenting an already-rotated one again revokes the whole
+    session (``refresh_token_reused``)."""
 
     uow: UnitOfWorkFactory
     issuer: TokenMinter
@@ -231,7 +236,8 @@ class Refresh:
 
 @dataclass(frozen=True, slots=True)
 class Logout:
-    """Ends the caller's login session: its refresh family and every access token issued in it."""
+    """End the caller's login session: its refresh tokens and every access token issued in it. An API key is no
+    session (``not_a_session``): revoke it instead."""
 
     uow: UnitOfWorkFactory
     revoker: Revoker
@@ -252,9 +258,10 @@ class Logout:
 
 @dataclass(frozen=True, slots=True)
 class Me:
-    """Who is calling. Served from a per-worker cache that every revocation of the caller's key,
-    session, user or tenant evicts (as do changes to the user or the tenant), so a hot
-    ``/auth/me`` costs no database round trip."""
+    """Who is calling: user, tenant, role, scopes, tier, how they authenticated, and their memberships."""
+
+    # Served from a per-worker cache that every revocation of the caller's key, session, user or tenant evicts
+    # (as do changes to the user or the tenant), so a hot ``/auth/me`` costs no database round trip.
 
     uow: UnitOfWorkFactory
     cache: TaggedCache[MeView]

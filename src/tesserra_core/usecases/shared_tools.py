@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import ClassVar
 from urllib.parse import urlencode
 
 import msgspec
@@ -218,11 +219,15 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ListSharedTools:
+    """Shared tools, with whether the caller has linked their own account to each."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     tools: Tools
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[SharedToolView]:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         every = await self.tools.directory.tools()
         async with self.uow(read_only=True) as uow:
             links = {link.tool_id: link for link in await uow.oauth_links.list_for_user(actor.tenant_id, actor.user_id)}
@@ -247,7 +252,13 @@ class ListSharedTools:
 
 @dataclass(frozen=True, slots=True)
 class BeginOAuth:
-    """A per-user, signed, single-use, expiring state, with its PKCE verifier kept (sealed) on the server."""
+    """Start linking the caller's own account to a shared tool: a signed, single-use state (10 minutes) and the
+    provider's authorization URL (PKCE S256). Open the URL in a browser; the provider returns to
+    /api/auth/callback."""
+
+    # The state is per user, signed, single-use and expiring; its PKCE verifier stays on the server, sealed.
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
 
     tools: Tools
     uow: UnitOfWorkFactory
@@ -259,7 +270,7 @@ class BeginOAuth:
     site: SiteConfig
 
     async def __call__(self, actor: Principal, tool_id: str, base_url: str) -> OAuthStartView:
-        actor.require(Scope.TOOLS_WRITE)
+        actor.require(self.scope)
         tool = await self.tools.get(tool_id)
         provider = await self.tools.provider_of(tool)
         now = self.clock.now()
@@ -312,7 +323,8 @@ class CallbackParams(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class CompleteOAuth:
-    """The public callback: checks the state, exchanges the code with the PKCE verifier, stores the tokens sealed."""
+    """The provider's return: check the state, exchange the code (PKCE) and store the tokens, encrypted, for the
+    user who started. Leads to the configured return URL, or answers what was linked."""
 
     tools: Tools
     uow: UnitOfWorkFactory
@@ -387,12 +399,17 @@ class CompleteOAuth:
 
 @dataclass(frozen=True, slots=True)
 class OAuthStatus:
+    """Whether the caller's account is linked to a shared tool, until when its access token lives, and its
+    scopes."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     tools: Tools
     uow: UnitOfWorkFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, tool_id: str) -> OAuthStatusView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         tool = await self.tools.get(tool_id)
         provider = await self.tools.provider_of(tool)
         async with self.uow(read_only=True) as uow:
@@ -409,6 +426,8 @@ class AccessTokenFor:
     the race finds the winner's fresh token in the store.
     """
 
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+
     tools: Tools
     uow: UnitOfWorkFactory
     vault: Vault
@@ -417,7 +436,7 @@ class AccessTokenFor:
     flights: KeyedLocks = field(default_factory=KeyedLocks)
 
     async def __call__(self, actor: Principal, tool_id: str) -> str:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         return await self.for_user(actor.tenant_id, actor.user_id, tool_id)
 
     async def for_user(self, tenant_id: str, user_id: str, tool_id: str) -> str:
@@ -496,7 +515,10 @@ class AccessTokenFor:
 
 @dataclass(frozen=True, slots=True)
 class OAuthUserEmail:
-    """The linked account's email; asked of the provider (with a valid token) if it was not known yet."""
+    """The email of the caller's linked account for a shared tool (``oauth_not_linked`` when there is none),
+    asked of the provider if it was not known yet."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     tools: Tools
     uow: UnitOfWorkFactory
@@ -504,7 +526,7 @@ class OAuthUserEmail:
     access_token_for: AccessTokenFor
 
     async def __call__(self, actor: Principal, tool_id: str) -> OAuthEmailView:
-        actor.require(Scope.TOOLS_READ)
+        actor.require(self.scope)
         tool = await self.tools.get(tool_id)
         provider = await self.tools.provider_of(tool)
         async with self.uow(read_only=True) as uow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.ports import Ports
@@ -15,6 +16,11 @@ from tesserra_core.usecases.views import StatusView
 
 @dataclass(frozen=True, slots=True)
 class ServiceStatus:
+    """Service, database, Docker engine and storage, each ok, degraded or down, probed with time limits. Anyone
+    may ask; a caller who does needs ``status:read``."""
+
+    scope: ClassVar[Scope] = Scope.STATUS_READ
+
     probes: Sequence[Probe]
     clock: Clock
     started: float
@@ -23,7 +29,7 @@ class ServiceStatus:
 
     async def __call__(self, actor: Principal | None = None) -> StatusView:
         if actor is not None:
-            actor.require(Scope.STATUS_READ)
+            actor.require(self.scope)
         results = await asyncio.gather(*(self._check(p) for p in self.probes))
         components = {"service": ComponentHealth(Health.OK)}
         components.update({p.name: r for p, r in zip(self.probes, results, strict=True)})

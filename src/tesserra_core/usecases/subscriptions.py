@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -69,12 +69,20 @@ def stripe_idempotency_key(purpose: str, *parts: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StartCheckout:
+    """Start a Stripe Checkout for ``plan`` (by code) in ``currency`` (ISO 4217) every ``interval``; answers the
+    page URL. Creates the tenant's Stripe customer on first use. Refused when the plan has no synced price in
+    that currency (``price_not_synced``) or the tenant already subscribes (``already_subscribed``). The Stripe
+    call carries an idempotency key derived from the caller's idempotency key, if any, or else from tenant,
+    plan, currency and interval, so retries never open a second session."""
+
+    scope: ClassVar[Scope] = Scope.BILLING_WRITE
+
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: CheckoutStart, idempotency_key: str | None = None) -> CheckoutView:
-        actor.require(Scope.BILLING_WRITE)
+        actor.require(self.scope)
         currency = check_currency(cmd.currency)
         async with self.uow(read_only=True) as uow:
             plan = await uow.plans.get_by_code(cmd.plan)
@@ -133,10 +141,14 @@ class StartCheckout:
 
 @dataclass(frozen=True, slots=True)
 class GetSubscription:
+    """The tenant's plan, subscription status (Stripe's), period end, cancel_at_period_end and limits."""
+
+    scope: ClassVar[Scope] = Scope.BILLING_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal) -> SubscriptionView:
-        actor.require(Scope.BILLING_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             entitlement = await entitlement_of(uow, actor.tenant_id)
             current = current_subscription(await uow.subscriptions.for_tenant(actor.tenant_id))
@@ -162,7 +174,9 @@ def view_of(s: Subscription | None, plan: str, subscribed: bool, limits: PlanLim
 
 @dataclass(frozen=True, slots=True)
 class CancelSubscription:
-    """Cancel at the end of the paid period: the plan's limits hold until then."""
+    """Cancel the tenant's subscription at the end of the paid period; the plan's limits hold until then."""
+
+    scope: ClassVar[Scope] = Scope.BILLING_WRITE
 
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
@@ -170,7 +184,7 @@ class CancelSubscription:
     revoker: Revoker
 
     async def __call__(self, actor: Principal) -> SubscriptionView:
-        actor.require(Scope.BILLING_WRITE)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             current = current_subscription(await uow.subscriptions.for_tenant(actor.tenant_id))
         if current is None or current.status.final:
@@ -201,11 +215,15 @@ class CancelSubscription:
 
 @dataclass(frozen=True, slots=True)
 class BillingPortal:
+    """A Stripe billing-portal link for the tenant (change plan, payment method, invoices)."""
+
+    scope: ClassVar[Scope] = Scope.BILLING_WRITE
+
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
 
     async def __call__(self, actor: Principal) -> PortalView:
-        actor.require(Scope.BILLING_WRITE)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             customer = await uow.subscriptions.customer(actor.tenant_id)
         if customer is None:

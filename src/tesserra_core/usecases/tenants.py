@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -68,10 +68,14 @@ def check_password(password: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CurrentTenant:
+    """The caller's tenant."""
+
+    scope: ClassVar[Scope] = Scope.TENANT_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal) -> TenantView:
-        actor.require(Scope.TENANT_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             tenant = await uow.tenants.get(actor.tenant_id)
         if tenant is None:
@@ -81,6 +85,10 @@ class CurrentTenant:
 
 @dataclass(frozen=True, slots=True)
 class ListTenants:
+    """Every tenant, oldest first (platform administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[TenantView]:
@@ -92,6 +100,10 @@ class ListTenants:
 
 @dataclass(frozen=True, slots=True)
 class GetTenant:
+    """One tenant (platform administrators)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, tenant_id: str) -> TenantView:
@@ -174,6 +186,11 @@ class Onboard:
 
 @dataclass(frozen=True, slots=True)
 class CreateTenant:
+    """Create a tenant, optionally with its owner (platform administrators): a new user, with
+    ``owner_password``, or an existing one, without it."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     onboard: Onboard
 
     async def __call__(self, actor: Principal, cmd: NewTenant) -> TenantView:
@@ -183,6 +200,11 @@ class CreateTenant:
 
 @dataclass(frozen=True, slots=True)
 class UpdateTenant:
+    """Rename, re-slug, change the plan or the status of a tenant (platform administrators). Suspending ends
+    every session and key of the tenant; the caller's own tenant cannot be suspended (``own_tenant``)."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN
+
     uow: UnitOfWorkFactory
     revoker: Revoker
     clock: Clock
@@ -215,6 +237,12 @@ class UpdateTenant:
 
 @dataclass(frozen=True, slots=True)
 class SetTenantStatus:
+    """Suspend or reactivate a tenant (platform administrators). A suspended tenant's users and keys are refused
+    until it is reactivated; the caller's own tenant cannot be suspended (``own_tenant``): nobody in it could
+    reactivate it."""
+
+    scope: ClassVar[Scope] = Scope.ADMIN  # checked by UpdateTenant, which it calls
+
     update: UpdateTenant
     status: TenantStatus
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -94,10 +94,14 @@ def _record_type(value: str) -> RecordType:
 
 @dataclass(frozen=True, slots=True)
 class ListDnsRecords:
+    """A domain's DNS records, by name and type (the SOA is the platform's: see the zone file)."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
 
     async def __call__(self, actor: Principal, domain_id: str, page: PageRequest) -> Page[DnsRecordView]:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await load_domain(uow, actor, domain_id)
             records, total = await uow.dns_records.list(actor.tenant_id, domain_id, page)
@@ -106,6 +110,12 @@ class ListDnsRecords:
 
 @dataclass(frozen=True, slots=True)
 class CreateDnsRecord:
+    """Add an A, AAAA, CNAME, MX, TXT, SRV, CAA or NS record. A name outside the zone, data that is not valid
+    for the type, a TTL out of 30-604800 or a CNAME sharing its name is refused naming the field; an exact
+    duplicate is a conflict."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
+
     editor: ZoneEditor
     codec: ZoneCodec
     ids: IdFactory
@@ -138,6 +148,10 @@ class CreateDnsRecord:
 
 @dataclass(frozen=True, slots=True)
 class UpdateDnsRecord:
+    """Change a DNS record's name, data or TTL (checked as on creation)."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
+
     editor: ZoneEditor
     codec: ZoneCodec
 
@@ -164,6 +178,10 @@ class UpdateDnsRecord:
 
 @dataclass(frozen=True, slots=True)
 class DeleteDnsRecord:
+    """Delete a DNS record."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE  # checked by the zone editor, which it calls
+
     editor: ZoneEditor
 
     async def __call__(self, actor: Principal, domain_id: str, record_id: str) -> None:
@@ -185,11 +203,16 @@ def soa_of(domain: Domain, records: list[RecordData]) -> Soa:
 
 @dataclass(frozen=True, slots=True)
 class ExportZone:
+    """A domain's zone as an RFC 1035 file: $ORIGIN, $TTL, the platform's SOA (its serial grows on every
+    change), the records."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_READ
+
     uow: UnitOfWorkFactory
     codec: ZoneCodec
 
     async def __call__(self, actor: Principal, domain_id: str) -> ZoneFileView:
-        actor.require(Scope.DOMAINS_READ)
+        actor.require(self.scope)
         async with self.uow() as uow:  # one snapshot of the serial and the records
             domain = await load_domain(uow, actor, domain_id)
             records = [r.content for r in await uow.dns_records.all(actor.tenant_id, domain_id)]
@@ -205,7 +228,11 @@ MAX_ZONE_RECORDS = 5000
 
 @dataclass(frozen=True, slots=True)
 class ImportZone:
-    """Replace every record of the zone with those of a zone file: all of them, or none."""
+    """Replace every record of a domain with those of a zone file: all of them or none. $ORIGIN and $TTL are
+    honoured, $INCLUDE and $GENERATE refused, the SOA ignored (the platform keeps its own). A syntax error is
+    refused with its line number; a zone file holds at most 1 MiB and 5000 records."""
+
+    scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     editor: ZoneEditor
     codec: ZoneCodec
@@ -214,7 +241,7 @@ class ImportZone:
     async def __call__(self, actor: Principal, domain_id: str, text: str) -> ZoneImportView:
         if len(text) > MAX_ZONE_TEXT:
             raise ValidationFailed("the zone file is larger than 1 MiB", code="zone_too_large")
-        actor.require(Scope.DOMAINS_WRITE)
+        actor.require(self.scope)
         async with self.editor.uow(read_only=True) as uow:
             seen = await load_domain(uow, actor, domain_id)
         # Parsing a large file takes seconds: off the event loop, and before the zone's write lock.

@@ -8,8 +8,8 @@ from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.api_keys import NewApiKey
-from tesserra_core.usecases.sessions import Credentials, RefreshRequest, TokenPair
+from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, NewApiKey, RevokeApiKey
+from tesserra_core.usecases.sessions import Credentials, Login, Logout, Me, Refresh, RefreshRequest, TokenPair
 from tesserra_core.usecases.views import ApiKeyView, MeView, NewApiKeyView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
@@ -23,40 +23,43 @@ def routes(uc: UseCases) -> Router:
         "/login",
         status_code=200,
         cache_control=NO_STORE,
-        **declare(public=True, rate_limit="login", errors=(400, 401, 403)),
+        **declare(uses=Login, public=True, rate_limit="login", errors=(400, 401, 403)),
     )
     async def login(data: JSONBody[Credentials]) -> TokenPair:
-        """Exchange email and password for a 15-minute access token and a rotating refresh token."""
         return await uc.sessions.login(data)
 
-    @post("/refresh", status_code=200, cache_control=NO_STORE, **declare(public=True, errors=(400, 401, 403)))
+    @post(
+        "/refresh",
+        status_code=200,
+        cache_control=NO_STORE,
+        **declare(uses=Refresh, public=True, errors=(400, 401, 403)),
+    )
     async def refresh(data: JSONBody[RefreshRequest]) -> TokenPair:
-        """Rotate a refresh token. Presenting an already-rotated one revokes the whole session."""
         return await uc.sessions.refresh(data)
 
-    @post("/logout", status_code=204, **declare(errors=(422,)))
+    @post("/logout", status_code=204, **declare(uses=Logout, errors=(422,)))
     async def logout(request: Caller) -> None:
-        """End this login session: its refresh tokens and every access token issued in it."""
         await uc.sessions.logout(request.user)
 
-    @get("/me", **declare(rate_limit="me", errors=(403,)))
+    @get("/me", **declare(uses=Me, rate_limit="me", errors=(403,)))
     async def me(request: Caller) -> MeView:
-        """Who is calling: user, tenant, role, scopes, tier and how they authenticated."""
         return await uc.sessions.me(request.user)
 
-    @post("/keys/generate", status_code=201, cache_control=NO_STORE, **declare(idempotent=True, errors=(400, 403)))
+    @post(
+        "/keys/generate",
+        status_code=201,
+        cache_control=NO_STORE,
+        **declare(uses=GenerateApiKey, idempotent=True, errors=(400, 403)),
+    )
     async def generate_key(data: JSONBody[NewApiKey], request: Caller) -> NewApiKeyView:
-        """Mint an API key with at most the caller's scopes and tier. The secret is shown only here."""
         return await uc.api_keys.generate(request.user, data)
 
-    @get("/keys", **declare(errors=(400, 403)))
+    @get("/keys", **declare(uses=ListApiKeys, errors=(400, 403)))
     async def list_keys(request: Caller, page: Paging) -> Page[ApiKeyView]:
-        """The tenant's keys (owners and admins) or the caller's own, newest first."""
         return await uc.api_keys.list(request.user, page)
 
-    @delete("/keys/{key_id:str}", status_code=204, **declare(errors=(403, 404)))
+    @delete("/keys/{key_id:str}", status_code=204, **declare(uses=RevokeApiKey, errors=(403, 404)))
     async def revoke_key(key_id: FromPath[str], request: Caller) -> None:
-        """Revoke a key. It stops working on every worker within a second."""
         await uc.api_keys.revoke(request.user, key_id)
 
     return Router(

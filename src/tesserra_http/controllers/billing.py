@@ -16,17 +16,44 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from tesserra_core.domain.billing import CURRENCY
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.billing_events import WebhookAck
-from tesserra_core.usecases.billing_plans import NewPlan, NewPrice, PlanChanges, PlanView
+from tesserra_core.usecases.billing_events import ReceiveWebhook, WebhookAck
+from tesserra_core.usecases.billing_plans import (
+    AddPrice,
+    AdminGetPlan,
+    AdminListPlans,
+    ArchivePrice,
+    CreatePlan,
+    ListPlans,
+    NewPlan,
+    NewPrice,
+    PlanChanges,
+    PlanView,
+    SyncPlan,
+    UpdatePlan,
+)
 from tesserra_core.usecases.finance import (
+    Churn,
     ChurnView,
+    CountSubscriptions,
     InvoiceQuery,
     InvoiceView,
+    ListInvoices,
+    Recurring,
     RecurringView,
+    Revenue,
     RevenueView,
     SubscriptionCounts,
 )
-from tesserra_core.usecases.subscriptions import CheckoutStart, CheckoutView, PortalView, SubscriptionView
+from tesserra_core.usecases.subscriptions import (
+    BillingPortal,
+    CancelSubscription,
+    CheckoutStart,
+    CheckoutView,
+    GetSubscription,
+    PortalView,
+    StartCheckout,
+    SubscriptionView,
+)
 from tesserra_http.conventions import IdempotencyKey, declare
 from tesserra_http.dependencies import Caller, Paging
 
@@ -36,10 +63,8 @@ Until = Annotated[datetime | None, QueryParameter(required=False, description="E
 
 
 def plans_routes(uc: UseCases) -> Router:
-    @get("/", **declare(public=True, errors=(400,)))
+    @get("/", **declare(uses=ListPlans, public=True, errors=(400,)))
     async def list_plans(page: Paging) -> Page[PlanView]:
-        """Active plans: their limits (null: unlimited) and active prices per currency and interval,
-        amounts in the currency's minor unit."""
         return await uc.plans.list(page)
 
     return Router("/api/planos", tags=["Plans"], route_handlers=[list_plans])
@@ -48,44 +73,50 @@ def plans_routes(uc: UseCases) -> Router:
 def admin_plans_routes(uc: UseCases) -> Router:
     rules: dict[str, Any] = {"rate_limit": "admin"}
 
-    @get("/", **declare(errors=(400, 403), **rules))
+    @get("/", **declare(uses=AdminListPlans, errors=(400, 403), **rules))
     async def list_all(request: Caller, page: Paging) -> Page[PlanView]:
-        """Every plan, archived ones and archived prices included (platform administrators)."""
         return await uc.plans.admin_list(request.user, page)
 
-    @post("/", status_code=201, **declare(idempotent=True, errors=(400, 403, 409), **rules))
+    @post("/", status_code=201, **declare(uses=CreatePlan, idempotent=True, errors=(400, 403, 409), **rules))
     async def create(data: JSONBody[NewPlan], request: Caller) -> PlanView:
-        """Create a plan with its limits and prices (ISO 4217 currencies, amounts in minor units).
-        Prices reach Stripe on sync. The plan coded ``free`` sets the limits of unsubscribed tenants."""
         return await uc.plans.create(request.user, data)
 
-    @get("/{plan_id:str}", **declare(errors=(403, 404), **rules))
+    @get("/{plan_id:str}", **declare(uses=AdminGetPlan, errors=(403, 404), **rules))
     async def get_one(plan_id: FromPath[str], request: Caller) -> PlanView:
         return await uc.plans.admin_get(request.user, plan_id)
 
-    @patch("/{plan_id:str}", **declare(errors=(400, 403, 404), **rules))
+    @patch("/{plan_id:str}", **declare(uses=UpdatePlan, errors=(400, 403, 404), **rules))
     async def update(plan_id: FromPath[str], data: JSONBody[PlanChanges], request: Caller) -> PlanView:
-        """Rename, describe, change limits, or archive (``active: false``) / restore a plan."""
         return await uc.plans.update(request.user, plan_id, data)
 
-    @post("/{plan_id:str}/arquivar", status_code=200, **declare(errors=(403, 404), **rules))
+    @post(
+        "/{plan_id:str}/arquivar",
+        status_code=200,
+        **declare(
+            uses=UpdatePlan, errors=(403, 404), description="Archives the plan: PATCH with ``active: false``.", **rules
+        ),
+    )
     async def archive(plan_id: FromPath[str], request: Caller) -> PlanView:
-        """Archive a plan: gone from the catalogue and from checkout; subscribers keep it."""
         return await uc.plans.update(request.user, plan_id, PlanChanges(active=False))
 
-    @post("/{plan_id:str}/precos", status_code=201, **declare(idempotent=True, errors=(400, 403, 404), **rules))
+    @post(
+        "/{plan_id:str}/precos",
+        status_code=201,
+        **declare(uses=AddPrice, idempotent=True, errors=(400, 403, 404), **rules),
+    )
     async def add_price(plan_id: FromPath[str], data: JSONBody[NewPrice], request: Caller) -> PlanView:
-        """Add a price; it replaces (archives) the active price of the same currency and interval."""
         return await uc.plans.add_price(request.user, plan_id, data)
 
-    @post("/{plan_id:str}/precos/{price_id:str}/arquivar", status_code=200, **declare(errors=(403, 404), **rules))
+    @post(
+        "/{plan_id:str}/precos/{price_id:str}/arquivar",
+        status_code=200,
+        **declare(uses=ArchivePrice, errors=(403, 404), **rules),
+    )
     async def archive_price(plan_id: FromPath[str], price_id: FromPath[str], request: Caller) -> PlanView:
         return await uc.plans.archive_price(request.user, plan_id, price_id)
 
-    @post("/{plan_id:str}/sync", status_code=200, **declare(errors=(403, 404, 422, 503), **rules))
+    @post("/{plan_id:str}/sync", status_code=200, **declare(uses=SyncPlan, errors=(403, 404, 422, 503), **rules))
     async def sync(plan_id: FromPath[str], request: Caller) -> PlanView:
-        """Push the product and its prices to Stripe; records their Stripe ids (archived prices are
-        deactivated there). 503 when Stripe is unreachable or not configured."""
         return await uc.plans.sync(request.user, plan_id)
 
     handlers = [list_all, create, get_one, update, archive, add_price, archive_price, sync]
@@ -93,39 +124,46 @@ def admin_plans_routes(uc: UseCases) -> Router:
 
 
 def subscription_routes(uc: UseCases) -> Router:
-    @get("/", **declare(errors=(403,)))
+    @get("/", **declare(uses=GetSubscription, errors=(403,)))
     async def current(request: Caller) -> SubscriptionView:
-        """The tenant's plan, subscription status (Stripe's), period end, cancel_at_period_end and limits."""
         return await uc.subscriptions.get(request.user)
 
-    @post("/checkout", status_code=201, **declare(idempotent=True, errors=(400, 403, 404, 409, 422, 503)))
+    @post(
+        "/checkout",
+        status_code=201,
+        **declare(
+            uses=StartCheckout,
+            idempotent=True,
+            errors=(400, 403, 404, 409, 422, 503),
+            description="The caller's idempotency key is the request's Idempotency-Key.",
+        ),
+    )
     async def checkout(data: JSONBody[CheckoutStart], request: Caller, idempotency_key: IdempotencyKey) -> CheckoutView:
-        """Start a Stripe Checkout for ``plan`` in ``currency`` every ``interval``; answers the page URL.
-        Creates the tenant's Stripe customer on first use. 409 when the plan has no synced price in that
-        currency or the tenant already subscribes. The Stripe call carries an idempotency key derived from
-        ours (or from tenant, plan, currency and interval), so retries never open a second session."""
         return await uc.subscriptions.start_checkout(request.user, data, idempotency_key)
 
-    @post("/cancelar", status_code=200, **declare(errors=(403, 404, 503)))
+    @post("/cancelar", status_code=200, **declare(uses=CancelSubscription, errors=(403, 404, 503)))
     async def cancel(request: Caller) -> SubscriptionView:
-        """Cancel at the end of the paid period; the plan's limits hold until then."""
         return await uc.subscriptions.cancel(request.user)
 
-    @post("/portal", status_code=200, **declare(errors=(403, 404, 503)))
+    @post("/portal", status_code=200, **declare(uses=BillingPortal, errors=(403, 404, 503)))
     async def portal(request: Caller) -> PortalView:
-        """A Stripe billing-portal link (change plan, payment method, invoices)."""
         return await uc.subscriptions.portal(request.user)
 
     return Router("/api/assinatura", tags=["Subscription"], route_handlers=[current, checkout, cancel, portal])
 
 
 def webhook_routes(uc: UseCases) -> Router:
-    @post("/stripe", status_code=200, **declare(public=True, errors=(400, 503)))
+    @post(
+        "/stripe",
+        status_code=200,
+        **declare(
+            uses=ReceiveWebhook,
+            public=True,
+            errors=(400, 503),
+            description="The signature comes in Stripe-Signature (400 if bad or stale); a stored event answers 200.",
+        ),
+    )
     async def stripe_webhook(request: Request[Any, Any, Any]) -> WebhookAck:
-        """Stripe events, verified by their Stripe-Signature (HMAC over the raw body, 5-minute tolerance):
-        a bad or stale signature is 400 and changes nothing. Each event is stored by id and processed
-        once; a redelivery answers 200 with ``duplicate: true``. A processing failure is retried in
-        the background with backoff (still 200: the event is safely stored)."""
         return await uc.billing_events.receive_webhook(await request.body(), request.headers.get("stripe-signature"))
 
     return Router("/api/webhooks", tags=["Webhooks"], route_handlers=[stripe_webhook])
@@ -134,27 +172,23 @@ def webhook_routes(uc: UseCases) -> Router:
 def finance_routes(uc: UseCases) -> Router:
     rules: dict[str, Any] = {"rate_limit": "admin"}
 
-    @get("/mrr", **declare(errors=(403,), **rules))
+    @get("/mrr", **declare(uses=Recurring, errors=(403,), **rules))
     async def recurring(request: Caller) -> RecurringView:
-        """MRR and ARR per currency over active and past-due subscriptions (yearly prices / 12)."""
         return await uc.finance.recurring(request.user)
 
-    @get("/assinaturas", **declare(errors=(403,), **rules))
+    @get("/assinaturas", **declare(uses=CountSubscriptions, errors=(403,), **rules))
     async def subscriptions(request: Caller) -> SubscriptionCounts:
-        """Subscriptions by plan and status."""
         return await uc.finance.subscriptions(request.user)
 
-    @get("/receita", **declare(errors=(400, 403, 422), **rules))
+    @get("/receita", **declare(uses=Revenue, errors=(400, 403, 422), **rules))
     async def revenue(request: Caller, since: Since = None, until: Until = None) -> RevenueView:
-        """Paid invoices by month of payment and currency (default: the last 365 days)."""
         return await uc.finance.revenue(request.user, since, until)
 
-    @get("/churn", **declare(errors=(400, 403, 422), **rules))
+    @get("/churn", **declare(uses=Churn, errors=(400, 403, 422), **rules))
     async def churn(request: Caller, since: Since = None, until: Until = None) -> ChurnView:
-        """Subscriptions live at ``since`` that ended before ``until`` (default: the last 30 days)."""
         return await uc.finance.churn(request.user, since, until)
 
-    @get("/faturas", **declare(errors=(400, 403, 422), **rules))
+    @get("/faturas", **declare(uses=ListInvoices, errors=(400, 403, 422), **rules))
     async def invoices(
         request: Caller,
         page: Paging,
@@ -168,7 +202,6 @@ def finance_routes(uc: UseCases) -> Router:
         ] = None,
         tenant_id: Annotated[str | None, QueryParameter(required=False)] = None,
     ) -> Page[InvoiceView]:
-        """Invoices, newest first, filtered by status, currency, tenant and creation period."""
         query = InvoiceQuery(status=status, currency=currency, tenant_id=tenant_id, since=since, until=until)
         return await uc.finance.invoices(request.user, query, page)
 

@@ -7,28 +7,27 @@ from litestar.params import FromPath
 
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.containers import ContainerAction
+from tesserra_core.usecases.containers import ContainerAction, ContainerLifecycle, GetContainer, ListContainers
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
 
 def routes(uc: UseCases) -> Router:
-    @get("/", **declare(errors=(400, 403)))
+    @get("/", **declare(uses=ListContainers, errors=(400, 403)))
     async def list_containers(request: Caller, page: Paging) -> Page[ContainerView]:
-        """Managed containers of the tenant with their state, image and owner (installation, sandbox or resource)."""
         return await uc.containers.list(request.user, page)
 
-    @get("/{container_id:str}", **declare(errors=(403, 404)))
+    @get("/{container_id:str}", **declare(uses=GetContainer, errors=(403, 404)))
     async def get_container(container_id: FromPath[str], request: Caller) -> ContainerView:
         return await uc.containers.get(request.user, container_id)
 
-    @post("/{container_id:str}/{action:str}", status_code=200, **declare(errors=(400, 403, 404)))
+    @post(
+        "/{container_id:str}/{action:str}", status_code=200, **declare(uses=ContainerLifecycle, errors=(400, 403, 404))
+    )
     async def container_action(
         container_id: FromPath[str], action: FromPath[ContainerAction], request: Caller
     ) -> ContainerActionView:
-        """``start``, ``stop``, ``restart`` or ``remove`` (tenant owners and admins). An installation whose
-        container is stopped or removed starts again on its next tool call."""
         return await uc.containers.action(request.user, container_id, action)
 
     return Router(

@@ -1,145 +1,70 @@
-"""/api/dominios: domains, their DNS records, the zone file, and ownership verification. Every
-route counts against the ``console`` rate limit (60 requests per minute per token)."""
+"""/api/dominios: domains and their ownership verification (their records and zone file:
+controllers/zones.py). Every route counts against the ``console`` rate limit (60 requests per minute
+per token)."""
 
 from __future__ import annotations
 
-from litestar import Response, Router, delete, get, patch, post, put
+from litestar import Router, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
-from tesserra_core.errors import ValidationFailed
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.domains import DomainChanges, DomainView, NewDomain
+from tesserra_core.usecases.domains import (
+    CreateDomain,
+    DeleteDomain,
+    DomainChanges,
+    DomainView,
+    GetDomain,
+    ListDomains,
+    NewDomain,
+    UpdateDomain,
+    VerifyDomain,
+)
 from tesserra_core.usecases.guards import CONSOLE
-from tesserra_core.usecases.zones import DnsRecordChanges, DnsRecordView, NewDnsRecord, ZoneImportView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
-MAX_ZONE_BODY = 4 * 1024 * 1024
-"""A zone file body may hold this many bytes (the core then allows 1 Mi characters)."""
-ZONE_MEDIA_TYPE = "text/dns"
-"""RFC 4027's media type for zone files (clients may send text/plain as well)."""
-
 
 def routes(uc: UseCases) -> Router:
-    @get("/", **declare(rate_limit=CONSOLE, errors=(400, 403)))
+    @get("/", **declare(uses=ListDomains, rate_limit=CONSOLE, errors=(400, 403)))
     async def list_domains(request: Caller, page: Paging) -> Page[DomainView]:
-        """The tenant's domains, by name."""
         return await uc.domains.list(request.user, page)
 
-    @post("/", status_code=201, **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 409)))
+    @post(
+        "/",
+        status_code=201,
+        **declare(
+            uses=CreateDomain,
+            rate_limit=CONSOLE,
+            idempotent=True,
+            errors=(400, 402, 403, 409),
+            description="Have it verified with POST /api/dominios/{domain_id}/verificar once the record is published.",
+        ),
+    )
     async def create_domain(data: JSONBody[NewDomain], request: Caller) -> DomainView:
-        """Claim a domain name (unique on the whole platform). It starts ``pending``: publish the TXT
-        record shown in ``verification_record``, then POST .../verificar."""
         return await uc.domains.create(request.user, data)
 
-    @get("/{domain_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @get("/{domain_id:str}", **declare(uses=GetDomain, rate_limit=CONSOLE, errors=(403, 404)))
     async def get_domain(domain_id: FromPath[str], request: Caller) -> DomainView:
         return await uc.domains.get(request.user, domain_id)
 
-    @patch("/{domain_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
+    @patch("/{domain_id:str}", **declare(uses=UpdateDomain, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def update_domain(domain_id: FromPath[str], data: JSONBody[DomainChanges], request: Caller) -> DomainView:
-        """Change the zone's default TTL (its $TTL, and the TTL new records get)."""
         return await uc.domains.update(request.user, domain_id, data)
 
-    @delete("/{domain_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404, 409)))
+    @delete(
+        "/{domain_id:str}", status_code=204, **declare(uses=DeleteDomain, rate_limit=CONSOLE, errors=(403, 404, 409))
+    )
     async def delete_domain(domain_id: FromPath[str], request: Caller) -> None:
-        """Delete a domain and its records (409 while mailboxes or aliases use it)."""
         await uc.domains.delete(request.user, domain_id)
 
-    @post("/{domain_id:str}/verificar", status_code=200, **declare(rate_limit=CONSOLE, errors=(403, 404, 503)))
+    @post(
+        "/{domain_id:str}/verificar",
+        status_code=200,
+        **declare(uses=VerifyDomain, rate_limit=CONSOLE, errors=(403, 404, 503)),
+    )
     async def verify_domain(domain_id: FromPath[str], request: Caller) -> DomainView:
-        """Look up the TXT record ``_tesserra-challenge.<domain>``: ``verified`` if it holds the token,
-        ``failed`` otherwise; 503 if no resolver answered in time (nothing changes then)."""
         return await uc.domains.verify(request.user, domain_id)
 
-    @get("/{domain_id:str}/registros", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
-    async def list_dns_records(domain_id: FromPath[str], request: Caller, page: Paging) -> Page[DnsRecordView]:
-        """The zone's records by name and type (the SOA is the platform's: see the zone file)."""
-        return await uc.zones.list_records(request.user, domain_id, page)
-
-    @post(
-        "/{domain_id:str}/registros",
-        status_code=201,
-        **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 403, 404, 409)),
-    )
-    async def create_dns_record(
-        domain_id: FromPath[str], data: JSONBody[NewDnsRecord], request: Caller
-    ) -> DnsRecordView:
-        """Add an A, AAAA, CNAME, MX, TXT, SRV, CAA or NS record. 400 names the bad field (a name
-        outside the zone, data that is not valid for the type, a TTL out of 30-604800, a CNAME
-        sharing its name); 409 for an exact duplicate."""
-        return await uc.zones.create_record(request.user, domain_id, data)
-
-    @patch(
-        "/{domain_id:str}/registros/{record_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 422))
-    )
-    async def update_dns_record(
-        domain_id: FromPath[str], record_id: FromPath[str], data: JSONBody[DnsRecordChanges], request: Caller
-    ) -> DnsRecordView:
-        return await uc.zones.update_record(request.user, domain_id, record_id, data)
-
-    @delete(
-        "/{domain_id:str}/registros/{record_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404))
-    )
-    async def delete_dns_record(domain_id: FromPath[str], record_id: FromPath[str], request: Caller) -> None:
-        await uc.zones.delete_record(request.user, domain_id, record_id)
-
-    @get(
-        "/{domain_id:str}/zonefile",
-        media_type=ZONE_MEDIA_TYPE,
-        **declare(rate_limit=CONSOLE, errors=(403, 404), description="An RFC 1035 zone file (text/dns)."),
-    )
-    async def export_zone(domain_id: FromPath[str], request: Caller) -> Response[str]:
-        """The zone as an RFC 1035 file: $ORIGIN, $TTL, the SOA (its serial grows on every change), the records."""
-        zone = await uc.zones.export_zone(request.user, domain_id)
-        return Response(
-            zone.zone_file, media_type=f"{ZONE_MEDIA_TYPE}; charset=utf-8", headers={"X-Zone-Serial": str(zone.serial)}
-        )
-
-    async def import_zone(domain_id: str, request: Caller) -> ZoneImportView:
-        try:
-            text = (await request.body()).decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValidationFailed("the zone file is not UTF-8 text", code="invalid_zone_file") from None
-        return await uc.zones.import_zone(request.user, domain_id, text)
-
-    _IMPORT_DOC = (
-        "Replace every record with those of a zone file (the body, text/dns or text/plain): all of them "
-        "or none. $ORIGIN and $TTL are honoured, $INCLUDE and $GENERATE refused, the SOA ignored (the "
-        "platform keeps its own). A syntax error answers 400 with its line number."
-    )
-
-    @put(
-        "/{domain_id:str}/zonefile",
-        request_max_body_size=MAX_ZONE_BODY,
-        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 413, 422), description=_IMPORT_DOC),
-    )
-    async def replace_zone(domain_id: FromPath[str], request: Caller) -> ZoneImportView:
-        return await import_zone(domain_id, request)
-
-    @post(
-        "/{domain_id:str}/zonefile",
-        status_code=200,
-        request_max_body_size=MAX_ZONE_BODY,
-        **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 413, 422), description=_IMPORT_DOC),
-    )
-    async def post_zone(domain_id: FromPath[str], request: Caller) -> ZoneImportView:
-        return await import_zone(domain_id, request)
-
-    handlers = [
-        list_domains,
-        create_domain,
-        get_domain,
-        update_domain,
-        delete_domain,
-        verify_domain,
-        list_dns_records,
-        create_dns_record,
-        update_dns_record,
-        delete_dns_record,
-        export_zone,
-        replace_zone,
-        post_zone,
-    ]
+    handlers = [list_domains, create_domain, get_domain, update_domain, delete_domain, verify_domain]
     return Router("/api/dominios", tags=["Domínios"], route_handlers=handlers)

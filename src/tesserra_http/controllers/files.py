@@ -19,7 +19,14 @@ from tesserra_core.domain.files import MAX_NAME as MAX_FILENAME
 from tesserra_core.domain.paging import Page
 from tesserra_core.errors import PayloadTooLarge, TesserraError, Unprocessable
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.files import ProjectFileView, Upload
+from tesserra_core.usecases.files import (
+    DeleteProjectFile,
+    DownloadProjectFile,
+    ListProjectFiles,
+    ProjectFileView,
+    Upload,
+    UploadProjectFile,
+)
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
@@ -50,9 +57,8 @@ def content_disposition(name: str) -> str:
 def routes(uc: UseCases) -> Router:
     largest = uc.ports.file_storage.max_object_bytes
 
-    @get("/{project_id:str}/arquivos", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
+    @get("/{project_id:str}/arquivos", **declare(uses=ListProjectFiles, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def list_project_files(project_id: FromPath[str], request: Caller, page: Paging) -> Page[ProjectFileView]:
-        """The project's files, by name, with their size, type and SHA-256."""
         return await uc.files.list(request.user, project_id, page)
 
     @post(
@@ -60,12 +66,13 @@ def routes(uc: UseCases) -> Router:
         status_code=201,
         request_max_body_size=None,  # this route reads the body itself, counting every byte (see below)
         **declare(
+            uses=UploadProjectFile,
             rate_limit=CONSOLE,
             errors=(400, 402, 403, 404, 409, 413, 422),
             description=(
-                "Upload a file: ``multipart/form-data`` (the first part with a filename), or any other "
-                "body with ``?filename=`` (422 filename_required without it). Streamed to storage with its "
-                "SHA-256; past the per-file limit (413) or the plan's ``storage_bytes`` (402) nothing is kept."
+                "The body: ``multipart/form-data`` (the first part with a filename), or any other body with "
+                "``?filename=`` (422 filename_required without it). Past the per-file limit it answers 413, past "
+                "the plan's ``storage_bytes`` 402."
             ),
         ),
     )
@@ -103,9 +110,11 @@ def routes(uc: UseCases) -> Router:
             await body.drain(DRAIN_LIMIT)
             raise
 
-    @get("/{project_id:str}/arquivos/{file_id:str}", **_download(declare(rate_limit=CONSOLE, errors=(403, 404))))
+    @get(
+        "/{project_id:str}/arquivos/{file_id:str}",
+        **_download(declare(uses=DownloadProjectFile, rate_limit=CONSOLE, errors=(403, 404))),
+    )
     async def download_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> Stream:
-        """The file's bytes, streamed, with its type, an attachment disposition naming it, and its digest."""
         download = await uc.files.download(request.user, project_id, file_id)
         f = download.file
         digest = base64.b64encode(bytes.fromhex(f.sha256)).decode()
@@ -119,7 +128,9 @@ def routes(uc: UseCases) -> Router:
         return Stream(download.chunks, media_type=f.content_type or "application/octet-stream", headers=headers)
 
     @delete(
-        "/{project_id:str}/arquivos/{file_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404))
+        "/{project_id:str}/arquivos/{file_id:str}",
+        status_code=204,
+        **declare(uses=DeleteProjectFile, rate_limit=CONSOLE, errors=(403, 404)),
     )
     async def delete_project_file(project_id: FromPath[str], file_id: FromPath[str], request: Caller) -> None:
         await uc.files.delete(request.user, project_id, file_id)

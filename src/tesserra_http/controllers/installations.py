@@ -8,7 +8,18 @@ from litestar.params import FromPath, JSONBody
 
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.installations import InstallationChanges, ToolCall, Upload
+from tesserra_core.usecases.installations import (
+    CallInstallationTool,
+    GetInstallation,
+    InstallationChanges,
+    ListInstallations,
+    ListInstallationTools,
+    RemoveInstallation,
+    ToolCall,
+    UpdateInstallation,
+    Upload,
+    UploadInstallationFiles,
+)
 from tesserra_core.usecases.tool_views import InstallationToolsView, InstallationView, ToolCallView, UploadView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
@@ -17,51 +28,47 @@ UPLOAD_BODY_LIMIT = 32 * 1024 * 1024
 
 
 def routes(uc: UseCases) -> Router:
-    @get("/", **declare(errors=(400, 403)))
+    @get("/", **declare(uses=ListInstallations, errors=(400, 403)))
     async def list_installations(request: Caller, page: Paging) -> Page[InstallationView]:
-        """The tenant's installations and the caller's own, newest first."""
         return await uc.installations.list(request.user, page)
 
-    @get("/{installation_id:str}", **declare(errors=(403, 404)))
+    @get("/{installation_id:str}", **declare(uses=GetInstallation, errors=(403, 404)))
     async def get_installation(installation_id: FromPath[str], request: Caller) -> InstallationView:
         return await uc.installations.get(request.user, installation_id)
 
-    @patch("/{installation_id:str}", status_code=202, **declare(errors=(400, 403, 404, 409)))
+    @patch("/{installation_id:str}", status_code=202, **declare(uses=UpdateInstallation, errors=(400, 403, 404, 409)))
     async def update_installation(
         installation_id: FromPath[str], data: JSONBody[InstallationChanges], request: Caller
     ) -> InstallationView:
-        """New settings; the server restarts with them (status ``installing`` until it is ready again)."""
         return await uc.installations.update(request.user, installation_id, data)
 
-    @delete("/{installation_id:str}", status_code=204, **declare(errors=(403, 404)))
+    @delete("/{installation_id:str}", status_code=204, **declare(uses=RemoveInstallation, errors=(403, 404)))
     async def remove_installation(installation_id: FromPath[str], request: Caller) -> None:
-        """Stop and remove the server's container or process, its stored secrets and its workspace."""
         await uc.installations.remove(request.user, installation_id)
 
-    @get("/{installation_id:str}/tools", **declare(errors=(403, 404)))
+    @get("/{installation_id:str}/tools", **declare(uses=ListInstallationTools, errors=(403, 404)))
     async def list_tools(installation_id: FromPath[str], request: Caller) -> InstallationToolsView:
-        """The tools the installed server reported."""
         return await uc.installations.list_tools(request.user, installation_id)
 
-    @post("/{installation_id:str}/tools/call", status_code=200, **declare(errors=(400, 403, 404, 409, 422, 503)))
+    @post(
+        "/{installation_id:str}/tools/call",
+        status_code=200,
+        **declare(uses=CallInstallationTool, errors=(400, 403, 404, 409, 422, 503)),
+    )
     async def call_tool(installation_id: FromPath[str], data: JSONBody[ToolCall], request: Caller) -> ToolCallView:
-        """Call a tool of the installed server. A timeout answers 503 ``tool_call_timeout``; a server that
-        crashed answers 503 ``tool_server_crashed`` and is started again by the next call. ``arguments``
-        nested deeper than 32 levels answer 400 ``arguments_too_deep``; more than 10,000 items in all, or
-        more than 256 KiB as JSON, 400 ``arguments_too_large``: the server never sees them."""
         return await uc.installations.call_tool(request.user, installation_id, data)
 
     @post(
         "/{installation_id:str}/files",
         status_code=201,
         request_max_body_size=UPLOAD_BODY_LIMIT,
-        **declare(errors=(400, 403, 404)),
+        **declare(
+            uses=UploadInstallationFiles,
+            errors=(400, 403, 404),
+            description="The body is multipart/form-data, with any field names.",
+        ),
     )
     async def upload(installation_id: FromPath[str], request: Caller) -> UploadView:
-        """Upload files (multipart/form-data, any field names) into the installation's workspace, which
-        its server sees at /workspace in a container (its working directory for Python servers). Names
-        are reduced to safe base names; 10 MiB per file, 100 MiB in all. Only its installer or a tenant
-        owner or admin may upload (403 ``not_yours``), as for PATCH and DELETE."""
         files: list[Upload] = []
         if (request.content_type[0] or "").startswith("multipart/form-data"):
             form = await request.form()

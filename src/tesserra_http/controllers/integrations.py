@@ -8,7 +8,14 @@ from litestar import Router, get, post
 from litestar.params import JSONBody, QueryParameter
 
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.integrations import TESSARACT, ClientConfigView, ClientSyncRequest, ClientSyncView
+from tesserra_core.usecases.integrations import (
+    TESSARACT,
+    ClientConfiguration,
+    ClientConfigView,
+    ClientSyncRequest,
+    ClientSyncView,
+    RecordClientSync,
+)
 from tesserra_http.controllers.shared_tools import base_url
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller
@@ -18,27 +25,29 @@ InstanceId = Annotated[
     QueryParameter(name="instanceId", required=False, max_length=64, description="Which instance; default `default`."),
 ]
 
+_ALIAS = f"The named alias of /client?instanceId={TESSARACT} (kept for existing clients; new ones use /client)."
+_SYNC_ALIAS = f"The named alias of /client/sync for the {TESSARACT} instance (a body instanceId is ignored)."
+
 
 def routes(uc: UseCases) -> Router:
-    @get("/client", **declare(errors=(400, 403)))
+    @get("/client", **declare(uses=ClientConfiguration, errors=(400, 403)))
     async def client(request: Caller, instance_id: InstanceId = None) -> ClientConfigView:
-        """How an MCP client reaches this server: the /mcp URL, the header to send, and ready-to-paste
-        snippets (Claude Desktop and Code, Cursor, VS Code, generic). The key is always a placeholder."""
         return await uc.integrations.client_configuration(request.user, instance_id, base_url(request))
 
-    @post("/client/sync", status_code=201, **declare(idempotent=True, errors=(400, 403)))
+    @post("/client/sync", status_code=201, **declare(uses=RecordClientSync, idempotent=True, errors=(400, 403)))
     async def client_sync(data: JSONBody[ClientSyncRequest], request: Caller) -> ClientSyncView:
-        """Record that a client (re)loaded its configuration; GET /client shows the last one."""
         return await uc.integrations.record_client_sync(request.user, data)
 
-    @get(f"/{TESSARACT}", **declare(errors=(403,)))
+    @get(f"/{TESSARACT}", **declare(uses=ClientConfiguration, errors=(403,), description=_ALIAS))
     async def tessaract(request: Caller) -> ClientConfigView:
-        """The named alias of /client?instanceId=tessaract (kept for existing clients; new ones use /client)."""
         return await uc.integrations.client_configuration(request.user, TESSARACT, base_url(request))
 
-    @post(f"/{TESSARACT}/sync", status_code=201, **declare(idempotent=True, errors=(400, 403)))
+    @post(
+        f"/{TESSARACT}/sync",
+        status_code=201,
+        **declare(uses=RecordClientSync, idempotent=True, errors=(400, 403), description=_SYNC_ALIAS),
+    )
     async def tessaract_sync(data: JSONBody[ClientSyncRequest], request: Caller) -> ClientSyncView:
-        """The named alias of /client/sync for the tessaract instance (a body instanceId is ignored)."""
         return await uc.integrations.record_client_sync(request.user, data, fixed_instance=TESSARACT)
 
     return Router(

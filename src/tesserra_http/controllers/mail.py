@@ -10,74 +10,90 @@ from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.mail import (
+    CreateEmailAlias,
+    CreateMailbox,
+    DeleteEmailAlias,
+    DeleteMailbox,
     EmailAliasChanges,
     EmailAliasView,
+    GetEmailAlias,
+    GetMailbox,
+    ListEmailAliases,
+    ListMailboxes,
     MailboxChanges,
     MailboxPassword,
     MailboxView,
     NewEmailAlias,
     NewMailbox,
+    ResetMailboxPassword,
+    UpdateEmailAlias,
+    UpdateMailbox,
 )
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
 
 def routes(uc: UseCases) -> Router:
-    @get("/", **declare(rate_limit=CONSOLE, errors=(400, 403)))
+    @get("/", **declare(uses=ListMailboxes, rate_limit=CONSOLE, errors=(400, 403)))
     async def list_mailboxes(request: Caller, page: Paging) -> Page[MailboxView]:
-        """The tenant's mailboxes, by address."""
         return await uc.mail.list_mailboxes(request.user, page)
 
-    @post("/", status_code=201, **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 404, 409, 422)))
+    @post(
+        "/",
+        status_code=201,
+        **declare(uses=CreateMailbox, rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 404, 409, 422)),
+    )
     async def create_mailbox(data: JSONBody[NewMailbox], request: Caller) -> MailboxView:
-        """Create a mailbox on one of the tenant's verified domains (422 if not verified yet). The
-        password is stored as an argon2id hash and never shown."""
         return await uc.mail.create_mailbox(request.user, data)
 
-    @get("/aliases", **declare(rate_limit=CONSOLE, errors=(400, 403)))
+    @get("/aliases", **declare(uses=ListEmailAliases, rate_limit=CONSOLE, errors=(400, 403)))
     async def list_email_aliases(request: Caller, page: Paging) -> Page[EmailAliasView]:
-        """The tenant's aliases, by source."""
         return await uc.mail.list_aliases(request.user, page)
 
-    @post("/aliases", status_code=201, **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 403, 404, 409, 422)))
+    @post(
+        "/aliases",
+        status_code=201,
+        **declare(uses=CreateEmailAlias, rate_limit=CONSOLE, idempotent=True, errors=(400, 403, 404, 409, 422)),
+    )
     async def create_email_alias(data: JSONBody[NewEmailAlias], request: Caller) -> EmailAliasView:
-        """Forward a source address (on a verified domain of the tenant) to one or more addresses.
-        409 for a source already in use, or for destinations that lead back to the source (a loop,
-        directly or through the tenant's other aliases)."""
         return await uc.mail.create_alias(request.user, data)
 
-    @get("/aliases/{alias_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @get("/aliases/{alias_id:str}", **declare(uses=GetEmailAlias, rate_limit=CONSOLE, errors=(403, 404)))
     async def get_email_alias(alias_id: FromPath[str], request: Caller) -> EmailAliasView:
         return await uc.mail.get_alias(request.user, alias_id)
 
-    @patch("/aliases/{alias_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409, 422)))
+    @patch(
+        "/aliases/{alias_id:str}",
+        **declare(uses=UpdateEmailAlias, rate_limit=CONSOLE, errors=(400, 403, 404, 409, 422)),
+    )
     async def update_email_alias(
         alias_id: FromPath[str], data: JSONBody[EmailAliasChanges], request: Caller
     ) -> EmailAliasView:
-        """Replace the destinations (loops refused, as on creation)."""
         return await uc.mail.update_alias(request.user, alias_id, data)
 
-    @delete("/aliases/{alias_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @delete(
+        "/aliases/{alias_id:str}",
+        status_code=204,
+        **declare(uses=DeleteEmailAlias, rate_limit=CONSOLE, errors=(403, 404)),
+    )
     async def delete_email_alias(alias_id: FromPath[str], request: Caller) -> None:
         await uc.mail.delete_alias(request.user, alias_id)
 
-    @get("/{mailbox_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @get("/{mailbox_id:str}", **declare(uses=GetMailbox, rate_limit=CONSOLE, errors=(403, 404)))
     async def get_mailbox(mailbox_id: FromPath[str], request: Caller) -> MailboxView:
         return await uc.mail.get_mailbox(request.user, mailbox_id)
 
-    @patch("/{mailbox_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
+    @patch("/{mailbox_id:str}", **declare(uses=UpdateMailbox, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def update_mailbox(mailbox_id: FromPath[str], data: JSONBody[MailboxChanges], request: Caller) -> MailboxView:
-        """Change the mailbox's quota."""
         return await uc.mail.update_mailbox(request.user, mailbox_id, data)
 
-    @put("/{mailbox_id:str}/senha", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
+    @put("/{mailbox_id:str}/senha", **declare(uses=ResetMailboxPassword, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def reset_mailbox_password(
         mailbox_id: FromPath[str], data: JSONBody[MailboxPassword], request: Caller
     ) -> MailboxView:
-        """Set a new password (stored as an argon2id hash)."""
         return await uc.mail.reset_password(request.user, mailbox_id, data)
 
-    @delete("/{mailbox_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @delete("/{mailbox_id:str}", status_code=204, **declare(uses=DeleteMailbox, rate_limit=CONSOLE, errors=(403, 404)))
     async def delete_mailbox(mailbox_id: FromPath[str], request: Caller) -> None:
         await uc.mail.delete_mailbox(request.user, mailbox_id)
 

@@ -9,8 +9,15 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.installations import InstallRequest
-from tesserra_core.usecases.marketplace import CatalogQuery
+from tesserra_core.usecases.installations import InstallRequest, InstallTool
+from tesserra_core.usecases.marketplace import (
+    CatalogQuery,
+    GetMarketplaceTool,
+    GetRegistryEntry,
+    ListRegistry,
+    RefreshCatalog,
+    SearchMarketplace,
+)
 from tesserra_core.usecases.tool_views import InstallationView, MarketplaceToolView, RefreshReport, RegistryEntryView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
@@ -19,7 +26,7 @@ Text = Annotated[str | None, QueryParameter(description="Words that name, title,
 
 
 def marketplace_routes(uc: UseCases) -> Router:
-    @get("/tools", **declare(errors=(400, 403)))
+    @get("/tools", **declare(uses=SearchMarketplace, errors=(400, 403)))
     async def search(
         request: Caller,
         page: Paging,
@@ -27,37 +34,33 @@ def marketplace_routes(uc: UseCases) -> Router:
         category: Annotated[str | None, QueryParameter(description="Exact category.")] = None,
         tag: Annotated[str | None, QueryParameter(description="A tag the tool carries.")] = None,
     ) -> Page[MarketplaceToolView]:
-        """Search the catalog by text, category and tag, by name."""
         return await uc.marketplace.search(request.user, CatalogQuery(q, category, tag), page)
 
-    @get("/tools/{tool_id:str}", **declare(errors=(403, 404)))
+    @get("/tools/{tool_id:str}", **declare(uses=GetMarketplaceTool, errors=(403, 404)))
     async def details(tool_id: FromPath[str], request: Caller) -> MarketplaceToolView:
-        """One tool: what it does, how it runs, and the settings an install takes."""
         return await uc.marketplace.get_tool(request.user, tool_id)
 
-    @post("/tools/{tool_id:str}/install", status_code=202, **declare(idempotent=True, errors=(400, 402, 403, 404)))
+    @post(
+        "/tools/{tool_id:str}/install",
+        status_code=202,
+        **declare(uses=InstallTool, idempotent=True, errors=(400, 402, 403, 404)),
+    )
     async def install(tool_id: FromPath[str], data: JSONBody[InstallRequest], request: Caller) -> InstallationView:
-        """Install a tool: answers at once with status ``installing``; the server starts in the background
-        and the installation moves to ``ready`` (tools recorded), ``failed`` (with the reason) or
-        ``needs_auth``. Secret settings are stored encrypted and never shown again."""
         return await uc.installations.install(request.user, tool_id, data)
 
-    @post("/refresh", status_code=200, **declare(errors=(403, 503)))
+    @post("/refresh", status_code=200, **declare(uses=RefreshCatalog, errors=(403, 503)))
     async def refresh(request: Caller) -> RefreshReport:
-        """Reload the catalog from the configured source (platform administrators). Invalid entries are
-        reported and skipped; the valid ones replace the catalog in one transaction."""
         return await uc.marketplace.refresh_catalog(request.user)
 
     return Router("/api/marketplace", tags=["Marketplace"], route_handlers=[search, details, install, refresh])
 
 
 def registry_routes(uc: UseCases) -> Router:
-    @get("/", **declare(errors=(400, 403)))
+    @get("/", **declare(uses=ListRegistry, errors=(400, 403)))
     async def list_registry(request: Caller, page: Paging) -> Page[RegistryEntryView]:
-        """Registry-backed tool definitions, as server.json documents (plus category and tags)."""
         return await uc.marketplace.list_registry(request.user, page)
 
-    @get("/{tool_id:str}", **declare(errors=(403, 404)))
+    @get("/{tool_id:str}", **declare(uses=GetRegistryEntry, errors=(403, 404)))
     async def get_registry(tool_id: FromPath[str], request: Caller) -> RegistryEntryView:
         return await uc.marketplace.get_registry_entry(request.user, tool_id)
 

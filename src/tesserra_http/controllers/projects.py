@@ -14,9 +14,28 @@ from tesserra_core.domain.paging import Page
 from tesserra_core.domain.projects import MAX_NAME, ProjectFilter, ProjectStatus
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.guards import CONSOLE
-from tesserra_core.usecases.health import HealthReport
-from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
-from tesserra_core.usecases.resources import NewResource, ResourceChanges, ResourceView
+from tesserra_core.usecases.health import HealthReport, ProjectHealth, TenantHealth
+from tesserra_core.usecases.projects import (
+    CreateProject,
+    DeleteProject,
+    GetProject,
+    ListCatalog,
+    ListProjects,
+    NewProject,
+    ProjectChanges,
+    ProjectView,
+    UpdateProject,
+)
+from tesserra_core.usecases.resources import (
+    CreateResource,
+    DeleteResource,
+    GetResource,
+    ListResources,
+    NewResource,
+    ResourceChanges,
+    ResourceView,
+    UpdateResource,
+)
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
 
@@ -28,7 +47,7 @@ ISOLATION_NOTE = (
 
 
 def routes(uc: UseCases) -> Router:
-    @get("/", **declare(rate_limit=CONSOLE, errors=(400, 403)))
+    @get("/", **declare(uses=ListProjects, rate_limit=CONSOLE, errors=(400, 403)))
     async def list_projects(
         request: Caller,
         page: Paging,
@@ -38,56 +57,52 @@ def routes(uc: UseCases) -> Router:
             QueryParameter(max_length=MAX_NAME, description="Only projects whose name contains this (any case)."),
         ] = None,
     ) -> Page[ProjectView]:
-        """The tenant's projects, newest first."""
         return await uc.projects.list(request.user, page, ProjectFilter(status=status, name=name or None))
 
-    @post("/", status_code=201, **declare(rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 409)))
+    @post(
+        "/",
+        status_code=201,
+        **declare(uses=CreateProject, rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 409)),
+    )
     async def create_project(data: JSONBody[NewProject], request: Caller) -> ProjectView:
-        """Create a project. Names are unique in the tenant (any case); the plan limits how many."""
         return await uc.projects.create(request.user, data)
 
-    @get("/catalogo", **declare(public=True))
+    @get("/catalogo", **declare(uses=ListCatalog, public=True))
     async def list_catalog() -> Catalog:
-        """The resource types a project can hold, each with the JSON Schema of its configuration and
-        its limits per plan. Versioned with the server."""
         return await uc.projects.catalog()
 
-    @get("/{project_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @get("/{project_id:str}", **declare(uses=GetProject, rate_limit=CONSOLE, errors=(403, 404)))
     async def get_project(project_id: FromPath[str], request: Caller) -> ProjectView:
         return await uc.projects.get(request.user, project_id)
 
-    @patch("/{project_id:str}", **declare(rate_limit=CONSOLE, errors=(400, 403, 404, 409)))
+    @patch("/{project_id:str}", **declare(uses=UpdateProject, rate_limit=CONSOLE, errors=(400, 403, 404, 409)))
     async def update_project(project_id: FromPath[str], data: JSONBody[ProjectChanges], request: Caller) -> ProjectView:
-        """Rename, describe, archive or reactivate a project."""
         return await uc.projects.update(request.user, project_id, data)
 
-    @delete("/{project_id:str}", status_code=204, **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @delete("/{project_id:str}", status_code=204, **declare(uses=DeleteProject, rate_limit=CONSOLE, errors=(403, 404)))
     async def delete_project(project_id: FromPath[str], request: Caller) -> None:
-        """Delete a project with its resources. Their workloads are removed in the background."""
         await uc.projects.delete(request.user, project_id)
 
-    @get("/{project_id:str}/recursos", **declare(rate_limit=CONSOLE, errors=(400, 403, 404)))
+    @get("/{project_id:str}/recursos", **declare(uses=ListResources, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def list_resources(project_id: FromPath[str], request: Caller, page: Paging) -> Page[ResourceView]:
-        """The project's resources, oldest first."""
         return await uc.resources.list(request.user, project_id, page)
 
     @post(
         "/{project_id:str}/recursos",
         status_code=202,
         **declare(
-            rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 404, 409, 422), description=ISOLATION_NOTE
+            uses=CreateResource,
+            rate_limit=CONSOLE,
+            idempotent=True,
+            errors=(400, 402, 403, 404, 409, 422),
+            description=f"Answers 202; follow it with GET /api/recursos/{{resource_id}}. {ISOLATION_NOTE}",
         ),
     )
     async def create_resource(project_id: FromPath[str], data: JSONBody[NewResource], request: Caller) -> ResourceView:
-        """Add a resource of a catalog type. Answers at once (202, status ``pending``); provisioning
-        runs in the background: poll GET /api/recursos/{id} for ``running`` or ``failed`` (with its reason).
-        A bad configuration is a 400 naming the field; the plan's quotas are a 402 naming the quota."""
         return await uc.resources.create(request.user, project_id, data)
 
-    @get("/{project_id:str}/saude", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @get("/{project_id:str}/saude", **declare(uses=ProjectHealth, rate_limit=CONSOLE, errors=(403, 404)))
     async def project_health(project_id: FromPath[str], request: Caller) -> HealthReport:
-        """Each resource's runtime state and HTTP check (with latency), aggregated to ok/degraded/down.
-        Answers within a few seconds whatever the resources do."""
         return await uc.health.project(request.user, project_id)
 
     handlers = [
@@ -105,32 +120,33 @@ def routes(uc: UseCases) -> Router:
 
 
 def resource_routes(uc: UseCases) -> Router:
-    @get("/{resource_id:str}", **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @get("/{resource_id:str}", **declare(uses=GetResource, rate_limit=CONSOLE, errors=(403, 404)))
     async def get_resource(resource_id: FromPath[str], request: Caller) -> ResourceView:
         return await uc.resources.get(request.user, resource_id)
 
     @patch(
         "/{resource_id:str}",
-        **declare(rate_limit=CONSOLE, errors=(400, 402, 403, 404, 409, 422), description=ISOLATION_NOTE),
+        **declare(
+            uses=UpdateResource, rate_limit=CONSOLE, errors=(400, 402, 403, 404, 409, 422), description=ISOLATION_NOTE
+        ),
     )
     async def update_resource(
         resource_id: FromPath[str], data: JSONBody[ResourceChanges], request: Caller
     ) -> ResourceView:
-        """Rename; replace the configuration (provisioned anew); or set ``state`` to ``stopped`` or ``running``."""
         return await uc.resources.update(request.user, resource_id, data)
 
-    @delete("/{resource_id:str}", status_code=202, **declare(rate_limit=CONSOLE, errors=(403, 404)))
+    @delete(
+        "/{resource_id:str}", status_code=202, **declare(uses=DeleteResource, rate_limit=CONSOLE, errors=(403, 404))
+    )
     async def delete_resource(resource_id: FromPath[str], request: Caller) -> ResourceView:
-        """Mark the resource ``deleting`` (202); its workload is removed, then the resource, in the background."""
         return await uc.resources.delete(request.user, resource_id)
 
     return Router("/api/recursos", tags=["Recursos"], route_handlers=[get_resource, update_resource, delete_resource])
 
 
 def tenant_health_routes(uc: UseCases) -> Router:
-    @get("/atual/saude", **declare(errors=(403,)))
+    @get("/atual/saude", **declare(uses=TenantHealth, errors=(403,)))
     async def tenant_health(request: Caller) -> HealthReport:
-        """Every resource of the tenant (and, as they are added, its domains' DNS status), aggregated."""
         return await uc.health.tenant(request.user)
 
     return Router("/api/tenants", tags=["Saúde"], route_handlers=[tenant_health])

@@ -6,6 +6,7 @@ import msgspec
 from litestar import Router, get
 
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.status import ServiceStatus
 from tesserra_core.usecases.views import StatusView
 from tesserra_http.conventions import declare
 
@@ -16,14 +17,12 @@ class Liveness(msgspec.Struct, frozen=True):
 
 
 def routes(uc: UseCases) -> Router:
-    @get("/health", **declare(public=True))
+    @get("/health", **declare(public=True, description="Liveness only: the process answers."))
     async def health() -> Liveness:
-        """Liveness only: the process answers."""
         return Liveness()
 
-    @get("/status", **declare(public=True))
+    @get("/status", **declare(uses=ServiceStatus, public=True))
     async def status() -> StatusView:
-        """Service, database, Docker engine and storage, each ok, degraded or down, probed with time limits."""
         return await uc.service.status()
 
     return Router("/", tags=["Service"], route_handlers=[health, status])

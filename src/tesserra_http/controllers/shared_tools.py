@@ -12,11 +12,16 @@ from litestar.response import Redirect
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.shared_tools import (
+    BeginOAuth,
     CallbackParams,
+    CompleteOAuth,
+    ListSharedTools,
     OAuthEmailView,
     OAuthLinkedView,
     OAuthStartView,
+    OAuthStatus,
     OAuthStatusView,
+    OAuthUserEmail,
     SharedToolView,
 )
 from tesserra_http.conventions import declare
@@ -39,30 +44,25 @@ def base_url(request: Request[Any, Any, Any]) -> str:
 
 
 def routes(uc: UseCases) -> Router:
-    @get("/", **declare(errors=(400, 403)))
+    @get("/", **declare(uses=ListSharedTools, errors=(400, 403)))
     async def list_shared_tools(request: Caller, page: Paging) -> Page[SharedToolView]:
-        """Shared tools, with whether the caller has linked their own account to each."""
         return await uc.shared_tools.list(request.user, page)
 
     @post(
         "/{tool_id:str}/oauth/state",
         status_code=201,
         cache_control=NO_STORE,
-        **declare(errors=(403, 404, 422, 503)),
+        **declare(uses=BeginOAuth, errors=(403, 404, 422, 503)),
     )
     async def begin(tool_id: FromPath[str], request: Caller) -> OAuthStartView:
-        """Start linking the caller's account: a signed, single-use state (10 minutes) and the provider's
-        authorization URL (PKCE S256). Open the URL in a browser; the provider returns to /api/auth/callback."""
         return await uc.shared_tools.begin_oauth(request.user, tool_id, base_url(request))
 
-    @get("/{tool_id:str}/oauth/status", **declare(errors=(403, 404, 422, 503)))
+    @get("/{tool_id:str}/oauth/status", **declare(uses=OAuthStatus, errors=(403, 404, 422, 503)))
     async def status(tool_id: FromPath[str], request: Caller) -> OAuthStatusView:
-        """Whether the caller's account is linked, until when its access token lives, and its scopes."""
         return await uc.shared_tools.oauth_status(request.user, tool_id)
 
-    @get("/{tool_id:str}/oauth/user-email", **declare(errors=(403, 404, 409, 422, 502, 503)))
+    @get("/{tool_id:str}/oauth/user-email", **declare(uses=OAuthUserEmail, errors=(403, 404, 409, 422, 502, 503)))
     async def user_email(tool_id: FromPath[str], request: Caller) -> OAuthEmailView:
-        """The email of the caller's linked account (404 when not linked)."""
         return await uc.shared_tools.user_email(request.user, tool_id)
 
     return Router(
@@ -74,7 +74,13 @@ def callback_routes(uc: UseCases) -> Router:
     @get(
         "/callback",
         cache_control=NO_STORE,
-        **declare(public=True, rate_limit="oauth_callback", errors=(400, 403, 502, 503)),
+        **declare(
+            uses=CompleteOAuth,
+            public=True,
+            rate_limit="oauth_callback",
+            errors=(400, 403, 502, 503),
+            description="Redirects (303) to the configured return URL, or answers the linked account as JSON.",
+        ),
     )
     async def callback(
         oauth_state: StateQuery = None,
@@ -82,8 +88,6 @@ def callback_routes(uc: UseCases) -> Router:
         error: ErrorQuery = None,
         error_description: DescriptionQuery = None,
     ) -> Response[OAuthLinkedView]:
-        """The provider's return path: checks the state, exchanges the code (PKCE) and stores the tokens
-        encrypted for the user who started. Redirects to the configured return URL, or answers JSON."""
         params = CallbackParams(state=oauth_state, code=code, error=error, error_description=error_description)
         result = await uc.shared_tools.complete_oauth(params)
         if result.redirect_to is not None:

@@ -14,6 +14,7 @@ from tesserra_mcp.tools import (
     sandboxes,
     service,
     shared_tools,
+    zones,
 )
 
 ALL: tuple[ToolSet, ...] = (
@@ -22,6 +23,7 @@ ALL: tuple[ToolSet, ...] = (
     shared_tools.tools,
     projects.tools,
     domains.tools,
+    zones.tools,
     mail.tools,
     files.tools,
     billing.tools,

@@ -4,30 +4,29 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import containers
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(containers.ListContainers)
 async def list_containers(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[ContainerView]:
-    """The tenant's managed containers (installations, sandboxes, resources) with state and image."""
     return await uc.containers.list(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(containers.GetContainer)
 async def get_container(container_id: str, *, uc: UseCases, actor: Principal) -> ContainerView:
-    """One managed container of the tenant."""
     return await uc.containers.get(actor, container_id)
 
 
-@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+@tools.tool(containers.ContainerLifecycle, tier=Tier.STANDARD)
 async def container_action(
     container_id: str,
     action: Annotated[str, Field(description="start, stop, restart or remove")],
@@ -35,5 +34,4 @@ async def container_action(
     uc: UseCases,
     actor: Principal,
 ) -> ContainerActionView:
-    """Start, stop, restart or remove a managed container (tenant owners and admins)."""
     return await uc.containers.action(actor, container_id, action)

@@ -1,41 +1,39 @@
-"""Domain tools: domains, DNS records, zone files, verification. Each calls the REST twin's use case."""
+"""Domain tools: domains and their ownership verification (records and zone files: zones.py). Each calls
+the REST twin's use case."""
 
 from typing import Annotated
 
 from pydantic import Field
 
-from tesserra_core.domain.domains import DEFAULT_TTL, RecordType
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.domains import DEFAULT_TTL
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import domains
 from tesserra_core.usecases.domains import DomainChanges, DomainView, NewDomain
 from tesserra_core.usecases.guards import CONSOLE
-from tesserra_core.usecases.zones import DnsRecordChanges, DnsRecordView, NewDnsRecord, ZoneFileView, ZoneImportView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
 
 DomainId = Annotated[str, Field(description="The domain's id.")]
-RecordId = Annotated[str, Field(description="The DNS record's id.")]
 Ttl = Annotated[int | None, Field(description="Seconds, 30-604800.")]
 
 
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
+@tools.tool(domains.ListDomains, rate_limit=CONSOLE)
 async def list_domains(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[DomainView]:
-    """The tenant's domains, by name, with their verification status."""
     return await uc.domains.list(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
+@tools.tool(domains.GetDomain, rate_limit=CONSOLE)
 async def get_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> DomainView:
-    """One domain of the tenant, with the TXT record that proves its ownership."""
     return await uc.domains.get(actor, domain_id)
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(domains.CreateDomain, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_domain(
     name: Annotated[str, Field(description="A domain name such as example.com (unique on the platform).")],
     default_ttl: Annotated[int, Field(description="$TTL of the zone, 30-604800.")] = DEFAULT_TTL,
@@ -43,93 +41,21 @@ async def create_domain(
     uc: UseCases,
     actor: Principal,
 ) -> DomainView:
-    """Claim a domain; publish its verification_record, then call verify_domain."""
+    """Verify it with verify_domain once the record is published."""
     return await uc.domains.create(actor, convert(NewDomain, {"name": name, "default_ttl": default_ttl}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(domains.UpdateDomain, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_domain(domain_id: DomainId, default_ttl: Ttl = None, *, uc: UseCases, actor: Principal) -> DomainView:
-    """Change a domain's default TTL."""
     return await uc.domains.update(actor, domain_id, convert(DomainChanges, {"default_ttl": default_ttl}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(domains.DeleteDomain, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
-    """Delete a domain and its records (refused while mailboxes or aliases use it)."""
     await uc.domains.delete(actor, domain_id)
     return {"deleted": domain_id}
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(domains.VerifyDomain, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def verify_domain(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> DomainView:
-    """Check the TXT challenge _tesserra-challenge.<domain> now: verified or failed."""
     return await uc.domains.verify(actor, domain_id)
-
-
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
-async def list_dns_records(
-    domain_id: DomainId, limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
-) -> Page[DnsRecordView]:
-    """A domain's DNS records, by name and type."""
-    return await uc.zones.list_records(actor, domain_id, PageRequest(limite, offset))
-
-
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
-async def create_dns_record(
-    domain_id: DomainId,
-    name: Annotated[str, Field(description="Relative (www), @ for the apex, or absolute (www.example.com.).")],
-    type: Annotated[RecordType, Field(description="A, AAAA, CNAME, MX, TXT, SRV, CAA or NS.")],
-    data: Annotated[str, Field(description="The record data in zone-file form, e.g. '10 mail.example.com.'.")],
-    ttl: Ttl = None,
-    *,
-    uc: UseCases,
-    actor: Principal,
-) -> DnsRecordView:
-    """Add a DNS record (validated: names inside the zone, data valid for its type, CNAME alone at its name)."""
-    return await uc.zones.create_record(
-        actor, domain_id, convert(NewDnsRecord, {"name": name, "type": type, "data": data, "ttl": ttl})
-    )
-
-
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
-async def update_dns_record(
-    domain_id: DomainId,
-    record_id: RecordId,
-    name: str | None = None,
-    data: str | None = None,
-    ttl: Ttl = None,
-    *,
-    uc: UseCases,
-    actor: Principal,
-) -> DnsRecordView:
-    """Change a record's name, data or TTL."""
-    return await uc.zones.update_record(
-        actor, domain_id, record_id, convert(DnsRecordChanges, {"name": name, "data": data, "ttl": ttl})
-    )
-
-
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
-async def delete_dns_record(
-    domain_id: DomainId, record_id: RecordId, *, uc: UseCases, actor: Principal
-) -> dict[str, str]:
-    """Delete a DNS record."""
-    await uc.zones.delete_record(actor, domain_id, record_id)
-    return {"deleted": record_id}
-
-
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
-async def export_zone_file(domain_id: DomainId, *, uc: UseCases, actor: Principal) -> ZoneFileView:
-    """The domain's zone as an RFC 1035 zone file (with the platform's SOA and its serial)."""
-    return await uc.zones.export_zone(actor, domain_id)
-
-
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
-async def import_zone_file(
-    domain_id: DomainId,
-    zone_file: Annotated[str, Field(description="RFC 1035 text; $ORIGIN and $TTL honoured, the SOA ignored.")],
-    *,
-    uc: UseCases,
-    actor: Principal,
-) -> ZoneImportView:
-    """Replace every record of the domain with those of a zone file: all of them or none."""
-    return await uc.zones.import_zone(actor, domain_id, zone_file)

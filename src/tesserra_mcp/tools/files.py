@@ -5,9 +5,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import files
 from tesserra_core.usecases.files import ProjectFileView
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_mcp.registry import Limite, Offset, ToolSet
@@ -18,15 +19,15 @@ tools = ToolSet()
 FileId = Annotated[str, Field(description="The file's id.")]
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(files.ListProjectFiles, rate_limit=CONSOLE)
 async def list_project_files(
     project_id: ProjectId, limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[ProjectFileView]:
-    """A project's files, by name, with size, type and SHA-256 (bytes go over REST)."""
+    """The bytes go over REST (upload and download)."""
     return await uc.files.list(actor, project_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(files.DeleteProjectFile, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_project_file(
     project_id: ProjectId,
     file_id: FileId,
@@ -34,6 +35,5 @@ async def delete_project_file(
     uc: UseCases,
     actor: Principal,
 ) -> dict[str, str]:
-    """Delete a project file."""
     await uc.files.delete(actor, project_id, file_id)
     return {"deleted": file_id}

@@ -3,19 +3,21 @@
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import api_keys, sessions
 from tesserra_core.usecases.views import ApiKeyView, MeView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
 
 
-@tools.tool(Scope.PROFILE_READ)
+# Any credential may ask who it is over REST (Me checks no scope); as a tool, whoami is shown to keys
+# that may read the profile.
+@tools.tool(sessions.Me, scope=Scope.PROFILE_READ)
 async def whoami(*, uc: UseCases, actor: Principal) -> MeView:
-    """Who is calling: user, tenant, role, scopes, tier and how they authenticated."""
     return await uc.sessions.me(actor)
 
 
-@tools.tool(Scope.KEYS_READ)
+@tools.tool(api_keys.ListApiKeys)
 async def list_api_keys(
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -23,5 +25,4 @@ async def list_api_keys(
     uc: UseCases,
     actor: Principal,
 ) -> Page[ApiKeyView]:
-    """The tenant's API keys (owners and admins) or the caller's own, newest first. Secrets are never shown."""
     return await uc.api_keys.list(actor, PageRequest(limite, offset))

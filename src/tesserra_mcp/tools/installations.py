@@ -4,12 +4,13 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.jsonbounds import TOOL_ARGUMENTS
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.tools import InstallScope
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import installations
 from tesserra_core.usecases.installations import InstallRequest, ToolCall
 from tesserra_core.usecases.tool_views import InstallationView, ToolCallView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
@@ -17,15 +18,14 @@ from tesserra_mcp.registry import Limite, Offset, ToolSet
 tools = ToolSet()
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(installations.ListInstallations)
 async def list_installations(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[InstallationView]:
-    """The tenant's installed tool servers and your own, newest first, with their status."""
     return await uc.installations.list(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+@tools.tool(installations.InstallTool, tier=Tier.STANDARD)
 async def install_tool(
     tool_id: str,
     config: Annotated[dict[str, Any] | None, Field(description="The tool's settings, by name.")] = None,
@@ -34,13 +34,13 @@ async def install_tool(
     uc: UseCases,
     actor: Principal,
 ) -> InstallationView:
-    """Install a marketplace tool. Answers at once with status installing; poll list_installations for ready."""
+    """Follow it with list_installations."""
     return await uc.installations.install(
         actor, tool_id, convert(InstallRequest, {"config": config or {}, "scope": scope})
     )
 
 
-@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+@tools.tool(installations.CallInstallationTool, tier=Tier.STANDARD)
 async def call_installation_tool(
     installation_id: str,
     name: Annotated[str, Field(description="The tool's name, as the installation lists it.")],
@@ -56,7 +56,7 @@ async def call_installation_tool(
     uc: UseCases,
     actor: Principal,
 ) -> ToolCallView:
-    """Call a tool of an installed server; the same proxy as POST /api/installations/{id}/tools/call."""
+    """The same proxy as POST /api/installations/{id}/tools/call."""
     return await uc.installations.call_tool(
         actor, installation_id, ToolCall(name=name, arguments=arguments or {}, timeout=timeout_seconds)
     )

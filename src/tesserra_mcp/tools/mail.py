@@ -5,11 +5,12 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.mail import DEFAULT_QUOTA
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import mail
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.mail import (
     EmailAliasView,
@@ -27,15 +28,14 @@ MailboxId = Annotated[str, Field(description="The mailbox's id.")]
 AliasId = Annotated[str, Field(description="The alias's id.")]
 
 
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
+@tools.tool(mail.ListMailboxes, rate_limit=CONSOLE)
 async def list_mailboxes(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[MailboxView]:
-    """The tenant's mailboxes, by address."""
     return await uc.mail.list_mailboxes(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(mail.CreateMailbox, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_mailbox(
     address: Annotated[str, Field(description="On one of the tenant's verified domains.")],
     password: Annotated[str, Field(description="8-1024 characters; stored as an argon2id hash.")],
@@ -44,42 +44,37 @@ async def create_mailbox(
     uc: UseCases,
     actor: Principal,
 ) -> MailboxView:
-    """Create a mailbox."""
     return await uc.mail.create_mailbox(
         actor, convert(NewMailbox, {"address": address, "password": password, "quota_bytes": quota_bytes})
     )
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(mail.UpdateMailbox, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_mailbox(mailbox_id: MailboxId, quota_bytes: int, *, uc: UseCases, actor: Principal) -> MailboxView:
-    """Change a mailbox's quota."""
     return await uc.mail.update_mailbox(actor, mailbox_id, convert(MailboxChanges, {"quota_bytes": quota_bytes}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(mail.ResetMailboxPassword, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def reset_mailbox_password(
     mailbox_id: MailboxId, password: str, *, uc: UseCases, actor: Principal
 ) -> MailboxView:
-    """Set a mailbox's password."""
     return await uc.mail.reset_password(actor, mailbox_id, convert(MailboxPassword, {"password": password}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(mail.DeleteMailbox, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_mailbox(mailbox_id: MailboxId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
-    """Delete a mailbox."""
     await uc.mail.delete_mailbox(actor, mailbox_id)
     return {"deleted": mailbox_id}
 
 
-@tools.tool(Scope.DOMAINS_READ, rate_limit=CONSOLE)
+@tools.tool(mail.ListEmailAliases, rate_limit=CONSOLE)
 async def list_email_aliases(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[EmailAliasView]:
-    """The tenant's e-mail aliases, by source."""
     return await uc.mail.list_aliases(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(mail.CreateEmailAlias, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_email_alias(
     source: Annotated[str, Field(description="An address on one of the tenant's verified domains.")],
     destinations: Annotated[list[str], Field(description="1-50 addresses to deliver to.")],
@@ -87,12 +82,10 @@ async def create_email_alias(
     uc: UseCases,
     actor: Principal,
 ) -> EmailAliasView:
-    """Forward an address to others (duplicates and loops refused)."""
     return await uc.mail.create_alias(actor, convert(NewEmailAlias, {"source": source, "destinations": destinations}))
 
 
-@tools.tool(Scope.DOMAINS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(mail.DeleteEmailAlias, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_email_alias(alias_id: AliasId, *, uc: UseCases, actor: Principal) -> dict[str, str]:
-    """Delete an e-mail alias."""
     await uc.mail.delete_alias(actor, alias_id)
     return {"deleted": alias_id}

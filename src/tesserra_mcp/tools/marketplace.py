@@ -4,9 +4,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import marketplace
 from tesserra_core.usecases.marketplace import CatalogQuery
 from tesserra_core.usecases.tool_views import MarketplaceToolView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
@@ -14,7 +15,7 @@ from tesserra_mcp.registry import Limite, Offset, ToolSet
 tools = ToolSet()
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(marketplace.SearchMarketplace)
 async def search_marketplace(
     query: Annotated[str | None, Field(description="Words the tool's name, description or tags must hold.")] = None,
     category: Annotated[str | None, Field(description="Exact category, e.g. developer.")] = None,
@@ -25,11 +26,9 @@ async def search_marketplace(
     uc: UseCases,
     actor: Principal,
 ) -> Page[MarketplaceToolView]:
-    """Search the marketplace of MCP tool servers by text, category and tag."""
     return await uc.marketplace.search(actor, CatalogQuery(query, category, tag), PageRequest(limite, offset))
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(marketplace.GetMarketplaceTool)
 async def get_tool_details(tool_id: str, *, uc: UseCases, actor: Principal) -> MarketplaceToolView:
-    """One marketplace tool: what it does, how it runs, and the settings an install takes."""
     return await uc.marketplace.get_tool(actor, tool_id)

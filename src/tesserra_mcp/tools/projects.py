@@ -11,6 +11,7 @@ from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.domain.resources import DesiredState
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import health, projects, resources
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.health import HealthReport
 from tesserra_core.usecases.projects import NewProject, ProjectChanges, ProjectView
@@ -24,7 +25,7 @@ ResourceId = Annotated[str, Field(description="The resource's id.")]
 Config = Annotated[dict[str, Any], Field(description="Configuration, checked against the type's JSON Schema.")]
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(projects.ListProjects, rate_limit=CONSOLE)
 async def list_projects(
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -34,18 +35,16 @@ async def list_projects(
     uc: UseCases,
     actor: Principal,
 ) -> Page[ProjectView]:
-    """The tenant's projects, newest first."""
     narrowed = convert(ProjectFilter, {"status": status, "name": name or None})
     return await uc.projects.list(actor, PageRequest(limite, offset), narrowed)
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(projects.GetProject, rate_limit=CONSOLE)
 async def get_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> ProjectView:
-    """One project of the tenant."""
     return await uc.projects.get(actor, project_id)
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(projects.CreateProject, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_project(
     name: Annotated[str, Field(description="Unique in the tenant (any case).")],
     description: str = "",
@@ -53,11 +52,10 @@ async def create_project(
     uc: UseCases,
     actor: Principal,
 ) -> ProjectView:
-    """Create a project (the plan limits how many)."""
     return await uc.projects.create(actor, convert(NewProject, {"name": name, "description": description}))
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(projects.UpdateProject, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_project(
     project_id: ProjectId,
     name: str | None = None,
@@ -67,27 +65,26 @@ async def update_project(
     uc: UseCases,
     actor: Principal,
 ) -> ProjectView:
-    """Rename, describe, archive or reactivate a project."""
     return await uc.projects.update(
         actor, project_id, convert(ProjectChanges, {"name": name, "description": description, "status": status})
     )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(projects.DeleteProject, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_project(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> dict[str, Any]:
-    """Delete a project with its resources (their workloads are removed in the background)."""
     await uc.projects.delete(actor, project_id)
     return {"deleted": project_id}
 
 
-@tools.tool(Scope.PROJECTS_READ)
+# The catalog is public over REST (ListCatalog checks no scope); as a tool it is shown to keys that work
+# with projects.
+@tools.tool(projects.ListCatalog, scope=Scope.PROJECTS_READ)
 async def list_catalog(*, uc: UseCases, actor: Principal) -> Catalog:
-    """The resource types a project can hold, with their configuration schemas and plan limits.
-    (Public over REST; as a tool it is shown to keys that work with projects.)"""
+    """Public over REST; as a tool it is shown to keys that work with projects."""
     return await uc.projects.catalog()
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(resources.ListResources, rate_limit=CONSOLE)
 async def list_resources(
     project_id: ProjectId,
     limite: Limite = DEFAULT_LIMIT,
@@ -96,17 +93,15 @@ async def list_resources(
     uc: UseCases,
     actor: Principal,
 ) -> Page[ResourceView]:
-    """A project's resources, oldest first."""
     return await uc.resources.list(actor, project_id, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(resources.GetResource, rate_limit=CONSOLE)
 async def get_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
-    """One resource, with its status (and the reason of a failure)."""
     return await uc.resources.get(actor, resource_id)
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(resources.CreateResource, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_resource(
     project_id: ProjectId,
     type: Annotated[str, Field(description="A type from list_catalog.")],
@@ -116,13 +111,13 @@ async def create_resource(
     uc: UseCases,
     actor: Principal,
 ) -> ResourceView:
-    """Add a resource; it is provisioned in the background (status pending, then running or failed)."""
+    """Follow it with get_resource."""
     return await uc.resources.create(
         actor, project_id, convert(NewResource, {"type": type, "name": name, "config": config or {}})
     )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(resources.UpdateResource, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def update_resource(
     resource_id: ResourceId,
     name: str | None = None,
@@ -132,25 +127,21 @@ async def update_resource(
     uc: UseCases,
     actor: Principal,
 ) -> ResourceView:
-    """Rename, reconfigure (provisioned anew), stop or start a resource."""
     return await uc.resources.update(
         actor, resource_id, convert(ResourceChanges, {"name": name, "config": config, "state": state})
     )
 
 
-@tools.tool(Scope.PROJECTS_WRITE, tier=Tier.STANDARD, rate_limit=CONSOLE)
+@tools.tool(resources.DeleteResource, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def delete_resource(resource_id: ResourceId, *, uc: UseCases, actor: Principal) -> ResourceView:
-    """Delete a resource (status deleting; removed in the background)."""
     return await uc.resources.delete(actor, resource_id)
 
 
-@tools.tool(Scope.PROJECTS_READ, rate_limit=CONSOLE)
+@tools.tool(health.ProjectHealth, rate_limit=CONSOLE)
 async def project_health(project_id: ProjectId, *, uc: UseCases, actor: Principal) -> HealthReport:
-    """Each resource's runtime state and HTTP check, aggregated to ok, degraded or down."""
     return await uc.health.project(actor, project_id)
 
 
-@tools.tool(Scope.TENANT_READ)
+@tools.tool(health.TenantHealth)
 async def tenant_health(*, uc: UseCases, actor: Principal) -> HealthReport:
-    """The health of everything the tenant runs, aggregated to ok, degraded or down."""
     return await uc.health.tenant(actor)

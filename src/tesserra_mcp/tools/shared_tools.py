@@ -1,15 +1,16 @@
 """Shared tools: the tools every member uses with their own linked account."""
 
-from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import shared_tools
 from tesserra_core.usecases.shared_tools import SharedToolView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(shared_tools.ListSharedTools)
 async def list_shared_tools(
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -17,6 +18,5 @@ async def list_shared_tools(
     uc: UseCases,
     actor: Principal,
 ) -> Page[SharedToolView]:
-    """Shared tools, with whether the caller has linked their own account to each (link one with
-    POST /api/shared-tools/{toolId}/oauth/state in a browser)."""
+    """Link your account to one with POST /api/shared-tools/{toolId}/oauth/state, in a browser."""
     return await uc.shared_tools.list(actor, PageRequest(limite, offset))

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tesserra_adapters.container import subkey
+from tesserra_adapters.bootstrap import subkey
 from tesserra_core.domain.identity import Membership, Principal, Role, User
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.sessions import Credentials

@@ -9,7 +9,7 @@ import uuid
 import httpx
 
 from tests.drivers.http.conftest import Account, Accounts, ClientFactory, KeyMinter, assert_error
-from tests.unit.test_domains import REALISTIC_ZONE
+from tests.unit.domain_support import REALISTIC_ZONE
 
 DOMAINS = "/api/dominios"
 

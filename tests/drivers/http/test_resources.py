@@ -67,7 +67,7 @@ async def test_a_web_app_is_provisioned_answers_is_checked_stopped_and_deleted(
             try:
                 answer = await direct.get(endpoint + "/")
                 break
-            except httpx.ConnectError:
+            except httpx.TransportError:  # refused, or (through the sandbox's pasta) accepted then closed
                 await asyncio.sleep(0.1)
     assert answer.status_code == 200
 

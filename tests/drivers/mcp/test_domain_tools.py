@@ -12,7 +12,7 @@ from mcp import ClientSession
 from tesserra_core.domain.identity import Tier
 from tests.dns_server import loopback_dns
 from tests.drivers.mcp.helpers import DOMAIN_TOOLS, ERROR_FIELDS, Site, bearer, mcp_session, new_site, texts
-from tests.unit.test_domains import REALISTIC_ZONE
+from tests.unit.domain_support import REALISTIC_ZONE
 
 
 async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tesserra_core.domain.identity import AuthMethod, Principal, Role, Scope, Tier
+from tesserra_core.usecases.api_keys import ListApiKeys
 from tesserra_mcp.registry import ToolSpec
 from tesserra_mcp.tools import ALL
 from tests.drivers.mcp.helpers import (
@@ -130,6 +131,6 @@ async def _noop() -> None:
 )
 def test_a_tool_needs_its_tier_as_well_as_its_scopes(needs: Tier, holds: Tier, allowed: bool) -> None:
     """Every tool today is basic, so tier filtering is checked on the registry's rule directly."""
-    spec = ToolSpec(_noop, (Scope.PROFILE_READ,), needs)
-    assert spec.allows(_principal({Scope.PROFILE_READ}, holds)) is allowed
+    spec = ToolSpec(_noop, ListApiKeys, needs)
+    assert spec.allows(_principal({Scope.KEYS_READ}, holds)) is allowed
     assert spec.allows(_principal(set(), holds)) is False
