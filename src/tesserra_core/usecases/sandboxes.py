@@ -56,6 +56,8 @@ def _ttl(requested: int | None, entitlement: Entitlement) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ListSandboxes:
+    """The tenant's sandboxes that are not deleted, newest first, with their state and clocks."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
     uow: UnitOfWorkFactory
 
@@ -68,6 +70,11 @@ class ListSandboxes:
 
 @dataclass(frozen=True, slots=True)
 class GetSandbox:
+    """One sandbox: its state (and why), the actions it allows, its lifecycle generation, its clocks
+    (expires_at, idle_expires_at, last_activity_at) and its recent events, each with its cause (request,
+    ttl, idle, oom, error, admin, reconcile). A deleted one still answers, in state deleted. Another
+    tenant's sandbox answers 404 like a missing one."""
+
     scope: ClassVar[Scope] = Scope.TOOLS_READ
     uow: UnitOfWorkFactory
 
@@ -79,8 +86,15 @@ class GetSandbox:
 
 @dataclass(frozen=True, slots=True)
 class CreateSandbox:
-    """Records the sandbox ``creating`` (within the plan's count), then runs it: the answer is
-    ``running``, or ``error`` with the reason. A runtime that cannot isolate it refuses first (422)."""
+    """Create and run a sandbox from a template (an image and/or a command, declared ports, env, limits)
+    with its clocks: ttl_seconds (a hard cap counted from creation, then on_ttl: stop or delete; one hour
+    by default, at most the plan's maximum) and idle_timeout_seconds (then on_idle: pause, stop or
+    delete). Answers once it runs (running) or failed (error, with state_reason). The plan limits how
+    many sandboxes a tenant holds (402).
+
+    Sandboxes never run unisolated: on a process runtime that cannot sandbox workloads (bubblewrap and
+    pasta), or where the operator opted out of isolation, it answers 422 isolation_unavailable naming
+    the fix."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
     uow: UnitOfWorkFactory
@@ -141,7 +155,9 @@ class CreateSandbox:
 
 @dataclass(frozen=True, slots=True)
 class UpdateSandbox:
-    """Rename, or set the clocks: a new ``ttl_seconds`` counts from now; the idle clock restarts."""
+    """Rename a sandbox, or set its clocks: a new ttl_seconds counts from now (within the plan's
+    maximum, 402 past it); no_idle_timeout removes the idle clock. Counts as activity. A sandbox being
+    deleted or deleted answers 409."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
     uow: UnitOfWorkFactory
@@ -178,8 +194,10 @@ class UpdateSandbox:
 
 @dataclass(frozen=True, slots=True)
 class ActOnSandbox:
-    """start, stop, pause, resume, restart, keepalive or delete: 409 ``sandbox_<state>`` when the state
-    does not allow it, a no-op when it is already done."""
+    """Act on a sandbox: start, stop, pause, resume, restart, keepalive (resets the idle clock) or delete
+    (as DELETE). An action its state does not allow answers 409 with the code sandbox_<state> (e.g.
+    sandbox_paused); repeating an action that is done is a no-op. A sandbox whose ttl has passed
+    answers 409 sandbox_expired to start and restart until a new ttl_seconds is set."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
     lifecycle: SandboxLifecycle
@@ -196,7 +214,8 @@ class ActOnSandbox:
 
 @dataclass(frozen=True, slots=True)
 class DeleteSandbox:
-    """Delete from every state; again, the same answer (``deleted``)."""
+    """Delete a sandbox: its workload is removed and it is marked deleted, from every state, stuck ones
+    included. Deleting again answers the same."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
     lifecycle: SandboxLifecycle

@@ -5,11 +5,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tesserra_core.domain.identity import Principal, Scope, Tier
+from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.domain.sandboxes import OnIdle, OnTtl
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases import sandboxes
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
@@ -18,21 +19,19 @@ tools = ToolSet()
 SandboxId = Annotated[str, Field(description="The sandbox's id.")]
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(sandboxes.ListSandboxes)
 async def list_sandboxes(
     limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
 ) -> Page[SandboxView]:
-    """The tenant's sandboxes that are not deleted, newest first, with their state and clocks."""
     return await uc.sandboxes.list(actor, PageRequest(limite, offset))
 
 
-@tools.tool(Scope.TOOLS_READ)
+@tools.tool(sandboxes.GetSandbox)
 async def get_sandbox(sandbox_id: SandboxId, *, uc: UseCases, actor: Principal) -> SandboxView:
-    """One sandbox: state, allowed actions, generation, clocks and recent events with their cause."""
     return await uc.sandboxes.get(actor, sandbox_id)
 
 
-@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+@tools.tool(sandboxes.CreateSandbox, tier=Tier.STANDARD)
 async def create_sandbox(
     name: str,
     image: Annotated[str | None, Field(description="The image, on image runtimes (Docker).")] = None,
@@ -50,7 +49,7 @@ async def create_sandbox(
     uc: UseCases,
     actor: Principal,
 ) -> SandboxView:
-    """Create and run an isolated sandbox from an image and/or a command (the plan limits how many)."""
+    """env is an object of names and values here (a list of {name, value} over REST)."""
     fields: dict[str, Any] = {
         "name": name,
         "image": image,
@@ -68,7 +67,7 @@ async def create_sandbox(
     return await uc.sandboxes.create(actor, convert(NewSandbox, fields))
 
 
-@tools.tool(Scope.TOOLS_WRITE, tier=Tier.STANDARD)
+@tools.tool(sandboxes.ActOnSandbox, tier=Tier.STANDARD)
 async def sandbox_action(
     sandbox_id: SandboxId,
     action: Annotated[str, Field(description="start, stop, pause, resume, restart, keepalive or delete")],
@@ -76,5 +75,4 @@ async def sandbox_action(
     uc: UseCases,
     actor: Principal,
 ) -> SandboxView:
-    """Act on a sandbox; an action its state does not allow is refused with code sandbox_<state>."""
     return await uc.sandboxes.action(actor, sandbox_id, action)
