@@ -111,6 +111,15 @@ class Harness:
         return await eventually(exited, within=15)
 
 
+async def served(workload: Workload) -> httpx.Response | None:
+    """The answer of the workload's HTTP port on the host, or None while it does not answer."""
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            return await client.get(f"http://127.0.0.1:{workload.ports[HTTP_PORT]}/")
+    except httpx.TransportError:
+        return None
+
+
 @contextlib.asynccontextmanager
 async def open_harness(kind: str, tmp_path: Path) -> AsyncIterator[Harness]:
     """A runtime of ``kind``; at the end, what the test left on it is removed."""
@@ -327,16 +336,7 @@ async def test_bad_mounts_are_refused(harness: Harness, tmp_path: Path) -> None:
 @pytest.mark.parametrize("harness", REAL, indirect=True)
 async def test_ports_are_reachable_on_loopback(harness: Harness) -> None:
     workload = await harness.runtime.run(harness.http())
-    url = f"http://127.0.0.1:{workload.ports[HTTP_PORT]}/"
-    async with httpx.AsyncClient(timeout=2) as client:
-
-        async def served() -> httpx.Response | None:
-            try:
-                return await client.get(url)
-            except httpx.TransportError:
-                return None
-
-        response = await eventually(served, within=20)
+    response = await eventually(lambda: served(workload), within=20)
     assert response.status_code == 200
     assert "tesserra test page" in response.text or harness.kind == "process"
     restarted = await harness.runtime.restart(workload.id)

@@ -12,7 +12,7 @@ import pytest
 
 from tesserra_core.errors import Conflict, NotFound
 from tesserra_core.ports.runtime import WorkloadState
-from tests.contract.test_container_runtime import HTTP_PORT, REAL, RUNTIMES, Harness, open_harness
+from tests.contract.test_container_runtime import HTTP_PORT, REAL, RUNTIMES, Harness, open_harness, served
 from tests.support import eventually
 
 
@@ -53,19 +53,11 @@ async def test_pause_and_resume_are_idempotent_and_stop_ends_a_paused_workload(h
 @pytest.mark.parametrize("harness", REAL, indirect=True)
 async def test_a_paused_server_does_not_answer_until_resumed(harness: Harness) -> None:
     workload = await harness.runtime.run(harness.http())
-    url = f"http://127.0.0.1:{workload.ports[HTTP_PORT]}/"
-    async with httpx.AsyncClient(timeout=2) as client:
-
-        async def served() -> httpx.Response | None:
-            try:
-                return await client.get(url)
-            except httpx.TransportError:
-                return None
-
-        await eventually(served, within=20)
-        await harness.runtime.pause(workload.id)
-        with pytest.raises(httpx.TimeoutException):
-            await client.get(url, timeout=0.5)
-        await harness.runtime.resume(workload.id)
-        response = await eventually(served, within=10)
+    await eventually(lambda: served(workload), within=20)
+    await harness.runtime.pause(workload.id)
+    with pytest.raises(httpx.TimeoutException):
+        async with httpx.AsyncClient(timeout=0.5) as client:
+            await client.get(f"http://127.0.0.1:{workload.ports[HTTP_PORT]}/")
+    await harness.runtime.resume(workload.id)
+    response = await eventually(lambda: served(workload), within=10)
     assert response.status_code == 200

@@ -7,24 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tesserra_core.domain.sandboxes import (
-    Cause,
-    OnIdle,
-    OnTtl,
-    Sandbox,
-    SandboxAction,
-    SandboxState,
-    SandboxTemplate,
-    legal_actions,
-    step,
-)
+from tesserra_core.domain import sandboxes as sb
+from tesserra_core.domain.sandboxes import Cause, OnIdle, OnTtl, legal_actions, step
 from tesserra_core.errors import Conflict
 
-S, A = SandboxState, SandboxAction
+S, A = sb.SandboxState, sb.SandboxAction
 NOOP = "noop"
 
 # action -> {state: (transient, final) | NOOP}; a state missing from the row is a 409.
-EXPECTED: dict[SandboxAction, dict[SandboxState, tuple[SandboxState, SandboxState] | str]] = {
+EXPECTED: dict[sb.SandboxAction, dict[sb.SandboxState, tuple[sb.SandboxState, sb.SandboxState] | str]] = {
     A.START: {S.STOPPED: (S.STARTING, S.RUNNING), S.ERROR: (S.STARTING, S.RUNNING), S.RUNNING: NOOP, S.STARTING: NOOP},
     A.STOP: {
         S.RUNNING: (S.STOPPING, S.STOPPED),
@@ -43,14 +34,14 @@ EXPECTED: dict[SandboxAction, dict[SandboxState, tuple[SandboxState, SandboxStat
         S.STARTING: NOOP,
     },
     A.KEEPALIVE: {S.RUNNING: NOOP, S.STARTING: NOOP},
-    A.DELETE: {**{s: (S.DELETING, S.DELETED) for s in SandboxState if s is not S.DELETED}, S.DELETED: NOOP},
+    A.DELETE: {**{s: (S.DELETING, S.DELETED) for s in S if s is not S.DELETED}, S.DELETED: NOOP},
 }
 
-CASES = [(state, action) for action in SandboxAction for state in SandboxState]
+CASES = [(state, action) for action in A for state in S]
 
 
 @pytest.mark.parametrize(("state", "action"), CASES, ids=[f"{a}-from-{s}" for s, a in CASES])
-def test_every_action_from_every_state(state: SandboxState, action: SandboxAction) -> None:
+def test_every_action_from_every_state(state: sb.SandboxState, action: sb.SandboxAction) -> None:
     expected = EXPECTED[action].get(state)
     if expected is None:
         with pytest.raises(Conflict) as caught:
@@ -66,26 +57,26 @@ def test_every_action_from_every_state(state: SandboxState, action: SandboxActio
 
 
 def test_delete_is_legal_from_every_state_and_a_noop_once_deleted() -> None:
-    for state in SandboxState:
+    for state in S:
         assert (step(state, A.DELETE) is None) == (state is S.DELETED)
 
 
 def test_the_listed_actions_are_those_that_do_something() -> None:
-    for state in SandboxState:
+    for state in S:
         listed = set(legal_actions(state))
-        assert listed == {a for a in SandboxAction if isinstance(EXPECTED[a].get(state), tuple)}
+        assert listed == {a for a in A if isinstance(EXPECTED[a].get(state), tuple)}
 
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def a_sandbox(**changes: object) -> Sandbox:
+def a_sandbox(**changes: object) -> sb.Sandbox:
     values: dict[str, object] = {
         "id": "s1",
         "tenant_id": "t1",
         "owner_id": "u1",
         "name": "box",
-        "template": SandboxTemplate(command=("sleep", "1")),
+        "template": sb.SandboxTemplate(command=("sleep", "1")),
         "state": S.RUNNING,
         "state_reason": "",
         "generation": 1,
@@ -101,7 +92,7 @@ def a_sandbox(**changes: object) -> Sandbox:
         "created_at": T0,
         "updated_at": T0,
     }
-    return Sandbox(**{**values, **changes}).clocked()  # type: ignore[arg-type]
+    return sb.Sandbox(**{**values, **changes}).clocked()  # type: ignore[arg-type]
 
 
 def test_the_idle_clock_runs_only_while_running_and_restarts_with_activity() -> None:

@@ -11,19 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
-from tesserra_adapters.memory import (
-    billing,
-    domains,
-    files,
-    identity,
-    mail,
-    projects,
-    resources,
-    sandboxes,
-    shared_tools,
-    tools,
-)
+from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.memory.base import Undo
+from tesserra_adapters.memory.sandboxes import MemorySandboxes
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.files import ProjectFile
@@ -93,7 +83,7 @@ class MemoryUnitOfWork:
         self.project_files = files.MemoryProjectFiles(store, self._journal)
         self.projects = projects.MemoryProjects(store, self._journal)
         self.resources = resources.MemoryResources(store, self._journal)
-        self.sandboxes = sandboxes.MemorySandboxes(store, self._journal)
+        self.sandboxes = MemorySandboxes(store, self._journal)
         self.plans = billing.MemoryPlans(store, self._journal)
         self.subscriptions = billing.MemorySubscriptions(store, self._journal)
         self.invoices = billing.MemoryInvoices(store, self._journal)

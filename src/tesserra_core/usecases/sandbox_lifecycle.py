@@ -10,10 +10,7 @@ leaves in a transient state, ``repair`` settles against what the runtime says.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -31,6 +28,7 @@ from tesserra_core.errors import Conflict, NotFound, TesserraError
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.single_flight import KeyedLocks
 
 log = logging.getLogger("tesserra.sandboxes")
 
@@ -71,7 +69,7 @@ class SandboxLifecycle:
         self.uow = uow
         self.runtime = runtime
         self.clock = clock
-        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._locks = KeyedLocks()
 
     def admit(self, sandbox: Sandbox) -> None:
         """Refuse now (422 ``isolation_unavailable``) a sandbox the runtime could not run isolated."""
@@ -79,7 +77,7 @@ class SandboxLifecycle:
 
     async def launch(self, sandbox: Sandbox) -> Sandbox:
         """Run a sandbox just recorded as ``creating``: ``running``, or ``error`` with the reason."""
-        async with self._exclusive(sandbox.id):
+        async with self._locks.hold(sandbox.id):
             try:
                 workload = await self.runtime.run(workload_spec(sandbox))
             except Exception as exc:
@@ -101,7 +99,7 @@ class SandboxLifecycle:
     ) -> Sandbox:
         """Carry out ``action``; the sandbox as it then is. With ``only_if_due`` (the reaper), act only if
         the clocks, read again under the lock, still ask for this action."""
-        async with self._exclusive(sandbox_id):
+        async with self._locks.hold(sandbox_id):
             for _ in range(ATTEMPTS):
                 async with self.uow(read_only=True) as uow:
                     current = await uow.sandboxes.get(tenant_id, sandbox_id)
@@ -143,7 +141,7 @@ class SandboxLifecycle:
 
     async def repair(self, sandbox: Sandbox) -> Sandbox:
         """Settle a sandbox a crashed server left in a transient state, against the runtime."""
-        async with self._exclusive(sandbox.id):
+        async with self._locks.hold(sandbox.id):
             async with self.uow(read_only=True) as uow:
                 current = await uow.sandboxes.find(sandbox.id)
             if current is None or current.updated_at != sandbox.updated_at:
@@ -166,7 +164,7 @@ class SandboxLifecycle:
         the kernel killed it)."""
         if sandbox.state not in (SandboxState.RUNNING, SandboxState.PAUSED):
             return sandbox
-        async with self._exclusive(sandbox.id):
+        async with self._locks.hold(sandbox.id):
             workload = await self._workload(sandbox)
             if workload is not None and workload.state is WorkloadState.RUNNING:
                 return sandbox
@@ -244,16 +242,3 @@ class SandboxLifecycle:
                 return settled
         async with self.uow(read_only=True) as uow:
             return await uow.sandboxes.find(begun.id) or begun
-
-    @contextlib.asynccontextmanager
-    async def _exclusive(self, sandbox_id: str) -> AsyncIterator[None]:
-        """One task at a time per sandbox; the lock is forgotten when nobody holds or awaits it."""
-        lock, users = self._locks.setdefault(sandbox_id, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._locks[sandbox_id]
