@@ -19,7 +19,7 @@ from tesserra_core.facade import UseCases
 from tesserra_core.usecases.sandbox_views import NewSandbox
 from tesserra_core.usecases.sessions import Credentials
 from tests import support
-from tests.drivers.http.test_sandboxes import processes_with
+from tests.drivers.http.test_sandboxes import no_process_with, processes_with
 
 EMAIL, PASSWORD = "owner@process.tesserra.test", "process-password-1"
 
@@ -56,10 +56,10 @@ async def test_a_crash_mid_create_leaves_no_process_after_the_next_start(tmp_pat
         repaired = await second.sandboxes.get(owner, box.id)
         assert repaired.state is SandboxState.ERROR
         assert repaired.events[-1].cause is Cause.RECONCILE
-        assert processes_with(marker) == []
+        assert await no_process_with(marker)
         assert await second.ports.runtime.list(owner_of(box.id)) == []
         restarted = await second.sandboxes.action(owner, box.id, SandboxAction.RESTART)
         assert restarted.state is SandboxState.RUNNING
         assert processes_with(marker) != []
         assert (await second.sandboxes.delete(owner, box.id)).state is SandboxState.DELETED
-        assert processes_with(marker) == []
+        assert await no_process_with(marker)
