@@ -25,28 +25,20 @@ from pathlib import Path
 import msgspec
 
 from tesserra_core.domain.shared_tools import OAuthProvider, SharedTool
+from tesserra_core.domain.structs import by_name
 
 log = logging.getLogger("tesserra.shared_tools")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
-class _ProviderEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    id: str
-    name: str
-    authorize_url: str
-    token_url: str
-    userinfo_url: str | None = None
-    client_id: str
-    client_secret: str | None = None
+class _ProviderEntry(OAuthProvider, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A provider as the file states it: its client secret given inline or named by a variable."""
+
     client_secret_env: str | None = None
-    scopes: tuple[str, ...] = ()
 
 
-class _ToolEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    id: str
-    name: str
-    description: str = ""
-    provider_id: str | None = None
+class _ToolEntry(SharedTool, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
 
 
 class _File(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -84,25 +76,14 @@ def parse(raw: bytes, env: Mapping[str, str]) -> tuple[list[SharedTool], dict[st
             secret = env.get(p.client_secret_env)
             if not secret:
                 raise InvalidSharedTools(f"provider {p.id}: the variable {p.client_secret_env} is not set")
-        providers[p.id] = OAuthProvider(
-            id=p.id,
-            name=p.name,
-            authorize_url=p.authorize_url,
-            token_url=p.token_url,
-            userinfo_url=p.userinfo_url,
-            client_id=p.client_id,
-            client_secret=secret,
-            scopes=p.scopes,
-        )
+        providers[p.id] = by_name(OAuthProvider, p, client_secret=secret)
     tools: dict[str, SharedTool] = {}
     for entry in data.tools:
         if not _ID.match(entry.id) or entry.id in tools:
             raise InvalidSharedTools(f"tool id {entry.id!r} is invalid or repeated")
         if entry.provider_id is not None and entry.provider_id not in providers:
             raise InvalidSharedTools(f"tool {entry.id}: no provider {entry.provider_id!r}")
-        tools[entry.id] = SharedTool(
-            id=entry.id, name=entry.name, description=entry.description, provider_id=entry.provider_id
-        )
+        tools[entry.id] = by_name(SharedTool, entry)
     return sorted(tools.values(), key=lambda t: t.id), providers
 
 

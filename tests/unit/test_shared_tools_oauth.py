@@ -17,7 +17,7 @@ from tesserra_core.domain.identity import Principal, Role
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, Forbidden, NotFound, Unprocessable, UpstreamFailed, ValidationFailed
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.shared_tools import CallbackParams, OAuthStartView
+from tesserra_core.usecases.oauth_flow import CallbackParams, OAuthStartView
 from tests.unit.helpers import FakeClock, Team, add_user, sign_in, store
 
 BASE = "http://tesserra.test"

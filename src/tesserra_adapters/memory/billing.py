@@ -131,7 +131,7 @@ class MemoryInvoices(_Repo):
             and (where.until is None or i.created_at < where.until)
         ]
         found.sort(key=lambda i: (i.created_at, i.id), reverse=True)
-        return found[page.offset : page.offset + page.limite], len(found)
+        return page.window(found)
 
 
 class MemoryBillingEvents(_Repo):
@@ -145,11 +145,7 @@ class MemoryBillingEvents(_Repo):
         return self._store.billing_events.get(event_id)
 
     async def mark_processed(self, event_id: str, at: datetime) -> bool:
-        event = self._store.billing_events.get(event_id)
-        if event is None or event.processed_at is not None:
-            return False
-        self._put(self._store.billing_events, event_id, msgspec.structs.replace(event, processed_at=at))
-        return True
+        return self._stamp(self._store.billing_events, event_id, "processed_at", at)
 
     async def record_failure(self, event_id: str, error: str, retry_at: datetime) -> None:
         event = self._store.billing_events.get(event_id)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import msgspec
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -19,15 +19,14 @@ class MemoryDomains(_Repo):
         self._put(self._store.domains, domain.id, domain)
 
     async def get(self, tenant_id: str, domain_id: str) -> Domain | None:
-        d = self._store.domains.get(domain_id)
-        return d if d is not None and d.tenant_id == tenant_id else None
+        return self._owned(self._store.domains, tenant_id, domain_id)
 
     async def get_by_name(self, tenant_id: str, name: str) -> Domain | None:
         return next((d for d in self._store.domains.values() if d.name == name and d.tenant_id == tenant_id), None)
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Domain], int]:
         mine = [d for d in self._store.domains.values() if d.tenant_id == tenant_id]
-        return _page(sorted(mine, key=lambda d: d.name), page)
+        return page.window(sorted(mine, key=lambda d: d.name))
 
     async def count(self, tenant_id: str) -> int:
         return sum(1 for d in self._store.domains.values() if d.tenant_id == tenant_id)
@@ -90,4 +89,4 @@ class MemoryDnsRecords(_Repo):
             await self.add(record)
 
     async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
-        return _page(self._zone(tenant_id, domain_id), page)
+        return page.window(self._zone(tenant_id, domain_id))

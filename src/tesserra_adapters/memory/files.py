@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -45,4 +45,4 @@ class MemoryProjectFiles(_Repo):
         mine = [
             f for f in self._store.project_files.values() if f.tenant_id == tenant_id and f.project_id == project_id
         ]
-        return _page(sorted(mine, key=lambda f: f.name), page)
+        return page.window(sorted(mine, key=lambda f: f.name))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from tesserra_adapters.memory.base import Undo, _page, _Repo
+from tesserra_adapters.memory.base import Undo, _Repo
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -44,7 +44,7 @@ class MemoryTenants(_Repo):
         return self._store.tenants.get(tenant_id)
 
     async def list(self, page: PageRequest) -> tuple[list[Tenant], int]:
-        return _page(sorted(self._store.tenants.values(), key=lambda t: t.id), page)
+        return page.window(sorted(self._store.tenants.values(), key=lambda t: t.id))
 
     async def update(self, tenant: Tenant) -> None:
         self._ensure_slug_free(tenant)
@@ -115,8 +115,7 @@ class MemoryApiKeys(_Repo):
         self._put(self._store.api_keys, key.id, key)
 
     async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
-        key = self._store.api_keys.get(key_id)
-        return key if key is not None and key.tenant_id == tenant_id else None
+        return self._owned(self._store.api_keys, tenant_id, key_id)
 
     async def get_by_prefix(self, prefix: str) -> ApiKey | None:
         return next((k for k in self._store.api_keys.values() if k.prefix == prefix), None)
@@ -125,14 +124,12 @@ class MemoryApiKeys(_Repo):
         keys = [
             k for k in self._store.api_keys.values() if k.tenant_id == tenant_id and created_by in (None, k.created_by)
         ]
-        return _page(sorted(keys, key=lambda k: k.id, reverse=True), page)
+        return page.window(sorted(keys, key=lambda k: k.id, reverse=True))
 
     async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
-        key = await self.get(tenant_id, key_id)
-        if key is None or key.revoked_at is not None:
+        if await self.get(tenant_id, key_id) is None:
             return False
-        self._put(self._store.api_keys, key_id, msgspec.structs.replace(key, revoked_at=at))
-        return True
+        return self._stamp(self._store.api_keys, key_id, "revoked_at", at)
 
     async def touch(self, used: dict[str, datetime]) -> None:
         for key_id, at in used.items():
@@ -149,11 +146,7 @@ class MemorySessions(_Repo):
         return self._store.sessions.get(session_id)
 
     async def revoke(self, session_id: str, at: datetime) -> bool:
-        session = self._store.sessions.get(session_id)
-        if session is None or session.revoked_at is not None:
-            return False
-        self._put(self._store.sessions, session_id, msgspec.structs.replace(session, revoked_at=at))
-        return True
+        return self._stamp(self._store.sessions, session_id, "revoked_at", at)
 
 
 class MemoryRefreshTokens(_Repo):
@@ -164,11 +157,7 @@ class MemoryRefreshTokens(_Repo):
         return self._store.refresh_tokens.get(token_id)
 
     async def mark_used(self, token_id: str, at: datetime) -> bool:
-        token = self._store.refresh_tokens.get(token_id)
-        if token is None or token.used_at is not None:
-            return False
-        self._put(self._store.refresh_tokens, token_id, msgspec.structs.replace(token, used_at=at))
-        return True
+        return self._stamp(self._store.refresh_tokens, token_id, "used_at", at)
 
 
 class MemoryRevocations(_Repo):

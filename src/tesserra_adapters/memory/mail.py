@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -15,15 +15,14 @@ class MemoryMailboxes(_Repo):
         self._put(self._store.mailboxes, mailbox.id, mailbox)
 
     async def get(self, tenant_id: str, mailbox_id: str) -> Mailbox | None:
-        m = self._store.mailboxes.get(mailbox_id)
-        return m if m is not None and m.tenant_id == tenant_id else None
+        return self._owned(self._store.mailboxes, tenant_id, mailbox_id)
 
     async def get_by_address(self, address: str) -> Mailbox | None:
         return next((m for m in self._store.mailboxes.values() if m.address == address), None)
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Mailbox], int]:
         mine = [m for m in self._store.mailboxes.values() if m.tenant_id == tenant_id]
-        return _page(sorted(mine, key=lambda m: m.address), page)
+        return page.window(sorted(mine, key=lambda m: m.address))
 
     async def count(self, tenant_id: str) -> int:
         return sum(1 for m in self._store.mailboxes.values() if m.tenant_id == tenant_id)
@@ -48,8 +47,7 @@ class MemoryEmailAliases(_Repo):
         self._put(self._store.email_aliases, alias.id, alias)
 
     async def get(self, tenant_id: str, alias_id: str) -> EmailAlias | None:
-        a = self._store.email_aliases.get(alias_id)
-        return a if a is not None and a.tenant_id == tenant_id else None
+        return self._owned(self._store.email_aliases, tenant_id, alias_id)
 
     async def get_by_source(self, source: str) -> EmailAlias | None:
         return next((a for a in self._store.email_aliases.values() if a.source == source), None)
@@ -72,4 +70,4 @@ class MemoryEmailAliases(_Repo):
         return self._pop(self._store.email_aliases, alias_id)
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
-        return _page(await self.all(tenant_id), page)
+        return page.window(await self.all(tenant_id))

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter, name_key
 from tesserra_core.errors import Conflict
-
-if TYPE_CHECKING:
-    pass
 
 
 class MemoryProjects(_Repo):
@@ -19,8 +14,7 @@ class MemoryProjects(_Repo):
         self._put(self._store.projects, project.id, project)
 
     async def get(self, tenant_id: str, project_id: str) -> Project | None:
-        project = self._store.projects.get(project_id)
-        return project if project is not None and project.tenant_id == tenant_id else None
+        return self._owned(self._store.projects, tenant_id, project_id)
 
     async def list(self, tenant_id: str, page: PageRequest, where: ProjectFilter) -> tuple[list[Project], int]:
         needle = where.name.casefold() if where.name else None
@@ -31,7 +25,7 @@ class MemoryProjects(_Repo):
             and (where.status is None or p.status is where.status)
             and (needle is None or needle in name_key(p.name))
         ]
-        return _page(sorted(found, key=lambda p: p.id, reverse=True), page)
+        return page.window(sorted(found, key=lambda p: p.id, reverse=True))
 
     async def update(self, project: Project) -> None:
         self._ensure_name_free(project)

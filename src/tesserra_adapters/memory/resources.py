@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.resources import UNSETTLED, Resource
 from tesserra_core.errors import Conflict
-
-if TYPE_CHECKING:
-    pass
 
 
 class MemoryResources(_Repo):
@@ -20,8 +16,7 @@ class MemoryResources(_Repo):
         self._put(self._store.resources, resource.id, resource)
 
     async def get(self, tenant_id: str, resource_id: str) -> Resource | None:
-        resource = self._store.resources.get(resource_id)
-        return resource if resource is not None and resource.tenant_id == tenant_id else None
+        return self._owned(self._store.resources, tenant_id, resource_id)
 
     async def find(self, resource_id: str) -> Resource | None:
         return self._store.resources.get(resource_id)
@@ -60,4 +55,4 @@ class MemoryResources(_Repo):
                 raise Conflict(f"the project has a resource named {resource.name!r}", code="resource_name_taken")
 
     async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[Resource], int]:
-        return _page(await self.all_of(tenant_id, project_id), page)
+        return page.window(await self.all_of(tenant_id, project_id))

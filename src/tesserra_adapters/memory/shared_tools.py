@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import msgspec
-
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.errors import Conflict
@@ -22,11 +20,7 @@ class MemoryOAuthStates(_Repo):
         return self._store.oauth_states.get(state_id)
 
     async def consume(self, state_id: str, at: datetime) -> bool:
-        state = self._store.oauth_states.get(state_id)
-        if state is None or state.used_at is not None:
-            return False
-        self._put(self._store.oauth_states, state_id, msgspec.structs.replace(state, used_at=at))
-        return True
+        return self._stamp(self._store.oauth_states, state_id, "used_at", at)
 
     async def purge(self, before: datetime) -> int:
         old = [k for k, s in self._store.oauth_states.items() if s.expires_at < before]
@@ -62,4 +56,4 @@ class MemoryClientSyncs(_Repo):
         found = [
             s for s in self._store.client_syncs.values() if (s.tenant_id, s.instance_id) == (tenant_id, instance_id)
         ]
-        return _page(sorted(found, key=lambda s: (s.at, s.id), reverse=True), page)
+        return page.window(sorted(found, key=lambda s: (s.at, s.id), reverse=True))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import CatalogEntry, Installation, InstallScope
 from tesserra_core.errors import Conflict
@@ -28,7 +28,7 @@ class MemoryCatalog(_Repo):
         self, page: PageRequest, *, text: str | None = None, category: str | None = None, tag: str | None = None
     ) -> tuple[list[CatalogEntry], int]:
         found = [e for e in self._store.catalog.values() if e.matches(text, category, tag)]
-        return _page(sorted(found, key=lambda e: e.name), page)
+        return page.window(sorted(found, key=lambda e: e.name))
 
     async def count(self) -> int:
         return len(self._store.catalog)
@@ -41,8 +41,7 @@ class MemoryInstallations(_Repo):
         self._put(self._store.installations, installation.id, installation)
 
     async def get(self, tenant_id: str, installation_id: str) -> Installation | None:
-        found = self._store.installations.get(installation_id)
-        return found if found is not None and found.tenant_id == tenant_id else None
+        return self._owned(self._store.installations, tenant_id, installation_id)
 
     async def find(self, installation_id: str) -> Installation | None:
         return self._store.installations.get(installation_id)
@@ -53,7 +52,7 @@ class MemoryInstallations(_Repo):
             for i in self._store.installations.values()
             if i.tenant_id == tenant_id and (i.scope is InstallScope.TENANT or i.user_id == user_id)
         ]
-        return _page(sorted(found, key=lambda i: i.id, reverse=True), page)
+        return page.window(sorted(found, key=lambda i: i.id, reverse=True))
 
     async def count(self, tenant_id: str) -> int:
         return sum(1 for i in self._store.installations.values() if i.tenant_id == tenant_id)

@@ -237,11 +237,7 @@ class SqlBillingEvents(_Upserts):
         return _event(row) if row else None
 
     async def mark_processed(self, event_id: str, at: datetime) -> bool:
-        e = t.billing_events.c
-        result = await self._conn.execute(
-            update(t.billing_events).where(e.id == event_id, e.processed_at.is_(None)).values(processed_at=at)
-        )
-        return bool(result.rowcount)
+        return await self._stamp(t.billing_events, "processed_at", at, t.billing_events.c.id == event_id)
 
     async def record_failure(self, event_id: str, error: str, retry_at: datetime) -> None:
         e = t.billing_events.c

@@ -29,8 +29,7 @@ class SqlDomains(_Repo):
         await self._insert(t.domains, {**_domain_values(domain), "serial": domain.serial}, conflict)
 
     async def get(self, tenant_id: str, domain_id: str) -> Domain | None:
-        d = t.domains.c
-        row = await self._one(select(t.domains).where(d.id == domain_id, d.tenant_id == tenant_id))
+        row = await self._owned(t.domains, tenant_id, domain_id)
         return _domain(row) if row else None
 
     async def get_by_name(self, tenant_id: str, name: str) -> Domain | None:
@@ -65,12 +64,10 @@ class SqlDomains(_Repo):
         return int(row.serial) if row else None
 
     async def delete(self, tenant_id: str, domain_id: str) -> bool:
-        d = t.domains.c
         await self._conn.execute(
             delete(t.dns_records).where(t.dns_records.c.domain_id == domain_id, t.dns_records.c.tenant_id == tenant_id)
         )
-        result = await self._conn.execute(delete(t.domains).where(d.id == domain_id, d.tenant_id == tenant_id))
-        return bool(result.rowcount)
+        return await self._delete_owned(t.domains, tenant_id, domain_id)
 
 
 def _domain_values(domain: Domain) -> dict[str, Any]:

@@ -97,19 +97,7 @@ class SqlUsers(_Repo):
         return _user(row) if row else None
 
     async def update(self, user: User) -> None:
-        stmt = (
-            update(t.users)
-            .where(t.users.c.id == user.id)
-            .values(
-                email=user.email,
-                name=user.name,
-                password_hash=user.password_hash,
-                is_platform_admin=user.is_platform_admin,
-                active=user.active,
-                failed_logins=user.failed_logins,
-                locked_until=user.locked_until,
-            )
-        )
+        stmt = update(t.users).where(t.users.c.id == user.id).values(to_values(user, omit=("id", "created_at")))
         try:
             await self._conn.execute(stmt)
         except IntegrityError:
@@ -147,8 +135,7 @@ class SqlApiKeys(_Repo):
         await self._insert(t.api_keys, values, Conflict("an API key with this prefix exists", code="prefix_taken"))
 
     async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
-        k = t.api_keys.c
-        row = await self._one(select(t.api_keys).where(k.id == key_id, k.tenant_id == tenant_id))
+        row = await self._owned(t.api_keys, tenant_id, key_id)
         return _api_key(row) if row else None
 
     async def get_by_prefix(self, prefix: str) -> ApiKey | None:
@@ -165,12 +152,7 @@ class SqlApiKeys(_Repo):
 
     async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
         k = t.api_keys.c
-        result = await self._conn.execute(
-            update(t.api_keys)
-            .where(k.id == key_id, k.tenant_id == tenant_id, k.revoked_at.is_(None))
-            .values(revoked_at=at)
-        )
-        return bool(result.rowcount)
+        return await self._stamp(t.api_keys, "revoked_at", at, k.id == key_id, k.tenant_id == tenant_id)
 
     async def touch(self, used: dict[str, datetime]) -> None:
         if not used:
@@ -195,11 +177,7 @@ class SqlSessions(_Repo):
         return _session(row) if row else None
 
     async def revoke(self, session_id: str, at: datetime) -> bool:
-        s = t.sessions.c
-        result = await self._conn.execute(
-            update(t.sessions).where(s.id == session_id, s.revoked_at.is_(None)).values(revoked_at=at)
-        )
-        return bool(result.rowcount)
+        return await self._stamp(t.sessions, "revoked_at", at, t.sessions.c.id == session_id)
 
 
 class SqlRefreshTokens(_Repo):
@@ -212,11 +190,7 @@ class SqlRefreshTokens(_Repo):
         return _refresh(row) if row else None
 
     async def mark_used(self, token_id: str, at: datetime) -> bool:
-        r = t.refresh_tokens.c
-        result = await self._conn.execute(
-            update(t.refresh_tokens).where(r.id == token_id, r.used_at.is_(None)).values(used_at=at)
-        )
-        return bool(result.rowcount)
+        return await self._stamp(t.refresh_tokens, "used_at", at, t.refresh_tokens.c.id == token_id)
 
 
 _REVOCATION_LOCK = 0x7E55E4A

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, select, update
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
@@ -32,8 +32,7 @@ class SqlMailboxes(_Repo):
         await self._insert(t.mailboxes, _mailbox_values(mailbox), conflict)
 
     async def get(self, tenant_id: str, mailbox_id: str) -> Mailbox | None:
-        m = t.mailboxes.c
-        row = await self._one(select(t.mailboxes).where(m.id == mailbox_id, m.tenant_id == tenant_id))
+        row = await self._owned(t.mailboxes, tenant_id, mailbox_id)
         return _mailbox(row) if row else None
 
     async def get_by_address(self, address: str) -> Mailbox | None:
@@ -63,9 +62,7 @@ class SqlMailboxes(_Repo):
         )
 
     async def delete(self, tenant_id: str, mailbox_id: str) -> bool:
-        m = t.mailboxes.c
-        result = await self._conn.execute(delete(t.mailboxes).where(m.id == mailbox_id, m.tenant_id == tenant_id))
-        return bool(result.rowcount)
+        return await self._delete_owned(t.mailboxes, tenant_id, mailbox_id)
 
 
 def _alias_values(a: EmailAlias) -> dict[str, Any]:
@@ -78,8 +75,7 @@ class SqlEmailAliases(_Repo):
         await self._insert(t.email_aliases, _alias_values(alias), conflict)
 
     async def get(self, tenant_id: str, alias_id: str) -> EmailAlias | None:
-        a = t.email_aliases.c
-        row = await self._one(select(t.email_aliases).where(a.id == alias_id, a.tenant_id == tenant_id))
+        row = await self._owned(t.email_aliases, tenant_id, alias_id)
         return _alias(row) if row else None
 
     async def get_by_source(self, source: str) -> EmailAlias | None:
@@ -103,9 +99,7 @@ class SqlEmailAliases(_Repo):
         )
 
     async def delete(self, tenant_id: str, alias_id: str) -> bool:
-        a = t.email_aliases.c
-        result = await self._conn.execute(delete(t.email_aliases).where(a.id == alias_id, a.tenant_id == tenant_id))
-        return bool(result.rowcount)
+        return await self._delete_owned(t.email_aliases, tenant_id, alias_id)
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
         a = t.email_aliases.c

@@ -35,8 +35,7 @@ class SqlProjects(_Repo):
         await self._conn.execute(_bump_count(self._conn.dialect.name, project.tenant_id))
 
     async def get(self, tenant_id: str, project_id: str) -> Project | None:
-        p = t.projects.c
-        row = await self._one(select(t.projects).where(p.id == project_id, p.tenant_id == tenant_id))
+        row = await self._owned(t.projects, tenant_id, project_id)
         return _project(row) if row else None
 
     async def list(self, tenant_id: str, page: PageRequest, where: ProjectFilter) -> tuple[list[Project], int]:
@@ -72,13 +71,11 @@ class SqlProjects(_Repo):
             raise _name_taken(project.name) from None
 
     async def delete(self, tenant_id: str, project_id: str) -> bool:
-        p = t.projects.c
         # Its resources first, explicitly: the port promises it, whatever the foreign keys do.
         await self._conn.execute(
             delete(t.resources).where(t.resources.c.project_id == project_id, t.resources.c.tenant_id == tenant_id)
         )
-        result = await self._conn.execute(delete(t.projects).where(p.id == project_id, p.tenant_id == tenant_id))
-        if not result.rowcount:
+        if not await self._delete_owned(t.projects, tenant_id, project_id):
             return False
         c = t.project_counts.c
         await self._conn.execute(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
 import msgspec.inspect
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +33,21 @@ class Repo:
             await self._conn.execute(insert(table).values(values))
         except IntegrityError:
             raise conflict from None
+
+    async def _owned(self, table: Any, tenant_id: str, row_id: str) -> Row[Any] | None:
+        """The row of that id, if it is the tenant's: another tenant's is as missing as one that is not there."""
+        return await self._one(select(table).where(table.c.id == row_id, table.c.tenant_id == tenant_id))
+
+    async def _delete_owned(self, table: Any, tenant_id: str, row_id: str) -> bool:
+        """Delete the row of that id if it is the tenant's; whether there was one."""
+        result = await self._conn.execute(delete(table).where(table.c.id == row_id, table.c.tenant_id == tenant_id))
+        return bool(result.rowcount)
+
+    async def _stamp(self, table: Any, column: str, at: datetime, *where: Any) -> bool:
+        """Set ``column`` to ``at`` on the row ``where`` finds, unless it is set already: whether
+        this call set it (of two racing, one wins)."""
+        result = await self._conn.execute(update(table).where(*where, table.c[column].is_(None)).values({column: at}))
+        return bool(result.rowcount)
 
     async def _page(self, table: Any, where: Any, order: Any, page: PageRequest) -> tuple[list[Any], int]:
         rows = await self._all(select(table).where(where).order_by(order).limit(page.limite).offset(page.offset))

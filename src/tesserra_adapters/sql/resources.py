@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, delete, func, select, update
+from sqlalchemy import Row, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
@@ -37,8 +37,7 @@ class SqlResources(_Repo):
         await self._insert(t.resources, _resource_values(resource), _resource_name_taken(resource.name))
 
     async def get(self, tenant_id: str, resource_id: str) -> Resource | None:
-        c = t.resources.c
-        row = await self._one(select(t.resources).where(c.id == resource_id, c.tenant_id == tenant_id))
+        row = await self._owned(t.resources, tenant_id, resource_id)
         return _resource(row) if row else None
 
     async def find(self, resource_id: str) -> Resource | None:
@@ -64,9 +63,7 @@ class SqlResources(_Repo):
         return bool(result.rowcount)
 
     async def delete(self, tenant_id: str, resource_id: str) -> bool:
-        c = t.resources.c
-        result = await self._conn.execute(delete(t.resources).where(c.id == resource_id, c.tenant_id == tenant_id))
-        return bool(result.rowcount)
+        return await self._delete_owned(t.resources, tenant_id, resource_id)
 
     async def count(self, tenant_id: str) -> int:
         stmt = select(func.count()).select_from(t.resources).where(t.resources.c.tenant_id == tenant_id)

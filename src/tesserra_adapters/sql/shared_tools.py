@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tesserra_adapters.sql import schema as t
@@ -38,11 +38,7 @@ class SqlOAuthStates(_Repo):
         return _state(row) if row else None
 
     async def consume(self, state_id: str, at: datetime) -> bool:
-        s = t.oauth_states.c
-        result = await self._conn.execute(
-            update(t.oauth_states).where(s.id == state_id, s.used_at.is_(None)).values(used_at=at)
-        )
-        return bool(result.rowcount)
+        return await self._stamp(t.oauth_states, "used_at", at, t.oauth_states.c.id == state_id)
 
     async def purge(self, before: datetime) -> int:
         result = await self._conn.execute(delete(t.oauth_states).where(t.oauth_states.c.expires_at < before))

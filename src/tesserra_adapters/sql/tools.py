@@ -94,8 +94,7 @@ class SqlInstallations(Repo):
         await self._insert(t.installations, _values(installation), Conflict("installation exists", code="exists"))
 
     async def get(self, tenant_id: str, installation_id: str) -> Installation | None:
-        c = t.installations.c
-        row = await self._one(select(t.installations).where(c.id == installation_id, c.tenant_id == tenant_id))
+        row = await self._owned(t.installations, tenant_id, installation_id)
         return _installation(row) if row else None
 
     async def find(self, installation_id: str) -> Installation | None:
@@ -120,11 +119,7 @@ class SqlInstallations(Repo):
         return bool(result.rowcount)
 
     async def delete(self, tenant_id: str, installation_id: str) -> bool:
-        c = t.installations.c
-        result = await self._conn.execute(
-            delete(t.installations).where(c.id == installation_id, c.tenant_id == tenant_id)
-        )
-        return bool(result.rowcount)
+        return await self._delete_owned(t.installations, tenant_id, installation_id)
 
     async def all(self) -> list[Installation]:
         return [_installation(r) for r in await self._all(select(t.installations).order_by(t.installations.c.id))]

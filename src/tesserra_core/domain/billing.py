@@ -174,25 +174,6 @@ def current_subscription(subscriptions: list[Subscription]) -> Subscription | No
     return max(subscriptions, key=lambda s: (s.status.entitles, s.started_at, s.id))
 
 
-class Invoice(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    tenant_id: str
-    customer_id: str
-    subscription_id: str | None
-    status: str
-    """Stripe's: draft, open, paid, uncollectible, void."""
-    currency: str
-    amount_due: int
-    amount_paid: int
-    created_at: datetime
-    paid_at: datetime | None
-    as_of: datetime
-
-    @property
-    def paid_month(self) -> str | None:
-        return self.paid_at.strftime("%Y-%m") if self.paid_at is not None else None
-
-
 class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A provider event as received (raw payload), and how processing it went."""
 
@@ -231,6 +212,7 @@ class InvoiceSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: str
     subscription_id: str | None
     status: str
+    """Stripe's: draft, open, paid, uncollectible, void."""
     currency: str
     amount_due: int
     amount_paid: int
@@ -252,3 +234,17 @@ class GatewayEvent(msgspec.Struct, frozen=True, kw_only=True):
     subscription: SubscriptionSnapshot | None = None
     invoice: InvoiceSnapshot | None = None
     checkout: CheckoutSnapshot | None = None
+
+
+# Invoices as the core keeps them: the gateway's, with the tenant they belong to.
+
+
+class Invoice(InvoiceSnapshot, frozen=True, kw_only=True):
+    """An invoice of one of our tenants as the provider last told us (``as_of``: that event's time)."""
+
+    tenant_id: str
+    as_of: datetime
+
+    @property
+    def paid_month(self) -> str | None:
+        return self.paid_at.strftime("%Y-%m") if self.paid_at is not None else None

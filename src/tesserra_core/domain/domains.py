@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 import msgspec
 
+from tesserra_core.domain.structs import by_name
 from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
 
 
@@ -165,6 +166,19 @@ class DnsRecord(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def content(self) -> RecordData:
         return RecordData(self.name, self.type, self.ttl, self.data)
+
+    @classmethod
+    def new(cls, record_id: str, domain: Domain, content: RecordData) -> DnsRecord:
+        """``content`` as a new record of the domain's zone, made at the domain's last change."""
+        return by_name(
+            cls,
+            content,
+            id=record_id,
+            tenant_id=domain.tenant_id,
+            domain_id=domain.id,
+            created_at=domain.updated_at,
+            updated_at=domain.updated_at,
+        )
 
 
 def check_zone(records: Iterable[RecordData]) -> None:

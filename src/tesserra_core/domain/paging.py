@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 import msgspec
@@ -9,6 +10,7 @@ import msgspec
 from tesserra_core.errors import ValidationFailed
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -25,6 +27,15 @@ class PageRequest(msgspec.Struct, frozen=True):
             raise ValidationFailed(f"limite must be between 1 and {MAX_LIMIT}", code="invalid_pagination")
         if not 0 <= self.offset <= MAX_OFFSET:
             raise ValidationFailed(f"offset must be between 0 and {MAX_OFFSET}", code="invalid_pagination")
+
+    def window(self, everything: list[E]) -> tuple[list[E], int]:
+        """This page of ``everything`` (in its order), and how many there are in all."""
+        return everything[self.offset : self.offset + self.limite], len(everything)
+
+    def answer(self, found: tuple[Iterable[E], int], show: Callable[[E], T]) -> Page[T]:
+        """The page of what was ``found`` (this page's items and the total), each as ``show`` shows it."""
+        items, total = found
+        return Page([show(item) for item in items], total, self.limite, self.offset)
 
 
 class Page(msgspec.Struct, Generic[T], frozen=True):

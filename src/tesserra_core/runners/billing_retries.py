@@ -3,15 +3,13 @@ background of every server, so that no stored event is ever lost."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
+from tesserra_core.runners.rounds import rounds
 from tesserra_core.usecases.billing_events import ProcessEvent
 
 log = logging.getLogger("tesserra.billing")
@@ -35,21 +33,5 @@ class RetryEvents:
             done += await self.process(event_id)
         return done
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(self._loop(stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
-
-    async def _loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self()
-            except Exception:  # a failing round is logged and retried, never fatal
-                log.exception("billing retry round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+    def running(self) -> AbstractAsyncContextManager[None]:
+        return rounds(self, self.interval, log, "billing retry round failed")

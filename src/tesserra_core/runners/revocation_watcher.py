@@ -6,8 +6,6 @@ revocation takes effect everywhere within one poll), writes key usage behind, an
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +14,7 @@ from datetime import timedelta
 
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
+from tesserra_core.runners.rounds import rounds
 from tesserra_core.usecases.caching import CacheSet
 from tesserra_core.usecases.credentials import KeyUsage
 
@@ -59,28 +58,24 @@ class RevocationWatcher:
     async def watching(self) -> AsyncIterator[None]:
         """Poll in the background for the life of the block. On exit the loop is asked to stop
         (never cancelled mid-query, which would strand a pooled connection), then usage is flushed."""
-        stop = asyncio.Event()
-        task = asyncio.create_task(self._run(stop))
         try:
-            yield
+            async with rounds(self._round(), self.interval, log, "background round failed; retrying"):
+                yield
         finally:
-            stop.set()
-            await task
             await self.flush_usage()
 
-    async def _run(self, stop: asyncio.Event) -> None:
+    def _round(self) -> Callable[[], Awaitable[None]]:
+        """A poll, then each chore whose time has come."""
         chores: list[tuple[float, Callable[[], Awaitable[object]]]] = [(self.usage_every, self.flush_usage)]
         if self.housekeeping is not None:
             chores.append((self.housekeeping_every, self.housekeeping))
         last = dict.fromkeys(range(len(chores)), self.clock.monotonic())
-        while not stop.is_set():
-            try:
-                await self.poll()
-                for i, (every, chore) in enumerate(chores):
-                    if self.clock.monotonic() - last[i] >= every:
-                        last[i] = self.clock.monotonic()
-                        await chore()
-            except Exception:  # a failing round is logged and retried, never fatal
-                log.exception("background round failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+
+        async def one_round() -> None:
+            await self.poll()
+            for i, (every, chore) in enumerate(chores):
+                if self.clock.monotonic() - last[i] >= every:
+                    last[i] = self.clock.monotonic()
+                    await chore()
+
+        return one_round

@@ -121,8 +121,7 @@ class ListApiKeys:
         actor.require(self.scope)
         created_by = None if _manages_all_keys(actor) else actor.user_id
         async with self.uow(read_only=True) as uow:
-            keys, total = await uow.api_keys.list(actor.tenant_id, page, created_by)
-        return Page([ApiKeyView.of(k) for k in keys], total, page.limite, page.offset)
+            return page.answer(await uow.api_keys.list(actor.tenant_id, page, created_by), ApiKeyView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from tesserra_core.domain.billing import (
     Subscription,
     SubscriptionSnapshot,
 )
+from tesserra_core.domain.structs import by_name
 from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -146,18 +147,11 @@ class ProcessEvent:
             if price is not None:
                 plan_id = price.plan_id
         await uow.subscriptions.put(
-            Subscription(
-                id=s.id,
+            by_name(
+                Subscription,
+                s,
                 tenant_id=tenant_id,
-                customer_id=s.customer_id,
                 plan_id=plan_id,
-                price_id=s.price_id,
-                status=s.status,
-                currency=s.currency,
-                interval=s.interval,
-                amount=s.amount,
-                current_period_end=s.current_period_end,
-                cancel_at_period_end=s.cancel_at_period_end,
                 started_at=existing.started_at if existing is not None else s.started_at,
                 ended_at=s.ended_at if s.status.final else None,
                 as_of=at,
@@ -171,21 +165,7 @@ class ProcessEvent:
         existing = await uow.invoices.get(i.id)
         if existing is not None and (existing.as_of > at or (existing.status == "paid" and i.status != "paid")):
             return set()
-        await uow.invoices.put(
-            Invoice(
-                id=i.id,
-                tenant_id=tenant_id,
-                customer_id=i.customer_id,
-                subscription_id=i.subscription_id,
-                status=i.status,
-                currency=i.currency,
-                amount_due=i.amount_due,
-                amount_paid=i.amount_paid,
-                created_at=i.created_at,
-                paid_at=i.paid_at,
-                as_of=at,
-            )
-        )
+        await uow.invoices.put(by_name(Invoice, i, tenant_id=tenant_id, as_of=at))
         return set()  # invoices do not change entitlements; subscription events do
 
 

@@ -29,6 +29,7 @@ from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.views import View
 
 _MAX_NAME = 200
 _MAX_DESCRIPTION = 2000
@@ -61,7 +62,7 @@ class PlanChanges(Input, frozen=True, forbid_unknown_fields=True):
     active: bool | None = None
 
 
-class PriceView(msgspec.Struct, frozen=True):
+class PriceView(View[Price], frozen=True):
     id: str
     currency: str
     interval: Interval
@@ -72,18 +73,10 @@ class PriceView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, p: Price) -> PriceView:
-        return cls(
-            id=p.id,
-            currency=p.currency,
-            interval=p.interval,
-            amount=p.amount,
-            active=p.active,
-            synced=p.stripe_price_id is not None,
-            stripe_price_id=p.stripe_price_id,
-        )
+        return cls.read(p, synced=p.stripe_price_id is not None)
 
 
-class PlanView(msgspec.Struct, frozen=True):
+class PlanView(View[Plan], frozen=True):
     id: str
     code: str
     name: str
@@ -97,19 +90,7 @@ class PlanView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, p: Plan, *, active_prices_only: bool = False) -> PlanView:
-        prices = [PriceView.of(x) for x in p.prices if x.active or not active_prices_only]
-        return cls(
-            id=p.id,
-            code=p.code,
-            name=p.name,
-            description=p.description,
-            limits=p.limits,
-            active=p.active,
-            stripe_product_id=p.stripe_product_id,
-            prices=prices,
-            created_at=p.created_at,
-            updated_at=p.updated_at,
-        )
+        return cls.read(p, prices=[PriceView.of(x) for x in p.prices if x.active or not active_prices_only])
 
 
 def _name(value: str) -> str:
@@ -140,8 +121,7 @@ class ListPlans:
         page = page or PageRequest()
         async with self.uow(read_only=True) as uow:
             plans = await uow.plans.list(active_only=True)
-        shown = plans[page.offset : page.offset + page.limite]
-        return Page([PlanView.of(p, active_prices_only=True) for p in shown], len(plans), page.limite, page.offset)
+        return page.answer(page.window(plans), lambda p: PlanView.of(p, active_prices_only=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +137,7 @@ class AdminListPlans:
         page = page or PageRequest()
         async with self.uow(read_only=True) as uow:
             plans = await uow.plans.list(active_only=False)
-        shown = plans[page.offset : page.offset + page.limite]
-        return Page([PlanView.of(p) for p in shown], len(plans), page.limite, page.offset)
+        return page.answer(page.window(plans), PlanView.of)
 
 
 @dataclass(frozen=True, slots=True)

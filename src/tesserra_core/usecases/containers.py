@@ -65,8 +65,7 @@ class ListContainers:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[ContainerView]:
         actor.require(self.scope)
         workloads = await _tenant_workloads(self.runtime, actor.tenant_id)
-        window = workloads[page.offset : page.offset + page.limite]
-        return Page([ContainerView.of(w) for w in window], len(workloads), page.limite, page.offset)
+        return page.answer(page.window(workloads), ContainerView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.health import HealthItem
+from tesserra_core.usecases.views import View
 
 T = TypeVar("T")
 
@@ -50,7 +51,7 @@ class VerificationRecord(msgspec.Struct, frozen=True):
     value: str
 
 
-class DomainView(msgspec.Struct, frozen=True):
+class DomainView(View[Domain], frozen=True):
     id: str
     name: str
     default_ttl: int
@@ -64,19 +65,7 @@ class DomainView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, d: Domain) -> DomainView:
-        record = VerificationRecord(d.challenge_name, "TXT", d.verification_token)
-        return cls(
-            id=d.id,
-            name=d.name,
-            default_ttl=d.default_ttl,
-            serial=d.serial,
-            verification_status=d.verification_status,
-            verification_record=record,
-            verified_at=d.verified_at,
-            last_checked_at=d.last_checked_at,
-            created_at=d.created_at,
-            updated_at=d.updated_at,
-        )
+        return cls.read(d, verification_record=VerificationRecord(d.challenge_name, "TXT", d.verification_token))
 
 
 class NewDomain(Input, frozen=True, forbid_unknown_fields=True):
@@ -108,8 +97,7 @@ class ListDomains:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[DomainView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            domains, total = await uow.domains.list(actor.tenant_id, page)
-        return Page([DomainView.of(d) for d in domains], total, page.limite, page.offset)
+            return page.answer(await uow.domains.list(actor.tenant_id, page), DomainView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-import msgspec
-
 from tesserra_core.domain.files import DEFAULT_CONTENT_TYPE, ProjectFile, check_content_type, check_filename
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
@@ -22,9 +20,11 @@ from tesserra_core.ports.files import FileStorage, StoredObjectWriter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.projects import project_of
+from tesserra_core.usecases.views import View
 
 
-class ProjectFileView(msgspec.Struct, frozen=True):
+class ProjectFileView(View[ProjectFile], frozen=True):
     id: str
     project_id: str
     name: str
@@ -32,18 +32,6 @@ class ProjectFileView(msgspec.Struct, frozen=True):
     sha256: str
     content_type: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, f: ProjectFile) -> ProjectFileView:
-        return cls(
-            id=f.id,
-            project_id=f.project_id,
-            name=f.name,
-            size=f.size,
-            sha256=f.sha256,
-            content_type=f.content_type,
-            created_at=f.created_at,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +47,6 @@ class Upload:
 class Download:
     file: ProjectFileView
     chunks: AsyncIterator[bytes]
-
-
-async def _check_project(uow: UnitOfWork, actor: Principal, project_id: str) -> None:
-    if await uow.projects.get(actor.tenant_id, project_id) is None:
-        raise NotFound("no such project", code="project_not_found")
 
 
 def _content_type(declared: str | None, name: str) -> str:
@@ -94,7 +77,7 @@ class UploadProjectFile:
         content_type = _content_type(upload.content_type, name)
         entitlement = await self.entitlements.of(actor.tenant_id)
         async with self.uow(read_only=True) as uow:
-            await _check_project(uow, actor, project_id)
+            await project_of(uow, actor, project_id)
             if await uow.project_files.get_by_name(actor.tenant_id, project_id, name) is not None:
                 raise Conflict(f"filename: the project already holds a file named {name!r}", code="file_exists")
             used = await uow.project_files.used_bytes(actor.tenant_id)
@@ -114,7 +97,7 @@ class UploadProjectFile:
         )
         try:
             async with self.uow() as uow:
-                await _check_project(uow, actor, project_id)
+                await project_of(uow, actor, project_id)
                 await uow.tenants.lock(actor.tenant_id)  # the sum below holds until commit
                 # Again at commit: uploads that ran side by side may have used the room together.
                 entitlement.allow("storage_bytes", await uow.project_files.used_bytes(actor.tenant_id), size)
@@ -163,13 +146,12 @@ class ListProjectFiles:
     async def __call__(self, actor: Principal, project_id: str, page: PageRequest) -> Page[ProjectFileView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            await _check_project(uow, actor, project_id)
-            files, total = await uow.project_files.list(actor.tenant_id, project_id, page)
-        return Page([ProjectFileView.of(f) for f in files], total, page.limite, page.offset)
+            await project_of(uow, actor, project_id)
+            return page.answer(await uow.project_files.list(actor.tenant_id, project_id, page), ProjectFileView.of)
 
 
 async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str) -> ProjectFile:
-    await _check_project(uow, actor, project_id)
+    await project_of(uow, actor, project_id)
     found = await uow.project_files.get(actor.tenant_id, project_id, file_id)
     if found is None:
         raise NotFound("no such file", code="file_not_found")

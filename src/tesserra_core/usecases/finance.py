@@ -20,6 +20,7 @@ from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import InvoiceFilter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.views import View
 
 INVOICE_STATUSES = frozenset({"draft", "open", "paid", "uncollectible", "void"})
 _MAX_SPAN = timedelta(days=3660)
@@ -71,7 +72,7 @@ class ChurnView(msgspec.Struct, frozen=True):
     """churned / active_at_start (0 when nothing was active)."""
 
 
-class InvoiceView(msgspec.Struct, frozen=True):
+class InvoiceView(View[Invoice], frozen=True):
     id: str
     tenant_id: str
     subscription_id: str | None
@@ -82,27 +83,9 @@ class InvoiceView(msgspec.Struct, frozen=True):
     created_at: datetime
     paid_at: datetime | None
 
-    @classmethod
-    def of(cls, i: Invoice) -> InvoiceView:
-        return cls(
-            id=i.id,
-            tenant_id=i.tenant_id,
-            subscription_id=i.subscription_id,
-            status=i.status,
-            currency=i.currency,
-            amount_due=i.amount_due,
-            amount_paid=i.amount_paid,
-            created_at=i.created_at,
-            paid_at=i.paid_at,
-        )
 
-
-class InvoiceQuery(msgspec.Struct, frozen=True, kw_only=True):
-    status: str | None = None
-    currency: str | None = None
-    tenant_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+InvoiceQuery = InvoiceFilter
+"""What an administrator asks for: the store's filter, before its status, currency and times are checked."""
 
 
 def _aware(at: datetime) -> datetime:
@@ -220,16 +203,14 @@ class ListInvoices:
             )
         if query.since is not None and query.until is not None and _aware(query.since) >= _aware(query.until):
             raise Unprocessable("since must be before until", code="invalid_period")
-        where = InvoiceFilter(
-            status=query.status,
+        where = msgspec.structs.replace(
+            query,
             currency=check_currency(query.currency) if query.currency is not None else None,
-            tenant_id=query.tenant_id,
             since=_aware(query.since) if query.since is not None else None,
             until=_aware(query.until) if query.until is not None else None,
         )
         async with self.uow(read_only=True) as uow:
-            invoices, total = await uow.invoices.list(where, page)
-        return Page([InvoiceView.of(i) for i in invoices], total, page.limite, page.offset)
+            return page.answer(await uow.invoices.list(where, page), InvoiceView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,8 +186,8 @@ class ListInstallations:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[InstallationView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            found, total = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
-        return Page([InstallationView.of(i) for i in found], total, page.limite, page.offset)
+            found = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
+        return page.answer(found, InstallationView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.shared_tools import SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.views import View
 
 MCP_PATH = "/mcp"
 API_KEY_HEADER = "X-Tesserra-Api-Key"
@@ -45,7 +46,7 @@ def check_instance(instance_id: str | None) -> str:
     return instance_id
 
 
-class ClientSyncView(msgspec.Struct, frozen=True):
+class ClientSyncView(View[ClientSync], frozen=True):
     id: str
     instance_id: str
     client: str
@@ -54,19 +55,6 @@ class ClientSyncView(msgspec.Struct, frozen=True):
     status: str
     user_id: str
     at: datetime
-
-    @classmethod
-    def of(cls, s: ClientSync) -> ClientSyncView:
-        return cls(
-            id=s.id,
-            instance_id=s.instance_id,
-            client=s.client,
-            client_version=s.client_version,
-            tool_count=s.tool_count,
-            status=s.status,
-            user_id=s.user_id,
-            at=s.at,
-        )
 
 
 class AuthHint(msgspec.Struct, frozen=True):

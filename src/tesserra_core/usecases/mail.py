@@ -32,9 +32,10 @@ from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.tenants import PASSWORD_META, check_password
+from tesserra_core.usecases.views import View
 
 
-class MailboxView(msgspec.Struct, frozen=True):
+class MailboxView(View[Mailbox], frozen=True):
     """A mailbox; its password (even hashed) is never shown."""
 
     id: str
@@ -44,19 +45,8 @@ class MailboxView(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, m: Mailbox) -> MailboxView:
-        return cls(
-            id=m.id,
-            domain_id=m.domain_id,
-            address=m.address,
-            quota_bytes=m.quota_bytes,
-            created_at=m.created_at,
-            updated_at=m.updated_at,
-        )
 
-
-class EmailAliasView(msgspec.Struct, frozen=True):
+class EmailAliasView(View[EmailAlias], frozen=True):
     id: str
     domain_id: str
     source: str
@@ -66,14 +56,7 @@ class EmailAliasView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, a: EmailAlias) -> EmailAliasView:
-        return cls(
-            id=a.id,
-            domain_id=a.domain_id,
-            source=a.source,
-            destinations=list(a.destinations),
-            created_at=a.created_at,
-            updated_at=a.updated_at,
-        )
+        return cls.read(a, destinations=list(a.destinations))
 
 
 class NewMailbox(Input, frozen=True, forbid_unknown_fields=True):
@@ -128,8 +111,7 @@ class ListMailboxes:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[MailboxView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            items, total = await uow.mailboxes.list(actor.tenant_id, page)
-        return Page([MailboxView.of(m) for m in items], total, page.limite, page.offset)
+            return page.answer(await uow.mailboxes.list(actor.tenant_id, page), MailboxView.of)
 
 
 async def _mailbox(uow: UnitOfWork, actor: Principal, mailbox_id: str) -> Mailbox:
@@ -278,8 +260,7 @@ class ListEmailAliases:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[EmailAliasView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            items, total = await uow.email_aliases.list(actor.tenant_id, page)
-        return Page([EmailAliasView.of(a) for a in items], total, page.limite, page.offset)
+            return page.answer(await uow.email_aliases.list(actor.tenant_id, page), EmailAliasView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,8 +77,8 @@ class SearchMarketplace:
     async def __call__(self, actor: Principal, query: CatalogQuery, page: PageRequest) -> Page[MarketplaceToolView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            entries, total = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
-        return Page([MarketplaceToolView.of(e) for e in entries], total, page.limite, page.offset)
+            found = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
+        return page.answer(found, MarketplaceToolView.of)
 
 
 async def _entry(uow: UnitOfWorkFactory, tool_id: str) -> CatalogEntry:
@@ -113,8 +113,7 @@ class ListRegistry:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[RegistryEntryView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            entries, total = await uow.catalog.search(page)
-        return Page([RegistryEntryView.of(e) for e in entries], total, page.limite, page.offset)
+            return page.answer(await uow.catalog.search(page), RegistryEntryView.of)
 
 
 @dataclass(frozen=True, slots=True)

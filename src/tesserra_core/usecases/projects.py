@@ -28,6 +28,7 @@ from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.views import View
 
 
 class Provisioning(Protocol):
@@ -53,24 +54,13 @@ class ProjectChanges(Input, frozen=True, forbid_unknown_fields=True):
     status: ProjectStatus | None = None
 
 
-class ProjectView(msgspec.Struct, frozen=True):
+class ProjectView(View[Project], frozen=True):
     id: str
     name: str
     description: str
     status: ProjectStatus
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, p: Project) -> ProjectView:
-        return cls(
-            id=p.id,
-            name=p.name,
-            description=p.description,
-            status=p.status,
-            created_at=p.created_at,
-            updated_at=p.updated_at,
-        )
 
 
 async def project_of(uow: UnitOfWork, actor: Principal, project_id: str) -> Project:
@@ -92,8 +82,7 @@ class ListProjects:
     async def __call__(self, actor: Principal, page: PageRequest, where: ProjectFilter) -> Page[ProjectView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            projects, total = await uow.projects.list(actor.tenant_id, page, where)
-        return Page([ProjectView.of(p) for p in projects], total, page.limite, page.offset)
+            return page.answer(await uow.projects.list(actor.tenant_id, page, where), ProjectView.of)
 
 
 @dataclass(frozen=True, slots=True)

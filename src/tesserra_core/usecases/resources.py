@@ -27,6 +27,7 @@ from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.projects import Provisioning, project_of
+from tesserra_core.usecases.views import View
 
 
 class NewResource(Input, frozen=True, forbid_unknown_fields=True):
@@ -46,7 +47,7 @@ class ResourceChanges(Input, frozen=True, forbid_unknown_fields=True):
     """``stopped`` stops a running container resource; ``running`` starts it again."""
 
 
-class ResourceView(msgspec.Struct, frozen=True):
+class ResourceView(View[Resource], frozen=True):
     id: str
     project_id: str
     type: str
@@ -57,21 +58,6 @@ class ResourceView(msgspec.Struct, frozen=True):
     endpoint: str | None
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, r: Resource) -> ResourceView:
-        return cls(
-            id=r.id,
-            project_id=r.project_id,
-            type=r.type,
-            name=r.name,
-            config=r.config,
-            status=r.status,
-            status_reason=r.status_reason,
-            endpoint=r.endpoint,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
 
 
 _RESTARTABLE = (ResourceStatus.STOPPED, ResourceStatus.FAILED)
@@ -102,8 +88,7 @@ class ListResources:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await project_of(uow, actor, project_id)
-            resources, total = await uow.resources.list(actor.tenant_id, project_id, page)
-        return Page([ResourceView.of(r) for r in resources], total, page.limite, page.offset)
+            return page.answer(await uow.resources.list(actor.tenant_id, project_id, page), ResourceView.of)
 
 
 @dataclass(frozen=True, slots=True)

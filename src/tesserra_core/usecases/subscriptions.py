@@ -21,6 +21,7 @@ from tesserra_core.domain.billing import (
 )
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.domain.structs import by_name
 from tesserra_core.domain.text import Input
 from tesserra_core.errors import Conflict, NotFound
 from tesserra_core.ports import Ports
@@ -29,6 +30,7 @@ from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.entitlements import billing_tag, entitlement_of
+from tesserra_core.usecases.tenants import tenant_of
 
 
 class CheckoutStart(Input, frozen=True, forbid_unknown_fields=True):
@@ -102,10 +104,8 @@ class StartCheckout:
                     code="already_subscribed",
                 )
             customer = await uow.subscriptions.customer(actor.tenant_id)
-            tenant = await uow.tenants.get(actor.tenant_id)
+            tenant = await tenant_of(uow, actor.tenant_id)
             user = await uow.users.get(actor.user_id)
-        if tenant is None:
-            raise NotFound("no such tenant", code="tenant_not_found")
         if customer is None:
             customer = await self._new_customer(actor.tenant_id, tenant.name, user.email if user else None)
         if idempotency_key is not None:
@@ -158,18 +158,7 @@ class GetSubscription:
 def view_of(s: Subscription | None, plan: str, subscribed: bool, limits: PlanLimits) -> SubscriptionView:
     if s is None:
         return SubscriptionView(plan=plan, status=None, subscribed=subscribed, limits=limits)
-    return SubscriptionView(
-        plan=plan,
-        status=s.status,
-        subscribed=subscribed,
-        limits=limits,
-        subscription_id=s.id,
-        currency=s.currency,
-        interval=s.interval,
-        amount=s.amount,
-        current_period_end=s.current_period_end,
-        cancel_at_period_end=s.cancel_at_period_end,
-    )
+    return by_name(SubscriptionView, s, plan=plan, subscribed=subscribed, limits=limits, subscription_id=s.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,13 @@ def check_password(password: str) -> str:
     return password
 
 
+async def tenant_of(uow: UnitOfWork, tenant_id: str) -> Tenant:
+    tenant = await uow.tenants.get(tenant_id)
+    if tenant is None:
+        raise NotFound("no such tenant", code="tenant_not_found")
+    return tenant
+
+
 @dataclass(frozen=True, slots=True)
 class CurrentTenant:
     """The caller's tenant."""
@@ -77,10 +84,7 @@ class CurrentTenant:
     async def __call__(self, actor: Principal) -> TenantView:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            tenant = await uow.tenants.get(actor.tenant_id)
-        if tenant is None:
-            raise NotFound("no such tenant", code="tenant_not_found")
-        return TenantView.of(tenant)
+            return TenantView.of(await tenant_of(uow, actor.tenant_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +98,7 @@ class ListTenants:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[TenantView]:
         actor.require_platform_admin()
         async with self.uow(read_only=True) as uow:
-            tenants, total = await uow.tenants.list(page)
-        return Page([TenantView.of(t) for t in tenants], total, page.limite, page.offset)
+            return page.answer(await uow.tenants.list(page), TenantView.of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +112,7 @@ class GetTenant:
     async def __call__(self, actor: Principal, tenant_id: str) -> TenantView:
         actor.require_platform_admin()
         async with self.uow(read_only=True) as uow:
-            tenant = await uow.tenants.get(tenant_id)
-        if tenant is None:
-            raise NotFound("no such tenant", code="tenant_not_found")
-        return TenantView.of(tenant)
+            return TenantView.of(await tenant_of(uow, tenant_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +212,7 @@ class UpdateTenant:
     async def __call__(self, actor: Principal, tenant_id: str, changes: TenantChanges) -> TenantView:
         actor.require_platform_admin()
         async with self.uow() as uow:
-            tenant = await uow.tenants.get(tenant_id)
-            if tenant is None:
-                raise NotFound("no such tenant", code="tenant_not_found")
+            tenant = await tenant_of(uow, tenant_id)
             if changes.status is TenantStatus.SUSPENDED and tenant.id == actor.tenant_id:
                 # The caller would lock themselves out, and with them the way back (reactivate).
                 raise Conflict("an administrator cannot suspend their own tenant", code="own_tenant")

@@ -18,9 +18,10 @@ from tesserra_core.domain.tools import (
     ToolInfo,
 )
 from tesserra_core.ports.runtime import Workload, WorkloadState
+from tesserra_core.usecases.views import View
 
 
-class ConfigFieldView(msgspec.Struct, frozen=True):
+class ConfigFieldView(View[EnvironmentVariable], frozen=True):
     """One setting an install's ``config`` takes (an environment variable of the package)."""
 
     name: str
@@ -34,18 +35,10 @@ class ConfigFieldView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, v: EnvironmentVariable) -> ConfigFieldView:
         choices = list(v.choices) if v.choices is not None else None
-        return cls(
-            name=v.name,
-            description=v.description,
-            required=v.is_required,
-            secret=v.is_secret,
-            format=v.format,
-            default=v.default,
-            choices=choices,
-        )
+        return cls.read(v, required=v.is_required, secret=v.is_secret, choices=choices)
 
 
-class MarketplaceToolView(msgspec.Struct, frozen=True):
+class MarketplaceToolView(View[CatalogEntry], frozen=True):
     id: str
     name: str
     title: str | None
@@ -63,23 +56,17 @@ class MarketplaceToolView(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, e: CatalogEntry) -> MarketplaceToolView:
         transports: list[str] = sorted({p.transport.type for p in e.packages} | {r.type for r in e.remotes})
-        return cls(
-            id=e.id,
-            name=e.name,
-            title=e.title,
-            description=e.description,
-            version=e.version,
-            category=e.category,
+        return cls.read(
+            e,
             tags=list(e.tags),
             transports=transports,
             registry_types=sorted({p.registry_type for p in e.packages}),
             installable=e.package is not None,
-            oauth_provider=e.oauth_provider,
             config=[ConfigFieldView.of(v) for v in e.settings],
         )
 
 
-class RegistryEntryView(msgspec.Struct, frozen=True, omit_defaults=True):
+class RegistryEntryView(View[CatalogEntry], frozen=True, omit_defaults=True):
     """A registry-backed definition: the server.json document (camelCase inside packages), plus our fields."""
 
     id: str
@@ -96,19 +83,7 @@ class RegistryEntryView(msgspec.Struct, frozen=True, omit_defaults=True):
 
     @classmethod
     def of(cls, e: CatalogEntry) -> RegistryEntryView:
-        return cls(
-            id=e.id,
-            name=e.name,
-            version=e.version,
-            description=e.description,
-            packages=list(e.packages),
-            remotes=list(e.remotes),
-            category=e.category,
-            tags=list(e.tags),
-            title=e.title,
-            oauth_provider=e.oauth_provider,
-            homepage=e.homepage,
-        )
+        return cls.read(e, packages=list(e.packages), remotes=list(e.remotes), tags=list(e.tags))
 
 
 class RefreshReport(msgspec.Struct, frozen=True):
@@ -118,17 +93,13 @@ class RefreshReport(msgspec.Struct, frozen=True):
     """One line per invalid entry: which, and why. Valid entries are applied; invalid ones never."""
 
 
-class ToolView(msgspec.Struct, frozen=True):
+class ToolView(View[ToolInfo], frozen=True):
     name: str
     description: str
     input_schema: dict[str, Any]
 
-    @classmethod
-    def of(cls, t: ToolInfo) -> ToolView:
-        return cls(name=t.name, description=t.description, input_schema=t.input_schema)
 
-
-class InstallationView(msgspec.Struct, frozen=True):
+class InstallationView(View[Installation], frozen=True):
     """An installation. Secret settings appear by name only, their values never."""
 
     id: str
@@ -147,20 +118,15 @@ class InstallationView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, i: Installation) -> InstallationView:
-        return cls(
-            id=i.id,
+        return cls.read(
+            i,
             tool_id=i.entry_id,
             version=i.entry_version,
-            scope=i.scope,
-            status=i.status,
-            status_reason=i.status_reason,
             config=dict(i.config),
             secret_fields=list(i.secret_names),
             tool_count=len(i.tools),
             container_id=i.workload_id,
             installed_by=i.user_id,
-            created_at=i.created_at,
-            updated_at=i.updated_at,
         )
 
 
@@ -184,7 +150,7 @@ class UploadView(msgspec.Struct, frozen=True):
     files: list[dict[str, Any]]
 
 
-class ContainerView(msgspec.Struct, frozen=True):
+class ContainerView(View[Workload], frozen=True):
     """A managed workload of the tenant: what it is, what runs it, and whom it belongs to."""
 
     id: str
@@ -206,19 +172,13 @@ class ContainerView(msgspec.Struct, frozen=True):
         kind, _, rest = w.owner.partition(":")
         owner_id = rest.split("/", 1)[0] or None
         known = kind if kind in ("installation", "sandbox", "resource") else "other"
-        return cls(
-            id=w.id,
-            state=w.state,
-            runtime=w.runtime,
-            image=w.image,
-            owner=w.owner,
+        return cls.read(
+            w,
             kind=known,
             installation_id=owner_id if known == "installation" else None,
             sandbox_id=owner_id if known == "sandbox" else None,
             resource_id=owner_id if known == "resource" else None,
             ports={str(k): v for k, v in w.ports.items()},
-            exit_code=w.exit_code,
-            started_at=w.started_at,
         )
 
 

@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from operator import attrgetter
+from typing import Any, Generic, Self, TypeVar
 
 import msgspec
 
 from tesserra_core.domain.identity import ApiKey, AuthMethod, Role, Tenant, TenantStatus, Tier, User
+from tesserra_core.domain.structs import by_name
 from tesserra_core.ports.health import ComponentHealth, Health
 
+E = TypeVar("E")
 
-class TenantView(msgspec.Struct, frozen=True):
+
+class View(msgspec.Struct, Generic[E], frozen=True):
+    """What a use case shows of an entity ``E``: each field is the entity's attribute of the same
+    name, unless the view states it otherwise (``read(entity, field=value)``). A view that needs
+    more than its entity (the caller's plan, a provider) is a plain Struct built with ``by_name``."""
+
+    @classmethod
+    def of(cls, entity: E, /) -> Self:
+        reader = _READERS.get(cls) or _READERS.setdefault(cls, _reader(cls.__struct_fields__))
+        return cls(*reader(entity))
+
+    @classmethod
+    def read(cls, entity: E, /, **stated: Any) -> Self:
+        """The view with the ``stated`` fields as given and every other one read from ``entity``."""
+        return by_name(cls, entity, **stated)
+
+
+_READERS: dict[type[View[Any]], Callable[[object], tuple[Any, ...]]] = {}
+"""Each view's reader, made on its first use (msgspec knows a Struct's fields once its class is made)."""
+
+
+def _reader(fields: tuple[str, ...]) -> Callable[[object], tuple[Any, ...]]:
+    """Reads ``fields`` off an entity by name, in the order the view's constructor takes them."""
+    get = attrgetter(*fields)
+    return get if len(fields) > 1 else lambda entity: (get(entity),)
+
+
+class TenantView(View[Tenant], frozen=True):
     id: str
     name: str
     slug: str
@@ -19,29 +51,13 @@ class TenantView(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, t: Tenant) -> TenantView:
-        return cls(
-            id=t.id,
-            name=t.name,
-            slug=t.slug,
-            status=t.status,
-            plan=t.plan,
-            created_at=t.created_at,
-            updated_at=t.updated_at,
-        )
 
-
-class UserView(msgspec.Struct, frozen=True):
+class UserView(View[User], frozen=True):
     id: str
     email: str
     name: str
     is_platform_admin: bool
     created_at: datetime
-
-    @classmethod
-    def of(cls, u: User) -> UserView:
-        return cls(id=u.id, email=u.email, name=u.name, is_platform_admin=u.is_platform_admin, created_at=u.created_at)
 
 
 class MembershipView(msgspec.Struct, frozen=True):
@@ -61,7 +77,7 @@ class MeView(msgspec.Struct, frozen=True):
     memberships: list[MembershipView]
 
 
-class ApiKeyView(msgspec.Struct, frozen=True):
+class ApiKeyView(View[ApiKey], frozen=True):
     id: str
     name: str
     prefix: str
@@ -75,18 +91,7 @@ class ApiKeyView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, k: ApiKey) -> ApiKeyView:
-        return cls(
-            id=k.id,
-            name=k.name,
-            prefix=k.prefix,
-            scopes=sorted(s.value for s in k.scopes),
-            tier=k.tier,
-            created_by=k.created_by,
-            created_at=k.created_at,
-            expires_at=k.expires_at,
-            last_used_at=k.last_used_at,
-            revoked_at=k.revoked_at,
-        )
+        return cls.read(k, scopes=sorted(s.value for s in k.scopes))
 
 
 class NewApiKeyView(msgspec.Struct, frozen=True):

@@ -28,9 +28,10 @@ from tesserra_core.ports.dns import Soa, ZoneCodec
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import IdFactory
 from tesserra_core.usecases.domains import DomainView, ZoneEditor, load_domain
+from tesserra_core.usecases.views import View
 
 
-class DnsRecordView(msgspec.Struct, frozen=True):
+class DnsRecordView(View[DnsRecord], frozen=True):
     id: str
     domain_id: str
     name: str
@@ -39,19 +40,6 @@ class DnsRecordView(msgspec.Struct, frozen=True):
     data: str
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, r: DnsRecord) -> DnsRecordView:
-        return cls(
-            id=r.id,
-            domain_id=r.domain_id,
-            name=r.name,
-            type=r.type,
-            ttl=r.ttl,
-            data=r.data,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
 
 
 class ZoneFileView(msgspec.Struct, frozen=True):
@@ -104,8 +92,7 @@ class ListDnsRecords:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await load_domain(uow, actor, domain_id)
-            records, total = await uow.dns_records.list(actor.tenant_id, domain_id, page)
-        return Page([DnsRecordView.of(r) for r in records], total, page.limite, page.offset)
+            return page.answer(await uow.dns_records.list(actor.tenant_id, domain_id, page), DnsRecordView.of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,18 +114,7 @@ class CreateDnsRecord:
         def change(domain: Domain, records: list[DnsRecord]) -> list[DnsRecord]:
             ttl = check_ttl(cmd.ttl if cmd.ttl is not None else domain.default_ttl)
             content = self.codec.record(domain.name, cmd.name, rtype, ttl, cmd.data)
-            now = domain.updated_at
-            record = DnsRecord(
-                id=self.ids.new(),
-                tenant_id=domain.tenant_id,
-                domain_id=domain.id,
-                name=content.name,
-                type=content.type,
-                ttl=content.ttl,
-                data=content.data,
-                created_at=now,
-                updated_at=now,
-            )
+            record = DnsRecord.new(self.ids.new(), domain, content)
             made.append(record)
             return [*records, record]
 
@@ -259,21 +235,7 @@ class ImportZone:
                     check_ttl(content.ttl)
                 except ValidationFailed as exc:
                     raise ValidationFailed(f"{exc.message} ({content.name} {content.type})", code=exc.code) from None
-            now = domain.updated_at
-            made.extend(
-                DnsRecord(
-                    id=self.ids.new(),
-                    tenant_id=domain.tenant_id,
-                    domain_id=domain.id,
-                    name=c.name,
-                    type=c.type,
-                    ttl=c.ttl,
-                    data=c.data,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for c in parsed
-            )
+            made.extend(DnsRecord.new(self.ids.new(), domain, content) for content in parsed)
             return made
 
         domain, _ = await self.editor.edit(actor, domain_id, change)

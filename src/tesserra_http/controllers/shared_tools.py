@@ -11,14 +11,10 @@ from litestar.response import Redirect
 
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.oauth_flow import BeginOAuth, CallbackParams, CompleteOAuth, OAuthLinkedView, OAuthStartView
 from tesserra_core.usecases.shared_tools import (
-    BeginOAuth,
-    CallbackParams,
-    CompleteOAuth,
     ListSharedTools,
     OAuthEmailView,
-    OAuthLinkedView,
-    OAuthStartView,
     OAuthStatus,
     OAuthStatusView,
     OAuthUserEmail,
