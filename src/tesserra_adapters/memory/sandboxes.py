@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tesserra_adapters.memory.base import _page, _Repo
+from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.sandboxes import GONE, TRANSIENT, Sandbox
 
@@ -44,4 +44,4 @@ class MemorySandboxes(_Repo):
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Sandbox], int]:
         found = [s for s in self._store.sandboxes.values() if s.tenant_id == tenant_id and s.state not in GONE]
-        return _page(sorted(found, key=lambda s: s.id, reverse=True), page)
+        return page.window(sorted(found, key=lambda s: s.id, reverse=True))

@@ -13,17 +13,17 @@ one reconciler is left for later.)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tesserra_core.domain.sandboxes import SandboxState
 from tesserra_core.errors import TesserraError
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
+from tesserra_core.runners.rounds import rounds
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle, describe
 
 log = logging.getLogger("tesserra.sandboxes")
@@ -41,6 +41,7 @@ class SandboxReaper:
     stale_after: float = 120.0
     """While serving, a transient state this old is taken for one a crashed worker left."""
     batch: int = 100
+    _rounds: int = field(default=0, init=False)
 
     async def sweep(self) -> int:
         """Act on every sandbox whose clock has run out; how many were acted on."""
@@ -104,24 +105,12 @@ class SandboxReaper:
             await self.reconcile()
         except Exception:
             log.exception("reconciling sandboxes at start failed; continuing")
-        stop = asyncio.Event()
-        task = asyncio.create_task(self._loop(stop))
-        try:
+        async with rounds(self._round, self.interval, log, "sandbox reaper round failed"):
             yield self
-        finally:
-            stop.set()
-            await task
 
-    async def _loop(self, stop: asyncio.Event) -> None:
-        rounds = 0
-        while not stop.is_set():
-            rounds += 1
-            try:
-                await self.sweep()
-                if rounds % self.check_every == 0:
-                    await self.check()
-                    await self.reconcile(older_than=self.stale_after)
-            except Exception:  # a failing round is logged and retried, never fatal
-                log.exception("sandbox reaper round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+    async def _round(self) -> None:
+        self._rounds += 1
+        await self.sweep()
+        if self._rounds % self.check_every == 0:
+            await self.check()
+            await self.reconcile(older_than=self.stale_after)

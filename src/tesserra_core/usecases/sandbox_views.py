@@ -4,7 +4,7 @@ bound) and the view a GET shows (state, clocks, generation, recent events; never
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 import msgspec
 
@@ -17,9 +17,11 @@ from tesserra_core.domain.sandboxes import (
     SandboxAction,
     SandboxEvent,
     SandboxState,
+    SandboxTemplate,
     legal_actions,
 )
 from tesserra_core.domain.text import Input, Line, name_meta
+from tesserra_core.usecases.views import View
 
 MAX_TTL = 30 * 24 * 3600
 """The bound of any clock; the plan's ``sandbox_ttl_seconds`` is usually lower."""
@@ -91,7 +93,7 @@ class SandboxChanges(Input, frozen=True, forbid_unknown_fields=True):
     """``true`` removes the idle clock."""
 
 
-class TemplateView(msgspec.Struct, frozen=True, kw_only=True):
+class TemplateView(View[SandboxTemplate], frozen=True):
     image: str | None
     command: list[str]
     ports: list[int]
@@ -101,8 +103,12 @@ class TemplateView(msgspec.Struct, frozen=True, kw_only=True):
     cpus: float | None
     network: bool
 
+    @classmethod
+    def of(cls, entity: SandboxTemplate, /) -> Self:
+        return cls.read(entity, command=list(entity.command), ports=list(entity.ports), env_names=sorted(entity.env))
 
-class EventView(msgspec.Struct, frozen=True, kw_only=True):
+
+class EventView(View[SandboxEvent], frozen=True):
     at: datetime
     state: SandboxState
     previous: SandboxState | None
@@ -110,12 +116,8 @@ class EventView(msgspec.Struct, frozen=True, kw_only=True):
     action: SandboxAction | None
     detail: str
 
-    @classmethod
-    def of(cls, e: SandboxEvent) -> EventView:
-        return cls(at=e.at, state=e.state, previous=e.previous, cause=e.cause, action=e.action, detail=e.detail)
 
-
-class SandboxView(msgspec.Struct, frozen=True, kw_only=True):
+class SandboxView(View[Sandbox], frozen=True):
     id: str
     name: str
     owner_id: str
@@ -138,33 +140,10 @@ class SandboxView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
     @classmethod
-    def of(cls, s: Sandbox) -> SandboxView:
-        t = s.template
-        return cls(
-            id=s.id,
-            name=s.name,
-            owner_id=s.owner_id,
-            state=s.state,
-            state_reason=s.state_reason,
-            actions=legal_actions(s.state),
-            generation=s.generation,
-            template=TemplateView(
-                image=t.image,
-                command=list(t.command),
-                ports=list(t.ports),
-                env_names=sorted(t.env),
-                memory_mb=t.memory_mb,
-                cpus=t.cpus,
-                network=t.network,
-            ),
-            ttl_seconds=s.ttl_seconds,
-            on_ttl=s.on_ttl,
-            idle_timeout_seconds=s.idle_timeout_seconds,
-            on_idle=s.on_idle,
-            expires_at=s.expires_at,
-            idle_expires_at=s.idle_expires_at,
-            last_activity_at=s.last_activity_at,
-            events=[EventView.of(e) for e in s.events[-RECENT_EVENTS:]],
-            created_at=s.created_at,
-            updated_at=s.updated_at,
+    def of(cls, entity: Sandbox, /) -> Self:
+        return cls.read(
+            entity,
+            actions=legal_actions(entity.state),
+            template=TemplateView.of(entity.template),
+            events=[EventView.of(e) for e in entity.events[-RECENT_EVENTS:]],
         )

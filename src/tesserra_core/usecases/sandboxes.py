@@ -64,8 +64,7 @@ class ListSandboxes:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[SandboxView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            found, total = await uow.sandboxes.list(actor.tenant_id, page)
-        return Page([SandboxView.of(s) for s in found], total, page.limite, page.offset)
+            return page.answer(await uow.sandboxes.list(actor.tenant_id, page), SandboxView.of)
 
 
 @dataclass(frozen=True, slots=True)
