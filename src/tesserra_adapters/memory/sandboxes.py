@@ -14,8 +14,7 @@ class MemorySandboxes(_Repo):
         self._put(self._store.sandboxes, sandbox.id, sandbox)
 
     async def get(self, tenant_id: str, sandbox_id: str) -> Sandbox | None:
-        sandbox = self._store.sandboxes.get(sandbox_id)
-        return sandbox if sandbox is not None and sandbox.tenant_id == tenant_id else None
+        return self._owned(self._store.sandboxes, tenant_id, sandbox_id)
 
     async def find(self, sandbox_id: str) -> Sandbox | None:
         return self._store.sandboxes.get(sandbox_id)

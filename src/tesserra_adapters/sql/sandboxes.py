@@ -32,8 +32,7 @@ class SqlSandboxes(Repo):
         await self._conn.execute(t.sandboxes.insert().values(_values(sandbox)))
 
     async def get(self, tenant_id: str, sandbox_id: str) -> Sandbox | None:
-        c = t.sandboxes.c
-        row = await self._one(select(t.sandboxes).where(c.id == sandbox_id, c.tenant_id == tenant_id))
+        row = await self._owned(t.sandboxes, tenant_id, sandbox_id)
         return _sandbox(row) if row else None
 
     async def find(self, sandbox_id: str) -> Sandbox | None:
