@@ -15,6 +15,7 @@ from tesserra_core.runners.billing_retries import RetryEvents
 from tesserra_core.runners.housekeeping import Housekeeping
 from tesserra_core.runners.provisioner import Provisioner
 from tesserra_core.runners.revocation_watcher import RevocationWatcher
+from tesserra_core.runners.sandbox_reaper import SandboxReaper
 from tesserra_core.runners.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.api_keys import ApiKeys, api_keys
 from tesserra_core.usecases.billing_events import BillingEvents, billing_events
@@ -35,6 +36,8 @@ from tesserra_core.usecases.operators import Operators, operators
 from tesserra_core.usecases.projects import Projects, projects
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.resources import Resources, resources
+from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
+from tesserra_core.usecases.sandboxes import Sandboxes, sandboxes
 from tesserra_core.usecases.sessions import AuthPolicy, Sessions, sessions
 from tesserra_core.usecases.shared_tools import SharedTools, shared_tools
 from tesserra_core.usecases.status import Service, service
@@ -72,6 +75,7 @@ class UseCases:
     marketplace: Marketplace
     installations: Installations
     containers: Containers
+    sandboxes: Sandboxes
     shared_tools: SharedTools
     integrations: Integrations
     plans: Plans
@@ -86,6 +90,7 @@ class UseCases:
     housekeeping: Housekeeping
     revocations: RevocationWatcher
     provisioner: Provisioner
+    sandbox_reaper: SandboxReaper
     tool_servers: ToolServers
     retry_billing_events: RetryEvents
     reconcile_workloads: ReconcileWorkloads
@@ -93,7 +98,8 @@ class UseCases:
     @contextlib.asynccontextmanager
     async def running(self, *, guest: bool = False) -> AsyncIterator[None]:
         """The background runners for the life of the block, started in order and stopped in reverse:
-        the revocation watcher (with housekeeping), billing retries, the provisioner, the tool servers.
+        the revocation watcher (with housekeeping), billing retries, the provisioner, the sandbox reaper,
+        the tool servers.
 
         Every driver enters this once. A server runs them all; a ``guest`` (the MCP stdio command,
         which shares the store with a running server) only watches revocations and closes the tool
@@ -103,6 +109,7 @@ class UseCases:
             if not guest:
                 await stack.enter_async_context(self.retry_billing_events.running())
                 await stack.enter_async_context(self.provisioner.running())
+                await stack.enter_async_context(self.sandbox_reaper.running())
             await stack.enter_async_context(self.tool_servers.running(reconcile=not guest))
             yield
 
@@ -130,6 +137,7 @@ def use_cases(
         p.uow, p.rate_limiter, p.idempotency, p.clock, retention=REVOCATION_RETENTION, idle_for=idle_for
     )
     provisioner = Provisioner(p.uow, p.runtime, p.clock)
+    lifecycle = SandboxLifecycle(p.uow, p.runtime, p.clock)
     shared = shared_tools(p)
     limits = tool_limits or ToolLimits()
     tool_servers = ToolServers(
@@ -164,6 +172,7 @@ def use_cases(
             p, servers=tool_servers, max_file=limits.upload_max_file, max_total=limits.upload_max_total
         ),
         containers=containers(p, servers=tool_servers),
+        sandboxes=sandboxes(p, lifecycle=lifecycle),
         shared_tools=shared,
         integrations=integrations(p),
         plans=plans(p),
@@ -176,6 +185,7 @@ def use_cases(
         housekeeping=housekeeping,
         revocations=RevocationWatcher(p.uow, caches, usage, p.clock, housekeeping),
         provisioner=provisioner,
+        sandbox_reaper=SandboxReaper(p.uow, lifecycle, p.clock),
         tool_servers=tool_servers,
         retry_billing_events=RetryEvents(p.uow, billing.process, p.clock),
         reconcile_workloads=ReconcileWorkloads(p.runtime),

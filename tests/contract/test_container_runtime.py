@@ -8,6 +8,7 @@ the spec that produces them there: a shell command for processes, busybox for Do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import uuid
@@ -110,9 +111,18 @@ class Harness:
         return await eventually(exited, within=15)
 
 
-@pytest.fixture(params=RUNTIMES)
-async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    kind = request.param
+async def served(workload: Workload) -> httpx.Response | None:
+    """The answer of the workload's HTTP port on the host, or None while it does not answer."""
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            return await client.get(f"http://127.0.0.1:{workload.ports[HTTP_PORT]}/")
+    except httpx.TransportError:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def open_harness(kind: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A runtime of ``kind``; at the end, what the test left on it is removed."""
     runtime: MemoryRuntime | ProcessRuntime | DockerRuntime
     if kind == "memory":
         runtime = MemoryRuntime(scripted, images={BUSYBOX_IMAGE})
@@ -128,6 +138,12 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         for workload in await runtime.list(harness.prefix):
             await runtime.remove(workload.id)
         await runtime.aclose()
+
+
+@pytest.fixture(params=RUNTIMES)
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with open_harness(request.param, tmp_path) as opened:
+        yield opened
 
 
 async def test_run_reports_a_running_workload_with_its_owner(harness: Harness) -> None:
@@ -320,16 +336,7 @@ async def test_bad_mounts_are_refused(harness: Harness, tmp_path: Path) -> None:
 @pytest.mark.parametrize("harness", REAL, indirect=True)
 async def test_ports_are_reachable_on_loopback(harness: Harness) -> None:
     workload = await harness.runtime.run(harness.http())
-    url = f"http://127.0.0.1:{workload.ports[HTTP_PORT]}/"
-    async with httpx.AsyncClient(timeout=2) as client:
-
-        async def served() -> httpx.Response | None:
-            try:
-                return await client.get(url)
-            except httpx.TransportError:
-                return None
-
-        response = await eventually(served, within=20)
+    response = await eventually(lambda: served(workload), within=20)
     assert response.status_code == 200
     assert "tesserra test page" in response.text or harness.kind == "process"
     restarted = await harness.runtime.restart(workload.id)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from tesserra_adapters.runtime.process import ProcessRuntime
@@ -345,3 +346,16 @@ async def test_sandboxed_workloads_run_as_their_own_uid_in_their_own_home(tmp_pa
     assert all(uid >= 1_900_000_000 for uid in uids)  # never root's
     for workload in runs:
         await runtime.remove(workload.id)
+
+
+async def test_a_workload_that_requires_isolation_is_refused_where_isolation_is_opted_out(tmp_path: Path) -> None:
+    runtime = ProcessRuntime(tmp_path, sandbox=None)
+    runtime.admit(spec("true"))
+    strict = msgspec.structs.replace(spec("sh", "-c", "touch ran"), require_isolation=True)
+    with pytest.raises(Unprocessable) as refused:
+        runtime.admit(strict)
+    assert refused.value.code == "isolation_unavailable"
+    assert "TESSERRA_PROCESS_ISOLATION=bubblewrap" in refused.value.message
+    with pytest.raises(Unprocessable):
+        await runtime.run(strict)
+    assert await runtime.list() == []

@@ -13,6 +13,7 @@ from types import TracebackType
 
 from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.memory.base import Undo
+from tesserra_adapters.memory.sandboxes import MemorySandboxes
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.files import ProjectFile
@@ -20,6 +21,7 @@ from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Sess
 from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.projects import Project
 from tesserra_core.domain.resources import Resource
+from tesserra_core.domain.sandboxes import Sandbox
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.domain.tools import CatalogEntry, Installation
 from tesserra_core.ports.persistence import Revocation
@@ -46,6 +48,7 @@ class MemoryStore:
     project_files: dict[str, ProjectFile] = field(default_factory=dict)
     projects: dict[str, Project] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     """Plans without their prices (those live in ``prices``)."""
@@ -80,6 +83,7 @@ class MemoryUnitOfWork:
         self.project_files = files.MemoryProjectFiles(store, self._journal)
         self.projects = projects.MemoryProjects(store, self._journal)
         self.resources = resources.MemoryResources(store, self._journal)
+        self.sandboxes = MemorySandboxes(store, self._journal)
         self.plans = billing.MemoryPlans(store, self._journal)
         self.subscriptions = billing.MemorySubscriptions(store, self._journal)
         self.invoices = billing.MemoryInvoices(store, self._journal)

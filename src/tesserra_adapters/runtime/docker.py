@@ -102,16 +102,39 @@ class DockerRuntime:
 
     async def stop(self, workload_id: str, *, grace: float = 10.0) -> Workload:
         async with self._engine(workload_id):
-            await self._managed(workload_id)
+            info = await self._managed(workload_id)
             container = self._docker.containers.container(workload_id)
+            if info["State"]["Status"] == "paused":  # a frozen process could not act on SIGTERM
+                await container.unpause()
             await container.stop(t=max(0, math.ceil(grace)))
             return workload_view(await container.show())
 
     async def restart(self, workload_id: str) -> Workload:
         async with self._engine(workload_id):
-            await self._managed(workload_id)
+            info = await self._managed(workload_id)
             container = self._docker.containers.container(workload_id)
+            if info["State"]["Status"] == "paused":
+                await container.unpause()
             await container.restart(t=10)
+            return workload_view(await container.show())
+
+    async def pause(self, workload_id: str) -> Workload:
+        return await self._freeze(workload_id, paused=True)
+
+    async def resume(self, workload_id: str) -> Workload:
+        return await self._freeze(workload_id, paused=False)
+
+    async def _freeze(self, workload_id: str, *, paused: bool) -> Workload:
+        """The engine's pause (the cgroup freezer) or unpause; a no-op when already so."""
+        async with self._engine(workload_id):
+            status = (await self._managed(workload_id))["State"]["Status"]
+            if status not in ("running", "paused"):
+                raise Conflict("the workload is not running", code="not_running")
+            container = self._docker.containers.container(workload_id)
+            if paused and status == "running":
+                await container.pause()
+            elif not paused and status == "paused":
+                await container.unpause()
             return workload_view(await container.show())
 
     async def remove(self, workload_id: str) -> None:

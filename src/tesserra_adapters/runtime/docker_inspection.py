@@ -60,4 +60,5 @@ def workload_view(info: Mapping[str, Any]) -> Workload:
         ports=_ports(info) if state is WorkloadState.RUNNING else {},
         exit_code=int(info["State"]["ExitCode"]) if state is WorkloadState.EXITED else None,
         started_at=_timestamp(info["State"].get("StartedAt")),
+        paused=status == "paused",
     )

@@ -170,6 +170,12 @@ class MemoryRuntime:
         await self._halt(entry, exit_code=143)
         return self._start(entry)
 
+    async def pause(self, workload_id: str) -> Workload:
+        return self._freeze(self._entry(workload_id), paused=True)
+
+    async def resume(self, workload_id: str) -> Workload:
+        return self._freeze(self._entry(workload_id), paused=False)
+
     async def remove(self, workload_id: str) -> None:
         entry = self._entries.get(workload_id)
         if entry is None:
@@ -208,11 +214,23 @@ class MemoryRuntime:
             raise NotFound(f"no workload {workload_id}")
         return entry
 
+    def _freeze(self, entry: _Entry, *, paused: bool) -> Workload:
+        """A paused task is only marked: nothing a tenant supplies runs here."""
+        if entry.workload.state is not WorkloadState.RUNNING:
+            raise Conflict("the workload is not running", code="not_running")
+        entry.workload = _replace(entry.workload, paused=paused)
+        return entry.workload
+
     def _start(self, entry: _Entry) -> Workload:
         entry.stdin, entry.stdout = _Pipe(), _Pipe()
         ports = dict(entry.workload.ports) or {port: next(self._ports) for port in entry.spec.ports}
         entry.workload = _replace(
-            entry.workload, state=WorkloadState.RUNNING, ports=ports, exit_code=None, started_at=self._now()
+            entry.workload,
+            state=WorkloadState.RUNNING,
+            ports=ports,
+            exit_code=None,
+            started_at=self._now(),
+            paused=False,
         )
         io = MemoryIO(entry.spec, _End(entry.stdout, entry.stdin), entry.logs)
         entry.task = asyncio.create_task(self._run(entry, io))
@@ -227,7 +245,7 @@ class MemoryRuntime:
             io.log(f"{type(exc).__name__}: {exc}")
             code = 1
         entry.stdout.close()
-        entry.workload = _replace(entry.workload, state=WorkloadState.EXITED, exit_code=code or 0)
+        entry.workload = _replace(entry.workload, state=WorkloadState.EXITED, exit_code=code or 0, paused=False)
 
     async def _halt(self, entry: _Entry, *, exit_code: int) -> None:
         task, entry.task = entry.task, None
@@ -235,7 +253,7 @@ class MemoryRuntime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            entry.workload = _replace(entry.workload, state=WorkloadState.EXITED, exit_code=exit_code)
+            entry.workload = _replace(entry.workload, state=WorkloadState.EXITED, exit_code=exit_code, paused=False)
         entry.stdin.close()
         entry.stdout.close()
 

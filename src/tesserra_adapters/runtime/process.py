@@ -84,6 +84,13 @@ class ProcessRuntime:
     # -- the port ---------------------------------------------------------------------------------
 
     def admit(self, spec: WorkloadSpec) -> None:
+        if self._sandbox is None and spec.require_isolation:
+            raise Unprocessable(
+                "this server runs workloads unisolated (TESSERRA_PROCESS_ISOLATION=none-trusted-single-tenant), "
+                "and this one must be isolated: use TESSERRA_PROCESS_ISOLATION=bubblewrap (with bubblewrap, passt "
+                "and util-linux installed) or the docker runtime (TESSERRA_RUNTIME=docker)",
+                code="isolation_unavailable",
+            )
         if self._sandbox is not None and (problem := self._sandbox.problem) is not None:
             raise Unprocessable(
                 f"this server cannot isolate workloads ({problem}): install bubblewrap, passt and util-linux, "
@@ -126,6 +133,24 @@ class ProcessRuntime:
             record = self._files.load(workload_id)
             await self._terminate(record, 10.0)
             await self._spawn(record)
+            return self._view(record)
+
+    async def pause(self, workload_id: str) -> Workload:
+        return await self._freeze(workload_id, paused=True)
+
+    async def resume(self, workload_id: str) -> Workload:
+        return await self._freeze(workload_id, paused=False)
+
+    async def _freeze(self, workload_id: str, *, paused: bool) -> Workload:
+        """SIGSTOP (or SIGCONT) to the workload's whole process group, the sandbox's processes with it."""
+        async with self._lock(workload_id):
+            record = self._refresh(self._files.load(workload_id))
+            if record.state is not WorkloadState.RUNNING or record.pid is None:
+                raise Conflict("the workload is not running", code="not_running")
+            if record.paused != paused:
+                kill_group(record.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+                record.paused = paused
+                self._files.save(record)
             return self._view(record)
 
     async def remove(self, workload_id: str) -> None:
@@ -193,8 +218,7 @@ class ProcessRuntime:
     # -- processes --------------------------------------------------------------------------------
 
     async def _spawn(self, record: WorkloadRecord) -> None:
-        if self._sandbox is not None:
-            self.admit(record.spec)
+        self.admit(record.spec)
         popen = await launch(record, self._files.folder(record.id), self._sandbox)
         await self._started(record, popen)
 
@@ -209,6 +233,7 @@ class ProcessRuntime:
         record.start_ticks = started[1] if started else None
         record.boot_id = self._boot
         record.state = WorkloadState.RUNNING
+        record.paused = False
         record.exit_code = None
         record.started_at = datetime.now(UTC)
         self._files.save(record)
@@ -238,6 +263,8 @@ class ProcessRuntime:
         if record.state is WorkloadState.RUNNING and record.pid is not None:
             pid = record.pid
             kill_group(pid, signal.SIGTERM)
+            if record.paused:  # stopped processes act on SIGTERM once they run again
+                kill_group(pid, signal.SIGCONT)
             if child is not None:
                 if not await child.wait(grace):
                     kill_group(pid, signal.SIGKILL)
@@ -247,6 +274,7 @@ class ProcessRuntime:
                 await exited(pid, 5.0)
             kill_group(pid, signal.SIGKILL)  # what the leader left behind
             record.state = WorkloadState.EXITED
+            record.paused = False
             returncode = child.returncode if child is not None else None
             record.exit_code = None if returncode is None else exit_code(returncode)
         end_pasta(record)
@@ -299,4 +327,5 @@ class ProcessRuntime:
             ports=dict(record.ports),
             exit_code=record.exit_code,
             started_at=record.started_at,
+            paused=record.paused and record.state is WorkloadState.RUNNING,
         )

@@ -30,6 +30,8 @@ class WorkloadRecord(msgspec.Struct, kw_only=True):
     boot_id: str | None = None
     exit_code: int | None = None
     started_at: datetime | None = None
+    paused: bool = False
+    """Its process group was sent SIGSTOP (``pause``) and not yet SIGCONT."""
     uid: int | None = None
     """The workload's own uid in the sandbox (None: it runs as the server's user)."""
     pasta_pid: int | None = None

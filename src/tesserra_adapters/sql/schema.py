@@ -474,3 +474,33 @@ installations = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Index(None, "tenant_id", "id"),
 )
+
+sandboxes = Table(
+    "sandboxes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", ID, nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("template", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("state_reason", Text, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("workload_id", String(128), nullable=True),
+    Column("ttl_seconds", Integer, nullable=False),
+    Column("on_ttl", String(8), nullable=False),
+    Column("idle_timeout_seconds", Integer, nullable=True),
+    Column("on_idle", String(8), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("idle_expires_at", UtcDateTime, nullable=True),
+    Column("last_activity_at", UtcDateTime, nullable=False),
+    Column("events", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "id"),
+    Index(None, "state"),
+    Index(None, "expires_at"),
+    Index(None, "idle_expires_at"),
+)
+"""Sandboxes (migration 0007); a deleted one stays, state ``deleted``, with its events. The owner is
+a user id without a foreign key: the sandbox outlives its creator's membership and is the tenant's."""

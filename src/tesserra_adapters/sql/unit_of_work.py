@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
+from tesserra_adapters.sql.sandboxes import SqlSandboxes
 from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed
 
 
@@ -57,6 +58,7 @@ class SqlUnitOfWork:
         self.project_files = files.SqlProjectFiles(conn)
         self.projects = projects.SqlProjects(conn)
         self.resources = resources.SqlResources(conn)
+        self.sandboxes = SqlSandboxes(conn)
         self.plans = billing.SqlPlans(conn)
         self.subscriptions = billing.SqlSubscriptions(conn)
         self.invoices = billing.SqlInvoices(conn)

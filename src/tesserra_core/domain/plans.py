@@ -22,6 +22,9 @@ class PlanLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     storage_bytes: Limit = 1024**3
     agents: Limit = 1
     installations: Limit = 3
+    sandboxes: Limit = 3
+    sandbox_ttl_seconds: Limit = 24 * 3600
+    """The longest ``ttl_seconds`` a sandbox may have."""
 
 
 FREE_LIMITS = PlanLimits()

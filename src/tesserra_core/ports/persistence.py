@@ -21,6 +21,7 @@ from tesserra_core.ports.billing import (
 from tesserra_core.ports.domains import DnsRecordRepository, DomainRepository
 from tesserra_core.ports.files import ProjectFileRepository
 from tesserra_core.ports.mail import EmailAliasRepository, MailboxRepository
+from tesserra_core.ports.sandboxes import SandboxRepository
 from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
 from tesserra_core.ports.tools import CatalogRepository, InstallationRepository
 
@@ -255,6 +256,9 @@ class UnitOfWork(Protocol):
 
     @property
     def resources(self) -> ResourceRepository: ...
+
+    @property
+    def sandboxes(self) -> SandboxRepository: ...
 
     @property
     def plans(self) -> PlanRepository: ...

@@ -67,6 +67,9 @@ class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True):
     cpus: float | None = None
     mounts: tuple[Mount, ...] = ()
     """Host directories the workload sees (see ``Mount``); two mounts never share a target."""
+    require_isolation: bool = False
+    """Run it isolated or not at all (sandboxes): where the operator opted out of isolation, ``admit``
+    refuses it all the same."""
 
     def __post_init__(self) -> None:
         targets = [m.target for m in self.mounts]
@@ -92,6 +95,8 @@ class Workload(msgspec.Struct, frozen=True, kw_only=True):
     ports: Mapping[int, int] = msgspec.field(default_factory=dict)
     exit_code: int | None = None
     started_at: datetime | None = None
+    paused: bool = False
+    """A running workload frozen by ``pause`` (its processes hold their memory and do not run)."""
 
 
 class StdioChannel(Protocol):
@@ -125,6 +130,17 @@ class ContainerRuntime(Protocol):
     async def stop(self, workload_id: str, *, grace: float = 10.0) -> Workload: ...
 
     async def restart(self, workload_id: str) -> Workload: ...
+
+    async def pause(self, workload_id: str) -> Workload:
+        """Freeze a running workload (``Workload.paused``); pausing a paused one is a no-op. ``Conflict``
+        (code ``not_running``) when it is not running. ``stop``, ``restart`` and ``remove`` work on a
+        paused workload."""
+        ...
+
+    async def resume(self, workload_id: str) -> Workload:
+        """Let a paused workload run on; resuming a running one is a no-op. ``Conflict`` (code
+        ``not_running``) when it is not running."""
+        ...
 
     async def remove(self, workload_id: str) -> None:
         """Stop (if running) and delete; removing a workload that is gone is not an error."""

@@ -11,6 +11,7 @@ from tesserra_mcp.tools import (
     mail,
     marketplace,
     projects,
+    sandboxes,
     service,
     shared_tools,
     zones,
@@ -29,4 +30,5 @@ ALL: tuple[ToolSet, ...] = (
     marketplace.tools,
     installations.tools,
     containers.tools,
+    sandboxes.tools,
 )

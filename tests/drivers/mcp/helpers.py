@@ -83,10 +83,14 @@ TOOLS_READ_TOOLS = frozenset(
         "list_installations",
         "list_containers",
         "get_container",
+        "list_sandboxes",
+        "get_sandbox",
     }
 )
 """What tools:read shows, even to a basic-tier key."""
-TOOLS_WRITE_TOOLS = frozenset({"install_tool", "call_installation_tool", "container_action"})
+TOOLS_WRITE_TOOLS = frozenset(
+    {"install_tool", "call_installation_tool", "container_action", "create_sandbox", "sandbox_action"}
+)
 """tools:write, standard tier and above."""
 TOOLS = BASE_TOOLS | TOOLS_READ_TOOLS | TOOLS_WRITE_TOOLS
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
