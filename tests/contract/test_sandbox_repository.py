@@ -100,10 +100,10 @@ async def test_pages_newest_first_without_the_deleted(uow_factory: UnitOfWorkFac
     await _add(uow_factory, first, second, third, gone)
     async with uow_factory(read_only=True) as uow:
         assert await uow.sandboxes.count(t.id) == 3
-        page, total = await uow.sandboxes.list(t.id, PageRequest(limite=2))
+        page, total = await uow.sandboxes.list(t.id, PageRequest(limit=2))
         assert [s.id for s in page] == [third.id, second.id]
         assert total == 3
-        rest, total = await uow.sandboxes.list(t.id, PageRequest(limite=2, offset=2))
+        rest, total = await uow.sandboxes.list(t.id, PageRequest(limit=2, offset=2))
         assert [s.id for s in rest] == [first.id]
         assert total == 3
 
