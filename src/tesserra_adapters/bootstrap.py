@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.catalog import CatalogFile
-from tesserra_adapters.dns import DnspythonResolver, DnspythonZoneCodec
+from tesserra_adapters.dns_on_demand import OnDemandResolver, OnDemandZoneCodec
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
 from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
@@ -48,7 +48,7 @@ from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
-from tesserra_adapters.tool_client import McpToolConnector
+from tesserra_adapters.tool_connector import McpToolConnector
 from tesserra_adapters.workspaces import LocalWorkspaces, workspaces_root
 from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.ports import Ports
@@ -171,7 +171,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
         http_probe=await stack.enter_async_context(httpx_probe()),
         oauth=HttpxOAuthClient(await stack.enter_async_context(http_client())),
         gateway=await stack.enter_async_context(payment_gateway(settings)),
-        resolver=DnspythonResolver(settings.dns_resolvers, settings.dns_timeout),
+        resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
@@ -252,7 +252,7 @@ def _ports(
         idempotency=idempotency,
         tool_connector=McpToolConnector(),
         entitlements=entitlements,
-        zone_codec=DnspythonZoneCodec(),
+        zone_codec=OnDemandZoneCodec(),
         secret_box=secret_box,
         package_resolver=LocalPackages(settings.data_dir, settings.tool_script_dirs, settings.tool_python_image),
         runtime=runtime,

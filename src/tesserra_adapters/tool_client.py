@@ -215,10 +215,3 @@ def _translate(exc: MCPError) -> Unavailable | Unprocessable:
     if exc.code in (types.INVALID_PARAMS, types.METHOD_NOT_FOUND):
         return Unprocessable(f"the tool server rejected the call: {exc.message[:300]}", code="tool_call_rejected")
     return Unavailable(f"the tool server answered an error: {exc.message[:300]}", code="tool_server_error")
-
-
-class McpToolConnector:
-    async def connect(self, channel: StdioChannel, *, seconds: float) -> McpToolSession:
-        session = McpToolSession(channel)
-        await session.start(seconds)
-        return session

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tesserra_adapters.tool_client import McpToolConnector, McpToolSession
+from tesserra_adapters.tool_client import McpToolSession
+from tesserra_adapters.tool_connector import McpToolConnector
 from tesserra_core.errors import ValidationFailed
 from tests.servers.launchers import SERVERS
 
@@ -51,6 +52,7 @@ async def probe() -> AsyncIterator[McpToolSession]:
         limit=64 * 1024 * 1024,
     )
     session = await McpToolConnector().connect(_ProcessChannel(process), seconds=20)
+    assert isinstance(session, McpToolSession)
     try:
         yield session
     finally:
