@@ -6,8 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
-
+from tesserra_adapters.outbound import OnDemandClient, on_demand_client
 from tesserra_core.ports.health import HttpCheck
 
 
@@ -17,15 +16,17 @@ def _ms(start: float) -> float:
 
 class HttpxProbe:
     """One shared client (connection pool), no redirects followed, no proxies from the environment:
-    health checks reach the published loopback port directly."""
+    health checks reach the published loopback port directly. The client is made on the first check."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: OnDemandClient) -> None:
         self._client = client
 
     async def get(self, url: str, within: float) -> HttpCheck:
+        import httpx
+
         start = time.perf_counter()
         try:
-            response = await self._client.get(url, timeout=within)
+            response = await self._client().get(url, timeout=within)
         except httpx.TimeoutException:
             return HttpCheck(None, _ms(start), f"timed out after {within:g} s")
         except httpx.HTTPError as exc:
@@ -36,7 +37,7 @@ class HttpxProbe:
 @asynccontextmanager
 async def httpx_probe() -> AsyncIterator[HttpxProbe]:
     """The probe with its client, closed at shutdown."""
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
+    async with on_demand_client(trust_env=False, follow_redirects=False) as client:
         yield HttpxProbe(client)
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import httpx
 import msgspec
 
+from tesserra_adapters.outbound import OnDemandClient, on_demand_client
 from tesserra_core.domain.shared_tools import OAuthProvider
 from tesserra_core.errors import UpstreamFailed, ValidationFailed
 from tesserra_core.ports.shared_tools import TokenGrant
+
+if TYPE_CHECKING:
+    import httpx
 
 _ERROR = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 BAD = "oauth_bad_response"
@@ -25,9 +28,10 @@ MAX_RESPONSE = 64 * 1024
 
 
 @asynccontextmanager
-async def http_client(seconds: float = 10.0) -> AsyncIterator[httpx.AsyncClient]:
-    """The outbound client for providers; closed at shutdown. Redirects are not followed."""
-    async with httpx.AsyncClient(timeout=seconds, follow_redirects=False, trust_env=False) as client:
+async def http_client(seconds: float = 10.0) -> AsyncIterator[OnDemandClient]:
+    """The outbound client for providers, made on the first call; closed at shutdown. Redirects are
+    not followed."""
+    async with on_demand_client(timeout=seconds, follow_redirects=False, trust_env=False) as client:
         yield client
 
 
@@ -44,7 +48,7 @@ def _body(response: httpx.Response) -> dict[str, Any]:
 
 
 class HttpxOAuthClient:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: OnDemandClient) -> None:
         self._client = client
 
     async def exchange_code(
@@ -111,7 +115,9 @@ class HttpxOAuthClient:
         return grant
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
-            return await self._client.request(method, url, **kwargs)
+            return await self._client().request(method, url, **kwargs)
         except httpx.HTTPError:
             raise UpstreamFailed("the OAuth provider could not be reached", code="oauth_provider_unreachable") from None

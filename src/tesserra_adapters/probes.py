@@ -7,8 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import httpx
-
 from tesserra_core.ports.health import ComponentHealth, Health
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 
@@ -63,6 +61,8 @@ class DockerProbe:
         self._host = docker_host
 
     async def check(self) -> ComponentHealth:
+        import httpx
+
         if not self._host.startswith("unix://"):
             url, transport = f"{self._host.replace('tcp://', 'http://').rstrip('/')}/_ping", None
         else:

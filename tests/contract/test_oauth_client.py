@@ -17,6 +17,7 @@ import pytest
 
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
+from tesserra_adapters.outbound import on_demand_client
 from tesserra_core.domain.shared_tools import OAuthProvider, pkce_challenge
 from tesserra_core.errors import UpstreamFailed, ValidationFailed
 from tesserra_core.ports.shared_tools import OAuthClient
@@ -171,7 +172,7 @@ async def test_unreachable_provider_is_upstream_failure() -> None:
         token_url=f"http://127.0.0.1:{free_port()}/token",
         client_id="c",
     )
-    async with httpx.AsyncClient(timeout=2.0) as client:
+    async with on_demand_client(timeout=2.0) as client:
         with pytest.raises(UpstreamFailed) as err:
             await HttpxOAuthClient(client).refresh(dead, refresh_token="r")
     assert err.value.code == "oauth_provider_unreachable"
@@ -195,7 +196,7 @@ async def test_odd_provider_answers_are_502(status: int, body: bytes, content_ty
         return httpx.Response(status, content=body, headers={"content-type": content_type})
 
     provider = OAuthProvider(id="o", name="O", authorize_url="https://o/a", token_url="https://o/t", client_id="c")
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    async with on_demand_client(transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(UpstreamFailed) as err:
             await HttpxOAuthClient(client).refresh(provider, refresh_token="r")
     assert err.value.code == code
@@ -213,7 +214,7 @@ async def test_form_encoded_answers_are_understood_and_public_clients_send_their
         )
 
     provider = OAuthProvider(id="o", name="O", authorize_url="https://o/a", token_url="https://o/t", client_id="pub")
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+    async with on_demand_client(transport=httpx.MockTransport(handler)) as client:
         grant = await HttpxOAuthClient(client).refresh(provider, refresh_token="r")
     assert (grant.access_token, grant.scope) == ("abc", "repo user")
     form = parse_qs(seen[0].content.decode())

@@ -7,7 +7,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 
 from tesserra_core.errors import Unavailable
@@ -52,6 +51,8 @@ class CatalogFile:
         return _documents(raw, location)
 
     async def _fetch(self, url: str) -> bytes:
+        import httpx
+
         try:
             async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=True) as client:
                 response = await client.get(url, headers={"Accept": "application/json"})
