@@ -91,6 +91,7 @@ def serve(app: Litestar, host: str, port: int) -> None:
             port=port,
             log_config=None,
             access_log=False,
+            ws="none",
             lifespan="on",
             proxy_headers=False,
         )

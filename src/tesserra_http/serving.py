@@ -5,8 +5,9 @@ Each trick, and what it is for:
 - uvloop under an ``asyncio.Runner`` with httptools (``BoundedHttpToolsProtocol``), no access log:
   the configuration bench/README.md's "ceiling" (a) is measured with, so our routes are compared
   with the fastest bare app this stack can serve.
-- ``gc.freeze()`` after start-up: everything built before the first request lives as long as the
-  process, so collections set off by per-request garbage no longer rescan it.
+- No cyclic collection during start-up (``tesserra_http.cli`` turns the collector off before the
+  imports), then ``gc.freeze()`` and the collector back on: everything built before the first
+  request lives as long as the process, so collections set off by per-request garbage never scan it.
 - ``mallopt(M_MMAP_THRESHOLD, 1 MiB)``: each argon2id verify (19 MiB, in a worker thread) is mmap'd
   and given back to the OS when freed, so a burst of logins does not leave its buffers resident
   in glibc's per-thread arenas.
@@ -94,6 +95,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
             os._exit(code)
         children.append(pid)
     sock.close()
+    gc.enable()
     _supervise(children)
 
 
@@ -157,6 +159,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
             log_config=None,
             http=BoundedHttpToolsProtocol.with_head_timeout(settings.head_timeout),
             access_log=False,
+            ws="none",  # no WebSocket route: uvicorn need not import a WebSocket library
             lifespan="on",
             proxy_headers=False,
         )
@@ -175,4 +178,5 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
         # sight, so that collections triggered by request garbage do not rescan it.
         gc.collect()
         gc.freeze()
+        gc.enable()
         await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
