@@ -1,5 +1,6 @@
 """Cold start (spawning ``tesserra serve`` to the first 200 on /health, on an empty then a migrated
-database), the interpreter start and imports that bound it from below, and idle RSS."""
+database), the interpreter start and imports that bound it from below, and idle RSS; with
+``breakdown``'s import profile of a real start and memory of the running server beside them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.harness import Serve, say, stop
+from bench.breakdown import import_profile, print_import_profile, print_memory
+from bench.harness import Serve, request, require, say, stop
 from bench.results import BackendResult
 
 TARGET_COLD_S = 2.0
@@ -17,9 +19,10 @@ TARGET_RSS_MB = 120.0
 
 def cold_starts(serve: Serve, res: BackendResult) -> subprocess.Popen[bytes]:
     """Empty database (migrations + first owner), then twice on the migrated one; the last server
-    stays up for the load."""
+    stays up for the load. Between them, one start under ``-X importtime``, whose profile is printed."""
     proc, cold_empty = serve.start()
     stop(proc)
+    print_import_profile(import_profile(serve))
     proc, cold_1 = serve.start()
     stop(proc)
     proc, cold_2 = serve.start()
@@ -43,9 +46,11 @@ def import_seconds(code: str) -> float:
 def print_import_floor() -> None:
     say()
     say("Interpreter start + imports alone (best of 2), the floor under any cold start:")
-    serve_imports = "import tesserra_http.cli, tesserra_http.app, tesserra_adapters.bootstrap, uvicorn, uvloop"
+    # as ``tesserra serve`` imports them: with the cyclic collector off (see tesserra_http/cli.py)
+    serve_imports = "import gc; gc.disable(); import tesserra_http.serving, tesserra_http.app, uvicorn, uvloop"
     say(f"  {serve_imports}: {import_seconds(serve_imports):.2f} s")
-    say(f"  import mcp.server (the MCP SDK alone): {import_seconds('import mcp.server'):.2f} s")
+    mcp_sdk = "import mcp.client.session, mcp.server.mcpserver"
+    say(f"  {mcp_sdk} (the MCP SDK alone, loaded on demand): {import_seconds(mcp_sdk):.2f} s")
     frameworks = "import litestar, sqlalchemy.ext.asyncio"
     say(f"  {frameworks}: {import_seconds(frameworks):.2f} s")
 
@@ -58,9 +63,32 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 
 def idle_rss(pid: int) -> float:
-    """VmRSS once the server has been idle for 2 s."""
+    """VmRSS once the server has been idle for 2 s; its memory breakdown is printed."""
     time.sleep(2.0)
-    return rss_mb(pid)
+    rss = rss_mb(pid)
+    print_memory(pid, f"{rss:.1f} MB idle")
+    return rss
+
+
+_INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+}
+
+
+def note_mcp_rss(res: BackendResult, port: int, pid: int, api_key: dict[str, str]) -> None:
+    """The MCP SDK loads on the first /mcp request: one ``initialize``, then the idle RSS again
+    (information, after the targets' figures)."""
+    before = rss_mb(pid)
+    headers = {**api_key, "Accept": "application/json, text/event-stream"}
+    status, body = request(port, "POST", "/mcp", headers=headers, body=_INITIALIZE)
+    require(status == 200, f"/mcp initialize: {status} {body[:200]!r}")
+    after = idle_rss(pid)
+    res.notes.append(
+        f"the first /mcp request (initialize) loads the MCP SDK: idle RSS {before:.1f} -> {after:.1f} MB (information)"
+    )
 
 
 def check_idle_rss(res: BackendResult, pid: int, rss_start: float) -> None:

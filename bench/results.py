@@ -36,11 +36,12 @@ def _server_ms(row: Row) -> float:
 def print_table(res: BackendResult) -> None:
     say()
     say(f"== {res.name} " + "=" * (112 - len(res.name)))
-    _print_loads(res)
-    if "r0" in res.rows:
-        _print_raw_comparison(res)
-    say()
-    _print_cpu(res)
+    if "a" in res.rows:  # not under --only footprint, which loads Tesserra alone
+        _print_loads(res)
+        if "r0" in res.rows:
+            _print_raw_comparison(res)
+        say()
+        _print_cpu(res)
     for note in res.notes:
         say(f"- {note}")
     for tag, lines in res.profiles.items():

@@ -1,13 +1,15 @@
 """Tesserra's benchmark: run by hand, prints its figures and a PASS/MISS line per target.
 
-    .venv/bin/python bench/run.py                 # PostgreSQL and SQLite, ~3-5 minutes
-    .venv/bin/python bench/run.py --backends sqlite --duration 3
+    .nox/tests/bin/python bench/run.py                 # PostgreSQL and SQLite, ~3-5 minutes
+    .nox/tests/bin/python bench/run.py --backends sqlite --only footprint   # ~1 minute
+    (any Python with Tesserra installed; PYTHONPATH=src to measure the working tree: bench/README.md)
 
 Every server is a real subprocess (``tesserra serve``, and the two comparison apps in
 ``servers.py``), loaded from another process (``wrk`` if installed, else ``loadgen.py``) over
 loopback with keep-alive connections for a fixed time. See bench/README.md.
 
-What each part measures lives in its own module: ``footprint`` (cold start, idle RSS),
+What each part measures lives in its own module: ``footprint`` (cold start, idle RSS), ``breakdown``
+(import profile of a real start, memory by kind and by group of imports),
 ``credentials`` (login, key and JWT verification, argon2), ``throughput`` (scenarios (a) to (d)),
 with ``comparisons`` (the ceiling and raw asyncpg servers), ``tenants`` (the 100,000 rows of (d)),
 ``load``, ``cpu``, ``profiling`` and ``results`` under them; this file runs them per backend.
@@ -32,15 +34,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.breakdown import print_import_rss
 from bench.comparisons import start_ceiling, start_rawpg
 from bench.credentials import check_credentials, mint
-from bench.footprint import check_idle_rss, cold_starts, idle_rss, print_import_floor
+from bench.footprint import check_idle_rss, cold_starts, idle_rss, note_mcp_rss, print_import_floor
 from bench.harness import RATE_SCALE, Serve, postgres_database, say, stop_all
 from bench.load import Loader, choose_loader
 from bench.profiling import py_spy
 from bench.results import BackendResult, print_table, print_targets
 from bench.tenants import TenantRows, seed_postgres, seed_sqlite, seed_tenants
-from bench.throughput import check_throughput, run_scenarios, scenarios
+from bench.throughput import check_responses, check_throughput, measure, run_scenarios, scenarios, tesserra_scenarios
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Setup:
     deep_offset: int
     profile: Path | None
     rounds: int
+    footprint_only: bool
 
 
 def bench_backend(name: str, db_url: str, seed: Callable[[], None], raw_dsn: str | None, setup: Setup) -> BackendResult:
@@ -62,15 +66,23 @@ def bench_backend(name: str, db_url: str, seed: Callable[[], None], raw_dsn: str
     rss_start = idle_rss(proc.pid)
     minted = mint(serve)
     seed_tenants(serve.port, minted.bearer, setup.data, seed)
-    ceiling = start_ceiling(name, setup.work, minted.me_body)
-    raw = None
-    if raw_dsn is not None:
-        raw = start_rawpg(name, setup.work, db_url, raw_dsn, setup.deep_offset, serve.port, minted.bearer)
-    plan = scenarios(serve.port, proc.pid, ceiling, raw, minted.api_key, minted.bearer, setup.deep_offset)
-    run_scenarios(res, setup.loader, plan, setup.rounds, setup.profile)
-    check_credentials(res, serve, minted)
+    if setup.footprint_only:  # the same load on Tesserra, once, and nothing else
+        for s in tesserra_scenarios(serve.port, proc.pid, minted.api_key, minted.bearer, setup.deep_offset):
+            res.rows[s.tag] = measure(res, setup.loader, s, setup.profile)
+    else:
+        ceiling = start_ceiling(name, setup.work, minted.me_body)
+        raw = None
+        if raw_dsn is not None:
+            raw = start_rawpg(name, setup.work, db_url, raw_dsn, setup.deep_offset, serve.port, minted.bearer)
+        plan = scenarios(serve.port, proc.pid, ceiling, raw, minted.api_key, minted.bearer, setup.deep_offset)
+        run_scenarios(res, setup.loader, plan, setup.rounds, setup.profile)
+        check_credentials(res, serve, minted)
     check_idle_rss(res, proc.pid, rss_start)
-    check_throughput(res, setup.deep_offset)
+    note_mcp_rss(res, serve.port, proc.pid, minted.api_key)
+    if setup.footprint_only:
+        check_responses(res)
+    else:
+        check_throughput(res, setup.deep_offset)
     stop_all()
     return res
 
@@ -97,7 +109,8 @@ BACKENDS: dict[str, Callable[[argparse.Namespace, Setup], BackendResult]] = {
 def run_backends(args: argparse.Namespace, work: Path, loader: Loader) -> list[BackendResult]:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     profile = work if args.profile else None
-    setup = Setup(work, loader, TenantRows.make(args.tenants), args.deep_offset, profile, args.rounds)
+    footprint_only = args.only == "footprint"
+    setup = Setup(work, loader, TenantRows.make(args.tenants), args.deep_offset, profile, args.rounds, footprint_only)
     results = []
     for backend in backends:
         say()
@@ -139,6 +152,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--tenants", type=int, default=100_000)
     parser.add_argument("--deep-offset", type=int, default=50_000)
+    parser.add_argument(
+        "--only",
+        choices=["all", "footprint"],
+        default="all",
+        help="footprint: cold start, imports, memory, and the RSS after Tesserra's own load run once",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, captured bodies)")
     parser.add_argument(
         "--profile",
@@ -151,7 +170,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.profile and py_spy() is None:
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+        raise SystemExit(f"--profile needs py-spy: {sys.executable} -m pip install py-spy")
     loader_kind = choose_loader(args.loader)
     if loader_kind == "python" and args.loader == "auto":
         say("note: wrk not found, using bench/loadgen.py (apt-get install -y wrk for lighter load generation)")
@@ -164,6 +183,7 @@ def main() -> None:
         print_header(loader, work)
         results = run_backends(args, work, loader)
         print_import_floor()
+        print_import_rss()
         for res in results:
             print_table(res)
         misses = print_targets(results)

@@ -45,11 +45,7 @@ def scenarios(
     deep = LIST_PATH.format(deep_offset)
     plan = [
         Scenario("a", "(a) ceiling: bare Litestar, same JSON", ceiling.port, ceiling.pid, "/api/auth/me", {}),
-        Scenario("h", "    Tesserra GET /health (no auth, no DB)", port, pid, "/health", {}, True),
-        Scenario("b", "(b) GET /api/auth/me, X-API-Key", port, pid, "/api/auth/me", api_key, True),
-        Scenario("c", "(c) GET /api/auth/me, Bearer JWT", port, pid, "/api/auth/me", bearer, True),
-        Scenario("d0", "(d) GET /api/admin/tenants, offset 0", port, pid, LIST_PATH.format(0), bearer, True),
-        Scenario("dN", f"(d) GET /api/admin/tenants, offset {deep_offset:,}", port, pid, deep, bearer, True),
+        *tesserra_scenarios(port, pid, api_key, bearer, deep_offset),
     ]
     if raw is not None:
         plan += [
@@ -57,6 +53,20 @@ def scenarios(
             Scenario("rN", f"    raw asyncpg handler, offset {deep_offset:,}", raw.port, raw.pid, deep, {}),
         ]
     return plan
+
+
+def tesserra_scenarios(
+    port: int, pid: int, api_key: dict[str, str], bearer: dict[str, str], deep_offset: int
+) -> list[Scenario]:
+    """Tesserra's own: /health, (b), (c), (d) at offset 0 and deep."""
+    deep = LIST_PATH.format(deep_offset)
+    return [
+        Scenario("h", "    Tesserra GET /health (no auth, no DB)", port, pid, "/health", {}, True),
+        Scenario("b", "(b) GET /api/auth/me, X-API-Key", port, pid, "/api/auth/me", api_key, True),
+        Scenario("c", "(c) GET /api/auth/me, Bearer JWT", port, pid, "/api/auth/me", bearer, True),
+        Scenario("d0", "(d) GET /api/admin/tenants, offset 0", port, pid, LIST_PATH.format(0), bearer, True),
+        Scenario("dN", f"(d) GET /api/admin/tenants, offset {deep_offset:,}", port, pid, deep, bearer, True),
+    ]
 
 
 def measure(res: BackendResult, loader: Loader, s: Scenario, profile: Path | None) -> Row:
@@ -109,10 +119,10 @@ def check_throughput(res: BackendResult, deep_offset: int) -> None:
                 ratio >= TARGET_RATIO_LIST,
                 f"{ratio:.0%}",
             )
-    _check_responses(res)
+    check_responses(res)
 
 
-def _check_responses(res: BackendResult) -> None:
+def check_responses(res: BackendResult) -> None:
     served = sum(row.load.requests for row in res.rows.values())
     failed = sum(row.load.bad_status + row.load.socket_errors for row in res.rows.values())
     res.check("every loaded response was 2xx, no socket errors", failed == 0, f"{failed} of {served:,} failed")
