@@ -7,8 +7,8 @@ For each size: p50 and p99 at offset 0 and at offset 10,000, measured sequential
 keep-alive connection (the request's own latency) and under load (``--connections`` connections).
 Target: at offset 0, the large p50 is within 1.3x of the small p50.
 
-    .venv/bin/python bench/projects.py
-    .venv/bin/python bench/projects.py --large 200000 --requests 300     # a quicker look
+    .nox/tests/bin/python bench/projects.py
+    .nox/tests/bin/python bench/projects.py --large 200000 --requests 300     # a quicker look
 
 Rows are seeded in SQL (generate_series), never through the API, after the server has migrated.
 Project ids interleave tenants (as creation over time would), so the tenant's rows are spread over

@@ -91,7 +91,6 @@ def serve(app: Litestar, host: str, port: int) -> None:
             port=port,
             log_config=None,
             access_log=False,
-            ws="none",
             lifespan="on",
             proxy_headers=False,
         )

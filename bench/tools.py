@@ -2,7 +2,7 @@
 
 Run by hand (see bench/README.md, "Tool calls"):
 
-    .venv/bin/python bench/tools.py [--calls 1000] [--backend sqlite|postgres] [--no-docker]
+    .nox/tests/bin/python bench/tools.py [--calls 1000] [--backend sqlite|postgres] [--no-docker]
 
 It starts ``tesserra serve`` as a subprocess (process runtime, SQLite by default), mints an API key,
 installs mcp-server-time through ``POST /api/marketplace/tools/{id}/install`` and times install ->

@@ -159,7 +159,6 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
             log_config=None,
             http=BoundedHttpToolsProtocol.with_head_timeout(settings.head_timeout),
             access_log=False,
-            ws="none",  # no WebSocket route: uvicorn need not import a WebSocket library
             lifespan="on",
             proxy_headers=False,
         )
