@@ -39,6 +39,7 @@ from bench.comparisons import start_ceiling, start_rawpg
 from bench.credentials import check_credentials, mint
 from bench.footprint import check_idle_rss, cold_starts, idle_rss, note_mcp_rss, print_import_floor
 from bench.harness import RATE_SCALE, Serve, postgres_database, say, stop_all
+from bench.list_paths import check_list_paths
 from bench.load import Loader, choose_loader
 from bench.profiling import py_spy
 from bench.results import BackendResult, print_table, print_targets
@@ -69,6 +70,7 @@ def bench_backend(name: str, db_url: str, seed: Callable[[], None], raw_dsn: str
     if setup.footprint_only:  # the same load on Tesserra, once, and nothing else
         for s in tesserra_scenarios(serve.port, proc.pid, minted.api_key, minted.bearer, setup.deep_offset):
             res.rows[s.tag] = measure(res, setup.loader, s, setup.profile)
+        check_list_paths(res, setup.loader, serve.port, proc.pid, minted.bearer, setup.profile)
     else:
         ceiling = start_ceiling(name, setup.work, minted.me_body)
         raw = None
@@ -76,6 +78,7 @@ def bench_backend(name: str, db_url: str, seed: Callable[[], None], raw_dsn: str
             raw = start_rawpg(name, setup.work, db_url, raw_dsn, setup.deep_offset, serve.port, minted.bearer)
         plan = scenarios(serve.port, proc.pid, ceiling, raw, minted.api_key, minted.bearer, setup.deep_offset)
         run_scenarios(res, setup.loader, plan, setup.rounds, setup.profile)
+        check_list_paths(res, setup.loader, serve.port, proc.pid, minted.bearer, setup.profile)
         check_credentials(res, serve, minted)
     check_idle_rss(res, proc.pid, rss_start)
     note_mcp_rss(res, serve.port, proc.pid, minted.api_key)

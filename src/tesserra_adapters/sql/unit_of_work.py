@@ -3,15 +3,23 @@
 A read-only unit of work runs in AUTOCOMMIT: no BEGIN and no ROLLBACK round trips, which is
 most of SQLAlchemy's per-request cost on a pooled connection. Database failures leave here as
 ``Unavailable``, values the database refuses as ``ValidationFailed``.
+
+Units of work wait for a connection in turn, first come first served, at a gate as wide as the pool
+(``asyncio.Semaphore`` is fair). The pool's own wait is not: SQLAlchemy's async pool waits on an
+``asyncio.Queue``, where a connection handed back goes to whoever asks next, before the waiter it
+woke runs, and that waiter goes back to the end of the line. Under 64 clients on PostgreSQL some
+requests waited seconds (p99 0.7-1.5 s against p50 35-60 ms); with the gate, p99 is 2-4x p50.
 """
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
@@ -26,19 +34,24 @@ def _bad_value(exc: BaseException) -> bool:
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: AsyncEngine, read_only: bool) -> None:
+    def __init__(self, engine: AsyncEngine, read_only: bool, gate: asyncio.Semaphore | None) -> None:
         self._engine = engine
         self._read_only = read_only
+        self._gate = gate
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
+        if self._gate is not None:
+            await self._gate.acquire()
         try:
-            conn = await self._engine.connect()
+            self._conn = conn = await self._engine.connect()
             if not self._read_only:
                 await conn.begin()
-        except (OSError, DBAPIError) as exc:
-            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
-        self._conn = conn
+        except BaseException as exc:
+            await self._give_back()
+            if isinstance(exc, (OSError, DBAPIError)):
+                raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+            raise
         self.tenants = identity.SqlTenants(conn)
         self.users = identity.SqlUsers(conn)
         self.memberships = identity.SqlMemberships(conn)
@@ -68,13 +81,7 @@ class SqlUnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                if conn.in_transaction():
-                    await conn.rollback()
-            finally:
-                await conn.close()
+        await self._give_back()
         if isinstance(exc, TesserraError) or exc is None:
             return
         if _bad_value(exc):
@@ -85,6 +92,21 @@ class SqlUnitOfWork:
         if isinstance(exc, (DBAPIError, SQLAlchemyError, OSError)):
             raise Unavailable("the database is unavailable", code="database_unavailable") from exc
 
+    async def _give_back(self) -> None:
+        """The connection back to the pool (what was not committed rolled back), and the next unit of
+        work in."""
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:
+                try:
+                    if conn.in_transaction():
+                        await conn.rollback()
+                finally:
+                    await conn.close()
+        finally:
+            if self._gate is not None:
+                self._gate.release()
+
     async def commit(self) -> None:
         assert self._conn is not None
         await self._conn.commit()
@@ -94,9 +116,11 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        pool = engine.pool
+        self._gate = asyncio.Semaphore(pool.size()) if isinstance(pool, QueuePool) else None
 
     def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._autocommit if read_only else self.engine, read_only)
+        return SqlUnitOfWork(self._autocommit if read_only else self.engine, read_only, self._gate)
 
     async def ping(self) -> None:
         async with self._autocommit.connect() as conn:

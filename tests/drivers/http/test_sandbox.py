@@ -150,8 +150,15 @@ async def attack_through(target: Sandboxed) -> tuple[dict[str, str], dict[str, s
                 return None
             return answer.text if answer.status_code == 200 and "END" in answer.text else None
 
+        async def victim_serves() -> str | None:
+            try:
+                answer = await direct.get(f"{victim_endpoint}/secret.txt")
+            except httpx.HTTPError:  # its pasta accepts and closes until the app has bound its port
+                return None
+            return answer.text.strip() if answer.status_code == 200 else None
+
         web_report = await eventually(served, within=60)
-        assert (await direct.get(f"{victim_endpoint}/secret.txt")).text.strip() == "private"
+        assert await eventually(victim_serves, within=30) == "private"
 
     cron_file = workload_home(data_dir, cron_id) / "report.txt"
 
