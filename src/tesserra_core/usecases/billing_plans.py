@@ -24,7 +24,7 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.text import Input, Text, check_name, name_meta
-from tesserra_core.errors import NotFound, Unprocessable, ValidationFailed
+from tesserra_core.errors import NotFound, Unprocessable, ValidationFailed, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -104,10 +104,7 @@ def _description(value: str) -> str:
 
 
 async def _plan(uow: UnitOfWork, plan_id: str) -> Plan:
-    plan = await uow.plans.get(plan_id)
-    if plan is None:
-        raise NotFound("no such plan", code="plan_not_found")
-    return plan
+    return found(await uow.plans.get(plan_id), "no such plan", code="plan_not_found")
 
 
 @dataclass(frozen=True, slots=True)
