@@ -17,11 +17,10 @@ from tesserra_core.domain.projects import (
     Project,
     ProjectFilter,
     ProjectStatus,
-    check_description,
     check_project_name,
 )
 from tesserra_core.domain.resources import Resource
-from tesserra_core.domain.text import Input, Text, name_meta
+from tesserra_core.domain.text import Input, Text, check_description, name_meta
 from tesserra_core.errors import found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.files import FileStorage
