@@ -122,3 +122,11 @@ def found(value: T | None, message: str, *, code: str) -> T:
     if value is None:
         raise NotFound(message, code=code)
     return value
+
+
+def describe(exc: BaseException) -> str:
+    """What a failure says in a log line or a stored status reason: a core error's own message, any other
+    exception's type and text."""
+    if isinstance(exc, TesserraError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -24,7 +24,7 @@ from tesserra_core.domain.sandboxes import (
     owner_of,
     step,
 )
-from tesserra_core.errors import Conflict, TesserraError, found
+from tesserra_core.errors import Conflict, describe, found
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
@@ -56,12 +56,6 @@ def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
         cpus=t.cpus,
         require_isolation=True,
     )
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, TesserraError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class SandboxLifecycle:
