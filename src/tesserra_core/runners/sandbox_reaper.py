@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tesserra_core.domain.sandboxes import SandboxState
-from tesserra_core.errors import TesserraError
+from tesserra_core.errors import TesserraError, describe
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
 from tesserra_core.runners.rounds import rounds
-from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle, describe
+from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
 
 log = logging.getLogger("tesserra.sandboxes")
 
