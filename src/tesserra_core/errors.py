@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class TesserraError(Exception):
     """A failure the caller can understand and act on.
@@ -110,3 +114,19 @@ class SecretUnreadable(TesserraError):
 def error_body(message: str, code: str, request_id: str | None) -> dict[str, object]:
     """The one error body of every driver: both specs' fields, plus a machine code and the request id."""
     return {"detail": message, "success": False, "error": message, "code": code, "request_id": request_id}
+
+
+def found(value: T | None, message: str, *, code: str) -> T:
+    """``value``, or NotFound(message, code) where it is None: how a use case says that what it looked
+    up is not there (or is another tenant's, which looks the same)."""
+    if value is None:
+        raise NotFound(message, code=code)
+    return value
+
+
+def describe(exc: BaseException) -> str:
+    """What a failure says in a log line or a stored status reason: a core error's own message, any other
+    exception's type and text."""
+    if isinstance(exc, TesserraError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -14,7 +14,6 @@ from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from tests.contract.conftest import SQL_BACKENDS
 
-
 pytestmark = pytest.mark.parametrize("backend", SQL_BACKENDS, indirect=True)
 
 
@@ -31,11 +30,13 @@ async def test_a_caller_who_gives_back_and_asks_again_waits_behind_those_already
 ) -> None:
     uow = SqlUnitOfWorkFactory(small_pool)
     entered: list[str] = []
-    release = asyncio.Event()
+    release, both_held = asyncio.Event(), asyncio.Event()
 
     async def hold(name: str) -> None:
         async with uow(read_only=True):
             entered.append(name)
+            if len(entered) == 2:
+                both_held.set()
             await release.wait()
 
     async def visit(name: str) -> None:
@@ -48,8 +49,7 @@ async def test_a_caller_who_gives_back_and_asks_again_waits_behind_those_already
         await visit("greedy again")  # at once: the connection it just gave back is the pool's first idle one
 
     holders = [asyncio.create_task(hold_then_ask_again()), asyncio.create_task(hold("other holder"))]
-    while len(entered) < 2:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(both_held.wait(), 10)
     waiting = []
     for n in range(6):
         waiting.append(asyncio.create_task(visit(f"waiter {n}")))

@@ -19,6 +19,13 @@ class _Owned(Protocol):
     def tenant_id(self) -> str: ...
 
 
+class _Versioned(_Owned, Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
 R = TypeVar("R", bound=_Owned)
 
 
@@ -52,6 +59,16 @@ class _Repo:
         """The row, if it is the tenant's: another tenant's is as missing as one that is not there."""
         row = table.get(key)
         return row if row is not None and row.tenant_id == tenant_id else None
+
+    def _is_current(self, table: dict[str, Any], row: _Versioned, if_updated_at: datetime | None = None) -> bool:
+        """Whether the tenant's row of ``row.id`` is there to be replaced; with ``if_updated_at``, only if it is
+        still as it was then (compare-and-set: of two racing writers, one wins)."""
+        stored = self._owned(table, row.tenant_id, row.id)
+        return stored is not None and (if_updated_at is None or stored.updated_at == if_updated_at)
+
+    def _pop_owned(self, table: dict[str, Any], tenant_id: str, key: str) -> bool:
+        """Drop the row if it is the tenant's; whether it was there."""
+        return self._owned(table, tenant_id, key) is not None and self._pop(table, key)
 
     def _stamp(self, table: dict[Any, Any], key: Any, field: str, at: datetime) -> bool:
         """Set the row's ``field`` to ``at``, unless it is set already: whether this call set it."""

@@ -45,11 +45,11 @@ class MemoryDomains(_Repo):
         return serial
 
     async def delete(self, tenant_id: str, domain_id: str) -> bool:
-        if await self.get(tenant_id, domain_id) is None:
+        if not self._pop_owned(self._store.domains, tenant_id, domain_id):
             return False
         for record_id in [r.id for r in self._store.dns_records.values() if r.domain_id == domain_id]:
             self._pop(self._store.dns_records, record_id)
-        return self._pop(self._store.domains, domain_id)
+        return True
 
 
 def _record_order(r: DnsRecord) -> tuple[str, str, str]:

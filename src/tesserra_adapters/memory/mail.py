@@ -31,13 +31,11 @@ class MemoryMailboxes(_Repo):
         return sum(1 for m in self._store.mailboxes.values() if m.tenant_id == tenant_id and m.domain_id == domain_id)
 
     async def update(self, mailbox: Mailbox) -> None:
-        if await self.get(mailbox.tenant_id, mailbox.id) is not None:
+        if self._is_current(self._store.mailboxes, mailbox):
             self._put(self._store.mailboxes, mailbox.id, mailbox)
 
     async def delete(self, tenant_id: str, mailbox_id: str) -> bool:
-        if await self.get(tenant_id, mailbox_id) is None:
-            return False
-        return self._pop(self._store.mailboxes, mailbox_id)
+        return self._pop_owned(self._store.mailboxes, tenant_id, mailbox_id)
 
 
 class MemoryEmailAliases(_Repo):
@@ -61,13 +59,11 @@ class MemoryEmailAliases(_Repo):
         return sum(1 for a in aliases if a.tenant_id == tenant_id and a.domain_id == domain_id)
 
     async def update(self, alias: EmailAlias) -> None:
-        if await self.get(alias.tenant_id, alias.id) is not None:
+        if self._is_current(self._store.email_aliases, alias):
             self._put(self._store.email_aliases, alias.id, alias)
 
     async def delete(self, tenant_id: str, alias_id: str) -> bool:
-        if await self.get(tenant_id, alias_id) is None:
-            return False
-        return self._pop(self._store.email_aliases, alias_id)
+        return self._pop_owned(self._store.email_aliases, tenant_id, alias_id)
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[EmailAlias], int]:
         return page.window(await self.all(tenant_id))

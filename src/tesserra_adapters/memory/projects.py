@@ -32,9 +32,8 @@ class MemoryProjects(_Repo):
         self._put(self._store.projects, project.id, project)
 
     async def delete(self, tenant_id: str, project_id: str) -> bool:
-        if await self.get(tenant_id, project_id) is None:
+        if not self._pop_owned(self._store.projects, tenant_id, project_id):
             return False
-        self._drop(self._store.projects, project_id)
         for resource in [r for r in self._store.resources.values() if r.project_id == project_id]:
             self._drop(self._store.resources, resource.id)
         return True

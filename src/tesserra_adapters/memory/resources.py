@@ -28,20 +28,14 @@ class MemoryResources(_Repo):
         return sorted(found, key=lambda r: r.id)
 
     async def update(self, resource: Resource, *, if_updated_at: datetime | None = None) -> bool:
-        stored = self._store.resources.get(resource.id)
-        if stored is None or stored.tenant_id != resource.tenant_id:
-            return False
-        if if_updated_at is not None and stored.updated_at != if_updated_at:
+        if not self._is_current(self._store.resources, resource, if_updated_at):
             return False
         self._ensure_resource_name_free(resource)
         self._put(self._store.resources, resource.id, resource)
         return True
 
     async def delete(self, tenant_id: str, resource_id: str) -> bool:
-        if await self.get(tenant_id, resource_id) is None:
-            return False
-        self._drop(self._store.resources, resource_id)
-        return True
+        return self._pop_owned(self._store.resources, tenant_id, resource_id)
 
     async def count(self, tenant_id: str) -> int:
         return sum(1 for r in self._store.resources.values() if r.tenant_id == tenant_id)

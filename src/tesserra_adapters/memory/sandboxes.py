@@ -20,10 +20,7 @@ class MemorySandboxes(_Repo):
         return self._store.sandboxes.get(sandbox_id)
 
     async def update(self, sandbox: Sandbox, *, if_updated_at: datetime | None = None) -> bool:
-        stored = self._store.sandboxes.get(sandbox.id)
-        if stored is None or stored.tenant_id != sandbox.tenant_id:
-            return False
-        if if_updated_at is not None and stored.updated_at != if_updated_at:
+        if not self._is_current(self._store.sandboxes, sandbox, if_updated_at):
             return False
         self._put(self._store.sandboxes, sandbox.id, sandbox)
         return True

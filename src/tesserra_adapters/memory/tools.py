@@ -64,13 +64,7 @@ class MemoryInstallations(_Repo):
         return True
 
     async def delete(self, tenant_id: str, installation_id: str) -> bool:
-        table = self._store.installations
-        found = table.get(installation_id)
-        if found is None or found.tenant_id != tenant_id:
-            return False
-        del table[installation_id]
-        self._journal.append(lambda: table.__setitem__(installation_id, found))
-        return True
+        return self._pop_owned(self._store.installations, tenant_id, installation_id)
 
     async def all(self) -> list[Installation]:
         return sorted(self._store.installations.values(), key=lambda i: i.id)

@@ -41,6 +41,7 @@ from aiodocker.exceptions import DockerError
 from tesserra_adapters.runtime.docker_attach import AttachedChannel
 from tesserra_adapters.runtime.docker_config import MANAGED, OWNER, container_config, container_name, network
 from tesserra_adapters.runtime.docker_inspection import workload_view
+from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_inside, check_sources
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec
@@ -52,7 +53,7 @@ _CONTAINER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
 """A container id or name: anything else never reaches the engine's URL paths."""
 
 
-class DockerRuntime:
+class DockerRuntime(Freezing):
     name = "docker"
 
     def __init__(
@@ -117,12 +118,6 @@ class DockerRuntime:
                 await container.unpause()
             await container.restart(t=10)
             return workload_view(await container.show())
-
-    async def pause(self, workload_id: str) -> Workload:
-        return await self._freeze(workload_id, paused=True)
-
-    async def resume(self, workload_id: str) -> Workload:
-        return await self._freeze(workload_id, paused=False)
 
     async def _freeze(self, workload_id: str, *, paused: bool) -> Workload:
         """The engine's pause (the cgroup freezer) or unpause; a no-op when already so."""

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_sources
 from tesserra_core.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
@@ -111,7 +112,7 @@ class _Entry:
         self.logs: deque[str] = deque(maxlen=LOG_LINES)
 
 
-class MemoryRuntime:
+class MemoryRuntime(Freezing):
     """Behaves like the real runtimes: states, port mapping, stop/start/restart/remove, owner prefixes.
 
     ``main`` is what every workload runs (default: :func:`echo`); ``images``, when given, is the set of
@@ -170,12 +171,6 @@ class MemoryRuntime:
         await self._halt(entry, exit_code=143)
         return self._start(entry)
 
-    async def pause(self, workload_id: str) -> Workload:
-        return self._freeze(self._entry(workload_id), paused=True)
-
-    async def resume(self, workload_id: str) -> Workload:
-        return self._freeze(self._entry(workload_id), paused=False)
-
     async def remove(self, workload_id: str) -> None:
         entry = self._entries.get(workload_id)
         if entry is None:
@@ -214,8 +209,9 @@ class MemoryRuntime:
             raise NotFound(f"no workload {workload_id}")
         return entry
 
-    def _freeze(self, entry: _Entry, *, paused: bool) -> Workload:
+    async def _freeze(self, workload_id: str, *, paused: bool) -> Workload:
         """A paused task is only marked: nothing a tenant supplies runs here."""
+        entry = self._entry(workload_id)
         if entry.workload.state is not WorkloadState.RUNNING:
             raise Conflict("the workload is not running", code="not_running")
         entry.workload = _replace(entry.workload, paused=paused)

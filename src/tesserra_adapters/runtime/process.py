@@ -42,6 +42,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_sources
 from tesserra_adapters.runtime.process_children import (
     Child,
@@ -63,7 +64,7 @@ REMOVE_GRACE = 2.0
 """How long ``remove`` lets a workload end on SIGTERM before SIGKILL (``stop`` first for a longer grace)."""
 
 
-class ProcessRuntime:
+class ProcessRuntime(Freezing):
     name = "process"
 
     def __init__(
@@ -134,12 +135,6 @@ class ProcessRuntime:
             await self._terminate(record, 10.0)
             await self._spawn(record)
             return self._view(record)
-
-    async def pause(self, workload_id: str) -> Workload:
-        return await self._freeze(workload_id, paused=True)
-
-    async def resume(self, workload_id: str) -> Workload:
-        return await self._freeze(workload_id, paused=False)
 
     async def _freeze(self, workload_id: str, *, paused: bool) -> Workload:
         """SIGSTOP (or SIGCONT) to the workload's whole process group, the sandbox's processes with it."""

@@ -106,18 +106,20 @@ class SqlPlans(_Upserts):
         return await self._with_prices(await self._all(stmt))
 
     async def price_by_provider_id(self, provider_price_id: str) -> Price | None:
-        row = await self._one(select(t.plan_prices).where(t.plan_prices.c.stripe_price_id == provider_price_id))
-        return _price(row) if row else None
+        return await self._read_by(t.plan_prices, _price, stripe_price_id=provider_price_id)
 
 
 def _subscription(r: Row[Any]) -> Subscription:
     return from_row(Subscription, r, interval=Interval(r.interval) if r.interval else None)
 
 
+def _customer(r: Row[Any]) -> BillingCustomer:
+    return from_row(BillingCustomer, r)
+
+
 class SqlSubscriptions(_Upserts):
     async def get(self, subscription_id: str) -> Subscription | None:
-        row = await self._one(select(t.subscriptions).where(t.subscriptions.c.id == subscription_id))
-        return _subscription(row) if row else None
+        return await self._read_by(t.subscriptions, _subscription, id=subscription_id)
 
     async def put(self, s: Subscription) -> None:
         values = to_values(s)
@@ -128,12 +130,7 @@ class SqlSubscriptions(_Upserts):
         return [_subscription(r) for r in rows]
 
     async def customer(self, tenant_id: str) -> BillingCustomer | None:
-        row = await self._one(select(t.billing_customers).where(t.billing_customers.c.tenant_id == tenant_id))
-        return (
-            BillingCustomer(tenant_id=row.tenant_id, customer_id=row.customer_id, created_at=row.created_at)
-            if row
-            else None
-        )
+        return await self._read_by(t.billing_customers, _customer, tenant_id=tenant_id)
 
     async def add_customer(self, customer: BillingCustomer) -> bool:
         return await self._insert_new(t.billing_customers, to_values(customer))
@@ -179,8 +176,7 @@ def _invoice(r: Row[Any]) -> Invoice:
 
 class SqlInvoices(_Upserts):
     async def get(self, invoice_id: str) -> Invoice | None:
-        row = await self._one(select(t.invoices).where(t.invoices.c.id == invoice_id))
-        return _invoice(row) if row else None
+        return await self._read_by(t.invoices, _invoice, id=invoice_id)
 
     async def put(self, invoice: Invoice) -> None:
         values = to_values(invoice, paid_month=invoice.paid_month)
@@ -209,19 +205,7 @@ class SqlInvoices(_Upserts):
             conditions.append(i.created_at >= where.since)
         if where.until is not None:
             conditions.append(i.created_at < where.until)
-        where_all = and_(True, *conditions)
-        rows = await self._all(
-            select(t.invoices)
-            .where(where_all)
-            .order_by(i.created_at.desc(), i.id.desc())
-            .limit(page.limit)
-            .offset(page.offset)
-        )
-        total = len(rows)
-        if page.offset or len(rows) == page.limit:
-            counted = await self._conn.execute(select(func.count()).select_from(t.invoices).where(where_all))
-            total = int(counted.scalar_one())
-        return [_invoice(r) for r in rows], total
+        return await self._page(t.invoices, _invoice, page, and_(True, *conditions), i.created_at.desc(), i.id.desc())
 
 
 def _event(r: Row[Any]) -> StoredEvent:
@@ -233,8 +217,7 @@ class SqlBillingEvents(_Upserts):
         return await self._insert_new(t.billing_events, to_values(event))
 
     async def get(self, event_id: str) -> StoredEvent | None:
-        row = await self._one(select(t.billing_events).where(t.billing_events.c.id == event_id))
-        return _event(row) if row else None
+        return await self._read_by(t.billing_events, _event, id=event_id)
 
     async def mark_processed(self, event_id: str, at: datetime) -> bool:
         return await self._stamp(t.billing_events, "processed_at", at, t.billing_events.c.id == event_id)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, delete, insert, select, update
+from sqlalchemy import Row, case, insert, select, update
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
-from tesserra_adapters.sql.repository import count_of, from_row, to_values
+from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -29,27 +29,20 @@ class SqlDomains(_Repo):
         await self._insert(t.domains, {**_domain_values(domain), "serial": domain.serial}, conflict)
 
     async def get(self, tenant_id: str, domain_id: str) -> Domain | None:
-        row = await self._owned(t.domains, tenant_id, domain_id)
-        return _domain(row) if row else None
+        return await self._read_owned(t.domains, _domain, tenant_id, domain_id)
 
     async def get_by_name(self, tenant_id: str, name: str) -> Domain | None:
-        d = t.domains.c
-        row = await self._one(select(t.domains).where(d.name == name, d.tenant_id == tenant_id))
-        return _domain(row) if row else None
+        return await self._read_by(t.domains, _domain, name=name, tenant_id=tenant_id)
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Domain], int]:
         d = t.domains.c
-        rows, total = await self._page(t.domains, d.tenant_id == tenant_id, d.name, page)
-        return [_domain(r) for r in rows], total
+        return await self._page(t.domains, _domain, page, d.tenant_id == tenant_id, d.name)
 
     async def count(self, tenant_id: str) -> int:
-        return int((await self._conn.execute(count_of(t.domains, t.domains.c.tenant_id == tenant_id))).scalar_one())
+        return await self._count(t.domains, t.domains.c.tenant_id == tenant_id)
 
     async def update(self, domain: Domain) -> None:
-        d = t.domains.c
-        await self._conn.execute(
-            update(t.domains).where(d.id == domain.id, d.tenant_id == domain.tenant_id).values(_domain_values(domain))
-        )
+        await self._update_owned(t.domains, domain.tenant_id, domain.id, _domain_values(domain))
 
     async def bump_serial(self, tenant_id: str, domain_id: str, first_today: int, at: datetime) -> int | None:
         d = t.domains.c
@@ -64,9 +57,7 @@ class SqlDomains(_Repo):
         return int(row.serial) if row else None
 
     async def delete(self, tenant_id: str, domain_id: str) -> bool:
-        await self._conn.execute(
-            delete(t.dns_records).where(t.dns_records.c.domain_id == domain_id, t.dns_records.c.tenant_id == tenant_id)
-        )
+        await self._delete_by(t.dns_records, domain_id=domain_id, tenant_id=tenant_id)
         return await self._delete_owned(t.domains, tenant_id, domain_id)
 
 
@@ -87,9 +78,7 @@ class SqlDnsRecords(_Repo):
         await self._insert(t.dns_records, _record_values(record), Conflict("record exists", code="record_exists"))
 
     async def get(self, tenant_id: str, domain_id: str, record_id: str) -> DnsRecord | None:
-        r = t.dns_records.c
-        row = await self._one(select(t.dns_records).where(self._of(tenant_id, domain_id), r.id == record_id))
-        return _record(row) if row else None
+        return await self._read_by(t.dns_records, _record, id=record_id, tenant_id=tenant_id, domain_id=domain_id)
 
     async def all(self, tenant_id: str, domain_id: str) -> list[DnsRecord]:
         r = t.dns_records.c
@@ -107,26 +96,13 @@ class SqlDnsRecords(_Repo):
         )
 
     async def delete(self, tenant_id: str, domain_id: str, record_id: str) -> bool:
-        r = t.dns_records.c
-        result = await self._conn.execute(
-            delete(t.dns_records).where(self._of(tenant_id, domain_id), r.id == record_id)
-        )
-        return bool(result.rowcount)
+        return await self._delete_by(t.dns_records, id=record_id, tenant_id=tenant_id, domain_id=domain_id)
 
     async def replace_all(self, tenant_id: str, domain_id: str, records: list[DnsRecord]) -> None:
-        await self._conn.execute(delete(t.dns_records).where(self._of(tenant_id, domain_id)))
+        await self._delete_by(t.dns_records, tenant_id=tenant_id, domain_id=domain_id)
         if records:
             await self._conn.execute(insert(t.dns_records), [_record_values(r) for r in records])
 
     async def list(self, tenant_id: str, domain_id: str, page: PageRequest) -> tuple[list[DnsRecord], int]:
         r = t.dns_records.c
-        stmt = (
-            select(t.dns_records)
-            .where(self._of(tenant_id, domain_id))
-            .order_by(r.name, r.type, r.id)
-            .limit(page.limit)
-            .offset(page.offset)
-        )
-        rows = await self._all(stmt)
-        total = (await self._conn.execute(count_of(t.dns_records, self._of(tenant_id, domain_id)))).scalar_one()
-        return [_record(row) for row in rows], int(total)
+        return await self._page(t.dns_records, _record, page, self._of(tenant_id, domain_id), r.name, r.type, r.id)

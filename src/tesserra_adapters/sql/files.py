@@ -25,18 +25,10 @@ class SqlProjectFiles(_Repo):
         await self._insert(t.project_files, values, conflict)
 
     async def get(self, tenant_id: str, project_id: str, file_id: str) -> ProjectFile | None:
-        f = t.project_files.c
-        row = await self._one(
-            select(t.project_files).where(f.id == file_id, f.tenant_id == tenant_id, f.project_id == project_id)
-        )
-        return _file(row) if row else None
+        return await self._read_by(t.project_files, _file, id=file_id, tenant_id=tenant_id, project_id=project_id)
 
     async def get_by_name(self, tenant_id: str, project_id: str, name: str) -> ProjectFile | None:
-        f = t.project_files.c
-        row = await self._one(
-            select(t.project_files).where(f.name == name, f.tenant_id == tenant_id, f.project_id == project_id)
-        )
-        return _file(row) if row else None
+        return await self._read_by(t.project_files, _file, name=name, tenant_id=tenant_id, project_id=project_id)
 
     async def used_bytes(self, tenant_id: str) -> int:
         f = t.project_files.c
@@ -44,11 +36,7 @@ class SqlProjectFiles(_Repo):
         return int((await self._conn.execute(stmt)).scalar_one())
 
     async def delete(self, tenant_id: str, project_id: str, file_id: str) -> bool:
-        f = t.project_files.c
-        result = await self._conn.execute(
-            delete(t.project_files).where(f.id == file_id, f.tenant_id == tenant_id, f.project_id == project_id)
-        )
-        return bool(result.rowcount)
+        return await self._delete_by(t.project_files, id=file_id, tenant_id=tenant_id, project_id=project_id)
 
     async def delete_project(self, tenant_id: str, project_id: str) -> list[str]:
         f = t.project_files.c
@@ -60,5 +48,4 @@ class SqlProjectFiles(_Repo):
     async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[ProjectFile], int]:
         f = t.project_files.c
         where = (f.tenant_id == tenant_id) & (f.project_id == project_id)
-        rows, total = await self._page(t.project_files, where, f.name, page)
-        return [_file(r) for r in rows], total
+        return await self._page(t.project_files, _file, page, where, f.name)

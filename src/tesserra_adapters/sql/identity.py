@@ -57,12 +57,10 @@ class SqlTenants(_Repo):
         await self._insert(t.tenants, _tenant_values(tenant), conflict)
 
     async def get(self, tenant_id: str) -> Tenant | None:
-        row = await self._one(select(t.tenants).where(t.tenants.c.id == tenant_id))
-        return _tenant(row) if row else None
+        return await self._read_by(t.tenants, _tenant, id=tenant_id)
 
     async def list(self, page: PageRequest) -> tuple[list[Tenant], int]:
-        rows, total = await self._page(t.tenants, and_(True), t.tenants.c.id, page)
-        return [_tenant(r) for r in rows], total
+        return await self._page(t.tenants, _tenant, page, and_(True), t.tenants.c.id)
 
     async def update(self, tenant: Tenant) -> None:
         try:
@@ -89,12 +87,10 @@ class SqlUsers(_Repo):
         await self._insert(t.users, values, Conflict("a user with this email exists", code="email_taken"))
 
     async def get(self, user_id: str) -> User | None:
-        row = await self._one(select(t.users).where(t.users.c.id == user_id))
-        return _user(row) if row else None
+        return await self._read_by(t.users, _user, id=user_id)
 
     async def get_by_email(self, email: str) -> User | None:
-        row = await self._one(select(t.users).where(t.users.c.email == email))
-        return _user(row) if row else None
+        return await self._read_by(t.users, _user, email=email)
 
     async def update(self, user: User) -> None:
         stmt = update(t.users).where(t.users.c.id == user.id).values(to_values(user, omit=("id", "created_at")))
@@ -104,7 +100,7 @@ class SqlUsers(_Repo):
             raise Conflict("a user with this email exists", code="email_taken") from None
 
     async def count(self) -> int:
-        return int((await self._conn.execute(select(func.count()).select_from(t.users))).scalar_one())
+        return await self._count(t.users)
 
     async def clear_failed_logins(self, user_id: str, new_password_hash: str | None = None) -> None:
         values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
@@ -119,9 +115,7 @@ class SqlMemberships(_Repo):
         await self._insert(t.memberships, values, Conflict("already a member of this tenant", code="already_member"))
 
     async def get(self, tenant_id: str, user_id: str) -> Membership | None:
-        m = t.memberships.c
-        row = await self._one(select(t.memberships).where(m.tenant_id == tenant_id, m.user_id == user_id))
-        return _membership(row) if row else None
+        return await self._read_by(t.memberships, _membership, tenant_id=tenant_id, user_id=user_id)
 
     async def list_for_user(self, user_id: str) -> list[Membership]:
         m = t.memberships.c
@@ -135,20 +129,17 @@ class SqlApiKeys(_Repo):
         await self._insert(t.api_keys, values, Conflict("an API key with this prefix exists", code="prefix_taken"))
 
     async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
-        row = await self._owned(t.api_keys, tenant_id, key_id)
-        return _api_key(row) if row else None
+        return await self._read_owned(t.api_keys, _api_key, tenant_id, key_id)
 
     async def get_by_prefix(self, prefix: str) -> ApiKey | None:
-        row = await self._one(select(t.api_keys).where(t.api_keys.c.prefix == prefix))
-        return _api_key(row) if row else None
+        return await self._read_by(t.api_keys, _api_key, prefix=prefix)
 
     async def list(self, tenant_id: str, page: PageRequest, created_by: str | None = None) -> tuple[list[ApiKey], int]:
         k = t.api_keys.c
         where = k.tenant_id == tenant_id
         if created_by is not None:
             where = and_(where, k.created_by == created_by)
-        rows, total = await self._page(t.api_keys, where, k.id.desc(), page)
-        return [_api_key(r) for r in rows], total
+        return await self._page(t.api_keys, _api_key, page, where, k.id.desc())
 
     async def revoke(self, tenant_id: str, key_id: str, at: datetime) -> bool:
         k = t.api_keys.c
@@ -173,8 +164,7 @@ class SqlSessions(_Repo):
         await self._insert(t.sessions, values, Conflict("session exists", code="session_exists"))
 
     async def get(self, session_id: str) -> Session | None:
-        row = await self._one(select(t.sessions).where(t.sessions.c.id == session_id))
-        return _session(row) if row else None
+        return await self._read_by(t.sessions, _session, id=session_id)
 
     async def revoke(self, session_id: str, at: datetime) -> bool:
         return await self._stamp(t.sessions, "revoked_at", at, t.sessions.c.id == session_id)
@@ -186,8 +176,7 @@ class SqlRefreshTokens(_Repo):
         await self._insert(t.refresh_tokens, values, Conflict("refresh token exists", code="token_exists"))
 
     async def get(self, token_id: str) -> RefreshToken | None:
-        row = await self._one(select(t.refresh_tokens).where(t.refresh_tokens.c.id == token_id))
-        return _refresh(row) if row else None
+        return await self._read_by(t.refresh_tokens, _refresh, id=token_id)
 
     async def mark_used(self, token_id: str, at: datetime) -> bool:
         return await self._stamp(t.refresh_tokens, "used_at", at, t.refresh_tokens.c.id == token_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, select, update
+from sqlalchemy import Row, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -35,8 +35,7 @@ class SqlProjects(_Repo):
         await self._conn.execute(_bump_count(self._conn.dialect.name, project.tenant_id))
 
     async def get(self, tenant_id: str, project_id: str) -> Project | None:
-        row = await self._owned(t.projects, tenant_id, project_id)
-        return _project(row) if row else None
+        return await self._read_owned(t.projects, _project, tenant_id, project_id)
 
     async def list(self, tenant_id: str, page: PageRequest, where: ProjectFilter) -> tuple[list[Project], int]:
         p = t.projects.c
@@ -46,8 +45,7 @@ class SqlProjects(_Repo):
         if where.name:
             clause = and_(clause, p.name_key.like(_like(where.name.casefold()), escape="\\"))
         if where.status is not None or where.name:
-            rows, total = await self._page(t.projects, clause, p.id.desc(), page)
-            return [_project(r) for r in rows], total
+            return await self._page(t.projects, _project, page, clause, p.id.desc())
         # Unfiltered: the page's ids from the (tenant_id, id) index alone (an index-only scan, so a
         # deep offset skips index entries, not table rows), then those rows; the total from the
         # tenant's counter (an exact COUNT would read every index entry of a large tenant).
@@ -59,22 +57,14 @@ class SqlProjects(_Repo):
         return [_project(r) for r in rows], await self.count(tenant_id)
 
     async def update(self, project: Project) -> None:
-        p = t.projects.c
-        stmt = (
-            update(t.projects)
-            .where(p.id == project.id, p.tenant_id == project.tenant_id)
-            .values(_project_values(project))
-        )
         try:
-            await self._conn.execute(stmt)
+            await self._update_owned(t.projects, project.tenant_id, project.id, _project_values(project))
         except IntegrityError:
             raise _name_taken(project.name) from None
 
     async def delete(self, tenant_id: str, project_id: str) -> bool:
         # Its resources first, explicitly: the port promises it, whatever the foreign keys do.
-        await self._conn.execute(
-            delete(t.resources).where(t.resources.c.project_id == project_id, t.resources.c.tenant_id == tenant_id)
-        )
+        await self._delete_by(t.resources, project_id=project_id, tenant_id=tenant_id)
         if not await self._delete_owned(t.projects, tenant_id, project_id):
             return False
         c = t.project_counts.c

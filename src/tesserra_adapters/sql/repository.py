@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
 S = TypeVar("S", bound=msgspec.Struct)
+T = TypeVar("T")
 
 
 class Repo:
@@ -34,14 +36,35 @@ class Repo:
         except IntegrityError:
             raise conflict from None
 
-    async def _owned(self, table: Any, tenant_id: str, row_id: str) -> Row[Any] | None:
+    async def _count(self, table: Any, *where: Any) -> int:
+        return int((await self._conn.execute(count_of(table, *where))).scalar_one())
+
+    async def _read_by(self, table: Any, read: Callable[[Row[Any]], T], **keys: Any) -> T | None:
+        """The row whose columns hold ``keys``, read into its domain type; None where there is none."""
+        row = await self._one(select(table).where(*_matching(table, keys)))
+        return read(row) if row else None
+
+    async def _read_owned(self, table: Any, read: Callable[[Row[Any]], T], tenant_id: str, row_id: str) -> T | None:
         """The row of that id, if it is the tenant's: another tenant's is as missing as one that is not there."""
-        return await self._one(select(table).where(table.c.id == row_id, table.c.tenant_id == tenant_id))
+        return await self._read_by(table, read, id=row_id, tenant_id=tenant_id)
+
+    async def _update_owned(
+        self, table: Any, tenant_id: str, row_id: str, values: dict[str, Any], *, if_updated_at: datetime | None = None
+    ) -> bool:
+        """Write ``values`` on the tenant's row of that id; whether there was one. With ``if_updated_at``,
+        only if the row is still as it was then (compare-and-set: of two racing writers, one wins)."""
+        stmt = update(table).where(*_matching(table, {"id": row_id, "tenant_id": tenant_id}))
+        if if_updated_at is not None:
+            stmt = stmt.where(table.c.updated_at == if_updated_at)
+        return bool((await self._conn.execute(stmt.values(values))).rowcount)
+
+    async def _delete_by(self, table: Any, **keys: Any) -> bool:
+        """Delete the rows whose columns hold ``keys``; whether there was one."""
+        return bool((await self._conn.execute(delete(table).where(*_matching(table, keys)))).rowcount)
 
     async def _delete_owned(self, table: Any, tenant_id: str, row_id: str) -> bool:
         """Delete the row of that id if it is the tenant's; whether there was one."""
-        result = await self._conn.execute(delete(table).where(table.c.id == row_id, table.c.tenant_id == tenant_id))
-        return bool(result.rowcount)
+        return await self._delete_by(table, id=row_id, tenant_id=tenant_id)
 
     async def _stamp(self, table: Any, column: str, at: datetime, *where: Any) -> bool:
         """Set ``column`` to ``at`` on the row ``where`` finds, unless it is set already: whether
@@ -49,12 +72,18 @@ class Repo:
         result = await self._conn.execute(update(table).where(*where, table.c[column].is_(None)).values({column: at}))
         return bool(result.rowcount)
 
-    async def _page(self, table: Any, where: Any, order: Any, page: PageRequest) -> tuple[list[Any], int]:
-        rows = await self._all(select(table).where(where).order_by(order).limit(page.limit).offset(page.offset))
-        if page.offset == 0 and len(rows) < page.limit:
-            return rows, len(rows)
-        total = (await self._conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
-        return rows, int(total)
+    async def _page(
+        self, table: Any, read: Callable[[Row[Any]], T], page: PageRequest, where: Any, *order: Any
+    ) -> tuple[list[T], int]:
+        """One page of the rows ``where`` finds, in ``order``, read into their domain type; and how many
+        there are in all (not counted where the first page holds them all)."""
+        rows = await self._all(select(table).where(where).order_by(*order).limit(page.limit).offset(page.offset))
+        total = len(rows) if page.offset == 0 and len(rows) < page.limit else await self._count(table, where)
+        return [read(r) for r in rows], total
+
+
+def _matching(table: Any, keys: dict[str, Any]) -> list[Any]:
+    return [table.c[name] == value for name, value in keys.items()]
 
 
 def count_of(table: Any, *where: Any) -> Any:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, func, select, update
+from sqlalchemy import Row, and_, select
 from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
@@ -37,12 +37,10 @@ class SqlResources(_Repo):
         await self._insert(t.resources, _resource_values(resource), _resource_name_taken(resource.name))
 
     async def get(self, tenant_id: str, resource_id: str) -> Resource | None:
-        row = await self._owned(t.resources, tenant_id, resource_id)
-        return _resource(row) if row else None
+        return await self._read_owned(t.resources, _resource, tenant_id, resource_id)
 
     async def find(self, resource_id: str) -> Resource | None:
-        row = await self._one(select(t.resources).where(t.resources.c.id == resource_id))
-        return _resource(row) if row else None
+        return await self._read_by(t.resources, _resource, id=resource_id)
 
     async def all_of(self, tenant_id: str, project_id: str | None = None) -> list[Resource]:
         c = t.resources.c
@@ -52,22 +50,19 @@ class SqlResources(_Repo):
         return [_resource(r) for r in await self._all(select(t.resources).where(where).order_by(c.id))]
 
     async def update(self, resource: Resource, *, if_updated_at: datetime | None = None) -> bool:
-        c = t.resources.c
-        stmt = update(t.resources).where(c.id == resource.id, c.tenant_id == resource.tenant_id)
-        if if_updated_at is not None:
-            stmt = stmt.where(c.updated_at == if_updated_at)
+        values = _resource_values(resource)
         try:
-            result = await self._conn.execute(stmt.values(_resource_values(resource)))
+            return await self._update_owned(
+                t.resources, resource.tenant_id, resource.id, values, if_updated_at=if_updated_at
+            )
         except IntegrityError:
             raise _resource_name_taken(resource.name) from None
-        return bool(result.rowcount)
 
     async def delete(self, tenant_id: str, resource_id: str) -> bool:
         return await self._delete_owned(t.resources, tenant_id, resource_id)
 
     async def count(self, tenant_id: str) -> int:
-        stmt = select(func.count()).select_from(t.resources).where(t.resources.c.tenant_id == tenant_id)
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return await self._count(t.resources, t.resources.c.tenant_id == tenant_id)
 
     async def unsettled(self) -> list[Resource]:
         c = t.resources.c
@@ -77,5 +72,4 @@ class SqlResources(_Repo):
     async def list(self, tenant_id: str, project_id: str, page: PageRequest) -> tuple[list[Resource], int]:
         c = t.resources.c
         where = and_(c.tenant_id == tenant_id, c.project_id == project_id)
-        rows, total = await self._page(t.resources, where, c.id, page)
-        return [_resource(r) for r in rows], total
+        return await self._page(t.resources, _resource, page, where, c.id)

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, or_, select, update
+from sqlalchemy import Row, and_, or_, select
 
 from tesserra_adapters.sql import schema as t
-from tesserra_adapters.sql.repository import Repo, count_of, from_row, to_values
+from tesserra_adapters.sql.repository import Repo, from_row, to_values
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.sandboxes import GONE, TRANSIENT, OnTtl, Sandbox, SandboxEvent, SandboxState, SandboxTemplate
 
@@ -32,25 +32,18 @@ class SqlSandboxes(Repo):
         await self._conn.execute(t.sandboxes.insert().values(_values(sandbox)))
 
     async def get(self, tenant_id: str, sandbox_id: str) -> Sandbox | None:
-        row = await self._owned(t.sandboxes, tenant_id, sandbox_id)
-        return _sandbox(row) if row else None
+        return await self._read_owned(t.sandboxes, _sandbox, tenant_id, sandbox_id)
 
     async def find(self, sandbox_id: str) -> Sandbox | None:
-        row = await self._one(select(t.sandboxes).where(t.sandboxes.c.id == sandbox_id))
-        return _sandbox(row) if row else None
+        return await self._read_by(t.sandboxes, _sandbox, id=sandbox_id)
 
     async def update(self, sandbox: Sandbox, *, if_updated_at: datetime | None = None) -> bool:
-        c = t.sandboxes.c
-        stmt = update(t.sandboxes).where(c.id == sandbox.id, c.tenant_id == sandbox.tenant_id)
-        if if_updated_at is not None:
-            stmt = stmt.where(c.updated_at == if_updated_at)
-        result = await self._conn.execute(stmt.values(_values(sandbox)))
-        return bool(result.rowcount)
+        values = _values(sandbox)
+        return await self._update_owned(t.sandboxes, sandbox.tenant_id, sandbox.id, values, if_updated_at=if_updated_at)
 
     async def count(self, tenant_id: str) -> int:
         c = t.sandboxes.c
-        stmt = count_of(t.sandboxes, c.tenant_id == tenant_id, c.state.not_in(_GONE))
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return await self._count(t.sandboxes, c.tenant_id == tenant_id, c.state.not_in(_GONE))
 
     async def due(self, now: datetime, limit: int = 100) -> list[Sandbox]:
         c = t.sandboxes.c
@@ -75,5 +68,4 @@ class SqlSandboxes(Repo):
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Sandbox], int]:
         c = t.sandboxes.c
         where = and_(c.tenant_id == tenant_id, c.state.not_in(_GONE))
-        rows, total = await self._page(t.sandboxes, where, c.id.desc(), page)
-        return [_sandbox(r) for r in rows], total
+        return await self._page(t.sandboxes, _sandbox, page, where, c.id.desc())

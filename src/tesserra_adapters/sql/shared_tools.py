@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select
+from sqlalchemy import Row, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tesserra_adapters.sql import schema as t
@@ -34,8 +34,7 @@ class SqlOAuthStates(_Repo):
         await self._insert(t.oauth_states, values, Conflict("OAuth state exists", code="oauth_state_exists"))
 
     async def get(self, state_id: str) -> OAuthState | None:
-        row = await self._one(select(t.oauth_states).where(t.oauth_states.c.id == state_id))
-        return _state(row) if row else None
+        return await self._read_by(t.oauth_states, _state, id=state_id)
 
     async def consume(self, state_id: str, at: datetime) -> bool:
         return await self._stamp(t.oauth_states, "used_at", at, t.oauth_states.c.id == state_id)
@@ -47,11 +46,7 @@ class SqlOAuthStates(_Repo):
 
 class SqlOAuthLinks(_Repo):
     async def get(self, tenant_id: str, user_id: str, tool_id: str) -> OAuthLink | None:
-        c = t.oauth_links.c
-        row = await self._one(
-            select(t.oauth_links).where(c.tenant_id == tenant_id, c.user_id == user_id, c.tool_id == tool_id)
-        )
-        return _link(row) if row else None
+        return await self._read_by(t.oauth_links, _link, tenant_id=tenant_id, user_id=user_id, tool_id=tool_id)
 
     async def put(self, link: OAuthLink) -> None:
         values = to_values(link, scopes=" ".join(link.scopes))
@@ -71,11 +66,7 @@ class SqlOAuthLinks(_Repo):
         return [_link(r) for r in rows]
 
     async def delete(self, tenant_id: str, user_id: str, tool_id: str) -> bool:
-        c = t.oauth_links.c
-        result = await self._conn.execute(
-            delete(t.oauth_links).where(c.tenant_id == tenant_id, c.user_id == user_id, c.tool_id == tool_id)
-        )
-        return bool(result.rowcount)
+        return await self._delete_by(t.oauth_links, tenant_id=tenant_id, user_id=user_id, tool_id=tool_id)
 
 
 class SqlClientSyncs(_Repo):
@@ -86,8 +77,4 @@ class SqlClientSyncs(_Repo):
     async def list(self, tenant_id: str, instance_id: str, page: PageRequest) -> tuple[list[ClientSync], int]:
         c = t.client_syncs.c
         where = (c.tenant_id == tenant_id) & (c.instance_id == instance_id)
-        rows = await self._all(
-            select(t.client_syncs).where(where).order_by(c.at.desc(), c.id.desc()).limit(page.limit).offset(page.offset)
-        )
-        total = (await self._conn.execute(select(func.count()).select_from(t.client_syncs).where(where))).scalar_one()
-        return [_sync(r) for r in rows], int(total)
+        return await self._page(t.client_syncs, _sync, page, where, c.at.desc(), c.id.desc())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, insert, or_, select, update
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
@@ -28,6 +28,10 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
+def _entry(r: Row[Any]) -> CatalogEntry:
+    return _entry_decoder.decode(r.document)
+
+
 class SqlCatalog(Repo):
     async def replace(self, entries: list[CatalogEntry]) -> None:
         await self._conn.execute(delete(t.catalog_entries))
@@ -48,9 +52,7 @@ class SqlCatalog(Repo):
             )
 
     async def get(self, entry_id: str) -> CatalogEntry | None:
-        c = t.catalog_entries.c
-        row = await self._one(select(c.document).where(c.id == entry_id))
-        return _entry_decoder.decode(row.document) if row else None
+        return await self._read_by(t.catalog_entries, _entry, id=entry_id)
 
     async def search(
         self, page: PageRequest, *, text: str | None = None, category: str | None = None, tag: str | None = None
@@ -63,11 +65,10 @@ class SqlCatalog(Repo):
             where.append(c.category == category)
         if tag is not None:
             where.append(c.tags.like(_like(f" {tag} "), escape="\\"))
-        rows, total = await self._page(t.catalog_entries, and_(True, *where), c.name, page)
-        return [_entry_decoder.decode(r.document) for r in rows], total
+        return await self._page(t.catalog_entries, _entry, page, and_(True, *where), c.name)
 
     async def count(self) -> int:
-        return int((await self._conn.execute(select(func.count()).select_from(t.catalog_entries))).scalar_one())
+        return await self._count(t.catalog_entries)
 
 
 def _installation(r: Row[Any]) -> Installation:
@@ -94,22 +95,18 @@ class SqlInstallations(Repo):
         await self._insert(t.installations, _values(installation), Conflict("installation exists", code="exists"))
 
     async def get(self, tenant_id: str, installation_id: str) -> Installation | None:
-        row = await self._owned(t.installations, tenant_id, installation_id)
-        return _installation(row) if row else None
+        return await self._read_owned(t.installations, _installation, tenant_id, installation_id)
 
     async def find(self, installation_id: str) -> Installation | None:
-        row = await self._one(select(t.installations).where(t.installations.c.id == installation_id))
-        return _installation(row) if row else None
+        return await self._read_by(t.installations, _installation, id=installation_id)
 
     async def list_visible(self, tenant_id: str, user_id: str, page: PageRequest) -> tuple[list[Installation], int]:
         c = t.installations.c
         where = and_(c.tenant_id == tenant_id, or_(c.scope == InstallScope.TENANT.value, c.user_id == user_id))
-        rows, total = await self._page(t.installations, where, c.id.desc(), page)
-        return [_installation(r) for r in rows], total
+        return await self._page(t.installations, _installation, page, where, c.id.desc())
 
     async def count(self, tenant_id: str) -> int:
-        stmt = select(func.count()).select_from(t.installations).where(t.installations.c.tenant_id == tenant_id)
-        return int((await self._conn.execute(stmt)).scalar_one())
+        return await self._count(t.installations, t.installations.c.tenant_id == tenant_id)
 
     async def update(self, installation: Installation) -> bool:
         c = t.installations.c

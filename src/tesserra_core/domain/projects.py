@@ -9,10 +9,8 @@ from typing import Annotated
 import msgspec
 
 from tesserra_core.domain.text import check_name
-from tesserra_core.errors import ValidationFailed
 
 MAX_NAME = 100
-MAX_DESCRIPTION = 2000
 
 
 class ProjectStatus(enum.StrEnum):
@@ -39,12 +37,6 @@ class ProjectFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 def check_project_name(value: str) -> str:
     return check_name("name", value, MAX_NAME)
-
-
-def check_description(value: str) -> str:
-    if len(value) > MAX_DESCRIPTION:
-        raise ValidationFailed(f"description must be at most {MAX_DESCRIPTION} characters", code="invalid_description")
-    return value
 
 
 def name_key(name: str) -> str:

@@ -55,6 +55,17 @@ def check_name(field: str, value: str, max_length: int) -> str:
     return name
 
 
+MAX_DESCRIPTION = 2000
+"""The longest description a caller may give anything (a project, a plan)."""
+
+
+def check_description(value: str) -> str:
+    """``value`` if it is at most ``MAX_DESCRIPTION`` characters; otherwise 400 ``invalid_description``."""
+    if len(value) > MAX_DESCRIPTION:
+        raise ValidationFailed(f"description must be at most {MAX_DESCRIPTION} characters", code="invalid_description")
+    return value
+
+
 def check_line(field: str, value: str) -> str:
     """``value`` if it is one line of text; otherwise 400 ``validation_failed`` naming ``field``."""
     if _LINE_BAD.search(value):

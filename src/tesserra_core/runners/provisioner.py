@@ -24,7 +24,7 @@ import msgspec
 
 from tesserra_core.domain.catalog import Kind, catalog
 from tesserra_core.domain.resources import Resource, ResourceStatus, next_version, owner_of, reason
-from tesserra_core.errors import TesserraError
+from tesserra_core.errors import describe
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec
 from tesserra_core.ports.system import Clock
@@ -72,12 +72,6 @@ def _stray(workload: Workload, live: Resource | None) -> bool:
     if live.status in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
         return False
     return live.status is ResourceStatus.DELETING or live.workload_id != workload.id
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TesserraError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class Provisioner:
@@ -175,9 +169,9 @@ class Provisioner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("provisioning %s failed: %s", resource_id, _describe(exc))
+                log.warning("provisioning %s failed: %s", resource_id, describe(exc))
                 try:
-                    await self._record(resource_id, ResourceStatus.FAILED, _describe(exc))
+                    await self._record(resource_id, ResourceStatus.FAILED, describe(exc))
                 except Exception:  # the store is down too: the row stays unsettled, the next start retries
                     log.exception("could not record the failure of %s", resource_id)
 
@@ -212,9 +206,9 @@ class Provisioner:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("provisioning %s failed: %s", resource_id, _describe(exc))
+            log.warning("provisioning %s failed: %s", resource_id, describe(exc))
             if (
-                await self._record(resource_id, ResourceStatus.FAILED, _describe(exc), version=claimed.updated_at)
+                await self._record(resource_id, ResourceStatus.FAILED, describe(exc), version=claimed.updated_at)
                 is None
             ):
                 self.schedule(resource_id)  # changed meanwhile: look again
@@ -246,7 +240,7 @@ class Provisioner:
         try:
             await self._remove_workloads(resource_id)
         except Exception as exc:  # reaped as a stray on the next start
-            log.warning("removing the workloads of deleted resource %s failed: %s", resource_id, _describe(exc))
+            log.warning("removing the workloads of deleted resource %s failed: %s", resource_id, describe(exc))
 
     async def _remove_workloads(self, resource_id: str) -> None:
         for workload in await self.runtime.list(owner_of(resource_id)):

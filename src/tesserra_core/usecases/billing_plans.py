@@ -23,8 +23,8 @@ from tesserra_core.domain.billing import (
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
-from tesserra_core.domain.text import Input, Text, check_name, name_meta
-from tesserra_core.errors import NotFound, Unprocessable, ValidationFailed
+from tesserra_core.domain.text import Input, Text, check_description, check_name, name_meta
+from tesserra_core.errors import NotFound, Unprocessable, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -32,7 +32,6 @@ from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.views import View
 
 _MAX_NAME = 200
-_MAX_DESCRIPTION = 2000
 
 
 class NewPrice(Input, frozen=True, forbid_unknown_fields=True):
@@ -97,17 +96,8 @@ def _name(value: str) -> str:
     return check_name("name", value, _MAX_NAME)
 
 
-def _description(value: str) -> str:
-    if len(value) > _MAX_DESCRIPTION:
-        raise ValidationFailed(f"description must be at most {_MAX_DESCRIPTION} characters", code="invalid_description")
-    return value
-
-
 async def _plan(uow: UnitOfWork, plan_id: str) -> Plan:
-    plan = await uow.plans.get(plan_id)
-    if plan is None:
-        raise NotFound("no such plan", code="plan_not_found")
-    return plan
+    return found(await uow.plans.get(plan_id), "no such plan", code="plan_not_found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +180,7 @@ class CreatePlan:
             id=plan_id,
             code=check_plan_code(cmd.code),
             name=_name(cmd.name),
-            description=_description(cmd.description),
+            description=check_description(cmd.description),
             limits=check_limits(cmd.limits),
             active=True,
             stripe_product_id=None,
@@ -221,7 +211,9 @@ class UpdatePlan:
             updated = msgspec.structs.replace(
                 plan,
                 name=_name(changes.name) if changes.name is not None else plan.name,
-                description=_description(changes.description) if changes.description is not None else plan.description,
+                description=(
+                    check_description(changes.description) if changes.description is not None else plan.description
+                ),
                 limits=check_limits(changes.limits) if changes.limits is not None else plan.limits,
                 active=changes.active if changes.active is not None else plan.active,
                 updated_at=self.clock.now(),

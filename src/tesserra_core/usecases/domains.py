@@ -26,7 +26,7 @@ from tesserra_core.domain.domains import (
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input
-from tesserra_core.errors import Conflict, NotFound, Unavailable
+from tesserra_core.errors import Conflict, Unavailable, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.health import Health
@@ -80,10 +80,7 @@ class DomainChanges(Input, frozen=True, forbid_unknown_fields=True):
 
 
 async def load_domain(uow: UnitOfWork, actor: Principal, domain_id: str) -> Domain:
-    domain = await uow.domains.get(actor.tenant_id, domain_id)
-    if domain is None:
-        raise NotFound("no such domain", code="domain_not_found")
-    return domain
+    return found(await uow.domains.get(actor.tenant_id, domain_id), "no such domain", code="domain_not_found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +174,8 @@ class ZoneEditor:
         now = self.clock.now()
         async with self.uow() as uow:
             domain = await load_domain(uow, actor, domain_id)
-            serial = await uow.domains.bump_serial(actor.tenant_id, domain_id, next_serial(0, now.date()), now)
-            if serial is None:
-                raise NotFound("no such domain", code="domain_not_found")
+            bumped = await uow.domains.bump_serial(actor.tenant_id, domain_id, next_serial(0, now.date()), now)
+            serial = found(bumped, "no such domain", code="domain_not_found")
             domain = msgspec.structs.replace(domain, serial=serial, updated_at=now)
             if retune is not None:
                 domain = retune(domain)
@@ -314,13 +310,13 @@ class DomainHealthSource:
         reasons = []
         status = Health.OK
         try:
-            found: list[str] | None = await _within(self.time_limit, self.resolver.addresses(domain.name))
+            addresses: list[str] | None = await _within(self.time_limit, self.resolver.addresses(domain.name))
         except Unavailable as exc:
-            found, status = None, Health.DOWN
+            addresses, status = None, Health.DOWN
             reasons.append(exc.message)
         if not domain.verified:
             reasons.append(f"ownership is {domain.verification_status.value}")
-        if found is not None and not found:
+        if addresses is not None and not addresses:
             reasons.append(f"{domain.name} has no A or AAAA record")
         if reasons and status is Health.OK:
             status = Health.DEGRADED

@@ -14,7 +14,7 @@ from tesserra_core.domain.files import DEFAULT_CONTENT_TYPE, ProjectFile, check_
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import Entitlement
-from tesserra_core.errors import Conflict, NotFound, PayloadTooLarge
+from tesserra_core.errors import Conflict, NotFound, PayloadTooLarge, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.files import FileStorage, StoredObjectWriter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -50,11 +50,11 @@ class Download:
 
 
 def _content_type(declared: str | None, name: str) -> str:
-    found = check_content_type(declared)
-    if found is None or found == DEFAULT_CONTENT_TYPE:
+    kind = check_content_type(declared)
+    if kind is None or kind == DEFAULT_CONTENT_TYPE:
         guessed, _ = mimetypes.guess_type(name, strict=False)
-        found = check_content_type(guessed) or found
-    return found or DEFAULT_CONTENT_TYPE
+        kind = check_content_type(guessed) or kind
+    return kind or DEFAULT_CONTENT_TYPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +152,8 @@ class ListProjectFiles:
 
 async def _file(uow: UnitOfWork, actor: Principal, project_id: str, file_id: str) -> ProjectFile:
     await project_of(uow, actor, project_id)
-    found = await uow.project_files.get(actor.tenant_id, project_id, file_id)
-    if found is None:
-        raise NotFound("no such file", code="file_not_found")
-    return found
+    file = await uow.project_files.get(actor.tenant_id, project_id, file_id)
+    return found(file, "no such file", code="file_not_found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +168,10 @@ class DownloadProjectFile:
     async def __call__(self, actor: Principal, project_id: str, file_id: str) -> Download:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            found = await _file(uow, actor, project_id, file_id)
-        if not await self.storage.exists(found.storage_key):
+            file = await _file(uow, actor, project_id, file_id)
+        if not await self.storage.exists(file.storage_key):
             raise NotFound("the file's content is missing", code="file_content_missing")
-        return Download(ProjectFileView.of(found), self.storage.read(found.storage_key))
+        return Download(ProjectFileView.of(file), self.storage.read(file.storage_key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +186,10 @@ class DeleteProjectFile:
     async def __call__(self, actor: Principal, project_id: str, file_id: str) -> None:
         actor.require(self.scope)
         async with self.uow() as uow:
-            found = await _file(uow, actor, project_id, file_id)
+            file = await _file(uow, actor, project_id, file_id)
             await uow.project_files.delete(actor.tenant_id, project_id, file_id)
             await uow.commit()
-        await self.storage.delete(found.storage_key)
+        await self.storage.delete(file.storage_key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.ports.tools import ToolCallResult, Workspaces
+from tesserra_core.usecases.marketplace import catalog_entry
 from tesserra_core.usecases.tool_views import (
     InstallationToolsView,
     InstallationView,
@@ -133,10 +134,7 @@ class InstallTool:
         actor.require(self.scope)
         if request.scope is InstallScope.TENANT and not _manages(actor):
             raise Forbidden("only tenant owners and admins install for the whole tenant", code="not_a_manager")
-        async with self.uow(read_only=True) as uow:
-            entry = await uow.catalog.get(tool_id)
-        if entry is None:
-            raise NotFound("no such tool in the marketplace", code="tool_not_found")
+        entry = await catalog_entry(self.uow, tool_id)
         if entry.package is None:
             raise ValidationFailed(f"{entry.name} has no stdio package this platform runs", code="not_installable")
         if entry.oauth_provider is not None and request.scope is not InstallScope.USER:
@@ -186,8 +184,8 @@ class ListInstallations:
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[InstallationView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            found = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
-        return page.answer(found, InstallationView.of)
+            visible = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
+        return page.answer(visible, InstallationView.of)
 
 
 @dataclass(frozen=True, slots=True)

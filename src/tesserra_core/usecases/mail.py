@@ -25,7 +25,7 @@ from tesserra_core.domain.mail import (
 )
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input, Text
-from tesserra_core.errors import Conflict, NotFound, Unprocessable
+from tesserra_core.errors import Conflict, NotFound, Unprocessable, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -89,9 +89,11 @@ class EmailAliasChanges(Input, frozen=True, forbid_unknown_fields=True):
 async def verified_domain_for(uow: UnitOfWork, actor: Principal, address: str, field: str) -> Domain:
     """The tenant's verified domain that ``address`` belongs to: 404 if the tenant has no such
     domain (another tenant's looks the same), 422 if it is not verified yet."""
-    domain = await uow.domains.get_by_name(actor.tenant_id, domain_of(address))
-    if domain is None:
-        raise NotFound(f"{field}: no such domain in this tenant: {domain_of(address)}", code="domain_not_found")
+    domain = found(
+        await uow.domains.get_by_name(actor.tenant_id, domain_of(address)),
+        f"{field}: no such domain in this tenant: {domain_of(address)}",
+        code="domain_not_found",
+    )
     if not domain.verified:
         raise Unprocessable(
             f"{field}: the domain {domain.name} is not verified; publish its TXT challenge and verify it first",
@@ -115,10 +117,7 @@ class ListMailboxes:
 
 
 async def _mailbox(uow: UnitOfWork, actor: Principal, mailbox_id: str) -> Mailbox:
-    mailbox = await uow.mailboxes.get(actor.tenant_id, mailbox_id)
-    if mailbox is None:
-        raise NotFound("no such mailbox", code="mailbox_not_found")
-    return mailbox
+    return found(await uow.mailboxes.get(actor.tenant_id, mailbox_id), "no such mailbox", code="mailbox_not_found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,10 +235,7 @@ class DeleteMailbox:
 
 
 async def _alias(uow: UnitOfWork, actor: Principal, alias_id: str) -> EmailAlias:
-    alias = await uow.email_aliases.get(actor.tenant_id, alias_id)
-    if alias is None:
-        raise NotFound("no such alias", code="alias_not_found")
-    return alias
+    return found(await uow.email_aliases.get(actor.tenant_id, alias_id), "no such alias", code="alias_not_found")
 
 
 async def _check_loop(uow: UnitOfWork, actor: Principal, source: str, destinations: tuple[str, ...]) -> None:

@@ -16,7 +16,7 @@ import msgspec
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.tools import CatalogEntry, check_entry, entry_id
-from tesserra_core.errors import NotFound, TesserraError, Unavailable, ValidationFailed
+from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.tools import CatalogSource
@@ -77,16 +77,14 @@ class SearchMarketplace:
     async def __call__(self, actor: Principal, query: CatalogQuery, page: PageRequest) -> Page[MarketplaceToolView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            found = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
-        return page.answer(found, MarketplaceToolView.of)
+            hits = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
+        return page.answer(hits, MarketplaceToolView.of)
 
 
-async def _entry(uow: UnitOfWorkFactory, tool_id: str) -> CatalogEntry:
+async def catalog_entry(uow: UnitOfWorkFactory, tool_id: str) -> CatalogEntry:
+    """The marketplace's tool of that id, or 404."""
     async with uow(read_only=True) as u:
-        entry = await u.catalog.get(tool_id)
-    if entry is None:
-        raise NotFound("no such tool in the marketplace", code="tool_not_found")
-    return entry
+        return found(await u.catalog.get(tool_id), "no such tool in the marketplace", code="tool_not_found")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +97,7 @@ class GetMarketplaceTool:
 
     async def __call__(self, actor: Principal, tool_id: str) -> MarketplaceToolView:
         actor.require(self.scope)
-        return MarketplaceToolView.of(await _entry(self.uow, tool_id))
+        return MarketplaceToolView.of(await catalog_entry(self.uow, tool_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +124,7 @@ class GetRegistryEntry:
 
     async def __call__(self, actor: Principal, tool_id: str) -> RegistryEntryView:
         actor.require(self.scope)
-        return RegistryEntryView.of(await _entry(self.uow, tool_id))
+        return RegistryEntryView.of(await catalog_entry(self.uow, tool_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,11 @@ from tesserra_core.domain.shared_tools import (
 )
 from tesserra_core.errors import (
     Conflict,
-    NotFound,
     SecretUnreadable,
     Unavailable,
     Unprocessable,
     ValidationFailed,
+    found,
 )
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.secrets_at_rest import SecretBox
@@ -43,10 +43,7 @@ class Tools:
     directory: SharedToolDirectory
 
     async def get(self, tool_id: str) -> SharedTool:
-        tool = await self.directory.tool(tool_id)
-        if tool is None:
-            raise NotFound("no such shared tool", code="shared_tool_not_found")
-        return tool
+        return found(await self.directory.tool(tool_id), "no such shared tool", code="shared_tool_not_found")
 
     async def provider_of(self, tool: SharedTool) -> OAuthProvider:
         if tool.provider_id is None:

@@ -17,12 +17,11 @@ from tesserra_core.domain.projects import (
     Project,
     ProjectFilter,
     ProjectStatus,
-    check_description,
     check_project_name,
 )
 from tesserra_core.domain.resources import Resource
-from tesserra_core.domain.text import Input, Text, name_meta
-from tesserra_core.errors import NotFound
+from tesserra_core.domain.text import Input, Text, check_description, name_meta
+from tesserra_core.errors import found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -65,10 +64,7 @@ class ProjectView(View[Project], frozen=True):
 
 async def project_of(uow: UnitOfWork, actor: Principal, project_id: str) -> Project:
     """The caller's tenant's project, or 404 (another tenant's project looks exactly like a missing one)."""
-    project = await uow.projects.get(actor.tenant_id, project_id)
-    if project is None:
-        raise NotFound("no such project", code="project_not_found")
-    return project
+    return found(await uow.projects.get(actor.tenant_id, project_id), "no such project", code="project_not_found")
 
 
 @dataclass(frozen=True, slots=True)

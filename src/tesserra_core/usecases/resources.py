@@ -21,7 +21,7 @@ from tesserra_core.domain.resources import (
     next_version,
 )
 from tesserra_core.domain.text import Input, Line, name_meta
-from tesserra_core.errors import Conflict, NotFound, ValidationFailed
+from tesserra_core.errors import Conflict, ValidationFailed, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -64,10 +64,7 @@ _RESTARTABLE = (ResourceStatus.STOPPED, ResourceStatus.FAILED)
 
 
 async def resource_of(uow: UnitOfWork, actor: Principal, resource_id: str) -> Resource:
-    resource = await uow.resources.get(actor.tenant_id, resource_id)
-    if resource is None:
-        raise NotFound("no such resource", code="resource_not_found")
-    return resource
+    return found(await uow.resources.get(actor.tenant_id, resource_id), "no such resource", code="resource_not_found")
 
 
 def _config(value: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from tesserra_core.domain.sandboxes import (
     owner_of,
     step,
 )
-from tesserra_core.errors import Conflict, NotFound, TesserraError
+from tesserra_core.errors import Conflict, describe, found
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
@@ -56,12 +56,6 @@ def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
         cpus=t.cpus,
         require_isolation=True,
     )
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, TesserraError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class SandboxLifecycle:
@@ -102,9 +96,9 @@ class SandboxLifecycle:
         async with self._locks.hold(sandbox_id):
             for _ in range(ATTEMPTS):
                 async with self.uow(read_only=True) as uow:
-                    current = await uow.sandboxes.get(tenant_id, sandbox_id)
-                if current is None:
-                    raise NotFound("no such sandbox", code="sandbox_not_found")
+                    current = found(
+                        await uow.sandboxes.get(tenant_id, sandbox_id), "no such sandbox", code="sandbox_not_found"
+                    )
                 now = self.clock.now()
                 if only_if_due and current.due(now) != (action, cause):
                     return current
@@ -229,9 +223,7 @@ class SandboxLifecycle:
         """Move to ``state`` if the row is still ``begun``; otherwise (deleted or acted on meanwhile)
         the row as it now is."""
         async with self.uow() as uow:
-            current = await uow.sandboxes.find(begun.id)
-            if current is None:
-                raise NotFound("no such sandbox", code="sandbox_not_found")
+            current = found(await uow.sandboxes.find(begun.id), "no such sandbox", code="sandbox_not_found")
             if current.updated_at != begun.updated_at:
                 return current
             settled = current.moved(state, cause, self.clock.now(), detail=detail, **changes)

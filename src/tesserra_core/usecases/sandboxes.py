@@ -23,7 +23,7 @@ from tesserra_core.domain.sandboxes import (
     SandboxTemplate,
 )
 from tesserra_core.domain.text import check_name
-from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unprocessable, ValidationFailed
+from tesserra_core.errors import Conflict, PaymentRequired, Unprocessable, ValidationFailed, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -35,10 +35,7 @@ ATTEMPTS = 5
 
 
 async def sandbox_of(uow: UnitOfWork, actor: Principal, sandbox_id: str) -> Sandbox:
-    sandbox = await uow.sandboxes.get(actor.tenant_id, sandbox_id)
-    if sandbox is None:
-        raise NotFound("no such sandbox", code="sandbox_not_found")
-    return sandbox
+    return found(await uow.sandboxes.get(actor.tenant_id, sandbox_id), "no such sandbox", code="sandbox_not_found")
 
 
 def _ttl(requested: int | None, entitlement: Entitlement) -> int:

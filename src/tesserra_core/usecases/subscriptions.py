@@ -23,7 +23,7 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.structs import by_name
 from tesserra_core.domain.text import Input
-from tesserra_core.errors import Conflict, NotFound
+from tesserra_core.errors import Conflict, NotFound, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import CheckoutRequest, PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -214,9 +214,11 @@ class BillingPortal:
     async def __call__(self, actor: Principal) -> PortalView:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            customer = await uow.subscriptions.customer(actor.tenant_id)
-        if customer is None:
-            raise NotFound("the tenant has no billing account yet: start a checkout first", code="customer_not_found")
+            customer = found(
+                await uow.subscriptions.customer(actor.tenant_id),
+                "the tenant has no billing account yet: start a checkout first",
+                code="customer_not_found",
+            )
         return PortalView(url=await self.gateway.portal_url(customer.customer_id))
 
 

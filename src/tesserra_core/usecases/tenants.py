@@ -24,7 +24,7 @@ from tesserra_core.domain.identity import (
 )
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input, Line, Text, check_name, name_meta
-from tesserra_core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import PasswordHasher
@@ -67,10 +67,7 @@ def check_password(password: str) -> str:
 
 
 async def tenant_of(uow: UnitOfWork, tenant_id: str) -> Tenant:
-    tenant = await uow.tenants.get(tenant_id)
-    if tenant is None:
-        raise NotFound("no such tenant", code="tenant_not_found")
-    return tenant
+    return found(await uow.tenants.get(tenant_id), "no such tenant", code="tenant_not_found")
 
 
 @dataclass(frozen=True, slots=True)
