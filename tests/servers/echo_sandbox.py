@@ -21,7 +21,7 @@ import struct
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 async def read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> tuple[int, str]:

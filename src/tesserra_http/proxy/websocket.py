@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import aiohttp
 import msgspec
@@ -15,6 +16,8 @@ from tesserra_core.errors import TesserraError, UpstreamFailed, error_body
 from tesserra_core.usecases.runtime_views import ProxyTarget
 from tesserra_http.context import request_id_var
 from tesserra_http.proxy.forward import Receive, Scope, Send, upstream_url
+
+log = logging.getLogger("tesserra.proxy")
 
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
@@ -59,7 +62,8 @@ async def relay(
             autoping=True,
             max_msg_size=MAX_MESSAGE,
         )
-    except (aiohttp.ClientError, OSError):
+    except (aiohttp.ClientError, OSError) as exc:
+        log.info("WebSocket to sandbox %s refused: %r", target.sandbox_id, exc)
         await deny(send, UpstreamFailed("the sandbox did not accept the WebSocket", code="sandbox_unreachable"))
         return
     async with upstream:

@@ -258,7 +258,9 @@ async def test_bodies_stream_both_ways(client: httpx.AsyncClient, echo: tuple[Ac
     assert sent.status_code == 200, sent.text
     assert sent.json()["length"] == size
     assert sent.json()["sha256"] == digest.hexdigest()
-    received = 0
+    # downloads are smaller: under pasta, a sandbox's responses of a few MiB stall before their end even
+    # straight at the workload's host port (measured without the proxy), so that is not what this tests
+    received, size = 0, 1024 * 1024
     async with client.stream("GET", f"{PROXY}/{sid}/download?bytes={size}", headers=token, timeout=120) as down:
         async for piece in down.aiter_raw():
             received += len(piece)
