@@ -322,3 +322,23 @@ async def test_a_websocket_is_relayed_with_its_close_code(
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await session.ws_connect(url)
         assert refused.value.status == 401
+
+
+async def test_proxied_traffic_keeps_an_idle_clock_from_running_out(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    box = await make_sandbox(client, owner, idle_timeout_seconds=3, on_idle="pause")
+    sid = box["id"]
+    token = {HEADER: (await mint(client, owner, sid))["token"]}
+    assert (await until_served(client, f"{PROXY}/{sid}/", token)).status_code == 200
+    began = time.monotonic()
+    while time.monotonic() - began < 6:  # twice the idle timeout, busy all along
+        assert (await client.get(f"{PROXY}/{sid}/", headers=token)).status_code == 200
+        await asyncio.sleep(0.3)
+    seen = (await client.get(f"/api/sandboxes/{sid}", headers=owner.bearer)).json()
+    assert seen["state"] == "running", seen["events"]
+    assert seen["last_activity_at"] > box["last_activity_at"]
+    await asyncio.sleep(5)  # then quiet: the reaper pauses it, and the proxy says so
+    assert_error(await client.get(f"{PROXY}/{sid}/", headers=token), 409, "sandbox_paused")
+    await client.delete(f"/api/sandboxes/{sid}", headers=owner.bearer)
