@@ -59,16 +59,22 @@ async def sequential(session: aiohttp.ClientSession, url: str, headers: dict[str
 async def concurrent(url: str, headers: dict[str, str], clients: int, seconds: float) -> float:
     done = 0
     stop = time.monotonic() + seconds
+    statuses: dict[int, int] = {}
 
     async def client() -> None:
         nonlocal done
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < stop:
                 async with session.get(url, headers=headers) as answer:
-                    await answer.read()
-                    done += 1
+                    body = await answer.read()
+                    statuses[answer.status] = statuses.get(answer.status, 0) + 1
+                    if answer.status != 200 and statuses[answer.status] == 1:
+                        print(answer.status, body[:200])
+                    done += answer.status == 200
 
     await asyncio.gather(*(client() for _ in range(clients)))
+    if set(statuses) != {200}:
+        print("statuses:", statuses)
     return done / seconds
 
 
