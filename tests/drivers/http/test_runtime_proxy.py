@@ -245,7 +245,9 @@ async def test_bodies_stream_both_ways(client: httpx.AsyncClient, echo: tuple[Ac
     owner, box = echo
     sid = box["id"]
     token = {HEADER: (await mint(client, owner, sid))["token"]}
-    size = 64 * 1024 * 1024
+    # 16 MiB, not more: the process runtime's pasta (passt 2023-03) stalls transfers of a few MiB and up now
+    # and then, with or without the proxy (bench/proxy.py streams 64 MiB)
+    size = 16 * 1024 * 1024
     digest = hashlib.sha256()
 
     async def upload() -> AsyncIterator[bytes]:
@@ -267,8 +269,8 @@ async def test_bodies_stream_both_ways(client: httpx.AsyncClient, echo: tuple[Ac
     sent = await client.post(f"{PROXY}/{sid}/upload", content=upload(), headers=token, timeout=120)
     sampling.set()
     await sampler
-    # the server runs in this process: had it held the 64 MiB body, this process would have grown as much
-    assert peak - baseline < 32 * 1024 * 1024, (baseline, peak)
+    # the server runs in this process: had it held the body, this process would have grown as much
+    assert peak - baseline < size // 2, (baseline, peak)
     assert sent.status_code == 200, sent.text
     assert sent.json()["length"] == size
     assert sent.json()["sha256"] == digest.hexdigest()
