@@ -39,7 +39,7 @@ from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_adapters.secret_box import AesGcmSecretBox
-from tesserra_adapters.security import Argon2Hasher, HmacDigest, JwtIssuer
+from tesserra_adapters.security import Argon2Hasher, HmacDigest, HmacProxyTokens, JwtIssuer
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.sql import migrate
@@ -245,6 +245,7 @@ def _ports(
         digest=HmacDigest(subkey(key, "digest")),
         hasher=hasher,
         tokens=JwtIssuer(subkey(key, "jwt")),
+        proxy_tokens=HmacProxyTokens(subkey(key, "sandbox-proxy")),
         clock=clock,
         ids=UlidFactory(),
         rate_limiter=rate_limiter,

@@ -1,19 +1,23 @@
-"""argon2id passwords, HMAC-SHA256 secret digests and HS256 access tokens (pyjwt)."""
+"""argon2id passwords, HMAC-SHA256 secret digests, HS256 access tokens (pyjwt) and HMAC-signed sandbox
+proxy tokens."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 from datetime import UTC, datetime
 
 import jwt
+import msgspec
 from argon2 import PasswordHasher as Argon2
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from tesserra_core.errors import Unauthenticated
-from tesserra_core.ports.security import AccessClaims
+from tesserra_core.ports.security import AccessClaims, ProxyClaims
 
 
 class Argon2Hasher:
@@ -119,3 +123,82 @@ class JwtIssuer:
             )
         except (TypeError, ValueError):
             raise Unauthenticated("invalid access token", code="invalid_token") from None
+
+
+class _ProxyWire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A proxy token's signed payload, with short names (it travels in headers, URLs and cookies)."""
+
+    j: str
+    s: str
+    t: str
+    u: str
+    g: int
+    e: int
+    p: tuple[int, ...]
+    x: int
+
+
+_PROXY_WIRE = msgspec.json.Decoder(_ProxyWire)
+_INVALID_PROXY_TOKEN = "invalid proxy token"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class HmacProxyTokens:
+    """``tsp_<payload>.<signature>``: the claims as JSON, signed with HMAC-SHA256 under a key of their
+    own (base64url both). Whatever does not verify is ``invalid_proxy_token``, with no detail."""
+
+    prefix = "tsp_"
+    max_length = 2048
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+    def issue(self, claims: ProxyClaims) -> str:
+        wire = _ProxyWire(
+            j=claims.token_id,
+            s=claims.sandbox_id,
+            t=claims.tenant_id,
+            u=claims.user_id,
+            g=claims.generation,
+            e=claims.epoch,
+            p=claims.ports,
+            x=int(claims.expires_at.timestamp()),
+        )
+        payload = msgspec.json.encode(wire)
+        return f"{self.prefix}{_b64(payload)}.{_b64(self._sign(payload))}"
+
+    def decode(self, token: str) -> ProxyClaims:
+        if len(token) > self.max_length or not token.startswith(self.prefix) or token.count(".") != 1:
+            raise Unauthenticated(_INVALID_PROXY_TOKEN, code="invalid_proxy_token")
+        body, _, signature = token[len(self.prefix) :].partition(".")
+        try:
+            payload, mac = _unb64(body), _unb64(signature)
+        except (binascii.Error, ValueError):
+            raise Unauthenticated(_INVALID_PROXY_TOKEN, code="invalid_proxy_token") from None
+        if not hmac.compare_digest(mac, self._sign(payload)):
+            raise Unauthenticated(_INVALID_PROXY_TOKEN, code="invalid_proxy_token")
+        try:
+            wire = _PROXY_WIRE.decode(payload)
+            expires_at = datetime.fromtimestamp(wire.x, UTC)
+        except (msgspec.DecodeError, ValueError, OverflowError, OSError):
+            raise Unauthenticated(_INVALID_PROXY_TOKEN, code="invalid_proxy_token") from None
+        return ProxyClaims(
+            token_id=wire.j,
+            sandbox_id=wire.s,
+            tenant_id=wire.t,
+            user_id=wire.u,
+            generation=wire.g,
+            epoch=wire.e,
+            ports=wire.p,
+            expires_at=expires_at,
+        )

@@ -36,6 +36,7 @@ from tesserra_core.usecases.operators import Operators, operators
 from tesserra_core.usecases.projects import Projects, projects
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.resources import Resources, resources
+from tesserra_core.usecases.runtime_proxy import Runtime, runtime
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
 from tesserra_core.usecases.sandboxes import Sandboxes, sandboxes
 from tesserra_core.usecases.sessions import AuthPolicy, Sessions, sessions
@@ -76,6 +77,7 @@ class UseCases:
     installations: Installations
     containers: Containers
     sandboxes: Sandboxes
+    runtime: Runtime
     shared_tools: SharedTools
     integrations: Integrations
     plans: Plans
@@ -105,6 +107,7 @@ class UseCases:
         which shares the store with a running server) only watches revocations and closes the tool
         servers it started: reconciling workloads and retrying billing events are the server's."""
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.runtime.activity.aclose)
             await stack.enter_async_context(self.revocations.watching())
             if not guest:
                 await stack.enter_async_context(self.retry_billing_events.running())
@@ -173,6 +176,7 @@ def use_cases(
         ),
         containers=containers(p, servers=tool_servers),
         sandboxes=sandboxes(p, lifecycle=lifecycle),
+        runtime=runtime(p, lifecycle=lifecycle),
         shared_tools=shared,
         integrations=integrations(p),
         plans=plans(p),

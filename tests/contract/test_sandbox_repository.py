@@ -1,4 +1,4 @@
-"""SandboxRepository contract: round trip (template and events intact), tenant scoping, pages newest
+"""SandboxRepository contract: round trip (template, events and proxy epoch intact), tenant scoping, pages newest
 first without the deleted, counts, compare-and-set updates, and the due, unsettled and live ones
 across tenants."""
 
@@ -68,13 +68,23 @@ async def _add(uow_factory: UnitOfWorkFactory, *sandboxes: Sandbox) -> None:
 
 async def test_round_trip_keeps_every_field(uow_factory: UnitOfWorkFactory) -> None:
     t = await seed_tenant(uow_factory)
-    s = sandbox(t.id, idle_timeout_seconds=60, idle_expires_at=T0 + timedelta(seconds=60), state_reason="why")
+    s = sandbox(
+        t.id, idle_timeout_seconds=60, idle_expires_at=T0 + timedelta(seconds=60), state_reason="why", proxy_epoch=3
+    )
     s = s.moved(SandboxState.PAUSED, Cause.IDLE, T0 + timedelta(seconds=61), action=SandboxAction.PAUSE, detail="idle")
     await _add(uow_factory, s)
     async with uow_factory(read_only=True) as uow:
         assert await uow.sandboxes.get(t.id, s.id) == s
         assert await uow.sandboxes.find(s.id) == s
     assert s.events[-1].cause is Cause.IDLE
+    revoked = msgspec.structs.replace(s, proxy_epoch=4, updated_at=s.updated_at + timedelta(seconds=1))
+    async with uow_factory() as uow:
+        assert await uow.sandboxes.update(revoked, if_updated_at=s.updated_at) is True
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        found = await uow.sandboxes.get(t.id, s.id)
+    assert found is not None
+    assert found.proxy_epoch == 4
 
 
 async def test_another_tenants_sandbox_is_invisible(uow_factory: UnitOfWorkFactory) -> None:

@@ -177,6 +177,8 @@ class Sandbox(msgspec.Struct, frozen=True, kw_only=True):
     state_reason: str
     generation: int
     """Moves on with every new workload and with deletion: what proxy tokens bind to."""
+    proxy_epoch: int = 0
+    """Moves on when the sandbox's proxy tokens are revoked: a token names the epoch it was minted in."""
     workload_id: str | None
     ttl_seconds: int
     on_ttl: OnTtl

@@ -15,7 +15,7 @@ from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
-from tesserra_core.ports.security import PasswordHasher, SecretDigest, TokenIssuer
+from tesserra_core.ports.security import PasswordHasher, ProxyTokenCodec, SecretDigest, TokenIssuer
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
@@ -29,6 +29,7 @@ class Ports:
     hasher: PasswordHasher
     digest: SecretDigest
     tokens: TokenIssuer
+    proxy_tokens: ProxyTokenCodec
     clock: Clock
     ids: IdFactory
     secrets: SecretGenerator

@@ -53,3 +53,29 @@ class TokenIssuer(Protocol):
     def looks_like_token(self, credential: str) -> bool:
         """A cheap syntactic check: is this credential meant for this issuer?"""
         ...
+
+
+class ProxyClaims(msgspec.Struct, frozen=True, kw_only=True):
+    """What a sandbox proxy token grants: one sandbox of one tenant, at one lifecycle generation and
+    revocation epoch, a set of its declared ports, until ``expires_at``."""
+
+    token_id: str
+    sandbox_id: str
+    tenant_id: str
+    user_id: str
+    generation: int
+    epoch: int
+    ports: tuple[int, ...]
+    expires_at: datetime
+
+
+class ProxyTokenCodec(Protocol):
+    """Signs proxy tokens and verifies them: a token is worth only what its signature covers, and is
+    checked against the sandbox as stored on every use (generation, epoch, state)."""
+
+    def issue(self, claims: ProxyClaims) -> str: ...
+
+    def decode(self, token: str) -> ProxyClaims:
+        """The signed claims (expiry not checked: the caller's clock decides); raises ``Unauthenticated``
+        (code ``invalid_proxy_token``) for a malformed, foreign or tampered token."""
+        ...

@@ -1,0 +1,268 @@
+"""/api/runtime: a sandbox's runtime configuration, its proxy tokens (minted, revoked) and the check
+every proxied request passes (``OpenProxy``), which names the upstream from stored state only.
+
+A proxy token names one sandbox of one tenant, its lifecycle generation, its revocation epoch, a set
+of its declared ports, an expiry and an id, signed by the server. On every use it is checked against
+the sandbox as stored: a restart, re-create or delete (the generation moves on) or a revocation (the
+epoch moves on) ends every earlier token. Nothing is cached by token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import ClassVar
+
+import msgspec
+
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.sandboxes import Sandbox, SandboxState
+from tesserra_core.errors import Conflict, Forbidden, NotFound, Unauthenticated, Unprocessable, UpstreamFailed
+from tesserra_core.ports import Ports
+from tesserra_core.ports.limits import IdempotencyOutcome, IdempotencyStore
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.runtime import ContainerRuntime, WorkloadState
+from tesserra_core.ports.security import ProxyClaims, ProxyTokenCodec
+from tesserra_core.ports.shared_tools import SiteConfig
+from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.runtime_activity import ProxyActivity
+from tesserra_core.usecases.runtime_views import (
+    DEFAULT_TOKEN_TTL,
+    MAX_TOKEN_TTL,
+    PROXY_PATH,
+    ProxyRevocationView,
+    ProxyTarget,
+    ProxyTokenView,
+    RuntimeConfigView,
+    proxy_base,
+)
+from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
+from tesserra_core.usecases.sandboxes import ATTEMPTS, sandbox_of
+
+LOOPBACK = "127.0.0.1"
+EXCHANGES = "sandbox-proxy-exchange"
+"""The idempotency store's owner under which a query token's one exchange is recorded."""
+
+
+def _scope_error() -> Forbidden:
+    return Forbidden("the proxy token does not cover this sandbox or port", code="proxy_token_scope")
+
+
+def _running(sandbox: Sandbox) -> None:
+    if sandbox.state is not SandboxState.RUNNING:
+        raise Conflict(f"the sandbox is {sandbox.state}", code=f"sandbox_{sandbox.state}")
+
+
+@dataclass(frozen=True, slots=True)
+class GetRuntimeConfig:
+    """What a client needs to reach a sandbox: the proxy URL of each declared port, the protocols, how
+    to authenticate (a proxy token from GET /api/runtime/proxy-auth/{sandboxId}, or the caller's own
+    credentials), its limits, network policy, clocks and lifecycle generation. No secret."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+    uow: UnitOfWorkFactory
+    site: SiteConfig
+
+    async def __call__(self, actor: Principal, sandbox_id: str, base_url: str) -> RuntimeConfigView:
+        actor.require(self.scope)
+        async with self.uow(read_only=True) as uow:
+            sandbox = await sandbox_of(uow, actor, sandbox_id)
+        return RuntimeConfigView.of(sandbox, self.site.public_url or base_url)
+
+
+@dataclass(frozen=True, slots=True)
+class MintProxyToken:
+    """A proxy token for one sandbox: its current lifecycle generation, ``ports`` (a subset of the
+    declared ports; all of them by default: 422 port_not_declared otherwise), for ``ttl_seconds``
+    (15 minutes by default, at most 24 hours) under a fresh id. Shown once. A restart, re-create or
+    delete of the sandbox, or DELETE /api/runtime/proxy-auth/{sandboxId}, ends it. A deleted sandbox
+    answers 409 sandbox_deleted."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+    uow: UnitOfWorkFactory
+    codec: ProxyTokenCodec
+    ids: IdFactory
+    clock: Clock
+    site: SiteConfig
+
+    async def __call__(
+        self, actor: Principal, sandbox_id: str, ports: list[int] | None, ttl_seconds: int | None, base_url: str
+    ) -> ProxyTokenView:
+        actor.require(self.scope)
+        ttl = DEFAULT_TOKEN_TTL if ttl_seconds is None else ttl_seconds
+        if not 1 <= ttl <= MAX_TOKEN_TTL:
+            raise Unprocessable(f"ttl_seconds must be 1-{MAX_TOKEN_TTL}", code="invalid_ttl")
+        async with self.uow(read_only=True) as uow:
+            sandbox = await sandbox_of(uow, actor, sandbox_id)
+        if sandbox.state in (SandboxState.DELETING, SandboxState.DELETED):
+            raise Conflict(f"the sandbox is {sandbox.state}", code=f"sandbox_{sandbox.state}")
+        declared = sandbox.template.ports
+        if not declared:
+            raise Unprocessable("the sandbox declares no port to proxy", code="port_not_declared")
+        chosen = tuple(sorted(set(ports))) if ports else declared
+        if not set(chosen) <= set(declared):
+            raise Unprocessable(f"ports must be among the declared ports {list(declared)}", code="port_not_declared")
+        claims = ProxyClaims(
+            token_id=self.ids.new(),
+            sandbox_id=sandbox.id,
+            tenant_id=sandbox.tenant_id,
+            user_id=actor.user_id,
+            generation=sandbox.generation,
+            epoch=sandbox.proxy_epoch,
+            ports=chosen,
+            expires_at=self.clock.now().replace(microsecond=0) + timedelta(seconds=ttl),
+        )
+        return ProxyTokenView(
+            token=self.codec.issue(claims),
+            token_id=claims.token_id,
+            sandbox_id=sandbox.id,
+            generation=sandbox.generation,
+            ports=list(chosen),
+            expires_at=claims.expires_at,
+            proxy_url=proxy_base(self.site.public_url or base_url, sandbox.id),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeProxyTokens:
+    """End every proxy token of a sandbox minted until now (its revocation epoch moves on); tokens
+    minted afterwards work. Connections open through the proxy with a revoked token are not cut."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, sandbox_id: str) -> ProxyRevocationView:
+        actor.require(self.scope)
+        for _ in range(ATTEMPTS):
+            async with self.uow() as uow:
+                current = await sandbox_of(uow, actor, sandbox_id)
+                now = self.clock.now()
+                revoked = msgspec.structs.replace(current, proxy_epoch=current.proxy_epoch + 1).touched(now)
+                if await uow.sandboxes.update(revoked, if_updated_at=current.updated_at):
+                    await uow.commit()
+                    return ProxyRevocationView(sandbox_id=current.id, revoked_before=now)
+        raise Conflict("the sandbox kept changing during the revocation; retry", code="sandbox_busy")
+
+
+class UpstreamPorts:
+    """The host ports of a sandbox's workload, read from the runtime once per workload and transition
+    (keyed by the sandbox's stored workload and last event, so a start or restart reads them again)."""
+
+    def __init__(self, runtime: ContainerRuntime) -> None:
+        self.runtime = runtime
+        self._known: dict[str, tuple[tuple[str, object], Mapping[int, int]]] = {}
+
+    async def of(self, sandbox: Sandbox) -> Mapping[int, int]:
+        if sandbox.workload_id is None:
+            raise UpstreamFailed("the sandbox has no workload", code="sandbox_unreachable")
+        marker = (sandbox.workload_id, sandbox.events[-1].at if sandbox.events else sandbox.created_at)
+        known = self._known.get(sandbox.id)
+        if known is not None and known[0] == marker:
+            return known[1]
+        workload = await self.runtime.inspect(sandbox.workload_id)
+        if workload is None or workload.state is not WorkloadState.RUNNING:
+            raise UpstreamFailed("the sandbox's workload is not running", code="sandbox_unreachable")
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[sandbox.id] = (marker, dict(workload.ports))
+        return workload.ports
+
+
+@dataclass(frozen=True, slots=True)
+class OpenProxy:
+    """The check every proxied request passes, with a proxy token (``once``: sent in the query, whose
+    single exchange is recorded) or the caller's own credentials (tools:write): the sandbox is the
+    token's or the caller's tenant's (else 404, as for a missing one), the token's generation and epoch
+    are the sandbox's (401 proxy_token_revoked), it has not expired (401 proxy_token_expired), it covers
+    the port (403 proxy_token_scope), the port is declared (404 port_not_declared) and the sandbox runs
+    (409 sandbox_<state>). Answers where to forward: 127.0.0.1 and the workload's host port."""
+
+    uow: UnitOfWorkFactory
+    codec: ProxyTokenCodec
+    clock: Clock
+    exchanges: IdempotencyStore
+    upstream: UpstreamPorts
+    activity: ProxyActivity = field(compare=False)
+
+    async def __call__(
+        self,
+        sandbox_id: str,
+        port: int | None,
+        *,
+        token: str | None = None,
+        actor: Principal | None = None,
+        once: bool = False,
+    ) -> ProxyTarget:
+        claims = self._claims(token, sandbox_id) if token is not None else None
+        if claims is None and actor is None:
+            raise Unauthenticated("a proxy token or credentials are required", code="unauthenticated")
+        if claims is None and actor is not None:
+            actor.require(Scope.TOOLS_WRITE)
+        tenant_id = claims.tenant_id if claims is not None else actor.tenant_id  # type: ignore[union-attr]
+        async with self.uow(read_only=True) as uow:
+            sandbox = await uow.sandboxes.get(tenant_id, sandbox_id)
+        if sandbox is None:
+            raise NotFound("no such sandbox", code="sandbox_not_found")
+        if claims is not None and (claims.generation, claims.epoch) != (sandbox.generation, sandbox.proxy_epoch):
+            raise Unauthenticated("the proxy token was revoked", code="proxy_token_revoked")
+        declared = port if port is not None else (sandbox.template.ports or (0,))[0]
+        if declared not in sandbox.template.ports:
+            raise NotFound("the sandbox declares no such port", code="port_not_declared")
+        if claims is not None and declared not in claims.ports:
+            raise _scope_error()
+        _running(sandbox)
+        if claims is not None and once:
+            await self._exchange_once(claims)
+        host_port = (await self.upstream.of(sandbox)).get(declared)
+        if host_port is None:
+            raise UpstreamFailed("the sandbox's port is not published", code="sandbox_unreachable")
+        where = sandbox_id if port is None else f"{sandbox_id}:{port}"
+        return ProxyTarget(
+            sandbox_id=sandbox.id,
+            tenant_id=sandbox.tenant_id,
+            port=declared,
+            host=LOOPBACK,
+            host_port=host_port,
+            prefix=f"{PROXY_PATH}/{where}",
+            idle_timeout_seconds=sandbox.idle_timeout_seconds,
+        )
+
+    def _claims(self, token: str, sandbox_id: str) -> ProxyClaims:
+        claims = self.codec.decode(token)
+        if claims.sandbox_id != sandbox_id:
+            raise _scope_error()
+        if self.clock.now() >= claims.expires_at:
+            raise Unauthenticated("the proxy token has expired", code="proxy_token_expired")
+        return claims
+
+    async def _exchange_once(self, claims: ProxyClaims) -> None:
+        left = (claims.expires_at - self.clock.now()).total_seconds()
+        claim = await self.exchanges.claim(EXCHANGES, claims.token_id, "exchange", max(left, 1.0) + 60)
+        if claim.outcome is not IdempotencyOutcome.STARTED:
+            raise Unauthenticated(
+                "this proxy token was already exchanged in a URL: send it in the X-Tesserra-Proxy-Token header",
+                code="proxy_token_used",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """/api/runtime."""
+
+    config: GetRuntimeConfig
+    mint_token: MintProxyToken
+    revoke_tokens: RevokeProxyTokens
+    open: OpenProxy
+    activity: ProxyActivity
+
+
+def runtime(p: Ports, *, lifecycle: SandboxLifecycle) -> Runtime:
+    activity = ProxyActivity(lifecycle, p.clock)
+    return Runtime(
+        config=GetRuntimeConfig(p.uow, p.site),
+        mint_token=MintProxyToken(p.uow, p.proxy_tokens, p.ids, p.clock, p.site),
+        revoke_tokens=RevokeProxyTokens(p.uow, p.clock),
+        open=OpenProxy(p.uow, p.proxy_tokens, p.clock, p.idempotency, UpstreamPorts(p.runtime), activity),
+        activity=activity,
+    )

@@ -1,0 +1,129 @@
+"""ALL /api/runtime/proxy/{sandboxId}[:{port}]/{path}: the sandbox proxy, a raw ASGI app (mounted by
+the app factory) so that bodies stream both ways and WebSocket upgrades relay frame by frame.
+
+Every request names its sandbox in the path and proves access with, in this order: a proxy token in
+``X-Tesserra-Proxy-Token``; a proxy token in the query (``tesserra_proxy_token``, once: answered 303
+to the same URL without it, with an HttpOnly, SameSite=Strict cookie scoped to that sandbox's proxy
+path; a WebSocket upgrade just uses it); the cookie; or the caller's own credentials (Bearer JWT or API
+key with tools:write). ``uc.runtime.open`` checks it against the stored sandbox and names the upstream.
+Failures are the API's JSON error bodies (401, 403, 404, 409, 502), never a redirect to a login page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from http.cookies import CookieError, SimpleCookie
+from typing import cast
+
+import aiohttp
+from litestar.types import Send as LitestarSend
+
+from tesserra_core.domain.identity import Principal
+from tesserra_core.errors import TesserraError
+from tesserra_core.facade import UseCases
+from tesserra_core.usecases.runtime_views import TOKEN_COOKIE, TOKEN_HEADER, ProxyTarget
+from tesserra_http.client_address import ClientAddress
+from tesserra_http.errors import send_core_error
+from tesserra_http.proxy.forward import Receive, Scope, Send, forward, has_body
+from tesserra_http.proxy.headers import ADDED_TO_CLIENT, to_sandbox
+from tesserra_http.proxy.routing import Route, route
+from tesserra_http.proxy.websocket import deny, relay
+
+_TOKEN_HEADER = TOKEN_HEADER.lower().encode()
+_CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-tesserra-api-key", b"x-api-key"})
+
+
+def _cookie_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name.lower() == b"cookie":
+            try:
+                jar: SimpleCookie = SimpleCookie(value.decode("latin-1"))
+            except CookieError:
+                continue
+            if TOKEN_COOKIE in jar:
+                return jar[TOKEN_COOKIE].value
+    return None
+
+
+class ProxyEndpoint:
+    def __init__(self, uc: UseCases, client_address: ClientAddress) -> None:
+        self.uc = uc
+        self.client_address = client_address
+        self._session: aiohttp.ClientSession | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """One pooled upstream client for the server's life; no cookie jar (nothing a sandbox sets is kept)."""
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+        ) as session:
+            self._session = session
+            try:
+                yield
+            finally:
+                self._session = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = scope["type"] == "websocket"
+        try:
+            where = route(scope["raw_path"], scope.get("query_string", b""))
+            target, exchanged = await self._open(scope, where)
+        except TesserraError as exc:
+            await (deny(send, exc) if websocket else send_core_error(cast(LitestarSend, send), exc))
+            return
+        if exchanged and not websocket:
+            await _exchange_for_cookie(scope, where, target, send)
+            return
+        session = self._session
+        assert session is not None, "the proxy is used outside the app's lifespan"
+        headers = to_sandbox(
+            scope["headers"],
+            target,
+            client=self.client_address(scope),  # type: ignore[arg-type]
+            scheme=scope.get("scheme", "http"),
+            websocket=websocket,
+        )
+        async with self.uc.runtime.activity.during(target):
+            if websocket:
+                await relay(session, target, where.target, headers, scope, receive, send)
+                return
+            try:
+                await forward(
+                    session, target, scope["method"], where.target, headers, has_body(scope["headers"]), receive, send
+                )
+            except TesserraError as exc:
+                await send_core_error(cast(LitestarSend, send), exc)
+
+    async def _open(self, scope: Scope, where: Route) -> tuple[ProxyTarget, bool]:
+        """Where to forward, and whether the query's token was the credential (exchanged once)."""
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        token = next((value.decode("latin-1") for name, value in headers if name == _TOKEN_HEADER), None)
+        once = False
+        if token is None and where.token is not None:
+            token, once = where.token, True
+        if token is None:
+            token = _cookie_token(headers)
+        actor: Principal | None = None
+        if token is None and any(name in _CREDENTIAL_HEADERS for name, _ in headers):
+            actor = await self.uc.authenticate.from_headers(headers)
+        target = await self.uc.runtime.open(where.sandbox_id, where.port, token=token, actor=actor, once=once)
+        return target, once
+
+
+async def _exchange_for_cookie(scope: Scope, where: Route, target: ProxyTarget, send: Send) -> None:
+    """303 to the same URL without the token, which now travels in a cookie only that proxy path gets."""
+    secure = "; Secure" if scope.get("scheme") == "https" else ""
+    cookie = f"{TOKEN_COOKIE}={where.token}; Path={target.prefix}/; HttpOnly; SameSite=Strict{secure}"
+    location = f"{target.prefix}{where.target}"
+    headers = [
+        (b"location", location.encode("latin-1")),
+        (b"set-cookie", cookie.encode("latin-1")),
+        (b"cache-control", b"no-store"),
+        (b"content-length", b"0"),
+        *ADDED_TO_CLIENT,
+    ]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
