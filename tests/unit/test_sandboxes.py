@@ -255,3 +255,21 @@ async def _force(uc: UseCases, sandbox_id: str, **changes: Any) -> None:
         assert current is not None
         await uow.sandboxes.update(msgspec.structs.replace(current, **changes))
         await uow.commit()
+
+
+async def test_a_sandbox_created_while_strays_are_sought_is_kept(
+    uc: UseCases, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = uc.ports.runtime
+    real_list = runtime.list
+    made: list[SandboxView] = []
+
+    async def list_while_one_is_created(owner_prefix: str = "") -> list[Any]:
+        if not made:  # another request creates a sandbox while the reaper looks
+            made.append(await uc.sandboxes.create(team.member, new()))
+        return await real_list(owner_prefix)
+
+    monkeypatch.setattr(runtime, "list", list_while_one_is_created)
+    assert await uc.sandbox_reaper.remove_strays() == 0
+    assert (await uc.sandboxes.get(team.member, made[0].id)).state is SandboxState.RUNNING
+    assert len(await real_list(owner_of(made[0].id))) == 1

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from tesserra_core.domain.sandboxes import SandboxState
+from tesserra_core.domain.sandboxes import TRANSIENT, SandboxState
 from tesserra_core.errors import TesserraError
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
@@ -77,14 +77,19 @@ class SandboxReaper:
         return len(unsettled)
 
     async def remove_strays(self) -> int:
+        """Remove the workloads no live sandbox owns. The workloads are listed before the sandboxes are
+        read: a sandbox's row is stored before its workload starts, so a workload listed has its row
+        read (read first, a sandbox created in between was taken for a stray, killed mid-create).
+        A sandbox in a transient state is being acted on (its new workload not yet recorded): left."""
         runtime = self.lifecycle.runtime
+        workloads = await runtime.list(OWNER_PREFIX)
         async with self.uow(read_only=True) as uow:
             live = {s.owner: s for s in await uow.sandboxes.live()}
         removed = 0
-        for workload in await runtime.list(OWNER_PREFIX):
+        for workload in workloads:
             sandbox = live.get(workload.owner)
-            if sandbox is not None and sandbox.state is SandboxState.CREATING:
-                continue  # being created, perhaps by another worker right now
+            if sandbox is not None and sandbox.state in TRANSIENT:
+                continue
             if sandbox is None or sandbox.workload_id != workload.id:
                 log.info("removing stray workload %s of %s", workload.id, workload.owner)
                 await runtime.remove(workload.id)
