@@ -1,0 +1,248 @@
+"""The runtime proxy's figures, on one echo sandbox (tests/servers/echo_sandbox.py) of the process runtime:
+
+- a keep-alive GET of about 1 KiB (the echo's JSON of a request with 900 bytes of query, written
+  whole: its chunked ``/download`` answers in pieces, which Nagle's algorithm delays by tens of ms on
+  the direct path through pasta), one client, through the proxy and direct to the
+  workload's port (read from the runtime's own record, ``workloads/*/workload.json``, as the proxy
+  reads its stored state): added p50 under 2 ms;
+- 32 concurrent clients each way: the proxy serves at least 40% of the direct requests/s;
+- ``--stream-mib`` up (a chunked POST, its sha256 checked by the sandbox) and down, the server's RSS
+  (its process and children) sampled every 50 ms: it grows under 32 MiB;
+- a slow reader (64 KiB every 50 ms of a stream far larger) for 5 s: RSS grows under 32 MiB;
+- ``--websockets`` idle WebSockets through the proxy, all open at once: under 200 MiB more RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench.harness import HOST, Serve, say
+from bench.load import Loader, choose_loader
+
+ECHO = Path(__file__).resolve().parents[1] / "tests" / "servers" / "echo_sandbox.py"
+HEADER = "X-Tesserra-Proxy-Token"
+MIB = 1 << 20
+ADDED_MS = 2.0
+SHARE = 0.40
+STREAM_GROWTH_MIB = 32.0
+WEBSOCKETS_MIB = 200.0
+
+ONE_KIB = "/?pad=" + "x" * 900
+Verdict = tuple[bool, str]
+
+
+@dataclass
+class ProxyFigures:
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of the process and its descendants."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        todo += [int(child) for child in children]
+    return total
+
+
+async def peak_growth(pid: int, work: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
+    """What ``work`` returns, and the most the server's RSS grew above its start while it ran (MiB)."""
+    start = peak = tree_rss(pid)
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(pid))
+            await asyncio.sleep(0.05)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        result = await work()
+    finally:
+        done.set()
+        await sampler
+    return result, (max(peak, tree_rss(pid)) - start) / MIB
+
+
+def host_port(serve: Serve, sandbox_id: str, port: int) -> int:
+    for record in (Path(serve.env["TESSERRA_DATA_DIR"]) / "workloads").glob("*/workload.json"):
+        data = json.loads(record.read_text())
+        if data["spec"]["owner"] == f"sandbox:{sandbox_id}" and data["state"] == "running":
+            return int(data["ports"][str(port)])
+    raise SystemExit(f"no running workload for sandbox {sandbox_id}")
+
+
+async def _open(serve: Serve, head: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection(HOST, serve.port)
+    writer.write(head.encode())
+    return reader, writer
+
+
+async def download(serve: Serve, path: str, token: str, size: int) -> int:
+    reader, writer = await _open(
+        serve,
+        f"GET {path}/download?bytes={size} HTTP/1.1\r\nHost: {HOST}\r\n{HEADER}: {token}\r\nConnection: close\r\n\r\n",
+    )
+    received = 0
+    while chunk := await reader.read(1 << 18):
+        received += len(chunk)
+    writer.close()
+    return received
+
+
+async def upload(serve: Serve, path: str, token: str, size: int) -> dict[str, Any]:
+    head = f"POST {path}/upload HTTP/1.1\r\nHost: {HOST}\r\n{HEADER}: {token}\r\nTransfer-Encoding: chunked\r\n"
+    reader, writer = await _open(serve, head + "Connection: close\r\n\r\n")
+    piece, digest = b"u" * MIB, hashlib.sha256()
+    for _ in range(size // MIB):
+        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        digest.update(piece)
+        await writer.drain()
+    writer.write(b"0\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    return {"ok": body["length"] == size and body["sha256"] == digest.hexdigest(), "length": body["length"]}
+
+
+async def slow_reader(serve: Serve, path: str, token: str, seconds: float = 5.0) -> int:
+    reader, writer = await _open(
+        serve, f"GET {path}/download?bytes={64 << 30} HTTP/1.1\r\nHost: {HOST}\r\n{HEADER}: {token}\r\n\r\n"
+    )
+    received, deadline = 0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        received += len(await reader.read(1 << 16))
+        await asyncio.sleep(0.05)
+    writer.close()
+    return received
+
+
+async def idle_websockets(serve: Serve, path: str, token: str, n: int) -> int:
+    from websockets.asyncio.client import connect
+
+    url = f"ws://{HOST}:{serve.port}{path}/ws"
+    sockets = []
+    try:
+        for start in range(0, n, 50):
+            batch = [
+                connect(url, additional_headers={HEADER: token}, open_timeout=60)
+                for _ in range(start, min(n, start + 50))
+            ]
+            sockets += await asyncio.gather(*batch)
+        await asyncio.sleep(2)
+        await sockets[-1].send("still there")
+        assert await sockets[-1].recv() == "still there"
+        return len(sockets)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def _loads(
+    kind: str, connections: int, seconds: float, port: int, path: str, headers: dict[str, str]
+) -> tuple[float, float]:
+    load = Loader(kind, connections, 0.5, seconds).measure(port, path, headers)
+    if load.bad_status or load.socket_errors:
+        raise SystemExit(f"{path}: {load.bad_status} non-2xx, {load.socket_errors} socket errors")
+    return load.p50_ms, load.rps
+
+
+def latency_and_share(serve: Serve, direct: int, path: str, token: str, seconds: float) -> list[Verdict]:
+    kind = choose_loader("auto")
+    via = (serve.port, f"{path}{ONE_KIB}", {HEADER: token})
+    straight: tuple[int, str, dict[str, str]] = (direct, ONE_KIB, {})
+    single: dict[str, list[float]] = {"proxy": [], "direct": []}
+    many: dict[str, list[float]] = {"proxy": [], "direct": []}
+    for _ in range(3):
+        for name, (port, target, headers) in (("direct", straight), ("proxy", via)):
+            single[name].append(_loads(kind, 1, seconds, port, target, headers)[0])
+            many[name].append(_loads(kind, 32, seconds, port, target, headers)[1])
+    p50 = {name: statistics.median(values) for name, values in single.items()}
+    rps = {name: statistics.median(values) for name, values in many.items()}
+    added, share = p50["proxy"] - p50["direct"], rps["proxy"] / rps["direct"]
+    say(
+        f"1 KiB GET, one keep-alive client ({kind}): direct p50 {p50['direct']:.3f} ms, proxy p50 {p50['proxy']:.3f} ms"
+    )
+    say(f"32 clients: direct {rps['direct']:,.0f} req/s, proxy {rps['proxy']:,.0f} req/s")
+    return [
+        (added < ADDED_MS, f"proxy adds < {ADDED_MS:g} ms p50 to a keep-alive 1 KiB GET   {added:.3f} ms"),
+        (share >= SHARE, f"proxy at 32 clients >= {SHARE:.0%} of the direct req/s   {share:.0%}"),
+    ]
+
+
+async def streams(serve: Serve, pid: int, path: str, token: str, args: argparse.Namespace) -> list[Verdict]:
+    size, verdicts = args.stream_mib * MIB, []
+    t0 = time.perf_counter()
+    got, grew = await peak_growth(pid, lambda: asyncio.wait_for(download(serve, path, token, size), 120))
+    rate = got / MIB / (time.perf_counter() - t0)
+    say(f"download {args.stream_mib} MiB through the proxy: {rate:,.0f} MiB/s, server RSS +{grew:.1f} MiB")
+    verdicts.append(
+        (
+            got >= size and grew < STREAM_GROWTH_MIB,
+            f"{args.stream_mib} MiB download: RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB",
+        )
+    )
+    t0 = time.perf_counter()
+    sent, grew = await peak_growth(pid, lambda: asyncio.wait_for(upload(serve, path, token, size), 120))
+    rate = size / MIB / (time.perf_counter() - t0)
+    checked = "checked" if sent["ok"] else "WRONG"
+    say(f"upload {args.stream_mib} MiB through the proxy: {rate:,.0f} MiB/s, sha256 {checked}, RSS +{grew:.1f} MiB")
+    verdicts.append(
+        (
+            sent["ok"] and grew < STREAM_GROWTH_MIB,
+            f"{args.stream_mib} MiB upload: RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB",
+        )
+    )
+    read, grew = await peak_growth(pid, lambda: slow_reader(serve, path, token))
+    say(f"slow reader: {read / MIB:.1f} MiB read in 5 s, server RSS +{grew:.1f} MiB")
+    verdicts.append(
+        (grew < STREAM_GROWTH_MIB, f"a slow reader: RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB")
+    )
+    return verdicts
+
+
+async def measure_proxy(serve: Serve, pid: int, bearer: dict[str, str], args: argparse.Namespace) -> ProxyFigures:
+    figures = ProxyFigures()
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{serve.port}", timeout=60) as client:
+        box = (
+            await client.post(
+                "/api/sandboxes", json={"name": "echo", "command": [str(ECHO)], "ports": [8000]}, headers=bearer
+            )
+        ).json()
+        sid = box["id"]
+        token = (
+            await client.get(f"/api/runtime/proxy-auth/{sid}", params={"ttl_seconds": 86400}, headers=bearer)
+        ).json()["token"]
+        path = f"/api/runtime/proxy/{sid}"
+        for _ in range(500):
+            if (await client.get(f"{path}/", headers={HEADER: token})).status_code == 200:
+                break
+            await asyncio.sleep(0.02)
+        figures.verdicts += latency_and_share(serve, host_port(serve, sid, 8000), path, token, args.seconds)
+        figures.verdicts += await streams(serve, pid, path, token, args)
+        opened, grew = await peak_growth(pid, lambda: idle_websockets(serve, path, token, args.websockets))
+        say(f"{opened} idle WebSockets through the proxy: server RSS +{grew:.1f} MiB")
+        figures.verdicts.append(
+            (
+                grew < WEBSOCKETS_MIB,
+                f"{args.websockets} idle WebSockets cost < {WEBSOCKETS_MIB:g} MiB   +{grew:.1f} MiB",
+            )
+        )
+        await client.delete(f"/api/sandboxes/{sid}", headers=bearer)
+    return figures
