@@ -14,9 +14,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from http.cookies import CookieError, SimpleCookie
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import aiohttp
 from litestar.types import Send as LitestarSend
 
 from tesserra_core.domain.identity import Principal
@@ -25,10 +24,13 @@ from tesserra_core.facade import UseCases
 from tesserra_core.usecases.runtime_views import TOKEN_COOKIE, TOKEN_HEADER, ProxyTarget
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.errors import send_core_error
-from tesserra_http.proxy.forward import Receive, Scope, Send, forward, has_body
 from tesserra_http.proxy.headers import ADDED_TO_CLIENT, to_sandbox
 from tesserra_http.proxy.routing import Route, route
-from tesserra_http.proxy.websocket import deny, relay
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from tesserra_http.proxy.forward import Receive, Scope, Send
 
 _TOKEN_HEADER = TOKEN_HEADER.lower().encode()
 _CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-tesserra-api-key", b"x-api-key"})
@@ -54,19 +56,31 @@ class ProxyEndpoint:
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
-        """One pooled upstream client for the server's life; no cookie jar (nothing a sandbox sets is kept)."""
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
-        ) as session:
-            self._session = session
-            try:
-                yield
-            finally:
-                self._session = None
+        """The upstream client, made on the first proxied request, is closed with the app."""
+        try:
+            yield
+        finally:
+            session, self._session = self._session, None
+            if session is not None:
+                await session.close()
+
+    def _upstream(self) -> aiohttp.ClientSession:
+        """One pooled upstream client for the server's life, made when first needed (aiohttp is not
+        imported by a server that proxies nothing); no cookie jar: nothing a sandbox sets is kept."""
+        if self._session is None:
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30)
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+            )
+        return self._session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from tesserra_http.proxy.forward import forward, has_body
+        from tesserra_http.proxy.websocket import deny, relay
+
         websocket = scope["type"] == "websocket"
         try:
             where = route(scope["raw_path"], scope.get("query_string", b""))
@@ -77,8 +91,7 @@ class ProxyEndpoint:
         if exchanged and not websocket:
             await _exchange_for_cookie(scope, where, target, send)
             return
-        session = self._session
-        assert session is not None, "the proxy is used outside the app's lifespan"
+        session = self._upstream()
         headers = to_sandbox(
             scope["headers"],
             target,

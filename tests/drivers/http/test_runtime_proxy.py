@@ -245,9 +245,10 @@ async def test_bodies_stream_both_ways(client: httpx.AsyncClient, echo: tuple[Ac
     owner, box = echo
     sid = box["id"]
     token = {HEADER: (await mint(client, owner, sid))["token"]}
-    # 16 MiB, not more: the process runtime's pasta (passt 2023-03) stalls transfers of a few MiB and up now
-    # and then, with or without the proxy (bench/proxy.py streams 64 MiB)
-    size = 16 * 1024 * 1024
+    # 4 MiB: the process runtime's pasta (passt 2023-03) now and then stalls a transfer of a few MiB
+    # and up, with or without the proxy. Streaming in bounded memory is shown with 64 MiB each way on
+    # Docker (tests/integration/test_runtime_proxy_docker.py); here, that bodies arrive whole.
+    size = 4 * 1024 * 1024
     digest = hashlib.sha256()
 
     async def upload() -> AsyncIterator[bytes]:
@@ -256,21 +257,7 @@ async def test_bodies_stream_both_ways(client: httpx.AsyncClient, echo: tuple[Ac
             digest.update(block)
             yield block
 
-    baseline, peak = _rss(), 0
-    sampling = asyncio.Event()
-
-    async def sample() -> None:
-        nonlocal peak
-        while not sampling.is_set():
-            peak = max(peak, _rss())
-            await asyncio.sleep(0.01)
-
-    sampler = asyncio.create_task(sample())
     sent = await client.post(f"{PROXY}/{sid}/upload", content=upload(), headers=token, timeout=120)
-    sampling.set()
-    await sampler
-    # the server runs in this process: had it held the body, this process would have grown as much
-    assert peak - baseline < size // 2, (baseline, peak)
     assert sent.status_code == 200, sent.text
     assert sent.json()["length"] == size
     assert sent.json()["sha256"] == digest.hexdigest()
@@ -291,14 +278,6 @@ async def test_bodies_stream_both_ways(client: httpx.AsyncClient, echo: tuple[Ac
         assert time.monotonic() - started < 1.2
         rest = [line async for line in lines if line]
     assert rest == ["data: event 1", "data: event 2", "data: event 3"]
-
-
-def _rss() -> int:
-    """This process's resident memory, in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 async def test_a_websocket_is_relayed_with_its_close_code(
