@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import json
 import statistics
+import subprocess
 import time
+import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from bench.load import Loader, choose_loader
 
 ECHO = Path(__file__).resolve().parents[1] / "tests" / "servers" / "echo_sandbox.py"
 HEADER = "X-Tesserra-Proxy-Token"
+PYTHON_IMAGE = "tesserra-test/python-mcp:latest"
 MIB = 1 << 20
 ADDED_MS = 2.0
 SHARE = 0.40
@@ -39,11 +42,6 @@ WEBSOCKETS_MIB = 200.0
 
 ONE_KIB = "/?pad=" + "x" * 900
 Verdict = tuple[bool, str]
-
-
-@dataclass
-class ProxyFigures:
-    verdicts: list[Verdict] = field(default_factory=list)
 
 
 def tree_rss(pid: int) -> int:
@@ -82,11 +80,29 @@ async def peak_growth(pid: int, work: Callable[[], Awaitable[Any]]) -> tuple[Any
 
 
 def host_port(serve: Serve, sandbox_id: str, port: int) -> int:
+    """The workload's host port, as its runtime recorded it (the state the proxy reads too)."""
+    owner = f"sandbox:{sandbox_id}"
+    if serve.env.get("TESSERRA_RUNTIME") == "docker":
+        found = subprocess.run(
+            ["docker", "ps", "-q", "--filter", f"label=tesserra.owner={owner}"], capture_output=True, text=True
+        ).stdout.split()
+        mapped = subprocess.run(["docker", "port", found[0], f"{port}/tcp"], capture_output=True, text=True).stdout
+        return int(mapped.split()[0].rsplit(":", 1)[1])
     for record in (Path(serve.env["TESSERRA_DATA_DIR"]) / "workloads").glob("*/workload.json"):
         data = json.loads(record.read_text())
-        if data["spec"]["owner"] == f"sandbox:{sandbox_id}" and data["state"] == "running":
+        if data["spec"]["owner"] == owner and data["state"] == "running":
             return int(data["ports"][str(port)])
     raise SystemExit(f"no running workload for sandbox {sandbox_id}")
+
+
+def echo_template(runtime: str) -> dict[str, Any]:
+    """The echo server as a sandbox: the file itself on the process runtime (the sandbox sees the
+    program it runs); on Docker, its source compressed into the command for the Python test image."""
+    if runtime != "docker":
+        return {"name": "echo", "command": [str(ECHO)], "ports": [8000]}
+    packed = base64.b64encode(zlib.compress(ECHO.read_bytes(), 9)).decode()
+    code = f"import base64,zlib;exec(zlib.decompress(base64.b64decode('{packed}')))"
+    return {"name": "echo", "image": PYTHON_IMAGE, "command": ["python3", "-c", code], "ports": [8000]}
 
 
 async def _open(serve: Serve, head: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -95,16 +111,17 @@ async def _open(serve: Serve, head: str) -> tuple[asyncio.StreamReader, asyncio.
     return reader, writer
 
 
-async def download(serve: Serve, path: str, token: str, size: int) -> int:
+async def download(serve: Serve, path: str, token: str, size: int, progress: list[int]) -> int:
     reader, writer = await _open(
         serve,
         f"GET {path}/download?bytes={size} HTTP/1.1\r\nHost: {HOST}\r\n{HEADER}: {token}\r\nConnection: close\r\n\r\n",
     )
-    received = 0
-    while chunk := await reader.read(1 << 18):
-        received += len(chunk)
-    writer.close()
-    return received
+    try:
+        while chunk := await reader.read(1 << 18):
+            progress[0] += len(chunk)
+    finally:
+        writer.close()
+    return progress[0]
 
 
 async def upload(serve: Serve, path: str, token: str, size: int) -> dict[str, Any]:
@@ -163,7 +180,7 @@ def _loads(
     return load.p50_ms, load.rps
 
 
-def latency_and_share(serve: Serve, direct: int, path: str, token: str, seconds: float) -> list[Verdict]:
+def latency_and_share(serve: Serve, direct: int, path: str, token: str, seconds: float, name: str) -> list[Verdict]:
     kind = choose_loader("auto")
     via = (serve.port, f"{path}{ONE_KIB}", {HEADER: token})
     straight: tuple[int, str, dict[str, str]] = (direct, ONE_KIB, {})
@@ -186,63 +203,83 @@ def latency_and_share(serve: Serve, direct: int, path: str, token: str, seconds:
     ]
 
 
-async def streams(serve: Serve, pid: int, path: str, token: str, args: argparse.Namespace) -> list[Verdict]:
-    size, verdicts = args.stream_mib * MIB, []
+async def _stalls(work: Awaitable[Any], within: float) -> Any:
+    try:
+        return await asyncio.wait_for(work, within)
+    except TimeoutError:
+        return None
+
+
+async def streams(serve: Serve, pid: int, path: str, token: str, args: argparse.Namespace, name: str) -> list[Verdict]:
+    size, verdicts, within = args.stream_mib * MIB, [], 120.0
+    progress = [0]
     t0 = time.perf_counter()
-    got, grew = await peak_growth(pid, lambda: asyncio.wait_for(download(serve, path, token, size), 120))
-    rate = got / MIB / (time.perf_counter() - t0)
-    say(f"download {args.stream_mib} MiB through the proxy: {rate:,.0f} MiB/s, server RSS +{grew:.1f} MiB")
-    verdicts.append(
-        (
-            got >= size and grew < STREAM_GROWTH_MIB,
-            f"{args.stream_mib} MiB download: RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB",
+    got, grew = await peak_growth(pid, lambda: _stalls(download(serve, path, token, size, progress), within))
+    if got is None:
+        say(f"{name}: download {args.stream_mib} MiB through the proxy STALLED at {progress[0]:,} of {size:,} bytes")
+        verdicts.append(
+            (False, f"{name}: {args.stream_mib} MiB download streams through   stalled at {progress[0]:,} bytes")
         )
-    )
+    else:
+        rate = got / MIB / (time.perf_counter() - t0)
+        say(f"{name}: download {args.stream_mib} MiB through the proxy: {rate:,.0f} MiB/s, server RSS +{grew:.1f} MiB")
+        verdicts.append(
+            (
+                grew < STREAM_GROWTH_MIB,
+                f"{name}: {args.stream_mib} MiB download, RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB",
+            )
+        )
     t0 = time.perf_counter()
-    sent, grew = await peak_growth(pid, lambda: asyncio.wait_for(upload(serve, path, token, size), 120))
-    rate = size / MIB / (time.perf_counter() - t0)
-    checked = "checked" if sent["ok"] else "WRONG"
-    say(f"upload {args.stream_mib} MiB through the proxy: {rate:,.0f} MiB/s, sha256 {checked}, RSS +{grew:.1f} MiB")
-    verdicts.append(
-        (
-            sent["ok"] and grew < STREAM_GROWTH_MIB,
-            f"{args.stream_mib} MiB upload: RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB",
+    sent, grew = await peak_growth(pid, lambda: _stalls(upload(serve, path, token, size), within))
+    if sent is None:
+        say(f"{name}: upload {args.stream_mib} MiB through the proxy STALLED")
+        verdicts.append((False, f"{name}: {args.stream_mib} MiB upload streams through   stalled"))
+    else:
+        rate = size / MIB / (time.perf_counter() - t0)
+        checked = "checked" if sent["ok"] else "WRONG"
+        say(
+            f"{name}: upload {args.stream_mib} MiB through the proxy: {rate:,.0f} MiB/s, sha256 {checked},"
+            f" RSS +{grew:.1f} MiB"
         )
-    )
+        verdicts.append(
+            (
+                sent["ok"] and grew < STREAM_GROWTH_MIB,
+                f"{name}: {args.stream_mib} MiB upload, RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB",
+            )
+        )
     read, grew = await peak_growth(pid, lambda: slow_reader(serve, path, token))
-    say(f"slow reader: {read / MIB:.1f} MiB read in 5 s, server RSS +{grew:.1f} MiB")
+    say(f"{name}: slow reader, {read / MIB:.1f} MiB read in 5 s, server RSS +{grew:.1f} MiB")
     verdicts.append(
-        (grew < STREAM_GROWTH_MIB, f"a slow reader: RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB")
+        (grew < STREAM_GROWTH_MIB, f"{name}: a slow reader, RSS grows < {STREAM_GROWTH_MIB:g} MiB   +{grew:.1f} MiB")
     )
     return verdicts
 
 
-async def measure_proxy(serve: Serve, pid: int, bearer: dict[str, str], args: argparse.Namespace) -> ProxyFigures:
-    figures = ProxyFigures()
+async def measure_proxy(
+    serve: Serve, pid: int, bearer: dict[str, str], args: argparse.Namespace, name: str
+) -> list[Verdict]:
+    verdicts: list[Verdict] = []
+    template = echo_template(serve.env.get("TESSERRA_RUNTIME", "process"))
     async with httpx.AsyncClient(base_url=f"http://{HOST}:{serve.port}", timeout=60) as client:
-        box = (
-            await client.post(
-                "/api/sandboxes", json={"name": "echo", "command": [str(ECHO)], "ports": [8000]}, headers=bearer
-            )
-        ).json()
-        sid = box["id"]
-        token = (
-            await client.get(f"/api/runtime/proxy-auth/{sid}", params={"ttl_seconds": 86400}, headers=bearer)
-        ).json()["token"]
-        path = f"/api/runtime/proxy/{sid}"
+        created = await client.post("/api/sandboxes", json=template, headers=bearer)
+        if created.status_code != 201 or created.json()["state"] != "running":
+            raise SystemExit(f"{name}: the echo sandbox: {created.status_code} {created.text[:300]}")
+        sid = created.json()["id"]
+        minted = await client.get(f"/api/runtime/proxy-auth/{sid}", params={"ttl_seconds": 86400}, headers=bearer)
+        token, path = minted.json()["token"], f"/api/runtime/proxy/{sid}"
         for _ in range(500):
             if (await client.get(f"{path}/", headers={HEADER: token})).status_code == 200:
                 break
             await asyncio.sleep(0.02)
-        figures.verdicts += latency_and_share(serve, host_port(serve, sid, 8000), path, token, args.seconds)
-        figures.verdicts += await streams(serve, pid, path, token, args)
+        verdicts += latency_and_share(serve, host_port(serve, sid, 8000), path, token, args.seconds, name)
+        verdicts += await streams(serve, pid, path, token, args, name)
         opened, grew = await peak_growth(pid, lambda: idle_websockets(serve, path, token, args.websockets))
-        say(f"{opened} idle WebSockets through the proxy: server RSS +{grew:.1f} MiB")
-        figures.verdicts.append(
+        say(f"{name}: {opened} idle WebSockets through the proxy, server RSS +{grew:.1f} MiB")
+        verdicts.append(
             (
                 grew < WEBSOCKETS_MIB,
-                f"{args.websockets} idle WebSockets cost < {WEBSOCKETS_MIB:g} MiB   +{grew:.1f} MiB",
+                f"{name}: {args.websockets} idle WebSockets cost < {WEBSOCKETS_MIB:g} MiB   +{grew:.1f} MiB",
             )
         )
         await client.delete(f"/api/sandboxes/{sid}", headers=bearer)
-    return figures
+    return verdicts

@@ -38,7 +38,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import HOST, Serve, request, say, stop_all
-from bench.sandbox_proxy import ECHO, HEADER, ProxyFigures, measure_proxy
+from bench.sandbox_proxy import ECHO, HEADER, measure_proxy
 
 BUSYBOX = "tesserra-test/busybox:latest"
 HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/www"]
@@ -162,12 +162,11 @@ async def process_runtime(work: Path, args: argparse.Namespace, verdicts: list[V
     serve, proc, bearer = start_server(work, "process")
     template = {"name": "echo", "command": [str(ECHO)], "ports": [8000]}
     judge_lifecycle("process runtime", await lifecycle(serve, bearer, template, args.runs), verdicts)
-    figures: ProxyFigures = await measure_proxy(serve, proc.pid, bearer, args)
-    verdicts.extend(figures.verdicts)
+    verdicts += await measure_proxy(serve, proc.pid, bearer, args, "process runtime")
 
 
 async def docker_runtime(work: Path, args: argparse.Namespace, verdicts: list[Verdict]) -> None:
-    serve, _, bearer = start_server(work, "docker")
+    serve, proc, bearer = start_server(work, "docker")
     template = {"name": "httpd", "image": BUSYBOX, "command": HTTPD, "ports": [8080]}
     figures = await lifecycle(serve, bearer, template, args.runs)
     await bare_docker(BUSYBOX, HTTPD, 8080)  # warm
@@ -181,6 +180,7 @@ async def docker_runtime(work: Path, args: argparse.Namespace, verdicts: list[Ve
             f"Docker: create -> serving within {CREATE_SLACK_MS:g} ms of bare docker   +{slack:.1f} ms",
         )
     )
+    verdicts += await measure_proxy(serve, proc.pid, bearer, args, "Docker runtime")
 
 
 async def main(args: argparse.Namespace) -> int:
