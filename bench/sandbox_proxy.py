@@ -211,7 +211,7 @@ async def _stalls(work: Awaitable[Any], within: float) -> Any:
 
 
 async def streams(serve: Serve, pid: int, path: str, token: str, args: argparse.Namespace, name: str) -> list[Verdict]:
-    size, verdicts, within = args.stream_mib * MIB, [], 120.0
+    size, verdicts, within = args.stream_mib * MIB, [], 60.0
     progress = [0]
     t0 = time.perf_counter()
     got, grew = await peak_growth(pid, lambda: _stalls(download(serve, path, token, size, progress), within))
