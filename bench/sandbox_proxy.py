@@ -194,12 +194,13 @@ def latency_and_share(serve: Serve, direct: int, path: str, token: str, seconds:
     rps = {name: statistics.median(values) for name, values in many.items()}
     added, share = p50["proxy"] - p50["direct"], rps["proxy"] / rps["direct"]
     say(
-        f"1 KiB GET, one keep-alive client ({kind}): direct p50 {p50['direct']:.3f} ms, proxy p50 {p50['proxy']:.3f} ms"
+        f"{name}: 1 KiB GET, one keep-alive client ({kind}): direct p50 {p50['direct']:.3f} ms,"
+        f" proxy p50 {p50['proxy']:.3f} ms"
     )
-    say(f"32 clients: direct {rps['direct']:,.0f} req/s, proxy {rps['proxy']:,.0f} req/s")
+    say(f"{name}: 32 clients: direct {rps['direct']:,.0f} req/s, proxy {rps['proxy']:,.0f} req/s")
     return [
-        (added < ADDED_MS, f"proxy adds < {ADDED_MS:g} ms p50 to a keep-alive 1 KiB GET   {added:.3f} ms"),
-        (share >= SHARE, f"proxy at 32 clients >= {SHARE:.0%} of the direct req/s   {share:.0%}"),
+        (added < ADDED_MS, f"{name}: proxy adds < {ADDED_MS:g} ms p50 to a keep-alive 1 KiB GET   {added:.3f} ms"),
+        (share >= SHARE, f"{name}: proxy at 32 clients >= {SHARE:.0%} of the direct req/s   {share:.0%}"),
     ]
 
 
@@ -273,13 +274,14 @@ async def measure_proxy(
             await asyncio.sleep(0.02)
         verdicts += latency_and_share(serve, host_port(serve, sid, 8000), path, token, args.seconds, name)
         verdicts += await streams(serve, pid, path, token, args, name)
-        opened, grew = await peak_growth(pid, lambda: idle_websockets(serve, path, token, args.websockets))
-        say(f"{name}: {opened} idle WebSockets through the proxy, server RSS +{grew:.1f} MiB")
-        verdicts.append(
-            (
-                grew < WEBSOCKETS_MIB,
-                f"{name}: {args.websockets} idle WebSockets cost < {WEBSOCKETS_MIB:g} MiB   +{grew:.1f} MiB",
-            )
-        )
+        try:
+            opened, grew = await peak_growth(pid, lambda: idle_websockets(serve, path, token, args.websockets))
+        except (OSError, TimeoutError) as exc:
+            say(f"{name}: idle WebSockets failed: {exc!r}")
+            verdicts.append((False, f"{name}: {args.websockets} idle WebSockets   failed: {exc!r}"))
+        else:
+            say(f"{name}: {opened} idle WebSockets through the proxy, server RSS +{grew:.1f} MiB")
+            verdict = f"{name}: {args.websockets} idle WebSockets cost < {WEBSOCKETS_MIB:g} MiB   +{grew:.1f} MiB"
+            verdicts.append((grew < WEBSOCKETS_MIB, verdict))
         await client.delete(f"/api/sandboxes/{sid}", headers=bearer)
     return verdicts

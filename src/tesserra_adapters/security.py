@@ -16,6 +16,7 @@ from argon2 import PasswordHasher as Argon2
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from tesserra_core.domain.structs import by_name
 from tesserra_core.errors import Unauthenticated
 from tesserra_core.ports.security import AccessClaims, ProxyClaims
 
@@ -125,17 +126,18 @@ class JwtIssuer:
             raise Unauthenticated("invalid access token", code="invalid_token") from None
 
 
-class _ProxyWire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A proxy token's signed payload, with short names (it travels in headers, URLs and cookies)."""
+class _ProxyWire(msgspec.Struct, frozen=True, array_like=True):
+    """A proxy token's signed payload: the claims in order as a JSON array (it travels in headers, URLs
+    and cookies), the expiry in whole seconds."""
 
-    j: str
-    s: str
-    t: str
-    u: str
-    g: int
-    e: int
-    p: tuple[int, ...]
-    x: int
+    token_id: str
+    sandbox_id: str
+    tenant_id: str
+    user_id: str
+    generation: int
+    epoch: int
+    ports: tuple[int, ...]
+    expires_at: int
 
 
 _PROXY_WIRE = msgspec.json.Decoder(_ProxyWire)
@@ -164,16 +166,7 @@ class HmacProxyTokens:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
     def issue(self, claims: ProxyClaims) -> str:
-        wire = _ProxyWire(
-            j=claims.token_id,
-            s=claims.sandbox_id,
-            t=claims.tenant_id,
-            u=claims.user_id,
-            g=claims.generation,
-            e=claims.epoch,
-            p=claims.ports,
-            x=int(claims.expires_at.timestamp()),
-        )
+        wire = by_name(_ProxyWire, claims, expires_at=int(claims.expires_at.timestamp()))
         payload = msgspec.json.encode(wire)
         return f"{self.prefix}{_b64(payload)}.{_b64(self._sign(payload))}"
 
@@ -189,16 +182,7 @@ class HmacProxyTokens:
             raise Unauthenticated(_INVALID_PROXY_TOKEN, code="invalid_proxy_token")
         try:
             wire = _PROXY_WIRE.decode(payload)
-            expires_at = datetime.fromtimestamp(wire.x, UTC)
+            expires_at = datetime.fromtimestamp(wire.expires_at, UTC)
         except (msgspec.DecodeError, ValueError, OverflowError, OSError):
             raise Unauthenticated(_INVALID_PROXY_TOKEN, code="invalid_proxy_token") from None
-        return ProxyClaims(
-            token_id=wire.j,
-            sandbox_id=wire.s,
-            tenant_id=wire.t,
-            user_id=wire.u,
-            generation=wire.g,
-            epoch=wire.e,
-            ports=wire.p,
-            expires_at=expires_at,
-        )
+        return by_name(ProxyClaims, wire, expires_at=expires_at)

@@ -8,6 +8,7 @@ from datetime import datetime
 import msgspec
 
 from tesserra_core.domain.sandboxes import OnIdle, OnTtl, Sandbox, SandboxState
+from tesserra_core.usecases.views import View
 
 PROXY_PATH = "/api/runtime/proxy"
 TOKEN_HEADER = "X-Tesserra-Proxy-Token"
@@ -76,7 +77,7 @@ class NetworkView(msgspec.Struct, frozen=True, kw_only=True):
     """Its declared ports are reachable only through this proxy."""
 
 
-class ClocksView(msgspec.Struct, frozen=True, kw_only=True):
+class ClocksView(View[Sandbox], frozen=True):
     ttl_seconds: int
     on_ttl: OnTtl
     expires_at: datetime
@@ -114,15 +115,7 @@ class RuntimeConfigView(msgspec.Struct, frozen=True, kw_only=True):
             auth=ProxyAuthInfo(token_endpoint=f"{base_url.rstrip('/')}/api/runtime/proxy-auth/{sandbox.id}"),
             limits=LimitsView(memory_mb=t.memory_mb, cpus=t.cpus),
             network=NetworkView(egress=t.network),
-            clocks=ClocksView(
-                ttl_seconds=sandbox.ttl_seconds,
-                on_ttl=sandbox.on_ttl,
-                expires_at=sandbox.expires_at,
-                idle_timeout_seconds=sandbox.idle_timeout_seconds,
-                on_idle=sandbox.on_idle,
-                idle_expires_at=sandbox.idle_expires_at,
-                last_activity_at=sandbox.last_activity_at,
-            ),
+            clocks=ClocksView.of(sandbox),
         )
 
 

@@ -70,7 +70,9 @@ class ProxyEndpoint:
         if self._session is None:
             import aiohttp
 
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30)
+            # No cap: each upstream connection stands for one client connection (a cap of 256 per
+            # sandbox left the 257th WebSocket waiting for its handshake until it timed out).
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()

@@ -138,7 +138,8 @@ async def test_the_token_is_scoped(
     # tampered: another sandbox id in the payload, the signature kept
     body, signature = only_first[len("tsp_") :].split(".")
     claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    forged_body = base64.urlsafe_b64encode(json.dumps({**claims, "s": other["id"]}).encode()).rstrip(b"=").decode()
+    claims[1] = other["id"]  # the claims in order: token id, sandbox, tenant, ...
+    forged_body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     forged = f"tsp_{forged_body}.{signature}"
     assert_error(await client.get(f"{PROXY}/{other['id']}/", headers={HEADER: forged}), 401, "invalid_proxy_token")
     assert_error(await client.get(f"{PROXY}/{sid}/", headers={HEADER: only_first + "x"}), 401, "invalid_proxy_token")
