@@ -187,11 +187,11 @@ def latency_and_share(serve: Serve, direct: int, path: str, token: str, seconds:
     single: dict[str, list[float]] = {"proxy": [], "direct": []}
     many: dict[str, list[float]] = {"proxy": [], "direct": []}
     for _ in range(3):
-        for name, (port, target, headers) in (("direct", straight), ("proxy", via)):
-            single[name].append(_loads(kind, 1, seconds, port, target, headers)[0])
-            many[name].append(_loads(kind, 32, seconds, port, target, headers)[1])
-    p50 = {name: statistics.median(values) for name, values in single.items()}
-    rps = {name: statistics.median(values) for name, values in many.items()}
+        for way, (port, target, headers) in (("direct", straight), ("proxy", via)):
+            single[way].append(_loads(kind, 1, seconds, port, target, headers)[0])
+            many[way].append(_loads(kind, 32, seconds, port, target, headers)[1])
+    p50 = {way: statistics.median(values) for way, values in single.items()}
+    rps = {way: statistics.median(values) for way, values in many.items()}
     added, share = p50["proxy"] - p50["direct"], rps["proxy"] / rps["direct"]
     say(
         f"{name}: 1 KiB GET, one keep-alive client ({kind}): direct p50 {p50['direct']:.3f} ms,"
