@@ -31,7 +31,7 @@ from tesserra_core.usecases.health import HealthChecks, health
 from tesserra_core.usecases.installations import Installations, installations
 from tesserra_core.usecases.integrations import Integrations, integrations
 from tesserra_core.usecases.mail import Mail, mail
-from tesserra_core.usecases.marketplace import Marketplace, marketplace
+from tesserra_core.usecases.marketplace import Hits, Marketplace, marketplace
 from tesserra_core.usecases.operators import Operators, operators
 from tesserra_core.usecases.projects import Projects, projects
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
@@ -131,7 +131,8 @@ def use_cases(
     credentials: TaggedCache[Principal] = TaggedCache()
     profiles: TaggedCache[MeView] = TaggedCache()
     entitlement_cache = (p.entitlements,) if isinstance(p.entitlements, Evicts) else ()
-    caches = CacheSet((credentials, profiles, *entitlement_cache))
+    searches: TaggedCache[Hits] = TaggedCache(max_entries=1_000)
+    caches = CacheSet((credentials, profiles, searches, *entitlement_cache))
     usage = KeyUsage()
     revoker = Revoker(caches, p.clock)
     throttle = Throttle(p.rate_limiter, scale=rate_scale)
@@ -170,7 +171,7 @@ def use_cases(
         zones=zones(p),
         mail=mail(p),
         files=files(p),
-        marketplace=marketplace(p),
+        marketplace=marketplace(p, revoker=revoker, searches=searches),
         installations=installations(
             p, servers=tool_servers, max_file=limits.upload_max_file, max_total=limits.upload_max_total
         ),

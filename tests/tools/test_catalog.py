@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import CatalogEntry, EnvironmentVariable, Package, validate_config
 from tesserra_core.errors import Forbidden, NotFound, Unavailable, ValidationFailed
-from tesserra_core.facade import UseCases
-from tesserra_core.usecases.marketplace import CatalogQuery, RefreshCatalog, parse_documents
+from tesserra_core.facade import UseCases, use_cases
+from tesserra_core.usecases.marketplace import CatalogQuery, parse_documents
 from tests.tools.helpers import PROBE, TIME
 from tests.unit.helpers import Team
 
@@ -102,7 +103,9 @@ async def test_refresh_applies_valid_entries_in_one_go(
         "category": "new",
     }
     source.write_text(json.dumps({"servers": [good, {"name": "broken"}]}))
-    refresh = RefreshCatalog(uc.ports.uow, CatalogFile(str(source)))
+    before = await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())  # now in this worker's cache
+    assert before.total == 5
+    refresh = dataclasses.replace(uc.marketplace.refresh_catalog, source=CatalogFile(str(source)))
     report = await refresh(admin)
     assert report.loaded == 1
     assert len(report.skipped) == 1
@@ -117,7 +120,9 @@ async def test_refresh_applies_valid_entries_in_one_go(
     with pytest.raises(Unavailable):
         await refresh(admin)
     with pytest.raises(Unavailable):
-        await RefreshCatalog(uc.ports.uow, CatalogFile(str(tmp_path / "missing.json")))(admin)
+        await dataclasses.replace(uc.marketplace.refresh_catalog, source=CatalogFile(str(tmp_path / "missing.json")))(
+            admin
+        )
     assert (await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())).total == 1
     report = await uc.marketplace.refresh_catalog(admin)  # the configured source again
     assert report.loaded == 5
@@ -188,17 +193,45 @@ async def test_refresh_from_a_registry_over_http(uc: UseCases, team: Team, admin
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
-        report = await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/v0/servers"))(admin)
+        report = await dataclasses.replace(uc.marketplace.refresh_catalog, source=CatalogFile(f"{base}/v0/servers"))(
+            admin
+        )
         assert (report.loaded, report.skipped) == (1, [])
         assert report.source == f"{base}/v0/servers"
         found = await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())
         assert [t.id for t in found.items] == ["io.example-remote-listed"]
         with pytest.raises(Unavailable) as caught:
-            await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/missing"))(admin)
+            await dataclasses.replace(uc.marketplace.refresh_catalog, source=CatalogFile(f"{base}/missing"))(admin)
         assert "404" in caught.value.message
     finally:
         httpd.shutdown()
         httpd.server_close()
     with pytest.raises(Unavailable):
-        await RefreshCatalog(uc.ports.uow, CatalogFile(f"{base}/v0/servers", timeout=2))(admin)
+        await dataclasses.replace(uc.marketplace.refresh_catalog, source=CatalogFile(f"{base}/v0/servers", timeout=2))(
+            admin
+        )
     assert (await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())).total == 1
+
+
+async def test_a_refresh_on_one_worker_reaches_another_workers_searches_after_a_poll(
+    uc: UseCases, admin: Principal, team: Team, tmp_path: Path
+) -> None:
+    worker2 = use_cases(uc.ports)  # same store, its own caches
+    await worker2.revocations.poll()
+    assert (await worker2.marketplace.search(team.member, CatalogQuery(), PageRequest())).total == 5
+    source = tmp_path / "registry.json"
+    one = {
+        "name": "a.b/only",
+        "description": "Only",
+        "version": "1",
+        "packages": [{"registryType": "pypi", "identifier": "only", "version": "1"}],
+        "category": "new",
+    }
+    source.write_text(json.dumps({"servers": [one]}))
+    await dataclasses.replace(uc.marketplace.refresh_catalog, source=CatalogFile(str(source)))(admin)
+    assert (await uc.marketplace.search(team.member, CatalogQuery(), PageRequest())).total == 1
+    assert (await worker2.marketplace.search(team.member, CatalogQuery(), PageRequest())).total == 5  # cached
+    await worker2.revocations.poll()
+    assert [t.id for t in (await worker2.marketplace.search(team.member, CatalogQuery(), PageRequest())).items] == [
+        "a.b-only"
+    ]

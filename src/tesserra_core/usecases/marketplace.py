@@ -3,6 +3,11 @@
 The catalog starts as the built-in one shipped with the package and is replaced, as a whole and in
 one transaction, by ``RefreshCatalog`` from the configured source: invalid entries are reported
 and skipped, valid ones applied together, so a refresh is never half-applied.
+
+Searches are answered from each worker's cache of what the store returned: the catalog changes only
+by a refresh, which evicts this worker's cache at once and every other worker's through the revocation
+feed (within one poll). Entries also expire after ``SEARCH_CACHE_SECONDS``, so a search that read the
+store while a refresh committed is not kept longer than that.
 """
 
 from __future__ import annotations
@@ -19,10 +24,17 @@ from tesserra_core.domain.tools import CatalogEntry, check_entry, entry_id
 from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed, found
 from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.system import Clock
 from tesserra_core.ports.tools import CatalogSource
+from tesserra_core.usecases.caching import TaggedCache
+from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.tool_views import MarketplaceToolView, RefreshReport, RegistryEntryView
 
 MAX_QUERY = 200
+CATALOG_TAG = "catalog:all"
+"""The revocation a refresh publishes: every worker drops its cached searches."""
+SEARCH_CACHE_SECONDS = 10.0
+Hits = tuple[list[CatalogEntry], int]
 log = logging.getLogger("tesserra.tools")
 
 
@@ -73,11 +85,18 @@ class SearchMarketplace:
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
+    clock: Clock
+    cache: TaggedCache[Hits]
 
     async def __call__(self, actor: Principal, query: CatalogQuery, page: PageRequest) -> Page[MarketplaceToolView]:
         actor.require(self.scope)
-        async with self.uow(read_only=True) as uow:
-            hits = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
+        key = msgspec.json.encode((query.q, query.category, query.tag, page.limit, page.offset)).decode()
+        now = self.clock.monotonic()
+        hits = self.cache.get(key, now)
+        if hits is None:
+            async with self.uow(read_only=True) as uow:
+                hits = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
+            self.cache.put(key, hits, now + SEARCH_CACHE_SECONDS, (CATALOG_TAG,))
         return page.answer(hits, MarketplaceToolView.of)
 
 
@@ -137,6 +156,7 @@ class RefreshCatalog:
 
     uow: UnitOfWorkFactory
     source: CatalogSource
+    revoker: Revoker
 
     async def __call__(self, actor: Principal) -> RefreshReport:
         actor.require_platform_admin()
@@ -152,7 +172,9 @@ class RefreshCatalog:
             )
         async with self.uow() as uow:
             await uow.catalog.replace(entries)
+            await self.revoker.publish(uow, CATALOG_TAG)
             await uow.commit()
+        self.revoker.evict(CATALOG_TAG)
         return RefreshReport(self.source.name, len(entries), skipped)
 
     async def ensure_loaded(self) -> None:
@@ -178,11 +200,11 @@ class Marketplace:
     refresh_catalog: RefreshCatalog
 
 
-def marketplace(p: Ports) -> Marketplace:
+def marketplace(p: Ports, *, revoker: Revoker, searches: TaggedCache[Hits]) -> Marketplace:
     return Marketplace(
-        search=SearchMarketplace(p.uow),
+        search=SearchMarketplace(p.uow, p.clock, searches),
         get_tool=GetMarketplaceTool(p.uow),
         list_registry=ListRegistry(p.uow),
         get_registry_entry=GetRegistryEntry(p.uow),
-        refresh_catalog=RefreshCatalog(p.uow, p.catalog_source),
+        refresh_catalog=RefreshCatalog(p.uow, p.catalog_source, revoker),
     )
