@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.tool_harness import RawHttp, RawMcp, line, say
+from bench.harness import say
+from bench.tool_harness import RawHttp, RawMcp, line
 
 ZONES = (
     "UTC", "Europe/Paris", "Europe/Berlin", "Europe/Lisbon", "Europe/Madrid", "Europe/Rome", "Europe/Warsaw",

@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,26 +20,16 @@ from typing import Any
 
 import httpx
 import httpx2
+from bench.harness import HOST, free_port
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-HOST = "127.0.0.1"
 TIME = "io.github.modelcontextprotocol-time"
 ARGS = {"timezone": "UTC"}
 EMAIL = "bench@tesserra.local"
 PASSWORD = "bench-password-1"
 PYTHON_MCP_IMAGE = "tesserra-test/python-mcp:latest"
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:

@@ -42,7 +42,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import postgres_database
+from bench.harness import postgres_database, say
 from bench.tool_concurrency import concurrent_calls, report
 from bench.tool_harness import (
     ARGS,
@@ -57,7 +57,6 @@ from bench.tool_harness import (
     mcp_session,
     pct,
     rest_calls,
-    say,
     timed,
 )
 
