@@ -28,7 +28,7 @@ from tesserra_core.usecases.files import Files, files
 from tesserra_core.usecases.finance import Finance, finance
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.health import HealthChecks, health
-from tesserra_core.usecases.installations import Installations, installations
+from tesserra_core.usecases.installations import Installations, Listed, installations
 from tesserra_core.usecases.integrations import Integrations, integrations
 from tesserra_core.usecases.mail import Mail, mail
 from tesserra_core.usecases.marketplace import Hits, Marketplace, marketplace
@@ -132,7 +132,8 @@ def use_cases(
     profiles: TaggedCache[MeView] = TaggedCache()
     entitlement_cache = (p.entitlements,) if isinstance(p.entitlements, Evicts) else ()
     searches: TaggedCache[Hits] = TaggedCache(max_entries=1_000)
-    caches = CacheSet((credentials, profiles, searches, *entitlement_cache))
+    installation_lists: TaggedCache[Listed] = TaggedCache(max_entries=10_000)
+    caches = CacheSet((credentials, profiles, searches, installation_lists, *entitlement_cache))
     usage = KeyUsage()
     revoker = Revoker(caches, p.clock)
     throttle = Throttle(p.rate_limiter, scale=rate_scale)
@@ -153,6 +154,7 @@ def use_cases(
         p.workspaces,
         SharedToolAccounts(shared.access_token),
         p.clock,
+        revoker,
         limits,
     )
     keys = api_keys(p, revoker=revoker)
@@ -173,7 +175,12 @@ def use_cases(
         files=files(p),
         marketplace=marketplace(p, revoker=revoker, searches=searches),
         installations=installations(
-            p, servers=tool_servers, max_file=limits.upload_max_file, max_total=limits.upload_max_total
+            p,
+            servers=tool_servers,
+            revoker=revoker,
+            lists=installation_lists,
+            max_file=limits.upload_max_file,
+            max_total=limits.upload_max_total,
         ),
         containers=containers(p, servers=tool_servers),
         sandboxes=sandboxes(p, lifecycle=lifecycle),
