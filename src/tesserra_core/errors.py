@@ -114,8 +114,10 @@ class RemoteFailed(TesserraError):
     default_code = "remote_failed"
     status = 502
 
-    def __init__(self, message: str, *, kind: str, run_id: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, kind: str = "unreachable", run_id: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
         self.kind = kind
         self.run_id = run_id
 
