@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
+from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
 from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed
 
@@ -76,6 +77,8 @@ class SqlUnitOfWork:
         self.subscriptions = billing.SqlSubscriptions(conn)
         self.invoices = billing.SqlInvoices(conn)
         self.billing_events = billing.SqlBillingEvents(conn)
+        self.ssh_hosts = SqlSshHosts(conn)
+        self.ssh_audit = SqlSshAudit(conn)
         return self
 
     async def __aexit__(

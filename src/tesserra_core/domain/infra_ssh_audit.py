@@ -81,6 +81,7 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
     outcome: Outcome | None = None
     user_id: str | None = None
     event: AuditEvent | None = None
+    run_id: str | None = None
 
 
 class Verification(msgspec.Struct, frozen=True, kw_only=True):
