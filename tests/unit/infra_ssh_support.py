@@ -21,7 +21,7 @@ _addresses = itertools.count(1)
 async def operator_key(uc: UseCases, label: str = "ops", tier: Tier = Tier.ADMIN) -> str:
     """A key of ``tier`` minted by a new platform administrator in a tenant of their own."""
     email = unique_email(label)
-    await uc.operators.create_admin(NewAdmin(email=email, password=PASSWORD, tenant_name=label))
+    await uc.operators.create_admin(NewAdmin(email=email, password=PASSWORD, tenant_name=email.split("@")[0]))
     _, admin = await sign_in(uc, email)
     scopes = [Scope.TOOLS_READ, Scope.TOOLS_WRITE]
     return (await uc.api_keys.generate(admin, NewApiKey(name=label, scopes=scopes, tier=tier))).key
