@@ -43,9 +43,9 @@ async def simulated_host(
     """A host simulated by the fake SSH port, added to ``actor``'s inventory with its key pinned."""
     user_key, host_key = KeyPair.generate(), KeyPair.generate()
     address = f"10.9.0.{next(_addresses)}"
-    host = fake(uc).add_host(
-        address, 22, FakeSshHost(host_key=host_key.public, login="ops", authorized={user_key.public})
-    )
+    host = FakeSshHost(host_key=host_key.public, login="ops", authorized={user_key.public})
+    if isinstance(uc.ports.ssh, MemorySshClient):  # on the real port, the host is only in the inventory
+        fake(uc).add_host(address, 22, host)
     new = NewHost(
         name=name,
         address=address,
