@@ -287,7 +287,7 @@ async def test_a_finished_run_is_found_through_its_audit_record(uc: UseCases) ->
     ops = await operator(uc)
     view, _ = await simulated_host(uc, ops)
     run = await uc.infra_ssh.run_action(ops, NewRun(host_id=view.id, action="uptime"))
-    uc.infra_ssh.board._slots.clear()  # as another worker sees it
+    uc.infra_ssh.run_action.board._slots.clear()  # as another worker sees it
     again = await uc.infra_ssh.get_run(ops, run.id)
     assert isinstance(again, RunView)
     assert again.state is RunState.SUCCEEDED

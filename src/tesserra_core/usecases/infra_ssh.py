@@ -284,7 +284,6 @@ class InfraSsh:
     cancel_run: CancelRun
     query_audit: QueryAudit
     verify_audit: VerifyAudit
-    board: RunBoard
 
 
 def infra_ssh(p: Ports) -> InfraSsh:
@@ -305,5 +304,4 @@ def infra_ssh(p: Ports) -> InfraSsh:
         cancel_run=CancelRun(board),
         query_audit=QueryAudit(p.uow),
         verify_audit=VerifyAudit(p.uow),
-        board=board,
     )

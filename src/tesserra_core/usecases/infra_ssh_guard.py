@@ -14,9 +14,9 @@ from tesserra_core.ports.persistence import UnitOfWork
 def operator_of(actor: Principal, scope: Scope) -> str:
     """The X-User-Id the admin key acts for. Any other credential is refused (403 admin_key_required);
     an admin key without X-User-Id is a bad request (400 user_id_required)."""
+    actor.require(scope)
     if actor.method is not AuthMethod.API_KEY or actor.tier is not Tier.ADMIN:
         raise Forbidden("Infra SSH needs an admin-tier API key", code="admin_key_required")
-    actor.require(scope)
     if actor.acting_user_id is None:
         raise ValidationFailed("Infra SSH needs X-User-Id: the person this admin key acts for", code="user_id_required")
     return actor.acting_user_id

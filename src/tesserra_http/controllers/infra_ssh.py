@@ -35,11 +35,10 @@ Id = Annotated[str | None, QueryParameter(max_length=64)]
 
 def inventory_routes(uc: UseCases) -> Router:
     """The hosts and the named actions."""
-    area = uc.infra_ssh
 
     @get("/hosts", **declare(acting_user=True, uses=ssh.ListHosts, errors=(400, 403)))
     async def list_hosts(request: Caller, page: Paging) -> Page[HostView]:
-        return await area.list_hosts(request.user, page)
+        return await uc.infra_ssh.list_hosts(request.user, page)
 
     @post(
         "/hosts",
@@ -47,15 +46,15 @@ def inventory_routes(uc: UseCases) -> Router:
         **declare(acting_user=True, uses=ssh.AddHost, idempotent=True, errors=(400, 403, 409)),
     )
     async def add_host(data: JSONBody[NewHost], request: Caller) -> HostView:
-        return await area.add_host(request.user, data)
+        return await uc.infra_ssh.add_host(request.user, data)
 
     @get("/hosts/{host_id:str}", **declare(acting_user=True, uses=ssh.GetHost, errors=(400, 403, 404)))
     async def get_host(host_id: FromPath[str], request: Caller) -> HostView:
-        return await area.get_host(request.user, host_id)
+        return await uc.infra_ssh.get_host(request.user, host_id)
 
     @patch("/hosts/{host_id:str}", **declare(acting_user=True, uses=ssh.ChangeHost, errors=(400, 403, 404, 409)))
     async def change_host(host_id: FromPath[str], data: JSONBody[HostChanges], request: Caller) -> HostView:
-        return await area.change_host(request.user, host_id, data)
+        return await uc.infra_ssh.change_host(request.user, host_id, data)
 
     @post(
         "/hosts/{host_id:str}/host-key",
@@ -63,7 +62,7 @@ def inventory_routes(uc: UseCases) -> Router:
         **declare(acting_user=True, uses=ssh.RepinHostKey, errors=(400, 403, 404)),
     )
     async def repin_host_key(host_id: FromPath[str], data: JSONBody[NewHostKey], request: Caller) -> HostView:
-        return await area.repin_host_key(request.user, host_id, data)
+        return await uc.infra_ssh.repin_host_key(request.user, host_id, data)
 
     @delete(
         "/hosts/{host_id:str}",
@@ -71,11 +70,11 @@ def inventory_routes(uc: UseCases) -> Router:
         **declare(acting_user=True, uses=ssh.RemoveHost, errors=(400, 403, 404)),
     )
     async def remove_host(host_id: FromPath[str], request: Caller) -> HostView:
-        return await area.remove_host(request.user, host_id)
+        return await uc.infra_ssh.remove_host(request.user, host_id)
 
     @get("/actions", **declare(acting_user=True, uses=ssh.ListActions, errors=(400, 403)))
     async def list_actions(request: Caller) -> list[ActionView]:
-        return await area.list_actions(request.user)
+        return await uc.infra_ssh.list_actions(request.user)
 
     @post(
         "/actions/{action_id:str}/check",
@@ -83,7 +82,7 @@ def inventory_routes(uc: UseCases) -> Router:
         **declare(acting_user=True, uses=ssh.CheckActionRun, errors=(400, 403, 404)),
     )
     async def check_action(action_id: FromPath[str], data: JSONBody[CheckAction], request: Caller) -> CheckView:
-        return await area.check_action(request.user, action_id, data)
+        return await uc.infra_ssh.check_action(request.user, action_id, data)
 
     handlers = [list_hosts, add_host, get_host, change_host, repin_host_key, remove_host, list_actions, check_action]
     return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
@@ -91,7 +90,6 @@ def inventory_routes(uc: UseCases) -> Router:
 
 def run_routes(uc: UseCases) -> Router:
     """Runs and the audit."""
-    area = uc.infra_ssh
 
     @post(
         "/runs",
@@ -104,12 +102,12 @@ def run_routes(uc: UseCases) -> Router:
         ),
     )
     async def run_action(data: JSONBody[NewRun], request: Caller) -> Response[RunView]:
-        run = await area.run_action(request.user, data)
+        run = await uc.infra_ssh.run_action(request.user, data)
         return Response(run, status_code=202 if run.state is RunState.RUNNING else 200)
 
     @get("/runs/{run_id:str}", **declare(acting_user=True, uses=GetRun, errors=(400, 403, 404)))
     async def get_run(run_id: FromPath[str], request: Caller) -> RunView:
-        return await area.get_run(request.user, run_id)
+        return await uc.infra_ssh.get_run(request.user, run_id)
 
     @post(
         "/runs/{run_id:str}/cancel",
@@ -117,7 +115,7 @@ def run_routes(uc: UseCases) -> Router:
         **declare(acting_user=True, uses=CancelRun, errors=(400, 403, 404)),
     )
     async def cancel_run(run_id: FromPath[str], request: Caller) -> RunView:
-        return await area.cancel_run(request.user, run_id)
+        return await uc.infra_ssh.cancel_run(request.user, run_id)
 
     @get("/audit", **declare(acting_user=True, uses=QueryAudit, errors=(400, 403)))
     async def query_audit(
@@ -131,11 +129,11 @@ def run_routes(uc: UseCases) -> Router:
         run_id: Id = None,
     ) -> Page[AuditRecord]:
         query = AuditQuery(host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id)
-        return await area.query_audit(request.user, query, page)
+        return await uc.infra_ssh.query_audit(request.user, query, page)
 
     @get("/audit/verify", **declare(acting_user=True, uses=VerifyAudit, errors=(400, 403)))
     async def verify_audit(request: Caller) -> Verification:
-        return await area.verify_audit(request.user)
+        return await uc.infra_ssh.verify_audit(request.user)
 
     handlers = [run_action, get_run, cancel_run, query_audit, verify_audit]
     return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
