@@ -64,6 +64,6 @@ class MemorySshAudit(_Repo):
         found = [r for r in self._records(tenant_id) if all(getattr(r, k) == v for k, v in wanted.items())]
         return page.window(sorted(found, key=lambda r: r.seq, reverse=True))
 
-    async def chain(self, tenant_id: str, batch: int = 1000) -> AsyncIterator[AuditRecord]:
+    async def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
         for record in sorted(self._records(tenant_id), key=lambda r: (r.seq, r.id)):
             yield record

@@ -10,8 +10,8 @@ from sqlalchemy import Row, and_, select
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
-from tesserra_core.domain.infra_ssh import Host, ParamValue
-from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord
+from tesserra_core.domain.infra_ssh import Host, Outcome, ParamValue
+from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditFilter, AuditRecord, Via
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
@@ -59,8 +59,24 @@ class SqlSshHosts(Repo):
         return await self._page(t.ssh_hosts, _host, page, c.tenant_id == tenant_id, c.name, c.id)
 
 
+_RECORD_FIELDS = AuditRecord.__struct_fields__
+_RECORD_COLUMNS = [t.ssh_audit.c[name] for name in _RECORD_FIELDS]
+"""The columns in the record's field order: a row reads straight into the record, without a mapping per row
+(verifying 100,000 records reads each once)."""
+
+
+_EVENTS = {e.value: e for e in AuditEvent}
+_VIAS = {v.value: v for v in Via}
+_OUTCOMES = {o.value: o for o in Outcome}
+
+
 def _record(r: Row[Any]) -> AuditRecord:
-    return from_row(AuditRecord, r, parameters=_parameters.decode(r.parameters))
+    values = dict(zip(_RECORD_FIELDS, r, strict=True))
+    values["event"] = _EVENTS[values["event"]]
+    values["via"] = _VIAS[values["via"]]
+    values["outcome"] = _OUTCOMES[values["outcome"]]
+    values["parameters"] = _parameters.decode(values["parameters"])
+    return AuditRecord(**values)
 
 
 def _record_values(a: AuditRecord) -> dict[str, Any]:
@@ -70,7 +86,7 @@ def _record_values(a: AuditRecord) -> dict[str, Any]:
 class SqlSshAudit(Repo):
     async def last(self, tenant_id: str) -> AuditRecord | None:
         c = t.ssh_audit.c
-        row = await self._one(select(t.ssh_audit).where(c.tenant_id == tenant_id).order_by(c.seq.desc()).limit(1))
+        row = await self._one(select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id).order_by(c.seq.desc()).limit(1))
         return _record(row) if row else None
 
     async def append(self, record: AuditRecord) -> None:
@@ -78,7 +94,9 @@ class SqlSshAudit(Repo):
         await self._insert(t.ssh_audit, _record_values(record), conflict)
 
     async def get(self, tenant_id: str, record_id: str) -> AuditRecord | None:
-        return await self._read_owned(t.ssh_audit, _record, tenant_id, record_id)
+        c = t.ssh_audit.c
+        row = await self._one(select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id, c.id == record_id))
+        return _record(row) if row else None
 
     async def query(self, tenant_id: str, where: AuditFilter, page: PageRequest) -> tuple[list[AuditRecord], int]:
         c = t.ssh_audit.c
@@ -86,13 +104,17 @@ class SqlSshAudit(Repo):
         for name, value in msgspec.structs.asdict(where).items():
             if value is not None:
                 conditions.append(c[name] == getattr(value, "value", value))
-        return await self._page(t.ssh_audit, _record, page, and_(*conditions), c.seq.desc())
+        matching = and_(*conditions)
+        stmt = select(*_RECORD_COLUMNS).where(matching).order_by(c.seq.desc()).limit(page.limit).offset(page.offset)
+        rows = await self._all(stmt)
+        total = len(rows) if page.offset == 0 and len(rows) < page.limit else await self._count(t.ssh_audit, matching)
+        return [_record(r) for r in rows], total
 
-    async def chain(self, tenant_id: str, batch: int = 1000) -> AsyncIterator[AuditRecord]:
+    async def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
         c = t.ssh_audit.c
         after: tuple[int, str] | None = None
         while True:
-            stmt = select(t.ssh_audit).where(c.tenant_id == tenant_id)
+            stmt = select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id)
             if after is not None:
                 seq, record_id = after
                 stmt = stmt.where((c.seq > seq) | ((c.seq == seq) & (c.id > record_id)))

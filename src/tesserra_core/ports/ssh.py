@@ -120,6 +120,6 @@ class SshAuditRepository(Protocol):
         """A page of the tenant's records that match, newest first, and the total."""
         ...
 
-    def chain(self, tenant_id: str, batch: int = 1000) -> AsyncIterator[AuditRecord]:
+    def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
         """Every record of the tenant in ``seq`` order (then by id), read ``batch`` at a time."""
         ...
