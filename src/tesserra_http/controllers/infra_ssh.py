@@ -96,6 +96,7 @@ def run_routes(uc: UseCases) -> Router:
         **declare(
             acting_user=True,
             uses=RunAction,
+            idempotent=True,
             errors=(400, 403, 404, 502),
             description="200 with the result; 202 with the run (state running) when it takes longer than "
             "wait_seconds. A 502 body carries kind and run_id.",

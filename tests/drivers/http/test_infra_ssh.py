@@ -227,3 +227,18 @@ async def test_the_audit_verifies_until_the_database_is_edited(
     assert broken["ok"] is False
     assert broken["first_bad_seq"] == 2
     assert broken["first_bad_id"] == second["id"]
+
+
+async def test_a_retried_run_with_the_same_idempotency_key_runs_once(
+    server: LiveServer, client: httpx.AsyncClient, ssh_lab: SshLab
+) -> None:
+    ops = await _operator(server)
+    host = await _add_host(client, ops, _host_body(ssh_lab.dev, "retried"))
+    body = {"host_id": host["id"], "action": "echo", "parameters": {"message": "once"}}
+    headers = {**ops.headers, "Idempotency-Key": "run-once-1"}
+    first = await client.post(f"{BASE}/runs", json=body, headers=headers)
+    again = await client.post(f"{BASE}/runs", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert len(await _audit(client, ops, event="run")) == 1
