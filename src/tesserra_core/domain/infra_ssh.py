@@ -167,7 +167,10 @@ def _check_action(action: Action) -> None:
         raise ValueError(f"action {action.id}: time limit or output cap out of bounds")
     for p in action.parameters:
         if p.kind is ParamKind.PATTERN:
-            _compiled(p.pattern or "")  # raises on a bad pattern
+            try:
+                _compiled(p.pattern or "")
+            except re.error as exc:
+                raise ValueError(f"action {action.id}: parameter {p.name}: bad pattern ({exc})") from None
             if p.pattern is None or p.max_length > MAX_PARAMETER:
                 raise ValueError(f"action {action.id}: pattern parameter {p.name} needs a pattern and a bound")
         if p.kind is ParamKind.ENUM and not p.choices:
