@@ -28,6 +28,7 @@ from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
+from tesserra_adapters.memory.ssh import MemorySshClient
 from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
@@ -46,10 +47,12 @@ from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from tesserra_adapters.ssh.client import AsyncsshClient
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_adapters.tool_connector import McpToolConnector
 from tesserra_adapters.workspaces import LocalWorkspaces, workspaces_root
+from tesserra_core.domain.infra_ssh import ActionCatalog, load_catalog, shipped_catalog
 from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
@@ -63,6 +66,7 @@ from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.shared_tools import OAuthClient, SiteConfig
+from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.entitlements import StoredEntitlements
 
@@ -75,6 +79,13 @@ log = logging.getLogger("tesserra.runtime")
 def subkey(secret: bytes, purpose: str) -> bytes:
     """An independent key per purpose, so a token key never doubles as a digest key."""
     return hmac.new(secret, f"tesserra/{purpose}".encode(), hashlib.sha256).digest()
+
+
+def ssh_actions_from(settings: Settings) -> ActionCatalog:
+    """Infra SSH's named actions: the operator's catalog file, or the one shipped."""
+    if settings.ssh_actions_file is None:
+        return shipped_catalog()
+    return load_catalog(settings.ssh_actions_file.read_bytes())
 
 
 def secret_box_from(settings: Settings) -> SecretBox:
@@ -173,6 +184,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
         gateway=await stack.enter_async_context(payment_gateway(settings)),
         resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
+        ssh=AsyncsshClient(),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
             StorageProbe(settings.data_dir),
@@ -191,6 +203,7 @@ def memory_ports(
     entitlements: Entitlements | None = None,
     gateway: PaymentGateway | None = None,
     secret_box: SecretBox | None = None,
+    ssh: SshClient | None = None,
 ) -> Ports:
     """Everything in process, cheap argon2 parameters; the keywords replace one adapter each (the
     limiters, the idempotency store, the OAuth server and the entitlements follow ``clock``, the
@@ -216,6 +229,7 @@ def memory_ports(
         gateway=MemoryGateway() if gateway is None else gateway,
         resolver=MemoryResolver(),
         file_storage=MemoryFileStorage(settings.max_upload_bytes),
+        ssh=MemorySshClient() if ssh is None else ssh,
         probes=(),
     )
 
@@ -236,6 +250,7 @@ def _ports(
     gateway: PaymentGateway,
     resolver: DnsResolver,
     file_storage: FileStorage,
+    ssh: SshClient,
     probes: Sequence[Probe],
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
@@ -267,6 +282,8 @@ def _ports(
         site=_site(settings),
         resolver=resolver,
         file_storage=file_storage,
+        ssh=ssh,
+        ssh_actions=ssh_actions_from(settings),
         probes=probes,
     )
 

@@ -89,6 +89,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     catalog_source: str = "builtin"
     """Where POST /api/marketplace/refresh reloads the catalog from: ``builtin``, a file, or an http(s)
     URL serving a registry listing (``{"servers": [server.json, ...]}``)."""
+    ssh_actions_file: Path | None = None
+    """Infra SSH's catalog of named actions (JSON, as ``tesserra_core/domain/infra_ssh_actions.json``);
+    unset: the catalog shipped with the server."""
     tool_script_dirs: tuple[str, ...] = ()
     """Directories searched first for a pypi tool server's console script (comma-separated), before a
     virtualenv is prepared for it under the data dir."""

@@ -28,6 +28,7 @@ from tesserra_core.usecases.files import Files, files
 from tesserra_core.usecases.finance import Finance, finance
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.health import HealthChecks, health
+from tesserra_core.usecases.infra_ssh import InfraSsh, infra_ssh
 from tesserra_core.usecases.installations import Installations, Listed, installations
 from tesserra_core.usecases.integrations import Integrations, integrations
 from tesserra_core.usecases.mail import Mail, mail
@@ -84,6 +85,7 @@ class UseCases:
     subscriptions: Subscriptions
     billing_events: BillingEvents
     finance: Finance
+    infra_ssh: InfraSsh
 
     authenticate: Authenticate
     throttle: Throttle
@@ -108,6 +110,7 @@ class UseCases:
         servers it started: reconciling workloads and retrying billing events are the server's."""
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.runtime.activity.aclose)
+            stack.push_async_callback(self.infra_ssh.run_action.board.aclose)
             await stack.enter_async_context(self.revocations.watching())
             if not guest:
                 await stack.enter_async_context(self.retry_billing_events.running())
@@ -191,6 +194,7 @@ def use_cases(
         subscriptions=subscriptions(p, revoker=revoker),
         billing_events=billing,
         finance=finance(p),
+        infra_ssh=infra_ssh(p),
         authenticate=Authenticate(p.uow, p.tokens, p.digest, p.clock, credentials, usage),
         throttle=throttle,
         idempotency=Idempotency(p.idempotency),

@@ -26,6 +26,7 @@ from tesserra_http.controllers import (
     containers,
     domains,
     files,
+    infra_ssh,
     installations,
     integrations,
     mail,
@@ -73,6 +74,8 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     zones.routes,
     mail.routes,
     files.routes,
+    infra_ssh.inventory_routes,
+    infra_ssh.run_routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 

@@ -23,6 +23,7 @@ from sqlalchemy.pool import QueuePool
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.sql.engine import read_only
+from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
 from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed
 
@@ -77,6 +78,8 @@ class SqlUnitOfWork:
         self.subscriptions = billing.SqlSubscriptions(conn)
         self.invoices = billing.SqlInvoices(conn)
         self.billing_events = billing.SqlBillingEvents(conn)
+        self.ssh_hosts = SqlSshHosts(conn)
+        self.ssh_audit = SqlSshAudit(conn)
         return self
 
     async def __aexit__(

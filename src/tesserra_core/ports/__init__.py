@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tesserra_core.domain.infra_ssh import ActionCatalog
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver, ZoneCodec
 from tesserra_core.ports.files import FileStorage
@@ -17,6 +18,7 @@ from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, ProxyTokenCodec, SecretDigest, TokenIssuer
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
+from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
 
@@ -50,4 +52,6 @@ class Ports:
     zone_codec: ZoneCodec
     resolver: DnsResolver
     file_storage: FileStorage
+    ssh: SshClient
+    ssh_actions: ActionCatalog
     probes: Sequence[Probe] = ()

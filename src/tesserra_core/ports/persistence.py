@@ -23,6 +23,7 @@ from tesserra_core.ports.files import ProjectFileRepository
 from tesserra_core.ports.mail import EmailAliasRepository, MailboxRepository
 from tesserra_core.ports.sandboxes import SandboxRepository
 from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
+from tesserra_core.ports.ssh import SshAuditRepository, SshHostRepository
 from tesserra_core.ports.tools import CatalogRepository, InstallationRepository
 
 
@@ -271,6 +272,12 @@ class UnitOfWork(Protocol):
 
     @property
     def billing_events(self) -> BillingEventRepository: ...
+
+    @property
+    def ssh_hosts(self) -> SshHostRepository: ...
+
+    @property
+    def ssh_audit(self) -> SshAuditRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -7,6 +7,7 @@ from tesserra_mcp.tools import (
     domains,
     files,
     identity,
+    infra_ssh,
     installations,
     mail,
     marketplace,
@@ -31,4 +32,5 @@ ALL: tuple[ToolSet, ...] = (
     installations.tools,
     containers.tools,
     sandboxes.tools,
+    infra_ssh.tools,
 )

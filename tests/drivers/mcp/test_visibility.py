@@ -13,6 +13,7 @@ from tests.drivers.mcp.helpers import (
     BASE_TOOLS,
     BILLING_TOOLS,
     DOMAIN_TOOLS,
+    INFRA_SSH_TOOLS,
     OWNER_BILLING_TOOLS,
     PROJECT_TOOLS,
     TOOLS,
@@ -25,7 +26,7 @@ from tests.drivers.mcp.helpers import (
 
 
 def test_the_tool_surface_is_the_one_these_tests_know() -> None:
-    everything = TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | BILLING_TOOLS
+    everything = TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | BILLING_TOOLS | INFRA_SSH_TOOLS
     assert {spec.name for toolset in ALL for spec in toolset.specs} == everything
 
 
