@@ -30,7 +30,9 @@ from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLi
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from tesserra_adapters.models import NoModel, OpenAiCompatible
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
+from tesserra_adapters.outbound import on_demand_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
@@ -57,6 +59,7 @@ from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
@@ -148,6 +151,17 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
         await runtime.aclose()
 
 
+@asynccontextmanager
+async def model_provider(settings: Settings) -> AsyncIterator[ModelProvider]:
+    """The configured OpenAI-compatible server (its HTTP client made on first use, closed at shutdown),
+    or ``NoModel`` when TESSERRA_MODEL_BASE_URL is unset."""
+    if not settings.model_base_url:
+        yield NoModel()
+        return
+    async with on_demand_client(timeout=settings.model_timeout, follow_redirects=False, trust_env=False) as client:
+        yield OpenAiCompatible(client, settings.model_base_url, api_key=settings.model_api_key, model=settings.model)
+
+
 # -- the two adapter sets ----------------------------------------------------------------------------
 
 
@@ -173,6 +187,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
         gateway=await stack.enter_async_context(payment_gateway(settings)),
         resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
+        models=await stack.enter_async_context(model_provider(settings)),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
             StorageProbe(settings.data_dir),
@@ -191,6 +206,7 @@ def memory_ports(
     entitlements: Entitlements | None = None,
     gateway: PaymentGateway | None = None,
     secret_box: SecretBox | None = None,
+    models: ModelProvider | None = None,
 ) -> Ports:
     """Everything in process, cheap argon2 parameters; the keywords replace one adapter each (the
     limiters, the idempotency store, the OAuth server and the entitlements follow ``clock``, the
@@ -216,6 +232,7 @@ def memory_ports(
         gateway=MemoryGateway() if gateway is None else gateway,
         resolver=MemoryResolver(),
         file_storage=MemoryFileStorage(settings.max_upload_bytes),
+        models=NoModel() if models is None else models,
         probes=(),
     )
 
@@ -236,6 +253,7 @@ def _ports(
     gateway: PaymentGateway,
     resolver: DnsResolver,
     file_storage: FileStorage,
+    models: ModelProvider,
     probes: Sequence[Probe],
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
@@ -267,6 +285,7 @@ def _ports(
         site=_site(settings),
         resolver=resolver,
         file_storage=file_storage,
+        models=models,
         probes=probes,
     )
 

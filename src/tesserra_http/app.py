@@ -21,6 +21,7 @@ from tesserra_http.allow import AllowedMethods, AllowHeaderMiddleware
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var
 from tesserra_http.controllers import (
+    agents,
     auth,
     billing,
     containers,
@@ -73,6 +74,8 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     zones.routes,
     mail.routes,
     files.routes,
+    agents.agent_routes,
+    agents.conversation_routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 

@@ -2,6 +2,7 @@
 
 from tesserra_mcp.registry import ToolSet
 from tesserra_mcp.tools import (
+    agents,
     billing,
     containers,
     domains,
@@ -31,4 +32,5 @@ ALL: tuple[ToolSet, ...] = (
     installations.tools,
     containers.tools,
     sandboxes.tools,
+    agents.tools,
 )
