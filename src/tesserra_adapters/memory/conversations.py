@@ -34,7 +34,7 @@ class MemoryConversations(_Repo):
         found = [
             c
             for c in self._store.conversations.values()
-            if c.tenant_id == tenant_id and c.user_id == user_id and (status is None or c.status is status)
+            if c.tenant_id == tenant_id and c.user_id == user_id and (status is None or c.status == status)
         ]
         return page.window(sorted(found, key=lambda c: (c.updated_at, c.id), reverse=True))
 
