@@ -25,7 +25,7 @@ from tesserra_core.usecases.agents import AgentFilter
 from tesserra_core.usecases.conversations import ConversationChanges, ConversationFilter, NewConversation, NewMessage
 from tesserra_core.usecases.projects import NewProject
 from tests.unit.conftest import make_team
-from tests.unit.helpers import FakeClock, Team, add_user, sign_in
+from tests.unit.helpers import FakeClock, Team, add_user, sign_in, store
 
 OPS = "ops-assistant"
 
@@ -266,8 +266,7 @@ async def test_a_conversation_keeps_the_agent_version_it_started_with(
     uc: UseCases, team: Team, model: ScriptedModel
 ) -> None:
     conversation = await _chat(uc, team.member)
-    store = uc.ports.uow().conversations
-    stored = await store.get(team.tenant_id, team.member.user_id, conversation)
+    stored = store(uc).conversations.get(conversation)
     assert stored is not None
     assert stored.agent == agent_catalog().agent(OPS)
     view = await uc.conversations.get(team.member, conversation)
@@ -283,7 +282,7 @@ async def test_a_deleted_conversation_takes_its_messages_with_it(
     await uc.conversations.delete(team.member, conversation)
     with pytest.raises(NotFound):
         await uc.conversations.messages(team.member, conversation, PageRequest())
-    assert not [m for m in uc.ports.uow().messages._store.messages.values() if m.conversation_id == conversation]
+    assert not [m for m in store(uc).messages.values() if m.conversation_id == conversation]
 
 
 async def test_agents_and_verticals_are_listed_from_the_catalog(uc: UseCases, team: Team) -> None:
