@@ -19,7 +19,7 @@ from tesserra_core.runners.revocation_watcher import RevocationWatcher
 from tesserra_core.runners.sandbox_reaper import SandboxReaper
 from tesserra_core.runners.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.agent_loop import AgentLoop
-from tesserra_core.usecases.agent_tools import builtin_tools
+from tesserra_core.usecases.agent_tools import InstallationTools, builtin_tools
 from tesserra_core.usecases.agents import Agents, agents
 from tesserra_core.usecases.api_keys import ApiKeys, api_keys
 from tesserra_core.usecases.billing_events import BillingEvents, billing_events
@@ -166,7 +166,15 @@ def use_cases(
     project_area = projects(p, provisioner=provisioner)
     domain_area = domains(p)
     catalog = agent_catalog()
-    loop = AgentLoop(p.models, builtin_tools(project_area, domain_area), throttle)
+    installation_area = installations(
+        p, servers=tool_servers, max_file=limits.upload_max_file, max_total=limits.upload_max_total
+    )
+    loop = AgentLoop(
+        p.models,
+        builtin_tools(project_area, domain_area),
+        InstallationTools(p.uow, installation_area.call_tool),
+        throttle,
+    )
     unknown = {tool for agent in catalog.agents for tool in agent.tools} - set(loop.tools)
     if unknown:
         raise ValueError(f"the agent catalog names unknown tools: {', '.join(sorted(unknown))}")
@@ -186,9 +194,7 @@ def use_cases(
         mail=mail(p),
         files=files(p),
         marketplace=marketplace(p, revoker=revoker, searches=searches),
-        installations=installations(
-            p, servers=tool_servers, max_file=limits.upload_max_file, max_total=limits.upload_max_total
-        ),
+        installations=installation_area,
         containers=containers(p, servers=tool_servers),
         sandboxes=sandboxes(p, lifecycle=lifecycle),
         runtime=runtime(p, lifecycle=lifecycle),

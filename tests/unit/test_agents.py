@@ -15,8 +15,9 @@ from tesserra_adapters.memory.models import ScriptedModel, call, say
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.agents import Agent, AgentLimits, agent_catalog
 from tesserra_core.domain.conversations import ConversationStatus, MessageStatus, StopReason, ToolOutcome
-from tesserra_core.domain.identity import Principal, Role, Scope
+from tesserra_core.domain.identity import Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.tools import Installation, InstallationStatus, InstallScope, ToolInfo
 from tesserra_core.errors import Conflict, NotFound, Unavailable
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.models import ChatMessage
@@ -194,7 +195,7 @@ async def test_an_oversized_tool_result_is_capped_with_a_marker(uc: UseCases, te
         await uc.projects.create(team.owner, NewProject(name=f"projeto-{n}", description="d" * 2000))
     model.script(call("list_projects", {}), say("muitos"))
     loop = uc.conversations.send.loop
-    small = AgentLoop(loop.models, loop.tools, loop.throttle, max_result=2_000)
+    small = AgentLoop(loop.models, loop.tools, loop.installations, loop.throttle, max_result=2_000)
 
     answer = await small.answer(team.member, _agent(), [ChatMessage(role="user", content="x")])
 
@@ -295,3 +296,86 @@ async def test_agents_and_verticals_are_listed_from_the_catalog(uc: UseCases, te
         await uc.agents.get("nope")
     with pytest.raises(NotFound):
         await uc.conversations.start(team.member, NewConversation(agent_id="nope"))
+
+
+TIME_ENTRY = "io.github.modelcontextprotocol-time"
+
+
+async def _installed(
+    uc: UseCases, team: Team, *, user_id: str | None = None, scope: InstallScope = InstallScope.TENANT
+) -> Installation:
+    now = uc.ports.clock.now()
+    installation = Installation(
+        id=uc.ports.ids.new(),
+        tenant_id=team.tenant_id,
+        user_id=user_id or team.owner.user_id,
+        scope=scope,
+        entry_id=TIME_ENTRY,
+        entry_version="1",
+        config={},
+        sealed_secrets=None,
+        secret_names=(),
+        status=InstallationStatus.INSTALLING,
+        status_reason=None,
+        tools=(
+            ToolInfo(
+                name="get_current_time",
+                description="The time in a timezone.",
+                input_schema={"type": "object", "properties": {"timezone": {"type": "string"}}},
+            ),
+            ToolInfo(name="convert_time", description="Not named by the agent."),
+        ),
+        workload_id=None,
+        created_at=now,
+        updated_at=now,
+    )
+    async with uc.ports.uow() as uow:
+        await uow.installations.add(installation)
+        await uow.commit()
+    return installation
+
+
+async def test_an_installations_tool_the_agent_names_is_offered_and_runs_through_call_installation_tool(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    await _installed(uc, team)
+    model.script(call("get_current_time", {"timezone": "UTC"}), say("ainda instalando"))
+
+    exchange = await uc.conversations.send(team.member, await _chat(uc, team.member), NewMessage(content="hora?"))
+
+    offered = {t.name: t for t in model.requests[0].tools}
+    assert set(offered) == {"list_projects", "get_project", "list_domains", "get_current_time"}
+    assert offered["get_current_time"].description == "The time in a timezone."
+    assert offered["get_current_time"].parameters["properties"] == {"timezone": {"type": "string"}}
+    [record] = exchange.reply.tool_calls
+    # it ran through the use case, which refuses a server still installing, as the REST call would
+    assert record.outcome is ToolOutcome.FAILED
+    assert json.loads(record.result)["error"]["code"] == "installation_installing"
+
+
+async def test_an_installations_tool_needs_the_rest_calls_scope_and_tier(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    await _installed(uc, team)
+    for narrowed, code in (
+        (msgspec.structs.replace(team.member, scopes=team.member.scopes - {Scope.TOOLS_WRITE}), "insufficient_scope"),
+        (msgspec.structs.replace(team.member, tier=Tier.BASIC), "insufficient_tier"),
+    ):
+        model.script(call("get_current_time", {}), say("não"))
+        exchange = await uc.conversations.send(narrowed, await _chat(uc, narrowed), NewMessage(content="x"))
+        [record] = exchange.reply.tool_calls
+        assert record.outcome is ToolOutcome.DENIED
+        assert json.loads(record.result)["error"]["code"] == code
+
+
+async def test_another_users_private_installation_and_unnamed_tools_are_not_offered(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    await _installed(uc, team, user_id=team.owner.user_id, scope=InstallScope.USER)
+    model.script(call("get_current_time", {}), call("convert_time", {}), say("nada"))
+
+    exchange = await uc.conversations.send(team.member, await _chat(uc, team.member), NewMessage(content="x"))
+
+    assert "get_current_time" not in {t.name for t in model.requests[0].tools}
+    outcomes = [(r.outcome, json.loads(r.result)["error"]["code"]) for r in exchange.reply.tool_calls]
+    assert outcomes == [(ToolOutcome.DENIED, "tool_not_allowed"), (ToolOutcome.DENIED, "tool_not_allowed")]

@@ -39,6 +39,15 @@ class Vertical(msgspec.Struct, frozen=True, kw_only=True):
     description: str
 
 
+class InstallationToolRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A tool of a tool server the tenant installed from the marketplace: offered to the model when the
+    user sees an installation of ``entry_id`` that reports ``tool``."""
+
+    entry_id: str
+    """The marketplace entry, e.g. ``io.github.modelcontextprotocol-time``."""
+    tool: str
+
+
 class Agent(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     version: int
@@ -52,6 +61,8 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
     limits: AgentLimits = AgentLimits()
     tools: tuple[str, ...] = ()
     """Tesserra's own use cases it may call, by tool name."""
+    installation_tools: tuple[InstallationToolRef, ...] = ()
+    """Tools of the tenant's installations it may call."""
 
 
 class AgentCatalog(msgspec.Struct, frozen=True, kw_only=True):

@@ -31,7 +31,7 @@ from tesserra_core.ports.models import (
     TextDelta,
     ToolCall,
 )
-from tesserra_core.usecases.agent_tools import AgentTool
+from tesserra_core.usecases.agent_tools import AgentTool, InstallationTools
 from tesserra_core.usecases.guards import Throttle, rate_limited
 
 MAX_TOOL_RESULT = 16_000
@@ -73,13 +73,17 @@ class _Step(msgspec.Struct, kw_only=True):
 class AgentLoop:
     models: ModelProvider
     tools: Mapping[str, AgentTool]
+    """The registry of Tesserra's own tools (an agent is offered those it names)."""
+    installations: InstallationTools
     throttle: Throttle
     max_result: int = MAX_TOOL_RESULT
 
     async def answer(self, actor: Principal, agent: Agent, history: Sequence[ChatMessage]) -> Answer:
         """The agent's answer to the conversation so far (``history`` ends with the user's message)."""
         messages = [ChatMessage(role="system", content=agent.instructions), *history]
-        specs = tuple(self.tools[name].spec for name in agent.tools if name in self.tools)
+        own = {name: self.tools[name] for name in agent.tools if name in self.tools}
+        available = {**await self.installations.offered(actor, agent), **own}  # a registry name wins a clash
+        specs = tuple(tool.spec for tool in available.values())
         limits = agent.limits
         records: list[ToolCallRecord] = []
         usage = Usage()
@@ -107,7 +111,7 @@ class AgentLoop:
             for call in result.calls:
                 if len(records) >= limits.max_tool_calls:
                     return self._stop(StopReason.TOOL_CALL_LIMIT, text, records, usage, step)
-                record = await self._run(actor, agent, call)
+                record = await self._run(actor, available, call)
                 records.append(record)
                 messages.append(ChatMessage(role="tool", content=record.result, tool_call_id=call.id))
         return self._stop(StopReason.STEP_LIMIT, text, records, usage, limits.max_steps)
@@ -143,13 +147,13 @@ class AgentLoop:
             usage = Usage(prompt_tokens=sent, completion_tokens=made, estimated=True)
         return _Step(text=text, calls=tuple(calls), usage=usage)
 
-    async def _run(self, actor: Principal, agent: Agent, call: ToolCall) -> ToolCallRecord:
+    async def _run(self, actor: Principal, available: Mapping[str, AgentTool], call: ToolCall) -> ToolCallRecord:
         def record(outcome: ToolOutcome, result: str) -> ToolCallRecord:
             capped = cap(result, self.max_result)
             return ToolCallRecord(id=call.id, name=call.name, arguments=call.arguments, outcome=outcome, result=capped)
 
-        tool = self.tools.get(call.name)
-        if tool is None or call.name not in agent.tools:
+        tool = available.get(call.name)
+        if tool is None:
             refused = f"{call.name!r} is not one of this agent's tools"
             return record(ToolOutcome.DENIED, _error("tool_not_allowed", refused))
         refusal = tool.refusal(actor)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from tesserra_core.domain.agents import Agent, AgentCatalog, AgentLimits, Sampling, Vertical
+from tesserra_core.domain.agents import Agent, AgentCatalog, AgentLimits, InstallationToolRef, Sampling, Vertical
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.usecases.views import View
 
@@ -21,10 +21,11 @@ class AgentView(View[Agent], frozen=True):
     sampling: Sampling
     limits: AgentLimits
     tools: list[str]
+    installation_tools: list[InstallationToolRef]
 
     @classmethod
     def of(cls, agent: Agent) -> AgentView:
-        return cls.read(agent, tools=list(agent.tools))
+        return cls.read(agent, tools=list(agent.tools), installation_tools=list(agent.installation_tools))
 
 
 class VerticalView(View[Vertical], frozen=True):
