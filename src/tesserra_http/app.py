@@ -25,6 +25,7 @@ from tesserra_http.controllers import (
     auth,
     billing,
     containers,
+    conversations,
     domains,
     files,
     installations,
@@ -74,8 +75,8 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     zones.routes,
     mail.routes,
     files.routes,
-    agents.agent_routes,
-    agents.conversation_routes,
+    agents.routes,
+    conversations.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 

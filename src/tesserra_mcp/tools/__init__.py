@@ -5,6 +5,7 @@ from tesserra_mcp.tools import (
     agents,
     billing,
     containers,
+    conversations,
     domains,
     files,
     identity,
@@ -33,4 +34,5 @@ ALL: tuple[ToolSet, ...] = (
     containers.tools,
     sandboxes.tools,
     agents.tools,
+    conversations.tools,
 )
