@@ -379,3 +379,27 @@ async def test_another_users_private_installation_and_unnamed_tools_are_not_offe
     assert "get_current_time" not in {t.name for t in model.requests[0].tools}
     outcomes = [(r.outcome, json.loads(r.result)["error"]["code"]) for r in exchange.reply.tool_calls]
     assert outcomes == [(ToolOutcome.DENIED, "tool_not_allowed"), (ToolOutcome.DENIED, "tool_not_allowed")]
+
+
+async def test_what_the_model_writes_is_stored_without_nul_characters(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    """PostgreSQL refuses NUL in text: a model that writes one must not turn the answer into a 400."""
+    model.script(call("list_projects", '{"name": "a\u0000b"}', call_id="c\u00001"), say("o\u0000k"))
+    exchange = await uc.conversations.send(team.member, await _chat(uc, team.member), NewMessage(content="x"))
+    assert exchange.reply.content == "ok"
+    [record] = exchange.reply.tool_calls
+    assert "\x00" not in record.arguments + record.id
+
+
+async def test_a_failed_answer_is_not_history_the_model_is_given(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    conversation = await _chat(uc, team.member)
+    model.script([Unavailable("down", code="model_unavailable")])
+    with pytest.raises(Unavailable):
+        await uc.conversations.send(team.member, conversation, NewMessage(content="primeira"))
+    model.script(say("ok"))
+    await uc.conversations.send(team.member, conversation, NewMessage(content="segunda"))
+    sent = model.requests[0].messages
+    assert [(m.role, m.content) for m in sent[1:]] == [("user", "primeira"), ("user", "segunda")]

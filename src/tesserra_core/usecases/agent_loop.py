@@ -35,7 +35,8 @@ from tesserra_core.usecases.agent_tools import AgentTool, InstallationTools
 from tesserra_core.usecases.guards import Throttle, rate_limited
 
 MAX_TOOL_RESULT = 16_000
-"""The most characters of one tool result the model is given."""
+"""The most characters of one tool result the model is given (and of a call's arguments kept)."""
+MAX_TOOL_NAME = 128
 
 _STOPPED = {
     StopReason.STEP_LIMIT: "I stopped before finishing: this agent's limit of model steps was reached.",
@@ -57,6 +58,12 @@ def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}\n[truncated: {len(text) - limit} more characters]"
+
+
+def clean(text: str) -> str:
+    """What a model wrote, storable everywhere: without NUL characters (PostgreSQL refuses them in text)
+    or lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _error(code: str, message: str) -> str:
@@ -130,12 +137,12 @@ class AgentLoop:
             if isinstance(event, TextDelta):
                 parts.append(event.text)
             elif isinstance(event, ToolCall):
-                calls.append(event)
+                calls.append(ToolCall(id=clean(event.id), name=clean(event.name), arguments=clean(event.arguments)))
             elif isinstance(event, ReportedUsage):
                 reported = event
             elif isinstance(event, Finish):
                 break
-        text = "".join(parts)
+        text = clean("".join(parts))
         if reported is not None:
             usage = Usage(prompt_tokens=reported.prompt_tokens, completion_tokens=reported.completion_tokens)
         else:
@@ -149,8 +156,13 @@ class AgentLoop:
 
     async def _run(self, actor: Principal, available: Mapping[str, AgentTool], call: ToolCall) -> ToolCallRecord:
         def record(outcome: ToolOutcome, result: str) -> ToolCallRecord:
-            capped = cap(result, self.max_result)
-            return ToolCallRecord(id=call.id, name=call.name, arguments=call.arguments, outcome=outcome, result=capped)
+            return ToolCallRecord(
+                id=call.id[:MAX_TOOL_NAME],
+                name=call.name[:MAX_TOOL_NAME],
+                arguments=cap(call.arguments, self.max_result),
+                outcome=outcome,
+                result=cap(result, self.max_result),
+            )
 
         tool = available.get(call.name)
         if tool is None:

@@ -261,7 +261,8 @@ class SendMessage:
             history = await uow.messages.recent(actor.tenant_id, conversation_id, HISTORY)
             await uow.commit()
         try:
-            answer = await self.loop.answer(actor, conversation.agent, [_as_chat(m) for m in history])
+            said = [_as_chat(m) for m in history if m.status is MessageStatus.COMPLETE]  # failed answers said nothing
+            answer = await self.loop.answer(actor, conversation.agent, said)
         except TesserraError as exc:
             failed = self._message(
                 conversation,

@@ -194,3 +194,17 @@ async def test_a_failing_provider_is_503_and_the_message_stays(
     items = (await client.get(url, headers=owner.bearer)).json()["items"]
     assert [(m["role"], m["status"]) for m in items] == [("user", "complete"), ("assistant", "failed")]
     assert items[1]["error"] == "the model provider is unavailable (HTTP 503)"
+
+
+async def test_a_nul_the_model_writes_is_dropped_before_storing(
+    client: httpx.AsyncClient, accounts: Accounts, model: ScriptedModelServer
+) -> None:
+    """PostgreSQL refuses NUL in text; the model's slip must not become the user's 400."""
+    owner = await accounts.tenant_owner()
+    conversation = await _start(client, owner, "helpdesk")
+    model.script(say("o\x00k"))
+    response = await client.post(
+        f"/api/conversas/{conversation}/mensagens", json={"content": "x"}, headers=owner.bearer
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["reply"]["content"] == "ok"
