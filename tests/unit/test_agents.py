@@ -20,7 +20,7 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import Installation, InstallationStatus, InstallScope, ToolInfo
 from tesserra_core.errors import Conflict, NotFound, Unavailable
 from tesserra_core.facade import UseCases
-from tesserra_core.ports.models import ChatMessage
+from tesserra_core.ports.models import ChatMessage, Finish, ReportedUsage
 from tesserra_core.usecases.agent_loop import AgentLoop, cap
 from tesserra_core.usecases.agents import AgentFilter
 from tesserra_core.usecases.conversations import ConversationChanges, ConversationFilter, NewConversation, NewMessage
@@ -403,3 +403,18 @@ async def test_a_failed_answer_is_not_history_the_model_is_given(
     await uc.conversations.send(team.member, conversation, NewMessage(content="segunda"))
     sent = model.requests[0].messages
     assert [(m.role, m.content) for m in sent[1:]] == [("user", "primeira"), ("user", "segunda")]
+
+
+async def test_the_token_limit_shrinks_each_calls_max_tokens_and_then_stops_the_loop(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    spend = [*call("list_projects", {})[:-1], ReportedUsage(10, 600), Finish("tool_calls")]
+    model.script(then=spend)
+    agent = _agent(max_steps=10, max_tool_calls=10, max_tokens_per_turn=1000)
+
+    answer = await uc.conversations.send.loop.answer(team.member, agent, [ChatMessage(role="user", content="x")])
+
+    assert answer.stop_reason is StopReason.TOKEN_LIMIT
+    assert [turn.max_tokens for turn in model.requests] == [1000, 400]
+    assert answer.usage.completion_tokens == 1200
+    assert not answer.usage.estimated
