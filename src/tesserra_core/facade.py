@@ -33,7 +33,7 @@ from tesserra_core.usecases.files import Files, files
 from tesserra_core.usecases.finance import Finance, finance
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.health import HealthChecks, health
-from tesserra_core.usecases.installations import Installations, installations
+from tesserra_core.usecases.installations import Installations, Listed, installations
 from tesserra_core.usecases.integrations import Integrations, integrations
 from tesserra_core.usecases.mail import Mail, mail
 from tesserra_core.usecases.marketplace import Hits, Marketplace, marketplace
@@ -139,7 +139,8 @@ def use_cases(
     profiles: TaggedCache[MeView] = TaggedCache()
     entitlement_cache = (p.entitlements,) if isinstance(p.entitlements, Evicts) else ()
     searches: TaggedCache[Hits] = TaggedCache(max_entries=1_000)
-    caches = CacheSet((credentials, profiles, searches, *entitlement_cache))
+    installation_lists: TaggedCache[Listed] = TaggedCache(max_entries=10_000)
+    caches = CacheSet((credentials, profiles, searches, installation_lists, *entitlement_cache))
     usage = KeyUsage()
     revoker = Revoker(caches, p.clock)
     throttle = Throttle(p.rate_limiter, scale=rate_scale)
@@ -160,6 +161,7 @@ def use_cases(
         p.workspaces,
         SharedToolAccounts(shared.access_token),
         p.clock,
+        revoker,
         limits,
     )
     keys = api_keys(p, revoker=revoker)
@@ -167,7 +169,12 @@ def use_cases(
     domain_area = domains(p)
     catalog = agent_catalog()
     installation_area = installations(
-        p, servers=tool_servers, max_file=limits.upload_max_file, max_total=limits.upload_max_total
+        p,
+        servers=tool_servers,
+        revoker=revoker,
+        lists=installation_lists,
+        max_file=limits.upload_max_file,
+        max_total=limits.upload_max_total,
     )
     loop = AgentLoop(
         p.models,

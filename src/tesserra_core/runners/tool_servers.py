@@ -47,6 +47,8 @@ from tesserra_core.ports.tools import (
 )
 from tesserra_core.runners.tool_server_reconcile import ReconcileInstallations
 from tesserra_core.runners.tool_server_start import LiveServer, NeedsAuth, start_server
+from tesserra_core.usecases.credentials import Revoker
+from tesserra_core.usecases.installations import installations_tag
 
 log = logging.getLogger("tesserra.tools")
 
@@ -93,6 +95,8 @@ class ToolServers:
     workspaces: Workspaces
     linked: LinkedAccounts
     clock: Clock
+    revoker: Revoker
+    """Each recorded status drops the tenant's cached installation lists (``installations_tag``)."""
     limits: ToolLimits = field(default_factory=ToolLimits)
     _live: dict[str, LiveServer] = field(default_factory=dict)
     _starting: dict[str, asyncio.Task[LiveServer]] = field(default_factory=dict)
@@ -293,7 +297,9 @@ class ToolServers:
                     updated_at=self.clock.now(),
                 )
                 await uow.installations.update(updated)
+                await self.revoker.publish(uow, installations_tag(current.tenant_id))
                 await uow.commit()
+                self.revoker.evict(installations_tag(current.tenant_id))
             if live is not None and status is InstallationStatus.READY:
                 live.installation = updated
         if updated is None and live is not None:
