@@ -31,7 +31,9 @@ from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.ssh import MemorySshClient
 from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from tesserra_adapters.models import NoModel, OpenAiCompatible
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
+from tesserra_adapters.outbound import on_demand_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
@@ -60,6 +62,7 @@ from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
@@ -159,6 +162,17 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
         await runtime.aclose()
 
 
+@asynccontextmanager
+async def model_provider(settings: Settings) -> AsyncIterator[ModelProvider]:
+    """The configured OpenAI-compatible server (its HTTP client made on first use, closed at shutdown),
+    or ``NoModel`` when TESSERRA_MODEL_BASE_URL is unset."""
+    if not settings.model_base_url:
+        yield NoModel()
+        return
+    async with on_demand_client(timeout=settings.model_timeout, follow_redirects=False, trust_env=False) as client:
+        yield OpenAiCompatible(client, settings.model_base_url, api_key=settings.model_api_key, model=settings.model)
+
+
 # -- the two adapter sets ----------------------------------------------------------------------------
 
 
@@ -185,6 +199,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
         resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
         ssh=AsyncsshClient(),
+        models=await stack.enter_async_context(model_provider(settings)),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
             StorageProbe(settings.data_dir),
@@ -204,6 +219,7 @@ def memory_ports(
     gateway: PaymentGateway | None = None,
     secret_box: SecretBox | None = None,
     ssh: SshClient | None = None,
+    models: ModelProvider | None = None,
 ) -> Ports:
     """Everything in process, cheap argon2 parameters; the keywords replace one adapter each (the
     limiters, the idempotency store, the OAuth server and the entitlements follow ``clock``, the
@@ -230,6 +246,7 @@ def memory_ports(
         resolver=MemoryResolver(),
         file_storage=MemoryFileStorage(settings.max_upload_bytes),
         ssh=MemorySshClient() if ssh is None else ssh,
+        models=NoModel() if models is None else models,
         probes=(),
     )
 
@@ -251,6 +268,7 @@ def _ports(
     resolver: DnsResolver,
     file_storage: FileStorage,
     ssh: SshClient,
+    models: ModelProvider,
     probes: Sequence[Probe],
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
@@ -284,6 +302,7 @@ def _ports(
         file_storage=file_storage,
         ssh=ssh,
         ssh_actions=ssh_actions_from(settings),
+        models=models,
         probes=probes,
     )
 

@@ -21,9 +21,11 @@ from tesserra_http.allow import AllowedMethods, AllowHeaderMiddleware
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var
 from tesserra_http.controllers import (
+    agents,
     auth,
     billing,
     containers,
+    conversations,
     domains,
     files,
     infra_ssh,
@@ -76,6 +78,8 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     files.routes,
     infra_ssh.inventory_routes,
     infra_ssh.run_routes,
+    agents.routes,
+    conversations.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 

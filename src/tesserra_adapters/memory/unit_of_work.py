@@ -13,9 +13,11 @@ from types import TracebackType
 
 from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.memory.base import Undo
+from tesserra_adapters.memory.conversations import MemoryConversations, MemoryMessages
 from tesserra_adapters.memory.infra_ssh import MemorySshAudit, MemorySshHosts
 from tesserra_adapters.memory.sandboxes import MemorySandboxes
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
+from tesserra_core.domain.conversations import Conversation, Message
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
@@ -52,6 +54,8 @@ class MemoryStore:
     projects: dict[str, Project] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    messages: dict[str, Message] = field(default_factory=dict)
     tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     """Plans without their prices (those live in ``prices``)."""
@@ -90,6 +94,8 @@ class MemoryUnitOfWork:
         self.projects = projects.MemoryProjects(store, self._journal)
         self.resources = resources.MemoryResources(store, self._journal)
         self.sandboxes = MemorySandboxes(store, self._journal)
+        self.conversations = MemoryConversations(store, self._journal)
+        self.messages = MemoryMessages(store, self._journal)
         self.plans = billing.MemoryPlans(store, self._journal)
         self.subscriptions = billing.MemorySubscriptions(store, self._journal)
         self.invoices = billing.MemoryInvoices(store, self._journal)

@@ -564,3 +564,42 @@ ssh_audit = Table(
 )
 """The Infra SSH audit chain (migration 0009): append-only, ``seq`` 1, 2, ... per tenant, each ``hash``
 over the previous one and the record's content (see tesserra_core.domain.infra_ssh_audit)."""
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("agent_id", String(64), nullable=False),
+    Column("agent_version", Integer, nullable=False),
+    Column("agent", Text, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "user_id", "updated_at"),
+)
+"""Conversations with agents (migration 0010): the user's own within the tenant. ``agent`` is the agent's
+definition (JSON) as it was when the conversation started; ``agent_id`` and ``agent_version`` name it."""
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("conversation_id", ID, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("stop_reason", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("tool_calls", Text, nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("tokens_estimated", Boolean, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "conversation_id", "id"),
+)
+"""Messages of conversations (migration 0010), oldest first by id; each answer with its tool calls (JSON),
+tokens (``tokens_estimated`` when counted here) and latency."""

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
+from tesserra_adapters.sql.conversations import SqlConversations, SqlMessages
 from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
@@ -74,6 +75,8 @@ class SqlUnitOfWork:
         self.projects = projects.SqlProjects(conn)
         self.resources = resources.SqlResources(conn)
         self.sandboxes = SqlSandboxes(conn)
+        self.conversations = SqlConversations(conn)
+        self.messages = SqlMessages(conn)
         self.plans = billing.SqlPlans(conn)
         self.subscriptions = billing.SqlSubscriptions(conn)
         self.invoices = billing.SqlInvoices(conn)

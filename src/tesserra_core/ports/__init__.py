@@ -12,6 +12,7 @@ from tesserra_core.ports.dns import DnsResolver, ZoneCodec
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
@@ -54,4 +55,5 @@ class Ports:
     file_storage: FileStorage
     ssh: SshClient
     ssh_actions: ActionCatalog
+    models: ModelProvider
     probes: Sequence[Probe] = ()

@@ -18,6 +18,7 @@ from tesserra_core.ports.billing import (
     PlanRepository,
     SubscriptionRepository,
 )
+from tesserra_core.ports.conversations import ConversationRepository, MessageRepository
 from tesserra_core.ports.domains import DnsRecordRepository, DomainRepository
 from tesserra_core.ports.files import ProjectFileRepository
 from tesserra_core.ports.mail import EmailAliasRepository, MailboxRepository
@@ -260,6 +261,12 @@ class UnitOfWork(Protocol):
 
     @property
     def sandboxes(self) -> SandboxRepository: ...
+
+    @property
+    def conversations(self) -> ConversationRepository: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
 
     @property
     def plans(self) -> PlanRepository: ...

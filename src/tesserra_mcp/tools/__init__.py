@@ -2,8 +2,10 @@
 
 from tesserra_mcp.registry import ToolSet
 from tesserra_mcp.tools import (
+    agents,
     billing,
     containers,
+    conversations,
     domains,
     files,
     identity,
@@ -33,4 +35,6 @@ ALL: tuple[ToolSet, ...] = (
     containers.tools,
     sandboxes.tools,
     infra_ssh.tools,
+    agents.tools,
+    conversations.tools,
 )
