@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -22,7 +23,7 @@ from tests.unit.infra_ssh_support import operator_key
 TESSERRA = str(Path(sys.executable).with_name("tesserra"))
 
 
-async def _call(env: dict[str, str], errlog: Path, name: str, arguments: dict[str, object]) -> CallToolResult:
+async def _call(env: dict[str, str], errlog: Path, name: str, arguments: dict[str, Any]) -> CallToolResult:
     params = StdioServerParameters(command=TESSERRA, args=["mcp"], env=env)
     with errlog.open("a") as log:
         async with stdio_client(params, errlog=log) as (read, write), ClientSession(read, write) as session:
