@@ -45,11 +45,13 @@ def mcp_stdio(settings: Settings) -> None:
     if not key:
         raise SystemExit("tesserra mcp: set TESSERRA_API_KEY to the API key to act as")
 
+    acting_user_id = os.environ.get("TESSERRA_USER_ID") or None  # X-User-Id over HTTP (Infra SSH needs it)
+
     async def main() -> None:
         async with running(settings) as uc:
-            await uc.authenticate(key)  # refuse a bad key before serving anything
+            await uc.authenticate(key, acting_user_id)  # refuse a bad key (or user) before serving anything
             async with uc.running(guest=True):
-                await run_stdio(uc, key)
+                await run_stdio(uc, key, acting_user_id)
 
     run_loop(main)
 
