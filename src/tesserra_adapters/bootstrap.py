@@ -15,6 +15,8 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
+import shutil
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -64,6 +66,7 @@ from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.shared_tools import OAuthClient, SiteConfig
 from tesserra_core.ports.system import Clock
+from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.usecases.entitlements import StoredEntitlements
 
 if TYPE_CHECKING:
@@ -151,11 +154,13 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
 # -- the two adapter sets ----------------------------------------------------------------------------
 
 
-async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
-    """SQLite or PostgreSQL by URL, argon2id, pyjwt, real probes; the resources on ``stack``."""
+async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool = False) -> Ports:
+    """SQLite or PostgreSQL by URL, argon2id, pyjwt, real probes; the resources on ``stack``. With
+    ``metrics`` (and a metrics token set), Prometheus telemetry into the run's directory."""
     clock = SystemClock()
     box = secret_box_from(settings)
     engine = await stack.enter_async_context(migrated_engine(settings.database_url))
+    telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
     return _ports(
@@ -178,7 +183,50 @@ async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
             StorageProbe(settings.data_dir),
             DockerProbe(settings.docker_host),
         ),
+        telemetry=telemetry,
     )
+
+
+def _telemetry(engine: AsyncEngine) -> Telemetry:
+    """Prometheus telemetry, with the engine's pool counted as its connections come and go."""
+    from sqlalchemy import event
+
+    from tesserra_adapters.metrics import PrometheusTelemetry
+
+    telemetry = PrometheusTelemetry()
+    pool = engine.sync_engine.pool
+    size = getattr(pool, "size", None)
+    telemetry.pool_limit(size() if callable(size) else 1)
+    event.listen(engine.sync_engine, "checkout", lambda *_: telemetry.connection_checked_out())
+    event.listen(engine.sync_engine, "checkin", lambda *_: telemetry.connection_checked_in())
+    return telemetry
+
+
+METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+"""Where prometheus-client's multiprocess mode keeps every process's samples; read when it is imported."""
+
+
+def prepare_metrics(settings: Settings) -> bool:
+    """Before the workers start: this run's empty metrics directory (a previous run's samples dropped),
+    named to every process started from here on, if metrics are on (a token set)."""
+    if not settings.metrics_token:
+        return False
+    directory = settings.data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    settings.prepare_data_dir()
+    directory.mkdir(mode=0o700)
+    os.environ[METRICS_DIRECTORY_VARIABLE] = str(directory)
+    return True
+
+
+def forget_worker_metrics(pid: int) -> None:
+    """A worker that wrote metrics died: its live gauges (connections in use) stop counting; its counters
+    stay, as counters must."""
+    directory = os.environ.get(METRICS_DIRECTORY_VARIABLE)
+    if directory:
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
 
 def memory_ports(
@@ -237,6 +285,7 @@ def _ports(
     resolver: DnsResolver,
     file_storage: FileStorage,
     probes: Sequence[Probe],
+    telemetry: Telemetry | None = None,
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
     key = settings.secret()
@@ -268,6 +317,7 @@ def _ports(
         resolver=resolver,
         file_storage=file_storage,
         probes=probes,
+        telemetry=telemetry or NoTelemetry(),
     )
 
 
@@ -290,11 +340,12 @@ async def build(ports: Ports, settings: Settings) -> UseCases:
 
 
 @asynccontextmanager
-async def running(settings: Settings, *, memory: bool = False) -> AsyncIterator[UseCases]:
-    """The facade for the life of the block; the adapters' resources are released at its end."""
+async def running(settings: Settings, *, memory: bool = False, metrics: bool = False) -> AsyncIterator[UseCases]:
+    """The facade for the life of the block; the adapters' resources are released at its end. ``metrics``:
+    a server's worker, which measures itself when a metrics token is set (``prepare_metrics`` first)."""
     settings.prepare_data_dir()
     async with AsyncExitStack() as stack:
-        ports = memory_ports(settings, stack) if memory else await real_ports(settings, stack)
+        ports = memory_ports(settings, stack) if memory else await real_ports(settings, stack, metrics=metrics)
         yield await build(ports, settings)
 
 

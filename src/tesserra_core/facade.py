@@ -135,7 +135,7 @@ def use_cases(
     caches = CacheSet((credentials, profiles, searches, *entitlement_cache))
     usage = KeyUsage()
     revoker = Revoker(caches, p.clock)
-    throttle = Throttle(p.rate_limiter, scale=rate_scale)
+    throttle = Throttle(p.rate_limiter, scale=rate_scale, telemetry=p.telemetry)
     idle_for = max(policy.lockout_for.total_seconds(), *(rule.window for rule in throttle.rules.values()))
     housekeeping = Housekeeping(
         p.uow, p.rate_limiter, p.idempotency, p.clock, retention=REVOCATION_RETENTION, idle_for=idle_for
@@ -154,6 +154,7 @@ def use_cases(
         SharedToolAccounts(shared.access_token),
         p.clock,
         limits,
+        telemetry=p.telemetry,
     )
     keys = api_keys(p, revoker=revoker)
     billing = billing_events(p, revoker=revoker)

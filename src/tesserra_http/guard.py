@@ -26,7 +26,7 @@ from tesserra_core.facade import UseCases
 from tesserra_core.ports.limits import RateDecision, StoredResponse
 from tesserra_core.usecases.guards import rate_limited
 from tesserra_http.client_address import ClientAddress
-from tesserra_http.context import incoming_request_id, request_id_var
+from tesserra_http.context import incoming_request_id, request_id_var, request_scope_var
 from tesserra_http.errors import retry_after, send_core_error, send_error
 from tesserra_http.media import json_body_refusal
 
@@ -53,6 +53,7 @@ class GuardMiddleware:
             return
         request_id = incoming_request_id(scope)
         token = request_id_var.set(request_id)
+        scope_token = request_scope_var.set(scope)
         added = [(b"x-request-id", request_id.encode())]
 
         async def send_with_headers(message: Message) -> None:
@@ -64,6 +65,7 @@ class GuardMiddleware:
             await self._guard(scope, receive, send_with_headers, added)
         finally:
             request_id_var.reset(token)
+            request_scope_var.reset(scope_token)
 
     async def _guard(self, scope: Scope, receive: Receive, send: Send, added: list[tuple[bytes, bytes]]) -> None:
         next_app = self.app

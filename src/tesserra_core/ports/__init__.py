@@ -4,7 +4,7 @@ composition root hands one of each to the use cases as ``Ports``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver, ZoneCodec
@@ -18,6 +18,7 @@ from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, ProxyTokenCodec, SecretDigest, TokenIssuer
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
 
 
@@ -51,3 +52,4 @@ class Ports:
     resolver: DnsResolver
     file_storage: FileStorage
     probes: Sequence[Probe] = ()
+    telemetry: Telemetry = field(default_factory=NoTelemetry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -10,7 +11,9 @@ from typing import ClassVar
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.ports import Ports
 from tesserra_core.ports.health import ComponentHealth, Health, Probe
+from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.system import Clock
+from tesserra_core.ports.telemetry import Telemetry
 from tesserra_core.usecases.views import StatusView
 
 
@@ -56,11 +59,31 @@ class ServiceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceMetrics:
+    """Every metric in Prometheus text format, with the workloads counted by runtime and state at the
+    moment of the scrape (the runtime's own listing, which every worker of a node shares). The driver
+    decides who may read them (the metrics token)."""
+
+    telemetry: Telemetry
+    runtime: ContainerRuntime
+
+    async def __call__(self) -> bytes:
+        counts: Counter[tuple[str, str]] = Counter()
+        for workload in await self.runtime.list():
+            counts[(workload.runtime, workload.state.value)] += 1
+        return self.telemetry.render(counts)
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
-    """GET /status."""
+    """GET /status and GET /metrics."""
 
     status: ServiceStatus
+    metrics: ServiceMetrics
 
 
 def service(p: Ports, *, version: str) -> Service:
-    return Service(status=ServiceStatus(p.probes, p.clock, p.clock.monotonic(), version))
+    return Service(
+        status=ServiceStatus(p.probes, p.clock, p.clock.monotonic(), version),
+        metrics=ServiceMetrics(p.telemetry, p.runtime),
+    )
