@@ -45,7 +45,7 @@ class ObservedApp:
             await self.app(scope, receive, send_observed)
         finally:
             seconds = time.perf_counter() - started
-            route: str = scope.get("path_template") or UNMATCHED
+            route = _route(scope)
             method: str = scope.get("method", "")
             if method not in METHODS:
                 method = "OTHER"
@@ -54,6 +54,18 @@ class ObservedApp:
                 self.telemetry.request(route, method, status, seconds)
             if self.log_access:
                 _log_access(scope, route, method, status, seconds, response["headers"])
+
+
+def _route(scope: Scope) -> str:
+    """The template of the route that took the request; a mount's own path (Litestar gives a mount the
+    root's template, which would lump /mcp and the sandbox proxy in with ``/``)."""
+    handler = scope.get("route_handler")
+    if handler is None:
+        return UNMATCHED
+    if getattr(handler, "is_mount", False):
+        return min(handler.paths)
+    template: str = scope.get("path_template") or UNMATCHED
+    return template
 
 
 def _log_access(scope: Scope, route: str, method: str, status: int, seconds: float, headers: Any) -> None:

@@ -224,11 +224,17 @@ async def test_requests_are_labelled_by_route_template_never_by_raw_path(server:
             assert (await http.get(f"/api/projetos/{one}", headers=bearer)).status_code == 404
             assert (await http.get(f"/no/such/{one}/path?x={one}")).status_code == 404
         assert (await http.request("PURGE", "/api/auth/me", headers=bearer)).status_code in (400, 405)
+        for one in ids[:3]:  # the mounts: /mcp and the sandbox proxy
+            assert (await http.post(f"/mcp/{one}", json={})).status_code in (401, 404, 406)
+            assert (await http.get(f"/api/runtime/proxy/{one}/x")).status_code in (401, 404)
         text = await _scrape(http)
     requests = _samples(text, REQUESTS)
     assert requests['{method="GET",route="/api/projetos/{project_id}",status="404"}'] == len(ids)
     assert requests['{method="GET",route="<unmatched>",status="404"}'] == len(ids)
     assert not any(one in text for one in ids), "a raw path reached a label"
+    mounts = {labels: n for labels, n in requests.items() if "/mcp" in labels or "/api/runtime/proxy" in labels}
+    assert sum(mounts.values()) == 6, requests
+    assert {re.search(r'route="([^"]*)"', labels).group(1) for labels in mounts} == {"/mcp", "/api/runtime/proxy"}  # type: ignore[union-attr]
     routes = {re.search(r'route="([^"]*)"', labels).group(1) for labels in requests}  # type: ignore[union-attr]
     assert all(route.startswith("/") or route == "<unmatched>" for route in routes), routes
     methods = {re.search(r'method="([^"]*)"', labels).group(1) for labels in requests}  # type: ignore[union-attr]
