@@ -17,6 +17,7 @@ import hmac
 import logging
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from tesserra_adapters.dns_on_demand import OnDemandResolver, OnDemandZoneCodec
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
 from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
+from tesserra_adapters.memory.leases import MemoryRunnerLeases
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.storage import MemoryFileStorage
@@ -46,6 +48,7 @@ from tesserra_adapters.settings import Settings
 from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
+from tesserra_adapters.sql.leases import SqlRunnerLeases
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from tesserra_adapters.storage import LocalFileStorage
@@ -58,6 +61,7 @@ from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
+from tesserra_core.ports.leases import RunnerLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -161,6 +165,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
     box = secret_box_from(settings)
     engine = await stack.enter_async_context(migrated_engine(settings.database_url))
     telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
+    leases = SqlRunnerLeases(engine)
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
     return _ports(
@@ -184,6 +189,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
             DockerProbe(settings.docker_host),
         ),
         telemetry=telemetry,
+        leases=leases,
     )
 
 
@@ -286,6 +292,7 @@ def _ports(
     file_storage: FileStorage,
     probes: Sequence[Probe],
     telemetry: Telemetry | None = None,
+    leases: RunnerLeases | None = None,
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
     key = settings.secret()
@@ -318,6 +325,7 @@ def _ports(
         file_storage=file_storage,
         probes=probes,
         telemetry=telemetry or NoTelemetry(),
+        leases=leases or MemoryRunnerLeases(clock=lambda: clock.now().timestamp()),
     )
 
 
@@ -334,7 +342,8 @@ def _site(settings: Settings) -> SiteConfig:
 
 async def build(ports: Ports, settings: Settings) -> UseCases:
     """The facade over ``ports``, with the tool catalog loaded."""
-    uc = use_cases(ports, rate_scale=settings.rate_limit_scale)
+    holder = f"{socket.gethostname()}/{os.getpid()}"  # after any fork: each worker is a holder of its own
+    uc = use_cases(ports, rate_scale=settings.rate_limit_scale, holder=holder)
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc
 

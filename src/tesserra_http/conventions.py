@@ -152,6 +152,7 @@ def declare(
     *,
     uses: type | None = None,
     public: bool = False,
+    identify: bool = False,
     rate_limit: str | None = None,
     idempotent: bool = False,
     errors: tuple[int, ...] = (),
@@ -181,6 +182,8 @@ def declare(
     opt: dict[str, Any] = {"public": public, "idempotent": idempotent, "uses": uses}
     if rate_limit:
         opt["rate_limit"] = rate_limit
+    if identify:
+        opt["identify"] = True
     if idempotent:
         route.setdefault("operation_class", IdempotentOperation)
     return {

@@ -10,6 +10,7 @@ from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver, ZoneCodec
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
+from tesserra_core.ports.leases import RunnerLeases, SoleLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
@@ -53,3 +54,4 @@ class Ports:
     file_storage: FileStorage
     probes: Sequence[Probe] = ()
     telemetry: Telemetry = field(default_factory=NoTelemetry)
+    leases: RunnerLeases = field(default_factory=SoleLeases)
