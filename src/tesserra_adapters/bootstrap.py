@@ -32,9 +32,12 @@ from tesserra_adapters.memory.gateway import MemoryGateway
 from tesserra_adapters.memory.leases import MemoryRunnerLeases
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
+from tesserra_adapters.memory.ssh import MemorySshClient
 from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from tesserra_adapters.models import NoModel, OpenAiCompatible
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
+from tesserra_adapters.outbound import on_demand_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
@@ -51,10 +54,12 @@ from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.leases import SqlRunnerLeases
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from tesserra_adapters.ssh.client import AsyncsshClient
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_adapters.tool_connector import McpToolConnector
 from tesserra_adapters.workspaces import LocalWorkspaces, workspaces_root
+from tesserra_core.domain.infra_ssh import ActionCatalog, load_catalog, shipped_catalog
 from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
@@ -63,12 +68,14 @@ from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.leases import RunnerLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.shared_tools import OAuthClient, SiteConfig
+from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock
 from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.usecases.entitlements import StoredEntitlements
@@ -82,6 +89,13 @@ log = logging.getLogger("tesserra.runtime")
 def subkey(secret: bytes, purpose: str) -> bytes:
     """An independent key per purpose, so a token key never doubles as a digest key."""
     return hmac.new(secret, f"tesserra/{purpose}".encode(), hashlib.sha256).digest()
+
+
+def ssh_actions_from(settings: Settings) -> ActionCatalog:
+    """Infra SSH's named actions: the operator's catalog file, or the one shipped."""
+    if settings.ssh_actions_file is None:
+        return shipped_catalog()
+    return load_catalog(settings.ssh_actions_file.read_bytes())
 
 
 def secret_box_from(settings: Settings) -> SecretBox:
@@ -155,6 +169,17 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
         await runtime.aclose()
 
 
+@asynccontextmanager
+async def model_provider(settings: Settings) -> AsyncIterator[ModelProvider]:
+    """The configured OpenAI-compatible server (its HTTP client made on first use, closed at shutdown),
+    or ``NoModel`` when TESSERRA_MODEL_BASE_URL is unset."""
+    if not settings.model_base_url:
+        yield NoModel()
+        return
+    async with on_demand_client(timeout=settings.model_timeout, follow_redirects=False, trust_env=False) as client:
+        yield OpenAiCompatible(client, settings.model_base_url, api_key=settings.model_api_key, model=settings.model)
+
+
 # -- the two adapter sets ----------------------------------------------------------------------------
 
 
@@ -183,6 +208,8 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         gateway=await stack.enter_async_context(payment_gateway(settings)),
         resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
+        ssh=AsyncsshClient(),
+        models=await stack.enter_async_context(model_provider(settings)),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
             StorageProbe(settings.data_dir),
@@ -245,6 +272,8 @@ def memory_ports(
     entitlements: Entitlements | None = None,
     gateway: PaymentGateway | None = None,
     secret_box: SecretBox | None = None,
+    ssh: SshClient | None = None,
+    models: ModelProvider | None = None,
 ) -> Ports:
     """Everything in process, cheap argon2 parameters; the keywords replace one adapter each (the
     limiters, the idempotency store, the OAuth server and the entitlements follow ``clock``, the
@@ -270,6 +299,8 @@ def memory_ports(
         gateway=MemoryGateway() if gateway is None else gateway,
         resolver=MemoryResolver(),
         file_storage=MemoryFileStorage(settings.max_upload_bytes),
+        ssh=MemorySshClient() if ssh is None else ssh,
+        models=NoModel() if models is None else models,
         probes=(),
     )
 
@@ -290,6 +321,8 @@ def _ports(
     gateway: PaymentGateway,
     resolver: DnsResolver,
     file_storage: FileStorage,
+    ssh: SshClient,
+    models: ModelProvider,
     probes: Sequence[Probe],
     telemetry: Telemetry | None = None,
     leases: RunnerLeases | None = None,
@@ -323,6 +356,9 @@ def _ports(
         site=_site(settings),
         resolver=resolver,
         file_storage=file_storage,
+        ssh=ssh,
+        ssh_actions=ssh_actions_from(settings),
+        models=models,
         probes=probes,
         telemetry=telemetry or NoTelemetry(),
         leases=leases or MemoryRunnerLeases(clock=lambda: clock.now().timestamp()),

@@ -89,6 +89,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     catalog_source: str = "builtin"
     """Where POST /api/marketplace/refresh reloads the catalog from: ``builtin``, a file, or an http(s)
     URL serving a registry listing (``{"servers": [server.json, ...]}``)."""
+    ssh_actions_file: Path | None = None
+    """Infra SSH's catalog of named actions (JSON, as ``tesserra_core/domain/infra_ssh_actions.json``);
+    unset: the catalog shipped with the server."""
     tool_script_dirs: tuple[str, ...] = ()
     """Directories searched first for a pypi tool server's console script (comma-separated), before a
     virtualenv is prepared for it under the data dir."""
@@ -118,6 +121,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_success_url: str = "http://127.0.0.1:7500/?checkout=success"
     stripe_cancel_url: str = "http://127.0.0.1:7500/?checkout=cancel"
     stripe_return_url: str = "http://127.0.0.1:7500/"
+    model_base_url: str | None = None
+    """An OpenAI-compatible Chat Completions server (e.g. http://127.0.0.1:8080/v1) that agents answer
+    with. Unset: posting a message answers 503 model_unavailable (the message is still stored)."""
+    model_api_key: str | None = None
+    model: str | None = None
+    """The model agents use unless an agent names its own."""
+    model_timeout: float = 120.0
+    """Seconds one model call may take, connection included."""
     dns_resolvers: tuple[str, ...] = ()
     """Name servers (``host``, ``host:port``) that verify domains and check their DNS; the system's by default."""
     dns_timeout: float = 2.0

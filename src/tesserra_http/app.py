@@ -21,11 +21,14 @@ from tesserra_http.allow import AllowedMethods, AllowHeaderMiddleware
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var
 from tesserra_http.controllers import (
+    agents,
     auth,
     billing,
     containers,
+    conversations,
     domains,
     files,
+    infra_ssh,
     installations,
     integrations,
     mail,
@@ -75,6 +78,10 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     zones.routes,
     mail.routes,
     files.routes,
+    infra_ssh.inventory_routes,
+    infra_ssh.run_routes,
+    agents.routes,
+    conversations.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 

@@ -1,4 +1,4 @@
-"""The ``tesserra`` command: serve, mcp, db upgrade, admin create, keys create.
+"""The ``tesserra`` command: serve, mcp, db upgrade, admin create, keys create, audit verify.
 
 Start-up creates a few hundred thousand objects that live as long as the process (modules, classes,
 routes) and next to no garbage, yet the cyclic collector would walk the growing heap dozens of times
@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     p_keys.add_argument("--tenant-id")
     p_keys.add_argument("--scopes", help="comma-separated; default: the user's scopes less admin")
     p_keys.add_argument("--tier", choices=["basic", "standard", "admin"])
+    p_audit = sub.add_parser("audit", help="the Infra SSH audit chain")
+    p_audit.add_argument("action", choices=["verify"])
+    p_audit.add_argument("--tenant-id", required=True)
     args = parser.parse_args(argv)
 
     from tesserra_adapters.settings import Settings
@@ -109,6 +112,19 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"tesserra: {exc.message} ({exc.code})") from None
 
 
+def audit_verify(settings: Settings, tenant_id: str) -> None:
+    """``tesserra audit verify``: check a tenant's Infra SSH audit chain; exit 1 naming the first bad record."""
+    result = _with_facade(settings, lambda uc: uc.infra_ssh.verify_audit.tenant(tenant_id))
+    if result.ok:
+        print(f"audit of tenant {tenant_id}: ok, {result.checked} records")
+        return
+    print(
+        f"audit of tenant {tenant_id}: first bad record seq {result.first_bad_seq} (id {result.first_bad_id}): "
+        f"{result.problem}; {result.checked} records before it are intact"
+    )
+    raise SystemExit(1)
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     from tesserra_core.domain.identity import Tier
     from tesserra_core.usecases.operators import KeyForUser, NewAdmin
@@ -122,6 +138,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     gc.enable()
     if args.command == "mcp":
         mcp_stdio(settings)
+    elif args.command == "audit":
+        audit_verify(settings, args.tenant_id)
     elif args.command == "db":
         from tesserra_adapters.bootstrap import upgrade_database
 

@@ -48,6 +48,8 @@ from tesserra_core.ports.tools import (
 )
 from tesserra_core.runners.tool_server_reconcile import ReconcileInstallations
 from tesserra_core.runners.tool_server_start import LiveServer, NeedsAuth, start_server
+from tesserra_core.usecases.credentials import Revoker
+from tesserra_core.usecases.installations import installations_tag
 
 log = logging.getLogger("tesserra.tools")
 
@@ -94,6 +96,8 @@ class ToolServers:
     workspaces: Workspaces
     linked: LinkedAccounts
     clock: Clock
+    revoker: Revoker
+    """Each recorded status drops the tenant's cached installation lists (``installations_tag``)."""
     limits: ToolLimits = field(default_factory=ToolLimits)
     telemetry: Telemetry = field(default_factory=NoTelemetry)
     _live: dict[str, LiveServer] = field(default_factory=dict)
@@ -311,7 +315,9 @@ class ToolServers:
                     updated_at=self.clock.now(),
                 )
                 await uow.installations.update(updated)
+                await self.revoker.publish(uow, installations_tag(current.tenant_id))
                 await uow.commit()
+                self.revoker.evict(installations_tag(current.tenant_id))
             if live is not None and status is InstallationStatus.READY:
                 live.installation = updated
         if updated is None and live is not None:
