@@ -23,13 +23,20 @@ from tests.support import free_port
 LOGIN = json.dumps({"email": "admin@tesserra.local", "password": "hardening-password-1"}).encode()
 
 
-async def _ready_status(server: Server) -> int | None:
-    """/ready on a new connection: its status, or None when the connection is refused."""
+REFUSED = -1
+CUT = -2
+
+
+async def _ready_status(server: Server) -> int:
+    """/ready on a new connection: its status, REFUSED when the connection is refused, or CUT when it
+    was closed unanswered (accepted just as accepting stopped: neither ready nor refused)."""
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             return (await http.get(f"{server.url}/ready")).status_code
     except httpx.ConnectError:
-        return None
+        return REFUSED
+    except httpx.TransportError:
+        return CUT
 
 
 async def _until(condition_name: str, check: object, within: float) -> float:
@@ -80,7 +87,7 @@ async def test_sigterm_turns_ready_off_then_stops_accepting_and_finishes_the_req
             return await _ready_status(server) == 503
 
         async def refused() -> bool:
-            return await _ready_status(server) is None
+            return await _ready_status(server) == REFUSED
 
         turned = await _until("/ready answering 503", draining, 10)
         closed = await _until("new connections being refused", refused, 30)
