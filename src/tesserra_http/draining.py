@@ -22,15 +22,26 @@ class DrainingServer(uvicorn.Server):
     ``timeout_graceful_shutdown``) and the lifespan stops the runners. SIGINT, or a second SIGTERM,
     stops at once."""
 
-    def __init__(self, config: uvicorn.Config, readiness: Readiness, delay: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, readiness: Readiness, delay: float, early: list[int] | None = None
+    ) -> None:
         super().__init__(config)
         self.readiness = readiness
         self.delay = delay
+        self.early = early if early is not None else []
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         await super().serve(sockets=sockets)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start, then act on the signals that came while the worker was still starting (``early``:
+        before uvicorn's handlers were in place), so that a SIGTERM sent then drains it too."""
+        await super().startup(sockets=sockets)
+        for sig in self.early:
+            self.handle_exit(sig, None)
+        self.early.clear()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM and not self.readiness.draining and self.loop is not None:

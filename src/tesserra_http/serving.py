@@ -164,6 +164,12 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
     from tesserra_http.protocol import BoundedHttpToolsProtocol
     from tesserra_http.readiness import Readiness
 
+    # Until uvicorn's own handlers are in place, SIGINT and SIGTERM are kept for it (a worker told to
+    # stop while starting drains once it serves). uvicorn raises them again when it has stopped:
+    # kept again then, so that the adapters below still close cleanly instead of being cancelled.
+    early: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda received, _frame: early.append(received))
     async with running(settings, metrics=True) as uc:
         if first_start:
             await _first_owner(uc, settings)
@@ -197,15 +203,11 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
             os.getpid(),
             settings.database_url.split("://")[0],
         )
-        # uvicorn handles SIGINT/SIGTERM itself, then re-raises the signal when it has stopped; swallow
-        # that echo so that the adapters below still close cleanly instead of being cancelled.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: None)
         # Everything built so far lives as long as the process: move it out of the collector's
         # sight, so that collections triggered by request garbage do not rescan it.
         gc.collect()
         gc.freeze()
         gc.enable()
-        await DrainingServer(config, readiness, settings.drain_delay).serve(
+        await DrainingServer(config, readiness, settings.drain_delay, early).serve(
             sockets=[sock] if sock is not None else None
         )
