@@ -139,7 +139,9 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
     elif kind == "docker":
         from tesserra_adapters.runtime.docker import DockerRuntime
 
-        runtime = DockerRuntime(docker_host, mount_root=workspaces_root(data_dir))
+        runtime = DockerRuntime(
+            docker_host, mount_root=workspaces_root(data_dir), host_guard=settings.docker_host_guard
+        )
     else:
         raise ValueError(f"TESSERRA_RUNTIME must be process or docker, not {kind!r}")
     try:

@@ -69,6 +69,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     rate_limit_scale: float = 1.0
     docker_host: str = "unix:///var/run/docker.sock"
+    docker_host_guard: Literal["iptables", "external"] = "iptables"
+    """How sandboxes on Docker are kept from the host's ports (``runtime/docker_guard.py``): this server
+    adds one iptables rule (it needs root and iptables), or ``external``: the operator keeps it."""
     runtime: Literal["process", "docker"] = "process"
     """Where workloads run: ``process`` (local processes, sandboxed by ``process_isolation``) or ``docker``."""
     process_isolation: Literal["bubblewrap", "none-trusted-single-tenant"] = "bubblewrap"

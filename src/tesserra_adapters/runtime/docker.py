@@ -9,6 +9,14 @@ network joins ``tesserra-egress``, a bridge with a route out but no traffic betw
 ports Docker picks (read back by ``inspect``; they may change on restart). The server reaches a
 workload only through them.
 
+A workload that publishes nothing (``WorkloadSpec.publish`` False: sandboxes, which the proxy alone
+reaches) has no host port at all: it joins its tenant's own network (``tesserra-tenant-<tenant>``,
+made on demand, internal unless the spec asks for the network, then ``...-egress`` with a route out;
+no traffic between its containers either way), and the server reaches it at its address there (the
+host reaches a container on an internal network: measured). A host firewall rule (``docker_guard.py``)
+keeps such containers from the host's own ports. A tenant's network is removed with the last container
+that names it.
+
 A workload runs as ``nobody`` (65534:65534, whatever the image says) with every capability dropped,
 ``no-new-privileges``, a read-only root file system with a tmpfs ``/tmp`` (``HOME`` is ``/tmp``
 unless the spec sets it), a pid limit, memory and CPU limits (defaults when the spec gives none), and
@@ -39,7 +47,15 @@ import aiohttp
 from aiodocker.exceptions import DockerError
 
 from tesserra_adapters.runtime.docker_attach import AttachedChannel
-from tesserra_adapters.runtime.docker_config import MANAGED, OWNER, container_config, container_name, network
+from tesserra_adapters.runtime.docker_config import (
+    MANAGED,
+    OWNER,
+    PRIVATE_NETWORK,
+    container_config,
+    container_name,
+    network,
+)
+from tesserra_adapters.runtime.docker_guard import HostGuard
 from tesserra_adapters.runtime.docker_inspection import workload_view
 from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_inside, check_sources
@@ -49,6 +65,9 @@ from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec
 UNREACHABLE = 900
 """The status aiodocker gives a DockerError when it cannot connect to the engine at all."""
 
+NETWORK_ATTEMPTS = 3
+"""How often ``run`` makes a container again whose private network was removed under it."""
+
 _CONTAINER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
 """A container id or name: anything else never reaches the engine's URL paths."""
 
@@ -57,18 +76,30 @@ class DockerRuntime(Freezing):
     name = "docker"
 
     def __init__(
-        self, docker_host: str = "unix:///var/run/docker.sock", *, pull: bool = True, mount_root: Path | None = None
+        self,
+        docker_host: str = "unix:///var/run/docker.sock",
+        *,
+        pull: bool = True,
+        mount_root: Path | None = None,
+        host_guard: str = "iptables",
+        iptables: str = "iptables",
     ) -> None:
-        """``mount_root``: the only directory whose subdirectories may be mounted (none without it)."""
+        """``mount_root``: the only directory whose subdirectories may be mounted (none without it).
+        ``host_guard``: who keeps the firewall rule that keeps unpublished workloads (sandboxes) from
+        the host's ports (see ``docker_guard.py``)."""
         self._host = docker_host
         self._pull = pull
         self._mount_root = mount_root
+        self._guard = HostGuard(host_guard, iptables)
         self._client: aiodocker.Docker | None = None
 
     # -- the port ---------------------------------------------------------------------------------
 
     def admit(self, spec: WorkloadSpec) -> None:
-        """Every container is isolated (see the module): everything is admitted."""
+        """Every container is isolated (see the module); one that publishes no port (a sandbox) also
+        needs the host guard's firewall rule (422 ``isolation_unavailable`` where it cannot be kept)."""
+        if not spec.publish:
+            self._guard.admit()
 
     async def run(self, spec: WorkloadSpec) -> Workload:
         if not spec.owner:
@@ -77,21 +108,32 @@ class DockerRuntime(Freezing):
             raise ValidationFailed("a Docker workload needs an image")
         check_sources(spec)
         check_inside(spec, self._mount_root)
+        if not spec.publish:
+            await self._guard.ensure()
         async with self._engine():
             await self._ensure_image(spec.image)
-            config = container_config(spec, await network(self._docker, spec))
-            container = await self._docker.containers.create(config, name=container_name(spec.owner))
-            try:
-                await container.start()
-            except DockerError as exc:
-                with contextlib.suppress(DockerError):
-                    await container.delete(force=True)
-                if exc.status in (400, 404, 500) and _is_command_error(exc):
-                    raise ValidationFailed(
-                        f"cannot run {' '.join(spec.command)} in {spec.image}: {exc.message}", code="command_failed"
-                    ) from None
-                raise
-            return workload_view(await container.show())
+            for attempt in range(NETWORK_ATTEMPTS):
+                config = container_config(spec, await network(self._docker, spec))
+                try:
+                    container = await self._docker.containers.create(config, name=container_name(spec.owner))
+                except DockerError as exc:
+                    if _network_gone(exc) and attempt + 1 < NETWORK_ATTEMPTS:
+                        continue  # its tenant's network was removed meanwhile (its last sandbox went): again
+                    raise
+                try:
+                    await container.start()
+                except DockerError as exc:
+                    with contextlib.suppress(DockerError):
+                        await container.delete(force=True)
+                    if _network_gone(exc) and attempt + 1 < NETWORK_ATTEMPTS:
+                        continue
+                    if exc.status in (400, 404, 500) and _is_command_error(exc):
+                        raise ValidationFailed(
+                            f"cannot run {' '.join(spec.command)} in {spec.image}: {exc.message}", code="command_failed"
+                        ) from None
+                    raise
+                return workload_view(await container.show())
+            raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
     async def start(self, workload_id: str) -> Workload:
         async with self._engine(workload_id):
@@ -135,7 +177,7 @@ class DockerRuntime(Freezing):
     async def remove(self, workload_id: str) -> None:
         async with self._engine():
             try:
-                await self._managed(workload_id)
+                info = await self._managed(workload_id)
                 await self._docker.containers.container(workload_id).delete(force=True, v=True)
             except NotFound:
                 return
@@ -144,6 +186,23 @@ class DockerRuntime(Freezing):
                     await self._gone(workload_id)
                 elif exc.status != 404:
                     raise
+                return
+            private = (info["Config"].get("Labels") or {}).get(PRIVATE_NETWORK)
+            if private:
+                await self._drop_if_unused(private)
+
+    async def _drop_if_unused(self, name: str) -> None:
+        """Remove a tenant's private network once no container (in any state) names it: a stopped
+        sandbox holds no endpoint on it yet must find it again when started. A run racing this finds
+        the network gone and makes it again (``run`` tries again)."""
+        filters = json.dumps({"label": [f"{PRIVATE_NETWORK}={name}"]})
+        if await self._docker.containers.list(all=True, filters=filters):
+            return
+        try:
+            await (await self._docker.networks.get(name)).delete()
+        except DockerError as exc:
+            if exc.status not in (403, 404, 409):  # 403/409: a container joined meanwhile; 404: gone
+                raise
 
     async def _gone(self, workload_id: str, within: float = 30.0) -> None:
         container = self._docker.containers.container(workload_id)
@@ -265,6 +324,11 @@ class DockerRuntime(Freezing):
                 raise
             return False
         return True
+
+
+def _network_gone(exc: DockerError) -> bool:
+    text = str(exc.message).lower()
+    return exc.status == 404 and "network" in text and "not found" in text
 
 
 def _is_command_error(exc: DockerError) -> bool:

@@ -39,7 +39,6 @@ from tesserra_core.usecases.runtime_views import (
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
 from tesserra_core.usecases.sandboxes import ATTEMPTS, sandbox_of
 
-LOOPBACK = "127.0.0.1"
 EXCHANGES = "sandbox-proxy-exchange"
 """The idempotency store's owner under which a query token's one exchange is recorded."""
 
@@ -146,14 +145,15 @@ class RevokeProxyTokens:
 
 
 class UpstreamPorts:
-    """The host ports of a sandbox's workload, read from the runtime once per workload and transition
-    (keyed by the sandbox's stored workload and last event, so a start or restart reads them again)."""
+    """Where a sandbox's workload answers (its address and the port of each declared port), read from
+    the runtime once per workload and transition (keyed by the sandbox's stored workload and last
+    event, so a start or restart reads them again)."""
 
     def __init__(self, runtime: ContainerRuntime) -> None:
         self.runtime = runtime
-        self._known: dict[str, tuple[tuple[str, object], Mapping[int, int]]] = {}
+        self._known: dict[str, tuple[tuple[str, object], tuple[str, Mapping[int, int]]]] = {}
 
-    async def of(self, sandbox: Sandbox) -> Mapping[int, int]:
+    async def of(self, sandbox: Sandbox) -> tuple[str, Mapping[int, int]]:
         if sandbox.workload_id is None:
             raise UpstreamFailed("the sandbox has no workload", code="sandbox_unreachable")
         marker = (sandbox.workload_id, sandbox.events[-1].at if sandbox.events else sandbox.created_at)
@@ -165,18 +165,21 @@ class UpstreamPorts:
             raise UpstreamFailed("the sandbox's workload is not running", code="sandbox_unreachable")
         if len(self._known) > 10_000:
             self._known.clear()
-        self._known[sandbox.id] = (marker, dict(workload.ports))
-        return workload.ports
+        where = (workload.address, dict(workload.ports))
+        self._known[sandbox.id] = (marker, where)
+        return where
 
 
 @dataclass(frozen=True, slots=True)
 class OpenProxy:
     """The check every proxied request passes, with a proxy token (``once``: sent in the query, whose
-    single exchange is recorded) or the caller's own credentials (tools:write): the sandbox is the
-    token's or the caller's tenant's (else 404, as for a missing one), the token's generation and epoch
-    are the sandbox's (401 proxy_token_revoked), it has not expired (401 proxy_token_expired), it covers
-    the port (403 proxy_token_scope), the port is declared (404 port_not_declared) and the sandbox runs
-    (409 sandbox_<state>). Answers where to forward: 127.0.0.1 and the workload's host port."""
+        single exchange is recorded) or the caller's own credentials (tools:write): the sandbox is the
+        token's or the caller's tenant's (else 404, as for a missing one), the token's generation and epoch
+        are the sandbox's (401 proxy_token_revoked), it has not expired (401 proxy_token_expired), it covers
+        the port (403 proxy_token_scope), the port is declared (404 port_not_declared) and the sandbox runs
+        (409 sandbox_<state>). Answers where to forward: the workload's address and port as the runtime
+    reports them (the host's loopback and a published port, or a container's address on its tenant's
+    private network), never anything the request says."""
 
     uow: UnitOfWorkFactory
     codec: ProxyTokenCodec
@@ -214,7 +217,8 @@ class OpenProxy:
         _running(sandbox)
         if claims is not None and once:
             await self._exchange_once(claims)
-        host_port = (await self.upstream.of(sandbox)).get(declared)
+        address, ports = await self.upstream.of(sandbox)
+        host_port = ports.get(declared)
         if host_port is None:
             raise UpstreamFailed("the sandbox's port is not published", code="sandbox_unreachable")
         where = sandbox_id if port is None else f"{sandbox_id}:{port}"
@@ -222,7 +226,7 @@ class OpenProxy:
             sandbox_id=sandbox.id,
             tenant_id=sandbox.tenant_id,
             port=declared,
-            host=LOOPBACK,
+            host=address,
             host_port=host_port,
             prefix=f"{PROXY_PATH}/{where}",
             idle_timeout_seconds=sandbox.idle_timeout_seconds,

@@ -42,7 +42,8 @@ _RENEWING = (SandboxAction.START, SandboxAction.RESTART, SandboxAction.DELETE)
 
 
 def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
-    """What the runtime runs for a sandbox: isolated, its declared ports only, egress if the template asks."""
+    """What the runtime runs for a sandbox: isolated, its declared ports only and none published on the
+    host (the proxy is the only way in), egress if the template asks."""
     t = sandbox.template
     return WorkloadSpec(
         owner=owner_of(sandbox.id),
@@ -51,6 +52,7 @@ def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
         command=t.command,
         env=dict(t.env),
         ports=t.ports,
+        publish=False,
         network=t.network,
         memory_bytes=t.memory_mb * 1024 * 1024 if t.memory_mb is not None else None,
         cpus=t.cpus,
