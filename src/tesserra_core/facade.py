@@ -108,6 +108,7 @@ class UseCases:
         servers it started: reconciling workloads and retrying billing events are the server's."""
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.runtime.activity.aclose)
+            stack.push_async_callback(self.runtime.watch.aclose)
             await stack.enter_async_context(self.revocations.watching())
             if not guest:
                 await stack.enter_async_context(self.retry_billing_events.running())
