@@ -286,7 +286,7 @@ def _site(settings: Settings) -> SiteConfig:
 
 async def build(ports: Ports, settings: Settings) -> UseCases:
     """The facade over ``ports``, with the tool catalog loaded."""
-    uc = use_cases(ports, rate_scale=settings.rate_limit_scale)
+    uc = use_cases(ports, rate_scale=settings.rate_limit_scale, sandbox_pool_size=settings.sandbox_pool_size)
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiodocker
 import httpx
@@ -20,6 +21,7 @@ from tesserra_adapters.bootstrap import running
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.sandboxes import SandboxAction, SandboxState, owner_of
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.sandbox_pool import POOL_OWNER
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxView
 from tesserra_core.usecases.sessions import Credentials
 from tesserra_core.usecases.tenants import NewTenant
@@ -205,3 +207,49 @@ async def test_a_restart_after_a_crash_mid_create_leaves_no_container(docker_uc:
     assert (await uc.sandboxes.action(owner, box.id, SandboxAction.RESTART)).state is SandboxState.RUNNING
     await uc.sandboxes.delete(owner, box.id)
     assert await uc.ports.runtime.list(owner_of(box.id)) == []
+
+
+async def test_a_pooled_container_joins_the_claiming_tenants_network_before_it_runs(tmp_path: Path) -> None:
+    """The pool's containers wait paused on the unclaimed network, publishing nothing; a claim moves
+    one to the claiming tenant's network only (renamed for its owner, as labels cannot change), where
+    it serves and is reached neither by another tenant's sandbox nor through any host port; deleted,
+    it takes its network along; the pool's containers end with it."""
+    await docker_image(BUSYBOX_IMAGE)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    settings = support.test_settings(tmp_path, url, runtime="docker", docker_host=DOCKER_HOST, sandbox_pool_size=1)
+    docker = aiodocker.Docker(url=DOCKER_HOST)
+    async with running(settings) as uc, uc.sandbox_pool.running():
+        owner = await _owner(uc)
+        stranger = await _stranger(uc, owner)
+        cold = await uc.sandboxes.create(owner, msgspec.convert(HTTPD, NewSandbox))
+
+        async def pooled() -> list[Any] | None:
+            return [w for w in await uc.ports.runtime.list(POOL_OWNER) if w.paused] or None
+
+        [waiting] = await eventually(pooled, within=30)
+        info = await docker.containers.container(waiting.id).show()
+        assert list(info["NetworkSettings"]["Networks"]) == ["tesserra-unclaimed"]
+        assert not info["HostConfig"]["PortBindings"]
+        claimed = await uc.sandboxes.create(stranger, msgspec.convert(HTTPD, NewSandbox))
+        [mine] = await uc.ports.runtime.list(owner_of(claimed.id))
+        assert mine.id == waiting.id
+        assert mine.tenant_id == stranger.tenant_id
+        info = await docker.containers.container(mine.id).show()
+        assert list(info["NetworkSettings"]["Networks"]) == [f"tesserra-tenant-{stranger.tenant_id}"]
+        assert info["State"]["Status"] == "running"
+        assert not any(info["NetworkSettings"]["Ports"].values())
+        assert await _page(mine.address, 8080) == "tesserra test page\n"
+        # the other tenant's sandbox cannot reach it
+        [theirs] = await uc.ports.runtime.list(owner_of(cold.id))
+        run = await docker.containers.container(theirs.id).exec(
+            ["sh", "-c", f"nc -w 2 {mine.address} 8080 </dev/null && echo OPEN || echo closed"], stdout=True
+        )
+        assert "OPEN" not in await _exec_output(run)
+        await uc.sandboxes.delete(stranger, claimed.id)
+        await uc.sandboxes.delete(owner, cold.id)
+        assert not await _networks(f"tesserra-tenant-{stranger.tenant_id}")
+    try:
+        left = await docker.containers.list(all=True, filters='{"label": ["tesserra.managed=1"]}')
+        assert not [c for c in left if str(c["Labels"].get("tesserra.owner", "")).startswith(POOL_OWNER)]
+    finally:
+        await docker.close()

@@ -49,14 +49,15 @@ from aiodocker.exceptions import DockerError
 from tesserra_adapters.runtime.docker_attach import AttachedChannel
 from tesserra_adapters.runtime.docker_config import (
     MANAGED,
-    OWNER,
     PRIVATE_NETWORK,
+    adopted_name,
     container_config,
     container_name,
     network,
+    owner_and_tenant,
 )
 from tesserra_adapters.runtime.docker_guard import HostGuard
-from tesserra_adapters.runtime.docker_inspection import workload_view
+from tesserra_adapters.runtime.docker_inspection import private_networks, workload_view
 from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_inside, check_sources
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, ValidationFailed
@@ -187,22 +188,46 @@ class DockerRuntime(Freezing):
                 elif exc.status != 404:
                     raise
                 return
-            private = (info["Config"].get("Labels") or {}).get(PRIVATE_NETWORK)
-            if private:
+            for private in private_networks(info):
                 await self._drop_if_unused(private)
 
     async def _drop_if_unused(self, name: str) -> None:
-        """Remove a tenant's private network once no container (in any state) names it: a stopped
-        sandbox holds no endpoint on it yet must find it again when started. A run racing this finds
-        the network gone and makes it again (``run`` tries again)."""
-        filters = json.dumps({"label": [f"{PRIVATE_NETWORK}={name}"]})
-        if await self._docker.containers.list(all=True, filters=filters):
+        """Remove a private network once no container (in any state) is on it: a stopped sandbox holds
+        no endpoint on it yet must find it again when started. A run racing this finds the network
+        gone and makes it again (``run`` tries again)."""
+        if await self._docker.containers.list(all=True, filters=json.dumps({"network": [name]})):
             return
         try:
             await (await self._docker.networks.get(name)).delete()
         except DockerError as exc:
             if exc.status not in (403, 404, 409):  # 403/409: a container joined meanwhile; 404: gone
                 raise
+
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+        """Renamed for its owner and tenant (labels cannot change); one that publishes no port joins
+        the tenant's private network and leaves the unclaimed one, before it is resumed."""
+        name = adopted_name(owner, tenant_id)
+        if name is None:
+            raise ValidationFailed(f"cannot hand a container to {owner!r} of tenant {tenant_id!r}")
+        async with self._engine(workload_id):
+            info = await self._managed(workload_id)
+            container = self._docker.containers.container(workload_id)
+            if (info["Config"].get("Labels") or {}).get(PRIVATE_NETWORK):
+                leaving = private_networks(info)
+                egress = any(n.endswith("-egress") for n in leaving)
+                joining = await network(
+                    self._docker,
+                    WorkloadSpec(owner=owner, tenant_id=tenant_id, command=(), publish=False, network=egress),
+                )
+                if joining not in leaving:
+                    await (await self._docker.networks.get(joining)).connect({"Container": info["Id"]})
+                for old in leaving:
+                    if old != joining:
+                        await (await self._docker.networks.get(old)).disconnect(
+                            {"Container": info["Id"], "Force": True}
+                        )
+            await container.rename(name)
+            return workload_view(await container.show())
 
     async def _gone(self, workload_id: str, within: float = 30.0) -> None:
         container = self._docker.containers.container(workload_id)
@@ -229,7 +254,8 @@ class DockerRuntime(Freezing):
             workloads = []
             for summary in summaries:
                 labels = summary["Labels"] or {}  # always present in a listing, null when empty
-                if not str(labels.get(OWNER, "")).startswith(owner_prefix):
+                owner, _ = owner_and_tenant(labels, (summary["Names"] or [""])[0])
+                if not owner.startswith(owner_prefix):
                     continue
                 try:
                     workloads.append(workload_view(await summary.show()))

@@ -42,10 +42,37 @@ def container_name(owner: str) -> str:
     return f"tesserra-{slug}-{uuid.uuid4().hex[:8]}"
 
 
+PRIVATE_PREFIXES = ("tesserra-tenant-", "tesserra-unclaimed")
+"""Names of the private networks (tenants', and the warm pool's, whose workloads no tenant has claimed)."""
+ADOPTED = "tesserra-adopted"
+"""A pooled container handed to an owner is renamed ``tesserra-adopted.<tenant>.<n>.<owner>`` (labels
+cannot change): its name says whose it is."""
+_ADOPTABLE_OWNER = re.compile(r"[A-Za-z0-9_:-]{1,100}")
+_ADOPTABLE_TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def tenant_network(tenant_id: str, *, egress: bool) -> str:
-    """The name of a tenant's private network: with a route out (``egress``) or without."""
+    """The name of a tenant's private network: with a route out (``egress``) or without. Workloads of
+    no tenant yet (a warm pool's) wait on ``tesserra-unclaimed``."""
+    if not tenant_id:
+        return f"tesserra-unclaimed{'-egress' if egress else ''}"
     slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", tenant_id).strip("-.")[:64] or "tenant"
     return f"tesserra-tenant-{slug}{'-egress' if egress else ''}"
+
+
+def adopted_name(owner: str, tenant_id: str) -> str | None:
+    """The name of a container adopted by ``owner`` of ``tenant_id``; None when they cannot be spelled in one."""
+    if _ADOPTABLE_OWNER.fullmatch(owner) is None or _ADOPTABLE_TENANT.fullmatch(tenant_id) is None:
+        return None
+    return f"{ADOPTED}.{tenant_id}.{uuid.uuid4().hex[:8]}.{owner.replace(':', '.')}"
+
+
+def owner_and_tenant(labels: dict[str, str], name: str) -> tuple[str, str]:
+    """Whose a container is: its adopted name's owner and tenant, else its labels'."""
+    parts = name.lstrip("/").split(".", 3)
+    if len(parts) == 4 and parts[0] == ADOPTED:
+        return parts[3].replace(".", ":"), parts[1]
+    return str(labels.get(OWNER, "")), str(labels.get(TENANT, ""))
 
 
 def container_config(spec: WorkloadSpec, network_mode: str) -> dict[str, Any]:

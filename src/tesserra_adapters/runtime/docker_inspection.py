@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tesserra_adapters.runtime.docker_config import OWNER, PRIVATE_NETWORK, TENANT
+from tesserra_adapters.runtime.docker_config import PRIVATE_NETWORK, PRIVATE_PREFIXES, owner_and_tenant
 from tesserra_core.ports.runtime import Workload, WorkloadState
 
 _STATES = {
@@ -48,11 +48,21 @@ def _ports(info: Mapping[str, Any]) -> dict[int, int]:
     return ports
 
 
-def _private(info: Mapping[str, Any], network: str) -> tuple[str, dict[int, int]]:
-    """The container's address on ``network`` and its declared ports there ("" and none when it has
-    no address: not running, or not on that network)."""
-    attached = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(network) or {}
-    address = str(attached.get("IPAddress") or "")
+def private_networks(info: Mapping[str, Any]) -> list[str]:
+    """The private networks the container is attached to, a tenant's first (a pooled container being
+    claimed is briefly on the unclaimed one too)."""
+    attached = ((info.get("NetworkSettings") or {}).get("Networks") or {}).keys()
+    return sorted(
+        (n for n in attached if n.startswith(PRIVATE_PREFIXES)), key=lambda n: n.startswith("tesserra-unclaimed")
+    )
+
+
+def _private(info: Mapping[str, Any]) -> tuple[str, dict[int, int]]:
+    """The container's address on its private network and its declared ports there ("" and none when
+    it has no address: not running)."""
+    networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
+    found = private_networks(info)
+    address = str((networks.get(found[0]) or {}).get("IPAddress") or "") if found else ""
     if not address:
         return "", {}
     declared = info["Config"].get("ExposedPorts") or {}
@@ -65,11 +75,12 @@ def workload_view(info: Mapping[str, Any]) -> Workload:
     state = _STATES.get(status, WorkloadState.EXITED)
     address, ports = "127.0.0.1", _ports(info)
     if labels.get(PRIVATE_NETWORK):
-        address, ports = _private(info, labels[PRIVATE_NETWORK])
+        address, ports = _private(info)
+    owner, tenant = owner_and_tenant(labels, str(info.get("Name") or ""))
     return Workload(
         id=info["Id"],
-        owner=labels.get(OWNER, ""),
-        tenant_id=labels.get(TENANT, ""),
+        owner=owner,
+        tenant_id=tenant,
         runtime="docker",
         state=state,
         image=info["Config"].get("Image"),

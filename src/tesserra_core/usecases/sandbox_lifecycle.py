@@ -28,6 +28,7 @@ from tesserra_core.errors import Conflict, describe, found
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.sandbox_pool import SandboxPool
 from tesserra_core.usecases.single_flight import KeyedLocks
 
 log = logging.getLogger("tesserra.sandboxes")
@@ -61,10 +62,14 @@ def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
 
 
 class SandboxLifecycle:
-    def __init__(self, uow: UnitOfWorkFactory, runtime: ContainerRuntime, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, runtime: ContainerRuntime, clock: Clock, pool: SandboxPool | None = None
+    ) -> None:
         self.uow = uow
         self.runtime = runtime
         self.clock = clock
+        self.pool = pool
+        """Warm workloads a create claims when its template matches (off without one)."""
         self._locks = KeyedLocks()
 
     def admit(self, sandbox: Sandbox) -> None:
@@ -72,10 +77,14 @@ class SandboxLifecycle:
         self.runtime.admit(workload_spec(sandbox))
 
     async def launch(self, sandbox: Sandbox) -> Sandbox:
-        """Run a sandbox just recorded as ``creating``: ``running``, or ``error`` with the reason."""
+        """Run a sandbox just recorded as ``creating``: ``running``, or ``error`` with the reason. A
+        warm pool's workload of the same template is claimed when one is ready."""
         async with self._locks.hold(sandbox.id):
             try:
-                workload = await self.runtime.run(workload_spec(sandbox))
+                spec = workload_spec(sandbox)
+                workload = await self.pool.claim(sandbox, spec) if self.pool is not None else None
+                if workload is None:
+                    workload = await self.runtime.run(spec)
             except Exception as exc:
                 log.warning("creating sandbox %s failed: %s", sandbox.id, describe(exc))
                 return await self._settle(sandbox, SandboxState.ERROR, Cause.ERROR, detail=describe(exc))
