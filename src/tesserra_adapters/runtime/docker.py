@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import re
 from collections.abc import AsyncIterator
@@ -63,9 +64,13 @@ from tesserra_adapters.runtime.mounts import check_inside, check_sources
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec
 
+log = logging.getLogger("tesserra.runtime")
+
 UNREACHABLE = 900
 """The status aiodocker gives a DockerError when it cannot connect to the engine at all."""
 
+LEAVE_AFTER = 2.0
+"""Seconds after a claim by which a container leaves the unclaimed network, resumed or not."""
 NETWORK_ATTEMPTS = 3
 """How often ``run`` makes a container again whose private network was removed under it."""
 
@@ -92,6 +97,8 @@ class DockerRuntime(Freezing):
         self._pull = pull
         self._mount_root = mount_root
         self._guard = HostGuard(host_guard, iptables)
+        self._to_leave: dict[str, list[str]] = {}
+        self._leaving: set[asyncio.Task[None]] = set()
         self._client: aiodocker.Docker | None = None
 
     # -- the port ---------------------------------------------------------------------------------
@@ -173,7 +180,10 @@ class DockerRuntime(Freezing):
                 await container.pause()
             elif not paused and status == "paused":
                 await container.unpause()
-            return workload_view(await container.show())
+            shown = workload_view(await container.show())
+            if not paused:
+                self._leave_now(shown.id)
+            return shown
 
     async def remove(self, workload_id: str) -> None:
         async with self._engine():
@@ -205,13 +215,15 @@ class DockerRuntime(Freezing):
 
     async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
         """Renamed for its owner and tenant (labels cannot change); one that publishes no port joins
-        the tenant's private network and leaves the unclaimed one, before it is resumed."""
+        the tenant's private network before it is resumed, and leaves the unclaimed one once resumed."""
         name = adopted_name(owner, tenant_id)
         if name is None:
             raise ValidationFailed(f"cannot hand a container to {owner!r} of tenant {tenant_id!r}")
         async with self._engine(workload_id):
             info = await self._managed(workload_id)
             container = self._docker.containers.container(workload_id)
+            stale: list[str] = []
+            joins = []
             if (info["Config"].get("Labels") or {}).get(PRIVATE_NETWORK):
                 leaving = private_networks(info)
                 egress = any(n.endswith("-egress") for n in leaving)
@@ -220,14 +232,38 @@ class DockerRuntime(Freezing):
                     WorkloadSpec(owner=owner, tenant_id=tenant_id, command=(), publish=False, network=egress),
                 )
                 if joining not in leaving:
-                    await (await self._docker.networks.get(joining)).connect({"Container": info["Id"]})
-                for old in leaving:
-                    if old != joining:
-                        await (await self._docker.networks.get(old)).disconnect(
-                            {"Container": info["Id"], "Force": True}
-                        )
-            await container.rename(name)
+                    joins.append((await self._docker.networks.get(joining)).connect({"Container": info["Id"]}))
+                stale = [old for old in leaving if old != joining]
+            await asyncio.gather(container.rename(name), *joins)  # the engine does both at once
+            if stale:
+                self._leave(info["Id"], stale)
             return workload_view(await container.show())
+
+    def _leave(self, container_id: str, networks: list[str]) -> None:
+        """Take the container off ``networks`` (the unclaimed ones) once it has been resumed (or in
+        ``LEAVE_AFTER`` seconds at the latest): the engine holds a container while it disconnects it,
+        and a claim's resume would wait. Until then it is on both, which lets it reach nothing more: no
+        traffic between containers on either, and the unclaimed one holds only pooled containers that
+        have run no tenant's code."""
+        self._to_leave[container_id] = networks
+        asyncio.get_running_loop().call_later(LEAVE_AFTER, self._leave_now, container_id)
+
+    def _leave_now(self, container_id: str) -> None:
+        networks = self._to_leave.pop(container_id, None)
+        if not networks:
+            return
+
+        async def leave() -> None:
+            for name in networks:
+                try:
+                    unclaimed = await self._docker.networks.get(name)
+                    await unclaimed.disconnect({"Container": container_id, "Force": True})
+                except DockerError as exc:
+                    log.warning("taking container %s off %s failed: %s", container_id[:12], name, exc.message)
+
+        task = asyncio.create_task(leave())
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
 
     async def _gone(self, workload_id: str, within: float = 30.0) -> None:
         container = self._docker.containers.container(workload_id)
@@ -286,6 +322,9 @@ class DockerRuntime(Freezing):
             return "".join(chunks)
 
     async def aclose(self) -> None:
+        for container_id in list(self._to_leave):
+            self._leave_now(container_id)
+        await asyncio.gather(*self._leaving, return_exceptions=True)
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
