@@ -440,3 +440,31 @@ async def test_unpublished_workloads_share_their_tenants_network_until_the_last_
     assert third.address
     await runtime.remove(third.id)
     assert not await exists()
+
+
+async def test_tidy_removes_the_private_networks_no_container_is_on(
+    runtime: PrefixedRuntime, engine: aiodocker.Docker
+) -> None:
+    """A container removed behind the runtime's back (another server's reconciler, an operator) leaves
+    its tenant's network; the reconciler's tidy removes it, and keeps one a stopped container is on."""
+    gone_tenant, kept_tenant = f"tenant-{uuid.uuid4().hex[:8]}", f"tenant-{uuid.uuid4().hex[:8]}"
+
+    def httpd(tenant: str) -> WorkloadSpec:
+        spec = busybox(runtime, "httpd", "-f", "-p", "8080", "-h", "/www", ports=(8080,), publish=False)
+        return msgspec.structs.replace(spec, tenant_id=tenant)
+
+    removed_behind = await runtime.run(httpd(gone_tenant))
+    stopped = await runtime.run(httpd(kept_tenant))
+    await runtime.stop(stopped.id, grace=0)
+    await engine.containers.container(removed_behind.id).delete(force=True)
+
+    async def names() -> set[str]:
+        return {n["Name"] for n in await engine.networks.list()}
+
+    gone, kept = tenant_network(gone_tenant, egress=False), tenant_network(kept_tenant, egress=False)
+    assert {gone, kept} <= await names()
+    assert await runtime.tidy() >= 1
+    assert gone not in await names()
+    assert kept in await names()
+    await runtime.remove(stopped.id)
+    assert kept not in await names()

@@ -51,6 +51,7 @@ from tesserra_adapters.runtime.docker_attach import AttachedChannel
 from tesserra_adapters.runtime.docker_config import (
     MANAGED,
     PRIVATE_NETWORK,
+    PRIVATE_PREFIXES,
     adopted_name,
     container_config,
     container_name,
@@ -201,17 +202,19 @@ class DockerRuntime(Freezing):
             for private in private_networks(info):
                 await self._drop_if_unused(private)
 
-    async def _drop_if_unused(self, name: str) -> None:
+    async def _drop_if_unused(self, name: str) -> bool:
         """Remove a private network once no container (in any state) is on it: a stopped sandbox holds
         no endpoint on it yet must find it again when started. A run racing this finds the network
         gone and makes it again (``run`` tries again)."""
         if await self._docker.containers.list(all=True, filters=json.dumps({"network": [name]})):
-            return
+            return False
         try:
             await (await self._docker.networks.get(name)).delete()
         except DockerError as exc:
             if exc.status not in (403, 404, 409):  # 403/409: a container joined meanwhile; 404: gone
                 raise
+            return False
+        return True
 
     async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
         """Renamed for its owner and tenant (labels cannot change); one that publishes no port joins
@@ -276,6 +279,16 @@ class DockerRuntime(Freezing):
                 raise
             await asyncio.sleep(0.1)
         raise Unavailable(f"the Docker engine did not remove {workload_id} in {within:.0f} s", code="docker_failed")
+
+    async def tidy(self) -> int:
+        """Remove the private networks (tenants', the unclaimed one) no container is on."""
+        removed = 0
+        async with self._engine():
+            for found in await self._docker.networks.list(filters={"label": [f"{MANAGED}=1"]}):
+                name = str(found.get("Name") or "")
+                if name.startswith(PRIVATE_PREFIXES) and await self._drop_if_unused(name):
+                    removed += 1
+        return removed
 
     async def inspect(self, workload_id: str) -> Workload | None:
         async with self._engine():

@@ -184,6 +184,9 @@ class MemoryRuntime(Freezing):
         entry.workload = _replace(entry.workload, owner=owner, tenant_id=tenant_id)
         return entry.workload
 
+    async def tidy(self) -> int:
+        return 0
+
     async def inspect(self, workload_id: str) -> Workload | None:
         entry = self._entries.get(workload_id)
         return None if entry is None else entry.workload

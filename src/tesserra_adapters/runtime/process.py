@@ -177,6 +177,10 @@ class ProcessRuntime(Freezing):
             self._files.save(record)
             return self._view(self._refresh(record))
 
+    async def tidy(self) -> int:
+        """Nothing outlives a process workload's ``remove`` (its folder, uid and pasta go with it)."""
+        return 0
+
     async def inspect(self, workload_id: str) -> Workload | None:
         try:
             record = self._files.load(workload_id)

@@ -162,6 +162,12 @@ class ContainerRuntime(Protocol):
         when it is gone; ``ValidationFailed`` for an owner or tenant the runtime cannot record."""
         ...
 
+    async def tidy(self) -> int:
+        """Remove what the runtime made for workloads and no workload uses any more (on Docker, the
+        private networks no container is on: a removal that bypassed ``remove`` leaves them); how
+        many things were removed. The reconciler calls it."""
+        ...
+
     async def inspect(self, workload_id: str) -> Workload | None: ...
 
     async def list(self, owner_prefix: str = "") -> list[Workload]:
