@@ -16,3 +16,13 @@ async def exit_stack() -> AsyncIterator[AsyncExitStack]:
     """What a test's composition root entered (the memory runtime, ...), released when the test ends."""
     async with AsyncExitStack() as stack:
         yield stack
+
+
+@pytest.fixture(scope="session")
+async def ssh_lab() -> AsyncIterator[object]:
+    """Real sshd servers on loopback (see tests/servers/sshd.py), started once per test session; a skip
+    (or a failure under TESSERRA_TEST_REQUIRE_ALL=1) where sshd or root is missing."""
+    from tests.servers.sshd import ssh_lab as lab
+
+    async with lab() as started:
+        yield started

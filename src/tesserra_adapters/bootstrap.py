@@ -15,6 +15,9 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
+import shutil
+import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -26,11 +29,15 @@ from tesserra_adapters.dns_on_demand import OnDemandResolver, OnDemandZoneCodec
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
 from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
+from tesserra_adapters.memory.leases import MemoryRunnerLeases
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
+from tesserra_adapters.memory.ssh import MemorySshClient
 from tesserra_adapters.memory.storage import MemoryFileStorage
 from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from tesserra_adapters.models import NoModel, OpenAiCompatible
 from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
+from tesserra_adapters.outbound import on_demand_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
@@ -44,26 +51,33 @@ from tesserra_adapters.settings import Settings
 from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
+from tesserra_adapters.sql.leases import SqlRunnerLeases
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from tesserra_adapters.ssh.client import AsyncsshClient
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
 from tesserra_adapters.tool_connector import McpToolConnector
 from tesserra_adapters.workspaces import LocalWorkspaces, workspaces_root
+from tesserra_core.domain.infra_ssh import ActionCatalog, load_catalog, shipped_catalog
 from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.ports import Ports
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
+from tesserra_core.ports.leases import RunnerLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.shared_tools import OAuthClient, SiteConfig
+from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock
+from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.usecases.entitlements import StoredEntitlements
 
 if TYPE_CHECKING:
@@ -75,6 +89,13 @@ log = logging.getLogger("tesserra.runtime")
 def subkey(secret: bytes, purpose: str) -> bytes:
     """An independent key per purpose, so a token key never doubles as a digest key."""
     return hmac.new(secret, f"tesserra/{purpose}".encode(), hashlib.sha256).digest()
+
+
+def ssh_actions_from(settings: Settings) -> ActionCatalog:
+    """Infra SSH's named actions: the operator's catalog file, or the one shipped."""
+    if settings.ssh_actions_file is None:
+        return shipped_catalog()
+    return load_catalog(settings.ssh_actions_file.read_bytes())
 
 
 def secret_box_from(settings: Settings) -> SecretBox:
@@ -150,14 +171,28 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
         await runtime.aclose()
 
 
+@asynccontextmanager
+async def model_provider(settings: Settings) -> AsyncIterator[ModelProvider]:
+    """The configured OpenAI-compatible server (its HTTP client made on first use, closed at shutdown),
+    or ``NoModel`` when TESSERRA_MODEL_BASE_URL is unset."""
+    if not settings.model_base_url:
+        yield NoModel()
+        return
+    async with on_demand_client(timeout=settings.model_timeout, follow_redirects=False, trust_env=False) as client:
+        yield OpenAiCompatible(client, settings.model_base_url, api_key=settings.model_api_key, model=settings.model)
+
+
 # -- the two adapter sets ----------------------------------------------------------------------------
 
 
-async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
-    """SQLite or PostgreSQL by URL, argon2id, pyjwt, real probes; the resources on ``stack``."""
+async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool = False) -> Ports:
+    """SQLite or PostgreSQL by URL, argon2id, pyjwt, real probes; the resources on ``stack``. With
+    ``metrics`` (and a metrics token set), Prometheus telemetry into the run's directory."""
     clock = SystemClock()
     box = secret_box_from(settings)
     engine = await stack.enter_async_context(migrated_engine(settings.database_url))
+    telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
+    leases = SqlRunnerLeases(engine)
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
     return _ports(
@@ -175,12 +210,58 @@ async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
         gateway=await stack.enter_async_context(payment_gateway(settings)),
         resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
+        ssh=AsyncsshClient(),
+        models=await stack.enter_async_context(model_provider(settings)),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
             StorageProbe(settings.data_dir),
             DockerProbe(settings.docker_host),
         ),
+        telemetry=telemetry,
+        leases=leases,
     )
+
+
+def _telemetry(engine: AsyncEngine) -> Telemetry:
+    """Prometheus telemetry, with the engine's pool counted as its connections come and go."""
+    from sqlalchemy import event
+
+    from tesserra_adapters.metrics import PrometheusTelemetry
+
+    telemetry = PrometheusTelemetry()
+    pool = engine.sync_engine.pool
+    size = getattr(pool, "size", None)
+    telemetry.pool_limit(size() if callable(size) else 1)
+    event.listen(engine.sync_engine, "checkout", lambda *_: telemetry.connection_checked_out())
+    event.listen(engine.sync_engine, "checkin", lambda *_: telemetry.connection_checked_in())
+    return telemetry
+
+
+METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+"""Where prometheus-client's multiprocess mode keeps every process's samples; read when it is imported."""
+
+
+def prepare_metrics(settings: Settings) -> bool:
+    """Before the workers start: this run's empty metrics directory (a previous run's samples dropped),
+    named to every process started from here on, if metrics are on (a token set)."""
+    if not settings.metrics_token:
+        return False
+    directory = settings.data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    settings.prepare_data_dir()
+    directory.mkdir(mode=0o700)
+    os.environ[METRICS_DIRECTORY_VARIABLE] = str(directory)
+    return True
+
+
+def forget_worker_metrics(pid: int) -> None:
+    """A worker that wrote metrics died: its live gauges (connections in use) stop counting; its counters
+    stay, as counters must."""
+    directory = os.environ.get(METRICS_DIRECTORY_VARIABLE)
+    if directory:
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
 
 def memory_ports(
@@ -193,6 +274,8 @@ def memory_ports(
     entitlements: Entitlements | None = None,
     gateway: PaymentGateway | None = None,
     secret_box: SecretBox | None = None,
+    ssh: SshClient | None = None,
+    models: ModelProvider | None = None,
 ) -> Ports:
     """Everything in process, cheap argon2 parameters; the keywords replace one adapter each (the
     limiters, the idempotency store, the OAuth server and the entitlements follow ``clock``, the
@@ -218,6 +301,8 @@ def memory_ports(
         gateway=MemoryGateway() if gateway is None else gateway,
         resolver=MemoryResolver(),
         file_storage=MemoryFileStorage(settings.max_upload_bytes),
+        ssh=MemorySshClient() if ssh is None else ssh,
+        models=NoModel() if models is None else models,
         probes=(),
     )
 
@@ -238,7 +323,11 @@ def _ports(
     gateway: PaymentGateway,
     resolver: DnsResolver,
     file_storage: FileStorage,
+    ssh: SshClient,
+    models: ModelProvider,
     probes: Sequence[Probe],
+    telemetry: Telemetry | None = None,
+    leases: RunnerLeases | None = None,
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
     key = settings.secret()
@@ -269,7 +358,12 @@ def _ports(
         site=_site(settings),
         resolver=resolver,
         file_storage=file_storage,
+        ssh=ssh,
+        ssh_actions=ssh_actions_from(settings),
+        models=models,
         probes=probes,
+        telemetry=telemetry or NoTelemetry(),
+        leases=leases or MemoryRunnerLeases(clock=lambda: clock.now().timestamp()),
     )
 
 
@@ -286,17 +380,21 @@ def _site(settings: Settings) -> SiteConfig:
 
 async def build(ports: Ports, settings: Settings) -> UseCases:
     """The facade over ``ports``, with the tool catalog loaded."""
-    uc = use_cases(ports, rate_scale=settings.rate_limit_scale, sandbox_pool_size=settings.sandbox_pool_size)
+    holder = f"{socket.gethostname()}/{os.getpid()}"  # after any fork: each worker is a holder of its own
+    uc = use_cases(
+        ports, rate_scale=settings.rate_limit_scale, holder=holder, sandbox_pool_size=settings.sandbox_pool_size
+    )
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc
 
 
 @asynccontextmanager
-async def running(settings: Settings, *, memory: bool = False) -> AsyncIterator[UseCases]:
-    """The facade for the life of the block; the adapters' resources are released at its end."""
+async def running(settings: Settings, *, memory: bool = False, metrics: bool = False) -> AsyncIterator[UseCases]:
+    """The facade for the life of the block; the adapters' resources are released at its end. ``metrics``:
+    a server's worker, which measures itself when a metrics token is set (``prepare_metrics`` first)."""
     settings.prepare_data_dir()
     async with AsyncExitStack() as stack:
-        ports = memory_ports(settings, stack) if memory else await real_ports(settings, stack)
+        ports = memory_ports(settings, stack) if memory else await real_ports(settings, stack, metrics=metrics)
         yield await build(ports, settings)
 
 

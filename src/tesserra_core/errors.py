@@ -24,6 +24,10 @@ class TesserraError(Exception):
         self.code = code or self.default_code
         self.retry_after = retry_after
 
+    def details(self) -> dict[str, object]:
+        """Fields a driver adds to the error body beside the message and code (none but for a few errors)."""
+        return {}
+
 
 class ValidationFailed(TesserraError):
     """The input is malformed (400)."""
@@ -102,6 +106,28 @@ class UpstreamFailed(TesserraError):
     status = 502
 
 
+class RemoteFailed(TesserraError):
+    """A command on a remote host failed, or the host could not be reached (502); ``kind`` says how
+    (exit_nonzero, signal, timeout, unreachable, auth_failed, host_key_mismatch, forward_refused) and is
+    part of every driver's error body."""
+
+    default_code = "remote_failed"
+    status = 502
+
+    def __init__(
+        self, message: str, *, kind: str = "unreachable", run_id: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.kind = kind
+        self.run_id = run_id
+
+    def details(self) -> dict[str, object]:
+        found: dict[str, object] = {"kind": self.kind}
+        if self.run_id is not None:
+            found["run_id"] = self.run_id
+        return found
+
+
 class SecretUnreadable(TesserraError):
     """A sealed secret does not open: wrong context, tampered, or sealed under a key this server lacks.
 
@@ -111,9 +137,16 @@ class SecretUnreadable(TesserraError):
     default_code = "secret_unreadable"
 
 
-def error_body(message: str, code: str, request_id: str | None) -> dict[str, object]:
-    """The one error body of every driver: both specs' fields, plus a machine code and the request id."""
-    return {"detail": message, "success": False, "error": message, "code": code, "request_id": request_id}
+def error_body(
+    message: str, code: str, request_id: str | None, details: dict[str, object] | None = None
+) -> dict[str, object]:
+    """The one error body of every driver: both specs' fields, plus a machine code and the request id (and
+    the error's own ``details``, e.g. a remote failure's ``kind``)."""
+    body: dict[str, object] = {"detail": message, "success": False, "error": message, "code": code}
+    body["request_id"] = request_id
+    if details:
+        body.update(details)
+    return body
 
 
 def found(value: T | None, message: str, *, code: str) -> T:

@@ -9,26 +9,33 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from tesserra_core.domain.agents import agent_catalog
 from tesserra_core.domain.identity import Principal
 from tesserra_core.ports import Ports
 from tesserra_core.runners.billing_retries import RetryEvents
 from tesserra_core.runners.housekeeping import Housekeeping
+from tesserra_core.runners.leased import LeaseTerms
 from tesserra_core.runners.provisioner import Provisioner
 from tesserra_core.runners.revocation_watcher import RevocationWatcher
 from tesserra_core.runners.sandbox_reaper import SandboxReaper
 from tesserra_core.runners.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
+from tesserra_core.usecases.agent_loop import AgentLoop
+from tesserra_core.usecases.agent_tools import InstallationTools, builtin_tools
+from tesserra_core.usecases.agents import Agents, agents
 from tesserra_core.usecases.api_keys import ApiKeys, api_keys
 from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
 from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
 from tesserra_core.usecases.containers import Containers, containers
+from tesserra_core.usecases.conversations import Conversations, conversations
 from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
 from tesserra_core.usecases.domains import DomainHealthSource, Domains, domains
 from tesserra_core.usecases.files import Files, files
 from tesserra_core.usecases.finance import Finance, finance
 from tesserra_core.usecases.guards import Idempotency, Throttle
 from tesserra_core.usecases.health import HealthChecks, health
-from tesserra_core.usecases.installations import Installations, installations
+from tesserra_core.usecases.infra_ssh import InfraSsh, infra_ssh
+from tesserra_core.usecases.installations import Installations, Listed, installations
 from tesserra_core.usecases.integrations import Integrations, integrations
 from tesserra_core.usecases.mail import Mail, mail
 from tesserra_core.usecases.marketplace import Hits, Marketplace, marketplace
@@ -85,6 +92,9 @@ class UseCases:
     subscriptions: Subscriptions
     billing_events: BillingEvents
     finance: Finance
+    infra_ssh: InfraSsh
+    agents: Agents
+    conversations: Conversations
 
     authenticate: Authenticate
     throttle: Throttle
@@ -111,6 +121,7 @@ class UseCases:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.runtime.activity.aclose)
             stack.push_async_callback(self.runtime.watch.aclose)
+            stack.push_async_callback(self.infra_ssh.run_action.board.aclose)
             await stack.enter_async_context(self.revocations.watching())
             if not guest:
                 await stack.enter_async_context(self.retry_billing_events.running())
@@ -128,8 +139,10 @@ def use_cases(
     rate_scale: float = 1.0,
     tool_limits: ToolLimits | None = None,
     sandbox_pool_size: int = 0,
+    holder: str = "local",
 ) -> UseCases:
-    """The facade over these ports: the areas, built once, sharing the caches that revocations clear."""
+    """The facade over these ports: the areas, built once, sharing the caches that revocations clear.
+    ``holder`` names this process among those sharing the ports' runner leases (host and pid)."""
     policy = policy or AuthPolicy()
     if policy.access_ttl * 2 > REVOCATION_RETENTION:
         raise ValueError("access tokens must live well under the revocation retention")
@@ -137,10 +150,11 @@ def use_cases(
     profiles: TaggedCache[MeView] = TaggedCache()
     entitlement_cache = (p.entitlements,) if isinstance(p.entitlements, Evicts) else ()
     searches: TaggedCache[Hits] = TaggedCache(max_entries=1_000)
-    caches = CacheSet((credentials, profiles, searches, *entitlement_cache))
+    installation_lists: TaggedCache[Listed] = TaggedCache(max_entries=10_000)
+    caches = CacheSet((credentials, profiles, searches, installation_lists, *entitlement_cache))
     usage = KeyUsage()
     revoker = Revoker(caches, p.clock)
-    throttle = Throttle(p.rate_limiter, scale=rate_scale)
+    throttle = Throttle(p.rate_limiter, scale=rate_scale, telemetry=p.telemetry)
     idle_for = max(policy.lockout_for.total_seconds(), *(rule.window for rule in throttle.rules.values()))
     housekeeping = Housekeeping(
         p.uow, p.rate_limiter, p.idempotency, p.clock, retention=REVOCATION_RETENTION, idle_for=idle_for
@@ -159,28 +173,48 @@ def use_cases(
         p.workspaces,
         SharedToolAccounts(shared.access_token),
         p.clock,
+        revoker,
         limits,
+        telemetry=p.telemetry,
     )
     keys = api_keys(p, revoker=revoker)
+    project_area = projects(p, provisioner=provisioner)
+    domain_area = domains(p)
+    catalog = agent_catalog()
+    installation_area = installations(
+        p,
+        servers=tool_servers,
+        revoker=revoker,
+        lists=installation_lists,
+        max_file=limits.upload_max_file,
+        max_total=limits.upload_max_total,
+    )
+    loop = AgentLoop(
+        p.models,
+        builtin_tools(project_area, domain_area),
+        InstallationTools(p.uow, installation_area.call_tool),
+        throttle,
+    )
+    unknown = {tool for agent in catalog.agents for tool in agent.tools} - set(loop.tools)
+    if unknown:
+        raise ValueError(f"the agent catalog names unknown tools: {', '.join(sorted(unknown))}")
     billing = billing_events(p, revoker=revoker)
     return UseCases(
         ports=p,
-        service=service(p, version=VERSION),
+        service=service(p, version=VERSION, holder=holder),
         sessions=sessions(p, policy=policy, revoker=revoker, profiles=profiles),
         api_keys=keys,
         tenants=tenants(p, revoker=revoker),
         operators=operators(p, revoker=revoker, generate=keys.generate),
-        projects=projects(p, provisioner=provisioner),
+        projects=project_area,
         resources=resources(p, provisioner=provisioner),
         health=health(p, also=[DomainHealthSource(p.uow, p.resolver, p.clock)]),
-        domains=domains(p),
+        domains=domain_area,
         zones=zones(p),
         mail=mail(p),
         files=files(p),
         marketplace=marketplace(p, revoker=revoker, searches=searches),
-        installations=installations(
-            p, servers=tool_servers, max_file=limits.upload_max_file, max_total=limits.upload_max_total
-        ),
+        installations=installation_area,
         containers=containers(p, servers=tool_servers),
         sandboxes=sandboxes(p, lifecycle=lifecycle),
         runtime=runtime(p, lifecycle=lifecycle),
@@ -190,6 +224,9 @@ def use_cases(
         subscriptions=subscriptions(p, revoker=revoker),
         billing_events=billing,
         finance=finance(p),
+        infra_ssh=infra_ssh(p),
+        agents=agents(catalog),
+        conversations=conversations(p, catalog=catalog, loop=loop),
         authenticate=Authenticate(p.uow, p.tokens, p.digest, p.clock, credentials, usage),
         throttle=throttle,
         idempotency=Idempotency(p.idempotency),
@@ -199,6 +236,6 @@ def use_cases(
         sandbox_reaper=SandboxReaper(p.uow, lifecycle, p.clock),
         sandbox_pool=pool,
         tool_servers=tool_servers,
-        retry_billing_events=RetryEvents(p.uow, billing.process, p.clock),
+        retry_billing_events=RetryEvents(p.uow, billing.process, p.clock, lease=LeaseTerms(p.leases, holder)),
         reconcile_workloads=ReconcileWorkloads(p.runtime),
     )

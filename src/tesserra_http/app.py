@@ -21,15 +21,19 @@ from tesserra_http.allow import AllowedMethods, AllowHeaderMiddleware
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var
 from tesserra_http.controllers import (
+    agents,
     auth,
     billing,
     containers,
+    conversations,
     domains,
     files,
+    infra_ssh,
     installations,
     integrations,
     mail,
     marketplace,
+    operations,
     projects,
     runtime,
     sandboxes,
@@ -44,6 +48,7 @@ from tesserra_http.errors import EXCEPTION_HANDLERS
 from tesserra_http.guard import GuardMiddleware
 from tesserra_http.openapi_schema import StrictStructSchemaPlugin
 from tesserra_http.proxy import ProxyEndpoint
+from tesserra_http.readiness import Readiness
 from tesserra_http.strict_body import decode_strictly
 from tesserra_mcp import McpEndpoint
 
@@ -73,6 +78,10 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     zones.routes,
     mail.routes,
     files.routes,
+    infra_ssh.inventory_routes,
+    infra_ssh.run_routes,
+    agents.routes,
+    conversations.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""
 
@@ -131,9 +140,13 @@ def create_app(
     allowed_hosts: tuple[str, ...] = (),
     trusted_proxies: tuple[str, ...] = (),
     proxy_header: str = "x-forwarded-for",
+    readiness: Readiness | None = None,
+    metrics_token: str | None = None,
 ) -> Litestar:
     """The HTTP server over ``uc``. Builds nothing at import time; the caller owns ``uc``'s resources.
-    ``trusted_proxies`` (CIDRs) may tell the client's address in ``proxy_header``; nobody else may."""
+    ``trusted_proxies`` (CIDRs) may tell the client's address in ``proxy_header``; nobody else may.
+    ``readiness`` is what /ready reports (the server drains it); /metrics answers ``metrics_token``'s
+    bearer when ``uc`` measures itself, and 404 otherwise."""
     client_address = ClientAddress(trusted_proxies, proxy_header)
     endpoint = McpEndpoint(uc, allowed_hosts=allowed_hosts, request_id=request_id_var.get)
 
@@ -154,7 +167,12 @@ def create_app(
 
     allowed = AllowedMethods()
     app = _Litestar(
-        route_handlers=[*(_once(area(uc)) for area in AREAS), mcp, sandbox_proxy],
+        route_handlers=[
+            *(_once(area(uc)) for area in AREAS),
+            _once(operations.routes(uc, readiness or Readiness(), metrics_token)),
+            mcp,
+            sandbox_proxy,
+        ],
         dependencies=DEPENDENCIES,
         middleware=[
             DefineMiddleware(AllowHeaderMiddleware, allowed=allowed),

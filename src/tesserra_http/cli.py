@@ -1,4 +1,4 @@
-"""The ``tesserra`` command: serve, mcp, db upgrade, admin create, keys create.
+"""The ``tesserra`` command: serve, mcp, db upgrade, admin create, keys create, audit verify.
 
 Start-up creates a few hundred thousand objects that live as long as the process (modules, classes,
 routes) and next to no garbage, yet the cyclic collector would walk the growing heap dozens of times
@@ -23,12 +23,17 @@ if TYPE_CHECKING:
     from tesserra_core.facade import UseCases
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, form: str) -> None:
     from tesserra_http.context import RequestIdLogFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdLogFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    if form == "json":
+        from tesserra_http.json_logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -45,11 +50,13 @@ def mcp_stdio(settings: Settings) -> None:
     if not key:
         raise SystemExit("tesserra mcp: set TESSERRA_API_KEY to the API key to act as")
 
+    acting_user_id = os.environ.get("TESSERRA_USER_ID") or None  # X-User-Id over HTTP (Infra SSH needs it)
+
     async def main() -> None:
         async with running(settings) as uc:
-            await uc.authenticate(key)  # refuse a bad key before serving anything
+            await uc.authenticate(key, acting_user_id)  # refuse a bad key (or user) before serving anything
             async with uc.running(guest=True):
-                await run_stdio(uc, key)
+                await run_stdio(uc, key, acting_user_id)
 
     run_loop(main)
 
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     p_keys.add_argument("--tenant-id")
     p_keys.add_argument("--scopes", help="comma-separated; default: the user's scopes less admin")
     p_keys.add_argument("--tier", choices=["basic", "standard", "admin"])
+    p_audit = sub.add_parser("audit", help="the Infra SSH audit chain")
+    p_audit.add_argument("action", choices=["verify"])
+    p_audit.add_argument("--tenant-id", required=True)
     args = parser.parse_args(argv)
 
     from tesserra_adapters.settings import Settings
@@ -97,11 +107,24 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env(
         host=getattr(args, "host", None), port=getattr(args, "port", None), workers=getattr(args, "workers", None)
     )
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     try:
         _dispatch(args, settings)
     except TesserraError as exc:
         raise SystemExit(f"tesserra: {exc.message} ({exc.code})") from None
+
+
+def audit_verify(settings: Settings, tenant_id: str) -> None:
+    """``tesserra audit verify``: check a tenant's Infra SSH audit chain; exit 1 naming the first bad record."""
+    result = _with_facade(settings, lambda uc: uc.infra_ssh.verify_audit.tenant(tenant_id))
+    if result.ok:
+        print(f"audit of tenant {tenant_id}: ok, {result.checked} records")
+        return
+    print(
+        f"audit of tenant {tenant_id}: first bad record seq {result.first_bad_seq} (id {result.first_bad_id}): "
+        f"{result.problem}; {result.checked} records before it are intact"
+    )
+    raise SystemExit(1)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
@@ -117,6 +140,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     gc.enable()
     if args.command == "mcp":
         mcp_stdio(settings)
+    elif args.command == "audit":
+        audit_verify(settings, args.tenant_id)
     elif args.command == "db":
         from tesserra_adapters.bootstrap import upgrade_database
 

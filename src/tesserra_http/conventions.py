@@ -70,6 +70,37 @@ class IdempotentOperation(Operation):
         self.parameters = params
 
 
+ACTING_USER = "X-User-Id"
+ACTING_USER_PATTERN = r"^[!-~](?:[ -~]{0,126}[!-~])?$"
+
+
+def _acting_user_parameter() -> Parameter:
+    schema = Schema(type=OpenAPIType.STRING, min_length=1, max_length=128, pattern=ACTING_USER_PATTERN)
+    return Parameter(
+        name=ACTING_USER,
+        param_in="header",
+        required=True,
+        schema=schema,
+        description="The person this admin-tier API key acts for (recorded in the audit). Without it: 400 "
+        "user_id_required.",
+    )
+
+
+@dataclass
+class ActingUserOperation(Operation):
+    """An operation that documents the X-User-Id header its use case requires."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [*(self.parameters or []), _acting_user_parameter()]
+
+
+@dataclass
+class IdempotentActingUserOperation(IdempotentOperation):
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.parameters = [*(self.parameters or []), _acting_user_parameter()]
+
+
 class ErrorBody(msgspec.Struct):
     """Every failure answers this body."""
 
@@ -152,8 +183,10 @@ def declare(
     *,
     uses: type | None = None,
     public: bool = False,
+    identify: bool = False,
     rate_limit: str | None = None,
     idempotent: bool = False,
+    acting_user: bool = False,
     errors: tuple[int, ...] = (),
     description: str = "",
     **route: Any,
@@ -181,6 +214,11 @@ def declare(
     opt: dict[str, Any] = {"public": public, "idempotent": idempotent, "uses": uses}
     if rate_limit:
         opt["rate_limit"] = rate_limit
+    if identify:
+        opt["identify"] = True
+    if acting_user:
+        notes.append(f"Needs an admin-tier API key and {ACTING_USER} (400 user_id_required without it).")
+        route.setdefault("operation_class", IdempotentActingUserOperation if idempotent else ActingUserOperation)
     if idempotent:
         route.setdefault("operation_class", IdempotentOperation)
     return {

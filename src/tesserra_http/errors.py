@@ -78,7 +78,9 @@ def retry_after(seconds: float) -> str:
 
 
 def on_core_error(_: Request[Any, Any, Any], exc: core.TesserraError) -> Response[dict[str, object]]:
-    return error_response(exc.status, exc.message, exc.code, _core_headers(exc))
+    response = error_response(exc.status, exc.message, exc.code, _core_headers(exc))
+    response.content.update(exc.details())
+    return response
 
 
 def _readable(problem: object) -> object:

@@ -111,7 +111,7 @@ def request_value(request: Any, key: str) -> Any:
 
 def as_error(exc: TesserraError, request: Any) -> CallToolResult:
     """A domain error as a tool error: the message as text, the error body (with its code) as data."""
-    body = error_body(exc.message, exc.code, request_value(request, REQUEST_ID))
+    body = error_body(exc.message, exc.code, request_value(request, REQUEST_ID), exc.details())
     return CallToolResult(content=[TextContent(type="text", text=exc.message)], structured_content=body, is_error=True)
 
 

@@ -16,9 +16,13 @@ import tesserra_http
 from tests.cli.served import Server, healthy, serve_env, stop
 from tests.support import free_port
 
-ON_DEMAND = {"mcp", "mcp_types", "pydantic", "alembic", "httpx", "dns", "stripe", "aiodocker", "aiohttp", "redis"}
+ON_DEMAND = {
+    *("mcp", "mcp_types", "pydantic", "alembic", "httpx", "dns", "stripe", "aiodocker", "aiohttp", "redis", "asyncssh"),
+    "prometheus_client",
+}
 """/mcp and tool calls (the MCP SDK, pydantic with it), migrations to run (alembic), outbound HTTP
-(httpx), DNS (dnspython), billing (stripe), the Docker runtime (aiodocker, aiohttp), Redis."""
+(httpx), DNS (dnspython), billing (stripe), the Docker runtime (aiodocker, aiohttp), Redis, Infra SSH (asyncssh),
+metrics (prometheus_client, only with TESSERRA_METRICS_TOKEN)."""
 
 _SERVE = """
 import atexit, json, sys

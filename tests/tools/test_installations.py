@@ -25,7 +25,7 @@ from tesserra_core.errors import (
     Unprocessable,
     ValidationFailed,
 )
-from tesserra_core.facade import UseCases
+from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.runners.tool_servers import SharedToolAccounts
 from tesserra_core.usecases.installations import InstallationChanges, InstallRequest, ToolCall, Upload
 from tests.servers.launchers import time_server  # noqa: F401 (a fixture)
@@ -233,6 +233,32 @@ async def test_visibility_by_scope_and_tenant(uc: UseCases, team: Team, admin: P
         with pytest.raises(NotFound):
             await uc.installations.remove(other.owner, installation_id)
     await settled(uc, team.member, mine.id)
+
+
+async def test_lists_show_every_change_at_once_here_and_after_a_poll_on_another_worker(
+    uc: UseCases, team: Team
+) -> None:
+    worker2 = use_cases(uc.ports)  # same store, its own caches
+    await worker2.revocations.poll()  # the first poll only takes the feed's cursor
+
+    async def listed(workers: UseCases) -> dict[str, str]:
+        return {i.id: i.status for i in (await workers.installations.list(team.member, PageRequest())).items}
+
+    assert await listed(uc) == await listed(worker2) == {}  # both cached, empty
+    view = await uc.installations.install(team.member, PROBE, InstallRequest(config=PROBE_CONFIG))
+    assert view.id in await listed(uc)
+    assert await listed(worker2) == {}  # the other worker's cache until its poll
+    await worker2.revocations.poll()
+    assert view.id in await listed(worker2)
+    ready = await settled(uc, team.member, view.id)
+    assert ready.status == "ready", ready.status_reason
+    assert await listed(uc) == {view.id: "ready"}  # the status the server recorded, at once
+    await worker2.revocations.poll()
+    assert await listed(worker2) == {view.id: "ready"}
+    await uc.installations.remove(team.member, view.id)
+    assert await listed(uc) == {}
+    await worker2.revocations.poll()
+    assert await listed(worker2) == {}
 
 
 async def test_quota_of_installations(uc: UseCases, team: Team) -> None:

@@ -13,11 +13,16 @@ from types import TracebackType
 
 from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.memory.base import Undo
+from tesserra_adapters.memory.conversations import MemoryConversations, MemoryMessages
+from tesserra_adapters.memory.infra_ssh import MemorySshAudit, MemorySshHosts
 from tesserra_adapters.memory.sandboxes import MemorySandboxes
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
+from tesserra_core.domain.conversations import Conversation, Message
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
+from tesserra_core.domain.infra_ssh import Host
+from tesserra_core.domain.infra_ssh_audit import AuditRecord
 from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.projects import Project
 from tesserra_core.domain.resources import Resource
@@ -49,6 +54,8 @@ class MemoryStore:
     projects: dict[str, Project] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    messages: dict[str, Message] = field(default_factory=dict)
     tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     """Plans without their prices (those live in ``prices``)."""
@@ -59,6 +66,9 @@ class MemoryStore:
     billing_events: dict[str, StoredEvent] = field(default_factory=dict)
     catalog: dict[str, CatalogEntry] = field(default_factory=dict)
     installations: dict[str, Installation] = field(default_factory=dict)
+    ssh_hosts: dict[str, Host] = field(default_factory=dict)
+    ssh_audit: dict[str, list[AuditRecord]] = field(default_factory=dict)
+    """Each tenant's audit records, in the order appended."""
 
 
 class MemoryUnitOfWork:
@@ -84,10 +94,14 @@ class MemoryUnitOfWork:
         self.projects = projects.MemoryProjects(store, self._journal)
         self.resources = resources.MemoryResources(store, self._journal)
         self.sandboxes = MemorySandboxes(store, self._journal)
+        self.conversations = MemoryConversations(store, self._journal)
+        self.messages = MemoryMessages(store, self._journal)
         self.plans = billing.MemoryPlans(store, self._journal)
         self.subscriptions = billing.MemorySubscriptions(store, self._journal)
         self.invoices = billing.MemoryInvoices(store, self._journal)
         self.billing_events = billing.MemoryBillingEvents(store, self._journal)
+        self.ssh_hosts = MemorySshHosts(store, self._journal)
+        self.ssh_audit = MemorySshAudit(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self

@@ -174,6 +174,7 @@ async def _launch_sandboxed(record: WorkloadRecord, folder: Path, sandbox: Sandb
         os.close(block_read)
         try:
             inner = await asyncio.wait_for(asyncio.to_thread(_read_info, info_read), 10)
+            await _loopback_up(inner)
             await _connect(record, folder, sandbox, inner)
             os.write(block_write, b"go")
         except BaseException:
@@ -186,25 +187,61 @@ async def _launch_sandboxed(record: WorkloadRecord, folder: Path, sandbox: Sandb
     return popen
 
 
+LOOPBACK_WAIT = 2.0
+"""How long pasta waits for bubblewrap's loopback (see ``_loopback_up``)."""
+
+
+async def _loopback_up(inner: int) -> None:
+    """Wait until bubblewrap has brought up the namespace's loopback, which it does after telling its
+    first process: pasta configuring the same namespace meanwhile made bubblewrap's netlink requests
+    fail now and then ("loopback: Failed RTM_NEWADDR"), and bubblewrap then exits. The loopback is
+    up once the kernel has given it ``::1``; where IPv6 is off that never shows, and pasta goes
+    ahead after ``LOOPBACK_WAIT``."""
+    polls = int(LOOPBACK_WAIT / 0.002)
+    for _ in range(polls):
+        if _loopback_shown(inner):
+            return
+        await asyncio.sleep(0.002)
+
+
+def _loopback_shown(pid: int) -> bool:
+    """The loopback of ``pid``'s network namespace has ``::1`` (a read of a small /proc file); a
+    process that is gone counts as shown, and what follows says it is gone."""
+    try:
+        with open(f"/proc/{pid}/net/if_inet6", "rb") as addresses:
+            return any(line.split()[-1:] == [b"lo"] for line in addresses)
+    except OSError:
+        return True
+
+
+PASTA_ATTEMPTS = 3
+"""A host port found free may be taken by another listener before pasta binds it: new ports, again."""
+
+
 async def _connect(record: WorkloadRecord, folder: Path, sandbox: Sandbox, inner: int) -> None:
     """Attach pasta to the sandbox's network namespace; it forks into the background once ready."""
     pid_file = folder / "pasta.pid"
-    netns = os.open(f"/proc/{inner}/ns/net", os.O_RDONLY)
-    try:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            sandbox.pasta_argv(record.ports, netns, pid_file),
-            pass_fds=(netns,),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=10,
-            check=False,
-            env={},
-        )
-    finally:
-        os.close(netns)
-    if done.returncode != 0:
+    for attempt in range(PASTA_ATTEMPTS):
+        if attempt:
+            record.ports = {declared: _free_port() for declared in record.ports}
+        netns = os.open(f"/proc/{inner}/ns/net", os.O_RDONLY)
+        try:
+            done = await asyncio.to_thread(
+                subprocess.run,
+                sandbox.pasta_argv(record.ports, netns, pid_file),
+                pass_fds=(netns,),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=10,
+                check=False,
+                env={},
+            )
+        finally:
+            os.close(netns)
         why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        if done.returncode == 0 or "Failed to bind" not in why[0]:
+            break
+    if done.returncode != 0:
         raise Unavailable(f"the workload's network does not start: {why[0][:200]}", code="network_unavailable")
     record.pasta_pid = int(pid_file.read_text().strip())
     started = process_start(record.pasta_pid)

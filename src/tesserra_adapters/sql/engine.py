@@ -32,11 +32,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_READ_ONLY = "tesserra_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     """Writers take the write lock up front (BEGIN IMMEDIATE) and so queue on busy_timeout,
-    instead of failing when a read snapshot must be upgraded; AUTOCOMMIT readers begin nothing."""
-    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+    instead of failing when a read snapshot must be upgraded; readers (``read_only``) begin nothing."""
+    if not conn.get_execution_options().get(_READ_ONLY):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The engine as readers use it: each statement on its own, no BEGIN and no COMMIT round trips.
+
+    PostgreSQL: AUTOCOMMIT. SQLite: its connections are in autocommit already (``_sqlite_pragmas``),
+    so readers only skip the BEGIN IMMEDIATE; asking SQLAlchemy for AUTOCOMMIT there would switch the
+    isolation level on every checkout and back on every return, a PRAGMA each way, each a trip to
+    aiosqlite's thread."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{_READ_ONLY: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def open_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:

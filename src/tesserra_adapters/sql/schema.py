@@ -166,6 +166,16 @@ rate_limit_keys = Table(
     Column("touched_at", Float, nullable=False),
 )
 
+runner_leases = Table(
+    "runner_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=True),
+    Column("expires_at", Float, nullable=False),
+    Column("last_run_at", Float, nullable=True),
+    Column("last_error", String(500), nullable=True),
+)
+
 rate_limit_hits = Table(
     "rate_limit_hits",
     metadata,
@@ -504,6 +514,104 @@ sandboxes = Table(
     Index(None, "expires_at"),
     Index(None, "idle_expires_at"),
 )
-"""Sandboxes (migration 0007; proxy_epoch 0008; revoked_tokens 0009); a deleted one stays, state
+"""Sandboxes (migration 0007; proxy_epoch 0008; revoked_tokens 0012); a deleted one stays, state
 ``deleted``, with its events. The owner is a user id without a foreign key: the sandbox outlives its
 creator's membership and is the tenant's."""
+
+ssh_hosts = Table(
+    "ssh_hosts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("address", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("login", String(64), nullable=False),
+    Column("host_key", Text, nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("sealed_key", Text, nullable=False),
+    Column("tier", String(8), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("actions", Text, nullable=False),
+    Column("forwards", Text, nullable=False),
+    Column("max_lease_seconds", Integer, nullable=False),
+    Column("approvers_required", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "name"),
+)
+"""Infra SSH hosts (migration 0009). ``sealed_key`` is the login's private key sealed by the secret box;
+labels, actions and forwards are JSON lists."""
+
+ssh_audit = Table(
+    "ssh_audit",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("event", String(24), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("via", String(8), nullable=False),
+    Column("host_id", ID, nullable=True),
+    Column("host_name", String(63), nullable=True),
+    Column("action", String(64), nullable=True),
+    Column("parameters", Text, nullable=False),
+    Column("argv_sha256", String(64), nullable=True),
+    Column("outcome", String(24), nullable=False),
+    Column("remote_kind", String(24), nullable=True),
+    Column("exit_status", Integer, nullable=True),
+    Column("signal", String(16), nullable=True),
+    Column("stdout_sha256", String(64), nullable=True),
+    Column("stdout_bytes", BigInteger, nullable=True),
+    Column("stderr_sha256", String(64), nullable=True),
+    Column("stderr_bytes", BigInteger, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Column("run_id", ID, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("tenant_id", "seq"),
+)
+"""The Infra SSH audit chain (migration 0009): append-only, ``seq`` 1, 2, ... per tenant, each ``hash``
+over the previous one and the record's content (see tesserra_core.domain.infra_ssh_audit)."""
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("agent_id", String(64), nullable=False),
+    Column("agent_version", Integer, nullable=False),
+    Column("agent", Text, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id", "user_id", "updated_at"),
+)
+"""Conversations with agents (migration 0010): the user's own within the tenant. ``agent`` is the agent's
+definition (JSON) as it was when the conversation started; ``agent_id`` and ``agent_version`` name it."""
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("conversation_id", ID, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("stop_reason", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("tool_calls", Text, nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("tokens_estimated", Boolean, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "conversation_id", "id"),
+)
+"""Messages of conversations (migration 0010), oldest first by id; each answer with its tool calls (JSON),
+tokens (``tokens_estimated`` when counted here) and latency."""

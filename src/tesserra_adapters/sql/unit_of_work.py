@@ -1,8 +1,8 @@
 """SQL unit of work: one connection (and, for writes, one transaction) holding every repository.
 
-A read-only unit of work runs in AUTOCOMMIT: no BEGIN and no ROLLBACK round trips, which is
-most of SQLAlchemy's per-request cost on a pooled connection. Database failures leave here as
-``Unavailable``, values the database refuses as ``ValidationFailed``.
+A read-only unit of work runs each statement on its own (``engine.read_only``): no BEGIN and no
+COMMIT round trips, which are most of SQLAlchemy's per-request cost on a pooled connection.
+Database failures leave here as ``Unavailable``, values the database refuses as ``ValidationFailed``.
 
 Units of work wait for a connection in turn, first come first served, at a gate as wide as the pool
 (``asyncio.Semaphore`` is fair). The pool's own wait is not: SQLAlchemy's async pool waits on an
@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
+from tesserra_adapters.sql.conversations import SqlConversations, SqlMessages
+from tesserra_adapters.sql.engine import read_only
+from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
 from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed
 
@@ -72,10 +75,14 @@ class SqlUnitOfWork:
         self.projects = projects.SqlProjects(conn)
         self.resources = resources.SqlResources(conn)
         self.sandboxes = SqlSandboxes(conn)
+        self.conversations = SqlConversations(conn)
+        self.messages = SqlMessages(conn)
         self.plans = billing.SqlPlans(conn)
         self.subscriptions = billing.SqlSubscriptions(conn)
         self.invoices = billing.SqlInvoices(conn)
         self.billing_events = billing.SqlBillingEvents(conn)
+        self.ssh_hosts = SqlSshHosts(conn)
+        self.ssh_audit = SqlSshAudit(conn)
         return self
 
     async def __aexit__(
@@ -98,11 +105,9 @@ class SqlUnitOfWork:
         conn, self._conn = self._conn, None
         try:
             if conn is not None:
-                try:
-                    if conn.in_transaction():
-                        await conn.rollback()
-                finally:
-                    await conn.close()
+                # Closing rolls back what is open and tells the pool so: one ROLLBACK, where an explicit
+                # rollback first left the pool to send a second one of its own.
+                await conn.close()
         finally:
             if self._gate is not None:
                 self._gate.release()
@@ -115,13 +120,13 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reader = read_only(engine)
         pool = engine.pool
         self._gate = asyncio.Semaphore(pool.size()) if isinstance(pool, QueuePool) else None
 
     def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._autocommit if read_only else self.engine, read_only, self._gate)
+        return SqlUnitOfWork(self._reader if read_only else self.engine, read_only, self._gate)
 
     async def ping(self) -> None:
-        async with self._autocommit.connect() as conn:
+        async with self._reader.connect() as conn:
             await conn.execute(select(1))

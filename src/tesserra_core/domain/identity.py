@@ -28,6 +28,8 @@ class Scope(enum.StrEnum):
     TOOLS_READ = "tools:read"
     TOOLS_WRITE = "tools:write"
     STATUS_READ = "status:read"
+    CHAT_READ = "chat:read"
+    CHAT_WRITE = "chat:write"
     ADMIN = "admin"
 
 
@@ -65,6 +67,7 @@ _READ = frozenset(
         Scope.DOMAINS_READ,
         Scope.TOOLS_READ,
         Scope.STATUS_READ,
+        Scope.CHAT_READ,
     }
 )
 _MEMBER = _READ | {
@@ -73,10 +76,11 @@ _MEMBER = _READ | {
     Scope.PROJECTS_WRITE,
     Scope.DOMAINS_WRITE,
     Scope.TOOLS_WRITE,
+    Scope.CHAT_WRITE,
 }
 _TENANT_ADMIN = _MEMBER | {Scope.TENANT_WRITE, Scope.BILLING_READ}
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
-    Role.VIEWER: _READ | {Scope.KEYS_READ, Scope.KEYS_WRITE},
+    Role.VIEWER: _READ | {Scope.KEYS_READ, Scope.KEYS_WRITE, Scope.CHAT_WRITE},
     Role.MEMBER: frozenset(_MEMBER),
     Role.ADMIN: frozenset(_TENANT_ADMIN),
     Role.OWNER: frozenset(_TENANT_ADMIN | {Scope.BILLING_WRITE}),

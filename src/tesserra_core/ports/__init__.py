@@ -4,20 +4,25 @@ composition root hands one of each to the use cases as ``Ports``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tesserra_core.domain.infra_ssh import ActionCatalog
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver, ZoneCodec
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
+from tesserra_core.ports.leases import RunnerLeases, SoleLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, ProxyTokenCodec, SecretDigest, TokenIssuer
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
+from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
 
 
@@ -50,4 +55,9 @@ class Ports:
     zone_codec: ZoneCodec
     resolver: DnsResolver
     file_storage: FileStorage
+    ssh: SshClient
+    ssh_actions: ActionCatalog
+    models: ModelProvider
     probes: Sequence[Probe] = ()
+    telemetry: Telemetry = field(default_factory=NoTelemetry)
+    leases: RunnerLeases = field(default_factory=SoleLeases)

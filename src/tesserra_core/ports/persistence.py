@@ -18,11 +18,13 @@ from tesserra_core.ports.billing import (
     PlanRepository,
     SubscriptionRepository,
 )
+from tesserra_core.ports.conversations import ConversationRepository, MessageRepository
 from tesserra_core.ports.domains import DnsRecordRepository, DomainRepository
 from tesserra_core.ports.files import ProjectFileRepository
 from tesserra_core.ports.mail import EmailAliasRepository, MailboxRepository
 from tesserra_core.ports.sandboxes import SandboxRepository
 from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
+from tesserra_core.ports.ssh import SshAuditRepository, SshHostRepository
 from tesserra_core.ports.tools import CatalogRepository, InstallationRepository
 
 
@@ -261,6 +263,12 @@ class UnitOfWork(Protocol):
     def sandboxes(self) -> SandboxRepository: ...
 
     @property
+    def conversations(self) -> ConversationRepository: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
+
+    @property
     def plans(self) -> PlanRepository: ...
 
     @property
@@ -271,6 +279,12 @@ class UnitOfWork(Protocol):
 
     @property
     def billing_events(self) -> BillingEventRepository: ...
+
+    @property
+    def ssh_hosts(self) -> SshHostRepository: ...
+
+    @property
+    def ssh_audit(self) -> SshAuditRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

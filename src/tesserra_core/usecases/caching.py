@@ -24,6 +24,12 @@ class TaggedCache(Generic[V]):
     max_entries: int = 100_000
     _entries: OrderedDict[str, _Entry[V]] = field(default_factory=OrderedDict)
     _by_tag: dict[str, set[str]] = field(default_factory=dict)
+    _evictions: int = 0
+
+    def stamp(self) -> int:
+        """Taken before reading what will be ``put``: a put whose read an eviction may have overtaken is
+        dropped (the value read may predate the change that evicted)."""
+        return self._evictions
 
     def get(self, key: str, now: float) -> V | None:
         entry = self._entries.get(key)
@@ -34,7 +40,11 @@ class TaggedCache(Generic[V]):
             return None
         return entry.value
 
-    def put(self, key: str, value: V, expires: float, tags: tuple[str, ...]) -> None:
+    def put(self, key: str, value: V, expires: float, tags: tuple[str, ...], *, read_at: int | None = None) -> None:
+        """Keep ``value`` until ``expires`` or one of ``tags`` is evicted; not at all when anything was
+        evicted since ``read_at`` (a ``stamp``)."""
+        if read_at is not None and read_at != self._evictions:
+            return
         self._drop(key)
         while len(self._entries) >= self.max_entries:
             self._drop(next(iter(self._entries)))
@@ -43,10 +53,12 @@ class TaggedCache(Generic[V]):
             self._by_tag.setdefault(tag, set()).add(key)
 
     def evict(self, tag: str) -> None:
+        self._evictions += 1
         for key in self._by_tag.pop(tag, set()):
             self._drop(key)
 
     def clear(self) -> None:
+        self._evictions += 1
         self._entries.clear()
         self._by_tag.clear()
 

@@ -1,5 +1,13 @@
 """Installations: install from the marketplace, inspect, reconfigure, remove, list and call tools,
-upload files into the workspace. The servers themselves are run by ``ToolServers`` (runners)."""
+upload files into the workspace. The servers themselves are run by ``ToolServers`` (runners).
+
+Lists are answered from each worker's cache of what the store returned, per tenant, user and page.
+Every change to a tenant's installations (install, update, remove, and each status the servers
+record) publishes ``installations_tag(tenant)`` in its transaction and evicts this worker's entries
+after commit; other workers drop theirs when their revocation watcher polls (every 0.5 s). A list
+whose read an eviction overtook is not kept (``TaggedCache.stamp``); entries expire after
+``LIST_CACHE_SECONDS`` in any case.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +37,8 @@ from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.ports.tools import ToolCallResult, Workspaces
+from tesserra_core.usecases.caching import TaggedCache
+from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.marketplace import catalog_entry
 from tesserra_core.usecases.tool_views import (
     InstallationToolsView,
@@ -58,6 +68,14 @@ class InstallationServers(Protocol):
 
 
 _MANAGERS = frozenset({Role.OWNER, Role.ADMIN})
+
+Listed = tuple[list[Installation], int]
+LIST_CACHE_SECONDS = 10.0
+
+
+def installations_tag(tenant_id: str) -> str:
+    """The revocation that drops every cached list of the tenant's installations."""
+    return f"installations:{tenant_id}"
 
 
 class InstallRequest(Input, frozen=True, forbid_unknown_fields=True):
@@ -129,6 +147,7 @@ class InstallTool:
     servers: InstallationServers
     ids: IdFactory
     clock: Clock
+    revoker: Revoker
 
     async def __call__(self, actor: Principal, tool_id: str, request: InstallRequest) -> InstallationView:
         actor.require(self.scope)
@@ -168,7 +187,9 @@ class InstallTool:
             await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
             entitlement.allow("installations", await uow.installations.count(actor.tenant_id))
             await uow.installations.add(installation)
+            await self.revoker.publish(uow, installations_tag(actor.tenant_id))
             await uow.commit()
+        self.revoker.evict(installations_tag(actor.tenant_id))
         self.servers.install(installation.id)
         return InstallationView.of(installation)
 
@@ -180,12 +201,21 @@ class ListInstallations:
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     uow: UnitOfWorkFactory
+    clock: Clock
+    cache: TaggedCache[Listed]
 
     async def __call__(self, actor: Principal, page: PageRequest) -> Page[InstallationView]:
         actor.require(self.scope)
-        async with self.uow(read_only=True) as uow:
-            visible = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
-        return page.answer(visible, InstallationView.of)
+        key = f"{actor.tenant_id} {actor.user_id} {page.limit} {page.offset}"
+        now = self.clock.monotonic()
+        listed = self.cache.get(key, now)
+        if listed is None:
+            read_at = self.cache.stamp()
+            async with self.uow(read_only=True) as uow:
+                listed = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
+            tags = (installations_tag(actor.tenant_id),)
+            self.cache.put(key, listed, now + LIST_CACHE_SECONDS, tags, read_at=read_at)
+        return page.answer(listed, InstallationView.of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +242,7 @@ class UpdateInstallation:
     secret_box: SecretBox
     servers: InstallationServers
     clock: Clock
+    revoker: Revoker
 
     async def __call__(self, actor: Principal, installation_id: str, changes: InstallationChanges) -> InstallationView:
         actor.require(self.scope)
@@ -239,7 +270,9 @@ class UpdateInstallation:
         async with self.uow() as uow:
             if not await uow.installations.update(updated):
                 raise NotFound("no such installation", code="installation_not_found")
+            await self.revoker.publish(uow, installations_tag(actor.tenant_id))
             await uow.commit()
+        self.revoker.evict(installations_tag(actor.tenant_id))
         self.servers.install(installation.id)
         return InstallationView.of(updated)
 
@@ -253,6 +286,7 @@ class RemoveInstallation:
     uow: UnitOfWorkFactory
     servers: InstallationServers
     workspaces: Workspaces
+    revoker: Revoker
 
     async def __call__(self, actor: Principal, installation_id: str) -> None:
         actor.require(self.scope)
@@ -260,7 +294,9 @@ class RemoveInstallation:
         _may_change(actor, installation)
         async with self.uow() as uow:
             deleted = await uow.installations.delete(actor.tenant_id, installation_id)
+            await self.revoker.publish(uow, installations_tag(actor.tenant_id))
             await uow.commit()
+        self.revoker.evict(installations_tag(actor.tenant_id))
         if not deleted:
             raise NotFound("no such installation", code="installation_not_found")
         await self.servers.stop(installation_id, removed=True)
@@ -378,13 +414,21 @@ class Installations:
     upload_files: UploadInstallationFiles
 
 
-def installations(p: Ports, *, servers: InstallationServers, max_file: int, max_total: int) -> Installations:
+def installations(
+    p: Ports,
+    *,
+    servers: InstallationServers,
+    revoker: Revoker,
+    lists: TaggedCache[Listed],
+    max_file: int,
+    max_total: int,
+) -> Installations:
     return Installations(
-        install=InstallTool(p.uow, p.entitlements, p.secret_box, servers, p.ids, p.clock),
-        list=ListInstallations(p.uow),
+        install=InstallTool(p.uow, p.entitlements, p.secret_box, servers, p.ids, p.clock, revoker),
+        list=ListInstallations(p.uow, p.clock, lists),
         get=GetInstallation(p.uow),
-        update=UpdateInstallation(p.uow, p.secret_box, servers, p.clock),
-        remove=RemoveInstallation(p.uow, servers, p.workspaces),
+        update=UpdateInstallation(p.uow, p.secret_box, servers, p.clock, revoker),
+        remove=RemoveInstallation(p.uow, servers, p.workspaces, revoker),
         list_tools=ListInstallationTools(p.uow),
         call_tool=CallInstallationTool(p.uow, servers),
         upload_files=UploadInstallationFiles(p.uow, p.workspaces, max_file, max_total),

@@ -6,8 +6,8 @@ and skipped, valid ones applied together, so a refresh is never half-applied.
 
 Searches are answered from each worker's cache of what the store returned: the catalog changes only
 by a refresh, which evicts this worker's cache at once and every other worker's through the revocation
-feed (within one poll). Entries also expire after ``SEARCH_CACHE_SECONDS``, so a search that read the
-store while a refresh committed is not kept longer than that.
+feed (within one poll). A search whose read an eviction overtook is not kept (``TaggedCache.stamp``);
+entries also expire after ``SEARCH_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -94,9 +94,10 @@ class SearchMarketplace:
         now = self.clock.monotonic()
         hits = self.cache.get(key, now)
         if hits is None:
+            read_at = self.cache.stamp()
             async with self.uow(read_only=True) as uow:
                 hits = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
-            self.cache.put(key, hits, now + SEARCH_CACHE_SECONDS, (CATALOG_TAG,))
+            self.cache.put(key, hits, now + SEARCH_CACHE_SECONDS, (CATALOG_TAG,), read_at=read_at)
         return page.answer(hits, MarketplaceToolView.of)
 
 

@@ -2,11 +2,14 @@
 
 from tesserra_mcp.registry import ToolSet
 from tesserra_mcp.tools import (
+    agents,
     billing,
     containers,
+    conversations,
     domains,
     files,
     identity,
+    infra_ssh,
     installations,
     mail,
     marketplace,
@@ -31,4 +34,7 @@ ALL: tuple[ToolSet, ...] = (
     installations.tools,
     containers.tools,
     sandboxes.tools,
+    infra_ssh.tools,
+    agents.tools,
+    conversations.tools,
 )

@@ -37,7 +37,7 @@ async def make_sandbox(client: httpx.AsyncClient, who: Account, **fields: Any) -
     created = await client.post("/api/sandboxes", json=body, headers=who.bearer)
     assert created.status_code == 201, created.text
     box: dict[str, Any] = created.json()
-    assert box["state"] == "running", box
+    assert box["state"] == "running", json.dumps(box)
     return box
 
 

@@ -74,7 +74,23 @@ DOMAIN_TOOLS = frozenset(
         "delete_project_file",
     }
 )
+INFRA_SSH_TOOLS = frozenset(
+    {
+        "infra_ssh_list_hosts",
+        "infra_ssh_list_actions",
+        "infra_ssh_check_action",
+        "infra_ssh_run_action",
+        "infra_ssh_get_run",
+        "infra_ssh_cancel_run",
+        "infra_ssh_query_audit",
+    }
+)
+"""Admin tier only (and X-User-Id)."""
 BASE_TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
+CHAT_READ_TOOLS = frozenset({"list_agents", "list_verticals", "list_messages"})
+"""What chat:read shows, even to a basic-tier key."""
+CHAT_TOOLS = CHAT_READ_TOOLS | {"start_conversation", "send_message"}
+"""chat:read and chat:write."""
 TOOLS_READ_TOOLS = frozenset(
     {
         "list_shared_tools",

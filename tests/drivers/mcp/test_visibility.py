@@ -12,7 +12,10 @@ from tesserra_mcp.tools import ALL
 from tests.drivers.mcp.helpers import (
     BASE_TOOLS,
     BILLING_TOOLS,
+    CHAT_READ_TOOLS,
+    CHAT_TOOLS,
     DOMAIN_TOOLS,
+    INFRA_SSH_TOOLS,
     OWNER_BILLING_TOOLS,
     PROJECT_TOOLS,
     TOOLS,
@@ -25,7 +28,7 @@ from tests.drivers.mcp.helpers import (
 
 
 def test_the_tool_surface_is_the_one_these_tests_know() -> None:
-    everything = TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | BILLING_TOOLS
+    everything = TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | BILLING_TOOLS | INFRA_SSH_TOOLS | CHAT_TOOLS
     assert {spec.name for toolset in ALL for spec in toolset.specs} == everything
 
 
@@ -40,6 +43,7 @@ def test_the_tool_surface_is_the_one_these_tests_know() -> None:
         (["tools:read"], set(TOOLS_READ_TOOLS)),
         (["profile:read", "keys:read", "status:read", "tools:read"], set(BASE_TOOLS | TOOLS_READ_TOOLS)),
         (["tenant:read", "keys:write"], set()),
+        (["chat:read"], set(CHAT_READ_TOOLS)),
     ],
 )
 async def test_a_key_sees_and_may_call_exactly_the_tools_its_scopes_allow(
@@ -47,8 +51,8 @@ async def test_a_key_sees_and_may_call_exactly_the_tools_its_scopes_allow(
 ) -> None:
     minted = await site.key(*scopes)
     async with mcp_session(site.mcp_url, {"X-API-Key": minted.key}) as session:
-        listed = {tool.name for tool in (await session.list_tools()).tools} & TOOLS
-        called = {name: await session.call_tool(name, {}) for name in sorted(TOOLS)}
+        listed = {tool.name for tool in (await session.list_tools()).tools} & (TOOLS | CHAT_TOOLS)
+        called = {name: await session.call_tool(name, {}) for name in sorted(TOOLS | CHAT_TOOLS)}
     assert listed == visible
     for name, result in called.items():
         # A visible tool may still refuse {} (a required argument); a hidden one is unknown.
@@ -85,7 +89,7 @@ async def test_the_same_tool_is_callable_with_a_key_that_may_see_it(site: Site) 
 async def test_a_session_owners_jwt_sees_every_tool_its_role_allows(site: Site) -> None:
     async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
         listed = {tool.name for tool in (await session.list_tools()).tools}
-    assert listed == TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | OWNER_BILLING_TOOLS
+    assert listed == TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | OWNER_BILLING_TOOLS | CHAT_TOOLS
 
 
 async def test_two_sessions_with_different_keys_see_different_tools_at_once(site: Site) -> None:

@@ -1,0 +1,93 @@
+"""SQL repositories of conversations and messages (the agent snapshot and tool calls as JSON text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from sqlalchemy import Row, and_, delete, select
+
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.repository import Repo, from_row, to_values
+from tesserra_core.domain.agents import Agent
+from tesserra_core.domain.conversations import Conversation, ConversationStatus, Message, ToolCallRecord, Usage
+from tesserra_core.domain.paging import PageRequest
+
+_encoder = msgspec.json.Encoder()
+_agent = msgspec.json.Decoder(Agent)
+_tool_calls = msgspec.json.Decoder(tuple[ToolCallRecord, ...])
+
+
+def _conversation(r: Row[Any]) -> Conversation:
+    return from_row(Conversation, r, agent=_agent.decode(r.agent))
+
+
+def _conversation_values(c: Conversation) -> dict[str, Any]:
+    return to_values(c, agent=_encoder.encode(c.agent).decode(), agent_id=c.agent.id, agent_version=c.agent.version)
+
+
+def _message(r: Row[Any]) -> Message:
+    usage = Usage(prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, estimated=r.tokens_estimated)
+    return from_row(Message, r, tool_calls=_tool_calls.decode(r.tool_calls), usage=usage)
+
+
+def _message_values(m: Message) -> dict[str, Any]:
+    return to_values(
+        m,
+        omit=("usage",),
+        tool_calls=_encoder.encode(m.tool_calls).decode(),
+        prompt_tokens=m.usage.prompt_tokens,
+        completion_tokens=m.usage.completion_tokens,
+        tokens_estimated=m.usage.estimated,
+    )
+
+
+class SqlConversations(Repo):
+    async def add(self, conversation: Conversation) -> None:
+        await self._conn.execute(t.conversations.insert().values(_conversation_values(conversation)))
+
+    async def get(self, tenant_id: str, user_id: str, conversation_id: str) -> Conversation | None:
+        keys = {"id": conversation_id, "tenant_id": tenant_id, "user_id": user_id}
+        return await self._read_by(t.conversations, _conversation, **keys)
+
+    async def update(self, conversation: Conversation) -> bool:
+        c = conversation
+        values = {"title": c.title, "status": c.status.value, "updated_at": c.updated_at}
+        return await self._update_owned(t.conversations, conversation.tenant_id, conversation.id, values)
+
+    async def delete(self, tenant_id: str, user_id: str, conversation_id: str) -> bool:
+        if await self.get(tenant_id, user_id, conversation_id) is None:
+            return False
+        m = t.messages.c
+        of_it = delete(t.messages).where(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
+        await self._conn.execute(of_it)
+        return await self._delete_by(t.conversations, id=conversation_id, tenant_id=tenant_id, user_id=user_id)
+
+    async def list(
+        self, tenant_id: str, user_id: str, page: PageRequest, status: ConversationStatus | None = None
+    ) -> tuple[list[Conversation], int]:
+        c = t.conversations.c
+        where = and_(c.tenant_id == tenant_id, c.user_id == user_id)
+        if status is not None:
+            where = and_(where, c.status == status.value)
+        return await self._page(t.conversations, _conversation, page, where, c.updated_at.desc(), c.id.desc())
+
+
+class SqlMessages(Repo):
+    async def add(self, message: Message) -> None:
+        await self._conn.execute(t.messages.insert().values(_message_values(message)))
+
+    async def recent(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:
+        m = t.messages.c
+        stmt = (
+            select(t.messages)
+            .where(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
+            .order_by(m.id.desc())
+            .limit(limit)
+        )
+        return [_message(r) for r in reversed(await self._all(stmt))]
+
+    async def list(self, tenant_id: str, conversation_id: str, page: PageRequest) -> tuple[list[Message], int]:
+        m = t.messages.c
+        where = and_(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
+        return await self._page(t.messages, _message, page, where, m.id)

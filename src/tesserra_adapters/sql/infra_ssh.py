@@ -1,0 +1,126 @@
+"""SQL repositories of Infra SSH: hosts (lists as JSON text) and the append-only audit chain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from sqlalchemy import Row, and_, select
+
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.repository import Repo, from_row, to_values
+from tesserra_core.domain.infra_ssh import Host, Outcome, ParamValue
+from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditFilter, AuditRecord, Via
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.errors import Conflict
+
+_encoder = msgspec.json.Encoder()
+_words = msgspec.json.Decoder(tuple[str, ...])
+_parameters = msgspec.json.Decoder(dict[str, ParamValue])
+_LISTS = ("labels", "actions", "forwards")
+
+
+def _host(r: Row[Any]) -> Host:
+    return from_row(Host, r, **{name: _words.decode(getattr(r, name)) for name in _LISTS})
+
+
+def _host_values(h: Host) -> dict[str, Any]:
+    lists = {name: _encoder.encode(getattr(h, name)).decode() for name in _LISTS}
+    return to_values(h) | lists
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a host named {name} exists", code="host_name_taken")
+
+
+class SqlSshHosts(Repo):
+    async def add(self, host: Host) -> None:
+        await self._insert(t.ssh_hosts, _host_values(host), _name_taken(host.name))
+
+    async def get(self, tenant_id: str, host_id: str) -> Host | None:
+        return await self._read_owned(t.ssh_hosts, _host, tenant_id, host_id)
+
+    async def update(self, host: Host) -> None:
+        taken = await self._one(
+            select(t.ssh_hosts.c.id).where(
+                t.ssh_hosts.c.tenant_id == host.tenant_id, t.ssh_hosts.c.name == host.name, t.ssh_hosts.c.id != host.id
+            )
+        )
+        if taken is not None:
+            raise _name_taken(host.name)
+        await self._update_owned(t.ssh_hosts, host.tenant_id, host.id, _host_values(host))
+
+    async def remove(self, tenant_id: str, host_id: str) -> bool:
+        return await self._delete_owned(t.ssh_hosts, tenant_id, host_id)
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Host], int]:
+        c = t.ssh_hosts.c
+        return await self._page(t.ssh_hosts, _host, page, c.tenant_id == tenant_id, c.name, c.id)
+
+
+_RECORD_FIELDS = AuditRecord.__struct_fields__
+_RECORD_COLUMNS = [t.ssh_audit.c[name] for name in _RECORD_FIELDS]
+"""The columns in the record's field order: a row reads straight into the record, without a mapping per row
+(verifying 100,000 records reads each once)."""
+
+
+_EVENTS = {e.value: e for e in AuditEvent}
+_VIAS = {v.value: v for v in Via}
+_OUTCOMES = {o.value: o for o in Outcome}
+
+
+def _record(r: Row[Any]) -> AuditRecord:
+    values = dict(zip(_RECORD_FIELDS, r, strict=True))
+    values["event"] = _EVENTS[values["event"]]
+    values["via"] = _VIAS[values["via"]]
+    values["outcome"] = _OUTCOMES[values["outcome"]]
+    values["parameters"] = _parameters.decode(values["parameters"])
+    return AuditRecord(**values)
+
+
+def _record_values(a: AuditRecord) -> dict[str, Any]:
+    return to_values(a, parameters=_encoder.encode(a.parameters).decode())
+
+
+class SqlSshAudit(Repo):
+    async def last(self, tenant_id: str) -> AuditRecord | None:
+        c = t.ssh_audit.c
+        row = await self._one(select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id).order_by(c.seq.desc()).limit(1))
+        return _record(row) if row else None
+
+    async def append(self, record: AuditRecord) -> None:
+        conflict = Conflict("the audit moved on meanwhile", code="audit_conflict")
+        await self._insert(t.ssh_audit, _record_values(record), conflict)
+
+    async def get(self, tenant_id: str, record_id: str) -> AuditRecord | None:
+        c = t.ssh_audit.c
+        row = await self._one(select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id, c.id == record_id))
+        return _record(row) if row else None
+
+    async def query(self, tenant_id: str, where: AuditFilter, page: PageRequest) -> tuple[list[AuditRecord], int]:
+        c = t.ssh_audit.c
+        conditions = [c.tenant_id == tenant_id]
+        for name, value in msgspec.structs.asdict(where).items():
+            if value is not None:
+                conditions.append(c[name] == getattr(value, "value", value))
+        matching = and_(*conditions)
+        stmt = select(*_RECORD_COLUMNS).where(matching).order_by(c.seq.desc()).limit(page.limit).offset(page.offset)
+        rows = await self._all(stmt)
+        total = len(rows) if page.offset == 0 and len(rows) < page.limit else await self._count(t.ssh_audit, matching)
+        return [_record(r) for r in rows], total
+
+    async def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
+        c = t.ssh_audit.c
+        after: tuple[int, str] | None = None
+        while True:
+            stmt = select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id)
+            if after is not None:
+                seq, record_id = after
+                stmt = stmt.where((c.seq > seq) | ((c.seq == seq) & (c.id > record_id)))
+            rows = await self._all(stmt.order_by(c.seq, c.id).limit(batch))
+            for row in rows:
+                yield _record(row)
+            if len(rows) < batch:
+                return
+            after = (rows[-1].seq, rows[-1].id)

@@ -1,0 +1,138 @@
+"""The Infra SSH audit: appending to a tenant's chain, querying it, and verifying it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import msgspec
+
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.infra_ssh import Outcome
+from tesserra_core.domain.infra_ssh_audit import (
+    GENESIS,
+    AuditEvent,
+    AuditFilter,
+    AuditRecord,
+    Verification,
+    Via,
+    sealed,
+    verify_chain,
+)
+from tesserra_core.domain.paging import Page, PageRequest
+from tesserra_core.errors import Conflict
+from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.infra_ssh_guard import operator_of
+
+ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """Appends one record to the actor's tenant chain, in its own transaction: the tenant is held while
+    the last record is read and the next written, so concurrent appends queue and ``seq`` has no gaps."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: IdFactory
+
+    async def append(
+        self, actor: Principal, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any
+    ) -> AuditRecord:
+        for _ in range(ATTEMPTS):
+            try:
+                return await self._append(actor, via, event, outcome, fields)
+            except Conflict:
+                continue  # another writer took this seq (a store without a tenant lock): read again
+        raise Conflict("the audit is too busy; retry", code="audit_busy")
+
+    async def _append(
+        self, actor: Principal, via: Via, event: AuditEvent, outcome: Outcome, fields: dict[str, Any]
+    ) -> AuditRecord:
+        async with self.uow() as uow:
+            record = await self.write(uow, actor, via, event, outcome, **fields)
+            await uow.commit()
+            return record
+
+    async def write(
+        self, uow: UnitOfWork, actor: Principal, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any
+    ) -> AuditRecord:
+        """Append in the caller's unit of work (which commits it with the change it records)."""
+        await uow.tenants.lock(actor.tenant_id)
+        last = await uow.ssh_audit.last(actor.tenant_id)
+        record = AuditRecord(
+            id=self.ids.new(),
+            tenant_id=actor.tenant_id,
+            seq=1 if last is None else last.seq + 1,
+            at=self.clock.now(),
+            event=event,
+            key_id=actor.credential_id,
+            user_id=actor.acting_user_id or "",
+            via=via,
+            host_id=fields.get("host_id"),
+            host_name=fields.get("host_name"),
+            action=fields.get("action"),
+            parameters=fields.get("parameters") or {},
+            argv_sha256=fields.get("argv_sha256"),
+            outcome=outcome,
+            remote_kind=fields.get("remote_kind"),
+            exit_status=fields.get("exit_status"),
+            signal=fields.get("signal"),
+            stdout_sha256=fields.get("stdout_sha256"),
+            stdout_bytes=fields.get("stdout_bytes"),
+            stderr_sha256=fields.get("stderr_sha256"),
+            stderr_bytes=fields.get("stderr_bytes"),
+            duration_ms=fields.get("duration_ms"),
+            run_id=fields.get("run_id"),
+            detail=fields.get("detail") or "",
+            prev_hash=GENESIS if last is None else last.hash,
+            hash="",
+        )
+        record = sealed(record)
+        await uow.ssh_audit.append(record)
+        return record
+
+
+class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
+    host_id: str | None = None
+    action: str | None = None
+    outcome: Outcome | None = None
+    user_id: str | None = None
+    event: AuditEvent | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAudit:
+    """The tenant's Infra SSH audit records, newest first, filtered by host, action, outcome, user (X-User-Id),
+    event or run. Each record: who (key id, X-User-Id, via rest or mcp), what (host, action, parameters, argv
+    SHA-256), the outcome class (ok, validation_failed, approval_required, denied, remote_failed) with the
+    remote kind, exit status or signal, output sizes and SHA-256, duration, and its place in the hash chain."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, query: AuditQuery, page: PageRequest) -> Page[AuditRecord]:
+        operator_of(actor, self.scope)
+        where = AuditFilter(**msgspec.structs.asdict(query))
+        async with self.uow(read_only=True) as uow:
+            return page.answer(await uow.ssh_audit.query(actor.tenant_id, where, page), lambda r: r)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyAudit:
+    """Check the tenant's audit chain from its first record: ok with the number checked, or the first
+    record that does not follow from the one before (an edit, a deletion, a reordering or an insertion)."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal) -> Verification:
+        operator_of(actor, self.scope)
+        return await self.tenant(actor.tenant_id)
+
+    async def tenant(self, tenant_id: str) -> Verification:
+        """The same check for the operator of this server (``tesserra audit verify``), without a caller."""
+        async with self.uow(read_only=True) as uow:
+            return await verify_chain(uow.ssh_audit.chain(tenant_id))

@@ -1,0 +1,140 @@
+"""/api/infra/ssh: the audited host inventory, named actions, runs and the audit chain. Every route needs an
+admin-tier API key and X-User-Id (400 without it, 403 for any other credential)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Response, Router, delete, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from tesserra_core.domain.infra_ssh import Outcome
+from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditRecord, Verification
+from tesserra_core.domain.paging import Page
+from tesserra_core.facade import UseCases
+from tesserra_core.usecases import infra_ssh as ssh
+from tesserra_core.usecases.infra_ssh_audit import AuditQuery, QueryAudit, VerifyAudit
+from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction
+from tesserra_core.usecases.infra_ssh_views import (
+    ActionView,
+    CheckAction,
+    CheckView,
+    HostChanges,
+    HostView,
+    NewHost,
+    NewHostKey,
+    NewRun,
+    RunState,
+    RunView,
+)
+from tesserra_http.conventions import declare
+from tesserra_http.dependencies import Caller, Paging
+
+Id = Annotated[str | None, QueryParameter(max_length=64)]
+
+
+def inventory_routes(uc: UseCases) -> Router:
+    """The hosts and the named actions."""
+
+    @get("/hosts", **declare(acting_user=True, uses=ssh.ListHosts, errors=(400, 403)))
+    async def list_hosts(request: Caller, page: Paging) -> Page[HostView]:
+        return await uc.infra_ssh.list_hosts(request.user, page)
+
+    @post(
+        "/hosts",
+        status_code=201,
+        **declare(acting_user=True, uses=ssh.AddHost, idempotent=True, errors=(400, 403, 409)),
+    )
+    async def add_host(data: JSONBody[NewHost], request: Caller) -> HostView:
+        return await uc.infra_ssh.add_host(request.user, data)
+
+    @get("/hosts/{host_id:str}", **declare(acting_user=True, uses=ssh.GetHost, errors=(400, 403, 404)))
+    async def get_host(host_id: FromPath[str], request: Caller) -> HostView:
+        return await uc.infra_ssh.get_host(request.user, host_id)
+
+    @patch("/hosts/{host_id:str}", **declare(acting_user=True, uses=ssh.ChangeHost, errors=(400, 403, 404, 409)))
+    async def change_host(host_id: FromPath[str], data: JSONBody[HostChanges], request: Caller) -> HostView:
+        return await uc.infra_ssh.change_host(request.user, host_id, data)
+
+    @post(
+        "/hosts/{host_id:str}/host-key",
+        status_code=200,
+        **declare(acting_user=True, uses=ssh.RepinHostKey, errors=(400, 403, 404)),
+    )
+    async def repin_host_key(host_id: FromPath[str], data: JSONBody[NewHostKey], request: Caller) -> HostView:
+        return await uc.infra_ssh.repin_host_key(request.user, host_id, data)
+
+    @delete(
+        "/hosts/{host_id:str}",
+        status_code=200,
+        **declare(acting_user=True, uses=ssh.RemoveHost, errors=(400, 403, 404)),
+    )
+    async def remove_host(host_id: FromPath[str], request: Caller) -> HostView:
+        return await uc.infra_ssh.remove_host(request.user, host_id)
+
+    @get("/actions", **declare(acting_user=True, uses=ssh.ListActions, errors=(400, 403)))
+    async def list_actions(request: Caller) -> list[ActionView]:
+        return await uc.infra_ssh.list_actions(request.user)
+
+    @post(
+        "/actions/{action_id:str}/check",
+        status_code=200,
+        **declare(acting_user=True, uses=ssh.CheckActionRun, errors=(400, 403, 404)),
+    )
+    async def check_action(action_id: FromPath[str], data: JSONBody[CheckAction], request: Caller) -> CheckView:
+        return await uc.infra_ssh.check_action(request.user, action_id, data)
+
+    handlers = [list_hosts, add_host, get_host, change_host, repin_host_key, remove_host, list_actions, check_action]
+    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
+
+
+def run_routes(uc: UseCases) -> Router:
+    """Runs and the audit."""
+
+    @post(
+        "/runs",
+        **declare(
+            acting_user=True,
+            uses=RunAction,
+            idempotent=True,
+            errors=(400, 403, 404, 502),
+            description="200 with the result; 202 with the run (state running) when it takes longer than "
+            "wait_seconds. A 502 body carries kind and run_id.",
+        ),
+    )
+    async def run_action(data: JSONBody[NewRun], request: Caller) -> Response[RunView]:
+        run = await uc.infra_ssh.run_action(request.user, data)
+        return Response(run, status_code=202 if run.state is RunState.RUNNING else 200)
+
+    @get("/runs/{run_id:str}", **declare(acting_user=True, uses=GetRun, errors=(400, 403, 404)))
+    async def get_run(run_id: FromPath[str], request: Caller) -> RunView:
+        return await uc.infra_ssh.get_run(request.user, run_id)
+
+    @post(
+        "/runs/{run_id:str}/cancel",
+        status_code=200,
+        **declare(acting_user=True, uses=CancelRun, errors=(400, 403, 404)),
+    )
+    async def cancel_run(run_id: FromPath[str], request: Caller) -> RunView:
+        return await uc.infra_ssh.cancel_run(request.user, run_id)
+
+    @get("/audit", **declare(acting_user=True, uses=QueryAudit, errors=(400, 403)))
+    async def query_audit(
+        request: Caller,
+        page: Paging,
+        host_id: Id = None,
+        action: Id = None,
+        outcome: Annotated[Outcome | None, QueryParameter()] = None,
+        user_id: Annotated[str | None, QueryParameter(max_length=128)] = None,
+        event: Annotated[AuditEvent | None, QueryParameter()] = None,
+        run_id: Id = None,
+    ) -> Page[AuditRecord]:
+        query = AuditQuery(host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id)
+        return await uc.infra_ssh.query_audit(request.user, query, page)
+
+    @get("/audit/verify", **declare(acting_user=True, uses=VerifyAudit, errors=(400, 403)))
+    async def verify_audit(request: Caller) -> Verification:
+        return await uc.infra_ssh.verify_audit(request.user)
+
+    handlers = [run_action, get_run, cancel_run, query_audit, verify_audit]
+    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)

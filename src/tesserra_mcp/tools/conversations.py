@@ -1,0 +1,46 @@
+"""Chat tools: start a conversation with an agent, send it a message (the whole answer comes back), list
+its messages. Each calls the use case of its REST twin under /api/conversas."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.inputs import convert
+from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
+from tesserra_core.facade import UseCases
+from tesserra_core.usecases import conversations
+from tesserra_core.usecases.conversations import ConversationView, Exchange, MessageView, NewConversation, NewMessage
+from tesserra_mcp.registry import Limite, Offset, ToolSet
+
+tools = ToolSet()
+
+ConversationId = Annotated[str, Field(description="The conversation's id.")]
+
+
+@tools.tool(conversations.StartConversation)
+async def start_conversation(
+    agent_id: Annotated[str, Field(description="The agent's id (see list_agents).")],
+    title: str | None = None,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ConversationView:
+    return await uc.conversations.start(actor, convert(NewConversation, {"agent_id": agent_id, "title": title}))
+
+
+@tools.tool(conversations.SendMessage)
+async def send_message(conversation_id: ConversationId, content: str, *, uc: UseCases, actor: Principal) -> Exchange:
+    return await uc.conversations.send(actor, conversation_id, convert(NewMessage, {"content": content}))
+
+
+@tools.tool(conversations.ListMessages)
+async def list_messages(
+    conversation_id: ConversationId,
+    limite: Limite = DEFAULT_LIMIT,
+    offset: Offset = 0,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> Page[MessageView]:
+    return await uc.conversations.messages(actor, conversation_id, PageRequest(limite, offset))

@@ -1,0 +1,233 @@
+"""The Infra SSH repositories' contract (memory, SQLite, PostgreSQL): hosts round trip, scoped by tenant,
+names unique per tenant; the audit chain round trips exactly (its hashes still verify), is queried newest
+first with filters, is read back in order in batches, refuses a second record of the same seq, and, tampered
+with directly in the store (an edit, a deletion, a reordering, an insertion), names the first bad record."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from sqlalchemy import delete, insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
+from tesserra_adapters.sql import schema as t
+from tesserra_core.domain.infra_ssh import Host, HostTier, Outcome
+from tesserra_core.domain.infra_ssh_audit import (
+    GENESIS,
+    AuditEvent,
+    AuditFilter,
+    AuditRecord,
+    Via,
+    sealed,
+    verify_chain,
+)
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.errors import Conflict
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tests.contract.entities import T0, new_id, unique
+from tests.contract.project_entities import seed_tenant
+
+
+def host(tenant_id: str, **changes: Any) -> Host:
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "name": unique("web"),
+        "address": "10.0.0.7",
+        "port": 2222,
+        "login": "ops",
+        "host_key": "ssh-ed25519 AAAAhost",
+        "public_key": "ssh-ed25519 AAAAuser",
+        "sealed_key": "v1.sealed",
+        "tier": HostTier.PROD,
+        "labels": ("db", "eu"),
+        "actions": ("uptime", "echo"),
+        "forwards": ("127.0.0.1:5432",),
+        "max_lease_seconds": 900,
+        "approvers_required": 2,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    values.update(changes)
+    return Host(**values)
+
+
+def chain(tenant_id: str, n: int) -> list[AuditRecord]:
+    records: list[AuditRecord] = []
+    prev = GENESIS
+    for i in range(1, n + 1):
+        record = sealed(
+            AuditRecord(
+                id=new_id(),
+                tenant_id=tenant_id,
+                seq=i,
+                at=T0 + timedelta(seconds=i, microseconds=i),
+                event=AuditEvent.RUN,
+                key_id="key1",
+                user_id="alice" if i % 2 else "bob",
+                via=Via.REST if i % 3 else Via.MCP,
+                host_id="h1",
+                host_name="web-1",
+                action="echo",
+                parameters={"message": f"m{i} é\n", "n": i},
+                argv_sha256="a" * 64,
+                outcome=Outcome.OK if i % 2 else Outcome.REMOTE_FAILED,
+                remote_kind=None if i % 2 else "exit_nonzero",
+                exit_status=0 if i % 2 else 1,
+                signal=None,
+                stdout_sha256="b" * 64,
+                stdout_bytes=10**10 + i,
+                stderr_sha256=None,
+                stderr_bytes=None,
+                duration_ms=12,
+                run_id=new_id(),
+                detail="",
+                prev_hash=prev,
+                hash="",
+            )
+        )
+        records.append(record)
+        prev = record.hash
+    return records
+
+
+async def _append_all(uow_factory: UnitOfWorkFactory, records: list[AuditRecord]) -> None:
+    async with uow_factory() as uow:
+        for record in records:
+            await uow.ssh_audit.append(record)
+        await uow.commit()
+
+
+async def _verify(uow_factory: UnitOfWorkFactory, tenant_id: str, batch: int = 1000) -> Any:
+    async with uow_factory(read_only=True) as uow:
+        return await verify_chain(uow.ssh_audit.chain(tenant_id, batch))
+
+
+async def test_hosts_round_trip_scoped_and_unique_by_name(uow_factory: UnitOfWorkFactory) -> None:
+    tenant, other = await seed_tenant(uow_factory), await seed_tenant(uow_factory)
+    h = host(tenant.id)
+    async with uow_factory() as uow:
+        await uow.ssh_hosts.add(h)
+        await uow.ssh_hosts.add(host(other.id, name=h.name))
+        await uow.commit()
+    async with uow_factory() as uow:
+        with pytest.raises(Conflict):
+            await uow.ssh_hosts.add(host(tenant.id, name=h.name))
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.ssh_hosts.get(tenant.id, h.id) == h
+        assert await uow.ssh_hosts.get(other.id, h.id) is None
+        found, total = await uow.ssh_hosts.list(tenant.id, PageRequest(10, 0))
+    assert (found, total) == ([h], 1)
+    second = host(tenant.id)
+    changed = msgspec.structs.replace(h, port=22, labels=(), updated_at=T0 + timedelta(hours=1))
+    async with uow_factory() as uow:
+        await uow.ssh_hosts.add(second)
+        await uow.ssh_hosts.update(changed)
+        with pytest.raises(Conflict):
+            await uow.ssh_hosts.update(msgspec.structs.replace(second, name=h.name))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.ssh_hosts.get(tenant.id, h.id) == changed
+        assert not await uow.ssh_hosts.remove(other.id, h.id)
+        assert await uow.ssh_hosts.remove(tenant.id, h.id)
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.ssh_hosts.get(tenant.id, h.id) is None
+
+
+async def test_the_audit_round_trips_and_still_verifies(uow_factory: UnitOfWorkFactory) -> None:
+    tenant, other = await seed_tenant(uow_factory), await seed_tenant(uow_factory)
+    records = chain(tenant.id, 7)
+    await _append_all(uow_factory, records)
+    await _append_all(uow_factory, chain(other.id, 2))
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.ssh_audit.last(tenant.id) == records[-1]
+        assert await uow.ssh_audit.get(tenant.id, records[0].id) == records[0]
+        assert await uow.ssh_audit.get(other.id, records[0].id) is None
+        newest, total = await uow.ssh_audit.query(tenant.id, AuditFilter(), PageRequest(3, 1))
+        failed, failures = await uow.ssh_audit.query(
+            tenant.id, AuditFilter(outcome=Outcome.REMOTE_FAILED, user_id="bob"), PageRequest(50, 0)
+        )
+        by_run, _ = await uow.ssh_audit.query(tenant.id, AuditFilter(run_id=records[3].run_id), PageRequest(5, 0))
+        read = [r async for r in uow.ssh_audit.chain(tenant.id, batch=3)]
+    assert newest == [records[5], records[4], records[3]]
+    assert total == 7
+    assert failures == 3
+    assert [r.seq for r in failed] == [6, 4, 2]
+    assert by_run == [records[3]]
+    assert read == records
+    result = await _verify(uow_factory, tenant.id, batch=2)
+    assert result.ok
+    assert result.checked == 7
+
+
+async def test_a_seq_is_taken_once(uow_factory: UnitOfWorkFactory) -> None:
+    tenant = await seed_tenant(uow_factory)
+    first = chain(tenant.id, 1)
+    await _append_all(uow_factory, first)
+    with pytest.raises(Conflict):
+        await _append_all(uow_factory, [msgspec.structs.replace(first[0], id=new_id())])
+
+
+async def _tamper(
+    uow_factory: UnitOfWorkFactory, engine: AsyncEngine | None, how: str, records: list[AuditRecord]
+) -> None:
+    """Change the stored chain behind the repositories' back: in the database itself, or the memory store."""
+    tenant_id, third, fourth = records[0].tenant_id, records[2], records[3]
+    if engine is None:
+        assert isinstance(uow_factory, MemoryUnitOfWorkFactory)
+        stored = uow_factory.store.ssh_audit[tenant_id]
+        if how == "edit":
+            stored[2] = msgspec.structs.replace(third, user_id="mallory")
+        elif how == "delete":
+            del stored[2]
+        elif how == "reorder":
+            stored[2], stored[3] = msgspec.structs.replace(fourth, seq=3), msgspec.structs.replace(third, seq=4)
+        else:
+            stored.insert(2, msgspec.structs.replace(third, id="forged"))
+            stored[3:] = [msgspec.structs.replace(r, seq=r.seq + 1) for r in stored[3:]]
+        return
+    a = t.ssh_audit
+    async with engine.begin() as conn:
+        if how == "edit":
+            await conn.execute(update(a).where(a.c.id == third.id).values(user_id="mallory"))
+        elif how == "delete":
+            await conn.execute(delete(a).where(a.c.id == third.id))
+        elif how == "reorder":
+            await conn.execute(update(a).where(a.c.id == third.id).values(seq=-1))
+            await conn.execute(update(a).where(a.c.id == fourth.id).values(seq=3))
+            await conn.execute(update(a).where(a.c.id == third.id).values(seq=4))
+        else:
+            for r in reversed(records[2:]):
+                await conn.execute(update(a).where(a.c.id == r.id).values(seq=r.seq + 1))
+            forged = {
+                c.name: v
+                for c, v in zip(a.c, (await conn.execute(a.select().where(a.c.id == third.id))).one(), strict=True)
+            }
+            await conn.execute(insert(a).values({**forged, "id": "forged0000000000000000000", "seq": 3}))
+
+
+@pytest.mark.parametrize(
+    ("how", "first_bad"),
+    [("edit", (3, 2)), ("delete", (4, 3)), ("reorder", (3, 3)), ("insert", (3, "forged"))],
+)
+async def test_tampering_names_the_first_bad_record(
+    uow_factory: UnitOfWorkFactory, engine: AsyncEngine | None, how: str, first_bad: tuple[int, object]
+) -> None:
+    tenant = await seed_tenant(uow_factory)
+    records = chain(tenant.id, 6)
+    await _append_all(uow_factory, records)
+    await _tamper(uow_factory, engine, how, records)
+    result = await _verify(uow_factory, tenant.id, batch=2)
+    assert not result.ok
+    seq, which = first_bad
+    assert result.first_bad_seq == seq
+    expected_id = records[which].id if isinstance(which, int) else None
+    if expected_id is not None:
+        assert result.first_bad_id == expected_id
+    else:
+        assert str(result.first_bad_id).startswith("forged")

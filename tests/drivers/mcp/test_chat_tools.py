@@ -1,0 +1,114 @@
+"""Agent and chat tools over the MCP SDK's client, against their REST twins, with the suite's scripted
+OpenAI-compatible server as the provider: same use cases, same data; another user's or tenant's
+conversation is the same 404 as a tool error; the chat scopes decide which of them a key sees."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tesserra_adapters.memory.models import call, say
+from tesserra_core.domain.identity import Tier
+from tesserra_core.usecases.sessions import Credentials
+from tests import support
+from tests.drivers.mcp.helpers import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    BACKENDS,
+    CHAT_READ_TOOLS,
+    CHAT_TOOLS,
+    Server,
+    Site,
+    bearer,
+    mcp_session,
+    new_site,
+    texts,
+)
+from tests.servers.scripted_model import ScriptedModelServer, scripted_model
+
+
+@pytest.fixture(scope="module")
+async def model() -> AsyncIterator[ScriptedModelServer]:
+    async with scripted_model() as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def mcp_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model: ScriptedModelServer
+) -> AsyncIterator[Server]:
+    tmp = tmp_path_factory.mktemp(f"mcp-chat-{request.param}")
+    async with support.database_url(request.param, tmp) as url:
+        settings = support.test_settings(tmp, url, model_base_url=model.url, model="tiny-chat")
+        async with support.live_server(settings) as live:
+            await live.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+            pair = await live.uc.sessions.login(Credentials(ADMIN_EMAIL, ADMIN_PASSWORD))
+            yield Server(live.url, live.uc, settings, await live.uc.authenticate(pair.access_token))
+
+
+def _data(result: Any) -> Any:
+    assert not result.is_error, result.content
+    assert json.loads(texts(result)[0]) == result.structured_content
+    return result.structured_content
+
+
+async def test_chat_tools_return_what_rest_returns(site: Site, model: ScriptedModelServer) -> None:
+    token = site.owner_token
+    async with mcp_session(site.mcp_url, bearer(token)) as session, site.http(token) as http:
+        assert _data(await session.call_tool("list_agents", {})) == (await http.get("/api/agentes")).json()
+        narrowed = _data(await session.call_tool("list_agents", {"vertical": "support"}))
+        assert narrowed == (await http.get("/api/agentes", params={"vertical": "support"})).json()
+        assert _data(await session.call_tool("list_verticals", {})) == (await http.get("/api/verticais")).json()
+
+        await http.post("/api/projetos", json={"name": "vitrine"})
+        started = _data(await session.call_tool("start_conversation", {"agent_id": "ops-assistant", "title": "Ops"}))
+        assert started == (await http.get(f"/api/conversas/{started['id']}")).json()
+        assert started["title"] == "Ops"
+        model.script(call("list_projects", {}), say("Há a vitrine."))
+
+        exchange = _data(
+            await session.call_tool("send_message", {"conversation_id": started["id"], "content": "e aí?"})
+        )
+
+        assert exchange["reply"]["content"] == "Há a vitrine."
+        assert exchange["reply"]["tool_calls"][0]["outcome"] == "ok"
+        assert "vitrine" in exchange["reply"]["tool_calls"][0]["result"]
+        assert len(model.requests) == 2
+        listed = _data(await session.call_tool("list_messages", {"conversation_id": started["id"]}))
+        assert listed == (await http.get(f"/api/conversas/{started['id']}/mensagens")).json()
+        assert [m["id"] for m in listed["items"]] == [exchange["message"]["id"], exchange["reply"]["id"]]
+
+
+async def test_another_tenants_conversation_is_a_404_tool_error(
+    site: Site, mcp_server: Server, model: ScriptedModelServer
+) -> None:
+    model.script()
+    other = await new_site(mcp_server)
+    async with mcp_session(other.mcp_url, bearer(other.owner_token)) as theirs:
+        conversation = _data(await theirs.call_tool("start_conversation", {"agent_id": "helpdesk"}))["id"]
+    async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
+        for tool, arguments in (
+            ("send_message", {"conversation_id": conversation, "content": "oi"}),
+            ("list_messages", {"conversation_id": conversation}),
+        ):
+            result = await session.call_tool(tool, arguments)
+            assert result.is_error
+            assert result.structured_content is not None
+            assert result.structured_content["code"] == "conversation_not_found"
+    assert model.requests == []
+
+
+async def test_the_chat_scopes_decide_which_chat_tools_a_key_sees(site: Site) -> None:
+    cases = [
+        (("profile:read",), set()),
+        (("chat:read",), CHAT_READ_TOOLS),
+        (("chat:read", "chat:write"), CHAT_TOOLS),
+    ]
+    for scopes, expected in cases:
+        minted = await site.key(*scopes, tier=Tier.BASIC)
+        async with mcp_session(site.mcp_url, bearer(minted.key)) as session:
+            names = {t.name for t in (await session.list_tools()).tools}
+        assert names & CHAT_TOOLS == expected, scopes

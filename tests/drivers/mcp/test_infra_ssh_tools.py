@@ -1,0 +1,92 @@
+"""The Infra SSH tools over the MCP SDK's client against real sshd: admin tier and X-User-Id only, hidden
+and uncallable for lower tiers, the same data as their REST twins, remote failures as tool errors with
+their kind, and runs audited as made over MCP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tesserra_core.domain.identity import Tier
+from tests.drivers.mcp.helpers import INFRA_SSH_TOOLS, Site, mcp_session, texts
+from tests.servers.sshd import Sshd, SshLab
+from tests.unit.infra_ssh_support import ALL_ACTIONS, operator_key
+
+
+def _host(sshd: Sshd, name: str, port: int | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "address": sshd.address,
+        "port": port or sshd.port,
+        "login": sshd.login,
+        "host_key": sshd.host_key,
+        "private_key": sshd.user_key.private.decode(),
+        "actions": ALL_ACTIONS,
+    }
+
+
+async def test_the_tools_run_actions_on_real_hosts_and_match_rest(site: Site, ssh_lab: SshLab) -> None:
+    headers = {"X-API-Key": await operator_key(site.uc, "mcp-ops"), "X-User-Id": "bob@example.com"}
+    async with httpx.AsyncClient(base_url=site.url, headers=headers, timeout=30.0) as rest:
+        dev = (await rest.post("/api/infra/ssh/hosts", json=_host(ssh_lab.dev, "dev"))).json()
+        impostor = (
+            await rest.post("/api/infra/ssh/hosts", json=_host(ssh_lab.dev, "fake", ssh_lab.impostor.port))
+        ).json()
+        rest_hosts = (await rest.get("/api/infra/ssh/hosts")).json()
+        async with mcp_session(site.mcp_url, headers) as session:
+            listed = {tool.name for tool in (await session.list_tools()).tools}
+            assert listed >= INFRA_SSH_TOOLS
+            hosts = await session.call_tool("infra_ssh_list_hosts", {})
+            assert hosts.structured_content == rest_hosts
+            actions = await session.call_tool("infra_ssh_list_actions", {})
+            assert actions.structured_content == {"actions": (await rest.get("/api/infra/ssh/actions")).json()}
+            check = await session.call_tool(
+                "infra_ssh_check_action", {"action_id": "echo", "host_id": dev["id"], "parameters": {"message": "`id`"}}
+            )
+            assert check.structured_content is not None
+            assert check.structured_content["argv"] == ["echo", "`id`"]
+            ran = await session.call_tool(
+                "infra_ssh_run_action", {"action_id": "echo", "host_id": dev["id"], "parameters": {"message": "$(id)"}}
+            )
+            assert not ran.is_error, texts(ran)
+            assert ran.structured_content is not None
+            assert ran.structured_content["stdout"]["text"] == "$(id)\n"
+            run_id = ran.structured_content["id"]
+            again = await session.call_tool("infra_ssh_get_run", {"run_id": run_id})
+            assert again.structured_content == (await rest.get(f"/api/infra/ssh/runs/{run_id}")).json()
+            failed = await session.call_tool("infra_ssh_run_action", {"action_id": "uptime", "host_id": impostor["id"]})
+            assert failed.is_error
+            assert failed.structured_content is not None
+            assert failed.structured_content["code"] == "remote_failed"
+            assert failed.structured_content["kind"] == "host_key_mismatch"
+            refused = await session.call_tool(
+                "infra_ssh_run_action", {"action_id": "wait", "host_id": dev["id"], "parameters": {"seconds": 999}}
+            )
+            assert refused.structured_content is not None
+            assert refused.structured_content["code"] == "validation_failed"
+            audit = await session.call_tool("infra_ssh_query_audit", {"event": "run"})
+    assert audit.structured_content is not None
+    records = audit.structured_content["items"]
+    assert [r["outcome"] for r in records] == ["validation_failed", "remote_failed", "ok"]
+    assert {r["via"] for r in records} == {"mcp"}
+    assert {r["user_id"] for r in records} == {"bob@example.com"}
+
+
+async def test_without_x_user_id_the_tools_refuse(site: Site) -> None:
+    headers = {"X-API-Key": await operator_key(site.uc, "mcp-nouser")}
+    async with mcp_session(site.mcp_url, headers) as session:
+        result = await session.call_tool("infra_ssh_list_hosts", {})
+    assert result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["code"] == "user_id_required"
+
+
+async def test_lower_tiers_neither_see_nor_call_them(site: Site) -> None:
+    minted = await site.key("tools:read", "tools:write", tier=Tier.STANDARD)
+    async with mcp_session(site.mcp_url, {"X-API-Key": minted.key}) as session:
+        listed = {tool.name for tool in (await session.list_tools()).tools}
+        called = {name: await session.call_tool(name, {}) for name in sorted(INFRA_SSH_TOOLS)}
+    assert listed.isdisjoint(INFRA_SSH_TOOLS)
+    for name, result in called.items():
+        assert texts(result) == [f"Unknown tool: {name}"]
