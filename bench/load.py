@@ -26,7 +26,8 @@ class Load:
 class Loader:
     """wrk (one thread) or bench/loadgen.py, always in its own process."""
 
-    def __init__(self, kind: str, connections: int, warmup: float, duration: float) -> None:
+    def __init__(self, kind: str, connections: int, warmup: float, duration: float, *, host: str = HOST) -> None:
+        self.host = host
         self.kind = kind
         self.connections = connections
         self.warmup = warmup
@@ -66,13 +67,15 @@ class Loader:
             cmd += ["-H", f"{name}: {value}"]
         if report:
             cmd += ["-s", str(BENCH / "wrk_report.lua")]
-        cmd.append(f"http://{HOST}:{port}{path}")
+        cmd.append(f"http://{self.host}:{port}{path}")
         return cmd
 
     def _loadgen(self, port: int, path: str, headers: dict[str, str], seconds: float) -> list[str]:
         cmd = [
             sys.executable,
             str(BENCH / "loadgen.py"),
+            "--host",
+            self.host,
             "--port",
             str(port),
             "--path",

@@ -79,19 +79,21 @@ async def peak_growth(pid: int, work: Callable[[], Awaitable[Any]]) -> tuple[Any
     return result, (max(peak, tree_rss(pid)) - start) / MIB
 
 
-def host_port(serve: Serve, sandbox_id: str, port: int) -> int:
-    """The workload's host port, as its runtime recorded it (the state the proxy reads too)."""
+def upstream(serve: Serve, sandbox_id: str, port: int) -> tuple[str, int]:
+    """Where the workload answers, as its runtime recorded it (the state the proxy reads too): on
+    Docker, the container's address on its tenant's network (no host port is published)."""
     owner = f"sandbox:{sandbox_id}"
     if serve.env.get("TESSERRA_RUNTIME") == "docker":
         found = subprocess.run(
             ["docker", "ps", "-q", "--filter", f"label=tesserra.owner={owner}"], capture_output=True, text=True
         ).stdout.split()
-        mapped = subprocess.run(["docker", "port", found[0], f"{port}/tcp"], capture_output=True, text=True).stdout
-        return int(mapped.split()[0].rsplit(":", 1)[1])
+        template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+        shown = subprocess.run(["docker", "inspect", "-f", template, found[0]], capture_output=True, text=True)
+        return shown.stdout.split()[0], port
     for record in (Path(serve.env["TESSERRA_DATA_DIR"]) / "workloads").glob("*/workload.json"):
         data = json.loads(record.read_text())
         if data["spec"]["owner"] == owner and data["state"] == "running":
-            return int(data["ports"][str(port)])
+            return HOST, int(data["ports"][str(port)])
     raise SystemExit(f"no running workload for sandbox {sandbox_id}")
 
 
@@ -172,24 +174,26 @@ async def idle_websockets(serve: Serve, path: str, token: str, n: int) -> int:
 
 
 def _loads(
-    kind: str, connections: int, seconds: float, port: int, path: str, headers: dict[str, str]
+    kind: str, connections: int, seconds: float, where: tuple[str, int], path: str, headers: dict[str, str]
 ) -> tuple[float, float]:
-    load = Loader(kind, connections, 0.5, seconds).measure(port, path, headers)
+    load = Loader(kind, connections, 0.5, seconds, host=where[0]).measure(where[1], path, headers)
     if load.bad_status or load.socket_errors:
         raise SystemExit(f"{path}: {load.bad_status} non-2xx, {load.socket_errors} socket errors")
     return load.p50_ms, load.rps
 
 
-def latency_and_share(serve: Serve, direct: int, path: str, token: str, seconds: float, name: str) -> list[Verdict]:
+def latency_and_share(
+    serve: Serve, direct: tuple[str, int], path: str, token: str, seconds: float, name: str
+) -> list[Verdict]:
     kind = choose_loader("auto")
-    via = (serve.port, f"{path}{ONE_KIB}", {HEADER: token})
-    straight: tuple[int, str, dict[str, str]] = (direct, ONE_KIB, {})
+    via = ((HOST, serve.port), f"{path}{ONE_KIB}", {HEADER: token})
+    straight: tuple[tuple[str, int], str, dict[str, str]] = (direct, ONE_KIB, {})
     single: dict[str, list[float]] = {"proxy": [], "direct": []}
     many: dict[str, list[float]] = {"proxy": [], "direct": []}
     for _ in range(3):
-        for way, (port, target, headers) in (("direct", straight), ("proxy", via)):
-            single[way].append(_loads(kind, 1, seconds, port, target, headers)[0])
-            many[way].append(_loads(kind, 32, seconds, port, target, headers)[1])
+        for way, (where, target, headers) in (("direct", straight), ("proxy", via)):
+            single[way].append(_loads(kind, 1, seconds, where, target, headers)[0])
+            many[way].append(_loads(kind, 32, seconds, where, target, headers)[1])
     p50 = {way: statistics.median(values) for way, values in single.items()}
     rps = {way: statistics.median(values) for way, values in many.items()}
     added, share = p50["proxy"] - p50["direct"], rps["proxy"] / rps["direct"]
@@ -272,7 +276,7 @@ async def measure_proxy(
             if (await client.get(f"{path}/", headers={HEADER: token})).status_code == 200:
                 break
             await asyncio.sleep(0.02)
-        verdicts += latency_and_share(serve, host_port(serve, sid, 8000), path, token, args.seconds, name)
+        verdicts += latency_and_share(serve, upstream(serve, sid, 8000), path, token, args.seconds, name)
         verdicts += await streams(serve, pid, path, token, args, name)
         try:
             opened, grew = await peak_growth(pid, lambda: idle_websockets(serve, path, token, args.websockets))

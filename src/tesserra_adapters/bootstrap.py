@@ -160,7 +160,9 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
     elif kind == "docker":
         from tesserra_adapters.runtime.docker import DockerRuntime
 
-        runtime = DockerRuntime(docker_host, mount_root=workspaces_root(data_dir))
+        runtime = DockerRuntime(
+            docker_host, mount_root=workspaces_root(data_dir), host_guard=settings.docker_host_guard
+        )
     else:
         raise ValueError(f"TESSERRA_RUNTIME must be process or docker, not {kind!r}")
     try:
@@ -379,7 +381,9 @@ def _site(settings: Settings) -> SiteConfig:
 async def build(ports: Ports, settings: Settings) -> UseCases:
     """The facade over ``ports``, with the tool catalog loaded."""
     holder = f"{socket.gethostname()}/{os.getpid()}"  # after any fork: each worker is a holder of its own
-    uc = use_cases(ports, rate_scale=settings.rate_limit_scale, holder=holder)
+    uc = use_cases(
+        ports, rate_scale=settings.rate_limit_scale, holder=holder, sandbox_pool_size=settings.sandbox_pool_size
+    )
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc
 

@@ -8,7 +8,7 @@ import secrets
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -69,6 +69,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     rate_limit_scale: float = 1.0
     docker_host: str = "unix:///var/run/docker.sock"
+    sandbox_pool_size: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    """Paused sandbox workloads kept warm per template (the last 4 templates created from): a create
+    whose template matches claims one. 0: no pool."""
+    docker_host_guard: Literal["iptables", "external"] = "iptables"
+    """How sandboxes on Docker are kept from the host's ports (``runtime/docker_guard.py``): this server
+    adds one iptables rule (it needs root and iptables), or ``external``: the operator keeps it."""
     runtime: Literal["process", "docker"] = "process"
     """Where workloads run: ``process`` (local processes, sandboxed by ``process_isolation``) or ``docker``."""
     process_isolation: Literal["bubblewrap", "none-trusted-single-tenant"] = "bubblewrap"

@@ -45,6 +45,7 @@ from tesserra_core.usecases.reconcile import ReconcileWorkloads
 from tesserra_core.usecases.resources import Resources, resources
 from tesserra_core.usecases.runtime_proxy import Runtime, runtime
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
+from tesserra_core.usecases.sandbox_pool import SandboxPool
 from tesserra_core.usecases.sandboxes import Sandboxes, sandboxes
 from tesserra_core.usecases.sessions import AuthPolicy, Sessions, sessions
 from tesserra_core.usecases.shared_tools import SharedTools, shared_tools
@@ -103,6 +104,7 @@ class UseCases:
     revocations: RevocationWatcher
     provisioner: Provisioner
     sandbox_reaper: SandboxReaper
+    sandbox_pool: SandboxPool
     tool_servers: ToolServers
     retry_billing_events: RetryEvents
     reconcile_workloads: ReconcileWorkloads
@@ -118,12 +120,14 @@ class UseCases:
         servers it started: reconciling workloads and retrying billing events are the server's."""
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self.runtime.activity.aclose)
+            stack.push_async_callback(self.runtime.watch.aclose)
             stack.push_async_callback(self.infra_ssh.run_action.board.aclose)
             await stack.enter_async_context(self.revocations.watching())
             if not guest:
                 await stack.enter_async_context(self.retry_billing_events.running())
                 await stack.enter_async_context(self.provisioner.running())
                 await stack.enter_async_context(self.sandbox_reaper.running())
+                await stack.enter_async_context(self.sandbox_pool.running())
             await stack.enter_async_context(self.tool_servers.running(reconcile=not guest))
             yield
 
@@ -134,6 +138,7 @@ def use_cases(
     policy: AuthPolicy | None = None,
     rate_scale: float = 1.0,
     tool_limits: ToolLimits | None = None,
+    sandbox_pool_size: int = 0,
     holder: str = "local",
 ) -> UseCases:
     """The facade over these ports: the areas, built once, sharing the caches that revocations clear.
@@ -155,7 +160,8 @@ def use_cases(
         p.uow, p.rate_limiter, p.idempotency, p.clock, retention=REVOCATION_RETENTION, idle_for=idle_for
     )
     provisioner = Provisioner(p.uow, p.runtime, p.clock)
-    lifecycle = SandboxLifecycle(p.uow, p.runtime, p.clock)
+    pool = SandboxPool(p.runtime, sandbox_pool_size, p.ids.new(), p.http_probe)
+    lifecycle = SandboxLifecycle(p.uow, p.runtime, p.clock, pool)
     shared = shared_tools(p)
     limits = tool_limits or ToolLimits()
     tool_servers = ToolServers(
@@ -228,6 +234,7 @@ def use_cases(
         revocations=RevocationWatcher(p.uow, caches, usage, p.clock, housekeeping),
         provisioner=provisioner,
         sandbox_reaper=SandboxReaper(p.uow, lifecycle, p.clock),
+        sandbox_pool=pool,
         tool_servers=tool_servers,
         retry_billing_events=RetryEvents(p.uow, billing.process, p.clock, lease=LeaseTerms(p.leases, holder)),
         reconcile_workloads=ReconcileWorkloads(p.runtime),

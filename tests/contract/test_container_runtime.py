@@ -211,6 +211,27 @@ async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
     assert listed[a.id].state is WorkloadState.RUNNING
 
 
+async def test_adopt_hands_a_paused_workload_to_a_new_owner_and_tenant(harness: Harness) -> None:
+    rt = harness.runtime
+    pooled = await rt.run(harness.sleeper("pool:1"))
+    await rt.pause(pooled.id)
+    adopted = await rt.adopt(pooled.id, f"{harness.prefix}sandbox:1", "t2")
+    assert adopted.id == pooled.id
+    assert (adopted.owner, adopted.tenant_id) == (f"{harness.prefix}sandbox:1", "t2")
+    assert adopted.paused
+    assert await rt.list(f"{harness.prefix}pool:") == []
+    [listed] = await rt.list(f"{harness.prefix}sandbox:")
+    assert (listed.id, listed.owner, listed.tenant_id) == (pooled.id, adopted.owner, "t2")
+    assert await rt.inspect(pooled.id) == listed
+    resumed = await rt.resume(pooled.id)
+    assert resumed.state is WorkloadState.RUNNING
+    assert not resumed.paused
+    await rt.remove(pooled.id)
+    assert await rt.list(harness.prefix) == []
+    with pytest.raises(NotFound):
+        await rt.adopt(pooled.id, f"{harness.prefix}sandbox:2", "t2")
+
+
 async def test_concurrent_runs_and_removals(harness: Harness) -> None:
     rt = harness.runtime
     workloads = await asyncio.gather(*(rt.run(harness.sleeper(f"n{i}")) for i in range(6)))

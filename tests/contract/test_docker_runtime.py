@@ -14,6 +14,8 @@ import aiodocker
 import msgspec
 import pytest
 
+from tesserra_adapters.runtime import docker as docker_module
+from tesserra_adapters.runtime import docker_config
 from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_adapters.runtime.docker_config import (
     DEFAULT_CPUS,
@@ -21,10 +23,11 @@ from tesserra_adapters.runtime.docker_config import (
     EGRESS_NETWORK,
     ISOLATED_NETWORK,
     PIDS_LIMIT,
+    tenant_network,
 )
 from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.workspaces import LocalWorkspaces
-from tesserra_core.errors import NotFound, Unavailable, ValidationFailed
+from tesserra_core.errors import NotFound, Unavailable, Unprocessable, ValidationFailed
 from tesserra_core.ports.runtime import Mount, WorkloadSpec, WorkloadState
 from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, PYTHON_MCP_IMAGE, docker_image, eventually
 
@@ -366,3 +369,102 @@ async def test_workloads_with_the_network_cannot_reach_one_another(
         logs = await logged(runtime, neighbour.id, "rc=")
         assert "tesserra test page" not in logs
         assert "rc=0" not in logs
+
+
+async def test_without_the_host_guard_an_unpublished_workload_is_refused() -> None:
+    """No iptables (or no root): a workload that publishes nothing (a sandbox) would reach the host's
+    ports through its gateway, so it is refused, naming the fix; published workloads are unaffected,
+    and an operator who keeps the rule elsewhere says so."""
+    spec = WorkloadSpec(owner="o", tenant_id="t", command=("true",), image=BUSYBOX_IMAGE, publish=False)
+    rt = DockerRuntime(DOCKER_HOST, pull=False, iptables="/no/such/iptables")
+    try:
+        with pytest.raises(Unprocessable) as refused:
+            rt.admit(spec)
+        assert refused.value.code == "isolation_unavailable"
+        assert "TESSERRA_DOCKER_HOST_GUARD=external" in str(refused.value)
+        with pytest.raises(Unprocessable):
+            await rt.run(spec)
+        rt.admit(msgspec.structs.replace(spec, publish=True))
+    finally:
+        await rt.aclose()
+    DockerRuntime(DOCKER_HOST, host_guard="external", iptables="/no/such/iptables").admit(spec)
+
+
+async def test_unpublished_workloads_share_their_tenants_network_until_the_last_goes(
+    runtime: PrefixedRuntime, engine: aiodocker.Docker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No host port; the tenant's internal network is made on demand and removed with the last
+    container naming it, not while a stopped one still does (it must find it again on start); a
+    network removed under a run is made again."""
+    tenant = f"tenant-{uuid.uuid4().hex[:8]}"
+    name = tenant_network(tenant, egress=False)
+
+    def httpd() -> WorkloadSpec:
+        spec = busybox(runtime, "httpd", "-f", "-p", "8080", "-h", "/www", ports=(8080,), publish=False)
+        return msgspec.structs.replace(spec, tenant_id=tenant)
+
+    async def exists() -> bool:
+        return name in {n["Name"] for n in await engine.networks.list()}
+
+    first, second = await runtime.run(httpd()), await runtime.run(httpd())
+    for workload in (first, second):
+        info = await engine.containers.container(workload.id).show()
+        assert not info["HostConfig"]["PortBindings"]
+        assert workload.ports == {8080: 8080}
+        assert workload.address == info["NetworkSettings"]["Networks"][name]["IPAddress"]
+    shown = await (await engine.networks.get(name)).show()
+    assert shown["Internal"] is True
+    assert shown["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+    await runtime.stop(first.id, grace=0)
+    await runtime.remove(second.id)
+    assert await exists()  # the stopped one still names it
+    restarted = await runtime.start(first.id)
+    assert restarted.address
+    await runtime.remove(first.id)
+    assert not await exists()
+    # made again on the next run, even when another worker removes it between the check and the create
+    made = docker_config.network
+    removals = 0
+
+    async def removed_meanwhile(docker: aiodocker.Docker, spec: WorkloadSpec) -> str:
+        nonlocal removals
+        chosen = await made(docker, spec)
+        if removals == 0:
+            removals += 1
+            await (await docker.networks.get(chosen)).delete()
+        return chosen
+
+    monkeypatch.setattr(docker_module, "network", removed_meanwhile)
+    third = await runtime.run(httpd())
+    assert removals == 1
+    assert third.address
+    await runtime.remove(third.id)
+    assert not await exists()
+
+
+async def test_tidy_removes_the_private_networks_no_container_is_on(
+    runtime: PrefixedRuntime, engine: aiodocker.Docker
+) -> None:
+    """A container removed behind the runtime's back (another server's reconciler, an operator) leaves
+    its tenant's network; the reconciler's tidy removes it, and keeps one a stopped container is on."""
+    gone_tenant, kept_tenant = f"tenant-{uuid.uuid4().hex[:8]}", f"tenant-{uuid.uuid4().hex[:8]}"
+
+    def httpd(tenant: str) -> WorkloadSpec:
+        spec = busybox(runtime, "httpd", "-f", "-p", "8080", "-h", "/www", ports=(8080,), publish=False)
+        return msgspec.structs.replace(spec, tenant_id=tenant)
+
+    removed_behind = await runtime.run(httpd(gone_tenant))
+    stopped = await runtime.run(httpd(kept_tenant))
+    await runtime.stop(stopped.id, grace=0)
+    await engine.containers.container(removed_behind.id).delete(force=True)
+
+    async def names() -> set[str]:
+        return {n["Name"] for n in await engine.networks.list()}
+
+    gone, kept = tenant_network(gone_tenant, egress=False), tenant_network(kept_tenant, egress=False)
+    assert {gone, kept} <= await names()
+    assert await runtime.tidy() >= 1
+    assert gone not in await names()
+    assert kept in await names()
+    await runtime.remove(stopped.id)
+    assert kept not in await names()

@@ -87,6 +87,27 @@ async def test_round_trip_keeps_every_field(uow_factory: UnitOfWorkFactory) -> N
     assert found.proxy_epoch == 4
 
 
+async def test_revoked_tokens_round_trip_and_expire_from_the_list(uow_factory: UnitOfWorkFactory) -> None:
+    t = await seed_tenant(uow_factory)
+    s = sandbox(t.id)
+    await _add(uow_factory, s)
+    day = timedelta(days=1)
+    first = s.revoking("tok-1", T0 + day, T0)
+    second = first.revoking("tok-2", T0 + 2 * day, T0 + timedelta(hours=1))
+    async with uow_factory() as uow:
+        assert await uow.sandboxes.update(second, if_updated_at=s.updated_at) is True
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        found = await uow.sandboxes.get(t.id, s.id)
+    assert found == second
+    assert found.revoked("tok-1")
+    assert found.revoked("tok-2")
+    assert not found.revoked("tok-3")
+    later = found.revoking("tok-3", T0 + 3 * day, T0 + day)  # tok-1 could no longer be used: dropped
+    assert [r.token_id for r in later.revoked_tokens] == ["tok-2", "tok-3"]
+    assert [r.token_id for r in later.revoking("tok-2", T0 + 3 * day, T0 + day).revoked_tokens] == ["tok-3", "tok-2"]
+
+
 async def test_another_tenants_sandbox_is_invisible(uow_factory: UnitOfWorkFactory) -> None:
     t = await seed_tenant(uow_factory)
     other = await seed_tenant(uow_factory)

@@ -1,12 +1,16 @@
 """Sandboxes on the real Docker engine: the locally built busybox image serving httpd as a hardened
-container (nobody, no capabilities, read-only root, no new privileges, no network beyond its
-published port), answering on 127.0.0.1; paused by the engine (no answer), resumed, stopped,
-started, and deleted with its container. A server restarted mid-create leaves no container behind."""
+container (nobody, no capabilities, read-only root, no new privileges) that publishes no host port,
+on its tenant's own internal network without traffic between containers, answering at its address
+there; paused by the engine (no answer), resumed, stopped, started, and deleted with its container
+(and the tenant's network with its last sandbox). A sandbox reaches neither another sandbox, of its
+tenant or another's, nor the host's ports. A server restarted mid-create leaves no container behind."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiodocker
 import httpx
@@ -17,8 +21,10 @@ from tesserra_adapters.bootstrap import running
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.sandboxes import SandboxAction, SandboxState, owner_of
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.sandbox_views import NewSandbox
+from tesserra_core.usecases.sandbox_pool import POOL_OWNER
+from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxView
 from tesserra_core.usecases.sessions import Credentials
+from tesserra_core.usecases.tenants import NewTenant
 from tests import support
 from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, docker_image, eventually
 
@@ -47,10 +53,17 @@ async def _owner(uc: UseCases) -> Principal:
     return await uc.authenticate(pair.access_token)
 
 
-async def _page(port: int, wait: float = 3.0) -> str | None:
+async def _stranger(uc: UseCases, owner: Principal) -> Principal:
+    """The owner of a second tenant (``owner`` is the platform's first owner, an admin)."""
+    email = "stranger@sandbox.tesserra.test"
+    await uc.tenants.create(owner, NewTenant(name="Strangers", owner_email=email, owner_password=PASSWORD))
+    return await uc.authenticate((await uc.sessions.login(Credentials(email, PASSWORD))).access_token)
+
+
+async def _page(address: str, port: int, wait: float = 3.0) -> str | None:
     try:
         async with httpx.AsyncClient(timeout=wait, trust_env=False) as http:
-            response = await http.get(f"http://127.0.0.1:{port}/index.html")
+            response = await http.get(f"http://{address}:{port}/index.html")
     except httpx.HTTPError:
         return None
     return response.text if response.status_code == 200 else None
@@ -63,35 +76,117 @@ async def test_a_sandbox_is_a_hardened_container_that_pauses_resumes_and_is_remo
     assert box.state is SandboxState.RUNNING, box.state_reason
     [workload] = await uc.ports.runtime.list(owner_of(box.id))
     assert workload.runtime == "docker"
-    port = workload.ports[8080]
-    assert (await eventually(lambda: _page(port), within=20)).strip() == "tesserra test page"
+    address, port = workload.address, workload.ports[8080]
+    assert port == 8080
+    assert (await eventually(lambda: _page(address, port), within=20)).strip() == "tesserra test page"
 
     docker = aiodocker.Docker(url=DOCKER_HOST)
     try:
         info = await docker.containers.container(workload.id).show()
+        host = info["HostConfig"]
+        assert info["Config"]["User"] == "65534:65534"
+        assert host["CapDrop"] == ["ALL"]
+        assert host["ReadonlyRootfs"] is True
+        assert "no-new-privileges" in " ".join(host["SecurityOpt"] or [])
+        assert not host["PortBindings"]  # no host port: the proxy is the only way in
+        assert not any(info["NetworkSettings"]["Ports"].values())
+        [network] = info["NetworkSettings"]["Networks"]
+        assert network == host["NetworkMode"] == f"tesserra-tenant-{owner.tenant_id}"
+        assert info["NetworkSettings"]["Networks"][network]["IPAddress"] == address
+        net = await (await docker.networks.get(network)).show()
+        assert net["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+        assert net["Internal"] is True  # no route out: the template did not ask for the network
     finally:
         await docker.close()
-    host = info["HostConfig"]
-    assert info["Config"]["User"] == "65534:65534"
-    assert host["CapDrop"] == ["ALL"]
-    assert host["ReadonlyRootfs"] is True
-    assert "no-new-privileges" in " ".join(host["SecurityOpt"] or [])
-    assert all(b["HostIp"] == "127.0.0.1" for bindings in host["PortBindings"].values() for b in bindings)
 
     paused = await uc.sandboxes.action(owner, box.id, SandboxAction.PAUSE)
     assert paused.state is SandboxState.PAUSED
     assert (await uc.ports.runtime.list(owner_of(box.id)))[0].paused
-    assert await _page(port, wait=0.5) is None
+    assert await _page(address, port, wait=0.5) is None
     assert (await uc.sandboxes.action(owner, box.id, SandboxAction.RESUME)).state is SandboxState.RUNNING
-    assert await eventually(lambda: _page(port), within=10)
+    assert await eventually(lambda: _page(address, port), within=10)
     await uc.sandboxes.action(owner, box.id, SandboxAction.PAUSE)
     assert (await uc.sandboxes.action(owner, box.id, SandboxAction.STOP)).state is SandboxState.STOPPED
     started = await uc.sandboxes.action(owner, box.id, SandboxAction.START)
     assert started.state is SandboxState.RUNNING
-    port = (await uc.ports.runtime.list(owner_of(box.id)))[0].ports[8080]
-    assert await eventually(lambda: _page(port), within=20)
+    started_workload = (await uc.ports.runtime.list(owner_of(box.id)))[0]
+    assert await eventually(lambda: _page(started_workload.address, started_workload.ports[8080]), within=20)
     assert (await uc.sandboxes.delete(owner, box.id)).state is SandboxState.DELETED
     assert await uc.ports.runtime.list(owner_of(box.id)) == []
+    assert not await _networks(f"tesserra-tenant-{owner.tenant_id}")  # its last sandbox took it along
+
+
+async def _networks(name: str) -> list[str]:
+    docker = aiodocker.Docker(url=DOCKER_HOST)
+    try:
+        return [n["Name"] for n in await docker.networks.list() if n["Name"].startswith(name)]
+    finally:
+        await docker.close()
+
+
+async def _address(uc: UseCases, box: SandboxView) -> str:
+    [workload] = await uc.ports.runtime.list(owner_of(box.id))
+    return workload.address
+
+
+PROBE_PORTS = (5432, 6379)
+"""The host's PostgreSQL and Redis: a sandbox must reach neither."""
+
+
+async def test_a_sandbox_reaches_no_other_sandbox_nor_the_host(docker_uc: UseCases) -> None:
+    """From inside a sandbox (busybox nc), connections to a sandbox of its own tenant, one of another
+    tenant, its network's gateway (the host: PostgreSQL, Redis, a listener on 0.0.0.0 that answers
+    anyone else) and the host's loopback ports all fail, on an internal network and on an egress one,
+    while the host (the proxy's side) reaches each sandbox at its address."""
+    uc = docker_uc
+    owner = await _owner(uc)
+    stranger = await _stranger(uc, owner)
+    mine = await uc.sandboxes.create(owner, msgspec.convert(HTTPD, NewSandbox))
+    theirs = await uc.sandboxes.create(stranger, msgspec.convert(HTTPD, NewSandbox))
+    probe = msgspec.convert({**HTTPD, "name": "probe", "command": ["sleep", "600"]}, NewSandbox)
+    prober = await uc.sandboxes.create(owner, probe)
+    egress = await uc.sandboxes.create(owner, msgspec.structs.replace(probe, name="egress", network=True))
+    for box in (mine, theirs, prober, egress):
+        assert box.state is SandboxState.RUNNING, box.state_reason
+    targets = {"mine": (await _address(uc, mine), 8080), "theirs": (await _address(uc, theirs), 8080)}
+    for name, (address, port) in targets.items():
+        assert await eventually(lambda a=address, p=port: _page(a, p), within=20), name  # type: ignore[misc]
+    listener = await asyncio.start_server(lambda r, w: w.close(), "0.0.0.0", 0)  # a listener anyone may reach
+    listener_port = listener.sockets[0].getsockname()[1]
+    docker = aiodocker.Docker(url=DOCKER_HOST)
+    try:
+        for box in (prober, egress):
+            [workload] = await uc.ports.runtime.list(owner_of(box.id))
+            info = await docker.containers.container(workload.id).show()
+            [attached] = info["NetworkSettings"]["Networks"].values()
+            gateway = attached["Gateway"]
+            attempts = {
+                **targets,
+                "a host listener on 0.0.0.0, through the gateway": (gateway, listener_port),
+                **{f"gateway:{p}": (gateway, p) for p in (*PROBE_PORTS, 8080)},
+                **{f"loopback:{p}": ("127.0.0.1", p) for p in PROBE_PORTS},
+            }
+            for name, (address, port) in attempts.items():
+                said = await _connects(workload.id, address, port)
+                assert said == "closed", f"{box.name} reached {name} {address}:{port} ({said!r})"
+    finally:
+        listener.close()
+        await docker.close()
+    for box, who in ((mine, owner), (theirs, stranger), (prober, owner), (egress, owner)):
+        await uc.sandboxes.delete(who, box.id)
+    assert not await _networks(f"tesserra-tenant-{owner.tenant_id}")
+    assert not await _networks(f"tesserra-tenant-{stranger.tenant_id}")
+
+
+async def _connects(container_id: str, address: str, port: int) -> str:
+    """``OPEN`` or ``closed``: whether busybox nc inside the container connects to ``address:port``
+    (the docker CLI: the engine API's exec stream now and then came back empty)."""
+    probe = f"nc -w 2 {address} {port} </dev/null && echo OPEN || echo closed"
+    process = await asyncio.create_subprocess_exec(
+        "docker", "-H", DOCKER_HOST, "exec", container_id, "sh", "-c", probe, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    return out.decode(errors="replace").strip()
 
 
 async def test_a_restart_after_a_crash_mid_create_leaves_no_container(docker_uc: UseCases) -> None:
@@ -111,3 +206,54 @@ async def test_a_restart_after_a_crash_mid_create_leaves_no_container(docker_uc:
     assert (await uc.sandboxes.action(owner, box.id, SandboxAction.RESTART)).state is SandboxState.RUNNING
     await uc.sandboxes.delete(owner, box.id)
     assert await uc.ports.runtime.list(owner_of(box.id)) == []
+
+
+async def test_a_pooled_container_joins_the_claiming_tenants_network_before_it_runs(tmp_path: Path) -> None:
+    """The pool's containers wait paused on the unclaimed network, publishing nothing; a claim moves
+    one to the claiming tenant's network only (renamed for its owner, as labels cannot change), where
+    it serves and is reached neither by another tenant's sandbox nor through any host port; deleted,
+    it takes its network along; the pool's containers end with it."""
+    await docker_image(BUSYBOX_IMAGE)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    settings = support.test_settings(tmp_path, url, runtime="docker", docker_host=DOCKER_HOST, sandbox_pool_size=1)
+    docker = aiodocker.Docker(url=DOCKER_HOST)
+    async with running(settings) as uc, uc.sandbox_pool.running():
+        owner = await _owner(uc)
+        stranger = await _stranger(uc, owner)
+        cold = await uc.sandboxes.create(owner, msgspec.convert(HTTPD, NewSandbox))
+
+        async def pooled() -> list[Any] | None:
+            return [w for w in await uc.ports.runtime.list(POOL_OWNER) if w.paused] or None
+
+        [waiting] = await eventually(pooled, within=30)
+        info = await docker.containers.container(waiting.id).show()
+        assert list(info["NetworkSettings"]["Networks"]) == ["tesserra-unclaimed"]
+        assert not info["HostConfig"]["PortBindings"]
+        claimed = await uc.sandboxes.create(stranger, msgspec.convert(HTTPD, NewSandbox))
+        [mine] = await uc.ports.runtime.list(owner_of(claimed.id))
+        assert mine.id == waiting.id
+        assert mine.tenant_id == stranger.tenant_id
+        info = await docker.containers.container(mine.id).show()
+        assert f"tesserra-tenant-{stranger.tenant_id}" in info["NetworkSettings"]["Networks"]
+        assert mine.address == info["NetworkSettings"]["Networks"][f"tesserra-tenant-{stranger.tenant_id}"]["IPAddress"]
+        assert info["State"]["Status"] == "running"
+
+        async def only_the_tenants() -> list[str] | None:  # it leaves the unclaimed network just after
+            shown = await docker.containers.container(mine.id).show()
+            networks = list(shown["NetworkSettings"]["Networks"])
+            return networks if networks == [f"tesserra-tenant-{stranger.tenant_id}"] else None
+
+        await eventually(only_the_tenants, within=15)
+        assert not any(info["NetworkSettings"]["Ports"].values())
+        assert await _page(mine.address, 8080) == "tesserra test page\n"
+        # the other tenant's sandbox cannot reach it
+        [theirs] = await uc.ports.runtime.list(owner_of(cold.id))
+        assert await _connects(theirs.id, mine.address, 8080) == "closed"
+        await uc.sandboxes.delete(stranger, claimed.id)
+        await uc.sandboxes.delete(owner, cold.id)
+        assert not await _networks(f"tesserra-tenant-{stranger.tenant_id}")
+    try:
+        left = await docker.containers.list(all=True, filters='{"label": ["tesserra.managed=1"]}')
+        assert not [c for c in left if str(c["Labels"].get("tesserra.owner", "")).startswith(POOL_OWNER)]
+    finally:
+        await docker.close()

@@ -129,3 +129,18 @@ def test_every_transition_is_an_event_with_its_cause_and_the_list_is_bounded() -
     assert s.events[-1].previous is S.RUNNING
     assert s.events[-1].state is S.PAUSED
     assert s.state_reason == "n59"
+
+
+def test_a_sandbox_holds_a_bounded_list_of_revoked_tokens() -> None:
+    from tesserra_core.domain.sandboxes import MAX_REVOKED
+
+    box = a_sandbox()
+    for n in range(MAX_REVOKED):
+        box = box.revoking(f"t{n}", T0 + timedelta(days=1), T0)
+    with pytest.raises(Conflict) as full:
+        box.revoking("one-more", T0 + timedelta(days=1), T0)
+    assert full.value.code == "too_many_revocations"
+    # once they could no longer be used, they leave room
+    assert box.revoking("one-more", T0 + timedelta(days=3), T0 + timedelta(days=2)).revoked_tokens[-1].token_id == (
+        "one-more"
+    )

@@ -75,6 +75,9 @@ def test_a_bad_proxy_setting_stops_the_start_with_one_clear_line(name: str, valu
         ("TESSERRA_STRIPE_PRICES_API", "products", "TESSERRA_STRIPE_PRICES_API must be one of prices, plans"),
         ("TESSERRA_LOG_LEVEL", "verbose", "TESSERRA_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
         ("TESSERRA_PORT", "http", r"Expected `int`, got `str` \(TESSERRA_PORT\)"),
+        ("TESSERRA_SANDBOX_POOL_SIZE", "-1", r"Expected `int` >= 0 \(TESSERRA_SANDBOX_POOL_SIZE\)"),
+        ("TESSERRA_SANDBOX_POOL_SIZE", "65", r"Expected `int` <= 64 \(TESSERRA_SANDBOX_POOL_SIZE\)"),
+        ("TESSERRA_DOCKER_HOST_GUARD", "none", "TESSERRA_DOCKER_HOST_GUARD must be one of iptables, external"),
     ],
 )
 def test_a_setting_outside_its_closed_set_stops_the_start_naming_the_variable(name: str, value: str, says: str) -> None:

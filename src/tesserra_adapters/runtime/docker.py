@@ -9,6 +9,14 @@ network joins ``tesserra-egress``, a bridge with a route out but no traffic betw
 ports Docker picks (read back by ``inspect``; they may change on restart). The server reaches a
 workload only through them.
 
+A workload that publishes nothing (``WorkloadSpec.publish`` False: sandboxes, which the proxy alone
+reaches) has no host port at all: it joins its tenant's own network (``tesserra-tenant-<tenant>``,
+made on demand, internal unless the spec asks for the network, then ``...-egress`` with a route out;
+no traffic between its containers either way), and the server reaches it at its address there (the
+host reaches a container on an internal network: measured). A host firewall rule (``docker_guard.py``)
+keeps such containers from the host's own ports. A tenant's network is removed with the last container
+that names it.
+
 A workload runs as ``nobody`` (65534:65534, whatever the image says) with every capability dropped,
 ``no-new-privileges``, a read-only root file system with a tmpfs ``/tmp`` (``HOME`` is ``/tmp``
 unless the spec sets it), a pid limit, memory and CPU limits (defaults when the spec gives none), and
@@ -28,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import re
 from collections.abc import AsyncIterator
@@ -39,15 +48,32 @@ import aiohttp
 from aiodocker.exceptions import DockerError
 
 from tesserra_adapters.runtime.docker_attach import AttachedChannel
-from tesserra_adapters.runtime.docker_config import MANAGED, OWNER, container_config, container_name, network
-from tesserra_adapters.runtime.docker_inspection import workload_view
+from tesserra_adapters.runtime.docker_config import (
+    MANAGED,
+    PRIVATE_NETWORK,
+    PRIVATE_PREFIXES,
+    adopted_name,
+    container_config,
+    container_name,
+    network,
+    owner_and_tenant,
+)
+from tesserra_adapters.runtime.docker_guard import HostGuard
+from tesserra_adapters.runtime.docker_inspection import private_networks, workload_view
 from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_inside, check_sources
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, ValidationFailed
 from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec
 
+log = logging.getLogger("tesserra.runtime")
+
 UNREACHABLE = 900
 """The status aiodocker gives a DockerError when it cannot connect to the engine at all."""
+
+LEAVE_AFTER = 2.0
+"""Seconds after a claim by which a container leaves the unclaimed network, resumed or not."""
+NETWORK_ATTEMPTS = 3
+"""How often ``run`` makes a container again whose private network was removed under it."""
 
 _CONTAINER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
 """A container id or name: anything else never reaches the engine's URL paths."""
@@ -57,18 +83,32 @@ class DockerRuntime(Freezing):
     name = "docker"
 
     def __init__(
-        self, docker_host: str = "unix:///var/run/docker.sock", *, pull: bool = True, mount_root: Path | None = None
+        self,
+        docker_host: str = "unix:///var/run/docker.sock",
+        *,
+        pull: bool = True,
+        mount_root: Path | None = None,
+        host_guard: str = "iptables",
+        iptables: str = "iptables",
     ) -> None:
-        """``mount_root``: the only directory whose subdirectories may be mounted (none without it)."""
+        """``mount_root``: the only directory whose subdirectories may be mounted (none without it).
+        ``host_guard``: who keeps the firewall rule that keeps unpublished workloads (sandboxes) from
+        the host's ports (see ``docker_guard.py``)."""
         self._host = docker_host
         self._pull = pull
         self._mount_root = mount_root
+        self._guard = HostGuard(host_guard, iptables)
+        self._to_leave: dict[str, list[str]] = {}
+        self._leaving: set[asyncio.Task[None]] = set()
         self._client: aiodocker.Docker | None = None
 
     # -- the port ---------------------------------------------------------------------------------
 
     def admit(self, spec: WorkloadSpec) -> None:
-        """Every container is isolated (see the module): everything is admitted."""
+        """Every container is isolated (see the module); one that publishes no port (a sandbox) also
+        needs the host guard's firewall rule (422 ``isolation_unavailable`` where it cannot be kept)."""
+        if not spec.publish:
+            self._guard.admit()
 
     async def run(self, spec: WorkloadSpec) -> Workload:
         if not spec.owner:
@@ -77,21 +117,32 @@ class DockerRuntime(Freezing):
             raise ValidationFailed("a Docker workload needs an image")
         check_sources(spec)
         check_inside(spec, self._mount_root)
+        if not spec.publish:
+            await self._guard.ensure()
         async with self._engine():
             await self._ensure_image(spec.image)
-            config = container_config(spec, await network(self._docker, spec))
-            container = await self._docker.containers.create(config, name=container_name(spec.owner))
-            try:
-                await container.start()
-            except DockerError as exc:
-                with contextlib.suppress(DockerError):
-                    await container.delete(force=True)
-                if exc.status in (400, 404, 500) and _is_command_error(exc):
-                    raise ValidationFailed(
-                        f"cannot run {' '.join(spec.command)} in {spec.image}: {exc.message}", code="command_failed"
-                    ) from None
-                raise
-            return workload_view(await container.show())
+            for attempt in range(NETWORK_ATTEMPTS):
+                config = container_config(spec, await network(self._docker, spec))
+                try:
+                    container = await self._docker.containers.create(config, name=container_name(spec.owner))
+                except DockerError as exc:
+                    if _network_gone(exc) and attempt + 1 < NETWORK_ATTEMPTS:
+                        continue  # its tenant's network was removed meanwhile (its last sandbox went): again
+                    raise
+                try:
+                    await container.start()
+                except DockerError as exc:
+                    with contextlib.suppress(DockerError):
+                        await container.delete(force=True)
+                    if _network_gone(exc) and attempt + 1 < NETWORK_ATTEMPTS:
+                        continue
+                    if exc.status in (400, 404, 500) and _is_command_error(exc):
+                        raise ValidationFailed(
+                            f"cannot run {' '.join(spec.command)} in {spec.image}: {exc.message}", code="command_failed"
+                        ) from None
+                    raise
+                return workload_view(await container.show())
+            raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
     async def start(self, workload_id: str) -> Workload:
         async with self._engine(workload_id):
@@ -130,12 +181,15 @@ class DockerRuntime(Freezing):
                 await container.pause()
             elif not paused and status == "paused":
                 await container.unpause()
-            return workload_view(await container.show())
+            shown = workload_view(await container.show())
+            if not paused:
+                self._leave_now(shown.id)
+            return shown
 
     async def remove(self, workload_id: str) -> None:
         async with self._engine():
             try:
-                await self._managed(workload_id)
+                info = await self._managed(workload_id)
                 await self._docker.containers.container(workload_id).delete(force=True, v=True)
             except NotFound:
                 return
@@ -144,6 +198,75 @@ class DockerRuntime(Freezing):
                     await self._gone(workload_id)
                 elif exc.status != 404:
                     raise
+                return
+            for private in private_networks(info):
+                await self._drop_if_unused(private)
+
+    async def _drop_if_unused(self, name: str) -> bool:
+        """Remove a private network once no container (in any state) is on it: a stopped sandbox holds
+        no endpoint on it yet must find it again when started. A run racing this finds the network
+        gone and makes it again (``run`` tries again)."""
+        if await self._docker.containers.list(all=True, filters=json.dumps({"network": [name]})):
+            return False
+        try:
+            await (await self._docker.networks.get(name)).delete()
+        except DockerError as exc:
+            if exc.status not in (403, 404, 409):  # 403/409: a container joined meanwhile; 404: gone
+                raise
+            return False
+        return True
+
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+        """Renamed for its owner and tenant (labels cannot change); one that publishes no port joins
+        the tenant's private network before it is resumed, and leaves the unclaimed one once resumed."""
+        name = adopted_name(owner, tenant_id)
+        if name is None:
+            raise ValidationFailed(f"cannot hand a container to {owner!r} of tenant {tenant_id!r}")
+        async with self._engine(workload_id):
+            info = await self._managed(workload_id)
+            container = self._docker.containers.container(workload_id)
+            stale: list[str] = []
+            joins = []
+            if (info["Config"].get("Labels") or {}).get(PRIVATE_NETWORK):
+                leaving = private_networks(info)
+                egress = any(n.endswith("-egress") for n in leaving)
+                joining = await network(
+                    self._docker,
+                    WorkloadSpec(owner=owner, tenant_id=tenant_id, command=(), publish=False, network=egress),
+                )
+                if joining not in leaving:
+                    joins.append((await self._docker.networks.get(joining)).connect({"Container": info["Id"]}))
+                stale = [old for old in leaving if old != joining]
+            await asyncio.gather(container.rename(name), *joins)  # the engine does both at once
+            if stale:
+                self._leave(info["Id"], stale)
+            return workload_view(await container.show())
+
+    def _leave(self, container_id: str, networks: list[str]) -> None:
+        """Take the container off ``networks`` (the unclaimed ones) once it has been resumed (or in
+        ``LEAVE_AFTER`` seconds at the latest): the engine holds a container while it disconnects it,
+        and a claim's resume would wait. Until then it is on both, which lets it reach nothing more: no
+        traffic between containers on either, and the unclaimed one holds only pooled containers that
+        have run no tenant's code."""
+        self._to_leave[container_id] = networks
+        asyncio.get_running_loop().call_later(LEAVE_AFTER, self._leave_now, container_id)
+
+    def _leave_now(self, container_id: str) -> None:
+        networks = self._to_leave.pop(container_id, None)
+        if not networks:
+            return
+
+        async def leave() -> None:
+            for name in networks:
+                try:
+                    unclaimed = await self._docker.networks.get(name)
+                    await unclaimed.disconnect({"Container": container_id, "Force": True})
+                except DockerError as exc:
+                    log.warning("taking container %s off %s failed: %s", container_id[:12], name, exc.message)
+
+        task = asyncio.create_task(leave())
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
 
     async def _gone(self, workload_id: str, within: float = 30.0) -> None:
         container = self._docker.containers.container(workload_id)
@@ -156,6 +279,16 @@ class DockerRuntime(Freezing):
                 raise
             await asyncio.sleep(0.1)
         raise Unavailable(f"the Docker engine did not remove {workload_id} in {within:.0f} s", code="docker_failed")
+
+    async def tidy(self) -> int:
+        """Remove the private networks (tenants', the unclaimed one) no container is on."""
+        removed = 0
+        async with self._engine():
+            for found in await self._docker.networks.list(filters={"label": [f"{MANAGED}=1"]}):
+                name = str(found.get("Name") or "")
+                if name.startswith(PRIVATE_PREFIXES) and await self._drop_if_unused(name):
+                    removed += 1
+        return removed
 
     async def inspect(self, workload_id: str) -> Workload | None:
         async with self._engine():
@@ -170,7 +303,8 @@ class DockerRuntime(Freezing):
             workloads = []
             for summary in summaries:
                 labels = summary["Labels"] or {}  # always present in a listing, null when empty
-                if not str(labels.get(OWNER, "")).startswith(owner_prefix):
+                owner, _ = owner_and_tenant(labels, (summary["Names"] or [""])[0])
+                if not owner.startswith(owner_prefix):
                     continue
                 try:
                     workloads.append(workload_view(await summary.show()))
@@ -201,6 +335,9 @@ class DockerRuntime(Freezing):
             return "".join(chunks)
 
     async def aclose(self) -> None:
+        for container_id in list(self._to_leave):
+            self._leave_now(container_id)
+        await asyncio.gather(*self._leaving, return_exceptions=True)
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
@@ -265,6 +402,11 @@ class DockerRuntime(Freezing):
                 raise
             return False
         return True
+
+
+def _network_gone(exc: DockerError) -> bool:
+    text = str(exc.message).lower()
+    return exc.status == 404 and "network" in text and "not found" in text
 
 
 def _is_command_error(exc: DockerError) -> bool:

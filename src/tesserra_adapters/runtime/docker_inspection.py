@@ -1,5 +1,7 @@
 """What the Docker engine's inspection of a container says, as the port's ``Workload``: its state,
-exit code and start time, and the host ports its declared ports are published on."""
+exit code and start time, and where its declared ports answer: the host ports they are published on
+at 127.0.0.1, or, for a container that publishes none, the ports themselves at its address on its
+private network (named by the container's own label, set by this server)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tesserra_adapters.runtime.docker_config import OWNER, TENANT
+from tesserra_adapters.runtime.docker_config import PRIVATE_NETWORK, PRIVATE_PREFIXES, owner_and_tenant
 from tesserra_core.ports.runtime import Workload, WorkloadState
 
 _STATES = {
@@ -46,18 +48,44 @@ def _ports(info: Mapping[str, Any]) -> dict[int, int]:
     return ports
 
 
+def private_networks(info: Mapping[str, Any]) -> list[str]:
+    """The private networks the container is attached to, a tenant's first (a pooled container being
+    claimed is briefly on the unclaimed one too)."""
+    attached = ((info.get("NetworkSettings") or {}).get("Networks") or {}).keys()
+    return sorted(
+        (n for n in attached if n.startswith(PRIVATE_PREFIXES)), key=lambda n: n.startswith("tesserra-unclaimed")
+    )
+
+
+def _private(info: Mapping[str, Any]) -> tuple[str, dict[int, int]]:
+    """The container's address on its private network and its declared ports there ("" and none when
+    it has no address: not running)."""
+    networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
+    found = private_networks(info)
+    address = str((networks.get(found[0]) or {}).get("IPAddress") or "") if found else ""
+    if not address:
+        return "", {}
+    declared = info["Config"].get("ExposedPorts") or {}
+    return address, {int(key.partition("/")[0]): int(key.partition("/")[0]) for key in declared if key.endswith("/tcp")}
+
+
 def workload_view(info: Mapping[str, Any]) -> Workload:
     labels = info["Config"].get("Labels") or {}
     status = info["State"]["Status"]
     state = _STATES.get(status, WorkloadState.EXITED)
+    address, ports = "127.0.0.1", _ports(info)
+    if labels.get(PRIVATE_NETWORK):
+        address, ports = _private(info)
+    owner, tenant = owner_and_tenant(labels, str(info.get("Name") or ""))
     return Workload(
         id=info["Id"],
-        owner=labels.get(OWNER, ""),
-        tenant_id=labels.get(TENANT, ""),
+        owner=owner,
+        tenant_id=tenant,
         runtime="docker",
         state=state,
         image=info["Config"].get("Image"),
-        ports=_ports(info) if state is WorkloadState.RUNNING else {},
+        ports=ports if state is WorkloadState.RUNNING else {},
+        address=address or "127.0.0.1",
         exit_code=int(info["State"]["ExitCode"]) if state is WorkloadState.EXITED else None,
         started_at=_timestamp(info["State"].get("StartedAt")),
         paused=status == "paused",

@@ -178,6 +178,15 @@ class MemoryRuntime(Freezing):
         await self._halt(entry, exit_code=137)
         self._entries.pop(workload_id, None)
 
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+        entry = self._entry(workload_id)
+        entry.spec = msgspec.structs.replace(entry.spec, owner=owner, tenant_id=tenant_id)
+        entry.workload = _replace(entry.workload, owner=owner, tenant_id=tenant_id)
+        return entry.workload
+
+    async def tidy(self) -> int:
+        return 0
+
     async def inspect(self, workload_id: str) -> Workload | None:
         entry = self._entries.get(workload_id)
         return None if entry is None else entry.workload

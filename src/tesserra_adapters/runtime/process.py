@@ -42,6 +42,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_sources
 from tesserra_adapters.runtime.process_children import (
@@ -160,6 +162,24 @@ class ProcessRuntime(Freezing):
             if self._sandbox is not None and record.uid is not None and next(others, None) is None:
                 self._sandbox.release_uid(record.spec.owner, record.uid)
         self._locks.pop(workload_id, None)
+
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+        """The record names its new owner; in the sandbox its uid passes to the new owner with it
+        (the network, pasta's, forwards only to this host's loopback: nothing to move)."""
+        if not owner:
+            raise ValidationFailed("a workload needs an owner")
+        async with self._lock(workload_id):
+            record = self._files.load(workload_id)
+            previous = record.spec.owner
+            record.spec = msgspec.structs.replace(record.spec, owner=owner, tenant_id=tenant_id)
+            if self._sandbox is not None and record.uid is not None:
+                self._sandbox.transfer_uid(previous, owner, record.uid)
+            self._files.save(record)
+            return self._view(self._refresh(record))
+
+    async def tidy(self) -> int:
+        """Nothing outlives a process workload's ``remove`` (its folder, uid and pasta go with it)."""
+        return 0
 
     async def inspect(self, workload_id: str) -> Workload | None:
         try:

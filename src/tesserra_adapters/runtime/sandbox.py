@@ -178,6 +178,16 @@ class Sandbox:
             return uid
         raise OSError("no workload uid left")
 
+    def transfer_uid(self, owner: str, new_owner: str, uid: int) -> None:
+        """``owner``'s uid becomes ``new_owner``'s (a pooled workload handed to a sandbox)."""
+        marker = self._uids / str(uid)
+        if marker.read_text() != owner:
+            raise OSError(f"uid {uid} is not {owner}'s")
+        temporary = marker.with_name(f".{uid}.{os.getpid()}")
+        temporary.write_text(new_owner)
+        temporary.chmod(0o600)
+        os.replace(temporary, marker)
+
     def release_uid(self, owner: str, uid: int) -> None:
         marker = self._uids / str(uid)
         try:

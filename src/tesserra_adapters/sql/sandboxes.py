@@ -1,4 +1,4 @@
-"""SQL repository of sandboxes (the template and the events are stored as JSON text)."""
+"""SQL repository of sandboxes (the template, the events and the revoked tokens are stored as JSON text)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,41 @@ from sqlalchemy import Row, and_, or_, select
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
 from tesserra_core.domain.paging import PageRequest
-from tesserra_core.domain.sandboxes import GONE, TRANSIENT, OnTtl, Sandbox, SandboxEvent, SandboxState, SandboxTemplate
+from tesserra_core.domain.sandboxes import (
+    GONE,
+    TRANSIENT,
+    OnTtl,
+    RevokedToken,
+    Sandbox,
+    SandboxEvent,
+    SandboxState,
+    SandboxTemplate,
+)
 
 _encoder = msgspec.json.Encoder()
 _template = msgspec.json.Decoder(SandboxTemplate)
 _events = msgspec.json.Decoder(tuple[SandboxEvent, ...])
+_revoked = msgspec.json.Decoder(tuple[RevokedToken, ...])
 _GONE = [s.value for s in GONE]
 
 
 def _sandbox(r: Row[Any]) -> Sandbox:
-    return from_row(Sandbox, r, template=_template.decode(r.template), events=_events.decode(r.events))
+    return from_row(
+        Sandbox,
+        r,
+        template=_template.decode(r.template),
+        events=_events.decode(r.events),
+        revoked_tokens=_revoked.decode(r.revoked_tokens),
+    )
 
 
 def _values(s: Sandbox) -> dict[str, Any]:
-    return to_values(s, template=_encoder.encode(s.template).decode(), events=_encoder.encode(s.events).decode())
+    return to_values(
+        s,
+        template=_encoder.encode(s.template).decode(),
+        events=_encoder.encode(s.events).decode(),
+        revoked_tokens=_encoder.encode(s.revoked_tokens).decode(),
+    )
 
 
 class SqlSandboxes(Repo):

@@ -497,6 +497,7 @@ sandboxes = Table(
     Column("state_reason", Text, nullable=False),
     Column("generation", Integer, nullable=False),
     Column("proxy_epoch", Integer, nullable=False, server_default="0"),
+    Column("revoked_tokens", Text, nullable=False, server_default="[]"),
     Column("workload_id", String(128), nullable=True),
     Column("ttl_seconds", Integer, nullable=False),
     Column("on_ttl", String(8), nullable=False),
@@ -513,8 +514,9 @@ sandboxes = Table(
     Index(None, "expires_at"),
     Index(None, "idle_expires_at"),
 )
-"""Sandboxes (migration 0007; proxy_epoch 0008); a deleted one stays, state ``deleted``, with its events. The owner is
-a user id without a foreign key: the sandbox outlives its creator's membership and is the tenant's."""
+"""Sandboxes (migration 0007; proxy_epoch 0008; revoked_tokens 0012); a deleted one stays, state
+``deleted``, with its events. The owner is a user id without a foreign key: the sandbox outlives its
+creator's membership and is the tenant's."""
 
 ssh_hosts = Table(
     "ssh_hosts",

@@ -30,6 +30,8 @@ from tesserra_core.errors import Conflict
 MAX_NAME = 63
 MAX_EVENTS = 50
 """Events kept per sandbox (oldest dropped first)."""
+MAX_REVOKED = 1000
+"""Single proxy tokens a sandbox holds revoked at once (each until it could no longer be used)."""
 
 
 class SandboxState(enum.StrEnum):
@@ -166,6 +168,13 @@ class SandboxEvent(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class RevokedToken(msgspec.Struct, frozen=True, kw_only=True):
+    """One proxy token revoked by its id, kept until ``until`` (when it would have expired anyway)."""
+
+    token_id: str
+    until: datetime
+
+
 class Sandbox(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     tenant_id: str
@@ -179,6 +188,8 @@ class Sandbox(msgspec.Struct, frozen=True, kw_only=True):
     """Moves on with every new workload and with deletion: what proxy tokens bind to."""
     proxy_epoch: int = 0
     """Moves on when the sandbox's proxy tokens are revoked: a token names the epoch it was minted in."""
+    revoked_tokens: tuple[RevokedToken, ...] = ()
+    """Proxy tokens revoked one by one (by id), each until it would have expired."""
     workload_id: str | None
     ttl_seconds: int
     on_ttl: OnTtl
@@ -219,6 +230,23 @@ class Sandbox(msgspec.Struct, frozen=True, kw_only=True):
             **changes,
         )
         return moved.clocked()
+
+    def revoked(self, token_id: str) -> bool:
+        return any(r.token_id == token_id for r in self.revoked_tokens)
+
+    def revoking(self, token_id: str, until: datetime, now: datetime) -> Sandbox:
+        """With the token ``token_id`` revoked until ``until``; entries whose token has expired are
+        dropped. 409 ``too_many_revocations`` past ``MAX_REVOKED`` (revoke them all instead)."""
+        kept = tuple(r for r in self.revoked_tokens if r.until > now and r.token_id != token_id)
+        if len(kept) >= MAX_REVOKED:
+            raise Conflict(
+                f"the sandbox holds {MAX_REVOKED} revoked tokens: revoke all its tokens instead",
+                code="too_many_revocations",
+            )
+        entry = RevokedToken(token_id=token_id, until=until)
+        return msgspec.structs.replace(
+            self, revoked_tokens=(*kept, entry), updated_at=next_version(now, self.updated_at)
+        )
 
     def touched(self, now: datetime) -> Sandbox:
         """Activity now: the idle clock starts again."""

@@ -56,10 +56,15 @@ class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True):
     stdio: bool = False
     """Keep stdin and stdout attached (an MCP server over stdio); see ``ContainerRuntime.attach``."""
     ports: tuple[int, ...] = ()
-    """Ports the workload listens on; each is reachable on 127.0.0.1 at ``Workload.ports[port]`` (the
-    host port may change on start/restart: read it back). The workload learns the port to listen on
-    from ``PORT`` (the first one) and ``PORT_<declared>`` (each): its host port under the process
-    runtime, the declared port itself in a container."""
+    """Ports the workload listens on; each is reachable at ``Workload.address``, port
+    ``Workload.ports[port]`` (it may change on start/restart: read it back). The workload learns the
+    port to listen on from ``PORT`` (the first one) and ``PORT_<declared>`` (each): its host port under
+    the process runtime, the declared port itself in a container."""
+    publish: bool = True
+    """Publish the declared ports on the host's 127.0.0.1 (``Workload.address``). False (sandboxes: the
+    proxy is the only way in): an image runtime publishes no host port and puts the workload on a
+    private network of its tenant's, where the server reaches it at its own address; the process
+    runtime, whose userspace network forwards ports only to the host's loopback, behaves as with True."""
     network: bool = False
     """Whether the workload may reach the network (on the process runtime, sandboxed: a workload with
     declared ports reaches it too, through the same pasta that forwards them)."""
@@ -93,6 +98,10 @@ class Workload(msgspec.Struct, frozen=True, kw_only=True):
     state: WorkloadState
     image: str | None = None
     ports: Mapping[int, int] = msgspec.field(default_factory=dict)
+    """Each declared port of a running workload: the port it answers on at ``address``."""
+    address: str = "127.0.0.1"
+    """Where the server reaches the workload's ports: the host's loopback (published ports), or the
+    container's own address on its private network (``WorkloadSpec.publish`` False)."""
     exit_code: int | None = None
     started_at: datetime | None = None
     paused: bool = False
@@ -144,6 +153,19 @@ class ContainerRuntime(Protocol):
 
     async def remove(self, workload_id: str) -> None:
         """Stop (if running) and delete; removing a workload that is gone is not an error."""
+        ...
+
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+        """Hand a workload made ahead of time (a warm pool's, paused or not) to ``owner`` of
+        ``tenant_id``: it is then listed, inspected and removed as theirs, and a workload that
+        publishes no port moves to the tenant's private network before it runs again. ``NotFound``
+        when it is gone; ``ValidationFailed`` for an owner or tenant the runtime cannot record."""
+        ...
+
+    async def tidy(self) -> int:
+        """Remove what the runtime made for workloads and no workload uses any more (on Docker, the
+        private networks no container is on: a removal that bypassed ``remove`` leaves them); how
+        many things were removed. The reconciler calls it."""
         ...
 
     async def inspect(self, workload_id: str) -> Workload | None: ...

@@ -63,8 +63,9 @@ class SandboxReaper:
 
     async def reconcile(self, *, older_than: float = 0.0) -> int:
         """Settle the sandboxes left in transient states (for ``older_than`` seconds at least: while
-        serving, an action in flight is left to finish), and remove workloads no live sandbox owns;
-        how many sandboxes were settled."""
+        serving, an action in flight is left to finish), remove workloads no live sandbox owns and
+        what the runtime kept for workloads now gone (Docker's empty private networks); how many
+        sandboxes were settled."""
         stale = self.clock.now() - timedelta(seconds=older_than)
         async with self.uow(read_only=True) as uow:
             unsettled = [s for s in await uow.sandboxes.unsettled() if not older_than or s.updated_at <= stale]
@@ -74,6 +75,7 @@ class SandboxReaper:
             except TesserraError as exc:
                 log.warning("repairing sandbox %s failed: %s", sandbox.id, describe(exc))
         await self.remove_strays()
+        await self.lifecycle.runtime.tidy()
         return len(unsettled)
 
     async def remove_strays(self) -> int:

@@ -8,6 +8,7 @@ epoch moves on) ends every earlier token. Nothing is cached by token."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,14 +33,16 @@ from tesserra_core.usecases.runtime_views import (
     PROXY_PATH,
     ProxyRevocationView,
     ProxyTarget,
+    ProxyTokenRevocationView,
     ProxyTokenView,
     RuntimeConfigView,
     proxy_base,
 )
+from tesserra_core.usecases.runtime_watch import ProxyWatch
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
 from tesserra_core.usecases.sandboxes import ATTEMPTS, sandbox_of
 
-LOOPBACK = "127.0.0.1"
+_TOKEN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 EXCHANGES = "sandbox-proxy-exchange"
 """The idempotency store's owner under which a query token's one exchange is recorded."""
 
@@ -126,7 +129,8 @@ class MintProxyToken:
 @dataclass(frozen=True, slots=True)
 class RevokeProxyTokens:
     """End every proxy token of a sandbox minted until now (its revocation epoch moves on); tokens
-    minted afterwards work. Connections open through the proxy with a revoked token are not cut."""
+    minted afterwards work. Connections open through the proxy with a revoked token (streams,
+    WebSockets) are cut within 2 seconds."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
     uow: UnitOfWorkFactory
@@ -145,15 +149,46 @@ class RevokeProxyTokens:
         raise Conflict("the sandbox kept changing during the revocation; retry", code="sandbox_busy")
 
 
+@dataclass(frozen=True, slots=True)
+class RevokeProxyToken:
+    """End one proxy token of a sandbox, named by its id (``token_id`` when it was minted); the
+    sandbox's other tokens keep working. Connections open through the proxy with it (streams,
+    WebSockets) are cut within 2 seconds. Revoking an id again, or one never minted, answers the same
+    (no token is listed anywhere to tell). A sandbox deleting or deleted answers 409 (its tokens all
+    ended with it); 409 too_many_revocations when it holds 1,000 revoked tokens that could still be
+    used (revoke them all instead)."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_WRITE
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, sandbox_id: str, token_id: str) -> ProxyTokenRevocationView:
+        actor.require(self.scope)
+        if _TOKEN_ID.fullmatch(token_id) is None:
+            raise Unprocessable("token_id is not a proxy token id", code="invalid_token_id")
+        for _ in range(ATTEMPTS):
+            async with self.uow() as uow:
+                current = await sandbox_of(uow, actor, sandbox_id)
+                if current.state in (SandboxState.DELETING, SandboxState.DELETED):
+                    raise Conflict(f"the sandbox is {current.state}", code=f"sandbox_{current.state}")
+                now = self.clock.now()
+                until = now + timedelta(seconds=MAX_TOKEN_TTL)  # no token it names can live longer
+                if await uow.sandboxes.update(current.revoking(token_id, until, now), if_updated_at=current.updated_at):
+                    await uow.commit()
+                    return ProxyTokenRevocationView(sandbox_id=current.id, token_id=token_id, revoked_at=now)
+        raise Conflict("the sandbox kept changing during the revocation; retry", code="sandbox_busy")
+
+
 class UpstreamPorts:
-    """The host ports of a sandbox's workload, read from the runtime once per workload and transition
-    (keyed by the sandbox's stored workload and last event, so a start or restart reads them again)."""
+    """Where a sandbox's workload answers (its address and the port of each declared port), read from
+    the runtime once per workload and transition (keyed by the sandbox's stored workload and last
+    event, so a start or restart reads them again)."""
 
     def __init__(self, runtime: ContainerRuntime) -> None:
         self.runtime = runtime
-        self._known: dict[str, tuple[tuple[str, object], Mapping[int, int]]] = {}
+        self._known: dict[str, tuple[tuple[str, object], tuple[str, Mapping[int, int]]]] = {}
 
-    async def of(self, sandbox: Sandbox) -> Mapping[int, int]:
+    async def of(self, sandbox: Sandbox) -> tuple[str, Mapping[int, int]]:
         if sandbox.workload_id is None:
             raise UpstreamFailed("the sandbox has no workload", code="sandbox_unreachable")
         marker = (sandbox.workload_id, sandbox.events[-1].at if sandbox.events else sandbox.created_at)
@@ -165,18 +200,21 @@ class UpstreamPorts:
             raise UpstreamFailed("the sandbox's workload is not running", code="sandbox_unreachable")
         if len(self._known) > 10_000:
             self._known.clear()
-        self._known[sandbox.id] = (marker, dict(workload.ports))
-        return workload.ports
+        where = (workload.address, dict(workload.ports))
+        self._known[sandbox.id] = (marker, where)
+        return where
 
 
 @dataclass(frozen=True, slots=True)
 class OpenProxy:
     """The check every proxied request passes, with a proxy token (``once``: sent in the query, whose
-    single exchange is recorded) or the caller's own credentials (tools:write): the sandbox is the
-    token's or the caller's tenant's (else 404, as for a missing one), the token's generation and epoch
-    are the sandbox's (401 proxy_token_revoked), it has not expired (401 proxy_token_expired), it covers
-    the port (403 proxy_token_scope), the port is declared (404 port_not_declared) and the sandbox runs
-    (409 sandbox_<state>). Answers where to forward: 127.0.0.1 and the workload's host port."""
+        single exchange is recorded) or the caller's own credentials (tools:write): the sandbox is the
+        token's or the caller's tenant's (else 404, as for a missing one), the token's generation and epoch
+        are the sandbox's (401 proxy_token_revoked), it has not expired (401 proxy_token_expired), it covers
+        the port (403 proxy_token_scope), the port is declared (404 port_not_declared) and the sandbox runs
+        (409 sandbox_<state>). Answers where to forward: the workload's address and port as the runtime
+    reports them (the host's loopback and a published port, or a container's address on its tenant's
+    private network), never anything the request says."""
 
     uow: UnitOfWorkFactory
     codec: ProxyTokenCodec
@@ -204,7 +242,10 @@ class OpenProxy:
             sandbox = await uow.sandboxes.get(tenant_id, sandbox_id)
         if sandbox is None:
             raise NotFound("no such sandbox", code="sandbox_not_found")
-        if claims is not None and (claims.generation, claims.epoch) != (sandbox.generation, sandbox.proxy_epoch):
+        if claims is not None and (
+            (claims.generation, claims.epoch) != (sandbox.generation, sandbox.proxy_epoch)
+            or sandbox.revoked(claims.token_id)
+        ):
             raise Unauthenticated("the proxy token was revoked", code="proxy_token_revoked")
         declared = port if port is not None else (sandbox.template.ports or (0,))[0]
         if declared not in sandbox.template.ports:
@@ -214,7 +255,8 @@ class OpenProxy:
         _running(sandbox)
         if claims is not None and once:
             await self._exchange_once(claims)
-        host_port = (await self.upstream.of(sandbox)).get(declared)
+        address, ports = await self.upstream.of(sandbox)
+        host_port = ports.get(declared)
         if host_port is None:
             raise UpstreamFailed("the sandbox's port is not published", code="sandbox_unreachable")
         where = sandbox_id if port is None else f"{sandbox_id}:{port}"
@@ -222,10 +264,13 @@ class OpenProxy:
             sandbox_id=sandbox.id,
             tenant_id=sandbox.tenant_id,
             port=declared,
-            host=LOOPBACK,
+            host=address,
             host_port=host_port,
             prefix=f"{PROXY_PATH}/{where}",
             idle_timeout_seconds=sandbox.idle_timeout_seconds,
+            generation=sandbox.generation,
+            epoch=sandbox.proxy_epoch,
+            token_id=claims.token_id if claims is not None else None,
         )
 
     def _claims(self, token: str, sandbox_id: str) -> ProxyClaims:
@@ -253,8 +298,10 @@ class Runtime:
     config: GetRuntimeConfig
     mint_token: MintProxyToken
     revoke_tokens: RevokeProxyTokens
+    revoke_token: RevokeProxyToken
     open: OpenProxy
     activity: ProxyActivity
+    watch: ProxyWatch
 
 
 def runtime(p: Ports, *, lifecycle: SandboxLifecycle) -> Runtime:
@@ -263,6 +310,8 @@ def runtime(p: Ports, *, lifecycle: SandboxLifecycle) -> Runtime:
         config=GetRuntimeConfig(p.uow, p.site),
         mint_token=MintProxyToken(p.uow, p.proxy_tokens, p.ids, p.clock, p.site),
         revoke_tokens=RevokeProxyTokens(p.uow, p.clock),
+        revoke_token=RevokeProxyToken(p.uow, p.clock),
         open=OpenProxy(p.uow, p.proxy_tokens, p.clock, p.idempotency, UpstreamPorts(p.runtime), activity),
         activity=activity,
+        watch=ProxyWatch(p.uow),
     )

@@ -50,6 +50,14 @@ class ProxyRevocationView(msgspec.Struct, frozen=True, kw_only=True):
     """Every proxy token of the sandbox minted before this instant no longer works."""
 
 
+class ProxyTokenRevocationView(msgspec.Struct, frozen=True, kw_only=True):
+    sandbox_id: str
+    token_id: str
+    revoked_at: datetime
+    """The token with this id no longer works, nor does any connection opened with it (they are cut
+    within 2 seconds); the sandbox's other tokens are unaffected."""
+
+
 class PortView(msgspec.Struct, frozen=True, kw_only=True):
     port: int
     url: str
@@ -131,3 +139,9 @@ class ProxyTarget(msgspec.Struct, frozen=True, kw_only=True):
     prefix: str
     """The proxy path the sandbox is reached under (``/api/runtime/proxy/{id}`` or ``...{id}:{port}``)."""
     idle_timeout_seconds: int | None
+    generation: int = 0
+    """The sandbox's lifecycle generation when the request was let in."""
+    epoch: int = 0
+    """Its proxy revocation epoch then."""
+    token_id: str | None = None
+    """The proxy token that let it in (None: the caller's own credentials)."""

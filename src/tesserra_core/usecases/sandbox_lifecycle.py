@@ -28,6 +28,7 @@ from tesserra_core.errors import Conflict, describe, found
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.sandbox_pool import SandboxPool
 from tesserra_core.usecases.single_flight import KeyedLocks
 
 log = logging.getLogger("tesserra.sandboxes")
@@ -42,7 +43,8 @@ _RENEWING = (SandboxAction.START, SandboxAction.RESTART, SandboxAction.DELETE)
 
 
 def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
-    """What the runtime runs for a sandbox: isolated, its declared ports only, egress if the template asks."""
+    """What the runtime runs for a sandbox: isolated, its declared ports only and none published on the
+    host (the proxy is the only way in), egress if the template asks."""
     t = sandbox.template
     return WorkloadSpec(
         owner=owner_of(sandbox.id),
@@ -51,6 +53,7 @@ def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
         command=t.command,
         env=dict(t.env),
         ports=t.ports,
+        publish=False,
         network=t.network,
         memory_bytes=t.memory_mb * 1024 * 1024 if t.memory_mb is not None else None,
         cpus=t.cpus,
@@ -59,10 +62,14 @@ def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
 
 
 class SandboxLifecycle:
-    def __init__(self, uow: UnitOfWorkFactory, runtime: ContainerRuntime, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, runtime: ContainerRuntime, clock: Clock, pool: SandboxPool | None = None
+    ) -> None:
         self.uow = uow
         self.runtime = runtime
         self.clock = clock
+        self.pool = pool
+        """Warm workloads a create claims when its template matches (off without one)."""
         self._locks = KeyedLocks()
 
     def admit(self, sandbox: Sandbox) -> None:
@@ -70,10 +77,14 @@ class SandboxLifecycle:
         self.runtime.admit(workload_spec(sandbox))
 
     async def launch(self, sandbox: Sandbox) -> Sandbox:
-        """Run a sandbox just recorded as ``creating``: ``running``, or ``error`` with the reason."""
+        """Run a sandbox just recorded as ``creating``: ``running``, or ``error`` with the reason. A
+        warm pool's workload of the same template is claimed when one is ready."""
         async with self._locks.hold(sandbox.id):
             try:
-                workload = await self.runtime.run(workload_spec(sandbox))
+                spec = workload_spec(sandbox)
+                workload = await self.pool.claim(sandbox, spec) if self.pool is not None else None
+                if workload is None:
+                    workload = await self.runtime.run(spec)
             except Exception as exc:
                 log.warning("creating sandbox %s failed: %s", sandbox.id, describe(exc))
                 return await self._settle(sandbox, SandboxState.ERROR, Cause.ERROR, detail=describe(exc))

@@ -10,10 +10,11 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath, QueryParameter
 
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.runtime_proxy import GetRuntimeConfig, MintProxyToken, RevokeProxyTokens
+from tesserra_core.usecases.runtime_proxy import GetRuntimeConfig, MintProxyToken, RevokeProxyToken, RevokeProxyTokens
 from tesserra_core.usecases.runtime_views import (
     MAX_TOKEN_TTL,
     ProxyRevocationView,
+    ProxyTokenRevocationView,
     ProxyTokenView,
     RuntimeConfigView,
 )
@@ -55,5 +56,15 @@ def routes(uc: UseCases) -> Router:
     async def revoke_proxy_tokens(sandbox_id: FromPath[str], request: Caller) -> ProxyRevocationView:
         return await uc.runtime.revoke_tokens(request.user, sandbox_id)
 
-    handlers = [runtime_config, proxy_auth, revoke_proxy_tokens]
+    @delete(
+        "/proxy-auth/{sandbox_id:str}/{token_id:str}",
+        status_code=200,
+        **declare(uses=RevokeProxyToken, errors=(403, 404, 409, 422)),
+    )
+    async def revoke_proxy_token(
+        sandbox_id: FromPath[str], token_id: FromPath[str], request: Caller
+    ) -> ProxyTokenRevocationView:
+        return await uc.runtime.revoke_token(request.user, sandbox_id, token_id)
+
+    handlers = [runtime_config, proxy_auth, revoke_proxy_tokens, revoke_proxy_token]
     return Router("/api/runtime", tags=["Runtime"], route_handlers=handlers)

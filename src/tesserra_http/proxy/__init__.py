@@ -11,15 +11,16 @@ Failures are the API's JSON error bodies (401, 403, 404, 409, 502), never a redi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar.types import Send as LitestarSend
 
 from tesserra_core.domain.identity import Principal
-from tesserra_core.errors import TesserraError
+from tesserra_core.errors import TesserraError, Unauthenticated
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.runtime_views import TOKEN_COOKIE, TOKEN_HEADER, ProxyTarget
 from tesserra_http.client_address import ClientAddress
@@ -81,7 +82,7 @@ class ProxyEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from tesserra_http.proxy.forward import forward, has_body
-        from tesserra_http.proxy.websocket import deny, relay
+        from tesserra_http.proxy.websocket import POLICY_VIOLATION, deny, relay
 
         websocket = scope["type"] == "websocket"
         try:
@@ -101,14 +102,23 @@ class ProxyEndpoint:
             scheme=scope.get("scheme", "http"),
             websocket=websocket,
         )
-        async with self.uc.runtime.activity.during(target):
+        watch = self.uc.runtime.watch.watching(target)
+        async with self.uc.runtime.activity.during(target), watch as cut:
             if websocket:
-                await relay(session, target, where.target, headers, scope, receive, send)
+                accepted = _Recorded(send, "websocket.accept")
+                work = relay(session, target, where.target, headers, scope, receive, accepted)
+                if not await _unless(cut, work) and accepted.seen:
+                    with contextlib.suppress(Exception):  # the client may have gone at the same moment
+                        await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "revoked"})
                 return
+            started = _Recorded(send, "http.response.start")
+            work = forward(
+                session, target, scope["method"], where.target, headers, has_body(scope["headers"]), receive, started
+            )
             try:
-                await forward(
-                    session, target, scope["method"], where.target, headers, has_body(scope["headers"]), receive, send
-                )
+                if await _unless(cut, work) or started.seen:
+                    return  # done, or cut mid-response: the server closes the connection, the body unfinished
+                await send_core_error(cast(LitestarSend, send), _revoked())
             except TesserraError as exc:
                 await send_core_error(cast(LitestarSend, send), exc)
 
@@ -126,6 +136,45 @@ class ProxyEndpoint:
             actor = await self.uc.authenticate.from_headers(headers)
         target = await self.uc.runtime.open(where.sandbox_id, where.port, token=token, actor=actor, once=once)
         return target, once
+
+
+def _revoked() -> TesserraError:
+    return Unauthenticated("the proxy token was revoked or the sandbox stopped", code="proxy_token_revoked")
+
+
+class _Recorded:
+    """An ASGI ``send`` that remembers whether a message of ``kind`` went out."""
+
+    def __init__(self, send: Send, kind: str) -> None:
+        self.send = send
+        self.kind = kind
+        self.seen = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == self.kind:
+            self.seen = True
+        await self.send(message)
+
+
+async def _unless(cut: asyncio.Event, work: Coroutine[Any, Any, None]) -> bool:
+    """Run ``work`` until it ends (True; its exception raised) or ``cut`` is set (False: it is cancelled,
+    its upstream connection closed on the way out)."""
+    task = asyncio.create_task(work)
+    waiter = asyncio.create_task(cut.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # on the way out, whether or not this task itself is being cancelled
+        waiter.cancel()
+        cutting = not task.done()
+        if cutting:
+            task.cancel()
+        for each in (waiter, task) if cutting else (waiter,):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await each
+    if cutting:
+        return False
+    task.result()
+    return True
 
 
 async def _exchange_for_cookie(scope: Scope, where: Route, target: ProxyTarget, send: Send) -> None:

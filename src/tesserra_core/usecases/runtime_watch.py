@@ -1,0 +1,86 @@
+"""Open proxied connections (a streaming response, a WebSocket) end when what let them in ends: a
+revocation of their token (by its id, or all of the sandbox's), or the sandbox stopping, being
+deleted, failing or getting a new workload (its generation moves on). Every check against the stored
+sandbox is made when a request comes in; this keeps checking while the connection stays open.
+
+One poller per sandbox with open connections, in each worker, reads the sandbox's row every
+``EVERY`` seconds (the database is the only place a revocation made by any worker shows), and
+sets the ``ended`` event of each connection that must end; the driver then cuts it. A poller stops
+once its sandbox has no open connection left."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from tesserra_core.domain.sandboxes import Sandbox, SandboxState
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.usecases.runtime_views import ProxyTarget
+
+log = logging.getLogger("tesserra.proxy")
+
+EVERY = 0.5
+"""Seconds between two reads of a sandbox with open connections: a revocation cuts them within about
+this (well under the 2 s promised)."""
+_LIVE = frozenset({SandboxState.RUNNING, SandboxState.PAUSING, SandboxState.PAUSED, SandboxState.STARTING})
+"""States in which an open connection may go on (a paused sandbox's connections wait for it)."""
+
+
+def ended(target: ProxyTarget, sandbox: Sandbox | None) -> str | None:
+    """Why a connection let in as ``target`` must end now that the sandbox is ``sandbox``; None if not."""
+    if sandbox is None or sandbox.generation != target.generation or sandbox.state not in _LIVE:
+        return "the sandbox stopped or was replaced"
+    if target.token_id is not None and (sandbox.proxy_epoch != target.epoch or sandbox.revoked(target.token_id)):
+        return "the proxy token was revoked"
+    return None
+
+
+class ProxyWatch:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+        self._open: dict[str, dict[int, tuple[ProxyTarget, asyncio.Event]]] = {}
+        self._pollers: dict[str, asyncio.Task[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def watching(self, target: ProxyTarget) -> AsyncIterator[asyncio.Event]:
+        """An event set when the connection opened as ``target`` must end, for as long as the block lasts."""
+        cut = asyncio.Event()
+        connections = self._open.setdefault(target.sandbox_id, {})
+        connections[id(cut)] = (target, cut)
+        if target.sandbox_id not in self._pollers:
+            self._pollers[target.sandbox_id] = asyncio.create_task(self._poll(target.tenant_id, target.sandbox_id))
+        try:
+            yield cut
+        finally:
+            connections.pop(id(cut), None)
+            if not connections and self._open.get(target.sandbox_id) is connections:
+                del self._open[target.sandbox_id]
+
+    async def _poll(self, tenant_id: str, sandbox_id: str) -> None:
+        """Between the check for open connections and this poller leaving the table there is no await,
+        so a connection opened meanwhile either is seen or starts a poller of its own."""
+        try:
+            while True:
+                await asyncio.sleep(EVERY)
+                if not self._open.get(sandbox_id):
+                    return
+                try:
+                    async with self.uow(read_only=True) as uow:
+                        sandbox = await uow.sandboxes.get(tenant_id, sandbox_id)
+                except Exception as exc:  # the database away for a moment: check again next time
+                    log.warning("watching proxied connections of sandbox %s: %r", sandbox_id, exc)
+                    continue
+                for target, cut in list(self._open.get(sandbox_id, {}).values()):
+                    if not cut.is_set() and ended(target, sandbox) is not None:
+                        cut.set()
+        finally:
+            if self._pollers.get(sandbox_id) is asyncio.current_task():
+                del self._pollers[sandbox_id]
+
+    async def aclose(self) -> None:
+        pollers = list(self._pollers.values())
+        for task in pollers:
+            task.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)

@@ -1,0 +1,188 @@
+"""The warm pool: workloads made ahead of time, paused, for the templates sandboxes are created from,
+so that a create whose template matches claims one instead of waiting for a cold start.
+
+Off unless the operator sets a size (``TESSERRA_SANDBOX_POOL_SIZE``, per template). The pool learns
+its templates from creates: after a create from template T (the first is cold), it keeps ``size``
+paused workloads of T, for the ``templates`` templates used last, each paused once its first declared
+port answers HTTP (its server started: a claim then only resumes it). A claim hands the workload to the
+sandbox (the runtime's ``adopt``: its owner and tenant; on Docker it moves from the unclaimed network
+to the tenant's before it runs again) and resumes it; the sandbox itself is made exactly as a cold
+create makes it (tenant, user, clocks, generation 1, the same events). A pooled workload has run no
+tenant's code and is claimed once: nothing of one sandbox reaches another. The pool refills in the
+background; a claim that fails (the workload gone) falls back to a cold start. The pool's workloads
+(owner ``pool:<this pool>:...``) are removed when the server stops, and at start those of a previous
+run are removed (a server that several workers share: each removes the others' at its start; the
+claims that then miss start cold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from tesserra_core.domain.sandboxes import Sandbox, owner_of
+from tesserra_core.errors import describe
+from tesserra_core.ports.health import HttpProbe
+from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec
+
+log = logging.getLogger("tesserra.sandboxes")
+
+POOL_OWNER = "pool:"
+REFILL_ATTEMPTS = 3
+"""Failed starts in a row after which a refill waits for the next claim."""
+REFILL_PAUSE = 0.5
+
+
+def pool_key(spec: WorkloadSpec) -> str:
+    """What two sandboxes' workloads share when one may stand for the other: the spec but its owner
+    and tenant."""
+    neutral = msgspec.structs.replace(spec, owner="", tenant_id="")
+    return hashlib.sha256(msgspec.json.encode(neutral)).hexdigest()[:24]
+
+
+class SandboxPool:
+    def __init__(
+        self,
+        runtime: ContainerRuntime,
+        size: int,
+        instance: str,
+        probe: HttpProbe,
+        *,
+        templates: int = 4,
+        warm_within: float = 10.0,
+    ) -> None:
+        self.runtime = runtime
+        self.probe = probe
+        self.warm_within = warm_within
+        """How long a pooled workload may take to answer HTTP on its first declared port before it is
+        paused (a server that never answers HTTP is paused after this long all the same)."""
+        self.size = size
+        self.templates = templates
+        self._prefix = f"{POOL_OWNER}{instance}:"
+        self._specs: OrderedDict[str, WorkloadSpec] = OrderedDict()
+        self._ready: dict[str, deque[str]] = {}
+        self._filling: dict[str, asyncio.Task[None]] = {}
+        self._made = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.size > 0
+
+    def ready(self, spec: WorkloadSpec) -> int:
+        """How many paused workloads wait for ``spec``'s template."""
+        return len(self._ready.get(pool_key(spec), ()))
+
+    async def claim(self, sandbox: Sandbox, spec: WorkloadSpec) -> Workload | None:
+        """A pooled workload of ``spec``'s template, now the sandbox's and running; None when none is
+        ready (the template is then learned, and the pool fills for the next create)."""
+        if not self.enabled:
+            return None
+        key = pool_key(spec)
+        self._learn(key, spec)
+        ready = self._ready.get(key)
+        claimed = None
+        while ready and claimed is None:
+            workload_id = ready.popleft()
+            try:
+                adopted = await self.runtime.adopt(workload_id, owner_of(sandbox.id), sandbox.tenant_id)
+                claimed = await self.runtime.resume(adopted.id)
+            except Exception as exc:
+                log.warning("claiming pooled workload %s failed, trying another: %s", workload_id, describe(exc))
+                await self._discard(workload_id)
+        self._fill(key)
+        return claimed
+
+    def _learn(self, key: str, spec: WorkloadSpec) -> None:
+        self._specs[key] = msgspec.structs.replace(spec, owner="", tenant_id="")
+        self._specs.move_to_end(key)
+        while len(self._specs) > self.templates:
+            old, _ = self._specs.popitem(last=False)
+            for workload_id in self._ready.pop(old, deque()):
+                task = asyncio.create_task(self._discard(workload_id))
+                self._filling[f"discard:{workload_id}"] = task
+
+    def _fill(self, key: str) -> None:
+        running = self._filling.get(key)
+        if running is None or running.done():
+            self._filling[key] = asyncio.create_task(self._refill(key))
+
+    async def _refill(self, key: str) -> None:
+        failures = 0
+        while key in self._specs and len(self._ready.setdefault(key, deque())) < self.size:
+            self._made += 1
+            spec = msgspec.structs.replace(self._specs[key], owner=f"{self._prefix}{key}:{self._made}")
+            try:
+                workload = await self.runtime.run(spec)
+                await self._until_serving(workload)
+                await self.runtime.pause(workload.id)
+            except Exception as exc:
+                failures += 1
+                log.warning("warming a sandbox for the pool failed (%d): %s", failures, describe(exc))
+                if failures >= REFILL_ATTEMPTS:
+                    return  # the next claim tries again
+                await asyncio.sleep(REFILL_PAUSE * failures)
+                continue
+            failures = 0
+            if key in self._specs:
+                self._ready.setdefault(key, deque()).append(workload.id)
+            else:
+                await self._discard(workload.id)
+
+    async def _until_serving(self, workload: Workload) -> None:
+        """Wait until the workload's first declared port answers HTTP (any status): paused any
+        earlier, a claimed sandbox would still have its server's start-up ahead of it."""
+        port = next(iter(workload.ports.values()), None)
+        if port is None:
+            return
+        url = f"http://{workload.address}:{port}/"
+        deadline = asyncio.get_running_loop().time() + self.warm_within
+        while asyncio.get_running_loop().time() < deadline:
+            if (await self.probe.get(url, within=1.0)).status_code is not None:
+                return
+            await asyncio.sleep(0.02)
+
+    async def _discard(self, workload_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.runtime.remove(workload_id)
+
+    async def clear_leftovers(self) -> int:
+        """Remove pooled workloads this pool did not make (a previous run's)."""
+        removed = 0
+        for workload in await self.runtime.list(POOL_OWNER):
+            if not workload.owner.startswith(self._prefix):
+                await self._discard(workload.id)
+                removed += 1
+        return removed
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[SandboxPool]:
+        if self.enabled:
+            try:
+                await self.clear_leftovers()
+            except Exception:
+                log.exception("removing a previous run's pooled sandboxes failed; continuing")
+        try:
+            yield self
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        tasks = list(self._filling.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._filling.clear()
+        self._specs.clear()
+        for ready in list(self._ready.values()):
+            while ready:
+                await self._discard(ready.popleft())
+        if self.enabled:
+            with contextlib.suppress(Exception):
+                for workload in await self.runtime.list(self._prefix):
+                    await self._discard(workload.id)

@@ -1,0 +1,131 @@
+"""The warm pool on the memory adapters: off by default; on, a create from a template the pool has
+learned claims a paused workload made ahead of time, which becomes the sandbox's (its owner and
+tenant, running), while the sandbox is recorded exactly as a cold create records it; the pool refills,
+never hands out a workload twice, serves another template cold, and leaves nothing behind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import msgspec
+import pytest
+
+from tesserra_adapters.bootstrap import build, memory_ports
+from tesserra_adapters.settings import Settings
+from tesserra_core.domain.identity import Principal
+from tesserra_core.domain.sandboxes import owner_of
+from tesserra_core.errors import NotFound
+from tesserra_core.facade import UseCases
+from tesserra_core.usecases.sandbox_lifecycle import workload_spec
+from tesserra_core.usecases.sandbox_pool import POOL_OWNER
+from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxView
+from tests.support import eventually
+from tests.unit.conftest import make_team
+from tests.unit.helpers import ADMIN_EMAIL, PASSWORD, FakeClock, sign_in
+
+SIZE = 2
+
+
+def new(**fields: Any) -> NewSandbox:
+    return msgspec.convert({"name": "box", "command": ["sleep", "60"], "ports": [8000], **fields}, NewSandbox)
+
+
+@pytest.fixture
+async def pooled(settings: Settings, clock: FakeClock) -> AsyncIterator[UseCases]:
+    pooled_settings = msgspec.structs.replace(settings, sandbox_pool_size=SIZE)
+    async with AsyncExitStack() as stack:
+        uc = await build(memory_ports(pooled_settings, stack, clock=clock), pooled_settings)
+        uc.sandbox_pool.warm_within = 0.05  # the memory runtime's workloads serve no HTTP
+        async with uc.sandbox_pool.running():
+            yield uc
+
+
+async def _admin(uc: UseCases) -> Principal:
+    await uc.operators.ensure_first_owner(ADMIN_EMAIL, PASSWORD)
+    return (await sign_in(uc, ADMIN_EMAIL))[1]
+
+
+async def _warm(uc: UseCases, count: int = SIZE) -> list[str]:
+    async def filled() -> list[str] | None:
+        waiting = [w for w in await uc.ports.runtime.list(POOL_OWNER) if w.paused]
+        return [w.id for w in waiting] if len(waiting) >= count else None
+
+    return await eventually(filled, within=10)
+
+
+def _shape(box: SandboxView) -> list[tuple[Any, ...]]:
+    return [(e.previous, e.state, e.cause, e.action, e.detail) for e in box.events]
+
+
+async def test_without_a_size_there_is_no_pool(uc: UseCases, admin: Principal) -> None:
+    team = await make_team(uc, admin)
+    for _ in range(2):
+        await uc.sandboxes.create(team.member, new())
+    assert await uc.ports.runtime.list(POOL_OWNER) == []
+
+
+async def test_a_create_claims_a_warm_workload_made_for_its_template(pooled: UseCases) -> None:
+    uc = pooled
+    admin = await _admin(uc)
+    team, other = await make_team(uc, admin), await make_team(uc, admin)
+    cold = await uc.sandboxes.create(team.member, new())  # the pool learns the template
+    warm_ids = await _warm(uc)
+    for workload in await uc.ports.runtime.list(POOL_OWNER):
+        assert workload.tenant_id == ""  # no tenant's until claimed
+    claimed = await uc.sandboxes.create(other.member, new(name="warm"))
+    [workload] = await uc.ports.runtime.list(owner_of(claimed.id))
+    assert workload.id in warm_ids
+    assert workload.tenant_id == other.tenant_id
+    assert not workload.paused
+    assert await uc.sandboxes.get(other.owner, claimed.id) == claimed
+    with pytest.raises(NotFound):
+        await uc.sandboxes.get(team.owner, claimed.id)
+    assert claimed.owner_id == other.member.user_id
+    assert claimed.generation == cold.generation == 1
+    assert claimed.state == cold.state
+    assert _shape(claimed) == _shape(cold)  # the same events as a cold create
+    assert (claimed.expires_at - claimed.created_at) == (cold.expires_at - cold.created_at)
+    # the pool refills; a pooled workload is never handed out twice
+    seen = {workload.id}
+    for n in range(4):
+        await _warm(uc)
+        box = await uc.sandboxes.create(team.member, new(name=f"again-{n}"))
+        [mine] = await uc.ports.runtime.list(owner_of(box.id))
+        assert mine.id not in seen
+        seen.add(mine.id)
+        await uc.sandboxes.delete(team.member, box.id)  # the plan holds 3
+    # another template starts cold (and is learned in turn)
+    other_template = await uc.sandboxes.create(team.member, new(name="other", command=["sleep", "61"]))
+    [cold_one] = await uc.ports.runtime.list(owner_of(other_template.id))
+    assert cold_one.id not in warm_ids
+    # a deleted claimed sandbox takes its workload along
+    await uc.sandboxes.delete(other.member, claimed.id)
+    assert workload.id not in {w.id for w in await uc.ports.runtime.list()}
+
+
+async def test_the_pool_leaves_nothing_behind(settings: Settings, clock: FakeClock) -> None:
+    pooled_settings = msgspec.structs.replace(settings, sandbox_pool_size=SIZE)
+    async with AsyncExitStack() as stack:
+        uc = await build(memory_ports(pooled_settings, stack, clock=clock), pooled_settings)
+        uc.sandbox_pool.warm_within = 0.05
+        async with uc.sandbox_pool.running():
+            team = await make_team(uc, await _admin(uc))
+            await uc.sandboxes.create(team.member, new())
+            await _warm(uc)
+        assert await uc.ports.runtime.list(POOL_OWNER) == []
+        # a previous run's pooled workloads are removed when the next starts
+        leftover = await uc.ports.runtime.run(
+            msgspec.structs.replace(await _spec_of(uc, team.member), owner=f"{POOL_OWNER}old-run:x:1", tenant_id="")
+        )
+        async with uc.sandbox_pool.running():
+            assert leftover.id not in {w.id for w in await uc.ports.runtime.list()}
+
+
+async def _spec_of(uc: UseCases, who: Principal) -> Any:
+    box = await uc.sandboxes.create(who, new(name="spec"))
+    async with uc.ports.uow(read_only=True) as uow:
+        stored = await uow.sandboxes.find(box.id)
+    assert stored is not None
+    return workload_spec(stored)
