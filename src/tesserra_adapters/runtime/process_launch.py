@@ -62,23 +62,11 @@ def _read_info(fd: int) -> int:
         raise OSError(f"bubblewrap reported no sandbox: {data[:200]!r}") from None
 
 
-LAUNCH_ATTEMPTS = 3
-
-
 async def launch(record: WorkloadRecord, folder: Path, sandbox: Sandbox | None) -> subprocess.Popen[bytes]:
     """Start the record's command from its ``folder``: sandboxed unless ``sandbox`` is None."""
-    if sandbox is None:
-        return await _launch_process(record, folder)
-    for attempt in range(LAUNCH_ATTEMPTS):
-        try:
-            return await _launch_sandboxed(record, folder, sandbox)
-        except BrokenPipeError:
-            # bubblewrap ended before pasta had joined: now and then its own loopback set-up
-            # ("loopback: Failed RTM_NEWADDR") races pasta's --config-net of the same namespace
-            # (measured: 1-2 launches in 30 on a loaded machine). A new sandbox does not race again.
-            if attempt + 1 == LAUNCH_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    if sandbox is not None:
+        return await _launch_sandboxed(record, folder, sandbox)
+    return await _launch_process(record, folder)
 
 
 def _environment(record: WorkloadRecord, folder: Path) -> dict[str, str]:
