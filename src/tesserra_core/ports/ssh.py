@@ -10,6 +10,7 @@ import msgspec
 
 from tesserra_core.domain.infra_ssh import Host, RemoteKind
 from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord
+from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 
 KILL_AFTER_SECONDS = 2
@@ -102,6 +103,22 @@ class SshHostRepository(Protocol):
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Host], int]:
         """A page of the tenant's hosts by name, and the total."""
+        ...
+
+
+class SshLeaseRepository(Protocol):
+    async def add(self, lease: Lease) -> None: ...
+
+    async def get(self, tenant_id: str, lease_id: str) -> Lease | None: ...
+
+    async def update(self, lease: Lease) -> None: ...
+
+    async def of_user(self, tenant_id: str, user_id: str, state: LeaseState) -> list[Lease]:
+        """The leases of one operator in one state, oldest first."""
+        ...
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Lease], int]:
+        """Newest first."""
         ...
 
 

@@ -28,6 +28,14 @@ from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail, QueryAudit, VerifyAudit
 from tesserra_core.usecases.infra_ssh_guard import action_of, argv_sha256, host_of, operator_of
+from tesserra_core.usecases.infra_ssh_leases import (
+    DecideLease,
+    GetLease,
+    LeaseBook,
+    ListLeases,
+    RequestLease,
+    RevokeLease,
+)
 from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction, RunBoard
 from tesserra_core.usecases.infra_ssh_views import (
     ActionView,
@@ -284,12 +292,19 @@ class InfraSsh:
     cancel_run: CancelRun
     query_audit: QueryAudit
     verify_audit: VerifyAudit
+    request_lease: RequestLease
+    get_lease: GetLease
+    list_leases: ListLeases
+    approve_lease: DecideLease
+    deny_lease: DecideLease
+    revoke_lease: RevokeLease
 
 
 def infra_ssh(p: Ports) -> InfraSsh:
     trail = AuditTrail(p.uow, p.clock, p.ids)
     board = RunBoard()
     catalog = p.ssh_actions
+    book = LeaseBook(p.uow, trail, board, p.clock)
     return InfraSsh(
         list_hosts=ListHosts(p.uow),
         get_host=GetHost(p.uow),
@@ -299,9 +314,15 @@ def infra_ssh(p: Ports) -> InfraSsh:
         remove_host=RemoveHost(p.uow, trail),
         list_actions=ListActions(catalog),
         check_action=CheckActionRun(p.uow, catalog),
-        run_action=RunAction(p.uow, p.ssh, p.secret_box, catalog, trail, board, p.clock, p.ids),
+        run_action=RunAction(p.uow, p.ssh, p.secret_box, catalog, trail, board, p.clock, p.ids, book),
         get_run=GetRun(p.uow, board, catalog),
         cancel_run=CancelRun(board),
         query_audit=QueryAudit(p.uow),
         verify_audit=VerifyAudit(p.uow),
+        request_lease=RequestLease(book, catalog, p.ids),
+        get_lease=GetLease(book),
+        list_leases=ListLeases(book),
+        approve_lease=DecideLease(book, approve=True),
+        deny_lease=DecideLease(book, approve=False),
+        revoke_lease=RevokeLease(book),
     )

@@ -156,6 +156,9 @@ class NewRun(Input, frozen=True, forbid_unknown_fields=True):
     parameters: Parameters = msgspec.field(default_factory=dict)
     wait_seconds: WaitSeconds = 20
     """How long to wait for the result (0-20 s) before answering 202 with the run to poll."""
+    lease_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    """For an action that needs an approval lease: the lease to use (default: the caller's oldest active
+    lease that covers the run)."""
 
 
 class RunState(enum.StrEnum):
@@ -191,3 +194,4 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     started_at: datetime
     finished_at: datetime | None
     audit_id: str | None
+    lease_id: str | None = None
