@@ -130,8 +130,17 @@ def run_routes(uc: UseCases) -> Router:
         user_id: Annotated[str | None, QueryParameter(max_length=128)] = None,
         event: Annotated[AuditEvent | None, QueryParameter()] = None,
         run_id: Id = None,
+        lease_id: Id = None,
     ) -> Page[AuditRecord]:
-        query = AuditQuery(host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id)
+        query = AuditQuery(
+            host_id=host_id,
+            action=action,
+            outcome=outcome,
+            user_id=user_id,
+            event=event,
+            run_id=run_id,
+            lease_id=lease_id,
+        )
         return await uc.infra_ssh.query_audit(request.user, query, page)
 
     @get("/audit/verify", **declare(acting_user=True, uses=VerifyAudit, errors=(400, 403)))

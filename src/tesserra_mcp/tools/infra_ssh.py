@@ -89,13 +89,16 @@ async def infra_ssh_query_audit(
     user_id: str | None = None,
     event: AuditEvent | None = None,
     run_id: str | None = None,
+    lease_id: str | None = None,
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
     *,
     uc: UseCases,
     actor: Principal,
 ) -> Page[AuditRecord]:
-    query = AuditQuery(host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id)
+    query = AuditQuery(
+        host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id, lease_id=lease_id
+    )
     return await uc.infra_ssh.query_audit(actor, query, PageRequest(limite, offset))
 
 
