@@ -87,9 +87,13 @@ class MemorySshClient:
     def normalized_host_key(self, line: str) -> str:
         return keys.normalized_host_key(line)
 
-    async def run(self, target: SshTarget, private_key: bytes, command: SshCommand) -> SshResult:
+    async def run(
+        self, target: SshTarget, private_key: bytes, command: SshCommand, certificate: str | None = None
+    ) -> SshResult:
         if any("\x00" in word for word in command.argv):
             raise ValidationFailed("an argument cannot contain NUL", code="validation_failed")
+        if certificate is not None:  # simulated hosts trust no user CA
+            raise RemoteFailed("the host refused the certificate", kind=RemoteKind.AUTH_FAILED.value)
         started = time.monotonic()
         host = self._login(target, private_key)
         argv = command.argv

@@ -68,8 +68,11 @@ class SshResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SshClient(Protocol):
-    async def run(self, target: SshTarget, private_key: bytes, command: SshCommand) -> SshResult:
-        """Run ``command`` on ``target`` as its login with ``private_key`` (OpenSSH format).
+    async def run(
+        self, target: SshTarget, private_key: bytes, command: SshCommand, certificate: str | None = None
+    ) -> SshResult:
+        """Run ``command`` on ``target`` as its login with ``private_key`` (OpenSSH format), offered with its
+        OpenSSH user ``certificate`` when one is given (the host then checks it against its user CA).
 
         The time limit is enforced on the host: when it passes, or when this call is cancelled, the remote
         process is sent SIGTERM and, ``KILL_AFTER_SECONDS`` later, SIGKILL. Output beyond the cap is read,
