@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import msgspec
 
@@ -82,6 +83,14 @@ class MemorySshLeases(_Repo):
     async def update(self, lease: Lease) -> None:
         if self._owned(self._store.ssh_leases, lease.tenant_id, lease.id) is not None:
             self._put(self._store.ssh_leases, lease.id, lease)
+
+    async def revoked_before_end(self, tenant_id: str, now: datetime) -> list[Lease]:
+        found = self._store.ssh_leases.values()
+        return [
+            x
+            for x in found
+            if x.tenant_id == tenant_id and x.state is LeaseState.REVOKED and x.ends_at is not None and x.ends_at > now
+        ]
 
     async def of_user(self, tenant_id: str, user_id: str, state: LeaseState) -> list[Lease]:
         found = self._store.ssh_leases.values()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -83,6 +84,11 @@ class SqlSshLeases(Repo):
 
     async def update(self, lease: Lease) -> None:
         await self._update_owned(t.ssh_leases, lease.tenant_id, lease.id, _lease_values(lease))
+
+    async def revoked_before_end(self, tenant_id: str, now: datetime) -> list[Lease]:
+        c = t.ssh_leases.c
+        where = (c.tenant_id == tenant_id) & (c.state == LeaseState.REVOKED.value) & (c.ends_at > now)
+        return [_lease(r) for r in await self._all(select(t.ssh_leases).where(where))]
 
     async def of_user(self, tenant_id: str, user_id: str, state: LeaseState) -> list[Lease]:
         c = t.ssh_leases.c

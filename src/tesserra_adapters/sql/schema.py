@@ -526,6 +526,7 @@ ssh_hosts = Table(
     Column("approvers_required", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("certificate_login", Boolean, nullable=False, server_default="0"),
     UniqueConstraint("tenant_id", "name"),
 )
 """Infra SSH hosts (migration 0009). ``sealed_key`` is the login's private key sealed by the secret box;

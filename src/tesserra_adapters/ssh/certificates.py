@@ -9,8 +9,11 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import msgspec
+
 from tesserra_adapters.ssh import keys
 from tesserra_core.domain.infra_ssh import Host
+from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.ssh_certificates import CertificateRequest, UserCa, UserCertificate
 
 SSH_KEYGEN = "ssh-keygen"
@@ -73,7 +76,7 @@ class KrlFiles:
     """Writes each host's KRL to a file (``path_of(host)``), atomically: sshd never reads half a list."""
 
     def __init__(self, path_of: Callable[[Host], Path]) -> None:
-        self._path_of = path_of
+        self.path_of = path_of
 
     @classmethod
     def under(cls, root: Path) -> KrlFiles:
@@ -81,7 +84,7 @@ class KrlFiles:
         return cls(lambda host: root / host.tenant_id / f"{host.id}.krl")
 
     async def publish(self, host: Host, krl: bytes) -> None:
-        await asyncio.to_thread(_write_atomically, self._path_of(host), krl)
+        await asyncio.to_thread(_write_atomically, self.path_of(host), krl)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -95,3 +98,34 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+CA_CONTEXT = "infra_ssh:user_ca"
+
+
+class SealedCaFile:
+    """The server's user CA in one file, sealed by the secret box; made on first use. Two workers making it
+    at once: the first to create the file wins and the other reads it."""
+
+    def __init__(self, path: Path, box: SecretBox, authority: AsyncsshCertificateAuthority) -> None:
+        self._path, self._box, self._authority = path, box, authority
+        self._ca: UserCa | None = None
+
+    async def load(self) -> UserCa:
+        if self._ca is None:
+            self._ca = await asyncio.to_thread(self._load_or_make)
+        return self._ca
+
+    def _load_or_make(self) -> UserCa:
+        if not self._path.exists():
+            made = self._authority.new_ca()
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as sink:
+                    sink.write(self._box.seal(msgspec.json.encode(made), context=CA_CONTEXT).encode())
+                return made
+        return msgspec.json.decode(self._box.open(self._path.read_text(), context=CA_CONTEXT), type=UserCa)

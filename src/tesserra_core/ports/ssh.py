@@ -4,6 +4,7 @@ only for the call; and the persistence of hosts and of the audit chain."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 import msgspec
@@ -115,6 +116,10 @@ class SshLeaseRepository(Protocol):
     async def get(self, tenant_id: str, lease_id: str) -> Lease | None: ...
 
     async def update(self, lease: Lease) -> None: ...
+
+    async def revoked_before_end(self, tenant_id: str, now: datetime) -> list[Lease]:
+        """Revoked leases whose end is after ``now`` (their certificates are still valid but for the KRL)."""
+        ...
 
     async def of_user(self, tenant_id: str, user_id: str, state: LeaseState) -> list[Lease]:
         """The leases of one operator in one state, oldest first."""

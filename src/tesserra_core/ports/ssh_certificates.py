@@ -51,6 +51,12 @@ class SshCertificateAuthority(Protocol):
         ...
 
 
+class UserCaStore(Protocol):
+    async def load(self) -> UserCa:
+        """This server's user CA, made (and sealed at rest) on first use."""
+        ...
+
+
 class KrlDistribution(Protocol):
     async def publish(self, host: Host, krl: bytes) -> None:
         """Ship ``krl`` to where ``host``'s sshd reads ``RevokedKeys``."""

@@ -19,6 +19,7 @@ from tesserra_core.errors import Conflict, Forbidden, NotFound, TesserraError, V
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail, ServerAuthor
+from tesserra_core.usecases.infra_ssh_certificates import LoginCertificates
 from tesserra_core.usecases.infra_ssh_guard import action_of, host_of, operator_of
 from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
 from tesserra_core.usecases.infra_ssh_runs import RunBoard
@@ -37,6 +38,7 @@ class LeaseBook:
     audit: AuditTrail
     board: RunBoard
     clock: Clock
+    certificates: LoginCertificates
 
     async def settled(self, uow: UnitOfWork, lease: Lease) -> Lease:
         """The lease, written expired (with its audit record, once) if its end has passed. The caller holds
@@ -294,4 +296,6 @@ class RevokeLease:
             )
             await uow.commit()
         await self.book.board.cancel_lease(actor.tenant_id, lease_id, f"revocation by {user}")
+        if lease.state is LeaseState.ACTIVE:
+            await self.book.certificates.publish_revocations(self.book.uow, actor.tenant_id, lease.host_ids)
         return LeaseView.of(revoked, self.book.clock.now())

@@ -25,6 +25,7 @@ from tesserra_core.domain.infra_ssh import (
     decide,
 )
 from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditFilter, AuditRecord, Via
+from tesserra_core.domain.infra_ssh_leases import Lease
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import (
     Forbidden,
@@ -43,6 +44,7 @@ from tesserra_core.usecases.infra_ssh_guard import action_of, argv_sha256, opera
 from tesserra_core.usecases.infra_ssh_views import NewRun, OutputView, RunState, RunView
 
 if TYPE_CHECKING:
+    from tesserra_core.usecases.infra_ssh_certificates import LoginCertificates
     from tesserra_core.usecases.infra_ssh_leases import LeaseBook
 
 KEEP_FINISHED = 1000
@@ -158,6 +160,7 @@ class RunAction:
     clock: Clock
     ids: IdFactory
     leases: LeaseBook
+    certificates: LoginCertificates
 
     async def __call__(self, actor: Principal, cmd: NewRun, via: Via = Via.REST) -> RunView:
         user = operator_of(actor, self.scope)
@@ -209,7 +212,8 @@ class RunAction:
             lease_id=None if lease is None else lease.id,
         )
         slot = _Slot(actor.tenant_id, view, lease_id=view.lease_id)
-        slot.task = asyncio.create_task(self._execute(actor, via, host, action, slot), name=f"ssh-run-{view.id}")
+        run = self._execute(actor, via, host, action, slot, lease)
+        slot.task = asyncio.create_task(run, name=f"ssh-run-{view.id}")
         self.board.add(slot)
         if lease is not None:
             self.leases.watch(lease)
@@ -225,7 +229,9 @@ class RunAction:
         await self.audit.append(actor, via, AuditEvent.RUN, outcome, **fields, **more)
         return exc
 
-    async def _execute(self, actor: Principal, via: Via, host: Host, action: Action, slot: _Slot) -> RunView:
+    async def _execute(
+        self, actor: Principal, via: Via, host: Host, action: Action, slot: _Slot, lease: Lease | None
+    ) -> RunView:
         view = slot.view
         result: SshResult | None = None
         failure: RemoteFailed | None = None
@@ -236,7 +242,11 @@ class RunAction:
             command = SshCommand(
                 argv=view.argv, time_limit_seconds=action.time_limit_seconds, output_cap_bytes=action.output_cap_bytes
             )
-            result = await self.ssh.run(target, key, command)
+            if host.certificate_login:
+                login = await self.certificates.for_run(host, lease, view.id, action.time_limit_seconds)
+                result = await self.ssh.run(target, login.private_key, command, login.certificate)
+            else:
+                result = await self.ssh.run(target, key, command)
         except SecretUnreadable:
             failure = RemoteFailed("the host's login key cannot be opened", kind=RemoteKind.AUTH_FAILED.value)
         except RemoteFailed as exc:

@@ -55,6 +55,9 @@ class NewHost(Input, frozen=True, forbid_unknown_fields=True):
     max_lease_seconds: LeaseSeconds = 3600
     approvers_required: Approvers | None = None
     """Default: 2 on prod, 1 on dev."""
+    certificate_login: bool = False
+    """The host trusts the server's user CA (GET /api/infra/ssh/user-ca): runs log in with short-lived
+    certificates instead of the login key."""
 
 
 class HostChanges(Input, frozen=True, forbid_unknown_fields=True):
@@ -71,6 +74,7 @@ class HostChanges(Input, frozen=True, forbid_unknown_fields=True):
     forwards: Annotated[list[Destination], msgspec.Meta(max_length=20)] | None = None
     max_lease_seconds: LeaseSeconds | None = None
     approvers_required: Approvers | None = None
+    certificate_login: bool | None = None
 
 
 class NewHostKey(Input, frozen=True, forbid_unknown_fields=True):
@@ -94,6 +98,7 @@ class HostView(View[Host], frozen=True):
     approvers_required: int
     created_at: datetime
     updated_at: datetime
+    certificate_login: bool
 
 
 class ParameterView(View[Parameter], frozen=True):

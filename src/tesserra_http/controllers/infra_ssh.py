@@ -14,6 +14,7 @@ from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases import infra_ssh as ssh
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery, QueryAudit, VerifyAudit
+from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, UserCaView
 from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
 from tesserra_core.usecases.infra_ssh_leases import DecideLease, GetLease, ListLeases, RequestLease, RevokeLease
 from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction
@@ -194,5 +195,9 @@ def lease_routes(uc: UseCases) -> Router:
     async def revoke_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
         return await uc.infra_ssh.revoke_lease(request.user, lease_id)
 
-    handlers = [list_leases, get_lease, request_lease, approve_lease, deny_lease, revoke_lease]
+    @get("/user-ca", **declare(acting_user=True, uses=GetUserCa, errors=(400, 403)))
+    async def get_user_ca(request: Caller) -> UserCaView:
+        return await uc.infra_ssh.get_user_ca(request.user)
+
+    handlers = [list_leases, get_lease, request_lease, approve_lease, deny_lease, revoke_lease, get_user_ca]
     return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)

@@ -47,9 +47,13 @@ def upgrade() -> None:
         batch.create_index(batch.f("ix_ssh_leases_tenant_id_user_id_state"), ["tenant_id", "user_id", "state"])
     with op.batch_alter_table("ssh_audit") as batch:
         batch.add_column(sa.Column("lease_id", sa.String(length=26), nullable=True))
+    with op.batch_alter_table("ssh_hosts") as batch:
+        batch.add_column(sa.Column("certificate_login", sa.Boolean(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ssh_hosts") as batch:
+        batch.drop_column("certificate_login")
     with op.batch_alter_table("ssh_audit") as batch:
         batch.drop_column("lease_id")
     op.drop_table("ssh_leases")
