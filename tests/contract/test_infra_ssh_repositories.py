@@ -306,3 +306,19 @@ async def test_a_record_without_a_lease_keeps_the_hash_it_had_before_leases(uow_
     async with uow_factory(read_only=True) as uow:
         assert await uow.ssh_audit.get(tenant.id, with_lease.id) == with_lease
     assert (await _verify(uow_factory, tenant.id, batch=10)).ok
+
+
+async def test_revoked_leases_are_found_until_their_end(uow_factory: UnitOfWorkFactory) -> None:
+    tenant, other = await seed_tenant(uow_factory), await seed_tenant(uow_factory)
+    end = T0 + timedelta(hours=1)
+    running = lease(tenant.id, state=LeaseState.REVOKED, ends_at=end)
+    ended = lease(tenant.id, state=LeaseState.REVOKED, ends_at=T0)
+    active = lease(tenant.id, state=LeaseState.ACTIVE, ends_at=end)
+    elsewhere = lease(other.id, state=LeaseState.REVOKED, ends_at=end)
+    async with uow_factory() as uow:
+        for each in (running, ended, active, elsewhere):
+            await uow.ssh_leases.add(each)
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.ssh_leases.revoked_before_end(tenant.id, T0 + timedelta(minutes=1)) == [running]
+        assert await uow.ssh_leases.revoked_before_end(tenant.id, end) == []

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tesserra_adapters.ssh.certificates import AsyncsshCertificateAuthority, KrlFiles
+from tesserra_adapters.secret_box import AesGcmSecretBox
+from tesserra_adapters.ssh.certificates import AsyncsshCertificateAuthority, KrlFiles, SealedCaFile
 from tesserra_adapters.ssh.client import AsyncsshClient
 from tesserra_core.domain.infra_ssh import Host, HostTier
 from tesserra_core.errors import RemoteFailed
@@ -126,3 +127,15 @@ async def test_krl_files_land_per_tenant_and_host_atomically(tmp_path: Path) -> 
     assert written.read_bytes() == krl
     assert [p.name for p in written.parent.iterdir()] == ["h1.krl"]
     assert krl.startswith(b"SSHKRL")
+
+
+async def test_the_user_ca_is_sealed_at_rest_made_once_and_read_back(tmp_path: Path) -> None:
+    box = AesGcmSecretBox.from_secrets(b"a-test-secret-key-that-is-long-enough-0123456789")
+    path = tmp_path / "ssh" / "user_ca.sealed"
+    first = await SealedCaFile(path, box, CA).load()
+    again = await SealedCaFile(path, box, CA).load()
+    assert again == first
+    stored = path.read_bytes()
+    assert b"PRIVATE KEY" not in stored
+    assert first.private_key not in stored
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
