@@ -54,6 +54,7 @@ from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.leases import SqlRunnerLeases
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
+from tesserra_adapters.ssh.certificates import AsyncsshCertificateAuthority, KrlFiles, SealedCaFile
 from tesserra_adapters.ssh.client import AsyncsshClient
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_adapters.system import SystemClock, SystemSecrets, UlidFactory
@@ -331,6 +332,7 @@ def _ports(
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
     key = settings.secret()
+    authority = AsyncsshCertificateAuthority()
     return Ports(  # the set's own adapters (passed in) alternate with the shared ones (built here)
         uow=uow,
         digest=HmacDigest(subkey(key, "digest")),
@@ -360,6 +362,10 @@ def _ports(
         file_storage=file_storage,
         ssh=ssh,
         ssh_actions=ssh_actions_from(settings),
+        ssh_certificates=authority,
+        ssh_user_ca=SealedCaFile(settings.data_dir / "ssh" / "user_ca.sealed", secret_box, authority),
+        # the operator syncs <data_dir>/ssh/krl/<tenant>/<host>.krl to each host's RevokedKeys path
+        ssh_krl=KrlFiles.under(settings.data_dir / "ssh" / "krl"),
         models=models,
         probes=probes,
         telemetry=telemetry or NoTelemetry(),

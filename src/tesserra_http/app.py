@@ -80,6 +80,7 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     files.routes,
     infra_ssh.inventory_routes,
     infra_ssh.run_routes,
+    infra_ssh.lease_routes,
     agents.routes,
     conversations.routes,
 ]

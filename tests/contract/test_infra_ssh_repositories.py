@@ -5,6 +5,7 @@ with directly in the store (an edit, a deletion, a reordering, an insertion), na
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from tesserra_core.domain.infra_ssh_audit import (
     sealed,
     verify_chain,
 )
+from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -231,3 +233,92 @@ async def test_tampering_names_the_first_bad_record(
         assert result.first_bad_id == expected_id
     else:
         assert str(result.first_bad_id).startswith("forged")
+
+
+def lease(tenant_id: str, **changes: Any) -> Lease:
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "user_id": "alice@example.com",
+        "key_id": "key1",
+        "host_ids": (new_id(), new_id()),
+        "actions": ("touch_file",),
+        "forwards": ("127.0.0.1:5432",),
+        "duration_seconds": 600,
+        "max_uses": 3,
+        "uses": 0,
+        "reason": "deploy 4.2",
+        "approvers_required": 2,
+        "approvals": (),
+        "state": LeaseState.PENDING,
+        "created_at": T0,
+        "starts_at": None,
+        "ends_at": None,
+        "ended_at": None,
+        "ended_by": None,
+    }
+    values.update(changes)
+    return Lease(**values)
+
+
+async def test_leases_round_trip_scoped_by_tenant_and_found_by_user_and_state(uow_factory: UnitOfWorkFactory) -> None:
+    tenant, other = await seed_tenant(uow_factory), await seed_tenant(uow_factory)
+    first = lease(tenant.id)
+    second = lease(tenant.id, created_at=T0 + timedelta(seconds=1))
+    bobs = lease(tenant.id, user_id="bob@example.com", created_at=T0 + timedelta(seconds=2))
+    async with uow_factory() as uow:
+        for each in (first, second, bobs, lease(other.id)):
+            await uow.ssh_leases.add(each)
+        await uow.commit()
+    approval = Approval(user_id="bob@example.com", key_id="key2", at=T0 + timedelta(minutes=1))
+    active = first.approved(approval).approved(
+        Approval(user_id="carol@example.com", key_id="key3", at=T0 + timedelta(minutes=2))
+    )
+    assert active.state is LeaseState.ACTIVE
+    async with uow_factory() as uow:
+        with pytest.raises(Conflict):
+            await uow.ssh_leases.add(first)
+    async with uow_factory() as uow:
+        await uow.ssh_leases.update(active.used())
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.ssh_leases.get(tenant.id, first.id) == active.used()
+        assert await uow.ssh_leases.get(other.id, first.id) is None
+        page, total = await uow.ssh_leases.list(tenant.id, PageRequest(2, 0))
+        alices = await uow.ssh_leases.of_user(tenant.id, "alice@example.com", LeaseState.ACTIVE)
+        pending = await uow.ssh_leases.of_user(tenant.id, "alice@example.com", LeaseState.PENDING)
+    assert [x.id for x in page] == [bobs.id, second.id]
+    assert total == 3
+    assert alices == [active.used()]
+    assert pending == [second]
+
+
+async def test_a_record_without_a_lease_keeps_the_hash_it_had_before_leases(uow_factory: UnitOfWorkFactory) -> None:
+    tenant = await seed_tenant(uow_factory)
+    [plain] = chain(tenant.id, 1)
+    fields = msgspec.structs.asdict(plain)
+    del fields["hash"], fields["lease_id"]
+    before = hashlib.sha256(plain.prev_hash.encode() + msgspec.json.encode(fields, order="sorted")).hexdigest()
+    assert plain.hash == before
+    with_lease = sealed(msgspec.structs.replace(plain, lease_id=new_id()))
+    assert with_lease.hash != plain.hash
+    await _append_all(uow_factory, [with_lease])
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.ssh_audit.get(tenant.id, with_lease.id) == with_lease
+    assert (await _verify(uow_factory, tenant.id, batch=10)).ok
+
+
+async def test_revoked_leases_are_found_until_their_end(uow_factory: UnitOfWorkFactory) -> None:
+    tenant, other = await seed_tenant(uow_factory), await seed_tenant(uow_factory)
+    end = T0 + timedelta(hours=1)
+    running = lease(tenant.id, state=LeaseState.REVOKED, ends_at=end)
+    ended = lease(tenant.id, state=LeaseState.REVOKED, ends_at=T0)
+    active = lease(tenant.id, state=LeaseState.ACTIVE, ends_at=end)
+    elsewhere = lease(other.id, state=LeaseState.REVOKED, ends_at=end)
+    async with uow_factory() as uow:
+        for each in (running, ended, active, elsewhere):
+            await uow.ssh_leases.add(each)
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.ssh_leases.revoked_before_end(tenant.id, T0 + timedelta(minutes=1)) == [running]
+        assert await uow.ssh_leases.revoked_before_end(tenant.id, end) == []

@@ -56,9 +56,10 @@ def ensure_login() -> None:
     Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
 
 
-def _config(directory: Path, port: int) -> str:
+def _config(directory: Path, port: int, extra: Sequence[str] = ()) -> str:
     return "\n".join(
         [
+            *extra,
             f"Port {port}",
             "ListenAddress 127.0.0.1",
             f"HostKey {directory / 'host_key'}",
@@ -80,14 +81,14 @@ def _config(directory: Path, port: int) -> str:
     )
 
 
-def _prepare(host_key: asyncssh.SSHKey, authorized: Sequence[KeyPair], port: int) -> Path:
+def _prepare(host_key: asyncssh.SSHKey, authorized: Sequence[KeyPair], port: int, extra: Sequence[str] = ()) -> Path:
     directory = Path(tempfile.mkdtemp(prefix="tesserra-sshd-"))
     directory.chmod(0o755)  # the login reads authorized_keys as itself
     (directory / "host_key").write_bytes(host_key.export_private_key())
     (directory / "host_key").chmod(0o600)
     (directory / "authorized_keys").write_text("".join(f"{k.public}\n" for k in authorized))
     (directory / "authorized_keys").chmod(0o644)
-    (directory / "sshd_config").write_text(_config(directory, port))
+    (directory / "sshd_config").write_text(_config(directory, port, extra))
     return directory
 
 
@@ -96,10 +97,13 @@ def _log(path: Path) -> str:
 
 
 @asynccontextmanager
-async def sshd(host_key: asyncssh.SSHKey, authorized: Sequence[KeyPair]) -> AsyncIterator[Sshd]:
-    """A running sshd with ``host_key``, accepting ``authorized`` keys for the login user."""
+async def sshd(
+    host_key: asyncssh.SSHKey, authorized: Sequence[KeyPair], extra: Sequence[str] = ()
+) -> AsyncIterator[Sshd]:
+    """A running sshd with ``host_key``, accepting ``authorized`` keys for the login user; ``extra`` config
+    lines come first (sshd keeps the first value of a keyword)."""
     port = free_port()
-    directory = _prepare(host_key, authorized, port)
+    directory = _prepare(host_key, authorized, port, extra)
     try:
         log = directory / "sshd.log"
         with open(log, "wb") as sink:  # noqa: ASYNC230 (a local file, once per server)
@@ -173,3 +177,43 @@ def processes(pattern: str) -> list[str]:
     """The login user's processes on this machine whose command line matches ``pattern`` (pgrep -f)."""
     found = subprocess.run(["pgrep", "-u", LOGIN, "-a", "-f", pattern], capture_output=True, text=True, check=False)
     return found.stdout.splitlines()
+
+
+@dataclass(frozen=True)
+class CertifiedSshd:
+    """A prod-like sshd that takes only certificates of one user CA (no authorized key works: its
+    AuthorizedKeysFile is empty) and refuses those its KRL file lists."""
+
+    server: Sshd
+    trusted_ca: Path
+    revoked_keys: Path
+
+
+def _prepare_ca(ca_public_key: str, empty_krl: bytes) -> tuple[Path, Path, Path]:
+    directory = Path(tempfile.mkdtemp(prefix="tesserra-ca-"))
+    directory.chmod(0o755)
+    trusted, revoked = directory / "user_ca.pub", directory / "revoked.krl"
+    trusted.write_text(ca_public_key + "\n")
+    revoked.write_bytes(empty_krl)
+    for path in (trusted, revoked):
+        path.chmod(0o644)
+    return directory, trusted, revoked
+
+
+@asynccontextmanager
+async def certified_sshd(ca_public_key: str, empty_krl: bytes) -> AsyncIterator[CertifiedSshd]:
+    """``ca_public_key`` goes to ``TrustedUserCAKeys``; ``empty_krl`` starts the ``RevokedKeys`` file (sshd
+    refuses every key when that file cannot be read). sshd reads both files at each authentication."""
+    ensure_login()
+    directory, trusted, revoked = _prepare_ca(ca_public_key, empty_krl)
+    extra = [f"TrustedUserCAKeys {trusted}", f"RevokedKeys {revoked}"]
+    try:
+        async with sshd(asyncssh.generate_private_key("ssh-ed25519"), [KeyPair.generate()], extra) as server:
+            _no_authorized_keys(server)
+            yield CertifiedSshd(server, trusted, revoked)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _no_authorized_keys(server: Sshd) -> None:
+    (server.log.parent / "authorized_keys").write_text("")

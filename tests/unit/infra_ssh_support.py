@@ -14,7 +14,17 @@ from tesserra_core.usecases.operators import NewAdmin
 from tests.servers.sshd import KeyPair
 from tests.unit.helpers import PASSWORD, sign_in, unique_email
 
-ALL_ACTIONS = ["echo", "uptime", "disk_usage", "path_exists", "wait", "service_status", "restart_service"]
+ALL_ACTIONS = [
+    "echo",
+    "uptime",
+    "disk_usage",
+    "path_exists",
+    "wait",
+    "service_status",
+    "restart_service",
+    "touch_file",
+    "hold_maintenance",
+]
 _addresses = itertools.count(1)
 
 
@@ -25,6 +35,19 @@ async def operator_key(uc: UseCases, label: str = "ops", tier: Tier = Tier.ADMIN
     _, admin = await sign_in(uc, email)
     scopes = [Scope.TOOLS_READ, Scope.TOOLS_WRITE]
     return (await uc.api_keys.generate(admin, NewApiKey(name=label, scopes=scopes, tier=tier))).key
+
+
+async def operator_keys(uc: UseCases, count: int, label: str = "ops") -> list[str]:
+    """``count`` admin-tier keys of one tenant (one platform administrator mints them all)."""
+    email = unique_email(label)
+    await uc.operators.create_admin(NewAdmin(email=email, password=PASSWORD, tenant_name=email.split("@")[0]))
+    _, admin = await sign_in(uc, email)
+    scopes = [Scope.TOOLS_READ, Scope.TOOLS_WRITE]
+    made = [
+        await uc.api_keys.generate(admin, NewApiKey(name=f"{label}{i}", scopes=scopes, tier=Tier.ADMIN))
+        for i in range(count)
+    ]
+    return [m.key for m in made]
 
 
 async def operator(uc: UseCases, label: str = "ops", user: str = "alice@example.com") -> Principal:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import msgspec
 
 from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.infra_ssh import Host
 from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord
+from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
@@ -67,3 +69,34 @@ class MemorySshAudit(_Repo):
     async def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
         for record in sorted(self._records(tenant_id), key=lambda r: (r.seq, r.id)):
             yield record
+
+
+class MemorySshLeases(_Repo):
+    async def add(self, lease: Lease) -> None:
+        if lease.id in self._store.ssh_leases:
+            raise Conflict("the lease exists", code="lease_exists")
+        self._put(self._store.ssh_leases, lease.id, lease)
+
+    async def get(self, tenant_id: str, lease_id: str) -> Lease | None:
+        return self._owned(self._store.ssh_leases, tenant_id, lease_id)
+
+    async def update(self, lease: Lease) -> None:
+        if self._owned(self._store.ssh_leases, lease.tenant_id, lease.id) is not None:
+            self._put(self._store.ssh_leases, lease.id, lease)
+
+    async def revoked_before_end(self, tenant_id: str, now: datetime) -> list[Lease]:
+        found = self._store.ssh_leases.values()
+        return [
+            x
+            for x in found
+            if x.tenant_id == tenant_id and x.state is LeaseState.REVOKED and x.ends_at is not None and x.ends_at > now
+        ]
+
+    async def of_user(self, tenant_id: str, user_id: str, state: LeaseState) -> list[Lease]:
+        found = self._store.ssh_leases.values()
+        mine = [x for x in found if x.tenant_id == tenant_id and x.user_id == user_id and x.state is state]
+        return sorted(mine, key=lambda x: (x.created_at, x.id))
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Lease], int]:
+        found = [x for x in self._store.ssh_leases.values() if x.tenant_id == tenant_id]
+        return page.window(sorted(found, key=lambda x: (x.created_at, x.id), reverse=True))

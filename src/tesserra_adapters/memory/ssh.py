@@ -44,6 +44,11 @@ class FakeSshHost:
         return [line for argv in self.running if pattern in (line := " ".join(argv))]
 
 
+def _touched(host: FakeSshHost, path: str) -> Outcome:
+    host.files.add(path)
+    return Outcome()
+
+
 def _program(host: FakeSshHost, argv: tuple[str, ...]) -> Outcome:
     name, args = argv[0], argv[1:]
     df = f"Filesystem Size Used Avail Use% Mounted on\nfake 10G 1G 9G 10% {args[-1] if args else '/'}\n"
@@ -54,6 +59,7 @@ def _program(host: FakeSshHost, argv: tuple[str, ...]) -> Outcome:
         "uptime": lambda: Outcome(stdout=b" 12:00:00 up 1 day,  0:00,  0 users,  load average: 0.00, 0.00, 0.00\n"),
         "df": lambda: Outcome(stdout=df.encode()),
         "test": lambda: Outcome(status=0 if args[-1] in host.files else 1),
+        "touch": lambda: _touched(host, args[-1]),
         "systemctl": lambda: Outcome(status=4, stderr=f"Unit {args[-1]}.service could not be found.\n".encode()),
     }
     if name in simple:
@@ -81,9 +87,13 @@ class MemorySshClient:
     def normalized_host_key(self, line: str) -> str:
         return keys.normalized_host_key(line)
 
-    async def run(self, target: SshTarget, private_key: bytes, command: SshCommand) -> SshResult:
+    async def run(
+        self, target: SshTarget, private_key: bytes, command: SshCommand, certificate: str | None = None
+    ) -> SshResult:
         if any("\x00" in word for word in command.argv):
             raise ValidationFailed("an argument cannot contain NUL", code="validation_failed")
+        if certificate is not None:  # simulated hosts trust no user CA
+            raise RemoteFailed("the host refused the certificate", kind=RemoteKind.AUTH_FAILED.value)
         started = time.monotonic()
         host = self._login(target, private_key)
         argv = command.argv

@@ -14,7 +14,7 @@ from types import TracebackType
 from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.memory.base import Undo
 from tesserra_adapters.memory.conversations import MemoryConversations, MemoryMessages
-from tesserra_adapters.memory.infra_ssh import MemorySshAudit, MemorySshHosts
+from tesserra_adapters.memory.infra_ssh import MemorySshAudit, MemorySshHosts, MemorySshLeases
 from tesserra_adapters.memory.sandboxes import MemorySandboxes
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.conversations import Conversation, Message
@@ -23,6 +23,7 @@ from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
 from tesserra_core.domain.infra_ssh import Host
 from tesserra_core.domain.infra_ssh_audit import AuditRecord
+from tesserra_core.domain.infra_ssh_leases import Lease
 from tesserra_core.domain.mail import EmailAlias, Mailbox
 from tesserra_core.domain.projects import Project
 from tesserra_core.domain.resources import Resource
@@ -69,6 +70,7 @@ class MemoryStore:
     ssh_hosts: dict[str, Host] = field(default_factory=dict)
     ssh_audit: dict[str, list[AuditRecord]] = field(default_factory=dict)
     """Each tenant's audit records, in the order appended."""
+    ssh_leases: dict[str, Lease] = field(default_factory=dict)
 
 
 class MemoryUnitOfWork:
@@ -102,6 +104,7 @@ class MemoryUnitOfWork:
         self.billing_events = billing.MemoryBillingEvents(store, self._journal)
         self.ssh_hosts = MemorySshHosts(store, self._journal)
         self.ssh_audit = MemorySshAudit(store, self._journal)
+        self.ssh_leases = MemorySshLeases(store, self._journal)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -12,6 +13,7 @@ from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
 from tesserra_core.domain.infra_ssh import Host, Outcome, ParamValue
 from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditFilter, AuditRecord, Via
+from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
@@ -57,6 +59,45 @@ class SqlSshHosts(Repo):
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Host], int]:
         c = t.ssh_hosts.c
         return await self._page(t.ssh_hosts, _host, page, c.tenant_id == tenant_id, c.name, c.id)
+
+
+_approvals = msgspec.json.Decoder(tuple[Approval, ...])
+_LEASE_LISTS = ("host_ids", "actions", "forwards")
+
+
+def _lease(r: Row[Any]) -> Lease:
+    lists = {name: _words.decode(getattr(r, name)) for name in _LEASE_LISTS}
+    return from_row(Lease, r, approvals=_approvals.decode(r.approvals), **lists)
+
+
+def _lease_values(lease: Lease) -> dict[str, Any]:
+    lists = {name: _encoder.encode(getattr(lease, name)).decode() for name in (*_LEASE_LISTS, "approvals")}
+    return to_values(lease) | lists
+
+
+class SqlSshLeases(Repo):
+    async def add(self, lease: Lease) -> None:
+        await self._insert(t.ssh_leases, _lease_values(lease), Conflict("the lease exists", code="lease_exists"))
+
+    async def get(self, tenant_id: str, lease_id: str) -> Lease | None:
+        return await self._read_owned(t.ssh_leases, _lease, tenant_id, lease_id)
+
+    async def update(self, lease: Lease) -> None:
+        await self._update_owned(t.ssh_leases, lease.tenant_id, lease.id, _lease_values(lease))
+
+    async def revoked_before_end(self, tenant_id: str, now: datetime) -> list[Lease]:
+        c = t.ssh_leases.c
+        where = (c.tenant_id == tenant_id) & (c.state == LeaseState.REVOKED.value) & (c.ends_at > now)
+        return [_lease(r) for r in await self._all(select(t.ssh_leases).where(where))]
+
+    async def of_user(self, tenant_id: str, user_id: str, state: LeaseState) -> list[Lease]:
+        c = t.ssh_leases.c
+        where = (c.tenant_id == tenant_id) & (c.user_id == user_id) & (c.state == state.value)
+        return [_lease(r) for r in await self._all(select(t.ssh_leases).where(where).order_by(c.created_at, c.id))]
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Lease], int]:
+        c = t.ssh_leases.c
+        return await self._page(t.ssh_leases, _lease, page, c.tenant_id == tenant_id, c.created_at.desc(), c.id.desc())
 
 
 _RECORD_FIELDS = AuditRecord.__struct_fields__

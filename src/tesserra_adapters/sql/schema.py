@@ -538,6 +538,7 @@ ssh_hosts = Table(
     Column("approvers_required", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("certificate_login", Boolean, nullable=False, server_default="0"),
     UniqueConstraint("tenant_id", "name"),
 )
 """Infra SSH hosts (migration 0009). ``sealed_key`` is the login's private key sealed by the secret box;
@@ -572,10 +573,37 @@ ssh_audit = Table(
     Column("detail", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("lease_id", ID, nullable=True),
     UniqueConstraint("tenant_id", "seq"),
 )
 """The Infra SSH audit chain (migration 0009): append-only, ``seq`` 1, 2, ... per tenant, each ``hash``
-over the previous one and the record's content (see tesserra_core.domain.infra_ssh_audit)."""
+over the previous one and the record's content (see tesserra_core.domain.infra_ssh_audit). ``lease_id``: 0016."""
+
+ssh_leases = Table(
+    "ssh_leases",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("host_ids", Text, nullable=False),
+    Column("actions", Text, nullable=False),
+    Column("forwards", Text, nullable=False),
+    Column("duration_seconds", Integer, nullable=False),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("approvers_required", Integer, nullable=False),
+    Column("approvals", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=True),
+    Column("ends_at", UtcDateTime, nullable=True),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("ended_by", String(128), nullable=True),
+    Index(None, "tenant_id", "user_id", "state"),
+)
+"""Infra SSH approval leases (migration 0016): host ids, actions, forwards and approvals are JSON lists."""
 conversations = Table(
     "conversations",
     metadata,

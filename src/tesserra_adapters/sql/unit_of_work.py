@@ -24,7 +24,7 @@ from sqlalchemy.pool import QueuePool
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.sql.conversations import SqlConversations, SqlMessages
 from tesserra_adapters.sql.engine import read_only
-from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts
+from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts, SqlSshLeases
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
 from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed
 
@@ -83,6 +83,7 @@ class SqlUnitOfWork:
         self.billing_events = billing.SqlBillingEvents(conn)
         self.ssh_hosts = SqlSshHosts(conn)
         self.ssh_audit = SqlSshAudit(conn)
+        self.ssh_leases = SqlSshLeases(conn)
         return self
 
     async def __aexit__(

@@ -43,17 +43,19 @@ class AsyncsshClient:
     def normalized_host_key(self, line: str) -> str:
         return keys.normalized_host_key(line)
 
-    async def run(self, target: SshTarget, private_key: bytes, command: SshCommand) -> SshResult:
+    async def run(
+        self, target: SshTarget, private_key: bytes, command: SshCommand, certificate: str | None = None
+    ) -> SshResult:
         if any("\x00" in word for word in command.argv):
             raise ValidationFailed("an argument cannot contain NUL", code="validation_failed")
         started = time.monotonic()
-        conn = await self._connect(target, private_key)
+        conn = await self._connect(target, private_key, certificate)
         async with conn:
             process = await conn.create_process(remote_command(command), encoding=None)
             process.stdin.write_eof()
             return await self._collect(process, command, started)
 
-    async def _connect(self, target: SshTarget, private_key: bytes) -> Any:
+    async def _connect(self, target: SshTarget, private_key: bytes, certificate: str | None) -> Any:
         asyncssh = keys.asyncssh_module()
         try:
             login_key = keys.private_key(private_key)
@@ -65,7 +67,7 @@ class AsyncsshClient:
                 target.address,
                 port=target.port,
                 username=target.login,
-                client_keys=[login_key],
+                client_keys=[login_key if certificate is None else (login_key, certificate.encode())],
                 known_hosts=([keys.host_key(target.host_key)], [], []),
                 config=None,
                 agent_path=None,

@@ -212,6 +212,9 @@ class Host(msgspec.Struct, frozen=True, kw_only=True):
     approvers_required: int
     created_at: datetime
     updated_at: datetime
+    certificate_login: bool = False
+    """The host trusts this server's user CA: runs log in with a fresh key and a short-lived certificate
+    (until the lease's end, or the action's time limit), and the host's KRL refuses revoked leases."""
 
 
 def credential_context(tenant_id: str, host_id: str) -> str:

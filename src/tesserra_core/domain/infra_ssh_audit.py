@@ -28,6 +28,11 @@ class AuditEvent(enum.StrEnum):
     HOST_CHANGED = "host_changed"
     HOST_REMOVED = "host_removed"
     HOST_KEY_REPINNED = "host_key_repinned"
+    LEASE_REQUESTED = "lease_requested"
+    LEASE_APPROVED = "lease_approved"
+    LEASE_DENIED = "lease_denied"
+    LEASE_REVOKED = "lease_revoked"
+    LEASE_EXPIRED = "lease_expired"
 
 
 class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,6 +63,9 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
     detail: str
     prev_hash: str
     hash: str
+    lease_id: str | None = None
+    """The approval lease the attempt used or the lease event is about (left out of the hash when null, so
+    records written before leases existed keep their hashes)."""
 
 
 _content = msgspec.json.Encoder(order="sorted")
@@ -67,6 +75,8 @@ def record_hash(record: AuditRecord) -> str:
     """SHA-256 of the previous hash and the record's canonical content (every field but ``hash``)."""
     fields = msgspec.structs.asdict(record)
     del fields["hash"]
+    if fields["lease_id"] is None:
+        del fields["lease_id"]
     return hashlib.sha256(record.prev_hash.encode() + _content.encode(fields)).hexdigest()
 
 
@@ -82,6 +92,7 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str | None = None
     event: AuditEvent | None = None
     run_id: str | None = None
+    lease_id: str | None = None
 
 
 class Verification(msgspec.Struct, frozen=True, kw_only=True):

@@ -21,6 +21,7 @@ from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.security import PasswordHasher, ProxyTokenCodec, SecretDigest, TokenIssuer
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.ssh import SshClient
+from tesserra_core.ports.ssh_certificates import KrlDistribution, SshCertificateAuthority, UserCaStore
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
@@ -57,6 +58,9 @@ class Ports:
     file_storage: FileStorage
     ssh: SshClient
     ssh_actions: ActionCatalog
+    ssh_certificates: SshCertificateAuthority
+    ssh_user_ca: UserCaStore
+    ssh_krl: KrlDistribution
     models: ModelProvider
     probes: Sequence[Probe] = ()
     telemetry: Telemetry = field(default_factory=NoTelemetry)

@@ -24,7 +24,7 @@ from tesserra_core.ports.files import ProjectFileRepository
 from tesserra_core.ports.mail import EmailAliasRepository, MailboxRepository
 from tesserra_core.ports.sandboxes import SandboxRepository
 from tesserra_core.ports.shared_tools import ClientSyncRepository, OAuthLinkRepository, OAuthStateRepository
-from tesserra_core.ports.ssh import SshAuditRepository, SshHostRepository
+from tesserra_core.ports.ssh import SshAuditRepository, SshHostRepository, SshLeaseRepository
 from tesserra_core.ports.tools import CatalogRepository, InstallationRepository
 
 
@@ -285,6 +285,9 @@ class UnitOfWork(Protocol):
 
     @property
     def ssh_audit(self) -> SshAuditRepository: ...
+
+    @property
+    def ssh_leases(self) -> SshLeaseRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -4,12 +4,14 @@ only for the call; and the persistence of hosts and of the audit chain."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 import msgspec
 
 from tesserra_core.domain.infra_ssh import Host, RemoteKind
 from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord
+from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 
 KILL_AFTER_SECONDS = 2
@@ -67,8 +69,11 @@ class SshResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SshClient(Protocol):
-    async def run(self, target: SshTarget, private_key: bytes, command: SshCommand) -> SshResult:
-        """Run ``command`` on ``target`` as its login with ``private_key`` (OpenSSH format).
+    async def run(
+        self, target: SshTarget, private_key: bytes, command: SshCommand, certificate: str | None = None
+    ) -> SshResult:
+        """Run ``command`` on ``target`` as its login with ``private_key`` (OpenSSH format), offered with its
+        OpenSSH user ``certificate`` when one is given (the host then checks it against its user CA).
 
         The time limit is enforced on the host: when it passes, or when this call is cancelled, the remote
         process is sent SIGTERM and, ``KILL_AFTER_SECONDS`` later, SIGKILL. Output beyond the cap is read,
@@ -102,6 +107,26 @@ class SshHostRepository(Protocol):
 
     async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Host], int]:
         """A page of the tenant's hosts by name, and the total."""
+        ...
+
+
+class SshLeaseRepository(Protocol):
+    async def add(self, lease: Lease) -> None: ...
+
+    async def get(self, tenant_id: str, lease_id: str) -> Lease | None: ...
+
+    async def update(self, lease: Lease) -> None: ...
+
+    async def revoked_before_end(self, tenant_id: str, now: datetime) -> list[Lease]:
+        """Revoked leases whose end is after ``now`` (their certificates are still valid but for the KRL)."""
+        ...
+
+    async def of_user(self, tenant_id: str, user_id: str, state: LeaseState) -> list[Lease]:
+        """The leases of one operator in one state, oldest first."""
+        ...
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Lease], int]:
+        """Newest first."""
         ...
 
 

@@ -27,7 +27,16 @@ from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail, QueryAudit, VerifyAudit
+from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, LoginCertificates
 from tesserra_core.usecases.infra_ssh_guard import action_of, argv_sha256, host_of, operator_of
+from tesserra_core.usecases.infra_ssh_leases import (
+    DecideLease,
+    GetLease,
+    LeaseBook,
+    ListLeases,
+    RequestLease,
+    RevokeLease,
+)
 from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction, RunBoard
 from tesserra_core.usecases.infra_ssh_views import (
     ActionView,
@@ -107,6 +116,7 @@ class AddHost:
             forwards=tuple(dict.fromkeys(cmd.forwards)),
             max_lease_seconds=cmd.max_lease_seconds,
             approvers_required=cmd.approvers_required or (2 if cmd.tier is HostTier.PROD else 1),
+            certificate_login=cmd.certificate_login,
             created_at=now,
             updated_at=now,
         )
@@ -284,12 +294,21 @@ class InfraSsh:
     cancel_run: CancelRun
     query_audit: QueryAudit
     verify_audit: VerifyAudit
+    request_lease: RequestLease
+    get_lease: GetLease
+    list_leases: ListLeases
+    approve_lease: DecideLease
+    deny_lease: DecideLease
+    revoke_lease: RevokeLease
+    get_user_ca: GetUserCa
 
 
 def infra_ssh(p: Ports) -> InfraSsh:
     trail = AuditTrail(p.uow, p.clock, p.ids)
     board = RunBoard()
     catalog = p.ssh_actions
+    certificates = LoginCertificates(p.ssh_certificates, p.ssh_user_ca, p.ssh_krl, p.clock)
+    book = LeaseBook(p.uow, trail, board, p.clock, certificates)
     return InfraSsh(
         list_hosts=ListHosts(p.uow),
         get_host=GetHost(p.uow),
@@ -299,9 +318,16 @@ def infra_ssh(p: Ports) -> InfraSsh:
         remove_host=RemoveHost(p.uow, trail),
         list_actions=ListActions(catalog),
         check_action=CheckActionRun(p.uow, catalog),
-        run_action=RunAction(p.uow, p.ssh, p.secret_box, catalog, trail, board, p.clock, p.ids),
+        run_action=RunAction(p.uow, p.ssh, p.secret_box, catalog, trail, board, p.clock, p.ids, book, certificates),
         get_run=GetRun(p.uow, board, catalog),
         cancel_run=CancelRun(board),
         query_audit=QueryAudit(p.uow),
         verify_audit=VerifyAudit(p.uow),
+        request_lease=RequestLease(book, catalog, p.ids),
+        get_lease=GetLease(book),
+        list_leases=ListLeases(book),
+        approve_lease=DecideLease(book, approve=True),
+        deny_lease=DecideLease(book, approve=False),
+        revoke_lease=RevokeLease(book),
+        get_user_ca=GetUserCa(certificates),
     )

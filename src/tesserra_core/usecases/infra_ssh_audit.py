@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import msgspec
 
@@ -28,6 +28,26 @@ from tesserra_core.usecases.infra_ssh_guard import operator_of
 ATTEMPTS = 5
 
 
+class Author(Protocol):
+    """Who a record is by: a ``Principal``, or the server itself (``ServerAuthor``, for a lease's expiry)."""
+
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def credential_id(self) -> str: ...
+
+    @property
+    def acting_user_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAuthor:
+    tenant_id: str
+    credential_id: str = "server"
+    acting_user_id: str | None = "server"
+
+
 @dataclass(frozen=True, slots=True)
 class AuditTrail:
     """Appends one record to the actor's tenant chain, in its own transaction: the tenant is held while
@@ -37,9 +57,7 @@ class AuditTrail:
     clock: Clock
     ids: IdFactory
 
-    async def append(
-        self, actor: Principal, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any
-    ) -> AuditRecord:
+    async def append(self, actor: Author, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any) -> AuditRecord:
         for _ in range(ATTEMPTS):
             try:
                 return await self._append(actor, via, event, outcome, fields)
@@ -48,7 +66,7 @@ class AuditTrail:
         raise Conflict("the audit is too busy; retry", code="audit_busy")
 
     async def _append(
-        self, actor: Principal, via: Via, event: AuditEvent, outcome: Outcome, fields: dict[str, Any]
+        self, actor: Author, via: Via, event: AuditEvent, outcome: Outcome, fields: dict[str, Any]
     ) -> AuditRecord:
         async with self.uow() as uow:
             record = await self.write(uow, actor, via, event, outcome, **fields)
@@ -56,7 +74,7 @@ class AuditTrail:
             return record
 
     async def write(
-        self, uow: UnitOfWork, actor: Principal, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any
+        self, uow: UnitOfWork, actor: Author, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any
     ) -> AuditRecord:
         """Append in the caller's unit of work (which commits it with the change it records)."""
         await uow.tenants.lock(actor.tenant_id)
@@ -88,6 +106,7 @@ class AuditTrail:
             detail=fields.get("detail") or "",
             prev_hash=GENESIS if last is None else last.hash,
             hash="",
+            lease_id=fields.get("lease_id"),
         )
         record = sealed(record)
         await uow.ssh_audit.append(record)
@@ -101,6 +120,7 @@ class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str | None = None
     event: AuditEvent | None = None
     run_id: str | None = None
+    lease_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

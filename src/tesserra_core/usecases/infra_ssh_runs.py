@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
@@ -24,6 +25,7 @@ from tesserra_core.domain.infra_ssh import (
     decide,
 )
 from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditFilter, AuditRecord, Via
+from tesserra_core.domain.infra_ssh_leases import Lease
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import (
     Forbidden,
@@ -40,6 +42,10 @@ from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail
 from tesserra_core.usecases.infra_ssh_guard import action_of, argv_sha256, operator_of
 from tesserra_core.usecases.infra_ssh_views import NewRun, OutputView, RunState, RunView
+
+if TYPE_CHECKING:
+    from tesserra_core.usecases.infra_ssh_certificates import LoginCertificates
+    from tesserra_core.usecases.infra_ssh_leases import LeaseBook
 
 KEEP_FINISHED = 1000
 """Finished runs this worker keeps with their output (older ones answer from the audit, without it)."""
@@ -61,13 +67,43 @@ class _Slot:
     view: RunView
     task: asyncio.Task[RunView] | None = None
     cancelled_by: str | None = None
+    lease_id: str | None = None
 
 
 @dataclass
 class RunBoard:
-    """This worker's runs: those in flight, and the last ``KEEP_FINISHED`` finished ones."""
+    """This worker's runs: those in flight, and the last ``KEEP_FINISHED`` finished ones; and the timers
+    that end runs (and leases) when their lease ends."""
 
     _slots: OrderedDict[str, _Slot] = field(default_factory=OrderedDict)
+    _timers: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def cancel(self, slot: _Slot, by: str) -> asyncio.Task[RunView] | None:
+        """Cancel a run in flight (its remote process is ended); its task, if it was still going."""
+        task = slot.task
+        if task is None or task.done():
+            return None
+        slot.cancelled_by = by
+        task.cancel()
+        return task
+
+    async def cancel_lease(self, tenant_id: str, lease_id: str, by: str) -> None:
+        """Cancel every run in flight under a lease, and wait (at most ``CANCEL_GRACE``) for them to end."""
+        slots = [s for s in self._slots.values() if s.tenant_id == tenant_id and s.lease_id == lease_id]
+        tasks = [t for t in (self.cancel(s, by) for s in slots) if t is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+
+    def later(self, seconds: float, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run ``work`` in ``seconds`` (cancelled with the board)."""
+
+        async def wait_then_work() -> None:
+            await asyncio.sleep(max(0.0, seconds))
+            await work()
+
+        timer = asyncio.create_task(wait_then_work(), name=name)
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
 
     def add(self, slot: _Slot) -> None:
         self._slots[slot.view.id] = slot
@@ -86,6 +122,8 @@ class RunBoard:
 
     async def aclose(self) -> None:
         """Cancel the runs in flight (their remote processes are ended, their records written)."""
+        for timer in list(self._timers):
+            timer.cancel()
         tasks = [s.task for s in self._slots.values() if s.task is not None and not s.task.done()]
         for task in tasks:
             task.cancel()
@@ -121,9 +159,11 @@ class RunAction:
     board: RunBoard
     clock: Clock
     ids: IdFactory
+    leases: LeaseBook
+    certificates: LoginCertificates
 
     async def __call__(self, actor: Principal, cmd: NewRun, via: Via = Via.REST) -> RunView:
-        operator_of(actor, self.scope)
+        user = operator_of(actor, self.scope)
         refused = dict(action=cmd.action, parameters={k: _audited(v) for k, v in cmd.parameters.items()})
         try:
             action = action_of(self.catalog, cmd.action)
@@ -141,7 +181,14 @@ class RunAction:
             raise await self._refuse(actor, via, Outcome.VALIDATION_FAILED, exc, refused) from None
         refused |= dict(parameters=checked, argv_sha256=argv_sha256(argv))
         decision = decide(host, action)
-        if decision.outcome is not Outcome.OK:
+        lease = None
+        if decision.outcome is Outcome.APPROVAL_REQUIRED:
+            lease = await self.leases.take(actor, user, host, action, cmd.lease_id)
+            if lease is None:
+                named = f"lease {cmd.lease_id} does not cover it" if cmd.lease_id else "no active lease covers it"
+                refusal = Forbidden(f"{decision.reason}: {named}", code=Outcome.APPROVAL_REQUIRED.value)
+                raise await self._refuse(actor, via, Outcome.APPROVAL_REQUIRED, refusal, refused, lease_id=cmd.lease_id)
+        elif decision.outcome is not Outcome.OK:
             refusal = Forbidden(decision.reason, code=decision.outcome.value)
             raise await self._refuse(actor, via, decision.outcome, refusal, refused)
         view = RunView(
@@ -162,10 +209,14 @@ class RunAction:
             started_at=self.clock.now(),
             finished_at=None,
             audit_id=None,
+            lease_id=None if lease is None else lease.id,
         )
-        slot = _Slot(actor.tenant_id, view)
-        slot.task = asyncio.create_task(self._execute(actor, via, host, action, slot), name=f"ssh-run-{view.id}")
+        slot = _Slot(actor.tenant_id, view, lease_id=view.lease_id)
+        run = self._execute(actor, via, host, action, slot, lease)
+        slot.task = asyncio.create_task(run, name=f"ssh-run-{view.id}")
         self.board.add(slot)
+        if lease is not None:
+            self.leases.watch(lease)
         done, _ = await asyncio.wait({slot.task}, timeout=cmd.wait_seconds)
         if not done:
             return slot.view
@@ -178,7 +229,9 @@ class RunAction:
         await self.audit.append(actor, via, AuditEvent.RUN, outcome, **fields, **more)
         return exc
 
-    async def _execute(self, actor: Principal, via: Via, host: Host, action: Action, slot: _Slot) -> RunView:
+    async def _execute(
+        self, actor: Principal, via: Via, host: Host, action: Action, slot: _Slot, lease: Lease | None
+    ) -> RunView:
         view = slot.view
         result: SshResult | None = None
         failure: RemoteFailed | None = None
@@ -189,7 +242,11 @@ class RunAction:
             command = SshCommand(
                 argv=view.argv, time_limit_seconds=action.time_limit_seconds, output_cap_bytes=action.output_cap_bytes
             )
-            result = await self.ssh.run(target, key, command)
+            if host.certificate_login:
+                login = await self.certificates.for_run(host, lease, view.id, action.time_limit_seconds)
+                result = await self.ssh.run(target, login.private_key, command, login.certificate)
+            else:
+                result = await self.ssh.run(target, key, command)
         except SecretUnreadable:
             failure = RemoteFailed("the host's login key cannot be opened", kind=RemoteKind.AUTH_FAILED.value)
         except RemoteFailed as exc:
@@ -264,6 +321,7 @@ class RunAction:
             signal=run.signal,
             duration_ms=run.duration_ms,
             run_id=run.id,
+            lease_id=run.lease_id,
             detail=detail,
             **outputs,
         )
@@ -324,6 +382,7 @@ def _from_record(record: AuditRecord, catalog: ActionCatalog) -> RunView:
         started_at=record.at,
         finished_at=record.at,
         audit_id=record.id,
+        lease_id=record.lease_id,
     )
 
 
@@ -363,9 +422,7 @@ class CancelRun:
         slot = self.board.get(actor.tenant_id, run_id)
         if slot is None:
             raise NotFound("no such run in flight", code="run_not_found")
-        task = slot.task
-        if task is not None and not task.done():
-            slot.cancelled_by = user
-            task.cancel()
+        task = self.board.cancel(slot, user)
+        if task is not None:
             await asyncio.wait({task}, timeout=CANCEL_GRACE)
         return slot.view

@@ -55,6 +55,9 @@ class NewHost(Input, frozen=True, forbid_unknown_fields=True):
     max_lease_seconds: LeaseSeconds = 3600
     approvers_required: Approvers | None = None
     """Default: 2 on prod, 1 on dev."""
+    certificate_login: bool = False
+    """The host trusts the server's user CA (GET /api/infra/ssh/user-ca): runs log in with short-lived
+    certificates instead of the login key."""
 
 
 class HostChanges(Input, frozen=True, forbid_unknown_fields=True):
@@ -71,6 +74,7 @@ class HostChanges(Input, frozen=True, forbid_unknown_fields=True):
     forwards: Annotated[list[Destination], msgspec.Meta(max_length=20)] | None = None
     max_lease_seconds: LeaseSeconds | None = None
     approvers_required: Approvers | None = None
+    certificate_login: bool | None = None
 
 
 class NewHostKey(Input, frozen=True, forbid_unknown_fields=True):
@@ -94,6 +98,7 @@ class HostView(View[Host], frozen=True):
     approvers_required: int
     created_at: datetime
     updated_at: datetime
+    certificate_login: bool
 
 
 class ParameterView(View[Parameter], frozen=True):
@@ -156,6 +161,9 @@ class NewRun(Input, frozen=True, forbid_unknown_fields=True):
     parameters: Parameters = msgspec.field(default_factory=dict)
     wait_seconds: WaitSeconds = 20
     """How long to wait for the result (0-20 s) before answering 202 with the run to poll."""
+    lease_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    """For an action that needs an approval lease: the lease to use (default: the caller's oldest active
+    lease that covers the run)."""
 
 
 class RunState(enum.StrEnum):
@@ -191,3 +199,4 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     started_at: datetime
     finished_at: datetime | None
     audit_id: str | None
+    lease_id: str | None = None

@@ -14,6 +14,9 @@ from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases import infra_ssh as ssh
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery, QueryAudit, VerifyAudit
+from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, UserCaView
+from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
+from tesserra_core.usecases.infra_ssh_leases import DecideLease, GetLease, ListLeases, RequestLease, RevokeLease
 from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction
 from tesserra_core.usecases.infra_ssh_views import (
     ActionView,
@@ -128,8 +131,17 @@ def run_routes(uc: UseCases) -> Router:
         user_id: Annotated[str | None, QueryParameter(max_length=128)] = None,
         event: Annotated[AuditEvent | None, QueryParameter()] = None,
         run_id: Id = None,
+        lease_id: Id = None,
     ) -> Page[AuditRecord]:
-        query = AuditQuery(host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id)
+        query = AuditQuery(
+            host_id=host_id,
+            action=action,
+            outcome=outcome,
+            user_id=user_id,
+            event=event,
+            run_id=run_id,
+            lease_id=lease_id,
+        )
         return await uc.infra_ssh.query_audit(request.user, query, page)
 
     @get("/audit/verify", **declare(acting_user=True, uses=VerifyAudit, errors=(400, 403)))
@@ -137,4 +149,55 @@ def run_routes(uc: UseCases) -> Router:
         return await uc.infra_ssh.verify_audit(request.user)
 
     handlers = [run_action, get_run, cancel_run, query_audit, verify_audit]
+    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
+
+
+def lease_routes(uc: UseCases) -> Router:
+    """Approval leases (admin-session): request, inspect, approve or deny (REST only), revoke."""
+
+    @get("/admin-session", **declare(acting_user=True, uses=ListLeases, errors=(400, 403)))
+    async def list_leases(request: Caller, page: Paging) -> Page[LeaseView]:
+        return await uc.infra_ssh.list_leases(request.user, page)
+
+    @get("/admin-session/{lease_id:str}", **declare(acting_user=True, uses=GetLease, errors=(400, 403, 404)))
+    async def get_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
+        return await uc.infra_ssh.get_lease(request.user, lease_id)
+
+    @post(
+        "/admin-session",
+        status_code=201,
+        **declare(acting_user=True, uses=RequestLease, idempotent=True, errors=(400, 403, 404)),
+    )
+    async def request_lease(data: JSONBody[NewLease], request: Caller) -> LeaseView:
+        return await uc.infra_ssh.request_lease(request.user, data)
+
+    @post(
+        "/admin-session/{lease_id:str}/approve",
+        status_code=200,
+        **declare(acting_user=True, uses=DecideLease, errors=(400, 403, 404, 409)),
+    )
+    async def approve_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
+        return await uc.infra_ssh.approve_lease(request.user, lease_id)
+
+    @post(
+        "/admin-session/{lease_id:str}/deny",
+        status_code=200,
+        **declare(acting_user=True, uses=DecideLease, errors=(400, 403, 404, 409)),
+    )
+    async def deny_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
+        return await uc.infra_ssh.deny_lease(request.user, lease_id)
+
+    @delete(
+        "/admin-session/{lease_id:str}",
+        status_code=200,
+        **declare(acting_user=True, uses=RevokeLease, errors=(400, 403, 404, 409)),
+    )
+    async def revoke_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
+        return await uc.infra_ssh.revoke_lease(request.user, lease_id)
+
+    @get("/user-ca", **declare(acting_user=True, uses=GetUserCa, errors=(400, 403)))
+    async def get_user_ca(request: Caller) -> UserCaView:
+        return await uc.infra_ssh.get_user_ca(request.user)
+
+    handlers = [list_leases, get_lease, request_lease, approve_lease, deny_lease, revoke_lease, get_user_ca]
     return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)

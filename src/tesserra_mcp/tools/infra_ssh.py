@@ -14,6 +14,8 @@ from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases import infra_ssh as ssh
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery, QueryAudit
+from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
+from tesserra_core.usecases.infra_ssh_leases import GetLease, RequestLease, RevokeLease
 from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction
 from tesserra_core.usecases.infra_ssh_views import ActionView, CheckAction, CheckView, HostView, NewRun, RunView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
@@ -55,12 +57,17 @@ async def infra_ssh_run_action(
     host_id: HostId,
     parameters: Parameters = None,
     wait_seconds: Annotated[int, Field(description="How long to wait for the result, 0-20 s.")] = 20,
+    lease_id: Annotated[
+        str | None, Field(description="The approval lease to use (default: your oldest active one that fits).")
+    ] = None,
     *,
     uc: UseCases,
     actor: Principal,
 ) -> RunView:
     """A run still going answers with state running: poll it with infra_ssh_get_run."""
     fields = {"host_id": host_id, "action": action_id, "parameters": parameters or {}, "wait_seconds": wait_seconds}
+    if lease_id is not None:
+        fields["lease_id"] = lease_id
     return await uc.infra_ssh.run_action(actor, convert(NewRun, fields), Via.MCP)
 
 
@@ -82,11 +89,51 @@ async def infra_ssh_query_audit(
     user_id: str | None = None,
     event: AuditEvent | None = None,
     run_id: str | None = None,
+    lease_id: str | None = None,
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
     *,
     uc: UseCases,
     actor: Principal,
 ) -> Page[AuditRecord]:
-    query = AuditQuery(host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id)
+    query = AuditQuery(
+        host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id, lease_id=lease_id
+    )
     return await uc.infra_ssh.query_audit(actor, query, PageRequest(limite, offset))
+
+
+LeaseId = Annotated[str, Field(description="The lease's id (from infra_ssh_request_lease).")]
+
+
+@tools.tool(GetLease, tier=Tier.ADMIN)
+async def infra_ssh_get_lease(lease_id: LeaseId, *, uc: UseCases, actor: Principal) -> LeaseView:
+    return await uc.infra_ssh.get_lease(actor, lease_id)
+
+
+@tools.tool(RequestLease, tier=Tier.ADMIN)
+async def infra_ssh_request_lease(
+    host_ids: Annotated[list[str], Field(description="Ids of the hosts the lease covers.")],
+    actions: Annotated[list[str], Field(description="Ids of the actions the lease covers.")],
+    reason: Annotated[str, Field(description="Why: shown to the approvers and kept in the audit.")],
+    duration_seconds: Annotated[int, Field(description="How long the lease lasts once approved.")] = 900,
+    max_uses: Annotated[int, Field(description="How many runs it covers.")] = 1,
+    forwards: Annotated[list[str] | None, Field(description="host:port destinations to forward to.")] = None,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> LeaseView:
+    """Approval happens over REST only (POST /api/infra/ssh/admin-session/{id}/approve), by other people."""
+    fields = {
+        "host_ids": host_ids,
+        "actions": actions,
+        "reason": reason,
+        "duration_seconds": duration_seconds,
+        "max_uses": max_uses,
+        "forwards": forwards or [],
+    }
+    return await uc.infra_ssh.request_lease(actor, convert(NewLease, fields), Via.MCP)
+
+
+@tools.tool(RevokeLease, tier=Tier.ADMIN)
+async def infra_ssh_revoke_lease(lease_id: LeaseId, *, uc: UseCases, actor: Principal) -> LeaseView:
+    return await uc.infra_ssh.revoke_lease(actor, lease_id, Via.MCP)

@@ -83,6 +83,9 @@ INFRA_SSH_TOOLS = frozenset(
         "infra_ssh_get_run",
         "infra_ssh_cancel_run",
         "infra_ssh_query_audit",
+        "infra_ssh_get_lease",
+        "infra_ssh_request_lease",
+        "infra_ssh_revoke_lease",
     }
 )
 """Admin tier only (and X-User-Id)."""

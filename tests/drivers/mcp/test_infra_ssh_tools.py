@@ -11,7 +11,7 @@ import httpx
 from tesserra_core.domain.identity import Tier
 from tests.drivers.mcp.helpers import INFRA_SSH_TOOLS, Site, mcp_session, texts
 from tests.servers.sshd import Sshd, SshLab
-from tests.unit.infra_ssh_support import ALL_ACTIONS, operator_key
+from tests.unit.infra_ssh_support import ALL_ACTIONS, operator_key, operator_keys
 
 
 def _host(sshd: Sshd, name: str, port: int | None = None) -> dict[str, Any]:
@@ -90,3 +90,41 @@ async def test_lower_tiers_neither_see_nor_call_them(site: Site) -> None:
     assert listed.isdisjoint(INFRA_SSH_TOOLS)
     for name, result in called.items():
         assert texts(result) == [f"Unknown tool: {name}"]
+
+
+async def test_an_mcp_key_asks_for_and_gives_up_a_lease_but_cannot_approve_one(site: Site, ssh_lab: SshLab) -> None:
+    asker_key, approver_key = await operator_keys(site.uc, 2, "mcp-lease")
+    asker = {"X-API-Key": asker_key, "X-User-Id": "bob@example.com"}
+    approver = {"X-API-Key": approver_key, "X-User-Id": "carol@example.com"}
+    async with httpx.AsyncClient(base_url=site.url, headers=asker, timeout=30.0) as rest:
+        dev = (await rest.post("/api/infra/ssh/hosts", json=_host(ssh_lab.dev3, "dev"))).json()
+        async with mcp_session(site.mcp_url, approver) as session:
+            listed = {tool.name for tool in (await session.list_tools()).tools}
+            assert not {name for name in listed if "approve" in name or "deny" in name}
+        async with mcp_session(site.mcp_url, asker) as session:
+            asked = await session.call_tool(
+                "infra_ssh_request_lease",
+                {"host_ids": [dev["id"]], "actions": ["touch_file"], "reason": "rotate", "duration_seconds": 300},
+            )
+            assert not asked.is_error, texts(asked)
+            assert asked.structured_content is not None
+            lease_id = asked.structured_content["id"]
+            got = await session.call_tool("infra_ssh_get_lease", {"lease_id": lease_id})
+            assert got.structured_content == (await rest.get(f"/api/infra/ssh/admin-session/{lease_id}")).json()
+            approve = f"/api/infra/ssh/admin-session/{lease_id}/approve"
+            assert (await rest.post(approve, headers=approver)).json()["state"] == "active"
+            given_up = await session.call_tool("infra_ssh_revoke_lease", {"lease_id": lease_id})
+            assert given_up.structured_content is not None
+            assert given_up.structured_content["state"] == "revoked"
+            after = await session.call_tool(
+                "infra_ssh_run_action",
+                {"action_id": "touch_file", "host_id": dev["id"], "parameters": {"path": "/tmp/x"}},
+            )
+            assert after.structured_content is not None
+            assert after.structured_content["code"] == "approval_required"
+        events = (await rest.get("/api/infra/ssh/audit", params={"lease_id": lease_id})).json()["items"]
+    assert [(e["event"], e["via"]) for e in reversed(events)] == [
+        ("lease_requested", "mcp"),
+        ("lease_approved", "rest"),
+        ("lease_revoked", "mcp"),
+    ]

@@ -1,0 +1,87 @@
+"""Logging in with short-lived OpenSSH certificates, for hosts that trust this server's user CA
+(``Host.certificate_login``): each run gets a fresh key and a certificate for the host's login, valid until its
+lease ends (key id ``lease-<id>``) or, without a lease, for the action's time limit and a minute (key id
+``run-<id>``); a revoked lease's key id goes into the KRL of every certificate host of its scope, so sshd
+itself refuses the certificate until its end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar
+
+import msgspec
+
+from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.infra_ssh import Host
+from tesserra_core.domain.infra_ssh_leases import Lease
+from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.ports.ssh_certificates import (
+    CertificateRequest,
+    KrlDistribution,
+    SshCertificateAuthority,
+    UserCaStore,
+    UserCertificate,
+)
+from tesserra_core.ports.system import Clock
+from tesserra_core.usecases.infra_ssh_guard import operator_of
+
+RUN_MARGIN = timedelta(minutes=1)
+
+
+def lease_key_id(lease_id: str) -> str:
+    return f"lease-{lease_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCertificates:
+    authority: SshCertificateAuthority
+    user_ca: UserCaStore
+    krl: KrlDistribution
+    clock: Clock
+
+    async def for_run(self, host: Host, lease: Lease | None, run_id: str, time_limit: int) -> UserCertificate:
+        ca = await self.user_ca.load()
+        if lease is not None and lease.ends_at is not None:
+            key_id, until = lease_key_id(lease.id), lease.ends_at
+        else:
+            key_id, until = f"run-{run_id}", self.clock.now() + timedelta(seconds=time_limit) + RUN_MARGIN
+        request = CertificateRequest(key_id=key_id, principal=host.login, valid_before=until)
+        return self.authority.issue(ca, request)
+
+    async def publish_revocations(self, uow: UnitOfWorkFactory, tenant_id: str, host_ids: tuple[str, ...]) -> None:
+        """Write, for each certificate host among ``host_ids``, the KRL of the tenant's revoked leases that
+        have not reached their end (an ended certificate is refused by sshd anyway)."""
+        now = self.clock.now()
+        async with uow(read_only=True) as reading:
+            hosts = [h for h in [await reading.ssh_hosts.get(tenant_id, i) for i in host_ids] if h is not None]
+            revoked = await reading.ssh_leases.revoked_before_end(tenant_id, now)
+        targets = [h for h in hosts if h.certificate_login]
+        if not targets:
+            return
+        ca = await self.user_ca.load()
+        for host in targets:
+            key_ids = [lease_key_id(x.id) for x in revoked if host.id in x.host_ids]
+            await self.krl.publish(host, await self.authority.revocation_list(ca, key_ids))
+
+
+class UserCaView(msgspec.Struct, frozen=True, kw_only=True):
+    public_key: str
+    """Put it in the host's ``TrustedUserCAKeys`` file."""
+    krl_hint: str
+    """How the host's ``RevokedKeys`` file is kept current."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetUserCa:
+    """This server's user CA (made on first use, its key sealed at rest): the public key a certificate host
+    trusts (``TrustedUserCAKeys``), and where its KRL (``RevokedKeys``) comes from."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+    certificates: LoginCertificates
+
+    async def __call__(self, actor: Principal) -> UserCaView:
+        operator_of(actor, self.scope)
+        ca = await self.certificates.user_ca.load()
+        hint = "the server writes <data_dir>/ssh/krl/<tenant id>/<host id>.krl on each revocation: sync it to the host"
+        return UserCaView(public_key=ca.public_key, krl_hint=hint)

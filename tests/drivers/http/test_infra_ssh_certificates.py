@@ -1,0 +1,129 @@
+"""A prod host that trusts only the server's user CA, over real sockets and real sshd: runs log in with
+short-lived certificates (run-<id> without a lease, lease-<id> under one), and sshd itself refuses a lease's
+certificate after the lease is revoked (the KRL the revocation wrote) and after it expires."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tesserra_adapters.ssh.certificates import KrlFiles
+from tesserra_adapters.ssh.client import AsyncsshClient
+from tesserra_core.domain.infra_ssh import Host
+from tesserra_core.domain.infra_ssh_leases import Lease
+from tesserra_core.errors import RemoteFailed
+from tesserra_core.ports.ssh import SshCommand, SshTarget
+from tesserra_core.ports.ssh_certificates import UserCertificate
+from tests.drivers.http.test_infra_ssh import BASE, Operator, _add_host, _host_body
+from tests.servers.sshd import CertifiedSshd, SshLab, certified_sshd
+from tests.support import LiveServer
+from tests.unit.infra_ssh_support import operator_keys
+
+ECHO = SshCommand(argv=("echo", "replayed"), time_limit_seconds=10, output_cap_bytes=1024)
+
+
+async def _log_says(lab: CertifiedSshd, text: str, seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if text in await asyncio.to_thread(lab.server.log.read_text, errors="replace"):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _stored(server: LiveServer, ops: Operator, host_id: str, lease_id: str) -> tuple[Host, Lease]:
+    tenant_id = (await server.uc.authenticate(ops.key, ops.user)).tenant_id
+    async with server.uc.ports.uow(read_only=True) as uow:
+        host, lease = await uow.ssh_hosts.get(tenant_id, host_id), await uow.ssh_leases.get(tenant_id, lease_id)
+    assert host is not None
+    assert lease is not None
+    return host, lease
+
+
+async def _lease_certificate(server: LiveServer, host: Host, lease: Lease) -> UserCertificate:
+    """The certificate the server issues for a run under ``lease`` (the same call runs make)."""
+    return await server.uc.infra_ssh.run_action.certificates.for_run(host, lease, "replay", 10)
+
+
+async def _replay(lab: CertifiedSshd, cert: UserCertificate) -> str:
+    s = lab.server
+    target = SshTarget(address=s.address, port=s.port, login=s.login, host_key=s.host_key)
+    return (await AsyncsshClient().run(target, cert.private_key, ECHO, cert.certificate)).stdout.head.decode()
+
+
+async def _lease(client: httpx.AsyncClient, team: list[Operator], host_id: str, **more: Any) -> dict[str, Any]:
+    asker, first, second = team
+    body = {"host_ids": [host_id], "actions": ["touch_file"], "reason": "certs", "max_uses": 5} | more
+    lease = (await client.post(f"{BASE}/admin-session", json=body, headers=asker.headers)).json()
+    for approver in (first, second):
+        approved = await client.post(f"{BASE}/admin-session/{lease['id']}/approve", headers=approver.headers)
+        assert approved.status_code == 200, approved.text
+    return dict(approved.json())
+
+
+async def test_sshd_refuses_a_lease_certificate_after_revocation_and_after_expiry(
+    server: LiveServer, client: httpx.AsyncClient, ssh_lab: SshLab
+) -> None:
+    team = [Operator(k, f"person{i}@example.com") for i, k in enumerate(await operator_keys(server.uc, 3, "ca"))]
+    asker = team[0]
+    shown = (await client.get(f"{BASE}/user-ca", headers=asker.headers)).json()
+    ports = server.uc.ports
+    ca = await ports.ssh_user_ca.load()
+    assert shown["public_key"] == ca.public_key
+    async with certified_sshd(ca.public_key, await ports.ssh_certificates.revocation_list(ca, [])) as lab:
+        body = _host_body(lab.server, "prod-ca", tier="prod", certificate_login=True)
+        host = await _add_host(client, asker, body)
+        assert host["certificate_login"] is True
+        krl = ports.ssh_krl
+        assert isinstance(krl, KrlFiles)
+        tenant_id = (await server.uc.authenticate(asker.key, asker.user)).tenant_id
+        async with ports.uow(read_only=True) as uow:
+            as_stored = await uow.ssh_hosts.get(tenant_id, host["id"])
+        assert as_stored is not None
+        published = krl.path_of(as_stored)
+        await krl.publish(as_stored, await ports.ssh_certificates.revocation_list(ca, []))
+        await asyncio.to_thread(_point_at, lab, published)
+
+        read = await client.post(
+            f"{BASE}/runs", json={"host_id": host["id"], "action": "uptime"}, headers=asker.headers
+        )
+        assert read.status_code == 200, read.text
+        assert await _log_says(lab, f"ID run-{read.json()['id']}")
+
+        revoked = await _lease(client, team, host["id"])
+        touch = {"host_id": host["id"], "action": "touch_file", "parameters": {"path": "/tmp/tesserra-ca-touch"}}
+        ran = await client.post(f"{BASE}/runs", json=touch, headers=asker.headers)
+        assert ran.status_code == 200, ran.text
+        assert await _log_says(lab, f"ID lease-{revoked['id']}")
+        h, lease = await _stored(server, asker, host["id"], revoked["id"])
+        kept = await _lease_certificate(server, h, lease)
+        assert await _replay(lab, kept) == "replayed\n"
+        gone = await client.delete(f"{BASE}/admin-session/{revoked['id']}", headers=team[1].headers)
+        assert gone.status_code == 200, gone.text
+        with pytest.raises(RemoteFailed) as refused:
+            await _replay(lab, kept)
+        assert refused.value.kind == "auth_failed"
+        assert await _log_says(lab, "revoked")
+
+        short = await _lease(client, team, host["id"], duration_seconds=5)
+        h, lease = await _stored(server, asker, host["id"], short["id"])
+        expiring = await _lease_certificate(server, h, lease)
+        assert await _replay(lab, expiring) == "replayed\n"
+        assert lease.ends_at is not None
+        await asyncio.sleep(max(0.0, lease.ends_at.timestamp() - time.time()) + 1.5)
+        with pytest.raises(RemoteFailed):
+            await _replay(lab, expiring)
+        assert await _log_says(lab, "Certificate invalid: expired")
+        late = await client.post(f"{BASE}/runs", json=touch, headers=asker.headers)
+        assert late.status_code == 403, late.text
+
+
+def _point_at(lab: CertifiedSshd, published: Path) -> None:
+    """The test host reads the KRL file the server publishes for it (an operator would sync it there)."""
+    lab.revoked_keys.unlink()
+    lab.revoked_keys.symlink_to(published)
