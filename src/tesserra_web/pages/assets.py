@@ -8,6 +8,7 @@ from importlib import resources
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 ASSETS = {
     "htmx.min.js": "text/javascript",
@@ -24,7 +25,7 @@ def asset(name: str) -> bytes:
 
 def routes() -> list[HTTPRouteHandler]:
     @get("/static/{name:str}", sync_to_thread=False)
-    def static(name: str) -> Response[bytes]:
+    def static(name: FromPath[str]) -> Response[bytes]:
         media_type = ASSETS.get(name)
         if media_type is None:
             raise NotFoundException()

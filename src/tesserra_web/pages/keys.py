@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from tesserra_core.domain.identity import Principal, Scope, Tier
@@ -83,7 +84,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         return back_to(href(f"/keys/{created.api_key.id}/created"))
 
     @get("/keys/{key_id:str}/created")
-    async def created_page(request: AnyRequest, key_id: str) -> Template:
+    async def created_page(request: AnyRequest, key_id: FromPath[str]) -> Template:
         session, actor = await console.signed_in(request)
         created = session.shown_once.get(_SHOWN)
         if isinstance(created, NewApiKeyView) and created.api_key.id == key_id:
@@ -109,7 +110,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         return render(request, "key_created.html", session=session, actor=actor, created=None)
 
     @post("/keys/{key_id:str}/revoke")
-    async def revoke_key(request: AnyRequest, key_id: str) -> Response[Any]:
+    async def revoke_key(request: AnyRequest, key_id: FromPath[str]) -> Response[Any]:
         session, actor = await console.signed_in(request)
         await console.uc.api_keys.revoke(actor, key_id)
         if request.headers.get("hx-request"):

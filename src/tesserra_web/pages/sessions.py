@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 from litestar.response import Template
 
 from tesserra_core.errors import TesserraError
@@ -32,7 +33,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         return render(request, "sessions.html", session=session, actor=actor, sessions=listed)
 
     @post("/sessions/{public_id:str}/revoke")
-    async def revoke_session(request: AnyRequest, public_id: str) -> Response[Any]:
+    async def revoke_session(request: AnyRequest, public_id: FromPath[str]) -> Response[Any]:
         session, actor = await console.signed_in(request)
         target = console.store.find(actor.user_id, public_id)
         if target is None:
