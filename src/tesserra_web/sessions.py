@@ -39,8 +39,6 @@ class ConsoleSession:
     last_seen: datetime
     user_agent: str
     tokens: TokenPair | None = None
-    access_expires: float = 0.0
-    """Loop time after which the access token is refreshed before use."""
     user_id: str | None = None
     core_session_id: str | None = None
     shown_once: dict[str, object] = field(default_factory=dict)
@@ -86,7 +84,7 @@ class SessionStore:
         return value, session
 
     def sign_in(
-        self, old: ConsoleSession | None, tokens: TokenPair, user_id: str, core_session_id: str, now_loop: float
+        self, old: ConsoleSession | None, tokens: TokenPair, user_id: str, core_session_id: str
     ) -> tuple[str, ConsoleSession]:
         """Rotate: the old session (anonymous or not) is gone, a new id and CSRF token hold the login."""
         if old is not None:
@@ -94,7 +92,6 @@ class SessionStore:
         value, session = self.start(old.user_agent if old else "")
         self._anonymous.pop(session.key, None)
         session.tokens = tokens
-        session.access_expires = now_loop + max(tokens.expires_in - 60, 1)
         session.user_id = user_id
         session.core_session_id = core_session_id
         self._signed_in[session.key] = session

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hmac
 import math
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from litestar.response import Redirect, Template
 
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
-from tesserra_core.errors import Forbidden, TesserraError, ValidationFailed
+from tesserra_core.errors import Forbidden, TesserraError, Unauthenticated, ValidationFailed
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.sessions import RefreshRequest
 from tesserra_web.endpoint import CONSOLE_PATH, NONCE
@@ -123,17 +123,30 @@ class Console:
         if session is None or session.tokens is None:
             raise SignInRequired
         try:
-            async with session.lock:
-                now = asyncio.get_running_loop().time()
-                if now >= session.access_expires:
-                    pair = await self.uc.sessions.refresh(RefreshRequest(refresh_token=session.tokens.refresh_token))
-                    session.tokens = pair
-                    session.access_expires = now + max(pair.expires_in - 60, 1)
-                principal = await self.uc.authenticate(session.tokens.access_token)
+            return session, await self.principal_of(session)
         except TesserraError:  # the session was revoked elsewhere, the account disabled, ...
             self.store.drop(session)
             raise SignInRequired from None
-        return session, principal
+
+    async def principal_of(self, session: ConsoleSession) -> Principal:
+        """Who a signed-in session acts as. An expired access token is refreshed (one refresh at a time per
+        session: a refresh token is single use). Raises the core's error when the login has ended."""
+        async with session.lock:
+            if session.tokens is None:
+                raise Unauthenticated("this console session has ended", code="session_revoked")
+            try:
+                return await self.uc.authenticate(session.tokens.access_token)
+            except Unauthenticated as exc:
+                if exc.code != "token_expired":
+                    raise
+            session.tokens = await self.uc.sessions.refresh(RefreshRequest(refresh_token=session.tokens.refresh_token))
+            return await self.uc.authenticate(session.tokens.access_token)
+
+    async def end(self, session: ConsoleSession) -> None:
+        """Sign a console session out: its core session is logged out (its tokens die on every worker)."""
+        with contextlib.suppress(TesserraError):  # else it had already ended elsewhere
+            await self.uc.sessions.logout(await self.principal_of(session))
+        self.store.drop(session)
 
 
 def render(

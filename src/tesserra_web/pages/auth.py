@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from litestar import Request, get, post
@@ -65,17 +64,15 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             return render(
                 request, "login.html", status=status, session=old, next=_next(request), email=email, error=message
             )
-        loop_now = asyncio.get_running_loop().time()
-        value, _ = console.store.sign_in(old, pair, principal.user_id, principal.credential_id, loop_now)
+        value, _ = console.store.sign_in(old, pair, principal.user_id, principal.credential_id)
         redirect = back_to(_next(request))
         redirect.cookies.append(session_cookie(request, value))
         return redirect
 
     @post("/logout")
     async def logout(request: AnyRequest) -> Redirect:
-        session, actor = await console.signed_in(request)
-        await console.uc.sessions.logout(actor)
-        console.store.drop(session)
+        session, _ = await console.signed_in(request)
+        await console.end(session)
         redirect = back_to(href("/login"))
         redirect.cookies.append(expired_cookie(request))
         return redirect

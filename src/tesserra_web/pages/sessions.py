@@ -9,7 +9,6 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Template
 
-from tesserra_core.errors import TesserraError
 from tesserra_web.sessions import public_id_of
 from tesserra_web.web import Console, back_to, expired_cookie, href, render
 
@@ -46,14 +45,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
                 title="Not found",
                 message="There is no such session.",
             )
-        async with target.lock:
-            if target.tokens is not None:
-                try:
-                    their = await console.uc.authenticate(target.tokens.access_token)
-                    await console.uc.sessions.logout(their)
-                except TesserraError:
-                    pass  # already ended elsewhere
-        console.store.drop(target)
+        await console.end(target)
         if target is session:
             redirect = back_to(href("/login"))
             redirect.cookies.append(expired_cookie(request))
