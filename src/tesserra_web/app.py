@@ -14,7 +14,7 @@ from litestar.template import TemplateConfig
 
 from tesserra_core.errors import TesserraError
 from tesserra_core.facade import UseCases
-from tesserra_web.pages import assets, auth, keys, overview, projects, sessions
+from tesserra_web.pages import assets, auth, keys, overview, password, projects, sessions
 from tesserra_web.sessions import SessionStore
 from tesserra_web.web import Console, SignInRequired, full_path, href, render
 
@@ -60,6 +60,7 @@ def build_app(uc: UseCases, store: SessionStore) -> Litestar:
             *assets.routes(),
             *auth.routes(console),
             *sessions.routes(console),
+            *password.routes(console),
             *overview.routes(console),
             *keys.routes(console),
             *projects.routes(console),

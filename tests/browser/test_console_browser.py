@@ -95,6 +95,7 @@ async def test_every_page_is_clean_and_within_budget(tab: Tab, people: Accounts,
         (f"/console/projects/{project.id}", "project"),
         ("/console/keys", "keys"),
         ("/console/sessions", "sessions"),
+        ("/console/password", "password"),
         ("/console/projects/nope", "not found (404)"),
     ):
         await tab.visit(path, name)

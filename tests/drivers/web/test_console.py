@@ -241,3 +241,32 @@ async def test_revoking_a_session_signs_that_browser_out(clients, accounts: Acco
     logout = await first.post("/console/logout")
     assert logout.status_code == 303
     assert (await first.get("/console/")).status_code == 303
+
+
+async def test_changing_the_password_needs_the_current_one(console: ConsoleClient, accounts: Accounts, clients) -> None:
+    owner = await accounts.tenant_owner()
+    await console.sign_in(owner.email, PASSWORD)
+    await console.get("/console/password")
+    wrong = await console.post("/console/password", {"current": "not-it-at-all", "new": "a-new-password-1"})
+    assert wrong.status_code == 400
+    assert "current password is wrong" in wrong.text
+    short = await console.post("/console/password", {"current": PASSWORD, "new": "short"})
+    assert short.status_code == 400
+    changed = await console.post("/console/password", {"current": PASSWORD, "new": "a-new-password-1"})
+    assert changed.status_code == 200
+    assert 'id="password-changed"' in changed.text
+    login = clients()
+    old = await login.post("/api/auth/login", json={"email": owner.email, "password": PASSWORD})
+    assert old.status_code == 401
+    new = await login.post("/api/auth/login", json={"email": owner.email, "password": "a-new-password-1"})
+    assert new.status_code == 200
+    # the REST twin: the same use case, and an API key may not
+    bearer = {"Authorization": f"Bearer {new.json()['access_token']}"}
+    body = {"current_password": "a-new-password-1", "new_password": "another-password-2"}
+    assert (await login.post("/api/auth/password", json=body, headers=bearer)).status_code == 204
+    key = await login.post("/api/auth/keys/generate", json={"name": "k"}, headers=bearer)
+    by_key = {"Authorization": f"Bearer {key.json()['key']}"}
+    body = {"current_password": "another-password-2", "new_password": "third-password-3"}
+    refused = await login.post("/api/auth/password", json=body, headers=by_key)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "not_a_session"
