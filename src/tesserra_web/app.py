@@ -25,7 +25,8 @@ _TITLES = {401: "Sign in again", 403: "Not allowed", 404: "Not found", 429: "Slo
 
 def _friendly(request: Request[Any, Any, Any], status: int, message: str) -> Response[Any]:
     title = _TITLES.get(status, "Something went wrong" if status >= 500 else "That did not work")
-    return render(request, "error.html", status=status, title=title, message=message)
+    session, actor = getattr(request.state, "console_session", None), getattr(request.state, "console_actor", None)
+    return render(request, "error.html", status=status, session=session, actor=actor, title=title, message=message)
 
 
 def _on_core_error(request: Request[Any, Any, Any], exc: TesserraError) -> Response[Any]:

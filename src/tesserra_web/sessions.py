@@ -97,6 +97,20 @@ class SessionStore:
         self._signed_in[session.key] = session
         return value, session
 
+    def rotate(self, session: ConsoleSession) -> tuple[str, ConsoleSession]:
+        """The same login under a new id and CSRF token (after a change of standing); the old id is gone."""
+        self.drop(session)
+        value, rotated = self.start(session.user_agent)
+        self._anonymous.pop(rotated.key, None)
+        rotated.tokens, rotated.user_id, rotated.core_session_id = (
+            session.tokens,
+            session.user_id,
+            session.core_session_id,
+        )
+        if rotated.signed_in:
+            self._signed_in[rotated.key] = rotated
+        return value, rotated
+
     def drop(self, session: ConsoleSession) -> None:
         self._signed_in.pop(session.key, None)
         self._anonymous.pop(session.key, None)

@@ -106,8 +106,9 @@ class Console:
         if request.method in SAFE_METHODS:
             return
         origin = request.headers.get("origin")
-        own = f"{request.url.scheme}://{_host(request)}"
-        if origin is None or not hmac.compare_digest(origin.lower(), own):
+        host = _host(request)
+        # Either scheme: behind a proxy that terminates TLS the request arrives as http, the page was https.
+        if origin is None or not any(hmac.compare_digest(origin.lower(), f"{s}://{host}") for s in ("http", "https")):
             raise CsrfRefused("this request did not come from the console's own pages")
         session = self.session(request)
         token = request.headers.get("x-csrf-token")
@@ -123,10 +124,12 @@ class Console:
         if session is None or session.tokens is None:
             raise SignInRequired
         try:
-            return session, await self.principal_of(session)
+            actor = await self.principal_of(session)
         except TesserraError:  # the session was revoked elsewhere, the account disabled, ...
             self.store.drop(session)
             raise SignInRequired from None
+        request.state.console_session, request.state.console_actor = session, actor  # for its error page
+        return session, actor
 
     async def principal_of(self, session: ConsoleSession) -> Principal:
         """Who a signed-in session acts as. An expired access token is refreshed (one refresh at a time per

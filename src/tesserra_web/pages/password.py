@@ -11,7 +11,7 @@ from litestar.response import Template
 
 from tesserra_core.errors import RateLimited, ValidationFailed
 from tesserra_core.usecases.sessions import PasswordChange
-from tesserra_web.web import Console, render
+from tesserra_web.web import Console, render, session_cookie
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -43,6 +43,10 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             return render(
                 request, "password.html", status=exc.status, session=session, actor=actor, done=False, error=exc.message
             )
-        return render(request, "password.html", session=session, actor=actor, error=None, done=True)
+        # A changed password is a change of standing: the console session gets a new id and CSRF token.
+        value, rotated = console.store.rotate(session)
+        page = render(request, "password.html", session=rotated, actor=actor, error=None, done=True)
+        page.cookies.append(session_cookie(request, value))
+        return page
 
     return [password_page, change_password]

@@ -72,6 +72,9 @@ async def test_csrf_and_origin_are_checked_on_every_unsafe_request(console: Cons
     await console.sign_in(owner.email, PASSWORD)
     created = await console.post("/console/keys", {"name": "from-evil"}, origin="http://127.0.0.1.evil.example")
     assert created.status_code == 403
+    port = console.origin.rsplit(":", 1)[1]
+    other_port = await console.post("/console/keys", {"name": "from-evil"}, origin=f"http://127.0.0.1:{int(port) + 1}")
+    assert other_port.status_code == 403
     keys = await console.get("/console/keys")
     assert "from-evil" not in keys.text
     # htmx sends the token in a header instead of the form
@@ -190,6 +193,7 @@ async def test_another_tenants_project_is_a_404_page(
     page = await console.get(f"/console/projects/{project.id}")
     assert page.status_code == 404
     assert "Not found" in page.text
+    assert 'href="/console/projects"' in page.text  # the console's navigation is still there
     assert "secret-plans" not in page.text
     listed = await console.get("/console/projects")
     assert "secret-plans" not in listed.text
@@ -252,8 +256,10 @@ async def test_changing_the_password_needs_the_current_one(console: ConsoleClien
     assert "current password is wrong" in wrong.text
     short = await console.post("/console/password", {"current": PASSWORD, "new": "short"})
     assert short.status_code == 400
+    before = console.session
     changed = await console.post("/console/password", {"current": PASSWORD, "new": "a-new-password-1"})
     assert changed.status_code == 200
+    assert console.session != before  # rotated
     assert 'id="password-changed"' in changed.text
     login = clients()
     old = await login.post("/api/auth/login", json={"email": owner.email, "password": PASSWORD})
