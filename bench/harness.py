@@ -176,10 +176,13 @@ class Serve:
     password: str
 
     @classmethod
-    def configure(cls, name: str, db_url: str, work: Path) -> Serve:
+    def configure(cls, name: str, db_url: str, work: Path, *, metrics: bool = False) -> Serve:
+        """``metrics``: with a metrics token, so that every request is measured (bench/run.py --metrics)."""
         port = free_port()
         email, password, secret = "bench@tesserra.local", secrets.token_urlsafe(16), secrets.token_urlsafe(48)
         env = server_env(db_url, work / f"data-{name}", port, email, password, secret)
+        if metrics:
+            env["TESSERRA_METRICS_TOKEN"] = secrets.token_urlsafe(24)
         return cls(port, env, work / f"serve-{name}.log", email, password)
 
     def start(self) -> tuple[subprocess.Popen[bytes], float]:

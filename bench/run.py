@@ -2,6 +2,7 @@
 
     .nox/tests/bin/python bench/run.py                 # PostgreSQL and SQLite, ~3-5 minutes
     .nox/tests/bin/python bench/run.py --backends sqlite --only footprint   # ~1 minute
+    .nox/tests/bin/python bench/run.py --metrics ...   # the same, with /metrics on (every request measured)
     (any Python with Tesserra installed; PYTHONPATH=src to measure the working tree: bench/README.md)
 
 Every server is a real subprocess (``tesserra serve``, and the two comparison apps in
@@ -58,11 +59,12 @@ class Setup:
     profile: Path | None
     rounds: int
     footprint_only: bool
+    metrics: bool
 
 
 def bench_backend(name: str, db_url: str, seed: Callable[[], None], raw_dsn: str | None, setup: Setup) -> BackendResult:
     res = BackendResult(name)
-    serve = Serve.configure(name, db_url, setup.work)
+    serve = Serve.configure(name, db_url, setup.work, metrics=setup.metrics)
     proc = cold_starts(serve, res)
     rss_start = idle_rss(proc.pid)
     minted = mint(serve)
@@ -113,7 +115,8 @@ def run_backends(args: argparse.Namespace, work: Path, loader: Loader) -> list[B
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     profile = work if args.profile else None
     footprint_only = args.only == "footprint"
-    setup = Setup(work, loader, TenantRows.make(args.tenants), args.deep_offset, profile, args.rounds, footprint_only)
+    rows = TenantRows.make(args.tenants)
+    setup = Setup(work, loader, rows, args.deep_offset, profile, args.rounds, footprint_only, args.metrics)
     results = []
     for backend in backends:
         say()
@@ -162,6 +165,9 @@ def parse_args() -> argparse.Namespace:
         help="footprint: cold start, imports, memory, and the RSS after Tesserra's own load run once",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, captured bodies)")
+    parser.add_argument(
+        "--metrics", action="store_true", help="serve with TESSERRA_METRICS_TOKEN set: every request is measured"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",

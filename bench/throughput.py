@@ -82,7 +82,7 @@ def measure(res: BackendResult, loader: Loader, s: Scenario, profile: Path | Non
     cpu_ms = row.cpu.server / max(1, load.requests) * 1000
     say(
         f"  {s.label:<46} {load.rps:8.0f} req/s  p50 {load.p50_ms:6.2f} ms  p99 {load.p99_ms:6.2f} ms"
-        f"  server CPU {cpu_ms:.2f} ms/req"
+        f"  server CPU {cpu_ms:.3f} ms/req"
     )
     if spy is not None and raw is not None:
         spy.wait(timeout=loader.duration + 60)

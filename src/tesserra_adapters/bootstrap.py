@@ -15,6 +15,9 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
+import shutil
+import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -26,6 +29,7 @@ from tesserra_adapters.dns_on_demand import OnDemandResolver, OnDemandZoneCodec
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
 from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
+from tesserra_adapters.memory.leases import MemoryRunnerLeases
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.ssh import MemorySshClient
@@ -47,6 +51,7 @@ from tesserra_adapters.settings import Settings
 from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
+from tesserra_adapters.sql.leases import SqlRunnerLeases
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from tesserra_adapters.ssh.client import AsyncsshClient
@@ -61,6 +66,7 @@ from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
+from tesserra_core.ports.leases import RunnerLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -71,6 +77,7 @@ from tesserra_core.ports.security import PasswordHasher
 from tesserra_core.ports.shared_tools import OAuthClient, SiteConfig
 from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock
+from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.usecases.entitlements import StoredEntitlements
 
 if TYPE_CHECKING:
@@ -176,11 +183,14 @@ async def model_provider(settings: Settings) -> AsyncIterator[ModelProvider]:
 # -- the two adapter sets ----------------------------------------------------------------------------
 
 
-async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
-    """SQLite or PostgreSQL by URL, argon2id, pyjwt, real probes; the resources on ``stack``."""
+async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool = False) -> Ports:
+    """SQLite or PostgreSQL by URL, argon2id, pyjwt, real probes; the resources on ``stack``. With
+    ``metrics`` (and a metrics token set), Prometheus telemetry into the run's directory."""
     clock = SystemClock()
     box = secret_box_from(settings)
     engine = await stack.enter_async_context(migrated_engine(settings.database_url))
+    telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
+    leases = SqlRunnerLeases(engine)
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
     return _ports(
@@ -205,7 +215,51 @@ async def real_ports(settings: Settings, stack: AsyncExitStack) -> Ports:
             StorageProbe(settings.data_dir),
             DockerProbe(settings.docker_host),
         ),
+        telemetry=telemetry,
+        leases=leases,
     )
+
+
+def _telemetry(engine: AsyncEngine) -> Telemetry:
+    """Prometheus telemetry, with the engine's pool counted as its connections come and go."""
+    from sqlalchemy import event
+
+    from tesserra_adapters.metrics import PrometheusTelemetry
+
+    telemetry = PrometheusTelemetry()
+    pool = engine.sync_engine.pool
+    size = getattr(pool, "size", None)
+    telemetry.pool_limit(size() if callable(size) else 1)
+    event.listen(engine.sync_engine, "checkout", lambda *_: telemetry.connection_checked_out())
+    event.listen(engine.sync_engine, "checkin", lambda *_: telemetry.connection_checked_in())
+    return telemetry
+
+
+METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+"""Where prometheus-client's multiprocess mode keeps every process's samples; read when it is imported."""
+
+
+def prepare_metrics(settings: Settings) -> bool:
+    """Before the workers start: this run's empty metrics directory (a previous run's samples dropped),
+    named to every process started from here on, if metrics are on (a token set)."""
+    if not settings.metrics_token:
+        return False
+    directory = settings.data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    settings.prepare_data_dir()
+    directory.mkdir(mode=0o700)
+    os.environ[METRICS_DIRECTORY_VARIABLE] = str(directory)
+    return True
+
+
+def forget_worker_metrics(pid: int) -> None:
+    """A worker that wrote metrics died: its live gauges (connections in use) stop counting; its counters
+    stay, as counters must."""
+    directory = os.environ.get(METRICS_DIRECTORY_VARIABLE)
+    if directory:
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
 
 def memory_ports(
@@ -270,6 +324,8 @@ def _ports(
     ssh: SshClient,
     models: ModelProvider,
     probes: Sequence[Probe],
+    telemetry: Telemetry | None = None,
+    leases: RunnerLeases | None = None,
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
     key = settings.secret()
@@ -304,6 +360,8 @@ def _ports(
         ssh_actions=ssh_actions_from(settings),
         models=models,
         probes=probes,
+        telemetry=telemetry or NoTelemetry(),
+        leases=leases or MemoryRunnerLeases(clock=lambda: clock.now().timestamp()),
     )
 
 
@@ -320,17 +378,19 @@ def _site(settings: Settings) -> SiteConfig:
 
 async def build(ports: Ports, settings: Settings) -> UseCases:
     """The facade over ``ports``, with the tool catalog loaded."""
-    uc = use_cases(ports, rate_scale=settings.rate_limit_scale)
+    holder = f"{socket.gethostname()}/{os.getpid()}"  # after any fork: each worker is a holder of its own
+    uc = use_cases(ports, rate_scale=settings.rate_limit_scale, holder=holder)
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc
 
 
 @asynccontextmanager
-async def running(settings: Settings, *, memory: bool = False) -> AsyncIterator[UseCases]:
-    """The facade for the life of the block; the adapters' resources are released at its end."""
+async def running(settings: Settings, *, memory: bool = False, metrics: bool = False) -> AsyncIterator[UseCases]:
+    """The facade for the life of the block; the adapters' resources are released at its end. ``metrics``:
+    a server's worker, which measures itself when a metrics token is set (``prepare_metrics`` first)."""
     settings.prepare_data_dir()
     async with AsyncExitStack() as stack:
-        ports = memory_ports(settings, stack) if memory else await real_ports(settings, stack)
+        ports = memory_ports(settings, stack) if memory else await real_ports(settings, stack, metrics=metrics)
         yield await build(ports, settings)
 
 

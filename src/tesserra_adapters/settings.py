@@ -34,7 +34,7 @@ def _decode(kind: type, value: object) -> object:
     raise NotImplementedError(f"cannot convert {type(value).__name__} to {kind.__name__}")
 
 
-_CASE = {"proxy_header": str.lower, "log_level": str.upper}
+_CASE = {"proxy_header": str.lower, "log_level": str.upper, "log_format": str.lower}
 """Settings whose closed set of values is matched in any case."""
 _LISTS = frozenset({"allowed_hosts", "previous_secret_keys", "dns_resolvers", "tool_script_dirs", "trusted_proxies"})
 
@@ -136,6 +136,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds a request's line and headers may take to arrive (408 request_timeout after)."""
     max_upload_bytes: int = 2 * 1024**3
     """The largest project file one upload may store (files live under ``data_dir/files``)."""
+    metrics_token: str | None = None
+    """The bearer token Prometheus scrapes GET /metrics with (at least 16 characters). Unset: metrics are
+    off, nothing is measured and /metrics answers 404."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (time, level, message, request id, tenant, principal, route),
+    access log included."""
+    drain_delay: float = 2.0
+    """On SIGTERM, seconds /ready answers 503 before the server stops accepting connections (so that a
+    load balancer stops sending first)."""
+    drain_grace: int = 30
+    """On SIGTERM, seconds in-flight requests and streams may take to finish once accepting stopped."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -158,6 +169,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         # Absolute from the start: the data dir is handed to workloads (mounts, working directories)
         # that must not depend on the server's current directory.
         msgspec.structs.force_setattr(self, "data_dir", Path(os.path.abspath(self.data_dir)))
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ValueError("metrics_token: at least 16 characters")
+        if self.drain_delay < 0 or self.drain_grace < 0:
+            raise ValueError("drain_delay and drain_grace: seconds, not negative")
         for cidr in self.trusted_proxies:
             try:
                 ipaddress.ip_network(cidr, strict=False)

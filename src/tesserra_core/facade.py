@@ -14,6 +14,7 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.ports import Ports
 from tesserra_core.runners.billing_retries import RetryEvents
 from tesserra_core.runners.housekeeping import Housekeeping
+from tesserra_core.runners.leased import LeaseTerms
 from tesserra_core.runners.provisioner import Provisioner
 from tesserra_core.runners.revocation_watcher import RevocationWatcher
 from tesserra_core.runners.sandbox_reaper import SandboxReaper
@@ -133,8 +134,10 @@ def use_cases(
     policy: AuthPolicy | None = None,
     rate_scale: float = 1.0,
     tool_limits: ToolLimits | None = None,
+    holder: str = "local",
 ) -> UseCases:
-    """The facade over these ports: the areas, built once, sharing the caches that revocations clear."""
+    """The facade over these ports: the areas, built once, sharing the caches that revocations clear.
+    ``holder`` names this process among those sharing the ports' runner leases (host and pid)."""
     policy = policy or AuthPolicy()
     if policy.access_ttl * 2 > REVOCATION_RETENTION:
         raise ValueError("access tokens must live well under the revocation retention")
@@ -146,7 +149,7 @@ def use_cases(
     caches = CacheSet((credentials, profiles, searches, installation_lists, *entitlement_cache))
     usage = KeyUsage()
     revoker = Revoker(caches, p.clock)
-    throttle = Throttle(p.rate_limiter, scale=rate_scale)
+    throttle = Throttle(p.rate_limiter, scale=rate_scale, telemetry=p.telemetry)
     idle_for = max(policy.lockout_for.total_seconds(), *(rule.window for rule in throttle.rules.values()))
     housekeeping = Housekeeping(
         p.uow, p.rate_limiter, p.idempotency, p.clock, retention=REVOCATION_RETENTION, idle_for=idle_for
@@ -166,6 +169,7 @@ def use_cases(
         p.clock,
         revoker,
         limits,
+        telemetry=p.telemetry,
     )
     keys = api_keys(p, revoker=revoker)
     project_area = projects(p, provisioner=provisioner)
@@ -191,7 +195,7 @@ def use_cases(
     billing = billing_events(p, revoker=revoker)
     return UseCases(
         ports=p,
-        service=service(p, version=VERSION),
+        service=service(p, version=VERSION, holder=holder),
         sessions=sessions(p, policy=policy, revoker=revoker, profiles=profiles),
         api_keys=keys,
         tenants=tenants(p, revoker=revoker),
@@ -225,6 +229,6 @@ def use_cases(
         provisioner=provisioner,
         sandbox_reaper=SandboxReaper(p.uow, lifecycle, p.clock),
         tool_servers=tool_servers,
-        retry_billing_events=RetryEvents(p.uow, billing.process, p.clock),
+        retry_billing_events=RetryEvents(p.uow, billing.process, p.clock, lease=LeaseTerms(p.leases, holder)),
         reconcile_workloads=ReconcileWorkloads(p.runtime),
     )

@@ -33,6 +33,7 @@ from tesserra_http.controllers import (
     integrations,
     mail,
     marketplace,
+    operations,
     projects,
     runtime,
     sandboxes,
@@ -47,6 +48,7 @@ from tesserra_http.errors import EXCEPTION_HANDLERS
 from tesserra_http.guard import GuardMiddleware
 from tesserra_http.openapi_schema import StrictStructSchemaPlugin
 from tesserra_http.proxy import ProxyEndpoint
+from tesserra_http.readiness import Readiness
 from tesserra_http.strict_body import decode_strictly
 from tesserra_mcp import McpEndpoint
 from tesserra_web import CONSOLE_PATH, ConsoleEndpoint
@@ -139,9 +141,13 @@ def create_app(
     allowed_hosts: tuple[str, ...] = (),
     trusted_proxies: tuple[str, ...] = (),
     proxy_header: str = "x-forwarded-for",
+    readiness: Readiness | None = None,
+    metrics_token: str | None = None,
 ) -> Litestar:
     """The HTTP server over ``uc``. Builds nothing at import time; the caller owns ``uc``'s resources.
-    ``trusted_proxies`` (CIDRs) may tell the client's address in ``proxy_header``; nobody else may."""
+    ``trusted_proxies`` (CIDRs) may tell the client's address in ``proxy_header``; nobody else may.
+    ``readiness`` is what /ready reports (the server drains it); /metrics answers ``metrics_token``'s
+    bearer when ``uc`` measures itself, and 404 otherwise."""
     client_address = ClientAddress(trusted_proxies, proxy_header)
     endpoint = McpEndpoint(uc, allowed_hosts=allowed_hosts, request_id=request_id_var.get)
 
@@ -168,7 +174,13 @@ def create_app(
 
     allowed = AllowedMethods()
     app = _Litestar(
-        route_handlers=[*(_once(area(uc)) for area in AREAS), mcp, console, sandbox_proxy],
+        route_handlers=[
+            *(_once(area(uc)) for area in AREAS),
+            _once(operations.routes(uc, readiness or Readiness(), metrics_token)),
+            mcp,
+            console,
+            sandbox_proxy,
+        ],
         dependencies=DEPENDENCIES,
         middleware=[
             DefineMiddleware(AllowHeaderMiddleware, allowed=allowed),

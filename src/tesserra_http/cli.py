@@ -23,12 +23,17 @@ if TYPE_CHECKING:
     from tesserra_core.facade import UseCases
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, form: str) -> None:
     from tesserra_http.context import RequestIdLogFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdLogFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    if form == "json":
+        from tesserra_http.json_logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -45,11 +50,13 @@ def mcp_stdio(settings: Settings) -> None:
     if not key:
         raise SystemExit("tesserra mcp: set TESSERRA_API_KEY to the API key to act as")
 
+    acting_user_id = os.environ.get("TESSERRA_USER_ID") or None  # X-User-Id over HTTP (Infra SSH needs it)
+
     async def main() -> None:
         async with running(settings) as uc:
-            await uc.authenticate(key)  # refuse a bad key before serving anything
+            await uc.authenticate(key, acting_user_id)  # refuse a bad key (or user) before serving anything
             async with uc.running(guest=True):
-                await run_stdio(uc, key)
+                await run_stdio(uc, key, acting_user_id)
 
     run_loop(main)
 
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env(
         host=getattr(args, "host", None), port=getattr(args, "port", None), workers=getattr(args, "workers", None)
     )
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     try:
         _dispatch(args, settings)
     except TesserraError as exc:

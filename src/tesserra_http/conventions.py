@@ -183,6 +183,7 @@ def declare(
     *,
     uses: type | None = None,
     public: bool = False,
+    identify: bool = False,
     rate_limit: str | None = None,
     idempotent: bool = False,
     acting_user: bool = False,
@@ -213,6 +214,8 @@ def declare(
     opt: dict[str, Any] = {"public": public, "idempotent": idempotent, "uses": uses}
     if rate_limit:
         opt["rate_limit"] = rate_limit
+    if identify:
+        opt["identify"] = True
     if acting_user:
         notes.append(f"Needs an admin-tier API key and {ACTING_USER} (400 user_id_required without it).")
         route.setdefault("operation_class", IdempotentActingUserOperation if idempotent else ActingUserOperation)

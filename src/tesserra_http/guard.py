@@ -4,6 +4,7 @@ declares in its ``opt``:
 - every request gets an id (a well-formed ``X-Request-Id`` echoed, or a new one) that every log
   line, error body and response carries;
 - ``public``: no credentials needed; otherwise the caller is authenticated (every header form);
+  ``identify``: public, but good credentials name the caller (who may then see more);
 - a route taking a JSON body gets one declared as JSON, or answers 415 (see ``media``);
 - ``rate_limit``: a named rule from the core, counted per token (or per client IP when public; the
   client IP is the peer's, or the one trusted proxies forwarded: see ``client_address``);
@@ -21,12 +22,13 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from tesserra_core.domain.identity import Principal
 from tesserra_core.errors import TesserraError, ValidationFailed
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.limits import RateDecision, StoredResponse
 from tesserra_core.usecases.guards import rate_limited
 from tesserra_http.client_address import ClientAddress
-from tesserra_http.context import incoming_request_id, request_id_var
+from tesserra_http.context import incoming_request_id, request_id_var, request_scope_var
 from tesserra_http.errors import retry_after, send_core_error, send_error
 from tesserra_http.media import json_body_refusal
 
@@ -53,6 +55,7 @@ class GuardMiddleware:
             return
         request_id = incoming_request_id(scope)
         token = request_id_var.set(request_id)
+        scope_token = request_scope_var.set(scope)
         added = [(b"x-request-id", request_id.encode())]
 
         async def send_with_headers(message: Message) -> None:
@@ -64,6 +67,7 @@ class GuardMiddleware:
             await self._guard(scope, receive, send_with_headers, added)
         finally:
             request_id_var.reset(token)
+            request_scope_var.reset(scope_token)
 
     async def _guard(self, scope: Scope, receive: Receive, send: Send, added: list[tuple[bytes, bytes]]) -> None:
         next_app = self.app
@@ -73,6 +77,8 @@ class GuardMiddleware:
             actor = None
             if not opt.get("public"):
                 actor = await self.uc.authenticate.from_headers(scope["headers"])
+            elif opt.get("identify"):
+                actor = await self._identified(scope)
             scope["user"] = actor
             refusal = json_body_refusal(scope["route_handler"], headers)
             if refusal is not None:
@@ -97,6 +103,13 @@ class GuardMiddleware:
             await send_core_error(send, exc)
             return
         await next_app(scope, receive, send)
+
+    async def _identified(self, scope: Scope) -> Principal | None:
+        """On a public route that says more to some callers: the caller, if its credentials are good."""
+        try:
+            return await self.uc.authenticate.from_headers(scope["headers"])
+        except TesserraError:
+            return None
 
     async def _idempotent(
         self, owner: str, key: str, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp

@@ -13,6 +13,11 @@ Each trick, and what it is for:
   in glibc's per-thread arenas.
 - Several workers: the supervisor binds the socket (backlog 2048), migrates and creates the first
   owner once, then forks workers that share the socket; each dies with the supervisor.
+
+Operations: with a metrics token, every process writes its metrics into this run's directory (emptied
+at start; a dead worker's live gauges are dropped as it is reaped). SIGTERM drains: /ready answers 503
+at once, accepting stops ``drain_delay`` seconds later, in-flight requests and streams get
+``drain_grace`` seconds, then the runners stop and the process exits 0. SIGINT stops at once.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from tesserra_adapters.bootstrap import running
+from tesserra_adapters.bootstrap import forget_worker_metrics, prepare_metrics, running
 from tesserra_adapters.settings import Settings
 from tesserra_core.facade import UseCases
 
@@ -93,11 +98,12 @@ def _announce_console(settings: Settings, workers: int = 1) -> None:
 def serve(settings: Settings, workers: int = 1) -> None:
     """Serve on ``settings.host:port``. With several workers, the parent binds the socket, migrates
     and creates the first owner once, then forks the workers that share the socket."""
+    metrics = prepare_metrics(settings)
     if workers <= 1:
         run_loop(lambda: _serve_worker(settings, None, first_start=True))
         return
     sock = socket.create_server((settings.host, settings.port), reuse_port=False, backlog=2048)
-    run_loop(lambda: _prepare(settings, workers))
+    run_loop(lambda: _prepare(settings, workers))  # measures nothing: only workers write metrics
     children: list[int] = []
     supervisor = os.getpid()
     for _ in range(workers):
@@ -115,7 +121,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
         children.append(pid)
     sock.close()
     gc.enable()
-    _supervise(children)
+    _supervise(children, metrics=metrics)
 
 
 _PR_SET_PDEATHSIG = 1
@@ -141,18 +147,30 @@ async def _prepare(settings: Settings, workers: int) -> None:
     _announce_console(settings, workers)
 
 
-def _supervise(children: list[int]) -> None:
+def _supervise(children: list[int], *, metrics: bool) -> None:
+    """Forward SIGINT and SIGTERM to the workers; reap each as it exits (dropping its live gauges);
+    exit 1 if any failed."""
+    alive = set(children)
+
     def forward(signum: int, _frame: object) -> None:
-        for pid in children:
+        for pid in alive:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     failed = False
-    for pid in children:
-        _, status = os.waitpid(pid, 0)
-        failed = failed or os.waitstatus_to_exitcode(status) != 0
+    while alive:
+        pid, status = os.wait()
+        if pid not in alive:
+            continue
+        alive.discard(pid)
+        if metrics:
+            forget_worker_metrics(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            log.error("worker %s exited with %s", pid, code)
+            failed = True
     if failed:
         raise SystemExit(1)
 
@@ -161,20 +179,29 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
     import uvicorn
 
     from tesserra_http.app import create_app
+    from tesserra_http.draining import DrainingServer
+    from tesserra_http.observed import ObservedApp
     from tesserra_http.protocol import BoundedHttpToolsProtocol
+    from tesserra_http.readiness import Readiness
 
-    async with running(settings) as uc:
+    async with running(settings, metrics=True) as uc:
         if first_start:
             await _first_owner(uc, settings)
             _announce_console(settings)
+        readiness = Readiness()
         app = create_app(
             uc,
             allowed_hosts=settings.allowed_hosts,
             trusted_proxies=settings.trusted_proxies,
             proxy_header=settings.proxy_header,
+            readiness=readiness,
+            metrics_token=settings.metrics_token,
         )
+        log_access = settings.log_format == "json"
+        telemetry = uc.ports.telemetry
+        served: Any = ObservedApp(app, telemetry, log_access=log_access) if telemetry.enabled or log_access else app
         config = uvicorn.Config(
-            app,
+            served,
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -182,6 +209,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
             access_log=False,
             lifespan="on",
             proxy_headers=False,
+            timeout_graceful_shutdown=settings.drain_grace,
         )
         log.info(
             "Tesserra listening on http://%s:%s (pid %s, database: %s)",
@@ -199,4 +227,6 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
         gc.collect()
         gc.freeze()
         gc.enable()
-        await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
+        await DrainingServer(config, readiness, settings.drain_delay).serve(
+            sockets=[sock] if sock is not None else None
+        )

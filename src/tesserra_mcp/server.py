@@ -111,14 +111,14 @@ def _sessions_owned_by_caller(app: ASGIApp) -> ASGIApp:
     return asgi
 
 
-async def run_stdio(uc: UseCases, api_key: str) -> None:
+async def run_stdio(uc: UseCases, api_key: str, acting_user_id: str | None = None) -> None:
     """Serve MCP on stdin/stdout as the holder of ``api_key`` (checked now, and on every call).
     The caller runs it inside ``uc.running(guest=True)``: the tool servers this process started end
     with it, and no reconciler runs here (the workloads of a server sharing the store are its own)."""
-    await uc.authenticate(api_key)
+    await uc.authenticate(api_key, acting_user_id)
 
     async def actor() -> Principal:
-        return await uc.authenticate(api_key)
+        return await uc.authenticate(api_key, acting_user_id)
 
     server = build_server(uc, stdio_actor=actor)
     await server.run_stdio_async()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import tesserra_http
 from tests.cli.served import TESSERRA
 
 SECRET = "c" * 48
@@ -24,8 +25,14 @@ class Done:
 
 
 def command_env(**variables: str) -> dict[str, str]:
-    """Only what the command needs: no TESSERRA_* of the developer's leaks in (tests/conftest.py)."""
-    return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **variables}
+    """Only what the command needs: no TESSERRA_* of the developer's leaks in (tests/conftest.py); the
+    code under test, wherever the installed entry point's package lives."""
+    return {
+        "PYTHONPATH": str(Path(tesserra_http.__file__).parents[1]),
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        **variables,
+    }
 
 
 async def tesserra(*args: str, env: dict[str, str], cwd: Path | None = None, within: float = 60.0) -> Done:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import tesserra_http
 from tests.support import free_port
 
 TESSERRA = str(Path(sys.executable).with_name("tesserra"))
@@ -34,7 +35,9 @@ class Server:
 
 
 def serve_env(tmp: Path) -> dict[str, str]:
+    """The settings of a server on its own database and data dir, running the code under test."""
     return {
+        "PYTHONPATH": str(Path(tesserra_http.__file__).parents[1]),
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
         "TESSERRA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'tesserra.db'}",

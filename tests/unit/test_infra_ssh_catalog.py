@@ -3,11 +3,14 @@ own, and the shipped catalog obeys its own rules."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
+from tesserra_adapters.bootstrap import ssh_actions_from
+from tesserra_adapters.settings import Settings
 from tesserra_core.domain.infra_ssh import load_catalog, shipped_catalog
 from tesserra_core.errors import RemoteFailed, error_body
 
@@ -55,3 +58,14 @@ def test_a_remote_failure_carries_its_kind_in_the_error_body() -> None:
     assert body["kind"] == "timeout"
     assert body["run_id"] == "r1"
     assert exc.status == 502
+
+
+def test_an_operator_catalog_file_replaces_the_shipped_one(tmp_path: Path) -> None:
+    path = tmp_path / "actions.json"
+    path.write_bytes(_catalog(id="only_this"))
+    catalog = ssh_actions_from(Settings(data_dir=tmp_path, secret_key="x" * 48, ssh_actions_file=path))
+    assert [a.id for a in catalog.actions] == ["only_this"]
+    assert ssh_actions_from(Settings(data_dir=tmp_path, secret_key="x" * 48)) == shipped_catalog()
+    path.write_bytes(_catalog(argv=["echo", "-{x}"]))
+    with pytest.raises(msgspec.ValidationError):
+        ssh_actions_from(Settings(data_dir=tmp_path, secret_key="x" * 48, ssh_actions_file=path))

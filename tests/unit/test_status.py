@@ -12,6 +12,7 @@ from tesserra_core.domain.identity import Scope
 from tesserra_core.errors import Forbidden
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.health import ComponentHealth, Health, Probe
+from tesserra_core.ports.leases import SoleLeases
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.status import ServiceStatus
 from tests.unit.helpers import FakeClock, Team
@@ -47,7 +48,7 @@ class RaisingProbe:
 
 
 def _status(clock: FakeClock, probes: Sequence[Probe], timeout: float = 0.05) -> ServiceStatus:
-    return ServiceStatus(probes, clock, clock.monotonic(), "9.9.9", timeout=timeout)
+    return ServiceStatus(probes, clock, clock.monotonic(), "9.9.9", SoleLeases(), "here", timeout=timeout)
 
 
 async def test_all_ok_is_ok_and_lists_every_component(clock: FakeClock) -> None:

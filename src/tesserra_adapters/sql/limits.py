@@ -14,7 +14,7 @@ from tesserra_adapters.sql import schema as t
 from tesserra_core.ports.limits import IdempotencyClaim, IdempotencyOutcome, RateDecision, StoredResponse
 
 
-async def _insert_new(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
+async def insert_new(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True if the row was inserted."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     result = await conn.execute(dialect.insert(table).values(values).on_conflict_do_nothing())
@@ -34,7 +34,7 @@ class SqlRateLimiter:
         h = t.rate_limit_hits.c
         async with self._engine.begin() as conn:
             anchor = t.rate_limit_keys
-            await _insert_new(conn, anchor, {"key": key, "touched_at": now})
+            await insert_new(conn, anchor, {"key": key, "touched_at": now})
             await conn.execute(update(anchor).where(anchor.c.key == key).values(touched_at=now))
             await conn.execute(delete(t.rate_limit_hits).where(h.key == key, h.at <= now - window))
             count, oldest = (await conn.execute(select(func.count(), func.min(h.at)).where(h.key == key))).one()
@@ -73,7 +73,7 @@ class SqlIdempotencyStore:
             "expires_at": now + ttl,
         }
         async with self._engine.begin() as conn:
-            if await _insert_new(conn, t.idempotency_keys, {"owner": owner, "key": key, **fresh}):
+            if await insert_new(conn, t.idempotency_keys, {"owner": owner, "key": key, **fresh}):
                 return IdempotencyClaim(IdempotencyOutcome.STARTED)
             replaced = await conn.execute(update(t.idempotency_keys).where(mine, i.expires_at <= now).values(fresh))
             if replaced.rowcount:

@@ -166,6 +166,16 @@ rate_limit_keys = Table(
     Column("touched_at", Float, nullable=False),
 )
 
+runner_leases = Table(
+    "runner_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=True),
+    Column("expires_at", Float, nullable=False),
+    Column("last_run_at", Float, nullable=True),
+    Column("last_error", String(500), nullable=True),
+)
+
 rate_limit_hits = Table(
     "rate_limit_hits",
     metadata,

@@ -4,13 +4,14 @@ composition root hands one of each to the use cases as ``Ports``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tesserra_core.domain.infra_ssh import ActionCatalog
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver, ZoneCodec
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
+from tesserra_core.ports.leases import RunnerLeases, SoleLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -21,6 +22,7 @@ from tesserra_core.ports.security import PasswordHasher, ProxyTokenCodec, Secret
 from tesserra_core.ports.shared_tools import OAuthClient, SharedToolDirectory, SiteConfig
 from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
+from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
 
 
@@ -57,3 +59,5 @@ class Ports:
     ssh_actions: ActionCatalog
     models: ModelProvider
     probes: Sequence[Probe] = ()
+    telemetry: Telemetry = field(default_factory=NoTelemetry)
+    leases: RunnerLeases = field(default_factory=SoleLeases)

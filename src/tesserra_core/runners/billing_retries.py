@@ -1,18 +1,18 @@
 """Billing retries: stored provider events whose retry time has come are processed again, in the
-background of every server, so that no stored event is ever lost."""
+background of one process of the cluster (the holder of lease ``billing-retries``), so that no stored
+event is ever lost."""
 
 from __future__ import annotations
 
-import logging
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
-from tesserra_core.runners.rounds import rounds
+from tesserra_core.runners.leased import LeaseTerms, leased_rounds
 from tesserra_core.usecases.billing_events import ProcessEvent
 
-log = logging.getLogger("tesserra.billing")
+LEASE = "billing-retries"
 
 
 @dataclass
@@ -24,6 +24,7 @@ class RetryEvents:
     clock: Clock
     interval: float = 5.0
     batch: int = 100
+    lease: LeaseTerms = field(default_factory=LeaseTerms)
 
     async def __call__(self) -> int:
         async with self.uow(read_only=True) as uow:
@@ -34,4 +35,4 @@ class RetryEvents:
         return done
 
     def running(self) -> AbstractAsyncContextManager[None]:
-        return rounds(self, self.interval, log, "billing retry round failed")
+        return leased_rounds(LEASE, self, self.interval, self.lease, "billing retry round failed")

@@ -37,6 +37,7 @@ from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.system import Clock
+from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.ports.tools import (
     LinkedAccounts,
     PackageResolver,
@@ -98,6 +99,7 @@ class ToolServers:
     revoker: Revoker
     """Each recorded status drops the tenant's cached installation lists (``installations_tag``)."""
     limits: ToolLimits = field(default_factory=ToolLimits)
+    telemetry: Telemetry = field(default_factory=NoTelemetry)
     _live: dict[str, LiveServer] = field(default_factory=dict)
     _starting: dict[str, asyncio.Task[LiveServer]] = field(default_factory=dict)
     _installs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -182,6 +184,22 @@ class ToolServers:
         return live
 
     async def call(
+        self, installation: Installation, name: str, arguments: dict[str, Any], time_limit: float | None
+    ) -> ToolCallResult:
+        """The call's result; its time and outcome are reported per tool server (the catalog entry)."""
+        started = self.clock.monotonic()
+        error: str | None = "internal"
+        try:
+            result = await self._call(installation, name, arguments, time_limit)
+            error = None
+            return result
+        except TesserraError as exc:
+            error = exc.code
+            raise
+        finally:
+            self.telemetry.tool_call(installation.entry_id, self.clock.monotonic() - started, error)
+
+    async def _call(
         self, installation: Installation, name: str, arguments: dict[str, Any], time_limit: float | None
     ) -> ToolCallResult:
         limit = min(time_limit or self.limits.call_timeout, self.limits.max_call_timeout)

@@ -16,6 +16,7 @@ from tesserra_core.ports.limits import (
     RateLimiter,
     StoredResponse,
 )
+from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 
 
 class RateRule(msgspec.Struct, frozen=True):
@@ -41,11 +42,15 @@ class Throttle:
     rules: dict[str, RateRule] = field(default_factory=lambda: dict(DEFAULT_RULES))
     scale: float = 1.0
     """Multiplies every limit (a load test raises it; 1.0 in production)."""
+    telemetry: Telemetry = field(default_factory=NoTelemetry)
 
     async def __call__(self, rule_name: str, subject: str) -> RateDecision:
         rule = self.rules[rule_name]
         limit = max(1, int(rule.limit * self.scale))
-        return await self.limiter.hit(f"{rule_name}:{subject}", limit, rule.window)
+        decision = await self.limiter.hit(f"{rule_name}:{subject}", limit, rule.window)
+        if not decision.allowed:
+            self.telemetry.rate_limited(rule_name)
+        return decision
 
 
 def rate_limited(decision: RateDecision) -> RateLimited:

@@ -33,6 +33,8 @@ Destination = Annotated[str, msgspec.Meta(min_length=3, max_length=262, pattern=
 LeaseSeconds = Annotated[int, msgspec.Meta(ge=60, le=86400)]
 Approvers = Annotated[int, msgspec.Meta(ge=1, le=5)]
 WaitSeconds = Annotated[int, msgspec.Meta(ge=0, le=20)]
+Parameters = Annotated[dict[str, ParamValue], msgspec.Meta(max_length=32)]
+"""An action's parameters by name; each value is checked against its parameter's type by the template."""
 
 
 class NewHost(Input, frozen=True, forbid_unknown_fields=True):
@@ -134,7 +136,7 @@ class ActionView(msgspec.Struct, frozen=True, kw_only=True):
 
 class CheckAction(Input, frozen=True, forbid_unknown_fields=True):
     host_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    parameters: dict[str, ParamValue] = msgspec.field(default_factory=dict)
+    parameters: Parameters = msgspec.field(default_factory=dict)
 
 
 class CheckView(msgspec.Struct, frozen=True, kw_only=True):
@@ -151,7 +153,7 @@ class CheckView(msgspec.Struct, frozen=True, kw_only=True):
 class NewRun(Input, frozen=True, forbid_unknown_fields=True):
     host_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     action: ActionId
-    parameters: dict[str, ParamValue] = msgspec.field(default_factory=dict)
+    parameters: Parameters = msgspec.field(default_factory=dict)
     wait_seconds: WaitSeconds = 20
     """How long to wait for the result (0-20 s) before answering 202 with the run to poll."""
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.ports import Ports
 from tesserra_core.ports.health import ComponentHealth, Health, Probe
+from tesserra_core.ports.leases import RunnerLeases
+from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.system import Clock
-from tesserra_core.usecases.views import StatusView
+from tesserra_core.ports.telemetry import Telemetry
+from tesserra_core.usecases.views import RunnerView, StatusView
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +30,12 @@ class ServiceStatus:
     clock: Clock
     started: float
     version: str
+    leases: RunnerLeases
+    holder: str
     timeout: float = 2.0
 
     async def __call__(self, actor: Principal | None = None) -> StatusView:
+        """With a platform admin as ``actor``, the runner leases too."""
         if actor is not None:
             actor.require(self.scope)
         results = await asyncio.gather(*(self._check(p) for p in self.probes))
@@ -44,7 +52,27 @@ class ServiceStatus:
             version=self.version,
             uptime_seconds=round(self.clock.monotonic() - self.started, 3),
             components=components,
+            runners=await self._runners() if actor is not None and actor.is_platform_admin else None,
         )
+
+    async def _runners(self) -> list[RunnerView]:
+        now = self.clock.now().timestamp()
+
+        def at(seconds: float) -> datetime:
+            return datetime.fromtimestamp(seconds, UTC)
+
+        return [
+            RunnerView(
+                name=lease.name,
+                holder=lease.holder,
+                held=lease.holder is not None and lease.expires_at > now,
+                held_here=lease.holder == self.holder and lease.expires_at > now,
+                expires_at=at(lease.expires_at),
+                last_run_at=at(lease.last_run_at) if lease.last_run_at is not None else None,
+                last_error=lease.last_error,
+            )
+            for lease in await self.leases.all()
+        ]
 
     async def _check(self, probe: Probe) -> ComponentHealth:
         try:
@@ -56,11 +84,31 @@ class ServiceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceMetrics:
+    """Every metric in Prometheus text format, with the workloads counted by runtime and state at the
+    moment of the scrape (the runtime's own listing, which every worker of a node shares). The driver
+    decides who may read them (the metrics token)."""
+
+    telemetry: Telemetry
+    runtime: ContainerRuntime
+
+    async def __call__(self) -> bytes:
+        counts: Counter[tuple[str, str]] = Counter()
+        for workload in await self.runtime.list():
+            counts[(workload.runtime, workload.state.value)] += 1
+        return self.telemetry.render(counts)
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
-    """GET /status."""
+    """GET /status and GET /metrics."""
 
     status: ServiceStatus
+    metrics: ServiceMetrics
 
 
-def service(p: Ports, *, version: str) -> Service:
-    return Service(status=ServiceStatus(p.probes, p.clock, p.clock.monotonic(), version))
+def service(p: Ports, *, version: str, holder: str = "local") -> Service:
+    return Service(
+        status=ServiceStatus(p.probes, p.clock, p.clock.monotonic(), version, p.leases, holder),
+        metrics=ServiceMetrics(p.telemetry, p.runtime),
+    )

@@ -101,8 +101,25 @@ class NewApiKeyView(msgspec.Struct, frozen=True):
     api_key: ApiKeyView
 
 
-class StatusView(msgspec.Struct, frozen=True):
+class RunnerView(msgspec.Struct, frozen=True):
+    """A background loop that runs once across the cluster: who holds its lease, until when, and how
+    its holder's last round went (times in UTC)."""
+
+    name: str
+    holder: str | None
+    held: bool
+    """The holder is still renewing the lease (it has not expired)."""
+    held_here: bool
+    """This process (the one answering) holds it."""
+    expires_at: datetime
+    last_run_at: datetime | None
+    last_error: str | None
+
+
+class StatusView(msgspec.Struct, frozen=True, omit_defaults=True):
     status: Health
     version: str
     uptime_seconds: float
     components: dict[str, ComponentHealth]
+    runners: list[RunnerView] | None = None
+    """Platform admins only: the cluster's runner leases."""

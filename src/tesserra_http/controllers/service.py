@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import msgspec
-from litestar import Router, get
+from typing import Any
 
+import msgspec
+from litestar import Request, Router, get
+
+from tesserra_core.domain.identity import Principal
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.status import ServiceStatus
 from tesserra_core.usecases.views import StatusView
@@ -21,8 +24,17 @@ def routes(uc: UseCases) -> Router:
     async def health() -> Liveness:
         return Liveness()
 
-    @get("/status", **declare(uses=ServiceStatus, public=True))
-    async def status() -> StatusView:
-        return await uc.service.status()
+    @get(
+        "/status",
+        **declare(
+            uses=ServiceStatus,
+            public=True,
+            identify=True,
+            description="A platform admin's credentials add `runners`: the cluster's runner leases.",
+        ),
+    )
+    async def status(request: Request[Principal | None, Any, Any]) -> StatusView:
+        caller = request.scope.get("user")
+        return await uc.service.status(caller if caller is not None and caller.is_platform_admin else None)
 
     return Router("/", tags=["Service"], route_handlers=[health, status])

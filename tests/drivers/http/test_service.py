@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import time
 
 import httpx
 
-from tests.drivers.http.conftest import assert_error
+from tests.drivers.http.conftest import Accounts, assert_error
 
 HEALTH_STATES = {"ok", "degraded", "down"}
 
@@ -27,6 +30,41 @@ async def test_status_reports_database_storage_and_docker_each_ok_degraded_or_do
     # The database and the data directory are real and reachable here.
     assert body["components"]["database"]["status"] == "ok"
     assert body["components"]["storage"]["status"] == "ok"
+
+
+async def test_status_shows_the_runner_leases_to_platform_admins_only(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    admin = await accounts.admin()
+    owner = await accounts.tenant_owner("Leases")
+    deadline = time.monotonic() + 30
+    while True:
+        body = (await client.get("/status", headers=admin.bearer)).json()
+        runners = {runner["name"]: runner for runner in body.get("runners", [])}
+        if "billing-retries" in runners and runners["billing-retries"]["last_run_at"] is not None:
+            break
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.1)
+    lease = runners["billing-retries"]
+    assert lease["held"]
+    assert lease["held_here"]  # this test process runs the only server on its database
+    assert lease["holder"].endswith(f"/{os.getpid()}")
+    for headers in (owner.bearer, {}, {"Authorization": "Bearer not-a-token"}, {"X-API-Key": "tessera_x_y"}):
+        answer = await client.get("/status", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert "runners" not in answer.json()
+
+
+async def test_ready_answers_200_without_credentials_while_serving(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "success": True}
+
+
+async def test_metrics_are_404_when_no_metrics_token_is_set(client: httpx.AsyncClient, accounts: Accounts) -> None:
+    admin = await accounts.admin()
+    for headers in ({}, admin.bearer, {"Authorization": "Bearer anything"}):
+        assert_error(await client.get("/metrics", headers=headers), 404, "not_found")
 
 
 async def test_openapi_json_is_31_and_lists_the_auth_routes_with_security_schemes(client: httpx.AsyncClient) -> None:

@@ -15,6 +15,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+import tesserra_mcp
 from tesserra_adapters.bootstrap import running
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal, Scope, Tier
@@ -40,6 +41,7 @@ class Prepared:
 
     def env(self, api_key: str | None) -> dict[str, str]:
         env = {
+            "PYTHONPATH": str(Path(tesserra_mcp.__file__).parents[1]),  # the code under test, not the installed one
             "TESSERRA_DATABASE_URL": self.settings.database_url,
             "TESSERRA_DATA_DIR": str(self.settings.data_dir),
             "TESSERRA_SECRET_KEY": self.settings.secret_key or "",

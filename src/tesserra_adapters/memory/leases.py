@@ -1,0 +1,39 @@
+"""Runner leases in process (tests; one process has nobody to share with)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import msgspec
+
+from tesserra_core.ports.leases import RunnerLease
+
+
+class MemoryRunnerLeases:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._leases: dict[str, RunnerLease] = {}
+
+    async def claim(self, name: str, holder: str, ttl: float) -> bool:
+        now = self._clock()
+        lease = self._leases.get(name)
+        if lease is not None and lease.holder not in (None, holder) and lease.expires_at > now:
+            return False
+        if lease is None:
+            lease = RunnerLease(name=name, holder=holder, expires_at=now + ttl)
+        self._leases[name] = msgspec.structs.replace(lease, holder=holder, expires_at=now + ttl)
+        return True
+
+    async def release(self, name: str, holder: str) -> None:
+        lease = self._leases.get(name)
+        if lease is not None and lease.holder == holder:
+            self._leases[name] = msgspec.structs.replace(lease, holder=None, expires_at=self._clock())
+
+    async def record(self, name: str, holder: str, error: str | None) -> None:
+        lease = self._leases.get(name)
+        if lease is not None and lease.holder == holder:
+            self._leases[name] = msgspec.structs.replace(lease, last_run_at=self._clock(), last_error=error)
+
+    async def all(self) -> list[RunnerLease]:
+        return [self._leases[name] for name in sorted(self._leases)]

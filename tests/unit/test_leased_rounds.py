@@ -1,0 +1,62 @@
+"""A leased loop runs in one process at a time (issue 15): rounds run only under the lease, a holder
+that stops (a drain) hands it over at once, one that dies is replaced once the lease expires, and each
+round's outcome is recorded. Two loops on one lease store stand for two workers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from tesserra_adapters.memory.leases import MemoryRunnerLeases
+from tesserra_core.runners.leased import LeaseTerms, leased_rounds
+
+
+async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come about"
+        await asyncio.sleep(0.01)
+
+
+async def test_only_the_holder_runs_rounds_and_a_stopping_holder_hands_over_at_once() -> None:
+    leases = MemoryRunnerLeases()
+    ran: list[str] = []
+
+    def terms(holder: str) -> LeaseTerms:
+        return LeaseTerms(leases, holder, ttl=30.0, tick=0.02)
+
+    async def round_of(holder: str) -> None:
+        ran.append(holder)
+
+    async with leased_rounds("job", lambda: round_of("a"), 0.05, terms("a"), "failed"):
+        await _until(lambda: len(ran) >= 3)
+        async with leased_rounds("job", lambda: round_of("b"), 0.05, terms("b"), "failed"):
+            await asyncio.sleep(0.3)
+            assert set(ran) == {"a"}  # b never ran while a held the lease (for 30 s)
+            before = len(ran)
+        # b let go when its block ended; a went on
+        await _until(lambda: len(ran) >= before + 2)
+    async with leased_rounds("job", lambda: round_of("b"), 0.05, terms("b"), "failed"):
+        await _until(lambda: ran[-1] == "b")  # a released it: no 30 s wait
+
+
+async def test_a_dead_holder_is_replaced_once_its_lease_expires_and_failures_are_recorded() -> None:
+    leases = MemoryRunnerLeases()
+    assert await leases.claim("job", "dead-worker", 0.3)  # claimed once, never renewed
+    rounds = 0
+
+    async def failing() -> None:
+        nonlocal rounds
+        rounds += 1
+        raise ValueError("boom")
+
+    started = time.monotonic()
+    async with leased_rounds("job", failing, 0.05, LeaseTerms(leases, "alive", ttl=1.0, tick=0.02), "failed"):
+        await _until(lambda: rounds >= 2)
+        assert time.monotonic() - started >= 0.25  # not before the dead holder's lease ran out
+        (lease,) = await leases.all()
+        assert (lease.holder, lease.last_error) == ("alive", "ValueError: boom")
+        assert lease.last_run_at is not None
+    (lease,) = await leases.all()
+    assert lease.holder is None  # let go on exit
