@@ -276,3 +276,41 @@ async def test_changing_the_password_needs_the_current_one(console: ConsoleClien
     refused = await login.post("/api/auth/password", json=body, headers=by_key)
     assert refused.status_code == 422
     assert refused.json()["code"] == "not_a_session"
+
+
+async def test_bad_input_is_a_4xx_page_never_a_5xx(console: ConsoleClient, accounts: Accounts) -> None:
+    owner = await accounts.tenant_owner()
+    await console.sign_in(owner.email, PASSWORD)
+    await console.get("/console/keys")
+    bad_keys: list[dict[str, object]] = [
+        {"name": ""},
+        {"name": "x" * 5000},
+        {"name": "nul\x00byte"},
+        {"name": "k", "scopes": "no:such"},
+        {"name": "k", "tier": "emperor"},
+        {"name": "k", "expires": "2001-01-01"},
+        {"name": "k", "expires": "soon"},
+        {"name": "k", "expires": "9999-99-99"},
+    ]
+    for fields in bad_keys:
+        response = await console.post("/console/keys", fields)
+        assert 400 <= response.status_code < 500, (fields, response.status_code, response.text[:300])
+        assert "<html" in response.text
+    for path in (
+        "/console/projects?page=abc",
+        "/console/projects?status=gone",
+        "/console/projects?page=99999999999",
+        "/console/projects/%ff%fe",
+    ):
+        response = await console.get(path)
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+    bad_projects: list[dict[str, object]] = [
+        {"name": ""},
+        {"name": "p" * 500},
+        {"name": "ok", "description": "d" * 100_000},
+    ]
+    for project in bad_projects:
+        response = await console.post("/console/projects", project)
+        assert 400 <= response.status_code < 500, (project, response.status_code)
+    huge = await console.post("/console/password", {"current": "x" * 200_000, "new": "y"})
+    assert huge.status_code == 413
