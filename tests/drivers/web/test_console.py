@@ -314,3 +314,14 @@ async def test_bad_input_is_a_4xx_page_never_a_5xx(console: ConsoleClient, accou
         assert 400 <= response.status_code < 500, (project, response.status_code)
     huge = await console.post("/console/password", {"current": "x" * 200_000, "new": "y"})
     assert huge.status_code == 413
+
+
+async def test_a_signed_out_htmx_request_is_sent_to_the_login_page(console: ConsoleClient) -> None:
+    await console.get("/console/login")
+    headers = console._headers({"Origin": console.origin, "X-CSRF-Token": console.csrf, "HX-Request": "true"})
+    response = await console.http.post("/console/keys/some-key/revoke", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["hx-redirect"] == "/console/login?next=%2Fconsole%2Fkeys%2Fsome-key%2Frevoke"
+    other = await console.http.request("PUT", "/console/keys", headers=headers)
+    assert other.status_code == 405
+    assert "<html" in other.text
