@@ -1,9 +1,13 @@
 """axe-core (as axe-playwright-python ships it) on every console page, in light and dark themes and at
 320 px: no serious or critical violation. It runs in a context that bypasses the CSP, which forbids the
-script it injects; the other browser tests keep the CSP on."""
+script it injects; the other browser tests keep the CSP on. Each page checked is also kept as a screenshot
+in ``SCREENSHOTS`` (test-artifacts/console-screenshots, or TESSERRA_TEST_SCREENSHOTS)."""
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +15,12 @@ import pytest
 from tesserra_core.usecases.projects import NewProject
 from tests.drivers.http.conftest import PASSWORD, Accounts
 from tests.support import LiveServer, missing
+
+SCREENSHOTS = Path(
+    os.environ.get(
+        "TESSERRA_TEST_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts/console-screenshots"
+    )
+)
 
 VIEWS = [
     pytest.param({"color_scheme": "light", "viewport": {"width": 1280, "height": 800}}, id="light"),
@@ -21,7 +31,7 @@ VIEWS = [
 
 @pytest.mark.parametrize("view", VIEWS)
 async def test_no_serious_or_critical_violation_on_any_page(
-    chromium: Any, site: LiveServer, people: Accounts, view: dict[str, Any]
+    chromium: Any, site: LiveServer, people: Accounts, view: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
     try:
         from axe_playwright_python.async_playwright import Axe
@@ -35,7 +45,13 @@ async def test_no_serious_or_critical_violation_on_any_page(
         axe = Axe()
         found: dict[str, list[str]] = {}
 
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        label = request.node.callspec.id
+
         async def check(path: str) -> None:
+            name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").lower()).strip("-") or "overview"
+            name = name.replace(f"projects-{project.id.lower()}", "project")
+            await page.screenshot(path=str(SCREENSHOTS / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
             if bad:
@@ -64,7 +80,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
         await page.fill("#key-name", "a11y")
         async with page.expect_navigation():
             await page.click("#new-key button[type=submit]")
-        await check("/console/keys/.../created")
+        await check("/console/keys/created")
         assert found == {}
     finally:
         await context.close()
