@@ -29,9 +29,20 @@ VIEWS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
 @pytest.mark.parametrize("view", VIEWS)
 async def test_no_serious_or_critical_violation_on_any_page(
-    chromium: Any, site: LiveServer, people: Accounts, view: dict[str, Any], request: pytest.FixtureRequest
+    chromium: Any,
+    site: LiveServer,
+    people: Accounts,
+    view: dict[str, Any],
+    request: pytest.FixtureRequest,
+    screenshots: Path,
 ) -> None:
     try:
         from axe_playwright_python.async_playwright import Axe
@@ -45,13 +56,12 @@ async def test_no_serious_or_critical_violation_on_any_page(
         axe = Axe()
         found: dict[str, list[str]] = {}
 
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         label = request.node.callspec.id
 
         async def check(path: str) -> None:
             name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").lower()).strip("-") or "overview"
             name = name.replace(f"projects-{project.id.lower()}", "project")
-            await page.screenshot(path=str(SCREENSHOTS / f"{label}-{name}.png"), full_page=True)
+            await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
             if bad:
