@@ -1,4 +1,4 @@
-"""The Litestar application factory: routes, guard, errors, OpenAPI, /mcp, and the lifespan."""
+"""The Litestar application factory: routes, guard, errors, OpenAPI, /mcp, /console, and the lifespan."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ from tesserra_http.proxy import ProxyEndpoint
 from tesserra_http.readiness import Readiness
 from tesserra_http.strict_body import decode_strictly
 from tesserra_mcp import McpEndpoint
+from tesserra_web import CONSOLE_PATH, ConsoleEndpoint
 
 AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     service.routes,
@@ -155,6 +156,12 @@ def create_app(
     async def mcp(scope: Scope, receive: Receive, send: Send) -> None:
         await endpoint(scope, receive, send)  # type: ignore[arg-type]
 
+    console_endpoint = ConsoleEndpoint(uc)
+
+    @asgi(CONSOLE_PATH, is_mount=True, copy_scope=True, opt={"public": True}, include_in_schema=False)
+    async def console(scope: Scope, receive: Receive, send: Send) -> None:
+        await console_endpoint(scope, receive, send)  # type: ignore[arg-type]
+
     proxy = ProxyEndpoint(uc, client_address)
 
     @asgi(PROXY_PATH, is_mount=True, copy_scope=True, opt={"public": True}, include_in_schema=False)
@@ -172,6 +179,7 @@ def create_app(
             *(_once(area(uc)) for area in AREAS),
             _once(operations.routes(uc, readiness or Readiness(), metrics_token)),
             mcp,
+            console,
             sandbox_proxy,
         ],
         dependencies=DEPENDENCIES,

@@ -76,6 +76,25 @@ async def _first_owner(uc: UseCases, settings: Settings) -> None:
         )
 
 
+def console_url(settings: Settings) -> str:
+    """Where a browser on this machine opens the console (a wildcard bind is reached on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(settings.host, settings.host)  # noqa: S104
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/console/"
+
+
+def _announce_console(settings: Settings, workers: int = 1) -> None:
+    print(f"Console: {console_url(settings)}", file=sys.stderr, flush=True)
+    if workers > 1:
+        print(
+            "Console sessions live in one worker's memory for now: with several workers, sign-ins do not stick "
+            "(serve the console with one worker)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def serve(settings: Settings, workers: int = 1) -> None:
     """Serve on ``settings.host:port``. With several workers, the parent binds the socket, migrates
     and creates the first owner once, then forks the workers that share the socket."""
@@ -84,7 +103,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
         run_loop(lambda: _serve_worker(settings, None, first_start=True))
         return
     sock = socket.create_server((settings.host, settings.port), reuse_port=False, backlog=2048)
-    run_loop(lambda: _prepare(settings))  # measures nothing: only workers write metrics
+    run_loop(lambda: _prepare(settings, workers))  # measures nothing: only workers write metrics
     children: list[int] = []
     supervisor = os.getpid()
     for _ in range(workers):
@@ -122,9 +141,10 @@ def _die_with(supervisor: int) -> None:
         os._exit(1)
 
 
-async def _prepare(settings: Settings) -> None:
+async def _prepare(settings: Settings, workers: int) -> None:
     async with running(settings) as uc:
         await _first_owner(uc, settings)
+    _announce_console(settings, workers)
 
 
 def _supervise(children: list[int], *, metrics: bool) -> None:
@@ -173,6 +193,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
     async with running(settings, metrics=True) as uc:
         if first_start:
             await _first_owner(uc, settings)
+            _announce_console(settings)
         readiness = Readiness()
         app = create_app(
             uc,

@@ -126,6 +126,12 @@ async def test_serve_on_an_empty_data_dir_starts_fast_and_shows_the_first_passwo
         me = await _login(first.url, email, password)
         assert me["user"]["is_platform_admin"] is True
         assert (tmp_path / "tesserra.db").is_file()
+        console = re.findall(r"^Console: (http://\S+/console/)$", first.stderr, re.MULTILINE)
+        assert console == [f"{first.url}/console/"], first.stderr
+        async with httpx.AsyncClient(timeout=20.0) as http:
+            page = await http.get(f"{console[0]}login")
+        assert page.status_code == 200
+        assert "Sign in" in page.text
     secret = tmp_path / "tesserra-data" / "secret_key"
     assert secret.stat().st_mode & 0o777 == 0o600
     secret_before = secret.read_text()

@@ -19,10 +19,11 @@ from tests.support import free_port
 ON_DEMAND = {
     *("mcp", "mcp_types", "pydantic", "alembic", "httpx", "dns", "stripe", "aiodocker", "aiohttp", "redis", "asyncssh"),
     "prometheus_client",
+    "jinja2",
 }
 """/mcp and tool calls (the MCP SDK, pydantic with it), migrations to run (alembic), outbound HTTP
 (httpx), DNS (dnspython), billing (stripe), the Docker runtime (aiodocker, aiohttp), Redis, Infra SSH (asyncssh),
-metrics (prometheus_client, only with TESSERRA_METRICS_TOKEN)."""
+metrics (prometheus_client, only with TESSERRA_METRICS_TOKEN), the console's templates (jinja2)."""
 
 _SERVE = """
 import atexit, json, sys

@@ -28,6 +28,7 @@ from tesserra_core.ports.security import AccessClaims, PasswordHasher, SecretDig
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.caching import TaggedCache
 from tesserra_core.usecases.credentials import Revoker, principal_tags, session_tag
+from tesserra_core.usecases.tenants import PASSWORD_META, check_password
 from tesserra_core.usecases.views import MembershipView, MeView, TenantView, UserView
 
 
@@ -256,6 +257,48 @@ class Logout:
         self.revoker.evict(session_tag(actor.credential_id))
 
 
+class PasswordChange(Input, frozen=True, forbid_unknown_fields=True):
+    current_password: Annotated[Text, msgspec.Meta(min_length=1, max_length=_MAX_PASSWORD)]
+    new_password: Annotated[Text, PASSWORD_META]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePassword:
+    """Change the caller's own password, proving the current one. Only a login session may (an API key answers
+    ``not_a_session``); a wrong current password answers 400 ``invalid_password`` and counts as a failed login
+    of that email (so a stolen session cannot try passwords faster than the login form)."""
+
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    policy: AuthPolicy
+    limiter: RateLimiter
+    digest: SecretDigest
+
+    async def __call__(self, actor: Principal, cmd: PasswordChange) -> None:
+        if actor.method is not AuthMethod.JWT:
+            raise Unprocessable("only a signed-in person changes their password", code="not_a_session")
+        new_password = check_password(cmd.new_password)
+        async with self.uow(read_only=True) as uow:
+            user = await uow.users.get(actor.user_id)
+        if user is None:
+            raise Unauthenticated("this account is no longer active", code="account_inactive")
+        attempts = f"{_ATTEMPTS}:{self.digest.digest(user.email)}"
+        decision = await self.limiter.hit(
+            attempts, self.policy.lockout_threshold, self.policy.lockout_for.total_seconds()
+        )
+        if not decision.allowed:
+            raise RateLimited(
+                "too many wrong passwords: wait a while", code="account_locked", retry_after=decision.reset_after
+            )
+        if not await self.hasher.verify(user.password_hash, cmd.current_password):
+            raise ValidationFailed("the current password is wrong", code="invalid_password")
+        await self.limiter.reset(attempts)
+        new_hash = await self.hasher.hash(new_password)
+        async with self.uow() as uow:
+            await uow.users.update(msgspec.structs.replace(user, password_hash=new_hash))
+            await uow.commit()
+
+
 @dataclass(frozen=True, slots=True)
 class Me:
     """Who is calling: user, tenant, role, scopes, tier, how they authenticated, and their memberships."""
@@ -300,12 +343,13 @@ class Me:
 
 @dataclass(frozen=True, slots=True)
 class Sessions:
-    """POST /api/auth/login, /api/auth/refresh, /api/auth/logout; GET /api/auth/me."""
+    """POST /api/auth/login, /api/auth/refresh, /api/auth/logout, /api/auth/password; GET /api/auth/me."""
 
     login: Login
     refresh: Refresh
     logout: Logout
     me: Me
+    change_password: ChangePassword
 
 
 def sessions(p: Ports, *, policy: AuthPolicy, revoker: Revoker, profiles: TaggedCache[MeView]) -> Sessions:
@@ -315,4 +359,5 @@ def sessions(p: Ports, *, policy: AuthPolicy, revoker: Revoker, profiles: Tagged
         refresh=Refresh(p.uow, minter, p.digest, revoker, p.clock),
         logout=Logout(p.uow, revoker, p.clock),
         me=Me(p.uow, profiles, p.clock),
+        change_password=ChangePassword(p.uow, p.hasher, policy, p.rate_limiter, p.digest),
     )

@@ -9,7 +9,17 @@ from litestar.params import FromPath, JSONBody
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.api_keys import GenerateApiKey, ListApiKeys, NewApiKey, RevokeApiKey
-from tesserra_core.usecases.sessions import Credentials, Login, Logout, Me, Refresh, RefreshRequest, TokenPair
+from tesserra_core.usecases.sessions import (
+    ChangePassword,
+    Credentials,
+    Login,
+    Logout,
+    Me,
+    PasswordChange,
+    Refresh,
+    RefreshRequest,
+    TokenPair,
+)
 from tesserra_core.usecases.views import ApiKeyView, MeView, NewApiKeyView
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
@@ -41,6 +51,10 @@ def routes(uc: UseCases) -> Router:
     async def logout(request: Caller) -> None:
         await uc.sessions.logout(request.user)
 
+    @post("/password", status_code=204, **declare(uses=ChangePassword, rate_limit="me", errors=(400, 422)))
+    async def change_password(data: JSONBody[PasswordChange], request: Caller) -> None:
+        await uc.sessions.change_password(request.user, data)
+
     @get("/me", **declare(uses=Me, rate_limit="me", errors=(403,)))
     async def me(request: Caller) -> MeView:
         return await uc.sessions.me(request.user)
@@ -63,5 +77,7 @@ def routes(uc: UseCases) -> Router:
         await uc.api_keys.revoke(request.user, key_id)
 
     return Router(
-        "/api/auth", tags=["Auth"], route_handlers=[login, refresh, logout, me, generate_key, list_keys, revoke_key]
+        "/api/auth",
+        tags=["Auth"],
+        route_handlers=[login, refresh, logout, change_password, me, generate_key, list_keys, revoke_key],
     )

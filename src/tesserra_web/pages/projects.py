@@ -1,0 +1,78 @@
+"""Projects: the tenant's list (filters and page in the URL) and one project with its resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
+from tesserra_core.errors import Conflict, PaymentRequired, ValidationFailed
+from tesserra_core.usecases.projects import NewProject
+from tesserra_web.web import Console, Pager, back_to, href, render
+
+AnyRequest = Request[Any, Any, Any]
+_RESOURCES = PageRequest(limit=50)
+
+
+def _filter(request: AnyRequest) -> ProjectFilter:
+    name = request.query_params.get("q", "").strip()[:100]
+    status = request.query_params.get("status", "")
+    try:
+        return ProjectFilter(status=ProjectStatus(status) if status else None, name=name or None)
+    except ValueError:
+        raise ValidationFailed("unknown project status", code="invalid_status") from None
+
+
+def routes(console: Console) -> list[HTTPRouteHandler]:
+    async def _list(request: AnyRequest, status: int = 200, error: str | None = None, name: str = "") -> Template:
+        session, actor = await console.signed_in(request)
+        pager = Pager.of(request)
+        chosen = _filter(request)
+        page = await console.uc.projects.list(actor, pager.request, chosen)
+        return render(
+            request,
+            "projects.html",
+            status=status,
+            error=error,
+            new_name=name,
+            session=session,
+            actor=actor,
+            page=page,
+            pager=pager,
+            q=chosen.name or "",
+            chosen_status=chosen.status.value if chosen.status else "",
+            statuses=[s.value for s in ProjectStatus],
+        )
+
+    @get("/projects")
+    async def projects_page(request: AnyRequest) -> Template:
+        return await _list(request)
+
+    @post("/projects")
+    async def create_project(request: AnyRequest) -> Template | Redirect:
+        _, actor = await console.signed_in(request)
+        form = await request.form()
+        name, description = str(form.get("name", "")), str(form.get("description", ""))
+        try:
+            cmd = msgspec.convert({"name": name, "description": description}, NewProject)  # as the REST body
+            project = await console.uc.projects.create(actor, cmd)
+        except msgspec.ValidationError as exc:
+            return await _list(request, 400, f"this project cannot be made: {exc}", name)
+        except (Conflict, PaymentRequired, ValidationFailed) as exc:
+            return await _list(request, exc.status, exc.message, name)
+        return back_to(href(f"/projects/{project.id}"))
+
+    @get("/projects/{project_id:str}")
+    async def project_page(request: AnyRequest, project_id: FromPath[str]) -> Template:
+        session, actor = await console.signed_in(request)
+        project = await console.uc.projects.get(actor, project_id)
+        resources = await console.uc.resources.list(actor, project_id, _RESOURCES)
+        return render(request, "project.html", session=session, actor=actor, project=project, resources=resources)
+
+    return [projects_page, create_project, project_page]

@@ -1,0 +1,96 @@
+"""axe-core (as axe-playwright-python ships it) on every console page, in light and dark themes and at
+320 px: no serious or critical violation. It runs in a context that bypasses the CSP, which forbids the
+script it injects; the other browser tests keep the CSP on. Each page checked is also kept as a screenshot
+in ``SCREENSHOTS`` (test-artifacts/console-screenshots, or TESSERRA_TEST_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tesserra_core.usecases.projects import NewProject
+from tests.drivers.http.conftest import PASSWORD, Accounts
+from tests.support import LiveServer, missing
+
+SCREENSHOTS = Path(
+    os.environ.get(
+        "TESSERRA_TEST_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts/console-screenshots"
+    )
+)
+
+VIEWS = [
+    pytest.param({"color_scheme": "light", "viewport": {"width": 1280, "height": 800}}, id="light"),
+    pytest.param({"color_scheme": "dark", "viewport": {"width": 1280, "height": 800}}, id="dark"),
+    pytest.param({"color_scheme": "light", "viewport": {"width": 320, "height": 640}}, id="320px"),
+]
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.mark.parametrize("view", VIEWS)
+async def test_no_serious_or_critical_violation_on_any_page(
+    chromium: Any,
+    site: LiveServer,
+    people: Accounts,
+    view: dict[str, Any],
+    request: pytest.FixtureRequest,
+    screenshots: Path,
+) -> None:
+    try:
+        from axe_playwright_python.async_playwright import Axe
+    except ImportError:
+        missing("axe-playwright-python", "pip install axe-playwright-python (it ships axe-core)")
+    owner = await people.tenant_owner()
+    project = await site.uc.projects.create(await site.uc.authenticate(owner.access), NewProject(name="a11y"))
+    context = await chromium.new_context(bypass_csp=True, **view)
+    try:
+        page = await context.new_page()
+        axe = Axe()
+        found: dict[str, list[str]] = {}
+
+        label = request.node.callspec.id
+
+        async def check(path: str) -> None:
+            name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").lower()).strip("-") or "overview"
+            name = name.replace(f"projects-{project.id.lower()}", "project")
+            await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
+            results = await axe.run(page)
+            bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
+            if bad:
+                found[path] = [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in bad]
+
+        await page.goto(f"{site.url}/console/login")
+        await check("/console/login")
+        await page.fill("#email", owner.email)
+        await page.fill("#password", PASSWORD)
+        async with page.expect_navigation():
+            await page.click("form.stack button[type=submit]")
+        for path in (
+            "/console/",
+            "/console/projects",
+            f"/console/projects/{project.id}",
+            "/console/keys",
+            "/console/sessions",
+            "/console/password",
+            "/console/projects/missing",
+        ):
+            await page.goto(f"{site.url}{path}")
+            await check(path)
+        await page.goto(f"{site.url}/console/keys")
+        await page.click("text=Create a key")  # the form open, then the page showing the secret
+        await check("/console/keys (form open)")
+        await page.fill("#key-name", "a11y")
+        async with page.expect_navigation():
+            await page.click("#new-key button[type=submit]")
+        await check("/console/keys/created")
+        assert found == {}
+    finally:
+        await context.close()
