@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -10,6 +11,7 @@ from sqlalchemy import Row, and_, delete, select
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
 from tesserra_core.domain.agents import Agent
+from tesserra_core.domain.chat_streams import EventName, StreamEvent
 from tesserra_core.domain.conversations import Conversation, ConversationStatus, Message, ToolCallRecord, Usage
 from tesserra_core.domain.paging import PageRequest
 
@@ -60,6 +62,8 @@ class SqlConversations(Repo):
             return False
         m = t.messages.c
         of_it = delete(t.messages).where(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
+        ids = select(m.id).where(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
+        await self._conn.execute(delete(t.message_events).where(t.message_events.c.message_id.in_(ids)))
         await self._conn.execute(of_it)
         return await self._delete_by(t.conversations, id=conversation_id, tenant_id=tenant_id, user_id=user_id)
 
@@ -91,3 +95,50 @@ class SqlMessages(Repo):
         m = t.messages.c
         where = and_(m.tenant_id == tenant_id, m.conversation_id == conversation_id)
         return await self._page(t.messages, _message, page, where, m.id)
+
+    async def get(self, tenant_id: str, conversation_id: str, message_id: str) -> Message | None:
+        keys = {"id": message_id, "tenant_id": tenant_id, "conversation_id": conversation_id}
+        return await self._read_by(t.messages, _message, **keys)
+
+    async def update(self, message: Message) -> bool:
+        values = _message_values(message)
+        for fixed in ("id", "tenant_id", "conversation_id", "role", "created_at", "reply_to", "idempotency_key"):
+            values.pop(fixed)
+        return await self._update_owned(t.messages, message.tenant_id, message.id, values)
+
+    async def by_key(self, tenant_id: str, conversation_id: str, idempotency_key: str) -> Message | None:
+        keys = {"tenant_id": tenant_id, "conversation_id": conversation_id, "idempotency_key": idempotency_key}
+        return await self._read_by(t.messages, _message, **keys)
+
+    async def reply_to(self, tenant_id: str, message_id: str) -> Message | None:
+        return await self._read_by(t.messages, _message, tenant_id=tenant_id, reply_to=message_id)
+
+    async def streaming(self) -> Sequence[Message]:
+        stmt = select(t.messages).where(t.messages.c.status == "streaming").order_by(t.messages.c.id)
+        return [_message(r) for r in await self._all(stmt)]
+
+
+def _event(r: Row[Any]) -> StreamEvent:
+    return StreamEvent(tenant_id=r.tenant_id, message_id=r.message_id, seq=r.seq, name=EventName(r.name), data=r.data)
+
+
+class SqlMessageEvents(Repo):
+    async def add(self, event: StreamEvent) -> None:
+        e = event
+        values = {
+            "tenant_id": e.tenant_id,
+            "message_id": e.message_id,
+            "seq": e.seq,
+            "name": e.name.value,
+            "data": e.data,
+        }
+        await self._conn.execute(t.message_events.insert().values(values))
+
+    async def after(self, tenant_id: str, message_id: str, seq: int) -> list[StreamEvent]:
+        e = t.message_events.c
+        stmt = (
+            select(t.message_events)
+            .where(e.tenant_id == tenant_id, e.message_id == message_id, e.seq > seq)
+            .order_by(e.seq)
+        )
+        return [_event(r) for r in await self._all(stmt)]

@@ -599,7 +599,25 @@ messages = Table(
     Column("tokens_estimated", Boolean, nullable=False),
     Column("latency_ms", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("reply_to", ID, nullable=True),
+    Column("idempotency_key", String(255), nullable=True),
     Index(None, "conversation_id", "id"),
+    Index(None, "conversation_id", "idempotency_key", unique=True),
+    Index(None, "reply_to"),
+    Index(None, "status"),
 )
 """Messages of conversations (migration 0010), oldest first by id; each answer with its tool calls (JSON),
-tokens (``tokens_estimated`` when counted here) and latency."""
+tokens (``tokens_estimated`` when counted here) and latency; an answer names its user message (``reply_to``),
+a user message its ``Idempotency-Key`` (migration 0014)."""
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("tenant_id", ID, nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+)
+"""The events of streamed answers, as sent (migration 0014)."""

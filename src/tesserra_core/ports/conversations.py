@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from tesserra_core.domain.chat_streams import StreamEvent
 from tesserra_core.domain.conversations import Conversation, ConversationStatus, Message
 from tesserra_core.domain.paging import PageRequest
 
@@ -40,4 +42,30 @@ class MessageRepository(Protocol):
 
     async def list(self, tenant_id: str, conversation_id: str, page: PageRequest) -> tuple[list[Message], int]:
         """A page of the conversation's messages, oldest first, and the total."""
+        ...
+
+    async def get(self, tenant_id: str, conversation_id: str, message_id: str) -> Message | None: ...
+
+    async def update(self, message: Message) -> bool:
+        """Store its content, status, stop reason, error, tool calls, usage and latency."""
+        ...
+
+    async def by_key(self, tenant_id: str, conversation_id: str, idempotency_key: str) -> Message | None:
+        """The user message posted with this ``Idempotency-Key``."""
+        ...
+
+    async def reply_to(self, tenant_id: str, message_id: str) -> Message | None:
+        """The answer to a user message."""
+        ...
+
+    async def streaming(self) -> Sequence[Message]:
+        """Every answer, of every tenant, still marked streaming (the start-up repair's work)."""
+        ...
+
+
+class MessageEventRepository(Protocol):
+    async def add(self, event: StreamEvent) -> None: ...
+
+    async def after(self, tenant_id: str, message_id: str, seq: int) -> list[StreamEvent]:
+        """The answer's events after ``seq``, in order."""
         ...
