@@ -64,6 +64,10 @@ def _tool_call_chunks(call: ToolCall, index: int) -> list[bytes]:
     ]
 
 
+Scripted = Step | Forever | asyncio.Event
+"""A step of a scripted turn: the scripted provider's, a never-ending stream, or a gate the test opens."""
+
+
 @dataclass
 class ScriptedModelServer:
     url: str = ""
@@ -74,10 +78,10 @@ class ScriptedModelServer:
     """When each stream ended or was abandoned by the client (``time.monotonic()``)."""
     sent: list[float] = field(default_factory=list)
     """When each text delta was handed to the server (``time.perf_counter()``)."""
-    _turns: list[Sequence[Step | Forever]] = field(default_factory=list)
-    _then: Sequence[Step | Forever] | None = None
+    _turns: list[Sequence[Scripted]] = field(default_factory=list)
+    _then: Sequence[Scripted] | None = None
 
-    def script(self, *turns: Sequence[Step | Forever], then: Sequence[Step | Forever] | None = None) -> None:
+    def script(self, *turns: Sequence[Scripted], then: Sequence[Scripted] | None = None) -> None:
         """The turns of the next requests, one each (``then`` for every request after them)."""
         self._turns = list(turns)
         self._then = then
@@ -93,7 +97,7 @@ class ScriptedModelServer:
         self.requests.append(await request.json())
         self.headers.append(dict(request.headers))
         if self._turns:
-            steps: Sequence[Step | Forever] = self._turns.pop(0)
+            steps: Sequence[Scripted] = self._turns.pop(0)
         elif self._then is not None:
             steps = self._then
         else:
@@ -107,14 +111,14 @@ class ScriptedModelServer:
                 break
         return StreamingResponse(self._stream(steps), media_type="text/event-stream")
 
-    async def _stream(self, steps: Sequence[Step | Forever]) -> AsyncIterator[bytes]:
+    async def _stream(self, steps: Sequence[Scripted]) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._chunks(steps):
                 yield chunk
         finally:
             self.closed.append(time.monotonic())
 
-    async def _chunks(self, steps: Sequence[Step | Forever]) -> AsyncIterator[bytes]:
+    async def _chunks(self, steps: Sequence[Scripted]) -> AsyncIterator[bytes]:
         calls = 0
         usage: dict[str, int] | None = None
         yield _chunk({"role": "assistant", "content": ""})
@@ -123,6 +127,8 @@ class ScriptedModelServer:
                 await asyncio.sleep(step)
             elif step is DROP:
                 raise DROP
+            elif isinstance(step, asyncio.Event):  # a gate the test opens
+                await step.wait()
             elif isinstance(step, Forever):
                 while True:
                     self.sent.append(time.perf_counter())

@@ -102,3 +102,23 @@ class MemoryMessageEvents(_Repo):
         events = self._store.message_events.values()
         found = [e for e in events if e.tenant_id == tenant_id and e.message_id == message_id and e.seq > seq]
         return sorted(found, key=lambda e: e.seq)
+
+
+class MemoryChatBudgets(_Repo):
+    async def reserve(
+        self, budget: str, period: str, tokens: int, tool_calls: int, max_tokens: int | None, max_tool_calls: int | None
+    ) -> bool:
+        held, calls = self._store.chat_budgets.get((budget, period), (0, 0))
+        if max_tokens is not None and held + tokens > max_tokens:
+            return False
+        if max_tool_calls is not None and calls + tool_calls > max_tool_calls:
+            return False
+        self._put(self._store.chat_budgets, (budget, period), (held + tokens, calls + tool_calls))
+        return True
+
+    async def release(self, budget: str, period: str, tokens: int, tool_calls: int) -> None:
+        held, calls = self._store.chat_budgets.get((budget, period), (0, 0))
+        self._put(self._store.chat_budgets, (budget, period), (held - tokens, calls - tool_calls))
+
+    async def spent(self, budget: str, period: str) -> tuple[int, int]:
+        return self._store.chat_budgets.get((budget, period), (0, 0))

@@ -13,7 +13,12 @@ from types import TracebackType
 
 from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.memory.base import Undo
-from tesserra_adapters.memory.conversations import MemoryConversations, MemoryMessageEvents, MemoryMessages
+from tesserra_adapters.memory.conversations import (
+    MemoryChatBudgets,
+    MemoryConversations,
+    MemoryMessageEvents,
+    MemoryMessages,
+)
 from tesserra_adapters.memory.infra_ssh import MemorySshAudit, MemorySshHosts
 from tesserra_adapters.memory.sandboxes import MemorySandboxes
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
@@ -58,6 +63,7 @@ class MemoryStore:
     conversations: dict[str, Conversation] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
     message_events: dict[tuple[str, int], StreamEvent] = field(default_factory=dict)
+    chat_budgets: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     """Plans without their prices (those live in ``prices``)."""
@@ -99,6 +105,7 @@ class MemoryUnitOfWork:
         self.conversations = MemoryConversations(store, self._journal)
         self.messages = MemoryMessages(store, self._journal)
         self.message_events = MemoryMessageEvents(store, self._journal)
+        self.chat_budgets = MemoryChatBudgets(store, self._journal)
         self.plans = billing.MemoryPlans(store, self._journal)
         self.subscriptions = billing.MemorySubscriptions(store, self._journal)
         self.invoices = billing.MemoryInvoices(store, self._journal)

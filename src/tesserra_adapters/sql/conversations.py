@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, delete, select
+from sqlalchemy import Row, and_, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
@@ -142,3 +144,30 @@ class SqlMessageEvents(Repo):
             .order_by(e.seq)
         )
         return [_event(r) for r in await self._all(stmt)]
+
+
+class SqlChatBudgets(Repo):
+    async def reserve(
+        self, budget: str, period: str, tokens: int, tool_calls: int, max_tokens: int | None, max_tool_calls: int | None
+    ) -> bool:
+        b = t.chat_budgets.c
+        insert = pg_insert if self._conn.dialect.name == "postgresql" else sqlite_insert
+        row = {"budget": budget, "period": period, "tokens": 0, "tool_calls": 0}
+        await self._conn.execute(insert(t.chat_budgets).values(row).on_conflict_do_nothing())
+        stmt = update(t.chat_budgets).where(b.budget == budget, b.period == period)
+        if max_tokens is not None:
+            stmt = stmt.where(b.tokens + tokens <= max_tokens)
+        if max_tool_calls is not None:
+            stmt = stmt.where(b.tool_calls + tool_calls <= max_tool_calls)
+        values = {"tokens": b.tokens + tokens, "tool_calls": b.tool_calls + tool_calls}
+        return bool((await self._conn.execute(stmt.values(values))).rowcount)
+
+    async def release(self, budget: str, period: str, tokens: int, tool_calls: int) -> None:
+        b = t.chat_budgets.c
+        stmt = update(t.chat_budgets).where(b.budget == budget, b.period == period)
+        await self._conn.execute(stmt.values(tokens=b.tokens - tokens, tool_calls=b.tool_calls - tool_calls))
+
+    async def spent(self, budget: str, period: str) -> tuple[int, int]:
+        b = t.chat_budgets.c
+        row = await self._one(select(b.tokens, b.tool_calls).where(b.budget == budget, b.period == period))
+        return (int(row.tokens), int(row.tool_calls)) if row is not None else (0, 0)

@@ -621,3 +621,13 @@ message_events = Table(
     Column("data", Text, nullable=False),
 )
 """The events of streamed answers, as sent (migration 0014)."""
+
+chat_budgets = Table(
+    "chat_budgets",
+    metadata,
+    Column("budget", String(80), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("tokens", Integer, nullable=False),
+    Column("tool_calls", Integer, nullable=False),
+)
+"""Tokens and tool calls spent or reserved per budget (``tenant:<id>``, ``user:<id>``) and period (migration 0014)."""

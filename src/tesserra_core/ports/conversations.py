@@ -69,3 +69,22 @@ class MessageEventRepository(Protocol):
     async def after(self, tenant_id: str, message_id: str, seq: int) -> list[StreamEvent]:
         """The answer's events after ``seq``, in order."""
         ...
+
+
+class ChatBudgetRepository(Protocol):
+    """What each budget (a tenant's month, a user's day) has spent or holds reserved."""
+
+    async def reserve(
+        self, budget: str, period: str, tokens: int, tool_calls: int, max_tokens: int | None, max_tool_calls: int | None
+    ) -> bool:
+        """Add ``tokens`` and ``tool_calls`` to the budget's period if both stay within their maximum (None:
+        unlimited), atomically: of racing reservations, only those that fit succeed."""
+        ...
+
+    async def release(self, budget: str, period: str, tokens: int, tool_calls: int) -> None:
+        """Give back what a reservation held and the answer did not spend."""
+        ...
+
+    async def spent(self, budget: str, period: str) -> tuple[int, int]:
+        """Tokens and tool calls spent or reserved in the budget's period."""
+        ...

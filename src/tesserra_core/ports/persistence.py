@@ -18,7 +18,12 @@ from tesserra_core.ports.billing import (
     PlanRepository,
     SubscriptionRepository,
 )
-from tesserra_core.ports.conversations import ConversationRepository, MessageEventRepository, MessageRepository
+from tesserra_core.ports.conversations import (
+    ChatBudgetRepository,
+    ConversationRepository,
+    MessageEventRepository,
+    MessageRepository,
+)
 from tesserra_core.ports.domains import DnsRecordRepository, DomainRepository
 from tesserra_core.ports.files import ProjectFileRepository
 from tesserra_core.ports.mail import EmailAliasRepository, MailboxRepository
@@ -270,6 +275,9 @@ class UnitOfWork(Protocol):
 
     @property
     def message_events(self) -> MessageEventRepository: ...
+
+    @property
+    def chat_budgets(self) -> ChatBudgetRepository: ...
 
     @property
     def plans(self) -> PlanRepository: ...

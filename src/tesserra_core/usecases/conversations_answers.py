@@ -32,6 +32,7 @@ from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.errors import (
     Conflict,
     NotFound,
+    PaymentRequired,
     TesserraError,
     Unavailable,
     Unprocessable,
@@ -43,6 +44,7 @@ from tesserra_core.ports.models import ChatMessage
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.agent_loop import AgentLoop
+from tesserra_core.usecases.chat_budgets import ChatBudgets, Reservation
 from tesserra_core.usecases.chat_streams import AnswerBoard, LiveAnswer, Recorder, RepairAnswers
 from tesserra_core.usecases.conversations import (
     HISTORY,
@@ -75,9 +77,34 @@ def _as_chat(message: Message) -> ChatMessage:
 def _error_of(reply: Message) -> TesserraError:
     """A failed answer's error, as it was raised (for a retry of the same post)."""
     message = reply.error or "the model provider failed"
-    if reply.error_code == "model_unavailable":
-        return Unavailable(message, code=reply.error_code)
-    return UpstreamFailed(message, code=reply.error_code or "model_failed")
+    kind = _FAILURES.get(reply.error_code or "", UpstreamFailed)
+    return kind(message, code=reply.error_code or "model_failed")
+
+
+_FAILURES: dict[str, type[TesserraError]] = {"model_unavailable": Unavailable, "chat_budget_spent": PaymentRequired}
+
+
+class Spending:
+    """What an answer has spent so far: its streamed text (estimated) and tool calls, then what the loop
+    counted. Text past the reservation stops the answer (402 ``chat_budget_spent``)."""
+
+    def __init__(self, reservation: Reservation) -> None:
+        self.reservation = reservation
+        self.tokens = 0
+        self.tool_calls = 0
+        self._text = 0
+
+    def count(self, name: EventName, data: dict[str, Any]) -> None:
+        if name is EventName.TEXT_DELTA:
+            self._text += len(data["text"])
+            self.tokens = max(self.tokens, (self._text + 3) // 4)
+            if self.tokens > self.reservation.tokens:
+                raise PaymentRequired("this answer went past the tokens reserved for it", code="chat_budget_spent")
+        elif name is EventName.TOOL_CALL:
+            self.tool_calls += 1
+
+    def settled(self, tokens: int, tool_calls: int) -> None:
+        self.tokens, self.tool_calls = tokens, tool_calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +115,7 @@ class PostMessage:
     uow: UnitOfWorkFactory
     loop: AgentLoop
     board: AnswerBoard
+    budgets: ChatBudgets
     ids: IdFactory
     clock: Clock
 
@@ -97,25 +125,31 @@ class PostMessage:
             raise ValidationFailed("content must not be only white space", code="empty_message")
         if key is not None and not 0 < len(key) <= MAX_KEY:
             raise ValidationFailed(f"Idempotency-Key must be 1-{MAX_KEY} characters", code="invalid_idempotency_key")
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             conversation = await conversation_of(uow, actor, conversation_id)
             if key is not None:
                 first = await uow.messages.by_key(actor.tenant_id, conversation_id, key)
                 if first is not None:
                     return await self._again(uow, first, cmd)
-            if conversation.status is ConversationStatus.ARCHIVED:
-                raise Conflict("the conversation is archived: make it active to post", code="conversation_archived")
-            message = self._message(conversation, Role.USER, cmd.content, MessageStatus.COMPLETE, key=key)
-            reply = self._message(conversation, Role.ASSISTANT, "", MessageStatus.STREAMING, reply_to=message.id)
-            await uow.messages.add(message)
-            await uow.messages.add(reply)
-            await uow.conversations.update(msgspec.structs.replace(conversation, updated_at=message.created_at))
-            history = await uow.messages.recent(actor.tenant_id, conversation_id, HISTORY)
-            await uow.commit()
+        if conversation.status is ConversationStatus.ARCHIVED:
+            raise Conflict("the conversation is archived: make it active to post", code="conversation_archived")
+        reservation = await self.budgets.reserve(actor, conversation.agent)  # 402 / 429 before any model call
+        message = self._message(conversation, Role.USER, cmd.content, MessageStatus.COMPLETE, key=key)
+        reply = self._message(conversation, Role.ASSISTANT, "", MessageStatus.STREAMING, reply_to=message.id)
+        try:
+            async with self.uow() as uow:
+                await uow.messages.add(message)
+                await uow.messages.add(reply)
+                await uow.conversations.update(msgspec.structs.replace(conversation, updated_at=message.created_at))
+                history = await uow.messages.recent(actor.tenant_id, conversation_id, HISTORY)
+                await uow.commit()
+        except BaseException:
+            await self.budgets.settle(reservation, 0, 0)
+            raise
         said = [_as_chat(m) for m in history if m.status is MessageStatus.COMPLETE and m.id != reply.id]
 
         async def generate(live: LiveAnswer) -> None:
-            await self._generate(actor, conversation, message, reply, said, live)
+            await self._generate(actor, conversation, message, reply, said, live, Spending(reservation))
 
         self.board.start(actor.tenant_id, reply.id, generate)
         return Posted(message=message, reply=reply)
@@ -139,9 +173,15 @@ class PostMessage:
         reply: Message,
         said: list[ChatMessage],
         live: LiveAnswer,
+        spending: Spending,
     ) -> None:
         started = self.clock.monotonic()
         recorder = Recorder(self.uow, live)
+
+        async def emit(name: EventName, data: dict[str, Any]) -> None:
+            spending.count(name, data)
+            await recorder.emit(name, data)
+
         final = reply
         extra: tuple[tuple[EventName, Any], ...] = ()
         try:
@@ -149,7 +189,8 @@ class PostMessage:
                 EventName.MESSAGE_START,
                 {"message_id": reply.id, "conversation_id": conversation.id, "reply_to": message.id},
             )
-            answer = await self.loop.answer(actor, conversation.agent, said, recorder.emit)
+            answer = await self.loop.answer(actor, conversation.agent, said, emit)
+            spending.settled(answer.usage.completion_tokens, len(answer.tool_calls))
             final = msgspec.structs.replace(
                 reply,
                 content=answer.content,
@@ -161,7 +202,12 @@ class PostMessage:
         except TesserraError as exc:
             live.error = exc
             final = msgspec.structs.replace(
-                reply, status=MessageStatus.FAILED, stop_reason=StopReason.ERROR, error=exc.message, error_code=exc.code
+                reply,
+                content="".join(recorder.text),
+                status=MessageStatus.FAILED,
+                stop_reason=StopReason.ERROR,
+                error=exc.message,
+                error_code=exc.code,
             )
             extra = ((EventName.ERROR, {"code": exc.code, "message": exc.message}),)
         except asyncio.CancelledError:  # by the user, or by a stopping server
@@ -189,6 +235,8 @@ class PostMessage:
         finally:
             final = msgspec.structs.replace(final, latency_ms=int((self.clock.monotonic() - started) * 1000))
             try:
+                # What it did not spend goes back before anyone sees it end.
+                await self.budgets.settle(spending.reservation, spending.tokens, spending.tool_calls)
                 await recorder.finish(final, extra)
             finally:
                 if not live.ended.done():
@@ -343,7 +391,7 @@ class Conversations:
 
 def conversations(p: Ports, *, catalog: AgentCatalog, loop: AgentLoop) -> Conversations:
     board = AnswerBoard(p.uow)
-    post = PostMessage(p.uow, loop, board, p.ids, p.clock)
+    post = PostMessage(p.uow, loop, board, ChatBudgets(p.uow, p.entitlements, p.clock), p.ids, p.clock)
     return Conversations(
         list=ListConversations(p.uow),
         start=StartConversation(p.uow, catalog, p.ids, p.clock),

@@ -1,4 +1,4 @@
-"""chat streams: the events of streamed answers, an answer's user message, a message's idempotency key
+"""chat streams: the events of streamed answers, an answer's user message, a message's idempotency key, budgets
 
 Revision ID: 0014
 Revises: 0010
@@ -40,9 +40,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("message_id", "seq", name=op.f("pk_message_events")),
     )
+    op.create_table(
+        "chat_budgets",
+        sa.Column("budget", sa.String(length=80), nullable=False),
+        sa.Column("period", sa.String(length=16), nullable=False),
+        sa.Column("tokens", sa.Integer(), nullable=False),
+        sa.Column("tool_calls", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("budget", "period", name=op.f("pk_chat_budgets")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("chat_budgets")
     op.drop_table("message_events")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_status"))
