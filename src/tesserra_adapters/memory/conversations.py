@@ -49,6 +49,11 @@ class MemoryConversations(_Repo):
 
 class MemoryMessages(_Repo):
     async def add(self, message: Message) -> None:
+        key = message.idempotency_key
+        if key is not None and await self.by_key(message.tenant_id, message.conversation_id, key) is not None:
+            raise Conflict(
+                "a message with this Idempotency-Key is in the conversation already", code="idempotency_in_flight"
+            )
         self._put(self._store.messages, message.id, message)
 
     def _of(self, tenant_id: str, conversation_id: str) -> list[Message]:

@@ -16,8 +16,13 @@ from tesserra_core.domain.agents import Agent
 from tesserra_core.domain.chat_streams import EventName, StreamEvent
 from tesserra_core.domain.conversations import Conversation, ConversationStatus, Message, ToolCallRecord, Usage
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.errors import Conflict
 
 _encoder = msgspec.json.Encoder()
+_KEY_TAKEN = Conflict(
+    "a message with this Idempotency-Key is in the conversation already", code="idempotency_in_flight"
+)
+_EVENT_STORED = Conflict("that event is stored already", code="event_exists")
 _agent = msgspec.json.Decoder(Agent)
 _tool_calls = msgspec.json.Decoder(tuple[ToolCallRecord, ...])
 
@@ -81,7 +86,7 @@ class SqlConversations(Repo):
 
 class SqlMessages(Repo):
     async def add(self, message: Message) -> None:
-        await self._conn.execute(t.messages.insert().values(_message_values(message)))
+        await self._insert(t.messages, _message_values(message), _KEY_TAKEN)
 
     async def recent(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:
         m = t.messages.c
@@ -134,7 +139,7 @@ class SqlMessageEvents(Repo):
             "name": e.name.value,
             "data": e.data,
         }
-        await self._conn.execute(t.message_events.insert().values(values))
+        await self._insert(t.message_events, values, _EVENT_STORED)
 
     async def after(self, tenant_id: str, message_id: str, seq: int) -> list[StreamEvent]:
         e = t.message_events.c

@@ -34,7 +34,9 @@ class ConversationRepository(Protocol):
 
 
 class MessageRepository(Protocol):
-    async def add(self, message: Message) -> None: ...
+    async def add(self, message: Message) -> None:
+        """Raises ``Conflict`` if its ``idempotency_key`` is taken in the conversation."""
+        ...
 
     async def recent(self, tenant_id: str, conversation_id: str, limit: int) -> list[Message]:
         """The conversation's last ``limit`` messages, oldest first (the history a model is given)."""
@@ -64,7 +66,9 @@ class MessageRepository(Protocol):
 
 
 class MessageEventRepository(Protocol):
-    async def add(self, event: StreamEvent) -> None: ...
+    async def add(self, event: StreamEvent) -> None:
+        """Raises ``Conflict`` if the answer has an event of that ``seq`` already."""
+        ...
 
     async def after(self, tenant_id: str, message_id: str, seq: int) -> list[StreamEvent]:
         """The answer's events after ``seq``, in order."""

@@ -48,10 +48,19 @@ class LiveAnswer:
     stopping: MessageStatus | None = None
     """Why its task is being cancelled: ``cancelled`` (the user) or ``interrupted`` (the server stops)."""
     task: asyncio.Task[None] | None = None
+    closed: bool = False
+    """Its task is over: no event will follow (``done`` is last, unless storing the end failed)."""
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def publish(self, event: StreamEvent) -> None:
         self.events.append(event)
+        self._wake_followers()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake_followers()
+
+    def _wake_followers(self) -> None:
         wake, self._wake = self._wake, asyncio.Event()
         wake.set()
 
@@ -62,7 +71,7 @@ class LiveAnswer:
             while index < len(self.events):
                 index += 1
                 yield self.events[index - 1]
-            if self.events and self.events[-1].name is EventName.DONE:
+            if self.closed or (self.events and self.events[-1].name is EventName.DONE):
                 return
             await wake.wait()
 
@@ -130,8 +139,11 @@ class AnswerBoard:
         async def running() -> None:
             try:
                 await run(answer)
+            except Exception:
+                log.exception("answer %s could not be stored to its end", message_id)
             finally:
                 self.live.pop(message_id, None)
+                answer.close()
 
         answer.task = asyncio.create_task(running(), name=f"answer-{message_id}")
         return answer

@@ -1,0 +1,102 @@
+"""Answers generated on the board, on the memory adapters with the scripted provider: a server stopping
+ends its answers interrupted with their text; a conversation deleted while its answer streams ends the
+answer's followers instead of leaving them waiting; the repair leaves a live answer alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import pytest
+
+from tesserra_adapters.bootstrap import build, memory_ports
+from tesserra_adapters.memory.models import ScriptedModel, Step
+from tesserra_adapters.settings import Settings
+from tesserra_core.domain.chat_streams import EventName, StreamEvent
+from tesserra_core.domain.conversations import MessageStatus
+from tesserra_core.domain.paging import PageRequest
+from tesserra_core.facade import UseCases
+from tesserra_core.ports.models import TextDelta
+from tesserra_core.usecases.conversations import NewConversation, NewMessage
+from tests.support import eventually
+from tests.unit.helpers import FakeClock, Team
+
+FOREVER: list[Step] = [TextDelta("tic "), 0.02] * 10_000
+
+
+@pytest.fixture
+def model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+@pytest.fixture
+async def uc(settings: Settings, clock: FakeClock, model: ScriptedModel) -> AsyncIterator[UseCases]:
+    async with AsyncExitStack() as stack:
+        yield await build(memory_ports(settings, stack, clock=clock, models=model), settings)
+
+
+async def _streaming(uc: UseCases, team: Team) -> tuple[str, AsyncIterator[StreamEvent]]:
+    conversation = (await uc.conversations.start(team.member, NewConversation(agent_id="ops-assistant"))).id
+    events = await uc.conversations.stream(team.member, conversation, NewMessage(content="oi"))
+    return conversation, events
+
+
+async def _until_text(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    seen = []
+    async for event in events:
+        seen.append(event)
+        if event.name is EventName.TEXT_DELTA:
+            return seen
+    raise AssertionError("no text")
+
+
+async def test_a_stopping_server_ends_its_answers_interrupted_with_their_text(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    model.script(FOREVER)
+    async with uc.running():
+        conversation, events = await _streaming(uc, team)
+        seen = await _until_text(events)
+    rest = [e async for e in events]
+
+    assert [e.name for e in rest[-2:]] == [EventName.ERROR, EventName.DONE]
+    assert [e.seq for e in seen + rest] == list(range(1, len(seen) + len(rest) + 1))
+    page = await uc.conversations.messages(team.member, conversation, PageRequest())
+    answer = page.items[-1]
+    assert answer.status is MessageStatus.INTERRUPTED
+    assert answer.content.startswith("tic ")
+    assert not uc.conversations.board.live
+    assert await uc.conversations.repair() == 0  # nothing left streaming
+
+
+async def test_a_conversation_deleted_mid_answer_ends_its_followers(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    model.script(FOREVER)
+    conversation, events = await _streaming(uc, team)
+    await _until_text(events)
+    [live] = uc.conversations.board.live.values()
+    await uc.conversations.delete(team.member, conversation)
+    await uc.conversations.board.stop(live, MessageStatus.CANCELLED)
+
+    rest = await asyncio.wait_for(_drain(events), timeout=10)
+
+    assert rest[-1].name is EventName.DONE
+    await eventually(lambda: asyncio.sleep(0, not uc.conversations.board.live or None), within=10)
+
+
+async def _drain(events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    return [e async for e in events]
+
+
+async def test_the_repair_leaves_an_answer_generated_here_alone(uc: UseCases, team: Team, model: ScriptedModel) -> None:
+    model.script(FOREVER)
+    _, events = await _streaming(uc, team)
+    await _until_text(events)
+
+    assert await uc.conversations.repair() == 0
+
+    [live] = uc.conversations.board.live.values()
+    stopped = await uc.conversations.board.stop(live, MessageStatus.CANCELLED)
+    assert stopped.status is MessageStatus.CANCELLED
