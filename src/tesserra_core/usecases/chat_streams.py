@@ -12,7 +12,6 @@ one that died is repaired at the next start (``RepairAnswers``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ class LiveAnswer:
     """One answer being generated in this process: its events so far, and how it ended."""
 
     tenant_id: str
+    conversation_id: str
     message_id: str
     events: list[StreamEvent] = field(default_factory=list)
     ended: asyncio.Future[Message] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -132,8 +132,10 @@ class AnswerBoard:
     uow: UnitOfWorkFactory
     live: dict[str, LiveAnswer] = field(default_factory=dict)
 
-    def start(self, tenant_id: str, message_id: str, run: Callable[[LiveAnswer], Awaitable[None]]) -> LiveAnswer:
-        answer = LiveAnswer(tenant_id, message_id)
+    def start(
+        self, tenant_id: str, conversation_id: str, message_id: str, run: Callable[[LiveAnswer], Awaitable[None]]
+    ) -> LiveAnswer:
+        answer = LiveAnswer(tenant_id, conversation_id, message_id)
         self.live[message_id] = answer
 
         async def running() -> None:
@@ -151,6 +153,9 @@ class AnswerBoard:
     def running(self, tenant_id: str, message_id: str) -> LiveAnswer | None:
         answer = self.live.get(message_id)
         return answer if answer is not None and answer.tenant_id == tenant_id else None
+
+    def of_conversation(self, tenant_id: str, conversation_id: str) -> list[LiveAnswer]:
+        return [a for a in self.live.values() if a.tenant_id == tenant_id and a.conversation_id == conversation_id]
 
     async def stop(self, answer: LiveAnswer, why: MessageStatus) -> Message:
         """Cancel the answer's task and wait for it to store how it ended."""
@@ -175,10 +180,8 @@ class AnswerBoard:
 
     async def aclose(self) -> None:
         """The server stops: every answer ends ``interrupted`` with its text so far."""
-        answers = list(self.live.values())
-        for answer in answers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.stop(answer, MessageStatus.INTERRUPTED), timeout=10)
+        stopping = [asyncio.wait_for(self.stop(a, MessageStatus.INTERRUPTED), 10) for a in self.live.values()]
+        await asyncio.gather(*stopping, return_exceptions=True)
 
 
 @dataclass(frozen=True, slots=True)

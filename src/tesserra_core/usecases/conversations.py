@@ -201,22 +201,6 @@ class UpdateConversation:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteConversation:
-    """Delete a conversation and its messages."""
-
-    scope: ClassVar[Scope] = Scope.CHAT_WRITE
-
-    uow: UnitOfWorkFactory
-
-    async def __call__(self, actor: Principal, conversation_id: str) -> None:
-        actor.require(self.scope)
-        async with self.uow() as uow:
-            await conversation_of(uow, actor, conversation_id)
-            await uow.conversations.delete(actor.tenant_id, actor.user_id, conversation_id)
-            await uow.commit()
-
-
-@dataclass(frozen=True, slots=True)
 class ListMessages:
     """The messages of one of the caller's conversations, oldest first, each answer with its tool calls,
     tokens and latency."""

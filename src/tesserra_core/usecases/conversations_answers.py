@@ -48,7 +48,6 @@ from tesserra_core.usecases.chat_budgets import ChatBudgets, Reservation
 from tesserra_core.usecases.chat_streams import AnswerBoard, LiveAnswer, Recorder, RepairAnswers
 from tesserra_core.usecases.conversations import (
     HISTORY,
-    DeleteConversation,
     Exchange,
     GetConversation,
     ListConversations,
@@ -151,7 +150,7 @@ class PostMessage:
         async def generate(live: LiveAnswer) -> None:
             await self._generate(actor, conversation, message, reply, said, live, Spending(reservation))
 
-        self.board.start(actor.tenant_id, reply.id, generate)
+        self.board.start(actor.tenant_id, conversation_id, reply.id, generate)
         return Posted(message=message, reply=reply)
 
     @staticmethod
@@ -372,6 +371,27 @@ class CancelAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class DeleteConversation:
+    """Delete a conversation and its messages; an answer it is generating is cancelled first."""
+
+    scope: ClassVar[Scope] = Scope.CHAT_WRITE
+
+    uow: UnitOfWorkFactory
+    board: AnswerBoard
+
+    async def __call__(self, actor: Principal, conversation_id: str) -> None:
+        actor.require(self.scope)
+        async with self.uow(read_only=True) as uow:
+            await conversation_of(uow, actor, conversation_id)
+        for live in self.board.of_conversation(actor.tenant_id, conversation_id):
+            await self.board.stop(live, MessageStatus.CANCELLED)
+        async with self.uow() as uow:
+            await conversation_of(uow, actor, conversation_id)
+            await uow.conversations.delete(actor.tenant_id, actor.user_id, conversation_id)
+            await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
 class Conversations:
     """/api/conversas and /api/conversas/{id}/mensagens."""
 
@@ -397,7 +417,7 @@ def conversations(p: Ports, *, catalog: AgentCatalog, loop: AgentLoop) -> Conver
         start=StartConversation(p.uow, catalog, p.ids, p.clock),
         get=GetConversation(p.uow),
         update=UpdateConversation(p.uow, p.clock),
-        delete=DeleteConversation(p.uow),
+        delete=DeleteConversation(p.uow, board),
         messages=ListMessages(p.uow),
         send=SendMessage(post, AwaitAnswer(board, p.uow)),
         stream=StreamMessage(post, board),

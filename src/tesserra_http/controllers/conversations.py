@@ -15,7 +15,6 @@ from tesserra_core.usecases.conversations import (
     ConversationChanges,
     ConversationFilter,
     ConversationView,
-    DeleteConversation,
     Exchange,
     GetConversation,
     ListConversations,
@@ -26,7 +25,7 @@ from tesserra_core.usecases.conversations import (
     StartConversation,
     UpdateConversation,
 )
-from tesserra_core.usecases.conversations_answers import CancelAnswer, FollowAnswer, SendMessage
+from tesserra_core.usecases.conversations_answers import CancelAnswer, DeleteConversation, FollowAnswer, SendMessage
 from tesserra_http.conventions import IdempotencyKey, declare
 from tesserra_http.dependencies import Caller, Paging
 from tesserra_http.event_stream import EVENT_STREAM, EVENTS_TEXT, event_stream, event_stream_spec

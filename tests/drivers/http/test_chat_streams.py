@@ -245,8 +245,14 @@ async def test_a_retry_while_the_first_post_streams_follows_the_same_answer(
     keyed = {**owner.bearer, "Idempotency-Key": "post-2"}
 
     answer_id, _ = await _first_event(client, url, keyed, json={"content": "Oi"})
-    # The first client went away: the guard released the key, the message knows it.
-    whole = await client.post(url, json={"content": "Oi"}, headers=keyed)
+
+    # The first client went away: once the server notices, the guard releases the key (409 in flight until
+    # then) and the retry finds the message by its key.
+    async def retried() -> httpx.Response | None:
+        response = await client.post(url, json={"content": "Oi"}, headers=keyed)
+        return None if response.status_code == 409 else response
+
+    whole = await eventually(retried, within=30, every=0.1)
 
     assert whole.status_code == 201, whole.text
     assert whole.json()["reply"]["id"] == answer_id
@@ -283,3 +289,19 @@ async def test_events_and_cancel_of_someone_elses_answer_are_404_and_bad_ids_400
     assert beyond.content == b""
     whole = parse((await client.get(events, headers=owner.bearer)).content)
     assert [e[1] for e in whole] == ["message_start", "text_delta", "usage", "done"]
+
+
+async def test_deleting_a_conversation_cancels_its_streaming_answer(
+    client: httpx.AsyncClient, accounts: Accounts, model: ScriptedModelServer
+) -> None:
+    owner = await accounts.tenant_owner()
+    conversation = await _start(client, owner)
+    model.script([Forever("tac ")])
+    answer_id, _ = await _first_event(client, _messages(conversation), owner.bearer, json={"content": "Fala"})
+
+    deleted = await client.delete(f"/api/conversas/{conversation}", headers=owner.bearer)
+
+    assert deleted.status_code == 204
+    await eventually(lambda: asyncio.sleep(0, model.closed or None), within=5)
+    gone = await client.get(f"{_messages(conversation)}/{answer_id}/eventos", headers=owner.bearer)
+    assert_error(gone, 404, "conversation_not_found")
