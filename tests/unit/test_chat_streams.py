@@ -15,9 +15,13 @@ from tesserra_adapters.memory.models import ScriptedModel, Step
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.chat_streams import EventName, StreamEvent
 from tesserra_core.domain.conversations import MessageStatus
+from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
+from tesserra_core.domain.plans import PlanLimits
+from tesserra_core.errors import PaymentRequired, RateLimited
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.models import TextDelta
+from tesserra_core.usecases.billing_plans import NewPlan
 from tesserra_core.usecases.conversations import NewConversation, NewMessage
 from tests.support import eventually
 from tests.unit.helpers import FakeClock, Team
@@ -100,3 +104,25 @@ async def test_the_repair_leaves_an_answer_generated_here_alone(uc: UseCases, te
     [live] = uc.conversations.board.live.values()
     stopped = await uc.conversations.board.stop(live, MessageStatus.CANCELLED)
     assert stopped.status is MessageStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("limits", "refusal"),
+    [
+        (PlanLimits(chat_tool_calls_per_month=3), PaymentRequired),  # less than one answer's 8 tool calls
+        (PlanLimits(chat_tool_calls_per_user_per_day=7), RateLimited),
+        (PlanLimits(chat_tokens_per_month=0), PaymentRequired),
+    ],
+)
+async def test_a_budget_without_room_for_one_answer_refuses_before_storing_or_calling_the_model(
+    uc: UseCases, team: Team, model: ScriptedModel, admin: Principal, limits: PlanLimits, refusal: type[Exception]
+) -> None:
+    await uc.plans.create(admin, NewPlan(code="free", name="Free", limits=limits))
+    conversation = (await uc.conversations.start(team.member, NewConversation(agent_id="ops-assistant"))).id
+
+    with pytest.raises(refusal) as caught:
+        await uc.conversations.send(team.member, conversation, NewMessage(content="oi"))
+
+    assert getattr(caught.value, "code", None) in {"chat_budget_spent", "chat_rate_exceeded"}
+    assert model.requests == []
+    assert (await uc.conversations.messages(team.member, conversation, PageRequest())).total == 0

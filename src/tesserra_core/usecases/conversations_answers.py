@@ -137,9 +137,12 @@ class PostMessage:
         reply = self._message(conversation, Role.ASSISTANT, "", MessageStatus.STREAMING, reply_to=message.id)
         try:
             async with self.uow() as uow:
+                current = await conversation_of(uow, actor, conversation_id)  # renamed or archived meanwhile?
+                if current.status is ConversationStatus.ARCHIVED:
+                    raise Conflict("the conversation is archived: make it active to post", code="conversation_archived")
                 await uow.messages.add(message)
                 await uow.messages.add(reply)
-                await uow.conversations.update(msgspec.structs.replace(conversation, updated_at=message.created_at))
+                await uow.conversations.update(msgspec.structs.replace(current, updated_at=message.created_at))
                 history = await uow.messages.recent(actor.tenant_id, conversation_id, HISTORY)
                 await uow.commit()
         except BaseException:
