@@ -20,8 +20,9 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.errors import PaymentRequired, RateLimited
 from tesserra_core.facade import UseCases
-from tesserra_core.ports.models import TextDelta
+from tesserra_core.ports.models import Finish, TextDelta
 from tesserra_core.usecases.billing_plans import NewPlan
+from tesserra_core.usecases.chat_streams import AnswerBoard
 from tesserra_core.usecases.conversations import NewConversation, NewMessage
 from tests.support import eventually
 from tests.unit.helpers import FakeClock, Team
@@ -126,3 +127,20 @@ async def test_a_budget_without_room_for_one_answer_refuses_before_storing_or_ca
     assert getattr(caught.value, "code", None) in {"chat_budget_spent", "chat_rate_exceeded"}
     assert model.requests == []
     assert (await uc.conversations.messages(team.member, conversation, PageRequest())).total == 0
+
+
+async def test_an_answer_another_process_generates_is_followed_through_the_store(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    """Two boards on one store stand for two server processes: the second follows the first's answer."""
+    model.script([TextDelta("um "), 0.2, TextDelta("dois"), Finish("stop")])
+    conversation, mine = await _streaming(uc, team)
+    [live] = uc.conversations.board.live.values()
+    elsewhere = AnswerBoard(uc.ports.uow, poll=0.01)
+
+    theirs = [e async for e in elsewhere.follow(team.member.tenant_id, conversation, live.message_id, 0)]
+    ours = [e async for e in mine]
+
+    assert theirs == ours
+    assert theirs[-1].name is EventName.DONE
+    assert [e async for e in elsewhere.follow(team.member.tenant_id, conversation, live.message_id, 2)] == ours[2:]

@@ -131,6 +131,7 @@ class AnswerBoard:
 
     uow: UnitOfWorkFactory
     live: dict[str, LiveAnswer] = field(default_factory=dict)
+    poll: float = 0.1
 
     def start(
         self, tenant_id: str, conversation_id: str, message_id: str, run: Callable[[LiveAnswer], Awaitable[None]]
@@ -164,19 +165,32 @@ class AnswerBoard:
             answer.task.cancel()
         return await asyncio.shield(answer.ended)
 
-    async def follow(self, tenant_id: str, message_id: str, after: int) -> AsyncIterator[StreamEvent]:
-        """The answer's events after ``after``: the stored ones, then the live ones until ``done``."""
+    async def follow(
+        self, tenant_id: str, conversation_id: str, message_id: str, after: int
+    ) -> AsyncIterator[StreamEvent]:
+        """The answer's events after ``after``: the stored ones, then the live ones until ``done``. An answer
+        another server process generates is followed through the store (polled every ``poll`` seconds)."""
         answer = self.running(tenant_id, message_id)
         if answer is not None:
             async for event in answer.follow(after):
                 yield event
             return
-        # Not running here: every event it will ever have is stored (a live one is stored before it is
-        # published, and leaves the board only after its ``done`` is stored).
-        async with self.uow(read_only=True) as uow:
-            stored = await uow.message_events.after(tenant_id, message_id, after)
-        for event in stored:
-            yield event
+        # Not running here: a live answer is stored before it is published and leaves the board only after
+        # its ``done`` is stored, so the store has every event it will ever have, or another process is
+        # still writing them (the message is still streaming).
+        while True:
+            async with self.uow(read_only=True) as uow:
+                stored = await uow.message_events.after(tenant_id, message_id, after)
+                message = None if stored else await uow.messages.get(tenant_id, conversation_id, message_id)
+            for event in stored:
+                yield event
+                after = event.seq
+                if event.name is EventName.DONE:
+                    return
+            if not stored:
+                if message is None or message.status is not MessageStatus.STREAMING:
+                    return
+                await asyncio.sleep(self.poll)
 
     async def aclose(self) -> None:
         """The server stops: every answer ends ``interrupted`` with its text so far."""

@@ -319,7 +319,7 @@ class StreamMessage:
         self, actor: Principal, conversation_id: str, cmd: NewMessage, idempotency_key: str | None = None
     ) -> AsyncIterator[StreamEvent]:
         posted = await self.post(actor, conversation_id, cmd, idempotency_key)
-        return self.board.follow(actor.tenant_id, posted.reply.id, 0)
+        return self.board.follow(actor.tenant_id, conversation_id, posted.reply.id, 0)
 
 
 async def _answer_of(uow: Any, actor: Principal, conversation_id: str, message_id: str) -> Message:
@@ -348,7 +348,7 @@ class FollowAnswer:
             raise ValidationFailed("Last-Event-ID must be a whole number >= 0", code="invalid_last_event_id")
         async with self.uow(read_only=True) as uow:
             await _answer_of(uow, actor, conversation_id, message_id)
-        return self.board.follow(actor.tenant_id, message_id, after)
+        return self.board.follow(actor.tenant_id, conversation_id, message_id, after)
 
 
 @dataclass(frozen=True, slots=True)
