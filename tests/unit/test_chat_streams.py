@@ -18,7 +18,7 @@ from tesserra_core.domain.conversations import MessageStatus
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.plans import PlanLimits
-from tesserra_core.errors import PaymentRequired, RateLimited
+from tesserra_core.errors import Conflict, PaymentRequired, RateLimited
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.models import Finish, TextDelta
 from tesserra_core.usecases.billing_plans import NewPlan
@@ -144,3 +144,21 @@ async def test_an_answer_another_process_generates_is_followed_through_the_store
     assert theirs == ours
     assert theirs[-1].name is EventName.DONE
     assert [e async for e in elsewhere.follow(team.member.tenant_id, conversation, live.message_id, 2)] == ours[2:]
+
+
+async def test_an_answer_generated_elsewhere_cannot_be_cancelled_here(
+    uc: UseCases, team: Team, model: ScriptedModel
+) -> None:
+    model.script(FOREVER)
+    conversation, events = await _streaming(uc, team)
+    await _until_text(events)
+    board = uc.conversations.board
+    [(message_id, live)] = board.live.items()
+    del board.live[message_id]  # as another process's board would see it: streaming in the store, not here
+    try:
+        with pytest.raises(Conflict) as caught:
+            await uc.conversations.cancel(team.member, conversation, message_id)
+        assert caught.value.code == "answer_elsewhere"
+    finally:
+        board.live[message_id] = live
+    assert (await uc.conversations.cancel(team.member, conversation, message_id)).status is MessageStatus.CANCELLED
