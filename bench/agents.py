@@ -80,7 +80,7 @@ async def main(args: argparse.Namespace) -> int:
         agent = msgspec.structs.replace(
             agent_catalog().agent("ops-assistant"), limits=AgentLimits(max_steps=steps + 1, max_tool_calls=steps)
         )
-        loop = uc.conversations.send.loop
+        loop = uc.conversations.send.post.loop
         history = [ChatMessage(role="user", content="Quais projetos temos?")]
 
         async def per_step(run: Awaitable[object]) -> float:

@@ -27,7 +27,7 @@ from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
 from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
 from tesserra_core.usecases.containers import Containers, containers
-from tesserra_core.usecases.conversations import Conversations, conversations
+from tesserra_core.usecases.conversations_answers import Conversations, conversations
 from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
 from tesserra_core.usecases.domains import DomainHealthSource, Domains, domains
 from tesserra_core.usecases.files import Files, files
@@ -124,6 +124,8 @@ class UseCases:
             stack.push_async_callback(self.infra_ssh.run_action.board.aclose)
             await stack.enter_async_context(self.revocations.watching())
             if not guest:
+                await self.conversations.repair()
+                stack.push_async_callback(self.conversations.board.aclose)
                 await stack.enter_async_context(self.retry_billing_events.running())
                 await stack.enter_async_context(self.provisioner.running())
                 await stack.enter_async_context(self.sandbox_reaper.running())

@@ -134,12 +134,16 @@ class GuardMiddleware:
                         captured["type"] = value
             elif message["type"] == "http.response.body":
                 captured["body"].append(message.get("body", b""))
+                # Stored (or, for a server error, released) before the client sees the end of the
+                # response: a retry sent the moment it arrives is then a replay (or a new attempt),
+                # not an "in flight" conflict.
                 if not message.get("more_body", False) and captured["status"] < 500:
-                    # Stored before the client sees the end of the response: a retry sent the
-                    # moment it arrives is then a replay, not an "in flight" conflict.
                     content = b"".join(captured["body"])
                     response = StoredResponse(captured["status"], content, captured["type"].decode())
                     await self.uc.idempotency.complete(owner, key, response)
+                    captured["stored"] = True
+                elif not message.get("more_body", False):
+                    await self.uc.idempotency.release(owner, key)
                     captured["stored"] = True
             await send(message)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,14 @@ class _Drop(Exception):
 DROP = _Drop("the scripted server drops the stream")
 
 
+@dataclass(frozen=True)
+class Forever:
+    """Text deltas every ``every`` seconds, never ending (until the client goes away)."""
+
+    text: str = "blá "
+    every: float = 0.05
+
+
 def _chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> bytes:
     body: dict[str, Any] = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": 0, "model": "m"}
     body["choices"] = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
@@ -55,21 +64,31 @@ def _tool_call_chunks(call: ToolCall, index: int) -> list[bytes]:
     ]
 
 
+Scripted = Step | Forever | asyncio.Event
+"""A step of a scripted turn: the scripted provider's, a never-ending stream, or a gate the test opens."""
+
+
 @dataclass
 class ScriptedModelServer:
     url: str = ""
     """The base URL (``http://127.0.0.1:<port>/v1``)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
-    _turns: list[Sequence[Step]] = field(default_factory=list)
-    _then: Sequence[Step] | None = None
+    closed: list[float] = field(default_factory=list)
+    """When each stream ended or was abandoned by the client (``time.monotonic()``)."""
+    sent: list[float] = field(default_factory=list)
+    """When each text delta was handed to the server (``time.perf_counter()``)."""
+    _turns: list[Sequence[Scripted]] = field(default_factory=list)
+    _then: Sequence[Scripted] | None = None
 
-    def script(self, *turns: Sequence[Step], then: Sequence[Step] | None = None) -> None:
+    def script(self, *turns: Sequence[Scripted], then: Sequence[Scripted] | None = None) -> None:
         """The turns of the next requests, one each (``then`` for every request after them)."""
         self._turns = list(turns)
         self._then = then
         self.requests.clear()
         self.headers.clear()
+        self.closed.clear()
+        self.sent.clear()
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/v1/chat/completions", self.completions, methods=["POST"])])
@@ -78,7 +97,7 @@ class ScriptedModelServer:
         self.requests.append(await request.json())
         self.headers.append(dict(request.headers))
         if self._turns:
-            steps: Sequence[Step] = self._turns.pop(0)
+            steps: Sequence[Scripted] = self._turns.pop(0)
         elif self._then is not None:
             steps = self._then
         else:
@@ -92,7 +111,14 @@ class ScriptedModelServer:
                 break
         return StreamingResponse(self._stream(steps), media_type="text/event-stream")
 
-    async def _stream(self, steps: Sequence[Step]) -> AsyncIterator[bytes]:
+    async def _stream(self, steps: Sequence[Scripted]) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks(steps):
+                yield chunk
+        finally:
+            self.closed.append(time.monotonic())
+
+    async def _chunks(self, steps: Sequence[Scripted]) -> AsyncIterator[bytes]:
         calls = 0
         usage: dict[str, int] | None = None
         yield _chunk({"role": "assistant", "content": ""})
@@ -101,7 +127,15 @@ class ScriptedModelServer:
                 await asyncio.sleep(step)
             elif step is DROP:
                 raise DROP
+            elif isinstance(step, asyncio.Event):  # a gate the test opens
+                await step.wait()
+            elif isinstance(step, Forever):
+                while True:
+                    self.sent.append(time.perf_counter())
+                    yield _chunk({"content": step.text})
+                    await asyncio.sleep(step.every)
             elif isinstance(step, TextDelta):
+                self.sent.append(time.perf_counter())
                 yield _chunk({"content": step.text})
             elif isinstance(step, ToolCall):
                 for piece in _tool_call_chunks(step, calls):

@@ -119,7 +119,7 @@ async def test_a_model_that_keeps_calling_a_tool_stops_at_the_step_limit(
     uc: UseCases, team: Team, model: ScriptedModel
 ) -> None:
     model.script(then=call("list_projects", {}))
-    loop = uc.conversations.send.loop
+    loop = uc.conversations.send.post.loop
 
     answer = await loop.answer(
         team.member, _agent(max_steps=3, max_tool_calls=50), [ChatMessage(role="user", content="x")]
@@ -135,7 +135,7 @@ async def test_the_tool_call_limit_stops_the_loop_before_the_call_over_it(
     uc: UseCases, team: Team, model: ScriptedModel
 ) -> None:
     model.script(then=call("list_projects", {}))
-    answer = await uc.conversations.send.loop.answer(
+    answer = await uc.conversations.send.post.loop.answer(
         team.member, _agent(max_steps=10, max_tool_calls=2), [ChatMessage(role="user", content="x")]
     )
     assert answer.stop_reason is StopReason.TOOL_CALL_LIMIT
@@ -194,7 +194,7 @@ async def test_an_oversized_tool_result_is_capped_with_a_marker(uc: UseCases, te
     for n in range(3):
         await uc.projects.create(team.owner, NewProject(name=f"projeto-{n}", description="d" * 2000))
     model.script(call("list_projects", {}), say("muitos"))
-    loop = uc.conversations.send.loop
+    loop = uc.conversations.send.post.loop
     small = AgentLoop(loop.models, loop.tools, loop.installations, loop.throttle, max_result=2_000)
 
     answer = await small.answer(team.member, _agent(), [ChatMessage(role="user", content="x")])
@@ -412,7 +412,7 @@ async def test_the_token_limit_shrinks_each_calls_max_tokens_and_then_stops_the_
     model.script(then=spend)
     agent = _agent(max_steps=10, max_tool_calls=10, max_tokens_per_turn=1000)
 
-    answer = await uc.conversations.send.loop.answer(team.member, agent, [ChatMessage(role="user", content="x")])
+    answer = await uc.conversations.send.post.loop.answer(team.member, agent, [ChatMessage(role="user", content="x")])
 
     assert answer.stop_reason is StopReason.TOKEN_LIMIT
     assert [turn.max_tokens for turn in model.requests] == [1000, 400]

@@ -577,7 +577,7 @@ ssh_audit = Table(
     UniqueConstraint("tenant_id", "seq"),
 )
 """The Infra SSH audit chain (migration 0009): append-only, ``seq`` 1, 2, ... per tenant, each ``hash``
-over the previous one and the record's content (see tesserra_core.domain.infra_ssh_audit). ``lease_id``: 0016."""
+over the previous one and the record's content (see tesserra_core.domain.infra_ssh_audit). ``lease_id``: 0013."""
 
 ssh_leases = Table(
     "ssh_leases",
@@ -603,7 +603,7 @@ ssh_leases = Table(
     Column("ended_by", String(128), nullable=True),
     Index(None, "tenant_id", "user_id", "state"),
 )
-"""Infra SSH approval leases (migration 0016): host ids, actions, forwards and approvals are JSON lists."""
+"""Infra SSH approval leases (migration 0013): host ids, actions, forwards and approvals are JSON lists."""
 conversations = Table(
     "conversations",
     metadata,
@@ -639,7 +639,35 @@ messages = Table(
     Column("tokens_estimated", Boolean, nullable=False),
     Column("latency_ms", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("reply_to", ID, nullable=True),
+    Column("idempotency_key", String(255), nullable=True),
     Index(None, "conversation_id", "id"),
+    Index(None, "conversation_id", "idempotency_key", unique=True),
+    Index(None, "reply_to"),
+    Index(None, "status"),
 )
 """Messages of conversations (migration 0010), oldest first by id; each answer with its tool calls (JSON),
-tokens (``tokens_estimated`` when counted here) and latency."""
+tokens (``tokens_estimated`` when counted here) and latency; an answer names its user message (``reply_to``),
+a user message its ``Idempotency-Key`` (migration 0014)."""
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("tenant_id", ID, nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+)
+"""The events of streamed answers, as sent (migration 0014)."""
+
+chat_budgets = Table(
+    "chat_budgets",
+    metadata,
+    Column("budget", String(80), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    Column("tokens", Integer, nullable=False),
+    Column("tool_calls", Integer, nullable=False),
+)
+"""Tokens and tool calls spent or reserved per budget (``tenant:<id>``, ``user:<id>``) and period (migration 0014)."""

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
-from tesserra_adapters.sql.conversations import SqlConversations, SqlMessages
+from tesserra_adapters.sql.conversations import SqlChatBudgets, SqlConversations, SqlMessageEvents, SqlMessages
 from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts, SqlSshLeases
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
@@ -77,6 +77,8 @@ class SqlUnitOfWork:
         self.sandboxes = SqlSandboxes(conn)
         self.conversations = SqlConversations(conn)
         self.messages = SqlMessages(conn)
+        self.message_events = SqlMessageEvents(conn)
+        self.chat_budgets = SqlChatBudgets(conn)
         self.plans = billing.SqlPlans(conn)
         self.subscriptions = billing.SqlSubscriptions(conn)
         self.invoices = billing.SqlInvoices(conn)

@@ -43,9 +43,15 @@ class Role(enum.StrEnum):
 
 
 class MessageStatus(enum.StrEnum):
+    STREAMING = "streaming"
+    """The answer is being generated: its events are at ``.../mensagens/{id}/eventos``."""
     COMPLETE = "complete"
     FAILED = "failed"
-    """The provider failed or is not configured: ``error`` says why."""
+    """The provider failed or is not configured: ``error`` (and ``error_code``) say why."""
+    CANCELLED = "cancelled"
+    """The user cancelled it: ``content`` is the text streamed until then."""
+    INTERRUPTED = "interrupted"
+    """The server stopped (or died) while answering: ``content`` is the text streamed until then."""
 
 
 class StopReason(enum.StrEnum):
@@ -102,6 +108,11 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     tool_calls: tuple[ToolCallRecord, ...] = ()
     usage: Usage = Usage()
     latency_ms: int = 0
+    error_code: str | None = None
+    reply_to: str | None = None
+    """An answer's user message."""
+    idempotency_key: str | None = None
+    """A user message's ``Idempotency-Key``: a retry with it gets this exchange, never a second one."""
 
 
 def estimate_tokens(text: str) -> int:

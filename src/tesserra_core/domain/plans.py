@@ -25,6 +25,14 @@ class PlanLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sandboxes: Limit = 3
     sandbox_ttl_seconds: Limit = 24 * 3600
     """The longest ``ttl_seconds`` a sandbox may have."""
+    chat_tokens_per_month: Limit = 2_000_000
+    """Completion tokens the tenant's agents may produce in a calendar month (UTC); 402 beyond."""
+    chat_tool_calls_per_month: Limit = 20_000
+    """Tool calls the tenant's agents may make in a calendar month (UTC); 402 beyond."""
+    chat_tokens_per_user_per_day: Limit = 200_000
+    """Completion tokens one user's answers may take in a day (UTC); 429 beyond, until the next day."""
+    chat_tool_calls_per_user_per_day: Limit = 2_000
+    """Tool calls one user's answers may make in a day (UTC); 429 beyond, until the next day."""
 
 
 FREE_LIMITS = PlanLimits()

@@ -18,7 +18,12 @@ from tesserra_core.ports.billing import (
     PlanRepository,
     SubscriptionRepository,
 )
-from tesserra_core.ports.conversations import ConversationRepository, MessageRepository
+from tesserra_core.ports.conversations import (
+    ChatBudgetRepository,
+    ConversationRepository,
+    MessageEventRepository,
+    MessageRepository,
+)
 from tesserra_core.ports.domains import DnsRecordRepository, DomainRepository
 from tesserra_core.ports.files import ProjectFileRepository
 from tesserra_core.ports.mail import EmailAliasRepository, MailboxRepository
@@ -267,6 +272,12 @@ class UnitOfWork(Protocol):
 
     @property
     def messages(self) -> MessageRepository: ...
+
+    @property
+    def message_events(self) -> MessageEventRepository: ...
+
+    @property
+    def chat_budgets(self) -> ChatBudgetRepository: ...
 
     @property
     def plans(self) -> PlanRepository: ...

@@ -11,13 +11,14 @@ size, with a marker saying how much was cut.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from tesserra_core.domain.agents import Agent
+from tesserra_core.domain.chat_streams import EventName
 from tesserra_core.domain.conversations import StopReason, ToolCallRecord, ToolOutcome, Usage, estimate_tokens
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.jsonschema import validate
@@ -43,6 +44,14 @@ _STOPPED = {
     StopReason.TOOL_CALL_LIMIT: "I stopped before finishing: this agent's limit of tool calls was reached.",
     StopReason.TOKEN_LIMIT: "I stopped before finishing: this agent's limit of tokens per answer was reached.",
 }
+
+
+Emit = Callable[[EventName, dict[str, Any]], Awaitable[None]]
+"""Where the loop tells what happens as it happens (a streamed answer's events)."""
+
+
+async def _silent(name: EventName, data: dict[str, Any]) -> None:
+    return None
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,8 +94,11 @@ class AgentLoop:
     throttle: Throttle
     max_result: int = MAX_TOOL_RESULT
 
-    async def answer(self, actor: Principal, agent: Agent, history: Sequence[ChatMessage]) -> Answer:
-        """The agent's answer to the conversation so far (``history`` ends with the user's message)."""
+    async def answer(
+        self, actor: Principal, agent: Agent, history: Sequence[ChatMessage], emit: Emit = _silent
+    ) -> Answer:
+        """The agent's answer to the conversation so far (``history`` ends with the user's message); ``emit``
+        hears each text delta, tool call, tool result and step's usage as it happens."""
         messages = [ChatMessage(role="system", content=agent.instructions), *history]
         own = {name: self.tools[name] for name in agent.tools if name in self.tools}
         available = {**await self.installations.offered(actor, agent), **own}  # a registry name wins a clash
@@ -107,8 +119,9 @@ class AgentLoop:
                 top_p=agent.sampling.top_p,
                 max_tokens=room,
             )
-            result = await self._call(turn)
+            result = await self._call(turn, emit)
             usage += result.usage
+            await emit(EventName.USAGE, msgspec.to_builtins(result.usage))
             text = result.text
             if not result.calls:
                 return Answer(
@@ -118,7 +131,9 @@ class AgentLoop:
             for call in result.calls:
                 if len(records) >= limits.max_tool_calls:
                     return self._stop(StopReason.TOOL_CALL_LIMIT, text, records, usage, step)
+                await emit(EventName.TOOL_CALL, {"id": call.id, "name": call.name, "arguments": call.arguments})
                 record = await self._run(actor, available, call)
+                await emit(EventName.TOOL_RESULT, {"id": record.id, "outcome": record.outcome, "result": record.result})
                 records.append(record)
                 messages.append(ChatMessage(role="tool", content=record.result, tool_call_id=call.id))
         return self._stop(StopReason.STEP_LIMIT, text, records, usage, limits.max_steps)
@@ -129,20 +144,23 @@ class AgentLoop:
             content=text or _STOPPED[reason], stop_reason=reason, tool_calls=tuple(records), usage=usage, steps=steps
         )
 
-    async def _call(self, turn: ChatTurn) -> _Step:
+    async def _call(self, turn: ChatTurn, emit: Emit) -> _Step:
         parts: list[str] = []
         calls: list[ToolCall] = []
         reported: ReportedUsage | None = None
         async for event in self.models.stream(turn):
             if isinstance(event, TextDelta):
-                parts.append(event.text)
+                piece = clean(event.text)
+                parts.append(piece)
+                if piece:
+                    await emit(EventName.TEXT_DELTA, {"text": piece})
             elif isinstance(event, ToolCall):
                 calls.append(ToolCall(id=clean(event.id), name=clean(event.name), arguments=clean(event.arguments)))
             elif isinstance(event, ReportedUsage):
                 reported = event
             elif isinstance(event, Finish):
                 break
-        text = clean("".join(parts))
+        text = "".join(parts)
         if reported is not None:
             usage = Usage(prompt_tokens=reported.prompt_tokens, completion_tokens=reported.completion_tokens)
         else:

@@ -30,12 +30,9 @@ from tesserra_core.domain.conversations import (
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import TEXT, Input, check_name, name_meta
-from tesserra_core.errors import Conflict, TesserraError, ValidationFailed, found
-from tesserra_core.ports import Ports
-from tesserra_core.ports.models import ChatMessage
+from tesserra_core.errors import found
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.usecases.agent_loop import AgentLoop
 from tesserra_core.usecases.views import View
 
 HISTORY = 40
@@ -92,10 +89,12 @@ class MessageView(View[Message], frozen=True):
     status: MessageStatus
     stop_reason: StopReason | None
     error: str | None
+    error_code: str | None
     tool_calls: tuple[ToolCallRecord, ...]
     usage: Usage
     latency_ms: int
     created_at: datetime
+    reply_to: str | None
 
 
 class Exchange(msgspec.Struct, frozen=True, kw_only=True):
@@ -202,22 +201,6 @@ class UpdateConversation:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteConversation:
-    """Delete a conversation and its messages."""
-
-    scope: ClassVar[Scope] = Scope.CHAT_WRITE
-
-    uow: UnitOfWorkFactory
-
-    async def __call__(self, actor: Principal, conversation_id: str) -> None:
-        actor.require(self.scope)
-        async with self.uow() as uow:
-            await conversation_of(uow, actor, conversation_id)
-            await uow.conversations.delete(actor.tenant_id, actor.user_id, conversation_id)
-            await uow.commit()
-
-
-@dataclass(frozen=True, slots=True)
 class ListMessages:
     """The messages of one of the caller's conversations, oldest first, each answer with its tool calls,
     tokens and latency."""
@@ -231,129 +214,3 @@ class ListMessages:
         async with self.uow(read_only=True) as uow:
             await conversation_of(uow, actor, conversation_id)
             return page.answer(await uow.messages.list(actor.tenant_id, conversation_id, page), MessageView.of)
-
-
-@dataclass(frozen=True, slots=True)
-class SendMessage:
-    """Post a message to one of the caller's conversations and get the agent's whole answer. The agent's
-    tool calls run as the caller, with the caller's scopes and tier, exactly as the REST calls would.
-    Without a model provider: 503 model_unavailable, and the message stays stored."""
-
-    scope: ClassVar[Scope] = Scope.CHAT_WRITE
-
-    uow: UnitOfWorkFactory
-    loop: AgentLoop
-    ids: IdFactory
-    clock: Clock
-
-    async def __call__(self, actor: Principal, conversation_id: str, cmd: NewMessage) -> Exchange:
-        actor.require(self.scope)
-        if not cmd.content.strip():
-            raise ValidationFailed("content must not be only white space", code="empty_message")
-        started = self.clock.monotonic()
-        async with self.uow() as uow:
-            conversation = await conversation_of(uow, actor, conversation_id)
-            if conversation.status is ConversationStatus.ARCHIVED:
-                raise Conflict("the conversation is archived: make it active to post", code="conversation_archived")
-            message = self._message(conversation, Role.USER, cmd.content, MessageStatus.COMPLETE)
-            await uow.messages.add(message)
-            await uow.conversations.update(msgspec.structs.replace(conversation, updated_at=message.created_at))
-            history = await uow.messages.recent(actor.tenant_id, conversation_id, HISTORY)
-            await uow.commit()
-        try:
-            said = [_as_chat(m) for m in history if m.status is MessageStatus.COMPLETE]  # failed answers said nothing
-            answer = await self.loop.answer(actor, conversation.agent, said)
-        except TesserraError as exc:
-            failed = self._message(
-                conversation,
-                Role.ASSISTANT,
-                "",
-                MessageStatus.FAILED,
-                stop_reason=StopReason.ERROR,
-                error=exc.message,
-                latency_ms=self._since(started),
-            )
-            await self._store(conversation, failed)
-            raise
-        reply = self._message(
-            conversation,
-            Role.ASSISTANT,
-            answer.content,
-            MessageStatus.COMPLETE,
-            stop_reason=answer.stop_reason,
-            tool_calls=answer.tool_calls,
-            usage=answer.usage,
-            latency_ms=self._since(started),
-        )
-        await self._store(conversation, reply)
-        return Exchange(message=MessageView.of(message), reply=MessageView.of(reply))
-
-    def _since(self, started: float) -> int:
-        return int((self.clock.monotonic() - started) * 1000)
-
-    def _message(
-        self,
-        conversation: Conversation,
-        role: Role,
-        content: str,
-        status: MessageStatus,
-        *,
-        stop_reason: StopReason | None = None,
-        error: str | None = None,
-        tool_calls: tuple[ToolCallRecord, ...] = (),
-        usage: Usage | None = None,
-        latency_ms: int = 0,
-    ) -> Message:
-        return Message(
-            id=self.ids.new(),
-            tenant_id=conversation.tenant_id,
-            conversation_id=conversation.id,
-            role=role,
-            content=content,
-            status=status,
-            created_at=self.clock.now(),
-            stop_reason=stop_reason,
-            error=error,
-            tool_calls=tool_calls,
-            usage=usage or Usage(),
-            latency_ms=latency_ms,
-        )
-
-    async def _store(self, conversation: Conversation, reply: Message) -> None:
-        """The answer, unless the conversation was deleted meanwhile."""
-        async with self.uow() as uow:
-            current = await uow.conversations.get(conversation.tenant_id, conversation.user_id, conversation.id)
-            if current is None:
-                return
-            await uow.messages.add(reply)
-            await uow.conversations.update(msgspec.structs.replace(current, updated_at=reply.created_at))
-            await uow.commit()
-
-
-def _as_chat(message: Message) -> ChatMessage:
-    return ChatMessage(role=message.role.value, content=message.content)
-
-
-@dataclass(frozen=True, slots=True)
-class Conversations:
-    """/api/conversas and /api/conversas/{id}/mensagens."""
-
-    list: ListConversations
-    start: StartConversation
-    get: GetConversation
-    update: UpdateConversation
-    delete: DeleteConversation
-    messages: ListMessages
-    send: SendMessage
-
-
-def conversations(p: Ports, *, catalog: AgentCatalog, loop: AgentLoop) -> Conversations:
-    return Conversations(
-        list=ListConversations(p.uow),
-        start=StartConversation(p.uow, catalog, p.ids, p.clock),
-        get=GetConversation(p.uow),
-        update=UpdateConversation(p.uow, p.clock),
-        delete=DeleteConversation(p.uow),
-        messages=ListMessages(p.uow),
-        send=SendMessage(p.uow, loop, p.ids, p.clock),
-    )

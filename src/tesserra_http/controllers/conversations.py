@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Router, delete, get, patch, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar import Response, Router, delete, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from tesserra_core.domain.conversations import ConversationStatus
 from tesserra_core.domain.paging import Page
@@ -14,7 +15,6 @@ from tesserra_core.usecases.conversations import (
     ConversationChanges,
     ConversationFilter,
     ConversationView,
-    DeleteConversation,
     Exchange,
     GetConversation,
     ListConversations,
@@ -22,12 +22,13 @@ from tesserra_core.usecases.conversations import (
     MessageView,
     NewConversation,
     NewMessage,
-    SendMessage,
     StartConversation,
     UpdateConversation,
 )
-from tesserra_http.conventions import declare
+from tesserra_core.usecases.conversations_answers import CancelAnswer, DeleteConversation, FollowAnswer, SendMessage
+from tesserra_http.conventions import IdempotencyKey, declare
 from tesserra_http.dependencies import Caller, Paging
+from tesserra_http.event_stream import EVENT_STREAM, EVENTS_TEXT, event_stream, event_stream_spec
 
 
 def routes(uc: UseCases) -> Router:
@@ -61,13 +62,49 @@ def routes(uc: UseCases) -> Router:
     async def list_messages(conversation_id: FromPath[str], request: Caller, page: Paging) -> Page[MessageView]:
         return await uc.conversations.messages(request.user, conversation_id, page)
 
-    @post(
-        "/{conversation_id:str}/mensagens",
-        status_code=201,
-        **declare(uses=SendMessage, idempotent=True, errors=(400, 403, 404, 409, 502, 503)),
+    send = declare(
+        uses=SendMessage,
+        idempotent=True,
+        errors=(400, 403, 404, 409, 502, 503),
+        description=f"With `Accept: {EVENT_STREAM}` the answer streams (201, {EVENT_STREAM}):\n\n{EVENTS_TEXT}",
     )
-    async def send_message(conversation_id: FromPath[str], data: JSONBody[NewMessage], request: Caller) -> Exchange:
-        return await uc.conversations.send(request.user, conversation_id, data)
+    send["responses"][201] = ResponseSpec(
+        data_container=Exchange, description="The message and the whole answer (or, streamed, its events)."
+    )
+
+    @post("/{conversation_id:str}/mensagens", status_code=201, **send)
+    async def send_message(
+        conversation_id: FromPath[str], data: JSONBody[NewMessage], request: Caller, idempotency_key: IdempotencyKey
+    ) -> Response[Any]:
+        if EVENT_STREAM in request.headers.get("accept", ""):
+            events = await uc.conversations.stream(request.user, conversation_id, data, idempotency_key)
+            return event_stream(events, status_code=201)
+        exchange = await uc.conversations.send(request.user, conversation_id, data, idempotency_key)
+        return Response(exchange, status_code=201)
+
+    follow = declare(uses=FollowAnswer, errors=(400, 403, 404))
+    follow["responses"][200] = event_stream_spec(EVENTS_TEXT)
+
+    @get("/{conversation_id:str}/mensagens/{message_id:str}/eventos", **follow)
+    async def follow_answer(
+        conversation_id: FromPath[str],
+        message_id: FromPath[str],
+        request: Caller,
+        last_event_id: Annotated[
+            int | None,
+            HeaderParameter(name="Last-Event-ID", required=False, ge=0, description="The last event seen."),
+        ] = None,
+    ) -> Response[Any]:
+        events = await uc.conversations.follow(request.user, conversation_id, message_id, last_event_id or 0)
+        return event_stream(events)
+
+    @post(
+        "/{conversation_id:str}/mensagens/{message_id:str}/cancel",
+        status_code=200,
+        **declare(uses=CancelAnswer, errors=(403, 404, 409)),
+    )
+    async def cancel_answer(conversation_id: FromPath[str], message_id: FromPath[str], request: Caller) -> MessageView:
+        return await uc.conversations.cancel(request.user, conversation_id, message_id)
 
     handlers = [
         list_conversations,
@@ -77,5 +114,7 @@ def routes(uc: UseCases) -> Router:
         delete_conversation,
         list_messages,
         send_message,
+        follow_answer,
+        cancel_answer,
     ]
     return Router("/api/conversas", tags=["Chat"], route_handlers=handlers)

@@ -1,5 +1,5 @@
 """Chat tools: start a conversation with an agent, send it a message (the whole answer comes back), list
-its messages. Each calls the use case of its REST twin under /api/conversas."""
+its messages, cancel an answer being generated. Each calls the use case of its REST twin under /api/conversas."""
 
 from typing import Annotated
 
@@ -9,7 +9,7 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases import conversations
+from tesserra_core.usecases import conversations, conversations_answers
 from tesserra_core.usecases.conversations import ConversationView, Exchange, MessageView, NewConversation, NewMessage
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
@@ -29,7 +29,7 @@ async def start_conversation(
     return await uc.conversations.start(actor, convert(NewConversation, {"agent_id": agent_id, "title": title}))
 
 
-@tools.tool(conversations.SendMessage)
+@tools.tool(conversations_answers.SendMessage)
 async def send_message(conversation_id: ConversationId, content: str, *, uc: UseCases, actor: Principal) -> Exchange:
     return await uc.conversations.send(actor, conversation_id, convert(NewMessage, {"content": content}))
 
@@ -44,3 +44,14 @@ async def list_messages(
     actor: Principal,
 ) -> Page[MessageView]:
     return await uc.conversations.messages(actor, conversation_id, PageRequest(limite, offset))
+
+
+@tools.tool(conversations_answers.CancelAnswer)
+async def cancel_message(
+    conversation_id: ConversationId,
+    message_id: Annotated[str, Field(description="The answer's id (the assistant message).")],
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> MessageView:
+    return await uc.conversations.cancel(actor, conversation_id, message_id)

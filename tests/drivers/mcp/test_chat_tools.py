@@ -27,7 +27,7 @@ from tests.drivers.mcp.helpers import (
     new_site,
     texts,
 )
-from tests.servers.scripted_model import ScriptedModelServer, scripted_model
+from tests.servers.scripted_model import Forever, ScriptedModelServer, scripted_model
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +112,31 @@ async def test_the_chat_scopes_decide_which_chat_tools_a_key_sees(site: Site) ->
         async with mcp_session(site.mcp_url, bearer(minted.key)) as session:
             names = {t.name for t in (await session.list_tools()).tools}
         assert names & CHAT_TOOLS == expected, scopes
+
+
+async def test_cancel_message_stops_a_streaming_answer_like_its_rest_twin(
+    site: Site, model: ScriptedModelServer
+) -> None:
+    token = site.owner_token
+    async with mcp_session(site.mcp_url, bearer(token)) as session, site.http(token) as http:
+        started = _data(await session.call_tool("start_conversation", {"agent_id": "ops-assistant"}))
+        url = f"/api/conversas/{started['id']}/mensagens"
+        model.script([Forever("la ")])
+        seen = b""
+        async with http.stream("POST", url, json={"content": "canta"}, headers={"Accept": "text/event-stream"}) as r:
+            async for chunk in r.aiter_raw():
+                seen += chunk
+                if b"event: text_delta" in seen:
+                    break
+        answer_id = json.loads(seen.split(b"\n")[2][6:])["message_id"]
+
+        cancelled = _data(
+            await session.call_tool("cancel_message", {"conversation_id": started["id"], "message_id": answer_id})
+        )
+
+        assert cancelled["status"] == "cancelled"
+        assert cancelled["content"].startswith("la ")
+        assert cancelled == (await http.post(f"{url}/{answer_id}/cancel")).json()
+        missing = await session.call_tool("cancel_message", {"conversation_id": started["id"], "message_id": "nope"})
+        assert missing.is_error
+        assert texts(missing)[0] == "no such answer in this conversation"
