@@ -85,14 +85,19 @@ def console_url(settings: Settings) -> str:
 
 
 def _announce_console(settings: Settings, workers: int = 1) -> None:
-    print(f"Console: {console_url(settings)}", file=sys.stderr, flush=True)
+    """The console's URL for the person who started the server, on a line of its own; with JSON logs,
+    a log line like every other (a plain line would break the stream a collector parses)."""
+    lines = [f"Console: {console_url(settings)}"]
     if workers > 1:
-        print(
+        lines.append(
             "Console sessions live in one worker's memory for now: with several workers, sign-ins do not stick "
-            "(serve the console with one worker)",
-            file=sys.stderr,
-            flush=True,
+            "(serve the console with one worker)"
         )
+    for line in lines:
+        if settings.log_format == "json":
+            log.info(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 def serve(settings: Settings, workers: int = 1) -> None:
