@@ -182,6 +182,7 @@ HEAD_LIMITS = frozenset({408, 414, 431})
 def declare(
     *,
     uses: type | None = None,
+    negotiates: tuple[type, ...] = (),
     public: bool = False,
     identify: bool = False,
     rate_limit: str | None = None,
@@ -193,7 +194,8 @@ def declare(
 ) -> dict[str, Any]:
     """Keyword arguments for a Litestar route decorator. ``uses`` is the use case the handler calls: the
     OpenAPI description is its docstring, then ``description`` (this route's own notes), then the scope
-    it needs, auth, rate limit and idempotency (see ``tesserra_core.usecases.contract``)."""
+    it needs, auth, rate limit and idempotency (see ``tesserra_core.usecases.contract``). ``negotiates``:
+    the use cases the handler calls instead, by the request's Accept (the same rules, another shape)."""
     # Any credential can be refused (401) or belong to a suspended tenant (403 tenant_suspended); any
     # request's head is bounded in time and size before routing (408, 414, 431: tesserra_http/protocol.py).
     statuses = set(errors) | ({429} if rate_limit else set()) | (set() if public else {401, 403}) | HEAD_LIMITS
@@ -211,7 +213,7 @@ def declare(
             "Idempotency: send Idempotency-Key (<= 255 chars); a retry within 24 h replays the first response "
             "with Idempotent-Replayed: true."
         )
-    opt: dict[str, Any] = {"public": public, "idempotent": idempotent, "uses": uses}
+    opt: dict[str, Any] = {"public": public, "idempotent": idempotent, "uses": uses, "negotiates": negotiates}
     if rate_limit:
         opt["rate_limit"] = rate_limit
     if identify:

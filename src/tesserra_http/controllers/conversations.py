@@ -25,7 +25,13 @@ from tesserra_core.usecases.conversations import (
     StartConversation,
     UpdateConversation,
 )
-from tesserra_core.usecases.conversations_answers import CancelAnswer, DeleteConversation, FollowAnswer, SendMessage
+from tesserra_core.usecases.conversations_answers import (
+    CancelAnswer,
+    DeleteConversation,
+    FollowAnswer,
+    SendMessage,
+    StreamMessage,
+)
 from tesserra_http.conventions import IdempotencyKey, declare
 from tesserra_http.dependencies import Caller, Paging
 from tesserra_http.event_stream import EVENT_STREAM, EVENTS_TEXT, event_stream, event_stream_spec
@@ -64,6 +70,7 @@ def routes(uc: UseCases) -> Router:
 
     send = declare(
         uses=SendMessage,
+        negotiates=(StreamMessage,),
         idempotent=True,
         errors=(400, 403, 404, 409, 502, 503),
         description=f"With `Accept: {EVENT_STREAM}` the answer streams (201, {EVENT_STREAM}):\n\n{EVENTS_TEXT}",
