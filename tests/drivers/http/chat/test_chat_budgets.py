@@ -6,7 +6,6 @@ event; what an answer did not spend goes back to the budgets."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -17,33 +16,14 @@ from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.ports.models import Finish, TextDelta
 from tesserra_core.usecases.billing_plans import NewPlan, PlanChanges
 from tesserra_core.usecases.chat_budgets import tenant_budget, user_budget
-from tests import support
-from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, Account, Accounts, assert_error
-from tests.drivers.http.test_chat_streams import SSE, parse
-from tests.servers.scripted_model import Forever, ScriptedModelServer, scripted_model
-from tests.support import LiveServer, database_url, eventually, live_server
+from tests.drivers.http.chat.conftest import OPS
+from tests.drivers.http.chat.test_chat_streams import SSE, parse
+from tests.drivers.http.conftest import Account, Accounts, assert_error
+from tests.servers.scripted_model import Forever, ScriptedModelServer
+from tests.support import LiveServer, eventually
 
-OPS = "ops-assistant"
 PER_ANSWER = agent_catalog().agent(OPS).limits
 ROOM = 5
-
-
-@pytest.fixture(scope="module")
-async def model() -> AsyncIterator[ScriptedModelServer]:
-    async with scripted_model() as server:
-        yield server
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-async def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model: ScriptedModelServer
-) -> AsyncIterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp(f"budgets-{request.param}")
-    async with database_url(request.param, tmp) as url:
-        settings = support.test_settings(tmp, url, model_base_url=model.url, model="tiny-chat")
-        async with live_server(settings) as srv:
-            assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
-            yield srv
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +38,6 @@ async def _free_plan_allows(server: LiveServer, accounts: Accounts, **limits: in
     admin = await accounts.admin_principal()
     [free] = [p for p in (await server.uc.plans.admin_list(admin, PageRequest())).items if p.code == "free"]
     await server.uc.plans.update(admin, free.id, PlanChanges(limits=PlanLimits(**limits)))
-
-
-@pytest.fixture(autouse=True)
-def unscripted(model: ScriptedModelServer) -> Iterator[None]:
-    model.script()
-    yield
-    model.script()
 
 
 async def _start(client: httpx.AsyncClient, account: Account) -> str:

@@ -8,52 +8,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tesserra_adapters.memory.models import Step, call, say
 from tesserra_core.errors import Unavailable
 from tesserra_core.ports.models import Finish, TextDelta
-from tests import support
-from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, Account, Accounts, assert_error
-from tests.servers.scripted_model import Forever, ScriptedModelServer, scripted_model
-from tests.support import LiveServer, database_url, eventually, live_server
+from tests.drivers.http.chat.conftest import OPS
+from tests.drivers.http.conftest import Account, Accounts, assert_error
+from tests.servers.scripted_model import Forever, ScriptedModelServer
+from tests.support import eventually
 
-OPS = "ops-assistant"
 SSE = {"Accept": "text/event-stream"}
-
-
-@pytest.fixture(scope="module")
-async def model() -> AsyncIterator[ScriptedModelServer]:
-    async with scripted_model() as server:
-        yield server
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-async def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, model: ScriptedModelServer
-) -> AsyncIterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp(f"streams-{request.param}")
-    async with database_url(request.param, tmp) as url:
-        settings = support.test_settings(tmp, url, model_base_url=model.url, model="tiny-chat")
-        async with live_server(settings) as srv:
-            assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
-            yield srv
-
-
-@pytest.fixture(scope="module")
-def accounts(server: LiveServer) -> Accounts:
-    return Accounts(server.uc)
-
-
-@pytest.fixture(autouse=True)
-def unscripted(model: ScriptedModelServer) -> Iterator[None]:
-    model.script()
-    yield
-    model.script()
 
 
 def parse(body: bytes) -> list[tuple[int, str, Any]]:
