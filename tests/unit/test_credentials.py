@@ -157,18 +157,6 @@ def test_cache_is_bounded_and_drops_the_oldest_first() -> None:
     assert cache.get("new", 0.0) == _principal("new")
 
 
-def test_a_value_read_before_an_eviction_is_not_kept() -> None:
-    cache: CredentialCache[Principal] = CredentialCache()
-    read_at = cache.stamp()  # a reader starts reading the store ...
-    cache.evict("user:1")  # ... a change commits and evicts meanwhile ...
-    cache.put("a", _principal(), 100.0, ("user:1",), read_at=read_at)  # ... and the stale read comes back
-    fresh_read = cache.stamp()
-    cache.put("b", _principal("b"), 100.0, ("user:1",), read_at=fresh_read)
-
-    assert cache.get("a", 0.0) is None
-    assert cache.get("b", 0.0) == _principal("b")
-
-
 def test_putting_a_credential_again_replaces_its_tags() -> None:
     cache: CredentialCache[Principal] = CredentialCache()
     cache.put("a", _principal(), 100.0, ("user:old",))

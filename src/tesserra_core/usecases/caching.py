@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from tesserra_core.usecases.single_flight import KeyedLocks
+
 V = TypeVar("V")
+
+# What a cache miss reads: the value, when it expires (monotonic seconds) and the tags that evict it.
+Fresh = tuple[V, float, tuple[str, ...]]
 
 
 @dataclass(slots=True)
@@ -25,11 +30,24 @@ class TaggedCache(Generic[V]):
     _entries: OrderedDict[str, _Entry[V]] = field(default_factory=OrderedDict)
     _by_tag: dict[str, set[str]] = field(default_factory=dict)
     _evictions: int = 0
+    _reading: KeyedLocks = field(default_factory=KeyedLocks)
 
-    def stamp(self) -> int:
-        """Taken before reading what will be ``put``: a put whose read an eviction may have overtaken is
-        dropped (the value read may predate the change that evicted)."""
-        return self._evictions
+    async def fetch(self, key: str, now: float, read: Callable[[], Awaitable[Fresh[V]]]) -> V:
+        """The value of ``key``: cached, or what ``read`` returns, kept until it expires or a tag of
+        its is evicted; not kept at all when an eviction overtook the read (the value read may predate
+        the change that evicted). Misses of one key read one at a time and each finds what the one
+        before kept: the requests in flight when an entry expires cost one read, not one each."""
+        value = self.get(key, now)
+        if value is not None:
+            return value
+        async with self._reading.hold(key):
+            value = self.get(key, now)
+            if value is not None:
+                return value
+            read_at = self._evictions
+            value, expires, tags = await read()
+            self.put(key, value, expires, tags, read_at=read_at)
+            return value
 
     def get(self, key: str, now: float) -> V | None:
         entry = self._entries.get(key)
@@ -42,7 +60,7 @@ class TaggedCache(Generic[V]):
 
     def put(self, key: str, value: V, expires: float, tags: tuple[str, ...], *, read_at: int | None = None) -> None:
         """Keep ``value`` until ``expires`` or one of ``tags`` is evicted; not at all when anything was
-        evicted since ``read_at`` (a ``stamp``)."""
+        evicted since ``read_at`` (the count of evictions when its read began)."""
         if read_at is not None and read_at != self._evictions:
             return
         self._drop(key)

@@ -27,7 +27,7 @@ from tesserra_core.errors import Forbidden, Unauthenticated, ValidationFailed
 from tesserra_core.ports.persistence import Revocation, UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock
-from tesserra_core.usecases.caching import CacheSet, TaggedCache
+from tesserra_core.usecases.caching import CacheSet, Fresh, TaggedCache
 
 API_KEY_MARK = "tessera_"
 _MAX_ACTING_USER = 128
@@ -165,10 +165,12 @@ class Authenticate:
 
     async def __call__(self, credential: str, acting_user_id: str | None = None) -> Principal:
         now = self.clock.monotonic()
-        principal = self.cache.get(credential, now)
-        if principal is None:
+
+        async def verify() -> Fresh[Principal]:
             principal, expires, tags = await self._verify(credential)
-            self.cache.put(credential, principal, min(expires, now + self.key_cache_seconds), tags)
+            return principal, min(expires, now + self.key_cache_seconds), tags
+
+        principal = await self.cache.fetch(credential, now, verify)
         if principal.method is AuthMethod.API_KEY:
             self.usage.record(principal.credential_id, now)
         if acting_user_id is not None:

@@ -14,7 +14,7 @@ from tesserra_core.domain.billing import current_subscription
 from tesserra_core.domain.plans import FREE_LIMITS, Entitlement
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
-from tesserra_core.usecases.caching import TaggedCache
+from tesserra_core.usecases.caching import Fresh, TaggedCache
 
 FREE_PLAN = "free"
 
@@ -46,13 +46,13 @@ class StoredEntitlements:
 
     async def of(self, tenant_id: str) -> Entitlement:
         now = self.clock.monotonic()
-        cached = self.cache.get(tenant_id, now)
-        if cached is not None:
-            return cached
-        async with self.uow(read_only=True) as uow:
-            entitlement = await entitlement_of(uow, tenant_id)
-        self.cache.put(tenant_id, entitlement, now + self.ttl, (billing_tag(tenant_id),))
-        return entitlement
+
+        async def compute() -> Fresh[Entitlement]:
+            async with self.uow(read_only=True) as uow:
+                entitlement = await entitlement_of(uow, tenant_id)
+            return entitlement, now + self.ttl, (billing_tag(tenant_id),)
+
+        return await self.cache.fetch(tenant_id, now, compute)
 
     def evict(self, tag: str) -> None:
         self.cache.evict(tag)

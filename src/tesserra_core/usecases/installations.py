@@ -5,8 +5,8 @@ Lists are answered from each worker's cache of what the store returned, per tena
 Every change to a tenant's installations (install, update, remove, and each status the servers
 record) publishes ``installations_tag(tenant)`` in its transaction and evicts this worker's entries
 after commit; other workers drop theirs when their revocation watcher polls (every 0.5 s). A list
-whose read an eviction overtook is not kept (``TaggedCache.stamp``); entries expire after
-``LIST_CACHE_SECONDS`` in any case.
+whose read an eviction overtook is not kept, and the requests that miss together read once
+(``TaggedCache.fetch``); entries expire after ``LIST_CACHE_SECONDS`` in any case.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.ports.tools import ToolCallResult, Workspaces
-from tesserra_core.usecases.caching import TaggedCache
+from tesserra_core.usecases.caching import Fresh, TaggedCache
 from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.marketplace import catalog_entry
 from tesserra_core.usecases.tool_views import (
@@ -208,14 +208,13 @@ class ListInstallations:
         actor.require(self.scope)
         key = f"{actor.tenant_id} {actor.user_id} {page.limit} {page.offset}"
         now = self.clock.monotonic()
-        listed = self.cache.get(key, now)
-        if listed is None:
-            read_at = self.cache.stamp()
+
+        async def list_visible() -> Fresh[Listed]:
             async with self.uow(read_only=True) as uow:
                 listed = await uow.installations.list_visible(actor.tenant_id, actor.user_id, page)
-            tags = (installations_tag(actor.tenant_id),)
-            self.cache.put(key, listed, now + LIST_CACHE_SECONDS, tags, read_at=read_at)
-        return page.answer(listed, InstallationView.of)
+            return listed, now + LIST_CACHE_SECONDS, (installations_tag(actor.tenant_id),)
+
+        return page.answer(await self.cache.fetch(key, now, list_visible), InstallationView.of)
 
 
 @dataclass(frozen=True, slots=True)

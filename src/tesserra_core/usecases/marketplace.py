@@ -6,8 +6,8 @@ and skipped, valid ones applied together, so a refresh is never half-applied.
 
 Searches are answered from each worker's cache of what the store returned: the catalog changes only
 by a refresh, which evicts this worker's cache at once and every other worker's through the revocation
-feed (within one poll). A search whose read an eviction overtook is not kept (``TaggedCache.stamp``);
-entries also expire after ``SEARCH_CACHE_SECONDS``.
+feed (within one poll). A search whose read an eviction overtook is not kept, and the requests that
+miss together read once (``TaggedCache.fetch``); entries also expire after ``SEARCH_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
 from tesserra_core.ports.tools import CatalogSource
-from tesserra_core.usecases.caching import TaggedCache
+from tesserra_core.usecases.caching import Fresh, TaggedCache
 from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.tool_views import MarketplaceToolView, RefreshReport, RegistryEntryView
 
@@ -92,13 +92,13 @@ class SearchMarketplace:
         actor.require(self.scope)
         key = msgspec.json.encode((query.q, query.category, query.tag, page.limit, page.offset)).decode()
         now = self.clock.monotonic()
-        hits = self.cache.get(key, now)
-        if hits is None:
-            read_at = self.cache.stamp()
+
+        async def search() -> Fresh[Hits]:
             async with self.uow(read_only=True) as uow:
                 hits = await uow.catalog.search(page, text=query.q, category=query.category, tag=query.tag)
-            self.cache.put(key, hits, now + SEARCH_CACHE_SECONDS, (CATALOG_TAG,), read_at=read_at)
-        return page.answer(hits, MarketplaceToolView.of)
+            return hits, now + SEARCH_CACHE_SECONDS, (CATALOG_TAG,)
+
+        return page.answer(await self.cache.fetch(key, now, search), MarketplaceToolView.of)
 
 
 async def catalog_entry(uow: UnitOfWorkFactory, tool_id: str) -> CatalogEntry:

@@ -26,7 +26,7 @@ from tesserra_core.ports.limits import RateLimiter
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import AccessClaims, PasswordHasher, SecretDigest, TokenIssuer
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
-from tesserra_core.usecases.caching import TaggedCache
+from tesserra_core.usecases.caching import Fresh, TaggedCache
 from tesserra_core.usecases.credentials import Revoker, principal_tags, session_tag
 from tesserra_core.usecases.tenants import PASSWORD_META, check_password
 from tesserra_core.usecases.views import MembershipView, MeView, TenantView, UserView
@@ -313,10 +313,11 @@ class Me:
 
     async def __call__(self, actor: Principal) -> MeView:
         now = self.clock.monotonic()
-        view = self.cache.get(actor.subject, now)
-        if view is None:
-            view = await self._load(actor)
-            self.cache.put(actor.subject, view, now + self.ttl, principal_tags(actor))
+
+        async def load() -> Fresh[MeView]:
+            return await self._load(actor), now + self.ttl, principal_tags(actor)
+
+        view = await self.cache.fetch(actor.subject, now, load)
         if view.acting_user_id != actor.acting_user_id:
             view = msgspec.structs.replace(view, acting_user_id=actor.acting_user_id)
         return view
