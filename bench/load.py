@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from bench.harness import BENCH, HOST
+from bench.harness import BENCH, HOST, NICE, ahead_of_other_work
 
 
 @dataclass
@@ -41,7 +41,8 @@ class Loader:
             tool = "bench/loadgen.py (asyncio + uvloop, 1 process)"
         return (
             f"{tool}, {self.connections} keep-alive connections, "
-            f"{self.warmup:g} s warm-up then {self.duration:g} s measured per scenario"
+            f"{self.warmup:g} s warm-up then {self.duration:g} s measured per scenario; "
+            f"servers and load generator at nice {NICE}"
         )
 
     def warm(self, port: int, path: str, headers: dict[str, str]) -> None:
@@ -56,7 +57,15 @@ class Loader:
             cmd, tag = self._wrk(port, path, headers, seconds, report), "WRKJSON "
         else:
             cmd, tag = self._loadgen(port, path, headers, seconds), "LOADJSON "
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+        out = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+            start_new_session=True,
+            preexec_fn=ahead_of_other_work,
+        ).stdout
         if not report:
             return Load(0, 0, 0, 0, 0, 0)
         return self._parse(_tagged_json(out, tag))

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import httpx2
-from bench.harness import HOST, free_port
+from bench.harness import HOST, ahead_of_other_work, free_port
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -70,7 +70,14 @@ class Server:
         )
         cmd = [str(Path(sys.executable).parent / "tesserra"), "serve"]
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=ahead_of_other_work,
+            )
 
     async def ready(self) -> None:
         async with httpx.AsyncClient(base_url=self.url) as client:
