@@ -11,9 +11,10 @@ import pytest
 
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.sandboxes import Cause, SandboxAction, SandboxState, owner_of
-from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unprocessable, ValidationFailed
-from tesserra_core.facade import UseCases
+from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unauthenticated, Unprocessable, ValidationFailed
+from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.ports.runtime import WorkloadSpec
+from tesserra_core.usecases.sandbox_reads import FRESH
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxChanges, SandboxView
 from tests.unit.conftest import make_team
 from tests.unit.helpers import FakeClock, Team
@@ -273,3 +274,28 @@ async def test_a_sandbox_created_while_strays_are_sought_is_kept(
     assert await uc.sandbox_reaper.remove_strays() == 0
     assert (await uc.sandboxes.get(team.member, made[0].id)).state is SandboxState.RUNNING
     assert len(await real_list(owner_of(made[0].id))) == 1
+
+
+async def test_the_proxy_sees_a_change_at_once_here_and_within_half_a_second_elsewhere(
+    uc: UseCases, team: Team, clock: FakeClock
+) -> None:
+    other_worker = use_cases(uc.ports)
+    box = await uc.sandboxes.create(team.member, new())
+    minted = await uc.runtime.mint_token(team.member, box.id, None, None, "http://testserver")
+    for worker in (uc, other_worker):  # each worker has read the sandbox for a request
+        assert (await worker.runtime.open(box.id, None, token=minted.token)).sandbox_id == box.id
+
+    await uc.runtime.revoke_tokens(team.member, box.id)
+
+    with pytest.raises(Unauthenticated) as caught:
+        await uc.runtime.open(box.id, None, token=minted.token)
+    assert caught.value.code == "proxy_token_revoked"
+    clock.advance(FRESH)
+    with pytest.raises(Unauthenticated) as caught:
+        await other_worker.runtime.open(box.id, None, token=minted.token)
+    assert caught.value.code == "proxy_token_revoked"
+    stopped = await uc.sandboxes.action(team.member, box.id, A.STOP)
+    fresh = await uc.runtime.mint_token(team.member, box.id, None, None, "http://testserver")
+    with pytest.raises(Conflict) as stopped_now:
+        await uc.runtime.open(box.id, None, token=fresh.token)
+    assert (stopped.state, stopped_now.value.code) == (SandboxState.STOPPED, "sandbox_stopped")

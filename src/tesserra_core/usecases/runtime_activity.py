@@ -48,18 +48,23 @@ class ProxyActivity:
 
     @contextlib.asynccontextmanager
     async def during(self, target: ProxyTarget) -> AsyncIterator[None]:
-        """Activity at the start and, for as long as the block lasts (a stream, a WebSocket), every interval."""
-        self.touch(target)
-        beat = asyncio.create_task(self._beat(target))
+        """Activity at the start and, for as long as the block lasts (a stream, a WebSocket), every
+        interval: a timer rather than a task, since most requests end long before it fires."""
+        loop = asyncio.get_running_loop()
+        every = interval_for(target)
+        timer: asyncio.TimerHandle | None = None
+
+        def beat() -> None:
+            nonlocal timer
+            self.touch(target)
+            timer = loop.call_later(every, beat)
+
+        beat()
         try:
             yield
         finally:
-            beat.cancel()
-
-    async def _beat(self, target: ProxyTarget) -> None:
-        while True:
-            await asyncio.sleep(interval_for(target))
-            self.touch(target)
+            if timer is not None:
+                timer.cancel()
 
     async def _keepalive(self, target: ProxyTarget) -> None:
         try:

@@ -4,7 +4,9 @@ every proxied request passes (``OpenProxy``), which names the upstream from stor
 A proxy token names one sandbox of one tenant, its lifecycle generation, its revocation epoch, a set
 of its declared ports, an expiry and an id, signed by the server. On every use it is checked against
 the sandbox as stored: a restart, re-create or delete (the generation moves on) or a revocation (the
-epoch moves on) ends every earlier token. Nothing is cached by token."""
+epoch moves on) ends every earlier token. Nothing is cached by token; the sandbox as stored is read
+at most every half second per worker (``SandboxReads``: a change this worker makes is seen at once,
+another worker's within that half second, as the watch of open connections sees it)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from tesserra_core.usecases.runtime_views import (
 )
 from tesserra_core.usecases.runtime_watch import ProxyWatch
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
+from tesserra_core.usecases.sandbox_reads import SandboxReads
 from tesserra_core.usecases.sandboxes import ATTEMPTS, sandbox_of
 
 _TOKEN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
@@ -135,6 +138,7 @@ class RevokeProxyTokens:
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
     uow: UnitOfWorkFactory
     clock: Clock
+    reads: SandboxReads
 
     async def __call__(self, actor: Principal, sandbox_id: str) -> ProxyRevocationView:
         actor.require(self.scope)
@@ -145,6 +149,7 @@ class RevokeProxyTokens:
                 revoked = msgspec.structs.replace(current, proxy_epoch=current.proxy_epoch + 1).touched(now)
                 if await uow.sandboxes.update(revoked, if_updated_at=current.updated_at):
                     await uow.commit()
+                    self.reads.changed(current.id)
                     return ProxyRevocationView(sandbox_id=current.id, revoked_before=now)
         raise Conflict("the sandbox kept changing during the revocation; retry", code="sandbox_busy")
 
@@ -161,6 +166,7 @@ class RevokeProxyToken:
     scope: ClassVar[Scope] = Scope.TOOLS_WRITE
     uow: UnitOfWorkFactory
     clock: Clock
+    reads: SandboxReads
 
     async def __call__(self, actor: Principal, sandbox_id: str, token_id: str) -> ProxyTokenRevocationView:
         actor.require(self.scope)
@@ -175,6 +181,7 @@ class RevokeProxyToken:
                 until = now + timedelta(seconds=MAX_TOKEN_TTL)  # no token it names can live longer
                 if await uow.sandboxes.update(current.revoking(token_id, until, now), if_updated_at=current.updated_at):
                     await uow.commit()
+                    self.reads.changed(current.id)
                     return ProxyTokenRevocationView(sandbox_id=current.id, token_id=token_id, revoked_at=now)
         raise Conflict("the sandbox kept changing during the revocation; retry", code="sandbox_busy")
 
@@ -216,7 +223,7 @@ class OpenProxy:
     reports them (the host's loopback and a published port, or a container's address on its tenant's
     private network), never anything the request says."""
 
-    uow: UnitOfWorkFactory
+    reads: SandboxReads
     codec: ProxyTokenCodec
     clock: Clock
     exchanges: IdempotencyStore
@@ -238,8 +245,7 @@ class OpenProxy:
         if claims is None and actor is not None:
             actor.require(Scope.TOOLS_WRITE)
         tenant_id = claims.tenant_id if claims is not None else actor.tenant_id  # type: ignore[union-attr]
-        async with self.uow(read_only=True) as uow:
-            sandbox = await uow.sandboxes.get(tenant_id, sandbox_id)
+        sandbox = await self.reads.get(tenant_id, sandbox_id)
         if sandbox is None:
             raise NotFound("no such sandbox", code="sandbox_not_found")
         if claims is not None and (
@@ -309,9 +315,9 @@ def runtime(p: Ports, *, lifecycle: SandboxLifecycle) -> Runtime:
     return Runtime(
         config=GetRuntimeConfig(p.uow, p.site),
         mint_token=MintProxyToken(p.uow, p.proxy_tokens, p.ids, p.clock, p.site),
-        revoke_tokens=RevokeProxyTokens(p.uow, p.clock),
-        revoke_token=RevokeProxyToken(p.uow, p.clock),
-        open=OpenProxy(p.uow, p.proxy_tokens, p.clock, p.idempotency, UpstreamPorts(p.runtime), activity),
+        revoke_tokens=RevokeProxyTokens(p.uow, p.clock, lifecycle.reads),
+        revoke_token=RevokeProxyToken(p.uow, p.clock, lifecycle.reads),
+        open=OpenProxy(lifecycle.reads, p.proxy_tokens, p.clock, p.idempotency, UpstreamPorts(p.runtime), activity),
         activity=activity,
         watch=ProxyWatch(p.uow),
     )

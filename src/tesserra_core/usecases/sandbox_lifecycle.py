@@ -29,6 +29,7 @@ from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.sandbox_pool import SandboxPool
+from tesserra_core.usecases.sandbox_reads import SandboxReads
 from tesserra_core.usecases.single_flight import KeyedLocks
 
 log = logging.getLogger("tesserra.sandboxes")
@@ -70,6 +71,8 @@ class SandboxLifecycle:
         self.clock = clock
         self.pool = pool
         """Warm workloads a create claims when its template matches (off without one)."""
+        self.reads = SandboxReads(uow, clock)
+        """What the proxy checks requests against; told of every change this worker commits."""
         self._locks = KeyedLocks()
 
     def admit(self, sandbox: Sandbox) -> None:
@@ -137,6 +140,7 @@ class SandboxLifecycle:
                     stored = await uow.sandboxes.update(begun, if_updated_at=current.updated_at)
                     await uow.commit()
                 if stored:
+                    self.reads.changed(begun.id)
                     break
             else:
                 raise Conflict("the sandbox kept changing during the action; retry", code="sandbox_busy")
@@ -242,6 +246,7 @@ class SandboxLifecycle:
                 settled = msgspec.structs.replace(settled, last_activity_at=self.clock.now()).clocked()
             if await uow.sandboxes.update(settled, if_updated_at=current.updated_at):
                 await uow.commit()
+                self.reads.changed(begun.id)
                 return settled
         async with self.uow(read_only=True) as uow:
             return await uow.sandboxes.find(begun.id) or begun

@@ -29,6 +29,7 @@ from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
+from tesserra_core.usecases.sandbox_reads import SandboxReads
 from tesserra_core.usecases.sandbox_views import DEFAULT_TTL, MAX_PORT, NewSandbox, SandboxChanges, SandboxView
 
 ATTEMPTS = 5
@@ -159,6 +160,7 @@ class UpdateSandbox:
     uow: UnitOfWorkFactory
     entitlements: Entitlements
     clock: Clock
+    reads: SandboxReads
 
     async def __call__(self, actor: Principal, sandbox_id: str, changes: SandboxChanges) -> SandboxView:
         actor.require(self.scope)
@@ -184,6 +186,7 @@ class UpdateSandbox:
                 ).touched(now)
                 if await uow.sandboxes.update(updated, if_updated_at=current.updated_at):
                     await uow.commit()
+                    self.reads.changed(current.id)
                     return SandboxView.of(updated)
         raise Conflict("the sandbox kept changing during the update; retry", code="sandbox_busy")
 
@@ -238,7 +241,7 @@ def sandboxes(p: Ports, *, lifecycle: SandboxLifecycle) -> Sandboxes:
         list=ListSandboxes(p.uow),
         get=GetSandbox(p.uow),
         create=CreateSandbox(p.uow, p.entitlements, lifecycle, p.ids, p.clock),
-        update=UpdateSandbox(p.uow, p.entitlements, p.clock),
+        update=UpdateSandbox(p.uow, p.entitlements, p.clock, lifecycle.reads),
         delete=DeleteSandbox(lifecycle),
         action=ActOnSandbox(lifecycle),
     )
