@@ -65,7 +65,7 @@ async def test_a_text_answer_is_stored_with_estimated_tokens_when_the_provider_r
     sent = model.requests[0]
     assert [m.role for m in sent.messages] == ["system", "user"]
     assert sent.messages[0].content == agent_catalog().agent(OPS).instructions
-    assert [t.name for t in sent.tools] == ["list_projects", "get_project", "list_domains"]
+    assert [t.name for t in sent.tools] == ["list_projects", "get_project", "list_domains", "delete_project"]
     listed = await uc.conversations.messages(team.member, conversation, PageRequest())
     assert [(m.role.value, m.content) for m in listed.items] == [("user", "oi"), ("assistant", "Olá! Tudo certo.")]
 
@@ -271,7 +271,7 @@ async def test_a_conversation_keeps_the_agent_version_it_started_with(
     assert stored is not None
     assert stored.agent == agent_catalog().agent(OPS)
     view = await uc.conversations.get(team.member, conversation)
-    assert (view.agent_id, view.agent_version) == (OPS, 1)
+    assert (view.agent_id, view.agent_version) == (OPS, 2)
 
 
 async def test_a_deleted_conversation_takes_its_messages_with_it(
@@ -344,7 +344,7 @@ async def test_an_installations_tool_the_agent_names_is_offered_and_runs_through
     exchange = await uc.conversations.send(team.member, await _chat(uc, team.member), NewMessage(content="hora?"))
 
     offered = {t.name: t for t in model.requests[0].tools}
-    assert set(offered) == {"list_projects", "get_project", "list_domains", "get_current_time"}
+    assert set(offered) == {"list_projects", "get_project", "list_domains", "delete_project", "get_current_time"}
     assert offered["get_current_time"].description == "The time in a timezone."
     assert offered["get_current_time"].parameters["properties"] == {"timezone": {"type": "string"}}
     [record] = exchange.reply.tool_calls

@@ -26,7 +26,7 @@ from tesserra_core.usecases.contract import description_of, scope_of
 from tesserra_core.usecases.domains import Domains, ListDomains
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.installations import CallInstallationTool, ToolCall
-from tesserra_core.usecases.projects import GetProject, ListProjects, Projects
+from tesserra_core.usecases.projects import DeleteProject, GetProject, ListProjects, Projects
 
 Run = Callable[[Principal, dict[str, Any]], Awaitable[Any]]
 
@@ -43,6 +43,9 @@ class AgentTool:
     """The core's named rule its REST twin counts against, on the same per-token counter."""
     description: str = ""
     """Its own description (an installation's tool); a registry tool reads as its use case."""
+    destructive: bool = False
+    """It changes or removes things the user cannot get back (MCP ``destructiveHint``): a call waits for
+    the user's approval."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -86,8 +89,19 @@ def builtin_tools(projects: Projects, domains: Domains) -> dict[str, AgentTool]:
     async def get_project(actor: Principal, args: dict[str, Any]) -> Any:
         return await projects.get(actor, args["project_id"])
 
+    async def delete_project(actor: Principal, args: dict[str, Any]) -> Any:
+        await projects.delete(actor, args["project_id"])
+        return {"deleted": args["project_id"]}
+
     async def list_domains(actor: Principal, args: dict[str, Any]) -> Any:
         return await domains.list(actor, _page(args))
+
+    one_project = {
+        "type": "object",
+        "properties": {"project_id": {"type": "string", "maxLength": 64}},
+        "required": ["project_id"],
+        "additionalProperties": False,
+    }
 
     statuses = [s.value for s in ProjectStatus]
     tools = [
@@ -102,17 +116,8 @@ def builtin_tools(projects: Projects, domains: Domains) -> dict[str, AgentTool]:
             ),
             list_projects,
         ),
-        AgentTool(
-            "get_project",
-            GetProject,
-            {
-                "type": "object",
-                "properties": {"project_id": {"type": "string", "maxLength": 64}},
-                "required": ["project_id"],
-                "additionalProperties": False,
-            },
-            get_project,
-        ),
+        AgentTool("get_project", GetProject, one_project, get_project),
+        AgentTool("delete_project", DeleteProject, one_project, delete_project, destructive=True),
         AgentTool("list_domains", ListDomains, _paging(), list_domains),
     ]
     return {tool.name: tool for tool in tools}
@@ -153,4 +158,5 @@ class InstallationTools:
             tier=Tier.STANDARD,
             rate_limit=None,
             description=info.description,
+            destructive=info.destructive,
         )

@@ -30,7 +30,7 @@ from tesserra_core.domain.conversations import (
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import TEXT, Input, check_name, name_meta
-from tesserra_core.errors import found
+from tesserra_core.errors import NotFound, found
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.views import View
@@ -111,6 +111,15 @@ async def conversation_of(uow: UnitOfWork, actor: Principal, conversation_id: st
         "no such conversation",
         code="conversation_not_found",
     )
+
+
+async def answer_of(uow: UnitOfWork, actor: Principal, conversation_id: str, message_id: str) -> Message:
+    """An answer (assistant message) of the caller's own conversation, or 404."""
+    await conversation_of(uow, actor, conversation_id)
+    message = await uow.messages.get(actor.tenant_id, conversation_id, message_id)
+    if message is None or message.role is not Role.ASSISTANT:
+        raise NotFound("no such answer in this conversation", code="message_not_found")
+    return message
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ import msgspec
 from tesserra_core.domain.agents import AgentCatalog
 from tesserra_core.domain.chat_streams import EventName, StreamEvent
 from tesserra_core.domain.conversations import (
+    GENERATING,
+    ApprovalStatus,
     Conversation,
     ConversationStatus,
     Message,
@@ -40,10 +42,11 @@ from tesserra_core.errors import (
     ValidationFailed,
 )
 from tesserra_core.ports import Ports
-from tesserra_core.ports.models import ChatMessage
+from tesserra_core.ports.models import ChatMessage, ToolCall
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.usecases.agent_loop import AgentLoop
+from tesserra_core.usecases.agent_loop import AgentLoop, cap
+from tesserra_core.usecases.chat_approvals import APPROVAL_TIMEOUT, ApprovalGate, DecideApproval
 from tesserra_core.usecases.chat_budgets import ChatBudgets, Reservation
 from tesserra_core.usecases.chat_streams import AnswerBoard, LiveAnswer, Recorder, RepairAnswers
 from tesserra_core.usecases.conversations import (
@@ -56,6 +59,7 @@ from tesserra_core.usecases.conversations import (
     NewMessage,
     StartConversation,
     UpdateConversation,
+    answer_of,
     conversation_of,
 )
 
@@ -69,8 +73,26 @@ class Posted(msgspec.Struct, frozen=True, kw_only=True):
     reply: Message
 
 
-def _as_chat(message: Message) -> ChatMessage:
-    return ChatMessage(role=message.role.value, content=message.content)
+HISTORY_TOOL_CALLS = 8
+"""The most tool calls of one earlier answer the model is given again (its last ones)."""
+HISTORY_TOOL_RESULT = 2_000
+"""The most characters of an earlier tool result (or call's arguments) the model is given again."""
+
+
+def _as_chat(message: Message) -> list[ChatMessage]:
+    """An earlier message as the model is given it again: an answer that called tools is its calls
+    (an assistant message with empty content and the ``tool_calls``), their results (``tool``
+    messages), then its text; each capped."""
+    if message.role is Role.USER or not message.tool_calls:
+        return [ChatMessage(role=message.role.value, content=message.content)]
+    records = message.tool_calls[-HISTORY_TOOL_CALLS:]
+    calls = tuple(ToolCall(id=r.id, name=r.name, arguments=cap(r.arguments, HISTORY_TOOL_RESULT)) for r in records)
+    results = [ChatMessage(role="tool", content=cap(r.result, HISTORY_TOOL_RESULT), tool_call_id=r.id) for r in records]
+    return [
+        ChatMessage(role="assistant", content="", tool_calls=calls),
+        *results,
+        ChatMessage(role="assistant", content=message.content),
+    ]
 
 
 def _error_of(reply: Message) -> TesserraError:
@@ -117,6 +139,7 @@ class PostMessage:
     budgets: ChatBudgets
     ids: IdFactory
     clock: Clock
+    gate: ApprovalGate
 
     async def __call__(self, actor: Principal, conversation_id: str, cmd: NewMessage, key: str | None) -> Posted:
         actor.require(Scope.CHAT_WRITE)
@@ -148,7 +171,7 @@ class PostMessage:
         except BaseException:
             await self.budgets.settle(reservation, 0, 0)
             raise
-        said = [_as_chat(m) for m in history if m.status is MessageStatus.COMPLETE and m.id != reply.id]
+        said = [c for m in history if m.status is MessageStatus.COMPLETE and m.id != reply.id for c in _as_chat(m)]
 
         async def generate(live: LiveAnswer) -> None:
             await self._generate(actor, conversation, message, reply, said, live, Spending(reservation))
@@ -191,7 +214,11 @@ class PostMessage:
                 EventName.MESSAGE_START,
                 {"message_id": reply.id, "conversation_id": conversation.id, "reply_to": message.id},
             )
-            answer = await self.loop.answer(actor, conversation.agent, said, emit)
+
+            async def approve(call: ToolCall) -> ApprovalStatus:
+                return await self.gate.ask(reply, call, emit)
+
+            answer = await self.loop.answer(actor, conversation.agent, said, emit, approve)
             spending.settled(answer.usage.completion_tokens, len(answer.tool_calls))
             final = msgspec.structs.replace(
                 reply,
@@ -307,8 +334,8 @@ class AwaitAnswer:
 @dataclass(frozen=True, slots=True)
 class StreamMessage:
     """Post a message and follow the answer's events as they come (server-sent events: ``message_start``,
-    ``text_delta``, ``tool_call``, ``tool_result``, ``usage``, ``error``, ``done``). The answer is generated
-    in the server: reconnect with ``GET .../mensagens/{id}/eventos`` and ``Last-Event-ID``."""
+    ``text_delta``, ``tool_call``, ``approval_required``, ``tool_result``, ``usage``, ``error``, ``done``).
+    The answer is generated in the server: reconnect with ``GET .../mensagens/{id}/eventos`` and ``Last-Event-ID``."""
 
     scope: ClassVar[Scope] = Scope.CHAT_WRITE
 
@@ -320,14 +347,6 @@ class StreamMessage:
     ) -> AsyncIterator[StreamEvent]:
         posted = await self.post(actor, conversation_id, cmd, idempotency_key)
         return self.board.follow(actor.tenant_id, conversation_id, posted.reply.id, 0)
-
-
-async def _answer_of(uow: Any, actor: Principal, conversation_id: str, message_id: str) -> Message:
-    await conversation_of(uow, actor, conversation_id)
-    message = await uow.messages.get(actor.tenant_id, conversation_id, message_id)
-    if message is None or message.role is not Role.ASSISTANT:
-        raise NotFound("no such answer in this conversation", code="message_not_found")
-    return message  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +366,7 @@ class FollowAnswer:
         if after < 0:
             raise ValidationFailed("Last-Event-ID must be a whole number >= 0", code="invalid_last_event_id")
         async with self.uow(read_only=True) as uow:
-            await _answer_of(uow, actor, conversation_id, message_id)
+            await answer_of(uow, actor, conversation_id, message_id)
         return self.board.follow(actor.tenant_id, conversation_id, message_id, after)
 
 
@@ -364,11 +383,11 @@ class CancelAnswer:
     async def __call__(self, actor: Principal, conversation_id: str, message_id: str) -> MessageView:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            message = await _answer_of(uow, actor, conversation_id, message_id)
+            message = await answer_of(uow, actor, conversation_id, message_id)
         live = self.board.running(actor.tenant_id, message_id)
         if live is not None:
             message = await self.board.stop(live, MessageStatus.CANCELLED)
-        elif message.status is MessageStatus.STREAMING:
+        elif message.status in GENERATING:
             raise Conflict("this answer is being generated by another server process", code="answer_elsewhere")
         return MessageView.of(message)
 
@@ -408,13 +427,17 @@ class Conversations:
     stream: StreamMessage
     follow: FollowAnswer
     cancel: CancelAnswer
+    decide: DecideApproval
     repair: RepairAnswers
     board: AnswerBoard
 
 
-def conversations(p: Ports, *, catalog: AgentCatalog, loop: AgentLoop) -> Conversations:
+def conversations(
+    p: Ports, *, catalog: AgentCatalog, loop: AgentLoop, approval_timeout: float = APPROVAL_TIMEOUT
+) -> Conversations:
     board = AnswerBoard(p.uow)
-    post = PostMessage(p.uow, loop, board, ChatBudgets(p.uow, p.entitlements, p.clock), p.ids, p.clock)
+    gate = ApprovalGate(p.uow, p.clock, p.ids, approval_timeout)
+    post = PostMessage(p.uow, loop, board, ChatBudgets(p.uow, p.entitlements, p.clock), p.ids, p.clock, gate)
     return Conversations(
         list=ListConversations(p.uow),
         start=StartConversation(p.uow, catalog, p.ids, p.clock),
@@ -426,6 +449,7 @@ def conversations(p: Ports, *, catalog: AgentCatalog, loop: AgentLoop) -> Conver
         stream=StreamMessage(post, board),
         follow=FollowAnswer(p.uow, board),
         cancel=CancelAnswer(p.uow, board),
+        decide=DecideApproval(p.uow, gate, p.clock),
         repair=RepairAnswers(p.uow, board, p.clock),
         board=board,
     )
