@@ -90,5 +90,6 @@ async def test_of_twenty_racing_decisions_exactly_one_wins(uow_factory: UnitOfWo
     winner = statuses[results.index(True)]
     async with uow_factory(read_only=True) as uow:
         stored = await uow.approvals.get(a.tenant_id, a.message_id, a.id)
-    assert stored is not None and stored.status is winner
+    assert stored is not None
+    assert stored.status is winner
     await _end(uow_factory, answer)
