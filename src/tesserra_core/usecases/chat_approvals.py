@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -30,7 +30,7 @@ from tesserra_core.ports.models import ToolCall
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.agent_loop import MAX_TOOL_NAME, Emit, cap
-from tesserra_core.usecases.conversations import answer_of
+from tesserra_core.usecases.conversations import ApprovalView, answer_of
 
 APPROVAL_TIMEOUT = 600.0
 """Seconds an approval waits for the user's decision by default; then it is denied (``expired``)."""
@@ -38,33 +38,6 @@ APPROVAL_TIMEOUT = 600.0
 
 class Decision(Input, frozen=True, forbid_unknown_fields=True):
     decision: Annotated[Literal["approve", "deny"], msgspec.Meta(description="Run the tool call, or refuse it.")]
-
-
-class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    message_id: str
-    tool_call_id: str
-    tool: str
-    arguments: str
-    """The call's arguments, as the model wrote them (JSON text)."""
-    status: ApprovalStatus
-    created_at: datetime
-    expires_at: datetime
-    decided_at: datetime | None
-
-    @classmethod
-    def of(cls, a: Approval) -> ApprovalView:
-        return cls(
-            id=a.id,
-            message_id=a.message_id,
-            tool_call_id=a.tool_call_id,
-            tool=a.tool,
-            arguments=a.arguments,
-            status=a.status,
-            created_at=a.created_at,
-            expires_at=a.expires_at,
-            decided_at=a.decided_at,
-        )
 
 
 @dataclass(eq=False)

@@ -47,6 +47,8 @@ class LiveAnswer:
     error: TesserraError | None = None
     stopping: MessageStatus | None = None
     """Why its task is being cancelled: ``cancelled`` (the user) or ``interrupted`` (the server stops)."""
+    awaiting: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while the answer waits for the user's decision on a tool call (``pending_approval``)."""
     task: asyncio.Task[None] | None = None
     closed: bool = False
     """Its task is over: no event will follow (``done`` is last, unless storing the end failed)."""

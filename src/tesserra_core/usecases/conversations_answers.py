@@ -61,6 +61,7 @@ from tesserra_core.usecases.conversations import (
     UpdateConversation,
     answer_of,
     conversation_of,
+    view_of,
 )
 
 MAX_KEY = 255
@@ -95,7 +96,7 @@ def _as_chat(message: Message) -> list[ChatMessage]:
     ]
 
 
-def _error_of(reply: Message) -> TesserraError:
+def _error_of(reply: MessageView) -> TesserraError:
     """A failed answer's error, as it was raised (for a retry of the same post)."""
     message = reply.error or "the model provider failed"
     kind = _FAILURES.get(reply.error_code or "", UpstreamFailed)
@@ -206,6 +207,8 @@ class PostMessage:
         async def emit(name: EventName, data: dict[str, Any]) -> None:
             spending.count(name, data)
             await recorder.emit(name, data)
+            if name is EventName.APPROVAL_REQUIRED:
+                live.awaiting.set()
 
         final = reply
         extra: tuple[tuple[EventName, Any], ...] = ()
@@ -216,7 +219,10 @@ class PostMessage:
             )
 
             async def approve(call: ToolCall) -> ApprovalStatus:
-                return await self.gate.ask(reply, call, emit)
+                try:
+                    return await self.gate.ask(reply, call, emit)
+                finally:
+                    live.awaiting.clear()
 
             answer = await self.loop.answer(actor, conversation.agent, said, emit, approve)
             spending.settled(answer.usage.completion_tokens, len(answer.tool_calls))
@@ -297,7 +303,9 @@ class PostMessage:
 @dataclass(frozen=True, slots=True)
 class SendMessage:
     """Post a message to one of the caller's conversations and get the agent's whole answer. The agent's
-    tool calls run as the caller, with the caller's scopes and tier, exactly as the REST calls would.
+    tool calls run as the caller, with the caller's scopes and tier, exactly as the REST calls would. An
+    answer that waits for the caller to approve a destructive tool call comes back as it stands, status
+    ``pending_approval`` with its ``approval``: decide it, then list the messages or follow the answer.
     Without a model provider: 503 model_unavailable, and the message stays stored (with a failed answer).
     A retry with the same ``Idempotency-Key`` gets the same answer (or the same error) again."""
 
@@ -313,7 +321,7 @@ class SendMessage:
         reply = await self.answers(posted.reply)
         if reply.status is MessageStatus.FAILED:
             raise _error_of(reply)
-        return Exchange(message=MessageView.of(posted.message), reply=MessageView.of(reply))
+        return Exchange(message=MessageView.of(posted.message), reply=reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,14 +329,27 @@ class AwaitAnswer:
     board: AnswerBoard
     uow: UnitOfWorkFactory
 
-    async def __call__(self, reply: Message) -> Message:
-        """The answer once it has ended (the stored one if it is not generated here)."""
+    async def __call__(self, reply: Message) -> MessageView:
+        """The answer once it has ended, or while it waits for the user's approval of a tool call (the
+        stored one if it is not generated here)."""
         live = self.board.running(reply.tenant_id, reply.id)
-        if live is not None:
-            return await asyncio.shield(live.ended)  # the caller going away does not stop the answer
+        while live is not None:
+            ended = asyncio.shield(live.ended)  # the caller going away does not stop the answer
+            waits: asyncio.Future[Any] = asyncio.ensure_future(live.awaiting.wait())
+            try:
+                await asyncio.wait([ended, waits], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waits.cancel()
+            if ended.done():
+                return MessageView.of(ended.result())
+            async with self.uow(read_only=True) as uow:
+                stored = await uow.messages.get(reply.tenant_id, reply.conversation_id, reply.id)
+                if stored is not None and stored.status is MessageStatus.PENDING_APPROVAL:
+                    return await view_of(uow, stored)
+            await asyncio.sleep(0.01)  # decided meanwhile: the answer goes on
         async with self.uow(read_only=True) as uow:
             stored = await uow.messages.get(reply.tenant_id, reply.conversation_id, reply.id)
-        return stored or reply
+            return await view_of(uow, stored or reply)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from tesserra_core.domain.conversations import ConversationStatus
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.chat_approvals import ApprovalView, DecideApproval, Decision
+from tesserra_core.usecases.chat_approvals import DecideApproval, Decision
 from tesserra_core.usecases.conversations import (
+    ApprovalView,
     ConversationChanges,
     ConversationFilter,
     ConversationView,

@@ -11,8 +11,15 @@ from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases import chat_approvals, conversations, conversations_answers
-from tesserra_core.usecases.chat_approvals import ApprovalView, Decision
-from tesserra_core.usecases.conversations import ConversationView, Exchange, MessageView, NewConversation, NewMessage
+from tesserra_core.usecases.chat_approvals import Decision
+from tesserra_core.usecases.conversations import (
+    ApprovalView,
+    ConversationView,
+    Exchange,
+    MessageView,
+    NewConversation,
+    NewMessage,
+)
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()

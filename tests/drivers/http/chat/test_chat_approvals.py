@@ -265,3 +265,41 @@ async def test_a_later_turn_carries_the_earlier_tool_calls_and_results_in_the_op
         {"role": "assistant", "content": "Nenhum."},
         {"role": "user", "content": "Obrigado"},
     ]
+
+
+async def test_a_whole_answer_post_comes_back_pending_with_its_approval_and_the_list_shows_it(
+    client: httpx.AsyncClient, accounts: Accounts, model: ScriptedModelServer
+) -> None:
+    owner = await accounts.tenant_owner()
+    project = await _project(client, owner)
+    conversation = await _start(client, owner)
+    model.script(call("delete_project", {"project_id": project}, call_id="call_del"), say("Apagado."))
+
+    posted = await client.post(_messages(conversation), json={"content": "Apaga"}, headers=owner.bearer)
+
+    assert posted.status_code == 201, posted.text
+    reply = posted.json()["reply"]
+    assert reply["status"] == "pending_approval"
+    approval = reply["approval"]
+    assert (approval["tool"], approval["tool_call_id"], approval["status"]) == ("delete_project", "call_del", "pending")
+    assert json.loads(approval["arguments"]) == {"project_id": project}
+    listed = (await client.get(_messages(conversation), headers=owner.bearer)).json()["items"]
+    assert "approval" not in listed[0]
+    assert listed[1]["approval"] == approval
+
+    decided = await client.post(
+        f"{_messages(conversation)}/{reply['id']}/aprovacoes/{approval['id']}",
+        json={"decision": "approve"},
+        headers=owner.bearer,
+    )
+    assert decided.status_code == 200, decided.text
+
+    async def finished() -> dict[str, Any] | None:
+        items = (await client.get(_messages(conversation), headers=owner.bearer)).json()["items"]
+        return items[1] if items[1]["status"] == "complete" else None
+
+    done = await eventually(finished, within=30)
+    assert "approval" not in done
+    assert done["content"] == "Apagado."
+    assert [r["outcome"] for r in done["tool_calls"]] == ["ok"]
+    assert_error(await client.get(f"/api/projetos/{project}", headers=owner.bearer), 404)
