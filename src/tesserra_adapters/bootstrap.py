@@ -388,7 +388,11 @@ async def build(ports: Ports, settings: Settings) -> UseCases:
     """The facade over ``ports``, with the tool catalog loaded."""
     holder = f"{socket.gethostname()}/{os.getpid()}"  # after any fork: each worker is a holder of its own
     uc = use_cases(
-        ports, rate_scale=settings.rate_limit_scale, holder=holder, sandbox_pool_size=settings.sandbox_pool_size
+        ports,
+        rate_scale=settings.rate_limit_scale,
+        holder=holder,
+        sandbox_pool_size=settings.sandbox_pool_size,
+        approval_timeout=settings.chat_approval_timeout,
     )
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc

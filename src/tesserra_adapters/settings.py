@@ -135,6 +135,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """The model agents use unless an agent names its own."""
     model_timeout: float = 120.0
     """Seconds one model call may take, connection included."""
+    chat_approval_timeout: float = 600.0
+    """Seconds an agent's destructive tool call waits for the user's approval; then it is denied."""
     dns_resolvers: tuple[str, ...] = ()
     """Name servers (``host``, ``host:port``) that verify domains and check their DNS; the system's by default."""
     dns_timeout: float = 2.0

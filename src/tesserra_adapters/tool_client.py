@@ -45,6 +45,12 @@ def _unencodable() -> ValidationFailed:
     return ValidationFailed("the tool call's arguments cannot be sent as JSON", code="invalid_arguments")
 
 
+def _destructive(annotations: types.ToolAnnotations | None) -> bool:
+    """Only an explicit ``destructiveHint: true`` on a tool that is not read-only counts: a server that
+    says nothing is taken at its word (the MCP default would make every unannotated tool destructive)."""
+    return annotations is not None and annotations.destructive_hint is True and annotations.read_only_hint is not True
+
+
 class McpToolSession:
     def __init__(self, channel: StdioChannel) -> None:
         self._channel = channel
@@ -164,7 +170,12 @@ class McpToolSession:
                 params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
                 page = await session.list_tools(params=params)
                 tools += [
-                    ToolInfo(name=t.name, description=t.description or "", input_schema=dict(t.input_schema))
+                    ToolInfo(
+                        name=t.name,
+                        description=t.description or "",
+                        input_schema=dict(t.input_schema),
+                        destructive=_destructive(t.annotations),
+                    )
                     for t in page.tools
                 ]
                 cursor = page.next_cursor

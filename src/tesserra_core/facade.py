@@ -26,6 +26,7 @@ from tesserra_core.usecases.api_keys import ApiKeys, api_keys
 from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
 from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
+from tesserra_core.usecases.chat_approvals import APPROVAL_TIMEOUT
 from tesserra_core.usecases.containers import Containers, containers
 from tesserra_core.usecases.conversations_answers import Conversations, conversations
 from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
@@ -142,6 +143,7 @@ def use_cases(
     tool_limits: ToolLimits | None = None,
     sandbox_pool_size: int = 0,
     holder: str = "local",
+    approval_timeout: float = APPROVAL_TIMEOUT,
 ) -> UseCases:
     """The facade over these ports: the areas, built once, sharing the caches that revocations clear.
     ``holder`` names this process among those sharing the ports' runner leases (host and pid)."""
@@ -228,7 +230,7 @@ def use_cases(
         finance=finance(p),
         infra_ssh=infra_ssh(p),
         agents=agents(catalog),
-        conversations=conversations(p, catalog=catalog, loop=loop),
+        conversations=conversations(p, catalog=catalog, loop=loop, approval_timeout=approval_timeout),
         authenticate=Authenticate(p.uow, p.tokens, p.digest, p.clock, credentials, usage),
         throttle=throttle,
         idempotency=Idempotency(p.idempotency),

@@ -1,6 +1,6 @@
 """The test suite's own MCP server (stdio), for what mcp-server-time cannot do: crash, stall, show
 what it received (a secret's digest, never the secret; how many of the lines that reached its stdin
-hold a marker), list its working directory and read a file there.
+hold a marker), list its working directory, read a file there and delete one (a tool annotated destructive).
 
 Run as ``python -m tests.servers.probe_server`` or through the launcher ``write_launcher`` makes.
 """
@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
+from mcp.types import ToolAnnotations
 
 server: MCPServer = MCPServer("tesserra-probe")
 RECEIVED: list[str] = []
@@ -86,6 +87,15 @@ async def read_file(name: str) -> str:
     if "/" in name or name in ("", ".", ".."):
         raise ValueError("a plain file name, please")
     return (Path.cwd() / name).read_text()
+
+
+@server.tool(annotations=ToolAnnotations(destructive_hint=True, read_only_hint=False))
+async def forget(name: str) -> str:
+    """Delete a file in the working directory (annotated destructive: an agent's call waits for approval)."""
+    if "/" in name or name in ("", ".", ".."):
+        raise ValueError("a plain file name, please")
+    (Path.cwd() / name).unlink()
+    return f"forgot {name}"
 
 
 INSTANCE = int.from_bytes(os.urandom(4), "big")

@@ -14,7 +14,15 @@ from tesserra_adapters.bootstrap import build, memory_ports
 from tesserra_adapters.memory.models import ScriptedModel, call, say
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.agents import Agent, AgentLimits, agent_catalog
-from tesserra_core.domain.conversations import ConversationStatus, MessageStatus, StopReason, ToolOutcome
+from tesserra_core.domain.conversations import (
+    ConversationStatus,
+    Message,
+    MessageStatus,
+    StopReason,
+    ToolCallRecord,
+    ToolOutcome,
+)
+from tesserra_core.domain.conversations import Role as MessageRole
 from tesserra_core.domain.identity import Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import Installation, InstallationStatus, InstallScope, ToolInfo
@@ -24,6 +32,7 @@ from tesserra_core.ports.models import ChatMessage, Finish, ReportedUsage
 from tesserra_core.usecases.agent_loop import AgentLoop, cap
 from tesserra_core.usecases.agents import AgentFilter
 from tesserra_core.usecases.conversations import ConversationChanges, ConversationFilter, NewConversation, NewMessage
+from tesserra_core.usecases.conversations_answers import HISTORY_TOOL_CALLS, HISTORY_TOOL_RESULT
 from tesserra_core.usecases.projects import NewProject
 from tests.unit.conftest import make_team
 from tests.unit.helpers import FakeClock, Team, add_user, sign_in, store
@@ -65,7 +74,7 @@ async def test_a_text_answer_is_stored_with_estimated_tokens_when_the_provider_r
     sent = model.requests[0]
     assert [m.role for m in sent.messages] == ["system", "user"]
     assert sent.messages[0].content == agent_catalog().agent(OPS).instructions
-    assert [t.name for t in sent.tools] == ["list_projects", "get_project", "list_domains"]
+    assert [t.name for t in sent.tools] == ["list_projects", "get_project", "list_domains", "delete_project"]
     listed = await uc.conversations.messages(team.member, conversation, PageRequest())
     assert [(m.role.value, m.content) for m in listed.items] == [("user", "oi"), ("assistant", "Olá! Tudo certo.")]
 
@@ -271,7 +280,7 @@ async def test_a_conversation_keeps_the_agent_version_it_started_with(
     assert stored is not None
     assert stored.agent == agent_catalog().agent(OPS)
     view = await uc.conversations.get(team.member, conversation)
-    assert (view.agent_id, view.agent_version) == (OPS, 1)
+    assert (view.agent_id, view.agent_version) == (OPS, 2)
 
 
 async def test_a_deleted_conversation_takes_its_messages_with_it(
@@ -344,7 +353,7 @@ async def test_an_installations_tool_the_agent_names_is_offered_and_runs_through
     exchange = await uc.conversations.send(team.member, await _chat(uc, team.member), NewMessage(content="hora?"))
 
     offered = {t.name: t for t in model.requests[0].tools}
-    assert set(offered) == {"list_projects", "get_project", "list_domains", "get_current_time"}
+    assert set(offered) == {"list_projects", "get_project", "list_domains", "delete_project", "get_current_time"}
     assert offered["get_current_time"].description == "The time in a timezone."
     assert offered["get_current_time"].parameters["properties"] == {"timezone": {"type": "string"}}
     [record] = exchange.reply.tool_calls
@@ -418,3 +427,53 @@ async def test_the_token_limit_shrinks_each_calls_max_tokens_and_then_stops_the_
     assert [turn.max_tokens for turn in model.requests] == [1000, 400]
     assert answer.usage.completion_tokens == 1200
     assert not answer.usage.estimated
+
+
+async def test_a_later_turn_gets_the_earlier_tool_calls_and_results_capped(
+    uc: UseCases, team: Team, model: ScriptedModel, clock: FakeClock
+) -> None:
+    """An earlier answer goes back to the model as its calls (assistant, empty content), their results
+    (tool messages) and its text: its last HISTORY_TOOL_CALLS calls, each result and arguments capped."""
+    conversation = await _chat(uc, team.member)
+    records = tuple(
+        ToolCallRecord(
+            id=f"c{n}",
+            name="list_projects",
+            arguments=json.dumps({"name": "x" * 3000}) if n == 9 else "{}",
+            outcome=ToolOutcome.OK,
+            result="r" * 5000 if n == 9 else f"result {n}",
+        )
+        for n in range(10)
+    )
+    asked = Message(
+        id="01a",
+        tenant_id=team.tenant_id,
+        conversation_id=conversation,
+        role=MessageRole.USER,
+        content="antes",
+        status=MessageStatus.COMPLETE,
+        created_at=clock.now(),
+    )
+    answered = msgspec.structs.replace(
+        asked, id="01b", role=MessageRole.ASSISTANT, content="feito", tool_calls=records, reply_to="01a"
+    )
+    async with uc.ports.uow() as uow:
+        await uow.messages.add(asked)
+        await uow.messages.add(answered)
+        await uow.commit()
+    model.script(say("ok"))
+
+    await uc.conversations.send(team.member, conversation, NewMessage(content="e agora?"))
+
+    sent = model.requests[0].messages
+    kept = records[-HISTORY_TOOL_CALLS:]
+    assert [m.role for m in sent] == ["system", "user", "assistant", *["tool"] * len(kept), "assistant", "user"]
+    calls = sent[2]
+    assert calls.content == ""
+    assert [c.id for c in calls.tool_calls] == [r.id for r in kept]
+    assert calls.tool_calls[-1].arguments == cap(kept[-1].arguments, HISTORY_TOOL_RESULT)
+    assert [(m.tool_call_id, m.content) for m in sent[3:-2]] == [
+        (r.id, cap(r.result, HISTORY_TOOL_RESULT)) for r in kept
+    ]
+    assert sent[-3].content.endswith("[truncated: 3000 more characters]")
+    assert (sent[-2].content, sent[-1].content) == ("feito", "e agora?")

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import msgspec
 
 from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.chat_streams import StreamEvent
-from tesserra_core.domain.conversations import Conversation, ConversationStatus, Message, MessageStatus
+from tesserra_core.domain.conversations import (
+    GENERATING,
+    Approval,
+    ApprovalStatus,
+    Conversation,
+    ConversationStatus,
+    Message,
+)
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
@@ -34,6 +42,8 @@ class MemoryConversations(_Repo):
             self._drop(self._store.messages, message.id)
             for key in [k for k in self._store.message_events if k[0] == message.id]:
                 self._drop(self._store.message_events, key)
+            for approval in [a for a in self._store.approvals.values() if a.message_id == message.id]:
+                self._drop(self._store.approvals, approval.id)
         return self._pop(self._store.conversations, conversation_id)
 
     async def list(
@@ -91,9 +101,7 @@ class MemoryMessages(_Repo):
         return next((m for m in messages if m.tenant_id == tenant_id and m.reply_to == message_id), None)
 
     async def streaming(self) -> Sequence[Message]:
-        return sorted(
-            (m for m in self._store.messages.values() if m.status is MessageStatus.STREAMING), key=lambda m: m.id
-        )
+        return sorted((m for m in self._store.messages.values() if m.status in GENERATING), key=lambda m: m.id)
 
 
 class MemoryMessageEvents(_Repo):
@@ -107,6 +115,31 @@ class MemoryMessageEvents(_Repo):
         events = self._store.message_events.values()
         found = [e for e in events if e.tenant_id == tenant_id and e.message_id == message_id and e.seq > seq]
         return sorted(found, key=lambda e: e.seq)
+
+
+class MemoryApprovals(_Repo):
+    async def add(self, approval: Approval) -> None:
+        self._put(self._store.approvals, approval.id, approval)
+
+    async def get(self, tenant_id: str, message_id: str, approval_id: str) -> Approval | None:
+        found = self._owned(self._store.approvals, tenant_id, approval_id)
+        return found if found is not None and found.message_id == message_id else None
+
+    async def decide(self, tenant_id: str, approval_id: str, status: ApprovalStatus, at: datetime) -> bool:
+        found = self._owned(self._store.approvals, tenant_id, approval_id)
+        if found is None or found.status is not ApprovalStatus.PENDING:
+            return False
+        self._put(self._store.approvals, approval_id, msgspec.structs.replace(found, status=status, decided_at=at))
+        return True
+
+    async def pending_of(self, tenant_id: str, message_id: str) -> list[Approval]:
+        approvals = self._store.approvals.values()
+        found = [
+            a
+            for a in approvals
+            if a.tenant_id == tenant_id and a.message_id == message_id and a.status is ApprovalStatus.PENDING
+        ]
+        return sorted(found, key=lambda a: a.id)
 
 
 class MemoryChatBudgets(_Repo):

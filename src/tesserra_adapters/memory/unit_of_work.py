@@ -14,6 +14,7 @@ from types import TracebackType
 from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
 from tesserra_adapters.memory.base import Undo
 from tesserra_adapters.memory.conversations import (
+    MemoryApprovals,
     MemoryChatBudgets,
     MemoryConversations,
     MemoryMessageEvents,
@@ -23,7 +24,7 @@ from tesserra_adapters.memory.infra_ssh import MemorySshAudit, MemorySshHosts, M
 from tesserra_adapters.memory.sandboxes import MemorySandboxes
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.chat_streams import StreamEvent
-from tesserra_core.domain.conversations import Conversation, Message
+from tesserra_core.domain.conversations import Approval, Conversation, Message
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.files import ProjectFile
 from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
@@ -64,6 +65,7 @@ class MemoryStore:
     conversations: dict[str, Conversation] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
     message_events: dict[tuple[str, int], StreamEvent] = field(default_factory=dict)
+    approvals: dict[str, Approval] = field(default_factory=dict)
     chat_budgets: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
@@ -107,6 +109,7 @@ class MemoryUnitOfWork:
         self.conversations = MemoryConversations(store, self._journal)
         self.messages = MemoryMessages(store, self._journal)
         self.message_events = MemoryMessageEvents(store, self._journal)
+        self.approvals = MemoryApprovals(store, self._journal)
         self.chat_budgets = MemoryChatBudgets(store, self._journal)
         self.plans = billing.MemoryPlans(store, self._journal)
         self.subscriptions = billing.MemorySubscriptions(store, self._journal)

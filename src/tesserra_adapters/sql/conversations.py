@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -14,7 +15,16 @@ from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
 from tesserra_core.domain.agents import Agent
 from tesserra_core.domain.chat_streams import EventName, StreamEvent
-from tesserra_core.domain.conversations import Conversation, ConversationStatus, Message, ToolCallRecord, Usage
+from tesserra_core.domain.conversations import (
+    GENERATING,
+    Approval,
+    ApprovalStatus,
+    Conversation,
+    ConversationStatus,
+    Message,
+    ToolCallRecord,
+    Usage,
+)
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
@@ -121,7 +131,8 @@ class SqlMessages(Repo):
         return await self._read_by(t.messages, _message, tenant_id=tenant_id, reply_to=message_id)
 
     async def streaming(self) -> Sequence[Message]:
-        stmt = select(t.messages).where(t.messages.c.status == "streaming").order_by(t.messages.c.id)
+        statuses = sorted(s.value for s in GENERATING)
+        stmt = select(t.messages).where(t.messages.c.status.in_(statuses)).order_by(t.messages.c.id)
         return [_message(r) for r in await self._all(stmt)]
 
 
@@ -149,6 +160,34 @@ class SqlMessageEvents(Repo):
             .order_by(e.seq)
         )
         return [_event(r) for r in await self._all(stmt)]
+
+
+def _approval(r: Row[Any]) -> Approval:
+    return from_row(Approval, r)
+
+
+class SqlApprovals(Repo):
+    async def add(self, approval: Approval) -> None:
+        await self._conn.execute(t.chat_approvals.insert().values(to_values(approval)))
+
+    async def get(self, tenant_id: str, message_id: str, approval_id: str) -> Approval | None:
+        return await self._read_by(
+            t.chat_approvals, _approval, id=approval_id, tenant_id=tenant_id, message_id=message_id
+        )
+
+    async def decide(self, tenant_id: str, approval_id: str, status: ApprovalStatus, at: datetime) -> bool:
+        a = t.chat_approvals.c
+        stmt = update(t.chat_approvals).where(
+            a.id == approval_id, a.tenant_id == tenant_id, a.status == ApprovalStatus.PENDING.value
+        )
+        return bool((await self._conn.execute(stmt.values(status=status.value, decided_at=at))).rowcount)
+
+    async def pending_of(self, tenant_id: str, message_id: str) -> list[Approval]:
+        a = t.chat_approvals.c
+        stmt = select(t.chat_approvals).where(
+            a.tenant_id == tenant_id, a.message_id == message_id, a.status == ApprovalStatus.PENDING.value
+        )
+        return [_approval(r) for r in await self._all(stmt.order_by(a.id))]
 
 
 class SqlChatBudgets(Repo):

@@ -662,6 +662,25 @@ message_events = Table(
 )
 """The events of streamed answers, as sent (migration 0014)."""
 
+chat_approvals = Table(
+    "chat_approvals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, nullable=False),
+    Column("conversation_id", ID, nullable=False),
+    Column("message_id", ID, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("tool_call_id", String(128), nullable=False),
+    Column("tool", String(128), nullable=False),
+    Column("arguments", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=True),
+    Index(None, "message_id"),
+)
+"""Destructive tool calls waiting for the user's decision (migration 0015); ``status`` leaves ``pending``
+once, by a conditional update."""
+
 chat_budgets = Table(
     "chat_budgets",
     metadata,

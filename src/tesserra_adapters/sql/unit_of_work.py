@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
-from tesserra_adapters.sql.conversations import SqlChatBudgets, SqlConversations, SqlMessageEvents, SqlMessages
+from tesserra_adapters.sql.conversations import (
+    SqlApprovals,
+    SqlChatBudgets,
+    SqlConversations,
+    SqlMessageEvents,
+    SqlMessages,
+)
 from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts, SqlSshLeases
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
@@ -78,6 +84,7 @@ class SqlUnitOfWork:
         self.conversations = SqlConversations(conn)
         self.messages = SqlMessages(conn)
         self.message_events = SqlMessageEvents(conn)
+        self.approvals = SqlApprovals(conn)
         self.chat_budgets = SqlChatBudgets(conn)
         self.plans = billing.SqlPlans(conn)
         self.subscriptions = billing.SqlSubscriptions(conn)

@@ -2,8 +2,8 @@
 
 Every event has the answer's ``message_id`` and a ``seq`` (1, 2, ...) that is its SSE ``id:``; its
 ``data`` is JSON text, stored as sent, so a replay is byte for byte what was streamed. An answer's
-events are ``message_start``, then any of ``text_delta``, ``tool_call``, ``tool_result``, ``usage``,
-then ``error`` if it failed, and always last ``done`` (the final message).
+events are ``message_start``, then any of ``text_delta``, ``tool_call``, ``approval_required``,
+``tool_result``, ``usage``, then ``error`` if it failed, and always last ``done`` (the final message).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ class EventName(enum.StrEnum):
     TEXT_DELTA = "text_delta"
     TOOL_CALL = "tool_call"
     TOOL_RESULT = "tool_result"
+    APPROVAL_REQUIRED = "approval_required"
     USAGE = "usage"
     ERROR = "error"
     DONE = "done"

@@ -45,6 +45,8 @@ class Role(enum.StrEnum):
 class MessageStatus(enum.StrEnum):
     STREAMING = "streaming"
     """The answer is being generated: its events are at ``.../mensagens/{id}/eventos``."""
+    PENDING_APPROVAL = "pending_approval"
+    """The answer waits for the user to approve or deny a destructive tool call (``approval_required``)."""
     COMPLETE = "complete"
     FAILED = "failed"
     """The provider failed or is not configured: ``error`` (and ``error_code``) say why."""
@@ -62,10 +64,14 @@ class StopReason(enum.StrEnum):
     ERROR = "error"
 
 
+GENERATING = frozenset({MessageStatus.STREAMING, MessageStatus.PENDING_APPROVAL})
+"""An answer in these is not over: a server process is (or was, until it died) generating it."""
+
+
 class ToolOutcome(enum.StrEnum):
     OK = "ok"
     DENIED = "denied"
-    """Not one of the agent's tools, or beyond the user's rights: it did not run."""
+    """Not one of the agent's tools, beyond the user's rights, or refused by the user: it did not run."""
     INVALID = "invalid"
     """Its arguments were not valid JSON or did not match the tool's schema: it did not run."""
     FAILED = "failed"
@@ -118,3 +124,30 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
 def estimate_tokens(text: str) -> int:
     """A rough count for providers that report none: about four characters a token, at least one."""
     return max(1, (len(text) + 3) // 4) if text else 0
+
+
+class ApprovalStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    """Nobody decided in time: denied automatically."""
+    CANCELLED = "cancelled"
+    """The answer ended first (cancelled, or the server stopped): the call never runs."""
+
+
+class Approval(msgspec.Struct, frozen=True, kw_only=True):
+    """A destructive tool call the model asked for, waiting for the conversation's user to decide. Stored:
+    only one decision (or the timeout, or the answer's end) ever moves it out of ``pending``."""
+
+    id: str
+    tenant_id: str
+    conversation_id: str
+    message_id: str
+    tool_call_id: str
+    tool: str
+    arguments: str
+    status: ApprovalStatus
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None = None

@@ -151,6 +151,9 @@ class ToolInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     description: str = ""
     input_schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    destructive: bool = False
+    """Its MCP annotations say so (``destructiveHint`` true and not ``readOnlyHint``): an agent's call
+    waits for the user's approval."""
 
 
 class Installation(msgspec.Struct, frozen=True, kw_only=True):

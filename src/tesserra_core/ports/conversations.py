@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from tesserra_core.domain.chat_streams import StreamEvent
-from tesserra_core.domain.conversations import Conversation, ConversationStatus, Message
+from tesserra_core.domain.conversations import Approval, ApprovalStatus, Conversation, ConversationStatus, Message
 from tesserra_core.domain.paging import PageRequest
 
 
@@ -61,7 +62,8 @@ class MessageRepository(Protocol):
         ...
 
     async def streaming(self) -> Sequence[Message]:
-        """Every answer, of every tenant, still marked streaming (the start-up repair's work)."""
+        """Every answer, of every tenant, still being generated (streaming or pending approval): the
+        start-up repair's work."""
         ...
 
 
@@ -91,4 +93,19 @@ class ChatBudgetRepository(Protocol):
 
     async def spent(self, budget: str, period: str) -> tuple[int, int]:
         """Tokens and tool calls spent or reserved in the budget's period."""
+        ...
+
+
+class ApprovalRepository(Protocol):
+    async def add(self, approval: Approval) -> None: ...
+
+    async def get(self, tenant_id: str, message_id: str, approval_id: str) -> Approval | None: ...
+
+    async def decide(self, tenant_id: str, approval_id: str, status: ApprovalStatus, at: datetime) -> bool:
+        """Move a pending approval to ``status``, atomically: of racing decisions exactly one succeeds
+        (True); on one no longer pending it changes nothing (False)."""
+        ...
+
+    async def pending_of(self, tenant_id: str, message_id: str) -> list[Approval]:
+        """The answer's approvals still pending."""
         ...

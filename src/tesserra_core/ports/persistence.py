@@ -19,6 +19,7 @@ from tesserra_core.ports.billing import (
     SubscriptionRepository,
 )
 from tesserra_core.ports.conversations import (
+    ApprovalRepository,
     ChatBudgetRepository,
     ConversationRepository,
     MessageEventRepository,
@@ -275,6 +276,9 @@ class UnitOfWork(Protocol):
 
     @property
     def message_events(self) -> MessageEventRepository: ...
+
+    @property
+    def approvals(self) -> ApprovalRepository: ...
 
     @property
     def chat_budgets(self) -> ChatBudgetRepository: ...

@@ -4,8 +4,9 @@ answers or a limit (steps, tool calls, tokens) stops it.
 Every tool call runs as the conversation's user (``actor``) through the same use case as the REST call,
 with the same scope and tier checks. The model never names who acts: it only names a tool and its
 arguments. A tool outside the agent's list, beyond the user's rights, or with arguments that do not
-match its schema goes back to the model as a structured error and never runs. Results are capped in
-size, with a marker saying how much was cut.
+match its schema goes back to the model as a structured error and never runs. A destructive tool
+runs only once the user approves the call (``approve``); denied, or not decided in time, the model is
+told so and it never runs. Results are capped in size, with a marker saying how much was cut.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ import msgspec
 
 from tesserra_core.domain.agents import Agent
 from tesserra_core.domain.chat_streams import EventName
-from tesserra_core.domain.conversations import StopReason, ToolCallRecord, ToolOutcome, Usage, estimate_tokens
+from tesserra_core.domain.conversations import (
+    ApprovalStatus,
+    StopReason,
+    ToolCallRecord,
+    ToolOutcome,
+    Usage,
+    estimate_tokens,
+)
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.jsonschema import validate
 from tesserra_core.errors import TesserraError
@@ -50,8 +58,21 @@ Emit = Callable[[EventName, dict[str, Any]], Awaitable[None]]
 """Where the loop tells what happens as it happens (a streamed answer's events)."""
 
 
+Approve = Callable[[ToolCall], Awaitable[ApprovalStatus]]
+"""Asks the user whether a destructive call may run, and waits for the answer."""
+
+_REFUSED = {
+    ApprovalStatus.DENIED: ("denied_by_user", "the user denied this tool call: it did not run"),
+    ApprovalStatus.EXPIRED: ("approval_timeout", "nobody approved this tool call in time: it did not run"),
+}
+
+
 async def _silent(name: EventName, data: dict[str, Any]) -> None:
     return None
+
+
+async def _nobody(call: ToolCall) -> ApprovalStatus:
+    return ApprovalStatus.DENIED
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,10 +116,16 @@ class AgentLoop:
     max_result: int = MAX_TOOL_RESULT
 
     async def answer(
-        self, actor: Principal, agent: Agent, history: Sequence[ChatMessage], emit: Emit = _silent
+        self,
+        actor: Principal,
+        agent: Agent,
+        history: Sequence[ChatMessage],
+        emit: Emit = _silent,
+        approve: Approve = _nobody,
     ) -> Answer:
         """The agent's answer to the conversation so far (``history`` ends with the user's message); ``emit``
-        hears each text delta, tool call, tool result and step's usage as it happens."""
+        hears each text delta, tool call, tool result and step's usage as it happens; ``approve`` decides
+        each destructive call (by default nobody approves: it is denied)."""
         messages = [ChatMessage(role="system", content=agent.instructions), *history]
         own = {name: self.tools[name] for name in agent.tools if name in self.tools}
         available = {**await self.installations.offered(actor, agent), **own}  # a registry name wins a clash
@@ -132,7 +159,7 @@ class AgentLoop:
                 if len(records) >= limits.max_tool_calls:
                     return self._stop(StopReason.TOOL_CALL_LIMIT, text, records, usage, step)
                 await emit(EventName.TOOL_CALL, {"id": call.id, "name": call.name, "arguments": call.arguments})
-                record = await self._run(actor, available, call)
+                record = await self._run(actor, available, call, approve)
                 await emit(EventName.TOOL_RESULT, {"id": record.id, "outcome": record.outcome, "result": record.result})
                 records.append(record)
                 messages.append(ChatMessage(role="tool", content=record.result, tool_call_id=call.id))
@@ -172,7 +199,9 @@ class AgentLoop:
             usage = Usage(prompt_tokens=sent, completion_tokens=made, estimated=True)
         return _Step(text=text, calls=tuple(calls), usage=usage)
 
-    async def _run(self, actor: Principal, available: Mapping[str, AgentTool], call: ToolCall) -> ToolCallRecord:
+    async def _run(
+        self, actor: Principal, available: Mapping[str, AgentTool], call: ToolCall, approve: Approve
+    ) -> ToolCallRecord:
         def record(outcome: ToolOutcome, result: str) -> ToolCallRecord:
             return ToolCallRecord(
                 id=call.id[:MAX_TOOL_NAME],
@@ -202,6 +231,11 @@ class AgentLoop:
             validate(arguments, tool.parameters, "arguments")
         except TesserraError as exc:
             return record(ToolOutcome.INVALID, _error("invalid_arguments", exc.message))
+        if tool.destructive:
+            verdict = await approve(call)
+            if verdict is not ApprovalStatus.APPROVED:
+                code, message = _REFUSED.get(verdict, _REFUSED[ApprovalStatus.DENIED])
+                return record(ToolOutcome.DENIED, _error(code, message))
         try:
             result = await tool.run(actor, arguments)
         except TesserraError as exc:

@@ -18,7 +18,7 @@ from tesserra_core.domain.agents import Agent
 from tesserra_core.domain.identity import Principal, Tier
 from tesserra_core.domain.paging import MAX_LIMIT, PageRequest
 from tesserra_core.domain.projects import MAX_NAME, ProjectFilter, ProjectStatus
-from tesserra_core.domain.tools import ToolInfo
+from tesserra_core.domain.tools import InstallationStatus, ToolInfo
 from tesserra_core.errors import Forbidden
 from tesserra_core.ports.models import ToolSpec
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -26,9 +26,11 @@ from tesserra_core.usecases.contract import description_of, scope_of
 from tesserra_core.usecases.domains import Domains, ListDomains
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_core.usecases.installations import CallInstallationTool, ToolCall
-from tesserra_core.usecases.projects import GetProject, ListProjects, Projects
+from tesserra_core.usecases.projects import DeleteProject, GetProject, ListProjects, Projects
 
 Run = Callable[[Principal, dict[str, Any]], Awaitable[Any]]
+
+_UNLINKED = "A tool of a server that acts with the user's own account, which is not linked yet: a call tells so."
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class AgentTool:
     """The core's named rule its REST twin counts against, on the same per-token counter."""
     description: str = ""
     """Its own description (an installation's tool); a registry tool reads as its use case."""
+    destructive: bool = False
+    """It changes or removes things the user cannot get back (MCP ``destructiveHint``): a call waits for
+    the user's approval."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -86,8 +91,19 @@ def builtin_tools(projects: Projects, domains: Domains) -> dict[str, AgentTool]:
     async def get_project(actor: Principal, args: dict[str, Any]) -> Any:
         return await projects.get(actor, args["project_id"])
 
+    async def delete_project(actor: Principal, args: dict[str, Any]) -> Any:
+        await projects.delete(actor, args["project_id"])
+        return {"deleted": args["project_id"]}
+
     async def list_domains(actor: Principal, args: dict[str, Any]) -> Any:
         return await domains.list(actor, _page(args))
+
+    one_project = {
+        "type": "object",
+        "properties": {"project_id": {"type": "string", "maxLength": 64}},
+        "required": ["project_id"],
+        "additionalProperties": False,
+    }
 
     statuses = [s.value for s in ProjectStatus]
     tools = [
@@ -102,17 +118,8 @@ def builtin_tools(projects: Projects, domains: Domains) -> dict[str, AgentTool]:
             ),
             list_projects,
         ),
-        AgentTool(
-            "get_project",
-            GetProject,
-            {
-                "type": "object",
-                "properties": {"project_id": {"type": "string", "maxLength": 64}},
-                "required": ["project_id"],
-                "additionalProperties": False,
-            },
-            get_project,
-        ),
+        AgentTool("get_project", GetProject, one_project, get_project),
+        AgentTool("delete_project", DeleteProject, one_project, delete_project, destructive=True),
         AgentTool("list_domains", ListDomains, _paging(), list_domains),
     ]
     return {tool.name: tool for tool in tools}
@@ -122,7 +129,9 @@ def builtin_tools(projects: Projects, domains: Domains) -> dict[str, AgentTool]:
 class InstallationTools:
     """The installation tools an agent names that the user can reach: those of the installations the user
     sees (the tenant's, and the user's own) whose entry and reported tool match; the newest installation
-    of an entry wins."""
+    of an entry wins. A server that acts with a user's own OAuth account is only ever installed for that
+    user (``per_user_tool``), so a call reaches the server started with the caller's own token, never
+    another user's or a tenant-wide one; without a linked account the call answers ``needs_auth``."""
 
     uow: UnitOfWorkFactory
     call: CallInstallationTool
@@ -138,6 +147,14 @@ class InstallationTools:
             for info in installation.tools:
                 if (installation.entry_id, info.name) in wanted and info.name not in offered:
                     offered[info.name] = self._tool(installation.id, info)
+        # An installation waiting for its user's account has reported no tools yet: the agent's tools of its
+        # entry are offered all the same, so that a call reaches CallInstallationTool, which starts the server
+        # with this user's own token, or answers needs_auth (link your account) while there is none.
+        for installation in installations:
+            if installation.status is InstallationStatus.NEEDS_AUTH:
+                for entry_id, name in sorted(wanted):
+                    if entry_id == installation.entry_id and name not in offered:
+                        offered[name] = self._tool(installation.id, ToolInfo(name=name, description=_UNLINKED))
         return offered
 
     def _tool(self, installation_id: str, info: ToolInfo) -> AgentTool:
@@ -153,4 +170,5 @@ class InstallationTools:
             tier=Tier.STANDARD,
             rate_limit=None,
             description=info.description,
+            destructive=info.destructive,
         )

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from tesserra_core.domain.chat_streams import EventName, StreamEvent, partial_text
-from tesserra_core.domain.conversations import Message, MessageStatus
+from tesserra_core.domain.conversations import GENERATING, ApprovalStatus, Message, MessageStatus
 from tesserra_core.errors import TesserraError
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
@@ -47,6 +47,8 @@ class LiveAnswer:
     error: TesserraError | None = None
     stopping: MessageStatus | None = None
     """Why its task is being cancelled: ``cancelled`` (the user) or ``interrupted`` (the server stops)."""
+    awaiting: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while the answer waits for the user's decision on a tool call (``pending_approval``)."""
     task: asyncio.Task[None] | None = None
     closed: bool = False
     """Its task is over: no event will follow (``done`` is last, unless storing the end failed)."""
@@ -188,7 +190,7 @@ class AnswerBoard:
                 if event.name is EventName.DONE:
                     return
             if not stored:
-                if message is None or message.status is not MessageStatus.STREAMING:
+                if message is None or message.status not in GENERATING:
                     return
                 await asyncio.sleep(self.poll)
 
@@ -200,8 +202,9 @@ class AnswerBoard:
 
 @dataclass(frozen=True, slots=True)
 class RepairAnswers:
-    """At start-up: an answer still marked streaming belongs to a server that died; it ends
-    ``interrupted`` with the text it had streamed, and its event stream gets its ``error`` and ``done``."""
+    """At start-up: an answer still marked streaming (or pending approval) belongs to a server that died;
+    it ends ``interrupted`` with the text it had streamed, its pending approvals end ``cancelled`` (the
+    tool never runs: a decision after that is 409), and its event stream gets its ``error`` and ``done``."""
 
     uow: UnitOfWorkFactory
     board: AnswerBoard
@@ -210,7 +213,10 @@ class RepairAnswers:
     async def __call__(self) -> int:
         async with self.uow() as uow:
             stuck = [m for m in await uow.messages.streaming() if m.id not in self.board.live]
+            now = self.clock.now()
             for message in stuck:
+                for approval in await uow.approvals.pending_of(message.tenant_id, message.id):
+                    await uow.approvals.decide(message.tenant_id, approval.id, ApprovalStatus.CANCELLED, now)
                 events = await uow.message_events.after(message.tenant_id, message.id, 0)
                 final = msgspec.structs.replace(
                     message,

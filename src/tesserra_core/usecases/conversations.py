@@ -18,6 +18,8 @@ from tesserra_core.domain.agents import AgentCatalog
 from tesserra_core.domain.conversations import (
     MAX_MESSAGE,
     MAX_TITLE,
+    Approval,
+    ApprovalStatus,
     Conversation,
     ConversationStatus,
     Message,
@@ -30,7 +32,7 @@ from tesserra_core.domain.conversations import (
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import TEXT, Input, check_name, name_meta
-from tesserra_core.errors import found
+from tesserra_core.errors import NotFound, found
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.views import View
@@ -81,7 +83,34 @@ class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-class MessageView(View[Message], frozen=True):
+class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    message_id: str
+    tool_call_id: str
+    tool: str
+    arguments: str
+    """The call's arguments, as the model wrote them (JSON text)."""
+    status: ApprovalStatus
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+
+    @classmethod
+    def of(cls, a: Approval) -> ApprovalView:
+        return cls(
+            id=a.id,
+            message_id=a.message_id,
+            tool_call_id=a.tool_call_id,
+            tool=a.tool,
+            arguments=a.arguments,
+            status=a.status,
+            created_at=a.created_at,
+            expires_at=a.expires_at,
+            decided_at=a.decided_at,
+        )
+
+
+class MessageView(View[Message], frozen=True, omit_defaults=True):
     id: str
     conversation_id: str
     role: Role
@@ -95,6 +124,28 @@ class MessageView(View[Message], frozen=True):
     latency_ms: int
     created_at: datetime
     reply_to: str | None
+    approval: ApprovalView | None = None
+    """Only while the answer is ``pending_approval``: the tool call it waits on (decide it at
+    ``.../mensagens/{id}/aprovacoes/{approval_id}``)."""
+
+    @classmethod
+    def of(cls, m: Message, /, approval: Approval | None = None) -> MessageView:
+        return cls(
+            id=m.id,
+            conversation_id=m.conversation_id,
+            role=m.role,
+            content=m.content,
+            status=m.status,
+            stop_reason=m.stop_reason,
+            error=m.error,
+            error_code=m.error_code,
+            tool_calls=m.tool_calls,
+            usage=m.usage,
+            latency_ms=m.latency_ms,
+            created_at=m.created_at,
+            reply_to=m.reply_to,
+            approval=ApprovalView.of(approval) if approval is not None else None,
+        )
 
 
 class Exchange(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +155,14 @@ class Exchange(msgspec.Struct, frozen=True, kw_only=True):
     reply: MessageView
 
 
+async def view_of(uow: UnitOfWork, message: Message) -> MessageView:
+    """The message's view, with the approval it waits on if it does."""
+    if message.status is not MessageStatus.PENDING_APPROVAL:
+        return MessageView.of(message)
+    pending = await uow.approvals.pending_of(message.tenant_id, message.id)
+    return MessageView.of(message, pending[0] if pending else None)
+
+
 async def conversation_of(uow: UnitOfWork, actor: Principal, conversation_id: str) -> Conversation:
     """The caller's own conversation in the caller's tenant, or 404."""
     return found(
@@ -111,6 +170,15 @@ async def conversation_of(uow: UnitOfWork, actor: Principal, conversation_id: st
         "no such conversation",
         code="conversation_not_found",
     )
+
+
+async def answer_of(uow: UnitOfWork, actor: Principal, conversation_id: str, message_id: str) -> Message:
+    """An answer (assistant message) of the caller's own conversation, or 404."""
+    await conversation_of(uow, actor, conversation_id)
+    message = await uow.messages.get(actor.tenant_id, conversation_id, message_id)
+    if message is None or message.role is not Role.ASSISTANT:
+        raise NotFound("no such answer in this conversation", code="message_not_found")
+    return message
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,4 +281,6 @@ class ListMessages:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
             await conversation_of(uow, actor, conversation_id)
-            return page.answer(await uow.messages.list(actor.tenant_id, conversation_id, page), MessageView.of)
+            messages, total = await uow.messages.list(actor.tenant_id, conversation_id, page)
+            views = [await view_of(uow, m) for m in messages]
+        return Page(views, total, page.limit, page.offset)

@@ -21,6 +21,8 @@ import msgspec
 from tesserra_core.domain.agents import AgentCatalog
 from tesserra_core.domain.chat_streams import EventName, StreamEvent
 from tesserra_core.domain.conversations import (
+    GENERATING,
+    ApprovalStatus,
     Conversation,
     ConversationStatus,
     Message,
@@ -40,10 +42,11 @@ from tesserra_core.errors import (
     ValidationFailed,
 )
 from tesserra_core.ports import Ports
-from tesserra_core.ports.models import ChatMessage
+from tesserra_core.ports.models import ChatMessage, ToolCall
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.usecases.agent_loop import AgentLoop
+from tesserra_core.usecases.agent_loop import AgentLoop, cap
+from tesserra_core.usecases.chat_approvals import APPROVAL_TIMEOUT, ApprovalGate, DecideApproval
 from tesserra_core.usecases.chat_budgets import ChatBudgets, Reservation
 from tesserra_core.usecases.chat_streams import AnswerBoard, LiveAnswer, Recorder, RepairAnswers
 from tesserra_core.usecases.conversations import (
@@ -56,7 +59,9 @@ from tesserra_core.usecases.conversations import (
     NewMessage,
     StartConversation,
     UpdateConversation,
+    answer_of,
     conversation_of,
+    view_of,
 )
 
 MAX_KEY = 255
@@ -69,11 +74,29 @@ class Posted(msgspec.Struct, frozen=True, kw_only=True):
     reply: Message
 
 
-def _as_chat(message: Message) -> ChatMessage:
-    return ChatMessage(role=message.role.value, content=message.content)
+HISTORY_TOOL_CALLS = 8
+"""The most tool calls of one earlier answer the model is given again (its last ones)."""
+HISTORY_TOOL_RESULT = 2_000
+"""The most characters of an earlier tool result (or call's arguments) the model is given again."""
 
 
-def _error_of(reply: Message) -> TesserraError:
+def _as_chat(message: Message) -> list[ChatMessage]:
+    """An earlier message as the model is given it again: an answer that called tools is its calls
+    (an assistant message with empty content and the ``tool_calls``), their results (``tool``
+    messages), then its text; each capped."""
+    if message.role is Role.USER or not message.tool_calls:
+        return [ChatMessage(role=message.role.value, content=message.content)]
+    records = message.tool_calls[-HISTORY_TOOL_CALLS:]
+    calls = tuple(ToolCall(id=r.id, name=r.name, arguments=cap(r.arguments, HISTORY_TOOL_RESULT)) for r in records)
+    results = [ChatMessage(role="tool", content=cap(r.result, HISTORY_TOOL_RESULT), tool_call_id=r.id) for r in records]
+    return [
+        ChatMessage(role="assistant", content="", tool_calls=calls),
+        *results,
+        ChatMessage(role="assistant", content=message.content),
+    ]
+
+
+def _error_of(reply: MessageView) -> TesserraError:
     """A failed answer's error, as it was raised (for a retry of the same post)."""
     message = reply.error or "the model provider failed"
     kind = _FAILURES.get(reply.error_code or "", UpstreamFailed)
@@ -117,6 +140,7 @@ class PostMessage:
     budgets: ChatBudgets
     ids: IdFactory
     clock: Clock
+    gate: ApprovalGate
 
     async def __call__(self, actor: Principal, conversation_id: str, cmd: NewMessage, key: str | None) -> Posted:
         actor.require(Scope.CHAT_WRITE)
@@ -148,7 +172,7 @@ class PostMessage:
         except BaseException:
             await self.budgets.settle(reservation, 0, 0)
             raise
-        said = [_as_chat(m) for m in history if m.status is MessageStatus.COMPLETE and m.id != reply.id]
+        said = [c for m in history if m.status is MessageStatus.COMPLETE and m.id != reply.id for c in _as_chat(m)]
 
         async def generate(live: LiveAnswer) -> None:
             await self._generate(actor, conversation, message, reply, said, live, Spending(reservation))
@@ -183,6 +207,8 @@ class PostMessage:
         async def emit(name: EventName, data: dict[str, Any]) -> None:
             spending.count(name, data)
             await recorder.emit(name, data)
+            if name is EventName.APPROVAL_REQUIRED:
+                live.awaiting.set()
 
         final = reply
         extra: tuple[tuple[EventName, Any], ...] = ()
@@ -191,7 +217,14 @@ class PostMessage:
                 EventName.MESSAGE_START,
                 {"message_id": reply.id, "conversation_id": conversation.id, "reply_to": message.id},
             )
-            answer = await self.loop.answer(actor, conversation.agent, said, emit)
+
+            async def approve(call: ToolCall) -> ApprovalStatus:
+                try:
+                    return await self.gate.ask(reply, call, emit)
+                finally:
+                    live.awaiting.clear()
+
+            answer = await self.loop.answer(actor, conversation.agent, said, emit, approve)
             spending.settled(answer.usage.completion_tokens, len(answer.tool_calls))
             final = msgspec.structs.replace(
                 reply,
@@ -270,7 +303,9 @@ class PostMessage:
 @dataclass(frozen=True, slots=True)
 class SendMessage:
     """Post a message to one of the caller's conversations and get the agent's whole answer. The agent's
-    tool calls run as the caller, with the caller's scopes and tier, exactly as the REST calls would.
+    tool calls run as the caller, with the caller's scopes and tier, exactly as the REST calls would. An
+    answer that waits for the caller to approve a destructive tool call comes back as it stands, status
+    ``pending_approval`` with its ``approval``: decide it, then list the messages or follow the answer.
     Without a model provider: 503 model_unavailable, and the message stays stored (with a failed answer).
     A retry with the same ``Idempotency-Key`` gets the same answer (or the same error) again."""
 
@@ -286,7 +321,7 @@ class SendMessage:
         reply = await self.answers(posted.reply)
         if reply.status is MessageStatus.FAILED:
             raise _error_of(reply)
-        return Exchange(message=MessageView.of(posted.message), reply=MessageView.of(reply))
+        return Exchange(message=MessageView.of(posted.message), reply=reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,21 +329,34 @@ class AwaitAnswer:
     board: AnswerBoard
     uow: UnitOfWorkFactory
 
-    async def __call__(self, reply: Message) -> Message:
-        """The answer once it has ended (the stored one if it is not generated here)."""
+    async def __call__(self, reply: Message) -> MessageView:
+        """The answer once it has ended, or while it waits for the user's approval of a tool call (the
+        stored one if it is not generated here)."""
         live = self.board.running(reply.tenant_id, reply.id)
-        if live is not None:
-            return await asyncio.shield(live.ended)  # the caller going away does not stop the answer
+        while live is not None:
+            ended = asyncio.shield(live.ended)  # the caller going away does not stop the answer
+            waits: asyncio.Future[Any] = asyncio.ensure_future(live.awaiting.wait())
+            try:
+                await asyncio.wait([ended, waits], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waits.cancel()
+            if ended.done():
+                return MessageView.of(ended.result())
+            async with self.uow(read_only=True) as uow:
+                stored = await uow.messages.get(reply.tenant_id, reply.conversation_id, reply.id)
+                if stored is not None and stored.status is MessageStatus.PENDING_APPROVAL:
+                    return await view_of(uow, stored)
+            await asyncio.sleep(0.01)  # decided meanwhile: the answer goes on
         async with self.uow(read_only=True) as uow:
             stored = await uow.messages.get(reply.tenant_id, reply.conversation_id, reply.id)
-        return stored or reply
+            return await view_of(uow, stored or reply)
 
 
 @dataclass(frozen=True, slots=True)
 class StreamMessage:
     """Post a message and follow the answer's events as they come (server-sent events: ``message_start``,
-    ``text_delta``, ``tool_call``, ``tool_result``, ``usage``, ``error``, ``done``). The answer is generated
-    in the server: reconnect with ``GET .../mensagens/{id}/eventos`` and ``Last-Event-ID``."""
+    ``text_delta``, ``tool_call``, ``approval_required``, ``tool_result``, ``usage``, ``error``, ``done``).
+    The answer is generated in the server: reconnect with ``GET .../mensagens/{id}/eventos`` and ``Last-Event-ID``."""
 
     scope: ClassVar[Scope] = Scope.CHAT_WRITE
 
@@ -320,14 +368,6 @@ class StreamMessage:
     ) -> AsyncIterator[StreamEvent]:
         posted = await self.post(actor, conversation_id, cmd, idempotency_key)
         return self.board.follow(actor.tenant_id, conversation_id, posted.reply.id, 0)
-
-
-async def _answer_of(uow: Any, actor: Principal, conversation_id: str, message_id: str) -> Message:
-    await conversation_of(uow, actor, conversation_id)
-    message = await uow.messages.get(actor.tenant_id, conversation_id, message_id)
-    if message is None or message.role is not Role.ASSISTANT:
-        raise NotFound("no such answer in this conversation", code="message_not_found")
-    return message  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +387,7 @@ class FollowAnswer:
         if after < 0:
             raise ValidationFailed("Last-Event-ID must be a whole number >= 0", code="invalid_last_event_id")
         async with self.uow(read_only=True) as uow:
-            await _answer_of(uow, actor, conversation_id, message_id)
+            await answer_of(uow, actor, conversation_id, message_id)
         return self.board.follow(actor.tenant_id, conversation_id, message_id, after)
 
 
@@ -364,11 +404,11 @@ class CancelAnswer:
     async def __call__(self, actor: Principal, conversation_id: str, message_id: str) -> MessageView:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            message = await _answer_of(uow, actor, conversation_id, message_id)
+            message = await answer_of(uow, actor, conversation_id, message_id)
         live = self.board.running(actor.tenant_id, message_id)
         if live is not None:
             message = await self.board.stop(live, MessageStatus.CANCELLED)
-        elif message.status is MessageStatus.STREAMING:
+        elif message.status in GENERATING:
             raise Conflict("this answer is being generated by another server process", code="answer_elsewhere")
         return MessageView.of(message)
 
@@ -408,13 +448,17 @@ class Conversations:
     stream: StreamMessage
     follow: FollowAnswer
     cancel: CancelAnswer
+    decide: DecideApproval
     repair: RepairAnswers
     board: AnswerBoard
 
 
-def conversations(p: Ports, *, catalog: AgentCatalog, loop: AgentLoop) -> Conversations:
+def conversations(
+    p: Ports, *, catalog: AgentCatalog, loop: AgentLoop, approval_timeout: float = APPROVAL_TIMEOUT
+) -> Conversations:
     board = AnswerBoard(p.uow)
-    post = PostMessage(p.uow, loop, board, ChatBudgets(p.uow, p.entitlements, p.clock), p.ids, p.clock)
+    gate = ApprovalGate(p.uow, p.clock, p.ids, approval_timeout)
+    post = PostMessage(p.uow, loop, board, ChatBudgets(p.uow, p.entitlements, p.clock), p.ids, p.clock, gate)
     return Conversations(
         list=ListConversations(p.uow),
         start=StartConversation(p.uow, catalog, p.ids, p.clock),
@@ -426,6 +470,7 @@ def conversations(p: Ports, *, catalog: AgentCatalog, loop: AgentLoop) -> Conver
         stream=StreamMessage(post, board),
         follow=FollowAnswer(p.uow, board),
         cancel=CancelAnswer(p.uow, board),
+        decide=DecideApproval(p.uow, gate, p.clock),
         repair=RepairAnswers(p.uow, board, p.clock),
         board=board,
     )

@@ -11,7 +11,9 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from tesserra_core.domain.conversations import ConversationStatus
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
+from tesserra_core.usecases.chat_approvals import DecideApproval, Decision
 from tesserra_core.usecases.conversations import (
+    ApprovalView,
     ConversationChanges,
     ConversationFilter,
     ConversationView,
@@ -113,6 +115,20 @@ def routes(uc: UseCases) -> Router:
     async def cancel_answer(conversation_id: FromPath[str], message_id: FromPath[str], request: Caller) -> MessageView:
         return await uc.conversations.cancel(request.user, conversation_id, message_id)
 
+    @post(
+        "/{conversation_id:str}/mensagens/{message_id:str}/aprovacoes/{approval_id:str}",
+        status_code=200,
+        **declare(uses=DecideApproval, errors=(400, 403, 404, 409)),
+    )
+    async def decide_approval(
+        conversation_id: FromPath[str],
+        message_id: FromPath[str],
+        approval_id: FromPath[str],
+        data: JSONBody[Decision],
+        request: Caller,
+    ) -> ApprovalView:
+        return await uc.conversations.decide(request.user, conversation_id, message_id, approval_id, data)
+
     handlers = [
         list_conversations,
         start_conversation,
@@ -123,5 +139,6 @@ def routes(uc: UseCases) -> Router:
         send_message,
         follow_answer,
         cancel_answer,
+        decide_approval,
     ]
     return Router("/api/conversas", tags=["Chat"], route_handlers=handlers)

@@ -1,7 +1,8 @@
 """Chat tools: start a conversation with an agent, send it a message (the whole answer comes back), list
-its messages, cancel an answer being generated. Each calls the use case of its REST twin under /api/conversas."""
+its messages, cancel an answer being generated, approve or deny a destructive tool call an answer waits
+on. Each calls the use case of its REST twin under /api/conversas."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -9,8 +10,16 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.inputs import convert
 from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases import conversations, conversations_answers
-from tesserra_core.usecases.conversations import ConversationView, Exchange, MessageView, NewConversation, NewMessage
+from tesserra_core.usecases import chat_approvals, conversations, conversations_answers
+from tesserra_core.usecases.chat_approvals import Decision
+from tesserra_core.usecases.conversations import (
+    ApprovalView,
+    ConversationView,
+    Exchange,
+    MessageView,
+    NewConversation,
+    NewMessage,
+)
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
 tools = ToolSet()
@@ -55,3 +64,17 @@ async def cancel_message(
     actor: Principal,
 ) -> MessageView:
     return await uc.conversations.cancel(actor, conversation_id, message_id)
+
+
+@tools.tool(chat_approvals.DecideApproval)
+async def decide_approval(
+    conversation_id: ConversationId,
+    message_id: Annotated[str, Field(description="The answer's id (the assistant message).")],
+    approval_id: Annotated[str, Field(description="The approval's id (from its approval_required event).")],
+    decision: Annotated[Literal["approve", "deny"], Field(description="Run the tool call, or refuse it.")],
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ApprovalView:
+    cmd = convert(Decision, {"decision": decision})
+    return await uc.conversations.decide(actor, conversation_id, message_id, approval_id, cmd)

@@ -92,7 +92,7 @@ INFRA_SSH_TOOLS = frozenset(
 BASE_TOOLS = frozenset({"whoami", "list_api_keys", "service_status"})
 CHAT_READ_TOOLS = frozenset({"list_agents", "list_verticals", "list_messages"})
 """What chat:read shows, even to a basic-tier key."""
-CHAT_TOOLS = CHAT_READ_TOOLS | {"start_conversation", "send_message", "cancel_message"}
+CHAT_TOOLS = CHAT_READ_TOOLS | {"start_conversation", "send_message", "cancel_message", "decide_approval"}
 """chat:read and chat:write."""
 TOOLS_READ_TOOLS = frozenset(
     {

@@ -140,3 +140,45 @@ async def test_cancel_message_stops_a_streaming_answer_like_its_rest_twin(
         missing = await session.call_tool("cancel_message", {"conversation_id": started["id"], "message_id": "nope"})
         assert missing.is_error
         assert texts(missing)[0] == "no such answer in this conversation"
+
+
+async def test_decide_approval_resumes_the_waiting_answer_like_its_rest_twin(
+    site: Site, mcp_server: Server, model: ScriptedModelServer
+) -> None:
+    """send_message comes back while the answer waits for approval (with the approval); decide_approval
+    approves it and the answer goes on; another tenant is 404 and a second decision 409, as over REST."""
+    token = site.owner_token
+    async with mcp_session(site.mcp_url, bearer(token)) as session, site.http(token) as http:
+        project = (await http.post("/api/projetos", json={"name": "apagavel"})).json()["id"]
+        started = _data(await session.call_tool("start_conversation", {"agent_id": "ops-assistant"}))
+        url = f"/api/conversas/{started['id']}/mensagens"
+        model.script(call("delete_project", {"project_id": project}), say("Feito."))
+
+        exchange = _data(
+            await session.call_tool("send_message", {"conversation_id": started["id"], "content": "apaga"})
+        )
+
+        reply = exchange["reply"]
+        assert reply["status"] == "pending_approval"
+        arguments = {
+            "conversation_id": started["id"],
+            "message_id": reply["id"],
+            "approval_id": reply["approval"]["id"],
+        }
+        other = await new_site(mcp_server)
+        async with mcp_session(other.mcp_url, bearer(other.owner_token)) as theirs:
+            refused = await theirs.call_tool("decide_approval", {**arguments, "decision": "approve"})
+            assert refused.is_error
+            assert refused.structured_content is not None
+            assert refused.structured_content["code"] == "conversation_not_found"
+
+        decided = _data(await session.call_tool("decide_approval", {**arguments, "decision": "approve"}))
+
+        assert decided["status"] == "approved"
+        assert decided["tool"] == "delete_project"
+        again = await http.post(f"{url}/{reply['id']}/aprovacoes/{arguments['approval_id']}", json={"decision": "deny"})
+        assert again.status_code == 409
+        assert again.json()["code"] == "approval_decided"
+        done = (await http.get(f"{url}/{reply['id']}/eventos")).text
+        assert '"status":"complete"' in done
+        assert (await http.get(f"/api/projetos/{project}")).status_code == 404

@@ -32,7 +32,7 @@ async def test_the_catalog_is_public(client: httpx.AsyncClient) -> None:
     assert "instructions" not in body["items"][0]
     one = await client.get(f"/api/agentes/{OPS}")
     assert one.status_code == 200
-    assert one.json()["tools"] == ["list_projects", "get_project", "list_domains"]
+    assert one.json()["tools"] == ["list_projects", "get_project", "list_domains", "delete_project"]
     assert_error(await client.get("/api/agentes/nope"), 404, "agent_not_found")
     narrowed = await client.get("/api/agentes", params={"vertical": "support"})
     assert [a["id"] for a in narrowed.json()["items"]] == ["helpdesk"]
@@ -69,7 +69,12 @@ async def test_a_whole_exchange_with_a_tool_call_run_as_the_user(
     assert first["model"] == "tiny-chat"
     assert first["stream"] is True
     assert first["tool_choice"] == "auto"
-    assert [t["function"]["name"] for t in first["tools"]] == ["list_projects", "get_project", "list_domains"]
+    assert [t["function"]["name"] for t in first["tools"]] == [
+        "list_projects",
+        "get_project",
+        "list_domains",
+        "delete_project",
+    ]
     assert [m["role"] for m in first["messages"]] == ["system", "user"]
     assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "tool"]
     assert second["messages"][2]["content"] == ""
