@@ -5,7 +5,7 @@ sandbox is made when a request comes in; this keeps checking while the connectio
 
 One poller per sandbox with open connections, in each worker, reads the sandbox's row every
 ``EVERY`` seconds (the database is the only place a revocation made by any worker shows), and
-sets the ``ended`` event of each connection that must end; the driver then cuts it. A poller stops
+resolves the ``cut`` future of each connection that must end; the driver then cuts it. A poller stops
 once its sandbox has no open connection left."""
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ def ended(target: ProxyTarget, sandbox: Sandbox | None) -> str | None:
 class ProxyWatch:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self.uow = uow
-        self._open: dict[str, dict[int, tuple[ProxyTarget, asyncio.Event]]] = {}
+        self._open: dict[str, dict[int, tuple[ProxyTarget, asyncio.Future[None]]]] = {}
         self._pollers: dict[str, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager
-    async def watching(self, target: ProxyTarget) -> AsyncIterator[asyncio.Event]:
-        """An event set when the connection opened as ``target`` must end, for as long as the block lasts."""
-        cut = asyncio.Event()
+    async def watching(self, target: ProxyTarget) -> AsyncIterator[asyncio.Future[None]]:
+        """A future done when the connection opened as ``target`` must end, for as long as the block lasts."""
+        cut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         connections = self._open.setdefault(target.sandbox_id, {})
         connections[id(cut)] = (target, cut)
         if target.sandbox_id not in self._pollers:
@@ -73,8 +73,8 @@ class ProxyWatch:
                     log.warning("watching proxied connections of sandbox %s: %r", sandbox_id, exc)
                     continue
                 for target, cut in list(self._open.get(sandbox_id, {}).values()):
-                    if not cut.is_set() and ended(target, sandbox) is not None:
-                        cut.set()
+                    if not cut.done() and ended(target, sandbox) is not None:
+                        cut.set_result(None)
         finally:
             if self._pollers.get(sandbox_id) is asyncio.current_task():
                 del self._pollers[sandbox_id]

@@ -156,24 +156,30 @@ class _Recorded:
         await self.send(message)
 
 
-async def _unless(cut: asyncio.Event, work: Coroutine[Any, Any, None]) -> bool:
-    """Run ``work`` until it ends (True; its exception raised) or ``cut`` is set (False: it is cancelled,
-    its upstream connection closed on the way out)."""
-    task = asyncio.create_task(work)
-    waiter = asyncio.create_task(cut.wait())
-    try:
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    finally:  # on the way out, whether or not this task itself is being cancelled
-        waiter.cancel()
-        cutting = not task.done()
-        if cutting:
+async def _unless(cut: asyncio.Future[None], work: Coroutine[Any, Any, None]) -> bool:
+    """Run ``work`` in this task until it ends (True; its exception raised) or ``cut`` is done (False:
+    it is cancelled where it waits, its upstream connection closed on the way out). No task of its
+    own: the cut cancels this one, the way ``asyncio.timeout`` does."""
+    task = asyncio.current_task()
+    assert task is not None
+    live, cutting = True, False
+
+    def stop(_: asyncio.Future[None]) -> None:
+        nonlocal cutting
+        if live:  # a callback runs later: never cancel what comes after the block
+            cutting = True
             task.cancel()
-        for each in (waiter, task) if cutting else (waiter,):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await each
-    if cutting:
-        return False
-    task.result()
+
+    cut.add_done_callback(stop)
+    try:
+        await work
+    except asyncio.CancelledError:
+        if cutting and task.uncancel() == 0:  # the cut's, and nobody else's
+            return False
+        raise
+    finally:
+        live = False
+        cut.remove_done_callback(stop)
     return True
 
 
