@@ -26,6 +26,7 @@ from tesserra_core.usecases.api_keys import ApiKeys, api_keys
 from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
 from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
+from tesserra_core.usecases.console_sessions import ConsoleSessions, console_sessions
 from tesserra_core.usecases.containers import Containers, containers
 from tesserra_core.usecases.conversations_answers import Conversations, conversations
 from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
@@ -71,6 +72,7 @@ class UseCases:
 
     service: Service
     sessions: Sessions
+    console_sessions: ConsoleSessions
     api_keys: ApiKeys
     tenants: Tenants
     operators: Operators
@@ -205,6 +207,7 @@ def use_cases(
         ports=p,
         service=service(p, version=VERSION, holder=holder),
         sessions=sessions(p, policy=policy, revoker=revoker, profiles=profiles),
+        console_sessions=console_sessions(p, revoker=revoker, cache=credentials),
         api_keys=keys,
         tenants=tenants(p, revoker=revoker),
         operators=operators(p, revoker=revoker, generate=keys.generate),
