@@ -40,6 +40,7 @@ from tesserra_core.usecases.installations import Installations, Listed, installa
 from tesserra_core.usecases.integrations import Integrations, integrations
 from tesserra_core.usecases.mail import Mail, mail
 from tesserra_core.usecases.marketplace import Hits, Marketplace, marketplace
+from tesserra_core.usecases.members import Members, members
 from tesserra_core.usecases.operators import Operators, operators
 from tesserra_core.usecases.projects import Projects, projects
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
@@ -75,6 +76,7 @@ class UseCases:
     console_sessions: ConsoleSessions
     api_keys: ApiKeys
     tenants: Tenants
+    members: Members
     operators: Operators
     projects: Projects
     resources: Resources
@@ -210,6 +212,7 @@ def use_cases(
         console_sessions=console_sessions(p, revoker=revoker, cache=credentials),
         api_keys=keys,
         tenants=tenants(p, revoker=revoker),
+        members=members(p, revoker=revoker),
         operators=operators(p, revoker=revoker, generate=keys.generate),
         projects=project_area,
         resources=resources(p, provisioner=provisioner),

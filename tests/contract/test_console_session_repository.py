@@ -41,7 +41,8 @@ async def test_round_trip_anonymous_and_signed_in(uow_factory: UnitOfWorkFactory
         assert await uow.console_sessions.get(anonymous.key) == anonymous
         assert await uow.console_sessions.get(signed.key) == signed
         assert await uow.console_sessions.get("0" * 64) is None
-    assert not anonymous.signed_in and signed.signed_in
+    assert not anonymous.signed_in
+    assert signed.signed_in
 
 
 async def test_touch_and_delete(uow_factory: UnitOfWorkFactory) -> None:
@@ -52,7 +53,8 @@ async def test_touch_and_delete(uow_factory: UnitOfWorkFactory) -> None:
         await uow.commit()
     async with uow_factory() as uow:
         stored = await uow.console_sessions.get(s.key)
-        assert stored is not None and stored.last_seen == T0 + timedelta(minutes=5)
+        assert stored is not None
+        assert stored.last_seen == T0 + timedelta(minutes=5)
         assert await uow.console_sessions.delete(s.key)
         assert not await uow.console_sessions.delete(s.key)
         await uow.commit()

@@ -93,7 +93,8 @@ async def test_membership_roles_removal_and_owner_count(uow_factory: UnitOfWorkF
     async with uow_factory() as uow:
         assert await uow.memberships.count_role(t.id, Role.OWNER) == 2
         items, total = await uow.memberships.list_for_tenant(t.id, PageRequest(limit=10, offset=0))
-        assert [m.user_id for m in items] == [owner.id, second.id] and total == 2
+        assert [m.user_id for m in items] == [owner.id, second.id]
+        assert total == 2
         assert await uow.memberships.delete(t.id, second.id)
         assert not await uow.memberships.delete(t.id, second.id)
         await uow.commit()
