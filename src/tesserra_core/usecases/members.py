@@ -364,6 +364,31 @@ class SignUpByInvitation:
         return joined
 
 
+class MyTenantView(msgspec.Struct, frozen=True):
+    tenant_id: str
+    name: str
+    role: Role
+    active: bool
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MyTenants:
+    """The tenants the caller belongs to, oldest membership first, the one acted in marked ``current``."""
+
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal) -> list[MyTenantView]:
+        async with self.uow(read_only=True) as uow:
+            mine = await uow.memberships.list_for_user(actor.user_id)
+            tenants = [(m, await uow.tenants.get(m.tenant_id)) for m in mine]
+        return [
+            MyTenantView(m.tenant_id, t.name, m.role, t.active, m.tenant_id == actor.tenant_id)
+            for m, t in tenants
+            if t is not None
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class Members:
     """/api/tenants/atual/membros, /api/tenants/atual/convites, /api/convites/aceitar and /api/convites/cadastro."""
@@ -376,6 +401,7 @@ class Members:
     revoke_invitation: RevokeInvitation
     accept: AcceptInvitation
     sign_up: SignUpByInvitation
+    my_tenants: MyTenants
 
 
 def members(p: Ports, *, revoker: Revoker) -> Members:
@@ -389,4 +415,5 @@ def members(p: Ports, *, revoker: Revoker) -> Members:
         revoke_invitation=RevokeInvitation(p.uow, p.clock),
         accept=AcceptInvitation(p.uow, redeem, revoker),
         sign_up=SignUpByInvitation(p.uow, redeem, p.hasher, p.ids, p.clock),
+        my_tenants=MyTenants(p.uow),
     )
