@@ -110,6 +110,8 @@ def _invitation_routes(console: Console) -> list[HTTPRouteHandler]:
         except msgspec.ValidationError:
             return await _invitations(request, 400, "Enter an email address and choose a listed role.", email, role)
         except (ValidationFailed, Forbidden, Conflict) as exc:
+            if exc.code == "insufficient_scope":  # no form to show it on: the error page says so
+                raise
             return await _invitations(request, exc.status, exc.message, email, role)
         await console.sessions.stash(session, msgspec.json.encode(created))
         return back_to(href(f"/invitations/{created.invitation.id}/created"))
