@@ -90,7 +90,9 @@ class SignInRequired(Exception):
 
 
 ROTATED = "tesserra.console.rotated"
-"""Key of ``request.state`` holding the cookie of a session rotated while serving the request."""
+"""Key of the request's ASGI scope holding the cookie of a session rotated while serving the request."""
+FOUND = "tesserra.console.session"
+"""Key of the request's ASGI scope holding its session once read (one store read per request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +106,11 @@ class Console:
         return self.uc.console_sessions
 
     async def session(self, request: AnyRequest) -> ConsoleSession | None:
-        cached = request.state.get("console_session_found", _UNREAD)
-        if cached is _UNREAD:
-            cached = await self.sessions.find(request.cookies.get(cookie_name(request)))
-            request.state.console_session_found = cached
-        return cached  # type: ignore[no-any-return]
+        scope: dict[str, Any] = request.scope  # type: ignore[assignment]
+        if FOUND not in scope:
+            scope[FOUND] = await self.sessions.find(request.cookies.get(cookie_name(request)))
+        found: ConsoleSession | None = scope[FOUND]
+        return found
 
     async def check_unsafe(self, request: AnyRequest) -> None:
         """Every unsafe request (login included) comes from this origin and carries its session's CSRF
@@ -149,20 +151,17 @@ class Console:
 
     def replaced(self, request: AnyRequest, session: ConsoleSession, value: str) -> None:
         """The request's session is now ``session``: its cookie goes out with whatever answer is sent."""
-        request.state.console_session_found = session
-        request.state[ROTATED] = session_cookie(request, value)
+        scope: dict[str, Any] = request.scope  # type: ignore[assignment]
+        scope[FOUND], scope[ROTATED] = session, session_cookie(request, value)
 
     async def end(self, session: ConsoleSession) -> None:
         """Sign a console session out: its login ends (its tokens die on every worker)."""
         await self.sessions.end(session)
 
 
-_UNREAD = object()
-
-
 async def send_rotated(message: Any, scope: Any) -> None:
     """``before_send``: the cookie of a session rotated while serving the request goes out with its answer."""
-    cookie = scope.get("state", {}).get(ROTATED)
+    cookie = scope.get(ROTATED)
     if message["type"] == "http.response.start" and isinstance(cookie, Cookie):
         message["headers"] = [*message.get("headers", ()), cookie.to_encoded_header()]
 
