@@ -165,13 +165,6 @@ class ConsoleSessions:
         if session.login_id is not None:
             self.revoker.evict(session_tag(session.login_id))
 
-    async def end_others(self, user_id: str, keep: ConsoleSession) -> int:
-        """End every other console session of the user (after a password change). Returns how many."""
-        ended = [s for s in await self.of_user(user_id) if s.key != keep.key]
-        for other in ended:
-            await self.end(other)
-        return len(ended)
-
     async def of_user(self, user_id: str) -> list[ConsoleSession]:
         """The user's signed-in console sessions, newest first."""
         async with self.uow(read_only=True) as uow:

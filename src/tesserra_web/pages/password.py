@@ -43,9 +43,8 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             return render(
                 request, "password.html", status=exc.status, session=session, actor=actor, done=False, error=exc.message
             )
-        # A changed password is a change of standing: the user's other console sessions end (whoever held
-        # the old password is signed out everywhere), this one gets a new id and CSRF token.
-        await console.sessions.end_others(actor.user_id, keep=session)
+        # A changed password is a change of standing: the use case ended the user's other console sessions
+        # (whoever held the old password is signed out everywhere); this one gets a new id and CSRF token.
         value, rotated = await console.sessions.rotate(session, actor)
         page = render(request, "password.html", session=rotated, actor=actor, error=None, done=True)
         page.cookies.append(session_cookie(request, value))

@@ -52,3 +52,15 @@ async def test_a_role_change_rotates_the_session(clients, accounts: Accounts, se
 
     await server.uc.members.remove(owner_actor, member.user_id)
     assert (await browser.get("/console/")).status_code == 303
+
+
+async def test_a_password_changed_over_rest_signs_the_console_out(clients, accounts: Accounts) -> None:
+    owner = await accounts.tenant_owner()
+    browser = ConsoleClient(clients())
+    await browser.sign_in(owner.email, PASSWORD)
+    api = clients()
+    body = {"current_password": PASSWORD, "new_password": "rest-changed-password-1"}
+    changed = await api.post("/api/auth/password", json=body, headers=owner.bearer)
+    assert changed.status_code == 204
+    assert (await browser.get("/console/")).status_code == 303  # signed out
+    assert (await api.get("/api/auth/me", headers=owner.bearer)).status_code == 200  # the changer's login lives
