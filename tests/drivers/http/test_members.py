@@ -203,3 +203,29 @@ async def test_two_owners_demoting_each_other_at_once_leave_one_owner(clients, a
         assert statuses[1] in (403, 409), [r.text for r in results]
         roles = await _members(a, (first if results[1].status_code != 200 else second).bearer)
         assert sorted(roles.values()) == ["admin", "owner"], roles
+
+
+async def test_hostile_ids_tokens_and_bodies_are_4xx_with_the_error_body(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    ids = ["%00", "x" * 300, "%F0%9F%94%91", "..%2F..%2Fetc", "'%20OR%201=1"]
+    for bad in ids:
+        for response in (
+            await client.patch(f"/api/tenants/atual/membros/{bad}", json={"role": "viewer"}, headers=owner.bearer),
+            await client.delete(f"/api/tenants/atual/membros/{bad}", headers=owner.bearer),
+            await client.delete(f"/api/tenants/atual/convites/{bad}", headers=owner.bearer),
+        ):
+            assert 400 <= response.status_code < 500, (bad, response.status_code, response.text)
+            assert_error(response, response.status_code)
+    tokens = ["\u0000.\u0000", "a" * 199 + ".b", ".", "x.", ".y", "🔑.🔑", "a" * 500]
+    for token in tokens:
+        for response in (
+            await client.post("/api/convites/aceitar", json={"token": token}, headers=owner.bearer),
+            await client.post("/api/convites/cadastro", json={"token": token, "password": "a-long-pass-1"}),
+        ):
+            assert 400 <= response.status_code < 500, (token, response.status_code, response.text)
+            assert_error(response, response.status_code)
+    for body in ({"role": "god"}, {"role": None}, {}, {"role": "viewer", "extra": 1}, []):
+        response = await client.patch(f"/api/tenants/atual/membros/{owner.user_id}", json=body, headers=owner.bearer)
+        assert_error(response, 400)
