@@ -226,6 +226,7 @@ async def test_hostile_ids_tokens_and_bodies_are_4xx_with_the_error_body(
         ):
             assert 400 <= response.status_code < 500, (token, response.status_code, response.text)
             assert_error(response, response.status_code)
-    for body in ({"role": "god"}, {"role": None}, {}, {"role": "viewer", "extra": 1}, []):
+    bodies: list[object] = [{"role": "god"}, {"role": None}, {}, {"role": "viewer", "extra": 1}, []]
+    for body in bodies:
         response = await client.patch(f"/api/tenants/atual/membros/{owner.user_id}", json=body, headers=owner.bearer)
         assert_error(response, 400)
