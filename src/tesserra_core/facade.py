@@ -27,6 +27,7 @@ from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
 from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
 from tesserra_core.usecases.chat_approvals import APPROVAL_TIMEOUT
+from tesserra_core.usecases.console_sessions import ConsoleSessions, console_sessions
 from tesserra_core.usecases.containers import Containers, containers
 from tesserra_core.usecases.conversations_answers import Conversations, conversations
 from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
@@ -40,6 +41,7 @@ from tesserra_core.usecases.installations import Installations, Listed, installa
 from tesserra_core.usecases.integrations import Integrations, integrations
 from tesserra_core.usecases.mail import Mail, mail
 from tesserra_core.usecases.marketplace import Hits, Marketplace, marketplace
+from tesserra_core.usecases.members import Members, members
 from tesserra_core.usecases.operators import Operators, operators
 from tesserra_core.usecases.projects import Projects, projects
 from tesserra_core.usecases.reconcile import ReconcileWorkloads
@@ -72,8 +74,10 @@ class UseCases:
 
     service: Service
     sessions: Sessions
+    console_sessions: ConsoleSessions
     api_keys: ApiKeys
     tenants: Tenants
+    members: Members
     operators: Operators
     projects: Projects
     resources: Resources
@@ -207,8 +211,10 @@ def use_cases(
         ports=p,
         service=service(p, version=VERSION, holder=holder),
         sessions=sessions(p, policy=policy, revoker=revoker, profiles=profiles),
+        console_sessions=console_sessions(p, revoker=revoker, cache=credentials),
         api_keys=keys,
         tenants=tenants(p, revoker=revoker),
+        members=members(p, revoker=revoker),
         operators=operators(p, revoker=revoker, generate=keys.generate),
         projects=project_area,
         resources=resources(p, provisioner=provisioner),

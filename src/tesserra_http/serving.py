@@ -84,20 +84,15 @@ def console_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}/console/"
 
 
-def _announce_console(settings: Settings, workers: int = 1) -> None:
+def _announce_console(settings: Settings) -> None:
     """The console's URL for the person who started the server, on a line of its own; with JSON logs,
-    a log line like every other (a plain line would break the stream a collector parses)."""
-    lines = [f"Console: {console_url(settings)}"]
-    if workers > 1:
-        lines.append(
-            "Console sessions live in one worker's memory for now: with several workers, sign-ins do not stick "
-            "(serve the console with one worker)"
-        )
-    for line in lines:
-        if settings.log_format == "json":
-            log.info(line)
-        else:
-            print(line, file=sys.stderr, flush=True)
+    a log line like every other (a plain line would break the stream a collector parses). Console sessions
+    live in the database: any number of workers serve them."""
+    line = f"Console: {console_url(settings)}"
+    if settings.log_format == "json":
+        log.info(line)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def serve(settings: Settings, workers: int = 1) -> None:
@@ -149,7 +144,7 @@ def _die_with(supervisor: int) -> None:
 async def _prepare(settings: Settings, workers: int) -> None:
     async with running(settings) as uc:
         await _first_owner(uc, settings)
-    _announce_console(settings, workers)
+    _announce_console(settings)
 
 
 def _supervise(children: list[int], *, metrics: bool) -> None:

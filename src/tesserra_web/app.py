@@ -14,9 +14,8 @@ from litestar.template import TemplateConfig
 
 from tesserra_core.errors import TesserraError
 from tesserra_core.facade import UseCases
-from tesserra_web.pages import assets, auth, keys, overview, password, projects, sessions
-from tesserra_web.sessions import SessionStore
-from tesserra_web.web import Console, SignInRequired, full_path, href, render
+from tesserra_web.pages import assets, auth, keys, members, overview, password, projects, sessions
+from tesserra_web.web import Console, SignInRequired, full_path, href, render, send_rotated
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +50,8 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return _friendly(request, 500, "The server failed; try again later.")
 
 
-def build_app(uc: UseCases, store: SessionStore) -> Litestar:
-    console = Console(uc, store)
+def build_app(uc: UseCases) -> Litestar:
+    console = Console(uc)
     environment = Environment(
         loader=PackageLoader("tesserra_web", "templates"), autoescape=True, undefined=StrictUndefined
     )
@@ -65,8 +64,10 @@ def build_app(uc: UseCases, store: SessionStore) -> Litestar:
             *overview.routes(console),
             *keys.routes(console),
             *projects.routes(console),
+            *members.routes(console),
         ],
         before_request=console.check_unsafe,
+        before_send=[send_rotated],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment)),
         exception_handlers={
             TesserraError: _on_core_error,

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from tesserra_core.facade import UseCases
-from tesserra_web.sessions import SessionStore
 
 CONSOLE_PATH = "/console"
 NONCE = "tesserra.console.nonce"
@@ -69,6 +68,6 @@ class ConsoleEndpoint:
                 if self._app is None:
                     from tesserra_web.app import build_app
 
-                    self._app = build_app(self._uc, SessionStore())  # type: ignore[assignment]
+                    self._app = build_app(self._uc)  # type: ignore[assignment]
         assert self._app is not None
         return self._app

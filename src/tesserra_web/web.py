@@ -13,13 +13,12 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 
-from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.identity import ConsoleSession, Principal, Scope
 from tesserra_core.domain.paging import Page, PageRequest
-from tesserra_core.errors import Forbidden, TesserraError, Unauthenticated, ValidationFailed
+from tesserra_core.errors import Forbidden, TesserraError, ValidationFailed
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.sessions import RefreshRequest
+from tesserra_core.usecases.console_sessions import ConsoleSessions
 from tesserra_web.endpoint import CONSOLE_PATH, NONCE
-from tesserra_web.sessions import ConsoleSession, SessionStore
 
 SECURE_COOKIE = "__Host-tesserra_console"
 """Sent where the browser treats the origin as secure (HTTPS, or loopback): Secure, host-only, path /."""
@@ -90,15 +89,28 @@ class SignInRequired(Exception):
     """No signed-in console session: the page answers with the login page."""
 
 
+ROTATED = "tesserra.console.rotated"
+"""Key of the request's ASGI scope holding the cookie of a session rotated while serving the request."""
+FOUND = "tesserra.console.session"
+"""Key of the request's ASGI scope holding its session once read (one store read per request)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Console:
-    """What the pages need beside the request: the use cases and the session store."""
+    """What the pages need beside the request: the use cases, sessions among them (in the shared store)."""
 
     uc: UseCases
-    store: SessionStore
 
-    def session(self, request: AnyRequest) -> ConsoleSession | None:
-        return self.store.get(request.cookies.get(cookie_name(request)))
+    @property
+    def sessions(self) -> ConsoleSessions:
+        return self.uc.console_sessions
+
+    async def session(self, request: AnyRequest) -> ConsoleSession | None:
+        scope: dict[str, Any] = request.scope  # type: ignore[assignment]
+        if FOUND not in scope:
+            scope[FOUND] = await self.sessions.find(request.cookies.get(cookie_name(request)))
+        found: ConsoleSession | None = scope[FOUND]
+        return found
 
     async def check_unsafe(self, request: AnyRequest) -> None:
         """Every unsafe request (login included) comes from this origin and carries its session's CSRF
@@ -110,7 +122,7 @@ class Console:
         # Either scheme: behind a proxy that terminates TLS the request arrives as http, the page was https.
         if origin is None or not any(hmac.compare_digest(origin.lower(), f"{s}://{host}") for s in ("http", "https")):
             raise CsrfRefused("this request did not come from the console's own pages")
-        session = self.session(request)
+        session = await self.session(request)
         token = request.headers.get("x-csrf-token")
         if token is None:
             form = await request.form()
@@ -120,36 +132,38 @@ class Console:
             raise CsrfRefused("this form has expired: reload the page and try again")
 
     async def signed_in(self, request: AnyRequest) -> tuple[ConsoleSession, Principal]:
-        session = self.session(request)
-        if session is None or session.tokens is None:
+        """The signed-in session and who it acts as. A session whose role changed since it was opened is
+        rotated (new cookie value and CSRF token), as a change of standing must."""
+        session = await self.session(request)
+        if session is None or not session.signed_in:
             raise SignInRequired
         try:
-            actor = await self.principal_of(session)
-        except TesserraError:  # the session was revoked elsewhere, the account disabled, ...
-            self.store.drop(session)
+            actor = await self.sessions.principal(session)
+        except TesserraError:  # the login was revoked elsewhere, the account disabled, the member removed, ...
+            with contextlib.suppress(TesserraError):
+                await self.sessions.end(session)
             raise SignInRequired from None
+        if actor.role is not session.role:
+            value, session = await self.sessions.rotate(session, actor)
+            self.replaced(request, session, value)
         request.state.console_session, request.state.console_actor = session, actor  # for its error page
         return session, actor
 
-    async def principal_of(self, session: ConsoleSession) -> Principal:
-        """Who a signed-in session acts as. An expired access token is refreshed (one refresh at a time per
-        session: a refresh token is single use). Raises the core's error when the login has ended."""
-        async with session.lock:
-            if session.tokens is None:
-                raise Unauthenticated("this console session has ended", code="session_revoked")
-            try:
-                return await self.uc.authenticate(session.tokens.access_token)
-            except Unauthenticated as exc:
-                if exc.code != "token_expired":
-                    raise
-            session.tokens = await self.uc.sessions.refresh(RefreshRequest(refresh_token=session.tokens.refresh_token))
-            return await self.uc.authenticate(session.tokens.access_token)
+    def replaced(self, request: AnyRequest, session: ConsoleSession, value: str) -> None:
+        """The request's session is now ``session``: its cookie goes out with whatever answer is sent."""
+        scope: dict[str, Any] = request.scope  # type: ignore[assignment]
+        scope[FOUND], scope[ROTATED] = session, session_cookie(request, value)
 
     async def end(self, session: ConsoleSession) -> None:
-        """Sign a console session out: its core session is logged out (its tokens die on every worker)."""
-        with contextlib.suppress(TesserraError):  # else it had already ended elsewhere
-            await self.uc.sessions.logout(await self.principal_of(session))
-        self.store.drop(session)
+        """Sign a console session out: its login ends (its tokens die on every worker)."""
+        await self.sessions.end(session)
+
+
+async def send_rotated(message: Any, scope: Any) -> None:
+    """``before_send``: the cookie of a session rotated while serving the request goes out with its answer."""
+    cookie = scope.get(ROTATED)
+    if message["type"] == "http.response.start" and isinstance(cookie, Cookie):
+        message["headers"] = [*message.get("headers", ()), cookie.to_encoded_header()]
 
 
 def render(

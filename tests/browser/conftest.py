@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -134,8 +135,9 @@ class Tab:
         return {**sizes, "requests": float(len(responses)), "dcl_ms": float(timing)}
 
 
-@pytest.fixture
-async def tab(chromium: Any, site: LiveServer) -> AsyncIterator[Tab]:
+@asynccontextmanager
+async def open_tab(chromium: Any, site: LiveServer) -> AsyncIterator[Tab]:
+    """A page in a browser context of its own (another person's browser), watched as ``tab`` is."""
     context = await chromium.new_context(base_url=site.url)
     await context.add_init_script(_WATCH_CSP)
     page = await context.new_page()
@@ -147,6 +149,12 @@ async def tab(chromium: Any, site: LiveServer) -> AsyncIterator[Tab]:
         yield opened
     finally:
         await context.close()
+
+
+@pytest.fixture
+async def tab(chromium: Any, site: LiveServer) -> AsyncIterator[Tab]:
+    async with open_tab(chromium, site) as opened:
+        yield opened
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -59,7 +59,8 @@ async def test_no_serious_or_critical_violation_on_any_page(
         label = request.node.callspec.id
 
         async def check(path: str) -> None:
-            name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").lower()).strip("-") or "overview"
+            name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").split("?")[0].lower()).strip("-")
+            name = name or "overview"
             name = name.replace(f"projects-{project.id.lower()}", "project")
             await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
@@ -81,6 +82,10 @@ async def test_no_serious_or_critical_violation_on_any_page(
             "/console/sessions",
             "/console/password",
             "/console/projects/missing",
+            "/console/members",
+            "/console/invitations",
+            "/console/tenants",
+            "/console/invitations/accept?token=x.y",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)
@@ -91,6 +96,11 @@ async def test_no_serious_or_critical_violation_on_any_page(
         async with page.expect_navigation():
             await page.click("#new-key button[type=submit]")
         await check("/console/keys/created")
+        await page.goto(f"{site.url}/console/invitations")
+        await page.fill("#invite-email", "a11y@example.com")
+        async with page.expect_navigation():
+            await page.click("#new-invitation button[type=submit]")
+        await check("/console/invitations/created")
         assert found == {}
     finally:
         await context.close()

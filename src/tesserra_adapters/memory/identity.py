@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from tesserra_adapters.memory.base import Undo, _Repo
-from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
+from tesserra_core.domain.identity import (
+    ApiKey,
+    ConsoleSession,
+    Invitation,
+    Membership,
+    RefreshToken,
+    Role,
+    Session,
+    Tenant,
+    User,
+)
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import Revocation
@@ -106,6 +116,96 @@ class MemoryMemberships(_Repo):
     async def list_for_user(self, user_id: str) -> list[Membership]:
         found = [m for m in self._store.memberships.values() if m.user_id == user_id]
         return sorted(found, key=lambda m: (m.created_at, m.tenant_id))
+
+    async def list_for_tenant(self, tenant_id: str, page: PageRequest) -> tuple[list[Membership], int]:
+        found = [m for m in self._store.memberships.values() if m.tenant_id == tenant_id]
+        return page.window(sorted(found, key=lambda m: (m.created_at, m.user_id)))
+
+    async def set_role(self, tenant_id: str, user_id: str, role: Role) -> bool:
+        key = (tenant_id, user_id)
+        membership = self._store.memberships.get(key)
+        if membership is None:
+            return False
+        self._put(self._store.memberships, key, msgspec.structs.replace(membership, role=role))
+        return True
+
+    async def delete(self, tenant_id: str, user_id: str) -> bool:
+        return self._pop(self._store.memberships, (tenant_id, user_id))
+
+    async def count_role(self, tenant_id: str, role: Role) -> int:
+        return sum(1 for m in self._store.memberships.values() if m.tenant_id == tenant_id and m.role is role)
+
+
+class MemoryInvitations(_Repo):
+    async def add(self, invitation: Invitation) -> None:
+        self._put(self._store.invitations, invitation.id, invitation)
+
+    async def get(self, tenant_id: str, invitation_id: str) -> Invitation | None:
+        return self._owned(self._store.invitations, tenant_id, invitation_id)
+
+    async def find(self, invitation_id: str) -> Invitation | None:
+        return self._store.invitations.get(invitation_id)
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Invitation], int]:
+        pending = [
+            i
+            for i in self._store.invitations.values()
+            if i.tenant_id == tenant_id and i.accepted_at is None and i.revoked_at is None
+        ]
+        return page.window(sorted(pending, key=lambda i: i.id, reverse=True))
+
+    async def accept(self, invitation_id: str, at: datetime) -> bool:
+        invitation = self._store.invitations.get(invitation_id)
+        if invitation is None or invitation.revoked_at is not None:
+            return False
+        return self._stamp(self._store.invitations, invitation_id, "accepted_at", at)
+
+    async def revoke(self, tenant_id: str, invitation_id: str, at: datetime) -> bool:
+        invitation = await self.get(tenant_id, invitation_id)
+        if invitation is None or invitation.accepted_at is not None:
+            return False
+        return self._stamp(self._store.invitations, invitation_id, "revoked_at", at)
+
+
+class MemoryConsoleSessions(_Repo):
+    async def add(self, session: ConsoleSession) -> None:
+        if session.key in self._store.console_sessions:
+            raise Conflict("console session exists", code="session_exists")
+        self._put(self._store.console_sessions, session.key, session)
+
+    async def get(self, key: str) -> ConsoleSession | None:
+        return self._store.console_sessions.get(key)
+
+    async def touch(self, key: str, at: datetime) -> None:
+        self._change(key, last_seen=at)
+
+    async def set_shown(self, key: str, sealed: str | None) -> None:
+        self._change(key, shown_once=sealed)
+
+    async def take_shown(self, key: str) -> str | None:
+        session = self._store.console_sessions.get(key)
+        if session is None or session.shown_once is None:
+            return None
+        self._change(key, shown_once=None)
+        return session.shown_once
+
+    def _change(self, key: str, **fields: object) -> None:
+        session = self._store.console_sessions.get(key)
+        if session is not None:
+            self._put(self._store.console_sessions, key, msgspec.structs.replace(session, **fields))
+
+    async def delete(self, key: str) -> bool:
+        return self._pop(self._store.console_sessions, key)
+
+    async def list_for_user(self, user_id: str) -> list[ConsoleSession]:
+        mine = [s for s in self._store.console_sessions.values() if s.user_id == user_id and s.signed_in]
+        return sorted(mine, key=lambda s: (s.created_at, s.key), reverse=True)
+
+    async def purge(self, idle_before: datetime) -> int:
+        old = [k for k, s in self._store.console_sessions.items() if s.last_seen < idle_before]
+        for key in old:
+            self._drop(self._store.console_sessions, key)
+        return len(old)
 
 
 class MemoryApiKeys(_Repo):

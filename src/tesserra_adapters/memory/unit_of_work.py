@@ -27,7 +27,16 @@ from tesserra_core.domain.chat_streams import StreamEvent
 from tesserra_core.domain.conversations import Approval, Conversation, Message
 from tesserra_core.domain.domains import DnsRecord, Domain
 from tesserra_core.domain.files import ProjectFile
-from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
+from tesserra_core.domain.identity import (
+    ApiKey,
+    ConsoleSession,
+    Invitation,
+    Membership,
+    RefreshToken,
+    Session,
+    Tenant,
+    User,
+)
 from tesserra_core.domain.infra_ssh import Host
 from tesserra_core.domain.infra_ssh_audit import AuditRecord
 from tesserra_core.domain.infra_ssh_leases import Lease
@@ -48,6 +57,8 @@ class MemoryStore:
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    invitations: dict[str, Invitation] = field(default_factory=dict)
+    console_sessions: dict[str, ConsoleSession] = field(default_factory=dict)
     revocations: list[tuple[int, datetime, Revocation]] = field(default_factory=list)
     """The feed: (sequence number, published at, revocation), oldest first."""
     last_revocation: int = 0
@@ -92,6 +103,8 @@ class MemoryUnitOfWork:
         self.api_keys = identity.MemoryApiKeys(store, self._journal)
         self.sessions = identity.MemorySessions(store, self._journal)
         self.refresh_tokens = identity.MemoryRefreshTokens(store, self._journal)
+        self.invitations = identity.MemoryInvitations(store, self._journal)
+        self.console_sessions = identity.MemoryConsoleSessions(store, self._journal)
         self.revocations = identity.MemoryRevocations(store, self._journal)
         self.catalog = tools.MemoryCatalog(store, self._journal)
         self.installations = tools.MemoryInstallations(store, self._journal)

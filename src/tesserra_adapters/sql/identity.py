@@ -15,8 +15,11 @@ from tesserra_adapters.sql.repository import Repo as _Repo
 from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.identity import (
     ApiKey,
+    ConsoleSession,
+    Invitation,
     Membership,
     RefreshToken,
+    Role,
     Scope,
     Session,
     Tenant,
@@ -121,6 +124,97 @@ class SqlMemberships(_Repo):
         m = t.memberships.c
         rows = await self._all(select(t.memberships).where(m.user_id == user_id).order_by(m.created_at, m.tenant_id))
         return [_membership(r) for r in rows]
+
+    async def list_for_tenant(self, tenant_id: str, page: PageRequest) -> tuple[list[Membership], int]:
+        m = t.memberships.c
+        return await self._page(t.memberships, _membership, page, m.tenant_id == tenant_id, m.created_at, m.user_id)
+
+    async def set_role(self, tenant_id: str, user_id: str, role: Role) -> bool:
+        m = t.memberships.c
+        stmt = update(t.memberships).where(m.tenant_id == tenant_id, m.user_id == user_id).values(role=role.value)
+        return bool((await self._conn.execute(stmt)).rowcount)
+
+    async def delete(self, tenant_id: str, user_id: str) -> bool:
+        return await self._delete_by(t.memberships, tenant_id=tenant_id, user_id=user_id)
+
+    async def count_role(self, tenant_id: str, role: Role) -> int:
+        m = t.memberships.c
+        return await self._count(t.memberships, m.tenant_id == tenant_id, m.role == role.value)
+
+
+def _invitation(r: Row[Any]) -> Invitation:
+    return from_row(Invitation, r)
+
+
+class SqlInvitations(_Repo):
+    async def add(self, invitation: Invitation) -> None:
+        await self._insert(
+            t.invitations, to_values(invitation), Conflict("invitation exists", code="invitation_exists")
+        )
+
+    async def get(self, tenant_id: str, invitation_id: str) -> Invitation | None:
+        return await self._read_owned(t.invitations, _invitation, tenant_id, invitation_id)
+
+    async def find(self, invitation_id: str) -> Invitation | None:
+        return await self._read_by(t.invitations, _invitation, id=invitation_id)
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Invitation], int]:
+        i = t.invitations.c
+        pending = and_(i.tenant_id == tenant_id, i.accepted_at.is_(None), i.revoked_at.is_(None))
+        return await self._page(t.invitations, _invitation, page, pending, i.id.desc())
+
+    async def accept(self, invitation_id: str, at: datetime) -> bool:
+        i = t.invitations.c
+        return await self._stamp(t.invitations, "accepted_at", at, i.id == invitation_id, i.revoked_at.is_(None))
+
+    async def revoke(self, tenant_id: str, invitation_id: str, at: datetime) -> bool:
+        i = t.invitations.c
+        where = (i.id == invitation_id, i.tenant_id == tenant_id, i.accepted_at.is_(None))
+        return await self._stamp(t.invitations, "revoked_at", at, *where)
+
+
+def _console_session(r: Row[Any]) -> ConsoleSession:
+    return from_row(ConsoleSession, r)
+
+
+class SqlConsoleSessions(_Repo):
+    async def add(self, session: ConsoleSession) -> None:
+        await self._insert(
+            t.console_sessions, to_values(session), Conflict("console session exists", code="session_exists")
+        )
+
+    async def get(self, key: str) -> ConsoleSession | None:
+        return await self._read_by(t.console_sessions, _console_session, key=key)
+
+    async def touch(self, key: str, at: datetime) -> None:
+        c = t.console_sessions.c
+        await self._conn.execute(update(t.console_sessions).where(c.key == key).values(last_seen=at))
+
+    async def set_shown(self, key: str, sealed: str | None) -> None:
+        c = t.console_sessions.c
+        await self._conn.execute(update(t.console_sessions).where(c.key == key).values(shown_once=sealed))
+
+    async def take_shown(self, key: str) -> str | None:
+        c = t.console_sessions.c
+        row = await self._one(select(c.shown_once).where(c.key == key, c.shown_once.is_not(None)))
+        if row is None:
+            return None
+        # Cleared only where it still holds what was read: of two racing readers, one clears it, and gets it.
+        cleared = update(t.console_sessions).where(c.key == key, c.shown_once == row.shown_once).values(shown_once=None)
+        return str(row.shown_once) if (await self._conn.execute(cleared)).rowcount else None
+
+    async def delete(self, key: str) -> bool:
+        return await self._delete_by(t.console_sessions, key=key)
+
+    async def list_for_user(self, user_id: str) -> list[ConsoleSession]:
+        c = t.console_sessions.c
+        query = select(t.console_sessions).where(c.user_id == user_id, c.login_id.is_not(None))
+        rows = await self._all(query.order_by(c.created_at.desc(), c.key.desc()))
+        return [_console_session(r) for r in rows]
+
+    async def purge(self, idle_before: datetime) -> int:
+        c = t.console_sessions.c
+        return int((await self._conn.execute(delete(t.console_sessions).where(c.last_seen < idle_before))).rowcount)
 
 
 class SqlApiKeys(_Repo):

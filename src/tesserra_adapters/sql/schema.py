@@ -137,6 +137,38 @@ refresh_tokens = Table(
     Index(None, "session_id"),
 )
 
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("invited_by", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("accepted_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index(None, "tenant_id", "id"),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("csrf", String(64), nullable=False),
+    Column("user_agent", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("login_id", ID, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=True),
+    Column("role", String(16), nullable=True),
+    Column("shown_once", Text, nullable=True),
+    Index(None, "user_id"),
+    Index(None, "last_seen"),
+)
+
 revocations = Table(
     "revocations",
     metadata,

@@ -67,6 +67,8 @@ class SqlUnitOfWork:
         self.api_keys = identity.SqlApiKeys(conn)
         self.sessions = identity.SqlSessions(conn)
         self.refresh_tokens = identity.SqlRefreshTokens(conn)
+        self.invitations = identity.SqlInvitations(conn)
+        self.console_sessions = identity.SqlConsoleSessions(conn)
         self.revocations = identity.SqlRevocations(conn)
         self.catalog = tools.SqlCatalog(conn)
         self.installations = tools.SqlInstallations(conn)

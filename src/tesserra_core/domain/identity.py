@@ -213,6 +213,50 @@ class RefreshToken(msgspec.Struct, frozen=True, kw_only=True):
     used_at: datetime | None
 
 
+ROLE_RANK: dict[Role, int] = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+"""Roles ordered by what they may do: nobody grants, changes or removes a role above their own."""
+
+
+class Invitation(msgspec.Struct, frozen=True, kw_only=True):
+    """An offer to join a tenant with a role, sent to an email address; accepted once, by that address."""
+
+    id: str
+    tenant_id: str
+    email: str
+    role: Role
+    token_hash: str
+    """A keyed digest of the secret half of the one-time token: the store never keeps the token."""
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ConsoleSession(msgspec.Struct, frozen=True, kw_only=True):
+    """A web console session, kept in the shared store so that every worker (and a restarted one) knows it.
+
+    The browser holds a random value in an HttpOnly cookie; the store keeps only its SHA-256 (``key``). A
+    signed-in session points at the login (``login_id``, a core ``Session``) it acts through; no token is
+    stored."""
+
+    key: str
+    csrf: str
+    user_agent: str
+    created_at: datetime
+    last_seen: datetime
+    user_id: str | None = None
+    login_id: str | None = None
+    role: Role | None = None
+    """The role the session was opened (or last rotated) with: a different role now rotates it."""
+    shown_once: str | None = None
+    """Something sealed to show on exactly one page (a new API key's secret), taken when shown."""
+
+    @property
+    def signed_in(self) -> bool:
+        return self.login_id is not None
+
+
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """Who is acting, in which tenant, with what rights. Every use case takes one."""
 

@@ -8,7 +8,17 @@ from typing import Protocol
 
 import msgspec
 
-from tesserra_core.domain.identity import ApiKey, Membership, RefreshToken, Session, Tenant, User
+from tesserra_core.domain.identity import (
+    ApiKey,
+    ConsoleSession,
+    Invitation,
+    Membership,
+    RefreshToken,
+    Role,
+    Session,
+    Tenant,
+    User,
+)
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter
 from tesserra_core.domain.resources import Resource
@@ -81,6 +91,72 @@ class MembershipRepository(Protocol):
 
     async def list_for_user(self, user_id: str) -> list[Membership]:
         """Oldest first."""
+        ...
+
+    async def list_for_tenant(self, tenant_id: str, page: PageRequest) -> tuple[list[Membership], int]:
+        """A page of the tenant's memberships, oldest first, and the total."""
+        ...
+
+    async def set_role(self, tenant_id: str, user_id: str, role: Role) -> bool:
+        """True if the membership exists (its role is now ``role``)."""
+        ...
+
+    async def delete(self, tenant_id: str, user_id: str) -> bool:
+        """True if it existed."""
+        ...
+
+    async def count_role(self, tenant_id: str, role: Role) -> int: ...
+
+
+class InvitationRepository(Protocol):
+    async def add(self, invitation: Invitation) -> None: ...
+
+    async def get(self, tenant_id: str, invitation_id: str) -> Invitation | None: ...
+
+    async def find(self, invitation_id: str) -> Invitation | None:
+        """Any tenant's invitation: for the invited person, who reaches it by its token."""
+        ...
+
+    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Invitation], int]:
+        """A page of the tenant's pending invitations (neither accepted nor revoked), newest first, and the total."""
+        ...
+
+    async def accept(self, invitation_id: str, at: datetime) -> bool:
+        """Atomically mark it accepted; False if it already was or was revoked (of two racing, one wins)."""
+        ...
+
+    async def revoke(self, tenant_id: str, invitation_id: str, at: datetime) -> bool:
+        """True if this call revoked it (the tenant's, pending)."""
+        ...
+
+
+class ConsoleSessionRepository(Protocol):
+    """Web console sessions by the digest of their cookie's value."""
+
+    async def add(self, session: ConsoleSession) -> None: ...
+
+    async def get(self, key: str) -> ConsoleSession | None: ...
+
+    async def touch(self, key: str, at: datetime) -> None:
+        """Record that the session was used at ``at``."""
+        ...
+
+    async def set_shown(self, key: str, sealed: str | None) -> None: ...
+
+    async def take_shown(self, key: str) -> str | None:
+        """The sealed value to show once, cleared atomically: of two racing readers, one gets it."""
+        ...
+
+    async def delete(self, key: str) -> bool:
+        """True if it existed."""
+        ...
+
+    async def list_for_user(self, user_id: str) -> list[ConsoleSession]:
+        """The user's signed-in sessions, newest first."""
+        ...
+
+    async def purge(self, idle_before: datetime) -> int:
+        """Forget the sessions last used before ``idle_before``. Returns how many."""
         ...
 
 
@@ -225,6 +301,12 @@ class UnitOfWork(Protocol):
 
     @property
     def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def invitations(self) -> InvitationRepository: ...
+
+    @property
+    def console_sessions(self) -> ConsoleSessionRepository: ...
 
     @property
     def revocations(self) -> RevocationRepository: ...

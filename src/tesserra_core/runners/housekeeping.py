@@ -16,13 +16,14 @@ class Swept(msgspec.Struct, frozen=True):
     revocations: int
     idempotency_keys: int
     rate_counters: int
+    console_sessions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Housekeeping:
     """Purges revocations older than ``retention`` (which must outlive every cached credential, so
     that no worker can miss one that still matters), expired idempotency records, and the rate
-    counters of keys idle for longer than the longest rate window."""
+    counters of keys idle for longer than the longest rate window, and idle console sessions."""
 
     uow: UnitOfWorkFactory
     limiter: RateLimiter
@@ -30,9 +31,13 @@ class Housekeeping:
     clock: Clock
     retention: timedelta
     idle_for: float
+    console_idle: timedelta = timedelta(hours=12)
+    """Console sessions unused this long are forgotten (``CONSOLE_IDLE`` of the console sessions area)."""
 
     async def __call__(self) -> Swept:
         async with self.uow() as uow:
             revocations = await uow.revocations.purge(self.clock.now() - self.retention)
+            consoles = await uow.console_sessions.purge(self.clock.now() - self.console_idle)
             await uow.commit()
-        return Swept(revocations, await self.idempotency.purge_expired(), await self.limiter.purge(self.idle_for))
+        idempotency, counters = await self.idempotency.purge_expired(), await self.limiter.purge(self.idle_for)
+        return Swept(revocations, idempotency, counters, consoles)

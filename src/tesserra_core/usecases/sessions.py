@@ -266,13 +266,16 @@ class PasswordChange(Input, frozen=True, forbid_unknown_fields=True):
 class ChangePassword:
     """Change the caller's own password, proving the current one. Only a login session may (an API key answers
     ``not_a_session``); a wrong current password answers 400 ``invalid_password`` and counts as a failed login
-    of that email (so a stolen session cannot try passwords faster than the login form)."""
+    of that email (so a stolen session cannot try passwords faster than the login form). The user's web console
+    sessions on other logins end: whoever held the old password is signed out of the console everywhere."""
 
     uow: UnitOfWorkFactory
     hasher: PasswordHasher
     policy: AuthPolicy
     limiter: RateLimiter
     digest: SecretDigest
+    revoker: Revoker
+    clock: Clock
 
     async def __call__(self, actor: Principal, cmd: PasswordChange) -> None:
         if actor.method is not AuthMethod.JWT:
@@ -294,9 +297,17 @@ class ChangePassword:
             raise ValidationFailed("the current password is wrong", code="invalid_password")
         await self.limiter.reset(attempts)
         new_hash = await self.hasher.hash(new_password)
+        ended: list[str] = []
         async with self.uow() as uow:
             await uow.users.update(msgspec.structs.replace(user, password_hash=new_hash))
+            for console in await uow.console_sessions.list_for_user(user.id):
+                if console.login_id is not None and console.login_id != actor.credential_id:
+                    await uow.console_sessions.delete(console.key)
+                    await uow.sessions.revoke(console.login_id, self.clock.now())
+                    await self.revoker.publish(uow, session_tag(console.login_id))
+                    ended.append(console.login_id)
             await uow.commit()
+        self.revoker.evict(*(session_tag(login) for login in ended))
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,5 +371,5 @@ def sessions(p: Ports, *, policy: AuthPolicy, revoker: Revoker, profiles: Tagged
         refresh=Refresh(p.uow, minter, p.digest, revoker, p.clock),
         logout=Logout(p.uow, revoker, p.clock),
         me=Me(p.uow, profiles, p.clock),
-        change_password=ChangePassword(p.uow, p.hasher, policy, p.rate_limiter, p.digest),
+        change_password=ChangePassword(p.uow, p.hasher, policy, p.rate_limiter, p.digest, revoker, p.clock),
     )

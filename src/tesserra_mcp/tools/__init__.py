@@ -13,6 +13,7 @@ from tesserra_mcp.tools import (
     installations,
     mail,
     marketplace,
+    members,
     projects,
     sandboxes,
     service,
@@ -22,6 +23,7 @@ from tesserra_mcp.tools import (
 
 ALL: tuple[ToolSet, ...] = (
     identity.tools,
+    members.tools,
     service.tools,
     shared_tools.tools,
     projects.tools,

@@ -25,12 +25,12 @@ def _next(request: AnyRequest) -> str:
 def routes(console: Console) -> list[HTTPRouteHandler]:
     @get("/login")
     async def login_page(request: AnyRequest) -> Template | Redirect:
-        session = console.session(request)
+        session = await console.session(request)
         if session is not None and session.signed_in:
             return back_to(_next(request))
         cookie = None
         if session is None:
-            value, session = console.store.start(request.headers.get("user-agent", ""))
+            value, session = await console.sessions.open(request.headers.get("user-agent", ""))
             cookie = session_cookie(request, value)
         page = render(request, "login.html", session=session, next=_next(request), email="", error=None)
         if cookie is not None:
@@ -42,7 +42,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         form = await request.form()
         email = str(form.get("email", ""))[:320]
         password = str(form.get("password", ""))
-        old = console.session(request)
+        old = await console.session(request)
         client = request.client.host if request.client else "unknown"
         try:
             decision = await console.uc.throttle("login", f"ip:{client}")
@@ -64,7 +64,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             return render(
                 request, "login.html", status=status, session=old, next=_next(request), email=email, error=message
             )
-        value, _ = console.store.sign_in(old, pair, principal.user_id, principal.credential_id)
+        value, _ = await console.sessions.sign_in(old, principal, request.headers.get("user-agent", ""))
         redirect = back_to(_next(request))
         redirect.cookies.append(session_cookie(request, value))
         return redirect

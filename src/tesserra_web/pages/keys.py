@@ -20,7 +20,6 @@ from tesserra_core.usecases.views import NewApiKeyView
 from tesserra_web.web import Console, Pager, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
-_SHOWN = "new_api_key"
 
 
 def offered_scopes(actor: Principal) -> list[str]:
@@ -80,15 +79,15 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         except (ValidationFailed, msgspec.ValidationError) as exc:
             message = exc.message if isinstance(exc, ValidationFailed) else f"this key cannot be made: {exc}"
             return await _list(request, 400, message, name=name, scopes=scopes, tier=tier or "", expires=expires)
-        session.shown_once[_SHOWN] = created
+        await console.sessions.stash(session, msgspec.json.encode(created))
         return back_to(href(f"/keys/{created.api_key.id}/created"))
 
     @get("/keys/{key_id:str}/created")
     async def created_page(request: AnyRequest, key_id: FromPath[str]) -> Template:
         session, actor = await console.signed_in(request)
-        created = session.shown_once.get(_SHOWN)
-        if isinstance(created, NewApiKeyView) and created.api_key.id == key_id:
-            del session.shown_once[_SHOWN]
+        kept = await console.sessions.take(session)
+        created = msgspec.json.decode(kept, type=NewApiKeyView) if kept is not None else None
+        if created is not None and created.api_key.id == key_id:
             origin = f"{request.url.scheme}://{request.headers.get('host', '')}"
             client = await console.uc.integrations.client_configuration(actor, None, origin)
             snippets = {

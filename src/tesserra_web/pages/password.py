@@ -43,8 +43,9 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             return render(
                 request, "password.html", status=exc.status, session=session, actor=actor, done=False, error=exc.message
             )
-        # A changed password is a change of standing: the console session gets a new id and CSRF token.
-        value, rotated = console.store.rotate(session)
+        # A changed password is a change of standing: the use case ended the user's other console sessions
+        # (whoever held the old password is signed out everywhere); this one gets a new id and CSRF token.
+        value, rotated = await console.sessions.rotate(session, actor)
         page = render(request, "password.html", session=rotated, actor=actor, error=None, done=True)
         page.cookies.append(session_cookie(request, value))
         return page

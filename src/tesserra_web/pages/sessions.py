@@ -9,7 +9,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Template
 
-from tesserra_web.sessions import public_id_of
+from tesserra_core.usecases.console_sessions import public_id_of
 from tesserra_web.web import Console, back_to, expired_cookie, href, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -25,16 +25,17 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
                 "created_at": s.created_at,
                 "last_seen": s.last_seen,
                 "user_agent": s.user_agent,
-                "current": s is session,
+                "current": s.key == session.key,
             }
-            for s in console.store.of_user(actor.user_id)
+            for s in await console.sessions.of_user(actor.user_id)
         ]
         return render(request, "sessions.html", session=session, actor=actor, sessions=listed)
 
     @post("/sessions/{public_id:str}/revoke")
     async def revoke_session(request: AnyRequest, public_id: FromPath[str]) -> Response[Any]:
         session, actor = await console.signed_in(request)
-        target = console.store.find(actor.user_id, public_id)
+        mine = await console.sessions.of_user(actor.user_id)
+        target = next((s for s in mine if public_id_of(s) == public_id), None)
         if target is None:
             return render(
                 request,
@@ -46,7 +47,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
                 message="There is no such session.",
             )
         await console.end(target)
-        if target is session:
+        if target.key == session.key:
             redirect = back_to(href("/login"))
             redirect.cookies.append(expired_cookie(request))
             return redirect

@@ -112,6 +112,8 @@ TOOLS_WRITE_TOOLS = frozenset(
 )
 """tools:write, standard tier and above."""
 TOOLS = BASE_TOOLS | TOOLS_READ_TOOLS | TOOLS_WRITE_TOOLS
+MEMBER_READ_TOOLS = frozenset({"list_members", "list_invitations"})
+MEMBER_TOOLS = MEMBER_READ_TOOLS | {"change_member_role", "remove_member", "invite_member", "revoke_invitation"}
 ERROR_FIELDS = {"detail", "success", "error", "code", "request_id"}
 
 _serial = itertools.count(1)

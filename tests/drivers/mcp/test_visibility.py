@@ -16,6 +16,7 @@ from tests.drivers.mcp.helpers import (
     CHAT_TOOLS,
     DOMAIN_TOOLS,
     INFRA_SSH_TOOLS,
+    MEMBER_TOOLS,
     OWNER_BILLING_TOOLS,
     PROJECT_TOOLS,
     TOOLS,
@@ -28,7 +29,7 @@ from tests.drivers.mcp.helpers import (
 
 
 def test_the_tool_surface_is_the_one_these_tests_know() -> None:
-    everything = TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | BILLING_TOOLS | INFRA_SSH_TOOLS | CHAT_TOOLS
+    everything = TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | BILLING_TOOLS | INFRA_SSH_TOOLS | CHAT_TOOLS | MEMBER_TOOLS
     assert {spec.name for toolset in ALL for spec in toolset.specs} == everything
 
 
@@ -89,7 +90,7 @@ async def test_the_same_tool_is_callable_with_a_key_that_may_see_it(site: Site) 
 async def test_a_session_owners_jwt_sees_every_tool_its_role_allows(site: Site) -> None:
     async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
         listed = {tool.name for tool in (await session.list_tools()).tools}
-    assert listed == TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | OWNER_BILLING_TOOLS | CHAT_TOOLS
+    assert listed == TOOLS | PROJECT_TOOLS | DOMAIN_TOOLS | OWNER_BILLING_TOOLS | CHAT_TOOLS | MEMBER_TOOLS
 
 
 async def test_two_sessions_with_different_keys_see_different_tools_at_once(site: Site) -> None:
