@@ -12,10 +12,15 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
+from tesserra_adapters.ssh.client import AsyncsshClient
+from tesserra_core.errors import RemoteFailed
+from tesserra_core.ports.ssh import SshTarget
 from tests.drivers.http.conftest import assert_error
 from tests.drivers.http.test_infra_ssh import BASE, Operator, _add_host, _audit, _host_body
-from tests.servers.sshd import SshLab, listening_ports
+from tests.drivers.http.test_infra_ssh_certificates import ECHO, _log_says
+from tests.servers.sshd import SshLab, certified_sshd, listening_ports, permit_open
 from tests.support import LiveServer
 from tests.unit.infra_ssh_support import operator_key, operator_keys
 
@@ -192,3 +197,47 @@ async def test_another_tenant_sees_no_forward(server: LiveServer, client: httpx.
     assert (await client.get(FORWARDS, headers=other.headers)).json()["items"] == []
     assert (await client.get(f"{FORWARDS}/{forward['id']}", headers=team[0].headers)).json()["state"] == "open"
     assert (await client.delete(f"{FORWARDS}/{forward['id']}", headers=team[0].headers)).status_code == 200
+
+
+async def test_on_a_certificate_host_only_the_forward_certificate_permits_forwarding(
+    server: LiveServer, client: httpx.AsyncClient, ssh_lab: SshLab
+) -> None:
+    team = await _team(server)
+    asker = team[0]
+    ports = server.uc.ports
+    ca = await ports.ssh_user_ca.load()
+    empty = await ports.ssh_certificates.revocation_list(ca, [])
+    echo = ssh_lab.echo.destination
+    async with certified_sshd(ca.public_key, empty, permit_open(ssh_lab.echo)) as lab:
+        body = _host_body(lab.server, "prod-ca-fwd", tier="prod", certificate_login=True, forwards=[echo])
+        host_id = str((await _add_host(client, asker, body))["id"])
+        lease_id = await _lease(client, team, host_id, [echo])
+        opened = await _open(client, asker, host_id, echo)
+        assert opened.status_code == 201, opened.text
+        reader, writer = await _connect(opened.json())
+        writer.write(b"certified")
+        assert await asyncio.wait_for(reader.readexactly(9), 20) == b"certified"
+        writer.close()
+        assert await _log_says(lab, f"ID lease-{lease_id}")
+
+        tenant_id = (await server.uc.authenticate(asker.key, asker.user)).tenant_id
+        async with ports.uow(read_only=True) as uow:
+            host, lease = await uow.ssh_hosts.get(tenant_id, host_id), await uow.ssh_leases.get(tenant_id, lease_id)
+        assert host is not None
+        assert lease is not None
+        s = lab.server
+        target = SshTarget(address=s.address, port=s.port, login=s.login, host_key=s.host_key)
+        certificates = server.uc.infra_ssh.open_forward.certificates
+        for run_cert in (
+            await certificates.for_run(host, None, "no-forwarding", 10),
+            await certificates.for_run(host, lease, "no-forwarding", 10),
+        ):
+            with pytest.raises(RemoteFailed) as refused:
+                await AsyncsshClient().forward(
+                    target, run_cert.private_key, ("127.0.0.1", ssh_lab.echo.port), run_cert.certificate
+                )
+            assert refused.value.kind == "forward_refused"
+        forward_cert = await certificates.for_forward(host, lease)
+        session = await AsyncsshClient().run(target, forward_cert.private_key, ECHO, forward_cert.certificate)
+        assert session.exit_status != 0  # its forced command refuses any session
+        assert b"replayed" not in session.stdout.head
