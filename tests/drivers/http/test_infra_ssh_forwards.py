@@ -119,7 +119,8 @@ async def test_refused_forwards_leave_no_port_and_sshd_permit_open_is_forward_re
     await _lease(client, team, strict, [echo])
     await _lease(client, team, loose, [echo, forbidden])
     await refused(strict, forbidden, 403, "denied")
-    await refused(strict, "127.0.0.1:0", 400, "validation_failed")
+    edge = await client.post(FORWARDS, json={"host_id": strict, "destination": "127.0.0.1:0"}, headers=asker.headers)
+    assert edge.status_code == 400, edge.text  # refused by the body's schema, before the use case
     by_sshd = await refused(loose, forbidden, 502, "remote_failed")
     assert by_sshd["kind"] == "forward_refused"
     assert ssh_lab.forbidden.accepted == reached  # nothing reached the forbidden destination
@@ -130,7 +131,6 @@ async def test_refused_forwards_leave_no_port_and_sshd_permit_open_is_forward_re
     assert [(r["outcome"], r["remote_kind"]) for r in records] == [
         ("approval_required", None),
         ("denied", None),
-        ("validation_failed", None),
         ("remote_failed", "forward_refused"),
         ("remote_failed", "forward_refused"),
     ]
