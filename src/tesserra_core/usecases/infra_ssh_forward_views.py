@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 
 from tesserra_core.domain.infra_ssh import Outcome
-from tesserra_core.domain.text import Input
+from tesserra_core.domain.text import LINE_PATTERN, Input
 from tesserra_core.errors import ValidationFailed
 
 _PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
@@ -20,11 +20,14 @@ ForwardDestination = Annotated[
 """``host:port`` (an IPv6 address in brackets), the port from 1 to 65535."""
 
 
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=LINE_PATTERN)]
+
+
 class NewForward(Input, frozen=True, forbid_unknown_fields=True):
-    host_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    host_id: Id
     destination: ForwardDestination
     """``host:port`` as the host sees it: one of the host's forward destinations and of the lease's."""
-    lease_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    lease_id: Id | None = None
     """The approval lease to use (default: the caller's oldest active lease that covers the forward)."""
 
 
