@@ -12,7 +12,10 @@ SSH adapter), adds the hosts through the use cases, and prints PASS or MISS per 
   record) minus p50 of a bare asyncssh connect + run of the same command line: under 50 ms;
 - 20 concurrent runs over the 3 hosts: all ok;
 - audit append p50, one record per transaction: under 1 ms (measured on memory and on SQLite);
-- verifying a chain of ``--records`` records (100,000 by default) read back from SQLite: under 5 s.
+- verifying a chain of ``--records`` records (100,000 by default) read back from SQLite: under 5 s;
+- forwards (no target in the issue, figures only): open_forward p50 through the use case (lease lookup, SSH
+  login, the channel check, the audit record) to the lab's echo server, and the throughput of one connection
+  through a forward (``--forward-mib`` MiB echoed back through sshd).
 
 Figures on a shared 2-core machine drift; run it when the machine is quiet.
 """
@@ -36,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncssh
 from bench.harness import say
 from sqlalchemy import insert
-from tests.servers.sshd import Sshd, ssh_lab
-from tests.unit.infra_ssh_support import operator
+from tests.servers.sshd import Sshd, SshLab, ssh_lab
+from tests.unit.infra_ssh_support import operator, operator_keys
 
 from tesserra_adapters.bootstrap import build, memory_ports, running
 from tesserra_adapters.settings import Settings
@@ -51,6 +54,8 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.ssh import SshCommand
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail
+from tesserra_core.usecases.infra_ssh_forward_views import NewForward
+from tesserra_core.usecases.infra_ssh_lease_views import NewLease
 from tesserra_core.usecases.infra_ssh_views import NewHost, NewRun
 
 LIST_MS, OVERHEAD_MS, APPEND_MS, VERIFY_S = 5.0, 50.0, 1.0, 5.0
@@ -201,7 +206,53 @@ async def measure_verify(uc: UseCases, ops: Principal, records: int) -> None:
     say(f"verify {records:,} records (SQLite) {took:.2f} s (target < {VERIFY_S:.0f} s) {verdict(took < VERIFY_S)}")
 
 
-async def main(runs: int, records: int) -> None:
+async def measure_forwards(uc: UseCases, lab: SshLab, runs: int, mib: int) -> None:
+    asker_key, approver_key = await operator_keys(uc, 2, "bench-fwd")
+    asker = await uc.authenticate(asker_key, "asker@example.com")
+    approver = await uc.authenticate(approver_key, "approver@example.com")
+    echo, p = lab.echo.destination, lab.prod
+    new = NewHost(
+        name="bench-fwd",
+        address=p.address,
+        port=p.port,
+        login=p.login,
+        host_key=p.host_key,
+        private_key=p.user_key.private.decode(),
+        actions=["touch_file"],
+        forwards=[echo],
+    )
+    host_id = (await uc.infra_ssh.add_host(asker, new)).id
+    ask = NewLease(host_ids=[host_id], actions=["touch_file"], reason="bench", forwards=[echo])
+    lease = await uc.infra_ssh.request_lease(asker, ask)
+    await uc.infra_ssh.approve_lease(approver, lease.id)
+    opens = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        forward = await uc.infra_ssh.open_forward(asker, NewForward(host_id=host_id, destination=echo))
+        opens.append((time.perf_counter() - started) * 1000)
+        await uc.infra_ssh.close_forward(asker, forward.id)
+    say(f"open_forward p50 (SQLite, through sshd) {statistics.median(opens[1:]):.1f} ms (no target)")
+
+    forward = await uc.infra_ssh.open_forward(asker, NewForward(host_id=host_id, destination=echo))
+    reader, writer = await asyncio.open_connection(forward.local_address, forward.local_port)
+    block, total = bytes(65536), mib << 20
+
+    async def send() -> None:
+        for _ in range(total // len(block)):
+            writer.write(block)
+            await writer.drain()
+        writer.write_eof()
+
+    started = time.perf_counter()
+    _, echoed = await asyncio.gather(send(), reader.read(-1))
+    took = time.perf_counter() - started
+    writer.close()
+    closed = await uc.infra_ssh.close_forward(asker, forward.id)
+    assert len(echoed) == total == closed.bytes_sent == closed.bytes_received, closed
+    say(f"through a forward: {mib} MiB each way in {took:.2f} s, {mib / took:.1f} MiB/s each way (no target)")
+
+
+async def main(runs: int, records: int, forward_mib: int) -> None:
     async with ssh_lab() as lab:
         with tempfile.TemporaryDirectory() as work:
             settings = Settings(
@@ -216,6 +267,7 @@ async def main(runs: int, records: int) -> None:
                 await measure_runs(uc, ops, lab.hosts, host_ids, runs)
                 await measure_append(uc, ops, "SQLite", runs * 10)
                 await measure_verify(uc, ops, records)
+                await measure_forwards(uc, lab, runs, forward_mib)
             async with AsyncExitStack() as stack:
                 memory = await build(memory_ports(settings, stack), settings)
                 await measure_append(memory, await operator(memory, "bench-mem"), "memory", runs * 10)
@@ -225,5 +277,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--forward-mib", type=int, default=64)
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.records))
+    asyncio.run(main(args.runs, args.records, args.forward_mib))

@@ -127,6 +127,7 @@ class UseCases:
             stack.push_async_callback(self.runtime.activity.aclose)
             stack.push_async_callback(self.runtime.watch.aclose)
             stack.push_async_callback(self.infra_ssh.run_action.board.aclose)
+            stack.push_async_callback(self.infra_ssh.open_forward.board.aclose)
             await stack.enter_async_context(self.revocations.watching())
             if not guest:
                 await self.conversations.repair()

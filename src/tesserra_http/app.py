@@ -85,6 +85,7 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     infra_ssh.inventory_routes,
     infra_ssh.run_routes,
     infra_ssh.lease_routes,
+    infra_ssh.forward_routes,
     agents.routes,
     conversations.routes,
 ]

@@ -143,10 +143,56 @@ async def _listening(port: int, process: asyncio.subprocess.Process, log: Path) 
     raise RuntimeError(f"sshd did not listen on {port}: {_log(log)}")
 
 
+@dataclass
+class TcpEnd:
+    """A TCP server on loopback that forwards may reach: it counts the connections it accepted."""
+
+    port: int
+    accepted: int = 0
+
+    @property
+    def destination(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@asynccontextmanager
+async def tcp_end(answer: bool) -> AsyncIterator[TcpEnd]:
+    """An echo server (``answer``: every byte it reads goes back, until the client's end of file), or a
+    tarpit (accepts and never answers nor closes)."""
+    end = TcpEnd(0)
+    held: set[asyncio.StreamWriter] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        end.accepted += 1
+        held.add(writer)
+        try:
+            while data := await reader.read(65536):
+                if answer:
+                    writer.write(data)
+                    await writer.drain()
+        except OSError:
+            pass
+        finally:
+            held.discard(writer)
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    end.port = server.sockets[0].getsockname()[1]
+    try:
+        yield end
+    finally:
+        server.close()
+        for writer in list(held):
+            writer.close()
+
+
 @dataclass(frozen=True)
 class SshLab:
-    """The test hosts: three dev hosts with plain keys, an impostor listening with another host key (a
-    client that pins ``dev``'s key must refuse it), a closed port, and a key no host accepts."""
+    """The test hosts: three dev hosts with plain keys (forwarding off), an impostor listening with another
+    host key (a client that pins ``dev``'s key must refuse it), a closed port, and a key no host accepts; and
+    for forwards a prod host whose sshd permits local forwards only to ``echo`` and ``tarpit``
+    (PermitOpen), an echo destination, a ``forbidden`` one (an echo server no forward may reach) and a
+    tarpit (accepts, never answers)."""
 
     dev: Sshd
     dev2: Sshd
@@ -154,6 +200,10 @@ class SshLab:
     impostor: Sshd
     closed_port: int
     stranger_key: KeyPair
+    prod: Sshd
+    echo: TcpEnd
+    forbidden: TcpEnd
+    tarpit: TcpEnd
 
     @property
     def hosts(self) -> tuple[Sshd, Sshd, Sshd]:
@@ -165,12 +215,21 @@ async def ssh_lab() -> AsyncIterator[SshLab]:
     ensure_login()
     user_key = KeyPair.generate()
     async with (
+        tcp_end(answer=True) as echo,
+        tcp_end(answer=True) as forbidden,
+        tcp_end(answer=False) as tarpit,
         sshd(asyncssh.generate_private_key("ssh-ed25519"), [user_key]) as dev,
         sshd(asyncssh.generate_private_key("ssh-ed25519"), [user_key]) as dev2,
         sshd(asyncssh.generate_private_key("ssh-ed25519"), [user_key]) as dev3,
         sshd(asyncssh.generate_private_key("ssh-ed25519"), [user_key]) as impostor,
+        sshd(asyncssh.generate_private_key("ssh-ed25519"), [user_key], permit_open(echo, tarpit)) as prod,
     ):
-        yield SshLab(dev, dev2, dev3, impostor, free_port(), KeyPair.generate())
+        yield SshLab(dev, dev2, dev3, impostor, free_port(), KeyPair.generate(), prod, echo, forbidden, tarpit)
+
+
+def permit_open(*ends: TcpEnd) -> list[str]:
+    """sshd config lines: local forwards allowed, to these destinations only."""
+    return ["AllowTcpForwarding local", "PermitOpen " + " ".join(end.destination for end in ends)]
 
 
 def processes(pattern: str) -> list[str]:
@@ -201,12 +260,15 @@ def _prepare_ca(ca_public_key: str, empty_krl: bytes) -> tuple[Path, Path, Path]
 
 
 @asynccontextmanager
-async def certified_sshd(ca_public_key: str, empty_krl: bytes) -> AsyncIterator[CertifiedSshd]:
+async def certified_sshd(
+    ca_public_key: str, empty_krl: bytes, more: Sequence[str] = ()
+) -> AsyncIterator[CertifiedSshd]:
     """``ca_public_key`` goes to ``TrustedUserCAKeys``; ``empty_krl`` starts the ``RevokedKeys`` file (sshd
-    refuses every key when that file cannot be read). sshd reads both files at each authentication."""
+    refuses every key when that file cannot be read). sshd reads both files at each authentication. ``more``
+    config lines come first (e.g. ``permit_open``)."""
     ensure_login()
     directory, trusted, revoked = _prepare_ca(ca_public_key, empty_krl)
-    extra = [f"TrustedUserCAKeys {trusted}", f"RevokedKeys {revoked}"]
+    extra = [*more, f"TrustedUserCAKeys {trusted}", f"RevokedKeys {revoked}"]
     try:
         async with sshd(asyncssh.generate_private_key("ssh-ed25519"), [KeyPair.generate()], extra) as server:
             _no_authorized_keys(server)
@@ -217,3 +279,23 @@ async def certified_sshd(ca_public_key: str, empty_krl: bytes) -> AsyncIterator[
 
 def _no_authorized_keys(server: Sshd) -> None:
     (server.log.parent / "authorized_keys").write_text("")
+
+
+def listening_ports() -> set[int]:
+    """The TCP ports this test process listens on (its sockets, matched by inode in /proc/net/tcp{,6}), so
+    other processes on the machine opening ports in the meantime do not count."""
+    inodes = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports

@@ -1,8 +1,9 @@
 """An in-memory SSH port: simulated hosts, each with a pinned host key, a login and its authorized keys,
 and a few programs (echo, true, false, sleep, head -c N /dev/zero, sh -c 'kill -SIG $$', uptime, df,
-test -e, systemctl). Time limits run on the event loop's clock; a process is listed in its host's
-``running`` while it runs and gone once its limit passes or its call is cancelled. It passes the same
-contract suite as the asyncssh adapter against real sshd."""
+test -e, systemctl), and local forwards to the destinations a host permits (``permit_open``, as sshd's
+PermitOpen; the channels are plain TCP connections from this process). Time limits run on the event loop's
+clock; a process is listed in its host's ``running`` while it runs and gone once its limit passes or its call
+is cancelled. It passes the same contract suite as the asyncssh adapter against real sshd."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from tesserra_adapters.ssh import keys
 from tesserra_adapters.ssh.client import TIMED_OUT
+from tesserra_adapters.ssh.forwards import LoopbackForward
 from tesserra_adapters.ssh.streams import CappedStream
 from tesserra_core.domain.infra_ssh import RemoteKind
 from tesserra_core.errors import RemoteFailed, ValidationFailed
@@ -39,6 +41,8 @@ class FakeSshHost:
     files: set[str] = field(default_factory=lambda: {"/etc/hostname"})
     running: list[tuple[str, ...]] = field(default_factory=list)
     received: list[tuple[str, ...]] = field(default_factory=list)
+    permit_open: set[str] = field(default_factory=set)
+    """``host:port`` destinations this host opens channels to (none: forwarding is off)."""
 
     def processes(self, pattern: str) -> list[str]:
         return [line for argv in self.running if pattern in (line := " ".join(argv))]
@@ -86,6 +90,24 @@ class MemorySshClient:
 
     def normalized_host_key(self, line: str) -> str:
         return keys.normalized_host_key(line)
+
+    async def forward(
+        self, target: SshTarget, private_key: bytes, destination: tuple[str, int], certificate: str | None = None
+    ) -> LoopbackForward:
+        if certificate is not None:  # simulated hosts trust no user CA
+            raise RemoteFailed("the host refused the certificate", kind=RemoteKind.AUTH_FAILED.value)
+        host = self._login(target, private_key)
+        address, port = destination
+        if f"{address}:{port}" not in host.permit_open:
+            message = f"{target.address}:{target.port} refused to open a channel to {address}:{port}"
+            raise RemoteFailed(message, kind=RemoteKind.FORWARD_REFUSED.value)
+
+        async def release() -> None:
+            return None
+
+        forward = LoopbackForward(lambda: asyncio.open_connection(address, port), release)
+        await forward.listen()
+        return forward
 
     async def run(
         self, target: SshTarget, private_key: bytes, command: SshCommand, certificate: str | None = None

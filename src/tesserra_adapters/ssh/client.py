@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from tesserra_adapters.ssh import keys
+from tesserra_adapters.ssh.forwards import LoopbackForward
 from tesserra_adapters.ssh.streams import CappedStream
 from tesserra_core.domain.infra_ssh import RemoteKind
 from tesserra_core.errors import RemoteFailed, ValidationFailed
@@ -54,6 +55,40 @@ class AsyncsshClient:
             process = await conn.create_process(remote_command(command), encoding=None)
             process.stdin.write_eof()
             return await self._collect(process, command, started)
+
+    async def forward(
+        self, target: SshTarget, private_key: bytes, destination: tuple[str, int], certificate: str | None = None
+    ) -> LoopbackForward:
+        asyncssh = keys.asyncssh_module()
+        host, port = destination
+        conn = await self._connect(target, private_key, certificate)
+        try:
+            _, probe = await conn.open_connection(host, port)
+            probe.close()
+        except asyncssh.ChannelOpenError as exc:
+            conn.close()
+            where = f"{target.address}:{target.port}"
+            message = f"{where} refused to open a channel to {host}:{port} ({exc.reason})"
+            raise RemoteFailed(message, kind=RemoteKind.FORWARD_REFUSED.value) from None
+        except BaseException:
+            conn.close()
+            raise
+
+        async def release() -> None:
+            conn.close()
+            await conn.wait_closed()
+
+        forward = LoopbackForward(lambda: conn.open_connection(host, port), release)
+        try:
+            await forward.listen()
+        except BaseException:
+            conn.close()
+            raise
+        watcher = asyncio.create_task(conn.wait_closed(), name=f"ssh-forward-{forward.local_port}")
+        watcher.add_done_callback(lambda _: forward.ended())
+        _WATCHERS.add(watcher)
+        watcher.add_done_callback(_WATCHERS.discard)
+        return forward
 
     async def _connect(self, target: SshTarget, private_key: bytes, certificate: str | None) -> Any:
         asyncssh = keys.asyncssh_module()
@@ -113,6 +148,10 @@ class AsyncsshClient:
             stderr=err.result(),
             duration_ms=int(elapsed * 1000),
         )
+
+
+_WATCHERS: set[asyncio.Task[None]] = set()
+"""The tasks that tell a forward its SSH connection ended (kept referenced while they run)."""
 
 
 def _signal(process: Any, name: str) -> None:

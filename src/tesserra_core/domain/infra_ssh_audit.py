@@ -33,6 +33,9 @@ class AuditEvent(enum.StrEnum):
     LEASE_DENIED = "lease_denied"
     LEASE_REVOKED = "lease_revoked"
     LEASE_EXPIRED = "lease_expired"
+    FORWARD = "forward"
+    """An attempt to open a forward, allowed or refused."""
+    FORWARD_CLOSED = "forward_closed"
 
 
 class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):

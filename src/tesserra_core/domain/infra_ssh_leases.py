@@ -89,5 +89,10 @@ class Lease(msgspec.Struct, frozen=True, kw_only=True):
             and self.uses < self.max_uses
         )
 
+    def covers_forward(self, host_id: str, destination: str, now: datetime) -> bool:
+        """Whether a forward to ``destination`` through ``host_id`` fits the lease now (active, in scope). A
+        forward takes no use: it lasts until it is closed or the lease ends."""
+        return self.state_at(now) is LeaseState.ACTIVE and host_id in self.host_ids and destination in self.forwards
+
     def used(self) -> Lease:
         return msgspec.structs.replace(self, uses=self.uses + 1)

@@ -68,7 +68,51 @@ class SshResult(msgspec.Struct, frozen=True, kw_only=True):
         return None
 
 
+class SshForward(Protocol):
+    """A local forward: a listener on 127.0.0.1 (``local_port``) whose every connection is carried over one
+    SSH connection to a fixed destination, with the bytes counted both ways."""
+
+    @property
+    def local_port(self) -> int: ...
+
+    @property
+    def bytes_sent(self) -> int:
+        """From the local clients to the destination."""
+        ...
+
+    @property
+    def bytes_received(self) -> int:
+        """From the destination to the local clients."""
+        ...
+
+    @property
+    def connections(self) -> int:
+        """Local connections accepted so far."""
+        ...
+
+    async def close(self) -> None:
+        """Stop listening, end every connection (its client sees end of file) and the SSH connection."""
+        ...
+
+    async def wait_closed(self) -> None:
+        """Returns once the forward is closed, or its SSH connection ended by itself."""
+        ...
+
+
 class SshClient(Protocol):
+    async def forward(
+        self,
+        target: SshTarget,
+        private_key: bytes,
+        destination: tuple[str, int],
+        certificate: str | None = None,
+    ) -> SshForward:
+        """Log in to ``target`` (as ``run`` does), check that the host opens a channel to ``destination``
+        (host, port) by opening one and closing it at once, then listen on 127.0.0.1 on a port of the
+        system's choosing. Raises ``RemoteFailed`` (unreachable, auth_failed, host_key_mismatch, or
+        forward_refused when the host will not open the channel) and then listens on no port."""
+        ...
+
     async def run(
         self, target: SshTarget, private_key: bytes, command: SshCommand, certificate: str | None = None
     ) -> SshResult:

@@ -28,6 +28,7 @@ from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail, QueryAudit, VerifyAudit
 from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, LoginCertificates
+from tesserra_core.usecases.infra_ssh_forwards import CloseForward, ForwardBoard, GetForward, ListForwards, OpenForward
 from tesserra_core.usecases.infra_ssh_guard import action_of, argv_sha256, host_of, operator_of
 from tesserra_core.usecases.infra_ssh_leases import (
     DecideLease,
@@ -301,6 +302,10 @@ class InfraSsh:
     deny_lease: DecideLease
     revoke_lease: RevokeLease
     get_user_ca: GetUserCa
+    open_forward: OpenForward
+    list_forwards: ListForwards
+    get_forward: GetForward
+    close_forward: CloseForward
 
 
 def infra_ssh(p: Ports) -> InfraSsh:
@@ -308,7 +313,8 @@ def infra_ssh(p: Ports) -> InfraSsh:
     board = RunBoard()
     catalog = p.ssh_actions
     certificates = LoginCertificates(p.ssh_certificates, p.ssh_user_ca, p.ssh_krl, p.clock)
-    book = LeaseBook(p.uow, trail, board, p.clock, certificates)
+    forwards = ForwardBoard(trail, p.clock)
+    book = LeaseBook(p.uow, trail, board, p.clock, certificates, forwards)
     return InfraSsh(
         list_hosts=ListHosts(p.uow),
         get_host=GetHost(p.uow),
@@ -330,4 +336,8 @@ def infra_ssh(p: Ports) -> InfraSsh:
         deny_lease=DecideLease(book, approve=False),
         revoke_lease=RevokeLease(book),
         get_user_ca=GetUserCa(certificates),
+        open_forward=OpenForward(p.uow, p.ssh, p.secret_box, trail, forwards, p.clock, p.ids, book, certificates),
+        list_forwards=ListForwards(forwards),
+        get_forward=GetForward(forwards),
+        close_forward=CloseForward(forwards),
     )

@@ -27,6 +27,8 @@ from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.infra_ssh_guard import operator_of
 
 RUN_MARGIN = timedelta(minutes=1)
+FORWARD_ONLY = "/bin/false"
+"""The forced command of a forward's certificate: it opens channels, never a session."""
 
 
 def lease_key_id(lease_id: str) -> str:
@@ -47,6 +49,21 @@ class LoginCertificates:
         else:
             key_id, until = f"run-{run_id}", self.clock.now() + timedelta(seconds=time_limit) + RUN_MARGIN
         request = CertificateRequest(key_id=key_id, principal=host.login, valid_before=until)
+        return self.authority.issue(ca, request)
+
+    async def for_forward(self, host: Host, lease: Lease) -> UserCertificate:
+        """A certificate for a forward under ``lease``: until the lease's end, key id ``lease-<id>`` (so the
+        lease's KRL entry refuses it too), the only one that permits port forwarding; its forced command
+        refuses any session."""
+        assert lease.ends_at is not None
+        ca = await self.user_ca.load()
+        request = CertificateRequest(
+            key_id=lease_key_id(lease.id),
+            principal=host.login,
+            valid_before=lease.ends_at,
+            force_command=FORWARD_ONLY,
+            permit_port_forwarding=True,
+        )
         return self.authority.issue(ca, request)
 
     async def publish_revocations(self, uow: UnitOfWorkFactory, tenant_id: str, host_ids: tuple[str, ...]) -> None:

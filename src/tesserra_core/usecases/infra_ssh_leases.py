@@ -6,7 +6,7 @@ under it at once: this worker cancels them, and a timer set at approval ends the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import msgspec
 
@@ -24,6 +24,9 @@ from tesserra_core.usecases.infra_ssh_guard import action_of, host_of, operator_
 from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
 from tesserra_core.usecases.infra_ssh_runs import RunBoard
 
+if TYPE_CHECKING:
+    from tesserra_core.usecases.infra_ssh_forwards import ForwardBoard
+
 
 def _lease_not_found() -> NotFound:
     return NotFound("no such lease", code="lease_not_found")
@@ -39,6 +42,12 @@ class LeaseBook:
     board: RunBoard
     clock: Clock
     certificates: LoginCertificates
+    forwards: ForwardBoard | None = None
+    """This worker's forwards: those of a lease that ends are closed."""
+
+    async def end_forwards(self, tenant_id: str, lease_id: str, by: str) -> None:
+        if self.forwards is not None:
+            await self.forwards.close_lease(tenant_id, lease_id, by)
 
     async def settled(self, uow: UnitOfWork, lease: Lease) -> Lease:
         """The lease, written expired (with its audit record, once) if its end has passed. The caller holds
@@ -59,7 +68,8 @@ class LeaseBook:
         return lease
 
     async def expire(self, tenant_id: str, lease_id: str) -> None:
-        """At a lease's end: end the runs going under it and write it expired."""
+        """At a lease's end: end the forwards and runs going under it and write it expired."""
+        await self.end_forwards(tenant_id, lease_id, "lease expiry")
         await self.board.cancel_lease(tenant_id, lease_id, "lease expiry")
         async with self.uow() as uow:
             await uow.tenants.lock(tenant_id)
@@ -295,6 +305,7 @@ class RevokeLease:
                 uow, actor, via, AuditEvent.LEASE_REVOKED, Outcome.OK, lease_id=lease.id, detail=f"was {lease.state}"
             )
             await uow.commit()
+        await self.book.end_forwards(actor.tenant_id, lease_id, f"revocation by {user}")
         await self.book.board.cancel_lease(actor.tenant_id, lease_id, f"revocation by {user}")
         if lease.state is LeaseState.ACTIVE:
             await self.book.certificates.publish_revocations(self.book.uow, actor.tenant_id, lease.host_ids)

@@ -15,6 +15,8 @@ from tesserra_core.facade import UseCases
 from tesserra_core.usecases import infra_ssh as ssh
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery, QueryAudit, VerifyAudit
 from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, UserCaView
+from tesserra_core.usecases.infra_ssh_forward_views import ForwardView, NewForward
+from tesserra_core.usecases.infra_ssh_forwards import CloseForward, GetForward, ListForwards, OpenForward
 from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
 from tesserra_core.usecases.infra_ssh_leases import DecideLease, GetLease, ListLeases, RequestLease, RevokeLease
 from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction
@@ -200,4 +202,41 @@ def lease_routes(uc: UseCases) -> Router:
         return await uc.infra_ssh.get_user_ca(request.user)
 
     handlers = [list_leases, get_lease, request_lease, approve_lease, deny_lease, revoke_lease, get_user_ca]
+    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
+
+
+def forward_routes(uc: UseCases) -> Router:
+    """Local forwards through a host, bound to an approval lease."""
+
+    @post(
+        "/forwards",
+        status_code=201,
+        **declare(
+            acting_user=True,
+            uses=OpenForward,
+            idempotent=True,
+            errors=(400, 403, 404, 502),
+            description="A 502 body carries kind (forward_refused when the host will not open the channel).",
+        ),
+    )
+    async def open_forward(data: JSONBody[NewForward], request: Caller) -> ForwardView:
+        return await uc.infra_ssh.open_forward(request.user, data)
+
+    @get("/forwards", **declare(acting_user=True, uses=ListForwards, errors=(400, 403)))
+    async def list_forwards(request: Caller, page: Paging) -> Page[ForwardView]:
+        return await uc.infra_ssh.list_forwards(request.user, page)
+
+    @get("/forwards/{forward_id:str}", **declare(acting_user=True, uses=GetForward, errors=(400, 403, 404)))
+    async def get_forward(forward_id: FromPath[str], request: Caller) -> ForwardView:
+        return await uc.infra_ssh.get_forward(request.user, forward_id)
+
+    @delete(
+        "/forwards/{forward_id:str}",
+        status_code=200,
+        **declare(acting_user=True, uses=CloseForward, errors=(400, 403, 404)),
+    )
+    async def close_forward(forward_id: FromPath[str], request: Caller) -> ForwardView:
+        return await uc.infra_ssh.close_forward(request.user, forward_id)
+
+    handlers = [open_forward, list_forwards, get_forward, close_forward]
     return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)

@@ -14,6 +14,8 @@ from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases import infra_ssh as ssh
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery, QueryAudit
+from tesserra_core.usecases.infra_ssh_forward_views import ForwardView, NewForward
+from tesserra_core.usecases.infra_ssh_forwards import CloseForward, ListForwards, OpenForward
 from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
 from tesserra_core.usecases.infra_ssh_leases import GetLease, RequestLease, RevokeLease
 from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction
@@ -137,3 +139,36 @@ async def infra_ssh_request_lease(
 @tools.tool(RevokeLease, tier=Tier.ADMIN)
 async def infra_ssh_revoke_lease(lease_id: LeaseId, *, uc: UseCases, actor: Principal) -> LeaseView:
     return await uc.infra_ssh.revoke_lease(actor, lease_id, Via.MCP)
+
+
+ForwardId = Annotated[str, Field(description="The forward's id (from infra_ssh_open_forward).")]
+
+
+@tools.tool(OpenForward, tier=Tier.ADMIN)
+async def infra_ssh_open_forward(
+    host_id: HostId,
+    destination: Annotated[str, Field(description="host:port as the host sees it (one the host and lease allow).")],
+    lease_id: Annotated[
+        str | None, Field(description="The approval lease to use (default: your oldest active one that fits).")
+    ] = None,
+    *,
+    uc: UseCases,
+    actor: Principal,
+) -> ForwardView:
+    """Connect to local_address:local_port on the Tesserra server to reach the destination."""
+    fields = {"host_id": host_id, "destination": destination}
+    if lease_id is not None:
+        fields["lease_id"] = lease_id
+    return await uc.infra_ssh.open_forward(actor, convert(NewForward, fields), Via.MCP)
+
+
+@tools.tool(ListForwards, tier=Tier.ADMIN)
+async def infra_ssh_list_forwards(
+    limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
+) -> Page[ForwardView]:
+    return await uc.infra_ssh.list_forwards(actor, PageRequest(limite, offset))
+
+
+@tools.tool(CloseForward, tier=Tier.ADMIN)
+async def infra_ssh_close_forward(forward_id: ForwardId, *, uc: UseCases, actor: Principal) -> ForwardView:
+    return await uc.infra_ssh.close_forward(actor, forward_id)

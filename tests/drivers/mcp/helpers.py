@@ -86,6 +86,9 @@ INFRA_SSH_TOOLS = frozenset(
         "infra_ssh_get_lease",
         "infra_ssh_request_lease",
         "infra_ssh_revoke_lease",
+        "infra_ssh_open_forward",
+        "infra_ssh_list_forwards",
+        "infra_ssh_close_forward",
     }
 )
 """Admin tier only (and X-User-Id)."""

@@ -4,6 +4,7 @@ their kind, and runs audited as made over MCP."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -128,3 +129,40 @@ async def test_an_mcp_key_asks_for_and_gives_up_a_lease_but_cannot_approve_one(s
         ("lease_approved", "rest"),
         ("lease_revoked", "mcp"),
     ]
+
+
+async def test_the_forward_tools_open_list_and_close_a_forward_through_real_sshd(site: Site, ssh_lab: SshLab) -> None:
+    asker_key, first_key, second_key = await operator_keys(site.uc, 3, "mcp-fwd")
+    asker = {"X-API-Key": asker_key, "X-User-Id": "bob@example.com"}
+    echo = ssh_lab.echo.destination
+    async with httpx.AsyncClient(base_url=site.url, headers=asker, timeout=30.0) as rest:
+        body = _host(ssh_lab.prod, "prod-fwd") | {"tier": "prod", "forwards": [echo]}
+        prod = (await rest.post("/api/infra/ssh/hosts", json=body)).json()
+        ask = {"host_ids": [prod["id"]], "actions": ["touch_file"], "reason": "debug", "forwards": [echo]}
+        lease_id = (await rest.post("/api/infra/ssh/admin-session", json=ask)).json()["id"]
+        for i, key in enumerate((first_key, second_key)):
+            approver = {"X-API-Key": key, "X-User-Id": f"approver{i}@example.com"}
+            approved = await rest.post(f"/api/infra/ssh/admin-session/{lease_id}/approve", headers=approver)
+            assert approved.status_code == 200, approved.text
+        async with mcp_session(site.mcp_url, asker) as session:
+            refused = await session.call_tool("infra_ssh_open_forward", {"host_id": prod["id"], "destination": "x:1"})
+            assert refused.structured_content is not None
+            assert refused.structured_content["code"] == "denied"
+            opened = await session.call_tool("infra_ssh_open_forward", {"host_id": prod["id"], "destination": echo})
+            assert not opened.is_error, texts(opened)
+            forward = opened.structured_content
+            assert forward is not None
+            reader, writer = await asyncio.open_connection(forward["local_address"], forward["local_port"])
+            writer.write(b"hello through sshd")
+            assert await asyncio.wait_for(reader.readexactly(18), 20) == b"hello through sshd"
+            listed = await session.call_tool("infra_ssh_list_forwards", {})
+            assert listed.structured_content == (await rest.get("/api/infra/ssh/forwards")).json()
+            closed = await session.call_tool("infra_ssh_close_forward", {"forward_id": forward["id"]})
+            assert closed.structured_content is not None
+            assert closed.structured_content["state"] == "closed"
+            assert closed.structured_content["bytes_received"] == 18
+            assert await asyncio.wait_for(reader.read(), 2) == b""
+            writer.close()
+        events = (await rest.get("/api/infra/ssh/audit", params={"user_id": "bob@example.com"})).json()["items"]
+    forwards = [(e["event"], e["outcome"], e["via"]) for e in reversed(events) if e["event"].startswith("forward")]
+    assert forwards == [("forward", "denied", "mcp"), ("forward", "ok", "mcp"), ("forward_closed", "ok", "mcp")]
