@@ -25,7 +25,7 @@ from tesserra_core.facade import UseCases
 from tesserra_core.usecases.agents import ListAgents, ListVerticals
 from tesserra_core.usecases.billing_plans import ListPlans
 from tesserra_core.usecases.contract import description_of, scope_of
-from tesserra_core.usecases.members import AcceptInvitation
+from tesserra_core.usecases.members import AcceptInvitation, MyTenants
 from tesserra_core.usecases.projects import GetProject, ListCatalog
 from tesserra_core.usecases.sessions import ChangePassword, Logout, Me
 from tesserra_http.app import create_app
@@ -33,7 +33,7 @@ from tesserra_mcp.registry import ToolSet, ToolSpec
 from tesserra_mcp.tools import ALL
 
 # What every signed-in person may do to their own account, or anyone may read.
-NO_SCOPE = {ListCatalog, ListPlans, ListAgents, ListVerticals, Me, Logout, ChangePassword, AcceptInvitation}
+NO_SCOPE = {ListCatalog, ListPlans, ListAgents, ListVerticals, Me, Logout, ChangePassword, AcceptInvitation, MyTenants}
 """Use cases a driver calls that check no scope: the public catalogs (resource types, plans, agents and
 verticals), and what any caller may ask of their own login (who am I, log out, change my password)."""
 
