@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, select
+from sqlalchemy import Row, String, and_, bindparam, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
 from tesserra_core.domain.infra_ssh import Host, Outcome, ParamValue
-from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditFilter, AuditRecord, Via
+from tesserra_core.domain.infra_ssh_audit import GENESIS, AuditEvent, AuditFilter, AuditRecord, ChainHead, Via
 from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -124,15 +125,45 @@ def _record_values(a: AuditRecord) -> dict[str, Any]:
     return to_values(a, parameters=_encoder.encode(a.parameters).decode())
 
 
+def _appending() -> Any:
+    """``INSERT INTO ssh_audit (...) SELECT :id, ... WHERE coalesce(<hash of the tenant's last record>,
+    GENESIS) = :head_prev``: the record goes in only where the chain still ends at its ``prev_hash``, the
+    check and the write one statement (built once, so SQLAlchemy compiles it once)."""
+    c = t.ssh_audit.c
+    last_hash = (
+        select(c.hash)
+        .where(c.tenant_id == bindparam("head_tenant", type_=c.tenant_id.type))
+        .order_by(c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    follows = func.coalesce(last_hash, GENESIS) == bindparam("head_prev", type_=String)
+    values = select(*(bindparam(name, type_=c[name].type) for name in _RECORD_FIELDS)).where(follows)
+    return insert(t.ssh_audit).from_select(list(_RECORD_FIELDS), values)
+
+
+_APPEND = _appending()
+
+
 class SqlSshAudit(Repo):
     async def last(self, tenant_id: str) -> AuditRecord | None:
         c = t.ssh_audit.c
         row = await self._one(select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id).order_by(c.seq.desc()).limit(1))
         return _record(row) if row else None
 
+    async def head(self, tenant_id: str) -> ChainHead | None:
+        c = t.ssh_audit.c
+        row = await self._one(select(c.seq, c.hash).where(c.tenant_id == tenant_id).order_by(c.seq.desc()).limit(1))
+        return ChainHead(row.seq, row.hash) if row else None
+
     async def append(self, record: AuditRecord) -> None:
-        conflict = Conflict("the audit moved on meanwhile", code="audit_conflict")
-        await self._insert(t.ssh_audit, _record_values(record), conflict)
+        params = _record_values(record) | {"head_tenant": record.tenant_id, "head_prev": record.prev_hash}
+        try:
+            written = (await self._conn.execute(_APPEND, params)).rowcount
+        except IntegrityError:
+            written = 0
+        if not written:
+            raise Conflict("the audit moved on meanwhile", code="audit_conflict")
 
     async def get(self, tenant_id: str, record_id: str) -> AuditRecord | None:
         c = t.ssh_audit.c

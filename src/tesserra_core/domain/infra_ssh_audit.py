@@ -85,6 +85,13 @@ def sealed(record: AuditRecord) -> AuditRecord:
     return msgspec.structs.replace(record, hash=record_hash(record))
 
 
+class ChainHead(msgspec.Struct, frozen=True):
+    """Where a tenant's chain ends: the ``seq`` and ``hash`` of its last record."""
+
+    seq: int
+    hash: str
+
+
 class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
     host_id: str | None = None
     action: str | None = None

@@ -10,7 +10,7 @@ from typing import Protocol
 import msgspec
 
 from tesserra_core.domain.infra_ssh import Host, RemoteKind
-from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord
+from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord, ChainHead
 from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 
@@ -137,7 +137,15 @@ class SshAuditRepository(Protocol):
         """The tenant's record of the highest ``seq``."""
         ...
 
-    async def append(self, record: AuditRecord) -> None: ...
+    async def head(self, tenant_id: str) -> ChainHead | None:
+        """The ``seq`` and ``hash`` of the tenant's last record (None: no record yet)."""
+        ...
+
+    async def append(self, record: AuditRecord) -> None:
+        """Add the record only if the tenant's chain still ends at ``record.prev_hash`` (GENESIS: it has no
+        record yet), checked and written in one step; Conflict otherwise (the chain moved on, or this ``seq``
+        is taken), and nothing is written: a chain never forks and never has a gap."""
+        ...
 
     async def get(self, tenant_id: str, record_id: str) -> AuditRecord | None: ...
 

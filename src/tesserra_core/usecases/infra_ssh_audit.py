@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import msgspec
@@ -14,6 +14,7 @@ from tesserra_core.domain.infra_ssh_audit import (
     AuditEvent,
     AuditFilter,
     AuditRecord,
+    ChainHead,
     Verification,
     Via,
     sealed,
@@ -50,12 +51,19 @@ class ServerAuthor:
 
 @dataclass(frozen=True, slots=True)
 class AuditTrail:
-    """Appends one record to the actor's tenant chain, in its own transaction: the tenant is held while
-    the last record is read and the next written, so concurrent appends queue and ``seq`` has no gaps."""
+    """Appends one record to the actor's tenant chain, in its own transaction (``append``) or in the caller's
+    (``write``). The tenant is held while the record is written (PostgreSQL: its row locked; SQLite: the
+    database's write lock; memory: its lock), so concurrent appends queue and ``seq`` has no gaps.
+
+    Where the chain ends is remembered per tenant (``heads``), so an append is one statement: the store
+    writes the record only if the chain still ends where this process last saw it end. When it does not (a
+    record appended by another worker, or a unit of work that wrote one rolled back), the head is read again
+    and the record rebuilt on it."""
 
     uow: UnitOfWorkFactory
     clock: Clock
     ids: IdFactory
+    heads: dict[str, ChainHead] = field(default_factory=dict)
 
     async def append(self, actor: Author, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any) -> AuditRecord:
         for _ in range(ATTEMPTS):
@@ -77,12 +85,34 @@ class AuditTrail:
         self, uow: UnitOfWork, actor: Author, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any
     ) -> AuditRecord:
         """Append in the caller's unit of work (which commits it with the change it records)."""
-        await uow.tenants.lock(actor.tenant_id)
-        last = await uow.ssh_audit.last(actor.tenant_id)
+        tenant_id = actor.tenant_id
+        await uow.tenants.lock(tenant_id)
+        head = self.heads.get(tenant_id)
+        if head is None:
+            head = await uow.ssh_audit.head(tenant_id)
+        record = self._record(actor, via, event, outcome, fields, head)
+        try:
+            await uow.ssh_audit.append(record)
+        except Conflict:
+            self.heads.pop(tenant_id, None)
+            record = self._record(actor, via, event, outcome, fields, await uow.ssh_audit.head(tenant_id))
+            await uow.ssh_audit.append(record)
+        self.heads[tenant_id] = ChainHead(record.seq, record.hash)
+        return record
+
+    def _record(
+        self,
+        actor: Author,
+        via: Via,
+        event: AuditEvent,
+        outcome: Outcome,
+        fields: dict[str, Any],
+        head: ChainHead | None,
+    ) -> AuditRecord:
         record = AuditRecord(
             id=self.ids.new(),
             tenant_id=actor.tenant_id,
-            seq=1 if last is None else last.seq + 1,
+            seq=1 if head is None else head.seq + 1,
             at=self.clock.now(),
             event=event,
             key_id=actor.credential_id,
@@ -104,13 +134,11 @@ class AuditTrail:
             duration_ms=fields.get("duration_ms"),
             run_id=fields.get("run_id"),
             detail=fields.get("detail") or "",
-            prev_hash=GENESIS if last is None else last.hash,
+            prev_hash=GENESIS if head is None else head.hash,
             hash="",
             lease_id=fields.get("lease_id"),
         )
-        record = sealed(record)
-        await uow.ssh_audit.append(record)
-        return record
+        return sealed(record)
 
 
 class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
