@@ -21,11 +21,15 @@ from tesserra_adapters.system import SystemClock, UlidFactory
 from tesserra_core.domain.infra_ssh import Host, HostTier, Outcome
 from tesserra_core.domain.infra_ssh_audit import (
     GENESIS,
+    HASH,
+    ID,
+    LINK_FIELDS,
     AuditEvent,
     AuditFilter,
     AuditRecord,
     ChainHead,
     Via,
+    link_hash,
     sealed,
     verify_chain,
 )
@@ -159,13 +163,15 @@ async def test_the_audit_round_trips_and_still_verifies(uow_factory: UnitOfWorkF
             tenant.id, AuditFilter(outcome=Outcome.REMOTE_FAILED, user_id="bob"), PageRequest(50, 0)
         )
         by_run, _ = await uow.ssh_audit.query(tenant.id, AuditFilter(run_id=records[3].run_id), PageRequest(5, 0))
-        read = [r async for r in uow.ssh_audit.chain(tenant.id, batch=3)]
+        pages = [page async for page in uow.ssh_audit.chain(tenant.id, batch=3)]
     assert newest == [records[5], records[4], records[3]]
     assert total == 7
     assert failures == 3
     assert [r.seq for r in failed] == [6, 4, 2]
     assert by_run == [records[3]]
-    assert read == records
+    assert [len(page) for page in pages] == [3, 3, 1]
+    links = [link for page in pages for link in page]
+    assert [(link[ID], link[HASH], link_hash(link)) for link in links] == [(r.id, r.hash, r.hash) for r in records]
     result = await _verify(uow_factory, tenant.id, batch=2)
     assert result.ok
     assert result.checked == 7
@@ -207,7 +213,7 @@ async def test_concurrent_appends_from_two_workers_make_one_chain(uow_factory: U
     result = await _verify(uow_factory, tenant.id, batch=7)
     assert (result.ok, result.checked) == (True, 51)
     async with uow_factory(read_only=True) as uow:
-        details = [r.detail async for r in uow.ssh_audit.chain(tenant.id)]
+        details = [link[LINK_FIELDS.index("detail")] async for page in uow.ssh_audit.chain(tenant.id) for link in page]
     assert "rolled back" not in details
     assert sorted(details[1:]) == sorted(f"n{i}" for i in range(50))
 

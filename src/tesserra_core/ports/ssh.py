@@ -10,7 +10,7 @@ from typing import Protocol
 import msgspec
 
 from tesserra_core.domain.infra_ssh import Host, RemoteKind
-from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord, ChainHead
+from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord, ChainHead, Link
 from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 
@@ -153,6 +153,6 @@ class SshAuditRepository(Protocol):
         """A page of the tenant's records that match, newest first, and the total."""
         ...
 
-    def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
-        """Every record of the tenant in ``seq`` order (then by id), read ``batch`` at a time."""
+    def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[list[Link]]:
+        """Every record of the tenant in ``seq`` order as plain values (``Link``), ``batch`` at a time."""
         ...
