@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tesserra_adapters.ssh import keys
-from tesserra_adapters.ssh.client import TIMED_OUT
+from tesserra_adapters.ssh.client import TIMED_OUT, remote_command
 from tesserra_adapters.ssh.streams import CappedStream
 from tesserra_core.domain.infra_ssh import RemoteKind
 from tesserra_core.errors import RemoteFailed, ValidationFailed
@@ -80,6 +80,9 @@ class MemorySshClient:
     def add_host(self, address: str, port: int, host: FakeSshHost) -> FakeSshHost:
         self.hosts[(address, port)] = host
         return host
+
+    def command_line(self, command: SshCommand) -> str:
+        return remote_command(command)
 
     def public_key_of(self, private_key: bytes) -> str:
         return keys.public_key_of(private_key)

@@ -82,6 +82,11 @@ class SshClient(Protocol):
         start. A host key other than the pinned one is refused before any credential is offered."""
         ...
 
+    def command_line(self, command: SshCommand) -> str:
+        """The exact line ``run`` sends in its exec request for ``command`` (its argv quoted, wrapped in the
+        time limit): what a run's certificate forces, so that the certificate runs nothing else."""
+        ...
+
     def public_key_of(self, private_key: bytes) -> str:
         """The OpenSSH public key line of ``private_key``; ValidationFailed if it is not a private key
         (unencrypted, OpenSSH or PKCS#8 PEM)."""

@@ -243,7 +243,8 @@ class RunAction:
                 argv=view.argv, time_limit_seconds=action.time_limit_seconds, output_cap_bytes=action.output_cap_bytes
             )
             if host.certificate_login:
-                login = await self.certificates.for_run(host, lease, view.id, action.time_limit_seconds)
+                line = self.ssh.command_line(command)
+                login = await self.certificates.for_run(host, lease, view.id, action.time_limit_seconds, line)
                 result = await self.ssh.run(target, login.private_key, command, login.certificate)
             else:
                 result = await self.ssh.run(target, key, command)
