@@ -1,7 +1,8 @@
 """Infra SSH approval leases (/api/infra/ssh/admin-session): request, inspect, approve or deny (over REST
 only, by another admin key and another user; as many as the strictest host asks), revoke. Every lease event
 is one audit record, refusals included. A lease that ends (revoked, or past its end) ends the runs going
-under it at once: this worker cancels them, and a timer set at approval ends them at the lease's end."""
+under it at once: the worker that revokes cancels its own, every other worker running under the lease reads
+its state every ``LEASE_POLL_SECONDS`` and cancels its own, and a timer ends them at the lease's end."""
 
 from __future__ import annotations
 
@@ -73,6 +74,24 @@ class LeaseBook:
         if lease.state is LeaseState.ACTIVE and lease.ends_at is not None:
             seconds = (lease.ends_at - self.clock.now()).total_seconds()
             self.board.later(seconds, lambda: self.expire(lease.tenant_id, lease.id), name=f"ssh-lease-{lease.id}")
+
+    def guard(self, lease: Lease) -> None:
+        """While this worker runs under the lease, watch its state in the database: revoked on another
+        worker (or ended there), the runs here end too, within ``LEASE_POLL_SECONDS`` and their cancel."""
+        tenant_id, lease_id = lease.tenant_id, lease.id
+
+        async def ended() -> str | None:
+            async with self.uow(read_only=True) as uow:
+                now = await uow.ssh_leases.get(tenant_id, lease_id)
+            if now is None:
+                return "the lease's removal"
+            if now.state is LeaseState.REVOKED:
+                return f"revocation by {now.ended_by}"
+            if now.state_at(self.clock.now()) is not LeaseState.ACTIVE:
+                return "lease expiry"
+            return None
+
+        self.board.guard(tenant_id, lease_id, ended)
 
     async def take(self, actor: Principal, user: str, host: Host, action: Action, lease_id: str | None) -> Lease | None:
         """One use of the caller's active lease covering ``action`` on ``host`` (the one named, or the oldest
