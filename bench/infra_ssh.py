@@ -11,6 +11,7 @@ SSH adapter), adds the hosts through the use cases, and prints PASS or MISS per 
 - run_action overhead: p50 of an ``echo`` run through the use case (policy, unsealing the key, the audit
   record) minus p50 of a bare asyncssh connect + run of the same command line: under 50 ms;
 - 20 concurrent runs over the 3 hosts: all ok;
+- a lease's path (request, approval, first run under it) p50, printed without a target;
 - audit append p50, one record per transaction: under 1 ms (measured on memory and on SQLite);
 - verifying a chain of ``--records`` records (100,000 by default) read back from SQLite: under 5 s (the
   process's CPU time is printed too: on a loaded machine the wall time is mostly waiting for a core).
@@ -35,10 +36,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncssh
+import msgspec
 from bench.harness import say
 from sqlalchemy import insert
 from tests.servers.sshd import Sshd, ssh_lab
-from tests.unit.infra_ssh_support import operator
+from tests.unit.infra_ssh_support import operator, operator_keys
 
 from tesserra_adapters.bootstrap import build, memory_ports, running
 from tesserra_adapters.settings import Settings
@@ -52,6 +54,7 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.ssh import SshCommand
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail
+from tesserra_core.usecases.infra_ssh_lease_views import NewLease
 from tesserra_core.usecases.infra_ssh_views import NewHost, NewRun
 
 LIST_MS, OVERHEAD_MS, APPEND_MS, VERIFY_S = 5.0, 50.0, 1.0, 5.0
@@ -179,7 +182,7 @@ async def measure_runs(uc: UseCases, ops: Principal, hosts: tuple[Sshd, ...], ho
 
 
 async def measure_append(uc: UseCases, ops: Principal, label: str, n: int) -> None:
-    trail = AuditTrail(uc.ports.uow, uc.ports.clock, uc.ports.ids)
+    trail = AuditTrail(uc.ports.uow, uc.ports.clock, uc.ports.ids, uc.ports.audit_checkpoints)
     fields = {"host_id": "h", "host_name": "bench", "action": "echo", "parameters": {"message": "x"}}
     append = await timed(n, lambda: trail.append(ops, Via.REST, AuditEvent.RUN, Outcome.OK, **fields))
     p50 = statistics.median(append)
@@ -205,6 +208,33 @@ async def measure_verify(uc: UseCases, ops: Principal, records: int) -> None:
     )
 
 
+async def measure_lease(uc: UseCases, sshd: Sshd, runs: int) -> None:
+    """A lease's path: request, approval by another person with another key, the first run under it."""
+    asker_key, approver_key = await operator_keys(uc, 2, "bench-lease")
+    asker = await uc.authenticate(asker_key, "asker@example.com")
+    approver = await uc.authenticate(approver_key, "approver@example.com")
+    new = NewHost(
+        name="bench-lease",
+        address=sshd.address,
+        port=sshd.port,
+        login=sshd.login,
+        host_key=sshd.host_key,
+        private_key=sshd.user_key.private.decode(),
+        actions=["echo", "touch_file"],
+    )
+    host = await uc.infra_ssh.add_host(asker, new)
+    touch = NewRun(host_id=host.id, action="touch_file", parameters={"path": "/tmp/tesserra-bench-lease"})
+    ask = NewLease(host_ids=[host.id], actions=["touch_file"], reason="bench")
+
+    async def lease_path() -> None:
+        lease = await uc.infra_ssh.request_lease(asker, ask)
+        await uc.infra_ssh.approve_lease(approver, lease.id)
+        await uc.infra_ssh.run_action(asker, msgspec.structs.replace(touch, lease_id=lease.id))
+
+    p50 = statistics.median(await timed(runs, lease_path))
+    say(f"lease path p50 (request, approve, first run; SQLite, real sshd) {p50:.1f} ms (no target)")
+
+
 async def main(runs: int, records: int) -> None:
     async with ssh_lab() as lab:
         with tempfile.TemporaryDirectory() as work:
@@ -218,6 +248,7 @@ async def main(runs: int, records: int) -> None:
                 p50 = statistics.median(listed)
                 say(f"list_hosts p50 (SQLite) {p50:.2f} ms (target < {LIST_MS:.0f}) {verdict(p50 < LIST_MS)}")
                 await measure_runs(uc, ops, lab.hosts, host_ids, runs)
+                await measure_lease(uc, lab.dev, runs)
                 await measure_append(uc, ops, "SQLite", runs * 10)
                 await measure_verify(uc, ops, records)
             async with AsyncExitStack() as stack:

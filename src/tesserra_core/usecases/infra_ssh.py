@@ -247,7 +247,7 @@ class ListActions:
 
     async def __call__(self, actor: Principal) -> list[ActionView]:
         operator_of(actor, self.scope)
-        return [ActionView.of(a, self.catalog.version) for a in self.catalog.actions]
+        return [ActionView.in_catalog(a, self.catalog.version) for a in self.catalog.actions]
 
 
 @dataclass(frozen=True, slots=True)

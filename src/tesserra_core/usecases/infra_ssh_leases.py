@@ -178,7 +178,7 @@ class RequestLease:
                 uow, actor, via, AuditEvent.LEASE_REQUESTED, Outcome.OK, lease_id=lease.id, detail=_scope_detail(lease)
             )
             await uow.commit()
-        return LeaseView.of(lease, self.book.clock.now())
+        return LeaseView.at(lease, self.book.clock.now())
 
     def _fitted(self, lease: Lease, hosts: list[Host]) -> Lease:
         for action_id in lease.actions:
@@ -216,7 +216,7 @@ class GetLease:
                 raise _lease_not_found()
             lease = await self.book.settled(uow, lease)
             await uow.commit()
-        return LeaseView.of(lease, self.book.clock.now())
+        return LeaseView.at(lease, self.book.clock.now())
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +230,7 @@ class ListLeases:
         operator_of(actor, self.scope)
         now = self.book.clock.now()
         async with self.book.uow(read_only=True) as uow:
-            return page.answer(await uow.ssh_leases.list(actor.tenant_id, page), lambda x: LeaseView.of(x, now))
+            return page.answer(await uow.ssh_leases.list(actor.tenant_id, page), lambda x: LeaseView.at(x, now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +269,7 @@ class DecideLease:
             await self.book.audit.write(uow, actor, via, event, Outcome.OK, lease_id=lease.id, detail=detail)
             await uow.commit()
         self.book.watch(decided)
-        return LeaseView.of(decided, self.book.clock.now())
+        return LeaseView.at(decided, self.book.clock.now())
 
     def _refusal(self, lease: Lease, user: str, key_id: str, via: Via) -> TesserraError | None:
         if via is not Via.REST:
@@ -317,4 +317,4 @@ class RevokeLease:
         await self.book.board.cancel_lease(actor.tenant_id, lease_id, f"revocation by {user}")
         if lease.state is LeaseState.ACTIVE:
             await self.book.certificates.publish_revocations(self.book.uow, actor.tenant_id, lease.host_ids)
-        return LeaseView.of(revoked, self.book.clock.now())
+        return LeaseView.at(revoked, self.book.clock.now())

@@ -87,8 +87,9 @@ class RunBoard:
         task = slot.task
         if task is None or task.done():
             return None
-        slot.cancelled_by = by
-        task.cancel()
+        if slot.cancelled_by is None:  # once: a second cancel would interrupt the run writing its record
+            slot.cancelled_by = by
+            task.cancel()
         return task
 
     async def cancel_lease(self, tenant_id: str, lease_id: str, by: str) -> None:
