@@ -25,18 +25,26 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Signed:
-    """Signs checkpoints with one Ed25519 key and checks them against it."""
+    """Signs checkpoints with one Ed25519 key and checks them against it; the key comes from ``_load`` on
+    first use (a server that never signs a checkpoint makes no key)."""
 
-    def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
-        self._public = key.public_key()
+    _key: Ed25519PrivateKey | None = None
+
+    def _load(self) -> Ed25519PrivateKey:
+        raise NotImplementedError
+
+    def _signing(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            self._key = self._load()
+        return self._key
 
     def sign(self, checkpoint: Checkpoint) -> Checkpoint:
-        return checkpoint.signed(self._key.sign(checkpoint.payload()))
+        return checkpoint.signed(self._signing().sign(checkpoint.payload()))
 
     def genuine(self, checkpoint: Checkpoint) -> bool:
+        public = self._signing().public_key()
         try:
-            self._public.verify(base64.b64decode(checkpoint.signature, validate=True), checkpoint.payload())
+            public.verify(base64.b64decode(checkpoint.signature, validate=True), checkpoint.payload())
         except (InvalidSignature, binascii.Error, ValueError):
             return False
         return True
@@ -44,8 +52,10 @@ class _Signed:
 
 class MemoryAuditCheckpoints(_Signed):
     def __init__(self) -> None:
-        super().__init__(Ed25519PrivateKey.generate())
         self.kept: dict[str, list[Checkpoint]] = {}
+
+    def _load(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.generate()
 
     async def keep(self, checkpoint: Checkpoint) -> Checkpoint:
         signed = self.sign(checkpoint)
@@ -66,9 +76,17 @@ def _signing_key(path: Path) -> Ed25519PrivateKey:
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")  # 0600
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(pem)
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(tmp, path)  # whole or not at all; of two workers making one at once, the first wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 key")
@@ -77,9 +95,11 @@ def _signing_key(path: Path) -> Ed25519PrivateKey:
 
 class FileAuditCheckpoints(_Signed):
     def __init__(self, directory: Path) -> None:
-        make_private(directory, directory=True)
         self._dir = directory
-        super().__init__(_signing_key(directory / "signing.key"))
+
+    def _load(self) -> Ed25519PrivateKey:
+        make_private(self._dir, directory=True)
+        return _signing_key(self._dir / "signing.key")
 
     def _tenant_dir(self, tenant_id: str) -> Path:
         if not tenant_id or "/" in tenant_id or tenant_id.startswith("."):
@@ -92,7 +112,7 @@ class FileAuditCheckpoints(_Signed):
         return signed
 
     def _write(self, checkpoint: Checkpoint) -> None:
-        where = self._tenant_dir(checkpoint.tenant_id)
+        where = self._tenant_dir(checkpoint.tenant_id)  # under the directory _load made private
         make_private(where, directory=True)
         fd, tmp = tempfile.mkstemp(dir=where, suffix=".tmp")
         with os.fdopen(fd, "wb") as out:

@@ -55,6 +55,8 @@ async def test_a_kept_checkpoint_reads_back_signed_and_only_it_is_genuine(store:
 
 
 async def test_the_file_store_keeps_its_key_and_files_private(tmp_path: Path) -> None:
+    FileAuditCheckpoints(tmp_path / "marks")
+    assert not (tmp_path / "marks").exists()  # no key made before the first checkpoint
     first = FileAuditCheckpoints(tmp_path / "marks")
     kept = await first.keep(Checkpoint(tenant_id="t1", seq=1, head_hash="a" * 64, at=AT))
     again = FileAuditCheckpoints(tmp_path / "marks")  # a restart reads the same key
