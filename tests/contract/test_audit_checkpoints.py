@@ -164,3 +164,25 @@ async def test_a_forged_checkpoint_file_is_named(uow_factory: UnitOfWorkFactory,
     (tmp_path / "marks" / tenant_id / "000000000006.json").write_bytes(msgspec.json.encode(theirs))
     copied = await VerifyAudit(uow_factory, marks).tenant(tenant_id)
     assert (copied.ok, copied.bad_checkpoint_seq) == (False, 6)
+
+
+class _Broken(MemoryAuditCheckpoints):
+    """A store whose disk is full once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def keep(self, checkpoint: Checkpoint) -> Checkpoint:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("no space left on device")
+        return await super().keep(checkpoint)
+
+
+async def test_a_checkpoint_not_kept_fails_no_append_and_is_kept_at_the_next(uow_factory: UnitOfWorkFactory) -> None:
+    marks = _Broken()
+    tenant_id, records = await _chain(uow_factory, marks, 6)  # seq 5's checkpoint failed, seq 6 kept one
+    assert [r.seq for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [c.seq for c in await marks.of_tenant(tenant_id)] == [6]
+    assert (await VerifyAudit(uow_factory, marks).tenant(tenant_id)).ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -27,6 +28,8 @@ from tesserra_core.ports.audit_checkpoints import AuditCheckpoints
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_guard import operator_of
+
+log = logging.getLogger("tesserra.audit")
 
 ATTEMPTS = 5
 CHECKPOINT_EVERY = 1000
@@ -89,7 +92,10 @@ class AuditTrail:
         async with self.uow() as uow:
             record = await self.write(uow, actor, via, event, outcome, **fields)
             await uow.commit()
-        await self._checkpoint_if_due(record)
+        try:
+            await self._checkpoint_if_due(record)
+        except Exception:  # the record is committed: a checkpoint that could not be kept waits for the next one
+            log.exception("audit checkpoint of tenant %s at seq %s not kept", record.tenant_id, record.seq)
         return record
 
     async def _checkpoint_if_due(self, record: AuditRecord) -> None:
