@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tesserra_adapters.audit_checkpoints import FileAuditCheckpoints, MemoryAuditCheckpoints
 from tesserra_adapters.catalog import CatalogFile
 from tesserra_adapters.dns_on_demand import OnDemandResolver, OnDemandZoneCodec
 from tesserra_adapters.http_probe import MemoryHttpProbe, httpx_probe
@@ -63,6 +64,7 @@ from tesserra_adapters.workspaces import LocalWorkspaces, workspaces_root
 from tesserra_core.domain.infra_ssh import ActionCatalog, load_catalog, shipped_catalog
 from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.ports import Ports
+from tesserra_core.ports.audit_checkpoints import AuditCheckpoints
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver
 from tesserra_core.ports.files import FileStorage
@@ -212,6 +214,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
         ssh=AsyncsshClient(),
+        audit_checkpoints=FileAuditCheckpoints(settings.audit_checkpoint_path),
         models=await stack.enter_async_context(model_provider(settings)),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
@@ -303,6 +306,7 @@ def memory_ports(
         resolver=MemoryResolver(),
         file_storage=MemoryFileStorage(settings.max_upload_bytes),
         ssh=MemorySshClient() if ssh is None else ssh,
+        audit_checkpoints=MemoryAuditCheckpoints(),
         models=NoModel() if models is None else models,
         probes=(),
     )
@@ -325,6 +329,7 @@ def _ports(
     resolver: DnsResolver,
     file_storage: FileStorage,
     ssh: SshClient,
+    audit_checkpoints: AuditCheckpoints,
     models: ModelProvider,
     probes: Sequence[Probe],
     telemetry: Telemetry | None = None,
@@ -366,6 +371,7 @@ def _ports(
         ssh_user_ca=SealedCaFile(settings.data_dir / "ssh" / "user_ca.sealed", secret_box, authority),
         # the operator syncs <data_dir>/ssh/krl/<tenant>/<host>.krl to each host's RevokedKeys path
         ssh_krl=KrlFiles.under(settings.data_dir / "ssh" / "krl"),
+        audit_checkpoints=audit_checkpoints,
         models=models,
         probes=probes,
         telemetry=telemetry or NoTelemetry(),

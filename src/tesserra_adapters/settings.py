@@ -98,6 +98,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ssh_actions_file: Path | None = None
     """Infra SSH's catalog of named actions (JSON, as ``tesserra_core/domain/infra_ssh_actions.json``);
     unset: the catalog shipped with the server."""
+    audit_checkpoint_dir: Path | None = None
+    """Where signed Infra SSH audit checkpoints and their key are kept, outside the database
+    (TESSERRA_AUDIT_CHECKPOINT_DIR); default ``<data_dir>/audit-checkpoints``."""
     tool_script_dirs: tuple[str, ...] = ()
     """Directories searched first for a pypi tool server's console script (comma-separated), before a
     virtualenv is prepared for it under the data dir."""
@@ -186,6 +189,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ValueError(f"trusted_proxies: {cidr!r} is not an address or a CIDR network") from None
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
     def prepare_data_dir(self) -> None:
         make_private(self.data_dir, directory=True)

@@ -1,4 +1,4 @@
-"""The ``tesserra`` command: serve, mcp, db upgrade, admin create, keys create, audit verify.
+"""The ``tesserra`` command: serve, mcp, db upgrade, admin create, keys create, audit verify and checkpoint.
 
 Start-up creates a few hundred thousand objects that live as long as the process (modules, classes,
 routes) and next to no garbage, yet the cyclic collector would walk the growing heap dozens of times
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     p_keys.add_argument("--scopes", help="comma-separated; default: the user's scopes less admin")
     p_keys.add_argument("--tier", choices=["basic", "standard", "admin"])
     p_audit = sub.add_parser("audit", help="the Infra SSH audit chain")
-    p_audit.add_argument("action", choices=["verify"])
+    p_audit.add_argument("action", choices=["verify", "checkpoint"])
     p_audit.add_argument("--tenant-id", required=True)
     args = parser.parse_args(argv)
 
@@ -115,16 +115,26 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def audit_verify(settings: Settings, tenant_id: str) -> None:
-    """``tesserra audit verify``: check a tenant's Infra SSH audit chain; exit 1 naming the first bad record."""
+    """``tesserra audit verify``: check a tenant's Infra SSH audit chain and its signed checkpoints; exit 1
+    naming the first bad record or checkpoint."""
     result = _with_facade(settings, lambda uc: uc.infra_ssh.verify_audit.tenant(tenant_id))
     if result.ok:
-        print(f"audit of tenant {tenant_id}: ok, {result.checked} records")
+        print(f"audit of tenant {tenant_id}: ok, {result.checked} records, {result.checkpoints} checkpoints")
         return
-    print(
-        f"audit of tenant {tenant_id}: first bad record seq {result.first_bad_seq} (id {result.first_bad_id}): "
-        f"{result.problem}; {result.checked} records before it are intact"
-    )
+    where = f"first bad record seq {result.first_bad_seq} (id {result.first_bad_id})"
+    if result.bad_checkpoint_seq is not None:
+        where = f"bad checkpoint seq {result.bad_checkpoint_seq}, {where}"
+    print(f"audit of tenant {tenant_id}: {where}: {result.problem}; {result.checked} records before it are intact")
     raise SystemExit(1)
+
+
+def audit_checkpoint(settings: Settings, tenant_id: str) -> None:
+    """``tesserra audit checkpoint``: sign and keep a checkpoint of where the tenant's chain ends now."""
+    mark = _with_facade(settings, lambda uc: uc.infra_ssh.checkpoint_audit.tenant(tenant_id))
+    if mark is None:
+        print(f"audit of tenant {tenant_id}: no record yet, no checkpoint")
+        return
+    print(f"audit of tenant {tenant_id}: checkpoint at seq {mark.seq}, head {mark.head_hash}")
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
@@ -140,6 +150,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     gc.enable()
     if args.command == "mcp":
         mcp_stdio(settings)
+    elif args.command == "audit" and args.action == "checkpoint":
+        audit_checkpoint(settings, args.tenant_id)
     elif args.command == "audit":
         audit_verify(settings, args.tenant_id)
     elif args.command == "db":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 
 import tesserra_http
 from tesserra_adapters.bootstrap import running
@@ -36,9 +36,25 @@ async def test_audit_verify_names_the_first_bad_record(kind: str, tmp_path: Path
             )
             intact = await tesserra("audit", "verify", "--tenant-id", ops.tenant_id, env=env)
             assert intact.code == 0, intact.stderr
-            assert f"audit of tenant {ops.tenant_id}: ok, 4 records" in intact.stdout
+            assert f"audit of tenant {ops.tenant_id}: ok, 4 records, 0 checkpoints" in intact.stdout
+            marked = await tesserra("audit", "checkpoint", "--tenant-id", ops.tenant_id, env=env)
+            assert marked.code == 0, marked.stderr
+            assert "checkpoint at seq 4" in marked.stdout
+            assert list((tmp_path / "data" / "audit-checkpoints" / ops.tenant_id).glob("*.json"))
+            checked = await tesserra("audit", "verify", "--tenant-id", ops.tenant_id, env=env)
+            assert "ok, 4 records, 1 checkpoints" in checked.stdout
             uow = uc.ports.uow
             assert isinstance(uow, SqlUnitOfWorkFactory)
+            last = t.ssh_audit.select().where(t.ssh_audit.c.tenant_id == ops.tenant_id, t.ssh_audit.c.seq == 4)
+            async with uow.engine.begin() as conn:  # the tail removed, then put back
+                row = (await conn.execute(last)).one()
+                await conn.execute(delete(t.ssh_audit).where(t.ssh_audit.c.id == row.id))
+            cut = await tesserra("audit", "verify", "--tenant-id", ops.tenant_id, env=env)
+            assert cut.code == 1
+            assert "bad checkpoint seq 4" in cut.stdout
+            assert "removed" in cut.stdout
+            async with uow.engine.begin() as conn:
+                await conn.execute(insert(t.ssh_audit).values(row._asdict()))
             async with uow.engine.begin() as conn:
                 stmt = update(t.ssh_audit).where(t.ssh_audit.c.tenant_id == ops.tenant_id, t.ssh_audit.c.seq == 3)
                 await conn.execute(stmt.values(detail="changed nothing"))

@@ -5,6 +5,7 @@ with directly in the store (an edit, a deletion, a reordering, an insertion), na
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import timedelta
 from typing import Any
@@ -16,13 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.memory.unit_of_work import MemoryUnitOfWorkFactory
 from tesserra_adapters.sql import schema as t
+from tesserra_adapters.system import SystemClock, UlidFactory
 from tesserra_core.domain.infra_ssh import Host, HostTier, Outcome
 from tesserra_core.domain.infra_ssh_audit import (
     GENESIS,
+    HASH,
+    ID,
+    LINK_FIELDS,
     AuditEvent,
     AuditFilter,
     AuditRecord,
+    ChainHead,
     Via,
+    link_hash,
     sealed,
     verify_chain,
 )
@@ -30,6 +37,7 @@ from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import UnitOfWorkFactory
+from tesserra_core.usecases.infra_ssh_audit import AuditTrail, ServerAuthor
 from tests.contract.entities import T0, new_id, unique
 from tests.contract.project_entities import seed_tenant
 
@@ -155,13 +163,15 @@ async def test_the_audit_round_trips_and_still_verifies(uow_factory: UnitOfWorkF
             tenant.id, AuditFilter(outcome=Outcome.REMOTE_FAILED, user_id="bob"), PageRequest(50, 0)
         )
         by_run, _ = await uow.ssh_audit.query(tenant.id, AuditFilter(run_id=records[3].run_id), PageRequest(5, 0))
-        read = [r async for r in uow.ssh_audit.chain(tenant.id, batch=3)]
+        pages = [page async for page in uow.ssh_audit.chain(tenant.id, batch=3)]
     assert newest == [records[5], records[4], records[3]]
     assert total == 7
     assert failures == 3
     assert [r.seq for r in failed] == [6, 4, 2]
     assert by_run == [records[3]]
-    assert read == records
+    assert [len(page) for page in pages] == [3, 3, 1]
+    links = [link for page in pages for link in page]
+    assert [(link[ID], link[HASH], link_hash(link)) for link in links] == [(r.id, r.hash, r.hash) for r in records]
     result = await _verify(uow_factory, tenant.id, batch=2)
     assert result.ok
     assert result.checked == 7
@@ -173,6 +183,39 @@ async def test_a_seq_is_taken_once(uow_factory: UnitOfWorkFactory) -> None:
     await _append_all(uow_factory, first)
     with pytest.raises(Conflict):
         await _append_all(uow_factory, [msgspec.structs.replace(first[0], id=new_id())])
+
+
+async def test_a_record_that_does_not_follow_the_head_is_refused(uow_factory: UnitOfWorkFactory) -> None:
+    tenant = await seed_tenant(uow_factory)
+    records = chain(tenant.id, 3)
+    await _append_all(uow_factory, records[:1])
+    with pytest.raises(Conflict):
+        await _append_all(uow_factory, records[2:])  # a gap: seq 3 on a chain that ends at 1
+    async with uow_factory(read_only=True) as uow:
+        assert (await uow.ssh_audit.head(tenant.id)) == ChainHead(1, records[0].hash)
+
+
+async def test_concurrent_appends_from_two_workers_make_one_chain(uow_factory: UnitOfWorkFactory) -> None:
+    """50 appends at once for one tenant, through two trails that each remember the head on their own (two
+    workers on one database), after a unit of work that wrote a record rolled back: one chain, 1..51."""
+    tenant = await seed_tenant(uow_factory)
+    author = ServerAuthor(tenant.id)
+    workers = [AuditTrail(uow_factory, SystemClock(), UlidFactory()) for _ in range(2)]
+    await workers[0].append(author, Via.REST, AuditEvent.RUN, Outcome.OK, detail="first")
+    async with uow_factory() as uow:  # written, never committed: worker 0 remembers a head that is not there
+        await workers[0].write(uow, author, Via.REST, AuditEvent.RUN, Outcome.OK, detail="rolled back")
+    appends = [
+        workers[i % 2].append(author, Via.MCP, AuditEvent.RUN, Outcome.OK, detail=f"n{i}", parameters={"i": i})
+        for i in range(50)
+    ]
+    written = await asyncio.gather(*appends)
+    assert sorted(r.seq for r in written) == list(range(2, 52))
+    result = await _verify(uow_factory, tenant.id, batch=7)
+    assert (result.ok, result.checked) == (True, 51)
+    async with uow_factory(read_only=True) as uow:
+        details = [link[LINK_FIELDS.index("detail")] async for page in uow.ssh_audit.chain(tenant.id) for link in page]
+    assert "rolled back" not in details
+    assert sorted(details[1:]) == sorted(f"n{i}" for i in range(50))
 
 
 async def _tamper(

@@ -9,7 +9,7 @@ import msgspec
 
 from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.infra_ssh import Host
-from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord
+from tesserra_core.domain.infra_ssh_audit import GENESIS, AuditFilter, AuditRecord, ChainHead, Link, link_of
 from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -51,9 +51,14 @@ class MemorySshAudit(_Repo):
         records = self._records(tenant_id)
         return max(records, key=lambda r: r.seq) if records else None
 
+    async def head(self, tenant_id: str) -> ChainHead | None:
+        last = await self.last(tenant_id)
+        return None if last is None else ChainHead(last.seq, last.hash)
+
     async def append(self, record: AuditRecord) -> None:
         records = self._records(record.tenant_id)
-        if any(r.seq == record.seq for r in records):
+        ends_at = records[-1].hash if records else GENESIS
+        if ends_at != record.prev_hash or any(r.seq == record.seq for r in records):
             raise Conflict("the audit moved on meanwhile", code="audit_conflict")
         records.append(record)
         self._journal.append(lambda: records.remove(record))
@@ -66,9 +71,10 @@ class MemorySshAudit(_Repo):
         found = [r for r in self._records(tenant_id) if all(getattr(r, k) == v for k, v in wanted.items())]
         return page.window(sorted(found, key=lambda r: r.seq, reverse=True))
 
-    async def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
-        for record in sorted(self._records(tenant_id), key=lambda r: (r.seq, r.id)):
-            yield record
+    async def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[list[Link]]:
+        records = sorted(self._records(tenant_id), key=lambda r: (r.seq, r.id))
+        for start in range(0, len(records), batch):
+            yield [link_of(r) for r in records[start : start + batch]]
 
 
 class MemorySshLeases(_Repo):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tesserra_adapters.ssh import keys
-from tesserra_adapters.ssh.client import TIMED_OUT
+from tesserra_adapters.ssh.client import TIMED_OUT, remote_command
 from tesserra_adapters.ssh.forwards import LoopbackForward
 from tesserra_adapters.ssh.streams import CappedStream
 from tesserra_core.domain.infra_ssh import RemoteKind
@@ -84,6 +84,9 @@ class MemorySshClient:
     def add_host(self, address: str, port: int, host: FakeSshHost) -> FakeSshHost:
         self.hosts[(address, port)] = host
         return host
+
+    def command_line(self, command: SshCommand) -> str:
+        return remote_command(command)
 
     def public_key_of(self, private_key: bytes) -> str:
         return keys.public_key_of(private_key)

@@ -7,12 +7,23 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, and_, select
+from sqlalchemy import Row, String, and_, bindparam, column, func, insert, select, table
+from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo, from_row, to_values
 from tesserra_core.domain.infra_ssh import Host, Outcome, ParamValue
-from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditFilter, AuditRecord, Via
+from tesserra_core.domain.infra_ssh_audit import (
+    GENESIS,
+    LINK_FIELDS,
+    SEQ,
+    AuditEvent,
+    AuditFilter,
+    AuditRecord,
+    ChainHead,
+    Link,
+    Via,
+)
 from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
@@ -124,15 +135,45 @@ def _record_values(a: AuditRecord) -> dict[str, Any]:
     return to_values(a, parameters=_encoder.encode(a.parameters).decode())
 
 
+def _appending() -> Any:
+    """``INSERT INTO ssh_audit (...) SELECT :id, ... WHERE coalesce(<hash of the tenant's last record>,
+    GENESIS) = :head_prev``: the record goes in only where the chain still ends at its ``prev_hash``, the
+    check and the write one statement (built once, so SQLAlchemy compiles it once)."""
+    c = t.ssh_audit.c
+    last_hash = (
+        select(c.hash)
+        .where(c.tenant_id == bindparam("head_tenant", type_=c.tenant_id.type))
+        .order_by(c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    follows = func.coalesce(last_hash, GENESIS) == bindparam("head_prev", type_=String)
+    values = select(*(bindparam(name, type_=c[name].type) for name in _RECORD_FIELDS)).where(follows)
+    return insert(t.ssh_audit).from_select(list(_RECORD_FIELDS), values)
+
+
+_APPEND = _appending()
+
+
 class SqlSshAudit(Repo):
     async def last(self, tenant_id: str) -> AuditRecord | None:
         c = t.ssh_audit.c
         row = await self._one(select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id).order_by(c.seq.desc()).limit(1))
         return _record(row) if row else None
 
+    async def head(self, tenant_id: str) -> ChainHead | None:
+        c = t.ssh_audit.c
+        row = await self._one(select(c.seq, c.hash).where(c.tenant_id == tenant_id).order_by(c.seq.desc()).limit(1))
+        return ChainHead(row.seq, row.hash) if row else None
+
     async def append(self, record: AuditRecord) -> None:
-        conflict = Conflict("the audit moved on meanwhile", code="audit_conflict")
-        await self._insert(t.ssh_audit, _record_values(record), conflict)
+        params = _record_values(record) | {"head_tenant": record.tenant_id, "head_prev": record.prev_hash}
+        try:
+            written = (await self._conn.execute(_APPEND, params)).rowcount
+        except IntegrityError:
+            written = 0
+        if not written:
+            raise Conflict("the audit moved on meanwhile", code="audit_conflict")
 
     async def get(self, tenant_id: str, record_id: str) -> AuditRecord | None:
         c = t.ssh_audit.c
@@ -151,17 +192,57 @@ class SqlSshAudit(Repo):
         total = len(rows) if page.offset == 0 and len(rows) < page.limit else await self._count(t.ssh_audit, matching)
         return [_record(r) for r in rows], total
 
-    async def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
-        c = t.ssh_audit.c
-        after: tuple[int, str] | None = None
+    async def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[list[Link]]:
+        after = 0
         while True:
-            stmt = select(*_RECORD_COLUMNS).where(c.tenant_id == tenant_id)
-            if after is not None:
-                seq, record_id = after
-                stmt = stmt.where((c.seq > seq) | ((c.seq == seq) & (c.id > record_id)))
-            rows = await self._all(stmt.order_by(c.seq, c.id).limit(batch))
-            for row in rows:
-                yield _record(row)
+            rows = (await self._conn.execute(_LINKS, {"tenant_id": tenant_id, "after": after, "batch": batch})).all()
+            yield [_link(row) for row in rows]
             if len(rows) < batch:
                 return
-            after = (rows[-1].seq, rows[-1].id)
+            after = rows[-1][SEQ]
+
+
+def _chain_page() -> Any:
+    """A page of a tenant's records after a ``seq``, as the driver answers them: untyped columns, so that
+    no value goes through a type's result processing (on SQLite that parses each ``at`` with a regular
+    expression); ``_link`` turns the few that need it into the values the hash covers."""
+    audit = table("ssh_audit", *(column(name) for name in LINK_FIELDS))
+    c = audit.c
+    return (
+        select(*(c[name] for name in LINK_FIELDS))
+        .where(c.tenant_id == bindparam("tenant_id"), c.seq > bindparam("after"))
+        .order_by(c.seq)
+        .limit(bindparam("batch"))
+    )
+
+
+_LINKS = _chain_page()
+_AT, _PARAMETERS = LINK_FIELDS.index("at"), LINK_FIELDS.index("parameters")
+
+
+def _at_text(stored: str) -> str:
+    """SQLite's text of an ``at`` (``2026-12-04 19:21:45.123456``) as the hash encodes the datetime
+    (``2026-12-04T19:21:45.123456Z``, no fraction when it is zero), without parsing it: a third of the cost
+    of reading a record back. Text of any other shape is returned as found (its hash then fails)."""
+    if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+        if stored.endswith(".000000"):
+            return f"{stored[:10]}T{stored[11:19]}Z"
+        return f"{stored[:10]}T{stored[11:]}Z"
+    if len(stored) == 19 and stored[10] == " ":
+        return f"{stored[:10]}T{stored[11:]}Z"
+    return stored
+
+
+def _link(row: Row[Any]) -> Link:
+    """The record's values as hashed: ``at`` as the hash encodes it (PostgreSQL answers an aware datetime,
+    SQLite text), ``parameters`` decoded. A value that does not read back (tampered with) is left as found:
+    its hash then fails."""
+    link = list(row)
+    at = link[_AT]
+    if at.__class__ is str:
+        link[_AT] = _at_text(at)
+    try:  # noqa: SIM105 (a with block per record costs more than the try)
+        link[_PARAMETERS] = _parameters.decode(link[_PARAMETERS])
+    except msgspec.DecodeError:
+        pass
+    return link

@@ -38,6 +38,9 @@ class AsyncsshClient:
     def __init__(self, *, connect_timeout: float = 10.0) -> None:
         self._connect_timeout = connect_timeout
 
+    def command_line(self, command: SshCommand) -> str:
+        return remote_command(command)
+
     def public_key_of(self, private_key: bytes) -> str:
         return keys.public_key_of(private_key)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tesserra_core.domain.infra_ssh import ActionCatalog
+from tesserra_core.ports.audit_checkpoints import AuditCheckpoints
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver, ZoneCodec
 from tesserra_core.ports.files import FileStorage
@@ -61,6 +62,7 @@ class Ports:
     ssh_certificates: SshCertificateAuthority
     ssh_user_ca: UserCaStore
     ssh_krl: KrlDistribution
+    audit_checkpoints: AuditCheckpoints
     models: ModelProvider
     probes: Sequence[Probe] = ()
     telemetry: Telemetry = field(default_factory=NoTelemetry)

@@ -10,7 +10,7 @@ from typing import Protocol
 import msgspec
 
 from tesserra_core.domain.infra_ssh import Host, RemoteKind
-from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord
+from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord, ChainHead, Link
 from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
 from tesserra_core.domain.paging import PageRequest
 
@@ -126,6 +126,11 @@ class SshClient(Protocol):
         start. A host key other than the pinned one is refused before any credential is offered."""
         ...
 
+    def command_line(self, command: SshCommand) -> str:
+        """The exact line ``run`` sends in its exec request for ``command`` (its argv quoted, wrapped in the
+        time limit): what a run's certificate forces, so that the certificate runs nothing else."""
+        ...
+
     def public_key_of(self, private_key: bytes) -> str:
         """The OpenSSH public key line of ``private_key``; ValidationFailed if it is not a private key
         (unencrypted, OpenSSH or PKCS#8 PEM)."""
@@ -181,7 +186,15 @@ class SshAuditRepository(Protocol):
         """The tenant's record of the highest ``seq``."""
         ...
 
-    async def append(self, record: AuditRecord) -> None: ...
+    async def head(self, tenant_id: str) -> ChainHead | None:
+        """The ``seq`` and ``hash`` of the tenant's last record (None: no record yet)."""
+        ...
+
+    async def append(self, record: AuditRecord) -> None:
+        """Add the record only if the tenant's chain still ends at ``record.prev_hash`` (GENESIS: it has no
+        record yet), checked and written in one step; Conflict otherwise (the chain moved on, or this ``seq``
+        is taken), and nothing is written: a chain never forks and never has a gap."""
+        ...
 
     async def get(self, tenant_id: str, record_id: str) -> AuditRecord | None: ...
 
@@ -189,6 +202,6 @@ class SshAuditRepository(Protocol):
         """A page of the tenant's records that match, newest first, and the total."""
         ...
 
-    def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[AuditRecord]:
-        """Every record of the tenant in ``seq`` order (then by id), read ``batch`` at a time."""
+    def chain(self, tenant_id: str, batch: int = 5000) -> AsyncIterator[list[Link]]:
+        """Every record of the tenant in ``seq`` order as plain values (``Link``), ``batch`` at a time."""
         ...

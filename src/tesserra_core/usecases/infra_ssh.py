@@ -26,7 +26,7 @@ from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock, IdFactory
-from tesserra_core.usecases.infra_ssh_audit import AuditTrail, QueryAudit, VerifyAudit
+from tesserra_core.usecases.infra_ssh_audit import AuditTrail, CheckpointAudit, QueryAudit, VerifyAudit
 from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, LoginCertificates
 from tesserra_core.usecases.infra_ssh_forwards import CloseForward, ForwardBoard, GetForward, ListForwards, OpenForward
 from tesserra_core.usecases.infra_ssh_guard import action_of, argv_sha256, host_of, operator_of
@@ -248,7 +248,7 @@ class ListActions:
 
     async def __call__(self, actor: Principal) -> list[ActionView]:
         operator_of(actor, self.scope)
-        return [ActionView.of(a, self.catalog.version) for a in self.catalog.actions]
+        return [ActionView.in_catalog(a, self.catalog.version) for a in self.catalog.actions]
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +295,7 @@ class InfraSsh:
     cancel_run: CancelRun
     query_audit: QueryAudit
     verify_audit: VerifyAudit
+    checkpoint_audit: CheckpointAudit
     request_lease: RequestLease
     get_lease: GetLease
     list_leases: ListLeases
@@ -309,7 +310,7 @@ class InfraSsh:
 
 
 def infra_ssh(p: Ports) -> InfraSsh:
-    trail = AuditTrail(p.uow, p.clock, p.ids)
+    trail = AuditTrail(p.uow, p.clock, p.ids, p.audit_checkpoints)
     board = RunBoard()
     catalog = p.ssh_actions
     certificates = LoginCertificates(p.ssh_certificates, p.ssh_user_ca, p.ssh_krl, p.clock)
@@ -328,7 +329,8 @@ def infra_ssh(p: Ports) -> InfraSsh:
         get_run=GetRun(p.uow, board, catalog),
         cancel_run=CancelRun(board),
         query_audit=QueryAudit(p.uow),
-        verify_audit=VerifyAudit(p.uow),
+        verify_audit=VerifyAudit(p.uow, p.audit_checkpoints),
+        checkpoint_audit=CheckpointAudit(p.uow, p.audit_checkpoints, p.clock),
         request_lease=RequestLease(book, catalog, p.ids),
         get_lease=GetLease(book),
         list_leases=ListLeases(book),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import msgspec
@@ -14,6 +15,8 @@ from tesserra_core.domain.infra_ssh_audit import (
     AuditEvent,
     AuditFilter,
     AuditRecord,
+    ChainHead,
+    Checkpoint,
     Verification,
     Via,
     sealed,
@@ -21,11 +24,16 @@ from tesserra_core.domain.infra_ssh_audit import (
 )
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Conflict
+from tesserra_core.ports.audit_checkpoints import AuditCheckpoints
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_guard import operator_of
 
+log = logging.getLogger("tesserra.audit")
+
 ATTEMPTS = 5
+CHECKPOINT_EVERY = 1000
+"""A signed checkpoint of a tenant's chain is kept each time its ``seq`` passes a multiple of this."""
 
 
 class Author(Protocol):
@@ -50,12 +58,25 @@ class ServerAuthor:
 
 @dataclass(frozen=True, slots=True)
 class AuditTrail:
-    """Appends one record to the actor's tenant chain, in its own transaction: the tenant is held while
-    the last record is read and the next written, so concurrent appends queue and ``seq`` has no gaps."""
+    """Appends one record to the actor's tenant chain, in its own transaction (``append``) or in the caller's
+    (``write``). The tenant is held while the record is written (PostgreSQL: its row locked; SQLite: the
+    database's write lock; memory: its lock), so concurrent appends queue and ``seq`` has no gaps.
+
+    Where the chain ends is remembered per tenant (``heads``), so an append is one statement: the store
+    writes the record only if the chain still ends where this process last saw it end. When it does not (a
+    record appended by another worker, or a unit of work that wrote one rolled back), the head is read again
+    and the record rebuilt on it.
+
+    Each time a tenant's chain passes a multiple of ``every`` records, a committed append keeps a signed
+    checkpoint of it outside the database (``checkpoints``)."""
 
     uow: UnitOfWorkFactory
     clock: Clock
     ids: IdFactory
+    checkpoints: AuditCheckpoints | None = None
+    every: int = CHECKPOINT_EVERY
+    heads: dict[str, ChainHead] = field(default_factory=dict)
+    checkpointed: dict[str, int] = field(default_factory=dict)
 
     async def append(self, actor: Author, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any) -> AuditRecord:
         for _ in range(ATTEMPTS):
@@ -71,18 +92,58 @@ class AuditTrail:
         async with self.uow() as uow:
             record = await self.write(uow, actor, via, event, outcome, **fields)
             await uow.commit()
-            return record
+        try:
+            await self._checkpoint_if_due(record)
+        except Exception:  # the record is committed: a checkpoint that could not be kept waits for the next one
+            log.exception("audit checkpoint of tenant %s at seq %s not kept", record.tenant_id, record.seq)
+        return record
+
+    async def _checkpoint_if_due(self, record: AuditRecord) -> None:
+        if self.checkpoints is None:
+            return
+        tenant_id = record.tenant_id
+        last = self.checkpointed.get(tenant_id)
+        if last is None:
+            last = await self.checkpoints.last_seq(tenant_id)
+        if record.seq // self.every > last // self.every:
+            await self.checkpoints.keep(
+                Checkpoint(tenant_id=tenant_id, seq=record.seq, head_hash=record.hash, at=record.at)
+            )
+            last = record.seq
+        self.checkpointed[tenant_id] = max(last, self.checkpointed.get(tenant_id, 0))
 
     async def write(
         self, uow: UnitOfWork, actor: Author, via: Via, event: AuditEvent, outcome: Outcome, **fields: Any
     ) -> AuditRecord:
         """Append in the caller's unit of work (which commits it with the change it records)."""
-        await uow.tenants.lock(actor.tenant_id)
-        last = await uow.ssh_audit.last(actor.tenant_id)
+        tenant_id = actor.tenant_id
+        await uow.tenants.lock(tenant_id)
+        head = self.heads.get(tenant_id)
+        if head is None:
+            head = await uow.ssh_audit.head(tenant_id)
+        record = self._record(actor, via, event, outcome, fields, head)
+        try:
+            await uow.ssh_audit.append(record)
+        except Conflict:
+            self.heads.pop(tenant_id, None)
+            record = self._record(actor, via, event, outcome, fields, await uow.ssh_audit.head(tenant_id))
+            await uow.ssh_audit.append(record)
+        self.heads[tenant_id] = ChainHead(record.seq, record.hash)
+        return record
+
+    def _record(
+        self,
+        actor: Author,
+        via: Via,
+        event: AuditEvent,
+        outcome: Outcome,
+        fields: dict[str, Any],
+        head: ChainHead | None,
+    ) -> AuditRecord:
         record = AuditRecord(
             id=self.ids.new(),
             tenant_id=actor.tenant_id,
-            seq=1 if last is None else last.seq + 1,
+            seq=1 if head is None else head.seq + 1,
             at=self.clock.now(),
             event=event,
             key_id=actor.credential_id,
@@ -104,13 +165,11 @@ class AuditTrail:
             duration_ms=fields.get("duration_ms"),
             run_id=fields.get("run_id"),
             detail=fields.get("detail") or "",
-            prev_hash=GENESIS if last is None else last.hash,
+            prev_hash=GENESIS if head is None else head.hash,
             hash="",
             lease_id=fields.get("lease_id"),
         )
-        record = sealed(record)
-        await uow.ssh_audit.append(record)
-        return record
+        return sealed(record)
 
 
 class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,11 +201,14 @@ class QueryAudit:
 
 @dataclass(frozen=True, slots=True)
 class VerifyAudit:
-    """Check the tenant's audit chain from its first record: ok with the number checked, or the first
-    record that does not follow from the one before (an edit, a deletion, a reordering or an insertion)."""
+    """Check the tenant's audit chain from its first record, and against every signed checkpoint kept
+    outside the database: ok with the numbers of records and checkpoints checked, or the first record that
+    does not follow from the one before (an edit, a deletion, a reordering or an insertion), the checkpoint
+    the chain no longer matches (rewritten, or its tail removed), or a checkpoint whose signature is bad."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_READ
     uow: UnitOfWorkFactory
+    checkpoints: AuditCheckpoints
 
     async def __call__(self, actor: Principal) -> Verification:
         operator_of(actor, self.scope)
@@ -154,5 +216,28 @@ class VerifyAudit:
 
     async def tenant(self, tenant_id: str) -> Verification:
         """The same check for the operator of this server (``tesserra audit verify``), without a caller."""
+        marks = await self.checkpoints.of_tenant(tenant_id)
+
+        def genuine(mark: Checkpoint) -> bool:
+            return mark.tenant_id == tenant_id and self.checkpoints.genuine(mark)
+
         async with self.uow(read_only=True) as uow:
-            return await verify_chain(uow.ssh_audit.chain(tenant_id))
+            return await verify_chain(uow.ssh_audit.chain(tenant_id), marks, genuine)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointAudit:
+    """Sign and keep a checkpoint of where the tenant's chain ends now (``tesserra audit checkpoint``); None
+    while it has no record."""
+
+    uow: UnitOfWorkFactory
+    checkpoints: AuditCheckpoints
+    clock: Clock
+
+    async def tenant(self, tenant_id: str) -> Checkpoint | None:
+        async with self.uow(read_only=True) as uow:
+            head = await uow.ssh_audit.head(tenant_id)
+        if head is None:
+            return None
+        mark = Checkpoint(tenant_id=tenant_id, seq=head.seq, head_hash=head.hash, at=self.clock.now())
+        return await self.checkpoints.keep(mark)

@@ -42,13 +42,24 @@ class LoginCertificates:
     krl: KrlDistribution
     clock: Clock
 
-    async def for_run(self, host: Host, lease: Lease | None, run_id: str, time_limit: int) -> UserCertificate:
+    async def for_run(
+        self, host: Host, lease: Lease | None, run_id: str, time_limit: int, command_line: str
+    ) -> UserCertificate:
+        """A fresh certificate for one run: its principal the host's login, valid until the lease ends (or the
+        run's time limit passes), forcing exactly ``command_line`` (the line the run sends), and permitting
+        no port, agent or X11 forwarding and no pty: stolen, it runs that command and nothing else."""
         ca = await self.user_ca.load()
         if lease is not None and lease.ends_at is not None:
             key_id, until = lease_key_id(lease.id), lease.ends_at
         else:
             key_id, until = f"run-{run_id}", self.clock.now() + timedelta(seconds=time_limit) + RUN_MARGIN
-        request = CertificateRequest(key_id=key_id, principal=host.login, valid_before=until)
+        request = CertificateRequest(
+            key_id=key_id,
+            principal=host.login,
+            valid_before=until,
+            force_command=command_line,
+            permit_port_forwarding=False,
+        )
         return self.authority.issue(ca, request)
 
     async def for_forward(self, host: Host, lease: Lease) -> UserCertificate:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,6 +29,7 @@ from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail, Author
 from tesserra_core.usecases.infra_ssh_forward_views import ForwardState, ForwardView, NewForward, split_destination
 from tesserra_core.usecases.infra_ssh_guard import operator_of
+from tesserra_core.usecases.infra_ssh_runs import LEASE_POLL_SECONDS
 
 if TYPE_CHECKING:
     from tesserra_core.usecases.infra_ssh_certificates import LoginCertificates
@@ -65,15 +67,17 @@ class _Forward:
 @dataclass
 class ForwardBoard:
     """This worker's forwards: those open, and the last ``KEEP_CLOSED`` closed ones. Each open forward is
-    watched: it closes at its lease's end, or when its SSH connection ends."""
+    watched: it closes at its lease's end, when its SSH connection ends, or within ``LEASE_POLL_SECONDS``
+    of its lease being revoked on any worker (its state is read from the database while it is open)."""
 
     audit: AuditTrail
     clock: Clock
     _forwards: OrderedDict[str, _Forward] = field(default_factory=OrderedDict)
 
-    def add(self, forward: _Forward) -> None:
+    def add(self, forward: _Forward, still_active: Callable[[], Awaitable[bool]]) -> None:
         self._forwards[forward.view.id] = forward
-        forward.watcher = asyncio.create_task(self._watch(forward), name=f"ssh-forward-{forward.view.id}")
+        watching = self._watch(forward, still_active)
+        forward.watcher = asyncio.create_task(watching, name=f"ssh-forward-{forward.view.id}")
 
     def get(self, tenant_id: str, forward_id: str) -> _Forward | None:
         found = self._forwards.get(forward_id)
@@ -100,14 +104,22 @@ class ForwardBoard:
         if still:
             await asyncio.gather(*(self.close(f, "shutdown") for f in still), return_exceptions=True)
 
-    async def _watch(self, forward: _Forward) -> None:
-        seconds = (forward.lease_ends_at - self.clock.now()).total_seconds()
+    async def _watch(self, forward: _Forward, still_active: Callable[[], Awaitable[bool]]) -> None:
         ended = asyncio.ensure_future(forward.handle.wait_closed())
+        why = "the SSH connection ended"
         try:
-            done, _ = await asyncio.wait({ended}, timeout=max(0.0, seconds))
+            while not ended.done():
+                left = (forward.lease_ends_at - self.clock.now()).total_seconds()
+                if left <= 0:
+                    why = "lease expiry"
+                    break
+                await asyncio.wait({ended}, timeout=min(left, LEASE_POLL_SECONDS))
+                if not ended.done() and not await still_active():
+                    why = "revocation of its lease"
+                    break
         finally:
             ended.cancel()
-        await self.close(forward, "the SSH connection ended" if done else "lease expiry")
+        await self.close(forward, why)
 
     async def _close(self, forward: _Forward, by: str) -> ForwardView:
         watcher = forward.watcher
@@ -229,7 +241,7 @@ class OpenForward:
         forward = _Forward(
             msgspec.structs.replace(view, audit_id=record.id), actor.tenant_id, actor, via, lease.ends_at, handle
         )
-        self.board.add(forward)
+        self.board.add(forward, lambda: self._still_active(actor.tenant_id, lease.id))
         self.leases.watch(lease)
         if not await self._still_active(actor.tenant_id, lease.id):  # revoked while the forward was opening
             return await self.board.close(forward, "revocation of its lease")

@@ -10,6 +10,7 @@ import msgspec
 from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
 from tesserra_core.domain.text import Input
 from tesserra_core.usecases.infra_ssh_views import ActionId, Destination
+from tesserra_core.usecases.views import View
 
 HostId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -24,7 +25,9 @@ class NewLease(Input, frozen=True, forbid_unknown_fields=True):
     forwards: Annotated[list[Destination], msgspec.Meta(max_length=20)] = msgspec.field(default_factory=list)
 
 
-class LeaseView(msgspec.Struct, frozen=True, kw_only=True):
+class LeaseView(View[Lease], frozen=True):
+    """A lease as the tenant sees it: every field of the lease but its tenant, its state as of now."""
+
     id: str
     user_id: str
     key_id: str
@@ -45,8 +48,5 @@ class LeaseView(msgspec.Struct, frozen=True, kw_only=True):
     ended_by: str | None
 
     @classmethod
-    def of(cls, lease: Lease, now: datetime) -> LeaseView:
-        fields = msgspec.structs.asdict(lease)
-        del fields["tenant_id"]
-        fields["state"] = lease.state_at(now)
-        return cls(**fields)
+    def at(cls, lease: Lease, now: datetime) -> LeaseView:
+        return cls.read(lease, state=lease.state_at(now))

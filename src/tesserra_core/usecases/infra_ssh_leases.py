@@ -1,7 +1,8 @@
 """Infra SSH approval leases (/api/infra/ssh/admin-session): request, inspect, approve or deny (over REST
 only, by another admin key and another user; as many as the strictest host asks), revoke. Every lease event
 is one audit record, refusals included. A lease that ends (revoked, or past its end) ends the runs going
-under it at once: this worker cancels them, and a timer set at approval ends them at the lease's end."""
+under it at once: the worker that revokes cancels its own, every other worker running under the lease reads
+its state every ``LEASE_POLL_SECONDS`` and cancels its own, and a timer ends them at the lease's end."""
 
 from __future__ import annotations
 
@@ -83,6 +84,24 @@ class LeaseBook:
         if lease.state is LeaseState.ACTIVE and lease.ends_at is not None:
             seconds = (lease.ends_at - self.clock.now()).total_seconds()
             self.board.later(seconds, lambda: self.expire(lease.tenant_id, lease.id), name=f"ssh-lease-{lease.id}")
+
+    def guard(self, lease: Lease) -> None:
+        """While this worker runs under the lease, watch its state in the database: revoked on another
+        worker (or ended there), the runs here end too, within ``LEASE_POLL_SECONDS`` and their cancel."""
+        tenant_id, lease_id = lease.tenant_id, lease.id
+
+        async def ended() -> str | None:
+            async with self.uow(read_only=True) as uow:
+                now = await uow.ssh_leases.get(tenant_id, lease_id)
+            if now is None:
+                return "the lease's removal"
+            if now.state is LeaseState.REVOKED:
+                return f"revocation by {now.ended_by}"
+            if now.state_at(self.clock.now()) is not LeaseState.ACTIVE:
+                return "lease expiry"
+            return None
+
+        self.board.guard(tenant_id, lease_id, ended)
 
     async def take(self, actor: Principal, user: str, host: Host, action: Action, lease_id: str | None) -> Lease | None:
         """One use of the caller's active lease covering ``action`` on ``host`` (the one named, or the oldest
@@ -169,7 +188,7 @@ class RequestLease:
                 uow, actor, via, AuditEvent.LEASE_REQUESTED, Outcome.OK, lease_id=lease.id, detail=_scope_detail(lease)
             )
             await uow.commit()
-        return LeaseView.of(lease, self.book.clock.now())
+        return LeaseView.at(lease, self.book.clock.now())
 
     def _fitted(self, lease: Lease, hosts: list[Host]) -> Lease:
         for action_id in lease.actions:
@@ -207,7 +226,7 @@ class GetLease:
                 raise _lease_not_found()
             lease = await self.book.settled(uow, lease)
             await uow.commit()
-        return LeaseView.of(lease, self.book.clock.now())
+        return LeaseView.at(lease, self.book.clock.now())
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +240,7 @@ class ListLeases:
         operator_of(actor, self.scope)
         now = self.book.clock.now()
         async with self.book.uow(read_only=True) as uow:
-            return page.answer(await uow.ssh_leases.list(actor.tenant_id, page), lambda x: LeaseView.of(x, now))
+            return page.answer(await uow.ssh_leases.list(actor.tenant_id, page), lambda x: LeaseView.at(x, now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +279,7 @@ class DecideLease:
             await self.book.audit.write(uow, actor, via, event, Outcome.OK, lease_id=lease.id, detail=detail)
             await uow.commit()
         self.book.watch(decided)
-        return LeaseView.of(decided, self.book.clock.now())
+        return LeaseView.at(decided, self.book.clock.now())
 
     def _refusal(self, lease: Lease, user: str, key_id: str, via: Via) -> TesserraError | None:
         if via is not Via.REST:
@@ -309,4 +328,4 @@ class RevokeLease:
         await self.book.board.cancel_lease(actor.tenant_id, lease_id, f"revocation by {user}")
         if lease.state is LeaseState.ACTIVE:
             await self.book.certificates.publish_revocations(self.book.uow, actor.tenant_id, lease.host_ids)
-        return LeaseView.of(revoked, self.book.clock.now())
+        return LeaseView.at(revoked, self.book.clock.now())

@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 KEEP_FINISHED = 1000
 """Finished runs this worker keeps with their output (older ones answer from the audit, without it)."""
 CANCEL_GRACE = 15.0
+LEASE_POLL_SECONDS = 0.5
+"""How often a worker running under a lease reads the lease's state: a revocation (or expiry) written by
+any worker ends the runs here within this, plus the cancellation itself."""
 _AUDITED_TEXT = 256
 
 
@@ -77,14 +80,16 @@ class RunBoard:
 
     _slots: OrderedDict[str, _Slot] = field(default_factory=OrderedDict)
     _timers: set[asyncio.Task[None]] = field(default_factory=set)
+    _guards: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     def cancel(self, slot: _Slot, by: str) -> asyncio.Task[RunView] | None:
         """Cancel a run in flight (its remote process is ended); its task, if it was still going."""
         task = slot.task
         if task is None or task.done():
             return None
-        slot.cancelled_by = by
-        task.cancel()
+        if slot.cancelled_by is None:  # once: a second cancel would interrupt the run writing its record
+            slot.cancelled_by = by
+            task.cancel()
         return task
 
     async def cancel_lease(self, tenant_id: str, lease_id: str, by: str) -> None:
@@ -93,6 +98,34 @@ class RunBoard:
         tasks = [t for t in (self.cancel(s, by) for s in slots) if t is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+
+    def _under(self, tenant_id: str, lease_id: str) -> bool:
+        return any(
+            s.tenant_id == tenant_id and s.lease_id == lease_id and s.task is not None and not s.task.done()
+            for s in self._slots.values()
+        )
+
+    def guard(self, tenant_id: str, lease_id: str, ended: Callable[[], Awaitable[str | None]]) -> None:
+        """While runs of this worker go under the lease, ask ``ended`` every ``LEASE_POLL_SECONDS`` whether
+        it ended (and by whom); when it did, cancel them. One guard per lease."""
+        if lease_id in self._guards:
+            return
+
+        async def poll() -> None:
+            try:
+                while self._under(tenant_id, lease_id):
+                    await asyncio.sleep(LEASE_POLL_SECONDS)
+                    by = await ended()
+                    if by is not None:
+                        await self.cancel_lease(tenant_id, lease_id, by)
+                        return
+            finally:
+                self._guards.pop(lease_id, None)
+
+        guard = asyncio.create_task(poll(), name=f"ssh-lease-guard-{lease_id}")
+        self._guards[lease_id] = guard
+        self._timers.add(guard)
+        guard.add_done_callback(self._timers.discard)
 
     def later(self, seconds: float, work: Callable[[], Awaitable[None]], name: str) -> None:
         """Run ``work`` in ``seconds`` (cancelled with the board)."""
@@ -217,6 +250,7 @@ class RunAction:
         self.board.add(slot)
         if lease is not None:
             self.leases.watch(lease)
+            self.leases.guard(lease)
         done, _ = await asyncio.wait({slot.task}, timeout=cmd.wait_seconds)
         if not done:
             return slot.view
@@ -243,7 +277,8 @@ class RunAction:
                 argv=view.argv, time_limit_seconds=action.time_limit_seconds, output_cap_bytes=action.output_cap_bytes
             )
             if host.certificate_login:
-                login = await self.certificates.for_run(host, lease, view.id, action.time_limit_seconds)
+                line = self.ssh.command_line(command)
+                login = await self.certificates.for_run(host, lease, view.id, action.time_limit_seconds, line)
                 result = await self.ssh.run(target, login.private_key, command, login.certificate)
             else:
                 result = await self.ssh.run(target, key, command)

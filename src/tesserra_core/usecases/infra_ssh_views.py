@@ -112,7 +112,7 @@ class ParameterView(View[Parameter], frozen=True):
     max_length: int
 
 
-class ActionView(msgspec.Struct, frozen=True, kw_only=True):
+class ActionView(View[Action], frozen=True):
     id: str
     title: str
     argv: tuple[str, ...]
@@ -125,18 +125,9 @@ class ActionView(msgspec.Struct, frozen=True, kw_only=True):
     catalog_version: int
 
     @classmethod
-    def of(cls, action: Action, version: int) -> ActionView:
-        return cls(
-            id=action.id,
-            title=action.title,
-            argv=action.argv,
-            parameters=tuple(ParameterView.of(p) for p in action.parameters),
-            risk=action.risk,
-            time_limit_seconds=action.time_limit_seconds,
-            output_cap_bytes=action.output_cap_bytes,
-            needs_lease=action.needs_lease,
-            catalog_version=version,
-        )
+    def in_catalog(cls, action: Action, version: int) -> ActionView:
+        parameters = tuple(ParameterView.of(p) for p in action.parameters)
+        return cls.read(action, parameters=parameters, catalog_version=version)
 
 
 class CheckAction(Input, frozen=True, forbid_unknown_fields=True):

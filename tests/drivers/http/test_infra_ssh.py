@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
@@ -215,12 +215,28 @@ async def test_the_audit_verifies_until_the_database_is_edited(
     host = await _add_host(client, ops, _host_body(ssh_lab.dev, "audited"))
     for message in ("a", "b", "c"):
         await _run(client, ops, host["id"], "echo", message=message)
-    verified = await client.get(f"{BASE}/audit/verify", headers=ops.headers)
-    assert verified.json() == {"ok": True, "checked": 4, "first_bad_seq": None, "first_bad_id": None, "problem": None}
     records = await _audit(client, ops)
+    tenant_id = records[0]["tenant_id"]
+    mark = await server.uc.infra_ssh.checkpoint_audit.tenant(tenant_id)  # `tesserra audit checkpoint`
+    assert mark is not None
+    assert mark.seq == 4
+    verified = await client.get(f"{BASE}/audit/verify", headers=ops.headers)
+    assert verified.json() == {
+        "ok": True,
+        "checked": 4,
+        "first_bad_seq": None,
+        "first_bad_id": None,
+        "problem": None,
+        "checkpoints": 1,
+        "bad_checkpoint_seq": None,
+    }
     second = next(r for r in records if r["seq"] == 2)
     uow = server.uc.ports.uow
     assert isinstance(uow, SqlUnitOfWorkFactory)
+    async with uow.engine.begin() as conn:  # the last record removed: the chain is whole, but short
+        await conn.execute(delete(t.ssh_audit).where(t.ssh_audit.c.tenant_id == tenant_id, t.ssh_audit.c.seq == 4))
+    cut = (await client.get(f"{BASE}/audit/verify", headers=ops.headers)).json()
+    assert (cut["ok"], cut["checked"], cut["first_bad_seq"], cut["bad_checkpoint_seq"]) == (False, 3, 4, 4)
     async with uow.engine.begin() as conn:
         await conn.execute(update(t.ssh_audit).where(t.ssh_audit.c.id == second["id"]).values(user_id="mallory"))
     broken = (await client.get(f"{BASE}/audit/verify", headers=ops.headers)).json()

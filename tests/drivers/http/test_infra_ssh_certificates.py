@@ -5,15 +5,17 @@ certificate after the lease is revoked (the KRL the revocation wrote) and after 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import httpx
 import pytest
 
 from tesserra_adapters.ssh.certificates import KrlFiles
-from tesserra_adapters.ssh.client import AsyncsshClient
+from tesserra_adapters.ssh.client import AsyncsshClient, remote_command
 from tesserra_core.domain.infra_ssh import Host
 from tesserra_core.domain.infra_ssh_leases import Lease
 from tesserra_core.errors import RemoteFailed
@@ -47,7 +49,7 @@ async def _stored(server: LiveServer, ops: Operator, host_id: str, lease_id: str
 
 async def _lease_certificate(server: LiveServer, host: Host, lease: Lease) -> UserCertificate:
     """The certificate the server issues for a run under ``lease`` (the same call runs make)."""
-    return await server.uc.infra_ssh.run_action.certificates.for_run(host, lease, "replay", 10)
+    return await server.uc.infra_ssh.run_action.certificates.for_run(host, lease, "replay", 10, remote_command(ECHO))
 
 
 async def _replay(lab: CertifiedSshd, cert: UserCertificate) -> str:
@@ -127,3 +129,53 @@ def _point_at(lab: CertifiedSshd, published: Path) -> None:
     """The test host reads the KRL file the server publishes for it (an operator would sync it there)."""
     lab.revoked_keys.unlink()
     lab.revoked_keys.symlink_to(published)
+
+
+async def test_a_stolen_run_certificate_runs_only_its_own_command_and_forwards_nothing(
+    server: LiveServer, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The certificate of one run forces that run's command line: used to run another command, sshd runs
+    the forced one (the other leaves no trace); it opens no forward and no pty."""
+    [ops] = [Operator(k) for k in await operator_keys(server.uc, 1, "forced")]
+    ports = server.uc.ports
+    ca = await ports.ssh_user_ca.load()
+    authority = server.uc.infra_ssh.run_action.certificates.authority
+    issued: list[UserCertificate] = []
+    issue = authority.issue
+
+    def stealing(*args: Any, **kwargs: Any) -> UserCertificate:
+        issued.append(issue(*args, **kwargs))
+        return issued[-1]
+
+    monkeypatch.setattr(authority, "issue", stealing)
+    async with certified_sshd(ca.public_key, await ports.ssh_certificates.revocation_list(ca, [])) as lab:
+        host = await _add_host(client, ops, _host_body(lab.server, "forced-ca", tier="prod", certificate_login=True))
+        body = {"host_id": host["id"], "action": "echo", "parameters": {"message": "only this"}}
+        ran = await client.post(f"{BASE}/runs", json=body, headers=ops.headers)
+        assert ran.status_code == 200, ran.text
+        assert ran.json()["stdout"]["text"] == "only this\n"
+        [stolen] = issued
+        certificate = asyncssh.import_certificate(stolen.certificate)
+        echo = ports.ssh_actions.get("echo")
+        assert echo is not None
+        sent = SshCommand(argv=("echo", "only this"), time_limit_seconds=echo.time_limit_seconds, output_cap_bytes=1)
+        options = certificate.options  # type: ignore[attr-defined]  # critical options and extensions
+        assert options["force-command"] == remote_command(sent)
+        for extension in ("permit-port-forwarding", "permit-pty", "permit-agent-forwarding", "permit-X11-forwarding"):
+            assert extension not in options
+        marker = f"/tmp/tesserra-stolen-{os.getpid()}-{time.monotonic_ns()}"
+        s = lab.server
+        async with asyncssh.connect(
+            s.address,
+            port=s.port,
+            username=s.login,
+            client_keys=[(asyncssh.import_private_key(stolen.private_key), certificate)],
+            known_hosts=([asyncssh.import_public_key(s.host_key)], [], []),
+            config=None,
+            agent_path=None,
+        ) as conn:
+            other = await conn.run(f"touch {marker}; echo took over", check=False)
+            assert other.stdout == "only this\n"  # sshd ran the forced command instead
+            with pytest.raises(asyncssh.ChannelOpenError):
+                await conn.open_connection(s.address, s.port)  # a listening destination: refused all the same
+        assert not await asyncio.to_thread(os.path.exists, marker)

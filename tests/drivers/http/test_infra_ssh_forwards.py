@@ -229,8 +229,8 @@ async def test_on_a_certificate_host_only_the_forward_certificate_permits_forwar
         target = SshTarget(address=s.address, port=s.port, login=s.login, host_key=s.host_key)
         certificates = server.uc.infra_ssh.open_forward.certificates
         for run_cert in (
-            await certificates.for_run(host, None, "no-forwarding", 10),
-            await certificates.for_run(host, lease, "no-forwarding", 10),
+            await certificates.for_run(host, None, "no-forwarding", 10, "echo run"),
+            await certificates.for_run(host, lease, "no-forwarding", 10, "echo run"),
         ):
             with pytest.raises(RemoteFailed) as refused:
                 await AsyncsshClient().forward(
