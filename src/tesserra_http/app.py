@@ -83,6 +83,8 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     infra_ssh.run_routes,
     infra_ssh.lease_routes,
     agents.routes,
+    agents.admin_routes,
+    agents.tenant_routes,
     conversations.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""

@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from tesserra_core.domain.agents import AgentCatalog
 from tesserra_core.domain.chat_streams import EventName, StreamEvent
 from tesserra_core.domain.conversations import (
     Conversation,
@@ -44,6 +43,7 @@ from tesserra_core.ports.models import ChatMessage
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.agent_loop import AgentLoop
+from tesserra_core.usecases.agents import AgentDirectory
 from tesserra_core.usecases.chat_budgets import ChatBudgets, Reservation
 from tesserra_core.usecases.chat_streams import AnswerBoard, LiveAnswer, Recorder, RepairAnswers
 from tesserra_core.usecases.conversations import (
@@ -412,12 +412,12 @@ class Conversations:
     board: AnswerBoard
 
 
-def conversations(p: Ports, *, catalog: AgentCatalog, loop: AgentLoop) -> Conversations:
+def conversations(p: Ports, *, directory: AgentDirectory, loop: AgentLoop) -> Conversations:
     board = AnswerBoard(p.uow)
     post = PostMessage(p.uow, loop, board, ChatBudgets(p.uow, p.entitlements, p.clock), p.ids, p.clock)
     return Conversations(
         list=ListConversations(p.uow),
-        start=StartConversation(p.uow, catalog, p.ids, p.clock),
+        start=StartConversation(p.uow, directory, p.ids, p.clock),
         get=GetConversation(p.uow),
         update=UpdateConversation(p.uow, p.clock),
         delete=DeleteConversation(p.uow, board),
