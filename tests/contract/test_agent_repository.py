@@ -89,7 +89,9 @@ async def test_a_new_version_replaces_only_the_version_it_was_made_from(uow_fact
     second = StoredAgent(
         agent=msgspec.structs.replace(first.agent, version=2, name="v2"), created_at=T0, updated_at=later
     )
-    rival = StoredAgent(agent=msgspec.structs.replace(first.agent, version=2, name="rival"), created_at=T0, updated_at=later)
+    rival = StoredAgent(
+        agent=msgspec.structs.replace(first.agent, version=2, name="rival"), created_at=T0, updated_at=later
+    )
 
     async with uow_factory() as uow:
         assert await uow.agents.replace(second, 1)

@@ -18,11 +18,11 @@ from tesserra_core.domain.conversations import ConversationStatus, MessageStatus
 from tesserra_core.domain.identity import Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import Installation, InstallationStatus, InstallScope, ToolInfo
-from tesserra_core.errors import Conflict, NotFound, Unavailable
+from tesserra_core.errors import Conflict, Forbidden, NotFound, Unavailable, Unprocessable
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.models import ChatMessage, Finish, ReportedUsage
 from tesserra_core.usecases.agent_loop import AgentLoop, cap
-from tesserra_core.usecases.agents import AgentFilter
+from tesserra_core.usecases.agents import AgentChanges, AgentFilter, NewAgent
 from tesserra_core.usecases.conversations import ConversationChanges, ConversationFilter, NewConversation, NewMessage
 from tesserra_core.usecases.projects import NewProject
 from tests.unit.conftest import make_team
@@ -418,3 +418,35 @@ async def test_the_token_limit_shrinks_each_calls_max_tokens_and_then_stops_the_
     assert [turn.max_tokens for turn in model.requests] == [1000, 400]
     assert answer.usage.completion_tokens == 1200
     assert not answer.usage.estimated
+
+
+async def test_admin_edits_make_versions_and_private_agents_stay_in_their_tenant_on_memory(
+    uc: UseCases, team: Team, admin: Principal, model: ScriptedModel
+) -> None:
+    new = NewAgent(id="mem-agent", vertical="operations", name="Mem", instructions="x", tools=["list_projects"])
+    with pytest.raises(Forbidden):
+        await uc.agents.create(team.owner, new)
+    with pytest.raises(Unprocessable):
+        await uc.agents.create(admin, msgspec.structs.replace(new, tools=["nope"]))
+    assert (await uc.agents.create(admin, new)).version == 1
+    conversation = await _chat(uc, team.member, "mem-agent")
+    assert (await uc.agents.update(admin, "mem-agent", AgentChanges(name="Mem 2"))).version == 2
+    assert (await uc.conversations.get(team.member, conversation)).agent_version == 1
+    assert (await uc.agents.get("mem-agent")).name == "Mem 2"
+
+    private = await uc.agents.create_private(team.owner, msgspec.structs.replace(new, id=None))
+    other = await make_team(uc, admin)
+    listed = await uc.agents.list(PageRequest(limit=500), AgentFilter(), team.member)
+    assert private.id in {a.id for a in listed.items}
+    assert private.id not in {a.id for a in (await uc.agents.list(PageRequest(limit=500), AgentFilter())).items}
+    theirs = await uc.agents.list(PageRequest(limit=500), AgentFilter(), other.member)
+    assert private.id not in {a.id for a in theirs.items}
+    with pytest.raises(NotFound):
+        await uc.conversations.start(other.member, NewConversation(agent_id=private.id))
+    with pytest.raises(NotFound):
+        await uc.agents.update_private(other.owner, private.id, AgentChanges(name="meu"))
+    with pytest.raises(Forbidden):
+        await uc.agents.create_private(team.member, new)
+    await uc.agents.delete(admin, "mem-agent")
+    with pytest.raises(NotFound):
+        await uc.agents.get("mem-agent")
