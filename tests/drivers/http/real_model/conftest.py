@@ -66,7 +66,10 @@ async def server(tmp_path_factory: pytest.TempPathFactory, model_url: str) -> As
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("tesserra_core.facade.agent_catalog", _catalog)
         async with database_url("sqlite", tmp) as url:
-            settings = support.test_settings(tmp, url, model_base_url=model_url, model="smollm2-135m")
+            # llama-cpp-python's chatml-function-calling cannot stream a turn that offers tools
+            settings = support.test_settings(
+                tmp, url, model_base_url=model_url, model="smollm2-135m", model_stream_tools=False
+            )
             async with live_server(settings) as srv:
                 assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
                 yield srv
