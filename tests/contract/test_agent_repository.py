@@ -102,6 +102,20 @@ async def test_a_new_version_replaces_only_the_version_it_was_made_from(uow_fact
         assert await uow.agents.get(first.agent.id) == second
 
 
+async def test_a_removed_agent_is_forgotten(uow_factory: UnitOfWorkFactory) -> None:
+    tenant = await seed_tenant(uow_factory)
+    s = stored(tenant.id)
+    await _add(uow_factory, s)
+    async with uow_factory() as uow:
+        assert await uow.agents.remove(s.agent.id)
+        assert not await uow.agents.remove(s.agent.id)
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.agents.get(s.agent.id) is None
+        assert await uow.agents.count_private(tenant.id) == 0
+        assert s.agent.id not in {v.agent.id for v in await uow.agents.visible(tenant.id)}
+
+
 async def test_a_rolled_back_agent_is_not_stored(uow_factory: UnitOfWorkFactory) -> None:
     s = stored()
     async with uow_factory() as uow:

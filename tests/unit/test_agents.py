@@ -450,3 +450,9 @@ async def test_admin_edits_make_versions_and_private_agents_stay_in_their_tenant
     await uc.agents.delete(admin, "mem-agent")
     with pytest.raises(NotFound):
         await uc.agents.get("mem-agent")
+    await uc.agents.delete_private(team.owner, private.id)
+    await uc.agents.delete(admin, "helpdesk")  # a shipped agent: a tombstone hides it
+    assert set(store(uc).agents) == {"helpdesk"}
+    assert store(uc).agents["helpdesk"].deleted
+    with pytest.raises(NotFound):
+        await uc.agents.get("helpdesk")

@@ -28,3 +28,9 @@ class MemoryAgents(_Repo):
             return False
         self._put(self._store.agents, stored.agent.id, stored)
         return True
+
+    async def remove(self, agent_id: str) -> bool:
+        if agent_id not in self._store.agents:
+            return False
+        self._drop(self._store.agents, agent_id)
+        return True

@@ -57,3 +57,6 @@ class SqlAgents(Repo):
         del values["id"], values["created_at"]
         stmt = update(t.agents).where(c.id == stored.agent.id, c.version == version).values(values)
         return bool((await self._conn.execute(stmt)).rowcount)
+
+    async def remove(self, agent_id: str) -> bool:
+        return await self._delete_by(t.agents, id=agent_id)

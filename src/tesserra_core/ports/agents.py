@@ -29,3 +29,7 @@ class AgentRepository(Protocol):
         """Store the new version if the stored one is still at ``version`` (compare-and-set: of two
         racing edits, one wins); whether it was."""
         ...
+
+    async def remove(self, agent_id: str) -> bool:
+        """Forget the agent (one the catalog does not ship: nothing to hide); whether it was stored."""
+        ...

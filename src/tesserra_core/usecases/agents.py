@@ -195,7 +195,11 @@ class AgentDirectory:
         return agent
 
     async def delete(self, uow: UnitOfWork, current: Agent, now: datetime) -> None:
-        """Store a tombstone: the agent is gone from every list; conversations keep their copy."""
+        """The agent is gone from every list; conversations keep their copy. A shipped agent leaves a
+        tombstone (to hide it); any other is forgotten, so deleting never grows what a tenant stores."""
+        if not any(a.id == current.id for a in self.catalog.agents):
+            await uow.agents.remove(current.id)
+            return
         agent = msgspec.structs.replace(current, version=current.version + 1)
         await self._store(uow, current, StoredAgent(agent=agent, deleted=True, created_at=now, updated_at=now))
 
