@@ -456,3 +456,22 @@ async def test_admin_edits_make_versions_and_private_agents_stay_in_their_tenant
     assert store(uc).agents["helpdesk"].deleted
     with pytest.raises(NotFound):
         await uc.agents.get("helpdesk")
+
+
+async def test_a_tenant_keeps_a_bounded_number_of_private_agents_on_the_platforms_model(
+    uc: UseCases, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tesserra_core.usecases.agents.MAX_PRIVATE_AGENTS", 2)
+    new = NewAgent(vertical="support", name="P", instructions="x")
+    with pytest.raises(Unprocessable) as refused:
+        await uc.agents.create_private(team.owner, msgspec.structs.replace(new, model="the-priciest-one"))
+    assert refused.value.code == "model_not_allowed"
+    first = await uc.agents.create_private(team.owner, new)
+    with pytest.raises(Unprocessable):
+        await uc.agents.update_private(team.owner, first.id, AgentChanges(model="the-priciest-one"))
+    await uc.agents.create_private(team.owner, new)
+    with pytest.raises(Conflict) as full:
+        await uc.agents.create_private(team.owner, new)
+    assert full.value.code == "agent_limit"
+    await uc.agents.delete_private(team.owner, first.id)
+    assert (await uc.agents.create_private(team.owner, new)).version == 1

@@ -373,6 +373,13 @@ class DeleteAgent:
             await uow.commit()
 
 
+def _platform_model(model: str | None) -> None:
+    """A private agent answers with the platform's model: which model (and what it costs) is the platform's
+    choice, not a tenant's."""
+    if model is not None:
+        raise Unprocessable("a private agent answers with the platform's model", code="model_not_allowed")
+
+
 async def _private_agent(directory: AgentDirectory, uow: UnitOfWork, actor: Principal, agent_id: str) -> Agent:
     """The tenant's own private agent; a platform agent or another tenant's is 404 here."""
     agent = await directory.find(uow, agent_id, actor.tenant_id)
@@ -384,7 +391,8 @@ async def _private_agent(directory: AgentDirectory, uow: UnitOfWork, actor: Prin
 @dataclass(frozen=True, slots=True)
 class CreatePrivateAgent:
     """Add a private agent to the caller's tenant (owners and admins): only its members see it. At most
-    ``MAX_PRIVATE_AGENTS`` per tenant (409 agent_limit)."""
+    ``MAX_PRIVATE_AGENTS`` per tenant (409 agent_limit); it answers with the platform's model (422
+    model_not_allowed if it names one)."""
 
     scope: ClassVar[Scope] = Scope.TENANT_WRITE
 
@@ -395,6 +403,7 @@ class CreatePrivateAgent:
 
     async def __call__(self, actor: Principal, cmd: NewAgent) -> AgentDetailView:
         actor.require(self.scope)
+        _platform_model(cmd.model)
         async with self.uow() as uow:
             if await uow.agents.count_private(actor.tenant_id) >= MAX_PRIVATE_AGENTS:
                 raise Conflict(f"a tenant keeps at most {MAX_PRIVATE_AGENTS} private agents", code="agent_limit")
@@ -431,6 +440,7 @@ class UpdatePrivateAgent:
 
     async def __call__(self, actor: Principal, agent_id: str, changes: AgentChanges) -> AgentDetailView:
         actor.require(self.scope)
+        _platform_model(changes.model)
         async with self.uow() as uow:
             current = await _private_agent(self.directory, uow, actor, agent_id)
             agent = await self.directory.change(uow, current, changes, self.clock.now())
