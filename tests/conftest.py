@@ -26,3 +26,11 @@ async def ssh_lab() -> AsyncIterator[object]:
 
     async with lab() as started:
         yield started
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-model tests (tests/real_model) run last: they wait for the model's virtualenv, which
+    ``nox -s tests`` builds in the background while the rest of the suite runs."""
+    real = [item for item in items if "real_model" in item.path.parts]
+    if real:
+        items[:] = [item for item in items if "real_model" not in item.path.parts] + real

@@ -182,7 +182,13 @@ async def model_provider(settings: Settings) -> AsyncIterator[ModelProvider]:
         yield NoModel()
         return
     async with on_demand_client(timeout=settings.model_timeout, follow_redirects=False, trust_env=False) as client:
-        yield OpenAiCompatible(client, settings.model_base_url, api_key=settings.model_api_key, model=settings.model)
+        yield OpenAiCompatible(
+            client,
+            settings.model_base_url,
+            api_key=settings.model_api_key,
+            model=settings.model,
+            stream_tools=settings.model_stream_tools,
+        )
 
 
 # -- the two adapter sets ----------------------------------------------------------------------------

@@ -3,7 +3,10 @@ hosted ones), streamed; and the one that answers when none is configured.
 
 What real servers do and this adapter copes with: some refuse an assistant message whose content is
 null (it sends ""); some stream no usage (the loop then counts tokens itself, flagged estimated); tool
-calls arrive in pieces, by index, and are handed on whole. Failures leave as core errors:
+calls arrive in pieces, by index, and are handed on whole; some cannot stream a turn that offers tools
+(llama-cpp-python's chatml-function-calling: "Automatic streaming tool choice is not supported"), so with
+``stream_tools`` off those turns ask for the whole completion and hand it on as the same events (its text
+as one delta). Failures leave as core errors:
 unreachable, timed out, 429 or 5xx -> ``Unavailable`` (503); any other refusal, a broken stream or
 nonsense -> ``UpstreamFailed`` (502). Nothing of the provider's answer body reaches the caller.
 """
@@ -53,10 +56,11 @@ def _message(m: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def request_body(turn: ChatTurn, model: str, *, ask_usage: bool = True) -> dict[str, Any]:
-    """The Chat Completions request for ``turn``: streamed, tools offered with ``tool_choice`` auto."""
-    body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in turn.messages], "stream": True}
-    if ask_usage:
+def request_body(turn: ChatTurn, model: str, *, ask_usage: bool = True, stream: bool = True) -> dict[str, Any]:
+    """The Chat Completions request for ``turn``: streamed (unless ``stream`` is off), tools offered with
+    ``tool_choice`` auto."""
+    body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in turn.messages], "stream": stream}
+    if ask_usage and stream:
         body["stream_options"] = {"include_usage": True}
     if turn.tools:
         body["tools"] = [
@@ -113,12 +117,14 @@ class OpenAiCompatible:
         api_key: str | None = None,
         model: str | None = None,
         ask_usage: bool = True,
+        stream_tools: bool = True,
     ) -> None:
         self._client = client
         self._url = base_url.rstrip("/") + "/chat/completions"
-        self._headers = {"Accept": "text/event-stream"} | ({"Authorization": f"Bearer {api_key}"} if api_key else {})
+        self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._model = model
         self._ask_usage = ask_usage
+        self._stream_tools = stream_tools
 
     async def stream(self, turn: ChatTurn) -> AsyncIterator[ModelEvent]:
         import httpx
@@ -126,12 +132,15 @@ class OpenAiCompatible:
         model = turn.model or self._model
         if not model:
             raise Unavailable("no model is configured: set TESSERRA_MODEL", code="model_unavailable")
-        body = request_body(turn, model, ask_usage=self._ask_usage)
+        stream = self._stream_tools or not turn.tools
+        body = request_body(turn, model, ask_usage=self._ask_usage, stream=stream)
+        accept = {"Accept": "text/event-stream" if stream else "application/json"}
         try:
-            async with self._client().stream("POST", self._url, json=body, headers=self._headers) as response:
+            async with self._client().stream("POST", self._url, json=body, headers=accept | self._auth) as response:
                 if response.status_code != 200:
                     raise _refused(response.status_code)
-                async for event in _events(response):
+                events = _events(response) if stream else _whole(await response.aread())
+                async for event in events:
                     yield event
         except httpx.TimeoutException:
             raise Unavailable("the model provider did not answer in time", code="model_unavailable") from None
@@ -192,3 +201,29 @@ async def _events(response: httpx.Response) -> AsyncIterator[ModelEvent]:
     if usage is not None:
         yield usage
     yield Finish(reason or "stop")
+
+
+async def _whole(body: bytes) -> AsyncIterator[ModelEvent]:
+    """A whole (not streamed) chat completion as the events a stream of it would give."""
+    completion = _chunk(body.decode(errors="replace"))
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise _bad()
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise _bad()
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        yield TextDelta(text)
+    calls = _Calls()
+    tool_calls = message.get("tool_calls")
+    if tool_calls:
+        if not isinstance(tool_calls, list):
+            raise _bad()
+        calls.add(tool_calls)
+    for call in calls.done():
+        yield call
+    reported = completion.get("usage")
+    if isinstance(reported, dict):
+        yield ReportedUsage(int(reported.get("prompt_tokens") or 0), int(reported.get("completion_tokens") or 0))
+    yield Finish(str(choices[0].get("finish_reason") or "stop"))

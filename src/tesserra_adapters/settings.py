@@ -140,6 +140,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds one model call may take, connection included."""
     chat_approval_timeout: float = 600.0
     """Seconds an agent's destructive tool call waits for the user's approval; then it is denied."""
+    model_stream_tools: bool = True
+    """Stream the model calls that offer tools. Off for servers that cannot (llama-cpp-python's
+    chatml-function-calling): those calls ask for the whole completion; calls without tools still stream."""
     dns_resolvers: tuple[str, ...] = ()
     """Name servers (``host``, ``host:port``) that verify domains and check their DNS; the system's by default."""
     dns_timeout: float = 2.0

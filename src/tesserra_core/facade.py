@@ -21,7 +21,7 @@ from tesserra_core.runners.sandbox_reaper import SandboxReaper
 from tesserra_core.runners.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
 from tesserra_core.usecases.agent_loop import AgentLoop
 from tesserra_core.usecases.agent_tools import InstallationTools, builtin_tools
-from tesserra_core.usecases.agents import Agents, agents
+from tesserra_core.usecases.agents import AgentDirectory, Agents, agents
 from tesserra_core.usecases.api_keys import ApiKeys, api_keys
 from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
@@ -207,6 +207,7 @@ def use_cases(
     unknown = {tool for agent in catalog.agents for tool in agent.tools} - set(loop.tools)
     if unknown:
         raise ValueError(f"the agent catalog names unknown tools: {', '.join(sorted(unknown))}")
+    directory = AgentDirectory(catalog, frozenset(loop.tools))
     billing = billing_events(p, revoker=revoker)
     return UseCases(
         ports=p,
@@ -236,8 +237,8 @@ def use_cases(
         billing_events=billing,
         finance=finance(p),
         infra_ssh=infra_ssh(p),
-        agents=agents(catalog),
-        conversations=conversations(p, catalog=catalog, loop=loop, approval_timeout=approval_timeout),
+        agents=agents(p.uow, p.ids, p.clock, directory),
+        conversations=conversations(p, directory=directory, loop=loop, approval_timeout=approval_timeout),
         authenticate=Authenticate(p.uow, p.tokens, p.digest, p.clock, credentials, usage),
         throttle=throttle,
         idempotency=Idempotency(p.idempotency),

@@ -87,6 +87,8 @@ AREAS: list[Callable[[UseCases], ControllerRouterHandler]] = [
     infra_ssh.lease_routes,
     infra_ssh.forward_routes,
     agents.routes,
+    agents.admin_routes,
+    agents.tenant_routes,
     conversations.routes,
 ]
 """Each area builds its own routes over the facade; adding an area is one line here."""

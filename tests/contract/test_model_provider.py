@@ -203,3 +203,49 @@ async def test_no_model_anywhere_is_unavailable(server: ScriptedModelServer) -> 
         with pytest.raises(Unavailable, match="TESSERRA_MODEL"):
             await _events(adapter)
     assert server.requests == []
+
+
+async def test_without_streamed_tools_a_turn_offering_tools_is_one_whole_completion(
+    server: ScriptedModelServer,
+) -> None:
+    async with on_demand_client(timeout=20.0) as client:
+        provider = OpenAiCompatible(client, server.url, model="m", stream_tools=False)
+        tools = (ToolSpec(name="list_projects", description="d", parameters={"type": "object"}),)
+        server.script(
+            [
+                TextDelta("vou "),
+                TextDelta("ver"),
+                ToolCall(id="c1", name="list_projects", arguments="{}"),
+                ToolCall(id="c2", name="list_projects", arguments='{"a": 1}'),
+                ReportedUsage(7, 3),
+                Finish("tool_calls"),
+            ],
+            [TextDelta("sem "), TextDelta("ferramentas"), Finish("stop")],
+        )
+
+        whole = await _events(provider, ChatTurn(messages=TURN.messages, tools=tools))
+        plain = await _events(provider)
+
+    assert whole == [
+        TextDelta("vou ver"),
+        ToolCall(id="c1", name="list_projects", arguments="{}"),
+        ToolCall(id="c2", name="list_projects", arguments='{"a": 1}'),
+        ReportedUsage(7, 3),
+        Finish("tool_calls"),
+    ]
+    assert plain == [TextDelta("sem "), TextDelta("ferramentas"), Finish("stop")]  # no tools: still streamed
+    first, second = server.requests
+    assert first["stream"] is False
+    assert "stream_options" not in first
+    assert first["tool_choice"] == "auto"
+    assert server.headers[0]["accept"] == "application/json"
+    assert second["stream"] is True
+
+
+async def test_a_refused_whole_completion_is_a_core_error(server: ScriptedModelServer) -> None:
+    async with on_demand_client(timeout=20.0) as client:
+        provider = OpenAiCompatible(client, server.url, model="m", stream_tools=False)
+        tools = (ToolSpec(name="t", description="d", parameters={"type": "object"}),)
+        server.script([UpstreamFailed("no")])
+        with pytest.raises(UpstreamFailed):
+            await _events(provider, ChatTurn(messages=TURN.messages, tools=tools))

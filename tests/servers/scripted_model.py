@@ -6,7 +6,8 @@ Each test scripts its turns, one per request, with the scripted provider's steps
 only when scripted, as the last chunk, like a server asked for ``include_usage``; none otherwise),
 ``Finish``, seconds to wait; an ``Unavailable`` answers 503 and an ``UpstreamFailed`` 400 before the
 stream starts, and ``DROP`` breaks the stream off mid-answer (no finish, no ``[DONE]``). Every request
-body is recorded, so tests assert the exact shapes sent (messages, tools, tool_choice, stream).
+body is recorded, so tests assert the exact shapes sent (messages, tools, tool_choice, stream). A request
+with ``stream`` false gets the turn as one chat completion.
 """
 
 from __future__ import annotations
@@ -109,7 +110,33 @@ class ScriptedModelServer:
                 return JSONResponse({"error": {"message": step.message}}, 400)
             if not isinstance(step, float):
                 break
+        if self.requests[-1].get("stream") is False:
+            return JSONResponse(await self._whole(steps))
         return StreamingResponse(self._stream(steps), media_type="text/event-stream")
+
+    async def _whole(self, steps: Sequence[Scripted]) -> dict[str, Any]:
+        """The turn as one chat completion (a request with ``stream`` false): text joined, tool calls, usage."""
+        text, calls, usage, finish = "", [], None, None
+        for step in steps:
+            if isinstance(step, float):
+                await asyncio.sleep(step)
+            elif isinstance(step, TextDelta):
+                text += step.text
+            elif isinstance(step, ToolCall):
+                function = {"name": step.name, "arguments": step.arguments}
+                calls.append({"id": step.id, "type": "function", "function": function})
+            elif isinstance(step, ReportedUsage):
+                usage = {"prompt_tokens": step.prompt_tokens, "completion_tokens": step.completion_tokens}
+            elif isinstance(step, Finish):
+                finish = step.reason
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if calls:
+            message["tool_calls"] = calls
+        body: dict[str, Any] = {"id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": "m"}
+        body["choices"] = [{"index": 0, "message": message, "finish_reason": finish}]
+        if usage is not None:
+            body["usage"] = usage
+        return body
 
     async def _stream(self, steps: Sequence[Scripted]) -> AsyncIterator[bytes]:
         try:

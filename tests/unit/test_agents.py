@@ -26,11 +26,11 @@ from tesserra_core.domain.conversations import Role as MessageRole
 from tesserra_core.domain.identity import Principal, Role, Scope, Tier
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.tools import Installation, InstallationStatus, InstallScope, ToolInfo
-from tesserra_core.errors import Conflict, NotFound, Unavailable
+from tesserra_core.errors import Conflict, Forbidden, NotFound, Unavailable, Unprocessable
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.models import ChatMessage, Finish, ReportedUsage
 from tesserra_core.usecases.agent_loop import AgentLoop, cap
-from tesserra_core.usecases.agents import AgentFilter
+from tesserra_core.usecases.agents import AgentChanges, AgentFilter, NewAgent
 from tesserra_core.usecases.conversations import ConversationChanges, ConversationFilter, NewConversation, NewMessage
 from tesserra_core.usecases.conversations_answers import HISTORY_TOOL_CALLS, HISTORY_TOOL_RESULT
 from tesserra_core.usecases.projects import NewProject
@@ -477,3 +477,60 @@ async def test_a_later_turn_gets_the_earlier_tool_calls_and_results_capped(
     ]
     assert sent[-3].content.endswith("[truncated: 3000 more characters]")
     assert (sent[-2].content, sent[-1].content) == ("feito", "e agora?")
+
+
+async def test_admin_edits_make_versions_and_private_agents_stay_in_their_tenant_on_memory(
+    uc: UseCases, team: Team, admin: Principal, model: ScriptedModel
+) -> None:
+    new = NewAgent(id="mem-agent", vertical="operations", name="Mem", instructions="x", tools=["list_projects"])
+    with pytest.raises(Forbidden):
+        await uc.agents.create(team.owner, new)
+    with pytest.raises(Unprocessable):
+        await uc.agents.create(admin, msgspec.structs.replace(new, tools=["nope"]))
+    assert (await uc.agents.create(admin, new)).version == 1
+    conversation = await _chat(uc, team.member, "mem-agent")
+    assert (await uc.agents.update(admin, "mem-agent", AgentChanges(name="Mem 2"))).version == 2
+    assert (await uc.conversations.get(team.member, conversation)).agent_version == 1
+    assert (await uc.agents.get("mem-agent")).name == "Mem 2"
+
+    private = await uc.agents.create_private(team.owner, msgspec.structs.replace(new, id=None))
+    other = await make_team(uc, admin)
+    listed = await uc.agents.list(PageRequest(limit=500), AgentFilter(), team.member)
+    assert private.id in {a.id for a in listed.items}
+    assert private.id not in {a.id for a in (await uc.agents.list(PageRequest(limit=500), AgentFilter())).items}
+    theirs = await uc.agents.list(PageRequest(limit=500), AgentFilter(), other.member)
+    assert private.id not in {a.id for a in theirs.items}
+    with pytest.raises(NotFound):
+        await uc.conversations.start(other.member, NewConversation(agent_id=private.id))
+    with pytest.raises(NotFound):
+        await uc.agents.update_private(other.owner, private.id, AgentChanges(name="meu"))
+    with pytest.raises(Forbidden):
+        await uc.agents.create_private(team.member, new)
+    await uc.agents.delete(admin, "mem-agent")
+    with pytest.raises(NotFound):
+        await uc.agents.get("mem-agent")
+    await uc.agents.delete_private(team.owner, private.id)
+    await uc.agents.delete(admin, "helpdesk")  # a shipped agent: a tombstone hides it
+    assert set(store(uc).agents) == {"helpdesk"}
+    assert store(uc).agents["helpdesk"].deleted
+    with pytest.raises(NotFound):
+        await uc.agents.get("helpdesk")
+
+
+async def test_a_tenant_keeps_a_bounded_number_of_private_agents_on_the_platforms_model(
+    uc: UseCases, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tesserra_core.usecases.agents.MAX_PRIVATE_AGENTS", 2)
+    new = NewAgent(vertical="support", name="P", instructions="x")
+    with pytest.raises(Unprocessable) as refused:
+        await uc.agents.create_private(team.owner, msgspec.structs.replace(new, model="the-priciest-one"))
+    assert refused.value.code == "model_not_allowed"
+    first = await uc.agents.create_private(team.owner, new)
+    with pytest.raises(Unprocessable):
+        await uc.agents.update_private(team.owner, first.id, AgentChanges(model="the-priciest-one"))
+    await uc.agents.create_private(team.owner, new)
+    with pytest.raises(Conflict) as full:
+        await uc.agents.create_private(team.owner, new)
+    assert full.value.code == "agent_limit"
+    await uc.agents.delete_private(team.owner, first.id)
+    assert (await uc.agents.create_private(team.owner, new)).version == 1

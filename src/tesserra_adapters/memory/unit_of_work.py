@@ -12,6 +12,7 @@ from datetime import datetime
 from types import TracebackType
 
 from tesserra_adapters.memory import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
+from tesserra_adapters.memory.agents import MemoryAgents
 from tesserra_adapters.memory.base import Undo
 from tesserra_adapters.memory.conversations import (
     MemoryApprovals,
@@ -22,6 +23,7 @@ from tesserra_adapters.memory.conversations import (
 )
 from tesserra_adapters.memory.infra_ssh import MemorySshAudit, MemorySshHosts, MemorySshLeases
 from tesserra_adapters.memory.sandboxes import MemorySandboxes
+from tesserra_core.domain.agents import StoredAgent
 from tesserra_core.domain.billing import BillingCustomer, Invoice, Plan, Price, StoredEvent, Subscription
 from tesserra_core.domain.chat_streams import StreamEvent
 from tesserra_core.domain.conversations import Approval, Conversation, Message
@@ -73,6 +75,7 @@ class MemoryStore:
     projects: dict[str, Project] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    agents: dict[str, StoredAgent] = field(default_factory=dict)
     conversations: dict[str, Conversation] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
     message_events: dict[tuple[str, int], StreamEvent] = field(default_factory=dict)
@@ -119,6 +122,7 @@ class MemoryUnitOfWork:
         self.projects = projects.MemoryProjects(store, self._journal)
         self.resources = resources.MemoryResources(store, self._journal)
         self.sandboxes = MemorySandboxes(store, self._journal)
+        self.agents = MemoryAgents(store, self._journal)
         self.conversations = MemoryConversations(store, self._journal)
         self.messages = MemoryMessages(store, self._journal)
         self.message_events = MemoryMessageEvents(store, self._journal)

@@ -636,6 +636,21 @@ ssh_leases = Table(
     Index(None, "tenant_id", "user_id", "state"),
 )
 """Infra SSH approval leases (migration 0013): host ids, actions, forwards and approvals are JSON lists."""
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("agent", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "tenant_id"),
+)
+"""Agents edited or added after the shipped catalog (migration 0015): the current version's definition
+(JSON), a tombstone once deleted; ``tenant_id`` set on a tenant's private agent, null on a platform one."""
+
 conversations = Table(
     "conversations",
     metadata,

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 from tesserra_adapters.sql import billing, domains, files, identity, mail, projects, resources, shared_tools, tools
+from tesserra_adapters.sql.agents import SqlAgents
 from tesserra_adapters.sql.conversations import (
     SqlApprovals,
     SqlChatBudgets,
@@ -83,6 +84,7 @@ class SqlUnitOfWork:
         self.projects = projects.SqlProjects(conn)
         self.resources = resources.SqlResources(conn)
         self.sandboxes = SqlSandboxes(conn)
+        self.agents = SqlAgents(conn)
         self.conversations = SqlConversations(conn)
         self.messages = SqlMessages(conn)
         self.message_events = SqlMessageEvents(conn)

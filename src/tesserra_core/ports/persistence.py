@@ -22,6 +22,7 @@ from tesserra_core.domain.identity import (
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import Project, ProjectFilter
 from tesserra_core.domain.resources import Resource
+from tesserra_core.ports.agents import AgentRepository
 from tesserra_core.ports.billing import (
     BillingEventRepository,
     InvoiceRepository,
@@ -349,6 +350,9 @@ class UnitOfWork(Protocol):
 
     @property
     def sandboxes(self) -> SandboxRepository: ...
+
+    @property
+    def agents(self) -> AgentRepository: ...
 
     @property
     def conversations(self) -> ConversationRepository: ...

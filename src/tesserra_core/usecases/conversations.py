@@ -14,7 +14,6 @@ from typing import Annotated, ClassVar
 
 import msgspec
 
-from tesserra_core.domain.agents import AgentCatalog
 from tesserra_core.domain.conversations import (
     MAX_MESSAGE,
     MAX_TITLE,
@@ -35,6 +34,7 @@ from tesserra_core.domain.text import TEXT, Input, check_name, name_meta
 from tesserra_core.errors import NotFound, found
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.usecases.agents import AgentDirectory
 from tesserra_core.usecases.views import View
 
 HISTORY = 40
@@ -198,18 +198,20 @@ class ListConversations:
 
 @dataclass(frozen=True, slots=True)
 class StartConversation:
-    """Start a conversation with an agent of the catalog; it keeps the agent's current version."""
+    """Start a conversation with an agent the caller sees (the platform's, or a private one of its tenant);
+    it keeps a copy of the agent's current version, so later edits never change it."""
 
     scope: ClassVar[Scope] = Scope.CHAT_WRITE
 
     uow: UnitOfWorkFactory
-    catalog: AgentCatalog
+    directory: AgentDirectory
     ids: IdFactory
     clock: Clock
 
     async def __call__(self, actor: Principal, cmd: NewConversation) -> ConversationView:
         actor.require(self.scope)
-        agent = self.catalog.agent(cmd.agent_id)
+        async with self.uow(read_only=True) as uow:
+            agent = await self.directory.find(uow, cmd.agent_id, actor.tenant_id)
         title = check_name("title", cmd.title, MAX_TITLE) if cmd.title is not None else agent.name
         now = self.clock.now()
         conversation = Conversation(

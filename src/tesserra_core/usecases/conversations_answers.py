@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from tesserra_core.domain.agents import AgentCatalog
 from tesserra_core.domain.chat_streams import EventName, StreamEvent
 from tesserra_core.domain.conversations import (
     GENERATING,
@@ -46,6 +45,7 @@ from tesserra_core.ports.models import ChatMessage, ToolCall
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.agent_loop import AgentLoop, cap
+from tesserra_core.usecases.agents import AgentDirectory
 from tesserra_core.usecases.chat_approvals import APPROVAL_TIMEOUT, ApprovalGate, DecideApproval
 from tesserra_core.usecases.chat_budgets import ChatBudgets, Reservation
 from tesserra_core.usecases.chat_streams import AnswerBoard, LiveAnswer, Recorder, RepairAnswers
@@ -454,14 +454,14 @@ class Conversations:
 
 
 def conversations(
-    p: Ports, *, catalog: AgentCatalog, loop: AgentLoop, approval_timeout: float = APPROVAL_TIMEOUT
+    p: Ports, *, directory: AgentDirectory, loop: AgentLoop, approval_timeout: float = APPROVAL_TIMEOUT
 ) -> Conversations:
     board = AnswerBoard(p.uow)
     gate = ApprovalGate(p.uow, p.clock, p.ids, approval_timeout)
     post = PostMessage(p.uow, loop, board, ChatBudgets(p.uow, p.entitlements, p.clock), p.ids, p.clock, gate)
     return Conversations(
         list=ListConversations(p.uow),
-        start=StartConversation(p.uow, catalog, p.ids, p.clock),
+        start=StartConversation(p.uow, directory, p.ids, p.clock),
         get=GetConversation(p.uow),
         update=UpdateConversation(p.uow, p.clock),
         delete=DeleteConversation(p.uow, board),

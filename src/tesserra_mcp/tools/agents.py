@@ -1,5 +1,5 @@
-"""Agent tools: the platform's agents and verticals. Each calls the use case of its REST twin under
-/api/agentes and /api/verticais."""
+"""Agent tools: the agents the caller sees (the platform's and its tenant's private ones) and the
+verticals. Each calls the use case of its REST twin under /api/tenants/atual/agentes and /api/verticais."""
 
 from typing import Annotated
 
@@ -16,7 +16,7 @@ from tesserra_mcp.registry import Limite, Offset, ToolSet
 tools = ToolSet()
 
 
-@tools.tool(agents.ListAgents, scope=Scope.CHAT_READ)
+@tools.tool(agents.ListAgents)
 async def list_agents(
     limite: Limite = DEFAULT_LIMIT,
     offset: Offset = 0,
@@ -25,7 +25,7 @@ async def list_agents(
     uc: UseCases,
     actor: Principal,
 ) -> Page[AgentView]:
-    return await uc.agents.list(PageRequest(limite, offset), convert(AgentFilter, {"vertical": vertical}))
+    return await uc.agents.list(PageRequest(limite, offset), convert(AgentFilter, {"vertical": vertical}), actor)
 
 
 @tools.tool(agents.ListVerticals, scope=Scope.CHAT_READ)

@@ -58,9 +58,10 @@ def _data(result: Any) -> Any:
 async def test_chat_tools_return_what_rest_returns(site: Site, model: ScriptedModelServer) -> None:
     token = site.owner_token
     async with mcp_session(site.mcp_url, bearer(token)) as session, site.http(token) as http:
-        assert _data(await session.call_tool("list_agents", {})) == (await http.get("/api/agentes")).json()
+        twin = "/api/tenants/atual/agentes"
+        assert _data(await session.call_tool("list_agents", {})) == (await http.get(twin)).json()
         narrowed = _data(await session.call_tool("list_agents", {"vertical": "support"}))
-        assert narrowed == (await http.get("/api/agentes", params={"vertical": "support"})).json()
+        assert narrowed == (await http.get(twin, params={"vertical": "support"})).json()
         assert _data(await session.call_tool("list_verticals", {})) == (await http.get("/api/verticais")).json()
 
         await http.post("/api/projetos", json={"name": "vitrine"})
@@ -99,6 +100,28 @@ async def test_another_tenants_conversation_is_a_404_tool_error(
             assert result.structured_content is not None
             assert result.structured_content["code"] == "conversation_not_found"
     assert model.requests == []
+
+
+async def test_list_agents_shows_the_tenants_private_agents_to_it_alone(site: Site, mcp_server: Server) -> None:
+    body = {"vertical": "support", "name": "Nosso", "instructions": "Seja breve.", "tools": []}
+    other = await new_site(mcp_server)
+    async with site.http(site.owner_token) as http:
+        created = await http.post("/api/tenants/atual/agentes", json=body)
+        assert created.status_code == 201, created.text
+        twin = (await http.get("/api/tenants/atual/agentes", params={"limite": 500})).json()
+    async with mcp_session(site.mcp_url, bearer(site.owner_token)) as session:
+        ours = _data(await session.call_tool("list_agents", {"limite": 500}))
+        started = _data(await session.call_tool("start_conversation", {"agent_id": created.json()["id"]}))
+    assert ours == twin
+    assert created.json()["id"] in [a["id"] for a in ours["items"]]
+    assert started["agent_id"] == created.json()["id"]
+    async with mcp_session(other.mcp_url, bearer(other.owner_token)) as theirs:
+        seen = _data(await theirs.call_tool("list_agents", {"limite": 500}))
+        refused = await theirs.call_tool("start_conversation", {"agent_id": created.json()["id"]})
+    assert created.json()["id"] not in [a["id"] for a in seen["items"]]
+    assert refused.is_error
+    assert refused.structured_content is not None
+    assert refused.structured_content["code"] == "agent_not_found"
 
 
 async def test_the_chat_scopes_decide_which_chat_tools_a_key_sees(site: Site) -> None:
