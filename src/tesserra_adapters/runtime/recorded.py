@@ -1,6 +1,7 @@
 """A runtime whose workloads are recorded as this node's (``Nodes.record``), so that another node can
-reap them when this one dies: every call goes to the runtime it wraps; a workload made or adopted is
-recorded, one removed is dropped. A record that cannot be written is logged and the workload runs all
+reap them when this one dies: every call goes to the runtime it wraps; a workload made, adopted,
+started, restarted or resumed is recorded as this node's (the last node to act on it owns it), one
+removed is dropped. A record that cannot be written is logged and the workload runs all
 the same (the reconcilers find it as a stray if its owner is gone)."""
 
 from __future__ import annotations
@@ -46,19 +47,19 @@ class NodeRecordedRuntime:
             log.warning("dropping the record of workload %s failed", workload_id, exc_info=True)
 
     async def start(self, workload_id: str) -> Workload:
-        return await self.inner.start(workload_id)
+        return await self._record(await self.inner.start(workload_id))  # now this node's
 
     async def stop(self, workload_id: str, *, grace: float = 10.0) -> Workload:
         return await self.inner.stop(workload_id, grace=grace)
 
     async def restart(self, workload_id: str) -> Workload:
-        return await self.inner.restart(workload_id)
+        return await self._record(await self.inner.restart(workload_id))
 
     async def pause(self, workload_id: str) -> Workload:
         return await self.inner.pause(workload_id)
 
     async def resume(self, workload_id: str) -> Workload:
-        return await self.inner.resume(workload_id)
+        return await self._record(await self.inner.resume(workload_id))
 
     async def tidy(self) -> int:
         return await self.inner.tidy()
