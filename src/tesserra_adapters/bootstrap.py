@@ -42,9 +42,11 @@ from tesserra_adapters.outbound import on_demand_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
+from tesserra_adapters.runtime.foreign import SameMachineProcesses, hold_node_lock
 from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_adapters.runtime.process_children import boot_id
 from tesserra_adapters.runtime.recorded import NodeRecordedRuntime
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_adapters.secret_box import AesGcmSecretBox
@@ -73,7 +75,7 @@ from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.leases import RunnerLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.models import ModelProvider
-from tesserra_core.ports.nodes import Nodes
+from tesserra_core.ports.nodes import ForeignWorkloads, Nodes, NoForeignWorkloads
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
@@ -198,8 +200,9 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
     engine = await stack.enter_async_context(migrated_engine(settings.database_url))
     telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
     leases = SqlRunnerLeases(engine)
-    nodes = SqlNodes(engine)
     node_id = settings.node_id()
+    stack.enter_context(hold_node_lock(settings.data_dir))
+    nodes = SqlNodes(engine, data_dir=str(settings.data_dir), boot_id=boot_id())
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
     return _ports(
@@ -228,6 +231,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         leases=leases,
         nodes=nodes,
         node_id=node_id,
+        foreign_workloads=SameMachineProcesses(box),
     )
 
 
@@ -339,6 +343,7 @@ def _ports(
     leases: RunnerLeases | None = None,
     nodes: Nodes | None = None,
     node_id: str = "local",
+    foreign_workloads: ForeignWorkloads | None = None,
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
     key = settings.secret()
@@ -382,6 +387,7 @@ def _ports(
         leases=leases or MemoryRunnerLeases(clock=lambda: clock.now().timestamp()),
         nodes=nodes or MemoryNodes(clock=lambda: clock.now().timestamp()),
         node_id=node_id,
+        foreign_workloads=foreign_workloads or NoForeignWorkloads(),
     )
 
 

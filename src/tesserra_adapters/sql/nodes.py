@@ -14,17 +14,29 @@ from tesserra_core.ports.nodes import Node, NodeWorkload
 
 
 class SqlNodes:
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], float] = time.time,
+        *,
+        data_dir: str | None = None,
+        boot_id: str | None = None,
+    ) -> None:
+        """``data_dir`` and ``boot_id``: where this node keeps its data, on which boot of its machine
+        (written with each beat, for a node on the same machine to reach its process workloads)."""
         self._engine = engine
         self._clock = clock
+        self._place = {"data_dir": data_dir, "boot_id": boot_id}
 
     async def beat(self, node_id: str, name: str, started_at: float) -> None:
         at = self._clock()
         n = t.nodes.c
         async with self._engine.begin() as conn:
-            done = await conn.execute(update(t.nodes).where(n.id == node_id).values(beat_at=at, name=name[:255]))
+            done = await conn.execute(
+                update(t.nodes).where(n.id == node_id).values(beat_at=at, name=name[:255], **self._place)
+            )
             if not done.rowcount:
-                row = {"id": node_id, "name": name[:255], "started_at": started_at, "beat_at": at}
+                row = {"id": node_id, "name": name[:255], "started_at": started_at, "beat_at": at, **self._place}
                 if not await insert_new(conn, t.nodes, row):
                     await conn.execute(update(t.nodes).where(n.id == node_id).values(beat_at=at))
 
@@ -39,7 +51,17 @@ class SqlNodes:
     async def _nodes(self, where: ColumnElement[bool]) -> list[Node]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(t.nodes).where(where).order_by(t.nodes.c.id))).all()
-        return [Node(id=r.id, name=r.name, started_at=r.started_at, beat_at=r.beat_at) for r in rows]
+        return [
+            Node(
+                id=r.id,
+                name=r.name,
+                started_at=r.started_at,
+                beat_at=r.beat_at,
+                data_dir=r.data_dir,
+                boot_id=r.boot_id,
+            )
+            for r in rows
+        ]
 
     async def forget(self, node_id: str) -> None:
         async with self._engine.begin() as conn:

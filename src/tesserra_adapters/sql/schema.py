@@ -184,6 +184,8 @@ nodes = Table(
     Column("name", String(255), nullable=False),
     Column("started_at", Float, nullable=False),
     Column("beat_at", Float, nullable=False),
+    Column("data_dir", String(1024), nullable=True),
+    Column("boot_id", String(64), nullable=True),
 )
 
 node_workloads = Table(

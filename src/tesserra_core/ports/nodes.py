@@ -17,6 +17,10 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float
     beat_at: float
     """Its last heartbeat (epoch seconds)."""
+    data_dir: str | None = None
+    """Where it keeps its data (its process workloads among them), on its machine."""
+    boot_id: str | None = None
+    """Its machine's boot id: a node with the same one runs on this machine, since its last boot."""
 
 
 class NodeWorkload(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +59,21 @@ class Nodes(Protocol):
         ...
 
     async def workloads_of(self, node_id: str) -> list[NodeWorkload]: ...
+
+
+class ForeignWorkloads(Protocol):
+    async def remove(self, node: Node, workload_id: str) -> bool:
+        """Remove workload ``workload_id`` of dead ``node`` that this node's runtime cannot reach (a
+        process workload kept in that node's data dir), if this node can do it safely: True if it was
+        removed (or was already gone), False if it is out of reach (left for lost)."""
+        ...
+
+
+class NoForeignWorkloads:
+    """Nothing of another node's is in reach."""
+
+    async def remove(self, node: Node, workload_id: str) -> bool:
+        return False
 
 
 class NoNodes:

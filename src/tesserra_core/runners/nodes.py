@@ -1,8 +1,9 @@
 """Nodes: each process beats its node's row (``NodeHeartbeat``, in every worker: a node is alive while
 any of its workers is), and the holder of the reconciler's lease reaps the nodes whose heartbeat went
 stale (``NodeReaper``): every workload such a node recorded is removed where this node's runtime
-reaches it (Docker containers on a shared engine; a process workload lives in its own node's data dir,
-out of reach) and its owner is told the truth: a sandbox moves to ``error``, an installation's server
+reaches it (Docker containers on a shared engine), or a process workload in the dead node's data
+dir when that node ran on this machine and none of its processes is alive (``ForeignWorkloads``;
+otherwise it is left for lost) and its owner is told the truth: a sandbox moves to ``error``, an installation's server
 to ``stopped`` (it starts again on next use, here), a resource is provisioned again. Then the node's
 row and records are forgotten."""
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from tesserra_core.domain.tools import InstallationStatus, installation_of
 from tesserra_core.errors import TesserraError, describe
 from tesserra_core.ports.leases import LeaseLost, still_held
-from tesserra_core.ports.nodes import Node, Nodes, NodeWorkload
+from tesserra_core.ports.nodes import ForeignWorkloads, Node, Nodes, NodeWorkload, NoForeignWorkloads
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.system import Clock
@@ -63,6 +64,7 @@ class NodeReaper:
     lifecycle: SandboxLifecycle
     servers: ToolServers
     provisioner: Provisioner
+    foreign: ForeignWorkloads = field(default_factory=NoForeignWorkloads)
     dead_after: float = 10.0
 
     async def others_alive(self) -> bool:
@@ -86,7 +88,7 @@ class NodeReaper:
         for workload in workloads:
             still_held()
             try:
-                await self._reap_one(workload, detail)
+                await self._reap_one(node, workload, detail)
             except LeaseLost:
                 raise
             except TesserraError as exc:
@@ -98,7 +100,7 @@ class NodeReaper:
             await self.nodes.forget(node.id)
         return len(workloads)
 
-    async def _reap_one(self, recorded: NodeWorkload, detail: str) -> None:
+    async def _reap_one(self, node: Node, recorded: NodeWorkload, detail: str) -> None:
         owner = recorded.owner
         if owner.startswith("sandbox:"):
             await self.lifecycle.lost(owner.removeprefix("sandbox:"), recorded.workload_id, detail)
@@ -114,3 +116,5 @@ class NodeReaper:
         workload = await self.runtime.inspect(recorded.workload_id)
         if workload is not None:  # reachable from here (a shared Docker engine): removed
             await self.runtime.remove(recorded.workload_id)
+        elif not await self.foreign.remove(node, recorded.workload_id):  # a process in the dead node's data dir
+            log.warning("workload %s of node %s is out of reach: left for lost", recorded.workload_id, node.id)

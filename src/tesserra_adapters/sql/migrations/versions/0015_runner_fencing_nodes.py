@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("started_at", sa.Float(), nullable=False),
         sa.Column("beat_at", sa.Float(), nullable=False),
+        sa.Column("data_dir", sa.String(length=1024), nullable=True),
+        sa.Column("boot_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_nodes")),
     )
     op.create_table(
