@@ -91,10 +91,14 @@ async def leased_rounds(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
 
+    rounds_over = asyncio.Event()
+
     async def renew() -> None:
-        while not stop.is_set():
-            await pause(terms.tick)
-            if not stop.is_set():
+        """Until the last round has ended (a round in flight when the block ends keeps its lease)."""
+        while not rounds_over.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rounds_over.wait(), terms.tick)
+            if not rounds_over.is_set():
                 await holding.claim()
 
     async def one(fence: Fence) -> float:
@@ -130,6 +134,7 @@ async def leased_rounds(
     finally:
         stop.set()
         await task
+        rounds_over.set()
         await renewing
         holding.let_go()
         with contextlib.suppress(Exception):
