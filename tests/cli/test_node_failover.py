@@ -3,7 +3,8 @@ and one Docker engine (issue 15): the first holds every runner lease; killed wit
 sandbox it started runs, its leases move to the survivor within 5 s, and within the node timeout and a
 few reaper rounds the survivor removes the dead node's container (asked of the Docker engine) and the
 sandbox reads ``error`` with the reason, never ``running``; the survivor's /status shows each runner's
-holder node, generation, last run and last error."""
+holder node, generation, last run and last error. A web app (a resource container) the dead node ran
+is provisioned again by the survivor on a new container, the old one removed."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, docker_image, free_port, p
 
 pytestmark = pytest.mark.postgres
 
+WEB = {"image": BUSYBOX_IMAGE, "port": 8080, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"]}
 LEASES = {"reconciler", "provisioner", "housekeeping", "billing-retries"}
 
 
@@ -56,7 +58,7 @@ async def test_a_dead_nodes_leases_move_within_5_s_and_its_docker_sandbox_is_rea
     async with postgres_database() as url, httpx.AsyncClient(timeout=30, trust_env=False) as http:
         first = _node(tmp_path / "a", url)
         second: Server | None = None
-        owner = ""
+        owner = site_owner = ""
         docker = aiodocker.Docker(url=DOCKER_HOST)
         try:
             await healthy(first, within=60)
@@ -78,6 +80,24 @@ async def test_a_dead_nodes_leases_move_within_5_s_and_its_docker_sandbox_is_rea
             owner = f"sandbox:{sandbox['id']}"
             [container] = await _containers(docker, owner)
             assert container["State"] == "running"
+
+            project = await http.post(f"{first.url}/api/projetos", json={"name": "failover"}, headers=bearer)
+            assert project.status_code == 201, project.text
+            site = await http.post(
+                f"{first.url}/api/projetos/{project.json()['id']}/recursos",
+                json={"type": "web_app", "name": "site", "config": WEB},
+                headers=bearer,
+            )
+            assert site.status_code == 202, site.text
+            resource = f"/api/recursos/{site.json()['id']}"
+            deadline = time.monotonic() + 30
+            while (provisioned := (await http.get(f"{first.url}{resource}", headers=bearer)).json())[
+                "status"
+            ] != "running":
+                assert time.monotonic() < deadline, provisioned
+                await asyncio.sleep(0.1)
+            site_owner = f"resource:{site.json()['id']}"
+            [site_container] = await _containers(docker, site_owner)
 
             runners = await _runners(http, second, bearer)  # the survivor-to-be reads the leases too
             assert set(runners) >= LEASES
@@ -120,6 +140,16 @@ async def test_a_dead_nodes_leases_move_within_5_s_and_its_docker_sandbox_is_rea
             print(f"the dead node's container was removed {reaped:.1f} s after the kill")
             assert seen.json()["state"] == "error", seen.json()
             assert first_node in seen.json()["state_reason"]
+            while True:  # the dead node's web app is provisioned again by the survivor, on a new container
+                replaced = (await http.get(f"{second.url}{resource}", headers=bearer)).json()
+                containers = await _containers(docker, site_owner)
+                ids = [c["Id"] for c in containers]
+                if replaced["status"] == "running" and ids and site_container["Id"] not in ids:
+                    break
+                assert time.monotonic() < deadline, (replaced, ids)
+                await asyncio.sleep(0.2)
+            assert len(containers) == 1
+            assert containers[0]["State"] == "running"
             runners = await _runners(http, second, bearer)
             assert runners["reconciler"]["held_here"]
             assert runners["reconciler"]["last_error"] is None
@@ -127,6 +157,9 @@ async def test_a_dead_nodes_leases_move_within_5_s_and_its_docker_sandbox_is_rea
             stop(first)
             if second is not None:
                 stop(second)
-            for leftover in await _containers(docker, owner) if owner else []:
+            for leftover in [
+                *(await _containers(docker, owner) if owner else []),
+                *(await _containers(docker, site_owner) if site_owner else []),
+            ]:
                 await docker.containers.container(leftover["Id"]).delete(force=True)
             await docker.close()
