@@ -6,6 +6,7 @@ the same (the reconcilers find it as a stray if its owner is gone)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from tesserra_core.ports.nodes import Nodes, NodeWorkload
@@ -21,6 +22,10 @@ class NodeRecordedRuntime:
         self._nodes = nodes
         self._node_id = node_id
 
+    async def _recorded(self, workload: Workload) -> Workload:
+        """Recorded whatever happens to the caller meanwhile (the record is written to the end)."""
+        return await asyncio.shield(self._record(workload))
+
     async def _record(self, workload: Workload) -> Workload:
         try:
             await self._nodes.record(
@@ -34,10 +39,18 @@ class NodeRecordedRuntime:
         self.inner.admit(spec)
 
     async def run(self, spec: WorkloadSpec) -> Workload:
-        return await self._record(await self.inner.run(spec))
+        """A run cancelled while its workload is being recorded removes the workload, as a run cancelled
+        inside the runtime does: the caller never learns its id, so nobody else would."""
+        workload = await self.inner.run(spec)
+        recording = asyncio.ensure_future(self._record(workload))
+        try:
+            return await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.remove(workload.id))
+            raise
 
     async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
-        return await self._record(await self.inner.adopt(workload_id, owner, tenant_id))
+        return await self._recorded(await self.inner.adopt(workload_id, owner, tenant_id))
 
     async def remove(self, workload_id: str) -> None:
         await self.inner.remove(workload_id)
@@ -47,19 +60,19 @@ class NodeRecordedRuntime:
             log.warning("dropping the record of workload %s failed", workload_id, exc_info=True)
 
     async def start(self, workload_id: str) -> Workload:
-        return await self._record(await self.inner.start(workload_id))  # now this node's
+        return await self._recorded(await self.inner.start(workload_id))  # now this node's
 
     async def stop(self, workload_id: str, *, grace: float = 10.0) -> Workload:
         return await self.inner.stop(workload_id, grace=grace)
 
     async def restart(self, workload_id: str) -> Workload:
-        return await self._record(await self.inner.restart(workload_id))
+        return await self._recorded(await self.inner.restart(workload_id))
 
     async def pause(self, workload_id: str) -> Workload:
         return await self.inner.pause(workload_id)
 
     async def resume(self, workload_id: str) -> Workload:
-        return await self._record(await self.inner.resume(workload_id))
+        return await self._recorded(await self.inner.resume(workload_id))
 
     async def tidy(self) -> int:
         return await self.inner.tidy()
