@@ -125,15 +125,17 @@ async def leased_rounds(
 
     await holding.claim()
     renewing = asyncio.create_task(renew(), name=f"runner {name} lease")
-    due = time.monotonic()
-    if (fence := holding.valid()) is not None:  # held at once: the first round (a start-up reconcile) before serving
-        due = await one(fence)
-    task = asyncio.create_task(run(due), name=f"runner {name}")
+    task: asyncio.Task[None] | None = None
     try:
+        due = time.monotonic()
+        if (fence := holding.valid()) is not None:  # held at once: the first round (a start-up reconcile) first
+            due = await one(fence)
+        task = asyncio.create_task(run(due), name=f"runner {name}")
         yield
     finally:
         stop.set()
-        await task
+        if task is not None:
+            await task
         rounds_over.set()
         await renewing
         holding.let_go()
