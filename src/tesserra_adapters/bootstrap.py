@@ -32,6 +32,7 @@ from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
 from tesserra_adapters.memory.leases import MemoryRunnerLeases
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
+from tesserra_adapters.memory.nodes import MemoryNodes
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.ssh import MemorySshClient
 from tesserra_adapters.memory.storage import MemoryFileStorage
@@ -42,9 +43,12 @@ from tesserra_adapters.outbound import on_demand_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
 from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
+from tesserra_adapters.runtime.foreign import SameMachineProcesses, hold_node_lock
 from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_adapters.runtime.process_children import boot_id
+from tesserra_adapters.runtime.recorded import NodeRecordedRuntime
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, HmacProxyTokens, JwtIssuer
@@ -54,6 +58,7 @@ from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.leases import SqlRunnerLeases
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
+from tesserra_adapters.sql.nodes import SqlNodes
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from tesserra_adapters.ssh.certificates import AsyncsshCertificateAuthority, KrlFiles, SealedCaFile
 from tesserra_adapters.ssh.client import AsyncsshClient
@@ -72,6 +77,7 @@ from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.leases import RunnerLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.models import ModelProvider
+from tesserra_core.ports.nodes import ForeignWorkloads, Nodes, NoForeignWorkloads
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
@@ -202,6 +208,9 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
     engine = await stack.enter_async_context(migrated_engine(settings.database_url))
     telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
     leases = SqlRunnerLeases(engine)
+    node_id = settings.node_id()
+    stack.enter_context(hold_node_lock(settings.data_dir))
+    nodes = SqlNodes(engine, data_dir=str(settings.data_dir), boot_id=boot_id())
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
     return _ports(
@@ -213,7 +222,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         idempotency=SqlIdempotencyStore(engine=engine),
         entitlements=StoredEntitlements(uow, clock),
         secret_box=box,
-        runtime=await stack.enter_async_context(container_runtime(settings, box)),
+        runtime=NodeRecordedRuntime(await stack.enter_async_context(container_runtime(settings, box)), nodes, node_id),
         http_probe=await stack.enter_async_context(httpx_probe()),
         oauth=HttpxOAuthClient(await stack.enter_async_context(http_client())),
         gateway=await stack.enter_async_context(payment_gateway(settings)),
@@ -229,6 +238,9 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         ),
         telemetry=telemetry,
         leases=leases,
+        nodes=nodes,
+        node_id=node_id,
+        foreign_workloads=SameMachineProcesses(box),
     )
 
 
@@ -340,6 +352,9 @@ def _ports(
     probes: Sequence[Probe],
     telemetry: Telemetry | None = None,
     leases: RunnerLeases | None = None,
+    nodes: Nodes | None = None,
+    node_id: str = "local",
+    foreign_workloads: ForeignWorkloads | None = None,
 ) -> Ports:
     """The ports, with the adapters both sets share built from the settings."""
     key = settings.secret()
@@ -382,6 +397,9 @@ def _ports(
         probes=probes,
         telemetry=telemetry or NoTelemetry(),
         leases=leases or MemoryRunnerLeases(clock=lambda: clock.now().timestamp()),
+        nodes=nodes or MemoryNodes(clock=lambda: clock.now().timestamp()),
+        node_id=node_id,
+        foreign_workloads=foreign_workloads or NoForeignWorkloads(),
     )
 
 
@@ -398,7 +416,8 @@ def _site(settings: Settings) -> SiteConfig:
 
 async def build(ports: Ports, settings: Settings) -> UseCases:
     """The facade over ``ports``, with the tool catalog loaded."""
-    holder = f"{socket.gethostname()}/{os.getpid()}"  # after any fork: each worker is a holder of its own
+    # node@host/pid, after any fork: each worker is a holder of its own, on its node
+    holder = f"{ports.node_id}@{socket.gethostname()}/{os.getpid()}"
     uc = use_cases(
         ports,
         rate_scale=settings.rate_limit_scale,

@@ -226,3 +226,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             finally:
                 tmp.unlink()
         return path.read_text().strip().encode()
+
+    def node_id(self) -> str:
+        """This node's id: made once and kept in the data dir (``node_id``), so that every worker of the
+        node, and the node after a restart, is the same node (whose workloads it finds again)."""
+        path = self.data_dir / "node_id"
+        if not path.exists():
+            self.prepare_data_dir()
+            tmp = path.with_name(f".node_id.{os.getpid()}")
+            tmp.write_text(secrets.token_hex(8))
+            try:
+                os.link(tmp, path)  # atomic: the first worker to get here wins, the others read its id
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()

@@ -5,7 +5,7 @@ runners, built once from the ports. Drivers hold only this, call ``uc.<area>.<us
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,6 +15,7 @@ from tesserra_core.ports import Ports
 from tesserra_core.runners.billing_retries import RetryEvents
 from tesserra_core.runners.housekeeping import Housekeeping
 from tesserra_core.runners.leased import LeaseTerms
+from tesserra_core.runners.nodes import NodeHeartbeat, NodeReaper
 from tesserra_core.runners.provisioner import Provisioner
 from tesserra_core.runners.revocation_watcher import RevocationWatcher
 from tesserra_core.runners.sandbox_reaper import SandboxReaper
@@ -59,6 +60,9 @@ from tesserra_core.usecases.views import MeView
 from tesserra_core.usecases.zones import Zones, zones
 
 VERSION = "0.1.0"
+
+NODE_DEAD_AFTER = 10.0
+"""Seconds without a heartbeat after which a node is taken for dead (its workloads reaped)."""
 
 REVOCATION_RETENTION = timedelta(hours=1)
 """Longer than any cached credential or view lives (an access token: 15 minutes), so purging older
@@ -113,12 +117,19 @@ class UseCases:
     tool_servers: ToolServers
     retry_billing_events: RetryEvents
     reconcile_workloads: ReconcileWorkloads
+    heartbeat: NodeHeartbeat
 
     @contextlib.asynccontextmanager
     async def running(self, *, guest: bool = False) -> AsyncIterator[None]:
         """The background runners for the life of the block, started in order and stopped in reverse:
-        the revocation watcher (with housekeeping), billing retries, the provisioner, the sandbox reaper,
-        the tool servers.
+        the revocation watcher, the node's heartbeat, housekeeping, billing retries, the provisioner,
+        the sandbox reaper and reconciler, the warm pool, the tool servers.
+
+        Once across the cluster, each under its lease: housekeeping, billing retries, the
+        provisioner's reconciling, the sandbox reaper and reconciler (which also reaps dead nodes'
+        workloads). In every process, on its own work: the revocation watcher (its caches, its key
+        usage, its in-process rate counters), the heartbeat, the provisioner's work for the requests
+        it took, the warm pool (its workloads), the tool servers (the sessions it holds).
 
         Every driver enters this once. A server runs them all; a ``guest`` (the MCP stdio command,
         which shares the store with a running server) only watches revocations and closes the tool
@@ -132,6 +143,8 @@ class UseCases:
             if not guest:
                 await self.conversations.repair()
                 stack.push_async_callback(self.conversations.board.aclose)
+                await stack.enter_async_context(self.heartbeat.running())
+                await stack.enter_async_context(self.housekeeping.running())
                 await stack.enter_async_context(self.retry_billing_events.running())
                 await stack.enter_async_context(self.provisioner.running())
                 await stack.enter_async_context(self.sandbox_reaper.running())
@@ -151,7 +164,7 @@ def use_cases(
     approval_timeout: float = APPROVAL_TIMEOUT,
 ) -> UseCases:
     """The facade over these ports: the areas, built once, sharing the caches that revocations clear.
-    ``holder`` names this process among those sharing the ports' runner leases (host and pid)."""
+    ``holder`` names this process among those sharing the ports' runner leases (``node@host/pid``)."""
     policy = policy or AuthPolicy()
     if policy.access_ttl * 2 > REVOCATION_RETENTION:
         raise ValueError("access tokens must live well under the revocation retention")
@@ -165,10 +178,19 @@ def use_cases(
     revoker = Revoker(caches, p.clock)
     throttle = Throttle(p.rate_limiter, scale=rate_scale, telemetry=p.telemetry)
     idle_for = max(policy.lockout_for.total_seconds(), *(rule.window for rule in throttle.rules.values()))
+    lease = LeaseTerms(p.leases, holder)
     housekeeping = Housekeeping(
-        p.uow, p.rate_limiter, p.idempotency, p.clock, retention=REVOCATION_RETENTION, idle_for=idle_for
+        p.uow,
+        p.rate_limiter,
+        p.idempotency,
+        p.clock,
+        retention=REVOCATION_RETENTION,
+        idle_for=idle_for,
+        lease=lease,
     )
-    provisioner = Provisioner(p.uow, p.runtime, p.clock)
+    heartbeat = NodeHeartbeat(p.nodes, p.clock, p.node_id, holder.rpartition("/")[0].rpartition("@")[2] or holder)
+    others_alive = _others_alive(p)
+    provisioner = Provisioner(p.uow, p.runtime, p.clock, lease=lease, others_alive=others_alive)
     pool = SandboxPool(p.runtime, sandbox_pool_size, p.ids.new(), p.http_probe)
     lifecycle = SandboxLifecycle(p.uow, p.runtime, p.clock, pool)
     shared = shared_tools(p)
@@ -243,11 +265,38 @@ def use_cases(
         throttle=throttle,
         idempotency=Idempotency(p.idempotency),
         housekeeping=housekeeping,
-        revocations=RevocationWatcher(p.uow, caches, usage, p.clock, housekeeping),
+        revocations=RevocationWatcher(p.uow, caches, usage, p.clock, housekeeping.purge_local),
         provisioner=provisioner,
-        sandbox_reaper=SandboxReaper(p.uow, lifecycle, p.clock),
+        sandbox_reaper=SandboxReaper(
+            p.uow,
+            lifecycle,
+            p.clock,
+            lease=lease,
+            dead_nodes=NodeReaper(
+                p.nodes,
+                p.runtime,
+                p.uow,
+                p.clock,
+                p.node_id,
+                lifecycle,
+                tool_servers,
+                provisioner,
+                foreign=p.foreign_workloads,
+            ),
+        ),
         sandbox_pool=pool,
         tool_servers=tool_servers,
-        retry_billing_events=RetryEvents(p.uow, billing.process, p.clock, lease=LeaseTerms(p.leases, holder)),
+        retry_billing_events=RetryEvents(p.uow, billing.process, p.clock, lease=lease),
         reconcile_workloads=ReconcileWorkloads(p.runtime),
+        heartbeat=heartbeat,
     )
+
+
+def _others_alive(p: Ports) -> Callable[[], Awaitable[bool]]:
+    """Whether a node other than this one beat lately (then what looks abandoned may be its work in flight)."""
+
+    async def others_alive() -> bool:
+        since = p.clock.now().timestamp() - NODE_DEAD_AFTER
+        return any(node.id != p.node_id for node in await p.nodes.alive(since))
+
+    return others_alive

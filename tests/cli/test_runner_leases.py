@@ -54,10 +54,12 @@ async def test_the_other_worker_takes_a_killed_holders_lease_within_5_s(tmp_path
         while (runner := await _runner(http, bearer)) is None or runner["last_run_at"] is None:
             assert time.monotonic() < deadline, runner
             await asyncio.sleep(0.1)
-        assert runner["held"]
+        assert runner["held"], (runner, server.log.read_text()[-3000:])
         assert runner["last_error"] is None
-        host, _, pid = runner["holder"].rpartition("/")
+        where, _, pid = runner["holder"].rpartition("/")
+        node, _, host = where.partition("@")
         assert host == socket.gethostname()
+        assert node == runner["node"] == (tmp_path / "data" / "node_id").read_text().strip()  # both workers' node
         holder = int(pid)
         assert holder in workers
         (other,) = set(workers) - {holder}
@@ -67,7 +69,7 @@ async def test_the_other_worker_takes_a_killed_holders_lease_within_5_s(tmp_path
         while True:
             runner = await _runner(http, bearer)  # only the survivor answers now
             assert runner is not None
-            if runner["holder"] == f"{host}/{other}" and runner["held"]:
+            if runner["holder"] == f"{where}/{other}" and runner["held"]:
                 break
             assert time.monotonic() - killed < 5.0, runner
             await asyncio.sleep(0.05)

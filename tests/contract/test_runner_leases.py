@@ -69,6 +69,21 @@ async def test_only_the_holder_records_its_rounds(leases: RunnerLeases, name: st
 
 
 async def test_of_many_concurrent_claimants_exactly_one_wins(leases: RunnerLeases, name: str) -> None:
-    won = await asyncio.gather(*(leases.claim(name, f"holder-{i}", 30.0) for i in range(12)))
+    won = [g is not None for g in await asyncio.gather(*(leases.claim(name, f"holder-{i}", 30.0) for i in range(12)))]
     assert won.count(True) == 1
     assert await _mine(leases, name) == f"holder-{won.index(True)}"
+
+
+async def test_each_takeover_increments_the_generation_and_a_renewal_keeps_it(
+    leases: RunnerLeases, name: str, clock: FakeClock
+) -> None:
+    assert await leases.claim(name, "a", 3.0) == 1
+    assert await leases.claim(name, "a", 3.0) == 1  # renewed
+    assert await leases.claim(name, "b", 3.0) is None
+    clock.advance(3.5)
+    assert await leases.claim(name, "b", 3.0) == 2  # taken over once a's lease expired
+    assert await leases.claim(name, "a", 3.0) is None
+    await leases.release(name, "b")
+    assert await leases.claim(name, "b", 3.0) == 3  # taken again after letting go: a new generation
+    (lease,) = [lease for lease in await leases.all() if lease.name == name]
+    assert (lease.holder, lease.generation) == ("b", 3)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from tesserra_adapters.memory.leases import MemoryRunnerLeases
+from tesserra_core.ports.leases import FENCE
 from tesserra_core.runners.leased import LeaseTerms, leased_rounds
 
 
@@ -60,3 +61,36 @@ async def test_a_dead_holder_is_replaced_once_its_lease_expires_and_failures_are
         assert lease.last_run_at is not None
     (lease,) = await leases.all()
     assert lease.holder is None  # let go on exit
+
+
+async def test_a_round_longer_than_the_lease_keeps_it_and_never_runs_twice_at_once() -> None:
+    """The holder renews while its round runs: a round three times the ttl is not joined by another
+    process's round (the lease never lapses), and the round's fence stays valid throughout."""
+    leases = MemoryRunnerLeases()
+    running: list[str] = []
+    overlaps: list[list[str]] = []
+    fences_valid: list[bool] = []
+
+    def long_round(holder: str) -> Callable[[], Awaitable[None]]:
+        async def one() -> None:
+            running.append(holder)
+            if len(running) > 1:
+                overlaps.append(list(running))
+            await asyncio.sleep(0.9)  # three times the ttl
+            fence = FENCE.get()
+            fences_valid.append(fence is not None and fence.valid())
+            running.remove(holder)
+
+        return one
+
+    def terms(holder: str) -> LeaseTerms:
+        return LeaseTerms(leases, holder, ttl=0.3, tick=0.05)
+
+    async with (
+        leased_rounds("job", long_round("a"), 0.01, terms("a"), "failed"),
+        leased_rounds("job", long_round("b"), 0.01, terms("b"), "failed"),
+    ):
+        await asyncio.sleep(2.0)
+    assert overlaps == []
+    assert fences_valid
+    assert all(fences_valid)

@@ -15,15 +15,21 @@ class MemoryRunnerLeases:
         self._clock = clock
         self._leases: dict[str, RunnerLease] = {}
 
-    async def claim(self, name: str, holder: str, ttl: float) -> bool:
+    async def claim(self, name: str, holder: str, ttl: float) -> int | None:
         now = self._clock()
         lease = self._leases.get(name)
         if lease is not None and lease.holder not in (None, holder) and lease.expires_at > now:
-            return False
+            return None
         if lease is None:
-            lease = RunnerLease(name=name, holder=holder, expires_at=now + ttl)
-        self._leases[name] = msgspec.structs.replace(lease, holder=holder, expires_at=now + ttl)
-        return True
+            lease = RunnerLease(name=name, holder=None, expires_at=now + ttl)
+        generation = lease.generation if lease.holder == holder else lease.generation + 1
+        self._leases[name] = msgspec.structs.replace(lease, holder=holder, expires_at=now + ttl, generation=generation)
+        return generation
+
+    def holds(self, name: str, holder: str, generation: int) -> bool:
+        """The lease still has this holder and generation (the fence a unit of work checks)."""
+        lease = self._leases.get(name)
+        return lease is not None and (lease.holder, lease.generation) == (holder, generation)
 
     async def release(self, name: str, holder: str) -> None:
         lease = self._leases.get(name)

@@ -14,6 +14,8 @@ from tesserra_core.ports.limits import IdempotencyClaim, IdempotencyOutcome, Rat
 class MemoryRateLimiter:
     """A sliding log per key: exactly ``limit`` events in any ``window``. One process only."""
 
+    shared = False
+
     def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 200_000) -> None:
         self._clock = clock
         self._logs: dict[str, deque[float]] = {}

@@ -48,6 +48,7 @@ from tesserra_core.domain.resources import Resource
 from tesserra_core.domain.sandboxes import Sandbox
 from tesserra_core.domain.shared_tools import ClientSync, OAuthLink, OAuthState
 from tesserra_core.domain.tools import CatalogEntry, Installation
+from tesserra_core.ports.leases import still_held
 from tesserra_core.ports.persistence import Revocation
 
 
@@ -148,6 +149,7 @@ class MemoryUnitOfWork:
             self.tenants.release()
 
     async def commit(self) -> None:
+        still_held()  # under a runner's lease: one process, so its local deadline is the fence
         self.revocations._flush()
         self._journal.clear()
 

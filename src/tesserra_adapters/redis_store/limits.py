@@ -36,6 +36,8 @@ class RedisRateLimiter:
     """Exactly ``limit`` events in any ``window``, for every process that shares the Redis server.
     A key's log expires with its window, so idle keys cost nothing."""
 
+    shared = True
+
     def __init__(self, client: Redis, clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._clock = clock

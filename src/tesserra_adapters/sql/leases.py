@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import case, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.limits import insert_new
-from tesserra_core.ports.leases import RunnerLease
+from tesserra_core.ports.leases import Fence, LeaseLost, RunnerLease
 
 _MAX_ERROR = 500
 
@@ -22,20 +22,29 @@ class SqlRunnerLeases:
         self._engine = engine
         self._clock = clock
 
-    async def claim(self, name: str, holder: str, ttl: float) -> bool:
+    async def claim(self, name: str, holder: str, ttl: float) -> int | None:
         now = self._clock()
         lease = t.runner_leases.c
         async with self._engine.begin() as conn:
-            taken = await conn.execute(
-                update(t.runner_leases)
-                .where(
-                    lease.name == name, (lease.holder == holder) | lease.holder.is_(None) | (lease.expires_at <= now)
+            taken = (
+                await conn.execute(
+                    update(t.runner_leases)
+                    .where(
+                        lease.name == name,
+                        (lease.holder == holder) | lease.holder.is_(None) | (lease.expires_at <= now),
+                    )
+                    .values(
+                        holder=holder,
+                        expires_at=now + ttl,
+                        generation=case((lease.holder == holder, lease.generation), else_=lease.generation + 1),
+                    )
+                    .returning(lease.generation)
                 )
-                .values(holder=holder, expires_at=now + ttl)
-            )
-            if taken.rowcount:
-                return True
-            return await insert_new(conn, t.runner_leases, {"name": name, "holder": holder, "expires_at": now + ttl})
+            ).scalar()
+            if taken is not None:
+                return int(taken)
+            row = {"name": name, "holder": holder, "expires_at": now + ttl, "generation": 1}
+            return 1 if await insert_new(conn, t.runner_leases, row) else None
 
     async def release(self, name: str, holder: str) -> None:
         lease = t.runner_leases.c
@@ -64,8 +73,26 @@ class SqlRunnerLeases:
                 name=r.name,
                 holder=r.holder,
                 expires_at=r.expires_at,
+                generation=r.generation,
                 last_run_at=r.last_run_at,
                 last_error=r.last_error,
             )
             for r in rows
         ]
+
+
+async def fenced(conn: AsyncConnection, fence: Fence) -> None:
+    """In the transaction about to commit on ``conn``: raise ``LeaseLost`` unless lease ``fence.name``
+    still has the fence's holder and generation. The check is a write of the lease row (to itself), so
+    the row stays locked until the commit (PostgreSQL's row lock, SQLite's write lock): a takeover waits
+    for this commit, or this commit sees the takeover, never both."""
+    fence.check()
+    lease = t.runner_leases.c
+    held = await conn.execute(
+        update(t.runner_leases)
+        .where(lease.name == fence.name, lease.holder == fence.holder, lease.generation == fence.generation)
+        .values(generation=lease.generation)
+    )
+    if not held.rowcount:
+        fence.lost = True
+        raise LeaseLost(fence.name)

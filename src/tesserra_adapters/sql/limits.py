@@ -25,6 +25,8 @@ class SqlRateLimiter:
     """An exact sliding log per key. A per-key anchor row is locked first, so concurrent hits
     from many workers serialize on the key and never overshoot the limit."""
 
+    shared = True
+
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
         self._clock = clock

@@ -206,6 +206,29 @@ runner_leases = Table(
     Column("expires_at", Float, nullable=False),
     Column("last_run_at", Float, nullable=True),
     Column("last_error", String(500), nullable=True),
+    Column("generation", BigInteger, nullable=False, server_default="0"),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("beat_at", Float, nullable=False),
+    Column("data_dir", String(1024), nullable=True),
+    Column("boot_id", String(64), nullable=True),
+)
+
+node_workloads = Table(
+    "node_workloads",
+    metadata,
+    Column("workload_id", String(128), primary_key=True),
+    Column("node_id", String(64), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("runtime", String(16), nullable=False),
+    Column("recorded_at", Float, nullable=False),
+    Index(None, "node_id"),
 )
 
 rate_limit_hits = Table(

@@ -32,8 +32,10 @@ from tesserra_adapters.sql.conversations import (
 )
 from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.infra_ssh import SqlSshAudit, SqlSshHosts, SqlSshLeases
+from tesserra_adapters.sql.leases import fenced
 from tesserra_adapters.sql.sandboxes import SqlSandboxes
 from tesserra_core.errors import TesserraError, Unavailable, ValidationFailed
+from tesserra_core.ports.leases import FENCE
 
 
 def _bad_value(exc: BaseException) -> bool:
@@ -127,7 +129,12 @@ class SqlUnitOfWork:
                 self._gate.release()
 
     async def commit(self) -> None:
+        """Commit; under a runner's lease (``FENCE``), only if the lease is still this holder's
+        generation, checked in this transaction (``LeaseLost`` otherwise, and nothing is written)."""
         assert self._conn is not None
+        fence = FENCE.get()
+        if fence is not None:
+            await fenced(self._conn, fence)
         await self._conn.commit()
 
 

@@ -15,6 +15,7 @@ from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.leases import RunnerLeases, SoleLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.models import ModelProvider
+from tesserra_core.ports.nodes import ForeignWorkloads, Nodes, NoForeignWorkloads, NoNodes
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.runtime import ContainerRuntime
@@ -67,3 +68,7 @@ class Ports:
     probes: Sequence[Probe] = ()
     telemetry: Telemetry = field(default_factory=NoTelemetry)
     leases: RunnerLeases = field(default_factory=SoleLeases)
+    nodes: Nodes = field(default_factory=NoNodes)
+    foreign_workloads: ForeignWorkloads = field(default_factory=NoForeignWorkloads)
+    node_id: str = "local"
+    """This node's id (kept in its data dir): every worker of a node shares it."""

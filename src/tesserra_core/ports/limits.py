@@ -17,6 +17,10 @@ class RateDecision(msgspec.Struct, frozen=True):
 
 
 class RateLimiter(Protocol):
+    shared: bool
+    """Its counters are shared by every process (a database, Redis): purged once across the cluster by
+    housekeeping's lease holder; otherwise (in process) each process purges its own."""
+
     async def hit(self, key: str, limit: int, window: float) -> RateDecision:
         """Count one event for ``key`` in a sliding ``window`` of seconds, unless it is full. Atomic:
         however many callers (tasks, workers, hosts sharing the store) hit one key at once, at most

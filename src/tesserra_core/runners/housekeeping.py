@@ -1,8 +1,12 @@
-"""Housekeeping: forget what no longer matters, so that tables and memory stay bounded."""
+"""Housekeeping: forget what no longer matters, so that tables and memory stay bounded. What is shared
+(the database's tables, a shared rate limiter) is swept once across the cluster, by the holder of lease
+``housekeeping``; a process's own rate counters (an in-process limiter) by each process
+(``purge_local``, which the revocation watcher runs)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import msgspec
@@ -10,6 +14,9 @@ import msgspec
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
+from tesserra_core.runners.leased import LeaseTerms, leased_rounds
+
+LEASE = "housekeeping"
 
 
 class Swept(msgspec.Struct, frozen=True):
@@ -33,11 +40,20 @@ class Housekeeping:
     idle_for: float
     console_idle: timedelta = timedelta(hours=12)
     """Console sessions unused this long are forgotten (``CONSOLE_IDLE`` of the console sessions area)."""
+    interval: float = 600.0
+    lease: LeaseTerms = field(default_factory=LeaseTerms)
 
     async def __call__(self) -> Swept:
         async with self.uow() as uow:
             revocations = await uow.revocations.purge(self.clock.now() - self.retention)
             consoles = await uow.console_sessions.purge(self.clock.now() - self.console_idle)
             await uow.commit()
-        idempotency, counters = await self.idempotency.purge_expired(), await self.limiter.purge(self.idle_for)
-        return Swept(revocations, idempotency, counters, consoles)
+        counters = await self.limiter.purge(self.idle_for) if self.limiter.shared else 0
+        return Swept(revocations, await self.idempotency.purge_expired(), counters, consoles)
+
+    async def purge_local(self) -> int:
+        """This process's own rate counters (an in-process limiter; nothing otherwise)."""
+        return 0 if self.limiter.shared else await self.limiter.purge(self.idle_for)
+
+    def running(self) -> AbstractAsyncContextManager[None]:
+        return leased_rounds(LEASE, self, self.interval, self.lease, "housekeeping round failed")

@@ -6,18 +6,22 @@
 
 Every step reads the resource's current row first and writes its outcome in its own transaction,
 so a failure is always recorded and never lost. One resource is worked on by one task at a time
-(a per-resource lock); asking again while a task runs queues one more pass. On start,
-``reconcile`` resumes every resource left pending, provisioning or deleting by a previous process,
-and removes workloads whose resource no longer exists.
+(a per-resource lock); asking again while a task runs queues one more pass: that work runs on the node
+that took the request. Reconciling is cluster-wide and runs once, under lease ``provisioner``: when
+its holder takes the lease, ``reconcile`` resumes every resource left pending, provisioning or deleting
+(when no other node is alive: a previous process of this node left them; otherwise those unchanged for
+``stale_after`` seconds) and removes workloads whose resource no longer exists; then every
+``interval`` seconds it removes such strays and resumes resources unsettled for ``stale_after``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -25,13 +29,16 @@ import msgspec
 from tesserra_core.domain.catalog import Kind, catalog
 from tesserra_core.domain.resources import Resource, ResourceStatus, next_version, owner_of, reason
 from tesserra_core.errors import describe
+from tesserra_core.ports.leases import FENCE, still_held
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec
 from tesserra_core.ports.system import Clock
+from tesserra_core.runners.leased import LeaseTerms, leased_rounds
 
 log = logging.getLogger("tesserra.provisioner")
 
 OWNER_PREFIX = "resource:"
+LEASE = "provisioner"
 LOGICAL_NOTE = "provisioned as a logical resource: recorded, with no process of its own on this server"
 
 
@@ -75,10 +82,25 @@ def _stray(workload: Workload, live: Resource | None) -> bool:
 
 
 class Provisioner:
-    def __init__(self, uow: UnitOfWorkFactory, runtime: ContainerRuntime, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        runtime: ContainerRuntime,
+        clock: Clock,
+        *,
+        lease: LeaseTerms | None = None,
+        others_alive: Callable[[], Awaitable[bool]] | None = None,
+        interval: float = 30.0,
+        stale_after: float = 120.0,
+    ) -> None:
         self.uow = uow
         self.runtime = runtime
         self.clock = clock
+        self.lease = lease or LeaseTerms()
+        self.others_alive = others_alive
+        self.interval = interval
+        self.stale_after = stale_after
+        self._generation: int | None = None
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -111,14 +133,11 @@ class Provisioner:
 
     @contextlib.asynccontextmanager
     async def running(self, *, grace: float = 5.0) -> AsyncIterator[Provisioner]:
-        """Reconcile at start; at the end, give background work ``grace`` seconds, then cancel it
-        (what it left unsettled is resumed by the next start)."""
+        """Reconcile under the lease (see the module); at the end, give background work ``grace``
+        seconds, then cancel it (what it left unsettled is resumed by the lease's next holder)."""
         try:
-            await self.reconcile()
-        except Exception:
-            log.exception("reconciling resources at start failed; continuing")
-        try:
-            yield self
+            async with leased_rounds(LEASE, self._round, self.interval, self.lease, "provisioner round failed"):
+                yield self
         finally:
             if self._tasks:
                 _, pending = await asyncio.wait(list(self._tasks), timeout=grace)
@@ -126,14 +145,26 @@ class Provisioner:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
 
-    async def reconcile(self) -> int:
-        """Resume every unsettled resource, and remove workloads whose resource is gone. Returns how
-        many resources were resumed."""
+    async def _round(self) -> None:
+        fence = FENCE.get()
+        generation = fence.generation if fence is not None else None
+        if generation != self._generation:  # the lease was (re)taken
+            alone = self.others_alive is None or not await self.others_alive()
+            await self.reconcile(older_than=0.0 if alone else self.stale_after)
+            self._generation = generation
+        else:
+            await self.reconcile(older_than=self.stale_after)
+
+    async def reconcile(self, *, older_than: float = 0.0) -> int:
+        """Resume every resource unsettled (for ``older_than`` seconds at least), and remove workloads
+        whose resource is gone. Returns how many resources were resumed."""
+        stale = self.clock.now() - timedelta(seconds=older_than)
         async with self.uow(read_only=True) as uow:
-            unsettled = await uow.resources.unsettled()
+            unsettled = [r for r in await uow.resources.unsettled() if not older_than or r.updated_at <= stale]
         for resource in unsettled:
             self.schedule(resource.id)
         for workload in await self.runtime.list(OWNER_PREFIX):
+            still_held()
             resource_id = workload.owner.removeprefix(OWNER_PREFIX)
             async with self.uow(read_only=True) as uow:
                 live = await uow.resources.find(resource_id)
@@ -142,10 +173,34 @@ class Provisioner:
                 await self.runtime.remove(workload.id)
         return len(unsettled)
 
+    async def lost(self, resource_id: str, workload_id: str, detail: str) -> None:
+        """The node that ran workload ``workload_id`` died: a resource still settled on it is provisioned
+        again (here), its old workload removed where this node's runtime reaches it."""
+        async with self.uow(read_only=True) as uow:
+            resource = await uow.resources.find(resource_id)
+        if resource is None or resource.workload_id != workload_id:
+            return
+        if resource.status in (ResourceStatus.RUNNING, ResourceStatus.STOPPED):
+            moved = await self._record(
+                resource_id,
+                ResourceStatus.PENDING,
+                detail,
+                version=resource.updated_at,
+                workload_id=None,
+                endpoint=None,
+            )
+            if moved is None:
+                return
+        self.schedule(resource_id)
+
     # --- the work --------------------------------------------------------------------------
 
     def _spawn(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+        # A resource's own work is kept right by compare-and-set on its row, whoever runs it: it is not
+        # fenced by the lease of a round that happened to ask for it (and outlives that round).
+        context = contextvars.copy_context()
+        context.run(FENCE.set, None)
+        task = asyncio.get_running_loop().create_task(work, context=context)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

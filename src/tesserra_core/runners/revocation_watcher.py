@@ -1,7 +1,9 @@
 """The revocation watcher: each worker's background loop that keeps its caches honest.
 
 It polls the durable revocation feed and drops the cached credentials and views it names (so a
-revocation takes effect everywhere within one poll), writes key usage behind, and runs housekeeping.
+revocation takes effect everywhere within one poll), writes key usage behind, and purges the
+process's own rate counters (housekeeping's share of each process; the shared part runs once across
+the cluster, under its lease).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ log = logging.getLogger("tesserra.credentials")
 @dataclass
 class RevocationWatcher:
     """A worker's background loop: polls the revocation feed into its caches (every ``interval``),
-    writes key usage behind (every ``usage_every``) and runs ``housekeeping`` (every ``housekeeping_every``)."""
+    writes key usage behind (every ``usage_every``) and runs ``housekeeping`` (every
+    ``housekeeping_every``: this process's own share of it)."""
 
     uow: UnitOfWorkFactory
     caches: CacheSet

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from tesserra_core.domain.sandboxes import (
+    TRANSIENT,
     Cause,
     Sandbox,
     SandboxAction,
@@ -167,6 +168,25 @@ class SandboxLifecycle:
                 return await self._settle(current, SandboxState.ERROR, Cause.RECONCILE, detail=detail, workload_id=None)
             settled = SandboxState.PAUSED if workload.paused else SandboxState.RUNNING
             return await self._settle(current, settled, Cause.RECONCILE, detail=detail)
+
+    async def lost(self, sandbox_id: str, workload_id: str, detail: str) -> Sandbox | None:
+        """The node that ran workload ``workload_id`` died: if the sandbox still runs on it (running,
+        paused or in a transient state), its workload is removed where this node's runtime reaches it
+        and the sandbox moves to ``error`` with ``detail`` (a deletion in progress is carried out); a
+        sandbox stopped, in error or on another workload since is left as it is."""
+        async with self._locks.hold(sandbox_id):
+            async with self.uow(read_only=True) as uow:
+                current = await uow.sandboxes.find(sandbox_id)
+            if current is None or current.workload_id not in (workload_id, None):
+                return current
+            if current.state is SandboxState.DELETING:
+                return await self._carry(current, SandboxAction.DELETE, _DELETE, Cause.RECONCILE)
+            if current.state in (SandboxState.STOPPED, SandboxState.ERROR, SandboxState.DELETED):
+                return current
+            if current.workload_id is None and current.state not in TRANSIENT:
+                return current
+            await self._remove_workloads(current.id)
+            return await self._settle(current, SandboxState.ERROR, Cause.RECONCILE, detail=detail, workload_id=None)
 
     async def check(self, sandbox: Sandbox) -> Sandbox:
         """A running or paused sandbox whose workload has gone or exited moves to ``error`` (``oom`` when

@@ -65,6 +65,8 @@ class ServiceStatus:
             RunnerView(
                 name=lease.name,
                 holder=lease.holder,
+                node=lease.holder.partition("@")[0] if lease.holder and "@" in lease.holder else None,
+                generation=lease.generation,
                 held=lease.holder is not None and lease.expires_at > now,
                 held_here=lease.holder == self.holder and lease.expires_at > now,
                 expires_at=at(lease.expires_at),

@@ -107,6 +107,11 @@ class RunnerView(msgspec.Struct, frozen=True):
 
     name: str
     holder: str | None
+    """The process that holds (or last held) it: ``node@host/pid``."""
+    node: str | None
+    """The holder's node id."""
+    generation: int
+    """The lease's fencing token: incremented on each takeover."""
     held: bool
     """The holder is still renewing the lease (it has not expired)."""
     held_here: bool

@@ -45,10 +45,15 @@ async def test_status_shows_the_runner_leases_to_platform_admins_only(
             break
         assert time.monotonic() < deadline, body
         await asyncio.sleep(0.1)
-    lease = runners["billing-retries"]
-    assert lease["held"]
-    assert lease["held_here"]  # this test process runs the only server on its database
-    assert lease["holder"].endswith(f"/{os.getpid()}")
+    assert {"billing-retries", "housekeeping", "provisioner", "reconciler"} <= set(runners)
+    for lease in runners.values():  # every cluster-wide runner, with its holder node, token and last round
+        assert lease["held"]
+        assert lease["held_here"]  # this test process runs the only server on its database
+        assert lease["holder"].endswith(f"/{os.getpid()}")
+        assert lease["holder"].startswith(f"{lease['node']}@")
+        assert lease["generation"] >= 1
+        assert lease["last_run_at"] is not None
+        assert lease["last_error"] is None
     for headers in (owner.bearer, {}, {"Authorization": "Bearer not-a-token"}, {"X-API-Key": "tessera_x_y"}):
         answer = await client.get("/status", headers=headers)
         assert answer.status_code == 200, answer.text

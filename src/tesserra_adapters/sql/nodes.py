@@ -1,0 +1,95 @@
+"""Nodes and the workloads they started, as rows shared by every node on the database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.limits import insert_new
+from tesserra_core.ports.nodes import Node, NodeWorkload
+
+
+class SqlNodes:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], float] = time.time,
+        *,
+        data_dir: str | None = None,
+        boot_id: str | None = None,
+    ) -> None:
+        """``data_dir`` and ``boot_id``: where this node keeps its data, on which boot of its machine
+        (written with each beat, for a node on the same machine to reach its process workloads)."""
+        self._engine = engine
+        self._clock = clock
+        self._place = {"data_dir": data_dir, "boot_id": boot_id}
+
+    async def beat(self, node_id: str, name: str, started_at: float) -> None:
+        at = self._clock()
+        n = t.nodes.c
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(t.nodes).where(n.id == node_id).values(beat_at=at, name=name[:255], **self._place)
+            )
+            if not done.rowcount:
+                row = {"id": node_id, "name": name[:255], "started_at": started_at, "beat_at": at, **self._place}
+                if not await insert_new(conn, t.nodes, row):
+                    await conn.execute(update(t.nodes).where(n.id == node_id).values(beat_at=at))
+
+    async def stale(self, before: float) -> list[Node]:
+        n = t.nodes.c
+        return await self._nodes(n.beat_at < before)
+
+    async def alive(self, since: float) -> list[Node]:
+        n = t.nodes.c
+        return await self._nodes(n.beat_at >= since)
+
+    async def _nodes(self, where: ColumnElement[bool]) -> list[Node]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(t.nodes).where(where).order_by(t.nodes.c.id))).all()
+        return [
+            Node(
+                id=r.id,
+                name=r.name,
+                started_at=r.started_at,
+                beat_at=r.beat_at,
+                data_dir=r.data_dir,
+                boot_id=r.boot_id,
+            )
+            for r in rows
+        ]
+
+    async def forget(self, node_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(t.nodes).where(t.nodes.c.id == node_id))
+
+    async def record(self, workload: NodeWorkload) -> None:
+        w = t.node_workloads.c
+        row = {
+            "workload_id": workload.workload_id,
+            "node_id": workload.node_id,
+            "owner": workload.owner[:255],
+            "runtime": workload.runtime[:16],
+            "recorded_at": self._clock(),
+        }
+        async with self._engine.begin() as conn:
+            if not await insert_new(conn, t.node_workloads, row):
+                await conn.execute(update(t.node_workloads).where(w.workload_id == workload.workload_id).values(row))
+
+    async def drop(self, workload_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(t.node_workloads).where(t.node_workloads.c.workload_id == workload_id))
+
+    async def workloads_of(self, node_id: str) -> list[NodeWorkload]:
+        w = t.node_workloads.c
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(select(t.node_workloads).where(w.node_id == node_id).order_by(w.recorded_at))
+            ).all()
+        return [
+            NodeWorkload(workload_id=r.workload_id, node_id=r.node_id, owner=r.owner, runtime=r.runtime) for r in rows
+        ]

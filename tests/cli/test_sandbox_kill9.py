@@ -1,0 +1,123 @@
+"""`tesserra serve` on Docker killed with SIGKILL while sandboxes run and one is being created (issue
+11): after a restart on the same data dir and database, the reconciler (once it holds its lease, within
+the dead process's lease ttl) makes the API truthful and leaks no container. The rule: a sandbox whose
+container still runs is re-adopted (running, on the same container, answering through the proxy's
+stored address); one caught mid-create moves to error with its container removed, or, if it had
+settled, is re-adopted like the others; never a transient state, never a container no sandbox owns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import aiodocker
+import httpx
+
+from tests.cli.served import Server, healthy, start, stop
+from tests.integration.test_sandboxes_docker import HTTPD
+from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, docker_image, free_port
+
+ENV = {"TESSERRA_RUNTIME": "docker", "TESSERRA_DOCKER_HOST": DOCKER_HOST}
+TRANSIENT = {"creating", "pausing", "stopping", "starting", "deleting"}
+
+
+async def _sandbox_containers(docker: aiodocker.Docker) -> dict[str, list[dict[str, Any]]]:
+    """The sandboxes' containers on the engine, by owner."""
+    found = await docker.containers.list(all=True, filters=json.dumps({"label": ["tesserra.managed=1"]}))
+    owners: dict[str, list[dict[str, Any]]] = {}
+    for container in found:
+        owner = (container._container.get("Labels") or {}).get("tesserra.owner", "")
+        if owner.startswith("sandbox:"):
+            owners.setdefault(owner, []).append(container._container)
+    return owners
+
+
+async def _bearer(http: httpx.AsyncClient, server: Server) -> dict[str, str]:
+    login = await http.post(
+        f"{server.url}/api/auth/login", json={"email": "admin@tesserra.local", "password": "hardening-password-1"}
+    )
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+async def test_a_server_killed_with_sigkill_reconciles_its_docker_sandboxes_after_a_restart(tmp_path: Path) -> None:
+    await docker_image(BUSYBOX_IMAGE)
+    docker = aiodocker.Docker(url=DOCKER_HOST)
+    before = set(await _sandbox_containers(docker))  # other tests' (none of ours)
+    port = free_port()
+    server = start(tmp_path, port, **ENV)
+    ids: list[str] = []
+    try:
+        async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+            await healthy(server, within=60)
+            bearer = await _bearer(http, server)
+            settled = (await http.post(f"{server.url}/api/sandboxes", json=HTTPD, headers=bearer)).json()
+            assert settled["state"] == "running", settled
+            ids.append(settled["id"])
+            [old_container] = (await _sandbox_containers(docker))[f"sandbox:{settled['id']}"]
+
+            # a create in flight: the server is killed as soon as its container exists
+            creating = asyncio.create_task(
+                http.post(f"{server.url}/api/sandboxes", json={**HTTPD, "name": "in-flight"}, headers=bearer)
+            )
+            deadline = time.monotonic() + 30
+            while len(set(await _sandbox_containers(docker)) - before) < 2:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.005)
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(10)
+            await asyncio.gather(creating, return_exceptions=True)  # its answer may or may not have come
+            leaked = set(await _sandbox_containers(docker)) - before
+            assert len(leaked) == 2  # the containers outlived the server
+
+            server = start(tmp_path, port, **ENV)
+            await healthy(server, within=60)
+            bearer = await _bearer(http, server)
+            listed = await http.get(f"{server.url}/api/sandboxes", headers=bearer)
+            assert listed.status_code == 200, listed.text
+            ids = [s["id"] for s in listed.json()["items"]]
+            assert settled["id"] in ids
+            assert len(ids) == 2  # the in-flight create was recorded before its container was made
+
+            deadline = time.monotonic() + 30  # the dead process's lease runs out, then the reconciler acts
+            while True:
+                states = {}
+                for sandbox_id in ids:
+                    got = (await http.get(f"{server.url}/api/sandboxes/{sandbox_id}", headers=bearer)).json()
+                    states[sandbox_id] = got
+                containers = await _sandbox_containers(docker)
+                truthful = all(s["state"] not in TRANSIENT for s in states.values()) and {
+                    owner for owner in containers if owner not in before
+                } == {f"sandbox:{i}" for i, s in states.items() if s["state"] == "running"}
+                if truthful:
+                    break
+                assert time.monotonic() < deadline, (states, containers)
+                await asyncio.sleep(0.2)
+
+            assert states[settled["id"]]["state"] == "running"  # its container still ran: re-adopted
+            [adopted] = containers[f"sandbox:{settled['id']}"]
+            assert adopted["Id"] == old_container["Id"]
+            assert adopted["State"] == "running"
+            for sandbox_id, sandbox in states.items():  # one container per running sandbox, none for the rest
+                owned = containers.get(f"sandbox:{sandbox_id}", [])
+                assert len(owned) == (1 if sandbox["state"] == "running" else 0), (sandbox, owned)
+                if sandbox["state"] == "error":
+                    assert sandbox["state_reason"], sandbox
+            print({i: (s["state"], s["state_reason"]) for i, s in states.items()})
+
+            for sandbox_id in ids:  # deleting after the restart leaves nothing behind
+                deleted = await http.delete(f"{server.url}/api/sandboxes/{sandbox_id}", headers=bearer)
+                assert deleted.status_code == 200, deleted.text
+            assert not set(await _sandbox_containers(docker)) - before
+    finally:
+        stop(server)
+        for owner, found in (await _sandbox_containers(docker)).items():
+            if owner not in before:
+                for container in found:
+                    await docker.containers.container(container["Id"]).delete(force=True)
+        await docker.close()
