@@ -1,9 +1,10 @@
 """An agent's call to a tool that acts with the user's own OAuth account, over real parts (SQLite and
 PostgreSQL): the suite's OAuth provider on loopback, linked by two users of one tenant to two different
 accounts through the real authorization flow; each user's own installation of the drive entry (the probe
-server, started with the user's access token); the agent loop answering through the suite's scripted
-model server. Each user's call carries that user's token, never the other's; a user who has not linked
-the account gets a structured needs_auth error and the server never runs for them."""
+server, started with the user's access token); each user asking the tenant's private agent over
+/api/conversas, answered through the suite's scripted model server. Each user's call carries that user's
+token, never the other's; a user who has not linked the account gets a structured needs_auth error and
+the server never runs for them."""
 
 from __future__ import annotations
 
@@ -12,15 +13,10 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
-import msgspec
 import pytest
 
 from tesserra_adapters.memory.models import call, say
-from tesserra_core.domain.agents import InstallationToolRef, agent_catalog
-from tesserra_core.domain.conversations import ToolOutcome
-from tesserra_core.domain.identity import Principal, Role
-from tesserra_core.ports.models import ChatMessage
-from tests.drivers.http.chat.conftest import OPS
+from tesserra_core.domain.identity import Role
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, Account, Accounts, fresh_address
 from tests.drivers.http.tools.conftest import settle
 from tests.servers.launchers import CATALOG, write_launchers
@@ -106,21 +102,30 @@ async def test_each_users_agent_call_carries_that_users_own_token(
     for account in (ana, bia):
         assert (await _install(client, account))["status"] == "ready"
     assert (await _install(client, caio))["status"] == "needs_auth"
-    agent = msgspec.structs.replace(
-        agent_catalog().agent(OPS), installation_tools=(InstallationToolRef(entry_id=DRIVE, tool="env_digest"),)
-    )
-    loop = server.uc.conversations.send.post.loop
+    private = {
+        "vertical": "operations",
+        "name": "Drive",
+        "instructions": "Use env_digest.",
+        "installation_tools": [{"entry_id": DRIVE, "tool": "env_digest"}],
+    }
+    created = await client.post("/api/tenants/atual/agentes", json=private, headers=ana.bearer)
+    assert created.status_code == 201, created.text
+    agent_id = created.json()["id"]
 
-    async def digest_as(account: Account) -> tuple[ToolOutcome, str]:
+    async def digest_as(account: Account) -> tuple[str, str]:
+        """The user asks the tenant's agent, over /api/conversas; the model calls the drive's tool."""
         model.script(call("env_digest", {"name": "OAUTH_ACCESS_TOKEN"}), say("ok"))
-        actor: Principal = await server.uc.authenticate(account.access)
-        answer = await loop.answer(actor, agent, [ChatMessage(role="user", content="qual token?")])
-        [record] = answer.tool_calls
-        return record.outcome, record.result
+        started = await client.post("/api/conversas", json={"agent_id": agent_id}, headers=account.bearer)
+        assert started.status_code == 201, started.text
+        url = f"/api/conversas/{started.json()['id']}/mensagens"
+        posted = await client.post(url, json={"content": "qual token?"}, headers=account.bearer)
+        assert posted.status_code == 201, posted.text
+        [record] = posted.json()["reply"]["tool_calls"]
+        return str(record["outcome"]), str(record["result"])
 
     for account, email in ((ana, "ana@provider.test"), (bia, "bia@provider.test")):
         outcome, result = await digest_as(account)
-        assert outcome is ToolOutcome.OK, result
+        assert outcome == "ok", result
         principal = await server.uc.authenticate(account.access)
         token = await server.uc.shared_tools.access_token(principal, ACCOUNT_TOOL)
         assert provider.access[token][0] == email
@@ -130,6 +135,6 @@ async def test_each_users_agent_call_carries_that_users_own_token(
         assert all(hashlib.sha256(t.encode()).hexdigest() not in result for t in others)
 
     outcome, result = await digest_as(caio)
-    assert outcome is ToolOutcome.FAILED
+    assert outcome == "failed"
     assert json.loads(result)["error"] == {"code": "needs_auth", "message": "link your account to use this tool"}
     assert not any(token in result for token in provider.issued)
