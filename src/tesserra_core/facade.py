@@ -25,7 +25,7 @@ from tesserra_core.usecases.agents import Agents, agents
 from tesserra_core.usecases.api_keys import ApiKeys, api_keys
 from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
-from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
+from tesserra_core.usecases.caching import CacheSet, Evicts, LateEvicts, TaggedCache
 from tesserra_core.usecases.containers import Containers, containers
 from tesserra_core.usecases.conversations_answers import Conversations, conversations
 from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
@@ -153,7 +153,8 @@ def use_cases(
     entitlement_cache = (p.entitlements,) if isinstance(p.entitlements, Evicts) else ()
     searches: TaggedCache[Hits] = TaggedCache(max_entries=1_000)
     installation_lists: TaggedCache[Listed] = TaggedCache(max_entries=10_000)
-    caches = CacheSet((credentials, profiles, searches, installation_lists, *entitlement_cache))
+    served = LateEvicts()  # the installations this process serves, checked without a database read
+    caches = CacheSet((credentials, profiles, searches, installation_lists, *entitlement_cache, served))
     usage = KeyUsage()
     revoker = Revoker(caches, p.clock)
     throttle = Throttle(p.rate_limiter, scale=rate_scale, telemetry=p.telemetry)
@@ -179,6 +180,7 @@ def use_cases(
         limits,
         telemetry=p.telemetry,
     )
+    served.target = tool_servers
     keys = api_keys(p, revoker=revoker)
     project_area = projects(p, provisioner=provisioner)
     domain_area = domains(p)

@@ -82,14 +82,21 @@ def build_server(uc: UseCases, stdio_actor: Resolve | None = None) -> MCPServer[
     return server
 
 
-def http_app(server: MCPServer[Any], allowed_hosts: tuple[str, ...]) -> ASGIApp:
-    """The SDK's streamable-HTTP app for ``server`` (JSON responses, DNS-rebinding protection)."""
+def http_app(server: MCPServer[Any], allowed_hosts: tuple[str, ...], *, stateless: bool = False) -> ASGIApp:
+    """The SDK's streamable-HTTP app for ``server`` (JSON responses, DNS-rebinding protection).
+
+    ``stateless``: a legacy (pre-2026-07-28) client is answered without a session (no
+    ``Mcp-Session-Id``, which the spec makes optional; a session id it sends is not looked up), so
+    each of its requests stands alone and any worker or node answers it, as for modern clients.
+    What it loses: server-to-client requests and the GET stream, which no tool of ours uses."""
     hosts = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*", *allowed_hosts]
     security = TransportSecuritySettings(
         allowed_hosts=hosts,
         allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
     )
-    app = server.streamable_http_app(streamable_http_path="/", json_response=True, transport_security=security)
+    app = server.streamable_http_app(
+        streamable_http_path="/", json_response=True, stateless_http=stateless, transport_security=security
+    )
     return _sessions_owned_by_caller(app)
 
 

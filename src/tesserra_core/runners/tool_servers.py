@@ -264,6 +264,14 @@ class ToolServers:
             return None
         return live.installation
 
+    def evict(self, tag: str) -> None:
+        """A revocation of a tenant's installations (``installations_tag``), from this process or,
+        through the revocation feed, from another node that changed or removed one: their next calls
+        here authorize against the database again instead of the installation cached with the session."""
+        for live in self._live.values():
+            if live.installation is not None and installations_tag(live.installation.tenant_id) == tag:
+                live.installation = None
+
     def busy(self, installation_id: str) -> bool:
         return installation_id in self._starting or installation_id in self._installs
 
