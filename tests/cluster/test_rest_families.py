@@ -6,6 +6,7 @@ all within a poll, another tenant's data is 404 everywhere, and an installed rea
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from typing import Any
@@ -19,6 +20,7 @@ from tests.servers.cluster import ADMIN_EMAIL, ADMIN_PASSWORD, Cluster
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("time_server")]
 
 TIME = "io.github.modelcontextprotocol-time"
+PROBE = "test.tesserra-probe"
 
 
 async def test_login_refresh_me_and_logout_whichever_node_answers(nodes: Cluster) -> None:
@@ -182,3 +184,41 @@ async def test_the_admin_logs_in_on_each_node_directly(nodes: Cluster) -> None:
             token = await login(direct, ADMIN_EMAIL, ADMIN_PASSWORD)
             me = await direct.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
             assert me.json()["user"]["email"] == ADMIN_EMAIL
+
+
+async def test_a_changed_installation_runs_with_its_new_settings_on_every_node(nodes: Cluster) -> None:
+    """A PATCH reaches one node; every other node's instance of the server was started with the old
+    settings, and must not answer another call with them."""
+    owner = await new_owner(nodes.url)
+
+    async def token_digest(http: httpx.AsyncClient, installation_id: str) -> str:
+        called = await http.post(
+            f"/api/installations/{installation_id}/tools/call",
+            json={"name": "env_digest", "arguments": {"name": "PROBE_TOKEN"}},
+            headers=owner.bearer,
+        )
+        assert called.status_code == 200, called.text
+        return str(called.json()["content"][0]["text"])
+
+    async with client(nodes.url) as http:
+        installed = await http.post(
+            f"/api/marketplace/tools/{PROBE}/install", json={"config": {"PROBE_TOKEN": "first"}}, headers=owner.bearer
+        )
+        assert installed.status_code == 202, installed.text
+        installation = (await _settle(http, owner, installed.json()["id"]))["id"]
+    for node in nodes.nodes:  # every node runs an instance with the first token
+        async with client(node.url) as direct:
+            assert await token_digest(direct, installation) == hashlib.sha256(b"first").hexdigest()
+    async with client(nodes.url) as http:
+        patched = await http.patch(
+            f"/api/installations/{installation}", json={"config": {"PROBE_TOKEN": "second"}}, headers=owner.bearer
+        )
+        assert patched.status_code == 202, patched.text
+        assert (await _settle(http, owner, installation))["status"] == "ready"
+    deadline = time.monotonic() + 5  # a poll of the revocation feed
+    for node in nodes.nodes:
+        async with client(node.url) as direct:
+            while (digest := await token_digest(direct, installation)) != hashlib.sha256(b"second").hexdigest():
+                assert digest == hashlib.sha256(b"first").hexdigest(), digest
+                assert time.monotonic() < deadline, f"{node.name} still runs the server with the old token"
+                await asyncio.sleep(0.1)

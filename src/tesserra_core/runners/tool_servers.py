@@ -104,6 +104,8 @@ class ToolServers:
     _starting: dict[str, asyncio.Task[LiveServer]] = field(default_factory=dict)
     _installs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _removed: set[str] = field(default_factory=set)
+    _started_as: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """What each live server was started with (``_settings``): another node may change it since."""
 
     # -- install (background) ------------------------------------------------------------------
 
@@ -149,7 +151,11 @@ class ToolServers:
     async def session(self, installation: Installation) -> ToolSession:
         """The installation's live session; started (once, for every waiter) if missing or dead."""
         live = self._live.get(installation.id)
-        if live is not None and not live.session.closed:
+        if (
+            live is not None
+            and not live.session.closed
+            and self._started_as.get(installation.id) == _settings(installation)
+        ):
             return live.session
         if installation.id in self._removed:
             raise NotFound("no such installation", code="installation_not_found")
@@ -296,6 +302,7 @@ class ToolServers:
     async def _started(self, installation: Installation) -> LiveServer:
         live = await start_server(self, installation)
         self._live[installation.id] = live
+        self._started_as[installation.id] = _settings(installation)
         return live
 
     async def wanted(self, installation_id: str) -> bool:
@@ -381,3 +388,9 @@ class ToolServers:
             return
         if removed or marked:
             log.info("reconciled installations: %d stray workloads removed, %d installations stopped", removed, marked)
+
+
+def _settings(installation: Installation) -> tuple[object, ...]:
+    """What a server runs with: a live server started with other settings (changed through another
+    node, which the revocation feed tells this one) is started again on its next call here."""
+    return (installation.entry_version, installation.config, installation.sealed_secrets)
