@@ -97,7 +97,28 @@ def http_app(server: MCPServer[Any], allowed_hosts: tuple[str, ...], *, stateles
     app = server.streamable_http_app(
         streamable_http_path="/", json_response=True, stateless_http=stateless, transport_security=security
     )
-    return _sessions_owned_by_caller(app)
+    owned = _sessions_owned_by_caller(app)
+    return _no_stream(owned) if stateless else owned
+
+
+def _no_stream(app: ASGIApp) -> ASGIApp:
+    """Without sessions, a GET stream has nothing that would ever write to it (no session to notify):
+    405, which the spec offers a server that opens no stream, instead of a connection held open."""
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"no stream here: POST requests"}}'
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"allow", b"POST, DELETE"),
+            ]
+            await send({"type": "http.response.start", "status": 405, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return asgi
 
 
 def _sessions_owned_by_caller(app: ASGIApp) -> ASGIApp:

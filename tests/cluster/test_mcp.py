@@ -111,7 +111,9 @@ async def test_a_legacy_client_gets_no_session_and_each_request_stands_alone(nod
         # each request is authenticated on its own: without the key, nothing
         bare = await http.post("/mcp", json=whoami, headers={**ACCEPT, "mcp-protocol-version": LEGACY})
         assert bare.status_code == 401, bare.text
-        # and there is no session to end
+        # and there is no stream to hold open nor session to end
+        streamed = await asyncio.wait_for(http.get("/mcp", headers={**on, "Accept": "text/event-stream"}), 30)
+        assert streamed.status_code == 405, streamed.text
         ended = await asyncio.wait_for(http.delete("/mcp", headers=on), 30)
         assert ended.status_code == 405, ended.text
     assert answered == {n.name for n in nodes.nodes}
