@@ -156,6 +156,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object per line (time, level, message, request id, tenant, principal, route),
     access log included."""
+    mcp_sessions: Literal["auto", "local", "none"] = "auto"
+    """Legacy (before 2026-07-28) MCP clients: ``local``, a stateful session held in the memory of the
+    process that opened it (one node, one worker); ``none``, no session is issued (the spec makes
+    ``Mcp-Session-Id`` optional) and every request stands alone, so any worker or node behind a
+    balancer answers it; ``auto``: ``local`` for one worker, ``none`` for several. Modern clients are
+    stateless either way."""
     drain_delay: float = 2.0
     """On SIGTERM, seconds /ready answers 503 before the server stops accepting connections (so that a
     load balancer stops sending first)."""
@@ -205,6 +211,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.rate_limit_backend == "auto":
             return "memory" if self.workers <= 1 else "database"
         return self.rate_limit_backend
+
+    @property
+    def mcp_stateless(self) -> bool:
+        """Whether /mcp serves legacy clients without sessions (``mcp_sessions``)."""
+        if self.mcp_sessions == "auto":
+            return self.workers > 1
+        return self.mcp_sessions == "none"
 
     def secret(self) -> bytes:
         """TESSERRA_SECRET_KEY, or a key generated once and kept in the data dir (mode 0600)."""

@@ -26,7 +26,7 @@ from tesserra_core.usecases.agents import AgentDirectory, Agents, agents
 from tesserra_core.usecases.api_keys import ApiKeys, api_keys
 from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
-from tesserra_core.usecases.caching import CacheSet, Evicts, TaggedCache
+from tesserra_core.usecases.caching import CacheSet, Evicts, LateEvicts, TaggedCache
 from tesserra_core.usecases.chat_approvals import APPROVAL_TIMEOUT
 from tesserra_core.usecases.console_sessions import ConsoleSessions, console_sessions
 from tesserra_core.usecases.containers import Containers, containers
@@ -173,7 +173,8 @@ def use_cases(
     entitlement_cache = (p.entitlements,) if isinstance(p.entitlements, Evicts) else ()
     searches: TaggedCache[Hits] = TaggedCache(max_entries=1_000)
     installation_lists: TaggedCache[Listed] = TaggedCache(max_entries=10_000)
-    caches = CacheSet((credentials, profiles, searches, installation_lists, *entitlement_cache))
+    served = LateEvicts()  # the installations this process serves, checked without a database read
+    caches = CacheSet((credentials, profiles, searches, installation_lists, *entitlement_cache, served))
     usage = KeyUsage()
     revoker = Revoker(caches, p.clock)
     throttle = Throttle(p.rate_limiter, scale=rate_scale, telemetry=p.telemetry)
@@ -208,6 +209,7 @@ def use_cases(
         limits,
         telemetry=p.telemetry,
     )
+    served.target = tool_servers
     keys = api_keys(p, revoker=revoker)
     project_area = projects(p, provisioner=provisioner)
     domain_area = domains(p)

@@ -150,13 +150,15 @@ def create_app(
     proxy_header: str = "x-forwarded-for",
     readiness: Readiness | None = None,
     metrics_token: str | None = None,
+    mcp_stateless: bool = False,
 ) -> Litestar:
     """The HTTP server over ``uc``. Builds nothing at import time; the caller owns ``uc``'s resources.
     ``trusted_proxies`` (CIDRs) may tell the client's address in ``proxy_header``; nobody else may.
     ``readiness`` is what /ready reports (the server drains it); /metrics answers ``metrics_token``'s
-    bearer when ``uc`` measures itself, and 404 otherwise."""
+    bearer when ``uc`` measures itself, and 404 otherwise. ``mcp_stateless``: /mcp opens no session for
+    legacy clients (any node behind a balancer answers each request)."""
     client_address = ClientAddress(trusted_proxies, proxy_header)
-    endpoint = McpEndpoint(uc, allowed_hosts=allowed_hosts, request_id=request_id_var.get)
+    endpoint = McpEndpoint(uc, allowed_hosts=allowed_hosts, request_id=request_id_var.get, stateless=mcp_stateless)
 
     @asgi("/mcp", is_mount=True, copy_scope=True, opt={"public": True}, include_in_schema=False)
     async def mcp(scope: Scope, receive: Receive, send: Send) -> None:

@@ -202,6 +202,7 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
             proxy_header=settings.proxy_header,
             readiness=readiness,
             metrics_token=settings.metrics_token,
+            mcp_stateless=settings.mcp_stateless,
         )
         log_access = settings.log_format == "json"
         telemetry = uc.ports.telemetry

@@ -33,11 +33,14 @@ class McpEndpoint:
         *,
         allowed_hosts: tuple[str, ...] = (),
         request_id: Callable[[], str | None] | None = None,
+        stateless: bool = False,
     ) -> None:
         """``request_id`` gives the id the hosting server assigned to the current request (echoed
-        or generated), so that a refusal's body names the id its X-Request-Id header carries."""
+        or generated), so that a refusal's body names the id its X-Request-Id header carries.
+        ``stateless``: legacy clients get no session either (see ``http_app``)."""
         self._uc = uc
         self._allowed_hosts = allowed_hosts
+        self._stateless = stateless
         self._request_id = request_id
         self._app: ASGIApp | None = None
         self._starting = asyncio.Lock()
@@ -75,7 +78,7 @@ class McpEndpoint:
                 from tesserra_mcp.server import build_server, http_app
 
                 server = build_server(self._uc)
-                app = http_app(server, self._allowed_hosts)
+                app = http_app(server, self._allowed_hosts, stateless=self._stateless)
                 ready = asyncio.Event()
 
                 async def serve_sessions() -> None:

@@ -82,15 +82,43 @@ def build_server(uc: UseCases, stdio_actor: Resolve | None = None) -> MCPServer[
     return server
 
 
-def http_app(server: MCPServer[Any], allowed_hosts: tuple[str, ...]) -> ASGIApp:
-    """The SDK's streamable-HTTP app for ``server`` (JSON responses, DNS-rebinding protection)."""
+def http_app(server: MCPServer[Any], allowed_hosts: tuple[str, ...], *, stateless: bool = False) -> ASGIApp:
+    """The SDK's streamable-HTTP app for ``server`` (JSON responses, DNS-rebinding protection).
+
+    ``stateless``: a legacy (pre-2026-07-28) client is answered without a session (no
+    ``Mcp-Session-Id``, which the spec makes optional; a session id it sends is not looked up), so
+    each of its requests stands alone and any worker or node answers it, as for modern clients.
+    What it loses: server-to-client requests and the GET stream, which no tool of ours uses."""
     hosts = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*", *allowed_hosts]
     security = TransportSecuritySettings(
         allowed_hosts=hosts,
         allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
     )
-    app = server.streamable_http_app(streamable_http_path="/", json_response=True, transport_security=security)
-    return _sessions_owned_by_caller(app)
+    app = server.streamable_http_app(
+        streamable_http_path="/", json_response=True, stateless_http=stateless, transport_security=security
+    )
+    owned = _sessions_owned_by_caller(app)
+    return _no_stream(owned) if stateless else owned
+
+
+def _no_stream(app: ASGIApp) -> ASGIApp:
+    """Without sessions, a GET stream has nothing that would ever write to it (no session to notify):
+    405, which the spec offers a server that opens no stream, instead of a connection held open."""
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"no stream here: POST requests"}}'
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"allow", b"POST, DELETE"),
+            ]
+            await send({"type": "http.response.start", "status": 405, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return asgi
 
 
 def _sessions_owned_by_caller(app: ASGIApp) -> ASGIApp:

@@ -88,3 +88,18 @@ def test_a_setting_outside_its_closed_set_stops_the_start_naming_the_variable(na
 def test_closed_settings_match_in_any_case_where_the_value_is_a_name() -> None:
     settings = Settings.from_env({"TESSERRA_LOG_LEVEL": "debug", "TESSERRA_PROXY_HEADER": " Forwarded "})
     assert (settings.log_level, settings.proxy_header) == ("DEBUG", "forwarded")
+
+
+@pytest.mark.parametrize(
+    ("env", "stateless"),
+    [
+        ({}, False),  # one worker: legacy MCP sessions in its memory
+        ({"TESSERRA_WORKERS": "3"}, True),  # a session in one worker's memory would be lost on the next
+        ({"TESSERRA_MCP_SESSIONS": "none"}, True),  # a node behind a balancer
+        ({"TESSERRA_MCP_SESSIONS": "local", "TESSERRA_WORKERS": "3"}, False),
+    ],
+)
+def test_legacy_mcp_sessions_are_local_to_one_worker_and_off_for_several_or_when_asked(
+    env: dict[str, str], stateless: bool
+) -> None:
+    assert Settings.from_env(env).mcp_stateless is stateless

@@ -104,6 +104,8 @@ class ToolServers:
     _starting: dict[str, asyncio.Task[LiveServer]] = field(default_factory=dict)
     _installs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _removed: set[str] = field(default_factory=set)
+    _started_as: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    """What each live server was started with (``_settings``): another node may change it since."""
 
     # -- install (background) ------------------------------------------------------------------
 
@@ -149,7 +151,11 @@ class ToolServers:
     async def session(self, installation: Installation) -> ToolSession:
         """The installation's live session; started (once, for every waiter) if missing or dead."""
         live = self._live.get(installation.id)
-        if live is not None and not live.session.closed:
+        if (
+            live is not None
+            and not live.session.closed
+            and self._started_as.get(installation.id) == _settings(installation)
+        ):
             return live.session
         if installation.id in self._removed:
             raise NotFound("no such installation", code="installation_not_found")
@@ -264,6 +270,14 @@ class ToolServers:
             return None
         return live.installation
 
+    def evict(self, tag: str) -> None:
+        """A revocation of a tenant's installations (``installations_tag``), from this process or,
+        through the revocation feed, from another node that changed or removed one: their next calls
+        here authorize against the database again instead of the installation cached with the session."""
+        for live in self._live.values():
+            if live.installation is not None and installations_tag(live.installation.tenant_id) == tag:
+                live.installation = None
+
     def busy(self, installation_id: str) -> bool:
         return installation_id in self._starting or installation_id in self._installs
 
@@ -288,6 +302,7 @@ class ToolServers:
     async def _started(self, installation: Installation) -> LiveServer:
         live = await start_server(self, installation)
         self._live[installation.id] = live
+        self._started_as[installation.id] = _settings(installation)
         return live
 
     async def wanted(self, installation_id: str) -> bool:
@@ -373,3 +388,9 @@ class ToolServers:
             return
         if removed or marked:
             log.info("reconciled installations: %d stray workloads removed, %d installations stopped", removed, marked)
+
+
+def _settings(installation: Installation) -> tuple[object, ...]:
+    """What a server runs with: a live server started with other settings (changed through another
+    node, which the revocation feed tells this one) is started again on its next call here."""
+    return (installation.entry_version, installation.config, installation.sealed_secrets)

@@ -102,6 +102,18 @@ class Evicts(Protocol):
     def evict(self, tag: str) -> None: ...
 
 
+@dataclass
+class LateEvicts:
+    """An ``Evicts`` built after the ``CacheSet`` it belongs to (one that itself publishes revocations,
+    so needs the set first): a no-op until ``target`` is set."""
+
+    target: Evicts | None = None
+
+    def evict(self, tag: str) -> None:
+        if self.target is not None:
+            self.target.evict(tag)
+
+
 @dataclass(frozen=True)
 class CacheSet:
     """Every tagged cache of a worker: what a revocation must reach."""

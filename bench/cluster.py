@@ -1,0 +1,260 @@
+"""Several nodes behind HAProxy, on PostgreSQL (issue 15): what a request costs the cluster, what a
+node's death costs the clients, and what the balancer's hop adds to a tool call.
+
+    PYTHONPATH=src .nox/tests/bin/python bench/cluster.py [--duration 4] [--connections 16] [--calls 300]
+
+The nodes, HAProxy and its configuration are tests/servers/cluster.py's (one worker a node, its own
+loopback address and data dir, one fresh PostgreSQL database, Redis). Loopback only; every phase is
+bounded by time or by a request count. Figures:
+
+1. Server CPU per request (the nodes' utime + stime from /proc/<pid>/stat, summed, over the requests
+   answered) for GET /api/auth/me and a 50-row list (GET /api/admin/tenants?limite=50) with 1, 2 and 3
+   nodes behind HAProxy; HAProxy's own CPU per request is the hop. Target: with 2 and 3 nodes the
+   cluster (nodes + HAProxy) costs no more per request than one node plus the hop (10 % slack for a
+   shared machine).
+2. SIGKILL of one of 3 nodes under load (6 clients: GETs, and PATCHes HAProxy may not replay):
+   target, no failed GET and no failure but a write in flight to the killed node.
+3. A REST tool call (mcp-server-time) through HAProxy against the same call sent to each node
+   directly, in interleaved rounds: target, the balancer adds under 1 ms at p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.cpu import proc_cpu
+from bench.harness import say
+from bench.load import Loader
+from tests.servers.cluster import ADMIN_EMAIL, ADMIN_PASSWORD, NODE_HEADER, Cluster, Node, cluster
+from tests.servers.launchers import CATALOG, write_launchers
+
+TIME = "io.github.modelcontextprotocol-time"
+CPU_SLACK = 1.10
+HOP_TARGET_MS = 1.0
+
+
+async def _login(url: str) -> dict[str, str]:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        answer = await http.post("/api/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        answer.raise_for_status()
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def _fifty_tenants(url: str, bearer: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        for n in range(50):
+            made = await http.post("/api/admin/tenants", json={"name": f"Bench {n:02d}"}, headers=bearer)
+            made.raise_for_status()
+
+
+def _nodes_cpu(nodes: list[Node]) -> float:
+    return sum(proc_cpu(n.pid) for n in nodes if n.alive())
+
+
+def _cpu_per_request(made: Cluster, loader: Loader, path: str, bearer: dict[str, str]) -> tuple[float, float, int]:
+    """(nodes' CPU ms per request, HAProxy's CPU ms per request, requests) for ``path`` under load."""
+    assert made.haproxy is not None
+    loader.warm(made.port, path, bearer)
+    nodes, balancer = _nodes_cpu(made.nodes), proc_cpu(made.haproxy.pid)
+    load = loader.measure(made.port, path, bearer)
+    nodes_used, balancer_used = _nodes_cpu(made.nodes) - nodes, proc_cpu(made.haproxy.pid) - balancer
+    if load.bad_status or load.socket_errors or not load.requests:
+        raise SystemExit(f"{path}: {load.bad_status} bad statuses, {load.socket_errors} socket errors")
+    return nodes_used * 1000 / load.requests, balancer_used * 1000 / load.requests, load.requests
+
+
+async def cpu_figures(args: argparse.Namespace, work: Path) -> dict[tuple[str, int], tuple[float, float, int]]:
+    kind = "wrk" if shutil.which("wrk") else "python"
+    loader = Loader(kind, args.connections, 1.0, args.duration)
+    say(f"load: {loader.describe()}")
+    figures = {}
+    for size in (1, 2, 3):
+        async with cluster(work / f"cpu{size}", size, TESSERRA_RATE_LIMIT_SCALE="1000000") as made:
+            bearer = await _login(made.url)
+            await _fifty_tenants(made.url, bearer)
+            for label, path in (("me", "/api/auth/me"), ("list50", "/api/admin/tenants?limite=50")):
+                figures[(label, size)] = await asyncio.to_thread(_cpu_per_request, made, loader, path, bearer)
+                node_ms, hop_ms, requests = figures[(label, size)]
+                say(
+                    f"  {size} node(s) {path:32} {node_ms:6.3f} ms node CPU/request, "
+                    f"HAProxy {hop_ms:6.3f} ms, {requests} requests"
+                )
+    return figures
+
+
+async def kill_figures(work: Path, clients: int = 6) -> tuple[int, int, int, int]:
+    """(answered, failed GETs, failed writes, writes that failed after the kill + 1 s)."""
+    async with cluster(work / "kill", 3, TESSERRA_RATE_LIMIT_SCALE="1000000") as made:
+        bearer = await _login(made.url)
+        async with httpx.AsyncClient(base_url=made.url, timeout=60) as http:
+            project = (await http.post("/api/projetos", json={"name": "load"}, headers=bearer)).json()["id"]
+        ok: list[float] = []
+        failed: list[tuple[str, float]] = []
+        stop = asyncio.Event()
+
+        async def one_client() -> None:
+            async with httpx.AsyncClient(base_url=made.url, timeout=60) as http:
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    sent = time.monotonic()
+                    try:
+                        if n % 3 == 0:
+                            method = "PATCH"
+                            answer = await http.patch(
+                                f"/api/projetos/{project}", json={"name": uuid.uuid4().hex[:12]}, headers=bearer
+                            )
+                        else:
+                            method = "GET"
+                            answer = await http.get("/api/auth/me", headers=bearer)
+                        if answer.status_code == 200:
+                            ok.append(time.monotonic())
+                            continue
+                    except httpx.HTTPError:
+                        pass
+                    failed.append((method, sent))
+
+        tasks = [asyncio.create_task(one_client()) for _ in range(clients)]
+        await asyncio.sleep(3)
+        victim = made.node("n3")
+        victim.signal(signal.SIGKILL)
+        killed = time.monotonic()
+        await asyncio.sleep(4)
+        stop.set()
+        await asyncio.gather(*tasks)
+    late = sum(1 for method, sent in failed if method != "GET" and sent > killed + 1.0)
+    return len(ok), sum(1 for m, _ in failed if m == "GET"), sum(1 for m, _ in failed if m != "GET"), late
+
+
+async def _raw_calls(host: str, port: int, path: str, body: bytes, headers: dict[str, str], n: int) -> list[float]:
+    """``n`` sequential POSTs on one keep-alive connection, written and read by hand (ms each)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{head}\r\n"
+    ).encode() + body
+    out = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            writer.write(request)
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            answer = await reader.readexactly(length)
+            out.append((time.perf_counter() - t0) * 1000)
+            if status != 200 or json.loads(answer)["is_error"]:
+                raise SystemExit(f"tools/call answered {status}: {answer[:300]!r}")
+    finally:
+        writer.close()
+    return out
+
+
+async def hop_figures(args: argparse.Namespace, work: Path) -> tuple[float, float]:
+    """(p50 through HAProxy, p50 to one node directly), ms, over interleaved rounds."""
+    scripts = ",".join(write_launchers(work / "bin"))
+    async with cluster(
+        work / "hop",
+        3,
+        TESSERRA_RATE_LIMIT_SCALE="1000000",
+        TESSERRA_CATALOG_SOURCE=str(CATALOG),
+        TESSERRA_TOOL_SCRIPT_DIRS=scripts,
+    ) as made:
+        bearer = await _login(made.url)
+        async with httpx.AsyncClient(base_url=made.url, timeout=60) as http:
+            installed = await http.post(f"/api/marketplace/tools/{TIME}/install", json={}, headers=bearer)
+            installed.raise_for_status()
+            installation = installed.json()["id"]
+            for _ in range(900):
+                view = (await http.get(f"/api/installations/{installation}", headers=bearer)).json()
+                if view["status"] != "installing":
+                    break
+                await asyncio.sleep(0.1)
+            if view["status"] != "ready":
+                raise SystemExit(f"the install ended {view['status']}: {view['status_reason']}")
+        path = f"/api/installations/{installation}/tools/call"
+        body = json.dumps({"name": "get_current_time", "arguments": {"timezone": "UTC"}}).encode()
+        for node in made.nodes:  # every node starts its instance before anything is timed
+            await _raw_calls(node.host, node.port, path, body, bearer, 5)
+        await _raw_calls("127.0.0.1", made.port, path, body, bearer, 10)
+        through: list[float] = []
+        straight: list[float] = []
+        rounds = 5
+        each = args.calls // rounds // len(made.nodes)
+        for _ in range(rounds):  # the same nodes either way: only the hop differs
+            through += await _raw_calls("127.0.0.1", made.port, path, body, bearer, each * len(made.nodes))
+            for node in made.nodes:
+                straight += await _raw_calls(node.host, node.port, path, body, bearer, each)
+        async with httpx.AsyncClient(base_url=made.url, timeout=60) as http:
+            nodes = {(await http.get("/health")).headers[NODE_HEADER] for _ in range(6)}
+        say(f"  through HAProxy (round robin over {sorted(nodes)}) vs each node directly, {len(through)} calls each")
+    return statistics.median(through), statistics.median(straight)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="tesserra-cluster-bench-") as tmp:
+        work = Path(tmp)
+        say("Several nodes behind HAProxy, PostgreSQL, one worker a node (loopback)")
+        cpu = await cpu_figures(args, work)
+        answered, failed_gets, failed_writes, late = await kill_figures(work)
+        say(
+            f"  kill 1 of 3 under load: {answered} answered, {failed_gets} GETs failed, "
+            f"{failed_writes} writes failed ({late} sent over 1 s after the kill)"
+        )
+        through, straight = await hop_figures(args, work)
+        say(
+            f"  tool call p50: {through:.3f} ms through HAProxy, {straight:.3f} ms directly (+{through - straight:.3f})"
+        )
+    say()
+    for label in ("me", "list50"):
+        one = sum(cpu[(label, 1)][:2])  # one node plus the balancer's hop
+        for size in (2, 3):
+            nodes_ms, hop_ms, _ = cpu[(label, size)]
+            many = nodes_ms + hop_ms
+            say(
+                f"{verdict(many <= one * CPU_SLACK)}  {label}: {size} nodes + HAProxy {many:.3f} ms CPU/request "
+                f"vs 1 node + HAProxy {one:.3f} ms (target <= {one * CPU_SLACK:.3f}; the hop {hop_ms:.3f} ms)"
+            )
+    say(
+        f"{verdict(failed_gets == 0 and late == 0)}  kill 1 of 3: {failed_gets} failed GETs, {failed_writes} writes "
+        f"failed, all in flight to the killed node (target: no GET, no write sent after it was out)"
+    )
+    hop = through - straight
+    say(
+        f"{verdict(hop < HOP_TARGET_MS)}  the balancer adds {hop:.3f} ms p50 to a tool call "
+        f"(target < {HOP_TARGET_MS} ms)"
+    )
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per CPU scenario")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--calls", type=int, default=300, help="tool calls per path (through, direct)")
+    asyncio.run(main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    cli()
