@@ -204,7 +204,7 @@ class OpenForward:
             why = f"host {host.name} does not allow forwarding to {cmd.destination}"
             refusal = Forbidden(why, code=Outcome.DENIED.value)
             raise await self._refuse(actor, via, Outcome.DENIED, refusal, tried)
-        lease = await self._lease(actor, user, host, cmd.destination, cmd.lease_id)
+        lease = await self.leases.covering_forward(actor, user, host, cmd.destination, cmd.lease_id)
         if lease is None or lease.ends_at is None:
             named = f"lease {cmd.lease_id} does not cover it" if cmd.lease_id else "no active lease covers it"
             why = f"a forward to {cmd.destination} needs an approval lease: {named}"
@@ -253,27 +253,6 @@ class OpenForward:
         more.setdefault("detail", exc.message)
         await self.audit.append(actor, via, AuditEvent.FORWARD, outcome, **fields, **more)
         return exc
-
-    async def _lease(
-        self, actor: Principal, user: str, host: Host, destination: str, lease_id: str | None
-    ) -> Lease | None:
-        """The caller's active lease covering the forward (the one named, or the oldest that fits)."""
-        now = self.clock.now()
-        async with self.uow() as uow:
-            await uow.tenants.lock(actor.tenant_id)
-            if lease_id is not None:
-                named = await uow.ssh_leases.get(actor.tenant_id, lease_id)
-                candidates = [] if named is None or named.user_id != user else [named]
-            else:
-                candidates = await uow.ssh_leases.of_user(actor.tenant_id, user, LeaseState.ACTIVE)
-            chosen = None
-            for lease in candidates:
-                lease = await self.leases.settled(uow, lease)
-                if lease.covers_forward(host.id, destination, now):
-                    chosen = lease
-                    break
-            await uow.commit()
-        return chosen
 
     async def _connect(self, host: Host, lease: Lease, destination: tuple[str, int]) -> SshForward:
         target = SshTarget(address=host.address, port=host.port, login=host.login, host_key=host.host_key)

@@ -6,6 +6,7 @@ its state every ``LEASE_POLL_SECONDS`` and cancels its own, and a timer ends the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -108,6 +109,25 @@ class LeaseBook:
         that fits), counted under the tenant lock so concurrent runs never pass ``max_uses``; None if none
         fits. A named lease of someone else, or one that does not fit, is None too."""
         now = self.clock.now()
+        return await self._first_fitting(
+            actor, user, lease_id, lambda lease: lease.covers(host.id, action.id, now), True
+        )
+
+    async def covering_forward(
+        self, actor: Principal, user: str, host: Host, destination: str, lease_id: str | None
+    ) -> Lease | None:
+        """The caller's active lease covering a forward to ``destination`` through ``host``, chosen as ``take``
+        chooses; a forward uses none of its uses."""
+        now = self.clock.now()
+
+        def fits(lease: Lease) -> bool:
+            return lease.covers_forward(host.id, destination, now)
+
+        return await self._first_fitting(actor, user, lease_id, fits, False)
+
+    async def _first_fitting(
+        self, actor: Principal, user: str, lease_id: str | None, fits: Callable[[Lease], bool], use: bool
+    ) -> Lease | None:
         async with self.uow() as uow:
             await uow.tenants.lock(actor.tenant_id)
             if lease_id is not None:
@@ -118,9 +138,10 @@ class LeaseBook:
             chosen = None
             for lease in candidates:
                 lease = await self.settled(uow, lease)
-                if lease.covers(host.id, action.id, now):
-                    chosen = lease.used()
-                    await uow.ssh_leases.update(chosen)
+                if fits(lease):
+                    chosen = lease.used() if use else lease
+                    if use:
+                        await uow.ssh_leases.update(chosen)
                     break
             await uow.commit()
         return chosen
