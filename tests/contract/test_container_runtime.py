@@ -403,9 +403,10 @@ async def test_the_docker_runtime_is_chosen_by_setting_and_closed_at_shutdown(tm
     assert Settings.from_env(env).runtime == "docker"
     settings = test_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", runtime="docker")
     async with running(settings) as uc:
-        runtime = uc.ports.runtime
+        recorded = uc.ports.runtime  # each workload recorded as this node's (NodeRecordedRuntime)
+        runtime = getattr(recorded, "inner", recorded)
         assert isinstance(runtime, DockerRuntime)
-        assert runtime.name == "docker"
+        assert recorded.name == runtime.name == "docker"
         await runtime.list("wiring:")
         assert runtime._client is not None
     assert runtime._client is None  # the aiohttp session behind aiodocker is closed

@@ -1,5 +1,5 @@
 """Views read their fields off the entity by name: a view that states none of them itself (no
-``of`` of its own) must find every field on its entity, with the same type."""
+constructor of its own, such as ``of``) must find every field on its entity, with the same type."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ def _entity(view: type[View[Any]]) -> type:
     return entity  # type: ignore[no-any-return]
 
 
-PLAIN = [v for v in _views() if "of" not in vars(v)]
+def _states_fields(view: type[View[Any]]) -> bool:
+    """Whether the view has a constructor of its own (``of``, or one taking more than the entity)."""
+    return any(isinstance(member, classmethod) for member in vars(view).values())
+
+
+PLAIN = [v for v in _views() if not _states_fields(v)]
 
 
 def test_the_plain_views_are_found() -> None:
