@@ -58,6 +58,10 @@ class ProxyWatch:
             if not connections and self._open.get(target.sandbox_id) is connections:
                 del self._open[target.sandbox_id]
 
+    def open_connections(self, sandbox_id: str) -> int:
+        """How many of the sandbox's proxied connections this worker holds open now."""
+        return len(self._open.get(sandbox_id, {}))
+
     async def _poll(self, tenant_id: str, sandbox_id: str) -> None:
         """Between the check for open connections and this poller leaving the table there is no await,
         so a connection opened meanwhile either is seen or starts a poller of its own."""

@@ -6,7 +6,6 @@ body is ever held whole. A client that goes away ends the exchange (and the upst
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -78,20 +77,31 @@ async def forward(
     body = _body(receive, body_done) if with_body else None
     if body is None:
         body_done.set()
-    exchange = asyncio.create_task(_exchange(session, target, method, request_target, headers, body, send))
+    me = asyncio.current_task()
+    assert me is not None
+    watching, gone = True, False
+
+    def client_gone(watcher: asyncio.Task[None]) -> None:
+        """The client went away (or its side failed): the exchange, running in this task, ends with it."""
+        nonlocal gone
+        if watcher.cancelled():
+            return
+        watcher.exception()  # retrieved: a failure of the client's side ends the exchange like a disconnect
+        if watching:
+            gone = True
+            me.cancel()
+
     watcher = asyncio.create_task(_until_disconnect(receive, body_done))
+    watcher.add_done_callback(client_gone)
     try:
-        await asyncio.wait({exchange, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await _exchange(session, target, method, request_target, headers, body, send)
+    except asyncio.CancelledError:
+        if gone and me.uncancel() == 0:  # the client's going, and nobody else's cancel
+            return
+        raise
     finally:
-        for task in (exchange, watcher):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-    if exchange.done() and not exchange.cancelled():
-        exchange.result()
-    else:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await exchange
+        watching = False
+        watcher.cancel()
 
 
 async def _exchange(

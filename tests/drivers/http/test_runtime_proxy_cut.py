@@ -184,3 +184,28 @@ async def test_revoking_all_stopping_and_deleting_cut_open_connections(
     assert deleted.json()["state"] == "deleted"
     await last.cut_by(since)
     await last.close()
+
+
+async def test_a_client_that_goes_away_ends_its_exchange_with_the_sandbox(
+    client: httpx.AsyncClient, server: LiveServer, accounts: Accounts
+) -> None:
+    """The stream would run for over an hour: its exchange ends (the watch holds no connection of the
+    sandbox any more) within 2 s of its client closing the connection mid-response."""
+    who = await accounts.tenant_owner()
+    box, token = await _ready(client, who)
+    watch = server.uc.runtime.watch
+    async with aiohttp.ClientSession() as browser:
+        stream = await browser.get(
+            f"http://127.0.0.1:{server.port}{PROXY}/{box['id']}/sse?n=100000&delay=0.05", headers={HEADER: token}
+        )
+        assert stream.status == 200
+        await stream.content.readline()
+        assert watch.open_connections(box["id"]) == 1
+        stream.close()  # the connection itself, mid-response
+    left = time.monotonic()
+
+    async def ended() -> bool:
+        return watch.open_connections(box["id"]) == 0
+
+    await eventually(ended, within=CUT_WITHIN + 10)
+    assert time.monotonic() - left < CUT_WITHIN
