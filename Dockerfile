@@ -2,8 +2,11 @@
 # /var/lib/tesserra (TESSERRA_DATA_DIR), the dependencies pinned by requirements.lock.
 #   docker build -t tesserra:0.1.0 .
 # The Kubernetes manifests under deploy/kubernetes/ run it (docs/kubernetes.md).
+# BASE_IMAGE: any Debian 12 image with Python 3.11 as `python` on the PATH.
 
-FROM python:3.11-slim-bookworm AS build
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml requirements.lock README.md ./
@@ -11,7 +14,7 @@ COPY src ./src
 RUN python -m venv /opt/tesserra \
     && /opt/tesserra/bin/pip install -c requirements.lock .
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 # bubblewrap and passt (pasta): the process runtime's sandbox, where the cluster lets a pod make user
 # namespaces; elsewhere workloads are refused with 422 isolation_unavailable (docs/kubernetes.md).
 RUN apt-get update \
