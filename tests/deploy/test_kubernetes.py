@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import yaml
 from kubernetes_validate import utils as kv
 
 from tesserra_adapters.settings import Settings
+from tests.support import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -68,6 +71,21 @@ ALL_FILES = sorted(p for p in K8S.rglob("*.yaml") if p.name != "kustomization.ya
 def test_every_manifest_file_is_applied_by_a_kustomization_or_is_the_secret_example() -> None:
     applied = set(_kustomized(K8S / "app")) | set(_kustomized(K8S / "migrate"))
     assert set(ALL_FILES) == applied | {K8S / "secret.example.yaml"}
+
+
+@pytest.mark.parametrize(("directory", "resources"), [("app", APP), ("migrate", MIGRATE)])
+def test_kustomize_builds_what_the_tests_read(directory: str, resources: dict[str, Doc]) -> None:
+    """kubectl's own kustomize (offline) renders each kustomization to the resources checked here."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        missing("kubectl", "install it (Debian's or a cloud SDK's kubectl package) for its kustomize")
+        return
+    built = subprocess.run(
+        [kubectl, "kustomize", str(K8S / directory)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    rendered = {f"{d['kind']}/{d['metadata']['name']}": d for d in yaml.safe_load_all(built.stdout) if d}
+    assert rendered == resources
 
 
 @pytest.mark.parametrize("version", VERSIONS)
