@@ -1,5 +1,6 @@
-# The Tesserra server's image: `tesserra serve` as an unprivileged user (uid 10001), the state under
-# /var/lib/tesserra (TESSERRA_DATA_DIR), the dependencies pinned by requirements.lock.
+# The Tesserra server's image: `tesserra serve` as an unprivileged user (uid 10001), its state under
+# /var/lib/tesserra/data (TESSERRA_DATA_DIR, made 0700 by the server), the dependencies pinned by
+# requirements.lock.
 #   docker build -t tesserra:0.1.0 .
 # The Kubernetes manifests under deploy/kubernetes/ run it (docs/kubernetes.md).
 # BASE_IMAGE: any Debian 12 image with Python 3.11 as `python` on the PATH.
@@ -29,7 +30,7 @@ ENV PATH=/opt/tesserra/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TESSERRA_HOST=0.0.0.0 \
     TESSERRA_PORT=7500 \
-    TESSERRA_DATA_DIR=/var/lib/tesserra
+    TESSERRA_DATA_DIR=/var/lib/tesserra/data
 USER 10001:10001
 WORKDIR /var/lib/tesserra
 EXPOSE 7500
