@@ -21,7 +21,6 @@ import yaml
 from kubernetes_validate import utils as kv
 
 from tesserra_adapters.settings import Settings
-from tests.support import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
@@ -77,9 +76,8 @@ def test_every_manifest_file_is_applied_by_a_kustomization_or_is_the_secret_exam
 def test_kustomize_builds_what_the_tests_read(directory: str, resources: dict[str, Doc]) -> None:
     """kubectl's own kustomize (offline) renders each kustomization to the resources checked here."""
     kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        missing("kubectl", "install it (Debian's or a cloud SDK's kubectl package) for its kustomize")
-        return
+    if kubectl is None:  # not in Debian's archive: a skip even in CI (the schemas are checked without it)
+        pytest.skip("kubectl is not installed (a cloud SDK's package) for its kustomize")
     built = subprocess.run(
         [kubectl, "kustomize", str(K8S / directory)], capture_output=True, text=True, timeout=60, check=False
     )
