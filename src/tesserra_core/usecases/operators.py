@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tesserra_core.domain.identity import AuthMethod, Principal, Scope, Tier, normalize_email
 from tesserra_core.domain.text import Input, Line, Text
-from tesserra_core.errors import NotFound, ValidationFailed
+from tesserra_core.errors import Conflict, NotFound, ValidationFailed
 from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.usecases.api_keys import GenerateApiKey, NewApiKey
@@ -37,17 +37,26 @@ class CreateAdmin:
 
 @dataclass(frozen=True, slots=True)
 class EnsureFirstOwner:
-    """On an empty database, create the first tenant and its owner so that a newcomer can log in."""
+    """On an empty database, create the first tenant and its owner so that a newcomer can log in. Several
+    nodes starting together on one empty database make one owner: the others find it made (False)."""
 
     uow: UnitOfWorkFactory
     create_admin: CreateAdmin
 
     async def __call__(self, email: str, password: str) -> bool:
-        async with self.uow(read_only=True) as uow:
-            if await uow.users.count() > 0:
+        if await self._anyone():
+            return False
+        try:
+            await self.create_admin(NewAdmin(email=email, password=password))
+        except Conflict:  # its tenant's slug or its email: another node's first start made them meanwhile
+            if await self._anyone():
                 return False
-        await self.create_admin(NewAdmin(email=email, password=password))
+            raise
         return True
+
+    async def _anyone(self) -> bool:
+        async with self.uow(read_only=True) as uow:
+            return await uow.users.count() > 0
 
 
 class KeyForUser(Input, frozen=True):
