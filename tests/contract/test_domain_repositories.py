@@ -87,7 +87,9 @@ async def test_list_narrows_by_name_substring_and_status(uow_factory: UnitOfWork
     await add_domain(uow_factory, domain(other, name=f"web-{tag}.net"))
     async with uow_factory(read_only=True) as uow:
         named, named_total = await uow.domains.list(mine, PageRequest(500, 0), DomainFilter(name=f"WEB-{tag}"))
-        verified, _ = await uow.domains.list(mine, PageRequest(500, 0), DomainFilter(status=VerificationStatus.VERIFIED))
+        verified, _ = await uow.domains.list(
+            mine, PageRequest(500, 0), DomainFilter(status=VerificationStatus.VERIFIED)
+        )
         wildcard, _ = await uow.domains.list(mine, PageRequest(500, 0), DomainFilter(name="%"))
         both, _ = await uow.domains.list(
             mine, PageRequest(500, 0), DomainFilter(name=".com", status=VerificationStatus.PENDING)
