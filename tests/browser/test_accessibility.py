@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tesserra_core.domain.domains import RecordType
+from tesserra_core.usecases.domains import NewDomain
 from tesserra_core.usecases.projects import NewProject
+from tesserra_core.usecases.zones import NewDnsRecord
 from tests.drivers.http.conftest import PASSWORD, Accounts
 from tests.support import LiveServer, missing
 
@@ -49,7 +53,10 @@ async def test_no_serious_or_critical_violation_on_any_page(
     except ImportError:
         missing("axe-playwright-python", "pip install axe-playwright-python (it ships axe-core)")
     owner = await people.tenant_owner()
-    project = await site.uc.projects.create(await site.uc.authenticate(owner.access), NewProject(name="a11y"))
+    actor = await site.uc.authenticate(owner.access)
+    project = await site.uc.projects.create(actor, NewProject(name="a11y"))
+    domain = await site.uc.domains.create(actor, NewDomain(name=f"a11y-{uuid.uuid4().hex[:8]}.example.com"))
+    await site.uc.zones.create_record(actor, domain.id, NewDnsRecord(name="www", type=RecordType.A, data="192.0.2.7"))
     context = await chromium.new_context(bypass_csp=True, **view)
     try:
         page = await context.new_page()
@@ -62,6 +69,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
             name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").split("?")[0].lower()).strip("-")
             name = name or "overview"
             name = name.replace(f"projects-{project.id.lower()}", "project")
+            name = name.replace(f"domains-{domain.id.lower()}", "domain")
             await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
@@ -86,6 +94,8 @@ async def test_no_serious_or_critical_violation_on_any_page(
             "/console/invitations",
             "/console/tenants",
             "/console/invitations/accept?token=x.y",
+            "/console/domains",
+            f"/console/domains/{domain.id}",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)
@@ -101,6 +111,12 @@ async def test_no_serious_or_critical_violation_on_any_page(
         async with page.expect_navigation():
             await page.click("#new-invitation button[type=submit]")
         await check("/console/invitations/created")
+        await page.goto(f"{site.url}/console/domains/{domain.id}")
+        await page.click("text=Add a record")  # the form open, and refused input shown on it
+        await page.fill("#record-data", "not-an-address")
+        async with page.expect_navigation():
+            await page.click("#new-record button[type=submit]")
+        await check(f"/console/domains/{domain.id} (refused record)")
         assert found == {}
     finally:
         await context.close()
