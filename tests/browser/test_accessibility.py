@@ -15,8 +15,10 @@ import pytest
 
 from tesserra_core.domain.domains import RecordType
 from tesserra_core.usecases.domains import NewDomain
+from tesserra_core.usecases.installations import InstallRequest
 from tesserra_core.usecases.projects import NewProject
 from tesserra_core.usecases.zones import NewDnsRecord
+from tests.browser.test_tools_browser import PROBE
 from tests.drivers.http.conftest import PASSWORD, Accounts
 from tests.support import LiveServer, missing
 
@@ -57,6 +59,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
     project = await site.uc.projects.create(actor, NewProject(name="a11y"))
     domain = await site.uc.domains.create(actor, NewDomain(name=f"a11y-{uuid.uuid4().hex[:8]}.example.com"))
     await site.uc.zones.create_record(actor, domain.id, NewDnsRecord(name="www", type=RecordType.A, data="192.0.2.7"))
+    installed = await site.uc.installations.install(actor, PROBE, InstallRequest(config={"PROBE_TOKEN": "t"}))
     context = await chromium.new_context(bypass_csp=True, **view)
     try:
         page = await context.new_page()
@@ -70,6 +73,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
             name = name or "overview"
             name = name.replace(f"projects-{project.id.lower()}", "project")
             name = name.replace(f"domains-{domain.id.lower()}", "domain")
+            name = name.replace(f"installations-{installed.id.lower()}", "installation")
             await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
@@ -96,6 +100,9 @@ async def test_no_serious_or_critical_violation_on_any_page(
             "/console/invitations/accept?token=x.y",
             "/console/domains",
             f"/console/domains/{domain.id}",
+            "/console/marketplace",
+            f"/console/marketplace/{PROBE}",
+            "/console/installations",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)
@@ -117,6 +124,12 @@ async def test_no_serious_or_critical_violation_on_any_page(
         async with page.expect_navigation():
             await page.click("#new-record button[type=submit]")
         await check(f"/console/domains/{domain.id} (refused record)")
+        await page.goto(f"{site.url}/console/installations/{installed.id}")
+        await page.locator("#call").wait_for(timeout=60_000)  # ready: the call form is there
+        await page.fill("#call-arguments", '{"text": "a11y"}')
+        async with page.expect_navigation():
+            await page.click("#call button[type=submit]")
+        await check(f"/console/installations/{installed.id} (called)")
         assert found == {}
     finally:
         await context.close()
