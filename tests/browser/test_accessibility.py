@@ -16,10 +16,12 @@ import pytest
 from tesserra_core.domain.domains import RecordType
 from tesserra_core.usecases.domains import NewDomain
 from tesserra_core.usecases.installations import InstallRequest
+from tesserra_core.usecases.mail import NewEmailAlias, NewMailbox
 from tesserra_core.usecases.projects import NewProject
 from tesserra_core.usecases.zones import NewDnsRecord
 from tests.browser.test_tools_browser import PROBE
 from tests.drivers.http.conftest import PASSWORD, Accounts
+from tests.drivers.web.test_console_mail import verified_domain
 from tests.support import LiveServer, missing
 
 SCREENSHOTS = Path(
@@ -60,6 +62,9 @@ async def test_no_serious_or_critical_violation_on_any_page(
     domain = await site.uc.domains.create(actor, NewDomain(name=f"a11y-{uuid.uuid4().hex[:8]}.example.com"))
     await site.uc.zones.create_record(actor, domain.id, NewDnsRecord(name="www", type=RecordType.A, data="192.0.2.7"))
     installed = await site.uc.installations.install(actor, PROBE, InstallRequest(config={"PROBE_TOKEN": "t"}))
+    mail_domain = await verified_domain(site, owner.tenant_id)
+    mailbox = await site.uc.mail.create_mailbox(actor, NewMailbox(address=f"a@{mail_domain}", password="a11y-pass-12"))
+    alias = await site.uc.mail.create_alias(actor, NewEmailAlias(source=f"b@{mail_domain}", destinations=["c@x.org"]))
     context = await chromium.new_context(bypass_csp=True, **view)
     try:
         page = await context.new_page()
@@ -74,6 +79,8 @@ async def test_no_serious_or_critical_violation_on_any_page(
             name = name.replace(f"projects-{project.id.lower()}", "project")
             name = name.replace(f"domains-{domain.id.lower()}", "domain")
             name = name.replace(f"installations-{installed.id.lower()}", "installation")
+            name = name.replace(f"mailboxes-{mailbox.id.lower()}", "mailbox")
+            name = name.replace(f"aliases-{alias.id.lower()}", "alias")
             await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
@@ -103,6 +110,10 @@ async def test_no_serious_or_critical_violation_on_any_page(
             "/console/marketplace",
             f"/console/marketplace/{PROBE}",
             "/console/installations",
+            "/console/mailboxes",
+            f"/console/mailboxes/{mailbox.id}",
+            "/console/aliases",
+            f"/console/aliases/{alias.id}",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)
@@ -130,6 +141,10 @@ async def test_no_serious_or_critical_violation_on_any_page(
         async with page.expect_navigation():
             await page.click("#call button[type=submit]")
         await check(f"/console/installations/{installed.id} (called)")
+        await page.goto(f"{site.url}/console/mailboxes/{mailbox.id}")
+        async with page.expect_navigation():
+            await page.click("#reset button[type=submit]")
+        await check(f"/console/mailboxes/{mailbox.id}/password")
         assert found == {}
     finally:
         await context.close()
