@@ -14,7 +14,19 @@ from litestar.template import TemplateConfig
 
 from tesserra_core.errors import TesserraError
 from tesserra_core.facade import UseCases
-from tesserra_web.pages import assets, auth, keys, members, overview, password, projects, sessions
+from tesserra_web.pages import (
+    assets,
+    auth,
+    domains,
+    keys,
+    mail,
+    members,
+    overview,
+    password,
+    projects,
+    sessions,
+    tools,
+)
 from tesserra_web.web import Console, SignInRequired, full_path, href, render, send_rotated
 
 log = logging.getLogger(__name__)
@@ -64,6 +76,9 @@ def build_app(uc: UseCases) -> Litestar:
             *overview.routes(console),
             *keys.routes(console),
             *projects.routes(console),
+            *domains.routes(console),
+            *tools.routes(console),
+            *mail.routes(console),
             *members.routes(console),
         ],
         before_request=console.check_unsafe,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Accounts
+from tests.servers.launchers import CATALOG, write_launchers
 from tests.support import LiveServer, database_url, live_server, missing, test_settings
 
 CHROMIUM = os.environ.get("TESSERRA_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -63,7 +64,13 @@ async def chromium() -> AsyncIterator[Any]:
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
     """The console's server: every browser test signs in from 127.0.0.1, so the per-IP login limit is scaled."""
     tmp = tmp_path_factory.mktemp("browser")
-    async with database_url("sqlite", tmp) as url, live_server(test_settings(tmp, url, rate_limit_scale=100.0)) as srv:
+    scripts = write_launchers(tmp / "bin")  # the test catalog's MCP servers, for the marketplace pages
+    async with (
+        database_url("sqlite", tmp) as url,
+        live_server(
+            test_settings(tmp, url, rate_limit_scale=100.0, catalog_source=str(CATALOG), tool_script_dirs=scripts)
+        ) as srv,
+    ):
         assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
         yield srv
 

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tesserra_core.domain.domains import RecordType
+from tesserra_core.usecases.domains import NewDomain
+from tesserra_core.usecases.installations import InstallRequest
+from tesserra_core.usecases.mail import NewEmailAlias, NewMailbox
 from tesserra_core.usecases.projects import NewProject
+from tesserra_core.usecases.zones import NewDnsRecord
+from tests.browser.test_tools_browser import PROBE
 from tests.drivers.http.conftest import PASSWORD, Accounts
+from tests.drivers.web.test_console_mail import verified_domain
 from tests.support import LiveServer, missing
 
 SCREENSHOTS = Path(
@@ -49,7 +57,14 @@ async def test_no_serious_or_critical_violation_on_any_page(
     except ImportError:
         missing("axe-playwright-python", "pip install axe-playwright-python (it ships axe-core)")
     owner = await people.tenant_owner()
-    project = await site.uc.projects.create(await site.uc.authenticate(owner.access), NewProject(name="a11y"))
+    actor = await site.uc.authenticate(owner.access)
+    project = await site.uc.projects.create(actor, NewProject(name="a11y"))
+    domain = await site.uc.domains.create(actor, NewDomain(name=f"a11y-{uuid.uuid4().hex[:8]}.example.com"))
+    await site.uc.zones.create_record(actor, domain.id, NewDnsRecord(name="www", type=RecordType.A, data="192.0.2.7"))
+    installed = await site.uc.installations.install(actor, PROBE, InstallRequest(config={"PROBE_TOKEN": "t"}))
+    mail_domain = await verified_domain(site, owner.tenant_id)
+    mailbox = await site.uc.mail.create_mailbox(actor, NewMailbox(address=f"a@{mail_domain}", password="a11y-pass-12"))
+    alias = await site.uc.mail.create_alias(actor, NewEmailAlias(source=f"b@{mail_domain}", destinations=["c@x.org"]))
     context = await chromium.new_context(bypass_csp=True, **view)
     try:
         page = await context.new_page()
@@ -62,6 +77,10 @@ async def test_no_serious_or_critical_violation_on_any_page(
             name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").split("?")[0].lower()).strip("-")
             name = name or "overview"
             name = name.replace(f"projects-{project.id.lower()}", "project")
+            name = name.replace(f"domains-{domain.id.lower()}", "domain")
+            name = name.replace(f"installations-{installed.id.lower()}", "installation")
+            name = name.replace(f"mailboxes-{mailbox.id.lower()}", "mailbox")
+            name = name.replace(f"aliases-{alias.id.lower()}", "alias")
             await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
@@ -86,6 +105,15 @@ async def test_no_serious_or_critical_violation_on_any_page(
             "/console/invitations",
             "/console/tenants",
             "/console/invitations/accept?token=x.y",
+            "/console/domains",
+            f"/console/domains/{domain.id}",
+            "/console/marketplace",
+            f"/console/marketplace/{PROBE}",
+            "/console/installations",
+            "/console/mailboxes",
+            f"/console/mailboxes/{mailbox.id}",
+            "/console/aliases",
+            f"/console/aliases/{alias.id}",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)
@@ -101,6 +129,22 @@ async def test_no_serious_or_critical_violation_on_any_page(
         async with page.expect_navigation():
             await page.click("#new-invitation button[type=submit]")
         await check("/console/invitations/created")
+        await page.goto(f"{site.url}/console/domains/{domain.id}")
+        await page.click("text=Add a record")  # the form open, and refused input shown on it
+        await page.fill("#record-data", "not-an-address")
+        async with page.expect_navigation():
+            await page.click("#new-record button[type=submit]")
+        await check(f"/console/domains/{domain.id} (refused record)")
+        await page.goto(f"{site.url}/console/installations/{installed.id}")
+        await page.locator("#call").wait_for(timeout=60_000)  # ready: the call form is there
+        await page.fill("#call-arguments", '{"text": "a11y"}')
+        async with page.expect_navigation():
+            await page.click("#call button[type=submit]")
+        await check(f"/console/installations/{installed.id} (called)")
+        await page.goto(f"{site.url}/console/mailboxes/{mailbox.id}")
+        async with page.expect_navigation():
+            await page.click("#reset button[type=submit]")
+        await check(f"/console/mailboxes/{mailbox.id}/password")
         assert found == {}
     finally:
         await context.close()

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tesserra_core.domain.domains import RecordType, VerificationStatus
+from tesserra_core.domain.domains import DomainFilter, RecordType, VerificationStatus
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -75,6 +75,30 @@ async def test_list_is_by_name_with_the_total(uow_factory: UnitOfWorkFactory) ->
     assert [d.name for d in everything] == sorted(names)
     assert total == page_total == 3
     assert page == everything[1:2]
+
+
+async def test_list_narrows_by_name_substring_and_status(uow_factory: UnitOfWorkFactory) -> None:
+    mine = await a_tenant(uow_factory)
+    tag = uuid.uuid4().hex[:6]
+    await add_domain(uow_factory, domain(mine, name=f"web-{tag}.com"))
+    await add_domain(uow_factory, domain(mine, name=f"web-{tag}.org", verification_status=VerificationStatus.VERIFIED))
+    await add_domain(uow_factory, domain(mine, name=f"api{tag}.com"))
+    other = await a_tenant(uow_factory)
+    await add_domain(uow_factory, domain(other, name=f"web-{tag}.net"))
+    async with uow_factory(read_only=True) as uow:
+        named, named_total = await uow.domains.list(mine, PageRequest(500, 0), DomainFilter(name=f"WEB-{tag}"))
+        verified, _ = await uow.domains.list(
+            mine, PageRequest(500, 0), DomainFilter(status=VerificationStatus.VERIFIED)
+        )
+        wildcard, _ = await uow.domains.list(mine, PageRequest(500, 0), DomainFilter(name="%"))
+        both, _ = await uow.domains.list(
+            mine, PageRequest(500, 0), DomainFilter(name=".com", status=VerificationStatus.PENDING)
+        )
+    assert [d.name for d in named] == [f"web-{tag}.com", f"web-{tag}.org"]
+    assert named_total == 2
+    assert [d.name for d in verified] == [f"web-{tag}.org"]
+    assert wildcard == []
+    assert sorted(d.name for d in both) == [f"api{tag}.com", f"web-{tag}.com"]
 
 
 async def test_update_keeps_the_serial_and_bump_serial_moves_it_atomically(uow_factory: UnitOfWorkFactory) -> None:

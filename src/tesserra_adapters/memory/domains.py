@@ -7,7 +7,7 @@ from datetime import datetime
 import msgspec
 
 from tesserra_adapters.memory.base import _Repo
-from tesserra_core.domain.domains import DnsRecord, Domain
+from tesserra_core.domain.domains import DnsRecord, Domain, DomainFilter
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
@@ -24,8 +24,18 @@ class MemoryDomains(_Repo):
     async def get_by_name(self, tenant_id: str, name: str) -> Domain | None:
         return next((d for d in self._store.domains.values() if d.name == name and d.tenant_id == tenant_id), None)
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Domain], int]:
-        mine = [d for d in self._store.domains.values() if d.tenant_id == tenant_id]
+    async def list(
+        self, tenant_id: str, page: PageRequest, where: DomainFilter | None = None
+    ) -> tuple[list[Domain], int]:
+        where = where or DomainFilter()
+        needle = where.name.lower() if where.name else ""
+        mine = [
+            d
+            for d in self._store.domains.values()
+            if d.tenant_id == tenant_id
+            and needle in d.name
+            and (where.status is None or d.verification_status is where.status)
+        ]
         return page.window(sorted(mine, key=lambda d: d.name))
 
     async def count(self, tenant_id: str) -> int:

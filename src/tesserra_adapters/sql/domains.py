@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, case, insert, select, update
+from sqlalchemy import Row, and_, case, insert, select, update
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.repository import Repo as _Repo
 from tesserra_adapters.sql.repository import from_row, to_values
-from tesserra_core.domain.domains import DnsRecord, Domain
+from tesserra_core.domain.domains import DnsRecord, Domain, DomainFilter
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _domain(r: Row[Any]) -> Domain:
@@ -34,9 +39,16 @@ class SqlDomains(_Repo):
     async def get_by_name(self, tenant_id: str, name: str) -> Domain | None:
         return await self._read_by(t.domains, _domain, name=name, tenant_id=tenant_id)
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Domain], int]:
+    async def list(
+        self, tenant_id: str, page: PageRequest, where: DomainFilter | None = None
+    ) -> tuple[list[Domain], int]:
         d = t.domains.c
-        return await self._page(t.domains, _domain, page, d.tenant_id == tenant_id, d.name)
+        clause = d.tenant_id == tenant_id
+        if where is not None and where.status is not None:
+            clause = and_(clause, d.verification_status == where.status.value)
+        if where is not None and where.name:
+            clause = and_(clause, d.name.like(_like(where.name.lower()), escape="\\"))
+        return await self._page(t.domains, _domain, page, clause, d.name)
 
     async def count(self, tenant_id: str) -> int:
         return await self._count(t.domains, t.domains.c.tenant_id == tenant_id)

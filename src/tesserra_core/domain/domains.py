@@ -116,6 +116,13 @@ def next_serial(current: int, today: date) -> int:
     return current + 1 if current >= first_today else first_today
 
 
+class DomainFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """What a domain list may be narrowed by: its verification status, and a substring of its name."""
+
+    status: VerificationStatus | None = None
+    name: str | None = None
+
+
 class Domain(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     tenant_id: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from tesserra_core.domain.domains import DnsRecord, Domain
+from tesserra_core.domain.domains import DnsRecord, Domain, DomainFilter
 from tesserra_core.domain.paging import PageRequest
 
 
@@ -18,8 +18,11 @@ class DomainRepository(Protocol):
 
     async def get_by_name(self, tenant_id: str, name: str) -> Domain | None: ...
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Domain], int]:
-        """A page of the tenant's domains by name, and the total."""
+    async def list(
+        self, tenant_id: str, page: PageRequest, where: DomainFilter | None = None
+    ) -> tuple[list[Domain], int]:
+        """A page of the tenant's domains by name (those ``where`` keeps: a case-insensitive name substring,
+        a verification status), and the total."""
         ...
 
     async def count(self, tenant_id: str) -> int: ...

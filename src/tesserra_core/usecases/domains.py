@@ -17,6 +17,7 @@ from tesserra_core.domain.domains import (
     TTL_META,
     DnsRecord,
     Domain,
+    DomainFilter,
     VerificationStatus,
     check_ttl,
     check_zone,
@@ -91,10 +92,12 @@ class ListDomains:
 
     uow: UnitOfWorkFactory
 
-    async def __call__(self, actor: Principal, page: PageRequest) -> Page[DomainView]:
+    async def __call__(
+        self, actor: Principal, page: PageRequest, where: DomainFilter | None = None
+    ) -> Page[DomainView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            return page.answer(await uow.domains.list(actor.tenant_id, page), DomainView.of)
+            return page.answer(await uow.domains.list(actor.tenant_id, page, where), DomainView.of)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,10 +46,16 @@ class ConsoleClient:
         return self._keep(await self.http.get(path, headers=self._headers(headers)))
 
     async def post(
-        self, path: str, data: Mapping[str, object] | None = None, *, origin: str | None = "", csrf: str | None = ""
+        self,
+        path: str,
+        data: Mapping[str, object] | None = None,
+        *,
+        origin: str | None = "",
+        csrf: str | None = "",
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """A form post; ``origin=None`` sends no Origin, ``csrf=None`` no token (else the page's)."""
-        extra = {} if origin is None else {"Origin": origin or self.origin}
+        extra = dict(headers or {}) if origin is None else {**(headers or {}), "Origin": origin or self.origin}
         body = dict(data or {})
         if csrf is not None:
             body["csrf"] = csrf or self.csrf
