@@ -120,6 +120,7 @@ class MemoryRuntime(Freezing):
     """
 
     name = "memory"
+    pools_per_tenant = False
 
     def __init__(
         self,
@@ -180,6 +181,8 @@ class MemoryRuntime(Freezing):
 
     async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
         entry = self._entry(workload_id)
+        if entry.spec.tenant_id not in ("", tenant_id):
+            raise ValidationFailed(f"workload {workload_id} was made for another tenant")
         entry.spec = msgspec.structs.replace(entry.spec, owner=owner, tenant_id=tenant_id)
         entry.workload = _replace(entry.workload, owner=owner, tenant_id=tenant_id)
         return entry.workload

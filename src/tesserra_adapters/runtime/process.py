@@ -68,6 +68,7 @@ REMOVE_GRACE = 2.0
 
 class ProcessRuntime(Freezing):
     name = "process"
+    pools_per_tenant = False
 
     def __init__(
         self,
@@ -170,6 +171,8 @@ class ProcessRuntime(Freezing):
             raise ValidationFailed("a workload needs an owner")
         async with self._lock(workload_id):
             record = self._files.load(workload_id)
+            if record.spec.tenant_id not in ("", tenant_id):
+                raise ValidationFailed(f"workload {workload_id} was made for another tenant")
             previous = record.spec.owner
             record.spec = msgspec.structs.replace(record.spec, owner=owner, tenant_id=tenant_id)
             if self._sandbox is not None and record.uid is not None:

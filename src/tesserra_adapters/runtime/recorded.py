@@ -22,6 +22,10 @@ class NodeRecordedRuntime:
         self._nodes = nodes
         self._node_id = node_id
 
+    @property
+    def pools_per_tenant(self) -> bool:
+        return self.inner.pools_per_tenant
+
     async def _recorded(self, workload: Workload) -> Workload:
         """Recorded whatever happens to the caller meanwhile (the record is written to the end)."""
         return await asyncio.shield(self._record(workload))
