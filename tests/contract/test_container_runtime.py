@@ -243,10 +243,10 @@ async def test_a_workload_made_for_a_tenant_is_adopted_by_that_tenant_only(harne
         await rt.adopt(made.id, f"{harness.prefix}sandbox:1", "t2")
     [still] = await rt.list(f"{harness.prefix}pool:")
     assert (still.owner, still.tenant_id) == (f"{harness.prefix}pool:t1", "t1")
-    adopted = await rt.adopt(made.id, f"{harness.prefix}sandbox:1", "t1")
-    assert (adopted.owner, adopted.tenant_id, adopted.paused) == (f"{harness.prefix}sandbox:1", "t1", True)
+    adopted = await rt.adopt(made.id, f"{harness.prefix}sandbox:1", "t1", resume=True)  # and let it run
+    assert (adopted.owner, adopted.tenant_id, adopted.paused) == (f"{harness.prefix}sandbox:1", "t1", False)
+    assert adopted.state is WorkloadState.RUNNING
     assert await rt.inspect(made.id) == adopted
-    assert not (await rt.resume(made.id)).paused
     await rt.remove(made.id)
 
 

@@ -218,11 +218,12 @@ class DockerRuntime(Freezing):
             return False
         return True
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
         """Renamed for its owner and tenant (labels cannot change). A container made for no tenant (on
         the unclaimed network) joins the tenant's private network before it is resumed and leaves the
         unclaimed one once resumed; one made for this tenant (a per-tenant pool's, on its network
-        already) is only renamed; one made for another tenant is refused."""
+        already) is only renamed, and with ``resume`` unpaused at once (no network to join first: the
+        engine is asked for both together); one made for another tenant is refused."""
         name = adopted_name(owner, tenant_id)
         if name is None:
             raise ValidationFailed(f"cannot hand a container to {owner!r} of tenant {tenant_id!r}")
@@ -245,12 +246,18 @@ class DockerRuntime(Freezing):
                 if joining not in leaving:
                     joins.append((await self._docker.networks.get(joining)).connect({"Container": info["Id"]}))
                 stale = [old for old in leaving if old != joining]
-            await asyncio.gather(container.rename(name), *joins)  # the engine does both at once
+            state = info["State"]
+            unpause = resume and not joins and state["Status"] == "paused"
+            await asyncio.gather(container.rename(name), *joins, *([container.unpause()] if unpause else []))
             if stale:
                 self._leave(info["Id"], stale)
-            if not joins:  # nothing but the name changed: no second inspection
-                return workload_view({**info, "Name": f"/{name}"})
-            return workload_view(await container.show())
+            if joins:
+                adopted = workload_view(await container.show())
+            else:  # only the name (and the pause) changed: no second inspection
+                if unpause:
+                    state = {**state, "Status": "running", "Paused": False}
+                adopted = workload_view({**info, "Name": f"/{name}", "State": state})
+        return await self.resume(workload_id) if resume and not unpause else adopted
 
     def _leave(self, container_id: str, networks: list[str]) -> None:
         """Take the container off ``networks`` (the unclaimed ones) once it has been resumed (or in

@@ -164,7 +164,7 @@ class ProcessRuntime(Freezing):
                 self._sandbox.release_uid(record.spec.owner, record.uid)
         self._locks.pop(workload_id, None)
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
         """The record names its new owner; in the sandbox its uid passes to the new owner with it
         (the network, pasta's, forwards only to this host's loopback: nothing to move)."""
         if not owner:
@@ -178,7 +178,8 @@ class ProcessRuntime(Freezing):
             if self._sandbox is not None and record.uid is not None:
                 self._sandbox.transfer_uid(previous, owner, record.uid)
             self._files.save(record)
-            return self._view(self._refresh(record))
+            adopted = self._view(self._refresh(record))
+        return await self.resume(workload_id) if resume else adopted
 
     async def tidy(self) -> int:
         """Nothing outlives a process workload's ``remove`` (its folder, uid and pasta go with it)."""

@@ -53,8 +53,8 @@ class NodeRecordedRuntime:
             await asyncio.shield(self.remove(workload.id))
             raise
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
-        return await self._recorded(await self.inner.adopt(workload_id, owner, tenant_id))
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
+        return await self._recorded(await self.inner.adopt(workload_id, owner, tenant_id, resume=resume))
 
     async def remove(self, workload_id: str) -> None:
         await self.inner.remove(workload_id)

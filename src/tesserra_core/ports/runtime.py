@@ -159,12 +159,13 @@ class ContainerRuntime(Protocol):
         """Stop (if running) and delete; removing a workload that is gone is not an error."""
         ...
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
         """Hand a workload made ahead of time (a warm pool's, paused or not) to ``owner`` of
         ``tenant_id``: it is then listed, inspected and removed as theirs, and a workload that
         publishes no port moves to the tenant's private network before it runs again. ``NotFound``
         when it is gone; ``ValidationFailed`` for an owner or tenant the runtime cannot record, and
-        for a workload made for another tenant."""
+        for a workload made for another tenant. ``resume``: and let it run on (as ``resume``), in as
+        few steps as the runtime can."""
         ...
 
     async def tidy(self) -> int:

@@ -118,8 +118,7 @@ class SandboxPool:
         while ready and claimed is None:
             workload_id = ready.popleft()
             try:
-                adopted = await self.runtime.adopt(workload_id, owner_of(sandbox.id), sandbox.tenant_id)
-                claimed = await self.runtime.resume(adopted.id)
+                claimed = await self.runtime.adopt(workload_id, owner_of(sandbox.id), sandbox.tenant_id, resume=True)
             except Exception as exc:
                 log.warning("claiming pooled workload %s failed, trying another: %s", workload_id, describe(exc))
                 await self._discard(workload_id)
