@@ -44,6 +44,9 @@ POOL_OWNER = "pool:"
 REFILL_ATTEMPTS = 3
 """Failed starts in a row after which a refill waits for the next claim."""
 REFILL_PAUSE = 0.5
+AFTER_CLAIM = 0.25
+"""Seconds a refill waits after a claim: the claimed sandbox's first requests do not compete with the
+making of its successor (on Docker, a container create and start: the engine and this server's CPU)."""
 SWEEP_EVERY = 5.0
 """The longest between two looks for idle per-tenant pools."""
 
@@ -122,7 +125,7 @@ class SandboxPool:
             except Exception as exc:
                 log.warning("claiming pooled workload %s failed, trying another: %s", workload_id, describe(exc))
                 await self._discard(workload_id)
-        self._fill(key)
+        self._fill(key, after=AFTER_CLAIM if claimed is not None else 0.0)
         return claimed
 
     def _learn(self, key: str, spec: WorkloadSpec) -> None:
@@ -162,12 +165,14 @@ class SandboxPool:
                 log.info("draining the warm pool of tenant %s: unused for %.0f s", _tenant_of(key), self.idle_after)
                 self._drop(key)
 
-    def _fill(self, key: str) -> None:
+    def _fill(self, key: str, *, after: float = 0.0) -> None:
         running = self._filling.get(key)
         if running is None or running.done():
-            self._filling[key] = asyncio.create_task(self._refill(key))
+            self._filling[key] = asyncio.create_task(self._refill(key, after))
 
-    async def _refill(self, key: str) -> None:
+    async def _refill(self, key: str, after: float = 0.0) -> None:
+        if after:
+            await asyncio.sleep(after)
         failures = 0
         while key in self._specs and len(self._ready.setdefault(key, deque())) < self.size:
             self._made += 1
