@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from tesserra_adapters.runtime.docker import DockerRuntime
@@ -213,7 +214,7 @@ async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
 
 async def test_adopt_hands_a_paused_workload_to_a_new_owner_and_tenant(harness: Harness) -> None:
     rt = harness.runtime
-    pooled = await rt.run(harness.sleeper("pool:1"))
+    pooled = await rt.run(msgspec.structs.replace(harness.sleeper("pool:1"), tenant_id=""))  # made for no tenant
     await rt.pause(pooled.id)
     adopted = await rt.adopt(pooled.id, f"{harness.prefix}sandbox:1", "t2")
     assert adopted.id == pooled.id
@@ -230,6 +231,23 @@ async def test_adopt_hands_a_paused_workload_to_a_new_owner_and_tenant(harness: 
     assert await rt.list(harness.prefix) == []
     with pytest.raises(NotFound):
         await rt.adopt(pooled.id, f"{harness.prefix}sandbox:2", "t2")
+
+
+async def test_a_workload_made_for_a_tenant_is_adopted_by_that_tenant_only(harness: Harness) -> None:
+    """A per-tenant pool's workload (made with its tenant; on Docker, on that tenant's network) is
+    never handed to another tenant; its own tenant adopts it."""
+    rt = harness.runtime
+    made = await rt.run(msgspec.structs.replace(harness.sleeper("pool:t1"), tenant_id="t1"))
+    await rt.pause(made.id)
+    with pytest.raises(ValidationFailed):
+        await rt.adopt(made.id, f"{harness.prefix}sandbox:1", "t2")
+    [still] = await rt.list(f"{harness.prefix}pool:")
+    assert (still.owner, still.tenant_id) == (f"{harness.prefix}pool:t1", "t1")
+    adopted = await rt.adopt(made.id, f"{harness.prefix}sandbox:1", "t1", resume=True)  # and let it run
+    assert (adopted.owner, adopted.tenant_id, adopted.paused) == (f"{harness.prefix}sandbox:1", "t1", False)
+    assert adopted.state is WorkloadState.RUNNING
+    assert await rt.inspect(made.id) == adopted
+    await rt.remove(made.id)
 
 
 async def test_concurrent_runs_and_removals(harness: Harness) -> None:

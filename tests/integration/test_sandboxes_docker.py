@@ -20,6 +20,7 @@ import pytest
 from tesserra_adapters.bootstrap import running
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.sandboxes import SandboxAction, SandboxState, owner_of
+from tesserra_core.errors import ValidationFailed
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.sandbox_pool import POOL_OWNER
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxView
@@ -208,11 +209,14 @@ async def test_a_restart_after_a_crash_mid_create_leaves_no_container(docker_uc:
     assert await uc.ports.runtime.list(owner_of(box.id)) == []
 
 
-async def test_a_pooled_container_joins_the_claiming_tenants_network_before_it_runs(tmp_path: Path) -> None:
-    """The pool's containers wait paused on the unclaimed network, publishing nothing; a claim moves
-    one to the claiming tenant's network only (renamed for its owner, as labels cannot change), where
-    it serves and is reached neither by another tenant's sandbox nor through any host port; deleted,
-    it takes its network along; the pool's containers end with it."""
+async def test_a_pooled_container_is_made_on_its_tenants_network_and_claimed_by_that_tenant_only(
+    tmp_path: Path,
+) -> None:
+    """On Docker the pool is per tenant: a tenant's create teaches it the template, and its pooled
+    containers wait paused on that tenant's network, publishing nothing. Another tenant's create of the
+    same template never gets one (it starts cold, on its own network); the tenant's next create claims
+    it (renamed for its owner, as labels cannot change), it serves there and the other tenant's sandbox
+    cannot reach it. The pool's containers end with it, their network with them."""
     await docker_image(BUSYBOX_IMAGE)
     url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
     settings = support.test_settings(tmp_path, url, runtime="docker", docker_host=DOCKER_HOST, sandbox_pool_size=1)
@@ -226,32 +230,42 @@ async def test_a_pooled_container_joins_the_claiming_tenants_network_before_it_r
             return [w for w in await uc.ports.runtime.list(POOL_OWNER) if w.paused] or None
 
         [waiting] = await eventually(pooled, within=30)
+        assert waiting.tenant_id == owner.tenant_id
         info = await docker.containers.container(waiting.id).show()
-        assert list(info["NetworkSettings"]["Networks"]) == ["tesserra-unclaimed"]
+        assert list(info["NetworkSettings"]["Networks"]) == [f"tesserra-tenant-{owner.tenant_id}"]
         assert not info["HostConfig"]["PortBindings"]
-        claimed = await uc.sandboxes.create(stranger, msgspec.convert(HTTPD, NewSandbox))
+        # the other tenant's create of the same template does not get it
+        theirs_box = await uc.sandboxes.create(stranger, msgspec.convert(HTTPD, NewSandbox))
+        [theirs] = await uc.ports.runtime.list(owner_of(theirs_box.id))
+        assert theirs.id != waiting.id
+        shown = await docker.containers.container(theirs.id).show()
+        assert list(shown["NetworkSettings"]["Networks"]) == [f"tesserra-tenant-{stranger.tenant_id}"]
+        assert waiting.id in {w.id for w in await uc.ports.runtime.list(POOL_OWNER)}
+        # nor can the runtime be made to hand it over
+        with pytest.raises(ValidationFailed):
+            await uc.ports.runtime.adopt(waiting.id, owner_of(theirs_box.id), stranger.tenant_id)
+        claimed = await uc.sandboxes.create(owner, msgspec.convert(HTTPD, NewSandbox))
         [mine] = await uc.ports.runtime.list(owner_of(claimed.id))
         assert mine.id == waiting.id
-        assert mine.tenant_id == stranger.tenant_id
+        assert mine.tenant_id == owner.tenant_id
         info = await docker.containers.container(mine.id).show()
-        assert f"tesserra-tenant-{stranger.tenant_id}" in info["NetworkSettings"]["Networks"]
-        assert mine.address == info["NetworkSettings"]["Networks"][f"tesserra-tenant-{stranger.tenant_id}"]["IPAddress"]
+        assert list(info["NetworkSettings"]["Networks"]) == [f"tesserra-tenant-{owner.tenant_id}"]
+        assert mine.address == info["NetworkSettings"]["Networks"][f"tesserra-tenant-{owner.tenant_id}"]["IPAddress"]
         assert info["State"]["Status"] == "running"
-
-        async def only_the_tenants() -> list[str] | None:  # it leaves the unclaimed network just after
-            shown = await docker.containers.container(mine.id).show()
-            networks = list(shown["NetworkSettings"]["Networks"])
-            return networks if networks == [f"tesserra-tenant-{stranger.tenant_id}"] else None
-
-        await eventually(only_the_tenants, within=15)
         assert not any(info["NetworkSettings"]["Ports"].values())
         assert await _page(mine.address, 8080) == "tesserra test page\n"
-        # the other tenant's sandbox cannot reach it
-        [theirs] = await uc.ports.runtime.list(owner_of(cold.id))
         assert await _connects(theirs.id, mine.address, 8080) == "closed"
-        await uc.sandboxes.delete(stranger, claimed.id)
+        await uc.sandboxes.delete(stranger, theirs_box.id)
+        await uc.sandboxes.delete(owner, claimed.id)
         await uc.sandboxes.delete(owner, cold.id)
-        assert not await _networks(f"tesserra-tenant-{stranger.tenant_id}")
+        # each tenant's network is held by its pool's containers alone now
+        for tenant in (owner.tenant_id, stranger.tenant_id):
+            on_it = await docker.containers.list(all=True, filters=f'{{"network": ["tesserra-tenant-{tenant}"]}}')
+            assert on_it
+            assert all(str(c["Labels"].get("tesserra.owner", "")).startswith(POOL_OWNER) for c in on_it)
+            assert all(c["Labels"].get("tesserra.tenant") == tenant for c in on_it)
+    for tenant in (owner.tenant_id, stranger.tenant_id):
+        assert not await _networks(f"tesserra-tenant-{tenant}")  # gone with the pool's containers
     try:
         left = await docker.containers.list(all=True, filters='{"label": ["tesserra.managed=1"]}')
         assert not [c for c in left if str(c["Labels"].get("tesserra.owner", "")).startswith(POOL_OWNER)]

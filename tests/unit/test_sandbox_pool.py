@@ -5,6 +5,7 @@ never hands out a workload twice, serves another template cold, and leaves nothi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -13,6 +14,7 @@ import msgspec
 import pytest
 
 from tesserra_adapters.bootstrap import build, memory_ports
+from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.sandboxes import owner_of
@@ -129,3 +131,73 @@ async def _spec_of(uc: UseCases, who: Principal) -> Any:
         stored = await uow.sandboxes.find(box.id)
     assert stored is not None
     return workload_spec(stored)
+
+
+@pytest.fixture
+async def per_tenant(settings: Settings, clock: FakeClock) -> AsyncIterator[UseCases]:
+    """The pool on a runtime that binds a workload to its tenant when made (as Docker does)."""
+    pooled_settings = msgspec.structs.replace(settings, sandbox_pool_size=SIZE)
+    runtime = MemoryRuntime()
+    runtime.pools_per_tenant = True
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(runtime.aclose)
+        uc = await build(memory_ports(pooled_settings, stack, clock=clock, runtime=runtime), pooled_settings)
+        uc.sandbox_pool.warm_within = 0.05
+        async with uc.sandbox_pool.running():
+            yield uc
+
+
+async def _waiting(uc: UseCases, tenant_id: str) -> set[str]:
+    return {w.id for w in await uc.ports.runtime.list(POOL_OWNER) if w.tenant_id == tenant_id and w.paused}
+
+
+async def test_per_tenant_pools_never_hand_one_tenants_workload_to_another(per_tenant: UseCases) -> None:
+    uc = per_tenant
+    admin = await _admin(uc)
+    team, other = await make_team(uc, admin), await make_team(uc, admin)
+    await uc.sandboxes.create(team.member, new())  # the pool learns the template for this tenant only
+    warm_ids = set(await _warm(uc))
+    assert {w.tenant_id for w in await uc.ports.runtime.list(POOL_OWNER)} == {team.tenant_id}
+    theirs = await uc.sandboxes.create(other.member, new(name="theirs"))  # cold: none is theirs yet
+    [cold] = await uc.ports.runtime.list(owner_of(theirs.id))
+    assert cold.id not in warm_ids
+    assert await _waiting(uc, team.tenant_id) == warm_ids  # untouched
+    await eventually(functools.partial(_at_least, uc, other.tenant_id, SIZE), within=10)  # now theirs fills
+    for n in range(2):
+        for member, tenant in ((other.member, other.tenant_id), (team.member, team.tenant_id)):
+            before = await _waiting(uc, tenant)
+            box = await uc.sandboxes.create(member, new(name=f"warm-{n}"))
+            [workload] = await uc.ports.runtime.list(owner_of(box.id))
+            assert workload.id in before  # claimed from its own tenant's pool
+            assert workload.tenant_id == tenant
+            await uc.sandboxes.delete(member, box.id)
+            await eventually(functools.partial(_at_least, uc, tenant, SIZE), within=10)
+
+
+async def _at_least(uc: UseCases, tenant_id: str, count: int) -> bool:
+    return len(await _waiting(uc, tenant_id)) >= count
+
+
+async def test_per_tenant_pools_are_bounded_and_drained_when_idle(per_tenant: UseCases) -> None:
+    uc = per_tenant
+    uc.sandbox_pool.per_tenant = 1
+    team = await make_team(uc, await _admin(uc))
+    await uc.sandboxes.create(team.member, new())
+    first = set(await _warm(uc))
+    await uc.sandboxes.create(team.member, new(name="other", command=["sleep", "61"]))  # its second template
+
+    async def replaced() -> bool:
+        waiting = await _waiting(uc, team.tenant_id)
+        return len(waiting) == SIZE and not waiting & first
+
+    await eventually(replaced, within=10)  # one template per tenant: the first's workloads are gone
+    assert not first & {w.id for w in await uc.ports.runtime.list()}
+    uc.sandbox_pool.idle_after = 0.2
+    await uc.sandboxes.delete(
+        team.member, (await uc.sandboxes.create(team.member, new(name="x", command=["sleep", "61"]))).id
+    )
+
+    async def drained() -> bool:
+        return not await uc.ports.runtime.list(POOL_OWNER)
+
+    await eventually(drained, within=15)

@@ -52,6 +52,7 @@ from tesserra_adapters.runtime.docker_config import (
     MANAGED,
     PRIVATE_NETWORK,
     PRIVATE_PREFIXES,
+    TENANT,
     adopted_name,
     container_config,
     container_name,
@@ -81,6 +82,7 @@ _CONTAINER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
 
 class DockerRuntime(Freezing):
     name = "docker"
+    pools_per_tenant = True
 
     def __init__(
         self,
@@ -216,18 +218,25 @@ class DockerRuntime(Freezing):
             return False
         return True
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
-        """Renamed for its owner and tenant (labels cannot change); one that publishes no port joins
-        the tenant's private network before it is resumed, and leaves the unclaimed one once resumed."""
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
+        """Renamed for its owner and tenant (labels cannot change). A container made for no tenant (on
+        the unclaimed network) joins the tenant's private network before it is resumed and leaves the
+        unclaimed one once resumed; one made for this tenant (a per-tenant pool's, on its network
+        already) is only renamed, and with ``resume`` unpaused at once (no network to join first: the
+        engine is asked for both together); one made for another tenant is refused."""
         name = adopted_name(owner, tenant_id)
         if name is None:
             raise ValidationFailed(f"cannot hand a container to {owner!r} of tenant {tenant_id!r}")
         async with self._engine(workload_id):
             info = await self._managed(workload_id)
+            labels = info["Config"].get("Labels") or {}
+            made_for = str(labels.get(TENANT, ""))
+            if made_for not in ("", tenant_id):
+                raise ValidationFailed(f"container {workload_id} was made for another tenant")
             container = self._docker.containers.container(workload_id)
             stale: list[str] = []
             joins = []
-            if (info["Config"].get("Labels") or {}).get(PRIVATE_NETWORK):
+            if labels.get(PRIVATE_NETWORK) and not made_for:
                 leaving = private_networks(info)
                 egress = any(n.endswith("-egress") for n in leaving)
                 joining = await network(
@@ -237,10 +246,18 @@ class DockerRuntime(Freezing):
                 if joining not in leaving:
                     joins.append((await self._docker.networks.get(joining)).connect({"Container": info["Id"]}))
                 stale = [old for old in leaving if old != joining]
-            await asyncio.gather(container.rename(name), *joins)  # the engine does both at once
+            state = info["State"]
+            unpause = resume and not joins and state["Status"] == "paused"
+            await asyncio.gather(container.rename(name), *joins, *([container.unpause()] if unpause else []))
             if stale:
                 self._leave(info["Id"], stale)
-            return workload_view(await container.show())
+            if joins:
+                adopted = workload_view(await container.show())
+            else:  # only the name (and the pause) changed: no second inspection
+                if unpause:
+                    state = {**state, "Status": "running", "Paused": False}
+                adopted = workload_view({**info, "Name": f"/{name}", "State": state})
+        return await self.resume(workload_id) if resume and not unpause else adopted
 
     def _leave(self, container_id: str, networks: list[str]) -> None:
         """Take the container off ``networks`` (the unclaimed ones) once it has been resumed (or in

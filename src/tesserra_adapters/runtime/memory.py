@@ -120,6 +120,7 @@ class MemoryRuntime(Freezing):
     """
 
     name = "memory"
+    pools_per_tenant = False
 
     def __init__(
         self,
@@ -178,11 +179,13 @@ class MemoryRuntime(Freezing):
         await self._halt(entry, exit_code=137)
         self._entries.pop(workload_id, None)
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
         entry = self._entry(workload_id)
+        if entry.spec.tenant_id not in ("", tenant_id):
+            raise ValidationFailed(f"workload {workload_id} was made for another tenant")
         entry.spec = msgspec.structs.replace(entry.spec, owner=owner, tenant_id=tenant_id)
         entry.workload = _replace(entry.workload, owner=owner, tenant_id=tenant_id)
-        return entry.workload
+        return await self.resume(workload_id) if resume else entry.workload
 
     async def tidy(self) -> int:
         return 0

@@ -68,6 +68,7 @@ REMOVE_GRACE = 2.0
 
 class ProcessRuntime(Freezing):
     name = "process"
+    pools_per_tenant = False
 
     def __init__(
         self,
@@ -163,19 +164,22 @@ class ProcessRuntime(Freezing):
                 self._sandbox.release_uid(record.spec.owner, record.uid)
         self._locks.pop(workload_id, None)
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
         """The record names its new owner; in the sandbox its uid passes to the new owner with it
         (the network, pasta's, forwards only to this host's loopback: nothing to move)."""
         if not owner:
             raise ValidationFailed("a workload needs an owner")
         async with self._lock(workload_id):
             record = self._files.load(workload_id)
+            if record.spec.tenant_id not in ("", tenant_id):
+                raise ValidationFailed(f"workload {workload_id} was made for another tenant")
             previous = record.spec.owner
             record.spec = msgspec.structs.replace(record.spec, owner=owner, tenant_id=tenant_id)
             if self._sandbox is not None and record.uid is not None:
                 self._sandbox.transfer_uid(previous, owner, record.uid)
             self._files.save(record)
-            return self._view(self._refresh(record))
+            adopted = self._view(self._refresh(record))
+        return await self.resume(workload_id) if resume else adopted
 
     async def tidy(self) -> int:
         """Nothing outlives a process workload's ``remove`` (its folder, uid and pasta go with it)."""

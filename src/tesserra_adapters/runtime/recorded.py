@@ -22,6 +22,10 @@ class NodeRecordedRuntime:
         self._nodes = nodes
         self._node_id = node_id
 
+    @property
+    def pools_per_tenant(self) -> bool:
+        return self.inner.pools_per_tenant
+
     async def _recorded(self, workload: Workload) -> Workload:
         """Recorded whatever happens to the caller meanwhile (the record is written to the end)."""
         return await asyncio.shield(self._record(workload))
@@ -49,8 +53,8 @@ class NodeRecordedRuntime:
             await asyncio.shield(self.remove(workload.id))
             raise
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
-        return await self._recorded(await self.inner.adopt(workload_id, owner, tenant_id))
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
+        return await self._recorded(await self.inner.adopt(workload_id, owner, tenant_id, resume=resume))
 
     async def remove(self, workload_id: str) -> None:
         await self.inner.remove(workload_id)

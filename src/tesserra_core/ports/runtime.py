@@ -123,6 +123,10 @@ class StdioChannel(Protocol):
 class ContainerRuntime(Protocol):
     name: str
     """``process``, ``docker`` or ``memory``."""
+    pools_per_tenant: bool
+    """Whether a workload that publishes no port is bound to its tenant when made (Docker: made on the
+    tenant's own network): a warm pool then keeps workloads per tenant, and ``adopt`` hands one only to
+    the tenant it was made for."""
 
     def admit(self, spec: WorkloadSpec) -> None:
         """Raise ``Unprocessable`` (code ``isolation_unavailable``) if this runtime cannot run ``spec``
@@ -155,11 +159,13 @@ class ContainerRuntime(Protocol):
         """Stop (if running) and delete; removing a workload that is gone is not an error."""
         ...
 
-    async def adopt(self, workload_id: str, owner: str, tenant_id: str) -> Workload:
+    async def adopt(self, workload_id: str, owner: str, tenant_id: str, *, resume: bool = False) -> Workload:
         """Hand a workload made ahead of time (a warm pool's, paused or not) to ``owner`` of
         ``tenant_id``: it is then listed, inspected and removed as theirs, and a workload that
         publishes no port moves to the tenant's private network before it runs again. ``NotFound``
-        when it is gone; ``ValidationFailed`` for an owner or tenant the runtime cannot record."""
+        when it is gone; ``ValidationFailed`` for an owner or tenant the runtime cannot record, and
+        for a workload made for another tenant. ``resume``: and let it run on (as ``resume``), in as
+        few steps as the runtime can."""
         ...
 
     async def tidy(self) -> int:

@@ -5,11 +5,17 @@ Off unless the operator sets a size (``TESSERRA_SANDBOX_POOL_SIZE``, per templat
 its templates from creates: after a create from template T (the first is cold), it keeps ``size``
 paused workloads of T, for the ``templates`` templates used last, each paused once its first declared
 port answers HTTP (its server started: a claim then only resumes it). A claim hands the workload to the
-sandbox (the runtime's ``adopt``: its owner and tenant; on Docker it moves from the unclaimed network
-to the tenant's before it runs again) and resumes it; the sandbox itself is made exactly as a cold
-create makes it (tenant, user, clocks, generation 1, the same events). A pooled workload has run no
-tenant's code and is claimed once: nothing of one sandbox reaches another. The pool refills in the
-background; a claim that fails (the workload gone) falls back to a cold start. The pool's workloads
+sandbox (the runtime's ``adopt``: its owner and tenant) and resumes it; the sandbox itself is made
+exactly as a cold create makes it (tenant, user, clocks, generation 1, the same events). A pooled
+workload has run no tenant's code and is claimed once: nothing of one sandbox reaches another. The
+pool refills in the background; a claim that fails (the workload gone) falls back to a cold start.
+
+A runtime whose workloads are bound to their tenant when made (``pools_per_tenant``: Docker, where a
+sandbox's container is made on its tenant's own network, and moving it there at a claim costs more than
+the whole claim may take) gets pools per tenant: a create of tenant X from T learns the pair (T, X),
+whose workloads are made for X (on X's network) and only ever claimed by X's sandboxes. The pairs are
+bounded: ``templates`` pairs in all (the least recently used dropped first), ``per_tenant`` per tenant,
+and a pair no create has used for ``idle_after`` seconds is drained (its workloads removed). The pool's workloads
 (owner ``pool:<this pool>:...``) are removed when the server stops, and at start those of a previous
 run are removed (a server that several workers share: each removes the others' at its start; the
 claims that then miss start cold).
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 from collections import OrderedDict, deque
@@ -37,6 +44,11 @@ POOL_OWNER = "pool:"
 REFILL_ATTEMPTS = 3
 """Failed starts in a row after which a refill waits for the next claim."""
 REFILL_PAUSE = 0.5
+AFTER_CLAIM = 0.25
+"""Seconds a refill waits after a claim: the claimed sandbox's first requests do not compete with the
+making of its successor (on Docker, a container create and start: the engine and this server's CPU)."""
+SWEEP_EVERY = 5.0
+"""The longest between two looks for idle per-tenant pools."""
 
 
 def pool_key(spec: WorkloadSpec) -> str:
@@ -44,6 +56,10 @@ def pool_key(spec: WorkloadSpec) -> str:
     and tenant."""
     neutral = msgspec.structs.replace(spec, owner="", tenant_id="")
     return hashlib.sha256(msgspec.json.encode(neutral)).hexdigest()[:24]
+
+
+def _tenant_of(key: str) -> str:
+    return key.partition(":")[2]
 
 
 class SandboxPool:
@@ -55,6 +71,8 @@ class SandboxPool:
         probe: HttpProbe,
         *,
         templates: int = 4,
+        per_tenant: int = 2,
+        idle_after: float = 600.0,
         warm_within: float = 10.0,
     ) -> None:
         self.runtime = runtime
@@ -64,6 +82,13 @@ class SandboxPool:
         paused (a server that never answers HTTP is paused after this long all the same)."""
         self.size = size
         self.templates = templates
+        """How many templates (per-tenant pools: template and tenant pairs) the pool keeps workloads for."""
+        self.per_tenant = per_tenant
+        """Per-tenant pools: how many templates of one tenant."""
+        self.idle_after = idle_after
+        """Per-tenant pools: seconds without a create after which a pair's workloads are removed."""
+        self._used: dict[str, float] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self._prefix = f"{POOL_OWNER}{instance}:"
         self._specs: OrderedDict[str, WorkloadSpec] = OrderedDict()
         self._ready: dict[str, deque[str]] = {}
@@ -74,45 +99,80 @@ class SandboxPool:
     def enabled(self) -> bool:
         return self.size > 0
 
+    def _key(self, spec: WorkloadSpec) -> str:
+        """The pool ``spec``'s sandbox claims from: its template's, and on a runtime that binds
+        workloads to their tenant when made, its tenant's."""
+        tenant = spec.tenant_id if self.runtime.pools_per_tenant else ""
+        return f"{pool_key(spec)}:{tenant}"
+
     def ready(self, spec: WorkloadSpec) -> int:
-        """How many paused workloads wait for ``spec``'s template."""
-        return len(self._ready.get(pool_key(spec), ()))
+        """How many paused workloads wait for ``spec``'s sandbox."""
+        return len(self._ready.get(self._key(spec), ()))
 
     async def claim(self, sandbox: Sandbox, spec: WorkloadSpec) -> Workload | None:
         """A pooled workload of ``spec``'s template, now the sandbox's and running; None when none is
         ready (the template is then learned, and the pool fills for the next create)."""
         if not self.enabled:
             return None
-        key = pool_key(spec)
+        key = self._key(spec)
         self._learn(key, spec)
         ready = self._ready.get(key)
         claimed = None
         while ready and claimed is None:
             workload_id = ready.popleft()
             try:
-                adopted = await self.runtime.adopt(workload_id, owner_of(sandbox.id), sandbox.tenant_id)
-                claimed = await self.runtime.resume(adopted.id)
+                claimed = await self.runtime.adopt(workload_id, owner_of(sandbox.id), sandbox.tenant_id, resume=True)
             except Exception as exc:
                 log.warning("claiming pooled workload %s failed, trying another: %s", workload_id, describe(exc))
                 await self._discard(workload_id)
-        self._fill(key)
+        self._fill(key, after=AFTER_CLAIM if claimed is not None else 0.0)
         return claimed
 
     def _learn(self, key: str, spec: WorkloadSpec) -> None:
-        self._specs[key] = msgspec.structs.replace(spec, owner="", tenant_id="")
+        self._specs[key] = msgspec.structs.replace(spec, owner="", tenant_id=_tenant_of(key))
         self._specs.move_to_end(key)
+        self._used[key] = asyncio.get_running_loop().time()
+        tenant = _tenant_of(key)
+        if tenant:
+            theirs = [k for k in self._specs if _tenant_of(k) == tenant]  # least recently used first
+            for old in theirs[: max(0, len(theirs) - self.per_tenant)]:
+                self._drop(old)
         while len(self._specs) > self.templates:
-            old, _ = self._specs.popitem(last=False)
-            for workload_id in self._ready.pop(old, deque()):
-                task = asyncio.create_task(self._discard(workload_id))
-                self._filling[f"discard:{workload_id}"] = task
+            self._drop(next(iter(self._specs)))
+        if tenant and (self._sweeper is None or self._sweeper.done()):
+            self._sweeper = asyncio.create_task(self._sweep())
 
-    def _fill(self, key: str) -> None:
+    def _drop(self, key: str) -> None:
+        """Forget a pool and remove its waiting workloads (one being made is removed when it is)."""
+        self._specs.pop(key, None)
+        self._used.pop(key, None)
+        for workload_id in self._ready.pop(key, deque()):
+            name = f"discard:{workload_id}"
+            self._filling[name] = task = asyncio.create_task(self._discard(workload_id))
+            task.add_done_callback(functools.partial(self._done, name))
+
+    def _done(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._filling.get(name) is task:
+            del self._filling[name]
+
+    async def _sweep(self) -> None:
+        """Drain the per-tenant pools no create has used for ``idle_after`` seconds; ends with the last."""
+        loop = asyncio.get_running_loop()
+        while any(_tenant_of(k) for k in self._specs):
+            await asyncio.sleep(max(0.05, min(self.idle_after / 4, SWEEP_EVERY)))
+            now = loop.time()
+            for key in [k for k in self._specs if _tenant_of(k) and now - self._used.get(k, now) >= self.idle_after]:
+                log.info("draining the warm pool of tenant %s: unused for %.0f s", _tenant_of(key), self.idle_after)
+                self._drop(key)
+
+    def _fill(self, key: str, *, after: float = 0.0) -> None:
         running = self._filling.get(key)
         if running is None or running.done():
-            self._filling[key] = asyncio.create_task(self._refill(key))
+            self._filling[key] = asyncio.create_task(self._refill(key, after))
 
-    async def _refill(self, key: str) -> None:
+    async def _refill(self, key: str, after: float = 0.0) -> None:
+        if after:
+            await asyncio.sleep(after)
         failures = 0
         while key in self._specs and len(self._ready.setdefault(key, deque())) < self.size:
             self._made += 1
@@ -173,12 +233,14 @@ class SandboxPool:
             await self.aclose()
 
     async def aclose(self) -> None:
-        tasks = list(self._filling.values())
+        tasks = list(self._filling.values()) + ([self._sweeper] if self._sweeper is not None else [])
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._filling.clear()
+        self._sweeper = None
         self._specs.clear()
+        self._used.clear()
         for ready in list(self._ready.values()):
             while ready:
                 await self._discard(ready.popleft())
