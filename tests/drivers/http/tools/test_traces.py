@@ -201,3 +201,41 @@ async def test_no_secret_reaches_the_collector(
         assert secret.encode() not in sent, secret
     assert b"authorization" not in sent.lower()
     assert ready["id"]
+
+
+async def test_an_mcp_tool_call_is_one_tree_from_the_request_to_the_tool_server(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector
+) -> None:
+    owner = await Accounts(traced_server.uc).tenant_owner("Umbrella")
+    ready = await install(http, owner, TIME, {"config": {"TZ": "America/Sao_Paulo"}})
+    assert ready["status"] == "ready", ready
+    mine = f"mcp-trace-{uuid.uuid4().hex}"
+    modern = "2026-07-28"
+    headers = {
+        **owner.bearer,
+        "X-Request-Id": mine,
+        "Accept": "application/json, text/event-stream",
+        "mcp-protocol-version": modern,
+        "mcp-method": "tools/call",
+        "mcp-name": "call_installation_tool",
+    }
+    arguments = {"installation_id": ready["id"], "name": "get_current_time", "arguments": {"timezone": "UTC"}}
+    meta = {"io.modelcontextprotocol/protocolVersion": modern, "io.modelcontextprotocol/clientCapabilities": {}}
+    params = {"name": "call_installation_tool", "arguments": arguments, "_meta": meta}
+    called = await http.post(
+        "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}, headers=headers
+    )
+    assert called.status_code == 200, called.text
+    assert called.json()["result"]["isError"] is False, called.text
+    spans = await collector.tree_of(mine, until="POST /mcp")
+
+    root = _one(spans, "POST /mcp")
+    assert root["parent"] == ""
+    assert root["attributes"]["http.route"] == "/mcp"
+    tool = _one(spans, "mcp.tools/call call_installation_tool")
+    assert tool["attributes"]["mcp.tool"] == "call_installation_tool"
+    assert tool["parent"] == root["id"]
+    use_case = _one(spans, "installations.call_tool")
+    assert use_case["parent"] == tool["id"]
+    assert _one(spans, "tool_server.call")["parent"] == use_case["id"]
+    assert {s["trace"] for s in spans} == {root["trace"]}
