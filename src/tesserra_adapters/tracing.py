@@ -18,7 +18,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,12 +53,16 @@ class _InheritRequestId(SpanProcessor):
 class OtelTracer:
     enabled = True
 
-    def __init__(self, endpoint: str, *, service: str = "tesserra", node: str = "") -> None:
+    def __init__(
+        self, endpoint: str, *, service: str = "tesserra", node: str = "", exporter: SpanExporter | None = None
+    ) -> None:
+        """Spans batched to the OTLP/HTTP ``endpoint`` (or to ``exporter``, for tests)."""
         names = {"service.name": service, "service.instance.id": node} if node else {"service.name": service}
         resource = Resource.create(names)
         self.provider = TracerProvider(resource=resource)
         self.provider.add_span_processor(_InheritRequestId())
-        self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(endpoint))))
+        sink = exporter if exporter is not None else OTLPSpanExporter(endpoint=traces_url(endpoint))
+        self.provider.add_span_processor(BatchSpanProcessor(sink))
         self._tracer = self.provider.get_tracer("tesserra")
 
     @contextmanager
