@@ -8,6 +8,7 @@ the SQL text and its placeholders, never the bound values; only those run under 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -57,7 +58,9 @@ class OtelTracer:
         self, endpoint: str, *, service: str = "tesserra", node: str = "", exporter: SpanExporter | None = None
     ) -> None:
         """Spans batched to the OTLP/HTTP ``endpoint`` (or to ``exporter``, for tests)."""
-        names = {"service.name": service, "service.instance.id": node} if node else {"service.name": service}
+        names: dict[str, str | int] = {"service.name": service, "process.pid": os.getpid()}  # which worker
+        if node:
+            names["service.instance.id"] = node
         resource = Resource.create(names)
         self.provider = TracerProvider(resource=resource)
         self.provider.add_span_processor(_InheritRequestId())

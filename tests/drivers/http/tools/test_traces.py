@@ -6,87 +6,27 @@ never holds a bearer token or a tool's secret config."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests import support
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, Accounts
 from tests.drivers.http.tools.conftest import PROBE, SECRET, TIME, install
 from tests.servers.launchers import CATALOG, write_launchers
-from tests.support import LiveServer, database_url, free_port, live_server
+from tests.servers.otlp import REQUEST_ID, Collector, collecting
+from tests.support import LiveServer, database_url, live_server
 
 pytestmark = pytest.mark.usefixtures("time_server")
-
-REQUEST_ID = "tesserra.request_id"
-
-
-@dataclass
-class Collector:
-    """An OTLP/HTTP traces endpoint: the raw bodies it was sent and every span decoded from them."""
-
-    url: str = ""
-    bodies: list[bytes] = field(default_factory=list)
-    spans: list[dict[str, Any]] = field(default_factory=list)
-
-    async def receive(self, request: web.Request) -> web.Response:
-        assert request.content_type == "application/x-protobuf"
-        body = await request.read()
-        self.bodies.append(body)
-        message = ExportTraceServiceRequest()
-        message.ParseFromString(body)
-        for resource in message.resource_spans:
-            for scope in resource.scope_spans:
-                for span in scope.spans:
-                    self.spans.append(
-                        {
-                            "name": span.name,
-                            "trace": span.trace_id.hex(),
-                            "id": span.span_id.hex(),
-                            "parent": span.parent_span_id.hex(),
-                            "attributes": {a.key: _value(a.value) for a in span.attributes},
-                        }
-                    )
-        return web.Response(body=b"", content_type="application/x-protobuf")
-
-    async def tree_of(self, request_id: str, *, within: float = 30.0, until: str) -> list[dict[str, Any]]:
-        """The spans carrying ``request_id`` once one named ``until`` arrived (the batches come late)."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            spans = [s for s in self.spans if s["attributes"].get(REQUEST_ID) == request_id]
-            if any(s["name"] == until for s in spans):
-                await asyncio.sleep(0.3)  # the rest of its batch
-                return [s for s in self.spans if s["attributes"].get(REQUEST_ID) == request_id]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no span {until!r} for {request_id}: {[s['name'] for s in self.spans]}")
-
-
-def _value(any_value: Any) -> Any:
-    return getattr(any_value, any_value.WhichOneof("value"))
 
 
 @pytest.fixture(scope="module")
 async def collector() -> AsyncIterator[Collector]:
-    found = Collector()
-    app = web.Application()
-    app.router.add_post("/v1/traces", found.receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    found.url = f"http://127.0.0.1:{port}"
-    try:
+    async with collecting() as found:
         yield found
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
