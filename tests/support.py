@@ -110,7 +110,11 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 
     async with running(settings) as uc:
         port = free_port()
-        app = create_app(uc, trusted_proxies=settings.trusted_proxies, proxy_header=settings.proxy_header)
+        app: Any = create_app(uc, trusted_proxies=settings.trusted_proxies, proxy_header=settings.proxy_header)
+        if uc.ports.tracer.enabled:  # as `tesserra serve` wraps it
+            from tesserra_http.traced import TracedApp
+
+            app = TracedApp(app, uc.ports.tracer)
         config = uvicorn.Config(
             app,
             host="127.0.0.1",

@@ -87,6 +87,7 @@ from tesserra_core.ports.shared_tools import OAuthClient, SiteConfig
 from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock
 from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
+from tesserra_core.ports.tracing import NoTracer, Tracer
 from tesserra_core.usecases.entitlements import StoredEntitlements
 
 if TYPE_CHECKING:
@@ -207,6 +208,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
     box = secret_box_from(settings)
     engine = await stack.enter_async_context(migrated_engine(settings.database_url))
     telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
+    tracer = _tracer(settings, engine, stack)
     leases = SqlRunnerLeases(engine)
     node_id = settings.node_id()
     stack.enter_context(hold_node_lock(settings.data_dir))
@@ -237,11 +239,26 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
             DockerProbe(settings.docker_host),
         ),
         telemetry=telemetry,
+        tracer=tracer,
         leases=leases,
         nodes=nodes,
         node_id=node_id,
         foreign_workloads=SameMachineProcesses(box),
     )
+
+
+def _tracer(settings: Settings, engine: AsyncEngine, stack: AsyncExitStack) -> Tracer:
+    """OpenTelemetry tracing when an OTLP endpoint is configured (its spans flushed when ``stack``
+    closes, its statements traced on ``engine``), else none and the SDK stays unimported."""
+    endpoint = settings.otel_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint:
+        return NoTracer()
+    from tesserra_adapters.tracing import OtelTracer
+
+    tracer = OtelTracer(endpoint, node=settings.node_id())
+    tracer.trace_statements(engine)
+    stack.push_async_callback(asyncio.to_thread, tracer.shutdown)  # its last export must not block the loop
+    return tracer
 
 
 def _telemetry(engine: AsyncEngine) -> Telemetry:
@@ -351,6 +368,7 @@ def _ports(
     models: ModelProvider,
     probes: Sequence[Probe],
     telemetry: Telemetry | None = None,
+    tracer: Tracer | None = None,
     leases: RunnerLeases | None = None,
     nodes: Nodes | None = None,
     node_id: str = "local",
@@ -396,6 +414,7 @@ def _ports(
         models=models,
         probes=probes,
         telemetry=telemetry or NoTelemetry(),
+        tracer=tracer or NoTracer(),
         leases=leases or MemoryRunnerLeases(clock=lambda: clock.now().timestamp()),
         nodes=nodes or MemoryNodes(clock=lambda: clock.now().timestamp()),
         node_id=node_id,

@@ -153,6 +153,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_token: str | None = None
     """The bearer token Prometheus scrapes GET /metrics with (at least 16 characters). Unset: metrics are
     off, nothing is measured and /metrics answers 404."""
+    otel_endpoint: str | None = None
+    """An OTLP/HTTP collector's base URL (``http://collector:4318``; spans go to ``/v1/traces`` under it,
+    protobuf-encoded) to send OpenTelemetry traces to. Unset, the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    is used; neither set, tracing is off and the SDK is never imported."""
     log_format: Literal["text", "json"] = "text"
     """``json``: one JSON object per line (time, level, message, request id, tenant, principal, route),
     access log included."""

@@ -5,6 +5,7 @@ runners, built once from the ports. Drivers hold only this, call ``uc.<area>.<us
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,6 +57,7 @@ from tesserra_core.usecases.shared_tools import SharedTools, shared_tools
 from tesserra_core.usecases.status import Service, service
 from tesserra_core.usecases.subscriptions import Subscriptions, subscriptions
 from tesserra_core.usecases.tenants import Tenants, tenants
+from tesserra_core.usecases.traced import traced_area
 from tesserra_core.usecases.views import MeView
 from tesserra_core.usecases.zones import Zones, zones
 
@@ -208,6 +210,7 @@ def use_cases(
         revoker,
         limits,
         telemetry=p.telemetry,
+        tracer=p.tracer,
     )
     served.target = tool_servers
     keys = api_keys(p, revoker=revoker)
@@ -233,7 +236,7 @@ def use_cases(
         raise ValueError(f"the agent catalog names unknown tools: {', '.join(sorted(unknown))}")
     directory = AgentDirectory(catalog, frozenset(loop.tools))
     billing = billing_events(p, revoker=revoker)
-    return UseCases(
+    built = UseCases(
         ports=p,
         service=service(p, version=VERSION, holder=holder),
         sessions=sessions(p, policy=policy, revoker=revoker, profiles=profiles),
@@ -292,6 +295,15 @@ def use_cases(
         reconcile_workloads=ReconcileWorkloads(p.runtime),
         heartbeat=heartbeat,
     )
+    return _traced(built) if p.tracer.enabled else built
+
+
+def _traced(built: UseCases) -> UseCases:
+    """Every area's use cases (``service`` to ``conversations``) each called inside a span of its own."""
+    names = [field.name for field in dataclasses.fields(UseCases)]
+    areas = names[names.index("service") : names.index("conversations") + 1]
+    tracer = built.ports.tracer
+    return dataclasses.replace(built, **{name: traced_area(getattr(built, name), name, tracer) for name in areas})
 
 
 def _others_alive(p: Ports) -> Callable[[], Awaitable[bool]]:

@@ -55,6 +55,7 @@ class GuardMiddleware:
             return
         request_id = incoming_request_id(scope)
         token = request_id_var.set(request_id)
+        self.uc.ports.tracer.request_id(request_id)
         scope_token = request_scope_var.set(scope)
         added = [(b"x-request-id", request_id.encode())]
 

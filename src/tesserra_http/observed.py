@@ -45,7 +45,7 @@ class ObservedApp:
             await self.app(scope, receive, send_observed)
         finally:
             seconds = time.perf_counter() - started
-            route = _route(scope)
+            route = route_template(scope)
             method: str = scope.get("method", "")
             if method not in METHODS:
                 method = "OTHER"
@@ -56,7 +56,7 @@ class ObservedApp:
                 _log_access(scope, route, method, status, seconds, response["headers"])
 
 
-def _route(scope: Scope) -> str:
+def route_template(scope: Scope) -> str:
     """The template of the route that took the request; a mount's own path (Litestar gives a mount the
     root's template, which would lump /mcp and the sandbox proxy in with ``/``)."""
     handler = scope.get("route_handler")

@@ -207,6 +207,10 @@ async def _serve_worker(settings: Settings, sock: socket.socket | None, *, first
         log_access = settings.log_format == "json"
         telemetry = uc.ports.telemetry
         served: Any = ObservedApp(app, telemetry, log_access=log_access) if telemetry.enabled or log_access else app
+        if uc.ports.tracer.enabled:
+            from tesserra_http.traced import TracedApp
+
+            served = TracedApp(served, uc.ports.tracer)
         config = uvicorn.Config(
             served,
             host=settings.host,

@@ -122,6 +122,16 @@ def bind(spec: ToolSpec, uc: UseCases, actor_of: ActorOf) -> Callable[..., Await
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
 
     async def call(ctx: Context, **arguments: Any) -> CallToolResult:
+        tracer = uc.ports.tracer
+        if not tracer.enabled:
+            return await answer(ctx, arguments)
+        with tracer.span(f"mcp.tools/call {spec.name}", {"mcp.tool": spec.name}):
+            request_id = request_value(ctx.request_context.request, REQUEST_ID)
+            if request_id:
+                tracer.request_id(request_id)
+            return await answer(ctx, arguments)
+
+    async def answer(ctx: Context, arguments: dict[str, Any]) -> CallToolResult:
         try:
             actor = await actor_of(ctx)
             if spec.rate_limit is not None:

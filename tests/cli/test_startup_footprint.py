@@ -20,14 +20,18 @@ ON_DEMAND = {
     *("mcp", "mcp_types", "pydantic", "alembic", "httpx", "dns", "stripe", "aiodocker", "aiohttp", "redis", "asyncssh"),
     "prometheus_client",
     "jinja2",
+    *("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.proto", "google"),
 }
 """/mcp and tool calls (the MCP SDK, pydantic with it), migrations to run (alembic), outbound HTTP
 (httpx), DNS (dnspython), billing (stripe), the Docker runtime (aiodocker, aiohttp), Redis, Infra SSH (asyncssh),
-metrics (prometheus_client, only with TESSERRA_METRICS_TOKEN), the console's templates (jinja2)."""
+metrics (prometheus_client, only with TESSERRA_METRICS_TOKEN), the console's templates (jinja2), traces
+(the OpenTelemetry SDK, its exporter and protobuf, only with an OTLP endpoint; the OpenTelemetry *API* is
+imported by Litestar itself when installed, probing for its own plugin, so its subpackages are named)."""
 
 _SERVE = """
 import atexit, json, sys
-atexit.register(lambda: print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})), flush=True))
+top = lambda m: ".".join(m.split(".")[:2]) if m.startswith("opentelemetry.") else m.split(".")[0]
+atexit.register(lambda: print(json.dumps(sorted({top(m) for m in sys.modules})), flush=True))
 from tesserra_http.cli import main
 main(["serve", "--port", sys.argv[1]])
 """

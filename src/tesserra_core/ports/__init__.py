@@ -27,6 +27,7 @@ from tesserra_core.ports.ssh_certificates import KrlDistribution, SshCertificate
 from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.ports.telemetry import NoTelemetry, Telemetry
 from tesserra_core.ports.tools import CatalogSource, PackageResolver, ToolConnector, Workspaces
+from tesserra_core.ports.tracing import NoTracer, Tracer
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class Ports:
     models: ModelProvider
     probes: Sequence[Probe] = ()
     telemetry: Telemetry = field(default_factory=NoTelemetry)
+    tracer: Tracer = field(default_factory=NoTracer)
     leases: RunnerLeases = field(default_factory=SoleLeases)
     nodes: Nodes = field(default_factory=NoNodes)
     foreign_workloads: ForeignWorkloads = field(default_factory=NoForeignWorkloads)

@@ -46,6 +46,7 @@ from tesserra_core.ports.tools import (
     ToolSession,
     Workspaces,
 )
+from tesserra_core.ports.tracing import NoTracer, Tracer
 from tesserra_core.runners.tool_server_reconcile import ReconcileInstallations
 from tesserra_core.runners.tool_server_start import LiveServer, NeedsAuth, start_server
 from tesserra_core.usecases.credentials import Revoker
@@ -100,6 +101,7 @@ class ToolServers:
     """Each recorded status drops the tenant's cached installation lists (``installations_tag``)."""
     limits: ToolLimits = field(default_factory=ToolLimits)
     telemetry: Telemetry = field(default_factory=NoTelemetry)
+    tracer: Tracer = field(default_factory=NoTracer)
     _live: dict[str, LiveServer] = field(default_factory=dict)
     _starting: dict[str, asyncio.Task[LiveServer]] = field(default_factory=dict)
     _installs: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -192,11 +194,17 @@ class ToolServers:
     async def call(
         self, installation: Installation, name: str, arguments: dict[str, Any], time_limit: float | None
     ) -> ToolCallResult:
-        """The call's result; its time and outcome are reported per tool server (the catalog entry)."""
+        """The call's result; its time and outcome are reported per tool server (the catalog entry), in
+        a span of its own when tracing is on (the tool's name and server, never its arguments)."""
         started = self.clock.monotonic()
         error: str | None = "internal"
         try:
-            result = await self._call(installation, name, arguments, time_limit)
+            if self.tracer.enabled:
+                attributes = {"tesserra.tool_server": installation.entry_id, "tesserra.tool": name}
+                with self.tracer.span("tool_server.call", attributes):
+                    result = await self._call(installation, name, arguments, time_limit)
+            else:
+                result = await self._call(installation, name, arguments, time_limit)
             error = None
             return result
         except TesserraError as exc:

@@ -1,0 +1,181 @@
+"""Traces (issue 15): with an OTLP endpoint configured, a request's spans reach it over OTLP/HTTP
+(protobuf), one tree per request: the HTTP span (route template, method, status), the use case under it,
+the SQL statements and the tool-server call under that, each carrying the X-Request-Id answered. The
+endpoint is this test's own receiver on loopback, decoding ExportTraceServiceRequest; what it receives
+never holds a bearer token or a tool's secret config."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import support
+from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, Accounts
+from tests.drivers.http.tools.conftest import PROBE, SECRET, TIME, install
+from tests.servers.launchers import CATALOG, write_launchers
+from tests.servers.otlp import REQUEST_ID, Collector, collecting
+from tests.support import LiveServer, database_url, live_server
+
+pytestmark = pytest.mark.usefixtures("time_server")
+
+
+@pytest.fixture(scope="module")
+async def collector() -> AsyncIterator[Collector]:
+    async with collecting() as found:
+        yield found
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def traced_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, collector: Collector
+) -> AsyncIterator[LiveServer]:
+    tmp = tmp_path_factory.mktemp(f"traces-{request.param}")
+    scripts = write_launchers(tmp / "bin")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")  # milliseconds between batches, for a quick test
+    try:
+        async with database_url(request.param, tmp) as url:
+            settings = support.test_settings(
+                tmp, url, catalog_source=str(CATALOG), tool_script_dirs=scripts, otel_endpoint=collector.url
+            )
+            async with live_server(settings) as srv:
+                assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+                yield srv
+    finally:
+        patch.undo()
+
+
+@pytest.fixture
+async def http(traced_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=traced_server.url, timeout=60.0) as client:
+        yield client
+
+
+def _one(spans: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    named = [s for s in spans if s["name"] == name]
+    assert len(named) == 1, (name, [s["name"] for s in spans])
+    return named[0]
+
+
+def _children(spans: list[dict[str, Any]], parent: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in spans if s["parent"] == parent["id"]]
+
+
+def _descendants(spans: list[dict[str, Any]], root: dict[str, Any]) -> list[dict[str, Any]]:
+    found, frontier = [], [root]
+    while frontier:
+        below = _children(spans, frontier.pop())
+        found.extend(below)
+        frontier.extend(below)
+    return found
+
+
+async def test_a_tool_call_is_one_tree_from_the_route_to_the_tool_server(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector
+) -> None:
+    owner = await Accounts(traced_server.uc).tenant_owner()
+    ready = await install(http, owner, TIME, {"config": {"TZ": "America/Sao_Paulo"}})
+    assert ready["status"] == "ready", ready
+    called = await http.post(
+        f"/api/installations/{ready['id']}/tools/call",
+        json={"name": "get_current_time", "arguments": {"timezone": "Europe/Paris"}},
+        headers=owner.bearer,
+    )
+    assert called.status_code == 200, called.text
+    request_id = called.headers["x-request-id"]
+    spans = await collector.tree_of(request_id, until="POST /api/installations/{installation_id}/tools/call")
+
+    root = _one(spans, "POST /api/installations/{installation_id}/tools/call")
+    assert root["parent"] == ""  # the request is the trace's root
+    assert root["attributes"]["http.route"] == "/api/installations/{installation_id}/tools/call"
+    assert root["attributes"]["http.request.method"] == "POST"
+    assert root["attributes"]["http.response.status_code"] == 200
+    assert {s["trace"] for s in spans} == {root["trace"]}
+    use_case = _one(spans, "installations.call_tool")
+    assert use_case["parent"] == root["id"]
+    below = _descendants(spans, use_case)
+    # (a call to a served installation reads no database: what it needs is cached; the test below has statements)
+    tool = _one(below, "tool_server.call")
+    assert tool["attributes"]["tesserra.tool"] == "get_current_time"
+    assert tool["attributes"]["tesserra.tool_server"] == TIME
+    assert len(_descendants(spans, root)) == len(spans) - 1  # every span of the request is in the tree
+    assert all(s["attributes"][REQUEST_ID] == request_id for s in spans)
+
+
+async def test_a_plain_route_is_route_then_use_case_then_statements(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector
+) -> None:
+    owner = await Accounts(traced_server.uc).tenant_owner("Initech")
+    mine = f"trace-me-{uuid.uuid4().hex}"  # the caller's own id (unique: the collector serves both backends)
+    answer = await http.get("/api/installations", headers={**owner.bearer, "X-Request-Id": mine})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-request-id"] == mine
+    spans = await collector.tree_of(mine, until="GET /api/installations")
+    root = _one(spans, "GET /api/installations")
+    use_case = _one(spans, "installations.list")
+    assert use_case["parent"] == root["id"]
+    statements = [s for s in _descendants(spans, use_case) if s["name"].startswith("db.")]
+    assert statements, [(s["name"], s["parent"]) for s in spans]
+    assert {s["attributes"]["db.system"] for s in statements} <= {"sqlite", "postgresql"}
+    assert all("SELECT" in s["attributes"]["db.statement"].upper() for s in statements if s["name"] == "db.select")
+
+
+async def test_no_secret_reaches_the_collector(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector
+) -> None:
+    owner = await Accounts(traced_server.uc).tenant_owner("Hooli")
+    ready = await install(http, owner, PROBE, {"config": {"PROBE_TOKEN": SECRET}})
+    login = await http.post("/api/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert login.status_code == 200
+    refused = await http.get("/api/auth/me", headers={"Authorization": "Bearer not-a-token-but-secret-looking"})
+    assert refused.status_code == 401
+    me = await http.get("/api/auth/me", headers=owner.bearer)
+    await collector.tree_of(me.headers["x-request-id"], until="GET /api/auth/me")
+    sent = b"".join(collector.bodies)
+    token = owner.bearer["Authorization"].removeprefix("Bearer ")
+    for secret in (token, login.json()["access_token"], SECRET, ADMIN_PASSWORD, "not-a-token-but-secret-looking"):
+        assert secret.encode() not in sent, secret
+    assert b"authorization" not in sent.lower()
+    assert ready["id"]
+
+
+async def test_an_mcp_tool_call_is_one_tree_from_the_request_to_the_tool_server(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector
+) -> None:
+    owner = await Accounts(traced_server.uc).tenant_owner("Umbrella")
+    ready = await install(http, owner, TIME, {"config": {"TZ": "America/Sao_Paulo"}})
+    assert ready["status"] == "ready", ready
+    mine = f"mcp-trace-{uuid.uuid4().hex}"
+    modern = "2026-07-28"
+    headers = {
+        **owner.bearer,
+        "X-Request-Id": mine,
+        "Accept": "application/json, text/event-stream",
+        "mcp-protocol-version": modern,
+        "mcp-method": "tools/call",
+        "mcp-name": "call_installation_tool",
+    }
+    arguments = {"installation_id": ready["id"], "name": "get_current_time", "arguments": {"timezone": "UTC"}}
+    meta = {"io.modelcontextprotocol/protocolVersion": modern, "io.modelcontextprotocol/clientCapabilities": {}}
+    params = {"name": "call_installation_tool", "arguments": arguments, "_meta": meta}
+    called = await http.post(
+        "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}, headers=headers
+    )
+    assert called.status_code == 200, called.text
+    assert called.json()["result"]["isError"] is False, called.text
+    spans = await collector.tree_of(mine, until="POST /mcp")
+
+    root = _one(spans, "POST /mcp")
+    assert root["parent"] == ""
+    assert root["attributes"]["http.route"] == "/mcp"
+    tool = _one(spans, "mcp.tools/call call_installation_tool")
+    assert tool["attributes"]["mcp.tool"] == "call_installation_tool"
+    assert tool["parent"] == root["id"]
+    use_case = _one(spans, "installations.call_tool")
+    assert use_case["parent"] == tool["id"]
+    assert _one(spans, "tool_server.call")["parent"] == use_case["id"]
+    assert {s["trace"] for s in spans} == {root["trace"]}
