@@ -123,10 +123,13 @@ class StdioChannel(Protocol):
 class ContainerRuntime(Protocol):
     name: str
     """``process``, ``docker`` or ``memory``."""
-    pools_per_tenant: bool
-    """Whether a workload that publishes no port is bound to its tenant when made (Docker: made on the
-    tenant's own network): a warm pool then keeps workloads per tenant, and ``adopt`` hands one only to
-    the tenant it was made for."""
+
+    @property
+    def pools_per_tenant(self) -> bool:
+        """Whether a workload that publishes no port is bound to its tenant when made (Docker: made on the
+        tenant's own network): a warm pool then keeps workloads per tenant, and ``adopt`` hands one only to
+        the tenant it was made for."""
+        ...
 
     def admit(self, spec: WorkloadSpec) -> None:
         """Raise ``Unprocessable`` (code ``isolation_unavailable``) if this runtime cannot run ``spec``
