@@ -37,9 +37,10 @@ def probe_processes() -> dict[int, str]:
     return found
 
 
-def zombie_children() -> list[int]:
+def zombie_children() -> dict[int, str]:
+    """This process's children that exited and were not reaped, with their command names."""
     me = str(os.getpid())
-    zombies = []
+    zombies = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -49,13 +50,14 @@ def zombie_children() -> list[int]:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
         if fields[1] == me and fields[0] == "Z":
-            zombies.append(int(entry.name))
+            zombies[int(entry.name)] = stat[stat.find("(") + 1 : stat.rfind(")")]
     return zombies
 
 
 async def test_concurrent_calls_cancellations_crashes_and_deletes_leave_no_orphans(uc: UseCases, team: Team) -> None:
     rng = random.Random(20261122)
     owner: Principal = team.owner
+    earlier = zombie_children()  # whatever an earlier test of this process left is not this test's
     request = InstallRequest(config={"PROBE_TOKEN": SECRET}, scope=InstallScope.TENANT)
     installations = [(await uc.installations.install(owner, PROBE, request)).id for _ in range(5)]
     for installation_id in installations:
@@ -133,10 +135,11 @@ async def test_concurrent_calls_cancellations_crashes_and_deletes_leave_no_orpha
     assert len(processes) == len(running), (processes, running)
     assert "Z" not in processes.values()
     for _ in range(50):  # a child that has just exited is reaped by the event loop's watcher soon after
-        if not zombie_children():
+        if not zombie_children().keys() - earlier.keys():
             break
         await asyncio.sleep(0.1)
-    assert zombie_children() == []
+    left = {pid: name for pid, name in zombie_children().items() if pid not in earlier}
+    assert left == {}, left
     # Every surviving installation still answers.
     for installation_id in live:
         echoed = await uc.installations.call_tool(
