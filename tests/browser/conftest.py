@@ -44,7 +44,7 @@ MEASURED: list[tuple[str, dict[str, float]]] = []
 """Every page's measured budget, printed at the end of the run."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def chromium() -> AsyncIterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         missing("chromium", f"{CHROMIUM} not found; apt-get install chromium (or set TESSERRA_TEST_CHROMIUM)")
@@ -60,9 +60,11 @@ async def chromium() -> AsyncIterator[Any]:
             await browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    """The console's server: every browser test signs in from 127.0.0.1, so the per-IP login limit is scaled."""
+    """The console's server: every browser test signs in from 127.0.0.1, so the per-IP login limit is scaled.
+    Per package, not per session: it and the tool servers its tests install end with the browser tests,
+    not at the end of the whole run (tests/tools/test_no_orphans.py found them still running)."""
     tmp = tmp_path_factory.mktemp("browser")
     scripts = write_launchers(tmp / "bin")  # the test catalog's MCP servers, for the marketplace pages
     async with (
@@ -75,7 +77,7 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveSe
         yield srv
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def people(site: LiveServer) -> Accounts:
     return Accounts(site.uc)
 
