@@ -51,6 +51,14 @@ class LeaseBook:
         if self.forwards is not None:
             await self.forwards.close_lease(tenant_id, lease_id, by)
 
+    async def locked(self, uow: UnitOfWork, tenant_id: str, lease_id: str) -> Lease:
+        """The tenant's lease, settled, under the tenant's lock (404 if it has none of that id)."""
+        await uow.tenants.lock(tenant_id)
+        lease = await uow.ssh_leases.get(tenant_id, lease_id)
+        if lease is None:
+            raise _lease_not_found()
+        return await self.settled(uow, lease)
+
     async def settled(self, uow: UnitOfWork, lease: Lease) -> Lease:
         """The lease, written expired (with its audit record, once) if its end has passed. The caller holds
         the tenant lock (``uow.tenants.lock``) and commits."""
@@ -241,11 +249,7 @@ class GetLease:
     async def __call__(self, actor: Principal, lease_id: str) -> LeaseView:
         operator_of(actor, self.scope)
         async with self.book.uow() as uow:
-            await uow.tenants.lock(actor.tenant_id)
-            lease = await uow.ssh_leases.get(actor.tenant_id, lease_id)
-            if lease is None:
-                raise _lease_not_found()
-            lease = await self.book.settled(uow, lease)
+            lease = await self.book.locked(uow, actor.tenant_id, lease_id)
             await uow.commit()
         return LeaseView.at(lease, self.book.clock.now())
 
@@ -281,11 +285,7 @@ class DecideLease:
         event = AuditEvent.LEASE_APPROVED if self.approve else AuditEvent.LEASE_DENIED
         now = self.book.clock.now()
         async with self.book.uow() as uow:
-            await uow.tenants.lock(actor.tenant_id)
-            lease = await uow.ssh_leases.get(actor.tenant_id, lease_id)
-            if lease is None:
-                raise _lease_not_found()
-            lease = await self.book.settled(uow, lease)
+            lease = await self.book.locked(uow, actor.tenant_id, lease_id)
             refusal = self._refusal(lease, user, actor.credential_id, via)
             if refusal is not None:
                 outcome = Outcome.DENIED
@@ -326,11 +326,7 @@ class RevokeLease:
         user = operator_of(actor, self.scope)
         now = self.book.clock.now()
         async with self.book.uow() as uow:
-            await uow.tenants.lock(actor.tenant_id)
-            lease = await uow.ssh_leases.get(actor.tenant_id, lease_id)
-            if lease is None:
-                raise _lease_not_found()
-            lease = await self.book.settled(uow, lease)
+            lease = await self.book.locked(uow, actor.tenant_id, lease_id)
             if lease.state not in (LeaseState.PENDING, LeaseState.ACTIVE):
                 refusal = Conflict(f"the lease is {lease.state}", code="lease_not_active")
                 event = AuditEvent.LEASE_REVOKED
