@@ -83,7 +83,10 @@ class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
+class ApprovalView(View[Approval], frozen=True):
+    """A destructive tool call waiting for (or past) its user's decision: every field of the approval but
+    its tenant and conversation."""
+
     id: str
     message_id: str
     tool_call_id: str
@@ -94,20 +97,6 @@ class ApprovalView(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None
-
-    @classmethod
-    def of(cls, a: Approval) -> ApprovalView:
-        return cls(
-            id=a.id,
-            message_id=a.message_id,
-            tool_call_id=a.tool_call_id,
-            tool=a.tool,
-            arguments=a.arguments,
-            status=a.status,
-            created_at=a.created_at,
-            expires_at=a.expires_at,
-            decided_at=a.decided_at,
-        )
 
 
 class MessageView(View[Message], frozen=True, omit_defaults=True):
