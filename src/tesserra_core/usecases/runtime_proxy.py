@@ -319,5 +319,5 @@ def runtime(p: Ports, *, lifecycle: SandboxLifecycle) -> Runtime:
         revoke_token=RevokeProxyToken(p.uow, p.clock, lifecycle.reads),
         open=OpenProxy(lifecycle.reads, p.proxy_tokens, p.clock, p.idempotency, UpstreamPorts(p.runtime), activity),
         activity=activity,
-        watch=ProxyWatch(p.uow),
+        watch=ProxyWatch(lifecycle.reads),
     )

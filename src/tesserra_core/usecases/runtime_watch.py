@@ -3,9 +3,10 @@ revocation of their token (by its id, or all of the sandbox's), or the sandbox s
 deleted, failing or getting a new workload (its generation moves on). Every check against the stored
 sandbox is made when a request comes in; this keeps checking while the connection stays open.
 
-One poller per sandbox with open connections, in each worker, reads the sandbox's row every
-``EVERY`` seconds (the database is the only place a revocation made by any worker shows), and
-resolves the ``cut`` future of each connection that must end; the driver then cuts it. A poller stops
+One poller per sandbox with open connections, in each worker, reads the sandbox every ``EVERY``
+seconds through the reads the proxy's checks share (``SandboxReads``: at most ``FRESH`` old, a change
+this worker made seen at once; the database is the only place a revocation made by any worker shows),
+and resolves the ``cut`` future of each connection that must end; the driver then cuts it. A poller stops
 once its sandbox has no open connection left."""
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import logging
 from collections.abc import AsyncIterator
 
 from tesserra_core.domain.sandboxes import Sandbox, SandboxState
-from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.usecases.runtime_views import ProxyTarget
+from tesserra_core.usecases.sandbox_reads import SandboxReads
 
 log = logging.getLogger("tesserra.proxy")
 
 EVERY = 0.5
-"""Seconds between two reads of a sandbox with open connections: a revocation cuts them within about
-this (well under the 2 s promised)."""
+"""Seconds between two reads of a sandbox with open connections: a revocation made on this worker cuts
+them within about this, one made on another within about this and ``FRESH`` (1 s, under the 2 s promised)."""
 _LIVE = frozenset({SandboxState.RUNNING, SandboxState.PAUSING, SandboxState.PAUSED, SandboxState.STARTING})
 """States in which an open connection may go on (a paused sandbox's connections wait for it)."""
 
@@ -38,8 +39,8 @@ def ended(target: ProxyTarget, sandbox: Sandbox | None) -> str | None:
 
 
 class ProxyWatch:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
+    def __init__(self, reads: SandboxReads) -> None:
+        self.reads = reads
         self._open: dict[str, dict[int, tuple[ProxyTarget, asyncio.Future[None]]]] = {}
         self._pollers: dict[str, asyncio.Task[None]] = {}
 
@@ -71,8 +72,7 @@ class ProxyWatch:
                 if not self._open.get(sandbox_id):
                     return
                 try:
-                    async with self.uow(read_only=True) as uow:
-                        sandbox = await uow.sandboxes.get(tenant_id, sandbox_id)
+                    sandbox = await self.reads.get(tenant_id, sandbox_id)
                 except Exception as exc:  # the database away for a moment: check again next time
                     log.warning("watching proxied connections of sandbox %s: %r", sandbox_id, exc)
                     continue
