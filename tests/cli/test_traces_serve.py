@@ -35,18 +35,21 @@ async def test_each_worker_sends_its_requests_spans(tmp_path: Path) -> None:
             login = await http.post("/api/auth/login", json=ADMIN)
             assert login.status_code == 200, login.text
             bearer = {"Authorization": f"Bearer {login.json()['access_token']}", "Connection": "close"}
-            ids = []
-            for _ in range(20):
-                me = await http.get("/api/auth/me", headers=bearer)
-                assert me.status_code == 200
-                ids.append(me.headers["x-request-id"])
-        senders = set()
-        for request_id in ids:
-            spans = await collector.tree_of(request_id, until="GET /api/auth/me")
-            [root] = [s for s in spans if s["name"] == "GET /api/auth/me"]
-            assert root["parent"] == ""
-            assert root["attributes"]["http.response.status_code"] == 200
-            assert root["resource"]["service.name"] == "tesserra"
-            senders.add(root["resource"]["process.pid"])
+            senders: set[object] = set()
+            for _ in range(10):  # which worker accepts a connection is the kernel's choice: ask until both did
+                ids = []
+                for _ in range(20):
+                    me = await http.get("/api/auth/me", headers=bearer)
+                    assert me.status_code == 200
+                    ids.append(me.headers["x-request-id"])
+                for request_id in ids:
+                    spans = await collector.tree_of(request_id, until="GET /api/auth/me")
+                    [root] = [s for s in spans if s["name"] == "GET /api/auth/me"]
+                    assert root["parent"] == ""
+                    assert root["attributes"]["http.response.status_code"] == 200
+                    assert root["resource"]["service.name"] == "tesserra"
+                    senders.add(root["resource"]["process.pid"])
+                if len(senders) == 2:
+                    break
         assert len(senders) == 2, senders  # both workers answered, and each sent its own spans
         assert login.json()["access_token"].encode() not in b"".join(collector.bodies)
