@@ -26,6 +26,7 @@ from tesserra_web.pages import (
     projects,
     sessions,
     tools,
+    zones,
 )
 from tesserra_web.web import Console, SignInRequired, full_path, href, render, send_rotated
 
@@ -77,6 +78,7 @@ def build_app(uc: UseCases) -> Litestar:
             *keys.routes(console),
             *projects.routes(console),
             *domains.routes(console),
+            *zones.routes(console),
             *tools.routes(console),
             *mail.routes(console),
             *members.routes(console),

@@ -13,10 +13,12 @@ from tesserra_core.domain.domains import RecordType
 from tesserra_core.domain.identity import Role
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.usecases.domains import NewDomain
+from tesserra_core.usecases.mail import NewMailbox
 from tesserra_core.usecases.zones import NewDnsRecord
 from tests.contract.domain_entities import domain as a_domain
 from tests.drivers.http.conftest import PASSWORD, Accounts
 from tests.drivers.web.conftest import ConsoleClient
+from tests.drivers.web.test_console_mail import verified_domain
 from tests.support import LiveServer
 
 _VALUE = re.compile(r"<dt>Value</dt><dd><code>([^<]+)</code>")
@@ -167,6 +169,9 @@ async def test_a_viewer_sees_no_domain_write_controls_and_writes_are_refused(
         ("/console/domains", {"name": _name("sneaky")}),
         (f"{base}/records", {"name": "evil", "type": "A", "data": "192.0.2.66"}),
         (f"{base}/records/{record.id}/delete", {}),
+        (f"{base}/records/{record.id}", {"name": "www", "data": "192.0.2.66", "ttl": ""}),
+        (f"{base}/zone", {"zone_file": "evil 300 IN A 192.0.2.66\n"}),
+        (f"{base}/delete", {"confirm": "yes"}),
         (f"{base}/verify", {}),
     ):
         refused = await console.post(path, form)
@@ -197,11 +202,17 @@ async def test_another_tenants_domain_and_records_are_404_pages(
     for path, form in (
         (f"{base}/records", {"name": "evil", "type": "A", "data": "192.0.2.66"}),
         (f"{base}/records/{record.id}/delete", {}),
+        (f"{base}/records/{record.id}", {"name": "db", "data": "192.0.2.66", "ttl": ""}),
+        (f"{base}/zone", {"zone_file": "evil 300 IN A 192.0.2.66\n"}),
+        (f"{base}/delete", {"confirm": "yes"}),
         (f"{base}/verify", {}),
     ):
         refused = await console.post(path, form)
         assert refused.status_code == 404, path
         assert "Not found" in refused.text
+    exported = await console.get(f"{base}/zone")
+    assert exported.status_code == 404
+    assert "192.0.2.5" not in exported.text
     assert domain.name not in (await console.get("/console/domains")).text
     kept = await server.uc.zones.list_records(actor, domain.id, PageRequest())
     assert [r.data for r in kept.items] == ["192.0.2.5"]
@@ -225,3 +236,91 @@ async def test_domain_writes_need_the_csrf_token_and_this_origin(
         assert (await console.post(path, form, origin=None)).status_code == 403
     assert "forged" not in (await console.get("/console/domains")).text
     assert "192.0.2.1" not in (await console.get(f"/console/domains/{domain.id}")).text
+
+
+async def test_the_zone_file_exports_edits_and_imports_all_or_nothing(
+    console: ConsoleClient, accounts: Accounts, server: LiveServer
+) -> None:
+    owner = await accounts.tenant_owner()
+    actor = await server.uc.authenticate(owner.access)
+    domain = await server.uc.domains.create(actor, NewDomain(name=_name("zone")))
+    record = await server.uc.zones.create_record(
+        actor, domain.id, NewDnsRecord(name="www", type=RecordType.A, data="192.0.2.10")
+    )
+    await console.sign_in(owner.email, PASSWORD)
+    base = f"/console/domains/{domain.id}"
+
+    edited = await console.post(f"{base}/records/{record.id}", {"name": "web", "data": "192.0.2.11", "ttl": "900"})
+    assert edited.status_code == 303, edited.text
+    kept = (await server.uc.zones.list_records(actor, domain.id, PageRequest())).items
+    assert [(r.name, r.data, r.ttl) for r in kept] == [("web", "192.0.2.11", 900)]
+    bad_edit = await console.post(f"{base}/records/{record.id}", {"name": "web", "data": "not-an-ip", "ttl": ""})
+    assert bad_edit.status_code in (400, 422), bad_edit.text
+    assert 'value="not-an-ip"' in bad_edit.text  # what was typed, in the edit form, open again
+    assert '<details open>\n      <summary aria-label="Edit A record web">' in bad_edit.text
+
+    exported = await console.get(f"{base}/zone")
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/dns")
+    assert exported.headers["content-disposition"] == f'attachment; filename="{domain.name}.zone"'
+    assert "192.0.2.11" in exported.text
+    assert "SOA" in exported.text
+
+    broken = "$TTL 600\napi 300 IN A 192.0.2.20\nmail IN MX not-a-priority\n<b>x</b> IN A 192.0.2.21\n"
+    refused = await console.post(f"{base}/zone", {"zone_file": broken})
+    assert refused.status_code == 400, refused.text
+    assert "line 3" in refused.text  # the first wrong line, counted in the user's text
+    assert "&lt;b&gt;x&lt;/b&gt; IN A" in refused.text  # the text kept, escaped, to correct it
+    assert "<b>x</b>" not in refused.text
+    unchanged = (await server.uc.zones.list_records(actor, domain.id, PageRequest())).items
+    assert [r.data for r in unchanged] == ["192.0.2.11"]  # all or nothing
+
+    text = exported.text.replace("192.0.2.11", "192.0.2.12") + "api 300 IN A 192.0.2.20\n"
+    upload = await console.http.post(
+        f"{base}/zone",
+        data={"csrf": console.csrf, "zone_file": "ignored, a file was chosen"},
+        files={"upload": ("example.zone", text.encode(), "text/dns")},
+        headers=console._headers({"Origin": console.origin}),
+    )
+    assert upload.status_code == 303, upload.text
+    done = await console.get(upload.headers["location"])
+    assert "Imported the zone file: 2 records." in done.text
+    now = (await server.uc.zones.list_records(actor, domain.id, PageRequest())).items
+    assert sorted((r.name, r.data) for r in now) == [("api", "192.0.2.20"), ("web", "192.0.2.12")]
+
+    latin = await console.http.post(
+        f"{base}/zone",
+        data={"csrf": console.csrf},
+        files={"upload": ("latin.zone", "caf\xe9 IN TXT x\n".encode("latin-1"), "text/dns")},
+        headers=console._headers({"Origin": console.origin}),
+    )
+    assert latin.status_code == 400
+    assert "not UTF-8" in latin.text
+
+
+async def test_deleting_a_domain_needs_the_box_ticked_and_no_mail_using_it(
+    console: ConsoleClient, accounts: Accounts, server: LiveServer
+) -> None:
+    owner = await accounts.tenant_owner()
+    actor = await server.uc.authenticate(owner.access)
+    name = await verified_domain(server, owner.tenant_id)  # mailboxes need a verified domain
+    domain = next(d for d in (await server.uc.domains.list(actor, PageRequest())).items if d.name == name)
+    await console.sign_in(owner.email, PASSWORD)
+    base = f"/console/domains/{domain.id}"
+    unconfirmed = await console.post(f"{base}/delete", {})
+    assert unconfirmed.status_code == 400
+    assert "tick the box" in unconfirmed.text
+    assert (await console.get(base)).status_code == 200
+    mailbox = await server.uc.mail.create_mailbox(
+        actor, NewMailbox(address=f"ana@{domain.name}", password="long-enough-pw-1")
+    )
+    in_use = await console.post(f"{base}/delete", {"confirm": "yes"})
+    assert in_use.status_code == 409
+    assert "mailboxes or aliases" in in_use.text
+    assert (await console.get(base)).status_code == 200
+    await server.uc.mail.delete_mailbox(actor, mailbox.id)
+    deleted = await console.post(f"{base}/delete", {"confirm": "yes"})
+    assert deleted.status_code == 303
+    assert deleted.headers["location"] == "/console/domains"
+    assert (await console.get(base)).status_code == 404
+    assert domain.name not in (await console.get("/console/domains")).text
