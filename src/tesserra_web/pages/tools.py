@@ -147,6 +147,7 @@ def _installations(console: Console) -> list[HTTPRouteHandler]:
         error: str | None = None,
         result: ToolCallView | None = None,
         typed: Mapping[str, str] = {},
+        removal_error: str | None = None,
     ) -> Template:
         session, actor = await console.signed_in(request)
         installation = await console.uc.installations.get(actor, installation_id)
@@ -163,6 +164,7 @@ def _installations(console: Console) -> list[HTTPRouteHandler]:
             result=result,
             pretty=(lambda value: json.dumps(value, indent=2, ensure_ascii=False)),
             form={"name": "", "arguments": "", **typed},
+            removal_error=removal_error,
         )
 
     @get("/installations")
@@ -202,4 +204,13 @@ def _installations(console: Console) -> list[HTTPRouteHandler]:
             return await _installation(request, installation_id, exc.status, exc.message, None, typed)
         return await _installation(request, installation_id, result=result, typed=typed)
 
-    return [installations_page, installation_page, installation_status, call_tool]
+    @post("/installations/{installation_id:str}/remove")
+    async def remove_installation(request: AnyRequest, installation_id: FromPath[str]) -> Template | Redirect:
+        _, actor = await console.signed_in(request)
+        if (await request.form()).get("confirm") != "yes":
+            refused = "tick the box to confirm the removal"
+            return await _installation(request, installation_id, 400, removal_error=refused)
+        await console.uc.installations.remove(actor, installation_id)
+        return back_to(href("/installations"))
+
+    return [installations_page, installation_page, installation_status, call_tool, remove_installation]

@@ -165,9 +165,11 @@ async def test_a_viewer_sees_no_tool_write_controls_and_writes_are_refused(
     assert page.status_code == 200
     assert "<code>echo</code>" in page.text
     assert 'id="call"' not in page.text
+    assert 'id="remove-installation"' not in page.text
     for target, form in (
         (f"/console/marketplace/{PROBE}/install", {"config.PROBE_TOKEN": "t"}),
         (f"{path}/call", {"name": "echo", "arguments": '{"text": "hi"}'}),
+        (f"{path}/remove", {"confirm": "yes"}),
     ):
         refused = await viewer_web.post(target, form)
         assert refused.status_code == 403, target
@@ -196,7 +198,34 @@ async def test_another_users_or_tenants_installation_is_a_404_page(
         called = await other.post(f"{path}/call", {"name": "echo", "arguments": '{"text": "x"}'})
         assert called.status_code == 404
         assert "Not found" in called.text
+        removed = await other.post(f"{path}/remove", {"confirm": "yes"})
+        assert removed.status_code == 404
+        assert "Not found" in removed.text
         assert "No tools installed yet" in (await other.get("/console/installations")).text
+
+
+async def test_removing_an_installation_needs_the_box_ticked_and_ends_it(
+    web: ConsoleClient,
+    team_accounts: Accounts,
+) -> None:
+    owner = await team_accounts.tenant_owner()
+    await web.sign_in(owner.email, PASSWORD)
+    path = await _install_probe(web)
+    page = await _settled(web, path)
+    assert 'id="remove-installation"' in page.text
+    unconfirmed = await web.post(f"{path}/remove", {})
+    assert unconfirmed.status_code == 400
+    assert "tick the box" in unconfirmed.text
+    assert (await web.get(path)).status_code == 200
+    assert (await web.post(f"{path}/remove", {"confirm": "yes"}, csrf="forged")).status_code == 403
+    assert (await web.get(path)).status_code == 200
+    removed = await web.post(f"{path}/remove", {"confirm": "yes"})
+    assert removed.status_code == 303
+    assert removed.headers["location"] == "/console/installations"
+    assert (await web.get(path)).status_code == 404
+    assert "No tools installed yet" in (await web.get("/console/installations")).text
+    again = await web.post(f"{path}/remove", {"confirm": "yes"})
+    assert again.status_code == 404
 
 
 async def test_tool_writes_need_the_csrf_token_and_this_origin(
