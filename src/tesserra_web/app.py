@@ -25,6 +25,7 @@ from tesserra_web.pages import (
     password,
     projects,
     sessions,
+    shared_tools,
     tools,
     zones,
 )
@@ -80,6 +81,7 @@ def build_app(uc: UseCases) -> Litestar:
             *domains.routes(console),
             *zones.routes(console),
             *tools.routes(console),
+            *shared_tools.routes(console),
             *mail.routes(console),
             *members.routes(console),
         ],

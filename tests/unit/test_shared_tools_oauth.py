@@ -334,3 +334,26 @@ async def test_callback_redirects_to_the_configured_return_url(
     assert "redirect_uri=https%3A%2F%2Ftesserra.example.com%2Fapi%2Fauth%2Fcallback" in start.authorization_url
     result = await uc.shared_tools.complete_oauth(browser(uc, start, "ana@acme.example"))
     assert result.redirect_to == "https://console.example.com/tools?from=oauth&tool_id=acme-drive&status=linked"
+
+
+async def test_a_console_started_state_completes_only_in_that_console_session(uc: UseCases, team: Team) -> None:
+    start = await uc.shared_tools.begin_oauth(team.member, "acme-drive", BASE, browser="session-key-a")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(start.authorization_url).query).items()}
+    assert query["redirect_uri"] == "http://tesserra.test/console/oauth/callback"
+    params = browser(uc, start, "mallory@acme.example")
+    for other in (None, "session-key-b", ""):  # the API's callback, another browser's session
+        with pytest.raises(ValidationFailed) as refused:
+            await uc.shared_tools.complete_oauth(params, browser=other)
+        assert refused.value.code == "oauth_state_invalid"
+    assert not (await uc.shared_tools.oauth_status(team.member, "acme-drive")).linked
+    done = await uc.shared_tools.complete_oauth(params, browser="session-key-a")  # not used up by the refusals
+    assert done.linked.email == "mallory@acme.example"
+
+
+async def test_an_api_started_state_does_not_complete_in_a_console_session(uc: UseCases, team: Team) -> None:
+    start = await uc.shared_tools.begin_oauth(team.member, "acme-drive", BASE)
+    params = browser(uc, start, "ana@acme.example")
+    with pytest.raises(ValidationFailed) as refused:
+        await uc.shared_tools.complete_oauth(params, browser="session-key-a")
+    assert refused.value.code == "oauth_state_invalid"
+    assert (await uc.shared_tools.complete_oauth(params)).linked.linked

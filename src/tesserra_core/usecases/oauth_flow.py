@@ -1,5 +1,11 @@
 """Per-user OAuth: start an authorization (PKCE, a state bound to the caller) and complete it at the
-callback, sealing the tokens to exactly that tenant, user and tool."""
+callback, sealing the tokens to exactly that tenant, user and tool.
+
+An authorization started in the web console is bound to that browser's console session as well: its
+state's signature covers the session, so it completes only at the console's callback in that same
+session. Someone who starts one and sends the provider's link to another person cannot have their
+provider account linked to the starter's user (nor the other way round): the other browser's session
+does not match."""
 
 from __future__ import annotations
 
@@ -32,6 +38,8 @@ from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.oauth_tokens import Tools, Vault
 
 CALLBACK_PATH = "/api/auth/callback"
+CONSOLE_CALLBACK_PATH = "/console/oauth/callback"
+"""Where the provider returns a browser whose authorization was started in the console (bound to it)."""
 VERIFIER_BYTES = 48  # 64 characters: inside RFC 7636's 43-128
 STATE_RETENTION = timedelta(hours=1)
 _STATE = re.compile(r"^([0-9A-Za-z]{1,40})\.([0-9a-f]{64})$")
@@ -62,13 +70,16 @@ class OAuthCallbackResult(msgspec.Struct, frozen=True):
     """Where to send the browser, when the server has a return URL configured."""
 
 
-def _state_payload(state: OAuthState) -> str:
+def _state_payload(state: OAuthState, browser: str | None) -> str:
+    """What the state's signature covers: who started it, for which tool, until when, and in the console
+    the browser's session (``browser``, the session's key)."""
     expires = int(state.expires_at.timestamp())
-    return f"oauth-state\x00{state.id}\x00{state.tenant_id}\x00{state.user_id}\x00{state.tool_id}\x00{expires}"
+    payload = f"oauth-state\x00{state.id}\x00{state.tenant_id}\x00{state.user_id}\x00{state.tool_id}\x00{expires}"
+    return payload if browser is None else f"{payload}\x00console\x00{browser}"
 
 
-def _callback_url(site: SiteConfig, base_url: str) -> str:
-    return (site.public_url or base_url).rstrip("/") + CALLBACK_PATH
+def _callback_url(site: SiteConfig, base_url: str, browser: str | None) -> str:
+    return (site.public_url or base_url).rstrip("/") + (CALLBACK_PATH if browser is None else CONSOLE_CALLBACK_PATH)
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
@@ -79,7 +90,8 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 class BeginOAuth:
     """Start linking the caller's own account to a shared tool: a signed, single-use state (10 minutes) and the
     provider's authorization URL (PKCE S256). Open the URL in a browser; the provider returns to
-    /api/auth/callback."""
+    /api/auth/callback, or, when ``browser`` (a console session's key) binds it, to the console's callback,
+    where only that session can complete it."""
 
     # The state is per user, signed, single-use and expiring; its PKCE verifier stays on the server, sealed.
 
@@ -94,14 +106,16 @@ class BeginOAuth:
     clock: Clock
     site: SiteConfig
 
-    async def __call__(self, actor: Principal, tool_id: str, base_url: str) -> OAuthStartView:
+    async def __call__(
+        self, actor: Principal, tool_id: str, base_url: str, browser: str | None = None
+    ) -> OAuthStartView:
         actor.require(self.scope)
         tool = await self.tools.get(tool_id)
         provider = await self.tools.provider_of(tool)
         now = self.clock.now()
         state_id = self.ids.new()
         verifier = self.secrets.token(VERIFIER_BYTES)
-        redirect_uri = _callback_url(self.site, base_url)
+        redirect_uri = _callback_url(self.site, base_url, browser)
         state = OAuthState(
             id=state_id,
             tenant_id=actor.tenant_id,
@@ -117,7 +131,7 @@ class BeginOAuth:
             await uow.oauth_states.purge(now - STATE_RETENTION)
             await uow.oauth_states.add(state)
             await uow.commit()
-        token = f"{state_id}.{self.digest.digest(_state_payload(state))}"
+        token = f"{state_id}.{self.digest.digest(_state_payload(state, browser))}"
         params = {
             "response_type": "code",
             "client_id": provider.client_id,
@@ -149,7 +163,9 @@ class CallbackParams(msgspec.Struct, frozen=True, kw_only=True):
 @dataclass(frozen=True, slots=True)
 class CompleteOAuth:
     """The provider's return: check the state, exchange the code (PKCE) and store the tokens, encrypted, for the
-    user who started. Leads to the configured return URL, or answers what was linked."""
+    user who started. Leads to the configured return URL, or answers what was linked. A state the console
+    started completes only with that console session's key as ``browser``, and one started over the API only
+    without one: either way round its signature does not match (``oauth_state_invalid``)."""
 
     tools: Tools
     uow: UnitOfWorkFactory
@@ -160,8 +176,8 @@ class CompleteOAuth:
     clock: Clock
     site: SiteConfig
 
-    async def __call__(self, params: CallbackParams) -> OAuthCallbackResult:
-        state = await self._claim(params.state)
+    async def __call__(self, params: CallbackParams, browser: str | None = None) -> OAuthCallbackResult:
+        state = await self._claim(params.state, browser)
         if params.error is not None:
             error = params.error if _PROVIDER_ERROR.match(params.error) else "invalid_error"
             if error == "access_denied":
@@ -195,8 +211,9 @@ class CompleteOAuth:
             view, _with_query(redirect, {"tool_id": link.tool_id, "status": "linked"}) if redirect else None
         )
 
-    async def _claim(self, token: str | None) -> OAuthState:
-        """The state behind ``token``, used up: its signature checks, it has not expired, nobody used it."""
+    async def _claim(self, token: str | None, browser: str | None) -> OAuthState:
+        """The state behind ``token``, used up: its signature checks (for this browser), it has not expired,
+        nobody used it."""
         invalid = ValidationFailed("invalid OAuth state", code="oauth_state_invalid")
         match = _STATE.match(token or "")
         if match is None:
@@ -205,7 +222,7 @@ class CompleteOAuth:
         now = self.clock.now()
         async with self.uow() as uow:
             state = await uow.oauth_states.get(state_id)
-            if state is None or not self.digest.matches(_state_payload(state), mac):
+            if state is None or not self.digest.matches(_state_payload(state, browser), mac):
                 raise invalid
             if state.expires_at <= now:
                 raise ValidationFailed("the OAuth state has expired; start again", code="oauth_state_expired")
