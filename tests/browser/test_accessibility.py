@@ -110,6 +110,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
             "/console/marketplace",
             f"/console/marketplace/{PROBE}",
             "/console/installations",
+            "/console/shared-tools",
             "/console/mailboxes",
             f"/console/mailboxes/{mailbox.id}",
             "/console/aliases",
