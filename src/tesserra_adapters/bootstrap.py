@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from tesserra_adapters.memory.dns import MemoryResolver
 from tesserra_adapters.memory.gateway import MemoryGateway
 from tesserra_adapters.memory.leases import MemoryRunnerLeases
 from tesserra_adapters.memory.limits import MemoryIdempotencyStore, MemoryRateLimiter
+from tesserra_adapters.memory.mailer import MemoryMailer
 from tesserra_adapters.memory.nodes import MemoryNodes
 from tesserra_adapters.memory.oauth import MemoryOAuthServer
 from tesserra_adapters.memory.ssh import MemorySshClient
@@ -54,6 +56,7 @@ from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, HmacProxyTokens, JwtIssuer
 from tesserra_adapters.settings import Settings
 from tesserra_adapters.shared_tools import FileSharedToolDirectory
+from tesserra_adapters.smtp import SmtpMailer
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.leases import SqlRunnerLeases
@@ -76,6 +79,7 @@ from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.leases import RunnerLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.mailer import Mailer, NoMailer
 from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.nodes import ForeignWorkloads, Nodes, NoForeignWorkloads
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -232,6 +236,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
         ssh=AsyncsshClient(),
         audit_checkpoints=FileAuditCheckpoints(settings.audit_checkpoint_path),
+        mailer=_mailer(settings),
         models=await stack.enter_async_context(model_provider(settings)),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
@@ -342,6 +347,7 @@ def memory_ports(
         file_storage=MemoryFileStorage(settings.max_upload_bytes),
         ssh=MemorySshClient() if ssh is None else ssh,
         audit_checkpoints=MemoryAuditCheckpoints(),
+        mailer=MemoryMailer(),
         models=NoModel() if models is None else models,
         probes=(),
     )
@@ -365,6 +371,7 @@ def _ports(
     file_storage: FileStorage,
     ssh: SshClient,
     audit_checkpoints: AuditCheckpoints,
+    mailer: Mailer,
     models: ModelProvider,
     probes: Sequence[Probe],
     telemetry: Telemetry | None = None,
@@ -411,6 +418,7 @@ def _ports(
         # the operator syncs <data_dir>/ssh/krl/<tenant>/<host>.krl to each host's RevokedKeys path
         ssh_krl=KrlFiles.under(settings.data_dir / "ssh" / "krl"),
         audit_checkpoints=audit_checkpoints,
+        mailer=mailer,
         models=models,
         probes=probes,
         telemetry=telemetry or NoTelemetry(),
@@ -420,6 +428,13 @@ def _ports(
         node_id=node_id,
         foreign_workloads=foreign_workloads or NoForeignWorkloads(),
     )
+
+
+def _mailer(settings: Settings) -> Mailer:
+    if settings.smtp_url is None:
+        return NoMailer()
+    authorities = ssl.create_default_context(cafile=settings.smtp_ca_file) if settings.smtp_ca_file else None
+    return SmtpMailer(settings.smtp_url, settings.mail_from, tls=authorities)
 
 
 def _site(settings: Settings) -> SiteConfig:

@@ -112,6 +112,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oauth_return_url: str | None = None
     """Where the browser goes after the shared-tool OAuth callback. Unset: the callback answers JSON."""
     oauth_state_ttl: float = 600.0
+    smtp_url: str | None = None
+    """The mail server the platform sends invitations through: ``smtp://[user:password@]host[:port]``,
+    ``smtp+starttls://...`` or ``smtps://...``. Unset: nothing is emailed (the console shows the link to
+    hand over). Mails carry links only when ``public_url`` is set."""
+    smtp_ca_file: Path | None = None
+    """The certificate authorities (PEM) a TLS mail server's certificate is checked against; unset: the
+    system's."""
+    mail_from: str = "Tesserra <no-reply@localhost>"
+    """The sender of the platform's mails."""
     shared_tools_file: Path | None = None
     """Shared tools and their OAuth providers (JSON). Unset: ``<data dir>/shared_tools.json``."""
 
@@ -197,6 +206,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("metrics_token: at least 16 characters")
         if self.drain_delay < 0 or self.drain_grace < 0:
             raise ValueError("drain_delay and drain_grace: seconds, not negative")
+        if self.smtp_url is not None:
+            scheme, _, rest = self.smtp_url.partition("://")
+            if scheme not in ("smtp", "smtp+starttls", "smtps") or not rest.rpartition("@")[2].split(":")[0]:
+                raise ValueError(
+                    "smtp_url: smtp://, smtp+starttls:// or smtps:// followed by [user:password@]host[:port]"
+                )
         for cidr in self.trusted_proxies:
             try:
                 ipaddress.ip_network(cidr, strict=False)

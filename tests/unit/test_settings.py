@@ -103,3 +103,16 @@ def test_legacy_mcp_sessions_are_local_to_one_worker_and_off_for_several_or_when
     env: dict[str, str], stateless: bool
 ) -> None:
     assert Settings.from_env(env).mcp_stateless is stateless
+
+
+@pytest.mark.parametrize("url", ["http://mail.example.com", "smtp://", "smtps://user:pw@", "mail.example.com"])
+def test_a_malformed_smtp_url_stops_the_start(url: str) -> None:
+    with pytest.raises(SystemExit, match="smtp_url"):
+        Settings.from_env({"TESSERRA_SMTP_URL": url})
+
+
+def test_smtp_settings_are_read() -> None:
+    settings = Settings.from_env(
+        {"TESSERRA_SMTP_URL": "smtp+starttls://u:p@mail.example.com:587", "TESSERRA_MAIL_FROM": "ops@example.com"}
+    )
+    assert (settings.smtp_url, settings.mail_from) == ("smtp+starttls://u:p@mail.example.com:587", "ops@example.com")

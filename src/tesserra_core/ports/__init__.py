@@ -14,6 +14,7 @@ from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.leases import RunnerLeases, SoleLeases
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
+from tesserra_core.ports.mailer import Mailer, NoMailer
 from tesserra_core.ports.models import ModelProvider
 from tesserra_core.ports.nodes import ForeignWorkloads, Nodes, NoForeignWorkloads, NoNodes
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -72,5 +73,6 @@ class Ports:
     leases: RunnerLeases = field(default_factory=SoleLeases)
     nodes: Nodes = field(default_factory=NoNodes)
     foreign_workloads: ForeignWorkloads = field(default_factory=NoForeignWorkloads)
+    mailer: Mailer = field(default_factory=NoMailer)
     node_id: str = "local"
     """This node's id (kept in its data dir): every worker of a node shares it."""

@@ -28,8 +28,9 @@ from tesserra_core.domain.identity import (
 )
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.text import Input, Line, Text
-from tesserra_core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from tesserra_core.errors import Conflict, Forbidden, NotFound, Unavailable, Unprocessable
 from tesserra_core.ports import Ports
+from tesserra_core.ports.mailer import Mailer, OutgoingEmail
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.security import PasswordHasher, SecretDigest
 from tesserra_core.ports.shared_tools import SiteConfig
@@ -72,6 +73,12 @@ class NewInvitationView(msgspec.Struct, frozen=True):
     accept_url: Annotated[
         str, msgspec.Meta(description="The console page that accepts it (relative without a public URL)")
     ]
+    emailed: Annotated[
+        bool, msgspec.Meta(description="Whether the link was sent to the invitee by the server's mail server")
+    ] = False
+    email_error: Annotated[
+        str | None, msgspec.Meta(description="Why it was not sent (no mail server, the server refused, ...)")
+    ] = None
 
 
 class NewInvitation(Input, frozen=True, forbid_unknown_fields=True):
@@ -195,7 +202,12 @@ class RemoveMember:
 class Invite:
     """Invite someone by email to the caller's tenant with a role no higher than the caller's own
     (``role_too_high``, 403). Answers a one-time token (shown once; only its digest is kept) and the console
-    link that accepts it; it expires after 7 days. A current member's email is ``already_member`` (409)."""
+    link that accepts it; it expires after 7 days. A current member's email is ``already_member`` (409).
+
+    With a mail server and the public URL configured, the link is also emailed to the invitee (``emailed``);
+    the invitation stands when that fails (``email_error`` says why), so that the link can still be handed
+    over. Only the configured public URL goes into a mail, never a request's Host header, which a caller
+    could point at a site of their own."""
 
     scope: ClassVar[Scope] = Scope.TENANT_WRITE
 
@@ -205,6 +217,7 @@ class Invite:
     ids: IdFactory
     clock: Clock
     site: SiteConfig
+    mailer: Mailer
 
     async def __call__(self, actor: Principal, cmd: NewInvitation) -> NewInvitationView:
         actor.require(self.scope)
@@ -214,6 +227,8 @@ class Invite:
         async with self.uow() as uow:
             if not _outranks(await _my_role(uow, actor), cmd.role):
                 raise Forbidden("you cannot invite with a role above your own", code="role_too_high")
+            tenant = await uow.tenants.get(actor.tenant_id)
+            inviter = await uow.users.get(actor.user_id)
             existing = await uow.users.get_by_email(email)
             if existing is not None and await uow.memberships.get(actor.tenant_id, existing.id) is not None:
                 raise Conflict("this person is already a member", code="already_member")
@@ -232,8 +247,44 @@ class Invite:
             await uow.invitations.add(invitation)
             await uow.commit()
         token = f"{invitation.id}.{secret}"
-        base = (self.site.public_url or "").rstrip("/")
-        return NewInvitationView(InvitationView.of(invitation), token, f"{base}{ACCEPT_PATH}?token={token}")
+        link = f"{(self.site.public_url or '').rstrip('/')}{ACCEPT_PATH}?token={token}"
+        view = NewInvitationView(InvitationView.of(invitation), token, link)
+        if not self.mailer.configured:
+            return msgspec.structs.replace(view, email_error="no mail server is configured (TESSERRA_SMTP_URL)")
+        if not self.site.public_url:
+            return msgspec.structs.replace(view, email_error="the server's public URL is not set (TESSERRA_PUBLIC_URL)")
+        letter = _invitation_email(
+            email,
+            tenant.name if tenant else "a tenant",
+            inviter.email if inviter else "",
+            cmd.role,
+            link,
+            invitation.expires_at,
+        )
+        try:
+            await self.mailer.send(letter)
+        except Unavailable as exc:
+            return msgspec.structs.replace(view, email_error=exc.message)
+        return msgspec.structs.replace(view, emailed=True)
+
+
+def _one_line(text: str) -> str:
+    """A name fit for a mail header: no control characters (a CR or LF would start another header)."""
+    return "".join(c if c.isprintable() else " " for c in text)[:_MAX_NAME]
+
+
+def _invitation_email(to: str, tenant: str, inviter: str, role: Role, link: str, expires: datetime) -> OutgoingEmail:
+    by = f" by {_one_line(inviter)}" if inviter else ""
+    return OutgoingEmail(
+        to=to,
+        subject=f"You are invited to {_one_line(tenant)} on Tesserra",
+        text=(
+            f"You have been invited{by} to join {_one_line(tenant)} on Tesserra as {role.value}.\n\n"
+            f"Accept the invitation here (it works once, for this address, until "
+            f"{expires.strftime('%Y-%m-%d %H:%M UTC')}):\n\n{link}\n\n"
+            "If you did not expect this, ignore this message.\n"
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +461,7 @@ def members(p: Ports, *, revoker: Revoker) -> Members:
         list=ListMembers(p.uow),
         change_role=ChangeRole(p.uow, revoker),
         remove=RemoveMember(p.uow, revoker),
-        invite=Invite(p.uow, p.digest, p.secrets, p.ids, p.clock, p.site),
+        invite=Invite(p.uow, p.digest, p.secrets, p.ids, p.clock, p.site, p.mailer),
         invitations=ListInvitations(p.uow),
         revoke_invitation=RevokeInvitation(p.uow, p.clock),
         accept=AcceptInvitation(p.uow, redeem, revoker),
