@@ -29,7 +29,7 @@ from tesserra_core.usecases.billing_events import BillingEvents, billing_events
 from tesserra_core.usecases.billing_plans import Plans, plans
 from tesserra_core.usecases.caching import CacheSet, Evicts, LateEvicts, TaggedCache
 from tesserra_core.usecases.chat_approvals import APPROVAL_TIMEOUT
-from tesserra_core.usecases.console_sessions import ConsoleSessions, console_sessions
+from tesserra_core.usecases.console_sessions import ANONYMOUS_IDLE, CONSOLE_IDLE, ConsoleSessions, console_sessions
 from tesserra_core.usecases.containers import Containers, containers
 from tesserra_core.usecases.conversations_answers import Conversations, conversations
 from tesserra_core.usecases.credentials import Authenticate, KeyUsage, Revoker
@@ -189,6 +189,8 @@ def use_cases(
         p.clock,
         retention=REVOCATION_RETENTION,
         idle_for=idle_for,
+        console_idle=CONSOLE_IDLE,
+        anonymous_idle=ANONYMOUS_IDLE,
         lease=lease,
     )
     heartbeat = NodeHeartbeat(p.nodes, p.clock, p.node_id, holder.rpartition("/")[0].rpartition("@")[2] or holder)

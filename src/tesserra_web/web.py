@@ -18,6 +18,7 @@ from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Forbidden, TesserraError, ValidationFailed
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.console_sessions import ConsoleSessions
+from tesserra_core.usecases.guards import rate_limited
 from tesserra_web.endpoint import CONSOLE_PATH, NONCE
 
 SECURE_COOKIE = "__Host-tesserra_console"
@@ -111,6 +112,19 @@ class Console:
             scope[FOUND] = await self.sessions.find(request.cookies.get(cookie_name(request)))
         found: ConsoleSession | None = scope[FOUND]
         return found
+
+    async def session_or_new(self, request: AnyRequest) -> tuple[ConsoleSession, Cookie | None]:
+        """The browser's session, or a new anonymous one and the cookie that carries it. A client address
+        opens at most the ``console_session`` rule's number of them (RateLimited, a 429 page, beyond)."""
+        session = await self.session(request)
+        if session is not None:
+            return session, None
+        client = request.client.host if request.client else "unknown"
+        decision = await self.uc.throttle("console_session", f"ip:{client}")
+        if not decision.allowed:
+            raise rate_limited(decision)
+        value, session = await self.sessions.open(request.headers.get("user-agent", ""))
+        return session, session_cookie(request, value)
 
     async def check_unsafe(self, request: AnyRequest) -> None:
         """Every unsafe request (login included) comes from this origin and carries its session's CSRF

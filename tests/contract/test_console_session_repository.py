@@ -96,11 +96,25 @@ async def test_purge_forgets_idle_sessions_only(uow_factory: UnitOfWorkFactory) 
     idle, fresh = _console(last_seen=far), _console(last_seen=T0)
     await _add(uow_factory, idle, fresh)
     async with uow_factory() as uow:
-        assert await uow.console_sessions.purge(far + timedelta(seconds=1)) >= 1
+        assert await uow.console_sessions.purge(far + timedelta(seconds=1), far + timedelta(seconds=1)) >= 1
         await uow.commit()
     async with uow_factory(read_only=True) as uow:
         assert await uow.console_sessions.get(idle.key) is None
         assert await uow.console_sessions.get(fresh.key) == fresh
+
+
+async def test_purge_forgets_anonymous_sessions_sooner(uow_factory: UnitOfWorkFactory) -> None:
+    login = await seed_session(uow_factory)
+    seen = T0 - timedelta(days=3000)
+    anonymous = _console(last_seen=seen)
+    signed_in = _console(user_id=login.user_id, login_id=login.id, last_seen=seen)
+    await _add(uow_factory, anonymous, signed_in)
+    async with uow_factory() as uow:  # signed-in sessions idle for 12 h, anonymous ones for 1 h, say
+        await uow.console_sessions.purge(seen - timedelta(hours=11), seen + timedelta(seconds=1))
+        await uow.commit()
+    async with uow_factory(read_only=True) as uow:
+        assert await uow.console_sessions.get(anonymous.key) is None
+        assert await uow.console_sessions.get(signed_in.key) == signed_in
 
 
 async def test_uncommitted_writes_are_discarded(uow_factory: UnitOfWorkFactory) -> None:

@@ -15,7 +15,7 @@ from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import ConsoleSession
 from tesserra_core.errors import Forbidden, Unauthenticated
 from tesserra_core.facade import UseCases
-from tesserra_core.usecases.console_sessions import CONSOLE_IDLE, session_key
+from tesserra_core.usecases.console_sessions import ANONYMOUS_IDLE, CONSOLE_IDLE, session_key
 from tesserra_core.usecases.sessions import Credentials
 from tests.unit.helpers import FakeClock
 
@@ -64,6 +64,19 @@ async def test_an_idle_session_is_over_and_purged(setup) -> None:
     swept = await uc.housekeeping()
     assert swept.console_sessions == 1  # the anonymous one nobody came back to
     assert await uc.console_sessions.find(other) is None
+
+
+async def test_an_anonymous_session_is_over_sooner_and_purged(setup) -> None:
+    uc, clock = setup
+    value, _ = await _signed_in(uc)
+    anonymous, _ = await uc.console_sessions.open("login form")
+    clock.advance(ANONYMOUS_IDLE.total_seconds() + 1)
+    assert await uc.console_sessions.find(anonymous) is None
+    second, _ = await uc.console_sessions.open("another login form")
+    clock.advance(ANONYMOUS_IDLE.total_seconds() + 1)
+    assert (await uc.housekeeping()).console_sessions == 1  # the anonymous one; the signed-in one stays
+    assert await uc.console_sessions.find(second) is None
+    assert await uc.console_sessions.find(value) is not None
 
 
 async def test_a_stashed_value_is_sealed_and_taken_once(setup) -> None:

@@ -201,8 +201,12 @@ class MemoryConsoleSessions(_Repo):
         mine = [s for s in self._store.console_sessions.values() if s.user_id == user_id and s.signed_in]
         return sorted(mine, key=lambda s: (s.created_at, s.key), reverse=True)
 
-    async def purge(self, idle_before: datetime) -> int:
-        old = [k for k, s in self._store.console_sessions.items() if s.last_seen < idle_before]
+    async def purge(self, idle_before: datetime, anonymous_idle_before: datetime) -> int:
+        old = [
+            k
+            for k, s in self._store.console_sessions.items()
+            if s.last_seen < (idle_before if s.user_id is not None else max(idle_before, anonymous_idle_before))
+        ]
         for key in old:
             self._drop(self._store.console_sessions, key)
         return len(old)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
@@ -212,9 +212,10 @@ class SqlConsoleSessions(_Repo):
         rows = await self._all(query.order_by(c.created_at.desc(), c.key.desc()))
         return [_console_session(r) for r in rows]
 
-    async def purge(self, idle_before: datetime) -> int:
+    async def purge(self, idle_before: datetime, anonymous_idle_before: datetime) -> int:
         c = t.console_sessions.c
-        return int((await self._conn.execute(delete(t.console_sessions).where(c.last_seen < idle_before))).rowcount)
+        idle = or_(c.last_seen < idle_before, and_(c.user_id.is_(None), c.last_seen < anonymous_idle_before))
+        return int((await self._conn.execute(delete(t.console_sessions).where(idle))).rowcount)
 
 
 class SqlApiKeys(_Repo):

@@ -156,8 +156,9 @@ class ConsoleSessionRepository(Protocol):
         """The user's signed-in sessions, newest first."""
         ...
 
-    async def purge(self, idle_before: datetime) -> int:
-        """Forget the sessions last used before ``idle_before``. Returns how many."""
+    async def purge(self, idle_before: datetime, anonymous_idle_before: datetime) -> int:
+        """Forget the sessions last used before ``idle_before``, and the anonymous ones (nobody signed in)
+        last used before ``anonymous_idle_before``. Returns how many."""
         ...
 
 

@@ -39,14 +39,17 @@ class Housekeeping:
     retention: timedelta
     idle_for: float
     console_idle: timedelta = timedelta(hours=12)
-    """Console sessions unused this long are forgotten (``CONSOLE_IDLE`` of the console sessions area)."""
+    """Console sessions unused this long are forgotten (the facade passes ``CONSOLE_IDLE``)."""
+    anonymous_idle: timedelta = timedelta(hours=1)
+    """Anonymous console sessions unused this long are forgotten (the facade passes ``ANONYMOUS_IDLE``)."""
     interval: float = 600.0
     lease: LeaseTerms = field(default_factory=LeaseTerms)
 
     async def __call__(self) -> Swept:
         async with self.uow() as uow:
             revocations = await uow.revocations.purge(self.clock.now() - self.retention)
-            consoles = await uow.console_sessions.purge(self.clock.now() - self.console_idle)
+            now = self.clock.now()
+            consoles = await uow.console_sessions.purge(now - self.console_idle, now - self.anonymous_idle)
             await uow.commit()
         counters = await self.limiter.purge(self.idle_for) if self.limiter.shared else 0
         return Swept(revocations, await self.idempotency.purge_expired(), counters, consoles)

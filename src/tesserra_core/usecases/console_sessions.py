@@ -27,6 +27,10 @@ from tesserra_core.usecases.credentials import Revoker, _standing, principal_tag
 
 CONSOLE_IDLE = timedelta(hours=12)
 """A console session unused this long is over (housekeeping forgets it)."""
+ANONYMOUS_IDLE = timedelta(hours=1)
+"""An anonymous session (a login form's CSRF token, nobody signed in) unused this long is over. With the
+per-address limit on opening them (the ``console_session`` rate rule), the rows anyone can make without
+an account stay bounded."""
 _TOUCH_EVERY = timedelta(minutes=1)
 """``last_seen`` is written at most this often: a page view is not a database write."""
 _CACHE_SECONDS = 60.0
@@ -73,7 +77,7 @@ class ConsoleSessions:
         if session is None:
             return None
         now = self.clock.now()
-        if now - session.last_seen > CONSOLE_IDLE:
+        if now - session.last_seen > (CONSOLE_IDLE if session.signed_in else ANONYMOUS_IDLE):
             await self.end(session)
             return None
         if now - session.last_seen > _TOUCH_EVERY:

@@ -33,6 +33,7 @@ DEFAULT_RULES: dict[str, RateRule] = {
     CONSOLE: RateRule(60, 60.0),  # /projetos/*, /dominios/*, /emails/* and their MCP tools, per token
     "admin": RateRule(120, 60.0),  # /admin/*, per token
     "oauth_callback": RateRule(30, 60.0),  # /auth/callback (public), per client IP
+    "console_session": RateRule(120, 600.0),  # new anonymous console sessions, per client IP
 }
 
 

@@ -25,13 +25,10 @@ def _next(request: AnyRequest) -> str:
 def routes(console: Console) -> list[HTTPRouteHandler]:
     @get("/login")
     async def login_page(request: AnyRequest) -> Template | Redirect:
-        session = await console.session(request)
-        if session is not None and session.signed_in:
+        known = await console.session(request)
+        if known is not None and known.signed_in:
             return back_to(_next(request))
-        cookie = None
-        if session is None:
-            value, session = await console.sessions.open(request.headers.get("user-agent", ""))
-            cookie = session_cookie(request, value)
+        session, cookie = await console.session_or_new(request)
         page = render(request, "login.html", session=session, next=_next(request), email="", error=None)
         if cookie is not None:
             page.cookies.append(cookie)

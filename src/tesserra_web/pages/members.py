@@ -140,11 +140,7 @@ def _invitation_routes(console: Console) -> list[HTTPRouteHandler]:
 
 def _accept_routes(console: Console) -> list[HTTPRouteHandler]:
     async def _accept_page(request: AnyRequest, token: str, status: int = 200, error: str | None = None) -> Template:
-        session = await console.session(request)
-        cookie = None
-        if session is None:
-            value, session = await console.sessions.open(request.headers.get("user-agent", ""))
-            cookie = session_cookie(request, value)
+        session, cookie = await console.session_or_new(request)
         actor = None
         if session.signed_in:
             try:

@@ -325,3 +325,27 @@ async def test_a_signed_out_htmx_request_is_sent_to_the_login_page(console: Cons
     other = await console.http.request("PUT", "/console/keys", headers=headers)
     assert other.status_code == 405
     assert "<html" in other.text
+
+
+async def test_anonymous_sessions_one_address_can_open_are_bounded(clients, server: LiveServer) -> None:
+    """Every login page a cookieless client asks for opens a session row: one address gets the
+    ``console_session`` rule's number of them (concurrently too), then a 429 page and no row; a browser
+    that keeps its cookie goes on using the session it has, and another address is not affected."""
+    import asyncio
+
+    from tesserra_core.usecases.guards import DEFAULT_RULES
+
+    limit = DEFAULT_RULES["console_session"].limit
+    flood = clients()
+    keeper = ConsoleClient(flood)  # same address, keeps its cookie
+    assert (await keeper.get("/console/login")).status_code == 200
+    answers = await asyncio.gather(*(flood.get("/console/login") for _ in range(limit + 10)))
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(200) == limit - 1  # the keeper's first page took one
+    assert statuses.count(429) == 11
+    refused = next(a for a in answers if a.status_code == 429)
+    assert "set-cookie" not in refused.headers
+    assert "Slow down" in refused.text
+    again = await keeper.get("/console/login")
+    assert again.status_code == 200  # its session already exists: nothing new is opened
+    assert (await ConsoleClient(clients()).get("/console/login")).status_code == 200
