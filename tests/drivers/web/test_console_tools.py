@@ -53,12 +53,13 @@ async def web(tools_server: LiveServer) -> AsyncIterator[ConsoleClient]:
 
 
 async def _settled(web: ConsoleClient, path: str) -> httpx.Response:
+    """The installation's page once the server has left ``installing`` (its live stream would reload it then)."""
     for _ in range(600):
-        status = await web.get(f"{path}/status", headers={"HX-Request": "true"})
-        assert status.status_code == 200, status.text
-        if "HX-Refresh" in status.headers:
-            return await web.get(path)
-        assert "every 2s" in status.text  # still installing: htmx keeps polling
+        page = await web.get(path)
+        assert page.status_code == 200, page.text
+        if 'data-state="installing"' not in page.text:
+            return page
+        assert "data-reload" in page.text  # still installing: the page follows its live stream and reloads
         await asyncio.sleep(0.05)
     raise AssertionError("still installing")
 
@@ -189,7 +190,7 @@ async def test_another_users_or_tenants_installation_is_a_404_page(
     for account in (colleague, stranger):
         other = ConsoleClient(web.http)
         await other.sign_in(account.email, PASSWORD)
-        for target in (path, f"{path}/status"):
+        for target in (path, path.replace("/console/", "/console/live/")):
             page = await other.get(target)
             assert page.status_code == 404, target
             assert "Not found" in page.text
