@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from tesserra_core.domain.resources import DesiredState, ResourceStatus
 from tesserra_core.errors import NotFound
 from tesserra_core.usecases.projects import NewProject
 from tesserra_core.usecases.resources import NewResource, ResourceChanges
+from tesserra_http.readiness import Readiness
 from tesserra_web.live import Snapshot, changes, frame
 from tesserra_web.web import Console, LiveLimits
 from tests import support
@@ -367,3 +369,34 @@ async def test_a_live_stream_ends_on_its_lifetime_a_drain_a_sign_out_and_a_404(
     assert not signed_out.done()
     await uc.console_sessions.end(session)
     await asyncio.wait_for(signed_out, 2)
+
+
+async def test_a_drain_ends_the_open_live_streams(tmp_path: Path) -> None:
+    """The hosting server's drain (what its SIGTERM starts) reaches the console: an open stream ends at its next
+    tick, and /ready answers 503, so the browser's next stream goes to another node."""
+    readiness = Readiness()
+    settings = support.test_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'drain.db'}")
+    async with live_server(settings, readiness) as srv:
+        assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
+        owner = await Accounts(srv.uc).tenant_owner()
+        actor, project_id = await _project(srv, owner)
+        await srv.uc.resources.create(actor, project_id, NewResource(type="object_bucket", name="b"))
+        async with httpx.AsyncClient(base_url=srv.url, timeout=30.0) as http:
+            web = ConsoleClient(http)
+            await web.sign_in(owner.email, PASSWORD)
+            cookie = {"Cookie": f"{COOKIE}={web.session}"}
+            async with http.stream("GET", f"/console/live/projects/{project_id}", headers=cookie) as stream:
+                assert stream.status_code == 200
+                events = _events(stream)
+                await asyncio.wait_for(anext(events), 10)
+                readiness.drain()
+                rest = [event async for event in _within(events, 5)]
+            assert all(e["id"].startswith("resource-") for e in rest)
+            assert (await http.get("/ready")).status_code == 503
+
+
+async def _within(events: AsyncIterator[dict[str, str]], seconds: float) -> AsyncIterator[dict[str, str]]:
+    """The events until the stream ends, which must be within ``seconds``."""
+    async with asyncio.timeout(seconds):
+        async for event in events:
+            yield event
