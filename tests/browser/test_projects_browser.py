@@ -68,6 +68,14 @@ async def test_an_upload_shows_its_progress_and_the_file_appears(tab: Tab, peopl
     stored = (await site.uc.files.list(actor, project.id, PageRequest())).items
     assert [(f.name, f.size) for f in stored] == [("big.bin", len(content))]
 
+    await page.set_input_files("#upload-file", files=[{**upload, "buffer": b"again"}])
+    await page.click("#upload button[type=submit]")  # the same name: refused, shown on the form in place
+    alert = page.locator("#main .error[role=alert]")
+    await alert.wait_for()
+    assert "already holds a file named 'big.bin'" in (await alert.text_content() or "")
+    assert page.url.endswith(f"{path}?uploaded=big.bin")  # no navigation: the answer replaced the main content
+    assert await tab.csp_violations() == []
+
     async with page.expect_download() as info:
         await page.click("table a:has-text('big.bin')")
     download = await info.value
