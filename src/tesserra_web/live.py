@@ -21,7 +21,7 @@ from litestar import Request, Response
 from litestar.response import Stream
 
 from tesserra_core.domain.identity import ConsoleSession, Principal
-from tesserra_core.errors import NotFound, TesserraError
+from tesserra_core.errors import TesserraError
 from tesserra_web.web import Console, SignInRequired
 
 AnyRequest = Request[Any, Any, Any]
@@ -77,9 +77,7 @@ async def changes(
                 return
         try:
             current = await snapshot(actor)
-        except NotFound:
-            return  # what it followed is gone; the page's next load says so
-        except TesserraError:
+        except TesserraError:  # what it followed is gone (404), or the viewer may no longer read it
             return
 
 
