@@ -104,13 +104,16 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+async def live_server(settings: Settings, readiness: Any = None) -> AsyncIterator[LiveServer]:
+    """``readiness``: a ``tesserra_http.readiness.Readiness`` the test drains (as the server's SIGTERM would)."""
     from tesserra_http import create_app
     from tesserra_http.protocol import BoundedHttpToolsProtocol
 
     async with running(settings) as uc:
         port = free_port()
-        app: Any = create_app(uc, trusted_proxies=settings.trusted_proxies, proxy_header=settings.proxy_header)
+        app: Any = create_app(
+            uc, trusted_proxies=settings.trusted_proxies, proxy_header=settings.proxy_header, readiness=readiness
+        )
         if uc.ports.tracer.enabled:  # as `tesserra serve` wraps it
             from tesserra_http.traced import TracedApp
 

@@ -164,7 +164,8 @@ def create_app(
     async def mcp(scope: Scope, receive: Receive, send: Send) -> None:
         await endpoint(scope, receive, send)  # type: ignore[arg-type]
 
-    console_endpoint = ConsoleEndpoint(uc)
+    ready = readiness or Readiness()
+    console_endpoint = ConsoleEndpoint(uc, draining=lambda: ready.draining)  # its live streams end on a drain
 
     @asgi(CONSOLE_PATH, is_mount=True, copy_scope=True, opt={"public": True}, include_in_schema=False)
     async def console(scope: Scope, receive: Receive, send: Send) -> None:
@@ -185,7 +186,7 @@ def create_app(
     app = _Litestar(
         route_handlers=[
             *(_once(area(uc)) for area in AREAS),
-            _once(operations.routes(uc, readiness or Readiness(), metrics_token)),
+            _once(operations.routes(uc, ready, metrics_token)),
             mcp,
             console,
             sandbox_proxy,

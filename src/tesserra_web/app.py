@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -18,6 +19,7 @@ from tesserra_web.pages import (
     assets,
     auth,
     domains,
+    files,
     keys,
     mail,
     members,
@@ -64,8 +66,8 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return _friendly(request, 500, "The server failed; try again later.")
 
 
-def build_app(uc: UseCases) -> Litestar:
-    console = Console(uc)
+def build_app(uc: UseCases, draining: Callable[[], bool] = lambda: False) -> Litestar:
+    console = Console(uc, draining)
     environment = Environment(
         loader=PackageLoader("tesserra_web", "templates"), autoescape=True, undefined=StrictUndefined
     )
@@ -78,6 +80,7 @@ def build_app(uc: UseCases) -> Litestar:
             *overview.routes(console),
             *keys.routes(console),
             *projects.routes(console),
+            *files.routes(console),
             *domains.routes(console),
             *zones.routes(console),
             *tools.routes(console),

@@ -42,8 +42,10 @@ def _security_headers(nonce: str) -> list[tuple[bytes, bytes]]:
 class ConsoleEndpoint:
     """An ASGI app serving the console's pages; mount it at ``CONSOLE_PATH``."""
 
-    def __init__(self, uc: UseCases) -> None:
+    def __init__(self, uc: UseCases, draining: Callable[[], bool] = lambda: False) -> None:
+        """``draining`` tells whether the hosting server drains: the console's live streams then end."""
         self._uc = uc
+        self._draining = draining
         self._app: ASGIApp | None = None
         self._building = asyncio.Lock()
 
@@ -68,6 +70,6 @@ class ConsoleEndpoint:
                 if self._app is None:
                     from tesserra_web.app import build_app
 
-                    self._app = build_app(self._uc)  # type: ignore[assignment]
+                    self._app = build_app(self._uc, self._draining)  # type: ignore[assignment]
         assert self._app is not None
         return self._app

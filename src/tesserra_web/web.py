@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -30,6 +31,19 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PAGE_SIZE = 20
 MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LiveLimits:
+    """A live stream's pace: it reads what it shows every ``every`` seconds, checks its session every
+    ``recheck`` seconds, sends a comment after ``keepalive`` quiet seconds and ends after ``lifetime`` (the
+    browser then opens a new one, through every check again)."""
+
+    every: float = 1.0
+    recheck: float = 5.0
+    keepalive: float = 15.0
+    lifetime: float = 300.0
+
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -90,6 +104,9 @@ class SignInRequired(Exception):
     """No signed-in console session: the page answers with the login page."""
 
 
+TOKEN_IN_STREAM = "csrf_in_stream"
+"""A route's ``opt`` key: its body is a stream the handler reads itself (an upload); without the
+``X-CSRF-Token`` header the handler checks the form's ``csrf`` field, sent before the file (``check_token``)."""
 ROTATED = "tesserra.console.rotated"
 """Key of the request's ASGI scope holding the cookie of a session rotated while serving the request."""
 FOUND = "tesserra.console.session"
@@ -101,6 +118,9 @@ class Console:
     """What the pages need beside the request: the use cases, sessions among them (in the shared store)."""
 
     uc: UseCases
+    draining: Callable[[], bool] = lambda: False
+    """Whether the hosting server drains (live streams then end, and the browser reconnects elsewhere)."""
+    live: LiveLimits = LiveLimits()
 
     @property
     def sessions(self) -> ConsoleSessions:
@@ -138,10 +158,18 @@ class Console:
             raise CsrfRefused("this request did not come from the console's own pages")
         session = await self.session(request)
         token = request.headers.get("x-csrf-token")
+        if token is None and request.route_handler.opt.get(TOKEN_IN_STREAM):
+            if session is None:
+                raise CsrfRefused("this form has expired: reload the page and try again")
+            return  # the handler reads the body as a stream: it checks the token that comes before the file
         if token is None:
             form = await request.form()
             value = form.get("csrf")
             token = value if isinstance(value, str) else None
+        self.check_token(session, token)
+
+    @staticmethod
+    def check_token(session: ConsoleSession | None, token: str | None) -> None:
         if session is None or not token or not hmac.compare_digest(token, session.csrf):
             raise CsrfRefused("this form has expired: reload the page and try again")
 
@@ -192,19 +220,32 @@ def render(
     """A page (or, for htmx, a fragment): never cached, with this response's nonce and the CSRF token."""
     return Template(
         template_name=template,
-        context={
-            **context,
-            "nonce": request.scope.get(NONCE, ""),
-            "csrf": session.csrf if session else "",
-            "actor": actor,
-            "can": (lambda scope: actor is not None and Scope(scope) in actor.scopes),
-            "href": href,
-            "path": full_path(request),
-        },
+        context=_context(request, session, actor, context),
         status_code=status,
         headers={"Cache-Control": "no-store"},
         media_type="text/html",
     )
+
+
+def fragment(request: AnyRequest, template: str, *, actor: Principal, **context: Any) -> str:
+    """A fragment as text (what a live stream sends), rendered as ``render`` would, without a form's token."""
+    engine: Any = request.app.template_engine
+    rendered: str = engine.get_template(template).render(**_context(request, None, actor, context))
+    return rendered
+
+
+def _context(
+    request: AnyRequest, session: ConsoleSession | None, actor: Principal | None, context: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        **context,
+        "nonce": request.scope.get(NONCE, ""),
+        "csrf": session.csrf if session else "",
+        "actor": actor,
+        "can": (lambda scope: actor is not None and Scope(scope) in actor.scopes),
+        "href": href,
+        "path": full_path(request),
+    }
 
 
 def back_to(path: str) -> Redirect:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ import pytest
 
 from tesserra_core.domain.domains import RecordType
 from tesserra_core.usecases.domains import NewDomain
+from tesserra_core.usecases.files import Upload
 from tesserra_core.usecases.installations import InstallRequest
 from tesserra_core.usecases.mail import NewEmailAlias, NewMailbox
 from tesserra_core.usecases.projects import NewProject
+from tesserra_core.usecases.resources import NewResource
 from tesserra_core.usecases.zones import NewDnsRecord
 from tests.browser.test_tools_browser import PROBE
 from tests.drivers.http.conftest import PASSWORD, Accounts
@@ -35,6 +38,10 @@ VIEWS = [
     pytest.param({"color_scheme": "dark", "viewport": {"width": 1280, "height": 800}}, id="dark"),
     pytest.param({"color_scheme": "light", "viewport": {"width": 320, "height": 640}}, id="320px"),
 ]
+
+
+async def _chunks(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +66,8 @@ async def test_no_serious_or_critical_violation_on_any_page(
     owner = await people.tenant_owner()
     actor = await site.uc.authenticate(owner.access)
     project = await site.uc.projects.create(actor, NewProject(name="a11y"))
+    await site.uc.files.upload(actor, project.id, Upload("notes.txt", "text/plain", _chunks(b"a11y")))
+    await site.uc.resources.create(actor, project.id, NewResource(type="object_bucket", name="assets"))
     domain = await site.uc.domains.create(actor, NewDomain(name=f"a11y-{uuid.uuid4().hex[:8]}.example.com"))
     await site.uc.zones.create_record(actor, domain.id, NewDnsRecord(name="www", type=RecordType.A, data="192.0.2.7"))
     installed = await site.uc.installations.install(actor, PROBE, InstallRequest(config={"PROBE_TOKEN": "t"}))
@@ -97,6 +106,8 @@ async def test_no_serious_or_critical_violation_on_any_page(
             "/console/",
             "/console/projects",
             f"/console/projects/{project.id}",
+            f"/console/projects/{project.id}/files",
+            f"/console/projects/{project.id}/health",
             "/console/keys",
             "/console/sessions",
             "/console/password",

@@ -6,7 +6,6 @@ and are not idempotent: replaying one would mean holding the whole body."""
 from __future__ import annotations
 
 import base64
-import urllib.parse
 from typing import Annotated, Any
 
 from litestar import Router, delete, get, post
@@ -14,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
+from tesserra_adapters.uploads import DRAIN_LIMIT, MULTIPART_SLACK, MultipartFile, RequestBody, content_disposition
 from tesserra_core.domain.files import FILENAME_PATTERN, FILENAME_RULE
 from tesserra_core.domain.files import MAX_NAME as MAX_FILENAME
 from tesserra_core.domain.paging import Page
@@ -30,11 +30,6 @@ from tesserra_core.usecases.files import (
 from tesserra_core.usecases.guards import CONSOLE
 from tesserra_http.conventions import declare
 from tesserra_http.dependencies import Caller, Paging
-from tesserra_http.uploads import MultipartFile, RequestBody
-
-MULTIPART_SLACK = 64 * 1024
-DRAIN_LIMIT = 16 * 1024 * 1024
-"""After a refused upload, read (and drop) up to this much of the rest, so the client reads the answer."""
 
 
 def _download(route: dict[str, Any]) -> dict[str, Any]:
@@ -46,12 +41,6 @@ def _download(route: dict[str, Any]) -> dict[str, Any]:
         "when none), Content-Disposition: attachment, Repr-Digest (SHA-256) and ETag.",
     )
     return route
-
-
-def content_disposition(name: str) -> str:
-    """RFC 6266: an ASCII fallback ``filename`` and the exact name as RFC 5987 ``filename*``."""
-    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\;' else "_" for c in name)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
 
 
 def routes(uc: UseCases) -> Router:

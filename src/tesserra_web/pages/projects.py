@@ -1,20 +1,23 @@
-"""Projects: the tenant's list (filters and page in the URL) and one project with its resources."""
+"""Projects: the tenant's list (filters and page in the URL), one project with its resources (their status
+live over server-sent events), and its health checks."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.errors import Conflict, PaymentRequired, ValidationFailed
 from tesserra_core.usecases.projects import NewProject
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.live import live
+from tesserra_web.web import Console, Pager, back_to, fragment, href, render
 
 AnyRequest = Request[Any, Any, Any]
 _RESOURCES = PageRequest(limit=50)
@@ -75,4 +78,24 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         resources = await console.uc.resources.list(actor, project_id, _RESOURCES)
         return render(request, "project.html", session=session, actor=actor, project=project, resources=resources)
 
-    return [projects_page, create_project, project_page]
+    @get("/live/projects/{project_id:str}")
+    async def project_live(request: AnyRequest, project_id: FromPath[str]) -> Response[Any]:
+        """The status of the resources the project page shows, as they change."""
+
+        async def statuses(actor: Principal) -> dict[str, str]:
+            resources = await console.uc.resources.list(actor, project_id, _RESOURCES)
+            return {
+                f"resource-{r.id}-status": fragment(request, "resource_status.html", actor=actor, r=r)
+                for r in resources.items
+            }
+
+        return await live(console, request, statuses)
+
+    @get("/projects/{project_id:str}/health")
+    async def health_page(request: AnyRequest, project_id: FromPath[str]) -> Template:
+        session, actor = await console.signed_in(request)
+        project = await console.uc.projects.get(actor, project_id)
+        report = await console.uc.health.project(actor, project_id)
+        return render(request, "project_health.html", session=session, actor=actor, project=project, report=report)
+
+    return [projects_page, create_project, project_page, project_live, health_page]

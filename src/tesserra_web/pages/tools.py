@@ -1,6 +1,6 @@
 """Marketplace and installations: search the marketplace (filters and page in the URL), a tool's detail with
 its install form (secret settings write-only: never filled in, never echoed back), the installations with their
-status (polled by htmx while installing), and a form to call a tool of an installation, its result escaped."""
+status (live over server-sent events), and a form to call a tool of an installation, its result escaped."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from tesserra_core.domain.identity import Principal, Role
-from tesserra_core.domain.tools import InstallationStatus, InstallScope
+from tesserra_core.domain.tools import InstallScope
 from tesserra_core.errors import (
     Conflict,
     NotFound,
@@ -29,7 +29,8 @@ from tesserra_core.errors import (
 from tesserra_core.usecases.installations import InstallRequest, ToolCall
 from tesserra_core.usecases.marketplace import MAX_QUERY, CatalogQuery
 from tesserra_core.usecases.tool_views import MarketplaceToolView, ToolCallView
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.live import live
+from tesserra_web.web import Console, Pager, back_to, fragment, href, render
 
 AnyRequest = Request[Any, Any, Any]
 _REFUSED = (Conflict, PaymentRequired, Unprocessable, ValidationFailed)
@@ -78,7 +79,20 @@ def _arguments(raw: str) -> dict[str, Any]:
 
 
 def routes(console: Console) -> list[HTTPRouteHandler]:
-    return [*_marketplace(console), *_installations(console)]
+    return [*_marketplace(console), *_installations(console), *_removal(console)]
+
+
+def _removal(console: Console) -> list[HTTPRouteHandler]:
+    @post("/installations/{installation_id:str}/remove")
+    async def remove_installation(request: AnyRequest, installation_id: FromPath[str]) -> Redirect:
+        """Behind a box the form requires (a request without it is refused, nothing removed)."""
+        _, actor = await console.signed_in(request)
+        if (await request.form()).get("confirm") != "yes":
+            raise ValidationFailed("tick the box to confirm the removal", code="confirmation_required")
+        await console.uc.installations.remove(actor, installation_id)
+        return back_to(href("/installations"))
+
+    return [remove_installation]
 
 
 def _marketplace(console: Console) -> list[HTTPRouteHandler]:
@@ -147,7 +161,6 @@ def _installations(console: Console) -> list[HTTPRouteHandler]:
         error: str | None = None,
         result: ToolCallView | None = None,
         typed: Mapping[str, str] = {},
-        removal_error: str | None = None,
     ) -> Template:
         session, actor = await console.signed_in(request)
         installation = await console.uc.installations.get(actor, installation_id)
@@ -164,7 +177,6 @@ def _installations(console: Console) -> list[HTTPRouteHandler]:
             result=result,
             pretty=(lambda value: json.dumps(value, indent=2, ensure_ascii=False)),
             form={"name": "", "arguments": "", **typed},
-            removal_error=removal_error,
         )
 
     @get("/installations")
@@ -178,15 +190,30 @@ def _installations(console: Console) -> list[HTTPRouteHandler]:
     async def installation_page(request: AnyRequest, installation_id: FromPath[str]) -> Template:
         return await _installation(request, installation_id)
 
-    @get("/installations/{installation_id:str}/status")
-    async def installation_status(request: AnyRequest, installation_id: FromPath[str]) -> Template:
-        """htmx polls this while the server installs: the status, and once settled the whole page reloads."""
-        session, actor = await console.signed_in(request)
-        installation = await console.uc.installations.get(actor, installation_id)
-        template = render(request, "installation_status.html", session=session, actor=actor, installation=installation)
-        if installation.status is not InstallationStatus.INSTALLING:
-            template.headers["HX-Refresh"] = "true"
-        return template
+    @get("/live/installations")
+    async def installations_live(request: AnyRequest) -> Response[Any]:
+        """The status of the installations the list's page shows, as they change."""
+        pager = Pager.of(request)
+
+        async def statuses(actor: Principal) -> dict[str, str]:
+            page = await console.uc.installations.list(actor, pager.request)
+            return {
+                f"installation-{i.id}-status": fragment(request, "installation_status.html", actor=actor, i=i)
+                for i in page.items
+            }
+
+        return await live(console, request, statuses)
+
+    @get("/live/installations/{installation_id:str}")
+    async def installation_live(request: AnyRequest, installation_id: FromPath[str]) -> Response[Any]:
+        """One installation's status, as it changes (its page reloads once it leaves ``installing``)."""
+
+        async def status(actor: Principal) -> dict[str, str]:
+            i = await console.uc.installations.get(actor, installation_id)
+            html = fragment(request, "installation_status.html", actor=actor, installation=i, reload=True)
+            return {f"installation-{i.id}-status": html}
+
+        return await live(console, request, status)
 
     @post("/installations/{installation_id:str}/call")
     async def call_tool(request: AnyRequest, installation_id: FromPath[str]) -> Template:
@@ -204,13 +231,4 @@ def _installations(console: Console) -> list[HTTPRouteHandler]:
             return await _installation(request, installation_id, exc.status, exc.message, None, typed)
         return await _installation(request, installation_id, result=result, typed=typed)
 
-    @post("/installations/{installation_id:str}/remove")
-    async def remove_installation(request: AnyRequest, installation_id: FromPath[str]) -> Template | Redirect:
-        _, actor = await console.signed_in(request)
-        if (await request.form()).get("confirm") != "yes":
-            refused = "tick the box to confirm the removal"
-            return await _installation(request, installation_id, 400, removal_error=refused)
-        await console.uc.installations.remove(actor, installation_id)
-        return back_to(href("/installations"))
-
-    return [installations_page, installation_page, installation_status, call_tool, remove_installation]
+    return [installations_page, installation_page, installations_live, installation_live, call_tool]

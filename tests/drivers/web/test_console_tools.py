@@ -7,6 +7,7 @@ anyway; another user's or tenant's installation is a 404 page; CSRF is required.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 
@@ -17,7 +18,7 @@ from tesserra_core.domain.identity import Role
 from tests import support
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, PASSWORD, Accounts
 from tests.drivers.http.tools.conftest import PROBE, SECRET, TIME
-from tests.drivers.web.conftest import ConsoleClient
+from tests.drivers.web.conftest import COOKIE, ConsoleClient
 from tests.servers.launchers import CATALOG, write_launchers
 from tests.support import LiveServer, database_url, live_server
 
@@ -53,14 +54,28 @@ async def web(tools_server: LiveServer) -> AsyncIterator[ConsoleClient]:
 
 
 async def _settled(web: ConsoleClient, path: str) -> httpx.Response:
+    """The installation's page once the server has left ``installing`` (its live stream would reload it then)."""
     for _ in range(600):
-        status = await web.get(f"{path}/status", headers={"HX-Request": "true"})
-        assert status.status_code == 200, status.text
-        if "HX-Refresh" in status.headers:
-            return await web.get(path)
-        assert "every 2s" in status.text  # still installing: htmx keeps polling
+        page = await web.get(path)
+        assert page.status_code == 200, page.text
+        if 'data-state="installing"' not in page.text:
+            return page
+        assert "data-reload" in page.text  # still installing: the page follows its live stream and reloads
         await asyncio.sleep(0.05)
     raise AssertionError("still installing")
+
+
+async def _live_list(web: ConsoleClient, seconds: float = 2.5) -> str:
+    """What the installations list's live stream sends in its first ``seconds``."""
+    received = b""
+    headers = {"Cookie": f"{COOKIE}={web.session}"}
+    async with web.http.stream("GET", "/console/live/installations", headers=headers) as stream:
+        assert stream.status_code == 200
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                async for chunk in stream.aiter_bytes():
+                    received += chunk
+    return received.decode()
 
 
 async def _install_probe(web: ConsoleClient, token: str = SECRET) -> str:
@@ -186,15 +201,18 @@ async def test_another_users_or_tenants_installation_is_a_404_page(
     await web.sign_in(owner.email, PASSWORD)
     path = await _install_probe(web, "private-token")  # scope user: only its installer sees it
     await _settled(web, path)
+    installation_id = path.rsplit("/", 1)[1]
+    assert f"installation-{installation_id}-status" in await _live_list(web)  # its installer's stream has it
     colleague = await team_accounts.member(owner.tenant_id, Role.ADMIN)
     stranger = await team_accounts.tenant_owner()
     for account in (colleague, stranger):
         other = ConsoleClient(web.http)
         await other.sign_in(account.email, PASSWORD)
-        for target in (path, f"{path}/status"):
+        for target in (path, path.replace("/console/", "/console/live/")):
             page = await other.get(target)
             assert page.status_code == 404, target
             assert "Not found" in page.text
+        assert installation_id not in await _live_list(other)  # nor does it show in their list's stream
         called = await other.post(f"{path}/call", {"name": "echo", "arguments": '{"text": "x"}'})
         assert called.status_code == 404
         assert "Not found" in called.text

@@ -1,18 +1,20 @@
-"""Request bodies that are files: streamed, never read whole.
+"""Request bodies that are files: streamed, never read whole. Shared by the drivers that take uploads
+(REST's /api/projetos/{id}/arquivos and the console's files page), so both read them one way and answer
+one way: python-multipart's errors become the core's ``ValidationFailed``, the ASGI channel a core ``Upload``.
 
 A raw body is the request stream itself. A ``multipart/form-data`` body goes through
 python-multipart's push parser chunk by chunk; the first part that carries a filename is the file,
-handed on as it arrives (other parts are skipped). Memory holds at most one received chunk.
+handed on as it arrives. Small plain fields before it (a form's CSRF token) are kept, up to
+``MAX_FIELD`` bytes each; other parts are skipped. Memory holds at most one received chunk.
 """
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from litestar.types import Receive
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -21,6 +23,18 @@ from tesserra_core.usecases.files import Upload
 
 MAX_SKIPPED = 1024 * 1024
 """After the file part, at most this much of what follows is read (the closing boundary, small fields)."""
+MAX_FIELD = 4096
+"""A plain field before the file keeps at most this many bytes (a longer one is cut, never grown)."""
+MAX_FIELDS = 16
+"""At most this many plain fields before the file are kept."""
+MULTIPART_SLACK = 64 * 1024
+"""What a multipart body may add to the file it carries (boundaries, part headers, small fields): a declared
+Content-Length past the per-file limit and this is refused before a byte is read."""
+DRAIN_LIMIT = 16 * 1024 * 1024
+"""After a refused upload, read (and drop) up to this much of the rest, so the client reads the answer."""
+
+Receive = Callable[[], Awaitable[Any]]
+"""An ASGI ``receive`` channel."""
 
 _FILENAME_STAR = re.compile(r"filename\*\s*=\s*([^;]+)", re.IGNORECASE)
 
@@ -94,6 +108,10 @@ class MultipartFile:
         self._file_done = False
         self._ended = False
         self._found: tuple[str, str | None] | None = None
+        self._field_name: str | None = None
+        self._field_value = bytearray()
+        self.fields: dict[str, str] = {}
+        """Plain fields that came before the file part (name to value, UTF-8, cut at ``MAX_FIELD``)."""
         self._pending: list[bytes] = []
         callbacks: Any = {
             "on_part_begin": self._part_begin,
@@ -126,8 +144,13 @@ class MultipartFile:
     def _headers_finished(self) -> None:
         if self._found is not None:
             return
-        filename = _filename(self._headers.get(b"content-disposition", b""))
+        disposition = self._headers.get(b"content-disposition", b"")
+        filename = _filename(disposition)
         if filename is None:
+            _, params = parse_options_header(disposition)
+            name = params.get(b"name")
+            if name is not None and len(self.fields) < MAX_FIELDS:
+                self._field_name, self._field_value = name.decode("utf-8", "replace"), bytearray()
             return
         part_type = self._headers.get(b"content-type")
         self._found = (filename, part_type.decode("latin-1") if part_type else None)
@@ -136,11 +159,17 @@ class MultipartFile:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
             self._pending.append(bytes(data[start:end]))
+        elif self._field_name is not None:
+            room = MAX_FIELD - len(self._field_value)
+            self._field_value += data[start : start + max(0, min(end - start, room))]
 
     def _part_end(self) -> None:
         if self._in_file:
             self._in_file = False
             self._file_done = True
+        elif self._field_name is not None:
+            self.fields[self._field_name] = self._field_value.decode("utf-8", "replace")
+            self._field_name = None
 
     def _end(self) -> None:
         self._ended = True
@@ -174,3 +203,9 @@ class MultipartFile:
         skipped = 0
         while not self._ended and skipped < MAX_SKIPPED and (fed := await self._feed()):
             skipped += fed
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266, for a download: an ASCII fallback ``filename`` and the exact name as RFC 5987 ``filename*``."""
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\;' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
