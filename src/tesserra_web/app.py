@@ -15,8 +15,10 @@ from litestar.template import TemplateConfig
 from tesserra_core.errors import TesserraError
 from tesserra_core.facade import UseCases
 from tesserra_web.pages import (
+    agents,
     assets,
     auth,
+    chat,
     domains,
     keys,
     mail,
@@ -80,6 +82,8 @@ def build_app(uc: UseCases) -> Litestar:
             *tools.routes(console),
             *mail.routes(console),
             *members.routes(console),
+            *agents.routes(console),
+            *chat.routes(console),
         ],
         before_request=console.check_unsafe,
         before_send=[send_rotated],
