@@ -220,6 +220,10 @@
     })
       .then(function (response) {
         var type = response.headers.get("content-type") || "";
+        if (response.redirected) {
+          window.location.assign(response.url); // signed out meanwhile: the login page
+          return;
+        }
         if (!response.ok || type.indexOf("text/event-stream") !== 0) {
           return failure(response).then(say);
         }

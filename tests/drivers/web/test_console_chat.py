@@ -510,3 +510,41 @@ async def test_chat_writes_need_the_csrf_token_and_this_origin(
     assert (await chat_server.uc.projects.get(await chat_server.uc.authenticate(owner.access), project)).id == project
     assert (await web.post(f"{base}/messages/{answer}/cancel")).status_code == 303
     assert (await streamed.end())[-1][2]["status"] == "cancelled"
+
+
+async def test_hostile_input_is_a_4xx_page_never_a_500(
+    browsers: Callable[[], ConsoleClient], people: Accounts, model: ScriptedModelServer
+) -> None:
+    owner = await people.tenant_owner()
+    web = await _signed_in(browsers, owner)
+    conversation = await _start(web)
+    model.script(say("Oi."))
+    streamed = Streamed(web, conversation, "Oi")
+    answer = (await streamed.end())[0][2]["message_id"]
+    base = f"/console/chat/{conversation}"
+    await web.get(base)
+    for value in ("abc", "-1", "9" * 40):
+        events = await web.get(f"{base}/messages/{answer}/events", headers={"Last-Event-ID": value})
+        assert events.status_code == 400, value
+        assert "Last-Event-ID" in events.text
+    for path in (f"{base}?page=0", "/console/chat?page=x", "/console/agents?vertical=" + "v" * 65):
+        assert (await web.get(path)).status_code == 400, path
+    for path, form in (
+        ("/console/chat", {"agent_id": ""}),
+        ("/console/chat", {"agent_id": "a" * 65}),
+        ("/console/chat", {"agent_id": OPS, "title": "t" * 201}),
+        ("/console/chat", {"agent_id": OPS, "title": "bad\x00title"}),
+        (f"{base}/messages", {"content": "x" * 32_001}),
+        (f"{base}/messages", {"content": "nul\x00byte"}),
+        (f"{base}/messages/{answer}/approvals/nope", {"decision": ""}),
+        ("/console/agents", {"name": "no vertical", "instructions": "x"}),
+        ("/console/agents", {"name": "", "vertical": "support", "instructions": "x"}),
+        ("/console/agents", {"name": "n", "vertical": "nowhere", "instructions": "x"}),
+    ):
+        refused = await web.post(path, form)
+        assert 400 <= refused.status_code < 500, (path, form, refused.status_code)
+        assert "<html" in refused.text
+    assert (await web.post(f"{base}/messages/nope/cancel")).status_code == 404
+    assert (await web.post(f"{base}/messages/{answer}/approvals/nope", {"decision": "approve"})).status_code == 404
+    assert (await web.post("/console/chat", {"agent_id": "no-such-agent"})).status_code == 404
+    assert (await web.get("/console/chat/no-such-conversation")).status_code == 404
