@@ -51,7 +51,8 @@ async def _frames(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
 
 
 def event_stream(events: AsyncIterator[StreamEvent], status_code: int = 200) -> Stream:
-    """The answer's events as server-sent events (as /api sends them): never cached, never buffered."""
+    """The answer's events as server-sent events, framed by the core as /api sends them (this driver does
+    not import the HTTP driver): never cached, never buffered by a proxy."""
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return Stream(_frames(events), media_type=EVENT_STREAM, status_code=status_code, headers=headers)
 
@@ -152,8 +153,7 @@ async def conversation_view(
     session, actor = await console.signed_in(request)
     conversation = await console.uc.conversations.get(actor, conversation_id)
     asked = "page" in request.query_params
-    pager = Pager.of(request) if asked else Pager(1, MESSAGES_PER_PAGE)
-    pager = Pager(pager.number, MESSAGES_PER_PAGE)
+    pager = Pager(Pager.of(request).number if asked else 1, MESSAGES_PER_PAGE)
     page = await console.uc.conversations.messages(actor, conversation_id, pager.request)
     if not asked and pager.pages(page) > 1:
         pager = Pager(pager.pages(page), MESSAGES_PER_PAGE)

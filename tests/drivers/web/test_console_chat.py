@@ -21,6 +21,7 @@ from tesserra_adapters.memory.models import call, say
 from tesserra_core.domain.identity import Role
 from tesserra_core.errors import NotFound
 from tesserra_core.ports.models import Finish, TextDelta
+from tesserra_core.usecases.conversations import NewMessage
 from tesserra_core.usecases.projects import NewProject
 from tests import support
 from tests.drivers.http.chat.test_chat_streams import parse
@@ -548,3 +549,25 @@ async def test_hostile_input_is_a_4xx_page_never_a_500(
     assert (await web.post(f"{base}/messages/{answer}/approvals/nope", {"decision": "approve"})).status_code == 404
     assert (await web.post("/console/chat", {"agent_id": "no-such-agent"})).status_code == 404
     assert (await web.get("/console/chat/no-such-conversation")).status_code == 404
+
+
+async def test_a_long_conversation_opens_on_its_newest_page(
+    browsers: Callable[[], ConsoleClient], people: Accounts, model: ScriptedModelServer, chat_server: LiveServer
+) -> None:
+    owner = await people.tenant_owner()
+    actor = await chat_server.uc.authenticate(owner.access)
+    web = await _signed_in(browsers, owner)
+    conversation = await _start(web)
+    model.script(then=say("ok"))
+    for n in range(26):  # 52 messages: two pages of 50
+        await chat_server.uc.conversations.send(actor, conversation, NewMessage(content=f"message {n:02d}"))
+
+    newest = await web.get(f"/console/chat/{conversation}")
+
+    assert "Page 2 of 2 (52 in all)" in newest.text
+    assert "message 25" in newest.text
+    assert "message 00" not in newest.text
+    assert f'href="/console/chat/{conversation}?page=1"' in newest.text
+    oldest = await web.get(f"/console/chat/{conversation}?page=1")
+    assert "message 00" in oldest.text
+    assert "message 25" not in oldest.text
