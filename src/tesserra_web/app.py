@@ -16,8 +16,10 @@ from litestar.template import TemplateConfig
 from tesserra_core.errors import TesserraError
 from tesserra_core.facade import UseCases
 from tesserra_web.pages import (
+    agents,
     assets,
     auth,
+    chat,
     domains,
     files,
     keys,
@@ -87,6 +89,8 @@ def build_app(uc: UseCases, draining: Callable[[], bool] = lambda: False) -> Lit
             *shared_tools.routes(console),
             *mail.routes(console),
             *members.routes(console),
+            *agents.routes(console),
+            *chat.routes(console),
         ],
         before_request=console.check_unsafe,
         before_send=[send_rotated],

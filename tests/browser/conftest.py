@@ -19,6 +19,7 @@ import pytest
 
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Accounts
 from tests.servers.launchers import CATALOG, write_launchers
+from tests.servers.scripted_model import ScriptedModelServer, scripted_model
 from tests.support import LiveServer, database_url, live_server, missing, test_settings
 
 CHROMIUM = os.environ.get("TESSERRA_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -61,7 +62,14 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 @pytest.fixture(scope="package")
-async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+async def model() -> AsyncIterator[ScriptedModelServer]:
+    """The suite's scripted OpenAI-compatible server the chat pages' agents answer with (each test scripts it)."""
+    async with scripted_model() as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+async def site(tmp_path_factory: pytest.TempPathFactory, model: ScriptedModelServer) -> AsyncIterator[LiveServer]:
     """The console's server: every browser test signs in from 127.0.0.1, so the per-IP login limit is scaled.
     Per package, not per session: it and the tool servers its tests install end with the browser tests,
     not at the end of the whole run (tests/tools/test_no_orphans.py found them still running)."""
@@ -70,7 +78,15 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveSe
     async with (
         database_url("sqlite", tmp) as url,
         live_server(
-            test_settings(tmp, url, rate_limit_scale=100.0, catalog_source=str(CATALOG), tool_script_dirs=scripts)
+            test_settings(
+                tmp,
+                url,
+                rate_limit_scale=100.0,
+                catalog_source=str(CATALOG),
+                tool_script_dirs=scripts,
+                model_base_url=model.url,
+                model="tiny-chat",
+            )
         ) as srv,
     ):
         assert await srv.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)

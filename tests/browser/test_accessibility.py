@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
+from tesserra_adapters.memory.models import call, say
 from tesserra_core.domain.domains import RecordType
+from tesserra_core.usecases.agents import NewAgent
+from tesserra_core.usecases.conversations import NewConversation, NewMessage
 from tesserra_core.usecases.domains import NewDomain
 from tesserra_core.usecases.files import Upload
 from tesserra_core.usecases.installations import InstallRequest
@@ -25,6 +28,7 @@ from tesserra_core.usecases.zones import NewDnsRecord
 from tests.browser.test_tools_browser import PROBE
 from tests.drivers.http.conftest import PASSWORD, Accounts
 from tests.drivers.web.test_console_mail import verified_domain
+from tests.servers.scripted_model import ScriptedModelServer
 from tests.support import LiveServer, missing
 
 SCREENSHOTS = Path(
@@ -55,6 +59,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
     chromium: Any,
     site: LiveServer,
     people: Accounts,
+    model: ScriptedModelServer,
     view: dict[str, Any],
     request: pytest.FixtureRequest,
     screenshots: Path,
@@ -74,6 +79,14 @@ async def test_no_serious_or_critical_violation_on_any_page(
     mail_domain = await verified_domain(site, owner.tenant_id)
     mailbox = await site.uc.mail.create_mailbox(actor, NewMailbox(address=f"a@{mail_domain}", password="a11y-pass-12"))
     alias = await site.uc.mail.create_alias(actor, NewEmailAlias(source=f"b@{mail_domain}", destinations=["c@x.org"]))
+    agent = await site.uc.agents.create_private(
+        actor, NewAgent(vertical="support", name="a11y agent", instructions="Answer briefly.")
+    )
+    chat = await site.uc.conversations.start(actor, NewConversation(agent_id="ops-assistant"))
+    waiting = await site.uc.conversations.start(actor, NewConversation(agent_id="ops-assistant", title="waiting"))
+    model.script(say("Hello <b>there</b>.", pieces=2), call("delete_project", {"project_id": project.id}))
+    await site.uc.conversations.send(actor, chat.id, NewMessage(content="Hi"))
+    await site.uc.conversations.send(actor, waiting.id, NewMessage(content="Delete it"))  # waits for approval
     context = await chromium.new_context(bypass_csp=True, **view)
     try:
         page = await context.new_page()
@@ -90,6 +103,9 @@ async def test_no_serious_or_critical_violation_on_any_page(
             name = name.replace(f"installations-{installed.id.lower()}", "installation")
             name = name.replace(f"mailboxes-{mailbox.id.lower()}", "mailbox")
             name = name.replace(f"aliases-{alias.id.lower()}", "alias")
+            name = name.replace(f"agents-{agent.id.lower()}", "agent")
+            name = name.replace(f"chat-{chat.id.lower()}", "conversation")
+            name = name.replace(f"chat-{waiting.id.lower()}", "conversation-approval")
             await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
@@ -126,6 +142,11 @@ async def test_no_serious_or_critical_violation_on_any_page(
             f"/console/mailboxes/{mailbox.id}",
             "/console/aliases",
             f"/console/aliases/{alias.id}",
+            "/console/agents",
+            f"/console/agents/{agent.id}",
+            "/console/chat",
+            f"/console/chat/{chat.id}",
+            f"/console/chat/{waiting.id}",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)

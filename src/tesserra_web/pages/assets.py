@@ -13,6 +13,7 @@ from litestar.params import FromPath
 ASSETS = {
     "htmx.min.js": "text/javascript",
     "console.js": "text/javascript",
+    "chat.js": "text/javascript",
     "console.css": "text/css",
 }
 """The files served from /console/static; htmx.min.js is htmx 2.0.4 as published (its sha256 is tested)."""
