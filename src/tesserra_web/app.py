@@ -17,6 +17,7 @@ from tesserra_core.facade import UseCases
 from tesserra_web.pages import (
     assets,
     auth,
+    containers,
     domains,
     keys,
     mail,
@@ -24,6 +25,7 @@ from tesserra_web.pages import (
     overview,
     password,
     projects,
+    sandboxes,
     sessions,
     tools,
 )
@@ -78,6 +80,8 @@ def build_app(uc: UseCases) -> Litestar:
             *projects.routes(console),
             *domains.routes(console),
             *tools.routes(console),
+            *sandboxes.routes(console),
+            *containers.routes(console),
             *mail.routes(console),
             *members.routes(console),
         ],
