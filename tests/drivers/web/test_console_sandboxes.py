@@ -60,7 +60,7 @@ async def _act(console: ConsoleClient, path: str, action: str) -> httpx.Response
     return await console.get(done.headers["location"])
 
 
-async def _sandbox_of(server: LiveServer, account_access: str, name: str) -> str:
+async def a_sandbox(server: LiveServer, account_access: str, name: str) -> str:
     actor = await server.uc.authenticate(account_access)
     box = await server.uc.sandboxes.create(actor, NewSandbox(name=name, command=COMMAND.split(), ports=[PORT]))
     return box.id
@@ -129,7 +129,7 @@ async def test_an_action_the_state_forbids_is_the_409_naming_the_state(
     console: ConsoleClient, accounts: Accounts, server: LiveServer
 ) -> None:
     owner = await accounts.tenant_owner()
-    sid = await _sandbox_of(server, owner.access, "forbid")
+    sid = await a_sandbox(server, owner.access, "forbid")
     await console.sign_in(owner.email, PASSWORD)
     path = f"/console/sandboxes/{sid}"
     stopped = await _act(console, path, "stop")
@@ -196,7 +196,7 @@ async def test_a_viewer_sees_no_write_controls_and_the_server_refuses_them(
     console: ConsoleClient, accounts: Accounts, server: LiveServer
 ) -> None:
     owner = await accounts.tenant_owner()
-    sid = await _sandbox_of(server, owner.access, "viewed")
+    sid = await a_sandbox(server, owner.access, "viewed")
     viewer = await accounts.member(owner.tenant_id, Role.VIEWER)
     await console.sign_in(viewer.email, PASSWORD)
     listed = await console.get("/console/sandboxes")
@@ -224,7 +224,7 @@ async def test_another_tenants_sandbox_is_the_404_page_and_csrf_is_required(
     console: ConsoleClient, accounts: Accounts, server: LiveServer
 ) -> None:
     mine, theirs = await accounts.tenant_owner(), await accounts.tenant_owner()
-    sid = await _sandbox_of(server, theirs.access, "secret-name-" + uuid.uuid4().hex[:6])
+    sid = await a_sandbox(server, theirs.access, "secret-name-" + uuid.uuid4().hex[:6])
     await console.sign_in(mine.email, PASSWORD)
     for path in (f"/console/sandboxes/{sid}", "/console/sandboxes/missing"):
         page = await console.get(path)
