@@ -72,7 +72,9 @@ async def test_create_and_act_on_a_sandbox_with_the_keyboard(tab: Tab, people: A
     assert "Directory listing" in await page.content()
     cookies = await page.context.cookies()
     proxy = [c for c in cookies if c["name"] == "tesserra_proxy"]
-    assert proxy and proxy[0]["httpOnly"] and proxy[0]["path"].startswith("/api/runtime/proxy/")
+    assert proxy
+    assert proxy[0]["httpOnly"]
+    assert proxy[0]["path"].startswith("/api/runtime/proxy/")
 
     await tab.visit(path, "sandbox (again)")
     await _press(page, "action-delete")

@@ -113,6 +113,28 @@ def _origin(request: AnyRequest) -> str:
 
 
 def routes(console: Console) -> list[HTTPRouteHandler]:
+    return [*_pages(console), *_actions(console)]
+
+
+async def _detail(
+    console: Console, request: AnyRequest, sandbox_id: str, status: int = 200, error: str | None = None
+) -> Template:
+    session, actor = await console.signed_in(request)
+    sandbox = await console.uc.sandboxes.get(actor, sandbox_id)
+    return render(
+        request,
+        "sandbox.html",
+        status=status,
+        error=error,
+        session=session,
+        actor=actor,
+        sandbox=sandbox,
+        actions=[a.value for a in sandbox.actions if a is not SandboxAction.DELETE]
+        + (["keepalive"] if sandbox.state is SandboxState.RUNNING else []),
+    )
+
+
+def _pages(console: Console) -> list[HTTPRouteHandler]:
     async def _form(request: AnyRequest, status: int = 200, error: str | None = None, **typed: str) -> Template:
         session, actor = await console.signed_in(request)
         return render(
@@ -126,21 +148,6 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             on_ttl=[v.value for v in OnTtl],
             on_idle=[v.value for v in OnIdle],
             max_ttl=MAX_TTL,
-        )
-
-    async def _detail(request: AnyRequest, sandbox_id: str, status: int = 200, error: str | None = None) -> Template:
-        session, actor = await console.signed_in(request)
-        sandbox = await console.uc.sandboxes.get(actor, sandbox_id)
-        return render(
-            request,
-            "sandbox.html",
-            status=status,
-            error=error,
-            session=session,
-            actor=actor,
-            sandbox=sandbox,
-            actions=[a.value for a in sandbox.actions if a is not SandboxAction.DELETE]
-            + (["keepalive"] if sandbox.state is SandboxState.RUNNING else []),
         )
 
     @get("/sandboxes")
@@ -177,7 +184,13 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
 
     @get("/sandboxes/{sandbox_id:str}")
     async def sandbox_page(request: AnyRequest, sandbox_id: FromPath[str]) -> Template:
-        return await _detail(request, sandbox_id)
+        return await _detail(console, request, sandbox_id)
+
+    return [sandboxes_page, new_sandbox_page, create_sandbox, sandbox_page]
+
+
+def _actions(console: Console) -> list[HTTPRouteHandler]:
+    """Each answers 303 to the sandbox's page, or that page with the refusal (409 naming the state, ...)."""
 
     @post("/sandboxes/{sandbox_id:str}/actions/{action:str}")
     async def act(request: AnyRequest, sandbox_id: FromPath[str], action: FromPath[str]) -> Template | Redirect:
@@ -185,7 +198,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         try:
             await console.uc.sandboxes.action(actor, sandbox_id, action)
         except _REFUSED as exc:
-            return await _detail(request, sandbox_id, exc.status, exc.message)
+            return await _detail(console, request, sandbox_id, exc.status, exc.message)
         return back_to(href(f"/sandboxes/{sandbox_id}"))
 
     @post("/sandboxes/{sandbox_id:str}/delete")
@@ -194,7 +207,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         try:
             await console.uc.sandboxes.delete(actor, sandbox_id)
         except _REFUSED as exc:
-            return await _detail(request, sandbox_id, exc.status, exc.message)
+            return await _detail(console, request, sandbox_id, exc.status, exc.message)
         return back_to(href(f"/sandboxes/{sandbox_id}"))
 
     @post("/sandboxes/{sandbox_id:str}/open")
@@ -204,7 +217,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         try:
             minted = await console.uc.runtime.mint_token(actor, sandbox_id, None, None, _origin(request))
         except _REFUSED as exc:
-            return await _detail(request, sandbox_id, exc.status, exc.message)
+            return await _detail(console, request, sandbox_id, exc.status, exc.message)
         return back_to(f"{minted.proxy_url}?{urlencode({TOKEN_QUERY: minted.token})}")
 
-    return [sandboxes_page, new_sandbox_page, create_sandbox, sandbox_page, act, delete_sandbox, open_sandbox]
+    return [act, delete_sandbox, open_sandbox]

@@ -67,7 +67,8 @@ async def test_list_filter_stop_start_restart_and_remove(
     stopped = await _act(console, path, "stop")
     assert _state(stopped) == "exited"
     seen = await server.uc.ports.runtime.inspect(cid)
-    assert seen is not None and seen.state is WorkloadState.EXITED
+    assert seen is not None
+    assert seen.state is WorkloadState.EXITED
     assert f'href="{path}"' in (await console.get("/console/containers?state=exited")).text
     assert _state(await _act(console, path, "start")) == "running"
     assert _state(await _act(console, path, "restart")) == "running"
@@ -102,7 +103,8 @@ async def test_viewers_and_members_see_no_controls_and_the_server_refuses_them(
         assert refused.status_code == 403, role
         assert "Not allowed" in refused.text
     seen = await server.uc.ports.runtime.inspect(cid)
-    assert seen is not None and seen.state is WorkloadState.RUNNING
+    assert seen is not None
+    assert seen.state is WorkloadState.RUNNING
     await server.uc.sandboxes.delete(await server.uc.authenticate(owner.access), sid)
 
 
@@ -125,5 +127,6 @@ async def test_another_tenants_container_is_the_404_page_and_csrf_is_required(
         refused = await console.post(f"{path}/actions/stop", origin=origin, csrf=csrf)
         assert refused.status_code == 403, (origin, csrf)
     seen = await server.uc.ports.runtime.inspect(cid)
-    assert seen is not None and seen.state is WorkloadState.RUNNING
+    assert seen is not None
+    assert seen.state is WorkloadState.RUNNING
     await server.uc.sandboxes.delete(await server.uc.authenticate(theirs.access), sid)

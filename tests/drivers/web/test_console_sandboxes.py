@@ -88,7 +88,8 @@ async def test_create_pause_resume_open_and_delete_through_the_pages(
 
     paused = await _act(console, path, "pause")
     assert _state(paused) == "paused"
-    assert 'id="action-resume"' in paused.text and 'id="action-pause"' not in paused.text
+    assert 'id="action-resume"' in paused.text
+    assert 'id="action-pause"' not in paused.text
     assert "<td>running</td><td>pausing</td><td>request</td><td>pause</td>" in paused.text
     listed = await console.get("/console/sandboxes?state=paused")
     assert f'href="{path}"' in listed.text
