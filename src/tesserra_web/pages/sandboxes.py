@@ -20,7 +20,7 @@ from litestar.response import Redirect, Template
 from tesserra_core.domain.sandboxes import GONE, OnIdle, OnTtl, SandboxAction, SandboxState
 from tesserra_core.errors import Conflict, PaymentRequired, Unprocessable, ValidationFailed
 from tesserra_core.usecases.runtime_views import TOKEN_QUERY
-from tesserra_core.usecases.sandbox_views import MAX_TTL, NewSandbox
+from tesserra_core.usecases.sandbox_views import MAX_TTL, NewSandbox, SandboxChanges
 from tesserra_web.web import Console, Pager, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -107,6 +107,22 @@ def _new_sandbox(form: Mapping[str, Any]) -> NewSandbox:
         raise ValidationFailed(f"this sandbox cannot be created: {exc}", code="validation_failed") from None
 
 
+def _changes(form: Mapping[str, Any]) -> SandboxChanges:
+    """The clocks form as the PATCH body: empty fields left out (unchanged)."""
+    body: dict[str, Any] = {"no_idle_timeout": str(form.get("no_idle_timeout", "")) == "on"}
+    for key in ("ttl_seconds", "idle_timeout_seconds"):
+        seconds = _seconds(str(form.get(key, "")), key)
+        if seconds is not None:
+            body[key] = seconds
+    for key in ("on_ttl", "on_idle"):
+        if str(form.get(key, "")):
+            body[key] = str(form.get(key, ""))
+    try:
+        return msgspec.convert(body, SandboxChanges)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"these clocks cannot be set: {exc}", code="validation_failed") from None
+
+
 def _origin(request: AnyRequest) -> str:
     """The URL this console is served on (the core prefers a configured public URL)."""
     return f"{request.url.scheme}://{request.url.netloc}"
@@ -131,6 +147,8 @@ async def _detail(
         sandbox=sandbox,
         actions=[a.value for a in sandbox.actions if a is not SandboxAction.DELETE]
         + (["keepalive"] if sandbox.state is SandboxState.RUNNING else []),
+        on_ttl=[v.value for v in OnTtl],
+        on_idle=[v.value for v in OnIdle],
     )
 
 
@@ -201,6 +219,17 @@ def _actions(console: Console) -> list[HTTPRouteHandler]:
             return await _detail(console, request, sandbox_id, exc.status, exc.message)
         return back_to(href(f"/sandboxes/{sandbox_id}"))
 
+    @post("/sandboxes/{sandbox_id:str}/clocks")
+    async def set_clocks(request: AnyRequest, sandbox_id: FromPath[str]) -> Template | Redirect:
+        """A new lifetime (counted from now, within the plan) or idle timeout: what an expired sandbox
+        needs before it may start again."""
+        _, actor = await console.signed_in(request)
+        try:
+            await console.uc.sandboxes.update(actor, sandbox_id, _changes(await request.form()))
+        except _REFUSED as exc:
+            return await _detail(console, request, sandbox_id, exc.status, exc.message)
+        return back_to(href(f"/sandboxes/{sandbox_id}"))
+
     @post("/sandboxes/{sandbox_id:str}/delete")
     async def delete_sandbox(request: AnyRequest, sandbox_id: FromPath[str]) -> Template | Redirect:
         _, actor = await console.signed_in(request)
@@ -220,4 +249,4 @@ def _actions(console: Console) -> list[HTTPRouteHandler]:
             return await _detail(console, request, sandbox_id, exc.status, exc.message)
         return back_to(f"{minted.proxy_url}?{urlencode({TOKEN_QUERY: minted.token})}")
 
-    return [act, delete_sandbox, open_sandbox]
+    return [act, set_clocks, delete_sandbox, open_sandbox]

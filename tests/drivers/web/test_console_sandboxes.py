@@ -1,10 +1,10 @@
 """The sandbox pages over a real socket, on the server's default runtime (processes under bubblewrap and
 pasta, as /api/sandboxes' tests): an owner creates a sandbox from the form, sees it running with its clocks
 and events, pauses, resumes and deletes it (no process left); an action its state forbids is the 409 naming
-the state; "open" mints a proxy token and sends the browser to the proxy, which answers with the sandbox's
-own page; the list filters by state in the URL; hostile form input is a 4xx page with the message, never a
-5xx; a viewer sees no write controls and the server refuses the writes anyway; another tenant's sandbox is a
-404 page; CSRF is required."""
+the state; the clocks form sets a new lifetime (within the plan); "open" mints a proxy token and sends the
+browser to the proxy, which answers with the sandbox's own page; the list filters by state in the URL;
+hostile form input is a 4xx page with the message, never a 5xx; a viewer sees no write controls and the
+server refuses the writes anyway; another tenant's sandbox is a 404 page; CSRF is required."""
 
 from __future__ import annotations
 
@@ -210,6 +210,7 @@ async def test_a_viewer_sees_no_write_controls_and_the_server_refuses_them(
     for path, form in (
         ("/console/sandboxes", _form("v")),
         (f"/console/sandboxes/{sid}/actions/pause", {}),
+        (f"/console/sandboxes/{sid}/clocks", {"ttl_seconds": "60"}),
         (f"/console/sandboxes/{sid}/delete", {}),
         (f"/console/sandboxes/{sid}/open", {}),
     ):
@@ -232,7 +233,7 @@ async def test_another_tenants_sandbox_is_the_404_page_and_csrf_is_required(
         assert page.status_code == 404
         assert "no such sandbox" in page.text
     assert "secret-name" not in (await console.get("/console/sandboxes")).text
-    for action in ("actions/pause", "delete", "open"):
+    for action in ("actions/pause", "clocks", "delete", "open"):
         refused = await console.post(f"/console/sandboxes/{sid}/{action}")
         assert refused.status_code == 404, action
     theirs_actor = await server.uc.authenticate(theirs.access)
@@ -247,3 +248,38 @@ async def test_another_tenants_sandbox_is_the_404_page_and_csrf_is_required(
         assert "own pages" in refused.text or "has expired" in refused.text
     assert (await server.uc.sandboxes.get(theirs_actor, sid)).state.value == "running"
     await server.uc.sandboxes.delete(theirs_actor, sid)
+
+
+async def test_the_clocks_form_sets_a_new_lifetime_and_refuses_bad_input(
+    console: ConsoleClient, accounts: Accounts, server: LiveServer
+) -> None:
+    owner = await accounts.tenant_owner()
+    sid = await a_sandbox(server, owner.access, "clocked")
+    await console.sign_in(owner.email, PASSWORD)
+    path = f"/console/sandboxes/{sid}"
+    before = await console.get(path)
+    assert 'id="clocks"' in before.text
+    assert "no idle timeout" in before.text
+    done = await console.post(
+        f"{path}/clocks", {"ttl_seconds": "7200", "on_ttl": "delete", "idle_timeout_seconds": "300", "on_idle": "stop"}
+    )
+    assert done.status_code == 303, done.text
+    after = await console.get(path)
+    assert "(then delete; lifetime 7200 s)" in after.text
+    assert "(then stop; after 300 s idle)" in after.text
+    removed = await console.post(f"{path}/clocks", {"no_idle_timeout": "on"})
+    assert removed.status_code == 303
+    assert "no idle timeout" in (await console.get(path)).text
+    for fields, status, message in (
+        ({"ttl_seconds": "-1"}, 400, "Expected `int` &gt;= 1"),
+        ({"ttl_seconds": "ten"}, 400, "ttl_seconds must be a whole number of seconds"),
+        ({"ttl_seconds": str(25 * 3600)}, 402, "passes the maximum of plan"),
+        ({"on_idle": "explode"}, 400, "on_idle"),
+    ):
+        refused = await console.post(f"{path}/clocks", fields)
+        assert refused.status_code == status, (fields, refused.text)
+        assert message in refused.text
+    await console.post(f"{path}/delete")
+    late = await console.post(f"{path}/clocks", {"ttl_seconds": "60"})
+    assert late.status_code == 409
+    assert "the sandbox is deleted" in late.text
