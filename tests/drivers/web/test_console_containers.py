@@ -116,6 +116,7 @@ async def test_another_tenants_container_is_the_404_page_and_csrf_is_required(
     await console.sign_in(mine.email, PASSWORD)
     path = f"/console/containers/{cid}"
     assert f'href="{path}"' not in (await console.get("/console/containers")).text
+    assert (await console.get("/console/containers/a%00b")).status_code in (400, 404)  # NUL: never a 5xx
     for target in (path, "/console/containers/missing", "/console/containers/" + "x" * 200):
         page = await console.get(target)
         assert page.status_code == 404, target

@@ -175,6 +175,10 @@ async def test_an_action_the_state_forbids_is_the_409_naming_the_state(
         ({"command": "", "image": ""}, 422, "a sandbox needs an image or a command"),
         ({"name": ""}, 400, "name"),
         ({"name": "<script>alert(1)</script>", "ports": "x"}, 400, "ports"),
+        ({"name": "a\u0000b"}, 400, "name"),
+        ({"command": "python3 -c \u0000"}, 400, "command"),
+        ({"env": "A=\u0000"}, 400, "env"),
+        ({"image": "evil\u0000:latest"}, 400, "image"),
     ],
 )
 async def test_hostile_form_input_is_a_4xx_page_with_the_message(
@@ -228,6 +232,11 @@ async def test_another_tenants_sandbox_is_the_404_page_and_csrf_is_required(
     mine, theirs = await accounts.tenant_owner(), await accounts.tenant_owner()
     sid = await a_sandbox(server, theirs.access, "secret-name-" + uuid.uuid4().hex[:6])
     await console.sign_in(mine.email, PASSWORD)
+    assert (await console.get("/console/sandboxes/a%00b")).status_code in (400, 404)  # NUL: never a 5xx
+    for bad in ("state=deleted", "state=zombie", "page=0", "page=x"):
+        refused = await console.get(f"/console/sandboxes?{bad}")
+        assert refused.status_code == 400, bad
+        assert "must be" in refused.text
     for path in (f"/console/sandboxes/{sid}", "/console/sandboxes/missing"):
         page = await console.get(path)
         assert page.status_code == 404
