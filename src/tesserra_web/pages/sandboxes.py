@@ -17,7 +17,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from tesserra_core.domain.sandboxes import GONE, OnIdle, OnTtl, SandboxAction, SandboxState
+from tesserra_core.domain.sandboxes import GONE, TRANSIENT, OnIdle, OnTtl, SandboxAction, SandboxState
 from tesserra_core.errors import Conflict, PaymentRequired, Unprocessable, ValidationFailed
 from tesserra_core.usecases.runtime_views import TOKEN_QUERY
 from tesserra_core.usecases.sandbox_views import MAX_TTL, NewSandbox, SandboxChanges
@@ -30,6 +30,8 @@ FIELDS = ("name", "image", "command", "ports", "ttl_seconds", "on_ttl", "idle_ti
 """The create form's fields typed back on a refusal (the env's values never are: they may be secrets)."""
 ACTIONS = [a.value for a in SandboxAction if a is not SandboxAction.DELETE]
 LISTED = [s.value for s in SandboxState if s not in GONE]
+TRANSIENT_STATES = frozenset(s.value for s in TRANSIENT)
+"""States a sandbox's page polls out of (another request, the reaper or the reconciler is acting)."""
 MAX_PORTS_TEXT = 200
 _SECONDS = re.compile(r"^-?[0-9]{1,12}$")
 _PORT_SPLIT = re.compile(r"[\s,]+")
@@ -149,6 +151,7 @@ async def _detail(
         + (["keepalive"] if sandbox.state is SandboxState.RUNNING else []),
         on_ttl=[v.value for v in OnTtl],
         on_idle=[v.value for v in OnIdle],
+        transient=TRANSIENT_STATES,
     )
 
 
@@ -204,7 +207,19 @@ def _pages(console: Console) -> list[HTTPRouteHandler]:
     async def sandbox_page(request: AnyRequest, sandbox_id: FromPath[str]) -> Template:
         return await _detail(console, request, sandbox_id)
 
-    return [sandboxes_page, new_sandbox_page, create_sandbox, sandbox_page]
+    @get("/sandboxes/{sandbox_id:str}/status")
+    async def sandbox_status(request: AnyRequest, sandbox_id: FromPath[str]) -> Template:
+        """htmx polls this while the sandbox is in a transient state; once settled the whole page reloads."""
+        session, actor = await console.signed_in(request)
+        sandbox = await console.uc.sandboxes.get(actor, sandbox_id)
+        template = render(
+            request, "sandbox_status.html", session=session, actor=actor, sandbox=sandbox, transient=TRANSIENT_STATES
+        )
+        if sandbox.state not in TRANSIENT:
+            template.headers["HX-Refresh"] = "true"
+        return template
+
+    return [sandboxes_page, new_sandbox_page, create_sandbox, sandbox_page, sandbox_status]
 
 
 def _actions(console: Console) -> list[HTTPRouteHandler]:

@@ -12,9 +12,11 @@ import re
 import uuid
 
 import httpx
+import msgspec
 import pytest
 
 from tesserra_core.domain.identity import Role
+from tesserra_core.domain.sandboxes import SandboxState
 from tesserra_core.usecases.sandbox_views import NewSandbox
 from tests.drivers.http.conftest import PASSWORD, Accounts
 from tests.drivers.http.test_sandboxes import PORT, host_port, no_process_with, processes_with
@@ -292,3 +294,36 @@ async def test_the_clocks_form_sets_a_new_lifetime_and_refuses_bad_input(
     late = await console.post(f"{path}/clocks", {"ttl_seconds": "60"})
     assert late.status_code == 409
     assert "the sandbox is deleted" in late.text
+
+
+async def test_a_sandbox_in_a_transient_state_is_polled_until_it_settles(
+    console: ConsoleClient, accounts: Accounts, server: LiveServer
+) -> None:
+    """Another request (or the reaper, the reconciler) is acting on it: its page polls the state."""
+    owner = await accounts.tenant_owner()
+    sid = await a_sandbox(server, owner.access, "polled")
+    await console.sign_in(owner.email, PASSWORD)
+    path = f"/console/sandboxes/{sid}"
+    settled = await console.get(path)
+    assert f'hx-get="{path}/status"' not in settled.text
+    uow_factory = server.uc.ports.uow
+    async with uow_factory() as uow:
+        running = await uow.sandboxes.find(sid)
+        assert running is not None
+        busy = msgspec.structs.replace(running, state=SandboxState.STOPPING)
+        assert await uow.sandboxes.update(busy, if_updated_at=running.updated_at)
+        await uow.commit()
+    page = await console.get(path)
+    assert f'hx-get="{path}/status" hx-trigger="every 2s"' in page.text
+    polled = await console.get(f"{path}/status", headers={"HX-Request": "true"})
+    assert polled.status_code == 200
+    assert "stopping" in polled.text
+    assert "HX-Refresh" not in polled.headers
+    async with uow_factory() as uow:
+        assert await uow.sandboxes.update(running)
+        await uow.commit()
+    done = await console.get(f"{path}/status", headers={"HX-Request": "true"})
+    assert done.headers.get("HX-Refresh") == "true"
+    assert done.text.strip() == "running"
+    assert (await console.get("/console/sandboxes/missing/status")).status_code == 404
+    await server.uc.sandboxes.delete(await server.uc.authenticate(owner.access), sid)
