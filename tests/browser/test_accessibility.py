@@ -24,6 +24,7 @@ from tesserra_core.usecases.installations import InstallRequest
 from tesserra_core.usecases.mail import NewEmailAlias, NewMailbox
 from tesserra_core.usecases.projects import NewProject
 from tesserra_core.usecases.resources import NewResource
+from tesserra_core.usecases.sandbox_views import NewSandbox
 from tesserra_core.usecases.zones import NewDnsRecord
 from tests.browser.test_tools_browser import PROBE
 from tests.drivers.http.conftest import PASSWORD, Accounts
@@ -87,6 +88,9 @@ async def test_no_serious_or_critical_violation_on_any_page(
     model.script(say("Hello <b>there</b>.", pieces=2), call("delete_project", {"project_id": project.id}))
     await site.uc.conversations.send(actor, chat.id, NewMessage(content="Hi"))
     await site.uc.conversations.send(actor, waiting.id, NewMessage(content="Delete it"))  # waits for approval
+    sandbox = await site.uc.sandboxes.create(
+        actor, NewSandbox(name="a11y", command=["python3", "-m", "http.server", "8000"], ports=[8000])
+    [container] = await site.uc.ports.runtime.list(f"sandbox:{sandbox.id}")
     context = await chromium.new_context(bypass_csp=True, **view)
     try:
         page = await context.new_page()
@@ -106,6 +110,8 @@ async def test_no_serious_or_critical_violation_on_any_page(
             name = name.replace(f"agents-{agent.id.lower()}", "agent")
             name = name.replace(f"chat-{chat.id.lower()}", "conversation")
             name = name.replace(f"chat-{waiting.id.lower()}", "conversation-approval")
+            name = name.replace(f"sandboxes-{sandbox.id.lower()}", "sandbox")
+            name = name.replace(f"containers-{container.id.lower()}", "container")
             await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
             results = await axe.run(page)
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
@@ -147,6 +153,11 @@ async def test_no_serious_or_critical_violation_on_any_page(
             "/console/chat",
             f"/console/chat/{chat.id}",
             f"/console/chat/{waiting.id}",
+            "/console/sandboxes",
+            "/console/sandboxes/new",
+            f"/console/sandboxes/{sandbox.id}",
+            "/console/containers",
+            f"/console/containers/{container.id}",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)
@@ -178,6 +189,18 @@ async def test_no_serious_or_critical_violation_on_any_page(
         async with page.expect_navigation():
             await page.click("#reset button[type=submit]")
         await check(f"/console/mailboxes/{mailbox.id}/password")
+        await page.goto(f"{site.url}/console/sandboxes/new")
+        await page.fill("#sb-name", "a11y")
+        await page.fill("#sb-ports", "not-a-port")
+        async with page.expect_navigation():
+            await page.click("#new-sandbox button[type=submit]")
+        await check("/console/sandboxes/new (refused)")
+        await page.goto(f"{site.url}/console/sandboxes/{sandbox.id}")
+        async with page.expect_navigation():
+            await page.click("#action-stop")
+        async with page.expect_navigation():
+            await page.click("#action-delete")
+        await check(f"/console/sandboxes/{sandbox.id} (deleted)")
         assert found == {}
     finally:
         await context.close()

@@ -1,5 +1,5 @@
 """SandboxRepository contract: round trip (template, events and proxy epoch intact), tenant scoping, pages newest
-first without the deleted, counts, compare-and-set updates, and the due, unsettled and live ones
+first without the deleted (narrowed to a state), counts, compare-and-set updates, and the due, unsettled and live ones
 across tenants."""
 
 from __future__ import annotations
@@ -137,6 +137,23 @@ async def test_pages_newest_first_without_the_deleted(uow_factory: UnitOfWorkFac
         rest, total = await uow.sandboxes.list(t.id, PageRequest(limit=2, offset=2))
         assert [s.id for s in rest] == [first.id]
         assert total == 3
+
+
+async def test_a_page_narrowed_to_one_state(uow_factory: UnitOfWorkFactory) -> None:
+    t = await seed_tenant(uow_factory)
+    other = await seed_tenant(uow_factory)
+    ids = sorted({new_id() for _ in range(3)})
+    old, new = (sandbox(t.id, id=i, state=SandboxState.PAUSED) for i in ids[:2])
+    running = sandbox(t.id, id=ids[2])
+    theirs = sandbox(other.id, state=SandboxState.PAUSED)
+    gone = sandbox(t.id, state=SandboxState.DELETED)
+    await _add(uow_factory, old, new, running, theirs, gone)
+    async with uow_factory(read_only=True) as uow:
+        page, total = await uow.sandboxes.list(t.id, PageRequest(limit=1), SandboxState.PAUSED)
+        assert ([s.id for s in page], total) == ([new.id], 2)
+        assert await uow.sandboxes.list(t.id, PageRequest(), SandboxState.RUNNING) == ([running], 1)
+        assert await uow.sandboxes.list(t.id, PageRequest(), SandboxState.STOPPED) == ([], 0)
+        assert await uow.sandboxes.list(t.id, PageRequest(), SandboxState.DELETED) == ([], 0)
 
 
 async def test_update_compares_and_sets_on_updated_at(uow_factory: UnitOfWorkFactory) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.paging import PageRequest
-from tesserra_core.domain.sandboxes import GONE, TRANSIENT, Sandbox
+from tesserra_core.domain.sandboxes import GONE, TRANSIENT, Sandbox, SandboxState
 
 
 class MemorySandboxes(_Repo):
@@ -38,6 +38,12 @@ class MemorySandboxes(_Repo):
     async def live(self) -> list[Sandbox]:
         return sorted((s for s in self._store.sandboxes.values() if s.state not in GONE), key=lambda s: s.id)
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Sandbox], int]:
-        found = [s for s in self._store.sandboxes.values() if s.tenant_id == tenant_id and s.state not in GONE]
+    async def list(
+        self, tenant_id: str, page: PageRequest, state: SandboxState | None = None
+    ) -> tuple[list[Sandbox], int]:
+        found = [
+            s
+            for s in self._store.sandboxes.values()
+            if s.tenant_id == tenant_id and s.state not in GONE and state in (None, s.state)
+        ]
         return page.window(sorted(found, key=lambda s: s.id, reverse=True))

@@ -86,7 +86,11 @@ class SqlSandboxes(Repo):
         stmt = select(t.sandboxes).where(c.state.not_in(_GONE)).order_by(c.id)
         return [_sandbox(r) for r in await self._all(stmt)]
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Sandbox], int]:
+    async def list(
+        self, tenant_id: str, page: PageRequest, state: SandboxState | None = None
+    ) -> tuple[list[Sandbox], int]:
         c = t.sandboxes.c
         where = and_(c.tenant_id == tenant_id, c.state.not_in(_GONE))
+        if state is not None:
+            where = and_(where, c.state == state.value)
         return await self._page(t.sandboxes, _sandbox, page, where, c.id.desc())

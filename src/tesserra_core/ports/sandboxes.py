@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tesserra_core.domain.paging import PageRequest
-from tesserra_core.domain.sandboxes import Sandbox
+from tesserra_core.domain.sandboxes import Sandbox, SandboxState
 
 
 class SandboxRepository(Protocol):
@@ -43,6 +43,9 @@ class SandboxRepository(Protocol):
         """Every sandbox of any tenant that is not deleted (the reconciler matches workloads to them)."""
         ...
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Sandbox], int]:
-        """A page of the tenant's sandboxes that are not deleted, newest first, and the total."""
+    async def list(
+        self, tenant_id: str, page: PageRequest, state: SandboxState | None = None
+    ) -> tuple[list[Sandbox], int]:
+        """A page of the tenant's sandboxes that are not deleted (only those in ``state`` if given), newest
+        first, and the total."""
         ...

@@ -17,7 +17,7 @@ from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.tools import InstallationStatus, installation_of
 from tesserra_core.errors import Forbidden, NotFound, ValidationFailed
 from tesserra_core.ports import Ports
-from tesserra_core.ports.runtime import ContainerRuntime, Workload
+from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadState
 from tesserra_core.usecases.installations import InstallationServers
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
 
@@ -53,18 +53,40 @@ async def _workload(runtime: ContainerRuntime, actor: Principal, container_id: s
     return workload
 
 
+class ContainerKind(enum.StrEnum):
+    INSTALLATION = "installation"
+    SANDBOX = "sandbox"
+    RESOURCE = "resource"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerFilter:
+    """What a container list may be narrowed by: what owns the workload, and its state."""
+
+    kind: ContainerKind | None = None
+    state: WorkloadState | None = None
+
+    def keeps(self, workload: Workload) -> bool:
+        kind_ok = self.kind is None or workload.owner.startswith(f"{self.kind.value}:")
+        return kind_ok and (self.state is None or workload.state is self.state)
+
+
 @dataclass(frozen=True, slots=True)
 class ListContainers:
     """The tenant's managed containers (installations, sandboxes, resources) with their state, image and
-    owner."""
+    owner; narrowed by ``chosen`` if given."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     runtime: ContainerRuntime
 
-    async def __call__(self, actor: Principal, page: PageRequest) -> Page[ContainerView]:
+    async def __call__(
+        self, actor: Principal, page: PageRequest, chosen: ContainerFilter | None = None
+    ) -> Page[ContainerView]:
         actor.require(self.scope)
         workloads = await _tenant_workloads(self.runtime, actor.tenant_id)
+        if chosen is not None:
+            workloads = [w for w in workloads if chosen.keeps(w)]
         return page.answer(page.window(workloads), ContainerView.of)
 
 

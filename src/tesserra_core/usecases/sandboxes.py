@@ -54,15 +54,18 @@ def _ttl(requested: int | None, entitlement: Entitlement) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ListSandboxes:
-    """The tenant's sandboxes that are not deleted, newest first, with their state and clocks."""
+    """The tenant's sandboxes that are not deleted (only those in ``state`` if given), newest first, with
+    their state and clocks."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_READ
     uow: UnitOfWorkFactory
 
-    async def __call__(self, actor: Principal, page: PageRequest) -> Page[SandboxView]:
+    async def __call__(
+        self, actor: Principal, page: PageRequest, state: SandboxState | None = None
+    ) -> Page[SandboxView]:
         actor.require(self.scope)
         async with self.uow(read_only=True) as uow:
-            return page.answer(await uow.sandboxes.list(actor.tenant_id, page), SandboxView.of)
+            return page.answer(await uow.sandboxes.list(actor.tenant_id, page, state), SandboxView.of)
 
 
 @dataclass(frozen=True, slots=True)
