@@ -116,7 +116,8 @@ def _list_routes(console: Console) -> list[HTTPRouteHandler]:
     @get("/infra/leases/{lease_id:str}")
     async def lease_page(request: AnyRequest, lease_id: FromPath[str]) -> Template:
         session, actor = await console.signed_in(request)
-        lease = await console.uc.infra_ssh.get_lease(operator(actor), lease_id)
+        ops = operator(actor)
+        lease = await console.uc.infra_ssh.get_lease(ops, lease_id)
         return render(
             request,
             "infra_lease.html",
@@ -124,6 +125,7 @@ def _list_routes(console: Console) -> list[HTTPRouteHandler]:
             actor=actor,
             lease=lease,
             approved_by=[a.user_id for a in lease.approvals],
+            host_names={h.id: h.name for h in await hosts_offered(console.uc, ops)},
             remaining=_remaining(lease),
         )
 
