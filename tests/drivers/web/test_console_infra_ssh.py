@@ -20,6 +20,7 @@ from tesserra_core.domain.infra_ssh_leases import LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery
+from tesserra_core.usecases.infra_ssh_forward_views import ForwardState, NewForward
 from tesserra_core.usecases.infra_ssh_views import NewHost
 from tesserra_core.usecases.operators import NewAdmin
 from tests.drivers.http.conftest import PASSWORD, Accounts, sign_in, unique_email
@@ -65,13 +66,13 @@ async def _team(server: LiveServer) -> Team:
     return Team(tenant.id, email, await _admin_in(server, tenant.id))
 
 
-async def _api_operator(server: LiveServer, team: Team) -> Principal:
+async def _api_operator(server: LiveServer, team: Team, acting_for: str = "inventory@example.com") -> Principal:
     """An admin-tier key of the team's tenant acting for a person, as the API's callers are."""
     account = await sign_in(server.uc, team.asker, PASSWORD)
     owner = await server.uc.authenticate(account.access)
     new_key = NewApiKey(name="inventory", scopes=[Scope.TOOLS_READ, Scope.TOOLS_WRITE], tier=Tier.ADMIN)
     key = await server.uc.api_keys.generate(owner, new_key)
-    return await server.uc.authenticate(key.key, "inventory@example.com")
+    return await server.uc.authenticate(key.key, acting_for)
 
 
 async def _host(server: LiveServer, team: Team, sshd: Sshd, name: str = "web-db", **more: Any) -> str:
@@ -322,3 +323,27 @@ async def test_hostile_input_is_a_4xx_page_with_its_message(
         "/console/infra/hosts?page=0",
     ):
         assert (await asker.get(page)).status_code == 400, page
+
+
+async def test_a_forward_opened_under_a_console_lease_is_listed_and_closed_from_the_page(
+    console: ConsoleClient, server: LiveServer, ssh_lab: SshLab
+) -> None:
+    team = await _team(server)
+    echo = ssh_lab.echo.destination
+    host_id = await _host(server, team, ssh_lab.prod, "dev-forwarding", forwards=[echo])
+    asker = await _signed_in(console, team.asker)
+    lease_id = await _ask(asker, host_id, forwards=echo)
+    approver = await _signed_in(console, team.approver)
+    assert (await approver.post(f"/console/infra/leases/{lease_id}/approve")).status_code == 303
+    person = (await server.uc.authenticate((await sign_in(server.uc, team.asker, PASSWORD)).access)).user_id
+    ops = await _api_operator(server, team, acting_for=person)  # the asker, opening it over the API
+    forward = await server.uc.infra_ssh.open_forward(ops, NewForward(host_id=host_id, destination=echo))
+    listed = await asker.get("/console/infra/forwards")
+    assert f'id="forward-{forward.id}"' in listed.text
+    assert f"127.0.0.1:{forward.local_port}" in listed.text
+    closed = await asker.post(f"/console/infra/forwards/{forward.id}/close")
+    assert closed.status_code == 303
+    assert (await server.uc.infra_ssh.get_forward(ops, forward.id)).state is ForwardState.CLOSED
+    after = await asker.get("/console/infra/forwards")
+    assert f"/console/infra/forwards/{forward.id}/close" not in after.text
+    assert (await asker.post(f"/console/infra/forwards/{forward.id}/close")).status_code == 303  # as it is
