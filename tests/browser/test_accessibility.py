@@ -204,3 +204,45 @@ async def test_no_serious_or_critical_violation_on_any_page(
         assert found == {}
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize("view", VIEWS)
+async def test_no_serious_or_critical_violation_on_the_infra_ssh_pages(
+    chromium: Any, site: LiveServer, view: dict[str, Any], request: pytest.FixtureRequest, screenshots: Path
+) -> None:
+    try:
+        from axe_playwright_python.async_playwright import Axe
+    except ImportError:
+        missing("axe-playwright-python", "pip install axe-playwright-python (it ships axe-core)")
+    from tests.browser.test_infra_ssh_browser import infra_scene
+
+    scene = await infra_scene(site)  # a platform administrator's pages: a host, a pending lease, a failed run
+    context = await chromium.new_context(bypass_csp=True, **view)
+    try:
+        page = await context.new_page()
+        axe, found, label = Axe(), {}, request.node.callspec.id
+        await page.goto(f"{site.url}/console/login")
+        await page.fill("#email", scene.approver)
+        await page.fill("#password", PASSWORD)
+        async with page.expect_navigation():
+            await page.click("form.stack button[type=submit]")
+        for path, name in (
+            ("/console/infra/hosts", "infra-hosts"),
+            (f"/console/infra/hosts/{scene.host_id}", "infra-host"),
+            ("/console/infra/leases", "infra-leases"),
+            ("/console/infra/leases/new", "infra-lease-new"),
+            (f"/console/infra/leases/{scene.lease_id}", "infra-lease"),
+            ("/console/infra/runs", "infra-runs"),
+            (f"/console/infra/runs/{scene.run_id}", "infra-run"),
+            ("/console/infra/forwards", "infra-forwards"),
+            ("/console/infra/audit?verify=1", "infra-audit"),
+        ):
+            await page.goto(f"{site.url}{path}")
+            await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
+            results = await axe.run(page)
+            bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
+            if bad:
+                found[path] = [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in bad]
+        assert found == {}
+    finally:
+        await context.close()

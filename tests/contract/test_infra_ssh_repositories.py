@@ -33,7 +33,7 @@ from tesserra_core.domain.infra_ssh_audit import (
     sealed,
     verify_chain,
 )
-from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
+from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseFilter, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -334,6 +334,38 @@ async def test_leases_round_trip_scoped_by_tenant_and_found_by_user_and_state(uo
     assert total == 3
     assert alices == [active.used()]
     assert pending == [second]
+
+
+async def test_leases_list_by_person_and_by_state_as_of_a_time(uow_factory: UnitOfWorkFactory) -> None:
+    tenant, other = await seed_tenant(uow_factory), await seed_tenant(uow_factory)
+    end = T0 + timedelta(minutes=10)
+    running = lease(tenant.id, state=LeaseState.ACTIVE, starts_at=T0, ends_at=end)
+    pending = lease(tenant.id, created_at=T0 + timedelta(seconds=1))
+    expired = lease(tenant.id, state=LeaseState.EXPIRED, created_at=T0 + timedelta(seconds=2))
+    bobs = lease(
+        tenant.id, user_id="bob@example.com", state=LeaseState.ACTIVE, created_at=T0 + timedelta(seconds=3), ends_at=end
+    )
+    async with uow_factory() as uow:
+        for each in (running, pending, expired, bobs, lease(other.id, state=LeaseState.ACTIVE, ends_at=end)):
+            await uow.ssh_leases.add(each)
+        await uow.commit()
+
+    async def ids(where: LeaseFilter, page: PageRequest = PageRequest(50, 0)) -> tuple[list[str], int]:
+        async with uow_factory(read_only=True) as uow:
+            found, total = await uow.ssh_leases.list(tenant.id, page, where)
+        return [x.id for x in found], total
+
+    before, after = end - timedelta(seconds=1), end
+    assert await ids(LeaseFilter()) == ([bobs.id, expired.id, pending.id, running.id], 4)
+    assert await ids(LeaseFilter(user_id="alice@example.com")) == ([expired.id, pending.id, running.id], 3)
+    assert await ids(LeaseFilter(state=LeaseState.ACTIVE, at=before)) == ([bobs.id, running.id], 2)
+    assert await ids(LeaseFilter(state=LeaseState.ACTIVE, at=after)) == ([], 0)
+    assert await ids(LeaseFilter(state=LeaseState.EXPIRED, at=after)) == ([bobs.id, expired.id, running.id], 3)
+    assert await ids(LeaseFilter(state=LeaseState.EXPIRED, at=before)) == ([expired.id], 1)
+    assert await ids(LeaseFilter(state=LeaseState.ACTIVE)) == ([bobs.id, running.id], 2)  # as written
+    mine_expired = LeaseFilter(user_id="alice@example.com", state=LeaseState.EXPIRED, at=after)
+    assert await ids(mine_expired, PageRequest(1, 1)) == ([running.id], 2)
+    assert await ids(LeaseFilter(state=LeaseState.PENDING, at=after)) == ([pending.id], 1)
 
 
 async def test_a_record_without_a_lease_keeps_the_hash_it_had_before_leases(uow_factory: UnitOfWorkFactory) -> None:

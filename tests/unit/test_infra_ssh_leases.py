@@ -1,5 +1,5 @@
 """Infra SSH approval leases on the in-memory adapters: who may approve (another key AND another person,
-two on prod, REST only), scope escalation, the clock starting at approval, uses counted under concurrency,
+two on prod, never over MCP), scope escalation, the clock starting at approval, uses counted under concurrency,
 revocation and expiry ending the lease (and the runs under it), one audit record per lease event."""
 
 from __future__ import annotations

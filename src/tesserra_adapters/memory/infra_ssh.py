@@ -10,7 +10,7 @@ import msgspec
 from tesserra_adapters.memory.base import _Repo
 from tesserra_core.domain.infra_ssh import Host
 from tesserra_core.domain.infra_ssh_audit import GENESIS, AuditFilter, AuditRecord, ChainHead, Link, link_of
-from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
+from tesserra_core.domain.infra_ssh_leases import Lease, LeaseFilter, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
@@ -103,6 +103,8 @@ class MemorySshLeases(_Repo):
         mine = [x for x in found if x.tenant_id == tenant_id and x.user_id == user_id and x.state is state]
         return sorted(mine, key=lambda x: (x.created_at, x.id))
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Lease], int]:
-        found = [x for x in self._store.ssh_leases.values() if x.tenant_id == tenant_id]
+    async def list(
+        self, tenant_id: str, page: PageRequest, where: LeaseFilter = LeaseFilter()
+    ) -> tuple[list[Lease], int]:
+        found = [x for x in self._store.ssh_leases.values() if x.tenant_id == tenant_id and where.keeps(x)]
         return page.window(sorted(found, key=lambda x: (x.created_at, x.id), reverse=True))

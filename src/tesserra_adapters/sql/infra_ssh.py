@@ -24,7 +24,7 @@ from tesserra_core.domain.infra_ssh_audit import (
     Link,
     Via,
 )
-from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
+from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseFilter, LeaseState
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict
 
@@ -106,9 +106,28 @@ class SqlSshLeases(Repo):
         where = (c.tenant_id == tenant_id) & (c.user_id == user_id) & (c.state == state.value)
         return [_lease(r) for r in await self._all(select(t.ssh_leases).where(where).order_by(c.created_at, c.id))]
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Lease], int]:
+    async def list(
+        self, tenant_id: str, page: PageRequest, where: LeaseFilter = LeaseFilter()
+    ) -> tuple[list[Lease], int]:
         c = t.ssh_leases.c
-        return await self._page(t.ssh_leases, _lease, page, c.tenant_id == tenant_id, c.created_at.desc(), c.id.desc())
+        kept = [c.tenant_id == tenant_id]
+        if where.user_id is not None:
+            kept.append(c.user_id == where.user_id)
+        if where.state is not None:
+            kept.append(_in_state(where.state, where.at))
+        return await self._page(t.ssh_leases, _lease, page, and_(*kept), c.created_at.desc(), c.id.desc())
+
+
+def _in_state(state: LeaseState, at: datetime | None) -> Any:
+    """A lease in ``state`` as of ``at``: an active lease past its end is expired (``Lease.state_at``)."""
+    c = t.ssh_leases.c
+    if at is None or state not in (LeaseState.ACTIVE, LeaseState.EXPIRED):
+        return c.state == state.value
+    running = (c.state == LeaseState.ACTIVE.value) & (c.ends_at > at)
+    if state is LeaseState.ACTIVE:
+        return running
+    past = (c.state == LeaseState.ACTIVE.value) & (c.ends_at <= at)
+    return (c.state == LeaseState.EXPIRED.value) | past
 
 
 _RECORD_FIELDS = AuditRecord.__struct_fields__

@@ -271,6 +271,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """The API key id, or the session id of a JWT."""
     acting_user_id: str | None = None
     """The human an admin key acts for (``X-User-Id``)."""
+    console: bool = False
+    """Signed in to the web console: a person at a browser (its Origin and CSRF token checked on every
+    write), never set from a request's own fields."""
 
     @classmethod
     def member(cls, user: User, membership: Membership, method: AuthMethod, credential_id: str) -> Principal:

@@ -22,6 +22,8 @@ GENESIS = "0" * 64
 class Via(enum.StrEnum):
     REST = "rest"
     MCP = "mcp"
+    CONSOLE = "console"
+    """The web console: a person signed in at a browser."""
 
 
 class AuditEvent(enum.StrEnum):

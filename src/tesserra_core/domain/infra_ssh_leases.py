@@ -19,6 +19,22 @@ class LeaseState(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class LeaseFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which leases a list keeps: one person's (``user_id``), in one state as of ``at`` (an active lease past
+    its end counts as expired; without ``at``, the state as written)."""
+
+    user_id: str | None = None
+    state: LeaseState | None = None
+    at: datetime | None = None
+
+    def keeps(self, lease: Lease) -> bool:
+        if self.user_id is not None and lease.user_id != self.user_id:
+            return False
+        if self.state is None:
+            return True
+        return (lease.state if self.at is None else lease.state_at(self.at)) is self.state
+
+
 class Approval(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     key_id: str

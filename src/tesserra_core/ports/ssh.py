@@ -11,7 +11,7 @@ import msgspec
 
 from tesserra_core.domain.infra_ssh import Host, RemoteKind
 from tesserra_core.domain.infra_ssh_audit import AuditFilter, AuditRecord, ChainHead, Link
-from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
+from tesserra_core.domain.infra_ssh_leases import Lease, LeaseFilter, LeaseState
 from tesserra_core.domain.paging import PageRequest
 
 KILL_AFTER_SECONDS = 2
@@ -174,8 +174,10 @@ class SshLeaseRepository(Protocol):
         """The leases of one operator in one state, oldest first."""
         ...
 
-    async def list(self, tenant_id: str, page: PageRequest) -> tuple[list[Lease], int]:
-        """Newest first."""
+    async def list(
+        self, tenant_id: str, page: PageRequest, where: LeaseFilter = LeaseFilter()
+    ) -> tuple[list[Lease], int]:
+        """Newest first, those ``where`` keeps."""
         ...
 
 

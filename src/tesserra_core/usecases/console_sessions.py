@@ -129,7 +129,7 @@ class ConsoleSessions:
                 if login is None or login.revoked_at is not None or login.user_id != user_id:
                     raise Unauthenticated("this session has ended", code="session_revoked")
                 user, membership, _tenant = await _standing(uow, login.user_id, login.tenant_id)
-            actor = Principal.member(user, membership, AuthMethod.JWT, login.id)
+            actor = msgspec.structs.replace(Principal.member(user, membership, AuthMethod.JWT, login.id), console=True)
             return actor, now + _CACHE_SECONDS, principal_tags(actor)
 
         return await self.cache.fetch(f"console:{login_id}", now, standing)

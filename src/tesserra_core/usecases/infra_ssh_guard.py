@@ -12,11 +12,15 @@ from tesserra_core.ports.persistence import UnitOfWork
 
 
 def operator_of(actor: Principal, scope: Scope) -> str:
-    """The X-User-Id the admin key acts for. Any other credential is refused (403 admin_key_required);
-    an admin key without X-User-Id is a bad request (400 user_id_required)."""
+    """The X-User-Id the admin key acts for, or the person signed in to the console with admin rights (a
+    platform administrator, who acts for themselves only). Any other credential is refused (403
+    admin_key_required); an admin key without X-User-Id is a bad request (400 user_id_required)."""
     actor.require(scope)
-    if actor.method is not AuthMethod.API_KEY or actor.tier is not Tier.ADMIN:
-        raise Forbidden("Infra SSH needs an admin-tier API key", code="admin_key_required")
+    if actor.tier is not Tier.ADMIN or not (actor.method is AuthMethod.API_KEY or actor.console):
+        message = "Infra SSH needs an admin-tier API key, or a platform administrator in the console"
+        raise Forbidden(message, code="admin_key_required")
+    if actor.console and actor.acting_user_id != actor.user_id:
+        raise Forbidden("in the console a person acts for themselves only", code="admin_key_required")
     if actor.acting_user_id is None:
         raise ValidationFailed("Infra SSH needs X-User-Id: the person this admin key acts for", code="user_id_required")
     return actor.acting_user_id

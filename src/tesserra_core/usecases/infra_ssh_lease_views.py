@@ -25,6 +25,13 @@ class NewLease(Input, frozen=True, forbid_unknown_fields=True):
     forwards: Annotated[list[Destination], msgspec.Meta(max_length=20)] = msgspec.field(default_factory=list)
 
 
+class LeaseQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which leases to list: only the caller's (``mine``), in one state as of now."""
+
+    mine: bool = False
+    state: LeaseState | None = None
+
+
 class LeaseView(View[Lease], frozen=True):
     """A lease as the tenant sees it: every field of the lease but its tenant, its state as of now."""
 

@@ -15,7 +15,7 @@ import msgspec
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.infra_ssh import Action, ActionCatalog, Host, Outcome
 from tesserra_core.domain.infra_ssh_audit import AuditEvent, Via
-from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseState
+from tesserra_core.domain.infra_ssh_leases import Approval, Lease, LeaseFilter, LeaseState
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Conflict, Forbidden, NotFound, TesserraError, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -23,7 +23,7 @@ from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail, ServerAuthor
 from tesserra_core.usecases.infra_ssh_certificates import LoginCertificates
 from tesserra_core.usecases.infra_ssh_guard import action_of, host_of, operator_of
-from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
+from tesserra_core.usecases.infra_ssh_lease_views import LeaseQuery, LeaseView, NewLease
 from tesserra_core.usecases.infra_ssh_runs import RunBoard
 
 if TYPE_CHECKING:
@@ -256,22 +256,26 @@ class GetLease:
 
 @dataclass(frozen=True, slots=True)
 class ListLeases:
-    """The tenant's leases, newest first."""
+    """The tenant's leases, newest first: all, or only the caller's (``mine``); in any state, or in one as of
+    now (an active lease past its end is expired)."""
 
     scope: ClassVar[Scope] = Scope.TOOLS_READ
     book: LeaseBook
 
-    async def __call__(self, actor: Principal, page: PageRequest) -> Page[LeaseView]:
-        operator_of(actor, self.scope)
+    async def __call__(self, actor: Principal, page: PageRequest, query: LeaseQuery = LeaseQuery()) -> Page[LeaseView]:
+        user = operator_of(actor, self.scope)
         now = self.book.clock.now()
+        where = LeaseFilter(user_id=user if query.mine else None, state=query.state, at=now)
         async with self.book.uow(read_only=True) as uow:
-            return page.answer(await uow.ssh_leases.list(actor.tenant_id, page), lambda x: LeaseView.at(x, now))
+            found = await uow.ssh_leases.list(actor.tenant_id, page, where)
+        return page.answer(found, lambda x: LeaseView.at(x, now))
 
 
 @dataclass(frozen=True, slots=True)
 class DecideLease:
-    """Approve or deny a pending lease, over REST only: by an admin key other than the one that asked, acting
-    for another person, and not one who already approved (403 denied otherwise); a lease that is no longer
+    """Approve or deny a pending lease, by a person (over REST or in the console, never over MCP: no agent
+    approves): by a credential other than the one that asked, acting for another person, and not one who
+    already approved (403 denied otherwise); a lease that is no longer
     pending (approved, denied, revoked, expired) is 409 lease_not_pending. Once as many people as the lease
     needs approved it, it is active and its clock starts. Audited (lease_approved, lease_denied), refusals
     too."""
@@ -303,8 +307,8 @@ class DecideLease:
         return LeaseView.at(decided, self.book.clock.now())
 
     def _refusal(self, lease: Lease, user: str, key_id: str, via: Via) -> TesserraError | None:
-        if via is not Via.REST:
-            return Forbidden("leases are approved over REST only", code=Outcome.DENIED.value)
+        if via is Via.MCP:
+            return Forbidden("leases are approved over REST or in the console only", code=Outcome.DENIED.value)
         why = lease.refusal_to_approve(user, key_id, self.book.clock.now())
         if why is None:
             return None

@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from tesserra_core.domain.infra_ssh import Outcome
 from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditRecord, Verification
+from tesserra_core.domain.infra_ssh_leases import LeaseState
 from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases import infra_ssh as ssh
@@ -17,7 +18,7 @@ from tesserra_core.usecases.infra_ssh_audit import AuditQuery, QueryAudit, Verif
 from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, UserCaView
 from tesserra_core.usecases.infra_ssh_forward_views import ForwardView, NewForward
 from tesserra_core.usecases.infra_ssh_forwards import CloseForward, GetForward, ListForwards, OpenForward
-from tesserra_core.usecases.infra_ssh_lease_views import LeaseView, NewLease
+from tesserra_core.usecases.infra_ssh_lease_views import LeaseQuery, LeaseView, NewLease
 from tesserra_core.usecases.infra_ssh_leases import DecideLease, GetLease, ListLeases, RequestLease, RevokeLease
 from tesserra_core.usecases.infra_ssh_runs import CancelRun, GetRun, RunAction
 from tesserra_core.usecases.infra_ssh_views import (
@@ -155,11 +156,16 @@ def run_routes(uc: UseCases) -> Router:
 
 
 def lease_routes(uc: UseCases) -> Router:
-    """Approval leases (admin-session): request, inspect, approve or deny (REST only), revoke."""
+    """Approval leases (admin-session): request, inspect, approve or deny (REST or the console), revoke."""
 
     @get("/admin-session", **declare(acting_user=True, uses=ListLeases, errors=(400, 403)))
-    async def list_leases(request: Caller, page: Paging) -> Page[LeaseView]:
-        return await uc.infra_ssh.list_leases(request.user, page)
+    async def list_leases(
+        request: Caller,
+        page: Paging,
+        lease_state: Annotated[LeaseState | None, QueryParameter(name="state", description="as of now")] = None,
+        mine: Annotated[bool, QueryParameter(description="only the leases of X-User-Id")] = False,
+    ) -> Page[LeaseView]:
+        return await uc.infra_ssh.list_leases(request.user, page, LeaseQuery(mine=mine, state=lease_state))
 
     @get("/admin-session/{lease_id:str}", **declare(acting_user=True, uses=GetLease, errors=(400, 403, 404)))
     async def get_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:

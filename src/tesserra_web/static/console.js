@@ -58,3 +58,17 @@ function follow(region) {
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-live]").forEach(follow);
 });
+// Clocks counting down: <time data-countdown="seconds left"> (an Infra SSH lease's time left).
+(function () {
+  var clocks = document.querySelectorAll("[data-countdown]");
+  if (!clocks.length) return;
+  var started = Date.now();
+  var tick = function () {
+    var gone = Math.floor((Date.now() - started) / 1000);
+    clocks.forEach(function (clock) {
+      var left = Math.max(0, parseInt(clock.getAttribute("data-countdown"), 10) - gone);
+      clock.textContent = left > 0 ? Math.floor(left / 60) + " min " + (left % 60) + " s" : "ended (reload)";
+    });
+  };
+  setInterval(tick, 1000);
+})();

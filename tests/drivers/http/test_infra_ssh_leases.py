@@ -155,3 +155,24 @@ async def test_another_tenant_sees_no_lease(server: LiveServer, client: httpx.As
     assert [x["id"] for x in mine["items"]] == [lease["id"]]
     bad = {"host_ids": [], "actions": ["touch_file"], "reason": "x"}
     assert_error(await client.post(SESSION, json=bad, headers=asker.headers), 400)
+
+
+async def test_leases_list_by_state_and_by_the_person_asking(
+    server: LiveServer, client: httpx.AsyncClient, ssh_lab: SshLab
+) -> None:
+    asker, approver, _ = await _team(server)
+    host = await _add_host(client, asker, _host_body(ssh_lab.dev, "dev-listed"))
+    approved, pending = await _ask(client, asker, host["id"]), await _ask(client, asker, host["id"])
+    theirs = await _ask(client, approver, host["id"])
+    assert (await _approve(client, approver, approved["id"])).status_code == 200
+
+    async def listed(**query: str) -> list[str]:
+        response = await client.get(SESSION, params=query, headers=asker.headers)
+        assert response.status_code == 200, response.text
+        return [lease["id"] for lease in response.json()["items"]]
+
+    assert await listed() == [theirs["id"], pending["id"], approved["id"]]
+    assert await listed(mine="true") == [pending["id"], approved["id"]]
+    assert await listed(state="pending") == [theirs["id"], pending["id"]]
+    assert await listed(state="active", mine="true") == [approved["id"]]
+    assert_error(await client.get(SESSION, params={"state": "forever"}, headers=asker.headers), 400)
