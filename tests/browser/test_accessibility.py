@@ -90,6 +90,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
     await site.uc.conversations.send(actor, waiting.id, NewMessage(content="Delete it"))  # waits for approval
     sandbox = await site.uc.sandboxes.create(
         actor, NewSandbox(name="a11y", command=["python3", "-m", "http.server", "8000"], ports=[8000])
+    )
     [container] = await site.uc.ports.runtime.list(f"sandbox:{sandbox.id}")
     context = await chromium.new_context(bypass_csp=True, **view)
     try:

@@ -58,6 +58,7 @@ function follow(region) {
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-live]").forEach(follow);
 });
+
 // Clocks counting down: <time data-countdown="seconds left"> (an Infra SSH lease's time left).
 (function () {
   var clocks = document.querySelectorAll("[data-countdown]");
