@@ -17,7 +17,9 @@ from tesserra_core.facade import UseCases
 from tesserra_web.pages import (
     assets,
     auth,
+    billing,
     domains,
+    finance,
     keys,
     mail,
     members,
@@ -80,6 +82,8 @@ def build_app(uc: UseCases) -> Litestar:
             *tools.routes(console),
             *mail.routes(console),
             *members.routes(console),
+            *billing.routes(console),
+            *finance.routes(console),
         ],
         before_request=console.check_unsafe,
         before_send=[send_rotated],

@@ -1,0 +1,124 @@
+"""Admin finance for platform administrators (uc.finance, as /api/admin/financeiro): recurring revenue per
+currency, revenue by month of payment, churn month by month and subscriptions by plan and status, drawn as
+inline SVG. Every figure is the use cases'; this page only lays them out over the last twelve months."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Request, get
+from litestar.handlers import HTTPRouteHandler
+from litestar.response import Template
+
+from tesserra_core.domain.billing import format_amount
+from tesserra_core.domain.identity import Principal
+from tesserra_core.usecases.finance import ChurnView, RecurringView, RevenueView
+from tesserra_web.charts import Chart, Datum, columns, line, rows
+from tesserra_web.web import Console, render
+
+AnyRequest = Request[Any, Any, Any]
+MONTHS = 12
+
+
+def month_starts(now: datetime, count: int = MONTHS) -> list[datetime]:
+    """The first instants (UTC) of the ``count`` calendar months up to ``now``'s, then of the month after."""
+    year, month = now.year, now.month
+    starts = []
+    for back in range(count - 1, -1, -1):
+        y, m = divmod((year * 12 + month - 1) - back, 12)
+        starts.append(datetime(y, m + 1, 1, tzinfo=UTC))
+    y, m = divmod(year * 12 + month, 12)
+    return [*starts, datetime(y, m + 1, 1, tzinfo=UTC)]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def recurring_chart(view: RecurringView) -> Chart:
+    data = [
+        Datum(
+            r.currency,
+            r.mrr,
+            f"{format_amount(r.mrr, r.currency)} a month ({_plural(r.subscriptions, 'subscription')})",
+        )
+        for r in view.items
+    ]
+    return rows(
+        "mrr",
+        "Monthly recurring revenue by currency",
+        "One bar per currency over active and past-due subscriptions, yearly prices counted as a twelfth; "
+        "currencies are not converted, so compare bars of one currency over time, not across currencies.",
+        data,
+        axis="Currency",
+    )
+
+
+def revenue_charts(view: RevenueView, months: list[str]) -> list[Chart]:
+    """One chart per currency: a column per month, empty months included."""
+    by_currency: dict[str, dict[str, tuple[int, int]]] = {}
+    for item in view.items:
+        by_currency.setdefault(item.currency, {})[item.month] = (item.amount, item.invoices)
+    charts = []
+    for currency, paid in sorted(by_currency.items()):
+        data = []
+        for month in months:
+            amount, n = paid.get(month, (0, 0))
+            data.append(Datum(month, amount, f"{format_amount(amount, currency)} from {_plural(n, 'paid invoice')}"))
+        charts.append(
+            columns(
+                f"revenue-{currency.lower()}",
+                f"Revenue by month in {currency}",
+                f"Paid invoices by month of payment from {months[0]} to {months[-1]}, one column per month.",
+                data,
+                axis="Month",
+            )
+        )
+    return charts
+
+
+def churn_chart(views: list[ChurnView], months: list[str]) -> Chart:
+    data = [
+        Datum(
+            month,
+            v.rate,
+            f"{v.rate:.2%}: {v.churned} of {_plural(v.active_at_start, 'subscription')} live at the start",
+        )
+        for month, v in zip(months, views, strict=True)
+    ]
+    return line(
+        "churn",
+        "Churn by month",
+        f"The share of subscriptions live at the start of each month that ended in it, {months[0]} to {months[-1]}.",
+        data,
+        axis="Month",
+    )
+
+
+async def _figures(console: Console, actor: Principal, now: datetime) -> dict[str, Any]:
+    finance = console.uc.finance
+    starts = month_starts(now)
+    months = [s.strftime("%Y-%m") for s in starts[:-1]]
+    recurring = await finance.recurring(actor)
+    revenue = await finance.revenue(actor, starts[0], starts[-1])
+    churn = [await finance.churn(actor, since, until) for since, until in itertools.pairwise(starts)]
+    return {
+        "recurring": recurring,
+        "mrr_chart": recurring_chart(recurring),
+        "revenue_charts": revenue_charts(revenue, months),
+        "churn_chart": churn_chart(churn, months),
+        "counts": await finance.subscriptions(actor),
+        "months": months,
+    }
+
+
+def routes(console: Console) -> list[HTTPRouteHandler]:
+    @get("/admin/finance")
+    async def finance_page(request: AnyRequest) -> Template:
+        session, actor = await console.signed_in(request)
+        figures = await _figures(console, actor, datetime.now(UTC))  # 403 admin_only for anyone else
+        return render(request, "finance.html", session=session, actor=actor, money=format_amount, **figures)
+
+    return [finance_page]
