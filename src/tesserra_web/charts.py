@@ -7,12 +7,12 @@ case answered it), the words a person reads for it (``text``) and where it sits 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 WIDTH = 640
-PLOT_TOP = 16
+PLOT_TOP = 24
 PLOT_HEIGHT = 180
 LABEL_BAND = 36
 """Below the plot: the labels of the columns or points."""
@@ -30,6 +30,8 @@ class Datum:
     label: str
     value: float
     text: str
+    short: str = ""
+    """What a row's bar has written beside it (its ``text`` where this is empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class Mark:
     y: float
     width: float = 0.0
     height: float = 0.0
+    short: str = ""
 
     @property
     def middle(self) -> float:
@@ -57,7 +60,13 @@ class Chart:
     height: int
     axis: str = "Label"
     """What the marks' labels are (the first column of the chart's table)."""
+    scale: str = ""
+    """What the top of the plot stands for (columns and lines): the highest figure, as a person reads it."""
     width: int = WIDTH
+
+    @property
+    def top(self) -> float:
+        return PLOT_TOP
 
     @property
     def baseline(self) -> float:
@@ -74,7 +83,11 @@ def _scale(data: Sequence[Datum]) -> float:
     return top if top > 0 else 1.0
 
 
-def columns(id: str, title: str, desc: str, data: Sequence[Datum], axis: str = "Label") -> Chart:
+Reading = Callable[[float], str]
+"""How a person reads a value of the chart (the top of its scale)."""
+
+
+def columns(id: str, title: str, desc: str, data: Sequence[Datum], axis: str, reading: Reading) -> Chart:
     """Vertical bars, one per datum, left to right; the tallest fills the plot."""
     top, slot = _scale(data), WIDTH / max(1, len(data))
     marks = []
@@ -91,10 +104,10 @@ def columns(id: str, title: str, desc: str, data: Sequence[Datum], axis: str = "
                 height=height,
             )
         )
-    return Chart(id, title, desc, "columns", marks, PLOT_TOP + PLOT_HEIGHT + LABEL_BAND, axis)
+    return Chart(id, title, desc, "columns", marks, PLOT_TOP + PLOT_HEIGHT + LABEL_BAND, axis, reading(top))
 
 
-def rows(id: str, title: str, desc: str, data: Sequence[Datum], axis: str = "Label") -> Chart:
+def rows(id: str, title: str, desc: str, data: Sequence[Datum], axis: str) -> Chart:
     """Horizontal bars, one per datum, top to bottom; the longest fills the row."""
     top, room = _scale(data), WIDTH - ROW_LABEL - ROW_TEXT
     marks = [
@@ -104,6 +117,7 @@ def rows(id: str, title: str, desc: str, data: Sequence[Datum], axis: str = "Lab
             d.text,
             x=ROW_LABEL,
             y=PLOT_TOP + i * ROW_HEIGHT,
+            short=d.short or d.text,
             width=max(0.0, d.value) / top * room,
             height=ROW_HEIGHT * 0.6,
         )
@@ -112,7 +126,7 @@ def rows(id: str, title: str, desc: str, data: Sequence[Datum], axis: str = "Lab
     return Chart(id, title, desc, "rows", marks, PLOT_TOP * 2 + max(1, len(data)) * ROW_HEIGHT, axis)
 
 
-def line(id: str, title: str, desc: str, data: Sequence[Datum], axis: str = "Label") -> Chart:
+def line(id: str, title: str, desc: str, data: Sequence[Datum], axis: str, reading: Reading) -> Chart:
     """Points joined by a line, one per datum, left to right; the highest touches the top of the plot."""
     top, slot = _scale(data), WIDTH / max(1, len(data))
     marks = [
@@ -125,4 +139,4 @@ def line(id: str, title: str, desc: str, data: Sequence[Datum], axis: str = "Lab
         )
         for i, d in enumerate(data)
     ]
-    return Chart(id, title, desc, "line", marks, PLOT_TOP + PLOT_HEIGHT + LABEL_BAND, axis)
+    return Chart(id, title, desc, "line", marks, PLOT_TOP + PLOT_HEIGHT + LABEL_BAND, axis, reading(top))

@@ -114,6 +114,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
             f"/console/mailboxes/{mailbox.id}",
             "/console/aliases",
             f"/console/aliases/{alias.id}",
+            "/console/billing",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)

@@ -4,6 +4,7 @@ inline SVG. Every figure is the use cases'; this page only lays them out over th
 
 from __future__ import annotations
 
+import functools
 import itertools
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,10 @@ def month_starts(now: datetime, count: int = MONTHS) -> list[datetime]:
     return [*starts, datetime(y, m + 1, 1, tzinfo=UTC)]
 
 
+def _in_currency(currency: str, amount: float) -> str:
+    return format_amount(round(amount), currency)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -43,6 +48,7 @@ def recurring_chart(view: RecurringView) -> Chart:
             r.currency,
             r.mrr,
             f"{format_amount(r.mrr, r.currency)} a month ({_plural(r.subscriptions, 'subscription')})",
+            short=format_amount(r.mrr, r.currency),
         )
         for r in view.items
     ]
@@ -52,7 +58,7 @@ def recurring_chart(view: RecurringView) -> Chart:
         "One bar per currency over active and past-due subscriptions, yearly prices counted as a twelfth; "
         "currencies are not converted, so compare bars of one currency over time, not across currencies.",
         data,
-        axis="Currency",
+        "Currency",
     )
 
 
@@ -73,7 +79,8 @@ def revenue_charts(view: RevenueView, months: list[str]) -> list[Chart]:
                 f"Revenue by month in {currency}",
                 f"Paid invoices by month of payment from {months[0]} to {months[-1]}, one column per month.",
                 data,
-                axis="Month",
+                "Month",
+                functools.partial(_in_currency, currency),
             )
         )
     return charts
@@ -93,7 +100,8 @@ def churn_chart(views: list[ChurnView], months: list[str]) -> Chart:
         "Churn by month",
         f"The share of subscriptions live at the start of each month that ended in it, {months[0]} to {months[-1]}.",
         data,
-        axis="Month",
+        "Month",
+        lambda top: f"{top:.2%}",
     )
 
 

@@ -9,6 +9,7 @@ test seeds on a server of its own."""
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import time
 import uuid
@@ -367,6 +368,11 @@ async def test_finance_draws_the_seeded_figures(tmp_path: Path) -> None:
             marks = _marks(page.text, f"revenue-{currency.lower()}")
             assert [(k, label) for k, label, _ in marks] == [("rect", m) for m in months]
             assert {label: value for _, label, value in marks} == {m: expected.get(m, 0.0) for m in months}
+            top = format_amount(round(max(expected.values())), currency)  # the scale: the highest month
+            assert (
+                f'<text class="label" x="0" y="20">{top}</text>'
+                in page.text.split(f'id="revenue-{currency.lower()}"')[1]
+            )
         heights = re.findall(r'<rect class="mark" x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', page.text)
         assert heights  # the tallest column of a chart fills its plot
         assert max(float(h) for h in heights) == 180.0
@@ -381,7 +387,7 @@ async def test_finance_draws_the_seeded_figures(tmp_path: Path) -> None:
         assert [(k, label) for k, label, _ in points] == [("circle", m) for m in months]
         live = len(subs)
         rates = []
-        for since, until in zip(starts, starts[1:], strict=False):
+        for since, until in itertools.pairwise(starts):
             gone = sum(1 for *_, end in subs if end is not None and since <= end < until)
             rates.append(round(gone / live, 4) if live else 0.0)
             live -= gone
