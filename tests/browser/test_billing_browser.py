@@ -87,6 +87,8 @@ async def test_billing_and_finance_pages_are_clean_and_the_charts_follow_the_the
     assert await tab.page.is_visible("text=Team")
     await tab.visit(f"/console/billing/invoices/{invoice}", "invoice")
     assert await tab.page.is_visible("text=98.00 EUR")
+    await tab.visit("/console/admin/finance/invoices", "admin invoices")
+    assert await tab.page.locator("#invoices tbody tr").count() >= 3
     await tab.visit("/console/admin/finance", "admin finance")
     chart = tab.page.locator("svg#revenue-eur")
     box = await chart.bounding_box()
@@ -144,6 +146,7 @@ async def test_no_serious_or_critical_violation_on_billing_pages(
             ("/console/billing", "billing"),
             (f"/console/billing/invoices/{invoice}", "billing-invoice"),
             ("/console/admin/finance", "admin-finance"),
+            ("/console/admin/finance/invoices?currency=EUR", "admin-finance-invoices"),
             ("/console/billing/continue", "billing-continue-gone"),
         ):
             await page.goto(f"{site.url}{path}")

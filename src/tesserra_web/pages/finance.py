@@ -15,9 +15,9 @@ from litestar.response import Template
 
 from tesserra_core.domain.billing import format_amount
 from tesserra_core.domain.identity import Principal
-from tesserra_core.usecases.finance import ChurnView, RecurringView, RevenueView
+from tesserra_core.usecases.finance import INVOICE_STATUSES, ChurnView, InvoiceQuery, RecurringView, RevenueView
 from tesserra_web.charts import Chart, Datum, columns, line, rows
-from tesserra_web.web import Console, render
+from tesserra_web.web import Console, Pager, render
 
 AnyRequest = Request[Any, Any, Any]
 MONTHS = 12
@@ -111,7 +111,7 @@ async def _figures(console: Console, actor: Principal, now: datetime) -> dict[st
     months = [s.strftime("%Y-%m") for s in starts[:-1]]
     recurring = await finance.recurring(actor)
     revenue = await finance.revenue(actor, starts[0], starts[-1])
-    churn = [await finance.churn(actor, since, until) for since, until in itertools.pairwise(starts)]
+    churn = [await finance.churn(actor, a, b) for a, b in itertools.pairwise(starts)]
     return {
         "recurring": recurring,
         "mrr_chart": recurring_chart(recurring),
@@ -129,4 +129,25 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         figures = await _figures(console, actor, datetime.now(UTC))  # 403 admin_only for anyone else
         return render(request, "finance.html", session=session, actor=actor, money=format_amount, **figures)
 
-    return [finance_page]
+    @get("/admin/finance/invoices")
+    async def invoices_page(request: AnyRequest) -> Template:
+        session, actor = await console.signed_in(request)
+        pager = Pager.of(request)
+        chosen = {k: request.query_params.get(k, "")[:64] for k in ("status", "currency", "tenant_id")}
+        query = InvoiceQuery(  # checked by the use case (400 on an unknown state or currency)
+            status=chosen["status"] or None, currency=chosen["currency"] or None, tenant_id=chosen["tenant_id"] or None
+        )
+        page = await console.uc.finance.invoices(actor, query, pager.request)
+        return render(
+            request,
+            "finance_invoices.html",
+            session=session,
+            actor=actor,
+            page=page,
+            pager=pager,
+            statuses=sorted(INVOICE_STATUSES),
+            chosen=chosen,
+            money=format_amount,
+        )
+
+    return [finance_page, invoices_page]

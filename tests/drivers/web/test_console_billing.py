@@ -350,12 +350,21 @@ async def test_finance_draws_the_seeded_figures(tmp_path: Path) -> None:
             assert refused.status_code == 403
             assert "Not allowed" in refused.text
             assert "data-value" not in refused.text
+            assert (await owner_console.get("/console/admin/finance/invoices")).status_code == 403
             assert 'href="/console/admin/finance"' not in (await owner_console.get("/console/")).text
         transport = httpx.AsyncHTTPTransport(local_address=fresh_address())
         async with httpx.AsyncClient(base_url=server.url, transport=transport, timeout=20.0) as http:
             admin = ConsoleClient(http)
             await admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
             page = await admin.get("/console/admin/finance")
+            listed = await admin.get("/console/admin/finance/invoices?currency=eur&status=paid")
+            chf = await admin.get("/console/admin/finance/invoices?currency=CHF")
+            wrong = [await admin.get(f"/console/admin/finance/invoices?{q}") for q in ("status=lost", "currency=EURO")]
+        # Invoices of every tenant, filtered in the URL by the use case.
+        shown = re.findall(r"<td><code>(in_fin_\d)</code></td>", listed.text)
+        assert sorted(shown) == [f"in_fin_{n}" for n, (_, _, cur) in enumerate(paid) if cur == "EUR"]
+        assert re.findall(r"<td><code>(in_fin_\d)</code></td>", chf.text) == ["in_fin_3"]
+        assert [r.status_code for r in wrong] == [400, 400]
         assert page.status_code == 200, page.text
         assert 'href="/console/admin/finance" aria-current="page">Finance' in page.text
 
