@@ -25,13 +25,13 @@ MONTHS = 12
 
 def month_starts(now: datetime, count: int = MONTHS) -> list[datetime]:
     """The first instants (UTC) of the ``count`` calendar months up to ``now``'s, then of the month after."""
-    year, month = now.year, now.month
-    starts = []
-    for back in range(count - 1, -1, -1):
-        y, m = divmod((year * 12 + month - 1) - back, 12)
-        starts.append(datetime(y, m + 1, 1, tzinfo=UTC))
-    y, m = divmod(year * 12 + month, 12)
-    return [*starts, datetime(y, m + 1, 1, tzinfo=UTC)]
+    current = now.year * 12 + now.month - 1  # months since January of year 0
+    return [_month(index) for index in range(current - count + 1, current + 2)]
+
+
+def _month(index: int) -> datetime:
+    year, month = divmod(index, 12)
+    return datetime(year, month + 1, 1, tzinfo=UTC)
 
 
 def _in_currency(currency: str, amount: float) -> str:
@@ -56,7 +56,7 @@ def recurring_chart(view: RecurringView) -> Chart:
         "mrr",
         "Monthly recurring revenue by currency",
         "One bar per currency over active and past-due subscriptions, yearly prices counted as a twelfth; "
-        "currencies are not converted, so compare bars of one currency over time, not across currencies.",
+        "currencies are not converted, so bars of different currencies do not compare.",
         data,
         "Currency",
     )
