@@ -159,6 +159,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
             f"/console/sandboxes/{sandbox.id}",
             "/console/containers",
             f"/console/containers/{container.id}",
+            "/console/billing",
         ):
             await page.goto(f"{site.url}{path}")
             await check(path)

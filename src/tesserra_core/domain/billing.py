@@ -91,6 +91,26 @@ def check_amount(amount: int) -> int:
     return amount
 
 
+ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())  # noqa: SIM905
+"""Currencies Stripe counts in whole units (no minor unit)."""
+THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())  # noqa: SIM905
+"""Currencies Stripe counts in thousandths."""
+
+
+def minor_digits(currency: str) -> int:
+    """How many decimal places the currency's minor unit has, as Stripe counts amounts."""
+    code = currency.upper()
+    return 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """An amount in minor units as people read it: ``format_amount(1900, "eur")`` is ``"19.00 EUR"``."""
+    digits = minor_digits(currency)
+    whole, part = divmod(abs(amount), 10**digits)
+    text = f"{whole:,}" + (f".{part:0{digits}d}" if digits else "")
+    return f"{'-' if amount < 0 else ''}{text} {currency.upper()}"
+
+
 def check_plan_code(code: str) -> str:
     if not _PLAN_CODE.match(code):
         raise ValidationFailed(

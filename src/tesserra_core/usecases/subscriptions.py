@@ -20,16 +20,18 @@ from tesserra_core.domain.billing import (
     current_subscription,
 )
 from tesserra_core.domain.identity import Principal, Scope
+from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.domain.structs import by_name
 from tesserra_core.domain.text import Input
 from tesserra_core.errors import Conflict, NotFound, found
 from tesserra_core.ports import Ports
-from tesserra_core.ports.billing import CheckoutRequest, PaymentGateway
+from tesserra_core.ports.billing import CheckoutRequest, InvoiceFilter, PaymentGateway
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.credentials import Revoker
 from tesserra_core.usecases.entitlements import billing_tag, entitlement_of
+from tesserra_core.usecases.finance import InvoiceView
 from tesserra_core.usecases.tenants import tenant_of
 
 
@@ -223,13 +225,46 @@ class BillingPortal:
 
 
 @dataclass(frozen=True, slots=True)
+class ListTenantInvoices:
+    """The caller's tenant's invoices, newest first (as the provider's events last described them)."""
+
+    scope: ClassVar[Scope] = Scope.BILLING_READ
+
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, page: PageRequest) -> Page[InvoiceView]:
+        actor.require(self.scope)
+        async with self.uow(read_only=True) as uow:
+            return page.answer(await uow.invoices.list(InvoiceFilter(tenant_id=actor.tenant_id), page), InvoiceView.of)
+
+
+@dataclass(frozen=True, slots=True)
+class GetTenantInvoice:
+    """One invoice of the caller's tenant; another tenant's answers 404 as a missing one does."""
+
+    scope: ClassVar[Scope] = Scope.BILLING_READ
+
+    uow: UnitOfWorkFactory
+
+    async def __call__(self, actor: Principal, invoice_id: str) -> InvoiceView:
+        actor.require(self.scope)
+        async with self.uow(read_only=True) as uow:
+            invoice = await uow.invoices.get(invoice_id)
+        if invoice is None or invoice.tenant_id != actor.tenant_id:
+            raise NotFound("no such invoice", code="invoice_not_found")
+        return InvoiceView.of(invoice)
+
+
+@dataclass(frozen=True, slots=True)
 class Subscriptions:
-    """/api/assinatura: the subscription, /checkout, /cancelar, /portal."""
+    """/api/assinatura: the subscription, /checkout, /cancelar, /portal, /faturas."""
 
     start_checkout: StartCheckout
     get: GetSubscription
     cancel: CancelSubscription
     portal: BillingPortal
+    invoices: ListTenantInvoices
+    invoice: GetTenantInvoice
 
 
 def subscriptions(p: Ports, *, revoker: Revoker) -> Subscriptions:
@@ -238,4 +273,6 @@ def subscriptions(p: Ports, *, revoker: Revoker) -> Subscriptions:
         get=GetSubscription(p.uow),
         cancel=CancelSubscription(p.uow, p.gateway, p.clock, revoker),
         portal=BillingPortal(p.uow, p.gateway),
+        invoices=ListTenantInvoices(p.uow),
+        invoice=GetTenantInvoice(p.uow),
     )

@@ -50,6 +50,8 @@ from tesserra_core.usecases.subscriptions import (
     CheckoutStart,
     CheckoutView,
     GetSubscription,
+    GetTenantInvoice,
+    ListTenantInvoices,
     PortalView,
     StartCheckout,
     SubscriptionView,
@@ -149,7 +151,16 @@ def subscription_routes(uc: UseCases) -> Router:
     async def portal(request: Caller) -> PortalView:
         return await uc.subscriptions.portal(request.user)
 
-    return Router("/api/assinatura", tags=["Subscription"], route_handlers=[current, checkout, cancel, portal])
+    @get("/faturas", **declare(uses=ListTenantInvoices, errors=(400, 403)))
+    async def invoices(request: Caller, page: Paging) -> Page[InvoiceView]:
+        return await uc.subscriptions.invoices(request.user, page)
+
+    @get("/faturas/{invoice_id:str}", **declare(uses=GetTenantInvoice, errors=(403, 404)))
+    async def invoice(invoice_id: FromPath[str], request: Caller) -> InvoiceView:
+        return await uc.subscriptions.invoice(request.user, invoice_id)
+
+    handlers = [current, checkout, cancel, portal, invoices, invoice]
+    return Router("/api/assinatura", tags=["Subscription"], route_handlers=handlers)
 
 
 def webhook_routes(uc: UseCases) -> Router:

@@ -7,7 +7,7 @@ from tesserra_core.domain.paging import DEFAULT_LIMIT, Page, PageRequest
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases import billing_plans, finance, subscriptions
 from tesserra_core.usecases.billing_plans import PlanView
-from tesserra_core.usecases.finance import RecurringView, SubscriptionCounts
+from tesserra_core.usecases.finance import InvoiceView, RecurringView, SubscriptionCounts
 from tesserra_core.usecases.subscriptions import CheckoutStart, CheckoutView, SubscriptionView
 from tesserra_mcp.registry import Limite, Offset, ToolSet
 
@@ -26,6 +26,18 @@ async def list_plans(
 @tools.tool(subscriptions.GetSubscription)
 async def get_subscription(*, uc: UseCases, actor: Principal) -> SubscriptionView:
     return await uc.subscriptions.get(actor)
+
+
+@tools.tool(subscriptions.ListTenantInvoices)
+async def list_invoices(
+    limite: Limite = DEFAULT_LIMIT, offset: Offset = 0, *, uc: UseCases, actor: Principal
+) -> Page[InvoiceView]:
+    return await uc.subscriptions.invoices(actor, PageRequest(limite, offset))
+
+
+@tools.tool(subscriptions.GetTenantInvoice)
+async def get_invoice(invoice_id: str, *, uc: UseCases, actor: Principal) -> InvoiceView:
+    return await uc.subscriptions.invoice(actor, invoice_id)
 
 
 @tools.tool(subscriptions.StartCheckout, tier=Tier.STANDARD)

@@ -44,7 +44,16 @@ PROJECT_TOOLS = frozenset(
     }
 )
 BILLING_TOOLS = frozenset(
-    {"list_plans", "get_subscription", "create_checkout", "cancel_subscription", "finance_mrr", "finance_subscriptions"}
+    {
+        "list_plans",
+        "get_subscription",
+        "list_invoices",
+        "get_invoice",
+        "create_checkout",
+        "cancel_subscription",
+        "finance_mrr",
+        "finance_subscriptions",
+    }
 )
 OWNER_BILLING_TOOLS = BILLING_TOOLS - {"finance_mrr", "finance_subscriptions"}
 """A tenant owner's billing tools: all but the platform administrators' finance."""
