@@ -443,6 +443,7 @@ async def build(ports: Ports, settings: Settings) -> UseCases:
         holder=holder,
         sandbox_pool_size=settings.sandbox_pool_size,
         approval_timeout=settings.chat_approval_timeout,
+        node_dead_after=settings.node_timeout,
     )
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc
