@@ -395,7 +395,7 @@ def _ports(
         secret_box=secret_box,
         package_resolver=LocalPackages(settings.data_dir, settings.tool_script_dirs, settings.tool_python_image),
         runtime=runtime,
-        catalog_source=CatalogFile(settings.catalog_source),
+        catalog_source=CatalogFile(settings.catalog_source, tracer=tracer),
         oauth=oauth,
         # on Docker, workspaces belong to the user containers run as
         workspaces=LocalWorkspaces(settings.data_dir, CONTAINER_USER if settings.runtime == "docker" else None),

@@ -5,7 +5,7 @@ imports it unless an endpoint is configured (``TESSERRA_OTEL_ENDPOINT`` or the s
 A request that brings a W3C ``traceparent`` header continues the caller's trace (its server span is
 the child of the caller's span; the caller's sampled flag is honoured, the SDK's parent-based
 default), and the calls this process makes over HTTP carry the current span's ``traceparent``
-(``inject``): the model server, OAuth providers, the sandbox proxy's upstream. Tool servers over
+(``inject``): the model server, OAuth providers, a catalog registry, the sandbox proxy's upstream. Tool servers over
 stdio get it in each request's ``params._meta`` from the MCP SDK itself (SEP-414). Both through
 OpenTelemetry's W3C propagator, never parsed here.
 
