@@ -186,13 +186,14 @@ async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator
 
 
 @asynccontextmanager
-async def model_provider(settings: Settings) -> AsyncIterator[ModelProvider]:
-    """The configured OpenAI-compatible server (its HTTP client made on first use, closed at shutdown),
-    or ``NoModel`` when TESSERRA_MODEL_BASE_URL is unset."""
+async def model_provider(settings: Settings, tracer: Tracer | None = None) -> AsyncIterator[ModelProvider]:
+    """The configured OpenAI-compatible server (its HTTP client made on first use, closed at shutdown;
+    its calls carry ``tracer``'s trace context), or ``NoModel`` when TESSERRA_MODEL_BASE_URL is unset."""
     if not settings.model_base_url:
         yield NoModel()
         return
-    async with on_demand_client(timeout=settings.model_timeout, follow_redirects=False, trust_env=False) as client:
+    options = {"timeout": settings.model_timeout, "follow_redirects": False, "trust_env": False}
+    async with on_demand_client(tracer, **options) as client:
         yield OpenAiCompatible(
             client,
             settings.model_base_url,
@@ -229,15 +230,15 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         entitlements=StoredEntitlements(uow, clock),
         secret_box=box,
         runtime=NodeRecordedRuntime(await stack.enter_async_context(container_runtime(settings, box)), nodes, node_id),
-        http_probe=await stack.enter_async_context(httpx_probe()),
-        oauth=HttpxOAuthClient(await stack.enter_async_context(http_client())),
+        http_probe=await stack.enter_async_context(httpx_probe(tracer)),
+        oauth=HttpxOAuthClient(await stack.enter_async_context(http_client(tracer=tracer))),
         gateway=await stack.enter_async_context(payment_gateway(settings)),
         resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
         file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
         ssh=AsyncsshClient(),
         audit_checkpoints=FileAuditCheckpoints(settings.audit_checkpoint_path),
         mailer=_mailer(settings),
-        models=await stack.enter_async_context(model_provider(settings)),
+        models=await stack.enter_async_context(model_provider(settings, tracer)),
         probes=(
             DatabaseProbe(uow, engine.dialect.name),
             StorageProbe(settings.data_dir),
@@ -401,7 +402,7 @@ def _ports(
         secret_box=secret_box,
         package_resolver=LocalPackages(settings.data_dir, settings.tool_script_dirs, settings.tool_python_image),
         runtime=runtime,
-        catalog_source=CatalogFile(settings.catalog_source),
+        catalog_source=CatalogFile(settings.catalog_source, tracer=tracer),
         oauth=oauth,
         # on Docker, workspaces belong to the user containers run as
         workspaces=LocalWorkspaces(settings.data_dir, CONTAINER_USER if settings.runtime == "docker" else None),
@@ -458,6 +459,7 @@ async def build(ports: Ports, settings: Settings) -> UseCases:
         holder=holder,
         sandbox_pool_size=settings.sandbox_pool_size,
         approval_timeout=settings.chat_approval_timeout,
+        node_dead_after=settings.node_timeout,
     )
     await uc.marketplace.refresh_catalog.ensure_loaded()
     return uc

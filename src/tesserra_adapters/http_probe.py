@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from tesserra_adapters.outbound import OnDemandClient, on_demand_client
 from tesserra_core.ports.health import HttpCheck
+from tesserra_core.ports.tracing import Tracer
 
 
 def _ms(start: float) -> float:
@@ -35,9 +36,9 @@ class HttpxProbe:
 
 
 @asynccontextmanager
-async def httpx_probe() -> AsyncIterator[HttpxProbe]:
+async def httpx_probe(tracer: Tracer | None = None) -> AsyncIterator[HttpxProbe]:
     """The probe with its client, closed at shutdown."""
-    async with on_demand_client(trust_env=False, follow_redirects=False) as client:
+    async with on_demand_client(tracer, trust_env=False, follow_redirects=False) as client:
         yield HttpxProbe(client)
 
 

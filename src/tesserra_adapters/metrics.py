@@ -92,21 +92,32 @@ class PrometheusTelemetry:
     def pool_limit(self, connections: int) -> None:
         self._pool_limit.set(connections)
 
-    def render(self, workloads: Mapping[tuple[str, str], int]) -> bytes:
+    def render(self, workloads: Mapping[tuple[str, str], int], runners: Mapping[str, bool]) -> bytes:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, self._directory)  # type: ignore[no-untyped-call]
-        registry.register(_Workloads(workloads))
+        registry.register(_AtTheScrape(workloads, runners))
         return generate_latest(registry)
 
 
-class _Workloads:
-    """The workloads counted at the scrape (a node's own listing, not a per-process sample)."""
+class _AtTheScrape:
+    """What is read when a scrape comes, not sampled by each process: the node's workloads (its own
+    listing) and the runner leases it holds (the cluster's lease rows)."""
 
-    def __init__(self, counts: Mapping[tuple[str, str], int]) -> None:
-        self._counts = counts
+    def __init__(self, workloads: Mapping[tuple[str, str], int], runners: Mapping[str, bool]) -> None:
+        self._workloads = workloads
+        self._runners = runners
 
     def collect(self) -> list[GaugeMetricFamily]:
-        family = GaugeMetricFamily("tesserra_workloads", "Workloads by runtime and state", labels=("runtime", "state"))
-        for (runtime, state), count in sorted(self._counts.items()):
-            family.add_metric((runtime, state), count)
-        return [family]
+        workloads = GaugeMetricFamily(
+            "tesserra_workloads", "Workloads by runtime and state", labels=("runtime", "state")
+        )
+        for (runtime, state), count in sorted(self._workloads.items()):
+            workloads.add_metric((runtime, state), count)
+        runners = GaugeMetricFamily(
+            "tesserra_runner_lease_held",
+            "1 for each runner lease (a background loop run once across the cluster) this node holds, else 0",
+            labels=("runner",),
+        )
+        for name, held in sorted(self._runners.items()):
+            runners.add_metric((name,), 1 if held else 0)
+        return [workloads, runners]

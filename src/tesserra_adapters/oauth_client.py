@@ -18,6 +18,7 @@ from tesserra_adapters.outbound import OnDemandClient, on_demand_client
 from tesserra_core.domain.shared_tools import OAuthProvider
 from tesserra_core.errors import UpstreamFailed, ValidationFailed
 from tesserra_core.ports.shared_tools import TokenGrant
+from tesserra_core.ports.tracing import Tracer
 
 if TYPE_CHECKING:
     import httpx
@@ -28,10 +29,10 @@ MAX_RESPONSE = 64 * 1024
 
 
 @asynccontextmanager
-async def http_client(seconds: float = 10.0) -> AsyncIterator[OnDemandClient]:
+async def http_client(seconds: float = 10.0, tracer: Tracer | None = None) -> AsyncIterator[OnDemandClient]:
     """The outbound client for providers, made on the first call; closed at shutdown. Redirects are
     not followed."""
-    async with on_demand_client(timeout=seconds, follow_redirects=False, trust_env=False) as client:
+    async with on_demand_client(tracer, timeout=seconds, follow_redirects=False, trust_env=False) as client:
         yield client
 
 

@@ -180,6 +180,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     load balancer stops sending first)."""
     drain_grace: int = 30
     """On SIGTERM, seconds in-flight requests and streams may take to finish once accepting stopped."""
+    node_timeout: Annotated[float, msgspec.Meta(ge=3.0, le=3600.0)] = 10.0
+    """Seconds without a heartbeat (each node beats every second) after which another node takes a node
+    for dead and reaps the workloads it left: three heartbeats at least (a node late by one beat is not
+    reaped), an hour at most."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

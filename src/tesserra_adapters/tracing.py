@@ -2,6 +2,13 @@
 imports it unless an endpoint is configured (``TESSERRA_OTEL_ENDPOINT`` or the standard
 ``OTEL_EXPORTER_OTLP_ENDPOINT``; ``tesserra_adapters.bootstrap.tracer``).
 
+A request that brings a W3C ``traceparent`` header continues the caller's trace (its server span is
+the child of the caller's span; the caller's sampled flag is honoured, the SDK's parent-based
+default), and the calls this process makes over HTTP carry the current span's ``traceparent``
+(``inject``): the model server, OAuth providers, a catalog registry, the sandbox proxy's upstream. Tool servers over
+stdio get it in each request's ``params._meta`` from the MCP SDK itself (SEP-414). Both through
+OpenTelemetry's W3C propagator, never parsed here.
+
 The request id rides down the tree: the HTTP guard sets it on the request's span and each span copies
 it from its parent when it starts. Statements are spans of their own (SQLAlchemy's cursor events), with
 the SQL text and its placeholders, never the bound values; only those run under a request's span."""
@@ -9,7 +16,7 @@ the SQL text and its placeholders, never the bound values; only those run under 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +37,8 @@ from tesserra_core.ports.tracing import Attribute, Span
 REQUEST_ID = "tesserra.request_id"
 MAX_STATEMENT = 2_000
 """Characters of SQL text kept on a statement's span."""
+W3C = TraceContextTextMapPropagator()
+"""``traceparent`` and ``tracestate`` read from a request's headers and written into a call's."""
 
 
 def traces_url(endpoint: str) -> str:
@@ -70,11 +80,23 @@ class OtelTracer:
 
     @contextmanager
     def span(
-        self, name: str, attributes: Mapping[str, Attribute] | None = None, *, server: bool = False
+        self,
+        name: str,
+        attributes: Mapping[str, Attribute] | None = None,
+        *,
+        server: bool = False,
+        remote: Mapping[str, str] | None = None,
     ) -> Iterator[Span]:
         kind = SpanKind.SERVER if server else SpanKind.INTERNAL
+        # an invalid or absent traceparent extracts to an empty context: the span is a trace's root
+        parent = W3C.extract(remote) if remote else None
         with self._tracer.start_as_current_span(
-            name, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False
+            name,
+            context=parent,
+            kind=kind,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
             try:
                 yield span
@@ -85,6 +107,9 @@ class OtelTracer:
 
     def request_id(self, request_id: str) -> None:
         trace.get_current_span().set_attribute(REQUEST_ID, request_id)
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
+        W3C.inject(carrier)
 
     def trace_statements(self, engine: AsyncEngine) -> None:
         """One span per SQL statement run under a span (a request's): its child, named after the

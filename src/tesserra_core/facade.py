@@ -64,7 +64,8 @@ from tesserra_core.usecases.zones import Zones, zones
 VERSION = "0.1.0"
 
 NODE_DEAD_AFTER = 10.0
-"""Seconds without a heartbeat after which a node is taken for dead (its workloads reaped)."""
+"""Seconds without a heartbeat after which a node is taken for dead (its workloads reaped), unless the
+operator sets another (``TESSERRA_NODE_TIMEOUT``)."""
 
 REVOCATION_RETENTION = timedelta(hours=1)
 """Longer than any cached credential or view lives (an access token: 15 minutes), so purging older
@@ -164,9 +165,11 @@ def use_cases(
     sandbox_pool_size: int = 0,
     holder: str = "local",
     approval_timeout: float = APPROVAL_TIMEOUT,
+    node_dead_after: float = NODE_DEAD_AFTER,
 ) -> UseCases:
     """The facade over these ports: the areas, built once, sharing the caches that revocations clear.
-    ``holder`` names this process among those sharing the ports' runner leases (``node@host/pid``)."""
+    ``holder`` names this process among those sharing the ports' runner leases (``node@host/pid``);
+    ``node_dead_after``: seconds without a heartbeat after which another node is taken for dead."""
     policy = policy or AuthPolicy()
     if policy.access_ttl * 2 > REVOCATION_RETENTION:
         raise ValueError("access tokens must live well under the revocation retention")
@@ -194,7 +197,7 @@ def use_cases(
         lease=lease,
     )
     heartbeat = NodeHeartbeat(p.nodes, p.clock, p.node_id, holder.rpartition("/")[0].rpartition("@")[2] or holder)
-    others_alive = _others_alive(p)
+    others_alive = _others_alive(p, node_dead_after)
     provisioner = Provisioner(p.uow, p.runtime, p.clock, lease=lease, others_alive=others_alive)
     pool = SandboxPool(p.runtime, sandbox_pool_size, p.ids.new(), p.http_probe)
     lifecycle = SandboxLifecycle(p.uow, p.runtime, p.clock, pool)
@@ -289,6 +292,7 @@ def use_cases(
                 tool_servers,
                 provisioner,
                 foreign=p.foreign_workloads,
+                dead_after=node_dead_after,
             ),
         ),
         sandbox_pool=pool,
@@ -308,11 +312,11 @@ def _traced(built: UseCases) -> UseCases:
     return dataclasses.replace(built, **{name: traced_area(getattr(built, name), name, tracer) for name in areas})
 
 
-def _others_alive(p: Ports) -> Callable[[], Awaitable[bool]]:
+def _others_alive(p: Ports, dead_after: float) -> Callable[[], Awaitable[bool]]:
     """Whether a node other than this one beat lately (then what looks abandoned may be its work in flight)."""
 
     async def others_alive() -> bool:
-        since = p.clock.now().timestamp() - NODE_DEAD_AFTER
+        since = p.clock.now().timestamp() - dead_after
         return any(node.id != p.node_id for node in await p.nodes.alive(since))
 
     return others_alive

@@ -1,7 +1,9 @@
 """The outermost ASGI layer when tracing is on: each HTTP request is the root span of its trace, named
 ``METHOD /route/{template}`` once routed (never the raw path, which may carry ids or tokens), with its
 method, route and status. Headers are never recorded (Authorization, cookies). The guard sets the
-request id on it; the use cases, statements and tool calls under it are its children."""
+request id on it; the use cases, statements and tool calls under it are its children. A request that
+brings W3C trace context (``traceparent``, ``tracestate``) continues the caller's trace: its span is the
+child of the caller's (the adapter's propagator reads them; a malformed one is ignored)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from tesserra_core.ports.tracing import Tracer
 from tesserra_http.observed import METHODS, route_template
+
+_TRACE_CONTEXT = frozenset({b"traceparent", b"tracestate"})
+"""W3C trace context headers (ASGI gives header names in lower case)."""
 
 
 class TracedApp:
@@ -33,7 +38,12 @@ class TracedApp:
                 response["status"] = message["status"]
             await send(message)
 
-        with self.tracer.span("HTTP " + method, {"http.request.method": method}, server=True) as span:
+        remote = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in _TRACE_CONTEXT
+        }
+        with self.tracer.span("HTTP " + method, {"http.request.method": method}, server=True, remote=remote) as span:
             try:
                 await self.app(scope, receive, send_traced)
             finally:

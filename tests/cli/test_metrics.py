@@ -7,18 +7,16 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
-import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.cli.served import Server, serving
-from tests.support import free_port, missing
+from tests.servers.prometheus import Result, prometheus, prometheus_binary
 
 TOKEN = "metrics-token-for-the-tests-0123456789"
 ADMIN = {"email": "admin@tesserra.local", "password": "hardening-password-1"}
@@ -73,19 +71,9 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 # -- a real Prometheus ------------------------------------------------------------------------------
 
 
-def _prometheus_binary() -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        missing("Prometheus", "install the Debian package `prometheus` (.ci/run does)")
-        raise AssertionError  # not reached
-    return binary
-
-
-def _prometheus_config(tmp: Path, target_port: int) -> Path:
+def _prometheus_config(target_port: int) -> str:
     """Two jobs on the same server: one with the token, one with a wrong token (which must get nothing)."""
-    config = tmp / "prometheus.yml"
-    config.write_text(
-        f"""
+    return f"""
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -97,61 +85,14 @@ scrape_configs:
     static_configs: [{{targets: ["127.0.0.1:{target_port}"]}}]
     authorization: {{type: Bearer, credentials: "{TOKEN}-wrong"}}
 """
-    )
-    return config
 
 
-class _NotReady(Exception):
-    pass
-
-
-async def _query(http: httpx.AsyncClient, port: int, promql: str) -> list[dict[str, object]]:
-    answer = await http.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": promql})
-    if answer.status_code == 503:  # still starting
-        raise _NotReady
-    assert answer.status_code == 200, answer.text
-    result: list[dict[str, object]] = answer.json()["data"]["result"]
-    return result
-
-
-async def _query_until(http: httpx.AsyncClient, port: int, promql: str, expected: float, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            result = await _query(http, port, promql)
-        except (httpx.TransportError, _NotReady):
-            result = []
-        if result:
-            last = float(result[0]["value"][1])  # type: ignore[index]
-            if last == expected:
-                return
-        await asyncio.sleep(0.5)
-    pytest.fail(f"Prometheus never answered {expected} to {promql} (last: {last}):\n{_tail(log)}")
-
-
-def _tail(log: Path) -> str:
-    return log.read_text()[-3000:]
-
-
-def _start_prometheus(tmp: Path, target_port: int, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [
-                _prometheus_binary(),
-                f"--config.file={_prometheus_config(tmp, target_port)}",
-                f"--storage.tsdb.path={tmp / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def _equals(expected: float) -> Callable[[Result], bool]:
+    return lambda result: bool(result) and float(result[0]["value"][1]) == expected
 
 
 async def test_prometheus_scrapes_both_workers_and_counts_every_request(server: Server, tmp_path: Path) -> None:
-    _prometheus_binary()  # or skip (fail under TESSERRA_TEST_REQUIRE_ALL=1) before any work
+    prometheus_binary()  # or skip (fail under TESSERRA_TEST_REQUIRE_ALL=1) before any work
     workers = await _worker_pids(server, 2)
     sent = 40
     async with _fresh_connections(server) as http:
@@ -162,22 +103,11 @@ async def test_prometheus_scrapes_both_workers_and_counts_every_request(server: 
     written = {int(m) for m in re.findall(r"histogram_(\d+)\.db", " ".join(os.listdir(tmp_path / "data/metrics")))}
     assert written == set(workers), (written, workers)
 
-    port = free_port()
-    log = tmp_path / "prometheus.log"
-    prometheus = _start_prometheus(tmp_path, server.port, port, log)
-    try:
-        async with httpx.AsyncClient(timeout=5) as http:
-            await _query_until(http, port, f'sum({REQUESTS}{{route="/api/auth/me",status="200"}})', sent, log)
-            await _query_until(http, port, 'up{job="tesserra"}', 1, log)
-            await _query_until(http, port, 'up{job="intruder"}', 0, log)  # a wrong token scrapes nothing
-            assert await _query(http, port, '{job="intruder",__name__!="up",__name__!~"scrape_.*"}') == []
-    finally:
-        prometheus.send_signal(signal.SIGTERM)
-        try:
-            prometheus.wait(20)
-        except subprocess.TimeoutExpired:
-            prometheus.kill()
-            prometheus.wait(5)
+    async with prometheus(tmp_path / "prometheus", _prometheus_config(server.port)) as scraper:
+        await scraper.until(f'sum({REQUESTS}{{route="/api/auth/me",status="200"}})', _equals(sent), within=90)
+        await scraper.until('up{job="tesserra"}', _equals(1))
+        await scraper.until('up{job="intruder"}', _equals(0))  # a wrong token scrapes nothing
+        assert await scraper.query('{job="intruder",__name__!="up",__name__!~"scrape_.*"}') == []
 
 
 # -- who may read them ------------------------------------------------------------------------------
@@ -240,7 +170,8 @@ async def test_requests_are_labelled_by_route_template_never_by_raw_path(server:
     methods = {re.search(r'method="([^"]*)"', labels).group(1) for labels in requests}  # type: ignore[union-attr]
     assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}, methods
     # the other families are there from the start
-    for family in ("tesserra_db_pool_connections_in_use", "tesserra_db_pool_connections_limit", "tesserra_workloads"):
+    families = ("tesserra_db_pool_connections_in_use", "tesserra_db_pool_connections_limit", "tesserra_workloads")
+    for family in (*families, "tesserra_runner_lease_held"):
         assert f"# TYPE {family} gauge" in text, family
 
 

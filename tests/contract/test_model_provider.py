@@ -5,15 +5,20 @@ real servers' ways: a dropped stream, an unreachable server, refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from tesserra_adapters.bootstrap import model_provider
 from tesserra_adapters.memory.models import ScriptedModel, Step, call, say
 from tesserra_adapters.models import OpenAiCompatible
 from tesserra_adapters.outbound import on_demand_client
+from tesserra_adapters.settings import Settings
 from tesserra_core.errors import TesserraError, Unavailable, UpstreamFailed
 from tesserra_core.ports.models import (
     ChatMessage,
@@ -26,6 +31,8 @@ from tesserra_core.ports.models import (
     ToolCall,
     ToolSpec,
 )
+from tesserra_core.ports.tracing import NoTracer
+from tests.servers.otlp import collecting
 from tests.servers.scripted_model import DROP, ScriptedModelServer, scripted_model
 from tests.support import free_port
 
@@ -249,3 +256,36 @@ async def test_a_refused_whole_completion_is_a_core_error(server: ScriptedModelS
         server.script([UpstreamFailed("no")])
         with pytest.raises(UpstreamFailed):
             await _events(provider, ChatTurn(messages=TURN.messages, tools=tools))
+
+
+async def test_with_tracing_on_a_call_carries_the_current_spans_trace_context(
+    server: ScriptedModelServer, tmp_path: Path
+) -> None:
+    """The model server is called with the W3C ``traceparent`` of the span the call runs under (the
+    composition root's client, with a real OTLP receiver); a call outside any span carries none, nor
+    does any call with tracing off."""
+    from tesserra_adapters.tracing import OtelTracer
+
+    settings = Settings(data_dir=tmp_path, model_base_url=server.url, model="m")
+    trace_id, caller = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    async with collecting() as collector:
+        tracer = OtelTracer(collector.url)
+        try:
+            server.script(say("one"), say("two"))
+            async with model_provider(settings, tracer) as provider:
+                with tracer.span("turn", server=True, remote={"traceparent": f"00-{trace_id}-{caller}-01"}):
+                    await _events(provider)
+                await _events(provider)  # no span: a background call
+        finally:
+            await asyncio.to_thread(tracer.shutdown)  # flushes the span to the collector
+        [turn] = [s for s in collector.spans if s["name"] == "turn"]
+    under_span, outside = server.headers
+    assert under_span["traceparent"] == f"00-{trace_id}-{turn['id']}-01"
+    assert (turn["trace"], turn["parent"]) == (trace_id, caller)
+    assert "traceparent" not in outside
+
+    server.script(say("three"))
+    async with model_provider(settings, NoTracer()) as provider:
+        with NoTracer().span("turn", server=True, remote={"traceparent": f"00-{trace_id}-{caller}-01"}):
+            await _events(provider)
+    assert "traceparent" not in server.headers[-1]

@@ -1,6 +1,7 @@
 """The test suite's own MCP server (stdio), for what mcp-server-time cannot do: crash, stall, show
 what it received (a secret's digest, never the secret; how many of the lines that reached its stdin
-hold a marker), list its working directory, read a file there and delete one (a tool annotated destructive).
+hold a marker; the trace context a call carried in its ``_meta``), list its working directory, read a
+file there and delete one (a tool annotated destructive).
 
 Run as ``python -m tests.servers.probe_server`` or through the launcher ``write_launcher`` makes.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -40,6 +42,17 @@ class _RecordingStdin:
 async def received(marker: str) -> int:
     """How many lines that reached stdin hold ``marker`` (this call's own line among them)."""
     return sum(marker in line for line in RECEIVED)
+
+
+@server.tool()
+async def trace_context(marker: str) -> str:
+    """The W3C trace context (``traceparent``, ``tracestate``) in ``params._meta`` of the last request
+    that reached stdin holding ``marker``, as a JSON object (empty if it carried none)."""
+    for line in reversed(RECEIVED):
+        if marker in line:
+            meta = json.loads(line).get("params", {}).get("_meta") or {}
+            return json.dumps({key: meta[key] for key in ("traceparent", "tracestate") if key in meta})
+    return "{}"
 
 
 @server.tool()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from pathlib import Path
@@ -235,3 +236,54 @@ async def test_a_refresh_on_one_worker_reaches_another_workers_searches_after_a_
     assert [t.id for t in (await worker2.marketplace.search(team.member, CatalogQuery(), PageRequest())).items] == [
         "a.b-only"
     ]
+
+
+async def test_a_catalog_url_is_fetched_over_http_carrying_the_current_trace() -> None:
+    """A registry URL is fetched (a real aiohttp server on loopback); with tracing on, the request
+    carries the current span's traceparent (the span reaches a real OTLP receiver); a registry that
+    answers an error or nothing at all is ``catalog_unreadable``."""
+    from aiohttp import web
+
+    from tesserra_adapters.tracing import OtelTracer
+    from tesserra_core.ports.tracing import NoTracer
+    from tests.servers.otlp import collecting
+    from tests.support import free_port
+
+    seen: list[dict[str, str]] = []
+
+    async def registry(request: web.Request) -> web.Response:
+        seen.append({name.lower(): value for name, value in request.headers.items()})
+        return web.json_response({"servers": [{"name": "io.example/one"}]})
+
+    async def broken(request: web.Request) -> web.Response:
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_get("/v0/servers", registry)
+    app.router.add_get("/broken", broken)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with collecting() as collector:
+            tracer = OtelTracer(collector.url)
+            try:
+                with tracer.span("refresh", server=True):
+                    documents = await CatalogFile(f"{url}/v0/servers", tracer=tracer).documents()
+            finally:
+                await asyncio.to_thread(tracer.shutdown)  # flushes the span (the receiver runs on this loop)
+            [span] = [s for s in collector.spans if s["name"] == "refresh"]
+        assert documents == [{"name": "io.example/one"}]
+        version, trace_id, parent, flags = seen[-1]["traceparent"].split("-")
+        assert (version, trace_id, parent) == ("00", span["trace"], span["id"])
+        assert int(flags, 16) & 1  # sampled (a root span's flags also say its trace id is random: 03)
+        assert await CatalogFile(f"{url}/v0/servers", tracer=NoTracer()).documents() == documents
+        assert "traceparent" not in seen[-1]
+        for unreadable in (f"{url}/broken", f"http://127.0.0.1:{free_port()}/v0/servers"):
+            with pytest.raises(Unavailable) as raised:
+                await CatalogFile(unreadable).documents()
+            assert raised.value.code == "catalog_unreadable"
+    finally:
+        await runner.cleanup()

@@ -41,7 +41,7 @@ class RecordingTelemetry:
     def rate_limited(self, rule: str) -> None:
         return None
 
-    def render(self, workloads: Mapping[tuple[str, str], int]) -> bytes:
+    def render(self, workloads: Mapping[tuple[str, str], int], runners: Mapping[str, bool]) -> bytes:
         self.rendered.append(dict(workloads))
         return b"rendered"
 

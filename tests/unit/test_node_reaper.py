@@ -5,8 +5,13 @@ running on it is provisioned again here; then the node is forgotten."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+from pathlib import Path
+
 import msgspec
 
+from tesserra_adapters.bootstrap import build, memory_ports
+from tesserra_adapters.settings import Settings
 from tesserra_core.domain.resources import ResourceStatus
 from tesserra_core.domain.sandboxes import SandboxState, owner_of
 from tesserra_core.facade import NODE_DEAD_AFTER, UseCases
@@ -65,3 +70,25 @@ async def test_a_dead_nodes_sandbox_and_resource_are_reaped_once_its_heartbeat_i
     assert [n.id for n in await nodes.stale(clock.now().timestamp() + 1)] == [uc.ports.node_id]  # forgotten
     clock.advance(60)
     assert await reaper() == 0  # this node's own row is never reaped, however stale
+
+
+async def test_the_operator_sets_how_long_a_silent_node_lives(tmp_path: Path, clock: FakeClock) -> None:
+    """TESSERRA_NODE_TIMEOUT reaches the reaper through the composition root: at 4 s, a node silent
+    for 3 s is alive and one silent for 5 s is dead (at the default, 10 s, it would still be alive)."""
+    settings = Settings.from_env({"TESSERRA_DATA_DIR": str(tmp_path), "TESSERRA_NODE_TIMEOUT": "4"})
+    async with AsyncExitStack() as stack:
+        uc = await build(memory_ports(settings, stack, clock=clock), settings)
+        reaper = uc.sandbox_reaper.dead_nodes
+        assert reaper is not None
+        await uc.ports.nodes.beat("quiet-node", "elsewhere", clock.now().timestamp())
+        clock.advance(3)
+        assert await reaper.others_alive()
+        others_alive = uc.provisioner.others_alive  # what the provisioner asks before it takes work over
+        assert others_alive is not None
+        assert await others_alive()
+        clock.advance(2)
+        assert not await reaper.others_alive()
+        assert not await others_alive()
+        assert NODE_DEAD_AFTER > 5  # the default would have kept it alive
+        await reaper()
+        assert "quiet-node" not in [n.id for n in await uc.ports.nodes.stale(clock.now().timestamp() + 1)]  # reaped

@@ -78,6 +78,10 @@ def test_a_bad_proxy_setting_stops_the_start_with_one_clear_line(name: str, valu
         ("TESSERRA_SANDBOX_POOL_SIZE", "-1", r"Expected `int` >= 0 \(TESSERRA_SANDBOX_POOL_SIZE\)"),
         ("TESSERRA_SANDBOX_POOL_SIZE", "65", r"Expected `int` <= 64 \(TESSERRA_SANDBOX_POOL_SIZE\)"),
         ("TESSERRA_DOCKER_HOST_GUARD", "none", "TESSERRA_DOCKER_HOST_GUARD must be one of iptables, external"),
+        ("TESSERRA_NODE_TIMEOUT", "2.5", r"Expected `float` >= 3.0 \(TESSERRA_NODE_TIMEOUT\)"),
+        ("TESSERRA_NODE_TIMEOUT", "3601", r"Expected `float` <= 3600.0 \(TESSERRA_NODE_TIMEOUT\)"),
+        ("TESSERRA_NODE_TIMEOUT", "nan", r"TESSERRA_NODE_TIMEOUT"),
+        ("TESSERRA_NODE_TIMEOUT", "soon", r"Expected `float`, got `str` \(TESSERRA_NODE_TIMEOUT\)"),
     ],
 )
 def test_a_setting_outside_its_closed_set_stops_the_start_naming_the_variable(name: str, value: str, says: str) -> None:

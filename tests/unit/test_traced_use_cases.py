@@ -4,7 +4,7 @@ marks the span with the exception's type, never its message (which may echo inpu
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, MutableMapping
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 
@@ -35,13 +35,21 @@ class Recording:
 
     @contextmanager
     def span(
-        self, name: str, attributes: Mapping[str, Attribute] | None = None, *, server: bool = False
+        self,
+        name: str,
+        attributes: Mapping[str, Attribute] | None = None,
+        *,
+        server: bool = False,
+        remote: Mapping[str, str] | None = None,
     ) -> Iterator[Span]:
         self.names.append(name)
         with NoTracer().span(name) as span:
             yield span
 
     def request_id(self, request_id: str) -> None:
+        return None
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
         return None
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import msgspec
 
+from tesserra_adapters.outbound import OnDemandClient
 from tesserra_core.errors import Unavailable
+from tesserra_core.ports.tracing import Tracer
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -28,11 +30,13 @@ def _documents(raw: bytes, origin: str) -> list[Any]:
 
 
 class CatalogFile:
-    """``builtin`` (shipped with the package), a file path, or an http(s) URL."""
+    """``builtin`` (shipped with the package), a file path, or an http(s) URL (fetched with ``tracer``'s
+    trace context)."""
 
-    def __init__(self, location: str = "builtin", *, timeout: float = 20.0) -> None:
+    def __init__(self, location: str = "builtin", *, timeout: float = 20.0, tracer: Tracer | None = None) -> None:
         self.name = location or "builtin"
         self._timeout = timeout
+        self._tracer = tracer
 
     async def documents(self) -> list[Any]:
         location = self.name
@@ -54,7 +58,7 @@ class CatalogFile:
         import httpx
 
         try:
-            async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=True) as client:
+            async with OnDemandClient(self._tracer, timeout=self._timeout, follow_redirects=True)() as client:
                 response = await client.get(url, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise Unavailable(

@@ -26,8 +26,9 @@ class Telemetry(Protocol):
         """One request refused by a rate-limit rule."""
         ...
 
-    def render(self, workloads: Mapping[tuple[str, str], int]) -> bytes:
-        """Every series in Prometheus text format, with the workloads counted by (runtime, state)."""
+    def render(self, workloads: Mapping[tuple[str, str], int], runners: Mapping[str, bool]) -> bytes:
+        """Every series in Prometheus text format, with the workloads counted by (runtime, state) and,
+        for each runner lease of the cluster, whether this node holds it."""
         ...
 
 
@@ -45,5 +46,5 @@ class NoTelemetry:
     def rate_limited(self, rule: str) -> None:
         return None
 
-    def render(self, workloads: Mapping[tuple[str, str], int]) -> bytes:
+    def render(self, workloads: Mapping[tuple[str, str], int], runners: Mapping[str, bool]) -> bytes:
         return b""

@@ -3,7 +3,7 @@ on only when an OTLP endpoint is configured). The no-op default costs one attrib
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
@@ -25,14 +25,28 @@ class Tracer(Protocol):
         ...
 
     def span(
-        self, name: str, attributes: Mapping[str, Attribute] | None = None, *, server: bool = False
+        self,
+        name: str,
+        attributes: Mapping[str, Attribute] | None = None,
+        *,
+        server: bool = False,
+        remote: Mapping[str, str] | None = None,
     ) -> AbstractContextManager[Span]:
-        """A child of the current span (``server``: the root of a request received). An exception that
-        leaves the block marks the span failed with its type, never its message (which may echo input)."""
+        """A child of the current span (``server``: the span of a request received, the root of its
+        trace unless ``remote``, the caller's W3C trace context headers ``traceparent`` and
+        ``tracestate``, names a valid parent span: then the span continues the caller's trace, as that
+        span's child). An exception that leaves the block marks the span failed with its type, never its
+        message (which may echo input)."""
         ...
 
     def request_id(self, request_id: str) -> None:
         """The current request's id, set on its span and on every span started under it."""
+        ...
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
+        """Set the current span's W3C trace context (``traceparent``, and ``tracestate`` if any) in
+        ``carrier``, the headers of a call this process makes, so that the server called continues
+        the trace. Nothing outside a span, or with tracing off."""
         ...
 
 
@@ -54,9 +68,17 @@ class NoTracer:
 
     @contextmanager
     def span(
-        self, name: str, attributes: Mapping[str, Attribute] | None = None, *, server: bool = False
+        self,
+        name: str,
+        attributes: Mapping[str, Attribute] | None = None,
+        *,
+        server: bool = False,
+        remote: Mapping[str, str] | None = None,
     ) -> Iterator[Span]:
         yield _NO_SPAN
 
     def request_id(self, request_id: str) -> None:
+        return None
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
         return None

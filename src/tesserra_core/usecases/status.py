@@ -87,18 +87,30 @@ class ServiceStatus:
 
 @dataclass(frozen=True, slots=True)
 class ServiceMetrics:
-    """Every metric in Prometheus text format, with the workloads counted by runtime and state at the
-    moment of the scrape (the runtime's own listing, which every worker of a node shares). The driver
-    decides who may read them (the metrics token)."""
+    """Every metric in Prometheus text format, with what is read at the moment of the scrape: the
+    workloads counted by runtime and state (the runtime's own listing, which every worker of a node
+    shares) and, for each runner lease, whether a worker of this node (``node_id``) holds it unexpired,
+    so that summed over the cluster's nodes each runner has exactly one holder. The driver decides who
+    may read them (the metrics token)."""
 
     telemetry: Telemetry
     runtime: ContainerRuntime
+    leases: RunnerLeases
+    clock: Clock
+    node_id: str
 
     async def __call__(self) -> bytes:
         counts: Counter[tuple[str, str]] = Counter()
         for workload in await self.runtime.list():
             counts[(workload.runtime, workload.state.value)] += 1
-        return self.telemetry.render(counts)
+        now = self.clock.now().timestamp()
+        runners = {
+            lease.name: lease.holder is not None
+            and lease.holder.partition("@")[0] == self.node_id
+            and lease.expires_at > now
+            for lease in await self.leases.all()
+        }
+        return self.telemetry.render(counts, runners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,5 +124,5 @@ class Service:
 def service(p: Ports, *, version: str, holder: str = "local") -> Service:
     return Service(
         status=ServiceStatus(p.probes, p.clock, p.clock.monotonic(), version, p.leases, holder),
-        metrics=ServiceMetrics(p.telemetry, p.runtime),
+        metrics=ServiceMetrics(p.telemetry, p.runtime, p.leases, p.clock, p.node_id),
     )

@@ -22,6 +22,7 @@ from litestar.types import Send as LitestarSend
 from tesserra_core.domain.identity import Principal
 from tesserra_core.errors import TesserraError, Unauthenticated
 from tesserra_core.facade import UseCases
+from tesserra_core.ports.tracing import Tracer
 from tesserra_core.usecases.runtime_views import TOKEN_COOKIE, TOKEN_HEADER, ProxyTarget
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.errors import send_core_error
@@ -47,6 +48,19 @@ def _cookie_token(headers: list[tuple[bytes, bytes]]) -> str | None:
             if TOKEN_COOKIE in jar:
                 return jar[TOKEN_COOKIE].value
     return None
+
+
+def _carrying_trace(headers: list[tuple[str, str]], tracer: Tracer) -> list[tuple[str, str]]:
+    """With tracing on, the sandbox gets this request's span as its caller (W3C ``traceparent``, in
+    place of any the client sent: the proxy's span is the client's span's child already)."""
+    carried: dict[str, str] = {}
+    tracer.inject(carried)
+    if not carried:
+        return headers
+    return [(name, value) for name, value in headers if name.lower() not in _TRACE_CONTEXT] + list(carried.items())
+
+
+_TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})
 
 
 class ProxyEndpoint:
@@ -102,6 +116,7 @@ class ProxyEndpoint:
             scheme=scope.get("scheme", "http"),
             websocket=websocket,
         )
+        headers = _carrying_trace(headers, self.uc.ports.tracer)
         watch = self.uc.runtime.watch.watching(target)
         async with self.uc.runtime.activity.during(target), watch as cut:
             if websocket:

@@ -2,10 +2,12 @@
 (protobuf), one tree per request: the HTTP span (route template, method, status), the use case under it,
 the SQL statements and the tool-server call under that, each carrying the X-Request-Id answered. The
 endpoint is this test's own receiver on loopback, decoding ExportTraceServiceRequest; what it receives
-never holds a bearer token or a tool's secret config."""
+never holds a bearer token or a tool's secret config. A caller's W3C ``traceparent`` is continued (the
+request's span is its child) and carried on to the tool server (the MCP request's ``_meta``)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 
 from tests import support
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, BACKENDS, Accounts
+from tests.drivers.http.test_runtime_proxy import HEADER, PROXY, make_sandbox, mint, until_served
 from tests.drivers.http.tools.conftest import PROBE, SECRET, TIME, install
 from tests.servers.launchers import CATALOG, write_launchers
 from tests.servers.otlp import REQUEST_ID, Collector, collecting
@@ -179,3 +182,79 @@ async def test_an_mcp_tool_call_is_one_tree_from_the_request_to_the_tool_server(
     assert use_case["parent"] == tool["id"]
     assert _one(spans, "tool_server.call")["parent"] == use_case["id"]
     assert {s["trace"] for s in spans} == {root["trace"]}
+
+
+async def test_a_callers_traceparent_is_continued_and_carried_on_to_the_tool_server(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector
+) -> None:
+    owner = await Accounts(traced_server.uc).tenant_owner("Stark")
+    ready = await install(http, owner, PROBE, {"config": {"PROBE_TOKEN": "probe-token-for-traces"}})
+    assert ready["status"] == "ready", ready
+    trace_id, caller = uuid.uuid4().hex, uuid.uuid4().hex[:16]  # unique: the collector serves both backends
+    marker = f"trace-marker-{uuid.uuid4().hex}"
+    called = await http.post(
+        f"/api/installations/{ready['id']}/tools/call",
+        json={"name": "trace_context", "arguments": {"marker": marker}},
+        headers={**owner.bearer, "traceparent": f"00-{trace_id}-{caller}-01", "tracestate": "vendor=opaque"},
+    )
+    assert called.status_code == 200, called.text
+    spans = await collector.tree_of(
+        called.headers["x-request-id"], until="POST /api/installations/{installation_id}/tools/call"
+    )
+    root = _one(spans, "POST /api/installations/{installation_id}/tools/call")
+    assert (root["trace"], root["parent"]) == (trace_id, caller)  # the caller's trace, under the caller's span
+    assert {s["trace"] for s in spans} == {trace_id}
+    assert len(_descendants(spans, root)) == len(spans) - 1
+
+    carried = json.loads(called.json()["content"][0]["text"])  # what reached the tool server's stdin
+    version, carried_trace, carried_parent, flags = carried["traceparent"].split("-")
+    assert (version, carried_trace, flags) == ("00", trace_id, "01")
+    assert carried_parent == _one(spans, "tool_server.call")["id"]  # the call's own span is the server's caller
+    assert carried["tracestate"] == "vendor=opaque"
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # an all-zero trace id is invalid
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # an all-zero parent too
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # version ff is forbidden
+        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",  # upper case is not W3C
+        "not a traceparent at all",
+        "00-" + "a" * 5000,
+    ],
+)
+async def test_a_malformed_traceparent_is_ignored_and_the_request_is_a_root(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector, traceparent: str
+) -> None:
+    owner = await Accounts(traced_server.uc).tenant_owner(f"Malformed {uuid.uuid4().hex[:6]}")
+    mine = f"bad-trace-{uuid.uuid4().hex}"
+    answer = await http.get(
+        "/api/installations", headers={**owner.bearer, "X-Request-Id": mine, "traceparent": traceparent}
+    )
+    assert answer.status_code == 200, answer.text
+    root = _one(await collector.tree_of(mine, until="GET /api/installations"), "GET /api/installations")
+    assert root["parent"] == ""
+    assert root["trace"] not in traceparent.lower()
+
+
+async def test_the_sandbox_proxy_carries_the_requests_span_to_the_sandbox(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector
+) -> None:
+    """The echo sandbox (under bubblewrap) shows what it received: the proxy's own span as the caller,
+    in the trace the client started, in place of the client's traceparent."""
+    owner = await Accounts(traced_server.uc).tenant_owner("Proxied")
+    box = await make_sandbox(http, owner)
+    token = (await mint(http, owner, box["id"]))["token"]
+    assert (await until_served(http, f"{PROXY}/{box['id']}/", {HEADER: token})).status_code == 200
+    trace_id, caller = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    mine = f"proxy-trace-{uuid.uuid4().hex}"
+    sent = {HEADER: token, "X-Request-Id": mine, "traceparent": f"00-{trace_id}-{caller}-01"}
+    answer = await http.get(f"{PROXY}/{box['id']}/traced", headers=sent)
+    assert answer.status_code == 200, answer.text
+    received = [value for name, value in answer.json()["headers"] if name.lower() == "traceparent"]
+    spans = await collector.tree_of(mine, until="GET /api/runtime/proxy")
+    root = _one(spans, "GET /api/runtime/proxy")
+    assert (root["trace"], root["parent"]) == (trace_id, caller)
+    assert received == [f"00-{trace_id}-{root['id']}-01"]  # one: the client's own was replaced
+    await http.delete(f"/api/sandboxes/{box['id']}", headers=owner.bearer)
