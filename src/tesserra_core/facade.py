@@ -189,6 +189,7 @@ def use_cases(
         p.clock,
         retention=REVOCATION_RETENTION,
         idle_for=idle_for,
+        files=p.file_storage,
         lease=lease,
     )
     heartbeat = NodeHeartbeat(p.nodes, p.clock, p.node_id, holder.rpartition("/")[0].rpartition("@")[2] or holder)

@@ -161,3 +161,18 @@ async def test_a_database_upload_left_unfinished_is_purged_once_abandoned(
     assert await storage.purge_abandoned(older_than=60) == 2
     assert await _unnamed_chunks(engine) == 0
     assert not await storage.exists(f"abandoned/{backend}/object")
+
+
+async def test_a_local_upload_left_unfinished_is_purged_once_abandoned(tmp_path: Path) -> None:
+    storage = LocalFileStorage(tmp_path / "files")
+    writer = await storage.writer("abandoned/local/object")
+    await writer.write(b"xxxxx")  # its process "dies": no commit, no abort
+    done = await storage.writer("kept/local/object")
+    await done.write(b"y")
+    await done.commit()
+    assert await storage.purge_abandoned(older_than=3600) == 0
+    [partial] = (tmp_path / "files" / ".partial").iterdir()
+    os.utime(partial, (0, 0))
+    assert await storage.purge_abandoned(older_than=3600) == 1
+    assert list((tmp_path / "files" / ".partial").iterdir()) == []
+    assert await _read(storage, "kept/local/object") == b"y"

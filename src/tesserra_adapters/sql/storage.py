@@ -5,8 +5,8 @@ one chunk at a time as they arrive and read back one chunk at a time: neither si
 object. Chunks belong to an upload, not to a key: ``stored_objects`` names the upload a key holds, and the
 commit that points a key at its upload (dropping a replaced upload's chunks) is one transaction, so an
 object appears whole or not at all and a reader never sees half an upload. An upload whose process died
-before its commit or abort leaves chunks no object names; ``purge_abandoned`` drops those older than a
-day.
+before its commit or abort leaves chunks no object names; ``purge_abandoned`` (housekeeping, once a day
+old) drops them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from tesserra_core.errors import NotFound, Unavailable
 
 CHUNK_BYTES = 1024 * 1024
 """The bytes of one stored chunk: large enough that a 2 GiB upload is 2048 rows, small enough to hold."""
-ABANDONED_AFTER = 86400.0
 
 _objects, _chunks = t.stored_objects.c, t.file_chunks.c
 log = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ class DatabaseFileStorage:
     async def exists(self, key: str) -> bool:
         return await self._stored(check_key(key)) is not None
 
-    async def purge_abandoned(self, older_than: float = ABANDONED_AFTER) -> int:
+    async def purge_abandoned(self, older_than: float) -> int:
         """Drop the chunks of uploads that no object names and that stopped being written ``older_than``
         seconds ago (their writer's process died before its commit or abort); how many chunks."""
         named = select(_objects.upload_id)
