@@ -62,6 +62,8 @@ from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.leases import SqlRunnerLeases
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.nodes import SqlNodes
+from tesserra_adapters.sql.ssh_user_ca import SqlUserCa
+from tesserra_adapters.sql.storage import DatabaseFileStorage
 from tesserra_adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from tesserra_adapters.ssh.certificates import AsyncsshCertificateAuthority, KrlFiles, SealedCaFile
 from tesserra_adapters.ssh.client import AsyncsshClient
@@ -203,6 +205,14 @@ async def model_provider(settings: Settings, tracer: Tracer | None = None) -> As
         )
 
 
+def file_storage(settings: Settings, engine: AsyncEngine) -> FileStorage:
+    """Project files in the shared database (every node reads what any node stored), or in this node's
+    data dir (TESSERRA_FILE_STORAGE; by default the database on PostgreSQL, the directory on SQLite)."""
+    if settings.file_store == "database":
+        return DatabaseFileStorage(engine, settings.max_upload_bytes)
+    return LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes)
+
+
 # -- the two adapter sets ----------------------------------------------------------------------------
 
 
@@ -234,7 +244,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         oauth=HttpxOAuthClient(await stack.enter_async_context(http_client(tracer=tracer))),
         gateway=await stack.enter_async_context(payment_gateway(settings)),
         resolver=OnDemandResolver(settings.dns_resolvers, settings.dns_timeout),
-        file_storage=LocalFileStorage(settings.data_dir / "files", settings.max_upload_bytes),
+        file_storage=file_storage(settings, engine),
         ssh=AsyncsshClient(),
         audit_checkpoints=FileAuditCheckpoints(settings.audit_checkpoint_path),
         mailer=_mailer(settings),
@@ -250,6 +260,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         nodes=nodes,
         node_id=node_id,
         foreign_workloads=SameMachineProcesses(box),
+        engine=engine,
     )
 
 
@@ -381,10 +392,13 @@ def _ports(
     nodes: Nodes | None = None,
     node_id: str = "local",
     foreign_workloads: ForeignWorkloads | None = None,
+    engine: AsyncEngine | None = None,
 ) -> Ports:
-    """The ports, with the adapters both sets share built from the settings."""
+    """The ports, with the adapters both sets share built from the settings (``engine``: the real set's
+    database, where the SSH user CA is kept; without one, a file in the data dir)."""
     key = settings.secret()
     authority = AsyncsshCertificateAuthority()
+    ca_file = settings.data_dir / "ssh" / "user_ca.sealed"  # the CA itself, when there is no database
     return Ports(  # the set's own adapters (passed in) alternate with the shared ones (built here)
         uow=uow,
         digest=HmacDigest(subkey(key, "digest")),
@@ -415,7 +429,11 @@ def _ports(
         ssh=ssh,
         ssh_actions=ssh_actions_from(settings),
         ssh_certificates=authority,
-        ssh_user_ca=SealedCaFile(settings.data_dir / "ssh" / "user_ca.sealed", secret_box, authority),
+        ssh_user_ca=(
+            SealedCaFile(ca_file, secret_box, authority)
+            if engine is None
+            else SqlUserCa(engine, secret_box, authority, legacy=ca_file)
+        ),
         # the operator syncs <data_dir>/ssh/krl/<tenant>/<host>.krl to each host's RevokedKeys path
         ssh_krl=KrlFiles.under(settings.data_dir / "ssh" / "krl"),
         audit_checkpoints=audit_checkpoints,

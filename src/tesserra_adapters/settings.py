@@ -158,7 +158,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     head_timeout: float = 30.0
     """Seconds a request's line and headers may take to arrive (408 request_timeout after)."""
     max_upload_bytes: int = 2 * 1024**3
-    """The largest project file one upload may store (files live under ``data_dir/files``)."""
+    """The largest project file one upload may store."""
+    file_storage: Literal["auto", "database", "directory"] = "auto"
+    """Where project files' bytes live: ``database`` (chunk rows every node sharing the database reads),
+    ``directory`` (``data_dir/files``, this node's alone), or ``auto``: database on PostgreSQL, directory
+    on SQLite."""
     metrics_token: str | None = None
     """The bearer token Prometheus scrapes GET /metrics with (at least 16 characters). Unset: metrics are
     off, nothing is measured and /metrics answers 404."""
@@ -234,6 +238,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.rate_limit_backend == "auto":
             return "memory" if self.workers <= 1 else "database"
         return self.rate_limit_backend
+
+    @property
+    def file_store(self) -> Literal["database", "directory"]:
+        if self.file_storage == "auto":
+            return "database" if self.database_url.startswith("postgresql") else "directory"
+        return self.file_storage
 
     @property
     def mcp_stateless(self) -> bool:

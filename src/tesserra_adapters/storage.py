@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -111,3 +112,19 @@ class LocalFileStorage:
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).is_file)
+
+    async def purge_abandoned(self, older_than: float) -> int:
+        """The partial files of this node's directory not written to for ``older_than`` seconds."""
+
+        def purge() -> int:
+            partial, before, purged = self.root / ".partial", time.time() - older_than, 0
+            for path in partial.iterdir() if partial.is_dir() else ():
+                try:
+                    if path.stat().st_mtime < before:
+                        path.unlink()
+                        purged += 1
+                except FileNotFoundError:  # committed or aborted meanwhile
+                    continue
+            return purged
+
+        return await asyncio.to_thread(purge)

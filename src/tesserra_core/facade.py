@@ -194,6 +194,7 @@ def use_cases(
         idle_for=idle_for,
         console_idle=CONSOLE_IDLE,
         anonymous_idle=ANONYMOUS_IDLE,
+        files=p.file_storage,
         lease=lease,
     )
     heartbeat = NodeHeartbeat(p.nodes, p.clock, p.node_id, holder.rpartition("/")[0].rpartition("@")[2] or holder)

@@ -105,3 +105,9 @@ async def rate_limiter(backend: str, engine: AsyncEngine | None, clock: FakeCloc
 @pytest.fixture
 def idempotency(engine: AsyncEngine | None, clock: FakeClock) -> IdempotencyStore:
     return MemoryIdempotencyStore(clock) if engine is None else SqlIdempotencyStore(engine, clock)
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """The migrated engine of each SQL backend (SQLite, PostgreSQL), for an adapter that only has those."""
+    return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]

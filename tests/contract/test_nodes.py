@@ -3,12 +3,16 @@ record a workload owns it), dropped and forgotten; on memory, SQLite and Postgre
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import msgspec
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.memory.nodes import MemoryNodes
 from tesserra_adapters.sql.nodes import SqlNodes
 from tesserra_core.ports.nodes import Nodes, NodeWorkload
+from tesserra_core.ports.runtime import Workload, WorkloadState
 from tests.contract.conftest import FakeClock
 from tests.contract.entities import unique
 
@@ -52,3 +56,34 @@ async def test_workloads_are_recorded_per_node_the_last_recorder_owning_each(nod
     await nodes.drop(two)
     await nodes.drop(two)  # dropping twice is no error
     assert await nodes.workloads_of(a) == []
+
+
+async def test_a_recorded_snapshot_reads_back_by_tenant_and_by_id(nodes: Nodes) -> None:
+    tenant, other = unique("tenant")[:64], unique("tenant")[:64]
+    first, second, foreign = unique("w1")[:64], unique("w2")[:64], unique("w3")[:64]
+    snapshot = Workload(
+        id=second,
+        owner="installation:i1",
+        tenant_id=tenant,
+        runtime="docker",
+        state=WorkloadState.RUNNING,
+        image="busybox",
+        ports={8080: 32768},
+        address="172.18.0.5",
+        started_at=datetime(2026, 12, 4, 12, 0, tzinfo=UTC),
+    )
+    await nodes.record(_workload(first, "node-a"))  # no snapshot: not listed by tenant
+    await nodes.record(msgspec.structs.replace(_workload(second, "node-a"), snapshot=snapshot))
+    exited = msgspec.structs.replace(snapshot, state=WorkloadState.EXITED, ports={})
+    await nodes.record(msgspec.structs.replace(_workload(second, "node-b"), snapshot=exited))
+    stranger = msgspec.structs.replace(snapshot, id=foreign, tenant_id=other)
+    await nodes.record(msgspec.structs.replace(_workload(foreign, "node-a"), snapshot=stranger))
+    [mine] = await nodes.workloads_of_tenant(tenant)
+    assert (mine.workload_id, mine.node_id, mine.snapshot) == (second, "node-b", exited)  # the last record wins
+    assert await nodes.workload(second) == mine
+    found = await nodes.workload(first)
+    assert found is not None
+    assert found.snapshot is None
+    assert await nodes.workload(unique("none")[:64]) is None
+    await nodes.drop(second)
+    assert await nodes.workloads_of_tenant(tenant) == []

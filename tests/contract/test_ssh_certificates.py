@@ -11,8 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.secret_box import AesGcmSecretBox
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.ssh_user_ca import SqlUserCa
 from tesserra_adapters.ssh.certificates import AsyncsshCertificateAuthority, KrlFiles, SealedCaFile
 from tesserra_adapters.ssh.client import AsyncsshClient
 from tesserra_core.domain.infra_ssh import Host, HostTier
@@ -139,3 +143,34 @@ async def test_the_user_ca_is_sealed_at_rest_made_once_and_read_back(tmp_path: P
     assert b"PRIVATE KEY" not in stored
     assert first.private_key not in stored
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+async def test_the_database_user_ca_is_made_once_for_every_node_at_once_and_sealed(
+    sql_engine: AsyncEngine,
+) -> None:
+    engine = sql_engine
+    box = AesGcmSecretBox.from_secrets(b"a-test-secret-key-that-is-long-enough-0123456789")
+    async with engine.begin() as conn:
+        await conn.execute(delete(t.ssh_user_ca))
+    # eight "nodes" (each its own store) load it at once: one CA is made and all of them sign with it
+    loaded = await asyncio.gather(*[SqlUserCa(engine, box, CA).load() for _ in range(8)])
+    assert len({ca.public_key for ca in loaded}) == 1
+    assert await SqlUserCa(engine, box, CA).load() == loaded[0]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(t.ssh_user_ca.c.sealed))).scalars().all()
+    assert len(rows) == 1
+    assert "PRIVATE KEY" not in rows[0]
+    assert loaded[0].private_key.decode() not in rows[0]
+
+
+async def test_the_database_user_ca_adopts_the_ca_file_a_node_kept_before(
+    sql_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    engine = sql_engine
+    box = AesGcmSecretBox.from_secrets(b"a-test-secret-key-that-is-long-enough-0123456789")
+    path = tmp_path / "ssh" / "user_ca.sealed"
+    former = await SealedCaFile(path, box, CA).load()
+    async with engine.begin() as conn:
+        await conn.execute(delete(t.ssh_user_ca))
+    assert await SqlUserCa(engine, box, CA, legacy=path).load() == former  # its hosts keep trusting it
+    assert await SqlUserCa(engine, box, CA, legacy=tmp_path / "none").load() == former

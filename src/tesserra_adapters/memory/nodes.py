@@ -37,3 +37,10 @@ class MemoryNodes:
 
     async def workloads_of(self, node_id: str) -> list[NodeWorkload]:
         return [w for w in self._workloads.values() if w.node_id == node_id]
+
+    async def workloads_of_tenant(self, tenant_id: str) -> list[NodeWorkload]:
+        found = [w for w in self._workloads.values() if w.snapshot is not None and w.snapshot.tenant_id == tenant_id]
+        return sorted(found, key=lambda w: w.workload_id)
+
+    async def workload(self, workload_id: str) -> NodeWorkload | None:
+        return self._workloads.get(workload_id)

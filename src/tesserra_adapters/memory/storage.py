@@ -53,3 +53,6 @@ class MemoryFileStorage:
 
     async def exists(self, key: str) -> bool:
         return check_key(key) in self.objects
+
+    async def purge_abandoned(self, older_than: float) -> int:
+        return 0  # an unfinished writer lives no longer than its process, and the objects with it

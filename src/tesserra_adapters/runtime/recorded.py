@@ -1,8 +1,9 @@
 """A runtime whose workloads are recorded as this node's (``Nodes.record``), so that another node can
-reap them when this one dies: every call goes to the runtime it wraps; a workload made, adopted,
-started, restarted or resumed is recorded as this node's (the last node to act on it owns it), one
-removed is dropped. A record that cannot be written is logged and the workload runs all
-the same (the reconcilers find it as a stray if its owner is gone)."""
+reap them when this one dies, and list them: every call goes to the runtime it wraps; a workload made,
+adopted, started, stopped, restarted, paused or resumed is recorded as this node's (the last node to act
+on it owns it) with its state then (what other nodes show of it), one removed is dropped. A record that
+cannot be written is logged and the workload runs all the same (the reconcilers find it as a stray if
+its owner is gone)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,13 @@ class NodeRecordedRuntime:
     async def _record(self, workload: Workload) -> Workload:
         try:
             await self._nodes.record(
-                NodeWorkload(workload_id=workload.id, node_id=self._node_id, owner=workload.owner, runtime=self.name)
+                NodeWorkload(
+                    workload_id=workload.id,
+                    node_id=self._node_id,
+                    owner=workload.owner,
+                    runtime=self.name,
+                    snapshot=workload,
+                )
             )
         except Exception:
             log.warning("recording workload %s as node %s's failed", workload.id, self._node_id, exc_info=True)
@@ -67,13 +74,13 @@ class NodeRecordedRuntime:
         return await self._recorded(await self.inner.start(workload_id))  # now this node's
 
     async def stop(self, workload_id: str, *, grace: float = 10.0) -> Workload:
-        return await self.inner.stop(workload_id, grace=grace)
+        return await self._recorded(await self.inner.stop(workload_id, grace=grace))
 
     async def restart(self, workload_id: str) -> Workload:
         return await self._recorded(await self.inner.restart(workload_id))
 
     async def pause(self, workload_id: str) -> Workload:
-        return await self.inner.pause(workload_id)
+        return await self._recorded(await self.inner.pause(workload_id))
 
     async def resume(self, workload_id: str) -> Workload:
         return await self._recorded(await self.inner.resume(workload_id))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
+import msgspec
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.limits import insert_new
 from tesserra_core.ports.nodes import Node, NodeWorkload
+from tesserra_core.ports.runtime import Workload
 
 
 class SqlNodes:
@@ -75,6 +78,8 @@ class SqlNodes:
             "owner": workload.owner[:255],
             "runtime": workload.runtime[:16],
             "recorded_at": self._clock(),
+            "tenant_id": workload.snapshot.tenant_id[:64] if workload.snapshot is not None else None,
+            "snapshot": msgspec.json.encode(workload.snapshot).decode() if workload.snapshot is not None else None,
         }
         async with self._engine.begin() as conn:
             if not await insert_new(conn, t.node_workloads, row):
@@ -85,11 +90,29 @@ class SqlNodes:
             await conn.execute(delete(t.node_workloads).where(t.node_workloads.c.workload_id == workload_id))
 
     async def workloads_of(self, node_id: str) -> list[NodeWorkload]:
+        return await self._select(t.node_workloads.c.node_id == node_id, t.node_workloads.c.recorded_at)
+
+    async def workloads_of_tenant(self, tenant_id: str) -> list[NodeWorkload]:
         w = t.node_workloads.c
+        return await self._select((w.tenant_id == tenant_id) & w.snapshot.is_not(None), w.workload_id)
+
+    async def workload(self, workload_id: str) -> NodeWorkload | None:
+        found = await self._select(t.node_workloads.c.workload_id == workload_id, t.node_workloads.c.workload_id)
+        return found[0] if found else None
+
+    async def _select(self, where: ColumnElement[bool], order: ColumnElement[Any]) -> list[NodeWorkload]:
         async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(select(t.node_workloads).where(w.node_id == node_id).order_by(w.recorded_at))
-            ).all()
+            rows = (await conn.execute(select(t.node_workloads).where(where).order_by(order))).all()
         return [
-            NodeWorkload(workload_id=r.workload_id, node_id=r.node_id, owner=r.owner, runtime=r.runtime) for r in rows
+            NodeWorkload(
+                workload_id=r.workload_id,
+                node_id=r.node_id,
+                owner=r.owner,
+                runtime=r.runtime,
+                snapshot=_snapshot.decode(r.snapshot) if r.snapshot else None,
+            )
+            for r in rows
         ]
+
+
+_snapshot = msgspec.json.Decoder(Workload)

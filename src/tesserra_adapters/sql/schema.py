@@ -228,7 +228,37 @@ node_workloads = Table(
     Column("owner", String(255), nullable=False),
     Column("runtime", String(16), nullable=False),
     Column("recorded_at", Float, nullable=False),
+    Column("tenant_id", String(64), nullable=True),
+    Column("snapshot", Text, nullable=True),
     Index(None, "node_id"),
+    Index(None, "tenant_id"),
+)
+
+stored_objects = Table(
+    "stored_objects",
+    metadata,
+    Column("key", String(520), primary_key=True),
+    Column("upload_id", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("stored_at", Float, nullable=False),
+)
+
+file_chunks = Table(
+    "file_chunks",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("written_at", Float, nullable=False),
+)
+
+ssh_user_ca = Table(
+    "ssh_user_ca",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("sealed", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 rate_limit_hits = Table(

@@ -1,5 +1,5 @@
 """Project files: the repository of their metadata (reached through the UnitOfWork), and the storage
-where their bytes live (a local directory by default, memory in tests, an object store later)."""
+where their bytes live (the shared database or a local directory, memory in tests)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ class FileStorage(Protocol):
         ...
 
     async def exists(self, key: str) -> bool: ...
+
+    async def purge_abandoned(self, older_than: float) -> int:
+        """Drop what uploads left unfinished (their process died before commit or abort) and not written
+        to for ``older_than`` seconds; how many pieces (partial files, chunks) went."""
+        ...
 
 
 class ProjectFileRepository(Protocol):

@@ -9,6 +9,8 @@ from typing import Protocol
 
 import msgspec
 
+from tesserra_core.ports.runtime import Workload
+
 
 class Node(msgspec.Struct, frozen=True, kw_only=True):
     id: str
@@ -30,6 +32,9 @@ class NodeWorkload(msgspec.Struct, frozen=True, kw_only=True):
     node_id: str
     owner: str
     runtime: str
+    snapshot: Workload | None = None
+    """The workload (its tenant, state, image, ports) as its node last saw it: what another node shows of
+    it, since only its own node's runtime can inspect it."""
 
 
 class Nodes(Protocol):
@@ -59,6 +64,12 @@ class Nodes(Protocol):
         ...
 
     async def workloads_of(self, node_id: str) -> list[NodeWorkload]: ...
+
+    async def workloads_of_tenant(self, tenant_id: str) -> list[NodeWorkload]:
+        """The workloads of the tenant that any node recorded with a snapshot, by id."""
+        ...
+
+    async def workload(self, workload_id: str) -> NodeWorkload | None: ...
 
 
 class ForeignWorkloads(Protocol):
@@ -99,3 +110,9 @@ class NoNodes:
 
     async def workloads_of(self, node_id: str) -> list[NodeWorkload]:
         return []
+
+    async def workloads_of_tenant(self, tenant_id: str) -> list[NodeWorkload]:
+        return []
+
+    async def workload(self, workload_id: str) -> NodeWorkload | None:
+        return None

@@ -1,7 +1,7 @@
 """Housekeeping: forget what no longer matters, so that tables and memory stay bounded. What is shared
-(the database's tables, a shared rate limiter) is swept once across the cluster, by the holder of lease
-``housekeeping``; a process's own rate counters (an in-process limiter) by each process
-(``purge_local``, which the revocation watcher runs)."""
+(the database's tables, a shared rate limiter, uploads left unfinished) is swept once across the
+cluster, by the holder of lease ``housekeeping``; a process's own rate counters (an in-process limiter)
+by each process (``purge_local``, which the revocation watcher runs)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from datetime import timedelta
 
 import msgspec
 
+from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.limits import IdempotencyStore, RateLimiter
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.system import Clock
 from tesserra_core.runners.leased import LeaseTerms, leased_rounds
 
 LEASE = "housekeeping"
+ABANDONED_UPLOAD = 86400.0
+"""Seconds after which an upload nobody finished (its process died) is dropped."""
 
 
 class Swept(msgspec.Struct, frozen=True):
@@ -24,6 +27,7 @@ class Swept(msgspec.Struct, frozen=True):
     idempotency_keys: int
     rate_counters: int
     console_sessions: int = 0
+    abandoned_uploads: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,8 @@ class Housekeeping:
     """Console sessions unused this long are forgotten (the facade passes ``CONSOLE_IDLE``)."""
     anonymous_idle: timedelta = timedelta(hours=1)
     """Anonymous console sessions unused this long are forgotten (the facade passes ``ANONYMOUS_IDLE``)."""
+    files: FileStorage | None = None
+    """Where project files live: what uploads left unfinished for ``ABANDONED_UPLOAD`` is dropped."""
     interval: float = 600.0
     lease: LeaseTerms = field(default_factory=LeaseTerms)
 
@@ -52,7 +58,8 @@ class Housekeeping:
             consoles = await uow.console_sessions.purge(now - self.console_idle, now - self.anonymous_idle)
             await uow.commit()
         counters = await self.limiter.purge(self.idle_for) if self.limiter.shared else 0
-        return Swept(revocations, await self.idempotency.purge_expired(), counters, consoles)
+        uploads = await self.files.purge_abandoned(ABANDONED_UPLOAD) if self.files is not None else 0
+        return Swept(revocations, await self.idempotency.purge_expired(), counters, consoles, uploads)
 
     async def purge_local(self) -> int:
         """This process's own rate counters (an in-process limiter; nothing otherwise)."""

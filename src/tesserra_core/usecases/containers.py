@@ -1,9 +1,13 @@
 """Managed containers: the tenant's workloads (installations, sandboxes, resources) and their lifecycle.
 
 Only workloads this platform manages are listed (the runtime lists by owner label), and only the
-caller's tenant's: another tenant's workload answers 404. Actions need ``tools:write`` and a tenant
-owner or admin (or a platform administrator). An action on an installation's workload keeps the
-installation coherent: its pooled session is dropped and the next tool call starts it afresh.
+caller's tenant's: another tenant's workload answers 404. Several nodes: each node's runtime knows only
+its own workloads, so the others' come from the records every node writes in the shared database (as
+their node last recorded them); the list is the same from every node. Only a workload's own node can act
+on it: an action reaching another node answers 409 ``container_on_other_node``. Actions need
+``tools:write`` and a tenant owner or admin (or a platform administrator). An action on an installation's
+workload keeps the installation coherent: its pooled session is dropped and the next tool call starts it
+afresh.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import ClassVar
 from tesserra_core.domain.identity import Principal, Role, Scope
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.domain.tools import InstallationStatus, installation_of
-from tesserra_core.errors import Forbidden, NotFound, ValidationFailed
+from tesserra_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tesserra_core.ports import Ports
+from tesserra_core.ports.nodes import Nodes
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadState
 from tesserra_core.usecases.installations import InstallationServers
 from tesserra_core.usecases.tool_views import ContainerActionView, ContainerView
@@ -39,18 +44,33 @@ def parse_action(action: str) -> ContainerAction:
         raise ValidationFailed(f"action must be one of {allowed}", code="invalid_action") from None
 
 
-async def _tenant_workloads(runtime: ContainerRuntime, tenant_id: str) -> list[Workload]:
-    found: list[Workload] = []
-    for prefix in MANAGED_OWNERS:
-        found += [w for w in await runtime.list(prefix) if w.tenant_id == tenant_id]
-    return sorted(found, key=lambda w: w.id)
+def _managed(workload: Workload, tenant_id: str) -> bool:
+    return workload.tenant_id == tenant_id and workload.owner.startswith(MANAGED_OWNERS)
 
 
-async def _workload(runtime: ContainerRuntime, actor: Principal, container_id: str) -> Workload:
-    workload = await runtime.inspect(container_id) if 0 < len(container_id) <= 128 else None
-    if workload is None or workload.tenant_id != actor.tenant_id or not workload.owner.startswith(MANAGED_OWNERS):
+async def _tenant_workloads(runtime: ContainerRuntime, nodes: Nodes, node_id: str, tenant_id: str) -> list[Workload]:
+    """This node's from its runtime, and the other nodes' as they recorded them."""
+    found = {w.id: w for prefix in MANAGED_OWNERS for w in await runtime.list(prefix) if w.tenant_id == tenant_id}
+    for record in await nodes.workloads_of_tenant(tenant_id):
+        if record.node_id != node_id and record.snapshot is not None and _managed(record.snapshot, tenant_id):
+            found.setdefault(record.workload_id, record.snapshot)
+    return sorted(found.values(), key=lambda w: w.id)
+
+
+async def _workload(
+    runtime: ContainerRuntime, nodes: Nodes, node_id: str, actor: Principal, container_id: str
+) -> tuple[Workload, bool]:
+    """The tenant's managed workload, and whether it is this node's (else: another node's record)."""
+    if not 0 < len(container_id) <= 128:
         raise NotFound("no such container", code="container_not_found")
-    return workload
+    workload = await runtime.inspect(container_id)
+    if workload is not None and _managed(workload, actor.tenant_id):
+        return workload, True
+    record = await nodes.workload(container_id) if workload is None else None
+    theirs = record.snapshot if record is not None and record.node_id != node_id else None
+    if theirs is not None and _managed(theirs, actor.tenant_id):
+        return theirs, False
+    raise NotFound("no such container", code="container_not_found")
 
 
 class ContainerKind(enum.StrEnum):
@@ -79,12 +99,14 @@ class ListContainers:
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     runtime: ContainerRuntime
+    nodes: Nodes
+    node_id: str
 
     async def __call__(
         self, actor: Principal, page: PageRequest, chosen: ContainerFilter | None = None
     ) -> Page[ContainerView]:
         actor.require(self.scope)
-        workloads = await _tenant_workloads(self.runtime, actor.tenant_id)
+        workloads = await _tenant_workloads(self.runtime, self.nodes, self.node_id, actor.tenant_id)
         if chosen is not None:
             workloads = [w for w in workloads if chosen.keeps(w)]
         return page.answer(page.window(workloads), ContainerView.of)
@@ -97,10 +119,13 @@ class GetContainer:
     scope: ClassVar[Scope] = Scope.TOOLS_READ
 
     runtime: ContainerRuntime
+    nodes: Nodes
+    node_id: str
 
     async def __call__(self, actor: Principal, container_id: str) -> ContainerView:
         actor.require(self.scope)
-        return ContainerView.of(await _workload(self.runtime, actor, container_id))
+        workload, _ = await _workload(self.runtime, self.nodes, self.node_id, actor, container_id)
+        return ContainerView.of(workload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +137,21 @@ class ContainerLifecycle:
 
     runtime: ContainerRuntime
     servers: InstallationServers
+    nodes: Nodes
+    node_id: str
 
     async def __call__(self, actor: Principal, container_id: str, action: str) -> ContainerActionView:
         actor.require(self.scope)
         wanted = parse_action(action)
-        workload = await _workload(self.runtime, actor, container_id)
+        workload, ours = await _workload(self.runtime, self.nodes, self.node_id, actor, container_id)
         if actor.role not in (Role.OWNER, Role.ADMIN) and not actor.is_platform_admin:
             raise Forbidden("only tenant owners and admins act on containers", code="not_a_manager")
+        if not ours:
+            raise Conflict(
+                "the container runs on another node, which alone can act on it: send the request again"
+                " (the balancer spreads requests over the nodes)",
+                code="container_on_other_node",
+            )
         installation_id = installation_of(workload.owner)
         if installation_id is not None and wanted is not ContainerAction.START:
             await self.servers.forget(installation_id)
@@ -149,5 +182,7 @@ class Containers:
 
 def containers(p: Ports, *, servers: InstallationServers) -> Containers:
     return Containers(
-        list=ListContainers(p.runtime), get=GetContainer(p.runtime), action=ContainerLifecycle(p.runtime, servers)
+        list=ListContainers(p.runtime, p.nodes, p.node_id),
+        get=GetContainer(p.runtime, p.nodes, p.node_id),
+        action=ContainerLifecycle(p.runtime, servers, p.nodes, p.node_id),
     )

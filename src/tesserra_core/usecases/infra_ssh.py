@@ -27,7 +27,7 @@ from tesserra_core.ports.secrets_at_rest import SecretBox
 from tesserra_core.ports.ssh import SshClient
 from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail, CheckpointAudit, QueryAudit, VerifyAudit
-from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, LoginCertificates
+from tesserra_core.usecases.infra_ssh_certificates import GetHostKrl, GetUserCa, LoginCertificates
 from tesserra_core.usecases.infra_ssh_forwards import CloseForward, ForwardBoard, GetForward, ListForwards, OpenForward
 from tesserra_core.usecases.infra_ssh_guard import action_of, argv_sha256, host_of, operator_of
 from tesserra_core.usecases.infra_ssh_leases import (
@@ -303,6 +303,7 @@ class InfraSsh:
     deny_lease: DecideLease
     revoke_lease: RevokeLease
     get_user_ca: GetUserCa
+    get_host_krl: GetHostKrl
     open_forward: OpenForward
     list_forwards: ListForwards
     get_forward: GetForward
@@ -338,6 +339,7 @@ def infra_ssh(p: Ports) -> InfraSsh:
         deny_lease=DecideLease(book, approve=False),
         revoke_lease=RevokeLease(book),
         get_user_ca=GetUserCa(certificates),
+        get_host_krl=GetHostKrl(p.uow, certificates),
         open_forward=OpenForward(p.uow, p.ssh, p.secret_box, trail, forwards, p.clock, p.ids, book, certificates),
         list_forwards=ListForwards(forwards),
         get_forward=GetForward(forwards),

@@ -24,7 +24,7 @@ from tesserra_core.ports.ssh_certificates import (
     UserCertificate,
 )
 from tesserra_core.ports.system import Clock
-from tesserra_core.usecases.infra_ssh_guard import operator_of
+from tesserra_core.usecases.infra_ssh_guard import host_of, operator_of
 
 RUN_MARGIN = timedelta(minutes=1)
 FORWARD_ONLY = "/bin/false"
@@ -80,17 +80,18 @@ class LoginCertificates:
     async def publish_revocations(self, uow: UnitOfWorkFactory, tenant_id: str, host_ids: tuple[str, ...]) -> None:
         """Write, for each certificate host among ``host_ids``, the KRL of the tenant's revoked leases that
         have not reached their end (an ended certificate is refused by sshd anyway)."""
-        now = self.clock.now()
         async with uow(read_only=True) as reading:
             hosts = [h for h in [await reading.ssh_hosts.get(tenant_id, i) for i in host_ids] if h is not None]
-            revoked = await reading.ssh_leases.revoked_before_end(tenant_id, now)
-        targets = [h for h in hosts if h.certificate_login]
-        if not targets:
-            return
-        ca = await self.user_ca.load()
-        for host in targets:
-            key_ids = [lease_key_id(x.id) for x in revoked if host.id in x.host_ids]
-            await self.krl.publish(host, await self.authority.revocation_list(ca, key_ids))
+        for host in hosts:
+            if host.certificate_login:
+                await self.krl.publish(host, await self.revocation_list(uow, host))
+
+    async def revocation_list(self, uow: UnitOfWorkFactory, host: Host) -> bytes:
+        """``host``'s KRL, made afresh from the revocations in the database: the same on every node."""
+        async with uow(read_only=True) as reading:
+            revoked = await reading.ssh_leases.revoked_before_end(host.tenant_id, self.clock.now())
+        key_ids = [lease_key_id(x.id) for x in revoked if host.id in x.host_ids]
+        return await self.authority.revocation_list(await self.user_ca.load(), key_ids)
 
 
 class UserCaView(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,5 +112,24 @@ class GetUserCa:
     async def __call__(self, actor: Principal) -> UserCaView:
         operator_of(actor, self.scope)
         ca = await self.certificates.user_ca.load()
-        hint = "the server writes <data_dir>/ssh/krl/<tenant id>/<host id>.krl on each revocation: sync it to the host"
+        hint = (
+            "GET /api/infra/ssh/hosts/<host id>/krl answers the host's current KRL (any node, from the database);"
+            " the node that records a revocation also writes <data_dir>/ssh/krl/<tenant id>/<host id>.krl"
+        )
         return UserCaView(public_key=ca.public_key, krl_hint=hint)
+
+
+@dataclass(frozen=True, slots=True)
+class GetHostKrl:
+    """A host's key revocation list (what its sshd's ``RevokedKeys`` file holds), made afresh from the
+    revocations in the database, so whichever node answers serves the same list."""
+
+    scope: ClassVar[Scope] = Scope.TOOLS_READ
+    uow: UnitOfWorkFactory
+    certificates: LoginCertificates
+
+    async def __call__(self, actor: Principal, host_id: str) -> bytes:
+        operator_of(actor, self.scope)
+        async with self.uow(read_only=True) as uow:
+            host = await host_of(uow, actor, host_id)
+        return await self.certificates.revocation_list(self.uow, host)

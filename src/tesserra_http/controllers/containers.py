@@ -23,7 +23,9 @@ def routes(uc: UseCases) -> Router:
         return await uc.containers.get(request.user, container_id)
 
     @post(
-        "/{container_id:str}/{action:str}", status_code=200, **declare(uses=ContainerLifecycle, errors=(400, 403, 404))
+        "/{container_id:str}/{action:str}",
+        status_code=200,
+        **declare(uses=ContainerLifecycle, errors=(400, 403, 404, 409)),
     )
     async def container_action(
         container_id: FromPath[str], action: FromPath[ContainerAction], request: Caller

@@ -15,7 +15,7 @@ from tesserra_core.domain.paging import Page
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases import infra_ssh as ssh
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery, QueryAudit, VerifyAudit
-from tesserra_core.usecases.infra_ssh_certificates import GetUserCa, UserCaView
+from tesserra_core.usecases.infra_ssh_certificates import GetHostKrl, GetUserCa, UserCaView
 from tesserra_core.usecases.infra_ssh_forward_views import ForwardView, NewForward
 from tesserra_core.usecases.infra_ssh_forwards import CloseForward, GetForward, ListForwards, OpenForward
 from tesserra_core.usecases.infra_ssh_lease_views import LeaseQuery, LeaseView, NewLease
@@ -207,7 +207,30 @@ def lease_routes(uc: UseCases) -> Router:
     async def get_user_ca(request: Caller) -> UserCaView:
         return await uc.infra_ssh.get_user_ca(request.user)
 
-    handlers = [list_leases, get_lease, request_lease, approve_lease, deny_lease, revoke_lease, get_user_ca]
+    @get(
+        "/hosts/{host_id:str}/krl",
+        media_type="application/octet-stream",
+        **declare(
+            acting_user=True,
+            uses=GetHostKrl,
+            errors=(400, 403, 404),
+            description="The body is the binary KRL (`ssh-keygen -k`); write it to the host's `RevokedKeys` file.",
+        ),
+    )
+    async def get_host_krl(host_id: FromPath[str], request: Caller) -> Response[bytes]:
+        krl = await uc.infra_ssh.get_host_krl(request.user, host_id)
+        return Response(krl, media_type="application/octet-stream", headers={"Cache-Control": "no-store"})
+
+    handlers = [
+        list_leases,
+        get_lease,
+        request_lease,
+        approve_lease,
+        deny_lease,
+        revoke_lease,
+        get_user_ca,
+        get_host_krl,
+    ]
     return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
 
 

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.storage import DatabaseFileStorage
 from tesserra_adapters.storage import LocalFileStorage
 from tesserra_core.domain.files import ProjectFile
 from tests import support
@@ -38,6 +41,32 @@ def storage_root(server: LiveServer) -> Path:
 
 def stored_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+async def stored_keys(server: LiveServer) -> list[str]:
+    """The keys of the stored objects, from the storage itself: its rows (the database, on PostgreSQL) or
+    its files (a directory, on SQLite), partial uploads included as files."""
+    storage = server.uc.ports.file_storage
+    if isinstance(storage, DatabaseFileStorage):
+        async with storage.engine.connect() as conn:
+            return sorted((await conn.execute(select(t.stored_objects.c.key))).scalars())
+    root = storage_root(server)
+    return [str(p.relative_to(root)) for p in stored_files(root)]
+
+
+async def leftovers(server: LiveServer) -> int:
+    """What unfinished uploads left behind: partial files, or chunk rows no stored object names."""
+    storage = server.uc.ports.file_storage
+    if isinstance(storage, DatabaseFileStorage):
+        named = select(t.stored_objects.c.upload_id)
+        unnamed = select(func.count()).select_from(t.file_chunks).where(t.file_chunks.c.upload_id.not_in(named))
+        async with storage.engine.connect() as conn:
+            return int((await conn.execute(unnamed)).scalar_one())
+    return len(stored_files(storage_root(server) / ".partial"))
+
+
+async def stored_bytes(server: LiveServer, key: str) -> bytes:
+    return b"".join([chunk async for chunk in server.uc.ports.file_storage.read(key)])
 
 
 async def test_raw_upload_list_download_delete(
@@ -70,12 +99,13 @@ async def test_raw_upload_list_download_delete(
     assert disposition.endswith("filename*=UTF-8''" + urllib.parse.quote(name, safe=""))
     assert urllib.parse.unquote(disposition.split("UTF-8''", 1)[1]) == name
     key = f"{owner.tenant_id}/{project}/{meta['id']}"
-    assert (storage_root(server) / key).read_bytes() == content
+    assert await stored_bytes(server, key) == content
 
     twice = await client.post(files_url(project), params={"filename": name}, content=b"x", headers=owner.bearer)
     assert_error(twice, 409, "file_exists")
     assert (await client.delete(f"{files_url(project)}/{meta['id']}", headers=owner.bearer)).status_code == 204
-    assert not (storage_root(server) / key).exists()
+    assert not await server.uc.ports.file_storage.exists(key)
+    assert key not in await stored_keys(server)
     assert_error(await client.get(f"{files_url(project)}/{meta['id']}", headers=owner.bearer), 404, "file_not_found")
 
 
@@ -125,7 +155,7 @@ async def test_names_that_are_paths_or_hide_characters_are_400(
 ) -> None:
     owner = shared_owner
     project = await _shared_project(client, owner)
-    before = stored_files(storage_root(server))
+    before = await stored_keys(server)
     raw = await client.post(
         f"{files_url(project)}?filename={urllib.parse.quote(name, safe='')}", content=b"x", headers=owner.bearer
     )
@@ -136,7 +166,7 @@ async def test_names_that_are_paths_or_hide_characters_are_400(
         headers={**owner.bearer, "Content-Type": "multipart/form-data; boundary=B"},
     )
     assert multipart.status_code == 400, multipart.text
-    assert stored_files(storage_root(server)) == before
+    assert await stored_keys(server) == before
 
 
 async def test_encoded_traversals_are_decoded_once_and_refused_or_kept_literal(
@@ -159,10 +189,11 @@ async def test_encoded_traversals_are_decoded_once_and_refused_or_kept_literal(
     twice = await client.post(f"{files_url(project)}?filename=..%252F..%252Fpasswd", content=b"x", headers=owner.bearer)
     assert twice.status_code == 201, twice.text
     assert twice.json()["name"] == "..%2F..%2Fpasswd"  # a harmless literal name; storage keys are ids
-    root = storage_root(server)
-    assert all(p.name not in ("passwd", "evil.txt") for p in stored_files(root))
-    assert all(p.resolve().is_relative_to(root.resolve()) for p in stored_files(root))
-    assert not (root.parent / "etc").exists()
+    assert all(key.rpartition("/")[2] not in ("passwd", "evil.txt") for key in await stored_keys(server))
+    if isinstance(server.uc.ports.file_storage, LocalFileStorage):
+        root = storage_root(server)
+        assert all(p.resolve().is_relative_to(root.resolve()) for p in stored_files(root))
+        assert not (root.parent / "etc").exists()
 
 
 def raw_multipart(filename: bytes, content: bytes = b"x") -> bytes:
@@ -187,11 +218,14 @@ async def test_files_of_an_unknown_project_are_404(client: httpx.AsyncClient, ac
     assert_error(up, 404, "project_not_found")
 
 
-@pytest.fixture(scope="module")
-async def small_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    """A server whose uploads may hold at most 64 KiB each."""
+@pytest.fixture(scope="module", params=["directory", "database"])
+async def small_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    """A server whose uploads may hold at most 64 KiB each, kept in a directory or in the database."""
     tmp = tmp_path_factory.mktemp("small-uploads")
-    settings = support.test_settings(tmp, f"sqlite+aiosqlite:///{tmp / 'tesserra.db'}", max_upload_bytes=64 * 1024)
+    url = f"sqlite+aiosqlite:///{tmp / 'tesserra.db'}"
+    settings = support.test_settings(tmp, url, max_upload_bytes=64 * 1024, file_storage=request.param)
     async with live_server(settings) as live:
         assert await live.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
         yield live
@@ -229,8 +263,8 @@ async def test_a_file_over_the_limit_is_413_and_nothing_is_kept(small_server: Li
         assert huge.status_code == 413  # Content-Length past the route's limit: refused before reading
         listed = (await client.get(files_url(project), headers=owner.bearer)).json()
     assert [f["name"] for f in listed["items"]] == ["fits.bin"]
-    root = storage_root(small_server)
-    assert [p.name for p in stored_files(root)] == [fits.json()["id"]]
+    assert [key.rpartition("/")[2] for key in await stored_keys(small_server)] == [fits.json()["id"]]
+    assert await leftovers(small_server) == 0
 
 
 async def test_the_storage_quota_is_402_while_streaming_and_nothing_is_kept(small_server: LiveServer) -> None:
@@ -253,7 +287,7 @@ async def test_the_storage_quota_is_402_while_streaming_and_nothing_is_kept(smal
         async with uc.ports.uow() as uow:
             await uow.project_files.add(filler)
             await uow.commit()
-        before = stored_files(storage_root(small_server))
+        before = await stored_keys(small_server)
         over = await client.post(
             files_url(project), params={"filename": "one-too-many.bin"}, content=_chunks(50_000), headers=owner.bearer
         )
@@ -263,6 +297,6 @@ async def test_the_storage_quota_is_402_while_streaming_and_nothing_is_kept(smal
             files_url(project), params={"filename": "ok.bin"}, content=b"z" * 10_000, headers=owner.bearer
         )
         assert small.status_code == 201, small.text
-    after = stored_files(storage_root(small_server))
-    assert [p.name for p in after if p not in before] == [small.json()["id"]]
-    assert list((storage_root(small_server) / ".partial").iterdir()) == []
+    after = await stored_keys(small_server)
+    assert [key.rpartition("/")[2] for key in after if key not in before] == [small.json()["id"]]
+    assert await leftovers(small_server) == 0

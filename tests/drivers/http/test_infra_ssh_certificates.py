@@ -179,3 +179,41 @@ async def test_a_stolen_run_certificate_runs_only_its_own_command_and_forwards_n
             with pytest.raises(asyncssh.ChannelOpenError):
                 await conn.open_connection(s.address, s.port)  # a listening destination: refused all the same
         assert not await asyncio.to_thread(os.path.exists, marker)
+
+
+async def test_the_served_krl_is_made_from_the_database_and_sshd_refuses_what_it_lists(
+    server: LiveServer, client: httpx.AsyncClient, ssh_lab: SshLab
+) -> None:
+    """GET /hosts/{id}/krl: what any node answers from the revocations in the database (issue 15); written
+    to the host's RevokedKeys file, it makes sshd refuse a revoked lease's certificate."""
+    team = [Operator(k, f"person{i}@example.com") for i, k in enumerate(await operator_keys(server.uc, 3, "krl"))]
+    asker = team[0]
+    ports = server.uc.ports
+    ca = await ports.ssh_user_ca.load()
+    async with certified_sshd(ca.public_key, await ports.ssh_certificates.revocation_list(ca, [])) as lab:
+        host = await _add_host(client, asker, _host_body(lab.server, "prod-krl", tier="prod", certificate_login=True))
+        url = f"{BASE}/hosts/{host['id']}/krl"
+        before = await client.get(url, headers=asker.headers)
+        assert before.status_code == 200, before.text
+        assert before.headers["content-type"] == "application/octet-stream"
+        assert before.content.startswith(b"SSHKRL")
+        lease = await _lease(client, team, host["id"])
+        h, stored = await _stored(server, asker, host["id"], lease["id"])
+        kept = await _lease_certificate(server, h, stored)
+        await asyncio.to_thread(lab.revoked_keys.write_bytes, before.content)
+        assert await _replay(lab, kept) == "replayed\n"
+        gone = await client.delete(f"{BASE}/admin-session/{lease['id']}", headers=team[1].headers)
+        assert gone.status_code == 200, gone.text
+        after = await client.get(url, headers=asker.headers)
+        assert after.status_code == 200, after.text
+        assert f"lease-{lease['id']}".encode() in after.content
+        assert f"lease-{lease['id']}".encode() not in before.content
+        await asyncio.to_thread(lab.revoked_keys.write_bytes, after.content)
+        with pytest.raises(RemoteFailed) as refused:
+            await _replay(lab, kept)
+        assert refused.value.kind == "auth_failed"
+
+        stranger = Operator((await operator_keys(server.uc, 1, "krl-other"))[0])
+        assert (await client.get(url, headers=stranger.headers)).status_code == 404
+        assert (await client.get(url, headers={"X-API-Key": asker.key})).status_code == 400
+        assert (await client.get(f"{BASE}/hosts/no-such-host/krl", headers=asker.headers)).status_code == 404

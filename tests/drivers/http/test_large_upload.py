@@ -1,6 +1,7 @@
-"""A 100 MB upload and download through a real server process (``tesserra serve`` in a subprocess,
-SQLite, local storage), with the server's peak resident memory measured from the kernel's own
-high-water mark (/proc/<pid>/status VmHWM): streaming must keep it far below the file's size."""
+"""A 100 MB upload and download through a real server process (``tesserra serve`` in a subprocess), with
+the files in a local directory (SQLite) or in the database (SQLite and PostgreSQL), and the server's peak
+resident memory measured from the kernel's own high-water mark (/proc/<pid>/status VmHWM): streaming must
+keep it far below the file's size."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, postgres_database
 
 SIZE = 100 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -33,12 +34,27 @@ def peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc status")
 
 
+@pytest.fixture(
+    params=["directory-sqlite", "database-sqlite", pytest.param("database-postgres", marks=pytest.mark.postgres)]
+)
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """TESSERRA_FILE_STORAGE and the database URL."""
+    kind, _, backend = str(request.param).partition("-")
+    if backend == "postgres":
+        async with postgres_database() as url:
+            yield kind, url
+    else:
+        yield kind, f"sqlite+aiosqlite:///{tmp_path / 'tesserra.db'}"
+
+
 @pytest.fixture
-def serving(tmp_path: Path) -> Iterator[tuple[str, int]]:
+def serving(tmp_path: Path, storage: tuple[str, str]) -> Iterator[tuple[str, int]]:
     port = free_port()
+    kind, database_url = storage
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TESSERRA_")},
-        "TESSERRA_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tesserra.db'}",
+        "TESSERRA_DATABASE_URL": database_url,
+        "TESSERRA_FILE_STORAGE": kind,
         "TESSERRA_DATA_DIR": str(tmp_path / "data"),
         "TESSERRA_SECRET_KEY": "s" * 48,
         "TESSERRA_BOOTSTRAP_EMAIL": "big@tesserra.test",
