@@ -13,6 +13,7 @@ afresh.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -57,11 +58,14 @@ async def _tenant_workloads(runtime: ContainerRuntime, nodes: Nodes, node_id: st
     return sorted(found.values(), key=lambda w: w.id)
 
 
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+
+
 async def _workload(
     runtime: ContainerRuntime, nodes: Nodes, node_id: str, actor: Principal, container_id: str
 ) -> tuple[Workload, bool]:
     """The tenant's managed workload, and whether it is this node's (else: another node's record)."""
-    if not 0 < len(container_id) <= 128:
+    if _CONTAINER_ID.fullmatch(container_id) is None:  # no runtime names one otherwise; nor may a lookup see it
         raise NotFound("no such container", code="container_not_found")
     workload = await runtime.inspect(container_id)
     if workload is not None and _managed(workload, actor.tenant_id):
