@@ -199,8 +199,8 @@ def latency_and_share(
     for _ in range(3):
         for way, (where, target, headers) in (("direct", straight), ("proxy", via)):
             single[way].append(_loads(kind, 1, seconds, where, target, headers, pid)[0])
-            _, rps, per_request = _loads(kind, 32, seconds, where, target, headers, pid)
-            many[way].append(rps)
+            _, served, per_request = _loads(kind, 32, seconds, where, target, headers, pid)
+            many[way].append(served)
             if way == "proxy":
                 cpu.append(per_request)
     p50 = {way: statistics.median(values) for way, values in single.items()}
