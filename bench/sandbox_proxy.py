@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench.cpu import proc_cpu
 from bench.harness import HOST, Serve, say
 from bench.load import Loader, choose_loader
 
@@ -174,26 +175,34 @@ async def idle_websockets(serve: Serve, path: str, token: str, n: int) -> int:
 
 
 def _loads(
-    kind: str, connections: int, seconds: float, where: tuple[str, int], path: str, headers: dict[str, str]
-) -> tuple[float, float]:
+    kind: str, connections: int, seconds: float, where: tuple[str, int], path: str, headers: dict[str, str], pid: int
+) -> tuple[float, float, float]:
+    """p50 (ms), requests/s, and the server's CPU per request (ms: utime + stime of its process over
+    the run, robust where req/s drifts with a shared machine's load)."""
+    cpu = proc_cpu(pid)
     load = Loader(kind, connections, 0.5, seconds, host=where[0]).measure(where[1], path, headers)
+    cpu = proc_cpu(pid) - cpu
     if load.bad_status or load.socket_errors:
         raise SystemExit(f"{path}: {load.bad_status} non-2xx, {load.socket_errors} socket errors")
-    return load.p50_ms, load.rps
+    return load.p50_ms, load.rps, cpu * 1000 / max(load.requests, 1)
 
 
 def latency_and_share(
-    serve: Serve, direct: tuple[str, int], path: str, token: str, seconds: float, name: str
+    serve: Serve, pid: int, direct: tuple[str, int], path: str, token: str, seconds: float, name: str
 ) -> list[Verdict]:
     kind = choose_loader("auto")
     via = ((HOST, serve.port), f"{path}{ONE_KIB}", {HEADER: token})
     straight: tuple[tuple[str, int], str, dict[str, str]] = (direct, ONE_KIB, {})
     single: dict[str, list[float]] = {"proxy": [], "direct": []}
     many: dict[str, list[float]] = {"proxy": [], "direct": []}
+    cpu: list[float] = []
     for _ in range(3):
         for way, (where, target, headers) in (("direct", straight), ("proxy", via)):
-            single[way].append(_loads(kind, 1, seconds, where, target, headers)[0])
-            many[way].append(_loads(kind, 32, seconds, where, target, headers)[1])
+            single[way].append(_loads(kind, 1, seconds, where, target, headers, pid)[0])
+            _, served, per_request = _loads(kind, 32, seconds, where, target, headers, pid)
+            many[way].append(served)
+            if way == "proxy":
+                cpu.append(per_request)
     p50 = {way: statistics.median(values) for way, values in single.items()}
     rps = {way: statistics.median(values) for way, values in many.items()}
     added, share = p50["proxy"] - p50["direct"], rps["proxy"] / rps["direct"]
@@ -202,6 +211,7 @@ def latency_and_share(
         f" proxy p50 {p50['proxy']:.3f} ms"
     )
     say(f"{name}: 32 clients: direct {rps['direct']:,.0f} req/s, proxy {rps['proxy']:,.0f} req/s")
+    say(f"{name}: server CPU per proxied request at 32 clients: {statistics.median(cpu):.3f} ms (utime + stime)")
     return [
         (added < ADDED_MS, f"{name}: proxy adds < {ADDED_MS:g} ms p50 to a keep-alive 1 KiB GET   {added:.3f} ms"),
         (share >= SHARE, f"{name}: proxy at 32 clients >= {SHARE:.0%} of the direct req/s   {share:.0%}"),
@@ -276,7 +286,7 @@ async def measure_proxy(
             if (await client.get(f"{path}/", headers={HEADER: token})).status_code == 200:
                 break
             await asyncio.sleep(0.02)
-        verdicts += latency_and_share(serve, upstream(serve, sid, 8000), path, token, args.seconds, name)
+        verdicts += latency_and_share(serve, pid, upstream(serve, sid, 8000), path, token, args.seconds, name)
         verdicts += await streams(serve, pid, path, token, args, name)
         try:
             opened, grew = await peak_growth(pid, lambda: idle_websockets(serve, path, token, args.websockets))

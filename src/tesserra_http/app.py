@@ -49,6 +49,7 @@ from tesserra_http.errors import EXCEPTION_HANDLERS
 from tesserra_http.guard import GuardMiddleware
 from tesserra_http.openapi_schema import StrictStructSchemaPlugin
 from tesserra_http.proxy import ProxyEndpoint
+from tesserra_http.proxy.entry import ProxyEntry, proxied
 from tesserra_http.readiness import Readiness
 from tesserra_http.strict_body import decode_strictly
 from tesserra_mcp import McpEndpoint
@@ -99,9 +100,18 @@ class _Litestar(Litestar):
     for the MCP SDK): no route here takes or returns their models, and importing the plugins (pydantic
     with them) would cost every start ~0.1 s and ~5 MB. The msgspec one, which Tesserra uses, stays."""
 
+    proxy: ProxyEntry | None = None
+    """The sandbox proxy's requests go straight to it (``proxy.entry``), set by ``create_app``."""
+
     @staticmethod
     def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
         return [*plugins, MsgspecDIPlugin()]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.proxy is not None and proxied(scope):
+            await self.proxy(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class _RegisteredOnce(Router):
@@ -206,6 +216,7 @@ def create_app(
     )
     document_json_bodies(app)
     allowed.learn(app)
+    app.proxy = ProxyEntry(proxy, uc.ports.tracer, sandbox_proxy)
     _bound_mounts(app)
     return app
 

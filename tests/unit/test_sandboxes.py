@@ -11,7 +11,15 @@ import pytest
 
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.sandboxes import Cause, SandboxAction, SandboxState, owner_of
-from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unauthenticated, Unprocessable, ValidationFailed
+from tesserra_core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PaymentRequired,
+    Unauthenticated,
+    Unprocessable,
+    ValidationFailed,
+)
 from tesserra_core.facade import UseCases, use_cases
 from tesserra_core.ports.runtime import WorkloadSpec
 from tesserra_core.usecases.sandbox_reads import FRESH
@@ -299,3 +307,26 @@ async def test_the_proxy_sees_a_change_at_once_here_and_within_half_a_second_els
     with pytest.raises(Conflict) as stopped_now:
         await uc.runtime.open(box.id, None, token=fresh.token)
     assert (stopped.state, stopped_now.value.code) == (SandboxState.STOPPED, "sandbox_stopped")
+
+
+async def test_a_token_verified_once_is_still_checked_for_its_sandbox_port_and_expiry_on_every_use(
+    uc: UseCases, team: Team, clock: FakeClock
+) -> None:
+    """The proxy keeps tokens whose signature it checked, by token and sandbox: a token for A stays
+    refused for B (before and after A's use of it), a tampered token is refused, and an expired one."""
+    a = await uc.sandboxes.create(team.member, new())
+    b = await uc.sandboxes.create(team.member, new())
+    minted = await uc.runtime.mint_token(team.member, a.id, None, 60, "http://testserver")
+    for _ in range(2):  # the first use verifies the token and keeps it; the second finds it kept
+        with pytest.raises(Forbidden) as other:
+            await uc.runtime.open(b.id, None, token=minted.token)
+        assert other.value.code == "proxy_token_scope"
+        assert (await uc.runtime.open(a.id, None, token=minted.token)).sandbox_id == a.id
+    tampered = minted.token[:-2] + ("A" if minted.token[-2] != "A" else "B") + minted.token[-1]
+    with pytest.raises(Unauthenticated) as bad:
+        await uc.runtime.open(a.id, None, token=tampered)
+    assert bad.value.code == "invalid_proxy_token"
+    clock.advance(61)
+    with pytest.raises(Unauthenticated) as expired:
+        await uc.runtime.open(a.id, None, token=minted.token)
+    assert expired.value.code == "proxy_token_expired"

@@ -50,6 +50,10 @@ EXCHANGES = "sandbox-proxy-exchange"
 """The idempotency store's owner under which a query token's one exchange is recorded."""
 
 
+MAX_VERIFIED = 4096
+"""Verified proxy tokens a worker keeps (all dropped when full: a miss costs one signature check)."""
+
+
 def _scope_error() -> Forbidden:
     return Forbidden("the proxy token does not cover this sandbox or port", code="proxy_token_scope")
 
@@ -229,6 +233,10 @@ class OpenProxy:
     exchanges: IdempotencyStore
     upstream: UpstreamPorts
     activity: ProxyActivity = field(compare=False)
+    _verified: dict[tuple[str, str], ProxyClaims] = field(default_factory=dict, compare=False, repr=False)
+    """Tokens whose signature was checked, by token AND the sandbox they were checked for (never by
+    token alone: a token for A is looked up, and fails, as A's when presented for B). Only what the
+    signature proves is kept; expiry, generation, epoch, revocation and port are checked on every use."""
 
     async def __call__(
         self,
@@ -280,8 +288,16 @@ class OpenProxy:
         )
 
     def _claims(self, token: str, sandbox_id: str) -> ProxyClaims:
-        claims = self.codec.decode(token)
-        if claims.sandbox_id != sandbox_id:
+        key = (token, sandbox_id)
+        claims = self._verified.get(key)
+        if claims is None:
+            claims = self.codec.decode(token)
+            if claims.sandbox_id != sandbox_id:
+                raise _scope_error()
+            if len(self._verified) >= MAX_VERIFIED:
+                self._verified.clear()
+            self._verified[key] = claims
+        if claims.sandbox_id != sandbox_id:  # a second lock: never reached through the key
             raise _scope_error()
         if self.clock.now() >= claims.expires_at:
             raise Unauthenticated("the proxy token has expired", code="proxy_token_expired")

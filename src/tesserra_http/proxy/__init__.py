@@ -26,6 +26,7 @@ from tesserra_core.ports.tracing import Tracer
 from tesserra_core.usecases.runtime_views import TOKEN_COOKIE, TOKEN_HEADER, ProxyTarget
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.errors import send_core_error
+from tesserra_http.proxy.forward import forward, has_body
 from tesserra_http.proxy.headers import ADDED_TO_CLIENT, to_sandbox
 from tesserra_http.proxy.routing import Route, route
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from tesserra_http.proxy.forward import Receive, Scope, Send
+    from tesserra_http.proxy.upstream import UpstreamPool
 
 _TOKEN_HEADER = TOKEN_HEADER.lower().encode()
 _CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-tesserra-api-key", b"x-api-key"})
@@ -68,20 +70,32 @@ class ProxyEndpoint:
         self.uc = uc
         self.client_address = client_address
         self._session: aiohttp.ClientSession | None = None
+        self._pool: UpstreamPool | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
-        """The upstream client, made on the first proxied request, is closed with the app."""
+        """The upstream clients, made on the first proxied request, are closed with the app."""
         try:
             yield
         finally:
             session, self._session = self._session, None
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.close()
             if session is not None:
                 await session.close()
 
-    def _upstream(self) -> aiohttp.ClientSession:
-        """One pooled upstream client for the server's life, made when first needed (aiohttp is not
-        imported by a server that proxies nothing); no cookie jar: nothing a sandbox sets is kept."""
+    def _http(self) -> UpstreamPool:
+        """The keep-alive connections to sandboxes, for plain HTTP (``upstream``)."""
+        if self._pool is None:
+            from tesserra_http.proxy.upstream import UpstreamPool
+
+            self._pool = UpstreamPool()
+        return self._pool
+
+    def _websockets(self) -> aiohttp.ClientSession:
+        """The client of WebSocket upgrades (aiohttp, not imported by a server that relays none); no
+        cookie jar: nothing a sandbox sets is kept."""
         if self._session is None:
             import aiohttp
 
@@ -95,7 +109,6 @@ class ProxyEndpoint:
         return self._session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from tesserra_http.proxy.forward import forward, has_body
         from tesserra_http.proxy.websocket import POLICY_VIOLATION, deny, relay
 
         websocket = scope["type"] == "websocket"
@@ -108,7 +121,6 @@ class ProxyEndpoint:
         if exchanged and not websocket:
             await _exchange_for_cookie(scope, where, target, send)
             return
-        session = self._upstream()
         headers = to_sandbox(
             scope["headers"],
             target,
@@ -121,14 +133,21 @@ class ProxyEndpoint:
         async with self.uc.runtime.activity.during(target), watch as cut:
             if websocket:
                 accepted = _Recorded(send, "websocket.accept")
-                work = relay(session, target, where.target, headers, scope, receive, accepted)
+                work = relay(self._websockets(), target, where.target, headers, scope, receive, accepted)
                 if not await _unless(cut, work) and accepted.seen:
                     with contextlib.suppress(Exception):  # the client may have gone at the same moment
                         await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "revoked"})
                 return
             started = _Recorded(send, "http.response.start")
             work = forward(
-                session, target, scope["method"], where.target, headers, has_body(scope["headers"]), receive, started
+                self._http(),
+                target,
+                scope["method"],
+                where.target,
+                headers,
+                has_body(scope["headers"]),
+                receive,
+                started,
             )
             try:
                 if await _unless(cut, work) or started.seen:

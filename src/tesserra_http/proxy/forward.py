@@ -9,24 +9,24 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
-from yarl import URL
-
-from tesserra_core.errors import UpstreamFailed
+from tesserra_core.errors import UpstreamFailed, ValidationFailed
 from tesserra_core.usecases.runtime_views import ProxyTarget
-from tesserra_http.proxy.headers import to_client
+from tesserra_http.proxy.headers import Headers, to_client
+from tesserra_http.proxy.upstream import UpstreamPool, request_head
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 """Plain ASGI (the proxy sends and receives messages of both protocols)."""
 
-SKIP_AUTO = frozenset({"User-Agent", "Accept", "Accept-Encoding", "Content-Type"})
+WATCH_AFTER = 0.2
+"""Seconds into an exchange after which the client's going away is watched for (a task of its own):
+most exchanges end sooner, and need none."""
 
 
-def upstream_url(target: ProxyTarget, request_target: str, scheme: str = "http") -> URL:
-    """Always the sandbox's loopback port from stored state; the request gives only the origin-form target."""
-    return URL(f"{scheme}://{target.host}:{target.host_port}{request_target}", encoded=True)
+def upstream_url(target: ProxyTarget, request_target: str, scheme: str = "http") -> str:
+    """Always the sandbox's address from stored state; the request gives only the origin-form target."""
+    return f"{scheme}://{target.host}:{target.host_port}{request_target}"
 
 
 def has_body(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -38,7 +38,8 @@ def has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-async def _body(receive: Receive, done: asyncio.Event) -> AsyncIterator[bytes]:
+async def _body(receive: Receive, chunked: bool, done: asyncio.Event) -> AsyncIterator[list[bytes]]:
+    """The client's body as it comes, framed for the sandbox: as is under a Content-Length, else chunked."""
     try:
         while True:
             message = await receive()
@@ -46,8 +47,10 @@ async def _body(receive: Receive, done: asyncio.Event) -> AsyncIterator[bytes]:
                 raise ConnectionResetError("the client went away")
             chunk: bytes = message.get("body", b"")
             if chunk:
-                yield chunk
+                yield [b"%x\r\n" % len(chunk), chunk, b"\r\n"] if chunked else [chunk]
             if not message.get("more_body", False):
+                if chunked:
+                    yield [b"0\r\n\r\n"]
                 return
     finally:
         done.set()
@@ -62,75 +65,93 @@ async def _until_disconnect(receive: Receive, body_done: asyncio.Event) -> None:
 
 
 async def forward(
-    session: aiohttp.ClientSession,
+    pool: UpstreamPool,
     target: ProxyTarget,
     method: str,
     request_target: str,
-    headers: list[tuple[str, str]],
+    headers: Headers,
     with_body: bool,
     receive: Receive,
     send: Send,
 ) -> None:
     """Raises ``UpstreamFailed`` (502 ``sandbox_unreachable``) when the sandbox cannot be reached before
-    any of its response was sent; later failures just end the response early."""
+    any of its response was sent; later failures just end the response early. ``headers`` are the ones
+    for the sandbox (``headers.to_sandbox``)."""
     body_done = asyncio.Event()
-    body = _body(receive, body_done) if with_body else None
-    if body is None:
+    body = None
+    if with_body:
+        chunked = not any(name == b"content-length" for name, _ in headers)
+        if chunked:
+            headers = [*headers, (b"transfer-encoding", b"chunked")]
+        body = _body(receive, chunked, body_done)
+    else:
         body_done.set()
+    try:
+        head = request_head(method, request_target, target.host, target.host_port, headers)
+    except ValueError as exc:
+        raise ValidationFailed("the request cannot be forwarded as it is") from exc
     me = asyncio.current_task()
     assert me is not None
     watching, gone = True, False
+    watcher: asyncio.Task[None] | None = None
 
-    def client_gone(watcher: asyncio.Task[None]) -> None:
+    def client_gone(task: asyncio.Task[None]) -> None:
         """The client went away (or its side failed): the exchange, running in this task, ends with it."""
         nonlocal gone
-        if watcher.cancelled():
+        if task.cancelled():
             return
-        watcher.exception()  # retrieved: a failure of the client's side ends the exchange like a disconnect
+        task.exception()  # retrieved: a failure of the client's side ends the exchange like a disconnect
         if watching:
             gone = True
             me.cancel()
 
-    watcher = asyncio.create_task(_until_disconnect(receive, body_done))
-    watcher.add_done_callback(client_gone)
+    def watch() -> None:
+        nonlocal watcher
+        if watching:
+            watcher = asyncio.create_task(_until_disconnect(receive, body_done))
+            watcher.add_done_callback(client_gone)
+
+    later = asyncio.get_running_loop().call_later(WATCH_AFTER, watch)
     try:
-        await _exchange(session, target, method, request_target, headers, body, send)
+        await _exchange(pool, target, method, head, body, send)
     except asyncio.CancelledError:
         if gone and me.uncancel() == 0:  # the client's going, and nobody else's cancel
             return
         raise
     finally:
         watching = False
-        watcher.cancel()
+        later.cancel()
+        if watcher is not None:
+            watcher.cancel()
 
 
 async def _exchange(
-    session: aiohttp.ClientSession,
+    pool: UpstreamPool,
     target: ProxyTarget,
     method: str,
-    request_target: str,
-    headers: list[tuple[str, str]],
-    body: AsyncIterator[bytes] | None,
+    head: bytes,
+    body: AsyncIterator[list[bytes]] | None,
     send: Send,
 ) -> None:
     try:
-        response = await session.request(
-            method,
-            upstream_url(target, request_target),
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            skip_auto_headers=SKIP_AUTO,
-        )
-    except (aiohttp.ClientError, OSError) as exc:
+        conn, sender = await pool.request(target.host, target.host_port, head, body, head_only=method == "HEAD")
+    except (OSError, TimeoutError) as exc:
         raise UpstreamFailed("the sandbox did not answer", code="sandbox_unreachable") from exc
-    async with response:
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": to_client(response.raw_headers)}
-        )
-        try:
-            async for piece in response.content.iter_any():
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-        except (aiohttp.ClientError, OSError):
-            return  # the sandbox broke off: the client sees the response end early (connection closed)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    whole = False
+    try:
+        await send({"type": "http.response.start", "status": conn.status, "headers": to_client(conn.headers)})
+        while True:
+            try:
+                piece = await conn.piece()
+            except OSError:
+                return  # the sandbox broke off: the client sees the response end early (connection closed)
+            if piece is None:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                break
+            last = conn.drained
+            await send({"type": "http.response.body", "body": piece, "more_body": not last})
+            if last:
+                break
+        whole = True
+    finally:
+        pool.done(conn, sender, whole=whole)

@@ -71,25 +71,37 @@ def to_sandbox(
     client: str,
     scheme: str,
     websocket: bool = False,
-) -> list[tuple[str, str]]:
-    headers = list(headers)
-    dropped = _TO_SANDBOX_DROPPED | _named_by_connection(headers) | (_WEBSOCKET_OWN if websocket else frozenset())
+) -> Headers:
+    dropped = _TO_SANDBOX_DROPPED
+    host = b""
+    named = False
+    for name, value in headers:
+        low = name.lower()
+        if low == b"connection":
+            named = True
+        elif low == b"host":
+            host = value
+    if named or websocket:
+        dropped = dropped | _named_by_connection(headers) | (_WEBSOCKET_OWN if websocket else frozenset())
     kept = [
-        (name.decode("latin-1"), value.decode("latin-1"))
+        (low, value)
         for name, value in headers
         if (low := name.lower()) not in dropped and not low.startswith(b"x-forwarded-")
     ]
-    host = next((value for name, value in headers if name.lower() == b"host"), b"").decode("latin-1")
-    kept += [
-        ("X-Forwarded-For", client),
-        ("X-Forwarded-Proto", "https" if scheme in ("https", "wss") else "http"),
-        ("X-Forwarded-Host", host),
-        ("X-Forwarded-Prefix", target.prefix),
-    ]
+    kept += (
+        (b"x-forwarded-for", client.encode("latin-1")),
+        (b"x-forwarded-proto", b"https" if scheme in ("https", "wss") else b"http"),
+        (b"x-forwarded-host", host),
+        (b"x-forwarded-prefix", target.prefix.encode("latin-1")),
+    )
     return kept
 
 
-def to_client(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
-    headers = list(headers)
-    dropped = _TO_CLIENT_DROPPED | _named_by_connection(headers)
-    return [(name.lower(), value) for name, value in headers if name.lower() not in dropped] + ADDED_TO_CLIENT
+def to_client(headers: list[tuple[bytes, bytes]]) -> Headers:
+    """``headers`` as the sandbox sent them (names in any case)."""
+    dropped = _TO_CLIENT_DROPPED
+    if any(name.lower() == b"connection" for name, _ in headers):
+        dropped = dropped | _named_by_connection(headers)
+    kept = [(low, value) for name, value in headers if (low := name.lower()) not in dropped]
+    kept += ADDED_TO_CLIENT
+    return kept

@@ -44,7 +44,7 @@ async def relay(
     session: aiohttp.ClientSession,
     target: ProxyTarget,
     request_target: str,
-    headers: list[tuple[str, str]],
+    headers: list[tuple[bytes, bytes]],
     scope: Scope,
     receive: Receive,
     send: Send,
@@ -52,7 +52,7 @@ async def relay(
     first = await receive()
     if first["type"] != "websocket.connect":
         return
-    kept = [(n, v) for n, v in headers if n.lower() != "sec-websocket-protocol"]
+    kept = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers if n != b"sec-websocket-protocol"]
     try:
         upstream = await session.ws_connect(
             upstream_url(target, request_target),

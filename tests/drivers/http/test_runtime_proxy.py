@@ -122,6 +122,23 @@ async def test_what_the_sandbox_receives_and_what_comes_back(
     assert answer.headers["x-sandbox"] == "kept"
 
 
+async def test_proxied_requests_keep_the_apis_request_id_and_host_check(
+    client: httpx.AsyncClient, echo: tuple[Account, dict[str, Any]]
+) -> None:
+    """The proxy is served ahead of the API's middleware (``proxy.entry``): what that stack gave every
+    request still holds: the request id, echoed or made, and the Host header's check."""
+    owner, box = echo
+    token = (await mint(client, owner, box["id"]))["token"]
+    traced = await client.get(f"{PROXY}/{box['id']}/", headers={HEADER: token, "X-Request-Id": "trace-42"})
+    assert traced.status_code == 200, traced.text
+    assert traced.headers["x-request-id"] == "trace-42"
+    made = await client.get(f"{PROXY}/{box['id']}/", headers={HEADER: token, "X-Request-Id": "bad id!"})
+    assert len(made.headers["x-request-id"]) == 32
+    assert made.headers["x-request-id"] != "bad id!"
+    refused = await client.get(f"{PROXY}/{box['id']}/", headers={HEADER: token, "Host": "evil host"})
+    assert_error(refused, 400, "validation_failed")
+
+
 async def test_the_token_is_scoped(
     client: httpx.AsyncClient, accounts: Accounts, echo: tuple[Account, dict[str, Any]]
 ) -> None:

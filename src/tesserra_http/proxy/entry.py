@@ -1,0 +1,96 @@
+"""The sandbox proxy's requests go to it ahead of Litestar's routing and middleware stack (five layers
+of wrappers, a route lookup and a send wrapper per layer on every proxied request, none of which the
+proxy uses: it authenticates with its own token, takes no JSON body, has no rate limit nor idempotency).
+What those layers did for it is done here, once: the request id (a well-formed ``X-Request-Id`` echoed,
+or a new one; set for log lines and error bodies, and sent back on the response), the Host header's
+check (400 as the router answers), the route's label for metrics and logs, and an unexpected error
+answered 500 with the API's error body (logged), never a traceback.
+
+The mount stays registered (``app.py``), so a request that only the router's decoding sends to the
+proxy (an encoded prefix) still reaches it, and answers the proxy's 404."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from litestar._asgi.utils import is_valid_host
+
+from tesserra_core.errors import ValidationFailed
+from tesserra_core.ports.tracing import Tracer
+from tesserra_core.usecases.runtime_views import PROXY_PATH
+from tesserra_http.context import incoming_request_id, request_id_var, request_scope_var
+from tesserra_http.errors import send_error
+from tesserra_http.proxy import ProxyEndpoint
+from tesserra_http.proxy.forward import Receive, Scope, Send
+from tesserra_http.proxy.routing import PREFIX
+from tesserra_http.proxy.websocket import INTERNAL_ERROR, deny
+
+log = logging.getLogger("tesserra.proxy")
+
+_KINDS = frozenset({"http", "websocket"})
+
+
+def proxied(scope: Scope) -> bool:
+    """Whether the request is the proxy's: its raw target starts with the proxy's prefix."""
+    return scope["type"] in _KINDS and (scope.get("raw_path") or b"").startswith(PREFIX)
+
+
+class ProxyEntry:
+    def __init__(self, endpoint: ProxyEndpoint, tracer: Tracer, route_handler: Any) -> None:
+        self.endpoint = endpoint
+        self.tracer = tracer
+        self.route_handler = route_handler
+        """The mount's handler, which labels the request's route (``observed.route_template``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route_handler"] = self.route_handler
+        scope["path_template"] = PROXY_PATH
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
+        request_id = incoming_request_id(scope)  # type: ignore[arg-type]
+        token = request_id_var.set(request_id)
+        scope_token = request_scope_var.set(scope)  # type: ignore[arg-type]
+        self.tracer.request_id(request_id)
+        own = (b"x-request-id", request_id.encode())
+        started = False
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), own]
+            await send(message)
+
+        try:
+            if not _valid_host(scope):
+                await send_error(send_with_id, 400, "Invalid host header", "validation_failed")  # type: ignore[arg-type]
+                return
+            await self.endpoint(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            if not started:
+                await send_error(send_with_id, 500, "internal server error", "internal_error")  # type: ignore[arg-type]
+        finally:
+            request_id_var.reset(token)
+            request_scope_var.reset(scope_token)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            if not _valid_host(scope):
+                await deny(send, ValidationFailed("Invalid host header"))
+                return
+            await self.endpoint(scope, receive, send)
+        except Exception:
+            log.exception("unhandled error")
+            with contextlib.suppress(Exception):  # already closed, or the client gone
+                await send({"type": "websocket.close", "code": INTERNAL_ERROR})
+
+
+def _valid_host(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return bool(is_valid_host(value))
+    return True
