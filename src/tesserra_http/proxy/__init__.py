@@ -52,17 +52,18 @@ def _cookie_token(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def _carrying_trace(headers: list[tuple[str, str]], tracer: Tracer) -> list[tuple[str, str]]:
+def _carrying_trace(headers: list[tuple[bytes, bytes]], tracer: Tracer) -> list[tuple[bytes, bytes]]:
     """With tracing on, the sandbox gets this request's span as its caller (W3C ``traceparent``, in
     place of any the client sent: the proxy's span is the client's span's child already)."""
     carried: dict[str, str] = {}
     tracer.inject(carried)
     if not carried:
         return headers
-    return [(name, value) for name, value in headers if name.lower() not in _TRACE_CONTEXT] + list(carried.items())
+    kept = [(name, value) for name, value in headers if name.lower() not in _TRACE_CONTEXT]
+    return kept + [(name.encode("latin-1"), value.encode("latin-1")) for name, value in carried.items()]
 
 
-_TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})
+_TRACE_CONTEXT = frozenset({b"traceparent", b"tracestate"})
 
 
 class ProxyEndpoint:
