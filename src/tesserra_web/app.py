@@ -16,6 +16,10 @@ from litestar.template import TemplateConfig
 from tesserra_core.errors import TesserraError
 from tesserra_core.facade import UseCases
 from tesserra_web.pages import (
+    admin,
+    admin_agents,
+    admin_plans,
+    admin_tenants,
     agents,
     assets,
     auth,
@@ -101,6 +105,10 @@ def build_app(uc: UseCases, draining: Callable[[], bool] = lambda: False) -> Lit
             *infra_hosts.routes(console),
             *infra_leases.routes(console),
             *infra_audit.routes(console),
+            *admin.routes(console),
+            *admin_tenants.routes(console),
+            *admin_plans.routes(console),
+            *admin_agents.routes(console),
         ],
         before_request=console.check_unsafe,
         before_send=[send_rotated],
