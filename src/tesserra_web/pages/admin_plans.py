@@ -54,57 +54,65 @@ def _form_of(plan: PlanView) -> dict[str, str]:
     return {"name": plan.name, "description": plan.description} | _limits_form(plan.limits)
 
 
+def _context() -> dict[str, Any]:
+    return {"limit_names": LIMITS, "intervals": [i.value for i in Interval]}
+
+
+async def _list(
+    console: Console, request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
+) -> Template:
+    session, actor = await console.signed_in(request)
+    pager = Pager.of(request)
+    page = await console.uc.plans.admin_list(actor, pager.request)
+    blank = {k: "" for k in _PLAN + _PRICE} | {"interval": Interval.MONTH.value} | _limits_form(PlanLimits())
+    return render(
+        request,
+        "admin_plans.html",
+        status=status,
+        error=error,
+        session=session,
+        actor=actor,
+        page=page,
+        pager=pager,
+        filters={},
+        form=blank | dict(typed),
+        **_context(),
+    )
+
+
+async def _plan(
+    console: Console,
+    request: AnyRequest,
+    plan_id: str,
+    status: int = 200,
+    error: str | None = None,
+    typed: Mapping[str, str] = {},
+    price: Mapping[str, str] = {},
+) -> Template:
+    session, actor = await console.signed_in(request)
+    plan = await console.uc.plans.admin_get(actor, plan_id)
+    return render(
+        request,
+        "admin_plan.html",
+        status=status,
+        error=error,
+        session=session,
+        actor=actor,
+        plan=plan,
+        form=dict(typed) or _form_of(plan),
+        price={"currency": "", "interval": Interval.MONTH.value, "amount": ""} | dict(price),
+        **_context(),
+    )
+
+
 def routes(console: Console) -> list[HTTPRouteHandler]:
-    def _context() -> dict[str, Any]:
-        return {"limit_names": LIMITS, "intervals": [i.value for i in Interval]}
+    return _plan_routes(console) + _price_and_sync_routes(console)
 
-    async def _list(
-        request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
-    ) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.plans.admin_list(actor, pager.request)
-        blank = {k: "" for k in _PLAN + _PRICE} | {"interval": Interval.MONTH.value} | _limits_form(PlanLimits())
-        return render(
-            request,
-            "admin_plans.html",
-            status=status,
-            error=error,
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
-            filters={},
-            form=blank | dict(typed),
-            **_context(),
-        )
 
-    async def _plan(
-        request: AnyRequest,
-        plan_id: str,
-        status: int = 200,
-        error: str | None = None,
-        typed: Mapping[str, str] = {},
-        price: Mapping[str, str] = {},
-    ) -> Template:
-        session, actor = await console.signed_in(request)
-        plan = await console.uc.plans.admin_get(actor, plan_id)
-        return render(
-            request,
-            "admin_plan.html",
-            status=status,
-            error=error,
-            session=session,
-            actor=actor,
-            plan=plan,
-            form=dict(typed) or _form_of(plan),
-            price={"currency": "", "interval": Interval.MONTH.value, "amount": ""} | dict(price),
-            **_context(),
-        )
-
+def _plan_routes(console: Console) -> list[HTTPRouteHandler]:
     @get("/admin/plans")
     async def plans_page(request: AnyRequest) -> Template:
-        return await _list(request)
+        return await _list(console, request)
 
     @post("/admin/plans")
     async def create_plan(request: AnyRequest) -> Template | Redirect:
@@ -118,14 +126,14 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         try:
             created = await console.uc.plans.create(actor, msgspec.convert(body, NewPlan))
         except msgspec.ValidationError as exc:
-            return await _list(request, 400, f"this plan cannot be made: {exc}", typed | typed_limits)
+            return await _list(console, request, 400, f"this plan cannot be made: {exc}", typed | typed_limits)
         except _REFUSED as exc:
-            return await _list(request, exc.status, exc.message, typed | typed_limits)
+            return await _list(console, request, exc.status, exc.message, typed | typed_limits)
         return back_to(href(f"/admin/plans/{created.id}"))
 
     @get("/admin/plans/{plan_id:str}")
     async def plan_page(request: AnyRequest, plan_id: FromPath[str]) -> Template:
-        return await _plan(request, plan_id)
+        return await _plan(console, request, plan_id)
 
     @post("/admin/plans/{plan_id:str}")
     async def update_plan(request: AnyRequest, plan_id: FromPath[str]) -> Template | Redirect:
@@ -137,9 +145,11 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             changes = msgspec.convert(typed | {"limits": limits}, PlanChanges)
             await console.uc.plans.update(actor, plan_id, changes)
         except msgspec.ValidationError as exc:
-            return await _plan(request, plan_id, 400, f"this plan cannot be saved: {exc}", typed | typed_limits)
+            return await _plan(
+                console, request, plan_id, 400, f"this plan cannot be saved: {exc}", typed | typed_limits
+            )
         except _REFUSED as exc:
-            return await _plan(request, plan_id, exc.status, exc.message, typed | typed_limits)
+            return await _plan(console, request, plan_id, exc.status, exc.message, typed | typed_limits)
         return back_to(href(f"/admin/plans/{plan_id}"))
 
     @post("/admin/plans/{plan_id:str}/archive")
@@ -154,6 +164,10 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         await console.uc.plans.update(actor, plan_id, PlanChanges(active=True))
         return back_to(href(f"/admin/plans/{plan_id}"))
 
+    return [plans_page, create_plan, plan_page, update_plan, archive_plan, reactivate_plan]
+
+
+def _price_and_sync_routes(console: Console) -> list[HTTPRouteHandler]:
     @post("/admin/plans/{plan_id:str}/prices")
     async def add_price(request: AnyRequest, plan_id: FromPath[str]) -> Template | Redirect:
         _, actor = await console.signed_in(request)
@@ -161,9 +175,9 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         try:
             await console.uc.plans.add_price(actor, plan_id, msgspec.convert(_price(typed), NewPrice))
         except msgspec.ValidationError as exc:
-            return await _plan(request, plan_id, 400, f"this price cannot be added: {exc}", price=typed)
+            return await _plan(console, request, plan_id, 400, f"this price cannot be added: {exc}", price=typed)
         except _REFUSED as exc:
-            return await _plan(request, plan_id, exc.status, exc.message, price=typed)
+            return await _plan(console, request, plan_id, exc.status, exc.message, price=typed)
         return back_to(href(f"/admin/plans/{plan_id}"))
 
     @post("/admin/plans/{plan_id:str}/prices/{price_id:str}/archive")
@@ -178,17 +192,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         try:
             await console.uc.plans.sync(actor, plan_id)
         except (Unprocessable, Unavailable, UpstreamFailed) as exc:
-            return await _plan(request, plan_id, exc.status, exc.message)
+            return await _plan(console, request, plan_id, exc.status, exc.message)
         return back_to(href(f"/admin/plans/{plan_id}", synced=1))
 
-    return [
-        plans_page,
-        create_plan,
-        plan_page,
-        update_plan,
-        archive_plan,
-        reactivate_plan,
-        add_price,
-        archive_price,
-        sync_plan,
-    ]
+    return [add_price, archive_price, sync_plan]

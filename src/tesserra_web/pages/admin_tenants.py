@@ -40,50 +40,58 @@ def _form_of(tenant: TenantView) -> dict[str, str]:
     return {"name": tenant.name, "slug": tenant.slug, "plan": tenant.plan}
 
 
+async def _plans(console: Console, actor: Principal) -> list[str]:
+    return [p.code for p in (await console.uc.plans.admin_list(actor, _PLANS)).items]
+
+
+async def _list(
+    console: Console, request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
+) -> Template:
+    session, actor = await console.signed_in(request)
+    pager = Pager.of(request)
+    page = await console.uc.tenants.list(actor, pager.request)
+    return render(
+        request,
+        "admin_tenants.html",
+        status=status,
+        error=error,
+        session=session,
+        actor=actor,
+        page=page,
+        pager=pager,
+        filters={},
+        plans=await _plans(console, actor),
+        form={k: "" for k in _NEW} | {"plan": "free"} | dict(typed),
+    )
+
+
+async def _tenant(
+    console: Console,
+    request: AnyRequest,
+    tenant_id: str,
+    status: int = 200,
+    error: str | None = None,
+    typed: Mapping[str, str] = {},
+) -> Template:
+    session, actor = await console.signed_in(request)
+    tenant = await console.uc.tenants.get(actor, tenant_id)
+    return render(
+        request,
+        "admin_tenant.html",
+        status=status,
+        error=error,
+        session=session,
+        actor=actor,
+        tenant=tenant,
+        plans=await _plans(console, actor),
+        form=dict(typed) or _form_of(tenant),
+    )
+
+
 def routes(console: Console) -> list[HTTPRouteHandler]:
-    async def _plans(actor: Principal) -> list[str]:
-        return [p.code for p in (await console.uc.plans.admin_list(actor, _PLANS)).items]
-
-    async def _list(
-        request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
-    ) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.tenants.list(actor, pager.request)
-        return render(
-            request,
-            "admin_tenants.html",
-            status=status,
-            error=error,
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
-            filters={},
-            plans=await _plans(actor),
-            form={k: "" for k in _NEW} | {"plan": "free"} | dict(typed),
-        )
-
-    async def _tenant(
-        request: AnyRequest, tenant_id: str, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
-    ) -> Template:
-        session, actor = await console.signed_in(request)
-        tenant = await console.uc.tenants.get(actor, tenant_id)
-        return render(
-            request,
-            "admin_tenant.html",
-            status=status,
-            error=error,
-            session=session,
-            actor=actor,
-            tenant=tenant,
-            plans=await _plans(actor),
-            form=dict(typed) or _form_of(tenant),
-        )
-
     @get("/admin/tenants")
     async def tenants_page(request: AnyRequest) -> Template:
-        return await _list(request)
+        return await _list(console, request)
 
     @post("/admin/tenants")
     async def create_tenant(request: AnyRequest) -> Template | Redirect:
@@ -97,14 +105,14 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         try:
             created = await console.uc.tenants.create(actor, msgspec.convert(body, NewTenant))
         except msgspec.ValidationError as exc:
-            return await _list(request, 400, f"this tenant cannot be made: {exc}", typed)
+            return await _list(console, request, 400, f"this tenant cannot be made: {exc}", typed)
         except _REFUSED as exc:
-            return await _list(request, exc.status, exc.message, typed)
+            return await _list(console, request, exc.status, exc.message, typed)
         return back_to(href(f"/admin/tenants/{created.id}"))
 
     @get("/admin/tenants/{tenant_id:str}")
     async def tenant_page(request: AnyRequest, tenant_id: FromPath[str]) -> Template:
-        return await _tenant(request, tenant_id)
+        return await _tenant(console, request, tenant_id)
 
     @post("/admin/tenants/{tenant_id:str}")
     async def update_tenant(request: AnyRequest, tenant_id: FromPath[str]) -> Template | Redirect:
@@ -114,9 +122,9 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             changes = msgspec.convert(_filled(typed), TenantChanges)
             await console.uc.tenants.update(actor, tenant_id, changes)
         except msgspec.ValidationError as exc:
-            return await _tenant(request, tenant_id, 400, f"this tenant cannot be saved: {exc}", typed)
+            return await _tenant(console, request, tenant_id, 400, f"this tenant cannot be saved: {exc}", typed)
         except _REFUSED as exc:
-            return await _tenant(request, tenant_id, exc.status, exc.message, typed)
+            return await _tenant(console, request, tenant_id, exc.status, exc.message, typed)
         return back_to(href(f"/admin/tenants/{tenant_id}"))
 
     @post("/admin/tenants/{tenant_id:str}/suspend")
@@ -125,7 +133,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         try:
             await console.uc.tenants.suspend(actor, tenant_id)
         except Conflict as exc:
-            return await _tenant(request, tenant_id, exc.status, exc.message)
+            return await _tenant(console, request, tenant_id, exc.status, exc.message)
         return back_to(href(f"/admin/tenants/{tenant_id}"))
 
     @post("/admin/tenants/{tenant_id:str}/reactivate")
