@@ -36,6 +36,7 @@ from tesserra_web.pages import (
     overview,
     password,
     projects,
+    resources,
     sandboxes,
     sessions,
     shared_tools,
@@ -90,6 +91,7 @@ def build_app(uc: UseCases, draining: Callable[[], bool] = lambda: False) -> Lit
             *password.routes(console),
             *overview.routes(console),
             *keys.routes(console),
+            *resources.routes(console),  # before projects: /projects/catalog is not a project
             *projects.routes(console),
             *files.routes(console),
             *domains.routes(console),

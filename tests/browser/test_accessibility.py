@@ -73,7 +73,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
     actor = await site.uc.authenticate(owner.access)
     project = await site.uc.projects.create(actor, NewProject(name="a11y"))
     await site.uc.files.upload(actor, project.id, Upload("notes.txt", "text/plain", _chunks(b"a11y")))
-    await site.uc.resources.create(actor, project.id, NewResource(type="object_bucket", name="assets"))
+    resource = await site.uc.resources.create(actor, project.id, NewResource(type="object_bucket", name="assets"))
     domain = await site.uc.domains.create(actor, NewDomain(name=f"a11y-{uuid.uuid4().hex[:8]}.example.com"))
     await site.uc.zones.create_record(actor, domain.id, NewDnsRecord(name="www", type=RecordType.A, data="192.0.2.7"))
     installed = await site.uc.installations.install(actor, PROBE, InstallRequest(config={"PROBE_TOKEN": "t"}))
@@ -104,6 +104,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
             name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").split("?")[0].lower()).strip("-")
             name = name or "overview"
             name = name.replace(f"projects-{project.id.lower()}", "project")
+            name = name.replace(f"resources-{resource.id.lower()}", "resource")
             name = name.replace(f"domains-{domain.id.lower()}", "domain")
             name = name.replace(f"installations-{installed.id.lower()}", "installation")
             name = name.replace(f"mailboxes-{mailbox.id.lower()}", "mailbox")
@@ -131,6 +132,9 @@ async def test_no_serious_or_critical_violation_on_any_page(
             f"/console/projects/{project.id}",
             f"/console/projects/{project.id}/files",
             f"/console/projects/{project.id}/health",
+            "/console/projects/catalog",
+            f"/console/projects/{project.id}/resources/new",
+            f"/console/resources/{resource.id}",
             "/console/keys",
             "/console/sessions",
             "/console/password",
