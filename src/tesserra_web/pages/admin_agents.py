@@ -22,17 +22,48 @@ from tesserra_web.web import Console, Pager, back_to, href, render
 AnyRequest = Request[Any, Any, Any]
 
 
+_OWN = ("id", "model")
+SAMPLING = ("temperature", "top_p")
+LIMITS = ("max_steps", "max_tool_calls", "max_tokens_per_turn")
+"""What a platform agent has beside a private one's fields; an empty sampling or limit field is the default."""
+
+
 def _typed(form: Mapping[str, Any]) -> dict[str, str]:
-    return typed_fields(form) | {k: str(form.get(k, "")).strip() for k in ("id", "model")}
+    return typed_fields(form) | {k: str(form.get(k, "")).strip() for k in (*_OWN, *SAMPLING, *LIMITS)}
+
+
+def _number(raw: str) -> float | str:
+    """A number as typed, or the text itself (which the agent's type then refuses, with its message)."""
+    try:
+        return float(raw) if len(raw) <= 32 else raw
+    except ValueError:
+        return raw
+
+
+def _whole(raw: str) -> int | str:
+    return int(raw) if raw.isdigit() and len(raw) <= 20 else raw
 
 
 def _body(typed: Mapping[str, str]) -> dict[str, Any]:
-    """As the REST body: the private agent's fields, and the id and model when typed."""
-    return agent_body(typed) | {k: typed[k] for k in ("id", "model") if typed.get(k)}
+    """As the REST body: the private agent's fields, the id and model when typed, its sampling and limits."""
+    return (
+        agent_body(typed)
+        | {k: typed[k] for k in _OWN if typed.get(k)}
+        | {
+            "sampling": {k: _number(typed[k]) for k in SAMPLING if typed.get(k)},
+            "limits": {k: _whole(typed[k]) for k in LIMITS if typed.get(k)},
+        }
+    )
 
 
 def _form(agent: AgentDetailView) -> dict[str, str]:
-    return form_of(agent) | {"id": agent.id, "model": agent.model or ""}
+    sampling = {k: "" if getattr(agent.sampling, k) is None else f"{getattr(agent.sampling, k):g}" for k in SAMPLING}
+    return (
+        form_of(agent)
+        | {"id": agent.id, "model": agent.model or ""}
+        | sampling
+        | {k: str(getattr(agent.limits, k)) for k in LIMITS}
+    )
 
 
 def routes(console: Console) -> list[HTTPRouteHandler]:
@@ -56,7 +87,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             pager=pager,
             filters={},
             verticals=await _verticals(),
-            form={k: "" for k in (*FIELDS, "id", "model")} | dict(typed),
+            form={k: "" for k in (*FIELDS, *_OWN, *SAMPLING, *LIMITS)} | dict(typed),
         )
 
     async def _agent(

@@ -212,7 +212,7 @@ async def test_hostile_plan_input_gets_a_4xx_page_with_its_message(clients) -> N
     assert (await console.get("/console/admin/plans?page=0")).status_code == 400
 
 
-async def test_platform_agents_created_edited_deleted_through_the_pages(clients) -> None:
+async def test_platform_agents_created_edited_deleted_through_the_pages(clients, accounts: Accounts, server) -> None:
     console = await _admin(clients)
     page = await console.get("/console/admin/agents")
     assert page.status_code == 200
@@ -227,9 +227,15 @@ async def test_platform_agents_created_edited_deleted_through_the_pages(clients)
             "description": "Helps",
             "instructions": "Answer <b>briefly</b>.",
             "tools": "list_projects",
+            "temperature": "0.3",
+            "max_steps": "4",
         },
     )
     assert _created(made) == agent_id
+    made_view = await server.uc.agents.admin_get(await accounts.admin_principal(), agent_id)
+    assert made_view.sampling.temperature == 0.3
+    assert made_view.limits.max_steps == 4
+    assert made_view.limits.max_tool_calls == 8  # left empty: the default
     shown = await console.get(f"/console/admin/agents/{agent_id}")
     assert "version 1" in shown.text
     assert "Answer &lt;b&gt;briefly&lt;/b&gt;." in shown.text  # escaped
@@ -253,6 +259,12 @@ async def test_platform_agents_created_edited_deleted_through_the_pages(clients)
     assert taken.status_code == 409
     empty = await console.post(f"/console/admin/agents/{agent_id}", {"name": "", "vertical": "support"})
     assert empty.status_code == 400
+    for field, value in (("temperature", "nan"), ("temperature", "3"), ("top_p", "hot"), ("max_steps", "0")):
+        form = {"name": "X", "vertical": "support", "instructions": "x", field: value}
+        refused = await console.post(f"/console/admin/agents/{agent_id}", form)
+        assert refused.status_code == 400, (field, value, refused.status_code)
+        assert "this agent cannot be saved" in refused.text
+        assert f'value="{value}"' in refused.text  # what was typed stays
 
     deleted = await console.post(f"/console/admin/agents/{agent_id}/delete")
     assert deleted.status_code == 303
