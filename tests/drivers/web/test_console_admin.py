@@ -326,3 +326,15 @@ async def test_admin_writes_need_the_csrf_token_and_this_origin(clients) -> None
         assert (await console.post(path, form, origin=None)).status_code == 403
     assert "Forged" not in (await console.get("/console/admin/plans")).text
     assert "Forged" not in (await console.get("/console/admin/agents")).text
+
+
+async def test_the_tenants_page_shows_the_current_tenant(clients, accounts: Accounts, server) -> None:
+    owner = await accounts.tenant_owner("Shown")
+    console = ConsoleClient(clients())
+    await console.sign_in(owner.email, PASSWORD)
+    tenant = await server.uc.tenants.current(await server.uc.authenticate(owner.access))
+    page = await console.get("/console/tenants")
+    assert page.status_code == 200
+    assert f"<h1>{tenant.name}</h1>" in page.text
+    assert f"<code>{tenant.slug}</code>" in page.text
+    assert f"<code>{owner.tenant_id}</code>" in page.text
