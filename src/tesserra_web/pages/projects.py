@@ -44,7 +44,7 @@ async def _project(
     session, actor = await console.signed_in(request)
     project = await console.uc.projects.get(actor, project_id)
     resources = await console.uc.resources.list(actor, project_id, _RESOURCES)
-    form = typed or {"name": project.name, "description": project.description}
+    form = typed or {"name": project.name, "description": project.description, "status": project.status.value}
     return render(
         request,
         "project.html",
@@ -55,6 +55,7 @@ async def _project(
         project=project,
         resources=resources,
         form=form,
+        statuses=[x.value for x in ProjectStatus],
     )
 
 
@@ -131,9 +132,10 @@ def _settings_routes(console: Console) -> list[HTTPRouteHandler]:
     async def update_project(request: AnyRequest, project_id: FromPath[str]) -> Template | Redirect:
         _, actor = await console.signed_in(request)
         form = await request.form()
-        typed = {k: str(form.get(k, "")) for k in ("name", "description")}
+        typed = {k: str(form.get(k, "")) for k in ("name", "description", "status")}
         try:
-            await console.uc.projects.update(actor, project_id, msgspec.convert(typed, ProjectChanges))
+            body = {k: v for k, v in typed.items() if v or k != "status"}  # no status chosen: unchanged
+            await console.uc.projects.update(actor, project_id, msgspec.convert(body, ProjectChanges))
         except msgspec.ValidationError as exc:
             return await _project(console, request, project_id, 400, f"this project cannot be saved: {exc}", typed)
         except (Conflict, ValidationFailed) as exc:

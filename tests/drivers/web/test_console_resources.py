@@ -96,6 +96,12 @@ async def test_a_project_renamed_and_deleted_through_its_page(clients, accounts:
     saved = await console.post(f"/console/projects/{project.id}", {"name": "new name", "description": "about"})
     assert saved.status_code == 303, saved.text
     assert "<h1>new name</h1>" in (await console.get(f"/console/projects/{project.id}")).text
+    archived = await console.post(f"/console/projects/{project.id}", {"name": "new name", "status": "archived"})
+    assert archived.status_code == 303
+    assert (await server.uc.projects.get(actor, project.id)).status.value == "archived"
+    odd = await console.post(f"/console/projects/{project.id}", {"name": "new name", "status": "gone"})
+    assert odd.status_code == 400
+    assert "this project cannot be saved" in odd.text
     empty = await console.post(f"/console/projects/{project.id}", {"name": "", "description": ""})
     assert empty.status_code == 400
     assert "this project cannot be saved" in empty.text
