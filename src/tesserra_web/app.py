@@ -16,6 +16,10 @@ from litestar.template import TemplateConfig
 from tesserra_core.errors import TesserraError
 from tesserra_core.facade import UseCases
 from tesserra_web.pages import (
+    admin,
+    admin_agents,
+    admin_plans,
+    admin_tenants,
     agents,
     assets,
     auth,
@@ -34,6 +38,7 @@ from tesserra_web.pages import (
     overview,
     password,
     projects,
+    resources,
     sandboxes,
     sessions,
     shared_tools,
@@ -88,6 +93,7 @@ def build_app(uc: UseCases, draining: Callable[[], bool] = lambda: False) -> Lit
             *password.routes(console),
             *overview.routes(console),
             *keys.routes(console),
+            *resources.routes(console),  # before projects: /projects/catalog is not a project
             *projects.routes(console),
             *files.routes(console),
             *domains.routes(console),
@@ -105,6 +111,10 @@ def build_app(uc: UseCases, draining: Callable[[], bool] = lambda: False) -> Lit
             *infra_audit.routes(console),
             *billing.routes(console),
             *finance.routes(console),
+            *admin.routes(console),
+            *admin_tenants.routes(console),
+            *admin_plans.routes(console),
+            *admin_agents.routes(console),
         ],
         before_request=console.check_unsafe,
         before_send=[send_rotated],

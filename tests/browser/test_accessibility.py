@@ -27,7 +27,7 @@ from tesserra_core.usecases.resources import NewResource
 from tesserra_core.usecases.sandbox_views import NewSandbox
 from tesserra_core.usecases.zones import NewDnsRecord
 from tests.browser.test_tools_browser import PROBE
-from tests.drivers.http.conftest import PASSWORD, Accounts
+from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Accounts
 from tests.drivers.web.test_console_mail import verified_domain
 from tests.servers.scripted_model import ScriptedModelServer
 from tests.support import LiveServer, missing
@@ -73,7 +73,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
     actor = await site.uc.authenticate(owner.access)
     project = await site.uc.projects.create(actor, NewProject(name="a11y"))
     await site.uc.files.upload(actor, project.id, Upload("notes.txt", "text/plain", _chunks(b"a11y")))
-    await site.uc.resources.create(actor, project.id, NewResource(type="object_bucket", name="assets"))
+    resource = await site.uc.resources.create(actor, project.id, NewResource(type="object_bucket", name="assets"))
     domain = await site.uc.domains.create(actor, NewDomain(name=f"a11y-{uuid.uuid4().hex[:8]}.example.com"))
     await site.uc.zones.create_record(actor, domain.id, NewDnsRecord(name="www", type=RecordType.A, data="192.0.2.7"))
     installed = await site.uc.installations.install(actor, PROBE, InstallRequest(config={"PROBE_TOKEN": "t"}))
@@ -104,6 +104,7 @@ async def test_no_serious_or_critical_violation_on_any_page(
             name = re.sub(r"[^a-z0-9]+", "-", path.removeprefix("/console").split("?")[0].lower()).strip("-")
             name = name or "overview"
             name = name.replace(f"projects-{project.id.lower()}", "project")
+            name = name.replace(f"resources-{resource.id.lower()}", "resource")
             name = name.replace(f"domains-{domain.id.lower()}", "domain")
             name = name.replace(f"installations-{installed.id.lower()}", "installation")
             name = name.replace(f"mailboxes-{mailbox.id.lower()}", "mailbox")
@@ -131,6 +132,9 @@ async def test_no_serious_or_critical_violation_on_any_page(
             f"/console/projects/{project.id}",
             f"/console/projects/{project.id}/files",
             f"/console/projects/{project.id}/health",
+            "/console/projects/catalog",
+            f"/console/projects/{project.id}/resources/new",
+            f"/console/resources/{resource.id}",
             "/console/keys",
             "/console/sessions",
             "/console/password",
@@ -245,6 +249,54 @@ async def test_no_serious_or_critical_violation_on_the_infra_ssh_pages(
             bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
             if bad:
                 found[path] = [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in bad]
+        assert found == {}
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("view", VIEWS)
+async def test_no_serious_or_critical_violation_on_the_admin_pages(
+    chromium: Any,
+    site: LiveServer,
+    people: Accounts,
+    view: dict[str, Any],
+    request: pytest.FixtureRequest,
+    screenshots: Path,
+) -> None:
+    try:
+        from axe_playwright_python.async_playwright import Axe
+    except ImportError:
+        missing("axe-playwright-python", "pip install axe-playwright-python (it ships axe-core)")
+    from tests.browser.test_admin_browser import admin_scene
+
+    scene = await admin_scene(site, people)  # a tenant, a plan with a price, a platform agent
+    context = await chromium.new_context(bypass_csp=True, **view)
+    try:
+        page = await context.new_page()
+        axe, found, label = Axe(), {}, request.node.callspec.id
+        await page.goto(f"{site.url}/console/login")
+        await page.fill("#email", ADMIN_EMAIL)
+        await page.fill("#password", ADMIN_PASSWORD)
+        async with page.expect_navigation():
+            await page.click("form.stack button[type=submit]")
+
+        async def check(path: str, name: str) -> None:
+            await page.screenshot(path=str(screenshots / f"{label}-{name}.png"), full_page=True)
+            results = await axe.run(page)
+            bad = [v for v in results.response["violations"] if v.get("impact") in ("serious", "critical")]
+            if bad:
+                found[path] = [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in bad]
+
+        for path, name in scene.pages:
+            await page.goto(f"{site.url}{path}")
+            await check(path, name)
+        await page.goto(f"{site.url}/console/admin/plans")
+        await page.click("text=Create a plan")  # the form open, and refused input shown on it
+        await page.fill("#plan-code", "Not A Code")
+        await page.fill("#plan-name", "a11y")
+        async with page.expect_navigation():
+            await page.click("#new-plan button[type=submit]")
+        await check("/console/admin/plans (refused)", "admin-plans-refused")
         assert found == {}
     finally:
         await context.close()

@@ -19,13 +19,13 @@ from tesserra_core.usecases.agents import AgentChanges, AgentDetailView, AgentFi
 from tesserra_web.web import Console, Pager, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
-_REFUSED = (Conflict, Unprocessable, ValidationFailed)
-_FIELDS = ("name", "vertical", "description", "instructions", "tools")
+REFUSED = (Conflict, Unprocessable, ValidationFailed)
+FIELDS = ("name", "vertical", "description", "instructions", "tools")
 MAX_VERTICAL = 64
 
 
-def _typed(form: Mapping[str, Any]) -> dict[str, str]:
-    return {k: str(form.get(k, "")) for k in _FIELDS}
+def typed_fields(form: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(form.get(k, "")) for k in FIELDS}
 
 
 def _tools(raw: str) -> list[str]:
@@ -33,7 +33,7 @@ def _tools(raw: str) -> list[str]:
     return [t for t in raw.replace(",", " ").split() if t]
 
 
-def _body(typed: Mapping[str, str]) -> dict[str, Any]:
+def agent_body(typed: Mapping[str, str]) -> dict[str, Any]:
     return {
         "name": typed["name"],
         "vertical": typed["vertical"],
@@ -43,7 +43,7 @@ def _body(typed: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _form_of(agent: AgentDetailView) -> dict[str, str]:
+def form_of(agent: AgentDetailView) -> dict[str, str]:
     return {
         "name": agent.name,
         "vertical": agent.vertical,
@@ -82,7 +82,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             pager=pager,
             verticals=await _verticals(),
             filters={"vertical": vertical or ""},
-            form={k: "" for k in _FIELDS} | dict(typed),
+            form={k: "" for k in FIELDS} | dict(typed),
         )
 
     async def _agent(
@@ -99,7 +99,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             actor=actor,
             agent=agent,
             verticals=await _verticals(),
-            form=dict(typed) or _form_of(agent),
+            form=dict(typed) or form_of(agent),
         )
 
     @get("/agents")
@@ -109,12 +109,12 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
     @post("/agents")
     async def create_agent(request: AnyRequest) -> Template | Redirect:
         _, actor = await console.signed_in(request)
-        typed = _typed(await request.form())
+        typed = typed_fields(await request.form())
         try:
-            created = await console.uc.agents.create_private(actor, msgspec.convert(_body(typed), NewAgent))
+            created = await console.uc.agents.create_private(actor, msgspec.convert(agent_body(typed), NewAgent))
         except msgspec.ValidationError as exc:
             return await _list(request, 400, f"this agent cannot be made: {exc}", typed)
-        except _REFUSED as exc:
+        except REFUSED as exc:
             return await _list(request, exc.status, exc.message, typed)
         return back_to(href(f"/agents/{created.id}"))
 
@@ -125,13 +125,13 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
     @post("/agents/{agent_id:str}")
     async def update_agent(request: AnyRequest, agent_id: FromPath[str]) -> Template | Redirect:
         _, actor = await console.signed_in(request)
-        typed = _typed(await request.form())
+        typed = typed_fields(await request.form())
         try:
-            changes = msgspec.convert(_body(typed), AgentChanges)
+            changes = msgspec.convert(agent_body(typed), AgentChanges)
             await console.uc.agents.update_private(actor, agent_id, changes)
         except msgspec.ValidationError as exc:
             return await _agent(request, agent_id, 400, f"this agent cannot be saved: {exc}", typed)
-        except _REFUSED as exc:
+        except REFUSED as exc:
             return await _agent(request, agent_id, exc.status, exc.message, typed)
         return back_to(href(f"/agents/{agent_id}"))
 

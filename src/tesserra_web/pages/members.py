@@ -11,7 +11,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from tesserra_core.domain.identity import ROLE_RANK, Principal, Role
+from tesserra_core.domain.identity import ROLE_RANK, Principal, Role, Scope
 from tesserra_core.errors import Conflict, Forbidden, NotFound, TesserraError, ValidationFailed
 from tesserra_core.usecases.members import (
     InvitationSignUp,
@@ -204,7 +204,10 @@ def _tenant_routes(console: Console) -> list[HTTPRouteHandler]:
         session, actor = await console.signed_in(request)
         mine = await console.uc.members.my_tenants(actor)
         joined = request.query_params.get("joined", "")
-        return render(request, "tenants.html", session=session, actor=actor, tenants=mine, joined=joined)
+        current = await console.uc.tenants.current(actor) if Scope.TENANT_READ in actor.scopes else None
+        return render(
+            request, "tenants.html", session=session, actor=actor, tenants=mine, joined=joined, current=current
+        )
 
     @post("/tenants/switch")
     async def switch(request: AnyRequest) -> Redirect:

@@ -1,5 +1,5 @@
 """Projects: the tenant's list (filters and page in the URL), one project with its resources (their status
-live over server-sent events), and its health checks."""
+live over server-sent events) and its settings (rename, describe, delete), and its health checks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.projects import ProjectFilter, ProjectStatus
 from tesserra_core.errors import Conflict, PaymentRequired, ValidationFailed
-from tesserra_core.usecases.projects import NewProject
+from tesserra_core.usecases.projects import NewProject, ProjectChanges
 from tesserra_web.live import live
 from tesserra_web.web import Console, Pager, back_to, fragment, href, render
 
@@ -30,6 +30,33 @@ def _filter(request: AnyRequest) -> ProjectFilter:
         return ProjectFilter(status=ProjectStatus(status) if status else None, name=name or None)
     except ValueError:
         raise ValidationFailed("unknown project status", code="invalid_status") from None
+
+
+async def _project(
+    console: Console,
+    request: AnyRequest,
+    project_id: str,
+    status: int = 200,
+    error: str | None = None,
+    typed: dict[str, str] | None = None,
+) -> Template:
+    """One project's page: its facts, resources and, for those who may, its settings form (what was typed)."""
+    session, actor = await console.signed_in(request)
+    project = await console.uc.projects.get(actor, project_id)
+    resources = await console.uc.resources.list(actor, project_id, _RESOURCES)
+    form = typed or {"name": project.name, "description": project.description, "status": project.status.value}
+    return render(
+        request,
+        "project.html",
+        status=status,
+        error=error,
+        session=session,
+        actor=actor,
+        project=project,
+        resources=resources,
+        form=form,
+        statuses=[x.value for x in ProjectStatus],
+    )
 
 
 def routes(console: Console) -> list[HTTPRouteHandler]:
@@ -73,10 +100,7 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
 
     @get("/projects/{project_id:str}")
     async def project_page(request: AnyRequest, project_id: FromPath[str]) -> Template:
-        session, actor = await console.signed_in(request)
-        project = await console.uc.projects.get(actor, project_id)
-        resources = await console.uc.resources.list(actor, project_id, _RESOURCES)
-        return render(request, "project.html", session=session, actor=actor, project=project, resources=resources)
+        return await _project(console, request, project_id)
 
     @get("/live/projects/{project_id:str}")
     async def project_live(request: AnyRequest, project_id: FromPath[str]) -> Response[Any]:
@@ -98,4 +122,30 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         report = await console.uc.health.project(actor, project_id)
         return render(request, "project_health.html", session=session, actor=actor, project=project, report=report)
 
-    return [projects_page, create_project, project_page, project_live, health_page]
+    return [projects_page, create_project, project_page, project_live, health_page, *_settings_routes(console)]
+
+
+def _settings_routes(console: Console) -> list[HTTPRouteHandler]:
+    """A project renamed, described anew or deleted (uc.projects as PATCH and DELETE /api/projetos/{id})."""
+
+    @post("/projects/{project_id:str}")
+    async def update_project(request: AnyRequest, project_id: FromPath[str]) -> Template | Redirect:
+        _, actor = await console.signed_in(request)
+        form = await request.form()
+        typed = {k: str(form.get(k, "")) for k in ("name", "description", "status")}
+        try:
+            body = {k: v for k, v in typed.items() if v or k != "status"}  # no status chosen: unchanged
+            await console.uc.projects.update(actor, project_id, msgspec.convert(body, ProjectChanges))
+        except msgspec.ValidationError as exc:
+            return await _project(console, request, project_id, 400, f"this project cannot be saved: {exc}", typed)
+        except (Conflict, ValidationFailed) as exc:
+            return await _project(console, request, project_id, exc.status, exc.message, typed)
+        return back_to(href(f"/projects/{project_id}"))
+
+    @post("/projects/{project_id:str}/delete")
+    async def delete_project(request: AnyRequest, project_id: FromPath[str]) -> Redirect:
+        _, actor = await console.signed_in(request)
+        await console.uc.projects.delete(actor, project_id)
+        return back_to(href("/projects"))
+
+    return [update_project, delete_project]
