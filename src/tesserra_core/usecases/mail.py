@@ -52,6 +52,10 @@ class MailboxWithPassword(MailboxView, frozen=True, omit_defaults=True):
 
     password: str | None = None
 
+    @classmethod
+    def once(cls, mailbox: Mailbox, generated: str | None) -> MailboxWithPassword:
+        return cls.read(mailbox, password=generated)
+
 
 GENERATED_PASSWORD_BYTES = 18
 """A generated mailbox password: 144 random bits, URL-safe (24 characters, easy to paste into a mail
@@ -205,7 +209,7 @@ class CreateMailbox:
             )
             await uow.mailboxes.add(mailbox)
             await uow.commit()
-        return MailboxWithPassword.read(mailbox, password=generated)
+        return MailboxWithPassword.once(mailbox, generated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +253,7 @@ class ResetMailboxPassword:
             )
             await uow.mailboxes.update(mailbox)
             await uow.commit()
-        return MailboxWithPassword.read(mailbox, password=generated)
+        return MailboxWithPassword.once(mailbox, generated)
 
 
 @dataclass(frozen=True, slots=True)
