@@ -133,7 +133,7 @@ async def test_a_revocation_on_one_worker_closes_the_forward_on_another(
 
             async def recorded_closed() -> bool:  # its closing record follows the connections' end
                 shown = await two.infra_ssh.get_forward(asker_on_two, forward.id)
-                return (shown.state, shown.closed_by) == (ForwardState.CLOSED, "revocation of its lease")
+                return (shown.state, shown.closed_by) == (ForwardState.CLOSED, "revocation by approver@example.com")
 
             assert await _within(10, recorded_closed)
     assert took < 3.0  # 2 s, with slack for a loaded machine

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from tesserra_adapters.bootstrap import build
+from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.infra_ssh import Outcome
 from tesserra_core.domain.infra_ssh_audit import AuditEvent, AuditRecord
@@ -20,6 +22,8 @@ from tesserra_core.facade import UseCases
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery
 from tesserra_core.usecases.infra_ssh_forward_views import ForwardState, ForwardView, NewForward
 from tesserra_core.usecases.infra_ssh_lease_views import NewLease
+from tesserra_core.usecases.infra_ssh_runs import LEASE_POLL_SECONDS
+from tesserra_core.usecases.infra_ssh_views import NewRun, RunState
 from tests.servers.sshd import TcpEnd, listening_ports, tcp_end
 from tests.unit.infra_ssh_support import operator, operator_keys, simulated_host
 
@@ -54,6 +58,15 @@ async def _events(uc: UseCases, actor: Principal) -> list[AuditRecord]:
     records = (await uc.infra_ssh.query_audit(actor, AuditQuery(), PAGE)).items
     kept = (AuditEvent.FORWARD, AuditEvent.FORWARD_CLOSED)
     return [r for r in sorted(records, key=lambda r: r.seq) if r.event in kept]
+
+
+async def _within(seconds: float, check: Callable[[], Awaitable[bool]]) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.02)
+    return await check()
 
 
 async def _through(view: ForwardView, payload: bytes) -> bytes:
@@ -177,3 +190,49 @@ async def test_revoking_the_lease_closes_the_forward_at_once_and_other_tenants_s
     with pytest.raises(Forbidden) as after:
         await uc.infra_ssh.open_forward(asker, NewForward(host_id=host.id, destination=echo.destination))
     assert after.value.code == "approval_required"
+
+
+async def test_a_revocation_on_another_worker_ends_the_run_and_the_forward_here_together(
+    uc: UseCases, settings: Settings, echo: TcpEnd
+) -> None:
+    """The lease's one guard on this worker: revoked elsewhere, its run and its forward here end together,
+    within ``LEASE_POLL_SECONDS`` and their cancel (2 s promised)."""
+    asker_key, approver_key = await operator_keys(uc, 2, "guard")
+    asker = await uc.authenticate(asker_key, "asker@example.com")
+    host, fake_host = await simulated_host(uc, asker, forwards=[echo.destination])
+    fake_host.permit_open.add(echo.destination)
+    ask = NewLease(host_ids=[host.id], actions=["hold_maintenance"], reason="guard", forwards=[echo.destination])
+    lease = await uc.infra_ssh.request_lease(asker, ask)
+    there = await build(uc.ports, settings)  # another worker: its own runs and forwards, the same database
+    approver_there = await there.authenticate(approver_key, "ok@example.com")
+    await there.infra_ssh.approve_lease(approver_there, lease.id)
+    hold = NewRun(host_id=host.id, action="hold_maintenance", parameters={"seconds": 300}, wait_seconds=0)
+    running = await uc.infra_ssh.run_action(asker, hold)
+    assert (running.state, running.lease_id) == (RunState.RUNNING, lease.id)
+    opened = await uc.infra_ssh.open_forward(asker, NewForward(host_id=host.id, destination=echo.destination))
+    assert opened.lease_id == lease.id
+    reader, writer = await asyncio.open_connection(opened.local_address, opened.local_port)
+    writer.write(b"ping")
+    assert await asyncio.wait_for(reader.readexactly(4), 10) == b"ping"
+
+    async def holding() -> bool:
+        return bool(fake_host.processes("sleep 300"))
+
+    async def cancelled() -> bool:
+        return (await uc.infra_ssh.get_run(asker, running.id)).state is RunState.CANCELLED
+
+    assert await _within(10, holding)
+
+    started = time.monotonic()
+    await there.infra_ssh.revoke_lease(approver_there, lease.id)  # that worker holds neither of them
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # the forward's client sees end of file
+    assert await _within(5, cancelled)
+    took = time.monotonic() - started
+    writer.close()
+    assert took < LEASE_POLL_SECONDS + 1.5
+    assert not fake_host.processes("sleep 300")
+    forward = await uc.infra_ssh.get_forward(asker, opened.id)
+    assert (forward.state, forward.closed_by) == (ForwardState.CLOSED, "revocation by ok@example.com")
+    run_record = (await uc.infra_ssh.query_audit(asker, AuditQuery(run_id=running.id), PAGE)).items[0]
+    assert "revocation by ok@example.com" in run_record.detail
+    assert opened.local_port not in listening_ports()

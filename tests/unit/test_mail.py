@@ -48,6 +48,24 @@ async def test_a_mailbox_on_a_verified_domain_stores_only_an_argon2id_hash(uc: U
     assert await uc.ports.hasher.verify(stored.password_hash, PASSWORD)
 
 
+async def test_a_mailbox_given_no_password_gets_a_strong_one_shown_once(uc: UseCases, team: Team) -> None:
+    domain = await verified_domain(uc, team.owner)
+    made = await uc.mail.create_mailbox(team.owner, NewMailbox(address=f"gen@{domain}"))
+    assert made.password is not None
+    assert len(made.password) == 24  # 144 random bits, URL-safe
+    assert await uc.ports.hasher.verify(store(uc).mailboxes[made.id].password_hash, made.password)
+    assert "password" not in msgspec.to_builtins(await uc.mail.get_mailbox(team.owner, made.id))
+    reset = await uc.mail.reset_password(team.owner, made.id, MailboxPassword())
+    assert reset.password is not None
+    assert reset.password != made.password
+    stored = store(uc).mailboxes[made.id].password_hash
+    assert await uc.ports.hasher.verify(stored, reset.password)
+    assert not await uc.ports.hasher.verify(stored, made.password)
+    chosen = await uc.mail.reset_password(team.owner, made.id, MailboxPassword(password=PASSWORD))
+    assert chosen.password is None
+    assert "password" not in msgspec.to_builtins(chosen)
+
+
 async def test_mailboxes_need_a_verified_domain_of_the_tenant(uc: UseCases, team: Team, admin: Principal) -> None:
     other = await make_team(uc, admin)
     pending = await uc.domains.create(team.owner, NewDomain(name=f"p{uuid.uuid4().hex[:10]}.com"))

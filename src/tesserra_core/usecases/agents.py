@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Protocol
 
 import msgspec
 
@@ -263,10 +263,6 @@ class ListVerticals:
         return page.answer(page.window(list(self.catalog.verticals)), VerticalView.of)
 
 
-async def _platform_agent(directory: AgentDirectory, uow: UnitOfWork, agent_id: str) -> Agent:
-    return await directory.find(uow, agent_id, None)
-
-
 @dataclass(frozen=True, slots=True)
 class AdminListAgents:
     """The platform's agents with their instructions (platform administrators)."""
@@ -281,21 +277,6 @@ class AdminListAgents:
         async with self.uow(read_only=True) as uow:
             found = await self.directory.visible(uow, None)
         return page.answer(page.window(found), AgentDetailView.of)
-
-
-@dataclass(frozen=True, slots=True)
-class AdminGetAgent:
-    """One platform agent with its instructions (platform administrators)."""
-
-    scope: ClassVar[Scope] = Scope.ADMIN
-
-    uow: UnitOfWorkFactory
-    directory: AgentDirectory
-
-    async def __call__(self, actor: Principal, agent_id: str) -> AgentDetailView:
-        actor.require_platform_admin()
-        async with self.uow(read_only=True) as uow:
-            return AgentDetailView.of(await _platform_agent(self.directory, uow, agent_id))
 
 
 def _agent(cmd: NewAgent, agent_id: str, tenant_id: str | None) -> Agent:
@@ -315,155 +296,210 @@ def _agent(cmd: NewAgent, agent_id: str, tenant_id: str | None) -> Agent:
     )
 
 
+class AgentOwner(Protocol):
+    """Who edits a kind of agent and what an edit of it may hold: the rule that tells the platform's agents
+    (``PLATFORM``) from a tenant's private ones (``TENANT``); the use cases below are written once for both."""
+
+    @property
+    def scope(self) -> Scope:
+        """The scope its use cases declare."""
+        ...
+
+    def admit(self, actor: Principal) -> None:
+        """Refuse (403) a caller who may not edit agents of this kind."""
+        ...
+
+    def check_model(self, model: str | None) -> None:
+        """Refuse (422) a model this kind of agent may not name."""
+        ...
+
+    async def ensure_room(self, uow: UnitOfWork, actor: Principal) -> None:
+        """Refuse (409) one agent more than this kind allows."""
+        ...
+
+    def new_agent(self, actor: Principal, cmd: NewAgent, ids: IdFactory) -> Agent:
+        """Version 1 of a new agent of this kind."""
+        ...
+
+    async def find(self, directory: AgentDirectory, uow: UnitOfWork, actor: Principal, agent_id: str) -> Agent:
+        """The agent of this kind the caller edits (404 agent_not_found otherwise)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
-class CreateAgent:
-    """Add a platform agent, version 1 (platform administrators)."""
+class PlatformOwner:
+    """The platform's agents: platform administrators edit them, and may choose their ids and models."""
 
-    scope: ClassVar[Scope] = Scope.ADMIN
+    scope: Scope = Scope.ADMIN
 
-    uow: UnitOfWorkFactory
-    directory: AgentDirectory
-    ids: IdFactory
-    clock: Clock
-
-    async def __call__(self, actor: Principal, cmd: NewAgent) -> AgentDetailView:
+    def admit(self, actor: Principal) -> None:
         actor.require_platform_admin()
-        async with self.uow() as uow:
-            agent = await self.directory.create(
-                uow, _agent(cmd, cmd.id or self.ids.new().lower(), None), self.clock.now()
-            )
-            await uow.commit()
-        return AgentDetailView.of(agent)
+
+    def check_model(self, model: str | None) -> None:
+        return None
+
+    async def ensure_room(self, uow: UnitOfWork, actor: Principal) -> None:
+        return None
+
+    def new_agent(self, actor: Principal, cmd: NewAgent, ids: IdFactory) -> Agent:
+        return _agent(cmd, cmd.id or ids.new().lower(), None)
+
+    async def find(self, directory: AgentDirectory, uow: UnitOfWork, actor: Principal, agent_id: str) -> Agent:
+        return await directory.find(uow, agent_id, None)
 
 
 @dataclass(frozen=True, slots=True)
-class UpdateAgent:
-    """Edit a platform agent: its next version (platform administrators). Conversations under way keep
-    the version they started with."""
+class TenantOwner:
+    """A tenant's private agents: its owners and admins edit them; at most ``MAX_PRIVATE_AGENTS`` each; they
+    answer with the platform's model (which model, and what it costs, is the platform's choice)."""
 
-    scope: ClassVar[Scope] = Scope.ADMIN
+    scope: Scope = Scope.TENANT_WRITE
 
-    uow: UnitOfWorkFactory
-    directory: AgentDirectory
-    clock: Clock
-
-    async def __call__(self, actor: Principal, agent_id: str, changes: AgentChanges) -> AgentDetailView:
-        actor.require_platform_admin()
-        async with self.uow() as uow:
-            current = await _platform_agent(self.directory, uow, agent_id)
-            agent = await self.directory.change(uow, current, changes, self.clock.now())
-            await uow.commit()
-        return AgentDetailView.of(agent)
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteAgent:
-    """Remove a platform agent from every list (platform administrators); its conversations stay."""
-
-    scope: ClassVar[Scope] = Scope.ADMIN
-
-    uow: UnitOfWorkFactory
-    directory: AgentDirectory
-    clock: Clock
-
-    async def __call__(self, actor: Principal, agent_id: str) -> None:
-        actor.require_platform_admin()
-        async with self.uow() as uow:
-            await self.directory.delete(uow, await _platform_agent(self.directory, uow, agent_id), self.clock.now())
-            await uow.commit()
-
-
-def _platform_model(model: str | None) -> None:
-    """A private agent answers with the platform's model: which model (and what it costs) is the platform's
-    choice, not a tenant's."""
-    if model is not None:
-        raise Unprocessable("a private agent answers with the platform's model", code="model_not_allowed")
-
-
-async def _private_agent(directory: AgentDirectory, uow: UnitOfWork, actor: Principal, agent_id: str) -> Agent:
-    """The tenant's own private agent; a platform agent or another tenant's is 404 here."""
-    agent = await directory.find(uow, agent_id, actor.tenant_id)
-    if agent.tenant_id != actor.tenant_id:
-        raise NotFound(_NOT_FOUND, code="agent_not_found")
-    return agent
-
-
-@dataclass(frozen=True, slots=True)
-class CreatePrivateAgent:
-    """Add a private agent to the caller's tenant (owners and admins): only its members see it. At most
-    ``MAX_PRIVATE_AGENTS`` per tenant (409 agent_limit); it answers with the platform's model (422
-    model_not_allowed if it names one)."""
-
-    scope: ClassVar[Scope] = Scope.TENANT_WRITE
-
-    uow: UnitOfWorkFactory
-    directory: AgentDirectory
-    ids: IdFactory
-    clock: Clock
-
-    async def __call__(self, actor: Principal, cmd: NewAgent) -> AgentDetailView:
+    def admit(self, actor: Principal) -> None:
         actor.require(self.scope)
-        _platform_model(cmd.model)
+
+    def check_model(self, model: str | None) -> None:
+        if model is not None:
+            raise Unprocessable("a private agent answers with the platform's model", code="model_not_allowed")
+
+    async def ensure_room(self, uow: UnitOfWork, actor: Principal) -> None:
+        if await uow.agents.count_private(actor.tenant_id) >= MAX_PRIVATE_AGENTS:
+            raise Conflict(f"a tenant keeps at most {MAX_PRIVATE_AGENTS} private agents", code="agent_limit")
+
+    def new_agent(self, actor: Principal, cmd: NewAgent, ids: IdFactory) -> Agent:
+        return _agent(cmd, ids.new(), actor.tenant_id)
+
+    async def find(self, directory: AgentDirectory, uow: UnitOfWork, actor: Principal, agent_id: str) -> Agent:
+        """The tenant's own private agent; a platform agent or another tenant's is 404 here."""
+        agent = await directory.find(uow, agent_id, actor.tenant_id)
+        if agent.tenant_id != actor.tenant_id:
+            raise NotFound(_NOT_FOUND, code="agent_not_found")
+        return agent
+
+
+PLATFORM: AgentOwner = PlatformOwner()
+TENANT: AgentOwner = TenantOwner()
+
+
+class OwnedBy:
+    """A use case written once for both kinds of agent. A subclass names its kind and takes that kind's scope:
+    ``class CreateAgent(CreateOwnedAgent, owner=PLATFORM)``."""
+
+    __slots__ = ()
+    owner: ClassVar[AgentOwner]
+    scope: ClassVar[Scope]
+
+    def __init_subclass__(cls, owner: AgentOwner | None = None, **more: object) -> None:
+        super().__init_subclass__(**more)
+        if owner is not None:
+            cls.owner = owner
+            cls.scope = owner.scope
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOwnedAgent(OwnedBy):
+    """Add an agent of the ``owner``'s kind, version 1."""
+
+    uow: UnitOfWorkFactory
+    directory: AgentDirectory
+    ids: IdFactory
+    clock: Clock
+
+    async def __call__(self, actor: Principal, cmd: NewAgent) -> AgentDetailView:
+        self.owner.admit(actor)
+        self.owner.check_model(cmd.model)
         async with self.uow() as uow:
-            if await uow.agents.count_private(actor.tenant_id) >= MAX_PRIVATE_AGENTS:
-                raise Conflict(f"a tenant keeps at most {MAX_PRIVATE_AGENTS} private agents", code="agent_limit")
-            agent = _agent(cmd, self.ids.new(), actor.tenant_id)
-            agent = await self.directory.create(uow, agent, self.clock.now())
+            await self.owner.ensure_room(uow, actor)
+            agent = await self.directory.create(uow, self.owner.new_agent(actor, cmd, self.ids), self.clock.now())
             await uow.commit()
         return AgentDetailView.of(agent)
 
 
 @dataclass(frozen=True, slots=True)
-class GetPrivateAgent:
-    """One of the tenant's private agents with its instructions (owners and admins)."""
-
-    scope: ClassVar[Scope] = Scope.TENANT_WRITE
+class GetOwnedAgent(OwnedBy):
+    """One agent of the ``owner``'s kind, with its instructions."""
 
     uow: UnitOfWorkFactory
     directory: AgentDirectory
 
     async def __call__(self, actor: Principal, agent_id: str) -> AgentDetailView:
-        actor.require(self.scope)
+        self.owner.admit(actor)
         async with self.uow(read_only=True) as uow:
-            return AgentDetailView.of(await _private_agent(self.directory, uow, actor, agent_id))
+            return AgentDetailView.of(await self.owner.find(self.directory, uow, actor, agent_id))
 
 
 @dataclass(frozen=True, slots=True)
-class UpdatePrivateAgent:
-    """Edit one of the tenant's private agents: its next version (owners and admins)."""
-
-    scope: ClassVar[Scope] = Scope.TENANT_WRITE
+class UpdateOwnedAgent(OwnedBy):
+    """Edit an agent of the ``owner``'s kind: its next version. Conversations under way keep the version
+    they started with."""
 
     uow: UnitOfWorkFactory
     directory: AgentDirectory
     clock: Clock
 
     async def __call__(self, actor: Principal, agent_id: str, changes: AgentChanges) -> AgentDetailView:
-        actor.require(self.scope)
-        _platform_model(changes.model)
+        self.owner.admit(actor)
+        self.owner.check_model(changes.model)
         async with self.uow() as uow:
-            current = await _private_agent(self.directory, uow, actor, agent_id)
+            current = await self.owner.find(self.directory, uow, actor, agent_id)
             agent = await self.directory.change(uow, current, changes, self.clock.now())
             await uow.commit()
         return AgentDetailView.of(agent)
 
 
 @dataclass(frozen=True, slots=True)
-class DeletePrivateAgent:
-    """Remove one of the tenant's private agents (owners and admins); its conversations stay."""
-
-    scope: ClassVar[Scope] = Scope.TENANT_WRITE
+class DeleteOwnedAgent(OwnedBy):
+    """Remove an agent of the ``owner``'s kind from every list; its conversations stay."""
 
     uow: UnitOfWorkFactory
     directory: AgentDirectory
     clock: Clock
 
     async def __call__(self, actor: Principal, agent_id: str) -> None:
-        actor.require(self.scope)
+        self.owner.admit(actor)
         async with self.uow() as uow:
-            current = await _private_agent(self.directory, uow, actor, agent_id)
+            current = await self.owner.find(self.directory, uow, actor, agent_id)
             await self.directory.delete(uow, current, self.clock.now())
             await uow.commit()
+
+
+# The platform's agents (/api/admin/agentes) and a tenant's private ones (/api/tenants/atual/agentes): the
+# same use cases under each ownership rule, named (with their scope and description) for the drivers.
+
+
+class AdminGetAgent(GetOwnedAgent, owner=PLATFORM):
+    """One platform agent with its instructions (platform administrators)."""
+
+
+class CreateAgent(CreateOwnedAgent, owner=PLATFORM):
+    """Add a platform agent, version 1 (platform administrators)."""
+
+
+class UpdateAgent(UpdateOwnedAgent, owner=PLATFORM):
+    """Edit a platform agent: its next version (platform administrators). Conversations under way keep
+    the version they started with."""
+
+
+class DeleteAgent(DeleteOwnedAgent, owner=PLATFORM):
+    """Remove a platform agent from every list (platform administrators); its conversations stay."""
+
+
+class CreatePrivateAgent(CreateOwnedAgent, owner=TENANT):
+    """Add a private agent to the caller's tenant (owners and admins): only its members see it. At most
+    ``MAX_PRIVATE_AGENTS`` per tenant (409 agent_limit); it answers with the platform's model (422
+    model_not_allowed if it names one)."""
+
+
+class GetPrivateAgent(GetOwnedAgent, owner=TENANT):
+    """One of the tenant's private agents with its instructions (owners and admins)."""
+
+
+class UpdatePrivateAgent(UpdateOwnedAgent, owner=TENANT):
+    """Edit one of the tenant's private agents: its next version (owners and admins)."""
+
+
+class DeletePrivateAgent(DeleteOwnedAgent, owner=TENANT):
+    """Remove one of the tenant's private agents (owners and admins); its conversations stay."""
 
 
 @dataclass(frozen=True, slots=True)

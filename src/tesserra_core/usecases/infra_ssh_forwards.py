@@ -1,17 +1,16 @@
 """Local forwards through a host, bound to an approval lease: a listener on 127.0.0.1 of this server whose
 connections reach one destination (``host:port``) that both the host and the caller's active lease allow.
 Every attempt to open one, allowed or refused, is one audit record, and its closing another (with the bytes
-counted both ways). A forward closes when asked, when its lease ends (expiry or revocation) and when its SSH
-connection ends. Forwards live in this worker's ``ForwardBoard`` (like runs in flight)."""
+counted both ways). A forward closes when asked, when its SSH connection ends and when its lease ends
+(expiry or revocation, on any worker: the lease's one guard, ``LeaseBook.guard``, ends its runs and its
+forwards together). Forwards live in this worker's ``ForwardBoard`` (like runs in flight)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
@@ -19,7 +18,7 @@ import msgspec
 from tesserra_core.domain.identity import Principal, Scope
 from tesserra_core.domain.infra_ssh import Host, Outcome, RemoteKind, credential_context
 from tesserra_core.domain.infra_ssh_audit import AuditEvent, Via
-from tesserra_core.domain.infra_ssh_leases import Lease, LeaseState
+from tesserra_core.domain.infra_ssh_leases import Lease
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Forbidden, NotFound, RemoteFailed, SecretUnreadable, TesserraError, ValidationFailed
 from tesserra_core.ports.persistence import UnitOfWorkFactory
@@ -29,7 +28,6 @@ from tesserra_core.ports.system import Clock, IdFactory
 from tesserra_core.usecases.infra_ssh_audit import AuditTrail, Author
 from tesserra_core.usecases.infra_ssh_forward_views import ForwardState, ForwardView, NewForward, split_destination
 from tesserra_core.usecases.infra_ssh_guard import operator_of
-from tesserra_core.usecases.infra_ssh_runs import LEASE_POLL_SECONDS
 
 if TYPE_CHECKING:
     from tesserra_core.usecases.infra_ssh_certificates import LoginCertificates
@@ -50,7 +48,6 @@ class _Forward:
     tenant_id: str
     author: Author
     via: Via
-    lease_ends_at: datetime
     handle: SshForward
     watcher: asyncio.Task[None] | None = None
     closing: asyncio.Task[ForwardView] | None = None
@@ -67,17 +64,16 @@ class _Forward:
 @dataclass
 class ForwardBoard:
     """This worker's forwards: those open, and the last ``KEEP_CLOSED`` closed ones. Each open forward is
-    watched: it closes at its lease's end, when its SSH connection ends, or within ``LEASE_POLL_SECONDS``
-    of its lease being revoked on any worker (its state is read from the database while it is open)."""
+    watched until its SSH connection ends; its lease's end is watched by the lease's guard
+    (``LeaseBook.guard``), which closes it with the runs of that lease (``close_lease``)."""
 
     audit: AuditTrail
     clock: Clock
     _forwards: OrderedDict[str, _Forward] = field(default_factory=OrderedDict)
 
-    def add(self, forward: _Forward, still_active: Callable[[], Awaitable[bool]]) -> None:
+    def add(self, forward: _Forward) -> None:
         self._forwards[forward.view.id] = forward
-        watching = self._watch(forward, still_active)
-        forward.watcher = asyncio.create_task(watching, name=f"ssh-forward-{forward.view.id}")
+        forward.watcher = asyncio.create_task(self._watch(forward), name=f"ssh-forward-{forward.view.id}")
 
     def get(self, tenant_id: str, forward_id: str) -> _Forward | None:
         found = self._forwards.get(forward_id)
@@ -92,6 +88,13 @@ class ForwardBoard:
             forward.closing = asyncio.create_task(self._close(forward, by), name=f"ssh-forward-close-{forward.view.id}")
         return await asyncio.shield(forward.closing)
 
+    def open_under(self, tenant_id: str, lease_id: str) -> bool:
+        """Whether a forward of this worker is still open under the lease."""
+        return any(
+            f.tenant_id == tenant_id and f.view.lease_id == lease_id and f.view.state is ForwardState.OPEN
+            for f in self._forwards.values()
+        )
+
     async def close_lease(self, tenant_id: str, lease_id: str, by: str) -> None:
         """Close every forward of a lease that ended."""
         ending = [f for f in self._forwards.values() if f.tenant_id == tenant_id and f.view.lease_id == lease_id]
@@ -104,22 +107,10 @@ class ForwardBoard:
         if still:
             await asyncio.gather(*(self.close(f, "shutdown") for f in still), return_exceptions=True)
 
-    async def _watch(self, forward: _Forward, still_active: Callable[[], Awaitable[bool]]) -> None:
-        ended = asyncio.ensure_future(forward.handle.wait_closed())
-        why = "the SSH connection ended"
-        try:
-            while not ended.done():
-                left = (forward.lease_ends_at - self.clock.now()).total_seconds()
-                if left <= 0:
-                    why = "lease expiry"
-                    break
-                await asyncio.wait({ended}, timeout=min(left, LEASE_POLL_SECONDS))
-                if not ended.done() and not await still_active():
-                    why = "revocation of its lease"
-                    break
-        finally:
-            ended.cancel()
-        await self.close(forward, why)
+    async def _watch(self, forward: _Forward) -> None:
+        with contextlib.suppress(Exception):  # ended either way
+            await forward.handle.wait_closed()
+        await self.close(forward, "the SSH connection ended")
 
     async def _close(self, forward: _Forward, by: str) -> ForwardView:
         watcher = forward.watcher
@@ -238,13 +229,13 @@ class OpenForward:
         except BaseException:
             await handle.close()
             raise
-        forward = _Forward(
-            msgspec.structs.replace(view, audit_id=record.id), actor.tenant_id, actor, via, lease.ends_at, handle
-        )
-        self.board.add(forward, lambda: self._still_active(actor.tenant_id, lease.id))
+        forward = _Forward(msgspec.structs.replace(view, audit_id=record.id), actor.tenant_id, actor, via, handle)
+        self.board.add(forward)
         self.leases.watch(lease)
-        if not await self._still_active(actor.tenant_id, lease.id):  # revoked while the forward was opening
-            return await self.board.close(forward, "revocation of its lease")
+        self.leases.guard(lease)
+        ended_by = await self.leases.ended(actor.tenant_id, lease.id)
+        if ended_by is not None:  # ended while the forward was opening
+            return await self.board.close(forward, ended_by)
         return forward.shown()
 
     async def _refuse(
@@ -264,11 +255,6 @@ class OpenForward:
         except SecretUnreadable:
             raise RemoteFailed("the host's login key cannot be opened", kind=RemoteKind.AUTH_FAILED.value) from None
         return await self.ssh.forward(target, key, destination)
-
-    async def _still_active(self, tenant_id: str, lease_id: str) -> bool:
-        async with self.uow(read_only=True) as uow:
-            lease = await uow.ssh_leases.get(tenant_id, lease_id)
-        return lease is not None and lease.state_at(self.clock.now()) is LeaseState.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)

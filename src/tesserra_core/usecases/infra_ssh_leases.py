@@ -1,8 +1,9 @@
 """Infra SSH approval leases (/api/infra/ssh/admin-session): request, inspect, approve or deny (over REST
 only, by another admin key and another user; as many as the strictest host asks), revoke. Every lease event
-is one audit record, refusals included. A lease that ends (revoked, or past its end) ends the runs going
-under it at once: the worker that revokes cancels its own, every other worker running under the lease reads
-its state every ``LEASE_POLL_SECONDS`` and cancels its own, and a timer ends them at the lease's end."""
+is one audit record, refusals included. A lease that ends (revoked, or past its end) ends the runs and the
+forwards going under it at once: the worker that revokes ends its own, every other worker with work under
+the lease reads its state every ``LEASE_POLL_SECONDS`` (one guard per lease) and ends its own, and a timer
+ends them at the lease's end."""
 
 from __future__ import annotations
 
@@ -47,9 +48,11 @@ class LeaseBook:
     forwards: ForwardBoard | None = None
     """This worker's forwards: those of a lease that ends are closed."""
 
-    async def end_forwards(self, tenant_id: str, lease_id: str, by: str) -> None:
+    async def end_work(self, tenant_id: str, lease_id: str, by: str) -> None:
+        """End what this worker does under a lease that ended: close its forwards, cancel its runs."""
         if self.forwards is not None:
             await self.forwards.close_lease(tenant_id, lease_id, by)
+        await self.board.cancel_lease(tenant_id, lease_id, by)
 
     async def locked(self, uow: UnitOfWork, tenant_id: str, lease_id: str) -> Lease:
         """The tenant's lease, settled, under the tenant's lock (404 if it has none of that id)."""
@@ -79,8 +82,7 @@ class LeaseBook:
 
     async def expire(self, tenant_id: str, lease_id: str) -> None:
         """At a lease's end: end the forwards and runs going under it and write it expired."""
-        await self.end_forwards(tenant_id, lease_id, "lease expiry")
-        await self.board.cancel_lease(tenant_id, lease_id, "lease expiry")
+        await self.end_work(tenant_id, lease_id, "lease expiry")
         async with self.uow() as uow:
             await uow.tenants.lock(tenant_id)
             lease = await uow.ssh_leases.get(tenant_id, lease_id)
@@ -94,23 +96,31 @@ class LeaseBook:
             seconds = (lease.ends_at - self.clock.now()).total_seconds()
             self.board.later(seconds, lambda: self.expire(lease.tenant_id, lease.id), name=f"ssh-lease-{lease.id}")
 
+    async def ended(self, tenant_id: str, lease_id: str) -> str | None:
+        """Who or what ended the lease, as its database says now; None while it is active."""
+        async with self.uow(read_only=True) as uow:
+            lease = await uow.ssh_leases.get(tenant_id, lease_id)
+        if lease is None:
+            return "the lease's removal"
+        if lease.state is LeaseState.REVOKED:
+            return f"revocation by {lease.ended_by}"
+        if lease.state_at(self.clock.now()) is not LeaseState.ACTIVE:
+            return "lease expiry"
+        return None
+
     def guard(self, lease: Lease) -> None:
-        """While this worker runs under the lease, watch its state in the database: revoked on another
-        worker (or ended there), the runs here end too, within ``LEASE_POLL_SECONDS`` and their cancel."""
+        """The one guard of a lease on this worker: while runs go or forwards stay open under it here, read
+        its state in the database; ended on any worker (revoked, removed or past its end), the forwards here
+        close and the runs here end, together, within ``LEASE_POLL_SECONDS`` and their cancel."""
         tenant_id, lease_id = lease.tenant_id, lease.id
 
-        async def ended() -> str | None:
-            async with self.uow(read_only=True) as uow:
-                now = await uow.ssh_leases.get(tenant_id, lease_id)
-            if now is None:
-                return "the lease's removal"
-            if now.state is LeaseState.REVOKED:
-                return f"revocation by {now.ended_by}"
-            if now.state_at(self.clock.now()) is not LeaseState.ACTIVE:
-                return "lease expiry"
-            return None
+        def busy() -> bool:
+            forwards = self.forwards is not None and self.forwards.open_under(tenant_id, lease_id)
+            return forwards or self.board.runs_under(tenant_id, lease_id)
 
-        self.board.guard(tenant_id, lease_id, ended)
+        self.board.guard(
+            lease_id, busy, lambda: self.ended(tenant_id, lease_id), lambda by: self.end_work(tenant_id, lease_id, by)
+        )
 
     async def take(self, actor: Principal, user: str, host: Host, action: Action, lease_id: str | None) -> Lease | None:
         """One use of the caller's active lease covering ``action`` on ``host`` (the one named, or the oldest
@@ -345,8 +355,7 @@ class RevokeLease:
                 uow, actor, via, AuditEvent.LEASE_REVOKED, Outcome.OK, lease_id=lease.id, detail=f"was {lease.state}"
             )
             await uow.commit()
-        await self.book.end_forwards(actor.tenant_id, lease_id, f"revocation by {user}")
-        await self.book.board.cancel_lease(actor.tenant_id, lease_id, f"revocation by {user}")
+        await self.book.end_work(actor.tenant_id, lease_id, f"revocation by {user}")
         if lease.state is LeaseState.ACTIVE:
             await self.book.certificates.publish_revocations(self.book.uow, actor.tenant_id, lease.host_ids)
         return LeaseView.at(revoked, self.book.clock.now())

@@ -99,25 +99,32 @@ class RunBoard:
         if tasks:
             await asyncio.wait(tasks, timeout=CANCEL_GRACE)
 
-    def _under(self, tenant_id: str, lease_id: str) -> bool:
+    def runs_under(self, tenant_id: str, lease_id: str) -> bool:
+        """Whether a run of this worker is still going under the lease."""
         return any(
             s.tenant_id == tenant_id and s.lease_id == lease_id and s.task is not None and not s.task.done()
             for s in self._slots.values()
         )
 
-    def guard(self, tenant_id: str, lease_id: str, ended: Callable[[], Awaitable[str | None]]) -> None:
-        """While runs of this worker go under the lease, ask ``ended`` every ``LEASE_POLL_SECONDS`` whether
-        it ended (and by whom); when it did, cancel them. One guard per lease."""
+    def guard(
+        self,
+        lease_id: str,
+        busy: Callable[[], bool],
+        ended: Callable[[], Awaitable[str | None]],
+        end: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """While ``busy`` (this worker has work under the lease), ask ``ended`` every ``LEASE_POLL_SECONDS``
+        whether the lease ended (and by whom); when it did, ``end`` that work. One guard per lease."""
         if lease_id in self._guards:
             return
 
         async def poll() -> None:
             try:
-                while self._under(tenant_id, lease_id):
+                while busy():
                     await asyncio.sleep(LEASE_POLL_SECONDS)
                     by = await ended()
                     if by is not None:
-                        await self.cancel_lease(tenant_id, lease_id, by)
+                        await end(by)
                         return
             finally:
                 self._guards.pop(lease_id, None)

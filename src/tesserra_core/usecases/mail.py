@@ -30,7 +30,7 @@ from tesserra_core.ports import Ports
 from tesserra_core.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from tesserra_core.ports.plans import Entitlements
 from tesserra_core.ports.security import PasswordHasher
-from tesserra_core.ports.system import Clock, IdFactory
+from tesserra_core.ports.system import Clock, IdFactory, SecretGenerator
 from tesserra_core.usecases.tenants import PASSWORD_META, check_password
 from tesserra_core.usecases.views import View
 
@@ -46,6 +46,22 @@ class MailboxView(View[Mailbox], frozen=True):
     updated_at: datetime
 
 
+class MailboxWithPassword(MailboxView, frozen=True, omit_defaults=True):
+    """A mailbox just created or given a new password. ``password`` is the one the server generated when
+    the caller gave none, shown this once and never again; absent when the caller chose it."""
+
+    password: str | None = None
+
+    @classmethod
+    def once(cls, mailbox: Mailbox, generated: str | None) -> MailboxWithPassword:
+        return cls.read(mailbox, password=generated)
+
+
+GENERATED_PASSWORD_BYTES = 18
+"""A generated mailbox password: 144 random bits, URL-safe (24 characters, easy to paste into a mail
+client)."""
+
+
 class EmailAliasView(View[EmailAlias], frozen=True):
     id: str
     domain_id: str
@@ -59,9 +75,14 @@ class EmailAliasView(View[EmailAlias], frozen=True):
         return cls.read(a, destinations=list(a.destinations))
 
 
+_PASSWORD_DOC = msgspec.Meta(
+    description="Stored as an argon2id hash. Left out: the server generates a strong one and answers it once"
+)
+
+
 class NewMailbox(Input, frozen=True, forbid_unknown_fields=True):
     address: Annotated[str, MAIL_ADDRESS]
-    password: Annotated[Text, PASSWORD_META, msgspec.Meta(description="Stored as an argon2id hash")]
+    password: Annotated[Text, PASSWORD_META, _PASSWORD_DOC] | None = None
     quota_bytes: Annotated[int, QUOTA] = DEFAULT_QUOTA
 
 
@@ -70,7 +91,22 @@ class MailboxChanges(Input, frozen=True, forbid_unknown_fields=True):
 
 
 class MailboxPassword(Input, frozen=True, forbid_unknown_fields=True):
-    password: Annotated[Text, PASSWORD_META]
+    password: Annotated[Text, PASSWORD_META, _PASSWORD_DOC] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxPasswords:
+    """A mailbox's password: the one given (checked), or a strong one generated, to be shown once."""
+
+    hasher: PasswordHasher
+    secrets: SecretGenerator
+
+    async def hashed(self, given: str | None) -> tuple[str, str | None]:
+        """The hash to store, and the generated password to show (None when one was given)."""
+        if given is not None:
+            return await self.hasher.hash(check_password(given)), None
+        generated = self.secrets.token(GENERATED_PASSWORD_BYTES)
+        return await self.hasher.hash(generated), generated
 
 
 class NewEmailAlias(Input, frozen=True, forbid_unknown_fields=True):
@@ -137,21 +173,22 @@ class GetMailbox:
 @dataclass(frozen=True, slots=True)
 class CreateMailbox:
     """Create a mailbox on one of the tenant's verified domains (``domain_not_verified`` until it is). The
-    password is stored as an argon2id hash and never shown."""
+    password is stored as an argon2id hash; given none, the server generates a strong one and answers it
+    this once (``password``)."""
 
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
-    hasher: PasswordHasher
+    passwords: MailboxPasswords
     entitlements: Entitlements
     ids: IdFactory
     clock: Clock
 
-    async def __call__(self, actor: Principal, cmd: NewMailbox) -> MailboxView:
+    async def __call__(self, actor: Principal, cmd: NewMailbox) -> MailboxWithPassword:
         actor.require(self.scope)
         address = normalize_address(cmd.address)
         quota = check_quota(cmd.quota_bytes)
-        password_hash = await self.hasher.hash(check_password(cmd.password))
+        password_hash, generated = await self.passwords.hashed(cmd.password)
         entitlement = await self.entitlements.of(actor.tenant_id)
         now = self.clock.now()
         async with self.uow() as uow:
@@ -172,7 +209,7 @@ class CreateMailbox:
             )
             await uow.mailboxes.add(mailbox)
             await uow.commit()
-        return MailboxView.of(mailbox)
+        return MailboxWithPassword.once(mailbox, generated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,24 +235,25 @@ class UpdateMailbox:
 
 @dataclass(frozen=True, slots=True)
 class ResetMailboxPassword:
-    """Set a mailbox's password (stored as an argon2id hash)."""
+    """Set a mailbox's password (stored as an argon2id hash); given none, the server generates a strong one
+    and answers it this once (``password``)."""
 
     scope: ClassVar[Scope] = Scope.DOMAINS_WRITE
 
     uow: UnitOfWorkFactory
-    hasher: PasswordHasher
+    passwords: MailboxPasswords
     clock: Clock
 
-    async def __call__(self, actor: Principal, mailbox_id: str, cmd: MailboxPassword) -> MailboxView:
+    async def __call__(self, actor: Principal, mailbox_id: str, cmd: MailboxPassword) -> MailboxWithPassword:
         actor.require(self.scope)
-        password_hash = await self.hasher.hash(check_password(cmd.password))
+        password_hash, generated = await self.passwords.hashed(cmd.password)
         async with self.uow() as uow:
             mailbox = msgspec.structs.replace(
                 await _mailbox(uow, actor, mailbox_id), password_hash=password_hash, updated_at=self.clock.now()
             )
             await uow.mailboxes.update(mailbox)
             await uow.commit()
-        return MailboxView.of(mailbox)
+        return MailboxWithPassword.once(mailbox, generated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,12 +404,13 @@ class Mail:
 
 
 def mail(p: Ports) -> Mail:
+    passwords = MailboxPasswords(p.hasher, p.secrets)
     return Mail(
         list_mailboxes=ListMailboxes(p.uow),
         get_mailbox=GetMailbox(p.uow),
-        create_mailbox=CreateMailbox(p.uow, p.hasher, p.entitlements, p.ids, p.clock),
+        create_mailbox=CreateMailbox(p.uow, passwords, p.entitlements, p.ids, p.clock),
         update_mailbox=UpdateMailbox(p.uow, p.clock),
-        reset_password=ResetMailboxPassword(p.uow, p.hasher, p.clock),
+        reset_password=ResetMailboxPassword(p.uow, passwords, p.clock),
         delete_mailbox=DeleteMailbox(p.uow),
         list_aliases=ListEmailAliases(p.uow),
         get_alias=GetEmailAlias(p.uow),

@@ -3,9 +3,10 @@ admin-tier API key and X-User-Id (400 without it, 403 for any other credential).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Response, Router, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from tesserra_core.domain.infra_ssh import Outcome
@@ -39,33 +40,58 @@ from tesserra_http.dependencies import Caller, Paging
 Id = Annotated[str | None, QueryParameter(max_length=64)]
 
 
+def ssh_route(uses: type, *errors: int, **more: Any) -> dict[str, Any]:
+    """``declare`` for an Infra SSH route: it acts for X-User-Id with an admin-tier key (400 without it, 403
+    for any other credential), calls ``uses``, and may also answer ``errors``."""
+    return declare(acting_user=True, uses=uses, errors=(400, 403, *errors), **more)
+
+
+async def provide_audit_query(
+    host_id: Id = None,
+    action: Id = None,
+    outcome: Annotated[Outcome | None, QueryParameter()] = None,
+    user_id: Annotated[str | None, QueryParameter(max_length=128)] = None,
+    event: Annotated[AuditEvent | None, QueryParameter()] = None,
+    run_id: Id = None,
+    lease_id: Id = None,
+) -> AuditQuery:
+    """The audit's filters, from the query string."""
+    return AuditQuery(
+        host_id=host_id, action=action, outcome=outcome, user_id=user_id, event=event, run_id=run_id, lease_id=lease_id
+    )
+
+
+def ssh_router(handlers: list[Any]) -> Router:
+    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
+
+
 def inventory_routes(uc: UseCases) -> Router:
     """The hosts and the named actions."""
 
-    @get("/hosts", **declare(acting_user=True, uses=ssh.ListHosts, errors=(400, 403)))
+    @get("/hosts", **ssh_route(ssh.ListHosts))
     async def list_hosts(request: Caller, page: Paging) -> Page[HostView]:
         return await uc.infra_ssh.list_hosts(request.user, page)
 
     @post(
         "/hosts",
         status_code=201,
-        **declare(acting_user=True, uses=ssh.AddHost, idempotent=True, errors=(400, 403, 409)),
+        **ssh_route(ssh.AddHost, 409, idempotent=True),
     )
     async def add_host(data: JSONBody[NewHost], request: Caller) -> HostView:
         return await uc.infra_ssh.add_host(request.user, data)
 
-    @get("/hosts/{host_id:str}", **declare(acting_user=True, uses=ssh.GetHost, errors=(400, 403, 404)))
+    @get("/hosts/{host_id:str}", **ssh_route(ssh.GetHost, 404))
     async def get_host(host_id: FromPath[str], request: Caller) -> HostView:
         return await uc.infra_ssh.get_host(request.user, host_id)
 
-    @patch("/hosts/{host_id:str}", **declare(acting_user=True, uses=ssh.ChangeHost, errors=(400, 403, 404, 409)))
+    @patch("/hosts/{host_id:str}", **ssh_route(ssh.ChangeHost, 404, 409))
     async def change_host(host_id: FromPath[str], data: JSONBody[HostChanges], request: Caller) -> HostView:
         return await uc.infra_ssh.change_host(request.user, host_id, data)
 
     @post(
         "/hosts/{host_id:str}/host-key",
         status_code=200,
-        **declare(acting_user=True, uses=ssh.RepinHostKey, errors=(400, 403, 404)),
+        **ssh_route(ssh.RepinHostKey, 404),
     )
     async def repin_host_key(host_id: FromPath[str], data: JSONBody[NewHostKey], request: Caller) -> HostView:
         return await uc.infra_ssh.repin_host_key(request.user, host_id, data)
@@ -73,25 +99,25 @@ def inventory_routes(uc: UseCases) -> Router:
     @delete(
         "/hosts/{host_id:str}",
         status_code=200,
-        **declare(acting_user=True, uses=ssh.RemoveHost, errors=(400, 403, 404)),
+        **ssh_route(ssh.RemoveHost, 404),
     )
     async def remove_host(host_id: FromPath[str], request: Caller) -> HostView:
         return await uc.infra_ssh.remove_host(request.user, host_id)
 
-    @get("/actions", **declare(acting_user=True, uses=ssh.ListActions, errors=(400, 403)))
+    @get("/actions", **ssh_route(ssh.ListActions))
     async def list_actions(request: Caller) -> list[ActionView]:
         return await uc.infra_ssh.list_actions(request.user)
 
     @post(
         "/actions/{action_id:str}/check",
         status_code=200,
-        **declare(acting_user=True, uses=ssh.CheckActionRun, errors=(400, 403, 404)),
+        **ssh_route(ssh.CheckActionRun, 404),
     )
     async def check_action(action_id: FromPath[str], data: JSONBody[CheckAction], request: Caller) -> CheckView:
         return await uc.infra_ssh.check_action(request.user, action_id, data)
 
     handlers = [list_hosts, add_host, get_host, change_host, repin_host_key, remove_host, list_actions, check_action]
-    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
+    return ssh_router(handlers)
 
 
 def run_routes(uc: UseCases) -> Router:
@@ -99,11 +125,11 @@ def run_routes(uc: UseCases) -> Router:
 
     @post(
         "/runs",
-        **declare(
-            acting_user=True,
-            uses=RunAction,
+        **ssh_route(
+            RunAction,
+            404,
+            502,
             idempotent=True,
-            errors=(400, 403, 404, 502),
             description="200 with the result; 202 with the run (state running) when it takes longer than "
             "wait_seconds. A 502 body carries kind and run_id.",
         ),
@@ -112,53 +138,36 @@ def run_routes(uc: UseCases) -> Router:
         run = await uc.infra_ssh.run_action(request.user, data)
         return Response(run, status_code=202 if run.state is RunState.RUNNING else 200)
 
-    @get("/runs/{run_id:str}", **declare(acting_user=True, uses=GetRun, errors=(400, 403, 404)))
+    @get("/runs/{run_id:str}", **ssh_route(GetRun, 404))
     async def get_run(run_id: FromPath[str], request: Caller) -> RunView:
         return await uc.infra_ssh.get_run(request.user, run_id)
 
     @post(
         "/runs/{run_id:str}/cancel",
         status_code=200,
-        **declare(acting_user=True, uses=CancelRun, errors=(400, 403, 404)),
+        **ssh_route(CancelRun, 404),
     )
     async def cancel_run(run_id: FromPath[str], request: Caller) -> RunView:
         return await uc.infra_ssh.cancel_run(request.user, run_id)
 
-    @get("/audit", **declare(acting_user=True, uses=QueryAudit, errors=(400, 403)))
+    @get("/audit", dependencies={"audit_filter": Provide(provide_audit_query)}, **ssh_route(QueryAudit))
     async def query_audit(
-        request: Caller,
-        page: Paging,
-        host_id: Id = None,
-        action: Id = None,
-        outcome: Annotated[Outcome | None, QueryParameter()] = None,
-        user_id: Annotated[str | None, QueryParameter(max_length=128)] = None,
-        event: Annotated[AuditEvent | None, QueryParameter()] = None,
-        run_id: Id = None,
-        lease_id: Id = None,
+        request: Caller, page: Paging, audit_filter: NamedDependency[AuditQuery]
     ) -> Page[AuditRecord]:
-        query = AuditQuery(
-            host_id=host_id,
-            action=action,
-            outcome=outcome,
-            user_id=user_id,
-            event=event,
-            run_id=run_id,
-            lease_id=lease_id,
-        )
-        return await uc.infra_ssh.query_audit(request.user, query, page)
+        return await uc.infra_ssh.query_audit(request.user, audit_filter, page)
 
-    @get("/audit/verify", **declare(acting_user=True, uses=VerifyAudit, errors=(400, 403)))
+    @get("/audit/verify", **ssh_route(VerifyAudit))
     async def verify_audit(request: Caller) -> Verification:
         return await uc.infra_ssh.verify_audit(request.user)
 
     handlers = [run_action, get_run, cancel_run, query_audit, verify_audit]
-    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
+    return ssh_router(handlers)
 
 
 def lease_routes(uc: UseCases) -> Router:
     """Approval leases (admin-session): request, inspect, approve or deny (REST or the console), revoke."""
 
-    @get("/admin-session", **declare(acting_user=True, uses=ListLeases, errors=(400, 403)))
+    @get("/admin-session", **ssh_route(ListLeases))
     async def list_leases(
         request: Caller,
         page: Paging,
@@ -167,14 +176,14 @@ def lease_routes(uc: UseCases) -> Router:
     ) -> Page[LeaseView]:
         return await uc.infra_ssh.list_leases(request.user, page, LeaseQuery(mine=mine, state=lease_state))
 
-    @get("/admin-session/{lease_id:str}", **declare(acting_user=True, uses=GetLease, errors=(400, 403, 404)))
+    @get("/admin-session/{lease_id:str}", **ssh_route(GetLease, 404))
     async def get_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
         return await uc.infra_ssh.get_lease(request.user, lease_id)
 
     @post(
         "/admin-session",
         status_code=201,
-        **declare(acting_user=True, uses=RequestLease, idempotent=True, errors=(400, 403, 404)),
+        **ssh_route(RequestLease, 404, idempotent=True),
     )
     async def request_lease(data: JSONBody[NewLease], request: Caller) -> LeaseView:
         return await uc.infra_ssh.request_lease(request.user, data)
@@ -182,7 +191,7 @@ def lease_routes(uc: UseCases) -> Router:
     @post(
         "/admin-session/{lease_id:str}/approve",
         status_code=200,
-        **declare(acting_user=True, uses=DecideLease, errors=(400, 403, 404, 409)),
+        **ssh_route(DecideLease, 404, 409),
     )
     async def approve_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
         return await uc.infra_ssh.approve_lease(request.user, lease_id)
@@ -190,7 +199,7 @@ def lease_routes(uc: UseCases) -> Router:
     @post(
         "/admin-session/{lease_id:str}/deny",
         status_code=200,
-        **declare(acting_user=True, uses=DecideLease, errors=(400, 403, 404, 409)),
+        **ssh_route(DecideLease, 404, 409),
     )
     async def deny_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
         return await uc.infra_ssh.deny_lease(request.user, lease_id)
@@ -198,22 +207,21 @@ def lease_routes(uc: UseCases) -> Router:
     @delete(
         "/admin-session/{lease_id:str}",
         status_code=200,
-        **declare(acting_user=True, uses=RevokeLease, errors=(400, 403, 404, 409)),
+        **ssh_route(RevokeLease, 404, 409),
     )
     async def revoke_lease(lease_id: FromPath[str], request: Caller) -> LeaseView:
         return await uc.infra_ssh.revoke_lease(request.user, lease_id)
 
-    @get("/user-ca", **declare(acting_user=True, uses=GetUserCa, errors=(400, 403)))
+    @get("/user-ca", **ssh_route(GetUserCa))
     async def get_user_ca(request: Caller) -> UserCaView:
         return await uc.infra_ssh.get_user_ca(request.user)
 
     @get(
         "/hosts/{host_id:str}/krl",
         media_type="application/octet-stream",
-        **declare(
-            acting_user=True,
-            uses=GetHostKrl,
-            errors=(400, 403, 404),
+        **ssh_route(
+            GetHostKrl,
+            404,
             description="The body is the binary KRL (`ssh-keygen -k`); write it to the host's `RevokedKeys` file.",
         ),
     )
@@ -231,7 +239,7 @@ def lease_routes(uc: UseCases) -> Router:
         get_user_ca,
         get_host_krl,
     ]
-    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
+    return ssh_router(handlers)
 
 
 def forward_routes(uc: UseCases) -> Router:
@@ -240,32 +248,32 @@ def forward_routes(uc: UseCases) -> Router:
     @post(
         "/forwards",
         status_code=201,
-        **declare(
-            acting_user=True,
-            uses=OpenForward,
+        **ssh_route(
+            OpenForward,
+            404,
+            502,
             idempotent=True,
-            errors=(400, 403, 404, 502),
             description="A 502 body carries kind (forward_refused when the host will not open the channel).",
         ),
     )
     async def open_forward(data: JSONBody[NewForward], request: Caller) -> ForwardView:
         return await uc.infra_ssh.open_forward(request.user, data)
 
-    @get("/forwards", **declare(acting_user=True, uses=ListForwards, errors=(400, 403)))
+    @get("/forwards", **ssh_route(ListForwards))
     async def list_forwards(request: Caller, page: Paging) -> Page[ForwardView]:
         return await uc.infra_ssh.list_forwards(request.user, page)
 
-    @get("/forwards/{forward_id:str}", **declare(acting_user=True, uses=GetForward, errors=(400, 403, 404)))
+    @get("/forwards/{forward_id:str}", **ssh_route(GetForward, 404))
     async def get_forward(forward_id: FromPath[str], request: Caller) -> ForwardView:
         return await uc.infra_ssh.get_forward(request.user, forward_id)
 
     @delete(
         "/forwards/{forward_id:str}",
         status_code=200,
-        **declare(acting_user=True, uses=CloseForward, errors=(400, 403, 404)),
+        **ssh_route(CloseForward, 404),
     )
     async def close_forward(forward_id: FromPath[str], request: Caller) -> ForwardView:
         return await uc.infra_ssh.close_forward(request.user, forward_id)
 
     handlers = [open_forward, list_forwards, get_forward, close_forward]
-    return Router("/api/infra/ssh", tags=["Infra SSH"], route_handlers=handlers)
+    return ssh_router(handlers)

@@ -23,6 +23,7 @@ from tesserra_core.usecases.mail import (
     MailboxChanges,
     MailboxPassword,
     MailboxView,
+    MailboxWithPassword,
     NewEmailAlias,
     NewMailbox,
     ResetMailboxPassword,
@@ -43,7 +44,7 @@ def routes(uc: UseCases) -> Router:
         status_code=201,
         **declare(uses=CreateMailbox, rate_limit=CONSOLE, idempotent=True, errors=(400, 402, 403, 404, 409, 422)),
     )
-    async def create_mailbox(data: JSONBody[NewMailbox], request: Caller) -> MailboxView:
+    async def create_mailbox(data: JSONBody[NewMailbox], request: Caller) -> MailboxWithPassword:
         return await uc.mail.create_mailbox(request.user, data)
 
     @get("/aliases", **declare(uses=ListEmailAliases, rate_limit=CONSOLE, errors=(400, 403)))
@@ -90,7 +91,7 @@ def routes(uc: UseCases) -> Router:
     @put("/{mailbox_id:str}/senha", **declare(uses=ResetMailboxPassword, rate_limit=CONSOLE, errors=(400, 403, 404)))
     async def reset_mailbox_password(
         mailbox_id: FromPath[str], data: JSONBody[MailboxPassword], request: Caller
-    ) -> MailboxView:
+    ) -> MailboxWithPassword:
         return await uc.mail.reset_password(request.user, mailbox_id, data)
 
     @delete("/{mailbox_id:str}", status_code=204, **declare(uses=DeleteMailbox, rate_limit=CONSOLE, errors=(403, 404)))

@@ -17,6 +17,7 @@ from tesserra_core.usecases.mail import (
     MailboxChanges,
     MailboxPassword,
     MailboxView,
+    MailboxWithPassword,
     NewEmailAlias,
     NewMailbox,
 )
@@ -25,6 +26,13 @@ from tesserra_mcp.registry import Limite, Offset, ToolSet
 tools = ToolSet()
 
 MailboxId = Annotated[str, Field(description="The mailbox's id.")]
+Password = Annotated[
+    str | None,
+    Field(
+        description="8-1024 characters; stored as an argon2id hash. Left out: the server generates a strong one"
+        " and answers it once as `password`."
+    ),
+]
 AliasId = Annotated[str, Field(description="The alias's id.")]
 
 
@@ -38,12 +46,12 @@ async def list_mailboxes(
 @tools.tool(mail.CreateMailbox, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def create_mailbox(
     address: Annotated[str, Field(description="On one of the tenant's verified domains.")],
-    password: Annotated[str, Field(description="8-1024 characters; stored as an argon2id hash.")],
+    password: Password = None,
     quota_bytes: int = DEFAULT_QUOTA,
     *,
     uc: UseCases,
     actor: Principal,
-) -> MailboxView:
+) -> MailboxWithPassword:
     return await uc.mail.create_mailbox(
         actor, convert(NewMailbox, {"address": address, "password": password, "quota_bytes": quota_bytes})
     )
@@ -56,8 +64,8 @@ async def update_mailbox(mailbox_id: MailboxId, quota_bytes: int, *, uc: UseCase
 
 @tools.tool(mail.ResetMailboxPassword, tier=Tier.STANDARD, rate_limit=CONSOLE)
 async def reset_mailbox_password(
-    mailbox_id: MailboxId, password: str, *, uc: UseCases, actor: Principal
-) -> MailboxView:
+    mailbox_id: MailboxId, password: Password = None, *, uc: UseCases, actor: Principal
+) -> MailboxWithPassword:
     return await uc.mail.reset_password(actor, mailbox_id, convert(MailboxPassword, {"password": password}))
 
 

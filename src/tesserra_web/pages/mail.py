@@ -1,11 +1,11 @@
 """Mail: the tenant's mailboxes and aliases (lists with the page in the URL, add, a page each, delete), and a
-mailbox's password: the console picks a strong one, at creation or on a reset, and shows it once on a no-store
-page kept out of htmx's history (it is sealed in the session for exactly that one page)."""
+mailbox's password: the console gives none, so the use case generates a strong one, at creation or on a reset,
+and the console shows it once on a no-store page kept out of htmx's history (it is sealed in the session for
+exactly that one page)."""
 
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 
 from tesserra_core.domain.mail import DEFAULT_QUOTA
 from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unprocessable, ValidationFailed
-from tesserra_core.usecases.mail import MailboxPassword, NewEmailAlias, NewMailbox
+from tesserra_core.usecases.mail import MailboxPassword, MailboxWithPassword, NewEmailAlias, NewMailbox
 from tesserra_web.web import Console, Pager, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -32,11 +32,6 @@ class _Shown(msgspec.Struct, frozen=True):
     mailbox_id: str
     address: str
     password: str
-
-
-def new_password() -> str:
-    """A mailbox password: 144 random bits, URL-safe (easy to paste into a mail client)."""
-    return secrets.token_urlsafe(18)
 
 
 def _quota(raw: str) -> int:
@@ -77,10 +72,13 @@ def _mailboxes(console: Console) -> list[HTTPRouteHandler]:
             default_mib=DEFAULT_QUOTA // MIB,
         )
 
-    async def _shown_once(request: AnyRequest, mailbox_id: str, address: str, password: str) -> Redirect:
+    async def _shown_once(request: AnyRequest, mailbox: MailboxWithPassword) -> Redirect:
         session, _ = await console.signed_in(request)
-        await console.sessions.stash(session, msgspec.json.encode(_Shown(mailbox_id, address, password)))
-        return back_to(href(f"/mailboxes/{mailbox_id}/password"))
+        assert mailbox.password is not None  # generated: the console never gives one
+        await console.sessions.stash(
+            session, msgspec.json.encode(_Shown(mailbox.id, mailbox.address, mailbox.password))
+        )
+        return back_to(href(f"/mailboxes/{mailbox.id}/password"))
 
     @get("/mailboxes")
     async def mailboxes_page(request: AnyRequest) -> Template:
@@ -91,13 +89,12 @@ def _mailboxes(console: Console) -> list[HTTPRouteHandler]:
         _, actor = await console.signed_in(request)
         form = await request.form()
         address, quota = str(form.get("address", "")), str(form.get("quota_mib", ""))
-        password = new_password()
         try:
-            body = {"address": address, "password": password, "quota_bytes": _quota(quota)}
+            body = {"address": address, "quota_bytes": _quota(quota)}
             mailbox = await console.uc.mail.create_mailbox(actor, msgspec.convert(body, NewMailbox))
         except (msgspec.ValidationError, NotFound, *_REFUSED) as exc:  # NotFound: no such domain in this tenant
             return await _list(request, *_refusal(exc, "mailbox"), address=address, quota_mib=quota)
-        return await _shown_once(request, mailbox.id, mailbox.address, password)
+        return await _shown_once(request, mailbox)
 
     @get("/mailboxes/{mailbox_id:str}")
     async def mailbox_page(request: AnyRequest, mailbox_id: FromPath[str]) -> Template:
@@ -108,9 +105,7 @@ def _mailboxes(console: Console) -> list[HTTPRouteHandler]:
     @post("/mailboxes/{mailbox_id:str}/password")
     async def reset_password(request: AnyRequest, mailbox_id: FromPath[str]) -> Redirect:
         _, actor = await console.signed_in(request)
-        password = new_password()
-        mailbox = await console.uc.mail.reset_password(actor, mailbox_id, MailboxPassword(password=password))
-        return await _shown_once(request, mailbox.id, mailbox.address, password)
+        return await _shown_once(request, await console.uc.mail.reset_password(actor, mailbox_id, MailboxPassword()))
 
     @get("/mailboxes/{mailbox_id:str}/password")
     async def password_page(request: AnyRequest, mailbox_id: FromPath[str]) -> Template:

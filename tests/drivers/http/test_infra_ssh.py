@@ -93,6 +93,19 @@ async def test_only_an_admin_key_with_x_user_id_gets_in(
     assert_error(await client.get(f"{BASE}/hosts", headers=shared_owner.bearer), 403, "admin_key_required")
 
 
+async def test_bad_audit_filters_are_400_and_need_the_acting_user_first(
+    server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    ops = await _operator(server)
+    audit = f"{BASE}/audit"
+    for bad in ({"outcome": "maybe"}, {"event": "party"}, {"host_id": "h" * 65}, {"user_id": "u" * 129}):
+        assert_error(await client.get(audit, params=bad, headers=ops.headers), 400)
+    assert_error(
+        await client.get(audit, params={"outcome": "ok"}, headers={"X-API-Key": ops.key}), 400, "user_id_required"
+    )
+    assert await _audit(client, ops, outcome="ok", user_id="nobody@example.com") == []
+
+
 async def test_the_inventory_over_rest_never_shows_the_key_and_is_audited(
     server: LiveServer, client: httpx.AsyncClient, ssh_lab: SshLab
 ) -> None:

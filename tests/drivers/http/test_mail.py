@@ -48,6 +48,27 @@ async def test_mailbox_lifecycle_never_shows_a_password(client: httpx.AsyncClien
     assert_error(await client.get(url, headers=h), 404, "mailbox_not_found")
 
 
+async def test_a_mailbox_given_no_password_answers_a_generated_one_once(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    h = owner.bearer
+    domain = await verified_domain(client, owner)
+    made = await client.post(MAILBOXES, json={"address": f"gen@{domain}"}, headers=h)
+    assert made.status_code == 201, made.text
+    box = made.json()
+    password = box.pop("password")
+    assert len(password) == 24
+    url = f"{MAILBOXES}/{box['id']}"
+    shown = await client.get(url, headers=h)
+    assert shown.json() == box
+    assert password not in shown.text
+    reset = await client.put(f"{url}/senha", json={}, headers=h)
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["password"] not in (password, None)
+    assert_error(await client.put(f"{url}/senha", json={"x": 1}, headers=h), 400, "validation_failed")
+
+
 async def test_mailboxes_need_a_verified_domain(client: httpx.AsyncClient, accounts: Accounts) -> None:
     owner = await accounts.tenant_owner()
     pending = await create(client, owner)

@@ -104,6 +104,14 @@ async def test_verification_mailboxes_and_aliases_over_mcp(site: Site) -> None:
             "quota_bytes"
         ] == (2 * 1024**2)
         await call(session, "reset_mailbox_password", mailbox_id=box["id"], password="another pass 2")
+        generated = await call(session, "create_mailbox", address=f"gen@{domain['name']}")
+        first = generated.pop("password")
+        assert len(first) == 24  # none given: the use case generates one, shown once
+        assert (await http.get(f"/api/emails/{generated['id']}")).json() == generated
+        again = await call(session, "reset_mailbox_password", mailbox_id=generated["id"])
+        assert again["password"] != first
+        assert len(again["password"]) == 24
+        await call(session, "delete_mailbox", mailbox_id=generated["id"])
         assert await call(session, "list_mailboxes") == (await http.get("/api/emails")).json()
 
         alias = await call(
