@@ -29,7 +29,7 @@ from tesserra_core.errors import Conflict, describe, found
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
-from tesserra_core.usecases.sandbox_pool import SandboxPool
+from tesserra_core.usecases.sandbox_pool import Reserved, SandboxPool
 from tesserra_core.usecases.sandbox_reads import SandboxReads
 from tesserra_core.usecases.single_flight import KeyedLocks
 
@@ -80,13 +80,22 @@ class SandboxLifecycle:
         """Refuse now (422 ``isolation_unavailable``) a sandbox the runtime could not run isolated."""
         self.runtime.admit(workload_spec(sandbox))
 
-    async def launch(self, sandbox: Sandbox) -> Sandbox:
+    def reserve(self, sandbox: Sandbox) -> Reserved | None:
+        """A warm pool's workload for ``sandbox``, resuming while the sandbox is recorded (``launch``
+        claims it; ``release`` it if the sandbox is not recorded after all)."""
+        return self.pool.reserve(workload_spec(sandbox)) if self.pool is not None else None
+
+    def release(self, reserved: Reserved | None) -> None:
+        if self.pool is not None:
+            self.pool.release(reserved)
+
+    async def launch(self, sandbox: Sandbox, reserved: Reserved | None = None) -> Sandbox:
         """Run a sandbox just recorded as ``creating``: ``running``, or ``error`` with the reason. A
-        warm pool's workload of the same template is claimed when one is ready."""
+        warm pool's workload of the same template is claimed when one is ready (``reserved`` first)."""
         async with self._locks.hold(sandbox.id):
             try:
                 spec = workload_spec(sandbox)
-                workload = await self.pool.claim(sandbox, spec) if self.pool is not None else None
+                workload = await self.pool.claim(sandbox, spec, reserved) if self.pool is not None else None
                 if workload is None:
                     workload = await self.runtime.run(spec)
             except Exception as exc:
