@@ -31,6 +31,7 @@ from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec
 from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.sandbox_pool import Reserved, SandboxPool
 from tesserra_core.usecases.sandbox_reads import SandboxReads
+from tesserra_core.usecases.sandbox_upstream import UpstreamPorts
 from tesserra_core.usecases.single_flight import KeyedLocks
 
 log = logging.getLogger("tesserra.sandboxes")
@@ -74,6 +75,8 @@ class SandboxLifecycle:
         """Warm workloads a create claims when its template matches (off without one)."""
         self.reads = SandboxReads(uow, clock)
         """What the proxy checks requests against; told of every change this worker commits."""
+        self.upstream = UpstreamPorts(runtime)
+        """Where the proxy forwards to; told where each sandbox this worker starts answers."""
         self._locks = KeyedLocks()
 
     def admit(self, sandbox: Sandbox) -> None:
@@ -104,6 +107,8 @@ class SandboxLifecycle:
             settled = await self._settle(sandbox, SandboxState.RUNNING, Cause.REQUEST, workload_id=workload.id)
             if settled.workload_id != workload.id:  # deleted meanwhile: this workload belongs to nobody
                 await self._remove_workloads(sandbox.id)
+            elif settled.state is SandboxState.RUNNING:
+                self.upstream.learn(settled, workload)
             return settled
 
     async def act(
@@ -275,7 +280,7 @@ class SandboxLifecycle:
                 settled = msgspec.structs.replace(settled, last_activity_at=self.clock.now()).clocked()
             if await uow.sandboxes.update(settled, if_updated_at=current.updated_at):
                 await uow.commit()
-                self.reads.changed(begun.id)
+                self.reads.changed(begun.id, settled)
                 return settled
         async with self.uow(read_only=True) as uow:
             return await uow.sandboxes.find(begun.id) or begun
