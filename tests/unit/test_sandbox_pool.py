@@ -21,7 +21,7 @@ from tesserra_core.domain.sandboxes import owner_of
 from tesserra_core.errors import NotFound, ValidationFailed
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.sandbox_lifecycle import workload_spec
-from tesserra_core.usecases.sandbox_pool import POOL_OWNER
+from tesserra_core.usecases.sandbox_pool import BETWEEN, POOL_OWNER
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxView
 from tests.support import eventually
 from tests.unit.conftest import make_team
@@ -274,3 +274,16 @@ async def test_a_reserved_workload_is_handed_only_to_its_own_tenant(per_tenant: 
 
 async def _ids(uc: UseCases, ids: list[str]) -> set[str]:
     return {w.id for w in await uc.ports.runtime.list()} & set(ids)
+
+
+async def test_a_refill_leaves_a_pause_after_each_workload_it_made_ready(per_tenant: UseCases) -> None:
+    """A create that waited for the pool claims the workload just made ready while the next one is not
+    yet being made (on Docker, a container create and start that would slow the claim down)."""
+    uc = per_tenant
+    team = await make_team(uc, await _admin(uc))
+    await uc.sandboxes.create(team.member, new())
+    await eventually(functools.partial(_at_least, uc, team.tenant_id, SIZE), within=10)
+    first, second = sorted(
+        (w.started_at for w in await uc.ports.runtime.list(POOL_OWNER) if w.started_at is not None),
+    )
+    assert (second - first).total_seconds() >= BETWEEN

@@ -52,6 +52,9 @@ REFILL_PAUSE = 0.5
 AFTER_CLAIM = 0.25
 """Seconds a refill waits after a claim: the claimed sandbox's first requests do not compete with the
 making of its successor (on Docker, a container create and start: the engine and this server's CPU)."""
+BETWEEN = 0.25
+"""Seconds a refill waits after each workload it made ready before making the next: a create that claims
+it at once (one waiting for the pool) does not compete with the next one's making."""
 SWEEP_EVERY = 5.0
 """The longest between two looks for idle per-tenant pools."""
 
@@ -265,10 +268,13 @@ class SandboxPool:
                 await asyncio.sleep(REFILL_PAUSE * failures)
                 continue
             failures = 0
-            if key in self._specs:
-                self._ready.setdefault(key, deque()).append(workload.id)
-            else:
+            if key not in self._specs:
                 await self._discard(workload.id)
+                continue
+            ready = self._ready.setdefault(key, deque())
+            ready.append(workload.id)
+            if len(ready) < self.size:
+                await asyncio.sleep(BETWEEN)  # a create that waited for this one is not slowed by the next
 
     async def _until_serving(self, workload: Workload) -> None:
         """Wait until the workload's first declared port answers HTTP (any status): paused any
