@@ -54,6 +54,11 @@ def p50(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+
+
 def start_server(work: Path, runtime: str, *, pool: int = 0) -> tuple[Serve, Any, dict[str, str]]:
     name = f"{runtime}-pool" if pool else runtime
     serve = Serve.configure(name, f"sqlite+aiosqlite:///{work / f'{name}.db'}", work)
@@ -196,7 +201,8 @@ async def main(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="tesserra-bench-sandboxes-"))
     verdicts: list[Verdict] = []
     try:
-        await process_runtime(work, args, verdicts)
+        if not args.no_process:
+            await process_runtime(work, args, verdicts)
         stop_all()
         if not args.no_docker:
             await docker_runtime(work, args, verdicts)
@@ -212,6 +218,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Sandboxes benchmark (see bench/README.md)")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-docker", action="store_true")
+    parser.add_argument("--no-process", action="store_true", help="skip the process runtime")
     parser.add_argument("--stream-mib", type=int, default=1024, help="size of the upload and download")
     parser.add_argument("--websockets", type=int, default=1000, help="idle WebSockets held open")
     parser.add_argument("--seconds", type=float, default=3.0, help="per load run")
