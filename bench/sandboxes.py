@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,14 +147,32 @@ async def pause_resume(client: httpx.AsyncClient, bearer: dict[str, str], sid: s
     return p50(pauses), p50(resumes)
 
 
-async def lifecycle(serve: Serve, bearer: dict[str, str], template: dict[str, Any], runs: int) -> dict[str, float]:
+async def lifecycle(
+    serve: Serve,
+    bearer: dict[str, str],
+    template: dict[str, Any],
+    runs: int,
+    beside: Callable[[], Awaitable[float]] | None = None,
+) -> dict[str, float]:
+    """p50 of create -> serving, pause and resume; with ``beside`` (the bare engine's figure), that too,
+    taken after each create (interleaved: a change in the machine's load falls on both alike)."""
+    created: list[float] = []
+    compared: list[float] = []
     async with httpx.AsyncClient(base_url=f"http://{HOST}:{serve.port}", timeout=60) as client:
         await create_to_serving(client, bearer, template)  # warm: first image use, first sandbox
-        created = [await create_to_serving(client, bearer, template) for _ in range(runs)]
+        if beside is not None:
+            await beside()  # warm
+        for _ in range(runs):
+            created.append(await create_to_serving(client, bearer, template))
+            if beside is not None:
+                compared.append(await beside())
         box = (await client.post("/api/sandboxes", json=template, headers=bearer)).json()
         pause, resume = await pause_resume(client, bearer, box["id"], runs)
         await client.delete(f"/api/sandboxes/{box['id']}", headers=bearer)
-    return {"create": p50(created), "pause": pause, "resume": resume}
+    figures = {"create": p50(created), "pause": pause, "resume": resume}
+    if compared:
+        figures["beside"] = p50(compared)
+    return figures
 
 
 def judge_lifecycle(name: str, figures: dict[str, float], verdicts: list[Verdict]) -> None:
@@ -179,9 +197,8 @@ async def process_runtime(work: Path, args: argparse.Namespace, verdicts: list[V
 async def docker_runtime(work: Path, args: argparse.Namespace, verdicts: list[Verdict]) -> None:
     serve, proc, bearer = start_server(work, "docker")
     template = {"name": "httpd", "image": BUSYBOX, "command": HTTPD, "ports": [8080]}
-    figures = await lifecycle(serve, bearer, template, args.runs)
-    await bare_docker(BUSYBOX, HTTPD, 8080)  # warm
-    bare = p50([await bare_docker(BUSYBOX, HTTPD, 8080) for _ in range(args.runs)])
+    figures = await lifecycle(serve, bearer, template, args.runs, beside=lambda: bare_docker(BUSYBOX, HTTPD, 8080))
+    bare = figures["beside"]
     judge_lifecycle("Docker runtime", figures, verdicts)
     say(f"Docker runtime: bare engine create + start -> serving p50 {bare:.1f} ms")
     slack = figures["create"] - bare
