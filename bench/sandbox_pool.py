@@ -62,9 +62,10 @@ async def _claim(client: httpx.AsyncClient, bearer: dict[str, str], template: di
 
 async def _claims(
     client: httpx.AsyncClient, bearer: dict[str, str], template: dict[str, Any], serve: Serve, runs: int, ready: int
-) -> tuple[float, float]:
-    """p50 of ``runs`` claims (-> running, -> serving), each made once ``ready`` pooled workloads wait."""
-    from bench.sandboxes import p50
+) -> tuple[float, float, float, float]:
+    """p50 and p90 of ``runs`` claims (-> running, -> serving), each made once ``ready`` pooled
+    workloads wait."""
+    from bench.sandboxes import p50, p90
 
     done: list[tuple[float, float]] = []
     for _ in range(runs):
@@ -74,7 +75,8 @@ async def _claims(
                 raise SystemExit("the pool did not refill within 60 s")
             await asyncio.sleep(0.05)
         done.append(await _claim(client, bearer, template))
-    return p50([r for r, _ in done]), p50([s for _, s in done])
+    running, serving = [r for r, _ in done], [s for _, s in done]
+    return p50(running), p50(serving), p90(running), p90(serving)
 
 
 async def measure_pool(work: Path, runtime: str, template: dict[str, Any], runs: int, name: str) -> list[Verdict]:
@@ -86,9 +88,14 @@ async def measure_pool(work: Path, runtime: str, template: dict[str, Any], runs:
     serve, _, bearer = start_server(work, runtime, pool=POOL_SIZE)
     async with httpx.AsyncClient(base_url=f"http://{HOST}:{serve.port}", timeout=60) as client:
         await _claim(client, bearer, template)  # cold: the pool learns the template
-        running, serving = await _claims(client, bearer, template, serve, runs, 1)
-        full_running, full_serving = await _claims(client, bearer, template, serve, runs, POOL_SIZE)
-    say(f"{name}: warm pool (size {POOL_SIZE}): claim -> running p50 {running:.1f} ms, -> serving p50 {serving:.1f} ms")
-    full = f"-> running p50 {full_running:.1f} ms, -> serving p50 {full_serving:.1f} ms"
-    say(f"{name}: warm pool, each claim with the pool full: {full}")
+        running, serving, running90, serving90 = await _claims(client, bearer, template, serve, runs, 1)
+        full = await _claims(client, bearer, template, serve, runs, POOL_SIZE)
+    say(
+        f"{name}: warm pool (size {POOL_SIZE}): claim -> running p50 {running:.1f} ms (p90 {running90:.1f}),"
+        f" -> serving p50 {serving:.1f} ms (p90 {serving90:.1f})"
+    )
+    say(
+        f"{name}: warm pool, each claim with the pool full: -> running p50 {full[0]:.1f} ms (p90 {full[2]:.1f}),"
+        f" -> serving p50 {full[1]:.1f} ms (p90 {full[3]:.1f})"
+    )
     return [(serving < POOL_MS, f"{name}: warm pool claim -> serving p50 < {POOL_MS:g} ms   {serving:.1f} ms")]

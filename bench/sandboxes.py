@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,11 @@ Verdict = tuple[bool, str]
 
 def p50(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
 def start_server(work: Path, runtime: str, *, pool: int = 0) -> tuple[Serve, Any, dict[str, str]]:
@@ -142,14 +147,32 @@ async def pause_resume(client: httpx.AsyncClient, bearer: dict[str, str], sid: s
     return p50(pauses), p50(resumes)
 
 
-async def lifecycle(serve: Serve, bearer: dict[str, str], template: dict[str, Any], runs: int) -> dict[str, float]:
+async def lifecycle(
+    serve: Serve,
+    bearer: dict[str, str],
+    template: dict[str, Any],
+    runs: int,
+    beside: Callable[[], Awaitable[float]] | None = None,
+) -> dict[str, float]:
+    """p50 of create -> serving, pause and resume; with ``beside`` (the bare engine's figure), that too,
+    taken after each create (interleaved: a change in the machine's load falls on both alike)."""
+    created: list[float] = []
+    compared: list[float] = []
     async with httpx.AsyncClient(base_url=f"http://{HOST}:{serve.port}", timeout=60) as client:
         await create_to_serving(client, bearer, template)  # warm: first image use, first sandbox
-        created = [await create_to_serving(client, bearer, template) for _ in range(runs)]
+        if beside is not None:
+            await beside()  # warm
+        for _ in range(runs):
+            created.append(await create_to_serving(client, bearer, template))
+            if beside is not None:
+                compared.append(await beside())
         box = (await client.post("/api/sandboxes", json=template, headers=bearer)).json()
         pause, resume = await pause_resume(client, bearer, box["id"], runs)
         await client.delete(f"/api/sandboxes/{box['id']}", headers=bearer)
-    return {"create": p50(created), "pause": pause, "resume": resume}
+    figures = {"create": p50(created), "pause": pause, "resume": resume}
+    if compared:
+        figures["beside"] = p50(compared)
+    return figures
 
 
 def judge_lifecycle(name: str, figures: dict[str, float], verdicts: list[Verdict]) -> None:
@@ -174,9 +197,8 @@ async def process_runtime(work: Path, args: argparse.Namespace, verdicts: list[V
 async def docker_runtime(work: Path, args: argparse.Namespace, verdicts: list[Verdict]) -> None:
     serve, proc, bearer = start_server(work, "docker")
     template = {"name": "httpd", "image": BUSYBOX, "command": HTTPD, "ports": [8080]}
-    figures = await lifecycle(serve, bearer, template, args.runs)
-    await bare_docker(BUSYBOX, HTTPD, 8080)  # warm
-    bare = p50([await bare_docker(BUSYBOX, HTTPD, 8080) for _ in range(args.runs)])
+    figures = await lifecycle(serve, bearer, template, args.runs, beside=lambda: bare_docker(BUSYBOX, HTTPD, 8080))
+    bare = figures["beside"]
     judge_lifecycle("Docker runtime", figures, verdicts)
     say(f"Docker runtime: bare engine create + start -> serving p50 {bare:.1f} ms")
     slack = figures["create"] - bare
@@ -196,7 +218,8 @@ async def main(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="tesserra-bench-sandboxes-"))
     verdicts: list[Verdict] = []
     try:
-        await process_runtime(work, args, verdicts)
+        if not args.no_process:
+            await process_runtime(work, args, verdicts)
         stop_all()
         if not args.no_docker:
             await docker_runtime(work, args, verdicts)
@@ -212,6 +235,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Sandboxes benchmark (see bench/README.md)")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-docker", action="store_true")
+    parser.add_argument("--no-process", action="store_true", help="skip the process runtime")
     parser.add_argument("--stream-mib", type=int, default=1024, help="size of the upload and download")
     parser.add_argument("--websockets", type=int, default=1000, help="idle WebSockets held open")
     parser.add_argument("--seconds", type=float, default=3.0, help="per load run")

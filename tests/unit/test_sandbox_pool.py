@@ -18,10 +18,10 @@ from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.settings import Settings
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.sandboxes import owner_of
-from tesserra_core.errors import NotFound
+from tesserra_core.errors import NotFound, ValidationFailed
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.sandbox_lifecycle import workload_spec
-from tesserra_core.usecases.sandbox_pool import POOL_OWNER
+from tesserra_core.usecases.sandbox_pool import BETWEEN, POOL_OWNER
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxView
 from tests.support import eventually
 from tests.unit.conftest import make_team
@@ -201,3 +201,89 @@ async def test_per_tenant_pools_are_bounded_and_drained_when_idle(per_tenant: Us
         return not await uc.ports.runtime.list(POOL_OWNER)
 
     await eventually(drained, within=15)
+
+
+async def test_per_tenant_pools_resume_a_workload_while_its_sandbox_is_recorded(per_tenant: UseCases) -> None:
+    """On such a runtime a create reserves a ready workload and resumes it while the sandbox's row is
+    written; the claim then only hands it over. One no sandbox took goes back to its pool, paused."""
+    uc = per_tenant
+    team = await make_team(uc, await _admin(uc))
+    spec = await _spec_of(uc, team.member)  # the pool learns the template
+    await eventually(functools.partial(_at_least, uc, team.tenant_id, SIZE), within=10)
+    reserved = uc.sandbox_pool.reserve(spec)
+    assert reserved is not None
+    assert uc.sandbox_pool.ready(spec) == SIZE - 1  # taken: no other create gets it
+    woken = await reserved.waking
+    assert woken.id == reserved.workload_id
+    assert not woken.paused
+    [workload] = [w for w in await uc.ports.runtime.list(POOL_OWNER) if w.id == reserved.workload_id]
+    assert workload.owner.startswith(POOL_OWNER)  # still the pool's until a recorded sandbox claims it
+    uc.sandbox_pool.release(reserved)  # its create failed: paused again and back
+
+    async def back() -> bool:
+        return reserved.workload_id in await _waiting(uc, team.tenant_id)
+
+    await eventually(back, within=10)
+    assert uc.sandbox_pool.ready(spec) == SIZE
+    box = await uc.sandboxes.create(team.member, new(name="after"))
+    [mine] = await uc.ports.runtime.list(owner_of(box.id))
+    assert mine.id == reserved.workload_id  # put back first in line
+    assert box.state == "running"
+    assert not mine.paused
+    assert mine.tenant_id == team.tenant_id
+
+
+async def test_a_reserved_workload_is_handed_only_to_its_own_tenant(per_tenant: UseCases) -> None:
+    """A claim adopts the reserved workload only for the tenant it was made for (else it is removed and
+    the sandbox starts from another); one gone meanwhile is replaced the same way."""
+    uc = per_tenant
+    admin = await _admin(uc)
+    team, other = await make_team(uc, admin), await make_team(uc, admin)
+    spec = await _spec_of(uc, team.member)
+    await eventually(functools.partial(_at_least, uc, team.tenant_id, SIZE), within=10)
+    reserved = uc.sandbox_pool.reserve(spec)
+    assert reserved is not None
+    theirs = await uc.sandboxes.create(other.member, new(name="theirs"))  # cold: the pool knows not their pair
+    async with uc.ports.uow(read_only=True) as uow:
+        stored = await uow.sandboxes.find(theirs.id)
+    assert stored is not None
+    with pytest.raises(ValidationFailed):
+        await uc.ports.runtime.adopt(reserved.workload_id, owner_of(stored.id), other.tenant_id)
+    claimed = await uc.sandbox_pool.claim(stored, workload_spec(stored), reserved)
+    assert claimed is None or claimed.id != reserved.workload_id
+    assert reserved.workload_id not in await _ids(uc, [reserved.workload_id])  # removed, not handed over
+    # a reserved workload removed before its claim: the create runs all the same
+    assert uc.sandbox_pool.ready(spec) == SIZE - 1  # the other one waits still
+    gone = uc.sandbox_pool.reserve(spec)
+    assert gone is not None
+    await gone.waking
+    await uc.ports.runtime.remove(gone.workload_id)
+    await uc.sandboxes.delete(team.member, (await uc.sandboxes.create(team.member, new(name="refill"))).id)
+    await eventually(functools.partial(_at_least, uc, team.tenant_id, SIZE), within=10)
+    box = await uc.sandboxes.create(team.member, new(name="anyway"))
+    async with uc.ports.uow(read_only=True) as uow:
+        mine = await uow.sandboxes.find(box.id)
+    assert mine is not None
+    before = await _waiting(uc, team.tenant_id)
+    claimed = await uc.sandbox_pool.claim(mine, workload_spec(mine), gone)
+    assert claimed is not None
+    assert claimed.id in before
+    assert claimed.owner == owner_of(mine.id)
+    assert not claimed.paused
+
+
+async def _ids(uc: UseCases, ids: list[str]) -> set[str]:
+    return {w.id for w in await uc.ports.runtime.list()} & set(ids)
+
+
+async def test_a_refill_leaves_a_pause_after_each_workload_it_made_ready(per_tenant: UseCases) -> None:
+    """A create that waited for the pool claims the workload just made ready while the next one is not
+    yet being made (on Docker, a container create and start that would slow the claim down)."""
+    uc = per_tenant
+    team = await make_team(uc, await _admin(uc))
+    await uc.sandboxes.create(team.member, new())
+    await eventually(functools.partial(_at_least, uc, team.tenant_id, SIZE), within=10)
+    first, second = sorted(
+        (w.started_at for w in await uc.ports.runtime.list(POOL_OWNER) if w.started_at is not None),
+    )
+    assert (second - first).total_seconds() >= BETWEEN

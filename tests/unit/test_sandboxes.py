@@ -330,3 +330,26 @@ async def test_a_token_verified_once_is_still_checked_for_its_sandbox_port_and_e
     with pytest.raises(Unauthenticated) as expired:
         await uc.runtime.open(a.id, None, token=minted.token)
     assert expired.value.code == "proxy_token_expired"
+
+
+async def test_a_sandbox_just_started_here_is_proxied_without_reading_it_or_its_workload_again(
+    uc: UseCases, team: Team, clock: FakeClock
+) -> None:
+    """The worker that started a sandbox keeps the row it committed and where its workload answers (the
+    runtime's answer to the start), so its first proxied request asks neither the database nor the
+    runtime; a change another worker makes is seen within ``FRESH``, as for any read."""
+    box = await uc.sandboxes.create(team.member, new())
+    minted = await uc.runtime.mint_token(team.member, box.id, None, None, "http://testserver")
+    other_worker = use_cases(uc.ports)
+    stopped = await other_worker.sandboxes.action(team.member, box.id, A.STOP)
+    assert stopped.state == SandboxState.STOPPED
+    [workload] = await workloads(uc, box.id)
+    target = await uc.runtime.open(box.id, None, token=minted.token)  # neither read: the start's own answer
+    assert (target.host, target.port) == (workload.address, 8000)
+    with pytest.raises(Conflict) as elsewhere:
+        await other_worker.runtime.open(box.id, None, token=minted.token)
+    assert elsewhere.value.code == "sandbox_stopped"
+    clock.advance(FRESH)
+    with pytest.raises(Conflict) as here:
+        await uc.runtime.open(box.id, None, token=minted.token)
+    assert here.value.code == "sandbox_stopped"

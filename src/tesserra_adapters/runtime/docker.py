@@ -173,17 +173,21 @@ class DockerRuntime(Freezing):
             return workload_view(await container.show())
 
     async def _freeze(self, workload_id: str, *, paused: bool) -> Workload:
-        """The engine's pause (the cgroup freezer) or unpause; a no-op when already so."""
+        """The engine's pause (the cgroup freezer) or unpause; a no-op when already so. Two engine calls:
+        the inspection before tells all but the state, which the (un)pause alone changed."""
         async with self._engine(workload_id):
-            status = (await self._managed(workload_id))["State"]["Status"]
+            info = await self._managed(workload_id)
+            status = info["State"]["Status"]
             if status not in ("running", "paused"):
                 raise Conflict("the workload is not running", code="not_running")
             container = self._docker.containers.container(workload_id)
             if paused and status == "running":
                 await container.pause()
+                info = {**info, "State": {**info["State"], "Status": "paused", "Paused": True}}
             elif not paused and status == "paused":
                 await container.unpause()
-            shown = workload_view(await container.show())
+                info = {**info, "State": {**info["State"], "Status": "running", "Paused": False}}
+            shown = workload_view(info)
             if not paused:
                 self._leave_now(shown.id)
             return shown

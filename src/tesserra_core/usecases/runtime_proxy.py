@@ -11,7 +11,6 @@ another worker's within that half second, as the watch of open connections sees 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import ClassVar
@@ -24,7 +23,6 @@ from tesserra_core.errors import Conflict, Forbidden, NotFound, Unauthenticated,
 from tesserra_core.ports import Ports
 from tesserra_core.ports.limits import IdempotencyOutcome, IdempotencyStore
 from tesserra_core.ports.persistence import UnitOfWorkFactory
-from tesserra_core.ports.runtime import ContainerRuntime, WorkloadState
 from tesserra_core.ports.security import ProxyClaims, ProxyTokenCodec
 from tesserra_core.ports.shared_tools import SiteConfig
 from tesserra_core.ports.system import Clock, IdFactory
@@ -43,6 +41,7 @@ from tesserra_core.usecases.runtime_views import (
 from tesserra_core.usecases.runtime_watch import ProxyWatch
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
 from tesserra_core.usecases.sandbox_reads import SandboxReads
+from tesserra_core.usecases.sandbox_upstream import UpstreamPorts
 from tesserra_core.usecases.sandboxes import ATTEMPTS, sandbox_of
 
 _TOKEN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
@@ -190,32 +189,6 @@ class RevokeProxyToken:
         raise Conflict("the sandbox kept changing during the revocation; retry", code="sandbox_busy")
 
 
-class UpstreamPorts:
-    """Where a sandbox's workload answers (its address and the port of each declared port), read from
-    the runtime once per workload and transition (keyed by the sandbox's stored workload and last
-    event, so a start or restart reads them again)."""
-
-    def __init__(self, runtime: ContainerRuntime) -> None:
-        self.runtime = runtime
-        self._known: dict[str, tuple[tuple[str, object], tuple[str, Mapping[int, int]]]] = {}
-
-    async def of(self, sandbox: Sandbox) -> tuple[str, Mapping[int, int]]:
-        if sandbox.workload_id is None:
-            raise UpstreamFailed("the sandbox has no workload", code="sandbox_unreachable")
-        marker = (sandbox.workload_id, sandbox.events[-1].at if sandbox.events else sandbox.created_at)
-        known = self._known.get(sandbox.id)
-        if known is not None and known[0] == marker:
-            return known[1]
-        workload = await self.runtime.inspect(sandbox.workload_id)
-        if workload is None or workload.state is not WorkloadState.RUNNING:
-            raise UpstreamFailed("the sandbox's workload is not running", code="sandbox_unreachable")
-        if len(self._known) > 10_000:
-            self._known.clear()
-        where = (workload.address, dict(workload.ports))
-        self._known[sandbox.id] = (marker, where)
-        return where
-
-
 @dataclass(frozen=True, slots=True)
 class OpenProxy:
     """The check every proxied request passes, with a proxy token (``once``: sent in the query, whose
@@ -333,7 +306,7 @@ def runtime(p: Ports, *, lifecycle: SandboxLifecycle) -> Runtime:
         mint_token=MintProxyToken(p.uow, p.proxy_tokens, p.ids, p.clock, p.site),
         revoke_tokens=RevokeProxyTokens(p.uow, p.clock, lifecycle.reads),
         revoke_token=RevokeProxyToken(p.uow, p.clock, lifecycle.reads),
-        open=OpenProxy(lifecycle.reads, p.proxy_tokens, p.clock, p.idempotency, UpstreamPorts(p.runtime), activity),
+        open=OpenProxy(lifecycle.reads, p.proxy_tokens, p.clock, p.idempotency, lifecycle.upstream, activity),
         activity=activity,
         watch=ProxyWatch(lifecycle.reads),
     )

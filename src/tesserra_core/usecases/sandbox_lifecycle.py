@@ -29,8 +29,9 @@ from tesserra_core.errors import Conflict, describe, found
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
-from tesserra_core.usecases.sandbox_pool import SandboxPool
+from tesserra_core.usecases.sandbox_pool import Reserved, SandboxPool
 from tesserra_core.usecases.sandbox_reads import SandboxReads
+from tesserra_core.usecases.sandbox_upstream import UpstreamPorts
 from tesserra_core.usecases.single_flight import KeyedLocks
 
 log = logging.getLogger("tesserra.sandboxes")
@@ -74,19 +75,30 @@ class SandboxLifecycle:
         """Warm workloads a create claims when its template matches (off without one)."""
         self.reads = SandboxReads(uow, clock)
         """What the proxy checks requests against; told of every change this worker commits."""
+        self.upstream = UpstreamPorts(runtime)
+        """Where the proxy forwards to; told where each sandbox this worker starts answers."""
         self._locks = KeyedLocks()
 
     def admit(self, sandbox: Sandbox) -> None:
         """Refuse now (422 ``isolation_unavailable``) a sandbox the runtime could not run isolated."""
         self.runtime.admit(workload_spec(sandbox))
 
-    async def launch(self, sandbox: Sandbox) -> Sandbox:
+    def reserve(self, sandbox: Sandbox) -> Reserved | None:
+        """A warm pool's workload for ``sandbox``, resuming while the sandbox is recorded (``launch``
+        claims it; ``release`` it if the sandbox is not recorded after all)."""
+        return self.pool.reserve(workload_spec(sandbox)) if self.pool is not None else None
+
+    def release(self, reserved: Reserved | None) -> None:
+        if self.pool is not None:
+            self.pool.release(reserved)
+
+    async def launch(self, sandbox: Sandbox, reserved: Reserved | None = None) -> Sandbox:
         """Run a sandbox just recorded as ``creating``: ``running``, or ``error`` with the reason. A
-        warm pool's workload of the same template is claimed when one is ready."""
+        warm pool's workload of the same template is claimed when one is ready (``reserved`` first)."""
         async with self._locks.hold(sandbox.id):
             try:
                 spec = workload_spec(sandbox)
-                workload = await self.pool.claim(sandbox, spec) if self.pool is not None else None
+                workload = await self.pool.claim(sandbox, spec, reserved) if self.pool is not None else None
                 if workload is None:
                     workload = await self.runtime.run(spec)
             except Exception as exc:
@@ -95,6 +107,8 @@ class SandboxLifecycle:
             settled = await self._settle(sandbox, SandboxState.RUNNING, Cause.REQUEST, workload_id=workload.id)
             if settled.workload_id != workload.id:  # deleted meanwhile: this workload belongs to nobody
                 await self._remove_workloads(sandbox.id)
+            elif settled.state is SandboxState.RUNNING:
+                self.upstream.learn(settled, workload)
             return settled
 
     async def act(
@@ -266,7 +280,7 @@ class SandboxLifecycle:
                 settled = msgspec.structs.replace(settled, last_activity_at=self.clock.now()).clocked()
             if await uow.sandboxes.update(settled, if_updated_at=current.updated_at):
                 await uow.commit()
-                self.reads.changed(begun.id)
+                self.reads.changed(begun.id, settled)
                 return settled
         async with self.uow(read_only=True) as uow:
             return await uow.sandboxes.find(begun.id) or begun

@@ -13,7 +13,11 @@ pool refills in the background; a claim that fails (the workload gone) falls bac
 A runtime whose workloads are bound to their tenant when made (``pools_per_tenant``: Docker, where a
 sandbox's container is made on its tenant's own network, and moving it there at a claim costs more than
 the whole claim may take) gets pools per tenant: a create of tenant X from T learns the pair (T, X),
-whose workloads are made for X (on X's network) and only ever claimed by X's sandboxes. The pairs are
+whose workloads are made for X (on X's network) and only ever claimed by X's sandboxes. There a create
+reserves its workload before its sandbox is recorded and resumes it while the row is written (it is
+X's template's own command, made for X: nothing runs that would not have run in the pool); the claim
+after the commit only hands it over (on Docker a rename), as the sandbox's row must exist before a
+workload is its (the reconciler removes a sandbox workload whose row it cannot read). The pairs are
 bounded: ``templates`` pairs in all (the least recently used dropped first), ``per_tenant`` per tenant,
 and a pair no create has used for ``idle_after`` seconds is drained (its workloads removed). The pool's workloads
 (owner ``pool:<this pool>:...``) are removed when the server stops, and at start those of a previous
@@ -30,6 +34,7 @@ import hashlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import msgspec
 
@@ -47,6 +52,9 @@ REFILL_PAUSE = 0.5
 AFTER_CLAIM = 0.25
 """Seconds a refill waits after a claim: the claimed sandbox's first requests do not compete with the
 making of its successor (on Docker, a container create and start: the engine and this server's CPU)."""
+BETWEEN = 0.25
+"""Seconds a refill waits after each workload it made ready before making the next: a create that claims
+it at once (one waiting for the pool) does not compete with the next one's making."""
 SWEEP_EVERY = 5.0
 """The longest between two looks for idle per-tenant pools."""
 
@@ -60,6 +68,16 @@ def pool_key(spec: WorkloadSpec) -> str:
 
 def _tenant_of(key: str) -> str:
     return key.partition(":")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """A pooled workload taken for one create before its sandbox is recorded, already being resumed
+    (``waking``): the claim then only hands it over."""
+
+    key: str
+    workload_id: str
+    waking: asyncio.Task[Workload]
 
 
 class SandboxPool:
@@ -109,15 +127,57 @@ class SandboxPool:
         """How many paused workloads wait for ``spec``'s sandbox."""
         return len(self._ready.get(self._key(spec), ()))
 
-    async def claim(self, sandbox: Sandbox, spec: WorkloadSpec) -> Workload | None:
+    def reserve(self, spec: WorkloadSpec) -> Reserved | None:
+        """Take a ready workload for ``spec``'s sandbox and start resuming it now, while the sandbox is
+        being recorded; ``claim`` hands it over, ``release`` pauses it and puts it back. Per-tenant pools
+        only: such a workload was made for this tenant, on its network, and has run nothing but the
+        template's own command, so it may run before it is the sandbox's (in another runtime's pool it
+        would run unclaimed). None when there is none, or on other runtimes."""
+        if not self.enabled or not self.runtime.pools_per_tenant:
+            return None
+        key = self._key(spec)
+        ready = self._ready.get(key)
+        if not ready:
+            return None
+        workload_id = ready.popleft()
+        return Reserved(key, workload_id, asyncio.create_task(self.runtime.resume(workload_id)))
+
+    def release(self, reserved: Reserved | None) -> None:
+        """A reserved workload no sandbox took (its create failed): paused again and back in its pool,
+        or removed when it cannot be."""
+        if reserved is None:
+            return
+        name = f"release:{reserved.workload_id}"
+        self._filling[name] = task = asyncio.create_task(self._put_back(reserved))
+        task.add_done_callback(functools.partial(self._done, name))
+
+    async def _put_back(self, reserved: Reserved) -> None:
+        try:
+            await reserved.waking
+            await self.runtime.pause(reserved.workload_id)
+        except Exception as exc:
+            log.warning("pausing pooled workload %s again failed: %s", reserved.workload_id, describe(exc))
+            await self._discard(reserved.workload_id)
+            return
+        ready = self._ready.get(reserved.key)
+        if reserved.key in self._specs and ready is not None and len(ready) < self.size:
+            ready.appendleft(reserved.workload_id)
+        else:
+            await self._discard(reserved.workload_id)
+
+    async def claim(self, sandbox: Sandbox, spec: WorkloadSpec, reserved: Reserved | None = None) -> Workload | None:
         """A pooled workload of ``spec``'s template, now the sandbox's and running; None when none is
-        ready (the template is then learned, and the pool fills for the next create)."""
+        ready (the template is then learned, and the pool fills for the next create). ``reserved``: the
+        one ``reserve`` took for it, tried first."""
         if not self.enabled:
+            self.release(reserved)
             return None
         key = self._key(spec)
         self._learn(key, spec)
         ready = self._ready.get(key)
         claimed = None
+        if reserved is not None:
+            claimed = await self._take(reserved, sandbox)
         while ready and claimed is None:
             workload_id = ready.popleft()
             try:
@@ -127,6 +187,25 @@ class SandboxPool:
                 await self._discard(workload_id)
         self._fill(key, after=AFTER_CLAIM if claimed is not None else 0.0)
         return claimed
+
+    async def _take(self, reserved: Reserved, sandbox: Sandbox) -> Workload | None:
+        """Hand a reserved workload to ``sandbox`` while its resume ends (the engine is asked for the
+        rename at once); None, and the workload removed, when either failed."""
+        adopted, woken = await asyncio.gather(
+            self.runtime.adopt(reserved.workload_id, owner_of(sandbox.id), sandbox.tenant_id),
+            reserved.waking,
+            return_exceptions=True,
+        )
+        for outcome in (adopted, woken):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                log.warning("claiming pooled workload %s failed: %s", reserved.workload_id, describe(outcome))
+                await self._discard(reserved.workload_id)
+                return None
+        assert isinstance(adopted, Workload)
+        assert isinstance(woken, Workload)
+        return msgspec.structs.replace(adopted, state=woken.state, paused=woken.paused)
 
     def _learn(self, key: str, spec: WorkloadSpec) -> None:
         self._specs[key] = msgspec.structs.replace(spec, owner="", tenant_id=_tenant_of(key))
@@ -189,10 +268,13 @@ class SandboxPool:
                 await asyncio.sleep(REFILL_PAUSE * failures)
                 continue
             failures = 0
-            if key in self._specs:
-                self._ready.setdefault(key, deque()).append(workload.id)
-            else:
+            if key not in self._specs:
                 await self._discard(workload.id)
+                continue
+            ready = self._ready.setdefault(key, deque())
+            ready.append(workload.id)
+            if len(ready) < self.size:
+                await asyncio.sleep(BETWEEN)  # a create that waited for this one is not slowed by the next
 
     async def _until_serving(self, workload: Workload) -> None:
         """Wait until the workload's first declared port answers HTTP (any status): paused any

@@ -43,9 +43,13 @@ class SandboxReads:
         except _Missing:
             return None
 
-    def changed(self, sandbox_id: str) -> None:
-        """Called after a change to the sandbox commits: the next request reads it again."""
+    def changed(self, sandbox_id: str, stored: Sandbox | None = None) -> None:
+        """Called after a change to the sandbox commits: the next request reads it again, or, given
+        the row just committed (``stored``), checks against it for ``FRESH`` seconds."""
         self._cache.evict(_tag(sandbox_id))
+        if stored is not None:
+            key = f"{stored.tenant_id} {stored.id}"
+            self._cache.put(key, stored, self.clock.monotonic() + FRESH, (_tag(stored.id),))
 
 
 class _Missing(Exception):

@@ -145,12 +145,19 @@ class CreateSandbox:
             updated_at=now,
         )
         self.lifecycle.admit(sandbox)
-        async with self.uow() as uow:
-            await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
-            entitlement.allow("sandboxes", await uow.sandboxes.count(actor.tenant_id))
-            await uow.sandboxes.add(sandbox)
-            await uow.commit()
-        return SandboxView.of(await self.lifecycle.launch(sandbox))
+        reserved = None
+        try:
+            async with self.uow() as uow:
+                await uow.tenants.lock(actor.tenant_id)  # the count below holds until commit
+                entitlement.allow("sandboxes", await uow.sandboxes.count(actor.tenant_id))
+                # A warm workload resumes while the row is written (the claim then only renames it).
+                reserved = self.lifecycle.reserve(sandbox)
+                await uow.sandboxes.add(sandbox)
+                await uow.commit()
+        except BaseException:
+            self.lifecycle.release(reserved)
+            raise
+        return SandboxView.of(await self.lifecycle.launch(sandbox, reserved))
 
 
 @dataclass(frozen=True, slots=True)
