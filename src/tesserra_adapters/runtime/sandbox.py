@@ -33,9 +33,11 @@ workload never reaches the server, PostgreSQL or Redis on 127.0.0.1, nor another
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -139,6 +141,11 @@ class Sandbox:
         self._pasta = shutil.which(pasta) or pasta
         self._uids = uids_dir
 
+    @property
+    def pasta(self) -> str:
+        """The pasta executable, as found on the PATH when the sandbox was made."""
+        return self._pasta
+
     @functools.cached_property
     def problem(self) -> str | None:
         """Why workloads cannot be sandboxed here (None: they can). Probed once: a sandboxed ``true``."""
@@ -238,17 +245,62 @@ class Sandbox:
         ]
         return argv
 
-    def pasta_argv(self, ports: Mapping[int, int], netns_fd: int, pid_file: Path) -> list[str]:
-        """pasta attached to the namespace open at ``netns_fd`` (a descriptor it inherits: opening
-        /proc/<pid>/ns/net itself fails once pasta has dropped its capabilities)."""
-        argv = [self._pasta, "--quiet", "--runas", "0", "--config-net", "--netns", f"/proc/self/fd/{netns_fd}"]
+    def pasta_argv(self, ports: Mapping[int, int], pid_file: Path) -> list[str]:
+        """pasta attached to the namespace open on its standard input. Not by ``/proc/<pid>/ns/net``:
+        pasta drops CAP_SYS_PTRACE before it opens the path, and the sandbox's first process is root
+        with every capability, so the open fails; not by another inherited descriptor either: passt
+        2024+ closes every one but 0-2 on start. ``--no-netns-quit``: pasta would watch the directory
+        of the path it was given, ``/proc/self/fd`` of the process it forks from, and quit a second
+        after that process exits; the runtime ends pasta with its workload (``end_pasta``)."""
+        argv = [self._pasta, "--quiet", "--runas", "0", "--config-net", "--netns", "/proc/self/fd/0"]
         argv += ["--pid", str(pid_file), "--no-map-gw", "-T", "none", "-U", "none", "-u", "none"]
-        argv += ["--no-dhcpv6", "--no-ra"]
+        argv += ["--no-dhcpv6", "--no-ra", "--no-netns-quit"]
         for declared, host_port in ports.items():
             argv += ["-t", f"127.0.0.1/{host_port}:{declared}"]
         if not ports:
             argv += ["-t", "none"]
         return argv
+
+
+STREAMING_PASTA = "20250503"
+"""The passt snapshot that ``scripts/install-pasta.sh`` builds, which streams large transfers through;
+Debian 12's (20230309) now and then stalls them a megabyte or two before their end."""
+
+
+def pasta_streams(version: str | None) -> bool:
+    """Whether the pasta that reported ``version`` (``pasta_version``) is ``STREAMING_PASTA`` or newer
+    (a build without a version, as Debian 12's, counts as older)."""
+    snapshot = re.search(r"git(\d{8})", version or "")
+    return snapshot is not None and snapshot[1] >= STREAMING_PASTA
+
+
+@functools.cache
+def pasta_version(pasta: str) -> str | None:
+    """What ``pasta --version`` says on its first line (``pasta 0.0~git20250503.587980c-...``), None
+    when it does not run. Read through a pseudo-terminal: passt 2025 writes it with stdio and exits
+    without flushing, so a pipe gets nothing."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        try:
+            done = subprocess.run(  # noqa: S603 (the operator's configured pasta)
+                [pasta, "--version"], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, timeout=5, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        os.close(follower)
+        follower = -1
+        out = b""
+        with contextlib.suppress(OSError):  # EIO once everything written is read
+            while chunk := os.read(leader, 4096):
+                out += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    first = out.decode(errors="replace").strip().splitlines()[:1]
+    return first[0].strip() if done.returncode == 0 and first else None
 
 
 @functools.cache
