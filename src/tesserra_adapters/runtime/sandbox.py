@@ -163,6 +163,7 @@ class Sandbox:
             return f"bubblewrap does not start: {exc}"
         if done.returncode != 0:
             return f"bubblewrap fails here: {done.stderr.decode(errors='replace').strip()[:200]}"
+        pasta_options(self._pasta)  # asked now, off the event loop (``pasta_argv`` reads it)
         return None
 
     # -- uids -------------------------------------------------------------------------------------
@@ -255,6 +256,8 @@ class Sandbox:
         argv = [self._pasta, "--quiet", "--runas", "0", "--config-net", "--netns", "/proc/self/fd/0"]
         argv += ["--pid", str(pid_file), "--no-map-gw", "-T", "none", "-U", "none", "-u", "none"]
         argv += ["--no-dhcpv6", "--no-ra", "--no-netns-quit"]
+        if HOST_LOOPBACK_TO_NS in pasta_options(self._pasta):
+            argv.append(HOST_LOOPBACK_TO_NS)
         for declared, host_port in ports.items():
             argv += ["-t", f"127.0.0.1/{host_port}:{declared}"]
         if not ports:
@@ -267,6 +270,12 @@ STREAMING_PASTA = "20250503"
 Debian 12's (20230309) now and then stalls them a megabyte or two before their end."""
 
 
+HOST_LOOPBACK_TO_NS = "--host-lo-to-ns-lo"
+"""passt 2024-09+ forwards the host's loopback to the namespace's external address, where a workload
+listening on 127.0.0.1 is not found; this option restores what older pastas did (and the runtime
+promised): a forwarded connection arrives on the namespace's loopback."""
+
+
 def pasta_streams(version: str | None) -> bool:
     """Whether the pasta that reported ``version`` (``pasta_version``) is ``STREAMING_PASTA`` or newer
     (a build without a version, as Debian 12's, counts as older)."""
@@ -274,33 +283,51 @@ def pasta_streams(version: str | None) -> bool:
     return snapshot is not None and snapshot[1] >= STREAMING_PASTA
 
 
-@functools.cache
-def pasta_version(pasta: str) -> str | None:
-    """What ``pasta --version`` says on its first line (``pasta 0.0~git20250503.587980c-...``), None
-    when it does not run. Read through a pseudo-terminal: passt 2025 writes it with stdio and exits
-    without flushing, so a pipe gets nothing."""
+def _pasta_says(pasta: str, option: str) -> str | None:
+    """What ``pasta <option>`` writes, None when it fails. Read through a pseudo-terminal, as it
+    writes: passt 2025 prints its version and help with stdio and exits without flushing, so a pipe
+    gets nothing."""
     import pty
 
     leader, follower = pty.openpty()
     try:
         try:
-            done = subprocess.run(  # noqa: S603 (the operator's configured pasta)
-                [pasta, "--version"], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, timeout=5, check=False
+            child = subprocess.Popen(  # noqa: S603 (the operator's configured pasta)
+                [pasta, option], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower
             )
-        except (OSError, subprocess.TimeoutExpired):
+        except OSError:
             return None
         os.close(follower)
         follower = -1
         out = b""
-        with contextlib.suppress(OSError):  # EIO once everything written is read
-            while chunk := os.read(leader, 4096):
+        with contextlib.suppress(OSError):  # EIO once the child has exited and everything is read
+            while (chunk := os.read(leader, 4096)) and len(out) < 1 << 20:
                 out += chunk
+        try:
+            code = child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            return None
     finally:
         os.close(leader)
         if follower >= 0:
             os.close(follower)
-    first = out.decode(errors="replace").strip().splitlines()[:1]
-    return first[0].strip() if done.returncode == 0 and first else None
+    return out.decode(errors="replace") if code == 0 else None
+
+
+@functools.cache
+def pasta_version(pasta: str) -> str | None:
+    """The first line of ``pasta --version`` (``pasta 0.0~git20250503.587980c-...``), None when it
+    does not run."""
+    first = (_pasta_says(pasta, "--version") or "").strip().splitlines()[:1]
+    return first[0].strip() if first else None
+
+
+@functools.cache
+def pasta_options(pasta: str) -> frozenset[str]:
+    """The long options ``pasta --help`` lists (empty when it does not run)."""
+    return frozenset(re.findall(r"(?m)^\s*(?:-\w,\s*)?(--[\w-]+)", _pasta_says(pasta, "--help") or ""))
 
 
 @functools.cache
