@@ -66,33 +66,36 @@ async def test_256_mib_stream_both_ways_through_pasta_in_bounded_memory(process_
         created = await client.post("/api/sandboxes", json=template, headers=bearer)
         assert created.status_code == 201, created.text
         sid = created.json()["id"]
-        token = {HEADER: (await client.get(f"/api/runtime/proxy-auth/{sid}", headers=bearer)).json()["token"]}
+        try:
+            token = {HEADER: (await client.get(f"/api/runtime/proxy-auth/{sid}", headers=bearer)).json()["token"]}
 
-        async def answers() -> bool | None:
-            return (await client.get(f"/api/runtime/proxy/{sid}/", headers=token)).status_code == 200 or None
+            async def answers() -> bool | None:
+                return (await client.get(f"/api/runtime/proxy/{sid}/", headers=token)).status_code == 200 or None
 
-        await eventually(answers, within=30)
-        digest, block, baseline, peak = hashlib.sha256(), b"u" * MIB, _rss(), 0
+            await eventually(answers, within=30)
+            digest, block, baseline, peak = hashlib.sha256(), b"u" * MIB, _rss(), 0
 
-        async def upload() -> AsyncIterator[bytes]:
-            nonlocal peak
-            for _ in range(SIZE // MIB):
-                digest.update(block)
-                peak = max(peak, _rss())
-                yield block
+            async def upload() -> AsyncIterator[bytes]:
+                nonlocal peak
+                for _ in range(SIZE // MIB):
+                    digest.update(block)
+                    peak = max(peak, _rss())
+                    yield block
 
-        sent = await client.post(f"/api/runtime/proxy/{sid}/upload", content=upload(), headers=token)
-        assert sent.status_code == 200, sent.text
-        assert (sent.json()["length"], sent.json()["sha256"]) == (SIZE, digest.hexdigest())
+            sent = await client.post(f"/api/runtime/proxy/{sid}/upload", content=upload(), headers=token)
+            assert sent.status_code == 200, sent.text
+            assert (sent.json()["length"], sent.json()["sha256"]) == (SIZE, digest.hexdigest())
 
-        received, started = 0, time.monotonic()
-        async with client.stream("GET", f"/api/runtime/proxy/{sid}/download?bytes={SIZE}", headers=token) as down:
-            async for piece in down.aiter_raw():  # a read timeout (STALL s without a byte) fails the test
-                received += len(piece)
-                peak = max(peak, _rss())
-                ahead = received / READ_RATE - (time.monotonic() - started)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-        assert received == SIZE
-        assert peak - baseline < 32 * MIB, (baseline, peak)
-        assert (await client.delete(f"/api/sandboxes/{sid}", headers=bearer)).status_code == 200
+            received, started = 0, time.monotonic()
+            async with client.stream("GET", f"/api/runtime/proxy/{sid}/download?bytes={SIZE}", headers=token) as down:
+                async for piece in down.aiter_raw():  # a read timeout (STALL s without a byte) fails the test
+                    received += len(piece)
+                    peak = max(peak, _rss())
+                    ahead = received / READ_RATE - (time.monotonic() - started)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+            assert received == SIZE
+            assert peak - baseline < 32 * MIB, (baseline, peak)
+        finally:  # a sandbox outlives its server: delete it even when the test fails
+            deleted = await client.delete(f"/api/sandboxes/{sid}", headers=bearer)
+        assert deleted.status_code == 200, deleted.text
