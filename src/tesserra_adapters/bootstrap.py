@@ -44,14 +44,14 @@ from tesserra_adapters.oauth_client import HttpxOAuthClient, http_client
 from tesserra_adapters.outbound import on_demand_client
 from tesserra_adapters.packages import LocalPackages
 from tesserra_adapters.payments import payment_gateway
-from tesserra_adapters.probes import DatabaseProbe, DockerProbe, StorageProbe
+from tesserra_adapters.probes import DatabaseProbe, DockerProbe, SandboxProbe, StorageProbe
 from tesserra_adapters.runtime.foreign import SameMachineProcesses, hold_node_lock
 from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_adapters.runtime.process_children import boot_id
 from tesserra_adapters.runtime.recorded import NodeRecordedRuntime
-from tesserra_adapters.runtime.sandbox import Sandbox
+from tesserra_adapters.runtime.sandbox import Sandbox, pasta_version
 from tesserra_adapters.secret_box import AesGcmSecretBox
 from tesserra_adapters.security import Argon2Hasher, HmacDigest, HmacProxyTokens, JwtIssuer
 from tesserra_adapters.settings import Settings
@@ -157,21 +157,32 @@ async def rate_limiter(
         raise ValueError(f"TESSERRA_RATE_LIMIT_BACKEND must be memory, database or redis, not {backend!r}")
 
 
+def process_sandbox(settings: Settings) -> Sandbox | None:
+    """The process runtime's sandbox, unless workloads run elsewhere or the operator opted out."""
+    if settings.runtime != "process" or settings.process_isolation != "bubblewrap":
+        return None
+    return Sandbox(settings.bwrap_path, settings.pasta_path)
+
+
 @asynccontextmanager
-async def container_runtime(settings: Settings, box: SecretBox) -> AsyncIterator[ContainerRuntime]:
+async def container_runtime(
+    settings: Settings, box: SecretBox, sandbox: Sandbox | None = None
+) -> AsyncIterator[ContainerRuntime]:
     """The configured workload runtime; the Docker client, when used, is closed at shutdown. Processes
     keep their environments (installations' secrets among them) sealed with ``box`` at rest, and run
-    in a sandbox unless the operator opted out (``process_isolation``)."""
+    in ``sandbox`` (``process_sandbox``) unless the operator opted out (``process_isolation``)."""
     kind, data_dir, docker_host = settings.runtime, settings.data_dir, settings.docker_host
     runtime: ProcessRuntime | DockerRuntime
     if kind == "process":
-        sandbox = (
-            Sandbox(settings.bwrap_path, settings.pasta_path) if settings.process_isolation == "bubblewrap" else None
-        )
         if sandbox is not None:
             problem = await asyncio.to_thread(lambda: sandbox.problem)  # probed once, off the event loop
             if problem is not None:
                 log.warning("process workloads will be refused (isolation_unavailable): %s", problem)
+            else:
+                version = await asyncio.to_thread(pasta_version, sandbox.pasta)
+                log.info(
+                    "process workloads run under bubblewrap, their network through %s (%s)", version, sandbox.pasta
+                )
         runtime = ProcessRuntime(data_dir, box=box, sandbox=sandbox)
     elif kind == "docker":
         from tesserra_adapters.runtime.docker import DockerRuntime
@@ -230,6 +241,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
     nodes = SqlNodes(engine, data_dir=str(settings.data_dir), boot_id=boot_id())
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
+    sandbox = process_sandbox(settings)
     return _ports(
         settings,
         clock=clock,
@@ -239,7 +251,9 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         idempotency=SqlIdempotencyStore(engine=engine),
         entitlements=StoredEntitlements(uow, clock),
         secret_box=box,
-        runtime=NodeRecordedRuntime(await stack.enter_async_context(container_runtime(settings, box)), nodes, node_id),
+        runtime=NodeRecordedRuntime(
+            await stack.enter_async_context(container_runtime(settings, box, sandbox)), nodes, node_id
+        ),
         http_probe=await stack.enter_async_context(httpx_probe(tracer)),
         oauth=HttpxOAuthClient(await stack.enter_async_context(http_client(tracer=tracer))),
         gateway=await stack.enter_async_context(payment_gateway(settings)),
@@ -253,6 +267,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
             DatabaseProbe(uow, engine.dialect.name),
             StorageProbe(settings.data_dir),
             DockerProbe(settings.docker_host),
+            *((SandboxProbe(sandbox),) if sandbox is not None else ()),
         ),
         telemetry=telemetry,
         tracer=tracer,

@@ -1,4 +1,4 @@
-"""Probes for /status: database, storage directory, Docker engine."""
+"""Probes for /status: database, storage directory, Docker engine, the process runtime's sandbox."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+from tesserra_adapters.runtime.sandbox import STREAMING_PASTA, Sandbox, pasta_streams, pasta_version
 from tesserra_core.ports.health import ComponentHealth, Health
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 
@@ -77,3 +78,25 @@ class DockerProbe:
         if response.status_code != 200:
             return ComponentHealth(Health.DEGRADED, f"Docker engine answered {response.status_code}")
         return ComponentHealth(Health.OK, self._host, _ms(start))
+
+
+class SandboxProbe:
+    """The process runtime's sandbox: whether it runs here (else workloads are refused: degraded) and
+    the pasta it attaches, with a warning when that pasta stalls large transfers (``pasta_streams``)."""
+
+    name = "sandbox"
+    critical = False
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    async def check(self) -> ComponentHealth:
+        start = time.perf_counter()
+        problem = await asyncio.to_thread(lambda: self._sandbox.problem)  # probed once, then cached
+        if problem is not None:
+            return ComponentHealth(Health.DEGRADED, f"process workloads are refused: {problem}")
+        version = await asyncio.to_thread(pasta_version, self._sandbox.pasta)
+        detail = f"bubblewrap; {version or 'pasta (no version)'} ({self._sandbox.pasta})"
+        if not pasta_streams(version):
+            detail += f"; large transfers may stall: scripts/install-pasta.sh installs passt {STREAMING_PASTA}"
+        return ComponentHealth(Health.OK, detail, _ms(start))

@@ -207,7 +207,8 @@ PASTA_ATTEMPTS = 3
 
 
 async def _connect(record: WorkloadRecord, folder: Path, sandbox: Sandbox, inner: int) -> None:
-    """Attach pasta to the sandbox's network namespace; it forks into the background once ready."""
+    """Attach pasta to the sandbox's network namespace, handed over as its standard input (see
+    ``Sandbox.pasta_argv``); it forks into the background once ready."""
     pid_file = folder / "pasta.pid"
     for attempt in range(PASTA_ATTEMPTS):
         if attempt:
@@ -216,9 +217,8 @@ async def _connect(record: WorkloadRecord, folder: Path, sandbox: Sandbox, inner
         try:
             done = await asyncio.to_thread(
                 subprocess.run,
-                sandbox.pasta_argv(record.ports, netns, pid_file),
-                pass_fds=(netns,),
-                stdin=subprocess.DEVNULL,
+                sandbox.pasta_argv(record.ports, pid_file),
+                stdin=netns,
                 capture_output=True,
                 timeout=10,
                 check=False,

@@ -33,9 +33,11 @@ workload never reaches the server, PostgreSQL or Redis on 127.0.0.1, nor another
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -139,6 +141,11 @@ class Sandbox:
         self._pasta = shutil.which(pasta) or pasta
         self._uids = uids_dir
 
+    @property
+    def pasta(self) -> str:
+        """The pasta executable, as found on the PATH when the sandbox was made."""
+        return self._pasta
+
     @functools.cached_property
     def problem(self) -> str | None:
         """Why workloads cannot be sandboxed here (None: they can). Probed once: a sandboxed ``true``."""
@@ -156,6 +163,7 @@ class Sandbox:
             return f"bubblewrap does not start: {exc}"
         if done.returncode != 0:
             return f"bubblewrap fails here: {done.stderr.decode(errors='replace').strip()[:200]}"
+        pasta_options(self._pasta)  # asked now, off the event loop (``pasta_argv`` reads it)
         return None
 
     # -- uids -------------------------------------------------------------------------------------
@@ -238,17 +246,88 @@ class Sandbox:
         ]
         return argv
 
-    def pasta_argv(self, ports: Mapping[int, int], netns_fd: int, pid_file: Path) -> list[str]:
-        """pasta attached to the namespace open at ``netns_fd`` (a descriptor it inherits: opening
-        /proc/<pid>/ns/net itself fails once pasta has dropped its capabilities)."""
-        argv = [self._pasta, "--quiet", "--runas", "0", "--config-net", "--netns", f"/proc/self/fd/{netns_fd}"]
+    def pasta_argv(self, ports: Mapping[int, int], pid_file: Path) -> list[str]:
+        """pasta attached to the namespace open on its standard input. Not by ``/proc/<pid>/ns/net``:
+        pasta drops CAP_SYS_PTRACE before it opens the path, and the sandbox's first process is root
+        with every capability, so the open fails; not by another inherited descriptor either: passt
+        2024+ closes every one but 0-2 on start. ``--no-netns-quit``: pasta would watch the directory
+        of the path it was given, ``/proc/self/fd`` of the process it forks from, and quit a second
+        after that process exits; the runtime ends pasta with its workload (``end_pasta``)."""
+        argv = [self._pasta, "--quiet", "--runas", "0", "--config-net", "--netns", "/proc/self/fd/0"]
         argv += ["--pid", str(pid_file), "--no-map-gw", "-T", "none", "-U", "none", "-u", "none"]
-        argv += ["--no-dhcpv6", "--no-ra"]
+        argv += ["--no-dhcpv6", "--no-ra", "--no-netns-quit"]
+        if HOST_LOOPBACK_TO_NS in pasta_options(self._pasta):
+            argv.append(HOST_LOOPBACK_TO_NS)
         for declared, host_port in ports.items():
             argv += ["-t", f"127.0.0.1/{host_port}:{declared}"]
         if not ports:
             argv += ["-t", "none"]
         return argv
+
+
+STREAMING_PASTA = "20250503"
+"""The passt snapshot that ``scripts/install-pasta.sh`` builds, which streams large transfers through;
+Debian 12's (20230309) now and then stalls them a megabyte or two before their end."""
+
+
+HOST_LOOPBACK_TO_NS = "--host-lo-to-ns-lo"
+"""passt 2024-09+ forwards the host's loopback to the namespace's external address, where a workload
+listening on 127.0.0.1 is not found; this option restores what older pastas did (and the runtime
+promised): a forwarded connection arrives on the namespace's loopback."""
+
+
+def pasta_streams(version: str | None) -> bool:
+    """Whether the pasta that reported ``version`` (``pasta_version``) is ``STREAMING_PASTA`` or newer
+    (a build without a version, as Debian 12's, counts as older)."""
+    snapshot = re.search(r"git(\d{8})", version or "")
+    return snapshot is not None and snapshot[1] >= STREAMING_PASTA
+
+
+def _pasta_says(pasta: str, option: str) -> str | None:
+    """What ``pasta <option>`` writes, None when it fails. Read through a pseudo-terminal, as it
+    writes: passt 2025 prints its version and help with stdio and exits without flushing, so a pipe
+    gets nothing."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        try:
+            child = subprocess.Popen(  # noqa: S603 (the operator's configured pasta)
+                [pasta, option], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower
+            )
+        except OSError:
+            return None
+        os.close(follower)
+        follower = -1
+        out = b""
+        with contextlib.suppress(OSError):  # EIO once the child has exited and everything is read
+            while (chunk := os.read(leader, 4096)) and len(out) < 1 << 20:
+                out += chunk
+        try:
+            code = child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            return None
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    return out.decode(errors="replace") if code == 0 else None
+
+
+@functools.cache
+def pasta_version(pasta: str) -> str | None:
+    """The first line of ``pasta --version`` (``pasta 0.0~git20250503.587980c-...``), None when it
+    does not run."""
+    first = (_pasta_says(pasta, "--version") or "").strip().splitlines()[:1]
+    return first[0].strip() if first else None
+
+
+@functools.cache
+def pasta_options(pasta: str) -> frozenset[str]:
+    """The long options ``pasta --help`` lists (empty when it does not run)."""
+    return frozenset(re.findall(r"(?m)^\s*(?:-\w,\s*)?(--[\w-]+)", _pasta_says(pasta, "--help") or ""))
 
 
 @functools.cache

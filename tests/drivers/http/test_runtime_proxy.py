@@ -263,8 +263,10 @@ async def test_bodies_stream_both_ways(client: httpx.AsyncClient, echo: tuple[Ac
     owner, box = echo
     sid = box["id"]
     token = {HEADER: (await mint(client, owner, sid))["token"]}
-    # 4 MiB: the process runtime's pasta (passt 2023-03) now and then stalls a transfer of a few MiB
-    # and up, with or without the proxy. Streaming in bounded memory is shown with 64 MiB each way on
+    # 4 MiB: Debian 12's pasta (passt 2023-03) now and then stalls a transfer of a few MiB and up, with
+    # or without the proxy, and these tests run with whichever pasta is installed. Streaming in bounded
+    # memory is shown with 256 MiB each way on the process runtime with the pasta of
+    # scripts/install-pasta.sh (tests/integration/test_runtime_proxy_process.py) and with 64 MiB on
     # Docker (tests/integration/test_runtime_proxy_docker.py); here, that bodies arrive whole.
     size = 4 * 1024 * 1024
     digest = hashlib.sha256()
@@ -279,8 +281,8 @@ async def test_bodies_stream_both_ways(client: httpx.AsyncClient, echo: tuple[Ac
     assert sent.status_code == 200, sent.text
     assert sent.json()["length"] == size
     assert sent.json()["sha256"] == digest.hexdigest()
-    # downloads are smaller: under pasta, a sandbox's responses of a few MiB stall before their end even
-    # straight at the workload's host port (measured without the proxy), so that is not what this tests
+    # downloads are smaller: under Debian 12's pasta, a sandbox's responses of a few MiB stall before their
+    # end even straight at the workload's host port (measured without the proxy), so that is not what this tests
     received, size = 0, 1024 * 1024
     async with client.stream("GET", f"{PROXY}/{sid}/download?bytes={size}", headers=token, timeout=120) as down:
         async for piece in down.aiter_raw():

@@ -21,7 +21,7 @@ from tesserra_core.usecases.sandbox_views import NewSandbox
 from tests.drivers.http.conftest import PASSWORD, Accounts
 from tests.drivers.http.test_sandboxes import PORT, host_port, no_process_with, processes_with
 from tests.drivers.web.conftest import ConsoleClient
-from tests.support import LiveServer
+from tests.support import LiveServer, eventually
 
 _SANDBOX = re.compile(r"^/console/sandboxes/([^/?]+)$")
 COMMAND = f"python3 -m http.server {PORT} --bind 0.0.0.0"
@@ -112,7 +112,13 @@ async def test_create_pause_resume_open_and_delete_through_the_pages(
     assert "tesserra_proxy=" in exchanged.headers.get("set-cookie", "")
     cookie = exchanged.headers["set-cookie"].split(";", 1)[0]
     assert cookie.startswith("tesserra_proxy=")
-    served = await console.http.get(exchanged.headers["location"], headers={"Cookie": cookie})
+
+    async def answered() -> httpx.Response | None:
+        # 502 until the sandbox's http.server listens (it was paused and resumed meanwhile)
+        answer = await console.http.get(exchanged.headers["location"], headers={"Cookie": cookie})
+        return answer if answer.status_code != 502 else None
+
+    served = await eventually(answered, within=10, every=0.1)
     assert served.status_code == 200, served.text
     assert "Directory listing" in served.text
     assert "sandbox" in served.headers["content-security-policy"]
