@@ -8,14 +8,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
-import aiohttp
 import msgspec
 
 from tesserra_core.errors import TesserraError, UpstreamFailed, error_body
 from tesserra_core.usecases.runtime_views import ProxyTarget
 from tesserra_http.context import request_id_var
 from tesserra_http.proxy.forward import Receive, Scope, Send, upstream_url
+
+if TYPE_CHECKING:  # imported when a WebSocket is relayed: a server that relays none never loads aiohttp
+    import aiohttp
 
 log = logging.getLogger("tesserra.proxy")
 
@@ -49,6 +52,8 @@ async def relay(
     receive: Receive,
     send: Send,
 ) -> None:
+    import aiohttp
+
     first = await receive()
     if first["type"] != "websocket.connect":
         return
@@ -96,6 +101,8 @@ async def _upstream(upstream: aiohttp.ClientWebSocketResponse, receive: Receive)
 
 async def _downstream(upstream: aiohttp.ClientWebSocketResponse, send: Send) -> None:
     """Sandbox frames to the client; the sandbox's close (with its code) closes the client side."""
+    import aiohttp
+
     while True:
         message = await upstream.receive()
         if message.type is aiohttp.WSMsgType.TEXT:

@@ -12,7 +12,7 @@ import httpx
 
 from tesserra_core.domain.paging import MAX_OFFSET
 from tests.drivers.http.conftest import Account, Accounts, ClientFactory, assert_error
-from tests.drivers.http.test_files import files_url, new_project, storage_root, stored_files
+from tests.drivers.http.test_files import files_url, leftovers, new_project, stored_keys
 from tests.drivers.http.test_fuzz import _body, _headers
 from tests.support import LiveServer
 
@@ -72,7 +72,7 @@ async def test_a_multipart_boundary_the_parser_refuses_is_400_and_nothing_is_kep
     # python-multipart refuses boundaries over 256 characters when the parser is built: that was a 500.
     owner = await accounts.tenant_owner()
     project = await new_project(client, owner)
-    before = stored_files(storage_root(server))
+    before = await stored_keys(server), await leftovers(server)
     boundary = "b" * 300
     body = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nx\r\n--{boundary}--\r\n'
@@ -81,7 +81,7 @@ async def test_a_multipart_boundary_the_parser_refuses_is_400_and_nothing_is_kep
     assert_error(await client.post(files_url(project), content=body, headers=headers), 400, "invalid_multipart")
     listed = await client.get(files_url(project), headers=owner.bearer)
     assert listed.json()["total"] == 0
-    assert stored_files(storage_root(server)) == before
+    assert (await stored_keys(server), await leftovers(server)) == before
 
 
 async def test_a_long_zone_file_is_judged_in_linear_time_without_freezing_the_server(
