@@ -99,7 +99,8 @@ async def test_a_server_killed_with_sigkill_reconciles_its_docker_sandboxes_afte
                 assert time.monotonic() < deadline, (states, containers)
                 await asyncio.sleep(0.2)
 
-            assert states[settled["id"]]["state"] == "running"  # its container still ran: re-adopted
+            kept = states[settled["id"]]
+            assert kept["state"] == "running", kept  # its container still ran: re-adopted (else: its reason, events)
             [adopted] = containers[f"sandbox:{settled['id']}"]
             assert adopted["Id"] == old_container["Id"]
             assert adopted["State"] == "running"
