@@ -5,9 +5,7 @@ off the request's path (a background task, through the lifecycle's keepalive and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from tesserra_core.domain.sandboxes import SandboxAction
 from tesserra_core.errors import TesserraError
@@ -32,6 +30,10 @@ class ProxyActivity:
         self.clock = clock
         self._last: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._open: dict[str, int] = {}
+        """Blocks (``during``) open per sandbox."""
+        self._beats: dict[str, asyncio.TimerHandle] = {}
+        """The timer of each sandbox with blocks open (or that had some until its last beat)."""
 
     def touch(self, target: ProxyTarget) -> None:
         """Count activity now; written later (in the background) unless written within the interval."""
@@ -46,25 +48,33 @@ class ProxyActivity:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @contextlib.asynccontextmanager
-    async def during(self, target: ProxyTarget) -> AsyncIterator[None]:
+    def during(self, target: ProxyTarget) -> _During:
         """Activity at the start and, for as long as the block lasts (a stream, a WebSocket), every
-        interval: a timer rather than a task, since most requests end long before it fires."""
-        loop = asyncio.get_running_loop()
-        every = interval_for(target)
-        timer: asyncio.TimerHandle | None = None
+        interval. One timer per sandbox with blocks open, not one per block: most requests end long
+        before it fires, and many run at once."""
+        return _During(self, target)
 
-        def beat() -> None:
-            nonlocal timer
-            self.touch(target)
-            timer = loop.call_later(every, beat)
+    def _enter(self, target: ProxyTarget) -> None:
+        self.touch(target)
+        sandbox_id = target.sandbox_id
+        self._open[sandbox_id] = self._open.get(sandbox_id, 0) + 1
+        if sandbox_id not in self._beats:
+            self._beats[sandbox_id] = asyncio.get_running_loop().call_later(interval_for(target), self._beat, target)
 
-        beat()
-        try:
-            yield
-        finally:
-            if timer is not None:
-                timer.cancel()
+    def _leave(self, target: ProxyTarget) -> None:
+        left = self._open[target.sandbox_id] - 1
+        if left:
+            self._open[target.sandbox_id] = left
+        else:
+            del self._open[target.sandbox_id]  # its timer, if any, stops when it next fires
+
+    def _beat(self, target: ProxyTarget) -> None:
+        sandbox_id = target.sandbox_id
+        if sandbox_id not in self._open:
+            del self._beats[sandbox_id]
+            return
+        self.touch(target)
+        self._beats[sandbox_id] = asyncio.get_running_loop().call_later(interval_for(target), self._beat, target)
 
     async def _keepalive(self, target: ProxyTarget) -> None:
         try:
@@ -80,6 +90,23 @@ class ProxyActivity:
             self._last.clear()
 
     async def aclose(self) -> None:
+        for beat in self._beats.values():
+            beat.cancel()
+        self._beats.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class _During:
+    __slots__ = ("activity", "target")
+
+    def __init__(self, activity: ProxyActivity, target: ProxyTarget) -> None:
+        self.activity = activity
+        self.target = target
+
+    def __enter__(self) -> None:
+        self.activity._enter(self.target)
+
+    def __exit__(self, *_: object) -> None:
+        self.activity._leave(self.target)

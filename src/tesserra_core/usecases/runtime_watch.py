@@ -6,15 +6,14 @@ sandbox is made when a request comes in; this keeps checking while the connectio
 One poller per sandbox with open connections, in each worker, reads the sandbox every ``EVERY``
 seconds through the reads the proxy's checks share (``SandboxReads``: at most ``FRESH`` old, a change
 this worker made seen at once; the database is the only place a revocation made by any worker shows),
-and resolves the ``cut`` future of each connection that must end; the driver then cuts it. A poller stops
+and calls the ``cut`` of each connection that must end (the driver's, which cuts it). A poller stops
 once its sandbox has no open connection left."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 
 from tesserra_core.domain.sandboxes import Sandbox, SandboxState
 from tesserra_core.usecases.runtime_views import ProxyTarget
@@ -41,23 +40,31 @@ def ended(target: ProxyTarget, sandbox: Sandbox | None) -> str | None:
 class ProxyWatch:
     def __init__(self, reads: SandboxReads) -> None:
         self.reads = reads
-        self._open: dict[str, dict[int, tuple[ProxyTarget, asyncio.Future[None]]]] = {}
+        self._open: dict[str, dict[int, Watched]] = {}
         self._pollers: dict[str, asyncio.Task[None]] = {}
 
-    @contextlib.asynccontextmanager
-    async def watching(self, target: ProxyTarget) -> AsyncIterator[asyncio.Future[None]]:
-        """A future done when the connection opened as ``target`` must end, for as long as the block lasts."""
-        cut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        connections = self._open.setdefault(target.sandbox_id, {})
-        connections[id(cut)] = (target, cut)
-        if target.sandbox_id not in self._pollers:
-            self._pollers[target.sandbox_id] = asyncio.create_task(self._poll(target.tenant_id, target.sandbox_id))
-        try:
-            yield cut
-        finally:
-            connections.pop(id(cut), None)
-            if not connections and self._open.get(target.sandbox_id) is connections:
-                del self._open[target.sandbox_id]
+    def watching(self, target: ProxyTarget, cut: Callable[[], None]) -> Watched:
+        """For as long as the block lasts, ``cut`` is called (once, from the poller) when the connection
+        opened as ``target`` must end. A callback rather than a future: nothing is made per request
+        but this handle."""
+        return Watched(self, target, cut)
+
+    def _enter(self, watched: Watched) -> None:
+        sandbox_id = watched.target.sandbox_id
+        connections = self._open.get(sandbox_id)
+        if connections is None:
+            connections = self._open[sandbox_id] = {}
+        connections[id(watched)] = watched
+        if sandbox_id not in self._pollers:
+            self._pollers[sandbox_id] = asyncio.create_task(self._poll(watched.target.tenant_id, sandbox_id))
+
+    def _leave(self, watched: Watched) -> None:
+        sandbox_id = watched.target.sandbox_id
+        connections = self._open.get(sandbox_id)
+        if connections is not None:
+            connections.pop(id(watched), None)
+            if not connections:
+                del self._open[sandbox_id]
 
     def open_connections(self, sandbox_id: str) -> int:
         """How many of the sandbox's proxied connections this worker holds open now."""
@@ -76,9 +83,10 @@ class ProxyWatch:
                 except Exception as exc:  # the database away for a moment: check again next time
                     log.warning("watching proxied connections of sandbox %s: %r", sandbox_id, exc)
                     continue
-                for target, cut in list(self._open.get(sandbox_id, {}).values()):
-                    if not cut.done() and ended(target, sandbox) is not None:
-                        cut.set_result(None)
+                for watched in list(self._open.get(sandbox_id, {}).values()):
+                    if not watched.ended and ended(watched.target, sandbox) is not None:
+                        watched.ended = True
+                        watched.cut()
         finally:
             if self._pollers.get(sandbox_id) is asyncio.current_task():
                 del self._pollers[sandbox_id]
@@ -88,3 +96,22 @@ class ProxyWatch:
         for task in pollers:
             task.cancel()
         await asyncio.gather(*pollers, return_exceptions=True)
+
+
+class Watched:
+    """One open connection under watch (``with``: watched for as long as the block lasts)."""
+
+    __slots__ = ("cut", "ended", "target", "watch")
+
+    def __init__(self, watch: ProxyWatch, target: ProxyTarget, cut: Callable[[], None]) -> None:
+        self.watch = watch
+        self.target = target
+        self.cut = cut
+        self.ended = False
+
+    def __enter__(self) -> Watched:
+        self.watch._enter(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.watch._leave(self)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any, cast
 
@@ -110,18 +110,59 @@ class ProxyEndpoint:
         return self._session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from tesserra_http.proxy.websocket import POLICY_VIOLATION, deny, relay
+        """The mount's (``app``): a request that only the router's decoding sends here, of either kind."""
+        if scope["type"] == "websocket":
+            await self.websocket(scope, receive, send)
+            return
+        recorded = _Recorded(send, "http.response.start")
+        await self.http(scope, receive, recorded, lambda: recorded.seen)
 
-        websocket = scope["type"] == "websocket"
+    async def http(self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]) -> None:
+        """One proxied HTTP request; ``started`` tells whether its response has begun (``send`` is
+        the entry's: an ASGI server's, or the connection's own, ``direct``)."""
         try:
             where = route(scope["raw_path"], scope.get("query_string", b""))
             target, exchanged = await self._open(scope, where)
         except TesserraError as exc:
-            await (deny(send, exc) if websocket else send_core_error(cast(LitestarSend, send), exc))
+            await send_core_error(cast(LitestarSend, send), exc)
             return
-        if exchanged and not websocket:
+        if exchanged:
             await _exchange_for_cookie(scope, where, target, send)
             return
+        headers = self._to_sandbox(scope, target, websocket=False)
+        cutter = _Cutter()
+        work = forward(
+            self._http(), target, scope["method"], where.target, headers, has_body(scope["headers"]), receive, send
+        )
+        try:
+            with self.uc.runtime.activity.during(target), self.uc.runtime.watch.watching(target, cutter):
+                await cutter.run(work)
+        except TesserraError as exc:
+            await send_core_error(cast(LitestarSend, send), exc)
+            return
+        if cutter.cutting and not started():
+            await send_core_error(cast(LitestarSend, send), _revoked())
+        # cut mid-response: the server closes the connection, the body unfinished
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from tesserra_http.proxy.websocket import POLICY_VIOLATION, deny, relay
+
+        try:
+            where = route(scope["raw_path"], scope.get("query_string", b""))
+            target, _ = await self._open(scope, where)
+        except TesserraError as exc:
+            await deny(send, exc)
+            return
+        headers = self._to_sandbox(scope, target, websocket=True)
+        accepted = _Recorded(send, "websocket.accept")
+        cutter = _Cutter()
+        with self.uc.runtime.activity.during(target), self.uc.runtime.watch.watching(target, cutter):
+            await cutter.run(relay(self._websockets(), target, where.target, headers, scope, receive, accepted))
+        if cutter.cutting and accepted.seen:
+            with contextlib.suppress(Exception):  # the client may have gone at the same moment
+                await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "revoked"})
+
+    def _to_sandbox(self, scope: Scope, target: ProxyTarget, *, websocket: bool) -> list[tuple[bytes, bytes]]:
         headers = to_sandbox(
             scope["headers"],
             target,
@@ -129,33 +170,7 @@ class ProxyEndpoint:
             scheme=scope.get("scheme", "http"),
             websocket=websocket,
         )
-        headers = _carrying_trace(headers, self.uc.ports.tracer)
-        watch = self.uc.runtime.watch.watching(target)
-        async with self.uc.runtime.activity.during(target), watch as cut:
-            if websocket:
-                accepted = _Recorded(send, "websocket.accept")
-                work = relay(self._websockets(), target, where.target, headers, scope, receive, accepted)
-                if not await _unless(cut, work) and accepted.seen:
-                    with contextlib.suppress(Exception):  # the client may have gone at the same moment
-                        await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "revoked"})
-                return
-            started = _Recorded(send, "http.response.start")
-            work = forward(
-                self._http(),
-                target,
-                scope["method"],
-                where.target,
-                headers,
-                has_body(scope["headers"]),
-                receive,
-                started,
-            )
-            try:
-                if await _unless(cut, work) or started.seen:
-                    return  # done, or cut mid-response: the server closes the connection, the body unfinished
-                await send_core_error(cast(LitestarSend, send), _revoked())
-            except TesserraError as exc:
-                await send_core_error(cast(LitestarSend, send), exc)
+        return _carrying_trace(headers, self.uc.ports.tracer)
 
     async def _open(self, scope: Scope, where: Route) -> tuple[ProxyTarget, bool]:
         """Where to forward, and whether the query's token was the credential (exchanged once)."""
@@ -191,31 +206,35 @@ class _Recorded:
         await self.send(message)
 
 
-async def _unless(cut: asyncio.Future[None], work: Coroutine[Any, Any, None]) -> bool:
-    """Run ``work`` in this task until it ends (True; its exception raised) or ``cut`` is done (False:
-    it is cancelled where it waits, its upstream connection closed on the way out). No task of its
-    own: the cut cancels this one, the way ``asyncio.timeout`` does."""
-    task = asyncio.current_task()
-    assert task is not None
-    live, cutting = True, False
+class _Cutter:
+    """Ends the exchange running in this task when the watch calls it (its token revoked, its sandbox
+    stopped): the task is cancelled where it waits, its upstream connection closed on the way out.
+    No task of its own: the cut cancels this one, the way ``asyncio.timeout`` does."""
 
-    def stop(_: asyncio.Future[None]) -> None:
-        nonlocal cutting
-        if live:  # a callback runs later: never cancel what comes after the block
-            cutting = True
-            task.cancel()
+    __slots__ = ("cutting", "live", "task")
 
-    cut.add_done_callback(stop)
-    try:
-        await work
-    except asyncio.CancelledError:
-        if cutting and task.uncancel() == 0:  # the cut's, and nobody else's
-            return False
-        raise
-    finally:
-        live = False
-        cut.remove_done_callback(stop)
-    return True
+    def __init__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.live = True
+        self.cutting = False
+
+    def __call__(self) -> None:
+        if self.live and not self.cutting:  # never cancel what comes after the block
+            self.cutting = True
+            self.task.cancel()
+
+    async def run(self, work: Coroutine[Any, Any, None]) -> None:
+        """``work`` to its end (its exception raised), or until cut (``cutting``; returns)."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            if self.cutting and self.task.uncancel() == 0:  # the cut's, and nobody else's
+                return
+            raise
+        finally:
+            self.live = False
 
 
 async def _exchange_for_cookie(scope: Scope, where: Route, target: ProxyTarget, send: Send) -> None:

@@ -56,8 +56,9 @@ async def _body(receive: Receive, chunked: bool, done: asyncio.Event) -> AsyncIt
         done.set()
 
 
-async def _until_disconnect(receive: Receive, body_done: asyncio.Event) -> None:
-    await body_done.wait()
+async def _until_disconnect(receive: Receive, body_done: asyncio.Event | None) -> None:
+    if body_done is not None:  # the body's own reads come first
+        await body_done.wait()
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -77,15 +78,14 @@ async def forward(
     """Raises ``UpstreamFailed`` (502 ``sandbox_unreachable``) when the sandbox cannot be reached before
     any of its response was sent; later failures just end the response early. ``headers`` are the ones
     for the sandbox (``headers.to_sandbox``)."""
-    body_done = asyncio.Event()
+    body_done: asyncio.Event | None = None
     body = None
     if with_body:
+        body_done = asyncio.Event()
         chunked = not any(name == b"content-length" for name, _ in headers)
         if chunked:
             headers = [*headers, (b"transfer-encoding", b"chunked")]
         body = _body(receive, chunked, body_done)
-    else:
-        body_done.set()
     try:
         head = request_head(method, request_target, target.host, target.host_port, headers)
     except ValueError as exc:

@@ -258,7 +258,10 @@ class UpstreamPool:
         when the sandbox cannot be reached or closes before answering."""
         key = (host, port)
         while True:
-            conn, reused = await self._take(key)
+            conn = self._idle_connection(key)
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(key)
             sender = None
             try:
                 conn.begin(head, head_only)
@@ -303,16 +306,19 @@ class UpstreamPool:
         if idle is not None and conn in idle:
             idle.remove(conn)
 
-    async def _take(self, key: tuple[str, int]) -> tuple[Connection, bool]:
+    def _idle_connection(self, key: tuple[str, int]) -> Connection | None:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
             if not conn.closed:
-                return conn, True
+                return conn
+        return None
+
+    async def _connect(self, key: tuple[str, int]) -> Connection:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.connect_timeout):
             _, conn = await loop.create_connection(lambda: Connection(self, key), key[0], key[1])
-        return conn, False
+        return conn
 
     def _expire(self) -> None:
         self._sweep = None
@@ -367,17 +373,13 @@ def request_head(method: str, target: str, host: str, port: int, headers: Header
         ]
     )
     # Every line ends with CRLF and nothing else may hold a CR or LF (nor any other control but a
-    # tab); the target holds no blank. The server's parser refused all of these already: a second lock.
+    # tab); the target holds no blank. The server's parser refused all of these already: a second
+    # lock, in one pass: the head's own line ends are the only controls it may hold.
     lines = len(headers) + 3
-    if (
-        head.count(b"\n") != lines
-        or head.count(b"\r") != lines
-        or len(head.translate(None, _CONTROL)) != len(head)
-        or " " in target
-        or "\t" in target
-    ):
+    if len(head) - len(head.translate(None, _CONTROL)) != 2 * lines or " " in target or "\t" in target:
         raise ValueError("a request part would break the framing")
     return head
 
 
-_CONTROL = bytes(range(32)).replace(b"\r", b"").replace(b"\n", b"").replace(b"\t", b"") + b"\x7f"
+_CONTROL = bytes(range(32)).replace(b"\t", b"") + b"\x7f"
+"""Every control byte but the tab (CR and LF among them)."""
