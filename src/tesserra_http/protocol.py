@@ -17,6 +17,10 @@ client gets the documented error body and the connection is closed:
 A head that arrives in one read (nearly every request) costs an addition, a few comparisons and the calls of
 the overridden callbacks.
 
+It also hands the sandbox proxy's plain HTTP requests to the proxy as their head arrives
+(``proxy.entry.ProxyEntry.direct``, when the app is served bare), which answers on the connection
+directly (``proxy.direct``).
+
 This leans on uvicorn's internals (``data_received`` feeding ``self.parser`` and sending parser errors to
 ``send_400_response``, the ``on_headers_complete`` / ``on_body`` / ``on_message_complete`` callbacks,
 ``self.url``, ``self.headers``, ``self.cycle``): pyproject pins uvicorn below the next minor release, and
@@ -35,6 +39,7 @@ from uvicorn.server import ServerState
 
 from tesserra_core.errors import error_body
 from tesserra_http.context import new_request_id
+from tesserra_http.proxy.routing import PREFIX as PROXY_PREFIX
 
 MAX_HEAD_BYTES = 64 * 1024
 """The request line and every header, as received (documented in the README)."""
@@ -93,6 +98,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Bytes received since the head opened: the head itself, or a little more (see on_headers_complete)."""
         self._refusal: _HeadRefused | None = None
         """Raised by a parser callback, answered when uvicorn reports the parser error it becomes."""
+        self._app = self.app
+        proxy = getattr(self.app, "proxy", None)
+        self._proxy_direct: Any = proxy.direct if proxy is not None else None
+        """The sandbox proxy's handler of plain HTTP requests (``ProxyEntry.direct``), when the app is
+        served bare (no metrics, access log nor tracing wrapping it, which read ASGI messages)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -135,6 +145,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_open = False
         self._head_bytes = 0
         self._head_since = None
+        if self._proxy_direct is not None and self.url.startswith(PROXY_PREFIX) and not self.parser.should_upgrade():
+            # the sandbox proxy's plain request: its response goes straight onto this connection
+            self.app = self._proxy_direct
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = self._app
+            return
         super().on_headers_complete()
 
     def on_chunk_header(self) -> None:

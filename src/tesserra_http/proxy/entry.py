@@ -6,6 +6,12 @@ or a new one; set for log lines and error bodies, and sent back on the response)
 check (400 as the router answers), the route's label for metrics and logs, and an unexpected error
 answered 500 with the API's error body (logged), never a traceback.
 
+Under ``tesserra serve`` a plain proxied HTTP request does not even take the ASGI app: the server
+protocol (``protocol``) hands it to ``direct`` as its head arrives, and the response is written
+straight onto the connection (``direct``), sparing uvicorn's per-message checks; the rules above and
+the proxy's own are the same code on both ways in. WebSocket upgrades (and any upgrade), and a server
+wrapped for metrics, access logs or tracing, take the ASGI way (``__call__``).
+
 The mount stays registered (``app.py``), so a request that only the router's decoding sends to the
 proxy (an encoded prefix) still reaches it, and answers the proxy's 404."""
 
@@ -13,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from litestar._asgi.utils import is_valid_host
 
@@ -23,9 +30,13 @@ from tesserra_core.usecases.runtime_views import PROXY_PATH
 from tesserra_http.context import incoming_request_id, request_id_var, request_scope_var
 from tesserra_http.errors import send_error
 from tesserra_http.proxy import ProxyEndpoint
+from tesserra_http.proxy.direct import DirectSend
 from tesserra_http.proxy.forward import Receive, Scope, Send
 from tesserra_http.proxy.routing import PREFIX
 from tesserra_http.proxy.websocket import INTERNAL_ERROR, deny
+
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 log = logging.getLogger("tesserra.proxy")
 
@@ -51,9 +62,6 @@ class ProxyEntry:
             await self._websocket(scope, receive, send)
             return
         request_id = incoming_request_id(scope)  # type: ignore[arg-type]
-        token = request_id_var.set(request_id)
-        scope_token = request_scope_var.set(scope)  # type: ignore[arg-type]
-        self.tracer.request_id(request_id)
         own = (b"x-request-id", request_id.encode())
         started = False
 
@@ -64,15 +72,33 @@ class ProxyEntry:
                 message["headers"] = [*message.get("headers", ()), own]
             await send(message)
 
+        await self._http(scope, receive, send_with_id, request_id, lambda: started)
+
+    async def direct(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A plain HTTP request the server protocol hands over as it arrives (``protocol``), ``send``
+        being its uvicorn cycle's: the response goes straight onto the connection (``direct``)."""
+        scope["route_handler"] = self.route_handler
+        scope["path_template"] = PROXY_PATH
+        cycle: RequestResponseCycle = send.__self__  # type: ignore[attr-defined]
+        request_id = incoming_request_id(scope)  # type: ignore[arg-type]
+        direct = DirectSend(cycle, b"x-request-id: " + request_id.encode() + b"\r\n")
+        await self._http(scope, receive, direct, request_id, lambda: cycle.response_started)
+
+    async def _http(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, started: Callable[[], bool]
+    ) -> None:
+        token = request_id_var.set(request_id)
+        scope_token = request_scope_var.set(scope)  # type: ignore[arg-type]
+        self.tracer.request_id(request_id)
         try:
             if not _valid_host(scope):
-                await send_error(send_with_id, 400, "Invalid host header", "validation_failed")  # type: ignore[arg-type]
+                await send_error(send, 400, "Invalid host header", "validation_failed")  # type: ignore[arg-type]
                 return
-            await self.endpoint(scope, receive, send_with_id)
+            await self.endpoint.http(scope, receive, send, started)
         except Exception:
             log.exception("unhandled error")
-            if not started:
-                await send_error(send_with_id, 500, "internal server error", "internal_error")  # type: ignore[arg-type]
+            if not started():
+                await send_error(send, 500, "internal server error", "internal_error")  # type: ignore[arg-type]
         finally:
             request_id_var.reset(token)
             request_scope_var.reset(scope_token)
@@ -82,7 +108,7 @@ class ProxyEntry:
             if not _valid_host(scope):
                 await deny(send, ValidationFailed("Invalid host header"))
                 return
-            await self.endpoint(scope, receive, send)
+            await self.endpoint.websocket(scope, receive, send)
         except Exception:
             log.exception("unhandled error")
             with contextlib.suppress(Exception):  # already closed, or the client gone
@@ -92,5 +118,15 @@ class ProxyEntry:
 def _valid_host(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"host":
-            return bool(is_valid_host(value))
+            valid = _HOSTS.get(value)
+            if valid is None:
+                if len(_HOSTS) >= _MAX_HOSTS:
+                    _HOSTS.clear()
+                valid = _HOSTS[value] = bool(is_valid_host(value))
+            return valid
     return True
+
+
+_HOSTS: dict[bytes, bool] = {}
+"""Host headers already checked: a client sends the same one on every request of a connection."""
+_MAX_HOSTS = 1024

@@ -343,3 +343,35 @@ async def test_proxied_traffic_keeps_an_idle_clock_from_running_out(
     await asyncio.sleep(5)  # then quiet: the reaper pauses it, and the proxy says so
     assert_error(await client.get(f"{PROXY}/{sid}/", headers=token), 409, "sandbox_paused")
     await client.delete(f"/api/sandboxes/{sid}", headers=owner.bearer)
+
+
+async def test_pipelined_head_and_a_client_gone_mid_stream_on_one_server(
+    server: LiveServer, client: httpx.AsyncClient, echo: tuple[Account, dict[str, Any]]
+) -> None:
+    """``tesserra serve`` writes plain proxied answers straight onto the connection (``proxy.direct``):
+    pipelined requests are answered in order, HEAD gets the head only, and a client that leaves in the
+    middle of a stream ends the exchange (the watch lets the connection go)."""
+    owner, box = echo
+    sid = box["id"]
+    token = (await mint(client, owner, sid))["token"]
+    one = f"GET {PROXY}/{sid}/one HTTP/1.1\r\nHost: 127.0.0.1\r\n{HEADER}: {token}\r\n\r\n"
+    head = f"HEAD {PROXY}/{sid}/two HTTP/1.1\r\nHost: 127.0.0.1\r\n{HEADER}: {token}\r\n\r\n"
+    last = f"GET {PROXY}/{sid}/three HTTP/1.1\r\nHost: 127.0.0.1\r\n{HEADER}: {token}\r\nConnection: close\r\n\r\n"
+    raw = await _raw(server, one + head + last)
+    assert raw.count(b"HTTP/1.1 200 OK") == 3, raw[:500]
+    assert raw.index(b'"target": "/one"') < raw.index(b'"target": "/three"')
+    assert b'"target": "/two"' not in raw  # the HEAD's answer has no body
+    assert raw.count(b"x-request-id: ") == 3
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        f"GET {PROXY}/{sid}/slow?n=100000&delay=0.01 HTTP/1.1\r\nHost: 127.0.0.1\r\n{HEADER}: {token}\r\n\r\n".encode()
+    )
+    assert (await asyncio.wait_for(reader.readuntil(b"chunk 3\n"), 10)).startswith(b"HTTP/1.1 200")
+    watch = server.uc.runtime.watch
+    assert watch.open_connections(sid) == 1
+    writer.transport.abort()
+    for _ in range(100):
+        if watch.open_connections(sid) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert watch.open_connections(sid) == 0
