@@ -18,14 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response
-from litestar.response import Stream
 
 from tesserra_core.domain.identity import ConsoleSession, Principal
 from tesserra_core.errors import TesserraError
+from tesserra_driver_support.event_stream import sse_stream
 from tesserra_web.web import Console, SignInRequired
 
 AnyRequest = Request[Any, Any, Any]
-EVENT_STREAM = "text/event-stream"
 RETRY_MS = 3000
 """How long the browser waits before it opens a new stream after one ended."""
 
@@ -45,8 +44,7 @@ async def live(console: Console, request: AnyRequest, snapshot: Snapshot) -> Res
     except SignInRequired:
         return Response(b"", status_code=401, headers={"Cache-Control": "no-store"})
     first = await snapshot(actor)  # a 404 (another tenant's object) is the page's 404, before the stream starts
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return Stream(changes(console, session, actor, snapshot, first), media_type=EVENT_STREAM, headers=headers)
+    return sse_stream(changes(console, session, actor, snapshot, first))
 
 
 async def changes(
