@@ -96,6 +96,18 @@ def expired_cookie(request: AnyRequest) -> Cookie:
     )
 
 
+def _from_this_origin(request: AnyRequest) -> bool:
+    """The request's Origin is this host's (either scheme: behind a proxy that terminates TLS the request
+    arrives as http, the page was https). A page served with Referrer-Policy no-referrer (the invitation
+    page) makes the browser post its forms with ``Origin: null``: then the browser's own Fetch Metadata,
+    ``Sec-Fetch-Site: same-origin``, which no page can set, says where the request came from."""
+    origin = request.headers.get("origin")
+    if origin == "null":
+        return request.headers.get("sec-fetch-site") == "same-origin"
+    host = _host(request)
+    return origin is not None and any(hmac.compare_digest(origin.lower(), f"{s}://{host}") for s in ("http", "https"))
+
+
 class CsrfRefused(Forbidden):
     default_code = "csrf_refused"
 
@@ -151,10 +163,7 @@ class Console:
         token (the ``X-CSRF-Token`` header htmx sends, or the form's ``csrf`` field)."""
         if request.method in SAFE_METHODS:
             return
-        origin = request.headers.get("origin")
-        host = _host(request)
-        # Either scheme: behind a proxy that terminates TLS the request arrives as http, the page was https.
-        if origin is None or not any(hmac.compare_digest(origin.lower(), f"{s}://{host}") for s in ("http", "https")):
+        if not _from_this_origin(request):
             raise CsrfRefused("this request did not come from the console's own pages")
         session = await self.session(request)
         token = request.headers.get("x-csrf-token")
