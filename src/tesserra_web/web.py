@@ -6,7 +6,7 @@ import contextlib
 import hmac
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +21,7 @@ from tesserra_core.facade import UseCases
 from tesserra_core.usecases.console_sessions import ConsoleSessions
 from tesserra_core.usecases.guards import rate_limited
 from tesserra_web.endpoint import CONSOLE_PATH, NONCE
+from tesserra_web.shared_reads import SharedReads
 
 SECURE_COOKIE = "__Host-tesserra_console"
 """Sent where the browser treats the origin as secure (HTTPS, or loopback): Secure, host-only, path /."""
@@ -133,6 +134,8 @@ class Console:
     draining: Callable[[], bool] = lambda: False
     """Whether the hosting server drains (live streams then end, and the browser reconnects elsewhere)."""
     live: LiveLimits = LiveLimits()
+    reads: SharedReads = field(default_factory=SharedReads)
+    """The live streams' reads, one per interval for the streams that show the same thing to the same viewer."""
 
     @property
     def sessions(self) -> ConsoleSessions:
