@@ -1,15 +1,11 @@
-"""Server-sent events: an answer's stored events as a streamed response, and their OpenAPI story."""
+"""Server-sent events' OpenAPI story. The response itself (``event_stream``) is tesserra_driver_support's,
+which the console streams its chat with too."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.response import Stream
 
-from tesserra_core.domain.chat_streams import StreamEvent
-
-EVENT_STREAM = "text/event-stream"
+from tesserra_driver_support.event_stream import EVENT_STREAM
 
 EVENTS_TEXT = """Server-sent events, each with `id:` (1, 2, ... per answer), `event:` and one `data:` line of JSON:
 
@@ -35,14 +31,3 @@ byte for byte, then follows the live ones until `done`."""
 
 def event_stream_spec(description: str) -> ResponseSpec:
     return ResponseSpec(data_container=str, media_type=EVENT_STREAM, description=description, generate_examples=False)
-
-
-async def _frames(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
-    async for event in events:
-        yield event.frame()
-
-
-def event_stream(events: AsyncIterator[StreamEvent], status_code: int = 200) -> Stream:
-    """The events as sent: never cached, never buffered by a proxy."""
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return Stream(_frames(events), media_type=EVENT_STREAM, status_code=status_code, headers=headers)

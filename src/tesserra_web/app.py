@@ -17,7 +17,6 @@ from tesserra_core.errors import TesserraError
 from tesserra_core.facade import UseCases
 from tesserra_web.pages import (
     admin,
-    admin_agents,
     admin_plans,
     admin_tenants,
     agents,
@@ -104,7 +103,7 @@ def build_app(uc: UseCases, draining: Callable[[], bool] = lambda: False) -> Lit
             *containers.routes(console),
             *mail.routes(console),
             *members.routes(console),
-            *agents.routes(console),
+            *agents.routes(console, agents.PRIVATE_AGENTS),
             *chat.routes(console),
             *infra_hosts.routes(console),
             *infra_leases.routes(console),
@@ -114,7 +113,7 @@ def build_app(uc: UseCases, draining: Callable[[], bool] = lambda: False) -> Lit
             *admin.routes(console),
             *admin_tenants.routes(console),
             *admin_plans.routes(console),
-            *admin_agents.routes(console),
+            *agents.routes(console, agents.PLATFORM_AGENTS),
         ],
         before_request=console.check_unsafe,
         before_send=[send_rotated],

@@ -18,6 +18,10 @@ NONCE = "tesserra.console.nonce"
 """Key of the ASGI scope holding this response's CSP nonce (templates put it on every script)."""
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Any]
+PAGE_MAY_SET = frozenset({b"referrer-policy"})
+"""Security headers a page may set itself, which the endpoint then leaves alone (the invitation page sends
+no referrer at all). Sent twice, the last Referrer-Policy a browser knows wins: the console's default,
+appended after the page's, would override it."""
 
 
 def content_security_policy(nonce: str) -> str:
@@ -59,7 +63,9 @@ class ConsoleEndpoint:
 
         async def send_secured(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
+                own = list(message.get("headers", ()))
+                chosen = {k.lower() for k, _ in own} & PAGE_MAY_SET
+                message["headers"] = [*own, *((k, v) for k, v in headers if k not in chosen)]
             await send(message)
 
         await (await self._built())(scope, receive, send_secured)

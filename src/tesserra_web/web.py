@@ -6,7 +6,7 @@ import contextlib
 import hmac
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +21,7 @@ from tesserra_core.facade import UseCases
 from tesserra_core.usecases.console_sessions import ConsoleSessions
 from tesserra_core.usecases.guards import rate_limited
 from tesserra_web.endpoint import CONSOLE_PATH, NONCE
+from tesserra_web.shared_reads import SharedReads
 
 SECURE_COOKIE = "__Host-tesserra_console"
 """Sent where the browser treats the origin as secure (HTTPS, or loopback): Secure, host-only, path /."""
@@ -96,6 +97,18 @@ def expired_cookie(request: AnyRequest) -> Cookie:
     )
 
 
+def _from_this_origin(request: AnyRequest) -> bool:
+    """The request's Origin is this host's (either scheme: behind a proxy that terminates TLS the request
+    arrives as http, the page was https). A page served with Referrer-Policy no-referrer (the invitation
+    page) makes the browser post its forms with ``Origin: null``: then the browser's own Fetch Metadata,
+    ``Sec-Fetch-Site: same-origin``, which no page can set, says where the request came from."""
+    origin = request.headers.get("origin")
+    if origin == "null":
+        return request.headers.get("sec-fetch-site") == "same-origin"
+    host = _host(request)
+    return origin is not None and any(hmac.compare_digest(origin.lower(), f"{s}://{host}") for s in ("http", "https"))
+
+
 class CsrfRefused(Forbidden):
     default_code = "csrf_refused"
 
@@ -121,6 +134,8 @@ class Console:
     draining: Callable[[], bool] = lambda: False
     """Whether the hosting server drains (live streams then end, and the browser reconnects elsewhere)."""
     live: LiveLimits = LiveLimits()
+    reads: SharedReads = field(default_factory=SharedReads)
+    """The live streams' reads, one per interval for the streams that show the same thing to the same viewer."""
 
     @property
     def sessions(self) -> ConsoleSessions:
@@ -151,10 +166,7 @@ class Console:
         token (the ``X-CSRF-Token`` header htmx sends, or the form's ``csrf`` field)."""
         if request.method in SAFE_METHODS:
             return
-        origin = request.headers.get("origin")
-        host = _host(request)
-        # Either scheme: behind a proxy that terminates TLS the request arrives as http, the page was https.
-        if origin is None or not any(hmac.compare_digest(origin.lower(), f"{s}://{host}") for s in ("http", "https")):
+        if not _from_this_origin(request):
             raise CsrfRefused("this request did not come from the console's own pages")
         session = await self.session(request)
         token = request.headers.get("x-csrf-token")

@@ -1,5 +1,6 @@
 """Members, invitations and the tenant switcher in a real browser: an owner invites someone (the link shown
-once, gone on reload), the invited person opens it in their own browser, creates the account and signs in; the
+once, gone on reload), the invited person opens it in their own browser (a page that sends no referrer, its
+token being in its URL), creates the account and signs in; the
 owner changes their role; a person in two tenants switches (the session cookie changes); a viewer sees no write
 controls and the server refuses the writes anyway. Every page visited is checked for CSP violations and
 off-host requests, and measured against the budgets."""
@@ -45,10 +46,14 @@ async def test_invite_a_newcomer_who_signs_up_then_change_their_role(
     assert link not in await page.content()
 
     async with open_tab(chromium, site) as theirs:
-        await theirs.visit(link.removeprefix(theirs.origin), "accept (new account)")
+        opened = await theirs.visit(link.removeprefix(theirs.origin), "accept (new account)")
+        assert await opened.header_value("referrer-policy") == "no-referrer"  # the token is in this URL
         await theirs.page.fill("#signup-password", "newcomer-pass-1")
-        async with theirs.page.expect_navigation():
+        async with theirs.page.expect_navigation(), theirs.page.expect_request("**/invitations/sign-up") as posted:
             await theirs.page.click("text=Create my account and join")
+        sent = await (await posted.value).all_headers()
+        assert "referer" not in sent
+        assert sent.get("origin") == "null"  # no-referrer: the console trusts Sec-Fetch-Site instead
         assert await theirs.page.is_visible("#joined")
         await theirs.sign_in(newcomer, "newcomer-pass-1")
         await theirs.visit("/console/tenants", "tenants")

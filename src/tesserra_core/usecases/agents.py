@@ -503,6 +503,16 @@ class DeletePrivateAgent(DeleteOwnedAgent, owner=TENANT):
 
 
 @dataclass(frozen=True, slots=True)
+class OwnedAgents:
+    """The four edits of one kind of agent, for a driver written once for both kinds (``Agents.owned_by``)."""
+
+    create: CreateOwnedAgent
+    get: GetOwnedAgent
+    update: UpdateOwnedAgent
+    delete: DeleteOwnedAgent
+
+
+@dataclass(frozen=True, slots=True)
 class Agents:
     """/api/agentes, /api/verticais, /api/admin/agentes and /api/tenants/atual/agentes."""
 
@@ -519,6 +529,14 @@ class Agents:
     update_private: UpdatePrivateAgent
     delete_private: DeletePrivateAgent
     directory: AgentDirectory
+
+    def owned_by(self, owner: AgentOwner) -> OwnedAgents:
+        """The use cases that edit the ``owner``'s agents (``PLATFORM`` or ``TENANT``)."""
+        if owner is PLATFORM:
+            return OwnedAgents(self.create, self.admin_get, self.update, self.delete)
+        if owner is TENANT:
+            return OwnedAgents(self.create_private, self.get_private, self.update_private, self.delete_private)
+        raise ValueError(f"no agent use cases for the owner {owner!r}")
 
 
 def agents(uow: UnitOfWorkFactory, ids: IdFactory, clock: Clock, directory: AgentDirectory) -> Agents:

@@ -34,9 +34,10 @@ from tesserra_core.usecases.conversations_answers import (
     SendMessage,
     StreamMessage,
 )
+from tesserra_driver_support.event_stream import EVENT_STREAM, event_stream
 from tesserra_http.conventions import IdempotencyKey, declare
 from tesserra_http.dependencies import Caller, Paging
-from tesserra_http.event_stream import EVENT_STREAM, EVENTS_TEXT, event_stream, event_stream_spec
+from tesserra_http.event_stream import EVENTS_TEXT, event_stream_spec
 
 
 def routes(uc: UseCases) -> Router:

@@ -4,12 +4,12 @@ streamed text with textContent), a composer, a stop button and the destructive t
 user's decision.
 
 A post asking for ``text/event-stream`` (chat.js) streams the answer's events exactly as the REST API sends
-them; a plain form post waits for the whole answer and comes back to the page (without scripts the chat
-works too, unstreamed). Stop and the decisions are the REST API's use cases (cancel, decide)."""
+them (with the same ``event_stream``, tesserra_driver_support's); a plain form post waits for the whole
+answer and comes back to the page (without scripts the chat works too, unstreamed). Stop and the decisions
+are the REST API's use cases (cancel, decide)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -18,7 +18,6 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream, Template
 
-from tesserra_core.domain.chat_streams import StreamEvent
 from tesserra_core.domain.conversations import ConversationStatus
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import (
@@ -33,28 +32,16 @@ from tesserra_core.errors import (
 from tesserra_core.usecases.agents import AgentFilter
 from tesserra_core.usecases.chat_approvals import Decision
 from tesserra_core.usecases.conversations import ConversationChanges, ConversationFilter, NewConversation, NewMessage
+from tesserra_driver_support.event_stream import EVENT_STREAM, event_stream
 from tesserra_web.web import Console, Pager, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
-EVENT_STREAM = "text/event-stream"
 MESSAGES_PER_PAGE = 50
 AGENTS_OFFERED = 200
 """The most agents the new-conversation form lists (the agents page lists them all, page by page)."""
 _SEND_FAILED = (Conflict, PaymentRequired, RateLimited, Unavailable, Unprocessable, UpstreamFailed, ValidationFailed)
 """What a post can answer besides an answer: shown on the conversation's page (its 404 excepted)."""
 _DECIDE_FAILED = (Conflict, ValidationFailed)
-
-
-async def _frames(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
-    async for event in events:
-        yield event.frame()
-
-
-def event_stream(events: AsyncIterator[StreamEvent], status_code: int = 200) -> Stream:
-    """The answer's events as server-sent events, framed by the core as /api sends them (this driver does
-    not import the HTTP driver): never cached, never buffered by a proxy."""
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return Stream(_frames(events), media_type=EVENT_STREAM, status_code=status_code, headers=headers)
 
 
 def _status(request: AnyRequest) -> ConversationStatus | None:

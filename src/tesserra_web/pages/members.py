@@ -158,7 +158,7 @@ def _accept_routes(console: Console) -> list[HTTPRouteHandler]:
             error=error,
             login=href("/login", next=here),
         )
-        page.headers["Referrer-Policy"] = "no-referrer"
+        page.headers["Referrer-Policy"] = "no-referrer"  # the token is in this page's URL: no Referer anywhere
         if cookie is not None:
             page.cookies.append(cookie)
         return page

@@ -15,14 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tesserra_core.domain.identity import Principal, Role
+from tesserra_core.domain.identity import ConsoleSession, Principal, Role
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.resources import DesiredState, ResourceStatus
 from tesserra_core.errors import NotFound
+from tesserra_core.facade import UseCases
 from tesserra_core.usecases.projects import NewProject
 from tesserra_core.usecases.resources import NewResource, ResourceChanges
 from tesserra_http.readiness import Readiness
 from tesserra_web.live import Snapshot, changes, frame
+from tesserra_web.shared_reads import SharedReads
 from tesserra_web.web import Console, LiveLimits
 from tests import support
 from tests.drivers.http.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Account, Accounts
@@ -325,16 +327,21 @@ async def test_a_status_change_reaches_the_open_live_stream(
         assert "stopped on request" in changed["html"]
 
 
+async def _console_session(web: ConsoleClient, uc: UseCases, team: Accounts) -> tuple[ConsoleSession, Principal]:
+    """A tenant owner signed in to the console: their session in the server's store, and who it acts as."""
+    owner = await team.tenant_owner()
+    await web.sign_in(owner.email, PASSWORD)
+    session = await uc.console_sessions.find(web.session)
+    assert session is not None
+    return session, await uc.console_sessions.principal(session)
+
+
 async def test_a_live_stream_ends_on_its_lifetime_a_drain_a_sign_out_and_a_404(
     web: ConsoleClient, files_server: LiveServer, team: Accounts
 ) -> None:
     """The stream's own loop, on the server's real session store, paced in tens of milliseconds."""
-    owner = await team.tenant_owner()
-    await web.sign_in(owner.email, PASSWORD)
     uc = files_server.uc
-    session = await uc.console_sessions.find(web.session)
-    assert session is not None
-    actor = await uc.console_sessions.principal(session)
+    session, actor = await _console_session(web, uc, team)
     draining = False
     fast = LiveLimits(every=0.02, recheck=0.05, keepalive=0.1, lifetime=60.0)
     reads = 0
@@ -369,6 +376,75 @@ async def test_a_live_stream_ends_on_its_lifetime_a_drain_a_sign_out_and_a_404(
     assert not signed_out.done()
     await uc.console_sessions.end(session)
     await asyncio.wait_for(signed_out, 2)
+
+
+async def test_the_live_streams_of_one_view_share_one_read_per_interval(
+    web: ConsoleClient, files_server: LiveServer, team: Accounts
+) -> None:
+    """Three tabs on the same page (one key: the stream's URL and its viewer) read once per interval between
+    them, not once each; a stream of another key reads for itself; nothing is kept once the streams end."""
+    uc = files_server.uc
+    session, actor = await _console_session(web, uc, team)
+    console = Console(uc, live=LiveLimits(every=0.05, lifetime=0.6))
+    reads: list[str] = []
+
+    def reading(name: str) -> Snapshot:
+        async def snapshot(_: Principal) -> dict[str, str]:
+            reads.append(name)
+            await asyncio.sleep(0.005)
+            return {"x": "<span id=x>0</span>"}
+
+        return snapshot
+
+    async def stream(key: str) -> list[bytes]:
+        return [f async for f in changes(console, session, actor, reading(key), {"x": ""}, key)]
+
+    tabs = await asyncio.wait_for(asyncio.gather(*(stream("project") for _ in range(3)), stream("other")), 5)
+    assert all(frame("x", "<span id=x>0</span>") in sent for sent in tabs)
+    alone, shared = reads.count("other"), reads.count("project")
+    assert alone >= 5, reads
+    assert shared <= alone + 2, (shared, alone)  # three streams, one stream's reads
+    assert len(console.reads) == 0
+
+
+async def test_a_shared_read_outlives_the_stream_that_started_it() -> None:
+    """A tab closed while the read it started runs does not cancel it for the others; an error reaches
+    every stream that waits for it."""
+    reads = SharedReads()
+    gate = asyncio.Event()
+    calls = 0
+
+    async def slow() -> dict[str, str]:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return {"x": "1"}
+
+    with reads.watching("k") as first, reads.watching("k") as second:
+        started = asyncio.create_task(first(slow, 1.0))
+        waiting = asyncio.create_task(second(slow, 1.0))
+        await asyncio.sleep(0.01)
+        started.cancel()
+        gate.set()
+        assert await waiting == {"x": "1"}
+        assert calls == 1
+
+        gate.clear()
+
+        async def failing() -> dict[str, str]:
+            nonlocal calls
+            calls += 1
+            await gate.wait()
+            raise NotFound("no such project", code="project_not_found")
+
+        both = [asyncio.create_task(reader(failing, 0.0)) for reader in (first, second)]
+        await asyncio.sleep(0.01)
+        gate.set()
+        for waited in both:
+            with pytest.raises(NotFound):
+                await waited
+        assert calls == 2  # the slow read, then one failing read for both
+    assert len(reads) == 0
 
 
 async def test_a_drain_ends_the_open_live_streams(tmp_path: Path) -> None:

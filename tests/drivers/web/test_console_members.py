@@ -85,6 +85,34 @@ async def test_invite_sign_up_accept_and_switch_tenant(clients, accounts: Accoun
     assert (await browser.post("/console/tenants/switch", {"tenant_id": "0" * 26})).status_code == 403
 
 
+async def test_the_accept_page_sends_no_referrer_and_its_forms_still_post(clients, accounts: Accounts) -> None:
+    """The invitation's token is in the accept page's URL: the page sends no Referer anywhere (one
+    Referrer-Policy, no-referrer: a second, same-origin, appended by the console would win). Under no-referrer
+    a browser posts the page's forms with ``Origin: null``; its ``Sec-Fetch-Site: same-origin`` (which a page
+    cannot forge) stands in for the origin then, the CSRF token still checked, and nothing else passes."""
+    owner = await accounts.tenant_owner()
+    console = ConsoleClient(clients())
+    await console.sign_in(owner.email, PASSWORD)
+    link = await _invite(console, unique_email("quiet"))
+    token = _path(link).split("token=", 1)[1]
+    stranger = ConsoleClient(clients())
+    page = await stranger.get(_path(link))
+    assert page.headers.get_list("referrer-policy") == ["no-referrer"]
+    assert (await stranger.get("/console/login")).headers.get_list("referrer-policy") == ["same-origin"]
+    await stranger.get(_path(link))
+    form = {"token": token, "password": "newcomer-pass-1"}
+    for cross in ({}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Sec-Fetch-Site": "none"}):
+        refused = await stranger.post(
+            "/console/invitations/sign-up", form, origin=None, headers={"Origin": "null", **cross}
+        )
+        assert refused.status_code == 403, cross
+    same = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    forged = await stranger.post("/console/invitations/sign-up", form, origin=None, csrf="forged", headers=same)
+    assert forged.status_code == 403
+    made = await stranger.post("/console/invitations/sign-up", form, origin=None, headers=same)
+    assert made.status_code == 303, made.text
+
+
 async def test_the_wrong_account_cannot_accept(clients, accounts: Accounts) -> None:
     owner = await accounts.tenant_owner()
     console = ConsoleClient(clients())
