@@ -59,6 +59,7 @@ from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.smtp import SmtpMailer
 from tesserra_adapters.sql import migrate
 from tesserra_adapters.sql.engine import open_engine
+from tesserra_adapters.sql.feed_push import PgFeedPush
 from tesserra_adapters.sql.leases import SqlRunnerLeases
 from tesserra_adapters.sql.limits import SqlIdempotencyStore, SqlRateLimiter
 from tesserra_adapters.sql.nodes import SqlNodes
@@ -77,6 +78,7 @@ from tesserra_core.ports import Ports
 from tesserra_core.ports.audit_checkpoints import AuditCheckpoints
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver
+from tesserra_core.ports.feed_push import FeedPush, NoPush
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.leases import RunnerLeases
@@ -236,6 +238,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
     telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
     tracer = _tracer(settings, engine, stack)
     leases = SqlRunnerLeases(engine)
+    push = PgFeedPush(engine.url) if engine.dialect.name == "postgresql" else None
     node_id = settings.node_id()
     stack.enter_context(hold_node_lock(settings.data_dir))
     nodes = SqlNodes(engine, data_dir=str(settings.data_dir), boot_id=boot_id())
@@ -272,6 +275,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         telemetry=telemetry,
         tracer=tracer,
         leases=leases,
+        revocation_push=push,
         nodes=nodes,
         node_id=node_id,
         foreign_workloads=SameMachineProcesses(box),
@@ -404,6 +408,7 @@ def _ports(
     telemetry: Telemetry | None = None,
     tracer: Tracer | None = None,
     leases: RunnerLeases | None = None,
+    revocation_push: FeedPush | None = None,
     nodes: Nodes | None = None,
     node_id: str = "local",
     foreign_workloads: ForeignWorkloads | None = None,
@@ -458,6 +463,7 @@ def _ports(
         telemetry=telemetry or NoTelemetry(),
         tracer=tracer or NoTracer(),
         leases=leases or MemoryRunnerLeases(clock=lambda: clock.now().timestamp()),
+        revocation_push=revocation_push or NoPush(),
         nodes=nodes or MemoryNodes(clock=lambda: clock.now().timestamp()),
         node_id=node_id,
         foreign_workloads=foreign_workloads or NoForeignWorkloads(),

@@ -276,7 +276,7 @@ def use_cases(
         throttle=throttle,
         idempotency=Idempotency(p.idempotency),
         housekeeping=housekeeping,
-        revocations=RevocationWatcher(p.uow, caches, usage, p.clock, housekeeping.purge_local),
+        revocations=RevocationWatcher(p.uow, caches, usage, p.clock, housekeeping.purge_local, push=p.revocation_push),
         provisioner=provisioner,
         sandbox_reaper=SandboxReaper(
             p.uow,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -79,6 +80,13 @@ class _Stalling:
         if self.stalled:
             await self.woken.wait()
         return await self._leases.claim(name, holder, ttl)
+
+    async def claim_all(
+        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+    ) -> dict[str, int]:
+        if self.stalled:
+            await self.woken.wait()
+        return await self._leases.claim_all(holder, ttl, names, ran)
 
     async def release(self, name: str, holder: str) -> None:
         await self._leases.release(name, holder)

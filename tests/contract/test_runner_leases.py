@@ -87,3 +87,36 @@ async def test_each_takeover_increments_the_generation_and_a_renewal_keeps_it(
     assert await leases.claim(name, "b", 3.0) == 3  # taken again after letting go: a new generation
     (lease,) = [lease for lease in await leases.all() if lease.name == name]
     assert (lease.holder, lease.generation) == ("b", 3)
+
+
+async def test_claim_all_claims_each_lease_as_claim_would_and_records_the_rounds_that_ended(
+    leases: RunnerLeases, clock: FakeClock
+) -> None:
+    """One statement a tick for every leased loop of a process: each lease taken, renewed or left to its
+    holder exactly as ``claim`` would; the outcome of a round recorded only where the claimant holds it."""
+    free, theirs, mine = (unique(f"runner-{n}")[:64] for n in ("free", "theirs", "mine"))
+    assert await leases.claim(theirs, "b", 3.0) == 1
+    assert await leases.claim(mine, "a", 3.0) == 1
+    held = await leases.claim_all("a", 3.0, [free, theirs, mine], {mine: None, theirs: "not a's round"})
+    assert held == {free: 1, mine: 1}  # taken (a new row), left to b, renewed (the same generation)
+    by_name = {lease.name: lease for lease in await leases.all()}
+    assert (by_name[mine].last_run_at, by_name[mine].last_error) == (clock(), None)
+    assert (by_name[theirs].holder, by_name[theirs].last_run_at, by_name[theirs].last_error) == ("b", None, None)
+    assert by_name[free].last_run_at is None
+    clock.advance(2.0)
+    assert await leases.claim_all("a", 3.0, [free, mine], {free: "ValueError: boom"}) == {free: 1, mine: 1}
+    by_name = {lease.name: lease for lease in await leases.all()}
+    assert (by_name[free].last_run_at, by_name[free].last_error) == (clock(), "ValueError: boom")
+    assert by_name[mine].last_run_at == clock() - 2.0  # no round ended: its record kept
+    assert by_name[mine].expires_at == clock() + 3.0
+    # b stopped renewing 5.5 s ago: a takes its lease over (a new generation); its own, expired, it renews
+    clock.advance(3.5)
+    assert await leases.claim_all("a", 3.0, [free, theirs, mine], {}) == {free: 1, theirs: 2, mine: 1}
+    assert not await leases.claim_all("b", 3.0, [free, theirs, mine], {})
+
+
+async def test_of_concurrent_claim_alls_one_wins_each_lease(leases: RunnerLeases) -> None:
+    names = [unique(f"runner-{n}")[:64] for n in range(4)]
+    held = await asyncio.gather(*(leases.claim_all(f"holder-{i}", 30.0, names, {}) for i in range(6)))
+    for name in names:
+        assert sum(name in mine for mine in held) == 1

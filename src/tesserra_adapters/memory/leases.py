@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 
@@ -25,6 +25,18 @@ class MemoryRunnerLeases:
         generation = lease.generation if lease.holder == holder else lease.generation + 1
         self._leases[name] = msgspec.structs.replace(lease, holder=holder, expires_at=now + ttl, generation=generation)
         return generation
+
+    async def claim_all(
+        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+    ) -> dict[str, int]:
+        held = {}
+        for name in names:
+            generation = await self.claim(name, holder, ttl)
+            if generation is not None:
+                held[name] = generation
+                if name in ran:
+                    await self.record(name, holder, ran[name])
+        return held
 
     def holds(self, name: str, holder: str, generation: int) -> bool:
         """The lease still has this holder and generation (the fence a unit of work checks)."""

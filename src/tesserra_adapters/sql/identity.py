@@ -11,6 +11,7 @@ from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, 
 from sqlalchemy.exc import IntegrityError
 
 from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.feed_push import notify
 from tesserra_adapters.sql.repository import Repo as _Repo
 from tesserra_adapters.sql.repository import from_row, to_values
 from tesserra_core.domain.identity import (
@@ -290,6 +291,8 @@ class SqlRevocations(_Repo):
         await self._conn.execute(
             insert(t.revocations).values(kind=revocation.kind, subject=revocation.subject, created_at=at)
         )
+        if self._conn.dialect.name == "postgresql":
+            await notify(self._conn)  # every worker's watcher polls at this commit (tesserra_adapters.sql.feed_push)
 
     async def since(self, cursor: int) -> tuple[list[Revocation], int]:
         r = t.revocations.c

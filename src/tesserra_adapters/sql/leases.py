@@ -5,9 +5,10 @@ within a lease's ttl."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
@@ -45,6 +46,44 @@ class SqlRunnerLeases:
                 return int(taken)
             row = {"name": name, "holder": holder, "expires_at": now + ttl, "generation": 1}
             return 1 if await insert_new(conn, t.runner_leases, row) else None
+
+    async def claim_all(
+        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+    ) -> dict[str, int]:
+        """One upsert for every lease: a row missing is inserted (generation 1); one free, expired or
+        already ``holder``'s is taken or renewed (a takeover increments the generation) and, where a
+        round ended, its outcome recorded; one another holder keeps is left as it is and not returned."""
+        if not names:
+            return {}
+        now = self._clock()
+        lease = t.runner_leases.c
+        rows = [
+            {
+                "name": name,
+                "holder": holder,
+                "expires_at": now + ttl,
+                "generation": 1,
+                "last_run_at": now if name in ran else None,
+                "last_error": (ran.get(name) or "")[:_MAX_ERROR] or None,
+            }
+            for name in sorted(names)  # every claimant locks the rows in one order
+        ]
+        async with self._engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            upsert = dialect.insert(t.runner_leases).values(rows)
+            new = upsert.excluded
+            claimed = upsert.on_conflict_do_update(
+                index_elements=[lease.name],
+                set_={
+                    "holder": new.holder,
+                    "expires_at": new.expires_at,
+                    "generation": case((lease.holder == new.holder, lease.generation), else_=lease.generation + 1),
+                    "last_run_at": func.coalesce(new.last_run_at, lease.last_run_at),
+                    "last_error": case((new.last_run_at.is_(None), lease.last_error), else_=new.last_error),
+                },
+                where=(lease.holder == holder) | lease.holder.is_(None) | (lease.expires_at <= now),
+            ).returning(lease.name, lease.generation)
+            return {row.name: int(row.generation) for row in await conn.execute(claimed)}
 
     async def release(self, name: str, holder: str) -> None:
         lease = t.runner_leases.c

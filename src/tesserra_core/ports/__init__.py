@@ -10,6 +10,7 @@ from tesserra_core.domain.infra_ssh import ActionCatalog
 from tesserra_core.ports.audit_checkpoints import AuditCheckpoints
 from tesserra_core.ports.billing import PaymentGateway
 from tesserra_core.ports.dns import DnsResolver, ZoneCodec
+from tesserra_core.ports.feed_push import FeedPush, NoPush
 from tesserra_core.ports.files import FileStorage
 from tesserra_core.ports.health import HttpProbe, Probe
 from tesserra_core.ports.leases import RunnerLeases, SoleLeases
@@ -71,6 +72,7 @@ class Ports:
     telemetry: Telemetry = field(default_factory=NoTelemetry)
     tracer: Tracer = field(default_factory=NoTracer)
     leases: RunnerLeases = field(default_factory=SoleLeases)
+    revocation_push: FeedPush = field(default_factory=NoPush)
     nodes: Nodes = field(default_factory=NoNodes)
     foreign_workloads: ForeignWorkloads = field(default_factory=NoForeignWorkloads)
     mailer: Mailer = field(default_factory=NoMailer)

@@ -12,6 +12,7 @@ in the database (removing a workload)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -78,6 +79,16 @@ class RunnerLeases(Protocol):
         keeps it), else None. Atomic: two claimants never both win."""
         ...
 
+    async def claim_all(
+        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+    ) -> dict[str, int]:
+        """``claim`` of each of ``names`` (the leased loops of one process), in one statement: the
+        generation of each lease ``holder`` now holds (the others are left out). ``ran``: the leases
+        whose holder's round ended since its last claim, with its error or None, recorded as ``record``
+        would (``last_run_at`` the claim's time) where ``holder`` holds them. Claimants name their
+        leases in the same (sorted) order, so two never wait on each other's rows."""
+        ...
+
     async def release(self, name: str, holder: str) -> None:
         """Let it go at once (a drain hands it over), if ``holder`` has it."""
         ...
@@ -97,6 +108,11 @@ class SoleLeases:
 
     async def claim(self, name: str, holder: str, ttl: float) -> int | None:
         return 1
+
+    async def claim_all(
+        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+    ) -> dict[str, int]:
+        return dict.fromkeys(names, 1)
 
     async def release(self, name: str, holder: str) -> None:
         return None

@@ -3,6 +3,12 @@
 A holder that dies stops renewing, so another process holds the lease within ``ttl + tick`` seconds;
 one that stops (a drain) lets it go at once.
 
+The claims of every leased loop of a process (one ``LeaseTerms``) go to the lease store together, one
+statement a tick (``RunnerLeases.claim_all``), and carry the outcome of the rounds that ended since
+(a round's ``last_run_at`` is recorded with the next claim, within a tick; a change of outcome, such
+as a new error, is recorded at once). A loop that does not hold its lease sleeps until a claim wins
+it, and the holder sleeps until its next round is due: no wake-up when nothing is due.
+
 The holder keeps renewing while a round runs, and the round runs with the lease's ``Fence`` (its
 generation, the fencing token, and a local deadline a margin short of the lease's expiry): its units
 of work commit only while the lease is still this holder's generation, and its side effects outside
@@ -28,32 +34,23 @@ MARGIN = 0.2
 before the lease would expire unrenewed (clock drift between nodes, a slow statement)."""
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseTerms:
-    """Where leases live and who this process is (host and pid: unique among live processes)."""
-
-    leases: RunnerLeases = field(default_factory=SoleLeases)
-    holder: str = "local"
-    ttl: float = 3.0
-    tick: float = 1.0
-
-
 class _Holding:
     """This process's hold on one lease: claimed again and again, with the fence of the generation
-    it holds (None while it holds none)."""
+    it holds (None while it holds none), and the outcome of its last round not yet recorded."""
 
     def __init__(self, name: str, terms: LeaseTerms) -> None:
         self.name = name
         self.terms = terms
         self.fence: Fence | None = None
+        self.changed = asyncio.Event()
+        """Set when a claim wins the lease (and on stop): what a loop without the lease waits for."""
+        self.ran: tuple[str | None] | None = None
+        """(its error or None) of a round that ended since the last claim; None if none did."""
+        self.recorded: tuple[str | None] | None = None
+        """(its error or None) of the last round recorded; None before any was."""
 
-    async def claim(self) -> None:
-        asked = time.monotonic()
-        try:
-            generation = await self.terms.leases.claim(self.name, self.terms.holder, self.terms.ttl)
-        except Exception:
-            log.exception("runner %s: claiming its lease failed", self.name)
-            generation = None
+    def settle(self, generation: int | None, asked: float) -> None:
+        """What the claim asked at ``asked`` (monotonic) answered: held with this generation, or not."""
         if self.fence is not None and generation != self.fence.generation:
             self.fence.lost = True  # expired, taken over, or taken again after a loss: that generation is over
             self.fence = None
@@ -61,7 +58,11 @@ class _Holding:
             deadline = asked + self.terms.ttl * (1 - MARGIN)
             if self.fence is None:
                 self.fence = Fence(self.name, self.terms.holder, generation, deadline)
+                self.changed.set()
             self.fence.deadline = deadline
+
+    async def claim(self) -> None:
+        await _claim_together([self], self.terms)
 
     def valid(self) -> Fence | None:
         """The fence, if the lease is held and its local deadline not passed."""
@@ -70,6 +71,65 @@ class _Holding:
     def let_go(self) -> None:
         if self.fence is not None:
             self.fence.lost = True
+
+
+async def _claim_together(holdings: list[_Holding], terms: LeaseTerms) -> None:
+    """One claim of every holding's lease, carrying the rounds that ended since the last one."""
+    asked = time.monotonic()
+    ran = {h.name: h.ran for h in holdings if h.ran is not None}
+    try:
+        held = await terms.leases.claim_all(
+            terms.holder, terms.ttl, sorted(h.name for h in holdings), {name: error for name, (error,) in ran.items()}
+        )
+    except Exception:
+        log.exception("runners %s: claiming their leases failed", ", ".join(sorted(h.name for h in holdings)))
+        held = {}
+    for holding in holdings:
+        if holding.name in ran and holding.ran is ran[holding.name]:  # no round ended meanwhile
+            holding.recorded, holding.ran = holding.ran, None
+        holding.settle(held.get(holding.name), asked)
+
+
+@dataclass(eq=False)
+class _Renewals:
+    """The one loop of a process that claims the leases of all its leased loops, every tick."""
+
+    holdings: list[_Holding] = field(default_factory=list)
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[None] | None = None
+
+    def add(self, holding: _Holding) -> None:
+        self.holdings.append(holding)
+        if self._task is None:
+            self._stop = stop = asyncio.Event()
+            self._task = asyncio.create_task(self._run(holding.terms, stop), name="runner leases")
+
+    async def remove(self, holding: _Holding) -> None:
+        self.holdings.remove(holding)
+        if not self.holdings and self._task is not None:
+            assert self._stop is not None
+            task, self._task = self._task, None
+            self._stop.set()
+            await task
+
+    async def _run(self, terms: LeaseTerms, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), terms.tick)
+            if not stop.is_set() and self.holdings:
+                await _claim_together(list(self.holdings), terms)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTerms:
+    """Where leases live and who this process is (host and pid: unique among live processes). The
+    leased loops sharing one ``LeaseTerms`` renew their leases together, in one claim a tick."""
+
+    leases: RunnerLeases = field(default_factory=SoleLeases)
+    holder: str = "local"
+    ttl: float = 3.0
+    tick: float = 1.0
+    renewals: _Renewals = field(default_factory=_Renewals, compare=False, repr=False)
 
 
 @asynccontextmanager
@@ -84,25 +144,18 @@ async def leased_rounds(
     life of the block (when the lease is held at once, the first round runs before the block begins). A
     failing round (or claim) is logged and never fatal. On exit the loop is asked to stop, never
     cancelled mid-round, and the lease is let go."""
-    stop = asyncio.Event()
+    stopping = False
     holding = _Holding(name, terms)
 
-    async def pause(seconds: float) -> None:
+    async def pause(seconds: float | None) -> None:
+        """Until ``seconds`` have passed (None: no limit), the lease is won, or the loop stops."""
+        holding.changed.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
-
-    rounds_over = asyncio.Event()
-
-    async def renew() -> None:
-        """Until the last round has ended (a round in flight when the block ends keeps its lease)."""
-        while not rounds_over.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(rounds_over.wait(), terms.tick)
-            if not rounds_over.is_set():
-                await holding.claim()
+            await asyncio.wait_for(holding.changed.wait(), seconds)
 
     async def one(fence: Fence) -> float:
-        """A round under ``fence``, its outcome recorded; when the next one is due."""
+        """A round under ``fence``, its outcome kept for the next claim (recorded at once if it changed);
+        when the next one is due."""
         error = None
         token = FENCE.set(fence)
         try:
@@ -112,19 +165,29 @@ async def leased_rounds(
             error = f"{type(exc).__name__}: {exc}"
         finally:
             FENCE.reset(token)
-        with contextlib.suppress(Exception):
-            await terms.leases.record(name, terms.holder, error)
+        if holding.recorded != (error,):
+            with contextlib.suppress(Exception):
+                await terms.leases.record(name, terms.holder, error)
+            holding.recorded, holding.ran = (error,), None
+        else:
+            holding.ran = (error,)
         return time.monotonic() + interval
 
     async def run(due: float) -> None:
-        while not stop.is_set():
+        while not stopping:
             fence = holding.valid()
             if fence is not None and time.monotonic() >= due:
                 due = await one(fence)
-            await pause(min(terms.tick, max(0.01, due - time.monotonic())) if holding.fence else terms.tick)
+                continue
+            if holding.fence is None:  # not held: until a claim wins it
+                await pause(None)
+            elif fence is None:  # held, but not renewed in time (a stalled claim): see again in a tick
+                await pause(terms.tick)
+            else:  # held: until the next round is due
+                await pause(max(0.01, due - time.monotonic()))
 
     await holding.claim()
-    renewing = asyncio.create_task(renew(), name=f"runner {name} lease")
+    terms.renewals.add(holding)
     task: asyncio.Task[None] | None = None
     try:
         due = time.monotonic()
@@ -133,11 +196,13 @@ async def leased_rounds(
         task = asyncio.create_task(run(due), name=f"runner {name}")
         yield
     finally:
-        stop.set()
+        stopping = True
+        holding.changed.set()
         if task is not None:
             await task
-        rounds_over.set()
-        await renewing
+        await terms.renewals.remove(holding)  # renewed until the last round has ended
         holding.let_go()
         with contextlib.suppress(Exception):
+            if holding.ran is not None:  # the last round's outcome, before the lease is let go
+                await terms.leases.record(name, terms.holder, holding.ran[0])
             await terms.leases.release(name, terms.holder)
