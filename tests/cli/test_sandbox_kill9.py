@@ -25,6 +25,7 @@ from typing import Any
 import aiodocker
 import httpx
 
+from tests import workloads_left
 from tests.cli.served import Server, healthy, start, stop
 from tests.integration.test_sandboxes_docker import HTTPD
 from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, docker_image, free_port
@@ -137,3 +138,88 @@ async def test_a_server_killed_with_sigkill_reconciles_its_docker_sandboxes_afte
             for container in found:
                 await docker.containers.container(container["Id"]).delete(force=True)
         await docker.close()
+
+
+ECHO = Path(__file__).resolve().parents[1] / "servers" / "echo_sandbox.py"
+ECHO_BOX = {"name": "echo", "command": [str(ECHO)], "ports": [8000, 8001]}
+
+
+def _workload_folders(data: Path) -> set[str]:
+    return {p.name for p in (data / "workloads").glob("*") if (p / "workload.json").exists()}
+
+
+def _running_folders(data: Path) -> set[str]:
+    """The workload folders some live sandbox process (bubblewrap, pasta) of ``data`` names."""
+    return {description.rpartition("/")[2] for description in workloads_left.processes_under(data).values()}
+
+
+async def test_a_server_killed_with_sigkill_leaves_no_process_workload_after_a_restart(tmp_path: Path) -> None:
+    """The same on the process runtime (bubblewrap and pasta): the running sandbox keeps its processes,
+    the one caught mid-create (its processes maybe not yet recorded) leaves none once the restarted
+    server's reconciler has acted, and deleting leaves nothing at all."""
+    data = tmp_path / "data"
+    port = free_port()
+    server = start(tmp_path, port)
+    try:
+        async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+            await healthy(server, within=60)
+            bearer = await _bearer(http, server)
+            settled = (await http.post(f"{server.url}/api/sandboxes", json=ECHO_BOX, headers=bearer)).json()
+            assert settled["state"] == "running", settled
+            [kept_folder] = _workload_folders(data)
+
+            creating = asyncio.create_task(
+                http.post(f"{server.url}/api/sandboxes", json={**ECHO_BOX, "name": "in-flight"}, headers=bearer)
+            )
+            deadline = time.monotonic() + 30
+            while len(_workload_folders(data)) < 2:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.002)
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(10)
+            await asyncio.gather(creating, return_exceptions=True)
+            await asyncio.sleep(0.5)  # a sandbox whose server died mid-launch may still come up meanwhile
+
+            server = start(tmp_path, port)
+            await healthy(server, within=60)
+            bearer = await _bearer(http, server)
+            listed = (await http.get(f"{server.url}/api/sandboxes", headers=bearer)).json()["items"]
+            assert len(listed) == 2
+            deadline = time.monotonic() + 30
+            while True:
+                states = {
+                    s["id"]: (await http.get(f"{server.url}/api/sandboxes/{s['id']}", headers=bearer)).json()
+                    for s in listed
+                }
+                running = {i for i, s in states.items() if s["state"] == "running"}
+                settled_now = all(s["state"] not in TRANSIENT for s in states.values())
+                if (
+                    settled_now
+                    and len(_workload_folders(data)) == len(running)
+                    and _running_folders(data) == _workload_folders(data)
+                ):
+                    break
+                assert time.monotonic() < deadline, (
+                    states,
+                    _workload_folders(data),
+                    workloads_left.processes_under(data),
+                )
+                await asyncio.sleep(0.2)
+            assert states[settled["id"]]["state"] == "running", states[settled["id"]]
+            assert kept_folder in _running_folders(data)
+
+            for sandbox_id in states:
+                deleted = await http.delete(f"{server.url}/api/sandboxes/{sandbox_id}", headers=bearer)
+                assert deleted.status_code == 200, deleted.text
+            assert _workload_folders(data) == set()
+            assert await _none_left(data)
+    finally:
+        stop(server)
+
+
+async def _none_left(data: Path) -> bool:
+    for _ in range(50):
+        if not workloads_left.processes_under(data):
+            return True
+        await asyncio.sleep(0.1)
+    return False
