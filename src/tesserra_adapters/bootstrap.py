@@ -58,6 +58,7 @@ from tesserra_adapters.settings import Settings
 from tesserra_adapters.shared_tools import FileSharedToolDirectory
 from tesserra_adapters.smtp import SmtpMailer
 from tesserra_adapters.sql import migrate
+from tesserra_adapters.sql.deployment import deployment_id
 from tesserra_adapters.sql.engine import open_engine
 from tesserra_adapters.sql.feed_push import PgFeedPush
 from tesserra_adapters.sql.leases import SqlRunnerLeases
@@ -168,11 +169,12 @@ def process_sandbox(settings: Settings) -> Sandbox | None:
 
 @asynccontextmanager
 async def container_runtime(
-    settings: Settings, box: SecretBox, sandbox: Sandbox | None = None
+    settings: Settings, box: SecretBox, sandbox: Sandbox | None = None, *, deployment: str = ""
 ) -> AsyncIterator[ContainerRuntime]:
     """The configured workload runtime; the Docker client, when used, is closed at shutdown. Processes
     keep their environments (installations' secrets among them) sealed with ``box`` at rest, and run
-    in ``sandbox`` (``process_sandbox``) unless the operator opted out (``process_isolation``)."""
+    in ``sandbox`` (``process_sandbox``) unless the operator opted out (``process_isolation``). Docker
+    containers carry ``deployment`` (the database's ``deployment_id``): the engine may be shared."""
     kind, data_dir, docker_host = settings.runtime, settings.data_dir, settings.docker_host
     runtime: ProcessRuntime | DockerRuntime
     if kind == "process":
@@ -190,7 +192,10 @@ async def container_runtime(
         from tesserra_adapters.runtime.docker import DockerRuntime
 
         runtime = DockerRuntime(
-            docker_host, mount_root=workspaces_root(data_dir), host_guard=settings.docker_host_guard
+            docker_host,
+            mount_root=workspaces_root(data_dir),
+            host_guard=settings.docker_host_guard,
+            deployment=deployment,
         )
     else:
         raise ValueError(f"TESSERRA_RUNTIME must be process or docker, not {kind!r}")
@@ -255,7 +260,11 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         entitlements=StoredEntitlements(uow, clock),
         secret_box=box,
         runtime=NodeRecordedRuntime(
-            await stack.enter_async_context(container_runtime(settings, box, sandbox)), nodes, node_id
+            await stack.enter_async_context(
+                container_runtime(settings, box, sandbox, deployment=await deployment_id(engine))
+            ),
+            nodes,
+            node_id,
         ),
         http_probe=await stack.enter_async_context(httpx_probe(tracer)),
         oauth=HttpxOAuthClient(await stack.enter_async_context(http_client(tracer=tracer))),

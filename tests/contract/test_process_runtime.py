@@ -18,6 +18,7 @@ import msgspec
 import pytest
 
 from tesserra_adapters.runtime.process import ProcessRuntime
+from tesserra_adapters.runtime.process_children import process_start
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
 from tesserra_core.ports.runtime import WorkloadSpec, WorkloadState
@@ -103,6 +104,29 @@ async def test_workloads_survive_a_server_restart_and_can_be_removed_after_it(
     assert found.owner == workload.owner
     await after.remove(workload.id)
     await gone(pid)  # the leader and everything it started
+    assert await after.list() == []
+
+
+async def test_a_sandbox_whose_server_died_mid_launch_is_removed_with_its_unrecorded_processes(tmp_path: Path) -> None:
+    """A server killed while bubblewrap waited for pasta leaves a record with no pid (CREATED) while
+    bubblewrap goes on at its block pipe's end of file and pasta runs: removing the record (what the
+    next start's reconciler does) ends both, found by the workload folder they name."""
+    sandbox = Sandbox()
+    if sandbox.problem is not None:
+        pytest.skip(sandbox.problem)
+    before = ProcessRuntime(tmp_path, sandbox=sandbox)
+    workload = await before.run(spec("sleep", "300", ports=(8000,)))
+    pid = pid_of(tmp_path, workload.id)
+    record = tmp_path / "workloads" / workload.id / "workload.json"
+    stored = json.loads(record.read_text())
+    assert stored["pasta_pid"] is not None
+    record.write_text(json.dumps({**stored, "pid": None, "start_ticks": None, "state": "created", "pasta_pid": None}))
+    await before.aclose()
+
+    after = ProcessRuntime(tmp_path, sandbox=sandbox)
+    await after.remove(workload.id)
+    await gone(pid)
+    await eventually(lambda: asyncio.sleep(0, process_start(stored["pasta_pid"]) is None or None), within=5)
     assert await after.list() == []
 
 

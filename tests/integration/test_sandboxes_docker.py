@@ -18,10 +18,12 @@ import msgspec
 import pytest
 
 from tesserra_adapters.bootstrap import running
+from tesserra_adapters.runtime.docker import DockerRuntime
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.sandboxes import SandboxAction, SandboxState, owner_of
 from tesserra_core.errors import ValidationFailed
 from tesserra_core.facade import UseCases
+from tesserra_core.ports.runtime import WorkloadSpec, WorkloadState
 from tesserra_core.usecases.sandbox_pool import POOL_OWNER
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxView
 from tesserra_core.usecases.sessions import Credentials
@@ -271,3 +273,66 @@ async def test_a_pooled_container_is_made_on_its_tenants_network_and_claimed_by_
         assert not [c for c in left if str(c["Labels"].get("tesserra.owner", "")).startswith(POOL_OWNER)]
     finally:
         await docker.close()
+
+
+async def test_two_deployments_on_one_engine_leave_each_others_containers_alone(tmp_path: Path) -> None:
+    """Two servers of different databases sharing the engine (tests, staging): each one's reconcile,
+    at start and on its rounds, took the other's sandbox containers for strays and removed them, so
+    the other's sandboxes went to error ('the workload is gone'). A container is now its deployment's
+    (a label); the other neither lists it, nor inspects or removes it by id. A container made before
+    the label (no deployment) is still everyone's, as all were."""
+    await docker_image(BUSYBOX_IMAGE)
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+
+    def settings(home: Path) -> Any:
+        home.mkdir()
+        url = f"sqlite+aiosqlite:///{home / 'db.sqlite'}"
+        return support.test_settings(home, url, runtime="docker", docker_host=DOCKER_HOST)
+
+    async with running(settings(ours)) as uc, running(settings(theirs)) as other:
+        owner = await _owner(uc)
+        box = await uc.sandboxes.create(owner, msgspec.convert(HTTPD, NewSandbox))
+        assert box.state is SandboxState.RUNNING, box.state_reason
+        [workload] = await uc.ports.runtime.list(owner_of(box.id))
+        try:
+            assert await other.sandbox_reaper.reconcile() == 0  # the start-up pass of a server of its own
+            assert await other.sandbox_reaper.remove_strays() == 0
+            assert [w.id for w in await other.ports.runtime.list("sandbox:")] == []
+            assert await other.ports.runtime.inspect(workload.id) is None
+            await other.ports.runtime.remove(workload.id)  # not its own: NotFound, taken as gone
+
+            await uc.sandbox_reaper.check()
+            assert (await uc.sandboxes.get(owner, box.id)).state is SandboxState.RUNNING
+            found = await uc.ports.runtime.inspect(workload.id)
+            assert found is not None
+            assert found.state is WorkloadState.RUNNING
+        finally:
+            await uc.sandboxes.delete(owner, box.id)
+
+        legacy_runtime = DockerRuntime(DOCKER_HOST, pull=False)  # no deployment: as before the label
+        spec = WorkloadSpec(owner="legacy-test:1", tenant_id="", image=BUSYBOX_IMAGE, command=("sleep", "60"))
+        legacy = await legacy_runtime.run(spec)
+        try:
+            for either in (uc, other):
+                assert [w.id for w in await either.ports.runtime.list("legacy-test:")] == [legacy.id]
+        finally:
+            await legacy_runtime.remove(legacy.id)
+            await legacy_runtime.aclose()
+
+
+async def test_a_sandbox_whose_container_was_removed_behind_its_back_says_so(docker_uc: UseCases) -> None:
+    uc = docker_uc
+    owner = await _owner(uc)
+    box = await uc.sandboxes.create(owner, msgspec.convert(HTTPD, NewSandbox))
+    [workload] = await uc.ports.runtime.list(owner_of(box.id))
+    docker = aiodocker.Docker(url=DOCKER_HOST)
+    try:
+        await docker.containers.container(workload.id).delete(force=True)
+    finally:
+        await docker.close()
+    await uc.sandbox_reaper.check()
+    gone = await uc.sandboxes.get(owner, box.id)
+    assert gone.state is SandboxState.ERROR
+    assert workload.id in gone.state_reason, gone.state_reason
+    assert "docker" in gone.state_reason, gone.state_reason
+    await uc.sandboxes.delete(owner, box.id)

@@ -56,6 +56,7 @@ from tesserra_adapters.runtime.docker_config import (
     adopted_name,
     container_config,
     container_name,
+    deployment_of,
     network,
     owner_and_tenant,
 )
@@ -92,11 +93,15 @@ class DockerRuntime(Freezing):
         mount_root: Path | None = None,
         host_guard: str = "iptables",
         iptables: str = "iptables",
+        deployment: str = "",
     ) -> None:
         """``mount_root``: the only directory whose subdirectories may be mounted (none without it).
         ``host_guard``: who keeps the firewall rule that keeps unpublished workloads (sandboxes) from
-        the host's ports (see ``docker_guard.py``)."""
+        the host's ports (see ``docker_guard.py``). ``deployment``: the id every container made here is
+        labelled with; containers of another deployment on the same engine are not this runtime's (not
+        listed, and NotFound by id), so its reconcilers never take them for strays."""
         self._host = docker_host
+        self._deployment = deployment
         self._pull = pull
         self._mount_root = mount_root
         self._guard = HostGuard(host_guard, iptables)
@@ -124,7 +129,7 @@ class DockerRuntime(Freezing):
         async with self._engine():
             await self._ensure_image(spec.image)
             for attempt in range(NETWORK_ATTEMPTS):
-                config = container_config(spec, await network(self._docker, spec))
+                config = container_config(spec, await network(self._docker, spec), self._deployment)
                 try:
                     container = await self._docker.containers.create(config, name=container_name(spec.owner))
                 except DockerError as exc:
@@ -325,7 +330,7 @@ class DockerRuntime(Freezing):
             for summary in summaries:
                 labels = summary["Labels"] or {}  # always present in a listing, null when empty
                 owner, _ = owner_and_tenant(labels, (summary["Names"] or [""])[0])
-                if not owner.startswith(owner_prefix):
+                if not owner.startswith(owner_prefix) or not self._ours(labels):
                     continue
                 try:
                     workloads.append(workload_view(await summary.show()))
@@ -401,9 +406,15 @@ class DockerRuntime(Freezing):
             if exc.status == 404:
                 raise NotFound(f"no workload {workload_id}") from None
             raise
-        if (info["Config"].get("Labels") or {}).get(MANAGED) != "1":
+        labels = info["Config"].get("Labels") or {}
+        if labels.get(MANAGED) != "1" or not self._ours(labels):
             raise NotFound(f"no workload {workload_id}")
         return info
+
+    def _ours(self, labels: dict[str, str]) -> bool:
+        """Made by this deployment, or before containers carried one (then any deployment's, as all were)."""
+        made_by = deployment_of(labels)
+        return not made_by or not self._deployment or made_by == self._deployment
 
     async def _ensure_image(self, image: str) -> None:
         if await self._has_image(image):

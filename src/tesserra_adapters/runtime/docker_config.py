@@ -21,6 +21,9 @@ MANAGED = "tesserra.managed"
 OWNER = "tesserra.owner"
 TENANT = "tesserra.tenant"
 STDIO = "tesserra.stdio"
+DEPLOYMENT = "tesserra.deployment"
+"""The id of the deployment (the database) whose container it is: another deployment on the same
+engine neither lists nor touches it (a container without it was made before the label: everyone's)."""
 PRIVATE_NETWORK = "tesserra.network"
 """On a container that publishes no port: the private network the server reaches it on."""
 TENANT_NETWORK = "tesserra.tenant-network"
@@ -67,6 +70,11 @@ def adopted_name(owner: str, tenant_id: str) -> str | None:
     return f"{ADOPTED}.{tenant_id}.{uuid.uuid4().hex[:8]}.{owner.replace(':', '.')}"
 
 
+def deployment_of(labels: dict[str, str]) -> str:
+    """The deployment a container was made by ("" for one made before the label)."""
+    return str(labels.get(DEPLOYMENT, ""))
+
+
 def owner_and_tenant(labels: dict[str, str], name: str) -> tuple[str, str]:
     """Whose a container is: its adopted name's owner and tenant, else its labels'."""
     parts = name.lstrip("/").split(".", 3)
@@ -75,10 +83,10 @@ def owner_and_tenant(labels: dict[str, str], name: str) -> tuple[str, str]:
     return str(labels.get(OWNER, "")), str(labels.get(TENANT, ""))
 
 
-def container_config(spec: WorkloadSpec, network_mode: str) -> dict[str, Any]:
+def container_config(spec: WorkloadSpec, network_mode: str, deployment: str = "") -> dict[str, Any]:
     """The engine's create request for ``spec``, joining ``network_mode`` (see ``network``): its ports
     published on 127.0.0.1 unless ``spec.publish`` is False (then none is, and the network is named in
-    a label for ``inspect`` to read the container's address on)."""
+    a label for ``inspect`` to read the container's address on); labelled ``deployment``'s when given."""
     env = {"HOME": TMP, **spec.env}  # the root file system is read-only
     for port in spec.ports:
         env[f"PORT_{port}"] = str(port)
@@ -118,6 +126,8 @@ def container_config(spec: WorkloadSpec, network_mode: str) -> dict[str, Any]:
     }
     if not spec.publish:
         config["Labels"][PRIVATE_NETWORK] = network_mode
+    if deployment:
+        config["Labels"][DEPLOYMENT] = deployment
     if spec.command:
         config["Cmd"] = list(spec.command)
     if spec.workdir:

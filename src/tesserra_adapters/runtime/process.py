@@ -53,6 +53,7 @@ from tesserra_adapters.runtime.process_children import (
     exit_code,
     exited,
     kill_group,
+    kill_naming,
     process_start,
 )
 from tesserra_adapters.runtime.process_files import WorkloadFiles, WorkloadRecord
@@ -158,6 +159,8 @@ class ProcessRuntime(Freezing):
             except NotFound:
                 return
             await self._terminate(record, REMOVE_GRACE)
+            if self._sandbox is not None:  # what a server that died mid-launch started but never recorded
+                await asyncio.to_thread(kill_naming, self._files.folder(workload_id))
             shutil.rmtree(self._files.folder(workload_id), ignore_errors=True)
             others = (r for r in self._files.records() if r.spec.owner == record.spec.owner)
             if self._sandbox is not None and record.uid is not None and next(others, None) is None:

@@ -61,6 +61,34 @@ def kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+SANDBOX_PROGRAMS = frozenset({"bwrap", "pasta", "passt", "pasta.avx2", "passt.avx2"})
+"""What ``kill_naming`` ends: the sandbox's own programs (a shell that merely names the folder is spared)."""
+
+
+def kill_naming(folder: Path) -> list[int]:
+    """SIGKILL every process (and its group) whose command line names ``folder``: bubblewrap (its binds
+    and working directory) and pasta (its pid file) of a workload whose pids were never recorded, as
+    when the server died mid-launch (bubblewrap then goes on at its block pipe's end of file). A
+    folder is a workload's own (a random id), so nothing else names it. The pids killed."""
+    marker = f"{folder}/".encode()
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline and Path(cmdline.partition(b"\0")[0].decode(errors="replace")).name in SANDBOX_PROGRAMS:
+            pid = int(entry.name)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getpgid(pid) == pid:  # bubblewrap leads its workload's group: the group goes with it
+                    os.killpg(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed
+
+
 class PipeChannel:
     """The stdio of a child process, one message per line."""
 

@@ -220,6 +220,16 @@ nodes = Table(
     Column("boot_id", String(64), nullable=True),
 )
 
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+"""One row: this deployment's id, made by the migration that made the table. Every node of a cluster
+shares it (one database); the Docker runtime labels its containers with it, so that deployments
+sharing an engine never take each other's containers for their own strays."""
+
 node_workloads = Table(
     "node_workloads",
     metadata,

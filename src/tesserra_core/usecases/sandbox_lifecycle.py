@@ -212,12 +212,19 @@ class SandboxLifecycle:
             if workload is not None and workload.state is WorkloadState.RUNNING:
                 return sandbox
             if workload is None:
-                return await self._settle(
-                    sandbox, SandboxState.ERROR, Cause.ERROR, detail="the workload is gone", workload_id=None
+                detail = (
+                    f"its workload {sandbox.workload_id} is gone from the {self.runtime.name} runtime: removed "
+                    "by something other than this deployment, which did not stop or delete the sandbox"
                 )
+                return await self._settle(sandbox, SandboxState.ERROR, Cause.ERROR, detail=detail, workload_id=None)
             code = workload.exit_code
             cause = Cause.OOM if code == OOM_EXIT else Cause.ERROR
-            return await self._settle(sandbox, SandboxState.ERROR, cause, detail=f"the workload exited (code {code})")
+            detail = (
+                f"its workload exited (code {code})"
+                if code is not None
+                else f"its workload is not running ({workload.state})"
+            )
+            return await self._settle(sandbox, SandboxState.ERROR, cause, detail=detail)
 
     # -- the work ---------------------------------------------------------------------------------
 

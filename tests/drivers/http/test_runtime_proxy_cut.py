@@ -194,18 +194,21 @@ async def test_a_client_that_goes_away_ends_its_exchange_with_the_sandbox(
     who = await accounts.tenant_owner()
     box, token = await _ready(client, who)
     watch = server.uc.runtime.watch
-    async with aiohttp.ClientSession() as browser:
-        stream = await browser.get(
-            f"http://127.0.0.1:{server.port}{PROXY}/{box['id']}/sse?n=100000&delay=0.05", headers={HEADER: token}
-        )
-        assert stream.status == 200
-        await stream.content.readline()
-        assert watch.open_connections(box["id"]) == 1
-        stream.close()  # the connection itself, mid-response
-    left = time.monotonic()
+    try:
+        async with aiohttp.ClientSession() as browser:
+            stream = await browser.get(
+                f"http://127.0.0.1:{server.port}{PROXY}/{box['id']}/sse?n=100000&delay=0.05", headers={HEADER: token}
+            )
+            assert stream.status == 200
+            await stream.content.readline()
+            assert watch.open_connections(box["id"]) == 1
+            stream.close()  # the connection itself, mid-response
+        left = time.monotonic()
 
-    async def ended() -> bool:
-        return watch.open_connections(box["id"]) == 0
+        async def ended() -> bool:
+            return watch.open_connections(box["id"]) == 0
 
-    await eventually(ended, within=CUT_WITHIN + 10)
-    assert time.monotonic() - left < CUT_WITHIN
+        await eventually(ended, within=CUT_WITHIN + 10)
+        assert time.monotonic() - left < CUT_WITHIN
+    finally:  # the session's server outlives the test, and the sandbox would outlive the server
+        await client.delete(f"/api/sandboxes/{box['id']}", headers=who.bearer)
