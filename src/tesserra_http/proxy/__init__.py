@@ -119,6 +119,7 @@ class ProxyEndpoint:
         except TesserraError as exc:
             await (deny(send, exc) if websocket else send_core_error(cast(LitestarSend, send), exc))
             return
+        self.uc.ports.tracer.annotate("tesserra.sandbox_id", target.sandbox_id)
         if exchanged and not websocket:
             await _exchange_for_cookie(scope, where, target, send)
             return
