@@ -108,6 +108,9 @@ class OtelTracer:
     def request_id(self, request_id: str) -> None:
         trace.get_current_span().set_attribute(REQUEST_ID, request_id)
 
+    def annotate(self, key: str, value: Attribute) -> None:
+        trace.get_current_span().set_attribute(key, value)
+
     def inject(self, carrier: MutableMapping[str, str]) -> None:
         W3C.inject(carrier)
 

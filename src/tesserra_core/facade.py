@@ -21,6 +21,7 @@ from tesserra_core.runners.provisioner import Provisioner
 from tesserra_core.runners.revocation_watcher import RevocationWatcher
 from tesserra_core.runners.sandbox_reaper import SandboxReaper
 from tesserra_core.runners.tool_servers import SharedToolAccounts, ToolLimits, ToolServers
+from tesserra_core.runners.workload_watch import WorkloadWatch
 from tesserra_core.usecases.agent_loop import AgentLoop
 from tesserra_core.usecases.agent_tools import InstallationTools, builtin_tools
 from tesserra_core.usecases.agents import AgentDirectory, Agents, agents
@@ -121,17 +122,19 @@ class UseCases:
     retry_billing_events: RetryEvents
     reconcile_workloads: ReconcileWorkloads
     heartbeat: NodeHeartbeat
+    workload_watch: WorkloadWatch
 
     @contextlib.asynccontextmanager
     async def running(self, *, guest: bool = False) -> AsyncIterator[None]:
         """The background runners for the life of the block, started in order and stopped in reverse:
-        the revocation watcher, the node's heartbeat, housekeeping, billing retries, the provisioner,
-        the sandbox reaper and reconciler, the warm pool, the tool servers.
+        the revocation watcher, the node's heartbeat, the workload watch, housekeeping, billing retries,
+        the provisioner, the sandbox reaper and reconciler, the warm pool, the tool servers.
 
         Once across the cluster, each under its lease: housekeeping, billing retries, the
         provisioner's reconciling, the sandbox reaper and reconciler (which also reaps dead nodes'
         workloads). In every process, on its own work: the revocation watcher (its caches, its key
-        usage, its in-process rate counters), the heartbeat, the provisioner's work for the requests
+        usage, its in-process rate counters), the heartbeat, the workload watch (its node's workloads'
+        own changes reach the shared state), the provisioner's work for the requests
         it took, the warm pool (its workloads), the tool servers (the sessions it holds).
 
         Every driver enters this once. A server runs them all; a ``guest`` (the MCP stdio command,
@@ -147,6 +150,7 @@ class UseCases:
                 await self.conversations.repair()
                 stack.push_async_callback(self.conversations.board.aclose)
                 await stack.enter_async_context(self.heartbeat.running())
+                await stack.enter_async_context(self.workload_watch.running())
                 await stack.enter_async_context(self.housekeeping.running())
                 await stack.enter_async_context(self.retry_billing_events.running())
                 await stack.enter_async_context(self.provisioner.running())
@@ -201,7 +205,7 @@ def use_cases(
     others_alive = _others_alive(p, node_dead_after)
     provisioner = Provisioner(p.uow, p.runtime, p.clock, lease=lease, others_alive=others_alive)
     pool = SandboxPool(p.runtime, sandbox_pool_size, p.ids.new(), p.http_probe)
-    lifecycle = SandboxLifecycle(p.uow, p.runtime, p.clock, pool)
+    lifecycle = SandboxLifecycle(p.uow, p.runtime, p.clock, pool, nodes=p.nodes, node_id=p.node_id)
     shared = shared_tools(p)
     limits = tool_limits or ToolLimits()
     tool_servers = ToolServers(
@@ -301,6 +305,7 @@ def use_cases(
         retry_billing_events=RetryEvents(p.uow, billing.process, p.clock, lease=lease),
         reconcile_workloads=ReconcileWorkloads(p.runtime),
         heartbeat=heartbeat,
+        workload_watch=WorkloadWatch(p.nodes, p.runtime, p.uow, lifecycle, p.node_id),
     )
     return _traced(built) if p.tracer.enabled else built
 

@@ -49,6 +49,9 @@ class Recording:
     def request_id(self, request_id: str) -> None:
         return None
 
+    def annotate(self, key: str, value: Attribute) -> None:
+        return None
+
     def inject(self, carrier: MutableMapping[str, str]) -> None:
         return None
 

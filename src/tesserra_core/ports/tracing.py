@@ -43,6 +43,11 @@ class Tracer(Protocol):
         """The current request's id, set on its span and on every span started under it."""
         ...
 
+    def annotate(self, key: str, value: Attribute) -> None:
+        """Set ``key`` on the current span (a driver naming what the request acted on once it knows it,
+        as the sandbox proxy names its sandbox). Nothing outside a span, or with tracing off."""
+        ...
+
     def inject(self, carrier: MutableMapping[str, str]) -> None:
         """Set the current span's W3C trace context (``traceparent``, and ``tracestate`` if any) in
         ``carrier``, the headers of a call this process makes, so that the server called continues
@@ -78,6 +83,9 @@ class NoTracer:
         yield _NO_SPAN
 
     def request_id(self, request_id: str) -> None:
+        return None
+
+    def annotate(self, key: str, value: Attribute) -> None:
         return None
 
     def inject(self, carrier: MutableMapping[str, str]) -> None:

@@ -26,6 +26,7 @@ from tesserra_core.domain.sandboxes import (
     step,
 )
 from tesserra_core.errors import Conflict, describe, found
+from tesserra_core.ports.nodes import Nodes, NoNodes
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec, WorkloadState
 from tesserra_core.ports.system import Clock
@@ -66,12 +67,22 @@ def workload_spec(sandbox: Sandbox) -> WorkloadSpec:
 
 class SandboxLifecycle:
     def __init__(
-        self, uow: UnitOfWorkFactory, runtime: ContainerRuntime, clock: Clock, pool: SandboxPool | None = None
+        self,
+        uow: UnitOfWorkFactory,
+        runtime: ContainerRuntime,
+        clock: Clock,
+        pool: SandboxPool | None = None,
+        *,
+        nodes: Nodes | None = None,
+        node_id: str = "",
     ) -> None:
         self.uow = uow
         self.runtime = runtime
         self.clock = clock
         self.pool = pool
+        self.nodes = nodes or NoNodes()
+        """Where a workload this node's runtime cannot see is looked up: another live node's is left to it."""
+        self.node_id = node_id
         """Warm workloads a create claims when its template matches (off without one)."""
         self.reads = SandboxReads(uow, clock)
         """What the proxy checks requests against; told of every change this worker commits."""
@@ -204,13 +215,16 @@ class SandboxLifecycle:
 
     async def check(self, sandbox: Sandbox) -> Sandbox:
         """A running or paused sandbox whose workload has gone or exited moves to ``error`` (``oom`` when
-        the kernel killed it)."""
+        the kernel killed it). A workload out of this node's sight that another node recorded is that
+        node's to check, not gone."""
         if sandbox.state not in (SandboxState.RUNNING, SandboxState.PAUSED):
             return sandbox
         async with self._locks.hold(sandbox.id):
             workload = await self._workload(sandbox)
             if workload is not None and workload.state is WorkloadState.RUNNING:
                 return sandbox
+            if workload is None and await self._on_another_node(sandbox):
+                return sandbox  # its node watches it (``WorkloadWatch``); if that node dies, ``lost``
             if workload is None:
                 detail = (
                     f"its workload {sandbox.workload_id} is gone from the {self.runtime.name} runtime: removed "
@@ -266,6 +280,13 @@ class SandboxLifecycle:
         if sandbox.workload_id is None:
             return None
         return await self.runtime.inspect(sandbox.workload_id)
+
+    async def _on_another_node(self, sandbox: Sandbox) -> bool:
+        """Whether the sandbox's workload is recorded as another node's (which this runtime cannot see)."""
+        if sandbox.workload_id is None:
+            return False
+        record = await self.nodes.workload(sandbox.workload_id)
+        return record is not None and record.node_id != self.node_id
 
     async def _remove_workloads(self, sandbox_id: str) -> None:
         owner = owner_of(sandbox_id)

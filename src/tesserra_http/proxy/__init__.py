@@ -126,6 +126,7 @@ class ProxyEndpoint:
         except TesserraError as exc:
             await send_core_error(cast(LitestarSend, send), exc)
             return
+        self.uc.ports.tracer.annotate("tesserra.sandbox_id", target.sandbox_id)
         if exchanged:
             await _exchange_for_cookie(scope, where, target, send)
             return
@@ -153,6 +154,7 @@ class ProxyEndpoint:
         except TesserraError as exc:
             await deny(send, exc)
             return
+        self.uc.ports.tracer.annotate("tesserra.sandbox_id", target.sandbox_id)
         headers = self._to_sandbox(scope, target, websocket=True)
         accepted = _Recorded(send, "websocket.accept")
         cutter = _Cutter()

@@ -104,15 +104,29 @@ class ProxyEntry:
             request_scope_var.reset(scope_token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request id as for HTTP: on its log lines, its span and a refusal's body, and answered
+        on the handshake's response."""
+        request_id = incoming_request_id(scope)  # type: ignore[arg-type]
+        token = request_id_var.set(request_id)
+        self.tracer.request_id(request_id)
+        own = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] in ("websocket.accept", "websocket.http.response.start"):
+                message["headers"] = [*message.get("headers", ()), own]
+            await send(message)
+
         try:
             if not _valid_host(scope):
-                await deny(send, ValidationFailed("Invalid host header"))
+                await deny(send_with_id, ValidationFailed("Invalid host header"))
                 return
-            await self.endpoint.websocket(scope, receive, send)
+            await self.endpoint.websocket(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error")
             with contextlib.suppress(Exception):  # already closed, or the client gone
                 await send({"type": "websocket.close", "code": INTERNAL_ERROR})
+        finally:
+            request_id_var.reset(token)
 
 
 def _valid_host(scope: Scope) -> bool:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -257,4 +258,51 @@ async def test_the_sandbox_proxy_carries_the_requests_span_to_the_sandbox(
     root = _one(spans, "GET /api/runtime/proxy")
     assert (root["trace"], root["parent"]) == (trace_id, caller)
     assert received == [f"00-{trace_id}-{root['id']}-01"]  # one: the client's own was replaced
+    await http.delete(f"/api/sandboxes/{box['id']}", headers=owner.bearer)
+
+
+async def test_a_relayed_websocket_is_one_span_with_its_sandbox_close_code_and_bytes(
+    http: httpx.AsyncClient, traced_server: LiveServer, collector: Collector
+) -> None:
+    """One span for the WebSocket's life, never one per frame: the client's trace continued, the route
+    template, the sandbox, the handshake's status, the close code and side, the messages and bytes each way.
+    A refused upgrade is a span too, with the refusal's status."""
+    owner = await Accounts(traced_server.uc).tenant_owner("WebSockets")
+    box = await make_sandbox(http, owner)
+    token = (await mint(http, owner, box["id"]))["token"]
+    assert (await until_served(http, f"{PROXY}/{box['id']}/", {HEADER: token})).status_code == 200
+    url = f"ws://127.0.0.1:{traced_server.port}{PROXY}/{box['id']}/ws"
+    trace_id, caller = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    mine, refused_id = f"ws-{uuid.uuid4().hex}", f"ws-refused-{uuid.uuid4().hex}"
+    sent = {HEADER: token, "X-Request-Id": mine, "traceparent": f"00-{trace_id}-{caller}-01"}
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, headers=sent) as ws:
+            assert ws._response.headers["x-request-id"] == mine
+            for i in range(20):
+                await ws.send_str(f"hello {i:02d}")  # 8 bytes each
+                assert (await ws.receive(timeout=10)).data == f"hello {i:02d}"
+            await ws.send_bytes(b"\x00\x01\x02")
+            assert (await ws.receive(timeout=10)).data == b"\x00\x01\x02"
+            await ws.send_str("close:4001")  # 10 bytes; the sandbox closes with 4001
+            closing = await ws.receive(timeout=10)
+            assert closing.type is aiohttp.WSMsgType.CLOSE
+            assert closing.data == 4001
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url, headers={"X-Request-Id": refused_id})
+        assert refused.value.status == 401
+
+    spans = await collector.tree_of(mine, until="WS /api/runtime/proxy")
+    span = _one(spans, "WS /api/runtime/proxy")
+    assert (span["trace"], span["parent"]) == (trace_id, caller)
+    a = span["attributes"]
+    assert a["http.route"] == "/api/runtime/proxy"
+    assert a["tesserra.sandbox_id"] == box["id"]
+    assert a["http.response.status_code"] == 101
+    assert (a["tesserra.websocket.close_code"], a["tesserra.websocket.closed_by"]) == (4001, "server")
+    assert (a["tesserra.websocket.messages_received"], a["tesserra.websocket.bytes_received"]) == (22, 20 * 8 + 3 + 10)
+    assert (a["tesserra.websocket.messages_sent"], a["tesserra.websocket.bytes_sent"]) == (21, 20 * 8 + 3)
+    assert len(spans) < 21, [s["name"] for s in spans]  # 43 frames relayed, no span of their own
+    refusal = _one(await collector.tree_of(refused_id, until="WS /api/runtime/proxy"), "WS /api/runtime/proxy")
+    assert refusal["attributes"]["http.response.status_code"] == 401
+    assert "tesserra.sandbox_id" not in refusal["attributes"]
     await http.delete(f"/api/sandboxes/{box['id']}", headers=owner.bearer)
