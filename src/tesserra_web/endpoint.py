@@ -39,6 +39,15 @@ def _security_headers(nonce: str) -> list[tuple[bytes, bytes]]:
     ]
 
 
+PAGE_MAY_SET = frozenset({b"referrer-policy"})
+"""Defaults a page may replace with a stricter one of its own (an invitation's page, the redirect that opens
+a sandbox's proxy): a browser reads the last Referrer-Policy it is sent, so the default must not follow."""
+
+
+def _applies(name: bytes, own: set[bytes]) -> bool:
+    return name not in PAGE_MAY_SET or name not in own
+
+
 class ConsoleEndpoint:
     """An ASGI app serving the console's pages; mount it at ``CONSOLE_PATH``."""
 
@@ -59,7 +68,8 @@ class ConsoleEndpoint:
 
         async def send_secured(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
+                own = {name.lower() for name, _ in message.get("headers", ())}
+                message["headers"] = [*message.get("headers", ()), *(h for h in headers if _applies(h[0], own))]
             await send(message)
 
         await (await self._built())(scope, receive, send_secured)
