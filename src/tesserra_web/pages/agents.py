@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
 from tesserra_core.usecases.agents import AgentChanges, AgentDetailView, AgentFilter, NewAgent
+from tesserra_web.pages import agent_installation_tools as installation_tools
 from tesserra_web.web import Console, Pager, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -65,7 +66,11 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
         return list((await console.uc.agents.verticals(PageRequest(limit=500))).items)
 
     async def _list(
-        request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
+        request: AnyRequest,
+        status: int = 200,
+        error: str | None = None,
+        typed: Mapping[str, str] = {},
+        picked: list[dict[str, str]] | None = None,
     ) -> Template:
         session, actor = await console.signed_in(request)
         pager = Pager.of(request)
@@ -83,10 +88,17 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             verticals=await _verticals(),
             filters={"vertical": vertical or ""},
             form={k: "" for k in FIELDS} | dict(typed),
+            installation_tools=await installation_tools.offered(console.uc, actor, []),
+            picked=installation_tools.values(picked or []),
         )
 
     async def _agent(
-        request: AnyRequest, agent_id: str, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
+        request: AnyRequest,
+        agent_id: str,
+        status: int = 200,
+        error: str | None = None,
+        typed: Mapping[str, str] = {},
+        picked: list[dict[str, str]] | None = None,
     ) -> Template:
         session, actor = await console.signed_in(request)
         agent = await console.uc.agents.get_private(actor, agent_id)
@@ -100,6 +112,8 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
             agent=agent,
             verticals=await _verticals(),
             form=dict(typed) or form_of(agent),
+            installation_tools=await installation_tools.offered(console.uc, actor, agent.installation_tools),
+            picked=installation_tools.values(agent.installation_tools if picked is None else picked),
         )
 
     @get("/agents")
@@ -109,13 +123,15 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
     @post("/agents")
     async def create_agent(request: AnyRequest) -> Template | Redirect:
         _, actor = await console.signed_in(request)
-        typed = typed_fields(await request.form())
+        form = await request.form()
+        typed, picked = typed_fields(form), installation_tools.chosen(form)
+        body = agent_body(typed) | {installation_tools.FIELD: picked}
         try:
-            created = await console.uc.agents.create_private(actor, msgspec.convert(agent_body(typed), NewAgent))
+            created = await console.uc.agents.create_private(actor, msgspec.convert(body, NewAgent))
         except msgspec.ValidationError as exc:
-            return await _list(request, 400, f"this agent cannot be made: {exc}", typed)
+            return await _list(request, 400, f"this agent cannot be made: {exc}", typed, picked)
         except REFUSED as exc:
-            return await _list(request, exc.status, exc.message, typed)
+            return await _list(request, exc.status, exc.message, typed, picked)
         return back_to(href(f"/agents/{created.id}"))
 
     @get("/agents/{agent_id:str}")
@@ -125,14 +141,16 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
     @post("/agents/{agent_id:str}")
     async def update_agent(request: AnyRequest, agent_id: FromPath[str]) -> Template | Redirect:
         _, actor = await console.signed_in(request)
-        typed = typed_fields(await request.form())
+        form = await request.form()
+        typed, picked = typed_fields(form), installation_tools.chosen(form)
+        body = agent_body(typed) | {installation_tools.FIELD: picked}  # none checked: none kept
         try:
-            changes = msgspec.convert(agent_body(typed), AgentChanges)
+            changes = msgspec.convert(body, AgentChanges)
             await console.uc.agents.update_private(actor, agent_id, changes)
         except msgspec.ValidationError as exc:
-            return await _agent(request, agent_id, 400, f"this agent cannot be saved: {exc}", typed)
+            return await _agent(request, agent_id, 400, f"this agent cannot be saved: {exc}", typed, picked)
         except REFUSED as exc:
-            return await _agent(request, agent_id, exc.status, exc.message, typed)
+            return await _agent(request, agent_id, exc.status, exc.message, typed, picked)
         return back_to(href(f"/agents/{agent_id}"))
 
     @post("/agents/{agent_id:str}/delete")
