@@ -283,7 +283,7 @@ def _actions(console: Console) -> list[HTTPRouteHandler]:
             minted = await console.uc.runtime.mint_token(actor, sandbox_id, ports, None, _origin(request))
         except _REFUSED as exc:
             return await _detail(console, request, sandbox_id, exc.status, exc.message)
-        url = minted.proxy_url if port is None else port_url(minted.proxy_url, sandbox_id, port)
+        url = minted.proxy_url if port is None else port_url(minted.proxy_url, minted.sandbox_id, port)
         opened = back_to(f"{url}?{urlencode({TOKEN_QUERY: minted.token})}")
         opened.headers["Referrer-Policy"] = "no-referrer"
         return opened
