@@ -19,9 +19,9 @@ NONCE = "tesserra.console.nonce"
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Any]
 PAGE_MAY_SET = frozenset({b"referrer-policy"})
-"""Security headers a page may set itself, which the endpoint then leaves alone (the invitation page sends
-no referrer at all). Sent twice, the last Referrer-Policy a browser knows wins: the console's default,
-appended after the page's, would override it."""
+"""Security headers a page may set itself, which the endpoint then leaves alone (the invitation page and the
+redirect that opens a sandbox's proxy send no referrer at all). Sent twice, the last Referrer-Policy a
+browser knows wins: the console's default, appended after the page's, would override it."""
 
 
 def content_security_policy(nonce: str) -> str:

@@ -1,6 +1,7 @@
 """Sandboxes in a real browser, with the keyboard only: an owner fills the create form and submits it with
-Enter, tabs to Pause, Resume and Delete on the sandbox's page and presses Enter on each; "open" takes the
-browser to the proxied sandbox (its token exchanged for the proxy's own cookie, never kept in the page).
+Enter, tabs to Pause, Resume and Delete on the sandbox's page and presses Enter on each; "open" on a port takes a
+new tab to the proxied sandbox (its token exchanged for the proxy's own cookie, never kept in the page; no
+Referer and no opener).
 Every page visited is checked for CSP violations and off-host requests, and measured against the budgets."""
 
 from __future__ import annotations
@@ -67,9 +68,22 @@ async def test_create_and_act_on_a_sandbox_with_the_keyboard(tab: Tab, people: A
     assert await _state(page) == "running"
     assert await tab.csp_violations() == []
 
-    await _press(page, "action-open")  # to the proxy: the token in the URL once, then its cookie
-    assert page.url == f"{tab.origin}/api/runtime/proxy/{path.rsplit('/', 1)[1]}/"
-    assert "Directory listing" in await page.content()
+    # to the proxy in a new tab: the token in the URL once, then its cookie; no Referer, no opener
+    referers: list[str | None] = []
+    page.context.on(
+        "request", lambda r: referers.append(r.headers.get("referer")) if "/api/runtime/proxy/" in r.url else None
+    )
+    await _focus_by_keyboard(page, f"action-open-{PORT}")
+    async with page.context.expect_page() as opening:
+        await page.keyboard.press("Enter")
+    proxied = await opening.value
+    await proxied.wait_for_load_state()
+    assert proxied.url == f"{tab.origin}/api/runtime/proxy/{path.rsplit('/', 1)[1]}:{PORT}/"
+    assert "Directory listing" in await proxied.content()
+    assert await proxied.evaluate("window.opener") is None
+    assert len(referers) >= 2  # the token's URL, then the same URL without it
+    assert referers == [None] * len(referers), referers
+    assert page.url.endswith(path)  # the console's tab stays where it was
     cookies = await page.context.cookies()
     proxy = [c for c in cookies if c["name"] == "tesserra_proxy"]
     assert proxy

@@ -21,6 +21,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from tesserra_core.domain.agents import InstallationToolRef
 from tesserra_core.domain.identity import Principal
 from tesserra_core.domain.paging import Page, PageRequest
 from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
@@ -33,6 +34,7 @@ from tesserra_core.usecases.agents import (
     AgentOwner,
     NewAgent,
 )
+from tesserra_web.pages import agent_installation_tools as installation_tools
 from tesserra_web.web import Console, Pager, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -89,14 +91,32 @@ class AgentPages:
     def typed(self, form: Mapping[str, Any]) -> dict[str, str]:
         return {k: str(form.get(k, "")) for k in FIELDS}
 
-    def body(self, typed: Mapping[str, str]) -> dict[str, Any]:
-        """What was typed as the REST body."""
+    def picked(self, form: Any) -> list[dict[str, str]]:
+        """The installation tools checked (none checked: none kept)."""
+        return installation_tools.chosen(form)
+
+    def body(self, typed: Mapping[str, str], picked: list[dict[str, str]]) -> dict[str, Any]:
+        """What was typed and checked as the REST body."""
         return {
             "name": typed["name"],
             "vertical": typed["vertical"],
             "description": typed["description"],
             "instructions": typed["instructions"],
             "tools": _tools(typed["tools"]),
+            installation_tools.FIELD: picked,
+        }
+
+    async def tool_boxes(
+        self,
+        console: Console,
+        actor: Principal,
+        current: list[InstallationToolRef],
+        picked: list[dict[str, str]] | None,
+    ) -> dict[str, Any]:
+        """What the form offers of the tenant's installations' tools, and which boxes are checked."""
+        return {
+            "installation_tools": await installation_tools.offered(console.uc, actor, current),
+            "picked": installation_tools.values(current if picked is None else picked),
         }
 
     def form_of(self, agent: AgentDetailView) -> dict[str, str]:
@@ -131,10 +151,16 @@ class PlatformAgentPages(AgentPages):
     def typed(self, form: Mapping[str, Any]) -> dict[str, str]:
         return super().typed(form) | {k: str(form.get(k, "")).strip() for k in PLATFORM_FIELDS}
 
-    def body(self, typed: Mapping[str, str]) -> dict[str, Any]:
-        """The private agent's body, the id and model when typed, its sampling and limits."""
+    def picked(self, form: Any) -> list[dict[str, str]]:
+        return []
+
+    def body(self, typed: Mapping[str, str], picked: list[dict[str, str]]) -> dict[str, Any]:
+        """The private agent's body but installation tools (the platform has no installations), the id
+        and model when typed, its sampling and limits."""
+        body = super().body(typed, picked)
+        del body[installation_tools.FIELD]
         return (
-            super().body(typed)
+            body
             | {k: typed[k] for k in ("id", "model") if typed.get(k)}
             | {
                 "sampling": {k: _number(typed[k]) for k in SAMPLING if typed.get(k)},
@@ -151,6 +177,15 @@ class PlatformAgentPages(AgentPages):
             | sampling
             | {k: str(getattr(agent.limits, k)) for k in LIMITS}
         )
+
+    async def tool_boxes(
+        self,
+        console: Console,
+        actor: Principal,
+        current: list[InstallationToolRef],
+        picked: list[dict[str, str]] | None,
+    ) -> dict[str, Any]:
+        return {}
 
     async def listed(
         self, console: Console, request: AnyRequest, actor: Principal, pager: Pager
@@ -170,7 +205,11 @@ def routes(console: Console, kind: AgentPages) -> list[HTTPRouteHandler]:
         return list((await console.uc.agents.verticals(PageRequest(limit=500))).items)
 
     async def _list(
-        request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
+        request: AnyRequest,
+        status: int = 200,
+        error: str | None = None,
+        typed: Mapping[str, str] = {},
+        picked: list[dict[str, str]] | None = None,
     ) -> Template:
         session, actor = await console.signed_in(request)
         pager = Pager.of(request)
@@ -188,10 +227,16 @@ def routes(console: Console, kind: AgentPages) -> list[HTTPRouteHandler]:
             verticals=await _verticals(),
             filters=filters,
             form=kind.empty_form() | dict(typed),
+            **await kind.tool_boxes(console, actor, [], picked),
         )
 
     async def _agent(
-        request: AnyRequest, agent_id: str, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
+        request: AnyRequest,
+        agent_id: str,
+        status: int = 200,
+        error: str | None = None,
+        typed: Mapping[str, str] = {},
+        picked: list[dict[str, str]] | None = None,
     ) -> Template:
         session, actor = await console.signed_in(request)
         agent = await cases.get(actor, agent_id)
@@ -206,6 +251,7 @@ def routes(console: Console, kind: AgentPages) -> list[HTTPRouteHandler]:
             agent=agent,
             verticals=await _verticals(),
             form=dict(typed) or kind.form_of(agent),
+            **await kind.tool_boxes(console, actor, agent.installation_tools, picked),
         )
 
     @get(kind.base)
@@ -215,13 +261,14 @@ def routes(console: Console, kind: AgentPages) -> list[HTTPRouteHandler]:
     @post(kind.base)
     async def create_agent(request: AnyRequest) -> Template | Redirect:
         _, actor = await console.signed_in(request)
-        typed = kind.typed(await request.form())
+        form = await request.form()
+        typed, picked = kind.typed(form), kind.picked(form)
         try:
-            created = await cases.create(actor, msgspec.convert(kind.body(typed), NewAgent))
+            created = await cases.create(actor, msgspec.convert(kind.body(typed, picked), NewAgent))
         except msgspec.ValidationError as exc:
-            return await _list(request, 400, f"this agent cannot be made: {exc}", typed)
+            return await _list(request, 400, f"this agent cannot be made: {exc}", typed, picked)
         except REFUSED as exc:
-            return await _list(request, exc.status, exc.message, typed)
+            return await _list(request, exc.status, exc.message, typed, picked)
         return back_to(href(f"{kind.base}/{created.id}"))
 
     @get(kind.base + "/{agent_id:str}")
@@ -231,14 +278,15 @@ def routes(console: Console, kind: AgentPages) -> list[HTTPRouteHandler]:
     @post(kind.base + "/{agent_id:str}")
     async def update_agent(request: AnyRequest, agent_id: FromPath[str]) -> Template | Redirect:
         _, actor = await console.signed_in(request)
-        typed = kind.typed(await request.form())
+        form = await request.form()
+        typed, picked = kind.typed(form), kind.picked(form)
         try:
-            body = {k: v for k, v in kind.body(typed).items() if k != "id"}  # an agent's id never changes
+            body = {k: v for k, v in kind.body(typed, picked).items() if k != "id"}  # an agent's id never changes
             await cases.update(actor, agent_id, msgspec.convert(body, AgentChanges))
         except msgspec.ValidationError as exc:
-            return await _agent(request, agent_id, 400, f"this agent cannot be saved: {exc}", typed)
+            return await _agent(request, agent_id, 400, f"this agent cannot be saved: {exc}", typed, picked)
         except REFUSED as exc:
-            return await _agent(request, agent_id, exc.status, exc.message, typed)
+            return await _agent(request, agent_id, exc.status, exc.message, typed, picked)
         return back_to(href(f"{kind.base}/{agent_id}"))
 
     @post(kind.base + "/{agent_id:str}/delete")

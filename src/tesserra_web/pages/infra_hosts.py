@@ -1,6 +1,6 @@
-"""Infra SSH hosts and runs (uc.infra_ssh, as /api/infra/ssh/hosts and /runs): the inventory, one host with
-its named actions and a form to run each, the runs (from the audit, with exit status and output sizes) and
-one run with the head of its output."""
+"""Infra SSH hosts and runs (uc.infra_ssh, as /api/infra/ssh/hosts and /runs): one host with its named
+actions and a form to run each, the runs (from the audit, with exit status and output sizes) and one run
+with the head of its output. The inventory's list and its changes are infra_inventory's."""
 
 from __future__ import annotations
 
@@ -29,18 +29,11 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
 
 
 def _host_routes(console: Console) -> list[HTTPRouteHandler]:
-    @get("/infra/hosts")
-    async def hosts_page(request: AnyRequest) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.infra_ssh.list_hosts(operator(actor), pager.request)
-        return render(request, "infra_hosts.html", session=session, actor=actor, page=page, pager=pager)
-
     @get("/infra/hosts/{host_id:str}")
     async def host_page(request: AnyRequest, host_id: FromPath[str]) -> Template:
         return await host_detail(console, request, host_id)
 
-    return [hosts_page, host_page]
+    return [host_page]
 
 
 async def host_detail(

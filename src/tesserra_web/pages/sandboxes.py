@@ -1,7 +1,8 @@
 """Sandboxes: the tenant's list (state filter and page in the URL), a create form from a template (image or
 command, ports, env, clocks), and one sandbox with its state, clocks and events, its lifecycle actions (an
-action its state forbids shows the 409 naming the state), delete, and "open": a proxy token minted for this
-browser and spent once on the proxy URL, which exchanges it for its own path-scoped cookie."""
+action its state forbids shows the 409 naming the state), delete, and "open" for each declared port: a proxy
+token minted for this browser and spent once on the port's proxy URL in a new tab, which exchanges it for
+its own path-scoped HttpOnly cookie."""
 
 from __future__ import annotations
 
@@ -123,6 +124,22 @@ def _changes(form: Mapping[str, Any]) -> SandboxChanges:
         return msgspec.convert(body, SandboxChanges)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"these clocks cannot be set: {exc}", code="validation_failed") from None
+
+
+def _open_port(form: Mapping[str, Any]) -> int | None:
+    """The port the open form names (the use case refuses one the sandbox does not declare: 422)."""
+    raw = str(form.get("port", "")).strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 5:
+        raise ValidationFailed("port: a whole number 1-65535", code="invalid_port")
+    return int(raw)
+
+
+def port_url(proxy_url: str, sandbox_id: str, port: int) -> str:
+    """The proxy URL of one declared port, from the one the use case gives for the first: ``.../{id}/`` is
+    ``.../{id}:{port}/`` (the address the runtime proxy routes a non-first port at)."""
+    return f"{proxy_url.removesuffix(f'{sandbox_id}/')}{sandbox_id}:{port}/"
 
 
 def _origin(request: AnyRequest) -> str:
@@ -256,12 +273,19 @@ def _actions(console: Console) -> list[HTTPRouteHandler]:
 
     @post("/sandboxes/{sandbox_id:str}/open")
     async def open_sandbox(request: AnyRequest, sandbox_id: FromPath[str]) -> Template | Redirect:
-        """A token for this sandbox's declared ports (the default expiry), spent once on its proxy URL."""
+        """A token for one declared port (the form's ``port``; all of them, and the first one's URL, without
+        it) for the default expiry, spent once on its proxy URL: the page's form opens it in a new tab, and
+        this redirect sends no Referer on (the proxied code never learns the console's URL)."""
         _, actor = await console.signed_in(request)
         try:
-            minted = await console.uc.runtime.mint_token(actor, sandbox_id, None, None, _origin(request))
+            port = _open_port(await request.form())
+            ports = None if port is None else [port]
+            minted = await console.uc.runtime.mint_token(actor, sandbox_id, ports, None, _origin(request))
         except _REFUSED as exc:
             return await _detail(console, request, sandbox_id, exc.status, exc.message)
-        return back_to(f"{minted.proxy_url}?{urlencode({TOKEN_QUERY: minted.token})}")
+        url = minted.proxy_url if port is None else port_url(minted.proxy_url, minted.sandbox_id, port)
+        opened = back_to(f"{url}?{urlencode({TOKEN_QUERY: minted.token})}")
+        opened.headers["Referrer-Policy"] = "no-referrer"
+        return opened
 
     return [act, set_clocks, delete_sandbox, open_sandbox]

@@ -349,3 +349,49 @@ async def test_anonymous_sessions_one_address_can_open_are_bounded(clients, serv
     again = await keeper.get("/console/login")
     assert again.status_code == 200  # its session already exists: nothing new is opened
     assert (await ConsoleClient(clients()).get("/console/login")).status_code == 200
+
+
+def _nav_groups(page: httpx.Response) -> dict[str, list[str]]:
+    """The console nav's groups by name: each a list labelled by its name, holding its links' paths."""
+    nav = re.search(r'<nav aria-label="Console">(.*?)</nav>', page.text, re.S)
+    assert nav, page.text
+    groups = {}
+    for _key, name, body in re.findall(
+        r'<span class="nav-group-name" id="nav-([a-z]+)">([^<]+)</span>\s*<ul aria-labelledby="nav-\1">(.*?)</ul>',
+        nav.group(1),
+        re.S,
+    ):
+        groups[name] = re.findall(r'<li><a href="([^"]+)"', body)
+    assert sum(len(links) for links in groups.values()) == nav.group(1).count("<a "), nav.group(1)
+    return groups
+
+
+async def test_the_nav_is_grouped_and_shows_only_what_the_role_may_use(
+    console: ConsoleClient, accounts: Accounts
+) -> None:
+    owner = await accounts.tenant_owner()
+    await console.sign_in(owner.email, PASSWORD)
+    page = await console.get("/console/sandboxes")
+    assert _nav_groups(page) == {
+        "Project": ["/console/", "/console/projects", "/console/domains", "/console/mailboxes"],
+        "Tools": ["/console/marketplace", "/console/chat", "/console/agents"],
+        "Runtime": ["/console/sandboxes", "/console/containers"],
+        "Account": [
+            "/console/keys",
+            "/console/members",
+            "/console/billing",
+            "/console/tenants",
+            "/console/sessions",
+            "/console/password",
+        ],
+    }  # no Infra, no Admin: an owner who is no platform administrator
+    assert '<a href="/console/sandboxes" aria-current="page">' in page.text
+    assert page.text.count('aria-current="page"') == 1
+
+    viewer = ConsoleClient(console.http)
+    await viewer.sign_in((await accounts.member(owner.tenant_id, Role.VIEWER)).email, PASSWORD)
+    seen = _nav_groups(await viewer.get("/console/"))
+    assert "Infra" not in seen
+    assert "Admin" not in seen
+    assert "/console/billing" not in seen["Account"]  # billing:read is not a viewer's
+    assert "/console/sessions" in seen["Account"]

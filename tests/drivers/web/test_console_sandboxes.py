@@ -333,3 +333,52 @@ async def test_a_sandbox_in_a_transient_state_is_polled_until_it_settles(
     assert done.text.strip() == "running"
     assert (await console.get("/console/sandboxes/missing/status")).status_code == 404
     await server.uc.sandboxes.delete(await server.uc.authenticate(owner.access), sid)
+
+
+async def test_each_declared_port_opens_in_a_new_tab_with_its_own_token(
+    console: ConsoleClient, accounts: Accounts, server: LiveServer
+) -> None:
+    """One form per declared port, posting to a new tab without an opener; the redirect names that port's
+    proxy URL, sends no Referer on (one Referrer-Policy, the page's own: a browser reads the last one), and
+    its token opens that port only. An undeclared or malformed port is the page with the refusal."""
+    owner = await accounts.tenant_owner()
+    actor = await server.uc.authenticate(owner.access)
+    other_port = PORT + 1
+    box = await server.uc.sandboxes.create(
+        actor, NewSandbox(name="two-ports", command=COMMAND.split(), ports=[PORT, other_port])
+    )
+    await console.sign_in(owner.email, PASSWORD)
+    path = f"/console/sandboxes/{box.id}"
+    page = await console.get(path)
+    assert page.headers.get_list("referrer-policy") == ["same-origin"]
+    for port in (PORT, other_port):
+        form = re.search(rf'<form [^>]*id="open-{port}"[^>]*>', page.text)
+        assert form, page.text
+        assert 'target="_blank"' in form.group(0)
+        assert 'rel="noopener"' in form.group(0)
+        assert f'name="port" value="{port}"' in page.text
+
+    opened = await console.post(f"{path}/open", {"port": str(other_port)})
+    assert opened.status_code == 303, opened.text
+    assert opened.headers.get_list("referrer-policy") == ["no-referrer"]
+    target = httpx.URL(opened.headers["location"])
+    assert target.path == f"/api/runtime/proxy/{box.id}:{other_port}/"
+    exchanged = await console.http.get(str(target))
+    assert exchanged.status_code == 303  # the token is good for this port's URL: spent for its cookie
+    assert "tesserra_proxy=" in exchanged.headers.get("set-cookie", "")
+    token = target.params["tesserra_proxy_token"]
+    first = await console.http.get(f"/api/runtime/proxy/{box.id}/?tesserra_proxy_token={token}")
+    assert first.status_code in (401, 403), first.status_code  # and for that port only
+
+    for typed, status, message in (("9", 422, "ports must be among the declared ports"), ("80a", 400, "port: a whole")):
+        refused = await console.post(f"{path}/open", {"port": typed})
+        assert refused.status_code == status, (typed, refused.text)
+        assert message in refused.text
+        assert 'role="alert"' in refused.text
+    assert (await console.post(f"{path}/open", {"port": str(PORT)}, csrf=None)).status_code == 403
+
+    stranger = ConsoleClient(console.http)
+    await stranger.sign_in((await accounts.tenant_owner()).email, PASSWORD)
+    await stranger.get("/console/sandboxes")
+    assert (await stranger.post(f"{path}/open", {"port": str(PORT)})).status_code == 404
+    await server.uc.sandboxes.delete(actor, box.id)
