@@ -25,6 +25,17 @@ def proc_cpu(pid: int) -> float:
     return (utime + stime) / CLK_TCK
 
 
+def workers_cpu(pid: int) -> float:
+    """A prefork server's CPU: its supervisor's and its live workers' (its direct children; what a
+    worker starts, such as a process-runtime sandbox, is a grandchild and not counted)."""
+    total = proc_cpu(pid)
+    with suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with suppress(OSError):
+                total += proc_cpu(int(child))
+    return total
+
+
 def postgres_cpu() -> float:
     """Every postgres process's CPU, plus what exited backends left in their parent's cutime/cstime."""
     total = 0

@@ -201,10 +201,11 @@ class Serve:
             env["TESSERRA_METRICS_TOKEN"] = secrets.token_urlsafe(24)
         return cls(port, env, work / f"serve-{name}.log", email, password)
 
-    def start(self) -> tuple[subprocess.Popen[bytes], float]:
-        """A new server process, and the seconds from spawning it to the first 200 on /health."""
+    def start(self, *extra: str) -> tuple[subprocess.Popen[bytes], float]:
+        """A new server process (``extra``: more ``serve`` arguments, e.g. ``--workers 2``), and the
+        seconds from spawning it to the first 200 on /health."""
         t0 = time.perf_counter()
-        proc = spawn([*tesserra_cmd(), "serve", "--port", str(self.port)], self.env, self.log)
+        proc = spawn([*tesserra_cmd(), "serve", "--port", str(self.port), *extra], self.env, self.log)
         wait_ready(self.port, "/health", proc)
         return proc, time.perf_counter() - t0
 

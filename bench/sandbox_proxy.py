@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench.cpu import proc_cpu
+from bench.cpu import proc_cpu, workers_cpu
 from bench.harness import HOST, Serve, say
 from bench.load import Loader, choose_loader
 
@@ -175,20 +175,32 @@ async def idle_websockets(serve: Serve, path: str, token: str, n: int) -> int:
 
 
 def _loads(
-    kind: str, connections: int, seconds: float, where: tuple[str, int], path: str, headers: dict[str, str], pid: int
+    kind: str,
+    connections: int,
+    seconds: float,
+    where: tuple[str, int],
+    path: str,
+    headers: dict[str, str],
+    server_cpu: Callable[[], float],
 ) -> tuple[float, float, float]:
-    """p50 (ms), requests/s, and the server's CPU per request (ms: utime + stime of its process over
+    """p50 (ms), requests/s, and the server's CPU per request (ms: utime + stime of its processes over
     the run, robust where req/s drifts with a shared machine's load)."""
-    cpu = proc_cpu(pid)
+    cpu = server_cpu()
     load = Loader(kind, connections, 0.5, seconds, host=where[0]).measure(where[1], path, headers)
-    cpu = proc_cpu(pid) - cpu
+    cpu = server_cpu() - cpu
     if load.bad_status or load.socket_errors:
         raise SystemExit(f"{path}: {load.bad_status} non-2xx, {load.socket_errors} socket errors")
     return load.p50_ms, load.rps, cpu * 1000 / max(load.requests, 1)
 
 
 def latency_and_share(
-    serve: Serve, pid: int, direct: tuple[str, int], path: str, token: str, seconds: float, name: str
+    serve: Serve,
+    server_cpu: Callable[[], float],
+    direct: tuple[str, int],
+    path: str,
+    token: str,
+    seconds: float,
+    name: str,
 ) -> list[Verdict]:
     kind = choose_loader("auto")
     via = ((HOST, serve.port), f"{path}{ONE_KIB}", {HEADER: token})
@@ -198,8 +210,8 @@ def latency_and_share(
     cpu: list[float] = []
     for _ in range(3):
         for way, (where, target, headers) in (("direct", straight), ("proxy", via)):
-            single[way].append(_loads(kind, 1, seconds, where, target, headers, pid)[0])
-            _, served, per_request = _loads(kind, 32, seconds, where, target, headers, pid)
+            single[way].append(_loads(kind, 1, seconds, where, target, headers, server_cpu)[0])
+            _, served, per_request = _loads(kind, 32, seconds, where, target, headers, server_cpu)
             many[way].append(served)
             if way == "proxy":
                 cpu.append(per_request)
@@ -270,23 +282,45 @@ async def streams(serve: Serve, pid: int, path: str, token: str, args: argparse.
     return verdicts
 
 
+async def _echo_sandbox(
+    client: httpx.AsyncClient, serve: Serve, bearer: dict[str, str], name: str
+) -> tuple[str, str, str]:
+    """A running echo sandbox answering through the proxy: its id, a day's proxy token, its proxy path."""
+    template = echo_template(serve.env.get("TESSERRA_RUNTIME", "process"))
+    created = await client.post("/api/sandboxes", json=template, headers=bearer)
+    if created.status_code != 201 or created.json()["state"] != "running":
+        raise SystemExit(f"{name}: the echo sandbox: {created.status_code} {created.text[:300]}")
+    sid = created.json()["id"]
+    minted = await client.get(f"/api/runtime/proxy-auth/{sid}", params={"ttl_seconds": 86400}, headers=bearer)
+    token, path = minted.json()["token"], f"/api/runtime/proxy/{sid}"
+    for _ in range(500):
+        if (await client.get(f"{path}/", headers={HEADER: token})).status_code == 200:
+            break
+        await asyncio.sleep(0.02)
+    return sid, token, path
+
+
+async def measure_proxy_load(
+    serve: Serve, pid: int, bearer: dict[str, str], args: argparse.Namespace, name: str
+) -> list[Verdict]:
+    """The 1 KiB GET load only, on a prefork server (``serve --workers N``): its CPU is the
+    supervisor's and its workers'."""
+    async with httpx.AsyncClient(base_url=f"http://{HOST}:{serve.port}", timeout=60) as client:
+        sid, token, path = await _echo_sandbox(client, serve, bearer, name)
+        direct = upstream(serve, sid, 8000)
+        verdicts = latency_and_share(serve, lambda: workers_cpu(pid), direct, path, token, args.seconds, name)
+        await client.delete(f"/api/sandboxes/{sid}", headers=bearer)
+    return verdicts
+
+
 async def measure_proxy(
     serve: Serve, pid: int, bearer: dict[str, str], args: argparse.Namespace, name: str
 ) -> list[Verdict]:
     verdicts: list[Verdict] = []
-    template = echo_template(serve.env.get("TESSERRA_RUNTIME", "process"))
     async with httpx.AsyncClient(base_url=f"http://{HOST}:{serve.port}", timeout=60) as client:
-        created = await client.post("/api/sandboxes", json=template, headers=bearer)
-        if created.status_code != 201 or created.json()["state"] != "running":
-            raise SystemExit(f"{name}: the echo sandbox: {created.status_code} {created.text[:300]}")
-        sid = created.json()["id"]
-        minted = await client.get(f"/api/runtime/proxy-auth/{sid}", params={"ttl_seconds": 86400}, headers=bearer)
-        token, path = minted.json()["token"], f"/api/runtime/proxy/{sid}"
-        for _ in range(500):
-            if (await client.get(f"{path}/", headers={HEADER: token})).status_code == 200:
-                break
-            await asyncio.sleep(0.02)
-        verdicts += latency_and_share(serve, pid, upstream(serve, sid, 8000), path, token, args.seconds, name)
+        sid, token, path = await _echo_sandbox(client, serve, bearer, name)
+        direct = upstream(serve, sid, 8000)
+        verdicts += latency_and_share(serve, lambda: proc_cpu(pid), direct, path, token, args.seconds, name)
         verdicts += await streams(serve, pid, path, token, args, name)
         try:
             opened, grew = await peak_growth(pid, lambda: idle_websockets(serve, path, token, args.websockets))

@@ -2,7 +2,7 @@
 
 Run by hand (see bench/README.md, "Sandboxes and the runtime proxy"):
 
-    .venv/bin/python bench/sandboxes.py [--runs 15] [--no-docker] [--stream-mib 1024] [--websockets 1000]
+    .venv/bin/python bench/sandboxes.py [--runs 15] [--no-docker] [--stream-mib 1024] [--websockets 1000] [--workers N]
 
 It starts ``tesserra serve`` (SQLite) on the process runtime, and with Docker a second one on the
 Docker runtime, logs in as the bootstrap owner and measures, printing PASS or MISS per target of
@@ -14,7 +14,9 @@ issue 11:
 - pause and resume (POST /api/sandboxes/{id}/pause, /resume), p50 of each: under 50 ms;
 - the proxy (``sandbox_proxy.py``): a keep-alive 1 KiB GET through the proxy and direct to the
   workload's port, 32 concurrent clients each way, 1 GiB up and down with the server's RSS sampled,
-  a slow reader, and idle WebSockets held open;
+  a slow reader, and idle WebSockets held open; with ``--workers N`` (N > 1) the 1 KiB load again on
+  a server of its own started with ``tesserra serve --workers N``, as an operator runs it on N cores
+  (each PASS/MISS line names its configuration: one process or N workers);
 - the warm pool (``sandbox_pool.py``, a server of its own with ``TESSERRA_SANDBOX_POOL_SIZE=2``): a
   create whose template the pool holds, until its port answers through the proxy: under 60 ms.
 
@@ -40,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import HOST, Serve, request, say, stop_all
 from bench.sandbox_pool import measure_pool
-from bench.sandbox_proxy import ECHO, HEADER, measure_proxy
+from bench.sandbox_proxy import ECHO, HEADER, measure_proxy, measure_proxy_load
 
 BUSYBOX = "tesserra-test/busybox:latest"
 HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/www"]
@@ -59,11 +61,11 @@ def p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
-def start_server(work: Path, runtime: str, *, pool: int = 0) -> tuple[Serve, Any, dict[str, str]]:
-    name = f"{runtime}-pool" if pool else runtime
+def start_server(work: Path, runtime: str, *, pool: int = 0, workers: int = 1) -> tuple[Serve, Any, dict[str, str]]:
+    name = f"{runtime}-pool" if pool else runtime if workers <= 1 else f"{runtime}-{workers}-workers"
     serve = Serve.configure(name, f"sqlite+aiosqlite:///{work / f'{name}.db'}", work)
     serve.env.update(TESSERRA_RUNTIME=runtime, TESSERRA_LOG_LEVEL="WARNING", TESSERRA_SANDBOX_POOL_SIZE=str(pool))
-    proc, _ = serve.start()
+    proc, _ = serve.start(*(("--workers", str(workers)) if workers > 1 else ()))
     status, body = request(
         serve.port, "POST", "/api/auth/login", body={"email": serve.email, "password": serve.password}
     )
@@ -184,12 +186,25 @@ def judge_lifecycle(name: str, figures: dict[str, float], verdicts: list[Verdict
         )
 
 
+async def proxy_on_workers(work: Path, runtime: str, args: argparse.Namespace, label: str) -> list[Verdict]:
+    """With ``--workers N`` (N > 1): the proxy's 1 KiB load again, on a server started with
+    ``tesserra serve --workers N`` (its own database), as an operator runs it on an N-core machine."""
+    if args.pool_only or args.workers <= 1:
+        return []
+    stop_all()
+    serve, proc, bearer = start_server(work, runtime, workers=args.workers)
+    verdicts = await measure_proxy_load(serve, proc.pid, bearer, args, f"{label}, {args.workers} workers")
+    stop_all()
+    return verdicts
+
+
 async def process_runtime(work: Path, args: argparse.Namespace, verdicts: list[Verdict]) -> None:
     serve, proc, bearer = start_server(work, "process")
     template = {"name": "echo", "command": [str(ECHO)], "ports": [8000]}
     judge_lifecycle("process runtime", await lifecycle(serve, bearer, template, args.runs), verdicts)
     if not args.pool_only:
-        verdicts += await measure_proxy(serve, proc.pid, bearer, args, "process runtime")
+        verdicts += await measure_proxy(serve, proc.pid, bearer, args, "process runtime, 1 process")
+    verdicts += await proxy_on_workers(work, "process", args, "process runtime")
     stop_all()
     verdicts += await measure_pool(work, "process", template, args.runs, "process runtime")
 
@@ -209,7 +224,8 @@ async def docker_runtime(work: Path, args: argparse.Namespace, verdicts: list[Ve
         )
     )
     if not args.pool_only:
-        verdicts += await measure_proxy(serve, proc.pid, bearer, args, "Docker runtime")
+        verdicts += await measure_proxy(serve, proc.pid, bearer, args, "Docker runtime, 1 process")
+    verdicts += await proxy_on_workers(work, "docker", args, "Docker runtime")
     stop_all()
     verdicts += await measure_pool(work, "docker", template, args.runs, "Docker runtime")
 
@@ -240,5 +256,8 @@ if __name__ == "__main__":
     parser.add_argument("--websockets", type=int, default=1000, help="idle WebSockets held open")
     parser.add_argument("--seconds", type=float, default=3.0, help="per load run")
     parser.add_argument("--pool-only", action="store_true", help="skip the proxy load (lifecycle and pool only)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="N > 1: also measure the proxy load on `tesserra serve --workers N`"
+    )
     misses = asyncio.run(main(parser.parse_args()))
     say(f"{misses} target(s) missed")

@@ -97,6 +97,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         """Bytes received since the head opened: the head itself, or a little more (see on_headers_complete)."""
         self._refusal: _HeadRefused | None = None
+        self._idle_since: float | None = None
+        """When the connection's last response completed with no request after it (None while busy)."""
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        """One per connection, re-armed as it fires, in place of uvicorn's timer per response."""
         """Raised by a parser callback, answered when uvicorn reports the parser error it becomes."""
         self._app = self.app
         proxy = getattr(self.app, "proxy", None)
@@ -113,7 +117,45 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
         super().connection_lost(exc)
+
+    def _unset_keepalive_if_required(self) -> None:
+        # uvicorn cancels its keep-alive timer on every read and arms a new one after every response
+        # (a timer made and cancelled per request): here the connection is marked busy, and its one
+        # timer (``_check_keepalive``) judges the idle time when it fires.
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, but the keep-alive clock starts instead of a new timer
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._idle_since = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self._keepalive_timer is None:
+            self._keepalive_timer = self.loop.call_later(self.timeout_keep_alive, self._check_keepalive)
+
+    def _check_keepalive(self) -> None:
+        """Closes a connection idle (no byte since its last response) for ``timeout_keep_alive``."""
+        self._keepalive_timer = None
+        if self.transport.is_closing():
+            return
+        since = self._idle_since
+        if since is None:  # busy: the next response starts the clock again
+            return
+        left = since + self.timeout_keep_alive - self.loop.time()
+        if left <= 0:
+            self.transport.close()
+        else:
+            self._keepalive_timer = self.loop.call_later(left, self._check_keepalive)
 
     def data_received(self, data: bytes) -> None:
         if not self._head_open:  # a body: uvicorn's own path

@@ -74,3 +74,26 @@ async def test_a_kept_alive_connection_has_the_whole_timeout_for_each_head(tmp_p
             assert HEAD_TIMEOUT * 0.9 <= await _refused_for_slowness(reader, started) < HEAD_TIMEOUT + 5
         finally:
             writer.close()
+
+
+async def test_a_kept_alive_connection_closes_after_five_idle_seconds_however_long_it_was_busy(
+    tmp_path: Path,
+) -> None:
+    """One keep-alive timer per connection (re-armed as it fires) in place of uvicorn's per response:
+    a connection busy for longer than the keep-alive timeout is not closed under its requests, and
+    one idle for it is closed, measured from its last response."""
+    keep_alive = 5.0  # uvicorn's default, which tesserra serve keeps
+    async with serving(tmp_path) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        began = time.monotonic()
+        while time.monotonic() - began < keep_alive + 2:  # a request every 0.7 s, past the timeout
+            writer.write(request_head())
+            assert (await asyncio.wait_for(read_answer(reader), 10)).status == 200
+            await asyncio.sleep(0.7)
+        writer.write(request_head())
+        assert (await asyncio.wait_for(read_answer(reader), 10)).status == 200
+        last = time.monotonic()
+        assert await asyncio.wait_for(reader.read(1), keep_alive + 10) == b""  # closed by the server
+        idle = time.monotonic() - last
+        assert keep_alive - TIMER_SLACK <= idle < keep_alive + 2, idle
+        writer.close()

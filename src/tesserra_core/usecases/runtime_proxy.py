@@ -210,6 +210,13 @@ class OpenProxy:
     """Tokens whose signature was checked, by token AND the sandbox they were checked for (never by
     token alone: a token for A is looked up, and fails, as A's when presented for B). Only what the
     signature proves is kept; expiry, generation, epoch, revocation and port are checked on every use."""
+    _opened: dict[tuple[str, int | None, str | None], tuple[Sandbox, ProxyClaims | None, ProxyTarget]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """The last target answered per sandbox, port and token (None: own credentials), with the stored
+    sandbox and the claims it was checked against: a request checked against the very same stored
+    sandbox (the same read, ``SandboxReads``) and claims would pass the same checks to the same target
+    (all of them are of those two alone, the token's expiry aside, checked before on every use)."""
 
     async def __call__(
         self,
@@ -229,6 +236,10 @@ class OpenProxy:
         sandbox = await self.reads.get(tenant_id, sandbox_id)
         if sandbox is None:
             raise NotFound("no such sandbox", code="sandbox_not_found")
+        key = (sandbox_id, port, claims.token_id if claims is not None else None)
+        opened = self._opened.get(key)
+        if opened is not None and opened[0] is sandbox and opened[1] is claims and not once:
+            return opened[2]
         if claims is not None and (
             (claims.generation, claims.epoch) != (sandbox.generation, sandbox.proxy_epoch)
             or sandbox.revoked(claims.token_id)
@@ -247,7 +258,7 @@ class OpenProxy:
         if host_port is None:
             raise UpstreamFailed("the sandbox's port is not published", code="sandbox_unreachable")
         where = sandbox_id if port is None else f"{sandbox_id}:{port}"
-        return ProxyTarget(
+        target = ProxyTarget(
             sandbox_id=sandbox.id,
             tenant_id=sandbox.tenant_id,
             port=declared,
@@ -259,6 +270,10 @@ class OpenProxy:
             epoch=sandbox.proxy_epoch,
             token_id=claims.token_id if claims is not None else None,
         )
+        if len(self._opened) >= MAX_VERIFIED:
+            self._opened.clear()
+        self._opened[key] = (sandbox, claims, target)
+        return target
 
     def _claims(self, token: str, sandbox_id: str) -> ProxyClaims:
         key = (token, sandbox_id)

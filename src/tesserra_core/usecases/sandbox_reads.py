@@ -30,6 +30,10 @@ class SandboxReads:
         """The tenant's sandbox as stored at most ``FRESH`` seconds ago; None if it has none of that id
         (not kept: the next request reads again)."""
         now = self.clock.monotonic()
+        key = f"{tenant_id} {sandbox_id}"
+        kept = self._cache.get(key, now)
+        if kept is not None:  # nearly every request: no read to prepare
+            return kept
 
         async def read() -> Fresh[Sandbox]:
             async with self.uow(read_only=True) as uow:
@@ -39,7 +43,7 @@ class SandboxReads:
             return sandbox, now + FRESH, (_tag(sandbox_id),)
 
         try:
-            return await self._cache.fetch(f"{tenant_id} {sandbox_id}", now, read)
+            return await self._cache.fetch(key, now, read)
         except _Missing:
             return None
 

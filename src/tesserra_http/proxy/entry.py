@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from litestar._asgi.utils import is_valid_host
@@ -74,15 +74,16 @@ class ProxyEntry:
 
         await self._http(scope, receive, send_with_id, request_id, lambda: started)
 
-    async def direct(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def direct(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         """A plain HTTP request the server protocol hands over as it arrives (``protocol``), ``send``
-        being its uvicorn cycle's: the response goes straight onto the connection (``direct``)."""
+        being its uvicorn cycle's: the response goes straight onto the connection (``direct``). Not a
+        coroutine itself: it answers the one that handles the request (a frame less per request)."""
         scope["route_handler"] = self.route_handler
         scope["path_template"] = PROXY_PATH
         cycle: RequestResponseCycle = send.__self__  # type: ignore[attr-defined]
         request_id = incoming_request_id(scope)  # type: ignore[arg-type]
         direct = DirectSend(cycle, b"x-request-id: " + request_id.encode() + b"\r\n")
-        await self._http(scope, receive, direct, request_id, lambda: cycle.response_started)
+        return self._http(scope, receive, direct, request_id, lambda: cycle.response_started)
 
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, request_id: str, started: Callable[[], bool]

@@ -19,10 +19,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 """Plain ASGI (the proxy sends and receives messages of both protocols)."""
 
-WATCH_AFTER = 0.2
-"""Seconds into an exchange after which the client's going away is watched for (a task of its own):
-most exchanges end sooner, and need none."""
-
 
 def upstream_url(target: ProxyTarget, request_target: str, scheme: str = "http") -> str:
     """Always the sandbox's address from stored state; the request gives only the origin-form target."""
@@ -65,19 +61,10 @@ async def _until_disconnect(receive: Receive, body_done: asyncio.Event | None) -
             return
 
 
-async def forward(
-    pool: UpstreamPool,
-    target: ProxyTarget,
-    method: str,
-    request_target: str,
-    headers: Headers,
-    with_body: bool,
-    receive: Receive,
-    send: Send,
-) -> None:
-    """Raises ``UpstreamFailed`` (502 ``sandbox_unreachable``) when the sandbox cannot be reached before
-    any of its response was sent; later failures just end the response early. ``headers`` are the ones
-    for the sandbox (``headers.to_sandbox``)."""
+def _outgoing(
+    target: ProxyTarget, method: str, request_target: str, headers: Headers, with_body: bool, receive: Receive
+) -> tuple[bytes, AsyncIterator[list[bytes]] | None, asyncio.Event | None]:
+    """The request's head for the sandbox, and its body's pieces (with the event set once read) if any."""
     body_done: asyncio.Event | None = None
     body = None
     if with_body:
@@ -90,55 +77,68 @@ async def forward(
         head = request_head(method, request_target, target.host, target.host_port, headers)
     except ValueError as exc:
         raise ValidationFailed("the request cannot be forwarded as it is") from exc
-    me = asyncio.current_task()
-    assert me is not None
-    watching, gone = True, False
-    watcher: asyncio.Task[None] | None = None
+    return head, body, body_done
 
-    def client_gone(task: asyncio.Task[None]) -> None:
-        """The client went away (or its side failed): the exchange, running in this task, ends with it."""
-        nonlocal gone
+
+class _ClientWatch:
+    """Watches, once called (``WATCH_AFTER`` into the exchange), for the client's going away (or its
+    side failing): the exchange, running in ``task``, then ends with it."""
+
+    __slots__ = ("body_done", "gone", "receive", "task", "watcher", "watching")
+
+    def __init__(self, task: asyncio.Task[Any], receive: Receive, body_done: asyncio.Event | None) -> None:
+        self.task = task
+        self.receive = receive
+        self.body_done = body_done
+        self.watching = True
+        self.gone = False
+        self.watcher: asyncio.Task[None] | None = None
+
+    def __call__(self) -> None:
+        if self.watching:
+            self.watcher = asyncio.create_task(_until_disconnect(self.receive, self.body_done))
+            self.watcher.add_done_callback(self._client_gone)
+
+    def _client_gone(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
             return
         task.exception()  # retrieved: a failure of the client's side ends the exchange like a disconnect
-        if watching:
-            gone = True
-            me.cancel()
+        if self.watching:
+            self.gone = True
+            self.task.cancel()
 
-    def watch() -> None:
-        nonlocal watcher
-        if watching:
-            watcher = asyncio.create_task(_until_disconnect(receive, body_done))
-            watcher.add_done_callback(client_gone)
-
-    later = asyncio.get_running_loop().call_later(WATCH_AFTER, watch)
-    try:
-        await _exchange(pool, target, method, head, body, send)
-    except asyncio.CancelledError:
-        if gone and me.uncancel() == 0:  # the client's going, and nobody else's cancel
-            return
-        raise
-    finally:
-        watching = False
-        later.cancel()
-        if watcher is not None:
-            watcher.cancel()
+    def stop(self) -> None:
+        self.watching = False
+        if self.watcher is not None:
+            self.watcher.cancel()
 
 
-async def _exchange(
+async def forward(
     pool: UpstreamPool,
     target: ProxyTarget,
     method: str,
-    head: bytes,
-    body: AsyncIterator[list[bytes]] | None,
+    request_target: str,
+    headers: Headers,
+    with_body: bool,
+    receive: Receive,
     send: Send,
 ) -> None:
-    try:
-        conn, sender = await pool.request(target.host, target.host_port, head, body, head_only=method == "HEAD")
-    except (OSError, TimeoutError) as exc:
-        raise UpstreamFailed("the sandbox did not answer", code="sandbox_unreachable") from exc
+    """Raises ``UpstreamFailed`` (502 ``sandbox_unreachable``) when the sandbox cannot be reached before
+    any of its response was sent; later failures just end the response early. ``headers`` are the ones
+    for the sandbox (``headers.to_sandbox``). One coroutine from the request to the response's end
+    (no await chain below it but the pool's)."""
+    head, body, body_done = _outgoing(target, method, request_target, headers, with_body, receive)
+    me = asyncio.current_task()
+    assert me is not None
+    watch = _ClientWatch(me, receive, body_done)
+    pool.later.add(watch)
+    conn = sender = None
     whole = False
     try:
+        try:
+            conn, sender = await pool.request(target.host, target.host_port, head, body, head_only=method == "HEAD")
+        except (OSError, TimeoutError) as exc:
+            raise UpstreamFailed("the sandbox did not answer", code="sandbox_unreachable") from exc
         await send({"type": "http.response.start", "status": conn.status, "headers": to_client(conn.headers)})
         while True:
             try:
@@ -153,5 +153,12 @@ async def _exchange(
             if last:
                 break
         whole = True
+    except asyncio.CancelledError:
+        if watch.gone and me.uncancel() == 0:  # the client's going, and nobody else's cancel
+            return
+        raise
     finally:
-        pool.done(conn, sender, whole=whole)
+        if conn is not None:
+            pool.done(conn, sender, whole=whole)
+        pool.later.discard(watch)
+        watch.stop()

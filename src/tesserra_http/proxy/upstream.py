@@ -25,12 +25,17 @@ from collections.abc import AsyncIterator
 
 import httptools
 
+from tesserra_http.proxy.later import Later
+
 HIGH_WATER = 256 * 1024
 """Response bytes read from a sandbox and not yet handed to the client, above which reading pauses."""
 MAX_IDLE_PER_ADDRESS = 64
 CONNECT_TIMEOUT = 5.0
 KEEPALIVE = 30.0
 """Seconds an idle connection is kept."""
+WATCH_AFTER = 0.2
+"""Seconds into an exchange after which the client's going away is watched for (a task of its own,
+``forward``): most exchanges end sooner, and need none."""
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -248,6 +253,8 @@ class UpstreamPool:
         self._idle: dict[tuple[str, int], list[Connection]] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
+        self.later = Later(WATCH_AFTER)
+        """When the exchanges through this pool start watching for their client's going (``forward``)."""
 
     async def request(
         self, host: str, port: int, head: bytes, body: AsyncIterator[list[bytes]] | None, *, head_only: bool = False
@@ -334,6 +341,7 @@ class UpstreamPool:
 
     def close(self) -> None:
         self._closed = True
+        self.later.close()
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
