@@ -87,7 +87,7 @@ async def test_a_sandbox_whose_command_exits_reads_error_with_its_cause_on_every
         for node, (view, container) in (await _views(nodes, owner, box["id"])).items():
             last = view["events"][-1]
             assert (last["state"], last["previous"], last["cause"]) == ("error", "running", "error"), (node, last)
-            assert last["detail"] == view["state_reason"] == f"the workload exited (code {EXIT})", (node, view)
+            assert last["detail"] == view["state_reason"] == f"its workload exited (code {EXIT})", (node, view)
             assert container["exit_code"] == EXIT, (node, container)
 
     # past the reconciler's check: the ones that keep running on other nodes than its own are running still

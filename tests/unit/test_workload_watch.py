@@ -71,7 +71,7 @@ async def test_a_workload_that_exits_by_itself_is_recorded_and_its_sandbox_errs(
     assert record.snapshot is not None
     assert (record.snapshot.state, record.snapshot.exit_code) == (WorkloadState.EXITED, EXIT)
     view = await uc.sandboxes.get(team.member, box)
-    assert (view.state, view.state_reason) == (SandboxState.ERROR, f"the workload exited (code {EXIT})")
+    assert (view.state, view.state_reason) == (SandboxState.ERROR, f"its workload exited (code {EXIT})")
     assert await watch.round() == 0
 
 
@@ -88,7 +88,9 @@ async def test_a_sandbox_running_on_another_node_is_not_taken_for_gone(uc: UseCa
 
     await uc.ports.nodes.drop(workload.id)  # nobody's: gone
     stored = await lifecycle.check(await _stored(uc, box))
-    assert (stored.state, stored.state_reason) == (SandboxState.ERROR, "the workload is gone")
+    assert stored.state is SandboxState.ERROR
+    assert stored.state_reason is not None
+    assert stored.state_reason.startswith(f"its workload {workload.id} is gone from the"), stored.state_reason
 
 
 async def _stored(uc: UseCases, sandbox_id: str) -> Sandbox:

@@ -54,7 +54,8 @@ class WorkloadWatch:
 
     async def round(self) -> int:
         """Compare this node's workloads with the last round; how many changes were passed on."""
-        current = {w.id: w for prefix in MANAGED_OWNERS for w in await self.runtime.list(prefix)}
+        # One list, not one per owner prefix: on the process runtime each list reads every record.
+        current = {w.id: w for w in await self.runtime.list() if w.owner.startswith(MANAGED_OWNERS)}
         changed = [w for w in current.values() if self._last.get(w.id) != _seen(w)]
         self._last = {w.id: _seen(w) for w in current.values()}
         passed = 0
