@@ -125,15 +125,16 @@ async def test_killing_one_of_three_fails_only_requests_already_sent_to_it(nodes
             break
         await asyncio.sleep(0.2)
     for method, status, request_id, sent in load.failed:
-        assert method == "PATCH", load.failed  # a GET in flight on the dead node is retried elsewhere
         if request_id is None:
             # HAProxy wrote it on a kept-alive connection to the node, which was or had just been killed
             # (before HAProxy's checks, 2 failed ones within 1.25 s, took the node out): it closes the client's
             # kept-alive connection unanswered and logs nothing, so a client may send it again as after any
-            # idle close
+            # idle close. Rarely a GET too (seen once in a CI dry run, sent at the kill): the bound is
+            # that no request fails that the balancer had not yet sent to the node, whatever its method
             assert status == "RemoteProtocolError", load.failed
             assert sent < killed + 1.5, (sent - killed, load.failed)
             continue
+        assert method == "PATCH", load.failed  # a GET HAProxy saw the dead node drop is retried elsewhere
         assert status == 502, load.failed
         assert by_id[request_id] in cut_on_n3, (by_id[request_id], load.failed)
     retried = [line for line in by_id.values() if line["retries"] != "0" and line["status"] in ("200", "201")]
