@@ -91,9 +91,12 @@ class AgentPages:
     def typed(self, form: Mapping[str, Any]) -> dict[str, str]:
         return {k: str(form.get(k, "")) for k in FIELDS}
 
+    offers_installation_tools = True
+    """A private agent may call its tenant's installations' tools; the platform has no installations."""
+
     def picked(self, form: Any) -> list[dict[str, str]]:
         """The installation tools checked (none checked: none kept)."""
-        return installation_tools.chosen(form)
+        return installation_tools.chosen(form) if self.offers_installation_tools else []
 
     def body(self, typed: Mapping[str, str], picked: list[dict[str, str]]) -> dict[str, Any]:
         """What was typed and checked as the REST body."""
@@ -103,8 +106,7 @@ class AgentPages:
             "description": typed["description"],
             "instructions": typed["instructions"],
             "tools": _tools(typed["tools"]),
-            installation_tools.FIELD: picked,
-        }
+        } | ({installation_tools.FIELD: picked} if self.offers_installation_tools else {})
 
     async def tool_boxes(
         self,
@@ -114,6 +116,8 @@ class AgentPages:
         picked: list[dict[str, str]] | None,
     ) -> dict[str, Any]:
         """What the form offers of the tenant's installations' tools, and which boxes are checked."""
+        if not self.offers_installation_tools:
+            return {}
         return {
             "installation_tools": await installation_tools.offered(console.uc, actor, current),
             "picked": installation_tools.values(current if picked is None else picked),
@@ -144,6 +148,7 @@ class PlatformAgentPages(AgentPages):
     base = "/admin/agents"
     list_template = "admin_agents.html"
     noun = "platform-agent"
+    offers_installation_tools = False
 
     def empty_form(self) -> dict[str, str]:
         return dict.fromkeys((*FIELDS, *PLATFORM_FIELDS), "")
@@ -151,16 +156,10 @@ class PlatformAgentPages(AgentPages):
     def typed(self, form: Mapping[str, Any]) -> dict[str, str]:
         return super().typed(form) | {k: str(form.get(k, "")).strip() for k in PLATFORM_FIELDS}
 
-    def picked(self, form: Any) -> list[dict[str, str]]:
-        return []
-
     def body(self, typed: Mapping[str, str], picked: list[dict[str, str]]) -> dict[str, Any]:
-        """The private agent's body but installation tools (the platform has no installations), the id
-        and model when typed, its sampling and limits."""
-        body = super().body(typed, picked)
-        del body[installation_tools.FIELD]
+        """The private agent's body, the id and model when typed, its sampling and limits."""
         return (
-            body
+            super().body(typed, picked)
             | {k: typed[k] for k in ("id", "model") if typed.get(k)}
             | {
                 "sampling": {k: _number(typed[k]) for k in SAMPLING if typed.get(k)},
@@ -177,15 +176,6 @@ class PlatformAgentPages(AgentPages):
             | sampling
             | {k: str(getattr(agent.limits, k)) for k in LIMITS}
         )
-
-    async def tool_boxes(
-        self,
-        console: Console,
-        actor: Principal,
-        current: list[InstallationToolRef],
-        picked: list[dict[str, str]] | None,
-    ) -> dict[str, Any]:
-        return {}
 
     async def listed(
         self, console: Console, request: AnyRequest, actor: Principal, pager: Pager
