@@ -86,8 +86,9 @@ class ProxyEndpoint:
             if session is not None:
                 await session.close()
 
-    def _http(self) -> UpstreamPool:
-        """The keep-alive connections to sandboxes, for plain HTTP (``upstream``)."""
+    def http_pool(self) -> UpstreamPool:
+        """The keep-alive connections to sandboxes, for plain HTTP (``upstream``), and the loop they
+        serve."""
         if self._pool is None:
             from tesserra_http.proxy.upstream import UpstreamPool
 
@@ -131,10 +132,9 @@ class ProxyEndpoint:
             await _exchange_for_cookie(scope, where, target, send)
             return
         headers = self._to_sandbox(scope, target, websocket=False)
-        cutter = _Cutter()
-        work = forward(
-            self._http(), target, scope["method"], where.target, headers, has_body(scope["headers"]), receive, send
-        )
+        pool = self.http_pool()
+        cutter = _Cutter(asyncio.current_task(pool.loop))
+        work = forward(pool, target, scope["method"], where.target, headers, has_body(scope["headers"]), receive, send)
         try:
             with self.uc.runtime.activity.during(target), self.uc.runtime.watch.watching(target, cutter):
                 await cutter.run(work)
@@ -157,7 +157,7 @@ class ProxyEndpoint:
         self.uc.ports.tracer.annotate("tesserra.sandbox_id", target.sandbox_id)
         headers = self._to_sandbox(scope, target, websocket=True)
         accepted = _Recorded(send, "websocket.accept")
-        cutter = _Cutter()
+        cutter = _Cutter(asyncio.current_task())
         with self.uc.runtime.activity.during(target), self.uc.runtime.watch.watching(target, cutter):
             await cutter.run(relay(self._websockets(), target, where.target, headers, scope, receive, accepted))
         if cutter.cutting and accepted.seen:
@@ -215,8 +215,7 @@ class _Cutter:
 
     __slots__ = ("cutting", "live", "task")
 
-    def __init__(self) -> None:
-        task = asyncio.current_task()
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
         assert task is not None
         self.task = task
         self.live = True

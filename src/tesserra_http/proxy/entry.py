@@ -82,7 +82,8 @@ class ProxyEntry:
         scope["path_template"] = PROXY_PATH
         cycle: RequestResponseCycle = send.__self__  # type: ignore[attr-defined]
         request_id = incoming_request_id(scope)  # type: ignore[arg-type]
-        direct = DirectSend(cycle, b"x-request-id: " + request_id.encode() + b"\r\n")
+        own = b"x-request-id: " + request_id.encode() + b"\r\n"
+        direct = DirectSend(cycle, own, self.endpoint.http_pool().loop)
         return self._http(scope, receive, direct, request_id, lambda: cycle.response_started)
 
     async def _http(

@@ -96,7 +96,7 @@ class _ClientWatch:
 
     def __call__(self) -> None:
         if self.watching:
-            self.watcher = asyncio.create_task(_until_disconnect(self.receive, self.body_done))
+            self.watcher = self.task.get_loop().create_task(_until_disconnect(self.receive, self.body_done))
             self.watcher.add_done_callback(self._client_gone)
 
     def _client_gone(self, task: asyncio.Task[None]) -> None:
@@ -128,7 +128,7 @@ async def forward(
     for the sandbox (``headers.to_sandbox``). One coroutine from the request to the response's end
     (no await chain below it but the pool's)."""
     head, body, body_done = _outgoing(target, method, request_target, headers, with_body, receive)
-    me = asyncio.current_task()
+    me = asyncio.current_task(pool.loop)
     assert me is not None
     watch = _ClientWatch(me, receive, body_done)
     pool.later.add(watch)

@@ -12,17 +12,18 @@ class Later:
     first. A timer per callback cost a timer handle made and cancelled on every proxied request, nearly
     all of which end sooner; this one ticks every half ``delay`` while any callback waits."""
 
-    __slots__ = ("_due", "_timer", "delay")
+    __slots__ = ("_due", "_timer", "delay", "loop")
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, loop: asyncio.AbstractEventLoop) -> None:
         self.delay = delay
+        self.loop = loop
         self._due: dict[Callable[[], None], float] = {}
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, callback: Callable[[], None]) -> None:
         self._due[callback] = time.monotonic() + self.delay
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.delay / 2, self._tick)
+            self._timer = self.loop.call_later(self.delay / 2, self._tick)
 
     def discard(self, callback: Callable[[], None]) -> None:
         self._due.pop(callback, None)
@@ -40,4 +41,4 @@ class Later:
             del self._due[callback]
             callback()
         if self._due:
-            self._timer = asyncio.get_running_loop().call_later(self.delay / 2, self._tick)
+            self._timer = self.loop.call_later(self.delay / 2, self._tick)

@@ -180,7 +180,7 @@ class Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     async def _wait(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self.pool.loop.create_future()
         try:
             await self._waiter
         finally:
@@ -203,7 +203,7 @@ class Connection(asyncio.Protocol):
         else:
             self.transport.write(data)
         if self._write_paused:
-            self._drained = asyncio.get_running_loop().create_future()
+            self._drained = self.pool.loop.create_future()
             await self._drained
             if self.closed:
                 raise UpstreamBroke("the sandbox closed the connection")
@@ -245,15 +245,20 @@ class Connection(asyncio.Protocol):
 
 
 class UpstreamPool:
-    """Idle keep-alive connections by sandbox address (host, port), most recently used first."""
+    """Idle keep-alive connections by sandbox address (host, port), most recently used first. Made in
+    the event loop it serves (``loop``)."""
 
     def __init__(self, *, keepalive: float = KEEPALIVE, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.loop = asyncio.get_running_loop()
+        """Held, not asked for: on Python 3.11 ``asyncio.get_running_loop()`` (and ``current_task()``,
+        ``create_task()`` without a loop) make a getpid() system call each, which measured a sixth of
+        the proxy's CPU where system calls are dear (three per request)."""
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
         self._idle: dict[tuple[str, int], list[Connection]] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
-        self.later = Later(WATCH_AFTER)
+        self.later = Later(WATCH_AFTER, self.loop)
         """When the exchanges through this pool start watching for their client's going (``forward``)."""
 
     async def request(
@@ -273,7 +278,7 @@ class UpstreamPool:
             try:
                 conn.begin(head, head_only)
                 if body is not None:
-                    sender = asyncio.create_task(_send_body(conn, body))
+                    sender = self.loop.create_task(_send_body(conn, body))
                 await conn.head()
                 return conn, sender
             except UpstreamBroke:
@@ -305,7 +310,7 @@ class UpstreamPool:
         if len(idle) > MAX_IDLE_PER_ADDRESS:
             idle.pop(0).abort()
         if self._sweep is None:
-            self._sweep = asyncio.get_running_loop().call_later(self.keepalive, self._expire)
+            self._sweep = self.loop.call_later(self.keepalive, self._expire)
 
     def forget(self, conn: Connection) -> None:
         """A connection that closed: no longer offered."""
@@ -322,9 +327,8 @@ class UpstreamPool:
         return None
 
     async def _connect(self, key: tuple[str, int]) -> Connection:
-        loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.connect_timeout):
-            _, conn = await loop.create_connection(lambda: Connection(self, key), key[0], key[1])
+            _, conn = await self.loop.create_connection(lambda: Connection(self, key), key[0], key[1])
         return conn
 
     def _expire(self) -> None:
@@ -337,7 +341,7 @@ class UpstreamPool:
             if not idle:
                 del self._idle[key]
         if self._idle:
-            self._sweep = asyncio.get_running_loop().call_later(self.keepalive / 2, self._expire)
+            self._sweep = self.loop.call_later(self.keepalive / 2, self._expire)
 
     def close(self) -> None:
         self._closed = True

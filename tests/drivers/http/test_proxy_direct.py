@@ -28,7 +28,7 @@ class ScriptedEntry:
         self.ended: list[str] = []
 
     async def direct(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        out = DirectSend(send.__self__, b"x-request-id: scripted\r\n")
+        out = DirectSend(send.__self__, b"x-request-id: scripted\r\n", asyncio.get_running_loop())
         what = scope["raw_path"].rsplit(b"/", 1)[-1].decode()
         try:
             if what == "length":
