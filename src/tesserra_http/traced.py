@@ -13,13 +13,13 @@ pass (counters, never a span per frame, never a payload). The route's handler ma
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
-from tesserra_core.ports.tracing import Tracer
+from tesserra_core.ports.tracing import Attribute, Tracer
 from tesserra_http.observed import METHODS, route_template
 
 _TRACE_CONTEXT = frozenset({b"traceparent", b"tracestate"})
@@ -48,15 +48,14 @@ class TracedApp:
                 response["status"] = message["status"]
             await send(message)
 
-        attributes = {"http.request.method": method}
-        with self.tracer.span("HTTP " + method, attributes, server=True, remote=_remote(scope)) as span:
-            try:
-                await self.app(scope, receive, send_traced)
-            finally:
-                route = route_template(scope)
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", response["status"])
+        await self._served(
+            scope,
+            receive,
+            send_traced,
+            named=("HTTP " + method, method),
+            attributes={"http.request.method": method},
+            outcome=lambda: {"http.response.status_code": response["status"]},
+        )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         seen = _WebSocketSeen()
@@ -70,14 +69,37 @@ class TracedApp:
             seen.sent(message)
             await send(message)
 
-        with self.tracer.span("WS", {"network.protocol.name": "websocket"}, server=True, remote=_remote(scope)) as span:
+        await self._served(
+            scope,
+            receive_counted,
+            send_counted,
+            named=("WS", "WS"),
+            attributes={"network.protocol.name": "websocket"},
+            outcome=seen.attributes,
+        )
+
+    async def _served(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        named: tuple[str, str],
+        attributes: Mapping[str, Attribute],
+        outcome: Callable[[], Mapping[str, Attribute]],
+    ) -> None:
+        """The app serves the call as the root span of its trace (or the child of the caller's, which sent its
+        trace context). ``named``: the span's name until routed, and the word before the route's template after;
+        once served it gets the route and the ``outcome()`` attributes."""
+        opened, routed = named
+        with self.tracer.span(opened, attributes, server=True, remote=_remote(scope)) as span:
             try:
-                await self.app(scope, receive_counted, send_counted)
+                await self.app(scope, receive, send)
             finally:
                 route = route_template(scope)
-                span.update_name(f"WS {route}")
+                span.update_name(f"{routed} {route}")
                 span.set_attribute("http.route", route)
-                for key, value in seen.attributes().items():
+                for key, value in outcome().items():
                     span.set_attribute(key, value)
 
 

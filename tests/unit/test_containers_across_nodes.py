@@ -30,7 +30,7 @@ def _elsewhere(workload_id: str, tenant_id: str, owner: str = "sandbox:sb-elsewh
         image="busybox",
         started_at=datetime(2026, 12, 4, 12, 0, tzinfo=UTC),
     )
-    return NodeWorkload(workload_id=workload_id, node_id="node-2", owner=owner, runtime="docker", snapshot=snapshot)
+    return NodeWorkload.of(snapshot, "node-2", "docker")
 
 
 async def test_another_nodes_workloads_are_listed_and_read_from_its_records_and_refuse_actions(

@@ -33,15 +33,7 @@ class NodeRecordedRuntime:
 
     async def _record(self, workload: Workload) -> Workload:
         try:
-            await self._nodes.record(
-                NodeWorkload(
-                    workload_id=workload.id,
-                    node_id=self._node_id,
-                    owner=workload.owner,
-                    runtime=self.name,
-                    snapshot=workload,
-                )
-            )
+            await self._nodes.record(NodeWorkload.of(workload, self._node_id, self.name))
         except Exception:
             log.warning("recording workload %s as node %s's failed", workload.id, self._node_id, exc_info=True)
         return workload

@@ -36,6 +36,11 @@ class NodeWorkload(msgspec.Struct, frozen=True, kw_only=True):
     """The workload (its tenant, state, image, ports) as its node last saw it: what another node shows of
     it, since only its own node's runtime can inspect it."""
 
+    @classmethod
+    def of(cls, workload: Workload, node_id: str, runtime: str) -> NodeWorkload:
+        """``workload`` as node ``node_id`` sees it now, on its runtime named ``runtime``."""
+        return cls(workload_id=workload.id, node_id=node_id, owner=workload.owner, runtime=runtime, snapshot=workload)
+
 
 class Nodes(Protocol):
     async def beat(self, node_id: str, name: str, started_at: float) -> None:

@@ -74,15 +74,7 @@ class WorkloadWatch:
             return False  # another node's (a shared Docker engine lists them too), or not recorded
         if record.snapshot is not None and _seen(record.snapshot) == _seen(workload):
             return False  # recorded already (an action through the API)
-        await self.nodes.record(
-            NodeWorkload(
-                workload_id=workload.id,
-                node_id=self.node_id,
-                owner=workload.owner,
-                runtime=record.runtime,
-                snapshot=workload,
-            )
-        )
+        await self.nodes.record(NodeWorkload.of(workload, self.node_id, record.runtime))
         if workload.owner.startswith(SANDBOX_OWNER):
             await self._settle_sandbox(workload.owner.removeprefix(SANDBOX_OWNER), workload.id)
         return True

@@ -18,7 +18,8 @@ from tesserra_core.domain.billing import Interval
 from tesserra_core.domain.plans import PlanLimits
 from tesserra_core.errors import Conflict, Unavailable, Unprocessable, UpstreamFailed, ValidationFailed
 from tesserra_core.usecases.billing_plans import NewPlan, NewPrice, PlanChanges, PlanView
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.listing import Listing
+from tesserra_web.web import Console, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
 _REFUSED = (Conflict, Unprocessable, ValidationFailed)
@@ -61,20 +62,13 @@ def _context() -> dict[str, Any]:
 async def _list(
     console: Console, request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
 ) -> Template:
-    session, actor = await console.signed_in(request)
-    pager = Pager.of(request)
-    page = await console.uc.plans.admin_list(actor, pager.request)
+    listing = await Listing.of(console, request, console.uc.plans.admin_list)
     blank = {k: "" for k in _PLAN + _PRICE} | {"interval": Interval.MONTH.value} | _limits_form(PlanLimits())
-    return render(
+    return listing.render(
         request,
         "admin_plans.html",
         status=status,
         error=error,
-        session=session,
-        actor=actor,
-        page=page,
-        pager=pager,
-        filters={},
         form=blank | dict(typed),
         **_context(),
     )

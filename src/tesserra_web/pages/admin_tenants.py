@@ -18,7 +18,8 @@ from tesserra_core.domain.paging import PageRequest
 from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
 from tesserra_core.usecases.tenants import NewTenant, TenantChanges
 from tesserra_core.usecases.views import TenantView
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.listing import Listing
+from tesserra_web.web import Console, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
 _REFUSED = (Conflict, Unprocessable, ValidationFailed)
@@ -47,20 +48,13 @@ async def _plans(console: Console, actor: Principal) -> list[str]:
 async def _list(
     console: Console, request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
 ) -> Template:
-    session, actor = await console.signed_in(request)
-    pager = Pager.of(request)
-    page = await console.uc.tenants.list(actor, pager.request)
-    return render(
+    listing = await Listing.of(console, request, console.uc.tenants.list)
+    return listing.render(
         request,
         "admin_tenants.html",
         status=status,
         error=error,
-        session=session,
-        actor=actor,
-        page=page,
-        pager=pager,
-        filters={},
-        plans=await _plans(console, actor),
+        plans=await _plans(console, listing.actor),
         form={k: "" for k in _NEW} | {"plan": "free"} | dict(typed),
     )
 

@@ -13,6 +13,7 @@ from tesserra_core.domain.infra_ssh import Outcome
 from tesserra_core.domain.infra_ssh_audit import AuditEvent
 from tesserra_core.errors import ValidationFailed
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery
+from tesserra_web.listing import Listing
 from tesserra_web.pages.infra_operator import AnyRequest, operator
 from tesserra_web.web import Console, Pager, back_to, href, render
 
@@ -59,10 +60,10 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
 
     @get("/infra/forwards")
     async def forwards_page(request: AnyRequest) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.infra_ssh.list_forwards(operator(actor), pager.request)
-        return render(request, "infra_forwards.html", session=session, actor=actor, page=page, pager=pager)
+        listing = await Listing.of(
+            console, request, lambda actor, asked: console.uc.infra_ssh.list_forwards(operator(actor), asked)
+        )
+        return listing.render(request, "infra_forwards.html")
 
     @post("/infra/forwards/{forward_id:str}/close")
     async def close_forward(request: AnyRequest, forward_id: FromPath[str]) -> Redirect:

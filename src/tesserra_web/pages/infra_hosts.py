@@ -14,8 +14,9 @@ from tesserra_core.domain.infra_ssh_audit import AuditEvent, Via
 from tesserra_core.errors import Forbidden, RemoteFailed, ValidationFailed
 from tesserra_core.usecases.infra_ssh_audit import AuditQuery
 from tesserra_core.usecases.infra_ssh_views import NewRun, RunState
+from tesserra_web.listing import Listing
 from tesserra_web.pages.infra_operator import AnyRequest, actions_by_id, field, operator, parameters
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.web import Console, back_to, href, render
 
 RUN_WAIT_SECONDS = 10
 """How long a run form waits for the result before showing the run as running."""
@@ -96,11 +97,11 @@ def _run_routes(console: Console) -> list[HTTPRouteHandler]:
 
     @get("/infra/runs")
     async def runs_page(request: AnyRequest) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
         query = AuditQuery(event=AuditEvent.RUN)
-        page = await console.uc.infra_ssh.query_audit(operator(actor), query, pager.request)
-        return render(request, "infra_runs.html", session=session, actor=actor, page=page, pager=pager)
+        listing = await Listing.of(
+            console, request, lambda actor, asked: console.uc.infra_ssh.query_audit(operator(actor), query, asked)
+        )
+        return listing.render(request, "infra_runs.html")
 
     @get("/infra/runs/{run_id:str}")
     async def run_page(request: AnyRequest, run_id: FromPath[str]) -> Template:

@@ -19,8 +19,9 @@ from tesserra_core.domain.infra_ssh import HostTier
 from tesserra_core.domain.infra_ssh_audit import Via
 from tesserra_core.errors import Conflict, Unprocessable, ValidationFailed
 from tesserra_core.usecases.infra_ssh_views import NewHost
+from tesserra_web.listing import Listing
 from tesserra_web.pages.infra_operator import AnyRequest, actions_by_id, field, operator
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.web import Console, back_to, href
 
 NUMBERS = ("port", "max_lease_seconds", "approvers_required")
 TYPED = ("name", "address", "port", "login", "host_key", "tier", "labels", "forwards", *NUMBERS[1:])
@@ -67,20 +68,15 @@ def new_host(form: Any) -> NewHost:
 
 def routes(console: Console) -> list[HTTPRouteHandler]:
     async def hosts_list(request: AnyRequest, status: int = 200, error: str | None = None, **typed: Any) -> Template:
-        session, actor = await console.signed_in(request)
-        ops = operator(actor)
-        pager = Pager.of(request)
-        page = await console.uc.infra_ssh.list_hosts(ops, pager.request)
-        return render(
+        listing = await Listing.of(
+            console, request, lambda actor, asked: console.uc.infra_ssh.list_hosts(operator(actor), asked)
+        )
+        return listing.render(
             request,
             "infra_hosts.html",
             status=status,
             error=error,
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
-            catalog=list((await actions_by_id(console.uc, ops)).values()),
+            catalog=list((await actions_by_id(console.uc, operator(listing.actor))).values()),
             tiers=[t.value for t in HostTier],
             form={k: "" for k in TYPED} | {"chosen": []} | typed,
             removed=request.query_params.get("removed", "")[:63],

@@ -17,7 +17,8 @@ from tesserra_core.errors import ValidationFailed
 from tesserra_core.usecases.api_keys import NewApiKey
 from tesserra_core.usecases.integrations import KEY_PLACEHOLDER
 from tesserra_core.usecases.views import NewApiKeyView
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.listing import Listing
+from tesserra_web.web import Console, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -43,19 +44,13 @@ def _expiry(raw: str) -> datetime | None:
 
 def routes(console: Console) -> list[HTTPRouteHandler]:
     async def _list(request: AnyRequest, status: int = 200, error: str | None = None, **form: Any) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.api_keys.list(actor, pager.request)
-        return render(
+        listing = await Listing.of(console, request, console.uc.api_keys.list)
+        return listing.render(
             request,
             "keys.html",
             status=status,
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
-            scopes=offered_scopes(actor),
-            tiers=offered_tiers(actor),
+            scopes=offered_scopes(listing.actor),
+            tiers=offered_tiers(listing.actor),
             error=error,
             form={"name": "", "scopes": [], "tier": "", "expires": "", **form},
         )

@@ -18,7 +18,8 @@ from litestar.response import Redirect, Template
 from tesserra_core.domain.mail import DEFAULT_QUOTA
 from tesserra_core.errors import Conflict, NotFound, PaymentRequired, Unprocessable, ValidationFailed
 from tesserra_core.usecases.mail import MailboxPassword, MailboxWithPassword, NewEmailAlias, NewMailbox
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.listing import Listing
+from tesserra_web.web import Console, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
 MIB = 1024**2
@@ -56,18 +57,12 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
 
 def _mailboxes(console: Console) -> list[HTTPRouteHandler]:
     async def _list(request: AnyRequest, status: int = 200, error: str | None = None, **form: str) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.mail.list_mailboxes(actor, pager.request)
-        return render(
+        listing = await Listing.of(console, request, console.uc.mail.list_mailboxes)
+        return listing.render(
             request,
             "mailboxes.html",
             status=status,
             error=error,
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
             form={"address": "", "quota_mib": "", **form},
             default_mib=DEFAULT_QUOTA // MIB,
         )
@@ -129,18 +124,12 @@ def _aliases(console: Console) -> list[HTTPRouteHandler]:
     async def _list(
         request: AnyRequest, status: int = 200, error: str | None = None, typed: Mapping[str, str] = {}
     ) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.mail.list_aliases(actor, pager.request)
-        return render(
+        listing = await Listing.of(console, request, console.uc.mail.list_aliases)
+        return listing.render(
             request,
             "aliases.html",
             status=status,
             error=error,
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
             form={"source": "", "destinations": "", **typed},
         )
 

@@ -20,7 +20,8 @@ from tesserra_core.usecases.members import (
     NewInvitationView,
     RoleChange,
 )
-from tesserra_web.web import Console, Pager, back_to, href, render, session_cookie
+from tesserra_web.listing import Listing
+from tesserra_web.web import Console, back_to, href, render, session_cookie
 
 AnyRequest = Request[Any, Any, Any]
 _MAX_TOKEN = 200
@@ -45,17 +46,11 @@ def routes(console: Console) -> list[HTTPRouteHandler]:
 def _member_routes(console: Console) -> list[HTTPRouteHandler]:
     @get("/members")
     async def members_page(request: AnyRequest) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.members.list(actor, pager.request)
-        return render(
+        listing = await Listing.of(console, request, console.uc.members.list)
+        return listing.render(
             request,
             "members.html",
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
-            roles=offered_roles(actor),
+            roles=offered_roles(listing.actor),
             rank=ROLE_RANK,
         )
 
@@ -79,18 +74,12 @@ def _invitation_routes(console: Console) -> list[HTTPRouteHandler]:
     async def _invitations(
         request: AnyRequest, status: int = 200, error: str | None = None, email: str = "", role: str = "member"
     ) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.members.invitations(actor, pager.request)
-        return render(
+        listing = await Listing.of(console, request, console.uc.members.invitations)
+        return listing.render(
             request,
             "invitations.html",
             status=status,
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
-            roles=offered_roles(actor),
+            roles=offered_roles(listing.actor),
             error=error,
             form={"email": email, "role": role},
         )

@@ -15,7 +15,8 @@ from litestar.response import Redirect, Template
 
 from tesserra_core.errors import Forbidden, NotFound, UpstreamFailed, ValidationFailed
 from tesserra_core.usecases.oauth_flow import CallbackParams
-from tesserra_web.web import Console, Pager, back_to, href, render
+from tesserra_web.listing import Listing
+from tesserra_web.web import Console, back_to, href, render
 
 AnyRequest = Request[Any, Any, Any]
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
@@ -38,20 +39,14 @@ def _callback_params(request: AnyRequest) -> CallbackParams:
 
 def routes(console: Console) -> list[HTTPRouteHandler]:
     async def _list(request: AnyRequest, status: int = 200, error: str | None = None) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.shared_tools.list(actor, pager.request)
+        listing = await Listing.of(console, request, console.uc.shared_tools.list)
         linked = request.query_params.get("linked", "")
-        return render(
+        return listing.render(
             request,
             "shared_tools.html",
             status=status,
             error=error,
-            session=session,
-            actor=actor,
-            page=page,
-            pager=pager,
-            linked=next((t for t in page.items if t.id == linked and t.linked), None),
+            linked=next((t for t in listing.page.items if t.id == linked and t.linked), None),
         )
 
     @get("/shared-tools")

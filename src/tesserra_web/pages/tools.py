@@ -29,6 +29,7 @@ from tesserra_core.errors import (
 from tesserra_core.usecases.installations import InstallRequest, ToolCall
 from tesserra_core.usecases.marketplace import MAX_QUERY, CatalogQuery
 from tesserra_core.usecases.tool_views import MarketplaceToolView, ToolCallView
+from tesserra_web.listing import Listing
 from tesserra_web.live import live
 from tesserra_web.web import Console, Pager, back_to, fragment, href, render
 
@@ -181,10 +182,8 @@ def _installations(console: Console) -> list[HTTPRouteHandler]:
 
     @get("/installations")
     async def installations_page(request: AnyRequest) -> Template:
-        session, actor = await console.signed_in(request)
-        pager = Pager.of(request)
-        page = await console.uc.installations.list(actor, pager.request)
-        return render(request, "installations.html", session=session, actor=actor, page=page, pager=pager)
+        listing = await Listing.of(console, request, console.uc.installations.list)
+        return listing.render(request, "installations.html")
 
     @get("/installations/{installation_id:str}")
     async def installation_page(request: AnyRequest, installation_id: FromPath[str]) -> Template:
