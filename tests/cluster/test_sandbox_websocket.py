@@ -1,10 +1,11 @@
 """WebSockets to one sandbox through HAProxy and every node (issue 15 over issue 11's runtime proxy): a
 sandbox made on the process runtime through the balancer, then WebSockets opened to it through the
 balancer land round robin on every node, the ones that did not start it included (each handshake's
-``X-Tesserra-Node`` names its node); text and binary frames echo both ways; a revocation of the
-sandbox's tokens, and its delete, made through one node close the WebSockets open on every node with
-1008 within the README's 2 s; HAProxy's ``timeout tunnel`` (not ``timeout client``/``server``) is
-what ends an idle one. This module's cluster runs HAProxy with short timeouts to show that last part."""
+``X-Tesserra-Node`` names its node); text and binary frames echo both ways, and an SSE stream comes
+through each node's own address; a revocation of the sandbox's tokens, and its delete, made through
+one node close the WebSockets open on every node with 1008 within the README's 2 s; HAProxy's
+``timeout tunnel`` (not ``timeout client``/``server``) is what ends an idle one. This module's cluster
+runs HAProxy with short timeouts to show that last part."""
 
 from __future__ import annotations
 
@@ -174,6 +175,12 @@ async def test_websockets_on_every_node_echo_and_end_with_a_revocation_or_delete
             assert await asyncio.wait_for(socket.ws.recv(), 10) == data
 
     await asyncio.gather(*(exchange(s) for s in sockets))
+    # plain HTTP (an SSE stream) reaches it through each node's own address as well
+    for node in nodes.nodes:
+        async with client(node.url) as direct:
+            events = await direct.get(f"{PROXY}/{box.id}/sse?n=3&delay=0.01", headers={HEADER: box.token})
+        assert events.status_code == 200, (node.name, events.text)
+        assert events.text == "".join(f"data: event {i}\n\n" for i in range(3)), node.name
 
     # revoking the sandbox's tokens through one node closes those open on every node
     _watching(sockets)
