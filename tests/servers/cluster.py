@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,8 +161,16 @@ class Cluster:
         return "\n".join(parts)
 
 
-def haproxy_config(port: int, nodes: list[Node]) -> str:
-    """Round robin, no stickiness, /ready checks; safe retries. The README's sample is this config.
+TIMEOUTS = {"client": "60s", "server": "60s", "tunnel": "1h"}
+"""HAProxy's inactivity timeouts: ``client`` and ``server`` for HTTP requests and responses (an SSE
+stream included: 60 s without a byte ends it), ``tunnel`` once a connection is upgraded to a WebSocket
+(it then replaces both). uvicorn pings every WebSocket every 20 s, so one whose client answers pings is
+never idle that long; ``tunnel`` bounds one whose far side went silent without closing."""
+
+
+def haproxy_config(port: int, nodes: list[Node], timeouts: Mapping[str, str] | None = None) -> str:
+    """Round robin, no stickiness, /ready checks; safe retries. The README's sample is this config
+    (``timeouts``: other values for ``TIMEOUTS``, for a test of them).
 
     A check is a new connection and a request: about 1 ms of a node's CPU (measured, idle: 3.3 checks a
     second, every 300 ms, were 3.5 ms/s of each node's 13). Checked every second while nothing changes,
@@ -170,6 +178,7 @@ def haproxy_config(port: int, nodes: list[Node]) -> str:
     out after 2 failed checks, within 1.25 s (a node that dies refuses connections at once, which
     HAProxy redispatches before any check); one back is in after 2 passed ones, within 1.25 s."""
     servers = "\n".join(f"    server {n.name} {n.host}:{n.port} check" for n in nodes)
+    set_to = {**TIMEOUTS, **(timeouts or {})}
     return f"""global
     maxconn 4096
     log stdout format raw local0
@@ -179,8 +188,10 @@ defaults
     log global
     log-format "req %ID %s %ST %tsc %rc %HM"
     timeout connect 2s
-    timeout client 60s
-    timeout server 60s
+    timeout client {set_to["client"]}
+    timeout server {set_to["server"]}
+    # an upgraded connection (WebSocket): idle this long either way, HAProxy closes it
+    timeout tunnel {set_to["tunnel"]}
     timeout check 2s
     timeout http-keep-alive 10s
     # a connection refused (a node that died) is tried again on another node, up to 3 times
@@ -274,9 +285,12 @@ async def _forget_rate_limits() -> None:
 
 
 @asynccontextmanager
-async def cluster(tmp: Path, size: int = 3, **extra: str) -> AsyncIterator[Cluster]:
+async def cluster(
+    tmp: Path, size: int = 3, *, timeouts: Mapping[str, str] | None = None, **extra: str
+) -> AsyncIterator[Cluster]:
     """``size`` nodes on 127.0.0.2, .3, ... sharing a fresh PostgreSQL database and Redis, behind
-    HAProxy on 127.0.0.1; ``extra``: more TESSERRA_* settings for every node. The first node migrates
+    HAProxy on 127.0.0.1 (``timeouts``: see ``haproxy_config``); ``extra``: more TESSERRA_* settings
+    for every node. The first node migrates
     the database and creates the first owner before the others start."""
     binary = haproxy_binary()
     await _forget_rate_limits()
@@ -306,7 +320,7 @@ async def cluster(tmp: Path, size: int = 3, **extra: str) -> AsyncIterator[Clust
                 node.start()
             await asyncio.gather(*(_healthy(node) for node in nodes[1:]))
             made.config = tmp / "haproxy.cfg"
-            made.config.write_text(haproxy_config(port, nodes))
+            made.config.write_text(haproxy_config(port, nodes, timeouts))
             made.haproxy = _start_haproxy(binary, made.config, made.haproxy_log)
             await made.up()
             yield made

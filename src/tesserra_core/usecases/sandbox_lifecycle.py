@@ -86,7 +86,7 @@ class SandboxLifecycle:
         """Warm workloads a create claims when its template matches (off without one)."""
         self.reads = SandboxReads(uow, clock)
         """What the proxy checks requests against; told of every change this worker commits."""
-        self.upstream = UpstreamPorts(runtime)
+        self.upstream = UpstreamPorts(runtime, self.nodes, node_id)
         """Where the proxy forwards to; told where each sandbox this worker starts answers."""
         self._locks = KeyedLocks()
 
