@@ -246,7 +246,9 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
     push = PgFeedPush(engine.url) if engine.dialect.name == "postgresql" else None
     node_id = settings.node_id()
     stack.enter_context(hold_node_lock(settings.data_dir))
-    nodes = SqlNodes(engine, data_dir=str(settings.data_dir), boot_id=boot_id())
+    nodes = SqlNodes(
+        engine, data_dir=str(settings.data_dir), boot_id=settings.boot_id or boot_id(), url=settings.advertised_url
+    )
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
     sandbox = process_sandbox(settings)
@@ -287,7 +289,7 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
         revocation_push=push,
         nodes=nodes,
         node_id=node_id,
-        foreign_workloads=SameMachineProcesses(box),
+        foreign_workloads=SameMachineProcesses(box, settings.boot_id or boot_id()),
         engine=engine,
     )
 

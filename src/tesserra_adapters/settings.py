@@ -9,6 +9,7 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -49,6 +50,22 @@ def _explained(cls: type, fields: Mapping[str, object], exc: msgspec.ValidationE
     if typing.get_origin(kind) is Literal:
         return f"{variable} must be one of {', '.join(typing.get_args(kind))}, not {fields.get(name)!r}"
     return f"{message} ({variable})"
+
+
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})  # noqa: S104 (recognised, never bound)
+"""Listening addresses that name no one address another node could reach."""
+
+
+def _check_node_url(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None or parts.path not in ("", "/"):
+        raise ValueError(f"node_url: http://host:port (no path), not {url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"node_url: http://host:port (no path), not {url!r}")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,6 +205,26 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds without a heartbeat (each node beats every second) after which another node takes a node
     for dead and reaps the workloads it left: three heartbeats at least (a node late by one beat is not
     reaped), an hour at most."""
+    node_url: str | None = None
+    """Where the other nodes reach this node's HTTP server (``http://10.0.0.5:7500``: scheme, address
+    and port, no path), kept with its heartbeat: a proxied request for a sandbox this node runs that
+    reaches a node on another machine is forwarded here. Unset: ``http://<host>:<port>`` when
+    TESSERRA_HOST is a concrete address, none when it is a wildcard (0.0.0.0, ::), and such requests
+    answer 502 sandbox_unreachable on the other nodes."""
+    boot_id: str | None = None
+    """The boot id other nodes compare with theirs to tell whether this node runs on their machine
+    (whose loopback and data dirs they share). Unset: the kernel's. For tests and containers only: nodes
+    on one machine that do not share a network namespace (pods, containers) set distinct ones."""
+
+    @property
+    def advertised_url(self) -> str | None:
+        """``node_url``, or the one ``host`` and ``port`` make when ``host`` is a concrete address."""
+        if self.node_url:
+            return self.node_url
+        if self.host in _WILDCARDS:
+            return None
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"http://{host}:{self.port}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -220,6 +257,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError(
                     "smtp_url: smtp://, smtp+starttls:// or smtps:// followed by [user:password@]host[:port]"
                 )
+        if self.node_url is not None:
+            _check_node_url(self.node_url)
         for cidr in self.trusted_proxies:
             try:
                 ipaddress.ip_network(cidr, strict=False)

@@ -87,3 +87,18 @@ async def test_a_recorded_snapshot_reads_back_by_tenant_and_by_id(nodes: Nodes) 
     assert await nodes.workload(unique("none")[:64]) is None
     await nodes.drop(second)
     assert await nodes.workloads_of_tenant(tenant) == []
+
+
+async def test_a_node_keeps_its_place_with_each_beat(engine: AsyncEngine | None, clock: FakeClock) -> None:
+    """Where it keeps its data, its machine's boot and the address other nodes reach it at (the
+    runtime proxy's node hop); a node told none advertises none."""
+    place = {"data_dir": "/srv/tesserra", "boot_id": "boot-1", "url": "http://10.0.0.5:7500"}
+    placed: Nodes = MemoryNodes(clock, **place) if engine is None else SqlNodes(engine, clock, **place)
+    bare: Nodes = MemoryNodes(clock) if engine is None else SqlNodes(engine, clock)
+    a, b = unique("node-a")[:64], unique("node-b")[:64]
+    await placed.beat(a, "host-a", clock())
+    await bare.beat(b, "host-b", clock())
+    seen = {n.id: n for n in await placed.alive(clock() - 1.0) if n.id in (a, b)}
+    assert (seen[a].data_dir, seen[a].boot_id, seen[a].url) == ("/srv/tesserra", "boot-1", "http://10.0.0.5:7500")
+    if engine is not None:  # one table: the other node's row is seen too
+        assert (seen[b].data_dir, seen[b].boot_id, seen[b].url) == (None, None, None)

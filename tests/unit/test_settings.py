@@ -120,3 +120,35 @@ def test_smtp_settings_are_read() -> None:
         {"TESSERRA_SMTP_URL": "smtp+starttls://u:p@mail.example.com:587", "TESSERRA_MAIL_FROM": "ops@example.com"}
     )
     assert (settings.smtp_url, settings.mail_from) == ("smtp+starttls://u:p@mail.example.com:587", "ops@example.com")
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        ({}, "http://127.0.0.1:7500"),
+        ({"TESSERRA_HOST": "10.0.0.5", "TESSERRA_PORT": "8000"}, "http://10.0.0.5:8000"),
+        ({"TESSERRA_HOST": "fd00::5", "TESSERRA_PORT": "8000"}, "http://[fd00::5]:8000"),
+        ({"TESSERRA_HOST": "0.0.0.0"}, None),
+        ({"TESSERRA_HOST": "::"}, None),
+        ({"TESSERRA_HOST": "0.0.0.0", "TESSERRA_NODE_URL": "http://10.0.0.5:7500"}, "http://10.0.0.5:7500"),
+    ],
+)
+def test_a_node_advertises_its_own_address_or_the_one_it_listens_on_when_concrete(
+    env: dict[str, str], url: str | None
+) -> None:
+    """Where other nodes forward a proxied request for a sandbox this node runs (TESSERRA_NODE_URL)."""
+    assert Settings.from_env(env).advertised_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://10.0.0.5:7500", "http://10.0.0.5", "http://10.0.0.5:7500/api", "10.0.0.5:7500", "http://:80"]
+)
+def test_a_node_url_is_http_host_and_port_only(url: str) -> None:
+    with pytest.raises(SystemExit) as refused:
+        Settings.from_env({"TESSERRA_NODE_URL": url})
+    assert "node_url" in str(refused.value)
+
+
+def test_the_boot_id_other_nodes_compare_is_the_kernels_unless_set() -> None:
+    assert Settings.from_env({}).boot_id is None
+    assert Settings.from_env({"TESSERRA_BOOT_ID": "pod-a"}).boot_id == "pod-a"

@@ -9,15 +9,28 @@ from tesserra_core.ports.nodes import Node, NodeWorkload
 
 
 class MemoryNodes:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        data_dir: str | None = None,
+        boot_id: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        """The node's place (``data_dir``, ``boot_id``, ``url``), as ``SqlNodes`` keeps it with each beat."""
         self._clock = clock
+        self._place = {"data_dir": data_dir, "boot_id": boot_id, "url": url}
         self._nodes: dict[str, Node] = {}
         self._workloads: dict[str, NodeWorkload] = {}
 
     async def beat(self, node_id: str, name: str, started_at: float) -> None:
         known = self._nodes.get(node_id)
         self._nodes[node_id] = Node(
-            id=node_id, name=name, started_at=known.started_at if known else started_at, beat_at=self._clock()
+            id=node_id,
+            name=name,
+            started_at=known.started_at if known else started_at,
+            beat_at=self._clock(),
+            **self._place,
         )
 
     async def stale(self, before: float) -> list[Node]:

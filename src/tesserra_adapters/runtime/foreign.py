@@ -40,9 +40,10 @@ def hold_node_lock(data_dir: Path) -> Iterator[None]:
 
 
 class SameMachineProcesses:
-    def __init__(self, box: SecretBox | None) -> None:
+    def __init__(self, box: SecretBox | None, boot: str | None = None) -> None:
+        """``boot``: this node's boot id as it advertises it (TESSERRA_BOOT_ID); the kernel's by default."""
         self._box = box
-        self._boot = boot_id()
+        self._boot = boot or boot_id()
 
     async def remove(self, node: Node, workload_id: str) -> bool:
         if not node.data_dir or node.boot_id is None or node.boot_id != self._boot:

@@ -24,12 +24,14 @@ class SqlNodes:
         *,
         data_dir: str | None = None,
         boot_id: str | None = None,
+        url: str | None = None,
     ) -> None:
         """``data_dir`` and ``boot_id``: where this node keeps its data, on which boot of its machine
-        (written with each beat, for a node on the same machine to reach its process workloads)."""
+        (written with each beat, for a node on the same machine to reach its process workloads);
+        ``url``: where other nodes reach its HTTP server (the proxy's node hop)."""
         self._engine = engine
         self._clock = clock
-        self._place = {"data_dir": data_dir, "boot_id": boot_id}
+        self._place = {"data_dir": data_dir, "boot_id": boot_id, "url": url}
 
     async def beat(self, node_id: str, name: str, started_at: float) -> None:
         at = self._clock()
@@ -62,6 +64,7 @@ class SqlNodes:
                 beat_at=r.beat_at,
                 data_dir=r.data_dir,
                 boot_id=r.boot_id,
+                url=r.url,
             )
             for r in rows
         ]

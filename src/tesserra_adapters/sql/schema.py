@@ -218,6 +218,7 @@ nodes = Table(
     Column("beat_at", Float, nullable=False),
     Column("data_dir", String(1024), nullable=True),
     Column("boot_id", String(64), nullable=True),
+    Column("url", String(255), nullable=True),
 )
 
 deployment = Table(

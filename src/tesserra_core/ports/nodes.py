@@ -23,6 +23,10 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     """Where it keeps its data (its process workloads among them), on its machine."""
     boot_id: str | None = None
     """Its machine's boot id: a node with the same one runs on this machine, since its last boot."""
+    url: str | None = None
+    """Where other nodes reach its HTTP server (``http://host:port``, TESSERRA_NODE_URL): a proxied
+    request for a sandbox it runs, reaching a node on another machine, is forwarded there. None: it
+    advertised none (it listens on a wildcard address and was not told one)."""
 
 
 class NodeWorkload(msgspec.Struct, frozen=True, kw_only=True):
