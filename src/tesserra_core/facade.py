@@ -205,7 +205,9 @@ def use_cases(
     others_alive = _others_alive(p, node_dead_after)
     provisioner = Provisioner(p.uow, p.runtime, p.clock, lease=lease, others_alive=others_alive)
     pool = SandboxPool(p.runtime, sandbox_pool_size, p.ids.new(), p.http_probe)
-    lifecycle = SandboxLifecycle(p.uow, p.runtime, p.clock, pool, nodes=p.nodes, node_id=p.node_id)
+    lifecycle = SandboxLifecycle(
+        p.uow, p.runtime, p.clock, pool, nodes=p.nodes, node_id=p.node_id, node_dead_after=node_dead_after
+    )
     shared = shared_tools(p)
     limits = tool_limits or ToolLimits()
     tool_servers = ToolServers(

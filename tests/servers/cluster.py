@@ -286,11 +286,16 @@ async def _forget_rate_limits() -> None:
 
 @asynccontextmanager
 async def cluster(
-    tmp: Path, size: int = 3, *, timeouts: Mapping[str, str] | None = None, **extra: str
+    tmp: Path,
+    size: int = 3,
+    *,
+    timeouts: Mapping[str, str] | None = None,
+    each: Mapping[str, Mapping[str, str]] | None = None,
+    **extra: str,
 ) -> AsyncIterator[Cluster]:
     """``size`` nodes on 127.0.0.2, .3, ... sharing a fresh PostgreSQL database and Redis, behind
     HAProxy on 127.0.0.1 (``timeouts``: see ``haproxy_config``); ``extra``: more TESSERRA_* settings
-    for every node. The first node migrates
+    for every node, ``each``: for the node of that name (``n1``, ``n2``, ...). The first node migrates
     the database and creates the first owner before the others start."""
     binary = haproxy_binary()
     await _forget_rate_limits()
@@ -308,7 +313,7 @@ async def cluster(
                     free_port(),
                     node_dir / "data",
                     node_dir / "serve.log",
-                    node_env(node_dir, database_url, **extra),
+                    node_env(node_dir, database_url, **extra, **(each or {}).get(name, {})),
                 )
             )
         port = free_port()

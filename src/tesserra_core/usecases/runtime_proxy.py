@@ -41,7 +41,7 @@ from tesserra_core.usecases.runtime_views import (
 from tesserra_core.usecases.runtime_watch import ProxyWatch
 from tesserra_core.usecases.sandbox_lifecycle import SandboxLifecycle
 from tesserra_core.usecases.sandbox_reads import SandboxReads
-from tesserra_core.usecases.sandbox_upstream import UpstreamPorts
+from tesserra_core.usecases.sandbox_upstream import NodeHop, UpstreamPorts
 from tesserra_core.usecases.sandboxes import ATTEMPTS, sandbox_of
 
 _TOKEN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
@@ -55,6 +55,15 @@ MAX_VERIFIED = 4096
 
 def _scope_error() -> Forbidden:
     return Forbidden("the proxy token does not cover this sandbox or port", code="proxy_token_scope")
+
+
+def _not_hopping_again(target: ProxyTarget) -> ProxyTarget:
+    if target.node_id is not None:
+        raise UpstreamFailed(
+            f"another node forwarded this request, but the sandbox's workload runs on node {target.node_id}",
+            code="sandbox_unreachable",
+        )
+    return target
 
 
 def _running(sandbox: Sandbox) -> None:
@@ -198,7 +207,9 @@ class OpenProxy:
         the port (403 proxy_token_scope), the port is declared (404 port_not_declared) and the sandbox runs
         (409 sandbox_<state>). Answers where to forward: the workload's address and port as the runtime
     reports them (the host's loopback and a published port, or a container's address on its tenant's
-    private network), never anything the request says."""
+    private network), never anything the request says; or, when the workload runs on a node on
+    another machine, that node's own address (``ProxyTarget.node_id``). A request another node
+    forwarded (``hop``) is never forwarded again: 502 when this node does not reach the workload."""
 
     reads: SandboxReads
     codec: ProxyTokenCodec
@@ -226,6 +237,7 @@ class OpenProxy:
         token: str | None = None,
         actor: Principal | None = None,
         once: bool = False,
+        hop: bool = False,
     ) -> ProxyTarget:
         claims = self._claims(token, sandbox_id) if token is not None else None
         if claims is None and actor is None:
@@ -239,7 +251,7 @@ class OpenProxy:
         key = (sandbox_id, port, claims.token_id if claims is not None else None)
         opened = self._opened.get(key)
         if opened is not None and opened[0] is sandbox and opened[1] is claims and not once:
-            return opened[2]
+            return _not_hopping_again(opened[2]) if hop else opened[2]
         if claims is not None and (
             (claims.generation, claims.epoch) != (sandbox.generation, sandbox.proxy_epoch)
             or sandbox.revoked(claims.token_id)
@@ -253,10 +265,15 @@ class OpenProxy:
         _running(sandbox)
         if claims is not None and once:
             await self._exchange_once(claims)
-        address, ports = await self.upstream.of(sandbox)
-        host_port = ports.get(declared)
-        if host_port is None:
-            raise UpstreamFailed("the sandbox's port is not published", code="sandbox_unreachable")
+        upstream = await self.upstream.of(sandbox)
+        if isinstance(upstream, NodeHop):
+            address, host_port, node_id = upstream.host, upstream.port, upstream.node_id
+        else:
+            address, ports = upstream
+            found, node_id = ports.get(declared), None
+            if found is None:
+                raise UpstreamFailed("the sandbox's port is not published", code="sandbox_unreachable")
+            host_port = found
         where = sandbox_id if port is None else f"{sandbox_id}:{port}"
         target = ProxyTarget(
             sandbox_id=sandbox.id,
@@ -264,6 +281,7 @@ class OpenProxy:
             port=declared,
             host=address,
             host_port=host_port,
+            node_id=node_id,
             prefix=f"{PROXY_PATH}/{where}",
             idle_timeout_seconds=sandbox.idle_timeout_seconds,
             generation=sandbox.generation,
@@ -273,7 +291,7 @@ class OpenProxy:
         if len(self._opened) >= MAX_VERIFIED:
             self._opened.clear()
         self._opened[key] = (sandbox, claims, target)
-        return target
+        return _not_hopping_again(target) if hop else target
 
     def _claims(self, token: str, sandbox_id: str) -> ProxyClaims:
         key = (token, sandbox_id)

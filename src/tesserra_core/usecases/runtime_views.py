@@ -127,6 +127,11 @@ class RuntimeConfigView(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+NODE_HOP_HEADER = "X-Tesserra-Node-Hop"
+"""Marks a proxied request another node forwarded (its value: that node's id): the node receiving it
+proxies it only to a workload it reaches itself, never on to a third node."""
+
+
 class ProxyTarget(msgspec.Struct, frozen=True, kw_only=True):
     """Where a proxied request goes: taken from the stored sandbox and the runtime, never the request."""
 
@@ -145,3 +150,7 @@ class ProxyTarget(msgspec.Struct, frozen=True, kw_only=True):
     """Its proxy revocation epoch then."""
     token_id: str | None = None
     """The proxy token that let it in (None: the caller's own credentials)."""
+    node_id: str | None = None
+    """Set: the sandbox's workload runs on this node, on another machine, and ``host``:``host_port``
+    is that node's own HTTP server: the request goes there as received (its whole proxy path, with
+    the caller's credential, which that node checks again), marked as a hop (``NODE_HOP_HEADER``)."""

@@ -32,7 +32,7 @@ from tesserra_core.ports.runtime import ContainerRuntime, Workload, WorkloadSpec
 from tesserra_core.ports.system import Clock
 from tesserra_core.usecases.sandbox_pool import Reserved, SandboxPool
 from tesserra_core.usecases.sandbox_reads import SandboxReads
-from tesserra_core.usecases.sandbox_upstream import UpstreamPorts
+from tesserra_core.usecases.sandbox_upstream import DEAD_AFTER, UpstreamPorts
 from tesserra_core.usecases.single_flight import KeyedLocks
 
 log = logging.getLogger("tesserra.sandboxes")
@@ -75,6 +75,7 @@ class SandboxLifecycle:
         *,
         nodes: Nodes | None = None,
         node_id: str = "",
+        node_dead_after: float = DEAD_AFTER,
     ) -> None:
         self.uow = uow
         self.runtime = runtime
@@ -86,7 +87,14 @@ class SandboxLifecycle:
         """Warm workloads a create claims when its template matches (off without one)."""
         self.reads = SandboxReads(uow, clock)
         """What the proxy checks requests against; told of every change this worker commits."""
-        self.upstream = UpstreamPorts(runtime, self.nodes, node_id)
+        self.upstream = UpstreamPorts(
+            runtime,
+            self.nodes,
+            node_id,
+            now=lambda: clock.now().timestamp(),
+            monotonic=clock.monotonic,
+            dead_after=node_dead_after,
+        )
         """Where the proxy forwards to; told where each sandbox this worker starts answers."""
         self._locks = KeyedLocks()
 

@@ -7,6 +7,11 @@ to the same URL without it, with an HttpOnly, SameSite=Strict cookie scoped to t
 path; a WebSocket upgrade just uses it); the cookie; or the caller's own credentials (Bearer JWT or API
 key with tools:write). ``uc.runtime.open`` checks it against the stored sandbox and names the upstream.
 Failures are the API's JSON error bodies (401, 403, 404, 409, 502), never a redirect to a login page.
+
+When the sandbox's workload runs on a node on another machine (``ProxyTarget.node_id``), the request,
+checked here all the same, goes to that node as received (its whole proxy path and query, the
+caller's credential: ``headers.to_node``), over the same connections and relay as a sandbox's, marked
+as a hop; that node checks it again and proxies it to the workload, and never forwards it further.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from tesserra_core.domain.identity import Principal
 from tesserra_core.errors import TesserraError, Unauthenticated
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.tracing import Tracer
-from tesserra_core.usecases.runtime_views import TOKEN_COOKIE, TOKEN_HEADER, ProxyTarget
+from tesserra_core.usecases.runtime_views import NODE_HOP_HEADER, TOKEN_COOKIE, TOKEN_HEADER, ProxyTarget
 from tesserra_http.client_address import ClientAddress
+from tesserra_http.context import request_id_var
 from tesserra_http.errors import send_core_error
 from tesserra_http.proxy.forward import forward, has_body
-from tesserra_http.proxy.headers import ADDED_TO_CLIENT, to_sandbox
+from tesserra_http.proxy.headers import ADDED_TO_CLIENT, to_node, to_sandbox
 from tesserra_http.proxy.routing import Route, route
 
 if TYPE_CHECKING:
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
     from tesserra_http.proxy.upstream import UpstreamPool
 
 _TOKEN_HEADER = TOKEN_HEADER.lower().encode()
+_HOP_HEADER = NODE_HOP_HEADER.lower().encode()
 _CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-tesserra-api-key", b"x-api-key"})
 
 
@@ -131,10 +138,12 @@ class ProxyEndpoint:
         if exchanged:
             await _exchange_for_cookie(scope, where, target, send)
             return
-        headers = self._to_sandbox(scope, target, websocket=False)
+        request_target, headers = self._outgoing(scope, where, target, websocket=False)
         pool = self.http_pool()
         cutter = _Cutter(asyncio.current_task(pool.loop))
-        work = forward(pool, target, scope["method"], where.target, headers, has_body(scope["headers"]), receive, send)
+        work = forward(
+            pool, target, scope["method"], request_target, headers, has_body(scope["headers"]), receive, send
+        )
         try:
             with self.uc.runtime.activity.during(target), self.uc.runtime.watch.watching(target, cutter):
                 await cutter.run(work)
@@ -155,24 +164,38 @@ class ProxyEndpoint:
             await deny(send, exc)
             return
         self.uc.ports.tracer.annotate("tesserra.sandbox_id", target.sandbox_id)
-        headers = self._to_sandbox(scope, target, websocket=True)
+        request_target, headers = self._outgoing(scope, where, target, websocket=True)
         accepted = _Recorded(send, "websocket.accept")
         cutter = _Cutter(asyncio.current_task())
         with self.uc.runtime.activity.during(target), self.uc.runtime.watch.watching(target, cutter):
-            await cutter.run(relay(self._websockets(), target, where.target, headers, scope, receive, accepted))
+            await cutter.run(relay(self._websockets(), target, request_target, headers, scope, receive, accepted))
         if cutter.cutting and accepted.seen:
             with contextlib.suppress(Exception):  # the client may have gone at the same moment
                 await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "revoked"})
 
-    def _to_sandbox(self, scope: Scope, target: ProxyTarget, *, websocket: bool) -> list[tuple[bytes, bytes]]:
-        headers = to_sandbox(
+    def _outgoing(
+        self, scope: Scope, where: Route, target: ProxyTarget, *, websocket: bool
+    ) -> tuple[str, list[tuple[bytes, bytes]]]:
+        """The request target and headers toward the sandbox, or toward the node that runs it: there,
+        the proxy path as received (the query's token, exchanged here already, moves to the header)."""
+        client = self.client_address(scope)  # type: ignore[arg-type]
+        scheme = scope.get("scheme", "http")
+        if target.node_id is None:
+            headers = to_sandbox(scope["headers"], target, client=client, scheme=scheme, websocket=websocket)
+            return where.target, _carrying_trace(headers, self.uc.ports.tracer)
+        headers = to_node(
             scope["headers"],
-            target,
-            client=self.client_address(scope),  # type: ignore[arg-type]
-            scheme=scope.get("scheme", "http"),
+            client=client,
+            scheme=scheme,
+            node_id=self.uc.ports.node_id,
+            request_id=request_id_var.get() or "",
+            token=where.token,
             websocket=websocket,
         )
-        return _carrying_trace(headers, self.uc.ports.tracer)
+        raw = scope["raw_path"].decode("latin-1")
+        return raw + ("?" + where.query.decode("latin-1") if where.query else ""), _carrying_trace(
+            headers, self.uc.ports.tracer
+        )
 
     async def _open(self, scope: Scope, where: Route) -> tuple[ProxyTarget, bool]:
         """Where to forward, and whether the query's token was the credential (exchanged once)."""
@@ -186,7 +209,8 @@ class ProxyEndpoint:
         actor: Principal | None = None
         if token is None and any(name in _CREDENTIAL_HEADERS for name, _ in headers):
             actor = await self.uc.authenticate.from_headers(headers)
-        target = await self.uc.runtime.open(where.sandbox_id, where.port, token=token, actor=actor, once=once)
+        hop = any(name == _HOP_HEADER for name, _ in headers)
+        target = await self.uc.runtime.open(where.sandbox_id, where.port, token=token, actor=actor, once=once, hop=hop)
         return target, once
 
 

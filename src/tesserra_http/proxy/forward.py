@@ -138,8 +138,15 @@ async def forward(
         try:
             conn, sender = await pool.request(target.host, target.host_port, head, body, head_only=method == "HEAD")
         except (OSError, TimeoutError) as exc:
-            raise UpstreamFailed("the sandbox did not answer", code="sandbox_unreachable") from exc
-        await send({"type": "http.response.start", "status": conn.status, "headers": to_client(conn.headers)})
+            who = "the sandbox" if target.node_id is None else f"node {target.node_id}, which runs the sandbox,"
+            raise UpstreamFailed(f"{who} did not answer", code="sandbox_unreachable") from exc
+        await send(
+            {
+                "type": "http.response.start",
+                "status": conn.status,
+                "headers": to_client(conn.headers, hop=target.node_id is not None),
+            }
+        )
         while True:
             try:
                 piece = await conn.piece()

@@ -7,13 +7,19 @@ X-Forwarded-* / Forwarded / X-Real-IP; then the proxy's own X-Forwarded-For/Prot
 Toward the client: no Set-Cookie, no credentialed CORS (Access-Control-Allow-Origin and -Credentials),
 no hop-by-hop header, and the sandbox's own CSP replaced by ``sandbox`` (never ``allow-same-origin``:
 the content runs in an opaque origin, so it can never act on the console's), plus nosniff.
+
+Toward the node that runs the sandbox (``to_node``, another machine's: it proxies the request as its
+own): the caller's credential as received (that node checks it again and strips it before the
+sandbox), no hop-by-hop header, no client-sent forwarding header nor hop mark; then this node's
+X-Forwarded-For/Proto/Host, its request id and the hop mark (``NODE_HOP_HEADER``). Its answer comes
+back through ``to_client`` too (``hop``: minus what this server adds to every response itself).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tesserra_core.usecases.runtime_views import TOKEN_HEADER, ProxyTarget
+from tesserra_core.usecases.runtime_views import NODE_HOP_HEADER, TOKEN_HEADER, ProxyTarget
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -41,7 +47,18 @@ _TO_SANDBOX_DROPPED = HOP_BY_HOP | {
     b"x-user-id",
     b"forwarded",
     b"x-real-ip",
+    NODE_HOP_HEADER.lower().encode(),
 }
+_TO_NODE_DROPPED = HOP_BY_HOP | {
+    b"host",
+    b"expect",
+    b"forwarded",
+    b"x-real-ip",
+    b"x-request-id",
+    NODE_HOP_HEADER.lower().encode(),
+}
+_SERVER_OWN = frozenset({b"date", b"server", b"x-request-id"})
+"""What this server adds to each of its responses: the other node's are dropped from a hop's answer."""
 _WEBSOCKET_OWN = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions"})
 _TO_CLIENT_DROPPED = HOP_BY_HOP | {
     b"set-cookie",
@@ -97,9 +114,51 @@ def to_sandbox(
     return kept
 
 
-def to_client(headers: list[tuple[bytes, bytes]]) -> Headers:
-    """``headers`` as the sandbox sent them (names in any case)."""
-    dropped = _TO_CLIENT_DROPPED
+def to_node(
+    headers: Iterable[tuple[bytes, bytes]],
+    *,
+    client: str,
+    scheme: str,
+    node_id: str,
+    request_id: str,
+    token: str | None = None,
+    websocket: bool = False,
+) -> Headers:
+    """``headers`` for the node that runs the sandbox; ``token``: the proxy token the query carried
+    (it goes in ``X-Tesserra-Proxy-Token`` when that header is not sent: this node made its one
+    exchange already)."""
+    dropped = _TO_NODE_DROPPED | _named_by_connection(headers)
+    if websocket:
+        dropped = dropped | _WEBSOCKET_OWN
+    host = b""
+    for name, value in headers:
+        if name.lower() == b"host":
+            host = value
+    kept = [
+        (low, value)
+        for name, value in headers
+        if (low := name.lower()) not in dropped and not low.startswith(b"x-forwarded-")
+    ]
+    if token is not None and not any(name == _TOKEN for name, _ in kept):
+        kept.append((_TOKEN, token.encode("latin-1")))
+    kept += (
+        (b"x-forwarded-for", client.encode("latin-1")),
+        (b"x-forwarded-proto", b"https" if scheme in ("https", "wss") else b"http"),
+        (b"x-forwarded-host", host),
+        (b"x-request-id", request_id.encode("latin-1")),
+        (_HOP, node_id.encode("latin-1")),
+    )
+    return kept
+
+
+_TOKEN = TOKEN_HEADER.lower().encode()
+_HOP = NODE_HOP_HEADER.lower().encode()
+
+
+def to_client(headers: list[tuple[bytes, bytes]], *, hop: bool = False) -> Headers:
+    """``headers`` as the sandbox sent them (names in any case); ``hop``: as the node that runs it
+    answered (filtered there already, and again here)."""
+    dropped = _TO_CLIENT_DROPPED | _SERVER_OWN if hop else _TO_CLIENT_DROPPED
     if any(name.lower() == b"connection" for name, _ in headers):
         dropped = dropped | _named_by_connection(headers)
     kept = [(low, value) for name, value in headers if (low := name.lower()) not in dropped]
