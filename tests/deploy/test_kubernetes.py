@@ -27,6 +27,8 @@ K8S = ROOT / "deploy" / "kubernetes"
 VERSIONS = ("1.30.0", "1.37.0")
 """The oldest and the newest minor the manifests are checked against."""
 SETTINGS = {f"TESSERRA_{name.upper()}" for name in Settings.__struct_fields__}
+HELPERS = {"POD_IP"}
+"""Variables the manifests define only for another's value (``$(POD_IP)``)."""
 LABELS = {"app.kubernetes.io/name": "tesserra", "app.kubernetes.io/component": "server"}
 
 Doc = dict[str, Any]
@@ -142,6 +144,20 @@ def test_replicas_labels_service_and_budget_agree() -> None:
     assert _port(container, port["targetPort"]) == int(env["TESSERRA_PORT"])
 
 
+def test_each_pod_advertises_its_own_address_and_machine_to_the_others() -> None:
+    """The runtime proxy forwards a request for a sandbox of another pod to that pod's address (the
+    pod IP, at the server's port); pods on one machine share its boot id but not their loopback, so
+    each advertises one of its own (its uid)."""
+    _, container = _server()
+    env = {e["name"]: e for e in container["env"]}
+    port = env["TESSERRA_PORT"]["value"]
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    names = [e["name"] for e in container["env"]]
+    assert names.index("POD_IP") < names.index("TESSERRA_NODE_URL")  # defined first, or not expanded
+    assert env["TESSERRA_NODE_URL"]["value"] == f"http://$(POD_IP):{port}"
+    assert env["TESSERRA_BOOT_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.uid"}}
+
+
 def test_probes_ask_the_server_on_its_own_port() -> None:
     _, container = _server()
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -180,7 +196,7 @@ def test_every_variable_given_is_a_setting_and_every_secret_reference_exists() -
     secret_keys = set(SECRET["stringData"])
     assert SECRET["metadata"]["name"] == "tesserra-secrets"
     for container in _containers():
-        unknown = _env_names(container) - SETTINGS
+        unknown = _env_names(container) - SETTINGS - HELPERS
         assert not unknown, f"{container['name']}: not settings: {unknown}"
         for entry in container.get("env", []):
             ref = entry.get("valueFrom", {}).get("secretKeyRef")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import time
@@ -32,9 +33,12 @@ def _pod_env(container: dict[str, Any], **local: str) -> dict[str, str]:
     if container.get("envFrom"):
         env |= APP["ConfigMap/tesserra-config"]["data"]
     secret = SECRET["stringData"]
+    fields = {"status.podIP": "127.0.0.1", "metadata.uid": "pod-uid-1"}
     for entry in container["env"]:
-        if "value" in entry:
-            env[entry["name"]] = entry["value"]
+        if "value" in entry:  # $(NAME) names a variable defined before it
+            env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), entry["value"])
+        elif "fieldRef" in entry["valueFrom"]:
+            env[entry["name"]] = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
         elif entry["valueFrom"]["secretKeyRef"]["key"] in secret:
             env[entry["name"]] = secret[entry["valueFrom"]["secretKeyRef"]["key"]]
     return env | local
