@@ -88,7 +88,9 @@ async def test_every_kind_of_proxied_request_reaches_a_sandbox_on_another_machin
         assert (seen["method"], seen["target"]) == ("GET", "/hello?x=1&y=%20")
         assert got.headers["content-security-policy"].startswith("sandbox")
         assert len(got.headers.get_list("x-request-id")) == 1
-        # it went through A: B's request id is the one A proxied under (the client sent none)
+        # it went through A: B's request id is the one A proxied under (the client sent none); the
+        # sandbox sees the host the client addressed (B's), never A's
+        assert dict((str(k).lower(), v) for k, v in seen["headers"])["x-forwarded-host"] == f"{b.host}:{b.port}"  # type: ignore[attr-defined]
         assert dict((str(k).lower(), v) for k, v in seen["headers"])["x-request-id"] == got.headers["x-request-id"]  # type: ignore[attr-defined]
         assert len(got.headers.get_list("date")) == 1
 

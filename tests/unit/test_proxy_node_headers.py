@@ -28,6 +28,7 @@ CLIENT = [
 def test_a_forwarded_request_carries_the_credential_and_this_nodes_own_forwarding_headers() -> None:
     sent = to_node(CLIENT, client="203.0.113.7", scheme="https", node_id="node-a", request_id="rid-1")
     assert sent == [
+        (b"host", b"tesserra.example"),  # first: the request's Host toward the node (``forward``)
         (b"authorization", b"Bearer secret"),
         (b"cookie", b"tesserra_proxy_token=tsp_x"),
         (b"x-tesserra-proxy-token", b"tsp_y"),

@@ -73,8 +73,11 @@ def _outgoing(
         if chunked:
             headers = [*headers, (b"transfer-encoding", b"chunked")]
         body = _body(receive, chunked, body_done)
+    host_header = None
+    if target.node_id is not None and headers and headers[0][0] == b"host":  # ``headers.to_node``'s first
+        host_header, headers = headers[0][1], headers[1:]
     try:
-        head = request_head(method, request_target, target.host, target.host_port, headers)
+        head = request_head(method, request_target, target.host, target.host_port, headers, host_header=host_header)
     except ValueError as exc:
         raise ValidationFailed("the request cannot be forwarded as it is") from exc
     return head, body, body_done

@@ -10,8 +10,9 @@ the content runs in an opaque origin, so it can never act on the console's), plu
 
 Toward the node that runs the sandbox (``to_node``, another machine's: it proxies the request as its
 own): the caller's credential as received (that node checks it again and strips it before the
-sandbox), no hop-by-hop header, no client-sent forwarding header nor hop mark; then this node's
-X-Forwarded-For/Proto/Host, its request id and the hop mark (``NODE_HOP_HEADER``). Its answer comes
+sandbox) and its Host (the sandbox sees the host the client addressed, not a node's), no hop-by-hop
+header, no client-sent forwarding header nor hop mark; then this node's X-Forwarded-For/Proto/Host,
+its request id and the hop mark (``NODE_HOP_HEADER``). Its answer comes
 back through ``to_client`` too (``hop``: minus what this server adds to every response itself).
 """
 
@@ -148,6 +149,8 @@ def to_node(
         (b"x-request-id", request_id.encode("latin-1")),
         (_HOP, node_id.encode("latin-1")),
     )
+    if host:  # first, as the request's Host: the node proxies it on as the client addressed it
+        kept.insert(0, (b"host", host))
     return kept
 
 

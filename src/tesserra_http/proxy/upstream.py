@@ -374,12 +374,18 @@ async def _send_body(conn: Connection, body: AsyncIterator[list[bytes]]) -> None
         raise
 
 
-def request_head(method: str, target: str, host: str, port: int, headers: Headers) -> bytes:
-    """The request line, Host (the sandbox's address, as the stored state says) and ``headers``.
+def request_head(
+    method: str, target: str, host: str, port: int, headers: Headers, *, host_header: bytes | None = None
+) -> bytes:
+    """The request line, Host (the sandbox's address, as the stored state says; or ``host_header``,
+    the client's own, toward a node that proxies it on) and ``headers``.
     Raises ``ValueError`` if any part would break the framing (a control character or line break)."""
+    named = f"{host}:{port}".encode("latin-1") if host_header is None else host_header
     head = b"".join(
         [
-            f"{method} {target} HTTP/1.1\r\nhost: {host}:{port}\r\n".encode("latin-1"),
+            f"{method} {target} HTTP/1.1\r\nhost: ".encode("latin-1"),
+            named,
+            b"\r\n",
             *[b"%s: %s\r\n" % (name, value) for name, value in headers],
             b"\r\n",
         ]
