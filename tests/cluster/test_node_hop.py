@@ -125,6 +125,10 @@ async def test_every_kind_of_proxied_request_reaches_a_sandbox_on_another_machin
         assert [line for line, _ in got_events] == [f"data: event {i}" for i in range(4)]
         assert got_events[-1][1] - got_events[0][1] > 0.4  # not held whole by either node
 
+    async with client(nodes.url) as http:
+        minted = await http.get(f"/api/runtime/proxy-auth/{box_id}", headers=owner.bearer)
+        assert minted.status_code == 200, minted.text
+        once = minted.json()["token"]
     # a WebSocket, upgraded on B and relayed through A
     async with connect(
         f"ws://{b.host}:{b.port}{PROXY}/{box_id}/ws", additional_headers={HEADER: token}, open_timeout=10
@@ -132,6 +136,10 @@ async def test_every_kind_of_proxied_request_reaches_a_sandbox_on_another_machin
         for message in ("hello", b"\x00\x01binary" * 1000, "close-not-yet"):
             await ws.send(message)
             assert await asyncio.wait_for(ws.recv(), 10) == message
+    # with the token in the query (exchanged once, on B: it travels on to A in the header)
+    async with connect(f"ws://{b.host}:{b.port}{PROXY}/{box_id}/ws?tesserra_proxy_token={once}", open_timeout=10) as ws:
+        await ws.send("by query")
+        assert await asyncio.wait_for(ws.recv(), 10) == "by query"
 
 
 async def test_access_is_checked_on_the_node_the_request_reaches(nodes: Cluster, box: tuple[str, Owner, str]) -> None:
