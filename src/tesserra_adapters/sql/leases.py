@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Insert, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,6 +22,10 @@ class SqlRunnerLeases:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
         self._clock = clock
+        self._claims: dict[str, Insert] = {}
+        """``claim_all``'s statement per dialect, built once: its rows go as parameters (one statement
+        with a VALUES row per lease, ``insertmanyvalues``), so its compiled form is cached, where
+        literal rows made it compile anew every tick."""
 
     async def claim(self, name: str, holder: str, ttl: float) -> int | None:
         now = self._clock()
@@ -56,7 +60,6 @@ class SqlRunnerLeases:
         if not names:
             return {}
         now = self._clock()
-        lease = t.runner_leases.c
         rows = [
             {
                 "name": name,
@@ -65,25 +68,16 @@ class SqlRunnerLeases:
                 "generation": 1,
                 "last_run_at": now if name in ran else None,
                 "last_error": (ran.get(name) or "")[:_MAX_ERROR] or None,
+                "claimant": holder,
+                "expired_by": now,
             }
             for name in sorted(names)  # every claimant locks the rows in one order
         ]
         async with self._engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            upsert = dialect.insert(t.runner_leases).values(rows)
-            new = upsert.excluded
-            claimed = upsert.on_conflict_do_update(
-                index_elements=[lease.name],
-                set_={
-                    "holder": new.holder,
-                    "expires_at": new.expires_at,
-                    "generation": case((lease.holder == new.holder, lease.generation), else_=lease.generation + 1),
-                    "last_run_at": func.coalesce(new.last_run_at, lease.last_run_at),
-                    "last_error": case((new.last_run_at.is_(None), lease.last_error), else_=new.last_error),
-                },
-                where=(lease.holder == holder) | lease.holder.is_(None) | (lease.expires_at <= now),
-            ).returning(lease.name, lease.generation)
-            return {row.name: int(row.generation) for row in await conn.execute(claimed)}
+            claimed = self._claims.get(conn.dialect.name)
+            if claimed is None:
+                claimed = self._claims[conn.dialect.name] = _claim_statement(conn.dialect.name)
+            return {row.name: int(row.generation) for row in await conn.execute(claimed, rows)}
 
     async def release(self, name: str, holder: str) -> None:
         lease = t.runner_leases.c
@@ -118,6 +112,29 @@ class SqlRunnerLeases:
             )
             for r in rows
         ]
+
+
+def _claim_statement(dialect_name: str) -> Insert:
+    """The upsert of ``claim_all``, its rows (and ``claimant``, ``expired_by``) given as parameters."""
+    lease = t.runner_leases.c
+    upsert: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(t.runner_leases) if dialect_name == "postgresql" else sqlite.insert(t.runner_leases)
+    )
+    new = upsert.excluded
+    claimant = bindparam("claimant", type_=lease.holder.type)
+    return upsert.on_conflict_do_update(
+        index_elements=[lease.name],
+        set_={
+            "holder": new.holder,
+            "expires_at": new.expires_at,
+            "generation": case((lease.holder == new.holder, lease.generation), else_=lease.generation + 1),
+            "last_run_at": func.coalesce(new.last_run_at, lease.last_run_at),
+            "last_error": case((new.last_run_at.is_(None), lease.last_error), else_=new.last_error),
+        },
+        where=(lease.holder == claimant)
+        | lease.holder.is_(None)
+        | (lease.expires_at <= bindparam("expired_by", type_=lease.expires_at.type)),
+    ).returning(lease.name, lease.generation)
 
 
 async def fenced(conn: AsyncConnection, fence: Fence) -> None:
