@@ -13,15 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.limits import insert_new
-from tesserra_core.ports.leases import Fence, LeaseLost, RunnerLease
+from tesserra_adapters.sql.nodes import SqlNodes
+from tesserra_core.ports.leases import Fence, LeaseLost, NodeBeat, RunnerLease
 
 _MAX_ERROR = 500
 
 
 class SqlRunnerLeases:
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, engine: AsyncEngine, clock: Callable[[], float] = time.time, *, nodes: SqlNodes | None = None
+    ) -> None:
+        """``nodes``: the nodes' rows on the same database, where a claim's ``beat`` is written."""
         self._engine = engine
         self._clock = clock
+        self._nodes = nodes
+        self.carries_beats = nodes is not None
         self._claims: dict[str, Insert] = {}
         """``claim_all``'s statement per dialect, built once: its rows go as parameters (one statement
         with a VALUES row per lease, ``insertmanyvalues``), so its compiled form is cached, where
@@ -52,12 +58,20 @@ class SqlRunnerLeases:
             return 1 if await insert_new(conn, t.runner_leases, row) else None
 
     async def claim_all(
-        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+        self,
+        holder: str,
+        ttl: float,
+        names: Sequence[str],
+        ran: Mapping[str, str | None],
+        beat: NodeBeat | None = None,
     ) -> dict[str, int]:
         """One upsert for every lease: a row missing is inserted (generation 1); one free, expired or
         already ``holder``'s is taken or renewed (a takeover increments the generation) and, where a
-        round ended, its outcome recorded; one another holder keeps is left as it is and not returned."""
-        if not names:
+        round ended, its outcome recorded; one another holder keeps is left as it is and not returned.
+        ``beat``: the node's row upserted in the same transaction, after the leases' rows."""
+        if beat is not None and self._nodes is None:
+            raise ValueError("these leases keep no nodes: the beat goes to Nodes.beat")
+        if not names and beat is None:
             return {}
         now = self._clock()
         rows = [
@@ -74,10 +88,15 @@ class SqlRunnerLeases:
             for name in sorted(names)  # every claimant locks the rows in one order
         ]
         async with self._engine.begin() as conn:
-            claimed = self._claims.get(conn.dialect.name)
-            if claimed is None:
-                claimed = self._claims[conn.dialect.name] = _claim_statement(conn.dialect.name)
-            return {row.name: int(row.generation) for row in await conn.execute(claimed, rows)}
+            held = {}
+            if rows:
+                claimed = self._claims.get(conn.dialect.name)
+                if claimed is None:
+                    claimed = self._claims[conn.dialect.name] = _claim_statement(conn.dialect.name)
+                held = {row.name: int(row.generation) for row in await conn.execute(claimed, rows)}
+            if beat is not None and self._nodes is not None:
+                await self._nodes.beat_on(conn, beat.node_id, beat.name, beat.started_at)
+            return held
 
     async def release(self, name: str, holder: str) -> None:
         lease = t.runner_leases.c

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Insert, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.limits import insert_new
@@ -30,18 +31,21 @@ class SqlNodes:
         self._engine = engine
         self._clock = clock
         self._place = {"data_dir": data_dir, "boot_id": boot_id}
+        self._beats: dict[str, Insert] = {}
+        """``beat_on``'s statement per dialect, built once (its compiled form cached)."""
 
     async def beat(self, node_id: str, name: str, started_at: float) -> None:
-        at = self._clock()
-        n = t.nodes.c
         async with self._engine.begin() as conn:
-            done = await conn.execute(
-                update(t.nodes).where(n.id == node_id).values(beat_at=at, name=name[:255], **self._place)
-            )
-            if not done.rowcount:
-                row = {"id": node_id, "name": name[:255], "started_at": started_at, "beat_at": at, **self._place}
-                if not await insert_new(conn, t.nodes, row):
-                    await conn.execute(update(t.nodes).where(n.id == node_id).values(beat_at=at))
+            await self.beat_on(conn, node_id, name, started_at)
+
+    async def beat_on(self, conn: AsyncConnection, node_id: str, name: str, started_at: float) -> None:
+        """``beat`` in the transaction open on ``conn`` (a lease claim carrying it): one upsert, the row
+        made on the first beat (``started_at`` kept from then on)."""
+        statement = self._beats.get(conn.dialect.name)
+        if statement is None:
+            statement = self._beats[conn.dialect.name] = _beat_statement(conn.dialect.name)
+        row = {"id": node_id, "name": name[:255], "started_at": started_at, "beat_at": self._clock(), **self._place}
+        await conn.execute(statement, row)
 
     async def stale(self, before: float) -> list[Node]:
         n = t.nodes.c
@@ -116,3 +120,14 @@ class SqlNodes:
 
 
 _snapshot = msgspec.json.Decoder(Workload)
+
+
+def _beat_statement(dialect_name: str) -> Insert:
+    upsert: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(t.nodes) if dialect_name == "postgresql" else sqlite.insert(t.nodes)
+    )
+    new = upsert.excluded
+    return upsert.on_conflict_do_update(
+        index_elements=[t.nodes.c.id],
+        set_={"beat_at": new.beat_at, "name": new.name, "data_dir": new.data_dir, "boot_id": new.boot_id},
+    )
