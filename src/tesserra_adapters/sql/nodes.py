@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.limits import insert_new
 from tesserra_core.ports.nodes import Node, NodeWorkload
 from tesserra_core.ports.runtime import Workload
@@ -29,6 +30,9 @@ class SqlNodes:
         """``data_dir`` and ``boot_id``: where this node keeps its data, on which boot of its machine
         (written with each beat, for a node on the same machine to reach its process workloads)."""
         self._engine = engine
+        self._reader = read_only(engine)
+        """Reads, each statement on its own (no BEGIN nor ROLLBACK round trips): the reconciler's
+        holder reads the stale nodes every 2 s."""
         self._clock = clock
         self._place = {"data_dir": data_dir, "boot_id": boot_id}
         self._beats: dict[str, Insert] = {}
@@ -56,7 +60,7 @@ class SqlNodes:
         return await self._nodes(n.beat_at >= since)
 
     async def _nodes(self, where: ColumnElement[bool]) -> list[Node]:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(select(t.nodes).where(where).order_by(t.nodes.c.id))).all()
         return [
             Node(
@@ -105,7 +109,7 @@ class SqlNodes:
         return found[0] if found else None
 
     async def _select(self, where: ColumnElement[bool], order: ColumnElement[Any]) -> list[NodeWorkload]:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(select(t.node_workloads).where(where).order_by(order))).all()
         return [
             NodeWorkload(
