@@ -7,11 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import Insert, bindparam, case, func, select, update
+from sqlalchemy import ARRAY, Boolean, Float, Insert, String, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.limits import insert_new
 from tesserra_adapters.sql.nodes import SqlNodes
 from tesserra_core.ports.leases import Fence, LeaseLost, NodeBeat, RunnerLease
@@ -28,6 +29,8 @@ class SqlRunnerLeases:
         self._clock = clock
         self._nodes = nodes
         self.carries_beats = nodes is not None
+        self._reader = read_only(engine)
+        """Autocommit: ``claim_all``'s one statement on PostgreSQL commits by itself."""
         self._claims: dict[str, Insert] = {}
         """``claim_all``'s statement per dialect, built once: its rows go as parameters (one statement
         with a VALUES row per lease, ``insertmanyvalues``), so its compiled form is cached, where
@@ -74,6 +77,8 @@ class SqlRunnerLeases:
         if not names and beat is None:
             return {}
         now = self._clock()
+        if self._engine.dialect.name == "postgresql":
+            return await self._claim_all_pg(holder, now, ttl, sorted(names), ran, beat)
         rows = [
             {
                 "name": name,
@@ -97,6 +102,32 @@ class SqlRunnerLeases:
             if beat is not None and self._nodes is not None:
                 await self._nodes.beat_on(conn, beat.node_id, beat.name, beat.started_at)
             return held
+
+    async def _claim_all_pg(
+        self,
+        holder: str,
+        now: float,
+        ttl: float,
+        names: list[str],
+        ran: Mapping[str, str | None],
+        beat: NodeBeat | None,
+    ) -> dict[str, int]:
+        """``claim_all`` on PostgreSQL: one statement on its own (no BEGIN nor COMMIT round trips), the
+        leases' rows from arrays in ``names``' order (every claimant locks them in one order) and the
+        node's beat in a data-modifying CTE (skipped without one), atomic as any single statement."""
+        node = self._nodes.beat_row(beat, now) if beat is not None and self._nodes is not None else None
+        params = {
+            "names": names,
+            "ran": [name in ran for name in names],
+            "errors": [(ran.get(name) or "")[:_MAX_ERROR] or None for name in names],
+            "holder": holder,
+            "expires_at": now + ttl,
+            "now": now,
+            "beating": node is not None,
+            **(node or dict.fromkeys(("id", "name", "started_at", "beat_at", "data_dir", "boot_id"))),
+        }
+        async with self._reader.connect() as conn:
+            return {row.name: int(row.generation) for row in await conn.execute(_PG_CLAIM, params)}
 
     async def release(self, name: str, holder: str) -> None:
         lease = t.runner_leases.c
@@ -131,6 +162,46 @@ class SqlRunnerLeases:
             )
             for r in rows
         ]
+
+
+_PG_CLAIM = text(
+    """
+    WITH beat AS (
+        INSERT INTO nodes (id, name, started_at, beat_at, data_dir, boot_id)
+        SELECT :id, :name, :started_at, :beat_at, :data_dir, :boot_id WHERE :beating
+        ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at, name = excluded.name,
+            data_dir = excluded.data_dir, boot_id = excluded.boot_id
+    )
+    INSERT INTO runner_leases AS lease (name, holder, expires_at, generation, last_run_at, last_error)
+    SELECT claimed.name, :holder, :expires_at, 1, CASE WHEN claimed.ran THEN :now END, claimed.error
+    FROM unnest(CAST(:names AS VARCHAR[]), CAST(:ran AS BOOLEAN[]), CAST(:errors AS VARCHAR[]))
+        WITH ORDINALITY AS claimed(name, ran, error, position)
+    ORDER BY claimed.position
+    ON CONFLICT (name) DO UPDATE SET
+        holder = excluded.holder,
+        expires_at = excluded.expires_at,
+        generation = CASE WHEN lease.holder = excluded.holder THEN lease.generation ELSE lease.generation + 1 END,
+        last_run_at = coalesce(excluded.last_run_at, lease.last_run_at),
+        last_error = CASE WHEN excluded.last_run_at IS NULL THEN lease.last_error ELSE excluded.last_error END
+    WHERE lease.holder = :holder OR lease.holder IS NULL OR lease.expires_at <= :now
+    RETURNING lease.name, lease.generation
+    """
+).bindparams(
+    bindparam("names", type_=ARRAY(String)),
+    bindparam("ran", type_=ARRAY(Boolean)),
+    bindparam("errors", type_=ARRAY(String)),
+    bindparam("holder", type_=String),
+    bindparam("expires_at", type_=Float),
+    bindparam("now", type_=Float),
+    bindparam("beating", type_=Boolean),
+    bindparam("id", type_=String),
+    bindparam("name", type_=String),
+    bindparam("started_at", type_=Float),
+    bindparam("beat_at", type_=Float),
+    bindparam("data_dir", type_=String),
+    bindparam("boot_id", type_=String),
+)
+"""``claim_all`` on PostgreSQL (``SqlRunnerLeases._claim_all_pg``): the same upsert as ``_claim_statement``."""
 
 
 def _claim_statement(dialect_name: str) -> Insert:

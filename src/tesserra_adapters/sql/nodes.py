@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.limits import insert_new
+from tesserra_core.ports.leases import NodeBeat
 from tesserra_core.ports.nodes import Node, NodeWorkload
 from tesserra_core.ports.runtime import Workload
 
@@ -48,8 +49,12 @@ class SqlNodes:
         statement = self._beats.get(conn.dialect.name)
         if statement is None:
             statement = self._beats[conn.dialect.name] = _beat_statement(conn.dialect.name)
-        row = {"id": node_id, "name": name[:255], "started_at": started_at, "beat_at": self._clock(), **self._place}
-        await conn.execute(statement, row)
+        await conn.execute(statement, self.beat_row(NodeBeat(node_id, name, started_at), self._clock()))
+
+    def beat_row(self, beat: NodeBeat, at: float) -> dict[str, Any]:
+        """The node's row as ``beat`` at ``at`` writes it (for a lease claim that carries it)."""
+        row = {"id": beat.node_id, "name": beat.name[:255], "started_at": beat.started_at, "beat_at": at}
+        return {**row, **self._place}
 
     async def stale(self, before: float) -> list[Node]:
         n = t.nodes.c
