@@ -224,7 +224,7 @@ def create_app(
     document_json_bodies(app)
     allowed.learn(app)
     app.proxy = ProxyEntry(proxy, uc.ports.tracer, sandbox_proxy)
-    app.probes = Probes(ready, _get_handlers(app, Probes.PATHS), app)
+    app.probes = Probes(ready, _get_handlers(app, Probes.PATHS), app, uc.ports.tracer)
     _bound_mounts(app)
     return app
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tesserra_core.ports.tracing import Tracer
 from tesserra_http.context import incoming_request_id
 from tesserra_http.proxy.direct import DirectSend
 from tesserra_http.proxy.entry import valid_host
@@ -50,9 +51,11 @@ class Probes:
     TARGETS = frozenset({b"/ready", b"/health"})
     """The request targets the server protocol hands to ``direct`` (no query string)."""
 
-    def __init__(self, readiness: Readiness, handlers: dict[str, Any], app: Any) -> None:
+    def __init__(self, readiness: Readiness, handlers: dict[str, Any], app: Any, tracer: Tracer) -> None:
         self.readiness = readiness
         self.handlers = handlers
+        self.tracer = tracer
+        """The request's span (a server wrapped for tracing takes the ASGI way) gets its request id."""
         self.app = app
         """The app, which answers what ``direct`` is handed but does not take (a bad Host header)."""
 
@@ -72,7 +75,9 @@ class Probes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, body, headers = self._label(scope)
-        own = (b"x-request-id", incoming_request_id(scope).encode())  # type: ignore[arg-type]
+        request_id = incoming_request_id(scope)  # type: ignore[arg-type]
+        self.tracer.request_id(request_id)
+        own = (b"x-request-id", request_id.encode())
         await send({"type": "http.response.start", "status": status, "headers": [*headers, own]})
         await send({"type": "http.response.body", "body": body})
 
