@@ -242,13 +242,13 @@ async def real_ports(settings: Settings, stack: AsyncExitStack, *, metrics: bool
     engine = await stack.enter_async_context(migrated_engine(settings.database_url))
     telemetry = _telemetry(engine) if metrics and settings.metrics_token else NoTelemetry()
     tracer = _tracer(settings, engine, stack)
-    leases = SqlRunnerLeases(engine)
     push = PgFeedPush(engine.url) if engine.dialect.name == "postgresql" else None
     node_id = settings.node_id()
     stack.enter_context(hold_node_lock(settings.data_dir))
     nodes = SqlNodes(
         engine, data_dir=str(settings.data_dir), boot_id=settings.boot_id or boot_id(), url=settings.advertised_url
     )
+    leases = SqlRunnerLeases(engine, nodes=nodes)  # the heartbeat rides on the lease claims
     uow = SqlUnitOfWorkFactory(engine=engine)
     limiter = rate_limiter(settings.limiter, engine, clock.monotonic, settings.redis_url)
     sandbox = process_sandbox(settings)

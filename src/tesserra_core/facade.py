@@ -201,7 +201,9 @@ def use_cases(
         files=p.file_storage,
         lease=lease,
     )
-    heartbeat = NodeHeartbeat(p.nodes, p.clock, p.node_id, holder.rpartition("/")[0].rpartition("@")[2] or holder)
+    heartbeat = NodeHeartbeat(
+        p.nodes, p.clock, p.node_id, holder.rpartition("/")[0].rpartition("@")[2] or holder, lease=lease
+    )
     others_alive = _others_alive(p, node_dead_after)
     provisioner = Provisioner(p.uow, p.runtime, p.clock, lease=lease, others_alive=others_alive)
     pool = SandboxPool(p.runtime, sandbox_pool_size, p.ids.new(), p.http_probe)

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins import PluginProtocol
 from litestar.plugins.core import MsgspecDIPlugin
+from litestar.routes import HTTPRoute
 from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 
 from tesserra_core.facade import VERSION, UseCases
@@ -48,6 +49,7 @@ from tesserra_http.dependencies import DEPENDENCIES
 from tesserra_http.errors import EXCEPTION_HANDLERS
 from tesserra_http.guard import GuardMiddleware
 from tesserra_http.openapi_schema import StrictStructSchemaPlugin
+from tesserra_http.probes import Probes
 from tesserra_http.proxy import ProxyEndpoint
 from tesserra_http.proxy.entry import ProxyEntry, proxied
 from tesserra_http.readiness import Readiness
@@ -102,6 +104,8 @@ class _Litestar(Litestar):
 
     proxy: ProxyEntry | None = None
     """The sandbox proxy's requests go straight to it (``proxy.entry``), set by ``create_app``."""
+    probes: Probes | None = None
+    """So do GET /ready and GET /health (``probes``), set by ``create_app``."""
 
     @staticmethod
     def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
@@ -110,6 +114,9 @@ class _Litestar(Litestar):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self.proxy is not None and proxied(scope):
             await self.proxy(scope, receive, send)
+            return
+        if self.probes is not None and self.probes.takes(scope):
+            await self.probes(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -217,8 +224,22 @@ def create_app(
     document_json_bodies(app)
     allowed.learn(app)
     app.proxy = ProxyEntry(proxy, uc.ports.tracer, sandbox_proxy)
+    app.probes = Probes(ready, _get_handlers(app, Probes.PATHS), app, uc.ports.tracer)
     _bound_mounts(app)
     return app
+
+
+def _get_handlers(app: Litestar, paths: frozenset[str]) -> dict[str, Any]:
+    """The GET handler of each of ``paths``."""
+    found = {}
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and route.path in paths:
+            for handler in route.route_handlers:
+                if "GET" in handler.http_methods:
+                    found[route.path] = handler
+    missing = paths - found.keys()
+    assert not missing, f"no GET route for {sorted(missing)}"
+    return found
 
 
 def _bound_mounts(app: Litestar) -> None:

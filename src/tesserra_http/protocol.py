@@ -19,7 +19,8 @@ the overridden callbacks.
 
 It also hands the sandbox proxy's plain HTTP requests to the proxy as their head arrives
 (``proxy.entry.ProxyEntry.direct``, when the app is served bare), which answers on the connection
-directly (``proxy.direct``).
+directly (``proxy.direct``), and a plain ``GET /ready`` or ``GET /health`` to ``probes.Probes.direct``
+the same way.
 
 This leans on uvicorn's internals (``data_received`` feeding ``self.parser`` and sending parser errors to
 ``send_400_response``, the ``on_headers_complete`` / ``on_body`` / ``on_message_complete`` callbacks,
@@ -39,6 +40,7 @@ from uvicorn.server import ServerState
 
 from tesserra_core.errors import error_body
 from tesserra_http.context import new_request_id
+from tesserra_http.probes import Probes
 from tesserra_http.proxy.routing import PREFIX as PROXY_PREFIX
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -107,6 +109,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._proxy_direct: Any = proxy.direct if proxy is not None else None
         """The sandbox proxy's handler of plain HTTP requests (``ProxyEntry.direct``), when the app is
         served bare (no metrics, access log nor tracing wrapping it, which read ASGI messages)."""
+        probes = getattr(self.app, "probes", None)
+        self._probes_direct: Any = probes.direct if probes is not None else None
+        """The answer to a plain GET /ready or /health (``probes.Probes.direct``), likewise."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -187,9 +192,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_open = False
         self._head_bytes = 0
         self._head_since = None
+        direct = None
         if self._proxy_direct is not None and self.url.startswith(PROXY_PREFIX) and not self.parser.should_upgrade():
-            # the sandbox proxy's plain request: its response goes straight onto this connection
-            self.app = self._proxy_direct
+            direct = self._proxy_direct  # the sandbox proxy's plain request
+        elif (
+            self._probes_direct is not None
+            and self.url in Probes.TARGETS
+            and self.parser.get_method() == b"GET"
+            and not self.parser.should_upgrade()
+        ):
+            direct = self._probes_direct  # a load balancer's or orchestrator's probe
+        if direct is not None:
+            # its response goes straight onto this connection
+            self.app = direct
             try:
                 super().on_headers_complete()
             finally:

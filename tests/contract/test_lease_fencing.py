@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.memory.leases import MemoryRunnerLeases
 from tesserra_adapters.sql.leases import SqlRunnerLeases
-from tesserra_core.ports.leases import FENCE, Fence, LeaseLost, RunnerLease, RunnerLeases
+from tesserra_core.ports.leases import FENCE, Fence, LeaseLost, NodeBeat, RunnerLease, RunnerLeases
 from tesserra_core.ports.persistence import Revocation, UnitOfWorkFactory
 from tesserra_core.runners.leased import LeaseTerms, leased_rounds
 from tests.contract.conftest import FakeClock
@@ -71,6 +71,8 @@ async def test_a_commit_under_a_taken_over_generation_writes_nothing(
 class _Stalling:
     """A holder's view of the lease store that hangs (no renewal, no answer) while ``stalled`` is set."""
 
+    carries_beats = False
+
     def __init__(self, leases: RunnerLeases) -> None:
         self._leases = leases
         self.stalled = False
@@ -82,11 +84,16 @@ class _Stalling:
         return await self._leases.claim(name, holder, ttl)
 
     async def claim_all(
-        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+        self,
+        holder: str,
+        ttl: float,
+        names: Sequence[str],
+        ran: Mapping[str, str | None],
+        beat: NodeBeat | None = None,
     ) -> dict[str, int]:
         if self.stalled:
             await self.woken.wait()
-        return await self._leases.claim_all(holder, ttl, names, ran)
+        return await self._leases.claim_all(holder, ttl, names, ran, beat)
 
     async def release(self, name: str, holder: str) -> None:
         await self._leases.release(name, holder)

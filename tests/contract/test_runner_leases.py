@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tesserra_adapters.memory.leases import MemoryRunnerLeases
 from tesserra_adapters.sql.leases import SqlRunnerLeases
-from tesserra_core.ports.leases import RunnerLeases
+from tesserra_adapters.sql.nodes import SqlNodes
+from tesserra_core.ports.leases import NodeBeat, RunnerLeases
 from tests.contract.conftest import FakeClock
 from tests.contract.entities import unique
 
@@ -120,3 +121,26 @@ async def test_of_concurrent_claim_alls_one_wins_each_lease(leases: RunnerLeases
     held = await asyncio.gather(*(leases.claim_all(f"holder-{i}", 30.0, names, {}) for i in range(6)))
     for name in names:
         assert sum(name in mine for mine in held) == 1
+
+
+async def test_a_claim_carries_the_nodes_heartbeat_in_its_transaction(
+    engine: AsyncEngine | None, clock: FakeClock, name: str
+) -> None:
+    if engine is None:
+        pytest.skip("the memory leases keep no nodes")
+    nodes = SqlNodes(engine, clock)
+    leases = SqlRunnerLeases(engine, clock, nodes=nodes)
+    assert leases.carries_beats
+    assert not SqlRunnerLeases(engine, clock).carries_beats
+    node = unique("node")[:64]
+    started = clock()
+    assert await leases.claim_all("a", 3.0, [name], {}, NodeBeat(node, "host-a", started)) == {name: 1}
+    [seen] = [n for n in await nodes.alive(clock()) if n.id == node]  # the row made on the first beat
+    assert (seen.name, seen.started_at, seen.beat_at) == ("host-a", started, clock())
+    clock.advance(2.0)
+    assert await leases.claim_all("a", 3.0, [], {}, NodeBeat(node, "host-a", clock())) == {}  # the beat alone
+    [seen] = [n for n in await nodes.alive(clock()) if n.id == node]
+    assert (seen.started_at, seen.beat_at) == (started, clock())  # beat again, started_at kept
+    await nodes.forget(node)  # reaped meanwhile: the next beat makes it anew
+    assert await leases.claim_all("b", 3.0, [name], {}, NodeBeat(node, "host-a", started)) == {}
+    assert node in {n.id for n in await nodes.alive(clock())}

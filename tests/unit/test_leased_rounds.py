@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from tesserra_adapters.memory.leases import MemoryRunnerLeases
-from tesserra_core.ports.leases import FENCE
+from tesserra_adapters.memory.nodes import MemoryNodes
+from tesserra_adapters.system import SystemClock
+from tesserra_core.ports.leases import FENCE, NodeBeat
 from tesserra_core.runners.leased import LeaseTerms, leased_rounds
+from tesserra_core.runners.nodes import NodeHeartbeat
 
 
 async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
@@ -94,3 +97,45 @@ async def test_a_round_longer_than_the_lease_keeps_it_and_never_runs_twice_at_on
     assert overlaps == []
     assert fences_valid
     assert all(fences_valid)
+
+
+class _Carrying(MemoryRunnerLeases):
+    """Leases whose claims carry the node's beat (as the SQL store's do), recording each beat."""
+
+    carries_beats = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.beats: list[NodeBeat] = []
+
+    async def claim_all(
+        self,
+        holder: str,
+        ttl: float,
+        names: Sequence[str],
+        ran: Mapping[str, str | None],
+        beat: NodeBeat | None = None,
+    ) -> dict[str, int]:
+        if beat is not None:
+            self.beats.append(beat)
+        return await super().claim_all(holder, ttl, names, ran)
+
+
+async def test_the_heartbeat_rides_on_the_lease_claims_for_as_long_as_it_runs() -> None:
+    leases = _Carrying()
+    nodes = MemoryNodes()
+    terms = LeaseTerms(leases, "a", ttl=30.0, tick=0.02)
+    heartbeat = NodeHeartbeat(nodes, SystemClock(), "node-a", "host-a", lease=terms)
+    async with heartbeat.running():
+        assert [n.id for n in await nodes.alive(0)] == ["node-a"]  # beat once at start, directly
+        await _until(lambda: len(leases.beats) >= 2)  # then with each tick's claim, no lease held
+        async with leased_rounds("job", lambda: asyncio.sleep(0), 0.05, terms, "failed"):
+            seen = len(leases.beats)
+            await _until(lambda: len(leases.beats) >= seen + 2)
+        seen = len(leases.beats)
+        await _until(lambda: len(leases.beats) >= seen + 2)  # the loop ended, the beat goes on
+    assert {b.node_id for b in leases.beats} == {"node-a"}
+    seen = len(leases.beats)
+    await asyncio.sleep(0.1)
+    assert len(leases.beats) == seen  # stopped with the heartbeat
+    assert terms.renewals._task is None

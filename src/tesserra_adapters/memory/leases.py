@@ -7,10 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 
-from tesserra_core.ports.leases import RunnerLease
+from tesserra_core.ports.leases import NodeBeat, RunnerLease
 
 
 class MemoryRunnerLeases:
+    carries_beats = False
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._leases: dict[str, RunnerLease] = {}
@@ -27,7 +29,12 @@ class MemoryRunnerLeases:
         return generation
 
     async def claim_all(
-        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+        self,
+        holder: str,
+        ttl: float,
+        names: Sequence[str],
+        ran: Mapping[str, str | None],
+        beat: NodeBeat | None = None,
     ) -> dict[str, int]:
         held = {}
         for name in names:

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Insert, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tesserra_adapters.sql import schema as t
+from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.limits import insert_new
+from tesserra_core.ports.leases import NodeBeat
 from tesserra_core.ports.nodes import Node, NodeWorkload
 from tesserra_core.ports.runtime import Workload
 
@@ -30,20 +33,30 @@ class SqlNodes:
         (written with each beat, for a node on the same machine to reach its process workloads);
         ``url``: where other nodes reach its HTTP server (the proxy's node hop)."""
         self._engine = engine
+        self._reader = read_only(engine)
+        """Reads, each statement on its own (no BEGIN nor ROLLBACK round trips): the reconciler's
+        holder reads the stale nodes every 2 s."""
         self._clock = clock
         self._place = {"data_dir": data_dir, "boot_id": boot_id, "url": url}
+        self._beats: dict[str, Insert] = {}
+        """``beat_on``'s statement per dialect, built once (its compiled form cached)."""
 
     async def beat(self, node_id: str, name: str, started_at: float) -> None:
-        at = self._clock()
-        n = t.nodes.c
         async with self._engine.begin() as conn:
-            done = await conn.execute(
-                update(t.nodes).where(n.id == node_id).values(beat_at=at, name=name[:255], **self._place)
-            )
-            if not done.rowcount:
-                row = {"id": node_id, "name": name[:255], "started_at": started_at, "beat_at": at, **self._place}
-                if not await insert_new(conn, t.nodes, row):
-                    await conn.execute(update(t.nodes).where(n.id == node_id).values(beat_at=at))
+            await self.beat_on(conn, node_id, name, started_at)
+
+    async def beat_on(self, conn: AsyncConnection, node_id: str, name: str, started_at: float) -> None:
+        """``beat`` in the transaction open on ``conn`` (a lease claim carrying it): one upsert, the row
+        made on the first beat (``started_at`` kept from then on)."""
+        statement = self._beats.get(conn.dialect.name)
+        if statement is None:
+            statement = self._beats[conn.dialect.name] = _beat_statement(conn.dialect.name)
+        await conn.execute(statement, self.beat_row(NodeBeat(node_id, name, started_at), self._clock()))
+
+    def beat_row(self, beat: NodeBeat, at: float) -> dict[str, Any]:
+        """The node's row as ``beat`` at ``at`` writes it (for a lease claim that carries it)."""
+        row = {"id": beat.node_id, "name": beat.name[:255], "started_at": beat.started_at, "beat_at": at}
+        return {**row, **self._place}
 
     async def stale(self, before: float) -> list[Node]:
         n = t.nodes.c
@@ -54,7 +67,7 @@ class SqlNodes:
         return await self._nodes(n.beat_at >= since)
 
     async def _nodes(self, where: ColumnElement[bool]) -> list[Node]:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(select(t.nodes).where(where).order_by(t.nodes.c.id))).all()
         return [
             Node(
@@ -104,7 +117,7 @@ class SqlNodes:
         return found[0] if found else None
 
     async def _select(self, where: ColumnElement[bool], order: ColumnElement[Any]) -> list[NodeWorkload]:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(select(t.node_workloads).where(where).order_by(order))).all()
         return [
             NodeWorkload(
@@ -119,3 +132,20 @@ class SqlNodes:
 
 
 _snapshot = msgspec.json.Decoder(Workload)
+
+
+def _beat_statement(dialect_name: str) -> Insert:
+    upsert: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(t.nodes) if dialect_name == "postgresql" else sqlite.insert(t.nodes)
+    )
+    new = upsert.excluded
+    return upsert.on_conflict_do_update(
+        index_elements=[t.nodes.c.id],
+        set_={
+            "beat_at": new.beat_at,
+            "name": new.name,
+            "data_dir": new.data_dir,
+            "boot_id": new.boot_id,
+            "url": new.url,
+        },
+    )

@@ -22,6 +22,14 @@ import msgspec
 from tesserra_core.errors import Conflict
 
 
+class NodeBeat(msgspec.Struct, frozen=True):
+    """A node's heartbeat, as ``Nodes.beat`` records it: carried by a lease claim (``claim_all``)."""
+
+    node_id: str
+    name: str
+    started_at: float
+
+
 class RunnerLease(msgspec.Struct, frozen=True, kw_only=True):
     """A lease as stored: who holds it until when (epoch seconds), its generation (incremented on each
     takeover), and its holder's last round."""
@@ -73,6 +81,10 @@ def still_held() -> None:
 
 
 class RunnerLeases(Protocol):
+    carries_beats: bool
+    """Whether ``claim_all`` writes a ``beat`` given to it (a store that also keeps the nodes' rows):
+    then a process's heartbeat rides on its lease claims, one transaction a tick for both."""
+
     async def claim(self, name: str, holder: str, ttl: float) -> int | None:
         """Take the lease if it is free or expired, or renew it if ``holder`` has it: the lease's
         generation if ``holder`` now holds it for ``ttl`` seconds (a takeover increments it, a renewal
@@ -80,13 +92,20 @@ class RunnerLeases(Protocol):
         ...
 
     async def claim_all(
-        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+        self,
+        holder: str,
+        ttl: float,
+        names: Sequence[str],
+        ran: Mapping[str, str | None],
+        beat: NodeBeat | None = None,
     ) -> dict[str, int]:
         """``claim`` of each of ``names`` (the leased loops of one process), in one statement: the
         generation of each lease ``holder`` now holds (the others are left out). ``ran``: the leases
         whose holder's round ended since its last claim, with its error or None, recorded as ``record``
         would (``last_run_at`` the claim's time) where ``holder`` holds them. Claimants name their
-        leases in the same (sorted) order, so two never wait on each other's rows."""
+        leases in the same (sorted) order, so two never wait on each other's rows. ``beat`` (given only
+        where ``carries_beats``): the node's heartbeat, written in the same transaction as
+        ``Nodes.beat`` would write it (``names`` may then be empty: the beat alone)."""
         ...
 
     async def release(self, name: str, holder: str) -> None:
@@ -106,11 +125,18 @@ class SoleLeases:
     """One process and nobody to share with: every claim wins, nothing is kept (the default of ports
     that do not say otherwise)."""
 
+    carries_beats = False
+
     async def claim(self, name: str, holder: str, ttl: float) -> int | None:
         return 1
 
     async def claim_all(
-        self, holder: str, ttl: float, names: Sequence[str], ran: Mapping[str, str | None]
+        self,
+        holder: str,
+        ttl: float,
+        names: Sequence[str],
+        ran: Mapping[str, str | None],
+        beat: NodeBeat | None = None,
     ) -> dict[str, int]:
         return dict.fromkeys(names, 1)
 

@@ -4,7 +4,9 @@ A holder that dies stops renewing, so another process holds the lease within ``t
 one that stops (a drain) lets it go at once.
 
 The claims of every leased loop of a process (one ``LeaseTerms``) go to the lease store together, one
-statement a tick (``RunnerLeases.claim_all``), and carry the outcome of the rounds that ended since
+statement a tick (``RunnerLeases.claim_all``), with the node's heartbeat where the store keeps both
+(``carries_beats``: one transaction a tick for the process's background bookkeeping), and carry the
+outcome of the rounds that ended since
 (a round's ``last_run_at`` is recorded with the next claim, within a tick; a change of outcome, such
 as a new error, is recorded at once). A loop that does not hold its lease sleeps until a claim wins
 it, and the holder sleeps until its next round is due: no wake-up when nothing is due.
@@ -25,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from tesserra_core.ports.leases import FENCE, Fence, RunnerLeases, SoleLeases
+from tesserra_core.ports.leases import FENCE, Fence, NodeBeat, RunnerLeases, SoleLeases
 
 log = logging.getLogger("tesserra.runners")
 
@@ -62,7 +64,7 @@ class _Holding:
             self.fence.deadline = deadline
 
     async def claim(self) -> None:
-        await _claim_together([self], self.terms)
+        await _claim_together([self], self.terms)  # the heartbeat rides on the ticks' claims only
 
     def valid(self) -> Fence | None:
         """The fence, if the lease is held and its local deadline not passed."""
@@ -73,16 +75,20 @@ class _Holding:
             self.fence.lost = True
 
 
-async def _claim_together(holdings: list[_Holding], terms: LeaseTerms) -> None:
-    """One claim of every holding's lease, carrying the rounds that ended since the last one."""
+async def _claim_together(holdings: list[_Holding], terms: LeaseTerms, beat: NodeBeat | None = None) -> None:
+    """One claim of every holding's lease, carrying the rounds that ended since the last one (and the
+    node's ``beat``, when the process's heartbeat rides on its claims)."""
     asked = time.monotonic()
     ran = {h.name: h.ran for h in holdings if h.ran is not None}
+    names = sorted(h.name for h in holdings)
+    errors = {name: error for name, (error,) in ran.items()}
     try:
-        held = await terms.leases.claim_all(
-            terms.holder, terms.ttl, sorted(h.name for h in holdings), {name: error for name, (error,) in ran.items()}
-        )
+        if beat is None:
+            held = await terms.leases.claim_all(terms.holder, terms.ttl, names, errors)
+        else:
+            held = await terms.leases.claim_all(terms.holder, terms.ttl, names, errors, beat)
     except Exception:
-        log.exception("runners %s: claiming their leases failed", ", ".join(sorted(h.name for h in holdings)))
+        log.exception("runners %s: claiming their leases failed", ", ".join(names) or "(the node heartbeat)")
         held = {}
     for holding in holdings:
         if holding.name in ran and holding.ran is ran[holding.name]:  # no round ended meanwhile
@@ -92,21 +98,39 @@ async def _claim_together(holdings: list[_Holding], terms: LeaseTerms) -> None:
 
 @dataclass(eq=False)
 class _Renewals:
-    """The one loop of a process that claims the leases of all its leased loops, every tick."""
+    """The one loop of a process that claims the leases of all its leased loops, every tick, and
+    carries the node's heartbeat (``beat``) while one is given (``carry``)."""
 
     holdings: list[_Holding] = field(default_factory=list)
+    beat: NodeBeat | None = None
     _stop: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None
 
     def add(self, holding: _Holding) -> None:
         self.holdings.append(holding)
-        if self._task is None:
-            self._stop = stop = asyncio.Event()
-            self._task = asyncio.create_task(self._run(holding.terms, stop), name="runner leases")
+        self._start(holding.terms)
 
     async def remove(self, holding: _Holding) -> None:
         self.holdings.remove(holding)
-        if not self.holdings and self._task is not None:
+        await self._stop_if_idle()
+
+    def carry(self, beat: NodeBeat, terms: LeaseTerms) -> None:
+        """From now on each tick's claim carries ``beat`` (also while no leased loop runs)."""
+        self.beat = beat
+        self._start(terms)
+
+    async def drop(self) -> None:
+        """The claims carry the beat no more."""
+        self.beat = None
+        await self._stop_if_idle()
+
+    def _start(self, terms: LeaseTerms) -> None:
+        if self._task is None:
+            self._stop = stop = asyncio.Event()
+            self._task = asyncio.create_task(self._run(terms, stop), name="runner leases")
+
+    async def _stop_if_idle(self) -> None:
+        if not self.holdings and self.beat is None and self._task is not None:
             assert self._stop is not None
             task, self._task = self._task, None
             self._stop.set()
@@ -116,8 +140,8 @@ class _Renewals:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), terms.tick)
-            if not stop.is_set() and self.holdings:
-                await _claim_together(list(self.holdings), terms)
+            if not stop.is_set() and (self.holdings or self.beat is not None):
+                await _claim_together(list(self.holdings), terms, self.beat)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 from tesserra_core.domain.tools import InstallationStatus, installation_of
 from tesserra_core.errors import TesserraError, describe
-from tesserra_core.ports.leases import LeaseLost, still_held
+from tesserra_core.ports.leases import LeaseLost, NodeBeat, still_held
 from tesserra_core.ports.nodes import ForeignWorkloads, Node, Nodes, NodeWorkload, NoForeignWorkloads
 from tesserra_core.ports.persistence import UnitOfWorkFactory
 from tesserra_core.ports.runtime import ContainerRuntime
 from tesserra_core.ports.system import Clock
+from tesserra_core.runners.leased import LeaseTerms
 from tesserra_core.runners.provisioner import Provisioner
 from tesserra_core.runners.rounds import rounds
 from tesserra_core.runners.tool_servers import ToolServers
@@ -31,7 +32,9 @@ log = logging.getLogger("tesserra.nodes")
 
 @dataclass
 class NodeHeartbeat:
-    """This process's beat of its node's row, every ``interval`` seconds."""
+    """This process's beat of its node's row: at start, then every ``interval`` seconds; carried by
+    the process's lease claims (one transaction a tick for both) when ``lease``'s store keeps the
+    nodes' rows too (``RunnerLeases.carries_beats``; its tick is then the interval), else on its own."""
 
     nodes: Nodes
     clock: Clock
@@ -39,6 +42,7 @@ class NodeHeartbeat:
     name: str
     interval: float = 1.0
     started_at: float = field(default=0.0)
+    lease: LeaseTerms | None = None
 
     async def beat(self) -> None:
         await self.nodes.beat(self.node_id, self.name, self.started_at or self.clock.now().timestamp())
@@ -46,8 +50,20 @@ class NodeHeartbeat:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         self.started_at = self.clock.now().timestamp()
-        async with rounds(self.beat, self.interval, log, "node heartbeat failed"):
+        lease = self.lease
+        if lease is None or not lease.leases.carries_beats:
+            async with rounds(self.beat, self.interval, log, "node heartbeat failed"):
+                yield
+            return
+        try:
+            await self.beat()  # the row, before anything this node starts is recorded against it
+        except Exception:
+            log.exception("node heartbeat failed")
+        lease.renewals.carry(NodeBeat(self.node_id, self.name, self.started_at), lease)
+        try:
             yield
+        finally:
+            await lease.renewals.drop()
 
 
 @dataclass

@@ -93,7 +93,7 @@ class ProxyEntry:
         scope_token = request_scope_var.set(scope)  # type: ignore[arg-type]
         self.tracer.request_id(request_id)
         try:
-            if not _valid_host(scope):
+            if not valid_host(scope):
                 await send_error(send, 400, "Invalid host header", "validation_failed")  # type: ignore[arg-type]
                 return
             await self.endpoint.http(scope, receive, send, started)
@@ -119,7 +119,7 @@ class ProxyEntry:
             await send(message)
 
         try:
-            if not _valid_host(scope):
+            if not valid_host(scope):
                 await deny(send_with_id, ValidationFailed("Invalid host header"))
                 return
             await self.endpoint.websocket(scope, receive, send_with_id)
@@ -131,7 +131,8 @@ class ProxyEntry:
             request_id_var.reset(token)
 
 
-def _valid_host(scope: Scope) -> bool:
+def valid_host(scope: Scope) -> bool:
+    """Whether the Host header (if any) is well formed, as Litestar's router checks it (400 otherwise)."""
     for name, value in scope["headers"]:
         if name == b"host":
             valid = _HOSTS.get(value)

@@ -66,6 +66,20 @@ async def test_ready_answers_200_without_credentials_while_serving(client: httpx
     assert response.json() == {"status": "ready", "success": True}
 
 
+async def test_probes_answer_ahead_of_the_stack_as_their_routes_do(client: httpx.AsyncClient) -> None:
+    # GET /ready and /health skip the middleware (tesserra_http.probes): same answers, request id included
+    answers = {"/ready": {"status": "ready", "success": True}, "/health": {"status": "ok", "success": True}}
+    for path, body in answers.items():
+        for target in (path, f"{path}?probe=1"):
+            response = await client.get(target, headers={"X-Request-Id": "probe-1"})
+            assert (response.status_code, response.json()) == (200, body), target
+            assert response.headers["content-type"] == "application/json"
+            assert response.headers["x-request-id"] == "probe-1"
+        assert re.fullmatch(r"[0-9a-f]{32}", (await client.get(path)).headers["x-request-id"])
+        # what is not a plain GET still takes the routes: a 405 with the API's error body
+        assert_error(await client.post(path, headers={"X-Request-Id": "probe-2"}), 405)
+
+
 async def test_metrics_are_404_when_no_metrics_token_is_set(client: httpx.AsyncClient, accounts: Accounts) -> None:
     admin = await accounts.admin()
     for headers in ({}, admin.bearer, {"Authorization": "Bearer anything"}):
