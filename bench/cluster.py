@@ -18,8 +18,11 @@ bounded by time or by a request count. Figures:
    times; each figure is the median of its rounds (a drift of the machine's load weighs on all alike).
 2. SIGKILL of one of 3 nodes under load (6 clients: GETs, and PATCHes HAProxy may not replay):
    target, no failed GET and no failure but a write in flight to the killed node.
-3. A REST tool call (mcp-server-time) through HAProxy against the same call sent to each node
-   directly, in interleaved rounds: target, the balancer adds under 1 ms at p50.
+3. A REST tool call (mcp-server-time) through HAProxy against the same call sent to the same nodes
+   directly, in HAProxy's round-robin order, in interleaved rounds: target, the balancer adds under 1 ms
+   at p50. Calls to one node back to back are printed beside them: a node called every third time
+   answers more slowly than one called back to back, balancer or not (on this machine, ~0.9 ms more),
+   which is the nodes' idling, not the hop.
 """
 
 from __future__ import annotations
@@ -193,36 +196,45 @@ async def kill_figures(work: Path, clients: int = 6) -> tuple[int, int, int, int
     return len(ok), sum(1 for m, _ in failed if m == "GET"), sum(1 for m, _ in failed if m != "GET"), late
 
 
-async def _raw_calls(host: str, port: int, path: str, body: bytes, headers: dict[str, str], n: int) -> list[float]:
-    """``n`` sequential POSTs on one keep-alive connection, written and read by hand (ms each)."""
-    reader, writer = await asyncio.open_connection(host, port)
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n{head}\r\n"
-    ).encode() + body
-    out = []
-    try:
-        for _ in range(n):
-            t0 = time.perf_counter()
-            writer.write(request)
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-            answer = await reader.readexactly(length)
-            out.append((time.perf_counter() - t0) * 1000)
-            if status != 200 or json.loads(answer)["is_error"]:
-                raise SystemExit(f"tools/call answered {status}: {answer[:300]!r}")
-    finally:
-        writer.close()
-    return out
+class _Caller:
+    """One keep-alive connection whose POSTs are written and read by hand (ms each)."""
+
+    def __init__(self, host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> None:
+        self.address = (host, port)
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.request = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{head}\r\n"
+        ).encode() + body
+
+    async def __aenter__(self) -> _Caller:
+        self.reader, self.writer = await asyncio.open_connection(*self.address)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.writer.close()
+
+    async def call(self) -> float:
+        t0 = time.perf_counter()
+        self.writer.write(self.request)
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        answer = await self.reader.readexactly(length)
+        took = (time.perf_counter() - t0) * 1000
+        if status != 200 or json.loads(answer)["is_error"]:
+            raise SystemExit(f"tools/call answered {status}: {answer[:300]!r}")
+        return took
 
 
-async def hop_figures(args: argparse.Namespace, work: Path) -> tuple[float, float]:
-    """(p50 through HAProxy, p50 to one node directly), ms, over interleaved rounds."""
+async def hop_figures(args: argparse.Namespace, work: Path) -> tuple[float, float, float]:
+    """(p50 through HAProxy, p50 to the nodes directly in HAProxy's round-robin order, p50 of
+    consecutive calls to one node), ms, over interleaved rounds. Only the hop differs between the
+    first two: a node that waits two calls between its own answers more slowly than one called back to
+    back (its processes, the tool server's among them, idle between), balancer or not."""
     scripts = ",".join(write_launchers(work / "bin"))
     async with cluster(
         work / "hop",
@@ -243,23 +255,32 @@ async def hop_figures(args: argparse.Namespace, work: Path) -> tuple[float, floa
                 await asyncio.sleep(0.1)
             if view["status"] != "ready":
                 raise SystemExit(f"the install ended {view['status']}: {view['status_reason']}")
+            nodes = {(await http.get("/health")).headers[NODE_HEADER] for _ in range(6)}
         path = f"/api/installations/{installation}/tools/call"
         body = json.dumps({"name": "get_current_time", "arguments": {"timezone": "UTC"}}).encode()
-        for node in made.nodes:  # every node starts its instance before anything is timed
-            await _raw_calls(node.host, node.port, path, body, bearer, 5)
-        await _raw_calls("127.0.0.1", made.port, path, body, bearer, 10)
-        through: list[float] = []
-        straight: list[float] = []
-        rounds = 5
-        each = args.calls // rounds // len(made.nodes)
-        for _ in range(rounds):  # the same nodes either way: only the hop differs
-            through += await _raw_calls("127.0.0.1", made.port, path, body, bearer, each * len(made.nodes))
-            for node in made.nodes:
-                straight += await _raw_calls(node.host, node.port, path, body, bearer, each)
-        async with httpx.AsyncClient(base_url=made.url, timeout=60) as http:
-            nodes = {(await http.get("/health")).headers[NODE_HEADER] for _ in range(6)}
-        say(f"  through HAProxy (round robin over {sorted(nodes)}) vs each node directly, {len(through)} calls each")
-    return statistics.median(through), statistics.median(straight)
+        async with contextlib.AsyncExitStack() as stack:
+            balancer = await stack.enter_async_context(_Caller("127.0.0.1", made.port, path, body, bearer))
+            direct = [
+                await stack.enter_async_context(_Caller(node.host, node.port, path, body, bearer))
+                for node in made.nodes
+            ]
+            for caller in [*direct, balancer]:  # every node starts its instance before anything is timed
+                for _ in range(5):
+                    await caller.call()
+            through: list[float] = []
+            straight: list[float] = []
+            one: list[float] = []
+            rounds = 5
+            each = args.calls // rounds
+            for _ in range(rounds):
+                through += [await balancer.call() for _ in range(each)]
+                straight += [await direct[i % len(direct)].call() for i in range(each)]
+                one += [await direct[0].call() for _ in range(each)]
+        say(
+            f"  through HAProxy (round robin over {sorted(nodes)}) vs the same nodes directly in turn, and one node"
+            f" called back to back: {len(through)} calls each"
+        )
+    return statistics.median(through), statistics.median(straight), statistics.median(one)
 
 
 def verdict(ok: bool) -> str:
@@ -276,9 +297,10 @@ async def main(args: argparse.Namespace) -> None:
             f"  kill 1 of 3 under load: {answered} answered, {failed_gets} GETs failed, "
             f"{failed_writes} writes failed ({late} sent over 1 s after the kill)"
         )
-        through, straight = await hop_figures(args, work)
+        through, straight, one_node = await hop_figures(args, work)
         say(
-            f"  tool call p50: {through:.3f} ms through HAProxy, {straight:.3f} ms directly (+{through - straight:.3f})"
+            f"  tool call p50: {through:.3f} ms through HAProxy, {straight:.3f} ms to the nodes directly in turn"
+            f" (+{through - straight:.3f}); {one_node:.3f} ms to one node back to back"
         )
     say()
     for label in ("me", "list50"):
