@@ -39,12 +39,13 @@ import json
 import logging
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiodocker
 import aiohttp
+from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError
 
 from tesserra_adapters.runtime.docker_attach import AttachedChannel
@@ -61,11 +62,11 @@ from tesserra_adapters.runtime.docker_config import (
     owner_and_tenant,
 )
 from tesserra_adapters.runtime.docker_guard import HostGuard
-from tesserra_adapters.runtime.docker_inspection import private_networks, workload_view
+from tesserra_adapters.runtime.docker_inspection import private_networks, summary_status, workload_view
 from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_inside, check_sources
 from tesserra_core.errors import Conflict, NotFound, TesserraError, Unavailable, ValidationFailed
-from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec
+from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadStatus
 
 log = logging.getLogger("tesserra.runtime")
 
@@ -325,12 +326,10 @@ class DockerRuntime(Freezing):
 
     async def list(self, owner_prefix: str = "") -> list[Workload]:
         async with self._engine():
-            summaries = await self._docker.containers.list(all=True, filters=json.dumps({"label": [f"{MANAGED}=1"]}))
             workloads = []
-            for summary in summaries:
-                labels = summary["Labels"] or {}  # always present in a listing, null when empty
-                owner, _ = owner_and_tenant(labels, (summary["Names"] or [""])[0])
-                if not owner.startswith(owner_prefix) or not self._ours(labels):
+            for summary in await self._summaries():
+                owner, _ = owner_and_tenant(summary["Labels"] or {}, (summary["Names"] or [""])[0])
+                if not owner.startswith(owner_prefix):
                     continue
                 try:
                     workloads.append(workload_view(await summary.show()))
@@ -338,6 +337,17 @@ class DockerRuntime(Freezing):
                     if exc.status != 404:  # removed meanwhile
                         raise
             return workloads
+
+    async def statuses(self) -> dict[str, WorkloadStatus]:
+        """One listing, no inspection: what the summaries say."""
+        async with self._engine():
+            return {summary["Id"]: summary_status(summary) for summary in await self._summaries()}
+
+    async def _summaries(self) -> Sequence[DockerContainer]:
+        """This deployment's managed containers as the engine lists them (``DockerContainer``s whose
+        ``[...]`` reads the summary), in one call."""
+        summaries = await self._docker.containers.list(all=True, filters=json.dumps({"label": [f"{MANAGED}=1"]}))
+        return [s for s in summaries if self._ours(s["Labels"] or {})]  # always present in a listing, null when empty
 
     async def attach(self, workload_id: str) -> StdioChannel:
         async with self._engine(workload_id):

@@ -1,17 +1,19 @@
 """What the Docker engine's inspection of a container says, as the port's ``Workload``: its state,
 exit code and start time, and where its declared ports answer: the host ports they are published on
 at 127.0.0.1, or, for a container that publishes none, the ports themselves at its address on its
-private network (named by the container's own label, set by this server)."""
+private network (named by the container's own label, set by this server). And what a listing's
+summary of a container says, as the port's ``WorkloadStatus``: the same state, read by the same
+``state_of``, with the exit code from the summary's text (``Exited (137) 3 seconds ago``)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from tesserra_adapters.runtime.docker_config import PRIVATE_NETWORK, PRIVATE_PREFIXES, owner_and_tenant
-from tesserra_core.ports.runtime import Workload, WorkloadState
+from tesserra_core.ports.runtime import Workload, WorkloadState, WorkloadStatus
 
 _STATES = {
     "created": WorkloadState.CREATED,
@@ -22,6 +24,13 @@ _STATES = {
     "exited": WorkloadState.EXITED,
     "dead": WorkloadState.EXITED,
 }
+_EXITED = re.compile(r"Exited \((-?\d+)\)")
+
+
+def state_of(status: str) -> tuple[WorkloadState, bool]:
+    """The port's state of a container in the engine's ``status`` (inspection's ``State.Status``, a
+    listing's ``State``), and whether it is paused."""
+    return _STATES.get(status, WorkloadState.EXITED), status == "paused"
 
 
 def _timestamp(value: str | None) -> datetime | None:
@@ -71,8 +80,7 @@ def _private(info: Mapping[str, Any]) -> tuple[str, dict[int, int]]:
 
 def workload_view(info: Mapping[str, Any]) -> Workload:
     labels = info["Config"].get("Labels") or {}
-    status = info["State"]["Status"]
-    state = _STATES.get(status, WorkloadState.EXITED)
+    state, paused = state_of(info["State"]["Status"])
     address, ports = "127.0.0.1", _ports(info)
     if labels.get(PRIVATE_NETWORK):
         address, ports = _private(info)
@@ -88,5 +96,25 @@ def workload_view(info: Mapping[str, Any]) -> Workload:
         address=address or "127.0.0.1",
         exit_code=int(info["State"]["ExitCode"]) if state is WorkloadState.EXITED else None,
         started_at=_timestamp(info["State"].get("StartedAt")),
-        paused=status == "paused",
+        paused=paused,
     )
+
+
+class Summary(Protocol):
+    """A container in the engine's listing (aiodocker's ``DockerContainer`` from ``containers.list``, or
+    the listing's JSON object): its ``Id``, ``Names``, ``Labels``, ``State`` and ``Status``, always present."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def summary_status(summary: Summary) -> WorkloadStatus:
+    """A container as a listing summarises it. The exit code is the one its ``Status`` text shows: a
+    container the engine is removing or failed to remove (``removing``, ``dead``) shows none, where an
+    inspection would give its last one."""
+    state, paused = state_of(str(summary["State"] or ""))
+    owner, _ = owner_and_tenant(summary["Labels"] or {}, str((summary["Names"] or [""])[0]))
+    exit_code = None
+    if state is WorkloadState.EXITED:
+        found = _EXITED.match(str(summary["Status"] or ""))
+        exit_code = int(found.group(1)) if found else None
+    return WorkloadStatus(owner=owner, state=state, paused=paused, exit_code=exit_code)

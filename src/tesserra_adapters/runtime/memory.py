@@ -22,7 +22,14 @@ import msgspec
 from tesserra_adapters.runtime.freezing import Freezing
 from tesserra_adapters.runtime.mounts import check_sources
 from tesserra_core.errors import Conflict, NotFound, Unavailable, ValidationFailed
-from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
+from tesserra_core.ports.runtime import (
+    StdioChannel,
+    Workload,
+    WorkloadSpec,
+    WorkloadState,
+    WorkloadStatus,
+    statuses_of,
+)
 
 _EOF = None
 LOG_LINES = 1000
@@ -196,6 +203,9 @@ class MemoryRuntime(Freezing):
 
     async def list(self, owner_prefix: str = "") -> list[Workload]:
         return [e.workload for e in self._entries.values() if e.workload.owner.startswith(owner_prefix)]
+
+    async def statuses(self) -> dict[str, WorkloadStatus]:
+        return statuses_of(await self.list())
 
     async def attach(self, workload_id: str) -> StdioChannel:
         entry = self._entry(workload_id)

@@ -60,7 +60,14 @@ from tesserra_adapters.runtime.process_files import WorkloadFiles, WorkloadRecor
 from tesserra_adapters.runtime.process_launch import end_pasta, host_workdir, launch
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tesserra_core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
-from tesserra_core.ports.runtime import StdioChannel, Workload, WorkloadSpec, WorkloadState
+from tesserra_core.ports.runtime import (
+    StdioChannel,
+    Workload,
+    WorkloadSpec,
+    WorkloadState,
+    WorkloadStatus,
+    statuses_of,
+)
 from tesserra_core.ports.secrets_at_rest import SecretBox
 
 REMOVE_GRACE = 2.0
@@ -203,6 +210,10 @@ class ProcessRuntime(Freezing):
                 self._files.trim(record.id)
                 workloads.append(self._view(self._refresh(record)))
         return workloads
+
+    async def statuses(self) -> dict[str, WorkloadStatus]:
+        """Each record read once, as ``list`` reads it (no dearer: a process workload's state is its record's)."""
+        return statuses_of(await self.list())
 
     async def attach(self, workload_id: str) -> StdioChannel:
         record = self._refresh(self._files.load(workload_id))

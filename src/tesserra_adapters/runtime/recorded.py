@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from tesserra_core.ports.nodes import Nodes, NodeWorkload
-from tesserra_core.ports.runtime import ContainerRuntime, StdioChannel, Workload, WorkloadSpec
+from tesserra_core.ports.runtime import ContainerRuntime, StdioChannel, Workload, WorkloadSpec, WorkloadStatus
 
 log = logging.getLogger("tesserra.runtime")
 
@@ -85,6 +85,9 @@ class NodeRecordedRuntime:
 
     async def list(self, owner_prefix: str = "") -> list[Workload]:
         return await self.inner.list(owner_prefix)
+
+    async def statuses(self) -> dict[str, WorkloadStatus]:
+        return await self.inner.statuses()
 
     async def attach(self, workload_id: str) -> StdioChannel:
         return await self.inner.attach(workload_id)

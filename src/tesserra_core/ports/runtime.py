@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -108,6 +108,25 @@ class Workload(msgspec.Struct, frozen=True, kw_only=True):
     """A running workload frozen by ``pause`` (its processes hold their memory and do not run)."""
 
 
+class WorkloadStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What a runtime's listing alone says of a workload: whose it is and how it runs (``Workload``'s
+    fields of the same names), without its ports, address, image or start time."""
+
+    owner: str
+    state: WorkloadState
+    paused: bool = False
+    exit_code: int | None = None
+
+    @classmethod
+    def of(cls, workload: Workload) -> WorkloadStatus:
+        return cls(owner=workload.owner, state=workload.state, paused=workload.paused, exit_code=workload.exit_code)
+
+
+def statuses_of(workloads: Iterable[Workload]) -> dict[str, WorkloadStatus]:
+    """``ContainerRuntime.statuses`` for a runtime whose ``list`` is no dearer than that."""
+    return {w.id: WorkloadStatus.of(w) for w in workloads}
+
+
 class StdioChannel(Protocol):
     """A workload's stdin and stdout, as newline-delimited messages (MCP's stdio framing)."""
 
@@ -181,6 +200,13 @@ class ContainerRuntime(Protocol):
 
     async def list(self, owner_prefix: str = "") -> list[Workload]:
         """Every workload this runtime manages whose owner starts with ``owner_prefix``."""
+        ...
+
+    async def statuses(self) -> dict[str, WorkloadStatus]:
+        """Every workload this runtime manages, by id, as cheaply as the runtime can tell: what ``list``
+        and ``inspect`` answer of the same workload at the same moment (its owner, state, ``paused`` and
+        exit code). On Docker one listing of the engine and no inspection (``list`` inspects each
+        container); elsewhere ``list``'s (``statuses_of``). A workload watch polls it."""
         ...
 
     async def attach(self, workload_id: str) -> StdioChannel:
