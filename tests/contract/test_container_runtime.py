@@ -25,7 +25,14 @@ from tesserra_adapters.runtime.memory import MemoryIO, MemoryRuntime
 from tesserra_adapters.runtime.mounts import CONTAINER_USER
 from tesserra_adapters.runtime.process import ProcessRuntime
 from tesserra_core.errors import Conflict, NotFound, ValidationFailed
-from tesserra_core.ports.runtime import ContainerRuntime, Mount, Workload, WorkloadSpec, WorkloadState
+from tesserra_core.ports.runtime import (
+    ContainerRuntime,
+    Mount,
+    Workload,
+    WorkloadSpec,
+    WorkloadState,
+    WorkloadStatus,
+)
 from tests.support import BUSYBOX_IMAGE, DOCKER_HOST, docker_image, eventually
 
 RUNTIMES = ["memory", "process", "docker"]
@@ -210,6 +217,26 @@ async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
     listed = {w.id: w for w in await rt.list(harness.prefix)}
     assert listed[c.id].owner == f"{harness.prefix}installation:1"
     assert listed[a.id].state is WorkloadState.RUNNING
+
+
+async def test_statuses_say_what_list_and_inspect_say(harness: Harness) -> None:
+    """Running, paused, stopped and exited by itself (with its code): the cheap answer is the full one's."""
+    rt = harness.runtime
+    running = await rt.run(harness.sleeper("running"))
+    paused = await rt.pause((await rt.run(harness.sleeper("paused"))).id)
+    stopped = await rt.stop((await rt.run(harness.sleeper("stopped"))).id, grace=2)
+    exited = await harness.until_exited(await rt.run(harness.exit_with(3)))
+    statuses = {i: s for i, s in (await rt.statuses()).items() if s.owner.startswith(harness.prefix)}
+    listed = {w.id: w for w in await rt.list(harness.prefix)}
+    assert set(statuses) == set(listed) == {running.id, paused.id, stopped.id, exited.id}
+    for workload_id, workload in listed.items():
+        assert await rt.inspect(workload_id) == workload
+        assert statuses[workload_id] == WorkloadStatus.of(workload)
+    assert statuses[running.id] == WorkloadStatus(owner=running.owner, state=WorkloadState.RUNNING)
+    assert statuses[paused.id] == WorkloadStatus(owner=paused.owner, state=WorkloadState.RUNNING, paused=True)
+    assert (statuses[stopped.id].state, statuses[stopped.id].exit_code) == (WorkloadState.EXITED, stopped.exit_code)
+    assert stopped.exit_code is not None
+    assert statuses[exited.id] == WorkloadStatus(owner=exited.owner, state=WorkloadState.EXITED, exit_code=3)
 
 
 async def test_adopt_hands_a_paused_workload_to_a_new_owner_and_tenant(harness: Harness) -> None:

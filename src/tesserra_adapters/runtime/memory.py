@@ -205,7 +205,7 @@ class MemoryRuntime(Freezing):
         return [e.workload for e in self._entries.values() if e.workload.owner.startswith(owner_prefix)]
 
     async def statuses(self) -> dict[str, WorkloadStatus]:
-        return statuses_of(await self.list())
+        return statuses_of(e.workload for e in self._entries.values())
 
     async def attach(self, workload_id: str) -> StdioChannel:
         entry = self._entry(workload_id)
