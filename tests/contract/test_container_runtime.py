@@ -220,15 +220,17 @@ async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
 
 
 async def test_statuses_say_what_list_and_inspect_say(harness: Harness) -> None:
-    """Running, paused, stopped and exited by itself (with its code): the cheap answer is the full one's."""
+    """Running, paused, stopped, exited by itself (with its code), adopted: the cheap answer is the full one's."""
     rt = harness.runtime
     running = await rt.run(harness.sleeper("running"))
     paused = await rt.pause((await rt.run(harness.sleeper("paused"))).id)
     stopped = await rt.stop((await rt.run(harness.sleeper("stopped"))).id, grace=2)
     exited = await harness.until_exited(await rt.run(harness.exit_with(3)))
+    pooled = await rt.run(msgspec.structs.replace(harness.sleeper("pool:1"), tenant_id=""))
+    adopted = await rt.adopt(pooled.id, f"{harness.prefix}sandbox:1", "t2")  # on Docker, its owner in its name
     statuses = {i: s for i, s in (await rt.statuses()).items() if s.owner.startswith(harness.prefix)}
     listed = {w.id: w for w in await rt.list(harness.prefix)}
-    assert set(statuses) == set(listed) == {running.id, paused.id, stopped.id, exited.id}
+    assert set(statuses) == set(listed) == {running.id, paused.id, stopped.id, exited.id, adopted.id}
     for workload_id, workload in listed.items():
         assert await rt.inspect(workload_id) == workload
         assert statuses[workload_id] == WorkloadStatus.of(workload)
@@ -237,6 +239,7 @@ async def test_statuses_say_what_list_and_inspect_say(harness: Harness) -> None:
     assert (statuses[stopped.id].state, statuses[stopped.id].exit_code) == (WorkloadState.EXITED, stopped.exit_code)
     assert stopped.exit_code is not None
     assert statuses[exited.id] == WorkloadStatus(owner=exited.owner, state=WorkloadState.EXITED, exit_code=3)
+    assert statuses[adopted.id].owner == f"{harness.prefix}sandbox:1"
 
 
 async def test_adopt_hands_a_paused_workload_to_a_new_owner_and_tenant(harness: Harness) -> None:
