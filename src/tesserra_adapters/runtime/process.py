@@ -212,7 +212,8 @@ class ProcessRuntime(Freezing):
         return workloads
 
     async def statuses(self) -> dict[str, WorkloadStatus]:
-        """Each record read once, as ``list`` reads it (no dearer: a process workload's state is its record's)."""
+        """``list``'s, no dearer: a process workload's state is its record's (and each log is trimmed
+        there, as a polling watch relies on to keep logs bounded)."""
         return statuses_of(await self.list())
 
     async def attach(self, workload_id: str) -> StdioChannel:

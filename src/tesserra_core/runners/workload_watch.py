@@ -14,8 +14,9 @@ inspection, no database access). Actions taken through the API record their own 
 
 What a quiet round costs: on Docker one listing of the engine (``containers.list``, the state and exit
 code read from its summaries), whatever the number of containers, where ``list`` would inspect each one
-(200 containers and 4 workers: 800 inspections a second); on the process runtime a read of each
-workload's record in the data dir (as ``list``); on the memory runtime nothing but memory.
+(200 containers and 4 workers: 800 inspections a second); on the process runtime what ``list`` costs, no
+more (each workload's record read from the data dir, its process checked alive, its log's size looked at
+and the log trimmed past its bound); on the memory runtime nothing but memory.
 
 Why polling, not the runtime's events: the port has no event stream (a process runtime learns of an
 exit in the worker that spawned the process), and one cheap listing per second bounds the delay at a
