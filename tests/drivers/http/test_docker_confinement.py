@@ -71,6 +71,12 @@ async def docker_server(tmp_path: Path) -> AsyncIterator[DockerServer]:
     async with live_server(settings) as server:
         assert await server.uc.operators.ensure_first_owner(ADMIN_EMAIL, ADMIN_PASSWORD)
         yield DockerServer(server, data_dir)
+        # A resource's container outlives its server by design (a restarted server finds it), and no
+        # other server removes this one's: what the test started goes with it (the attacker's web app
+        # was left running after every run).
+        runtime = server.uc.ports.runtime
+        for workload in await runtime.list():
+            await runtime.remove(workload.id)
 
 
 def mode(path: Path) -> int:
