@@ -26,7 +26,7 @@ from tesserra_http.context import incoming_request_id
 from tesserra_http.proxy.direct import DirectSend
 from tesserra_http.proxy.entry import valid_host
 from tesserra_http.proxy.forward import Receive, Scope, Send
-from tesserra_http.readiness import Readiness
+from tesserra_http.readiness import DRAINING, LIVE, READY, Readiness
 
 if TYPE_CHECKING:
     from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
@@ -34,14 +34,14 @@ if TYPE_CHECKING:
 _JSON = (b"content-type", b"application/json")
 
 
-def _answer(status: int, body: dict[str, object]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    encoded = msgspec.json.encode(body)
+def _answer(status: int, view: msgspec.Struct) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    encoded = msgspec.json.encode(view)
     return status, encoded, [_JSON, (b"content-length", str(len(encoded)).encode())]
 
 
-_LIVE = _answer(200, {"status": "ok", "success": True})
-_READY = _answer(200, {"status": "ready", "success": True})
-_DRAINING = _answer(503, {"status": "draining", "success": False})
+_LIVE = _answer(200, LIVE)
+_READY = _answer(200, READY)
+_DRAINING = _answer(503, DRAINING)
 
 
 class Probes:

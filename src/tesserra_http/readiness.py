@@ -3,6 +3,28 @@ so that a load balancer stops sending before the server stops accepting (``servi
 
 from __future__ import annotations
 
+import msgspec
+
+
+class Liveness(msgspec.Struct, frozen=True):
+    """GET /health's answer: the process answers."""
+
+    status: str = "ok"
+    success: bool = True
+
+
+class ReadinessView(msgspec.Struct, frozen=True):
+    """GET /ready's answer."""
+
+    status: str
+    success: bool
+
+
+LIVE = Liveness()
+READY = ReadinessView("ready", True)
+DRAINING = ReadinessView("draining", False)
+"""The probes' answers, written once: the routes (``controllers``) and ``probes`` send them."""
+
 
 class Readiness:
     __slots__ = ("draining",)

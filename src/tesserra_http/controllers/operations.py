@@ -5,25 +5,15 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, Router, get
 
 from tesserra_core.errors import NotFound, Unauthenticated
 from tesserra_core.facade import UseCases
 from tesserra_core.usecases.status import ServiceMetrics
 from tesserra_http.conventions import declare
-from tesserra_http.readiness import Readiness
+from tesserra_http.readiness import DRAINING, READY, Readiness, ReadinessView
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-
-
-class ReadinessView(msgspec.Struct, frozen=True):
-    status: str
-    success: bool
-
-
-_READY = ReadinessView("ready", True)
-_DRAINING = ReadinessView("draining", False)
 
 
 def routes(uc: UseCases, readiness: Readiness, metrics_token: str | None) -> Router:
@@ -39,8 +29,8 @@ def routes(uc: UseCases, readiness: Readiness, metrics_token: str | None) -> Rou
     )
     async def ready() -> Response[ReadinessView]:
         if readiness.draining:
-            return Response(_DRAINING, status_code=503)
-        return Response(_READY)
+            return Response(DRAINING, status_code=503)
+        return Response(READY)
 
     @get("/metrics", **declare(uses=ServiceMetrics, public=True, errors=(404,)), include_in_schema=False)
     async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Request, Router, get
 
 from tesserra_core.domain.identity import Principal
@@ -12,17 +11,13 @@ from tesserra_core.facade import UseCases
 from tesserra_core.usecases.status import ServiceStatus
 from tesserra_core.usecases.views import StatusView
 from tesserra_http.conventions import declare
-
-
-class Liveness(msgspec.Struct, frozen=True):
-    status: str = "ok"
-    success: bool = True
+from tesserra_http.readiness import LIVE, Liveness
 
 
 def routes(uc: UseCases) -> Router:
     @get("/health", **declare(public=True, description="Liveness only: the process answers."))
     async def health() -> Liveness:
-        return Liveness()
+        return LIVE
 
     @get(
         "/status",
