@@ -11,8 +11,9 @@ from typing import Any
 
 from tesserra_core.errors import UpstreamFailed, ValidationFailed
 from tesserra_core.usecases.runtime_views import ProxyTarget
+from tesserra_http.proxy.connection import request_head
 from tesserra_http.proxy.headers import Headers, to_client
-from tesserra_http.proxy.upstream import UpstreamPool, request_head
+from tesserra_http.proxy.upstream import UpstreamPool
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

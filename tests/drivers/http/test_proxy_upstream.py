@@ -1,4 +1,4 @@
-"""The proxy's HTTP/1.1 client (``tesserra_http.proxy.upstream``) and one exchange through it
+"""The proxy's HTTP/1.1 client (``tesserra_http.proxy.upstream``, ``connection``) and one exchange through it
 (``forward``), against scripted sandboxes on real loopback sockets: what the sandbox receives, chunked
 and length-less responses, bodies streamed both ways, keep-alive reuse and a sandbox that closes it,
 a sandbox that dies before or during its answer, answers that are not HTTP, and back-pressure both
@@ -15,8 +15,9 @@ import pytest
 
 from tesserra_core.errors import UpstreamFailed, ValidationFailed
 from tesserra_core.usecases.runtime_views import ProxyTarget
+from tesserra_http.proxy.connection import HIGH_WATER, request_head
 from tesserra_http.proxy.forward import forward
-from tesserra_http.proxy.upstream import HIGH_WATER, UpstreamPool, request_head
+from tesserra_http.proxy.upstream import UpstreamPool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Sandbox"], Awaitable[None]]
 MIB = 1 << 20
