@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tesserra_adapters.sql import schema as t
 from tesserra_adapters.sql.engine import read_only
 from tesserra_adapters.sql.limits import insert_new
-from tesserra_adapters.sql.nodes import SqlNodes
+from tesserra_adapters.sql.nodes import BEAT_COLUMNS, BEAT_UPDATES, SqlNodes
 from tesserra_core.ports.leases import Fence, LeaseLost, NodeBeat, RunnerLease
 
 _MAX_ERROR = 500
@@ -124,7 +124,7 @@ class SqlRunnerLeases:
             "expires_at": now + ttl,
             "now": now,
             "beating": node is not None,
-            **(node or dict.fromkeys(("id", "name", "started_at", "beat_at", "data_dir", "boot_id", "url"))),
+            **(node or dict.fromkeys(BEAT_COLUMNS)),
         }
         async with self._reader.connect() as conn:
             return {row.name: int(row.generation) for row in await conn.execute(_PG_CLAIM, params)}
@@ -165,12 +165,11 @@ class SqlRunnerLeases:
 
 
 _PG_CLAIM = text(
-    """
+    f"""
     WITH beat AS (
-        INSERT INTO nodes (id, name, started_at, beat_at, data_dir, boot_id, url)
-        SELECT :id, :name, :started_at, :beat_at, :data_dir, :boot_id, :url WHERE :beating
-        ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at, name = excluded.name,
-            data_dir = excluded.data_dir, boot_id = excluded.boot_id, url = excluded.url
+        INSERT INTO nodes ({", ".join(BEAT_COLUMNS)})
+        SELECT {", ".join(f":{column}" for column in BEAT_COLUMNS)} WHERE :beating
+        ON CONFLICT (id) DO UPDATE SET {", ".join(f"{column} = excluded.{column}" for column in BEAT_UPDATES)}
     )
     INSERT INTO runner_leases AS lease (name, holder, expires_at, generation, last_run_at, last_error)
     SELECT claimed.name, :holder, :expires_at, 1, CASE WHEN claimed.ran THEN :now END, claimed.error
@@ -185,7 +184,7 @@ _PG_CLAIM = text(
         last_error = CASE WHEN excluded.last_run_at IS NULL THEN lease.last_error ELSE excluded.last_error END
     WHERE lease.holder = :holder OR lease.holder IS NULL OR lease.expires_at <= :now
     RETURNING lease.name, lease.generation
-    """
+    """  # noqa: S608 - only this module's column names are formatted in; every value is a bound parameter
 ).bindparams(
     bindparam("names", type_=ARRAY(String)),
     bindparam("ran", type_=ARRAY(Boolean)),
@@ -194,15 +193,10 @@ _PG_CLAIM = text(
     bindparam("expires_at", type_=Float),
     bindparam("now", type_=Float),
     bindparam("beating", type_=Boolean),
-    bindparam("id", type_=String),
-    bindparam("name", type_=String),
-    bindparam("started_at", type_=Float),
-    bindparam("beat_at", type_=Float),
-    bindparam("data_dir", type_=String),
-    bindparam("boot_id", type_=String),
-    bindparam("url", type_=String),
+    *(bindparam(column, type_=t.nodes.c[column].type) for column in BEAT_COLUMNS),
 )
-"""``claim_all`` on PostgreSQL (``SqlRunnerLeases._claim_all_pg``): the same upsert as ``_claim_statement``."""
+"""``claim_all`` on PostgreSQL (``SqlRunnerLeases._claim_all_pg``): the same upsert as ``_claim_statement``,
+and the node's row as ``SqlNodes``' beat writes it (the columns named once, ``BEAT_COLUMNS``)."""
 
 
 def _claim_statement(dialect_name: str) -> Insert:

@@ -133,6 +133,11 @@ class SqlNodes:
 
 _snapshot = msgspec.json.Decoder(Workload)
 
+BEAT_COLUMNS = ("id", "name", "started_at", "beat_at", "data_dir", "boot_id", "url")
+"""A node's row as a beat writes it (``SqlNodes.beat_row``), in every statement that writes one."""
+BEAT_UPDATES = tuple(column for column in BEAT_COLUMNS if column not in ("id", "started_at"))
+"""What a later beat changes: all but the row's id and its first start."""
+
 
 def _beat_statement(dialect_name: str) -> Insert:
     upsert: postgresql.Insert | sqlite.Insert = (
@@ -141,11 +146,5 @@ def _beat_statement(dialect_name: str) -> Insert:
     new = upsert.excluded
     return upsert.on_conflict_do_update(
         index_elements=[t.nodes.c.id],
-        set_={
-            "beat_at": new.beat_at,
-            "name": new.name,
-            "data_dir": new.data_dir,
-            "boot_id": new.boot_id,
-            "url": new.url,
-        },
+        set_={column: new[column] for column in BEAT_UPDATES},
     )
