@@ -11,11 +11,17 @@ bounded by time or by a request count. Figures:
    answered) for GET /api/auth/me and a 50-row list (GET /api/admin/tenants?limite=50) with 1, 2 and 3
    nodes behind HAProxy; HAProxy's own CPU per request is the hop. Target: with 2 and 3 nodes the
    cluster (nodes + HAProxy) costs no more per request than one node plus the hop (10 % slack for a
-   shared machine), each node driven as hard as the single node was: N nodes get N x ``--connections``
-   (a node that gets a third of the same connections batches less per wake-up of its event loop,
-   which costs CPU per request on its own). The fixed-total figure (the same ``--connections`` in all)
-   is printed beside it. The three clusters run side by side and are measured in turn, ``--rounds``
-   times; each figure is the median of its rounds (a drift of the machine's load weighs on all alike).
+   shared machine), each node offered as many requests a second as the single node was. That line is
+   measured paced: N x ``--connections`` connections, each pausing after an answer so that each node
+   is offered a sixth of what one node answers flat out (``PACED_SHARE``; 3 nodes then take half of
+   it): the two cores are not saturated, and what is compared is the work a request costs. Flat out
+   (wrk sending as fast as it is answered) N Python nodes, wrk, HAProxy and PostgreSQL want more than
+   two cores; each node then waits for a core with requests queued, and its CPU per request is the
+   scheduler's as much as the server's (the same node among busy neighbours of another cluster costs
+   more per request too; see bench/README.md). The flat-out figures are printed beside it with their own
+   lower-case verdicts: at N x ``--connections`` and at the same ``--connections`` in all. The three
+   clusters run side by side and are measured in turn, ``--rounds`` times; each figure is the median
+   of its rounds (a drift of the machine's load weighs on all alike).
 2. SIGKILL of one of 3 nodes under load (6 clients: GETs, and PATCHes HAProxy may not replay):
    target, no failed GET and no failure but a write in flight to the killed node.
 3. A REST tool call (mcp-server-time) through HAProxy against the same call sent to the same nodes
@@ -31,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import shutil
 import signal
 import statistics
@@ -52,6 +59,9 @@ from tests.servers.launchers import CATALOG, write_launchers
 
 TIME = "io.github.modelcontextprotocol-time"
 CPU_SLACK = 1.10
+PACED_SHARE = 1 / 6
+"""Paced, each node is offered this share of what one node answers flat out: 3 nodes together then
+take half of one node's flat-out rate, and the two cores keep room for wrk, HAProxy and PostgreSQL."""
 HOP_TARGET_MS = 1.0
 
 
@@ -73,7 +83,11 @@ def _nodes_cpu(nodes: list[Node]) -> float:
     return sum(proc_cpu(n.pid) for n in nodes if n.alive())
 
 
-def _cpu_per_request(made: Cluster, loader: Loader, path: str, bearer: dict[str, str]) -> tuple[float, float, int]:
+Sample = tuple[float, float, int]
+"""(nodes' CPU ms per request, HAProxy's CPU ms per request, requests)."""
+
+
+def _cpu_per_request(made: Cluster, loader: Loader, path: str, bearer: dict[str, str]) -> Sample:
     """(nodes' CPU ms per request, HAProxy's CPU ms per request, requests) for ``path`` under load."""
     assert made.haproxy is not None
     loader.warm(made.port, path, bearer)
@@ -85,9 +99,10 @@ def _cpu_per_request(made: Cluster, loader: Loader, path: str, bearer: dict[str,
     return nodes_used * 1000 / load.requests, balancer_used * 1000 / load.requests, load.requests
 
 
-Figures = dict[tuple[str, int, str], tuple[float, float, int]]
-"""(path label, nodes, load) -> (nodes' CPU ms per request, HAProxy's, requests); load is ``fixed``
-(the same connections in all, split over the nodes) or ``per-node`` (connections x nodes)."""
+Figures = dict[tuple[str, int, str], Sample]
+"""(path label, nodes, load) -> a median ``Sample``; load is ``fixed`` (the same connections in all,
+split over the nodes), ``per-node`` (connections x nodes) or ``paced`` (connections x nodes, each
+pausing after an answer)."""
 
 
 async def _idle_cpu(made: Cluster, seconds: float = 4.0) -> float:
@@ -102,22 +117,24 @@ async def _idle_cpu(made: Cluster, seconds: float = 4.0) -> float:
 PATHS = (("me", "/api/auth/me"), ("list50", "/api/admin/tenants?limite=50"))
 
 
-def _median(samples: list[tuple[float, float, int]]) -> tuple[float, float, int]:
+def _median(samples: list[Sample]) -> Sample:
     """The sample whose cluster total (nodes + HAProxy) per request is the median (the lower middle)."""
     ordered = sorted(samples, key=lambda one: one[0] + one[1])
     return ordered[(len(ordered) - 1) // 2]
 
 
-async def cpu_figures(args: argparse.Namespace, work: Path) -> tuple[Figures, dict[int, float]]:
+async def cpu_figures(args: argparse.Namespace, work: Path) -> tuple[Figures, dict[int, float], dict[str, int]]:
     """The 1-, 2- and 3-node clusters run side by side and are measured in turn, round after round
     (``--rounds``), each figure the median of its rounds: a machine whose load drifts over the minutes
-    weighs on every cluster alike, instead of on whichever was measured last."""
+    weighs on every cluster alike, instead of on whichever was measured last. First flat out (wrk
+    sends as fast as it is answered), then paced (``PACED_SHARE``), each path's pause worked out from
+    what one node answered flat out; the pauses are returned."""
     kind = "wrk" if shutil.which("wrk") else "python"
     say(f"load: {Loader(kind, args.connections, 1.0, args.duration).describe()}")
     say(f"  (and, with N nodes, {args.connections} x N connections: each node as busy as the single node)")
     say(f"  the three clusters side by side, measured in turn for {args.rounds} rounds; medians")
     idle: dict[int, float] = {}
-    samples: dict[tuple[str, int, str], list[tuple[float, float, int]]] = {}
+    samples: dict[tuple[str, int, str], list[Sample]] = {}
     async with contextlib.AsyncExitStack() as stack:
         clusters = {}
         for size in (1, 2, 3):
@@ -130,26 +147,54 @@ async def cpu_figures(args: argparse.Namespace, work: Path) -> tuple[Figures, di
         for size, (made, _) in clusters.items():
             idle[size] = await _idle_cpu(made)
             say(f"  {size} node(s) idle: {idle[size]:.1f} ms CPU per second, all nodes together (background loops)")
+
+        async def measure(size: int, label: str, load: str, loader: Loader) -> None:
+            made, bearer = clusters[size]
+            measured = await asyncio.to_thread(_cpu_per_request, made, loader, dict(PATHS)[label], bearer)
+            samples.setdefault((label, size, load), []).append(measured)
+
         for _ in range(args.rounds):
-            for size, (made, bearer) in clusters.items():
+            for size in clusters:
                 loads = {"fixed": args.connections}
                 if size > 1:
                     loads["per-node"] = args.connections * size
-                for label, path in PATHS:
+                for label, _path in PATHS:
                     for load, connections in loads.items():
-                        loader = Loader(kind, connections, 1.0, args.duration)
-                        measured = await asyncio.to_thread(_cpu_per_request, made, loader, path, bearer)
-                        samples.setdefault((label, size, load), []).append(measured)
+                        await measure(size, label, load, Loader(kind, connections, 1.0, args.duration))
+        pauses = _pauses(samples, args)
+        for _ in range(args.rounds):
+            for size in clusters:
+                for label, _path in PATHS:
+                    loader = Loader(kind, args.connections * size, 1.0, args.duration, pause_ms=pauses[label])
+                    await measure(size, label, "paced", loader)
+    return _medians(samples, args), idle, pauses
+
+
+def _pauses(samples: dict[tuple[str, int, str], list[Sample]], args: argparse.Namespace) -> dict[str, int]:
+    """Each path's pause (ms) for the paced rounds, from what one node answered flat out."""
+    pauses = {}
+    for label, path in PATHS:
+        flat_out = _median(samples[(label, 1, "fixed")])[2] / args.duration
+        pauses[label] = math.ceil(args.connections / (PACED_SHARE * flat_out) * 1000)
+        say(
+            f"  paced {path}: one node answered {flat_out:.0f} req/s flat out; each connection now pauses "
+            f"{pauses[label]} ms after an answer: each node is offered about {PACED_SHARE:.2g} of that"
+        )
+    return pauses
+
+
+def _medians(samples: dict[tuple[str, int, str], list[Sample]], args: argparse.Namespace) -> Figures:
     figures: Figures = {}
     for (label, size, load), taken in samples.items():
         figures[(label, size, load)] = node_ms, hop_ms, requests = _median(taken)
         totals = sorted(n + h for n, h, _ in taken)
-        connections = args.connections * (size if load == "per-node" else 1)
+        connections = args.connections * (1 if load == "fixed" else size)
         say(
-            f"  {size} node(s) {dict(PATHS)[label]:32} {connections:3d} conns {node_ms:6.3f} ms node CPU/request, "
-            f"HAProxy {hop_ms:6.3f} ms, {requests} requests (rounds' totals {totals[0]:.3f}-{totals[-1]:.3f} ms)"
+            f"  {size} node(s) {dict(PATHS)[label]:32} {load:8} {connections:3d} conns {node_ms:6.3f} ms node "
+            f"CPU/request, HAProxy {hop_ms:6.3f} ms, {requests / args.duration:6.0f} req/s "
+            f"(rounds' totals {totals[0]:.3f}-{totals[-1]:.3f} ms)"
         )
-    return figures, idle
+    return figures
 
 
 async def kill_figures(work: Path, clients: int = 6) -> tuple[int, int, int, int]:
@@ -287,11 +332,37 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def _total(figure: Sample) -> float:
+    return figure[0] + figure[1]
+
+
+def _judge(cpu: Figures, idle: dict[int, float], args: argparse.Namespace, label: str, size: int) -> None:
+    """The target's line (paced: each node offered the same requests a second as the lone node, the
+    machine not saturated), then the flat-out figures, with their own lower-case verdicts."""
+    paced_one, paced = cpu[(label, 1, "paced")], cpu[(label, size, "paced")]
+    limit = _total(paced_one) * CPU_SLACK
+    rps = paced[2] / args.duration
+    background = idle[size] / rps
+    say(
+        f"{verdict(_total(paced) <= limit)}  {label}: {size} nodes + HAProxy {_total(paced):.3f} ms CPU/request, paced "
+        f"({rps / size:.0f} req/s a node), vs 1 node + HAProxy {_total(paced_one):.3f} ms at "
+        f"{paced_one[2] / args.duration:.0f} req/s (target <= {limit:.3f}; the hop {paced[1]:.3f} ms; idle loops "
+        f"~{background:.3f} ms of it)"
+    )
+    one = _total(cpu[(label, 1, "fixed")])
+    for load, connections in (("per-node", args.connections * size), ("fixed", args.connections)):
+        flat = _total(cpu[(label, size, load)])
+        say(
+            f"   ({verdict(flat <= one * CPU_SLACK).lower()} flat out at {connections} connections: {flat:.3f} ms vs "
+            f"1 node {one:.3f} at {args.connections}, target <= {one * CPU_SLACK:.3f})"
+        )
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="tesserra-cluster-bench-") as tmp:
         work = Path(tmp)
         say("Several nodes behind HAProxy, PostgreSQL, one worker a node (loopback)")
-        cpu, idle = await cpu_figures(args, work)
+        cpu, idle, _ = await cpu_figures(args, work)
         answered, failed_gets, failed_writes, late = await kill_figures(work)
         say(
             f"  kill 1 of 3 under load: {answered} answered, {failed_gets} GETs failed, "
@@ -304,25 +375,8 @@ async def main(args: argparse.Namespace) -> None:
         )
     say()
     for label in ("me", "list50"):
-        one = sum(cpu[(label, 1, "fixed")][:2])  # one node plus the balancer's hop
         for size in (2, 3):
-            # the target's line: each node as busy as the single node was (connections x nodes)
-            nodes_ms, hop_ms, requests = cpu[(label, size, "per-node")]
-            many = nodes_ms + hop_ms
-            # what the nodes' background loops alone would have used over the measured seconds, per request
-            background = idle[size] * args.duration / requests
-            say(
-                f"{verdict(many <= one * CPU_SLACK)}  {label}: {size} nodes + HAProxy {many:.3f} ms CPU/request at "
-                f"{args.connections * size} connections vs 1 node + HAProxy {one:.3f} ms at {args.connections} "
-                f"(target <= {one * CPU_SLACK:.3f}; the hop {hop_ms:.3f} ms; idle loops ~{background:.3f} ms "
-                f"vs ~{idle[1] * args.duration / cpu[(label, 1, 'fixed')][2]:.3f} for one node)"
-            )
-            fixed_nodes, fixed_hop, _ = cpu[(label, size, "fixed")]
-            fixed = fixed_nodes + fixed_hop
-            say(
-                f"   ({verdict(fixed <= one * CPU_SLACK).lower()} at the same {args.connections} connections in all, "
-                f"each node given 1/{size} of them: {fixed:.3f} ms)"
-            )
+            _judge(cpu, idle, args, label, size)
     say(
         f"{verdict(failed_gets == 0 and late == 0)}  kill 1 of 3: {failed_gets} failed GETs, {failed_writes} writes "
         f"failed, all in flight to the killed node (target: no GET, no write sent after it was out)"

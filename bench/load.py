@@ -4,6 +4,7 @@ of its own, with keep-alive connections for a fixed time."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,10 +25,15 @@ class Load:
 
 
 class Loader:
-    """wrk (one thread) or bench/loadgen.py, always in its own process."""
+    """wrk (one thread) or bench/loadgen.py, always in its own process. ``pause_ms``: each connection
+    waits that long after an answer before its next request (0: none), which paces the load below
+    what the server could take (wrk then runs a Lua hook per request)."""
 
-    def __init__(self, kind: str, connections: int, warmup: float, duration: float, *, host: str = HOST) -> None:
+    def __init__(
+        self, kind: str, connections: int, warmup: float, duration: float, *, host: str = HOST, pause_ms: int = 0
+    ) -> None:
         self.host = host
+        self.pause_ms = pause_ms
         self.kind = kind
         self.connections = connections
         self.warmup = warmup
@@ -39,8 +45,9 @@ class Loader:
             tool = f"{version} (1 thread)"
         else:
             tool = "bench/loadgen.py (asyncio + uvloop, 1 process)"
+        paced = f", each pausing {self.pause_ms} ms after an answer" if self.pause_ms else ""
         return (
-            f"{tool}, {self.connections} keep-alive connections, "
+            f"{tool}, {self.connections} keep-alive connections{paced}, "
             f"{self.warmup:g} s warm-up then {self.duration:g} s measured per scenario; "
             f"servers and load generator at nice {NICE}"
         )
@@ -59,6 +66,7 @@ class Loader:
             cmd, tag = self._loadgen(port, path, headers, seconds), "LOADJSON "
         out = subprocess.run(
             cmd,
+            env={**os.environ, "WRK_DELAY_MS": str(self.pause_ms)} if self.pause_ms else None,
             capture_output=True,
             text=True,
             check=True,
@@ -74,7 +82,7 @@ class Loader:
         cmd = ["wrk", "-t1", f"-c{self.connections}", "--timeout", "10s", f"-d{max(1, round(seconds))}s"]
         for name, value in headers.items():
             cmd += ["-H", f"{name}: {value}"]
-        if report:
+        if report or self.pause_ms:
             cmd += ["-s", str(BENCH / "wrk_report.lua")]
         cmd.append(f"http://{self.host}:{port}{path}")
         return cmd
@@ -95,6 +103,8 @@ class Loader:
             "0",
             "--duration",
             str(seconds),
+            "--pause-ms",
+            str(self.pause_ms),
         ]
         for name, value in headers.items():
             cmd += ["-H", f"{name}: {value}"]

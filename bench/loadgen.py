@@ -64,6 +64,7 @@ async def _connection(
     budget: list[int],
     latencies: list[float],
     counters: dict[str, int],
+    pause: float = 0.0,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     clock = time.perf_counter
@@ -81,6 +82,8 @@ async def _connection(
                 counters["bytes"] += len(head) + length
                 if status != 200:
                     counters["non200"] += 1
+            if pause:
+                await asyncio.sleep(pause)
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
         counters["errors"] += 1
     finally:
@@ -99,7 +102,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     budget = [args.max_requests]
     await asyncio.gather(
         *(
-            _connection(args.host, args.port, request, measure_from, stop_at, budget, latencies, counters)
+            _connection(
+                args.host, args.port, request, measure_from, stop_at, budget, latencies, counters, args.pause_ms / 1000
+            )
             for _ in range(args.connections)
         )
     )
@@ -131,6 +136,7 @@ def cli() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--max-requests", type=int, default=500_000)
+    parser.add_argument("--pause-ms", type=int, default=0, help="each connection's pause after an answer")
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("loadgen: loopback targets only")

@@ -1,5 +1,5 @@
 -- Loaded by run.py with `wrk -s bench/wrk_report.lua`: prints wrk's summary as one JSON line.
--- Only done() is defined, so wrk keeps its fast path (no per-request Lua).
+-- Only done() is defined, so wrk keeps its fast path (no per-request Lua), unless WRK_DELAY_MS is set.
 done = function(summary, latency, requests)
   io.write(string.format(
     'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
@@ -9,4 +9,10 @@ done = function(summary, latency, requests)
     latency.mean, latency.max,
     summary.errors.status, summary.errors.connect, summary.errors.read,
     summary.errors.write, summary.errors.timeout))
+end
+
+-- WRK_DELAY_MS (milliseconds): each connection waits that long after an answer before its next request.
+local pace = tonumber(os.getenv("WRK_DELAY_MS") or "")
+if pace then
+  delay = function() return pace end
 end
