@@ -123,12 +123,12 @@ def _median(samples: list[Sample]) -> Sample:
     return ordered[(len(ordered) - 1) // 2]
 
 
-async def cpu_figures(args: argparse.Namespace, work: Path) -> tuple[Figures, dict[int, float], dict[str, int]]:
+async def cpu_figures(args: argparse.Namespace, work: Path) -> tuple[Figures, dict[int, float]]:
     """The 1-, 2- and 3-node clusters run side by side and are measured in turn, round after round
     (``--rounds``), each figure the median of its rounds: a machine whose load drifts over the minutes
     weighs on every cluster alike, instead of on whichever was measured last. First flat out (wrk
     sends as fast as it is answered), then paced (``PACED_SHARE``), each path's pause worked out from
-    what one node answered flat out; the pauses are returned."""
+    what one node answered flat out."""
     kind = "wrk" if shutil.which("wrk") else "python"
     say(f"load: {Loader(kind, args.connections, 1.0, args.duration).describe()}")
     say(f"  (and, with N nodes, {args.connections} x N connections: each node as busy as the single node)")
@@ -167,7 +167,7 @@ async def cpu_figures(args: argparse.Namespace, work: Path) -> tuple[Figures, di
                 for label, _path in PATHS:
                     loader = Loader(kind, args.connections * size, 1.0, args.duration, pause_ms=pauses[label])
                     await measure(size, label, "paced", loader)
-    return _medians(samples, args), idle, pauses
+    return _medians(samples, args), idle
 
 
 def _pauses(samples: dict[tuple[str, int, str], list[Sample]], args: argparse.Namespace) -> dict[str, int]:
@@ -362,7 +362,7 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="tesserra-cluster-bench-") as tmp:
         work = Path(tmp)
         say("Several nodes behind HAProxy, PostgreSQL, one worker a node (loopback)")
-        cpu, idle, _ = await cpu_figures(args, work)
+        cpu, idle = await cpu_figures(args, work)
         answered, failed_gets, failed_writes, late = await kill_figures(work)
         say(
             f"  kill 1 of 3 under load: {answered} answered, {failed_gets} GETs failed, "
