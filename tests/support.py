@@ -34,6 +34,15 @@ def missing(component: str, how: str) -> None:
     pytest.skip(message)
 
 
+def require_ipv6_loopback() -> None:
+    """Skip (see ``missing``) where this machine cannot bind ::1 (IPv6 off, or a container without it)."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as exc:
+        missing("IPv6 loopback (::1)", str(exc))
+
+
 async def redis_client() -> Any:
     """A client of the test Redis server (database 15 by default), or a skip naming how to start it."""
     from redis.asyncio import Redis

@@ -9,10 +9,10 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
+from tesserra_core.domain.addresses import authority, http_host_port
 from tesserra_core.domain.inputs import where
 
 
@@ -57,15 +57,8 @@ _WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})  # noqa: S104 (recogn
 
 
 def _check_node_url(url: str) -> None:
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme != "http" or not parts.hostname or port is None or parts.path not in ("", "/"):
-        raise ValueError(f"node_url: http://host:port (no path), not {url!r}")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"node_url: http://host:port (no path), not {url!r}")
+    if http_host_port(url) is None:
+        raise ValueError(f"node_url: http://host:port (no path; an IPv6 address in brackets), not {url!r}")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -206,10 +199,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     for dead and reaps the workloads it left: three heartbeats at least (a node late by one beat is not
     reaped), an hour at most."""
     node_url: str | None = None
-    """Where the other nodes reach this node's HTTP server (``http://10.0.0.5:7500``: scheme, address
-    and port, no path), kept with its heartbeat: a proxied request for a sandbox this node runs that
-    reaches a node on another machine is forwarded here. Unset: ``http://<host>:<port>`` when
-    TESSERRA_HOST is a concrete address, none when it is a wildcard (0.0.0.0, ::), and such requests
+    """Where the other nodes reach this node's HTTP server (``http://10.0.0.5:7500``, an IPv6 address in
+    brackets: ``http://[fd00::5]:7500``; scheme, address and port, no path), kept with its heartbeat: a
+    proxied request for a sandbox this node runs that reaches a node on another machine is forwarded
+    here. Unset: ``http://<host>:<port>`` (``http://[<host>]:<port>`` for IPv6) when TESSERRA_HOST is a
+    concrete address, none when it is a wildcard (0.0.0.0, ::), and such requests
     answer 502 sandbox_unreachable on the other nodes."""
     boot_id: str | None = None
     """The boot id other nodes compare with theirs to tell whether this node runs on their machine
@@ -223,8 +217,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return self.node_url
         if self.host in _WILDCARDS:
             return None
-        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{authority(self.host, self.port)}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -37,6 +37,7 @@ from typing import Any
 
 from tesserra_adapters.bootstrap import forget_worker_metrics, prepare_metrics, running
 from tesserra_adapters.settings import Settings
+from tesserra_core.domain.addresses import authority
 from tesserra_core.facade import UseCases
 
 log = logging.getLogger("tesserra")
@@ -78,10 +79,8 @@ async def _first_owner(uc: UseCases, settings: Settings) -> None:
 
 def console_url(settings: Settings) -> str:
     """Where a browser on this machine opens the console (a wildcard bind is reached on loopback)."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(settings.host, settings.host)  # noqa: S104
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}/console/"
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)  # noqa: S104
+    return f"http://{authority(host, settings.port)}/console/"
 
 
 def _announce_console(settings: Settings) -> None:

@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 import tesserra_http
+from tesserra_core.domain.addresses import authority
 from tests.support import REDIS_URL, free_port, missing, postgres_database
 
 TESSERRA = str(Path(sys.executable).with_name("tesserra"))
@@ -70,7 +71,7 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{authority(self.host, self.port)}"
 
     @property
     def pid(self) -> int:
@@ -178,7 +179,10 @@ def haproxy_config(port: int, nodes: list[Node], timeouts: Mapping[str, str] | N
     and every 250 ms once a check failed or passed anew (``fastinter``): a node that dies or drains is
     out after 2 failed checks, within 1.25 s (a node that dies refuses connections at once, which
     HAProxy redispatches before any check); one back is in after 2 passed ones, within 1.25 s."""
-    servers = "\n".join(f"    server {n.name} {n.host}:{n.port} check" for n in nodes)
+    servers = "\n".join(
+        f"    server {n.name} {authority(n.host, n.port)} check" + (" source [::1]" if ":" in n.host else "")
+        for n in nodes
+    )
     set_to = {**TIMEOUTS, **(timeouts or {})}
     return f"""global
     maxconn 4096
@@ -292,12 +296,14 @@ async def cluster(
     *,
     timeouts: Mapping[str, str] | None = None,
     each: Mapping[str, Mapping[str, str]] | None = None,
+    hosts: Mapping[str, str] | None = None,
     **extra: str,
 ) -> AsyncIterator[Cluster]:
     """``size`` nodes on 127.0.0.2, .3, ... sharing a fresh PostgreSQL database and Redis, behind
     HAProxy on 127.0.0.1 (``timeouts``: see ``haproxy_config``); ``extra``: more TESSERRA_* settings
-    for every node, ``each``: for the node of that name (``n1``, ``n2``, ...). The first node migrates
-    the database and creates the first owner before the others start."""
+    for every node, ``each``: for the node of that name (``n1``, ``n2``, ...); ``hosts``: another
+    listening address for the node of that name (``::1``: HAProxy reaches it from ::1, which it trusts).
+    The first node migrates the database and creates the first owner before the others start."""
     binary = haproxy_binary()
     await _forget_rate_limits()
     async with postgres_database() as database_url:
@@ -306,7 +312,8 @@ async def cluster(
             name = f"n{index + 1}"
             node_dir = tmp / name
             node_dir.mkdir(parents=True, exist_ok=True)
-            host = f"127.0.0.{index + 2}"
+            host = (hosts or {}).get(name, f"127.0.0.{index + 2}")
+            own = {"TESSERRA_TRUSTED_PROXIES": "127.0.0.1,::1"} if ":" in host else {}
             nodes.append(
                 Node(
                     name,
@@ -314,7 +321,7 @@ async def cluster(
                     free_port(),
                     node_dir / "data",
                     node_dir / "serve.log",
-                    node_env(node_dir, database_url, **extra, **(each or {}).get(name, {})),
+                    node_env(node_dir, database_url, **{**extra, **own, **(each or {}).get(name, {})}),
                 )
             )
         port = free_port()

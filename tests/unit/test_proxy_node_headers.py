@@ -57,6 +57,59 @@ def test_the_hop_mark_never_reaches_a_sandbox() -> None:
     assert not {b"x-tesserra-node-hop", b"authorization", b"cookie", b"x-tesserra-proxy-token"} & {k for k, _ in sent}
 
 
+TARGET = ProxyTarget(
+    sandbox_id="s", tenant_id="t", port=8000, host="127.0.0.1", host_port=1, prefix="/p/s", idle_timeout_seconds=None
+)
+
+
+def test_a_sandbox_gets_what_is_left_in_order_then_the_proxys_forwarding_headers() -> None:
+    assert to_sandbox(CLIENT, TARGET, client="203.0.113.7", scheme="https") == [
+        (b"x-request-id", b"client-id"),
+        (b"content-type", b"text/plain"),
+        (b"x-forwarded-for", b"203.0.113.7"),
+        (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-host", b"tesserra.example"),
+        (b"x-forwarded-prefix", b"/p/s"),
+    ]
+    upgrade = [
+        (b"Host", b"h:1"),
+        (b"Connection", b"Upgrade"),
+        (b"Upgrade", b"websocket"),
+        (b"Sec-WebSocket-Key", b"k"),
+        (b"Sec-WebSocket-Version", b"13"),
+        (b"Sec-WebSocket-Protocol", b"chat"),
+        (b"Origin", b"https://h"),
+    ]
+    # the handshake's key and version are the relay's own (it makes its own upgrade), and go
+    assert to_sandbox(upgrade, TARGET, client="c", scheme="ws", websocket=True) == [
+        (b"sec-websocket-protocol", b"chat"),
+        (b"origin", b"https://h"),
+        (b"x-forwarded-for", b"c"),
+        (b"x-forwarded-proto", b"http"),
+        (b"x-forwarded-host", b"h:1"),
+        (b"x-forwarded-prefix", b"/p/s"),
+    ]
+
+
+def test_a_query_token_goes_before_the_forwarding_headers_when_connection_dropped_the_sent_one() -> None:
+    sent = [
+        (b"Host", b"h"),
+        (b"Connection", b"X-Tesserra-Proxy-Token"),
+        (b"X-Tesserra-Proxy-Token", b"tsp_h"),
+        (b"Accept", b"*/*"),
+    ]
+    assert to_node(sent, client="c", scheme="http", node_id="n", request_id="r", token="tsp_q") == [
+        (b"host", b"h"),
+        (b"accept", b"*/*"),
+        (b"x-tesserra-proxy-token", b"tsp_q"),
+        (b"x-forwarded-for", b"c"),
+        (b"x-forwarded-proto", b"http"),
+        (b"x-forwarded-host", b"h"),
+        (b"x-request-id", b"r"),
+        (b"x-tesserra-node-hop", b"n"),
+    ]
+
+
 def test_the_nodes_answer_is_filtered_again_without_its_servers_own_headers() -> None:
     answer = [
         (b"date", b"Sat, 05 Dec 2026 05:00:00 GMT"),

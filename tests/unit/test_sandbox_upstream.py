@@ -92,11 +92,25 @@ async def test_a_workload_of_a_node_on_another_or_an_unknown_machine_is_unreacha
 
 
 @pytest.mark.parametrize("there", ["boot-b", None])
-async def test_a_workload_of_a_node_on_another_machine_is_reached_through_that_node(there: str | None) -> None:
-    """Never the address it recorded (127.0.0.1 there is not 127.0.0.1 here): the node's own."""
-    urls = {"here": "http://10.0.0.4:7500", "there": "http://10.0.0.5:7501"}
+@pytest.mark.parametrize(("url", "host"), [("http://10.0.0.5:7501", "10.0.0.5"), ("http://[fd00::5]:7501", "fd00::5")])
+async def test_a_workload_of_a_node_on_another_machine_is_reached_through_that_node(
+    there: str | None, url: str, host: str
+) -> None:
+    """Never the address it recorded (127.0.0.1 there is not 127.0.0.1 here): the node's own (an IPv6
+    one without the URL's brackets, as a socket takes it)."""
+    urls = {"here": "http://10.0.0.4:7500", "there": url}
     upstream = await _upstream({"here": "boot-a", "there": there}, _record("there"), urls)
-    assert await upstream.of(a_sandbox(workload_id="w-1")) == NodeHop(node_id="there", host="10.0.0.5", port=7501)
+    assert await upstream.of(a_sandbox(workload_id="w-1")) == NodeHop(node_id="there", host=host, port=7501)
+
+
+@pytest.mark.parametrize("url", ["http://fd00::5:7501", "http://[fd00::5:7501", "https://10.0.0.5:7501"])
+async def test_a_node_whose_recorded_address_is_no_http_host_and_port_is_unreachable(url: str) -> None:
+    """A 502 naming the node, never an error of the URL parser's (a 500)."""
+    upstream = await _upstream({"here": "boot-a", "there": "boot-b"}, _record("there"), {"there": url})
+    with pytest.raises(UpstreamFailed) as refused:
+        await upstream.of(a_sandbox(workload_id="w-1"))
+    assert refused.value.code == "sandbox_unreachable"
+    assert "not http://host:port" in refused.value.message
 
 
 async def test_a_workload_of_another_machine_is_looked_up_again_after_a_while() -> None:

@@ -128,9 +128,12 @@ def test_smtp_settings_are_read() -> None:
         ({}, "http://127.0.0.1:7500"),
         ({"TESSERRA_HOST": "10.0.0.5", "TESSERRA_PORT": "8000"}, "http://10.0.0.5:8000"),
         ({"TESSERRA_HOST": "fd00::5", "TESSERRA_PORT": "8000"}, "http://[fd00::5]:8000"),
+        ({"TESSERRA_HOST": "::1", "TESSERRA_PORT": "8000"}, "http://[::1]:8000"),
         ({"TESSERRA_HOST": "0.0.0.0"}, None),
         ({"TESSERRA_HOST": "::"}, None),
         ({"TESSERRA_HOST": "0.0.0.0", "TESSERRA_NODE_URL": "http://10.0.0.5:7500"}, "http://10.0.0.5:7500"),
+        ({"TESSERRA_HOST": "::", "TESSERRA_NODE_URL": "http://[fd00::5]:7500"}, "http://[fd00::5]:7500"),
+        ({"TESSERRA_NODE_URL": "http://[::1]:8000/"}, "http://[::1]:8000/"),
     ],
 )
 def test_a_node_advertises_its_own_address_or_the_one_it_listens_on_when_concrete(
@@ -141,7 +144,17 @@ def test_a_node_advertises_its_own_address_or_the_one_it_listens_on_when_concret
 
 
 @pytest.mark.parametrize(
-    "url", ["https://10.0.0.5:7500", "http://10.0.0.5", "http://10.0.0.5:7500/api", "10.0.0.5:7500", "http://:80"]
+    "url",
+    [
+        "https://10.0.0.5:7500",
+        "http://10.0.0.5",
+        "http://10.0.0.5:7500/api",
+        "10.0.0.5:7500",
+        "http://:80",
+        "http://fd00::5:7500",
+        "http://[fd00::5:7500",
+        "http://[node-a]:7500",
+    ],
 )
 def test_a_node_url_is_http_host_and_port_only(url: str) -> None:
     with pytest.raises(SystemExit) as refused:

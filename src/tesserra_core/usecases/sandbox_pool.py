@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from tesserra_core.domain.addresses import authority
 from tesserra_core.domain.sandboxes import Sandbox, owner_of
 from tesserra_core.errors import describe
 from tesserra_core.ports.health import HttpProbe
@@ -282,7 +283,7 @@ class SandboxPool:
         port = next(iter(workload.ports.values()), None)
         if port is None:
             return
-        url = f"http://{workload.address}:{port}/"
+        url = f"http://{authority(workload.address, port)}/"
         deadline = asyncio.get_running_loop().time() + self.warm_within
         while asyncio.get_running_loop().time() < deadline:
             if (await self.probe.get(url, within=1.0)).status_code is not None:

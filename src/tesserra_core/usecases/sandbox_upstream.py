@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from urllib.parse import urlsplit
 
 import msgspec
 
+from tesserra_core.domain.addresses import http_host_port
 from tesserra_core.domain.sandboxes import Sandbox
 from tesserra_core.errors import UpstreamFailed
 from tesserra_core.ports.nodes import Node, Nodes, NoNodes
@@ -35,7 +35,8 @@ DEAD_AFTER = 10.0
 
 class NodeHop(msgspec.Struct, frozen=True, kw_only=True):
     """The sandbox's workload runs on node ``node_id``, on another machine: the proxied request goes
-    to that node's own HTTP server, at ``host``:``port`` (its advertised address)."""
+    to that node's own HTTP server, at ``host``:``port`` (its advertised address; an IPv6 ``host``
+    without the URL's brackets, as sockets take it)."""
 
     node_id: str
     host: str
@@ -54,17 +55,13 @@ def _hop_to(node: Node) -> NodeHop:
             f"the sandbox runs on node {node.id} on another machine, which advertises no address (TESSERRA_NODE_URL)",
             code="sandbox_unreachable",
         )
-    parts = urlsplit(node.url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme != "http" or not parts.hostname or port is None:
+    where = http_host_port(node.url)
+    if where is None:
         raise UpstreamFailed(
             f"the sandbox runs on node {node.id}, whose advertised address is not http://host:port",
             code="sandbox_unreachable",
         )
-    return NodeHop(node_id=node.id, host=parts.hostname, port=port)
+    return NodeHop(node_id=node.id, host=where[0], port=where[1])
 
 
 def _marker(sandbox: Sandbox) -> tuple[str | None, object]:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from tesserra_core.domain.addresses import authority
+
 if TYPE_CHECKING:
     from tesserra_http.proxy.upstream import UpstreamPool
 
@@ -235,7 +237,7 @@ def request_head(
     """The request line, Host (the sandbox's address, as the stored state says; or ``host_header``,
     the client's own, toward a node that proxies it on) and ``headers``.
     Raises ``ValueError`` if any part would break the framing (a control character or line break)."""
-    named = f"{host}:{port}".encode("latin-1") if host_header is None else host_header
+    named = authority(host, port).encode("latin-1") if host_header is None else host_header
     head = b"".join(
         [
             f"{method} {target} HTTP/1.1\r\nhost: ".encode("latin-1"),

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from tesserra_core.domain.addresses import authority
 from tesserra_core.errors import UpstreamFailed, ValidationFailed
 from tesserra_core.usecases.runtime_views import ProxyTarget
 from tesserra_http.proxy.connection import request_head
@@ -23,7 +24,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 def upstream_url(target: ProxyTarget, request_target: str, scheme: str = "http") -> str:
     """Always the sandbox's address from stored state; the request gives only the origin-form target."""
-    return f"{scheme}://{target.host}:{target.host_port}{request_target}"
+    return f"{scheme}://{authority(target.host, target.host_port)}{request_target}"
 
 
 def has_body(headers: list[tuple[bytes, bytes]]) -> bool:

@@ -82,6 +82,34 @@ def _named_by_connection(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
     return named
 
 
+def _forwarded(
+    headers: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes], websocket: bool, client: str, scheme: str
+) -> Headers:
+    """``headers`` (names lowered) minus ``dropped``, any the Connection header names, a WebSocket's own
+    handshake headers (``websocket``) and every client-sent X-Forwarded-*; then this server's
+    X-Forwarded-For, -Proto and -Host (the request's Host: the last three, in that order)."""
+    host = b""
+    named = False
+    kept: Headers = []
+    for name, value in headers:  # one pass: Host and Connection are dropped in either direction
+        low = name.lower()
+        if low == b"host":
+            host = value
+        elif low == b"connection":
+            named = True
+        elif low not in dropped and not low.startswith(b"x-forwarded-"):
+            kept.append((low, value))
+    if named or websocket:  # rare: most requests name nothing, and pay no second pass
+        also = _named_by_connection(headers) | (_WEBSOCKET_OWN if websocket else frozenset())
+        kept = [(name, value) for name, value in kept if name not in also]
+    kept += (
+        (b"x-forwarded-for", client.encode("latin-1")),
+        (b"x-forwarded-proto", b"https" if scheme in ("https", "wss") else b"http"),
+        (b"x-forwarded-host", host),
+    )
+    return kept
+
+
 def to_sandbox(
     headers: Iterable[tuple[bytes, bytes]],
     target: ProxyTarget,
@@ -90,28 +118,8 @@ def to_sandbox(
     scheme: str,
     websocket: bool = False,
 ) -> Headers:
-    dropped = _TO_SANDBOX_DROPPED
-    host = b""
-    named = False
-    for name, value in headers:
-        low = name.lower()
-        if low == b"connection":
-            named = True
-        elif low == b"host":
-            host = value
-    if named or websocket:
-        dropped = dropped | _named_by_connection(headers) | (_WEBSOCKET_OWN if websocket else frozenset())
-    kept = [
-        (low, value)
-        for name, value in headers
-        if (low := name.lower()) not in dropped and not low.startswith(b"x-forwarded-")
-    ]
-    kept += (
-        (b"x-forwarded-for", client.encode("latin-1")),
-        (b"x-forwarded-proto", b"https" if scheme in ("https", "wss") else b"http"),
-        (b"x-forwarded-host", host),
-        (b"x-forwarded-prefix", target.prefix.encode("latin-1")),
-    )
+    kept = _forwarded(headers, _TO_SANDBOX_DROPPED, websocket, client, scheme)
+    kept.append((b"x-forwarded-prefix", target.prefix.encode("latin-1")))
     return kept
 
 
@@ -128,27 +136,11 @@ def to_node(
     """``headers`` for the node that runs the sandbox; ``token``: the proxy token the query carried
     (it goes in ``X-Tesserra-Proxy-Token`` when that header is not sent: this node made its one
     exchange already)."""
-    dropped = _TO_NODE_DROPPED | _named_by_connection(headers)
-    if websocket:
-        dropped = dropped | _WEBSOCKET_OWN
-    host = b""
-    for name, value in headers:
-        if name.lower() == b"host":
-            host = value
-    kept = [
-        (low, value)
-        for name, value in headers
-        if (low := name.lower()) not in dropped and not low.startswith(b"x-forwarded-")
-    ]
-    if token is not None and not any(name == _TOKEN for name, _ in kept):
-        kept.append((_TOKEN, token.encode("latin-1")))
-    kept += (
-        (b"x-forwarded-for", client.encode("latin-1")),
-        (b"x-forwarded-proto", b"https" if scheme in ("https", "wss") else b"http"),
-        (b"x-forwarded-host", host),
-        (b"x-request-id", request_id.encode("latin-1")),
-        (_HOP, node_id.encode("latin-1")),
-    )
+    kept = _forwarded(headers, _TO_NODE_DROPPED, websocket, client, scheme)
+    host = kept[-1][1]
+    if token is not None and not any(name == _TOKEN for name, _ in kept):  # before the forwarded three
+        kept.insert(len(kept) - 3, (_TOKEN, token.encode("latin-1")))
+    kept += ((b"x-request-id", request_id.encode("latin-1")), (_HOP, node_id.encode("latin-1")))
     if host:  # first, as the request's Host: the node proxies it on as the client addressed it
         kept.insert(0, (b"host", host))
     return kept

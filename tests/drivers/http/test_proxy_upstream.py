@@ -16,8 +16,9 @@ import pytest
 from tesserra_core.errors import UpstreamFailed, ValidationFailed
 from tesserra_core.usecases.runtime_views import ProxyTarget
 from tesserra_http.proxy.connection import HIGH_WATER, request_head
-from tesserra_http.proxy.forward import forward
+from tesserra_http.proxy.forward import forward, upstream_url
 from tesserra_http.proxy.upstream import UpstreamPool
+from tests import support
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Sandbox"], Awaitable[None]]
 MIB = 1 << 20
@@ -26,15 +27,16 @@ MIB = 1 << 20
 class Sandbox:
     """A TCP server that runs ``handler`` on each connection, counting connections."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, host: str = "127.0.0.1") -> None:
         self.handler = handler
+        self.host = host
         self.connections = 0
         self.heads: list[bytes] = []
         self.written = 0
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Sandbox:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, self.host, 0)
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -53,7 +55,7 @@ class Sandbox:
             sandbox_id="sb1",
             tenant_id="t1",
             port=8000,
-            host="127.0.0.1",
+            host=self.host,
             host_port=self.port,
             prefix="/api/runtime/proxy/sb1",
             idle_timeout_seconds=None,
@@ -183,6 +185,16 @@ async def test_keep_alive_reuses_one_connection_and_the_sandbox_gets_the_head_as
         assert b"set-cookie" not in first.headers
         assert first.headers[b"x-sandbox"] == b"yes"
         assert first.headers[b"content-security-policy"].startswith(b"sandbox ")
+
+
+async def test_a_sandbox_on_an_ipv6_address_is_reached_and_named_in_brackets(pool: UpstreamPool) -> None:
+    """Its Host header is ``[::1]:port`` (``::1:port`` names no host), and a WebSocket's URL too."""
+    support.require_ipv6_loopback()
+    async with Sandbox(echo_handler, "::1") as sandbox:
+        got = await get(pool, sandbox, "/six")
+        assert (got.status, got.content) == (200, b"no body")
+        assert sandbox.heads[0] == b"GET /six HTTP/1.1\r\nhost: [::1]:%d\r\naccept: */*\r\n\r\n" % sandbox.port
+        assert upstream_url(sandbox.target(), "/ws?a=1") == f"http://[::1]:{sandbox.port}/ws?a=1"
 
 
 async def test_a_chunked_answer_comes_through_in_pieces_and_the_connection_is_kept(pool: UpstreamPool) -> None:
