@@ -219,6 +219,31 @@ async def test_list_filters_by_owner_prefix(harness: Harness) -> None:
     assert listed[a.id].state is WorkloadState.RUNNING
 
 
+async def test_statuses_filter_by_owner_prefix_as_list_does(harness: Harness) -> None:
+    """The same prefixes as ``list``'s, an adopted workload's by its new owner (on Docker: its name's)."""
+    rt = harness.runtime
+    a = await rt.run(harness.sleeper("resource:1"))
+    b = await rt.run(harness.sleeper("resource:2"))
+    c = await rt.run(harness.sleeper("installation:1"))
+    pooled = await rt.run(msgspec.structs.replace(harness.sleeper("pool:1"), tenant_id=""))
+    adopted = await rt.adopt(pooled.id, f"{harness.prefix}sandbox:1", "t2")
+    for prefix, expected in (
+        (harness.prefix, {a.id, b.id, c.id, adopted.id}),
+        (f"{harness.prefix}resource:", {a.id, b.id}),
+        (f"{harness.prefix}resource:2", {b.id}),
+        (f"{harness.prefix}installation:", {c.id}),
+        (f"{harness.prefix}sandbox:", {adopted.id}),
+        (f"{harness.prefix}pool:", set()),
+    ):
+        statuses = await rt.statuses(prefix)
+        assert set(statuses) == {w.id for w in await rt.list(prefix)} == expected, prefix
+        assert all(s.owner.startswith(prefix) for s in statuses.values())
+    assert (await rt.statuses(f"{harness.prefix}installation:"))[c.id] == WorkloadStatus(
+        owner=f"{harness.prefix}installation:1", state=WorkloadState.RUNNING
+    )
+    assert set(await rt.statuses(harness.prefix)) <= set(await rt.statuses())  # no prefix: every workload
+
+
 async def test_statuses_say_what_list_and_inspect_say(harness: Harness) -> None:
     """Running, paused, stopped, exited by itself (with its code), adopted: the cheap answer is the full one's."""
     rt = harness.runtime

@@ -21,7 +21,7 @@ from tesserra_core.errors import (
     ValidationFailed,
 )
 from tesserra_core.facade import UseCases, use_cases
-from tesserra_core.ports.runtime import WorkloadSpec
+from tesserra_core.ports.runtime import WorkloadSpec, WorkloadStatus
 from tesserra_core.usecases.sandbox_reads import FRESH
 from tesserra_core.usecases.sandbox_views import NewSandbox, SandboxChanges, SandboxView
 from tests.unit.conftest import make_team
@@ -270,18 +270,18 @@ async def test_a_sandbox_created_while_strays_are_sought_is_kept(
     uc: UseCases, team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime = uc.ports.runtime
-    real_list = runtime.list
+    real_statuses = runtime.statuses
     made: list[SandboxView] = []
 
-    async def list_while_one_is_created(owner_prefix: str = "") -> list[Any]:
+    async def statuses_while_one_is_created(owner_prefix: str = "") -> dict[str, WorkloadStatus]:
         if not made:  # another request creates a sandbox while the reaper looks
             made.append(await uc.sandboxes.create(team.member, new()))
-        return await real_list(owner_prefix)
+        return await real_statuses(owner_prefix)
 
-    monkeypatch.setattr(runtime, "list", list_while_one_is_created)
+    monkeypatch.setattr(runtime, "statuses", statuses_while_one_is_created)
     assert await uc.sandbox_reaper.remove_strays() == 0
     assert (await uc.sandboxes.get(team.member, made[0].id)).state is SandboxState.RUNNING
-    assert len(await real_list(owner_of(made[0].id))) == 1
+    assert len(await runtime.list(owner_of(made[0].id))) == 1
 
 
 async def test_the_proxy_sees_a_change_at_once_here_and_within_half_a_second_elsewhere(

@@ -45,9 +45,9 @@ class CountedRuntime(MemoryRuntime):
         self.calls: Counter[str] = Counter()
         self.vanish: str | None = None
 
-    async def statuses(self) -> dict[str, WorkloadStatus]:
+    async def statuses(self, owner_prefix: str = "") -> dict[str, WorkloadStatus]:
         self.calls["statuses"] += 1
-        answer = await super().statuses()
+        answer = await super().statuses(owner_prefix)
         if self.vanish is not None:
             await self.remove(self.vanish)
         return answer

@@ -338,10 +338,11 @@ class DockerRuntime(Freezing):
                         raise
             return workloads
 
-    async def statuses(self) -> dict[str, WorkloadStatus]:
-        """One listing, no inspection: what the summaries say."""
+    async def statuses(self, owner_prefix: str = "") -> dict[str, WorkloadStatus]:
+        """One listing, no inspection: what the summaries say (the owner ``list`` filters by, too)."""
         async with self._engine():
-            return {summary["Id"]: summary_status(summary) for summary in await self._summaries()}
+            found = ((summary["Id"], summary_status(summary)) for summary in await self._summaries())
+            return {workload_id: status for workload_id, status in found if status.owner.startswith(owner_prefix)}
 
     async def _summaries(self) -> Sequence[DockerContainer]:
         """This deployment's managed containers as the engine lists them (``DockerContainer``s whose

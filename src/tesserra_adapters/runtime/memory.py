@@ -204,8 +204,8 @@ class MemoryRuntime(Freezing):
     async def list(self, owner_prefix: str = "") -> list[Workload]:
         return [e.workload for e in self._entries.values() if e.workload.owner.startswith(owner_prefix)]
 
-    async def statuses(self) -> dict[str, WorkloadStatus]:
-        return statuses_of(e.workload for e in self._entries.values())
+    async def statuses(self, owner_prefix: str = "") -> dict[str, WorkloadStatus]:
+        return statuses_of(e.workload for e in self._entries.values() if e.workload.owner.startswith(owner_prefix))
 
     async def attach(self, workload_id: str) -> StdioChannel:
         entry = self._entry(workload_id)

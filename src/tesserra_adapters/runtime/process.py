@@ -211,10 +211,10 @@ class ProcessRuntime(Freezing):
                 workloads.append(self._view(self._refresh(record)))
         return workloads
 
-    async def statuses(self) -> dict[str, WorkloadStatus]:
+    async def statuses(self, owner_prefix: str = "") -> dict[str, WorkloadStatus]:
         """``list``'s, no dearer: a process workload's state is its record's (and each log is trimmed
         there, as a polling watch relies on to keep logs bounded)."""
-        return statuses_of(await self.list())
+        return statuses_of(await self.list(owner_prefix))
 
     async def attach(self, workload_id: str) -> StdioChannel:
         record = self._refresh(self._files.load(workload_id))

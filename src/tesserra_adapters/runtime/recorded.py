@@ -86,8 +86,8 @@ class NodeRecordedRuntime:
     async def list(self, owner_prefix: str = "") -> list[Workload]:
         return await self.inner.list(owner_prefix)
 
-    async def statuses(self) -> dict[str, WorkloadStatus]:
-        return await self.inner.statuses()
+    async def statuses(self, owner_prefix: str = "") -> dict[str, WorkloadStatus]:
+        return await self.inner.statuses(owner_prefix)
 
     async def attach(self, workload_id: str) -> StdioChannel:
         return await self.inner.attach(workload_id)

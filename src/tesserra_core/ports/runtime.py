@@ -202,11 +202,13 @@ class ContainerRuntime(Protocol):
         """Every workload this runtime manages whose owner starts with ``owner_prefix``."""
         ...
 
-    async def statuses(self) -> dict[str, WorkloadStatus]:
-        """Every workload this runtime manages, by id, as cheaply as the runtime can tell: what ``list``
-        and ``inspect`` answer of the same workload at the same moment (its owner, state, ``paused`` and
-        exit code). On Docker one listing of the engine and no inspection (``list`` inspects each
-        container); elsewhere ``list``'s (``statuses_of``). A workload watch polls it."""
+    async def statuses(self, owner_prefix: str = "") -> dict[str, WorkloadStatus]:
+        """Every workload this runtime manages whose owner starts with ``owner_prefix`` (as ``list``'s), by
+        id, as cheaply as the runtime can tell: what ``list`` and ``inspect`` answer of the same workload
+        at the same moment (its owner, state, ``paused`` and exit code). On Docker one listing of the
+        engine and no inspection (``list`` inspects each container); elsewhere ``list``'s
+        (``statuses_of``). A workload watch polls it; reconcilers that need only whose a workload is
+        and how it runs (not its ports, address, image or start time) ask it rather than ``list``."""
         ...
 
     async def attach(self, workload_id: str) -> StdioChannel:

@@ -71,14 +71,14 @@ def endpoint_of(resource: Resource, workload: Workload) -> str | None:
     return f"http://127.0.0.1:{host_port}" if host_port else None
 
 
-def _stray(workload: Workload, live: Resource | None) -> bool:
+def _stray(workload_id: str, live: Resource | None) -> bool:
     """A workload nobody will use: its resource is gone, or settled on another workload. One whose
     resource is being provisioned (maybe by another worker, right now) is left to that work."""
     if live is None:
         return True
     if live.status in (ResourceStatus.PENDING, ResourceStatus.PROVISIONING):
         return False
-    return live.status is ResourceStatus.DELETING or live.workload_id != workload.id
+    return live.status is ResourceStatus.DELETING or live.workload_id != workload_id
 
 
 class Provisioner:
@@ -163,14 +163,14 @@ class Provisioner:
             unsettled = [r for r in await uow.resources.unsettled() if not older_than or r.updated_at <= stale]
         for resource in unsettled:
             self.schedule(resource.id)
-        for workload in await self.runtime.list(OWNER_PREFIX):
+        for workload_id, workload in (await self.runtime.statuses(OWNER_PREFIX)).items():
             still_held()
             resource_id = workload.owner.removeprefix(OWNER_PREFIX)
             async with self.uow(read_only=True) as uow:
                 live = await uow.resources.find(resource_id)
-            if _stray(workload, live):
-                log.info("removing stray workload %s of %s", workload.id, workload.owner)
-                await self.runtime.remove(workload.id)
+            if _stray(workload_id, live):
+                log.info("removing stray workload %s of %s", workload_id, workload.owner)
+                await self.runtime.remove(workload_id)
         return len(unsettled)
 
     async def lost(self, resource_id: str, workload_id: str, detail: str) -> None:
@@ -298,9 +298,9 @@ class Provisioner:
             log.warning("removing the workloads of deleted resource %s failed: %s", resource_id, describe(exc))
 
     async def _remove_workloads(self, resource_id: str) -> None:
-        for workload in await self.runtime.list(owner_of(resource_id)):
+        for workload_id, workload in (await self.runtime.statuses(owner_of(resource_id))).items():
             if workload.owner == owner_of(resource_id):
-                await self.runtime.remove(workload.id)
+                await self.runtime.remove(workload_id)
 
     async def _record(
         self,

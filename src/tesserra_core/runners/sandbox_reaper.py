@@ -102,20 +102,22 @@ class SandboxReaper:
         """Remove the workloads no live sandbox owns. The workloads are listed before the sandboxes are
         read: a sandbox's row is stored before its workload starts, so a workload listed has its row
         read (read first, a sandbox created in between was taken for a stray, killed mid-create).
-        A sandbox in a transient state is being acted on (its new workload not yet recorded): left."""
+        A sandbox in a transient state is being acted on (its new workload not yet recorded): left.
+        Whose each workload is suffices: the runtime's ``statuses`` (on Docker one listing, where
+        ``list`` inspects every container)."""
         runtime = self.lifecycle.runtime
-        workloads = await runtime.list(OWNER_PREFIX)
+        workloads = await runtime.statuses(OWNER_PREFIX)
         async with self.uow(read_only=True) as uow:
             live = {s.owner: s for s in await uow.sandboxes.live()}
         removed = 0
-        for workload in workloads:
+        for workload_id, workload in workloads.items():
             sandbox = live.get(workload.owner)
             if sandbox is not None and sandbox.state in TRANSIENT:
                 continue
-            if sandbox is None or sandbox.workload_id != workload.id:
+            if sandbox is None or sandbox.workload_id != workload_id:
                 still_held()
-                log.info("removing stray workload %s of %s", workload.id, workload.owner)
-                await runtime.remove(workload.id)
+                log.info("removing stray workload %s of %s", workload_id, workload.owner)
+                await runtime.remove(workload_id)
                 removed += 1
         return removed
 

@@ -75,7 +75,7 @@ class ReconcileInstallations:
             installation_id = installation_of(owner) or ""
             if not servers.busy(installation_id):
                 await servers.forget(installation_id)
-        present = {w.id for w in await self.runtime.list(OWNER_PREFIX)} if not full else set()
+        present = set(await self.runtime.statuses(OWNER_PREFIX)) if not full else set()
         async with self.uow(read_only=True) as uow:
             installations = await uow.installations.all()
         marked = 0

@@ -262,9 +262,9 @@ class ToolServers:
         live = self._live.pop(installation_id, None)
         if live is not None:
             await self._close(live)
-        for workload in await self.runtime.list(f"{OWNER_PREFIX}{installation_id}"):
+        for workload_id, workload in (await self.runtime.statuses(f"{OWNER_PREFIX}{installation_id}")).items():
             if installation_of(workload.owner) == installation_id:
-                await self.runtime.remove(workload.id)
+                await self.runtime.remove(workload_id)
 
     async def _close(self, live: LiveServer) -> None:
         with contextlib.suppress(Exception):

@@ -25,17 +25,18 @@ class ReconcileWorkloads:
     ``live_owners`` should name the owners that ought to have a workload by now (not one still being
     created). It is read after listing the workloads, so an owner created meanwhile is never taken
     for a stray; and the workloads are listed again before calling an owner missing, so one whose
-    workload started meanwhile is not reported either."""
+    workload started meanwhile is not reported either. Only whose each workload is matters: both
+    listings are the runtime's ``statuses`` (on Docker one call, where ``list`` inspects each container)."""
 
     runtime: ContainerRuntime
 
     async def __call__(self, owner_prefix: str, live_owners: Callable[[], Awaitable[Set[str]]]) -> Reconciled:
-        workloads = await self.runtime.list(owner_prefix)
+        workloads = await self.runtime.statuses(owner_prefix)
         live = {owner for owner in await live_owners() if owner.startswith(owner_prefix)}
         removed = []
-        for workload in workloads:
+        for workload_id, workload in workloads.items():
             if workload.owner not in live:
-                await self.runtime.remove(workload.id)
-                removed.append(workload.id)
-        present = {w.owner for w in await self.runtime.list(owner_prefix)} if live else set()
+                await self.runtime.remove(workload_id)
+                removed.append(workload_id)
+        present = {s.owner for s in (await self.runtime.statuses(owner_prefix)).values()} if live else set()
         return Reconciled(removed=tuple(removed), missing=frozenset(live - present))

@@ -298,9 +298,9 @@ class SandboxLifecycle:
 
     async def _remove_workloads(self, sandbox_id: str) -> None:
         owner = owner_of(sandbox_id)
-        for workload in await self.runtime.list(owner):
+        for workload_id, workload in (await self.runtime.statuses(owner)).items():
             if workload.owner == owner:
-                await self.runtime.remove(workload.id)
+                await self.runtime.remove(workload_id)
 
     async def _settle(
         self, begun: Sandbox, state: SandboxState, cause: Cause, *, detail: str = "", **changes: Any

@@ -297,9 +297,9 @@ class SandboxPool:
     async def clear_leftovers(self) -> int:
         """Remove pooled workloads this pool did not make (a previous run's)."""
         removed = 0
-        for workload in await self.runtime.list(POOL_OWNER):
+        for workload_id, workload in (await self.runtime.statuses(POOL_OWNER)).items():
             if not workload.owner.startswith(self._prefix):
-                await self._discard(workload.id)
+                await self._discard(workload_id)
                 removed += 1
         return removed
 
@@ -329,5 +329,5 @@ class SandboxPool:
                 await self._discard(ready.popleft())
         if self.enabled:
             with contextlib.suppress(Exception):
-                for workload in await self.runtime.list(self._prefix):
-                    await self._discard(workload.id)
+                for workload_id in await self.runtime.statuses(self._prefix):
+                    await self._discard(workload_id)

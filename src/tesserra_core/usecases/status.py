@@ -89,9 +89,10 @@ class ServiceStatus:
 class ServiceMetrics:
     """Every metric in Prometheus text format, with what is read at the moment of the scrape: the
     workloads counted by runtime and state (the runtime's own listing, which every worker of a node
-    shares) and, for each runner lease, whether a worker of this node (``node_id``) holds it unexpired,
-    so that summed over the cluster's nodes each runner has exactly one holder. The driver decides who
-    may read them (the metrics token)."""
+    shares: its ``statuses``, on Docker one call where ``list`` inspects each container) and, for each
+    runner lease, whether a worker of this node (``node_id``) holds it unexpired, so that summed over
+    the cluster's nodes each runner has exactly one holder. The driver decides who may read them (the
+    metrics token)."""
 
     telemetry: Telemetry
     runtime: ContainerRuntime
@@ -101,8 +102,8 @@ class ServiceMetrics:
 
     async def __call__(self) -> bytes:
         counts: Counter[tuple[str, str]] = Counter()
-        for workload in await self.runtime.list():
-            counts[(workload.runtime, workload.state.value)] += 1
+        for status in (await self.runtime.statuses()).values():
+            counts[(self.runtime.name, status.state.value)] += 1  # a runtime's workloads are all of its name
         now = self.clock.now().timestamp()
         runners = {
             lease.name: lease.holder is not None
