@@ -1,7 +1,8 @@
 """Several nodes behind HAProxy, on PostgreSQL (issue 15): what a request costs the cluster, what a
 node's death costs the clients, and what the balancer's hop adds to a tool call.
 
-    PYTHONPATH=src .nox/tests/bin/python bench/cluster.py [--duration 4] [--connections 16] [--rounds 3] [--calls 300]
+    PYTHONPATH=src .nox/tests/bin/python bench/cluster.py [--duration 4] [--connections 16] [--rounds 3]
+        [--paced-duration 8] [--paced-rounds 5] [--calls 300]
 
 The nodes, HAProxy and its configuration are tests/servers/cluster.py's (one worker a node, its own
 loopback address and data dir, one fresh PostgreSQL database, Redis). Loopback only; every phase is
@@ -162,10 +163,10 @@ async def cpu_figures(args: argparse.Namespace, work: Path) -> tuple[Figures, di
                     for load, connections in loads.items():
                         await measure(size, label, load, Loader(kind, connections, 1.0, args.duration))
         pauses = _pauses(samples, args)
-        for _ in range(args.rounds):
+        for _ in range(args.paced_rounds):
             for size in clusters:
                 for label, _path in PATHS:
-                    loader = Loader(kind, args.connections * size, 1.0, args.duration, pause_ms=pauses[label])
+                    loader = Loader(kind, args.connections * size, 1.0, args.paced_duration, pause_ms=pauses[label])
                     await measure(size, label, "paced", loader)
     return _medians(samples, args), idle
 
@@ -189,9 +190,10 @@ def _medians(samples: dict[tuple[str, int, str], list[Sample]], args: argparse.N
         figures[(label, size, load)] = node_ms, hop_ms, requests = _median(taken)
         totals = sorted(n + h for n, h, _ in taken)
         connections = args.connections * (1 if load == "fixed" else size)
+        seconds = args.paced_duration if load == "paced" else args.duration
         say(
             f"  {size} node(s) {dict(PATHS)[label]:32} {load:8} {connections:3d} conns {node_ms:6.3f} ms node "
-            f"CPU/request, HAProxy {hop_ms:6.3f} ms, {requests / args.duration:6.0f} req/s "
+            f"CPU/request, HAProxy {hop_ms:6.3f} ms, {requests / seconds:6.0f} req/s "
             f"(rounds' totals {totals[0]:.3f}-{totals[-1]:.3f} ms)"
         )
     return figures
@@ -341,12 +343,12 @@ def _judge(cpu: Figures, idle: dict[int, float], args: argparse.Namespace, label
     machine not saturated), then the flat-out figures, with their own lower-case verdicts."""
     paced_one, paced = cpu[(label, 1, "paced")], cpu[(label, size, "paced")]
     limit = _total(paced_one) * CPU_SLACK
-    rps = paced[2] / args.duration
+    rps = paced[2] / args.paced_duration
     background = idle[size] / rps
     say(
         f"{verdict(_total(paced) <= limit)}  {label}: {size} nodes + HAProxy {_total(paced):.3f} ms CPU/request, paced "
         f"({rps / size:.0f} req/s a node), vs 1 node + HAProxy {_total(paced_one):.3f} ms at "
-        f"{paced_one[2] / args.duration:.0f} req/s (target <= {limit:.3f}; the hop {paced[1]:.3f} ms; idle loops "
+        f"{paced_one[2] / args.paced_duration:.0f} req/s (target <= {limit:.3f}; the hop {paced[1]:.3f} ms; idle loops "
         f"~{background:.3f} ms of it)"
     )
     one = _total(cpu[(label, 1, "fixed")])
@@ -392,7 +394,9 @@ def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per CPU scenario")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the CPU scenarios (medians)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the flat-out CPU scenarios (medians)")
+    parser.add_argument("--paced-duration", type=float, default=8.0, help="seconds measured per paced scenario")
+    parser.add_argument("--paced-rounds", type=int, default=5, help="rounds of the paced CPU scenarios (medians)")
     parser.add_argument("--calls", type=int, default=300, help="tool calls per path (through, direct)")
     asyncio.run(main(parser.parse_args()))
 
