@@ -14,7 +14,6 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,13 +23,11 @@ from websockets.exceptions import InvalidStatus
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tests import support
 from tests.cluster.conftest import Owner, client, new_owner
+from tests.cluster.echo import HEADER, PROXY, serving_echo
 from tests.servers.cluster import Cluster, cluster
 
 pytestmark = pytest.mark.postgres
 
-ECHO = Path(__file__).resolve().parents[1] / "servers" / "echo_sandbox.py"
-PROXY = "/api/runtime/proxy"
-HEADER = "X-Tesserra-Proxy-Token"
 SECRETS = {"authorization", "cookie", "x-tesserra-proxy-token", "x-tesserra-node-hop", "x-api-key"}
 
 
@@ -49,18 +46,7 @@ async def box(nodes: Cluster) -> AsyncIterator[tuple[str, Owner, str]]:
     a = nodes.node("n1")
     owner = await new_owner(nodes.url)
     async with client(a.url) as http:
-        body = {"name": "echo", "command": [str(ECHO)], "ports": [8000]}
-        made = await http.post("/api/sandboxes", json=body, headers=owner.bearer)
-        assert made.status_code == 201, made.text
-        box_id = made.json()["id"]
-        minted = await http.get(f"/api/runtime/proxy-auth/{box_id}", headers=owner.bearer)
-        assert minted.status_code == 200, minted.text
-        token = minted.json()["token"]
-
-        async def served() -> bool:
-            return (await http.get(f"{PROXY}/{box_id}/", headers={HEADER: token})).status_code == 200
-
-        await support.eventually(served, within=30, every=0.1)
+        box_id, token = await serving_echo(http, owner)
     try:
         yield box_id, owner, token
     finally:

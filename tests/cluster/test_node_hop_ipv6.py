@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -18,13 +17,10 @@ from websockets.asyncio.client import connect
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tests import support
 from tests.cluster.conftest import client, new_owner
+from tests.cluster.echo import HEADER, PROXY, serving_echo
 from tests.servers.cluster import Cluster, cluster
 
 pytestmark = pytest.mark.postgres
-
-ECHO = Path(__file__).resolve().parents[1] / "servers" / "echo_sandbox.py"
-PROXY = "/api/runtime/proxy"
-HEADER = "X-Tesserra-Proxy-Token"
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +44,7 @@ async def test_a_node_on_an_ipv6_address_advertises_it_bracketed_and_is_reached_
 
     owner = await new_owner(nodes.url)
     async with client(a.url, address="::1") as http:  # made on A: its workload runs in A's runtime
-        made = await http.post(
-            "/api/sandboxes", json={"name": "echo", "command": [str(ECHO)], "ports": [8000]}, headers=owner.bearer
-        )
-        assert made.status_code == 201, made.text
-        box_id = made.json()["id"]
-        minted = await http.get(f"/api/runtime/proxy-auth/{box_id}", headers=owner.bearer)
-        assert minted.status_code == 200, minted.text
-        token = minted.json()["token"]
-
-        async def served() -> bool:
-            return (await http.get(f"{PROXY}/{box_id}/", headers={HEADER: token})).status_code == 200
-
-        await support.eventually(served, within=30, every=0.1)
+        box_id, token = await serving_echo(http, owner)
     try:
         async with client(b.url) as http:  # B forwards it to A, at [::1]
             got = await http.get(f"{PROXY}/{box_id}/six", headers={HEADER: token})

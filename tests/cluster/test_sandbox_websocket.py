@@ -14,7 +14,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +23,11 @@ from websockets.exceptions import ConnectionClosed
 from tesserra_adapters.runtime.sandbox import Sandbox
 from tests import support
 from tests.cluster.conftest import Owner, client, fresh_address, new_owner, node_of
+from tests.cluster.echo import ECHO, HEADER, PROXY
 from tests.servers.cluster import NODE_HEADER, Cluster, cluster
 
 pytestmark = pytest.mark.postgres
 
-ECHO = Path(__file__).resolve().parents[1] / "servers" / "echo_sandbox.py"
-PROXY = "/api/runtime/proxy"
-HEADER = "X-Tesserra-Proxy-Token"
 CUT_WITHIN = 2.0
 """Seconds after a revocation's (or delete's) answer by which every WebSocket it ends is closed (README)."""
 SOCKETS = 6
