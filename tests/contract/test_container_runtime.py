@@ -239,7 +239,7 @@ async def test_statuses_filter_by_owner_prefix_as_list_does(harness: Harness) ->
         assert set(statuses) == {w.id for w in await rt.list(prefix)} == expected, prefix
         assert all(s.owner.startswith(prefix) for s in statuses.values())
     assert (await rt.statuses(f"{harness.prefix}installation:"))[c.id] == WorkloadStatus(
-        owner=f"{harness.prefix}installation:1", state=WorkloadState.RUNNING
+        owner=f"{harness.prefix}installation:1", state=WorkloadState.RUNNING, tenant_id=c.tenant_id
     )
     assert set(await rt.statuses(harness.prefix)) <= set(await rt.statuses())  # no prefix: every workload
 
@@ -259,12 +259,18 @@ async def test_statuses_say_what_list_and_inspect_say(harness: Harness) -> None:
     for workload_id, workload in listed.items():
         assert await rt.inspect(workload_id) == workload
         assert statuses[workload_id] == WorkloadStatus.of(workload)
-    assert statuses[running.id] == WorkloadStatus(owner=running.owner, state=WorkloadState.RUNNING)
-    assert statuses[paused.id] == WorkloadStatus(owner=paused.owner, state=WorkloadState.RUNNING, paused=True)
+    tenant = running.tenant_id
+    assert tenant
+    assert statuses[running.id] == WorkloadStatus(owner=running.owner, state=WorkloadState.RUNNING, tenant_id=tenant)
+    assert statuses[paused.id] == WorkloadStatus(
+        owner=paused.owner, state=WorkloadState.RUNNING, paused=True, tenant_id=tenant
+    )
     assert (statuses[stopped.id].state, statuses[stopped.id].exit_code) == (WorkloadState.EXITED, stopped.exit_code)
     assert stopped.exit_code is not None
-    assert statuses[exited.id] == WorkloadStatus(owner=exited.owner, state=WorkloadState.EXITED, exit_code=3)
-    assert statuses[adopted.id].owner == f"{harness.prefix}sandbox:1"
+    assert statuses[exited.id] == WorkloadStatus(
+        owner=exited.owner, state=WorkloadState.EXITED, exit_code=3, tenant_id=tenant
+    )
+    assert (statuses[adopted.id].owner, statuses[adopted.id].tenant_id) == (f"{harness.prefix}sandbox:1", "t2")
 
 
 async def test_adopt_hands_a_paused_workload_to_a_new_owner_and_tenant(harness: Harness) -> None:

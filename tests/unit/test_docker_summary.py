@@ -46,5 +46,7 @@ def test_a_summary_reads_as_the_inspection(state: str, text: str, exit_code: int
 
 @pytest.mark.parametrize(("state", "text"), [("removing", "Removal In Progress"), ("dead", "Dead")])
 def test_a_container_on_its_way_out_shows_no_exit_code(state: str, text: str) -> None:
-    assert summary_status(_summary(state, text)) == WorkloadStatus(owner="sandbox:s1", state=WorkloadState.EXITED)
+    assert summary_status(_summary(state, text)) == WorkloadStatus(
+        owner="sandbox:s1", state=WorkloadState.EXITED, tenant_id="t1"
+    )
     assert workload_view(_inspection(state, 137)).exit_code == 137

@@ -3,7 +3,8 @@ Docker one listing of the engine) and never ``list`` or ``inspect`` (on Docker o
 container): on a memory runtime with many workloads that counts its calls, the sandbox reaper's stray
 removal, the tool servers' reconciling (at start-up and periodic), the provisioner's reconciling and the
 metrics scrape each make a fixed number of ``statuses`` calls, whatever the number of workloads, and do
-what they did (strays removed, live workloads kept, workloads counted)."""
+what they did (strays removed, live workloads kept, workloads counted). A tenant's container listing
+inspects the tenant's workloads only, not every workload on the node."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from tesserra_adapters.bootstrap import build, memory_ports
 from tesserra_adapters.runtime.memory import MemoryRuntime
 from tesserra_adapters.settings import Settings
+from tesserra_core.domain.paging import PageRequest
 from tesserra_core.domain.sandboxes import owner_of
 from tesserra_core.facade import UseCases
 from tesserra_core.ports.runtime import Workload, WorkloadSpec, WorkloadState, WorkloadStatus
@@ -150,3 +152,20 @@ async def test_a_metrics_scrape_counts_workloads_with_one_statuses_call(
         ("memory", WorkloadState.RUNNING.value): N,
         ("memory", WorkloadState.EXITED.value): 1,
     }
+
+
+async def test_a_tenants_container_listing_inspects_only_its_workloads(
+    uc: UseCases, team: Team, runtime: CountedRuntime
+) -> None:
+    await _strays(runtime, "resource")  # tenant t1's: another tenant's
+    tenant = team.owner.tenant_id
+    assert tenant != "t1"
+    mine = set()
+    for owner in ("installation:a", "sandbox:b", "resource:c"):
+        mine.add((await runtime.run(WorkloadSpec(owner=owner, tenant_id=tenant, command=("serve",)))).id)
+    await runtime.run(WorkloadSpec(owner="pool:d", tenant_id=tenant, command=("serve",)))  # not a managed owner
+    runtime.calls.clear()
+
+    listed = await uc.containers.list(team.owner, PageRequest())
+    assert {c.id for c in listed.items} == mine
+    assert runtime.calls == Counter(statuses=1, inspect=len(mine))

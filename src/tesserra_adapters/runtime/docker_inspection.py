@@ -112,9 +112,9 @@ def summary_status(summary: Summary) -> WorkloadStatus:
     container the engine is removing or failed to remove (``removing``, ``dead``) shows none, where an
     inspection would give its last one."""
     state, paused = state_of(str(summary["State"] or ""))
-    owner, _ = owner_and_tenant(summary["Labels"] or {}, str((summary["Names"] or [""])[0]))
+    owner, tenant_id = owner_and_tenant(summary["Labels"] or {}, str((summary["Names"] or [""])[0]))
     exit_code = None
     if state is WorkloadState.EXITED:
         found = _EXITED.match(str(summary["Status"] or ""))
         exit_code = int(found.group(1)) if found else None
-    return WorkloadStatus(owner=owner, state=state, paused=paused, exit_code=exit_code)
+    return WorkloadStatus(owner=owner, state=state, paused=paused, exit_code=exit_code, tenant_id=tenant_id)

@@ -109,17 +109,24 @@ class Workload(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class WorkloadStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """What a runtime's listing alone says of a workload: whose it is and how it runs (``Workload``'s
-    fields of the same names), without its ports, address, image or start time."""
+    """What a runtime's listing alone says of a workload: whose it is (owner and tenant) and how it runs
+    (``Workload``'s fields of the same names), without its ports, address, image or start time."""
 
     owner: str
     state: WorkloadState
     paused: bool = False
     exit_code: int | None = None
+    tenant_id: str = ""
 
     @classmethod
     def of(cls, workload: Workload) -> WorkloadStatus:
-        return cls(owner=workload.owner, state=workload.state, paused=workload.paused, exit_code=workload.exit_code)
+        return cls(
+            owner=workload.owner,
+            state=workload.state,
+            paused=workload.paused,
+            exit_code=workload.exit_code,
+            tenant_id=workload.tenant_id,
+        )
 
 
 def statuses_of(workloads: Iterable[Workload]) -> dict[str, WorkloadStatus]:

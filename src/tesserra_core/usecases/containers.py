@@ -50,8 +50,15 @@ def _managed(workload: Workload, tenant_id: str) -> bool:
 
 
 async def _tenant_workloads(runtime: ContainerRuntime, nodes: Nodes, node_id: str, tenant_id: str) -> list[Workload]:
-    """This node's from its runtime, and the other nodes' as they recorded them."""
-    found = {w.id: w for prefix in MANAGED_OWNERS for w in await runtime.list(prefix) if w.tenant_id == tenant_id}
+    """This node's from its runtime, and the other nodes' as they recorded them. The runtime's
+    ``statuses`` say whose each workload is; only the tenant's are inspected (on Docker, one listing
+    and an inspection per workload of the tenant's, not one per workload on the node)."""
+    found = {}
+    for workload_id, status in (await runtime.statuses()).items():
+        if status.tenant_id == tenant_id and status.owner.startswith(MANAGED_OWNERS):
+            workload = await runtime.inspect(workload_id)
+            if workload is not None and _managed(workload, tenant_id):  # not removed, nor handed on, meanwhile
+                found[workload_id] = workload
     for record in await nodes.workloads_of_tenant(tenant_id):
         if record.node_id != node_id and record.snapshot is not None and _managed(record.snapshot, tenant_id):
             found.setdefault(record.workload_id, record.snapshot)
