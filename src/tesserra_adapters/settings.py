@@ -57,8 +57,11 @@ _WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})  # noqa: S104 (recogn
 
 
 def _check_node_url(url: str) -> None:
-    if http_host_port(url) is None:
+    found = http_host_port(url)
+    if found is None:
         raise ValueError(f"node_url: http://host:port (no path; an IPv6 address in brackets), not {url!r}")
+    if found[0] in _WILDCARDS:
+        raise ValueError(f"node_url: an address other nodes can reach, not the wildcard {url!r}")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
