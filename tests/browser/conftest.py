@@ -147,9 +147,15 @@ class Tab:
         return response
 
     async def _budget(self, responses: list[Any]) -> dict[str, float]:
+        """The page's bytes by kind, counted from its main frame's navigation response on: a response the previous
+        page was still receiving (an htmx poll) is not this page's, and once navigated away from its
+        body is gone (the browser answers "No resource with given identifier")."""
         sizes = {"html": 0.0, "js": 0.0, "css": 0.0}
         kinds = {"document": "html", "script": "js", "stylesheet": "css"}
-        for response in responses:
+        navigations = [
+            i for i, r in enumerate(responses) if r.request.is_navigation_request() and r.frame.parent_frame is None
+        ]
+        for response in responses[navigations[-1] if navigations else 0 :]:
             kind = kinds.get(response.request.resource_type)
             if kind is not None and not 300 <= response.status < 400:
                 sizes[kind] += len(gzip.compress(await response.body()))
