@@ -31,11 +31,12 @@ tests/cli/test_serve_hardening.py attacks the real server through it.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any, ClassVar
 
 import msgspec
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from tesserra_core.errors import error_body
@@ -109,6 +110,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._proxy_direct: Any = proxy.direct if proxy is not None else None
         """The sandbox proxy's handler of plain HTTP requests (``ProxyEntry.direct``), when the app is
         served bare (no metrics, access log nor tracing wrapping it, which read ASGI messages)."""
+        self._proxy_inline: Any = getattr(proxy, "inline", None)
+        """Its answer on callbacks, without a task, of the requests it can take so (``ProxyEntry.inline``)."""
+        self._exchange: Any = None
+        """The last such exchange on this connection (``proxy.inline.InlineExchange``), told when the
+        client goes or drains (a no-op once it is over)."""
         probes = getattr(self.app, "probes", None)
         self._probes_direct: Any = probes.direct if probes is not None else None
         """The answer to a plain GET /ready or /health (``probes.Probes.direct``), likewise."""
@@ -119,6 +125,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = self.loop.call_later(self.head_timeout, self._check_head_time)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._exchange is not None:
+            self._exchange.client_lost()
+            self._exchange = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
@@ -126,6 +135,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._keepalive_timer.cancel()
             self._keepalive_timer = None
         super().connection_lost(exc)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._exchange is not None:
+            self._exchange.writable()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # A proxied request that needs no waiting is answered on callbacks, without the task
+        if app is self._proxy_direct and self._proxy_inline is not None:
+            in_task = functools.partial(HttpToolsProtocol._start_asgi_task, self, cycle, app)
+            exchange = self._proxy_inline(cycle, in_task)
+            if exchange is not None:
+                self._exchange = exchange
+                return
+        super()._start_asgi_task(cycle, app)
 
     def _unset_keepalive_if_required(self) -> None:
         # uvicorn cancels its keep-alive timer on every read and arms a new one after every response

@@ -7,6 +7,9 @@ file and nothing else of the repository): HTTP/1.1 with keep-alive on ``$PORT``.
 - ``/slow?n=N&delay=S``: N chunks, one every S seconds (chunked);
 - ``/sse?n=N&delay=S``: N server-sent events, one every S seconds;
 - ``/cookies``: a response that tries to set a cookie, credentialed CORS and its own CSP;
+- ``/hangup-next``: the request echoed, then the connection closed on the next request, unanswered
+  (a keep-alive timer that crossed the request);
+- ``/garbage``: bytes that are not HTTP, then the connection closed;
 - ``/ws``: a WebSocket that echoes every message; ``close:<code>`` closes with that code.
 """
 
@@ -109,7 +112,7 @@ async def websocket(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     await writer.drain()
 
 
-async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool | str:
     line = await reader.readline()
     if not line:
         return False
@@ -125,6 +128,10 @@ async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         await websocket(reader, writer, headers["sec-websocket-key"])
         return False
     size, digest = await read_body(reader, headers)
+    if url.path == "/garbage":
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        return False
     if url.path == "/download":
         await chunked(writer, download(int(query["bytes"])), "application/octet-stream")
     elif url.path == "/slow":
@@ -145,13 +152,15 @@ async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             ]
         writer.write(head("200 OK", extra) + (b"" if method == "HEAD" else body))
         await writer.drain()
-    return True
+    return "hangup" if url.path == "/hangup-next" else True
 
 
 async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
-        while await answer(reader, writer):
-            pass
+        while done := await answer(reader, writer):
+            if done == "hangup":
+                await reader.readline()  # the next request's first line: closed unanswered
+                break
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:

@@ -249,9 +249,8 @@ class OpenProxy:
         if sandbox is None:
             raise NotFound("no such sandbox", code="sandbox_not_found")
         key = (sandbox_id, port, claims.token_id if claims is not None else None)
-        opened = self._opened.get(key)
-        if opened is not None and opened[0] is sandbox and opened[1] is claims and not once:
-            return _not_hopping_again(opened[2]) if hop else opened[2]
+        if not once and (target := self._answered(key, sandbox, claims, hop)) is not None:
+            return target
         if claims is not None and (
             (claims.generation, claims.epoch) != (sandbox.generation, sandbox.proxy_epoch)
             or sandbox.revoked(claims.token_id)
@@ -292,6 +291,25 @@ class OpenProxy:
             self._opened.clear()
         self._opened[key] = (sandbox, claims, target)
         return _not_hopping_again(target) if hop else target
+
+    def held(self, sandbox_id: str, port: int | None, token: str, *, hop: bool = False) -> ProxyTarget | None:
+        """What ``__call__`` answers a request with ``token`` (sent in a header or cookie), without
+        waiting: when this worker answered the same sandbox, port and token against the very read of
+        the sandbox it still holds (``SandboxReads.held``). None when it must be checked in full.
+        Raises as ``__call__`` does for the token itself (another sandbox's, expired)."""
+        claims = self._claims(token, sandbox_id)
+        sandbox = self.reads.held(claims.tenant_id, sandbox_id)
+        if sandbox is None:
+            return None
+        return self._answered((sandbox_id, port, claims.token_id), sandbox, claims, hop)
+
+    def _answered(
+        self, key: tuple[str, int | None, str | None], sandbox: Sandbox, claims: ProxyClaims | None, hop: bool
+    ) -> ProxyTarget | None:
+        opened = self._opened.get(key)
+        if opened is None or opened[0] is not sandbox or opened[1] is not claims:
+            return None
+        return _not_hopping_again(opened[2]) if hop else opened[2]
 
     def _claims(self, token: str, sandbox_id: str) -> ProxyClaims:
         key = (token, sandbox_id)

@@ -26,6 +26,11 @@ class SandboxReads:
         self.clock = clock
         self._cache: TaggedCache[Sandbox] = TaggedCache(max_entries=10_000)
 
+    def held(self, tenant_id: str, sandbox_id: str) -> Sandbox | None:
+        """The tenant's sandbox as read at most ``FRESH`` seconds ago, if this worker holds such a read;
+        None otherwise (``get`` reads it)."""
+        return self._cache.get(f"{tenant_id} {sandbox_id}", self.clock.monotonic())
+
     async def get(self, tenant_id: str, sandbox_id: str) -> Sandbox | None:
         """The tenant's sandbox as stored at most ``FRESH`` seconds ago; None if it has none of that id
         (not kept: the next request reads again)."""

@@ -32,6 +32,7 @@ from tesserra_core.usecases.runtime_views import NODE_HOP_HEADER, TOKEN_COOKIE, 
 from tesserra_http.client_address import ClientAddress
 from tesserra_http.context import request_id_var
 from tesserra_http.errors import send_core_error
+from tesserra_http.proxy.connection import Connection, request_head
 from tesserra_http.proxy.forward import forward, has_body
 from tesserra_http.proxy.headers import ADDED_TO_CLIENT, to_node, to_sandbox
 from tesserra_http.proxy.routing import Route, route
@@ -57,6 +58,15 @@ def _cookie_token(headers: list[tuple[bytes, bytes]]) -> str | None:
             if TOKEN_COOKIE in jar:
                 return jar[TOKEN_COOKIE].value
     return None
+
+
+def _token(headers: list[tuple[bytes, bytes]], where: Route) -> tuple[str | None, bool]:
+    """The proxy token the request carries, and whether it came in the query (``once``): the header's,
+    else the query's, else the cookie's."""
+    token = next((value.decode("latin-1") for name, value in headers if name == _TOKEN_HEADER), None)
+    if token is None and where.token is not None:
+        return where.token, True
+    return (token if token is not None else _cookie_token(headers)), False
 
 
 def _carrying_trace(headers: list[tuple[bytes, bytes]], tracer: Tracer) -> list[tuple[bytes, bytes]]:
@@ -151,7 +161,7 @@ class ProxyEndpoint:
             await send_core_error(cast(LitestarSend, send), exc)
             return
         if cutter.cutting and not started():
-            await send_core_error(cast(LitestarSend, send), _revoked())
+            await send_core_error(cast(LitestarSend, send), revoked())
         # cut mid-response: the server closes the connection, the body unfinished
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -200,12 +210,7 @@ class ProxyEndpoint:
     async def _open(self, scope: Scope, where: Route) -> tuple[ProxyTarget, bool]:
         """Where to forward, and whether the query's token was the credential (exchanged once)."""
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        token = next((value.decode("latin-1") for name, value in headers if name == _TOKEN_HEADER), None)
-        once = False
-        if token is None and where.token is not None:
-            token, once = where.token, True
-        if token is None:
-            token = _cookie_token(headers)
+        token, once = _token(headers, where)
         actor: Principal | None = None
         if token is None and any(name in _CREDENTIAL_HEADERS for name, _ in headers):
             actor = await self.uc.authenticate.from_headers(headers)
@@ -213,8 +218,37 @@ class ProxyEndpoint:
         target = await self.uc.runtime.open(where.sandbox_id, where.port, token=token, actor=actor, once=once, hop=hop)
         return target, once
 
+    def inline(self, scope: Scope) -> tuple[ProxyTarget, Connection, bytes] | None:
+        """For a plain request with nothing to wait for (``inline``): no body, a token in a header or
+        cookie that this worker checked against the read of the sandbox it still holds
+        (``OpenProxy.held``), a sandbox on this node with a kept-alive connection idle: its target,
+        that connection (taken) and the request's head. None: it takes the task's way (``http``),
+        which answers what this could not decide."""
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if has_body(headers):
+            return None
+        try:
+            where = route(scope["raw_path"], scope.get("query_string", b""))
+            token, once = _token(headers, where)
+            if token is None or once:
+                return None
+            hop = any(name == _HOP_HEADER for name, _ in headers)
+            target = self.uc.runtime.open.held(where.sandbox_id, where.port, token, hop=hop)
+        except TesserraError:
+            return None
+        if target is None or target.node_id is not None:
+            return None
+        request_target, outgoing = self._outgoing(scope, where, target, websocket=False)
+        try:
+            head = request_head(scope["method"], request_target, target.host, target.host_port, outgoing)
+        except ValueError:
+            return None
+        conn = self.http_pool().idle(target.host, target.host_port)
+        return None if conn is None else (target, conn, head)
 
-def _revoked() -> TesserraError:
+
+def revoked() -> TesserraError:
+    """401 ``proxy_token_revoked``: a request let in was cut before its response began."""
     return Unauthenticated("the proxy token was revoked or the sandbox stopped", code="proxy_token_revoked")
 
 

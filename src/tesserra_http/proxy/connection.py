@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httptools
@@ -44,6 +45,9 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._write_paused = False
+        self.listener: Callable[[], None] | None = None
+        """Called after each read from the sandbox and when the connection closes, in place of waking
+        a waiting exchange (``inline``'s, which runs on callbacks)."""
         self._reset()
 
     def _reset(self) -> None:
@@ -77,6 +81,8 @@ class Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:  # the upgrade exception too (nothing here asks for one)
             self._broke(f"the sandbox's answer is not HTTP/1.1: {exc}")
+        if self.listener is not None:  # after the parser, never from inside it
+            self.listener()
 
     def eof_received(self) -> bool:
         return False  # close the transport: connection_lost follows
@@ -93,6 +99,8 @@ class Connection(asyncio.Protocol):
         if drained is not None and not drained.done():
             drained.set_result(None)
         self.pool.forget(self)
+        if self.listener is not None:
+            self.listener()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -204,18 +212,25 @@ class Connection(asyncio.Protocol):
                 raise UpstreamBroke("the sandbox closed the connection")
             await self._wait()
 
+    def take(self) -> bytes | None:
+        """The response body read so far and not yet taken (all of it, as one piece), if any."""
+        chunks = self.chunks
+        if not chunks:
+            return None
+        piece = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        if self._reading_paused and not self.closed and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return piece
+
     async def piece(self) -> bytes | None:
         """The response body read so far and not yet taken (all of it, as one piece); None at its end.
         Raises ``UpstreamBroke`` if the sandbox broke off before the end."""
         while True:
-            if self.chunks:
-                chunks = self.chunks
-                piece = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-                chunks.clear()
-                self.buffered = 0
-                if self._reading_paused and not self.closed and self.transport is not None:
-                    self._reading_paused = False
-                    self.transport.resume_reading()
+            piece = self.take()
+            if piece is not None:
                 return piece
             if self.complete:
                 return None

@@ -77,7 +77,9 @@ class DirectSend:
         else:
             raise RuntimeError(f"{message['type']} sent after the response completed")
 
-    def _start(self, cycle: RequestResponseCycle, status: int, headers: Any) -> None:
+    def _start(self, cycle: RequestResponseCycle, status: int, headers: Any, *, later: bool = True) -> None:
+        """The head, held for the body's first piece; ``later``: written on the loop's next turn if
+        none comes first (else the caller writes it, ``_flush``)."""
         cycle.response_started = True
         cycle.waiting_for_100_continue = False
         content = [_status_line(status)]
@@ -96,7 +98,8 @@ class DirectSend:
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
         self.pending = b"".join(content)
-        self.loop.call_soon(self._flush)
+        if later:
+            self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         pending, self.pending = self.pending, b""

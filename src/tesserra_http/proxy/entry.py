@@ -32,6 +32,7 @@ from tesserra_http.errors import send_error
 from tesserra_http.proxy import ProxyEndpoint
 from tesserra_http.proxy.direct import DirectSend
 from tesserra_http.proxy.forward import Receive, Scope, Send
+from tesserra_http.proxy.inline import InlineExchange
 from tesserra_http.proxy.routing import PREFIX
 from tesserra_http.proxy.websocket import INTERNAL_ERROR, deny
 
@@ -85,6 +86,35 @@ class ProxyEntry:
         own = b"x-request-id: " + request_id.encode() + b"\r\n"
         direct = DirectSend(cycle, own, self.endpoint.http_pool().loop)
         return self._http(scope, receive, direct, request_id, lambda: cycle.response_started)
+
+    def inline(self, cycle: RequestResponseCycle, again: Callable[[], None]) -> InlineExchange | None:
+        """Takes a plain HTTP request the server protocol hands over as its head arrives, if nothing
+        needs waiting for (``ProxyEndpoint.inline``): answered on callbacks (``inline``), no task; the
+        protocol tells the exchange of its connection's events. None: not taken, and the protocol runs
+        ``direct`` in a task; ``again`` does that later, for a request whose kept-alive connection to
+        the sandbox closed under it."""
+        scope: Scope = cycle.scope  # type: ignore[assignment]
+        if not valid_host(scope):
+            return None
+        request_id = incoming_request_id(scope)  # type: ignore[arg-type]
+        token = request_id_var.set(request_id)
+        try:
+            prepared = self.endpoint.inline(scope)
+        except Exception:
+            log.exception("unhandled error")  # the task's way answers it
+            return None
+        finally:
+            request_id_var.reset(token)
+        if prepared is None:
+            return None
+        target, conn, head = prepared
+        scope["route_handler"] = self.route_handler
+        scope["path_template"] = PROXY_PATH
+        pool = self.endpoint.http_pool()
+        send = DirectSend(cycle, b"x-request-id: " + request_id.encode() + b"\r\n", pool.loop)
+        exchange = InlineExchange(cycle, send, pool, conn, target, self.endpoint.uc.runtime, request_id, again)
+        exchange.start(head, head_only=scope["method"] == "HEAD")
+        return exchange
 
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, request_id: str, started: Callable[[], bool]

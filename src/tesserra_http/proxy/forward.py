@@ -27,6 +27,12 @@ def upstream_url(target: ProxyTarget, request_target: str, scheme: str = "http")
     return f"{scheme}://{authority(target.host, target.host_port)}{request_target}"
 
 
+def unreachable(target: ProxyTarget) -> UpstreamFailed:
+    """502 ``sandbox_unreachable``: the sandbox (or the node that runs it) did not answer."""
+    who = "the sandbox" if target.node_id is None else f"node {target.node_id}, which runs the sandbox,"
+    return UpstreamFailed(f"{who} did not answer", code="sandbox_unreachable")
+
+
 def has_body(headers: list[tuple[bytes, bytes]]) -> bool:
     """Whether the client sends a body (a non-zero Content-Length, or any Transfer-Encoding)."""
     for name, value in headers:
@@ -143,8 +149,7 @@ async def forward(
         try:
             conn, sender = await pool.request(target.host, target.host_port, head, body, head_only=method == "HEAD")
         except (OSError, TimeoutError) as exc:
-            who = "the sandbox" if target.node_id is None else f"node {target.node_id}, which runs the sandbox,"
-            raise UpstreamFailed(f"{who} did not answer", code="sandbox_unreachable") from exc
+            raise unreachable(target) from exc
         await send(
             {
                 "type": "http.response.start",

@@ -54,7 +54,7 @@ class UpstreamPool:
         when the sandbox cannot be reached or closes before answering."""
         key = (host, port)
         while True:
-            conn = self._idle_connection(key)
+            conn = self.idle(host, port)
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(key)
@@ -102,8 +102,9 @@ class UpstreamPool:
         if idle is not None and conn in idle:
             idle.remove(conn)
 
-    def _idle_connection(self, key: tuple[str, int]) -> Connection | None:
-        idle = self._idle.get(key)
+    def idle(self, host: str, port: int) -> Connection | None:
+        """A kept-alive connection to the address, taken out of the pool (``done`` hands it back)."""
+        idle = self._idle.get((host, port))
         while idle:
             conn = idle.pop()
             if not conn.closed:
