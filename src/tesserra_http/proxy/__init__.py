@@ -63,10 +63,12 @@ def _cookie_token(headers: list[tuple[bytes, bytes]]) -> str | None:
 def _token(headers: list[tuple[bytes, bytes]], where: Route) -> tuple[str | None, bool]:
     """The proxy token the request carries, and whether it came in the query (``once``): the header's,
     else the query's, else the cookie's."""
-    token = next((value.decode("latin-1") for name, value in headers if name == _TOKEN_HEADER), None)
-    if token is None and where.token is not None:
+    for name, value in headers:
+        if name == _TOKEN_HEADER:
+            return value.decode("latin-1"), False
+    if where.token is not None:
         return where.token, True
-    return (token if token is not None else _cookie_token(headers)), False
+    return _cookie_token(headers), False
 
 
 def _carrying_trace(headers: list[tuple[bytes, bytes]], tracer: Tracer) -> list[tuple[bytes, bytes]]:
@@ -232,11 +234,10 @@ class ProxyEndpoint:
             token, once = _token(headers, where)
             if token is None or once:
                 return None
-            hop = any(name == _HOP_HEADER for name, _ in headers)
-            target = self.uc.runtime.open.held(where.sandbox_id, where.port, token, hop=hop)
+            target = self.uc.runtime.open.held(where.sandbox_id, where.port, token)
         except TesserraError:
             return None
-        if target is None or target.node_id is not None:
+        if target is None or target.node_id is not None:  # (a hop's request is never forwarded again)
             return None
         request_target, outgoing = self._outgoing(scope, where, target, websocket=False)
         try:

@@ -133,9 +133,12 @@ class Connection(asyncio.Protocol):
         if self._head_only:
             self.complete = True  # no body follows; the parser cannot be told, so the connection is not kept
         elif status not in (204, 304):
-            self._until_close = not any(
-                (low := name.lower()) == b"content-length" or low == b"transfer-encoding" for name, _ in self.headers
-            )
+            self._until_close = True
+            for name, _ in self.headers:
+                low = name.lower()
+                if low == b"content-length" or low == b"transfer-encoding":
+                    self._until_close = False
+                    break
         self._wake()
 
     def on_body(self, body: bytes) -> None:
