@@ -19,13 +19,15 @@ the overridden callbacks.
 
 It also hands the sandbox proxy's plain HTTP requests to the proxy as their head arrives
 (``proxy.entry.ProxyEntry.direct``, when the app is served bare), which answers on the connection
-directly (``proxy.direct``), and a plain ``GET /ready`` or ``GET /health`` to ``probes.Probes.direct``
-the same way.
+directly (``proxy.direct``); those with nothing to wait for are answered on callbacks, without the
+request's task (``ProxyEntry.inline``, told when the client goes or drains). A plain ``GET /ready`` or
+``GET /health`` goes to ``probes.Probes.direct`` the same way.
 
 This leans on uvicorn's internals (``data_received`` feeding ``self.parser`` and sending parser errors to
 ``send_400_response``, the ``on_headers_complete`` / ``on_body`` / ``on_message_complete`` callbacks,
-``self.url``, ``self.headers``, ``self.cycle``): pyproject pins uvicorn below the next minor release, and
-tests/cli/test_serve_hardening.py attacks the real server through it.
+``self.url``, ``self.headers``, ``self.cycle``, ``_start_asgi_task`` where each request's task starts,
+``resume_writing``): pyproject pins uvicorn below the next minor release, and tests/cli/test_head_bounds.py
+attacks the real server through it.
 """
 
 from __future__ import annotations

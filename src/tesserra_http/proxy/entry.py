@@ -8,8 +8,9 @@ answered 500 with the API's error body (logged), never a traceback.
 
 Under ``tesserra serve`` a plain proxied HTTP request does not even take the ASGI app: the server
 protocol (``protocol``) hands it to ``direct`` as its head arrives, and the response is written
-straight onto the connection (``direct``), sparing uvicorn's per-message checks; the rules above and
-the proxy's own are the same code on both ways in. WebSocket upgrades (and any upgrade), and a server
+straight onto the connection (``direct``), sparing uvicorn's per-message checks; and one with nothing
+to wait for takes no task at all (``inline``). The rules above and the proxy's own are the same code
+on every way in. WebSocket upgrades (and any upgrade), and a server
 wrapped for metrics, access logs or tracing, take the ASGI way (``__call__``).
 
 The mount stays registered (``app.py``), so a request that only the router's decoding sends to the
