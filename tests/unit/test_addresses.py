@@ -54,6 +54,8 @@ def test_a_node_url_gives_its_host_and_port(url: str, where: tuple[str, int]) ->
         "http://@10.0.0.5:7500",
         "[::1]:8000",
         "http://:80",
+        "http://[fe80::1%25eth0]:7500",  # a zone id names an interface of one machine only
+        "http://[fe80::1%eth0]:7500",
     ],
 )
 def test_anything_else_is_no_node_url(url: str) -> None:

@@ -156,6 +156,7 @@ def test_a_node_advertises_its_own_address_or_the_one_it_listens_on_when_concret
         "http://[node-a]:7500",
         "http://0.0.0.0:7500",  # the wildcards name no address another node could reach
         "http://[::]:7500",
+        "http://[fe80::1%25eth0]:7500",
     ],
 )
 def test_a_node_url_is_http_host_and_port_only(url: str) -> None:
