@@ -12,6 +12,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
+from typing import Any
 
 import msgspec
 import pytest
@@ -116,12 +117,23 @@ async def test_the_tool_servers_reconcile_with_statuses_only(uc: UseCases, runti
     assert others <= await _ids(runtime, "sandbox:")
 
 
-async def test_the_provisioner_reconciles_with_one_statuses_call(uc: UseCases, runtime: CountedRuntime) -> None:
+async def test_the_provisioner_reconciles_with_one_statuses_call(
+    uc: UseCases, runtime: CountedRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     strays = await _strays(runtime, "resource")
     runtime.calls.clear()
+    opened = Counter[bool]()
+    uow = uc.provisioner.uow
+
+    def counted(*, read_only: bool = False) -> Any:
+        opened[read_only] += 1
+        return uow(read_only=read_only)
+
+    monkeypatch.setattr(uc.provisioner, "uow", counted)
 
     await uc.provisioner.reconcile()
     assert runtime.calls == Counter(statuses=1)
+    assert opened == Counter({True: 2})  # the unsettled resources, then the workloads' resources: one read each
     assert await _ids(runtime, "resource:") == set()
     assert strays.isdisjoint(await _ids(runtime, ""))
 

@@ -163,12 +163,14 @@ class Provisioner:
             unsettled = [r for r in await uow.resources.unsettled() if not older_than or r.updated_at <= stale]
         for resource in unsettled:
             self.schedule(resource.id)
-        for workload_id, workload in (await self.runtime.statuses(OWNER_PREFIX)).items():
-            still_held()
-            resource_id = workload.owner.removeprefix(OWNER_PREFIX)
-            async with self.uow(read_only=True) as uow:
-                live = await uow.resources.find(resource_id)
-            if _stray(workload_id, live):
+        workloads = await self.runtime.statuses(OWNER_PREFIX)
+        async with self.uow(read_only=True) as uow:  # one read for all: a stray stays one
+            resources = {
+                wid: await uow.resources.find(w.owner.removeprefix(OWNER_PREFIX)) for wid, w in workloads.items()
+            }
+        for workload_id, workload in workloads.items():
+            if _stray(workload_id, resources[workload_id]):
+                still_held()
                 log.info("removing stray workload %s of %s", workload_id, workload.owner)
                 await self.runtime.remove(workload_id)
         return len(unsettled)
