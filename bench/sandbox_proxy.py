@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench.cpu import proc_cpu, workers_cpu
+from bench.cpu import busy_cpu, proc_cpu, workers_cpu
 from bench.harness import HOST, Serve, say
 from bench.load import Loader, choose_loader
 
@@ -182,15 +182,17 @@ def _loads(
     path: str,
     headers: dict[str, str],
     server_cpu: Callable[[], float],
-) -> tuple[float, float, float]:
-    """p50 (ms), requests/s, and the server's CPU per request (ms: utime + stime of its processes over
-    the run, robust where req/s drifts with a shared machine's load)."""
-    cpu = server_cpu()
+) -> tuple[float, float, float, float]:
+    """p50 (ms), requests/s, the server's CPU per request (ms: utime + stime of its processes over
+    the run, robust where req/s drifts with a shared machine's load) and the whole machine's (ms:
+    every process busy over the run: the load generator, the sandbox and its network, the server)."""
+    cpu, machine = server_cpu(), busy_cpu()
     load = Loader(kind, connections, 0.5, seconds, host=where[0]).measure(where[1], path, headers)
-    cpu = server_cpu() - cpu
+    cpu, machine = server_cpu() - cpu, busy_cpu() - machine
     if load.bad_status or load.socket_errors:
         raise SystemExit(f"{path}: {load.bad_status} non-2xx, {load.socket_errors} socket errors")
-    return load.p50_ms, load.rps, cpu * 1000 / max(load.requests, 1)
+    requests = max(load.requests, 1)
+    return load.p50_ms, load.rps, cpu * 1000 / requests, machine * 1000 / requests
 
 
 def latency_and_share(
@@ -208,11 +210,13 @@ def latency_and_share(
     single: dict[str, list[float]] = {"proxy": [], "direct": []}
     many: dict[str, list[float]] = {"proxy": [], "direct": []}
     cpu: list[float] = []
+    machine: dict[str, list[float]] = {"proxy": [], "direct": []}
     for _ in range(3):
         for way, (where, target, headers) in (("direct", straight), ("proxy", via)):
             single[way].append(_loads(kind, 1, seconds, where, target, headers, server_cpu)[0])
-            _, served, per_request = _loads(kind, 32, seconds, where, target, headers, server_cpu)
+            _, served, per_request, whole = _loads(kind, 32, seconds, where, target, headers, server_cpu)
             many[way].append(served)
+            machine[way].append(whole)
             if way == "proxy":
                 cpu.append(per_request)
     p50 = {way: statistics.median(values) for way, values in single.items()}
@@ -224,6 +228,10 @@ def latency_and_share(
     )
     say(f"{name}: 32 clients: direct {rps['direct']:,.0f} req/s, proxy {rps['proxy']:,.0f} req/s")
     say(f"{name}: server CPU per proxied request at 32 clients: {statistics.median(cpu):.3f} ms (utime + stime)")
+    say(
+        f"{name}: the whole machine's CPU per request at 32 clients: direct {statistics.median(machine['direct']):.3f}"
+        f" ms, through the proxy {statistics.median(machine['proxy']):.3f} ms (the server's part above)"
+    )
     return [
         (added < ADDED_MS, f"{name}: proxy adds < {ADDED_MS:g} ms p50 to a keep-alive 1 KiB GET   {added:.3f} ms"),
         (share >= SHARE, f"{name}: proxy at 32 clients >= {SHARE:.0%} of the direct req/s   {share:.0%}"),
