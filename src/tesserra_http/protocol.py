@@ -115,8 +115,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._proxy_inline: Any = getattr(proxy, "inline", None)
         """Its answer on callbacks, without a task, of the requests it can take so (``ProxyEntry.inline``)."""
         self._exchange: Any = None
-        """The last such exchange on this connection (``proxy.inline.InlineExchange``), told when the
-        client goes or drains (a no-op once it is over)."""
+        """The exchange on callbacks of this connection's request (``proxy.inline.InlineExchange``), told
+        when the client goes or drains; let go of once its response completes."""
         probes = getattr(self.app, "probes", None)
         self._probes_direct: Any = probes.direct if probes is not None else None
         """The answer to a plain GET /ready or /health (``probes.Probes.direct``), likewise."""
@@ -161,6 +161,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         # uvicorn's, but the keep-alive clock starts instead of a new timer
+        if self._exchange is not None and self._exchange.over:
+            self._exchange = None  # an idle connection holds no finished request
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
