@@ -292,16 +292,16 @@ class OpenProxy:
         self._opened[key] = (sandbox, claims, target)
         return _not_hopping_again(target) if hop else target
 
-    def held(self, sandbox_id: str, port: int | None, token: str, *, hop: bool = False) -> ProxyTarget | None:
-        """What ``__call__`` answers a request with ``token`` (sent in a header or cookie), without
-        waiting: when this worker answered the same sandbox, port and token against the very read of
-        the sandbox it still holds (``SandboxReads.held``). None when it must be checked in full.
-        Raises as ``__call__`` does for the token itself (another sandbox's, expired)."""
+    def held(self, sandbox_id: str, port: int | None, token: str) -> ProxyTarget | None:
+        """What ``__call__`` answers a request with ``token`` (sent in a header or cookie; not another
+        node's hop), without waiting: when this worker answered the same sandbox, port and token
+        against the very read of the sandbox it still holds (``SandboxReads.held``). None when it must
+        be checked in full. Raises as ``__call__`` does for the token itself (another sandbox's, expired)."""
         claims = self._claims(token, sandbox_id)
         sandbox = self.reads.held(claims.tenant_id, sandbox_id)
         if sandbox is None:
             return None
-        return self._answered((sandbox_id, port, claims.token_id), sandbox, claims, hop)
+        return self._answered((sandbox_id, port, claims.token_id), sandbox, claims, hop=False)
 
     def _answered(
         self, key: tuple[str, int | None, str | None], sandbox: Sandbox, claims: ProxyClaims | None, hop: bool
