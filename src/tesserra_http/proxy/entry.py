@@ -80,13 +80,18 @@ class ProxyEntry:
         """A plain HTTP request the server protocol hands over as it arrives (``protocol``), ``send``
         being its uvicorn cycle's: the response goes straight onto the connection (``direct``). Not a
         coroutine itself: it answers the one that handles the request (a frame less per request)."""
-        scope["route_handler"] = self.route_handler
-        scope["path_template"] = PROXY_PATH
         cycle: RequestResponseCycle = send.__self__  # type: ignore[attr-defined]
         request_id = incoming_request_id(scope)  # type: ignore[arg-type]
-        own = b"x-request-id: " + request_id.encode() + b"\r\n"
-        direct = DirectSend(cycle, own, self.endpoint.http_pool().loop)
+        direct = self._on_connection(scope, cycle, request_id)
         return self._http(scope, receive, direct, request_id, lambda: cycle.response_started)
+
+    def _on_connection(self, scope: Scope, cycle: RequestResponseCycle, request_id: str) -> DirectSend:
+        """The request labelled as the proxy's route, and the writer of its response onto ``cycle``'s
+        connection, which answers ``request_id`` with it."""
+        scope["route_handler"] = self.route_handler
+        scope["path_template"] = PROXY_PATH
+        own = b"x-request-id: " + request_id.encode() + b"\r\n"
+        return DirectSend(cycle, own, self.endpoint.http_pool().loop)
 
     def inline(self, cycle: RequestResponseCycle, again: Callable[[], None]) -> InlineExchange | None:
         """Takes a plain HTTP request the server protocol hands over as its head arrives, if nothing
@@ -109,10 +114,8 @@ class ProxyEntry:
         if prepared is None:
             return None
         target, conn, head = prepared
-        scope["route_handler"] = self.route_handler
-        scope["path_template"] = PROXY_PATH
+        send = self._on_connection(scope, cycle, request_id)
         pool = self.endpoint.http_pool()
-        send = DirectSend(cycle, b"x-request-id: " + request_id.encode() + b"\r\n", pool.loop)
         exchange = InlineExchange(cycle, send, pool, conn, target, self.endpoint.uc.runtime, request_id, again)
         exchange.start(head, head_only=scope["method"] == "HEAD")
         return exchange
